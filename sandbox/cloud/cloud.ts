@@ -1,0 +1,166 @@
+/**
+ * The sandbox cloud: one HTTPS server (local CA) that serves the emulated Entra ID, managed
+ * identity, Key Vault and Exchange Online admin API, routed by host name, plus a control plane
+ * for tests. Start it in-process (tests) or through `npm start`.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { join } from 'node:path';
+import { ensureSandboxPki } from '../pki/certificates';
+import { SandboxDirectory } from '../directory/directory';
+import { defaultSeed, type SandboxSeed } from '../directory/seed';
+import { TokenService } from '../entra/tokens';
+import { EntraEmulator } from '../entra/entra-emulator';
+import { ManagedIdentityEmulator } from '../entra/managed-identity';
+import { KeyVaultEmulator } from '../keyvault/keyvault-emulator';
+import { ExchangeEmulator, type ExchangeEmulatorOptions } from '../exchange/exchange-emulator';
+import { SandboxStats } from './stats';
+import type { SandboxContext } from './context';
+import { sandboxEndpoints, sendJson, SANDBOX_DOMAIN, type Emulator, type EmulatorRequest, type SandboxEndpoints } from './types';
+import { ControlPlane } from './control-plane';
+
+export interface SandboxCloudOptions {
+  /** HTTPS port; 0 → a free port (tests). Default 8443. */
+  port?: number;
+  /** Folder holding the local CA (default: $SANDBOX_DIR or .sandbox). */
+  sandboxDir?: string;
+  seed?: SandboxSeed;
+  /** Access token lifetime in seconds (default 3599). */
+  tokenLifetimeSeconds?: number;
+  exchange?: Partial<ExchangeEmulatorOptions>;
+  /** Largest request body accepted (default 4 MiB) — larger gets 413. */
+  maxBodyBytes?: number;
+}
+
+export interface SandboxCloud {
+  endpoints: SandboxEndpoints;
+  context: SandboxContext;
+  entra: EntraEmulator;
+  keyVault: KeyVaultEmulator;
+  exchange: ExchangeEmulator;
+  /** Environment variables that point the product at this sandbox. */
+  env(): Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export async function startSandboxCloud(options: SandboxCloudOptions = {}): Promise<SandboxCloud> {
+  const sandboxDir = options.sandboxDir ?? process.env.SANDBOX_DIR ?? join(process.cwd(), '.sandbox');
+  const pki = ensureSandboxPki(join(sandboxDir, 'pki'));
+  const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
+  const sockets = new Set<Socket>();
+  let routes: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+
+  const server: Server = createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => routes?.(req, res));
+  server.on('secureConnection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8443, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+
+  const endpoints = sandboxEndpoints(port, randomBytes(16).toString('hex'));
+  const directory = new SandboxDirectory(options.seed ?? defaultSeed());
+  const tokens = await TokenService.create({ lifetimeSeconds: options.tokenLifetimeSeconds });
+  const stats = new SandboxStats();
+  const context: SandboxContext = { directory, tokens, stats, endpoints };
+
+  const entra = new EntraEmulator(context);
+  const identity = new ManagedIdentityEmulator(context);
+  const keyVault = new KeyVaultEmulator(context);
+  const exchange = new ExchangeEmulator(context, options.exchange);
+  const control = new ControlPlane({ context, keyVault, exchange });
+  seedVaults(context, keyVault);
+
+  const pick = (host: string, pathname: string): Emulator | undefined => {
+    const name = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
+    if (name === `login.${SANDBOX_DOMAIN}`) return entra;
+    if (name === `identity.${SANDBOX_DOMAIN}`) return identity;
+    if (name === `outlook.${SANDBOX_DOMAIN}`) return exchange;
+    if (name.endsWith(`.vault.${SANDBOX_DOMAIN}`)) return keyVault;
+    if ((name === SANDBOX_DOMAIN || name === '127.0.0.1') && pathname.startsWith('/_sandbox')) return control;
+    return undefined;
+  };
+
+  routes = (req, res) => {
+    const host = req.headers.host ?? '';
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', `https://${host || `${SANDBOX_DOMAIN}:${port}`}`);
+    } catch {
+      sendJson(res, 400, { error: { code: 'BadRequest', message: 'Malformed request URL.' } });
+      return;
+    }
+    const emulator = pick(host, url.pathname);
+    if (!emulator) {
+      sendJson(res, 404, { error: { code: 'NotFound', message: `No sandbox service at host '${host}'.` } });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBodyBytes) {
+        tooLarge = true;
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      if (tooLarge) {
+        sendJson(res, 413, { error: { code: 'RequestEntityTooLarge', message: `The request body is larger than ${maxBodyBytes} bytes.` } });
+        return;
+      }
+      const request: EmulatorRequest = { method: req.method ?? 'GET', url, headers: req.headers, body: Buffer.concat(chunks), raw: req };
+      emulator.handle(request, res).catch((error: unknown) => {
+        // An emulator bug must look like a service error, never kill the sandbox.
+        if (!res.headersSent) sendJson(res, 500, { error: { code: 'InternalServerError', message: (error as Error)?.message ?? 'error' } });
+        else res.destroy();
+      });
+    });
+  };
+
+  return {
+    endpoints,
+    context,
+    entra,
+    keyVault,
+    exchange,
+    env: () => ({
+      AZURE_AUTHORITY_HOST: endpoints.authorityHost,
+      IDENTITY_ENDPOINT: endpoints.identityEndpoint,
+      IDENTITY_HEADER: endpoints.identityHeader,
+      EXO_ADMIN_API_URL: endpoints.exchange,
+      SANDBOX_CONTROL_URL: endpoints.control,
+    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      }),
+  };
+}
+
+/** Puts the seed's certificates and client secrets into the emulated vaults (version 1 of each). */
+function seedVaults(context: SandboxContext, keyVault: KeyVaultEmulator): void {
+  const { directory } = context;
+  for (const vault of directory.seed.vaults) {
+    for (const entry of vault.certificates) {
+      const certificate = directory.certificates.get(entry.certificate);
+      if (!certificate) throw new Error(`Seed vault ${vault.name}: unknown certificate '${entry.certificate}'`);
+      keyVault.importCertificate(vault.name, entry.name, certificate, entry.contentType);
+    }
+    for (const entry of vault.secrets) {
+      const value = directory.secrets.get(entry.clientSecret);
+      if (value === undefined) throw new Error(`Seed vault ${vault.name}: unknown client secret '${entry.clientSecret}'`);
+      keyVault.setSecret(vault.name, entry.name, value);
+    }
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Contracts shared by the emulated services of the sandbox cloud. One HTTPS port serves every
+ * service; the host name picks the service, as in the real cloud:
+ *   login.localhost     → Entra ID (authority host)
+ *   identity.localhost  → managed identity endpoint (App Service style)
+ *   <vault>.vault.localhost → Key Vault
+ *   outlook.localhost   → Exchange Online admin API
+ *   localhost/_sandbox  → control plane for tests (stats, journal, faults, reset)
+ */
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+
+export interface EmulatorRequest {
+  method: string;
+  /** Full request URL including scheme, host and port. */
+  url: URL;
+  headers: IncomingHttpHeaders;
+  /** The whole request body (the cloud reads it, capped, before dispatch). */
+  body: Buffer;
+  /** The raw request, for socket-level faults (dropped connections). */
+  raw: IncomingMessage;
+}
+
+export interface Emulator {
+  handle(req: EmulatorRequest, res: ServerResponse): Promise<void>;
+}
+
+export interface SandboxEndpoints {
+  port: number;
+  /** e.g. https://login.localhost:8443 — value for AZURE_AUTHORITY_HOST. */
+  authorityHost: string;
+  /** e.g. https://identity.localhost:8443/msi/token — value for IDENTITY_ENDPOINT. */
+  identityEndpoint: string;
+  /** Secret the managed identity endpoint expects in X-IDENTITY-HEADER (IDENTITY_HEADER). */
+  identityHeader: string;
+  /** e.g. https://outlook.localhost:8443 — value for EXO_ADMIN_API_URL. */
+  exchange: string;
+  /** Resource (audience) Key Vault tokens are issued for: https://vault.localhost. */
+  keyVaultResource: string;
+  /** e.g. https://contoso-kv.vault.localhost:8443/ */
+  vaultUrl(name: string): string;
+  /** e.g. https://localhost:8443/_sandbox */
+  control: string;
+}
+
+export const SANDBOX_DOMAIN = 'localhost';
+
+export function sandboxEndpoints(port: number, identityHeader: string): SandboxEndpoints {
+  const origin = (label: string) => `https://${label}.${SANDBOX_DOMAIN}:${port}`;
+  return {
+    port,
+    authorityHost: origin('login'),
+    identityEndpoint: `${origin('identity')}/msi/token`,
+    identityHeader,
+    exchange: origin('outlook'),
+    keyVaultResource: `https://vault.${SANDBOX_DOMAIN}`,
+    vaultUrl: (name) => `https://${name}.vault.${SANDBOX_DOMAIN}:${port}/`,
+    control: `https://${SANDBOX_DOMAIN}:${port}/_sandbox`,
+  };
+}
+
+/** Writes a JSON body with the given status and headers. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const payload = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(payload.length),
+    ...headers,
+  });
+  res.end(payload);
+}
+
+/** Bearer token from an Authorization header, or undefined. */
+export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers.authorization;
+  if (!value) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(value);
+  return match?.[1];
+}

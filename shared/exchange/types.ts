@@ -1,0 +1,30 @@
+/** What callers of the Exchange layer ask for and get back. */
+export interface CmdletRequest {
+  /** e.g. "Set-Mailbox". */
+  cmdlet: string;
+  /** Cmdlet parameters; switches are booleans, multi-value edits use { add: [...], remove: [...] }. */
+  parameters: Record<string, unknown>;
+  /** Properties to return ($select). */
+  select?: string[];
+  /** X-AnchorMailbox override, e.g. "UPN:user@contoso.com"; default is the tenant's system mailbox. */
+  anchorMailbox?: string;
+  /** Stop paging after this many results (default: the client's cap). */
+  maxResults?: number;
+}
+
+export interface CmdletResult {
+  /** Objects returned by the cmdlet (all pages up to the cap). */
+  value: Record<string, unknown>[];
+  /** @adminapi.warnings from every page. */
+  warnings: string[];
+  /** True when paging stopped at the result cap with more pages left. */
+  truncated: boolean;
+  /** client-request-id of each request sent. */
+  requestIds: string[];
+}
+
+export interface InvokeOptions {
+  /** Carried into client-request-id / logs (traceparent or x-correlation-id of the caller). */
+  correlationId?: string;
+  signal?: AbortSignal;
+}
