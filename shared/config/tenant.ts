@@ -21,3 +21,10 @@ export interface TenantConfig {
   /** Concurrent Exchange requests allowed for this tenant across all instances (default 3). */
   maxConcurrency: number;
 }
+
+/** Lookup of configured tenants (implemented by the TENANTS_FILE loader). */
+export interface TenantRegistry {
+  /** By tenant GUID or initial domain (case-insensitive); undefined when not configured. */
+  get(idOrDomain: string): TenantConfig | undefined;
+  list(): TenantConfig[];
+}

@@ -28,3 +28,14 @@ export interface InvokeOptions {
   correlationId?: string;
   signal?: AbortSignal;
 }
+
+/** An authenticated Exchange session for one tenant (token, connection-id, keep-alive agent). */
+export interface TenantExchange {
+  /** Runs one cmdlet; throws ExchangeError (categorized) on failure. */
+  invoke(request: CmdletRequest, options?: InvokeOptions): Promise<CmdletResult>;
+}
+
+/** Hands out one cached session per tenant. */
+export interface ExchangeSessions {
+  forTenant(tenant: import('../config/tenant').TenantConfig): TenantExchange;
+}
