@@ -1,0 +1,82 @@
+/**
+ * The dependency checks behind /api/health. Each proves the dependency answers as that kind of
+ * service would, without credentials where possible:
+ *   storage  — the queue service answers an authenticated properties call;
+ *   entraId  — each tenant's OIDC discovery document names the expected issuer tenant;
+ *   keyVault — each vault answers an anonymous request with its 401 bearer challenge, and the
+ *              gateway's own identity can get a token for the resource that challenge names;
+ *   exchange — the admin API answers an anonymous InvokeCommand with 401 (reachable, TLS ok).
+ */
+import type { TokenCredential } from '@azure/identity';
+import type { QueueServiceClient } from '@azure/storage-queue';
+import type { HealthCheck } from './health';
+
+export function storageCheck(queueService: QueueServiceClient): HealthCheck {
+  return {
+    name: 'storage',
+    async run(signal) {
+      await queueService.getProperties({ abortSignal: signal });
+      return 'queue service answered';
+    },
+  };
+}
+
+export function entraCheck(authorityHost: string, tenantIds: string[]): HealthCheck {
+  return {
+    name: 'entraId',
+    async run(signal) {
+      for (const tenantId of tenantIds) {
+        const url = `${authorityHost.replace(/\/+$/, '')}/${tenantId}/v2.0/.well-known/openid-configuration`;
+        const response = await fetch(url, { signal });
+        if (response.status !== 200) throw new Error(`OIDC discovery for tenant ${tenantId} answered ${response.status}`);
+        const doc = (await response.json()) as { issuer?: string; token_endpoint?: string };
+        if (!doc.token_endpoint || !doc.issuer?.includes(tenantId)) throw new Error(`OIDC discovery for tenant ${tenantId} is not an Entra ID document`);
+      }
+      return `discovery ok for ${tenantIds.length} tenant(s)`;
+    },
+  };
+}
+
+/** Parses `Bearer authorization="…", resource="…"` (Key Vault's challenge). */
+export function parseBearerChallenge(header: string | null): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!header) return out;
+  for (const match of header.matchAll(/(\w+)="([^"]*)"/g)) out[match[1]!.toLowerCase()] = match[2]!;
+  return out;
+}
+
+export function keyVaultCheck(vaultUrls: string[], credential: TokenCredential): HealthCheck {
+  return {
+    name: 'keyVault',
+    async run(signal) {
+      for (const vaultUrl of vaultUrls) {
+        const response = await fetch(new URL('secrets?api-version=7.5', vaultUrl), { signal });
+        if (response.status !== 401) throw new Error(`${new URL(vaultUrl).host} answered ${response.status}, expected a 401 challenge`);
+        const challenge = parseBearerChallenge(response.headers.get('www-authenticate'));
+        const resource = challenge.resource ?? challenge.scope?.replace(/\/\.default$/, '');
+        if (!resource) throw new Error(`${new URL(vaultUrl).host} sent no bearer challenge`);
+        const token = await credential.getToken(`${resource}/.default`, { abortSignal: signal });
+        if (!token) throw new Error(`the gateway's identity got no token for ${resource}`);
+      }
+      return `${vaultUrls.length} vault(s) reachable, identity token ok`;
+    },
+  };
+}
+
+export function exchangeCheck(exchangeBaseUrl: string, tenantIds: string[]): HealthCheck {
+  return {
+    name: 'exchange',
+    async run(signal) {
+      const tenant = tenantIds[0] ?? 'common';
+      const url = `${exchangeBaseUrl.replace(/\/+$/, '')}/adminapi/beta/${tenant}/InvokeCommand`;
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ CmdletInput: { CmdletName: 'Get-AcceptedDomain', Parameters: {} } }),
+        signal,
+      });
+      if (response.status !== 401) throw new Error(`admin API answered ${response.status} to an anonymous request, expected 401`);
+      return 'admin API reachable';
+    },
+  };
+}
