@@ -1,0 +1,27 @@
+/**
+ * The app's entry point in Azure (package.json "main"): builds the services from the app
+ * settings and registers every function declaration with the Functions runtime. The local
+ * host serves the same declarations (sandbox/start.ts).
+ */
+import { app } from '@azure/functions';
+import type { FunctionDefinition } from '../shared/hosting/definition';
+
+/** Hands each declaration to the matching `app.*` registration. */
+export function registerFunctions(definitions: FunctionDefinition[], target: Pick<typeof app, 'http' | 'storageQueue' | 'timer' | 'eventGrid'> = app): void {
+  for (const def of definitions) {
+    switch (def.trigger) {
+      case 'http':
+        target.http(def.name, def.options);
+        break;
+      case 'storageQueue':
+        target.storageQueue(def.name, def.options);
+        break;
+      case 'timer':
+        target.timer(def.name, def.options);
+        break;
+      case 'eventGrid':
+        target.eventGrid(def.name, def.options);
+        break;
+    }
+  }
+}

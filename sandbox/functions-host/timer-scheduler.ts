@@ -1,0 +1,120 @@
+/**
+ * Timer triggers: NCRONTAB schedules, `runOnStartup`, and the runtime's singleton rule — only
+ * one host instance runs a timer function, enforced with a blob lease in the storage account
+ * (container `azure-webjobs-hosts`), so several local hosts never both fire.
+ */
+import { BlobServiceClient, type BlobLeaseClient } from '@azure/storage-blob';
+import type { TimerFunctionOptions } from '@azure/functions';
+import type { Logger } from '../../shared/observability/logger';
+import { parseSchedule, type Schedule } from './ncrontab';
+import { createInvocationContext, withTimeout } from './invocation';
+
+export interface TimerSchedulerOptions {
+  name: string;
+  options: TimerFunctionOptions;
+  connectionString: string;
+  hostId: string;
+  functionTimeoutMs: number;
+  logger: Logger;
+  /** Singleton lease length in seconds (Storage allows 15..60). */
+  leaseSeconds?: number;
+}
+
+export class TimerScheduler {
+  private readonly schedule: Schedule;
+  private lease?: BlobLeaseClient;
+  private holding = false;
+  private stopped = false;
+  private timers: NodeJS.Timeout[] = [];
+  private running?: Promise<void>;
+  private last?: Date;
+
+  constructor(private readonly o: TimerSchedulerOptions) {
+    this.schedule = parseSchedule(o.options.schedule);
+  }
+
+  async start(): Promise<void> {
+    const service = BlobServiceClient.fromConnectionString(this.o.connectionString);
+    const container = service.getContainerClient('azure-webjobs-hosts');
+    await container.createIfNotExists();
+    const blob = container.getBlockBlobClient(`locks/${this.o.hostId}/${this.o.name}.Listener`);
+    if (!(await blob.exists())) await blob.upload('', 0).catch(() => undefined);
+    this.lease = blob.getBlobLeaseClient();
+    await this.tryAcquire();
+  }
+
+  private get leaseSeconds(): number {
+    return this.o.leaseSeconds ?? 15;
+  }
+
+  private async tryAcquire(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      await this.lease!.acquireLease(this.leaseSeconds);
+      this.holding = true;
+      this.o.logger.debug({ functionName: this.o.name }, 'timer singleton lock acquired');
+      this.keepRenewing();
+      if (this.o.options.runOnStartup) this.fire(false);
+      this.scheduleNext();
+    } catch {
+      // Another instance holds the listener lock; check again later.
+      this.timers.push(setTimeout(() => void this.tryAcquire(), (this.leaseSeconds * 1000) / 3));
+    }
+  }
+
+  private keepRenewing(): void {
+    const timer = setInterval(() => {
+      this.lease!.renewLease().catch((error) => {
+        this.o.logger.warn({ err: error, functionName: this.o.name }, 'lost the timer singleton lock');
+        this.holding = false;
+        clearInterval(timer);
+        void this.tryAcquire();
+      });
+    }, (this.leaseSeconds * 1000) / 3);
+    this.timers.push(timer);
+  }
+
+  private scheduleNext(): void {
+    if (this.stopped || !this.holding) return;
+    this.waitUntil(this.schedule.next(new Date()));
+  }
+
+  /** setTimeout overflows past ~24.8 days (it then fires at once), so long waits are chained. */
+  private waitUntil(next: Date): void {
+    if (this.stopped || !this.holding) return;
+    const delay = next.getTime() - Date.now();
+    const maxDelay = 2 ** 31 - 1;
+    const timer = setTimeout(() => {
+      if (delay > maxDelay) return this.waitUntil(next);
+      this.fire(Date.now() - next.getTime() > 1000);
+      this.scheduleNext();
+    }, Math.max(0, Math.min(delay, maxDelay)));
+    this.timers.push(timer);
+  }
+
+  private fire(isPastDue: boolean): void {
+    if (this.stopped || !this.holding || this.running) return; // no overlapping runs, as in the runtime
+    const now = new Date();
+    const timer = {
+      isPastDue,
+      schedule: { adjustForDST: false },
+      scheduleStatus: { last: (this.last ?? now).toISOString(), next: this.schedule.next(now).toISOString(), lastUpdated: now.toISOString() },
+    };
+    this.last = now;
+    const context = createInvocationContext({ functionName: this.o.name, triggerType: 'timerTrigger', logger: this.o.logger });
+    this.running = withTimeout(Promise.resolve(this.o.options.handler(timer, context)), this.o.functionTimeoutMs, this.o.name)
+      .then(() => undefined)
+      .catch((error) => this.o.logger.error({ err: error, functionName: this.o.name }, 'timer function failed'))
+      .finally(() => {
+        this.running = undefined;
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearTimeout(t);
+    await this.running;
+    if (this.holding) await this.lease?.releaseLease().catch(() => undefined);
+    this.holding = false;
+  }
+}

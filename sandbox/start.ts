@@ -1,0 +1,109 @@
+/**
+ * `npm start`: Azurite + the sandbox cloud (Entra ID, managed identity, Key Vault, Exchange) +
+ * the local Functions host serving this app's functions, with seed data. Prints the URLs and
+ * one "ready" line; Ctrl-C stops everything.
+ *
+ * Pointing at other endpoints needs only environment variables: SANDBOX=0 turns the emulated
+ * cloud off (then AZURE_AUTHORITY_HOST, EXO_ADMIN_API_URL, TENANTS_FILE, IDENTITY_* or other
+ * DefaultAzureCredential settings must point at the real thing), and an AzureWebJobsStorage
+ * that is not the development account skips Azurite.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { startAzurite, type RunningAzurite } from './azurite';
+import { startSandboxCloud, type SandboxCloud } from './cloud/cloud';
+import { sandboxTenants } from './directory/tenants-file';
+import { startFunctionsHost } from './functions-host/host';
+import { createFunctions } from '../functions/index';
+import { createAppServices } from '../shared/app/services';
+import { createLogger } from '../shared/observability/logger';
+
+async function main(): Promise<void> {
+  const logger = createLogger({ name: 'npm-start' });
+  const sandboxDir = resolve(process.env.SANDBOX_DIR ?? '.sandbox');
+  const useSandbox = process.env.SANDBOX !== '0';
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  };
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping…`);
+    void stopAll().then(() => process.exit(0));
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+  try {
+    const env: Record<string, string | undefined> = { ...process.env };
+
+    const storage = env.AzureWebJobsStorage;
+    const wantsAzurite = !storage || storage === 'UseDevelopmentStorage=true' || /AccountName=devstoreaccount1/.test(storage);
+    let azurite: RunningAzurite | undefined;
+    if (wantsAzurite) {
+      azurite = await startAzurite({ location: join(sandboxDir, 'azurite') });
+      stops.push(() => azurite!.stop());
+      env.AzureWebJobsStorage = azurite.connectionString;
+    }
+
+    let cloud: SandboxCloud | undefined;
+    if (useSandbox) {
+      cloud = await startSandboxCloud({
+        port: Number(env.SANDBOX_PORT ?? 8443),
+        sandboxDir,
+        exchange: { latencyMs: Number(env.EXO_SANDBOX_LATENCY_MS ?? 20) },
+      });
+      stops.push(() => cloud!.stop());
+      Object.assign(env, cloud.env());
+      mkdirSync(sandboxDir, { recursive: true });
+      const tenantsFile = join(sandboxDir, 'tenants.json');
+      writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints), null, 2));
+      env.TENANTS_FILE ??= tenantsFile;
+      if (env.TENANTS_FILE !== tenantsFile) logger.info({ tenantsFile: env.TENANTS_FILE }, 'using TENANTS_FILE from the environment');
+    }
+
+    const services = createAppServices(env);
+    stops.push(() => services.close());
+    const host = await startFunctionsHost({
+      functions: createFunctions(services),
+      port: Number(env.FUNCTIONS_PORT ?? 7071),
+      env,
+      logger,
+    });
+    stops.push(() => host.stop());
+
+    const lines = [
+      '',
+      'exo-gateway is running locally',
+      `  Functions host   ${host.url}/api  (health: ${host.url}/api/health)`,
+      azurite ? `  Azurite          blob ${azurite.ports.blob} · queue ${azurite.ports.queue} · table ${azurite.ports.table}` : `  Storage          ${redactConnectionString(env.AzureWebJobsStorage ?? '')}`,
+    ];
+    if (cloud) {
+      lines.push(
+        `  Entra ID         ${cloud.endpoints.authorityHost}`,
+        `  Managed identity ${cloud.endpoints.identityEndpoint}`,
+        `  Key Vault        ${cloud.endpoints.vaultUrl('contoso-kv')}  ${cloud.endpoints.vaultUrl('fabrikam-kv')}`,
+        `  Exchange         ${cloud.endpoints.exchange}/adminapi/beta/{tenant}/InvokeCommand`,
+        `  Sandbox control  ${cloud.endpoints.control}/stats`,
+        `  Tenants file     ${env.TENANTS_FILE}`,
+      );
+    } else {
+      lines.push(`  SANDBOX=0: using AZURE_AUTHORITY_HOST=${env.AZURE_AUTHORITY_HOST ?? '(default)'} EXO_ADMIN_API_URL=${env.EXO_ADMIN_API_URL ?? '(default)'}`);
+    }
+    console.log(lines.join('\n'));
+    console.log(`ready ${host.url}/api/health`);
+  } catch (error) {
+    console.error(`npm start failed: ${(error as Error).message}`);
+    await stopAll();
+    process.exit(1);
+  }
+}
+
+function redactConnectionString(value: string): string {
+  return value.replace(/(AccountKey|SharedAccessSignature)=[^;]+/gi, '$1=[REDACTED]');
+}
+
+void main();
