@@ -321,7 +321,8 @@ export function defaultSeed(): SandboxSeed {
     },
     {
       name: 'fabrikam-kv',
-      tenantId: FABRIKAM,
+      // Vaults live in the gateway operator's (home) tenant, where its managed identity is.
+      tenantId: CONTOSO,
       readers: [MI.objectId],
       certificates: [],
       secrets: [{ name: 'exo-fabrikam-secret', clientSecret: 'fabrikam-exo-secret' }],

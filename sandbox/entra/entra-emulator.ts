@@ -1,11 +1,513 @@
-// Placeholder until the real emulator lands (answers 501 so nothing pretends to work).
+/**
+ * The sandbox's Entra ID (login.microsoftonline.com stand-in, at login.localhost): OIDC
+ * discovery and JWKS per tenant, the token endpoint (client credentials with a client secret
+ * or a certificate-signed client assertion; authorization code + PKCE and refresh tokens for
+ * seeded users), a small sign-in page, and AADSTS-style errors.
+ *
+ * Issuers: v1 tokens carry `${authorityHost}/${tid}/` (the real one is sts.windows.net), v2
+ * tokens `${authorityHost}/${tid}/v2.0`.
+ */
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { decodeJwt, decodeProtectedHeader, importX509, jwtVerify } from 'jose';
 import type { SandboxContext } from '../cloud/context';
 import { sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
+import type { SeedApp, SeedTenant, SeedUser } from '../directory/seed';
+import { SANDBOX_USER_PASSWORD, WELL_KNOWN } from '../directory/seed';
+import type { AccessTokenClaims } from './tokens';
+import { aad, sendAadError, type AadError } from './errors';
+import { isOidcScope, resolveResource, splitScope, type ResourceInfo } from './resources';
+import { renderSignInPage } from './sign-in-page';
+
+const CODE_LIFETIME_MS = 10 * 60_000;
+const REFRESH_LIFETIME_MS = 24 * 3600_000;
+
+interface PendingCode {
+  clientId: string;
+  tenantId: string;
+  userId: string;
+  redirectUri: string;
+  scopes: string[];
+  codeChallenge?: string;
+  codeChallengeMethod?: string;
+  nonce?: string;
+  expiresAt: number;
+  redeemed: boolean;
+}
+
+interface RefreshGrant {
+  clientId: string;
+  tenantId: string;
+  userId: string;
+  scopes: string[];
+  expiresAt: number;
+}
+
+class AadFailure extends Error {
+  constructor(readonly aadError: AadError) {
+    super(aadError.message);
+  }
+}
+
+const fail = (error: AadError): never => {
+  throw new AadFailure(error);
+};
+
+const b64url = (buf: Buffer) => buf.toString('base64url');
 
 export class EntraEmulator implements Emulator {
+  private readonly codes = new Map<string, PendingCode>();
+  private readonly refreshTokens = new Map<string, RefreshGrant>();
+  private readonly usedAssertionIds = new Map<string, number>();
+
   constructor(readonly ctx: SandboxContext) {}
-  async handle(_req: EmulatorRequest, res: ServerResponse): Promise<void> {
-    sendJson(res, 501, { error: 'not implemented' });
+
+  private get authorityHost(): string {
+    return this.ctx.endpoints.authorityHost;
   }
+
+  async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
+    const segments = req.url.pathname.split('/').filter(Boolean);
+    const [tenantSegment, ...rest] = segments;
+    const path = rest.join('/').toLowerCase();
+    const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
+    const cors: Record<string, string> = origin ? { 'Access-Control-Allow-Origin': origin, Vary: 'Origin' } : {};
+
+    try {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': 'GET, POST, OPTIONS', 'Access-Control-Allow-Headers': 'Content-Type, client-request-id, x-client-sku, x-client-ver, x-client-os, x-client-cpu, x-app-name, x-app-ver, x-ms-lib-capability, return-client-request-id', 'Access-Control-Max-Age': '86400' });
+        return void res.end();
+      }
+      if (!tenantSegment) return sendJson(res, 404, { error: 'not_found' });
+
+      if (tenantSegment === 'common' && path === 'discovery/instance') return this.instanceDiscovery(req, res);
+      if (path === 'discovery/keys' || path === 'discovery/v2.0/keys') {
+        return sendJson(res, 200, this.ctx.tokens.jwks(), { ...cors, 'Cache-Control': 'max-age=86400, private' });
+      }
+
+      const tenant = this.resolveTenant(tenantSegment);
+      if (path === 'v2.0/.well-known/openid-configuration' || path === '.well-known/openid-configuration') {
+        if (!tenant && !isMultiTenantSegment(tenantSegment)) return sendAadError(res, aad.tenantNotFound(tenantSegment), cors);
+        return sendJson(res, 200, this.discovery(tenant?.tenantId ?? tenantSegment, path.startsWith('v2.0')), { ...cors, 'Cache-Control': 'max-age=86400, private' });
+      }
+      if (path === 'oauth2/v2.0/token' || path === 'oauth2/token') {
+        if (req.method !== 'POST') return sendAadError(res, { status: 405, error: 'invalid_request', code: 900561, message: 'The endpoint only accepts POST requests.' }, cors);
+        if (!tenant && !isMultiTenantSegment(tenantSegment)) return sendAadError(res, aad.tenantNotFound(tenantSegment), cors);
+        return await this.token(req, res, tenantSegment, tenant, path === 'oauth2/token', cors);
+      }
+      if (path === 'oauth2/v2.0/authorize') {
+        if (!tenant && !isMultiTenantSegment(tenantSegment)) return sendAadError(res, aad.tenantNotFound(tenantSegment));
+        return this.authorize(req, res, tenant);
+      }
+      if (path === 'oauth2/v2.0/logout') {
+        const target = req.url.searchParams.get('post_logout_redirect_uri');
+        if (target) {
+          res.writeHead(302, { Location: target });
+          return void res.end();
+        }
+        return sendHtml(res, 200, '<!doctype html><title>Signed out</title><p>You signed out of the sandbox.</p>');
+      }
+      return sendJson(res, 404, { error: 'not_found', error_description: `No Entra ID endpoint at ${req.url.pathname}` });
+    } catch (error) {
+      if (error instanceof AadFailure) return sendAadError(res, error.aadError, cors);
+      throw error;
+    }
+  }
+
+  private resolveTenant(segment: string): SeedTenant | undefined {
+    return this.ctx.directory.tenant(segment);
+  }
+
+  private issuer(tenantId: string, v2: boolean): string {
+    return v2 ? `${this.authorityHost}/${tenantId}/v2.0` : `${this.authorityHost}/${tenantId}/`;
+  }
+
+  private discovery(tenantId: string, v2: boolean): Record<string, unknown> {
+    const base = `${this.authorityHost}/${tenantId}`;
+    return {
+      token_endpoint: v2 ? `${base}/oauth2/v2.0/token` : `${base}/oauth2/token`,
+      token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+      jwks_uri: v2 ? `${base}/discovery/v2.0/keys` : `${base}/discovery/keys`,
+      response_modes_supported: ['query', 'fragment', 'form_post'],
+      subject_types_supported: ['pairwise'],
+      id_token_signing_alg_values_supported: ['RS256'],
+      response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+      scopes_supported: ['openid', 'profile', 'email', 'offline_access'],
+      issuer: this.issuer(tenantId, v2).replace(/\/$/, v2 ? '' : '/'),
+      request_uri_parameter_supported: false,
+      userinfo_endpoint: 'https://graph.microsoft.com/oidc/userinfo',
+      authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
+      device_authorization_endpoint: `${base}/oauth2/v2.0/devicecode`,
+      http_logout_supported: true,
+      frontchannel_logout_supported: true,
+      end_session_endpoint: `${base}/oauth2/v2.0/logout`,
+      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash', 'c_hash', 'email'],
+      kerberos_endpoint: `${base}/kerberos`,
+      tenant_region_scope: 'NA',
+      cloud_instance_name: new URL(this.authorityHost).hostname,
+      cloud_graph_host_name: 'graph.windows.net',
+      msgraph_host: 'graph.microsoft.com',
+      rbac_url: 'https://pas.windows.net',
+    };
+  }
+
+  private instanceDiscovery(_req: EmulatorRequest, res: ServerResponse): void {
+    const host = new URL(this.authorityHost).host;
+    sendJson(res, 200, {
+      tenant_discovery_endpoint: `${this.authorityHost}/{tenantid}/v2.0/.well-known/openid-configuration`,
+      'api-version': '1.1',
+      metadata: [{ preferred_network: host, preferred_cache: host, aliases: [host] }],
+    });
+  }
+
+  // ---------------------------------------------------------------- token endpoint
+
+  private async token(req: EmulatorRequest, res: ServerResponse, tenantSegment: string, tenant: SeedTenant | undefined, v1Endpoint: boolean, cors: Record<string, string>): Promise<void> {
+    const contentType = String(req.headers['content-type'] ?? '');
+    if (!contentType.toLowerCase().startsWith('application/x-www-form-urlencoded')) fail(aad.malformedBody());
+    const form = new URLSearchParams(req.body.toString('utf8'));
+    const basic = parseBasicAuth(req.headers.authorization);
+    const grantType = form.get('grant_type');
+    if (!grantType) fail(aad.missingParameter('grant_type'));
+    const clientId = (form.get('client_id') ?? basic?.clientId ?? '').toLowerCase();
+    if (!clientId) fail(aad.missingParameter('client_id'));
+
+    let body: Record<string, unknown>;
+    switch (grantType) {
+      case 'client_credentials':
+        body = await this.clientCredentials(form, basic, clientId, tenantSegment, tenant, v1Endpoint);
+        break;
+      case 'authorization_code':
+        body = await this.authorizationCode(form, clientId, tenant);
+        break;
+      case 'refresh_token':
+        body = await this.refresh(form, clientId);
+        break;
+      default:
+        return fail(aad.unsupportedGrant(String(grantType)));
+    }
+    sendJson(res, 200, body, { 'Cache-Control': 'no-store, no-cache', Pragma: 'no-cache', ...cors });
+  }
+
+  private appInTenant(clientId: string, tenantSegment: string, tenant: SeedTenant | undefined): SeedApp {
+    const app = this.ctx.directory.app(clientId);
+    if (!tenant) return fail(aad.tenantNotFound(tenantSegment));
+    if (!app || app.tenantId !== tenant.tenantId) return fail(aad.appNotFound(clientId, tenant.tenantId));
+    return app;
+  }
+
+  private async clientCredentials(form: URLSearchParams, basic: { clientId: string; secret: string } | undefined, clientId: string, tenantSegment: string, tenant: SeedTenant | undefined, v1Endpoint: boolean): Promise<Record<string, unknown>> {
+    if (isMultiTenantSegment(tenantSegment)) {
+      return fail({ status: 400, error: 'invalid_request', code: 1002013, message: "The tenant-independent endpoint is not supported for client credentials; use a tenant id or domain ('/{tenant}/oauth2/v2.0/token')." });
+    }
+    const app = this.appInTenant(clientId, tenantSegment, tenant);
+    const secret = form.get('client_secret') ?? basic?.secret;
+    const assertion = form.get('client_assertion');
+    let acr: '1' | '2';
+    if (assertion) {
+      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') fail(aad.missingParameter('client_assertion_type'));
+      await this.verifyAssertion(assertion, app, tenant!.tenantId);
+      acr = '2';
+    } else if (secret) {
+      const known = this.ctx.directory.appSecrets(app.appId);
+      if (!known.some((s) => safeEqual(s, secret))) fail(aad.invalidSecret(app.appId));
+      acr = '1';
+    } else {
+      return fail(aad.noCredential());
+    }
+
+    let resource: string;
+    if (v1Endpoint) {
+      resource = form.get('resource') ?? fail(aad.missingParameter('resource'));
+    } else {
+      const scope = (form.get('scope') ?? '').trim();
+      if (!scope) fail(aad.missingParameter('scope'));
+      const scopes = scope.split(/\s+/);
+      if (scopes.length !== 1) fail(aad.invalidScope(scope));
+      const { resource: r, name } = splitScope(scopes[0]!);
+      if (name !== '.default') fail(aad.scopeNeedsDefault(scope));
+      resource = r;
+    }
+    const info = resolveResource(resource, this.ctx.directory, this.ctx.endpoints.keyVaultResource);
+    if (!info) return fail(aad.resourceNotFound(resource, tenant!.tenantId));
+
+    const roles = (app.grants ?? []).filter((g) => g.audience === info.grantAudience).flatMap((g) => g.roles);
+    const claims: Omit<AccessTokenClaims, 'iat' | 'nbf' | 'exp'> = {
+      aud: info.aud,
+      iss: this.issuer(tenant!.tenantId, info.ver === '2.0'),
+      tid: tenant!.tenantId,
+      oid: app.objectId,
+      sub: app.objectId,
+      idp: this.issuer(tenant!.tenantId, false),
+      idtyp: 'app',
+      app_displayname: app.displayName,
+      uti: b64url(randomBytes(16)),
+      rh: `0.${b64url(randomBytes(24))}.`,
+      ver: info.ver,
+      ...(info.ver === '2.0' ? { azp: app.appId, azpacr: acr } : { appid: app.appId, appidacr: acr }),
+      ...(roles.length ? { roles } : {}),
+      ...(app.directoryRoles?.length ? { wids: [...app.directoryRoles] } : {}),
+    };
+    const { token, expiresIn } = await this.ctx.tokens.sign(claims);
+    this.ctx.stats.recordTokenRequest(tenant!.tenantId, app.appId, info.aud);
+    return { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: token, ...(v1Endpoint ? { resource: info.aud, expires_on: String(Math.floor(Date.now() / 1000) + expiresIn) } : {}) };
+  }
+
+  private async verifyAssertion(assertion: string, app: SeedApp, tenantId: string): Promise<void> {
+    let header: ReturnType<typeof decodeProtectedHeader>;
+    let payload: ReturnType<typeof decodeJwt>;
+    try {
+      header = decodeProtectedHeader(assertion);
+      payload = decodeJwt(assertion);
+    } catch {
+      return fail(aad.assertionInvalid('The client assertion is not a well-formed JWT.'));
+    }
+    const alg = header.alg;
+    if (alg !== 'RS256' && alg !== 'PS256') return fail(aad.assertionInvalid(`Unsupported signing algorithm '${String(alg)}'.`));
+    const certificates = this.ctx.directory.appCertificates(app.appId);
+    const x5t = typeof header.x5t === 'string' ? header.x5t : undefined;
+    const x5tS256 = typeof header['x5t#S256'] === 'string' ? (header['x5t#S256'] as string) : undefined;
+    const presented = x5tS256 ?? x5t;
+    if (!presented) return fail(aad.assertionInvalid("The client assertion header has no 'x5t' or 'x5t#S256' certificate thumbprint."));
+    const match = certificates.find((c) =>
+      x5tS256 ? Buffer.from(c.sha256Thumbprint, 'hex').toString('base64url') === x5tS256 : Buffer.from(c.sha1Thumbprint, 'hex').toString('base64url') === x5t,
+    );
+    if (!match) {
+      const hex = Buffer.from(presented, 'base64url').toString('hex').toUpperCase();
+      return fail(aad.certNotRegistered(hex));
+    }
+    try {
+      const key = await importX509(match.certPem, alg);
+      await jwtVerify(assertion, key, { algorithms: [alg], clockTolerance: 300 });
+    } catch (error) {
+      const e = error as { code?: string };
+      if (e.code === 'ERR_JWT_EXPIRED' || e.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') return fail(aad.assertionExpired());
+      return fail(aad.assertionInvalid('The signature does not match the registered certificate.'));
+    }
+    if (payload.iss !== app.appId || payload.sub !== app.appId) return fail(aad.assertionAudience());
+    const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+    const validAud = audiences.some((a) => typeof a === 'string' && a.startsWith(this.authorityHost) && (a.includes('/oauth2/') || a.endsWith('/v2.0')) && (a.includes(tenantId) || a.includes(this.ctx.directory.tenant(tenantId)!.domain)));
+    if (!validAud) return fail({ status: 401, error: 'invalid_client', code: 700212, message: `No matching federated identity record found for presented assertion audience '${String(payload.aud)}'.` });
+    if (typeof payload.exp !== 'number') return fail(aad.assertionExpired());
+    if (typeof payload.jti === 'string') {
+      const now = Date.now();
+      for (const [jti, exp] of this.usedAssertionIds) if (exp < now) this.usedAssertionIds.delete(jti);
+      if (this.usedAssertionIds.has(payload.jti)) return fail(aad.assertionReplay());
+      this.usedAssertionIds.set(payload.jti, payload.exp * 1000);
+    }
+  }
+
+  // ---------------------------------------------------------------- sign-in (authorization code + PKCE)
+
+  private publicClient(clientId: string | null): SeedApp | undefined {
+    if (!clientId) return undefined;
+    return this.ctx.directory.app(clientId);
+  }
+
+  private authorize(req: EmulatorRequest, res: ServerResponse, tenant: SeedTenant | undefined): void {
+    const q = req.url.searchParams;
+    const form = req.method === 'POST' ? new URLSearchParams(req.body.toString('utf8')) : undefined;
+    const clientId = q.get('client_id');
+    const app = this.publicClient(clientId);
+    if (!clientId) return sendAadPage(res, aad.missingParameter('client_id'));
+    if (!app) return sendAadPage(res, aad.appNotFound(clientId, tenant?.tenantId ?? 'common'));
+    const redirectUri = q.get('redirect_uri') ?? '';
+    if (!(app.redirectUris ?? []).includes(redirectUri)) return sendAadPage(res, aad.redirectMismatch(redirectUri, app.appId));
+    const responseMode = q.get('response_mode') ?? 'query';
+    const state = q.get('state') ?? undefined;
+    const redirectWith = (params: Record<string, string>) => {
+      const target = new URL(redirectUri);
+      const all = new URLSearchParams({ ...params, ...(state ? { state } : {}) });
+      if (responseMode === 'fragment') target.hash = all.toString();
+      else for (const [k, v] of all) target.searchParams.set(k, v);
+      res.writeHead(302, { Location: target.toString(), 'Cache-Control': 'no-store' });
+      res.end();
+    };
+    if (q.get('response_type') !== 'code') return redirectWith({ error: 'unsupported_response_type', error_description: 'AADSTS700054: response_type must be code for this application.' });
+    const challenge = q.get('code_challenge') ?? undefined;
+    const method = q.get('code_challenge_method') ?? (challenge ? 'plain' : undefined);
+    if (app.publicClient && !challenge) return redirectWith({ error: 'invalid_request', error_description: `AADSTS${aad.pkceRequired().code}: ${aad.pkceRequired().message}` });
+    if (method && method !== 'S256' && method !== 'plain') return redirectWith({ error: 'invalid_request', error_description: "AADSTS501491: Invalid code_challenge_method. Must be 'S256' or 'plain'." });
+    const scopes = (q.get('scope') ?? 'openid profile').split(/\s+/).filter(Boolean);
+
+    if (!form) {
+      return sendHtml(res, 200, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: q.get('login_hint') ?? '', appName: app.displayName }));
+    }
+    const username = (form.get('username') ?? '').trim().toLowerCase();
+    const password = form.get('password') ?? '';
+    const user = this.findUser(username, tenant);
+    if (!user || !safeEqual(password, SANDBOX_USER_PASSWORD)) {
+      return sendHtml(res, 200, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50126: ${aad.badCredentials().message}` }));
+    }
+    if (!user.accountEnabled) {
+      return sendHtml(res, 200, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50057: ${aad.userDisabled().message}` }));
+    }
+    const code = b64url(randomBytes(48));
+    this.codes.set(code, {
+      clientId: app.appId,
+      tenantId: user.tenantId,
+      userId: user.objectId,
+      redirectUri,
+      scopes,
+      codeChallenge: challenge,
+      codeChallengeMethod: method,
+      nonce: q.get('nonce') ?? undefined,
+      expiresAt: Date.now() + CODE_LIFETIME_MS,
+      redeemed: false,
+    });
+    redirectWith({ code, client_info: clientInfo(user) });
+  }
+
+  private findUser(username: string, tenant: SeedTenant | undefined): SeedUser | undefined {
+    const tenants = tenant ? [tenant] : this.ctx.directory.tenants;
+    for (const t of tenants) {
+      const user = this.ctx.directory.user(t.tenantId, username);
+      if (user) return user;
+    }
+    return undefined;
+  }
+
+  private async authorizationCode(form: URLSearchParams, clientId: string, tenant: SeedTenant | undefined): Promise<Record<string, unknown>> {
+    const code = form.get('code') ?? fail(aad.missingParameter('code'));
+    const grant = this.codes.get(code);
+    if (!grant || grant.expiresAt < Date.now()) return fail(aad.codeInvalid());
+    if (grant.redeemed) return fail(aad.codeRedeemed());
+    if (grant.clientId !== clientId) return fail(aad.codeInvalid());
+    if (tenant && tenant.tenantId !== grant.tenantId) return fail(aad.codeInvalid());
+    const redirectUri = form.get('redirect_uri') ?? fail(aad.missingParameter('redirect_uri'));
+    if (redirectUri !== grant.redirectUri) return fail(aad.redirectMismatch(redirectUri, clientId));
+    if (grant.codeChallenge) {
+      const verifier = form.get('code_verifier') ?? fail(aad.missingParameter('code_verifier'));
+      const computed = grant.codeChallengeMethod === 'S256' ? b64url(createHash('sha256').update(verifier).digest()) : verifier;
+      if (!safeEqual(computed, grant.codeChallenge)) return fail(aad.pkceMismatch());
+    }
+    grant.redeemed = true;
+    const requested = (form.get('scope') ?? '').split(/\s+/).filter(Boolean);
+    return this.userTokens(grant.clientId, grant.tenantId, grant.userId, requested.length ? requested : grant.scopes, grant.nonce);
+  }
+
+  private async refresh(form: URLSearchParams, clientId: string): Promise<Record<string, unknown>> {
+    const token = form.get('refresh_token') ?? fail(aad.missingParameter('refresh_token'));
+    const grant = this.refreshTokens.get(token);
+    if (!grant || grant.expiresAt < Date.now() || grant.clientId !== clientId) return fail(aad.codeInvalid());
+    this.refreshTokens.delete(token);
+    const requested = (form.get('scope') ?? '').split(/\s+/).filter(Boolean);
+    return this.userTokens(grant.clientId, grant.tenantId, grant.userId, requested.length ? requested : grant.scopes);
+  }
+
+  private async userTokens(clientId: string, tenantId: string, userId: string, scopes: string[], nonce?: string): Promise<Record<string, unknown>> {
+    const user = this.ctx.directory.user(tenantId, userId);
+    if (!user || !user.accountEnabled) return fail(aad.userDisabled());
+    const resourceScopes = scopes.filter((s) => !isOidcScope(s));
+    let info: ResourceInfo | undefined;
+    let granted: string[];
+    if (resourceScopes.length) {
+      const resources = new Set(resourceScopes.map((s) => splitScope(s).resource));
+      if (resources.size !== 1) return fail(aad.invalidScope(resourceScopes.join(' ')));
+      const resource = [...resources][0]!;
+      info = resolveResource(resource, this.ctx.directory, this.ctx.endpoints.keyVaultResource);
+      if (!info) return fail(aad.resourceNotFound(resource, tenantId));
+      const names = resourceScopes.map((s) => splitScope(s).name);
+      granted = names.includes('.default') ? info.scopes : names;
+      const unknown = granted.filter((n) => !info!.scopes.includes(n));
+      if (unknown.length) return fail(aad.invalidScope(resourceScopes.join(' ')));
+    } else {
+      info = resolveResource('https://graph.microsoft.com', this.ctx.directory, this.ctx.endpoints.keyVaultResource)!;
+      granted = ['User.Read'];
+    }
+    const upn = this.ctx.directory.upn(user);
+    const v2 = info.ver === '2.0';
+    const wids = [WELL_KNOWN.roles.defaultUser, ...(user.directoryRoles ?? [])];
+    const { token, expiresIn } = await this.ctx.tokens.sign({
+      aud: info.aud,
+      iss: this.issuer(tenantId, v2),
+      tid: tenantId,
+      oid: user.objectId,
+      sub: pairwiseSubject(user.objectId, clientId),
+      idtyp: 'user',
+      name: user.displayName,
+      scp: granted.join(' '),
+      wids,
+      uti: b64url(randomBytes(16)),
+      ver: info.ver,
+      ...(v2 ? { azp: clientId, azpacr: '0', preferred_username: upn } : { appid: clientId, appidacr: '0', upn, unique_name: upn, given_name: user.givenName, family_name: user.surname }),
+    });
+    this.ctx.stats.recordTokenRequest(tenantId, clientId, info.aud);
+    const result: Record<string, unknown> = {
+      token_type: 'Bearer',
+      scope: granted.map((g) => (info!.aud === 'https://graph.microsoft.com' ? g : `${resourceScopes.length ? splitScope(resourceScopes[0]!).resource : ''}/${g}`)).join(' '),
+      expires_in: expiresIn,
+      ext_expires_in: expiresIn,
+      access_token: token,
+      client_info: clientInfo(user),
+    };
+    if (scopes.includes('openid')) {
+      const id = await this.ctx.tokens.sign({
+        aud: clientId,
+        iss: this.issuer(tenantId, true),
+        tid: tenantId,
+        oid: user.objectId,
+        sub: pairwiseSubject(user.objectId, clientId),
+        name: user.displayName,
+        preferred_username: upn,
+        ver: '2.0',
+        ...(nonce ? { nonce } : {}),
+      });
+      result.id_token = id.token;
+    }
+    if (scopes.includes('offline_access')) {
+      const refreshToken = b64url(randomBytes(64));
+      this.refreshTokens.set(refreshToken, { clientId, tenantId, userId: user.objectId, scopes, expiresAt: Date.now() + REFRESH_LIFETIME_MS });
+      result.refresh_token = refreshToken;
+    }
+    return result;
+  }
+}
+
+function isMultiTenantSegment(segment: string): boolean {
+  return ['common', 'organizations', 'consumers'].includes(segment.toLowerCase());
+}
+
+function parseBasicAuth(header: string | undefined): { clientId: string; secret: string } | undefined {
+  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const i = decoded.indexOf(':');
+  if (i < 0) return undefined;
+  return { clientId: decodeURIComponent(decoded.slice(0, i)), secret: decodeURIComponent(decoded.slice(i + 1)) };
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function pairwiseSubject(objectId: string, clientId: string): string {
+  return b64url(createHash('sha256').update(`${objectId}|${clientId}`).digest()).slice(0, 43);
+}
+
+function clientInfo(user: SeedUser): string {
+  return b64url(Buffer.from(JSON.stringify({ uid: user.objectId, utid: user.tenantId })));
+}
+
+function sendHtml(res: ServerResponse, status: number, html: string): void {
+  const body = Buffer.from(html);
+  res.writeHead(status, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': String(body.length),
+    'Cache-Control': 'no-store',
+    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    'X-Frame-Options': 'DENY',
+  });
+  res.end(body);
+}
+
+function sendAadPage(res: ServerResponse, err: AadError): void {
+  const code = `AADSTS${err.code}`;
+  sendHtml(res, 400, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in error</title></head><body><main><h1>Sorry, but we’re having trouble signing you in.</h1><p>${code}: ${escapeHtml(err.message)}</p><p>Request Id: ${randomUUID()}</p></main></body></html>`);
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }

@@ -1,11 +1,71 @@
-// Placeholder until the real emulator lands (answers 501 so nothing pretends to work).
+/**
+ * The managed identity endpoint as App Service exposes it (IDENTITY_ENDPOINT/IDENTITY_HEADER):
+ * `GET ?api-version=2019-08-01&resource=…[&client_id=…]` with the `X-IDENTITY-HEADER` secret,
+ * answering `{ access_token, expires_on, resource, token_type, client_id }`. Tokens are for the
+ * seed's gateway managed identity.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { SandboxContext } from '../cloud/context';
 import { sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
+import { resolveResource } from './resources';
 
 export class ManagedIdentityEmulator implements Emulator {
   constructor(readonly ctx: SandboxContext) {}
-  async handle(_req: EmulatorRequest, res: ServerResponse): Promise<void> {
-    sendJson(res, 501, { error: 'not implemented' });
+
+  async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
+    const expectedPath = new URL(this.ctx.endpoints.identityEndpoint).pathname;
+    if (req.url.pathname !== expectedPath) return sendJson(res, 404, { statusCode: 404, message: 'Resource not found.' });
+    if (req.method !== 'GET') return sendJson(res, 405, { statusCode: 405, message: 'The requested resource does not support http method ' + req.method + '.' });
+    const header = req.headers['x-identity-header'];
+    if (typeof header !== 'string' || !safeEqual(header, this.ctx.endpoints.identityHeader)) {
+      return sendJson(res, 401, { statusCode: 401, message: 'Unauthorized: the X-IDENTITY-HEADER value is missing or invalid.', correlationId: randomBytes(16).toString('hex') });
+    }
+    const q = req.url.searchParams;
+    const apiVersion = q.get('api-version');
+    if (apiVersion !== '2019-08-01') {
+      return sendJson(res, 400, { statusCode: 400, message: `The api-version '${apiVersion ?? ''}' is invalid. The supported version is '2019-08-01'.` });
+    }
+    const resource = q.get('resource');
+    if (!resource) return sendJson(res, 400, { statusCode: 400, message: "The 'resource' query parameter is required." });
+    const mi = this.ctx.directory.seed.managedIdentity;
+    const clientId = q.get('client_id');
+    const principalId = q.get('principal_id') ?? q.get('object_id');
+    if ((clientId && clientId.toLowerCase() !== mi.clientId) || (principalId && principalId.toLowerCase() !== mi.objectId) || q.get('mi_res_id')) {
+      return sendJson(res, 400, { statusCode: 400, message: 'No managed identity found for the specified client_id, principal_id or resource id.', correlationId: randomBytes(16).toString('hex') });
+    }
+    const info = resolveResource(resource.replace(/\/\.default$/, ''), this.ctx.directory, this.ctx.endpoints.keyVaultResource);
+    if (!info) {
+      return sendJson(res, 400, {
+        error: 'invalid_resource',
+        error_description: `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${mi.tenantId}.`,
+      });
+    }
+    const { token, expiresIn } = await this.ctx.tokens.sign({
+      aud: info.aud,
+      iss: `${this.ctx.endpoints.authorityHost}/${mi.tenantId}/`,
+      tid: mi.tenantId,
+      oid: mi.objectId,
+      sub: mi.objectId,
+      appid: mi.clientId,
+      appidacr: '2',
+      idtyp: 'app',
+      xms_mirid: `/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/exo-gateway/providers/Microsoft.ManagedIdentity/userAssignedIdentities/exo-gateway`,
+      ver: '1.0',
+    });
+    this.ctx.stats.recordTokenRequest(mi.tenantId, mi.clientId, info.aud);
+    sendJson(res, 200, {
+      access_token: token,
+      expires_on: String(Math.floor(Date.now() / 1000) + expiresIn),
+      resource: info.aud,
+      token_type: 'Bearer',
+      client_id: mi.clientId,
+    });
   }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

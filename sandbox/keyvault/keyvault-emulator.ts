@@ -1,24 +1,414 @@
-// Placeholder until the real emulator lands (answers 501 so nothing pretends to work).
+/**
+ * The sandbox's Azure Key Vault data plane (<vault>.vault.localhost): secrets and certificates
+ * by name, by version and as version lists; certificate import (PFX or PEM) creating the
+ * certificate and its managed secret; bearer challenge authentication; RBAC by reader object
+ * ids; Key Vault's error shapes. As in Azure, a certificate's private key is only reachable
+ * through the secret of the same name and version.
+ */
+import { createHash, randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import forge from 'node-forge';
 import type { SandboxContext } from '../cloud/context';
-import type { AppCertificate } from '../pki/certificates';
-import { sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
+import { bearerToken, sendJson, SANDBOX_DOMAIN, type Emulator, type EmulatorRequest } from '../cloud/types';
+import { WELL_KNOWN } from '../directory/seed';
+import { TokenVerificationError, type AccessTokenClaims } from '../entra/tokens';
+import { toPemBundle, toPfxBase64, type AppCertificate, type CertificateMaterial } from '../pki/certificates';
+
+const SUPPORTED_API_VERSIONS = /^7\.[0-6](-preview(\.\d+)?)?$|^2025-/;
+const PFX = 'application/x-pkcs12';
+const PEM = 'application/x-pem-file';
 
 export interface StoredVersion {
   version: string;
 }
 
+interface Attributes {
+  enabled: boolean;
+  created: number;
+  updated: number;
+  nbf?: number;
+  exp?: number;
+}
+
+interface SecretVersion {
+  version: string;
+  value: string;
+  contentType?: string;
+  attributes: Attributes;
+  tags?: Record<string, string>;
+  /** Set for the secret that backs a certificate. */
+  managed?: boolean;
+}
+
+interface CertificateVersion {
+  version: string;
+  derBase64: string;
+  sha1: Buffer;
+  subject: string;
+  attributes: Attributes;
+  contentType: string;
+  tags?: Record<string, string>;
+}
+
+interface Vault {
+  name: string;
+  tenantId: string;
+  readers: Set<string>;
+  secrets: Map<string, SecretVersion[]>;
+  certificates: Map<string, CertificateVersion[]>;
+}
+
+class KvError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly inner?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+const newVersion = () => randomBytes(16).toString('hex');
+const NAME = /^[0-9a-zA-Z-]{1,127}$/;
+
 export class KeyVaultEmulator implements Emulator {
-  constructor(readonly ctx: SandboxContext) {}
+  private readonly vaults = new Map<string, Vault>();
+
+  constructor(readonly ctx: SandboxContext) {
+    for (const seed of ctx.directory.seed.vaults) {
+      this.vaults.set(seed.name, { name: seed.name, tenantId: seed.tenantId, readers: new Set(seed.readers), secrets: new Map(), certificates: new Map() });
+    }
+  }
+
+  // ------------------------------------------------------------------ seeding / control plane
+
+  private vault(name: string): Vault {
+    const vault = this.vaults.get(name);
+    if (!vault) throw new Error(`No sandbox vault named '${name}'`);
+    return vault;
+  }
+
   /** Adds a new version of a secret (what `az keyvault secret set` does). */
-  setSecret(_vault: string, _name: string, _value: string, _options: { contentType?: string; enabled?: boolean; notBefore?: Date; expires?: Date } = {}): StoredVersion {
-    throw new Error('not implemented');
+  setSecret(vaultName: string, name: string, value: string, options: { contentType?: string; enabled?: boolean; notBefore?: Date; expires?: Date } = {}): StoredVersion {
+    const vault = this.vault(vaultName);
+    const t = now();
+    const version: SecretVersion = {
+      version: newVersion(),
+      value,
+      contentType: options.contentType,
+      attributes: {
+        enabled: options.enabled ?? true,
+        created: t,
+        updated: t,
+        ...(options.notBefore ? { nbf: Math.floor(options.notBefore.getTime() / 1000) } : {}),
+        ...(options.expires ? { exp: Math.floor(options.expires.getTime() / 1000) } : {}),
+      },
+    };
+    const list = vault.secrets.get(name) ?? [];
+    list.push(version);
+    vault.secrets.set(name, list);
+    return { version: version.version };
   }
+
   /** Imports a certificate as a new version: certificate + key + managed secret (PFX or PEM). */
-  importCertificate(_vault: string, _name: string, _certificate: AppCertificate, _contentType: 'application/x-pkcs12' | 'application/x-pem-file', _options: { pfxPassword?: string } = {}): StoredVersion {
-    throw new Error('not implemented');
+  importCertificate(vaultName: string, name: string, certificate: AppCertificate | CertificateMaterial, contentType: typeof PFX | typeof PEM, options: { pfxPassword?: string } = {}): StoredVersion {
+    const vault = this.vault(vaultName);
+    const cert = forge.pki.certificateFromPem(certificate.certPem);
+    const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
+    const t = now();
+    const version = newVersion();
+    const attributes: Attributes = {
+      enabled: true,
+      created: t,
+      updated: t,
+      nbf: Math.floor(cert.validity.notBefore.getTime() / 1000),
+      exp: Math.floor(cert.validity.notAfter.getTime() / 1000),
+    };
+    const certs = vault.certificates.get(name) ?? [];
+    certs.push({
+      version,
+      derBase64: der.toString('base64'),
+      sha1: createHash('sha1').update(der).digest(),
+      subject: cert.subject.attributes.map((a) => `${a.shortName ?? a.name}=${String(a.value)}`).join(', '),
+      attributes,
+      contentType,
+    });
+    vault.certificates.set(name, certs);
+    const value = contentType === PFX ? toPfxBase64(certificate, options.pfxPassword) : toPemBundle(certificate);
+    const secrets = vault.secrets.get(name) ?? [];
+    secrets.push({ version, value, contentType, attributes: { ...attributes }, managed: true });
+    vault.secrets.set(name, secrets);
+    return { version };
   }
-  async handle(_req: EmulatorRequest, res: ServerResponse): Promise<void> {
-    sendJson(res, 501, { error: 'not implemented' });
+
+  /** Grants or revokes read access (Key Vault Secrets User / Certificate User) for object ids. */
+  updateReaders(vaultName: string, change: { add?: string[]; remove?: string[] }): string[] {
+    const vault = this.vault(vaultName);
+    for (const id of change.add ?? []) vault.readers.add(id.toLowerCase());
+    for (const id of change.remove ?? []) vault.readers.delete(id.toLowerCase());
+    return [...vault.readers];
   }
+
+  hasVault(name: string): boolean {
+    return this.vaults.has(name);
+  }
+
+  // ------------------------------------------------------------------ data plane
+
+  async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
+    const host = req.url.hostname.toLowerCase();
+    const vaultName = host.slice(0, host.length - `.vault.${SANDBOX_DOMAIN}`.length);
+    const vault = this.vaults.get(vaultName);
+    try {
+      if (!vault) throw new KvError(404, 'VaultNotFound', `The vault '${vaultName}' does not exist in the sandbox.`);
+      const claims = await this.authenticate(req, vault);
+      const apiVersion = req.url.searchParams.get('api-version');
+      if (!apiVersion) throw new KvError(400, 'BadParameter', 'The request URI contains an invalid or missing api-version query parameter.');
+      if (!SUPPORTED_API_VERSIONS.test(apiVersion)) throw new KvError(400, 'BadParameter', `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (7.6).`);
+      const result = this.route(req, vault, claims);
+      sendJson(res, 200, result, { 'x-ms-keyvault-service-version': '1.9.0.0', 'x-ms-keyvault-region': 'sandbox' });
+    } catch (error) {
+      if (error instanceof KvError) {
+        return sendJson(res, error.status, { error: { code: error.code, message: error.message, ...(error.inner ? { innererror: { code: error.inner } } : {}) } }, error.headers);
+      }
+      throw error;
+    }
+  }
+
+  private challengeHeader(vault: Vault): Record<string, string> {
+    return { 'WWW-Authenticate': `Bearer authorization="${this.ctx.endpoints.authorityHost}/${vault.tenantId}", resource="${this.ctx.endpoints.keyVaultResource}"` };
+  }
+
+  private async authenticate(req: EmulatorRequest, vault: Vault): Promise<AccessTokenClaims> {
+    const token = bearerToken(req.headers);
+    const challenge = this.challengeHeader(vault);
+    if (!token) throw new KvError(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.', undefined, challenge);
+    let claims: AccessTokenClaims;
+    try {
+      claims = await this.ctx.tokens.verify(token);
+    } catch (error) {
+      const problem = error instanceof TokenVerificationError ? error.problem : 'malformed';
+      const message = problem === 'expired' ? 'AKV10032: Token expired.' : problem === 'signature' ? 'AKV10031: Token signature validation failed.' : 'AKV10003: Token is malformed.';
+      throw new KvError(401, 'Unauthorized', message, undefined, challenge);
+    }
+    const audiences = [WELL_KNOWN.keyVaultAudience, this.ctx.endpoints.keyVaultResource, WELL_KNOWN.keyVaultResourceAppId].map((a) => a.toLowerCase());
+    if (!audiences.includes(String(claims.aud).replace(/\/+$/, '').toLowerCase())) {
+      throw new KvError(401, 'Unauthorized', `AKV10022: Invalid audience. Expected ${this.ctx.endpoints.keyVaultResource}, found: ${String(claims.aud)}.`, undefined, challenge);
+    }
+    if (claims.tid !== vault.tenantId) {
+      throw new KvError(401, 'Unauthorized', `AKV10032: Invalid issuer. Expected one of ${this.ctx.endpoints.authorityHost}/${vault.tenantId}/, found ${claims.iss}.`, undefined, challenge);
+    }
+    return claims;
+  }
+
+  private authorize(vault: Vault, claims: AccessTokenClaims, action: string, resourcePath: string): void {
+    if (vault.readers.has(String(claims.oid).toLowerCase())) return;
+    throw new KvError(
+      403,
+      'Forbidden',
+      `Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nCaller: appid=${claims.appid ?? claims.azp ?? ''};oid=${claims.oid};iss=${claims.iss}\r\nAction: '${action}'\r\nResource: '/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/sandbox/providers/microsoft.keyvault/vaults/${vault.name}${resourcePath}'\r\nAssignment: (not found)\r\nDenyAssignmentId: null\r\nDecisionReason: null \r\nVault: ${vault.name};location=sandbox\r\n`,
+      'ForbiddenByRbac',
+    );
+  }
+
+  private route(req: EmulatorRequest, vault: Vault, claims: AccessTokenClaims): unknown {
+    const parts = req.url.pathname.split('/').filter(Boolean);
+    const [collection, name, third] = parts;
+    const method = req.method.toUpperCase();
+    if (collection === 'secrets') {
+      if (!name) {
+        if (method !== 'GET') throw methodNotAllowed(method);
+        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', '/secrets');
+        return this.page(req, [...vault.secrets.entries()].filter(([, v]) => v.length).map(([n, v]) => this.secretItem(vault, n, v[v.length - 1]!, false)));
+      }
+      this.checkName(name, 'secret');
+      if (third === 'versions' && parts.length === 3) {
+        if (method !== 'GET') throw methodNotAllowed(method);
+        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', `/secrets/${name}`);
+        const versions = vault.secrets.get(name);
+        if (!versions?.length) throw secretNotFound(name);
+        return this.page(req, versions.map((v) => this.secretItem(vault, name, v, true)));
+      }
+      if (parts.length > 3) throw new KvError(400, 'BadParameter', 'The request URI is not valid.');
+      if (method === 'PUT' && !third) return this.putSecret(req, vault, claims, name);
+      if (method !== 'GET') throw methodNotAllowed(method);
+      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', `/secrets/${name}`);
+      const version = this.pickSecret(vault, name, third);
+      this.ctx.stats.recordKeyVaultRead(vault.name, 'secret', name, version.version);
+      return this.secretBundle(vault, name, version);
+    }
+    if (collection === 'certificates') {
+      if (!name) {
+        if (method !== 'GET') throw methodNotAllowed(method);
+        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', '/certificates');
+        return this.page(req, [...vault.certificates.entries()].filter(([, v]) => v.length).map(([n, v]) => this.certificateItem(vault, n, v[v.length - 1]!, false)));
+      }
+      this.checkName(name, 'certificate');
+      if (third === 'import' && parts.length === 3) {
+        if (method !== 'POST') throw methodNotAllowed(method);
+        return this.importFromRequest(req, vault, claims, name);
+      }
+      if (method !== 'GET') throw methodNotAllowed(method);
+      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', `/certificates/${name}`);
+      const versions = vault.certificates.get(name);
+      if (!versions?.length) throw certificateNotFound(name);
+      if (third === 'versions' && parts.length === 3) return this.page(req, versions.map((v) => this.certificateItem(vault, name, v, true)));
+      if (third === 'policy' && parts.length === 3) return this.policy(vault, name, versions[versions.length - 1]!);
+      if (parts.length > 3) throw new KvError(400, 'BadParameter', 'The request URI is not valid.');
+      const version = third ? versions.find((v) => v.version === third) : versions[versions.length - 1];
+      if (!version) throw certificateNotFound(`${name}/${third}`);
+      this.ctx.stats.recordKeyVaultRead(vault.name, 'certificate', name, version.version);
+      return this.certificateBundle(vault, name, version);
+    }
+    throw new KvError(404, 'NotFound', `The requested resource '${req.url.pathname}' was not found.`);
+  }
+
+  private checkName(name: string, kind: string): void {
+    if (!NAME.test(name)) throw new KvError(400, 'BadParameter', `The ${kind} name '${name.slice(0, 64)}' is invalid. It must be 1-127 characters: letters, digits and dashes.`);
+  }
+
+  private pickSecret(vault: Vault, name: string, versionId: string | undefined): SecretVersion {
+    const versions = vault.secrets.get(name);
+    if (!versions?.length) throw secretNotFound(name);
+    const version = versionId ? versions.find((v) => v.version === versionId) : [...versions].reverse().find((v) => v.attributes.enabled) ?? versions[versions.length - 1];
+    if (!version) throw secretNotFound(`${name}/${versionId}`);
+    if (!version.attributes.enabled) throw new KvError(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled');
+    return version;
+  }
+
+  private base(vault: Vault): string {
+    return this.ctx.endpoints.vaultUrl(vault.name).replace(/\/$/, '');
+  }
+
+  private secretBundle(vault: Vault, name: string, v: SecretVersion): Record<string, unknown> {
+    return {
+      value: v.value,
+      ...(v.contentType ? { contentType: v.contentType } : {}),
+      id: `${this.base(vault)}/secrets/${name}/${v.version}`,
+      attributes: { ...v.attributes, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
+      tags: v.tags ?? {},
+      ...(v.managed ? { kid: `${this.base(vault)}/keys/${name}/${v.version}`, managed: true } : {}),
+    };
+  }
+
+  private secretItem(vault: Vault, name: string, v: SecretVersion, withVersion: boolean): Record<string, unknown> {
+    return {
+      id: `${this.base(vault)}/secrets/${name}${withVersion ? `/${v.version}` : ''}`,
+      attributes: { ...v.attributes, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
+      ...(v.contentType ? { contentType: v.contentType } : {}),
+      tags: v.tags ?? {},
+      ...(v.managed ? { managed: true } : {}),
+    };
+  }
+
+  private certificateBundle(vault: Vault, name: string, v: CertificateVersion): Record<string, unknown> {
+    return {
+      id: `${this.base(vault)}/certificates/${name}/${v.version}`,
+      kid: `${this.base(vault)}/keys/${name}/${v.version}`,
+      sid: `${this.base(vault)}/secrets/${name}/${v.version}`,
+      x5t: Buffer.from(v.sha1).toString('base64url'),
+      cer: v.derBase64,
+      attributes: { ...v.attributes, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
+      policy: this.policy(vault, name, v),
+      tags: v.tags ?? {},
+    };
+  }
+
+  private certificateItem(vault: Vault, name: string, v: CertificateVersion, withVersion: boolean): Record<string, unknown> {
+    return {
+      id: `${this.base(vault)}/certificates/${name}${withVersion ? `/${v.version}` : ''}`,
+      x5t: Buffer.from(v.sha1).toString('base64url'),
+      attributes: { ...v.attributes, recoveryLevel: 'Recoverable+Purgeable', recoverableDays: 90 },
+      tags: v.tags ?? {},
+    };
+  }
+
+  private policy(vault: Vault, name: string, v: CertificateVersion): Record<string, unknown> {
+    return {
+      id: `${this.base(vault)}/certificates/${name}/policy`,
+      key_props: { exportable: true, kty: 'RSA', key_size: 2048, reuse_key: false },
+      secret_props: { contentType: v.contentType },
+      x509_props: { subject: v.subject.replace(/^CN=/, 'CN='), ekus: ['1.3.6.1.5.5.7.3.2'], key_usage: ['digitalSignature', 'keyEncipherment'], validity_months: 12, basic_constraints: { ca: false } },
+      lifetime_actions: [{ trigger: { lifetime_percentage: 80 }, action: { action_type: 'EmailContacts' } }],
+      issuer: { name: 'Unknown' },
+      attributes: { enabled: true, created: v.attributes.created, updated: v.attributes.updated },
+    };
+  }
+
+  private page(req: EmulatorRequest, items: unknown[]): Record<string, unknown> {
+    const maxText = req.url.searchParams.get('maxresults');
+    const max = maxText ? Number(maxText) : 25;
+    if (!Number.isInteger(max) || max < 1 || max > 25) throw new KvError(400, 'BadParameter', 'The value of maxresults must be between 1 and 25.');
+    const skip = Number(req.url.searchParams.get('$skiptoken') ?? 0) || 0;
+    const slice = items.slice(skip, skip + max);
+    const next = skip + max < items.length ? new URL(req.url.toString()) : undefined;
+    next?.searchParams.set('$skiptoken', String(skip + max));
+    return { value: slice, nextLink: next ? next.toString() : null };
+  }
+
+  private parseBody(req: EmulatorRequest): Record<string, unknown> {
+    let body: unknown;
+    try {
+      body = JSON.parse(req.body.toString('utf8'));
+    } catch {
+      throw new KvError(400, 'BadParameter', 'The request body is not valid JSON.');
+    }
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new KvError(400, 'BadParameter', 'The request body must be a JSON object.');
+    return body as Record<string, unknown>;
+  }
+
+  private putSecret(req: EmulatorRequest, vault: Vault, claims: AccessTokenClaims, name: string): Record<string, unknown> {
+    // Writing needs "Key Vault Secrets Officer"; the sandbox's readers are read-only.
+    this.authorize(vault, { ...claims, oid: `${claims.oid}#write` }, 'Microsoft.KeyVault/vaults/secrets/setSecret/action', `/secrets/${name}`);
+    const body = this.parseBody(req);
+    if (typeof body.value !== 'string') throw new KvError(400, 'BadParameter', "Property 'value' is required and must be a string.");
+    const { version } = this.setSecret(vault.name, name, body.value, { contentType: typeof body.contentType === 'string' ? body.contentType : undefined });
+    return this.secretBundle(vault, name, vault.secrets.get(name)!.find((v) => v.version === version)!);
+  }
+
+  private importFromRequest(req: EmulatorRequest, vault: Vault, claims: AccessTokenClaims, name: string): Record<string, unknown> {
+    this.authorize(vault, { ...claims, oid: `${claims.oid}#write` }, 'Microsoft.KeyVault/vaults/certificates/import/action', `/certificates/${name}`);
+    const body = this.parseBody(req);
+    if (typeof body.value !== 'string') throw new KvError(400, 'BadParameter', "Property 'value' is required.");
+    const policy = body.policy as { secret_props?: { contentType?: string } } | undefined;
+    const contentType = policy?.secret_props?.contentType ?? PFX;
+    if (contentType !== PFX && contentType !== PEM) throw new KvError(400, 'BadParameter', `Unsupported content type '${contentType}'.`);
+    const material = parseImport(body.value, contentType, typeof body.pwd === 'string' ? body.pwd : undefined);
+    const { version } = this.importCertificate(vault.name, name, material, contentType);
+    return this.certificateBundle(vault, name, vault.certificates.get(name)!.find((v) => v.version === version)!);
+  }
+}
+
+function parseImport(value: string, contentType: string, password: string | undefined): CertificateMaterial {
+  try {
+    if (contentType === PEM) {
+      const certPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(value)?.[0];
+      const keyPem = /-----BEGIN (?:RSA )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA )?PRIVATE KEY-----/.exec(value)?.[0];
+      if (!certPem || !keyPem) throw new Error('missing');
+      return { certPem, keyPem };
+    }
+    const asn1 = forge.asn1.fromDer(Buffer.from(value, 'base64').toString('binary'));
+    const p12 = forge.pkcs12.pkcs12FromAsn1(asn1, password ?? '');
+    const keyBag = p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!]?.[0] ?? p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!]?.[0];
+    const certBag = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!]?.[0];
+    if (!keyBag?.key || !certBag?.cert) throw new Error('missing');
+    return { certPem: forge.pki.certificateToPem(certBag.cert), keyPem: forge.pki.privateKeyToPem(keyBag.key) };
+  } catch {
+    throw new KvError(400, 'BadParameter', 'The certificate content could not be read: it must contain a certificate and its private key (check the password for a PFX).');
+  }
+}
+
+function methodNotAllowed(method: string): KvError {
+  return new KvError(405, 'MethodNotAllowed', `The requested resource does not support http method '${method}'.`);
+}
+
+function secretNotFound(name: string): KvError {
+  return new KvError(404, 'SecretNotFound', `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
+}
+
+function certificateNotFound(name: string): KvError {
+  return new KvError(404, 'CertificateNotFound', `A certificate with (name/id) ${name} was not found in this key vault. If you recently deleted this certificate you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
 }

@@ -213,13 +213,13 @@ export function createAppCertificate(options: AppCertificateOptions): AppCertifi
 
 /**
  * PKCS#12 (PFX) bundle of a certificate and its key, base64-encoded as Key Vault stores a
- * certificate's secret with content type `application/x-pkcs12`. Key Vault's own PFX has no
- * password; an imported one may.
+ * certificate's secret with content type `application/x-pkcs12`. Without a password it is
+ * protected with the empty password (MAC included), as Windows, .NET and OpenSSL export it.
  */
 export function toPfxBase64(material: CertificateMaterial, password?: string): string {
   const key = forge.pki.privateKeyFromPem(material.keyPem);
   const cert = forge.pki.certificateFromPem(material.certPem);
-  const p12 = forge.pkcs12.toPkcs12Asn1(key, [cert], password ?? null, { algorithm: '3des' });
+  const p12 = forge.pkcs12.toPkcs12Asn1(key, [cert], password ?? '', { algorithm: '3des' });
   return Buffer.from(forge.asn1.toDer(p12).getBytes(), 'binary').toString('base64');
 }
 

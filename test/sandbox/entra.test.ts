@@ -1,0 +1,210 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { ConfidentialClientApplication } from '@azure/msal-node';
+import { DefaultAzureCredential } from '@azure/identity';
+import { decodeJwt } from 'jose';
+import { startTestCloud } from '../support/sandbox';
+import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+import { SANDBOX_USER_PASSWORD, WELL_KNOWN } from '../../sandbox/directory/seed';
+
+const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
+const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
+const CONTOSO_APP = '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01';
+const FABRIKAM_APP = '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002';
+const PORTAL_APP = 'e5f6a7b8-c9d0-4e1f-8a2b-3c4d5e6f7a07';
+const EXO_SCOPE = 'https://outlook.office365.com/.default';
+
+let cloud: SandboxCloud;
+beforeAll(async () => {
+  cloud = await startTestCloud();
+});
+afterAll(() => cloud.stop());
+
+function msalApp(tenant: string, clientId: string, credential: { clientSecret?: string; certificateName?: string }): ConfidentialClientApplication {
+  const authority = `${cloud.endpoints.authorityHost}/${tenant}`;
+  const cert = credential.certificateName ? cloud.context.directory.certificates.get(credential.certificateName)! : undefined;
+  return new ConfidentialClientApplication({
+    auth: {
+      clientId,
+      authority,
+      knownAuthorities: [new URL(authority).host],
+      ...(credential.clientSecret ? { clientSecret: credential.clientSecret } : {}),
+      ...(cert ? { clientCertificate: { thumbprintSha256: cert.sha256Thumbprint, privateKey: cert.keyPem, x5c: cert.certPem } } : {}),
+    },
+  });
+}
+
+describe('sandbox Entra ID with @azure/msal-node (unmodified)', () => {
+  it('issues an Exchange app-only token for a certificate credential with realistic claims', async () => {
+    const result = await msalApp(CONTOSO, CONTOSO_APP, { certificateName: 'contoso-exo' }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
+    const claims = decodeJwt(result!.accessToken);
+    expect(claims).toMatchObject({
+      aud: 'https://outlook.office365.com',
+      tid: CONTOSO,
+      appid: CONTOSO_APP,
+      appidacr: '2',
+      idtyp: 'app',
+      roles: [WELL_KNOWN.manageAsAppRole],
+      wids: [WELL_KNOWN.roles.exchangeAdministrator],
+      ver: '1.0',
+      iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/`,
+    });
+    expect(claims.exp! - claims.iat!).toBeGreaterThan(3000);
+    expect(cloud.context.stats.snapshot().tokenRequests.byKey[`${CONTOSO}|${CONTOSO_APP}|https://outlook.office365.com`]).toBe(1);
+  });
+
+  it('issues a token for a client secret, and MSAL serves the second call from its cache', async () => {
+    const secret = cloud.context.directory.secrets.get('fabrikam-exo-secret')!;
+    const app = msalApp(FABRIKAM, FABRIKAM_APP, { clientSecret: secret });
+    const first = await app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
+    const second = await app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
+    expect(decodeJwt(first!.accessToken)).toMatchObject({ tid: FABRIKAM, appidacr: '1', wids: [WELL_KNOWN.roles.exchangeRecipientAdministrator] });
+    expect(second!.accessToken).toBe(first!.accessToken);
+    expect(cloud.context.stats.snapshot().tokenRequests.byKey[`${FABRIKAM}|${FABRIKAM_APP}|https://outlook.office365.com`]).toBe(1);
+  });
+
+  it('accepts the initial domain as tenant and the PEM-registered second certificate', async () => {
+    const result = await msalApp('contoso.onmicrosoft.com', CONTOSO_APP, { certificateName: 'contoso-exo-pem' }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
+    expect(decodeJwt(result!.accessToken).tid).toBe(CONTOSO);
+  });
+
+  it.each([
+    ['a wrong client secret', () => msalApp(FABRIKAM, FABRIKAM_APP, { clientSecret: 'abc8Q~not-the-secret-value-000000000000000' }), 'AADSTS7000215'],
+    ['a certificate that is not registered on the app', () => msalApp(FABRIKAM, FABRIKAM_APP, { certificateName: 'contoso-exo' }), 'AADSTS700027'],
+    ['an app from another tenant', () => msalApp(FABRIKAM, CONTOSO_APP, { certificateName: 'contoso-exo' }), 'AADSTS700016'],
+    // MSAL reads the tenant's OIDC metadata first; the 400 AADSTS90002 there surfaces as this code.
+    ['an unknown tenant', () => msalApp('11111111-2222-3333-4444-555555555555', CONTOSO_APP, { certificateName: 'contoso-exo' }), 'endpoints_resolution_error'],
+  ])('rejects %s with the Entra error code', async (_label, make, code) => {
+    await expect(make().acquireTokenByClientCredential({ scopes: [EXO_SCOPE] })).rejects.toThrow(code);
+  });
+
+  it('rejects an unknown resource and a scope without /.default', async () => {
+    const secret = cloud.context.directory.secrets.get('fabrikam-exo-secret')!;
+    const app = msalApp(FABRIKAM, FABRIKAM_APP, { clientSecret: secret });
+    await expect(app.acquireTokenByClientCredential({ scopes: ['https://unknown.example/.default'] })).rejects.toThrow('AADSTS500011');
+    await expect(app.acquireTokenByClientCredential({ scopes: ['https://outlook.office365.com/Exchange.ManageAsApp'] })).rejects.toThrow('AADSTS1002012');
+  });
+
+  it('answers malformed token requests with Entra-shaped 4xx errors, never 5xx', async () => {
+    const url = `${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`;
+    const cases: Array<[RequestInit, number, string]> = [
+      [{ method: 'POST', body: '{"json":true}', headers: { 'content-type': 'application/json' } }, 400, 'invalid_request'],
+      [{ method: 'POST', body: 'client_id=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 400, 'invalid_request'],
+      [{ method: 'POST', body: 'grant_type=password&client_id=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 400, 'unsupported_grant_type'],
+      [{ method: 'POST', body: `grant_type=client_credentials&client_id=${CONTOSO_APP}&scope=${EXO_SCOPE}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=garbage`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 401, 'invalid_client'],
+      [{ method: 'GET' }, 405, 'invalid_request'],
+    ];
+    for (const [init, status, error] of cases) {
+      const res = await fetch(url, init);
+      expect(res.status).toBe(status);
+      const body = (await res.json()) as { error: string; error_codes: number[]; error_description: string };
+      expect(body.error).toBe(error);
+      expect(body.error_description).toMatch(/^AADSTS\d+: .* Trace ID: .* Correlation ID: .* Timestamp: /);
+    }
+  });
+
+  it('publishes OIDC discovery per tenant and the signing keys', async () => {
+    const doc = (await (await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    expect(doc.issuer).toBe(`${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`);
+    expect(doc.token_endpoint).toBe(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`);
+    const jwks = (await (await fetch(doc.jwks_uri!)).json()) as { keys: Array<{ kid: string; kty: string }> };
+    expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', kid: cloud.context.tokens.kid });
+    const unknown = await fetch(`${cloud.endpoints.authorityHost}/nosuchtenant.example/v2.0/.well-known/openid-configuration`);
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { error_codes: number[] }).error_codes).toEqual([90002]);
+  });
+});
+
+describe('sandbox managed identity with DefaultAzureCredential (unmodified)', () => {
+  const saved: Record<string, string | undefined> = {};
+  beforeAll(() => {
+    for (const [k, v] of Object.entries({ IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint, IDENTITY_HEADER: cloud.endpoints.identityHeader })) {
+      saved[k] = process.env[k];
+      process.env[k] = v;
+    }
+  });
+  afterAll(() => {
+    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  });
+
+  it('gets a Key Vault token for the gateway identity', async () => {
+    const token = await new DefaultAzureCredential().getToken(`${cloud.endpoints.keyVaultResource}/.default`);
+    const claims = decodeJwt(token.token);
+    expect(claims).toMatchObject({ aud: cloud.endpoints.keyVaultResource, oid: cloud.context.directory.seed.managedIdentity.objectId, idtyp: 'app' });
+    expect(token.expiresOnTimestamp).toBeGreaterThan(Date.now() + 60_000);
+  });
+
+  it('rejects a wrong identity header like App Service does', async () => {
+    const res = await fetch(`${cloud.endpoints.identityEndpoint}?api-version=2019-08-01&resource=https://vault.azure.net`, { headers: { 'X-IDENTITY-HEADER': 'wrong' } });
+    expect(res.status).toBe(401);
+    const bad = await fetch(`${cloud.endpoints.identityEndpoint}?api-version=2017-09-01&resource=https://vault.azure.net`, { headers: { 'X-IDENTITY-HEADER': cloud.endpoints.identityHeader } });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe('sandbox sign-in: authorization code + PKCE', () => {
+  const redirectUri = 'http://localhost:7071/portal/';
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+
+  async function signIn(username: string, password: string, extra: Record<string, string> = {}): Promise<Response> {
+    const params = new URLSearchParams({ client_id: PORTAL_APP, response_type: 'code', redirect_uri: redirectUri, scope: 'openid profile offline_access api://exo-gateway/user_impersonation', code_challenge: challenge, code_challenge_method: 'S256', state: 'st4te', nonce: 'n0nce', ...extra });
+    const url = `${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/authorize?${params}`;
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<label for="username">');
+    return fetch(url, { method: 'POST', body: new URLSearchParams({ username, password }), headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
+  }
+
+  async function redeem(code: string, codeVerifier = verifier): Promise<Response> {
+    return fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://localhost:7071' },
+      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: PORTAL_APP, code, redirect_uri: redirectUri, code_verifier: codeVerifier, scope: 'openid profile offline_access api://exo-gateway/user_impersonation' }),
+    });
+  }
+
+  it('signs a seeded user in and returns delegated tokens for the gateway API', async () => {
+    const post = await signIn('adele.vance@contoso.com', SANDBOX_USER_PASSWORD);
+    expect(post.status).toBe(302);
+    const location = new URL(post.headers.get('location')!);
+    expect(location.searchParams.get('state')).toBe('st4te');
+    const res = await redeem(location.searchParams.get('code')!);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('http://localhost:7071');
+    const body = (await res.json()) as Record<string, string>;
+    const access = decodeJwt(body.access_token!);
+    expect(access).toMatchObject({ aud: '5e7d9c1b-3f2a-4d8e-9b6c-0a1f2e3d4c5b', scp: 'user_impersonation', idtyp: 'user', preferred_username: 'adele.vance@contoso.com', tid: CONTOSO, ver: '2.0' });
+    expect(decodeJwt(body.id_token!)).toMatchObject({ aud: PORTAL_APP, nonce: 'n0nce' });
+    expect(body.refresh_token).toBeTruthy();
+    expect(JSON.parse(Buffer.from(body.client_info!, 'base64url').toString())).toEqual({ uid: access.oid, utid: CONTOSO });
+
+    const again = await redeem(location.searchParams.get('code')!);
+    expect(((await again.json()) as { error_codes: number[] }).error_codes).toEqual([54005]);
+
+    const refreshed = await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: PORTAL_APP, refresh_token: body.refresh_token!, scope: 'api://exo-gateway/user_impersonation offline_access' }),
+    });
+    expect(refreshed.status).toBe(200);
+  });
+
+  it('rejects a wrong PKCE verifier, a bad password, a disabled account and a foreign redirect URI', async () => {
+    const post = await signIn('adele.vance@contoso.com', SANDBOX_USER_PASSWORD);
+    const code = new URL(post.headers.get('location')!).searchParams.get('code')!;
+    const wrong = await redeem(code, randomBytes(32).toString('base64url'));
+    expect(((await wrong.json()) as { error_codes: number[] }).error_codes).toEqual([501481]);
+
+    const badPassword = await signIn('adele.vance@contoso.com', 'nope');
+    expect(badPassword.status).toBe(200);
+    expect(await badPassword.text()).toContain('AADSTS50126');
+
+    const disabled = await signIn('nestor.wilke@contoso.com', SANDBOX_USER_PASSWORD);
+    expect(await disabled.text()).toContain('AADSTS50057');
+
+    const params = new URLSearchParams({ client_id: PORTAL_APP, response_type: 'code', redirect_uri: 'https://evil.example/cb', scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' });
+    const foreign = await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/authorize?${params}`);
+    expect(foreign.status).toBe(400);
+    expect(await foreign.text()).toContain('AADSTS50011');
+  });
+});
