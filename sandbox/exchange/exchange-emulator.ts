@@ -1,9 +1,22 @@
-// Placeholder until the real emulator lands (answers 501 so nothing pretends to work).
+/**
+ * The sandbox's Exchange Online admin API (outlook.localhost): `POST /adminapi/beta/{tenant}/InvokeCommand`
+ * and `$batch`, with the real service's token checks (audience, Exchange.ManageAsApp role,
+ * an Exchange-capable Entra role in `wids`, tenant), OData paging over `@odata.nextLink`,
+ * `$select`, warnings, error shapes, a per-tenant concurrency cap (429 + Retry-After), and
+ * configurable latency and faults. Every state change is written to an effects journal so
+ * tests can prove exactly-once execution.
+ */
 import type { ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
 import type { SandboxContext } from '../cloud/context';
-import { sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
+import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
+import { WELL_KNOWN } from '../directory/seed';
+import type { AccessTokenClaims } from '../entra/tokens';
+import { runCmdlet } from './cmdlets';
+import { CmdletError, requestError } from './errors';
+import { TenantRecipients } from './recipients';
 
-export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'slow' | 'drop';
+export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'slow' | 'drop' | 'dropAfterApply';
 
 export interface ExchangeFaultOptions {
   /** Share of InvokeCommand requests that get a fault, 0..1. */
@@ -16,8 +29,10 @@ export interface ExchangeFaultOptions {
 export interface ExchangeEmulatorOptions {
   /** Simulated service time per request. */
   latencyMs: number;
-  /** Concurrent InvokeCommand requests per tenant before 429 (default 3). */
+  /** Concurrent requests per tenant before 429 (default 3). */
   maxConcurrencyPerTenant: number;
+  /** Retry-After (seconds) sent with a concurrency 429. */
+  throttleRetryAfterSeconds: number;
   faults: ExchangeFaultOptions;
 }
 
@@ -27,26 +42,265 @@ export interface ExchangeEffect {
   at: string;
   tenantId: string;
   cmdlet: string;
-  /** The object changed (primary SMTP address or group alias). */
+  /** The object changed (primary SMTP address). */
   identity: string;
   parameters: Record<string, unknown>;
   /** client-request-id of the request that made the change. */
   requestId?: string;
 }
 
+const EXCHANGE_ROLES = new Set<string>([WELL_KNOWN.roles.exchangeAdministrator, WELL_KNOWN.roles.exchangeRecipientAdministrator, WELL_KNOWN.roles.globalAdministrator]);
+const CONCURRENCY_TEXT = 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
+const MAX_BATCH = 10;
+
+interface CommandInput {
+  CmdletName: string;
+  Parameters: Record<string, unknown>;
+}
+
+class HttpAnswer extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(`HTTP ${status}`);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export class ExchangeEmulator implements Emulator {
   options: ExchangeEmulatorOptions;
-  constructor(readonly ctx: SandboxContext, options: Partial<ExchangeEmulatorOptions> = {}) {
-    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, faults: { rate: 0, kinds: [], slowMs: 2000 }, ...options };
+  private readonly tenants = new Map<string, TenantRecipients>();
+  private readonly effects: ExchangeEffect[] = [];
+  private seq = 0;
+
+  constructor(
+    readonly ctx: SandboxContext,
+    options: Partial<ExchangeEmulatorOptions> = {},
+  ) {
+    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, ...options };
   }
+
   configure(options: Partial<ExchangeEmulatorOptions>): void {
-    this.options = { ...this.options, ...options };
+    const faults = options.faults ? { ...this.options.faults, ...options.faults } : this.options.faults;
+    this.options = { ...this.options, ...options, faults };
   }
+
   journal(): ExchangeEffect[] {
-    return [];
+    return [...this.effects];
   }
-  clearJournal(): void {}
-  async handle(_req: EmulatorRequest, res: ServerResponse): Promise<void> {
-    sendJson(res, 501, { error: 'not implemented' });
+
+  clearJournal(): void {
+    this.effects.length = 0;
   }
+
+  /** The recipient store of a tenant (tests inspect effects through it). */
+  recipients(tenantIdOrDomain: string): TenantRecipients {
+    const tenant = this.ctx.directory.tenant(tenantIdOrDomain);
+    if (!tenant) throw new Error(`No sandbox tenant '${tenantIdOrDomain}'`);
+    let store = this.tenants.get(tenant.tenantId);
+    if (!store) {
+      store = new TenantRecipients(tenant, this.ctx.directory);
+      this.tenants.set(tenant.tenantId, store);
+    }
+    return store;
+  }
+
+  async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
+    const requestId = headerValue(req, 'client-request-id') ?? randomUUID();
+    const baseHeaders = { 'request-id': randomUUID(), 'client-request-id': requestId, 'X-Content-Type-Options': 'nosniff' };
+    const match = /^\/adminapi\/beta\/([^/]+)\/(InvokeCommand|\$batch)$/i.exec(req.url.pathname);
+    try {
+      if (!match) throw new HttpAnswer(404, requestError('NotFound', `No HTTP resource was found that matches the request URI '${req.url.pathname}'.`));
+      if (req.method !== 'POST') throw new HttpAnswer(405, requestError('MethodNotAllowed', `The requested resource does not support http method '${req.method}'.`), { Allow: 'POST' });
+      const tenantSegment = decodeURIComponent(match[1]!);
+      const tenant = this.ctx.directory.tenant(tenantSegment);
+      const claims = await this.authenticate(req, tenant?.tenantId, tenantSegment);
+      const body = parseJson(req.body);
+      if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, claims, body, baseHeaders);
+      const input = commandInput(body);
+      await this.withSlot(tenant!.tenantId, async () => {
+        const fault = this.pickFault();
+        if (fault) this.ctx.stats.exchangeTenant(tenant!.tenantId).faults++;
+        if (fault === 'drop') {
+          req.raw.socket.destroy();
+          return;
+        }
+        await this.applyFaultBeforeWork(fault);
+        const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
+        if (fault === 'dropAfterApply') {
+          req.raw.socket.destroy();
+          return;
+        }
+        sendJson(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
+      });
+    } catch (error) {
+      if (error instanceof HttpAnswer) return sendJson(res, error.status, error.body, { ...baseHeaders, ...error.headers });
+      throw error;
+    }
+  }
+
+  private async authenticate(req: EmulatorRequest, tenantId: string | undefined, tenantSegment: string): Promise<AccessTokenClaims> {
+    const challenge = { 'WWW-Authenticate': `Bearer client_id="${WELL_KNOWN.exchangeResourceAppId}", trusted_issuers="00000001-0000-0000-c000-000000000000@*", token_types="app_asserted_user_v1 service_asserted_app_v1", authorization_uri="${this.ctx.endpoints.authorityHost}/common/oauth2/authorize", error="invalid_token"` };
+    const token = bearerToken(req.headers);
+    if (!token) throw new HttpAnswer(401, requestError('Unauthorized', 'The request requires a bearer token in the Authorization header.'), challenge);
+    let claims: AccessTokenClaims;
+    try {
+      claims = await this.ctx.tokens.verify(token);
+    } catch (error) {
+      throw new HttpAnswer(401, requestError('Unauthorized', `The access token is invalid: ${(error as Error).message}`), challenge);
+    }
+    const aud = String(claims.aud).replace(/\/+$/, '').toLowerCase();
+    if (aud !== WELL_KNOWN.exchangeAudience && aud !== WELL_KNOWN.exchangeResourceAppId) {
+      throw new HttpAnswer(401, requestError('Unauthorized', `The audience claim value is invalid '${String(claims.aud)}'.`), challenge);
+    }
+    if (!tenantId) throw new HttpAnswer(400, requestError('BadRequest', `The tenant '${tenantSegment}' could not be found.`));
+    if (claims.tid !== tenantId) {
+      throw new HttpAnswer(401, requestError('Unauthorized', `The token's tenant '${claims.tid}' does not match the requested organization '${tenantSegment}'.`), challenge);
+    }
+    if (!(claims.roles ?? []).includes(WELL_KNOWN.manageAsAppRole)) {
+      throw new HttpAnswer(401, requestError('Unauthorized', `The role assigned to application ${claims.appid ?? claims.azp ?? ''} isn't supported in this scenario. Please check online documentation for assigning correct Directory Roles to Azure AD Application for EXO App-Only Authentication.`), challenge);
+    }
+    if (!(claims.wids ?? []).some((w) => EXCHANGE_ROLES.has(w))) {
+      throw new HttpAnswer(403, requestError('Forbidden', `The application ${claims.appid ?? claims.azp ?? ''} is not assigned an Exchange-capable directory role (for example Exchange Administrator). Assign one to the service principal.`));
+    }
+    return claims;
+  }
+
+  private pickFault(): ExchangeFaultKind | undefined {
+    const { rate, kinds } = this.options.faults;
+    if (!rate || !kinds.length || Math.random() >= rate) return undefined;
+    return kinds[Math.floor(Math.random() * kinds.length)];
+  }
+
+  private async applyFaultBeforeWork(fault: ExchangeFaultKind | undefined): Promise<void> {
+    switch (fault) {
+      case 'http500':
+        throw new HttpAnswer(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
+      case 'http503':
+        throw new HttpAnswer(503, requestError('ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'), { 'Retry-After': '1' });
+      case 'http429':
+        throw new HttpAnswer(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(this.options.throttleRetryAfterSeconds) });
+      case 'concurrencyText':
+        throw new HttpAnswer(400, new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT).body());
+      case 'slow':
+        await sleep(this.options.faults.slowMs);
+        break;
+      default:
+    }
+  }
+
+  /** Holds one of the tenant's concurrency slots for the duration of `work`, or answers 429. */
+  private async withSlot(tenantId: string, work: () => Promise<void>): Promise<void> {
+    const stats = this.ctx.stats.exchangeTenant(tenantId);
+    stats.requests++;
+    if (stats.inFlight >= this.options.maxConcurrencyPerTenant) {
+      stats.throttled++;
+      throw new HttpAnswer(429, requestError('TooManyRequests', CONCURRENCY_TEXT), { 'Retry-After': String(this.options.throttleRetryAfterSeconds) });
+    }
+    stats.inFlight++;
+    stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+    try {
+      if (this.options.latencyMs > 0) await sleep(this.options.latencyMs);
+      await work();
+    } finally {
+      stats.inFlight--;
+    }
+  }
+
+  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string): { status: number; body: unknown; headers: Record<string, string> } {
+    let result;
+    try {
+      result = runCmdlet(this.recipients(tenantId), input.CmdletName, input.Parameters);
+    } catch (error) {
+      if (error instanceof CmdletError) return { status: error.status, body: error.body(), headers: {} };
+      throw error;
+    }
+    for (const effect of result.effects) {
+      this.effects.push({ seq: ++this.seq, at: new Date().toISOString(), tenantId, cmdlet: result.cmdlet, identity: effect.identity, parameters: effect.parameters, requestId });
+    }
+    const pageSize = Math.min(1000, Math.max(1, Number(/odata\.maxpagesize=(\d+)/i.exec(prefer ?? '')?.[1] ?? 1000)));
+    const skip = Math.max(0, Number(url.searchParams.get('$skiptoken') ?? 0) || 0);
+    const select = url.searchParams.get('$select')?.split(',').map((s) => s.trim()).filter(Boolean);
+    let rows = result.value.slice(skip, skip + pageSize);
+    if (select?.length) rows = rows.map((row) => Object.fromEntries(select.filter((k) => k in row).map((k) => [k, row[k]])));
+    const body: Record<string, unknown> = {
+      '@odata.context': `${this.ctx.endpoints.exchange}/adminapi/beta/${tenantId}/$metadata#Collection(Exchange.GenericHashTable)`,
+      value: rows,
+    };
+    if (skip + pageSize < result.value.length) {
+      const next = new URL(selfUrl);
+      next.searchParams.set('$skiptoken', String(skip + pageSize));
+      body['@odata.nextLink'] = next.toString();
+    }
+    if (result.warnings.length) body['@adminapi.warnings'] = result.warnings;
+    return { status: 200, body, headers: pageSize < 1000 ? { 'Preference-Applied': `odata.maxpagesize=${pageSize}` } : {} };
+  }
+
+  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, _claims: AccessTokenClaims, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
+    const requests = (body as { requests?: unknown })?.requests;
+    if (!Array.isArray(requests) || requests.length === 0) throw new HttpAnswer(400, requestError('BadRequest', "The batch request must contain a non-empty 'requests' array."));
+    if (requests.length > MAX_BATCH) throw new HttpAnswer(400, requestError('BadRequest', `The batch request contains ${requests.length} requests; the limit is ${MAX_BATCH}.`));
+    const ids = new Set<string>();
+    await this.withSlot(tenantId, async () => {
+      const fault = this.pickFault();
+      if (fault) this.ctx.stats.exchangeTenant(tenantId).faults++;
+      if (fault === 'drop') {
+        req.raw.socket.destroy();
+        return;
+      }
+      await this.applyFaultBeforeWork(fault);
+      const responses = requests.map((item: unknown) => {
+        const r = item as { id?: unknown; method?: unknown; url?: unknown; headers?: Record<string, string>; body?: unknown };
+        const id = typeof r.id === 'string' ? r.id : String(r.id ?? '');
+        if (!id || ids.has(id)) return { id, status: 400, body: requestError('BadRequest', 'Each batch request needs a unique id.') };
+        ids.add(id);
+        const path = typeof r.url === 'string' ? r.url : '';
+        const subUrl = new URL(path, this.ctx.endpoints.exchange);
+        const pathOk = new RegExp(`^/adminapi/beta/([^/]+)/InvokeCommand$`, 'i').exec(subUrl.pathname);
+        if (String(r.method).toUpperCase() !== 'POST' || !pathOk || this.ctx.directory.tenant(decodeURIComponent(pathOk[1]!))?.tenantId !== tenantId) {
+          return { id, status: 400, body: requestError('BadRequest', 'Batch items must be POST requests to this tenant\'s InvokeCommand.') };
+        }
+        let input: CommandInput;
+        try {
+          input = commandInput(r.body);
+        } catch (error) {
+          if (error instanceof HttpAnswer) return { id, status: error.status, body: error.body };
+          throw error;
+        }
+        const headers = Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+        const answer = this.invoke(tenantId, input, subUrl, headers.prefer, headers['client-request-id'] ?? randomUUID(), subUrl.toString());
+        return { id, status: answer.status, headers: { 'content-type': 'application/json', ...answer.headers }, body: answer.body };
+      });
+      if (fault === 'dropAfterApply') {
+        req.raw.socket.destroy();
+        return;
+      }
+      sendJson(res, 200, { responses }, baseHeaders);
+    });
+  }
+}
+
+function headerValue(req: EmulatorRequest, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpAnswer(400, requestError('BadRequest', 'The request body is not valid JSON.'));
+  }
+}
+
+function commandInput(body: unknown): CommandInput {
+  const input = (body as { CmdletInput?: unknown } | null)?.CmdletInput as { CmdletName?: unknown; Parameters?: unknown } | undefined;
+  if (!input || typeof input !== 'object') throw new HttpAnswer(400, requestError('BadRequest', "The request body must contain 'CmdletInput'."));
+  if (typeof input.CmdletName !== 'string' || !input.CmdletName) throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.CmdletName' is required."));
+  const parameters = input.Parameters ?? {};
+  if (typeof parameters !== 'object' || Array.isArray(parameters) || parameters === null) throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.Parameters' must be an object."));
+  return { CmdletName: input.CmdletName, Parameters: parameters as Record<string, unknown> };
 }

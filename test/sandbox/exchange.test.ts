@@ -1,0 +1,198 @@
+import { ConfidentialClientApplication } from '@azure/msal-node';
+import { startTestCloud } from '../support/sandbox';
+import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+
+const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
+const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
+
+let cloud: SandboxCloud;
+let token: string;
+
+beforeAll(async () => {
+  cloud = await startTestCloud();
+  const cert = cloud.context.directory.certificates.get('contoso-exo')!;
+  const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
+  const app = new ConfidentialClientApplication({
+    auth: { clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', authority, knownAuthorities: [new URL(authority).host], clientCertificate: { thumbprintSha256: cert.sha256Thumbprint, privateKey: cert.keyPem } },
+  });
+  token = (await app.acquireTokenByClientCredential({ scopes: ['https://outlook.office365.com/.default'] }))!.accessToken;
+});
+afterAll(() => cloud.stop());
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  body: { value?: Array<Record<string, unknown>>; '@odata.nextLink'?: string; '@adminapi.warnings'?: string[]; error?: { code: string; message: string; details?: Array<{ message: string }> } };
+}
+
+async function invoke(cmdlet: string, parameters: Record<string, unknown> = {}, options: { tenant?: string; bearer?: string | null; prefer?: string; url?: string; select?: string } = {}): Promise<Answer> {
+  const url = options.url ?? `${cloud.endpoints.exchange}/adminapi/beta/${options.tenant ?? CONTOSO}/InvokeCommand${options.select ? `?$select=${options.select}` : ''}`;
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'X-CmdletName': cmdlet, 'client-request-id': crypto.randomUUID(), 'X-AnchorMailbox': `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${CONTOSO}` };
+  if (options.bearer !== null) headers.authorization = `Bearer ${options.bearer ?? token}`;
+  if (options.prefer) headers.prefer = options.prefer;
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ CmdletInput: { CmdletName: cmdlet, Parameters: parameters } }) });
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Answer['body'] };
+}
+
+const exceptionOf = (a: Answer) => a.body.error?.details?.[0]?.message.split('|')[1];
+
+describe('sandbox Exchange admin API', () => {
+  it('runs Get-Mailbox with $select and echoes client-request-id', async () => {
+    const a = await invoke('Get-Mailbox', { Identity: 'alex.wilber@contoso.com' }, { select: 'PrimarySmtpAddress,RecipientTypeDetails' });
+    expect(a.status).toBe(200);
+    expect(a.body.value).toEqual([{ PrimarySmtpAddress: 'alex.wilber@contoso.com', RecipientTypeDetails: 'UserMailbox' }]);
+    expect(a.headers.get('client-request-id')).toBeTruthy();
+  });
+
+  it('pages with @odata.nextLink when the page size is smaller than the result', async () => {
+    const seen: string[] = [];
+    let a = await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5' });
+    seen.push(...a.body.value!.map((v) => String(v.Name)));
+    let pages = 1;
+    while (a.body['@odata.nextLink']) {
+      a = await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: a.body['@odata.nextLink'] });
+      seen.push(...a.body.value!.map((v) => String(v.Name)));
+      pages++;
+    }
+    expect(pages).toBeGreaterThan(2);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining(['alex.wilber', 'sales-team', 'info']));
+  });
+
+  it('applies Set-Mailbox changes (hashtable add/remove, shared conversion, custom attributes) and journals them once', async () => {
+    cloud.exchange.clearJournal();
+    const set = await invoke('Set-Mailbox', {
+      Identity: 'diego.siciliani@contoso.com',
+      HiddenFromAddressListsEnabled: true,
+      Type: 'Shared',
+      CustomAttribute7: 'leaver',
+      GrantSendOnBehalfTo: { '@odata.type': '#Exchange.GenericHashTable', add: ['ben.walters@contoso.com'] },
+      EmailAddresses: { '@odata.type': '#Exchange.GenericHashTable', add: ['smtp:diego@contoso.com'] },
+    });
+    expect(set.status).toBe(200);
+    const got = (await invoke('Get-Mailbox', { Identity: 'diego.siciliani' })).body.value![0]!;
+    expect(got).toMatchObject({ HiddenFromAddressListsEnabled: true, RecipientTypeDetails: 'SharedMailbox', CustomAttribute7: 'leaver', GrantSendOnBehalfTo: ['ben.walters'] });
+    expect(got.EmailAddresses).toContain('smtp:diego@contoso.com');
+    const again = await invoke('Set-Mailbox', { Identity: 'diego.siciliani@contoso.com', HiddenFromAddressListsEnabled: true, Type: 'Shared' });
+    expect(again.body['@adminapi.warnings']?.[0]).toMatch(/no settings of 'diego.siciliani' have been modified/);
+    expect(cloud.exchange.journal().filter((e) => e.identity === 'diego.siciliani@contoso.com')).toHaveLength(1);
+  });
+
+  it('grants and revokes FullAccess and SendAs, auto-reply, and reads Entra attributes live through Get-User', async () => {
+    expect((await invoke('Add-MailboxPermission', { Identity: 'info@contoso.com', User: 'adele.vance@contoso.com', AccessRights: ['FullAccess'], AutoMapping: false })).status).toBe(200);
+    const dup = await invoke('Add-MailboxPermission', { Identity: 'info@contoso.com', User: 'adele.vance@contoso.com', AccessRights: ['FullAccess'] });
+    expect(dup.body['@adminapi.warnings']?.[0]).toMatch(/existing permission entry/);
+    const perms = (await invoke('Get-MailboxPermission', { Identity: 'info@contoso.com' })).body.value!;
+    expect(perms.map((p) => p.User)).toContain('adele.vance@contoso.com');
+    expect((await invoke('Remove-MailboxPermission', { Identity: 'info@contoso.com', User: 'adele.vance@contoso.com', AccessRights: ['FullAccess'] })).status).toBe(200);
+    expect((await invoke('Add-RecipientPermission', { Identity: 'support@contoso.com', Trustee: 'lee.gu@contoso.com', AccessRights: ['SendAs'] })).status).toBe(200);
+    expect((await invoke('Get-RecipientPermission', { Identity: 'support', Trustee: 'lee.gu@contoso.com' })).body.value).toHaveLength(1);
+
+    await invoke('Set-MailboxAutoReplyConfiguration', { Identity: 'adele.vance@contoso.com', AutoReplyState: 'Scheduled', StartTime: '2026-12-20T08:00:00Z', EndTime: '2027-01-02T08:00:00Z', InternalMessage: 'On holiday', ExternalAudience: 'Known' });
+    expect((await invoke('Get-MailboxAutoReplyConfiguration', { Identity: 'adele.vance@contoso.com' })).body.value![0]).toMatchObject({ AutoReplyState: 'Scheduled', InternalMessage: 'On holiday', ExternalAudience: 'Known', StartTime: '2026-12-20T08:00:00.000Z' });
+
+    cloud.context.directory.updateUser(CONTOSO, 'johanna.lorenz', { department: 'Sales' });
+    expect((await invoke('Get-User', { Identity: 'johanna.lorenz@contoso.com' })).body.value![0]).toMatchObject({ Department: 'Sales', Manager: 'isaiah.langer' });
+  });
+
+  it('manages distribution group members with the real app-only rules and errors', async () => {
+    const noBypass = await invoke('Add-DistributionGroupMember', { Identity: 'sales-team', Member: 'lee.gu@contoso.com' });
+    expect(noBypass.status).toBe(400);
+    expect(exceptionOf(noBypass)).toBe('Microsoft.Exchange.Configuration.Tasks.OperationRequiresGroupManagerException');
+    expect((await invoke('Add-DistributionGroupMember', { Identity: 'sales-team', Member: 'lee.gu@contoso.com', BypassSecurityGroupManagerCheck: true })).status).toBe(200);
+    const dup = await invoke('Add-DistributionGroupMember', { Identity: 'sales-team', Member: 'lee.gu@contoso.com', BypassSecurityGroupManagerCheck: true });
+    expect(dup.status).toBe(400);
+    expect(exceptionOf(dup)).toBe('Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException');
+    expect(dup.body.error!.details![0]!.message).toMatch(/^Ex[0-9A-F]{6}\|/);
+    const members = (await invoke('Get-DistributionGroupMember', { Identity: 'sales-team@contoso.com' })).body.value!;
+    expect(members.map((m) => m.Name)).toEqual(expect.arrayContaining(['alex.wilber', 'adele.vance', 'lee.gu']));
+    expect((await invoke('Remove-DistributionGroupMember', { Identity: 'sales-team', Member: 'lee.gu@contoso.com', BypassSecurityGroupManagerCheck: true })).status).toBe(200);
+    const missing = await invoke('Remove-DistributionGroupMember', { Identity: 'sales-team', Member: 'lee.gu@contoso.com', BypassSecurityGroupManagerCheck: true });
+    expect(exceptionOf(missing)).toBe('Microsoft.Exchange.Management.Tasks.MemberNotFoundException');
+    expect((await invoke('Get-DistributionGroup', { Identity: 'book-club' })).body.value![0]).toMatchObject({ MemberJoinRestriction: 'Open', ManagedBy: ['lidia.holloway'] });
+  });
+
+  it('answers cmdlet errors the way the real service words them', async () => {
+    const notFound = await invoke('Get-Mailbox', { Identity: 'nobody@contoso.com' });
+    expect(notFound.status).toBe(404);
+    expect(notFound.body.error).toMatchObject({ code: 'NotFound', message: 'Error executing cmdlet' });
+    expect(exceptionOf(notFound)).toBe('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException');
+    expect(notFound.body.error!.details![0]!.message).toContain("The operation couldn't be performed because object 'nobody@contoso.com' couldn't be found");
+    expect(exceptionOf(await invoke('Set-Mailbox', { Identity: 'alex.wilber', NoSuchParam: 1 }))).toBe('System.Management.Automation.ParameterBindingException');
+    expect(exceptionOf(await invoke('Set-Mailbox', { Identity: 'alex.wilber', HiddenFromAddressListsEnabled: 'yes' }))).toBe('System.Management.Automation.ParameterBindingException');
+    expect(exceptionOf(await invoke('Set-Mailbox', { HiddenFromAddressListsEnabled: true }))).toBe('System.Management.Automation.ParameterBindingException');
+    expect(exceptionOf(await invoke('Get-Nothing', {}))).toBe('System.Management.Automation.CommandNotFoundException');
+    expect(exceptionOf(await invoke('Get-InboxRule', {}))).toBe('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException');
+    expect((await invoke('Get-InboxRule', { Mailbox: 'alex.wilber@contoso.com' })).status).toBe(200);
+  });
+
+  it('checks the token: missing, wrong tenant, no Exchange.ManageAsApp, no Exchange role', async () => {
+    expect((await invoke('Get-Mailbox', {}, { bearer: null })).status).toBe(401);
+    expect((await invoke('Get-Mailbox', {}, { tenant: FABRIKAM })).status).toBe(401);
+    const sign = (claims: Record<string, unknown>) => cloud.context.tokens.sign({ aud: 'https://outlook.office365.com', iss: 'x', tid: CONTOSO, oid: 'o', sub: 'o', appid: 'a', ...claims }).then((t) => t.token);
+    const noRole = await invoke('Get-Mailbox', {}, { bearer: await sign({ wids: ['29232cdf-9323-42fd-ade2-1d097af3e4de'] }) });
+    expect(noRole.status).toBe(401);
+    expect(noRole.body.error!.message).toMatch(/isn't supported in this scenario/);
+    const noWids = await invoke('Get-Mailbox', {}, { bearer: await sign({ roles: ['Exchange.ManageAsApp'] }) });
+    expect(noWids.status).toBe(403);
+    const wrongAud = await invoke('Get-Mailbox', {}, { bearer: await sign({ aud: 'https://graph.microsoft.com', roles: ['Exchange.ManageAsApp'], wids: ['29232cdf-9323-42fd-ade2-1d097af3e4de'] }) });
+    expect(wrongAud.status).toBe(401);
+  });
+
+  it('rejects malformed bodies with 400 and unknown paths with 404', async () => {
+    const post = (body: string) => fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+    expect((await post('{not json')).status).toBe(400);
+    expect((await post('{"nope":1}')).status).toBe(400);
+    expect((await post('{"CmdletInput":{"CmdletName":"Get-Mailbox","Parameters":[1]}}')).status).toBe(400);
+    expect((await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/Other`, { method: 'POST' })).status).toBe(404);
+  });
+
+  it('caps concurrent requests per tenant with 429 + Retry-After and never lets more through', async () => {
+    cloud.exchange.configure({ latencyMs: 100, maxConcurrencyPerTenant: 3 });
+    cloud.context.stats.reset();
+    try {
+      const answers = await Promise.all(Array.from({ length: 12 }, () => invoke('Get-AcceptedDomain')));
+      const ok = answers.filter((a) => a.status === 200).length;
+      const throttled = answers.filter((a) => a.status === 429);
+      expect(ok).toBeGreaterThanOrEqual(3);
+      expect(throttled.length).toBeGreaterThan(0);
+      expect(throttled[0]!.headers.get('retry-after')).toBe('1');
+      expect(throttled[0]!.body.error!.message).toContain('maximum number of concurrent requests per tenant');
+      expect(cloud.context.stats.snapshot().exchange[CONTOSO]!.maxInFlight).toBe(3);
+    } finally {
+      cloud.exchange.configure({ latencyMs: 0 });
+    }
+  });
+
+  it('injects faults: 503, concurrency text, dropped connections, and a drop after the change was applied', async () => {
+    const only = async (kind: 'http503' | 'concurrencyText' | 'drop' | 'dropAfterApply', fn: () => Promise<unknown>) => {
+      cloud.exchange.configure({ faults: { rate: 1, kinds: [kind], slowMs: 0 } });
+      try {
+        return await fn();
+      } finally {
+        cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0 } });
+      }
+    };
+    const unavailable = (await only('http503', () => invoke('Get-AcceptedDomain'))) as Answer;
+    expect(unavailable.status).toBe(503);
+    expect(unavailable.headers.get('retry-after')).toBe('1');
+    const text = (await only('concurrencyText', () => invoke('Get-AcceptedDomain'))) as Answer;
+    expect(text.status).toBe(400);
+    expect(text.body.error!.details![0]!.message).toContain('You have reached the maximum number of concurrent requests per tenant');
+    await expect(only('drop', () => invoke('Set-Mailbox', { Identity: 'grady.archie', CustomAttribute1: 'dropped' }))).rejects.toThrow();
+    expect((await invoke('Get-Mailbox', { Identity: 'grady.archie' })).body.value![0]!.CustomAttribute1).toBe('');
+    await expect(only('dropAfterApply', () => invoke('Set-Mailbox', { Identity: 'grady.archie', CustomAttribute1: 'applied' }))).rejects.toThrow();
+    expect((await invoke('Get-Mailbox', { Identity: 'grady.archie' })).body.value![0]!.CustomAttribute1).toBe('applied');
+  });
+
+  it('runs up to 10 cmdlets in one $batch with per-item results', async () => {
+    const requests = Array.from({ length: 3 }, (_, i) => ({ id: String(i + 1), method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'content-type': 'application/json' }, body: { CmdletInput: { CmdletName: 'Set-Mailbox', Parameters: { Identity: 'megan.bowen', [`CustomAttribute${i + 2}`]: `b${i}` } } } }));
+    requests.push({ id: '4', method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'content-type': 'application/json' }, body: { CmdletInput: { CmdletName: 'Get-Mailbox', Parameters: { Identity: 'ghost' } } } } as never);
+    const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ requests }) });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { responses: Array<{ id: string; status: number }> };
+    expect(body.responses.map((r) => [r.id, r.status])).toEqual([['1', 200], ['2', 200], ['3', 200], ['4', 404]]);
+    const tooMany = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ requests: Array.from({ length: 11 }, (_, i) => ({ ...requests[0], id: `x${i}` })) }) });
+    expect(tooMany.status).toBe(400);
+  });
+});
