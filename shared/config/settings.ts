@@ -1,0 +1,41 @@
+/**
+ * The process settings the product reads, validated once into a typed object. A pure function
+ * of an environment object: the composition root passes process.env (or the local host's app
+ * settings); tests pass their own.
+ */
+import { z } from 'zod';
+import { ConfigError, formatIssues } from './errors';
+
+const httpsUrl = z
+  .string()
+  .url('must be a URL')
+  .refine((v) => v.startsWith('https://'), 'must be an https URL')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+const positiveInt = (fallback: number, max: number) =>
+  z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`).default(fallback);
+
+const schema = z.object({
+  AzureWebJobsStorage: z.string({ error: 'is required (storage connection string)' }).min(1, 'is required (storage connection string)'),
+  AZURE_AUTHORITY_HOST: httpsUrl.default('https://login.microsoftonline.com'),
+  EXO_ADMIN_API_URL: httpsUrl.default('https://outlook.office365.com'),
+  EXO_TOKEN_SCOPE: z.string().regex(/^\S+\/\.default$/, 'must be a resource scope ending in /.default').default('https://outlook.office365.com/.default'),
+  TENANTS_FILE: z.string({ error: 'is required (path of the tenant registry JSON file)' }).min(1, 'is required (path of the tenant registry JSON file)'),
+  COMMANDS_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/, 'must be a valid queue name (3-57 lowercase letters, digits, dashes)').default('exo-commands'),
+  COMMANDS_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('commands'),
+  AUDIT_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('audit'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CERT_REFRESH_INTERVAL_MINUTES: positiveInt(15, 1440),
+  COMMAND_MAX_ATTEMPTS: positiveInt(5, 20),
+  EXO_REQUEST_TIMEOUT_SECONDS: positiveInt(100, 600),
+  SLOT_WAIT_MS: positiveInt(2000, 60_000),
+});
+
+export type AppSettings = z.infer<typeof schema>;
+
+export function readSettings(env: Record<string, string | undefined>): AppSettings {
+  const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new ConfigError('Invalid app settings', formatIssues(parsed.error.issues, 'settings'));
+  return parsed.data;
+}

@@ -1,0 +1,94 @@
+/**
+ * The tenant registry (TENANTS_FILE): which tenants the gateway manages, with which app
+ * registration and which Key Vault credential. Validated at start-up; every problem names the
+ * file and the field path.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { ConfigError, formatIssues } from './errors';
+import type { TenantConfig, TenantRegistry } from './tenant';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const guid = z.string().regex(GUID, 'must be a GUID').transform((v) => v.toLowerCase());
+const vaultUrl = z
+  .string()
+  .url('must be a URL')
+  .refine((v) => v.startsWith('https://'), 'must be an https URL')
+  .transform((v) => (v.endsWith('/') ? v : `${v}/`));
+const secretName = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault object name (letters, digits, dashes)');
+
+const reference = z.strictObject({ vaultUrl, name: secretName });
+
+const tenantSchema = z.strictObject({
+  tenantId: guid,
+  domain: z
+    .string()
+    .regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be a domain name such as contoso.onmicrosoft.com')
+    .transform((v) => v.toLowerCase()),
+  clientId: guid,
+  credential: z.union(
+    [z.strictObject({ certificate: reference.extend({ passwordSecretName: secretName.optional() }) }), z.strictObject({ clientSecret: reference })],
+    { error: 'must be { "certificate": { "vaultUrl", "name" } } or { "clientSecret": { "vaultUrl", "name" } }' },
+  ),
+  maxConcurrency: z.number().int('must be a whole number').min(1, 'must be at least 1').max(50, 'must be at most 50').default(3),
+});
+
+const fileSchema = z.union([z.array(tenantSchema), z.strictObject({ tenants: z.array(tenantSchema) }).transform((v) => v.tenants)]);
+
+export class StaticTenantRegistry implements TenantRegistry {
+  private readonly byKey = new Map<string, TenantConfig>();
+
+  constructor(private readonly tenants: TenantConfig[]) {
+    for (const t of tenants) {
+      this.byKey.set(t.tenantId, t);
+      this.byKey.set(t.domain, t);
+    }
+  }
+
+  get(idOrDomain: string): TenantConfig | undefined {
+    return this.byKey.get(idOrDomain.trim().toLowerCase());
+  }
+
+  list(): TenantConfig[] {
+    return [...this.tenants];
+  }
+}
+
+/** Validates registry content (already parsed JSON); `source` names it in errors. */
+export function parseTenantRegistry(content: unknown, source: string): StaticTenantRegistry {
+  const parsed = fileSchema.safeParse(content);
+  if (!parsed.success) {
+    // A union error hides the useful part: re-check as an array for precise paths.
+    const asArray = z.array(tenantSchema).safeParse(Array.isArray(content) ? content : (content as { tenants?: unknown })?.tenants);
+    const issues = asArray.success ? parsed.error.issues : asArray.error.issues;
+    throw new ConfigError(`Invalid tenant registry ${source}`, formatIssues(issues, 'tenants'));
+  }
+  const tenants = parsed.data as TenantConfig[];
+  if (tenants.length === 0) throw new ConfigError(`Invalid tenant registry ${source}`, ['tenants: at least one tenant is required']);
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  tenants.forEach((t, i) => {
+    for (const key of [t.tenantId, t.domain]) {
+      if (seen.has(key)) problems.push(`tenants[${i}]: '${key}' is already used by tenants[${seen.get(key)}]`);
+      else seen.set(key, i);
+    }
+  });
+  if (problems.length) throw new ConfigError(`Invalid tenant registry ${source}`, problems);
+  return new StaticTenantRegistry(tenants);
+}
+
+export function loadTenantRegistry(path: string): StaticTenantRegistry {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`Cannot read the tenant registry TENANTS_FILE=${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let content: unknown;
+  try {
+    content = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`The tenant registry ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseTenantRegistry(content, path);
+}

@@ -1,0 +1,95 @@
+/**
+ * Minimal JSON-over-HTTPS transport for the admin API: Node's https with one keep-alive agent
+ * per client (connections are reused across commands; NODE_EXTRA_CA_CERTS is honoured), a
+ * per-request timeout and AbortSignal support.
+ */
+import { Agent, request } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+
+export interface JsonResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+export interface HttpTransportOptions {
+  timeoutMs: number;
+  maxSockets: number;
+}
+
+export class TimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+}
+
+export class JsonHttpTransport {
+  private readonly httpsAgent: Agent;
+  private readonly httpAgent: HttpAgent;
+  /** Sockets opened (to prove connection reuse). */
+  socketsOpened = 0;
+
+  constructor(private readonly options: HttpTransportOptions) {
+    this.httpsAgent = new Agent({ keepAlive: true, maxSockets: options.maxSockets, keepAliveMsecs: 30_000 });
+    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
+    for (const agent of [this.httpsAgent, this.httpAgent]) {
+      const create = (agent as unknown as { createConnection: (...a: unknown[]) => unknown }).createConnection.bind(agent);
+      (agent as unknown as { createConnection: (...a: unknown[]) => unknown }).createConnection = (...args: unknown[]) => {
+        this.socketsOpened++;
+        return create(...args);
+      };
+    }
+  }
+
+  post(url: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<JsonResponse> {
+    const target = new URL(url);
+    const payload = Buffer.from(JSON.stringify(body));
+    const isHttps = target.protocol === 'https:';
+    const send = isHttps ? request : httpRequest;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const req = send(
+        target,
+        {
+          method: 'POST',
+          agent: isHttps ? this.httpsAgent : this.httpAgent,
+          headers: { ...headers, 'content-type': 'application/json', 'content-length': String(payload.length) },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (e) => finish(() => reject(e)));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            if (text) {
+              try {
+                parsed = JSON.parse(text);
+              } catch {
+                parsed = text;
+              }
+            }
+            finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: parsed }));
+          });
+        },
+      );
+      const timer = setTimeout(() => {
+        req.destroy(new TimeoutError(`no answer within ${this.options.timeoutMs} ms`));
+      }, this.options.timeoutMs);
+      const onAbort = () => req.destroy(new Error('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.on('error', (e) => finish(() => reject(e)));
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.httpsAgent.destroy();
+    this.httpAgent.destroy();
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * One tenant's authenticated Exchange "session": token source, stable connection-id, anchor
+ * mailbox and a keep-alive transport. Runs cmdlets through InvokeCommand, follows
+ * @odata.nextLink up to a result cap, and turns every failure into a categorized ExchangeError.
+ * A 401 gets one credential refresh and one retry. Throttling and transient errors are NOT
+ * retried here: the durable worker decides (queue delays survive crashes; sleeps do not).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../observability/logger';
+import type { TenantConfig } from '../config/tenant';
+import type { ExchangeTokenSource } from '../credentials/token-provider';
+import { ExchangeError } from './errors';
+import { errorFromNetwork, errorFromResponse } from './classify';
+import { JsonHttpTransport, TimeoutError } from './http';
+import type { CmdletRequest, CmdletResult, ExchangeSessions, InvokeOptions, TenantExchange } from './types';
+
+export const SYSTEM_MAILBOX_ANCHOR = (tenantId: string) => `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${tenantId}`;
+
+export interface ExchangeSessionOptions {
+  tenant: TenantConfig;
+  /** e.g. https://outlook.office365.com */
+  baseUrl: string;
+  tokens: ExchangeTokenSource;
+  transport: JsonHttpTransport;
+  logger?: Logger;
+  pageSize?: number;
+  maxResults?: number;
+  clientApplication?: string;
+}
+
+type ParameterValue = unknown;
+
+/** `{ add, remove }` from callers becomes Exchange's GenericHashTable; dates become ISO strings. */
+export function encodeParameters(parameters: Record<string, ParameterValue>): Record<string, ParameterValue> {
+  const out: Record<string, ParameterValue> = {};
+  for (const [key, value] of Object.entries(parameters)) {
+    if (value instanceof Date) out[key] = value.toISOString();
+    else if (value && typeof value === 'object' && !Array.isArray(value)) {
+      const table = value as Record<string, unknown>;
+      const keys = Object.keys(table).map((k) => k.toLowerCase());
+      const isEdit = keys.length > 0 && keys.every((k) => k === 'add' || k === 'remove' || k === '@odata.type');
+      out[key] = isEdit && !('@odata.type' in table) ? { '@odata.type': '#Exchange.GenericHashTable', ...table } : value;
+    } else out[key] = value;
+  }
+  return out;
+}
+
+export class ExchangeSession implements TenantExchange {
+  readonly connectionId = randomUUID();
+
+  constructor(private readonly options: ExchangeSessionOptions) {}
+
+  async invoke(request: CmdletRequest, invokeOptions: InvokeOptions = {}): Promise<CmdletResult> {
+    const { tenant, baseUrl } = this.options;
+    const maxResults = request.maxResults ?? this.options.maxResults ?? 10_000;
+    const body = { CmdletInput: { CmdletName: request.cmdlet, Parameters: encodeParameters(request.parameters) } };
+    let url = `${baseUrl.replace(/\/+$/, '')}/adminapi/beta/${encodeURIComponent(tenant.tenantId)}/InvokeCommand`;
+    if (request.select?.length) url += `?$select=${request.select.map(encodeURIComponent).join(',')}`;
+    const result: CmdletResult = { value: [], warnings: [], truncated: false, requestIds: [] };
+    for (;;) {
+      const page = await this.post(url, body, request, invokeOptions, result.requestIds);
+      const value = Array.isArray(page.value) ? (page.value as Record<string, unknown>[]) : [];
+      const room = maxResults - result.value.length;
+      result.value.push(...value.slice(0, room));
+      const warnings = page['@adminapi.warnings'];
+      if (Array.isArray(warnings)) result.warnings.push(...warnings.map(String));
+      const next = typeof page['@odata.nextLink'] === 'string' ? page['@odata.nextLink'] : undefined;
+      if (value.length > room || (next && result.value.length >= maxResults)) {
+        result.truncated = true;
+        break;
+      }
+      if (!next) break;
+      url = next;
+    }
+    return result;
+  }
+
+  private async post(url: string, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, requestIds: string[]): Promise<Record<string, unknown>> {
+    for (let authAttempt = 0; ; authAttempt++) {
+      const token = await this.options.tokens.getToken({ forceRefresh: authAttempt > 0 });
+      const requestId = randomUUID();
+      requestIds.push(requestId);
+      const headers: Record<string, string> = {
+        Authorization: `Bearer ${token.token}`,
+        Accept: 'application/json',
+        'X-AnchorMailbox': request.anchorMailbox ?? SYSTEM_MAILBOX_ANCHOR(this.options.tenant.tenantId),
+        'X-CmdletName': request.cmdlet,
+        'client-request-id': requestId,
+        'connection-id': this.connectionId,
+        'X-ClientApplication': this.options.clientApplication ?? 'exo-gateway/0.1',
+        Prefer: `odata.maxpagesize=${this.options.pageSize ?? 1000}`,
+        'return-client-request-id': 'true',
+      };
+      if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
+      const started = Date.now();
+      let response;
+      try {
+        response = await this.options.transport.post(url, body, headers, invokeOptions.signal);
+      } catch (error) {
+        const exchangeError = errorFromNetwork(error, { requestId, cmdlet: request.cmdlet, timedOut: error instanceof TimeoutError });
+        this.options.logger?.warn({ tenantId: this.options.tenant.tenantId, cmdlet: request.cmdlet, requestId, ms: Date.now() - started, category: exchangeError.category }, 'Exchange request failed');
+        throw exchangeError;
+      }
+      this.options.logger?.debug({ tenantId: this.options.tenant.tenantId, cmdlet: request.cmdlet, requestId, status: response.status, ms: Date.now() - started }, 'Exchange request');
+      if (response.status >= 200 && response.status < 300) {
+        if (!response.body || typeof response.body !== 'object') {
+          throw new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status: response.status, requestId, cmdlet: request.cmdlet });
+        }
+        return response.body as Record<string, unknown>;
+      }
+      const retryAfter = response.headers['retry-after'];
+      const error = errorFromResponse({ status: response.status, body: response.body, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, requestId, cmdlet: request.cmdlet });
+      if (response.status === 401 && authAttempt === 0) {
+        await this.options.tokens.invalidate?.();
+        continue;
+      }
+      throw error;
+    }
+  }
+}
+
+export interface ExchangeSessionPoolOptions {
+  baseUrl: string;
+  /** Token source per tenant (created once per tenant). */
+  tokensFor(tenant: TenantConfig): ExchangeTokenSource;
+  timeoutMs?: number;
+  logger?: Logger;
+  pageSize?: number;
+}
+
+/** One cached session per tenant per process. */
+export class ExchangeSessionPool implements ExchangeSessions {
+  private readonly sessions = new Map<string, ExchangeSession>();
+  private readonly transports: JsonHttpTransport[] = [];
+
+  constructor(private readonly options: ExchangeSessionPoolOptions) {}
+
+  forTenant(tenant: TenantConfig): ExchangeSession {
+    let session = this.sessions.get(tenant.tenantId);
+    if (!session) {
+      const transport = new JsonHttpTransport({ timeoutMs: this.options.timeoutMs ?? 100_000, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
+      this.transports.push(transport);
+      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), transport, logger: this.options.logger, pageSize: this.options.pageSize });
+      this.sessions.set(tenant.tenantId, session);
+    }
+    return session;
+  }
+
+  close(): void {
+    for (const t of this.transports) t.close();
+  }
+}
