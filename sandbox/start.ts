@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startSandboxCloud, type SandboxCloud } from './cloud/cloud';
 import { sandboxTenants } from './directory/tenants-file';
+import { GATEWAY_API } from './directory/seed';
 import { startFunctionsHost } from './functions-host/host';
 import { createFunctions } from '../functions/index';
 import { createAppServices } from '../shared/app/services';
@@ -58,6 +59,10 @@ async function main(): Promise<void> {
       });
       stops.push(() => cloud!.stop());
       Object.assign(env, cloud.env());
+      // DefaultAzureCredential reads the managed identity variables from process.env.
+      Object.assign(process.env, cloud.env());
+      env.GATEWAY_API_AUDIENCES ??= `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`;
+      env.GATEWAY_AUTH_TENANTS ??= cloud.context.directory.seed.managedIdentity.tenantId;
       mkdirSync(sandboxDir, { recursive: true });
       const tenantsFile = join(sandboxDir, 'tenants.json');
       writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints), null, 2));

@@ -29,13 +29,29 @@ const schema = z.object({
   COMMAND_MAX_ATTEMPTS: positiveInt(5, 20),
   EXO_REQUEST_TIMEOUT_SECONDS: positiveInt(100, 600),
   SLOT_WAIT_MS: positiveInt(2000, 60_000),
+  /** "entra" (default): callers need an Entra ID token; "none": local development only. */
+  GATEWAY_AUTH: z.enum(['entra', 'none']).default('entra'),
+  /** Accepted audiences of caller tokens: the gateway API's app id and/or identifier URI. */
+  GATEWAY_API_AUDIENCES: z.string().default('').transform(list),
+  /** Tenants whose caller tokens are accepted. */
+  GATEWAY_AUTH_TENANTS: z.string().default('').transform(list),
+  /** Sweeper schedule (NCRONTAB, 6 fields). */
+  SWEEPER_SCHEDULE: z.string().default('*/30 * * * * *'),
 });
 
 export type AppSettings = z.infer<typeof schema>;
+
+function list(value: string): string[] {
+  return value.split(',').map((v) => v.trim()).filter(Boolean);
+}
 
 export function readSettings(env: Record<string, string | undefined>): AppSettings {
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(input);
   if (!parsed.success) throw new ConfigError('Invalid app settings', formatIssues(parsed.error.issues, 'settings'));
-  return parsed.data;
+  const settings = parsed.data;
+  if (settings.GATEWAY_AUTH === 'entra' && (!settings.GATEWAY_API_AUDIENCES.length || !settings.GATEWAY_AUTH_TENANTS.length)) {
+    throw new ConfigError('Invalid app settings', ['settings.GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra (the API app id or URI, and the tenant of the callers)']);
+  }
+  return settings;
 }

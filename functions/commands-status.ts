@@ -1,0 +1,31 @@
+/** GET /api/commands/{id} — 202 while the command runs, 200 with its result or classified error. */
+import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
+import type { AppServices } from '../shared/app/services';
+import { acceptedResponse } from '../shared/http/async';
+import { HttpProblem, answerProblems } from '../shared/http/problem';
+import { publicView } from '../shared/commands/model';
+
+export function commandsStatusFunction(services: AppServices): FunctionDefinition {
+  return defineHttp('commandsStatus', {
+    route: 'commands/{id}',
+    methods: ['GET'],
+    authLevel: 'anonymous',
+    handler: (request) =>
+      answerProblems(
+        request,
+        async () => {
+          const caller = await services.authenticate(request);
+          await services.ready();
+          const commands = services.commands();
+          const command = await commands.get(request.params.id ?? '');
+          // Callers see their own commands only (an unknown and a foreign id look the same).
+          if (!command || (services.settings().GATEWAY_AUTH === 'entra' && (command.caller.id !== caller.id || command.caller.kind !== caller.kind))) {
+            throw new HttpProblem({ status: 404, title: 'Command not found', detail: 'No command with this id is visible to you.' });
+          }
+          if (commands.isFinished(command)) return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: publicView(command) };
+          return acceptedResponse(`/api/commands/${command.id}`, publicView(command), command.status === 'running' ? 1 : 2);
+        },
+        (error) => services.logger.error({ err: error }, 'commandsStatus failed'),
+      ),
+  });
+}

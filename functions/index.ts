@@ -1,0 +1,37 @@
+/**
+ * Every function of the app, built over one set of services. Azure registers them through
+ * functions/register.ts (main); the local host serves the same list.
+ */
+import type { FunctionDefinition } from '../shared/hosting/definition';
+import type { AppServices } from '../shared/app/services';
+import { healthFunction } from './health';
+import { commandsSubmitFunction } from './commands-submit';
+import { commandsStatusFunction } from './commands-status';
+import { exoWorkerFunction } from './exo-worker';
+import { exoWorkerPoisonFunction } from './exo-worker-poison';
+import { commandsSweeperFunction } from './commands-sweeper';
+
+export interface FunctionNames {
+  /** Queue the worker reads; must be known at registration (the settings may be invalid). */
+  commandsQueue: string;
+  sweeperSchedule: string;
+}
+
+export function createFunctions(services: AppServices, names: Partial<FunctionNames> = {}): FunctionDefinition[] {
+  let queue = names.commandsQueue;
+  let schedule = names.sweeperSchedule;
+  try {
+    queue ??= services.settings().COMMANDS_QUEUE;
+    schedule ??= services.settings().SWEEPER_SCHEDULE;
+  } catch {
+    // Invalid settings: still register everything (health reports the problem).
+  }
+  return [
+    healthFunction(services),
+    commandsSubmitFunction(services),
+    commandsStatusFunction(services),
+    exoWorkerFunction(services, queue ?? 'exo-commands'),
+    exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),
+    commandsSweeperFunction(services, schedule ?? '*/30 * * * * *'),
+  ];
+}

@@ -1,0 +1,182 @@
+/**
+ * The composition root: builds every service of the app from its settings, once, lazily (so a
+ * configuration error surfaces as a clear error on first use and in /api/health, instead of a
+ * host that cannot register its functions). Handlers receive these through their factories.
+ */
+import { randomUUID } from 'node:crypto';
+import { TableClient } from '@azure/data-tables';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import { readSettings, type AppSettings } from '../config/settings';
+import { loadTenantRegistry, type StaticTenantRegistry } from '../config/tenant-registry';
+import type { TenantConfig } from '../config/tenant';
+import { KeyVaultCredentialSource } from '../credentials/key-vault-source';
+import { ExchangeTokenProvider } from '../credentials/token-provider';
+import { ExchangeSessionPool } from '../exchange/session';
+import { AuditLog } from '../commands/audit';
+import { CommandQueue } from '../commands/queue';
+import { CommandService } from '../commands/service';
+import { CommandStore } from '../commands/store';
+import { CommandSweeper } from '../commands/sweeper';
+import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slots';
+import { CommandWorker } from '../commands/worker';
+import { HealthService } from '../health/health';
+import { entraCheck, exchangeCheck, keyVaultCheck, storageCheck } from '../health/checks';
+import { ANONYMOUS_LOCAL_CALLER, type Authenticate } from '../http/caller';
+import { createEntraAuthenticator } from '../http/entra-auth';
+import { createLogger, type Logger } from '../observability/logger';
+
+export interface AppServices {
+  readonly logger: Logger;
+  readonly instanceId: string;
+  settings(): AppSettings;
+  tenants(): StaticTenantRegistry;
+  /** Creates tables/queues/containers once; every handler awaits it. */
+  ready(): Promise<void>;
+  commands(): CommandService;
+  worker(): CommandWorker;
+  sweeper(): CommandSweeper;
+  audit(): AuditLog;
+  health(): HealthService;
+  authenticate: Authenticate;
+  close(): Promise<void>;
+}
+
+export interface AppServicesOverrides {
+  /** Credential for Key Vault (default DefaultAzureCredential). */
+  credential?: TokenCredential;
+  logger?: Logger;
+  /** Worker tuning, for tests. */
+  worker?: Partial<ConstructorParameters<typeof CommandWorker>[0]>;
+  slotLeaseSeconds?: number;
+}
+
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  let made = false;
+  return () => {
+    if (!made) {
+      value = make();
+      made = true;
+    }
+    return value as T;
+  };
+}
+
+export function createAppServices(env: Record<string, string | undefined>, overrides: AppServicesOverrides = {}): AppServices {
+  const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL });
+  const instanceId = `${env.WEBSITE_INSTANCE_ID ?? 'local'}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  const settings = lazy(() => readSettings(env));
+  const tenants = lazy(() => loadTenantRegistry(settings().TENANTS_FILE));
+  const credential = lazy(() => overrides.credential ?? new DefaultAzureCredential());
+  const connection = () => settings().AzureWebJobsStorage;
+
+  const store = lazy(() => new CommandStore(TableClient.fromConnectionString(connection(), settings().COMMANDS_TABLE, { allowInsecureConnection: true }), BlobServiceClient.fromConnectionString(connection()).getContainerClient('command-results')));
+  const queue = lazy(() => new CommandQueue(new QueueClient(connection(), settings().COMMANDS_QUEUE), new QueueClient(connection(), `${settings().COMMANDS_QUEUE}-poison`)));
+  const audit = lazy(() => new AuditLog(TableClient.fromConnectionString(connection(), settings().AUDIT_TABLE, { allowInsecureConnection: true })));
+  const slots = lazy<TenantSlots>(() => createBlobTenantSlots({ containerClient: BlobServiceClient.fromConnectionString(connection()).getContainerClient('tenant-slots'), instanceId, logger, leaseSeconds: overrides.slotLeaseSeconds }));
+
+  const providers = new Map<string, ExchangeTokenProvider>();
+  const tokensFor = (tenant: TenantConfig) => {
+    let provider = providers.get(tenant.tenantId);
+    if (!provider) {
+      const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
+      const source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(ref.vaultUrl, credential()), refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000, logger });
+      provider = new ExchangeTokenProvider({
+        tenant,
+        source,
+        authorityHost: settings().AZURE_AUTHORITY_HOST,
+        scope: settings().EXO_TOKEN_SCOPE,
+        logger,
+        onAcquire: (a) => void audit().append({ event: 'token', tenantId: a.tenantId, clientId: a.clientId, thumbprint: a.thumbprint, detail: `${a.credentialKind} version ${a.credentialVersion}, expires ${a.expiresOn}` }).catch(() => undefined),
+      });
+      providers.set(tenant.tenantId, provider);
+    }
+    return provider;
+  };
+  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger }));
+
+  let readyPromise: Promise<void> | undefined;
+  const ready = () =>
+    (readyPromise ??= (async () => {
+      tenants();
+      await Promise.all([store().init(), queue().init(), audit().init()]);
+    })().catch((error: unknown) => {
+      readyPromise = undefined;
+      throw error;
+    }));
+
+  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), logger }));
+  const worker = lazy(
+    () =>
+      new CommandWorker({
+        store: store(),
+        queue: queue(),
+        tenants: tenants(),
+        sessions: sessions(),
+        slots: slots(),
+        audit: audit(),
+        logger,
+        instanceId,
+        maxAttempts: settings().COMMAND_MAX_ATTEMPTS,
+        slotWaitMs: settings().SLOT_WAIT_MS,
+        claimMs: (settings().EXO_REQUEST_TIMEOUT_SECONDS + 30) * 1000,
+        ...overrides.worker,
+      }),
+  );
+  const sweeper = lazy(() => new CommandSweeper({ store: store(), queue: queue(), logger }));
+
+  const health = lazy(() => {
+    // Health must answer even when configuration is broken: the broken part is what it reports.
+    const checks = [];
+    try {
+      const s = settings();
+      const registry = tenants();
+      const tenantIds = registry.list().map((t) => t.tenantId);
+      const vaults = [...new Set(registry.list().map((t) => ('certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl)))];
+      checks.push(storageCheck(QueueServiceClient.fromConnectionString(s.AzureWebJobsStorage)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds));
+    } catch (error) {
+      const message = (error as Error).message;
+      checks.push({ name: 'configuration', run: async () => { throw new Error(message); } });
+    }
+    return new HealthService({ checks });
+  });
+
+  let authenticator: Authenticate | undefined;
+  const authenticate: Authenticate = async (request) => {
+    if (!authenticator) {
+      const s = settings();
+      if (s.GATEWAY_AUTH === 'none') {
+        logger.warn('GATEWAY_AUTH=none: callers are not authenticated (local development only)');
+        authenticator = async () => ANONYMOUS_LOCAL_CALLER;
+      } else {
+        authenticator = createEntraAuthenticator({ authorityHost: s.AZURE_AUTHORITY_HOST, tenantIds: s.GATEWAY_AUTH_TENANTS, audiences: s.GATEWAY_API_AUDIENCES });
+      }
+    }
+    return authenticator(request);
+  };
+
+  return {
+    logger,
+    instanceId,
+    settings,
+    tenants,
+    ready,
+    commands,
+    worker,
+    sweeper,
+    audit,
+    health,
+    authenticate,
+    async close() {
+      try {
+        await slots().close();
+        sessions().close();
+      } catch {
+        // Nothing was started (e.g. invalid settings): nothing to close.
+      }
+    },
+  };
+}

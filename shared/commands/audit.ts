@@ -1,0 +1,83 @@
+/**
+ * The audit trail: append-only table of what happened to every command and credential.
+ * App-only sign-ins are not in Microsoft 365's unified audit log, so this is the record.
+ * Parameters are stored with secret-looking values redacted; tokens never appear.
+ */
+import { randomBytes } from 'node:crypto';
+import { RestError, TableClient } from '@azure/data-tables';
+import { redactValue } from '../observability/redact';
+
+export type AuditEvent = 'accepted' | 'duplicate' | 'succeeded' | 'failed' | 'deferred' | 'retried' | 'poisoned' | 'token' | 'rejected';
+
+export interface AuditRecord {
+  event: AuditEvent;
+  tenantId: string;
+  commandId?: string;
+  callerKind?: string;
+  callerId?: string;
+  cmdlet?: string;
+  parameters?: Record<string, unknown>;
+  outcome?: string;
+  detail?: string;
+  attempts?: number;
+  durationMs?: number;
+  requestIds?: string[];
+  clientId?: string;
+  thumbprint?: string;
+  at?: string;
+}
+
+export interface AuditEntry extends AuditRecord {
+  at: string;
+}
+
+/** Reverse-sortable time key so the newest entries of a day come first. */
+function rowKey(at: Date): string {
+  return `${(9_999_999_999_999 - at.getTime()).toString().padStart(13, '0')}-${randomBytes(4).toString('hex')}`;
+}
+
+export class AuditLog {
+  constructor(private readonly table: TableClient) {}
+
+  async init(): Promise<void> {
+    await this.table.createTable().catch((e: RestError) => {
+      if (e.statusCode !== 409) throw e;
+    });
+  }
+
+  async append(record: AuditRecord): Promise<void> {
+    const at = record.at ? new Date(record.at) : new Date();
+    const safe = redactValue(record) as AuditRecord;
+    const entity: Record<string, unknown> = { partitionKey: `${record.tenantId}_${at.toISOString().slice(0, 10)}`, rowKey: rowKey(at), at: at.toISOString() };
+    for (const [key, value] of Object.entries(safe)) {
+      if (value === undefined || key === 'at') continue;
+      entity[key] = typeof value === 'object' ? JSON.stringify(value) : value;
+    }
+    await this.table.createEntity(entity as { partitionKey: string; rowKey: string });
+  }
+
+  /** Entries for one command, oldest first. */
+  async forCommand(commandId: string): Promise<AuditEntry[]> {
+    const out: AuditEntry[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `commandId eq '${commandId.replace(/'/g, "''")}'` } })) {
+      out.push(parse(e));
+    }
+    return out.sort((a, b) => a.at.localeCompare(b.at));
+  }
+
+  /** Entries of a tenant on one UTC day (yyyy-mm-dd), newest first. */
+  async forTenantDay(tenantId: string, day: string): Promise<AuditEntry[]> {
+    const out: AuditEntry[] = [];
+    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${tenantId}_${day}'` } })) out.push(parse(e));
+    return out;
+  }
+}
+
+function parse(entity: Record<string, unknown>): AuditEntry {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(entity)) {
+    if (['partitionKey', 'rowKey', 'timestamp', 'etag', 'odata.metadata'].includes(key)) continue;
+    out[key] = (key === 'parameters' || key === 'requestIds') && typeof value === 'string' ? JSON.parse(value) : value;
+  }
+  return out as unknown as AuditEntry;
+}

@@ -1,0 +1,72 @@
+/** A command: one cmdlet for one tenant, from acceptance to its terminal state. */
+import type { Caller } from '../http/caller';
+
+export type CommandStatus = 'accepted' | 'queued' | 'running' | 'succeeded' | 'failed';
+
+export const TERMINAL: ReadonlySet<CommandStatus> = new Set(['succeeded', 'failed']);
+
+export interface CommandError {
+  category: string;
+  message: string;
+  exceptionType?: string;
+  status?: number;
+  requestId?: string;
+  remediation?: string;
+}
+
+export interface Command {
+  id: string;
+  tenantId: string;
+  cmdlet: string;
+  parameters: Record<string, unknown>;
+  select?: string[];
+  anchorMailbox?: string;
+  caller: Caller;
+  idempotencyKey?: string;
+  requestHash: string;
+  status: CommandStatus;
+  attempts: number;
+  deferrals: number;
+  createdAt: string;
+  updatedAt: string;
+  startedAt?: string;
+  finishedAt?: string;
+  nextAttemptAt?: string;
+  claimedBy?: string;
+  claimedUntil?: string;
+  result?: unknown;
+  resultBlob?: string;
+  resultTruncated?: boolean;
+  warnings?: string[];
+  error?: CommandError;
+  alreadyApplied?: boolean;
+  correlationId?: string;
+  requestIds?: string[];
+  /** Optimistic concurrency tag of the stored row. */
+  etag?: string;
+}
+
+/** Queue message that points the worker at a command. */
+export interface CommandMessage {
+  v: 1;
+  commandId: string;
+  tenantId: string;
+}
+
+/** What a caller sees (no internals such as claims or ETags). */
+export function publicView(command: Command): Record<string, unknown> {
+  return {
+    id: command.id,
+    tenant: command.tenantId,
+    cmdlet: command.cmdlet,
+    status: command.status,
+    attempts: command.attempts,
+    createdAt: command.createdAt,
+    updatedAt: command.updatedAt,
+    ...(command.finishedAt ? { finishedAt: command.finishedAt } : {}),
+    ...(command.nextAttemptAt && !TERMINAL.has(command.status) ? { nextAttemptAt: command.nextAttemptAt } : {}),
+    ...(command.idempotencyKey ? { idempotencyKey: command.idempotencyKey } : {}),
+    ...(command.status === 'succeeded' ? { result: command.result ?? [], ...(command.warnings?.length ? { warnings: command.warnings } : {}), ...(command.alreadyApplied ? { alreadyApplied: true } : {}), ...(command.resultTruncated ? { truncated: true } : {}) } : {}),
+    ...(command.status === 'failed' ? { error: command.error } : {}),
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * Accepting commands: validate, persist (before anything is answered), enqueue. Idempotency
+ * keys (per caller and tenant) return the first command and enqueue nothing new; the same key
+ * with a different request is a 422.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { TenantRegistry } from '../config/tenant';
+import type { Caller } from '../http/caller';
+import { HttpProblem, type FieldError } from '../http/problem';
+import type { Logger } from '../observability/logger';
+import type { AuditLog } from './audit';
+import { TERMINAL, type Command } from './model';
+import type { CommandQueue } from './queue';
+import { idempotencyPartition, type CommandStore } from './store';
+
+const MAX_PARAMETERS_BYTES = 16 * 1024;
+
+function depth(value: unknown, level = 0): number {
+  if (level > 10) return level;
+  if (Array.isArray(value)) return Math.max(level, ...value.map((v) => depth(v, level + 1)));
+  if (value && typeof value === 'object') return Math.max(level, ...Object.values(value).map((v) => depth(v, level + 1)));
+  return level;
+}
+
+const parameterValue: z.ZodType<unknown> = z.lazy(() => z.union([z.string().max(8192), z.number().finite(), z.boolean(), z.null(), z.array(parameterValue).max(1000), z.record(z.string().max(128), parameterValue)]));
+
+export const submitSchema = z.strictObject({
+  tenant: z.string({ error: 'is required: a tenant id or initial domain' }).min(1, 'is required: a tenant id or initial domain').max(256),
+  cmdlet: z
+    .string({ error: 'is required, e.g. "Get-Mailbox"' })
+    .regex(/^[A-Z][a-zA-Z]{1,30}-[A-Z][A-Za-z0-9]{1,60}$/, 'must be a cmdlet name in Verb-Noun form, e.g. "Set-Mailbox"'),
+  parameters: z
+    .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'parameter names are letters and digits'), parameterValue)
+    .default({})
+    .refine((p) => Buffer.byteLength(JSON.stringify(p)) <= MAX_PARAMETERS_BYTES, `must be at most ${MAX_PARAMETERS_BYTES} bytes of JSON`)
+    .refine((p) => depth(p) <= 5, 'is nested too deeply (at most 5 levels)'),
+  select: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'must be property names')).max(100).optional(),
+  anchorMailbox: z.string().regex(/^(UPN|SMTP|APP):[^\s]{3,256}$/, 'must look like "UPN:user@contoso.com"').optional(),
+  idempotencyKey: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+});
+
+export type SubmitRequest = z.infer<typeof submitSchema>;
+
+export function fieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((issue) => {
+    const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') || (issue.code === 'unrecognized_keys' ? '' : 'body');
+    if (issue.code === 'unrecognized_keys') return { field: (issue as { keys: string[] }).keys.join(', '), message: 'is not a known field' };
+    return { field, message: issue.message };
+  });
+}
+
+export interface SubmitOutcome {
+  command: Command;
+  /** False when an idempotency key matched an earlier command. */
+  created: boolean;
+}
+
+export interface CommandServiceOptions {
+  store: CommandStore;
+  queue: CommandQueue;
+  tenants: TenantRegistry;
+  audit: AuditLog;
+  logger: Logger;
+  now?: () => Date;
+}
+
+function hashRequest(request: SubmitRequest, tenantId: string): string {
+  const canonical = JSON.stringify({ tenantId, cmdlet: request.cmdlet.toLowerCase(), parameters: sortKeys(request.parameters), select: request.select ?? null, anchorMailbox: request.anchorMailbox ?? null });
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+  return value;
+}
+
+export class CommandService {
+  constructor(private readonly o: CommandServiceOptions) {}
+
+  /** Validates an API body into a request; throws HttpProblem 422 naming the fields. */
+  parse(body: Record<string, unknown>, idempotencyHeader?: string | null): SubmitRequest {
+    const parsed = submitSchema.safeParse(body);
+    if (!parsed.success) throw new HttpProblem({ status: 422, title: 'Invalid command', detail: 'The command has invalid fields.', errors: fieldErrors(parsed.error) });
+    const request = parsed.data;
+    if (idempotencyHeader !== undefined && idempotencyHeader !== null) {
+      const header = idempotencyHeader.trim();
+      if (!header || header.length > 200 || !/^[\x21-\x7e]+$/.test(header)) {
+        throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'Idempotency-Key', message: 'must be 1-200 printable ASCII characters' }] });
+      }
+      if (request.idempotencyKey && request.idempotencyKey !== header) {
+        throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
+      }
+      request.idempotencyKey = header;
+    }
+    if (!this.o.tenants.get(request.tenant)) {
+      throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'tenant', message: `'${request.tenant.slice(0, 80)}' is not a configured tenant` }] });
+    }
+    return request;
+  }
+
+  async submit(caller: Caller, request: SubmitRequest, options: { correlationId?: string } = {}): Promise<SubmitOutcome> {
+    const tenant = this.o.tenants.get(request.tenant);
+    if (!tenant) throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
+    const requestHash = hashRequest(request, tenant.tenantId);
+    let id: string = randomUUID();
+
+    if (request.idempotencyKey) {
+      const partition = idempotencyPartition(caller.id, tenant.tenantId, request.idempotencyKey);
+      const claim = await this.o.store.claimIdempotencyKey(partition, { commandId: id, requestHash });
+      if (!claim.created) {
+        if (claim.record.requestHash !== requestHash) {
+          throw new HttpProblem({ status: 422, title: 'Idempotency key reused', detail: 'This idempotency key was already used for a different request.', errors: [{ field: 'idempotencyKey', message: 'was used before with different tenant, cmdlet or parameters' }] });
+        }
+        const existing = await this.o.store.get(claim.record.commandId);
+        if (existing) {
+          await this.o.audit.append({ event: 'duplicate', tenantId: tenant.tenantId, commandId: existing.id, callerKind: caller.kind, callerId: caller.id, cmdlet: existing.cmdlet });
+          return { command: existing, created: false };
+        }
+        // The first request died between the key and the command: finish its work now.
+        id = claim.record.commandId;
+      }
+    }
+
+    const now = (this.o.now ?? (() => new Date()))().toISOString();
+    const command: Command = {
+      id,
+      tenantId: tenant.tenantId,
+      cmdlet: request.cmdlet,
+      parameters: request.parameters,
+      select: request.select,
+      anchorMailbox: request.anchorMailbox,
+      caller,
+      idempotencyKey: request.idempotencyKey,
+      requestHash,
+      status: 'accepted',
+      attempts: 0,
+      deferrals: 0,
+      createdAt: now,
+      updatedAt: now,
+      correlationId: options.correlationId,
+    };
+    let stored: Command;
+    try {
+      stored = await this.o.store.create(command);
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 409) {
+        const existing = await this.o.store.get(id);
+        if (existing) return { command: existing, created: false };
+      }
+      throw error;
+    }
+    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, cmdlet: request.cmdlet, parameters: request.parameters });
+    // Persisted first; if the enqueue or the status write fails, the sweeper re-enqueues it.
+    await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId });
+    try {
+      stored = await this.o.store.update({ ...stored, status: 'queued', updatedAt: new Date().toISOString() });
+    } catch (error) {
+      // A fast worker may already have claimed it; that is fine.
+      this.o.logger.debug({ err: error, commandId: id }, 'queued status not written');
+      stored = (await this.o.store.get(id)) ?? stored;
+    }
+    return { command: stored, created: true };
+  }
+
+  async get(id: string): Promise<Command | undefined> {
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
+      throw new HttpProblem({ status: 404, title: 'Command not found', detail: 'No command has this id.' });
+    }
+    return this.o.store.get(id.toLowerCase());
+  }
+
+  isFinished(command: Command): boolean {
+    return TERMINAL.has(command.status);
+  }
+}

@@ -1,0 +1,250 @@
+/**
+ * A distributed per-tenant semaphore on blob leases: slot i of a tenant is the blob
+ * `<tenantId>/slot-<i>`, and holding its lease is holding the slot. Storage grants a lease to
+ * one holder at a time, so all instances together never hold more than `capacity` slots; a
+ * crashed instance's leases expire by themselves (lease duration, 15 s by default).
+ *
+ * Why leases and not a counter in a table: a counter needs a decrement from the holder, which
+ * a crashed process never sends; a lease ends on its own.
+ *
+ * Speed: a blob round-trip per command would dominate a 50 ms Exchange call, so an instance
+ * keeps the leases it has (renewing them) and hands a released slot straight to its next local
+ * waiter. An idle lease is kept only for `idleHoldMs` so other instances can take it soon —
+ * the trade-off between reuse (throughput) and fairness across instances.
+ */
+import type { ContainerClient, BlobLeaseClient } from '@azure/storage-blob';
+import type { Logger } from '../observability/logger';
+
+export interface TenantSlot {
+  readonly tenantId: string;
+  readonly index: number;
+  release(): Promise<void>;
+}
+
+export interface TenantSlots {
+  /** Resolves with a slot, or undefined when none could be had within maxWaitMs. */
+  acquire(tenantId: string, capacity: number, options?: { maxWaitMs?: number; signal?: AbortSignal }): Promise<TenantSlot | undefined>;
+  /** Releases every lease held by this instance. */
+  close(): Promise<void>;
+}
+
+export interface BlobTenantSlotsOptions {
+  containerClient: ContainerClient;
+  instanceId: string;
+  /** Lease length in seconds (Storage allows 15..60). */
+  leaseSeconds?: number;
+  /** How long an idle lease stays with this instance before it is released. */
+  idleHoldMs?: number;
+  logger?: Logger;
+}
+
+export class SlotError extends Error {
+  constructor(
+    readonly code: 'Slots.Storage',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+interface HeldLease {
+  index: number;
+  lease: BlobLeaseClient;
+  inUse: boolean;
+  lost: boolean;
+  idleTimer?: NodeJS.Timeout;
+  renewTimer: NodeJS.Timeout;
+}
+
+class TenantPool {
+  readonly held = new Map<number, HeldLease>();
+  private readonly waiters: Array<(lease: HeldLease | undefined) => void> = [];
+  private blobsReady = new Set<number>();
+
+  constructor(
+    private readonly tenantId: string,
+    private readonly o: Required<Pick<BlobTenantSlotsOptions, 'leaseSeconds' | 'idleHoldMs'>> & BlobTenantSlotsOptions,
+    private readonly ensureContainer: () => Promise<void>,
+  ) {}
+
+  private slot(lease: HeldLease): TenantSlot {
+    let released = false;
+    return {
+      tenantId: this.tenantId,
+      index: lease.index,
+      release: async () => {
+        if (released) return;
+        released = true;
+        this.release(lease);
+      },
+    };
+  }
+
+  private blob(index: number) {
+    return this.o.containerClient.getBlockBlobClient(`${this.tenantId}/slot-${index}`);
+  }
+
+  private takeIdle(capacity: number): HeldLease | undefined {
+    for (const lease of this.held.values()) {
+      if (!lease.inUse && !lease.lost && lease.index < capacity) {
+        clearTimeout(lease.idleTimer);
+        lease.inUse = true;
+        return lease;
+      }
+    }
+    return undefined;
+  }
+
+  private async tryRemote(capacity: number): Promise<HeldLease | undefined> {
+    const start = Math.floor(Math.random() * capacity);
+    for (let k = 0; k < capacity; k++) {
+      const index = (start + k) % capacity;
+      if (this.held.has(index)) continue;
+      const blob = this.blob(index);
+      if (!this.blobsReady.has(index)) {
+        await this.ensureContainer();
+        try {
+          if (!(await blob.exists())) await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
+        } catch (error) {
+          const status = (error as { statusCode?: number }).statusCode;
+          // 409/412: another instance created it first; a lease on it blocks overwrite too.
+          if (status !== 409 && status !== 412) throw new SlotError('Slots.Storage', `Cannot create slot blob for tenant ${this.tenantId}`, { cause: error });
+        }
+        this.blobsReady.add(index);
+      }
+      const lease = blob.getBlobLeaseClient();
+      try {
+        await lease.acquireLease(this.o.leaseSeconds);
+      } catch (error) {
+        const status = (error as { statusCode?: number }).statusCode;
+        if (status === 409) continue; // LeaseAlreadyPresent: held elsewhere
+        if (status === 404) {
+          this.blobsReady.delete(index);
+          continue;
+        }
+        throw new SlotError('Slots.Storage', `Cannot lease slot ${index} of tenant ${this.tenantId}`, { cause: error });
+      }
+      const held: HeldLease = {
+        index,
+        lease,
+        inUse: true,
+        lost: false,
+        renewTimer: setInterval(() => {
+          lease.renewLease().catch((error: unknown) => {
+            held.lost = true;
+            clearInterval(held.renewTimer);
+            this.held.delete(index);
+            this.o.logger?.warn({ err: error, tenantId: this.tenantId, index }, 'lost a tenant slot lease');
+          });
+        }, (this.o.leaseSeconds * 1000) / 3),
+      };
+      held.renewTimer.unref?.();
+      this.held.set(index, held);
+      return held;
+    }
+    return undefined;
+  }
+
+  async acquire(capacity: number, maxWaitMs: number, signal?: AbortSignal): Promise<TenantSlot | undefined> {
+    const deadline = Date.now() + maxWaitMs;
+    let backoff = 25;
+    for (;;) {
+      if (signal?.aborted) return undefined;
+      const local = this.takeIdle(capacity);
+      if (local) return this.slot(local);
+      const remote = await this.tryRemote(capacity);
+      if (remote) return this.slot(remote);
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return undefined;
+      // Wait for a local release (handed over directly) or try the blobs again shortly.
+      const handed = await new Promise<HeldLease | undefined>((resolve) => {
+        const waiter = (lease: HeldLease | undefined) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(lease);
+        };
+        const onAbort = () => {
+          this.removeWaiter(waiter);
+          waiter(undefined);
+        };
+        const timer = setTimeout(() => {
+          this.removeWaiter(waiter);
+          waiter(undefined);
+        }, Math.min(remaining, backoff + Math.random() * backoff));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.waiters.push(waiter);
+      });
+      if (handed) {
+        if (handed.index < capacity && !handed.lost) return this.slot(handed);
+        this.release(handed);
+      }
+      backoff = Math.min(200, backoff * 2);
+    }
+  }
+
+  private removeWaiter(waiter: (lease: HeldLease | undefined) => void): void {
+    const i = this.waiters.indexOf(waiter);
+    if (i >= 0) this.waiters.splice(i, 1);
+  }
+
+  private release(lease: HeldLease): void {
+    if (lease.lost) return;
+    const next = this.waiters.shift();
+    if (next) {
+      next(lease); // stays inUse: handed over without a storage round-trip
+      return;
+    }
+    lease.inUse = false;
+    lease.idleTimer = setTimeout(() => void this.drop(lease), this.o.idleHoldMs);
+    lease.idleTimer.unref?.();
+  }
+
+  private async drop(lease: HeldLease): Promise<void> {
+    if (lease.inUse) return;
+    clearInterval(lease.renewTimer);
+    this.held.delete(lease.index);
+    await lease.lease.releaseLease().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+    await Promise.all(
+      [...this.held.values()].map(async (lease) => {
+        clearTimeout(lease.idleTimer);
+        clearInterval(lease.renewTimer);
+        await lease.lease.releaseLease().catch(() => undefined);
+      }),
+    );
+    this.held.clear();
+  }
+}
+
+export function createBlobTenantSlots(options: BlobTenantSlotsOptions): TenantSlots {
+  const config = { leaseSeconds: 15, idleHoldMs: 500, ...options };
+  if (config.leaseSeconds < 15 || config.leaseSeconds > 60) throw new RangeError('leaseSeconds must be between 15 and 60');
+  const pools = new Map<string, TenantPool>();
+  let containerReady: Promise<void> | undefined;
+  const ensureContainer = () =>
+    (containerReady ??= options.containerClient
+      .createIfNotExists()
+      .then(() => undefined)
+      .catch((error: unknown) => {
+        containerReady = undefined;
+        throw new SlotError('Slots.Storage', 'Cannot create the tenant slots container', { cause: error });
+      }));
+  return {
+    async acquire(tenantId, capacity, acquireOptions = {}) {
+      if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
+      let pool = pools.get(tenantId);
+      if (!pool) {
+        pool = new TenantPool(tenantId, config, ensureContainer);
+        pools.set(tenantId, pool);
+      }
+      return pool.acquire(capacity, acquireOptions.maxWaitMs ?? 2000, acquireOptions.signal);
+    },
+    async close() {
+      await Promise.all([...pools.values()].map((p) => p.close()));
+    },
+  };
+}

@@ -1,0 +1,254 @@
+/**
+ * The durable worker: one queue message → one step of one command.
+ *   claim (ETag) → tenant slot → Exchange → classify → persist outcome → audit → release.
+ * Retries and deferrals are new queue messages with a visibility delay (they survive crashes);
+ * the current message then completes. A crash anywhere leaves either the message (it comes
+ * back) or an expired claim (the sweeper re-enqueues) — and re-running a cmdlet is safe
+ * because "already exists / not a member" answers count as success for idempotent cmdlets.
+ */
+import { z } from 'zod';
+import type { TenantRegistry } from '../config/tenant';
+import { CredentialError } from '../credentials/errors';
+import { computeBackoffMs } from '../exchange/classify';
+import { ExchangeError } from '../exchange/errors';
+import type { ExchangeSessions } from '../exchange/types';
+import type { Logger } from '../observability/logger';
+import type { AuditLog } from './audit';
+import { TERMINAL, type Command, type CommandError } from './model';
+import type { CommandQueue } from './queue';
+import { ConcurrencyError, type CommandStore } from './store';
+import type { TenantSlots } from './tenant-slots';
+
+const messageSchema = z.strictObject({ v: z.literal(1), commandId: z.string().uuid(), tenantId: z.string().min(1) });
+
+export interface WorkerOptions {
+  store: CommandStore;
+  queue: CommandQueue;
+  tenants: TenantRegistry;
+  sessions: ExchangeSessions;
+  slots: TenantSlots;
+  audit: AuditLog;
+  logger: Logger;
+  instanceId: string;
+  /** Tries before a transient failure is final (default 5). */
+  maxAttempts?: number;
+  /** How long a claim protects a running command (default 150 s; longer than the Exchange timeout). */
+  claimMs?: number;
+  /** How long to wait in-process for a tenant slot before deferring (default 2 s). */
+  slotWaitMs?: number;
+  /** Backoff for transient failures. */
+  backoff?: { baseMs: number; maxMs: number };
+  /** A command still deferring after this long fails (default 24 h). */
+  maxAgeMs?: number;
+  now?: () => number;
+  random?: () => number;
+}
+
+export type WorkOutcome = 'succeeded' | 'failed' | 'retrying' | 'deferred' | 'duplicate' | 'busy' | 'lostClaim' | 'malformed' | 'unknown';
+
+/** Idempotent cmdlets whose "already done" answers mean the desired state holds. */
+function alreadyApplied(cmdlet: string, error: ExchangeError): boolean {
+  const verb = cmdlet.split('-')[0]!.toLowerCase();
+  const type = error.exceptionType ?? '';
+  if (error.category === 'alreadyExists') return ['add', 'new', 'set', 'enable'].includes(verb);
+  if (verb === 'remove' && /MemberNotFoundException$/.test(type)) return true;
+  return false;
+}
+
+function toCommandError(error: unknown): CommandError {
+  if (error instanceof ExchangeError) {
+    return { category: error.category, message: error.message, exceptionType: error.exceptionType, status: error.status, requestId: error.requestId };
+  }
+  if (error instanceof CredentialError) return { category: 'auth', message: error.message, remediation: error.remediation, exceptionType: error.code };
+  return { category: 'transient', message: 'The command could not be run (internal error).' };
+}
+
+export class CommandWorker {
+  private readonly maxAttempts: number;
+  private readonly claimMs: number;
+
+  constructor(private readonly o: WorkerOptions) {
+    this.maxAttempts = o.maxAttempts ?? 5;
+    this.claimMs = o.claimMs ?? 150_000;
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  private jitter(ms: number): number {
+    return Math.round(ms * (0.1 * (this.o.random ?? Math.random)()));
+  }
+
+  /** Handles one queue message (already decoded by the host). Never throws for bad input. */
+  async process(message: unknown): Promise<WorkOutcome> {
+    const parsed = messageSchema.safeParse(typeof message === 'string' ? safeJson(message) : message);
+    if (!parsed.success) {
+      const text = typeof message === 'string' ? message : JSON.stringify(message ?? null);
+      this.o.logger.warn({ issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }, 'malformed command message moved to poison');
+      await this.o.queue.toPoison(text);
+      return 'malformed';
+    }
+    const { commandId } = parsed.data;
+    const command = await this.o.store.get(commandId);
+    if (!command) {
+      this.o.logger.warn({ commandId }, 'queue message for an unknown command dropped');
+      return 'unknown';
+    }
+    if (TERMINAL.has(command.status)) return 'duplicate';
+    const now = this.now();
+    if (command.status === 'running' && command.claimedUntil && Date.parse(command.claimedUntil) > now && command.claimedBy !== this.o.instanceId) {
+      // Someone is on it; look again when their claim would expire.
+      await this.o.queue.enqueue(parsed.data, Date.parse(command.claimedUntil) - now + 1000 + this.jitter(1000));
+      return 'busy';
+    }
+    const tenant = this.o.tenants.get(command.tenantId);
+    if (!tenant) {
+      await this.finish(command, { status: 'failed', error: { category: 'permanent', message: `Tenant ${command.tenantId} is no longer configured.` } });
+      return 'failed';
+    }
+
+    let claimed: Command;
+    try {
+      claimed = await this.o.store.update({ ...command, status: 'running', claimedBy: this.o.instanceId, claimedUntil: new Date(now + this.claimMs).toISOString(), startedAt: command.startedAt ?? new Date(now).toISOString(), updatedAt: new Date(now).toISOString() });
+    } catch (error) {
+      if (error instanceof ConcurrencyError) return 'lostClaim';
+      throw error;
+    }
+
+    const slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 });
+    if (!slot) return this.defer(claimed, 1000 + this.jitter(2000), 'no tenant slot free');
+
+    const started = Date.now();
+    let outcome: { ok: true; value: Awaited<ReturnType<ReturnType<ExchangeSessions['forTenant']>['invoke']>> } | { ok: false; error: unknown };
+    try {
+      const value = await this.o.sessions.forTenant(tenant).invoke(
+        { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select, anchorMailbox: command.anchorMailbox },
+        { correlationId: command.correlationId ?? command.id },
+      );
+      outcome = { ok: true, value };
+    } catch (error) {
+      outcome = { ok: false, error };
+    } finally {
+      await slot.release();
+    }
+    const durationMs = Date.now() - started;
+    const attempts = claimed.attempts + 1;
+
+    if (outcome.ok) {
+      const r = outcome.value;
+      await this.finish({ ...claimed, attempts }, { status: 'succeeded', result: r.value, warnings: r.warnings, resultTruncated: r.truncated || undefined, requestIds: r.requestIds }, durationMs);
+      return 'succeeded';
+    }
+    const error = outcome.error;
+    if (error instanceof ExchangeError) {
+      if (alreadyApplied(command.cmdlet, error)) {
+        await this.finish({ ...claimed, attempts }, { status: 'succeeded', result: [], alreadyApplied: true, warnings: [error.message], requestIds: error.requestId ? [error.requestId] : [] }, durationMs);
+        return 'succeeded';
+      }
+      if (error.category === 'throttled') {
+        return this.defer(claimed, Math.max(error.retryAfterMs ?? 0, 1000) + this.jitter(1000), `throttled: ${error.message}`);
+      }
+      if (error.category === 'transient') return this.retry({ ...claimed, attempts }, error, durationMs);
+      await this.finish({ ...claimed, attempts }, { status: 'failed', error: toCommandError(error) }, durationMs);
+      return 'failed';
+    }
+    if (error instanceof CredentialError) {
+      if (error.transient) return this.retry({ ...claimed, attempts }, error, durationMs);
+      await this.finish({ ...claimed, attempts }, { status: 'failed', error: toCommandError(error) }, durationMs);
+      return 'failed';
+    }
+    this.o.logger.error({ err: error, commandId }, 'unexpected error running a command');
+    return this.retry({ ...claimed, attempts }, error, durationMs);
+  }
+
+  private async retry(command: Command, error: unknown, durationMs: number): Promise<WorkOutcome> {
+    const commandError = toCommandError(error);
+    if (command.attempts >= this.maxAttempts) {
+      await this.finish(command, { status: 'failed', error: { ...commandError, message: `${commandError.message} (gave up after ${command.attempts} attempts)` } }, durationMs);
+      return 'failed';
+    }
+    const backoff = this.o.backoff ?? { baseMs: 2000, maxMs: 300_000 };
+    const delay = computeBackoffMs(command.attempts, { ...backoff, retryAfterMs: error instanceof ExchangeError ? error.retryAfterMs : undefined, random: this.o.random });
+    const next = new Date(this.now() + delay).toISOString();
+    try {
+      await this.o.store.update({ ...command, status: 'queued', claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: next, error: commandError, updatedAt: new Date(this.now()).toISOString() });
+    } catch (e) {
+      if (e instanceof ConcurrencyError) return 'lostClaim';
+      throw e;
+    }
+    await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delay);
+    await this.o.audit.append({ event: 'retried', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, outcome: commandError.category, detail: commandError.message, attempts: command.attempts, durationMs });
+    return 'retrying';
+  }
+
+  private async defer(command: Command, delayMs: number, reason: string): Promise<WorkOutcome> {
+    const maxAge = this.o.maxAgeMs ?? 24 * 3600_000;
+    if (this.now() - Date.parse(command.createdAt) > maxAge) {
+      await this.finish(command, { status: 'failed', error: { category: 'throttled', message: `The command was deferred for more than ${Math.round(maxAge / 60_000)} minutes (${reason}).` } });
+      return 'failed';
+    }
+    const next = new Date(this.now() + delayMs).toISOString();
+    try {
+      await this.o.store.update({ ...command, status: 'queued', claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: next, deferrals: command.deferrals + 1, updatedAt: new Date(this.now()).toISOString() });
+    } catch (e) {
+      if (e instanceof ConcurrencyError) return 'lostClaim';
+      throw e;
+    }
+    await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delayMs);
+    await this.o.audit.append({ event: 'deferred', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, detail: reason, attempts: command.attempts });
+    return 'deferred';
+  }
+
+  private async finish(command: Command, change: Partial<Command>, durationMs?: number): Promise<void> {
+    const now = new Date(this.now()).toISOString();
+    const final: Command = { ...command, ...change, claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: undefined, finishedAt: now, updatedAt: now };
+    if (change.status === 'succeeded') final.error = undefined;
+    try {
+      await this.o.store.update(final);
+    } catch (error) {
+      if (error instanceof ConcurrencyError) {
+        this.o.logger.warn({ commandId: command.id }, 'command changed while running (claim expired?); the newer writer wins');
+        return;
+      }
+      throw error;
+    }
+    await this.o.audit.append({
+      event: change.status === 'succeeded' ? 'succeeded' : 'failed',
+      tenantId: command.tenantId,
+      commandId: command.id,
+      callerKind: command.caller?.kind,
+      callerId: command.caller?.id,
+      cmdlet: command.cmdlet,
+      parameters: command.parameters,
+      outcome: change.status === 'succeeded' ? (change.alreadyApplied ? 'alreadyApplied' : 'done') : change.error?.category,
+      detail: change.error?.message,
+      attempts: final.attempts,
+      durationMs,
+      requestIds: final.requestIds,
+    });
+  }
+
+  /** Poison queue: a message the host gave up on marks its command failed; nothing is lost silently. */
+  async poisoned(message: unknown, meta: { dequeueCount?: number } = {}): Promise<void> {
+    const parsed = messageSchema.safeParse(typeof message === 'string' ? safeJson(message) : message);
+    if (!parsed.success) {
+      const text = typeof message === 'string' ? message : JSON.stringify(message ?? null);
+      this.o.logger.error({ sample: text.slice(0, 200) }, 'unreadable message in the poison queue');
+      await this.o.audit.append({ event: 'poisoned', tenantId: 'unknown', detail: `unreadable poison message: ${text.slice(0, 200)}` });
+      return;
+    }
+    const command = await this.o.store.get(parsed.data.commandId);
+    if (!command || TERMINAL.has(command.status)) return;
+    await this.finish(command, { status: 'failed', error: { category: 'permanent', message: `The command's queue message was poisoned after repeated failed deliveries${meta.dequeueCount ? ` (${meta.dequeueCount})` : ''}.` } });
+    await this.o.audit.append({ event: 'poisoned', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet });
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

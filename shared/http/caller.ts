@@ -1,0 +1,16 @@
+/** Who is calling: decided by an injected authenticator (Entra ID tokens in production). */
+import type { HttpRequest } from '@azure/functions';
+
+export interface Caller {
+  kind: 'app' | 'user' | 'anonymous';
+  /** App id (app callers), object id (users) or "anonymous". */
+  id: string;
+  tenantId?: string;
+  upn?: string;
+  roles: string[];
+  scopes: string[];
+}
+
+export type Authenticate = (request: HttpRequest) => Promise<Caller>;
+
+export const ANONYMOUS_LOCAL_CALLER: Caller = { kind: 'anonymous', id: 'anonymous', roles: [], scopes: [] };

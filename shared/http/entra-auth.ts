@@ -1,0 +1,87 @@
+/**
+ * Caller authentication with Entra ID bearer tokens (jose): signature against the issuer's
+ * JWKS, issuer of an allowed tenant, audience = the gateway's API (app id or identifier URI),
+ * lifetime. App callers carry app roles in `roles`; user callers carry `scp` plus `oid`/`upn`.
+ * Failures are 401 with a `WWW-Authenticate: Bearer` challenge, never a 500.
+ */
+import type { HttpRequest } from '@azure/functions';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import type { Authenticate, Caller } from './caller';
+import { HttpProblem } from './problem';
+
+export interface EntraAuthOptions {
+  /** e.g. https://login.microsoftonline.com */
+  authorityHost: string;
+  /** Tenants whose tokens are accepted. */
+  tenantIds: string[];
+  /** Accepted audiences (API app id and/or identifier URI). */
+  audiences: string[];
+  clockToleranceSeconds?: number;
+}
+
+function challenge(error: string, description: string): HttpProblem {
+  return new HttpProblem({
+    status: 401,
+    title: 'Unauthorized',
+    detail: description,
+    headers: { 'www-authenticate': `Bearer error="${error}", error_description="${description.replace(/"/g, "'")}"` },
+  });
+}
+
+export function createEntraAuthenticator(options: EntraAuthOptions): Authenticate {
+  const host = options.authorityHost.replace(/\/+$/, '');
+  const tenants = new Set(options.tenantIds.map((t) => t.toLowerCase()));
+  const jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+  const keysFor = (tenantId: string) => {
+    let set = jwks.get(tenantId);
+    if (!set) {
+      set = createRemoteJWKSet(new URL(`${host}/${tenantId}/discovery/v2.0/keys`), { cooldownDuration: 30_000, cacheMaxAge: 3600_000 });
+      jwks.set(tenantId, set);
+    }
+    return set;
+  };
+
+  return async (request: HttpRequest): Promise<Caller> => {
+    const header = request.headers.get('authorization');
+    if (!header) throw challenge('invalid_request', 'A bearer token is required.');
+    const match = /^Bearer\s+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)\s*$/i.exec(header);
+    if (!match) throw challenge('invalid_token', 'The Authorization header must be "Bearer <JWT>".');
+    const token = match[1]!;
+    let unverified: JWTPayload;
+    try {
+      unverified = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as JWTPayload;
+    } catch {
+      throw challenge('invalid_token', 'The token is not a readable JWT.');
+    }
+    const tid = typeof unverified.tid === 'string' ? unverified.tid.toLowerCase() : '';
+    if (!tenants.has(tid)) throw challenge('invalid_token', 'Tokens from this tenant are not accepted.');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keysFor(tid), {
+        issuer: [`${host}/${tid}/v2.0`, `${host}/${tid}/`, `https://sts.windows.net/${tid}/`],
+        audience: options.audiences,
+        algorithms: ['RS256'],
+        clockTolerance: options.clockToleranceSeconds ?? 300,
+      }));
+    } catch (error) {
+      if (error instanceof errors.JWTExpired) throw challenge('invalid_token', 'The token is expired.');
+      if (error instanceof errors.JWTClaimValidationFailed) throw challenge('invalid_token', `The token's ${error.claim} claim is not accepted.`);
+      if (error instanceof errors.JOSEError) throw challenge('invalid_token', 'The token signature could not be verified.');
+      throw new HttpProblem({ status: 503, title: 'Authentication unavailable', detail: 'The identity provider could not be reached to verify the token; retry later.' });
+    }
+    const roles = Array.isArray(payload.roles) ? payload.roles.map(String) : [];
+    const scopes = typeof payload.scp === 'string' ? payload.scp.split(' ').filter(Boolean) : [];
+    const isUser = payload.idtyp === 'user' || scopes.length > 0;
+    const appId = String(payload.azp ?? payload.appid ?? '');
+    return isUser
+      ? { kind: 'user', id: String(payload.oid ?? payload.sub), tenantId: tid, upn: String(payload.preferred_username ?? payload.upn ?? ''), roles, scopes }
+      : { kind: 'app', id: appId, tenantId: tid, roles, scopes };
+  };
+}
+
+/** Throws 403 unless the caller holds one of the app roles. */
+export function requireRole(caller: Caller, roles: string[]): void {
+  if (!caller.roles.some((r) => roles.includes(r))) {
+    throw new HttpProblem({ status: 403, title: 'Forbidden', detail: `This endpoint needs one of the app roles: ${roles.join(', ')}.`, extensions: { requiredRoles: roles } });
+  }
+}
