@@ -81,6 +81,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     '--queuePort', String(ports.queue),
     '--tablePort', String(ports.table),
   ];
+  if (process.env.AZURITE_DEBUG_LOG) args.push('--debug', process.env.AZURITE_DEBUG_LOG);
   if (options.location) {
     mkdirSync(options.location, { recursive: true });
     args.push('--location', options.location);

@@ -76,7 +76,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   const store = lazy(() => new CommandStore(TableClient.fromConnectionString(connection(), settings().COMMANDS_TABLE, { allowInsecureConnection: true }), BlobServiceClient.fromConnectionString(connection()).getContainerClient('command-results')));
   const queue = lazy(() => new CommandQueue(new QueueClient(connection(), settings().COMMANDS_QUEUE), new QueueClient(connection(), `${settings().COMMANDS_QUEUE}-poison`)));
   const audit = lazy(() => new AuditLog(TableClient.fromConnectionString(connection(), settings().AUDIT_TABLE, { allowInsecureConnection: true })));
-  const slots = lazy<TenantSlots>(() => createBlobTenantSlots({ containerClient: BlobServiceClient.fromConnectionString(connection()).getContainerClient('tenant-slots'), instanceId, logger, leaseSeconds: overrides.slotLeaseSeconds }));
+  // Slot calls fail fast: a slow lease attempt is better retried than waited for.
+  const slots = lazy<TenantSlots>(() => createBlobTenantSlots({ containerClient: BlobServiceClient.fromConnectionString(connection(), { retryOptions: { maxTries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 200, tryTimeoutInMs: 5000 } }).getContainerClient('tenant-slots'), instanceId, logger, leaseSeconds: overrides.slotLeaseSeconds }));
 
   const providers = new Map<string, ExchangeTokenProvider>();
   const tokensFor = (tenant: TenantConfig) => {

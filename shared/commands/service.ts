@@ -152,15 +152,9 @@ export class CommandService {
       throw error;
     }
     await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, cmdlet: request.cmdlet, parameters: request.parameters });
-    // Persisted first; if the enqueue or the status write fails, the sweeper re-enqueues it.
+    // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
+    // the still-"accepted" command. No status write after the enqueue: it would race the worker.
     await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId });
-    try {
-      stored = await this.o.store.update({ ...stored, status: 'queued', updatedAt: new Date().toISOString() });
-    } catch (error) {
-      // A fast worker may already have claimed it; that is fine.
-      this.o.logger.debug({ err: error, commandId: id }, 'queued status not written');
-      stored = (await this.o.store.get(id)) ?? stored;
-    }
     return { command: stored, created: true };
   }
 

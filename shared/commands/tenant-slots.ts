@@ -51,6 +51,9 @@ export class SlotError extends Error {
 interface HeldLease {
   index: number;
   lease: BlobLeaseClient;
+  /** The lease call in flight: renewals and the release never overlap (a renewal arriving
+   * after the release must not happen — Azurite even breaks the blob's lease state then). */
+  pending: Promise<unknown>;
   inUse: boolean;
   lost: boolean;
   idleTimer?: NodeJS.Timeout;
@@ -61,6 +64,7 @@ class TenantPool {
   readonly held = new Map<number, HeldLease>();
   private readonly waiters: Array<(lease: HeldLease | undefined) => void> = [];
   private blobsReady = new Set<number>();
+  private remoteAttempt?: Promise<HeldLease | undefined>;
 
   constructor(
     private readonly tenantId: string,
@@ -123,19 +127,29 @@ class TenantPool {
           this.blobsReady.delete(index);
           continue;
         }
+        // A 5xx (storage busy; Azurite answers 500 to racing lease calls) means "not acquired":
+        // try another slot or later, within maxWaitMs. Other errors are real problems.
+        if (status !== undefined && status >= 500) {
+          this.o.logger?.debug({ tenantId: this.tenantId, index, status, detail: String((error as Error).message).slice(0, 300) }, 'slot lease attempt failed; will retry');
+          continue;
+        }
         throw new SlotError('Slots.Storage', `Cannot lease slot ${index} of tenant ${this.tenantId}`, { cause: error });
       }
       const held: HeldLease = {
         index,
         lease,
+        pending: Promise.resolve(),
         inUse: true,
         lost: false,
         renewTimer: setInterval(() => {
-          lease.renewLease().catch((error: unknown) => {
+          if (held.lost) return;
+          held.pending = held.pending.then(() => (held.lost ? undefined : lease.renewLease())).catch((error: unknown) => {
+            if (held.lost) return;
             held.lost = true;
             clearInterval(held.renewTimer);
-            this.held.delete(index);
-            this.o.logger?.warn({ err: error, tenantId: this.tenantId, index }, 'lost a tenant slot lease');
+            if (this.held.get(index) === held) this.held.delete(index);
+            const e = error as { statusCode?: number; code?: string };
+            this.o.logger?.warn({ status: e.statusCode, code: e.code, tenantId: this.tenantId, index }, 'lost a tenant slot lease');
           });
         }, (this.o.leaseSeconds * 1000) / 3),
       };
@@ -153,8 +167,15 @@ class TenantPool {
       if (signal?.aborted) return undefined;
       const local = this.takeIdle(capacity);
       if (local) return this.slot(local);
-      const remote = await this.tryRemote(capacity);
-      if (remote) return this.slot(remote);
+      // One storage attempt at a time per tenant in this process: concurrent callers would only
+      // race each other for the same blobs.
+      if (!this.remoteAttempt) {
+        this.remoteAttempt = this.tryRemote(capacity).finally(() => {
+          this.remoteAttempt = undefined;
+        });
+        const remote = await this.remoteAttempt;
+        if (remote) return this.slot(remote);
+      }
       const remaining = deadline - Date.now();
       if (remaining <= 0) return undefined;
       // Wait for a local release (handed over directly) or try the blobs again shortly.
@@ -203,7 +224,13 @@ class TenantPool {
   private async drop(lease: HeldLease): Promise<void> {
     if (lease.inUse) return;
     clearInterval(lease.renewTimer);
-    this.held.delete(lease.index);
+    lease.lost = true;
+    if (this.held.get(lease.index) === lease) this.held.delete(lease.index);
+    await this.releaseAfterPending(lease);
+  }
+
+  private async releaseAfterPending(lease: HeldLease): Promise<void> {
+    await lease.pending.catch(() => undefined);
     await lease.lease.releaseLease().catch(() => undefined);
   }
 
@@ -213,7 +240,8 @@ class TenantPool {
       [...this.held.values()].map(async (lease) => {
         clearTimeout(lease.idleTimer);
         clearInterval(lease.renewTimer);
-        await lease.lease.releaseLease().catch(() => undefined);
+        lease.lost = true;
+        await this.releaseAfterPending(lease);
       }),
     );
     this.held.clear();
@@ -221,8 +249,8 @@ class TenantPool {
 }
 
 export function createBlobTenantSlots(options: BlobTenantSlotsOptions): TenantSlots {
-  const config = { leaseSeconds: 15, idleHoldMs: 500, ...options };
-  if (config.leaseSeconds < 15 || config.leaseSeconds > 60) throw new RangeError('leaseSeconds must be between 15 and 60');
+  const config = { ...options, leaseSeconds: options.leaseSeconds ?? 15, idleHoldMs: options.idleHoldMs ?? 500 };
+  if (!Number.isInteger(config.leaseSeconds) || config.leaseSeconds < 15 || config.leaseSeconds > 60) throw new RangeError('leaseSeconds must be between 15 and 60');
   const pools = new Map<string, TenantPool>();
   let containerReady: Promise<void> | undefined;
   const ensureContainer = () =>

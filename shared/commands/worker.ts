@@ -90,33 +90,47 @@ export class CommandWorker {
       return 'malformed';
     }
     const { commandId } = parsed.data;
-    const command = await this.o.store.get(commandId);
-    if (!command) {
-      this.o.logger.warn({ commandId }, 'queue message for an unknown command dropped');
-      return 'unknown';
+    let claimed: Command | undefined;
+    let command: Command | undefined;
+    // A claim can lose an ETag race against a concurrent writer (another delivery of the same
+    // command, the sweeper): read again and decide again, a few times.
+    for (let round = 0; round < 3 && !claimed; round++) {
+      command = await this.o.store.get(commandId);
+      if (!command) {
+        this.o.logger.warn({ commandId }, 'queue message for an unknown command dropped');
+        return 'unknown';
+      }
+      if (TERMINAL.has(command.status)) return 'duplicate';
+      const now = this.now();
+      if (command.status === 'running' && command.claimedUntil && Date.parse(command.claimedUntil) > now && command.claimedBy !== this.o.instanceId) {
+        // Someone is on it; look again when their claim would expire.
+        await this.o.queue.enqueue(parsed.data, Date.parse(command.claimedUntil) - now + 1000 + this.jitter(1000));
+        return 'busy';
+      }
+      if (!this.o.tenants.get(command.tenantId)) {
+        await this.finish(command, { status: 'failed', error: { category: 'permanent', message: `Tenant ${command.tenantId} is no longer configured.` } });
+        return 'failed';
+      }
+      try {
+        claimed = await this.o.store.update({ ...command, status: 'running', claimedBy: this.o.instanceId, claimedUntil: new Date(now + this.claimMs).toISOString(), startedAt: command.startedAt ?? new Date(now).toISOString(), updatedAt: new Date(now).toISOString() });
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+      }
     }
-    if (TERMINAL.has(command.status)) return 'duplicate';
-    const now = this.now();
-    if (command.status === 'running' && command.claimedUntil && Date.parse(command.claimedUntil) > now && command.claimedBy !== this.o.instanceId) {
-      // Someone is on it; look again when their claim would expire.
-      await this.o.queue.enqueue(parsed.data, Date.parse(command.claimedUntil) - now + 1000 + this.jitter(1000));
-      return 'busy';
-    }
-    const tenant = this.o.tenants.get(command.tenantId);
-    if (!tenant) {
-      await this.finish(command, { status: 'failed', error: { category: 'permanent', message: `Tenant ${command.tenantId} is no longer configured.` } });
-      return 'failed';
-    }
+    if (!claimed || !command) return 'lostClaim';
+    const tenant = this.o.tenants.get(command.tenantId)!;
 
-    let claimed: Command;
+    this.o.logger.debug({ commandId }, 'claimed; waiting for a tenant slot');
+    let slot;
     try {
-      claimed = await this.o.store.update({ ...command, status: 'running', claimedBy: this.o.instanceId, claimedUntil: new Date(now + this.claimMs).toISOString(), startedAt: command.startedAt ?? new Date(now).toISOString(), updatedAt: new Date(now).toISOString() });
+      slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 });
     } catch (error) {
-      if (error instanceof ConcurrencyError) return 'lostClaim';
-      throw error;
+      // Storage trouble while taking a slot: give the command back rather than hold its claim.
+      const cause = (error as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
+      this.o.logger.warn({ commandId, code: (error as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
+      return this.defer(claimed, 1000 + this.jitter(2000), 'tenant slot storage unavailable');
     }
-
-    const slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 });
+    this.o.logger.debug({ commandId, slot: slot?.index }, 'tenant slot');
     if (!slot) return this.defer(claimed, 1000 + this.jitter(2000), 'no tenant slot free');
 
     const started = Date.now();
@@ -134,6 +148,7 @@ export class CommandWorker {
     }
     const durationMs = Date.now() - started;
     const attempts = claimed.attempts + 1;
+    this.o.logger.debug({ commandId, ok: outcome.ok, durationMs }, 'cmdlet returned');
 
     if (outcome.ok) {
       const r = outcome.value;

@@ -1,0 +1,125 @@
+/**
+ * A whole gateway for tests: sandbox cloud + the app's functions on the local host (in-process)
+ * against the test run's Azurite, with unique queue/table names, plus helpers to get caller
+ * tokens from the sandbox Entra ID and to poll commands.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfidentialClientApplication } from '@azure/msal-node';
+import { DefaultAzureCredential } from '@azure/identity';
+import { QueueClient } from '@azure/storage-queue';
+import { startTestCloud, testStorageConnectionString, uniqueName } from './sandbox';
+import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+import { sandboxTenants } from '../../sandbox/directory/tenants-file';
+import { GATEWAY_API } from '../../sandbox/directory/seed';
+import { startFunctionsHost, type FunctionsHost } from '../../sandbox/functions-host/host';
+import { createAppServices, type AppServices, type AppServicesOverrides } from '../../shared/app/services';
+import { createFunctions } from '../../functions/index';
+import { createLogger, silentLogger } from '../../shared/observability/logger';
+import pino from 'pino';
+
+export const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
+export const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
+export const AUTOMATION_ADMIN_APP = { appId: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06', secret: 'automation-admin-secret' };
+export const FLOW_APP = { appId: 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e05', secret: 'flow-connector-secret' };
+
+export interface TestGateway {
+  cloud: SandboxCloud;
+  host: FunctionsHost;
+  services: AppServices;
+  env: Record<string, string>;
+  queue: QueueClient;
+  poison: QueueClient;
+  token(app?: { appId: string; secret: string }): Promise<string>;
+  post(path: string, body: unknown, options?: { token?: string | null; headers?: Record<string, string>; raw?: string }): Promise<Response>;
+  get(path: string, token?: string | null): Promise<Response>;
+  /** Polls a command until it is finished (200) or the time runs out. */
+  waitFor(location: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export interface TestGatewayOptions {
+  cloud?: SandboxCloud;
+  hostJson?: object;
+  overrides?: AppServicesOverrides;
+  env?: Record<string, string>;
+  maxConcurrency?: number;
+}
+
+export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
+  const cloud = options.cloud ?? (await startTestCloud());
+  for (const [k, v] of Object.entries(cloud.env())) process.env[k] = v;
+  const dir = mkdtempSync(join(tmpdir(), 'exo-gw-'));
+  const tenantsFile = join(dir, 'tenants.json');
+  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: options.maxConcurrency })));
+  const queueName = uniqueName('cmds');
+  const env: Record<string, string> = {
+    AzureWebJobsStorage: testStorageConnectionString(),
+    ...cloud.env(),
+    TENANTS_FILE: tenantsFile,
+    COMMANDS_QUEUE: queueName,
+    COMMANDS_TABLE: uniqueName('commands').replace(/[^a-z0-9]/g, ''),
+    AUDIT_TABLE: uniqueName('audit').replace(/[^a-z0-9]/g, ''),
+    GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
+    GATEWAY_AUTH_TENANTS: CONTOSO,
+    SWEEPER_SCHEDULE: '*/2 * * * * *',
+    LOG_LEVEL: 'silent',
+    ...options.env,
+  };
+  // TEST_LOG_FILE=/path captures the gateway's debug log of a test run.
+  const logger = process.env.TEST_LOG_FILE ? createLogger({ level: 'debug', destination: pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }) }) : silentLogger;
+  const services = createAppServices(env, { logger, credential: new DefaultAzureCredential(), ...options.overrides });
+  const host = await startFunctionsHost({
+    functions: createFunctions(services),
+    port: 0,
+    env,
+    hostJson: options.hostJson ?? { version: '2.0', extensions: { queues: { maxPollingInterval: '00:00:00.200', visibilityTimeout: '00:00:00', maxDequeueCount: 3, batchSize: 16 } } },
+    logger,
+    minPollingIntervalMs: 20,
+    hostId: uniqueName('host'),
+  });
+  const tokenCache = new Map<string, string>();
+  const token = async (app = AUTOMATION_ADMIN_APP) => {
+    const cached = tokenCache.get(app.appId);
+    if (cached) return cached;
+    const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
+    const msal = new ConfidentialClientApplication({ auth: { clientId: app.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(app.secret)! } });
+    const result = await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] });
+    tokenCache.set(app.appId, result!.accessToken);
+    return result!.accessToken;
+  };
+  const auth = async (t: string | null | undefined): Promise<Record<string, string>> => (t === null ? {} : { authorization: `Bearer ${t ?? (await token())}` });
+  const gateway: TestGateway = {
+    cloud,
+    host,
+    services,
+    env,
+    queue: new QueueClient(env.AzureWebJobsStorage!, queueName),
+    poison: new QueueClient(env.AzureWebJobsStorage!, `${queueName}-poison`),
+    token,
+    async post(path, body, o = {}) {
+      return fetch(`${host.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await auth(o.token)), ...o.headers }, body: o.raw ?? JSON.stringify(body) });
+    },
+    async get(path, t) {
+      return fetch(`${host.url}${path}`, { headers: await auth(t) });
+    },
+    async waitFor(location, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const res = await gateway.get(location);
+        const body = (await res.json()) as Record<string, unknown>;
+        if (res.status === 200) return body;
+        if (res.status !== 202) throw new Error(`GET ${location} answered ${res.status}: ${JSON.stringify(body)}`);
+        if (Date.now() > deadline) throw new Error(`command not finished in time: ${JSON.stringify(body)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    async stop() {
+      await host.stop();
+      await services.close();
+      if (!options.cloud) await cloud.stop();
+    },
+  };
+  return gateway;
+}
