@@ -1,0 +1,67 @@
+/** The blob-lease semaphore on Azurite: the cap holds across instances; released slots move on. */
+import { BlobServiceClient } from '@azure/storage-blob';
+import { createBlobTenantSlots, type TenantSlots } from '../../shared/commands/tenant-slots';
+import { testStorageConnectionString, uniqueName } from '../support/sandbox';
+
+const container = () => BlobServiceClient.fromConnectionString(testStorageConnectionString()).getContainerClient(uniqueName('slots'));
+
+describe('blob lease tenant slots', () => {
+  it('never lets three instances together hold more than the capacity', async () => {
+    const c = container();
+    const instances: TenantSlots[] = [0, 1, 2].map((i) => createBlobTenantSlots({ containerClient: c, instanceId: `i${i}`, idleHoldMs: 50 }));
+    let holding = 0;
+    let maxHolding = 0;
+    let granted = 0;
+    await Promise.all(
+      Array.from({ length: 30 }, async (_, n) => {
+        const slots = instances[n % 3]!;
+        const slot = await slots.acquire('tenant-a', 3, { maxWaitMs: 20_000 });
+        expect(slot).toBeDefined();
+        holding++;
+        granted++;
+        maxHolding = Math.max(maxHolding, holding);
+        await new Promise((r) => setTimeout(r, 10 + Math.random() * 30));
+        holding--;
+        await slot!.release();
+      }),
+    );
+    expect(granted).toBe(30);
+    expect(maxHolding).toBeLessThanOrEqual(3);
+    expect(maxHolding).toBeGreaterThan(1);
+    await Promise.all(instances.map((s) => s.close()));
+  });
+
+  it('hands a released slot straight to a local waiter and gives up after maxWaitMs', async () => {
+    const slots = createBlobTenantSlots({ containerClient: container(), instanceId: 'solo' });
+    const first = await slots.acquire('tenant-b', 1);
+    expect(first?.index).toBe(0);
+    expect(await slots.acquire('tenant-b', 1, { maxWaitMs: 150 })).toBeUndefined();
+    const waiting = slots.acquire('tenant-b', 1, { maxWaitMs: 5000 });
+    await first!.release();
+    const second = await waiting;
+    expect(second?.index).toBe(0);
+    await second!.release();
+    await slots.close();
+  });
+
+  it('lets another instance take a slot once the holder releases it (after the idle hold) or closes', async () => {
+    const c = container();
+    const a = createBlobTenantSlots({ containerClient: c, instanceId: 'a', idleHoldMs: 100 });
+    const b = createBlobTenantSlots({ containerClient: c, instanceId: 'b' });
+    const held = await a.acquire('tenant-c', 1);
+    expect(await b.acquire('tenant-c', 1, { maxWaitMs: 200 })).toBeUndefined();
+    await held!.release();
+    const taken = await b.acquire('tenant-c', 1, { maxWaitMs: 3000 });
+    expect(taken).toBeDefined();
+    expect(await a.acquire('tenant-c', 1, { maxWaitMs: 200 })).toBeUndefined();
+    await b.close();
+    expect(await a.acquire('tenant-c', 1, { maxWaitMs: 3000 })).toBeDefined();
+    await a.close();
+  });
+
+  it('rejects bad options and capacities', async () => {
+    expect(() => createBlobTenantSlots({ containerClient: container(), instanceId: 'x', leaseSeconds: 5 })).toThrow(RangeError);
+    const slots = createBlobTenantSlots({ containerClient: container(), instanceId: 'y' });
+    await expect(slots.acquire('t', 0)).rejects.toThrow(RangeError);
+  });
+});
