@@ -42,6 +42,8 @@ export interface Command {
   alreadyApplied?: boolean;
   correlationId?: string;
   requestIds?: string[];
+  /** Where the last run's time went (ms): queue wait, claim, slot wait, Exchange call. */
+  timings?: { queueMs: number; claimMs: number; slotWaitMs: number; exchangeMs: number };
   /** Optimistic concurrency tag of the stored row. */
   etag?: string;
 }

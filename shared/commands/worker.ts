@@ -90,6 +90,7 @@ export class CommandWorker {
       return 'malformed';
     }
     const { commandId } = parsed.data;
+    const stepStarted = Date.now();
     let claimed: Command | undefined;
     let command: Command | undefined;
     // A claim can lose an ETag race against a concurrent writer (another delivery of the same
@@ -120,6 +121,7 @@ export class CommandWorker {
     if (!claimed || !command) return 'lostClaim';
     const tenant = this.o.tenants.get(command.tenantId)!;
 
+    const claimedAt = Date.now();
     this.o.logger.debug({ commandId }, 'claimed; waiting for a tenant slot');
     let slot;
     try {
@@ -134,6 +136,7 @@ export class CommandWorker {
     if (!slot) return this.defer(claimed, 1000 + this.jitter(2000), 'no tenant slot free');
 
     const started = Date.now();
+    const timingsBase = { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs: started - claimedAt };
     let outcome: { ok: true; value: Awaited<ReturnType<ReturnType<ExchangeSessions['forTenant']>['invoke']>> } | { ok: false; error: unknown };
     try {
       const value = await this.o.sessions.forTenant(tenant).invoke(
@@ -148,6 +151,7 @@ export class CommandWorker {
     }
     const durationMs = Date.now() - started;
     const attempts = claimed.attempts + 1;
+    claimed = { ...claimed, timings: { ...timingsBase, exchangeMs: durationMs } };
     this.o.logger.debug({ commandId, ok: outcome.ok, durationMs }, 'cmdlet returned');
 
     if (outcome.ok) {
