@@ -29,9 +29,7 @@ export function registerFunctions(definitions: FunctionDefinition[], target: Pic
 // In Azure this module is the entry point: build the services from the app settings and
 // register every function. (Imported by tests only for registerFunctions.)
 if (process.env.FUNCTIONS_WORKER_RUNTIME) {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { createAppServices } = require('../shared/app/services') as typeof import('../shared/app/services');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { createFunctions } = require('./index') as typeof import('./index');
   registerFunctions(createFunctions(createAppServices(process.env)));
 }

@@ -50,9 +50,10 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   const pki = ensureSandboxPki(join(sandboxDir, 'pki'));
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
   const sockets = new Set<Socket>();
-  let routes: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  // The router needs the port (known after listen), so the server dispatches through this slot.
+  const dispatch: { routes?: (req: IncomingMessage, res: ServerResponse) => void } = {};
 
-  const server: Server = createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => routes?.(req, res));
+  const server: Server = createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => dispatch.routes?.(req, res));
   server.on('secureConnection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -87,7 +88,7 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
     return undefined;
   };
 
-  routes = (req, res) => {
+  dispatch.routes = (req, res) => {
     const host = req.headers.host ?? '';
     let url: URL;
     try {

@@ -1,0 +1,64 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadTenantRegistry, parseTenantRegistry } from '../../shared/config/tenant-registry';
+import { readSettings } from '../../shared/config/settings';
+import { ConfigError } from '../../shared/config/errors';
+
+const tenant = (over: Record<string, unknown> = {}) => ({
+  tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01',
+  domain: 'contoso.onmicrosoft.com',
+  clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01',
+  credential: { certificate: { vaultUrl: 'https://contoso-kv.vault.azure.net', name: 'exo-contoso' } },
+  ...over,
+});
+
+function problems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('tenant registry', () => {
+  it('accepts certificate and secret tenants, defaults maxConcurrency to 3, finds by id or domain', () => {
+    const registry = parseTenantRegistry({ tenants: [tenant(), tenant({ tenantId: '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02', domain: 'Fabrikam.onmicrosoft.com', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 5 })] }, 't.json');
+    expect(registry.get('CONTOSO.onmicrosoft.com')?.maxConcurrency).toBe(3);
+    expect(registry.get('3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02')?.maxConcurrency).toBe(5);
+    expect(registry.get('fabrikam.onmicrosoft.com')?.credential).toEqual({ clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } });
+  });
+
+  it('names the file and the field path of every problem', () => {
+    expect(problems(() => parseTenantRegistry([tenant({ tenantId: 'nope' })], 'x.json'))).toEqual(['tenants[0].tenantId: must be a GUID']);
+    expect(problems(() => parseTenantRegistry([tenant({ credential: { certificate: { vaultUrl: 'http://kv', name: 'a' } } })], 'x.json'))[0]).toMatch(/^tenants\[0\]\.credential/);
+    expect(problems(() => parseTenantRegistry([tenant({ maxConcurrency: 0 })], 'x.json'))).toEqual(['tenants[0].maxConcurrency: must be at least 1']);
+    expect(problems(() => parseTenantRegistry([tenant({ surprise: 1 })], 'x.json'))[0]).toMatch(/tenants\[0\]/);
+    expect(problems(() => parseTenantRegistry([tenant(), tenant({ clientId: '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002' })], 'x.json'))[0]).toMatch(/already used by tenants\[0\]/);
+    expect(problems(() => parseTenantRegistry([], 'x.json'))).toEqual(['tenants: at least one tenant is required']);
+  });
+
+  it('reports unreadable and non-JSON files clearly', () => {
+    expect(() => loadTenantRegistry('/nonexistent/tenants.json')).toThrow(/Cannot read the tenant registry TENANTS_FILE=\/nonexistent\/tenants.json: ENOENT/);
+    const file = join(mkdtempSync(join(tmpdir(), 'reg-')), 't.json');
+    writeFileSync(file, '{ not json');
+    expect(() => loadTenantRegistry(file)).toThrow(/is not valid JSON/);
+  });
+});
+
+describe('app settings', () => {
+  const base = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', TENANTS_FILE: 't.json', GATEWAY_API_AUDIENCES: 'api://exo-gateway', GATEWAY_AUTH_TENANTS: 'x' };
+  it('applies defaults for the real cloud', () => {
+    const s = readSettings(base);
+    expect(s).toMatchObject({ AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com', EXO_ADMIN_API_URL: 'https://outlook.office365.com', EXO_TOKEN_SCOPE: 'https://outlook.office365.com/.default', COMMANDS_QUEUE: 'exo-commands', GATEWAY_API_AUDIENCES: ['api://exo-gateway'] });
+  });
+  it('names each bad setting', () => {
+    expect(problems(() => readSettings({}))).toEqual(expect.arrayContaining(['settings.AzureWebJobsStorage: is required (storage connection string)', 'settings.TENANTS_FILE: is required (path of the tenant registry JSON file)']));
+    expect(problems(() => readSettings({ ...base, EXO_ADMIN_API_URL: 'http://insecure' }))).toEqual(['settings.EXO_ADMIN_API_URL: must be an https URL']);
+    expect(problems(() => readSettings({ ...base, COMMANDS_QUEUE: 'Bad_Queue' }))[0]).toMatch(/^settings.COMMANDS_QUEUE/);
+    expect(problems(() => readSettings({ ...base, GATEWAY_API_AUDIENCES: '' }))[0]).toMatch(/GATEWAY_API_AUDIENCES/);
+    expect(readSettings({ ...base, GATEWAY_AUTH: 'none', GATEWAY_API_AUDIENCES: '' }).GATEWAY_AUTH).toBe('none');
+  });
+});
