@@ -92,6 +92,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'], env });
+  // Never leave Azurite behind when this process ends, however it ends (short of SIGKILL).
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
   try {

@@ -23,9 +23,13 @@ async function main(): Promise<void> {
   const logger = createLogger({ name: 'npm-start' });
   const sandboxDir = resolve(process.env.SANDBOX_DIR ?? '.sandbox');
   const useSandbox = process.env.SANDBOX !== '0';
-  const stops: Array<() => Promise<void>> = [];
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const stopAll = async () => {
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    for (const { name, stop } of stops.reverse()) {
+      const timer = setTimeout(() => console.error(`  still stopping ${name}…`), 3000);
+      await stop().catch(() => undefined);
+      clearTimeout(timer);
+    }
   };
 
   let stopping = false;
@@ -33,6 +37,8 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping…`);
+    // Never hang on the way out: whatever is not closed after 10 s is ended with the process.
+    setTimeout(() => process.exit(1), 10_000).unref();
     void stopAll().then(() => process.exit(0));
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
@@ -46,7 +52,7 @@ async function main(): Promise<void> {
     let azurite: RunningAzurite | undefined;
     if (wantsAzurite) {
       azurite = await startAzurite({ location: join(sandboxDir, 'azurite') });
-      stops.push(() => azurite!.stop());
+      stops.push({ name: 'Azurite', stop: () => azurite!.stop() });
       env.AzureWebJobsStorage = azurite.connectionString;
     }
 
@@ -57,7 +63,7 @@ async function main(): Promise<void> {
         sandboxDir,
         exchange: { latencyMs: Number(env.EXO_SANDBOX_LATENCY_MS ?? 20) },
       });
-      stops.push(() => cloud!.stop());
+      stops.push({ name: 'sandbox cloud', stop: () => cloud!.stop() });
       Object.assign(env, cloud.env());
       // DefaultAzureCredential reads the managed identity variables from process.env.
       Object.assign(process.env, cloud.env());
@@ -71,14 +77,14 @@ async function main(): Promise<void> {
     }
 
     const services = createAppServices(env);
-    stops.push(() => services.close());
+    stops.push({ name: 'services', stop: () => services.close() });
     const host = await startFunctionsHost({
       functions: createFunctions(services),
       port: Number(env.FUNCTIONS_PORT ?? 7071),
       env,
       logger,
     });
-    stops.push(() => host.stop());
+    stops.push({ name: 'Functions host', stop: () => host.stop() });
 
     const lines = [
       '',

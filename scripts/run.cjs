@@ -17,4 +17,11 @@ const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => child.kill(signal));
 }
+// npm does not always pass signals on (e.g. `timeout npm start`): when our parent goes away,
+// stop the child too instead of leaving the sandbox and Azurite running.
+const parentPid = process.ppid;
+const watchdog = setInterval(() => {
+  if (process.ppid !== parentPid) child.kill('SIGTERM');
+}, 1000);
+watchdog.unref();
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));

@@ -116,7 +116,11 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     instanceId,
     stop: () =>
       (stopping ??= (async () => {
-        await Promise.allSettled([server.stop(), ...queues.map((q) => q.stop()), ...timers.map((t) => t.stop())]);
+        const timed = (name: string, p: Promise<void>) => {
+          const t = setTimeout(() => logger.warn({ part: name }, 'host part slow to stop'), 2000);
+          return p.finally(() => clearTimeout(t));
+        };
+        await Promise.allSettled([timed('http', server.stop()), ...queues.map((q, i) => timed(`queue${i}`, q.stop())), ...timers.map((t, i) => timed(`timer${i}`, t.stop()))]);
       })()),
   };
 }

@@ -113,7 +113,8 @@ export class TimerScheduler {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearTimeout(t);
-    await this.running;
+    // Graceful, but bounded: a long-running timer function does not hold the host open.
+    await Promise.race([this.running, new Promise((r) => setTimeout(r, 5000).unref())]);
     if (this.holding) await this.lease?.releaseLease().catch(() => undefined);
     this.holding = false;
   }
