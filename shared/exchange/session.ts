@@ -11,6 +11,7 @@ import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
 import { errorFromNetwork, errorFromResponse } from './classify';
+import { explainExchangeToken, summarizeToken } from '../credentials/claims';
 import { JsonHttpTransport, TimeoutError } from './http';
 import type { CmdletRequest, CmdletResult, ExchangeSessions, InvokeOptions, TenantExchange } from './types';
 
@@ -75,6 +76,12 @@ export class ExchangeSession implements TenantExchange {
     return result;
   }
 
+  private explained(error: ExchangeError, token: string): ExchangeError {
+    const advice = explainAuthFailure(token, this.options.tenant.tenantId);
+    if (!advice) return error;
+    return new ExchangeError({ category: error.category, message: `${error.message} ${advice}`, status: error.status, exceptionType: error.exceptionType, serviceCode: error.serviceCode, requestId: error.requestId, cmdlet: error.cmdlet });
+  }
+
   private async post(url: string, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, requestIds: string[]): Promise<Record<string, unknown>> {
     for (let authAttempt = 0; ; authAttempt++) {
       const token = await this.options.tokens.getToken({ forceRefresh: authAttempt > 0 });
@@ -114,8 +121,19 @@ export class ExchangeSession implements TenantExchange {
         await this.options.tokens.invalidate?.();
         continue;
       }
+      if (error.category === 'auth' && (response.status === 401 || response.status === 403)) throw this.explained(error, token.token);
       throw error;
     }
+  }
+}
+
+/** What the token lacks, in an admin's terms (the token itself never appears). */
+export function explainAuthFailure(token: string, tenantId: string): string | undefined {
+  try {
+    const { problems } = explainExchangeToken(summarizeToken(token), { tenantId, audience: 'https://outlook.office365.com' });
+    return problems.length ? problems.map((p) => `${p.message} Fix: ${p.remediation}`).join(' ') : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -129,7 +129,10 @@ describe('credentials and Exchange session through the sandbox', () => {
     expect(explained.problems.map((p) => p.code)).toEqual(['MissingManageAsApp']);
     expect(explained.problems[0]!.remediation).toContain('Exchange.ManageAsApp');
     const pool = new ExchangeSessionPool({ baseUrl: cloud.endpoints.exchange, tokensFor: () => provider });
-    await expect(pool.forTenant(tenant).invoke({ cmdlet: 'Get-Mailbox', parameters: {} })).rejects.toMatchObject({ category: 'auth', status: 401 });
+    const failure = await pool.forTenant(tenant).invoke({ cmdlet: 'Get-Mailbox', parameters: {} }).catch((e: ExchangeError) => e);
+    expect(failure).toMatchObject({ category: 'auth', status: 401 });
+    expect((failure as ExchangeError).message).toContain('grant admin consent');
+    expect((failure as ExchangeError).message).not.toMatch(/eyJ/);
     pool.close();
   });
 
