@@ -1,0 +1,152 @@
+/**
+ * The worker's state machine on real Azure Table/Queue/Blob (Azurite) with a scripted Exchange
+ * and in-memory slots: outcomes, deferral vs attempts, Retry-After, duplicates, poison, blobs.
+ */
+import { TableClient } from '@azure/data-tables';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { QueueClient } from '@azure/storage-queue';
+import { AuditLog } from '../../shared/commands/audit';
+import { CommandQueue } from '../../shared/commands/queue';
+import { CommandService } from '../../shared/commands/service';
+import { CommandStore } from '../../shared/commands/store';
+import { CommandWorker } from '../../shared/commands/worker';
+import type { TenantSlots } from '../../shared/commands/tenant-slots';
+import { StaticTenantRegistry } from '../../shared/config/tenant-registry';
+import { ExchangeError } from '../../shared/exchange/errors';
+import type { CmdletResult, ExchangeSessions } from '../../shared/exchange/types';
+import { silentLogger } from '../../shared/observability/logger';
+import { testStorageConnectionString, uniqueName } from '../support/sandbox';
+
+const TENANT = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
+const caller = { kind: 'app' as const, id: 'app-1', roles: ['Commands.Run'], scopes: [] };
+
+function setup(script: Array<CmdletResult | ExchangeError>, options: { slots?: TenantSlots; maxAttempts?: number } = {}) {
+  const conn = testStorageConnectionString();
+  const store = new CommandStore(TableClient.fromConnectionString(conn, uniqueName('cmd'), { allowInsecureConnection: true }), BlobServiceClient.fromConnectionString(conn).getContainerClient(uniqueName('results')));
+  const q = uniqueName('q');
+  const queue = new CommandQueue(new QueueClient(conn, q), new QueueClient(conn, `${q}-poison`));
+  const audit = new AuditLog(TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }));
+  const tenants = new StaticTenantRegistry([{ tenantId: TENANT, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 }]);
+  const calls: string[] = [];
+  const sessions: ExchangeSessions = {
+    forTenant: () => ({
+      invoke: async (request) => {
+        calls.push(request.cmdlet);
+        const next = script.shift();
+        if (!next) throw new Error('script exhausted');
+        if (next instanceof ExchangeError) throw next;
+        return next;
+      },
+    }),
+  };
+  const slots: TenantSlots = options.slots ?? { acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }), close: async () => undefined };
+  let now = Date.now();
+  const worker = new CommandWorker({ store, queue, tenants, sessions, slots, audit, logger: silentLogger, instanceId: 'w1', maxAttempts: options.maxAttempts ?? 3, backoff: { baseMs: 1000, maxMs: 10_000 }, now: () => now, random: () => 0.5 });
+  const service = new CommandService({ store, queue, tenants, audit, logger: silentLogger });
+  const advance = (ms: number) => (now += ms);
+  const receive = async () => {
+    const { receivedMessageItems } = await queue.queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 1 });
+    return receivedMessageItems;
+  };
+  return { store, queue, audit, worker, service, calls, advance, receive, init: () => Promise.all([store.init(), queue.init(), audit.init()]) };
+}
+
+const ok = (value: Record<string, unknown>[] = [{ Name: 'x' }]): CmdletResult => ({ value, warnings: [], truncated: false, requestIds: ['r1'] });
+const message = (commandId: string) => ({ v: 1, commandId, tenantId: TENANT });
+
+describe('CommandWorker', () => {
+  it('succeeds, then ignores a duplicate delivery of the finished command', async () => {
+    const t = setup([ok()]);
+    await t.init();
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-Mailbox' }));
+    expect(await t.worker.process(message(command.id))).toBe('succeeded');
+    expect(await t.worker.process(message(command.id))).toBe('duplicate');
+    expect(t.calls).toEqual(['Get-Mailbox']);
+    const stored = await t.store.get(command.id);
+    expect(stored).toMatchObject({ status: 'succeeded', attempts: 1, result: [{ Name: 'x' }] });
+    expect(stored!.timings).toMatchObject({ exchangeMs: expect.any(Number), slotWaitMs: expect.any(Number) });
+  });
+
+  it('defers a throttled command by at least Retry-After without counting an attempt', async () => {
+    const t = setup([new ExchangeError({ category: 'throttled', message: 'slow down', status: 429, retryAfterMs: 7000 }), ok()]);
+    await t.init();
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'a' } }));
+    await t.receive(); // the submit's message
+    expect(await t.worker.process(message(command.id))).toBe('deferred');
+    const deferred = await t.store.get(command.id);
+    expect(deferred).toMatchObject({ status: 'queued', attempts: 0, deferrals: 1 });
+    expect(Date.parse(deferred!.nextAttemptAt!) - Date.now()).toBeGreaterThanOrEqual(7000 - 1000);
+    expect(await t.receive()).toHaveLength(0); // the new message is still invisible
+    t.advance(8000);
+    expect(await t.worker.process(message(command.id))).toBe('succeeded');
+    expect((await t.store.get(command.id))!.attempts).toBe(1);
+  });
+
+  it('retries transient failures with backoff and fails after maxAttempts with the last error', async () => {
+    const transient = () => new ExchangeError({ category: 'transient', message: 'service unavailable', status: 503 });
+    const t = setup([transient(), transient(), transient()], { maxAttempts: 3 });
+    await t.init();
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
+    expect(await t.worker.process(message(command.id))).toBe('retrying');
+    expect(await t.worker.process(message(command.id))).toBe('retrying');
+    expect(await t.worker.process(message(command.id))).toBe('failed');
+    const failed = await t.store.get(command.id);
+    expect(failed).toMatchObject({ status: 'failed', attempts: 3, error: { category: 'transient', status: 503 } });
+    expect(failed!.error!.message).toMatch(/gave up after 3 attempts/);
+    const events = (await t.audit.forCommand(command.id)).map((a) => a.event);
+    expect(events).toEqual(['accepted', 'retried', 'retried', 'failed']);
+  });
+
+  it('counts "already a member" as done for Add- and "not a member" as done for Remove-, but not a missing object', async () => {
+    const t = setup([
+      new ExchangeError({ category: 'alreadyExists', message: 'already a member', exceptionType: 'Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException', status: 400 }),
+      new ExchangeError({ category: 'notFound', message: "isn't a member", exceptionType: 'Microsoft.Exchange.Management.Tasks.MemberNotFoundException', status: 400 }),
+      new ExchangeError({ category: 'notFound', message: "couldn't be found", exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 404 }),
+    ]);
+    await t.init();
+    const add = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: 'g', Member: 'm' } }));
+    const remove = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Remove-DistributionGroupMember', parameters: { Identity: 'g', Member: 'm' } }));
+    const missing = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Remove-DistributionGroupMember', parameters: { Identity: 'nope', Member: 'm' } }));
+    for (const c of [add, remove, missing]) await t.worker.process(message(c.command.id));
+    expect(await t.store.get(add.command.id)).toMatchObject({ status: 'succeeded', alreadyApplied: true });
+    expect(await t.store.get(remove.command.id)).toMatchObject({ status: 'succeeded', alreadyApplied: true });
+    expect(await t.store.get(missing.command.id)).toMatchObject({ status: 'failed', error: { category: 'notFound' } });
+  });
+
+  it('defers without an attempt when no tenant slot is free', async () => {
+    const t = setup([ok()], { slots: { acquire: async () => undefined, close: async () => undefined } });
+    await t.init();
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
+    expect(await t.worker.process(message(command.id))).toBe('deferred');
+    expect(await t.store.get(command.id)).toMatchObject({ status: 'queued', attempts: 0, deferrals: 1 });
+    expect(t.calls).toHaveLength(0);
+  });
+
+  it('stores results over 30 KiB in a blob and returns them whole', async () => {
+    const big = Array.from({ length: 400 }, (_, i) => ({ Name: `user-${i}`, Notes: 'x'.repeat(100) }));
+    const t = setup([ok(big)]);
+    await t.init();
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-Recipient' }));
+    await t.worker.process(message(command.id));
+    const stored = await t.store.get(command.id);
+    expect(stored!.resultBlob).toBe(`${command.id}.json`);
+    expect(stored!.result).toEqual(big);
+  });
+
+  it('sends malformed messages to poison, and a poisoned command fails visibly', async () => {
+    const t = setup([]);
+    await t.init();
+    expect(await t.worker.process('not json at all')).toBe('malformed');
+    expect(await t.worker.process({ v: 1, commandId: 'x' })).toBe('malformed');
+    const poisoned = await t.queue.poison.peekMessages({ numberOfMessages: 10 });
+    expect(poisoned.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString())).toEqual(['not json at all', '{"v":1,"commandId":"x"}']);
+    expect(await t.worker.process(message('00000000-0000-4000-8000-000000000000'))).toBe('unknown');
+
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
+    await t.worker.poisoned(message(command.id), { dequeueCount: 5 });
+    const failed = await t.store.get(command.id);
+    expect(failed).toMatchObject({ status: 'failed', error: { category: 'permanent' } });
+    expect(failed!.error!.message).toMatch(/poisoned after repeated failed deliveries \(5\)/);
+    expect((await t.audit.forCommand(command.id)).map((a) => a.event)).toContain('poisoned');
+  });
+});
