@@ -6,7 +6,8 @@
  *
  *   BENCH_COMMANDS (1000)  BENCH_LATENCY_MS (50)  BENCH_CAP (3)  BENCH_HOSTS (1)
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnHostProcess } from '../sandbox/functions-host/spawn';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,19 +58,7 @@ async function main(): Promise<void> {
     HOST_MIN_POLL_MS: '10',
   };
   const hosts: Array<{ child: ChildProcess; url: string }> = [];
-  for (let i = 0; i < HOSTS; i++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../sandbox/functions-host/main.ts'), '--functions', join(__dirname, '../sandbox/app-functions.ts'), '--port', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (c: Buffer) => {
-        out += c.toString();
-        const line = out.split('\n').find((l) => l.includes('"event":"listening"'));
-        if (line) resolve((JSON.parse(line) as { url: string }).url);
-      });
-      child.once('exit', (code) => reject(new Error(`host exited ${code}`)));
-    });
-    hosts.push({ child, url });
-  }
+  for (let i = 0; i < HOSTS; i++) hosts.push(await spawnHostProcess({ functionsModule: join(__dirname, '../sandbox/app-functions.ts'), env }));
   const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
   const msal = new ConfidentialClientApplication({ auth: { clientId: ADMIN.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(ADMIN.secret)! } });
   const token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;

@@ -3,7 +3,8 @@
  * every command finishes, and a host killed mid-command (SIGKILL) costs nothing: its command is
  * picked up again and its effect is applied exactly once (sandbox effects journal).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,24 +20,10 @@ let env: Record<string, string>;
 let token: string;
 const children: ChildProcess[] = [];
 
-function startHost(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../../sandbox/functions-host/main.ts'), '--functions', join(__dirname, '../../sandbox/app-functions.ts'), '--port', '0'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n').find((l) => l.includes('"event":"listening"'));
-      if (line) resolve({ child, url: (JSON.parse(line) as { url: string }).url });
-    });
-    let err = '';
-    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-    child.once('exit', (code) => reject(new Error(`host exited with ${code}: ${err.slice(-500)}`)));
-    setTimeout(() => reject(new Error('host did not start in time')), 40_000);
-  });
+async function startHost(): Promise<{ child: ChildProcess; url: string }> {
+  const host = await spawnHostProcess({ functionsModule: join(__dirname, '../../sandbox/app-functions.ts'), env: { ...process.env, ...env } });
+  children.push(host.child);
+  return host;
 }
 
 beforeAll(async () => {

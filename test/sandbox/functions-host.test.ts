@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { join } from 'node:path';
 import { QueueClient } from '@azure/storage-queue';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/functions-host/host';
@@ -200,21 +201,10 @@ describe('scale-out: two host processes on one queue', () => {
     for (const child of children) child.kill('SIGKILL');
   });
 
-  function startChild(env: Record<string, string>): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, '../../sandbox/functions-host/main.ts'), '--functions', join(__dirname, '../fixtures/host/functions.ts'), '--port', '0'], {
-      env: { ...process.env, ...env, AzureWebJobsStorage: storage, HOST_MIN_POLL_MS: '50', LOG_LEVEL: 'warn' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    return new Promise((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        if (out.includes('"event":"listening"')) resolve(child);
-      });
-      child.once('exit', (code) => reject(new Error(`host exited with ${code}`)));
-      setTimeout(() => reject(new Error('host did not start')), 30_000);
-    });
+  async function startChild(env: Record<string, string>): Promise<ChildProcess> {
+    const host = await spawnHostProcess({ functionsModule: join(__dirname, '../fixtures/host/functions.ts'), env: { ...process.env, ...env, AzureWebJobsStorage: storage, HOST_MIN_POLL_MS: '50', LOG_LEVEL: 'warn' } });
+    children.push(host.child);
+    return host.child;
   }
 
   it('processes every message exactly once across both hosts, and fires a runOnStartup timer once', async () => {
