@@ -62,14 +62,20 @@ export class TimerScheduler {
     }
   }
 
+  /** The lease call in flight; renewals and the final release never overlap. */
+  private leaseCall: Promise<unknown> = Promise.resolve();
+
   private keepRenewing(): void {
     const timer = setInterval(() => {
-      this.lease!.renewLease().catch((error) => {
-        this.o.logger.warn({ err: error, functionName: this.o.name }, 'lost the timer singleton lock');
-        this.holding = false;
-        clearInterval(timer);
-        void this.tryAcquire();
-      });
+      this.leaseCall = this.leaseCall
+        .then(() => (this.stopped ? undefined : this.lease!.renewLease()))
+        .catch((error) => {
+          if (this.stopped) return;
+          this.o.logger.warn({ err: error, functionName: this.o.name }, 'lost the timer singleton lock');
+          this.holding = false;
+          clearInterval(timer);
+          void this.tryAcquire();
+        });
     }, (this.leaseSeconds * 1000) / 3);
     this.timers.push(timer);
   }
@@ -115,6 +121,7 @@ export class TimerScheduler {
     for (const t of this.timers) clearTimeout(t);
     // Graceful, but bounded: a long-running timer function does not hold the host open.
     await Promise.race([this.running, new Promise((r) => setTimeout(r, 5000).unref())]);
+    await this.leaseCall.catch(() => undefined);
     if (this.holding) await this.lease?.releaseLease().catch(() => undefined);
     this.holding = false;
   }
