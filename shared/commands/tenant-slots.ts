@@ -1,143 +1,278 @@
 /**
- * Distributed per-tenant concurrency limiter: all instances of the app together never hold more
- * than `capacity` slots of one tenant (Exchange Online's concurrent-request cap is per tenant).
+ * A distributed per-tenant semaphore on blob leases: slot i of a tenant is the blob
+ * `<tenantId>/slot-<i>`, and holding its lease is holding the slot. Storage grants a lease to
+ * one holder at a time, so all instances together never hold more than `capacity` slots; a
+ * crashed instance's leases expire by themselves (lease duration, 15 s by default).
  *
- * How: slot i of a tenant is the blob `<tenantId>/slot-<i>` (i < capacity) in one container, and
- * holding the slot is holding a lease on that blob. Storage grants a blob lease to one holder at
- * a time (a second Lease Blob "acquire" gets 409 LeaseAlreadyPresent), so the cap holds across
- * processes and hosts with no coordinator. Leases have a fixed duration (15..60 s) and are
- * renewed in the background while held; a crashed process stops renewing and its slots come
- * free by themselves within one lease duration. Slots with index ≥ a lowered capacity are never
- * handed out again; their leases are released or expire.
+ * Why leases and not a counter in a table: a counter needs a decrement from the holder, which
+ * a crashed process never sends; a lease ends on its own.
  *
- * Why blob leases and not a counter row in a table: a counter has to be decremented by the
- * holder, and a crashed process never does that, so the count drifts up until someone repairs
- * it; an ETag-checked counter also turns every acquire into a contended read-modify-write. A
- * lease ends on its own, is exclusive by construction, and each slot is a separate blob, so
- * instances contend only when they pick the same slot.
- *
- * Speed: one storage round-trip per command would cost a large share of a 50 ms Exchange call,
- * so an instance keeps the leases it has and hands a released slot straight to its next local
- * waiter (FIFO, no polling, no storage call). Only when no lease held here is free does it try
- * slot blobs (random start, 409 → next blob, jittered backoff 25..200 ms while all are held
- * elsewhere).
- *
- * Fairness trade-off: an instance cannot see that others are waiting, so
- * - a lease with no local taker is kept only `idleHoldMs` (default 500 ms) for reuse, then
- *   released: longer means fewer round-trips for a bursty instance, but slots sitting idle
- *   while other instances wait;
- * - a lease that stays busy here for `maxReuseMs` (default 15 s) is given back to Storage on its
- *   next release instead of handed over, and this instance leaves that slot alone for a bit
- *   longer than the others' longest backoff, so a waiting instance gets its turn. This costs a
- *   single busy instance about 1/60 of one slot's time (≈250 ms every 15 s).
+ * Speed: a blob round-trip per command would dominate a 50 ms Exchange call, so an instance
+ * keeps the leases it has (renewing them) and hands a released slot straight to its next local
+ * waiter. An idle lease is kept only for `idleHoldMs` so other instances can take it soon —
+ * the trade-off between reuse (throughput) and fairness across instances.
  */
-import type { ContainerClient } from '@azure/storage-blob';
-import { silentLogger, type Logger } from '../observability/logger';
-import { SlotArgumentError, SlotError, storageErrorDetail, isTransientStorageError } from './tenant-slots-errors';
-import { TenantPool, type TenantSlot } from './tenant-slots-pool';
+import type { ContainerClient, BlobLeaseClient } from '@azure/storage-blob';
+import type { Logger } from '../observability/logger';
 
-export type { TenantSlot } from './tenant-slots-pool';
-export { SlotError, SlotArgumentError, type SlotErrorCode } from './tenant-slots-errors';
+export interface TenantSlot {
+  readonly tenantId: string;
+  readonly index: number;
+  release(): Promise<void>;
+}
 
 export interface TenantSlots {
-  /**
-   * Resolves with a slot, or undefined when none could be had within maxWaitMs (default 2000),
-   * the signal aborted, or the limiter was closed meanwhile. Rejects with a `SlotError`
-   * (`Slots.StorageUnavailable`, `Slots.StorageRejected`, `Slots.Closed`) on storage trouble,
-   * and with a `SlotArgumentError` on a bad tenant id, capacity or wait time.
-   */
+  /** Resolves with a slot, or undefined when none could be had within maxWaitMs. */
   acquire(tenantId: string, capacity: number, options?: { maxWaitMs?: number; signal?: AbortSignal }): Promise<TenantSlot | undefined>;
-  /** Releases every lease held by this instance; pending acquires resolve with undefined. */
+  /** Releases every lease held by this instance. */
   close(): Promise<void>;
 }
 
 export interface BlobTenantSlotsOptions {
-  /** Container holding the slot blobs (created on first use), e.g. `tenant-slots`. */
   containerClient: ContainerClient;
-  /** Names this instance in logs. */
   instanceId: string;
-  /** Lease duration in whole seconds, 15..60 (what Storage accepts for a finite lease). Default 15. */
+  /** Lease length in seconds (Storage allows 15..60). */
   leaseSeconds?: number;
-  /** Renewal interval while a lease is held. Default a third of the lease duration. */
-  renewEveryMs?: number;
-  /** How long a lease with no local taker is kept for reuse before it is released. Default 500. */
+  /** How long an idle lease stays with this instance before it is released. */
   idleHoldMs?: number;
-  /** After this long busy here, a lease goes back to Storage on release (fairness). Default 15000; Infinity disables. */
-  maxReuseMs?: number;
   logger?: Logger;
-  /** Milliseconds since the epoch (tests). Default Date.now. */
-  clock?: () => number;
-  /** Uniform in [0, 1) for the start slot and backoff jitter (tests). Default Math.random. */
-  random?: () => number;
 }
 
-const MIN_BACKOFF_MS = 25;
-const MAX_BACKOFF_MS = 200;
-const DEFAULT_MAX_WAIT_MS = 2000;
-/** Slot blobs live under the tenant id; keep it a single, sane path segment. */
-const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
-/** Beyond this a "capacity" is surely a mistake (and would mean thousands of blobs). */
-const MAX_CAPACITY = 1000;
+export class SlotError extends Error {
+  constructor(
+    readonly code: 'Slots.Storage',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
 
-/** Creates the blob-lease limiter. Throws `SlotArgumentError` on bad options. */
-export function createBlobTenantSlots(options: BlobTenantSlotsOptions): TenantSlots {
-  const leaseSeconds = options.leaseSeconds ?? 15;
-  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 15 || leaseSeconds > 60) throw new SlotArgumentError(`leaseSeconds must be a whole number from 15 to 60 (got ${leaseSeconds}).`);
-  const renewEveryMs = options.renewEveryMs ?? (leaseSeconds * 1000) / 3;
-  if (!(renewEveryMs > 0) || renewEveryMs > (leaseSeconds * 1000) / 2) throw new SlotArgumentError(`renewEveryMs must be above 0 and at most half the lease duration (got ${renewEveryMs}).`);
-  const idleHoldMs = options.idleHoldMs ?? 500;
-  if (!(idleHoldMs >= 0) || !Number.isFinite(idleHoldMs)) throw new SlotArgumentError(`idleHoldMs must be a finite number ≥ 0 (got ${idleHoldMs}).`);
-  const maxReuseMs = options.maxReuseMs ?? 15_000;
-  if (!(maxReuseMs > 0)) throw new SlotArgumentError(`maxReuseMs must be above 0 (got ${maxReuseMs}).`);
-  if (!options.instanceId) throw new SlotArgumentError('instanceId is required.');
+interface HeldLease {
+  index: number;
+  lease: BlobLeaseClient;
+  /** The lease call in flight: renewals and the release never overlap (a renewal arriving
+   * after the release must not happen — Azurite even breaks the blob's lease state then). */
+  pending: Promise<unknown>;
+  inUse: boolean;
+  lost: boolean;
+  idleTimer?: NodeJS.Timeout;
+  renewTimer: NodeJS.Timeout;
+}
 
-  const logger = options.logger ?? silentLogger;
-  const pools = new Map<string, TenantPool>();
-  let closed = false;
-  let containerReady: Promise<void> | undefined;
-  // Once per instance, and again only after a failure: instances racing to create it get 409
-  // ContainerAlreadyExists, which createIfNotExists treats as success.
-  const ensureContainer = () =>
-    (containerReady ??= options.containerClient.createIfNotExists().then(
-      () => undefined,
-      (error: unknown) => {
-        containerReady = undefined;
-        const { status, code } = storageErrorDetail(error);
-        throw new SlotError(isTransientStorageError(error) ? 'Slots.StorageUnavailable' : 'Slots.StorageRejected', `Cannot create the tenant slots container (${status ?? 'no response'}${code ? ` ${code}` : ''}).`, { cause: error });
+class TenantPool {
+  readonly held = new Map<number, HeldLease>();
+  private readonly waiters: Array<(lease: HeldLease | undefined) => void> = [];
+  private blobsReady = new Set<number>();
+  private remoteAttempt?: Promise<HeldLease | undefined>;
+
+  constructor(
+    private readonly tenantId: string,
+    private readonly o: Required<Pick<BlobTenantSlotsOptions, 'leaseSeconds' | 'idleHoldMs'>> & BlobTenantSlotsOptions,
+    private readonly ensureContainer: () => Promise<void>,
+  ) {}
+
+  private slot(lease: HeldLease): TenantSlot {
+    let released = false;
+    return {
+      tenantId: this.tenantId,
+      index: lease.index,
+      release: async () => {
+        if (released) return;
+        released = true;
+        this.release(lease);
       },
-    ));
+    };
+  }
 
+  private blob(index: number) {
+    return this.o.containerClient.getBlockBlobClient(`${this.tenantId}/slot-${index}`);
+  }
+
+  private takeIdle(capacity: number): HeldLease | undefined {
+    for (const lease of this.held.values()) {
+      if (!lease.inUse && !lease.lost && lease.index < capacity) {
+        clearTimeout(lease.idleTimer);
+        lease.inUse = true;
+        return lease;
+      }
+    }
+    return undefined;
+  }
+
+  private async tryRemote(capacity: number): Promise<HeldLease | undefined> {
+    const start = Math.floor(Math.random() * capacity);
+    for (let k = 0; k < capacity; k++) {
+      const index = (start + k) % capacity;
+      if (this.held.has(index)) continue;
+      const blob = this.blob(index);
+      if (!this.blobsReady.has(index)) {
+        await this.ensureContainer();
+        try {
+          if (!(await blob.exists())) await blob.upload('', 0, { conditions: { ifNoneMatch: '*' } });
+        } catch (error) {
+          const status = (error as { statusCode?: number }).statusCode;
+          // 409/412: another instance created it first; a lease on it blocks overwrite too.
+          if (status !== 409 && status !== 412) throw new SlotError('Slots.Storage', `Cannot create slot blob for tenant ${this.tenantId}`, { cause: error });
+        }
+        this.blobsReady.add(index);
+      }
+      const lease = blob.getBlobLeaseClient();
+      try {
+        await lease.acquireLease(this.o.leaseSeconds);
+      } catch (error) {
+        const status = (error as { statusCode?: number }).statusCode;
+        if (status === 409) continue; // LeaseAlreadyPresent: held elsewhere
+        if (status === 404) {
+          this.blobsReady.delete(index);
+          continue;
+        }
+        // A 5xx (storage busy; Azurite answers 500 to racing lease calls) means "not acquired":
+        // try another slot or later, within maxWaitMs. Other errors are real problems.
+        if (status !== undefined && status >= 500) {
+          this.o.logger?.debug({ tenantId: this.tenantId, index, status, detail: String((error as Error).message).slice(0, 300) }, 'slot lease attempt failed; will retry');
+          continue;
+        }
+        throw new SlotError('Slots.Storage', `Cannot lease slot ${index} of tenant ${this.tenantId}`, { cause: error });
+      }
+      const held: HeldLease = {
+        index,
+        lease,
+        pending: Promise.resolve(),
+        inUse: true,
+        lost: false,
+        renewTimer: setInterval(() => {
+          if (held.lost) return;
+          held.pending = held.pending.then(() => (held.lost ? undefined : lease.renewLease())).catch((error: unknown) => {
+            if (held.lost) return;
+            held.lost = true;
+            clearInterval(held.renewTimer);
+            if (this.held.get(index) === held) this.held.delete(index);
+            const e = error as { statusCode?: number; code?: string };
+            this.o.logger?.warn({ status: e.statusCode, code: e.code, tenantId: this.tenantId, index }, 'lost a tenant slot lease');
+          });
+        }, (this.o.leaseSeconds * 1000) / 3),
+      };
+      held.renewTimer.unref?.();
+      this.held.set(index, held);
+      return held;
+    }
+    return undefined;
+  }
+
+  async acquire(capacity: number, maxWaitMs: number, signal?: AbortSignal): Promise<TenantSlot | undefined> {
+    const deadline = Date.now() + maxWaitMs;
+    let backoff = 25;
+    for (;;) {
+      if (signal?.aborted) return undefined;
+      const local = this.takeIdle(capacity);
+      if (local) return this.slot(local);
+      // One storage attempt at a time per tenant in this process: concurrent callers would only
+      // race each other for the same blobs.
+      if (!this.remoteAttempt) {
+        this.remoteAttempt = this.tryRemote(capacity).finally(() => {
+          this.remoteAttempt = undefined;
+        });
+        const remote = await this.remoteAttempt;
+        if (remote) return this.slot(remote);
+      }
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return undefined;
+      // Wait for a local release (handed over directly) or try the blobs again shortly.
+      const handed = await new Promise<HeldLease | undefined>((resolve) => {
+        const waiter = (lease: HeldLease | undefined) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(lease);
+        };
+        const onAbort = () => {
+          this.removeWaiter(waiter);
+          waiter(undefined);
+        };
+        const timer = setTimeout(() => {
+          this.removeWaiter(waiter);
+          waiter(undefined);
+        }, Math.min(remaining, backoff + Math.random() * backoff));
+        signal?.addEventListener('abort', onAbort, { once: true });
+        this.waiters.push(waiter);
+      });
+      if (handed) {
+        if (handed.index < capacity && !handed.lost) return this.slot(handed);
+        this.release(handed);
+      }
+      backoff = Math.min(200, backoff * 2);
+    }
+  }
+
+  private removeWaiter(waiter: (lease: HeldLease | undefined) => void): void {
+    const i = this.waiters.indexOf(waiter);
+    if (i >= 0) this.waiters.splice(i, 1);
+  }
+
+  private release(lease: HeldLease): void {
+    if (lease.lost) return;
+    const next = this.waiters.shift();
+    if (next) {
+      next(lease); // stays inUse: handed over without a storage round-trip
+      return;
+    }
+    lease.inUse = false;
+    lease.idleTimer = setTimeout(() => void this.drop(lease), this.o.idleHoldMs);
+    lease.idleTimer.unref?.();
+  }
+
+  private async drop(lease: HeldLease): Promise<void> {
+    if (lease.inUse) return;
+    clearInterval(lease.renewTimer);
+    lease.lost = true;
+    if (this.held.get(lease.index) === lease) this.held.delete(lease.index);
+    await this.releaseAfterPending(lease);
+  }
+
+  private async releaseAfterPending(lease: HeldLease): Promise<void> {
+    await lease.pending.catch(() => undefined);
+    await lease.lease.releaseLease().catch(() => undefined);
+  }
+
+  async close(): Promise<void> {
+    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+    await Promise.all(
+      [...this.held.values()].map(async (lease) => {
+        clearTimeout(lease.idleTimer);
+        clearInterval(lease.renewTimer);
+        lease.lost = true;
+        await this.releaseAfterPending(lease);
+      }),
+    );
+    this.held.clear();
+  }
+}
+
+export function createBlobTenantSlots(options: BlobTenantSlotsOptions): TenantSlots {
+  const config = { ...options, leaseSeconds: options.leaseSeconds ?? 15, idleHoldMs: options.idleHoldMs ?? 500 };
+  if (!Number.isInteger(config.leaseSeconds) || config.leaseSeconds < 15 || config.leaseSeconds > 60) throw new RangeError('leaseSeconds must be between 15 and 60');
+  const pools = new Map<string, TenantPool>();
+  let containerReady: Promise<void> | undefined;
+  const ensureContainer = () =>
+    (containerReady ??= options.containerClient
+      .createIfNotExists()
+      .then(() => undefined)
+      .catch((error: unknown) => {
+        containerReady = undefined;
+        throw new SlotError('Slots.Storage', 'Cannot create the tenant slots container', { cause: error });
+      }));
   return {
     async acquire(tenantId, capacity, acquireOptions = {}) {
-      if (typeof tenantId !== 'string' || !TENANT_ID.test(tenantId)) throw new SlotArgumentError('tenantId must be 1-200 letters, digits, ".", "_" or "-", starting with a letter or digit.');
-      if (!Number.isInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) throw new SlotArgumentError(`capacity must be a whole number from 1 to ${MAX_CAPACITY} (got ${capacity}).`);
-      const maxWaitMs = acquireOptions.maxWaitMs ?? DEFAULT_MAX_WAIT_MS;
-      if (!(maxWaitMs >= 0) || !Number.isFinite(maxWaitMs)) throw new SlotArgumentError(`maxWaitMs must be a finite number ≥ 0 (got ${maxWaitMs}).`);
-      if (closed) throw new SlotError('Slots.Closed', 'The tenant slots limiter is closed.');
+      if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError('capacity must be a positive integer');
       let pool = pools.get(tenantId);
       if (!pool) {
-        pool = new TenantPool({
-          tenantId,
-          instanceId: options.instanceId,
-          containerClient: options.containerClient,
-          ensureContainer,
-          leaseSeconds,
-          renewEveryMs,
-          idleHoldMs,
-          maxReuseMs,
-          minBackoffMs: MIN_BACKOFF_MS,
-          maxBackoffMs: MAX_BACKOFF_MS,
-          clock: options.clock ?? Date.now,
-          random: options.random ?? Math.random,
-          logger,
-        });
+        pool = new TenantPool(tenantId, config, ensureContainer);
         pools.set(tenantId, pool);
       }
-      return pool.acquire(capacity, maxWaitMs, acquireOptions.signal);
+      return pool.acquire(capacity, acquireOptions.maxWaitMs ?? 2000, acquireOptions.signal);
     },
     async close() {
-      closed = true;
-      await Promise.all([...pools.values()].map((pool) => pool.close()));
+      await Promise.all([...pools.values()].map((p) => p.close()));
     },
   };
 }
