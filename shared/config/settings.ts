@@ -37,7 +37,15 @@ const schema = z.object({
   GATEWAY_AUTH_TENANTS: z.string().default('').transform(list),
   /** Sweeper schedule (NCRONTAB, 6 fields). */
   SWEEPER_SCHEDULE: z.string().default('*/30 * * * * *'),
+  /** Policy file (YAML): who may run which operations and cmdlets. Absent = every request is denied. */
+  POLICY_FILE: z.string().optional(),
+  /** Certificate expiry monitor: warn this many days ahead; schedule (NCRONTAB, 6 fields). */
+  CERT_EXPIRY_WARNING_DAYS: positiveInt(30, 365),
+  CERT_MONITOR_SCHEDULE: z.string().default('0 0 * * * *'),
 });
+
+/** Every app setting name the code reads (infra templates are checked against this list). */
+export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
 
 export type AppSettings = z.infer<typeof schema>;
 
