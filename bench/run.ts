@@ -16,6 +16,7 @@ import { TableClient } from '@azure/data-tables';
 import { startAzurite } from '../sandbox/azurite';
 import { startSandboxCloud } from '../sandbox/cloud/cloud';
 import { sandboxTenants } from '../sandbox/directory/tenants-file';
+import { sandboxPolicyYaml } from '../sandbox/directory/policy-file';
 import { GATEWAY_API } from '../sandbox/directory/seed';
 
 const N = Number(process.env.BENCH_COMMANDS ?? 1000);
@@ -47,11 +48,14 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'exo-bench-'));
   const tenantsFile = join(dir, 'tenants.json');
   writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: CAP })));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     AzureWebJobsStorage: azurite.connectionString,
     ...cloud.env(),
     TENANTS_FILE: tenantsFile,
+    POLICY_FILE: policyFile,
     GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
     GATEWAY_AUTH_TENANTS: CONTOSO,
     LOG_LEVEL: 'error',

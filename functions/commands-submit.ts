@@ -1,8 +1,7 @@
-/** POST /api/commands — accept a raw cmdlet for a tenant: 202 + Location, or a problem+json 4xx. */
+/** POST /api/commands — accept a raw cmdlet for a tenant (admin callers, by policy): 202 + Location, or a problem+json 4xx. */
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { acceptedResponse } from '../shared/http/async';
-import { requireRole } from '../shared/http/entra-auth';
+import { acceptedResponse, correlationIdOf } from '../shared/http/async';
 import { answerProblems, readJsonObject } from '../shared/http/problem';
 import { publicView } from '../shared/commands/model';
 
@@ -16,13 +15,13 @@ export function commandsSubmitFunction(services: AppServices): FunctionDefinitio
         request,
         async () => {
           const caller = await services.authenticate(request);
-          if (services.settings().GATEWAY_AUTH === 'entra') requireRole(caller, ['Commands.Run']);
           const body = await readJsonObject(request);
           await services.ready();
           const commands = services.commands();
           const parsed = commands.parse(body, request.headers.get('idempotency-key'));
-          const correlationId = request.headers.get('x-correlation-id') ?? request.headers.get('traceparent')?.split('-')[1] ?? undefined;
-          const { command } = await commands.submit(caller, parsed, { correlationId });
+          const tenant = services.tenants().get(parsed.tenant)!;
+          const decision = await services.policy().authorize({ caller, tenant, target: { kind: 'cmdlet', name: parsed.cmdlet }, parameters: parsed.parameters });
+          const { command } = await commands.submit(caller, parsed, { correlationId: correlationIdOf(request), policyRule: decision.rule });
           const location = `/api/commands/${command.id}`;
           if (commands.isFinished(command)) return { status: 200, headers: { location }, jsonBody: publicView(command) };
           return acceptedResponse(location, publicView(command), 2);

@@ -6,6 +6,8 @@ import type { FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { healthFunction } from './health';
 import { commandsSubmitFunction } from './commands-submit';
+import { operationsSubmitFunction } from './operations-submit';
+import { openApiFunction } from './openapi';
 import { commandsStatusFunction } from './commands-status';
 import { exoWorkerFunction } from './exo-worker';
 import { exoWorkerPoisonFunction } from './exo-worker-poison';
@@ -29,6 +31,8 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
   return [
     healthFunction(services),
     commandsSubmitFunction(services),
+    operationsSubmitFunction(services),
+    openApiFunction(services),
     commandsStatusFunction(services),
     exoWorkerFunction(services, queue ?? 'exo-commands'),
     exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),

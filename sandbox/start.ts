@@ -12,6 +12,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startSandboxCloud, type SandboxCloud } from './cloud/cloud';
+import { sandboxPolicyYaml } from './directory/policy-file';
 import { sandboxTenants } from './directory/tenants-file';
 import { GATEWAY_API } from './directory/seed';
 import { startFunctionsHost } from './functions-host/host';
@@ -74,6 +75,11 @@ async function main(): Promise<void> {
       writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints), null, 2));
       env.TENANTS_FILE ??= tenantsFile;
       if (env.TENANTS_FILE !== tenantsFile) logger.info({ tenantsFile: env.TENANTS_FILE }, 'using TENANTS_FILE from the environment');
+      const policyFile = join(sandboxDir, 'policy.yaml');
+      if (!env.POLICY_FILE) {
+        writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
+        env.POLICY_FILE = policyFile;
+      } else logger.info({ policyFile: env.POLICY_FILE }, 'using POLICY_FILE from the environment');
     }
 
     const services = createAppServices(env);
@@ -100,6 +106,7 @@ async function main(): Promise<void> {
         `  Exchange         ${cloud.endpoints.exchange}/adminapi/beta/{tenant}/InvokeCommand`,
         `  Sandbox control  ${cloud.endpoints.control}/stats`,
         `  Tenants file     ${env.TENANTS_FILE}`,
+        `  Policy file      ${env.POLICY_FILE} (edit it live)`,
       );
     } else {
       lines.push(`  SANDBOX=0: using AZURE_AUTHORITY_HOST=${env.AZURE_AUTHORITY_HOST ?? '(default)'} EXO_ADMIN_API_URL=${env.EXO_ADMIN_API_URL ?? '(default)'}`);

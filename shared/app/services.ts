@@ -23,10 +23,12 @@ import { CommandSweeper } from '../commands/sweeper';
 import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slots';
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
-import { entraCheck, exchangeCheck, keyVaultCheck, storageCheck } from '../health/checks';
+import { entraCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
 import { ANONYMOUS_LOCAL_CALLER, type Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
+import { PolicySource } from '../policy/policy-file';
+import { PolicyGuard } from '../policy/guard';
 
 export interface AppServices {
   readonly logger: Logger;
@@ -40,6 +42,8 @@ export interface AppServices {
   sweeper(): CommandSweeper;
   audit(): AuditLog;
   health(): HealthService;
+  /** The policy enforcement point (POLICY_FILE). */
+  policy(): PolicyGuard;
   authenticate: Authenticate;
   close(): Promise<void>;
 }
@@ -99,10 +103,14 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   };
   const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger }));
 
+  const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
+  const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger }));
+
   let readyPromise: Promise<void> | undefined;
   const ready = () =>
     (readyPromise ??= (async () => {
       tenants();
+      policySource().load();
       await Promise.all([store().init(), queue().init(), audit().init()]);
     })().catch((error: unknown) => {
       readyPromise = undefined;
@@ -137,7 +145,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       const registry = tenants();
       const tenantIds = registry.list().map((t) => t.tenantId);
       const vaults = [...new Set(registry.list().map((t) => ('certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl)))];
-      checks.push(storageCheck(QueueServiceClient.fromConnectionString(s.AzureWebJobsStorage)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds));
+      checks.push(storageCheck(QueueServiceClient.fromConnectionString(s.AzureWebJobsStorage)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds), policyCheck(policySource()));
     } catch (error) {
       const message = (error as Error).message;
       checks.push({ name: 'configuration', run: async () => { throw new Error(message); } });
@@ -170,6 +178,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     sweeper,
     audit,
     health,
+    policy,
     authenticate,
     async close() {
       try {

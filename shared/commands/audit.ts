@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { RestError, TableClient } from '@azure/data-tables';
 import { redactValue } from '../observability/redact';
 
-export type AuditEvent = 'accepted' | 'duplicate' | 'succeeded' | 'failed' | 'deferred' | 'retried' | 'poisoned' | 'token' | 'rejected';
+export type AuditEvent = 'accepted' | 'duplicate' | 'succeeded' | 'failed' | 'deferred' | 'retried' | 'poisoned' | 'token' | 'rejected' | 'policy' | 'certificate';
 
 export interface AuditRecord {
   event: AuditEvent;
@@ -24,6 +24,10 @@ export interface AuditRecord {
   requestIds?: string[];
   clientId?: string;
   thumbprint?: string;
+  /** Named operation (for operation commands and policy decisions). */
+  operation?: string;
+  /** Policy rule that allowed or denied. */
+  rule?: string;
   at?: string;
 }
 

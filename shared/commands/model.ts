@@ -1,5 +1,6 @@
 /** A command: one cmdlet for one tenant, from acceptance to its terminal state. */
 import type { Caller } from '../http/caller';
+import type { CmdletCall } from '../operations/catalog';
 
 export type CommandStatus = 'accepted' | 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -17,6 +18,7 @@ export interface CommandError {
 export interface Command {
   id: string;
   tenantId: string;
+  /** The (first) cmdlet; for operations with several steps, see `steps`. */
   cmdlet: string;
   parameters: Record<string, unknown>;
   select?: string[];
@@ -44,6 +46,13 @@ export interface Command {
   requestIds?: string[];
   /** Where the last run's time went (ms): queue wait, claim, slot wait, Exchange call. */
   timings?: { queueMs: number; claimMs: number; slotWaitMs: number; exchangeMs: number };
+  /** Named operation this command carries out, with its validated input. */
+  operation?: string;
+  input?: Record<string, unknown>;
+  /** Cmdlet calls of a multi-step operation, run in order under one tenant slot (all again on a retry: each is idempotent). */
+  steps?: CmdletCall[];
+  /** Policy rule that allowed the command. */
+  policyRule?: string;
   /** Optimistic concurrency tag of the stored row. */
   etag?: string;
 }
@@ -60,7 +69,8 @@ export function publicView(command: Command): Record<string, unknown> {
   return {
     id: command.id,
     tenant: command.tenantId,
-    cmdlet: command.cmdlet,
+    ...(command.operation ? { operation: command.operation } : {}),
+    cmdlet: command.steps?.length ? command.steps.map((s) => s.cmdlet).join(', ') : command.cmdlet,
     status: command.status,
     attempts: command.attempts,
     createdAt: command.createdAt,

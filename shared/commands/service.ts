@@ -7,6 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { TenantRegistry } from '../config/tenant';
 import type { Caller } from '../http/caller';
+import type { CmdletCall, OperationDefinition } from '../operations/catalog';
 import { HttpProblem, type FieldError } from '../http/problem';
 import type { Logger } from '../observability/logger';
 import type { AuditLog } from './audit';
@@ -42,6 +43,20 @@ export const submitSchema = z.strictObject({
 
 export type SubmitRequest = z.infer<typeof submitSchema>;
 
+/** What gets submitted: a raw cmdlet, or a named operation mapped to its cmdlet call(s). */
+export type CommandRequest = SubmitRequest & {
+  operation?: string;
+  /** The operation's validated input (what policy constraints are checked against). */
+  input?: Record<string, unknown>;
+  /** Set when an operation has several cmdlet calls. */
+  steps?: CmdletCall[];
+};
+
+const operationEnvelope = z.object({
+  tenant: submitSchema.shape.tenant,
+  idempotencyKey: submitSchema.shape.idempotencyKey,
+});
+
 export function fieldErrors(error: z.ZodError): FieldError[] {
   return error.issues.map((issue) => {
     const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') || (issue.code === 'unrecognized_keys' ? '' : 'body');
@@ -65,8 +80,8 @@ export interface CommandServiceOptions {
   now?: () => Date;
 }
 
-function hashRequest(request: SubmitRequest, tenantId: string): string {
-  const canonical = JSON.stringify({ tenantId, cmdlet: request.cmdlet.toLowerCase(), parameters: sortKeys(request.parameters), select: request.select ?? null, anchorMailbox: request.anchorMailbox ?? null });
+function hashRequest(request: CommandRequest, tenantId: string): string {
+  const canonical = JSON.stringify({ tenantId, cmdlet: request.cmdlet.toLowerCase(), parameters: sortKeys(request.parameters), select: request.select ?? null, anchorMailbox: request.anchorMailbox ?? null, operation: request.operation ?? null, steps: request.steps ? sortKeys(request.steps) : null });
   return createHash('sha256').update(canonical).digest('hex');
 }
 
@@ -80,27 +95,62 @@ export class CommandService {
   constructor(private readonly o: CommandServiceOptions) {}
 
   /** Validates an API body into a request; throws HttpProblem 422 naming the fields. */
-  parse(body: Record<string, unknown>, idempotencyHeader?: string | null): SubmitRequest {
+  parse(body: Record<string, unknown>, idempotencyHeader?: string | null): CommandRequest {
     const parsed = submitSchema.safeParse(body);
     if (!parsed.success) throw new HttpProblem({ status: 422, title: 'Invalid command', detail: 'The command has invalid fields.', errors: fieldErrors(parsed.error) });
-    const request = parsed.data;
-    if (idempotencyHeader !== undefined && idempotencyHeader !== null) {
-      const header = idempotencyHeader.trim();
-      if (!header || header.length > 200 || !/^[\x21-\x7e]+$/.test(header)) {
-        throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'Idempotency-Key', message: 'must be 1-200 printable ASCII characters' }] });
-      }
-      if (request.idempotencyKey && request.idempotencyKey !== header) {
-        throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
-      }
-      request.idempotencyKey = header;
-    }
-    if (!this.o.tenants.get(request.tenant)) {
-      throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'tenant', message: `'${request.tenant.slice(0, 80)}' is not a configured tenant` }] });
-    }
+    const request: CommandRequest = parsed.data;
+    this.applyIdempotencyHeader(request, idempotencyHeader, 'Invalid command');
+    this.requireTenant(request.tenant, 'Invalid command');
     return request;
   }
 
-  async submit(caller: Caller, request: SubmitRequest, options: { correlationId?: string } = {}): Promise<SubmitOutcome> {
+  /**
+   * Validates a named operation's body — `tenant`, optional `idempotencyKey`, and the
+   * operation's own fields — into a request carrying its cmdlet call(s).
+   */
+  parseOperation(operation: OperationDefinition, body: Record<string, unknown>, idempotencyHeader?: string | null): CommandRequest {
+    const title = `Invalid ${operation.name} request`;
+    const { tenant, idempotencyKey, ...fields } = body;
+    const envelope = operationEnvelope.safeParse({ tenant, idempotencyKey });
+    const input = operation.input.safeParse(fields);
+    const errors = [...(envelope.success ? [] : fieldErrors(envelope.error)), ...(input.success ? [] : fieldErrors(input.error))];
+    if (!envelope.success || !input.success) throw new HttpProblem({ status: 422, title, detail: 'The request has invalid fields.', errors });
+    const steps = operation.steps(input.data as never);
+    const first = steps[0]!;
+    const request: CommandRequest = {
+      tenant: envelope.data.tenant,
+      idempotencyKey: envelope.data.idempotencyKey,
+      cmdlet: first.cmdlet,
+      parameters: first.parameters,
+      select: first.select,
+      operation: operation.name,
+      input: input.data as Record<string, unknown>,
+      ...(steps.length > 1 ? { steps } : {}),
+    };
+    this.applyIdempotencyHeader(request, idempotencyHeader, title);
+    this.requireTenant(request.tenant, title);
+    return request;
+  }
+
+  private applyIdempotencyHeader(request: CommandRequest, idempotencyHeader: string | null | undefined, title: string): void {
+    if (idempotencyHeader === undefined || idempotencyHeader === null) return;
+    const header = idempotencyHeader.trim();
+    if (!header || header.length > 200 || !/^[\x21-\x7e]+$/.test(header)) {
+      throw new HttpProblem({ status: 422, title, errors: [{ field: 'Idempotency-Key', message: 'must be 1-200 printable ASCII characters' }] });
+    }
+    if (request.idempotencyKey && request.idempotencyKey !== header) {
+      throw new HttpProblem({ status: 422, title, errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
+    }
+    request.idempotencyKey = header;
+  }
+
+  private requireTenant(tenant: string, title: string): void {
+    if (!this.o.tenants.get(tenant)) {
+      throw new HttpProblem({ status: 422, title, errors: [{ field: 'tenant', message: `'${tenant.slice(0, 80)}' is not a configured tenant` }] });
+    }
+  }
+
+  async submit(caller: Caller, request: CommandRequest, options: { correlationId?: string; policyRule?: string } = {}): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
     if (!tenant) throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
     const requestHash = hashRequest(request, tenant.tenantId);
@@ -140,6 +190,9 @@ export class CommandService {
       createdAt: now,
       updatedAt: now,
       correlationId: options.correlationId,
+      ...(request.operation ? { operation: request.operation, input: request.input } : {}),
+      ...(request.steps ? { steps: request.steps } : {}),
+      ...(options.policyRule ? { policyRule: options.policyRule } : {}),
     };
     let stored: Command;
     try {
@@ -151,7 +204,7 @@ export class CommandService {
       }
       throw error;
     }
-    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, cmdlet: request.cmdlet, parameters: request.parameters });
+    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, cmdlet: request.cmdlet, parameters: request.parameters, operation: request.operation, rule: options.policyRule });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
     await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId });

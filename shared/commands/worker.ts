@@ -44,6 +44,15 @@ export interface WorkerOptions {
   random?: () => number;
 }
 
+interface StepResult {
+  cmdlet: string;
+  value: unknown[];
+  warnings: string[];
+  truncated: boolean;
+  requestIds: string[];
+  alreadyApplied?: boolean;
+}
+
 export type WorkOutcome = 'succeeded' | 'failed' | 'retrying' | 'deferred' | 'duplicate' | 'busy' | 'lostClaim' | 'malformed' | 'unknown';
 
 /** Idempotent cmdlets whose "already done" answers mean the desired state holds. */
@@ -137,13 +146,22 @@ export class CommandWorker {
 
     const started = Date.now();
     const timingsBase = { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs: started - claimedAt };
-    let outcome: { ok: true; value: Awaited<ReturnType<ReturnType<ExchangeSessions['forTenant']>['invoke']>> } | { ok: false; error: unknown };
+    const calls = command.steps?.length ? command.steps : [{ cmdlet: command.cmdlet, parameters: command.parameters, select: command.select }];
+    let outcome: { ok: true; steps: StepResult[] } | { ok: false; error: unknown };
     try {
-      const value = await this.o.sessions.forTenant(tenant).invoke(
-        { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select, anchorMailbox: command.anchorMailbox },
-        { correlationId: command.correlationId ?? command.id },
-      );
-      outcome = { ok: true, value };
+      const session = this.o.sessions.forTenant(tenant);
+      const steps: StepResult[] = [];
+      for (const call of calls) {
+        try {
+          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id });
+          steps.push({ cmdlet: call.cmdlet, value: r.value, warnings: r.warnings, truncated: r.truncated, requestIds: r.requestIds });
+        } catch (error) {
+          // "Already a member / already granted / not there": the desired state holds.
+          if (!(error instanceof ExchangeError && alreadyApplied(call.cmdlet, error))) throw error;
+          steps.push({ cmdlet: call.cmdlet, value: [], warnings: [error.message], truncated: false, requestIds: error.requestId ? [error.requestId] : [], alreadyApplied: true });
+        }
+      }
+      outcome = { ok: true, steps };
     } catch (error) {
       outcome = { ok: false, error };
     } finally {
@@ -155,16 +173,19 @@ export class CommandWorker {
     this.o.logger.debug({ commandId, ok: outcome.ok, durationMs }, 'cmdlet returned');
 
     if (outcome.ok) {
-      const r = outcome.value;
-      await this.finish({ ...claimed, attempts }, { status: 'succeeded', result: r.value, warnings: r.warnings, resultTruncated: r.truncated || undefined, requestIds: r.requestIds }, durationMs);
+      const steps = outcome.steps;
+      const single = steps.length === 1 && !command.steps?.length;
+      const result = single ? steps[0]!.value : steps.map((s) => ({ cmdlet: s.cmdlet, value: s.value, ...(s.alreadyApplied ? { alreadyApplied: true } : {}) }));
+      const warnings = steps.flatMap((s) => s.warnings);
+      await this.finish(
+        { ...claimed, attempts },
+        { status: 'succeeded', result, warnings, resultTruncated: steps.some((s) => s.truncated) || undefined, requestIds: steps.flatMap((s) => s.requestIds), alreadyApplied: steps.every((s) => s.alreadyApplied) || undefined },
+        durationMs,
+      );
       return 'succeeded';
     }
     const error = outcome.error;
     if (error instanceof ExchangeError) {
-      if (alreadyApplied(command.cmdlet, error)) {
-        await this.finish({ ...claimed, attempts }, { status: 'succeeded', result: [], alreadyApplied: true, warnings: [error.message], requestIds: error.requestId ? [error.requestId] : [] }, durationMs);
-        return 'succeeded';
-      }
       if (error.category === 'throttled') {
         return this.defer(claimed, Math.max(error.retryAfterMs ?? 0, 1000) + this.jitter(1000), `throttled: ${error.message}`);
       }

@@ -80,3 +80,17 @@ export function exchangeCheck(exchangeBaseUrl: string, tenantIds: string[]): Hea
     },
   };
 }
+
+/** The policy file loads, and its latest edit (if any) was accepted. */
+export function policyCheck(source: { load(): void; current(): { rules: unknown[] } | undefined; problem(): string | undefined }): HealthCheck {
+  return {
+    name: 'policy',
+    async run() {
+      source.load();
+      const policy = source.current();
+      const problem = source.problem();
+      if (problem) throw new Error(problem.split('\n').slice(0, 4).join(' '));
+      return policy ? `${policy.rules.length} rule(s) in force` : 'no POLICY_FILE: every request is denied';
+    },
+  };
+}

@@ -8,3 +8,11 @@ export function acceptedResponse(location: string, body: unknown, retryAfterSeco
     jsonBody: body,
   };
 }
+
+/** The caller's correlation id: `x-correlation-id`, else the trace id of a W3C `traceparent`. */
+export function correlationIdOf(request: { headers: { get(name: string): string | null } }): string | undefined {
+  const explicit = request.headers.get('x-correlation-id')?.trim();
+  if (explicit && /^[\x21-\x7e]{1,128}$/.test(explicit)) return explicit;
+  const traceId = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(request.headers.get('traceparent')?.trim() ?? '')?.[1];
+  return traceId && !/^0+$/.test(traceId) ? traceId : undefined;
+}

@@ -9,6 +9,10 @@ export interface Caller {
   upn?: string;
   roles: string[];
   scopes: string[];
+  /** The client app (azp/appid): the caller itself for apps, the app a user signed in with. */
+  appId?: string;
+  /** Group object ids from the token's `groups` claim (users). */
+  groups?: string[];
 }
 
 export type Authenticate = (request: HttpRequest) => Promise<Caller>;

@@ -73,9 +73,10 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
     const scopes = typeof payload.scp === 'string' ? payload.scp.split(' ').filter(Boolean) : [];
     const isUser = payload.idtyp === 'user' || scopes.length > 0;
     const appId = String(payload.azp ?? payload.appid ?? '');
+    const groups = Array.isArray(payload.groups) ? payload.groups.map(String).slice(0, 200) : undefined;
     return isUser
-      ? { kind: 'user', id: String(payload.oid ?? payload.sub), tenantId: tid, upn: String(payload.preferred_username ?? payload.upn ?? ''), roles, scopes }
-      : { kind: 'app', id: appId, tenantId: tid, roles, scopes };
+      ? { kind: 'user', id: String(payload.oid ?? payload.sub), tenantId: tid, upn: String(payload.preferred_username ?? payload.upn ?? ''), roles, scopes, appId, ...(groups ? { groups } : {}) }
+      : { kind: 'app', id: appId, tenantId: tid, roles, scopes, appId };
   };
 }
 

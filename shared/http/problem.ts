@@ -97,6 +97,10 @@ export async function answerProblems(request: HttpRequest, work: () => Promise<H
     const instance = new URL(request.url).pathname;
     if (error instanceof HttpProblem) return problemResponse(error.init, instance);
     onUnexpected(error);
+    // A configuration problem is the operator's to fix (details in the log and /api/health), not the caller's.
+    if ((error as { code?: string }).code === 'Config.Invalid') {
+      return problemResponse({ status: 503, title: 'Service not configured', detail: 'The gateway is misconfigured; the request was not accepted. Operators: see /api/health and the log.', headers: { 'retry-after': '60' } }, instance);
+    }
     return problemResponse({ status: 500, title: 'Internal error', detail: 'The request could not be completed. It was not accepted; retry later.' }, instance);
   }
 }

@@ -12,6 +12,7 @@ import { ConfidentialClientApplication } from '@azure/msal-node';
 import { startTestCloud, testStorageConnectionString, uniqueName } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
+import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
 import { GATEWAY_API } from '../../sandbox/directory/seed';
 import { AUTOMATION_ADMIN_APP, CONTOSO } from '../support/gateway';
 
@@ -31,10 +32,13 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'exo-scale-'));
   const tenantsFile = join(dir, 'tenants.json');
   writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints)));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
   env = {
     AzureWebJobsStorage: testStorageConnectionString(),
     ...cloud.env(),
     TENANTS_FILE: tenantsFile,
+    POLICY_FILE: policyFile,
     COMMANDS_QUEUE: uniqueName('scale'),
     COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, ''),
     AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''),

@@ -12,6 +12,7 @@ import { QueueClient } from '@azure/storage-queue';
 import { startTestCloud, testStorageConnectionString, uniqueName } from './sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
+import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
 import { GATEWAY_API } from '../../sandbox/directory/seed';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/functions-host/host';
 import { createAppServices, type AppServices, type AppServicesOverrides } from '../../shared/app/services';
@@ -35,7 +36,7 @@ export interface TestGateway {
   post(path: string, body: unknown, options?: { token?: string | null; headers?: Record<string, string>; raw?: string }): Promise<Response>;
   get(path: string, token?: string | null): Promise<Response>;
   /** Polls a command until it is finished (200) or the time runs out. */
-  waitFor(location: string, timeoutMs?: number): Promise<Record<string, unknown>>;
+  waitFor(location: string, timeoutMs?: number, token?: string): Promise<Record<string, unknown>>;
   stop(): Promise<void>;
 }
 
@@ -53,11 +54,14 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const dir = mkdtempSync(join(tmpdir(), 'exo-gw-'));
   const tenantsFile = join(dir, 'tenants.json');
   writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: options.maxConcurrency })));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
   const queueName = uniqueName('cmds');
   const env: Record<string, string> = {
     AzureWebJobsStorage: testStorageConnectionString(),
     ...cloud.env(),
     TENANTS_FILE: tenantsFile,
+    POLICY_FILE: policyFile,
     COMMANDS_QUEUE: queueName,
     COMMANDS_TABLE: uniqueName('commands').replace(/[^a-z0-9]/g, ''),
     AUDIT_TABLE: uniqueName('audit').replace(/[^a-z0-9]/g, ''),
@@ -104,10 +108,10 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     async get(path, t) {
       return fetch(`${host.url}${path}`, { headers: await auth(t) });
     },
-    async waitFor(location, timeoutMs = 20_000) {
+    async waitFor(location, timeoutMs = 20_000, t) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const res = await gateway.get(location);
+        const res = await gateway.get(location, t);
         const body = (await res.json()) as Record<string, unknown>;
         if (res.status === 200) return body;
         if (res.status !== 202) throw new Error(`GET ${location} answered ${res.status}: ${JSON.stringify(body)}`);

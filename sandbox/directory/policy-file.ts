@@ -1,0 +1,78 @@
+/**
+ * The policy the sandbox runs with (`npm start`, tests): written as commented YAML next to the
+ * tenants file so it doubles as a worked example — edit .sandbox/policy.yaml while the gateway
+ * runs and the change applies within seconds.
+ */
+import type { SandboxSeed } from './seed';
+
+export const SANDBOX_APPS = {
+  automationAdmin: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06',
+  flow: 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e05',
+  portal: 'e5f6a7b8-c9d0-4e1f-8a2b-3c4d5e6f7a07',
+} as const;
+
+export function sandboxPolicyYaml(seed: SandboxSeed): string {
+  const contoso = seed.tenants[0]!;
+  return `# exo-gateway policy (POLICY_FILE). Default deny: a request is allowed only when a rule
+# matches the caller, the tenant and the operation/cmdlet, and all of the rule's "where"
+# constraints hold. Changes apply without a restart (the file is re-read when it changes).
+version: 1
+rules:
+  # Automation accounts with the Commands.Run app role: every operation, raw cmdlets, diagnostics.
+  - name: automation-admin
+    callers:
+      - app: ${SANDBOX_APPS.automationAdmin}
+        role: Commands.Run
+    operations: ["*"]
+    cmdlets: ["*"]
+    diagnostics: true
+
+  # The Power Automate connector: mailbox delegation, auto-replies and group membership inside
+  # ${contoso.displayName}'s own domains, and only for the groups listed.
+  - name: power-automate-flows
+    description: Flows may manage delegation, automatic replies and a few groups in ${contoso.mailDomain}.
+    callers:
+      - app: ${SANDBOX_APPS.flow}
+        role: Operations.Run
+    tenants: [${contoso.domain}]
+    operations:
+      - set-auto-reply
+      - clear-auto-reply
+      - grant-full-access
+      - revoke-full-access
+      - grant-send-as
+      - revoke-send-as
+      - grant-send-on-behalf
+      - revoke-send-on-behalf
+      - add-group-member
+      - remove-group-member
+      - hide-from-address-lists
+      - show-in-address-lists
+      - set-custom-attribute
+      - get-mailbox-summary
+    where:
+      identity: { domain: [${contoso.mailDomain}, ${contoso.domain}], optional: true }
+      user: { domain: [${contoso.mailDomain}, ${contoso.domain}], optional: true }
+      member: { domain: [${contoso.mailDomain}, ${contoso.domain}], optional: true }
+      group: { in: [sales-team@${contoso.mailDomain}, book-club@${contoso.mailDomain}], optional: true }
+      value: { pattern: "[\\\\p{L}\\\\p{N} .,'/&()-]{0,64}", optional: true }
+
+  # Signed-in employees (the portal): their own mailbox only.
+  - name: self-service
+    callers:
+      - app: ${SANDBOX_APPS.portal}
+        scope: user_impersonation
+    tenants: [${contoso.domain}]
+    operations: [set-auto-reply, clear-auto-reply, get-mailbox-summary, grant-full-access, revoke-full-access, grant-send-as, revoke-send-as, grant-send-on-behalf, revoke-send-on-behalf]
+    where:
+      identity: { equals: caller }
+
+  # GATEWAY_AUTH=none (local development only): anonymous callers may do everything.
+  - name: local-development
+    callers:
+      - anonymous: true
+    operations: ["*"]
+    cmdlets: ["*"]
+    diagnostics: true
+`;
+}

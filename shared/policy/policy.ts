@@ -1,0 +1,138 @@
+/**
+ * Policy decisions: a pure function of the policy document and one request. Default deny: a
+ * request is allowed when some rule matches the caller, the tenant and the target, and all of
+ * that rule's parameter constraints hold. A denial names the rule that failed (or
+ * "default-deny") and why, in words an admin can act on.
+ */
+import type { Caller } from '../http/caller';
+import type { CallerMatcher, ParameterConstraint, PolicyDocument, PolicyRule } from './schema';
+
+export type PolicyTarget = { kind: 'operation'; name: string } | { kind: 'cmdlet'; name: string } | { kind: 'diagnostics' };
+
+export interface PolicyRequest {
+  caller: Caller;
+  tenant: { tenantId: string; domain: string };
+  target: PolicyTarget;
+  /** Operation input or cmdlet parameters. */
+  parameters: Record<string, unknown>;
+}
+
+export interface PolicyDecision {
+  allowed: boolean;
+  /** The rule that allowed, or the rule (or "default-deny") that denied. */
+  rule: string;
+  /** Why, for the caller's problem+json and the audit trail. */
+  reason: string;
+}
+
+const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i');
+
+function callerMatches(m: CallerMatcher, c: Caller): boolean {
+  if (m.anonymous && c.kind !== 'anonymous') return false;
+  if (!m.anonymous && c.kind === 'anonymous') return false;
+  if (m.app && m.app !== '*' && (c.appId ?? (c.kind === 'app' ? c.id : '')).toLowerCase() !== m.app.toLowerCase()) return false;
+  if (m.app === '*' && !c.appId && c.kind !== 'app') return false;
+  if (m.user) {
+    if (c.kind !== 'user') return false;
+    const u = m.user.toLowerCase();
+    if (u !== '*' && u !== c.id.toLowerCase() && u !== (c.upn ?? '').toLowerCase()) return false;
+  }
+  if (m.group && !(c.groups ?? []).some((g) => g.toLowerCase() === m.group!.toLowerCase())) return false;
+  if (m.role && !c.roles.includes(m.role)) return false;
+  if (m.scope && !c.scopes.includes(m.scope)) return false;
+  return true;
+}
+
+function tenantMatches(rule: PolicyRule, tenant: PolicyRequest['tenant']): boolean {
+  if (!rule.tenants) return true;
+  return rule.tenants.some((t) => t.toLowerCase() === tenant.tenantId.toLowerCase() || t.toLowerCase() === tenant.domain.toLowerCase());
+}
+
+function targetMatches(rule: PolicyRule, target: PolicyTarget): boolean {
+  switch (target.kind) {
+    case 'operation':
+      return (rule.operations ?? []).some((o) => o === '*' || o === target.name);
+    case 'cmdlet':
+      return (rule.cmdlets ?? []).some((c) => glob(c).test(target.name));
+    case 'diagnostics':
+      return rule.diagnostics === true;
+  }
+}
+
+/** The string values a parameter carries (arrays and Add/Remove tables included). */
+function values(value: unknown): string[] {
+  if (value === undefined || value === null) return [];
+  if (Array.isArray(value)) return value.flatMap(values);
+  if (typeof value === 'object') return Object.entries(value as Record<string, unknown>).filter(([k]) => k !== '@odata.type').flatMap(([, v]) => values(v));
+  return [String(value)];
+}
+
+function lookup(parameters: Record<string, unknown>, name: string): unknown {
+  const key = Object.keys(parameters).find((k) => k.toLowerCase() === name.toLowerCase());
+  return key === undefined ? undefined : parameters[key];
+}
+
+/** Why one value breaks a constraint, or undefined when it holds. */
+function violation(name: string, value: string, c: ParameterConstraint, caller: Caller): string | undefined {
+  const v = value.trim().toLowerCase();
+  if (c.domain) {
+    const at = v.lastIndexOf('@');
+    if (at < 1 || !c.domain.some((d) => v.slice(at + 1) === d.toLowerCase())) return `${name} must be an address in ${c.domain.join(' or ')}`;
+  }
+  if (c.equals) {
+    if (c.equals.toLowerCase() === 'caller') {
+      const own = [caller.id, caller.upn].filter((x): x is string => Boolean(x)).map((x) => x.toLowerCase());
+      if (!own.includes(v)) return `${name} must be the caller's own account`;
+    } else if (v !== c.equals.toLowerCase()) return `${name} must be ${c.equals}`;
+  }
+  if (c.in && !c.in.some((x) => x.toLowerCase() === v)) return `${name} must be one of: ${c.in.join(', ')}`;
+  if (c.notIn && c.notIn.some((x) => x.toLowerCase() === v)) return `${name} must not be ${value.slice(0, 80)}`;
+  if (c.maxLength !== undefined && value.length > c.maxLength) return `${name} must be at most ${c.maxLength} characters`;
+  if (c.pattern && !new RegExp(`^(?:${c.pattern})$`, 'u').test(value)) return `${name} must match the pattern ${c.pattern}`;
+  return undefined;
+}
+
+function constraintViolations(rule: PolicyRule, request: PolicyRequest): string[] {
+  const problems: string[] = [];
+  for (const [name, constraint] of Object.entries(rule.where ?? {})) {
+    const found = values(lookup(request.parameters, name));
+    if (!found.length) {
+      if (!constraint.optional) problems.push(`${name} is required by this rule`);
+      continue;
+    }
+    for (const value of found) {
+      const problem = violation(name, value, constraint, request.caller);
+      if (problem) {
+        problems.push(problem);
+        break;
+      }
+    }
+  }
+  return problems;
+}
+
+function describeTarget(t: PolicyTarget): string {
+  return t.kind === 'diagnostics' ? 'diagnostics' : `${t.kind} ${t.name}`;
+}
+
+function describeCaller(c: Caller): string {
+  if (c.kind === 'anonymous') return 'an anonymous caller';
+  if (c.kind === 'app') return `app ${c.id}`;
+  return `user ${c.upn || c.id}`;
+}
+
+/** Decides one request under a policy document (undefined: no policy, everything denied). */
+export function decide(policy: PolicyDocument | undefined, request: PolicyRequest): PolicyDecision {
+  if (!policy) return { allowed: false, rule: 'default-deny', reason: 'No policy is configured (POLICY_FILE), so every request is denied.' };
+  const candidates = policy.rules.filter((r) => targetMatches(r, request.target) && tenantMatches(r, request.tenant) && r.callers.some((m) => callerMatches(m, request.caller)));
+  if (!candidates.length) {
+    return { allowed: false, rule: 'default-deny', reason: `No policy rule grants ${describeTarget(request.target)} in tenant ${request.tenant.domain} to ${describeCaller(request.caller)}.` };
+  }
+  let firstFailure: PolicyDecision | undefined;
+  for (const rule of candidates) {
+    const problems = constraintViolations(rule, request);
+    if (!problems.length) return { allowed: true, rule: rule.name, reason: `Allowed by rule ${rule.name}.` };
+    firstFailure ??= { allowed: false, rule: rule.name, reason: `Rule ${rule.name} grants ${describeTarget(request.target)}, but ${problems.join('; ')}.` };
+  }
+  return firstFailure!;
+}

@@ -1,0 +1,103 @@
+/**
+ * The policy file (POLICY_FILE, YAML): default deny; each rule grants some callers some named
+ * operations, raw cmdlets and/or diagnostics, in some tenants, under parameter constraints.
+ *
+ *   version: 1
+ *   rules:
+ *     - name: flows-mailbox-delegation
+ *       callers: [{ app: c3d4e5f6-…, role: Operations.Run }]
+ *       tenants: [contoso.onmicrosoft.com]
+ *       operations: [grant-full-access, revoke-full-access]
+ *       where:
+ *         identity: { domain: [contoso.com] }
+ *         user: { domain: [contoso.com] }
+ */
+import { z } from 'zod';
+import { OPERATIONS } from '../operations/catalog';
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const OPERATION_NAMES = OPERATIONS.map((o) => o.name);
+
+const callerSchema = z
+  .strictObject({
+    /** App id of an application caller, or of the client app a user signed in with; "*" any. */
+    app: z.union([z.literal('*'), z.string().regex(GUID, 'must be an app id (GUID) or "*"')]).optional(),
+    /** UPN or object id of a user caller; "*" any signed-in user. */
+    user: z.string().min(1).max(256).optional(),
+    /** Object id of a group in the caller's `groups` claim. */
+    group: z.string().regex(GUID, 'must be a group object id (GUID)').optional(),
+    /** An app role in the caller's `roles` claim. */
+    role: z.string().min(1).max(120).optional(),
+    /** A delegated scope in the caller's `scp` claim. */
+    scope: z.string().min(1).max(120).optional(),
+    /** Unauthenticated local development callers (GATEWAY_AUTH=none). */
+    anonymous: z.literal(true).optional(),
+  })
+  .refine((c) => Object.keys(c).length > 0, 'must name at least one of app, user, group, role, scope, anonymous');
+
+const patternSchema = z
+  .string()
+  .min(1)
+  .max(500)
+  .refine((p) => {
+    try {
+      new RegExp(p, 'u');
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'must be a valid regular expression');
+
+const constraintSchema = z
+  .strictObject({
+    /** The value must be an address in one of these domains. */
+    domain: z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be a domain name')).min(1).optional(),
+    /** "caller": the value must be the caller's own UPN/object id; otherwise a literal value. */
+    equals: z.string().min(1).max(256).optional(),
+    /** The value must be one of these (case-insensitive). */
+    in: z.array(z.string().min(1).max(256)).min(1).optional(),
+    /** The value must not be one of these (case-insensitive). */
+    notIn: z.array(z.string().min(1).max(256)).min(1).optional(),
+    /** The whole value must match this regular expression. */
+    pattern: patternSchema.optional(),
+    maxLength: z.int().min(0).max(100_000).optional(),
+    /** Absent parameters pass (default: a constrained parameter must be present). */
+    optional: z.boolean().optional(),
+  })
+  .refine((c) => ['domain', 'equals', 'in', 'notIn', 'pattern', 'maxLength'].some((k) => k in c), 'must set at least one of domain, equals, in, notIn, pattern, maxLength');
+
+const ruleSchema = z
+  .strictObject({
+    name: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'must be 1-80 letters, digits, dots, dashes or underscores'),
+    description: z.string().max(1000).optional(),
+    callers: z.array(callerSchema, { error: 'is required: a list of caller matchers' }).min(1, 'must list at least one caller'),
+    /** Tenant ids or initial domains; absent = every configured tenant. */
+    tenants: z.array(z.string().min(1).max(256)).min(1).optional(),
+    operations: z.array(z.string().refine((v) => v === '*' || OPERATION_NAMES.includes(v), { message: `must be "*" or a known operation (${OPERATION_NAMES.join(', ')})` })).optional(),
+    /** Raw cmdlets for POST /api/commands: exact names or globs such as "Get-*". */
+    cmdlets: z.array(z.string().regex(/^(\*|[A-Za-z*]+-[A-Za-z0-9*]*)$/, 'must be a cmdlet name or glob such as "Get-*"')).optional(),
+    /** GET /api/diagnostics/{tenant}. */
+    diagnostics: z.boolean().optional(),
+    /** Parameter constraints, by parameter name (operation field or cmdlet parameter; case-insensitive). */
+    where: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'must be a parameter name'), constraintSchema).optional(),
+  })
+  .refine((r) => r.operations?.length || r.cmdlets?.length || r.diagnostics, 'must grant operations, cmdlets or diagnostics');
+
+export const policySchema = z
+  .strictObject({
+    version: z.literal(1, { error: 'must be 1' }),
+    rules: z.array(ruleSchema).max(1000),
+  })
+  .superRefine((p, ctx) => {
+    const seen = new Set<string>();
+    p.rules.forEach((r, i) => {
+      const key = r.name.toLowerCase();
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `duplicates an earlier rule name "${r.name}"` });
+      seen.add(key);
+    });
+  });
+
+export type PolicyDocument = z.infer<typeof policySchema>;
+export type PolicyRule = PolicyDocument['rules'][number];
+export type CallerMatcher = PolicyRule['callers'][number];
+export type ParameterConstraint = NonNullable<PolicyRule['where']>[string];
