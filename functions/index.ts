@@ -8,6 +8,8 @@ import { healthFunction } from './health';
 import { commandsSubmitFunction } from './commands-submit';
 import { operationsSubmitFunction } from './operations-submit';
 import { openApiFunction } from './openapi';
+import { diagnosticsFunction } from './diagnostics';
+import { certificateMonitorFunction } from './certificate-monitor';
 import { commandsStatusFunction } from './commands-status';
 import { exoWorkerFunction } from './exo-worker';
 import { exoWorkerPoisonFunction } from './exo-worker-poison';
@@ -17,14 +19,17 @@ export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
   commandsQueue: string;
   sweeperSchedule: string;
+  certificateSchedule: string;
 }
 
 export function createFunctions(services: AppServices, names: Partial<FunctionNames> = {}): FunctionDefinition[] {
   let queue = names.commandsQueue;
   let schedule = names.sweeperSchedule;
+  let certificateSchedule = names.certificateSchedule;
   try {
     queue ??= services.settings().COMMANDS_QUEUE;
     schedule ??= services.settings().SWEEPER_SCHEDULE;
+    certificateSchedule ??= services.settings().CERT_MONITOR_SCHEDULE;
   } catch {
     // Invalid settings: still register everything (health reports the problem).
   }
@@ -33,9 +38,11 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     commandsSubmitFunction(services),
     operationsSubmitFunction(services),
     openApiFunction(services),
+    diagnosticsFunction(services),
     commandsStatusFunction(services),
     exoWorkerFunction(services, queue ?? 'exo-commands'),
     exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),
     commandsSweeperFunction(services, schedule ?? '*/30 * * * * *'),
+    certificateMonitorFunction(services, certificateSchedule ?? '0 0 * * * *'),
   ];
 }

@@ -8,7 +8,7 @@
  * DefaultAzureCredential settings must point at the real thing), and an AzureWebJobsStorage
  * that is not the development account skips Azurite.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startSandboxCloud, type SandboxCloud } from './cloud/cloud';
@@ -18,6 +18,7 @@ import { GATEWAY_API } from './directory/seed';
 import { startFunctionsHost } from './functions-host/host';
 import { createFunctions } from '../functions/index';
 import { createAppServices } from '../shared/app/services';
+import { SETTING_NAMES } from '../shared/config/settings';
 import { createLogger } from '../shared/observability/logger';
 
 async function main(): Promise<void> {
@@ -91,6 +92,11 @@ async function main(): Promise<void> {
       logger,
     });
     stops.push({ name: 'Functions host', stop: () => host.stop() });
+    // The effective app settings, for tools run beside `npm start` (npm run diagnose).
+    const settingsFile = join(sandboxDir, 'app-settings.json');
+    const keys = new Set([...SETTING_NAMES, ...Object.keys(cloud?.env() ?? {})]);
+    writeFileSync(settingsFile, JSON.stringify(Object.fromEntries(Object.entries(env).filter(([k, v]) => keys.has(k) && v !== undefined)), null, 2), { mode: 0o600 });
+    stops.push({ name: 'settings file', stop: async () => rmSync(settingsFile, { force: true }) });
 
     const lines = [
       '',
@@ -107,6 +113,8 @@ async function main(): Promise<void> {
         `  Sandbox control  ${cloud.endpoints.control}/stats`,
         `  Tenants file     ${env.TENANTS_FILE}`,
         `  Policy file      ${env.POLICY_FILE} (edit it live)`,
+        `  OpenAPI          ${host.url}/api/openapi.json`,
+        `  Diagnostics      npm run diagnose -- --tenant contoso.onmicrosoft.com`,
       );
     } else {
       lines.push(`  SANDBOX=0: using AZURE_AUTHORITY_HOST=${env.AZURE_AUTHORITY_HOST ?? '(default)'} EXO_ADMIN_API_URL=${env.EXO_ADMIN_API_URL ?? '(default)'}`);

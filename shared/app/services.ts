@@ -14,6 +14,8 @@ import { loadTenantRegistry, type StaticTenantRegistry } from '../config/tenant-
 import type { TenantConfig } from '../config/tenant';
 import { KeyVaultCredentialSource } from '../credentials/key-vault-source';
 import { ExchangeTokenProvider } from '../credentials/token-provider';
+import { CertificateExpiryMonitor } from '../credentials/expiry-monitor';
+import { TenantDiagnostics } from '../diagnostics/diagnostics';
 import { ExchangeSessionPool } from '../exchange/session';
 import { AuditLog } from '../commands/audit';
 import { CommandQueue } from '../commands/queue';
@@ -23,7 +25,7 @@ import { CommandSweeper } from '../commands/sweeper';
 import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slots';
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
-import { entraCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
+import { certificateCheck, entraCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
 import { ANONYMOUS_LOCAL_CALLER, type Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
@@ -42,6 +44,10 @@ export interface AppServices {
   sweeper(): CommandSweeper;
   audit(): AuditLog;
   health(): HealthService;
+  /** Certificate expiry of every certificate tenant. */
+  certificates(): CertificateExpiryMonitor;
+  /** Key Vault → certificate → token → Exchange checks for one tenant. */
+  diagnostics(): TenantDiagnostics;
   /** The policy enforcement point (POLICY_FILE). */
   policy(): PolicyGuard;
   authenticate: Authenticate;
@@ -83,15 +89,23 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   // Slot calls fail fast: a slow lease attempt is better retried than waited for.
   const slots = lazy<TenantSlots>(() => createBlobTenantSlots({ containerClient: BlobServiceClient.fromConnectionString(connection(), { retryOptions: { maxTries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 200, tryTimeoutInMs: 5000 } }).getContainerClient('tenant-slots'), instanceId, logger, leaseSeconds: overrides.slotLeaseSeconds }));
 
+  const sources = new Map<string, KeyVaultCredentialSource>();
+  const sourceFor = (tenant: TenantConfig) => {
+    let source = sources.get(tenant.tenantId);
+    if (!source) {
+      const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
+      source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(ref.vaultUrl, credential()), refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000, logger });
+      sources.set(tenant.tenantId, source);
+    }
+    return source;
+  };
   const providers = new Map<string, ExchangeTokenProvider>();
   const tokensFor = (tenant: TenantConfig) => {
     let provider = providers.get(tenant.tenantId);
     if (!provider) {
-      const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
-      const source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(ref.vaultUrl, credential()), refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000, logger });
       provider = new ExchangeTokenProvider({
         tenant,
-        source,
+        source: sourceFor(tenant),
         authorityHost: settings().AZURE_AUTHORITY_HOST,
         scope: settings().EXO_TOKEN_SCOPE,
         logger,
@@ -103,6 +117,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   };
   const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger }));
 
+  const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
+  const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
   const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger }));
 
@@ -145,7 +161,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       const registry = tenants();
       const tenantIds = registry.list().map((t) => t.tenantId);
       const vaults = [...new Set(registry.list().map((t) => ('certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl)))];
-      checks.push(storageCheck(QueueServiceClient.fromConnectionString(s.AzureWebJobsStorage)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds), policyCheck(policySource()));
+      checks.push(storageCheck(QueueServiceClient.fromConnectionString(s.AzureWebJobsStorage)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds), policyCheck(policySource()), certificateCheck(certificates()));
     } catch (error) {
       const message = (error as Error).message;
       checks.push({ name: 'configuration', run: async () => { throw new Error(message); } });
@@ -178,6 +194,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     sweeper,
     audit,
     health,
+    certificates,
+    diagnostics,
     policy,
     authenticate,
     async close() {

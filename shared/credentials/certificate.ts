@@ -103,7 +103,9 @@ export function parseCertificateSecret(value: string, options: ParseOptions): Lo
   const notAfter = new Date(certificate.validTo);
   const now = options.now ?? new Date();
   if (notAfter.getTime() <= now.getTime()) {
-    throw new CredentialError('Credential.CertificateExpired', `${source}: the certificate expired on ${notAfter.toISOString()}.`, 'Create a new certificate version in Key Vault and upload its public part to the app registration.');
+    const expired = new CredentialError('Credential.CertificateExpired', `${source}: the certificate expired on ${notAfter.toISOString()}.`, 'Create a new certificate version in Key Vault and upload its public part to the app registration.');
+    expired.notAfter = notAfter;
+    throw expired;
   }
   if (notBefore.getTime() > now.getTime()) {
     throw new CredentialError('Credential.CertificateNotYetValid', `${source}: the certificate is not valid before ${notBefore.toISOString()}.`, 'Wait until it is valid, or check the clock of the machine that created it.');

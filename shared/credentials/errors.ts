@@ -21,6 +21,8 @@ export type CredentialErrorCode =
   | 'Token.Failed';
 
 export class CredentialError extends Error {
+  /** For certificate validity errors: the certificate's end of validity. */
+  notAfter?: Date;
   constructor(
     readonly code: CredentialErrorCode,
     message: string,

@@ -94,3 +94,19 @@ export function policyCheck(source: { load(): void; current(): { rules: unknown[
     },
   };
 }
+
+/** Certificates are readable and not expired (expiring soon is still up, with a warning). */
+export function certificateCheck(monitor: { recent(maxAgeMs: number): Promise<Array<{ domain: string; state: string; daysLeft?: number; detail?: string }>> }): HealthCheck {
+  return {
+    name: 'certificates',
+    async run() {
+      // Cached credentials: a probe costs no Key Vault read (rotation checks run on their own schedule).
+      const statuses = await monitor.recent(60_000);
+      const expired = statuses.filter((s) => s.state === 'expired' || s.state === 'unreadable');
+      if (expired.length) throw new Error(expired.map((s) => `${s.domain}: ${s.detail ?? s.state}`).join('; '));
+      const expiring = statuses.filter((s) => s.state === 'expiring');
+      if (expiring.length) return `warning: ${expiring.map((s) => `${s.domain} expires in ${s.daysLeft} day(s)`).join('; ')}`;
+      return statuses.length ? statuses.map((s) => `${s.domain}: ${s.daysLeft} days left`).join('; ') : 'no certificate tenants';
+    },
+  };
+}

@@ -198,3 +198,23 @@ describe('GET /api/openapi.json', () => {
     }
   });
 });
+
+describe('GET /api/diagnostics/{tenant}', () => {
+  it('reports every link for an admin the policy allows, and never a token', async () => {
+    const res = await gw.get('/api/diagnostics/contoso.onmicrosoft.com', await gw.token(AUTOMATION_ADMIN_APP));
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const report = JSON.parse(text) as { ok: boolean; steps: Array<{ name: string; status: string }> };
+    expect(report.ok).toBe(true);
+    expect(report.steps.map((s) => s.name)).toEqual(['keyVault', 'certificate', 'token', 'exchange']);
+    expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
+  });
+
+  it('is denied to callers without a diagnostics grant, and 404 for unknown tenants', async () => {
+    const denied = await gw.get('/api/diagnostics/contoso.onmicrosoft.com', flow);
+    expect(denied.status).toBe(403);
+    expect(await denied.json()).toMatchObject({ rule: 'default-deny' });
+    expect((await gw.get('/api/diagnostics/nowhere.example', await gw.token(AUTOMATION_ADMIN_APP))).status).toBe(404);
+    expect((await gw.get('/api/diagnostics/contoso.onmicrosoft.com', null)).status).toBe(401);
+  });
+});

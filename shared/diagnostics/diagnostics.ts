@@ -1,0 +1,140 @@
+/**
+ * Tenant diagnostics for admins (GET /api/diagnostics/{tenant}, `npm run diagnose`): walks the
+ * chain a command depends on — Key Vault → certificate → token → Exchange — and for each link
+ * says what was found and, when it fails, what an admin must change. Never returns a secret,
+ * a key or a token: only claims (aud, roles, wids, exp) and certificate metadata.
+ */
+import type { TenantConfig } from '../config/tenant';
+import { explainExchangeToken, summarizeToken, EXCHANGE_ROLE_IDS } from '../credentials/claims';
+import { CredentialError } from '../credentials/errors';
+import type { CertificateExpiryMonitor } from '../credentials/expiry-monitor';
+import type { KeyVaultCredentialSource } from '../credentials/key-vault-source';
+import type { ExchangeTokenSource } from '../credentials/token-provider';
+import { ExchangeError } from '../exchange/errors';
+import type { ExchangeSessions } from '../exchange/types';
+
+export type StepStatus = 'ok' | 'warning' | 'failed' | 'skipped';
+
+export interface DiagnosticStep {
+  name: 'keyVault' | 'certificate' | 'clientSecret' | 'token' | 'exchange';
+  status: StepStatus;
+  detail: string;
+  /** What to change, for warnings and failures. */
+  remediation?: string;
+  /** Non-secret facts (thumbprint, claims, domains…). */
+  data?: Record<string, unknown>;
+}
+
+export interface DiagnosticsReport {
+  tenant: { tenantId: string; domain: string; clientId: string; credential: 'certificate' | 'clientSecret'; vault: string };
+  ok: boolean;
+  checkedAt: string;
+  steps: DiagnosticStep[];
+}
+
+export interface TenantDiagnosticsOptions {
+  sourceFor: (tenant: TenantConfig) => KeyVaultCredentialSource;
+  tokensFor: (tenant: TenantConfig) => ExchangeTokenSource;
+  sessions: ExchangeSessions;
+  monitor: CertificateExpiryMonitor;
+  /** The resource Exchange tokens must be for, e.g. https://outlook.office365.com. */
+  exchangeAudience: string;
+  now?: () => number;
+}
+
+const KEY_VAULT_CODES = new Set(['Credential.SecretNotFound', 'Credential.KeyVaultForbidden', 'Credential.KeyVaultUnavailable']);
+
+export class TenantDiagnostics {
+  constructor(private readonly o: TenantDiagnosticsOptions) {}
+
+  async run(tenant: TenantConfig): Promise<DiagnosticsReport> {
+    const reference = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
+    const kind = 'certificate' in tenant.credential ? 'certificate' : 'clientSecret';
+    const steps: DiagnosticStep[] = [];
+    const skip = (name: DiagnosticStep['name'], why: string) => steps.push({ name, status: 'skipped', detail: why });
+
+    // 1. Key Vault, and 2. the credential in it.
+    let credentialOk = false;
+    try {
+      const loaded = await this.o.sourceFor(tenant).refresh();
+      steps.push({ name: 'keyVault', status: 'ok', detail: `Read ${reference.name} (version ${loaded.version}) from ${reference.vaultUrl}.`, data: { vaultUrl: reference.vaultUrl, name: reference.name, version: loaded.version } });
+      if (loaded.kind === 'certificate') {
+        const status = await this.o.monitor.checkTenant(tenant);
+        const data = { subject: status.subject, thumbprint: status.thumbprint, notAfter: status.notAfter, daysLeft: status.daysLeft };
+        steps.push(status.state === 'expiring' ? { name: 'certificate', status: 'warning', detail: status.detail!, remediation: status.remediation, data } : { name: 'certificate', status: 'ok', detail: `Certificate ${status.subject}, thumbprint ${status.thumbprint}, valid until ${status.notAfter} (${status.daysLeft} days).`, data });
+      } else {
+        steps.push({ name: 'clientSecret', status: 'ok', detail: `Client secret version ${loaded.version} read (its value is never shown).`, data: { version: loaded.version } });
+      }
+      credentialOk = true;
+    } catch (error) {
+      const e = error instanceof CredentialError ? error : new CredentialError('Credential.Unreadable', 'The credential could not be read.', 'See the gateway log.');
+      if (KEY_VAULT_CODES.has(e.code)) {
+        steps.push({ name: 'keyVault', status: 'failed', detail: e.message, remediation: e.remediation, data: { vaultUrl: reference.vaultUrl, name: reference.name, code: e.code } });
+        skip(kind, 'Key Vault could not be read.');
+      } else {
+        steps.push({ name: 'keyVault', status: 'ok', detail: `Read ${reference.name} from ${reference.vaultUrl}.` });
+        steps.push({ name: kind, status: 'failed', detail: e.message, remediation: e.remediation, data: { code: e.code, ...(e.notAfter ? { notAfter: e.notAfter.toISOString() } : {}) } });
+      }
+    }
+
+    // 3. An app-only token for Exchange, and what its claims say.
+    let tokenOk = false;
+    if (!credentialOk) skip('token', 'No usable credential.');
+    else {
+      try {
+        const token = await this.o.tokensFor(tenant).getToken();
+        const claims = summarizeToken(token.token);
+        const verdict = explainExchangeToken(claims, { tenantId: tenant.tenantId, audience: this.o.exchangeAudience });
+        const data = { aud: claims.aud, tid: claims.tid, appid: claims.appid, roles: claims.roles, wids: claims.wids.map((w) => EXCHANGE_ROLE_IDS[w] ?? w), exp: claims.exp ? new Date(claims.exp * 1000).toISOString() : undefined };
+        if (verdict.ok) steps.push({ name: 'token', status: 'ok', detail: 'Entra ID issued an app-only token with Exchange.ManageAsApp and an Exchange role.', data });
+        else steps.push({ name: 'token', status: 'failed', detail: verdict.problems.map((p) => p.message).join(' '), remediation: verdict.problems.map((p) => p.remediation).join(' '), data: { ...data, problems: verdict.problems.map((p) => p.code) } });
+        tokenOk = verdict.ok;
+      } catch (error) {
+        const e = error instanceof CredentialError ? error : undefined;
+        steps.push({ name: 'token', status: 'failed', detail: e?.message ?? 'No token could be obtained.', remediation: e?.remediation, data: e ? { code: e.code } : undefined });
+      }
+    }
+
+    // 4. A harmless read through the Exchange admin API.
+    if (!tokenOk) skip('exchange', 'No acceptable token.');
+    else {
+      try {
+        const result = await this.o.sessions.forTenant(tenant).invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName', 'Default'] }, { correlationId: `diagnostics-${Date.now()}` });
+        const domains = result.value.map((d) => String((d as Record<string, unknown>).DomainName));
+        steps.push({ name: 'exchange', status: 'ok', detail: `Get-AcceptedDomain answered: ${domains.join(', ')}.`, data: { domains, requestIds: result.requestIds } });
+      } catch (error) {
+        if (error instanceof ExchangeError) {
+          const remediation =
+            error.category === 'auth'
+              ? 'Exchange refused the app: check Exchange.ManageAsApp with admin consent and an Exchange Administrator / Exchange Recipient Administrator role on the service principal (see docs/setup-exchange-app.md).'
+              : error.category === 'throttled' || error.category === 'transient'
+                ? 'Exchange is busy or unavailable right now; try again in a few minutes.'
+                : undefined;
+          steps.push({ name: 'exchange', status: 'failed', detail: error.message, remediation, data: { status: error.status, category: error.category, exceptionType: error.exceptionType, requestId: error.requestId } });
+        } else {
+          steps.push({ name: 'exchange', status: 'failed', detail: 'The Exchange admin API could not be reached.', remediation: 'Check EXO_ADMIN_API_URL and outbound network access.' });
+        }
+      }
+    }
+
+    return {
+      tenant: { tenantId: tenant.tenantId, domain: tenant.domain, clientId: tenant.clientId, credential: kind, vault: reference.vaultUrl },
+      ok: steps.every((s) => s.status === 'ok' || s.status === 'warning'),
+      checkedAt: new Date((this.o.now ?? Date.now)()).toISOString(),
+      steps,
+    };
+  }
+}
+
+/** A report as plain text for the CLI. */
+export function formatReport(report: DiagnosticsReport): string {
+  const mark: Record<StepStatus, string> = { ok: 'OK  ', warning: 'WARN', failed: 'FAIL', skipped: 'SKIP' };
+  const lines = [`Tenant ${report.tenant.domain} (${report.tenant.tenantId}), app ${report.tenant.clientId}, ${report.tenant.credential} in ${report.tenant.vault}`];
+  for (const step of report.steps) {
+    lines.push(`  [${mark[step.status]}] ${step.name.padEnd(12)} ${step.detail}`);
+    if (step.remediation && step.status !== 'ok') lines.push(`         fix: ${step.remediation}`);
+    if (step.name === 'token' && step.data) lines.push(`         claims: aud=${String(step.data.aud)} roles=${JSON.stringify(step.data.roles)} wids=${JSON.stringify(step.data.wids)} exp=${String(step.data.exp)}`);
+  }
+  lines.push(report.ok ? 'Result: ready' : 'Result: NOT ready — fix the FAIL lines above');
+  return lines.join('\n');
+}

@@ -1,0 +1,140 @@
+/**
+ * Tenant diagnostics and the certificate expiry monitor against the sandbox's Key Vault,
+ * Entra ID and Exchange: each misconfiguration an admin can make is named with its fix, and
+ * no report ever carries a secret or a token.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DefaultAzureCredential } from '@azure/identity';
+import { startTestCloud, testStorageConnectionString, uniqueName } from '../support/sandbox';
+import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+import { createAppCertificate } from '../../sandbox/pki/certificates';
+import { createAppServices, type AppServices } from '../../shared/app/services';
+import { silentLogger } from '../../shared/observability/logger';
+import type { DiagnosticsReport } from '../../shared/diagnostics/diagnostics';
+
+const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
+const CERT_APP = '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01';
+const MI_OBJECT_ID = 'c4d5e6f7-a8b9-4c0d-9e1f-2a3b4c5d6e7f';
+
+let cloud: SandboxCloud;
+const opened: AppServices[] = [];
+beforeAll(async () => {
+  cloud = await startTestCloud();
+  for (const [k, v] of Object.entries(cloud.env())) process.env[k] = v;
+});
+afterAll(async () => {
+  await Promise.all(opened.map((s) => s.close()));
+  await cloud.stop();
+});
+
+/** Services for one Contoso registry entry (clientId + credential). */
+function servicesFor(entry: { clientId: string; credential: unknown }): AppServices {
+  const dir = mkdtempSync(join(tmpdir(), 'exo-diag-'));
+  const tenantsFile = join(dir, 'tenants.json');
+  writeFileSync(tenantsFile, JSON.stringify([{ tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', ...entry }]));
+  const services = createAppServices(
+    { AzureWebJobsStorage: testStorageConnectionString(), ...cloud.env(), TENANTS_FILE: tenantsFile, GATEWAY_AUTH: 'none', AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''), COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, '') },
+    { logger: silentLogger, credential: new DefaultAzureCredential() },
+  );
+  opened.push(services);
+  return services;
+}
+
+const vault = () => cloud.endpoints.vaultUrl('contoso-kv');
+
+async function diagnose(entry: { clientId: string; credential: unknown }): Promise<DiagnosticsReport> {
+  const services = servicesFor(entry);
+  return services.diagnostics().run(services.tenants().get(CONTOSO)!);
+}
+
+const step = (report: DiagnosticsReport, name: string) => report.steps.find((s) => s.name === name)!;
+
+function expectNoSecrets(report: DiagnosticsReport): void {
+  const text = JSON.stringify(report);
+  expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/); // a JWT
+  expect(text).not.toMatch(/PRIVATE KEY|BEGIN CERTIFICATE/);
+  for (const secret of cloud.context.directory.secrets.values()) expect(text).not.toContain(secret);
+}
+
+describe('tenant diagnostics', () => {
+  it('walks Key Vault → certificate → token → Exchange for a correctly set-up tenant', async () => {
+    const report = await diagnose({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-contoso' } } });
+    expect(report.ok).toBe(true);
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([['keyVault', 'ok'], ['certificate', 'ok'], ['token', 'ok'], ['exchange', 'ok']]);
+    expect(step(report, 'certificate').data).toMatchObject({ subject: 'CN=contoso-exo', thumbprint: cloud.context.directory.certificates.get('contoso-exo')!.sha1Thumbprint });
+    expect(step(report, 'token').data).toMatchObject({ aud: 'https://outlook.office365.com', roles: ['Exchange.ManageAsApp'], wids: ['Exchange Administrator'], tid: CONTOSO });
+    expect(step(report, 'exchange').data).toMatchObject({ domains: ['contoso.com', 'contoso.onmicrosoft.com'] });
+    expectNoSecrets(report);
+  });
+
+  it('names a missing Exchange.ManageAsApp permission', async () => {
+    const report = await diagnose({ clientId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c03', credential: { clientSecret: { vaultUrl: vault(), name: 'exo-no-role-secret' } } });
+    expect(report.ok).toBe(false);
+    expect(step(report, 'token')).toMatchObject({ status: 'failed', data: { problems: ['MissingManageAsApp'] } });
+    expect(step(report, 'token').remediation).toMatch(/Exchange\.ManageAsApp.*admin consent/);
+    expect(step(report, 'exchange').status).toBe('skipped');
+    expectNoSecrets(report);
+  });
+
+  it('names a missing Entra role', async () => {
+    const report = await diagnose({ clientId: 'b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d04', credential: { clientSecret: { vaultUrl: vault(), name: 'exo-no-wids-secret' } } });
+    expect(step(report, 'token')).toMatchObject({ status: 'failed', data: { problems: ['MissingExchangeRole'] } });
+    expect(step(report, 'token').remediation).toMatch(/Exchange Administrator|Exchange Recipient Administrator/);
+  });
+
+  it('names an app that does not exist in the tenant (wrong tenant or client id)', async () => {
+    const report = await diagnose({ clientId: '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002', credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('fabrikam-kv'), name: 'exo-fabrikam-secret' } } });
+    expect(step(report, 'token').status).toBe('failed');
+    expect(`${step(report, 'token').detail} ${step(report, 'token').remediation}`).toMatch(/AADSTS700016|not found|tenant/i);
+    expectNoSecrets(report);
+  });
+
+  it('names a missing Key Vault secret and missing Key Vault permission', async () => {
+    const missing = await diagnose({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'does-not-exist' } } });
+    expect(step(missing, 'keyVault')).toMatchObject({ status: 'failed', data: { code: 'Credential.SecretNotFound' } });
+    expect(step(missing, 'token').status).toBe('skipped');
+
+    cloud.keyVault.updateReaders('contoso-kv', { remove: [MI_OBJECT_ID] });
+    try {
+      const forbidden = await diagnose({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-contoso' } } });
+      expect(step(forbidden, 'keyVault')).toMatchObject({ status: 'failed', data: { code: 'Credential.KeyVaultForbidden' } });
+      expect(step(forbidden, 'keyVault').remediation).toMatch(/Key Vault Secrets User/);
+    } finally {
+      cloud.keyVault.updateReaders('contoso-kv', { add: [MI_OBJECT_ID] });
+    }
+  });
+});
+
+describe('certificate expiry monitor', () => {
+  it('warns ahead of expiry (diagnostics, monitor, health stays up)', async () => {
+    const soon = createAppCertificate({ commonName: 'exo-expiring', notBefore: new Date(Date.now() - 300 * 86_400_000), notAfter: new Date(Date.now() + 10 * 86_400_000 + 3_600_000) });
+    cloud.context.directory.addAppCertificate(CERT_APP, soon);
+    cloud.keyVault.importCertificate('contoso-kv', 'exo-expiring', soon, 'application/x-pkcs12');
+    const services = servicesFor({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-expiring' } } });
+    const [status] = await services.certificates().check();
+    expect(status).toMatchObject({ state: 'expiring', daysLeft: 10, thumbprint: soon.sha1Thumbprint });
+    const report = await services.diagnostics().run(services.tenants().get(CONTOSO)!);
+    expect(step(report, 'certificate')).toMatchObject({ status: 'warning' });
+    expect(report.ok).toBe(true);
+    const health = await services.health().report();
+    expect(health.dependencies.certificates).toMatchObject({ status: 'up' });
+    expect(health.dependencies.certificates!.detail).toMatch(/warning: contoso.onmicrosoft.com expires in 10 day/);
+  });
+
+  it('fails health and diagnostics once the certificate has expired', async () => {
+    const old = createAppCertificate({ commonName: 'exo-expired', notBefore: new Date(Date.now() - 400 * 86_400_000), notAfter: new Date(Date.now() - 2 * 86_400_000) });
+    cloud.keyVault.importCertificate('contoso-kv', 'exo-expired', old, 'application/x-pkcs12');
+    const services = servicesFor({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-expired' } } });
+    const [status] = await services.certificates().check();
+    expect(status).toMatchObject({ state: 'expired', daysLeft: -2 });
+    expect(status!.remediation).toMatch(/new certificate version/);
+    const report = await services.diagnostics().run(services.tenants().get(CONTOSO)!);
+    expect(step(report, 'certificate')).toMatchObject({ status: 'failed', data: { code: 'Credential.CertificateExpired' } });
+    expect(report.ok).toBe(false);
+    const health = await services.health().report();
+    expect(health.status).toBe('unhealthy');
+    expect(health.dependencies.certificates).toMatchObject({ status: 'down' });
+  });
+});
