@@ -14,6 +14,8 @@ import { commandsStatusFunction } from './commands-status';
 import { exoWorkerFunction } from './exo-worker';
 import { exoWorkerPoisonFunction } from './exo-worker-poison';
 import { commandsSweeperFunction } from './commands-sweeper';
+import { portalFunction } from './portal';
+import { meFunction } from './me';
 
 export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
@@ -44,5 +46,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),
     commandsSweeperFunction(services, schedule ?? '*/30 * * * * *'),
     certificateMonitorFunction(services, certificateSchedule ?? '0 0 * * * *'),
+    portalFunction(services),
+    meFunction(services),
   ];
 }

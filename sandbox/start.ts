@@ -12,7 +12,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startSandboxCloud, type SandboxCloud } from './cloud/cloud';
-import { sandboxPolicyYaml } from './directory/policy-file';
+import { SANDBOX_APPS, sandboxPolicyYaml } from './directory/policy-file';
 import { sandboxTenants } from './directory/tenants-file';
 import { GATEWAY_API } from './directory/seed';
 import { startFunctionsHost } from './functions-host/host';
@@ -20,6 +20,7 @@ import { createFunctions } from '../functions/index';
 import { createAppServices } from '../shared/app/services';
 import { SETTING_NAMES } from '../shared/config/settings';
 import { createLogger } from '../shared/observability/logger';
+import { buildPortal } from '../scripts/build-portal';
 
 async function main(): Promise<void> {
   const logger = createLogger({ name: 'npm-start' });
@@ -71,6 +72,7 @@ async function main(): Promise<void> {
       Object.assign(process.env, cloud.env());
       env.GATEWAY_API_AUDIENCES ??= `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`;
       env.GATEWAY_AUTH_TENANTS ??= cloud.context.directory.seed.managedIdentity.tenantId;
+      env.PORTAL_CLIENT_ID ??= SANDBOX_APPS.portal;
       mkdirSync(sandboxDir, { recursive: true });
       const tenantsFile = join(sandboxDir, 'tenants.json');
       writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints), null, 2));
@@ -83,6 +85,8 @@ async function main(): Promise<void> {
       } else logger.info({ policyFile: env.POLICY_FILE }, 'using POLICY_FILE from the environment');
     }
 
+    // The self-service portal's browser bundle (dist/portal, or PORTAL_DIR).
+    env.PORTAL_DIR = await buildPortal(env.PORTAL_DIR ? resolve(env.PORTAL_DIR) : undefined);
     const services = createAppServices(env);
     stops.push({ name: 'services', stop: () => services.close() });
     const host = await startFunctionsHost({
@@ -114,6 +118,7 @@ async function main(): Promise<void> {
         `  Tenants file     ${env.TENANTS_FILE}`,
         `  Policy file      ${env.POLICY_FILE} (edit it live)`,
         `  OpenAPI          ${host.url}/api/openapi.json`,
+        `  Portal           ${host.url}/api/portal/  (sign in as e.g. adele.vance@contoso.com, password Sandbox-Passw0rd!)`,
         `  Diagnostics      npm run diagnose -- --tenant contoso.onmicrosoft.com`,
       );
     } else {

@@ -312,7 +312,7 @@ export class EntraEmulator implements Emulator {
     if (!clientId) return sendAadPage(res, aad.missingParameter('client_id'));
     if (!app) return sendAadPage(res, aad.appNotFound(clientId, tenant?.tenantId ?? 'common'));
     const redirectUri = q.get('redirect_uri') ?? '';
-    if (!(app.redirectUris ?? []).includes(redirectUri)) return sendAadPage(res, aad.redirectMismatch(redirectUri, app.appId));
+    if (!(app.redirectUris ?? []).some((registered) => redirectUriMatches(registered, redirectUri))) return sendAadPage(res, aad.redirectMismatch(redirectUri, app.appId));
     const responseMode = q.get('response_mode') ?? 'query';
     const state = q.get('state') ?? undefined;
     const redirectWith = (params: Record<string, string>) => {
@@ -466,6 +466,25 @@ export class EntraEmulator implements Emulator {
 
 function isMultiTenantSegment(segment: string): boolean {
   return ['common', 'organizations', 'consumers'].includes(segment.toLowerCase());
+}
+
+/**
+ * Entra ID's redirect URI matching: exact, except that for http loopback URIs ("localhost"
+ * exception, RFC 8252 §7.3/§8.3) the port is ignored — http://localhost/app matches
+ * http://localhost:51234/app. Host, path and query must still match exactly.
+ */
+export function redirectUriMatches(registered: string, requested: string): boolean {
+  if (registered === requested) return true;
+  let a: URL;
+  let b: URL;
+  try {
+    a = new URL(registered);
+    b = new URL(requested);
+  } catch {
+    return false;
+  }
+  const loopback = (u: URL) => u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+  return loopback(a) && loopback(b) && a.hostname === b.hostname && a.pathname === b.pathname && a.search === b.search && !b.hash;
 }
 
 function parseBasicAuth(header: string | undefined): { clientId: string; secret: string } | undefined {

@@ -31,6 +31,9 @@ import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
 import { PolicySource } from '../policy/policy-file';
 import { PolicyGuard } from '../policy/guard';
+import { ExchangeReader } from '../selfservice/exchange-reader';
+import { ExchangeGroupDirectory } from '../selfservice/group-directory';
+import { SelfServiceOverview } from '../selfservice/overview';
 
 export interface AppServices {
   readonly logger: Logger;
@@ -52,6 +55,8 @@ export interface AppServices {
   policy(): PolicyGuard;
   authenticate: Authenticate;
   close(): Promise<void>;
+  /** The portal's read view of a user's own mailbox (Get- cmdlets with a tenant slot). */
+  selfService(): SelfServiceOverview;
 }
 
 export interface AppServicesOverrides {
@@ -120,7 +125,10 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
   const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
-  const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger }));
+  // Synchronous Exchange reads (portal views, policy directory constraints) hold a tenant slot.
+  const reader = lazy(() => new ExchangeReader({ sessions: sessions(), slots: slots(), logger, slotWaitMs: settings().SLOT_WAIT_MS }));
+  const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger, directory: new ExchangeGroupDirectory({ reader: reader(), tenants: tenants() }) }));
+  const selfService = lazy(() => new SelfServiceOverview(reader()));
 
   let readyPromise: Promise<void> | undefined;
   const ready = () =>
@@ -198,6 +206,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     diagnostics,
     policy,
     authenticate,
+    selfService,
     async close() {
       try {
         await slots().close();
