@@ -206,8 +206,12 @@ class Portal {
       if (reason) item.querySelector('.who-line')!.append(h('span', { class: 'reason' }, reason));
     };
     try {
-      await this.api.run(operation, { tenant: o.tenant, ...fields }, (phase) => setPhase(phase));
+      await this.api.run(operation, { tenant: o.tenant, ...fields }, (phase) => {
+        if (phase !== 'done') setPhase(phase);
+      });
+      // "Done" once the view shows the change.
       await this.load();
+      setPhase('done');
     } catch (error) {
       setPhase('failed', error instanceof ApiError || error instanceof Error ? error.message : 'The change failed.');
     }

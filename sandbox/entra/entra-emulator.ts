@@ -331,16 +331,16 @@ export class EntraEmulator implements Emulator {
     const scopes = (q.get('scope') ?? 'openid profile').split(/\s+/).filter(Boolean);
 
     if (!form) {
-      return sendHtml(res, 200, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: q.get('login_hint') ?? '', appName: app.displayName }));
+      return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: q.get('login_hint') ?? '', appName: app.displayName }));
     }
     const username = (form.get('username') ?? '').trim().toLowerCase();
     const password = form.get('password') ?? '';
     const user = this.findUser(username, tenant);
     if (!user || !safeEqual(password, SANDBOX_USER_PASSWORD)) {
-      return sendHtml(res, 200, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50126: ${aad.badCredentials().message}` }));
+      return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50126: ${aad.badCredentials().message}` }));
     }
     if (!user.accountEnabled) {
-      return sendHtml(res, 200, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50057: ${aad.userDisabled().message}` }));
+      return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50057: ${aad.userDisabled().message}` }));
     }
     const code = b64url(randomBytes(48));
     this.codes.set(code, {
@@ -517,6 +517,23 @@ function sendHtml(res: ServerResponse, status: number, html: string): void {
     'Content-Length': String(body.length),
     'Cache-Control': 'no-store',
     'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    'X-Frame-Options': 'DENY',
+  });
+  res.end(body);
+}
+
+/**
+ * The sign-in page: its form posts back to the authorize endpoint, which answers with a
+ * redirect to the app — browsers apply form-action to that redirect too, so the app's origin
+ * is allowed alongside 'self'.
+ */
+function sendSignInPage(res: ServerResponse, redirectUri: string, html: string): void {
+  const body = Buffer.from(html);
+  res.writeHead(200, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': String(body.length),
+    'Cache-Control': 'no-store',
+    'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${new URL(redirectUri).origin}; frame-ancestors 'none'`,
     'X-Frame-Options': 'DENY',
   });
   res.end(body);
