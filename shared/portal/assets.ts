@@ -4,7 +4,7 @@
  * crafted path cannot reach other files.
  */
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 export interface PortalAsset {
   body: Buffer;
@@ -22,7 +22,7 @@ export const PORTAL_FILES: Readonly<Record<string, string>> = {
 export function defaultPortalDir(): string {
   // This file is shared/portal/assets.(ts|js) under the root (or under dist/ when compiled).
   const root = resolve(__dirname, '..', '..');
-  return root.endsWith(`${join('', 'dist')}`) || root.endsWith('/dist') ? join(root, 'portal') : join(root, 'dist', 'portal');
+  return basename(root) === 'dist' ? join(root, 'portal') : join(root, 'dist', 'portal');
 }
 
 export class PortalAssets {

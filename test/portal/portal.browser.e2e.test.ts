@@ -1,3 +1,5 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 /**
  * The self-service portal in a real browser (playwright-core driving Debian's Chromium, one
  * browser for the file): sign in through the sandbox Entra ID (authorization code + PKCE with

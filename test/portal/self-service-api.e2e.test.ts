@@ -10,6 +10,7 @@ import { TableClient } from '@azure/data-tables';
 import { startTestGateway, CONTOSO, FLOW_APP, type TestGateway } from '../support/gateway';
 import { userToken } from '../support/user-token';
 import type { GroupState, MailboxState } from '../../sandbox/exchange/recipients';
+import type { MailboxOverview } from '../../shared/selfservice/overview';
 
 let gw: TestGateway;
 let adele: string;
@@ -54,20 +55,20 @@ describe('GET /api/me', () => {
     const res = await gw.get('/api/me', adele);
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    const me = (await res.json()) as Record<string, any>;
+    const me = (await res.json()) as MailboxOverview & { tenant: string };
     expect(me).toMatchObject({ tenant: TENANT, displayName: 'Adele Vance', address: 'adele.vance@contoso.com', autoReply: { state: 'Disabled' }, delegates: { fullAccess: [], sendAs: [], sendOnBehalf: [] }, ownedGroups: [] });
-    expect(me.groups.map((g: { address: string }) => g.address).sort()).toEqual(['all-staff@contoso.com', 'sales-team@contoso.com']);
-    expect(me.groups.find((g: { address: string }) => g.address === 'sales-team@contoso.com')).toMatchObject({ isMember: true, isOwner: false, canLeave: true });
-    expect(me.groups.find((g: { address: string }) => g.address === 'all-staff@contoso.com')).toMatchObject({ canLeave: false });
-    expect(me.joinableGroups.map((g: { address: string }) => g.address)).toEqual(['book-club@contoso.com']);
+    expect(me.groups.map((g) => g.address).sort()).toEqual(['all-staff@contoso.com', 'sales-team@contoso.com']);
+    expect(me.groups.find((g) => g.address === 'sales-team@contoso.com')).toMatchObject({ isMember: true, isOwner: false, canLeave: true });
+    expect(me.groups.find((g) => g.address === 'all-staff@contoso.com')).toMatchObject({ canLeave: false });
+    expect(me.joinableGroups.map((g) => g.address)).toEqual(['book-club@contoso.com']);
   });
 
   it('lists owned groups with their members, and delegates by address', async () => {
     await run(alex, 'grant-send-on-behalf', { identity: 'alex.wilber@contoso.com', user: 'lidia.holloway@contoso.com' });
-    const me = (await (await gw.get('/api/me', alex)).json()) as Record<string, any>;
+    const me = (await (await gw.get('/api/me', alex)).json()) as MailboxOverview;
     expect(me.ownedGroups).toHaveLength(1);
     expect(me.ownedGroups[0]).toMatchObject({ address: 'sales-team@contoso.com', isOwner: true });
-    expect(me.ownedGroups[0].members.map((m: { address: string }) => m.address).sort()).toEqual(['adele.vance@contoso.com', 'alex.wilber@contoso.com']);
+    expect(me.ownedGroups[0]!.members.map((m) => m.address).sort()).toEqual(['adele.vance@contoso.com', 'alex.wilber@contoso.com']);
     expect(me.delegates.sendOnBehalf).toEqual([{ address: 'lidia.holloway@contoso.com', displayName: 'Lidia Holloway' }]);
     await run(alex, 'revoke-send-on-behalf', { identity: 'alex.wilber@contoso.com', user: 'lidia.holloway@contoso.com' });
   });
