@@ -74,10 +74,14 @@ export class GatewayApi {
     return fetch(new URL(path, this.base), { ...init, headers, credentials: 'omit', cache: 'no-store' });
   }
 
+  /** The user's mailbox; a busy answer (503 + Retry-After) is retried a few times. */
   async me(): Promise<Overview> {
-    const response = await this.request('me');
-    if (!response.ok) throw new ApiError(await problemMessage(response), response.status);
-    return (await response.json()) as Overview;
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.request('me');
+      if (response.ok) return (await response.json()) as Overview;
+      if (response.status !== 503 || attempt >= 4) throw new ApiError(await problemMessage(response), response.status);
+      await sleep(Math.min(10, Number(response.headers.get('retry-after')) || 2) * 1000);
+    }
   }
 
   /**

@@ -126,7 +126,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
   // Synchronous Exchange reads (portal views, policy directory constraints) hold a tenant slot.
-  const reader = lazy(() => new ExchangeReader({ sessions: sessions(), slots: slots(), logger, slotWaitMs: settings().SLOT_WAIT_MS }));
+  // A person is waiting: wait up to 10 s for a slot (a worker defers instead) before a 503.
+  const reader = lazy(() => new ExchangeReader({ sessions: sessions(), slots: slots(), logger, slotWaitMs: Math.max(settings().SLOT_WAIT_MS, 10_000) }));
   const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger, directory: new ExchangeGroupDirectory({ reader: reader(), tenants: tenants() }) }));
   const selfService = lazy(() => new SelfServiceOverview(reader()));
 
