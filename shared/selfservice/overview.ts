@@ -61,7 +61,8 @@ export interface OverviewOptions {
 }
 
 export class SelfServiceOverview {
-  constructor(private readonly reader: ExchangeReader) {}
+  /** `reader`: the slot-holding Exchange reads this view (and other synchronous reads) go through. */
+  constructor(readonly reader: ExchangeReader) {}
 
   /** The overview of `upn`'s own mailbox (404 problem when the user has no mailbox). */
   async read(tenant: TenantConfig, upn: string, options: OverviewOptions = {}): Promise<MailboxOverview> {
