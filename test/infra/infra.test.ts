@@ -51,32 +51,39 @@ function sampleFor(setting: string, expr: string): string | undefined {
   return undefined;
 }
 
-const main = parseBicep(read('infra/main.bicep'));
-const resourcesModule = main.modules.find((m) => m.path === 'resources.bicep');
-const resources = parseBicep(read('infra/resources.bicep'));
+interface Templates {
+  main: BicepFile;
+  resources: BicepFile;
+}
+
+function loadTemplates(mainText = read('infra/main.bicep'), resourcesText = read('infra/resources.bicep')): Templates {
+  return { main: parseBicep(mainText), resources: parseBicep(resourcesText) };
+}
+
 /** main.bicep's params as azd would pass them (required ones get samples). */
 const mainParamSamples: Record<string, BicepValue> = { environmentName: 'prod', location: 'swedencentral', principalId: '', gatewayApiAudiences: 'api://exo-gateway' };
 
-function resourcesScope() {
-  const mainScope = fileScope(main, mainParamSamples);
-  const passed = (resourcesModule?.body.params ?? {}) as Record<string, BicepValue>;
+/** Scope of resources.bicep: its params as main.bicep passes them, its vars. */
+function resourcesScope(t: Templates) {
+  const mainScope = fileScope(t.main, mainParamSamples);
+  const passed = (t.main.modules.find((m) => m.path === 'resources.bicep')?.body.params ?? {}) as Record<string, BicepValue>;
   const values: Record<string, BicepValue> = {};
   for (const [name, value] of Object.entries(passed)) {
     const v = evaluate(value, mainScope);
     values[name] = v instanceof BicepExpr ? (sampleFor(name, v.expr) ?? v) : v;
   }
-  return fileScope(resources, values);
+  return fileScope(t.resources, values);
 }
 
-const functionApp = resources.resources.find((r) => r.type.startsWith('Microsoft.Web/sites@'));
-const appSettingsResource = functionApp?.children.find((c) => c.type === 'config' && evaluate(c.body.name ?? null, resourcesScope()) === 'appsettings');
+const functionAppOf = (t: Templates) => t.resources.resources.find((r) => r.type.startsWith('Microsoft.Web/sites@'));
+const appSettingsResourceOf = (t: Templates) => functionAppOf(t)?.children.find((c) => c.type === 'config' && evaluate(c.body.name ?? null, resourcesScope(t)) === 'appsettings');
 
 /** The app settings as deployed: literal where the templates fix them, samples where Azure fills them in. */
-function templateAppSettings(): { env: Record<string, string>; dynamic: Record<string, string> } {
-  const scope = resourcesScope();
+function templateAppSettings(t: Templates): { env: Record<string, string>; dynamic: Record<string, string> } {
+  const scope = resourcesScope(t);
   const env: Record<string, string> = {};
   const dynamic: Record<string, string> = {};
-  for (const [name, raw] of Object.entries((appSettingsResource?.body.properties ?? {}) as Record<string, BicepValue>)) {
+  for (const [name, raw] of Object.entries((appSettingsResourceOf(t)?.body.properties ?? {}) as Record<string, BicepValue>)) {
     const value = evaluate(raw, scope);
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') env[name] = String(value);
     else if (value instanceof BicepExpr) {
@@ -89,38 +96,63 @@ function templateAppSettings(): { env: Record<string, string>; dynamic: Record<s
   return { env, dynamic };
 }
 
-function names(file: BicepFile, typePrefix: string): string[] {
-  const scope = file === resources ? resourcesScope() : fileScope(file);
-  return allResources(file)
+/** Settings the templates set that neither the code nor the platform reads. */
+function unknownSettings(env: Record<string, string>): string[] {
+  const known = new Set([...SETTING_NAMES, ...IDENTITY_CONNECTION_SUFFIXES.map((s) => `${STORAGE_CONNECTION}__${s}`), ...PLATFORM_SETTINGS]);
+  return Object.keys(env).filter((n) => !known.has(n));
+}
+
+/** What the app's own validation says about these settings (empty = it would start). */
+function settingsProblems(env: Record<string, string>): string[] {
+  try {
+    readSettings(env);
+    return [];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems;
+  }
+}
+
+/** Names of the resources of a type (evaluated; `<expr>` when Azure computes them). */
+function namesOf(t: Templates, typePrefix: string): string[] {
+  const scope = resourcesScope(t);
+  return allResources(t.resources)
     .filter((r) => r.type.startsWith(typePrefix))
     .map((r) => evaluate(r.body.name ?? null, scope))
     .map((n) => (typeof n === 'string' ? n : `<${(n as BicepExpr).expr}>`));
 }
+
+/** Queue triggers whose queue the templates do not create. */
+function missingTriggerQueues(t: Templates): string[] {
+  const { env } = templateAppSettings(t);
+  const queues = namesOf(t, 'Microsoft.Storage/storageAccounts/queueServices/queues@');
+  return createFunctions(createAppServices(env, { logger: silentLogger }))
+    .filter((d) => d.trigger === 'storageQueue')
+    .map((d) => (d.options as StorageQueueFunctionOptions).queueName)
+    .filter((q) => !queues.includes(q));
+}
+
+const templates = loadTemplates();
+const { main, resources } = templates;
+const resourcesModule = main.modules.find((m) => m.path === 'resources.bicep');
+const functionApp = functionAppOf(templates);
+const appSettingsResource = appSettingsResourceOf(templates);
 
 describe('Bicep templates ↔ app settings', () => {
   it('finds the Function App and its app settings block', () => {
     expect(resourcesModule).toBeDefined();
     expect(functionApp).toBeDefined();
     expect(appSettingsResource).toBeDefined();
-    expect(Object.keys(templateAppSettings().env).length).toBeGreaterThan(5);
+    expect(Object.keys(templateAppSettings(templates).env).length).toBeGreaterThan(5);
   });
 
   it('sets only app settings the code (or the platform) reads', () => {
-    const known = new Set([...SETTING_NAMES, ...IDENTITY_CONNECTION_SUFFIXES.map((s) => `${STORAGE_CONNECTION}__${s}`), ...PLATFORM_SETTINGS]);
-    const extra = Object.keys(templateAppSettings().env).filter((n) => !known.has(n));
-    expect({ 'infra/resources.bicep sets settings nothing reads': extra }).toEqual({ 'infra/resources.bicep sets settings nothing reads': [] });
+    expect({ 'infra/resources.bicep sets settings nothing reads': unknownSettings(templateAppSettings(templates).env) }).toEqual({ 'infra/resources.bicep sets settings nothing reads': [] });
   });
 
   it('sets every setting the code requires, with values its validation accepts', () => {
-    const { env } = templateAppSettings();
-    let problems: string[] = [];
-    try {
-      readSettings(env);
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      problems = error.problems;
-    }
-    expect({ 'the app would reject the templates\' settings': problems }).toEqual({ "the app would reject the templates' settings": [] });
+    const { env } = templateAppSettings(templates);
+    expect({ "the app would reject the templates' settings": settingsProblems(env) }).toEqual({ "the app would reject the templates' settings": [] });
     // Required by the code = reported missing when nothing is set; each must be in the templates.
     const required = (() => {
       try {
@@ -137,7 +169,7 @@ describe('Bicep templates ↔ app settings', () => {
   });
 
   it('uses identity-based storage only (no keys, no connection strings) and nothing Flex Consumption rejects', () => {
-    const { env, dynamic } = templateAppSettings();
+    const { env, dynamic } = templateAppSettings(templates);
     const forbidden = NOT_ON_FLEX.filter((n) => n in env);
     expect({ 'settings Flex Consumption / keyless storage forbid': forbidden }).toEqual({ 'settings Flex Consumption / keyless storage forbid': [] });
     expect(env).toMatchObject({ AzureWebJobsStorage__credential: 'managedidentity' });
@@ -148,7 +180,7 @@ describe('Bicep templates ↔ app settings', () => {
   });
 
   it('points TENANTS_FILE and POLICY_FILE into the deployed package, at files the package check and .funcignore keep', () => {
-    const { env } = templateAppSettings();
+    const { env } = templateAppSettings(templates);
     expect(env.TENANTS_FILE).toBe('/home/site/wwwroot/config/tenants.json');
     expect(env.POLICY_FILE).toBe('/home/site/wwwroot/config/policy.yaml');
     const ignored = read('.funcignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
@@ -162,13 +194,14 @@ describe('Bicep templates ↔ app settings', () => {
 });
 
 describe('Bicep templates ↔ function registrations and storage', () => {
-  const { env } = templateAppSettings();
+  const { env } = templateAppSettings(templates);
   const definitions = createFunctions(createAppServices(env, { logger: silentLogger }));
-  const queues = names(resources, 'Microsoft.Storage/storageAccounts/queueServices/queues@');
-  const tables = names(resources, 'Microsoft.Storage/storageAccounts/tableServices/tables@');
-  const containers = names(resources, 'Microsoft.Storage/storageAccounts/blobServices/containers@');
+  const queues = namesOf(templates, 'Microsoft.Storage/storageAccounts/queueServices/queues@');
+  const tables = namesOf(templates, 'Microsoft.Storage/storageAccounts/tableServices/tables@');
+  const containers = namesOf(templates, 'Microsoft.Storage/storageAccounts/blobServices/containers@');
 
   it('creates every queue a queue trigger listens on, and the trigger connection is identity-based', () => {
+    expect({ 'queues of queue triggers the templates do not create': missingTriggerQueues(templates) }).toEqual({ 'queues of queue triggers the templates do not create': [] });
     const triggers = definitions.filter((d) => d.trigger === 'storageQueue');
     expect(triggers.map((d) => d.name).sort()).toEqual(['exoWorker', 'exoWorkerPoison']);
     for (const d of triggers) {
@@ -225,13 +258,13 @@ describe('Flex Consumption, identity and roles', () => {
     const plan = byType('Microsoft.Web/serverfarms@')[0]!;
     expect(plan.body.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
     expect(plan.body.properties).toMatchObject({ reserved: true });
-    expect(evaluate(functionApp!.body.kind!, resourcesScope())).toBe('functionapp,linux');
+    expect(evaluate(functionApp!.body.kind!, resourcesScope(templates))).toBe('functionapp,linux');
     const config = (functionApp!.body.properties as Record<string, Record<string, Record<string, BicepValue>>>).functionAppConfig!;
-    expect(evaluate(config.runtime!, resourcesScope())).toEqual({ name: 'node', version: '20' });
+    expect(evaluate(config.runtime!, resourcesScope(templates))).toEqual({ name: 'node', version: '20' });
     expect(Object.keys(config.scaleAndConcurrency!).sort()).toEqual(['instanceMemoryMB', 'maximumInstanceCount']);
     const storage = (config.deployment as unknown as { storage: Record<string, BicepValue> }).storage;
-    expect(evaluate(storage.type!, resourcesScope())).toBe('blobContainer');
-    expect(evaluate(storage.authentication!, resourcesScope())).toEqual({ type: 'UserAssignedIdentity', userAssignedIdentityResourceId: new BicepExpr('identity.id') });
+    expect(evaluate(storage.type!, resourcesScope(templates))).toBe('blobContainer');
+    expect(evaluate(storage.authentication!, resourcesScope(templates))).toEqual({ type: 'UserAssignedIdentity', userAssignedIdentityResourceId: new BicepExpr('identity.id') });
     expect(functionApp!.body.identity).toEqual({ type: 'UserAssigned', userAssignedIdentities: { [`\${identity.id}`]: {} } });
     // package.json engines and the runtime agree on the major version.
     expect((JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node).toMatch(/^>=20\./);
@@ -308,5 +341,72 @@ describe('azure.yaml ↔ templates and package', () => {
     expect(hook?.posix?.run).toBe('npm run check:deploy');
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
     expect(pkg.scripts['check:deploy']).toContain('scripts/check-deploy-config.ts');
+  });
+});
+
+describe('the checks catch template mistakes (mutated copies of the templates)', () => {
+  const resourcesText = read('infra/resources.bicep');
+  const mutate = (from: string, to: string) => {
+    expect(resourcesText).toContain(from);
+    return loadTemplates(undefined, resourcesText.replace(from, to));
+  };
+
+  it('names a setting nothing reads', () => {
+    const t = mutate('      LOG_LEVEL: logLevel\n', "      LOG_LEVEL: logLevel\n      EXO_ADMIN_URL: 'https://outlook.office365.com'\n");
+    expect(unknownSettings(templateAppSettings(t).env)).toEqual(['EXO_ADMIN_URL']);
+  });
+
+  it('names a required setting that is missing, or an invalid value', () => {
+    const withoutRegistry = mutate("      TENANTS_FILE: '${appRoot}/${tenantsFile}'\n", '');
+    expect(settingsProblems(templateAppSettings(withoutRegistry).env)).toEqual(['settings.TENANTS_FILE: is required (path of the tenant registry JSON file)']);
+    const badQueue = mutate('      COMMANDS_QUEUE: commandsQueue\n', "      COMMANDS_QUEUE: 'Exo_Commands'\n");
+    expect(settingsProblems(templateAppSettings(badQueue).env)).toEqual([expect.stringMatching(/^settings.COMMANDS_QUEUE: must be a valid queue name/)]);
+    const noAudience = mutate('      GATEWAY_API_AUDIENCES: gatewayApiAudiences\n', '');
+    expect(settingsProblems(templateAppSettings(noAudience).env)).toEqual([expect.stringMatching(/GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra/)]);
+  });
+
+  it('names missing storage settings', () => {
+    const t = mutate('      AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table\n', '');
+    expect(settingsProblems(templateAppSettings(t).env)).toEqual([expect.stringContaining('AzureWebJobsStorage__tableServiceUri')]);
+  });
+
+  it('names a trigger queue the templates do not create', () => {
+    const t = mutate("  name: '${commandsQueue}-poison'", "  name: '${commandsQueue}-dead'");
+    expect(missingTriggerQueues(t)).toEqual(['exo-commands-poison']);
+  });
+});
+
+describe('bicep reader', () => {
+  it('reads params, vars, conditional and nested resources, one-line objects and strings with comments and escapes', () => {
+    const file = parseBicep(`
+targetScope = 'resourceGroup'
+@description('it\\'s // not a comment')
+param a string = 'x' // trailing comment
+param n int
+var b = '\${a}-y'
+/* block
+   comment */
+resource r 'T/x@1' = if (!empty(a)) {
+  name: b
+  properties: { k: 'v', list: [1, 'two', { z: true }] }
+  resource c 'child' = {
+    name: 'cc'
+  }
+}
+`);
+    expect(file.targetScope).toBe('resourceGroup');
+    expect(file.params.get('a')).toMatchObject({ type: 'string', default: "'x'" });
+    expect(file.params.get('a')!.decorators).toEqual(["@description('it\\'s // not a comment')"]);
+    expect(file.params.get('n')).toMatchObject({ type: 'int', default: undefined });
+    const r = file.resources[0]!;
+    expect(r).toMatchObject({ symbol: 'r', type: 'T/x@1', condition: '!empty(a)' });
+    expect(evaluate(r.body.name!, fileScope(file))).toBe('x-y');
+    expect(r.body.properties).toEqual({ k: 'v', list: [1, 'two', { z: true }] });
+    expect(r.children.map((c) => [c.type, c.body.name])).toEqual([['child', 'cc']]);
+  });
+
+  it('fails loudly on what it cannot read instead of skipping it', () => {
+    expect(() => parseBicep('import foo')).toThrow(/unsupported Bicep statement/);
+    expect(() => parseBicep("resource r 'T@1' = {\n  name: 'x'\n")).toThrow(/no closing bracket/);
   });
 });
