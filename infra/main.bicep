@@ -41,6 +41,10 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+@description('Node.js major version of the Flex Consumption runtime (az functionapp list-flexconsumption-runtimes).')
+@allowed(['20', '22'])
+param nodeVersion string = '20'
+
 var tags = { 'azd-env-name': environmentName }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -64,6 +68,7 @@ module resources 'resources.bicep' = {
     logLevel: logLevel
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    nodeVersion: nodeVersion
   }
 }
 

@@ -13,6 +13,7 @@ param policyFile string
 param logLevel string
 param maximumInstanceCount int
 param instanceMemoryMB int
+param nodeVersion string
 
 // Names the app uses (app settings below) and the storage it creates for them.
 var commandsQueue = 'exo-commands'
@@ -266,7 +267,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'node'
-        version: '20'
+        version: nodeVersion
       }
     }
   }
