@@ -17,7 +17,7 @@ import { GATEWAY_API } from '../../sandbox/directory/seed';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/functions-host/host';
 import { createAppServices, type AppServices, type AppServicesOverrides } from '../../shared/app/services';
 import { createFunctions } from '../../functions/index';
-import { createLogger, silentLogger } from '../../shared/observability/logger';
+import { createLogger, silentLogger, type Logger } from '../../shared/observability/logger';
 import pino from 'pino';
 
 export const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
@@ -46,6 +46,8 @@ export interface TestGatewayOptions {
   overrides?: AppServicesOverrides;
   env?: Record<string, string>;
   maxConcurrency?: number;
+  /** The gateway's logger (default: silent, or debug into TEST_LOG_FILE when that is set). */
+  logger?: Logger;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -72,7 +74,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     ...options.env,
   };
   // TEST_LOG_FILE=/path captures the gateway's debug log of a test run.
-  const logger = process.env.TEST_LOG_FILE ? createLogger({ level: 'debug', destination: pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }) }) : silentLogger;
+  const logger = options.logger ?? (process.env.TEST_LOG_FILE ? createLogger({ level: 'debug', destination: pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }) }) : silentLogger);
   const services = createAppServices(env, { logger, credential: new DefaultAzureCredential(), ...options.overrides });
   const host = await startFunctionsHost({
     functions: createFunctions(services),
