@@ -82,10 +82,3 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
       : { kind: 'app', id: appId, tenantId: tid, roles, scopes, appId };
   };
 }
-
-/** Throws 403 unless the caller holds one of the app roles. */
-export function requireRole(caller: Caller, roles: string[]): void {
-  if (!caller.roles.some((r) => roles.includes(r))) {
-    throw new HttpProblem({ status: 403, title: 'Forbidden', detail: `This endpoint needs one of the app roles: ${roles.join(', ')}.`, extensions: { requiredRoles: roles } });
-  }
-}
