@@ -19,7 +19,7 @@ import { createAppServices, type AppServices, type AppServicesOverrides } from '
 import { createFunctions } from '../../functions/index';
 import { createStorageClients } from '../../shared/app/storage-clients';
 import { readStorageConnection } from '../../shared/config/storage-connection';
-import { createLogger, silentLogger } from '../../shared/observability/logger';
+import { createLogger, silentLogger, type Logger } from '../../shared/observability/logger';
 import pino from 'pino';
 
 export const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
@@ -48,6 +48,8 @@ export interface TestGatewayOptions {
   overrides?: AppServicesOverrides;
   env?: Record<string, string>;
   maxConcurrency?: number;
+  /** The gateway's logger (default: silent, or debug into TEST_LOG_FILE when that is set). */
+  logger?: Logger;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -74,7 +76,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     ...options.env,
   };
   // TEST_LOG_FILE=/path captures the gateway's debug log of a test run.
-  const logger = process.env.TEST_LOG_FILE ? createLogger({ level: 'debug', destination: pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }) }) : silentLogger;
+  const logger = options.logger ?? (process.env.TEST_LOG_FILE ? createLogger({ level: 'debug', destination: pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }) }) : silentLogger);
   const services = createAppServices(env, { logger, credential: new DefaultAzureCredential(), ...options.overrides });
   const host = await startFunctionsHost({
     functions: createFunctions(services),
