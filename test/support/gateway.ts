@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { DefaultAzureCredential } from '@azure/identity';
-import { QueueClient } from '@azure/storage-queue';
+import type { QueueClient } from '@azure/storage-queue';
 import { startTestCloud, testStorageConnectionString, uniqueName } from './sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
@@ -17,6 +17,8 @@ import { GATEWAY_API } from '../../sandbox/directory/seed';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/functions-host/host';
 import { createAppServices, type AppServices, type AppServicesOverrides } from '../../shared/app/services';
 import { createFunctions } from '../../functions/index';
+import { createStorageClients } from '../../shared/app/storage-clients';
+import { readStorageConnection } from '../../shared/config/storage-connection';
 import { createLogger, silentLogger, type Logger } from '../../shared/observability/logger';
 import pino from 'pino';
 
@@ -85,6 +87,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     minPollingIntervalMs: 20,
     hostId: uniqueName('host'),
   });
+  // The test's own view of the gateway's storage, through the same connection settings.
+  const storage = createStorageClients({ connection: readStorageConnection(env) });
   const tokenCache = new Map<string, string>();
   const token = async (app = AUTOMATION_ADMIN_APP) => {
     const cached = tokenCache.get(app.appId);
@@ -101,8 +105,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     host,
     services,
     env,
-    queue: new QueueClient(env.AzureWebJobsStorage!, queueName),
-    poison: new QueueClient(env.AzureWebJobsStorage!, `${queueName}-poison`),
+    queue: storage.queue(queueName),
+    poison: storage.queue(`${queueName}-poison`),
     token,
     async post(path, body, o = {}) {
       return fetch(`${host.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await auth(o.token)), ...o.headers }, body: o.raw ?? JSON.stringify(body) });
