@@ -20,7 +20,7 @@ import { createFunctions } from '../functions/index';
 import { createAppServices } from '../shared/app/services';
 import { SETTING_NAMES } from '../shared/config/settings';
 import { createLogger } from '../shared/observability/logger';
-import { buildPortal } from '../scripts/build-portal';
+import { buildPortal } from '../portal/build';
 
 async function main(): Promise<void> {
   const logger = createLogger({ name: 'npm-start' });

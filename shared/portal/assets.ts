@@ -1,5 +1,5 @@
 /**
- * The portal's static files (built by scripts/build-portal.ts into dist/portal): a fixed list
+ * The portal's static files (built by portal/build.ts into dist/portal): a fixed list
  * read once from disk and served from memory. Nothing outside the list is ever served, so a
  * crafted path cannot reach other files.
  */

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startTestGateway, CONTOSO, type TestGateway } from '../support/gateway';
-import { buildPortal } from '../../scripts/build-portal';
+import { buildPortal } from '../../portal/build';
 import { SANDBOX_APPS } from '../../sandbox/directory/policy-file';
 import { SANDBOX_USER_PASSWORD } from '../../sandbox/directory/seed';
 import type { GroupState, MailboxState } from '../../sandbox/exchange/recipients';

@@ -1,8 +1,9 @@
 /**
  * Builds the self-service portal into dist/portal (or the folder given): bundles
  * portal/src/main.ts with @azure/msal-browser into one app.js (esbuild), and copies
- * index.html, app.css and icon.svg. `npm run build:portal`; `npm start` and the browser tests
- * call buildPortal() themselves.
+ * index.html, app.css and icon.svg. `npm run build:portal` (part of `npm run build`, which the
+ * remote build on Azure runs — so this lives in portal/, which the deployment package keeps);
+ * `npm start` and the browser tests call buildPortal() themselves.
  */
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
