@@ -14,6 +14,7 @@ param logLevel string
 param maximumInstanceCount int
 param instanceMemoryMB int
 param nodeVersion string
+param portalClientId string
 
 // Names the app uses (app settings below) and the storage it creates for them.
 var commandsQueue = 'exo-commands'
@@ -298,6 +299,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       LOG_LEVEL: logLevel
       CERT_REFRESH_INTERVAL_MINUTES: '15'
       CERT_EXPIRY_WARNING_DAYS: '30'
+      PORTAL_CLIENT_ID: portalClientId
     }
   }
 }
