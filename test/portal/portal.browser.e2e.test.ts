@@ -104,6 +104,10 @@ describe('sign-in', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
     expect(await res.text()).not.toMatch(/<script>|<script [^>]*>[^<]+<\/script>|style=/);
+    // The browser's configuration is public by nature: ids and URLs, nothing secret.
+    const config = (await (await fetch(`${portalUrl}config.json`)).json()) as Record<string, unknown>;
+    expect(Object.keys(config).sort()).toEqual(['apiScope', 'authority', 'clientId', 'knownAuthorities']);
+    expect(config).toMatchObject({ clientId: SANDBOX_APPS.portal, apiScope: 'api://exo-gateway/user_impersonation', authority: `${gw.cloud.endpoints.authorityHost}/${CONTOSO}` });
   });
 
   it('signs in with the keyboard through the sandbox Entra ID (auth code + PKCE)', async () => {

@@ -157,3 +157,44 @@ describe('authorization matrix: someone else\'s mailbox or a group not owned / n
     await gw.waitFor(location, 20_000, alex);
   });
 });
+
+describe('hostile input to the portal endpoints', () => {
+  it('GET /api/me rejects forged, foreign-audience and malformed tokens with 401', async () => {
+    const [header, payload] = adele.split('.');
+    const forged = `${header}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), preferred_username: 'alex.wilber@contoso.com' })).toString('base64url')}.${'A'.repeat(342)}`;
+    const graphToken = await userToken(gw.cloud, CONTOSO, 'adele.vance@contoso.com', { scope: 'https://graph.microsoft.com/User.Read' });
+    for (const token of [forged, graphToken, 'not-a-jwt', `${adele}x`]) {
+      const res = await gw.get('/api/me', token);
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    }
+  });
+
+  it('the portal serves only its own files (and is off without PORTAL_CLIENT_ID)', async () => {
+    for (const path of ['/api/portal/..%2f..%2fpackage.json', '/api/portal/%2e%2e/%2e%2e/host.json', '/api/portal/app.js.map', '/api/portal/app.js.LEGAL.txt', '/api/portal/index.html%00.js', '/api/portal/.env']) {
+      const res = await fetch(`${gw.host.url}${path}`);
+      expect([400, 404]).toContain(res.status);
+    }
+    const post = await fetch(`${gw.host.url}/api/portal/`, { method: 'POST', body: '{}' });
+    expect([404, 405]).toContain(post.status);
+    const portalOff = await fetch(`${gw.host.url}/api/portal/config.json`);
+    expect(portalOff.status).toBe(404); // PORTAL_CLIENT_ID is not set for this gateway
+  });
+
+  it('hostile group and member values are 422 or 403, nothing enqueued', async () => {
+    const before = await storedCommands();
+    const values = ["x' -or '1' -eq '1", 'sales-team@contoso.com; Remove-Mailbox', '<script>@contoso.com', "o'brien@contoso.com", 'ALL-STAFF@CONTOSO.COM', `${'a'.repeat(300)}@contoso.com`];
+    for (const value of values) {
+      for (const [name, body] of [
+        ['add-group-member', { group: value, member: 'adele.vance@contoso.com' }],
+        ['remove-group-member', { group: 'sales-team@contoso.com', member: value }],
+      ] as const) {
+        const res = await gw.post(`/api/operations/${name}`, { tenant: TENANT, ...body }, { token: adele });
+        expect([403, 422]).toContain(res.status);
+        expect(res.headers.get('content-type')).toBe('application/problem+json');
+      }
+    }
+    expect(await storedCommands()).toBe(before);
+    expect(await queued()).toBe(0);
+  });
+});
