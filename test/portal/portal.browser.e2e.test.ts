@@ -146,6 +146,39 @@ describe('sign-in', () => {
   });
 });
 
+describe('contrast', () => {
+  it('text meets WCAG AA (4.5:1) against its background', async () => {
+    const { checked, failures } = await page.evaluate(() => {
+      const rgb = (c: string) => (c.match(/[\d.]+/g) ?? []).map(Number);
+      const lum = ([r, g, b]: number[]) => {
+        const f = (v: number) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+        return 0.2126 * f(r!) + 0.7152 * f(g!) + 0.0722 * f(b!);
+      };
+      const background = (el: Element | null): string => {
+        for (; el; el = el.parentElement) {
+          const bg = getComputedStyle(el).backgroundColor;
+          const parts = rgb(bg);
+          if (parts.length === 3 || (parts.length === 4 && parts[3]! > 0.5)) return bg;
+        }
+        return 'rgb(255, 255, 255)';
+      };
+      const out: string[] = [];
+      let n = 0;
+      for (const el of document.querySelectorAll('h1, h2, h3, p, label, legend, button, .name, .sub, .badge, .status, .who, .brand span')) {
+        if (!(el as HTMLElement).offsetParent || !el.textContent?.trim()) continue;
+        n++;
+        const fg = lum(rgb(getComputedStyle(el).color));
+        const bg = lum(rgb(background(el)));
+        const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+        if (ratio < 4.5 && !(el as HTMLButtonElement).disabled) out.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+      }
+      return { checked: n, failures: out };
+    });
+    expect(checked).toBeGreaterThan(30);
+    expect(failures).toEqual([]);
+  });
+});
+
 describe('actions, each verified in the sandbox Exchange directory', () => {
   it('schedules automatic replies, then turns them off', async () => {
     await page.check('#auto-scheduled');
