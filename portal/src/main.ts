@@ -197,7 +197,7 @@ class Portal {
     if (!o) return;
     show($('activity'), true);
     const status = h('span', { class: 'status', 'data-phase': 'queued' }, 'Sending');
-    const item = h('li', { 'data-operation': operation }, h('span', { class: 'who-line' }, h('span', { class: 'name' }, title)), status);
+    const item = h('li', { 'data-operation': operation, tabindex: '-1' }, h('span', { class: 'who-line' }, h('span', { class: 'name' }, title)), status);
     $('activity-list').prepend(item);
     const setPhase = (phase: Phase, reason?: string) => {
       status.textContent = PHASE_TEXT[phase];
@@ -212,6 +212,8 @@ class Portal {
       // "Done" once the view shows the change.
       await this.load();
       setPhase('done');
+      // The re-render may have removed the focused control: keep keyboard users on the result.
+      if (document.activeElement === document.body || !document.activeElement?.isConnected) item.focus({ preventScroll: true });
     } catch (error) {
       setPhase('failed', error instanceof ApiError || error instanceof Error ? error.message : 'The change failed.');
     }
