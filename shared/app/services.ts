@@ -31,6 +31,10 @@ import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
 import { PolicySource } from '../policy/policy-file';
 import { PolicyGuard } from '../policy/guard';
+import { EventService } from '../events/service';
+import { EventStore } from '../events/store';
+import { UserReader } from '../events/user-reader';
+import { loadRulesFile, type RulesDocument } from '../events/rules';
 
 export interface AppServices {
   readonly logger: Logger;
@@ -52,6 +56,10 @@ export interface AppServices {
   policy(): PolicyGuard;
   authenticate: Authenticate;
   close(): Promise<void>;
+  /** User events → rules → commands (RULES_FILE, EVENTS_QUEUE, EVENTS_TABLE). */
+  events(): EventService;
+  /** The event rules (RULES_FILE), validated; throws ConfigError with line numbers. */
+  rules(): RulesDocument;
 }
 
 export interface AppServicesOverrides {
@@ -161,6 +169,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       const registry = tenants();
       const tenantIds = registry.list().map((t) => t.tenantId);
       const vaults = [...new Set(registry.list().map((t) => ('certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl)))];
+      if (s.RULES_FILE) checks.push({ name: 'rules', run: async () => `${loadRulesFile(s.RULES_FILE).rules.length} event rules valid` });
       checks.push(storageCheck(QueueServiceClient.fromConnectionString(s.AzureWebJobsStorage)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds), policyCheck(policySource()), certificateCheck(certificates()));
     } catch (error) {
       const message = (error as Error).message;
@@ -168,6 +177,24 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     }
     return new HealthService({ checks });
   });
+
+  const rules = lazy(() => loadRulesFile(settings().RULES_FILE));
+  const events = lazy(
+    () =>
+      new EventService({
+        store: new EventStore(TableClient.fromConnectionString(connection(), settings().EVENTS_TABLE, { allowInsecureConnection: true })),
+        queue: new QueueClient(connection(), settings().EVENTS_QUEUE),
+        poison: new QueueClient(connection(), `${settings().EVENTS_QUEUE}-poison`),
+        reader: new UserReader({ sessions: sessions(), slots: slots(), slotWaitMs: settings().SLOT_WAIT_MS }),
+        commands: commands(),
+        policy: policy(),
+        tenants: tenants(),
+        audit: audit(),
+        rules,
+        dryRun: settings().EVENTS_DRY_RUN,
+        logger,
+      }),
+  );
 
   let authenticator: Authenticate | undefined;
   const authenticate: Authenticate = async (request) => {
@@ -198,6 +225,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     diagnostics,
     policy,
     authenticate,
+    events,
+    rules,
     async close() {
       try {
         await slots().close();
