@@ -33,6 +33,7 @@ function conditionHolds(c: RuleCondition, before: UserAttributes | undefined, af
   const changed = norm(was) !== norm(now);
   if (c.changed !== undefined && c.changed !== changed) return false;
   if (c.from !== undefined && (!changed || norm(was) !== norm(c.from))) return false;
+  if (c.fromIn !== undefined && (!changed || !c.fromIn.some((v) => norm(v) === norm(was)))) return false;
   if (c.to !== undefined && (!changed || norm(now) !== norm(c.to))) return false;
   if (c.equals !== undefined && norm(now) !== norm(c.equals)) return false;
   if (c.notEquals !== undefined && norm(now) === norm(c.notEquals)) return false;

@@ -188,3 +188,20 @@ export function parseGraphNotifications(body: unknown, options: IntakeOptions): 
   }
   return out;
 }
+
+/** Reads a JSON delivery body (object or array): 415 for non-JSON media types, 413 over 1 MB, 400 when not JSON. */
+export async function readEventBody(request: { headers: { get(name: string): string | null }; arrayBuffer(): Promise<ArrayBuffer> }, maxBytes = 1024 * 1024): Promise<unknown> {
+  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type && type !== 'application/json' && !type.endsWith('+json')) {
+    throw new HttpProblem({ status: 415, title: 'Unsupported media type', detail: `Send events as application/json or application/cloudevents(-batch)+json (got ${type.slice(0, 80)}).` });
+  }
+  if (Number(request.headers.get('content-length') ?? 0) > maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: `A delivery may be at most ${maxBytes} bytes.` });
+  const bytes = Buffer.from(await request.arrayBuffer());
+  if (bytes.length > maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: `A delivery may be at most ${maxBytes} bytes.` });
+  if (!bytes.length) throw bad('Missing body', [{ field: 'body', message: 'is required: the events' }]);
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw bad('Invalid JSON', [{ field: 'body', message: 'is not valid JSON' }]);
+  }
+}

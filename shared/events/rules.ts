@@ -55,6 +55,8 @@ const conditionSchema = z
     changed: z.boolean().optional(),
     /** The previous value was this (case-insensitive; null = empty). Implies a change. */
     from: scalar.optional(),
+    /** The previous value was one of these. Implies a change. */
+    fromIn: z.array(z.union([z.string().max(256), z.boolean()])).min(1).optional(),
     /** The new value is this. Implies a change. */
     to: scalar.optional(),
     /** The current value is this (changed or not). */
@@ -65,7 +67,7 @@ const conditionSchema = z
     /** The current value is set (true) or empty (false). */
     present: z.boolean().optional(),
   })
-  .refine((c) => ['changed', 'from', 'to', 'equals', 'notEquals', 'in', 'present'].some((k) => k in c), 'must test something: changed, from, to, equals, notEquals, in or present');
+  .refine((c) => ['changed', 'from', 'fromIn', 'to', 'equals', 'notEquals', 'in', 'present'].some((k) => k in c), 'must test something: changed, from, fromIn, to, equals, notEquals, in or present');
 
 const templateString = z.string().max(1024);
 
