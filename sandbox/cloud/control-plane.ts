@@ -28,7 +28,7 @@ export class ControlPlane implements Emulator {
   /**
    * Directory changes and Graph user events:
    *   POST  /events/subscriptions {kind: eventgrid|cloudevents|graph, url, tenant, clientState?} (handshake first)
-   *   GET   /events/subscriptions · GET /events/deliveries · POST /events/deliveries/{n}/redeliver
+   *   GET   /events/subscriptions · DELETE /events/subscriptions/{id} · GET /events/deliveries · POST /events/deliveries/{n}/redeliver
    *   POST  /directory/users {tenant, alias, displayName, department?, jobTitle?, manager?, city?, mailbox?} → "created" event
    *   PATCH /directory/users/{identity} {tenant, changes: {department?, jobTitle?, manager?, city?, accountEnabled?, displayName?}} → "updated" event
    *   POST  /directory/users/{identity}/notify {tenant} → an "updated" event without a tracked change
@@ -45,6 +45,8 @@ export class ControlPlane implements Emulator {
         return sendJson(res, 201, subscription), true;
       }
       if (method === 'GET' && path === '/events/subscriptions') return sendJson(res, 200, { value: events.list() }), true;
+      const subscriptionPath = /^\/events\/subscriptions\/([0-9a-f-]{36})$/.exec(path);
+      if (method === 'DELETE' && subscriptionPath) return sendJson(res, events.unsubscribe(subscriptionPath[1]!) ? 200 : 404, {}), true;
       if (method === 'GET' && path === '/events/deliveries') return sendJson(res, 200, { value: events.deliveries() }), true;
       const redeliver = /^\/events\/deliveries\/(\d+)\/redeliver$/.exec(path);
       if (method === 'POST' && redeliver) return sendJson(res, 200, await events.redeliver(Number(redeliver[1]))), true;

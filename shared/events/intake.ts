@@ -109,7 +109,7 @@ function tenantOf(candidates: Array<string | undefined>): string | undefined {
 /** A Graph notification (partner event `data` or webhook item) → a user event. */
 function fromGraph(n: z.infer<typeof graphNotification>, meta: { id?: string; type?: string; time?: string; source?: string; schema: EventSchema }, options: IntakeOptions, field: string): UserEvent {
   checkClientState(n.clientState, options, `${field}.clientState`);
-  if (!/^users\//i.test(n.resource) || (n.resourceData['@odata.type'] && !/^#?microsoft\.graph\.user$/i.test(n.resourceData['@odata.type']))) {
+  if (!/^\/?users\/[^/]+$/i.test(n.resource) || (n.resourceData['@odata.type'] && !/^#?microsoft\.graph\.user$/i.test(n.resourceData['@odata.type']))) {
     throw bad('Not a user event', [{ field: `${field}.resource`, message: 'must be a Graph user resource ("Users/<id>")' }]);
   }
   const tenantId = tenantOf([n.tenantId, n.resourceData.organizationId, meta.source]);

@@ -71,13 +71,25 @@ const conditionSchema = z
 
 const templateString = z.string().max(1024);
 
-const actionSchema = z.strictObject({
-  operation: z.string({ error: 'is required' }).refine((v) => WRITE_OPERATIONS.includes(v), { message: `must be a named operation that changes something (${WRITE_OPERATIONS.join(', ')})` }),
-  /** The operation's fields; strings may hold {{ templates }}. */
-  parameters: z.record(z.string(), z.union([templateString, z.number(), z.boolean()]), { error: 'is required: the operation fields' }),
-  /** Run the action once per value (each a template), available as {{ item }}. */
-  forEach: z.array(templateString).min(1).max(50).optional(),
-});
+const actionSchema = z
+  .strictObject({
+    operation: z.string({ error: 'is required' }).refine((v) => WRITE_OPERATIONS.includes(v), { message: `must be a named operation that changes something (${WRITE_OPERATIONS.join(', ')})` }),
+    /** The operation's fields; strings may hold {{ templates }}. */
+    parameters: z.record(z.string(), z.union([templateString, z.number(), z.boolean()]), { error: 'is required: the operation fields' }),
+    /** Run the action once per value (each a template), available as {{ item }}. */
+    forEach: z.array(templateString).min(1).max(50).optional(),
+  })
+  .superRefine((action, ctx) => {
+    const operation = findOperation(action.operation);
+    const fields = operation ? Object.keys((operation.input as z.ZodObject).shape) : undefined;
+    for (const [name, value] of Object.entries(action.parameters)) {
+      if (fields && !fields.includes(name)) ctx.addIssue({ code: 'custom', path: ['parameters', name], message: `is not a field of ${operation!.name} (fields: ${fields.join(', ')})` });
+      if (typeof value === 'string') for (const p of templateProblems(value, Boolean(action.forEach))) ctx.addIssue({ code: 'custom', path: ['parameters', name], message: p });
+    }
+    action.forEach?.forEach((item, i) => {
+      for (const p of templateProblems(item, false)) ctx.addIssue({ code: 'custom', path: ['forEach', i], message: p });
+    });
+  });
 
 const ruleSchema = z.strictObject({
   name: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'must be 1-80 letters, digits, dots, dashes or underscores'),
@@ -130,18 +142,6 @@ export const rulesSchema = z
       const key = rule.name.toLowerCase();
       if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['rules', r, 'name'], message: `duplicates an earlier rule name "${rule.name}"` });
       seen.add(key);
-      rule.then.forEach((action, a) => {
-        const operation = findOperation(action.operation);
-        if (!operation) return;
-        const fields = Object.keys((operation.input as z.ZodObject).shape);
-        for (const [name, value] of Object.entries(action.parameters)) {
-          if (!fields.includes(name)) ctx.addIssue({ code: 'custom', path: ['rules', r, 'then', a, 'parameters', name], message: `is not a field of ${operation.name} (fields: ${fields.join(', ')})` });
-          if (typeof value === 'string') for (const p of templateProblems(value, Boolean(action.forEach))) ctx.addIssue({ code: 'custom', path: ['rules', r, 'then', a, 'parameters', name], message: p });
-        }
-        action.forEach?.forEach((item, i) => {
-          for (const p of templateProblems(item, false)) ctx.addIssue({ code: 'custom', path: ['rules', r, 'then', a, 'forEach', i], message: p });
-        });
-      });
     });
   });
 
