@@ -86,8 +86,15 @@ export function eventKey(id: string): string {
   return createHash('sha256').update(id).digest('hex').slice(0, 48);
 }
 
-/** What GET /api/events/{id} shows. */
-export function eventView(record: EventRecord): Record<string, unknown> {
+/** State of a command an action submitted, as GET /api/events/{id} shows it. */
+export interface CommandSummary {
+  status: string;
+  alreadyApplied?: boolean;
+  error?: unknown;
+}
+
+/** What GET /api/events/{id} shows (with the state of each resulting command, when known). */
+export function eventView(record: EventRecord, commands: ReadonlyMap<string, CommandSummary> = new Map()): Record<string, unknown> {
   return {
     id: record.id,
     type: record.type,
@@ -103,6 +110,6 @@ export function eventView(record: EventRecord): Record<string, unknown> {
     ...(record.dryRun ? { dryRun: true } : {}),
     changes: record.changes ?? [],
     matchedRules: record.matched ?? [],
-    actions: (record.actions ?? []).map((a) => ({ rule: a.rule, operation: a.operation, input: a.input, outcome: a.outcome ?? 'pending', ...(a.commandId ? { commandId: a.commandId, location: `/api/commands/${a.commandId}` } : {}), ...(a.detail ? { detail: a.detail } : {}) })),
+    actions: (record.actions ?? []).map((a) => ({ rule: a.rule, operation: a.operation, input: a.input, outcome: a.outcome ?? 'pending', ...(a.commandId ? { commandId: a.commandId, command: commands.get(a.commandId) ?? { status: 'unknown' } } : {}), ...(a.detail ? { detail: a.detail } : {}) })),
   };
 }
