@@ -36,6 +36,8 @@ export interface LifecycleNotice {
 export interface EventMessage {
   v: 1;
   key: string;
+  /** Times reading the user was put off (Exchange throttled or briefly unavailable). */
+  deferrals?: number;
 }
 
 /** A user's attributes as Exchange reports them (Get-User / Get-Mailbox), flattened. */

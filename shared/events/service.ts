@@ -18,6 +18,7 @@ import type { QueueClient } from '@azure/storage-queue';
 import { z } from 'zod';
 import type { AuditLog } from '../commands/audit';
 import type { CommandService } from '../commands/service';
+import { ExchangeError } from '../exchange/errors';
 import type { TenantRegistry } from '../config/tenant';
 import { systemCaller } from '../http/caller';
 import { HttpProblem } from '../http/problem';
@@ -53,10 +54,13 @@ export interface AcceptOutcome {
   ids: string[];
 }
 
-export type ProcessOutcome = 'done' | 'stale' | 'ignored' | 'alreadyProcessed' | 'missing' | 'malformed';
+export type ProcessOutcome = 'done' | 'stale' | 'ignored' | 'alreadyProcessed' | 'missing' | 'malformed' | 'deferred';
+
+/** Throttled or transient Exchange failures while reading the user are retried this many times (with delays) before the message counts as failing. */
+const MAX_DEFERRALS = 10;
 
 const FINISHED = new Set(['done', 'stale', 'ignored', 'failed']);
-const messageSchema = z.object({ v: z.literal(1), key: z.string().regex(/^[0-9a-f]{48}$/) });
+const messageSchema = z.object({ v: z.literal(1), key: z.string().regex(/^[0-9a-f]{48}$/), deferrals: z.int().min(0).max(1000).optional() });
 
 function safeJson(text: string): unknown {
   try {
@@ -106,8 +110,8 @@ export class EventService {
     return outcome;
   }
 
-  private async enqueue(message: EventMessage): Promise<void> {
-    await this.o.queue.sendMessage(Buffer.from(JSON.stringify(message)).toString('base64'));
+  private async enqueue(message: EventMessage, delaySeconds = 0): Promise<void> {
+    await this.o.queue.sendMessage(Buffer.from(JSON.stringify(message)).toString('base64'), delaySeconds > 0 ? { visibilityTimeout: delaySeconds } : undefined);
   }
 
   /** Graph lifecycle notifications: logged, audited (per tenant), returned to the sender. */
@@ -141,6 +145,14 @@ export class EventService {
       try {
         record = await this.plan(record);
       } catch (error) {
+        // Exchange busy (throttled, no tenant slot) or briefly down: a delayed message, not a failed attempt.
+        const deferrals = parsed.data.deferrals ?? 0;
+        if (error instanceof ExchangeError && (error.category === 'throttled' || error.category === 'transient') && deferrals < MAX_DEFERRALS) {
+          const delaySeconds = Math.min(300, Math.max(1, Math.ceil((error.retryAfterMs ?? 0) / 1000), 2 ** deferrals)) + Math.floor(Math.random() * 3);
+          this.o.logger.info({ eventId: record.id, category: error.category, delaySeconds }, 'reading the user deferred');
+          await this.enqueue({ v: 1, key: record.key, deferrals: deferrals + 1 }, delaySeconds);
+          return 'deferred';
+        }
         if (!(error instanceof EventConflictError) || attempt >= 4) throw error;
         this.o.logger.debug({ eventId: record.id }, 'snapshot or event changed meanwhile; planning again');
         const fresh = await this.o.store.get(record.key);

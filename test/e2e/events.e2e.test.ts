@@ -231,6 +231,23 @@ describe('joiner / mover / leaver', () => {
   });
 });
 
+describe('resilience', () => {
+  it('Exchange failing while the user is read: the event is deferred, not lost or poisoned', async () => {
+    await withSubscription('eventgrid', webhook(), async () => {
+      cloud.exchange.configure({ faults: { rate: 1, kinds: ['http503'], slowMs: 0 } });
+      let delivery: Delivery;
+      try {
+        delivery = await notify('megan.bowen');
+        await new Promise((r) => setTimeout(r, 800));
+        expect((await (await gw.get(`/api/events/${delivery.eventId}`)).json()) as EventView).toMatchObject({ status: 'received' });
+      } finally {
+        cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0 } });
+      }
+      expect(await processed(delivery.eventId)).toMatchObject({ status: 'done', kind: 'created' });
+    });
+  });
+});
+
 describe('bad input', () => {
   async function queued(): Promise<number> {
     return (await eventsQueue.getProperties()).approximateMessagesCount ?? 0;
