@@ -31,8 +31,9 @@ export function eventsEventGridFunction(services: AppServices): FunctionDefiniti
           await services.ready();
           const events = services.events();
           await events.init();
+          await events.lifecycle(intake.lifecycle);
           const outcome = await events.accept(intake.events);
-          return { status: 202, jsonBody: { ...outcome, ignored: intake.ignored } };
+          return { status: 202, jsonBody: { ...outcome, ignored: intake.ignored, ...(intake.lifecycle.length ? { lifecycle: intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId })) } : {}) } };
         },
         (error) => services.logger.error({ err: error }, 'eventsEventGrid failed'),
       ),

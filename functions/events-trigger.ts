@@ -19,6 +19,7 @@ export function eventsTriggerFunction(services: AppServices): FunctionDefinition
         await services.ready();
         const events = services.events();
         await events.init();
+        await events.lifecycle(intake.lifecycle);
         await events.accept(intake.events);
       } catch (error) {
         if (!(error instanceof HttpProblem)) throw error;

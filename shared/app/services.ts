@@ -34,7 +34,7 @@ import { PolicyGuard } from '../policy/guard';
 import { EventService } from '../events/service';
 import { EventStore } from '../events/store';
 import { UserReader } from '../events/user-reader';
-import { loadRulesFile, type RulesDocument } from '../events/rules';
+import { loadRulesFile, RulesSource, type RulesDocument } from '../events/rules';
 
 export interface AppServices {
   readonly logger: Logger;
@@ -58,7 +58,7 @@ export interface AppServices {
   close(): Promise<void>;
   /** User events → rules → commands (RULES_FILE, EVENTS_QUEUE, EVENTS_TABLE). */
   events(): EventService;
-  /** The event rules (RULES_FILE), validated; throws ConfigError with line numbers. */
+  /** The event rules in force (RULES_FILE, re-read when it changes); throws ConfigError with line numbers on first load. */
   rules(): RulesDocument;
 }
 
@@ -178,7 +178,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     return new HealthService({ checks });
   });
 
-  const rules = lazy(() => loadRulesFile(settings().RULES_FILE));
+  const rulesSource = lazy(() => new RulesSource({ path: settings().RULES_FILE, logger }));
+  const rules = () => rulesSource().current();
   const events = lazy(
     () =>
       new EventService({

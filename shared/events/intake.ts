@@ -70,7 +70,10 @@ export interface IntakeOptions {
   now?: () => Date;
 }
 
-export type EventGridIntake = { kind: 'validation'; validationCode: string } | { kind: 'events'; events: UserEvent[]; ignored: number };
+export type EventGridIntake = { kind: 'validation'; validationCode: string } | { kind: 'events'; events: UserEvent[]; ignored: number; lifecycle: LifecycleNotice[] };
+
+/** Graph subscription lifecycle events through a partner topic, e.g. Microsoft.Graph.SubscriptionReauthorizationRequired. */
+const LIFECYCLE_TYPE = /^microsoft\.graph\.subscription([a-z]+)$/i;
 
 export interface GraphIntake {
   events: UserEvent[];
@@ -143,6 +146,7 @@ export function parseEventGridDelivery(body: unknown, options: IntakeOptions, sc
   if (!items.length) throw bad('No events', [{ field: 'body', message: 'must hold at least one event' }]);
   if (items.length > MAX_EVENTS) throw bad('Too many events', [{ field: 'body', message: `must hold at most ${MAX_EVENTS} events` }]);
   const events: UserEvent[] = [];
+  const lifecycle: LifecycleNotice[] = [];
   let ignored = 0;
   for (const [index, item] of items.entries()) {
     const field = Array.isArray(body) ? `[${index}]` : 'body';
@@ -157,6 +161,14 @@ export function parseEventGridDelivery(body: unknown, options: IntakeOptions, sc
       if (typeof code !== 'string' || !code) throw bad('Invalid validation event', [{ field: `${field}.data.validationCode`, message: 'is required' }]);
       return { kind: 'validation', validationCode: code };
     }
+    const lifecycleName = LIFECYCLE_TYPE.exec(type)?.[1];
+    if (lifecycleName) {
+      const data = lifecycleNotification.partial({ lifecycleEvent: true }).safeParse(e.data);
+      if (!data.success) throw bad('Invalid lifecycle event', issues(data.error, `${field}.data`));
+      checkClientState(data.data.clientState, options, `${field}.data.clientState`);
+      lifecycle.push({ lifecycleEvent: data.data.lifecycleEvent ?? `${lifecycleName[0]!.toLowerCase()}${lifecycleName.slice(1)}`, subscriptionId: data.data.subscriptionId, tenantId: data.data.tenantId ?? tenantOf([e.source ?? e.topic]), subscriptionExpirationDateTime: data.data.subscriptionExpirationDateTime });
+      continue;
+    }
     if (!USER_TYPES[type.toLowerCase()]) {
       ignored++;
       continue;
@@ -165,7 +177,7 @@ export function parseEventGridDelivery(body: unknown, options: IntakeOptions, sc
     if (!data.success) throw bad('Invalid Graph user event', issues(data.error, `${field}.data`));
     events.push(fromGraph(data.data, { id: e.id, type, time: e.time ?? e.eventTime, source: e.source ?? e.topic, schema: schemaOverride ?? (isCloud ? 'cloudevents' : 'eventgrid') }, options, `${field}.data`));
   }
-  return { kind: 'events', events, ignored };
+  return { kind: 'events', events, ignored, lifecycle };
 }
 
 /** A Graph change notification collection (`{ value: [...] }`): user changes and lifecycle notices. */

@@ -17,7 +17,7 @@
  *         - operation: add-group-member
  *           parameters: { group: "{{ after.Department | slug }}@contoso.com", member: "{{ user.UserPrincipalName }}" }
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../config/errors';
 import { parseYamlWithSchema } from '../config/yaml-file';
@@ -164,4 +164,69 @@ export function loadRulesFile(path: string | undefined): RulesDocument {
     throw new ConfigError(`Cannot read the event rules RULES_FILE=${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   return parseRules(text, `RULES_FILE=${path}`);
+}
+
+export interface RulesSourceOptions {
+  /** RULES_FILE; undefined = no rules. */
+  path: string | undefined;
+  logger: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  /** How often the file's modification time is checked at most (default 2 s). */
+  checkIntervalMs?: number;
+  now?: () => number;
+}
+
+/**
+ * The rules in force: loaded (and validated) on first use, re-read when the file changes. An
+ * invalid edit keeps the last good rules and is logged (and shown by /api/health) until fixed.
+ */
+export class RulesSource {
+  private rules: RulesDocument | undefined;
+  private stamp = '';
+  private checkedAt = 0;
+
+  constructor(private readonly o: RulesSourceOptions) {}
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  private stampOf(path: string): string {
+    const stat = statSync(path);
+    return `${stat.mtimeMs}:${stat.size}`;
+  }
+
+  /** The rules in force; throws ConfigError (with line numbers) when the first load fails. */
+  current(): RulesDocument {
+    const path = this.o.path;
+    if (!this.rules) {
+      let stamp = '';
+      try {
+        if (path) stamp = this.stampOf(path);
+      } catch {
+        // loadRulesFile reports the unreadable file.
+      }
+      this.rules = loadRulesFile(path);
+      this.stamp = stamp;
+      this.checkedAt = this.now();
+      this.o.logger.info({ rules: this.rules.rules.length }, 'event rules loaded');
+      return this.rules;
+    }
+    if (!path || this.now() - this.checkedAt < (this.o.checkIntervalMs ?? 2000)) return this.rules;
+    this.checkedAt = this.now();
+    let stamp: string;
+    try {
+      stamp = this.stampOf(path);
+    } catch {
+      return this.rules;
+    }
+    if (stamp === this.stamp) return this.rules;
+    this.stamp = stamp;
+    try {
+      this.rules = loadRulesFile(path);
+      this.o.logger.info({ rules: this.rules.rules.length }, 'event rules reloaded');
+    } catch (error) {
+      this.o.logger.error({ problem: (error as Error).message }, 'event rules change rejected; the last good rules stay in force');
+    }
+    return this.rules;
+  }
 }

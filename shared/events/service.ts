@@ -190,7 +190,8 @@ export class EventService {
     if (snapshot && Date.parse(snapshot.eventTime) > Date.parse(record.time)) {
       return this.finish(record, 'stale', `older than the last event applied to this user (${snapshot.eventTime}); the current state was already evaluated`);
     }
-    const after = await this.o.reader.read(tenant, record.userId, record.id);
+    // Graph says the user is gone for good: do not wait for Exchange to catch up.
+    const after = record.kind === 'deleted' ? undefined : await this.o.reader.read(tenant, record.userId, record.id);
     const before = snapshot?.attributes;
     if (!after && !before) return this.finish(record, 'ignored', 'the user is unknown to Exchange and was never seen before');
     const kind: UserEventKind = !after ? 'deleted' : before ? 'updated' : 'created';

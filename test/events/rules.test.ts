@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ConfigError } from '../../shared/config/errors';
 import { diffAttributes, planActions, renderTemplate, type EvaluationInput } from '../../shared/events/evaluate';
 import { eventKey, type UserEvent } from '../../shared/events/model';
-import { loadRulesFile, parseRules } from '../../shared/events/rules';
+import { loadRulesFile, parseRules, RulesSource } from '../../shared/events/rules';
 import { sandboxRulesYaml } from '../../sandbox/directory/rules-file';
 import { defaultSeed } from '../../sandbox/directory/seed';
 
@@ -67,6 +67,26 @@ describe('rules file', () => {
     expect(errorOf(() => loadRulesFile(join(dir, 'missing.yaml'))).message).toMatch(/Cannot read the event rules RULES_FILE=.*ENOENT/);
     writeFileSync(join(dir, 'dup.yaml'), 'version: 1\nrules:\n  - { name: a, when: { events: [updated] }, then: [{ operation: convert-to-shared, parameters: { identity: "{{ user.PrimarySmtpAddress }}" } }] }\n  - { name: A, when: { events: [updated] }, then: [{ operation: convert-to-shared, parameters: { identity: x@contoso.com } }] }\n');
     expect(errorOf(() => loadRulesFile(join(dir, 'dup.yaml'))).problems.join('\n')).toMatch(/line 4:\d+ rules\[1\]\.name: duplicates an earlier rule name "A"/);
+  });
+});
+
+describe('live reload', () => {
+  it('applies a valid edit, keeps the last good rules on an invalid one', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'rules-')), 'rules.yaml');
+    const rule = (name: string) => `  - { name: ${name}, when: { events: [updated] }, then: [{ operation: hide-from-address-lists, parameters: { identity: "{{ user.PrimarySmtpAddress }}" } }] }\n`;
+    writeFileSync(path, `version: 1\nrules:\n${rule('first')}`);
+    let now = 0;
+    const errors: string[] = [];
+    const source = new RulesSource({ path, logger: { info: () => undefined, error: (o) => void errors.push((o as { problem: string }).problem) }, now: () => now });
+    expect(source.current().rules.map((r) => r.name)).toEqual(['first']);
+    writeFileSync(path, `version: 1\nrules:\n${rule('first')}${rule('second')}`);
+    expect(source.current().rules).toHaveLength(1); // not checked again within the interval
+    now += 5000;
+    expect(source.current().rules.map((r) => r.name)).toEqual(['first', 'second']);
+    writeFileSync(path, 'version: 1\nrules:\n  - { name: broken }\n');
+    now += 5000;
+    expect(source.current().rules.map((r) => r.name)).toEqual(['first', 'second']);
+    expect(errors[0]).toMatch(/line 3:\d+ rules\[0\]\.when/);
   });
 });
 
