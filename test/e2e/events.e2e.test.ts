@@ -33,6 +33,19 @@ const DRY_RUN_RULE = `
     then:
       - operation: set-custom-attribute
         parameters: { identity: "{{ user.PrimarySmtpAddress }}", attribute: 3, value: "{{ after.Title }}" }
+
+  # Not granted to event rules by the policy: denied, visibly.
+  - name: city-send-as
+    tenants: [contoso.onmicrosoft.com]
+    when:
+      events: [updated]
+      conditions:
+        - { attribute: City, changed: true }
+    then:
+      - operation: grant-send-as
+        parameters: { identity: "info@contoso.com", user: "{{ user.PrimarySmtpAddress }}" }
+      - operation: hide-from-address-lists
+        parameters: { identity: "{{ user.PrimarySmtpAddress }}" }
 `;
 
 let cloud: SandboxCloud;
@@ -227,6 +240,21 @@ describe('joiner / mover / leaver', () => {
       expect(view.actions[0]!.commandId).toBeUndefined();
       expect(mailbox('johanna.lorenz').customAttributes[2]).toBe('');
       expect(journalLength()).toBe(before);
+    });
+  });
+});
+
+describe('policy', () => {
+  it('an action the policy does not grant to event rules is denied and recorded; the others run', async () => {
+    await withSubscription('eventgrid', webhook(), async () => {
+      await processed((await notify('lidia.holloway')).eventId);
+      const view = await processed((await change('lidia.holloway', { city: 'Portland' })).eventId);
+      expect(view.matchedRules).toEqual(['city-send-as']);
+      expect(view.actions[0]).toMatchObject({ operation: 'grant-send-as', outcome: 'denied' });
+      expect(view.actions[0]!.detail).toMatch(/No policy rule grants operation grant-send-as .* system caller rules:city-send-as/);
+      expect(view.actions[1]).toMatchObject({ operation: 'hide-from-address-lists', outcome: 'submitted', command: { status: 'succeeded' } });
+      expect(mailbox('info').sendAs.has(objectId('lidia.holloway'))).toBe(false);
+      expect(mailbox('lidia.holloway').hidden).toBe(true);
     });
   });
 });
