@@ -144,6 +144,8 @@ describe('subscription handshakes', () => {
       expect(id).toMatch(/^[0-9a-f-]{36}$/);
       await control('DELETE', `/events/subscriptions/${id}`);
     }
+    // An endpoint that fails the handshake gets no subscription (a Graph subscription on the Event Grid endpoint).
+    expect((await control('POST', '/events/subscriptions', { kind: 'graph', url: webhook(), tenant: CONTOSO })).status).toBe(400);
     const token = await fetch(`${gw.host.url}/api/events/graph?validationToken=${encodeURIComponent('Validation: a b&c')}`, { method: 'POST' });
     expect(token.status).toBe(200);
     expect(token.headers.get('content-type')).toMatch(/^text\/plain/);
