@@ -26,9 +26,19 @@ export function registerFunctions(definitions: FunctionDefinition[], target: Pic
   }
 }
 
+/**
+ * True inside the Functions host's Node worker. Flex Consumption sets the runtime in
+ * `functionAppConfig` and does not allow FUNCTIONS_WORKER_RUNTIME as an app setting, so the
+ * host's own variables count too (AzureWebJobsScriptRoot, set by the host for its workers;
+ * WEBSITE_SITE_NAME, set on every App Service / Functions instance).
+ */
+export function runsInFunctionsHost(env: Record<string, string | undefined>): boolean {
+  return Boolean(env.FUNCTIONS_WORKER_RUNTIME || env.AzureWebJobsScriptRoot || env.WEBSITE_SITE_NAME);
+}
+
 // In Azure this module is the entry point: build the services from the app settings and
 // register every function. (Imported by tests only for registerFunctions.)
-if (process.env.FUNCTIONS_WORKER_RUNTIME) {
+if (runsInFunctionsHost(process.env)) {
   const { createAppServices } = require('../shared/app/services') as typeof import('../shared/app/services');
   const { createFunctions } = require('./index') as typeof import('./index');
   registerFunctions(createFunctions(createAppServices(process.env)));

@@ -17,11 +17,19 @@ export interface AzuriteOptions {
   blobPort?: number;
   queuePort?: number;
   tablePort?: number;
+  /**
+   * Serve HTTPS with this certificate and accept Entra ID bearer tokens (`--oauth basic`: Azurite
+   * checks issuer, audience and lifetime like Azure Storage, not the signature). `host` is the
+   * name clients use, covered by the certificate (e.g. `127.0.0.1`).
+   */
+  oauth?: { certPath: string; keyPath: string; host: string };
 }
 
 export interface RunningAzurite {
   connectionString: string;
   ports: { blob: number; queue: number; table: number };
+  /** Service URIs of the account (https with `oauth`), for identity-based connections. */
+  serviceUris: { blob: string; queue: string; table: string };
   stop(): Promise<void>;
 }
 
@@ -81,6 +89,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     '--queuePort', String(ports.queue),
     '--tablePort', String(ports.table),
   ];
+  if (options.oauth) args.push('--oauth', 'basic', '--cert', options.oauth.certPath, '--key', options.oauth.keyPath, '--disableProductStyleUrl');
   if (process.env.AZURITE_DEBUG_LOG) args.push('--debug', process.env.AZURITE_DEBUG_LOG);
   if (options.location) {
     mkdirSync(options.location, { recursive: true });
@@ -104,9 +113,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     child.kill('SIGKILL');
     throw new Error(`${(error as Error).message}${stderr ? `\n${stderr}` : ''}`);
   }
+  const base = options.oauth ? `https://${options.oauth.host}` : 'http://127.0.0.1';
   return {
-    connectionString: azuriteConnectionString(ports),
+    connectionString: options.oauth ? azuriteConnectionString(ports).replace(/http:\/\/127\.0\.0\.1/g, base).replace('DefaultEndpointsProtocol=http;', 'DefaultEndpointsProtocol=https;') : azuriteConnectionString(ports),
     ports,
+    serviceUris: { blob: `${base}:${ports.blob}/${AZURITE_ACCOUNT}`, queue: `${base}:${ports.queue}/${AZURITE_ACCOUNT}`, table: `${base}:${ports.table}/${AZURITE_ACCOUNT}` },
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

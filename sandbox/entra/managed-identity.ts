@@ -8,7 +8,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { SandboxContext } from '../cloud/context';
 import { sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
-import { resolveResource } from './resources';
+import { resolveResource, STORAGE_AUDIENCE } from './resources';
 
 export class ManagedIdentityEmulator implements Emulator {
   constructor(readonly ctx: SandboxContext) {}
@@ -43,7 +43,9 @@ export class ManagedIdentityEmulator implements Emulator {
     }
     const { token, expiresIn } = await this.ctx.tokens.sign({
       aud: info.aud,
-      iss: `${this.ctx.endpoints.authorityHost}/${mi.tenantId}/`,
+      // Storage tokens are checked by Azurite, which (like Azure Storage) accepts only Entra's real
+      // v1 issuer; the sandbox's own services expect the sandbox authority.
+      iss: info.aud === STORAGE_AUDIENCE ? `https://sts.windows.net/${mi.tenantId}/` : `${this.ctx.endpoints.authorityHost}/${mi.tenantId}/`,
       tid: mi.tenantId,
       oid: mi.objectId,
       sub: mi.objectId,

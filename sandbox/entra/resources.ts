@@ -17,6 +17,9 @@ export interface ResourceInfo {
   scopes: string[];
 }
 
+/** The resource Azure Storage tokens are for (and the `aud` they carry). */
+export const STORAGE_AUDIENCE = 'https://storage.azure.com';
+
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
 
 export function isOidcScope(scope: string): boolean {
@@ -32,6 +35,10 @@ export function resolveResource(resource: string, directory: SandboxDirectory, k
   }
   if (lower === WELL_KNOWN.keyVaultAudience || lower === keyVaultResource.toLowerCase() || lower === WELL_KNOWN.keyVaultResourceAppId) {
     return { aud: r, grantAudience: WELL_KNOWN.keyVaultAudience, ver: '1.0', scopes: ['user_impersonation'] };
+  }
+  // Azure Storage (Azurite with --oauth basic): RBAC, no grants; any account's service URI or the generic resource.
+  if (lower === STORAGE_AUDIENCE || /^https:\/\/[a-z0-9]{3,24}\.(blob|queue|table)\.core\.windows\.net$/.test(lower)) {
+    return { aud: STORAGE_AUDIENCE, grantAudience: STORAGE_AUDIENCE, ver: '1.0', scopes: ['user_impersonation'] };
   }
   if (lower === 'https://graph.microsoft.com' || lower === '00000003-0000-0000-c000-000000000000') {
     return { aud: 'https://graph.microsoft.com', grantAudience: 'https://graph.microsoft.com', ver: '1.0', scopes: ['User.Read'] };

@@ -8,6 +8,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EventGridFunctionOptions, HttpFunctionOptions, StorageQueueFunctionOptions, TimerFunctionOptions } from '@azure/functions';
 import type { FunctionDefinition } from '../../shared/hosting/definition';
+import { createStorageClients, type StorageClients } from '../../shared/app/storage-clients';
+import { readStorageConnection } from '../../shared/config/storage-connection';
 import { createLogger, type Logger } from '../../shared/observability/logger';
 import { hostSettings, readHostJson, type HostJson } from './host-config';
 import { HostHttpServer } from './http-server';
@@ -40,11 +42,17 @@ export interface FunctionsHost {
   stop(): Promise<void>;
 }
 
-function connectionString(env: Record<string, string | undefined>, name: string | undefined): string {
+/**
+ * A trigger's storage connection by name, as the Functions host resolves it: the setting
+ * `<name>` (or `AzureWebJobs<name>`) as a connection string, or the identity-based
+ * `<name>__accountName` / `__queueServiceUri`… settings.
+ */
+function storageFor(env: Record<string, string | undefined>, name: string | undefined): StorageClients {
   const setting = name || 'AzureWebJobsStorage';
-  const value = env[setting] ?? env[`AzureWebJobs${setting}`];
-  if (!value) throw new Error(`Storage connection '${setting}' is not set (app setting ${setting})`);
-  return value;
+  const prefixed = `AzureWebJobs${setting}`;
+  const resolved = env[setting] || Object.keys(env).some((k) => k.startsWith(`${setting}__`)) ? setting : env[prefixed] || Object.keys(env).some((k) => k.startsWith(`${prefixed}__`)) ? prefixed : undefined;
+  if (!resolved) throw new Error(`Storage connection '${setting}' is not set (app setting ${setting}, or ${setting}__accountName / ${setting}__queueServiceUri… for an identity-based connection)`);
+  return createStorageClients({ connection: readStorageConnection(env, resolved) });
 }
 
 export async function startFunctionsHost(options: FunctionsHostOptions): Promise<FunctionsHost> {
@@ -73,7 +81,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
       return new QueueListener({
         name: d.name,
         options: queueOptions,
-        connectionString: connectionString(env, queueOptions.connection),
+        storage: storageFor(env, queueOptions.connection),
         settings: settings.queues,
         functionTimeoutMs: settings.functionTimeoutMs,
         messageLeaseMs: options.queueMessageLeaseMs ?? 10 * 60_000,
@@ -89,7 +97,7 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
         new TimerScheduler({
           name: d.name,
           options: d.options as TimerFunctionOptions,
-          connectionString: connectionString(env, undefined),
+          storage: storageFor(env, undefined),
           hostId: options.hostId ?? 'exo-gateway-local',
           functionTimeoutMs: settings.functionTimeoutMs,
           leaseSeconds: options.timerLeaseSeconds,

@@ -75,7 +75,9 @@ export class HostHttpServer {
     if (!this.server) return;
     const closed = new Promise<void>((resolve) => this.server!.close(() => resolve()));
     this.server.closeIdleConnections();
-    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => setTimeout(r, 10_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.allSettled([...this.inFlight]), new Promise((r) => (timer = setTimeout(r, 10_000)))]);
+    clearTimeout(timer);
     this.server.closeAllConnections();
     await closed;
   }

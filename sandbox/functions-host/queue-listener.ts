@@ -5,8 +5,9 @@
  * while the function runs, failed messages made visible again after `visibilityTimeout`, and
  * after `maxDequeueCount` failed deliveries the message moves to `<queue>-poison`.
  */
-import { QueueClient, type DequeuedMessageItem } from '@azure/storage-queue';
+import type { QueueClient, DequeuedMessageItem } from '@azure/storage-queue';
 import type { StorageQueueFunctionOptions } from '@azure/functions';
+import type { StorageClients } from '../../shared/app/storage-clients';
 import type { Logger } from '../../shared/observability/logger';
 import type { QueueSettings } from './host-config';
 import { createInvocationContext, withTimeout } from './invocation';
@@ -14,7 +15,8 @@ import { createInvocationContext, withTimeout } from './invocation';
 export interface QueueListenerOptions {
   name: string;
   options: StorageQueueFunctionOptions;
-  connectionString: string;
+  /** The trigger's storage connection (connection string or identity-based). */
+  storage: StorageClients;
   settings: QueueSettings;
   functionTimeoutMs: number;
   /** How long a received message stays invisible while its function runs (renewed at half). */
@@ -35,8 +37,8 @@ export class QueueListener {
   private loop?: Promise<void>;
 
   constructor(private readonly o: QueueListenerOptions) {
-    this.queue = new QueueClient(o.connectionString, o.options.queueName);
-    this.poison = new QueueClient(o.connectionString, `${o.options.queueName}-poison`);
+    this.queue = o.storage.queue(o.options.queueName);
+    this.poison = o.storage.queue(`${o.options.queueName}-poison`);
   }
 
   async start(): Promise<void> {

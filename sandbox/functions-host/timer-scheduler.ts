@@ -3,8 +3,9 @@
  * one host instance runs a timer function, enforced with a blob lease in the storage account
  * (container `azure-webjobs-hosts`), so several local hosts never both fire.
  */
-import { BlobServiceClient, type BlobLeaseClient } from '@azure/storage-blob';
+import type { BlobLeaseClient } from '@azure/storage-blob';
 import type { TimerFunctionOptions } from '@azure/functions';
+import type { StorageClients } from '../../shared/app/storage-clients';
 import type { Logger } from '../../shared/observability/logger';
 import { parseSchedule, type Schedule } from './ncrontab';
 import { createInvocationContext, withTimeout } from './invocation';
@@ -12,7 +13,8 @@ import { createInvocationContext, withTimeout } from './invocation';
 export interface TimerSchedulerOptions {
   name: string;
   options: TimerFunctionOptions;
-  connectionString: string;
+  /** The host's storage (AzureWebJobsStorage: connection string or identity-based). */
+  storage: StorageClients;
   hostId: string;
   functionTimeoutMs: number;
   logger: Logger;
@@ -34,7 +36,7 @@ export class TimerScheduler {
   }
 
   async start(): Promise<void> {
-    const service = BlobServiceClient.fromConnectionString(this.o.connectionString);
+    const service = this.o.storage.blobService();
     const container = service.getContainerClient('azure-webjobs-hosts');
     await container.createIfNotExists();
     const blob = container.getBlockBlobClient(`locks/${this.o.hostId}/${this.o.name}.Listener`);

@@ -4,12 +4,11 @@
  * host that cannot register its functions). Handlers receive these through their factories.
  */
 import { randomUUID } from 'node:crypto';
-import { TableClient } from '@azure/data-tables';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { readSettings, type AppSettings } from '../config/settings';
+import { readStorageConnection } from '../config/storage-connection';
+import { createStorageClients } from './storage-clients';
 import { loadTenantRegistry, type StaticTenantRegistry } from '../config/tenant-registry';
 import type { TenantConfig } from '../config/tenant';
 import { KeyVaultCredentialSource } from '../credentials/key-vault-source';
@@ -65,6 +64,8 @@ export interface AppServices {
 export interface AppServicesOverrides {
   /** Credential for Key Vault (default DefaultAzureCredential). */
   credential?: TokenCredential;
+  /** Credential for an identity-based storage connection (default: from AzureWebJobsStorage__credential/__clientId). */
+  storageCredential?: TokenCredential;
   logger?: Logger;
   /** Worker tuning, for tests. */
   worker?: Partial<ConstructorParameters<typeof CommandWorker>[0]>;
@@ -89,13 +90,14 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   const settings = lazy(() => readSettings(env));
   const tenants = lazy(() => loadTenantRegistry(settings().TENANTS_FILE));
   const credential = lazy(() => overrides.credential ?? new DefaultAzureCredential());
-  const connection = () => settings().AzureWebJobsStorage;
+  // A connection string (Azurite, account key) or an identity-based connection (AzureWebJobsStorage__*).
+  const storage = lazy(() => createStorageClients({ connection: readStorageConnection(env), credential: overrides.storageCredential }));
 
-  const store = lazy(() => new CommandStore(TableClient.fromConnectionString(connection(), settings().COMMANDS_TABLE, { allowInsecureConnection: true }), BlobServiceClient.fromConnectionString(connection()).getContainerClient('command-results')));
-  const queue = lazy(() => new CommandQueue(new QueueClient(connection(), settings().COMMANDS_QUEUE), new QueueClient(connection(), `${settings().COMMANDS_QUEUE}-poison`)));
-  const audit = lazy(() => new AuditLog(TableClient.fromConnectionString(connection(), settings().AUDIT_TABLE, { allowInsecureConnection: true })));
+  const store = lazy(() => new CommandStore(storage().table(settings().COMMANDS_TABLE), storage().blobService().getContainerClient('command-results')));
+  const queue = lazy(() => new CommandQueue(storage().queue(settings().COMMANDS_QUEUE), storage().queue(`${settings().COMMANDS_QUEUE}-poison`)));
+  const audit = lazy(() => new AuditLog(storage().table(settings().AUDIT_TABLE)));
   // Slot calls fail fast: a slow lease attempt is better retried than waited for.
-  const slots = lazy<TenantSlots>(() => createBlobTenantSlots({ containerClient: BlobServiceClient.fromConnectionString(connection(), { retryOptions: { maxTries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 200, tryTimeoutInMs: 5000 } }).getContainerClient('tenant-slots'), instanceId, logger, leaseSeconds: overrides.slotLeaseSeconds }));
+  const slots = lazy<TenantSlots>(() => createBlobTenantSlots({ containerClient: storage().blobService({ retryOptions: { maxTries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 200, tryTimeoutInMs: 5000 } }).getContainerClient('tenant-slots'), instanceId, logger, leaseSeconds: overrides.slotLeaseSeconds }));
 
   const sources = new Map<string, KeyVaultCredentialSource>();
   const sourceFor = (tenant: TenantConfig) => {
@@ -170,7 +172,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       const tenantIds = registry.list().map((t) => t.tenantId);
       const vaults = [...new Set(registry.list().map((t) => ('certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl)))];
       if (s.RULES_FILE) checks.push({ name: 'rules', run: async () => `${loadRulesFile(s.RULES_FILE).rules.length} event rules valid` });
-      checks.push(storageCheck(QueueServiceClient.fromConnectionString(s.AzureWebJobsStorage)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds), policyCheck(policySource()), certificateCheck(certificates()));
+      checks.push(storageCheck(storage().queue(s.COMMANDS_QUEUE)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds), policyCheck(policySource()), certificateCheck(certificates()));
     } catch (error) {
       const message = (error as Error).message;
       checks.push({ name: 'configuration', run: async () => { throw new Error(message); } });
@@ -183,9 +185,9 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   const events = lazy(
     () =>
       new EventService({
-        store: new EventStore(TableClient.fromConnectionString(connection(), settings().EVENTS_TABLE, { allowInsecureConnection: true })),
-        queue: new QueueClient(connection(), settings().EVENTS_QUEUE),
-        poison: new QueueClient(connection(), `${settings().EVENTS_QUEUE}-poison`),
+        store: new EventStore(storage().table(settings().EVENTS_TABLE)),
+        queue: storage().queue(settings().EVENTS_QUEUE),
+        poison: storage().queue(`${settings().EVENTS_QUEUE}-poison`),
         reader: new UserReader({ sessions: sessions(), slots: slots(), slotWaitMs: settings().SLOT_WAIT_MS }),
         commands: commands(),
         policy: policy(),

@@ -26,17 +26,26 @@ function depth(value: unknown, level = 0): number {
 
 const parameterValue: z.ZodType<unknown> = z.lazy(() => z.union([z.string().max(8192), z.number().finite(), z.boolean(), z.null(), z.array(parameterValue).max(1000), z.record(z.string().max(128), parameterValue)]));
 
+// Exchange names are letters and digits; names that are also members of every JavaScript
+// object (constructor, toString, …) are no Exchange parameter or property and would only
+// confuse code that indexes plain objects.
+const exchangeName = (message: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, message)
+    .refine((name) => !(name in Object.prototype), 'is not an Exchange name');
+
 export const submitSchema = z.strictObject({
   tenant: z.string({ error: 'is required: a tenant id or initial domain' }).min(1, 'is required: a tenant id or initial domain').max(256),
   cmdlet: z
     .string({ error: 'is required, e.g. "Get-Mailbox"' })
     .regex(/^[A-Z][a-zA-Z]{1,30}-[A-Z][A-Za-z0-9]{1,60}$/, 'must be a cmdlet name in Verb-Noun form, e.g. "Set-Mailbox"'),
   parameters: z
-    .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'parameter names are letters and digits'), parameterValue)
+    .record(exchangeName('parameter names are letters and digits'), parameterValue)
     .default({})
     .refine((p) => Buffer.byteLength(JSON.stringify(p)) <= MAX_PARAMETERS_BYTES, `must be at most ${MAX_PARAMETERS_BYTES} bytes of JSON`)
     .refine((p) => depth(p) <= 5, 'is nested too deeply (at most 5 levels)'),
-  select: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'must be property names')).max(100).optional(),
+  select: z.array(exchangeName('must be property names')).max(100).optional(),
   anchorMailbox: z.string().regex(/^(UPN|SMTP|APP):[^\s]{3,256}$/, 'must look like "UPN:user@contoso.com"').optional(),
   idempotencyKey: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
 });

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { ConfigError, formatIssues } from './errors';
+import { storageConnectionProblems } from './storage-connection';
 
 const httpsUrl = z
   .string()
@@ -16,7 +17,8 @@ const positiveInt = (fallback: number, max: number) =>
   z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`).default(fallback);
 
 const schema = z.object({
-  AzureWebJobsStorage: z.string({ error: 'is required (storage connection string)' }).min(1, 'is required (storage connection string)'),
+  /** Storage connection string; or the identity-based `AzureWebJobsStorage__*` settings below (see storage-connection.ts). */
+  AzureWebJobsStorage: z.string().optional(),
   AZURE_AUTHORITY_HOST: httpsUrl.default('https://login.microsoftonline.com'),
   EXO_ADMIN_API_URL: httpsUrl.default('https://outlook.office365.com'),
   EXO_TOKEN_SCOPE: z.string().regex(/^\S+\/\.default$/, 'must be a resource scope ending in /.default').default('https://outlook.office365.com/.default'),
@@ -42,6 +44,13 @@ const schema = z.object({
   /** Certificate expiry monitor: warn this many days ahead; schedule (NCRONTAB, 6 fields). */
   CERT_EXPIRY_WARNING_DAYS: positiveInt(30, 365),
   CERT_MONITOR_SCHEDULE: z.string().default('0 0 * * * *'),
+  /** Identity-based storage connection (validated together by storage-connection.ts). */
+  AzureWebJobsStorage__accountName: z.string().optional(),
+  AzureWebJobsStorage__blobServiceUri: z.string().optional(),
+  AzureWebJobsStorage__queueServiceUri: z.string().optional(),
+  AzureWebJobsStorage__tableServiceUri: z.string().optional(),
+  AzureWebJobsStorage__credential: z.string().optional(),
+  AzureWebJobsStorage__clientId: z.string().optional(),
   /** Event rules (YAML): user events → named operations. Absent = events are recorded, no rule runs. */
   RULES_FILE: z.string().optional(),
   /** Queue of received user events (the events worker reads it; `<name>-poison` for poison messages). */
@@ -66,7 +75,8 @@ function list(value: string): string[] {
 export function readSettings(env: Record<string, string | undefined>): AppSettings {
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new ConfigError('Invalid app settings', formatIssues(parsed.error.issues, 'settings'));
+  const storageProblems = storageConnectionProblems(input);
+  if (!parsed.success || storageProblems.length) throw new ConfigError('Invalid app settings', [...storageProblems, ...(parsed.success ? [] : formatIssues(parsed.error.issues, 'settings'))]);
   const settings = parsed.data;
   if (settings.GATEWAY_AUTH === 'entra' && (!settings.GATEWAY_API_AUDIENCES.length || !settings.GATEWAY_AUTH_TENANTS.length)) {
     throw new ConfigError('Invalid app settings', ['settings.GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra (the API app id or URI, and the tenant of the callers)']);

@@ -8,14 +8,24 @@
  *   exchange — the admin API answers an anonymous InvokeCommand with 401 (reachable, TLS ok).
  */
 import type { TokenCredential } from '@azure/identity';
-import type { QueueServiceClient } from '@azure/storage-queue';
+import type { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import type { HealthCheck } from './health';
 
-export function storageCheck(queueService: QueueServiceClient): HealthCheck {
+/**
+ * `target` is the commands queue (a per-queue read is what the queue data roles allow with an
+ * identity-based connection) or the queue service. A 404 (queue not created yet) still proves
+ * the account answered an authenticated request; 401/403 do not.
+ */
+export function storageCheck(target: Pick<QueueServiceClient, 'getProperties'> | Pick<QueueClient, 'getProperties'>): HealthCheck {
   return {
     name: 'storage',
     async run(signal) {
-      await queueService.getProperties({ abortSignal: signal });
+      try {
+        await target.getProperties({ abortSignal: signal });
+      } catch (error) {
+        if ((error as { statusCode?: number }).statusCode === 404) return 'queue service answered (queue not created yet)';
+        throw error;
+      }
       return 'queue service answered';
     },
   };

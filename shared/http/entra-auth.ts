@@ -47,13 +47,16 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
     const match = /^Bearer\s+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)\s*$/i.exec(header);
     if (!match) throw challenge('invalid_token', 'The Authorization header must be "Bearer <JWT>".');
     const token = match[1]!;
-    let unverified: JWTPayload;
+    let unverified: unknown;
     try {
-      unverified = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as JWTPayload;
+      unverified = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
     } catch {
       throw challenge('invalid_token', 'The token is not a readable JWT.');
     }
-    const tid = typeof unverified.tid === 'string' ? unverified.tid.toLowerCase() : '';
+    // Valid JSON is not yet a claims set: null, arrays and numbers parse too.
+    if (!unverified || typeof unverified !== 'object' || Array.isArray(unverified)) throw challenge('invalid_token', 'The token is not a readable JWT.');
+    const claimedTenant = (unverified as JWTPayload).tid;
+    const tid = typeof claimedTenant === 'string' ? claimedTenant.toLowerCase() : '';
     if (!tenants.has(tid)) throw challenge('invalid_token', 'Tokens from this tenant are not accepted.');
     let payload: JWTPayload;
     try {
@@ -78,11 +81,4 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
       ? { kind: 'user', id: String(payload.oid ?? payload.sub), tenantId: tid, upn: String(payload.preferred_username ?? payload.upn ?? ''), roles, scopes, appId, ...(groups ? { groups } : {}) }
       : { kind: 'app', id: appId, tenantId: tid, roles, scopes, appId };
   };
-}
-
-/** Throws 403 unless the caller holds one of the app roles. */
-export function requireRole(caller: Caller, roles: string[]): void {
-  if (!caller.roles.some((r) => roles.includes(r))) {
-    throw new HttpProblem({ status: 403, title: 'Forbidden', detail: `This endpoint needs one of the app roles: ${roles.join(', ')}.`, extensions: { requiredRoles: roles } });
-  }
 }

@@ -78,11 +78,18 @@ export async function readJsonObject(request: HttpRequest, options: ReadJsonOpti
   if (bytes.length > maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: `The body may be at most ${maxBytes} bytes.` });
   if (bytes.length === 0) throw new HttpProblem({ status: 400, title: 'Missing body', detail: 'The request needs a JSON object body.' });
   let value: unknown;
+  let pollution = false;
   try {
-    value = JSON.parse(bytes.toString('utf8'));
+    // JSON.parse keeps "__proto__" as an own key, which later object spreads and schema
+    // libraries may turn into a prototype: such a body is refused outright.
+    value = JSON.parse(bytes.toString('utf8'), (key, v: unknown) => {
+      if (key === '__proto__') pollution = true;
+      return v;
+    });
   } catch {
     throw new HttpProblem({ status: 400, title: 'Invalid JSON', detail: 'The request body is not valid JSON.' });
   }
+  if (pollution) throw new HttpProblem({ status: 400, title: 'Invalid body', detail: 'The request body may not contain a "__proto__" key.' });
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     throw new HttpProblem({ status: 400, title: 'Invalid body', detail: 'The request body must be a JSON object.' });
   }

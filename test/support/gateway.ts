@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { DefaultAzureCredential } from '@azure/identity';
-import { QueueClient } from '@azure/storage-queue';
+import type { QueueClient } from '@azure/storage-queue';
 import { startTestCloud, testStorageConnectionString, uniqueName } from './sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
@@ -17,7 +17,9 @@ import { GATEWAY_API } from '../../sandbox/directory/seed';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/functions-host/host';
 import { createAppServices, type AppServices, type AppServicesOverrides } from '../../shared/app/services';
 import { createFunctions } from '../../functions/index';
-import { createLogger, silentLogger } from '../../shared/observability/logger';
+import { createStorageClients } from '../../shared/app/storage-clients';
+import { readStorageConnection } from '../../shared/config/storage-connection';
+import { createLogger, silentLogger, type Logger } from '../../shared/observability/logger';
 import pino from 'pino';
 
 export const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
@@ -46,6 +48,8 @@ export interface TestGatewayOptions {
   overrides?: AppServicesOverrides;
   env?: Record<string, string>;
   maxConcurrency?: number;
+  /** The gateway's logger (default: silent, or debug into TEST_LOG_FILE when that is set). */
+  logger?: Logger;
 }
 
 export async function startTestGateway(options: TestGatewayOptions = {}): Promise<TestGateway> {
@@ -72,7 +76,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     ...options.env,
   };
   // TEST_LOG_FILE=/path captures the gateway's debug log of a test run.
-  const logger = process.env.TEST_LOG_FILE ? createLogger({ level: 'debug', destination: pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }) }) : silentLogger;
+  const logger = options.logger ?? (process.env.TEST_LOG_FILE ? createLogger({ level: 'debug', destination: pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }) }) : silentLogger);
   const services = createAppServices(env, { logger, credential: new DefaultAzureCredential(), ...options.overrides });
   const host = await startFunctionsHost({
     functions: createFunctions(services),
@@ -83,6 +87,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     minPollingIntervalMs: 20,
     hostId: uniqueName('host'),
   });
+  // The test's own view of the gateway's storage, through the same connection settings.
+  const storage = createStorageClients({ connection: readStorageConnection(env) });
   const tokenCache = new Map<string, string>();
   const token = async (app = AUTOMATION_ADMIN_APP) => {
     const cached = tokenCache.get(app.appId);
@@ -99,8 +105,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     host,
     services,
     env,
-    queue: new QueueClient(env.AzureWebJobsStorage!, queueName),
-    poison: new QueueClient(env.AzureWebJobsStorage!, `${queueName}-poison`),
+    queue: storage.queue(queueName),
+    poison: storage.queue(`${queueName}-poison`),
     token,
     async post(path, body, o = {}) {
       return fetch(`${host.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await auth(o.token)), ...o.headers }, body: o.raw ?? JSON.stringify(body) });

@@ -1,0 +1,86 @@
+// exo-gateway on Azure (`azd up`): a resource group with everything in infra/resources.bicep —
+// Function App on Flex Consumption (Linux, Node 20), storage with identity-based connections
+// only, Key Vault (RBAC), a user-assigned managed identity with least-privilege roles,
+// Application Insights on Log Analytics. See docs/setup-exchange-app.md and docs/operations.md.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; names and tags every resource.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region with Flex Consumption (az functionapp list-flexconsumption-locations).')
+@metadata({ azd: { type: 'location' } })
+param location string
+
+@description('Object id of the user running azd (AZURE_PRINCIPAL_ID): may import the Exchange app certificate/secret into Key Vault. Empty: nobody.')
+param principalId string = ''
+
+@minLength(1)
+@description('Accepted audiences of caller tokens: the gateway API app id and/or its identifier URI (comma-separated).')
+param gatewayApiAudiences string
+
+@description('Tenants whose caller tokens are accepted (comma-separated). Default: this subscription\'s tenant.')
+param gatewayAuthTenants string = ''
+
+@description('Tenant registry in the deployment package, relative to the app root (see config/tenants.example.json).')
+param tenantsFile string = 'config/tenants.json'
+
+@description('Policy file in the deployment package, relative to the app root (see config/policy.example.yaml).')
+param policyFile string = 'config/policy.yaml'
+
+@allowed(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+param logLevel string = 'info'
+
+@description('Flex Consumption: the most instances the app scales out to. Per-tenant Exchange caps hold at any count.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+
+@description('Node.js major version of the Flex Consumption runtime (az functionapp list-flexconsumption-runtimes).')
+@allowed(['20', '22'])
+param nodeVersion string = '20'
+
+var tags = { 'azd-env-name': environmentName }
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+module resources 'resources.bicep' = {
+  name: 'exo-gateway-resources'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    resourceToken: toLower(uniqueString(subscription().id, environmentName, location))
+    principalId: principalId
+    gatewayApiAudiences: gatewayApiAudiences
+    gatewayAuthTenants: empty(gatewayAuthTenants) ? tenant().tenantId : gatewayAuthTenants
+    tenantsFile: tenantsFile
+    policyFile: policyFile
+    logLevel: logLevel
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    nodeVersion: nodeVersion
+  }
+}
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = resources.outputs.functionAppName
+output AZURE_FUNCTION_APP_URL string = resources.outputs.functionAppUrl
+output AZURE_KEY_VAULT_NAME string = resources.outputs.keyVaultName
+output AZURE_KEY_VAULT_URI string = resources.outputs.keyVaultUri
+output AZURE_STORAGE_ACCOUNT_NAME string = resources.outputs.storageAccountName
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = resources.outputs.identityClientId
+output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = resources.outputs.identityPrincipalId
+output APPLICATIONINSIGHTS_NAME string = resources.outputs.applicationInsightsName
+output LOG_ANALYTICS_WORKSPACE_NAME string = resources.outputs.logAnalyticsWorkspaceName

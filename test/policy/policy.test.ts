@@ -1,0 +1,211 @@
+/**
+ * Policy as a pure function (decide) and as a file (schema errors with line numbers, live
+ * reload that keeps the last good policy on a bad edit).
+ */
+import { mkdtempSync, writeFileSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decide, type PolicyRequest } from '../../shared/policy/policy';
+import { parsePolicy, PolicySource } from '../../shared/policy/policy-file';
+import { ConfigError } from '../../shared/config/errors';
+import type { Caller } from '../../shared/http/caller';
+import { silentLogger } from '../../shared/observability/logger';
+
+const FLOW_APP = 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e05';
+const PORTAL_APP = 'e5f6a7b8-c9d0-4e1f-8a2b-3c4d5e6f7a07';
+const HR_GROUP = '0f1e2d3c-4b5a-4968-8776-655443322110';
+const CONTOSO = { tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01', domain: 'contoso.onmicrosoft.com' };
+const FABRIKAM = { tenantId: '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02', domain: 'fabrikam.onmicrosoft.com' };
+
+const POLICY = parsePolicy(
+  `version: 1
+rules:
+  - name: flows
+    callers: [{ app: ${FLOW_APP}, role: Operations.Run }]
+    tenants: [contoso.onmicrosoft.com]
+    operations: [grant-full-access, set-custom-attribute, add-group-member]
+    where:
+      identity: { domain: [contoso.com], optional: true }
+      user: { domain: [contoso.com], notIn: [ceo@contoso.com], optional: true }
+      group: { in: [sales-team@contoso.com], optional: true }
+      value: { pattern: "[A-Za-z0-9 ]{0,20}", optional: true }
+  - name: self-service
+    callers: [{ app: ${PORTAL_APP}, scope: user_impersonation }]
+    operations: [set-auto-reply, grant-send-as]
+    where:
+      identity: { equals: caller }
+  - name: hr-readers
+    callers: [{ group: ${HR_GROUP} }]
+    cmdlets: ["Get-*"]
+  - name: helpdesk-raw
+    callers: [{ user: "helpdesk@contoso.com" }]
+    cmdlets: [Set-Mailbox]
+    where:
+      Identity: { domain: [contoso.com] }
+      CustomAttribute1: { maxLength: 10, optional: true }
+  - name: ops-diagnostics
+    callers: [{ app: "*", role: Diagnostics.Read }]
+    diagnostics: true
+`,
+  'test-policy.yaml',
+);
+
+const flowApp: Caller = { kind: 'app', id: FLOW_APP, appId: FLOW_APP, tenantId: CONTOSO.tenantId, roles: ['Operations.Run'], scopes: [] };
+const adele: Caller = { kind: 'user', id: '11111111-2222-4333-8444-555555555555', upn: 'adele.vance@contoso.com', appId: PORTAL_APP, tenantId: CONTOSO.tenantId, roles: [], scopes: ['user_impersonation'] };
+
+function request(caller: Caller, target: PolicyRequest['target'], parameters: Record<string, unknown> = {}, tenant = CONTOSO): PolicyRequest {
+  return { caller, tenant, target, parameters };
+}
+const op = (name: string) => ({ kind: 'operation' as const, name });
+
+describe('decide', () => {
+  it('denies everything without a policy, and by default when no rule matches', () => {
+    expect(decide(undefined, request(flowApp, op('grant-full-access')))).toMatchObject({ allowed: false, rule: 'default-deny', reason: expect.stringMatching(/POLICY_FILE/) });
+    const d = decide(POLICY, request(flowApp, op('convert-to-shared'), { identity: 'a@contoso.com' }));
+    expect(d).toMatchObject({ allowed: false, rule: 'default-deny' });
+    expect(d.reason).toBe(`No policy rule grants operation convert-to-shared in tenant contoso.onmicrosoft.com to app ${FLOW_APP}.`);
+  });
+
+  it('allows what a rule grants when every constraint holds, naming the rule', () => {
+    expect(decide(POLICY, request(flowApp, op('grant-full-access'), { identity: 'info@contoso.com', user: 'adele.vance@CONTOSO.com' }))).toEqual({ allowed: true, rule: 'flows', reason: 'Allowed by rule flows.' });
+  });
+
+  it('names the failing rule and constraint: domain, notIn, in, pattern', () => {
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ identity: 'info@fabrikam.com', user: 'a@contoso.com' }, /identity must be an address in contoso.com/],
+      [{ identity: 'info@contoso.com.evil.example', user: 'a@contoso.com' }, /identity must be an address in contoso.com/],
+      [{ identity: 'info@contoso.com', user: 'ceo@contoso.com' }, /user must not be ceo@contoso.com/],
+    ];
+    for (const [parameters, reason] of cases) {
+      const d = decide(POLICY, request(flowApp, op('grant-full-access'), parameters));
+      expect(d).toMatchObject({ allowed: false, rule: 'flows' });
+      expect(d.reason).toMatch(reason);
+    }
+    expect(decide(POLICY, request(flowApp, op('add-group-member'), { group: 'engineering@contoso.com', member: 'a@contoso.com' })).reason).toMatch(/group must be one of: sales-team@contoso.com/);
+    expect(decide(POLICY, request(flowApp, op('set-custom-attribute'), { identity: 'a@contoso.com', attribute: 1, value: '<script>' })).reason).toMatch(/value must match the pattern/);
+    // The pattern is anchored: a valid prefix does not let the rest through.
+    expect(decide(POLICY, request(flowApp, op('set-custom-attribute'), { identity: 'a@contoso.com', attribute: 1, value: 'ok; rm -rf' })).allowed).toBe(false);
+    expect(decide(POLICY, request(flowApp, op('set-custom-attribute'), { identity: 'a@contoso.com', attribute: 1, value: 'Cost center 4711' })).allowed).toBe(true);
+  });
+
+  it('restricts rules to their tenants and callers to their app, role and scope', () => {
+    expect(decide(POLICY, request(flowApp, op('grant-full-access'), { identity: 'a@contoso.com', user: 'b@contoso.com' }, FABRIKAM)).rule).toBe('default-deny');
+    expect(decide(POLICY, request({ ...flowApp, roles: [] }, op('grant-full-access'), { identity: 'a@contoso.com', user: 'b@contoso.com' })).rule).toBe('default-deny');
+    expect(decide(POLICY, request({ ...flowApp, id: PORTAL_APP, appId: PORTAL_APP }, op('grant-full-access'), { identity: 'a@contoso.com', user: 'b@contoso.com' })).rule).toBe('default-deny');
+    expect(decide(POLICY, request({ ...adele, scopes: ['other'] }, op('set-auto-reply'), { identity: 'adele.vance@contoso.com' })).rule).toBe('default-deny');
+  });
+
+  it('"equals: caller" allows only the caller\'s own account', () => {
+    expect(decide(POLICY, request(adele, op('set-auto-reply'), { identity: 'Adele.Vance@contoso.com' }))).toMatchObject({ allowed: true, rule: 'self-service' });
+    expect(decide(POLICY, request(adele, op('set-auto-reply'), { identity: adele.id }))).toMatchObject({ allowed: true });
+    const other = decide(POLICY, request(adele, op('grant-send-as'), { identity: 'alex.wilber@contoso.com', user: 'adele.vance@contoso.com' }));
+    expect(other).toMatchObject({ allowed: false, rule: 'self-service' });
+    expect(other.reason).toMatch(/identity must be the caller's own account/);
+    // A constrained parameter that is absent fails unless the constraint is optional.
+    expect(decide(POLICY, request(adele, op('set-auto-reply'), {})).reason).toMatch(/identity is required by this rule/);
+  });
+
+  it('matches raw cmdlets by glob, parameters case-insensitively, and every value of a list or table', () => {
+    const hr: Caller = { kind: 'user', id: 'u1', upn: 'hr@contoso.com', roles: [], scopes: ['x'], groups: [HR_GROUP.toUpperCase()], tenantId: CONTOSO.tenantId };
+    expect(decide(POLICY, request(hr, { kind: 'cmdlet', name: 'Get-Mailbox' }))).toMatchObject({ allowed: true, rule: 'hr-readers' });
+    expect(decide(POLICY, request(hr, { kind: 'cmdlet', name: 'Set-Mailbox' })).rule).toBe('default-deny');
+    const helpdesk: Caller = { kind: 'user', id: 'u2', upn: 'helpdesk@contoso.com', roles: [], scopes: ['x'], tenantId: CONTOSO.tenantId };
+    const setMailbox = { kind: 'cmdlet' as const, name: 'Set-Mailbox' };
+    expect(decide(POLICY, request(helpdesk, setMailbox, { identity: 'a@contoso.com', customattribute1: 'short' })).allowed).toBe(true);
+    expect(decide(POLICY, request(helpdesk, setMailbox, { Identity: 'a@contoso.com', CustomAttribute1: 'much too long a value' })).reason).toMatch(/CustomAttribute1 must be at most 10 characters/);
+    expect(decide(POLICY, request(helpdesk, setMailbox, { Identity: ['a@contoso.com', 'b@fabrikam.com'] })).allowed).toBe(false);
+    expect(decide(POLICY, request(helpdesk, setMailbox, { Identity: { Add: 'b@fabrikam.com' } })).allowed).toBe(false);
+  });
+
+  it('diagnostics need a rule that grants them', () => {
+    expect(decide(POLICY, request({ ...flowApp, roles: ['Diagnostics.Read'] }, { kind: 'diagnostics' }))).toMatchObject({ allowed: true, rule: 'ops-diagnostics' });
+    expect(decide(POLICY, request(flowApp, { kind: 'diagnostics' })).rule).toBe('default-deny');
+    expect(decide(POLICY, request({ kind: 'anonymous', id: 'anonymous', roles: ['Diagnostics.Read'], scopes: [] }, { kind: 'diagnostics' })).rule).toBe('default-deny');
+  });
+});
+
+describe('policy file', () => {
+  function problems(text: string): string[] {
+    try {
+      parsePolicy(text, 'POLICY_FILE=p.yaml');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return [(error as ConfigError).message.split('\n')[0]!, ...(error as ConfigError).problems];
+    }
+    throw new Error('expected the policy to be refused');
+  }
+
+  it('names each problem with its line and path', () => {
+    const found = problems(`version: 1
+rules:
+  - name: good
+    callers: [{ role: A }]
+    operations: [set-auto-reply]
+  - name: bad one
+    callers: []
+    operations: [make-coffee]
+    cmdlets: ["Set Mailbox"]
+    where:
+      identity: { pattern: "(" }
+  - name: good
+    callers: [{ app: not-a-guid }]
+    diagnostics: true
+`);
+    expect(found[0]).toBe('Invalid policy: POLICY_FILE=p.yaml is invalid');
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^line 6:\d+ rules\[1\]\.name: must be 1-80 letters/),
+        expect.stringMatching(/^line 7:\d+ rules\[1\]\.callers: must list at least one caller/),
+        expect.stringMatching(/^line 8:\d+ rules\[1\]\.operations\[0\]: must be "\*" or a known operation/),
+        expect.stringMatching(/^line 9:\d+ rules\[1\]\.cmdlets\[0\]: must be a cmdlet name or glob/),
+        expect.stringMatching(/^line 11:\d+ rules\[1\]\.where\.identity\.pattern: must be a valid regular expression/),
+        expect.stringMatching(/^line 13:\d+ rules\[2\]\.callers\[0\]\.app: must be an app id/),
+        expect.stringMatching(/^line 12:\d+ rules\[2\]\.name: duplicates an earlier rule name "good"/),
+      ]),
+    );
+  });
+
+  it('refuses YAML syntax errors, unknown keys, a wrong version and rules that grant nothing', () => {
+    expect(problems('version: 1\nrules:\n  - name: x\n    callers: [{ role: A }\n')[0]).toMatch(/is not valid YAML/);
+    expect(problems('version: 2\nrules: []\n').join('\n')).toMatch(/line 1:\d+ version: must be 1/);
+    expect(problems('version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n    operation: [set-auto-reply]\n').join('\n')).toMatch(/line 3:\d+ rules\[0\].*(operation|grant)/);
+    expect(problems('version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n').join('\n')).toMatch(/must grant operations, cmdlets or diagnostics/);
+    expect(problems('version: 1\nversion: 1\nrules: []\n')[0]).toMatch(/is not valid YAML/);
+  });
+
+  it('applies edits without a restart and keeps the last good policy when an edit is invalid', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'policy-'));
+    const path = join(dir, 'policy.yaml');
+    const grant = (operation: string) => `version: 1\nrules:\n  - name: r\n    callers: [{ app: ${FLOW_APP} }]\n    operations: [${operation}]\n`;
+    writeFileSync(path, grant('set-auto-reply'));
+    let clock = 0;
+    const source = new PolicySource({ path, logger: silentLogger, checkIntervalMs: 1000, now: () => clock });
+    source.load();
+    const allowed = (name: string) => decide(source.current(), request(flowApp, op(name))).allowed;
+    expect(allowed('set-auto-reply')).toBe(true);
+
+    writeFileSync(path, grant('clear-auto-reply'));
+    utimesSync(path, new Date(), new Date(Date.now() + 5000));
+    expect(allowed('clear-auto-reply')).toBe(false); // not re-read before the check interval
+    clock += 1000;
+    expect(allowed('clear-auto-reply')).toBe(true);
+    expect(allowed('set-auto-reply')).toBe(false);
+
+    writeFileSync(path, grant('no-such-operation'));
+    utimesSync(path, new Date(), new Date(Date.now() + 10_000));
+    clock += 1000;
+    expect(allowed('clear-auto-reply')).toBe(true); // last good policy
+    expect(source.problem()).toMatch(/line 5:\d+ rules\[0\]\.operations\[0\]: must be "\*" or a known operation[\s\S]*last good policy stays in force/);
+
+    writeFileSync(path, grant('set-auto-reply'));
+    utimesSync(path, new Date(), new Date(Date.now() + 15_000));
+    clock += 1000;
+    expect(allowed('set-auto-reply')).toBe(true);
+    expect(source.problem()).toBeUndefined();
+  });
+
+  it('a missing file is a configuration error at start-up, naming the setting', () => {
+    const source = new PolicySource({ path: '/nonexistent/policy.yaml', logger: silentLogger });
+    expect(() => source.load()).toThrow(/Cannot read the policy POLICY_FILE=\/nonexistent\/policy.yaml: ENOENT/);
+  });
+});
