@@ -10,14 +10,15 @@ import { eventKey, type EventSchema, type LifecycleNotice, type UserEvent, type 
 
 export const SUBSCRIPTION_VALIDATION = 'Microsoft.EventGrid.SubscriptionValidationEvent';
 
-const USER_TYPES: Record<string, UserEventKind> = {
-  'microsoft.graph.usercreated': 'created',
-  'microsoft.graph.userupdated': 'updated',
-  'microsoft.graph.userdeleted': 'deleted',
-};
+const USER_TYPES: ReadonlyMap<string, UserEventKind> = new Map([
+  ['microsoft.graph.usercreated', 'created'],
+  ['microsoft.graph.userupdated', 'updated'],
+  ['microsoft.graph.userdeleted', 'deleted'],
+]);
 
 const id = z.string({ error: 'is required (a string)' }).min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 const time = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date and time' });
+const tenantGuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a tenant id (GUID)');
 const objectId = z.string({ error: 'is required: the user object id' }).regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an object id (GUID)');
 
 /** `data` of a Graph partner event, and the body of one Graph change notification. */
@@ -26,10 +27,18 @@ const graphNotification = z.object({
   changeType: z.enum(['created', 'updated', 'deleted'], { error: 'must be created, updated or deleted' }),
   clientState: z.string().max(256).optional(),
   resource: z.string({ error: 'is required, e.g. "Users/<id>"' }).min(1).max(400),
-  resourceData: z.object({ '@odata.type': z.string().optional(), id: objectId, organizationId: z.string().optional(), eventTime: time.optional() }, { error: 'is required: an object with the user id' }),
+  resourceData: z.object(
+    {
+      '@odata.type': z.string().regex(/^#?microsoft\.graph\.user$/i, 'must be #Microsoft.Graph.User').optional(),
+      id: objectId,
+      organizationId: tenantGuid.optional(),
+      eventTime: time.optional(),
+    },
+    { error: 'is required: an object with the user id' },
+  ),
   subscriptionId: z.string().max(100).optional(),
   subscriptionExpirationDateTime: z.string().optional(),
-  tenantId: z.string().optional(),
+  tenantId: tenantGuid.optional(),
 });
 
 const eventGridEvent = z.object({
@@ -46,7 +55,7 @@ const cloudEvent = z.object({
   specversion: z.literal('1.0', { error: 'must be "1.0"' }),
   id,
   type: z.string({ error: 'is required' }).min(1).max(200),
-  source: z.string({ error: 'is required' }).min(1).max(1000),
+  source: z.string({ error: 'is required' }).min(1).max(1000).regex(/^[^\s\x00-\x1f]+$/, 'must be a URI reference'),
   time: time.optional(),
   subject: z.string().max(1000).optional(),
   data: z.unknown(),
@@ -112,8 +121,9 @@ function tenantOf(candidates: Array<string | undefined>): string | undefined {
 /** A Graph notification (partner event `data` or webhook item) → a user event. */
 function fromGraph(n: z.infer<typeof graphNotification>, meta: { id?: string; type?: string; time?: string; source?: string; schema: EventSchema }, options: IntakeOptions, field: string): UserEvent {
   checkClientState(n.clientState, options, `${field}.clientState`);
-  if (!/^\/?users\/[^/]+$/i.test(n.resource) || (n.resourceData['@odata.type'] && !/^#?microsoft\.graph\.user$/i.test(n.resourceData['@odata.type']))) {
-    throw bad('Not a user event', [{ field: `${field}.resource`, message: 'must be a Graph user resource ("Users/<id>")' }]);
+  if (!/^\/?users\/[^/]+$/i.test(n.resource)) throw bad('Not a user event', [{ field: `${field}.resource`, message: 'must be a Graph user resource ("Users/<id>")' }]);
+  if (n.tenantId && n.resourceData.organizationId && n.tenantId.toLowerCase() !== n.resourceData.organizationId.toLowerCase()) {
+    throw bad('Inconsistent tenant', [{ field: `${field}.resourceData.organizationId`, message: 'must be the notification\'s tenantId' }]);
   }
   const tenantId = tenantOf([n.tenantId, n.resourceData.organizationId, meta.source]);
   if (!tenantId) throw bad('Unknown tenant', [{ field: `${field}.tenantId`, message: 'is required (tenantId, resourceData.organizationId or a /tenants/<id> source)' }]);
@@ -122,7 +132,7 @@ function fromGraph(n: z.infer<typeof graphNotification>, meta: { id?: string; ty
   }
   const now = (options.now ?? (() => new Date()))().toISOString();
   const eventId = meta.id ?? n.id ?? `${n.subscriptionId ?? 'graph'}:${n.changeType}:${n.resourceData.id}:${n.resourceData.eventTime ?? now}`;
-  const kind = meta.type ? USER_TYPES[meta.type.toLowerCase()]! : n.changeType;
+  const kind = (meta.type && USER_TYPES.get(meta.type.toLowerCase())) || n.changeType;
   return {
     id: eventId,
     key: eventKey(eventId),
@@ -169,7 +179,7 @@ export function parseEventGridDelivery(body: unknown, options: IntakeOptions, sc
       lifecycle.push({ lifecycleEvent: data.data.lifecycleEvent ?? `${lifecycleName[0]!.toLowerCase()}${lifecycleName.slice(1)}`, subscriptionId: data.data.subscriptionId, tenantId: data.data.tenantId ?? tenantOf([e.source ?? e.topic]), subscriptionExpirationDateTime: data.data.subscriptionExpirationDateTime });
       continue;
     }
-    if (!USER_TYPES[type.toLowerCase()]) {
+    if (!USER_TYPES.has(type.toLowerCase())) {
       ignored++;
       continue;
     }

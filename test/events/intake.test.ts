@@ -39,6 +39,8 @@ describe('Event Grid and CloudEvents deliveries', () => {
     expect(parseEventGridDelivery([{ id: '1', eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', eventTime: '2026-11-25T10:00:00Z', subject: '', data: { validationCode: 'ABC' }, dataVersion: '2' }], options)).toEqual({ kind: 'validation', validationCode: 'ABC' });
     const group = { id: 'g', eventType: 'Microsoft.Graph.GroupUpdated', eventTime: '2026-11-25T10:00:00Z', data: {} };
     expect(parseEventGridDelivery([group], options)).toEqual({ kind: 'events', events: [], ignored: 1, lifecycle: [] });
+    // Found by the fuzz test: an object-prototype name is not an event type.
+    expect(parseEventGridDelivery([{ ...group, eventType: '__proto__' }, { ...group, eventType: 'constructor' }], options)).toMatchObject({ events: [], ignored: 2 });
     const reauthorize = { specversion: '1.0', id: 'l1', type: 'Microsoft.Graph.SubscriptionReauthorizationRequired', source: `/tenants/${CONTOSO}/applications/x`, time: '2026-11-25T10:00:00Z', data: { subscriptionId: 's-9', clientState: 'sandbox-client-state', subscriptionExpirationDateTime: '2026-11-26T00:00:00Z' } };
     expect(parseEventGridDelivery(reauthorize, options)).toMatchObject({ kind: 'events', events: [], lifecycle: [{ lifecycleEvent: 'reauthorizationRequired', subscriptionId: 's-9', tenantId: CONTOSO }] });
   });
