@@ -14,12 +14,20 @@ import { commandsStatusFunction } from './commands-status';
 import { exoWorkerFunction } from './exo-worker';
 import { exoWorkerPoisonFunction } from './exo-worker-poison';
 import { commandsSweeperFunction } from './commands-sweeper';
+import { eventsEventGridFunction } from './events-eventgrid';
+import { eventsGraphFunction } from './events-graph';
+import { eventsTriggerFunction } from './events-trigger';
+import { eventsWorkerFunction } from './events-worker';
+import { eventsWorkerPoisonFunction } from './events-worker-poison';
+import { eventsStatusFunction } from './events-status';
 
 export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
   commandsQueue: string;
   sweeperSchedule: string;
   certificateSchedule: string;
+  /** Queue of received user events. */
+  eventsQueue: string;
 }
 
 export function createFunctions(services: AppServices, names: Partial<FunctionNames> = {}): FunctionDefinition[] {
@@ -30,6 +38,12 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     queue ??= services.settings().COMMANDS_QUEUE;
     schedule ??= services.settings().SWEEPER_SCHEDULE;
     certificateSchedule ??= services.settings().CERT_MONITOR_SCHEDULE;
+  } catch {
+    // Invalid settings: still register everything (health reports the problem).
+  }
+  let eventsQueue = names.eventsQueue;
+  try {
+    eventsQueue ??= services.settings().EVENTS_QUEUE;
   } catch {
     // Invalid settings: still register everything (health reports the problem).
   }
@@ -44,5 +58,11 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),
     commandsSweeperFunction(services, schedule ?? '*/30 * * * * *'),
     certificateMonitorFunction(services, certificateSchedule ?? '0 0 * * * *'),
+    eventsEventGridFunction(services),
+    eventsGraphFunction(services),
+    eventsTriggerFunction(services),
+    eventsWorkerFunction(services, eventsQueue ?? 'exo-events'),
+    eventsWorkerPoisonFunction(services, eventsQueue ?? 'exo-events'),
+    eventsStatusFunction(services),
   ];
 }
