@@ -14,6 +14,12 @@ import { commandsStatusFunction } from './commands-status';
 import { exoWorkerFunction } from './exo-worker';
 import { exoWorkerPoisonFunction } from './exo-worker-poison';
 import { commandsSweeperFunction } from './commands-sweeper';
+import { eventsEventGridFunction } from './events-eventgrid';
+import { eventsGraphFunction } from './events-graph';
+import { eventsTriggerFunction } from './events-trigger';
+import { eventsWorkerFunction } from './events-worker';
+import { eventsWorkerPoisonFunction } from './events-worker-poison';
+import { eventsStatusFunction } from './events-status';
 import { portalFunction } from './portal';
 import { meFunction } from './me';
 
@@ -22,6 +28,8 @@ export interface FunctionNames {
   commandsQueue: string;
   sweeperSchedule: string;
   certificateSchedule: string;
+  /** Queue of received user events. */
+  eventsQueue: string;
 }
 
 export function createFunctions(services: AppServices, names: Partial<FunctionNames> = {}): FunctionDefinition[] {
@@ -32,6 +40,12 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     queue ??= services.settings().COMMANDS_QUEUE;
     schedule ??= services.settings().SWEEPER_SCHEDULE;
     certificateSchedule ??= services.settings().CERT_MONITOR_SCHEDULE;
+  } catch {
+    // Invalid settings: still register everything (health reports the problem).
+  }
+  let eventsQueue = names.eventsQueue;
+  try {
+    eventsQueue ??= services.settings().EVENTS_QUEUE;
   } catch {
     // Invalid settings: still register everything (health reports the problem).
   }
@@ -46,6 +60,12 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),
     commandsSweeperFunction(services, schedule ?? '*/30 * * * * *'),
     certificateMonitorFunction(services, certificateSchedule ?? '0 0 * * * *'),
+    eventsEventGridFunction(services),
+    eventsGraphFunction(services),
+    eventsTriggerFunction(services),
+    eventsWorkerFunction(services, eventsQueue ?? 'exo-events'),
+    eventsWorkerPoisonFunction(services, eventsQueue ?? 'exo-events'),
+    eventsStatusFunction(services),
     portalFunction(services),
     meFunction(services),
   ];

@@ -20,6 +20,9 @@ param portalClientId string
 var commandsQueue = 'exo-commands'
 var commandsTable = 'commands'
 var auditTable = 'audit'
+// User events (docs/events.md): queue of received events and the events/snapshots table.
+var eventsQueue = 'exo-events'
+var eventsTable = 'events'
 // Flex Consumption mounts the deployment package here (read-only); config files travel in it.
 var appRoot = '/home/site/wwwroot'
 
@@ -97,6 +100,16 @@ resource poisonQueueResource 'Microsoft.Storage/storageAccounts/queueServices/qu
   name: '${commandsQueue}-poison'
 }
 
+resource eventsQueueResource 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: eventsQueue
+}
+
+resource eventsPoisonQueueResource 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' = {
+  parent: queueService
+  name: '${eventsQueue}-poison'
+}
+
 resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
   parent: storage
   name: 'default'
@@ -110,6 +123,11 @@ resource commandsTableResource 'Microsoft.Storage/storageAccounts/tableServices/
 resource auditTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
   parent: tableService
   name: auditTable
+}
+
+resource eventsTableResource 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = {
+  parent: tableService
+  name: eventsTable
 }
 
 // ---------------------------------------------------------------- Key Vault (RBAC, no access policies)
@@ -299,6 +317,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       LOG_LEVEL: logLevel
       CERT_REFRESH_INTERVAL_MINUTES: '15'
       CERT_EXPIRY_WARNING_DAYS: '30'
+      // Event rules: set RULES_FILE (a file in the package, e.g. config/rules.yaml) and EVENTS_CLIENT_STATE to turn them on.
+      EVENTS_QUEUE: eventsQueue
+      EVENTS_TABLE: eventsTable
+      // Self-service portal (docs/portal.md): the portal app registration; empty leaves it off.
       PORTAL_CLIENT_ID: portalClientId
     }
   }

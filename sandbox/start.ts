@@ -13,12 +13,14 @@ import { join, resolve } from 'node:path';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startSandboxCloud, type SandboxCloud } from './cloud/cloud';
 import { SANDBOX_APPS, sandboxPolicyYaml } from './directory/policy-file';
+import { sandboxRulesYaml } from './directory/rules-file';
 import { sandboxTenants } from './directory/tenants-file';
 import { GATEWAY_API } from './directory/seed';
 import { startFunctionsHost } from './functions-host/host';
 import { createFunctions } from '../functions/index';
 import { createAppServices } from '../shared/app/services';
 import { SETTING_NAMES } from '../shared/config/settings';
+import { loadRulesFile } from '../shared/events/rules';
 import { createLogger } from '../shared/observability/logger';
 import { buildPortal } from '../portal/build';
 
@@ -83,11 +85,18 @@ async function main(): Promise<void> {
         writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
         env.POLICY_FILE = policyFile;
       } else logger.info({ policyFile: env.POLICY_FILE }, 'using POLICY_FILE from the environment');
+      const rulesFile = join(sandboxDir, 'rules.yaml');
+      if (!env.RULES_FILE) {
+        writeFileSync(rulesFile, sandboxRulesYaml(cloud.context.directory.seed));
+        env.RULES_FILE = rulesFile;
+      } else logger.info({ rulesFile: env.RULES_FILE }, 'using RULES_FILE from the environment');
     }
 
     // The self-service portal's browser bundle (dist/portal, or PORTAL_DIR).
     env.PORTAL_DIR = await buildPortal(env.PORTAL_DIR ? resolve(env.PORTAL_DIR) : undefined);
     const services = createAppServices(env);
+    // The event rules are validated now: a broken file stops `npm start` with its line numbers.
+    if (env.RULES_FILE) loadRulesFile(env.RULES_FILE);
     stops.push({ name: 'services', stop: () => services.close() });
     const host = await startFunctionsHost({
       functions: createFunctions(services),
@@ -117,6 +126,7 @@ async function main(): Promise<void> {
         `  Sandbox control  ${cloud.endpoints.control}/stats`,
         `  Tenants file     ${env.TENANTS_FILE}`,
         `  Policy file      ${env.POLICY_FILE} (edit it live)`,
+        `  Event rules      ${env.RULES_FILE} · webhooks ${host.url}/api/events/eventgrid, ${host.url}/api/events/graph`,
         `  OpenAPI          ${host.url}/api/openapi.json`,
         `  Portal           ${host.url}/api/portal/  (sign in as e.g. adele.vance@contoso.com, password Sandbox-Passw0rd!)`,
         `  Diagnostics      npm run diagnose -- --tenant contoso.onmicrosoft.com`,

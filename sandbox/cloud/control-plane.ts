@@ -9,6 +9,7 @@ import type { ExchangeEmulator } from '../exchange/exchange-emulator';
 import type { KeyVaultEmulator } from '../keyvault/keyvault-emulator';
 import { sendJson, type Emulator, type EmulatorRequest } from './types';
 import { GATEWAY_API } from '../directory/seed';
+import { UserEventPublisher, type SubscriptionKind } from '../graph/user-events';
 
 /** Seeded caller apps of the gateway API, by short name (sandbox convenience for curl users). */
 const CALLER_APPS: Record<string, string> = {
@@ -17,7 +18,67 @@ const CALLER_APPS: Record<string, string> = {
 };
 
 export class ControlPlane implements Emulator {
-  constructor(private readonly parts: { context: SandboxContext; keyVault: KeyVaultEmulator; exchange: ExchangeEmulator }) {}
+  /** Graph user events (subscriptions, deliveries) fed by the user routes below. */
+  readonly userEvents: UserEventPublisher;
+
+  constructor(private readonly parts: { context: SandboxContext; keyVault: KeyVaultEmulator; exchange: ExchangeEmulator }) {
+    this.userEvents = new UserEventPublisher(parts.context.directory);
+  }
+
+  /**
+   * Directory changes and Graph user events:
+   *   POST  /events/subscriptions {kind: eventgrid|cloudevents|graph, url, tenant, clientState?} (handshake first)
+   *   GET   /events/subscriptions · DELETE /events/subscriptions/{id} · GET /events/deliveries · POST /events/deliveries/{n}/redeliver
+   *   POST  /directory/users {tenant, alias, displayName, department?, jobTitle?, manager?, city?, mailbox?} → "created" event
+   *   PATCH /directory/users/{identity} {tenant, changes: {department?, jobTitle?, manager?, city?, accountEnabled?, displayName?}} → "updated" event
+   *   POST  /directory/users/{identity}/notify {tenant} → an "updated" event without a tracked change
+   */
+  private async userRoute(method: string, path: string, body: Record<string, unknown>, res: ServerResponse): Promise<boolean> {
+    const { directory } = this.parts.context;
+    const events = this.userEvents;
+    const fail = (status: number, message: string) => sendJson(res, status, { error: { code: 'BadRequest', message } });
+    const tenantOf = () => directory.tenant(String(body.tenant ?? ''));
+    try {
+      if (method === 'POST' && path === '/events/subscriptions') {
+        if (!['eventgrid', 'cloudevents', 'graph'].includes(String(body.kind)) || typeof body.url !== 'string') return fail(400, 'kind (eventgrid|cloudevents|graph) and url are required'), true;
+        const subscription = await events.subscribe({ kind: body.kind as SubscriptionKind, url: body.url, tenant: String(body.tenant ?? ''), clientState: typeof body.clientState === 'string' ? body.clientState : undefined });
+        return sendJson(res, 201, subscription), true;
+      }
+      if (method === 'GET' && path === '/events/subscriptions') return sendJson(res, 200, { value: events.list() }), true;
+      const subscriptionPath = /^\/events\/subscriptions\/([0-9a-f-]{36})$/.exec(path);
+      if (method === 'DELETE' && subscriptionPath) return sendJson(res, events.unsubscribe(subscriptionPath[1]!) ? 200 : 404, {}), true;
+      if (method === 'GET' && path === '/events/deliveries') return sendJson(res, 200, { value: events.deliveries() }), true;
+      const redeliver = /^\/events\/deliveries\/(\d+)\/redeliver$/.exec(path);
+      if (method === 'POST' && redeliver) return sendJson(res, 200, await events.redeliver(Number(redeliver[1]))), true;
+      if (method === 'POST' && path === '/directory/users') {
+        const tenant = tenantOf();
+        if (!tenant || typeof body.alias !== 'string' || typeof body.displayName !== 'string') return fail(400, 'tenant, alias and displayName are required'), true;
+        const { tenant: _t, ...fields } = body;
+        void _t;
+        const user = directory.createUser(tenant.tenantId, fields as never);
+        const deliveries = await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'created' });
+        return sendJson(res, 201, { user, deliveries }), true;
+      }
+      const userPath = /^\/directory\/users\/([^/]+)(\/notify)?$/.exec(path);
+      if (userPath) {
+        const tenant = tenantOf();
+        const user = tenant && directory.user(tenant.tenantId, decodeURIComponent(userPath[1]!));
+        if (!tenant || !user) return fail(404, 'unknown tenant or user'), true;
+        if (method === 'POST' && userPath[2]) return sendJson(res, 200, { user, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'updated' }) }), true;
+        if (method === 'PATCH' && !userPath[2]) {
+          const changes = (body.changes ?? {}) as Record<string, unknown>;
+          const allowed = ['displayName', 'department', 'jobTitle', 'manager', 'city', 'accountEnabled'];
+          const unknown = Object.keys(changes).filter((k) => !allowed.includes(k));
+          if (unknown.length || !Object.keys(changes).length) return fail(400, `changes must set some of ${allowed.join(', ')}`), true;
+          const change = directory.updateUser(tenant.tenantId, user.objectId, changes as never);
+          return sendJson(res, 200, { user: change.after, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'updated' }) }), true;
+        }
+      }
+    } catch (error) {
+      return fail(400, (error as Error).message), true;
+    }
+    return false;
+  }
 
   /**
    * A caller token for the gateway API, the same a client-credentials request for that app
@@ -58,6 +119,7 @@ export class ControlPlane implements Emulator {
         return sendJson(res, 400, { error: { code: 'BadRequest', message: 'Body is not valid JSON.' } });
       }
     }
+    if (await this.userRoute(req.method, path, body, res)) return;
     switch (route) {
       case 'GET /health':
         return sendJson(res, 200, { status: 'ok' });

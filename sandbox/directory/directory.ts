@@ -3,7 +3,7 @@
  * gateway's managed identity and users. Entra ID, Key Vault and Exchange emulators all read
  * this one object, so a change made here (an attribute, a new certificate) is seen everywhere.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createAppCertificate, type AppCertificate } from '../pki/certificates';
 import type { SandboxSeed, SeedApp, SeedTenant, SeedUser } from './seed';
@@ -123,5 +123,17 @@ export class SandboxDirectory {
     const change: UserChange = { tenantId: user.tenantId, userId: user.objectId, changed: changes, before, after: { ...user } };
     this.events.emit('userChanged', change);
     return change;
+  }
+
+  /** Creates a user (with a mailbox unless `mailbox: 'None'`), as an HR-driven joiner would be. */
+  createUser(tenantId: string, input: Partial<Omit<SeedUser, 'tenantId' | 'objectId'>> & { alias: string; displayName: string }): SeedUser {
+    const tenant = this.tenant(tenantId);
+    if (!tenant) throw new Error(`No tenant '${tenantId}'`);
+    if (this.user(tenant.tenantId, input.alias)) throw new Error(`User '${input.alias}' already exists`);
+    const [givenName, ...rest] = input.displayName.split(' ');
+    const user: SeedUser = { givenName, surname: rest.join(' ') || undefined, accountEnabled: true, mailbox: 'UserMailbox', ...input, tenantId: tenant.tenantId, objectId: randomUUID(), alias: input.alias.toLowerCase() };
+    this.seed.users.push(user);
+    this.events.emit('userChanged', { tenantId: user.tenantId, userId: user.objectId, changed: { ...input }, before: { ...user }, after: { ...user } } satisfies UserChange);
+    return user;
   }
 }

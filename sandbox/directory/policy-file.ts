@@ -107,5 +107,17 @@ rules:
     operations: ["*"]
     cmdlets: ["*"]
     diagnostics: true
+
+  # Event rules (RULES_FILE) act as system callers "rules:<rule name>": recipient changes in
+  # the tenants' own domains only.
+  - name: event-rules
+    callers:
+      - system: "rules:*"
+    operations: [add-group-member, remove-group-member, grant-full-access, grant-send-on-behalf, convert-to-shared, hide-from-address-lists, set-custom-attribute]
+    where:
+      identity: { domain: [${seed.tenants.map((t) => `${t.mailDomain}, ${t.domain}`).join(', ')}], optional: true }
+      user: { domain: [${seed.tenants.map((t) => `${t.mailDomain}, ${t.domain}`).join(', ')}], optional: true }
+      member: { domain: [${seed.tenants.map((t) => `${t.mailDomain}, ${t.domain}`).join(', ')}], optional: true }
+      group: { domain: [${seed.tenants.map((t) => `${t.mailDomain}, ${t.domain}`).join(', ')}], optional: true }
 `;
 }

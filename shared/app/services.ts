@@ -30,6 +30,10 @@ import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
 import { PolicySource } from '../policy/policy-file';
 import { PolicyGuard } from '../policy/guard';
+import { EventService } from '../events/service';
+import { EventStore } from '../events/store';
+import { UserReader } from '../events/user-reader';
+import { loadRulesFile, RulesSource, type RulesDocument } from '../events/rules';
 import { ExchangeReader } from '../selfservice/exchange-reader';
 import { ExchangeGroupDirectory } from '../selfservice/group-directory';
 import { SelfServiceOverview } from '../selfservice/overview';
@@ -54,6 +58,10 @@ export interface AppServices {
   policy(): PolicyGuard;
   authenticate: Authenticate;
   close(): Promise<void>;
+  /** User events → rules → commands (RULES_FILE, EVENTS_QUEUE, EVENTS_TABLE). */
+  events(): EventService;
+  /** The event rules in force (RULES_FILE, re-read when it changes); throws ConfigError with line numbers on first load. */
+  rules(): RulesDocument;
   /** The portal's read view of a user's own mailbox (Get- cmdlets with a tenant slot). */
   selfService(): SelfServiceOverview;
 }
@@ -172,6 +180,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       const registry = tenants();
       const tenantIds = registry.list().map((t) => t.tenantId);
       const vaults = [...new Set(registry.list().map((t) => ('certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl)))];
+      if (s.RULES_FILE) checks.push({ name: 'rules', run: async () => `${loadRulesFile(s.RULES_FILE).rules.length} event rules valid` });
       checks.push(storageCheck(storage().queue(s.COMMANDS_QUEUE)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds), policyCheck(policySource()), certificateCheck(certificates()));
     } catch (error) {
       const message = (error as Error).message;
@@ -179,6 +188,25 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     }
     return new HealthService({ checks });
   });
+
+  const rulesSource = lazy(() => new RulesSource({ path: settings().RULES_FILE, logger }));
+  const rules = () => rulesSource().current();
+  const events = lazy(
+    () =>
+      new EventService({
+        store: new EventStore(storage().table(settings().EVENTS_TABLE)),
+        queue: storage().queue(settings().EVENTS_QUEUE),
+        poison: storage().queue(`${settings().EVENTS_QUEUE}-poison`),
+        reader: new UserReader({ sessions: sessions(), slots: slots(), slotWaitMs: settings().SLOT_WAIT_MS }),
+        commands: commands(),
+        policy: policy(),
+        tenants: tenants(),
+        audit: audit(),
+        rules,
+        dryRun: settings().EVENTS_DRY_RUN,
+        logger,
+      }),
+  );
 
   let authenticator: Authenticate | undefined;
   const authenticate: Authenticate = async (request) => {
@@ -209,6 +237,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     diagnostics,
     policy,
     authenticate,
+    events,
+    rules,
     selfService,
     async close() {
       try {

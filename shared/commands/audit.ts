@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { RestError, TableClient } from '@azure/data-tables';
 import { redactValue } from '../observability/redact';
 
-export type AuditEvent = 'accepted' | 'duplicate' | 'succeeded' | 'failed' | 'deferred' | 'retried' | 'poisoned' | 'token' | 'rejected' | 'policy' | 'certificate';
+export type AuditEvent = 'accepted' | 'duplicate' | 'succeeded' | 'failed' | 'deferred' | 'retried' | 'poisoned' | 'token' | 'rejected' | 'policy' | 'certificate' | 'event';
 
 export interface AuditRecord {
   event: AuditEvent;
@@ -26,8 +26,10 @@ export interface AuditRecord {
   thumbprint?: string;
   /** Named operation (for operation commands and policy decisions). */
   operation?: string;
-  /** Policy rule that allowed or denied. */
+  /** Policy rule that allowed or denied (or the event rule, for `event` entries). */
   rule?: string;
+  /** Received user event (for `event` entries and commands an event rule submitted). */
+  eventId?: string;
   at?: string;
 }
 

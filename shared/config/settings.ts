@@ -51,6 +51,16 @@ const schema = z.object({
   AzureWebJobsStorage__tableServiceUri: z.string().optional(),
   AzureWebJobsStorage__credential: z.string().optional(),
   AzureWebJobsStorage__clientId: z.string().optional(),
+  /** Event rules (YAML): user events → named operations. Absent = events are recorded, no rule runs. */
+  RULES_FILE: z.string().optional(),
+  /** Queue of received user events (the events worker reads it; `<name>-poison` for poison messages). */
+  EVENTS_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/, 'must be a valid queue name (3-57 lowercase letters, digits, dashes)').default('exo-events'),
+  /** Table of received events (dedupe, outcome per event) and last-seen user snapshots. */
+  EVENTS_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('events'),
+  /** clientState the Graph subscriptions were created with; when set, notifications must carry it. */
+  EVENTS_CLIENT_STATE: z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters').optional(),
+  /** "true": rules record what they would do without submitting commands (overrides the rules file). */
+  EVENTS_DRY_RUN: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** Self-service portal (/api/portal): the portal's app registration (SPA, public client). Absent = portal off. */
   PORTAL_CLIENT_ID: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an app (client) id GUID').optional(),
   /** Portal sign-in authority, e.g. https://login.microsoftonline.com/<tenant id>; default AZURE_AUTHORITY_HOST + the first GATEWAY_AUTH_TENANTS. */

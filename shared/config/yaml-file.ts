@@ -33,7 +33,7 @@ export function parseYamlWithSchema<S extends z.ZodType>(text: string, schema: S
     throw new ConfigError(
       `${title}: ${label} is not valid YAML`,
       doc.errors.slice(0, 10).map((e) => {
-        const pos = e.linePos?.[0];
+        const pos = e.linePos?.[0] ?? (e.pos ? counter.linePos(e.pos[0]) : undefined);
         return `${pos ? `line ${pos.line}:${pos.col}` : 'line ?'}: ${e.message.split('\n')[0]}`;
       }),
     );

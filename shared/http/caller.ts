@@ -2,8 +2,8 @@
 import type { HttpRequest } from '@azure/functions';
 
 export interface Caller {
-  kind: 'app' | 'user' | 'anonymous';
-  /** App id (app callers), object id (users) or "anonymous". */
+  kind: 'app' | 'user' | 'anonymous' | 'system';
+  /** App id (app callers), object id (users), "anonymous", or the component of a system caller (e.g. "rules:leaver"). */
   id: string;
   tenantId?: string;
   upn?: string;
@@ -18,3 +18,8 @@ export interface Caller {
 export type Authenticate = (request: HttpRequest) => Promise<Caller>;
 
 export const ANONYMOUS_LOCAL_CALLER: Caller = { kind: 'anonymous', id: 'anonymous', roles: [], scopes: [] };
+
+/** The gateway acting on its own behalf (e.g. an event rule), named so policy and audit can tell. */
+export function systemCaller(id: string): Caller {
+  return { kind: 'system', id, roles: [], scopes: [] };
+}

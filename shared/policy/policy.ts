@@ -51,6 +51,8 @@ export interface PolicyDecision {
 const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i');
 
 function callerMatches(m: CallerMatcher, c: Caller): boolean {
+  // System callers (event rules) match only matchers made for them, and those match nothing else.
+  if (m.system || c.kind === 'system') return Boolean(m.system) && c.kind === 'system' && glob(m.system!).test(c.id) && Object.keys(m).length === 1;
   if (m.anonymous && c.kind !== 'anonymous') return false;
   if (!m.anonymous && c.kind === 'anonymous') return false;
   if (m.app && m.app !== '*' && (c.appId ?? (c.kind === 'app' ? c.id : '')).toLowerCase() !== m.app.toLowerCase()) return false;
@@ -174,6 +176,7 @@ function describeTarget(t: PolicyTarget): string {
 function describeCaller(c: Caller): string {
   if (c.kind === 'anonymous') return 'an anonymous caller';
   if (c.kind === 'app') return `app ${c.id}`;
+  if (c.kind === 'system') return `system caller ${c.id}`;
   return `user ${c.upn || c.id}`;
 }
 

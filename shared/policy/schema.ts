@@ -32,8 +32,10 @@ const callerSchema = z
     scope: z.string().min(1).max(120).optional(),
     /** Unauthenticated local development callers (GATEWAY_AUTH=none). */
     anonymous: z.literal(true).optional(),
+    /** The gateway's own components, e.g. "rules:*" (event rules) or "rules:leaver" (one rule). */
+    system: z.string().regex(/^[A-Za-z0-9*][A-Za-z0-9:._*-]{0,99}$/, 'must be a system caller name or glob such as "rules:*"').optional(),
   })
-  .refine((c) => Object.keys(c).length > 0, 'must name at least one of app, user, group, role, scope, anonymous');
+  .refine((c) => Object.keys(c).length > 0, 'must name at least one of app, user, group, role, scope, anonymous, system');
 
 const patternSchema = z
   .string()

@@ -215,7 +215,7 @@ describe('Bicep templates ↔ function registrations and storage', () => {
   });
 
   it('creates the tables and blob containers the code uses (and the deployment container)', () => {
-    expect(tables.sort()).toEqual([env.AUDIT_TABLE, env.COMMANDS_TABLE].sort());
+    expect(tables.sort()).toEqual([env.AUDIT_TABLE, env.COMMANDS_TABLE, env.EVENTS_TABLE].sort());
     const used = [...read('shared/app/services.ts').matchAll(/getContainerClient\('([a-z0-9-]+)'\)/g)].map((m) => m[1]!);
     expect(used.length).toBeGreaterThan(0);
     for (const c of used) expect({ container: c, createdByTemplates: containers.includes(c) }).toEqual({ container: c, createdByTemplates: true });

@@ -1,0 +1,30 @@
+/**
+ * Event Grid trigger (delivered by the Functions runtime at
+ * /runtime/webhooks/eventgrid?functionName=eventsTrigger): one Graph user event per invocation,
+ * recorded and enqueued like the webhook's. A malformed event is logged and dropped (a retry
+ * cannot fix it); a storage failure throws so Event Grid delivers again.
+ */
+import { defineEventGrid, type FunctionDefinition } from '../shared/hosting/definition';
+import type { AppServices } from '../shared/app/services';
+import { HttpProblem } from '../shared/http/problem';
+import { parseEventGridDelivery } from '../shared/events/intake';
+
+export function eventsTriggerFunction(services: AppServices): FunctionDefinition {
+  return defineEventGrid('eventsTrigger', {
+    handler: async (event) => {
+      try {
+        const settings = services.settings();
+        const intake = parseEventGridDelivery([event], { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined }, 'eventgrid-trigger');
+        if (intake.kind === 'validation') return;
+        await services.ready();
+        const events = services.events();
+        await events.init();
+        await events.lifecycle(intake.lifecycle);
+        await events.accept(intake.events);
+      } catch (error) {
+        if (!(error instanceof HttpProblem)) throw error;
+        services.logger.warn({ eventId: (event as { id?: unknown }).id, problem: error.init.title, errors: error.init.errors }, 'Event Grid event rejected');
+      }
+    },
+  });
+}

@@ -1,0 +1,160 @@
+/**
+ * The sandbox's source of Microsoft Graph user events: subscriptions to a webhook (validated
+ * with the real handshakes) and delivery of each directory change the way the real services
+ * send it:
+ *   - `eventgrid`   Event Grid schema (array), as an Event Grid subscription on a Graph partner
+ *                   topic with the Event Grid schema delivers; handshake: SubscriptionValidationEvent
+ *                   → { validationResponse }.
+ *   - `cloudevents` CloudEvents 1.0 (partner topics' native schema); handshake: OPTIONS with
+ *                   WebHook-Request-Origin → WebHook-Allowed-Origin.
+ *   - `graph`       Graph change notifications (`{ value: [...] }`) straight to the webhook;
+ *                   handshake: POST ?validationToken=… → 200 text/plain echoing the token (≤ 10 s).
+ * Like Graph, user creation arrives as Microsoft.Graph.UserUpdated through Event Grid (a known
+ * behaviour of the real service) and as changeType "created" in change notifications.
+ * Every delivery is journaled, so tests can replay one exactly (duplicates) or out of order.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { SandboxDirectory, UserChange } from '../directory/directory';
+
+export type SubscriptionKind = 'eventgrid' | 'cloudevents' | 'graph';
+
+export interface UserEventSubscription {
+  id: string;
+  kind: SubscriptionKind;
+  url: string;
+  /** Tenant whose user changes are sent. */
+  tenantId: string;
+  clientState?: string;
+  /** The Graph app that owns the subscription (CloudEvents source). */
+  applicationId: string;
+  expirationDateTime: string;
+}
+
+export interface Delivery {
+  subscriptionId: string;
+  kind: SubscriptionKind;
+  url: string;
+  eventId: string;
+  userId: string;
+  changeType: 'created' | 'updated' | 'deleted';
+  status: number;
+  at: string;
+  durationMs: number;
+  headers: Record<string, string>;
+  /** The exact body sent (replay it to test duplicates). */
+  body: string;
+}
+
+export class HandshakeError extends Error {
+  readonly code = 'Sandbox.HandshakeFailed';
+}
+
+const GRAPH_APP = '00000003-0000-0000-c000-000000000000';
+
+export class UserEventPublisher {
+  private readonly subscriptions = new Map<string, UserEventSubscription>();
+  private readonly journal: Delivery[] = [];
+
+  constructor(private readonly directory: SandboxDirectory) {}
+
+  list(): UserEventSubscription[] {
+    return [...this.subscriptions.values()];
+  }
+
+  deliveries(): Delivery[] {
+    return [...this.journal];
+  }
+
+  /** Creates a subscription after the endpoint passes the handshake of its kind. */
+  async subscribe(input: { kind: SubscriptionKind; url: string; tenant: string; clientState?: string }): Promise<UserEventSubscription> {
+    const tenant = this.directory.tenant(input.tenant);
+    if (!tenant) throw new HandshakeError(`unknown tenant '${input.tenant}'`);
+    const subscription: UserEventSubscription = { id: randomUUID(), kind: input.kind, url: input.url, tenantId: tenant.tenantId, clientState: input.clientState, applicationId: GRAPH_APP, expirationDateTime: new Date(Date.now() + 3 * 24 * 3600_000).toISOString() };
+    await this.handshake(subscription);
+    this.subscriptions.set(subscription.id, subscription);
+    return subscription;
+  }
+
+  unsubscribe(id: string): boolean {
+    return this.subscriptions.delete(id);
+  }
+
+  private async handshake(s: UserEventSubscription): Promise<void> {
+    const signal = AbortSignal.timeout(10_000);
+    if (s.kind === 'graph') {
+      const token = `Validation: Testing client application reachability for subscription Request-Id: ${randomUUID()}`;
+      const res = await fetch(`${s.url}${s.url.includes('?') ? '&' : '?'}validationToken=${encodeURIComponent(token)}`, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, signal });
+      const text = await res.text();
+      if (res.status !== 200 || text !== token || !/^text\/plain/i.test(res.headers.get('content-type') ?? '')) throw new HandshakeError(`Graph validation failed: ${res.status}, expected the token back as text/plain`);
+      return;
+    }
+    if (s.kind === 'cloudevents') {
+      const res = await fetch(s.url, { method: 'OPTIONS', headers: { 'WebHook-Request-Origin': 'eventgrid.azure.net', 'WebHook-Request-Rate': '120' }, signal });
+      const allowed = res.headers.get('webhook-allowed-origin');
+      if (res.status !== 200 || (allowed !== 'eventgrid.azure.net' && allowed !== '*')) throw new HandshakeError(`CloudEvents validation failed: ${res.status}, WebHook-Allowed-Origin ${allowed ?? 'missing'}`);
+      return;
+    }
+    const code = randomBytes(16).toString('hex').toUpperCase();
+    const body = [{ id: randomUUID(), topic: `/subscriptions/sandbox/resourceGroups/sandbox/providers/Microsoft.EventGrid/partnerTopics/graph-${s.tenantId}`, subject: '', data: { validationCode: code, validationUrl: `https://rp-sandbox.eventgrid.azure.net/validate?id=${s.id}&code=${code}` }, eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', eventTime: new Date().toISOString(), metadataVersion: '1', dataVersion: '2' }];
+    const res = await fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json', 'aeg-event-type': 'SubscriptionValidation', 'aeg-subscription-name': s.id.toUpperCase() }, body: JSON.stringify(body), signal });
+    const answer = (await res.json().catch(() => ({}))) as { validationResponse?: string };
+    if (res.status !== 200 || answer.validationResponse !== code) throw new HandshakeError(`Event Grid validation failed: ${res.status}, validationResponse ${answer.validationResponse ?? 'missing'}`);
+  }
+
+  /** The body each kind of subscription gets for one change. */
+  payload(s: UserEventSubscription, change: { userId: string; changeType: 'created' | 'updated' | 'deleted' }, eventId: string, time: string): { body: unknown; headers: Record<string, string> } {
+    const resource = `Users/${change.userId}`;
+    const notification = {
+      changeType: change.changeType,
+      ...(s.clientState !== undefined ? { clientState: s.clientState } : {}),
+      resource,
+      resourceData: { '@odata.type': '#Microsoft.Graph.User', '@odata.id': resource, id: change.userId, organizationId: s.tenantId, eventTime: time, sequenceNumber: Date.now() },
+      subscriptionExpirationDateTime: s.expirationDateTime,
+      subscriptionId: s.id,
+      tenantId: s.tenantId,
+    };
+    // Through Event Grid, a new user is announced as UserUpdated (documented behaviour).
+    const type = change.changeType === 'deleted' ? 'Microsoft.Graph.UserDeleted' : 'Microsoft.Graph.UserUpdated';
+    if (s.kind === 'graph') return { body: { value: [{ id: eventId, ...notification }] }, headers: { 'content-type': 'application/json' } };
+    if (s.kind === 'cloudevents') {
+      return { body: { id: eventId, type, source: `/tenants/${s.tenantId}/applications/${s.applicationId}`, subject: resource, time, datacontenttype: 'application/json', specversion: '1.0', data: notification }, headers: { 'content-type': 'application/cloudevents+json; charset=utf-8', 'aeg-event-type': 'Notification' } };
+    }
+    return { body: [{ id: eventId, topic: `/subscriptions/sandbox/resourceGroups/sandbox/providers/Microsoft.EventGrid/partnerTopics/graph-${s.tenantId}`, subject: resource, eventType: type, eventTime: time, data: notification, dataVersion: '1.0', metadataVersion: '1' }], headers: { 'content-type': 'application/json', 'aeg-event-type': 'Notification', 'aeg-subscription-name': s.id.toUpperCase(), 'aeg-delivery-count': '0' } };
+  }
+
+  /** Sends one change to every subscription of the user's tenant; resolves when all answered. */
+  async publish(change: Pick<UserChange, 'tenantId' | 'userId'> & { changeType: 'created' | 'updated' | 'deleted' }): Promise<Delivery[]> {
+    const time = new Date().toISOString();
+    const out: Delivery[] = [];
+    for (const s of this.subscriptions.values()) {
+      if (s.tenantId !== change.tenantId) continue;
+      const eventId = randomUUID();
+      const { body, headers } = this.payload(s, change, eventId, time);
+      out.push(await this.send(s, eventId, change.userId, change.changeType, JSON.stringify(body), headers));
+    }
+    return out;
+  }
+
+  /** Sends a journaled delivery again, byte for byte (what Event Grid and Graph do on retries). */
+  async redeliver(index: number): Promise<Delivery> {
+    const d = this.journal[index];
+    const s = d && this.subscriptions.get(d.subscriptionId);
+    if (!d || !s) throw new HandshakeError(`no delivery #${index} to a live subscription`);
+    return this.send(s, d.eventId, d.userId, d.changeType, d.body, d.headers);
+  }
+
+  private async send(s: UserEventSubscription, eventId: string, userId: string, changeType: Delivery['changeType'], body: string, headers: Record<string, string>): Promise<Delivery> {
+    const started = Date.now();
+    let status = 0;
+    try {
+      const res = await fetch(s.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(30_000) });
+      status = res.status;
+      await res.arrayBuffer();
+    } catch {
+      status = 0;
+    }
+    const delivery: Delivery = { subscriptionId: s.id, kind: s.kind, url: s.url, eventId, userId, changeType, status, at: new Date(started).toISOString(), durationMs: Date.now() - started, headers, body };
+    this.journal.push(delivery);
+    return delivery;
+  }
+}

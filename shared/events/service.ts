@@ -1,0 +1,254 @@
+/**
+ * User events from intake to commands.
+ *
+ * Intake (HTTP webhooks, Event Grid trigger) only records each event (the insert under its id
+ * is the dedupe) and enqueues a pointer — fast enough to answer Graph within 3 s. The events
+ * worker then, per event:
+ *   1. drops it when it is older than the user's last-seen snapshot (out of order);
+ *   2. reads the user's current attributes from Exchange (tenant session + tenant slot);
+ *   3. diffs them against the snapshot (none: a new user — Graph sends UserUpdated for those);
+ *   4. evaluates the rules and stores the plan on the event record, then moves the snapshot
+ *      forward under its ETag (a concurrent event of the same user makes this one start over);
+ *   5. submits each action as a command — policy applies to the rule's system caller — with an
+ *      idempotency key derived from event, rule and action, so a replay submits nothing new.
+ * Because rules see state differences, not event payloads, a duplicate or late event finds
+ * nothing changed and does nothing.
+ */
+import type { QueueClient } from '@azure/storage-queue';
+import { z } from 'zod';
+import type { AuditLog } from '../commands/audit';
+import type { CommandService } from '../commands/service';
+import { ExchangeError } from '../exchange/errors';
+import type { TenantRegistry } from '../config/tenant';
+import { systemCaller } from '../http/caller';
+import { HttpProblem } from '../http/problem';
+import type { Logger } from '../observability/logger';
+import { findOperation } from '../operations/catalog';
+import type { PolicyGuard } from '../policy/guard';
+import { diffAttributes, planActions } from './evaluate';
+import { eventKey, type EventMessage, type EventRecord, type LifecycleNotice, type UserEvent, type UserEventKind } from './model';
+import type { RulesDocument } from './rules';
+import { EventConflictError, type EventStore } from './store';
+import type { UserReader } from './user-reader';
+
+export interface EventServiceOptions {
+  store: EventStore;
+  queue: QueueClient;
+  poison: QueueClient;
+  reader: UserReader;
+  commands: CommandService;
+  policy: PolicyGuard;
+  tenants: TenantRegistry;
+  audit: AuditLog;
+  /** The rules in force (loaded and validated by the caller). */
+  rules: () => RulesDocument;
+  /** EVENTS_DRY_RUN: nothing is submitted, whatever the rules file says. */
+  dryRun: boolean;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export interface AcceptOutcome {
+  accepted: number;
+  duplicates: number;
+  ids: string[];
+}
+
+export type ProcessOutcome = 'done' | 'stale' | 'ignored' | 'alreadyProcessed' | 'missing' | 'malformed' | 'deferred';
+
+/** Throttled or transient Exchange failures while reading the user are retried this many times (with delays) before the message counts as failing. */
+const MAX_DEFERRALS = 10;
+
+const FINISHED = new Set(['done', 'stale', 'ignored', 'failed']);
+const messageSchema = z.object({ v: z.literal(1), key: z.string().regex(/^[0-9a-f]{48}$/), deferrals: z.int().min(0).max(1000).optional() });
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export class EventService {
+  private initialized: Promise<void> | undefined;
+
+  constructor(private readonly o: EventServiceOptions) {}
+
+  private now(): string {
+    return (this.o.now ?? (() => new Date()))().toISOString();
+  }
+
+  /** Creates the table and queues once; loads the rules (a ConfigError names the line). */
+  init(): Promise<void> {
+    this.o.rules();
+    return (this.initialized ??= Promise.all([this.o.store.init(), this.o.queue.createIfNotExists(), this.o.poison.createIfNotExists()])
+      .then(() => undefined)
+      .catch((error: unknown) => {
+        this.initialized = undefined;
+        throw error;
+      }));
+  }
+
+  /** Records and enqueues events; an event id seen before is a duplicate (nothing enqueued). */
+  async accept(events: UserEvent[]): Promise<AcceptOutcome> {
+    const outcome: AcceptOutcome = { accepted: 0, duplicates: 0, ids: [] };
+    for (const event of events) {
+      const { created, record } = await this.o.store.record({ ...event, status: 'received', receivedAt: this.now() });
+      outcome.ids.push(event.id);
+      // A record still "received" may be one whose enqueue never happened (crash): enqueue again;
+      // the worker handles an event once whatever the number of messages.
+      if (!created && record.status !== 'received') {
+        outcome.duplicates++;
+        this.o.logger.info({ eventId: event.id }, 'duplicate event ignored');
+        continue;
+      }
+      await this.enqueue({ v: 1, key: event.key });
+      if (created) outcome.accepted++;
+      else outcome.duplicates++;
+    }
+    return outcome;
+  }
+
+  private async enqueue(message: EventMessage, delaySeconds = 0): Promise<void> {
+    await this.o.queue.sendMessage(Buffer.from(JSON.stringify(message)).toString('base64'), delaySeconds > 0 ? { visibilityTimeout: delaySeconds } : undefined);
+  }
+
+  /** Graph lifecycle notifications: logged, audited (per tenant), returned to the sender. */
+  async lifecycle(notices: LifecycleNotice[]): Promise<void> {
+    for (const n of notices) {
+      this.o.logger.warn({ lifecycleEvent: n.lifecycleEvent, subscriptionId: n.subscriptionId, tenantId: n.tenantId, expires: n.subscriptionExpirationDateTime }, 'Graph subscription lifecycle notification: the subscription needs attention (reauthorize or recreate it)');
+      await this.o.audit.append({ event: 'event', tenantId: n.tenantId ?? 'unknown', outcome: `lifecycle:${n.lifecycleEvent}`, detail: `Graph subscription ${n.subscriptionId} sent ${n.lifecycleEvent}${n.subscriptionExpirationDateTime ? ` (expires ${n.subscriptionExpirationDateTime})` : ''}: reauthorize it (PATCH /subscriptions/{id}) or create a new one.` });
+    }
+  }
+
+  async get(id: string): Promise<EventRecord | undefined> {
+    return this.o.store.get(eventKey(id));
+  }
+
+  /** The events worker: one queue message = one event, processed at most once in effect. */
+  async process(message: unknown): Promise<ProcessOutcome> {
+    const parsed = messageSchema.safeParse(typeof message === 'string' ? safeJson(message) : message);
+    if (!parsed.success) {
+      const text = typeof message === 'string' ? message : JSON.stringify(message ?? null);
+      this.o.logger.warn({ sample: text.slice(0, 200) }, 'malformed event message moved to poison');
+      await this.o.poison.sendMessage(Buffer.from(text).toString('base64'));
+      return 'malformed';
+    }
+    let record = await this.o.store.get(parsed.data.key);
+    if (!record) {
+      this.o.logger.warn({ key: parsed.data.key }, 'event message without an event record; dropped');
+      return 'missing';
+    }
+    if (FINISHED.has(record.status)) return 'alreadyProcessed';
+    for (let attempt = 0; record.status === 'received'; attempt++) {
+      try {
+        record = await this.plan(record);
+      } catch (error) {
+        // Exchange busy (throttled, no tenant slot) or briefly down: a delayed message, not a failed attempt.
+        const deferrals = parsed.data.deferrals ?? 0;
+        if (error instanceof ExchangeError && (error.category === 'throttled' || error.category === 'transient') && deferrals < MAX_DEFERRALS) {
+          const delaySeconds = Math.min(300, Math.max(1, Math.ceil((error.retryAfterMs ?? 0) / 1000), 2 ** deferrals)) + Math.floor(Math.random() * 3);
+          this.o.logger.info({ eventId: record.id, category: error.category, delaySeconds }, 'reading the user deferred');
+          await this.enqueue({ v: 1, key: record.key, deferrals: deferrals + 1 }, delaySeconds);
+          return 'deferred';
+        }
+        if (!(error instanceof EventConflictError) || attempt >= 4) throw error;
+        this.o.logger.debug({ eventId: record.id }, 'snapshot or event changed meanwhile; planning again');
+        const fresh = await this.o.store.get(record.key);
+        if (!fresh) return 'missing';
+        record = fresh;
+      }
+    }
+    if (record.status === 'planned') record = await this.submit(record);
+    return record.status === 'done' ? 'done' : record.status === 'stale' ? 'stale' : record.status === 'ignored' ? 'ignored' : 'alreadyProcessed';
+  }
+
+  /** A message that failed maxDequeueCount times: the event is marked failed, visibly. */
+  async poisoned(message: unknown): Promise<void> {
+    const parsed = messageSchema.safeParse(typeof message === 'string' ? safeJson(message) : message);
+    if (!parsed.success) {
+      this.o.logger.error('unreadable message in the events poison queue');
+      return;
+    }
+    const record = await this.o.store.get(parsed.data.key);
+    if (!record || FINISHED.has(record.status)) return;
+    await this.o.store.update({ ...record, status: 'failed', processedAt: this.now(), detail: 'The event could not be processed after repeated attempts (see the log); deliver it again to retry.' }).catch(() => undefined);
+    await this.o.audit.append({ event: 'event', tenantId: record.tenantId, eventId: record.id, outcome: 'failed', detail: `${record.type} for user ${record.userId} failed repeatedly` });
+  }
+
+  private async finish(record: EventRecord, status: 'stale' | 'ignored', detail: string): Promise<EventRecord> {
+    const next = await this.o.store.update({ ...record, status, detail, processedAt: this.now() });
+    await this.o.audit.append({ event: 'event', tenantId: record.tenantId, eventId: record.id, outcome: status, detail: `${record.type} for user ${record.userId}: ${detail}` });
+    return next;
+  }
+
+  private async plan(record: EventRecord): Promise<EventRecord> {
+    const tenant = this.o.tenants.get(record.tenantId);
+    if (!tenant) return this.finish(record, 'ignored', `tenant ${record.tenantId} is no longer configured`);
+    const snapshot = await this.o.store.snapshot(tenant.tenantId, record.userId);
+    if (snapshot && Date.parse(snapshot.eventTime) > Date.parse(record.time)) {
+      return this.finish(record, 'stale', `older than the last event applied to this user (${snapshot.eventTime}); the current state was already evaluated`);
+    }
+    // Graph says the user is gone for good: do not wait for Exchange to catch up.
+    const after = record.kind === 'deleted' ? undefined : await this.o.reader.read(tenant, record.userId, record.id);
+    const before = snapshot?.attributes;
+    if (!after && !before) return this.finish(record, 'ignored', 'the user is unknown to Exchange and was never seen before');
+    const kind: UserEventKind = !after ? 'deleted' : before ? 'updated' : 'created';
+    const changes = diffAttributes(before, after);
+    const rules = this.o.rules();
+    const plan = kind === 'updated' && !changes.length ? { matched: [], actions: [] } : planActions(rules, { event: record, kind, tenant, before, after });
+    const dryRunAll = this.o.dryRun || rules.dryRun;
+    for (const action of plan.actions) {
+      if (!action.outcome && (dryRunAll || rules.rules.find((r) => r.name === action.rule)?.dryRun)) action.outcome = 'dryRun';
+    }
+    const planned = await this.o.store.update({ ...record, status: 'planned', effectiveKind: kind, changes, matched: plan.matched, actions: plan.actions, dryRun: dryRunAll || undefined });
+    try {
+      const newest = snapshot && Date.parse(snapshot.eventTime) > Date.parse(record.time) ? snapshot.eventTime : record.time;
+      await this.o.store.saveSnapshot({ tenantId: tenant.tenantId, userId: record.userId, attributes: after, eventTime: newest, eventId: record.id, updatedAt: this.now() }, snapshot);
+    } catch (error) {
+      // Another event of this user moved the snapshot first: plan again from its state.
+      if (error instanceof EventConflictError) await this.o.store.update({ ...planned, status: 'received', effectiveKind: undefined, changes: undefined, matched: undefined, actions: undefined, dryRun: undefined });
+      throw error;
+    }
+    return planned;
+  }
+
+  private async submit(record: EventRecord): Promise<EventRecord> {
+    const tenant = this.o.tenants.get(record.tenantId);
+    const actions = (record.actions ?? []).map((a) => ({ ...a }));
+    for (const action of actions) {
+      if (action.outcome && action.outcome !== 'failed') continue;
+      if (!tenant) {
+        action.outcome = 'failed';
+        action.detail = 'tenant is no longer configured';
+        continue;
+      }
+      const caller = systemCaller(`rules:${action.rule}`);
+      try {
+        const operation = findOperation(action.operation)!;
+        const request = this.o.commands.parseOperation(operation, { tenant: tenant.tenantId, idempotencyKey: action.idempotencyKey, ...action.input });
+        const decision = await this.o.policy.authorize({ caller, tenant, target: { kind: 'operation', name: operation.name }, parameters: request.input ?? {} });
+        const { command } = await this.o.commands.submit(caller, request, { correlationId: record.id, policyRule: decision.rule });
+        action.outcome = 'submitted';
+        action.commandId = command.id;
+        action.detail = undefined;
+      } catch (error) {
+        if (!(error instanceof HttpProblem)) throw error;
+        action.outcome = error.init.status === 403 ? 'denied' : 'invalid';
+        action.detail = [error.init.detail, ...(error.init.errors ?? []).map((e) => `${e.field}: ${e.message}`)].filter(Boolean).join(' ');
+      }
+    }
+    let done: EventRecord;
+    try {
+      done = await this.o.store.update({ ...record, actions, status: 'done', processedAt: this.now() });
+    } catch (error) {
+      if (!(error instanceof EventConflictError)) throw error;
+      return (await this.o.store.get(record.key)) ?? record;
+    }
+    const summary = actions.map((a) => `${a.rule}/${a.operation}: ${a.outcome}${a.commandId ? ` ${a.commandId}` : ''}`).join('; ');
+    await this.o.audit.append({ event: 'event', tenantId: record.tenantId, eventId: record.id, outcome: 'done', rule: (record.matched ?? []).join(',') || undefined, detail: `${record.type} for user ${record.userId} (${record.effectiveKind}; changed: ${(record.changes ?? []).map((c) => c.attribute).join(', ') || 'nothing'})${summary ? ` → ${summary}` : ''}` });
+    this.o.logger.info({ eventId: record.id, matched: record.matched, actions: actions.length }, 'event processed');
+    return done;
+  }
+}
