@@ -30,6 +30,13 @@ param tenantsFile string = 'config/tenants.json'
 @description('Policy file in the deployment package, relative to the app root (see config/policy.example.yaml).')
 param policyFile string = 'config/policy.yaml'
 
+@description('Event rules in the deployment package, relative to the app root (see config/rules.example.yaml). Empty: events are recorded, no rule runs.')
+param rulesFile string = ''
+
+@secure()
+@description('clientState that Microsoft Graph subscriptions send with every notification (8-128 characters). Empty: not checked.')
+param eventsClientState string = ''
+
 @allowed(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 param logLevel string = 'info'
 
@@ -68,6 +75,8 @@ module resources 'resources.bicep' = {
     gatewayAuthTenants: empty(gatewayAuthTenants) ? tenant().tenantId : gatewayAuthTenants
     tenantsFile: tenantsFile
     policyFile: policyFile
+    rulesFile: rulesFile
+    eventsClientState: eventsClientState
     logLevel: logLevel
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB

@@ -10,6 +10,9 @@ param gatewayApiAudiences string
 param gatewayAuthTenants string
 param tenantsFile string
 param policyFile string
+param rulesFile string
+@secure()
+param eventsClientState string
 param logLevel string
 param maximumInstanceCount int
 param instanceMemoryMB int
@@ -308,6 +311,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // The app's own settings (shared/config/settings.ts).
       TENANTS_FILE: '${appRoot}/${tenantsFile}'
       POLICY_FILE: '${appRoot}/${policyFile}'
+      RULES_FILE: empty(rulesFile) ? '' : '${appRoot}/${rulesFile}'
+      EVENTS_CLIENT_STATE: eventsClientState
       COMMANDS_QUEUE: commandsQueue
       COMMANDS_TABLE: commandsTable
       AUDIT_TABLE: auditTable

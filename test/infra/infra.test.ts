@@ -14,6 +14,9 @@ import { SETTING_NAMES, readSettings } from '../../shared/config/settings';
 import { ConfigError } from '../../shared/config/errors';
 import { IDENTITY_CONNECTION_SUFFIXES, STORAGE_CONNECTION } from '../../shared/config/storage-connection';
 import { silentLogger } from '../../shared/observability/logger';
+import { parsePolicy } from '../../shared/policy/policy-file';
+import { loadRulesFile } from '../../shared/events/rules';
+import { loadTenantRegistry } from '../../shared/config/tenant-registry';
 import { parseSchedule } from '../../sandbox/functions-host/ncrontab';
 import { createFunctions } from '../../functions/index';
 import { runsInFunctionsHost } from '../../functions/register';
@@ -47,6 +50,8 @@ function sampleFor(setting: string, expr: string): string | undefined {
   if (/\.properties\.clientId/.test(expr)) return '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b';
   if (/ConnectionString/.test(expr)) return 'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://example.in.applicationinsights.azure.com/';
   if (/tenant\(\)\.tenantId/.test(expr)) return '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
+  // An optional file setting (`empty(p) ? '' : path`) with its parameter at the default: unset.
+  if (/^empty\(\w+\) \? '' : /.test(expr)) return '';
   void setting;
   return undefined;
 }
@@ -411,5 +416,18 @@ resource r 'T/x@1' = if (!empty(a)) {
   it('fails loudly on what it cannot read instead of skipping it', () => {
     expect(() => parseBicep('import foo')).toThrow(/unsupported Bicep statement/);
     expect(() => parseBicep("resource r 'T@1' = {\n  name: 'x'\n")).toThrow(/no closing bracket/);
+  });
+});
+
+describe('example deployment files', () => {
+  it('config/*.example files pass the checks the app and `npm run check:deploy` apply', () => {
+    const policy = parsePolicy(read('config/policy.example.yaml'), 'config/policy.example.yaml');
+    const rules = loadRulesFile(join(process.cwd(), 'config/rules.example.yaml'));
+    expect(rules.dryRun).toBe(true); // the first rollout only records what the rules would do
+    // Every operation an example rule runs is granted to the rules' system caller by the example policy.
+    const granted = policy.rules.filter((r) => r.callers.some((c) => (c as { system?: string }).system === 'rules:*')).flatMap((r) => r.operations ?? []);
+    const used = new Set(rules.rules.flatMap((r) => r.then.map((a) => a.operation)));
+    expect([...used].filter((op) => !granted.includes(op) && !granted.includes('*'))).toEqual([]);
+    expect(loadTenantRegistry(join(process.cwd(), 'config/tenants.example.json')).list().length).toBeGreaterThan(0);
   });
 });
