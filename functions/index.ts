@@ -20,6 +20,8 @@ import { eventsTriggerFunction } from './events-trigger';
 import { eventsWorkerFunction } from './events-worker';
 import { eventsWorkerPoisonFunction } from './events-worker-poison';
 import { eventsStatusFunction } from './events-status';
+import { portalFunction } from './portal';
+import { meFunction } from './me';
 
 export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
@@ -64,5 +66,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     eventsWorkerFunction(services, eventsQueue ?? 'exo-events'),
     eventsWorkerPoisonFunction(services, eventsQueue ?? 'exo-events'),
     eventsStatusFunction(services),
+    portalFunction(services),
+    meFunction(services),
   ];
 }

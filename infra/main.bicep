@@ -40,6 +40,9 @@ param eventsClientState string = ''
 @allowed(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 param logLevel string = 'info'
 
+@description('Self-service portal (/api/portal/): app (client) id of the portal\'s SPA registration. Empty: portal off. See docs/portal.md.')
+param portalClientId string = ''
+
 @description('Flex Consumption: the most instances the app scales out to. Per-tenant Exchange caps hold at any count.')
 @minValue(40)
 @maxValue(1000)
@@ -78,6 +81,7 @@ module resources 'resources.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     nodeVersion: nodeVersion
+    portalClientId: portalClientId
   }
 }
 

@@ -17,6 +17,7 @@ param logLevel string
 param maximumInstanceCount int
 param instanceMemoryMB int
 param nodeVersion string
+param portalClientId string
 
 // Names the app uses (app settings below) and the storage it creates for them.
 var commandsQueue = 'exo-commands'
@@ -324,6 +325,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       // Event rules: set RULES_FILE (a file in the package, e.g. config/rules.yaml) and EVENTS_CLIENT_STATE to turn them on.
       EVENTS_QUEUE: eventsQueue
       EVENTS_TABLE: eventsTable
+      // Self-service portal (docs/portal.md): the portal app registration; empty leaves it off.
+      PORTAL_CLIENT_ID: portalClientId
     }
   }
 }

@@ -12,7 +12,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { startSandboxCloud, type SandboxCloud } from './cloud/cloud';
-import { sandboxPolicyYaml } from './directory/policy-file';
+import { SANDBOX_APPS, sandboxPolicyYaml } from './directory/policy-file';
 import { sandboxRulesYaml } from './directory/rules-file';
 import { sandboxTenants } from './directory/tenants-file';
 import { GATEWAY_API } from './directory/seed';
@@ -22,6 +22,7 @@ import { createAppServices } from '../shared/app/services';
 import { SETTING_NAMES } from '../shared/config/settings';
 import { loadRulesFile } from '../shared/events/rules';
 import { createLogger } from '../shared/observability/logger';
+import { buildPortal } from '../portal/build';
 
 async function main(): Promise<void> {
   const logger = createLogger({ name: 'npm-start' });
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
       Object.assign(process.env, cloud.env());
       env.GATEWAY_API_AUDIENCES ??= `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`;
       env.GATEWAY_AUTH_TENANTS ??= cloud.context.directory.seed.managedIdentity.tenantId;
+      env.PORTAL_CLIENT_ID ??= SANDBOX_APPS.portal;
       mkdirSync(sandboxDir, { recursive: true });
       const tenantsFile = join(sandboxDir, 'tenants.json');
       writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints), null, 2));
@@ -90,6 +92,8 @@ async function main(): Promise<void> {
       } else logger.info({ rulesFile: env.RULES_FILE }, 'using RULES_FILE from the environment');
     }
 
+    // The self-service portal's browser bundle (dist/portal, or PORTAL_DIR).
+    env.PORTAL_DIR = await buildPortal(env.PORTAL_DIR ? resolve(env.PORTAL_DIR) : undefined);
     const services = createAppServices(env);
     // The event rules are validated now: a broken file stops `npm start` with its line numbers.
     if (env.RULES_FILE) loadRulesFile(env.RULES_FILE);
@@ -124,6 +128,7 @@ async function main(): Promise<void> {
         `  Policy file      ${env.POLICY_FILE} (edit it live)`,
         `  Event rules      ${env.RULES_FILE} · webhooks ${host.url}/api/events/eventgrid, ${host.url}/api/events/graph`,
         `  OpenAPI          ${host.url}/api/openapi.json`,
+        `  Portal           ${host.url}/api/portal/  (sign in as e.g. adele.vance@contoso.com, password Sandbox-Passw0rd!)`,
         `  Diagnostics      npm run diagnose -- --tenant contoso.onmicrosoft.com`,
       );
     } else {

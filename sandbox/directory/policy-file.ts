@@ -66,6 +66,39 @@ rules:
     operations: [set-auto-reply, clear-auto-reply, get-mailbox-summary, grant-full-access, revoke-full-access, grant-send-as, revoke-send-as, grant-send-on-behalf, revoke-send-on-behalf]
     where:
       identity: { equals: caller }
+      user: { domain: [${contoso.mailDomain}, ${contoso.domain}], optional: true }
+
+  # Signed-in employees may join Open groups and leave groups whose depart restriction is Open —
+  # themselves only. The group's restrictions are read from Exchange before anything is queued.
+  - name: self-service-join-open-groups
+    callers:
+      - app: ${SANDBOX_APPS.portal}
+        scope: user_impersonation
+    tenants: [${contoso.domain}]
+    operations: [add-group-member]
+    where:
+      member: { equals: caller }
+      group: { memberJoinRestriction: [Open] }
+  - name: self-service-leave-open-groups
+    callers:
+      - app: ${SANDBOX_APPS.portal}
+        scope: user_impersonation
+    tenants: [${contoso.domain}]
+    operations: [remove-group-member]
+    where:
+      member: { equals: caller }
+      group: { memberDepartRestriction: [Open] }
+
+  # Group owners (ManagedBy, read from Exchange) manage the members of their groups.
+  - name: self-service-owned-groups
+    callers:
+      - app: ${SANDBOX_APPS.portal}
+        scope: user_impersonation
+    tenants: [${contoso.domain}]
+    operations: [add-group-member, remove-group-member]
+    where:
+      group: { ownedByCaller: true }
+      member: { domain: [${contoso.mailDomain}, ${contoso.domain}] }
 
   # GATEWAY_AUTH=none (local development only): anonymous callers may do everything.
   - name: local-development

@@ -299,7 +299,7 @@ export function defaultSeed(): SandboxSeed {
       tenantId: CONTOSO,
       objectId: uid(CONTOSO, 3),
       publicClient: true,
-      redirectUris: ['http://localhost:7071/portal/', 'http://localhost:7071/portal'],
+      redirectUris: ['http://localhost:7071/portal/', 'http://localhost:7071/portal', 'http://localhost/api/portal/'],
     },
   ];
 

@@ -312,7 +312,7 @@ export class EntraEmulator implements Emulator {
     if (!clientId) return sendAadPage(res, aad.missingParameter('client_id'));
     if (!app) return sendAadPage(res, aad.appNotFound(clientId, tenant?.tenantId ?? 'common'));
     const redirectUri = q.get('redirect_uri') ?? '';
-    if (!(app.redirectUris ?? []).includes(redirectUri)) return sendAadPage(res, aad.redirectMismatch(redirectUri, app.appId));
+    if (!(app.redirectUris ?? []).some((registered) => redirectUriMatches(registered, redirectUri))) return sendAadPage(res, aad.redirectMismatch(redirectUri, app.appId));
     const responseMode = q.get('response_mode') ?? 'query';
     const state = q.get('state') ?? undefined;
     const redirectWith = (params: Record<string, string>) => {
@@ -331,16 +331,16 @@ export class EntraEmulator implements Emulator {
     const scopes = (q.get('scope') ?? 'openid profile').split(/\s+/).filter(Boolean);
 
     if (!form) {
-      return sendHtml(res, 200, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: q.get('login_hint') ?? '', appName: app.displayName }));
+      return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: q.get('login_hint') ?? '', appName: app.displayName }));
     }
     const username = (form.get('username') ?? '').trim().toLowerCase();
     const password = form.get('password') ?? '';
     const user = this.findUser(username, tenant);
     if (!user || !safeEqual(password, SANDBOX_USER_PASSWORD)) {
-      return sendHtml(res, 200, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50126: ${aad.badCredentials().message}` }));
+      return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50126: ${aad.badCredentials().message}` }));
     }
     if (!user.accountEnabled) {
-      return sendHtml(res, 200, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50057: ${aad.userDisabled().message}` }));
+      return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50057: ${aad.userDisabled().message}` }));
     }
     const code = b64url(randomBytes(48));
     this.codes.set(code, {
@@ -468,6 +468,25 @@ function isMultiTenantSegment(segment: string): boolean {
   return ['common', 'organizations', 'consumers'].includes(segment.toLowerCase());
 }
 
+/**
+ * Entra ID's redirect URI matching: exact, except that for http loopback URIs ("localhost"
+ * exception, RFC 8252 §7.3/§8.3) the port is ignored — http://localhost/app matches
+ * http://localhost:51234/app. Host, path and query must still match exactly.
+ */
+export function redirectUriMatches(registered: string, requested: string): boolean {
+  if (registered === requested) return true;
+  let a: URL;
+  let b: URL;
+  try {
+    a = new URL(registered);
+    b = new URL(requested);
+  } catch {
+    return false;
+  }
+  const loopback = (u: URL) => u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
+  return loopback(a) && loopback(b) && a.hostname === b.hostname && a.pathname === b.pathname && a.search === b.search && !b.hash;
+}
+
 function parseBasicAuth(header: string | undefined): { clientId: string; secret: string } | undefined {
   const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
   if (!match) return undefined;
@@ -498,6 +517,23 @@ function sendHtml(res: ServerResponse, status: number, html: string): void {
     'Content-Length': String(body.length),
     'Cache-Control': 'no-store',
     'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    'X-Frame-Options': 'DENY',
+  });
+  res.end(body);
+}
+
+/**
+ * The sign-in page: its form posts back to the authorize endpoint, which answers with a
+ * redirect to the app — browsers apply form-action to that redirect too, so the app's origin
+ * is allowed alongside 'self'.
+ */
+function sendSignInPage(res: ServerResponse, redirectUri: string, html: string): void {
+  const body = Buffer.from(html);
+  res.writeHead(200, {
+    'Content-Type': 'text/html; charset=utf-8',
+    'Content-Length': String(body.length),
+    'Cache-Control': 'no-store',
+    'Content-Security-Policy': `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${new URL(redirectUri).origin}; frame-ancestors 'none'`,
     'X-Frame-Options': 'DENY',
   });
   res.end(body);

@@ -124,6 +124,7 @@ function mailboxObject(r: TenantRecipients, m: MailboxState): Record<string, unk
     RecipientType: 'UserMailbox',
     RecipientTypeDetails: m.type,
     ExternalDirectoryObjectId: m.user.objectId,
+    DistinguishedName: distinguishedName(r, m),
     Guid: m.guid,
     ExchangeGuid: m.guid,
     HiddenFromAddressListsEnabled: m.hidden,
@@ -172,6 +173,7 @@ function groupObject(r: TenantRecipients, g: GroupState): Record<string, unknown
     MemberJoinRestriction: g.group.memberJoinRestriction,
     MemberDepartRestriction: g.group.memberDepartRestriction,
     ExternalDirectoryObjectId: g.group.objectId,
+    DistinguishedName: distinguishedName(r, g),
     Guid: g.guid,
     HiddenFromAddressListsEnabled: g.hidden,
     EmailAddresses: [...g.emailAddresses],
@@ -202,6 +204,11 @@ function recipientObject(r: TenantRecipients, rec: Recipient): Record<string, un
     Manager: r.manager(rec.user),
     ...customAttributes(rec),
   };
+}
+
+/** Exchange Online's DN shape: CN=<name>,OU=<initial domain>,OU=Microsoft Exchange Hosted Organizations,DC=… */
+function distinguishedName(r: TenantRecipients, rec: Recipient): string {
+  return `CN=${r.name(rec)},OU=${r.tenant.domain},OU=Microsoft Exchange Hosted Organizations,DC=SANDBOXPR01A001,DC=PROD,DC=OUTLOOK,DC=COM`;
 }
 
 function nameOf(r: TenantRecipients, id: string): string {
@@ -237,18 +244,24 @@ function checkAccessRights(value: unknown, allowed: string[], name = 'AccessRigh
 }
 
 /** Very small `-Filter` support: "Prop -eq 'value'" joined with -and. */
-function filterMatches(obj: Record<string, unknown>, filter: string): boolean {
+/**
+ * OPATH subset: `Prop -eq|-ne|-like 'value'` clauses joined by -and. `multiValued` holds
+ * filterable multi-valued properties that are not in the output (e.g. a group's `Members`,
+ * matched by distinguished name): -eq holds when any value matches.
+ */
+function filterMatches(obj: Record<string, unknown>, filter: string, multiValued: Record<string, string[]> = {}): boolean {
   const clauses = filter.split(/\s+-and\s+/i);
   return clauses.every((clause) => {
     const m = /^\s*\(?\s*(\w+)\s+-(eq|ne|like)\s+['"]([^'"]*)['"]\s*\)?\s*$/i.exec(clause);
     if (!m) throw exo.invalidValue('Filter', `Invalid filter syntax. For a description of the filter parameter syntax see the command help. "${filter}"`);
     const [, prop, op, expected] = m;
-    const actual = String(obj[prop!] ?? '').toLowerCase();
     const want = expected!.toLowerCase();
-    if (op!.toLowerCase() === 'eq') return actual === want;
-    if (op!.toLowerCase() === 'ne') return actual !== want;
+    const multiKey = Object.keys(multiValued).find((k) => k.toLowerCase() === prop!.toLowerCase());
+    const actuals = multiKey ? multiValued[multiKey]!.map((v) => v.toLowerCase()) : [String(obj[prop!] ?? '').toLowerCase()];
+    if (op!.toLowerCase() === 'eq') return actuals.includes(want);
+    if (op!.toLowerCase() === 'ne') return !actuals.includes(want);
     const re = new RegExp(`^${want.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
-    return re.test(actual);
+    return actuals.some((actual) => re.test(actual));
   });
 }
 
@@ -548,9 +561,11 @@ const CMDLETS: Record<string, CmdletSpec> = {
         const owner = r.objectId(trustee(r, p.ManagedBy as string));
         list = list.filter((g) => g.owners.has(owner));
       }
-      let objects = list.map((g) => groupObject(r, g));
-      if (p.Filter) objects = objects.filter((g) => filterMatches(g, p.Filter as string));
-      ctx.value.push(...limit(objects, p.ResultSize));
+      if (p.Filter) {
+        const memberDns = (g: GroupState) => [...g.members].map((id) => r.resolve(id)).filter((x): x is Recipient => Boolean(x)).map((m) => distinguishedName(r, m));
+        list = list.filter((g) => filterMatches(groupObject(r, g), p.Filter as string, { Members: memberDns(g) }));
+      }
+      ctx.value.push(...limit(list.map((g) => groupObject(r, g)), p.ResultSize));
     },
   },
   'Get-DistributionGroupMember': {

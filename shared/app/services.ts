@@ -34,6 +34,9 @@ import { EventService } from '../events/service';
 import { EventStore } from '../events/store';
 import { UserReader } from '../events/user-reader';
 import { loadRulesFile, RulesSource, type RulesDocument } from '../events/rules';
+import { ExchangeReader } from '../selfservice/exchange-reader';
+import { ExchangeGroupDirectory } from '../selfservice/group-directory';
+import { SelfServiceOverview } from '../selfservice/overview';
 
 export interface AppServices {
   readonly logger: Logger;
@@ -59,6 +62,8 @@ export interface AppServices {
   events(): EventService;
   /** The event rules in force (RULES_FILE, re-read when it changes); throws ConfigError with line numbers on first load. */
   rules(): RulesDocument;
+  /** The portal's read view of a user's own mailbox (Get- cmdlets with a tenant slot). */
+  selfService(): SelfServiceOverview;
 }
 
 export interface AppServicesOverrides {
@@ -130,7 +135,11 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
   const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
-  const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger }));
+  // Synchronous Exchange reads (portal views, policy directory constraints) hold a tenant slot.
+  // A person is waiting: wait up to 10 s for a slot (a worker defers instead) before a 503.
+  const reader = lazy(() => new ExchangeReader({ sessions: sessions(), slots: slots(), logger, slotWaitMs: Math.max(settings().SLOT_WAIT_MS, 10_000) }));
+  const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger, directory: new ExchangeGroupDirectory({ reader: reader(), tenants: tenants() }) }));
+  const selfService = lazy(() => new SelfServiceOverview(reader()));
 
   let readyPromise: Promise<void> | undefined;
   const ready = () =>
@@ -230,6 +239,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     authenticate,
     events,
     rules,
+    selfService,
     async close() {
       try {
         await slots().close();

@@ -61,6 +61,14 @@ const schema = z.object({
   EVENTS_CLIENT_STATE: z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters').optional(),
   /** "true": rules record what they would do without submitting commands (overrides the rules file). */
   EVENTS_DRY_RUN: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
+  /** Self-service portal (/api/portal): the portal's app registration (SPA, public client). Absent = portal off. */
+  PORTAL_CLIENT_ID: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an app (client) id GUID').optional(),
+  /** Portal sign-in authority, e.g. https://login.microsoftonline.com/<tenant id>; default AZURE_AUTHORITY_HOST + the first GATEWAY_AUTH_TENANTS. */
+  PORTAL_AUTHORITY: httpsUrl.optional(),
+  /** Delegated scope the portal asks for, e.g. api://exo-gateway/user_impersonation; default <first GATEWAY_API_AUDIENCES URI>/user_impersonation. */
+  PORTAL_API_SCOPE: z.string().regex(/^\S+\/[A-Za-z0-9._-]+$/, 'must be a delegated scope such as api://exo-gateway/user_impersonation').optional(),
+  /** Folder of the built portal assets (index.html, app.js, app.css); default dist/portal next to the app. */
+  PORTAL_DIR: z.string().optional(),
 });
 
 /** Every app setting name the code reads (infra templates are checked against this list). */

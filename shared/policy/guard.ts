@@ -6,13 +6,24 @@
 import type { AuditLog } from '../commands/audit';
 import { HttpProblem } from '../http/problem';
 import type { Logger } from '../observability/logger';
-import { decide, type PolicyDecision, type PolicyRequest } from './policy';
+import { decide, directoryLookups, type DirectoryFacts, type PolicyDecision, type PolicyRequest } from './policy';
 import type { PolicySource } from './policy-file';
+
+/** Answers the directory constraints (ownedByCaller, join/depart restrictions) from Exchange. */
+export interface GroupDirectory {
+  /**
+   * Facts for each address (lower-cased key; null = no such group). Throws an HttpProblem
+   * (e.g. 503) when the directory cannot be read: the request is then not accepted.
+   */
+  groupFacts(request: { tenantId: string; caller: PolicyRequest['caller']; addresses: string[] }): Promise<DirectoryFacts>;
+}
 
 export interface PolicyGuardOptions {
   source: PolicySource;
   audit: AuditLog;
   logger: Logger;
+  /** Reads group facts for directory constraints; absent = those constraints always fail. */
+  directory?: GroupDirectory;
 }
 
 export class PolicyGuard {
@@ -23,9 +34,16 @@ export class PolicyGuard {
     return decide(this.o.source.current(), request);
   }
 
-  /** Decides, audits, and throws a 403 problem+json when denied. */
+  /**
+   * Decides — reading the directory first when a matching rule has directory constraints —
+   * audits, and throws a 403 problem+json when denied.
+   */
   async authorize(request: PolicyRequest): Promise<PolicyDecision> {
-    const decision = this.check(request);
+    const policy = this.o.source.current();
+    const addresses = directoryLookups(policy, request);
+    let facts: DirectoryFacts | undefined;
+    if (addresses.length && this.o.directory) facts = await this.o.directory.groupFacts({ tenantId: request.tenant.tenantId, caller: request.caller, addresses });
+    const decision = decide(policy, request, facts);
     const target = request.target;
     await this.o.audit.append({
       event: 'policy',

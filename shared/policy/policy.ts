@@ -17,6 +17,29 @@ export interface PolicyRequest {
   parameters: Record<string, unknown>;
 }
 
+/** What the directory says about a group a request names (for ownedByCaller / join / depart constraints). */
+export interface GroupFacts {
+  /** The group's primary SMTP address. */
+  address: string;
+  /** The caller is among the group's owners (ManagedBy). */
+  ownedByCaller: boolean;
+  memberJoinRestriction: string;
+  memberDepartRestriction: string;
+}
+
+/**
+ * Directory facts for one request, by lower-cased parameter value: the group's facts, or null
+ * when no such group exists. A value missing from the map could not be checked (fail closed).
+ */
+export type DirectoryFacts = ReadonlyMap<string, GroupFacts | null>;
+
+const DIRECTORY_CONSTRAINTS = ['ownedByCaller', 'memberJoinRestriction', 'memberDepartRestriction'] as const;
+
+/** True when a constraint needs facts from the directory (Exchange) to be decided. */
+export function needsDirectory(c: ParameterConstraint): boolean {
+  return DIRECTORY_CONSTRAINTS.some((k) => c[k] !== undefined);
+}
+
 export interface PolicyDecision {
   allowed: boolean;
   /** The rule that allowed, or the rule (or "default-deny") that denied. */
@@ -75,7 +98,7 @@ function lookup(parameters: Record<string, unknown>, name: string): unknown {
 }
 
 /** Why one value breaks a constraint, or undefined when it holds. */
-function violation(name: string, value: string, c: ParameterConstraint, caller: Caller): string | undefined {
+function violation(name: string, value: string, c: ParameterConstraint, caller: Caller, facts?: DirectoryFacts): string | undefined {
   const v = value.trim().toLowerCase();
   if (c.domain) {
     const at = v.lastIndexOf('@');
@@ -91,10 +114,43 @@ function violation(name: string, value: string, c: ParameterConstraint, caller: 
   if (c.notIn && c.notIn.some((x) => x.toLowerCase() === v)) return `${name} must not be ${value.slice(0, 80)}`;
   if (c.maxLength !== undefined && value.length > c.maxLength) return `${name} must be at most ${c.maxLength} characters`;
   if (c.pattern && !new RegExp(`^(?:${c.pattern})$`, 'u').test(value)) return `${name} must match the pattern ${c.pattern}`;
+  if (needsDirectory(c)) {
+    const f = facts?.get(v);
+    if (f === undefined) return `${name} could not be checked against the directory`;
+    if (f === null) return `${name} ${value.slice(0, 80)} is not a distribution group`;
+    if (c.ownedByCaller && !f.ownedByCaller) return `${name} must be a group the caller owns (ManagedBy)`;
+    if (c.memberJoinRestriction && !c.memberJoinRestriction.some((x) => x.toLowerCase() === f.memberJoinRestriction.toLowerCase())) {
+      return `${name} must be a group whose MemberJoinRestriction is ${c.memberJoinRestriction.join(' or ')} (it is ${f.memberJoinRestriction})`;
+    }
+    if (c.memberDepartRestriction && !c.memberDepartRestriction.some((x) => x.toLowerCase() === f.memberDepartRestriction.toLowerCase())) {
+      return `${name} must be a group whose MemberDepartRestriction is ${c.memberDepartRestriction.join(' or ')} (it is ${f.memberDepartRestriction})`;
+    }
+  }
   return undefined;
 }
 
-function constraintViolations(rule: PolicyRule, request: PolicyRequest): string[] {
+function candidateRules(policy: PolicyDocument, request: PolicyRequest): PolicyRule[] {
+  return policy.rules.filter((r) => targetMatches(r, request.target) && tenantMatches(r, request.tenant) && r.callers.some((m) => callerMatches(m, request.caller)));
+}
+
+/**
+ * The parameter values (lower-cased) whose directory facts the decision needs: values of
+ * parameters under an ownedByCaller / memberJoinRestriction / memberDepartRestriction
+ * constraint in a rule that matches the caller, tenant and target. Empty: no lookup needed.
+ */
+export function directoryLookups(policy: PolicyDocument | undefined, request: PolicyRequest): string[] {
+  if (!policy) return [];
+  const found = new Set<string>();
+  for (const rule of candidateRules(policy, request)) {
+    for (const [name, constraint] of Object.entries(rule.where ?? {})) {
+      if (!needsDirectory(constraint)) continue;
+      for (const value of values(lookup(request.parameters, name))) found.add(value.trim().toLowerCase());
+    }
+  }
+  return [...found];
+}
+
+function constraintViolations(rule: PolicyRule, request: PolicyRequest, facts?: DirectoryFacts): string[] {
   const problems: string[] = [];
   for (const [name, constraint] of Object.entries(rule.where ?? {})) {
     const found = values(lookup(request.parameters, name));
@@ -103,7 +159,7 @@ function constraintViolations(rule: PolicyRule, request: PolicyRequest): string[
       continue;
     }
     for (const value of found) {
-      const problem = violation(name, value, constraint, request.caller);
+      const problem = violation(name, value, constraint, request.caller, facts);
       if (problem) {
         problems.push(problem);
         break;
@@ -124,16 +180,19 @@ function describeCaller(c: Caller): string {
   return `user ${c.upn || c.id}`;
 }
 
-/** Decides one request under a policy document (undefined: no policy, everything denied). */
-export function decide(policy: PolicyDocument | undefined, request: PolicyRequest): PolicyDecision {
+/**
+ * Decides one request under a policy document (undefined: no policy, everything denied).
+ * `facts` answers directory constraints (see directoryLookups); without them those fail.
+ */
+export function decide(policy: PolicyDocument | undefined, request: PolicyRequest, facts?: DirectoryFacts): PolicyDecision {
   if (!policy) return { allowed: false, rule: 'default-deny', reason: 'No policy is configured (POLICY_FILE), so every request is denied.' };
-  const candidates = policy.rules.filter((r) => targetMatches(r, request.target) && tenantMatches(r, request.tenant) && r.callers.some((m) => callerMatches(m, request.caller)));
+  const candidates = candidateRules(policy, request);
   if (!candidates.length) {
     return { allowed: false, rule: 'default-deny', reason: `No policy rule grants ${describeTarget(request.target)} in tenant ${request.tenant.domain} to ${describeCaller(request.caller)}.` };
   }
   let firstFailure: PolicyDecision | undefined;
   for (const rule of candidates) {
-    const problems = constraintViolations(rule, request);
+    const problems = constraintViolations(rule, request, facts);
     if (!problems.length) return { allowed: true, rule: rule.name, reason: `Allowed by rule ${rule.name}.` };
     firstFailure ??= { allowed: false, rule: rule.name, reason: `Rule ${rule.name} grants ${describeTarget(request.target)}, but ${problems.join('; ')}.` };
   }

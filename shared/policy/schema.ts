@@ -50,6 +50,8 @@ const patternSchema = z
     }
   }, 'must be a valid regular expression');
 
+const CONSTRAINT_KINDS = ['domain', 'equals', 'in', 'notIn', 'pattern', 'maxLength', 'ownedByCaller', 'memberJoinRestriction', 'memberDepartRestriction'] as const;
+
 const constraintSchema = z
   .strictObject({
     /** The value must be an address in one of these domains. */
@@ -65,8 +67,14 @@ const constraintSchema = z
     maxLength: z.int().min(0).max(100_000).optional(),
     /** Absent parameters pass (default: a constrained parameter must be present). */
     optional: z.boolean().optional(),
+    /** Directory check (read from Exchange before anything is enqueued): the group's ManagedBy includes the caller. */
+    ownedByCaller: z.literal(true, { error: 'must be true' }).optional(),
+    /** Directory check: the group's MemberJoinRestriction is one of these (e.g. [Open] for self-service joins). */
+    memberJoinRestriction: z.array(z.enum(['Open', 'Closed', 'ApprovalRequired'], { error: 'must be Open, Closed or ApprovalRequired' })).min(1).optional(),
+    /** Directory check: the group's MemberDepartRestriction is one of these (e.g. [Open] for self-service leaves). */
+    memberDepartRestriction: z.array(z.enum(['Open', 'Closed'], { error: 'must be Open or Closed' })).min(1).optional(),
   })
-  .refine((c) => ['domain', 'equals', 'in', 'notIn', 'pattern', 'maxLength'].some((k) => k in c), 'must set at least one of domain, equals, in, notIn, pattern, maxLength');
+  .refine((c) => [...CONSTRAINT_KINDS].some((k) => k in c), `must set at least one of ${CONSTRAINT_KINDS.join(', ')}`);
 
 const ruleSchema = z
   .strictObject({

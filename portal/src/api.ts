@@ -1,0 +1,111 @@
+/**
+ * The gateway API as the portal uses it: GET /api/me, POST /api/operations/{name} (202 +
+ * Location), and polling the command until it is done. Bearer tokens only; every change
+ * carries a fresh Idempotency-Key so a retried click never runs twice.
+ */
+export interface Person {
+  address: string;
+  displayName: string;
+}
+
+export interface GroupView {
+  address: string;
+  displayName: string;
+  memberJoinRestriction: string;
+  memberDepartRestriction: string;
+  isMember: boolean;
+  isOwner: boolean;
+  canLeave: boolean;
+  canJoin: boolean;
+}
+
+export interface Overview {
+  tenant: string;
+  displayName: string;
+  address: string;
+  autoReply: { state: string; startTime?: string; endTime?: string; internalMessage: string; externalMessage: string; externalAudience: string };
+  delegates: { fullAccess: Person[]; sendAs: Person[]; sendOnBehalf: Person[] };
+  groups: GroupView[];
+  ownedGroups: (GroupView & { members: Person[] })[];
+  joinableGroups: GroupView[];
+}
+
+export type Phase = 'queued' | 'running' | 'done' | 'failed';
+
+/** A failure with the words to show the user. */
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+interface Problem {
+  title?: string;
+  detail?: string;
+  errors?: { field: string; message: string }[];
+}
+
+async function problemMessage(response: Response): Promise<string> {
+  let body: Problem = {};
+  try {
+    body = (await response.json()) as Problem;
+  } catch {
+    // not JSON
+  }
+  const fields = body.errors?.map((e) => `${e.field} ${e.message}`).join('; ');
+  return [body.detail ?? body.title ?? `The gateway answered ${response.status}.`, fields].filter(Boolean).join(' ');
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class GatewayApi {
+  constructor(
+    private readonly base: URL,
+    private readonly token: () => Promise<string>,
+  ) {}
+
+  private async request(path: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set('authorization', `Bearer ${await this.token()}`);
+    return fetch(new URL(path, this.base), { ...init, headers, credentials: 'omit', cache: 'no-store' });
+  }
+
+  /** The user's mailbox; a busy answer (503 + Retry-After) is retried a few times. */
+  async me(): Promise<Overview> {
+    for (let attempt = 1; ; attempt++) {
+      const response = await this.request('me');
+      if (response.ok) return (await response.json()) as Overview;
+      if (response.status !== 503 || attempt >= 4) throw new ApiError(await problemMessage(response), response.status);
+      await sleep(Math.min(10, Number(response.headers.get('retry-after')) || 2) * 1000);
+    }
+  }
+
+  /**
+   * Runs a named operation and reports its phases (queued → running → done/failed); resolves
+   * when it is finished, rejects with an ApiError the user can read.
+   */
+  async run(operation: string, body: Record<string, unknown>, onPhase: (phase: Phase) => void): Promise<void> {
+    const response = await this.request(`operations/${encodeURIComponent(operation)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
+      body: JSON.stringify(body),
+    });
+    if (response.status !== 202 && response.status !== 200) throw new ApiError(await problemMessage(response), response.status);
+    let command = (await response.json()) as { status: string; error?: { message?: string } };
+    const location = response.headers.get('location');
+    for (let i = 0; ; i++) {
+      if (command.status === 'succeeded') return onPhase('done');
+      if (command.status === 'failed') throw new ApiError(command.error?.message ?? 'The change failed.', 200);
+      onPhase(command.status === 'running' ? 'running' : 'queued');
+      if (!location || i > 600) throw new ApiError('The change is taking longer than expected; it will still be applied.', 0);
+      await sleep(i < 20 ? 300 : 1000);
+      const poll = await this.request(location);
+      if (poll.status !== 200 && poll.status !== 202) throw new ApiError(await problemMessage(poll), poll.status);
+      command = (await poll.json()) as typeof command;
+    }
+  }
+}

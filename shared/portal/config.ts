@@ -1,0 +1,56 @@
+/**
+ * The portal's public configuration (client id, authority, API scope), served to the browser
+ * as /api/portal/config.json from the app settings — nothing secret: the portal is a public
+ * client (authorization code + PKCE) and the API checks every token itself.
+ */
+import type { AppSettings } from '../config/settings';
+
+export interface PortalConfig {
+  clientId: string;
+  /** e.g. https://login.microsoftonline.com/<tenant id> */
+  authority: string;
+  /** Hosts MSAL may trust without instance discovery (the authority's host). */
+  knownAuthorities: string[];
+  /** The delegated scope for the gateway API, e.g. api://exo-gateway/user_impersonation. */
+  apiScope: string;
+}
+
+/** The portal configuration, or undefined when PORTAL_CLIENT_ID is not set (portal off). */
+export function portalConfig(settings: AppSettings): PortalConfig | undefined {
+  if (!settings.PORTAL_CLIENT_ID) return undefined;
+  const tenant = settings.GATEWAY_AUTH_TENANTS[0] ?? 'organizations';
+  const authority = (settings.PORTAL_AUTHORITY ?? `${settings.AZURE_AUTHORITY_HOST}/${tenant}`).replace(/\/+$/, '');
+  const resource = settings.GATEWAY_API_AUDIENCES.find((a) => a.includes('://')) ?? settings.GATEWAY_API_AUDIENCES[0] ?? '';
+  const apiScope = settings.PORTAL_API_SCOPE ?? `${resource.replace(/\/+$/, '')}/user_impersonation`;
+  return { clientId: settings.PORTAL_CLIENT_ID, authority, knownAuthorities: [new URL(authority).host], apiScope };
+}
+
+/**
+ * Security headers for every portal response: a strict CSP (scripts and styles from this
+ * origin only, no inline code; network only to this origin and the sign-in authority), no
+ * framing, no sniffing, no referrer (authorization codes never leak through Referer).
+ */
+export function portalSecurityHeaders(config: PortalConfig | undefined): Record<string, string> {
+  const authority = config ? new URL(config.authority).origin : '';
+  const csp = [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `connect-src 'self'${authority ? ` ${authority}` : ''}`,
+    authority ? `frame-src ${authority}` : "frame-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  return {
+    'content-security-policy': csp,
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+    'referrer-policy': 'no-referrer',
+    'cross-origin-opener-policy': 'same-origin',
+    'cross-origin-resource-policy': 'same-origin',
+    'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
+    'strict-transport-security': 'max-age=31536000',
+  };
+}

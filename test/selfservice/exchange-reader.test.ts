@@ -1,0 +1,86 @@
+/**
+ * ExchangeReader and the sandbox Exchange reads the portal relies on: Get- cmdlets only, one
+ * tenant slot per read (503 + Retry-After when none is free, slot released on failure),
+ * Exchange failures as problems; and the sandbox answering `Members -eq '<DN>'` filters and
+ * DistinguishedName like Exchange Online.
+ */
+import { startTestGateway, CONTOSO, type TestGateway } from '../support/gateway';
+import { ExchangeReader } from '../../shared/selfservice/exchange-reader';
+import { ExchangeError } from '../../shared/exchange/errors';
+import { HttpProblem } from '../../shared/http/problem';
+import { silentLogger } from '../../shared/observability/logger';
+import type { TenantSlots } from '../../shared/commands/tenant-slots';
+import type { ExchangeSessions, CmdletRequest } from '../../shared/exchange/types';
+import type { TenantConfig } from '../../shared/config/tenant';
+
+const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', maxConcurrency: 3 } as TenantConfig;
+
+function fakeSlots(available: boolean) {
+  const state = { acquired: 0, released: 0 };
+  const slots: TenantSlots = {
+    acquire: async () => (available ? (state.acquired++, { index: 0, release: async () => void state.released++ } as never) : undefined),
+    close: async () => undefined,
+  } as unknown as TenantSlots;
+  return { slots, state };
+}
+
+function fakeSessions(answer: (r: CmdletRequest) => unknown): ExchangeSessions {
+  return { forTenant: () => ({ invoke: async (r: CmdletRequest) => answer(r) as never }) };
+}
+
+describe('ExchangeReader (units)', () => {
+  it('503 with Retry-After when no tenant slot is free', async () => {
+    const { slots } = fakeSlots(false);
+    const reader = new ExchangeReader({ slots, sessions: fakeSessions(() => ({ value: [] })), logger: silentLogger, slotWaitMs: 10 });
+    const error = await reader.read(tenant, async () => 1).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HttpProblem);
+    expect((error as HttpProblem).init).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
+  });
+
+  it('runs Get- cmdlets only and releases the slot whatever happens', async () => {
+    const { slots, state } = fakeSlots(true);
+    const reader = new ExchangeReader({ slots, sessions: fakeSessions(() => ({ value: [{ ok: 1 }], warnings: [], truncated: false, requestIds: [] })), logger: silentLogger });
+    await expect(reader.read(tenant, async (invoke) => (await invoke({ cmdlet: 'Get-Mailbox', parameters: {} })).value)).resolves.toEqual([{ ok: 1 }]);
+    await expect(reader.read(tenant, (invoke) => invoke({ cmdlet: 'Set-Mailbox', parameters: {} }))).rejects.toThrow(/Get- cmdlets only/);
+    expect(state).toEqual({ acquired: 2, released: 2 });
+  });
+
+  it('maps Exchange throttling to 503 and other refusals to 502', async () => {
+    const { slots } = fakeSlots(true);
+    const throwing = (category: 'throttled' | 'permanent') => new ExchangeReader({ slots, sessions: fakeSessions(() => { throw new ExchangeError({ category, message: 'x', retryAfterMs: 7000 }); }), logger: silentLogger });
+    await expect(throwing('throttled').read(tenant, (invoke) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} }))).rejects.toMatchObject({ init: { status: 503, headers: { 'retry-after': '7' } } });
+    await expect(throwing('permanent').read(tenant, (invoke) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} }))).rejects.toMatchObject({ init: { status: 502 } });
+  });
+});
+
+describe('reads through the sandbox Exchange', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway();
+  });
+  afterAll(() => gw.stop());
+
+  it('the overview of a user with no groups owned, and 404 for an address without a mailbox', async () => {
+    await gw.services.ready();
+    const contoso = gw.services.tenants().get(CONTOSO)!;
+    const overview = await gw.services.selfService().read(contoso, 'diego.siciliani@contoso.com');
+    expect(overview).toMatchObject({ displayName: 'Diego Siciliani', address: 'diego.siciliani@contoso.com', ownedGroups: [] });
+    expect(overview.groups.map((g) => g.address).sort()).toEqual(['all-staff@contoso.com', 'engineering@contoso.com']);
+    expect(overview.groups.every((g) => !g.canLeave)).toBe(true);
+    expect(overview.joinableGroups.map((g) => g.address).sort()).toEqual(['book-club@contoso.com', 'sales-team@contoso.com']);
+    await expect(gw.services.selfService().read(contoso, 'nobody@contoso.com')).rejects.toMatchObject({ init: { status: 404 } });
+  });
+
+  it("sandbox: Get-DistributionGroup -Filter \"Members -eq '<DN>'\" with the DN Get-Mailbox returns", async () => {
+    await gw.services.ready();
+    const contoso = gw.services.tenants().get(CONTOSO)!;
+    // The product's own session (token, connection-id, anchor) and tenant slots.
+    const reader = gw.services.selfService().reader;
+    const groups = await reader.read(contoso, async (invoke) => {
+      const dn = String((await invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: 'lidia.holloway@contoso.com' } })).value[0]!.DistinguishedName);
+      expect(dn).toMatch(/^CN=lidia\.holloway,OU=contoso\.onmicrosoft\.com,OU=Microsoft Exchange Hosted Organizations,DC=/);
+      return (await invoke({ cmdlet: 'Get-DistributionGroup', parameters: { Filter: `Members -eq '${dn}'` } })).value.map((g) => g.PrimarySmtpAddress);
+    });
+    expect(groups.sort()).toEqual(['all-staff@contoso.com', 'book-club@contoso.com']);
+  });
+});
