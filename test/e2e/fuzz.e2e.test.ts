@@ -9,6 +9,11 @@
  * The corpus is generated from a fixed seed, so a failure names a case that can be replayed.
  */
 import { generateKeyPairSync, createSign } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildPortal } from '../../portal/build';
+import { SANDBOX_APPS } from '../../sandbox/directory/policy-file';
 import { TableClient } from '@azure/data-tables';
 import { createLogger } from '../../shared/observability/logger';
 import { startTestGateway, AUTOMATION_ADMIN_APP, CONTOSO, FABRIKAM, FLOW_APP, type TestGateway } from '../support/gateway';
@@ -32,7 +37,9 @@ let flow: string;
 
 beforeAll(async () => {
   const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } });
-  gw = await startTestGateway({ logger });
+  // The portal is on (its static files are fuzzed too).
+  const portalDir = await buildPortal(mkdtempSync(join(tmpdir(), 'exo-portal-')));
+  gw = await startTestGateway({ logger, env: { PORTAL_CLIENT_ID: SANDBOX_APPS.portal, PORTAL_DIR: portalDir } });
   admin = await gw.token(AUTOMATION_ADMIN_APP);
   flow = await gw.token(FLOW_APP);
 });
@@ -182,6 +189,8 @@ async function corpus(): Promise<FuzzCase[]> {
     for (const target of postTargets) cases.push({ label: `token: ${label} → POST ${target.path}`, method: 'POST', path: target.path, headers: { ...json, ...auth }, body: bodyFor(target.valid), expect: [401] });
     cases.push({ label: `token: ${label} → GET status`, method: 'GET', path: '/api/commands/00000000-0000-4000-8000-000000000000', headers: auth, expect: [401] });
     cases.push({ label: `token: ${label} → GET diagnostics`, method: 'GET', path: '/api/diagnostics/contoso.onmicrosoft.com', headers: auth, expect: [401] });
+    cases.push({ label: `token: ${label} → GET me`, method: 'GET', path: '/api/me', headers: auth, expect: [401] });
+    cases.push({ label: `token: ${label} → GET event`, method: 'GET', path: '/api/events/evt-1', headers: auth, expect: [401] });
   }
 
   // 2. Malformed bodies and media types against every POST endpoint.
@@ -265,6 +274,14 @@ async function corpus(): Promise<FuzzCase[]> {
   for (const tenant of HOSTILE_STRINGS.filter((s) => s && s.length < 400 && !/[\r\n\u0000\\]|^\s+$/.test(s))) {
     cases.push({ label: `diagnostics for ${tenant.slice(0, 30)}`, method: 'GET', path: `/api/diagnostics/${encodeURIComponent(tenant)}`, headers: { authorization: `Bearer ${admin}` }, expect: [404] });
   }
+  // The portal's static files: only the fixed list, never a path out of its folder.
+  for (const asset of ['..%2f..%2fpackage.json', '%2e%2e/%2e%2e/local.settings.json', '..%5c..%5cpackage.json', 'src/../../../.sandbox/pki/ca-key.pem', 'config.json%00.png', 'x'.repeat(3000), '.env', 'index.html/..%2f..%2f..%2fpackage.json']) {
+    cases.push({ label: `portal asset ${asset.slice(0, 40)}`, method: 'GET', path: `/api/portal/${asset}`, headers: {}, expect: [404] });
+  }
+  // /api/me is for signed-in users: an app token has no mailbox of its own.
+  const index = await fetch(`${gw.host.url}/api/portal/`);
+  if (index.status !== 200) throw new Error(`the portal is not served (${index.status}); the asset cases would test nothing`);
+  cases.push({ label: 'me with an app token', method: 'GET', path: '/api/me', headers: { authorization: `Bearer ${flow}` }, expect: [403] });
   cases.push({ label: 'diagnostics as a caller without the diagnostics grant', method: 'GET', path: '/api/diagnostics/contoso.onmicrosoft.com', headers: { authorization: `Bearer ${flow}` }, expect: [403] });
   for (const method of ['POST', 'PUT', 'DELETE'] as const) {
     cases.push({ label: `${method} /api/openapi.json`, method, path: '/api/openapi.json', headers: asAdmin, body: '{}', expect: [404, 405] });
