@@ -3,6 +3,9 @@
 // `npm test`: jest with the sandbox CA trusted and *.localhost resolvable in every worker.
 const { spawn } = require('node:child_process');
 const { sandboxProcessEnv } = require('./env.cjs');
+const { ensureChromium } = require('./ensure-chromium.cjs');
+
+ensureChromium();
 
 const jest = require.resolve('jest/bin/jest');
 const child = spawn(process.execPath, [jest, ...process.argv.slice(2)], {
