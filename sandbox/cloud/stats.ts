@@ -1,9 +1,17 @@
 /**
  * Counters the tests and the bench read to prove efficiency claims: token requests per
- * tenant/client/resource, Key Vault reads per object version, Exchange concurrency per tenant.
+ * tenant/client/resource, Key Vault reads per object version, Exchange concurrency per tenant and
+ * InvokeCommand vs $batch requests per tenant.
  */
 export interface ExchangeTenantStats {
+  /** Requests that took (or were refused) a concurrency slot: InvokeCommand and $batch alike. */
   requests: number;
+  /** Authenticated InvokeCommand requests (paging follow-ups included). */
+  invokeCommandRequests: number;
+  /** Authenticated $batch requests, and the sub-requests they carried. */
+  batchRequests: number;
+  batchItems: number;
+  maxBatchSize: number;
   inFlight: number;
   maxInFlight: number;
   throttled: number;
@@ -36,7 +44,7 @@ export class SandboxStats {
   exchangeTenant(tenantId: string): ExchangeTenantStats {
     let stats = this.exchange.get(tenantId);
     if (!stats) {
-      stats = { requests: 0, inFlight: 0, maxInFlight: 0, throttled: 0, faults: 0 };
+      stats = { requests: 0, invokeCommandRequests: 0, batchRequests: 0, batchItems: 0, maxBatchSize: 0, inFlight: 0, maxInFlight: 0, throttled: 0, faults: 0 };
       this.exchange.set(tenantId, stats);
     }
     return stats;
@@ -55,6 +63,6 @@ export class SandboxStats {
   reset(): void {
     this.tokenRequests.clear();
     this.keyVaultReads.clear();
-    for (const s of this.exchange.values()) Object.assign(s, { requests: 0, maxInFlight: s.inFlight, throttled: 0, faults: 0 });
+    for (const s of this.exchange.values()) Object.assign(s, { requests: 0, invokeCommandRequests: 0, batchRequests: 0, batchItems: 0, maxBatchSize: 0, maxInFlight: s.inFlight, throttled: 0, faults: 0 });
   }
 }

@@ -26,6 +26,15 @@ export interface ExchangeFaultOptions {
   slowMs: number;
 }
 
+/** Faults of single items inside a $batch: each item is evaluated on its own, as JSON batching does. */
+export interface BatchItemFaultOptions {
+  /** Share of batch items that fail, 0..1. */
+  rate: number;
+  kinds: Array<'http429' | 'http500' | 'http503' | 'concurrencyText'>;
+  /** Only items whose Identity parameter is this (case-insensitive), e.g. to throttle one chosen item. */
+  identity?: string;
+}
+
 export interface ExchangeEmulatorOptions {
   /** Simulated service time per request. */
   latencyMs: number;
@@ -34,6 +43,7 @@ export interface ExchangeEmulatorOptions {
   /** Retry-After (seconds) sent with a concurrency 429. */
   throttleRetryAfterSeconds: number;
   faults: ExchangeFaultOptions;
+  batchItemFaults: BatchItemFaultOptions;
 }
 
 /** One state change made by a cmdlet: the journal tests use to count effects. */
@@ -80,7 +90,7 @@ export class ExchangeEmulator implements Emulator {
     readonly ctx: SandboxContext,
     options: Partial<ExchangeEmulatorOptions> = {},
   ) {
-    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, ...options };
+    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, ...options };
   }
 
   configure(options: Partial<ExchangeEmulatorOptions>): void {
@@ -119,6 +129,9 @@ export class ExchangeEmulator implements Emulator {
       const tenant = this.ctx.directory.tenant(tenantSegment);
       const claims = await this.authenticate(req, tenant?.tenantId, tenantSegment);
       const body = parseJson(req.body);
+      const stats = this.ctx.stats.exchangeTenant(tenant!.tenantId);
+      if (match[2]!.toLowerCase() === '$batch') stats.batchRequests++;
+      else stats.invokeCommandRequests++;
       if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, claims, body, baseHeaders);
       const input = commandInput(body);
       await this.withSlot(tenant!.tenantId, async () => {
@@ -239,48 +252,111 @@ export class ExchangeEmulator implements Emulator {
     return { status: 200, body, headers: pageSize < 1000 ? { 'Preference-Applied': `odata.maxpagesize=${pageSize}` } : {} };
   }
 
+  /**
+   * JSON batching as OData/Graph define it: `{requests:[{id, method, url, headers, body}]}` →
+   * 200 `{responses:[{id, status, headers, body}]}`. Ids must be unique (case-insensitive) or the
+   * whole batch is a 400; at most MAX_BATCH items. The batch takes one concurrency slot and one
+   * service time. With `Prefer: odata.continue-on-error` every item runs; without it processing
+   * stops after the first failed item and the items not run have no response.
+   */
   private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, _claims: AccessTokenClaims, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
     const requests = (body as { requests?: unknown })?.requests;
     if (!Array.isArray(requests) || requests.length === 0) throw new HttpAnswer(400, requestError('BadRequest', "The batch request must contain a non-empty 'requests' array."));
     if (requests.length > MAX_BATCH) throw new HttpAnswer(400, requestError('BadRequest', `The batch request contains ${requests.length} requests; the limit is ${MAX_BATCH}.`));
     const ids = new Set<string>();
+    for (const item of requests) {
+      const id = (item as { id?: unknown } | null)?.id;
+      const key = typeof id === 'string' || typeof id === 'number' ? String(id).toLowerCase() : '';
+      if (!key) throw new HttpAnswer(400, requestError('BadRequest', "Each request of a batch needs an 'id'."));
+      if (ids.has(key)) throw new HttpAnswer(400, requestError('BadRequest', `The batch request contains the id '${String(id)}' more than once; ids must be unique.`));
+      ids.add(key);
+    }
+    const stats = this.ctx.stats.exchangeTenant(tenantId);
+    stats.batchItems += requests.length;
+    stats.maxBatchSize = Math.max(stats.maxBatchSize, requests.length);
+    const continueOnError = /odata\.continue-on-error(?!\s*=\s*false)/i.test(headerValue(req, 'prefer') ?? '');
     await this.withSlot(tenantId, async () => {
       const fault = this.pickFault();
-      if (fault) this.ctx.stats.exchangeTenant(tenantId).faults++;
+      if (fault) stats.faults++;
       if (fault === 'drop') {
         req.raw.socket.destroy();
         return;
       }
       await this.applyFaultBeforeWork(fault);
-      const responses = requests.map((item: unknown) => {
-        const r = item as { id?: unknown; method?: unknown; url?: unknown; headers?: Record<string, string>; body?: unknown };
-        const id = typeof r.id === 'string' ? r.id : String(r.id ?? '');
-        if (!id || ids.has(id)) return { id, status: 400, body: requestError('BadRequest', 'Each batch request needs a unique id.') };
-        ids.add(id);
-        const path = typeof r.url === 'string' ? r.url : '';
-        const subUrl = new URL(path, this.ctx.endpoints.exchange);
-        const pathOk = new RegExp(`^/adminapi/beta/([^/]+)/InvokeCommand$`, 'i').exec(subUrl.pathname);
-        if (String(r.method).toUpperCase() !== 'POST' || !pathOk || this.ctx.directory.tenant(decodeURIComponent(pathOk[1]!))?.tenantId !== tenantId) {
-          return { id, status: 400, body: requestError('BadRequest', 'Batch items must be POST requests to this tenant\'s InvokeCommand.') };
-        }
-        let input: CommandInput;
-        try {
-          input = commandInput(r.body);
-        } catch (error) {
-          if (error instanceof HttpAnswer) return { id, status: error.status, body: error.body };
-          throw error;
-        }
-        const headers = Object.fromEntries(Object.entries(r.headers ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
-        const answer = this.invoke(tenantId, input, subUrl, headers.prefer, headers['client-request-id'] ?? randomUUID(), subUrl.toString());
-        return { id, status: answer.status, headers: { 'content-type': 'application/json', ...answer.headers }, body: answer.body };
-      });
+      const responses: Array<{ id: string; status: number; headers: Record<string, string>; body: unknown }> = [];
+      for (const item of requests) {
+        const answer = this.batchItem(tenantId, item as BatchRequestItem);
+        responses.push(answer);
+        if (answer.status >= 400 && !continueOnError) break;
+      }
       if (fault === 'dropAfterApply') {
         req.raw.socket.destroy();
         return;
       }
-      sendJson(res, 200, { responses }, baseHeaders);
+      sendJson(res, 200, { responses }, { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) });
     });
   }
+
+  private batchItem(tenantId: string, r: BatchRequestItem): { id: string; status: number; headers: Record<string, string>; body: unknown } {
+    const id = String(r.id);
+    const json = { 'Content-Type': 'application/json' };
+    const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({ id, status, headers: { ...json, ...headers }, body: errorBody });
+    const path = typeof r.url === 'string' ? r.url : '';
+    let subUrl: URL;
+    try {
+      subUrl = new URL(path, this.ctx.endpoints.exchange);
+    } catch {
+      return fail(400, requestError('BadRequest', `The batch request url '${path}' is not valid.`));
+    }
+    const pathOk = /^\/adminapi\/beta\/([^/]+)\/InvokeCommand$/i.exec(subUrl.pathname);
+    if (String(r.method).toUpperCase() !== 'POST' || !pathOk || this.ctx.directory.tenant(decodeURIComponent(pathOk[1]!))?.tenantId !== tenantId) {
+      return fail(400, requestError('BadRequest', "Batch items must be POST requests to this tenant's InvokeCommand."));
+    }
+    let input: CommandInput;
+    try {
+      input = commandInput(r.body);
+    } catch (error) {
+      if (error instanceof HttpAnswer) return fail(error.status, error.body);
+      throw error;
+    }
+    const itemFault = this.pickItemFault(input);
+    if (itemFault) {
+      this.ctx.stats.exchangeTenant(tenantId).faults++;
+      switch (itemFault) {
+        case 'http429':
+          return fail(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(this.options.throttleRetryAfterSeconds) });
+        case 'http503':
+          return fail(503, requestError('ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'), { 'Retry-After': '1' });
+        case 'http500':
+          return fail(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
+        case 'concurrencyText':
+          return fail(400, new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT).body());
+      }
+    }
+    const headers = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    const requestId = headers['client-request-id'] ?? randomUUID();
+    const answer = this.invoke(tenantId, input, subUrl, headers.prefer, requestId, subUrl.toString());
+    return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body: answer.body };
+  }
+
+  private pickItemFault(input: CommandInput): BatchItemFaultOptions['kinds'][number] | undefined {
+    const { rate, kinds, identity } = this.options.batchItemFaults;
+    if (!rate || !kinds.length) return undefined;
+    if (identity !== undefined) {
+      const key = Object.keys(input.Parameters).find((k) => k.toLowerCase() === 'identity');
+      if (!key || String(input.Parameters[key]).toLowerCase() !== identity.toLowerCase()) return undefined;
+    }
+    if (Math.random() >= rate) return undefined;
+    return kinds[Math.floor(Math.random() * kinds.length)];
+  }
+}
+
+interface BatchRequestItem {
+  id?: unknown;
+  method?: unknown;
+  url?: unknown;
+  headers?: Record<string, unknown>;
+  body?: unknown;
 }
 
 function headerValue(req: EmulatorRequest, name: string): string | undefined {

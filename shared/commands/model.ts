@@ -44,8 +44,8 @@ export interface Command {
   alreadyApplied?: boolean;
   correlationId?: string;
   requestIds?: string[];
-  /** Where the last run's time went (ms): queue wait, claim, slot wait, Exchange call. */
-  timings?: { queueMs: number; claimMs: number; slotWaitMs: number; exchangeMs: number };
+  /** Where the last run's time went (ms): queue wait, claim, slot wait, Exchange call; `batchSize` when it went in a `$batch` with others (the Exchange time is the batch's). */
+  timings?: { queueMs: number; claimMs: number; slotWaitMs: number; exchangeMs: number; batchSize?: number };
   /** Named operation this command carries out, with its validated input. */
   operation?: string;
   input?: Record<string, unknown>;

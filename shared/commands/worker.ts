@@ -1,19 +1,23 @@
 /**
  * The durable worker: one queue message → one step of one command.
  *   claim (ETag) → tenant slot → Exchange → classify → persist outcome → audit → release.
+ * Claimed single-cmdlet commands of a tenant that wait for a slot at the same time go to
+ * Exchange together, up to `batchMax` in one `$batch` (see batcher.ts); each message still
+ * persists, audits, retries and defers its own command exactly as if it had gone alone.
  * Retries and deferrals are new queue messages with a visibility delay (they survive crashes);
  * the current message then completes. A crash anywhere leaves either the message (it comes
  * back) or an expired claim (the sweeper re-enqueues) — and re-running a cmdlet is safe
  * because "already exists / not a member" answers count as success for idempotent cmdlets.
  */
 import { z } from 'zod';
-import type { TenantRegistry } from '../config/tenant';
+import type { TenantConfig, TenantRegistry } from '../config/tenant';
 import { CredentialError } from '../credentials/errors';
 import { computeBackoffMs } from '../exchange/classify';
 import { ExchangeError } from '../exchange/errors';
-import type { ExchangeSessions } from '../exchange/types';
+import type { CmdletResult, ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
 import type { AuditLog } from './audit';
+import { CommandBatcher } from './batcher';
 import { TERMINAL, type Command, type CommandError } from './model';
 import type { CommandQueue } from './queue';
 import { ConcurrencyError, type CommandStore } from './store';
@@ -36,6 +40,8 @@ export interface WorkerOptions {
   claimMs?: number;
   /** How long to wait in-process for a tenant slot before deferring (default 2 s). */
   slotWaitMs?: number;
+  /** Most single-cmdlet commands of one tenant sent together in one `$batch` (1..10, default 10; 1 = no batching). */
+  batchMax?: number;
   /** Backoff for transient failures. */
   backoff?: { baseMs: number; maxMs: number };
   /** A command still deferring after this long fails (default 24 h). */
@@ -51,6 +57,25 @@ interface StepResult {
   truncated: boolean;
   requestIds: string[];
   alreadyApplied?: boolean;
+}
+
+type StepsOutcome = { ok: true; steps: StepResult[] } | { ok: false; error: unknown };
+
+/** A command's Exchange part: its outcome and where the time went. */
+interface Ran {
+  outcome: StepsOutcome;
+  slotWaitMs: number;
+  exchangeMs: number;
+  /** Cmdlets in the request that carried this one (1: InvokeCommand, more: $batch). */
+  batchSize: number;
+}
+
+function stepOf(cmdlet: string, r: CmdletResult): StepResult {
+  return { cmdlet, value: r.value, warnings: r.warnings, truncated: r.truncated, requestIds: r.requestIds };
+}
+
+function appliedStep(cmdlet: string, error: ExchangeError): StepResult {
+  return { cmdlet, value: [], warnings: [error.message], truncated: false, requestIds: error.requestId ? [error.requestId] : [], alreadyApplied: true };
 }
 
 export type WorkOutcome = 'succeeded' | 'failed' | 'retrying' | 'deferred' | 'duplicate' | 'busy' | 'lostClaim' | 'malformed' | 'unknown';
@@ -75,10 +100,12 @@ function toCommandError(error: unknown): CommandError {
 export class CommandWorker {
   private readonly maxAttempts: number;
   private readonly claimMs: number;
+  private readonly batcher: CommandBatcher;
 
   constructor(private readonly o: WorkerOptions) {
     this.maxAttempts = o.maxAttempts ?? 5;
     this.claimMs = o.claimMs ?? 150_000;
+    this.batcher = new CommandBatcher({ slots: o.slots, sessions: o.sessions, logger: o.logger, maxBatch: o.batchMax ?? 10, slotWaitMs: o.slotWaitMs ?? 2000 });
   }
 
   private now(): number {
@@ -132,45 +159,25 @@ export class CommandWorker {
 
     const claimedAt = Date.now();
     this.o.logger.debug({ commandId }, 'claimed; waiting for a tenant slot');
-    let slot;
-    try {
-      slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 });
-    } catch (error) {
-      // Storage trouble while taking a slot: give the command back rather than hold its claim.
-      const cause = (error as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
-      this.o.logger.warn({ commandId, code: (error as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
-      return this.defer(claimed, 1000 + this.jitter(2000), 'tenant slot storage unavailable');
-    }
-    this.o.logger.debug({ commandId, slot: slot?.index }, 'tenant slot');
-    if (!slot) return this.defer(claimed, 1000 + this.jitter(2000), 'no tenant slot free');
-
-    const started = Date.now();
-    const timingsBase = { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs: started - claimedAt };
-    const calls = command.steps?.length ? command.steps : [{ cmdlet: command.cmdlet, parameters: command.parameters, select: command.select }];
-    let outcome: { ok: true; steps: StepResult[] } | { ok: false; error: unknown };
-    try {
-      const session = this.o.sessions.forTenant(tenant);
-      const steps: StepResult[] = [];
-      for (const call of calls) {
-        try {
-          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id });
-          steps.push({ cmdlet: call.cmdlet, value: r.value, warnings: r.warnings, truncated: r.truncated, requestIds: r.requestIds });
-        } catch (error) {
-          // "Already a member / already granted / not there": the desired state holds.
-          if (!(error instanceof ExchangeError && alreadyApplied(call.cmdlet, error))) throw error;
-          steps.push({ cmdlet: call.cmdlet, value: [], warnings: [error.message], truncated: false, requestIds: error.requestId ? [error.requestId] : [], alreadyApplied: true });
-        }
+    // Single-cmdlet commands go through the batcher (alone, or in a $batch with other waiting
+    // commands of the tenant). Multi-step operations run their steps in order under one slot of
+    // their own: a step may only start once the previous one succeeded, which a batch (all
+    // items at once) cannot express.
+    const ran = command.steps?.length ? await this.runSteps(claimed, tenant, command.steps) : await this.runSingle(claimed, tenant);
+    if ('noSlot' in ran) {
+      if (ran.cause !== undefined) {
+        // Storage trouble while taking a slot: give the command back rather than hold its claim.
+        const cause = (ran.cause as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
+        this.o.logger.warn({ commandId, code: (ran.cause as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
+        return this.defer(claimed, 1000 + this.jitter(2000), 'tenant slot storage unavailable');
       }
-      outcome = { ok: true, steps };
-    } catch (error) {
-      outcome = { ok: false, error };
-    } finally {
-      await slot.release();
+      return this.defer(claimed, 1000 + this.jitter(2000), 'no tenant slot free');
     }
-    const durationMs = Date.now() - started;
+    const { outcome, slotWaitMs, exchangeMs: durationMs, batchSize } = ran;
+    claimed = { ...claimed, timings: { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs, exchangeMs: durationMs, batchSize } };
+    this.o.logger.debug({ commandId, ok: outcome.ok, durationMs, batchSize }, 'cmdlet returned');
+
     const attempts = claimed.attempts + 1;
-    claimed = { ...claimed, timings: { ...timingsBase, exchangeMs: durationMs } };
-    this.o.logger.debug({ commandId, ok: outcome.ok, durationMs }, 'cmdlet returned');
 
     if (outcome.ok) {
       const steps = outcome.steps;
@@ -200,6 +207,52 @@ export class CommandWorker {
     }
     this.o.logger.error({ err: error, commandId }, 'unexpected error running a command');
     return this.retry({ ...claimed, attempts }, error, durationMs);
+  }
+
+  /** One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. */
+  private async runSingle(command: Command, tenant: TenantConfig): Promise<Ran | { noSlot: true; cause?: unknown }> {
+    const call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
+    const r = await this.batcher.run(tenant, { request: { ...call, anchorMailbox: command.anchorMailbox }, correlationId: command.correlationId ?? command.id });
+    if ('noSlot' in r) return r;
+    const timing = { slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize };
+    if (r.ok) return { ...timing, outcome: { ok: true, steps: [stepOf(call.cmdlet, r.result)] } };
+    if (r.error instanceof ExchangeError && alreadyApplied(call.cmdlet, r.error)) return { ...timing, outcome: { ok: true, steps: [appliedStep(call.cmdlet, r.error)] } };
+    return { ...timing, outcome: { ok: false, error: r.error } };
+  }
+
+  /** The steps of a multi-step operation, in order, under one tenant slot. */
+  private async runSteps(command: Command, tenant: TenantConfig, calls: NonNullable<Command['steps']>): Promise<Ran | { noSlot: true; cause?: unknown }> {
+    const asked = Date.now();
+    let slot;
+    try {
+      slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 });
+    } catch (error) {
+      return { noSlot: true, cause: error };
+    }
+    this.o.logger.debug({ commandId: command.id, slot: slot?.index }, 'tenant slot');
+    if (!slot) return { noSlot: true };
+    const started = Date.now();
+    let outcome: StepsOutcome;
+    try {
+      const session = this.o.sessions.forTenant(tenant);
+      const steps: StepResult[] = [];
+      for (const call of calls) {
+        try {
+          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id });
+          steps.push(stepOf(call.cmdlet, r));
+        } catch (error) {
+          // "Already a member / already granted / not there": the desired state holds.
+          if (!(error instanceof ExchangeError && alreadyApplied(call.cmdlet, error))) throw error;
+          steps.push(appliedStep(call.cmdlet, error));
+        }
+      }
+      outcome = { ok: true, steps };
+    } catch (error) {
+      outcome = { ok: false, error };
+    } finally {
+      await slot.release();
+    }
+    return { outcome, slotWaitMs: started - asked, exchangeMs: Date.now() - started, batchSize: 1 };
   }
 
   private async retry(command: Command, error: unknown, durationMs: number): Promise<WorkOutcome> {

@@ -16,6 +16,8 @@ const httpsUrl = z
 const positiveInt = (fallback: number, max: number) =>
   z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`).default(fallback);
 
+const BATCH_MAX_RULE = 'must be a whole number from 1 to 10 (cmdlets per Exchange $batch; 1 turns batching off)';
+
 const schema = z.object({
   /** Storage connection string; or the identity-based `AzureWebJobsStorage__*` settings below (see storage-connection.ts). */
   AzureWebJobsStorage: z.string().optional(),
@@ -31,6 +33,13 @@ const schema = z.object({
   COMMAND_MAX_ATTEMPTS: positiveInt(5, 20),
   EXO_REQUEST_TIMEOUT_SECONDS: positiveInt(100, 600),
   SLOT_WAIT_MS: positiveInt(2000, 60_000),
+  /** Most waiting single-cmdlet commands of one tenant the worker sends in one Exchange `$batch` (the service takes 10); 1 turns batching off. */
+  EXO_BATCH_MAX: z.coerce
+    .number({ error: BATCH_MAX_RULE })
+    .int(BATCH_MAX_RULE)
+    .min(1, BATCH_MAX_RULE)
+    .max(10, BATCH_MAX_RULE)
+    .default(10),
   /** "entra" (default): callers need an Entra ID token; "none": local development only. */
   GATEWAY_AUTH: z.enum(['entra', 'none']).default('entra'),
   /** Accepted audiences of caller tokens: the gateway API's app id and/or identifier URI. */

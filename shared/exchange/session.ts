@@ -13,7 +13,7 @@ import { ExchangeError } from './errors';
 import { errorFromNetwork, errorFromResponse } from './classify';
 import { explainExchangeToken, summarizeToken } from '../credentials/claims';
 import { JsonHttpTransport, TimeoutError } from './http';
-import type { CmdletRequest, CmdletResult, ExchangeSessions, InvokeOptions, TenantExchange } from './types';
+import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type TenantExchange } from './types';
 
 export const SYSTEM_MAILBOX_ANCHOR = (tenantId: string) => `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${tenantId}`;
 
@@ -46,20 +46,175 @@ export function encodeParameters(parameters: Record<string, ParameterValue>): Re
   return out;
 }
 
+/** InvokeCommand body of a cmdlet. */
+function commandBody(request: CmdletRequest): { CmdletInput: { CmdletName: string; Parameters: Record<string, unknown> } } {
+  return { CmdletInput: { CmdletName: request.cmdlet, Parameters: encodeParameters(request.parameters) } };
+}
+
+/** Whole-$batch statuses that mean "not as a batch" (envelope refused), not "these cmdlets failed". */
+const BATCH_REFUSED = new Set([400, 404, 405, 501]);
+
+interface PreparedItem {
+  id: string;
+  requestId: string;
+  body: unknown;
+  item: BatchItem;
+}
+
+interface BatchAnswer {
+  id?: unknown;
+  status?: unknown;
+  headers?: unknown;
+  body?: unknown;
+}
+
+function lowerCaseKeys(headers: unknown): Record<string, string | undefined> {
+  if (!headers || typeof headers !== 'object') return {};
+  return Object.fromEntries(Object.entries(headers as Record<string, unknown>).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? String(v[0]) : v === undefined || v === null ? undefined : String(v)]));
+}
+
+/** A failure of the whole $batch request, as each item's own outcome. */
+function everyItem(prepared: PreparedItem[], error: ExchangeError): BatchItemOutcome[] {
+  return prepared.map((p) => ({
+    ok: false,
+    error: new ExchangeError({ category: error.category, message: error.message, status: error.status, exceptionType: error.exceptionType, serviceCode: error.serviceCode, retryAfterMs: error.retryAfterMs, requestId: error.requestId, cmdlet: p.item.request.cmdlet, cause: error }),
+  }));
+}
+
 export class ExchangeSession implements TenantExchange {
   readonly connectionId = randomUUID();
 
   constructor(private readonly options: ExchangeSessionOptions) {}
 
   async invoke(request: CmdletRequest, invokeOptions: InvokeOptions = {}): Promise<CmdletResult> {
-    const { tenant, baseUrl } = this.options;
-    const maxResults = request.maxResults ?? this.options.maxResults ?? 10_000;
-    const body = { CmdletInput: { CmdletName: request.cmdlet, Parameters: encodeParameters(request.parameters) } };
-    let url = `${baseUrl.replace(/\/+$/, '')}/adminapi/beta/${encodeURIComponent(tenant.tenantId)}/InvokeCommand`;
-    if (request.select?.length) url += `?$select=${request.select.map(encodeURIComponent).join(',')}`;
+    const body = commandBody(request);
     const result: CmdletResult = { value: [], warnings: [], truncated: false, requestIds: [] };
+    const first = await this.post(this.commandUrl(request), body, request, invokeOptions, result.requestIds);
+    return this.collect(first, body, request, invokeOptions, result);
+  }
+
+  /**
+   * Up to EXCHANGE_BATCH_LIMIT cmdlets in one `POST …/$batch` (JSON batching, `Prefer:
+   * odata.continue-on-error`): each item carries the headers a single call would (anchor,
+   * cmdlet name, its own client-request-id) and is answered with its own status and body, read
+   * exactly like a single InvokeCommand answer. Items whose answer has more pages get them
+   * through plain InvokeCommand, one after another (the caller holds one slot of the cap).
+   * Whole-request failures: 401 → one credential refresh and one retry; throttling, 5xx and
+   * network failures → that error for every item; a batch the service refuses as such (400,
+   * 404, 405, 501 without throttling) → the items are sent one by one, so a problem with the
+   * batch envelope never fails a command that would have run on its own.
+   */
+  async invokeBatch(items: readonly BatchItem[], invokeOptions: InvokeOptions = {}): Promise<BatchItemOutcome[]> {
+    if (items.length === 0) return [];
+    if (items.length > EXCHANGE_BATCH_LIMIT) throw new RangeError(`invokeBatch: items: at most ${EXCHANGE_BATCH_LIMIT} cmdlets per $batch (got ${items.length})`);
+    const { tenant, baseUrl } = this.options;
+    const prepared: PreparedItem[] = items.map((item, i) => ({ id: String(i + 1), requestId: randomUUID(), body: commandBody(item.request), item }));
+    const payload = {
+      requests: prepared.map((p) => ({
+        id: p.id,
+        method: 'POST',
+        url: this.commandPath(p.item.request),
+        headers: { ...this.cmdletHeaders(p.item.request, p.requestId, p.item.correlationId), 'Content-Type': 'application/json' },
+        body: p.body,
+      })),
+    };
+    const url = `${baseUrl.replace(/\/+$/, '')}/adminapi/beta/${encodeURIComponent(tenant.tenantId)}/$batch`;
+    for (let authAttempt = 0; ; authAttempt++) {
+      const token = await this.options.tokens.getToken({ forceRefresh: authAttempt > 0 });
+      const requestId = randomUUID();
+      const headers: Record<string, string> = {
+        ...this.sessionHeaders(token.token),
+        'X-AnchorMailbox': SYSTEM_MAILBOX_ANCHOR(tenant.tenantId),
+        'client-request-id': requestId,
+        'return-client-request-id': 'true',
+        Prefer: 'odata.continue-on-error',
+      };
+      if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
+      const started = Date.now();
+      let response;
+      try {
+        response = await this.options.transport.post(url, payload, headers, invokeOptions.signal);
+      } catch (error) {
+        const exchangeError = errorFromNetwork(error, { requestId, timedOut: error instanceof TimeoutError });
+        this.options.logger?.warn({ tenantId: tenant.tenantId, batchSize: items.length, requestId, ms: Date.now() - started, category: exchangeError.category }, 'Exchange $batch request failed');
+        return everyItem(prepared, exchangeError);
+      }
+      this.options.logger?.debug({ tenantId: tenant.tenantId, batchSize: items.length, requestId, status: response.status, ms: Date.now() - started }, 'Exchange $batch request');
+      if (response.status >= 200 && response.status < 300) return this.readBatch(prepared, response.status, response.body, requestId, invokeOptions, token.token);
+      const retryAfter = response.headers['retry-after'];
+      const error = errorFromResponse({ status: response.status, body: response.body, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, requestId });
+      if (response.status === 401 && authAttempt === 0) {
+        await this.options.tokens.invalidate?.();
+        continue;
+      }
+      if (error.category === 'auth' && (response.status === 401 || response.status === 403)) return everyItem(prepared, this.explained(error, token.token));
+      if (error.category !== 'throttled' && BATCH_REFUSED.has(response.status)) {
+        this.options.logger?.warn({ tenantId: tenant.tenantId, batchSize: items.length, requestId, status: response.status, detail: error.message.slice(0, 200) }, 'Exchange refused the $batch request; sending its cmdlets one by one');
+        return this.oneByOne(items, invokeOptions);
+      }
+      return everyItem(prepared, error);
+    }
+  }
+
+  private async readBatch(prepared: PreparedItem[], status: number, body: unknown, batchRequestId: string, invokeOptions: InvokeOptions, token: string): Promise<BatchItemOutcome[]> {
+    const responses = (body as { responses?: unknown } | undefined)?.responses;
+    if (!body || typeof body !== 'object' || !Array.isArray(responses)) {
+      return everyItem(prepared, new ExchangeError({ category: 'transient', message: 'Exchange answered the $batch request without a responses array.', status, requestId: batchRequestId }));
+    }
+    // Answers may come in any order; ids are case-insensitive.
+    const byId = new Map<string, BatchAnswer>();
+    for (const answer of responses as unknown[]) {
+      const id = (answer as { id?: unknown } | null)?.id;
+      if (typeof id === 'string' || typeof id === 'number') byId.set(String(id).toLowerCase(), answer as BatchAnswer);
+    }
+    const outcomes: BatchItemOutcome[] = [];
+    // One after another: paging requests run under the caller's single tenant slot.
+    for (const p of prepared) outcomes.push(await this.readItem(p, byId.get(p.id.toLowerCase()), invokeOptions, token));
+    return outcomes;
+  }
+
+  private async readItem(p: PreparedItem, answer: BatchAnswer | undefined, invokeOptions: InvokeOptions, token: string): Promise<BatchItemOutcome> {
+    const { request, correlationId } = p.item;
+    if (!answer) {
+      return { ok: false, error: new ExchangeError({ category: 'transient', message: `Exchange's $batch answer has no response for this cmdlet (item ${p.id}); it may not have run.`, requestId: p.requestId, cmdlet: request.cmdlet }) };
+    }
+    const status = typeof answer.status === 'number' ? answer.status : Number(answer.status);
+    const headers = lowerCaseKeys(answer.headers);
+    if (status >= 200 && status < 300) {
+      if (!answer.body || typeof answer.body !== 'object') {
+        return { ok: false, error: new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status, requestId: p.requestId, cmdlet: request.cmdlet }) };
+      }
+      const result: CmdletResult = { value: [], warnings: [], truncated: false, requestIds: [p.requestId] };
+      try {
+        return { ok: true, result: await this.collect(answer.body as Record<string, unknown>, p.body, request, { correlationId, signal: invokeOptions.signal }, result) };
+      } catch (error) {
+        if (error instanceof ExchangeError) return { ok: false, error };
+        // A credential failure while fetching a later page: the cmdlet ran; reading it again is safe.
+        return { ok: false, error: new ExchangeError({ category: 'transient', message: `Reading the next page of results failed: ${(error as Error).message}`, requestId: p.requestId, cmdlet: request.cmdlet, cause: error }) };
+      }
+    }
+    const error = errorFromResponse({ status: Number.isFinite(status) ? status : 502, body: answer.body, retryAfter: headers['retry-after'], requestId: p.requestId, cmdlet: request.cmdlet });
+    return { ok: false, error: error.category === 'auth' && (status === 401 || status === 403) ? this.explained(error, token) : error };
+  }
+
+  private async oneByOne(items: readonly BatchItem[], invokeOptions: InvokeOptions): Promise<BatchItemOutcome[]> {
+    const outcomes: BatchItemOutcome[] = [];
+    for (const item of items) {
+      try {
+        outcomes.push({ ok: true, result: await this.invoke(item.request, { correlationId: item.correlationId, signal: invokeOptions.signal }) });
+      } catch (error) {
+        if (!(error instanceof ExchangeError)) throw error;
+        outcomes.push({ ok: false, error });
+      }
+    }
+    return outcomes;
+  }
+
+  /** Adds a page to the result and follows @odata.nextLink (same body) up to the result cap. */
+  private async collect(first: Record<string, unknown>, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, result: CmdletResult): Promise<CmdletResult> {
+    const maxResults = request.maxResults ?? this.options.maxResults ?? 10_000;
+    let page = first;
     for (;;) {
-      const page = await this.post(url, body, request, invokeOptions, result.requestIds);
       const value = Array.isArray(page.value) ? (page.value as Record<string, unknown>[]) : [];
       const room = maxResults - result.value.length;
       result.value.push(...value.slice(0, room));
@@ -71,9 +226,43 @@ export class ExchangeSession implements TenantExchange {
         break;
       }
       if (!next) break;
-      url = next;
+      page = await this.post(next, body, request, invokeOptions, result.requestIds);
     }
     return result;
+  }
+
+  /** InvokeCommand path of a cmdlet (with $select), relative to the service root. */
+  private commandPath(request: CmdletRequest): string {
+    let path = `/adminapi/beta/${encodeURIComponent(this.options.tenant.tenantId)}/InvokeCommand`;
+    if (request.select?.length) path += `?$select=${request.select.map(encodeURIComponent).join(',')}`;
+    return path;
+  }
+
+  private commandUrl(request: CmdletRequest): string {
+    return `${this.options.baseUrl.replace(/\/+$/, '')}${this.commandPath(request)}`;
+  }
+
+  /** Headers of the session (every request). */
+  private sessionHeaders(token: string): Record<string, string> {
+    return {
+      Authorization: `Bearer ${token}`,
+      Accept: 'application/json',
+      'connection-id': this.connectionId,
+      'X-ClientApplication': this.options.clientApplication ?? 'exo-gateway/0.1',
+    };
+  }
+
+  /** Headers of one cmdlet call (a request, or an item of a $batch). */
+  private cmdletHeaders(request: CmdletRequest, requestId: string, correlationId?: string): Record<string, string> {
+    const headers: Record<string, string> = {
+      'X-AnchorMailbox': request.anchorMailbox ?? SYSTEM_MAILBOX_ANCHOR(this.options.tenant.tenantId),
+      'X-CmdletName': request.cmdlet,
+      'client-request-id': requestId,
+      Prefer: `odata.maxpagesize=${this.options.pageSize ?? 1000}`,
+      'return-client-request-id': 'true',
+    };
+    if (correlationId) headers['x-correlation-id'] = correlationId;
+    return headers;
   }
 
   private explained(error: ExchangeError, token: string): ExchangeError {
@@ -87,18 +276,7 @@ export class ExchangeSession implements TenantExchange {
       const token = await this.options.tokens.getToken({ forceRefresh: authAttempt > 0 });
       const requestId = randomUUID();
       requestIds.push(requestId);
-      const headers: Record<string, string> = {
-        Authorization: `Bearer ${token.token}`,
-        Accept: 'application/json',
-        'X-AnchorMailbox': request.anchorMailbox ?? SYSTEM_MAILBOX_ANCHOR(this.options.tenant.tenantId),
-        'X-CmdletName': request.cmdlet,
-        'client-request-id': requestId,
-        'connection-id': this.connectionId,
-        'X-ClientApplication': this.options.clientApplication ?? 'exo-gateway/0.1',
-        Prefer: `odata.maxpagesize=${this.options.pageSize ?? 1000}`,
-        'return-client-request-id': 'true',
-      };
-      if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
+      const headers: Record<string, string> = { ...this.sessionHeaders(token.token), ...this.cmdletHeaders(request, requestId, invokeOptions.correlationId) };
       const started = Date.now();
       let response;
       try {

@@ -29,10 +29,31 @@ export interface InvokeOptions {
   signal?: AbortSignal;
 }
 
+/** One cmdlet of a `$batch` request. */
+export interface BatchItem {
+  request: CmdletRequest;
+  /** Sent as the item's x-correlation-id (e.g. the command id); the batch's own comes from InvokeOptions. */
+  correlationId?: string;
+}
+
+/** The answer for one item of a `$batch`: what a single InvokeCommand would have returned or thrown. */
+export type BatchItemOutcome = { ok: true; result: CmdletResult } | { ok: false; error: import('./errors').ExchangeError };
+
+/** Most sub-requests one `$batch` may carry (the service rejects more). */
+export const EXCHANGE_BATCH_LIMIT = 10;
+
 /** An authenticated Exchange session for one tenant (token, connection-id, keep-alive agent). */
 export interface TenantExchange {
   /** Runs one cmdlet; throws ExchangeError (categorized) on failure. */
   invoke(request: CmdletRequest, options?: InvokeOptions): Promise<CmdletResult>;
+  /**
+   * Runs up to EXCHANGE_BATCH_LIMIT cmdlets as one `$batch` request (one slot of the tenant's
+   * concurrency cap). Never throws ExchangeError: every item gets its own outcome, in the order
+   * given, classified exactly as a single InvokeCommand answer; a failure of the whole request
+   * (throttling, 5xx, network) becomes that error for every item. Credential failures (getting a
+   * token) are thrown as for `invoke`.
+   */
+  invokeBatch(items: readonly BatchItem[], options?: InvokeOptions): Promise<BatchItemOutcome[]>;
 }
 
 /** Hands out one cached session per tenant. */

@@ -13,7 +13,7 @@ import { CommandWorker } from '../../shared/commands/worker';
 import type { TenantSlots } from '../../shared/commands/tenant-slots';
 import { StaticTenantRegistry } from '../../shared/config/tenant-registry';
 import { ExchangeError } from '../../shared/exchange/errors';
-import type { CmdletResult, ExchangeSessions } from '../../shared/exchange/types';
+import type { CmdletRequest, CmdletResult, ExchangeSessions } from '../../shared/exchange/types';
 import { silentLogger } from '../../shared/observability/logger';
 import { testStorageConnectionString, uniqueName } from '../support/sandbox';
 
@@ -28,15 +28,17 @@ function setup(script: Array<CmdletResult | ExchangeError>, options: { slots?: T
   const audit = new AuditLog(TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }));
   const tenants = new StaticTenantRegistry([{ tenantId: TENANT, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 }]);
   const calls: string[] = [];
+  const invoke = async (request: CmdletRequest) => {
+    calls.push(request.cmdlet);
+    const next = script.shift();
+    if (!next) throw new Error('script exhausted');
+    if (next instanceof ExchangeError) throw next;
+    return next;
+  };
   const sessions: ExchangeSessions = {
     forTenant: () => ({
-      invoke: async (request) => {
-        calls.push(request.cmdlet);
-        const next = script.shift();
-        if (!next) throw new Error('script exhausted');
-        if (next instanceof ExchangeError) throw next;
-        return next;
-      },
+      invoke,
+      invokeBatch: async (items) => Promise.all(items.map((i) => invoke(i.request).then((result) => ({ ok: true as const, result }), (error: ExchangeError) => ({ ok: false as const, error })))),
     }),
   };
   const slots: TenantSlots = options.slots ?? { acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }), close: async () => undefined };

@@ -61,4 +61,11 @@ describe('app settings', () => {
     expect(problems(() => readSettings({ ...base, GATEWAY_API_AUDIENCES: '' }))[0]).toMatch(/GATEWAY_API_AUDIENCES/);
     expect(readSettings({ ...base, GATEWAY_AUTH: 'none', GATEWAY_API_AUDIENCES: '' }).GATEWAY_AUTH).toBe('none');
   });
+  it('reads EXO_BATCH_MAX (1..10, default 10) and names it when it is out of range', () => {
+    expect(readSettings(base).EXO_BATCH_MAX).toBe(10);
+    expect(readSettings({ ...base, EXO_BATCH_MAX: '1' }).EXO_BATCH_MAX).toBe(1);
+    expect(readSettings({ ...base, EXO_BATCH_MAX: ' 4 ' }).EXO_BATCH_MAX).toBe(4);
+    const rule = 'settings.EXO_BATCH_MAX: must be a whole number from 1 to 10 (cmdlets per Exchange $batch; 1 turns batching off)';
+    for (const bad of ['0', '11', '2.5', 'ten', '-1']) expect(problems(() => readSettings({ ...base, EXO_BATCH_MAX: bad }))).toEqual([rule]);
+  });
 });

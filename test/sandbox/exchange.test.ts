@@ -1,6 +1,8 @@
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+import { JsonHttpTransport } from '../../shared/exchange/http';
+import { ExchangeSession } from '../../shared/exchange/session';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
@@ -194,5 +196,87 @@ describe('sandbox Exchange admin API', () => {
     expect(body.responses.map((r) => [r.id, r.status])).toEqual([['1', 200], ['2', 200], ['3', 200], ['4', 404]]);
     const tooMany = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ requests: Array.from({ length: 11 }, (_, i) => ({ ...requests[0], id: `x${i}` })) }) });
     expect(tooMany.status).toBe(400);
+  });
+
+  const batchUrl = () => `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`;
+  const item = (id: string, cmdlet: string, parameters: Record<string, unknown>) => ({ id, method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'content-type': 'application/json', 'client-request-id': `req-${id}` }, body: { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } } });
+  async function batch(requests: unknown[], prefer?: string): Promise<{ status: number; headers: Headers; body: { responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body: Answer['body'] }>; error?: { message: string } } }> {
+    const res = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(prefer ? { prefer } : {}) }, body: JSON.stringify({ requests }) });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as never };
+  }
+
+  it('refuses a $batch whose ids repeat (case-insensitive) or are missing, as a whole, running nothing', async () => {
+    cloud.exchange.clearJournal();
+    const dup = await batch([item('a', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute9: 'dup' }), item('A', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute9: 'dup2' })], 'odata.continue-on-error');
+    expect(dup.status).toBe(400);
+    expect(dup.body.error!.message).toMatch(/more than once/);
+    const noId = await batch([{ ...item('x', 'Get-Mailbox', {}), id: undefined }]);
+    expect(noId.status).toBe(400);
+    expect(cloud.exchange.journal()).toHaveLength(0);
+  });
+
+  it('runs every item with odata.continue-on-error, and stops after the first failure without it', async () => {
+    const requests = [item('1', 'Get-Mailbox', { Identity: 'ghost' }), item('2', 'Get-Mailbox', { Identity: 'megan.bowen' })];
+    const all = await batch(requests, 'odata.maxpagesize=1000; odata.continue-on-error');
+    expect(all.headers.get('preference-applied')).toBe('odata.continue-on-error');
+    expect(all.body.responses!.map((r) => [r.id, r.status])).toEqual([['1', 404], ['2', 200]]);
+    expect(all.body.responses![0]!.headers).toMatchObject({ 'Content-Type': 'application/json' });
+    expect(all.body.responses![1]!.headers).toMatchObject({ 'client-request-id': 'req-2' });
+    const stopped = await batch(requests);
+    expect(stopped.body.responses!.map((r) => [r.id, r.status])).toEqual([['1', 404]]);
+  });
+
+  it('throttles single items of a $batch (item fault) with their own 429 and Retry-After', async () => {
+    cloud.exchange.configure({ batchItemFaults: { rate: 1, kinds: ['http429'], identity: 'alex.wilber' }, throttleRetryAfterSeconds: 3 });
+    try {
+      const a = await batch([item('1', 'Get-Mailbox', { Identity: 'megan.bowen' }), item('2', 'Get-Mailbox', { Identity: 'Alex.Wilber' })], 'odata.continue-on-error');
+      expect(a.status).toBe(200);
+      expect(a.body.responses!.map((r) => r.status)).toEqual([200, 429]);
+      expect(a.body.responses![1]!.headers).toMatchObject({ 'Retry-After': '3' });
+      expect(a.body.responses![1]!.body.error!.code).toBe('TooManyRequests');
+    } finally {
+      cloud.exchange.configure({ batchItemFaults: { rate: 0, kinds: [] }, throttleRetryAfterSeconds: 1 });
+    }
+  });
+
+  it('counts $batch and InvokeCommand requests apart; a batch of ten holds one concurrency slot', async () => {
+    cloud.exchange.configure({ latencyMs: 150, maxConcurrencyPerTenant: 1 });
+    cloud.context.stats.reset();
+    try {
+      const ten = Array.from({ length: 10 }, (_, i) => item(String(i), 'Get-Mailbox', { Identity: 'megan.bowen' }));
+      const [a, b] = await Promise.all([batch(ten, 'odata.continue-on-error'), new Promise((r) => setTimeout(r, 50)).then(() => invoke('Get-Mailbox', { Identity: 'megan.bowen' }))]);
+      expect(a.body.responses!.every((r) => r.status === 200)).toBe(true);
+      expect(b.status).toBe(429); // the batch had the only slot
+      const stats = cloud.context.stats.snapshot().exchange[CONTOSO]!;
+      expect(stats).toMatchObject({ batchRequests: 1, batchItems: 10, maxBatchSize: 10, invokeCommandRequests: 1, requests: 2, maxInFlight: 1, throttled: 1 });
+    } finally {
+      cloud.exchange.configure({ latencyMs: 0, maxConcurrencyPerTenant: 3 });
+    }
+  });
+
+  it('answers ExchangeSession.invokeBatch item by item, with pages of an item through InvokeCommand', async () => {
+    const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 2 });
+    const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
+    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, transport, pageSize: 4, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+    cloud.context.stats.reset();
+    try {
+      const outcomes = await session.invokeBatch([
+        { request: { cmdlet: 'Get-Recipient', parameters: {}, select: ['Name'] } },
+        { request: { cmdlet: 'Get-Mailbox', parameters: { Identity: 'nobody@contoso.com' } } },
+        { request: { cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: 'engineering', Member: 'ben.walters@contoso.com', BypassSecurityGroupManagerCheck: true } } },
+      ]);
+      const [recipients, missing, member] = outcomes;
+      expect(recipients!.ok).toBe(true);
+      const all = recipients!.ok ? recipients!.result.value : [];
+      expect(all.length).toBeGreaterThan(8);
+      expect(new Set(all.map((r) => r.Name)).size).toBe(all.length);
+      expect(missing).toMatchObject({ ok: false, error: { category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException' } });
+      expect(member).toMatchObject({ ok: false, error: { category: 'alreadyExists' } });
+      const stats = cloud.context.stats.snapshot().exchange[CONTOSO]!;
+      expect(stats.batchRequests).toBe(1);
+      expect(stats.invokeCommandRequests).toBe(Math.ceil(all.length / 4) - 1);
+    } finally {
+      transport.close();
+    }
   });
 });

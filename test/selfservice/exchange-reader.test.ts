@@ -25,7 +25,7 @@ function fakeSlots(available: boolean) {
 }
 
 function fakeSessions(answer: (r: CmdletRequest) => unknown): ExchangeSessions {
-  return { forTenant: () => ({ invoke: async (r: CmdletRequest) => answer(r) as never }) };
+  return { forTenant: () => ({ invoke: async (r: CmdletRequest) => answer(r) as never, invokeBatch: async () => { throw new Error('the reader never batches'); } }) };
 }
 
 describe('ExchangeReader (units)', () => {

@@ -1,0 +1,156 @@
+/**
+ * Per-tenant, per-process coalescing of single-cmdlet calls into Exchange `$batch` requests.
+ *
+ * The "waiting commands" are the calls that have been claimed and are waiting for a tenant
+ * slot. Each call waits for a slot itself (as without batching); the call that gets one takes,
+ * besides itself, up to `maxBatch - 1` other waiting calls of the same tenant, sends them all
+ * as one `$batch` (one slot of the cap for up to ten cmdlets) and hands every call its own
+ * outcome. The calls it took stop waiting for a slot of their own.
+ *
+ * Trade-off: there is no "wait to collect" delay. A call that finds a slot free goes at once,
+ * with whatever is waiting at that moment (often nothing: a lone command costs exactly what it
+ * did before). Batches form only while every slot is busy — which is exactly when the cap, not
+ * latency, limits throughput, and when a batch raises it by up to `maxBatch` times. A delay
+ * would add latency to every lightly-loaded command to win throughput that is not needed then.
+ */
+import type { TenantConfig } from '../config/tenant';
+import type { BatchItemOutcome, CmdletRequest, CmdletResult, ExchangeSessions } from '../exchange/types';
+import type { Logger } from '../observability/logger';
+import type { TenantSlots } from './tenant-slots';
+
+export interface BatchedCall {
+  request: CmdletRequest;
+  /** The command id or caller's correlation id (item x-correlation-id). */
+  correlationId?: string;
+}
+
+interface Ran {
+  /** Items sent together with this one (1 = a plain InvokeCommand). */
+  batchSize: number;
+  /** From asking for a slot until the request went out. */
+  slotWaitMs: number;
+  /** Duration of the Exchange request (the whole batch). */
+  exchangeMs: number;
+}
+
+/** What happened to one call. `noSlot`: it never ran (no slot within the wait, or slot storage failed). */
+export type BatchedCallOutcome = (Ran & { ok: true; result: CmdletResult }) | (Ran & { ok: false; error: unknown }) | { noSlot: true; cause?: unknown };
+
+export interface CommandBatcherOptions {
+  slots: TenantSlots;
+  sessions: ExchangeSessions;
+  logger: Logger;
+  /** Most calls per `$batch` (1..10; 1 = never batch). */
+  maxBatch: number;
+  /** How long a call waits for a tenant slot before it gives up (noSlot). */
+  slotWaitMs: number;
+}
+
+interface Waiter {
+  call: BatchedCall;
+  enqueuedAt: number;
+  /** Set when a slot holder took this call into its batch. */
+  taken: boolean;
+  /** Stops this call's own wait for a slot once it is taken. */
+  abort: AbortController;
+  outcome: Promise<BatchedCallOutcome>;
+  settle(outcome: BatchedCallOutcome): void;
+}
+
+export class CommandBatcher {
+  private readonly waiting = new Map<string, Waiter[]>();
+
+  constructor(private readonly o: CommandBatcherOptions) {
+    if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1 || o.maxBatch > 10) throw new RangeError(`maxBatch must be an integer 1..10 (got ${o.maxBatch})`);
+  }
+
+  /** Calls of a tenant waiting for a slot in this process (observability, tests). */
+  waitingCount(tenantId: string): number {
+    return this.waiting.get(tenantId)?.length ?? 0;
+  }
+
+  /** Runs one cmdlet under a tenant slot, alone or in a `$batch` with other waiting calls. Never throws. */
+  async run(tenant: TenantConfig, call: BatchedCall): Promise<BatchedCallOutcome> {
+    let settle!: (outcome: BatchedCallOutcome) => void;
+    const outcome = new Promise<BatchedCallOutcome>((resolve) => (settle = resolve));
+    const self: Waiter = { call, enqueuedAt: Date.now(), taken: false, abort: new AbortController(), outcome, settle };
+    const queue = this.queueOf(tenant.tenantId);
+    queue.push(self);
+    let slot;
+    try {
+      slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs, signal: self.abort.signal });
+    } catch (error) {
+      if (self.taken) return outcome;
+      this.remove(queue, self);
+      return { noSlot: true, cause: error };
+    }
+    if (self.taken) {
+      // Another holder sent this call; a slot that arrived meanwhile goes to the next waiter.
+      if (slot) await slot.release();
+      return outcome;
+    }
+    if (!slot) {
+      this.remove(queue, self);
+      return { noSlot: true };
+    }
+    const batch = this.take(queue, self);
+    try {
+      await this.send(tenant, batch);
+    } finally {
+      await slot.release();
+    }
+    return outcome;
+  }
+
+  private queueOf(tenantId: string): Waiter[] {
+    let queue = this.waiting.get(tenantId);
+    if (!queue) {
+      queue = [];
+      this.waiting.set(tenantId, queue);
+    }
+    return queue;
+  }
+
+  private remove(queue: Waiter[], waiter: Waiter): void {
+    const i = queue.indexOf(waiter);
+    if (i >= 0) queue.splice(i, 1);
+  }
+
+  /** The holder plus the longest-waiting others, up to maxBatch; the others stop waiting for a slot. */
+  private take(queue: Waiter[], holder: Waiter): Waiter[] {
+    this.remove(queue, holder);
+    holder.taken = true;
+    const batch = [holder, ...queue.splice(0, this.o.maxBatch - 1)];
+    for (const w of batch.slice(1)) {
+      w.taken = true;
+      w.abort.abort();
+    }
+    return batch;
+  }
+
+  private async send(tenant: TenantConfig, batch: Waiter[]): Promise<void> {
+    const started = Date.now();
+    const ran = (w: Waiter): Ran => ({ batchSize: batch.length, slotWaitMs: started - w.enqueuedAt, exchangeMs: Date.now() - started });
+    let outcomes: BatchItemOutcome[] | undefined;
+    let failure: { error: unknown } | undefined;
+    try {
+      const session = this.o.sessions.forTenant(tenant);
+      if (batch.length === 1) {
+        const { request, correlationId } = batch[0]!.call;
+        outcomes = [{ ok: true, result: await session.invoke(request, { correlationId }) }];
+      } else {
+        outcomes = await session.invokeBatch(batch.map((w) => ({ request: w.call.request, correlationId: w.call.correlationId })));
+      }
+    } catch (error) {
+      // A single call's ExchangeError, or anything thrown for the whole batch (credentials): every call's outcome.
+      failure = { error };
+    }
+    this.o.logger.debug({ tenantId: tenant.tenantId, batchSize: batch.length, ms: Date.now() - started, ok: outcomes?.filter((o) => o.ok).length ?? 0 }, batch.length > 1 ? 'Exchange $batch sent' : 'Exchange call sent');
+    batch.forEach((w, i) => {
+      const item = outcomes?.[i];
+      if (failure || !item) w.settle({ ...ran(w), ok: false, error: failure ? failure.error : new Error('no outcome for a batch item') });
+      else if (item.ok) w.settle({ ...ran(w), ok: true, result: item.result });
+      else w.settle({ ...ran(w), ok: false, error: item.error });
+    });
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Exchange `$batch` end to end through a local host process (HTTP accept → Azure Table + Queue
+ * on Azurite → queue trigger → blob-lease slots → sandbox Exchange): with batching on, many
+ * commands for one tenant share batches, each takes effect exactly once and the cap holds;
+ * with EXO_BATCH_MAX=1 no `$batch` is sent at all.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfidentialClientApplication } from '@azure/msal-node';
+import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
+import { startTestCloud, testStorageConnectionString, uniqueName } from '../support/sandbox';
+import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+import { sandboxTenants } from '../../sandbox/directory/tenants-file';
+import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
+import { GATEWAY_API } from '../../sandbox/directory/seed';
+import { AUTOMATION_ADMIN_APP, CONTOSO } from '../support/gateway';
+
+let cloud: SandboxCloud;
+let env: Record<string, string>;
+let token: string;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  cloud = await startTestCloud();
+  const dir = mkdtempSync(join(tmpdir(), 'exo-batch-e2e-'));
+  const tenantsFile = join(dir, 'tenants.json');
+  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 3 })));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
+  env = {
+    AzureWebJobsStorage: testStorageConnectionString(),
+    ...cloud.env(),
+    TENANTS_FILE: tenantsFile,
+    POLICY_FILE: policyFile,
+    COMMANDS_QUEUE: uniqueName('batche2e'),
+    COMMANDS_TABLE: uniqueName('cmd'),
+    AUDIT_TABLE: uniqueName('aud'),
+    GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
+    GATEWAY_AUTH_TENANTS: CONTOSO,
+    LOG_LEVEL: 'warn',
+    HOST_MIN_POLL_MS: '20',
+    SWEEPER_SCHEDULE: '*/5 * * * * *',
+  };
+  const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
+  const msal = new ConfidentialClientApplication({ auth: { clientId: AUTOMATION_ADMIN_APP.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(AUTOMATION_ADMIN_APP.secret)! } });
+  token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
+});
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  await cloud.stop();
+});
+
+async function startHost(extra: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
+  const host = await spawnHostProcess({ functionsModule: join(__dirname, '../../sandbox/app-functions.ts'), env: { ...process.env, ...env, ...extra } });
+  children.push(host.child);
+  return host;
+}
+
+async function stopHost(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  // Idle slot leases are given back after 500 ms; a host that exits holding them would block
+  // the tenant's slots (for every host on this Azurite) until they expire (15 s).
+  await new Promise((r) => setTimeout(r, 1000));
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await exited;
+}
+
+const headers = () => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+
+async function submit(url: string, parameters: Record<string, unknown>): Promise<string> {
+  const res = await fetch(`${url}/api/commands`, { method: 'POST', headers: headers(), body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters }) });
+  expect(res.status).toBe(202);
+  return res.headers.get('location')!;
+}
+
+async function waitAll(url: string, locations: string[], timeoutMs: number): Promise<Array<Record<string, unknown>>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const all = await Promise.all(locations.map(async (l) => (await (await fetch(`${url}${l}`, { headers: headers() })).json()) as Record<string, unknown>));
+    if (all.every((s) => s.status === 'succeeded' || s.status === 'failed')) return all;
+    if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(all.filter((s) => s.status !== 'succeeded').slice(0, 3))}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** 40 distinct changes (user × custom attribute), submitted at once; returns their final states. */
+async function runForty(url: string, stamp: string): Promise<Array<Record<string, unknown>>> {
+  const users = cloud.context.directory.users(CONTOSO).filter((u) => u.mailbox === 'UserMailbox').map((u) => `${u.alias}@contoso.com`);
+  expect(users.length).toBeGreaterThanOrEqual(4);
+  const changes = Array.from({ length: 40 }, (_, i) => ({ Identity: users[i % users.length]!, [`CustomAttribute${1 + Math.floor(i / users.length)}`]: `${stamp}-${i}` }));
+  const locations = await Promise.all(changes.map((c) => submit(url, c)));
+  return waitAll(url, locations, 60_000);
+}
+
+function expectEachChangeOnce(stamp: string): void {
+  const effects = cloud.exchange.journal().filter((e) => Object.values(e.parameters).some((v) => String(v).startsWith(`${stamp}-`)));
+  expect(effects).toHaveLength(40);
+  const perChange = new Map<string, number>();
+  for (const e of effects) for (const [k, v] of Object.entries(e.parameters)) perChange.set(`${e.identity}|${k}|${String(v)}`, (perChange.get(`${e.identity}|${k}|${String(v)}`) ?? 0) + 1);
+  expect(perChange.size).toBe(40);
+  expect([...perChange.values()].every((n) => n === 1)).toBe(true);
+}
+
+describe('Exchange $batch through a local host process', () => {
+  it('batches waiting commands (EXO_BATCH_MAX=10): all succeed once each, within the cap', async () => {
+    const host = await startHost({ EXO_BATCH_MAX: '10' });
+    cloud.exchange.configure({ latencyMs: 100, maxConcurrencyPerTenant: 3 });
+    cloud.exchange.clearJournal();
+    cloud.context.stats.reset();
+    const stamp = `on${Date.now()}`;
+    const results = await runForty(host.url, stamp);
+    expect(results.map((r) => r.status)).toEqual(Array(40).fill('succeeded'));
+    expectEachChangeOnce(stamp);
+    const stats = cloud.context.stats.snapshot().exchange[CONTOSO]!;
+    expect(stats.batchRequests).toBeGreaterThan(0);
+    expect(stats.maxBatchSize).toBeGreaterThan(1);
+    expect(stats.batchItems + stats.invokeCommandRequests).toBe(40);
+    expect(stats.batchRequests + stats.invokeCommandRequests).toBeLessThan(40);
+    expect(stats.maxInFlight).toBeLessThanOrEqual(3);
+    expect(stats.throttled).toBe(0);
+    await stopHost(host.child);
+  });
+
+  it('sends no $batch with EXO_BATCH_MAX=1', async () => {
+    const host = await startHost({ EXO_BATCH_MAX: '1' });
+    cloud.exchange.configure({ latencyMs: 100, maxConcurrencyPerTenant: 3 });
+    cloud.exchange.clearJournal();
+    cloud.context.stats.reset();
+    const stamp = `off${Date.now()}`;
+    const results = await runForty(host.url, stamp);
+    expect(results.map((r) => r.status)).toEqual(Array(40).fill('succeeded'));
+    expectEachChangeOnce(stamp);
+    const stats = cloud.context.stats.snapshot().exchange[CONTOSO]!;
+    expect(stats).toMatchObject({ batchRequests: 0, batchItems: 0, invokeCommandRequests: 40, throttled: 0 });
+    expect(stats.maxInFlight).toBeLessThanOrEqual(3);
+    await stopHost(host.child);
+  });
+});

@@ -1,0 +1,206 @@
+/**
+ * ExchangeSession.invokeBatch against a scripted transport (unit level): the request it sends,
+ * and how every per-item and whole-request answer is classified — exactly as the same answer
+ * to a single InvokeCommand would be. The real path is in test/sandbox/exchange.test.ts and
+ * the worker tests.
+ */
+import type { TenantConfig } from '../../shared/config/tenant';
+import { ExchangeError } from '../../shared/exchange/errors';
+import type { JsonHttpTransport, JsonResponse } from '../../shared/exchange/http';
+import { ExchangeSession } from '../../shared/exchange/session';
+import type { BatchItem, BatchItemOutcome } from '../../shared/exchange/types';
+
+const TENANT: TenantConfig = { tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01', domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
+
+interface Sent {
+  url: string;
+  body: { requests?: Array<{ id: string; method: string; url: string; headers: Record<string, string>; body: unknown }> } & Record<string, unknown>;
+  headers: Record<string, string>;
+}
+
+type Answer = JsonResponse | Error | ((sent: Sent) => JsonResponse);
+
+function setup(answers: Answer[]) {
+  const sent: Sent[] = [];
+  const tokens = { forced: 0, invalidated: 0 };
+  const transport = {
+    post: async (url: string, body: unknown, headers: Record<string, string>) => {
+      const s = { url, body: body as Sent['body'], headers };
+      sent.push(s);
+      const next = answers.shift();
+      if (!next) throw new Error('no scripted answer left');
+      if (next instanceof Error) throw next;
+      return typeof next === 'function' ? next(s) : next;
+    },
+  } as unknown as JsonHttpTransport;
+  const session = new ExchangeSession({
+    tenant: TENANT,
+    baseUrl: 'https://outlook.example',
+    transport,
+    tokens: {
+      getToken: async (o?: { forceRefresh?: boolean }) => {
+        if (o?.forceRefresh) tokens.forced++;
+        return { token: `token-${tokens.forced}`, expiresOnTimestamp: Date.now() + 3600_000 };
+      },
+      invalidate: () => void tokens.invalidated++,
+    },
+  });
+  return { session, sent, tokens };
+}
+
+const items: BatchItem[] = [
+  { request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'a@contoso.com', CustomAttribute1: 'x' } }, correlationId: 'cmd-1' },
+  { request: { cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: 'g', Member: 'b' } }, correlationId: 'cmd-2' },
+  { request: { cmdlet: 'Get-Mailbox', parameters: { Identity: 'nobody' }, select: ['PrimarySmtpAddress', 'Alias'] }, correlationId: 'cmd-3' },
+  { request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'c@contoso.com', CustomAttribute2: 'y' }, anchorMailbox: 'UPN:c@contoso.com' }, correlationId: 'cmd-4' },
+];
+
+const exoError = (type: string, text: string, code = 'BadRequest') => ({ error: { code, message: 'Error executing cmdlet', details: [{ code: 'Context', target: '', message: `Ex6F9304|${type}|${text}` }] } });
+const page = (value: unknown[], extra: Record<string, unknown> = {}) => ({ '@odata.context': 'x', value, ...extra });
+const batchAnswer = (responses: unknown[]): JsonResponse => ({ status: 200, headers: {}, body: { responses } });
+
+const failed = (o: BatchItemOutcome) => {
+  if (o.ok) throw new Error(`expected a failure, got ${JSON.stringify(o.result)}`);
+  return o.error;
+};
+
+describe('ExchangeSession.invokeBatch', () => {
+  it('sends one $batch with each cmdlet as an InvokeCommand item carrying its own headers', async () => {
+    const t = setup([(s) => batchAnswer(s.body.requests!.map((r) => ({ id: r.id, status: 200, body: page([]) })))]);
+    const outcomes = await t.session.invokeBatch(items, { correlationId: 'batch-1' });
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(t.sent).toHaveLength(1);
+    const [req] = t.sent;
+    expect(req!.url).toBe(`https://outlook.example/adminapi/beta/${TENANT.tenantId}/$batch`);
+    expect(req!.headers).toMatchObject({ Authorization: 'Bearer token-0', Prefer: 'odata.continue-on-error', 'X-AnchorMailbox': `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${TENANT.tenantId}`, 'x-correlation-id': 'batch-1' });
+    const requests = req!.body.requests!;
+    expect(requests.map((r) => [r.method, r.url])).toEqual([
+      ['POST', `/adminapi/beta/${TENANT.tenantId}/InvokeCommand`],
+      ['POST', `/adminapi/beta/${TENANT.tenantId}/InvokeCommand`],
+      ['POST', `/adminapi/beta/${TENANT.tenantId}/InvokeCommand?$select=PrimarySmtpAddress,Alias`],
+      ['POST', `/adminapi/beta/${TENANT.tenantId}/InvokeCommand`],
+    ]);
+    expect(new Set(requests.map((r) => r.id)).size).toBe(4);
+    expect(new Set(requests.map((r) => r.headers['client-request-id'])).size).toBe(4);
+    expect(requests[0]!.headers).toMatchObject({ 'X-CmdletName': 'Set-Mailbox', 'x-correlation-id': 'cmd-1', 'Content-Type': 'application/json', Prefer: 'odata.maxpagesize=1000' });
+    expect(requests[3]!.headers['X-AnchorMailbox']).toBe('UPN:c@contoso.com');
+    expect(requests[1]!.body).toEqual({ CmdletInput: { CmdletName: 'Add-DistributionGroupMember', Parameters: { Identity: 'g', Member: 'b' } } });
+    // The item's own client-request-id is what its result reports.
+    expect((outcomes[0] as { result: { requestIds: string[] } }).result.requestIds).toEqual([requests[0]!.headers['client-request-id']]);
+  });
+
+  it('classifies mixed per-item answers, matched by id in any order, like single answers', async () => {
+    const t = setup([
+      (s) => {
+        const [a, b, c, d] = s.body.requests!.map((r) => r.id);
+        return batchAnswer([
+          { id: d, status: 429, headers: { 'Retry-After': '7' }, body: exoError('X', 'The request was throttled.', 'TooManyRequests') },
+          { id: c, status: 404, headers: {}, body: exoError('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', "The operation couldn't be performed because object 'nobody' couldn't be found.", 'NotFound') },
+          { id: a, status: 200, headers: { 'content-type': 'application/json' }, body: page([{ Name: 'a' }], { '@adminapi.warnings': ['nothing changed'] }) },
+          { id: b.toUpperCase(), status: 400, body: exoError('Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException', 'The recipient "b" is already a member of the group "g".') },
+        ]);
+      },
+    ]);
+    const [ok, already, missing, throttled] = await t.session.invokeBatch(items);
+    expect(ok).toEqual({ ok: true, result: { value: [{ Name: 'a' }], warnings: ['nothing changed'], truncated: false, requestIds: [expect.any(String)] } });
+    expect(failed(already!)).toMatchObject({ category: 'alreadyExists', status: 400, exceptionType: 'Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException', cmdlet: 'Add-DistributionGroupMember' });
+    expect(failed(missing!)).toMatchObject({ category: 'notFound', status: 404, cmdlet: 'Get-Mailbox' });
+    expect(failed(throttled!)).toMatchObject({ category: 'throttled', status: 429, retryAfterMs: 7000 });
+    expect(failed(throttled!).requestId).toBe(t.sent[0]!.body.requests![3]!.headers['client-request-id']);
+  });
+
+  it('treats the concurrency text in an item as throttled, whatever its status', async () => {
+    const t = setup([(s) => batchAnswer(s.body.requests!.map((r) => ({ id: r.id, status: 400, body: exoError('Microsoft.Exchange.Configuration.Tasks.ThrottlingException', 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.') })))]);
+    const outcomes = await t.session.invokeBatch(items.slice(0, 2));
+    expect(outcomes.map((o) => failed(o).category)).toEqual(['throttled', 'throttled']);
+  });
+
+  it('gives an item missing from the answer a transient error (it may not have run), and keeps the others', async () => {
+    const t = setup([(s) => batchAnswer([{ id: s.body.requests![0]!.id, status: 200, body: page([]) }, { id: 'not-ours', status: 200, body: page([]) }])]);
+    const [first, second] = await t.session.invokeBatch(items.slice(0, 2));
+    expect(first!.ok).toBe(true);
+    expect(failed(second!)).toMatchObject({ category: 'transient', cmdlet: 'Add-DistributionGroupMember' });
+    expect(failed(second!).message).toMatch(/no response for this cmdlet/);
+  });
+
+  it('gives every item a transient error when the 2xx answer has no responses array', async () => {
+    const t = setup([{ status: 200, headers: {}, body: { value: [] } }]);
+    expect((await t.session.invokeBatch(items.slice(0, 3))).map((o) => failed(o).category)).toEqual(['transient', 'transient', 'transient']);
+  });
+
+  it('makes a whole-batch 429 every item throttled with its Retry-After, and a 503 every item transient', async () => {
+    const t = setup([
+      { status: 429, headers: { 'retry-after': '12' }, body: exoError('X', 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.', 'TooManyRequests') },
+      { status: 503, headers: { 'retry-after': '1' }, body: { error: { code: 'ServiceUnavailable', message: 'The service is temporarily unavailable.' } } },
+    ]);
+    const throttled = await t.session.invokeBatch(items);
+    expect(throttled.map((o) => [failed(o).category, failed(o).retryAfterMs, failed(o).cmdlet])).toEqual(items.map((i) => ['throttled', 12_000, i.request.cmdlet]));
+    const unavailable = await t.session.invokeBatch(items.slice(0, 2));
+    expect(unavailable.map((o) => [failed(o).category, failed(o).status])).toEqual([['transient', 503], ['transient', 503]]);
+    expect(t.sent).toHaveLength(2); // no retries here: the worker decides
+  });
+
+  it('makes a dropped connection or timeout every item transient', async () => {
+    const t = setup([Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })]);
+    const outcomes = await t.session.invokeBatch(items.slice(0, 2));
+    expect(outcomes.map((o) => failed(o).category)).toEqual(['transient', 'transient']);
+    expect(failed(outcomes[0]!).message).toMatch(/ECONNRESET/);
+  });
+
+  it('refreshes the token once on a whole-batch 401 and retries, then gives every item auth', async () => {
+    const unauthorized: JsonResponse = { status: 401, headers: {}, body: { error: { code: 'Unauthorized', message: 'The access token is invalid.' } } };
+    const t = setup([unauthorized, (s) => batchAnswer(s.body.requests!.map((r) => ({ id: r.id, status: 200, body: page([]) }))), unauthorized, unauthorized]);
+    expect((await t.session.invokeBatch(items.slice(0, 2))).every((o) => o.ok)).toBe(true);
+    expect(t.tokens).toEqual({ forced: 1, invalidated: 1 });
+    expect(t.sent[1]!.headers.Authorization).toBe('Bearer token-1');
+    const denied = await t.session.invokeBatch(items.slice(0, 2));
+    expect(denied.map((o) => failed(o).category)).toEqual(['auth', 'auth']);
+    expect(t.tokens.invalidated).toBe(2);
+    expect(t.sent).toHaveLength(4);
+  });
+
+  it('fetches further pages of an item through plain InvokeCommand', async () => {
+    const next = `https://outlook.example/adminapi/beta/${TENANT.tenantId}/InvokeCommand?$skiptoken=2`;
+    const t = setup([
+      (s) => batchAnswer([{ id: s.body.requests![0]!.id, status: 200, body: page([{ n: 1 }, { n: 2 }], { '@odata.nextLink': next }) }, { id: s.body.requests![1]!.id, status: 200, body: page([]) }]),
+      { status: 200, headers: {}, body: page([{ n: 3 }]) },
+    ]);
+    const [paged, other] = await t.session.invokeBatch([{ request: { cmdlet: 'Get-Mailbox', parameters: {} } }, items[0]!]);
+    expect(paged).toMatchObject({ ok: true, result: { value: [{ n: 1 }, { n: 2 }, { n: 3 }], truncated: false } });
+    expect((paged as { result: { requestIds: string[] } }).result.requestIds).toHaveLength(2);
+    expect(other!.ok).toBe(true);
+    expect(t.sent[1]).toMatchObject({ url: next, body: { CmdletInput: { CmdletName: 'Get-Mailbox', Parameters: {} } }, headers: { 'X-CmdletName': 'Get-Mailbox' } });
+  });
+
+  it('sends the cmdlets one by one when the service refuses the batch envelope itself', async () => {
+    const t = setup([
+      { status: 400, headers: {}, body: { error: { code: 'BadRequest', message: 'Invalid batch payload.' } } },
+      { status: 200, headers: {}, body: page([{ Name: 'a' }]) },
+      { status: 404, headers: {}, body: exoError('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', "couldn't be found", 'NotFound') },
+    ]);
+    const outcomes = await t.session.invokeBatch([items[0]!, items[2]!]);
+    expect(outcomes[0]).toMatchObject({ ok: true, result: { value: [{ Name: 'a' }] } });
+    expect(failed(outcomes[1]!)).toMatchObject({ category: 'notFound' });
+    expect(t.sent.map((s) => s.url.replace(/\?.*/, '').split('/').pop())).toEqual(['$batch', 'InvokeCommand', 'InvokeCommand']);
+  });
+
+  it('refuses more than ten items and returns nothing for none', async () => {
+    const t = setup([]);
+    await expect(t.session.invokeBatch(Array.from({ length: 11 }, () => items[0]!))).rejects.toThrow(/items: at most 10 cmdlets per \$batch \(got 11\)/);
+    expect(await t.session.invokeBatch([])).toEqual([]);
+    expect(t.sent).toHaveLength(0);
+  });
+
+  it('classifies every item answer exactly as errorFromResponse classifies the same single answer', async () => {
+    const cases = [
+      [500, { error: { code: 'InternalServerError', message: 'boom' } }],
+      [403, { error: { code: 'Forbidden', message: 'no role' } }],
+      [400, exoError('System.Management.Automation.ParameterBindingException', "A parameter cannot be found that matches parameter name 'Nope'.")],
+      [400, exoError('Microsoft.Exchange.Configuration.Tasks.OperationRequiresGroupManagerException', 'not a manager')],
+    ] as const;
+    const t = setup([(s) => batchAnswer(s.body.requests!.map((r, i) => ({ id: r.id, status: cases[i]![0], body: cases[i]![1] })))]);
+    const outcomes = await t.session.invokeBatch(items);
+    expect(outcomes.map((o) => failed(o).category)).toEqual(['transient', 'auth', 'invalidInput', 'auth']);
+    expect(outcomes.every((o) => failed(o) instanceof ExchangeError)).toBe(true);
+  });
+});
