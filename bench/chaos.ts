@@ -505,6 +505,12 @@ async function main(): Promise<void> {
       missingEffects: missingEffects.slice(0, 5).map((c) => ({ n: c.n, id: c.id, effect: c.effect })),
       strayEffects: strayEffects.slice(0, 5),
       unexpectedAnswers: unexpectedAnswers.slice(0, 5),
+      slowest: accepted
+        .map((c) => ({ c, row: rows.get(c.id!) }))
+        .filter((x) => x.row?.finishedAt)
+        .sort((a, b) => Date.parse(String(b.row!.finishedAt)) - Date.parse(String(b.row!.createdAt)) - (Date.parse(String(a.row!.finishedAt)) - Date.parse(String(a.row!.createdAt))))
+        .slice(0, 5)
+        .map(({ c, row }) => ({ n: c.n, id: c.id, kind: c.kind, submitTries: c.submitTries, attempts: row!.attempts, deferrals: row!.deferrals, createdAt: row!.createdAt, startedAt: row!.startedAt, finishedAt: row!.finishedAt })),
       poisonUnaccounted: poisonUnaccounted.slice(0, 5),
     },
     logDir,

@@ -14,6 +14,7 @@ import { ExchangeError } from '../exchange/errors';
 import type { ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
 import type { AuditLog } from './audit';
+import { ClaimKeeper } from './claim-keeper';
 import { TERMINAL, type Command, type CommandError } from './model';
 import type { CommandQueue } from './queue';
 import { ConcurrencyError, type CommandStore } from './store';
@@ -32,7 +33,11 @@ export interface WorkerOptions {
   instanceId: string;
   /** Tries before a transient failure is final (default 5). */
   maxAttempts?: number;
-  /** How long a claim protects a running command (default 150 s; longer than the Exchange timeout). */
+  /**
+   * How long a claim protects a running command (default 30 s). The worker renews it every
+   * third of that while the command runs, so it need not outlast the Exchange call, and a dead
+   * worker's command is free again within one claim.
+   */
   claimMs?: number;
   /** How long to wait in-process for a tenant slot before deferring (default 2 s). */
   slotWaitMs?: number;
@@ -75,10 +80,12 @@ function toCommandError(error: unknown): CommandError {
 export class CommandWorker {
   private readonly maxAttempts: number;
   private readonly claimMs: number;
+  /** Commands this instance is running right now: a second delivery of one of them is busy, not ours to run again. */
+  private readonly active = new Set<string>();
 
   constructor(private readonly o: WorkerOptions) {
     this.maxAttempts = o.maxAttempts ?? 5;
-    this.claimMs = o.claimMs ?? 150_000;
+    this.claimMs = o.claimMs ?? 30_000;
   }
 
   private now(): number {
@@ -112,7 +119,9 @@ export class CommandWorker {
       }
       if (TERMINAL.has(command.status)) return 'duplicate';
       const now = this.now();
-      if (command.status === 'running' && command.claimedUntil && Date.parse(command.claimedUntil) > now && command.claimedBy !== this.o.instanceId) {
+      // Our own unexpired claim is ours to resume only if this process is not running the command
+      // already (a crash-free failure left it); a second delivery while it runs here is busy too.
+      if (command.status === 'running' && command.claimedUntil && Date.parse(command.claimedUntil) > now && (command.claimedBy !== this.o.instanceId || this.active.has(commandId))) {
         // Someone is on it; look again when their claim would expire.
         await this.o.queue.enqueue(parsed.data, Date.parse(command.claimedUntil) - now + 1000 + this.jitter(1000));
         return 'busy';
@@ -128,7 +137,24 @@ export class CommandWorker {
       }
     }
     if (!claimed || !command) return 'lostClaim';
+    const keeper = new ClaimKeeper({ store: this.o.store, command: claimed, claimMs: this.claimMs, logger: this.o.logger, now: () => this.now() });
+    this.active.add(commandId);
+    try {
+      return await this.execute(command, keeper, stepStarted);
+    } finally {
+      this.active.delete(commandId);
+      await keeper.stop();
+    }
+  }
+
+  /** Runs a claimed command while `keeper` renews the claim; every write uses the keeper's latest version. */
+  private async execute(command: Command, keeper: ClaimKeeper, stepStarted: number): Promise<WorkOutcome> {
+    const commandId = command.id;
     const tenant = this.o.tenants.get(command.tenantId)!;
+    const kept = async (): Promise<Command | undefined> => {
+      const k = await keeper.stop();
+      return k.lost ? undefined : k.command;
+    };
 
     const claimedAt = Date.now();
     this.o.logger.debug({ commandId }, 'claimed; waiting for a tenant slot');
@@ -139,10 +165,14 @@ export class CommandWorker {
       // Storage trouble while taking a slot: give the command back rather than hold its claim.
       const cause = (error as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
       this.o.logger.warn({ commandId, code: (error as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
-      return this.defer(claimed, 1000 + this.jitter(2000), 'tenant slot storage unavailable');
+      const latest = await kept();
+      return latest ? this.defer(latest, 1000 + this.jitter(2000), 'tenant slot storage unavailable') : 'lostClaim';
     }
     this.o.logger.debug({ commandId, slot: slot?.index }, 'tenant slot');
-    if (!slot) return this.defer(claimed, 1000 + this.jitter(2000), 'no tenant slot free');
+    if (!slot) {
+      const latest = await kept();
+      return latest ? this.defer(latest, 1000 + this.jitter(2000), 'no tenant slot free') : 'lostClaim';
+    }
 
     const started = Date.now();
     const timingsBase = { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs: started - claimedAt };
@@ -152,8 +182,10 @@ export class CommandWorker {
       const session = this.o.sessions.forTenant(tenant);
       const steps: StepResult[] = [];
       for (const call of calls) {
+        // No new call once the claim is lost or lapsing: another worker may own the command.
+        if (keeper.signal.aborted) throw new ExchangeError({ category: 'transient', message: 'The command was not run: its claim could not be kept.', cmdlet: call.cmdlet });
         try {
-          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id });
+          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id, signal: keeper.signal });
           steps.push({ cmdlet: call.cmdlet, value: r.value, warnings: r.warnings, truncated: r.truncated, requestIds: r.requestIds });
         } catch (error) {
           // "Already a member / already granted / not there": the desired state holds.
@@ -168,8 +200,13 @@ export class CommandWorker {
       await slot.release();
     }
     const durationMs = Date.now() - started;
-    const attempts = claimed.attempts + 1;
-    claimed = { ...claimed, timings: { ...timingsBase, exchangeMs: durationMs } };
+    const latest = await kept();
+    if (!latest) {
+      this.o.logger.warn({ commandId }, 'claim lost while the command ran; the new owner finishes it');
+      return 'lostClaim';
+    }
+    const attempts = latest.attempts + 1;
+    const claimed: Command = { ...latest, timings: { ...timingsBase, exchangeMs: durationMs } };
     this.o.logger.debug({ commandId, ok: outcome.ok, durationMs }, 'cmdlet returned');
 
     if (outcome.ok) {

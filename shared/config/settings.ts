@@ -31,6 +31,8 @@ const schema = z.object({
   COMMAND_MAX_ATTEMPTS: positiveInt(5, 20),
   EXO_REQUEST_TIMEOUT_SECONDS: positiveInt(100, 600),
   SLOT_WAIT_MS: positiveInt(2000, 60_000),
+  /** How long a worker's claim on a running command lasts; renewed every third of it while the command runs. */
+  COMMAND_CLAIM_SECONDS: positiveInt(30, 600),
   /** "entra" (default): callers need an Entra ID token; "none": local development only. */
   GATEWAY_AUTH: z.enum(['entra', 'none']).default('entra'),
   /** Accepted audiences of caller tokens: the gateway API's app id and/or identifier URI. */
