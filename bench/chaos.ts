@@ -405,6 +405,25 @@ async function main(): Promise<void> {
     }
   }
   const strayEffects = journal.filter((e) => !expectedKeys.has(effectKey(e.tenantId, e.identity, e.parameters)));
+  // Final state: each mailbox attribute holds the value of the last succeeded write to it (a stale
+  // re-execution after that write would have put an older value back), each added member is there.
+  const lastWrite = new Map<string, Tracked>();
+  for (const c of accepted) if (c.kind === 'set' && rows.get(c.id!)?.status === 'succeeded') lastWrite.set(c.lane, c);
+  const wrongFinalState: string[] = [];
+  for (const c of lastWrite.values()) {
+    const [attribute, value] = Object.entries(c.effect!.parameters)[0]!;
+    const store = cloud.exchange.recipients(c.tenantId);
+    const rec = store.resolve(c.effect!.identity);
+    const actual = rec && rec.kind === 'mailbox' ? rec.customAttributes[Number(attribute.replace('CustomAttribute', '')) - 1] : undefined;
+    if (actual !== value) wrongFinalState.push(`${c.effect!.identity} ${attribute}: ${String(actual)} (expected ${String(value)})`);
+  }
+  for (const c of accepted) {
+    if (c.kind !== 'add' || rows.get(c.id!)?.status !== 'succeeded') continue;
+    const store = cloud.exchange.recipients(c.tenantId);
+    const group = store.resolve(String(c.parameters.Identity));
+    const member = store.resolve(String(c.parameters.Member));
+    if (!group || group.kind !== 'group' || !member || !group.members.has(store.objectId(member))) wrongFinalState.push(`${String(c.parameters.Identity)} lacks ${String(c.parameters.Member)}`);
+  }
 
   // Poison: every message left in the poison queue, and every command failed by one, is accounted for.
   const poisonQueue = new QueueClient(azurite.connectionString, 'exo-commands-poison');
@@ -452,6 +471,7 @@ async function main(): Promise<void> {
     zeroDuplicateEffects: duplicateEffects === 0,
     everySucceededHasItsEffect: missingEffects.length === 0,
     noStrayEffects: strayEffects.length === 0 && effectsOfFailed.length === 0,
+    finalStateIsLastWrite: wrongFinalState.length === 0,
     capNeverExceeded: tenants.every((t) => t.maxInFlight <= CAP),
     noCapThrottling: tenants.every((t) => t.capThrottled === 0),
     idempotencyOneCommandPerKey: twinMismatch.length === 0 && extraRows.length === 0,
@@ -473,6 +493,7 @@ async function main(): Promise<void> {
     duplicateEffects,
     missingEffects: missingEffects.length,
     strayEffects: strayEffects.length + effectsOfFailed.length,
+    wrongFinalState: wrongFinalState.length,
     journalEffects: journal.length,
     twinSubmissions: tracked.filter((c) => c.twin).length,
     twinMismatches: twinMismatch.length,
@@ -504,6 +525,7 @@ async function main(): Promise<void> {
       duplicates: duplicateKeys.slice(0, 5).map(([key, n]) => ({ key, n, effects: journal.filter((e) => effectKey(e.tenantId, e.identity, e.parameters) === key).map((e) => ({ seq: e.seq, at: e.at, requestId: e.requestId })) })),
       missingEffects: missingEffects.slice(0, 5).map((c) => ({ n: c.n, id: c.id, effect: c.effect })),
       strayEffects: strayEffects.slice(0, 5),
+      wrongFinalState: wrongFinalState.slice(0, 5),
       unexpectedAnswers: unexpectedAnswers.slice(0, 5),
       slowest: accepted
         .map((c) => ({ c, row: rows.get(c.id!) }))
@@ -529,6 +551,7 @@ async function main(): Promise<void> {
     ['duplicate effects', result.duplicateEffects, checks.zeroDuplicateEffects ? 'ok' : 'FAIL'],
     ['succeeded without effect', result.missingEffects, checks.everySucceededHasItsEffect ? 'ok' : 'FAIL'],
     ['stray effects', result.strayEffects, checks.noStrayEffects ? 'ok' : 'FAIL'],
+    ['final state ≠ last write', result.wrongFinalState, checks.finalStateIsLastWrite ? 'ok' : 'FAIL'],
     ...tenants.map((t): [string, string, string] => [`max in flight ${t.tenantId.slice(0, 8)}`, `${t.maxInFlight} (cap ${CAP})`, t.maxInFlight <= CAP ? 'ok' : 'FAIL']),
     ['cap 429s (not injected)', tenants.reduce((a, t) => a + t.capThrottled, 0), checks.noCapThrottling ? 'ok' : 'FAIL'],
     ['idempotent twins / extra rows', `${result.twinSubmissions} twins, ${result.twinMismatches} mismatched, ${result.extraCommandRows} extra rows`, checks.idempotencyOneCommandPerKey ? 'ok' : 'FAIL'],
