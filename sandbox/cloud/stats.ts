@@ -16,6 +16,8 @@ export interface ExchangeTenantStats {
   maxInFlight: number;
   throttled: number;
   faults: number;
+  /** Injected faults by kind (http500, drop, …). */
+  faultsByKind: Record<string, number>;
 }
 
 export interface SandboxStatsSnapshot {
@@ -44,7 +46,7 @@ export class SandboxStats {
   exchangeTenant(tenantId: string): ExchangeTenantStats {
     let stats = this.exchange.get(tenantId);
     if (!stats) {
-      stats = { requests: 0, invokeCommandRequests: 0, batchRequests: 0, batchItems: 0, maxBatchSize: 0, inFlight: 0, maxInFlight: 0, throttled: 0, faults: 0 };
+      stats = { requests: 0, invokeCommandRequests: 0, batchRequests: 0, batchItems: 0, maxBatchSize: 0, inFlight: 0, maxInFlight: 0, throttled: 0, faults: 0, faultsByKind: {} };
       this.exchange.set(tenantId, stats);
     }
     return stats;
@@ -55,7 +57,7 @@ export class SandboxStats {
     return {
       tokenRequests: { total: sum(this.tokenRequests), byKey: Object.fromEntries(this.tokenRequests) },
       keyVaultReads: { total: sum(this.keyVaultReads), byKey: Object.fromEntries(this.keyVaultReads) },
-      exchange: Object.fromEntries([...this.exchange].map(([k, v]) => [k, { ...v }])),
+      exchange: Object.fromEntries([...this.exchange].map(([k, v]) => [k, { ...v, faultsByKind: { ...v.faultsByKind } }])),
     };
   }
 
@@ -63,6 +65,6 @@ export class SandboxStats {
   reset(): void {
     this.tokenRequests.clear();
     this.keyVaultReads.clear();
-    for (const s of this.exchange.values()) Object.assign(s, { requests: 0, invokeCommandRequests: 0, batchRequests: 0, batchItems: 0, maxBatchSize: 0, maxInFlight: s.inFlight, throttled: 0, faults: 0 });
+    for (const s of this.exchange.values()) Object.assign(s, { requests: 0, invokeCommandRequests: 0, batchRequests: 0, batchItems: 0, maxBatchSize: 0, maxInFlight: s.inFlight, throttled: 0, faults: 0, faultsByKind: {} });
   }
 }

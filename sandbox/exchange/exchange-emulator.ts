@@ -136,7 +136,7 @@ export class ExchangeEmulator implements Emulator {
       const input = commandInput(body);
       await this.withSlot(tenant!.tenantId, async () => {
         const fault = this.pickFault();
-        if (fault) this.ctx.stats.exchangeTenant(tenant!.tenantId).faults++;
+        if (fault) this.countFault(tenant!.tenantId, fault);
         if (fault === 'drop') {
           req.raw.socket.destroy();
           return;
@@ -186,6 +186,12 @@ export class ExchangeEmulator implements Emulator {
     const { rate, kinds } = this.options.faults;
     if (!rate || !kinds.length || Math.random() >= rate) return undefined;
     return kinds[Math.floor(Math.random() * kinds.length)];
+  }
+
+  private countFault(tenantId: string, fault: ExchangeFaultKind): void {
+    const stats = this.ctx.stats.exchangeTenant(tenantId);
+    stats.faults++;
+    stats.faultsByKind[fault] = (stats.faultsByKind[fault] ?? 0) + 1;
   }
 
   private async applyFaultBeforeWork(fault: ExchangeFaultKind | undefined): Promise<void> {
@@ -277,7 +283,7 @@ export class ExchangeEmulator implements Emulator {
     const continueOnError = /odata\.continue-on-error(?!\s*=\s*false)/i.test(headerValue(req, 'prefer') ?? '');
     await this.withSlot(tenantId, async () => {
       const fault = this.pickFault();
-      if (fault) stats.faults++;
+      if (fault) this.countFault(tenantId, fault);
       if (fault === 'drop') {
         req.raw.socket.destroy();
         return;

@@ -167,7 +167,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         maxAttempts: settings().COMMAND_MAX_ATTEMPTS,
         slotWaitMs: settings().SLOT_WAIT_MS,
         batchMax: settings().EXO_BATCH_MAX,
-        claimMs: (settings().EXO_REQUEST_TIMEOUT_SECONDS + 30) * 1000,
+        claimMs: settings().COMMAND_CLAIM_SECONDS * 1000,
         ...overrides.worker,
       }),
   );

@@ -17,11 +17,14 @@ import type { TenantConfig } from '../config/tenant';
 import type { BatchItemOutcome, CmdletRequest, CmdletResult, ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
 import type { TenantSlots } from './tenant-slots';
+import { claimNotKept } from './claim-keeper';
 
 export interface BatchedCall {
   request: CmdletRequest;
   /** The command id or caller's correlation id (item x-correlation-id). */
   correlationId?: string;
+  /** Aborted when the call must not run (any more): its command's claim could not be kept. */
+  signal?: AbortSignal;
 }
 
 interface Ran {
@@ -128,8 +131,19 @@ export class CommandBatcher {
     return batch;
   }
 
-  private async send(tenant: TenantConfig, batch: Waiter[]): Promise<void> {
+  private async send(tenant: TenantConfig, taken: Waiter[]): Promise<void> {
     const started = Date.now();
+    // A call whose claim was lost while it waited is not sent: another worker may own it now.
+    const batch = taken.filter((w) => {
+      if (!w.call.signal?.aborted) return true;
+      w.settle({ batchSize: 0, slotWaitMs: started - w.enqueuedAt, exchangeMs: 0, ok: false, error: claimNotKept(w.call.request.cmdlet) });
+      return false;
+    });
+    if (!batch.length) return;
+    // One request carries every call: it stops when any of their claims cannot be kept. The
+    // others then see a transient failure and run again later (each cmdlet is idempotent).
+    const signals = batch.map((w) => w.call.signal).filter((x): x is AbortSignal => x !== undefined);
+    const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     const ran = (w: Waiter): Ran => ({ batchSize: batch.length, slotWaitMs: started - w.enqueuedAt, exchangeMs: Date.now() - started });
     let outcomes: BatchItemOutcome[] | undefined;
     let failure: { error: unknown } | undefined;
@@ -137,9 +151,9 @@ export class CommandBatcher {
       const session = this.o.sessions.forTenant(tenant);
       if (batch.length === 1) {
         const { request, correlationId } = batch[0]!.call;
-        outcomes = [{ ok: true, result: await session.invoke(request, { correlationId }) }];
+        outcomes = [{ ok: true, result: await session.invoke(request, { correlationId, signal }) }];
       } else {
-        outcomes = await session.invokeBatch(batch.map((w) => ({ request: w.call.request, correlationId: w.call.correlationId })));
+        outcomes = await session.invokeBatch(batch.map((w) => ({ request: w.call.request, correlationId: w.call.correlationId })), { signal });
       }
     } catch (error) {
       // A single call's ExchangeError, or anything thrown for the whole batch (credentials): every call's outcome.

@@ -175,6 +175,10 @@ export class CommandService {
         const existing = await this.o.store.get(claim.record.commandId);
         if (existing) {
           await this.o.audit.append({ event: 'duplicate', tenantId: tenant.tenantId, commandId: existing.id, callerKind: caller.kind, callerId: caller.id, cmdlet: existing.cmdlet });
+          // Still "accepted": the first request may have died between the command and its message
+          // (the caller retries because it never got an answer). Enqueue again rather than leave it
+          // to the sweeper's grace period; a second message is absorbed by the worker's claim.
+          if (existing.status === 'accepted') await this.o.queue.enqueue({ v: 1, commandId: existing.id, tenantId: existing.tenantId });
           return { command: existing, created: false };
         }
         // The first request died between the key and the command: finish its work now.

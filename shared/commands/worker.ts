@@ -18,6 +18,7 @@ import type { CmdletResult, ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
 import type { AuditLog } from './audit';
 import { CommandBatcher } from './batcher';
+import { ClaimKeeper, claimNotKept } from './claim-keeper';
 import { TERMINAL, type Command, type CommandError } from './model';
 import type { CommandQueue } from './queue';
 import { ConcurrencyError, type CommandStore } from './store';
@@ -36,7 +37,11 @@ export interface WorkerOptions {
   instanceId: string;
   /** Tries before a transient failure is final (default 5). */
   maxAttempts?: number;
-  /** How long a claim protects a running command (default 150 s; longer than the Exchange timeout). */
+  /**
+   * How long a claim protects a running command (default 30 s). The worker renews it every
+   * third of that while the command runs, so it need not outlast the Exchange call, and a dead
+   * worker's command is free again within one claim.
+   */
   claimMs?: number;
   /** How long to wait in-process for a tenant slot before deferring (default 2 s). */
   slotWaitMs?: number;
@@ -101,10 +106,12 @@ export class CommandWorker {
   private readonly maxAttempts: number;
   private readonly claimMs: number;
   private readonly batcher: CommandBatcher;
+  /** Commands this instance is running right now: a second delivery of one of them is busy, not ours to run again. */
+  private readonly active = new Set<string>();
 
   constructor(private readonly o: WorkerOptions) {
     this.maxAttempts = o.maxAttempts ?? 5;
-    this.claimMs = o.claimMs ?? 150_000;
+    this.claimMs = o.claimMs ?? 30_000;
     this.batcher = new CommandBatcher({ slots: o.slots, sessions: o.sessions, logger: o.logger, maxBatch: o.batchMax ?? 10, slotWaitMs: o.slotWaitMs ?? 2000 });
   }
 
@@ -139,7 +146,9 @@ export class CommandWorker {
       }
       if (TERMINAL.has(command.status)) return 'duplicate';
       const now = this.now();
-      if (command.status === 'running' && command.claimedUntil && Date.parse(command.claimedUntil) > now && command.claimedBy !== this.o.instanceId) {
+      // Our own unexpired claim is ours to resume only if this process is not running the command
+      // already (a crash-free failure left it); a second delivery while it runs here is busy too.
+      if (command.status === 'running' && command.claimedUntil && Date.parse(command.claimedUntil) > now && (command.claimedBy !== this.o.instanceId || this.active.has(commandId))) {
         // Someone is on it; look again when their claim would expire.
         await this.o.queue.enqueue(parsed.data, Date.parse(command.claimedUntil) - now + 1000 + this.jitter(1000));
         return 'busy';
@@ -155,29 +164,50 @@ export class CommandWorker {
       }
     }
     if (!claimed || !command) return 'lostClaim';
+    const keeper = new ClaimKeeper({ store: this.o.store, command: claimed, claimMs: this.claimMs, logger: this.o.logger, now: () => this.now() });
+    this.active.add(commandId);
+    try {
+      return await this.execute(command, keeper, stepStarted);
+    } finally {
+      this.active.delete(commandId);
+      await keeper.stop();
+    }
+  }
+
+  /** Runs a claimed command while `keeper` renews the claim; every write uses the keeper's latest version. */
+  private async execute(command: Command, keeper: ClaimKeeper, stepStarted: number): Promise<WorkOutcome> {
+    const commandId = command.id;
     const tenant = this.o.tenants.get(command.tenantId)!;
+    const kept = async (): Promise<Command | undefined> => {
+      const k = await keeper.stop();
+      return k.lost ? undefined : k.command;
+    };
 
     const claimedAt = Date.now();
     this.o.logger.debug({ commandId }, 'claimed; waiting for a tenant slot');
     // Single-cmdlet commands go through the batcher (alone, or in a $batch with other waiting
     // commands of the tenant). Multi-step operations run their steps in order under one slot of
     // their own: a step may only start once the previous one succeeded, which a batch (all
-    // items at once) cannot express.
-    const ran = command.steps?.length ? await this.runSteps(claimed, tenant, command.steps) : await this.runSingle(claimed, tenant);
+    // items at once) cannot express. Either way the call stops when the claim cannot be kept.
+    const ran = command.steps?.length ? await this.runSteps(command, tenant, command.steps, keeper.signal) : await this.runSingle(command, tenant, keeper.signal);
     if ('noSlot' in ran) {
       if (ran.cause !== undefined) {
         // Storage trouble while taking a slot: give the command back rather than hold its claim.
         const cause = (ran.cause as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
         this.o.logger.warn({ commandId, code: (ran.cause as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
-        return this.defer(claimed, 1000 + this.jitter(2000), 'tenant slot storage unavailable');
       }
-      return this.defer(claimed, 1000 + this.jitter(2000), 'no tenant slot free');
+      const latest = await kept();
+      return latest ? this.defer(latest, 1000 + this.jitter(2000), ran.cause !== undefined ? 'tenant slot storage unavailable' : 'no tenant slot free') : 'lostClaim';
     }
     const { outcome, slotWaitMs, exchangeMs: durationMs, batchSize } = ran;
-    claimed = { ...claimed, timings: { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs, exchangeMs: durationMs, batchSize } };
+    const latest = await kept();
+    if (!latest) {
+      this.o.logger.warn({ commandId }, 'claim lost while the command ran; the new owner finishes it');
+      return 'lostClaim';
+    }
+    const attempts = latest.attempts + 1;
+    const claimed: Command = { ...latest, timings: { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs, exchangeMs: durationMs, batchSize } };
     this.o.logger.debug({ commandId, ok: outcome.ok, durationMs, batchSize }, 'cmdlet returned');
-
-    const attempts = claimed.attempts + 1;
 
     if (outcome.ok) {
       const steps = outcome.steps;
@@ -210,9 +240,9 @@ export class CommandWorker {
   }
 
   /** One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. */
-  private async runSingle(command: Command, tenant: TenantConfig): Promise<Ran | { noSlot: true; cause?: unknown }> {
+  private async runSingle(command: Command, tenant: TenantConfig, signal: AbortSignal): Promise<Ran | { noSlot: true; cause?: unknown }> {
     const call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
-    const r = await this.batcher.run(tenant, { request: { ...call, anchorMailbox: command.anchorMailbox }, correlationId: command.correlationId ?? command.id });
+    const r = await this.batcher.run(tenant, { request: { ...call, anchorMailbox: command.anchorMailbox }, correlationId: command.correlationId ?? command.id, signal });
     if ('noSlot' in r) return r;
     const timing = { slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize };
     if (r.ok) return { ...timing, outcome: { ok: true, steps: [stepOf(call.cmdlet, r.result)] } };
@@ -221,7 +251,7 @@ export class CommandWorker {
   }
 
   /** The steps of a multi-step operation, in order, under one tenant slot. */
-  private async runSteps(command: Command, tenant: TenantConfig, calls: NonNullable<Command['steps']>): Promise<Ran | { noSlot: true; cause?: unknown }> {
+  private async runSteps(command: Command, tenant: TenantConfig, calls: NonNullable<Command['steps']>, signal: AbortSignal): Promise<Ran | { noSlot: true; cause?: unknown }> {
     const asked = Date.now();
     let slot;
     try {
@@ -237,8 +267,10 @@ export class CommandWorker {
       const session = this.o.sessions.forTenant(tenant);
       const steps: StepResult[] = [];
       for (const call of calls) {
+        // No new call once the claim is lost or lapsing: another worker may own the command.
+        if (signal.aborted) throw claimNotKept(call.cmdlet);
         try {
-          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id });
+          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id, signal });
           steps.push(stepOf(call.cmdlet, r));
         } catch (error) {
           // "Already a member / already granted / not there": the desired state holds.

@@ -40,6 +40,8 @@ const schema = z.object({
     .min(1, BATCH_MAX_RULE)
     .max(10, BATCH_MAX_RULE)
     .default(10),
+  /** How long a worker's claim on a running command lasts; renewed every third of it while the command runs. */
+  COMMAND_CLAIM_SECONDS: positiveInt(30, 600),
   /** "entra" (default): callers need an Entra ID token; "none": local development only. */
   GATEWAY_AUTH: z.enum(['entra', 'none']).default('entra'),
   /** Accepted audiences of caller tokens: the gateway API's app id and/or identifier URI. */

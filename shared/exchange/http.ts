@@ -45,6 +45,7 @@ export class JsonHttpTransport {
     const isHttps = target.protocol === 'https:';
     const send = isHttps ? request : httpRequest;
     return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new Error('aborted'));
       let settled = false;
       const finish = (fn: () => void) => {
         if (settled) return;

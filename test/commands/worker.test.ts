@@ -50,7 +50,7 @@ function setup(script: Array<CmdletResult | ExchangeError>, options: { slots?: T
     const { receivedMessageItems } = await queue.queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 1 });
     return receivedMessageItems;
   };
-  return { store, queue, audit, worker, service, calls, advance, receive, init: () => Promise.all([store.init(), queue.init(), audit.init()]) };
+  return { store, queue, audit, tenants, worker, service, calls, advance, receive, init: () => Promise.all([store.init(), queue.init(), audit.init()]) };
 }
 
 const ok = (value: Record<string, unknown>[] = [{ Name: 'x' }]): CmdletResult => ({ value, warnings: [], truncated: false, requestIds: ['r1'] });
@@ -150,5 +150,30 @@ describe('CommandWorker', () => {
     expect(failed).toMatchObject({ status: 'failed', error: { category: 'permanent' } });
     expect(failed!.error!.message).toMatch(/poisoned after repeated failed deliveries \(5\)/);
     expect((await t.audit.forCommand(command.id)).map((a) => a.event)).toContain('poisoned');
+  });
+
+  it('a retried submit enqueues a command whose first request died between storing it and enqueueing it', async () => {
+    const t = setup([ok()]);
+    await t.init();
+    // The first request stores the command, then its process dies before the message is sent.
+    const dying = Object.create(t.queue) as CommandQueue;
+    dying.enqueue = async () => {
+      throw new Error('process killed');
+    };
+    const first = new CommandService({ store: t.store, queue: dying, tenants: t.tenants, audit: t.audit, logger: silentLogger });
+    const request = { tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'a', CustomAttribute2: 'x' }, idempotencyKey: 'retried-1' };
+    await expect(first.submit(caller, first.parse(request))).rejects.toThrow('process killed');
+    expect(await t.receive()).toHaveLength(0);
+    // The caller got no answer and retries with the same key: same command, and now a message.
+    const retried = await t.service.submit(caller, t.service.parse(request));
+    expect(retried.created).toBe(false);
+    expect(retried.command.status).toBe('accepted');
+    const messages = await t.receive();
+    expect(messages.map((m) => JSON.parse(Buffer.from(m.messageText, 'base64').toString()).commandId)).toEqual([retried.command.id]);
+    await t.queue.queue.deleteMessage(messages[0]!.messageId, messages[0]!.popReceipt);
+    expect(await t.worker.process(message(retried.command.id))).toBe('succeeded');
+    // Once it has started, a repeated key enqueues nothing more.
+    await t.service.submit(caller, t.service.parse(request));
+    expect(await t.receive()).toHaveLength(0);
   });
 });
