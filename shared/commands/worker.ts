@@ -13,9 +13,11 @@ import { computeBackoffMs } from '../exchange/classify';
 import { ExchangeError } from '../exchange/errors';
 import type { ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
+import type { Telemetry } from '../observability/telemetry';
 import type { AuditLog } from './audit';
 import { TERMINAL, type Command, type CommandError } from './model';
 import type { CommandQueue } from './queue';
+import { CommandStepTelemetry } from './step-telemetry';
 import { ConcurrencyError, type CommandStore } from './store';
 import type { TenantSlots } from './tenant-slots';
 
@@ -42,6 +44,8 @@ export interface WorkerOptions {
   maxAgeMs?: number;
   now?: () => number;
   random?: () => number;
+  /** Spans and metrics (default: the global OpenTelemetry providers). */
+  telemetry?: Telemetry;
 }
 
 interface StepResult {
@@ -89,8 +93,26 @@ export class CommandWorker {
     return Math.round(ms * (0.1 * (this.o.random ?? Math.random)()));
   }
 
+  /** A command's log lines carry its id and the caller's correlation id. */
+  private logFor(command: Pick<Command, 'id' | 'correlationId'>): Logger {
+    return this.o.logger.child({ commandId: command.id, correlationId: command.correlationId ?? command.id });
+  }
+
   /** Handles one queue message (already decoded by the host). Never throws for bad input. */
   async process(message: unknown): Promise<WorkOutcome> {
+    const step = new CommandStepTelemetry(this.o.telemetry);
+    let outcome: WorkOutcome;
+    try {
+      outcome = await this.step(message, step);
+    } catch (error) {
+      step.end('error', error);
+      throw error;
+    }
+    step.end(outcome);
+    return outcome;
+  }
+
+  private async step(message: unknown, step: CommandStepTelemetry): Promise<WorkOutcome> {
     const parsed = messageSchema.safeParse(typeof message === 'string' ? safeJson(message) : message);
     if (!parsed.success) {
       const text = typeof message === 'string' ? message : JSON.stringify(message ?? null);
@@ -110,6 +132,7 @@ export class CommandWorker {
         this.o.logger.warn({ commandId }, 'queue message for an unknown command dropped');
         return 'unknown';
       }
+      step.begin(command);
       if (TERMINAL.has(command.status)) return 'duplicate';
       const now = this.now();
       if (command.status === 'running' && command.claimedUntil && Date.parse(command.claimedUntil) > now && command.claimedBy !== this.o.instanceId) {
@@ -129,19 +152,20 @@ export class CommandWorker {
     }
     if (!claimed || !command) return 'lostClaim';
     const tenant = this.o.tenants.get(command.tenantId)!;
+    const log = this.logFor(command);
 
     const claimedAt = Date.now();
-    this.o.logger.debug({ commandId }, 'claimed; waiting for a tenant slot');
+    log.debug('claimed; waiting for a tenant slot');
     let slot;
     try {
-      slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 });
+      slot = await step.slotWait(() => this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 }));
     } catch (error) {
       // Storage trouble while taking a slot: give the command back rather than hold its claim.
       const cause = (error as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
-      this.o.logger.warn({ commandId, code: (error as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
+      log.warn({ code: (error as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
       return this.defer(claimed, 1000 + this.jitter(2000), 'tenant slot storage unavailable');
     }
-    this.o.logger.debug({ commandId, slot: slot?.index }, 'tenant slot');
+    log.debug({ slot: slot?.index }, 'tenant slot');
     if (!slot) return this.defer(claimed, 1000 + this.jitter(2000), 'no tenant slot free');
 
     const started = Date.now();
@@ -153,7 +177,7 @@ export class CommandWorker {
       const steps: StepResult[] = [];
       for (const call of calls) {
         try {
-          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id });
+          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id, logger: log, traceContext: step.context });
           steps.push({ cmdlet: call.cmdlet, value: r.value, warnings: r.warnings, truncated: r.truncated, requestIds: r.requestIds });
         } catch (error) {
           // "Already a member / already granted / not there": the desired state holds.
@@ -170,7 +194,7 @@ export class CommandWorker {
     const durationMs = Date.now() - started;
     const attempts = claimed.attempts + 1;
     claimed = { ...claimed, timings: { ...timingsBase, exchangeMs: durationMs } };
-    this.o.logger.debug({ commandId, ok: outcome.ok, durationMs }, 'cmdlet returned');
+    log.debug({ ok: outcome.ok, durationMs }, 'cmdlet returned');
 
     if (outcome.ok) {
       const steps = outcome.steps;
@@ -198,7 +222,7 @@ export class CommandWorker {
       await this.finish({ ...claimed, attempts }, { status: 'failed', error: toCommandError(error) }, durationMs);
       return 'failed';
     }
-    this.o.logger.error({ err: error, commandId }, 'unexpected error running a command');
+    log.error({ err: error }, 'unexpected error running a command');
     return this.retry({ ...claimed, attempts }, error, durationMs);
   }
 
@@ -218,6 +242,7 @@ export class CommandWorker {
       throw e;
     }
     await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delay);
+    this.logFor(command).info({ attempts: command.attempts, category: commandError.category, delayMs: delay }, 'command will be retried');
     await this.o.audit.append({ event: 'retried', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, outcome: commandError.category, detail: commandError.message, attempts: command.attempts, durationMs });
     return 'retrying';
   }
@@ -236,6 +261,7 @@ export class CommandWorker {
       throw e;
     }
     await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delayMs);
+    this.logFor(command).info({ reason, delayMs }, 'command deferred');
     await this.o.audit.append({ event: 'deferred', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, detail: reason, attempts: command.attempts });
     return 'deferred';
   }
@@ -248,11 +274,12 @@ export class CommandWorker {
       await this.o.store.update(final);
     } catch (error) {
       if (error instanceof ConcurrencyError) {
-        this.o.logger.warn({ commandId: command.id }, 'command changed while running (claim expired?); the newer writer wins');
+        this.logFor(command).warn('command changed while running (claim expired?); the newer writer wins');
         return;
       }
       throw error;
     }
+    this.logFor(command).info({ tenantId: command.tenantId, cmdlet: command.cmdlet, status: final.status, category: final.error?.category, attempts: final.attempts, requestIds: final.requestIds, timings: final.timings }, 'command finished');
     await this.o.audit.append({
       event: change.status === 'succeeded' ? 'succeeded' : 'failed',
       tenantId: command.tenantId,

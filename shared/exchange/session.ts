@@ -6,7 +6,9 @@
  * retried here: the durable worker decides (queue delays survive crashes; sleeps do not).
  */
 import { randomUUID } from 'node:crypto';
+import { context, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Logger } from '../observability/logger';
+import { ATTR, formatTraceparent, globalTelemetry, markFailed, type Telemetry } from '../observability/telemetry';
 import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
@@ -27,6 +29,8 @@ export interface ExchangeSessionOptions {
   pageSize?: number;
   maxResults?: number;
   clientApplication?: string;
+  /** Spans and metrics of each request (default: the global OpenTelemetry providers). */
+  telemetry?: Telemetry;
 }
 
 type ParameterValue = unknown;
@@ -83,14 +87,24 @@ export class ExchangeSession implements TenantExchange {
   }
 
   private async post(url: string, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, requestIds: string[]): Promise<Record<string, unknown>> {
+    const tenantId = this.options.tenant.tenantId;
+    const telemetry = this.options.telemetry ?? globalTelemetry;
+    const log = invokeOptions.logger ?? (invokeOptions.correlationId ? this.options.logger?.child({ correlationId: invokeOptions.correlationId }) : this.options.logger);
+    const metricAttributes = { [ATTR.tenant]: tenantId, [ATTR.cmdlet]: request.cmdlet };
     for (let authAttempt = 0; ; authAttempt++) {
       const token = await this.options.tokens.getToken({ forceRefresh: authAttempt > 0 });
       const requestId = randomUUID();
       requestIds.push(requestId);
+      // One client span per HTTP request; Exchange gets its traceparent so the trace joins up.
+      const span = telemetry.tracer.startSpan(
+        `InvokeCommand ${request.cmdlet}`,
+        { kind: SpanKind.CLIENT, attributes: { ...metricAttributes, [ATTR.requestId]: requestId, [ATTR.httpMethod]: 'POST', [ATTR.serverAddress]: new URL(url).host } },
+        invokeOptions.traceContext ?? context.active(),
+      );
       const headers: Record<string, string> = {
         Authorization: `Bearer ${token.token}`,
         Accept: 'application/json',
-        'X-AnchorMailbox': request.anchorMailbox ?? SYSTEM_MAILBOX_ANCHOR(this.options.tenant.tenantId),
+        'X-AnchorMailbox': request.anchorMailbox ?? SYSTEM_MAILBOX_ANCHOR(tenantId),
         'X-CmdletName': request.cmdlet,
         'client-request-id': requestId,
         'connection-id': this.connectionId,
@@ -99,24 +113,42 @@ export class ExchangeSession implements TenantExchange {
         'return-client-request-id': 'true',
       };
       if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
+      const traceparent = formatTraceparent(span.spanContext());
+      if (traceparent) headers.traceparent = traceparent;
       const started = Date.now();
       let response;
       try {
         response = await this.options.transport.post(url, body, headers, invokeOptions.signal);
       } catch (error) {
         const exchangeError = errorFromNetwork(error, { requestId, cmdlet: request.cmdlet, timedOut: error instanceof TimeoutError });
-        this.options.logger?.warn({ tenantId: this.options.tenant.tenantId, cmdlet: request.cmdlet, requestId, ms: Date.now() - started, category: exchangeError.category }, 'Exchange request failed');
+        const ms = Date.now() - started;
+        log?.warn({ tenantId, cmdlet: request.cmdlet, requestId, ms, category: exchangeError.category }, 'Exchange request failed');
+        telemetry.exchangeRequest(ms, { ...metricAttributes, [ATTR.outcome]: exchangeError.category });
+        span.setAttribute(ATTR.outcome, exchangeError.category);
+        markFailed(span, exchangeError);
+        span.end();
         throw exchangeError;
       }
-      this.options.logger?.debug({ tenantId: this.options.tenant.tenantId, cmdlet: request.cmdlet, requestId, status: response.status, ms: Date.now() - started }, 'Exchange request');
+      const ms = Date.now() - started;
+      log?.debug({ tenantId, cmdlet: request.cmdlet, requestId, status: response.status, ms }, 'Exchange request');
+      span.setAttribute(ATTR.httpStatus, response.status);
       if (response.status >= 200 && response.status < 300) {
-        if (!response.body || typeof response.body !== 'object') {
-          throw new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status: response.status, requestId, cmdlet: request.cmdlet });
-        }
+        const ok = Boolean(response.body && typeof response.body === 'object');
+        telemetry.exchangeRequest(ms, { ...metricAttributes, [ATTR.httpStatus]: response.status, [ATTR.outcome]: ok ? 'ok' : 'transient' });
+        span.setAttribute(ATTR.outcome, ok ? 'ok' : 'transient');
+        if (!ok) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+        if (!ok) throw new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status: response.status, requestId, cmdlet: request.cmdlet });
         return response.body as Record<string, unknown>;
       }
       const retryAfter = response.headers['retry-after'];
       const error = errorFromResponse({ status: response.status, body: response.body, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, requestId, cmdlet: request.cmdlet });
+      telemetry.exchangeRequest(ms, { ...metricAttributes, [ATTR.httpStatus]: response.status, [ATTR.outcome]: error.category });
+      if (error.category === 'throttled') telemetry.throttled(response.status === 429 ? 'http429' : 'concurrency', metricAttributes);
+      span.setAttribute(ATTR.outcome, error.category);
+      markFailed(span, error);
+      span.end();
+      if (error.category !== 'alreadyExists') log?.info({ tenantId, cmdlet: request.cmdlet, requestId, status: response.status, category: error.category, exceptionType: error.exceptionType }, 'Exchange answered with an error');
       if (response.status === 401 && authAttempt === 0) {
         await this.options.tokens.invalidate?.();
         continue;
@@ -144,6 +176,7 @@ export interface ExchangeSessionPoolOptions {
   timeoutMs?: number;
   logger?: Logger;
   pageSize?: number;
+  telemetry?: Telemetry;
 }
 
 /** One cached session per tenant per process. */
@@ -158,7 +191,7 @@ export class ExchangeSessionPool implements ExchangeSessions {
     if (!session) {
       const transport = new JsonHttpTransport({ timeoutMs: this.options.timeoutMs ?? 100_000, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
       this.transports.push(transport);
-      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), transport, logger: this.options.logger, pageSize: this.options.pageSize });
+      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), transport, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry });
       this.sessions.set(tenant.tenantId, session);
     }
     return session;
