@@ -1,7 +1,7 @@
 /** GET /api/commands/{id} — 202 while the command runs, 200 with its result or classified error. */
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { acceptedResponse } from '../shared/http/async';
+import { acceptedResponse, correlationIdOf, withCorrelationId } from '../shared/http/async';
 import { HttpProblem, answerProblems } from '../shared/http/problem';
 import { publicView } from '../shared/commands/model';
 
@@ -22,8 +22,10 @@ export function commandsStatusFunction(services: AppServices): FunctionDefinitio
           if (!command || (services.settings().GATEWAY_AUTH === 'entra' && (command.caller.id !== caller.id || command.caller.kind !== caller.kind))) {
             throw new HttpProblem({ status: 404, title: 'Command not found', detail: 'No command with this id is visible to you.' });
           }
-          if (commands.isFinished(command)) return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: publicView(command) };
-          return acceptedResponse(`/api/commands/${command.id}`, publicView(command), command.status === 'running' ? 1 : 2);
+          // The command's correlation id (the one its log lines carry), whoever polls.
+          const correlationId = command.correlationId ?? correlationIdOf(request);
+          if (commands.isFinished(command)) return withCorrelationId({ status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: publicView(command) }, correlationId);
+          return withCorrelationId(acceptedResponse(`/api/commands/${command.id}`, publicView(command), command.status === 'running' ? 1 : 2), correlationId);
         },
         (error) => services.logger.error({ err: error }, 'commandsStatus failed'),
       ),

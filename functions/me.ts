@@ -6,7 +6,8 @@
  */
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { correlationIdOf } from '../shared/http/async';
+import { requestCorrelationId } from '../shared/http/async';
+import { traceHttp } from '../shared/http/tracing';
 import { HttpProblem, answerProblems } from '../shared/http/problem';
 
 export function meFunction(services: AppServices): FunctionDefinition {
@@ -14,8 +15,11 @@ export function meFunction(services: AppServices): FunctionDefinition {
     route: 'me',
     methods: ['GET'],
     authLevel: 'anonymous',
-    handler: (request) =>
-      answerProblems(
+    handler: (request) => {
+      const correlationId = requestCorrelationId(request);
+      const log = services.logger.child({ correlationId });
+      return traceHttp(request, { name: 'GET /api/me', route: '/api/me', correlationId, telemetry: services.telemetry }, () =>
+        answerProblems(
         request,
         async () => {
           const caller = await services.authenticate(request);
@@ -24,10 +28,12 @@ export function meFunction(services: AppServices): FunctionDefinition {
           const tenant = services.tenants().get(caller.tenantId ?? '');
           if (!tenant) throw new HttpProblem({ status: 403, title: 'Forbidden', detail: 'Your organization is not served by this gateway.' });
           await services.policy().authorize({ caller, tenant, target: { kind: 'operation', name: 'get-mailbox-summary' }, parameters: { identity: caller.upn } });
-          const overview = await services.selfService().read(tenant, caller.upn, { correlationId: correlationIdOf(request) });
+          const overview = await services.selfService().read(tenant, caller.upn, { correlationId });
           return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: { tenant: tenant.domain, ...overview } };
         },
-        (error) => services.logger.error({ err: error }, 'me failed'),
-      ),
+        (error) => log.error({ err: error }, 'me failed'),
+        ),
+      );
+    },
   });
 }

@@ -5,7 +5,8 @@
  */
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { acceptedResponse, correlationIdOf } from '../shared/http/async';
+import { acceptedResponse, requestCorrelationId } from '../shared/http/async';
+import { traceHttp } from '../shared/http/tracing';
 import { HttpProblem, answerProblems, readJsonObject } from '../shared/http/problem';
 import { publicView } from '../shared/commands/model';
 import { OPERATIONS, findOperation } from '../shared/operations/catalog';
@@ -15,8 +16,11 @@ export function operationsSubmitFunction(services: AppServices): FunctionDefinit
     route: 'operations/{name}',
     methods: ['POST'],
     authLevel: 'anonymous',
-    handler: (request) =>
-      answerProblems(
+    handler: (request) => {
+      const correlationId = requestCorrelationId(request);
+      const log = services.logger.child({ correlationId });
+      return traceHttp(request, { name: 'POST /api/operations/{name}', route: '/api/operations/{name}', correlationId, telemetry: services.telemetry }, () =>
+        answerProblems(
         request,
         async () => {
           const caller = await services.authenticate(request);
@@ -31,12 +35,14 @@ export function operationsSubmitFunction(services: AppServices): FunctionDefinit
           const parsed = commands.parseOperation(operation, body, request.headers.get('idempotency-key'));
           const tenant = services.tenants().get(parsed.tenant)!;
           const decision = await services.policy().authorize({ caller, tenant, target: { kind: 'operation', name: operation.name }, parameters: parsed.input ?? {} });
-          const { command } = await commands.submit(caller, parsed, { correlationId: correlationIdOf(request), policyRule: decision.rule });
+          const { command } = await commands.submit(caller, parsed, { correlationId, policyRule: decision.rule });
           const location = `/api/commands/${command.id}`;
           if (commands.isFinished(command)) return { status: 200, headers: { location }, jsonBody: publicView(command) };
           return acceptedResponse(location, publicView(command), 2);
         },
-        (error) => services.logger.error({ err: error }, 'operationsSubmit failed'),
-      ),
+        (error) => log.error({ err: error }, 'operationsSubmit failed'),
+        ),
+      );
+    },
   });
 }

@@ -36,9 +36,12 @@ export function runsInFunctionsHost(env: Record<string, string | undefined>): bo
   return Boolean(env.FUNCTIONS_WORKER_RUNTIME || env.AzureWebJobsScriptRoot || env.WEBSITE_SITE_NAME);
 }
 
-// In Azure this module is the entry point: build the services from the app settings and
-// register every function. (Imported by tests only for registerFunctions.)
+// In Azure this module is the entry point: start telemetry (when Application Insights is
+// configured) before anything else is loaded, then build the services from the app settings
+// and register every function. (Imported by tests only for registerFunctions.)
 if (runsInFunctionsHost(process.env)) {
+  const { startAzureMonitor } = require('../shared/observability/azure-monitor') as typeof import('../shared/observability/azure-monitor');
+  startAzureMonitor(process.env);
   const { createAppServices } = require('../shared/app/services') as typeof import('../shared/app/services');
   const { createFunctions } = require('./index') as typeof import('./index');
   registerFunctions(createFunctions(createAppServices(process.env)));

@@ -22,10 +22,13 @@ import { createAppServices } from '../shared/app/services';
 import { SETTING_NAMES } from '../shared/config/settings';
 import { loadRulesFile } from '../shared/events/rules';
 import { createLogger } from '../shared/observability/logger';
+import { startAzureMonitor } from '../shared/observability/azure-monitor';
 import { buildPortal } from '../portal/build';
 
 async function main(): Promise<void> {
   const logger = createLogger({ name: 'npm-start' });
+  // Application Insights, when APPLICATIONINSIGHTS_CONNECTION_STRING is set (as in Azure).
+  const telemetry = startAzureMonitor(process.env, { logger });
   const sandboxDir = resolve(process.env.SANDBOX_DIR ?? '.sandbox');
   const useSandbox = process.env.SANDBOX !== '0';
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
@@ -49,6 +52,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
+  if (telemetry.started) stops.push({ name: 'telemetry', stop: () => telemetry.shutdown() });
   try {
     const env: Record<string, string | undefined> = { ...process.env };
 

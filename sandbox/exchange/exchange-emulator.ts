@@ -59,6 +59,20 @@ export interface ExchangeEffect {
   requestId?: string;
 }
 
+/** A request as the emulator received it: the tracing headers a client sent (never its token). */
+export interface ReceivedExchangeRequest {
+  at: string;
+  method: string;
+  path: string;
+  cmdlet?: string;
+  clientRequestId?: string;
+  correlationId?: string;
+  traceparent?: string;
+}
+
+/** Received requests kept for inspection (oldest dropped first). */
+const MAX_RECEIVED = 10_000;
+
 const EXCHANGE_ROLES = new Set<string>([WELL_KNOWN.roles.exchangeAdministrator, WELL_KNOWN.roles.exchangeRecipientAdministrator, WELL_KNOWN.roles.globalAdministrator]);
 const CONCURRENCY_TEXT = 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
 const MAX_BATCH = 10;
@@ -84,6 +98,7 @@ export class ExchangeEmulator implements Emulator {
   options: ExchangeEmulatorOptions;
   private readonly tenants = new Map<string, TenantRecipients>();
   private readonly effects: ExchangeEffect[] = [];
+  private readonly received: ReceivedExchangeRequest[] = [];
   private seq = 0;
 
   constructor(
@@ -106,6 +121,15 @@ export class ExchangeEmulator implements Emulator {
     this.effects.length = 0;
   }
 
+  /** Requests received so far, with their client-request-id, x-correlation-id and traceparent headers. */
+  receivedRequests(): ReceivedExchangeRequest[] {
+    return [...this.received];
+  }
+
+  clearReceived(): void {
+    this.received.length = 0;
+  }
+
   /** The recipient store of a tenant (tests inspect effects through it). */
   recipients(tenantIdOrDomain: string): TenantRecipients {
     const tenant = this.ctx.directory.tenant(tenantIdOrDomain);
@@ -120,6 +144,8 @@ export class ExchangeEmulator implements Emulator {
 
   async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
     const requestId = headerValue(req, 'client-request-id') ?? randomUUID();
+    this.received.push({ at: new Date().toISOString(), method: req.method, path: req.url.pathname, cmdlet: headerValue(req, 'x-cmdletname'), clientRequestId: headerValue(req, 'client-request-id'), correlationId: headerValue(req, 'x-correlation-id'), traceparent: headerValue(req, 'traceparent') });
+    if (this.received.length > MAX_RECEIVED) this.received.splice(0, this.received.length - MAX_RECEIVED);
     const baseHeaders = { 'request-id': randomUUID(), 'client-request-id': requestId, 'X-Content-Type-Options': 'nosniff' };
     const match = /^\/adminapi\/beta\/([^/]+)\/(InvokeCommand|\$batch)$/i.exec(req.url.pathname);
     try {

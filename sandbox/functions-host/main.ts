@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import type { FunctionDefinition } from '../../shared/hosting/definition';
 import { startFunctionsHost } from './host';
+import { stopAzureMonitor } from '../../shared/observability/azure-monitor';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,7 +32,8 @@ async function main(): Promise<void> {
     minPollingIntervalMs: process.env.HOST_MIN_POLL_MS ? Number(process.env.HOST_MIN_POLL_MS) : undefined,
   });
   process.stdout.write(`${JSON.stringify({ event: 'listening', url: host.url, instanceId: host.instanceId, pid: process.pid })}\n`);
-  const stop = () => void host.stop().then(() => process.exit(0));
+  // Telemetry (if the app module started it) is flushed before the process ends.
+  const stop = () => void host.stop().then(() => stopAzureMonitor().catch(() => undefined)).then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

@@ -10,7 +10,15 @@ export interface HostProcess {
   url: string;
 }
 
-export function spawnHostProcess(options: { functionsModule: string; env: Record<string, string | undefined>; timeoutMs?: number }): Promise<HostProcess> {
+export interface SpawnHostOptions {
+  functionsModule: string;
+  env: Record<string, string | undefined>;
+  timeoutMs?: number;
+  /** Receives every chunk the host writes, from its first byte (tests that read the whole log). */
+  onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
+}
+
+export function spawnHostProcess(options: SpawnHostOptions): Promise<HostProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'main.ts'), '--functions', options.functionsModule, '--port', '0'], {
     env: options.env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -19,6 +27,10 @@ export function spawnHostProcess(options: { functionsModule: string; env: Record
     let out = '';
     let err = '';
     const timer = setTimeout(() => reject(new Error(`host did not start within ${options.timeoutMs ?? 40_000} ms: ${err.slice(-500)}`)), options.timeoutMs ?? 40_000);
+    if (options.onOutput) {
+      child.stdout!.on('data', (chunk: Buffer) => options.onOutput!('stdout', chunk.toString()));
+      child.stderr!.on('data', (chunk: Buffer) => options.onOutput!('stderr', chunk.toString()));
+    }
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const line = out.split('\n').find((l) => l.includes('"event":"listening"'));

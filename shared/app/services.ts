@@ -28,6 +28,7 @@ import { certificateCheck, entraCheck, exchangeCheck, keyVaultCheck, policyCheck
 import { ANONYMOUS_LOCAL_CALLER, type Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
+import { globalTelemetry, type Telemetry } from '../observability/telemetry';
 import { PolicySource } from '../policy/policy-file';
 import { PolicyGuard } from '../policy/guard';
 import { EventService } from '../events/service';
@@ -40,6 +41,8 @@ import { SelfServiceOverview } from '../selfservice/overview';
 
 export interface AppServices {
   readonly logger: Logger;
+  /** Tracer and metric instruments (the global OpenTelemetry providers unless overridden). */
+  readonly telemetry: Telemetry;
   readonly instanceId: string;
   settings(): AppSettings;
   tenants(): StaticTenantRegistry;
@@ -72,6 +75,8 @@ export interface AppServicesOverrides {
   /** Credential for an identity-based storage connection (default: from AzureWebJobsStorage__credential/__clientId). */
   storageCredential?: TokenCredential;
   logger?: Logger;
+  /** Default: the global OpenTelemetry providers (registered by azure-monitor.ts, or no-ops). */
+  telemetry?: Telemetry;
   /** Worker tuning, for tests. */
   worker?: Partial<ConstructorParameters<typeof CommandWorker>[0]>;
   slotLeaseSeconds?: number;
@@ -91,6 +96,7 @@ function lazy<T>(make: () => T): () => T {
 
 export function createAppServices(env: Record<string, string | undefined>, overrides: AppServicesOverrides = {}): AppServices {
   const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL });
+  const telemetry = overrides.telemetry ?? globalTelemetry;
   const instanceId = `${env.WEBSITE_INSTANCE_ID ?? 'local'}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const settings = lazy(() => readSettings(env));
   const tenants = lazy(() => loadTenantRegistry(settings().TENANTS_FILE));
@@ -130,7 +136,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     }
     return provider;
   };
-  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger }));
+  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry }));
 
   const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
   const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
@@ -168,6 +174,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         slotWaitMs: settings().SLOT_WAIT_MS,
         batchMax: settings().EXO_BATCH_MAX,
         claimMs: settings().COMMAND_CLAIM_SECONDS * 1000,
+        telemetry,
         ...overrides.worker,
       }),
   );
@@ -225,6 +232,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
 
   return {
     logger,
+    telemetry,
     instanceId,
     settings,
     tenants,

@@ -13,6 +13,7 @@
  * latency, limits throughput, and when a batch raises it by up to `maxBatch` times. A delay
  * would add latency to every lightly-loaded command to win throughput that is not needed then.
  */
+import type { Context } from '@opentelemetry/api';
 import type { TenantConfig } from '../config/tenant';
 import type { BatchItemOutcome, CmdletRequest, CmdletResult, ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
@@ -25,6 +26,10 @@ export interface BatchedCall {
   correlationId?: string;
   /** Aborted when the call must not run (any more): its command's claim could not be kept. */
   signal?: AbortSignal;
+  /** The command's logger (its ids on every line) for the request that carries it. */
+  logger?: Logger;
+  /** Trace parent of the request that carries this call (the holder's, for a `$batch`). */
+  traceContext?: Context;
 }
 
 interface Ran {
@@ -151,9 +156,9 @@ export class CommandBatcher {
       const session = this.o.sessions.forTenant(tenant);
       if (batch.length === 1) {
         const { request, correlationId } = batch[0]!.call;
-        outcomes = [{ ok: true, result: await session.invoke(request, { correlationId, signal }) }];
+        outcomes = [{ ok: true, result: await session.invoke(request, { correlationId, signal, logger: batch[0]!.call.logger, traceContext: batch[0]!.call.traceContext }) }];
       } else {
-        outcomes = await session.invokeBatch(batch.map((w) => ({ request: w.call.request, correlationId: w.call.correlationId })), { signal });
+        outcomes = await session.invokeBatch(batch.map((w) => ({ request: w.call.request, correlationId: w.call.correlationId })), { signal, logger: batch[0]!.call.logger, traceContext: batch[0]!.call.traceContext });
       }
     } catch (error) {
       // A single call's ExchangeError, or anything thrown for the whole batch (credentials): every call's outcome.

@@ -42,7 +42,10 @@ export interface Command {
   warnings?: string[];
   error?: CommandError;
   alreadyApplied?: boolean;
+  /** The caller's correlation id (x-correlation-id, traceparent trace id, event id, or generated): on every log line of the command. */
   correlationId?: string;
+  /** W3C traceparent of the span that accepted the command: worker steps continue that trace. */
+  traceParent?: string;
   requestIds?: string[];
   /** Where the last run's time went (ms): queue wait, claim, slot wait, Exchange call; `batchSize` when it went in a `$batch` with others (the Exchange time is the batch's). */
   timings?: { queueMs: number; claimMs: number; slotWaitMs: number; exchangeMs: number; batchSize?: number };

@@ -10,6 +10,7 @@ import type { Caller } from '../http/caller';
 import type { CmdletCall, OperationDefinition } from '../operations/catalog';
 import { HttpProblem, type FieldError } from '../http/problem';
 import type { Logger } from '../observability/logger';
+import { activeTraceparent, annotateActiveSpan, ATTR } from '../observability/telemetry';
 import type { AuditLog } from './audit';
 import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
@@ -159,7 +160,12 @@ export class CommandService {
     }
   }
 
-  async submit(caller: Caller, request: CommandRequest, options: { correlationId?: string; policyRule?: string } = {}): Promise<SubmitOutcome> {
+  /**
+   * Persists and enqueues a command. `correlationId` goes on every log line of the command;
+   * the active span (the accepting request's) is stored as its `traceParent`, so the worker's
+   * steps continue the caller's trace.
+   */
+  async submit(caller: Caller, request: CommandRequest, options: { correlationId?: string; policyRule?: string; traceParent?: string } = {}): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
     if (!tenant) throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
     const requestHash = hashRequest(request, tenant.tenantId);
@@ -174,6 +180,8 @@ export class CommandService {
         }
         const existing = await this.o.store.get(claim.record.commandId);
         if (existing) {
+          annotateActiveSpan({ [ATTR.commandId]: existing.id, [ATTR.outcome]: 'duplicate' });
+          this.o.logger.info({ commandId: existing.id, correlationId: existing.correlationId ?? existing.id, requestCorrelationId: options.correlationId, status: existing.status }, 'idempotency key matched an earlier command');
           await this.o.audit.append({ event: 'duplicate', tenantId: tenant.tenantId, commandId: existing.id, callerKind: caller.kind, callerId: caller.id, cmdlet: existing.cmdlet });
           // Still "accepted": the first request may have died between the command and its message
           // (the caller retries because it never got an answer). Enqueue again rather than leave it
@@ -203,6 +211,7 @@ export class CommandService {
       createdAt: now,
       updatedAt: now,
       correlationId: options.correlationId,
+      traceParent: options.traceParent ?? activeTraceparent(),
       ...(request.operation ? { operation: request.operation, input: request.input } : {}),
       ...(request.steps ? { steps: request.steps } : {}),
       ...(options.policyRule ? { policyRule: options.policyRule } : {}),
@@ -221,6 +230,8 @@ export class CommandService {
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
     await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId });
+    annotateActiveSpan({ [ATTR.commandId]: id, [ATTR.tenant]: tenant.tenantId, [ATTR.cmdlet]: request.cmdlet, [ATTR.outcome]: 'accepted' });
+    this.o.logger.info({ commandId: id, correlationId: options.correlationId ?? id, tenantId: tenant.tenantId, cmdlet: request.cmdlet, operation: request.operation, callerKind: caller.kind, callerId: caller.id }, 'command accepted');
     return { command: stored, created: true };
   }
 

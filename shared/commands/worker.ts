@@ -16,11 +16,13 @@ import { computeBackoffMs } from '../exchange/classify';
 import { ExchangeError } from '../exchange/errors';
 import type { CmdletResult, ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
+import type { Telemetry } from '../observability/telemetry';
 import type { AuditLog } from './audit';
 import { CommandBatcher } from './batcher';
 import { ClaimKeeper, claimNotKept } from './claim-keeper';
 import { TERMINAL, type Command, type CommandError } from './model';
 import type { CommandQueue } from './queue';
+import { CommandStepTelemetry } from './step-telemetry';
 import { ConcurrencyError, type CommandStore } from './store';
 import type { TenantSlots } from './tenant-slots';
 
@@ -53,6 +55,8 @@ export interface WorkerOptions {
   maxAgeMs?: number;
   now?: () => number;
   random?: () => number;
+  /** Spans and metrics (default: the global OpenTelemetry providers). */
+  telemetry?: Telemetry;
 }
 
 interface StepResult {
@@ -62,6 +66,13 @@ interface StepResult {
   truncated: boolean;
   requestIds: string[];
   alreadyApplied?: boolean;
+}
+
+/** What a run of a claimed command goes by: its claim's signal, its logger, its step telemetry. */
+interface RunContext {
+  signal: AbortSignal;
+  log: Logger;
+  step: CommandStepTelemetry;
 }
 
 type StepsOutcome = { ok: true; steps: StepResult[] } | { ok: false; error: unknown };
@@ -123,8 +134,26 @@ export class CommandWorker {
     return Math.round(ms * (0.1 * (this.o.random ?? Math.random)()));
   }
 
+  /** A command's log lines carry its id and the caller's correlation id. */
+  private logFor(command: Pick<Command, 'id' | 'correlationId'>): Logger {
+    return this.o.logger.child({ commandId: command.id, correlationId: command.correlationId ?? command.id });
+  }
+
   /** Handles one queue message (already decoded by the host). Never throws for bad input. */
   async process(message: unknown): Promise<WorkOutcome> {
+    const step = new CommandStepTelemetry(this.o.telemetry);
+    let outcome: WorkOutcome;
+    try {
+      outcome = await this.step(message, step);
+    } catch (error) {
+      step.end('error', error);
+      throw error;
+    }
+    step.end(outcome);
+    return outcome;
+  }
+
+  private async step(message: unknown, step: CommandStepTelemetry): Promise<WorkOutcome> {
     const parsed = messageSchema.safeParse(typeof message === 'string' ? safeJson(message) : message);
     if (!parsed.success) {
       const text = typeof message === 'string' ? message : JSON.stringify(message ?? null);
@@ -144,6 +173,7 @@ export class CommandWorker {
         this.o.logger.warn({ commandId }, 'queue message for an unknown command dropped');
         return 'unknown';
       }
+      step.begin(command);
       if (TERMINAL.has(command.status)) return 'duplicate';
       const now = this.now();
       // Our own unexpired claim is ours to resume only if this process is not running the command
@@ -167,7 +197,7 @@ export class CommandWorker {
     const keeper = new ClaimKeeper({ store: this.o.store, command: claimed, claimMs: this.claimMs, logger: this.o.logger, now: () => this.now() });
     this.active.add(commandId);
     try {
-      return await this.execute(command, keeper, stepStarted);
+      return await this.execute(command, keeper, stepStarted, step);
     } finally {
       this.active.delete(commandId);
       await keeper.stop();
@@ -175,26 +205,27 @@ export class CommandWorker {
   }
 
   /** Runs a claimed command while `keeper` renews the claim; every write uses the keeper's latest version. */
-  private async execute(command: Command, keeper: ClaimKeeper, stepStarted: number): Promise<WorkOutcome> {
-    const commandId = command.id;
+  private async execute(command: Command, keeper: ClaimKeeper, stepStarted: number, step: CommandStepTelemetry): Promise<WorkOutcome> {
     const tenant = this.o.tenants.get(command.tenantId)!;
     const kept = async (): Promise<Command | undefined> => {
       const k = await keeper.stop();
       return k.lost ? undefined : k.command;
     };
+    const log = this.logFor(command);
 
     const claimedAt = Date.now();
-    this.o.logger.debug({ commandId }, 'claimed; waiting for a tenant slot');
+    log.debug('claimed; waiting for a tenant slot');
     // Single-cmdlet commands go through the batcher (alone, or in a $batch with other waiting
     // commands of the tenant). Multi-step operations run their steps in order under one slot of
     // their own: a step may only start once the previous one succeeded, which a batch (all
     // items at once) cannot express. Either way the call stops when the claim cannot be kept.
-    const ran = command.steps?.length ? await this.runSteps(command, tenant, command.steps, keeper.signal) : await this.runSingle(command, tenant, keeper.signal);
+    const how = { signal: keeper.signal, log, step };
+    const ran = command.steps?.length ? await this.runSteps(command, tenant, command.steps, how) : await this.runSingle(command, tenant, how);
     if ('noSlot' in ran) {
       if (ran.cause !== undefined) {
         // Storage trouble while taking a slot: give the command back rather than hold its claim.
         const cause = (ran.cause as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
-        this.o.logger.warn({ commandId, code: (ran.cause as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
+        log.warn({ code: (ran.cause as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
       }
       const latest = await kept();
       return latest ? this.defer(latest, 1000 + this.jitter(2000), ran.cause !== undefined ? 'tenant slot storage unavailable' : 'no tenant slot free') : 'lostClaim';
@@ -202,12 +233,12 @@ export class CommandWorker {
     const { outcome, slotWaitMs, exchangeMs: durationMs, batchSize } = ran;
     const latest = await kept();
     if (!latest) {
-      this.o.logger.warn({ commandId }, 'claim lost while the command ran; the new owner finishes it');
+      log.warn('claim lost while the command ran; the new owner finishes it');
       return 'lostClaim';
     }
     const attempts = latest.attempts + 1;
     const claimed: Command = { ...latest, timings: { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs, exchangeMs: durationMs, batchSize } };
-    this.o.logger.debug({ commandId, ok: outcome.ok, durationMs, batchSize }, 'cmdlet returned');
+    log.debug({ ok: outcome.ok, durationMs, batchSize }, 'cmdlet returned');
 
     if (outcome.ok) {
       const steps = outcome.steps;
@@ -235,14 +266,15 @@ export class CommandWorker {
       await this.finish({ ...claimed, attempts }, { status: 'failed', error: toCommandError(error) }, durationMs);
       return 'failed';
     }
-    this.o.logger.error({ err: error, commandId }, 'unexpected error running a command');
+    log.error({ err: error }, 'unexpected error running a command');
     return this.retry({ ...claimed, attempts }, error, durationMs);
   }
 
   /** One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. */
-  private async runSingle(command: Command, tenant: TenantConfig, signal: AbortSignal): Promise<Ran | { noSlot: true; cause?: unknown }> {
+  private async runSingle(command: Command, tenant: TenantConfig, how: RunContext): Promise<Ran | { noSlot: true; cause?: unknown }> {
     const call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
-    const r = await this.batcher.run(tenant, { request: { ...call, anchorMailbox: command.anchorMailbox }, correlationId: command.correlationId ?? command.id, signal });
+    const r = await this.batcher.run(tenant, { request: { ...call, anchorMailbox: command.anchorMailbox }, correlationId: command.correlationId ?? command.id, signal: how.signal, logger: how.log, traceContext: how.step.context });
+    how.step.slotWaited('noSlot' in r ? undefined : r.slotWaitMs, 'noSlot' in r ? (r.cause !== undefined ? 'error' : 'timeout') : 'acquired');
     if ('noSlot' in r) return r;
     const timing = { slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize };
     if (r.ok) return { ...timing, outcome: { ok: true, steps: [stepOf(call.cmdlet, r.result)] } };
@@ -251,15 +283,16 @@ export class CommandWorker {
   }
 
   /** The steps of a multi-step operation, in order, under one tenant slot. */
-  private async runSteps(command: Command, tenant: TenantConfig, calls: NonNullable<Command['steps']>, signal: AbortSignal): Promise<Ran | { noSlot: true; cause?: unknown }> {
+  private async runSteps(command: Command, tenant: TenantConfig, calls: NonNullable<Command['steps']>, how: RunContext): Promise<Ran | { noSlot: true; cause?: unknown }> {
+    const { signal, log, step } = how;
     const asked = Date.now();
     let slot;
     try {
-      slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 });
+      slot = await step.slotWait(() => this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 }));
     } catch (error) {
       return { noSlot: true, cause: error };
     }
-    this.o.logger.debug({ commandId: command.id, slot: slot?.index }, 'tenant slot');
+    log.debug({ slot: slot?.index }, 'tenant slot');
     if (!slot) return { noSlot: true };
     const started = Date.now();
     let outcome: StepsOutcome;
@@ -270,7 +303,7 @@ export class CommandWorker {
         // No new call once the claim is lost or lapsing: another worker may own the command.
         if (signal.aborted) throw claimNotKept(call.cmdlet);
         try {
-          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id, signal });
+          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id, signal, logger: log, traceContext: step.context });
           steps.push(stepOf(call.cmdlet, r));
         } catch (error) {
           // "Already a member / already granted / not there": the desired state holds.
@@ -303,6 +336,7 @@ export class CommandWorker {
       throw e;
     }
     await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delay);
+    this.logFor(command).info({ attempts: command.attempts, category: commandError.category, delayMs: delay }, 'command will be retried');
     await this.o.audit.append({ event: 'retried', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, outcome: commandError.category, detail: commandError.message, attempts: command.attempts, durationMs });
     return 'retrying';
   }
@@ -321,6 +355,7 @@ export class CommandWorker {
       throw e;
     }
     await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delayMs);
+    this.logFor(command).info({ reason, delayMs }, 'command deferred');
     await this.o.audit.append({ event: 'deferred', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, detail: reason, attempts: command.attempts });
     return 'deferred';
   }
@@ -333,11 +368,12 @@ export class CommandWorker {
       await this.o.store.update(final);
     } catch (error) {
       if (error instanceof ConcurrencyError) {
-        this.o.logger.warn({ commandId: command.id }, 'command changed while running (claim expired?); the newer writer wins');
+        this.logFor(command).warn('command changed while running (claim expired?); the newer writer wins');
         return;
       }
       throw error;
     }
+    this.logFor(command).info({ tenantId: command.tenantId, cmdlet: command.cmdlet, status: final.status, category: final.error?.category, attempts: final.attempts, requestIds: final.requestIds, timings: final.timings }, 'command finished');
     await this.o.audit.append({
       event: change.status === 'succeeded' ? 'succeeded' : 'failed',
       tenantId: command.tenantId,

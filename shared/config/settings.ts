@@ -80,6 +80,13 @@ const schema = z.object({
   PORTAL_API_SCOPE: z.string().regex(/^\S+\/[A-Za-z0-9._-]+$/, 'must be a delegated scope such as api://exo-gateway/user_impersonation').optional(),
   /** Folder of the built portal assets (index.html, app.js, app.css); default dist/portal next to the app. */
   PORTAL_DIR: z.string().optional(),
+  /**
+   * Application Insights: traces and metrics go there when set (absent = nothing is exported).
+   * Checked by readTelemetrySettings, not here: a bad value turns telemetry off, not the gateway.
+   */
+  APPLICATIONINSIGHTS_CONNECTION_STRING: z.string().optional(),
+  /** "Authorization=AAD;ClientId=<managed identity client id>": export with Entra ID auth (resources with local auth disabled). */
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: z.string().optional(),
 });
 
 /** Every app setting name the code reads (infra templates are checked against this list). */
@@ -101,4 +108,48 @@ export function readSettings(env: Record<string, string | undefined>): AppSettin
     throw new ConfigError('Invalid app settings', ['settings.GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra (the API app id or URI, and the tenant of the callers)']);
   }
   return settings;
+}
+
+export interface TelemetrySettings {
+  connectionString: string;
+  /** Entra ID auth for ingestion: the managed identity to use (undefined clientId = system-assigned). */
+  entraAuth?: { clientId?: string };
+}
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function pairs(value: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const part of value.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0) out.set(part.slice(0, i).trim().toLowerCase(), part.slice(i + 1).trim());
+  }
+  return out;
+}
+
+/**
+ * The Application Insights settings, or undefined when APPLICATIONINSIGHTS_CONNECTION_STRING
+ * is unset. Throws ConfigError naming the setting when a value is malformed.
+ */
+export function readTelemetrySettings(env: Record<string, string | undefined>): TelemetrySettings | undefined {
+  const connectionString = env.APPLICATIONINSIGHTS_CONNECTION_STRING?.trim();
+  if (!connectionString) return undefined;
+  const problems: string[] = [];
+  const cs = pairs(connectionString);
+  if (!GUID.test(cs.get('instrumentationkey') ?? '')) problems.push('settings.APPLICATIONINSIGHTS_CONNECTION_STRING: must contain InstrumentationKey=<GUID> (copy it from the Application Insights resource)');
+  for (const key of ['ingestionendpoint', 'liveendpoint']) {
+    const url = cs.get(key);
+    if (url !== undefined && !/^https?:\/\/[^\s/]+/i.test(url)) problems.push(`settings.APPLICATIONINSIGHTS_CONNECTION_STRING: ${key === 'ingestionendpoint' ? 'IngestionEndpoint' : 'LiveEndpoint'} must be a URL`);
+  }
+  let entraAuth: TelemetrySettings['entraAuth'];
+  const auth = env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING?.trim();
+  if (auth) {
+    const a = pairs(auth);
+    const clientId = a.get('clientid');
+    if ((a.get('authorization') ?? '').toLowerCase() !== 'aad') problems.push('settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING: must be "Authorization=AAD" (optionally ";ClientId=<managed identity client id>")');
+    else if (clientId !== undefined && !GUID.test(clientId)) problems.push('settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING: ClientId must be a GUID');
+    else entraAuth = { clientId };
+  }
+  if (problems.length) throw new ConfigError('Invalid telemetry settings', problems);
+  return { connectionString, entraAuth };
 }

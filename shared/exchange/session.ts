@@ -6,7 +6,9 @@
  * retried here: the durable worker decides (queue delays survive crashes; sleeps do not).
  */
 import { randomUUID } from 'node:crypto';
+import { context, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import type { Logger } from '../observability/logger';
+import { ATTR, formatTraceparent, globalTelemetry, markFailed, type Telemetry } from '../observability/telemetry';
 import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
@@ -27,6 +29,8 @@ export interface ExchangeSessionOptions {
   pageSize?: number;
   maxResults?: number;
   clientApplication?: string;
+  /** Spans and metrics of each request (default: the global OpenTelemetry providers). */
+  telemetry?: Telemetry;
 }
 
 type ParameterValue = unknown;
@@ -119,9 +123,18 @@ export class ExchangeSession implements TenantExchange {
       })),
     };
     const url = `${baseUrl.replace(/\/+$/, '')}/adminapi/beta/${encodeURIComponent(tenant.tenantId)}/$batch`;
+    const telemetry = this.options.telemetry ?? globalTelemetry;
+    const log = invokeOptions.logger ?? this.options.logger;
+    const metricAttributes = { [ATTR.tenant]: tenant.tenantId, [ATTR.cmdlet]: '$batch' };
     for (let authAttempt = 0; ; authAttempt++) {
       const token = await this.options.tokens.getToken({ forceRefresh: authAttempt > 0 });
       const requestId = randomUUID();
+      // One client span for the whole request; the items are its cmdlets.
+      const span = telemetry.tracer.startSpan(
+        '$batch',
+        { kind: SpanKind.CLIENT, attributes: { ...metricAttributes, [ATTR.requestId]: requestId, [ATTR.httpMethod]: 'POST', [ATTR.serverAddress]: new URL(url).host, 'exo_gateway.batch.size': items.length } },
+        invokeOptions.traceContext ?? context.active(),
+      );
       const headers: Record<string, string> = {
         ...this.sessionHeaders(token.token),
         'X-AnchorMailbox': SYSTEM_MAILBOX_ANCHOR(tenant.tenantId),
@@ -130,26 +143,44 @@ export class ExchangeSession implements TenantExchange {
         Prefer: 'odata.continue-on-error',
       };
       if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
+      const traceparent = formatTraceparent(span.spanContext());
+      if (traceparent) headers.traceparent = traceparent;
       const started = Date.now();
       let response;
       try {
         response = await this.options.transport.post(url, payload, headers, invokeOptions.signal);
       } catch (error) {
         const exchangeError = errorFromNetwork(error, { requestId, timedOut: error instanceof TimeoutError });
-        this.options.logger?.warn({ tenantId: tenant.tenantId, batchSize: items.length, requestId, ms: Date.now() - started, category: exchangeError.category }, 'Exchange $batch request failed');
+        const ms = Date.now() - started;
+        log?.warn({ tenantId: tenant.tenantId, batchSize: items.length, requestId, itemRequestIds: prepared.map((p) => p.requestId), ms, category: exchangeError.category }, 'Exchange $batch request failed');
+        telemetry.exchangeRequest(ms, { ...metricAttributes, [ATTR.outcome]: exchangeError.category });
+        markFailed(span, exchangeError);
+        span.end();
         return everyItem(prepared, exchangeError);
       }
-      this.options.logger?.debug({ tenantId: tenant.tenantId, batchSize: items.length, requestId, status: response.status, ms: Date.now() - started }, 'Exchange $batch request');
-      if (response.status >= 200 && response.status < 300) return this.readBatch(prepared, response.status, response.body, requestId, invokeOptions, token.token);
+      const ms = Date.now() - started;
+      log?.debug({ tenantId: tenant.tenantId, batchSize: items.length, requestId, itemRequestIds: prepared.map((p) => p.requestId), status: response.status, ms }, 'Exchange $batch request');
+      span.setAttribute(ATTR.httpStatus, response.status);
+      if (response.status >= 200 && response.status < 300) {
+        telemetry.exchangeRequest(ms, { ...metricAttributes, [ATTR.httpStatus]: response.status, [ATTR.outcome]: 'ok' });
+        span.end();
+        const outcomes = await this.readBatch(prepared, response.status, response.body, requestId, invokeOptions, token.token);
+        for (const o of outcomes) if (!o.ok && o.error.category === 'throttled') telemetry.throttled(o.error.status === 429 ? 'http429' : 'concurrency', { [ATTR.tenant]: tenant.tenantId, [ATTR.cmdlet]: o.error.cmdlet ?? '$batch' });
+        return outcomes;
+      }
       const retryAfter = response.headers['retry-after'];
       const error = errorFromResponse({ status: response.status, body: response.body, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, requestId });
+      telemetry.exchangeRequest(ms, { ...metricAttributes, [ATTR.httpStatus]: response.status, [ATTR.outcome]: error.category });
+      if (error.category === 'throttled') telemetry.throttled(response.status === 429 ? 'http429' : 'concurrency', metricAttributes);
+      markFailed(span, error);
+      span.end();
       if (response.status === 401 && authAttempt === 0) {
         await this.options.tokens.invalidate?.();
         continue;
       }
       if (error.category === 'auth' && (response.status === 401 || response.status === 403)) return everyItem(prepared, this.explained(error, token.token));
       if (error.category !== 'throttled' && BATCH_REFUSED.has(response.status)) {
-        this.options.logger?.warn({ tenantId: tenant.tenantId, batchSize: items.length, requestId, status: response.status, detail: error.message.slice(0, 200) }, 'Exchange refused the $batch request; sending its cmdlets one by one');
+        log?.warn({ tenantId: tenant.tenantId, batchSize: items.length, requestId, status: response.status, detail: error.message.slice(0, 200) }, 'Exchange refused the $batch request; sending its cmdlets one by one');
         return this.oneByOne(items, invokeOptions);
       }
       return everyItem(prepared, error);
@@ -272,29 +303,57 @@ export class ExchangeSession implements TenantExchange {
   }
 
   private async post(url: string, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, requestIds: string[]): Promise<Record<string, unknown>> {
+    const tenantId = this.options.tenant.tenantId;
+    const telemetry = this.options.telemetry ?? globalTelemetry;
+    const log = invokeOptions.logger ?? (invokeOptions.correlationId ? this.options.logger?.child({ correlationId: invokeOptions.correlationId }) : this.options.logger);
+    const metricAttributes = { [ATTR.tenant]: tenantId, [ATTR.cmdlet]: request.cmdlet };
     for (let authAttempt = 0; ; authAttempt++) {
       const token = await this.options.tokens.getToken({ forceRefresh: authAttempt > 0 });
       const requestId = randomUUID();
       requestIds.push(requestId);
+      // One client span per HTTP request; Exchange gets its traceparent so the trace joins up.
+      const span = telemetry.tracer.startSpan(
+        `InvokeCommand ${request.cmdlet}`,
+        { kind: SpanKind.CLIENT, attributes: { ...metricAttributes, [ATTR.requestId]: requestId, [ATTR.httpMethod]: 'POST', [ATTR.serverAddress]: new URL(url).host } },
+        invokeOptions.traceContext ?? context.active(),
+      );
       const headers: Record<string, string> = { ...this.sessionHeaders(token.token), ...this.cmdletHeaders(request, requestId, invokeOptions.correlationId) };
+      const traceparent = formatTraceparent(span.spanContext());
+      if (traceparent) headers.traceparent = traceparent;
       const started = Date.now();
       let response;
       try {
         response = await this.options.transport.post(url, body, headers, invokeOptions.signal);
       } catch (error) {
         const exchangeError = errorFromNetwork(error, { requestId, cmdlet: request.cmdlet, timedOut: error instanceof TimeoutError });
-        this.options.logger?.warn({ tenantId: this.options.tenant.tenantId, cmdlet: request.cmdlet, requestId, ms: Date.now() - started, category: exchangeError.category }, 'Exchange request failed');
+        const ms = Date.now() - started;
+        log?.warn({ tenantId, cmdlet: request.cmdlet, requestId, ms, category: exchangeError.category }, 'Exchange request failed');
+        telemetry.exchangeRequest(ms, { ...metricAttributes, [ATTR.outcome]: exchangeError.category });
+        span.setAttribute(ATTR.outcome, exchangeError.category);
+        markFailed(span, exchangeError);
+        span.end();
         throw exchangeError;
       }
-      this.options.logger?.debug({ tenantId: this.options.tenant.tenantId, cmdlet: request.cmdlet, requestId, status: response.status, ms: Date.now() - started }, 'Exchange request');
+      const ms = Date.now() - started;
+      log?.debug({ tenantId, cmdlet: request.cmdlet, requestId, status: response.status, ms }, 'Exchange request');
+      span.setAttribute(ATTR.httpStatus, response.status);
       if (response.status >= 200 && response.status < 300) {
-        if (!response.body || typeof response.body !== 'object') {
-          throw new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status: response.status, requestId, cmdlet: request.cmdlet });
-        }
+        const ok = Boolean(response.body && typeof response.body === 'object');
+        telemetry.exchangeRequest(ms, { ...metricAttributes, [ATTR.httpStatus]: response.status, [ATTR.outcome]: ok ? 'ok' : 'transient' });
+        span.setAttribute(ATTR.outcome, ok ? 'ok' : 'transient');
+        if (!ok) span.setStatus({ code: SpanStatusCode.ERROR });
+        span.end();
+        if (!ok) throw new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status: response.status, requestId, cmdlet: request.cmdlet });
         return response.body as Record<string, unknown>;
       }
       const retryAfter = response.headers['retry-after'];
       const error = errorFromResponse({ status: response.status, body: response.body, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, requestId, cmdlet: request.cmdlet });
+      telemetry.exchangeRequest(ms, { ...metricAttributes, [ATTR.httpStatus]: response.status, [ATTR.outcome]: error.category });
+      if (error.category === 'throttled') telemetry.throttled(response.status === 429 ? 'http429' : 'concurrency', metricAttributes);
+      span.setAttribute(ATTR.outcome, error.category);
+      markFailed(span, error);
+      span.end();
+      if (error.category !== 'alreadyExists') log?.info({ tenantId, cmdlet: request.cmdlet, requestId, status: response.status, category: error.category, exceptionType: error.exceptionType }, 'Exchange answered with an error');
       if (response.status === 401 && authAttempt === 0) {
         await this.options.tokens.invalidate?.();
         continue;
@@ -322,6 +381,7 @@ export interface ExchangeSessionPoolOptions {
   timeoutMs?: number;
   logger?: Logger;
   pageSize?: number;
+  telemetry?: Telemetry;
 }
 
 /** One cached session per tenant per process. */
@@ -336,7 +396,7 @@ export class ExchangeSessionPool implements ExchangeSessions {
     if (!session) {
       const transport = new JsonHttpTransport({ timeoutMs: this.options.timeoutMs ?? 100_000, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
       this.transports.push(transport);
-      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), transport, logger: this.options.logger, pageSize: this.options.pageSize });
+      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), transport, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry });
       this.sessions.set(tenant.tenantId, session);
     }
     return session;

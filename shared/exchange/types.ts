@@ -1,4 +1,7 @@
 /** What callers of the Exchange layer ask for and get back. */
+import type { Context } from '@opentelemetry/api';
+import type { Logger } from '../observability/logger';
+
 export interface CmdletRequest {
   /** e.g. "Set-Mailbox". */
   cmdlet: string;
@@ -24,9 +27,13 @@ export interface CmdletResult {
 }
 
 export interface InvokeOptions {
-  /** Carried into client-request-id / logs (traceparent or x-correlation-id of the caller). */
+  /** Sent as x-correlation-id and on every log line of the call (client-request-id stays a fresh GUID per request). */
   correlationId?: string;
   signal?: AbortSignal;
+  /** Where the call's log lines go: a child logger carrying the caller's fields (commandId, correlationId). */
+  logger?: Logger;
+  /** Parent of the Exchange request spans (default: the active context); its trace goes to Exchange as `traceparent`. */
+  traceContext?: Context;
 }
 
 /** One cmdlet of a `$batch` request. */

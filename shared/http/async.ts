@@ -1,4 +1,5 @@
 /** The asynchronous request-reply pattern Power Automate polls: 202 + Location + Retry-After. */
+import { randomUUID } from 'node:crypto';
 import type { HttpResponseInit } from '@azure/functions';
 
 export function acceptedResponse(location: string, body: unknown, retryAfterSeconds = 2): HttpResponseInit {
@@ -15,4 +16,17 @@ export function correlationIdOf(request: { headers: { get(name: string): string 
   if (explicit && /^[\x21-\x7e]{1,128}$/.test(explicit)) return explicit;
   const traceId = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(request.headers.get('traceparent')?.trim() ?? '')?.[1];
   return traceId && !/^0+$/.test(traceId) ? traceId : undefined;
+}
+
+/** The caller's correlation id, or a new one for a caller that sent none (it is returned to them). */
+export function requestCorrelationId(request: { headers: { get(name: string): string | null } }): string {
+  return correlationIdOf(request) ?? randomUUID();
+}
+
+/** The response with `x-correlation-id` set (the caller's, or the one generated for it). */
+export function withCorrelationId(response: HttpResponseInit, correlationId: string | undefined): HttpResponseInit {
+  if (!correlationId) return response;
+  const headers = new Headers(response.headers as ConstructorParameters<typeof Headers>[0]);
+  headers.set('x-correlation-id', correlationId);
+  return { ...response, headers: Object.fromEntries(headers.entries()) };
 }

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { createAppServices } from '../../shared/app/services';
-import { SETTING_NAMES, readSettings } from '../../shared/config/settings';
+import { SETTING_NAMES, readSettings, readTelemetrySettings } from '../../shared/config/settings';
 import { ConfigError } from '../../shared/config/errors';
 import { IDENTITY_CONNECTION_SUFFIXES, STORAGE_CONNECTION } from '../../shared/config/storage-connection';
 import { silentLogger } from '../../shared/observability/logger';
@@ -28,8 +28,6 @@ const read = (path: string) => readFileSync(join(root, path), 'utf8');
 
 /** Settings the platform or the SDKs read, not shared/config/settings.ts. Keep this list short. */
 const PLATFORM_SETTINGS = new Set([
-  'APPLICATIONINSIGHTS_CONNECTION_STRING', // Functions host → Application Insights
-  'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', // … with Entra ID auth (the user-assigned identity)
   'AZURE_CLIENT_ID', // DefaultAzureCredential → the user-assigned managed identity (Key Vault)
 ]);
 /** Flex Consumption rejects these as app settings (the runtime is in functionAppConfig). */
@@ -45,6 +43,8 @@ const ROLE_IDS = {
 
 /** Values Azure computes at deployment, as plausible samples for the code's validation. */
 function sampleFor(setting: string, expr: string): string | undefined {
+  // 'ClientId=${identity…clientId};Authorization=AAD': the string with the id filled in.
+  if (/Authorization=AAD/.test(expr)) return expr.replace(/^'|'$/g, '').replace(/\$\{[^}]*\}/g, '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b');
   const endpoint = /primaryEndpoints\.(blob|queue|table)/.exec(expr);
   if (endpoint) return `https://stexample.${endpoint[1]}.core.windows.net/`;
   if (/\.properties\.clientId/.test(expr)) return '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b';
@@ -171,6 +171,13 @@ describe('Bicep templates ↔ app settings', () => {
     const storageSet = Object.keys(env).some((n) => n === STORAGE_CONNECTION || n.startsWith(`${STORAGE_CONNECTION}__`));
     const missing = required.filter((n) => !(n in env) && !(n === STORAGE_CONNECTION && storageSet));
     expect({ 'required settings missing from infra/resources.bicep': missing }).toEqual({ 'required settings missing from infra/resources.bicep': [] });
+  });
+
+  it('turns telemetry on with Entra ID auth through the identity (the resource disables local auth)', () => {
+    const { env, dynamic } = templateAppSettings(templates);
+    expect(dynamic.APPLICATIONINSIGHTS_CONNECTION_STRING).toMatch(/appInsights\.properties\.ConnectionString/);
+    expect(dynamic.APPLICATIONINSIGHTS_AUTHENTICATION_STRING).toMatch(/identity\.properties\.clientId/);
+    expect(readTelemetrySettings(env)).toEqual({ connectionString: env.APPLICATIONINSIGHTS_CONNECTION_STRING, entraAuth: { clientId: '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b' } });
   });
 
   it('uses identity-based storage only (no keys, no connection strings) and nothing Flex Consumption rejects', () => {

@@ -1,0 +1,166 @@
+/**
+ * No secret in any log line or telemetry item: realistic flows through local host processes at
+ * LOG_LEVEL=debug — certificate and client-secret tenants that work, callers with bad tokens,
+ * a vault that answers 403, an app whose token Exchange refuses (401), diagnostics — with
+ * Application Insights export to a loopback server. Every byte the processes write to stdout
+ * and stderr, and every telemetry body posted, is searched for the sandbox's secrets: client
+ * secrets, the Key Vault secret values (PFX base64, PEM key and certificate), bearer tokens and
+ * client assertions (any JWT).
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DefaultAzureCredential } from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { ConfidentialClientApplication } from '@azure/msal-node';
+import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
+import { GATEWAY_API } from '../../sandbox/directory/seed';
+import { sandboxTenants } from '../../sandbox/directory/tenants-file';
+import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
+import { AUTOMATION_ADMIN_APP, CONTOSO, FABRIKAM } from '../support/gateway';
+import { offlineTelemetryEnv, startIngestionServer, type IngestionServer } from '../support/ingestion-server';
+import { startTestCloud, testStorageConnectionString, uniqueName } from '../support/sandbox';
+
+const NO_ROLE_APP = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c03';
+
+let cloud: SandboxCloud;
+let ingestion: IngestionServer;
+let dir: string;
+let token: string;
+let output = '';
+const children: ChildProcess[] = [];
+
+function baseEnv(tenantsFile: string): Record<string, string> {
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
+  return {
+    AzureWebJobsStorage: testStorageConnectionString(),
+    ...cloud.env(),
+    TENANTS_FILE: tenantsFile,
+    POLICY_FILE: policyFile,
+    COMMANDS_QUEUE: uniqueName('nosec'),
+    COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, ''),
+    AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''),
+    GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
+    GATEWAY_AUTH_TENANTS: CONTOSO,
+    LOG_LEVEL: 'debug',
+    HOST_MIN_POLL_MS: '20',
+    WORKER_CLAIM_MS: '5000',
+    WORKER_BACKOFF_MS: '200',
+  };
+}
+
+async function host(env: Record<string, string>) {
+  const started = await spawnHostProcess({ functionsModule: join(__dirname, '../../sandbox/app-functions.ts'), env: { ...process.env, ...env }, onOutput: (_s, text) => (output += text) });
+  children.push(started.child);
+  const call = (path: string, init: RequestInit = {}, bearer: string | null = token) =>
+    fetch(`${started.url}${path}`, { ...init, headers: { 'content-type': 'application/json', ...(bearer === null ? {} : { authorization: `Bearer ${bearer}` }), ...(init.headers as Record<string, string>) } });
+  const run = async (body: unknown): Promise<Record<string, unknown>> => {
+    const res = await call('/api/commands', { method: 'POST', body: JSON.stringify(body) });
+    expect(res.status).toBe(202);
+    const location = res.headers.get('location')!;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const poll = await call(location);
+      const done = (await poll.json()) as Record<string, unknown>;
+      if (poll.status === 200) return done;
+      if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(done)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      started.child.once('exit', () => resolve());
+      started.child.kill('SIGTERM');
+    });
+  return { call, run, stop };
+}
+
+beforeAll(async () => {
+  cloud = await startTestCloud();
+  for (const [k, v] of Object.entries(cloud.env())) process.env[k] = v;
+  ingestion = await startIngestionServer();
+  dir = mkdtempSync(join(tmpdir(), 'exo-nosec-'));
+  const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
+  const msal = new ConfidentialClientApplication({ auth: { clientId: AUTOMATION_ADMIN_APP.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(AUTOMATION_ADMIN_APP.secret)! } });
+  token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
+});
+
+afterAll(async () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  await ingestion.close();
+  await cloud.stop();
+});
+
+it('writes no secret, token, key or certificate to its output or telemetry, at debug level and through failures', async () => {
+  const seed = cloud.context.directory.seed;
+  const miObjectId = seed.managedIdentity.objectId;
+
+  // Phase 1: certificate (PFX) tenant works; the secret tenant's vault answers 403, then works.
+  const tenants1 = join(dir, 'tenants-1.json');
+  writeFileSync(tenants1, JSON.stringify(sandboxTenants(seed, cloud.endpoints)));
+  const first = await host({ ...baseEnv(tenants1), ...offlineTelemetryEnv(ingestion) });
+  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute9: 'no-secrets' } })).toMatchObject({ status: 'succeeded' });
+  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 2 } })).toMatchObject({ status: 'succeeded' });
+  cloud.keyVault.updateReaders('fabrikam-kv', { remove: [miObjectId] });
+  try {
+    expect(await first.run({ tenant: FABRIKAM, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({ status: 'failed', error: { category: 'auth', exceptionType: 'Credential.KeyVaultForbidden' } });
+  } finally {
+    cloud.keyVault.updateReaders('fabrikam-kv', { add: [miObjectId] });
+  }
+  expect(await first.run({ tenant: FABRIKAM, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({ status: 'succeeded' });
+  // Callers with no, malformed, forged and foreign tokens.
+  const body = JSON.stringify({ tenant: CONTOSO, cmdlet: 'Get-Mailbox' });
+  const [h, p] = token.split('.');
+  const forged = `${h}.${p}.${Buffer.from('not the signature').toString('base64url')}`;
+  expect((await first.call('/api/commands', { method: 'POST', body }, null)).status).toBe(401);
+  expect((await first.call('/api/commands', { method: 'POST', body }, 'not.a.jwt')).status).toBe(401);
+  expect((await first.call('/api/commands', { method: 'POST', body }, forged)).status).toBe(401);
+  expect((await first.call('/api/commands', { method: 'POST', body, headers: { authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` } }, null)).status).toBe(401);
+  expect((await first.call('/api/diagnostics/contoso.onmicrosoft.com')).status).toBeLessThan(500);
+  expect((await first.call('/api/health', {}, null)).status).toBe(200);
+  await first.stop();
+
+  // Phase 2: an app without Exchange.ManageAsApp: Exchange answers 401 (twice: one refresh).
+  const tenants2 = join(dir, 'tenants-2.json');
+  const [contoso, fabrikam] = sandboxTenants(seed, cloud.endpoints) as Array<Record<string, unknown>>;
+  writeFileSync(tenants2, JSON.stringify([{ ...contoso, clientId: NO_ROLE_APP, credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'exo-no-role-secret' } } }, fabrikam]));
+  const second = await host(baseEnv(tenants2));
+  expect(await second.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({ status: 'failed', error: { category: 'auth', status: 401 } });
+  await second.stop();
+
+  // The runs did log (at debug) and export, so the search below searched something.
+  const lines = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  expect(lines.some((l) => l.level === 20 && l.msg === 'Exchange request')).toBe(true);
+  expect(lines.some((l) => l.msg === 'Exchange answered with an error' && l.status === 401)).toBe(true);
+  expect(lines.some((l) => l.msg === 'command finished' && l.category === 'auth')).toBe(true);
+  expect(ingestion.envelopes.some((e) => e.data?.baseType === 'RequestData' && e.data.baseData?.name === 'POST /api/commands')).toBe(true);
+  expect(ingestion.envelopes.some((e) => e.data?.baseType === 'RemoteDependencyData' && e.data.baseData?.name === 'InvokeCommand Set-Mailbox')).toBe(true);
+  expect(ingestion.envelopes.some((e) => e.data?.baseType === 'MetricData' && JSON.stringify(e.data.baseData).includes('exo_gateway.commands'))).toBe(true);
+
+  // What must never appear.
+  const vaultSecrets = await Promise.all(
+    [
+      ['contoso-kv', 'exo-contoso'],
+      ['contoso-kv', 'exo-contoso-pem'],
+      ['contoso-kv', 'exo-no-role-secret'],
+      ['fabrikam-kv', 'exo-fabrikam-secret'],
+    ].map(async ([vault, name]) => (await new SecretClient(cloud.endpoints.vaultUrl(vault!), new DefaultAzureCredential()).getSecret(name!)).value!),
+  );
+  const pemBodies = vaultSecrets.flatMap((v) => [...v.matchAll(/-----BEGIN [A-Z ]+-----([\s\S]*?)-----END/g)].flatMap((m) => m[1]!.split(/\s+/).filter((line) => line.length >= 40)));
+  const secrets = [...cloud.context.directory.secrets.values(), ...vaultSecrets.filter((v) => !v.includes('-----BEGIN')), token, forged];
+  expect(pemBodies.length).toBeGreaterThan(10);
+  const everything = [output, ...ingestion.bodies].join('\n');
+  for (const secret of secrets) {
+    // Long values (PFX base64) are searched piecewise: a fragment is a leak too.
+    const pieces = secret.length > 64 ? Array.from({ length: Math.floor(secret.length / 64) }, (_, i) => secret.slice(i * 64, i * 64 + 64)) : [secret];
+    for (const piece of pieces) expect(everything.includes(piece)).toBe(false);
+  }
+  for (const line of pemBodies) expect(everything.includes(line)).toBe(false);
+  expect(everything).not.toMatch(/PRIVATE KEY/);
+  expect(everything).not.toMatch(/BEGIN CERTIFICATE/);
+  expect(everything).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\./);
+  expect(everything).not.toMatch(/Bearer [A-Za-z0-9._~+/=-]{20,}/i);
+}, 120_000);

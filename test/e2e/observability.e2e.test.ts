@@ -1,0 +1,182 @@
+/**
+ * Correlation, traces and metrics through the real path: the API on the local host, the
+ * worker on Azurite, Exchange in the sandbox — with an in-memory OpenTelemetry SDK registered
+ * as the global one (as the Azure Monitor distro is in production) and the gateway's log
+ * captured line by line.
+ */
+import { randomBytes } from 'node:crypto';
+import { SpanKind } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { createLogger } from '../../shared/observability/logger';
+import { ATTR, METRIC_NAMES } from '../../shared/observability/telemetry';
+import { startTestGateway, CONTOSO, type TestGateway } from '../support/gateway';
+import { installTestTelemetry, total, type TestTelemetry } from '../support/telemetry';
+
+let telemetry: TestTelemetry;
+let gw: TestGateway;
+const lines: Array<Record<string, unknown>> = [];
+
+beforeAll(async () => {
+  telemetry = installTestTelemetry();
+  const logger = createLogger({ level: 'debug', destination: { write: (chunk: string) => void lines.push(...chunk.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)) } });
+  gw = await startTestGateway({ logger, overrides: { worker: { backoff: { baseMs: 200, maxMs: 1000 } } } });
+});
+afterAll(async () => {
+  await gw.stop();
+  await telemetry.shutdown();
+});
+
+const hex = (bytes: number) => randomBytes(bytes).toString('hex');
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+async function submit(body: unknown, headers: Record<string, string> = {}) {
+  const res = await gw.post('/api/commands', body, { headers });
+  expect(res.status).toBe(202);
+  const { id } = (await res.json()) as { id: string };
+  return { res, id, location: res.headers.get('location')! };
+}
+
+function spansOf(traceId: string): ReadableSpan[] {
+  return telemetry.spans().filter((s) => s.spanContext().traceId === traceId);
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('one command, end to end', () => {
+  const traceId = hex(16);
+  const callerSpanId = hex(8);
+  const correlationId = `flow-run-${hex(6)}`;
+  const marker = `attr-${hex(4)}`;
+  let id: string;
+
+  beforeAll(async () => {
+    gw.cloud.exchange.clearReceived();
+    const submitted = await submit(
+      { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute7: marker } },
+      { traceparent: `00-${traceId}-${callerSpanId}-01`, 'x-correlation-id': correlationId },
+    );
+    id = submitted.id;
+    expect(submitted.res.headers.get('x-correlation-id')).toBe(correlationId);
+    const status = await gw.get(submitted.location);
+    expect(status.headers.get('x-correlation-id')).toBe(correlationId);
+    expect(await gw.waitFor(submitted.location)).toMatchObject({ status: 'succeeded' });
+    // The step span ends after the status write the poll saw.
+    await until('the worker span', () => spansOf(traceId).some((s) => s.kind === SpanKind.CONSUMER && s.attributes[ATTR.outcome] === 'succeeded'));
+  });
+
+  it('continues the caller\'s trace: accept → worker step → slot wait → Exchange call', () => {
+    const spans = spansOf(traceId);
+    const accept = spans.find((s) => s.kind === SpanKind.SERVER && s.name === 'POST /api/commands')!;
+    expect(accept).toBeDefined();
+    expect(accept.parentSpanContext?.spanId).toBe(callerSpanId);
+    expect(accept.attributes).toMatchObject({ [ATTR.httpStatus]: 202, [ATTR.commandId]: id, [ATTR.tenant]: CONTOSO, [ATTR.cmdlet]: 'Set-Mailbox', [ATTR.outcome]: 'accepted', [ATTR.correlationId]: correlationId });
+
+    const step = spans.find((s) => s.kind === SpanKind.CONSUMER)!;
+    expect(step.name).toBe('process Set-Mailbox');
+    expect(step.parentSpanContext?.spanId).toBe(accept.spanContext().spanId);
+    expect(step.attributes).toMatchObject({ [ATTR.commandId]: id, [ATTR.tenant]: CONTOSO, [ATTR.outcome]: 'succeeded', [ATTR.attempt]: 1 });
+
+    const wait = spans.find((s) => s.name === 'tenant slot wait')!;
+    expect(wait.parentSpanContext?.spanId).toBe(step.spanContext().spanId);
+    expect(wait.attributes[ATTR.outcome]).toBe('acquired');
+
+    const exchange = spans.filter((s) => s.kind === SpanKind.CLIENT);
+    expect(exchange).toHaveLength(1);
+    expect(exchange[0]!.name).toBe('InvokeCommand Set-Mailbox');
+    expect(exchange[0]!.parentSpanContext?.spanId).toBe(step.spanContext().spanId);
+    expect(exchange[0]!.attributes).toMatchObject({ [ATTR.tenant]: CONTOSO, [ATTR.cmdlet]: 'Set-Mailbox', [ATTR.httpStatus]: 200, [ATTR.outcome]: 'ok' });
+  });
+
+  it('sends Exchange a traceparent of that trace (the client span) and a fresh GUID client-request-id', () => {
+    const received = gw.cloud.exchange.receivedRequests().filter((r) => r.correlationId === correlationId);
+    expect(received).toHaveLength(1);
+    const exchangeSpan = spansOf(traceId).find((s) => s.kind === SpanKind.CLIENT)!;
+    expect(received[0]!.traceparent).toBe(`00-${traceId}-${exchangeSpan.spanContext().spanId}-01`);
+    expect(received[0]!.clientRequestId).toMatch(UUID);
+    expect(exchangeSpan.attributes[ATTR.requestId]).toBe(received[0]!.clientRequestId);
+  });
+
+  it('puts no parameter values or tokens on spans', () => {
+    const attributes = JSON.stringify(spansOf(traceId).map((s) => s.attributes));
+    expect(attributes).not.toContain(marker);
+    expect(attributes).not.toContain('adele.vance');
+    expect(attributes).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
+  });
+
+  it('carries the caller\'s correlation id on every log line of the command: API, worker and Exchange session', () => {
+    const ofCommand = lines.filter((l) => l.commandId === id || l.correlationId === correlationId);
+    expect(ofCommand.every((l) => l.correlationId === correlationId)).toBe(true);
+    expect(ofCommand.every((l) => l.commandId === id)).toBe(true);
+    const messages = ofCommand.map((l) => l.msg);
+    expect(messages).toEqual(expect.arrayContaining(['command accepted', 'claimed; waiting for a tenant slot', 'Exchange request', 'command finished']));
+    // Each client-request-id Exchange saw is in the log with the correlation id.
+    for (const r of gw.cloud.exchange.receivedRequests().filter((x) => x.correlationId === correlationId)) {
+      expect(lines.filter((l) => l.requestId === r.clientRequestId)).toEqual([expect.objectContaining({ correlationId, commandId: id, msg: 'Exchange request', status: 200 })]);
+    }
+  });
+
+  it('records the metric points: command outcome, queue age, slot wait, Exchange latency', async () => {
+    const m = await telemetry.metrics();
+    expect(total(m.get(METRIC_NAMES.commands), { [ATTR.outcome]: 'succeeded', [ATTR.tenant]: CONTOSO, [ATTR.cmdlet]: 'Set-Mailbox' })).toBeGreaterThanOrEqual(1);
+    expect(total(m.get(METRIC_NAMES.queueAge), { [ATTR.tenant]: CONTOSO })).toBeGreaterThanOrEqual(1);
+    expect(total(m.get(METRIC_NAMES.slotWait), { [ATTR.outcome]: 'acquired' })).toBeGreaterThanOrEqual(1);
+    expect(total(m.get(METRIC_NAMES.exchangeDuration), { [ATTR.cmdlet]: 'Set-Mailbox', [ATTR.httpStatus]: 200, [ATTR.outcome]: 'ok' })).toBeGreaterThanOrEqual(1);
+    expect(m.get(METRIC_NAMES.exchangeDuration)?.descriptor.unit).toBe('ms');
+  });
+});
+
+describe('correlation ids', () => {
+  it('generates one for a caller without, returns it and logs the command with it', async () => {
+    const { res, id, location } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } });
+    const generated = res.headers.get('x-correlation-id')!;
+    expect(generated).toMatch(UUID);
+    expect(generated).not.toBe(id);
+    await gw.waitFor(location);
+    expect((await gw.get(location)).headers.get('x-correlation-id')).toBe(generated);
+    expect(gw.cloud.exchange.receivedRequests().filter((r) => r.correlationId === generated)).toHaveLength(1);
+    await until('command finished line', () => lines.some((l) => l.commandId === id && l.msg === 'command finished'));
+    expect(lines.filter((l) => l.commandId === id).every((l) => l.correlationId === generated)).toBe(true);
+  });
+
+  it('uses the trace id of a traceparent when no x-correlation-id is sent', async () => {
+    const traceId = hex(16);
+    const { res } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } }, { traceparent: `00-${traceId}-${hex(8)}-01` });
+    expect(res.headers.get('x-correlation-id')).toBe(traceId);
+  });
+
+  it('answers a refused request with the correlation id too', async () => {
+    const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'not a cmdlet' }, { headers: { 'x-correlation-id': 'bad-request-1' } });
+    expect(res.status).toBe(422);
+    expect(res.headers.get('x-correlation-id')).toBe('bad-request-1');
+  });
+});
+
+describe('throttling', () => {
+  afterEach(() => gw.cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 2000 } }));
+
+  it('counts Exchange 429s and concurrency-limit answers, and the deferred steps, until the command succeeds', async () => {
+    const before = await telemetry.metrics();
+    const throttledBefore = (kind: string) => total(before.get(METRIC_NAMES.throttled), { [ATTR.throttleKind]: kind });
+    const deferredBefore = total(before.get(METRIC_NAMES.commands), { [ATTR.outcome]: 'deferred' });
+
+    gw.cloud.exchange.configure({ faults: { rate: 1, kinds: ['http429'], slowMs: 2000 } });
+    const { location } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } });
+    await until('a 429 counted', async () => total((await telemetry.metrics()).get(METRIC_NAMES.throttled), { [ATTR.throttleKind]: 'http429', [ATTR.tenant]: CONTOSO }) > throttledBefore('http429'));
+    gw.cloud.exchange.configure({ faults: { rate: 1, kinds: ['concurrencyText'], slowMs: 2000 } });
+    await until('a concurrency answer counted', async () => total((await telemetry.metrics()).get(METRIC_NAMES.throttled), { [ATTR.throttleKind]: 'concurrency' }) > throttledBefore('concurrency'), 20_000);
+    gw.cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 2000 } });
+    expect(await gw.waitFor(location, 20_000)).toMatchObject({ status: 'succeeded' });
+
+    const after = await telemetry.metrics();
+    expect(total(after.get(METRIC_NAMES.commands), { [ATTR.outcome]: 'deferred' })).toBeGreaterThanOrEqual(deferredBefore + 2);
+    expect(total(after.get(METRIC_NAMES.exchangeDuration), { [ATTR.httpStatus]: 429, [ATTR.outcome]: 'throttled' })).toBeGreaterThanOrEqual(1);
+  });
+});
