@@ -156,6 +156,56 @@ describe('CommandBatcher', () => {
     expect(await Promise.all(runs)).toEqual([expect.objectContaining({ ok: false, error: boom, batchSize: 2 }), expect.objectContaining({ ok: false, error: boom, batchSize: 2 })]);
   });
 
+  it('does not send a waiting call whose claim was lost, and stops a batch when a member\'s claim cannot be kept', async () => {
+    const ex = scriptedExchange(200);
+    const mem = memorySlots();
+    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 2000 });
+    const held = (await mem.take())!;
+    const lost = new AbortController();
+    const runs = [
+      batcher.run(tenant, { ...call('a'), signal: new AbortController().signal }),
+      batcher.run(tenant, { ...call('b'), signal: lost.signal }),
+      batcher.run(tenant, { ...call('c'), signal: new AbortController().signal }),
+    ];
+    await new Promise((r) => setTimeout(r, 20));
+    lost.abort(new Error('claim lost'));
+    await held.release();
+    // b never goes out: another worker may own its command now.
+    await new Promise((r) => setTimeout(r, 20));
+    expect(ex.sent).toEqual([{ kind: 'batch', cmdlets: ['a', 'c'] }]);
+    const outcomes = await Promise.all(runs);
+    expect(outcomes[1]).toMatchObject({ ok: false, batchSize: 0, error: { category: 'transient', message: expect.stringMatching(/claim could not be kept/) } });
+    expect(outcomes[0]).toMatchObject({ ok: true, batchSize: 2 });
+  });
+
+  it('passes one signal for the whole $batch that fires when any member\'s claim cannot be kept', async () => {
+    const mem = memorySlots();
+    let seen: AbortSignal | undefined;
+    const sessions: ExchangeSessions = {
+      forTenant: () => ({
+        invoke: async () => Promise.reject(new Error('unused')),
+        invokeBatch: async (items, options) => {
+          seen = options?.signal;
+          await new Promise((res, rej) => options?.signal?.addEventListener('abort', () => rej(new ExchangeError({ category: 'transient', message: 'aborted' }))));
+          return items.map(() => ({ ok: false as const, error: new ExchangeError({ category: 'transient', message: 'unreachable' }) }));
+        },
+      }),
+    };
+    const batcher = new CommandBatcher({ slots: mem.slots, sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 2000 });
+    const held = (await mem.take())!;
+    const lapsing = new AbortController();
+    const runs = [batcher.run(tenant, { ...call('a'), signal: new AbortController().signal }), batcher.run(tenant, { ...call('b'), signal: lapsing.signal })];
+    await new Promise((r) => setTimeout(r, 10));
+    await held.release();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(seen?.aborted).toBe(false);
+    lapsing.abort(new Error('claim lapsed'));
+    const outcomes = await Promise.all(runs);
+    expect(seen?.aborted).toBe(true);
+    // Every member sees a transient failure: it runs again later (each cmdlet is idempotent).
+    expect(outcomes).toEqual([expect.objectContaining({ ok: false, batchSize: 2, error: expect.objectContaining({ category: 'transient' }) }), expect.objectContaining({ ok: false, batchSize: 2 })]);
+  });
+
   it('rejects a maxBatch outside 1..10', () => {
     const mem = memorySlots();
     expect(() => new CommandBatcher({ slots: mem.slots, sessions: scriptedExchange().sessions, logger: silentLogger, maxBatch: 11, slotWaitMs: 1 })).toThrow(/maxBatch must be an integer 1..10/);
