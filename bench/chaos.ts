@@ -445,8 +445,8 @@ async function main(): Promise<void> {
 
   const stats = cloud.context.stats.snapshot();
   const tenants = directory.tenants.map((t) => {
-    const s = stats.exchange[t.tenantId] ?? { requests: 0, inFlight: 0, maxInFlight: 0, throttled: 0, faults: 0, faultsByKind: {} };
-    return { tenantId: t.tenantId, requests: s.requests, maxInFlight: s.maxInFlight, cap: CAP, capThrottled: s.throttled, faults: s.faults };
+    const s = stats.exchange[t.tenantId] ?? { requests: 0, inFlight: 0, maxInFlight: 0, throttled: 0, faults: 0, faultsByKind: {}, batchRequests: 0, batchItems: 0, maxBatchSize: 0 };
+    return { tenantId: t.tenantId, requests: s.requests, maxInFlight: s.maxInFlight, cap: CAP, capThrottled: s.throttled, faults: s.faults, batchRequests: s.batchRequests, batchItems: s.batchItems, maxBatchSize: s.maxBatchSize };
   });
   const faultsByKind: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
   for (const s of Object.values(stats.exchange)) for (const [k, v] of Object.entries(s.faultsByKind)) faultsByKind[k] = (faultsByKind[k] ?? 0) + v;
@@ -561,6 +561,7 @@ async function main(): Promise<void> {
     ['already applied', alreadyApplied, ''],
     ['faults injected', `${result.faults}: ${Object.entries(faultsByKind).map(([k, v]) => `${k} ${v}`).join(', ')}`, ''],
     ['exchange requests / attempts / deferrals', `${result.exchangeRequests} / ${attempts} / ${deferrals}`, ''],
+    ['$batch requests (items, largest)', `${tenants.reduce((a, t) => a + t.batchRequests, 0)} (${tenants.reduce((a, t) => a + t.batchItems, 0)} items, up to ${Math.max(0, ...tenants.map((t) => t.maxBatchSize))})`, ''],
     ['submit retries (host gone)', submitErrors, ''],
     ['duration', `${result.durationSeconds} s`, ''],
     ['command latency p50 / p99 / max', `${result.commandP50Ms} / ${result.commandP99Ms} / ${result.commandMaxMs} ms`, ''],

@@ -186,7 +186,7 @@ describe('CommandBatcher', () => {
         invoke: async () => Promise.reject(new Error('unused')),
         invokeBatch: async (items, options) => {
           seen = options?.signal;
-          await new Promise((res, rej) => options?.signal?.addEventListener('abort', () => rej(new ExchangeError({ category: 'transient', message: 'aborted' }))));
+          await new Promise((_resolve, rej) => options?.signal?.addEventListener('abort', () => rej(new ExchangeError({ category: 'transient', message: 'aborted' }))));
           return items.map(() => ({ ok: false as const, error: new ExchangeError({ category: 'transient', message: 'unreachable' }) }));
         },
       }),

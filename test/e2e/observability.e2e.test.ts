@@ -79,12 +79,14 @@ describe('one command, end to end', () => {
     expect(accept.parentSpanContext?.spanId).toBe(callerSpanId);
     expect(accept.attributes).toMatchObject({ [ATTR.httpStatus]: 202, [ATTR.commandId]: id, [ATTR.tenant]: CONTOSO, [ATTR.cmdlet]: 'Set-Mailbox', [ATTR.outcome]: 'accepted', [ATTR.correlationId]: correlationId });
 
-    const step = spans.find((s) => s.kind === SpanKind.CONSUMER)!;
+    // Under a loaded machine a first step may be deferred (no slot within its wait); the step
+    // that ran the command is the one that succeeded.
+    const step = spans.find((s) => s.kind === SpanKind.CONSUMER && s.attributes[ATTR.outcome] === 'succeeded')!;
     expect(step.name).toBe('process Set-Mailbox');
     expect(step.parentSpanContext?.spanId).toBe(accept.spanContext().spanId);
     expect(step.attributes).toMatchObject({ [ATTR.commandId]: id, [ATTR.tenant]: CONTOSO, [ATTR.outcome]: 'succeeded', [ATTR.attempt]: 1 });
 
-    const wait = spans.find((s) => s.name === 'tenant slot wait')!;
+    const wait = spans.find((s) => s.name === 'tenant slot wait' && s.parentSpanContext?.spanId === step.spanContext().spanId)!;
     expect(wait.parentSpanContext?.spanId).toBe(step.spanContext().spanId);
     expect(wait.attributes[ATTR.outcome]).toBe('acquired');
 
