@@ -18,7 +18,7 @@ import { ExchangeTokenProvider } from '../../shared/credentials/token-provider';
 import { JsonHttpTransport } from '../../shared/exchange/http';
 import { ExchangeSession, SYSTEM_MAILBOX_ANCHOR } from '../../shared/exchange/session';
 import { exchangeTokenRequests, keyVaultReads, keyVaultTokenRequests } from './counters';
-import { CONTOSO, type BenchCloud } from './environment';
+import { CONTOSO, cpuMs, type BenchCloud } from './environment';
 import { round, summarize, type Summary } from './percentiles';
 
 export interface BaselineResult {
@@ -37,6 +37,8 @@ export interface BaselineResult {
   tokenRequests: number;
   keyVaultReads: number;
   keyVaultTokenRequests: number;
+  /** CPU time per command (ms) of the bench driver (the client side here) and the sandbox process. */
+  cpuMsPerCommand: { benchDriver: number; sandbox: number; total: number };
 }
 
 const SCOPE = 'https://outlook.office365.com/.default';
@@ -44,8 +46,8 @@ const SCOPE = 'https://outlook.office365.com/.default';
 function withSandboxIdentity<T>(bench: BenchCloud, run: () => Promise<T>): Promise<T> {
   // The managed-identity credential reads these (App Service style) from the environment.
   const saved = { IDENTITY_ENDPOINT: process.env.IDENTITY_ENDPOINT, IDENTITY_HEADER: process.env.IDENTITY_HEADER };
-  process.env.IDENTITY_ENDPOINT = bench.cloud.endpoints.identityEndpoint;
-  process.env.IDENTITY_HEADER = bench.cloud.endpoints.identityHeader;
+  process.env.IDENTITY_ENDPOINT = bench.endpoints.identityEndpoint;
+  process.env.IDENTITY_HEADER = bench.endpoints.identityHeader;
   return run().finally(() => {
     for (const [k, v] of Object.entries(saved)) {
       if (v === undefined) delete process.env[k];
@@ -60,8 +62,8 @@ function contoso(bench: BenchCloud): TenantConfig & { credential: { certificate:
   return tenant as TenantConfig & { credential: { certificate: { vaultUrl: string; name: string } } };
 }
 
-function counters(bench: BenchCloud): { tokenRequests: number; keyVaultReads: number; keyVaultTokenRequests: number } {
-  const stats = bench.cloud.context.stats.snapshot();
+async function counters(bench: BenchCloud): Promise<{ tokenRequests: number; keyVaultReads: number; keyVaultTokenRequests: number }> {
+  const stats = await bench.stats();
   return {
     tokenRequests: exchangeTokenRequests(stats.tokenRequests.byKey, CONTOSO),
     keyVaultReads: keyVaultReads(stats.keyVaultReads.byKey, 'contoso-kv'),
@@ -69,8 +71,17 @@ function counters(bench: BenchCloud): { tokenRequests: number; keyVaultReads: nu
   };
 }
 
-async function timed(commands: number, concurrency: number, one: () => Promise<void>): Promise<{ durationMs: number; ms: number[]; failed: number }> {
+interface Run {
+  durationMs: number;
+  ms: number[];
+  failed: number;
+  cpuMsPerCommand: BaselineResult['cpuMsPerCommand'];
+}
+
+async function timed(bench: BenchCloud, commands: number, concurrency: number, one: () => Promise<void>): Promise<Run> {
   const ms: number[] = [];
+  const cpu = () => ({ benchDriver: cpuMs(process.pid) ?? 0, sandbox: cpuMs(bench.pid) ?? 0 });
+  const before = cpu();
   let failed = 0;
   let next = 0;
   const started = performance.now();
@@ -87,10 +98,14 @@ async function timed(commands: number, concurrency: number, one: () => Promise<v
       }
     }),
   );
-  return { durationMs: performance.now() - started, ms, failed };
+  const durationMs = performance.now() - started;
+  const after = cpu();
+  const benchDriver = round((after.benchDriver - before.benchDriver) / commands);
+  const sandbox = round((after.sandbox - before.sandbox) / commands);
+  return { durationMs, ms, failed, cpuMsPerCommand: { benchDriver, sandbox, total: round(benchDriver + sandbox) } };
 }
 
-function result(name: BaselineResult['name'], title: string, o: { commands: number; concurrency: number; latencyMs: number; cap: number }, run: { durationMs: number; ms: number[]; failed: number }, c: ReturnType<typeof counters>): BaselineResult {
+function result(name: BaselineResult['name'], title: string, o: { commands: number; concurrency: number; latencyMs: number; cap: number }, run: Run, c: Awaited<ReturnType<typeof counters>>): BaselineResult {
   const throughput = (o.commands - run.failed) / (run.durationMs / 1000);
   const ideal = o.cap / (o.latencyMs / 1000);
   return {
@@ -106,6 +121,7 @@ function result(name: BaselineResult['name'], title: string, o: { commands: numb
     utilization: round(throughput / ideal, 3),
     commandMs: summarize(run.ms),
     ...c,
+    cpuMsPerCommand: run.cpuMsPerCommand,
   };
 }
 
@@ -119,14 +135,13 @@ async function invokeOnce(transport: JsonHttpTransport, exchangeUrl: string, tok
 }
 
 export async function runConnectPerCommand(bench: BenchCloud, o: { commands: number; cap: number; latencyMs: number }): Promise<BaselineResult> {
-  const { cloud } = bench;
-  cloud.exchange.configure({ latencyMs: o.latencyMs, maxConcurrencyPerTenant: o.cap, faults: { rate: 0, kinds: [], slowMs: 0 }, tenants: {} });
+  await bench.configureExchange({ latencyMs: o.latencyMs, maxConcurrencyPerTenant: o.cap, faults: { rate: 0, kinds: [], slowMs: 0 }, tenants: {} });
   const tenant = contoso(bench);
   const ref = tenant.credential.certificate;
-  const authority = `${cloud.endpoints.authorityHost}/${tenant.tenantId}`;
+  const authority = `${bench.endpoints.authorityHost}/${tenant.tenantId}`;
   return withSandboxIdentity(bench, async () => {
-    cloud.context.stats.reset();
-    const run = await timed(o.commands, o.cap, async () => {
+    await bench.resetStats();
+    const run = await timed(bench, o.commands, o.cap, async () => {
       const secret = await new SecretClient(ref.vaultUrl, new ManagedIdentityCredential()).getSecret(ref.name);
       const certificate = parseCertificateSecret(secret.value ?? '', { contentType: secret.properties.contentType, version: secret.properties.version ?? '', source: ref.name });
       const app = new ConfidentialClientApplication({
@@ -140,30 +155,29 @@ export async function runConnectPerCommand(bench: BenchCloud, o: { commands: num
       const token = await app.acquireTokenByClientCredential({ scopes: [SCOPE], skipCache: true });
       const transport = new JsonHttpTransport({ timeoutMs: 30_000, maxSockets: 1 });
       try {
-        await invokeOnce(transport, cloud.endpoints.exchange, token!.accessToken);
+        await invokeOnce(transport, bench.endpoints.exchange, token!.accessToken);
       } finally {
         transport.close();
       }
     });
-    return result('connect-per-command', 'Connect per command (Key Vault read + token + new connection per command)', { ...o, concurrency: o.cap }, run, counters(bench));
+    return result('connect-per-command', 'Connect per command (Key Vault read + token + new connection per command)', { ...o, concurrency: o.cap }, run, await counters(bench));
   });
 }
 
 export async function runSerialWorker(bench: BenchCloud, o: { commands: number; cap: number; latencyMs: number }): Promise<BaselineResult> {
-  const { cloud } = bench;
-  cloud.exchange.configure({ latencyMs: o.latencyMs, maxConcurrencyPerTenant: o.cap, faults: { rate: 0, kinds: [], slowMs: 0 }, tenants: {} });
+  await bench.configureExchange({ latencyMs: o.latencyMs, maxConcurrencyPerTenant: o.cap, faults: { rate: 0, kinds: [], slowMs: 0 }, tenants: {} });
   const tenant = contoso(bench);
   return withSandboxIdentity(bench, async () => {
-    cloud.context.stats.reset();
+    await bench.resetStats();
     const source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(tenant.credential.certificate.vaultUrl, new ManagedIdentityCredential()) });
-    const tokens = new ExchangeTokenProvider({ tenant, source, authorityHost: cloud.endpoints.authorityHost, scope: SCOPE });
+    const tokens = new ExchangeTokenProvider({ tenant, source, authorityHost: bench.endpoints.authorityHost, scope: SCOPE });
     const transport = new JsonHttpTransport({ timeoutMs: 30_000, maxSockets: 1 });
-    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokens, transport });
+    const session = new ExchangeSession({ tenant, baseUrl: bench.endpoints.exchange, tokens, transport });
     try {
-      const run = await timed(o.commands, 1, async () => {
+      const run = await timed(bench, o.commands, 1, async () => {
         await session.invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {} });
       });
-      return result('serial', 'One serial worker (session and token reused)', { ...o, concurrency: 1 }, run, counters(bench));
+      return result('serial', 'One serial worker (session and token reused)', { ...o, concurrency: 1 }, run, await counters(bench));
     } finally {
       transport.close();
     }

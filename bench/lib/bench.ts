@@ -4,7 +4,7 @@
  */
 import { cpus, loadavg, totalmem } from 'node:os';
 import { runConnectPerCommand, runSerialWorker, type BaselineResult } from './baselines';
-import { startBenchCloud } from './environment';
+import { peakRssMb, startBenchCloud } from './environment';
 import { runGatewayScenario, type ScenarioResult } from './gateway';
 import type { BenchOptions } from './options';
 import { round } from './percentiles';
@@ -35,6 +35,9 @@ export interface BenchReport {
   keyVaultReads: number | null;
   /** Largest peak RSS (VmHWM) of the headline scenario's host processes. */
   peakRssMb: number | null;
+  /** CPU time per command of every process in the headline scenario, and the throughput that leaves on this machine's cores. */
+  cpuMsPerCommand: number | null;
+  cpuCeilingPerSecond: number | null;
   /** Headline throughput ÷ connect-per-command throughput. */
   vsConnectPerCommand: number | null;
   /** Headline throughput ÷ one serial worker's throughput. */
@@ -49,6 +52,8 @@ export interface BenchReport {
   goals: Goal[];
   scenarios: ScenarioResult[];
   baselines: BaselineResult[];
+  /** Peak RSS (VmHWM, MB) over the whole run of the processes that are not host processes. */
+  otherProcessesPeakRssMb: { sandbox?: number; benchDriver: number };
   settings: Record<string, unknown>;
   machine: Record<string, unknown>;
 }
@@ -60,6 +65,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void = ()
   const bench = await startBenchCloud({ cap: o.cap, latencyMs: o.latencyMs });
   const scenarios: ScenarioResult[] = [];
   const baselines: BaselineResult[] = [];
+  let sandboxRss: number | undefined;
   try {
     for (const s of gatewayScenarios(o)) {
       log(`scenario ${s.name}: ${s.title}`);
@@ -74,15 +80,17 @@ export async function runBench(o: BenchOptions, log: (line: string) => void = ()
       log('baseline serial');
       baselines.push(await runSerialWorker(bench, { commands: o.baselineCommands, cap: o.cap, latencyMs: o.latencyMs }));
     }
+    sandboxRss = peakRssMb(bench.pid);
   } finally {
     await bench.stop();
   }
-  return assemble(o, scenarios, baselines, { loadBefore, loadAfter: loadavg(), totalSeconds: (Date.now() - started) / 1000 });
+  const processes = { sandbox: sandboxRss, benchDriver: peakRssMb(process.pid) ?? 0 };
+  return assemble(o, scenarios, baselines, { loadBefore, loadAfter: loadavg(), totalSeconds: (Date.now() - started) / 1000, processes });
 }
 
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? round(a / b, 2) : null);
 
-export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines: BaselineResult[], run: { loadBefore: number[]; loadAfter: number[]; totalSeconds: number }): BenchReport {
+export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines: BaselineResult[], run: { loadBefore: number[]; loadAfter: number[]; totalSeconds: number; processes: BenchReport['otherProcessesPeakRssMb'] }): BenchReport {
   const scenario = (name: string) => scenarios.find((s) => s.name === name);
   const first = (name: string) => scenario(name)?.tenants[0];
   const headline = first(HEADLINE);
@@ -107,6 +115,8 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
     tokenRequests: headline?.tokenRequests ?? null,
     keyVaultReads: headline?.keyVaultReads ?? null,
     peakRssMb: headlineScenario ? Math.max(...headlineScenario.peakRssMb.hosts) : null,
+    cpuMsPerCommand: headlineScenario?.cpuMsPerCommand.total ?? null,
+    cpuCeilingPerSecond: headlineScenario?.cpuMsPerCommand.total ? round((cpus().length * 1000) / headlineScenario.cpuMsPerCommand.total) : null,
     vsConnectPerCommand: ratio(headline?.throughputPerSecond, cpc?.throughputPerSecond),
     vsSerial: ratio(headline?.throughputPerSecond, serial?.throughputPerSecond),
     batchGain: ratio(batchOn?.throughputPerSecond, batchOff?.throughputPerSecond),
@@ -117,6 +127,7 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
       .map((s) => ({ hosts: s.hosts, utilization: s.tenants[0]!.utilization, throughputPerSecond: s.tenants[0]!.throughputPerSecond, peakRssMb: s.peakRssMb.hosts })),
     scenarios,
     baselines,
+    otherProcessesPeakRssMb: run.processes,
     settings: {
       BENCH_COMMANDS: o.commands,
       BENCH_BASELINE_COMMANDS: o.baselineCommands,
@@ -140,7 +151,7 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
       loadAverageBefore: run.loadBefore.map((v) => round(v, 2)),
       loadAverageAfter: run.loadAfter.map((v) => round(v, 2)),
       totalSeconds: round(run.totalSeconds),
-      note: 'Bench driver, sandbox cloud, Azurite and every host process share these cores; other work on the machine shows up in the numbers.',
+      note: 'The bench driver (load generator, baselines), the sandbox cloud process, Azurite and every host process share these cores; other work on the machine shows up in the numbers.',
     },
   };
   const goal = (name: string, target: string, measured: number | null, ok: (v: number) => boolean): Goal => ({ name, target, measured, met: measured === null ? null : ok(measured) });

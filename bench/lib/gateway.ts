@@ -3,12 +3,11 @@
  * sandbox cloud configured for the scenario, a load generator posting commands over HTTP, and the
  * measurements taken from the commands' stored timings and the sandbox's counters.
  */
-import { readFileSync } from 'node:fs';
 import { TableClient } from '@azure/data-tables';
 import type { ExchangeTenantOptions } from '../../sandbox/exchange/exchange-emulator';
 import type { HostProcess } from '../../sandbox/functions-host/spawn';
 import { exchangeTokenRequests, keyVaultReads, keyVaultTokenRequests } from './counters';
-import { hostEnv, peakRssMb, startAzurite, startHosts, stopHosts, type BenchCloud } from './environment';
+import { cpuMs, hostEnv, peakRssMb, vaultOf, startAzurite, startHosts, stopHosts, type BenchCloud } from './environment';
 import { round, summarize, type Summary } from './percentiles';
 
 export interface TenantLoad {
@@ -74,7 +73,15 @@ export interface ScenarioResult {
   durationSeconds: number;
   /** Time to post every command (the load generator's side). */
   submitSeconds: number;
+  /** Commands accepted per second while posting; below the ideal throughput the arrival rate, not the worker, limits the run. */
+  submitPerSecond: number;
   tenants: TenantResult[];
+  /**
+   * CPU time per accepted command (ms) from the first submission to the end, per kind of process:
+   * less noisy than wall-clock numbers on a shared machine, and what bounds throughput when the
+   * cores are the limit (throughput ≤ cores × 1000 ÷ total).
+   */
+  cpuMsPerCommand: { hosts: number; azurite: number; sandbox: number; benchDriver: number; total: number };
   /** Managed-identity token requests for Key Vault (all host processes together). */
   keyVaultTokenRequests: number;
   peakRssMb: { hosts: number[]; azurite?: number };
@@ -139,14 +146,13 @@ function interleave(tenants: TenantLoad[]): string[] {
 }
 
 export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, log: (line: string) => void = () => undefined): Promise<ScenarioResult> {
-  const { cloud } = bench;
-  cloud.exchange.configure({ latencyMs: s.latencyMs, maxConcurrencyPerTenant: s.cap, faults: { rate: 0, kinds: [], slowMs: 0 }, tenants: Object.fromEntries(s.tenants.filter((t) => t.exchange).map((t) => [t.tenantId, t.exchange!])) });
+  await bench.configureExchange({ latencyMs: s.latencyMs, maxConcurrencyPerTenant: s.cap, faults: { rate: 0, kinds: [], slowMs: 0 }, tenants: Object.fromEntries(s.tenants.filter((t) => t.exchange).map((t) => [t.tenantId, t.exchange!])) });
   const azurite = await startAzurite();
   let hosts: HostProcess[] = [];
   try {
     hosts = await startHosts(s.hosts, hostEnv(bench, azurite, s.hostSettings));
     const client = new GatewayClient(hosts, bench.callerToken);
-    cloud.context.stats.reset();
+    await bench.resetStats();
 
     // Warm-up: one command per tenant, so the tables and queues exist before the clock starts.
     // Its certificate load and token request stay in the counters (the goal is one per process).
@@ -161,6 +167,8 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
     const accepted = new Map<string, { tenantId: string; acceptMs: number }>();
     const acceptErrors = new Map<string, number>();
     const lastId = new Map<string, string>();
+    const cpu = () => ({ hosts: hosts.reduce((sum, h) => sum + (cpuMs(h.child.pid) ?? 0), 0), azurite: cpuMs(azurite.pid) ?? 0, sandbox: cpuMs(bench.pid) ?? 0, benchDriver: cpuMs(process.pid) ?? 0 });
+    const cpuBefore = cpu();
     const started = performance.now();
     const startedWall = Date.now();
     let next = 0;
@@ -203,15 +211,14 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
       await sleep(1000);
     }
     const durationSeconds = (performance.now() - started) / 1000;
-    const stats = cloud.context.stats.snapshot();
+    const cpuAfter = cpu();
+    const perCommand = (k: keyof typeof cpuBefore) => round((cpuAfter[k] - cpuBefore[k]) / Math.max(1, accepted.size));
+    const cpuMsPerCommand = { hosts: perCommand('hosts'), azurite: perCommand('azurite'), sandbox: perCommand('sandbox'), benchDriver: perCommand('benchDriver'), total: 0 };
+    cpuMsPerCommand.total = round(cpuMsPerCommand.hosts + cpuMsPerCommand.azurite + cpuMsPerCommand.sandbox + cpuMsPerCommand.benchDriver);
+    const stats = await bench.stats();
     const rss = { hosts: hosts.map((h) => peakRssMb(h.child.pid) ?? 0), azurite: peakRssMb(azurite.pid) };
     log(`  ${s.name}: done in ${round(durationSeconds)} s`);
 
-    const registry = JSON.parse(readFileSync(bench.tenantsFile, 'utf8')) as Array<{ tenantId: string; credential: Record<string, { vaultUrl: string }> }>;
-    const vaultOf = (tenantId: string) => {
-      const ref = Object.values(registry.find((t) => t.tenantId === tenantId)?.credential ?? {})[0];
-      return ref ? new URL(ref.vaultUrl).hostname.split('.')[0]! : '';
-    };
 
     const tenants: TenantResult[] = s.tenants.map((t) => {
       const mine = [...accepted].filter(([id, a]) => a.tenantId === t.tenantId && !warmIds.has(id));
@@ -227,7 +234,7 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
       const throughput = succeeded.length && span > 0 ? succeeded.length / span : 0;
       const ideal = cap / (latency / 1000);
       const ex = stats.exchange[t.tenantId] ?? { requests: 0, maxInFlight: 0, throttled: 0, faults: 0 };
-      const vault = vaultOf(t.tenantId);
+      const vault = vaultOf(bench, t.tenantId);
       return {
         tenantId: t.tenantId,
         name: t.name,
@@ -264,14 +271,16 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
       hostSettings: s.hostSettings,
       durationSeconds: round(durationSeconds, 2),
       submitSeconds: round(submitSeconds, 2),
+      submitPerSecond: round(accepted.size / Math.max(submitSeconds, 1e-3)),
       tenants,
+      cpuMsPerCommand,
       keyVaultTokenRequests: keyVaultTokenRequests(stats.tokenRequests.byKey),
       peakRssMb: rss,
     };
   } finally {
     await stopHosts(hosts);
     await azurite.stop();
-    cloud.exchange.configure({ tenants: {} });
+    await bench.configureExchange({ tenants: {} }).catch(() => undefined);
     log(`  ${s.name}: stopped`);
   }
 }

@@ -10,17 +10,19 @@ export const DEFINITIONS = `- **Accept latency**: time for \`POST /api/commands\
 - **Overhead** (per command, from the timings the worker stores with it): \`claimMs + (exchangeMs − latency)\` — reading and claiming the command (ETag write) after the queue delivered it, plus everything in the Exchange call that is not the sandbox's configured service time (token from cache, HTTPS, JSON, the emulator's own work). Not included: time in the queue and waiting for a tenant slot (both are waiting for Exchange capacity, bounded by the cap), and the result write after the slot is released.
 - **Throughput** per tenant: succeeded commands ÷ (last \`finishedAt\` − first \`startedAt\`), while the queue holds a backlog. **Utilization** = throughput ÷ (cap ÷ latency): 100 % means every one of the tenant's cap slots was busy with Exchange all the time. With \`$batch\` one slot carries up to 10 commands, so utilization can exceed 100 %.
 - **Token requests / Key Vault reads**: counted by the sandbox (Entra token endpoint for the Exchange resource; Key Vault secret value reads), from before the warm-up command to the end of the scenario. Each host process has its own token cache and certificate cache, so the expected count is one per tenant per process.
-- **Peak RSS**: \`VmHWM\` of each host process at the end of the scenario.`;
+- **Peak RSS**: \`VmHWM\` of each host process at the end of the scenario.
+- **Submit rate**: commands accepted per second by the load generator. When it is below cap ÷ latency, arrivals (the HTTP side on the same cores), not the worker, limit the scenario's throughput.
+- **CPU ms / command**: user + system CPU time of the host processes, Azurite, the sandbox process and the bench driver from the first submission to the end, divided by the commands. On a machine with C cores, throughput cannot exceed C × 1000 ÷ that total, whatever the gateway's concurrency control does; it is also much less sensitive to other load on the machine than the wall-clock numbers.`;
 
 function scenarioTable(r: BenchReport): string {
   const rows = [
-    '| scenario | tenant | hosts | latency | commands | throughput | utilization | accept p50 / p99 | overhead p50 / p99 | slot wait p50 / p99 | deferrals | 429s | tokens | KV reads | peak RSS (MB) | failed / unfinished |',
-    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+    '| scenario | tenant | hosts | latency | commands | submit rate | throughput | utilization | accept p50 / p99 | overhead p50 / p99 | slot wait p50 / p99 | deferrals | 429s | tokens | KV reads | CPU ms / command (hosts + Azurite + sandbox + driver) | peak RSS (MB) | failed / unfinished |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
   ];
   for (const s of r.scenarios) {
     for (const t of s.tenants) {
       rows.push(
-        `| ${s.name}${s.name === r.headline.scenario ? ' (headline)' : ''} | ${t.name}${t.throttledBySandbox ? ' (throttled)' : ''} | ${s.hosts} | ${s.latencyMs} ms | ${t.commands} | ${t.throughputPerSecond}/s | ${pct(t.utilization)} | ${t.acceptMs.p50} / ${t.acceptMs.p99} ms | ${t.overheadMs.p50} / ${t.overheadMs.p99} ms | ${t.slotWaitMs.p50} / ${t.slotWaitMs.p99} ms | ${t.deferrals} | ${t.exchange.throttled + t.exchange.faults} | ${t.tokenRequests} | ${t.keyVaultReads} | ${s.peakRssMb.hosts.join(', ')} | ${t.failed} / ${t.unfinished} |`,
+        `| ${s.name}${s.name === r.headline.scenario ? ' (headline)' : ''} | ${t.name}${t.throttledBySandbox ? ' (throttled)' : ''} | ${s.hosts} | ${s.latencyMs} ms | ${t.commands} | ${s.submitPerSecond}/s | ${t.throughputPerSecond}/s | ${pct(t.utilization)} | ${t.acceptMs.p50} / ${t.acceptMs.p99} ms | ${t.overheadMs.p50} / ${t.overheadMs.p99} ms | ${t.slotWaitMs.p50} / ${t.slotWaitMs.p99} ms | ${t.deferrals} | ${t.exchange.throttled + t.exchange.faults} | ${t.tokenRequests} | ${t.keyVaultReads} | ${s.cpuMsPerCommand.total} (${s.cpuMsPerCommand.hosts} + ${s.cpuMsPerCommand.azurite} + ${s.cpuMsPerCommand.sandbox} + ${s.cpuMsPerCommand.benchDriver}) | ${s.peakRssMb.hosts.join(', ')} | ${t.failed} / ${t.unfinished} |`,
       );
     }
   }
@@ -28,8 +30,8 @@ function scenarioTable(r: BenchReport): string {
 }
 
 function baselineTable(r: BenchReport): string {
-  const rows = ['| baseline | concurrency | commands | throughput | utilization | per command p50 / p99 | Exchange tokens | KV reads | MI tokens | failed |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
-  for (const b of r.baselines) rows.push(`| ${b.title} | ${b.concurrency} | ${b.commands} | ${b.throughputPerSecond}/s | ${pct(b.utilization)} | ${b.commandMs.p50} / ${b.commandMs.p99} ms | ${b.tokenRequests} | ${b.keyVaultReads} | ${b.keyVaultTokenRequests} | ${b.failed} |`);
+  const rows = ['| baseline | concurrency | commands | throughput | utilization | per command p50 / p99 | Exchange tokens | KV reads | MI tokens | CPU ms / command (driver + sandbox) | failed |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  for (const b of r.baselines) rows.push(`| ${b.title} | ${b.concurrency} | ${b.commands} | ${b.throughputPerSecond}/s | ${pct(b.utilization)} | ${b.commandMs.p50} / ${b.commandMs.p99} ms | ${b.tokenRequests} | ${b.keyVaultReads} | ${b.keyVaultTokenRequests} | ${b.cpuMsPerCommand.total} (${b.cpuMsPerCommand.benchDriver} + ${b.cpuMsPerCommand.sandbox}) | ${b.failed} |`);
   return rows.join('\n');
 }
 
@@ -42,6 +44,7 @@ function headlineTable(r: BenchReport): string {
     '| metric | value |',
     '| --- | --- |',
     `| throughput (headline: 2 hosts, one tenant, no batching) | ${n(r.throughputPerSecond, '/s')} = **${pct(r.utilization)}** of cap ÷ latency (${n(r.idealPerSecond, '/s')}) |`,
+    `| CPU time per command, all processes (headline) | ${n(r.cpuMsPerCommand, ' ms')} → at most ${n(r.cpuCeilingPerSecond, '/s')} on ${r.machine.cores} cores |`,
     `| HTTP accept latency p50 / p99 | ${n(r.acceptP50Ms)} / ${n(r.acceptP99Ms)} ms |`,
     `| queue-to-Exchange overhead p50 / p99 | ${n(r.overheadP50Ms)} / ${n(r.overheadP99Ms)} ms |`,
     `| vs connect-per-command / vs one serial worker | ${x(r.vsConnectPerCommand)} / ${x(r.vsSerial)} |`,
