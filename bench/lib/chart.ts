@@ -79,7 +79,7 @@ text { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; fil
 .h { font-size: 20px; font-weight: 600; }
 .title { font-size: 15px; font-weight: 600; }
 .label { font-size: 13px; }
-.value { font-size: 12px; fill: #2d3748; }
+.value { font-size: 12px; fill: #2d3748; paint-order: stroke; stroke: #ffffff; stroke-width: 3px; }
 .tick { font-size: 11px; fill: #4a5568; }
 .note { font-size: 11px; fill: #4a5568; }
 .grid { stroke: #e2e8f0; stroke-width: 1; }

@@ -150,9 +150,10 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
   const azurite = await startAzurite();
   let hosts: HostProcess[] = [];
   try {
+    // Counters start before the hosts do: a host may read its certificates while starting up.
+    await bench.resetStats();
     hosts = await startHosts(s.hosts, hostEnv(bench, azurite, s.hostSettings));
     const client = new GatewayClient(hosts, bench.callerToken);
-    await bench.resetStats();
 
     // Warm-up: one command per tenant, so the tables and queues exist before the clock starts.
     // Its certificate load and token request stay in the counters (the goal is one per process).
