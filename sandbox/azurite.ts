@@ -30,6 +30,8 @@ export interface RunningAzurite {
   ports: { blob: number; queue: number; table: number };
   /** Service URIs of the account (https with `oauth`), for identity-based connections. */
   serviceUris: { blob: string; queue: string; table: string };
+  /** Process id of the Azurite child (the bench reads its peak memory). */
+  pid: number | undefined;
   stop(): Promise<void>;
 }
 
@@ -117,6 +119,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   return {
     connectionString: options.oauth ? azuriteConnectionString(ports).replace(/http:\/\/127\.0\.0\.1/g, base).replace('DefaultEndpointsProtocol=http;', 'DefaultEndpointsProtocol=https;') : azuriteConnectionString(ports),
     ports,
+    pid: child.pid,
     serviceUris: { blob: `${base}:${ports.blob}/${AZURITE_ACCOUNT}`, queue: `${base}:${ports.queue}/${AZURITE_ACCOUNT}`, table: `${base}:${ports.table}/${AZURITE_ACCOUNT}` },
     stop: () =>
       new Promise<void>((resolve) => {

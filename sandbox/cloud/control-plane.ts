@@ -136,7 +136,12 @@ export class ControlPlane implements Emulator {
       case 'GET /exchange/config':
         return sendJson(res, 200, exchange.options);
       case 'POST /exchange/config':
-        exchange.configure(body as never);
+        // e.g. {"latencyMs":50} or {"tenants":{"fabrikam.onmicrosoft.com":{"faults":{"rate":0.5,"kinds":["http429"]},"throttleRetryAfterSeconds":2}}}
+        try {
+          exchange.configure(body as never);
+        } catch (error) {
+          return sendJson(res, 400, { error: { code: 'BadRequest', message: (error as Error).message } });
+        }
         return sendJson(res, 200, exchange.options);
       case 'POST /caller-token':
         return sendJson(res, 200, await this.callerToken(String(body.app ?? 'automation')));

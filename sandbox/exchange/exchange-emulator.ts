@@ -3,7 +3,7 @@
  * and `$batch`, with the real service's token checks (audience, Exchange.ManageAsApp role,
  * an Exchange-capable Entra role in `wids`, tenant), OData paging over `@odata.nextLink`,
  * `$select`, warnings, error shapes, a per-tenant concurrency cap (429 + Retry-After), and
- * configurable latency and faults. Every state change is written to an effects journal so
+ * configurable latency, cap and faults (service-wide or per tenant). Every state change is written to an effects journal so
  * tests can prove exactly-once execution.
  */
 import type { ServerResponse } from 'node:http';
@@ -44,7 +44,23 @@ export interface ExchangeEmulatorOptions {
   throttleRetryAfterSeconds: number;
   faults: ExchangeFaultOptions;
   batchItemFaults: BatchItemFaultOptions;
+  /**
+   * Per-tenant settings (key: tenant id or initial domain) that replace the ones above for that
+   * tenant only — a tenant under throttling answers 429 + Retry-After while the others do not.
+   */
+  tenants: Record<string, ExchangeTenantOptions>;
 }
+
+/** What one tenant may set differently from the service-wide defaults. */
+export interface ExchangeTenantOptions {
+  latencyMs?: number;
+  maxConcurrencyPerTenant?: number;
+  throttleRetryAfterSeconds?: number;
+  faults?: Partial<ExchangeFaultOptions>;
+}
+
+/** The settings in force for one tenant. */
+type EffectiveOptions = Omit<ExchangeEmulatorOptions, 'tenants'>;
 
 /** One state change made by a cmdlet: the journal tests use to count effects. */
 export interface ExchangeEffect {
@@ -105,12 +121,34 @@ export class ExchangeEmulator implements Emulator {
     readonly ctx: SandboxContext,
     options: Partial<ExchangeEmulatorOptions> = {},
   ) {
-    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, ...options };
+    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, ...options, tenants: {} };
+    if (options.tenants) this.configure({ tenants: options.tenants });
   }
 
+  /**
+   * Changes settings; `faults` merge into the current ones, `tenants` (when given) replaces all
+   * per-tenant settings (`{}` clears them). Throws on an unknown tenant or a bad value.
+   */
   configure(options: Partial<ExchangeEmulatorOptions>): void {
     const faults = options.faults ? { ...this.options.faults, ...options.faults } : this.options.faults;
-    this.options = { ...this.options, ...options, faults };
+    let tenants = this.options.tenants;
+    if (options.tenants) {
+      tenants = {};
+      for (const [key, value] of Object.entries(options.tenants)) {
+        const tenant = this.ctx.directory.tenant(key);
+        if (!tenant) throw new RangeError(`tenants.${key}: no such sandbox tenant`);
+        tenants[tenant.tenantId] = checkTenantOptions(key, value);
+      }
+    }
+    this.options = { ...this.options, ...options, faults, tenants };
+  }
+
+  /** The settings that apply to one tenant: its own where set, else the service-wide ones. */
+  optionsFor(tenantId: string): EffectiveOptions {
+    const { tenants, ...base } = this.options;
+    const own = tenants[tenantId];
+    if (!own) return base;
+    return { ...base, ...own, faults: { ...base.faults, ...own.faults } };
   }
 
   journal(): ExchangeEffect[] {
@@ -161,13 +199,13 @@ export class ExchangeEmulator implements Emulator {
       if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, claims, body, baseHeaders);
       const input = commandInput(body);
       await this.withSlot(tenant!.tenantId, async () => {
-        const fault = this.pickFault();
+        const fault = this.pickFault(tenant!.tenantId);
         if (fault) this.countFault(tenant!.tenantId, fault);
         if (fault === 'drop') {
           req.raw.socket.destroy();
           return;
         }
-        await this.applyFaultBeforeWork(fault);
+        await this.applyFaultBeforeWork(tenant!.tenantId, fault);
         const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
@@ -208,8 +246,8 @@ export class ExchangeEmulator implements Emulator {
     return claims;
   }
 
-  private pickFault(): ExchangeFaultKind | undefined {
-    const { rate, kinds } = this.options.faults;
+  private pickFault(tenantId: string): ExchangeFaultKind | undefined {
+    const { rate, kinds } = this.optionsFor(tenantId).faults;
     if (!rate || !kinds.length || Math.random() >= rate) return undefined;
     return kinds[Math.floor(Math.random() * kinds.length)];
   }
@@ -220,18 +258,19 @@ export class ExchangeEmulator implements Emulator {
     stats.faultsByKind[fault] = (stats.faultsByKind[fault] ?? 0) + 1;
   }
 
-  private async applyFaultBeforeWork(fault: ExchangeFaultKind | undefined): Promise<void> {
+  private async applyFaultBeforeWork(tenantId: string, fault: ExchangeFaultKind | undefined): Promise<void> {
+    const options = this.optionsFor(tenantId);
     switch (fault) {
       case 'http500':
         throw new HttpAnswer(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
       case 'http503':
         throw new HttpAnswer(503, requestError('ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'), { 'Retry-After': '1' });
       case 'http429':
-        throw new HttpAnswer(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(this.options.throttleRetryAfterSeconds) });
+        throw new HttpAnswer(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(options.throttleRetryAfterSeconds) });
       case 'concurrencyText':
         throw new HttpAnswer(400, new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT).body());
       case 'slow':
-        await sleep(this.options.faults.slowMs);
+        await sleep(options.faults.slowMs);
         break;
       default:
     }
@@ -240,15 +279,16 @@ export class ExchangeEmulator implements Emulator {
   /** Holds one of the tenant's concurrency slots for the duration of `work`, or answers 429. */
   private async withSlot(tenantId: string, work: () => Promise<void>): Promise<void> {
     const stats = this.ctx.stats.exchangeTenant(tenantId);
+    const options = this.optionsFor(tenantId);
     stats.requests++;
-    if (stats.inFlight >= this.options.maxConcurrencyPerTenant) {
+    if (stats.inFlight >= options.maxConcurrencyPerTenant) {
       stats.throttled++;
-      throw new HttpAnswer(429, requestError('TooManyRequests', CONCURRENCY_TEXT), { 'Retry-After': String(this.options.throttleRetryAfterSeconds) });
+      throw new HttpAnswer(429, requestError('TooManyRequests', CONCURRENCY_TEXT), { 'Retry-After': String(options.throttleRetryAfterSeconds) });
     }
     stats.inFlight++;
     stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
     try {
-      if (this.options.latencyMs > 0) await sleep(this.options.latencyMs);
+      if (options.latencyMs > 0) await sleep(options.latencyMs);
       await work();
     } finally {
       stats.inFlight--;
@@ -308,13 +348,13 @@ export class ExchangeEmulator implements Emulator {
     stats.maxBatchSize = Math.max(stats.maxBatchSize, requests.length);
     const continueOnError = /odata\.continue-on-error(?!\s*=\s*false)/i.test(headerValue(req, 'prefer') ?? '');
     await this.withSlot(tenantId, async () => {
-      const fault = this.pickFault();
+      const fault = this.pickFault(tenantId);
       if (fault) this.countFault(tenantId, fault);
       if (fault === 'drop') {
         req.raw.socket.destroy();
         return;
       }
-      await this.applyFaultBeforeWork(fault);
+      await this.applyFaultBeforeWork(tenantId, fault);
       const responses: Array<{ id: string; status: number; headers: Record<string, string>; body: unknown }> = [];
       for (const item of requests) {
         const answer = this.batchItem(tenantId, item as BatchRequestItem);
@@ -356,7 +396,7 @@ export class ExchangeEmulator implements Emulator {
       this.ctx.stats.exchangeTenant(tenantId).faults++;
       switch (itemFault) {
         case 'http429':
-          return fail(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(this.options.throttleRetryAfterSeconds) });
+          return fail(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(this.optionsFor(tenantId).throttleRetryAfterSeconds) });
         case 'http503':
           return fail(503, requestError('ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'), { 'Retry-After': '1' });
         case 'http500':
@@ -389,6 +429,47 @@ interface BatchRequestItem {
   url?: unknown;
   headers?: Record<string, unknown>;
   body?: unknown;
+}
+
+const FAULT_KINDS: readonly ExchangeFaultKind[] = ['http500', 'http503', 'http429', 'concurrencyText', 'slow', 'drop', 'dropAfterApply'];
+
+function checkTenantOptions(key: string, value: unknown): ExchangeTenantOptions {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new RangeError(`tenants.${key}: must be an object`);
+  const v = value as Record<string, unknown>;
+  const known = ['latencyMs', 'maxConcurrencyPerTenant', 'throttleRetryAfterSeconds', 'faults'];
+  const extra = Object.keys(v).filter((k) => !known.includes(k));
+  if (extra.length) throw new RangeError(`tenants.${key}.${extra[0]}: unknown setting (use ${known.join(', ')})`);
+  const number = (name: string, min: number) => {
+    if (v[name] === undefined) return undefined;
+    if (typeof v[name] !== 'number' || !Number.isFinite(v[name]) || (v[name] as number) < min) throw new RangeError(`tenants.${key}.${name}: must be a number ≥ ${min}`);
+    return v[name] as number;
+  };
+  const out: ExchangeTenantOptions = {};
+  const latencyMs = number('latencyMs', 0);
+  const cap = number('maxConcurrencyPerTenant', 1);
+  const retryAfter = number('throttleRetryAfterSeconds', 0);
+  if (latencyMs !== undefined) out.latencyMs = latencyMs;
+  if (cap !== undefined) out.maxConcurrencyPerTenant = cap;
+  if (retryAfter !== undefined) out.throttleRetryAfterSeconds = retryAfter;
+  if (v.faults !== undefined) {
+    const f = v.faults as Record<string, unknown>;
+    if (!f || typeof f !== 'object' || Array.isArray(f)) throw new RangeError(`tenants.${key}.faults: must be an object`);
+    const faults: Partial<ExchangeFaultOptions> = {};
+    if (f.rate !== undefined) {
+      if (typeof f.rate !== 'number' || !(f.rate >= 0 && f.rate <= 1)) throw new RangeError(`tenants.${key}.faults.rate: must be a number from 0 to 1`);
+      faults.rate = f.rate;
+    }
+    if (f.kinds !== undefined) {
+      if (!Array.isArray(f.kinds) || f.kinds.some((k) => !FAULT_KINDS.includes(k as ExchangeFaultKind))) throw new RangeError(`tenants.${key}.faults.kinds: must list some of ${FAULT_KINDS.join(', ')}`);
+      faults.kinds = f.kinds as ExchangeFaultKind[];
+    }
+    if (f.slowMs !== undefined) {
+      if (typeof f.slowMs !== 'number' || !(f.slowMs >= 0)) throw new RangeError(`tenants.${key}.faults.slowMs: must be a number ≥ 0`);
+      faults.slowMs = f.slowMs;
+    }
+    out.faults = faults;
+  }
+  return out;
 }
 
 function headerValue(req: EmulatorRequest, name: string): string | undefined {

@@ -1,0 +1,160 @@
+/** latest.md and the README section, written from the report object (never by hand). */
+import type { BenchReport } from './bench';
+
+const n = (v: number | null | undefined, unit = '') => (v === null || v === undefined ? '–' : `${v}${unit}`);
+const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${Math.round(v * 1000) / 10} %`);
+const x = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${v}×`);
+const yes = (v: boolean | null) => (v === null ? 'not measured' : v ? '**met**' : '**not met**');
+
+export const DEFINITIONS = `- **Accept latency**: time for \`POST /api/commands\` to answer 202, measured by the load generator (${'`BENCH_CLIENT_CONCURRENCY`'} requests in flight); the command is in Table storage and its message in the queue by then.
+- **Overhead** (per command, from the timings the worker stores with it): \`claimMs + (exchangeMs − latency)\` — reading and claiming the command (ETag write) after the queue delivered it, plus everything in the Exchange call that is not the sandbox's configured service time (token from cache, HTTPS, JSON, the emulator's own work). Not included: time in the queue and waiting for a tenant slot (both are waiting for Exchange capacity, bounded by the cap), and the result write after the slot is released.
+- **Throughput** per tenant: succeeded commands ÷ (last \`finishedAt\` − first \`startedAt\`), while the queue holds a backlog. **Utilization** = throughput ÷ (cap ÷ latency): 100 % means every one of the tenant's cap slots was busy with Exchange all the time. With \`$batch\` one slot carries up to 10 commands, so utilization can exceed 100 %.
+- **Token requests / Key Vault reads**: counted by the sandbox (Entra token endpoint for the Exchange resource; Key Vault secret value reads), from before the scenario's host processes start to the end of the scenario. Each host process has its own token cache and certificate cache, so the expected count is one per tenant per process.
+- **Peak RSS**: \`VmHWM\` of each host process at the end of the scenario.
+- **Submit rate**: commands accepted per second by the load generator. When it is below cap ÷ latency, arrivals (the HTTP side on the same cores), not the worker, limit the scenario's throughput.
+- **CPU ms / command**: user + system CPU time of the host processes, Azurite, the sandbox process and the bench driver from the first submission to the end, divided by the commands. On a machine with C cores, throughput cannot exceed C × 1000 ÷ that total, whatever the gateway's concurrency control does; it is also much less sensitive to other load on the machine than the wall-clock numbers.`;
+
+function scenarioTable(r: BenchReport): string {
+  const rows = [
+    '| scenario | tenant | hosts | latency | commands | submit rate | throughput | utilization | accept p50 / p99 | overhead p50 / p99 | slot wait p50 / p99 | deferrals | 429s | tokens | KV reads | CPU ms / command (hosts + Azurite + sandbox + driver) | peak RSS (MB) | failed / unfinished |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+  ];
+  for (const s of r.scenarios) {
+    for (const t of s.tenants) {
+      rows.push(
+        `| ${s.name}${s.name === r.headline.scenario ? ' (headline)' : ''} | ${t.name}${t.throttledBySandbox ? ' (throttled)' : ''} | ${s.hosts} | ${s.latencyMs} ms | ${t.commands} | ${s.submitPerSecond}/s | ${t.throughputPerSecond}/s | ${pct(t.utilization)} | ${t.acceptMs.p50} / ${t.acceptMs.p99} ms | ${t.overheadMs.p50} / ${t.overheadMs.p99} ms | ${t.slotWaitMs.p50} / ${t.slotWaitMs.p99} ms | ${t.deferrals} | ${t.exchange.throttled + t.exchange.faults} | ${t.tokenRequests} | ${t.keyVaultReads} | ${s.cpuMsPerCommand.total} (${s.cpuMsPerCommand.hosts} + ${s.cpuMsPerCommand.azurite} + ${s.cpuMsPerCommand.sandbox} + ${s.cpuMsPerCommand.benchDriver}) | ${s.peakRssMb.hosts.join(', ')} | ${t.failed} / ${t.unfinished} |`,
+      );
+    }
+  }
+  return rows.join('\n');
+}
+
+function baselineTable(r: BenchReport): string {
+  const rows = ['| baseline | concurrency | commands | throughput | utilization | per command p50 / p99 | Exchange tokens | KV reads | MI tokens | CPU ms / command (driver + sandbox) | failed |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
+  for (const b of r.baselines) rows.push(`| ${b.title} | ${b.concurrency} | ${b.commands} | ${b.throughputPerSecond}/s | ${pct(b.utilization)} | ${b.commandMs.p50} / ${b.commandMs.p99} ms | ${b.tokenRequests} | ${b.keyVaultReads} | ${b.keyVaultTokenRequests} | ${b.cpuMsPerCommand.total} (${b.cpuMsPerCommand.benchDriver} + ${b.cpuMsPerCommand.sandbox}) | ${b.failed} |`);
+  return rows.join('\n');
+}
+
+function goalTable(r: BenchReport): string {
+  return ['| goal | target | measured | |', '| --- | --- | ---: | --- |', ...r.goals.map((g) => `| ${g.name} | ${g.target} | ${n(g.measured)} | ${yes(g.met)} |`)].join('\n');
+}
+
+function headlineTable(r: BenchReport): string {
+  return [
+    '| metric | value |',
+    '| --- | --- |',
+    `| throughput (headline: 2 hosts, one tenant, no batching) | ${n(r.throughputPerSecond, '/s')} = **${pct(r.utilization)}** of cap ÷ latency (${n(r.idealPerSecond, '/s')}) |`,
+    `| CPU time per command, all processes (headline) | ${n(r.cpuMsPerCommand, ' ms')} → at most ${n(r.cpuCeilingPerSecond, '/s')} on ${r.machine.cores} cores |`,
+    `| HTTP accept latency p50 / p99 | ${n(r.acceptP50Ms)} / ${n(r.acceptP99Ms)} ms |`,
+    `| queue-to-Exchange overhead p50 / p99 | ${n(r.overheadP50Ms)} / ${n(r.overheadP99Ms)} ms |`,
+    `| vs connect-per-command / vs one serial worker | ${x(r.vsConnectPerCommand)} / ${x(r.vsSerial)} |`,
+    `| batching: throughput EXO_BATCH_MAX=10 ÷ =1 | ${x(r.batchGain)} (batched utilization ${pct(r.batchedUtilization)}) |`,
+    `| healthy tenant next to a throttled one, vs alone | ${x(r.healthyTenantVsAlone)} |`,
+    `| 1 / 2 / 4 host processes | ${r.scaling.map((s) => `${s.hosts}: ${pct(s.utilization)}`).join(' · ') || '–'} |`,
+    `| token requests / Key Vault reads (headline, all processes) | ${n(r.tokenRequests)} / ${n(r.keyVaultReads)} |`,
+    `| peak RSS per host process | ${n(r.peakRssMb, ' MB')} |`,
+  ].join('\n');
+}
+
+function conditions(r: BenchReport): string {
+  const m = r.machine;
+  const s = r.settings;
+  return `Measured ${r.measuredAt} on ${m.cores} cores (${m.cpu}), ${m.memoryGb} GB, node ${m.node}; load average before/after ${(m.loadAverageBefore as number[]).join(' ')} / ${(m.loadAverageAfter as number[]).join(' ')}; whole run ${m.totalSeconds} s. Sandbox Exchange at ${s.BENCH_LATENCY_MS} ms per request (batching pair: ${s.BENCH_BATCH_LATENCY_MS} ms), cap ${s.BENCH_CAP} per tenant in both the gateway's tenant registry and the sandbox; ${s.BENCH_COMMANDS} commands per scenario (${s.BENCH_BATCH_COMMANDS} in the batching pair, ${s.BENCH_BASELINE_COMMANDS} per baseline), cmdlet ${s.cmdlet}. The bench driver, the sandbox cloud, Azurite and every host process share these cores, and other work on the machine during the run shows up in the numbers.`;
+}
+
+/** What the run shows, computed from the numbers (so it never disagrees with them). */
+function findings(r: BenchReport): string {
+  const lines: string[] = [];
+  const head = r.scenarios.find((s) => s.name === r.headline.scenario);
+  const m = r.machine;
+  if (head && r.cpuCeilingPerSecond !== null) {
+    const c = head.cpuMsPerCommand;
+    lines.push(`- **CPU per command at ${head.latencyMs} ms:** each command of the headline run cost ${c.total} ms of CPU: ${c.hosts} in the host processes, ${c.azurite} in Azurite, ${c.sandbox} in the sandbox, ${c.benchDriver} in the load generator. ${m.cores} cores allow at most ${r.cpuCeilingPerSecond}/s at that cost with nothing else running (ideal: ${r.idealPerSecond}/s); they were shared with other work (load average ${(m.loadAverageBefore as number[])[0]} when the run started).`);
+  }
+  const off = r.scenarios.find((s) => s.name === 'batch-off');
+  if (off) lines.push(`- **Where the cores are not the limit, the cap is kept busy:** at ${off.latencyMs} ms Exchange latency (batch-off) the same gateway reached ${pct(off.tenants[0]!.utilization)} of cap ÷ latency.`);
+  const on = r.scenarios.find((s) => s.name === 'batch-on');
+  if (off && on && r.batchGain !== null) {
+    const perRequest = (t: BenchReport['scenarios'][number]['tenants'][number]) => (t.exchange.requests ? Math.round((t.succeeded / t.exchange.requests) * 100) / 100 : 0);
+    lines.push(`- **Batching:** EXO_BATCH_MAX=10 vs 1 gave ${r.batchGain}× the throughput (${pct(on.tenants[0]!.utilization)} vs ${pct(off.tenants[0]!.utilization)} of cap ÷ latency), with ${perRequest(on.tenants[0]!)} vs ${perRequest(off.tenants[0]!)} commands per Exchange request (sandbox counter).`);
+  }
+  if (head) {
+    const t = head.tenants[0]!;
+    const byHosts = r.scenarios.filter((x) => r.scaling.some((y) => y.hosts === x.hosts) && /^\d+-hosts?$/.test(x.name));
+    lines.push(`- **Slot waits:** ${t.deferrals} deferrals among ${t.commands} headline commands (a command that waits longer than SLOT_WAIT_MS for a tenant slot goes back to the queue; slot wait p99 ${t.slotWaitMs.p99} ms). By host processes: ${byHosts.map((x) => `${x.hosts}: ${x.tenants[0]!.deferrals} deferrals, ${x.cpuMsPerCommand.total} ms CPU/command`).join(' · ')}.`);
+  }
+  const multi = r.scenarios.find((s) => s.name === 'two-tenants-throttled');
+  if (multi && r.healthyTenantVsAlone !== null) {
+    const [healthy, throttled] = [multi.tenants.find((t) => !t.throttledBySandbox), multi.tenants.find((t) => t.throttledBySandbox)];
+    if (healthy && throttled) lines.push(`- **A throttled tenant next to a healthy one:** ${throttled.name} got ${throttled.exchange.faults + throttled.exchange.throttled} answers 429 and its commands ${throttled.deferrals} deferrals, all ${throttled.succeeded} of ${throttled.commands} succeeded in the end; ${healthy.name} ran at ${r.healthyTenantVsAlone}× its throughput alone while sharing the hosts and the cores with it.`);
+  }
+  const cpc = r.baselines.find((b) => b.name === 'connect-per-command');
+  const serial = r.baselines.find((b) => b.name === 'serial');
+  if (cpc && serial) lines.push(`- **Connect-per-command** costs ${cpc.cpuMsPerCommand.benchDriver} ms of client CPU per command (certificate parse, token signing, TLS) against ${serial.cpuMsPerCommand.benchDriver} ms with a reused session, and ${cpc.tokenRequests} token requests and ${cpc.keyVaultReads} Key Vault reads for ${cpc.commands} commands. The sandbox's Entra ID and Key Vault answer within milliseconds, so this baseline pays less per connection here than against the real services.`);
+  return lines.join('\n');
+}
+
+export function renderMarkdown(r: BenchReport): string {
+  return `# Latest bench run
+
+![bench chart](latest.svg)
+
+${headlineTable(r)}
+
+## Goals
+
+${goalTable(r)}
+
+## What the numbers say
+
+${findings(r)}
+
+## Scenarios
+
+${scenarioTable(r)}
+
+## Baselines (same sandbox, same Exchange latency and cap)
+
+${baselineTable(r)}
+
+## Conditions
+
+${conditions(r)}
+
+## Definitions
+
+${DEFINITIONS}
+
+## Reproduce
+
+\`\`\`sh
+npm run bench                       # every scenario, ~5 min on 2 cores
+BENCH_QUICK=1 npm run bench         # 100 commands per scenario, for development
+BENCH_SCENARIOS=2-hosts,serial npm run bench   # a subset
+\`\`\`
+
+Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BASELINE_COMMANDS\` (200), \`BENCH_LATENCY_MS\` (50), \`BENCH_BATCH_LATENCY_MS\` (250), \`BENCH_CAP\` (3), \`BENCH_CLIENT_CONCURRENCY\` (20), \`BENCH_TIMEOUT_SECONDS\` (300 per scenario), \`BENCH_OUT\` (docs/bench), \`BENCH_SCENARIOS\` (all). Each scenario gets a fresh in-memory Azurite and fresh host processes (\`sandbox/functions-host\`), all against one sandbox cloud whose counters are reset per scenario. Results: [latest.json](latest.json), [latest.svg](latest.svg).
+`;
+}
+
+/** The README's "Performance and reliability" section (the coordinator pastes it). */
+export function renderReadmeSection(r: BenchReport): string {
+  return `## Performance and reliability
+
+\`npm run bench\` drives the gateway end to end — HTTP accept, Table + Queue on Azurite, local host **processes**, blob-lease tenant slots, MSAL tokens and Key Vault through the sandbox — against the sandbox Exchange with a configurable latency and per-tenant cap, and measures two baselines against the same sandbox. Latest run ([docs/bench/latest.md](docs/bench/latest.md), [JSON](docs/bench/latest.json)):
+
+![bench chart](docs/bench/latest.svg)
+
+${headlineTable(r)}
+
+${goalTable(r)}
+
+${findings(r)}
+
+${conditions(r)}
+
+How the numbers are defined (overhead, utilization, what the counters count) and every scenario's details are in [docs/bench/latest.md](docs/bench/latest.md). Reproduce with \`npm run bench\` (\`BENCH_QUICK=1\` for a short run; \`BENCH_COMMANDS\`, \`BENCH_LATENCY_MS\`, \`BENCH_CAP\`, \`BENCH_SCENARIOS\`).
+
+Reliability is proven by tests, not the bench: two host processes on one queue never exceed the cap; a host killed with SIGKILL mid-command loses nothing — the command finishes and its effect is in the sandbox's effects journal exactly once (\`test/e2e/scale-out.e2e.test.ts\`); 429 and 503 faults end in success; poison and malformed messages are accounted for.
+`;
+}

@@ -1,0 +1,36 @@
+/**
+ * The sandbox cloud in its own process for the bench, so the emulated Exchange, Entra ID and
+ * Key Vault do not share an event loop with the load generator (the real services would not).
+ * Writes the tenant registry and policy files into BENCH_SANDBOX_DIR, then prints one JSON line
+ * {"event":"ready",…}; the bench talks to it over HTTPS and its control plane. SIGTERM stops it.
+ *
+ *   node --import tsx bench/lib/sandbox-process.ts   (BENCH_SANDBOX_DIR, BENCH_CAP, BENCH_LATENCY_MS)
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startSandboxCloud } from '../../sandbox/cloud/cloud';
+import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
+import { sandboxTenants } from '../../sandbox/directory/tenants-file';
+
+async function main(): Promise<void> {
+  const dir = process.env.BENCH_SANDBOX_DIR;
+  if (!dir) throw new Error('BENCH_SANDBOX_DIR is required');
+  const cap = Number(process.env.BENCH_CAP ?? 3);
+  const latencyMs = Number(process.env.BENCH_LATENCY_MS ?? 50);
+  const cloud = await startSandboxCloud({ port: 0, exchange: { latencyMs, maxConcurrencyPerTenant: cap } });
+  const tenantsFile = join(dir, 'tenants.json');
+  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: cap })));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
+  const { vaultUrl: _vaultUrl, ...endpoints } = cloud.endpoints;
+  void _vaultUrl;
+  process.stdout.write(`${JSON.stringify({ event: 'ready', pid: process.pid, endpoints, env: cloud.env(), tenantsFile, policyFile })}\n`);
+  const stop = () => void cloud.stop().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`bench sandbox failed to start: ${error.message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,36 @@
+/** The scenarios of one bench run, built from the options. */
+import { CONTOSO, FABRIKAM } from './environment';
+import type { GatewayScenario } from './gateway';
+import type { BenchOptions } from './options';
+
+/** The scenario whose numbers are the report's top-level fields. */
+export const HEADLINE = '2-hosts';
+/** How the throttled tenant is throttled: half its requests get 429 with this Retry-After. */
+export const THROTTLE = { rate: 0.5, retryAfterSeconds: 2 };
+
+export function gatewayScenarios(o: BenchOptions): GatewayScenario[] {
+  const base = { latencyMs: o.latencyMs, cap: o.cap, clientConcurrency: o.clientConcurrency, timeoutSeconds: o.timeoutSeconds };
+  // EXO_BATCH_MAX=1 everywhere except "batch-on": the other numbers stay unbatched even once
+  // the worker batches by default.
+  const unbatched = { EXO_BATCH_MAX: '1' };
+  const contoso = (commands: number) => ({ tenantId: CONTOSO, name: 'contoso', commands });
+  const all: GatewayScenario[] = [
+    { ...base, name: '1-host', title: '1 host process, one tenant', hosts: 1, tenants: [contoso(o.commands)], hostSettings: unbatched },
+    { ...base, name: HEADLINE, title: '2 host processes, one tenant', hosts: 2, tenants: [contoso(o.commands)], hostSettings: unbatched },
+    { ...base, name: '4-hosts', title: '4 host processes, one tenant', hosts: 4, tenants: [contoso(o.commands)], hostSettings: unbatched },
+    {
+      ...base,
+      name: 'two-tenants-throttled',
+      title: `2 hosts, two tenants at once; fabrikam throttled (${THROTTLE.rate * 100} % of its requests get 429, Retry-After ${THROTTLE.retryAfterSeconds} s)`,
+      hosts: 2,
+      tenants: [contoso(o.commands), { tenantId: FABRIKAM, name: 'fabrikam', commands: Math.max(1, Math.round(o.commands / 2)), exchange: { throttleRetryAfterSeconds: THROTTLE.retryAfterSeconds, faults: { rate: THROTTLE.rate, kinds: ['http429'] } } }],
+      hostSettings: unbatched,
+    },
+    { ...base, latencyMs: o.batchLatencyMs, name: 'batch-off', title: `2 hosts, one tenant, ${o.batchLatencyMs} ms Exchange, EXO_BATCH_MAX=1`, hosts: 2, tenants: [contoso(o.batchCommands)], hostSettings: { EXO_BATCH_MAX: '1' } },
+    { ...base, latencyMs: o.batchLatencyMs, name: 'batch-on', title: `2 hosts, one tenant, ${o.batchLatencyMs} ms Exchange, EXO_BATCH_MAX=10`, hosts: 2, tenants: [contoso(o.batchCommands)], hostSettings: { EXO_BATCH_MAX: '10' } },
+  ];
+  return o.only ? all.filter((s) => o.only!.includes(s.name)) : all;
+}
+
+export const BASELINES = ['connect-per-command', 'serial'] as const;
+export const SCENARIO_NAMES = ['1-host', HEADLINE, '4-hosts', 'two-tenants-throttled', 'batch-off', 'batch-on', ...BASELINES];
