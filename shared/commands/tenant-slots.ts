@@ -48,6 +48,9 @@ export class SlotError extends Error {
   }
 }
 
+const REMOTE_BACKOFF_MIN_MS = 25;
+const REMOTE_BACKOFF_MAX_MS = 400;
+
 interface HeldLease {
   index: number;
   lease: BlobLeaseClient;
@@ -65,6 +68,15 @@ class TenantPool {
   private readonly waiters: Array<(lease: HeldLease | undefined) => void> = [];
   private blobsReady = new Set<number>();
   private remoteAttempt?: Promise<HeldLease | undefined>;
+  /**
+   * When the next storage attempt may start, and the pause after a failed one (doubling up to
+   * REMOTE_BACKOFF_MAX_MS, reset by a success). Shared by every waiter of the tenant in this
+   * process: without it, each of dozens of waiting commands would start an attempt as soon as
+   * the previous one ended — a stream of lease calls answered 409 while another instance holds
+   * every slot, which on a busy machine costs the CPU the slot holders need.
+   */
+  private nextRemoteAt = 0;
+  private remoteBackoffMs = REMOTE_BACKOFF_MIN_MS;
 
   constructor(
     private readonly tenantId: string,
@@ -167,17 +179,25 @@ class TenantPool {
       if (signal?.aborted) return undefined;
       const local = this.takeIdle(capacity);
       if (local) return this.slot(local);
-      // One storage attempt at a time per tenant in this process: concurrent callers would only
-      // race each other for the same blobs.
-      if (!this.remoteAttempt) {
-        this.remoteAttempt = this.tryRemote(capacity).finally(() => {
-          this.remoteAttempt = undefined;
-        });
+      // One storage attempt at a time per tenant in this process (concurrent callers would only
+      // race each other for the same blobs), and after a failed one a pause for all of them.
+      if (!this.remoteAttempt && Date.now() >= this.nextRemoteAt) {
+        this.remoteAttempt = this.tryRemote(capacity)
+          .then((lease) => {
+            this.remoteBackoffMs = lease ? REMOTE_BACKOFF_MIN_MS : Math.min(REMOTE_BACKOFF_MAX_MS, this.remoteBackoffMs * 2);
+            this.nextRemoteAt = lease ? 0 : Date.now() + this.remoteBackoffMs * (0.5 + Math.random() / 2);
+            return lease;
+          })
+          .finally(() => {
+            this.remoteAttempt = undefined;
+          });
         const remote = await this.remoteAttempt;
         if (remote) return this.slot(remote);
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) return undefined;
+      // Until the next attempt is due, only a local release can help: sleep until then.
+      backoff = Math.max(backoff, this.nextRemoteAt - Date.now());
       // Wait for a local release (handed over directly) or try the blobs again shortly.
       const handed = await new Promise<HeldLease | undefined>((resolve) => {
         const waiter = (lease: HeldLease | undefined) => {
