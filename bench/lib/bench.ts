@@ -46,7 +46,7 @@ export interface BenchReport {
   batchGain: number | null;
   /** batch-on throughput ÷ (cap ÷ latency): the goal with $batch is ≥ 5. */
   batchedUtilization: number | null;
-  /** Healthy tenant's throughput next to a throttled one ÷ its throughput alone (2 hosts each). */
+  /** Healthy tenant's throughput next to a throttled one ÷ its throughput alone (batch-off: same hosts, latency, no batching). */
   healthyTenantVsAlone: number | null;
   scaling: Array<{ hosts: number; utilization: number; throughputPerSecond: number; peakRssMb: number[] }>;
   goals: Goal[];
@@ -121,7 +121,7 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
     vsSerial: ratio(headline?.throughputPerSecond, serial?.throughputPerSecond),
     batchGain: ratio(batchOn?.throughputPerSecond, batchOff?.throughputPerSecond),
     batchedUtilization: batchOn?.utilization ?? null,
-    healthyTenantVsAlone: ratio(healthy?.throughputPerSecond, headline?.throughputPerSecond),
+    healthyTenantVsAlone: ratio(healthy?.throughputPerSecond, batchOff?.throughputPerSecond),
     scaling: scenarios
       .filter((s) => s.tenants.length === 1 && s.hostSettings.EXO_BATCH_MAX === '1' && s.latencyMs === o.latencyMs && /^\d+-hosts?$/.test(s.name))
       .map((s) => ({ hosts: s.hosts, utilization: s.tenants[0]!.utilization, throughputPerSecond: s.tenants[0]!.throughputPerSecond, peakRssMb: s.peakRssMb.hosts })),

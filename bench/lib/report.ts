@@ -86,7 +86,7 @@ function findings(r: BenchReport): string {
   const multi = r.scenarios.find((s) => s.name === 'two-tenants-throttled');
   if (multi && r.healthyTenantVsAlone !== null) {
     const [healthy, throttled] = [multi.tenants.find((t) => !t.throttledBySandbox), multi.tenants.find((t) => t.throttledBySandbox)];
-    if (healthy && throttled) lines.push(`- **A throttled tenant next to a healthy one:** ${throttled.name} got ${throttled.exchange.faults + throttled.exchange.throttled} answers 429 and its commands ${throttled.deferrals} deferrals, all ${throttled.succeeded} of ${throttled.commands} succeeded in the end; ${healthy.name} ran at ${r.healthyTenantVsAlone}× its throughput alone while sharing the hosts and the cores with it.`);
+    if (healthy && throttled) lines.push(`- **A throttled tenant next to a healthy one:** ${throttled.name} got ${throttled.exchange.faults + throttled.exchange.throttled} answers 429 and its commands ${throttled.deferrals} deferrals, all ${throttled.succeeded} of ${throttled.commands} succeeded in the end; ${healthy.name} ran at ${r.healthyTenantVsAlone}× its throughput alone (batch-off: same hosts and latency) while sharing the hosts, the cores and the storage account with it.`);
   }
   const cpc = r.baselines.find((b) => b.name === 'connect-per-command');
   const serial = r.baselines.find((b) => b.name === 'serial');
