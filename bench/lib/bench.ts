@@ -62,7 +62,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void = ()
   for (const name of o.only ?? []) if (!SCENARIO_NAMES.includes(name)) throw new RangeError(`BENCH_SCENARIOS: unknown scenario '${name}' (use ${SCENARIO_NAMES.join(', ')})`);
   const loadBefore = loadavg();
   const started = Date.now();
-  const bench = await startBenchCloud({ cap: o.cap, latencyMs: o.latencyMs });
+  const bench = await startBenchCloud({ cap: o.cap, latencyMs: o.latencyMs, tokenLatencyMs: o.tokenLatencyMs, keyVaultLatencyMs: o.keyVaultLatencyMs });
   const scenarios: ScenarioResult[] = [];
   const baselines: BaselineResult[] = [];
   let sandboxRss: number | undefined;
@@ -134,6 +134,8 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
       BENCH_BATCH_COMMANDS: o.batchCommands,
       BENCH_LATENCY_MS: o.latencyMs,
       BENCH_BATCH_LATENCY_MS: o.batchLatencyMs,
+      BENCH_TOKEN_LATENCY_MS: o.tokenLatencyMs,
+      BENCH_KEYVAULT_LATENCY_MS: o.keyVaultLatencyMs,
       BENCH_CAP: o.cap,
       BENCH_CLIENT_CONCURRENCY: o.clientConcurrency,
       BENCH_TIMEOUT_SECONDS: o.timeoutSeconds,

@@ -39,10 +39,11 @@ async function control<T>(base: string, method: string, path: string, body?: unk
   return answer;
 }
 
-export async function startBenchCloud(options: { cap: number; latencyMs: number }): Promise<BenchCloud> {
+/** Starts the sandbox process: Exchange latency and cap, plus the Entra ID token and Key Vault read service times. */
+export async function startBenchCloud(options: { cap: number; latencyMs: number; tokenLatencyMs: number; keyVaultLatencyMs: number }): Promise<BenchCloud> {
   const dir = mkdtempSync(join(tmpdir(), 'exo-bench-'));
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'sandbox-process.ts')], {
-    env: { ...process.env, BENCH_SANDBOX_DIR: dir, BENCH_CAP: String(options.cap), BENCH_LATENCY_MS: String(options.latencyMs) },
+    env: { ...process.env, BENCH_SANDBOX_DIR: dir, BENCH_CAP: String(options.cap), BENCH_LATENCY_MS: String(options.latencyMs), BENCH_TOKEN_LATENCY_MS: String(options.tokenLatencyMs), BENCH_KEYVAULT_LATENCY_MS: String(options.keyVaultLatencyMs) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const ready = await new Promise<{ pid: number; endpoints: BenchCloud['endpoints']; env: Record<string, string>; tenantsFile: string; policyFile: string }>((resolve, reject) => {

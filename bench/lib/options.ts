@@ -15,6 +15,10 @@ export interface BenchOptions {
   latencyMs: number;
   /** Service time in the batching pair (BENCH_BATCH_LATENCY_MS): high enough that batching, not CPU, decides. */
   batchLatencyMs: number;
+  /** Sandbox Entra ID token endpoint service time per request (BENCH_TOKEN_LATENCY_MS): every scenario and baseline. */
+  tokenLatencyMs: number;
+  /** Sandbox Key Vault service time per read (BENCH_KEYVAULT_LATENCY_MS): every scenario and baseline. */
+  keyVaultLatencyMs: number;
   /** Per-tenant concurrency cap, the same in the gateway's tenant registry and the sandbox (BENCH_CAP). */
   cap: number;
   /** Parallel HTTP submissions of the load generator (BENCH_CLIENT_CONCURRENCY). */
@@ -47,6 +51,8 @@ export function benchOptionsFromEnv(env: Record<string, string | undefined>, rep
     batchCommands: int(env, 'BENCH_BATCH_COMMANDS', quick ? 60 : Math.min(commands, 400), 1, 100_000),
     latencyMs: int(env, 'BENCH_LATENCY_MS', 50, 1, 60_000),
     batchLatencyMs: int(env, 'BENCH_BATCH_LATENCY_MS', 250, 1, 60_000),
+    tokenLatencyMs: int(env, 'BENCH_TOKEN_LATENCY_MS', 150, 0, 60_000),
+    keyVaultLatencyMs: int(env, 'BENCH_KEYVAULT_LATENCY_MS', 50, 0, 60_000),
     cap: int(env, 'BENCH_CAP', 3, 1, 50),
     clientConcurrency: int(env, 'BENCH_CLIENT_CONCURRENCY', 20, 1, 500),
     timeoutSeconds: int(env, 'BENCH_TIMEOUT_SECONDS', 300, 5, 3600),

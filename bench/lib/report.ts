@@ -10,6 +10,7 @@ export const DEFINITIONS = `- **Accept latency**: time for \`POST /api/commands\
 - **Overhead** (per command, from the timings the worker stores with it): \`claimMs + (exchangeMs − latency)\` — reading and claiming the command (ETag write) after the queue delivered it, plus everything in the Exchange call that is not the sandbox's configured service time (token from cache, HTTPS, JSON, the emulator's own work). Not included: time in the queue and waiting for a tenant slot (both are waiting for Exchange capacity, bounded by the cap), and the result write after the slot is released.
 - **Throughput** per tenant: succeeded commands ÷ (last \`finishedAt\` − first \`startedAt\`), while the queue holds a backlog. **Utilization** = throughput ÷ (cap ÷ latency): 100 % means every one of the tenant's cap slots was busy with Exchange all the time. With \`$batch\` one slot carries up to 10 commands, so utilization can exceed 100 %.
 - **Token requests / Key Vault reads**: counted by the sandbox (Entra token endpoint for the Exchange resource; Key Vault secret value reads), from before the scenario's host processes start to the end of the scenario. Each host process has its own token cache and certificate cache, so the expected count is one per tenant per process.
+- **Entra ID and Key Vault service time** (\`BENCH_TOKEN_LATENCY_MS\`, \`BENCH_KEYVAULT_LATENCY_MS\`): the sandbox's token endpoint (v1 and v2) waits this long before answering every token request, and Key Vault before answering every authenticated read, in every scenario and baseline — the emulators alone answer in about a millisecond, the real services do not. The gateway pays them once per host process (its token and certificate caches); the connect-per-command baseline on every command. The defaults are assumptions, not measurements: 150 ms for a client-credentials token request (the order of 100–300 ms usually seen against login.microsoftonline.com; no published figure found) and 50 ms for a GetSecret (public reports range from about 23 ms in-region, Azure/azure-sdk-for-net#46370, to about 110 ms per secret from a developer machine, dotnet/extensions#944). The managed identity endpoint stays instant: App Service's endpoint caches tokens on the host, and MSAL caches them in the process.
 - **Peak RSS**: \`VmHWM\` of each host process at the end of the scenario.
 - **Submit rate**: commands accepted per second by the load generator. When it is below cap ÷ latency, arrivals (the HTTP side on the same cores), not the worker, limit the scenario's throughput.
 - **CPU ms / command**: user + system CPU time of the host processes, Azurite, the sandbox process and the bench driver from the first submission to the end, divided by the commands. On a machine with C cores, throughput cannot exceed C × 1000 ÷ that total, whatever the gateway's concurrency control does; it is also much less sensitive to other load on the machine than the wall-clock numbers.`;
@@ -56,10 +57,16 @@ function headlineTable(r: BenchReport): string {
   ].join('\n');
 }
 
+/** The Entra ID / Key Vault service times of a run; runs recorded before they existed had none. */
+function serviceTimes(s: Record<string, unknown>): string {
+  if (s.BENCH_TOKEN_LATENCY_MS === undefined) return 'Entra ID and Key Vault without service time (answers within a millisecond)';
+  return `Entra ID token requests at ${s.BENCH_TOKEN_LATENCY_MS} ms and Key Vault reads at ${s.BENCH_KEYVAULT_LATENCY_MS} ms (assumed real service times, see Definitions)`;
+}
+
 function conditions(r: BenchReport): string {
   const m = r.machine;
   const s = r.settings;
-  return `Measured ${r.measuredAt} on ${m.cores} cores (${m.cpu}), ${m.memoryGb} GB, node ${m.node}; load average before/after ${(m.loadAverageBefore as number[]).join(' ')} / ${(m.loadAverageAfter as number[]).join(' ')}; whole run ${m.totalSeconds} s. Sandbox Exchange at ${s.BENCH_LATENCY_MS} ms per request (batching pair: ${s.BENCH_BATCH_LATENCY_MS} ms), cap ${s.BENCH_CAP} per tenant in both the gateway's tenant registry and the sandbox; ${s.BENCH_COMMANDS} commands per scenario (${s.BENCH_BATCH_COMMANDS} in the batching pair, ${s.BENCH_BASELINE_COMMANDS} per baseline), cmdlet ${s.cmdlet}. The bench driver, the sandbox cloud, Azurite and every host process share these cores, and other work on the machine during the run shows up in the numbers.`;
+  return `Measured ${r.measuredAt} on ${m.cores} cores (${m.cpu}), ${m.memoryGb} GB, node ${m.node}; load average before/after ${(m.loadAverageBefore as number[]).join(' ')} / ${(m.loadAverageAfter as number[]).join(' ')}; whole run ${m.totalSeconds} s. Sandbox Exchange at ${s.BENCH_LATENCY_MS} ms per request (batching pair: ${s.BENCH_BATCH_LATENCY_MS} ms), ${serviceTimes(s)}, cap ${s.BENCH_CAP} per tenant in both the gateway's tenant registry and the sandbox; ${s.BENCH_COMMANDS} commands per scenario (${s.BENCH_BATCH_COMMANDS} in the batching pair, ${s.BENCH_BASELINE_COMMANDS} per baseline), cmdlet ${s.cmdlet}. The bench driver, the sandbox cloud, Azurite and every host process share these cores, and other work on the machine during the run shows up in the numbers.`;
 }
 
 /** What the run shows, computed from the numbers (so it never disagrees with them). */
@@ -90,7 +97,7 @@ function findings(r: BenchReport): string {
   }
   const cpc = r.baselines.find((b) => b.name === 'connect-per-command');
   const serial = r.baselines.find((b) => b.name === 'serial');
-  if (cpc && serial) lines.push(`- **Connect-per-command** costs ${cpc.cpuMsPerCommand.benchDriver} ms of client CPU per command (certificate parse, token signing, TLS) against ${serial.cpuMsPerCommand.benchDriver} ms with a reused session, and ${cpc.tokenRequests} token requests and ${cpc.keyVaultReads} Key Vault reads for ${cpc.commands} commands. The sandbox's Entra ID and Key Vault answer within milliseconds, so this baseline pays less per connection here than against the real services.`);
+  if (cpc && serial) lines.push(`- **Connect-per-command** costs ${cpc.cpuMsPerCommand.benchDriver} ms of client CPU per command (certificate parse, token signing, TLS) against ${serial.cpuMsPerCommand.benchDriver} ms with a reused session, and ${cpc.tokenRequests} token requests and ${cpc.keyVaultReads} Key Vault reads for ${cpc.commands} commands. ${r.settings.BENCH_TOKEN_LATENCY_MS === undefined ? "The sandbox's Entra ID and Key Vault answered within milliseconds in this run, so this baseline paid less per connection than against the real services." : `Each of its commands waits for Entra ID (${r.settings.BENCH_TOKEN_LATENCY_MS} ms) and Key Vault (${r.settings.BENCH_KEYVAULT_LATENCY_MS} ms) besides Exchange (${cpc.latencyMs} ms): p50 ${cpc.commandMs.p50} ms per command.`}`);
   return lines.join('\n');
 }
 
@@ -133,7 +140,7 @@ BENCH_QUICK=1 npm run bench         # 100 commands per scenario, for development
 BENCH_SCENARIOS=2-hosts,serial npm run bench   # a subset
 \`\`\`
 
-Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BASELINE_COMMANDS\` (200), \`BENCH_LATENCY_MS\` (50), \`BENCH_BATCH_LATENCY_MS\` (250), \`BENCH_CAP\` (3), \`BENCH_CLIENT_CONCURRENCY\` (20), \`BENCH_TIMEOUT_SECONDS\` (300 per scenario), \`BENCH_OUT\` (docs/bench), \`BENCH_SCENARIOS\` (all). Each scenario gets a fresh in-memory Azurite and fresh host processes (\`sandbox/functions-host\`), all against one sandbox cloud whose counters are reset per scenario. Results: [latest.json](latest.json), [latest.svg](latest.svg).
+Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BASELINE_COMMANDS\` (200), \`BENCH_LATENCY_MS\` (50), \`BENCH_BATCH_LATENCY_MS\` (250), \`BENCH_TOKEN_LATENCY_MS\` (150), \`BENCH_KEYVAULT_LATENCY_MS\` (50), \`BENCH_CAP\` (3), \`BENCH_CLIENT_CONCURRENCY\` (20), \`BENCH_TIMEOUT_SECONDS\` (300 per scenario), \`BENCH_OUT\` (docs/bench), \`BENCH_SCENARIOS\` (all). Each scenario gets a fresh in-memory Azurite and fresh host processes (\`sandbox/functions-host\`), all against one sandbox cloud whose counters are reset per scenario. Results: [latest.json](latest.json), [latest.svg](latest.svg).
 `;
 }
 

@@ -4,7 +4,8 @@
  * Writes the tenant registry and policy files into BENCH_SANDBOX_DIR, then prints one JSON line
  * {"event":"ready",…}; the bench talks to it over HTTPS and its control plane. SIGTERM stops it.
  *
- *   node --import tsx bench/lib/sandbox-process.ts   (BENCH_SANDBOX_DIR, BENCH_CAP, BENCH_LATENCY_MS)
+ *   node --import tsx bench/lib/sandbox-process.ts
+ *     (BENCH_SANDBOX_DIR, BENCH_CAP, BENCH_LATENCY_MS, BENCH_TOKEN_LATENCY_MS, BENCH_KEYVAULT_LATENCY_MS)
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,11 @@ async function main(): Promise<void> {
   if (!dir) throw new Error('BENCH_SANDBOX_DIR is required');
   const cap = Number(process.env.BENCH_CAP ?? 3);
   const latencyMs = Number(process.env.BENCH_LATENCY_MS ?? 50);
-  const cloud = await startSandboxCloud({ port: 0, exchange: { latencyMs, maxConcurrencyPerTenant: cap } });
+  // Entra ID and Key Vault answer in their real service time too, for every scenario and baseline;
+  // the managed identity endpoint stays instant (App Service's endpoint caches tokens on the host).
+  const entra = { latencyMs: Number(process.env.BENCH_TOKEN_LATENCY_MS ?? 0) };
+  const keyVault = { latencyMs: Number(process.env.BENCH_KEYVAULT_LATENCY_MS ?? 0) };
+  const cloud = await startSandboxCloud({ port: 0, exchange: { latencyMs, maxConcurrencyPerTenant: cap }, entra, keyVault });
   const tenantsFile = join(dir, 'tenants.json');
   writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: cap })));
   const policyFile = join(dir, 'policy.yaml');

@@ -12,10 +12,11 @@ import { ensureSandboxPki } from '../pki/certificates';
 import { SandboxDirectory } from '../directory/directory';
 import { defaultSeed, type SandboxSeed } from '../directory/seed';
 import { TokenService } from '../entra/tokens';
-import { EntraEmulator } from '../entra/entra-emulator';
+import { EntraEmulator, type EntraEmulatorOptions } from '../entra/entra-emulator';
 import { ManagedIdentityEmulator } from '../entra/managed-identity';
-import { KeyVaultEmulator } from '../keyvault/keyvault-emulator';
+import { KeyVaultEmulator, type KeyVaultEmulatorOptions } from '../keyvault/keyvault-emulator';
 import { ExchangeEmulator, type ExchangeEmulatorOptions } from '../exchange/exchange-emulator';
+import { checkServiceTimes } from './service-time';
 import { SandboxStats } from './stats';
 import type { SandboxContext } from './context';
 import { sandboxEndpoints, sendJson, SANDBOX_DOMAIN, type Emulator, type EmulatorRequest, type SandboxEndpoints } from './types';
@@ -30,6 +31,10 @@ export interface SandboxCloudOptions {
   /** Access token lifetime in seconds (default 3599). */
   tokenLifetimeSeconds?: number;
   exchange?: Partial<ExchangeEmulatorOptions>;
+  /** Entra ID service time: token endpoint (`latencyMs`) and managed identity endpoint (`managedIdentityLatencyMs`); default 0. */
+  entra?: Partial<EntraEmulatorOptions>;
+  /** Key Vault service time per read (`latencyMs`); default 0. */
+  keyVault?: Partial<KeyVaultEmulatorOptions>;
   /** Largest request body accepted (default 4 MiB) — larger gets 413. */
   maxBodyBytes?: number;
 }
@@ -46,6 +51,9 @@ export interface SandboxCloud {
 }
 
 export async function startSandboxCloud(options: SandboxCloudOptions = {}): Promise<SandboxCloud> {
+  // Bad service times fail here, before a port is taken (the emulators check them again).
+  checkServiceTimes('entra', ['latencyMs', 'managedIdentityLatencyMs'], options.entra ?? {});
+  checkServiceTimes('keyVault', ['latencyMs'], options.keyVault ?? {});
   const sandboxDir = options.sandboxDir ?? process.env.SANDBOX_DIR ?? join(process.cwd(), '.sandbox');
   const pki = ensureSandboxPki(join(sandboxDir, 'pki'));
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
@@ -71,11 +79,11 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   const stats = new SandboxStats();
   const context: SandboxContext = { directory, tokens, stats, endpoints };
 
-  const entra = new EntraEmulator(context);
-  const identity = new ManagedIdentityEmulator(context);
-  const keyVault = new KeyVaultEmulator(context);
+  const entra = new EntraEmulator(context, options.entra);
+  const identity = new ManagedIdentityEmulator(context, () => entra.options.managedIdentityLatencyMs);
+  const keyVault = new KeyVaultEmulator(context, options.keyVault);
   const exchange = new ExchangeEmulator(context, options.exchange);
-  const control = new ControlPlane({ context, keyVault, exchange });
+  const control = new ControlPlane({ context, entra, keyVault, exchange });
   seedVaults(context, keyVault);
 
   const pick = (host: string, pathname: string): Emulator | undefined => {

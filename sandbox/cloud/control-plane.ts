@@ -1,10 +1,11 @@
 /**
  * Test-only control plane at https://localhost:<port>/_sandbox: stats, the Exchange effects
- * journal, Exchange latency/cap/fault settings, certificate rotation and user changes.
+ * journal, Exchange latency/cap/fault settings, Entra ID and Key Vault service times, certificate rotation and user changes.
  * Not part of any real service; product code never calls it.
  */
 import type { ServerResponse } from 'node:http';
 import type { SandboxContext } from './context';
+import type { EntraEmulator } from '../entra/entra-emulator';
 import type { ExchangeEmulator } from '../exchange/exchange-emulator';
 import type { KeyVaultEmulator } from '../keyvault/keyvault-emulator';
 import { sendJson, type Emulator, type EmulatorRequest } from './types';
@@ -21,7 +22,7 @@ export class ControlPlane implements Emulator {
   /** Graph user events (subscriptions, deliveries) fed by the user routes below. */
   readonly userEvents: UserEventPublisher;
 
-  constructor(private readonly parts: { context: SandboxContext; keyVault: KeyVaultEmulator; exchange: ExchangeEmulator }) {
+  constructor(private readonly parts: { context: SandboxContext; entra: EntraEmulator; keyVault: KeyVaultEmulator; exchange: ExchangeEmulator }) {
     this.userEvents = new UserEventPublisher(parts.context.directory);
   }
 
@@ -108,7 +109,7 @@ export class ControlPlane implements Emulator {
   }
 
   async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
-    const { context, exchange } = this.parts;
+    const { context, exchange, entra, keyVault } = this.parts;
     const path = req.url.pathname.replace(/^\/_sandbox/, '') || '/';
     const route = `${req.method} ${path}`;
     let body: Record<string, unknown> = {};
@@ -143,6 +144,26 @@ export class ControlPlane implements Emulator {
           return sendJson(res, 400, { error: { code: 'BadRequest', message: (error as Error).message } });
         }
         return sendJson(res, 200, exchange.options);
+      case 'GET /entra/config':
+        return sendJson(res, 200, entra.options);
+      case 'POST /entra/config':
+        // e.g. {"latencyMs":150} (token endpoint) or {"managedIdentityLatencyMs":20}
+        try {
+          entra.configure(body as never);
+        } catch (error) {
+          return sendJson(res, 400, { error: { code: 'BadRequest', message: (error as Error).message } });
+        }
+        return sendJson(res, 200, entra.options);
+      case 'GET /keyvault/config':
+        return sendJson(res, 200, keyVault.options);
+      case 'POST /keyvault/config':
+        // e.g. {"latencyMs":50} (every authenticated secret/certificate read)
+        try {
+          keyVault.configure(body as never);
+        } catch (error) {
+          return sendJson(res, 400, { error: { code: 'BadRequest', message: (error as Error).message } });
+        }
+        return sendJson(res, 200, keyVault.options);
       case 'POST /caller-token':
         return sendJson(res, 200, await this.callerToken(String(body.app ?? 'automation')));
       default:

@@ -11,6 +11,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import type { ServerResponse } from 'node:http';
 import { decodeJwt, decodeProtectedHeader, importX509, jwtVerify } from 'jose';
 import type { SandboxContext } from '../cloud/context';
+import { checkServiceTimes, serviceDelay } from '../cloud/service-time';
 import { sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
 import type { SeedApp, SeedTenant, SeedUser } from '../directory/seed';
 import { SANDBOX_USER_PASSWORD, WELL_KNOWN } from '../directory/seed';
@@ -55,12 +56,33 @@ const fail = (error: AadError): never => {
 
 const b64url = (buf: Buffer) => buf.toString('base64url');
 
+/** Simulated service time of Entra ID (all default 0: answers as fast as the emulator can). */
+export interface EntraEmulatorOptions {
+  /** Delay of every request to the token endpoint (`/oauth2/v2.0/token`, v1 `/oauth2/token`). */
+  latencyMs: number;
+  /** Delay of every token request to the managed identity endpoint (identity.localhost). */
+  managedIdentityLatencyMs: number;
+}
+
+const ENTRA_SETTINGS = ['latencyMs', 'managedIdentityLatencyMs'] as const;
+
 export class EntraEmulator implements Emulator {
+  options: EntraEmulatorOptions = { latencyMs: 0, managedIdentityLatencyMs: 0 };
   private readonly codes = new Map<string, PendingCode>();
   private readonly refreshTokens = new Map<string, RefreshGrant>();
   private readonly usedAssertionIds = new Map<string, number>();
 
-  constructor(readonly ctx: SandboxContext) {}
+  constructor(
+    readonly ctx: SandboxContext,
+    options: Partial<EntraEmulatorOptions> = {},
+  ) {
+    this.configure(options);
+  }
+
+  /** Changes the given settings and keeps the others. Throws a RangeError naming a bad field. */
+  configure(options: Partial<EntraEmulatorOptions>): void {
+    this.options = { ...this.options, ...checkServiceTimes('entra', ENTRA_SETTINGS, options) };
+  }
 
   private get authorityHost(): string {
     return this.ctx.endpoints.authorityHost;
@@ -92,6 +114,8 @@ export class EntraEmulator implements Emulator {
       }
       if (path === 'oauth2/v2.0/token' || path === 'oauth2/token') {
         if (req.method !== 'POST') return sendAadError(res, { status: 405, error: 'invalid_request', code: 900561, message: 'The endpoint only accepts POST requests.' }, cors);
+        // The real service's time to answer, success or error alike.
+        await serviceDelay(this.options.latencyMs);
         if (!tenant && !isMultiTenantSegment(tenantSegment)) return sendAadError(res, aad.tenantNotFound(tenantSegment), cors);
         return await this.token(req, res, tenantSegment, tenant, path === 'oauth2/token', cors);
       }

@@ -7,11 +7,16 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { SandboxContext } from '../cloud/context';
+import { serviceDelay } from '../cloud/service-time';
 import { sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
 import { resolveResource, STORAGE_AUDIENCE } from './resources';
 
 export class ManagedIdentityEmulator implements Emulator {
-  constructor(readonly ctx: SandboxContext) {}
+  /** `latencyMs`: the current simulated service time per token request (read on every request). */
+  constructor(
+    readonly ctx: SandboxContext,
+    private readonly latencyMs: () => number = () => 0,
+  ) {}
 
   async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
     const expectedPath = new URL(this.ctx.endpoints.identityEndpoint).pathname;
@@ -21,6 +26,7 @@ export class ManagedIdentityEmulator implements Emulator {
     if (typeof header !== 'string' || !safeEqual(header, this.ctx.endpoints.identityHeader)) {
       return sendJson(res, 401, { statusCode: 401, message: 'Unauthorized: the X-IDENTITY-HEADER value is missing or invalid.', correlationId: randomBytes(16).toString('hex') });
     }
+    await serviceDelay(this.latencyMs());
     const q = req.url.searchParams;
     const apiVersion = q.get('api-version');
     if (apiVersion !== '2019-08-01') {

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import forge from 'node-forge';
 import type { SandboxContext } from '../cloud/context';
+import { checkServiceTimes, serviceDelay } from '../cloud/service-time';
 import { bearerToken, sendJson, SANDBOX_DOMAIN, type Emulator, type EmulatorRequest } from '../cloud/types';
 import { WELL_KNOWN } from '../directory/seed';
 import { TokenVerificationError, type AccessTokenClaims } from '../entra/tokens';
@@ -74,13 +75,35 @@ const now = () => Math.floor(Date.now() / 1000);
 const newVersion = () => randomBytes(16).toString('hex');
 const NAME = /^[0-9a-zA-Z-]{1,127}$/;
 
+/** Simulated service time of Key Vault (default 0: answers as fast as the emulator can). */
+export interface KeyVaultEmulatorOptions {
+  /**
+   * Delay of every authenticated read (GET of secrets and certificates: values, lists, policy).
+   * The unauthenticated first request of the bearer challenge is answered at once: its cost in
+   * the real service is one network round trip, which the sandbox does not model.
+   */
+  latencyMs: number;
+}
+
+const KEY_VAULT_SETTINGS = ['latencyMs'] as const;
+
 export class KeyVaultEmulator implements Emulator {
+  options: KeyVaultEmulatorOptions = { latencyMs: 0 };
   private readonly vaults = new Map<string, Vault>();
 
-  constructor(readonly ctx: SandboxContext) {
+  constructor(
+    readonly ctx: SandboxContext,
+    options: Partial<KeyVaultEmulatorOptions> = {},
+  ) {
+    this.configure(options);
     for (const seed of ctx.directory.seed.vaults) {
       this.vaults.set(seed.name, { name: seed.name, tenantId: seed.tenantId, readers: new Set(seed.readers), secrets: new Map(), certificates: new Map() });
     }
+  }
+
+  /** Changes the given settings and keeps the others. Throws a RangeError naming a bad field. */
+  configure(options: Partial<KeyVaultEmulatorOptions>): void {
+    this.options = { ...this.options, ...checkServiceTimes('keyVault', KEY_VAULT_SETTINGS, options) };
   }
 
   // ------------------------------------------------------------------ seeding / control plane
@@ -168,6 +191,7 @@ export class KeyVaultEmulator implements Emulator {
       const apiVersion = req.url.searchParams.get('api-version');
       if (!apiVersion) throw new KvError(400, 'BadParameter', 'The request URI contains an invalid or missing api-version query parameter.');
       if (!SUPPORTED_API_VERSIONS.test(apiVersion)) throw new KvError(400, 'BadParameter', `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (7.6).`);
+      if (req.method.toUpperCase() === 'GET') await serviceDelay(this.options.latencyMs);
       const result = this.route(req, vault, claims);
       sendJson(res, 200, result, { 'x-ms-keyvault-service-version': '1.9.0.0', 'x-ms-keyvault-region': 'sandbox' });
     } catch (error) {

@@ -2,7 +2,8 @@
  * `npm run bench` at a tiny size, into a temp dir: the run finishes with every command done,
  * latest.json has every field the issue asks for with sane types and ranges, the counters say
  * what each baseline does (a token and a Key Vault read per command vs one of each), and the
- * SVG is well-formed. No timing assertions: speed is what the bench reports, not what tests gate.
+ * SVG is well-formed. No speed assertions: speed is what the bench reports, not what tests gate
+ * (only a lower bound proving the Entra ID and Key Vault service times reach the baseline).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,6 +14,9 @@ import { XMLValidator } from 'fast-xml-parser';
 const ROOT = join(__dirname, '..', '..');
 const COMMANDS = 8;
 const BASELINE = 4;
+/** Small Entra ID / Key Vault service times: enough to see, short enough for a quick run. */
+const TOKEN_MS = 40;
+const KEYVAULT_MS = 20;
 const SCENARIOS = ['2-hosts', 'two-tenants-throttled', 'batch-off', 'batch-on', 'connect-per-command', 'serial'];
 
 let out: string;
@@ -22,7 +26,7 @@ beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'exo-bench-smoke-'));
   const child = spawn(process.execPath, [join(ROOT, 'scripts', 'run.cjs'), join(ROOT, 'bench', 'run.ts')], {
     cwd: ROOT,
-    env: { ...process.env, BENCH_OUT: out, BENCH_COMMANDS: String(COMMANDS), BENCH_BATCH_COMMANDS: String(COMMANDS), BENCH_BASELINE_COMMANDS: String(BASELINE), BENCH_BATCH_LATENCY_MS: '100', BENCH_SCENARIOS: SCENARIOS.join(','), BENCH_TIMEOUT_SECONDS: '60' },
+    env: { ...process.env, BENCH_OUT: out, BENCH_COMMANDS: String(COMMANDS), BENCH_BATCH_COMMANDS: String(COMMANDS), BENCH_BASELINE_COMMANDS: String(BASELINE), BENCH_BATCH_LATENCY_MS: '100', BENCH_TOKEN_LATENCY_MS: String(TOKEN_MS), BENCH_KEYVAULT_LATENCY_MS: String(KEYVAULT_MS), BENCH_SCENARIOS: SCENARIOS.join(','), BENCH_TIMEOUT_SECONDS: '60' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -93,6 +97,10 @@ describe('npm run bench (tiny size)', () => {
     expect(by['connect-per-command']).toMatchObject({ commands: BASELINE, failed: 0, concurrency: 3, tokenRequests: BASELINE, keyVaultReads: BASELINE });
     expect(by.serial).toMatchObject({ commands: BASELINE, failed: 0, concurrency: 1, tokenRequests: 1, keyVaultReads: 1 });
     expect(by.serial.throughputPerSecond).toBeGreaterThan(0);
+    // Every connect-per-command command waits for a token, a Key Vault read and Exchange in turn.
+    expect(r.settings).toMatchObject({ BENCH_TOKEN_LATENCY_MS: TOKEN_MS, BENCH_KEYVAULT_LATENCY_MS: KEYVAULT_MS });
+    expect(by['connect-per-command'].commandMs.p50).toBeGreaterThanOrEqual(TOKEN_MS + KEYVAULT_MS + r.settings.BENCH_LATENCY_MS - 3);
+    expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain(`Entra ID token requests at ${TOKEN_MS} ms and Key Vault reads at ${KEYVAULT_MS} ms`);
   });
 
   it('writes a well-formed SVG chart with one bar per tenant result and baseline', () => {
