@@ -32,7 +32,12 @@ const schema = z.object({
   CERT_REFRESH_INTERVAL_MINUTES: positiveInt(15, 1440),
   COMMAND_MAX_ATTEMPTS: positiveInt(5, 20),
   EXO_REQUEST_TIMEOUT_SECONDS: positiveInt(100, 600),
-  SLOT_WAIT_MS: positiveInt(2000, 60_000),
+  /**
+   * How long a claimed command waits in-process for a tenant slot before it is deferred. Long
+   * enough that a backlog waits here (a claim renewal every 10 s) rather than cycling through
+   * deferrals (a row write, an audit row and a queue message every few seconds each).
+   */
+  SLOT_WAIT_MS: positiveInt(10_000, 60_000),
   /** Most waiting single-cmdlet commands of one tenant the worker sends in one Exchange `$batch` (the service takes 10); 1 turns batching off. */
   EXO_BATCH_MAX: z.coerce
     .number({ error: BATCH_MAX_RULE })
