@@ -138,6 +138,7 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
       BENCH_KEYVAULT_LATENCY_MS: o.keyVaultLatencyMs,
       BENCH_CAP: o.cap,
       BENCH_CLIENT_CONCURRENCY: o.clientConcurrency,
+      BENCH_ARRIVAL_FACTOR: o.arrivalFactor,
       BENCH_TIMEOUT_SECONDS: o.timeoutSeconds,
       BENCH_QUICK: o.quick,
       ...(o.only ? { BENCH_SCENARIOS: o.only.join(',') } : {}),

@@ -30,6 +30,12 @@ export interface GatewayScenario {
   /** Extra app settings of the host processes (EXO_BATCH_MAX, …). */
   hostSettings: Record<string, string>;
   clientConcurrency: number;
+  /**
+   * Submissions per second (open loop), 0 = as fast as the client can. A steady arrival rate
+   * above what the gateway can do builds the backlog the throughput is measured on, without a
+   * flood of submissions taking the cores from the workers at the start.
+   */
+  arrivalPerSecond: number;
   timeoutSeconds: number;
 }
 
@@ -177,6 +183,10 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
       Array.from({ length: Math.min(s.clientConcurrency, order.length) }, async () => {
         for (let i = next++; i < order.length; i = next++) {
           const tenantId = order[i]!;
+          if (s.arrivalPerSecond > 0) {
+            const due = started + (i * 1000) / s.arrivalPerSecond - performance.now();
+            if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
+          }
           const r = await client.submit(i, tenantId, `bench-${s.name}-${i}`).catch(() => ({ ms: 0, id: undefined, status: 0 }));
           if (!r.id) {
             acceptErrors.set(tenantId, (acceptErrors.get(tenantId) ?? 0) + 1);

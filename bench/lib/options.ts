@@ -23,6 +23,8 @@ export interface BenchOptions {
   cap: number;
   /** Parallel HTTP submissions of the load generator (BENCH_CLIENT_CONCURRENCY). */
   clientConcurrency: number;
+  /** Arrival rate as a multiple of what the scenario can do at best (Σ cap ÷ latency × batch size); 0 = flood. */
+  arrivalFactor: number;
   /** Per-scenario time limit (BENCH_TIMEOUT_SECONDS); unfinished commands are reported, not waited for. */
   timeoutSeconds: number;
   /** Where latest.json/.md/.svg go (BENCH_OUT, default docs/bench). */
@@ -37,6 +39,14 @@ function int(env: Record<string, string | undefined>, name: string, fallback: nu
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name}=${raw}: must be a whole number from ${min} to ${max}`);
+  return value;
+}
+
+function factor(env: Record<string, string | undefined>, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || value > 100) throw new RangeError(`${name}=${raw}: must be a number from 0 to 100 (0: submit as fast as possible)`);
   return value;
 }
 
@@ -55,6 +65,7 @@ export function benchOptionsFromEnv(env: Record<string, string | undefined>, rep
     keyVaultLatencyMs: int(env, 'BENCH_KEYVAULT_LATENCY_MS', 50, 0, 60_000),
     cap: int(env, 'BENCH_CAP', 3, 1, 50),
     clientConcurrency: int(env, 'BENCH_CLIENT_CONCURRENCY', 20, 1, 500),
+    arrivalFactor: factor(env, 'BENCH_ARRIVAL_FACTOR', 1.5),
     timeoutSeconds: int(env, 'BENCH_TIMEOUT_SECONDS', 300, 5, 3600),
     outDir: env.BENCH_OUT || join(repoRoot, 'docs', 'bench'),
     only: env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(',').map((s) => s.trim()).filter(Boolean) : undefined,

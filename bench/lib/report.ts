@@ -6,7 +6,8 @@ const pct = (v: number | null | undefined) => (v === null || v === undefined ? '
 const x = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${v}×`);
 const yes = (v: boolean | null) => (v === null ? 'not measured' : v ? '**met**' : '**not met**');
 
-export const DEFINITIONS = `- **Accept latency**: time for \`POST /api/commands\` to answer 202, measured by the load generator (${'`BENCH_CLIENT_CONCURRENCY`'} requests in flight); the command is in Table storage and its message in the queue by then.
+export const DEFINITIONS = `- **Accept latency**: time for \`POST /api/commands\` to answer 202, measured by the load generator (${'`BENCH_CLIENT_CONCURRENCY`'} requests in flight at most); the command is in Table storage and its message in the queue by then.
+- **Arrivals**: open loop at ${'`BENCH_ARRIVAL_FACTOR`'} (1.5) × the most the scenario could do (Σ cap ÷ latency over its tenants, × 10 with batching), so a backlog builds at a steady pace as under sustained load; 0 submits as fast as possible (a flood whose HTTP work competes with the workers for the cores at the start).
 - **Overhead** (per command, from the timings the worker stores with it): \`claimMs + (exchangeMs − latency)\` — reading and claiming the command (ETag write) after the queue delivered it, plus everything in the Exchange call that is not the sandbox's configured service time (token from cache, HTTPS, JSON, the emulator's own work). Not included: time in the queue and waiting for a tenant slot (both are waiting for Exchange capacity, bounded by the cap), and the result write after the slot is released.
 - **Throughput** per tenant: succeeded commands ÷ (last \`finishedAt\` − first \`startedAt\`), while the queue holds a backlog. **Utilization** = throughput ÷ (cap ÷ latency): 100 % means every one of the tenant's cap slots was busy with Exchange all the time. With \`$batch\` one slot carries up to 10 commands, so utilization can exceed 100 %.
 - **Token requests / Key Vault reads**: counted by the sandbox (Entra token endpoint for the Exchange resource; Key Vault secret value reads), from before the scenario's host processes start to the end of the scenario. Each host process has its own token cache and certificate cache, so the expected count is one per tenant per process.
@@ -140,7 +141,7 @@ BENCH_QUICK=1 npm run bench         # 100 commands per scenario, for development
 BENCH_SCENARIOS=2-hosts,serial npm run bench   # a subset
 \`\`\`
 
-Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BASELINE_COMMANDS\` (200), \`BENCH_LATENCY_MS\` (50), \`BENCH_BATCH_LATENCY_MS\` (250), \`BENCH_TOKEN_LATENCY_MS\` (150), \`BENCH_KEYVAULT_LATENCY_MS\` (50), \`BENCH_CAP\` (3), \`BENCH_CLIENT_CONCURRENCY\` (20), \`BENCH_TIMEOUT_SECONDS\` (300 per scenario), \`BENCH_OUT\` (docs/bench), \`BENCH_SCENARIOS\` (all). Each scenario gets a fresh in-memory Azurite and fresh host processes (\`sandbox/functions-host\`), all against one sandbox cloud whose counters are reset per scenario. Results: [latest.json](latest.json), [latest.svg](latest.svg).
+Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BASELINE_COMMANDS\` (200), \`BENCH_LATENCY_MS\` (50), \`BENCH_BATCH_LATENCY_MS\` (250), \`BENCH_TOKEN_LATENCY_MS\` (150), \`BENCH_KEYVAULT_LATENCY_MS\` (50), \`BENCH_CAP\` (3), \`BENCH_CLIENT_CONCURRENCY\` (20), \`BENCH_ARRIVAL_FACTOR\` (1.5), \`BENCH_TIMEOUT_SECONDS\` (300 per scenario), \`BENCH_OUT\` (docs/bench), \`BENCH_SCENARIOS\` (all). Each scenario gets a fresh in-memory Azurite and fresh host processes (\`sandbox/functions-host\`), all against one sandbox cloud whose counters are reset per scenario. Results: [latest.json](latest.json), [latest.svg](latest.svg).
 `;
 }
 

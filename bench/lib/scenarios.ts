@@ -8,13 +8,24 @@ export const HEADLINE = '2-hosts';
 /** How the throttled tenant is throttled: half its requests get 429 with this Retry-After. */
 export const THROTTLE = { rate: 0.5, retryAfterSeconds: 2 };
 
+/**
+ * Open-loop arrivals at `arrivalFactor` × the best the scenario can do (every tenant's cap ÷
+ * latency, times the batch size when batching): a backlog builds at a steady pace, as under
+ * sustained load, instead of every submission landing in the first seconds on the same cores.
+ */
+function arrivalPerSecond(o: BenchOptions, s: Omit<GatewayScenario, 'arrivalPerSecond'>): number {
+  if (o.arrivalFactor <= 0) return 0;
+  const batch = Number(s.hostSettings.EXO_BATCH_MAX ?? 10);
+  return o.arrivalFactor * s.tenants.length * (s.cap / (s.latencyMs / 1000)) * batch;
+}
+
 export function gatewayScenarios(o: BenchOptions): GatewayScenario[] {
   const base = { latencyMs: o.latencyMs, cap: o.cap, clientConcurrency: o.clientConcurrency, timeoutSeconds: o.timeoutSeconds };
   // EXO_BATCH_MAX=1 everywhere except "batch-on": the other numbers stay unbatched even once
   // the worker batches by default.
   const unbatched = { EXO_BATCH_MAX: '1' };
   const contoso = (commands: number) => ({ tenantId: CONTOSO, name: 'contoso', commands });
-  const all: GatewayScenario[] = [
+  const all: Array<Omit<GatewayScenario, 'arrivalPerSecond'>> = [
     { ...base, name: '1-host', title: '1 host process, one tenant', hosts: 1, tenants: [contoso(o.commands)], hostSettings: unbatched },
     { ...base, name: HEADLINE, title: '2 host processes, one tenant', hosts: 2, tenants: [contoso(o.commands)], hostSettings: unbatched },
     { ...base, name: '4-hosts', title: '4 host processes, one tenant', hosts: 4, tenants: [contoso(o.commands)], hostSettings: unbatched },
@@ -33,7 +44,8 @@ export function gatewayScenarios(o: BenchOptions): GatewayScenario[] {
     { ...base, latencyMs: o.batchLatencyMs, name: 'batch-off', title: `2 hosts, one tenant, ${o.batchLatencyMs} ms Exchange, EXO_BATCH_MAX=1`, hosts: 2, tenants: [contoso(o.batchCommands)], hostSettings: { EXO_BATCH_MAX: '1' } },
     { ...base, latencyMs: o.batchLatencyMs, name: 'batch-on', title: `2 hosts, one tenant, ${o.batchLatencyMs} ms Exchange, EXO_BATCH_MAX=10`, hosts: 2, tenants: [contoso(o.batchCommands)], hostSettings: { EXO_BATCH_MAX: '10' } },
   ];
-  return o.only ? all.filter((s) => o.only!.includes(s.name)) : all;
+  const paced = all.map((s) => ({ ...s, arrivalPerSecond: arrivalPerSecond(o, s) }));
+  return o.only ? paced.filter((s) => o.only!.includes(s.name)) : paced;
 }
 
 export const BASELINES = ['connect-per-command', 'serial'] as const;
