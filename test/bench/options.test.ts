@@ -1,5 +1,6 @@
 /** Bench settings for the Entra ID / Key Vault service times: defaults, 0 allowed, bad values named. */
 import { benchOptionsFromEnv } from '../../bench/lib/options';
+import { gatewayScenarios } from '../../bench/lib/scenarios';
 
 describe('bench options: Entra ID and Key Vault service time', () => {
   it('defaults to 150 ms per token request and 50 ms per Key Vault read', () => {
@@ -17,5 +18,26 @@ describe('bench options: Entra ID and Key Vault service time', () => {
     ['BENCH_KEYVAULT_LATENCY_MS', '60001'],
   ])('rejects %s=%s naming the variable', (name, value) => {
     expect(() => benchOptionsFromEnv({ [name]: value }, '/repo')).toThrow(`${name}=${value}: must be a whole number from 0 to 60000`);
+  });
+});
+
+describe('bench options: arrival rate and scenario pacing', () => {
+  it('defaults to 1.5 × the best a scenario can do, and 0 means a flood', () => {
+    expect(benchOptionsFromEnv({}, '/repo').arrivalFactor).toBe(1.5);
+    expect(benchOptionsFromEnv({ BENCH_ARRIVAL_FACTOR: '0' }, '/repo').arrivalFactor).toBe(0);
+  });
+
+  it.each(['-1', 'fast', '101'])('rejects BENCH_ARRIVAL_FACTOR=%s naming the variable', (value) => {
+    expect(() => benchOptionsFromEnv({ BENCH_ARRIVAL_FACTOR: value }, '/repo')).toThrow(`BENCH_ARRIVAL_FACTOR=${value}: must be a number from 0 to 100`);
+  });
+
+  it('paces each scenario by its tenants, cap, latency and batch size', () => {
+    const o = benchOptionsFromEnv({ BENCH_LATENCY_MS: '50', BENCH_BATCH_LATENCY_MS: '250', BENCH_CAP: '3' }, '/repo');
+    const rate = Object.fromEntries(gatewayScenarios(o).map((s) => [s.name, s.arrivalPerSecond]));
+    expect(rate['2-hosts']).toBeCloseTo(1.5 * 60); // one tenant, 3 ÷ 50 ms
+    expect(rate['two-tenants-throttled']).toBeCloseTo(1.5 * 2 * 12); // two tenants, 3 ÷ 250 ms
+    expect(rate['batch-off']).toBeCloseTo(1.5 * 12);
+    expect(rate['batch-on']).toBeCloseTo(1.5 * 12 * 10);
+    expect(gatewayScenarios({ ...o, arrivalFactor: 0 }).every((s) => s.arrivalPerSecond === 0)).toBe(true);
   });
 });
