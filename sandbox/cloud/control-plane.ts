@@ -138,36 +138,31 @@ export class ControlPlane implements Emulator {
         return sendJson(res, 200, exchange.options);
       case 'POST /exchange/config':
         // e.g. {"latencyMs":50} or {"tenants":{"fabrikam.onmicrosoft.com":{"faults":{"rate":0.5,"kinds":["http429"]},"throttleRetryAfterSeconds":2}}}
-        try {
-          exchange.configure(body as never);
-        } catch (error) {
-          return sendJson(res, 400, { error: { code: 'BadRequest', message: (error as Error).message } });
-        }
-        return sendJson(res, 200, exchange.options);
+        return configureOr400(res, exchange, body);
       case 'GET /entra/config':
         return sendJson(res, 200, entra.options);
       case 'POST /entra/config':
         // e.g. {"latencyMs":150} (token endpoint) or {"managedIdentityLatencyMs":20}
-        try {
-          entra.configure(body as never);
-        } catch (error) {
-          return sendJson(res, 400, { error: { code: 'BadRequest', message: (error as Error).message } });
-        }
-        return sendJson(res, 200, entra.options);
+        return configureOr400(res, entra, body);
       case 'GET /keyvault/config':
         return sendJson(res, 200, keyVault.options);
       case 'POST /keyvault/config':
         // e.g. {"latencyMs":50} (every authenticated secret/certificate read)
-        try {
-          keyVault.configure(body as never);
-        } catch (error) {
-          return sendJson(res, 400, { error: { code: 'BadRequest', message: (error as Error).message } });
-        }
-        return sendJson(res, 200, keyVault.options);
+        return configureOr400(res, keyVault, body);
       case 'POST /caller-token':
         return sendJson(res, 200, await this.callerToken(String(body.app ?? 'automation')));
       default:
         return sendJson(res, 404, { error: { code: 'NotFound', message: `No control route '${route}'.` } });
     }
   }
+}
+
+/** Applies a settings change to an emulator: 200 with the settings in force, or 400 naming the bad field. */
+function configureOr400(res: ServerResponse, emulator: { configure(options: never): void; options: unknown }, body: unknown): void {
+  try {
+    emulator.configure(body as never);
+  } catch (error) {
+    return sendJson(res, 400, { error: { code: 'BadRequest', message: (error as Error).message } });
+  }
+  return sendJson(res, 200, emulator.options);
 }
