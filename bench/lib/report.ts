@@ -49,7 +49,7 @@ function headlineTable(r: BenchReport): string {
     `| CPU time per command, all processes (headline) | ${n(r.cpuMsPerCommand, ' ms')} → at most ${n(r.cpuCeilingPerSecond, '/s')} on ${r.machine.cores} cores |`,
     `| HTTP accept latency p50 / p99 | ${n(r.acceptP50Ms)} / ${n(r.acceptP99Ms)} ms |`,
     `| queue-to-Exchange overhead p50 / p99 | ${n(r.overheadP50Ms)} / ${n(r.overheadP99Ms)} ms |`,
-    `| vs connect-per-command / vs one serial worker | ${x(r.vsConnectPerCommand)} / ${x(r.vsSerial)} |`,
+    `| vs connect-per-command: default settings ($batch on) / no batching · vs one serial worker (no batching) | ${x(r.vsConnectPerCommand)} / ${x(r.vsConnectPerCommandUnbatched)} · ${x(r.vsSerial)} |`,
     `| batching: throughput EXO_BATCH_MAX=10 ÷ =1 | ${x(r.batchGain)} (batched utilization ${pct(r.batchedUtilization)}) |`,
     `| healthy tenant next to a throttled one, vs alone | ${x(r.healthyTenantVsAlone)} |`,
     `| 1 / 2 / 4 host processes | ${r.scaling.map((s) => `${s.hosts}: ${pct(s.utilization)}`).join(' · ') || '–'} |`,

@@ -17,7 +17,7 @@ const BASELINE = 4;
 /** Small Entra ID / Key Vault service times: enough to see, short enough for a quick run. */
 const TOKEN_MS = 40;
 const KEYVAULT_MS = 20;
-const SCENARIOS = ['2-hosts', 'two-tenants-throttled', 'batch-off', 'batch-on', 'connect-per-command', 'serial'];
+const SCENARIOS = ['2-hosts', 'defaults', 'two-tenants-throttled', 'batch-off', 'batch-on', 'connect-per-command', 'serial'];
 
 let out: string;
 let exit: { code: number | null; stderr: string };
@@ -59,6 +59,9 @@ describe('npm run bench (tiny size)', () => {
     expect(r.acceptP99Ms).toBeGreaterThanOrEqual(r.acceptP50Ms);
     expect(r.acceptP50Ms).toBeGreaterThan(0);
     expect(r.vsConnectPerCommand).toBeGreaterThan(0);
+    expect(r.vsConnectPerCommandUnbatched).toBeGreaterThan(0);
+    // The defaults scenario runs the gateway as shipped: no setting overridden, so $batch is on.
+    expect(r.scenarios.find((s: { name: string }) => s.name === 'defaults').hostSettings).toEqual({});
     expect(r.vsSerial).toBeGreaterThan(0);
     expect(r.batchGain).toBeGreaterThan(0);
     // One token and one certificate read per host process at most (2 hosts; warm-up included).
@@ -75,7 +78,7 @@ describe('npm run bench (tiny size)', () => {
 
   it('reports each scenario per tenant, with every command succeeded and the throttled tenant marked', () => {
     const r = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
-    expect(r.scenarios.map((s: { name: string }) => s.name)).toEqual(SCENARIOS.slice(0, 4));
+    expect(r.scenarios.map((s: { name: string }) => s.name)).toEqual(SCENARIOS.slice(0, 5));
     for (const s of r.scenarios) {
       expect(s.peakRssMb.hosts).toHaveLength(s.hosts);
       for (const t of s.tenants) {
