@@ -21,7 +21,8 @@ function panel(title: string, bars: Bar[], top: number, options: { width: number
   const plotWidth = options.width - plotLeft - 90;
   const max = Math.max(options.goal ? options.goal.value * 1.15 : 0, ...bars.map((b) => b.value), 1e-9) * 1.08;
   const x = (v: number) => plotLeft + (v / max) * plotWidth;
-  const plotTop = top + 34;
+  // Room under the title for the goal's label, when there is one.
+  const plotTop = top + (options.goal ? 52 : 34);
   const plotHeight = bars.length * (barHeight + gap);
   const parts: string[] = [`<text x="20" y="${top + 18}" class="title">${esc(title)}</text>`];
   // Grid and ticks: 5 steps on a round scale.
@@ -32,17 +33,18 @@ function panel(title: string, bars: Bar[], top: number, options: { width: number
     parts.push(`<line x1="${x(v).toFixed(1)}" y1="${plotTop - 4}" x2="${x(v).toFixed(1)}" y2="${plotTop + plotHeight}" class="grid"/>`);
     parts.push(`<text x="${x(v).toFixed(1)}" y="${plotTop + plotHeight + 16}" class="tick" text-anchor="middle">${esc(options.unit(v))}</text>`);
   }
+  if (options.goal) {
+    const gx = x(options.goal.value).toFixed(1);
+    parts.push(`<line x1="${gx}" y1="${plotTop - 8}" x2="${gx}" y2="${plotTop + plotHeight}" class="goal"/>`);
+    parts.push(`<text x="${gx}" y="${plotTop - 12}" class="goal-label" text-anchor="middle">${esc(options.goal.label)}</text>`);
+  }
+  // Bars and their values over the goal line, so the values stay readable.
   bars.forEach((b, i) => {
     const y = plotTop + i * (barHeight + gap);
     parts.push(`<text x="${plotLeft - 10}" y="${y + barHeight / 2 + 5}" class="label" text-anchor="end">${esc(b.label)}</text>`);
     parts.push(`<rect x="${plotLeft}" y="${y}" width="${Math.max(1, x(b.value) - plotLeft).toFixed(1)}" height="${barHeight}" fill="${b.color}" rx="2"/>`);
     parts.push(`<text x="${(x(b.value) + 6).toFixed(1)}" y="${y + barHeight / 2 + 5}" class="value">${esc(b.text)}</text>`);
   });
-  if (options.goal) {
-    const gx = x(options.goal.value).toFixed(1);
-    parts.push(`<line x1="${gx}" y1="${plotTop - 8}" x2="${gx}" y2="${plotTop + plotHeight}" class="goal"/>`);
-    parts.push(`<text x="${gx}" y="${plotTop - 12}" class="goal-label" text-anchor="middle">${esc(options.goal.label)}</text>`);
-  }
   return { svg: parts.join('\n'), height: plotTop - top + plotHeight + 30 };
 }
 
@@ -61,11 +63,14 @@ export function renderChart(report: BenchReport): string {
   const top = panel('Throughput as a share of the ideal (cap ÷ Exchange latency), per tenant', util, 50, { width, labelWidth, goal: { value: 0.95, label: 'goal 95 %' }, unit: pct });
 
   const headline = report.scenarios.find((s) => s.name === report.headline.scenario)?.tenants[0];
+  const defaults = report.scenarios.find((s) => s.name === 'defaults')?.tenants[0];
   const through: Bar[] = [];
-  if (headline) through.push({ label: `gateway, ${report.headline.scenario}`, value: headline.throughputPerSecond, text: `${headline.throughputPerSecond}/s`, color: COLORS.gateway });
+  if (defaults) through.push({ label: 'gateway, default settings ($batch on)', value: defaults.throughputPerSecond, text: `${defaults.throughputPerSecond}/s`, color: COLORS.batch });
+  if (headline) through.push({ label: `gateway, ${report.headline.scenario}, no batching`, value: headline.throughputPerSecond, text: `${headline.throughputPerSecond}/s`, color: COLORS.gateway });
   for (const b of report.baselines) {
-    const x = headline ? ` (gateway ${(headline.throughputPerSecond / Math.max(b.throughputPerSecond, 1e-9)).toFixed(1)}×)` : '';
-    through.push({ label: `baseline: ${b.name}`, value: b.throughputPerSecond, text: `${b.throughputPerSecond}/s${x}`, color: COLORS.baseline });
+    const times = (g: { throughputPerSecond: number } | undefined, name: string) => (g ? `${name} ${(g.throughputPerSecond / Math.max(b.throughputPerSecond, 1e-9)).toFixed(1)}×` : undefined);
+    const ratios = [times(defaults, 'defaults'), times(headline, 'no batching')].filter(Boolean).join(', ');
+    through.push({ label: `baseline: ${b.name}`, value: b.throughputPerSecond, text: `${b.throughputPerSecond}/s${ratios ? ` (gateway: ${ratios})` : ''}`, color: COLORS.baseline });
   }
   const bottom = panel(`Commands per second, one tenant, ${headline ? `${report.scenarios.find((s) => s.name === report.headline.scenario)!.latencyMs} ms` : ''} Exchange latency, cap ${report.settings.BENCH_CAP}`, through, 50 + top.height + 20, { width, labelWidth, unit: (v) => `${Math.round(v)}` });
 
