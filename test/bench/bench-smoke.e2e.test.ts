@@ -112,8 +112,9 @@ describe('npm run bench (tiny size)', () => {
     expect(svg).toMatch(/<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     const r = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
     const tenantBars = r.scenarios.reduce((n: number, s: { tenants: unknown[] }) => n + s.tenants.length, 0);
-    // Utilization panel: tenants + baselines; throughput panel: headline + baselines; plus the background.
-    expect(svg.match(/<rect /g)).toHaveLength(1 + tenantBars + r.baselines.length + 1 + r.baselines.length);
+    // Utilization panel: tenants + baselines; throughput panel: defaults + headline + baselines; plus the background.
+    expect(svg.match(/<rect /g)).toHaveLength(1 + tenantBars + r.baselines.length + 2 + r.baselines.length);
+    expect(svg).toContain('gateway, default settings ($batch on)');
     expect(svg).toContain('goal 95 %');
   });
 });
