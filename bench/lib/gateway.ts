@@ -55,6 +55,12 @@ export interface TenantResult {
   /** cap ÷ latency: what the tenant's Exchange budget allows without batching. */
   idealPerSecond: number;
   utilization: number;
+  /**
+   * Utilization between the 10th and the 90th percentile of finish times: the steady state,
+   * without the ramp-up and the tail (the last commands, deferred ones among them, run with
+   * slots idle). Shown next to `utilization`; the goals use the whole run.
+   */
+  steadyUtilization: number;
   acceptMs: Summary;
   overheadMs: Summary;
   queueWaitMs: Summary;
@@ -244,6 +250,10 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
       const span = (lastFinish - firstStart) / 1000;
       const throughput = succeeded.length && span > 0 ? succeeded.length / span : 0;
       const ideal = cap / (latency / 1000);
+      const finishes = succeeded.map((e) => Date.parse(String(e.finishedAt))).sort((a, b) => a - b);
+      const [from, to] = [Math.floor(0.1 * finishes.length), Math.ceil(0.9 * finishes.length) - 1];
+      const steadySpan = to > from ? (finishes[to]! - finishes[from]!) / 1000 : 0;
+      const steady = steadySpan > 0 ? (to - from) / steadySpan : throughput;
       const ex = stats.exchange[t.tenantId] ?? { requests: 0, maxInFlight: 0, throttled: 0, faults: 0 };
       const vault = vaultOf(bench, t.tenantId);
       return {
@@ -258,6 +268,7 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
         throughputPerSecond: round(throughput),
         idealPerSecond: round(ideal),
         utilization: round(throughput / ideal, 3),
+        steadyUtilization: round(steady / ideal, 3),
         acceptMs: summarize(mine.map(([, a]) => a.acceptMs)),
         // Time the gateway adds on the way to Exchange: claiming the command, plus everything in
         // the Exchange call that is not the service's own time (client, TLS, JSON, token cache).
