@@ -35,6 +35,15 @@ export interface BlobTenantSlotsOptions {
   leaseSeconds?: number;
   /** How long an idle lease stays with this instance before it is released. */
   idleHoldMs?: number;
+  /**
+   * Fairness across instances: an instance that holds none of a tenant's slots and has waited
+   * this long says so (a small `want` blob); an instance that has held a slot for at least
+   * `rotateAfterMs` and sees a fresh want from another instance lets that slot go at its next
+   * release instead of handing it to its own next waiter. Without it, an instance with a steady
+   * backlog keeps every slot for as long as the backlog lasts and the others' commands only wait.
+   */
+  wantAfterMs?: number;
+  rotateAfterMs?: number;
   logger?: Logger;
 }
 
@@ -50,6 +59,12 @@ export class SlotError extends Error {
 
 const REMOTE_BACKOFF_MIN_MS = 25;
 const REMOTE_BACKOFF_MAX_MS = 400;
+/** Fairness across instances (BlobTenantSlotsOptions.wantAfterMs). */
+const WANTING_POLL_MS = 100;
+const WANT_SIGNAL_EVERY_MS = 1000;
+const WANT_CHECK_EVERY_MS = 1000;
+const WANT_FRESH_MS = 2500;
+const ROTATE_COOLDOWN_MS = 1000;
 
 interface HeldLease {
   index: number;
@@ -59,6 +74,8 @@ interface HeldLease {
   pending: Promise<unknown>;
   inUse: boolean;
   lost: boolean;
+  /** When this instance took the lease (rotation lets long-held slots go to a waiting instance). */
+  acquiredAt: number;
   idleTimer?: NodeJS.Timeout;
   renewTimer: NodeJS.Timeout;
 }
@@ -77,10 +94,18 @@ class TenantPool {
    */
   private nextRemoteAt = 0;
   private remoteBackoffMs = REMOTE_BACKOFF_MIN_MS;
+  /** Fairness (see BlobTenantSlotsOptions.wantAfterMs): our last want signal, and the last look at others'. */
+  private wantSignalledAt = 0;
+  private wantCheckedAt = 0;
+  private wantCheck?: Promise<void>;
+  /** Another instance wants a slot: the next release of a long-held lease lets it go. */
+  private rotateRequested = false;
+  /** Slots let go for another instance: not taken back by this one for a moment. */
+  private readonly cooldownUntil = new Map<number, number>();
 
   constructor(
     private readonly tenantId: string,
-    private readonly o: Required<Pick<BlobTenantSlotsOptions, 'leaseSeconds' | 'idleHoldMs'>> & BlobTenantSlotsOptions,
+    private readonly o: Required<Pick<BlobTenantSlotsOptions, 'leaseSeconds' | 'idleHoldMs' | 'wantAfterMs' | 'rotateAfterMs'>> & BlobTenantSlotsOptions,
     private readonly ensureContainer: () => Promise<void>,
   ) {}
 
@@ -117,6 +142,7 @@ class TenantPool {
     for (let k = 0; k < capacity; k++) {
       const index = (start + k) % capacity;
       if (this.held.has(index)) continue;
+      if ((this.cooldownUntil.get(index) ?? 0) > Date.now()) continue;
       const blob = this.blob(index);
       if (!this.blobsReady.has(index)) {
         await this.ensureContainer();
@@ -153,6 +179,7 @@ class TenantPool {
         pending: Promise.resolve(),
         inUse: true,
         lost: false,
+        acquiredAt: Date.now(),
         renewTimer: setInterval(() => {
           if (held.lost) return;
           held.pending = held.pending.then(() => (held.lost ? undefined : lease.renewLease())).catch((error: unknown) => {
@@ -173,7 +200,8 @@ class TenantPool {
   }
 
   async acquire(capacity: number, maxWaitMs: number, signal?: AbortSignal): Promise<TenantSlot | undefined> {
-    const deadline = Date.now() + maxWaitMs;
+    const started = Date.now();
+    const deadline = started + maxWaitMs;
     let backoff = 25;
     for (;;) {
       if (signal?.aborted) return undefined;
@@ -196,6 +224,12 @@ class TenantPool {
       }
       const remaining = deadline - Date.now();
       if (remaining <= 0) return undefined;
+      if (this.held.size === 0 && Date.now() - started >= this.o.wantAfterMs) {
+        // Starving: tell the holders, and look often — a slot let go for us is free only briefly.
+        this.signalWant();
+        this.nextRemoteAt = Math.min(this.nextRemoteAt, Date.now() + WANTING_POLL_MS);
+        backoff = WANTING_POLL_MS;
+      }
       // Until the next attempt is due, only a local release can help: sleep until then.
       backoff = Math.max(backoff, this.nextRemoteAt - Date.now());
       // Wait for a local release (handed over directly) or try the blobs again shortly.
@@ -224,6 +258,38 @@ class TenantPool {
     }
   }
 
+  private wantBlob() {
+    return this.o.containerClient.getBlockBlobClient(`${this.tenantId}/want`);
+  }
+
+  /** At most once a second: "instance X has no slot and waits" (best effort; a failure only costs fairness). */
+  private signalWant(): void {
+    const now = Date.now();
+    if (now - this.wantSignalledAt < WANT_SIGNAL_EVERY_MS) return;
+    this.wantSignalledAt = now;
+    void this.wantBlob()
+      .upload('', 0, { metadata: { instance: this.o.instanceId.replace(/[^A-Za-z0-9-]/g, ''), at: String(now) } })
+      .catch(() => undefined);
+  }
+
+  /** At most once a second while we hold slots others may want: is there a fresh want from another instance? */
+  private checkWants(): void {
+    const now = Date.now();
+    if (this.wantCheck || now - this.wantCheckedAt < WANT_CHECK_EVERY_MS) return;
+    this.wantCheckedAt = now;
+    this.wantCheck = this.wantBlob()
+      .getProperties()
+      .then((p) => {
+        const at = Number(p.metadata?.at ?? 0);
+        const other = p.metadata?.instance !== this.o.instanceId.replace(/[^A-Za-z0-9-]/g, '');
+        if (other && Date.now() - at < WANT_FRESH_MS) this.rotateRequested = true;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.wantCheck = undefined;
+      });
+  }
+
   private removeWaiter(waiter: (lease: HeldLease | undefined) => void): void {
     const i = this.waiters.indexOf(waiter);
     if (i >= 0) this.waiters.splice(i, 1);
@@ -231,6 +297,17 @@ class TenantPool {
 
   private release(lease: HeldLease): void {
     if (lease.lost) return;
+    if (this.waiters.length && Date.now() - lease.acquiredAt >= this.o.rotateAfterMs) {
+      if (this.rotateRequested) {
+        // Another instance has been waiting with no slot at all: this one goes to it.
+        this.rotateRequested = false;
+        this.cooldownUntil.set(lease.index, Date.now() + ROTATE_COOLDOWN_MS);
+        lease.inUse = false;
+        void this.drop(lease);
+        return;
+      }
+      this.checkWants();
+    }
     const next = this.waiters.shift();
     if (next) {
       next(lease); // stays inUse: handed over without a storage round-trip
@@ -269,7 +346,7 @@ class TenantPool {
 }
 
 export function createBlobTenantSlots(options: BlobTenantSlotsOptions): TenantSlots {
-  const config = { ...options, leaseSeconds: options.leaseSeconds ?? 15, idleHoldMs: options.idleHoldMs ?? 500 };
+  const config = { ...options, leaseSeconds: options.leaseSeconds ?? 15, idleHoldMs: options.idleHoldMs ?? 500, wantAfterMs: options.wantAfterMs ?? 500, rotateAfterMs: options.rotateAfterMs ?? 5000 };
   if (!Number.isInteger(config.leaseSeconds) || config.leaseSeconds < 15 || config.leaseSeconds > 60) throw new RangeError('leaseSeconds must be between 15 and 60');
   const pools = new Map<string, TenantPool>();
   let containerReady: Promise<void> | undefined;

@@ -31,6 +31,55 @@ describe('blob lease tenant slots', () => {
     await Promise.all(instances.map((s) => s.close()));
   });
 
+  describe('fairness across instances', () => {
+    /** Instance `a` keeps a backlog: 6 workers take the tenant's one slot in turn, each handing it to the next. */
+    async function backlogOn(slots: TenantSlots, tenant: string, untilMs: number): Promise<number> {
+      let runs = 0;
+      await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          while (Date.now() < untilMs) {
+            const slot = await slots.acquire(tenant, 1, { maxWaitMs: 1000 });
+            if (!slot) continue;
+            runs++;
+            await new Promise((r) => setTimeout(r, 20));
+            await slot.release();
+          }
+        }),
+      );
+      return runs;
+    }
+
+    it('a slot held for a backlog goes to another instance that has none and waits', async () => {
+      const c = container();
+      const a = createBlobTenantSlots({ containerClient: c, instanceId: 'a-busy', rotateAfterMs: 500 });
+      const b = createBlobTenantSlots({ containerClient: c, instanceId: 'b-waiting' });
+      const first = await a.acquire('tenant-f', 1);
+      await first!.release();
+      const backlog = backlogOn(a, 'tenant-f', Date.now() + 6000);
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      const slot = await b.acquire('tenant-f', 1, { maxWaitMs: 5000 });
+      expect(slot).toBeDefined();
+      expect(Date.now() - started).toBeLessThan(5000);
+      await slot!.release();
+      expect(await backlog).toBeGreaterThan(10);
+      await Promise.all([a.close(), b.close()]);
+    });
+
+    it('without rotation the waiting instance gets nothing while the backlog lasts (what the rotation fixes)', async () => {
+      const c = container();
+      const a = createBlobTenantSlots({ containerClient: c, instanceId: 'a-busy', rotateAfterMs: 1e9 });
+      const b = createBlobTenantSlots({ containerClient: c, instanceId: 'b-waiting' });
+      const first = await a.acquire('tenant-g', 1);
+      await first!.release();
+      const backlog = backlogOn(a, 'tenant-g', Date.now() + 4000);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await b.acquire('tenant-g', 1, { maxWaitMs: 2500 })).toBeUndefined();
+      await backlog;
+      await Promise.all([a.close(), b.close()]);
+    });
+  });
+
   it('hands a released slot straight to a local waiter and gives up after maxWaitMs', async () => {
     const slots = createBlobTenantSlots({ containerClient: container(), instanceId: 'solo' });
     const first = await slots.acquire('tenant-b', 1);
