@@ -6,17 +6,11 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfidentialClientApplication } from '@azure/msal-node';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
-import { startTestCloud, testStorageConnectionString, uniqueName } from '../support/sandbox';
+import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { sandboxTenants } from '../../sandbox/directory/tenants-file';
-import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
-import { GATEWAY_API } from '../../sandbox/directory/seed';
-import { AUTOMATION_ADMIN_APP, CONTOSO } from '../support/gateway';
+import { adminCallerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
 
 let cloud: SandboxCloud;
 let env: Record<string, string>;
@@ -25,28 +19,8 @@ const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   cloud = await startTestCloud();
-  const dir = mkdtempSync(join(tmpdir(), 'exo-batch-e2e-'));
-  const tenantsFile = join(dir, 'tenants.json');
-  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 3 })));
-  const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
-  env = {
-    AzureWebJobsStorage: testStorageConnectionString(),
-    ...cloud.env(),
-    TENANTS_FILE: tenantsFile,
-    POLICY_FILE: policyFile,
-    COMMANDS_QUEUE: uniqueName('batche2e'),
-    COMMANDS_TABLE: uniqueName('cmd'),
-    AUDIT_TABLE: uniqueName('aud'),
-    GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
-    GATEWAY_AUTH_TENANTS: CONTOSO,
-    LOG_LEVEL: 'warn',
-    HOST_MIN_POLL_MS: '20',
-    SWEEPER_SCHEDULE: '*/5 * * * * *',
-  };
-  const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
-  const msal = new ConfidentialClientApplication({ auth: { clientId: AUTOMATION_ADMIN_APP.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(AUTOMATION_ADMIN_APP.secret)! } });
-  token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
+  env = hostProcessSettings(cloud, 'batche2e', { SWEEPER_SCHEDULE: '*/5 * * * * *' });
+  token = await adminCallerToken(cloud);
 });
 
 afterAll(async () => {

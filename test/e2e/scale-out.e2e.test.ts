@@ -5,16 +5,10 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfidentialClientApplication } from '@azure/msal-node';
-import { startTestCloud, testStorageConnectionString, uniqueName } from '../support/sandbox';
+import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { sandboxTenants } from '../../sandbox/directory/tenants-file';
-import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
-import { GATEWAY_API } from '../../sandbox/directory/seed';
-import { AUTOMATION_ADMIN_APP, CONTOSO } from '../support/gateway';
+import { adminCallerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
 
 let cloud: SandboxCloud;
 let env: Record<string, string>;
@@ -29,31 +23,13 @@ async function startHost(): Promise<{ child: ChildProcess; url: string }> {
 
 beforeAll(async () => {
   cloud = await startTestCloud();
-  const dir = mkdtempSync(join(tmpdir(), 'exo-scale-'));
-  const tenantsFile = join(dir, 'tenants.json');
-  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints)));
-  const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
-  env = {
-    AzureWebJobsStorage: testStorageConnectionString(),
-    ...cloud.env(),
-    TENANTS_FILE: tenantsFile,
-    POLICY_FILE: policyFile,
-    COMMANDS_QUEUE: uniqueName('scale'),
-    COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, ''),
-    AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''),
-    GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
-    GATEWAY_AUTH_TENANTS: CONTOSO,
-    LOG_LEVEL: 'warn',
-    HOST_MIN_POLL_MS: '20',
+  env = hostProcessSettings(cloud, 'scale', {
     HOST_QUEUE_LEASE_MS: '4000',
     WORKER_CLAIM_MS: '3000',
     WORKER_BACKOFF_MS: '200',
     SWEEPER_SCHEDULE: '*/2 * * * * *',
-  };
-  const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
-  const msal = new ConfidentialClientApplication({ auth: { clientId: AUTOMATION_ADMIN_APP.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(AUTOMATION_ADMIN_APP.secret)! } });
-  token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
+  });
+  token = await adminCallerToken(cloud);
 });
 
 afterAll(async () => {

@@ -133,3 +133,37 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   };
   return gateway;
 }
+
+/**
+ * App settings for a host *process* (sandbox/functions-host/spawn.ts) against `cloud` and the
+ * test run's Azurite: the seeded tenants and policy written to files, unique queue/table names,
+ * the gateway API audiences, and `extra` on top.
+ */
+export function hostProcessSettings(cloud: SandboxCloud, name: string, extra: Record<string, string> = {}): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), `exo-${name}-`));
+  const tenantsFile = join(dir, 'tenants.json');
+  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 3 })));
+  const policyFile = join(dir, 'policy.yaml');
+  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
+  return {
+    AzureWebJobsStorage: testStorageConnectionString(),
+    ...cloud.env(),
+    TENANTS_FILE: tenantsFile,
+    POLICY_FILE: policyFile,
+    COMMANDS_QUEUE: uniqueName(name),
+    COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, ''),
+    AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''),
+    GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
+    GATEWAY_AUTH_TENANTS: CONTOSO,
+    LOG_LEVEL: 'warn',
+    HOST_MIN_POLL_MS: '20',
+    ...extra,
+  };
+}
+
+/** A token for the automation admin app (the Commands.Run role) from the sandbox Entra ID. */
+export async function adminCallerToken(cloud: SandboxCloud): Promise<string> {
+  const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
+  const msal = new ConfidentialClientApplication({ auth: { clientId: AUTOMATION_ADMIN_APP.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(AUTOMATION_ADMIN_APP.secret)! } });
+  return (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
+}
