@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { adminCallerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
+import { callerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
 
 let cloud: SandboxCloud;
 let env: Record<string, string>;
@@ -20,7 +20,7 @@ const children: ChildProcess[] = [];
 beforeAll(async () => {
   cloud = await startTestCloud();
   env = hostProcessSettings(cloud, 'batche2e', { SWEEPER_SCHEDULE: '*/5 * * * * *' });
-  token = await adminCallerToken(cloud);
+  token = await callerToken(cloud);
 });
 
 afterAll(async () => {

@@ -13,15 +13,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DefaultAzureCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { ConfidentialClientApplication } from '@azure/msal-node';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
-import { GATEWAY_API } from '../../sandbox/directory/seed';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
-import { AUTOMATION_ADMIN_APP, CONTOSO, FABRIKAM } from '../support/gateway';
+import { callerToken, CONTOSO, FABRIKAM, hostProcessSettings } from '../support/gateway';
 import { offlineTelemetryEnv, startIngestionServer, type IngestionServer } from '../support/ingestion-server';
-import { startTestCloud, testStorageConnectionString, uniqueName } from '../support/sandbox';
+import { startTestCloud } from '../support/sandbox';
 
 const NO_ROLE_APP = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c03';
 
@@ -33,23 +30,7 @@ let output = '';
 const children: ChildProcess[] = [];
 
 function baseEnv(tenantsFile: string): Record<string, string> {
-  const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
-  return {
-    AzureWebJobsStorage: testStorageConnectionString(),
-    ...cloud.env(),
-    TENANTS_FILE: tenantsFile,
-    POLICY_FILE: policyFile,
-    COMMANDS_QUEUE: uniqueName('nosec'),
-    COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, ''),
-    AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''),
-    GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
-    GATEWAY_AUTH_TENANTS: CONTOSO,
-    LOG_LEVEL: 'debug',
-    HOST_MIN_POLL_MS: '20',
-    WORKER_CLAIM_MS: '5000',
-    WORKER_BACKOFF_MS: '200',
-  };
+  return hostProcessSettings(cloud, 'nosec', { TENANTS_FILE: tenantsFile, LOG_LEVEL: 'debug', WORKER_CLAIM_MS: '5000', WORKER_BACKOFF_MS: '200' });
 }
 
 async function host(env: Record<string, string>) {
@@ -83,9 +64,7 @@ beforeAll(async () => {
   for (const [k, v] of Object.entries(cloud.env())) process.env[k] = v;
   ingestion = await startIngestionServer();
   dir = mkdtempSync(join(tmpdir(), 'exo-nosec-'));
-  const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
-  const msal = new ConfidentialClientApplication({ auth: { clientId: AUTOMATION_ADMIN_APP.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(AUTOMATION_ADMIN_APP.secret)! } });
-  token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
+  token = await callerToken(cloud);
 });
 
 afterAll(async () => {

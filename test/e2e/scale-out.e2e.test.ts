@@ -8,7 +8,7 @@ import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { join } from 'node:path';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { adminCallerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
+import { callerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
 
 let cloud: SandboxCloud;
 let env: Record<string, string>;
@@ -29,7 +29,7 @@ beforeAll(async () => {
     WORKER_BACKOFF_MS: '200',
     SWEEPER_SCHEDULE: '*/2 * * * * *',
   });
-  token = await adminCallerToken(cloud);
+  token = await callerToken(cloud);
 });
 
 afterAll(async () => {

@@ -93,11 +93,9 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   const token = async (app = AUTOMATION_ADMIN_APP) => {
     const cached = tokenCache.get(app.appId);
     if (cached) return cached;
-    const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
-    const msal = new ConfidentialClientApplication({ auth: { clientId: app.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(app.secret)! } });
-    const result = await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] });
-    tokenCache.set(app.appId, result!.accessToken);
-    return result!.accessToken;
+    const fresh = await callerToken(cloud, app);
+    tokenCache.set(app.appId, fresh);
+    return fresh;
   };
   const auth = async (t: string | null | undefined): Promise<Record<string, string>> => (t === null ? {} : { authorization: `Bearer ${t ?? (await token())}` });
   const gateway: TestGateway = {
@@ -136,13 +134,13 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
 
 /**
  * App settings for a host *process* (sandbox/functions-host/spawn.ts) against `cloud` and the
- * test run's Azurite: the seeded tenants and policy written to files, unique queue/table names,
- * the gateway API audiences, and `extra` on top.
+ * test run's Azurite: the seeded tenants (unless `extra` names a TENANTS_FILE of its own) and
+ * policy written to files, unique queue/table names, the gateway API audiences, and `extra` on top.
  */
 export function hostProcessSettings(cloud: SandboxCloud, name: string, extra: Record<string, string> = {}): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), `exo-${name}-`));
-  const tenantsFile = join(dir, 'tenants.json');
-  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 3 })));
+  const tenantsFile = extra.TENANTS_FILE ?? join(dir, 'tenants.json');
+  if (!extra.TENANTS_FILE) writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 3 })));
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
   return {
@@ -161,9 +159,9 @@ export function hostProcessSettings(cloud: SandboxCloud, name: string, extra: Re
   };
 }
 
-/** A token for the automation admin app (the Commands.Run role) from the sandbox Entra ID. */
-export async function adminCallerToken(cloud: SandboxCloud): Promise<string> {
+/** A gateway API token for a seeded caller app (default: the automation admin app, Commands.Run) from the sandbox Entra ID. */
+export async function callerToken(cloud: SandboxCloud, app: { appId: string; secret: string } = AUTOMATION_ADMIN_APP): Promise<string> {
   const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
-  const msal = new ConfidentialClientApplication({ auth: { clientId: AUTOMATION_ADMIN_APP.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(AUTOMATION_ADMIN_APP.secret)! } });
+  const msal = new ConfidentialClientApplication({ auth: { clientId: app.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(app.secret)! } });
   return (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
 }
