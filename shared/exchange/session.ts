@@ -6,7 +6,7 @@
  * retried here: the durable worker decides (queue delays survive crashes; sleeps do not).
  */
 import { randomUUID } from 'node:crypto';
-import { context, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context, SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import type { Logger } from '../observability/logger';
 import { ATTR, formatTraceparent, globalTelemetry, markFailed, type Telemetry } from '../observability/telemetry';
 import type { TenantConfig } from '../config/tenant';
@@ -130,11 +130,7 @@ export class ExchangeSession implements TenantExchange {
       const token = await this.options.tokens.getToken({ forceRefresh: authAttempt > 0 });
       const requestId = randomUUID();
       // One client span for the whole request; the items are its cmdlets.
-      const span = telemetry.tracer.startSpan(
-        '$batch',
-        { kind: SpanKind.CLIENT, attributes: { ...metricAttributes, [ATTR.requestId]: requestId, [ATTR.httpMethod]: 'POST', [ATTR.serverAddress]: new URL(url).host, 'exo_gateway.batch.size': items.length } },
-        invokeOptions.traceContext ?? context.active(),
-      );
+      const span = startClientSpan(telemetry, '$batch', url, invokeOptions, { ...metricAttributes, [ATTR.requestId]: requestId, 'exo_gateway.batch.size': items.length });
       const headers: Record<string, string> = {
         ...this.sessionHeaders(token.token),
         'X-AnchorMailbox': SYSTEM_MAILBOX_ANCHOR(tenant.tenantId),
@@ -143,8 +139,7 @@ export class ExchangeSession implements TenantExchange {
         Prefer: 'odata.continue-on-error',
       };
       if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
-      const traceparent = formatTraceparent(span.spanContext());
-      if (traceparent) headers.traceparent = traceparent;
+      addTraceparent(headers, span);
       const started = Date.now();
       let response;
       try {
@@ -312,14 +307,9 @@ export class ExchangeSession implements TenantExchange {
       const requestId = randomUUID();
       requestIds.push(requestId);
       // One client span per HTTP request; Exchange gets its traceparent so the trace joins up.
-      const span = telemetry.tracer.startSpan(
-        `InvokeCommand ${request.cmdlet}`,
-        { kind: SpanKind.CLIENT, attributes: { ...metricAttributes, [ATTR.requestId]: requestId, [ATTR.httpMethod]: 'POST', [ATTR.serverAddress]: new URL(url).host } },
-        invokeOptions.traceContext ?? context.active(),
-      );
+      const span = startClientSpan(telemetry, `InvokeCommand ${request.cmdlet}`, url, invokeOptions, { ...metricAttributes, [ATTR.requestId]: requestId });
       const headers: Record<string, string> = { ...this.sessionHeaders(token.token), ...this.cmdletHeaders(request, requestId, invokeOptions.correlationId) };
-      const traceparent = formatTraceparent(span.spanContext());
-      if (traceparent) headers.traceparent = traceparent;
+      addTraceparent(headers, span);
       const started = Date.now();
       let response;
       try {
@@ -362,6 +352,17 @@ export class ExchangeSession implements TenantExchange {
       throw error;
     }
   }
+}
+
+/** One client span per HTTP request to Exchange, under the caller's trace context. */
+function startClientSpan(telemetry: Telemetry, name: string, url: string, invokeOptions: InvokeOptions, attributes: Record<string, string | number>): Span {
+  return telemetry.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes: { ...attributes, [ATTR.httpMethod]: 'POST', [ATTR.serverAddress]: new URL(url).host } }, invokeOptions.traceContext ?? context.active());
+}
+
+/** Exchange gets the span's traceparent, so the trace joins up on its side. */
+function addTraceparent(headers: Record<string, string>, span: Span): void {
+  const traceparent = formatTraceparent(span.spanContext());
+  if (traceparent) headers.traceparent = traceparent;
 }
 
 /** What the token lacks, in an admin's terms (the token itself never appears). */
