@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ensureSandboxPki } from '../pki/certificates';
 import { SandboxDirectory } from '../directory/directory';
 import { defaultSeed, type SandboxSeed } from '../directory/seed';
+import { checkSyncOptions, type ExchangeSyncOptions } from '../directory/exchange-sync';
 import { TokenService } from '../entra/tokens';
 import { EntraEmulator, type EntraEmulatorOptions } from '../entra/entra-emulator';
 import { ManagedIdentityEmulator } from '../entra/managed-identity';
@@ -35,6 +36,8 @@ export interface SandboxCloudOptions {
   entra?: Partial<EntraEmulatorOptions>;
   /** Key Vault service time per read (`latencyMs`); default 0. */
   keyVault?: Partial<KeyVaultEmulatorOptions>;
+  /** Directory → Exchange sync: `syncDelayMs` (sandbox time) and `timeScale`; default no delay. */
+  directory?: Partial<ExchangeSyncOptions>;
   /** Largest request body accepted (default 4 MiB) — larger gets 413. */
   maxBodyBytes?: number;
 }
@@ -54,6 +57,7 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   // Bad service times fail here, before a port is taken (the emulators check them again).
   checkServiceTimes('entra', ['latencyMs', 'managedIdentityLatencyMs'], options.entra ?? {});
   checkServiceTimes('keyVault', ['latencyMs'], options.keyVault ?? {});
+  checkSyncOptions(options.directory ?? {});
   const sandboxDir = options.sandboxDir ?? process.env.SANDBOX_DIR ?? join(process.cwd(), '.sandbox');
   const pki = ensureSandboxPki(join(sandboxDir, 'pki'));
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
@@ -75,6 +79,7 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
 
   const endpoints = sandboxEndpoints(port, randomBytes(16).toString('hex'));
   const directory = new SandboxDirectory(options.seed ?? defaultSeed());
+  if (options.directory) directory.exchangeSync.configure(options.directory);
   const tokens = await TokenService.create({ lifetimeSeconds: options.tokenLifetimeSeconds });
   const stats = new SandboxStats();
   const context: SandboxContext = { directory, tokens, stats, endpoints };

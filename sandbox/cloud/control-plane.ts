@@ -33,8 +33,10 @@ export class ControlPlane implements Emulator {
    *   POST  /directory/users {tenant, alias, displayName, department?, jobTitle?, manager?, city?, mailbox?} → "created" event
    *   PATCH /directory/users/{identity} {tenant, changes: {department?, jobTitle?, manager?, city?, accountEnabled?, displayName?}} → "updated" event
    *   POST  /directory/users/{identity}/notify {tenant} → an "updated" event without a tracked change
+   *   DELETE /directory/users/{identity}?tenant=… → the user is deleted, a "deleted" event
+   *   GET|POST /directory/config {syncDelayMs?, timeScale?} → directory → Exchange sync delay (sandbox time) and time compression
    */
-  private async userRoute(method: string, path: string, body: Record<string, unknown>, res: ServerResponse): Promise<boolean> {
+  private async userRoute(method: string, path: string, body: Record<string, unknown>, res: ServerResponse, query: URLSearchParams): Promise<boolean> {
     const { directory } = this.parts.context;
     const events = this.userEvents;
     const fail = (status: number, message: string) => sendJson(res, status, { error: { code: 'BadRequest', message } });
@@ -60,12 +62,22 @@ export class ControlPlane implements Emulator {
         const deliveries = await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'created' });
         return sendJson(res, 201, { user, deliveries }), true;
       }
+      if (method === 'GET' && path === '/directory/config') return sendJson(res, 200, directory.exchangeSync.options), true;
+      if (method === 'POST' && path === '/directory/config') {
+        directory.exchangeSync.configure(body);
+        return sendJson(res, 200, directory.exchangeSync.options), true;
+      }
       const userPath = /^\/directory\/users\/([^/]+)(\/notify)?$/.exec(path);
       if (userPath) {
+        body.tenant ??= query.get('tenant') ?? undefined;
         const tenant = tenantOf();
         const user = tenant && directory.user(tenant.tenantId, decodeURIComponent(userPath[1]!));
         if (!tenant || !user) return fail(404, 'unknown tenant or user'), true;
         if (method === 'POST' && userPath[2]) return sendJson(res, 200, { user, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'updated' }) }), true;
+        if (method === 'DELETE' && !userPath[2]) {
+          directory.deleteUser(tenant.tenantId, user.objectId);
+          return sendJson(res, 200, { user, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'deleted' }) }), true;
+        }
         if (method === 'PATCH' && !userPath[2]) {
           const changes = (body.changes ?? {}) as Record<string, unknown>;
           const allowed = ['displayName', 'department', 'jobTitle', 'manager', 'city', 'accountEnabled'];
@@ -120,7 +132,7 @@ export class ControlPlane implements Emulator {
         return sendJson(res, 400, { error: { code: 'BadRequest', message: 'Body is not valid JSON.' } });
       }
     }
-    if (await this.userRoute(req.method, path, body, res)) return;
+    if (await this.userRoute(req.method, path, body, res, req.url.searchParams)) return;
     switch (route) {
       case 'GET /health':
         return sendJson(res, 200, { status: 'ok' });

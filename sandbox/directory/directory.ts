@@ -6,6 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createAppCertificate, type AppCertificate } from '../pki/certificates';
+import { ExchangeSync } from './exchange-sync';
 import type { SandboxSeed, SeedApp, SeedTenant, SeedUser } from './seed';
 
 export interface UserChange {
@@ -36,6 +37,8 @@ export class SandboxDirectory {
   /** Emits 'userChanged' (UserChange) after updateUser. */
   readonly events = new EventEmitter();
   private readonly extraCertificates = new Map<string, AppCertificate[]>();
+  /** What Exchange Online sees of the users: each change after the configured sync delay. */
+  readonly exchangeSync = new ExchangeSync((objectId) => this.seed.users.find((u) => u.objectId === objectId));
 
   constructor(seed: SandboxSeed) {
     this.seed = seed;
@@ -119,7 +122,9 @@ export class SandboxDirectory {
     const user = this.user(tenantId, identity);
     if (!user) throw new Error(`No user '${identity}' in tenant '${tenantId}'`);
     const before = { ...user };
+    this.exchangeSync.beforeChange(user.objectId, before);
     Object.assign(user, changes);
+    this.exchangeSync.afterChange(user.objectId, user);
     const change: UserChange = { tenantId: user.tenantId, userId: user.objectId, changed: changes, before, after: { ...user } };
     this.events.emit('userChanged', change);
     return change;
@@ -132,8 +137,37 @@ export class SandboxDirectory {
     if (this.user(tenant.tenantId, input.alias)) throw new Error(`User '${input.alias}' already exists`);
     const [givenName, ...rest] = input.displayName.split(' ');
     const user: SeedUser = { givenName, surname: rest.join(' ') || undefined, accountEnabled: true, mailbox: 'UserMailbox', ...input, tenantId: tenant.tenantId, objectId: randomUUID(), alias: input.alias.toLowerCase() };
+    this.exchangeSync.beforeChange(user.objectId, undefined);
     this.seed.users.push(user);
+    this.exchangeSync.afterChange(user.objectId, user);
     this.events.emit('userChanged', { tenantId: user.tenantId, userId: user.objectId, changed: { ...input }, before: { ...user }, after: { ...user } } satisfies UserChange);
     return user;
+  }
+
+  /** Deletes a user (Entra's soft delete): gone from the directory at once, from Exchange after the sync delay. */
+  deleteUser(tenantId: string, identity: string): SeedUser {
+    const user = this.user(tenantId, identity);
+    if (!user) throw new Error(`No user '${identity}' in tenant '${tenantId}'`);
+    this.exchangeSync.beforeChange(user.objectId, { ...user });
+    this.seed.users.splice(this.seed.users.indexOf(user), 1);
+    this.exchangeSync.afterChange(user.objectId, undefined);
+    this.events.emit('userDeleted', { tenantId: user.tenantId, userId: user.objectId, user: { ...user } });
+    return user;
+  }
+
+  /** The users of a tenant as Exchange Online sees them (after the sync delay; see exchange-sync.ts). */
+  exchangeUsers(tenantId: string): SeedUser[] {
+    const tenant = this.tenant(tenantId);
+    if (!tenant) return [];
+    const ids = new Set([...this.users(tenant.tenantId).map((u) => u.objectId), ...this.exchangeSync.replicaIds()]);
+    return [...ids].map((id) => this.exchangeSync.user(id)).filter((u): u is SeedUser => u !== undefined && u.tenantId === tenant.tenantId);
+  }
+
+  /** A user as Exchange Online sees it, by object id, UPN / primary SMTP address or alias. */
+  exchangeUser(tenantId: string, identity: string): SeedUser | undefined {
+    const key = identity.toLowerCase();
+    const tenant = this.tenant(tenantId);
+    if (!tenant) return undefined;
+    return this.exchangeUsers(tenant.tenantId).find((u) => u.objectId === key || u.alias === key || this.upn(u) === key || `${u.alias}@${tenant.domain}` === key);
   }
 }

@@ -133,6 +133,8 @@ function mailboxObject(r: TenantRecipients, m: MailboxState): Record<string, unk
     AccountDisabled: !m.user.accountEnabled,
     IsMailboxEnabled: true,
     IsShared: m.type === 'SharedMailbox',
+    WhenChanged: r.whenChanged(m),
+    WhenChangedUTC: r.whenChanged(m),
     ...customAttributes(m),
   };
 }
@@ -156,6 +158,8 @@ function userObject(r: TenantRecipients, rec: Recipient): Record<string, unknown
     RecipientType: rec.kind === 'mailbox' ? 'UserMailbox' : 'User',
     RecipientTypeDetails: rec.kind === 'mailbox' ? rec.type : 'User',
     ExternalDirectoryObjectId: u.objectId,
+    WhenChanged: r.whenChanged(rec),
+    WhenChangedUTC: r.whenChanged(rec),
   };
 }
 

@@ -303,8 +303,11 @@ export class ExchangeEmulator implements Emulator {
       if (error instanceof CmdletError) return { status: error.status, body: error.body(), headers: {} };
       throw error;
     }
+    const recipients = this.recipients(tenantId);
     for (const effect of result.effects) {
       this.effects.push({ seq: ++this.seq, at: new Date().toISOString(), tenantId, cmdlet: result.cmdlet, identity: effect.identity, parameters: effect.parameters, requestId });
+      const changed = recipients.resolve(effect.identity);
+      if (changed) recipients.touched(changed);
     }
     const pageSize = Math.min(1000, Math.max(1, Number(/odata\.maxpagesize=(\d+)/i.exec(prefer ?? '')?.[1] ?? 1000)));
     const skip = Math.max(0, Number(url.searchParams.get('$skiptoken') ?? 0) || 0);

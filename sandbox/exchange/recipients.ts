@@ -2,7 +2,8 @@
  * One tenant's Exchange recipients, built from the sandbox directory: mailboxes (user and
  * shared) with their Exchange-only state (permissions, auto-reply, custom attributes, address
  * list visibility, proxy addresses) and distribution groups with owners and members. Entra
- * attributes (department, title, manager, enabled) are read live from the directory.
+ * attributes (department, title, manager, enabled) are read from the directory as Exchange has
+ * synchronised them (directory.exchangeUsers: each change after the configured sync delay).
  */
 import type { SandboxDirectory } from '../directory/directory';
 import type { SeedGroup, SeedTenant, SeedUser } from '../directory/seed';
@@ -55,9 +56,9 @@ export class TenantRecipients {
     readonly tenant: SeedTenant,
     private readonly directory: SandboxDirectory,
   ) {
-    for (const user of directory.users(tenant.tenantId)) this.ensureMailbox(user);
+    for (const user of directory.exchangeUsers(tenant.tenantId)) this.ensureMailbox(user);
     for (const group of directory.seed.groups.filter((g) => g.tenantId === tenant.tenantId)) {
-      const byAlias = (alias: string) => directory.user(tenant.tenantId, alias)?.objectId ?? this.groupByAlias(alias)?.group.objectId;
+      const byAlias = (alias: string) => directory.exchangeUser(tenant.tenantId, alias)?.objectId ?? this.groupByAlias(alias)?.group.objectId;
       this.groups.set(group.objectId, {
         kind: 'group',
         group,
@@ -98,9 +99,24 @@ export class TenantRecipients {
     return mailbox;
   }
 
+  /** Mailboxes of the users Exchange has now (a user not synchronised yet, or deleted, has none). */
   allMailboxes(): MailboxState[] {
-    for (const user of this.directory.users(this.tenant.tenantId)) this.ensureMailbox(user);
-    return [...this.mailboxes.values()];
+    const present = new Set<string>();
+    for (const user of this.directory.exchangeUsers(this.tenant.tenantId)) {
+      this.ensureMailbox(user);
+      present.add(user.objectId);
+    }
+    return [...this.mailboxes.values()].filter((m) => present.has(m.user.objectId));
+  }
+
+  /** WhenChangedUTC of a recipient: its last change by the directory sync or by a cmdlet. */
+  whenChanged(r: Recipient): string {
+    return new Date(this.directory.exchangeSync.whenChanged(this.objectId(r))).toISOString();
+  }
+
+  /** Moves a recipient's WhenChangedUTC (an Exchange cmdlet changed it). */
+  touched(r: Recipient): void {
+    this.directory.exchangeSync.exchangeWrote(this.objectId(r));
   }
 
   allRecipients(): Recipient[] {
@@ -134,7 +150,7 @@ export class TenantRecipients {
     for (const group of this.groups.values()) {
       if (this.matches(group, key)) return group;
     }
-    const user = this.directory.user(this.tenant.tenantId, key);
+    const user = this.directory.exchangeUser(this.tenant.tenantId, key);
     if (user && user.mailbox === 'None') return { kind: 'user', user };
     return undefined;
   }
@@ -152,7 +168,7 @@ export class TenantRecipients {
 
   manager(user: SeedUser): string | null {
     if (!user.manager) return null;
-    const manager = this.directory.user(this.tenant.tenantId, user.manager);
+    const manager = this.directory.exchangeUser(this.tenant.tenantId, user.manager);
     return manager ? manager.alias : null;
   }
 }
