@@ -32,7 +32,7 @@ export class ControlPlane implements Emulator {
    *   GET   /events/subscriptions · DELETE /events/subscriptions/{id} · GET /events/deliveries · POST /events/deliveries/{n}/redeliver
    *   POST  /directory/users {tenant, alias, displayName, department?, jobTitle?, manager?, city?, mailbox?} → "created" event
    *   PATCH /directory/users/{identity} {tenant, changes: {department?, jobTitle?, manager?, city?, accountEnabled?, displayName?}} → "updated" event
-   *   POST  /directory/users/{identity}/notify {tenant} → an "updated" event without a tracked change
+   *   POST  /directory/users/{identity}/notify {tenant} → an "updated" event for a change of an attribute the gateway does not read
    *   DELETE /directory/users/{identity}?tenant=… → the user is deleted, a "deleted" event
    *   GET|POST /directory/config {syncDelayMs?, timeScale?} → directory → Exchange sync delay (sandbox time) and time compression
    */
@@ -73,7 +73,10 @@ export class ControlPlane implements Emulator {
         const tenant = tenantOf();
         const user = tenant && directory.user(tenant.tenantId, decodeURIComponent(userPath[1]!));
         if (!tenant || !user) return fail(404, 'unknown tenant or user'), true;
-        if (method === 'POST' && userPath[2]) return sendJson(res, 200, { user, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'updated' }) }), true;
+        if (method === 'POST' && userPath[2]) {
+          directory.touchUser(tenant.tenantId, user.objectId);
+          return sendJson(res, 200, { user, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'updated' }) }), true;
+        }
         if (method === 'DELETE' && !userPath[2]) {
           directory.deleteUser(tenant.tenantId, user.objectId);
           return sendJson(res, 200, { user, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'deleted' }) }), true;

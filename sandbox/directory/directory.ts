@@ -144,6 +144,18 @@ export class SandboxDirectory {
     return user;
   }
 
+  /**
+   * A directory write to an attribute the gateway does not read (a phone number, an office):
+   * Graph announces it as an update and the sync moves Exchange's WhenChangedUTC, nothing else.
+   */
+  touchUser(tenantId: string, identity: string): SeedUser {
+    const user = this.user(tenantId, identity);
+    if (!user) throw new Error(`No user '${identity}' in tenant '${tenantId}'`);
+    this.exchangeSync.beforeChange(user.objectId, { ...user });
+    this.exchangeSync.afterChange(user.objectId, user);
+    return user;
+  }
+
   /** Deletes a user (Entra's soft delete): gone from the directory at once, from Exchange after the sync delay. */
   deleteUser(tenantId: string, identity: string): SeedUser {
     const user = this.user(tenantId, identity);

@@ -212,6 +212,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         audit: audit(),
         rules,
         dryRun: settings().EVENTS_DRY_RUN,
+        syncWait: { firstDelaySeconds: settings().EVENTS_SYNC_RECHECK_SECONDS, maxWaitSeconds: settings().EVENTS_SYNC_MAX_WAIT_SECONDS },
         logger,
       }),
   );

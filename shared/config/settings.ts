@@ -75,6 +75,15 @@ const schema = z.object({
   EVENTS_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('events'),
   /** clientState the Graph subscriptions were created with; when set, notifications must carry it. */
   EVENTS_CLIENT_STATE: z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters').optional(),
+  /**
+   * Directory → Exchange sync wait: when Exchange does not show an event's change yet, the event is
+   * checked again after this many seconds, then twice as long each time (at most 4 h apart)…
+   */
+  EVENTS_SYNC_RECHECK_SECONDS: positiveInt(60, 3600),
+  /** …until this many seconds after it was received (Entra changes can take up to 24 h to reach Exchange); then it is given up. */
+  EVENTS_SYNC_MAX_WAIT_SECONDS: positiveInt(86_400, 604_800),
+  /** Events whose time is older than this (hours) are refused (Event Grid keeps retrying for at most 24 h). */
+  EVENTS_MAX_AGE_HOURS: positiveInt(24, 168),
   /** "true": rules record what they would do without submitting commands (overrides the rules file). */
   EVENTS_DRY_RUN: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** Self-service portal (/api/portal): the portal's app registration (SPA, public client). Absent = portal off. */

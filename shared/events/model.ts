@@ -38,6 +38,8 @@ export interface EventMessage {
   key: string;
   /** Times reading the user was put off (Exchange throttled or briefly unavailable). */
   deferrals?: number;
+  /** Which check for the directory → Exchange sync this message is (see sync-wait.ts); must match the record's. */
+  syncChecks?: number;
 }
 
 /** A user's attributes as Exchange reports them (Get-User / Get-Mailbox), flattened. */
@@ -66,7 +68,7 @@ export interface PlannedAction {
   detail?: string;
 }
 
-export type EventStatus = 'received' | 'planned' | 'done' | 'stale' | 'ignored' | 'failed';
+export type EventStatus = 'received' | 'waiting' | 'planned' | 'done' | 'stale' | 'ignored' | 'failed';
 
 /** The stored record of an event: dedupe, progress and the answer of GET /api/events/{id}. */
 export interface EventRecord extends UserEvent {
@@ -81,6 +83,8 @@ export interface EventRecord extends UserEvent {
   actions?: PlannedAction[];
   dryRun?: boolean;
   detail?: string;
+  /** Times Exchange was read and did not show the change yet (status "waiting"). */
+  syncChecks?: number;
   etag?: string;
 }
 
@@ -110,6 +114,7 @@ export function eventView(record: EventRecord, commands: ReadonlyMap<string, Com
     ...(record.effectiveKind ? { kind: record.effectiveKind } : {}),
     ...(record.detail ? { detail: record.detail } : {}),
     ...(record.dryRun ? { dryRun: true } : {}),
+    ...(record.syncChecks ? { syncChecks: record.syncChecks } : {}),
     changes: record.changes ?? [],
     matchedRules: record.matched ?? [],
     actions: (record.actions ?? []).map((a) => ({ rule: a.rule, operation: a.operation, input: a.input, outcome: a.outcome ?? 'pending', ...(a.commandId ? { commandId: a.commandId, command: commands.get(a.commandId) ?? { status: 'unknown' } } : {}), ...(a.detail ? { detail: a.detail } : {}) })),

@@ -4,9 +4,12 @@
  * Intake (HTTP webhooks, Event Grid trigger) only records each event (the insert under its id
  * is the dedupe) and enqueues a pointer — fast enough to answer Graph within 3 s. The events
  * worker then, per event:
- *   1. drops it when it is older than the user's last-seen snapshot (out of order);
- *   2. reads the user's current attributes from Exchange (tenant session + tenant slot);
- *   3. diffs them against the snapshot (none: a new user — Graph sends UserUpdated for those);
+ *   1. reads the user's current attributes from Exchange (tenant session + tenant slot) — also
+ *      for a UserDeleted, which is never trusted on its word;
+ *   2. diffs them against the snapshot (none: a new user — Graph sends UserUpdated for those);
+ *   3. when Exchange does not show the event's change yet (directory sync takes up to 24 h),
+ *      waits: a delayed message checks again later, the snapshot does not move (sync-wait.ts);
+ *      events are ordered by this re-read state, never by the time the sender put on them;
  *   4. evaluates the rules and stores the plan on the event record, then moves the snapshot
  *      forward under its ETag (a concurrent event of the same user makes this one start over);
  *   5. submits each action as a command — policy applies to the rule's system caller — with an
@@ -29,6 +32,7 @@ import { diffAttributes, planActions } from './evaluate';
 import { eventKey, type EventMessage, type EventRecord, type LifecycleNotice, type UserEvent, type UserEventKind } from './model';
 import type { RulesDocument } from './rules';
 import { EventConflictError, type EventStore } from './store';
+import { AwaitingSyncError, exchangeShowsChange, nextCheckDelay, type SyncWaitOptions } from './sync-wait';
 import type { UserReader } from './user-reader';
 
 export interface EventServiceOptions {
@@ -44,6 +48,8 @@ export interface EventServiceOptions {
   rules: () => RulesDocument;
   /** EVENTS_DRY_RUN: nothing is submitted, whatever the rules file says. */
   dryRun: boolean;
+  /** Waiting for the directory → Exchange sync (default: first re-check after 60 s, give up after 24 h). */
+  syncWait?: SyncWaitOptions;
   logger: Logger;
   now?: () => Date;
 }
@@ -54,13 +60,14 @@ export interface AcceptOutcome {
   ids: string[];
 }
 
-export type ProcessOutcome = 'done' | 'stale' | 'ignored' | 'alreadyProcessed' | 'missing' | 'malformed' | 'deferred';
+export type ProcessOutcome = 'done' | 'stale' | 'ignored' | 'alreadyProcessed' | 'missing' | 'malformed' | 'deferred' | 'waiting';
 
 /** Throttled or transient Exchange failures while reading the user are retried this many times (with delays) before the message counts as failing. */
 const MAX_DEFERRALS = 10;
 
 const FINISHED = new Set(['done', 'stale', 'ignored', 'failed']);
-const messageSchema = z.object({ v: z.literal(1), key: z.string().regex(/^[0-9a-f]{48}$/), deferrals: z.int().min(0).max(1000).optional() });
+const messageSchema = z.object({ v: z.literal(1), key: z.string().regex(/^[0-9a-f]{48}$/), deferrals: z.int().min(0).max(1000).optional(), syncChecks: z.int().min(0).max(1000).optional() });
+const DEFAULT_SYNC_WAIT: SyncWaitOptions = { firstDelaySeconds: 60, maxWaitSeconds: 86_400 };
 
 function safeJson(text: string): unknown {
   try {
@@ -141,16 +148,19 @@ export class EventService {
       return 'missing';
     }
     if (FINISHED.has(record.status)) return 'alreadyProcessed';
-    for (let attempt = 0; record.status === 'received'; attempt++) {
+    // A waiting event is checked by the one message of its current check; others are leftovers.
+    if (record.status === 'waiting' && (parsed.data.syncChecks ?? 0) !== (record.syncChecks ?? 0)) return 'alreadyProcessed';
+    for (let attempt = 0; record.status === 'received' || record.status === 'waiting'; attempt++) {
       try {
         record = await this.plan(record);
       } catch (error) {
+        if (error instanceof AwaitingSyncError) return this.awaitSync(record, error.message);
         // Exchange busy (throttled, no tenant slot) or briefly down: a delayed message, not a failed attempt.
         const deferrals = parsed.data.deferrals ?? 0;
         if (error instanceof ExchangeError && (error.category === 'throttled' || error.category === 'transient') && deferrals < MAX_DEFERRALS) {
           const delaySeconds = Math.min(300, Math.max(1, Math.ceil((error.retryAfterMs ?? 0) / 1000), 2 ** deferrals)) + Math.floor(Math.random() * 3);
           this.o.logger.info({ eventId: record.id, category: error.category, delaySeconds }, 'reading the user deferred');
-          await this.enqueue({ v: 1, key: record.key, deferrals: deferrals + 1 }, delaySeconds);
+          await this.enqueue({ v: 1, key: record.key, deferrals: deferrals + 1, ...(record.syncChecks ? { syncChecks: record.syncChecks } : {}) }, delaySeconds);
           return 'deferred';
         }
         if (!(error instanceof EventConflictError) || attempt >= 4) throw error;
@@ -177,6 +187,31 @@ export class EventService {
     await this.o.audit.append({ event: 'event', tenantId: record.tenantId, eventId: record.id, outcome: 'failed', detail: `${record.type} for user ${record.userId} failed repeatedly` });
   }
 
+  /**
+   * Exchange does not show the event's change yet: check again later (a delayed message; the
+   * snapshot stays), or give up once the maximum wait is over — nothing is done then.
+   */
+  private async awaitSync(record: EventRecord, reason: string): Promise<ProcessOutcome> {
+    const options = this.o.syncWait ?? DEFAULT_SYNC_WAIT;
+    const checks = record.syncChecks ?? 0;
+    const delaySeconds = nextCheckDelay(checks, record.receivedAt, (this.o.now ?? (() => new Date()))(), options);
+    if (delaySeconds === undefined) {
+      const what = record.kind === 'deleted' ? 'The deletion was not confirmed' : 'Exchange did not show the change';
+      await this.finish(record, 'ignored', `${what} within ${Math.round(options.maxWaitSeconds / 360) / 10} h (${checks + 1} reads; ${reason}): nothing was done and the user's snapshot was not moved`);
+      return 'ignored';
+    }
+    // The next check's message first: a crash before the record says so leaves one check too many, never none.
+    await this.enqueue({ v: 1, key: record.key, syncChecks: checks + 1 }, delaySeconds);
+    try {
+      await this.o.store.update({ ...record, status: 'waiting', syncChecks: checks + 1, detail: `Waiting for Exchange to show the change: ${reason}. Next check in ${delaySeconds} s.` });
+    } catch (error) {
+      if (!(error instanceof EventConflictError)) throw error;
+      return 'alreadyProcessed';
+    }
+    this.o.logger.info({ eventId: record.id, checks: checks + 1, delaySeconds, reason }, 'event waits for the directory → Exchange sync');
+    return 'waiting';
+  }
+
   private async finish(record: EventRecord, status: 'stale' | 'ignored', detail: string): Promise<EventRecord> {
     const next = await this.o.store.update({ ...record, status, detail, processedAt: this.now() });
     await this.o.audit.append({ event: 'event', tenantId: record.tenantId, eventId: record.id, outcome: status, detail: `${record.type} for user ${record.userId}: ${detail}` });
@@ -187,15 +222,19 @@ export class EventService {
     const tenant = this.o.tenants.get(record.tenantId);
     if (!tenant) return this.finish(record, 'ignored', `tenant ${record.tenantId} is no longer configured`);
     const snapshot = await this.o.store.snapshot(tenant.tenantId, record.userId);
-    if (snapshot && Date.parse(snapshot.eventTime) > Date.parse(record.time)) {
-      return this.finish(record, 'stale', `older than the last event applied to this user (${snapshot.eventTime}); the current state was already evaluated`);
-    }
-    // Graph says the user is gone for good: do not wait for Exchange to catch up.
-    const after = record.kind === 'deleted' ? undefined : await this.o.reader.read(tenant, record.userId, record.id);
+    // The directory's word, never the event's: even a UserDeleted reads the user first.
+    const state = await this.o.reader.readState(tenant, record.userId, record.id);
+    const after = state?.attributes;
     const before = snapshot?.attributes;
+    const changes = diffAttributes(before, after);
+    const seen = exchangeShowsChange({ claimed: record.kind, eventTime: record.time, before, after, whenChanged: state?.whenChanged, changes });
+    if (!seen.shown) throw new AwaitingSyncError(seen.reason);
     if (!after && !before) return this.finish(record, 'ignored', 'the user is unknown to Exchange and was never seen before');
     const kind: UserEventKind = !after ? 'deleted' : before ? 'updated' : 'created';
-    const changes = diffAttributes(before, after);
+    // Ordered by the directory's clock: nothing changed, and the snapshot already holds a state Exchange had after this event.
+    if (kind === 'updated' && !changes.length && snapshot?.whenChanged && Date.parse(snapshot.whenChanged) >= Date.parse(record.time)) {
+      return this.finish(record, 'stale', `nothing changed since the last state seen, which Exchange had at ${snapshot.whenChanged}, after this event`);
+    }
     const rules = this.o.rules();
     const plan = kind === 'updated' && !changes.length ? { matched: [], actions: [] } : planActions(rules, { event: record, kind, tenant, before, after });
     const dryRunAll = this.o.dryRun || rules.dryRun;
@@ -205,7 +244,7 @@ export class EventService {
     const planned = await this.o.store.update({ ...record, status: 'planned', effectiveKind: kind, changes, matched: plan.matched, actions: plan.actions, dryRun: dryRunAll || undefined });
     try {
       const newest = snapshot && Date.parse(snapshot.eventTime) > Date.parse(record.time) ? snapshot.eventTime : record.time;
-      await this.o.store.saveSnapshot({ tenantId: tenant.tenantId, userId: record.userId, attributes: after, eventTime: newest, eventId: record.id, updatedAt: this.now() }, snapshot);
+      await this.o.store.saveSnapshot({ tenantId: tenant.tenantId, userId: record.userId, attributes: after, eventTime: newest, ...(state?.whenChanged ? { whenChanged: state.whenChanged } : {}), eventId: record.id, updatedAt: this.now() }, snapshot);
     } catch (error) {
       // Another event of this user moved the snapshot first: plan again from its state.
       if (error instanceof EventConflictError) await this.o.store.update({ ...planned, status: 'received', effectiveKind: undefined, changes: undefined, matched: undefined, actions: undefined, dryRun: undefined });

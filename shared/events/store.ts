@@ -20,8 +20,10 @@ export interface UserSnapshot {
   userId: string;
   /** undefined: the user is gone (deleted). */
   attributes?: UserAttributes;
-  /** Time of the newest event applied to this snapshot. */
+  /** Time of the newest event applied to this snapshot (informational: events are not ordered by it). */
   eventTime: string;
+  /** Exchange's WhenChangedUTC of the state held: the directory's own clock. */
+  whenChanged?: string;
   eventId: string;
   updatedAt: string;
   etag?: string;

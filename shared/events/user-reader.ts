@@ -8,6 +8,7 @@ import type { TenantSlots } from '../commands/tenant-slots';
 import { ExchangeError } from '../exchange/errors';
 import type { ExchangeSessions } from '../exchange/types';
 import type { UserAttributes } from './model';
+import { exchangeDate } from './sync-wait';
 
 export interface UserReaderOptions {
   sessions: ExchangeSessions;
@@ -17,6 +18,8 @@ export interface UserReaderOptions {
 }
 
 const USER_FIELDS = ['DisplayName', 'FirstName', 'LastName', 'UserPrincipalName', 'Department', 'Title', 'City', 'Manager', 'AccountDisabled', 'RecipientTypeDetails'];
+/** Read with the user but not an attribute the rules see: when Exchange's copy last changed. */
+const STAMP_FIELDS = ['WhenChangedUTC'];
 const MAILBOX_FIELDS = ['PrimarySmtpAddress', 'HiddenFromAddressListsEnabled', 'RecipientTypeDetails'];
 
 function scalar(value: unknown): string | boolean | null {
@@ -26,11 +29,23 @@ function scalar(value: unknown): string | boolean | null {
   return JSON.stringify(value);
 }
 
+/** A user as Exchange has it: the attributes the rules see, and when Exchange's copy last changed. */
+export interface UserState {
+  attributes: UserAttributes;
+  /** WhenChangedUTC (ISO), when Exchange reported it. */
+  whenChanged?: string;
+}
+
 export class UserReader {
   constructor(private readonly o: UserReaderOptions) {}
 
   /** The user's attributes, or undefined when Exchange does not know the user (deleted). */
   async read(tenant: TenantConfig, userId: string, correlationId?: string): Promise<UserAttributes | undefined> {
+    return (await this.readState(tenant, userId, correlationId))?.attributes;
+  }
+
+  /** The user's attributes and WhenChangedUTC, or undefined when Exchange does not know the user. */
+  async readState(tenant: TenantConfig, userId: string, correlationId?: string): Promise<UserState | undefined> {
     const slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs });
     if (!slot) throw new ExchangeError({ category: 'throttled', message: 'No tenant slot free to read the user; the event is retried later.' });
     try {
@@ -38,7 +53,7 @@ export class UserReader {
       const options = { correlationId };
       let user: Record<string, unknown> | undefined;
       try {
-        user = (await session.invoke({ cmdlet: 'Get-User', parameters: { Identity: userId }, select: USER_FIELDS }, options)).value[0];
+        user = (await session.invoke({ cmdlet: 'Get-User', parameters: { Identity: userId }, select: [...USER_FIELDS, ...STAMP_FIELDS] }, options)).value[0];
       } catch (error) {
         if (error instanceof ExchangeError && error.category === 'notFound') return undefined;
         throw error;
@@ -62,7 +77,8 @@ export class UserReader {
           if (!(error instanceof ExchangeError && error.category === 'notFound')) throw error;
         }
       }
-      return attributes;
+      const whenChanged = exchangeDate(user.WhenChangedUTC);
+      return { attributes, ...(whenChanged ? { whenChanged } : {}) };
     } finally {
       await slot.release();
     }
