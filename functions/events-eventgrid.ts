@@ -2,12 +2,14 @@
  * POST/OPTIONS /api/events/eventgrid — Event Grid webhook (Event Grid schema or CloudEvents 1.0)
  * for Microsoft Graph user events from a partner topic. Answers the subscription validation
  * handshakes; otherwise validates, records and enqueues each user event and answers 202 at once
- * (the work happens in the events worker). A malformed delivery is a 400 and nothing is enqueued.
+ * (the work happens in the events worker). Each event is accepted or rejected on its own (rejected
+ * ones are listed and audited); a delivery with nothing acceptable is a 4xx and nothing is enqueued.
  */
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { HttpProblem, answerProblems } from '../shared/http/problem';
-import { parseEventGridDelivery, readEventBody } from '../shared/events/intake';
+import { readEventBody } from '../shared/events/intake';
+import { readEventGridDelivery, rejectedView } from '../shared/events/delivery';
 
 export function eventsEventGridFunction(services: AppServices): FunctionDefinition {
   return defineHttp('eventsEventGrid', {
@@ -26,14 +28,15 @@ export function eventsEventGridFunction(services: AppServices): FunctionDefiniti
           }
           const body = await readEventBody(request);
           const settings = services.settings();
-          const intake = parseEventGridDelivery(body, { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined });
+          const intake = readEventGridDelivery(body, { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: settings.EVENTS_MAX_AGE_HOURS });
           if (intake.kind === 'validation') return { status: 200, jsonBody: { validationResponse: intake.validationCode } };
           await services.ready();
           const events = services.events();
           await events.init();
           await events.lifecycle(intake.lifecycle);
           const outcome = await events.accept(intake.events);
-          return { status: 202, jsonBody: { ...outcome, ignored: intake.ignored, ...(intake.lifecycle.length ? { lifecycle: intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId })) } : {}) } };
+          await events.rejected(intake.rejected);
+          return { status: 202, jsonBody: { ...outcome, ignored: intake.ignored, ...rejectedView(intake.rejected), ...(intake.lifecycle.length ? { lifecycle: intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId })) } : {}) } };
         },
         (error) => services.logger.error({ err: error }, 'eventsEventGrid failed'),
       ),

@@ -7,7 +7,8 @@
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { answerProblems } from '../shared/http/problem';
-import { parseGraphNotifications, readEventBody } from '../shared/events/intake';
+import { readEventBody } from '../shared/events/intake';
+import { readGraphDelivery, rejectedView } from '../shared/events/delivery';
 
 export function eventsGraphFunction(services: AppServices): FunctionDefinition {
   return defineHttp('eventsGraph', {
@@ -22,13 +23,14 @@ export function eventsGraphFunction(services: AppServices): FunctionDefinition {
           if (token !== null) return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: token };
           const body = await readEventBody(request);
           const settings = services.settings();
-          const intake = parseGraphNotifications(body, { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined });
+          const intake = readGraphDelivery(body, { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: settings.EVENTS_MAX_AGE_HOURS });
           await services.ready();
           const events = services.events();
           await events.init();
           await events.lifecycle(intake.lifecycle);
           const outcome = await events.accept(intake.events);
-          return { status: 202, jsonBody: { ...outcome, lifecycle: intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId })) } };
+          await events.rejected(intake.rejected);
+          return { status: 202, jsonBody: { ...outcome, ...rejectedView(intake.rejected), lifecycle: intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId })) } };
         },
         (error) => services.logger.error({ err: error }, 'eventsGraph failed'),
       ),

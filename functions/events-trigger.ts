@@ -7,14 +7,14 @@
 import { defineEventGrid, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { HttpProblem } from '../shared/http/problem';
-import { parseEventGridDelivery } from '../shared/events/intake';
+import { readEventGridDelivery } from '../shared/events/delivery';
 
 export function eventsTriggerFunction(services: AppServices): FunctionDefinition {
   return defineEventGrid('eventsTrigger', {
     handler: async (event) => {
       try {
         const settings = services.settings();
-        const intake = parseEventGridDelivery([event], { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined }, 'eventgrid-trigger');
+        const intake = readEventGridDelivery([event], { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: settings.EVENTS_MAX_AGE_HOURS }, 'eventgrid-trigger');
         if (intake.kind === 'validation') return;
         await services.ready();
         const events = services.events();

@@ -64,7 +64,7 @@ const cloudEvent = z.object({
 const lifecycleNotification = z.object({
   lifecycleEvent: z.string().min(1).max(100),
   subscriptionId: z.string({ error: 'is required' }).min(1).max(100),
-  tenantId: z.string().optional(),
+  tenantId: tenantGuid.optional(),
   clientState: z.string().max(256).optional(),
   subscriptionExpirationDateTime: z.string().optional(),
 });

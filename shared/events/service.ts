@@ -30,6 +30,7 @@ import { findOperation } from '../operations/catalog';
 import type { PolicyGuard } from '../policy/guard';
 import { diffAttributes, planActions } from './evaluate';
 import { eventKey, type EventMessage, type EventRecord, type LifecycleNotice, type UserEvent, type UserEventKind } from './model';
+import type { RejectedEvent } from './delivery';
 import type { RulesDocument } from './rules';
 import { EventConflictError, type EventStore } from './store';
 import { AwaitingSyncError, exchangeShowsChange, nextCheckDelay, type SyncWaitOptions } from './sync-wait';
@@ -67,6 +68,9 @@ const MAX_DEFERRALS = 10;
 
 const FINISHED = new Set(['done', 'stale', 'ignored', 'failed']);
 const messageSchema = z.object({ v: z.literal(1), key: z.string().regex(/^[0-9a-f]{48}$/), deferrals: z.int().min(0).max(1000).optional(), syncChecks: z.int().min(0).max(1000).optional() });
+const ACCEPT_PARALLELISM = 16;
+/** Audit entries written for the rejected events of one delivery (the rest are logged). */
+const MAX_REJECTED_AUDITED = 100;
 const DEFAULT_SYNC_WAIT: SyncWaitOptions = { firstDelaySeconds: 60, maxWaitSeconds: 86_400 };
 
 function safeJson(text: string): unknown {
@@ -99,22 +103,35 @@ export class EventService {
 
   /** Records and enqueues events; an event id seen before is a duplicate (nothing enqueued). */
   async accept(events: UserEvent[]): Promise<AcceptOutcome> {
-    const outcome: AcceptOutcome = { accepted: 0, duplicates: 0, ids: [] };
-    for (const event of events) {
+    const outcome: AcceptOutcome = { accepted: 0, duplicates: 0, ids: events.map((e) => e.id) };
+    const one = async (event: UserEvent) => {
       const { created, record } = await this.o.store.record({ ...event, status: 'received', receivedAt: this.now() });
-      outcome.ids.push(event.id);
       // A record still "received" may be one whose enqueue never happened (crash): enqueue again;
       // the worker handles an event once whatever the number of messages.
       if (!created && record.status !== 'received') {
         outcome.duplicates++;
         this.o.logger.info({ eventId: event.id }, 'duplicate event ignored');
-        continue;
+        return;
       }
       await this.enqueue({ v: 1, key: event.key });
       if (created) outcome.accepted++;
       else outcome.duplicates++;
-    }
+    };
+    // A batch delivery may hold hundreds of events: a few at a time keeps the answer within the sender's timeout.
+    for (let i = 0; i < events.length; i += ACCEPT_PARALLELISM) await Promise.all(events.slice(i, i + ACCEPT_PARALLELISM).map(one));
     return outcome;
+  }
+
+  /** Events of a delivery that were refused one by one: logged, and audited with the fields at fault (a tenant not served: "unknown"). */
+  async rejected(list: RejectedEvent[]): Promise<void> {
+    let audited = 0;
+    for (const r of list) {
+      this.o.logger.warn({ index: r.index, eventId: r.id, status: r.status, errors: r.errors }, 'event of a delivery rejected');
+      if (!r.audit || audited >= MAX_REJECTED_AUDITED) continue;
+      audited++;
+      const fields = r.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+      await this.o.audit.append({ event: 'event', tenantId: r.tenantId ?? 'unknown', ...(r.id ? { eventId: r.id } : {}), outcome: 'rejected', detail: `event #${r.index} of the delivery rejected (${r.status} ${r.title}): ${fields}`.slice(0, 2000) });
+    }
   }
 
   private async enqueue(message: EventMessage, delaySeconds = 0): Promise<void> {
