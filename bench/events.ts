@@ -48,6 +48,7 @@ async function main(): Promise<void> {
     TENANTS_FILE: files.tenants,
     POLICY_FILE: files.policy,
     RULES_FILE: files.rules,
+    EVENTS_AAD_AUDIENCE: GATEWAY_API.identifierUri,
     GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
     GATEWAY_AUTH_TENANTS: CONTOSO,
     LOG_LEVEL: 'error',
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
     const msal = new ConfidentialClientApplication({ auth: { clientId: ADMIN.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(ADMIN.secret)! } });
     const token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
     const control = async (path: string, body: unknown) => (await (await fetch(`${cloud.endpoints.control}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as Record<string, unknown>;
-    const sub = await control('/events/subscriptions', { kind: 'cloudevents', url: `${host.url}/api/events/eventgrid`, tenant: CONTOSO });
+    const sub = await control('/events/subscriptions', { kind: 'cloudevents', url: `${host.url}/api/events/eventgrid`, tenant: CONTOSO, aad: true });
     if (!sub.id) throw new Error(`subscription failed: ${JSON.stringify(sub)}`);
 
     /** Polls until the event is processed and its commands finished; returns ms since `since`. */

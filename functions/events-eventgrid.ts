@@ -26,6 +26,7 @@ export function eventsEventGridFunction(services: AppServices): FunctionDefiniti
             if (!origin) throw new HttpProblem({ status: 400, title: 'Missing WebHook-Request-Origin', errors: [{ field: 'WebHook-Request-Origin', message: 'is required for the validation handshake' }] });
             return { status: 200, headers: { 'webhook-allowed-origin': origin, 'webhook-allowed-rate': '*', allow: 'POST, OPTIONS' } };
           }
+          await services.eventAuth().eventGrid(request);
           const body = await readEventBody(request);
           const settings = services.settings();
           const intake = readEventGridDelivery(body, { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: settings.EVENTS_MAX_AGE_HOURS });

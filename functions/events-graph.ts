@@ -22,6 +22,7 @@ export function eventsGraphFunction(services: AppServices): FunctionDefinition {
           const token = request.query.get('validationToken');
           if (token !== null) return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: token };
           const body = await readEventBody(request);
+          await services.eventAuth().graph(body);
           const settings = services.settings();
           const intake = readGraphDelivery(body, { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: settings.EVENTS_MAX_AGE_HOURS });
           await services.ready();

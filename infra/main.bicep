@@ -34,8 +34,11 @@ param policyFile string = 'config/policy.yaml'
 param rulesFile string = ''
 
 @secure()
-@description('clientState that Microsoft Graph subscriptions send with every notification (8-128 characters). Empty: not checked.')
+@description('clientState that Microsoft Graph subscriptions send with every notification (8-128 characters). Required by /api/events/graph (refused while empty); Event Grid deliveries are checked by token (eventsAadAudience).')
 param eventsClientState string = ''
+
+@description('Audience of the tokens Event Grid sends with Microsoft Entra protected webhook delivery to /api/events/eventgrid (the app id or app id URI set on the event subscription). Default: the first gatewayApiAudiences entry.')
+param eventsAadAudience string = ''
 
 @allowed(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
 param logLevel string = 'info'
@@ -77,6 +80,7 @@ module resources 'resources.bicep' = {
     policyFile: policyFile
     rulesFile: rulesFile
     eventsClientState: eventsClientState
+    eventsAadAudience: empty(eventsAadAudience) ? first(split(gatewayApiAudiences, ',')) : eventsAadAudience
     logLevel: logLevel
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB

@@ -13,6 +13,7 @@ param policyFile string
 param rulesFile string
 @secure()
 param eventsClientState string
+param eventsAadAudience string
 param logLevel string
 param maximumInstanceCount int
 param instanceMemoryMB int
@@ -313,6 +314,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       POLICY_FILE: '${appRoot}/${policyFile}'
       RULES_FILE: empty(rulesFile) ? '' : '${appRoot}/${rulesFile}'
       EVENTS_CLIENT_STATE: eventsClientState
+      EVENTS_AAD_AUDIENCE: eventsAadAudience
       COMMANDS_QUEUE: commandsQueue
       COMMANDS_TABLE: commandsTable
       AUDIT_TABLE: auditTable
@@ -322,7 +324,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       LOG_LEVEL: logLevel
       CERT_REFRESH_INTERVAL_MINUTES: '15'
       CERT_EXPIRY_WARNING_DAYS: '30'
-      // Event rules: set RULES_FILE (a file in the package, e.g. config/rules.yaml) and EVENTS_CLIENT_STATE to turn them on.
+      // Event rules: set RULES_FILE (a file in the package, e.g. config/rules.yaml) to turn them on; Event Grid deliveries
+      // need Entra tokens for EVENTS_AAD_AUDIENCE, Graph notifications the EVENTS_CLIENT_STATE (docs/events.md).
       EVENTS_QUEUE: eventsQueue
       EVENTS_TABLE: eventsTable
       // Self-service portal (docs/portal.md): the portal app registration; empty leaves it off.

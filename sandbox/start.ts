@@ -8,6 +8,7 @@
  * DefaultAzureCredential settings must point at the real thing), and an AzureWebJobsStorage
  * that is not the development account skips Azurite.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startAzurite, type RunningAzurite } from './azurite';
@@ -79,6 +80,10 @@ async function main(): Promise<void> {
       env.GATEWAY_API_AUDIENCES ??= `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`;
       env.GATEWAY_AUTH_TENANTS ??= cloud.context.directory.seed.managedIdentity.tenantId;
       env.PORTAL_CLIENT_ID ??= SANDBOX_APPS.portal;
+      // Event webhooks never run unauthenticated: Event Grid's Entra-protected delivery (the sandbox
+      // mints Event Grid's tokens for the gateway API; subscribe with "aad": true) and a clientState for Graph.
+      env.EVENTS_AAD_AUDIENCE ??= GATEWAY_API.identifierUri;
+      env.EVENTS_CLIENT_STATE ??= `sandbox-${randomBytes(12).toString('hex')}`;
       mkdirSync(sandboxDir, { recursive: true });
       const tenantsFile = join(sandboxDir, 'tenants.json');
       writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints), null, 2));
@@ -99,6 +104,8 @@ async function main(): Promise<void> {
     // The self-service portal's browser bundle (dist/portal, or PORTAL_DIR).
     env.PORTAL_DIR = await buildPortal(env.PORTAL_DIR ? resolve(env.PORTAL_DIR) : undefined);
     const services = createAppServices(env);
+    // The settings are checked now: e.g. event rules without a way to authenticate deliveries stop `npm start`, naming the settings.
+    services.settings();
     // The event rules are validated now: a broken file stops `npm start` with its line numbers.
     if (env.RULES_FILE) loadRulesFile(env.RULES_FILE);
     stops.push({ name: 'services', stop: () => services.close() });
@@ -130,7 +137,7 @@ async function main(): Promise<void> {
         `  Sandbox control  ${cloud.endpoints.control}/stats`,
         `  Tenants file     ${env.TENANTS_FILE}`,
         `  Policy file      ${env.POLICY_FILE} (edit it live)`,
-        `  Event rules      ${env.RULES_FILE} · webhooks ${host.url}/api/events/eventgrid, ${host.url}/api/events/graph`,
+        `  Event rules      ${env.RULES_FILE} · webhooks ${host.url}/api/events/eventgrid (Entra-protected, audience ${env.EVENTS_AAD_AUDIENCE}), ${host.url}/api/events/graph (clientState in .sandbox/app-settings.json)`,
         `  OpenAPI          ${host.url}/api/openapi.json`,
         `  Portal           ${host.url}/api/portal/  (sign in as e.g. adele.vance@contoso.com, password Sandbox-Passw0rd!)`,
         `  Diagnostics      npm run diagnose -- --tenant contoso.onmicrosoft.com`,

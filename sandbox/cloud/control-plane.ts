@@ -23,12 +23,14 @@ export class ControlPlane implements Emulator {
   readonly userEvents: UserEventPublisher;
 
   constructor(private readonly parts: { context: SandboxContext; entra: EntraEmulator; keyVault: KeyVaultEmulator; exchange: ExchangeEmulator }) {
-    this.userEvents = new UserEventPublisher(parts.context.directory);
+    this.userEvents = new UserEventPublisher(parts.context.directory, parts.context.tokens);
   }
 
   /**
    * Directory changes and Graph user events:
-   *   POST  /events/subscriptions {kind: eventgrid|cloudevents|graph, url, tenant, clientState?} (handshake first)
+   *   POST  /events/subscriptions {kind: eventgrid|cloudevents|graph, url, tenant, clientState?, aad?} (handshake first);
+   *         aad (Event Grid kinds): true = Entra-protected delivery with tokens of the gateway's tenant for api://exo-gateway, or {tenant, audience}
+   *   POST  /events/token {tenant?, audience?} → a delivery token as Event Grid gets one (same defaults)
    *   GET   /events/subscriptions · DELETE /events/subscriptions/{id} · GET /events/deliveries · POST /events/deliveries/{n}/redeliver
    *   POST  /directory/users {tenant, alias, displayName, department?, jobTitle?, manager?, city?, mailbox?} → "created" event
    *   PATCH /directory/users/{identity} {tenant, changes: {department?, jobTitle?, manager?, city?, accountEnabled?, displayName?}} → "updated" event
@@ -44,8 +46,12 @@ export class ControlPlane implements Emulator {
     try {
       if (method === 'POST' && path === '/events/subscriptions') {
         if (!['eventgrid', 'cloudevents', 'graph'].includes(String(body.kind)) || typeof body.url !== 'string') return fail(400, 'kind (eventgrid|cloudevents|graph) and url are required'), true;
-        const subscription = await events.subscribe({ kind: body.kind as SubscriptionKind, url: body.url, tenant: String(body.tenant ?? ''), clientState: typeof body.clientState === 'string' ? body.clientState : undefined });
+        const subscription = await events.subscribe({ kind: body.kind as SubscriptionKind, url: body.url, tenant: String(body.tenant ?? ''), clientState: typeof body.clientState === 'string' ? body.clientState : undefined, aad: this.aadOf(body.aad) });
         return sendJson(res, 201, subscription), true;
+      }
+      if (method === 'POST' && path === '/events/token') {
+        const aad = this.aadOf(body.tenant || body.audience ? { tenant: body.tenant, audience: body.audience } : true)!;
+        return sendJson(res, 200, { token_type: 'Bearer', access_token: await events.eventGridToken(directory.tenant(aad.tenant)?.tenantId ?? aad.tenant, aad.audience) }), true;
       }
       if (method === 'GET' && path === '/events/subscriptions') return sendJson(res, 200, { value: events.list() }), true;
       const subscriptionPath = /^\/events\/subscriptions\/([0-9a-f-]{36})$/.exec(path);
@@ -94,6 +100,16 @@ export class ControlPlane implements Emulator {
       return fail(400, (error as Error).message), true;
     }
     return false;
+  }
+
+  /** `aad` of a subscription request: true = the gateway's own tenant and API (what `npm start` configures). */
+  private aadOf(value: unknown): { tenant: string; audience: string } | undefined {
+    const seed = this.parts.context.directory.seed;
+    const defaults = { tenant: seed.managedIdentity.tenantId, audience: GATEWAY_API.identifierUri };
+    if (value === true) return defaults;
+    if (!value || typeof value !== 'object') return undefined;
+    const v = value as Record<string, unknown>;
+    return { tenant: typeof v.tenant === 'string' ? v.tenant : defaults.tenant, audience: typeof v.audience === 'string' ? v.audience : defaults.audience };
   }
 
   /**

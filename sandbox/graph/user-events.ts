@@ -12,9 +12,14 @@
  * Like Graph, user creation arrives as Microsoft.Graph.UserUpdated through Event Grid (a known
  * behaviour of the real service) and as changeType "created" in change notifications.
  * Every delivery is journaled, so tests can replay one exactly (duplicates) or out of order.
+ * An Event Grid subscription with `aad` uses Microsoft Entra protected webhook delivery: every
+ * request (handshake included) carries `Authorization: Bearer <token>`, a v1 app-only token
+ * issued by the given tenant to Event Grid's first-party app for the given audience, minted
+ * fresh for each request (the journal keeps no token).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { SandboxDirectory, UserChange } from '../directory/directory';
+import type { TokenService } from '../entra/tokens';
 
 export type SubscriptionKind = 'eventgrid' | 'cloudevents' | 'graph';
 
@@ -28,6 +33,8 @@ export interface UserEventSubscription {
   /** The Graph app that owns the subscription (CloudEvents source). */
   applicationId: string;
   expirationDateTime: string;
+  /** Microsoft Entra protected delivery (Event Grid kinds): the tenant issuing the tokens and their audience. */
+  aad?: { tenantId: string; audience: string };
 }
 
 export interface Delivery {
@@ -50,12 +57,30 @@ export class HandshakeError extends Error {
 }
 
 const GRAPH_APP = '00000003-0000-0000-c000-000000000000';
+/** Event Grid's first-party app (Azure public cloud), the app its delivery tokens are issued to. */
+export const EVENT_GRID_APP = '4962773b-9cdb-44cf-a8bf-237846a00ab7';
+/** Object id of Event Grid's service principal in the sandbox tenants. */
+const EVENT_GRID_SP = '5c2a0f7e-1d3b-4e8a-9c6f-2b7d4e1a0e99';
 
 export class UserEventPublisher {
   private readonly subscriptions = new Map<string, UserEventSubscription>();
   private readonly journal: Delivery[] = [];
 
-  constructor(private readonly directory: SandboxDirectory) {}
+  constructor(
+    private readonly directory: SandboxDirectory,
+    private readonly tokens?: Pick<TokenService, 'sign'>,
+  ) {}
+
+  /** A delivery token as Event Grid gets one for an Entra-protected webhook (v1, app-only, appid = Event Grid). */
+  async eventGridToken(tenantId: string, audience: string): Promise<string> {
+    if (!this.tokens) throw new HandshakeError('this publisher has no token service');
+    const { token } = await this.tokens.sign({ aud: audience, iss: `https://sts.windows.net/${tenantId}/`, tid: tenantId, oid: EVENT_GRID_SP, sub: EVENT_GRID_SP, appid: EVENT_GRID_APP, appidacr: '2', idtyp: 'app', roles: ['AzureEventGridSecureWebhookSubscriber'], ver: '1.0' });
+    return token;
+  }
+
+  private async authorization(s: UserEventSubscription): Promise<Record<string, string>> {
+    return s.aad && s.kind !== 'graph' ? { authorization: `Bearer ${await this.eventGridToken(s.aad.tenantId, s.aad.audience)}` } : {};
+  }
 
   list(): UserEventSubscription[] {
     return [...this.subscriptions.values()];
@@ -66,10 +91,13 @@ export class UserEventPublisher {
   }
 
   /** Creates a subscription after the endpoint passes the handshake of its kind. */
-  async subscribe(input: { kind: SubscriptionKind; url: string; tenant: string; clientState?: string }): Promise<UserEventSubscription> {
+  async subscribe(input: { kind: SubscriptionKind; url: string; tenant: string; clientState?: string; aad?: { tenant: string; audience: string } }): Promise<UserEventSubscription> {
     const tenant = this.directory.tenant(input.tenant);
     if (!tenant) throw new HandshakeError(`unknown tenant '${input.tenant}'`);
-    const subscription: UserEventSubscription = { id: randomUUID(), kind: input.kind, url: input.url, tenantId: tenant.tenantId, clientState: input.clientState, applicationId: GRAPH_APP, expirationDateTime: new Date(Date.now() + 3 * 24 * 3600_000).toISOString() };
+    const aadTenant = input.aad && this.directory.tenant(input.aad.tenant);
+    if (input.aad && (!aadTenant || !input.aad.audience)) throw new HandshakeError(`aad: unknown tenant '${input.aad.tenant}' or no audience`);
+    if (input.aad && input.kind === 'graph') throw new HandshakeError('aad: Graph change notifications carry no bearer token (Event Grid kinds only)');
+    const subscription: UserEventSubscription = { id: randomUUID(), kind: input.kind, url: input.url, tenantId: tenant.tenantId, clientState: input.clientState, applicationId: GRAPH_APP, expirationDateTime: new Date(Date.now() + 3 * 24 * 3600_000).toISOString(), ...(aadTenant ? { aad: { tenantId: aadTenant.tenantId, audience: input.aad!.audience } } : {}) };
     await this.handshake(subscription);
     this.subscriptions.set(subscription.id, subscription);
     return subscription;
@@ -89,14 +117,14 @@ export class UserEventPublisher {
       return;
     }
     if (s.kind === 'cloudevents') {
-      const res = await fetch(s.url, { method: 'OPTIONS', headers: { 'WebHook-Request-Origin': 'eventgrid.azure.net', 'WebHook-Request-Rate': '120' }, signal });
+      const res = await fetch(s.url, { method: 'OPTIONS', headers: { 'WebHook-Request-Origin': 'eventgrid.azure.net', 'WebHook-Request-Rate': '120', ...(await this.authorization(s)) }, signal });
       const allowed = res.headers.get('webhook-allowed-origin');
       if (res.status !== 200 || (allowed !== 'eventgrid.azure.net' && allowed !== '*')) throw new HandshakeError(`CloudEvents validation failed: ${res.status}, WebHook-Allowed-Origin ${allowed ?? 'missing'}`);
       return;
     }
     const code = randomBytes(16).toString('hex').toUpperCase();
     const body = [{ id: randomUUID(), topic: `/subscriptions/sandbox/resourceGroups/sandbox/providers/Microsoft.EventGrid/partnerTopics/graph-${s.tenantId}`, subject: '', data: { validationCode: code, validationUrl: `https://rp-sandbox.eventgrid.azure.net/validate?id=${s.id}&code=${code}` }, eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', eventTime: new Date().toISOString(), metadataVersion: '1', dataVersion: '2' }];
-    const res = await fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json', 'aeg-event-type': 'SubscriptionValidation', 'aeg-subscription-name': s.id.toUpperCase() }, body: JSON.stringify(body), signal });
+    const res = await fetch(s.url, { method: 'POST', headers: { 'content-type': 'application/json', 'aeg-event-type': 'SubscriptionValidation', 'aeg-subscription-name': s.id.toUpperCase(), ...(await this.authorization(s)) }, body: JSON.stringify(body), signal });
     const answer = (await res.json().catch(() => ({}))) as { validationResponse?: string };
     if (res.status !== 200 || answer.validationResponse !== code) throw new HandshakeError(`Event Grid validation failed: ${res.status}, validationResponse ${answer.validationResponse ?? 'missing'}`);
   }
@@ -147,7 +175,7 @@ export class UserEventPublisher {
     const started = Date.now();
     let status = 0;
     try {
-      const res = await fetch(s.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(30_000) });
+      const res = await fetch(s.url, { method: 'POST', headers: { ...headers, ...(await this.authorization(s)) }, body, signal: AbortSignal.timeout(30_000) });
       status = res.status;
       await res.arrayBuffer();
     } catch {

@@ -34,6 +34,7 @@ import { PolicyGuard } from '../policy/guard';
 import { EventService } from '../events/service';
 import { EventStore } from '../events/store';
 import { UserReader } from '../events/user-reader';
+import { EventWebhookAuth } from '../events/webhook-auth';
 import { loadRulesFile, RulesSource, type RulesDocument } from '../events/rules';
 import { ExchangeReader } from '../selfservice/exchange-reader';
 import { ExchangeGroupDirectory } from '../selfservice/group-directory';
@@ -67,6 +68,8 @@ export interface AppServices {
   rules(): RulesDocument;
   /** The portal's read view of a user's own mailbox (Get- cmdlets with a tenant slot). */
   selfService(): SelfServiceOverview;
+  /** Who may deliver events (Event Grid's Entra tokens, Graph's clientState and validationTokens). */
+  eventAuth(): EventWebhookAuth;
 }
 
 export interface AppServicesOverrides {
@@ -217,6 +220,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       }),
   );
 
+  const eventAuth = lazy(() => new EventWebhookAuth({ settings: settings(), tenants: () => tenants().list() }));
+
   let authenticator: Authenticate | undefined;
   const authenticate: Authenticate = async (request) => {
     if (!authenticator) {
@@ -250,6 +255,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     events,
     rules,
     selfService,
+    eventAuth,
     async close() {
       try {
         await slots().close();

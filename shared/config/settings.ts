@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ConfigError, formatIssues } from './errors';
 import { storageConnectionProblems } from './storage-connection';
+import { eventAuthProblems } from '../events/webhook-auth';
 
 const httpsUrl = z
   .string()
@@ -73,6 +74,11 @@ const schema = z.object({
   EVENTS_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/, 'must be a valid queue name (3-57 lowercase letters, digits, dashes)').default('exo-events'),
   /** Table of received events (dedupe, outcome per event) and last-seen user snapshots. */
   EVENTS_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('events'),
+  /**
+   * Audience (app id or app id URI) of the tokens Event Grid's Microsoft Entra protected webhook
+   * delivery sends; when set, POST /api/events/eventgrid requires them (issuer: GATEWAY_AUTH_TENANTS).
+   */
+  EVENTS_AAD_AUDIENCE: z.string().regex(/^(api:\/\/[^\s]+|https:\/\/[^\s]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i, 'must be an app id (GUID) or an app id URI (api://… or https://…)').optional(),
   /** clientState the Graph subscriptions were created with; when set, notifications must carry it. */
   EVENTS_CLIENT_STATE: z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters').optional(),
   /**
@@ -121,6 +127,8 @@ export function readSettings(env: Record<string, string | undefined>): AppSettin
   if (settings.GATEWAY_AUTH === 'entra' && (!settings.GATEWAY_API_AUDIENCES.length || !settings.GATEWAY_AUTH_TENANTS.length)) {
     throw new ConfigError('Invalid app settings', ['settings.GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra (the API app id or URI, and the tenant of the callers)']);
   }
+  const eventProblems = eventAuthProblems(settings);
+  if (eventProblems.length) throw new ConfigError('Invalid app settings', eventProblems);
   return settings;
 }
 

@@ -335,9 +335,9 @@ describe('bad input', () => {
     const rulesFile = join(dir, 'broken.yaml');
     writeFileSync(rulesFile, 'version: 1\nrules:\n  - name: typo\n    when: { events: [updated] }\n    then:\n      - operation: add-group-membr\n        parameters: {}\n');
     const queue = uniqueName('evtsbad');
-    const broken = await startTestGateway({ cloud, env: { RULES_FILE: rulesFile, EVENTS_QUEUE: queue, EVENTS_TABLE: uniqueName('eventsbad') } });
+    const broken = await startTestGateway({ cloud, env: { RULES_FILE: rulesFile, EVENTS_QUEUE: queue, EVENTS_TABLE: uniqueName('eventsbad'), EVENTS_CLIENT_STATE: CLIENT_STATE } });
     try {
-      const body = [{ id: randomUUID(), eventType: 'Microsoft.Graph.UserUpdated', eventTime: new Date().toISOString(), data: { changeType: 'updated', resource: `Users/${objectId('megan.bowen')}`, resourceData: { id: objectId('megan.bowen') }, tenantId: CONTOSO } }];
+      const body = [{ id: randomUUID(), eventType: 'Microsoft.Graph.UserUpdated', eventTime: new Date().toISOString(), data: { changeType: 'updated', clientState: CLIENT_STATE, resource: `Users/${objectId('megan.bowen')}`, resourceData: { id: objectId('megan.bowen') }, tenantId: CONTOSO } }];
       const res = await broken.post('/api/events/eventgrid', undefined, { token: null, raw: JSON.stringify(body) });
       expect(res.status).toBe(503);
       const health = (await (await fetch(`${broken.host.url}/api/health`)).json()) as { dependencies: Record<string, { status: string; detail: string }> };

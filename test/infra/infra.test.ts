@@ -50,6 +50,8 @@ function sampleFor(setting: string, expr: string): string | undefined {
   if (/\.properties\.clientId/.test(expr)) return '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b';
   if (/ConnectionString/.test(expr)) return 'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://example.in.applicationinsights.azure.com/';
   if (/tenant\(\)\.tenantId/.test(expr)) return '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
+  // EVENTS_AAD_AUDIENCE defaults to the first gateway API audience (main.bicep's sample: api://exo-gateway).
+  if (/first\(split\(gatewayApiAudiences/.test(expr)) return 'api://exo-gateway';
   // An optional file setting (`empty(p) ? '' : path`) with its parameter at the default: unset.
   if (/^empty\(\w+\) \? '' : /.test(expr)) return '';
   void setting;
