@@ -30,8 +30,6 @@ function main(): number {
     const rules = rulesFile ? loadRulesFile(rulesFile) : undefined;
     const clientState = process.env.EVENTS_CLIENT_STATE;
     if (clientState && (clientState.length < 8 || clientState.length > 128)) throw new Error('EVENTS_CLIENT_STATE must be 8-128 characters');
-    // The infra gives EVENTS_AAD_AUDIENCE the gateway API audience when it is not set; an explicit empty one and no clientState leave the webhooks refusing.
-    if (rules && process.env.EVENTS_AAD_AUDIENCE === '' && !clientState && !process.env.GATEWAY_API_AUDIENCES) throw new Error('RULES_FILE is set but EVENTS_AAD_AUDIENCE and EVENTS_CLIENT_STATE are not: the event webhooks would refuse every delivery');
     console.log(`deploy config ok: ${tenants.length} tenant(s) (${tenants.map((t) => t.domain).join(', ')}), ${policy.rules.length} policy rule(s), ${rules ? `${rules.rules.length} event rule(s)${rules.dryRun ? ' (dry run)' : ''}` : 'no event rules'}`);
     return 0;
   } catch (error) {
