@@ -61,6 +61,8 @@ export class ExchangeSync {
   /** Real time (ms) each Exchange object last changed; absent = when the sandbox started. */
   private readonly changedAt = new Map<string, number>();
   private readonly startedAt = Date.now();
+  /** Real time (ms) of each user's latest directory change: the time Graph puts on its event. */
+  private readonly madeAt = new Map<string, number>();
 
   constructor(private readonly live: (objectId: string) => SeedUser | undefined) {}
 
@@ -87,6 +89,7 @@ export class ExchangeSync {
   /** The directory changed a user (`after` undefined: deleted): Exchange shows it when due. */
   afterChange(objectId: string, after: SeedUser | undefined): void {
     const now = Date.now();
+    this.madeAt.set(objectId, now);
     if (!this.replica.has(objectId)) {
       this.changedAt.set(objectId, now);
       return;
@@ -132,6 +135,12 @@ export class ExchangeSync {
   whenChanged(objectId: string): number {
     this.settle();
     return this.changedAt.get(objectId) ?? this.startedAt;
+  }
+
+  /** When the directory last changed the user (ISO), for the event Graph sends about it. */
+  changeTime(objectId: string): string | undefined {
+    const at = this.madeAt.get(objectId);
+    return at === undefined ? undefined : new Date(at).toISOString();
   }
 
   /** An Exchange cmdlet changed the object (Set-Mailbox and the like). */

@@ -152,7 +152,8 @@ export class UserEventPublisher {
 
   /** Sends one change to every subscription of the user's tenant; resolves when all answered. */
   async publish(change: Pick<UserChange, 'tenantId' | 'userId'> & { changeType: 'created' | 'updated' | 'deleted' }): Promise<Delivery[]> {
-    const time = new Date().toISOString();
+    // The event time is the time of the change in the directory, as Graph's is.
+    const time = this.directory.exchangeSync.changeTime(change.userId) ?? new Date().toISOString();
     const out: Delivery[] = [];
     for (const s of this.subscriptions.values()) {
       if (s.tenantId !== change.tenantId) continue;

@@ -18,8 +18,12 @@
  */
 import type { AttributeChange, UserAttributes, UserEventKind } from './model';
 
-/** Exchange's WhenChangedUTC and the event time come from different clocks: this much earlier still counts. */
-export const WHEN_CHANGED_TOLERANCE_MS = 5_000;
+/**
+ * Exchange's WhenChangedUTC and the event time come from different clocks: this much earlier
+ * still counts. Kept small: an unrelated write to the user in this window before the change
+ * would pass for it (a sync takes far longer than this, so the change itself always lands after).
+ */
+export const WHEN_CHANGED_TOLERANCE_MS = 1_000;
 /** Re-checks are never further apart than this. */
 export const MAX_RECHECK_DELAY_SECONDS = 4 * 3600;
 

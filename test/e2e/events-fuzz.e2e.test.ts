@@ -94,7 +94,8 @@ function corpus(): Case[] {
   }
   // Whole-body problems.
   for (const path of ['/api/events/eventgrid', '/api/events/graph']) {
-    for (const raw of ['', 'not json', '{', '[', 'null', '"text"', '42', '[1,2]', '{"value":null}', '{"value":[]}', '{"value":{}}', '[{}]', `[${'{},'.repeat(150)}{}]`, JSON.stringify({ value: Array.from({ length: 101 }, () => valid.graph) }), JSON.stringify(Array.from({ length: 101 }, () => valid.eventgrid))]) {
+    // (A batch of more than 100 valid events is not malformed: it is accepted, see events-sync.e2e.test.ts.)
+    for (const raw of ['', 'not json', '{', '[', 'null', '"text"', '42', '[1,2]', '{"value":null}', '{"value":[]}', '{"value":{}}', '[{}]', `[${'{},'.repeat(150)}{}]`]) {
       cases.push({ label: `${path} body ${raw.slice(0, 20)}`, path, body: raw });
     }
     for (const type of ['text/plain', 'application/xml', 'multipart/form-data', 'application/x-www-form-urlencoded']) cases.push({ label: `${path} as ${type}`, path, body: JSON.stringify([valid.eventgrid]), contentType: type });

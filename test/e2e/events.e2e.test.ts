@@ -300,6 +300,8 @@ describe('bad input', () => {
   }
 
   it('a malformed event is a 400 problem naming the field; nothing is recorded or enqueued', async () => {
+    // (Events still waiting for the directory sync have their delayed re-check messages in the queue.)
+    const before = await queued();
     const id = randomUUID();
     const bad = [{ id, eventType: 'Microsoft.Graph.UserUpdated', eventTime: new Date().toISOString(), subject: 'Users/x', data: { changeType: 'updated', clientState: CLIENT_STATE, resource: 'Users/x', resourceData: { id: 'not-a-guid' }, tenantId: CONTOSO } }];
     const res = await gw.post('/api/events/eventgrid', undefined, { token: null, raw: JSON.stringify(bad) });
@@ -310,7 +312,7 @@ describe('bad input', () => {
     // A forged clientState is refused.
     const forged = await gw.post('/api/events/graph', { value: [{ changeType: 'updated', clientState: 'forged-state-123', resource: `Users/${objectId('megan.bowen')}`, resourceData: { id: objectId('megan.bowen') }, tenantId: CONTOSO }] }, { token: null });
     expect(forged.status).toBe(403);
-    expect(await queued()).toBe(0);
+    expect(await queued()).toBe(before);
     expect((await gw.get(`/api/events/${id}`)).status).toBe(404);
   });
 
