@@ -171,7 +171,10 @@ export class SandboxDirectory {
   exchangeUsers(tenantId: string): SeedUser[] {
     const tenant = this.tenant(tenantId);
     if (!tenant) return [];
-    const ids = new Set([...this.users(tenant.tenantId).map((u) => u.objectId), ...this.exchangeSync.replicaIds()]);
+    const replica = this.exchangeSync.replicaIds();
+    // Nothing on its way (always so without a sync delay): Exchange sees the directory as it is.
+    if (!replica.length) return this.users(tenant.tenantId);
+    const ids = new Set([...this.users(tenant.tenantId).map((u) => u.objectId), ...replica]);
     return [...ids].map((id) => this.exchangeSync.user(id)).filter((u): u is SeedUser => u !== undefined && u.tenantId === tenant.tenantId);
   }
 
