@@ -63,7 +63,14 @@ export class EventWebhookAuth {
       return;
     }
     this.eventGridTokens ??= (this.o.authenticator ?? createEntraAuthenticator)({ authorityHost: s.AZURE_AUTHORITY_HOST, tenantIds: s.GATEWAY_AUTH_TENANTS, audiences: [s.EVENTS_AAD_AUDIENCE] });
-    const caller = await this.eventGridTokens(request);
+    let caller: Caller;
+    try {
+      caller = await this.eventGridTokens(request);
+    } catch (error) {
+      // The challenge (WWW-Authenticate) stays; the problem names the header at fault.
+      if (!(error instanceof HttpProblem) || error.init.status !== 401) throw error;
+      throw new HttpProblem({ ...error.init, detail: `${error.init.detail ?? 'A bearer token is required.'} Nothing was accepted.`, errors: [{ field: 'Authorization', message: error.init.detail ?? 'must be Event Grid\'s bearer token' }] });
+    }
     if (caller.kind !== 'app' || (caller.appId ?? '').toLowerCase() !== EVENT_GRID_APP_ID) {
       throw new HttpProblem({ status: 403, title: 'Not Event Grid', detail: 'The token was not issued to Azure Event Grid; nothing was accepted.', errors: [{ field: 'Authorization', message: `must be a token of Event Grid's app ${EVENT_GRID_APP_ID}` }] });
     }

@@ -141,6 +141,7 @@ describe('who may deliver (16.3)', () => {
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('content-type')).toBe('application/problem+json');
     expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    expect(((await anonymous.json()) as { errors: Array<{ field: string }> }).errors[0]!.field).toBe('Authorization');
     const app = 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06';
     const { token } = await cloud.context.tokens.sign({ aud: GATEWAY_API.identifierUri, iss: `https://sts.windows.net/${CONTOSO}/`, tid: CONTOSO, oid: app, sub: app, appid: app, idtyp: 'app', ver: '1.0' });
     const otherApp = await postEvents([userEvent('megan.bowen', { id })], token);
