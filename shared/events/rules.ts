@@ -20,6 +20,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from '../config/errors';
+import { uniqueRuleNames } from '../config/unique-rule-names';
 import { parseYamlWithSchema } from '../config/yaml-file';
 import { OPERATIONS, findOperation } from '../operations/catalog';
 
@@ -136,14 +137,7 @@ export const rulesSchema = z
     dryRun: z.boolean().default(false),
     rules: z.array(ruleSchema).max(500),
   })
-  .superRefine((doc, ctx) => {
-    const seen = new Set<string>();
-    doc.rules.forEach((rule, r) => {
-      const key = rule.name.toLowerCase();
-      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['rules', r, 'name'], message: `duplicates an earlier rule name "${rule.name}"` });
-      seen.add(key);
-    });
-  });
+  .superRefine(uniqueRuleNames);
 
 export type RulesDocument = z.infer<typeof rulesSchema>;
 export type EventRule = RulesDocument['rules'][number];
