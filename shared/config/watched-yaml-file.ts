@@ -14,7 +14,15 @@ export interface WatchedFileLogger {
   error(obj: object, msg: string): void;
 }
 
-export interface WatchedYamlFileOptions<T> {
+/** How a file is watched; the sources built on WatchedYamlFile take these as they are. */
+export interface WatchOptions {
+  logger: WatchedFileLogger;
+  /** How often the file's modification time is checked at most (default 2 s). */
+  checkIntervalMs?: number;
+  now?: () => number;
+}
+
+export interface WatchedYamlFileOptions<T> extends WatchOptions {
   path: string;
   /** The setting that names the file: messages say `<setting>=<path>` so admins know what to fix. */
   setting: string;
@@ -26,10 +34,6 @@ export interface WatchedYamlFileOptions<T> {
   parse: (text: string, label: string) => T;
   /** Fields for the loaded / reloaded log line, e.g. how many rules. */
   summary?: (value: T) => object;
-  logger: WatchedFileLogger;
-  /** How often the file's modification time is checked at most (default 2 s). */
-  checkIntervalMs?: number;
-  now?: () => number;
 }
 
 const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code ?? (error as Error).message;

@@ -19,7 +19,7 @@
  */
 import { z } from 'zod';
 import { uniqueRuleNames } from '../config/unique-rule-names';
-import { readConfigFile, WatchedYamlFile, type WatchedFileLogger } from '../config/watched-yaml-file';
+import { readConfigFile, WatchedYamlFile, type WatchOptions } from '../config/watched-yaml-file';
 import { parseYamlWithSchema } from '../config/yaml-file';
 import { OPERATIONS, findOperation } from '../operations/catalog';
 
@@ -156,13 +156,9 @@ export function loadRulesFile(path: string | undefined): RulesDocument {
   return parseRules(readConfigFile(path, 'RULES_FILE', 'event rules'), `RULES_FILE=${path}`);
 }
 
-export interface RulesSourceOptions {
+export interface RulesSourceOptions extends WatchOptions {
   /** RULES_FILE; undefined = no rules. */
   path: string | undefined;
-  logger: WatchedFileLogger;
-  /** How often the file's modification time is checked at most (default 2 s). */
-  checkIntervalMs?: number;
-  now?: () => number;
 }
 
 /**

@@ -4,18 +4,13 @@
  * without a redeploy. An invalid edit keeps the last good policy and is reported (log + health)
  * until fixed: a typo must not open or close the gateway by accident (see WatchedYamlFile).
  */
-import { WatchedYamlFile } from '../config/watched-yaml-file';
+import { WatchedYamlFile, type WatchOptions } from '../config/watched-yaml-file';
 import { parseYamlWithSchema } from '../config/yaml-file';
-import type { Logger } from '../observability/logger';
 import { policySchema, type PolicyDocument } from './schema';
 
-export interface PolicySourceOptions {
+export interface PolicySourceOptions extends WatchOptions {
   /** Path of the YAML file; undefined = no policy (everything denied). */
   path: string | undefined;
-  logger: Logger;
-  /** How often the file's modification time is checked at most (default 2 s). */
-  checkIntervalMs?: number;
-  now?: () => number;
 }
 
 export function parsePolicy(text: string, label: string): PolicyDocument {
