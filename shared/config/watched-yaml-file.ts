@@ -6,7 +6,7 @@
  * is fixed: a typo must not open or close the gateway by accident.
  */
 import { readFileSync, statSync } from 'node:fs';
-import { ConfigError } from './errors';
+import { fileErrorCode, readConfigFile } from './read-config-file';
 
 /** The part of the logger a watched file writes to. */
 export interface WatchedFileLogger {
@@ -34,17 +34,6 @@ export interface WatchedYamlFileOptions<T> extends WatchOptions {
   parse: (text: string, label: string) => T;
   /** Fields for the loaded / reloaded log line, e.g. how many rules. */
   summary?: (value: T) => object;
-}
-
-const errorCode = (error: unknown) => (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-
-/** Reads a configuration file; an unreadable one is a ConfigError naming the setting and the cause. */
-export function readConfigFile(path: string, setting: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`Cannot read the ${what} ${setting}=${path}: ${errorCode(error)}`);
-  }
 }
 
 /** Modification time and size: a cheap test of whether the file may have changed. */
@@ -105,7 +94,7 @@ export class WatchedYamlFile<T> {
       // Forget the version last read: the file that comes back is parsed again, whatever it holds.
       this.stamp = '';
       this.text = undefined;
-      this.reject(`the ${this.o.what} file ${this.label} cannot be read (${errorCode(error)})`);
+      this.reject(`the ${this.o.what} file ${this.label} cannot be read (${fileErrorCode(error)})`);
       return this.good.value;
     }
     this.stamp = stamp;

@@ -19,7 +19,8 @@
  */
 import { z } from 'zod';
 import { uniqueRuleNames } from '../config/unique-rule-names';
-import { readConfigFile, WatchedYamlFile, type WatchOptions } from '../config/watched-yaml-file';
+import { readConfigFile } from '../config/read-config-file';
+import { WatchedYamlFile, type WatchOptions } from '../config/watched-yaml-file';
 import { parseYamlWithSchema } from '../config/yaml-file';
 import { OPERATIONS, findOperation } from '../operations/catalog';
 
