@@ -9,44 +9,9 @@ import { ExchangeError } from '../exchange/errors';
 import { HttpProblem } from '../http/problem';
 import type { ExchangeReader, ReadCmdlet } from './exchange-reader';
 import { ownedGroups, sameGroup } from './group-directory';
+import type { GroupView, MailboxOverview, Person } from './views';
 
-export interface Person {
-  address: string;
-  displayName: string;
-}
-
-export interface GroupView {
-  address: string;
-  displayName: string;
-  memberJoinRestriction: string;
-  memberDepartRestriction: string;
-  isMember: boolean;
-  isOwner: boolean;
-  /** The caller may leave it themselves (member, MemberDepartRestriction Open). */
-  canLeave: boolean;
-  /** The caller may join it themselves (not a member, MemberJoinRestriction Open). */
-  canJoin: boolean;
-}
-
-export interface MailboxOverview {
-  displayName: string;
-  address: string;
-  autoReply: {
-    state: 'Disabled' | 'Enabled' | 'Scheduled' | string;
-    startTime?: string;
-    endTime?: string;
-    internalMessage: string;
-    externalMessage: string;
-    externalAudience: string;
-  };
-  delegates: { fullAccess: Person[]; sendAs: Person[]; sendOnBehalf: Person[] };
-  /** Groups the caller is a member of. */
-  groups: GroupView[];
-  /** Groups the caller owns (ManagedBy), with their members. */
-  ownedGroups: (GroupView & { members: Person[] })[];
-  /** Open groups the caller is not in yet. */
-  joinableGroups: GroupView[];
-}
+export type { GroupView, MailboxOverview, Person } from './views';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v));
 const SELF = /^(NT AUTHORITY\\SELF|S-1-5-10)$/i;
