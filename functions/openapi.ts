@@ -3,6 +3,7 @@ import { defineHttp, type FunctionDefinition } from '../shared/hosting/definitio
 import type { AppServices } from '../shared/app/services';
 import { buildOpenApiDocument } from '../shared/openapi/document';
 import { answerProblems } from '../shared/http/problem';
+import { publicBase } from '../shared/config/public-base-url';
 
 export function openApiFunction(services: AppServices): FunctionDefinition {
   return defineHttp('openApi', {
@@ -13,16 +14,15 @@ export function openApiFunction(services: AppServices): FunctionDefinition {
       answerProblems(
         request,
         async () => {
-          const url = new URL(request.url);
-          const forwarded = request.headers.get('x-forwarded-proto')?.split(',')[0]?.trim();
           const settings = services.settings();
+          const base = publicBase(settings, request.url); // configuration, never X-Forwarded-* (issue 16 finding 10)
           const document = buildOpenApiDocument({
-            host: request.headers.get('x-forwarded-host')?.split(',')[0]?.trim() || url.host,
-            scheme: (forwarded ?? url.protocol.replace(':', '')) === 'http' ? 'http' : 'https',
+            host: base.host,
+            scheme: base.scheme,
             authorityHost: settings.AZURE_AUTHORITY_HOST,
             resource: settings.GATEWAY_API_AUDIENCES.find((a) => a.includes('://')) ?? settings.GATEWAY_API_AUDIENCES[0],
           });
-          return { status: 200, headers: { 'content-type': 'application/json', 'cache-control': 'public, max-age=300' }, body: JSON.stringify(document, null, 2) };
+          return { status: 200, headers: { 'content-type': 'application/json', 'cache-control': base.configured ? 'public, max-age=300' : 'no-store' }, body: JSON.stringify(document, null, 2) };
         },
         (error) => services.logger.error({ err: error }, 'openApi failed'),
       ),

@@ -12,6 +12,7 @@ import { HttpProblem, type FieldError } from '../http/problem';
 import type { Logger } from '../observability/logger';
 import { activeTraceparent, annotateActiveSpan, ATTR } from '../observability/telemetry';
 import type { AuditLog } from './audit';
+import { canonicalParameters } from './parameters';
 import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
 import { idempotencyPartition, type CommandStore } from './store';
@@ -109,6 +110,7 @@ export class CommandService {
     const parsed = submitSchema.safeParse(body);
     if (!parsed.success) throw new HttpProblem({ status: 422, title: 'Invalid command', detail: 'The command has invalid fields.', errors: fieldErrors(parsed.error) });
     const request: CommandRequest = parsed.data;
+    request.parameters = canonicalParameters(request.cmdlet, request.parameters); // case-variant duplicates refused before policy sees them
     this.applyIdempotencyHeader(request, idempotencyHeader, 'Invalid command');
     this.requireTenant(request.tenant, 'Invalid command');
     return request;

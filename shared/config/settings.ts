@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ConfigError, formatIssues } from './errors';
 import { storageConnectionProblems } from './storage-connection';
+import { publicBaseUrlSetting, websiteHostnameSetting } from './public-base-url';
 
 const httpsUrl = z
   .string()
@@ -85,6 +86,10 @@ const schema = z.object({
   PORTAL_API_SCOPE: z.string().regex(/^\S+\/[A-Za-z0-9._-]+$/, 'must be a delegated scope such as api://exo-gateway/user_impersonation').optional(),
   /** Folder of the built portal assets (index.html, app.js, app.css); default dist/portal next to the app. */
   PORTAL_DIR: z.string().optional(),
+  /** The gateway's public address (https origin), e.g. https://myapp.azurewebsites.net: the OpenAPI document's host. Default WEBSITE_HOSTNAME (see public-base-url.ts). */
+  PUBLIC_BASE_URL: publicBaseUrlSetting.optional(),
+  /** Set by App Service / Functions: the app's default host name. */
+  WEBSITE_HOSTNAME: websiteHostnameSetting.optional(),
   /**
    * Application Insights: traces and metrics go there when set (absent = nothing is exported).
    * Checked by readTelemetrySettings, not here: a bad value turns telemetry off, not the gateway.

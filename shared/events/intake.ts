@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { HttpProblem, type FieldError } from '../http/problem';
+import { assertJsonLimits } from '../http/json-limits';
 import { eventKey, type EventSchema, type LifecycleNotice, type UserEvent, type UserEventKind } from './model';
 
 export const SUBSCRIPTION_VALIDATION = 'Microsoft.EventGrid.SubscriptionValidationEvent';
@@ -221,6 +222,7 @@ export async function readEventBody(request: { headers: { get(name: string): str
   const bytes = Buffer.from(await request.arrayBuffer());
   if (bytes.length > maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: `A delivery may be at most ${maxBytes} bytes.` });
   if (!bytes.length) throw bad('Missing body', [{ field: 'body', message: 'is required: the events' }]);
+  assertJsonLimits(bytes.toString('utf8'), { status: 400, title: 'Invalid event delivery', maxEntries: 100_000 });
   try {
     return JSON.parse(bytes.toString('utf8'));
   } catch {

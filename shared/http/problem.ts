@@ -3,6 +3,7 @@
  * fields at fault, and safe JSON body reading: a bad body is a 4xx, never a 500.
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import { assertJsonLimits } from './json-limits';
 
 export interface FieldError {
   field: string;
@@ -77,6 +78,7 @@ export async function readJsonObject(request: HttpRequest, options: ReadJsonOpti
   const bytes = Buffer.from(await request.arrayBuffer());
   if (bytes.length > maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: `The body may be at most ${maxBytes} bytes.` });
   if (bytes.length === 0) throw new HttpProblem({ status: 400, title: 'Missing body', detail: 'The request needs a JSON object body.' });
+  assertJsonLimits(bytes.toString('utf8')); // depth and size bounds before parsing (deep nesting would overflow the stack later)
   let value: unknown;
   let pollution = false;
   try {
