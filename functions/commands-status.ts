@@ -2,7 +2,8 @@
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { acceptedResponse, correlationIdOf, withCorrelationId } from '../shared/http/async';
-import { HttpProblem, answerProblems } from '../shared/http/problem';
+import { answerProblems } from '../shared/http/problem';
+import { GatewayError } from '../shared/core/errors';
 import { publicView } from '../shared/commands/model';
 
 export function commandsStatusFunction(services: AppServices): FunctionDefinition {
@@ -20,7 +21,7 @@ export function commandsStatusFunction(services: AppServices): FunctionDefinitio
           const command = await commands.get(request.params.id ?? '');
           // Callers see their own commands only (an unknown and a foreign id look the same).
           if (!command || (services.settings().GATEWAY_AUTH === 'entra' && (command.caller.id !== caller.id || command.caller.kind !== caller.kind))) {
-            throw new HttpProblem({ status: 404, title: 'Command not found', detail: 'No command with this id is visible to you.' });
+            throw new GatewayError('Command.NotFound', { detail: 'No command with this id is visible to you.' });
           }
           // The command's correlation id (the one its log lines carry), whoever polls.
           const correlationId = command.correlationId ?? correlationIdOf(request);

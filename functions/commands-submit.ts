@@ -3,7 +3,8 @@ import { defineHttp, type FunctionDefinition } from '../shared/hosting/definitio
 import type { AppServices } from '../shared/app/services';
 import { acceptedResponse, requestCorrelationId } from '../shared/http/async';
 import { traceHttp } from '../shared/http/tracing';
-import { answerProblems, readJsonObject } from '../shared/http/problem';
+import { answerProblems } from '../shared/http/problem';
+import { readJsonObject } from '../shared/http/body';
 import { publicView } from '../shared/commands/model';
 
 export function commandsSubmitFunction(services: AppServices): FunctionDefinition {

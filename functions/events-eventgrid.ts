@@ -7,7 +7,8 @@
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { HttpProblem, answerProblems } from '../shared/http/problem';
-import { parseEventGridDelivery, readEventBody } from '../shared/events/intake';
+import { readEventBody } from '../shared/http/body';
+import { parseEventGridDelivery } from '../shared/events/intake';
 
 export function eventsEventGridFunction(services: AppServices): FunctionDefinition {
   return defineHttp('eventsEventGrid', {

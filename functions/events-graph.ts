@@ -7,7 +7,8 @@
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { answerProblems } from '../shared/http/problem';
-import { parseGraphNotifications, readEventBody } from '../shared/events/intake';
+import { readEventBody } from '../shared/http/body';
+import { parseGraphNotifications } from '../shared/events/intake';
 
 export function eventsGraphFunction(services: AppServices): FunctionDefinition {
   return defineHttp('eventsGraph', {

@@ -7,7 +7,8 @@ import { defineHttp, type FunctionDefinition } from '../shared/hosting/definitio
 import type { AppServices } from '../shared/app/services';
 import { acceptedResponse, requestCorrelationId } from '../shared/http/async';
 import { traceHttp } from '../shared/http/tracing';
-import { HttpProblem, answerProblems, readJsonObject } from '../shared/http/problem';
+import { HttpProblem, answerProblems } from '../shared/http/problem';
+import { readJsonObject } from '../shared/http/body';
 import { publicView } from '../shared/commands/model';
 import { OPERATIONS, findOperation } from '../shared/operations/catalog';
 

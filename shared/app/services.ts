@@ -25,7 +25,8 @@ import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slot
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
 import { certificateCheck, entraCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
-import { ANONYMOUS_LOCAL_CALLER, type Authenticate } from '../http/caller';
+import { ANONYMOUS_LOCAL_CALLER } from '../core/caller';
+import type { Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
 import { globalTelemetry, type Telemetry } from '../observability/telemetry';

@@ -18,10 +18,10 @@ import type { QueueClient } from '@azure/storage-queue';
 import { z } from 'zod';
 import type { AuditLog } from '../commands/audit';
 import type { CommandService } from '../commands/service';
+import { systemCaller } from '../core/caller';
+import { isGatewayError } from '../core/errors';
 import { ExchangeError } from '../exchange/errors';
 import type { TenantRegistry } from '../config/tenant';
-import { systemCaller } from '../http/caller';
-import { HttpProblem } from '../http/problem';
 import type { Logger } from '../observability/logger';
 import { findOperation } from '../operations/catalog';
 import type { PolicyGuard } from '../policy/guard';
@@ -234,9 +234,9 @@ export class EventService {
         action.commandId = command.id;
         action.detail = undefined;
       } catch (error) {
-        if (!(error instanceof HttpProblem)) throw error;
-        action.outcome = error.init.status === 403 ? 'denied' : 'invalid';
-        action.detail = [error.init.detail, ...(error.init.errors ?? []).map((e) => `${e.field}: ${e.message}`)].filter(Boolean).join(' ');
+        if (!isGatewayError(error)) throw error;
+        action.outcome = error.code === 'Policy.Denied' ? 'denied' : 'invalid';
+        action.detail = [error.detail, ...error.errors.map((e) => `${e.field}: ${e.message}`)].filter(Boolean).join(' ');
       }
     }
     let done: EventRecord;
