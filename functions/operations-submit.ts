@@ -5,12 +5,11 @@
  */
 import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { acceptedResponse, requestCorrelationId } from '../shared/http/async';
+import { requestCorrelationId, submittedResponse } from '../shared/http/async';
 import { traceHttp } from '../shared/http/tracing';
-import { HttpProblem, answerProblems } from '../shared/http/problem';
+import { answerProblems } from '../shared/http/problem';
 import { readJsonObject } from '../shared/http/body';
-import { publicView } from '../shared/commands/model';
-import { OPERATIONS, findOperation } from '../shared/operations/catalog';
+import { operationNamed } from '../shared/commands/submit';
 
 export function operationsSubmitFunction(services: AppServices): FunctionDefinition {
   return defineHttp('operationsSubmit', {
@@ -25,21 +24,12 @@ export function operationsSubmitFunction(services: AppServices): FunctionDefinit
         request,
         async () => {
           const caller = await services.authenticate(request);
-          const name = request.params.name ?? '';
-          const operation = findOperation(name);
-          if (!operation) {
-            throw new HttpProblem({ status: 404, title: 'Unknown operation', detail: `There is no operation '${name.slice(0, 60)}'. Known operations: ${OPERATIONS.map((o) => o.name).join(', ')}.` });
-          }
+          // An unknown operation is a 404 before its body is read.
+          const operation = operationNamed(request.params.name ?? '');
           const body = await readJsonObject(request);
           await services.ready();
-          const commands = services.commands();
-          const parsed = commands.parseOperation(operation, body, request.headers.get('idempotency-key'));
-          const tenant = services.tenants().get(parsed.tenant)!;
-          const decision = await services.policy().authorize({ caller, tenant, target: { kind: 'operation', name: operation.name }, parameters: parsed.input ?? {} });
-          const { command } = await commands.submit(caller, parsed, { correlationId, policyRule: decision.rule });
-          const location = `/api/commands/${command.id}`;
-          if (commands.isFinished(command)) return { status: 200, headers: { location }, jsonBody: publicView(command) };
-          return acceptedResponse(location, publicView(command), 2);
+          const { command } = await services.submitCommand(caller, { operation, body, idempotencyKey: request.headers.get('idempotency-key'), correlationId });
+          return submittedResponse(command);
         },
         (error) => log.error({ err: error }, 'operationsSubmit failed'),
         ),
