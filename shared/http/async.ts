@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto';
 import type { HttpResponseInit } from '@azure/functions';
 import { publicView, TERMINAL, type Command } from '../commands/model';
 
-export function acceptedResponse(location: string, body: unknown, retryAfterSeconds = 2): HttpResponseInit {
+export function acceptedResponse(location: string, body: unknown, retryAfterSeconds = 2, headers: Record<string, string> = {}): HttpResponseInit {
   return {
     status: 202,
-    headers: { location, 'retry-after': String(retryAfterSeconds), 'cache-control': 'no-store' },
+    headers: { location, 'retry-after': String(retryAfterSeconds), 'cache-control': 'no-store', ...headers },
     jsonBody: body,
   };
 }
@@ -29,12 +29,4 @@ export function correlationIdOf(request: { headers: { get(name: string): string 
 /** The caller's correlation id, or a new one for a caller that sent none (it is returned to them). */
 export function requestCorrelationId(request: { headers: { get(name: string): string | null } }): string {
   return correlationIdOf(request) ?? randomUUID();
-}
-
-/** The response with `x-correlation-id` set (the caller's, or the one generated for it). */
-export function withCorrelationId(response: HttpResponseInit, correlationId: string | undefined): HttpResponseInit {
-  if (!correlationId) return response;
-  const headers = new Headers(response.headers as ConstructorParameters<typeof Headers>[0]);
-  headers.set('x-correlation-id', correlationId);
-  return { ...response, headers: Object.fromEntries(headers.entries()) };
 }

@@ -3,7 +3,7 @@
  * fields at fault. The one place failures become HTTP answers: an HttpProblem (thrown by the
  * HTTP edge itself) carries its answer; a domain GatewayError is answered by its code.
  */
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpResponseInit } from '@azure/functions';
 import { isGatewayError, type FieldError, type GatewayErrorCode } from '../core/errors';
 
 export interface ProblemInit {
@@ -96,17 +96,4 @@ export function unexpectedProblem(error: unknown): ProblemInit {
     return { status: 503, title: 'Service not configured', detail: 'The gateway is misconfigured; the request was not accepted. Operators: see /api/health and the log.', headers: { 'retry-after': '60' } };
   }
   return { status: 500, title: 'Internal error', detail: 'The request could not be completed. It was not accepted; retry later.' };
-}
-
-/** Wraps a handler body: expected failures → problem+json; anything else → logged 500 without details. */
-export async function answerProblems(request: HttpRequest, work: () => Promise<HttpResponseInit>, onUnexpected: (error: unknown) => void): Promise<HttpResponseInit> {
-  try {
-    return await work();
-  } catch (error) {
-    const instance = new URL(request.url).pathname;
-    const expected = problemFor(error);
-    if (expected) return problemResponse(expected, instance);
-    onUnexpected(error);
-    return problemResponse(unexpectedProblem(error), instance);
-  }
 }
