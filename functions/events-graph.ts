@@ -4,33 +4,24 @@
  * decoded token), checks clientState, records and enqueues each user change and answers 202 at
  * once; lifecycle notifications (reauthorizationRequired, …) are logged and audited.
  */
-import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
+import type { FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { answerProblems } from '../shared/http/problem';
-import { parseGraphNotifications, readEventBody } from '../shared/events/intake';
+import { parseGraphNotifications } from '../shared/events/intake';
+import { readEventBody } from '../shared/http/body';
+import { httpEndpoint } from '../shared/http/endpoint';
 
 export function eventsGraphFunction(services: AppServices): FunctionDefinition {
-  return defineHttp('eventsGraph', {
-    route: 'events/graph',
-    methods: ['POST'],
-    authLevel: 'anonymous',
-    handler: (request) =>
-      answerProblems(
-        request,
-        async () => {
-          const token = request.query.get('validationToken');
-          if (token !== null) return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: token };
-          const body = await readEventBody(request);
-          const settings = services.settings();
-          const intake = parseGraphNotifications(body, { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined });
-          await services.ready();
-          const events = services.events();
-          await events.init();
-          await events.lifecycle(intake.lifecycle);
-          const outcome = await events.accept(intake.events);
-          return { status: 202, jsonBody: { ...outcome, lifecycle: intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId })) } };
-        },
-        (error) => services.logger.error({ err: error }, 'eventsGraph failed'),
-      ),
+  return httpEndpoint(services, { name: 'eventsGraph', route: 'events/graph', methods: ['POST'] }, async ({ request }) => {
+    // The echoed token is caller-chosen text: nosniff (added to every answer) keeps it text.
+    const token = request.query.get('validationToken');
+    if (token !== null) return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: token };
+    const body = await readEventBody(request);
+    const intake = parseGraphNotifications(body, { clientState: services.settings().EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined });
+    await services.ready();
+    const events = services.events();
+    await events.init();
+    await events.lifecycle(intake.lifecycle);
+    const outcome = await events.accept(intake.events);
+    return { status: 202, jsonBody: { ...outcome, lifecycle: intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId })) } };
   });
 }

@@ -20,12 +20,14 @@ import { AuditLog } from '../commands/audit';
 import { CommandQueue } from '../commands/queue';
 import { CommandService } from '../commands/service';
 import { CommandStore } from '../commands/store';
+import { createSubmitCommand, type SubmitCommand } from '../commands/submit';
 import { CommandSweeper } from '../commands/sweeper';
 import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slots';
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
 import { certificateCheck, entraCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
-import { ANONYMOUS_LOCAL_CALLER, type Authenticate } from '../http/caller';
+import { ANONYMOUS_LOCAL_CALLER } from '../core/caller';
+import type { Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
 import { globalTelemetry, type Telemetry } from '../observability/telemetry';
@@ -49,6 +51,8 @@ export interface AppServices {
   /** Creates tables/queues/containers once; every handler awaits it. */
   ready(): Promise<void>;
   commands(): CommandService;
+  /** Parse → tenant → policy → accept: how the API submits a command (await ready() first). */
+  submitCommand: SubmitCommand;
   worker(): CommandWorker;
   sweeper(): CommandSweeper;
   audit(): AuditLog;
@@ -159,6 +163,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     }));
 
   const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), logger }));
+  const submission = lazy(() => createSubmitCommand({ commands: commands(), tenants: tenants(), policy: policy() }));
   const worker = lazy(
     () =>
       new CommandWorker({
@@ -238,6 +243,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     tenants,
     ready,
     commands,
+    submitCommand: (caller, request) => submission()(caller, request),
     worker,
     sweeper,
     audit,

@@ -6,7 +6,7 @@
  * `@{Add=…; Remove=…}`), and the names of the cmdlets the gateway knows are spelled as the
  * cmdlet spells them; other names keep the caller's spelling.
  */
-import { HttpProblem, type FieldError } from '../http/problem';
+import { GatewayError, type FieldError } from '../core/errors';
 
 /**
  * Parameter names of the cmdlets the gateway itself runs (its operations, the portal and the
@@ -71,7 +71,7 @@ function collisions(value: Record<string, unknown>, path: string, out: FieldErro
 }
 
 /**
- * The parameters with every case-variant duplicate refused (HttpProblem 422 naming each
+ * The parameters with every case-variant duplicate refused (GatewayError Validation.Invalid, 422, naming each
  * duplicate, e.g. field `parameters.IDENTITY`) and top-level names of a known cmdlet in the
  * cmdlet's own spelling. Nested objects (hashtables) and arrays are checked iteratively.
  */
@@ -89,7 +89,7 @@ export function canonicalParameters(cmdlet: string, parameters: Record<string, u
   }
   if (errors.length) {
     errors.sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
-    throw new HttpProblem({ status: 422, title, detail: 'A parameter is named twice (names differ only in case).', errors: errors.slice(0, 20) });
+    throw new GatewayError('Validation.Invalid', { title, detail: 'A parameter is named twice (names differ only in case).', errors: errors.slice(0, 20) });
   }
   const spelling = SPELLING.get(cmdlet.toLowerCase());
   if (!spelling) return parameters;

@@ -18,12 +18,12 @@ import type { QueueClient } from '@azure/storage-queue';
 import { z } from 'zod';
 import type { AuditLog } from '../commands/audit';
 import type { CommandService } from '../commands/service';
+import { createSubmitCommand, operationNamed, type SubmitCommand } from '../commands/submit';
+import { systemCaller } from '../core/caller';
+import { isGatewayError } from '../core/errors';
 import { ExchangeError } from '../exchange/errors';
 import type { TenantRegistry } from '../config/tenant';
-import { systemCaller } from '../http/caller';
-import { HttpProblem } from '../http/problem';
 import type { Logger } from '../observability/logger';
-import { findOperation } from '../operations/catalog';
 import type { PolicyGuard } from '../policy/guard';
 import { diffAttributes, planActions } from './evaluate';
 import { eventKey, type EventMessage, type EventRecord, type LifecycleNotice, type UserEvent, type UserEventKind } from './model';
@@ -72,8 +72,12 @@ function safeJson(text: string): unknown {
 
 export class EventService {
   private initialized: Promise<void> | undefined;
+  private readonly submitCommand: SubmitCommand;
 
-  constructor(private readonly o: EventServiceOptions) {}
+  constructor(private readonly o: EventServiceOptions) {
+    // A rule's action is submitted like any API request: parse, policy (for the rule's system caller), accept.
+    this.submitCommand = createSubmitCommand(o);
+  }
 
   private now(): string {
     return (this.o.now ?? (() => new Date()))().toISOString();
@@ -226,17 +230,15 @@ export class EventService {
       }
       const caller = systemCaller(`rules:${action.rule}`);
       try {
-        const operation = findOperation(action.operation)!;
-        const request = this.o.commands.parseOperation(operation, { tenant: tenant.tenantId, idempotencyKey: action.idempotencyKey, ...action.input });
-        const decision = await this.o.policy.authorize({ caller, tenant, target: { kind: 'operation', name: operation.name }, parameters: request.input ?? {} });
-        const { command } = await this.o.commands.submit(caller, request, { correlationId: record.id, policyRule: decision.rule });
+        const operation = operationNamed(action.operation);
+        const { command } = await this.submitCommand(caller, { operation, body: { tenant: tenant.tenantId, idempotencyKey: action.idempotencyKey, ...action.input }, correlationId: record.id });
         action.outcome = 'submitted';
         action.commandId = command.id;
         action.detail = undefined;
       } catch (error) {
-        if (!(error instanceof HttpProblem)) throw error;
-        action.outcome = error.init.status === 403 ? 'denied' : 'invalid';
-        action.detail = [error.init.detail, ...(error.init.errors ?? []).map((e) => `${e.field}: ${e.message}`)].filter(Boolean).join(' ');
+        if (!isGatewayError(error)) throw error;
+        action.outcome = error.code === 'Policy.Denied' ? 'denied' : 'invalid';
+        action.detail = [error.detail, ...error.errors.map((e) => `${e.field}: ${e.message}`)].filter(Boolean).join(' ');
       }
     }
     let done: EventRecord;

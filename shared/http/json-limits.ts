@@ -8,7 +8,8 @@
  *
  * The scan does not validate JSON: text that is not JSON is left to JSON.parse to refuse.
  */
-import { HttpProblem, type FieldError } from './problem';
+import type { FieldError } from '../core/errors';
+import { HttpProblem } from './problem';
 
 export interface JsonLimits {
   /** Most levels of nested objects and arrays; the body itself is level 1 (default 32). */

@@ -5,8 +5,8 @@
  * with Get- cmdlets inside one tenant slot (ExchangeReader); nothing here changes anything.
  */
 import type { TenantConfig } from '../config/tenant';
+import { GatewayError } from '../core/errors';
 import { ExchangeError } from '../exchange/errors';
-import { HttpProblem } from '../http/problem';
 import type { ExchangeReader, ReadCmdlet } from './exchange-reader';
 import { ownedGroups, sameGroup } from './group-directory';
 import type { GroupView, MailboxOverview, Person } from './views';
@@ -29,7 +29,7 @@ export class SelfServiceOverview {
   /** `reader`: the slot-holding Exchange reads this view (and other synchronous reads) go through. */
   constructor(readonly reader: ExchangeReader) {}
 
-  /** The overview of `upn`'s own mailbox (404 problem when the user has no mailbox). */
+  /** The overview of `upn`'s own mailbox (Mailbox.NotFound when the user has no mailbox). */
   async read(tenant: TenantConfig, upn: string, options: OverviewOptions = {}): Promise<MailboxOverview> {
     return this.reader.read(tenant, (invoke) => this.collect(invoke, upn), options);
   }
@@ -41,7 +41,7 @@ export class SelfServiceOverview {
     } catch (error) {
       if (!(error instanceof ExchangeError && error.category === 'notFound')) throw error;
     }
-    if (!mailbox) throw new HttpProblem({ status: 404, title: 'No mailbox', detail: `There is no Exchange Online mailbox for ${upn}.` });
+    if (!mailbox) throw new GatewayError('Mailbox.NotFound', { detail: `There is no Exchange Online mailbox for ${upn}.` });
     const address = str(mailbox.PrimarySmtpAddress) || upn;
 
     const auto = (await invoke({ cmdlet: 'Get-MailboxAutoReplyConfiguration', parameters: { Identity: address } })).value[0] ?? {};

@@ -5,18 +5,20 @@
  */
 import { canonicalParameters, KNOWN_CMDLET_PARAMETERS } from '../../shared/commands/parameters';
 import { CommandService } from '../../shared/commands/service';
-import { HttpProblem } from '../../shared/http/problem';
+import { problemFor, type ProblemInit } from '../../shared/http/problem';
 import { OPERATIONS } from '../../shared/operations/catalog';
 import { decide } from '../../shared/policy/policy';
 import type { PolicyDocument } from '../../shared/policy/schema';
 import type { TenantRegistry } from '../../shared/config/tenant';
 import { silentLogger } from '../../shared/observability/logger';
 
-function problemOf(run: () => unknown): HttpProblem {
+/** The HTTP answer the edge gives the thrown domain error. */
+function problemOf(run: () => unknown): { init: ProblemInit } {
   try {
     run();
   } catch (error) {
-    if (error instanceof HttpProblem) return error;
+    const init = problemFor(error);
+    if (init) return { init };
     throw error;
   }
   throw new Error('no problem thrown');

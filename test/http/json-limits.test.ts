@@ -5,8 +5,8 @@
  */
 import { HttpRequest } from '@azure/functions';
 import { assertJsonLimits, jsonLimitViolation } from '../../shared/http/json-limits';
-import { HttpProblem, readJsonObject } from '../../shared/http/problem';
-import { readEventBody } from '../../shared/events/intake';
+import { HttpProblem } from '../../shared/http/problem';
+import { readJsonObject, readEventBody } from '../../shared/http/body';
 import { submitSchema } from '../../shared/commands/service';
 
 const nestedObjects = (n: number, leaf = '1') => '{"a":'.repeat(n) + leaf + '}'.repeat(n);
