@@ -140,7 +140,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     }
     return provider;
   };
-  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry }));
+  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, tokenScope: settings().EXO_TOKEN_SCOPE, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry }));
 
   const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
   const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));

@@ -36,6 +36,7 @@ function setup(answers: Answer[]) {
   const session = new ExchangeSession({
     tenant: TENANT,
     baseUrl: 'https://outlook.example',
+    tokenScope: 'https://outlook.office365.com/.default',
     transport,
     tokens: {
       getToken: async (o?: { forceRefresh?: boolean }) => {

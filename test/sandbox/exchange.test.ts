@@ -257,7 +257,7 @@ describe('sandbox Exchange admin API', () => {
   it('answers ExchangeSession.invokeBatch item by item, with pages of an item through InvokeCommand', async () => {
     const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 2 });
     const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
-    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, transport, pageSize: 4, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, pageSize: 4, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
     cloud.context.stats.reset();
     try {
       const outcomes = await session.invokeBatch([
