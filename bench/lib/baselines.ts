@@ -15,7 +15,7 @@ import type { TenantConfig } from '../../shared/config/tenant';
 import { parseCertificateSecret } from '../../shared/credentials/certificate';
 import { KeyVaultCredentialSource } from '../../shared/credentials/key-vault-source';
 import { ExchangeTokenProvider } from '../../shared/credentials/token-provider';
-import { JsonHttpTransport } from '../../shared/exchange/http';
+import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession, SYSTEM_MAILBOX_ANCHOR } from '../../shared/exchange/session';
 import { exchangeTokenRequests, keyVaultReads, keyVaultTokenRequests } from './counters';
 import { CONTOSO, cpuMs, type BenchCloud } from './environment';

@@ -13,7 +13,7 @@ import type { Context } from '@opentelemetry/api';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import type { Logger } from '../observability/logger';
 import type { Telemetry } from '../observability/telemetry';
-import type { JsonHttpTransport } from './http';
+import type { JsonHttpTransport } from './transport';
 import { exchangeAuthPolicy } from './policies/auth';
 import { classificationPolicy } from './policies/classification';
 import { clientRequestIdPolicy } from './policies/client-request-id';

@@ -13,7 +13,7 @@ import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
 import { errorFromResponse } from './classify';
-import { JsonHttpTransport } from './http';
+import { JsonHttpTransport } from './transport';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
 import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type TenantExchange } from './types';

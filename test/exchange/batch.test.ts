@@ -6,7 +6,7 @@
  */
 import type { TenantConfig } from '../../shared/config/tenant';
 import { ExchangeError } from '../../shared/exchange/errors';
-import type { JsonHttpTransport, JsonResponse } from '../../shared/exchange/http';
+import type { JsonHttpTransport, JsonResponse } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
 import type { BatchItem, BatchItemOutcome } from '../../shared/exchange/types';
 

@@ -10,7 +10,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
 import { CredentialError } from '../../shared/credentials/errors';
 import { ExchangeError } from '../../shared/exchange/errors';
-import { TimeoutError } from '../../shared/exchange/http';
+import { TimeoutError } from '../../shared/exchange/transport';
 import { createExchangePipeline, Pipeline, type ExchangeRequest, type ExchangeResponse, type PipelinePolicy } from '../../shared/exchange/pipeline';
 import { exchangeAuthPolicy, explainAuthFailure } from '../../shared/exchange/policies/auth';
 import { classificationPolicy } from '../../shared/exchange/policies/classification';

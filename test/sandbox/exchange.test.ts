@@ -1,7 +1,7 @@
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { JsonHttpTransport } from '../../shared/exchange/http';
+import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';

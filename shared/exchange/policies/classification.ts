@@ -5,7 +5,7 @@
  */
 import { errorFromNetwork, errorFromResponse } from '../classify';
 import { ExchangeError } from '../errors';
-import { TimeoutError } from '../http';
+import { TimeoutError } from '../transport';
 import type { ExchangeResponse, PipelinePolicy } from '../pipeline';
 
 export function classificationPolicy(): PipelinePolicy {
