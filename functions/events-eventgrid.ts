@@ -5,41 +5,33 @@
  * (the work happens in the events worker). Each event is accepted or rejected on its own (rejected
  * ones are listed and audited); a delivery with nothing acceptable is a 4xx and nothing is enqueued.
  */
-import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
+import type { FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { HttpProblem, answerProblems } from '../shared/http/problem';
-import { readEventBody } from '../shared/events/intake';
-import { readEventGridDelivery, rejectedView } from '../shared/events/delivery';
+import { readEventGridDelivery } from '../shared/events/delivery';
+import { rejectedView } from '../shared/http/event-webhooks';
+import { readEventBody } from '../shared/http/body';
+import { httpEndpoint } from '../shared/http/endpoint';
+import { HttpProblem } from '../shared/http/problem';
 
 export function eventsEventGridFunction(services: AppServices): FunctionDefinition {
-  return defineHttp('eventsEventGrid', {
-    route: 'events/eventgrid',
-    methods: ['POST', 'OPTIONS'],
-    authLevel: 'anonymous',
-    handler: (request) =>
-      answerProblems(
-        request,
-        async () => {
-          if (request.method === 'OPTIONS') {
-            // CloudEvents webhook abuse protection: echo the origin that asks.
-            const origin = request.headers.get('webhook-request-origin');
-            if (!origin) throw new HttpProblem({ status: 400, title: 'Missing WebHook-Request-Origin', errors: [{ field: 'WebHook-Request-Origin', message: 'is required for the validation handshake' }] });
-            return { status: 200, headers: { 'webhook-allowed-origin': origin, 'webhook-allowed-rate': '*', allow: 'POST, OPTIONS' } };
-          }
-          await services.eventAuth().eventGrid(request);
-          const body = await readEventBody(request);
-          const settings = services.settings();
-          const intake = readEventGridDelivery(body, { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: settings.EVENTS_MAX_AGE_HOURS });
-          if (intake.kind === 'validation') return { status: 200, jsonBody: { validationResponse: intake.validationCode } };
-          await services.ready();
-          const events = services.events();
-          await events.init();
-          await events.lifecycle(intake.lifecycle);
-          const outcome = await events.accept(intake.events);
-          await events.rejected(intake.rejected);
-          return { status: 202, jsonBody: { ...outcome, ignored: intake.ignored, ...rejectedView(intake.rejected), ...(intake.lifecycle.length ? { lifecycle: intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId })) } : {}) } };
-        },
-        (error) => services.logger.error({ err: error }, 'eventsEventGrid failed'),
-      ),
+  return httpEndpoint(services, { name: 'eventsEventGrid', route: 'events/eventgrid', methods: ['POST', 'OPTIONS'] }, async ({ request }) => {
+    if (request.method === 'OPTIONS') {
+      // CloudEvents webhook abuse protection: echo the origin that asks.
+      const origin = request.headers.get('webhook-request-origin');
+      if (!origin) throw new HttpProblem({ status: 400, title: 'Missing WebHook-Request-Origin', errors: [{ field: 'WebHook-Request-Origin', message: 'is required for the validation handshake' }] });
+      return { status: 200, headers: { 'webhook-allowed-origin': origin, 'webhook-allowed-rate': '*', allow: 'POST, OPTIONS' } };
+    }
+    await services.eventAuth().eventGrid(request);
+    const body = await readEventBody(request);
+    const intake = readEventGridDelivery(body, { clientState: services.settings().EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: services.settings().EVENTS_MAX_AGE_HOURS });
+    if (intake.kind === 'validation') return { status: 200, jsonBody: { validationResponse: intake.validationCode } };
+    await services.ready();
+    const events = services.events();
+    await events.init();
+    await events.lifecycle(intake.lifecycle);
+    const outcome = await events.accept(intake.events);
+    await events.rejected(intake.rejected);
+    const lifecycle = intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId }));
+    return { status: 202, jsonBody: { ...outcome, ignored: intake.ignored, ...rejectedView(intake.rejected), ...(lifecycle.length ? { lifecycle } : {}) } };
   });
 }

@@ -6,7 +6,7 @@
  */
 import { defineEventGrid, type FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { HttpProblem } from '../shared/http/problem';
+import { isGatewayError } from '../shared/core/errors';
 import { readEventGridDelivery } from '../shared/events/delivery';
 
 export function eventsTriggerFunction(services: AppServices): FunctionDefinition {
@@ -22,8 +22,8 @@ export function eventsTriggerFunction(services: AppServices): FunctionDefinition
         await events.lifecycle(intake.lifecycle);
         await events.accept(intake.events);
       } catch (error) {
-        if (!(error instanceof HttpProblem)) throw error;
-        services.logger.warn({ eventId: (event as { id?: unknown }).id, problem: error.init.title, errors: error.init.errors }, 'Event Grid event rejected');
+        if (!isGatewayError(error)) throw error;
+        services.logger.warn({ eventId: (event as { id?: unknown }).id, code: error.code, problem: error.title ?? error.detail, errors: error.errors }, 'Event Grid event rejected');
       }
     },
   });

@@ -4,40 +4,31 @@
  * a strict Content-Security-Policy. Anonymous: the page holds no data; the API it calls
  * (/api/me, /api/operations) takes bearer tokens only.
  */
-import { defineHttp, type FunctionDefinition } from '../shared/hosting/definition';
+import type { FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { answerProblems, HttpProblem } from '../shared/http/problem';
+import { httpEndpoint } from '../shared/http/endpoint';
+import { HttpProblem } from '../shared/http/problem';
 import { PortalAssets, defaultPortalDir } from '../shared/portal/assets';
 import { portalConfig, portalSecurityHeaders } from '../shared/portal/config';
 
 export function portalFunction(services: AppServices): FunctionDefinition {
   let assets: PortalAssets | undefined;
-  return defineHttp('portal', {
-    route: 'portal/{*asset}',
-    methods: ['GET'],
-    authLevel: 'anonymous',
-    handler: (request) =>
-      answerProblems(
-        request,
-        async () => {
-          const settings = services.settings();
-          const config = portalConfig(settings);
-          const headers = portalSecurityHeaders(config);
-          const url = new URL(request.url);
-          const asset = (request.params.asset ?? '').replace(/^\/+/, '');
-          if (!config) throw new HttpProblem({ status: 404, title: 'Portal not configured', detail: 'The self-service portal is off: set PORTAL_CLIENT_ID (and optionally PORTAL_AUTHORITY, PORTAL_API_SCOPE).', headers });
-          // Relative asset URLs need the trailing slash.
-          if (!asset && !url.pathname.endsWith('/')) return { status: 308, headers: { ...headers, location: `${url.pathname}/${url.search}` } };
-          if (asset === 'config.json') {
-            return { status: 200, headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: JSON.stringify(config) };
-          }
-          assets ??= new PortalAssets(settings.PORTAL_DIR ?? defaultPortalDir());
-          const file = assets.get(asset || 'index.html');
-          if (!file) throw new HttpProblem({ status: 404, title: 'Not found', detail: asset ? 'There is no such portal file.' : 'The portal has not been built (npm run build:portal).', headers });
-          const cache = file.contentType.startsWith('text/html') ? 'no-cache' : 'public, max-age=300';
-          return { status: 200, headers: { ...headers, 'content-type': file.contentType, 'cache-control': cache }, body: new Uint8Array(file.body) };
-        },
-        (error) => services.logger.error({ err: error }, 'portal failed'),
-      ),
+  return httpEndpoint(services, { name: 'portal', route: 'portal/{*asset}', methods: ['GET'] }, async ({ request }) => {
+    const settings = services.settings();
+    const config = portalConfig(settings);
+    const headers = portalSecurityHeaders(config);
+    const url = new URL(request.url);
+    const asset = (request.params.asset ?? '').replace(/^\/+/, '');
+    if (!config) throw new HttpProblem({ status: 404, title: 'Portal not configured', detail: 'The self-service portal is off: set PORTAL_CLIENT_ID (and optionally PORTAL_AUTHORITY, PORTAL_API_SCOPE).', headers });
+    // Relative asset URLs need the trailing slash.
+    if (!asset && !url.pathname.endsWith('/')) return { status: 308, headers: { ...headers, location: `${url.pathname}/${url.search}` } };
+    if (asset === 'config.json') {
+      return { status: 200, headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: JSON.stringify(config) };
+    }
+    assets ??= new PortalAssets(settings.PORTAL_DIR ?? defaultPortalDir());
+    const file = assets.get(asset || 'index.html');
+    if (!file) throw new HttpProblem({ status: 404, title: 'Not found', detail: asset ? 'There is no such portal file.' : 'The portal has not been built (npm run build:portal).', headers });
+    const cache = file.contentType.startsWith('text/html') ? 'no-cache' : 'public, max-age=300';
+    return { status: 200, headers: { ...headers, 'content-type': file.contentType, 'cache-control': cache }, body: new Uint8Array(file.body) };
   });
 }

@@ -15,7 +15,7 @@ import type { TenantConfig } from '../../shared/config/tenant';
 import { parseCertificateSecret } from '../../shared/credentials/certificate';
 import { KeyVaultCredentialSource } from '../../shared/credentials/key-vault-source';
 import { ExchangeTokenProvider } from '../../shared/credentials/token-provider';
-import { JsonHttpTransport } from '../../shared/exchange/http';
+import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession, SYSTEM_MAILBOX_ANCHOR } from '../../shared/exchange/session';
 import { exchangeTokenRequests, keyVaultReads, keyVaultTokenRequests } from './counters';
 import { CONTOSO, cpuMs, type BenchCloud } from './environment';
@@ -172,7 +172,7 @@ export async function runSerialWorker(bench: BenchCloud, o: { commands: number; 
     const source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(tenant.credential.certificate.vaultUrl, new ManagedIdentityCredential()) });
     const tokens = new ExchangeTokenProvider({ tenant, source, authorityHost: bench.endpoints.authorityHost, scope: SCOPE });
     const transport = new JsonHttpTransport({ timeoutMs: 30_000, maxSockets: 1 });
-    const session = new ExchangeSession({ tenant, baseUrl: bench.endpoints.exchange, tokens, transport });
+    const session = new ExchangeSession({ tenant, baseUrl: bench.endpoints.exchange, tokens, tokenScope: SCOPE, transport });
     try {
       const run = await timed(bench, o.commands, 1, async () => {
         await session.invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {} });

@@ -1,4 +1,4 @@
-/** latest.md and the README section, written from the report object (never by hand). */
+/** latest.md and the section of docs/bench/README.md, written from the report object (never by hand). */
 import type { BenchReport } from './bench';
 
 const n = (v: number | null | undefined, unit = '') => (v === null || v === undefined ? '–' : `${v}${unit}`);
@@ -145,13 +145,16 @@ Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BAS
 `;
 }
 
-/** The README's "Performance and reliability" section (the coordinator pastes it). */
+/**
+ * The "Performance and reliability" section of docs/bench/README.md (pasted there by hand, so a
+ * run never rewrites the prose around it); links are relative to docs/bench/.
+ */
 export function renderReadmeSection(r: BenchReport): string {
   return `## Performance and reliability
 
-\`npm run bench\` drives the gateway end to end — HTTP accept, Table + Queue on Azurite, local host **processes**, blob-lease tenant slots, MSAL tokens and Key Vault through the sandbox — against the sandbox Exchange with a configurable latency and per-tenant cap, and measures two baselines against the same sandbox. Latest run ([docs/bench/latest.md](docs/bench/latest.md), [JSON](docs/bench/latest.json)):
+\`npm run bench\` drives the gateway end to end — HTTP accept, Table + Queue on Azurite, local host **processes**, blob-lease tenant slots, MSAL tokens and Key Vault through the sandbox — against the sandbox Exchange with a configurable latency and per-tenant cap, and measures two baselines against the same sandbox. Latest run ([latest.md](latest.md), [JSON](latest.json)):
 
-![bench chart](docs/bench/latest.svg)
+![bench chart](latest.svg)
 
 ${headlineTable(r)}
 
@@ -161,7 +164,7 @@ ${findings(r)}
 
 ${conditions(r)}
 
-How the numbers are defined (overhead, utilization, what the counters count) and every scenario's details are in [docs/bench/latest.md](docs/bench/latest.md). Reproduce with \`npm run bench\` (\`BENCH_QUICK=1\` for a short run; \`BENCH_COMMANDS\`, \`BENCH_LATENCY_MS\`, \`BENCH_CAP\`, \`BENCH_SCENARIOS\`).
+How the numbers are defined (overhead, utilization, what the counters count) and every scenario's details are in [latest.md](latest.md). Reproduce with \`npm run bench\` (\`BENCH_QUICK=1\` for a short run; \`BENCH_COMMANDS\`, \`BENCH_LATENCY_MS\`, \`BENCH_CAP\`, \`BENCH_SCENARIOS\`).
 
 Reliability is proven by tests, not the bench: two host processes on one queue never exceed the cap; a host killed with SIGKILL mid-command loses nothing — the command finishes and its effect is in the sandbox's effects journal exactly once (\`test/e2e/scale-out.e2e.test.ts\`); 429 and 503 faults end in success; poison and malformed messages are accounted for.
 `;

@@ -3,32 +3,11 @@
  * Location), and polling the command until it is done. Bearer tokens only; every change
  * carries a fresh Idempotency-Key so a retried click never runs twice.
  */
-export interface Person {
-  address: string;
-  displayName: string;
-}
+// Type-only: erased by esbuild, so nothing of the server is bundled into the portal.
+import type { MeResponse } from '../../shared/selfservice/views';
 
-export interface GroupView {
-  address: string;
-  displayName: string;
-  memberJoinRestriction: string;
-  memberDepartRestriction: string;
-  isMember: boolean;
-  isOwner: boolean;
-  canLeave: boolean;
-  canJoin: boolean;
-}
-
-export interface Overview {
-  tenant: string;
-  displayName: string;
-  address: string;
-  autoReply: { state: string; startTime?: string; endTime?: string; internalMessage: string; externalMessage: string; externalAudience: string };
-  delegates: { fullAccess: Person[]; sendAs: Person[]; sendOnBehalf: Person[] };
-  groups: GroupView[];
-  ownedGroups: (GroupView & { members: Person[] })[];
-  joinableGroups: GroupView[];
-}
+export type { Person } from '../../shared/selfservice/views';
+export type Overview = MeResponse;
 
 export type Phase = 'queued' | 'running' | 'done' | 'failed';
 

@@ -13,6 +13,9 @@ export const SANDBOX_APPS = {
 
 export function sandboxPolicyYaml(seed: SandboxSeed): string {
   const contoso = seed.tenants[0]!;
+  // The items of a YAML flow list: Contoso's addresses, and every seeded tenant's.
+  const contosoDomains = `${contoso.mailDomain}, ${contoso.domain}`;
+  const allDomains = seed.tenants.map((t) => `${t.mailDomain}, ${t.domain}`).join(', ');
   return `# exo-gateway policy (POLICY_FILE). Default deny: a request is allowed only when a rule
 # matches the caller, the tenant and the operation/cmdlet, and all of the rule's "where"
 # constraints hold. Changes apply without a restart (the file is re-read when it changes).
@@ -51,9 +54,9 @@ rules:
       - set-custom-attribute
       - get-mailbox-summary
     where:
-      identity: { domain: [${contoso.mailDomain}, ${contoso.domain}], optional: true }
-      user: { domain: [${contoso.mailDomain}, ${contoso.domain}], optional: true }
-      member: { domain: [${contoso.mailDomain}, ${contoso.domain}], optional: true }
+      identity: { domain: [${contosoDomains}], optional: true }
+      user: { domain: [${contosoDomains}], optional: true }
+      member: { domain: [${contosoDomains}], optional: true }
       group: { in: [sales-team@${contoso.mailDomain}, book-club@${contoso.mailDomain}], optional: true }
       value: { pattern: "[\\\\p{L}\\\\p{N} .,'/&()-]{0,64}", optional: true }
 
@@ -66,7 +69,7 @@ rules:
     operations: [set-auto-reply, clear-auto-reply, get-mailbox-summary, grant-full-access, revoke-full-access, grant-send-as, revoke-send-as, grant-send-on-behalf, revoke-send-on-behalf]
     where:
       identity: { equals: caller }
-      user: { domain: [${contoso.mailDomain}, ${contoso.domain}], optional: true }
+      user: { domain: [${contosoDomains}], optional: true }
 
   # Signed-in employees may join Open groups and leave groups whose depart restriction is Open —
   # themselves only. The group's restrictions are read from Exchange before anything is queued.
@@ -98,7 +101,7 @@ rules:
     operations: [add-group-member, remove-group-member]
     where:
       group: { ownedByCaller: true }
-      member: { domain: [${contoso.mailDomain}, ${contoso.domain}] }
+      member: { domain: [${contosoDomains}] }
 
   # GATEWAY_AUTH=none (local development only): anonymous callers may do everything.
   - name: local-development
@@ -115,9 +118,9 @@ rules:
       - system: "rules:*"
     operations: [add-group-member, remove-group-member, grant-full-access, grant-send-on-behalf, convert-to-shared, hide-from-address-lists, set-custom-attribute]
     where:
-      identity: { domain: [${seed.tenants.map((t) => `${t.mailDomain}, ${t.domain}`).join(', ')}], optional: true }
-      user: { domain: [${seed.tenants.map((t) => `${t.mailDomain}, ${t.domain}`).join(', ')}], optional: true }
-      member: { domain: [${seed.tenants.map((t) => `${t.mailDomain}, ${t.domain}`).join(', ')}], optional: true }
-      group: { domain: [${seed.tenants.map((t) => `${t.mailDomain}, ${t.domain}`).join(', ')}], optional: true }
+      identity: { domain: [${allDomains}], optional: true }
+      user: { domain: [${allDomains}], optional: true }
+      member: { domain: [${allDomains}], optional: true }
+      group: { domain: [${allDomains}], optional: true }
 `;
 }

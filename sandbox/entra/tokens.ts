@@ -85,6 +85,14 @@ export class TokenService {
     return { token, expiresIn: lifetimeSeconds, claims: full };
   }
 
+  /**
+   * Signs exactly these claims with the issuer's key (nothing filled in): forgery tests use it
+   * for tokens Entra ID would never issue, e.g. without `exp` or issued in the future.
+   */
+  async signClaims(claims: Record<string, unknown>): Promise<string> {
+    return new SignJWT({ ...claims }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.kid }).sign(this.privateKey);
+  }
+
   /** Verifies signature and lifetime; audience/issuer/role checks are the caller's job. */
   async verify(token: string): Promise<AccessTokenClaims> {
     try {

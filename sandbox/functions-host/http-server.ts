@@ -97,7 +97,10 @@ export class HostHttpServer {
   }
 
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', `http://${req.headers.host ?? `localhost:${this.port}`}`);
+    const url = parseRequestUrl(req.url, req.headers.host, this.port);
+    // A URL the host cannot decode (malformed percent-encoding, e.g. /api/commands/%E0%A4%A) is
+    // the client's error: 400, as the Functions host answers, not a 500 from a route matcher.
+    if (!url) return writePlain(res, 400, '');
     const invocationId = randomUUID();
     res.setHeader('x-ms-invocation-id', invocationId);
     const path = url.pathname;
@@ -200,6 +203,18 @@ export class HostHttpServer {
     }
     return writePlain(res, 202, '');
   }
+}
+
+/** The request's URL, or undefined when it is malformed or its path's percent-encoding does not decode. */
+export function parseRequestUrl(target: string | undefined, host: string | undefined, port: number): URL | undefined {
+  let url: URL;
+  try {
+    url = new URL(target ?? '/', `http://${host ?? `localhost:${port}`}`);
+    decodeURIComponent(url.pathname);
+  } catch {
+    return undefined;
+  }
+  return url;
 }
 
 function writePlain(res: ServerResponse, status: number, text: string): void {

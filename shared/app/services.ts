@@ -20,12 +20,14 @@ import { AuditLog } from '../commands/audit';
 import { CommandQueue } from '../commands/queue';
 import { CommandService } from '../commands/service';
 import { CommandStore } from '../commands/store';
+import { createSubmitCommand, type SubmitCommand } from '../commands/submit';
 import { CommandSweeper } from '../commands/sweeper';
 import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slots';
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
 import { certificateCheck, entraCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
-import { ANONYMOUS_LOCAL_CALLER, type Authenticate } from '../http/caller';
+import { ANONYMOUS_LOCAL_CALLER } from '../core/caller';
+import type { Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
 import { globalTelemetry, type Telemetry } from '../observability/telemetry';
@@ -34,7 +36,7 @@ import { PolicyGuard } from '../policy/guard';
 import { EventService } from '../events/service';
 import { EventStore } from '../events/store';
 import { UserReader } from '../events/user-reader';
-import { EventWebhookAuth } from '../events/webhook-auth';
+import { EventWebhookAuth } from '../http/event-webhooks';
 import { loadRulesFile, RulesSource, type RulesDocument } from '../events/rules';
 import { ExchangeReader } from '../selfservice/exchange-reader';
 import { ExchangeGroupDirectory } from '../selfservice/group-directory';
@@ -50,6 +52,8 @@ export interface AppServices {
   /** Creates tables/queues/containers once; every handler awaits it. */
   ready(): Promise<void>;
   commands(): CommandService;
+  /** Parse → tenant → policy → accept: how the API submits a command (await ready() first). */
+  submitCommand: SubmitCommand;
   worker(): CommandWorker;
   sweeper(): CommandSweeper;
   audit(): AuditLog;
@@ -139,7 +143,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     }
     return provider;
   };
-  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry }));
+  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, tokenScope: settings().EXO_TOKEN_SCOPE, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry }));
 
   const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
   const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
@@ -162,6 +166,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     }));
 
   const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), logger }));
+  const submission = lazy(() => createSubmitCommand({ commands: commands(), tenants: tenants(), policy: policy() }));
   const worker = lazy(
     () =>
       new CommandWorker({
@@ -244,6 +249,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     tenants,
     ready,
     commands,
+    submitCommand: (caller, request) => submission()(caller, request),
     worker,
     sweeper,
     audit,

@@ -52,6 +52,8 @@ export interface CommandBatcherOptions {
   maxBatch: number;
   /** How long a call waits for a tenant slot before it gives up (noSlot). */
   slotWaitMs: number;
+  /** The clock its slot waits and Exchange times are measured with (default Date.now; the worker passes its own). */
+  now?: () => number;
 }
 
 interface Waiter {
@@ -68,8 +70,11 @@ interface Waiter {
 export class CommandBatcher {
   private readonly waiting = new Map<string, Waiter[]>();
 
+  private readonly now: () => number;
+
   constructor(private readonly o: CommandBatcherOptions) {
     if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1 || o.maxBatch > 10) throw new RangeError(`maxBatch must be an integer 1..10 (got ${o.maxBatch})`);
+    this.now = o.now ?? Date.now;
   }
 
   /** Calls of a tenant waiting for a slot in this process (observability, tests). */
@@ -81,7 +86,7 @@ export class CommandBatcher {
   async run(tenant: TenantConfig, call: BatchedCall): Promise<BatchedCallOutcome> {
     let settle!: (outcome: BatchedCallOutcome) => void;
     const outcome = new Promise<BatchedCallOutcome>((resolve) => (settle = resolve));
-    const self: Waiter = { call, enqueuedAt: Date.now(), taken: false, abort: new AbortController(), outcome, settle };
+    const self: Waiter = { call, enqueuedAt: this.now(), taken: false, abort: new AbortController(), outcome, settle };
     const queue = this.queueOf(tenant.tenantId);
     queue.push(self);
     let slot;
@@ -137,7 +142,7 @@ export class CommandBatcher {
   }
 
   private async send(tenant: TenantConfig, taken: Waiter[]): Promise<void> {
-    const started = Date.now();
+    const started = this.now();
     // A call whose claim was lost while it waited is not sent: another worker may own it now.
     const batch = taken.filter((w) => {
       if (!w.call.signal?.aborted) return true;
@@ -149,7 +154,7 @@ export class CommandBatcher {
     // others then see a transient failure and run again later (each cmdlet is idempotent).
     const signals = batch.map((w) => w.call.signal).filter((x): x is AbortSignal => x !== undefined);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    const ran = (w: Waiter): Ran => ({ batchSize: batch.length, slotWaitMs: started - w.enqueuedAt, exchangeMs: Date.now() - started });
+    const ran = (w: Waiter): Ran => ({ batchSize: batch.length, slotWaitMs: started - w.enqueuedAt, exchangeMs: this.now() - started });
     let outcomes: BatchItemOutcome[] | undefined;
     let failure: { error: unknown } | undefined;
     try {
@@ -164,7 +169,7 @@ export class CommandBatcher {
       // A single call's ExchangeError, or anything thrown for the whole batch (credentials): every call's outcome.
       failure = { error };
     }
-    this.o.logger.debug({ tenantId: tenant.tenantId, batchSize: batch.length, ms: Date.now() - started, ok: outcomes?.filter((o) => o.ok).length ?? 0 }, batch.length > 1 ? 'Exchange $batch sent' : 'Exchange call sent');
+    this.o.logger.debug({ tenantId: tenant.tenantId, batchSize: batch.length, ms: this.now() - started, ok: outcomes?.filter((o) => o.ok).length ?? 0 }, batch.length > 1 ? 'Exchange $batch sent' : 'Exchange call sent');
     batch.forEach((w, i) => {
       const item = outcomes?.[i];
       if (failure || !item) w.settle({ ...ran(w), ok: false, error: failure ? failure.error : new Error('no outcome for a batch item') });

@@ -1,5 +1,5 @@
 /** A command: one cmdlet for one tenant, from acceptance to its terminal state. */
-import type { Caller } from '../http/caller';
+import type { Caller } from '../core/caller';
 import type { CmdletCall } from '../operations/catalog';
 
 export type CommandStatus = 'accepted' | 'queued' | 'running' | 'succeeded' | 'failed';

@@ -6,12 +6,13 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { TenantRegistry } from '../config/tenant';
-import type { Caller } from '../http/caller';
+import type { Caller } from '../core/caller';
+import { GatewayError, type FieldError } from '../core/errors';
 import type { CmdletCall, OperationDefinition } from '../operations/catalog';
-import { HttpProblem, type FieldError } from '../http/problem';
 import type { Logger } from '../observability/logger';
 import { activeTraceparent, annotateActiveSpan, ATTR } from '../observability/telemetry';
 import type { AuditLog } from './audit';
+import { canonicalParameters } from './parameters';
 import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
 import { idempotencyPartition, type CommandStore } from './store';
@@ -104,11 +105,12 @@ function sortKeys(value: unknown): unknown {
 export class CommandService {
   constructor(private readonly o: CommandServiceOptions) {}
 
-  /** Validates an API body into a request; throws HttpProblem 422 naming the fields. */
+  /** Validates an API body into a request; throws Validation.Invalid naming the fields. */
   parse(body: Record<string, unknown>, idempotencyHeader?: string | null): CommandRequest {
     const parsed = submitSchema.safeParse(body);
-    if (!parsed.success) throw new HttpProblem({ status: 422, title: 'Invalid command', detail: 'The command has invalid fields.', errors: fieldErrors(parsed.error) });
+    if (!parsed.success) throw new GatewayError('Validation.Invalid', { title: 'Invalid command', detail: 'The command has invalid fields.', errors: fieldErrors(parsed.error) });
     const request: CommandRequest = parsed.data;
+    request.parameters = canonicalParameters(request.cmdlet, request.parameters); // case-variant duplicates refused before policy sees them
     this.applyIdempotencyHeader(request, idempotencyHeader, 'Invalid command');
     this.requireTenant(request.tenant, 'Invalid command');
     return request;
@@ -124,7 +126,7 @@ export class CommandService {
     const envelope = operationEnvelope.safeParse({ tenant, idempotencyKey });
     const input = operation.input.safeParse(fields);
     const errors = [...(envelope.success ? [] : fieldErrors(envelope.error)), ...(input.success ? [] : fieldErrors(input.error))];
-    if (!envelope.success || !input.success) throw new HttpProblem({ status: 422, title, detail: 'The request has invalid fields.', errors });
+    if (!envelope.success || !input.success) throw new GatewayError('Validation.Invalid', { title, detail: 'The request has invalid fields.', errors });
     const steps = operation.steps(input.data as never);
     const first = steps[0]!;
     const request: CommandRequest = {
@@ -146,17 +148,17 @@ export class CommandService {
     if (idempotencyHeader === undefined || idempotencyHeader === null) return;
     const header = idempotencyHeader.trim();
     if (!header || header.length > 200 || !/^[\x21-\x7e]+$/.test(header)) {
-      throw new HttpProblem({ status: 422, title, errors: [{ field: 'Idempotency-Key', message: 'must be 1-200 printable ASCII characters' }] });
+      throw new GatewayError('Validation.Invalid', { title, errors: [{ field: 'Idempotency-Key', message: 'must be 1-200 printable ASCII characters' }] });
     }
     if (request.idempotencyKey && request.idempotencyKey !== header) {
-      throw new HttpProblem({ status: 422, title, errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
+      throw new GatewayError('Validation.Invalid', { title, errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
     }
     request.idempotencyKey = header;
   }
 
   private requireTenant(tenant: string, title: string): void {
     if (!this.o.tenants.get(tenant)) {
-      throw new HttpProblem({ status: 422, title, errors: [{ field: 'tenant', message: `'${tenant.slice(0, 80)}' is not a configured tenant` }] });
+      throw new GatewayError('Tenant.Unknown', { title, errors: [{ field: 'tenant', message: `'${tenant.slice(0, 80)}' is not a configured tenant` }] });
     }
   }
 
@@ -167,7 +169,7 @@ export class CommandService {
    */
   async submit(caller: Caller, request: CommandRequest, options: { correlationId?: string; policyRule?: string; traceParent?: string } = {}): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
-    if (!tenant) throw new HttpProblem({ status: 422, title: 'Invalid command', errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
+    if (!tenant) throw new GatewayError('Tenant.Unknown', { title: 'Invalid command', errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
     const requestHash = hashRequest(request, tenant.tenantId);
     let id: string = randomUUID();
 
@@ -176,7 +178,7 @@ export class CommandService {
       const claim = await this.o.store.claimIdempotencyKey(partition, { commandId: id, requestHash });
       if (!claim.created) {
         if (claim.record.requestHash !== requestHash) {
-          throw new HttpProblem({ status: 422, title: 'Idempotency key reused', detail: 'This idempotency key was already used for a different request.', errors: [{ field: 'idempotencyKey', message: 'was used before with different tenant, cmdlet or parameters' }] });
+          throw new GatewayError('Command.IdempotencyKeyReused', { detail: 'This idempotency key was already used for a different request.', errors: [{ field: 'idempotencyKey', message: 'was used before with different tenant, cmdlet or parameters' }] });
         }
         const existing = await this.o.store.get(claim.record.commandId);
         if (existing) {
@@ -237,7 +239,7 @@ export class CommandService {
 
   async get(id: string): Promise<Command | undefined> {
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) {
-      throw new HttpProblem({ status: 404, title: 'Command not found', detail: 'No command has this id.' });
+      throw new GatewayError('Command.NotFound', { detail: 'No command has this id.' });
     }
     return this.o.store.get(id.toLowerCase());
   }

@@ -28,24 +28,78 @@ export interface TenantSlots {
   close(): Promise<void>;
 }
 
-export interface BlobTenantSlotsOptions {
-  containerClient: ContainerClient;
-  instanceId: string;
-  /** Lease length in seconds (Storage allows 15..60). */
-  leaseSeconds?: number;
-  /** How long an idle lease stays with this instance before it is released. */
-  idleHoldMs?: number;
+/**
+ * When the slots act. The defaults are what production runs with; tests pass small values so a
+ * fairness scenario takes a second, not ten.
+ */
+export interface SlotTimings {
+  /** Lease length in seconds (Storage allows 15..60; default 15). Renewed every third of it. */
+  leaseSeconds: number;
+  /** How long an idle lease stays with this instance before it is released (default 500 ms). */
+  idleHoldMs: number;
+  /**
+   * A waiter looks again for a released slot or a storage attempt after this pause, doubling from
+   * min to max (default 25 → 200 ms); a local release reaches it at once.
+   */
+  pollMinMs: number;
+  pollMaxMs: number;
+  /**
+   * Pause after a storage attempt that found no free slot, doubling from min to max and reset by
+   * a success (default 25 → 400 ms, jittered). Shared by every waiter of the tenant in this
+   * process: without it, each of dozens of waiting commands would start an attempt as soon as
+   * the previous one ended — a stream of lease calls answered 409 while another instance holds
+   * every slot, which on a busy machine costs the CPU the slot holders need.
+   */
+  storageRetryMinMs: number;
+  storageRetryMaxMs: number;
   /**
    * Fairness across instances: an instance that holds none of a tenant's slots and has waited
-   * this long says so (a small `want` blob); an instance that has held a slot for at least
-   * `rotateAfterMs` and sees a fresh want from another instance lets that slot go at its next
-   * release instead of handing it to its own next waiter. Without it, an instance with a steady
-   * backlog keeps every slot for as long as the backlog lasts and the others' commands only wait.
+   * `wantAfterMs` (default 500 ms) says so in a small `want` blob, at most every
+   * `wantSignalEveryMs` (default 1 s), and then tries storage every `wantPollMs` (default 100 ms):
+   * a slot let go for it is free only briefly. Without it, an instance with a steady backlog
+   * keeps every slot for as long as the backlog lasts and the others' commands only wait.
    */
-  wantAfterMs?: number;
-  rotateAfterMs?: number;
-  logger?: Logger;
+  wantAfterMs: number;
+  wantSignalEveryMs: number;
+  wantPollMs: number;
+  /**
+   * An instance that has held a slot for at least `rotateAfterMs` (default 5 s) while it has
+   * waiters of its own looks at the want blob at most every `wantCheckEveryMs` (default 1 s); a
+   * want from another instance younger than `wantFreshMs` (default 2.5 s) makes it let that slot
+   * go at its next release instead of handing it to its own next waiter, and not take it back
+   * for `rotateCooldownMs` (default 1 s).
+   */
+  rotateAfterMs: number;
+  wantCheckEveryMs: number;
+  wantFreshMs: number;
+  rotateCooldownMs: number;
 }
+
+export const SLOT_TIMING_DEFAULTS: Readonly<SlotTimings> = {
+  leaseSeconds: 15,
+  idleHoldMs: 500,
+  pollMinMs: 25,
+  pollMaxMs: 200,
+  storageRetryMinMs: 25,
+  storageRetryMaxMs: 400,
+  wantAfterMs: 500,
+  wantSignalEveryMs: 1000,
+  wantPollMs: 100,
+  rotateAfterMs: 5000,
+  wantCheckEveryMs: 1000,
+  wantFreshMs: 2500,
+  rotateCooldownMs: 1000,
+};
+
+export interface BlobTenantSlotsOptions extends Partial<SlotTimings> {
+  containerClient: ContainerClient;
+  instanceId: string;
+  logger?: Logger;
+  /** The clock of every wait, deadline and hold time (default Date.now). */
+  now?: () => number;
+}
+
+type PoolOptions = SlotTimings & Pick<BlobTenantSlotsOptions, 'containerClient' | 'instanceId' | 'logger'> & { now: () => number };
 
 export class SlotError extends Error {
   constructor(
@@ -56,15 +110,6 @@ export class SlotError extends Error {
     super(message, options);
   }
 }
-
-const REMOTE_BACKOFF_MIN_MS = 25;
-const REMOTE_BACKOFF_MAX_MS = 400;
-/** Fairness across instances (BlobTenantSlotsOptions.wantAfterMs). */
-const WANTING_POLL_MS = 100;
-const WANT_SIGNAL_EVERY_MS = 1000;
-const WANT_CHECK_EVERY_MS = 1000;
-const WANT_FRESH_MS = 2500;
-const ROTATE_COOLDOWN_MS = 1000;
 
 interface HeldLease {
   index: number;
@@ -85,16 +130,10 @@ class TenantPool {
   private readonly waiters: Array<(lease: HeldLease | undefined) => void> = [];
   private blobsReady = new Set<number>();
   private remoteAttempt?: Promise<HeldLease | undefined>;
-  /**
-   * When the next storage attempt may start, and the pause after a failed one (doubling up to
-   * REMOTE_BACKOFF_MAX_MS, reset by a success). Shared by every waiter of the tenant in this
-   * process: without it, each of dozens of waiting commands would start an attempt as soon as
-   * the previous one ended — a stream of lease calls answered 409 while another instance holds
-   * every slot, which on a busy machine costs the CPU the slot holders need.
-   */
+  /** When the next storage attempt may start, and the pause after a failed one (SlotTimings.storageRetryMinMs). */
   private nextRemoteAt = 0;
-  private remoteBackoffMs = REMOTE_BACKOFF_MIN_MS;
-  /** Fairness (see BlobTenantSlotsOptions.wantAfterMs): our last want signal, and the last look at others'. */
+  private remoteBackoffMs: number;
+  /** Fairness (see SlotTimings.wantAfterMs): our last want signal, and the last look at others'. */
   private wantSignalledAt = 0;
   private wantCheckedAt = 0;
   private wantCheck?: Promise<void>;
@@ -105,9 +144,11 @@ class TenantPool {
 
   constructor(
     private readonly tenantId: string,
-    private readonly o: Required<Pick<BlobTenantSlotsOptions, 'leaseSeconds' | 'idleHoldMs' | 'wantAfterMs' | 'rotateAfterMs'>> & BlobTenantSlotsOptions,
+    private readonly o: PoolOptions,
     private readonly ensureContainer: () => Promise<void>,
-  ) {}
+  ) {
+    this.remoteBackoffMs = o.storageRetryMinMs;
+  }
 
   private slot(lease: HeldLease): TenantSlot {
     let released = false;
@@ -142,7 +183,7 @@ class TenantPool {
     for (let k = 0; k < capacity; k++) {
       const index = (start + k) % capacity;
       if (this.held.has(index)) continue;
-      if ((this.cooldownUntil.get(index) ?? 0) > Date.now()) continue;
+      if ((this.cooldownUntil.get(index) ?? 0) > this.o.now()) continue;
       const blob = this.blob(index);
       if (!this.blobsReady.has(index)) {
         await this.ensureContainer();
@@ -179,7 +220,7 @@ class TenantPool {
         pending: Promise.resolve(),
         inUse: true,
         lost: false,
-        acquiredAt: Date.now(),
+        acquiredAt: this.o.now(),
         renewTimer: setInterval(() => {
           if (held.lost) return;
           held.pending = held.pending.then(() => (held.lost ? undefined : lease.renewLease())).catch((error: unknown) => {
@@ -200,20 +241,20 @@ class TenantPool {
   }
 
   async acquire(capacity: number, maxWaitMs: number, signal?: AbortSignal): Promise<TenantSlot | undefined> {
-    const started = Date.now();
+    const started = this.o.now();
     const deadline = started + maxWaitMs;
-    let backoff = 25;
+    let backoff = this.o.pollMinMs;
     for (;;) {
       if (signal?.aborted) return undefined;
       const local = this.takeIdle(capacity);
       if (local) return this.slot(local);
       // One storage attempt at a time per tenant in this process (concurrent callers would only
       // race each other for the same blobs), and after a failed one a pause for all of them.
-      if (!this.remoteAttempt && Date.now() >= this.nextRemoteAt) {
+      if (!this.remoteAttempt && this.o.now() >= this.nextRemoteAt) {
         this.remoteAttempt = this.tryRemote(capacity)
           .then((lease) => {
-            this.remoteBackoffMs = lease ? REMOTE_BACKOFF_MIN_MS : Math.min(REMOTE_BACKOFF_MAX_MS, this.remoteBackoffMs * 2);
-            this.nextRemoteAt = lease ? 0 : Date.now() + this.remoteBackoffMs * (0.5 + Math.random() / 2);
+            this.remoteBackoffMs = lease ? this.o.storageRetryMinMs : Math.min(this.o.storageRetryMaxMs, this.remoteBackoffMs * 2);
+            this.nextRemoteAt = lease ? 0 : this.o.now() + this.remoteBackoffMs * (0.5 + Math.random() / 2);
             return lease;
           })
           .finally(() => {
@@ -222,16 +263,16 @@ class TenantPool {
         const remote = await this.remoteAttempt;
         if (remote) return this.slot(remote);
       }
-      const remaining = deadline - Date.now();
+      const remaining = deadline - this.o.now();
       if (remaining <= 0) return undefined;
-      if (this.held.size === 0 && Date.now() - started >= this.o.wantAfterMs) {
+      if (this.held.size === 0 && this.o.now() - started >= this.o.wantAfterMs) {
         // Starving: tell the holders, and look often — a slot let go for us is free only briefly.
         this.signalWant();
-        this.nextRemoteAt = Math.min(this.nextRemoteAt, Date.now() + WANTING_POLL_MS);
-        backoff = WANTING_POLL_MS;
+        this.nextRemoteAt = Math.min(this.nextRemoteAt, this.o.now() + this.o.wantPollMs);
+        backoff = this.o.wantPollMs;
       }
       // Until the next attempt is due, only a local release can help: sleep until then.
-      backoff = Math.max(backoff, this.nextRemoteAt - Date.now());
+      backoff = Math.max(backoff, this.nextRemoteAt - this.o.now());
       // Wait for a local release (handed over directly) or try the blobs again shortly.
       const handed = await new Promise<HeldLease | undefined>((resolve) => {
         const waiter = (lease: HeldLease | undefined) => {
@@ -254,7 +295,7 @@ class TenantPool {
         if (handed.index < capacity && !handed.lost) return this.slot(handed);
         this.release(handed);
       }
-      backoff = Math.min(200, backoff * 2);
+      backoff = Math.min(this.o.pollMaxMs, backoff * 2);
     }
   }
 
@@ -262,27 +303,27 @@ class TenantPool {
     return this.o.containerClient.getBlockBlobClient(`${this.tenantId}/want`);
   }
 
-  /** At most once a second: "instance X has no slot and waits" (best effort; a failure only costs fairness). */
+  /** At most every wantSignalEveryMs: "instance X has no slot and waits" (best effort; a failure only costs fairness). */
   private signalWant(): void {
-    const now = Date.now();
-    if (now - this.wantSignalledAt < WANT_SIGNAL_EVERY_MS) return;
+    const now = this.o.now();
+    if (now - this.wantSignalledAt < this.o.wantSignalEveryMs) return;
     this.wantSignalledAt = now;
     void this.wantBlob()
       .upload('', 0, { metadata: { instance: this.o.instanceId.replace(/[^A-Za-z0-9-]/g, ''), at: String(now) } })
       .catch(() => undefined);
   }
 
-  /** At most once a second while we hold slots others may want: is there a fresh want from another instance? */
+  /** At most every wantCheckEveryMs while we hold slots others may want: is there a fresh want from another instance? */
   private checkWants(): void {
-    const now = Date.now();
-    if (this.wantCheck || now - this.wantCheckedAt < WANT_CHECK_EVERY_MS) return;
+    const now = this.o.now();
+    if (this.wantCheck || now - this.wantCheckedAt < this.o.wantCheckEveryMs) return;
     this.wantCheckedAt = now;
     this.wantCheck = this.wantBlob()
       .getProperties()
       .then((p) => {
         const at = Number(p.metadata?.at ?? 0);
         const other = p.metadata?.instance !== this.o.instanceId.replace(/[^A-Za-z0-9-]/g, '');
-        if (other && Date.now() - at < WANT_FRESH_MS) this.rotateRequested = true;
+        if (other && this.o.now() - at < this.o.wantFreshMs) this.rotateRequested = true;
       })
       .catch(() => undefined)
       .finally(() => {
@@ -297,11 +338,11 @@ class TenantPool {
 
   private release(lease: HeldLease): void {
     if (lease.lost) return;
-    if (this.waiters.length && Date.now() - lease.acquiredAt >= this.o.rotateAfterMs) {
+    if (this.waiters.length && this.o.now() - lease.acquiredAt >= this.o.rotateAfterMs) {
       if (this.rotateRequested) {
         // Another instance has been waiting with no slot at all: this one goes to it.
         this.rotateRequested = false;
-        this.cooldownUntil.set(lease.index, Date.now() + ROTATE_COOLDOWN_MS);
+        this.cooldownUntil.set(lease.index, this.o.now() + this.o.rotateCooldownMs);
         lease.inUse = false;
         void this.drop(lease);
         return;
@@ -346,7 +387,9 @@ class TenantPool {
 }
 
 export function createBlobTenantSlots(options: BlobTenantSlotsOptions): TenantSlots {
-  const config = { ...options, leaseSeconds: options.leaseSeconds ?? 15, idleHoldMs: options.idleHoldMs ?? 500, wantAfterMs: options.wantAfterMs ?? 500, rotateAfterMs: options.rotateAfterMs ?? 5000 };
+  const config: PoolOptions = { ...SLOT_TIMING_DEFAULTS, containerClient: options.containerClient, instanceId: options.instanceId, logger: options.logger, now: options.now ?? Date.now };
+  // A timing left undefined (e.g. an unset setting passed through) keeps its default.
+  for (const key of Object.keys(SLOT_TIMING_DEFAULTS) as Array<keyof SlotTimings>) config[key] = options[key] ?? config[key];
   if (!Number.isInteger(config.leaseSeconds) || config.leaseSeconds < 15 || config.leaseSeconds > 60) throw new RangeError('leaseSeconds must be between 15 and 60');
   const pools = new Map<string, TenantPool>();
   let containerReady: Promise<void> | undefined;

@@ -11,8 +11,7 @@
  */
 import { z } from 'zod';
 import type { TenantConfig, TenantRegistry } from '../config/tenant';
-import { CredentialError } from '../credentials/errors';
-import { computeBackoffMs } from '../exchange/classify';
+import { alreadyApplied, computeBackoffMs } from '../exchange/classify';
 import { ExchangeError } from '../exchange/errors';
 import type { CmdletResult, ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
@@ -75,16 +74,33 @@ interface RunContext {
   step: CommandStepTelemetry;
 }
 
-type StepsOutcome = { ok: true; steps: StepResult[] } | { ok: false; error: unknown };
+/**
+ * How a run of a claimed command ended, and so what the worker does next:
+ *   done, alreadyApplied → succeeded (alreadyApplied: every step's desired state already held)
+ *   throttled, noSlot    → deferred: Exchange or the tenant's slots are busy; not an attempt
+ *   transient            → retried with backoff (a credential failure that may pass, an internal error too)
+ *   auth, permanent      → failed (permanent: not found, invalid input, anything else final)
+ */
+type RunOutcome =
+  | { kind: 'done'; steps: StepResult[] }
+  | { kind: 'alreadyApplied'; steps: StepResult[] }
+  | { kind: 'throttled'; error: CommandError; retryAfterMs?: number }
+  | { kind: 'transient'; error: CommandError; retryAfterMs?: number }
+  | { kind: 'auth'; error: CommandError }
+  | { kind: 'permanent'; error: CommandError }
+  | { kind: 'noSlot'; cause?: unknown };
 
 /** A command's Exchange part: its outcome and where the time went. */
 interface Ran {
-  outcome: StepsOutcome;
+  outcome: RunOutcome;
   slotWaitMs: number;
   exchangeMs: number;
-  /** Cmdlets in the request that carried this one (1: InvokeCommand, more: $batch). */
+  /** Cmdlets in the request that carried this one (1: InvokeCommand, more: $batch, 0: none sent). */
   batchSize: number;
 }
+
+/** Why a command goes back to the queue: a failed attempt, retried with backoff, or a deferral (no attempt counted). */
+type Later = { kind: 'retry'; error: CommandError; retryAfterMs?: number; durationMs: number } | { kind: 'defer'; reason: string; delayMs: number };
 
 function stepOf(cmdlet: string, r: CmdletResult): StepResult {
   return { cmdlet, value: r.value, warnings: r.warnings, truncated: r.truncated, requestIds: r.requestIds };
@@ -96,22 +112,30 @@ function appliedStep(cmdlet: string, error: ExchangeError): StepResult {
 
 export type WorkOutcome = 'succeeded' | 'failed' | 'retrying' | 'deferred' | 'duplicate' | 'busy' | 'lostClaim' | 'malformed' | 'unknown';
 
-/** Idempotent cmdlets whose "already done" answers mean the desired state holds. */
-function alreadyApplied(cmdlet: string, error: ExchangeError): boolean {
-  const verb = cmdlet.split('-')[0]!.toLowerCase();
-  const type = error.exceptionType ?? '';
-  if (error.category === 'alreadyExists') return ['add', 'new', 'set', 'enable'].includes(verb);
-  if (verb === 'remove' && /MemberNotFoundException$/.test(type)) return true;
-  return false;
+/** Steps that all ran: done, or alreadyApplied when none of them had anything left to change. */
+function succeeded(steps: StepResult[]): RunOutcome {
+  return { kind: steps.every((s) => s.alreadyApplied) ? 'alreadyApplied' : 'done', steps };
 }
 
-function toCommandError(error: unknown): CommandError {
-  if (error instanceof ExchangeError) {
-    return { category: error.category, message: error.message, exceptionType: error.exceptionType, status: error.status, requestId: error.requestId };
+/** A failed run by its error's category; anything but an ExchangeError is an internal error, tried again. */
+function failed(error: unknown, log: Logger): RunOutcome {
+  if (!(error instanceof ExchangeError)) {
+    log.error({ err: error }, 'unexpected error running a command');
+    return { kind: 'transient', error: { category: 'transient', message: 'The command could not be run (internal error).' } };
   }
-  if (error instanceof CredentialError) return { category: 'auth', message: error.message, remediation: error.remediation, exceptionType: error.code };
-  return { category: 'transient', message: 'The command could not be run (internal error).' };
+  const commandError: CommandError = { category: error.category, message: error.message, exceptionType: error.exceptionType, status: error.status, requestId: error.requestId, remediation: error.remediation };
+  switch (error.category) {
+    case 'throttled':
+    case 'transient':
+      return { kind: error.category, error: commandError, retryAfterMs: error.retryAfterMs };
+    case 'auth':
+      return { kind: 'auth', error: commandError };
+    default:
+      return { kind: 'permanent', error: commandError };
+  }
 }
+
+const DEFAULT_BACKOFF = { baseMs: 2000, maxMs: 300_000 };
 
 export class CommandWorker {
   private readonly maxAttempts: number;
@@ -123,9 +147,10 @@ export class CommandWorker {
   constructor(private readonly o: WorkerOptions) {
     this.maxAttempts = o.maxAttempts ?? 5;
     this.claimMs = o.claimMs ?? 30_000;
-    this.batcher = new CommandBatcher({ slots: o.slots, sessions: o.sessions, logger: o.logger, maxBatch: o.batchMax ?? 10, slotWaitMs: o.slotWaitMs ?? 2000 });
+    this.batcher = new CommandBatcher({ slots: o.slots, sessions: o.sessions, logger: o.logger, maxBatch: o.batchMax ?? 10, slotWaitMs: o.slotWaitMs ?? 2000, now: () => this.now() });
   }
 
+  /** The worker's one clock: timestamps it stores and durations it measures alike. */
   private now(): number {
     return (this.o.now ?? Date.now)();
   }
@@ -162,7 +187,7 @@ export class CommandWorker {
       return 'malformed';
     }
     const { commandId } = parsed.data;
-    const stepStarted = Date.now();
+    const stepStarted = this.now();
     let claimed: Command | undefined;
     let command: Command | undefined;
     // A claim can lose an ETag race against a concurrent writer (another delivery of the same
@@ -207,95 +232,87 @@ export class CommandWorker {
   /** Runs a claimed command while `keeper` renews the claim; every write uses the keeper's latest version. */
   private async execute(command: Command, keeper: ClaimKeeper, stepStarted: number, step: CommandStepTelemetry): Promise<WorkOutcome> {
     const tenant = this.o.tenants.get(command.tenantId)!;
-    const kept = async (): Promise<Command | undefined> => {
-      const k = await keeper.stop();
-      return k.lost ? undefined : k.command;
-    };
     const log = this.logFor(command);
 
-    const claimedAt = Date.now();
+    const claimedAt = this.now();
     log.debug('claimed; waiting for a tenant slot');
     // Single-cmdlet commands go through the batcher (alone, or in a $batch with other waiting
     // commands of the tenant). Multi-step operations run their steps in order under one slot of
     // their own: a step may only start once the previous one succeeded, which a batch (all
     // items at once) cannot express. Either way the call stops when the claim cannot be kept.
     const how = { signal: keeper.signal, log, step };
-    const ran = command.steps?.length ? await this.runSteps(command, tenant, command.steps, how) : await this.runSingle(command, tenant, how);
-    if ('noSlot' in ran) {
-      if (ran.cause !== undefined) {
+    const { outcome, slotWaitMs, exchangeMs: durationMs, batchSize } = command.steps?.length ? await this.runSteps(command, tenant, command.steps, how) : await this.runSingle(command, tenant, how);
+    const kept = await keeper.stop();
+    const latest = kept.lost ? undefined : kept.command;
+    if (outcome.kind === 'noSlot') {
+      if (outcome.cause !== undefined) {
         // Storage trouble while taking a slot: give the command back rather than hold its claim.
-        const cause = (ran.cause as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
-        log.warn({ code: (ran.cause as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
+        const cause = (outcome.cause as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
+        log.warn({ code: (outcome.cause as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
       }
-      const latest = await kept();
-      return latest ? this.defer(latest, 1000 + this.jitter(2000), ran.cause !== undefined ? 'tenant slot storage unavailable' : 'no tenant slot free') : 'lostClaim';
+      return latest ? this.reschedule(latest, { kind: 'defer', delayMs: 1000 + this.jitter(2000), reason: outcome.cause !== undefined ? 'tenant slot storage unavailable' : 'no tenant slot free' }) : 'lostClaim';
     }
-    const { outcome, slotWaitMs, exchangeMs: durationMs, batchSize } = ran;
-    const latest = await kept();
     if (!latest) {
       log.warn('claim lost while the command ran; the new owner finishes it');
       return 'lostClaim';
     }
-    const attempts = latest.attempts + 1;
     const claimed: Command = { ...latest, timings: { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs, exchangeMs: durationMs, batchSize } };
-    log.debug({ ok: outcome.ok, durationMs, batchSize }, 'cmdlet returned');
+    // Every outcome but a deferral is an attempt.
+    const attempted: Command = { ...claimed, attempts: latest.attempts + 1 };
+    log.debug({ ok: outcome.kind === 'done' || outcome.kind === 'alreadyApplied', durationMs, batchSize }, 'cmdlet returned');
 
-    if (outcome.ok) {
-      const steps = outcome.steps;
-      const single = steps.length === 1 && !command.steps?.length;
-      const result = single ? steps[0]!.value : steps.map((s) => ({ cmdlet: s.cmdlet, value: s.value, ...(s.alreadyApplied ? { alreadyApplied: true } : {}) }));
-      const warnings = steps.flatMap((s) => s.warnings);
-      await this.finish(
-        { ...claimed, attempts },
-        { status: 'succeeded', result, warnings, resultTruncated: steps.some((s) => s.truncated) || undefined, requestIds: steps.flatMap((s) => s.requestIds), alreadyApplied: steps.every((s) => s.alreadyApplied) || undefined },
-        durationMs,
-      );
-      return 'succeeded';
-    }
-    const error = outcome.error;
-    if (error instanceof ExchangeError) {
-      if (error.category === 'throttled') {
-        return this.defer(claimed, Math.max(error.retryAfterMs ?? 0, 1000) + this.jitter(1000), `throttled: ${error.message}`);
+    switch (outcome.kind) {
+      case 'done':
+      case 'alreadyApplied': {
+        const { steps } = outcome;
+        const single = steps.length === 1 && !command.steps?.length;
+        const result = single ? steps[0]!.value : steps.map((s) => ({ cmdlet: s.cmdlet, value: s.value, ...(s.alreadyApplied ? { alreadyApplied: true } : {}) }));
+        const warnings = steps.flatMap((s) => s.warnings);
+        await this.finish(
+          attempted,
+          { status: 'succeeded', result, warnings, resultTruncated: steps.some((s) => s.truncated) || undefined, requestIds: steps.flatMap((s) => s.requestIds), alreadyApplied: outcome.kind === 'alreadyApplied' || undefined },
+          durationMs,
+        );
+        return 'succeeded';
       }
-      if (error.category === 'transient') return this.retry({ ...claimed, attempts }, error, durationMs);
-      await this.finish({ ...claimed, attempts }, { status: 'failed', error: toCommandError(error) }, durationMs);
-      return 'failed';
+      case 'throttled':
+        return this.reschedule(claimed, { kind: 'defer', delayMs: Math.max(outcome.retryAfterMs ?? 0, 1000) + this.jitter(1000), reason: `throttled: ${outcome.error.message}` });
+      case 'transient':
+        return this.reschedule(attempted, { kind: 'retry', error: outcome.error, retryAfterMs: outcome.retryAfterMs, durationMs });
+      case 'auth':
+      case 'permanent':
+        await this.finish(attempted, { status: 'failed', error: outcome.error }, durationMs);
+        return 'failed';
     }
-    if (error instanceof CredentialError) {
-      if (error.transient) return this.retry({ ...claimed, attempts }, error, durationMs);
-      await this.finish({ ...claimed, attempts }, { status: 'failed', error: toCommandError(error) }, durationMs);
-      return 'failed';
-    }
-    log.error({ err: error }, 'unexpected error running a command');
-    return this.retry({ ...claimed, attempts }, error, durationMs);
   }
 
   /** One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. */
-  private async runSingle(command: Command, tenant: TenantConfig, how: RunContext): Promise<Ran | { noSlot: true; cause?: unknown }> {
+  private async runSingle(command: Command, tenant: TenantConfig, how: RunContext): Promise<Ran> {
     const call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
+    const asked = this.now();
     const r = await this.batcher.run(tenant, { request: { ...call, anchorMailbox: command.anchorMailbox }, correlationId: command.correlationId ?? command.id, signal: how.signal, logger: how.log, traceContext: how.step.context });
     how.step.slotWaited('noSlot' in r ? undefined : r.slotWaitMs, 'noSlot' in r ? (r.cause !== undefined ? 'error' : 'timeout') : 'acquired');
-    if ('noSlot' in r) return r;
+    if ('noSlot' in r) return { outcome: { kind: 'noSlot', cause: r.cause }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
     const timing = { slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize };
-    if (r.ok) return { ...timing, outcome: { ok: true, steps: [stepOf(call.cmdlet, r.result)] } };
-    if (r.error instanceof ExchangeError && alreadyApplied(call.cmdlet, r.error)) return { ...timing, outcome: { ok: true, steps: [appliedStep(call.cmdlet, r.error)] } };
-    return { ...timing, outcome: { ok: false, error: r.error } };
+    if (r.ok) return { ...timing, outcome: succeeded([stepOf(call.cmdlet, r.result)]) };
+    if (r.error instanceof ExchangeError && alreadyApplied(call.cmdlet, r.error)) return { ...timing, outcome: succeeded([appliedStep(call.cmdlet, r.error)]) };
+    return { ...timing, outcome: failed(r.error, how.log) };
   }
 
   /** The steps of a multi-step operation, in order, under one tenant slot. */
-  private async runSteps(command: Command, tenant: TenantConfig, calls: NonNullable<Command['steps']>, how: RunContext): Promise<Ran | { noSlot: true; cause?: unknown }> {
+  private async runSteps(command: Command, tenant: TenantConfig, calls: NonNullable<Command['steps']>, how: RunContext): Promise<Ran> {
     const { signal, log, step } = how;
-    const asked = Date.now();
+    const asked = this.now();
     let slot;
     try {
       slot = await step.slotWait(() => this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 }));
     } catch (error) {
-      return { noSlot: true, cause: error };
+      return { outcome: { kind: 'noSlot', cause: error }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
     }
     log.debug({ slot: slot?.index }, 'tenant slot');
-    if (!slot) return { noSlot: true };
-    const started = Date.now();
-    let outcome: StepsOutcome;
+    if (!slot) return { outcome: { kind: 'noSlot' }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
+    const started = this.now();
+    let outcome: RunOutcome;
     try {
       const session = this.o.sessions.forTenant(tenant);
       const steps: StepResult[] = [];
@@ -311,53 +328,57 @@ export class CommandWorker {
           steps.push(appliedStep(call.cmdlet, error));
         }
       }
-      outcome = { ok: true, steps };
+      outcome = succeeded(steps);
     } catch (error) {
-      outcome = { ok: false, error };
+      outcome = failed(error, log);
     } finally {
       await slot.release();
     }
-    return { outcome, slotWaitMs: started - asked, exchangeMs: Date.now() - started, batchSize: 1 };
+    return { outcome, slotWaitMs: started - asked, exchangeMs: this.now() - started, batchSize: 1 };
   }
 
-  private async retry(command: Command, error: unknown, durationMs: number): Promise<WorkOutcome> {
-    const commandError = toCommandError(error);
-    if (command.attempts >= this.maxAttempts) {
-      await this.finish(command, { status: 'failed', error: { ...commandError, message: `${commandError.message} (gave up after ${command.attempts} attempts)` } }, durationMs);
+  /**
+   * Gives the command back to the queue for a later run: a new message with a visibility delay,
+   * which survives a crash. A retry (a failed attempt) waits a jittered backoff, never less than
+   * Retry-After, and stops after maxAttempts attempts; a deferral (Exchange or the slots busy)
+   * waits `delayMs`, counts no attempt, and stops once the command is older than maxAgeMs. A
+   * command past its bound fails with why instead.
+   */
+  private async reschedule(command: Command, later: Later): Promise<WorkOutcome> {
+    const bound = this.giveUp(command, later);
+    if (bound) {
+      await this.finish(command, { status: 'failed', error: bound }, later.kind === 'retry' ? later.durationMs : undefined);
       return 'failed';
     }
-    const backoff = this.o.backoff ?? { baseMs: 2000, maxMs: 300_000 };
-    const delay = computeBackoffMs(command.attempts, { ...backoff, retryAfterMs: error instanceof ExchangeError ? error.retryAfterMs : undefined, random: this.o.random });
-    const next = new Date(this.now() + delay).toISOString();
+    const delayMs = later.kind === 'retry' ? computeBackoffMs(command.attempts, { ...(this.o.backoff ?? DEFAULT_BACKOFF), retryAfterMs: later.retryAfterMs, random: this.o.random }) : later.delayMs;
+    const now = this.now();
+    const change: Partial<Command> = later.kind === 'retry' ? { error: later.error } : { deferrals: command.deferrals + 1 };
     try {
-      await this.o.store.update({ ...command, status: 'queued', claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: next, error: commandError, updatedAt: new Date(this.now()).toISOString() });
-    } catch (e) {
-      if (e instanceof ConcurrencyError) return 'lostClaim';
-      throw e;
-    }
-    await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delay);
-    this.logFor(command).info({ attempts: command.attempts, category: commandError.category, delayMs: delay }, 'command will be retried');
-    await this.o.audit.append({ event: 'retried', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, outcome: commandError.category, detail: commandError.message, attempts: command.attempts, durationMs });
-    return 'retrying';
-  }
-
-  private async defer(command: Command, delayMs: number, reason: string): Promise<WorkOutcome> {
-    const maxAge = this.o.maxAgeMs ?? 24 * 3600_000;
-    if (this.now() - Date.parse(command.createdAt) > maxAge) {
-      await this.finish(command, { status: 'failed', error: { category: 'throttled', message: `The command was deferred for more than ${Math.round(maxAge / 60_000)} minutes (${reason}).` } });
-      return 'failed';
-    }
-    const next = new Date(this.now() + delayMs).toISOString();
-    try {
-      await this.o.store.update({ ...command, status: 'queued', claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: next, deferrals: command.deferrals + 1, updatedAt: new Date(this.now()).toISOString() });
+      await this.o.store.update({ ...command, ...change, status: 'queued', claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: new Date(now + delayMs).toISOString(), updatedAt: new Date(now).toISOString() });
     } catch (e) {
       if (e instanceof ConcurrencyError) return 'lostClaim';
       throw e;
     }
     await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delayMs);
-    this.logFor(command).info({ reason, delayMs }, 'command deferred');
-    await this.o.audit.append({ event: 'deferred', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, detail: reason, attempts: command.attempts });
+    const entry = { tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, attempts: command.attempts };
+    if (later.kind === 'retry') {
+      this.logFor(command).info({ attempts: command.attempts, category: later.error.category, delayMs }, 'command will be retried');
+      await this.o.audit.append({ ...entry, event: 'retried', outcome: later.error.category, detail: later.error.message, durationMs: later.durationMs });
+      return 'retrying';
+    }
+    this.logFor(command).info({ reason: later.reason, delayMs }, 'command deferred');
+    await this.o.audit.append({ ...entry, event: 'deferred', detail: later.reason });
     return 'deferred';
+  }
+
+  /** The error a command fails with instead of going back to the queue, once its bound is reached. */
+  private giveUp(command: Command, later: Later): CommandError | undefined {
+    if (later.kind === 'retry') {
+      return command.attempts >= this.maxAttempts ? { ...later.error, message: `${later.error.message} (gave up after ${command.attempts} attempts)` } : undefined;
+    }
+    const maxAge = this.o.maxAgeMs ?? 24 * 3600_000;
+    if (this.now() - Date.parse(command.createdAt) <= maxAge) return undefined;
+    return { category: 'throttled', message: `The command was deferred for more than ${Math.round(maxAge / 60_000)} minutes (${later.reason}).` };
   }
 
   private async finish(command: Command, change: Partial<Command>, durationMs?: number): Promise<void> {

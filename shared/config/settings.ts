@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { ConfigError, formatIssues } from './errors';
 import { storageConnectionProblems } from './storage-connection';
-import { eventAuthProblems } from '../events/webhook-auth';
+import { publicBaseUrlSetting, websiteHostnameSetting } from './public-base-url';
 
 const httpsUrl = z
   .string()
@@ -100,6 +100,10 @@ const schema = z.object({
   PORTAL_API_SCOPE: z.string().regex(/^\S+\/[A-Za-z0-9._-]+$/, 'must be a delegated scope such as api://exo-gateway/user_impersonation').optional(),
   /** Folder of the built portal assets (index.html, app.js, app.css); default dist/portal next to the app. */
   PORTAL_DIR: z.string().optional(),
+  /** The gateway's public address (https origin), e.g. https://myapp.azurewebsites.net: the OpenAPI document's host. Default WEBSITE_HOSTNAME (see public-base-url.ts). */
+  PUBLIC_BASE_URL: publicBaseUrlSetting.optional(),
+  /** Set by App Service / Functions: the app's default host name. */
+  WEBSITE_HOSTNAME: websiteHostnameSetting.optional(),
   /**
    * Application Insights: traces and metrics go there when set (absent = nothing is exported).
    * Checked by readTelemetrySettings, not here: a bad value turns telemetry off, not the gateway.
@@ -174,4 +178,14 @@ export function readTelemetrySettings(env: Record<string, string | undefined>): 
   }
   if (problems.length) throw new ConfigError('Invalid telemetry settings', problems);
   return { connectionString, entraAuth };
+}
+
+/** Event rules with no way to authenticate deliveries is a configuration error (the webhooks never run unauthenticated). */
+function eventAuthProblems(s: Pick<AppSettings, 'RULES_FILE' | 'EVENTS_AAD_AUDIENCE' | 'EVENTS_CLIENT_STATE' | 'GATEWAY_AUTH_TENANTS'>): string[] {
+  const problems: string[] = [];
+  if (s.RULES_FILE && !s.EVENTS_AAD_AUDIENCE && !s.EVENTS_CLIENT_STATE) {
+    problems.push('settings.EVENTS_AAD_AUDIENCE or settings.EVENTS_CLIENT_STATE: one is required when RULES_FILE is set (the event webhooks do not run unauthenticated): the app id URI Event Grid gets delivery tokens for, and/or the clientState of the Graph subscriptions');
+  }
+  if (s.EVENTS_AAD_AUDIENCE && !s.GATEWAY_AUTH_TENANTS.length) problems.push("settings.GATEWAY_AUTH_TENANTS: required with EVENTS_AAD_AUDIENCE (the Entra tenant that issues Event Grid's delivery tokens)");
+  return problems;
 }

@@ -3,9 +3,9 @@
  * registration and which Key Vault credential. Validated at start-up; every problem names the
  * file and the field path.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, formatIssues } from './errors';
+import { readConfigFile } from './read-config-file';
 import type { TenantConfig, TenantRegistry } from './tenant';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -78,12 +78,7 @@ export function parseTenantRegistry(content: unknown, source: string): StaticTen
 }
 
 export function loadTenantRegistry(path: string): StaticTenantRegistry {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`Cannot read the tenant registry TENANTS_FILE=${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
+  const text = readConfigFile(path, 'TENANTS_FILE', 'tenant registry');
   let content: unknown;
   try {
     content = JSON.parse(text);

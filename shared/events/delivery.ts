@@ -10,7 +10,7 @@
  * user with an event from 2099; and a lifecycle notification must be for a tenant this
  * gateway serves (refused otherwise, and not audited).
  */
-import { HttpProblem, type FieldError } from '../http/problem';
+import { GatewayError, isGatewayError, type FieldError, type GatewayErrorCode } from '../core/errors';
 import { parseEventGridDelivery, parseGraphNotifications, type EventGridIntake, type IntakeOptions } from './intake';
 import type { EventSchema, LifecycleNotice, UserEvent } from './model';
 
@@ -30,31 +30,18 @@ export interface RejectedEvent {
   id?: string;
   /** Tenant the event claims, when it is one this gateway serves (for the audit trail). */
   tenantId?: string;
-  status: number;
-  title: string;
-  errors: FieldError[];
+  /** Why, with the fields at fault (the HTTP edge answers it with its status). */
+  error: GatewayError;
   /** false: not written to the audit trail (a tenant this gateway does not serve). */
   audit: boolean;
 }
 
 export type DeliveryIntake = Extract<EventGridIntake, { kind: 'validation' }> | { kind: 'events'; events: UserEvent[]; ignored: number; lifecycle: LifecycleNotice[]; rejected: RejectedEvent[] };
 
-interface ParseProblem {
-  status: number;
-  title: string;
-  errors: FieldError[];
-}
-
-/** The 4xx a parser threw, whatever its class (HttpProblem today); undefined for anything else. */
-function problemOf(error: unknown): ParseProblem | undefined {
-  const init = (error as { init?: { status?: unknown; title?: unknown; errors?: unknown } } | null)?.init ?? (error as { status?: unknown; title?: unknown; errors?: unknown } | null);
-  const status = typeof init?.status === 'number' ? init.status : 0;
-  if (status < 400 || status >= 500) return undefined;
-  return { status, title: typeof init?.title === 'string' ? init.title : 'Invalid event', errors: Array.isArray(init?.errors) ? (init.errors as FieldError[]) : [] };
-}
-
-function renumber(errors: FieldError[], from: string, to: string): FieldError[] {
-  return errors.map((e) => (e.field === from || e.field.startsWith(`${from}.`) || e.field.startsWith(`${from}[`) ? { ...e, field: `${to}${e.field.slice(from.length)}` } : e));
+/** The rejection of one item parsed alone: its error with the fields renumbered to the item's place. */
+function renumbered(error: GatewayError, from: string, to: string): GatewayError {
+  const errors = error.errors.map((e) => (e.field === from || e.field.startsWith(`${from}.`) || e.field.startsWith(`${from}[`) ? { ...e, field: `${to}${e.field.slice(from.length)}` } : e));
+  return new GatewayError(error.code, { title: error.title, detail: error.detail, errors });
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -73,17 +60,18 @@ function timeField(item: unknown, prefix: string): string {
 }
 
 /** Refuses an event time beyond the clock skew ahead, or older than the retention window. */
-function timeProblem(event: UserEvent, field: string, options: DeliveryOptions): FieldError | undefined {
+function timeProblem(event: UserEvent, field: string, options: DeliveryOptions): GatewayError | undefined {
   const now = (options.now ?? (() => new Date()))().getTime();
   const at = Date.parse(event.time);
-  if (at > now + CLOCK_SKEW_SECONDS * 1000) return { field, message: `is in the future (more than ${CLOCK_SKEW_SECONDS} s ahead of this gateway's clock)` };
-  if (at < now - options.maxAgeHours * 3600_000) return { field, message: `is older than ${options.maxAgeHours} h (EVENTS_MAX_AGE_HOURS)` };
+  const refuse = (message: string) => new GatewayError('Validation.Malformed', { title: 'Event time out of bounds', detail: 'The event is dated outside what this gateway accepts; it was not accepted.', errors: [{ field, message }] });
+  if (at > now + CLOCK_SKEW_SECONDS * 1000) return refuse(`is in the future (more than ${CLOCK_SKEW_SECONDS} s ahead of this gateway's clock)`);
+  if (at < now - options.maxAgeHours * 3600_000) return refuse(`is older than ${options.maxAgeHours} h (EVENTS_MAX_AGE_HOURS)`);
   return undefined;
 }
 
-function lifecycleProblem(notice: LifecycleNotice, field: string, options: DeliveryOptions): ParseProblem | undefined {
+function lifecycleProblem(notice: LifecycleNotice, field: string, options: DeliveryOptions): GatewayError | undefined {
   if (notice.tenantId && GUID.test(notice.tenantId) && options.isTenant(notice.tenantId.toLowerCase())) return undefined;
-  return { status: 422, title: 'Unknown tenant', errors: [{ field, message: notice.tenantId ? `${notice.tenantId} is not a configured tenant` : 'is required: the tenant of the subscription' }] };
+  return new GatewayError('Tenant.Unknown', { detail: 'The notification is for a tenant this gateway does not serve; it was not accepted.', errors: [{ field, message: notice.tenantId ? `${notice.tenantId} is not a configured tenant` : 'is required: the tenant of the subscription' }] });
 }
 
 /** Whether the tenant an unparsed item claims is served (rejections of served tenants are audited under them). */
@@ -93,22 +81,18 @@ function servedTenant(item: unknown, options: IntakeOptions): string | undefined
   return ids.map((t) => t.toLowerCase()).find((t) => options.isTenant(t));
 }
 
-/** Nothing acceptable in the delivery: one 4xx naming every field (the common status, else 400). */
-function refuse(rejected: RejectedEvent[]): HttpProblem {
-  const statuses = new Set(rejected.map((r) => r.status));
-  const status = statuses.size === 1 ? rejected[0]!.status : 400;
-  return new HttpProblem({
-    status,
-    title: rejected.length === 1 ? rejected[0]!.title : 'No acceptable event',
-    detail: 'No event of the delivery was accepted; nothing was recorded.',
-    errors: rejected.flatMap((r) => r.errors).slice(0, 20),
-  });
+/** Nothing acceptable in the delivery: one error naming every field (the common code, else malformed). */
+function refuse(rejected: RejectedEvent[]): GatewayError {
+  const codes = new Set<GatewayErrorCode>(rejected.map((r) => r.error.code));
+  const code = codes.size === 1 ? rejected[0]!.error.code : 'Validation.Malformed';
+  const errors: FieldError[] = rejected.flatMap((r) => [...r.error.errors]).slice(0, 20);
+  return new GatewayError(code, { title: rejected.length === 1 ? rejected[0]!.error.title : 'No acceptable event', detail: 'No event of the delivery was accepted; nothing was recorded.', errors });
 }
 
 /**
  * An Event Grid webhook body (Event Grid schema array, one CloudEvent or a CloudEvents batch):
- * the validation handshake, or the accepted events and the rejected ones. Throws a 4xx problem
- * when nothing of it can be accepted.
+ * the validation handshake, or the accepted events and the rejected ones. Throws a GatewayError
+ * naming every field when nothing of it can be accepted.
  */
 export function readEventGridDelivery(body: unknown, options: DeliveryOptions, schemaOverride?: EventSchema): DeliveryIntake {
   const batch = Array.isArray(body);
@@ -126,10 +110,9 @@ export function readEventGridDelivery(body: unknown, options: DeliveryOptions, s
     try {
       intake = parseEventGridDelivery([item], options, schemaOverride);
     } catch (error) {
-      const problem = problemOf(error);
-      if (!problem) throw error;
+      if (!isGatewayError(error)) throw error;
       const tenantId = servedTenant(item, options);
-      out.rejected.push({ index, id: rawId(item), ...(tenantId ? { tenantId } : {}), status: problem.status, title: problem.title, errors: renumber(problem.errors, '[0]', `[${index}]`), audit: true });
+      out.rejected.push({ index, id: rawId(item), ...(tenantId ? { tenantId } : {}), error: renumbered(error, '[0]', `[${index}]`), audit: true });
       continue;
     }
     if (intake.kind === 'validation') return intake;
@@ -162,10 +145,9 @@ export function readGraphDelivery(body: unknown, options: DeliveryOptions): Grap
     try {
       intake = parseGraphNotifications({ value: [item] }, options);
     } catch (error) {
-      const problem = problemOf(error);
-      if (!problem) throw error;
+      if (!isGatewayError(error)) throw error;
       const tenantId = servedTenant(item, options);
-      out.rejected.push({ index, id: rawId(item), ...(tenantId ? { tenantId } : {}), status: problem.status, title: problem.title, errors: renumber(problem.errors, 'value[0]', `value[${index}]`), audit: true });
+      out.rejected.push({ index, id: rawId(item), ...(tenantId ? { tenantId } : {}), error: renumbered(error, 'value[0]', `value[${index}]`), audit: true });
       continue;
     }
     const rejected = check(intake.events, intake.lifecycle, () => item, () => `value[${index}]`, options);
@@ -185,19 +167,13 @@ function check(events: UserEvent[], lifecycle: LifecycleNotice[], item: () => un
   const out: RejectedEvent[] = [];
   for (const event of events) {
     const error = timeProblem(event, timeField(item(), prefix()), options);
-    if (error) out.push({ index: 0, id: event.id, tenantId: event.tenantId, status: 400, title: 'Event time out of bounds', errors: [error], audit: true });
+    if (error) out.push({ index: 0, id: event.id, tenantId: event.tenantId, error, audit: true });
   }
   for (const notice of lifecycle) {
     const raw = (item() ?? {}) as Record<string, unknown>;
     const field = `${prefix()}${'data' in raw ? '.data' : ''}.tenantId`;
-    const problem = lifecycleProblem(notice, field, options);
-    if (problem) out.push({ index: 0, id: rawId(raw), status: problem.status, title: problem.title, errors: problem.errors, audit: false });
+    const error = lifecycleProblem(notice, field, options);
+    if (error) out.push({ index: 0, id: rawId(raw), error, audit: false });
   }
   return out;
-}
-
-/** The `rejected` part of a 202 answer (absent when nothing was rejected). */
-export function rejectedView(rejected: RejectedEvent[]): { rejected?: Array<{ index: number; id?: string; status: number; title: string; errors: FieldError[] }> } {
-  if (!rejected.length) return {};
-  return { rejected: rejected.slice(0, 100).map((r) => ({ index: r.index, ...(r.id ? { id: r.id } : {}), status: r.status, title: r.title, errors: r.errors })) };
 }

@@ -1,11 +1,11 @@
 /**
  * Reading event deliveries: Event Grid schema (array), CloudEvents 1.0 (single or batch) and
  * Microsoft Graph change notifications (`{ value: [...] }`), carrying Graph user resources.
- * Pure parsing: every problem is a 400 problem naming the field; nothing here stores anything.
+ * Pure parsing: every problem is a GatewayError naming the field; nothing here stores anything.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { HttpProblem, type FieldError } from '../http/problem';
+import { GatewayError, type FieldError } from '../core/errors';
 import { eventKey, type EventSchema, type LifecycleNotice, type UserEvent, type UserEventKind } from './model';
 
 export const SUBSCRIPTION_VALIDATION = 'Microsoft.EventGrid.SubscriptionValidationEvent';
@@ -89,8 +89,8 @@ export interface GraphIntake {
   lifecycle: LifecycleNotice[];
 }
 
-function bad(title: string, errors: FieldError[]): HttpProblem {
-  return new HttpProblem({ status: 400, title, detail: 'The event delivery is malformed; nothing was accepted.', errors: errors.slice(0, 20) });
+function bad(title: string, errors: FieldError[]): GatewayError {
+  return new GatewayError('Validation.Malformed', { title, detail: 'The event delivery is malformed; nothing was accepted.', errors: errors.slice(0, 20) });
 }
 
 function issues(error: z.ZodError, prefix: string): FieldError[] {
@@ -106,7 +106,7 @@ function sameSecret(a: string, b: string): boolean {
 function checkClientState(actual: string | undefined, options: IntakeOptions, field: string): void {
   if (options.clientState === undefined) return;
   if (actual === undefined || !sameSecret(actual, options.clientState)) {
-    throw new HttpProblem({ status: 403, title: 'Unexpected clientState', detail: 'The notification does not carry the clientState this gateway subscribed with; nothing was accepted.', errors: [{ field, message: 'does not match the subscription' }] });
+    throw new GatewayError('Event.ClientStateMismatch', { detail: 'The notification does not carry the clientState this gateway subscribed with; nothing was accepted.', errors: [{ field, message: 'does not match the subscription' }] });
   }
 }
 
@@ -128,7 +128,7 @@ function fromGraph(n: z.infer<typeof graphNotification>, meta: { id?: string; ty
   const tenantId = tenantOf([n.tenantId, n.resourceData.organizationId, meta.source]);
   if (!tenantId) throw bad('Unknown tenant', [{ field: `${field}.tenantId`, message: 'is required (tenantId, resourceData.organizationId or a /tenants/<id> source)' }]);
   if (!options.isTenant(tenantId)) {
-    throw new HttpProblem({ status: 422, title: 'Unknown tenant', detail: 'The event is for a tenant this gateway does not serve; nothing was accepted.', errors: [{ field: `${field}.tenantId`, message: `${tenantId} is not a configured tenant` }] });
+    throw new GatewayError('Tenant.Unknown', { detail: 'The event is for a tenant this gateway does not serve; nothing was accepted.', errors: [{ field: `${field}.tenantId`, message: `${tenantId} is not a configured tenant` }] });
   }
   const now = (options.now ?? (() => new Date()))().toISOString();
   const eventId = meta.id ?? n.id ?? `${n.subscriptionId ?? 'graph'}:${n.changeType}:${n.resourceData.id}:${n.resourceData.eventTime ?? now}`;
@@ -209,21 +209,4 @@ export function parseGraphNotifications(body: unknown, options: IntakeOptions): 
     out.events.push(fromGraph(parsed.data, { schema: 'graph' }, options, field));
   }
   return out;
-}
-
-/** Reads a JSON delivery body (object or array): 415 for non-JSON media types, 413 over 1 MB, 400 when not JSON. */
-export async function readEventBody(request: { headers: { get(name: string): string | null }; arrayBuffer(): Promise<ArrayBuffer> }, maxBytes = 1024 * 1024): Promise<unknown> {
-  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type && type !== 'application/json' && !type.endsWith('+json')) {
-    throw new HttpProblem({ status: 415, title: 'Unsupported media type', detail: `Send events as application/json or application/cloudevents(-batch)+json (got ${type.slice(0, 80)}).` });
-  }
-  if (Number(request.headers.get('content-length') ?? 0) > maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: `A delivery may be at most ${maxBytes} bytes.` });
-  const bytes = Buffer.from(await request.arrayBuffer());
-  if (bytes.length > maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: `A delivery may be at most ${maxBytes} bytes.` });
-  if (!bytes.length) throw bad('Missing body', [{ field: 'body', message: 'is required: the events' }]);
-  try {
-    return JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw bad('Invalid JSON', [{ field: 'body', message: 'is not valid JSON' }]);
-  }
 }

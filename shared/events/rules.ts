@@ -17,9 +17,10 @@
  *         - operation: add-group-member
  *           parameters: { group: "{{ after.Department | slug }}@contoso.com", member: "{{ user.UserPrincipalName }}" }
  */
-import { readFileSync, statSync } from 'node:fs';
 import { z } from 'zod';
-import { ConfigError } from '../config/errors';
+import { uniqueRuleNames } from '../config/unique-rule-names';
+import { readConfigFile } from '../config/read-config-file';
+import { WatchedYamlFile, type WatchOptions } from '../config/watched-yaml-file';
 import { parseYamlWithSchema } from '../config/yaml-file';
 import { OPERATIONS, findOperation } from '../operations/catalog';
 
@@ -136,14 +137,7 @@ export const rulesSchema = z
     dryRun: z.boolean().default(false),
     rules: z.array(ruleSchema).max(500),
   })
-  .superRefine((doc, ctx) => {
-    const seen = new Set<string>();
-    doc.rules.forEach((rule, r) => {
-      const key = rule.name.toLowerCase();
-      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['rules', r, 'name'], message: `duplicates an earlier rule name "${rule.name}"` });
-      seen.add(key);
-    });
-  });
+  .superRefine(uniqueRuleNames);
 
 export type RulesDocument = z.infer<typeof rulesSchema>;
 export type EventRule = RulesDocument['rules'][number];
@@ -154,25 +148,18 @@ export function parseRules(text: string, label: string): RulesDocument {
   return parseYamlWithSchema(text, rulesSchema, label, 'Invalid event rules');
 }
 
+/** No RULES_FILE: no rules (a fresh document each time, so no caller can change another's). */
+const noRules = (): RulesDocument => ({ version: 1, dryRun: false, rules: [] });
+
 /** Reads and validates RULES_FILE; undefined path = no rules. Throws ConfigError with line numbers. */
 export function loadRulesFile(path: string | undefined): RulesDocument {
-  if (!path) return { version: 1, dryRun: false, rules: [] };
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new ConfigError(`Cannot read the event rules RULES_FILE=${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-  }
-  return parseRules(text, `RULES_FILE=${path}`);
+  if (!path) return noRules();
+  return parseRules(readConfigFile(path, 'RULES_FILE', 'event rules'), `RULES_FILE=${path}`);
 }
 
-export interface RulesSourceOptions {
+export interface RulesSourceOptions extends WatchOptions {
   /** RULES_FILE; undefined = no rules. */
   path: string | undefined;
-  logger: { info(obj: object, msg: string): void; error(obj: object, msg: string): void };
-  /** How often the file's modification time is checked at most (default 2 s). */
-  checkIntervalMs?: number;
-  now?: () => number;
 }
 
 /**
@@ -180,53 +167,14 @@ export interface RulesSourceOptions {
  * invalid edit keeps the last good rules and is logged (and shown by /api/health) until fixed.
  */
 export class RulesSource {
-  private rules: RulesDocument | undefined;
-  private stamp = '';
-  private checkedAt = 0;
+  private readonly file: WatchedYamlFile<RulesDocument> | undefined;
 
-  constructor(private readonly o: RulesSourceOptions) {}
-
-  private now(): number {
-    return (this.o.now ?? Date.now)();
-  }
-
-  private stampOf(path: string): string {
-    const stat = statSync(path);
-    return `${stat.mtimeMs}:${stat.size}`;
+  constructor(o: RulesSourceOptions) {
+    this.file = o.path ? new WatchedYamlFile({ ...o, path: o.path, setting: 'RULES_FILE', what: 'event rules', plural: true, parse: parseRules, summary: (r) => ({ rules: r.rules.length }) }) : undefined;
   }
 
   /** The rules in force; throws ConfigError (with line numbers) when the first load fails. */
   current(): RulesDocument {
-    const path = this.o.path;
-    if (!this.rules) {
-      let stamp = '';
-      try {
-        if (path) stamp = this.stampOf(path);
-      } catch {
-        // loadRulesFile reports the unreadable file.
-      }
-      this.rules = loadRulesFile(path);
-      this.stamp = stamp;
-      this.checkedAt = this.now();
-      this.o.logger.info({ rules: this.rules.rules.length }, 'event rules loaded');
-      return this.rules;
-    }
-    if (!path || this.now() - this.checkedAt < (this.o.checkIntervalMs ?? 2000)) return this.rules;
-    this.checkedAt = this.now();
-    let stamp: string;
-    try {
-      stamp = this.stampOf(path);
-    } catch {
-      return this.rules;
-    }
-    if (stamp === this.stamp) return this.rules;
-    this.stamp = stamp;
-    try {
-      this.rules = loadRulesFile(path);
-      this.o.logger.info({ rules: this.rules.rules.length }, 'event rules reloaded');
-    } catch (error) {
-      this.o.logger.error({ problem: (error as Error).message }, 'event rules change rejected; the last good rules stay in force');
-    }
-    return this.rules;
+    return this.file?.current() ?? noRules();
   }
 }

@@ -21,12 +21,12 @@ import type { QueueClient } from '@azure/storage-queue';
 import { z } from 'zod';
 import type { AuditLog } from '../commands/audit';
 import type { CommandService } from '../commands/service';
+import { createSubmitCommand, operationNamed, type SubmitCommand } from '../commands/submit';
+import { systemCaller } from '../core/caller';
+import { isGatewayError } from '../core/errors';
 import { ExchangeError } from '../exchange/errors';
 import type { TenantRegistry } from '../config/tenant';
-import { systemCaller } from '../http/caller';
-import { HttpProblem } from '../http/problem';
 import type { Logger } from '../observability/logger';
-import { findOperation } from '../operations/catalog';
 import type { PolicyGuard } from '../policy/guard';
 import { diffAttributes, planActions } from './evaluate';
 import { eventKey, type EventMessage, type EventRecord, type LifecycleNotice, type UserEvent, type UserEventKind } from './model';
@@ -83,8 +83,12 @@ function safeJson(text: string): unknown {
 
 export class EventService {
   private initialized: Promise<void> | undefined;
+  private readonly submitCommand: SubmitCommand;
 
-  constructor(private readonly o: EventServiceOptions) {}
+  constructor(private readonly o: EventServiceOptions) {
+    // A rule's action is submitted like any API request: parse, policy (for the rule's system caller), accept.
+    this.submitCommand = createSubmitCommand(o);
+  }
 
   private now(): string {
     return (this.o.now ?? (() => new Date()))().toISOString();
@@ -126,11 +130,11 @@ export class EventService {
   async rejected(list: RejectedEvent[]): Promise<void> {
     let audited = 0;
     for (const r of list) {
-      this.o.logger.warn({ index: r.index, eventId: r.id, status: r.status, errors: r.errors }, 'event of a delivery rejected');
+      this.o.logger.warn({ index: r.index, eventId: r.id, code: r.error.code, errors: r.error.errors }, 'event of a delivery rejected');
       if (!r.audit || audited >= MAX_REJECTED_AUDITED) continue;
       audited++;
-      const fields = r.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
-      await this.o.audit.append({ event: 'event', tenantId: r.tenantId ?? 'unknown', ...(r.id ? { eventId: r.id } : {}), outcome: 'rejected', detail: `event #${r.index} of the delivery rejected (${r.status} ${r.title}): ${fields}`.slice(0, 2000) });
+      const fields = r.error.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
+      await this.o.audit.append({ event: 'event', tenantId: r.tenantId ?? 'unknown', ...(r.id ? { eventId: r.id } : {}), outcome: 'rejected', detail: `event #${r.index} of the delivery rejected (${r.error.code}${r.error.title ? ` ${r.error.title}` : ''}): ${fields}`.slice(0, 2000) });
     }
   }
 
@@ -282,17 +286,15 @@ export class EventService {
       }
       const caller = systemCaller(`rules:${action.rule}`);
       try {
-        const operation = findOperation(action.operation)!;
-        const request = this.o.commands.parseOperation(operation, { tenant: tenant.tenantId, idempotencyKey: action.idempotencyKey, ...action.input });
-        const decision = await this.o.policy.authorize({ caller, tenant, target: { kind: 'operation', name: operation.name }, parameters: request.input ?? {} });
-        const { command } = await this.o.commands.submit(caller, request, { correlationId: record.id, policyRule: decision.rule });
+        const operation = operationNamed(action.operation);
+        const { command } = await this.submitCommand(caller, { operation, body: { tenant: tenant.tenantId, idempotencyKey: action.idempotencyKey, ...action.input }, correlationId: record.id });
         action.outcome = 'submitted';
         action.commandId = command.id;
         action.detail = undefined;
       } catch (error) {
-        if (!(error instanceof HttpProblem)) throw error;
-        action.outcome = error.init.status === 403 ? 'denied' : 'invalid';
-        action.detail = [error.init.detail, ...(error.init.errors ?? []).map((e) => `${e.field}: ${e.message}`)].filter(Boolean).join(' ');
+        if (!isGatewayError(error)) throw error;
+        action.outcome = error.code === 'Policy.Denied' ? 'denied' : 'invalid';
+        action.detail = [error.detail, ...error.errors.map((e) => `${e.field}: ${e.message}`)].filter(Boolean).join(' ');
       }
     }
     let done: EventRecord;

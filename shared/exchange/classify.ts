@@ -81,6 +81,17 @@ export function errorFromResponse(init: { status: number; body: unknown; retryAf
   });
 }
 
+/**
+ * Whether an error answer to an idempotent cmdlet means its desired state already holds:
+ * "already exists / already a member" for Add-, New-, Set- and Enable- cmdlets, "not a member"
+ * for Remove- (a missing object is still a failure). A rerun after a crash relies on this.
+ */
+export function alreadyApplied(cmdlet: string, error: ExchangeError): boolean {
+  const verb = cmdlet.split('-')[0]!.toLowerCase();
+  if (error.category === 'alreadyExists') return ['add', 'new', 'set', 'enable'].includes(verb);
+  return verb === 'remove' && /MemberNotFoundException$/.test(error.exceptionType ?? '');
+}
+
 /** Network-level failures (no HTTP answer): all transient. */
 export function errorFromNetwork(error: unknown, init: { requestId?: string; cmdlet?: string; timedOut?: boolean }): ExchangeError {
   const e = error as { code?: string; message?: string };

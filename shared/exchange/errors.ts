@@ -3,6 +3,8 @@
  *   throttled    → defer (honour retryAfterMs), not a failed attempt
  *   transient    → retry with backoff
  *   auth         → refresh credentials once, then fail with remediation
+ * A credential failure (no token) is an ExchangeError too: `auth` with the credential's code as
+ * exceptionType and its remediation, or `transient` when trying again later may help.
  *   notFound / alreadyExists / invalidInput / permanent → terminal (alreadyExists may count as success)
  */
 export type ExchangeErrorCategory =
@@ -19,7 +21,7 @@ export interface ExchangeErrorInit {
   message: string;
   /** HTTP status, when the service answered. */
   status?: number;
-  /** Exchange exception type, e.g. ManagementObjectNotFoundException. */
+  /** Exchange exception type, e.g. ManagementObjectNotFoundException (for a credential failure: its code, e.g. Token.InvalidSecret). */
   exceptionType?: string;
   /** Service error code (error.code), e.g. "NotFound" or "Unauthorized". */
   serviceCode?: string;
@@ -28,6 +30,8 @@ export interface ExchangeErrorInit {
   /** client-request-id of the failing request, for support cases. */
   requestId?: string;
   cmdlet?: string;
+  /** What an admin must do, when the gateway knows (credential failures). */
+  remediation?: string;
   cause?: unknown;
 }
 
@@ -40,6 +44,7 @@ export class ExchangeError extends Error {
   readonly retryAfterMs?: number;
   readonly requestId?: string;
   readonly cmdlet?: string;
+  readonly remediation?: string;
 
   constructor(init: ExchangeErrorInit) {
     super(init.message, init.cause !== undefined ? { cause: init.cause } : undefined);
@@ -52,6 +57,13 @@ export class ExchangeError extends Error {
     this.retryAfterMs = init.retryAfterMs;
     this.requestId = init.requestId;
     this.cmdlet = init.cmdlet;
+    this.remediation = init.remediation;
+  }
+
+  /** The same failure with some facts changed (e.g. the cmdlet of a $batch item, an explanation added); the original is its cause. */
+  derive(changes: Partial<ExchangeErrorInit>): ExchangeError {
+    const { category, message, status, exceptionType, serviceCode, retryAfterMs, requestId, cmdlet, remediation } = this;
+    return new ExchangeError({ category, message, status, exceptionType, serviceCode, retryAfterMs, requestId, cmdlet, remediation, cause: this, ...changes });
   }
 
   /** Serializable form stored with a command and returned to callers (no secrets in here). */
@@ -65,6 +77,7 @@ export class ExchangeError extends Error {
       retryAfterMs: this.retryAfterMs,
       requestId: this.requestId,
       cmdlet: this.cmdlet,
+      remediation: this.remediation,
     };
   }
 }

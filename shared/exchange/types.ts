@@ -51,14 +51,13 @@ export const EXCHANGE_BATCH_LIMIT = 10;
 
 /** An authenticated Exchange session for one tenant (token, connection-id, keep-alive agent). */
 export interface TenantExchange {
-  /** Runs one cmdlet; throws ExchangeError (categorized) on failure. */
+  /** Runs one cmdlet; throws ExchangeError (categorized) on failure, a credential failure included. */
   invoke(request: CmdletRequest, options?: InvokeOptions): Promise<CmdletResult>;
   /**
    * Runs up to EXCHANGE_BATCH_LIMIT cmdlets as one `$batch` request (one slot of the tenant's
    * concurrency cap). Never throws ExchangeError: every item gets its own outcome, in the order
    * given, classified exactly as a single InvokeCommand answer; a failure of the whole request
-   * (throttling, 5xx, network) becomes that error for every item. Credential failures (getting a
-   * token) are thrown as for `invoke`.
+   * (throttling, 5xx, network, no token) becomes that error for every item.
    */
   invokeBatch(items: readonly BatchItem[], options?: InvokeOptions): Promise<BatchItemOutcome[]>;
 }

@@ -8,6 +8,7 @@ import type { HttpRequest } from '@azure/functions';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Authenticate, Caller } from './caller';
 import { HttpProblem } from './problem';
+import { tokenTimeProblem } from './token-times';
 
 export interface EntraAuthOptions {
   /** e.g. https://login.microsoftonline.com */
@@ -72,6 +73,8 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
       if (error instanceof errors.JOSEError) throw challenge('invalid_token', 'The token signature could not be verified.');
       throw new HttpProblem({ status: 503, title: 'Authentication unavailable', detail: 'The identity provider could not be reached to verify the token; retry later.' });
     }
+    const lifetimeProblem = tokenTimeProblem(payload, options.clockToleranceSeconds ?? 300); // exp required; nbf and iat not in the future
+    if (lifetimeProblem) throw challenge('invalid_token', lifetimeProblem);
     const roles = Array.isArray(payload.roles) ? payload.roles.map(String) : [];
     const scopes = typeof payload.scp === 'string' ? payload.scp.split(' ').filter(Boolean) : [];
     const isUser = payload.idtyp === 'user' || scopes.length > 0;

@@ -1,13 +1,10 @@
 /**
  * RFC 9457 problem details (`application/problem+json`) for every client error, naming the
- * fields at fault, and safe JSON body reading: a bad body is a 4xx, never a 500.
+ * fields at fault. The one place failures become HTTP answers: an HttpProblem (thrown by the
+ * HTTP edge itself) carries its answer; a domain GatewayError is answered by its code.
  */
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
-
-export interface FieldError {
-  field: string;
-  message: string;
-}
+import type { HttpResponseInit } from '@azure/functions';
+import { isGatewayError, type FieldError, type GatewayErrorCode } from '../core/errors';
 
 export interface ProblemInit {
   status: number;
@@ -21,7 +18,7 @@ export interface ProblemInit {
   extensions?: Record<string, unknown>;
 }
 
-/** An HTTP-level failure a handler throws; turned into problem+json by the adapter. */
+/** A failure of the HTTP edge itself (authentication, body, route), carrying its answer; domain code throws GatewayError. */
 export class HttpProblem extends Error {
   readonly code: string;
   constructor(readonly init: ProblemInit) {
@@ -60,54 +57,43 @@ export function problemResponse(init: ProblemInit, instance?: string): HttpRespo
   };
 }
 
-export interface ReadJsonOptions {
-  /** Largest accepted body (default 64 KiB). */
-  maxBytes?: number;
+/** How each domain error code is answered; a GatewayError's own title wins over the one here. */
+const GATEWAY_PROBLEMS: Record<GatewayErrorCode, { status: number; title: string }> = {
+  'Validation.Malformed': { status: 400, title: 'Invalid request' },
+  'Validation.Invalid': { status: 422, title: 'Invalid request' },
+  'Tenant.Unknown': { status: 422, title: 'Unknown tenant' },
+  'Tenant.Busy': { status: 503, title: 'Busy' },
+  'Command.NotFound': { status: 404, title: 'Command not found' },
+  'Command.IdempotencyKeyReused': { status: 422, title: 'Idempotency key reused' },
+  'Operation.Unknown': { status: 404, title: 'Unknown operation' },
+  'Policy.Denied': { status: 403, title: 'Forbidden by policy' },
+  'Event.NotFound': { status: 404, title: 'Event not found' },
+  'Event.ClientStateMismatch': { status: 403, title: 'Unexpected clientState' },
+  'Mailbox.NotFound': { status: 404, title: 'No mailbox' },
+  'Exchange.Unavailable': { status: 503, title: 'Exchange unavailable' },
+  'Exchange.ReadFailed': { status: 502, title: 'Exchange read failed' },
+};
+
+/** The answer to an expected failure (HttpProblem, GatewayError); undefined for anything else. */
+export function problemFor(error: unknown): ProblemInit | undefined {
+  if (error instanceof HttpProblem) return error.init;
+  if (!isGatewayError(error)) return undefined;
+  const { status, title } = GATEWAY_PROBLEMS[error.code];
+  return {
+    status,
+    title: error.title ?? title,
+    ...(error.detail ? { detail: error.detail } : {}),
+    ...(error.errors.length ? { errors: [...error.errors] } : {}),
+    ...(error.retryAfterSeconds !== undefined ? { headers: { 'retry-after': String(error.retryAfterSeconds) } } : {}),
+    ...(error.extensions ? { extensions: { ...error.extensions } } : {}),
+  };
 }
 
-/** Reads a JSON object body: 415 for another media type, 413 when too large, 400 when not JSON or not an object. */
-export async function readJsonObject(request: HttpRequest, options: ReadJsonOptions = {}): Promise<Record<string, unknown>> {
-  const maxBytes = options.maxBytes ?? 64 * 1024;
-  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type && type !== 'application/json' && !type.endsWith('+json')) {
-    throw new HttpProblem({ status: 415, title: 'Unsupported media type', detail: `Send the body as application/json (got ${type.slice(0, 80)}).` });
+/** The answer to an unexpected failure: nothing of it reaches the caller (it is logged). */
+export function unexpectedProblem(error: unknown): ProblemInit {
+  // A configuration problem is the operator's to fix (details in the log and /api/health), not the caller's.
+  if ((error as { code?: string } | undefined)?.code === 'Config.Invalid') {
+    return { status: 503, title: 'Service not configured', detail: 'The gateway is misconfigured; the request was not accepted. Operators: see /api/health and the log.', headers: { 'retry-after': '60' } };
   }
-  const declared = Number(request.headers.get('content-length') ?? 0);
-  if (declared > maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: `The body may be at most ${maxBytes} bytes.` });
-  const bytes = Buffer.from(await request.arrayBuffer());
-  if (bytes.length > maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: `The body may be at most ${maxBytes} bytes.` });
-  if (bytes.length === 0) throw new HttpProblem({ status: 400, title: 'Missing body', detail: 'The request needs a JSON object body.' });
-  let value: unknown;
-  let pollution = false;
-  try {
-    // JSON.parse keeps "__proto__" as an own key, which later object spreads and schema
-    // libraries may turn into a prototype: such a body is refused outright.
-    value = JSON.parse(bytes.toString('utf8'), (key, v: unknown) => {
-      if (key === '__proto__') pollution = true;
-      return v;
-    });
-  } catch {
-    throw new HttpProblem({ status: 400, title: 'Invalid JSON', detail: 'The request body is not valid JSON.' });
-  }
-  if (pollution) throw new HttpProblem({ status: 400, title: 'Invalid body', detail: 'The request body may not contain a "__proto__" key.' });
-  if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    throw new HttpProblem({ status: 400, title: 'Invalid body', detail: 'The request body must be a JSON object.' });
-  }
-  return value as Record<string, unknown>;
-}
-
-/** Wraps a handler body: HttpProblem → problem+json; anything else → logged 500 without details. */
-export async function answerProblems(request: HttpRequest, work: () => Promise<HttpResponseInit>, onUnexpected: (error: unknown) => void): Promise<HttpResponseInit> {
-  try {
-    return await work();
-  } catch (error) {
-    const instance = new URL(request.url).pathname;
-    if (error instanceof HttpProblem) return problemResponse(error.init, instance);
-    onUnexpected(error);
-    // A configuration problem is the operator's to fix (details in the log and /api/health), not the caller's.
-    if ((error as { code?: string }).code === 'Config.Invalid') {
-      return problemResponse({ status: 503, title: 'Service not configured', detail: 'The gateway is misconfigured; the request was not accepted. Operators: see /api/health and the log.', headers: { 'retry-after': '60' } }, instance);
-    }
-    return problemResponse({ status: 500, title: 'Internal error', detail: 'The request could not be completed. It was not accepted; retry later.' }, instance);
-  }
+  return { status: 500, title: 'Internal error', detail: 'The request could not be completed. It was not accepted; retry later.' };
 }

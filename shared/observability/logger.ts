@@ -27,7 +27,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
           return method.apply(this, cleaned);
         },
       },
-      serializers: { err: (e: Error) => redactValue({ type: e?.name, message: e?.message, code: (e as { code?: string })?.code, stack: e?.stack }) },
+      // formatters.log has already turned an Error into its redacted fields (error-fields.ts); anything else passes through it too.
+      serializers: { err: (e: unknown) => redactValue(e) },
     },
     options.destination,
   );

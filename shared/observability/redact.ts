@@ -3,8 +3,12 @@
  * (keys and certificates), long base64 runs (PFX, DER), Entra-style client secrets and common
  * `secret=`/`password=`/`Authorization:` forms.
  */
+import { errorFields, isError } from './error-fields';
+
 const PATTERNS: Array<[RegExp, string]> = [
   [/-----BEGIN [A-Z0-9 ]+-----[\s\S]*?-----END [A-Z0-9 ]+-----/g, '[REDACTED PEM]'],
+  // A block cut short (an error message truncated mid-key): its base64 lines are too short for the run below.
+  [/-----BEGIN [A-Z0-9 ]+-----[A-Za-z0-9+/=\s]*/g, '[REDACTED PEM]'],
   [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, '[REDACTED JWT]'],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 [REDACTED]'],
   [/((?:client_secret|client_assertion|password|secret|access_token|refresh_token|id_token|code_verifier|assertion)["']?\s*[=:]\s*["']?)[^"'&\s,;}]+/gi, '$1[REDACTED]'],
@@ -22,6 +26,7 @@ export function redact(text: string): string {
 export function redactValue(value: unknown, depth = 0): unknown {
   if (depth > 8) return '[…]';
   if (typeof value === 'string') return redact(value);
+  if (isError(value)) return redactValue(errorFields(value), depth + 1); // name, message, stack are not enumerable: pick them out
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};

@@ -1,10 +1,10 @@
 /**
  * The policy enforcement point the HTTP functions call before anything is enqueued: decides,
  * records the decision in the audit trail (allowed and denied alike), and turns a denial into a
- * 403 problem naming the rule.
+ * Policy.Denied error naming the rule.
  */
 import type { AuditLog } from '../commands/audit';
-import { HttpProblem } from '../http/problem';
+import { GatewayError } from '../core/errors';
 import type { Logger } from '../observability/logger';
 import { decide, directoryLookups, type DirectoryFacts, type PolicyDecision, type PolicyRequest } from './policy';
 import type { PolicySource } from './policy-file';
@@ -12,8 +12,8 @@ import type { PolicySource } from './policy-file';
 /** Answers the directory constraints (ownedByCaller, join/depart restrictions) from Exchange. */
 export interface GroupDirectory {
   /**
-   * Facts for each address (lower-cased key; null = no such group). Throws an HttpProblem
-   * (e.g. 503) when the directory cannot be read: the request is then not accepted.
+   * Facts for each address (lower-cased key; null = no such group). Throws a GatewayError
+   * (e.g. Exchange.Unavailable) when the directory cannot be read: the request is then not accepted.
    */
   groupFacts(request: { tenantId: string; caller: PolicyRequest['caller']; addresses: string[] }): Promise<DirectoryFacts>;
 }
@@ -36,7 +36,7 @@ export class PolicyGuard {
 
   /**
    * Decides — reading the directory first when a matching rule has directory constraints —
-   * audits, and throws a 403 problem+json when denied.
+   * audits, and throws Policy.Denied (with the rule) when denied.
    */
   async authorize(request: PolicyRequest): Promise<PolicyDecision> {
     const policy = this.o.source.current();
@@ -58,7 +58,7 @@ export class PolicyGuard {
     });
     if (!decision.allowed) {
       this.o.logger.info({ caller: `${request.caller.kind}:${request.caller.id}`, rule: decision.rule, target }, 'denied by policy');
-      throw new HttpProblem({ status: 403, title: 'Forbidden by policy', detail: decision.reason, extensions: { rule: decision.rule } });
+      throw new GatewayError('Policy.Denied', { detail: decision.reason, extensions: { rule: decision.rule } });
     }
     return decision;
   }

@@ -4,7 +4,7 @@
  * that rule's parameter constraints hold. A denial names the rule that failed (or
  * "default-deny") and why, in words an admin can act on.
  */
-import type { Caller } from '../http/caller';
+import type { Caller } from '../core/caller';
 import type { CallerMatcher, ParameterConstraint, PolicyDocument, PolicyRule } from './schema';
 
 export type PolicyTarget = { kind: 'operation'; name: string } | { kind: 'cmdlet'; name: string } | { kind: 'diagnostics' };

@@ -13,6 +13,7 @@
  *         user: { domain: [contoso.com] }
  */
 import { z } from 'zod';
+import { uniqueRuleNames } from '../config/unique-rule-names';
 import { OPERATIONS } from '../operations/catalog';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -98,14 +99,7 @@ export const policySchema = z
     version: z.literal(1, { error: 'must be 1' }),
     rules: z.array(ruleSchema).max(1000),
   })
-  .superRefine((p, ctx) => {
-    const seen = new Set<string>();
-    p.rules.forEach((r, i) => {
-      const key = r.name.toLowerCase();
-      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['rules', i, 'name'], message: `duplicates an earlier rule name "${r.name}"` });
-      seen.add(key);
-    });
-  });
+  .superRefine(uniqueRuleNames);
 
 export type PolicyDocument = z.infer<typeof policySchema>;
 export type PolicyRule = PolicyDocument['rules'][number];

@@ -2,14 +2,15 @@
  * Synchronous Exchange reads for interactive callers (the portal's views, policy directory
  * checks): Get- cmdlets run through the tenant's Exchange session while holding one slot of
  * the tenant's concurrency cap — the same cap the worker respects, so reads never push a
- * tenant over Exchange's limit. Failures become problem+json a browser can show: 503 with
- * Retry-After when no slot is free or Exchange is throttling/unavailable, 502 otherwise.
+ * tenant over Exchange's limit. Failures become GatewayErrors a browser can be shown:
+ * Tenant.Busy or Exchange.Unavailable (with a retry delay) when no slot is free or Exchange
+ * is throttling/unavailable, Exchange.ReadFailed otherwise.
  */
 import type { TenantConfig } from '../config/tenant';
 import type { TenantSlots } from '../commands/tenant-slots';
+import { GatewayError } from '../core/errors';
 import { ExchangeError } from '../exchange/errors';
 import type { CmdletRequest, CmdletResult, ExchangeSessions } from '../exchange/types';
-import { HttpProblem } from '../http/problem';
 import type { Logger } from '../observability/logger';
 
 export interface ExchangeReaderOptions {
@@ -29,7 +30,7 @@ export class ExchangeReader {
   /** Runs `work` with one slot held; every cmdlet it runs must be a read (Get-*). */
   async read<T>(tenant: TenantConfig, work: (invoke: ReadCmdlet) => Promise<T>, options: { correlationId?: string } = {}): Promise<T> {
     const slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 });
-    if (!slot) throw new HttpProblem({ status: 503, title: 'Busy', detail: 'Exchange is busy for your organization right now; try again in a few seconds.', headers: { 'retry-after': '5' } });
+    if (!slot) throw new GatewayError('Tenant.Busy', { detail: 'Exchange is busy for your organization right now; try again in a few seconds.', retryAfterSeconds: 5 });
     const session = this.o.sessions.forTenant(tenant);
     const invoke: ReadCmdlet = (request) => {
       if (!/^Get-/i.test(request.cmdlet)) throw new Error(`ExchangeReader runs Get- cmdlets only (got ${request.cmdlet})`);
@@ -48,8 +49,8 @@ export class ExchangeReader {
     if (!(error instanceof ExchangeError)) return error;
     this.o.logger.warn({ tenantId: tenant.tenantId, category: error.category, cmdlet: error.cmdlet, exceptionType: error.exceptionType }, 'Exchange read failed');
     if (error.category === 'throttled' || error.category === 'transient') {
-      return new HttpProblem({ status: 503, title: 'Exchange unavailable', detail: 'Exchange Online did not answer in time or is throttling; try again shortly.', headers: { 'retry-after': String(Math.max(1, Math.min(60, Math.ceil((error.retryAfterMs ?? 5000) / 1000)))) } });
+      return new GatewayError('Exchange.Unavailable', { detail: 'Exchange Online did not answer in time or is throttling; try again shortly.', retryAfterSeconds: Math.max(1, Math.min(60, Math.ceil((error.retryAfterMs ?? 5000) / 1000))), cause: error });
     }
-    return new HttpProblem({ status: 502, title: 'Exchange read failed', detail: 'Exchange Online refused the read; an administrator can find the details in the gateway log.' });
+    return new GatewayError('Exchange.ReadFailed', { detail: 'Exchange Online refused the read; an administrator can find the details in the gateway log.', cause: error });
   }
 }

@@ -8,7 +8,7 @@ import type { StaticTenantRegistry } from '../config/tenant-registry';
 import { ExchangeError } from '../exchange/errors';
 import type { GroupDirectory } from '../policy/guard';
 import type { DirectoryFacts, GroupFacts } from '../policy/policy';
-import type { Caller } from '../http/caller';
+import type { Caller } from '../core/caller';
 import type { ExchangeReader, ReadCmdlet } from './exchange-reader';
 
 export interface ExchangeGroupDirectoryOptions {

@@ -5,48 +5,13 @@
  * with Get- cmdlets inside one tenant slot (ExchangeReader); nothing here changes anything.
  */
 import type { TenantConfig } from '../config/tenant';
+import { GatewayError } from '../core/errors';
 import { ExchangeError } from '../exchange/errors';
-import { HttpProblem } from '../http/problem';
 import type { ExchangeReader, ReadCmdlet } from './exchange-reader';
 import { ownedGroups, sameGroup } from './group-directory';
+import type { GroupView, MailboxOverview, Person } from './views';
 
-export interface Person {
-  address: string;
-  displayName: string;
-}
-
-export interface GroupView {
-  address: string;
-  displayName: string;
-  memberJoinRestriction: string;
-  memberDepartRestriction: string;
-  isMember: boolean;
-  isOwner: boolean;
-  /** The caller may leave it themselves (member, MemberDepartRestriction Open). */
-  canLeave: boolean;
-  /** The caller may join it themselves (not a member, MemberJoinRestriction Open). */
-  canJoin: boolean;
-}
-
-export interface MailboxOverview {
-  displayName: string;
-  address: string;
-  autoReply: {
-    state: 'Disabled' | 'Enabled' | 'Scheduled' | string;
-    startTime?: string;
-    endTime?: string;
-    internalMessage: string;
-    externalMessage: string;
-    externalAudience: string;
-  };
-  delegates: { fullAccess: Person[]; sendAs: Person[]; sendOnBehalf: Person[] };
-  /** Groups the caller is a member of. */
-  groups: GroupView[];
-  /** Groups the caller owns (ManagedBy), with their members. */
-  ownedGroups: (GroupView & { members: Person[] })[];
-  /** Open groups the caller is not in yet. */
-  joinableGroups: GroupView[];
-}
+export type { GroupView, MailboxOverview, Person } from './views';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : v === null || v === undefined ? '' : String(v));
 const SELF = /^(NT AUTHORITY\\SELF|S-1-5-10)$/i;
@@ -64,7 +29,7 @@ export class SelfServiceOverview {
   /** `reader`: the slot-holding Exchange reads this view (and other synchronous reads) go through. */
   constructor(readonly reader: ExchangeReader) {}
 
-  /** The overview of `upn`'s own mailbox (404 problem when the user has no mailbox). */
+  /** The overview of `upn`'s own mailbox (Mailbox.NotFound when the user has no mailbox). */
   async read(tenant: TenantConfig, upn: string, options: OverviewOptions = {}): Promise<MailboxOverview> {
     return this.reader.read(tenant, (invoke) => this.collect(invoke, upn), options);
   }
@@ -76,7 +41,7 @@ export class SelfServiceOverview {
     } catch (error) {
       if (!(error instanceof ExchangeError && error.category === 'notFound')) throw error;
     }
-    if (!mailbox) throw new HttpProblem({ status: 404, title: 'No mailbox', detail: `There is no Exchange Online mailbox for ${upn}.` });
+    if (!mailbox) throw new GatewayError('Mailbox.NotFound', { detail: `There is no Exchange Online mailbox for ${upn}.` });
     const address = str(mailbox.PrimarySmtpAddress) || upn;
 
     const auto = (await invoke({ cmdlet: 'Get-MailboxAutoReplyConfiguration', parameters: { Identity: address } })).value[0] ?? {};

@@ -18,7 +18,7 @@ import { ensureSandboxPki } from '../../sandbox/pki/certificates';
 import { createAppServices, type AppServices } from '../../shared/app/services';
 import { createStorageClients } from '../../shared/app/storage-clients';
 import { readStorageConnection } from '../../shared/config/storage-connection';
-import { ANONYMOUS_LOCAL_CALLER } from '../../shared/http/caller';
+import { ANONYMOUS_LOCAL_CALLER } from '../../shared/core/caller';
 import { silentLogger } from '../../shared/observability/logger';
 import { startTestCloud, uniqueName } from '../support/sandbox';
 

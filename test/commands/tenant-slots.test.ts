@@ -2,6 +2,7 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { createBlobTenantSlots, type TenantSlots } from '../../shared/commands/tenant-slots';
 import { testStorageConnectionString, uniqueName } from '../support/sandbox';
+import { backlogOn } from '../support/tenant-slots';
 
 const container = () => BlobServiceClient.fromConnectionString(testStorageConnectionString()).getContainerClient(uniqueName('slots'));
 
@@ -32,51 +33,39 @@ describe('blob lease tenant slots', () => {
   });
 
   describe('fairness across instances', () => {
-    /** Instance `a` keeps a backlog: 6 workers take the tenant's one slot in turn, each handing it to the next. */
-    async function backlogOn(slots: TenantSlots, tenant: string, untilMs: number): Promise<number> {
-      let runs = 0;
-      await Promise.all(
-        Array.from({ length: 6 }, async () => {
-          while (Date.now() < untilMs) {
-            const slot = await slots.acquire(tenant, 1, { maxWaitMs: 1000 });
-            if (!slot) continue;
-            runs++;
-            await new Promise((r) => setTimeout(r, 20));
-            await slot.release();
-          }
-        }),
-      );
-      return runs;
+    // Small timings (SlotTimings) so each scenario takes a second or two of real storage I/O,
+    // not the production defaults' 5-6 s; tenant-slots.timing.test.ts runs the defaults on fake timers.
+    const waiting = { wantAfterMs: 50, wantSignalEveryMs: 100, wantPollMs: 20 };
+    const holding = { wantCheckEveryMs: 100, rotateCooldownMs: 300 };
+
+    /** Instance `a` holds the tenant's one slot for a backlog of 2 s; `b` is about to wait for it. */
+    async function backlogScenario(tenant: string, rotateAfterMs: number) {
+      const c = container();
+      const a = createBlobTenantSlots({ containerClient: c, instanceId: 'a-busy', rotateAfterMs, ...holding });
+      const b = createBlobTenantSlots({ containerClient: c, instanceId: 'b-waiting', ...waiting });
+      const first = await a.acquire(tenant, 1);
+      await first!.release();
+      const backlog = backlogOn(a, tenant, Date.now() + 2000);
+      await new Promise((r) => setTimeout(r, 100));
+      return { b, backlog, close: () => Promise.all([a.close(), b.close()]) };
     }
 
     it('a slot held for a backlog goes to another instance that has none and waits', async () => {
-      const c = container();
-      const a = createBlobTenantSlots({ containerClient: c, instanceId: 'a-busy', rotateAfterMs: 500 });
-      const b = createBlobTenantSlots({ containerClient: c, instanceId: 'b-waiting' });
-      const first = await a.acquire('tenant-f', 1);
-      await first!.release();
-      const backlog = backlogOn(a, 'tenant-f', Date.now() + 6000);
-      await new Promise((r) => setTimeout(r, 300));
+      const { b, backlog, close } = await backlogScenario('tenant-f', 200);
       const started = Date.now();
-      const slot = await b.acquire('tenant-f', 1, { maxWaitMs: 5000 });
+      const slot = await b.acquire('tenant-f', 1, { maxWaitMs: 1500 });
       expect(slot).toBeDefined();
-      expect(Date.now() - started).toBeLessThan(5000);
+      expect(Date.now() - started).toBeLessThan(1500);
       await slot!.release();
       expect(await backlog).toBeGreaterThan(10);
-      await Promise.all([a.close(), b.close()]);
+      await close();
     });
 
     it('without rotation the waiting instance gets nothing while the backlog lasts (what the rotation fixes)', async () => {
-      const c = container();
-      const a = createBlobTenantSlots({ containerClient: c, instanceId: 'a-busy', rotateAfterMs: 1e9 });
-      const b = createBlobTenantSlots({ containerClient: c, instanceId: 'b-waiting' });
-      const first = await a.acquire('tenant-g', 1);
-      await first!.release();
-      const backlog = backlogOn(a, 'tenant-g', Date.now() + 4000);
-      await new Promise((r) => setTimeout(r, 300));
-      expect(await b.acquire('tenant-g', 1, { maxWaitMs: 2500 })).toBeUndefined();
+      const { b, backlog, close } = await backlogScenario('tenant-g', 1e9);
+      expect(await b.acquire('tenant-g', 1, { maxWaitMs: 1000 })).toBeUndefined();
       await backlog;
-      await Promise.all([a.close(), b.close()]);
+      await close();
     });
   });
 

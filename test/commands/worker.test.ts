@@ -115,6 +115,20 @@ describe('CommandWorker', () => {
     expect(await t.store.get(missing.command.id)).toMatchObject({ status: 'failed', error: { category: 'notFound' } });
   });
 
+  it('fails an auth error at once with its remediation, and retries a credential failure that may pass', async () => {
+    const t = setup([
+      new ExchangeError({ category: 'auth', message: 'The client secret has expired.', exceptionType: 'Token.SecretExpired', remediation: 'Create a new client secret.' }),
+      new ExchangeError({ category: 'transient', message: 'Key Vault could not be read.', exceptionType: 'Credential.KeyVaultUnavailable', remediation: 'Check network access.' }),
+    ]);
+    await t.init();
+    const denied = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
+    const unreachable = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
+    expect(await t.worker.process(message(denied.command.id))).toBe('failed');
+    expect(await t.store.get(denied.command.id)).toMatchObject({ status: 'failed', attempts: 1, error: { category: 'auth', exceptionType: 'Token.SecretExpired', remediation: 'Create a new client secret.' } });
+    expect(await t.worker.process(message(unreachable.command.id))).toBe('retrying');
+    expect(await t.store.get(unreachable.command.id)).toMatchObject({ status: 'queued', attempts: 1, error: { category: 'transient', remediation: 'Check network access.' } });
+  });
+
   it('defers without an attempt when no tenant slot is free', async () => {
     const t = setup([ok()], { slots: { acquire: async () => undefined, close: async () => undefined } });
     await t.init();

@@ -54,7 +54,7 @@ function setup(options: { contosoPem?: boolean } = {}) {
     }
     return p;
   };
-  const pool = new ExchangeSessionPool({ baseUrl: cloud.endpoints.exchange, tokensFor: providerFor });
+  const pool = new ExchangeSessionPool({ baseUrl: cloud.endpoints.exchange, tokensFor: providerFor, tokenScope: 'https://outlook.office365.com/.default' });
   return { registry, pool, providerFor, sources };
 }
 
@@ -128,7 +128,7 @@ describe('credentials and Exchange session through the sandbox', () => {
     expect(explained.ok).toBe(false);
     expect(explained.problems.map((p) => p.code)).toEqual(['MissingManageAsApp']);
     expect(explained.problems[0]!.remediation).toContain('Exchange.ManageAsApp');
-    const pool = new ExchangeSessionPool({ baseUrl: cloud.endpoints.exchange, tokensFor: () => provider });
+    const pool = new ExchangeSessionPool({ baseUrl: cloud.endpoints.exchange, tokensFor: () => provider, tokenScope: 'https://outlook.office365.com/.default' });
     const failure = await pool.forTenant(tenant).invoke({ cmdlet: 'Get-Mailbox', parameters: {} }).catch((e: ExchangeError) => e);
     expect(failure).toMatchObject({ category: 'auth', status: 401 });
     expect((failure as ExchangeError).message).toContain('grant admin consent');

@@ -100,6 +100,11 @@ function corpus(): Case[] {
     }
     for (const type of ['text/plain', 'application/xml', 'multipart/form-data', 'application/x-www-form-urlencoded']) cases.push({ label: `${path} as ${type}`, path, body: JSON.stringify([valid.eventgrid]), contentType: type });
     cases.push({ label: `${path} over 1 MB`, path, body: JSON.stringify({ value: [{ ...(valid.graph as object), padding: 'x'.repeat(1_100_000) }] }) });
+    // Nesting that overflowed the stack after parsing (issue 16 finding 8a): refused before parsing, naming the field.
+    const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+    for (const raw of [`[{"id":"x","data":${deep(40)}}]`, `[{"id":"x","data":${deep(5000)}}]`, `{"value":[${'['.repeat(20_000)}${']'.repeat(20_000)}]}`, `{"value":[${Array(150_000).fill('0').join(',')}]}`]) {
+      cases.push({ label: `${path} deep or wide ${raw.slice(0, 24)}`, path, body: raw });
+    }
   }
   // Forged clientState, foreign tenants, other resources.
   for (const clientState of ['', 'forged', CLIENT_STATE.toUpperCase(), `${CLIENT_STATE} `, 'x'.repeat(300)]) {

@@ -135,6 +135,10 @@ async function badTokens(): Promise<Array<[string, string | undefined]>> {
   const wrongAudience = (await sandbox.sign({ ...goodClaims, aud: 'https://outlook.office365.com' })).token;
   const wrongIssuer = (await sandbox.sign({ ...goodClaims, iss: 'https://evil.example/v2.0' })).token;
   const foreignTenant = (await sandbox.sign({ ...goodClaims, tid: FABRIKAM, iss: `${gw.cloud.endpoints.authorityHost}/${FABRIKAM}/v2.0` })).token;
+  // Signed by the sandbox's real key with lifetimes Entra ID never issues (issue 16 finding 7).
+  const noExp = await sandbox.signClaims({ ...goodClaims, iat: now, nbf: now });
+  const nbfFuture = await sandbox.signClaims({ ...goodClaims, iat: now, nbf: now + 3600, exp: now + 7200 });
+  const iatFuture = await sandbox.signClaims({ ...goodClaims, iat: now + 3600, nbf: now, exp: now + 7200 });
   // Signed by a key the issuer never published.
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const header = b64url({ alg: 'RS256', typ: 'JWT', kid: sandbox.kid });
@@ -160,6 +164,9 @@ async function badTokens(): Promise<Array<[string, string | undefined]>> {
     ['token for another audience', `Bearer ${wrongAudience}`],
     ['wrong issuer', `Bearer ${wrongIssuer}`],
     ['tenant not accepted', `Bearer ${foreignTenant}`],
+    ['no exp claim (never expires)', `Bearer ${noExp}`],
+    ['nbf an hour in the future', `Bearer ${nbfFuture}`],
+    ['iat an hour in the future', `Bearer ${iatFuture}`],
     ['huge token (12 KB, under the 16 KB header limit)', `Bearer ${'a'.repeat(4000)}.${'b'.repeat(4000)}.${'c'.repeat(4000)}`],
     ['token twice', `Bearer ${admin} ${admin}`],
     ['lowercase scheme and junk', `bearer ${admin}junk!`],
@@ -239,6 +246,24 @@ async function corpus(): Promise<FuzzCase[]> {
   for (let i = 0; i < 8; i++) nested = { deeper: nested };
   cases.push({ label: 'parameters nested 8 deep', method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, parameters: { Identity: nested } }), expect: [422] });
   cases.push({ label: 'parameter value over 8 KiB', method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, parameters: { Identity: 'x'.repeat(9000) } }), expect: [422] });
+  // Depth and size bounds (issue 16 finding 8a): nesting that overflowed the stack after parsing
+  // (a 500) and bodies of many small items, in parameters and in every operation's fields.
+  const deepObjects = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
+  const deepArrays = (n: number) => '['.repeat(n) + ']'.repeat(n);
+  const spliceInto = (valid: Record<string, unknown>, field: string, raw: string) => bodyFor({ ...valid, [field]: '@@' }).replace('"@@"', raw);
+  for (const [label, raw] of [['objects 33 deep', deepObjects(33)], ['objects 3,000 deep', deepObjects(3000)], ['arrays 1,000 deep', deepArrays(1000)], ['arrays 20,000 deep', deepArrays(20_000)], ['20,000 items', `[${Array(20_000).fill('0').join(',')}]`], ['11,000 members (55 KB)', `{${Array(11_000).fill('"":0').join(',')}}`]] as const) {
+    cases.push({ label: `parameters.Identity ${label}`, method: 'POST', path: '/api/commands', headers: asAdmin, body: spliceInto(validCommand, 'parameters', `{"Identity":${raw}}`), expect: [422] });
+    for (const target of postTargets.slice(1)) {
+      const field = Object.keys(target.valid).find((k) => k !== 'tenant')!;
+      cases.push({ label: `${field} ${label} → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: spliceInto(target.valid, field, raw), expect: [422] });
+    }
+  }
+  // Case-variant duplicate parameters (issue 16 finding 1): one Exchange parameter named twice.
+  for (const parameters of [{ Identity: 'adele.vance@contoso.com', IDENTITY: 'alex.wilber@contoso.com' }, { identity: 'adele.vance@contoso.com', Identity: 'alex.wilber@contoso.com' }, { Identity: 'adele.vance@contoso.com', CustomAttribute1: 'a', customattribute1: 'b' }, { Identity: 'adele.vance@contoso.com', GrantSendOnBehalfTo: { Add: ['adele.vance@contoso.com'], ADD: ['alex.wilber@contoso.com'] } }]) {
+    for (const [who, headers] of [['admin', asAdmin], ['flow app', asFlow]] as const) {
+      cases.push({ label: `${who}: case-variant duplicate parameters ${Object.keys(parameters).join('/')}`, method: 'POST', path: '/api/commands', headers, body: bodyFor({ ...validCommand, parameters }), expect: [422] });
+    }
+  }
 
   // 4. Hostile values that pass the schema but not the policy: the flow app, raw cmdlets and
   //    recipients outside its rule (random mixes from the seed).
@@ -273,6 +298,11 @@ async function corpus(): Promise<FuzzCase[]> {
   }
   for (const tenant of HOSTILE_STRINGS.filter((s) => s && s.length < 400 && !/[\r\n\u0000\\]|^\s+$/.test(s))) {
     cases.push({ label: `diagnostics for ${tenant.slice(0, 30)}`, method: 'GET', path: `/api/diagnostics/${encodeURIComponent(tenant)}`, headers: { authorization: `Bearer ${admin}` }, expect: [404] });
+  }
+  // A URL whose percent-encoding does not decode is the host's 400 (issue 16 finding 8b; it was a 500).
+  for (const path of ['/api/commands/%E0%A4%A', '/api/commands/%', '/api/operations/%ZZ', '/api/events/graph%E0', '/api/portal/%C0%80/%', '/api/diagnostics/%E0%A4%A', '/api/%FF%FE']) {
+    cases.push({ label: `malformed percent-encoding ${path}`, method: 'GET', path, headers: { authorization: `Bearer ${admin}` }, expect: [400] });
+    cases.push({ label: `malformed percent-encoding POST ${path}`, method: 'POST', path, headers: asAdmin, body: bodyFor(validCommand), expect: [400] });
   }
   // The portal's static files: only the fixed list, never a path out of its folder.
   for (const asset of ['..%2f..%2fpackage.json', '%2e%2e/%2e%2e/local.settings.json', '..%5c..%5cpackage.json', 'src/../../../.sandbox/pki/ca-key.pem', 'config.json%00.png', 'x'.repeat(3000), '.env', 'index.html/..%2f..%2f..%2fpackage.json']) {
@@ -311,7 +341,7 @@ it('answers 1,000+ hostile requests to every endpoint with a 4xx, enqueues and s
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         const text = await res.text();
         const type = res.headers.get('content-type') ?? '';
-        const hostAnswer = text === '' && (res.status === 404 || res.status === 405); // route or method the app does not have
+        const hostAnswer = text === '' && (res.status === 404 || res.status === 405 || res.status === 400); // route or method the app does not have, or a URL the host cannot decode
         if (res.status < 400 || res.status > 499) failures.push(`${c.label}: ${res.status} ${text.slice(0, 200)}`);
         else if (c.expect && !c.expect.includes(res.status)) failures.push(`${c.label}: expected ${c.expect.join('/')}, got ${res.status} ${text.slice(0, 200)}`);
         else if (!hostAnswer && type !== 'application/problem+json') failures.push(`${c.label}: content-type ${type}`);

@@ -161,6 +161,44 @@ describe('correlation ids', () => {
   });
 });
 
+describe('every HTTP endpoint', () => {
+  // One request of each kind, each in a trace of its own: a server span named after the route,
+  // with the status answered, and the same headers on every answer (nosniff once, a correlation id).
+  it('has a server span, nosniff and a correlation id, for each kind of endpoint', async () => {
+    const admin = await gw.token();
+    const { location } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } });
+    const json = { 'content-type': 'application/json', authorization: `Bearer ${admin}` };
+    const requests: Array<{ span: string; route: string; path: string; init?: RequestInit }> = [
+      { span: 'POST /api/commands', route: '/api/commands', path: '/api/commands', init: { method: 'POST', headers: json, body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Get-Mailbox' }) } },
+      { span: 'POST /api/operations/{name}', route: '/api/operations/{name}', path: '/api/operations/get-mailbox-summary', init: { method: 'POST', headers: json, body: JSON.stringify({ tenant: CONTOSO, identity: 'adele.vance@contoso.com' }) } },
+      { span: 'GET /api/commands/{id}', route: '/api/commands/{id}', path: location, init: { headers: json } },
+      { span: 'GET /api/diagnostics/{tenant}', route: '/api/diagnostics/{tenant}', path: '/api/diagnostics/nowhere.example', init: { headers: json } },
+      { span: 'POST /api/events/graph', route: '/api/events/graph', path: '/api/events/graph?validationToken=handshake-1', init: { method: 'POST' } },
+      { span: 'OPTIONS /api/events/eventgrid', route: '/api/events/eventgrid', path: '/api/events/eventgrid', init: { method: 'OPTIONS', headers: { 'webhook-request-origin': 'eventgrid.azure.net' } } },
+      { span: 'GET /api/events/{id}', route: '/api/events/{id}', path: '/api/events/no-such-event', init: { headers: json } },
+      { span: 'GET /api/health', route: '/api/health', path: '/api/health' },
+      { span: 'GET /api/openapi.json', route: '/api/openapi.json', path: '/api/openapi.json' },
+      { span: 'GET /api/portal/{*asset}', route: '/api/portal/{*asset}', path: '/api/portal/' },
+      { span: 'GET /api/me', route: '/api/me', path: '/api/me', init: { headers: json } },
+    ];
+    for (const r of requests) {
+      const traceId = hex(16);
+      const res = await fetch(`${gw.host.url}${r.path}`, { ...r.init, headers: { ...(r.init?.headers as Record<string, string>), traceparent: `00-${traceId}-${hex(8)}-01` } });
+      await res.arrayBuffer();
+      expect({ path: r.path, nosniff: res.headers.get('x-content-type-options'), correlated: Boolean(res.headers.get('x-correlation-id')) }).toEqual({ path: r.path, nosniff: 'nosniff', correlated: true });
+      const span = await until(`the span of ${r.span}`, () => spansOf(traceId).find((s) => s.kind === SpanKind.SERVER));
+      expect({ name: span.name, route: span.attributes[ATTR.httpRoute], status: span.attributes[ATTR.httpStatus] }).toEqual({ name: r.span, route: r.route, status: res.status });
+    }
+  });
+
+  it('keeps a handler\'s own headers: the command status answers with the command\'s correlation id', async () => {
+    const { location } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } }, { 'x-correlation-id': 'poll-me-1' });
+    const res = await fetch(`${gw.host.url}${location}`, { headers: { authorization: `Bearer ${await gw.token()}`, 'x-correlation-id': 'the-poller' } });
+    expect(res.headers.get('x-correlation-id')).toBe('poll-me-1');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+  });
+});
+
 describe('throttling', () => {
   afterEach(() => gw.cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 2000 } }));
 

@@ -5,7 +5,9 @@
  * gateway serves (refused, not audited, otherwise). A delivery with nothing acceptable is a 4xx.
  */
 import { readEventGridDelivery, readGraphDelivery } from '../../shared/events/delivery';
-import { HttpProblem } from '../../shared/http/problem';
+import { rejectedView } from '../../shared/http/event-webhooks';
+import { isGatewayError } from '../../shared/core/errors';
+import { problemFor, type ProblemInit } from '../../shared/http/problem';
 import { UserEventPublisher } from '../../sandbox/graph/user-events';
 import { SandboxDirectory } from '../../sandbox/directory/directory';
 import { defaultSeed } from '../../sandbox/directory/seed';
@@ -19,14 +21,15 @@ const publisher = new UserEventPublisher(new SandboxDirectory(defaultSeed()));
 const subscription = (kind: 'eventgrid' | 'cloudevents' | 'graph', tenantId = CONTOSO) => ({ id: '2b1b6b1e-8d55-4b7e-9d7e-0c3f1f0e0a01', kind, url: 'http://x', tenantId, clientState: 'sandbox-client-state', applicationId: '00000003-0000-0000-c000-000000000000', expirationDateTime: '2026-12-01T00:00:00Z' });
 const eventGrid = (id: string, o: { tenantId?: string; time?: string } = {}) => (publisher.payload(subscription('eventgrid', o.tenantId), { userId: USER, changeType: 'updated' }, id, o.time ?? '2026-11-25T10:00:00.000Z').body as unknown[])[0];
 
-function problem(fn: () => unknown): HttpProblem {
+/** The answer the HTTP edge gives the error `fn` throws (as `init`, like an HttpProblem's). */
+function problem(fn: () => unknown): { init: ProblemInit } {
   try {
     fn();
   } catch (error) {
-    if (error instanceof HttpProblem) return error;
+    if (isGatewayError(error)) return { init: problemFor(error)! };
     throw error;
   }
-  throw new Error('expected an HttpProblem');
+  throw new Error('expected a GatewayError');
 }
 
 describe('Event Grid batches, event by event', () => {
@@ -41,12 +44,13 @@ describe('Event Grid batches, event by event', () => {
     const intake = readEventGridDelivery([eventGrid('a'), eventGrid('foreign', { tenantId: FOREIGN }), eventGrid('b')], options);
     if (intake.kind !== 'events') throw new Error('expected events');
     expect(intake.events.map((e) => e.id)).toEqual(['a', 'b']);
-    expect(intake.rejected).toEqual([{ index: 1, id: 'foreign', status: 422, title: 'Unknown tenant', errors: [{ field: '[1].data.tenantId', message: `${FOREIGN} is not a configured tenant` }], audit: true }]);
+    expect(intake.rejected).toEqual([{ index: 1, id: 'foreign', error: expect.objectContaining({ code: 'Tenant.Unknown', errors: [{ field: '[1].data.tenantId', message: `${FOREIGN} is not a configured tenant` }] }), audit: true }]);
+    expect(rejectedView(intake.rejected)).toEqual({ rejected: [{ index: 1, id: 'foreign', status: 422, title: 'Unknown tenant', errors: [{ field: '[1].data.tenantId', message: `${FOREIGN} is not a configured tenant` }] }] });
     // Malformed events likewise, with their own index in the field.
     const broken = eventGrid('broken') as { data: { resourceData: { id: string } } };
     broken.data.resourceData.id = 'not-a-guid';
     const mixed = readEventGridDelivery([eventGrid('c'), broken], options);
-    expect(mixed.kind === 'events' && mixed.rejected[0]).toMatchObject({ index: 1, id: 'broken', tenantId: CONTOSO, status: 400, errors: [{ field: '[1].data.resourceData.id' }] });
+    expect(mixed.kind === 'events' && mixed.rejected[0]).toMatchObject({ index: 1, id: 'broken', tenantId: CONTOSO, error: { code: 'Validation.Malformed', errors: [{ field: '[1].data.resourceData.id' }] } });
   });
 
   it('nothing acceptable: one 4xx naming every field', () => {
@@ -64,14 +68,14 @@ describe('Event Grid batches, event by event', () => {
     expect(problem(() => readEventGridDelivery([eventGrid('old', { time: '2026-11-24T10:00:00.000Z' })], options)).init.errors?.[0]).toMatchObject({ field: '[0].eventTime', message: 'is older than 24 h (EVENTS_MAX_AGE_HOURS)' });
     const intake = readEventGridDelivery([eventGrid('skewed', { time: '2026-11-25T10:09:00.000Z' }), eventGrid('2099b', { time: '2099-01-01T00:00:00.000Z' })], options);
     expect(intake.kind === 'events' && intake.events.map((e) => e.id)).toEqual(['skewed']);
-    expect(intake.kind === 'events' && intake.rejected[0]).toMatchObject({ index: 1, id: '2099b', tenantId: CONTOSO, errors: [{ field: '[1].eventTime' }] });
+    expect(intake.kind === 'events' && intake.rejected[0]).toMatchObject({ index: 1, id: '2099b', tenantId: CONTOSO, error: { errors: [{ field: '[1].eventTime' }] } });
   });
 
   it('a lifecycle event for a tenant this gateway does not serve is refused, and not audited', () => {
     const lifecycle = (tenant: string) => ({ specversion: '1.0', id: `l-${tenant}`, type: 'Microsoft.Graph.SubscriptionReauthorizationRequired', source: `/tenants/${tenant}/applications/x`, time: '2026-11-25T10:00:00Z', data: { subscriptionId: 's-9', clientState: 'sandbox-client-state', tenantId: tenant } });
     expect(problem(() => readEventGridDelivery(lifecycle(FOREIGN), options)).init).toMatchObject({ status: 422, errors: [{ field: 'body.data.tenantId' }] });
     const mixed = readEventGridDelivery([lifecycle(FOREIGN), eventGrid('ok')], options);
-    expect(mixed.kind === 'events' && mixed.rejected).toEqual([expect.objectContaining({ index: 0, status: 422, audit: false })]);
+    expect(mixed.kind === 'events' && mixed.rejected).toEqual([expect.objectContaining({ index: 0, error: expect.objectContaining({ code: 'Tenant.Unknown' }), audit: false })]);
   });
 });
 
@@ -88,6 +92,6 @@ describe('Graph notification collections, notification by notification', () => {
   it('one notification of a foreign tenant among good ones: the good ones are accepted', () => {
     const intake = readGraphDelivery({ value: [graph(), graph(FOREIGN)] }, options);
     expect(intake.events).toHaveLength(1);
-    expect(intake.rejected).toEqual([expect.objectContaining({ index: 1, status: 422, errors: [{ field: 'value[1].tenantId', message: expect.any(String) }] })]);
+    expect(intake.rejected).toEqual([expect.objectContaining({ index: 1, error: expect.objectContaining({ code: 'Tenant.Unknown', errors: [{ field: 'value[1].tenantId', message: expect.any(String) }] }) })]);
   });
 });

@@ -4,7 +4,8 @@
  * 4xx naming the field.
  */
 import { parseEventGridDelivery, parseGraphNotifications } from '../../shared/events/intake';
-import { HttpProblem } from '../../shared/http/problem';
+import { isGatewayError } from '../../shared/core/errors';
+import { problemFor, type ProblemInit } from '../../shared/http/problem';
 import { UserEventPublisher } from '../../sandbox/graph/user-events';
 import { SandboxDirectory } from '../../sandbox/directory/directory';
 import { defaultSeed } from '../../sandbox/directory/seed';
@@ -16,14 +17,15 @@ const publisher = new UserEventPublisher(new SandboxDirectory(defaultSeed()));
 const subscription = (kind: 'eventgrid' | 'cloudevents' | 'graph', clientState = 'sandbox-client-state') => ({ id: '2b1b6b1e-8d55-4b7e-9d7e-0c3f1f0e0a01', kind, url: 'http://x', tenantId: CONTOSO, clientState, applicationId: '00000003-0000-0000-c000-000000000000', expirationDateTime: '2026-12-01T00:00:00Z' });
 const body = (kind: 'eventgrid' | 'cloudevents' | 'graph', changeType: 'created' | 'updated' | 'deleted' = 'updated', clientState?: string) => publisher.payload(subscription(kind, clientState), { userId: USER, changeType }, 'evt-1', '2026-11-25T10:00:00.000Z').body;
 
-function problem(fn: () => unknown): HttpProblem {
+/** The domain error `fn` throws, as the HTTP edge answers it. */
+function problem(fn: () => unknown): { init: ProblemInit } {
   try {
     fn();
   } catch (error) {
-    if (error instanceof HttpProblem) return error;
+    if (isGatewayError(error)) return { init: problemFor(error)! };
     throw error;
   }
-  throw new Error('expected an HttpProblem');
+  throw new Error('expected a GatewayError');
 }
 
 describe('Event Grid and CloudEvents deliveries', () => {

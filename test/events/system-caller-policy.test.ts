@@ -1,5 +1,5 @@
 /** Event rules submit as system callers ("rules:<rule>"): policy matches them only through `system` matchers. */
-import { systemCaller } from '../../shared/http/caller';
+import { systemCaller } from '../../shared/core/caller';
 import { decide } from '../../shared/policy/policy';
 import { parsePolicy } from '../../shared/policy/policy-file';
 import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';

@@ -9,7 +9,7 @@ import { callerToken, CONTOSO, FABRIKAM } from '../support/gateway';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { UserEventPublisher } from '../../sandbox/graph/user-events';
 import { GATEWAY_API } from '../../sandbox/directory/seed';
-import { EventWebhookAuth, GRAPH_CHANGE_TRACKING_APP_ID } from '../../shared/events/webhook-auth';
+import { EventWebhookAuth, GRAPH_CHANGE_TRACKING_APP_ID } from '../../shared/http/event-webhooks';
 import { readSettings } from '../../shared/config/settings';
 import { ConfigError } from '../../shared/config/errors';
 import { HttpProblem } from '../../shared/http/problem';

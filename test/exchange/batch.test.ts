@@ -6,7 +6,7 @@
  */
 import type { TenantConfig } from '../../shared/config/tenant';
 import { ExchangeError } from '../../shared/exchange/errors';
-import type { JsonHttpTransport, JsonResponse } from '../../shared/exchange/http';
+import type { JsonHttpTransport, JsonResponse } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
 import type { BatchItem, BatchItemOutcome } from '../../shared/exchange/types';
 
@@ -36,6 +36,7 @@ function setup(answers: Answer[]) {
   const session = new ExchangeSession({
     tenant: TENANT,
     baseUrl: 'https://outlook.example',
+    tokenScope: 'https://outlook.office365.com/.default',
     transport,
     tokens: {
       getToken: async (o?: { forceRefresh?: boolean }) => {

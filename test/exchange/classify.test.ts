@@ -1,4 +1,5 @@
-import { categorize, computeBackoffMs, errorFromResponse, parseRetryAfter, parseServiceError } from '../../shared/exchange/classify';
+import { alreadyApplied, categorize, computeBackoffMs, errorFromResponse, parseRetryAfter, parseServiceError } from '../../shared/exchange/classify';
+import { ExchangeError } from '../../shared/exchange/errors';
 import { encodeParameters } from '../../shared/exchange/session';
 
 const body = (type: string, text: string, code = 'BadRequest') => ({
@@ -53,6 +54,20 @@ describe('Exchange error classification', () => {
     for (const r of [0, 0.3, 0.99]) {
       expect(computeBackoffMs(1, { baseMs: 1000, maxMs: 60_000, retryAfterMs: 30_000, random: () => r })).toBeGreaterThanOrEqual(30_000);
     }
+  });
+
+  it.each([
+    ['Add-DistributionGroupMember', 'alreadyExists', 'Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException', true],
+    ['New-MailContact', 'alreadyExists', 'Microsoft.Exchange.Data.Directory.ADObjectAlreadyExistsException', true],
+    ['Set-Mailbox', 'alreadyExists', 'Microsoft.Exchange.Management.Tasks.AlreadyExistsException', true],
+    ['Enable-Mailbox', 'alreadyExists', 'Microsoft.Exchange.Management.Tasks.RecipientAlreadyExistsException', true],
+    ['Remove-DistributionGroupMember', 'notFound', 'Microsoft.Exchange.Management.Tasks.MemberNotFoundException', true],
+    ['Remove-DistributionGroupMember', 'notFound', 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', false],
+    ['Remove-MailContact', 'alreadyExists', 'Microsoft.Exchange.Management.Tasks.AlreadyExistsException', false],
+    ['Get-Mailbox', 'alreadyExists', 'Microsoft.Exchange.Management.Tasks.AlreadyExistsException', false],
+    ['Add-MailboxPermission', 'transient', undefined, false],
+  ] as const)('%s answered %s (%s): already applied = %s', (cmdlet, category, exceptionType, expected) => {
+    expect(alreadyApplied(cmdlet, new ExchangeError({ category, message: 'x', exceptionType }))).toBe(expected);
   });
 
   it('encodes { add, remove } edits as Exchange hashtables and dates as ISO strings', () => {

@@ -32,3 +32,53 @@ describe('redaction', () => {
     expect(output).not.toContain(secret);
   });
 });
+
+describe('logged errors (issue 16 finding 9: every error used to log as "err":{})', () => {
+  function capture(): { logger: ReturnType<typeof createLogger>; lines: () => Array<Record<string, unknown>>; text: () => string } {
+    let output = '';
+    const destination = new Writable({ write(chunk, _enc, cb) { output += chunk.toString(); cb(); } });
+    return { logger: createLogger({ level: 'info', destination }), lines: () => output.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>), text: () => output };
+  }
+
+  it('keeps name, message, code, status and stack, with a JWT and a client_secret in the message redacted', () => {
+    const log = capture();
+    const error = Object.assign(new TypeError(`token request failed: client_secret=${secret} assertion ${jwt}`), { code: 'AADSTS7000215', statusCode: 401 });
+    log.logger.error({ err: error }, 'token failed');
+    log.logger.warn(error, 'as the first argument');
+    for (const line of log.lines()) {
+      const err = line.err as Record<string, unknown>;
+      expect(err).toMatchObject({ name: 'TypeError', code: 'AADSTS7000215', status: 401 });
+      expect(err.message).toBe('token request failed: client_secret=[REDACTED] assertion [REDACTED JWT]');
+      expect(String(err.stack)).toMatch(/^TypeError: token request failed: client_secret=\[REDACTED\]/);
+      expect(String(err.stack)).toMatch(/redact\.test\.ts/);
+    }
+    expect(log.text()).not.toContain(jwt);
+    expect(log.text()).not.toContain(secret);
+    expect(log.text()).not.toContain('"err":{}');
+  });
+
+  it('follows cause one level, keeps scalar fields (problems, exceptionType), and redacts PEM keys, Bearer tokens and passwords in them', () => {
+    const cert = createAppCertificate({ commonName: 'r' });
+    const truncatedKey = cert.keyPem.slice(0, 300);
+    const root = new Error(`inner: Authorization: Bearer ${jwt}`, { cause: new Error('deepest, not logged') });
+    const error = Object.assign(new Error(`could not load ${cert.keyPem} or ${truncatedKey}`, { cause: root }), { problems: ['settings.X: password=hunter2secret'], exceptionType: 'Some.Exception', request: { headers: { authorization: `Bearer ${jwt}` } } });
+    const log = capture();
+    log.logger.error({ err: error, other: new RangeError('second error field') }, 'failed');
+    const [line] = log.lines();
+    const err = line!.err as Record<string, unknown>;
+    expect(err).toMatchObject({ name: 'Error', exceptionType: 'Some.Exception', problems: ['settings.X: password=[REDACTED]'] });
+    expect(err.request).toBeUndefined();
+    expect(err.cause).toMatchObject({ name: 'Error', message: 'inner: Authorization: Bearer [REDACTED JWT]' });
+    expect((err.cause as Record<string, unknown>).cause).toBeUndefined();
+    expect(line!.other).toMatchObject({ name: 'RangeError', message: 'second error field' });
+    expect(log.text()).not.toMatch(/PRIVATE KEY|hunter2secret/);
+    expect(log.text()).not.toContain(jwt);
+    expect(log.text()).not.toContain(cert.keyPem.split('\n')[1]!);
+  });
+
+  it('logs thrown non-errors as they are', () => {
+    const log = capture();
+    log.logger.error({ err: `plain string with ${jwt}` }, 'odd throw');
+    expect(log.lines()[0]!.err).toBe('plain string with [REDACTED JWT]');
+  });
+});

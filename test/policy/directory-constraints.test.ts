@@ -10,7 +10,7 @@ import { decide, directoryLookups, type GroupFacts, type PolicyRequest } from '.
 import { PolicyGuard, type GroupDirectory } from '../../shared/policy/guard';
 import type { PolicySource } from '../../shared/policy/policy-file';
 import type { AuditLog } from '../../shared/commands/audit';
-import { HttpProblem } from '../../shared/http/problem';
+import { HttpProblem, problemFor } from '../../shared/http/problem';
 import { silentLogger } from '../../shared/observability/logger';
 
 const PORTAL = 'e5f6a7b8-c9d0-4e1f-8a2b-3c4d5e6f7a07';
@@ -109,6 +109,8 @@ describe('PolicyGuard', () => {
 
   it('denials are 403 problems naming the rule', async () => {
     const { guard: g } = guard({ groupFacts: async () => facts({ 'eng@contoso.com': {} }) });
-    await expect(g.authorize(request('add-group-member', { group: 'eng@contoso.com', member: 'adele@contoso.com' }))).rejects.toMatchObject({ init: { status: 403, extensions: { rule: 'owners' } } });
+    const denied = await g.authorize(request('add-group-member', { group: 'eng@contoso.com', member: 'adele@contoso.com' })).catch((e: unknown) => e);
+    expect(denied).toMatchObject({ code: 'Policy.Denied' });
+    expect(problemFor(denied)).toMatchObject({ status: 403, extensions: { rule: 'owners' } });
   });
 });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { decide, type PolicyRequest } from '../../shared/policy/policy';
 import { parsePolicy, PolicySource } from '../../shared/policy/policy-file';
 import { ConfigError } from '../../shared/config/errors';
-import type { Caller } from '../../shared/http/caller';
+import type { Caller } from '../../shared/core/caller';
 import { silentLogger } from '../../shared/observability/logger';
 
 const FLOW_APP = 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e05';

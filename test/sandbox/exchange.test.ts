@@ -1,7 +1,7 @@
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { JsonHttpTransport } from '../../shared/exchange/http';
+import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
@@ -257,7 +257,7 @@ describe('sandbox Exchange admin API', () => {
   it('answers ExchangeSession.invokeBatch item by item, with pages of an item through InvokeCommand', async () => {
     const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 2 });
     const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
-    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, transport, pageSize: 4, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, pageSize: 4, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
     cloud.context.stats.reset();
     try {
       const outcomes = await session.invokeBatch([

@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { join } from 'node:path';
 import { QueueClient } from '@azure/storage-queue';
@@ -114,6 +115,21 @@ describe('local Functions host', () => {
     expect((await fetch(`${host.url}/api/items/notanumber`)).status).toBe(404);
     expect((await fetch(`${host.url}/api/nothing`)).status).toBe(404);
     expect((await fetch(`${host.url}/api/items/7`, { method: 'DELETE' })).status).toBe(405);
+  });
+
+  it('answers 400, not 500, for a URL it cannot decode (malformed percent-encoding, bad Host)', async () => {
+    for (const path of ['/api/%E0%A4%A', '/api/items/%E0%A4%A', '/api/items/7/%ZZ', '/api/%', '/%C0%80/x']) {
+      const res = await fetch(`${host.url}${path}`);
+      expect([path, res.status]).toEqual([path, 400]);
+    }
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(host.url).port), '127.0.0.1', () => socket.end('GET /api/items/7 HTTP/1.1\r\nHost: bad host name\r\nConnection: close\r\n\r\n'));
+      let text = '';
+      socket.on('data', (chunk) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
   });
 
   it('writes binary bodies and status, and hides handler errors behind a bare 500', async () => {

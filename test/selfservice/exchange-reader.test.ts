@@ -7,7 +7,8 @@
 import { startTestGateway, CONTOSO, type TestGateway } from '../support/gateway';
 import { ExchangeReader } from '../../shared/selfservice/exchange-reader';
 import { ExchangeError } from '../../shared/exchange/errors';
-import { HttpProblem } from '../../shared/http/problem';
+import { GatewayError } from '../../shared/core/errors';
+import { problemFor } from '../../shared/http/problem';
 import { silentLogger } from '../../shared/observability/logger';
 import type { TenantSlots } from '../../shared/commands/tenant-slots';
 import type { ExchangeSessions, CmdletRequest } from '../../shared/exchange/types';
@@ -33,8 +34,9 @@ describe('ExchangeReader (units)', () => {
     const { slots } = fakeSlots(false);
     const reader = new ExchangeReader({ slots, sessions: fakeSessions(() => ({ value: [] })), logger: silentLogger, slotWaitMs: 10 });
     const error = await reader.read(tenant, async () => 1).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(HttpProblem);
-    expect((error as HttpProblem).init).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
+    expect(error).toBeInstanceOf(GatewayError);
+    expect(error).toMatchObject({ code: 'Tenant.Busy' });
+    expect(problemFor(error)).toMatchObject({ status: 503, headers: { 'retry-after': '5' } });
   });
 
   it('runs Get- cmdlets only and releases the slot whatever happens', async () => {
@@ -48,8 +50,8 @@ describe('ExchangeReader (units)', () => {
   it('maps Exchange throttling to 503 and other refusals to 502', async () => {
     const { slots } = fakeSlots(true);
     const throwing = (category: 'throttled' | 'permanent') => new ExchangeReader({ slots, sessions: fakeSessions(() => { throw new ExchangeError({ category, message: 'x', retryAfterMs: 7000 }); }), logger: silentLogger });
-    await expect(throwing('throttled').read(tenant, (invoke) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} }))).rejects.toMatchObject({ init: { status: 503, headers: { 'retry-after': '7' } } });
-    await expect(throwing('permanent').read(tenant, (invoke) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} }))).rejects.toMatchObject({ init: { status: 502 } });
+    expect(problemFor(await throwing('throttled').read(tenant, (invoke) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} })).catch((e: unknown) => e))).toMatchObject({ status: 503, headers: { 'retry-after': '7' } });
+    expect(problemFor(await throwing('permanent').read(tenant, (invoke) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} })).catch((e: unknown) => e))).toMatchObject({ status: 502 });
   });
 });
 
@@ -68,7 +70,7 @@ describe('reads through the sandbox Exchange', () => {
     expect(overview.groups.map((g) => g.address).sort()).toEqual(['all-staff@contoso.com', 'engineering@contoso.com']);
     expect(overview.groups.every((g) => !g.canLeave)).toBe(true);
     expect(overview.joinableGroups.map((g) => g.address).sort()).toEqual(['book-club@contoso.com', 'sales-team@contoso.com']);
-    await expect(gw.services.selfService().read(contoso, 'nobody@contoso.com')).rejects.toMatchObject({ init: { status: 404 } });
+    expect(problemFor(await gw.services.selfService().read(contoso, 'nobody@contoso.com').catch((e: unknown) => e))).toMatchObject({ status: 404 });
   });
 
   it("sandbox: Get-DistributionGroup -Filter \"Members -eq '<DN>'\" with the DN Get-Mailbox returns", async () => {

@@ -13,13 +13,16 @@
  *     `validationTokens` (notifications with resource data) each must be a token Entra issued
  *     to Microsoft Graph's change-tracking app for this app, in a tenant this gateway serves.
  *
- * Token checks are shared/http/entra-auth.ts's (signature against the tenant's JWKS, issuer,
- * audience, lifetime); this module adds which app must have asked for the token.
+ * Token checks are entra-auth.ts's (signature against the tenant's JWKS, issuer, audience,
+ * lifetime); this module adds which app must have asked for the token. It also shapes the
+ * `rejected` part of a 202 answer (events refused one by one, shared/events/delivery.ts).
  */
 import type { HttpRequest } from '@azure/functions';
-import { createEntraAuthenticator } from '../http/entra-auth';
-import type { Authenticate, Caller } from '../http/caller';
-import { HttpProblem } from '../http/problem';
+import { createEntraAuthenticator } from './entra-auth';
+import type { Authenticate, Caller } from './caller';
+import { HttpProblem, problemFor } from './problem';
+import type { FieldError } from '../core/errors';
+import type { RejectedEvent } from '../events/delivery';
 import type { AppSettings } from '../config/settings';
 import type { TenantConfig } from '../config/tenant';
 
@@ -115,12 +118,13 @@ export class EventWebhookAuth {
   }
 }
 
-/** The start-up rule: event rules with no way to authenticate deliveries is a configuration error. */
-export function eventAuthProblems(s: Pick<AppSettings, 'RULES_FILE' | 'EVENTS_AAD_AUDIENCE' | 'EVENTS_CLIENT_STATE' | 'GATEWAY_AUTH_TENANTS'>): string[] {
-  const problems: string[] = [];
-  if (s.RULES_FILE && !s.EVENTS_AAD_AUDIENCE && !s.EVENTS_CLIENT_STATE) {
-    problems.push('settings.EVENTS_AAD_AUDIENCE or settings.EVENTS_CLIENT_STATE: one is required when RULES_FILE is set (the event webhooks do not run unauthenticated): the app id URI Event Grid gets delivery tokens for, and/or the clientState of the Graph subscriptions');
-  }
-  if (s.EVENTS_AAD_AUDIENCE && !s.GATEWAY_AUTH_TENANTS.length) problems.push('settings.GATEWAY_AUTH_TENANTS: required with EVENTS_AAD_AUDIENCE (the Entra tenant that issues Event Grid\'s delivery tokens)');
-  return problems;
+/** The `rejected` part of a 202 answer (absent when nothing was rejected): each refused event with its status and fields. */
+export function rejectedView(rejected: RejectedEvent[]): { rejected?: Array<{ index: number; id?: string; status: number; title: string; errors: FieldError[] }> } {
+  if (!rejected.length) return {};
+  return {
+    rejected: rejected.slice(0, 100).map((r) => {
+      const problem = problemFor(r.error);
+      return { index: r.index, ...(r.id ? { id: r.id } : {}), status: problem?.status ?? 400, title: problem?.title ?? 'Invalid event', errors: [...r.error.errors] };
+    }),
+  };
 }
