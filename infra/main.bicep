@@ -51,7 +51,7 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
-// Node 20 reached end of life in April 2026 and the Azure SDK releases the app ships need 22:
+// Node 20 reached end of life in April 2026; the Azure SDK releases the app ships declare Node >= 22:
 // add a newer LTS here once Flex Consumption offers it and CI runs the tests on it.
 @description('Node.js major version of the Flex Consumption runtime (az functionapp list-flexconsumption-runtimes).')
 @allowed(['22'])
