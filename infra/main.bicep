@@ -1,5 +1,5 @@
 // exo-gateway on Azure (`azd up`): a resource group with everything in infra/resources.bicep —
-// Function App on Flex Consumption (Linux, Node 20), storage with identity-based connections
+// Function App on Flex Consumption (Linux, Node 22), storage with identity-based connections
 // only, Key Vault (RBAC), a user-assigned managed identity with least-privilege roles,
 // Application Insights on Log Analytics. See docs/setup-exchange-app.md and docs/operations.md.
 targetScope = 'subscription'
@@ -54,9 +54,11 @@ param maximumInstanceCount int = 40
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 
+// Node 20 reached end of life in April 2026; the Azure SDK releases the app ships declare Node >= 22:
+// add a newer LTS here once Flex Consumption offers it and CI runs the tests on it.
 @description('Node.js major version of the Flex Consumption runtime (az functionapp list-flexconsumption-runtimes).')
-@allowed(['20', '22'])
-param nodeVersion string = '20'
+@allowed(['22'])
+param nodeVersion string = '22'
 
 var tags = { 'azd-env-name': environmentName }
 

