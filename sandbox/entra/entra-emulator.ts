@@ -80,7 +80,6 @@ export class EntraEmulator implements Emulator {
   credentials: EntraCredentialSettings = { propagationMs: 0 };
   private readonly codes = new Map<string, PendingCode>();
   private readonly refreshTokens = new Map<string, RefreshGrant>();
-  private readonly usedAssertionIds = new Map<string, number>();
 
   constructor(
     readonly ctx: SandboxContext,
@@ -329,12 +328,8 @@ export class EntraEmulator implements Emulator {
     const validAud = audiences.some((a) => typeof a === 'string' && a.startsWith(this.authorityHost) && (a.includes('/oauth2/') || a.endsWith('/v2.0')) && (a.includes(tenantId) || a.includes(this.ctx.directory.tenant(tenantId)!.domain)));
     if (!validAud) return fail({ status: 401, error: 'invalid_client', code: 700212, message: `No matching federated identity record found for presented assertion audience '${String(payload.aud)}'.` });
     if (typeof payload.exp !== 'number') return fail(aad.assertionExpired());
-    if (typeof payload.jti === 'string') {
-      const now = Date.now();
-      for (const [jti, exp] of this.usedAssertionIds) if (exp < now) this.usedAssertionIds.delete(jti);
-      if (this.usedAssertionIds.has(payload.jti)) return fail(aad.assertionReplay());
-      this.usedAssertionIds.set(payload.jti, payload.exp * 1000);
-    }
+    // No jti replay check: msal-node signs one assertion and re-sends it (same jti) for every
+    // token request until it expires (10 min), so Entra ID evidently accepts a re-sent assertion.
   }
 
   /** A credential added at `addedAt` is honoured once the propagation delay has passed. */

@@ -23,7 +23,6 @@ export const aad = {
   assertionInvalid: (reason: string): AadError => ({ status: 401, error: 'invalid_client', code: 700027, message: `Client assertion failed signature validation. ${reason}` }),
   assertionExpired: (): AadError => ({ status: 401, error: 'invalid_client', code: 700024, message: 'Client assertion is not within its valid time range.' }),
   assertionAudience: (): AadError => ({ status: 401, error: 'invalid_client', code: 700021, message: "Client assertion application identifier doesn't match 'client_id' parameter." }),
-  assertionReplay: (): AadError => ({ status: 401, error: 'invalid_client', code: 700025, message: 'Client assertion has already been used (jti replayed).' }),
   noCredential: (): AadError => ({ status: 401, error: 'invalid_client', code: 7000218, message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'." }),
   missingParameter: (name: string): AadError => ({ status: 400, error: 'invalid_request', code: 900144, message: `The request body must contain the following parameter: '${name}'.` }),
   unsupportedGrant: (grant: string): AadError => ({ status: 400, error: 'unsupported_grant_type', code: 70003, message: `The app requested an unsupported grant type '${grant}'.` }),

@@ -163,6 +163,14 @@ describe('sandbox Entra ID app registration credentials (kept apart from Key Vau
     expect((await control('DELETE', `/entra/apps/${CONTOSO_APP}/keyCredentials/${next.sha1Thumbprint}`)).status).toBe(404);
   });
 
+  it('accepts the client assertion MSAL re-sends (msal-node reuses one assertion, same jti, for up to 10 minutes)', async () => {
+    const app = msalApp(CONTOSO, CONTOSO_APP, { certificateName: 'contoso-exo' });
+    const first = await app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true });
+    const second = await app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true });
+    expect(first!.fromCache).toBe(false);
+    expect(second!.fromCache).toBe(false);
+  });
+
   it('honours a newly added certificate only after the propagation delay', async () => {
     cloud.entra.configureCredentials({ propagationMs: 400 });
     const next = createAppCertificate({ commonName: 'propagating' });
