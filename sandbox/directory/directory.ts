@@ -73,12 +73,13 @@ export class SandboxDirectory {
       for (const name of app.certificateNames ?? []) {
         const certificate = createAppCertificate({ commonName: name });
         this.certificates.set(name, certificate);
-        this.addKeyCredential(app.appId, certificate, { displayName: `CN=${name}` });
+        // Registered long before the sandbox started: honoured whatever the propagation delay.
+        this.addKeyCredential(app.appId, certificate, { displayName: `CN=${name}`, addedAt: 0 });
       }
       for (const name of app.secretNames ?? []) {
         const secret = generateClientSecret();
         this.secrets.set(name, secret);
-        this.addPasswordCredential(app.appId, { secret, displayName: name });
+        this.addPasswordCredential(app.appId, { secret, displayName: name, addedAt: 0 });
       }
     }
   }
@@ -122,13 +123,13 @@ export class SandboxDirectory {
    * Registers a certificate on an app, as `az ad app credential reset --cert … --append` or the
    * portal's "Upload certificate" does. Its validity is the certificate's own.
    */
-  addKeyCredential(appId: string, certificate: RegisteredCertificate, options: { displayName?: string } = {}): KeyCredential {
+  addKeyCredential(appId: string, certificate: RegisteredCertificate, options: { displayName?: string; addedAt?: number } = {}): KeyCredential {
     const app = this.app(appId);
     if (!app) throw new Error(`No sandbox app '${appId}'`);
     const list = this.keyCredentialsByApp.get(app.appId) ?? [];
     const existing = list.find((k) => k.certificate.sha1Thumbprint === certificate.sha1Thumbprint);
     if (existing) return existing;
-    const credential: KeyCredential = { keyId: randomUUID(), displayName: options.displayName ?? `CN=${certificate.sha1Thumbprint.slice(0, 8)}`, certificate, startDateTime: certificate.notBefore, endDateTime: certificate.notAfter, addedAt: Date.now() };
+    const credential: KeyCredential = { keyId: randomUUID(), displayName: options.displayName ?? `CN=${certificate.sha1Thumbprint.slice(0, 8)}`, certificate, startDateTime: certificate.notBefore, endDateTime: certificate.notAfter, addedAt: options.addedAt ?? Date.now() };
     list.push(credential);
     this.keyCredentialsByApp.set(app.appId, list);
     return credential;
@@ -146,7 +147,7 @@ export class SandboxDirectory {
   }
 
   /** Adds a client secret, as Graph's addPassword does (a generated value unless one is given). */
-  addPasswordCredential(appId: string, options: { secret?: string; displayName?: string; endDateTime?: Date; startDateTime?: Date } = {}): PasswordCredential {
+  addPasswordCredential(appId: string, options: { secret?: string; displayName?: string; endDateTime?: Date; startDateTime?: Date; addedAt?: number } = {}): PasswordCredential {
     const app = this.app(appId);
     if (!app) throw new Error(`No sandbox app '${appId}'`);
     const secret = options.secret ?? generateClientSecret();
@@ -158,7 +159,7 @@ export class SandboxDirectory {
       secret,
       startDateTime: start,
       endDateTime: options.endDateTime ?? new Date(start.getTime() + SECRET_LIFETIME_MS),
-      addedAt: Date.now(),
+      addedAt: options.addedAt ?? Date.now(),
     };
     const list = this.passwordCredentialsByApp.get(app.appId) ?? [];
     list.push(credential);

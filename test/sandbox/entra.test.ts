@@ -173,6 +173,8 @@ describe('sandbox Entra ID app registration credentials (kept apart from Key Vau
 
   it('honours a newly added certificate only after the propagation delay', async () => {
     cloud.entra.configureCredentials({ propagationMs: 400 });
+    // The seeded credentials were registered long before: honoured at once.
+    expect((await msalApp(CONTOSO, CONTOSO_APP, { certificateName: 'contoso-exo' }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true }))!.accessToken).toBeTruthy();
     const next = createAppCertificate({ commonName: 'propagating' });
     const added = await control('POST', `/entra/apps/${CONTOSO_APP}/keyCredentials`, { certificatePem: next.certPem });
     expect((await assertionRequest(CONTOSO, CONTOSO_APP, next)).body.error_codes).toEqual([700027]);
