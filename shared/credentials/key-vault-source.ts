@@ -148,6 +148,8 @@ export class KeyVaultCredentialSource {
   private readonly firstSeen = new Map<string, number>();
   private listings = 0;
   private activeRefusedAt?: number;
+  /** The version in use was just refused and Key Vault was not checked since: the next on-demand check is not rate-limited. */
+  private refusalUnchecked = false;
   private lastCheck = 0;
   /** Last on-demand check (they are rate-limited among themselves, not by the scheduled ones). */
   private lastOnDemand = 0;
@@ -189,12 +191,14 @@ export class KeyVaultCredentialSource {
   /**
    * Looks for new versions now (after an authentication failure, or for diagnostics):
    * single-flight, and at most once per `minCheckIntervalMs` — a call inside that window
-   * changes nothing. Returns the credential in use.
+   * changes nothing, except the first one after the version in use was refused. Returns the
+   * credential in use.
    */
   async refresh(options: { reason?: string } = {}): Promise<LoadedCredential> {
     if (!this.active) return this.loadInitial();
     if (this.checking) await this.checking;
-    else if (this.now() - this.lastOnDemand >= (this.options.minCheckIntervalMs ?? 30_000)) {
+    else if (this.refusalUnchecked || this.now() - this.lastOnDemand >= (this.options.minCheckIntervalMs ?? 30_000)) {
+      this.refusalUnchecked = false;
       this.lastOnDemand = this.now();
       await this.check(options.reason ?? 'on demand');
     }
@@ -245,11 +249,17 @@ export class KeyVaultCredentialSource {
     this.activeRefusedAt = undefined;
   }
 
-  /** Entra ID refused this version (AADSTS700027 / 7000215 / 7000222). */
+  /**
+   * Entra ID refused this version (AADSTS700027 / 7000215 / 7000222). The first refusal of the
+   * version in use lets the next on-demand check run at once, whatever checked Key Vault just before.
+   */
   refused(version: string, error: CredentialError): void {
     const now = this.now();
+    const before = this.verdicts.get(version)?.state;
     this.verdicts.set(version, { state: 'refused', at: now, code: error.code, message: error.message });
-    if (version === this.active?.version && this.everAccepted.has(version)) this.activeRefusedAt ??= now;
+    if (version !== this.active?.version) return;
+    if (before !== 'refused') this.refusalUnchecked = true;
+    if (this.everAccepted.has(version)) this.activeRefusedAt ??= now;
   }
 
   /**

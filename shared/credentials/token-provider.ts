@@ -190,7 +190,11 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
     try {
       result = await this.client(credential).acquireTokenByClientCredential({ scopes: [scope], skipCache });
     } catch (error) {
-      return { ok: false, error: mapMsalError(error, tenant) };
+      const mapped = mapMsalError(error, tenant);
+      // Entra ID's own words (no secret in them: ids, thumbprints, trace ids) for the log.
+      const said = `${(error as { errorMessage?: string }).errorMessage ?? ''}`;
+      this.options.logger?.debug({ tenantId: tenant.tenantId, credentialVersion: credential.version, code: mapped.code, aadsts: mapped.aadsts, entra: /AADSTS\d+: [^\]]*\]?/.exec(said)?.[0]?.slice(0, 400) }, 'token request failed');
+      return { ok: false, error: mapped };
     }
     if (!result?.accessToken || !result.expiresOn) return { ok: false, error: new CredentialError('Token.Failed', `Entra ID returned no token for app ${tenant.clientId}.`, 'Retry; if it persists see diagnostics.', true) };
     const expiresOnTimestamp = result.expiresOn.getTime();
