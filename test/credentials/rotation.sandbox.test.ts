@@ -109,6 +109,38 @@ describe('certificate rotation', () => {
     expect(acquired.at(-1)).toMatchObject({ thumbprint: v2.sha1Thumbprint, credentialVersion: version });
   });
 
+  it('invalidate({ reason }) after Exchange rejected a fresh token runs the same Key Vault check (at most once per 30 s); a newer version found is adopted once it obtains a token', async () => {
+    const { name, vault, tenant } = certificateTenant();
+    const { provider, clock, acquired } = gateway(tenant);
+    await provider.getToken();
+    const v2 = createAppCertificate({ commonName: `${name}-v2` });
+    cloud.context.directory.addKeyCredential(CONTOSO_APP, v2);
+    const { version } = cloud.keyVault.importCertificate(vault, name, v2, 'application/x-pkcs12');
+    const lists = () => cloud.context.stats.snapshot().keyVaultLists.byKey[`${vault}|secret|${name}`] ?? 0;
+    const before = lists();
+    await provider.invalidate({ reason: 'exchange-401' });
+    await provider.invalidate({ reason: 'exchange-401' });
+    expect(lists()).toBe(before + 1);
+    await provider.getToken({ forceRefresh: true });
+    expect(acquired.at(-1)).toMatchObject({ thumbprint: v2.sha1Thumbprint, credentialVersion: version });
+    clock.now += 31_000;
+    await provider.invalidate({ reason: 'exchange-401' });
+    expect(lists()).toBe(before + 2);
+  });
+
+  it('the first refusal of the version in use checks Key Vault at once, even right after another on-demand check', async () => {
+    const { name, vault, tenant, v1 } = certificateTenant();
+    const { provider, acquired } = gateway(tenant);
+    await provider.getToken();
+    await provider.invalidate({ reason: 'exchange-401' }); // uses up the on-demand budget (30 s)
+    const v2 = createAppCertificate({ commonName: `${name}-v2` });
+    const { version } = cloud.keyVault.importCertificate(vault, name, v2, 'application/x-pkcs12');
+    cloud.context.directory.addKeyCredential(CONTOSO_APP, v2);
+    cloud.context.directory.removeKeyCredential(CONTOSO_APP, v1.sha1Thumbprint);
+    await provider.getToken({ forceRefresh: true });
+    expect(acquired.at(-1)).toMatchObject({ thumbprint: v2.sha1Thumbprint, credentialVersion: version });
+  });
+
   it('a refused certificate with no rotation under way stays a permanent auth failure naming the fix', async () => {
     const { tenant, v1 } = certificateTenant();
     cloud.context.directory.removeKeyCredential(CONTOSO_APP, v1.sha1Thumbprint);
@@ -158,6 +190,22 @@ describe('client secret rotation', () => {
     const second = cloud.context.directory.addPasswordCredential(FABRIKAM_APP);
     const { version } = cloud.keyVault.setSecret('fabrikam-kv', name, second.secret);
     cloud.context.directory.removePasswordCredential(FABRIKAM_APP, first.keyId);
+    await provider.getToken({ forceRefresh: true });
+    expect(acquired.at(-1)).toMatchObject({ credentialKind: 'clientSecret', credentialVersion: version });
+  });
+});
+
+describe('client secret expiry', () => {
+  it('the secret in use expired on the app (AADSTS7000222), a new one in Key Vault: adopts it at once', async () => {
+    const name = `exp-secret-${Date.now().toString(36)}`;
+    const first = cloud.context.directory.addPasswordCredential(FABRIKAM_APP);
+    cloud.keyVault.setSecret('fabrikam-kv', name, first.secret);
+    const tenant: TenantConfig = { tenantId: FABRIKAM, domain: 'fabrikam.onmicrosoft.com', clientId: FABRIKAM_APP, credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('fabrikam-kv'), name } }, maxConcurrency: 3 };
+    const { provider, acquired } = gateway(tenant);
+    await provider.getToken();
+    const second = cloud.context.directory.addPasswordCredential(FABRIKAM_APP);
+    const { version } = cloud.keyVault.setSecret('fabrikam-kv', name, second.secret);
+    first.endDateTime = new Date(Date.now() - 1000);
     await provider.getToken({ forceRefresh: true });
     expect(acquired.at(-1)).toMatchObject({ credentialKind: 'clientSecret', credentialVersion: version });
   });
