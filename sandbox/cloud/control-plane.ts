@@ -1,8 +1,10 @@
 /**
  * Test-only control plane at https://localhost:<port>/_sandbox: stats, the Exchange effects
- * journal, Exchange latency/cap/fault settings, Entra ID and Key Vault service times, certificate rotation and user changes.
+ * journal, Exchange latency/cap/fault settings, Entra ID and Key Vault service times, app
+ * registration credentials, Key Vault version changes (renewal, disabling, access policies) and user changes.
  * Not part of any real service; product code never calls it.
  */
+import { X509Certificate } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { SandboxContext } from './context';
 import type { EntraEmulator } from '../entra/entra-emulator';
@@ -11,6 +13,7 @@ import type { KeyVaultEmulator } from '../keyvault/keyvault-emulator';
 import { sendJson, type Emulator, type EmulatorRequest } from './types';
 import { GATEWAY_API } from '../directory/seed';
 import { UserEventPublisher, type SubscriptionKind } from '../graph/user-events';
+import type { KeyCredential, PasswordCredential, RegisteredCertificate } from '../directory/directory';
 
 /** Seeded caller apps of the gateway API, by short name (sandbox convenience for curl users). */
 const CALLER_APPS: Record<string, string> = {
@@ -113,6 +116,99 @@ export class ControlPlane implements Emulator {
   }
 
   /**
+   * App registration credentials (what Graph's application keyCredentials / passwordCredentials
+   * and `az ad app credential` manage) and Key Vault object changes an admin or Key Vault itself makes:
+   *   GET    /entra/apps/{appId}/credentials → key and password credentials (never a secret value)
+   *   POST   /entra/apps/{appId}/keyCredentials {keyVault: {vault, name, version?}} | {key: base64 DER} | {certificatePem} → 201
+   *   DELETE /entra/apps/{appId}/keyCredentials/{keyId | SHA-1 thumbprint}
+   *   POST   /entra/apps/{appId}/passwordCredentials {displayName?, startDateTime?, endDateTime?} → 201 with secretText (once)
+   *   DELETE /entra/apps/{appId}/passwordCredentials/{keyId}
+   *   GET|POST /entra/credentials/config {propagationMs}: how long new credentials take to be honoured
+   *   POST   /keyvault/{vault}/certificates/{name}/renew → the AutoRenew lifetime action: a new version
+   *   PATCH  /keyvault/{vault}/secrets/{name}/versions/{version} {enabled}: set-attributes (a certificate's secret too)
+   *   PUT    /keyvault/{vault}/access-policies {policies: {objectId: {secrets: [get, list…]}} | null}: permission model
+   */
+  private credentialRoute(method: string, path: string, body: Record<string, unknown>, res: ServerResponse): boolean {
+    const { context, entra, keyVault } = this.parts;
+    const { directory } = context;
+    const fail = (status: number, message: string) => (sendJson(res, status, { error: { code: status === 404 ? 'NotFound' : 'BadRequest', message } }), true);
+    try {
+      const app = /^\/entra\/apps\/([0-9a-fA-F-]{36})\/(credentials|keyCredentials|passwordCredentials)(?:\/([^/]+))?$/.exec(path);
+      if (app) {
+        const [, appId, collection, id] = app;
+        if (!directory.app(appId!)) return fail(404, `no sandbox app '${appId}'`);
+        if (method === 'GET' && collection === 'credentials' && !id) {
+          return sendJson(res, 200, { keyCredentials: directory.keyCredentials(appId!).map(describeKey), passwordCredentials: directory.passwordCredentials(appId!).map(describePassword) }), true;
+        }
+        if (method === 'POST' && collection === 'keyCredentials' && !id) {
+          const certificate = this.certificateFrom(body);
+          const added = directory.addKeyCredential(appId!, certificate, { displayName: typeof body.displayName === 'string' ? body.displayName : undefined });
+          return sendJson(res, 201, describeKey(added)), true;
+        }
+        if (method === 'DELETE' && collection === 'keyCredentials' && id) return directory.removeKeyCredential(appId!, decodeURIComponent(id)) ? (sendJson(res, 200, {}), true) : fail(404, `no key credential '${id}'`);
+        if (method === 'POST' && collection === 'passwordCredentials' && !id) {
+          const date = (field: string) => (typeof body[field] === 'string' ? new Date(body[field] as string) : undefined);
+          const [startDateTime, endDateTime] = [date('startDateTime'), date('endDateTime')];
+          if ([startDateTime, endDateTime].some((d) => d && Number.isNaN(d.getTime()))) return fail(400, 'startDateTime and endDateTime must be ISO dates');
+          const added = directory.addPasswordCredential(appId!, { displayName: typeof body.displayName === 'string' ? body.displayName : undefined, startDateTime, endDateTime });
+          return sendJson(res, 201, { ...describePassword(added), secretText: added.secret }), true;
+        }
+        if (method === 'DELETE' && collection === 'passwordCredentials' && id) return directory.removePasswordCredential(appId!, id) ? (sendJson(res, 200, {}), true) : fail(404, `no password credential '${id}'`);
+        return false;
+      }
+      if (path === '/entra/credentials/config') {
+        if (method === 'GET') return sendJson(res, 200, entra.credentials), true;
+        if (method === 'POST') {
+          entra.configureCredentials(body as never);
+          return sendJson(res, 200, entra.credentials), true;
+        }
+        return false;
+      }
+      const renew = /^\/keyvault\/([a-z0-9-]+)\/certificates\/([0-9a-zA-Z-]+)\/renew$/.exec(path);
+      if (renew && method === 'POST') {
+        const renewed = keyVault.renewCertificate(renew[1]!, renew[2]!);
+        return sendJson(res, 201, { version: renewed.version, sha1Thumbprint: renewed.certificate.sha1Thumbprint, notAfter: renewed.certificate.notAfter.toISOString() }), true;
+      }
+      const attributes = /^\/keyvault\/([a-z0-9-]+)\/secrets\/([0-9a-zA-Z-]+)\/versions\/([0-9a-f]+)$/.exec(path);
+      if (attributes && method === 'PATCH') {
+        if (typeof body.enabled !== 'boolean') return fail(400, 'enabled (boolean) is required');
+        keyVault.setVersionEnabled(attributes[1]!, attributes[2]!, attributes[3]!, body.enabled);
+        return sendJson(res, 200, { version: attributes[3], enabled: body.enabled }), true;
+      }
+      const policies = /^\/keyvault\/([a-z0-9-]+)\/access-policies$/.exec(path);
+      if (policies && method === 'PUT') {
+        const value = body.policies;
+        if (value !== null && (typeof value !== 'object' || Array.isArray(value))) return fail(400, 'policies must be an object {objectId: {secrets: [...]}} or null (RBAC)');
+        keyVault.setAccessPolicies(policies[1]!, (value ?? undefined) as never);
+        return sendJson(res, 200, { model: value ? 'accessPolicy' : 'rbac' }), true;
+      }
+    } catch (error) {
+      return fail(400, (error as Error).message);
+    }
+    return false;
+  }
+
+  /** The public certificate a keyCredentials request names: from a sandbox vault, base64 DER, or PEM. */
+  private certificateFrom(body: Record<string, unknown>): RegisteredCertificate {
+    const ref = body.keyVault as { vault?: unknown; name?: unknown; version?: unknown } | undefined;
+    if (ref && typeof ref === 'object') {
+      if (typeof ref.vault !== 'string' || typeof ref.name !== 'string') throw new Error('keyVault needs vault and name');
+      return this.parts.keyVault.certificatePublic(ref.vault, ref.name, typeof ref.version === 'string' ? ref.version : undefined);
+    }
+    const text = typeof body.certificatePem === 'string' ? body.certificatePem : typeof body.key === 'string' ? Buffer.from(body.key, 'base64') : undefined;
+    if (!text) throw new Error('give keyVault {vault, name, version?}, key (base64 DER) or certificatePem');
+    const x509 = new X509Certificate(text);
+    return {
+      certPem: x509.toString(),
+      derBase64: x509.raw.toString('base64'),
+      sha1Thumbprint: x509.fingerprint.replace(/:/g, '').toUpperCase(),
+      sha256Thumbprint: x509.fingerprint256.replace(/:/g, '').toUpperCase(),
+      notBefore: new Date(x509.validFrom),
+      notAfter: new Date(x509.validTo),
+    };
+  }
+
+  /**
    * A caller token for the gateway API, the same a client-credentials request for that app
    * would get — so `curl` users of the local sandbox need no MSAL code.
    */
@@ -152,6 +248,7 @@ export class ControlPlane implements Emulator {
       }
     }
     if (await this.userRoute(req.method, path, body, res, req.url.searchParams)) return;
+    if (this.credentialRoute(req.method, path, body, res)) return;
     switch (route) {
       case 'GET /health':
         return sendJson(res, 200, { status: 'ok' });
@@ -186,6 +283,16 @@ export class ControlPlane implements Emulator {
         return sendJson(res, 404, { error: { code: 'NotFound', message: `No control route '${route}'.` } });
     }
   }
+}
+
+/** A key credential as Graph lists it (customKeyIdentifier is the SHA-1 thumbprint). */
+function describeKey(k: KeyCredential): Record<string, unknown> {
+  return { keyId: k.keyId, displayName: k.displayName, type: 'AsymmetricX509Cert', usage: 'Verify', customKeyIdentifier: k.certificate.sha1Thumbprint, startDateTime: k.startDateTime.toISOString(), endDateTime: k.endDateTime.toISOString() };
+}
+
+/** A password credential as Graph lists it: the hint, never the value. */
+function describePassword(p: PasswordCredential): Record<string, unknown> {
+  return { keyId: p.keyId, displayName: p.displayName, hint: p.hint, startDateTime: p.startDateTime.toISOString(), endDateTime: p.endDateTime.toISOString() };
 }
 
 /** Applies a settings change to an emulator: 200 with the settings in force, or 400 naming the bad field. */

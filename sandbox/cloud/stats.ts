@@ -1,6 +1,6 @@
 /**
  * Counters the tests and the bench read to prove efficiency claims: token requests per
- * tenant/client/resource, Key Vault reads per object version, Exchange concurrency per tenant and
+ * tenant/client/resource, Key Vault reads per object version and version listings, Exchange concurrency per tenant and
  * InvokeCommand vs $batch requests per tenant.
  */
 export interface ExchangeTenantStats {
@@ -23,12 +23,15 @@ export interface ExchangeTenantStats {
 export interface SandboxStatsSnapshot {
   tokenRequests: { total: number; byKey: Record<string, number> };
   keyVaultReads: { total: number; byKey: Record<string, number> };
+  /** Version and object listings (metadata only, no value), key `${vault}|${kind}|${name}` (name `*` for the whole vault). */
+  keyVaultLists: { total: number; byKey: Record<string, number> };
   exchange: Record<string, ExchangeTenantStats>;
 }
 
 export class SandboxStats {
   private tokenRequests = new Map<string, number>();
   private keyVaultReads = new Map<string, number>();
+  private keyVaultLists = new Map<string, number>();
   private exchange = new Map<string, ExchangeTenantStats>();
 
   /** key: `${tenantId}|${clientId}|${resource}` */
@@ -41,6 +44,12 @@ export class SandboxStats {
   recordKeyVaultRead(vault: string, kind: 'secret' | 'certificate', name: string, version: string): void {
     const key = `${vault}|${kind}|${name}|${version}`;
     this.keyVaultReads.set(key, (this.keyVaultReads.get(key) ?? 0) + 1);
+  }
+
+  /** key: `${vault}|${kind}|${name}`: a listing of versions (or of the vault, name `*`). */
+  recordKeyVaultList(vault: string, kind: 'secret' | 'certificate', name: string): void {
+    const key = `${vault}|${kind}|${name}`;
+    this.keyVaultLists.set(key, (this.keyVaultLists.get(key) ?? 0) + 1);
   }
 
   exchangeTenant(tenantId: string): ExchangeTenantStats {
@@ -57,6 +66,7 @@ export class SandboxStats {
     return {
       tokenRequests: { total: sum(this.tokenRequests), byKey: Object.fromEntries(this.tokenRequests) },
       keyVaultReads: { total: sum(this.keyVaultReads), byKey: Object.fromEntries(this.keyVaultReads) },
+      keyVaultLists: { total: sum(this.keyVaultLists), byKey: Object.fromEntries(this.keyVaultLists) },
       exchange: Object.fromEntries([...this.exchange].map(([k, v]) => [k, { ...v, faultsByKind: { ...v.faultsByKind } }])),
     };
   }
@@ -65,6 +75,7 @@ export class SandboxStats {
   reset(): void {
     this.tokenRequests.clear();
     this.keyVaultReads.clear();
+    this.keyVaultLists.clear();
     for (const s of this.exchange.values()) Object.assign(s, { requests: 0, invokeCommandRequests: 0, batchRequests: 0, batchItems: 0, maxBatchSize: 0, maxInFlight: s.inFlight, throttled: 0, faults: 0, faultsByKind: {} });
   }
 }

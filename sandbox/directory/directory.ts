@@ -28,6 +28,35 @@ export function generateClientSecret(): string {
   return chars.join('');
 }
 
+/** What Entra keeps of a registered certificate: its public part and thumbprints. */
+export type RegisteredCertificate = Pick<AppCertificate, 'certPem' | 'derBase64' | 'sha1Thumbprint' | 'sha256Thumbprint' | 'notBefore' | 'notAfter'>;
+
+/** An app registration's keyCredentials entry (Graph: keyCredential). */
+export interface KeyCredential {
+  keyId: string;
+  displayName: string;
+  certificate: RegisteredCertificate;
+  startDateTime: Date;
+  endDateTime: Date;
+  /** When it was added (ms): Entra honours it only after the emulator's propagation delay. */
+  addedAt: number;
+}
+
+/** An app registration's passwordCredentials entry (Graph: passwordCredential), value included. */
+export interface PasswordCredential {
+  keyId: string;
+  displayName: string;
+  /** First three characters, as Graph shows them. */
+  hint: string;
+  secret: string;
+  startDateTime: Date;
+  endDateTime: Date;
+  addedAt: number;
+}
+
+/** Entra's default client secret lifetime in the portal (recommended 180 days); the sandbox uses two years. */
+const SECRET_LIFETIME_MS = 2 * 365 * 86_400_000;
+
 export class SandboxDirectory {
   readonly seed: SandboxSeed;
   /** Generated certificates by name (seed `certificateNames`); newest last per app. */
@@ -36,7 +65,8 @@ export class SandboxDirectory {
   readonly secrets = new Map<string, string>();
   /** Emits 'userChanged' (UserChange) after updateUser. */
   readonly events = new EventEmitter();
-  private readonly extraCertificates = new Map<string, AppCertificate[]>();
+  private readonly keyCredentialsByApp = new Map<string, KeyCredential[]>();
+  private readonly passwordCredentialsByApp = new Map<string, PasswordCredential[]>();
   /** What Exchange Online sees of the users: each change after the configured sync delay. */
   readonly exchangeSync = new ExchangeSync((objectId) => this.seed.users.find((u) => u.objectId === objectId));
 
@@ -44,9 +74,16 @@ export class SandboxDirectory {
     this.seed = seed;
     for (const app of seed.apps) {
       for (const name of app.certificateNames ?? []) {
-        this.certificates.set(name, createAppCertificate({ commonName: name }));
+        const certificate = createAppCertificate({ commonName: name });
+        this.certificates.set(name, certificate);
+        // Registered long before the sandbox started: honoured whatever the propagation delay.
+        this.addKeyCredential(app.appId, certificate, { displayName: `CN=${name}`, addedAt: 0 });
       }
-      for (const name of app.secretNames ?? []) this.secrets.set(name, generateClientSecret());
+      for (const name of app.secretNames ?? []) {
+        const secret = generateClientSecret();
+        this.secrets.set(name, secret);
+        this.addPasswordCredential(app.appId, { secret, displayName: name, addedAt: 0 });
+      }
     }
   }
 
@@ -69,32 +106,98 @@ export class SandboxDirectory {
     return this.seed.apps.find((a) => a.identifierUri === audience || a.appId === audience);
   }
 
-  /** Certificates currently registered on the app (keyCredentials). */
-  appCertificates(appId: string): AppCertificate[] {
+  /**
+   * The app registration's key credentials (certificates Entra accepts for client assertions),
+   * kept here and only here: Key Vault holding a certificate says nothing about whether Entra
+   * knows it. Ordered as added.
+   */
+  keyCredentials(appId: string): KeyCredential[] {
     const app = this.app(appId);
-    if (!app) return [];
-    const seeded = (app.certificateNames ?? []).map((n) => this.certificates.get(n)!).filter(Boolean);
-    return [...seeded, ...(this.extraCertificates.get(app.appId) ?? [])];
+    return app ? [...(this.keyCredentialsByApp.get(app.appId) ?? [])] : [];
+  }
+
+  /** The app registration's password credentials (client secrets), with their values (sandbox only). */
+  passwordCredentials(appId: string): PasswordCredential[] {
+    const app = this.app(appId);
+    return app ? [...(this.passwordCredentialsByApp.get(app.appId) ?? [])] : [];
+  }
+
+  /**
+   * Registers a certificate on an app, as `az ad app credential reset --cert … --append` or the
+   * portal's "Upload certificate" does. Its validity is the certificate's own.
+   */
+  addKeyCredential(appId: string, certificate: RegisteredCertificate, options: { displayName?: string; addedAt?: number } = {}): KeyCredential {
+    const app = this.app(appId);
+    if (!app) throw new Error(`No sandbox app '${appId}'`);
+    const list = this.keyCredentialsByApp.get(app.appId) ?? [];
+    const existing = list.find((k) => k.certificate.sha1Thumbprint === certificate.sha1Thumbprint);
+    if (existing) return existing;
+    const credential: KeyCredential = { keyId: randomUUID(), displayName: options.displayName ?? `CN=${certificate.sha1Thumbprint.slice(0, 8)}`, certificate, startDateTime: certificate.notBefore, endDateTime: certificate.notAfter, addedAt: options.addedAt ?? Date.now() };
+    list.push(credential);
+    this.keyCredentialsByApp.set(app.appId, list);
+    return credential;
+  }
+
+  /** Removes a key credential by key id or SHA-1 thumbprint; true when one was removed. */
+  removeKeyCredential(appId: string, keyIdOrThumbprint: string): boolean {
+    const app = this.app(appId);
+    if (!app) return false;
+    const key = keyIdOrThumbprint.toLowerCase();
+    const list = this.keyCredentialsByApp.get(app.appId) ?? [];
+    const kept = list.filter((k) => k.keyId !== key && k.certificate.sha1Thumbprint.toLowerCase() !== key);
+    this.keyCredentialsByApp.set(app.appId, kept);
+    return kept.length !== list.length;
+  }
+
+  /** Adds a client secret, as Graph's addPassword does (a generated value unless one is given). */
+  addPasswordCredential(appId: string, options: { secret?: string; displayName?: string; endDateTime?: Date; startDateTime?: Date; addedAt?: number } = {}): PasswordCredential {
+    const app = this.app(appId);
+    if (!app) throw new Error(`No sandbox app '${appId}'`);
+    const secret = options.secret ?? generateClientSecret();
+    const start = options.startDateTime ?? new Date();
+    const credential: PasswordCredential = {
+      keyId: randomUUID(),
+      displayName: options.displayName ?? 'sandbox secret',
+      hint: secret.slice(0, 3),
+      secret,
+      startDateTime: start,
+      endDateTime: options.endDateTime ?? new Date(start.getTime() + SECRET_LIFETIME_MS),
+      addedAt: options.addedAt ?? Date.now(),
+    };
+    const list = this.passwordCredentialsByApp.get(app.appId) ?? [];
+    list.push(credential);
+    this.passwordCredentialsByApp.set(app.appId, list);
+    return credential;
+  }
+
+  /** Removes a password credential by key id; true when one was removed. */
+  removePasswordCredential(appId: string, keyId: string): boolean {
+    const app = this.app(appId);
+    if (!app) return false;
+    const list = this.passwordCredentialsByApp.get(app.appId) ?? [];
+    const kept = list.filter((p) => p.keyId !== keyId.toLowerCase());
+    this.passwordCredentialsByApp.set(app.appId, kept);
+    return kept.length !== list.length;
+  }
+
+  /** Certificates currently registered on the app (keyCredentials). */
+  appCertificates(appId: string): RegisteredCertificate[] {
+    return this.keyCredentials(appId).map((k) => k.certificate);
   }
 
   /** Registers another certificate on an app (what an admin does before rotating). */
-  addAppCertificate(appId: string, certificate: AppCertificate): void {
-    const list = this.extraCertificates.get(appId) ?? [];
-    list.push(certificate);
-    this.extraCertificates.set(appId, list);
+  addAppCertificate(appId: string, certificate: RegisteredCertificate): void {
+    this.addKeyCredential(appId, certificate);
   }
 
   /** Removes a certificate from an app by SHA-1 thumbprint (after rotation, or to test failures). */
   removeAppCertificate(appId: string, sha1Thumbprint: string): void {
-    const app = this.app(appId);
-    if (!app) return;
-    app.certificateNames = (app.certificateNames ?? []).filter((n) => this.certificates.get(n)?.sha1Thumbprint !== sha1Thumbprint);
-    this.extraCertificates.set(appId, (this.extraCertificates.get(appId) ?? []).filter((c) => c.sha1Thumbprint !== sha1Thumbprint));
+    this.removeKeyCredential(appId, sha1Thumbprint);
   }
 
+  /** Client secret values registered on the app. */
   appSecrets(appId: string): string[] {
-    const app = this.app(appId);
-    return (app?.secretNames ?? []).map((n) => this.secrets.get(n)!).filter(Boolean);
+    return this.passwordCredentials(appId).map((p) => p.secret);
   }
 
   users(tenantId: string): SeedUser[] {

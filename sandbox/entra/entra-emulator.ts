@@ -66,11 +66,20 @@ export interface EntraEmulatorOptions {
 
 const ENTRA_SETTINGS = ['latencyMs', 'managedIdentityLatencyMs'] as const;
 
+/** App registration behaviour (not service time): see {@link EntraEmulator.credentials}. */
+export interface EntraCredentialSettings {
+  /**
+   * How long a newly added key or password credential of an app registration is not yet
+   * honoured by the token endpoint (replication; default 0). Removal takes effect at once.
+   */
+  propagationMs: number;
+}
+
 export class EntraEmulator implements Emulator {
   options: EntraEmulatorOptions = { latencyMs: 0, managedIdentityLatencyMs: 0 };
+  credentials: EntraCredentialSettings = { propagationMs: 0 };
   private readonly codes = new Map<string, PendingCode>();
   private readonly refreshTokens = new Map<string, RefreshGrant>();
-  private readonly usedAssertionIds = new Map<string, number>();
 
   constructor(
     readonly ctx: SandboxContext,
@@ -82,6 +91,11 @@ export class EntraEmulator implements Emulator {
   /** Changes the given settings and keeps the others. Throws a RangeError naming a bad field. */
   configure(options: Partial<EntraEmulatorOptions>): void {
     this.options = { ...this.options, ...checkServiceTimes('entra', ENTRA_SETTINGS, options) };
+  }
+
+  /** Changes app registration behaviour (`{ propagationMs }`). Throws a RangeError naming a bad field. */
+  configureCredentials(settings: Partial<EntraCredentialSettings>): void {
+    this.credentials = { ...this.credentials, ...checkServiceTimes('entra.credentials', ['propagationMs'], settings) };
   }
 
   private get authorityHost(): string {
@@ -233,8 +247,9 @@ export class EntraEmulator implements Emulator {
       await this.verifyAssertion(assertion, app, tenant!.tenantId);
       acr = '2';
     } else if (secret) {
-      const known = this.ctx.directory.appSecrets(app.appId);
-      if (!known.some((s) => safeEqual(s, secret))) fail(aad.invalidSecret(app.appId));
+      const match = this.ctx.directory.passwordCredentials(app.appId).find((p) => this.honoured(p.addedAt) && safeEqual(p.secret, secret));
+      if (!match) fail(aad.invalidSecret(app.appId));
+      if (match!.endDateTime.getTime() <= Date.now()) fail(aad.secretExpired(app.appId));
       acr = '1';
     } else {
       return fail(aad.noCredential());
@@ -288,20 +303,20 @@ export class EntraEmulator implements Emulator {
     }
     const alg = header.alg;
     if (alg !== 'RS256' && alg !== 'PS256') return fail(aad.assertionInvalid(`Unsupported signing algorithm '${String(alg)}'.`));
-    const certificates = this.ctx.directory.appCertificates(app.appId);
+    // Only credentials registered on the app registration (and replicated) count.
+    const certificates = this.ctx.directory.keyCredentials(app.appId).filter((k) => this.honoured(k.addedAt));
     const x5t = typeof header.x5t === 'string' ? header.x5t : undefined;
     const x5tS256 = typeof header['x5t#S256'] === 'string' ? (header['x5t#S256'] as string) : undefined;
     const presented = x5tS256 ?? x5t;
     if (!presented) return fail(aad.assertionInvalid("The client assertion header has no 'x5t' or 'x5t#S256' certificate thumbprint."));
-    const match = certificates.find((c) =>
-      x5tS256 ? Buffer.from(c.sha256Thumbprint, 'hex').toString('base64url') === x5tS256 : Buffer.from(c.sha1Thumbprint, 'hex').toString('base64url') === x5t,
+    const match = certificates.find((k) =>
+      x5tS256 ? Buffer.from(k.certificate.sha256Thumbprint, 'hex').toString('base64url') === x5tS256 : Buffer.from(k.certificate.sha1Thumbprint, 'hex').toString('base64url') === x5t,
     );
-    if (!match) {
-      const hex = Buffer.from(presented, 'base64url').toString('hex').toUpperCase();
-      return fail(aad.certNotRegistered(hex));
-    }
+    const hex = Buffer.from(presented, 'base64url').toString('hex').toUpperCase();
+    if (!match) return fail(aad.certNotRegistered(hex, app.appId));
+    if (match.endDateTime.getTime() <= Date.now()) return fail(aad.certExpired(hex, app.appId, match.startDateTime, match.endDateTime));
     try {
-      const key = await importX509(match.certPem, alg);
+      const key = await importX509(match.certificate.certPem, alg);
       await jwtVerify(assertion, key, { algorithms: [alg], clockTolerance: 300 });
     } catch (error) {
       const e = error as { code?: string };
@@ -313,12 +328,13 @@ export class EntraEmulator implements Emulator {
     const validAud = audiences.some((a) => typeof a === 'string' && a.startsWith(this.authorityHost) && (a.includes('/oauth2/') || a.endsWith('/v2.0')) && (a.includes(tenantId) || a.includes(this.ctx.directory.tenant(tenantId)!.domain)));
     if (!validAud) return fail({ status: 401, error: 'invalid_client', code: 700212, message: `No matching federated identity record found for presented assertion audience '${String(payload.aud)}'.` });
     if (typeof payload.exp !== 'number') return fail(aad.assertionExpired());
-    if (typeof payload.jti === 'string') {
-      const now = Date.now();
-      for (const [jti, exp] of this.usedAssertionIds) if (exp < now) this.usedAssertionIds.delete(jti);
-      if (this.usedAssertionIds.has(payload.jti)) return fail(aad.assertionReplay());
-      this.usedAssertionIds.set(payload.jti, payload.exp * 1000);
-    }
+    // No jti replay check: msal-node signs one assertion and re-sends it (same jti) for every
+    // token request until it expires (10 min), so Entra ID evidently accepts a re-sent assertion.
+  }
+
+  /** A credential added at `addedAt` is honoured once the propagation delay has passed. */
+  private honoured(addedAt: number): boolean {
+    return Date.now() - addedAt >= this.credentials.propagationMs;
   }
 
   // ---------------------------------------------------------------- sign-in (authorization code + PKCE)

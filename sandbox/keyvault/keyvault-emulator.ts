@@ -2,8 +2,9 @@
  * The sandbox's Azure Key Vault data plane (<vault>.vault.localhost): secrets and certificates
  * by name, by version and as version lists; certificate import (PFX or PEM) creating the
  * certificate and its managed secret; bearer challenge authentication; RBAC by reader object
- * ids; Key Vault's error shapes. As in Azure, a certificate's private key is only reachable
- * through the secret of the same name and version.
+ * ids or access policies (per-principal get/list permissions); disabled versions; certificate
+ * auto-renewal; Key Vault's error shapes. As in Azure, a certificate's private key is only
+ * reachable through the secret of the same name and version.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
@@ -13,7 +14,7 @@ import { checkServiceTimes, serviceDelay } from '../cloud/service-time';
 import { bearerToken, sendJson, SANDBOX_DOMAIN, type Emulator, type EmulatorRequest } from '../cloud/types';
 import { WELL_KNOWN } from '../directory/seed';
 import { TokenVerificationError, type AccessTokenClaims } from '../entra/tokens';
-import { toPemBundle, toPfxBase64, type AppCertificate, type CertificateMaterial } from '../pki/certificates';
+import { createAppCertificate, toPemBundle, toPfxBase64, type AppCertificate, type CertificateMaterial } from '../pki/certificates';
 
 const SUPPORTED_API_VERSIONS = /^7\.[0-6](-preview(\.\d+)?)?$|^2025-/;
 const PFX = 'application/x-pkcs12';
@@ -51,10 +52,19 @@ interface CertificateVersion {
   tags?: Record<string, string>;
 }
 
+/** Secret and certificate permissions of one principal under the access-policy model. */
+export interface VaultAccessPolicy {
+  secrets: string[];
+  certificates?: string[];
+}
+
 interface Vault {
   name: string;
   tenantId: string;
+  /** RBAC model (enableRbacAuthorization): object ids holding Key Vault Secrets User / Certificate User. */
   readers: Set<string>;
+  /** Access-policy model (enableRbacAuthorization false): permissions by object id; undefined → RBAC. */
+  accessPolicies?: Map<string, VaultAccessPolicy>;
   secrets: Map<string, SecretVersion[]>;
   certificates: Map<string, CertificateVersion[]>;
 }
@@ -175,6 +185,63 @@ export class KeyVaultEmulator implements Emulator {
     return [...vault.readers];
   }
 
+  /**
+   * Switches a vault to the access-policy permission model with these policies (object id →
+   * permissions, e.g. `{ secrets: ['get'] }`), or back to RBAC with `undefined`.
+   */
+  setAccessPolicies(vaultName: string, policies: Record<string, VaultAccessPolicy> | undefined): void {
+    const vault = this.vault(vaultName);
+    vault.accessPolicies = policies ? new Map(Object.entries(policies).map(([id, p]) => [id.toLowerCase(), { secrets: p.secrets.map((x) => x.toLowerCase()), certificates: (p.certificates ?? []).map((x) => x.toLowerCase()) }])) : undefined;
+  }
+
+  /**
+   * Enables or disables one version (`az keyvault secret set-attributes --enabled`, or for a
+   * certificate `az keyvault certificate set-attributes`, which also updates its secret).
+   */
+  setVersionEnabled(vaultName: string, name: string, version: string, enabled: boolean): void {
+    const vault = this.vault(vaultName);
+    const secret = vault.secrets.get(name)?.find((v) => v.version === version);
+    const certificate = vault.certificates.get(name)?.find((v) => v.version === version);
+    if (!secret && !certificate) throw new Error(`No version '${version}' of '${name}' in vault '${vaultName}'`);
+    const updated = now();
+    for (const v of [secret, certificate]) if (v) v.attributes = { ...v.attributes, enabled, updated };
+  }
+
+  /**
+   * What a certificate policy's AutoRenew lifetime action does (the default policy of
+   * `az keyvault certificate get-default-policy` has one): a new version of the certificate,
+   * same subject, a new key pair (reuse_key false) and a 12-month validity, with its managed
+   * secret in the same content type. Nothing tells Entra ID about it.
+   */
+  renewCertificate(vaultName: string, name: string): StoredVersion & { certificate: AppCertificate } {
+    const vault = this.vault(vaultName);
+    const versions = vault.certificates.get(name);
+    const latest = versions?.[versions.length - 1];
+    if (!latest) throw new Error(`No certificate '${name}' in vault '${vaultName}'`);
+    const commonName = /CN=([^,]+)/.exec(latest.subject)?.[1] ?? name;
+    const certificate = createAppCertificate({ commonName, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 365 * 86_400_000) });
+    const stored = this.importCertificate(vaultName, name, certificate, latest.contentType as typeof PFX | typeof PEM);
+    return { ...stored, certificate };
+  }
+
+  /** The public part of a certificate version (default: the newest), as `az keyvault certificate download` gives it. */
+  certificatePublic(vaultName: string, name: string, version?: string): { version: string; certPem: string; derBase64: string; sha1Thumbprint: string; sha256Thumbprint: string; notBefore: Date; notAfter: Date } {
+    const versions = this.vault(vaultName).certificates.get(name) ?? [];
+    const v = version ? versions.find((c) => c.version === version) : versions[versions.length - 1];
+    if (!v) throw new Error(`No certificate '${name}${version ? `/${version}` : ''}' in vault '${vaultName}'`);
+    const der = Buffer.from(v.derBase64, 'base64');
+    const pem = `-----BEGIN CERTIFICATE-----\n${v.derBase64.replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+    return {
+      version: v.version,
+      certPem: pem,
+      derBase64: v.derBase64,
+      sha1Thumbprint: v.sha1.toString('hex').toUpperCase(),
+      sha256Thumbprint: createHash('sha256').update(der).digest('hex').toUpperCase(),
+      notBefore: new Date((v.attributes.nbf ?? 0) * 1000),
+      notAfter: new Date((v.attributes.exp ?? 0) * 1000),
+    };
+  }
+
   hasVault(name: string): boolean {
     return this.vaults.has(name);
   }
@@ -228,7 +295,22 @@ export class KeyVaultEmulator implements Emulator {
     return claims;
   }
 
-  private authorize(vault: Vault, claims: AccessTokenClaims, action: string, resourcePath: string): void {
+  /**
+   * RBAC: the caller needs a role assignment (the sandbox's readers). Access policies: the
+   * caller's policy must hold `permission` (e.g. secrets/list), and Key Vault answers 403
+   * AccessDenied naming the missing permission.
+   */
+  private authorize(vault: Vault, claims: AccessTokenClaims, action: string, resourcePath: string, permission: { kind: 'secrets' | 'certificates'; op: string }): void {
+    if (vault.accessPolicies) {
+      const policy = vault.accessPolicies.get(String(claims.oid).toLowerCase());
+      if (policy?.[permission.kind]?.includes(permission.op)) return;
+      throw new KvError(
+        403,
+        'Forbidden',
+        `The user, group or application 'appid=${claims.appid ?? claims.azp ?? ''};oid=${claims.oid};iss=${claims.iss}' does not have ${permission.kind} ${permission.op} permission on key vault '${vault.name};location=sandbox'. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287`,
+        'AccessDenied',
+      );
+    }
     if (vault.readers.has(String(claims.oid).toLowerCase())) return;
     throw new KvError(
       403,
@@ -245,21 +327,23 @@ export class KeyVaultEmulator implements Emulator {
     if (collection === 'secrets') {
       if (!name) {
         if (method !== 'GET') throw methodNotAllowed(method);
-        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', '/secrets');
+        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', '/secrets', { kind: 'secrets', op: 'list' });
+        this.ctx.stats.recordKeyVaultList(vault.name, 'secret', '*');
         return this.page(req, [...vault.secrets.entries()].filter(([, v]) => v.length).map(([n, v]) => this.secretItem(vault, n, v[v.length - 1]!, false)));
       }
       this.checkName(name, 'secret');
       if (third === 'versions' && parts.length === 3) {
         if (method !== 'GET') throw methodNotAllowed(method);
-        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', `/secrets/${name}`);
+        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', `/secrets/${name}`, { kind: 'secrets', op: 'list' });
         const versions = vault.secrets.get(name);
         if (!versions?.length) throw secretNotFound(name);
+        this.ctx.stats.recordKeyVaultList(vault.name, 'secret', name);
         return this.page(req, versions.map((v) => this.secretItem(vault, name, v, true)));
       }
       if (parts.length > 3) throw new KvError(400, 'BadParameter', 'The request URI is not valid.');
       if (method === 'PUT' && !third) return this.putSecret(req, vault, claims, name);
       if (method !== 'GET') throw methodNotAllowed(method);
-      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', `/secrets/${name}`);
+      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', `/secrets/${name}`, { kind: 'secrets', op: 'get' });
       const version = this.pickSecret(vault, name, third);
       this.ctx.stats.recordKeyVaultRead(vault.name, 'secret', name, version.version);
       return this.secretBundle(vault, name, version);
@@ -267,7 +351,7 @@ export class KeyVaultEmulator implements Emulator {
     if (collection === 'certificates') {
       if (!name) {
         if (method !== 'GET') throw methodNotAllowed(method);
-        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', '/certificates');
+        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', '/certificates', { kind: 'certificates', op: 'list' });
         return this.page(req, [...vault.certificates.entries()].filter(([, v]) => v.length).map(([n, v]) => this.certificateItem(vault, n, v[v.length - 1]!, false)));
       }
       this.checkName(name, 'certificate');
@@ -276,7 +360,7 @@ export class KeyVaultEmulator implements Emulator {
         return this.importFromRequest(req, vault, claims, name);
       }
       if (method !== 'GET') throw methodNotAllowed(method);
-      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', `/certificates/${name}`);
+      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', `/certificates/${name}`, { kind: 'certificates', op: third === 'versions' ? 'list' : 'get' });
       const versions = vault.certificates.get(name);
       if (!versions?.length) throw certificateNotFound(name);
       if (third === 'versions' && parts.length === 3) return this.page(req, versions.map((v) => this.certificateItem(vault, name, v, true)));
@@ -297,7 +381,9 @@ export class KeyVaultEmulator implements Emulator {
   private pickSecret(vault: Vault, name: string, versionId: string | undefined): SecretVersion {
     const versions = vault.secrets.get(name);
     if (!versions?.length) throw secretNotFound(name);
-    const version = versionId ? versions.find((v) => v.version === versionId) : [...versions].reverse().find((v) => v.attributes.enabled) ?? versions[versions.length - 1];
+    // Without a version Key Vault answers with the current (newest) version — also when it is
+    // disabled, which is then a 403 SecretDisabled, not the newest enabled one.
+    const version = versionId ? versions.find((v) => v.version === versionId) : versions[versions.length - 1];
     if (!version) throw secretNotFound(`${name}/${versionId}`);
     if (!version.attributes.enabled) throw new KvError(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled');
     return version;
@@ -386,7 +472,7 @@ export class KeyVaultEmulator implements Emulator {
 
   private putSecret(req: EmulatorRequest, vault: Vault, claims: AccessTokenClaims, name: string): Record<string, unknown> {
     // Writing needs "Key Vault Secrets Officer"; the sandbox's readers are read-only.
-    this.authorize(vault, { ...claims, oid: `${claims.oid}#write` }, 'Microsoft.KeyVault/vaults/secrets/setSecret/action', `/secrets/${name}`);
+    this.authorize(vault, { ...claims, oid: `${claims.oid}#write` }, 'Microsoft.KeyVault/vaults/secrets/setSecret/action', `/secrets/${name}`, { kind: 'secrets', op: 'set' });
     const body = this.parseBody(req);
     if (typeof body.value !== 'string') throw new KvError(400, 'BadParameter', "Property 'value' is required and must be a string.");
     const { version } = this.setSecret(vault.name, name, body.value, { contentType: typeof body.contentType === 'string' ? body.contentType : undefined });
@@ -394,7 +480,7 @@ export class KeyVaultEmulator implements Emulator {
   }
 
   private importFromRequest(req: EmulatorRequest, vault: Vault, claims: AccessTokenClaims, name: string): Record<string, unknown> {
-    this.authorize(vault, { ...claims, oid: `${claims.oid}#write` }, 'Microsoft.KeyVault/vaults/certificates/import/action', `/certificates/${name}`);
+    this.authorize(vault, { ...claims, oid: `${claims.oid}#write` }, 'Microsoft.KeyVault/vaults/certificates/import/action', `/certificates/${name}`, { kind: 'certificates', op: 'import' });
     const body = this.parseBody(req);
     if (typeof body.value !== 'string') throw new KvError(400, 'BadParameter', "Property 'value' is required.");
     const policy = body.policy as { secret_props?: { contentType?: string } } | undefined;

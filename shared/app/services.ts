@@ -87,6 +87,8 @@ export interface AppServicesOverrides {
   /** Worker tuning, for tests. */
   worker?: Partial<ConstructorParameters<typeof CommandWorker>[0]>;
   slotLeaseSeconds?: number;
+  /** Key Vault version checks (default: CERT_REFRESH_INTERVAL_MINUTES, 30 s between on-demand checks, 10 min rotation grace), for tests. */
+  credentials?: { refreshIntervalMs?: number; minCheckIntervalMs?: number; rotationGraceMs?: number };
 }
 
 function lazy<T>(make: () => T): () => T {
@@ -122,7 +124,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     let source = sources.get(tenant.tenantId);
     if (!source) {
       const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
-      source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(ref.vaultUrl, credential()), refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000, logger });
+      source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(ref.vaultUrl, credential()), refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000, logger, ...overrides.credentials });
       sources.set(tenant.tenantId, source);
     }
     return source;

@@ -5,6 +5,12 @@
 export type CredentialErrorCode =
   | 'Credential.SecretNotFound'
   | 'Credential.KeyVaultForbidden'
+  /** Listing a secret's versions was refused (access policy without List). */
+  | 'Credential.VersionListForbidden'
+  /** The version read is disabled (a versionless read whose newest version is disabled). */
+  | 'Credential.SecretDisabled'
+  /** Key Vault lists no enabled version. */
+  | 'Credential.NoEnabledVersion'
   | 'Credential.KeyVaultUnavailable'
   | 'Credential.WrongContentType'
   | 'Credential.BadPfxPassword'
@@ -13,6 +19,8 @@ export type CredentialErrorCode =
   | 'Credential.CertificateExpired'
   | 'Credential.CertificateNotYetValid'
   | 'Credential.Unreadable'
+  /** Entra ID stopped accepting the credential in use while a rotation is under way: retry. */
+  | 'Credential.Rotating'
   | 'Token.AppNotFound'
   | 'Token.InvalidSecret'
   | 'Token.CertificateNotRegistered'
@@ -23,6 +31,8 @@ export type CredentialErrorCode =
 export class CredentialError extends Error {
   /** For certificate validity errors: the certificate's end of validity. */
   notAfter?: Date;
+  /** For Entra ID answers: the AADSTS number (e.g. '700027'). */
+  aadsts?: string;
   constructor(
     readonly code: CredentialErrorCode,
     message: string,

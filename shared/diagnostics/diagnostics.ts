@@ -7,7 +7,7 @@
 import type { TenantConfig } from '../config/tenant';
 import { explainExchangeToken, summarizeToken, EXCHANGE_ROLE_IDS } from '../credentials/claims';
 import { CredentialError } from '../credentials/errors';
-import type { CertificateExpiryMonitor } from '../credentials/expiry-monitor';
+import { rotationWarnings, type CertificateExpiryMonitor } from '../credentials/expiry-monitor';
 import type { KeyVaultCredentialSource } from '../credentials/key-vault-source';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from '../exchange/errors';
@@ -42,7 +42,7 @@ export interface TenantDiagnosticsOptions {
   now?: () => number;
 }
 
-const KEY_VAULT_CODES = new Set(['Credential.SecretNotFound', 'Credential.KeyVaultForbidden', 'Credential.KeyVaultUnavailable']);
+const KEY_VAULT_CODES = new Set(['Credential.SecretNotFound', 'Credential.KeyVaultForbidden', 'Credential.KeyVaultUnavailable', 'Credential.VersionListForbidden', 'Credential.SecretDisabled', 'Credential.NoEnabledVersion']);
 
 export class TenantDiagnostics {
   constructor(private readonly o: TenantDiagnosticsOptions) {}
@@ -53,18 +53,22 @@ export class TenantDiagnostics {
     const steps: DiagnosticStep[] = [];
     const skip = (name: DiagnosticStep['name'], why: string) => steps.push({ name, status: 'skipped', detail: why });
 
-    // 1. Key Vault, and 2. the credential in it.
+    // 1. Key Vault, and 2. the credential in it (its step is filled in after the token step:
+    // offering newer versions to Entra ID there decides what it has to say about rotation).
     let credentialOk = false;
+    let credentialStep: DiagnosticStep | undefined;
+    let loadedKind: 'certificate' | 'clientSecret' | undefined;
+    const source = this.o.sourceFor(tenant);
     try {
-      const loaded = await this.o.sourceFor(tenant).refresh();
-      steps.push({ name: 'keyVault', status: 'ok', detail: `Read ${reference.name} (version ${loaded.version}) from ${reference.vaultUrl}.`, data: { vaultUrl: reference.vaultUrl, name: reference.name, version: loaded.version } });
-      if (loaded.kind === 'certificate') {
-        const status = await this.o.monitor.checkTenant(tenant);
-        const data = { subject: status.subject, thumbprint: status.thumbprint, notAfter: status.notAfter, daysLeft: status.daysLeft };
-        steps.push(status.state === 'expiring' ? { name: 'certificate', status: 'warning', detail: status.detail!, remediation: status.remediation, data } : { name: 'certificate', status: 'ok', detail: `Certificate ${status.subject}, thumbprint ${status.thumbprint}, valid until ${status.notAfter} (${status.daysLeft} days).`, data });
-      } else {
-        steps.push({ name: 'clientSecret', status: 'ok', detail: `Client secret version ${loaded.version} read (its value is never shown).`, data: { version: loaded.version } });
-      }
+      const loaded = await source.refresh({ reason: 'diagnostics' });
+      loadedKind = loaded.kind;
+      const problem = source.status().checkProblem;
+      const data = { vaultUrl: reference.vaultUrl, name: reference.name, version: loaded.version };
+      steps.push(
+        problem
+          ? { name: 'keyVault', status: 'warning', detail: `Read ${reference.name} (version ${loaded.version}) from ${reference.vaultUrl}, but: ${problem.message}`, remediation: problem.remediation, data: { ...data, code: problem.code } }
+          : { name: 'keyVault', status: 'ok', detail: `Read ${reference.name} (version ${loaded.version}) from ${reference.vaultUrl}.`, data },
+      );
       credentialOk = true;
     } catch (error) {
       const e = error instanceof CredentialError ? error : new CredentialError('Credential.Unreadable', 'The credential could not be read.', 'See the gateway log.');
@@ -76,13 +80,17 @@ export class TenantDiagnostics {
         steps.push({ name: kind, status: 'failed', detail: e.message, remediation: e.remediation, data: { code: e.code, ...(e.notAfter ? { notAfter: e.notAfter.toISOString() } : {}) } });
       }
     }
+    const credentialIndex = steps.length;
 
     // 3. An app-only token for Exchange, and what its claims say.
     let tokenOk = false;
     if (!credentialOk) skip('token', 'No usable credential.');
     else {
+      const tokens = this.o.tokensFor(tenant);
       try {
-        const token = await this.o.tokensFor(tenant).getToken();
+        // A newer version in Key Vault (rotation, auto-renewal) is offered to Entra ID now.
+        await tokens.tryNewerVersions?.();
+        const token = await tokens.getToken();
         const claims = summarizeToken(token.token);
         const verdict = explainExchangeToken(claims, { tenantId: tenant.tenantId, audience: this.o.exchangeAudience });
         const data = { aud: claims.aud, tid: claims.tid, appid: claims.appid, roles: claims.roles, wids: claims.wids.map((w) => EXCHANGE_ROLE_IDS[w] ?? w), exp: claims.exp ? new Date(claims.exp * 1000).toISOString() : undefined };
@@ -93,6 +101,25 @@ export class TenantDiagnostics {
         const e = error instanceof CredentialError ? error : undefined;
         steps.push({ name: 'token', status: 'failed', detail: e?.message ?? 'No token could be obtained.', remediation: e?.remediation, data: e ? { code: e.code } : undefined });
       }
+    }
+
+    if (credentialOk) {
+      if (loadedKind === 'certificate') {
+        const status = await this.o.monitor.checkTenant(tenant);
+        const data = { subject: status.subject, thumbprint: status.thumbprint, notAfter: status.notAfter, daysLeft: status.daysLeft, version: status.version, ...(status.pending ? { pending: status.pending } : {}) };
+        const warnings = [...(status.state === 'expiring' ? [{ message: status.detail!, remediation: status.remediation ?? '' }] : []), ...(status.warnings ?? []).filter((w) => w.about !== 'versionCheck')];
+        credentialStep = warnings.length
+          ? { name: 'certificate', status: 'warning', detail: warnings.map((w) => w.message).join(' '), remediation: warnings.map((w) => w.remediation).join(' '), data }
+          : { name: 'certificate', status: 'ok', detail: `Certificate ${status.subject}, thumbprint ${status.thumbprint}, valid until ${status.notAfter} (${status.daysLeft} days).`, data };
+      } else {
+        const { warnings, pending } = rotationWarnings(tenant, source);
+        const version = source.current()?.version;
+        const rotation = (warnings ?? []).filter((w) => w.about !== 'versionCheck');
+        credentialStep = rotation.length
+          ? { name: 'clientSecret', status: 'warning', detail: rotation.map((w) => w.message).join(' '), remediation: rotation.map((w) => w.remediation).join(' '), data: { version, ...(pending ? { pending } : {}) } }
+          : { name: 'clientSecret', status: 'ok', detail: `Client secret version ${version} read (its value is never shown).`, data: { version } };
+      }
+      steps.splice(credentialIndex, 0, credentialStep);
     }
 
     // 4. A harmless read through the Exchange admin API.

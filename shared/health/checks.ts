@@ -105,8 +105,13 @@ export function policyCheck(source: { load(): void; current(): { rules: unknown[
   };
 }
 
-/** Certificates are readable and not expired (expiring soon is still up, with a warning). */
-export function certificateCheck(monitor: { recent(maxAgeMs: number): Promise<Array<{ domain: string; state: string; daysLeft?: number; detail?: string }>> }): HealthCheck {
+/**
+ * Certificates are readable and not expired. Degraded (still serving, an admin should act): a
+ * certificate expiring soon, or a rotation problem the gateway works around — a newer Key Vault
+ * version Entra ID does not accept (e.g. auto-renewed, not uploaded to the app), or versions it
+ * may not list.
+ */
+export function certificateCheck(monitor: { recent(maxAgeMs: number): Promise<Array<{ domain: string; state: string; daysLeft?: number; detail?: string; warnings?: Array<{ message: string }> }>> }): HealthCheck {
   return {
     name: 'certificates',
     async run() {
@@ -114,8 +119,11 @@ export function certificateCheck(monitor: { recent(maxAgeMs: number): Promise<Ar
       const statuses = await monitor.recent(60_000);
       const expired = statuses.filter((s) => s.state === 'expired' || s.state === 'unreadable');
       if (expired.length) throw new Error(expired.map((s) => `${s.domain}: ${s.detail ?? s.state}`).join('; '));
-      const expiring = statuses.filter((s) => s.state === 'expiring');
-      if (expiring.length) return `warning: ${expiring.map((s) => `${s.domain} expires in ${s.daysLeft} day(s)`).join('; ')}`;
+      const warnings = [
+        ...statuses.filter((s) => s.state === 'expiring').map((s) => `${s.domain} expires in ${s.daysLeft} day(s)`),
+        ...statuses.flatMap((s) => (s.warnings ?? []).map((w) => `${s.domain}: ${w.message}`)),
+      ];
+      if (warnings.length) return { degraded: true, detail: `warning: ${warnings.join('; ')}` };
       return statuses.length ? statuses.map((s) => `${s.domain}: ${s.daysLeft} days left`).join('; ') : 'no certificate tenants';
     },
   };

@@ -1,10 +1,14 @@
 /**
- * Health of the gateway's dependencies for `GET /api/health`: each check answers up/down with
- * a short reason; the report is unhealthy (503) when any required dependency is down. Checks
- * are cheap and read nothing secret: a probe every few seconds must not spend Key Vault reads,
- * token requests or Exchange concurrency.
+ * Health of the gateway's dependencies for `GET /api/health`: each check answers up, degraded
+ * (works, but an admin should act — e.g. a certificate version Entra ID does not accept) or down
+ * with a short reason; the report is unhealthy (503) when any required dependency is down.
+ * Checks are cheap and read nothing secret: a probe every few seconds must not spend Key Vault
+ * reads, token requests or Exchange concurrency.
  */
-export type DependencyStatus = 'up' | 'down';
+export type DependencyStatus = 'up' | 'degraded' | 'down';
+
+/** A check's answer: a detail (up), or a detail marked degraded. */
+export type CheckOutcome = string | { degraded: true; detail: string };
 
 export interface DependencyResult {
   status: DependencyStatus;
@@ -16,10 +20,11 @@ export interface DependencyResult {
 export interface HealthCheck {
   /** e.g. "storage", "keyVault", "entraId", "exchange". */
   name: string;
-  run(signal: AbortSignal): Promise<string>;
+  run(signal: AbortSignal): Promise<CheckOutcome>;
 }
 
 export interface HealthReport {
+  /** healthy: nothing down (some may be degraded); unhealthy: something down. */
   status: 'healthy' | 'unhealthy';
   checkedAt: string;
   dependencies: Record<string, DependencyResult>;
@@ -61,11 +66,12 @@ export class HealthService {
         const controller = new AbortController();
         const timer = setTimeout(() => controller.abort(), timeoutMs);
         try {
-          const detail = await Promise.race([
+          const outcome = await Promise.race([
             check.run(controller.signal),
             new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(new Error(`no answer within ${timeoutMs} ms`)))),
           ]);
-          return [check.name, { status: 'up', detail, durationMs: Date.now() - started }];
+          if (typeof outcome === 'string') return [check.name, { status: 'up', detail: outcome, durationMs: Date.now() - started }];
+          return [check.name, { status: 'degraded', detail: outcome.detail, durationMs: Date.now() - started }];
         } catch (error) {
           return [check.name, { status: 'down', detail: describeFailure(error), durationMs: Date.now() - started }];
         } finally {
@@ -74,7 +80,7 @@ export class HealthService {
       }),
     );
     const dependencies = Object.fromEntries(entries);
-    const status = entries.every(([, r]) => r.status === 'up') ? 'healthy' : 'unhealthy';
+    const status = entries.every(([, r]) => r.status !== 'down') ? 'healthy' : 'unhealthy';
     return { status, checkedAt: new Date().toISOString(), dependencies };
   }
 }

@@ -119,8 +119,52 @@ describe('certificate expiry monitor', () => {
     expect(step(report, 'certificate')).toMatchObject({ status: 'warning' });
     expect(report.ok).toBe(true);
     const health = await services.health().report();
-    expect(health.dependencies.certificates).toMatchObject({ status: 'up' });
+    expect(health.status).toBe('healthy');
+    expect(health.dependencies.certificates).toMatchObject({ status: 'degraded' });
     expect(health.dependencies.certificates!.detail).toMatch(/warning: contoso.onmicrosoft.com expires in 10 day/);
+  });
+
+  it('an auto-renewed version Entra ID does not accept: a warning naming the version and the app (diagnostics, health degraded), the previous version stays in use', async () => {
+    const original = createAppCertificate({ commonName: 'exo-renewing' });
+    cloud.context.directory.addAppCertificate(CERT_APP, original);
+    cloud.keyVault.importCertificate('contoso-kv', 'exo-renewing', original, 'application/x-pkcs12');
+    const services = servicesFor({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-renewing' } } });
+    expect((await services.diagnostics().run(services.tenants().get(CONTOSO)!)).ok).toBe(true);
+
+    const renewed = cloud.keyVault.renewCertificate('contoso-kv', 'exo-renewing');
+    const report = await services.diagnostics().run(services.tenants().get(CONTOSO)!);
+    expect(report.ok).toBe(true);
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([['keyVault', 'ok'], ['certificate', 'warning'], ['token', 'ok'], ['exchange', 'ok']]);
+    const certificate = step(report, 'certificate');
+    expect(certificate.detail).toContain(`New certificate version ${renewed.version}`);
+    expect(certificate.detail).toContain(`is not registered on app ${CERT_APP}`);
+    expect(certificate.detail).toContain('AADSTS700027');
+    expect(certificate.remediation).toContain(`az ad app credential reset --id ${CERT_APP}`);
+    expect(certificate.data).toMatchObject({ thumbprint: original.sha1Thumbprint, pending: [{ version: renewed.version, state: 'refused', thumbprint: renewed.certificate.sha1Thumbprint }] });
+
+    const health = await services.health().report();
+    expect(health.status).toBe('healthy');
+    expect(health.dependencies.certificates).toMatchObject({ status: 'degraded' });
+    expect(health.dependencies.certificates!.detail).toContain(`New certificate version ${renewed.version}`);
+    expect(health.dependencies.certificates!.detail).toContain(`not registered on app ${CERT_APP}`);
+    expectNoSecrets(report);
+  });
+
+  it('an access policy without List: Key Vault step warns and names List, the credential keeps working', async () => {
+    const cert = createAppCertificate({ commonName: 'exo-getonly' });
+    cloud.context.directory.addAppCertificate(CERT_APP, cert);
+    cloud.keyVault.importCertificate('contoso-kv', 'exo-getonly', cert, 'application/x-pkcs12');
+    cloud.keyVault.setAccessPolicies('contoso-kv', { [MI_OBJECT_ID]: { secrets: ['get'] } });
+    try {
+      const services = servicesFor({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-getonly' } } });
+      const report = await services.diagnostics().run(services.tenants().get(CONTOSO)!);
+      expect(report.ok).toBe(true);
+      expect(step(report, 'keyVault')).toMatchObject({ status: 'warning', data: { code: 'Credential.VersionListForbidden' } });
+      expect(step(report, 'keyVault').remediation).toMatch(/Get and List/);
+      expect(step(report, 'exchange').status).toBe('ok');
+    } finally {
+      cloud.keyVault.setAccessPolicies('contoso-kv', undefined);
+    }
   });
 
   it('fails health and diagnostics once the certificate has expired', async () => {

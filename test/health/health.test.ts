@@ -18,6 +18,13 @@ describe('HealthService', () => {
     expect(report.dependencies.storage!.status).toBe('up');
   });
 
+  it('reports a degraded dependency (works, an admin should act) without making the gateway unhealthy', async () => {
+    const degraded: HealthCheck = { name: 'certificates', run: async () => ({ degraded: true, detail: 'warning: new certificate version v2 is not registered on app a' }) };
+    const report = await new HealthService({ checks: [ok('storage'), degraded] }).report();
+    expect(report.status).toBe('healthy');
+    expect(report.dependencies.certificates).toMatchObject({ status: 'degraded', detail: 'warning: new certificate version v2 is not registered on app a' });
+  });
+
   it('times out a hanging check instead of hanging the probe', async () => {
     const hanging: HealthCheck = { name: 'exchange', run: () => new Promise(() => undefined) };
     const started = Date.now();

@@ -1,10 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { DefaultAzureCredential } from '@azure/identity';
-import { decodeJwt } from 'jose';
+import { decodeJwt, importPKCS8, SignJWT } from 'jose';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { SANDBOX_USER_PASSWORD, WELL_KNOWN } from '../../sandbox/directory/seed';
+import { createAppCertificate, type AppCertificate } from '../../sandbox/pki/certificates';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
@@ -111,6 +112,109 @@ describe('sandbox Entra ID with @azure/msal-node (unmodified)', () => {
     const unknown = await fetch(`${cloud.endpoints.authorityHost}/nosuchtenant.example/v2.0/.well-known/openid-configuration`);
     expect(unknown.status).toBe(400);
     expect(((await unknown.json()) as { error_codes: number[] }).error_codes).toEqual([90002]);
+  });
+});
+
+/** A raw client-credentials request with a certificate-signed assertion (x5t#S256, as MSAL sends it). */
+async function assertionRequest(tenant: string, clientId: string, certificate: Pick<AppCertificate, 'keyPem' | 'sha256Thumbprint'>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const tokenUrl = `${cloud.endpoints.authorityHost}/${tenant}/oauth2/v2.0/token`;
+  const now = Math.floor(Date.now() / 1000);
+  const assertion = await new SignJWT({ jti: randomBytes(8).toString('hex') })
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT', 'x5t#S256': Buffer.from(certificate.sha256Thumbprint, 'hex').toString('base64url') })
+    .setIssuer(clientId).setSubject(clientId).setAudience(tokenUrl).setNotBefore(now).setExpirationTime(now + 600)
+    .sign(await importPKCS8(certificate.keyPem, 'RS256'));
+  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, scope: EXO_SCOPE, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion });
+  const res = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function control(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${cloud.endpoints.control}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('sandbox Entra ID app registration credentials (kept apart from Key Vault)', () => {
+  afterEach(() => cloud.entra.configureCredentials({ propagationMs: 0 }));
+
+  it('answers a certificate not registered on the app with 401 invalid_client AADSTS700027 "The key was not found"', async () => {
+    const stranger = createAppCertificate({ commonName: 'not-registered' });
+    const { status, body } = await assertionRequest(CONTOSO, CONTOSO_APP, stranger);
+    expect(status).toBe(401);
+    expect(body).toMatchObject({ error: 'invalid_client', error_codes: [700027] });
+    expect(body.error_description).toMatch(/^AADSTS700027: Client assertion contains an invalid signature\. \[Reason - The key was not found\., Thumbprint of key used by client: '[0-9A-F]+', .*\] Trace ID: \S+ Correlation ID: \S+ Timestamp: /);
+    expect(body.error_description).toContain(stranger.sha256Thumbprint);
+  });
+
+  it('keeps the registered certificates per app: removing one from the app refuses it although Key Vault still holds it', async () => {
+    const next = createAppCertificate({ commonName: 'registered-later' });
+    cloud.keyVault.importCertificate('contoso-kv', 'entra-test-cert', next, 'application/x-pkcs12');
+    expect((await assertionRequest(CONTOSO, CONTOSO_APP, next)).body.error_codes).toEqual([700027]);
+
+    const added = await control('POST', `/entra/apps/${CONTOSO_APP}/keyCredentials`, { keyVault: { vault: 'contoso-kv', name: 'entra-test-cert' }, displayName: 'CN=registered-later' });
+    expect(added.status).toBe(201);
+    expect(added.body).toMatchObject({ customKeyIdentifier: next.sha1Thumbprint, type: 'AsymmetricX509Cert', usage: 'Verify' });
+    expect((await assertionRequest(CONTOSO, CONTOSO_APP, next)).status).toBe(200);
+    const listed = await control('GET', `/entra/apps/${CONTOSO_APP}/credentials`);
+    expect((listed.body.keyCredentials as Array<{ customKeyIdentifier: string }>).map((k) => k.customKeyIdentifier)).toContain(next.sha1Thumbprint);
+
+    expect((await control('DELETE', `/entra/apps/${CONTOSO_APP}/keyCredentials/${String(added.body.keyId)}`)).status).toBe(200);
+    const refused = await assertionRequest(CONTOSO, CONTOSO_APP, next);
+    expect(refused).toMatchObject({ status: 401, body: { error: 'invalid_client', error_codes: [700027] } });
+    expect((await control('DELETE', `/entra/apps/${CONTOSO_APP}/keyCredentials/${next.sha1Thumbprint}`)).status).toBe(404);
+  });
+
+  it('accepts the client assertion MSAL re-sends (msal-node reuses one assertion, same jti, for up to 10 minutes)', async () => {
+    const app = msalApp(CONTOSO, CONTOSO_APP, { certificateName: 'contoso-exo' });
+    const first = await app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true });
+    const second = await app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true });
+    expect(first!.fromCache).toBe(false);
+    expect(second!.fromCache).toBe(false);
+  });
+
+  it('honours a newly added certificate only after the propagation delay', async () => {
+    cloud.entra.configureCredentials({ propagationMs: 400 });
+    // The seeded credentials were registered long before: honoured at once.
+    expect((await msalApp(CONTOSO, CONTOSO_APP, { certificateName: 'contoso-exo' }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true }))!.accessToken).toBeTruthy();
+    const next = createAppCertificate({ commonName: 'propagating' });
+    const added = await control('POST', `/entra/apps/${CONTOSO_APP}/keyCredentials`, { certificatePem: next.certPem });
+    expect((await assertionRequest(CONTOSO, CONTOSO_APP, next)).body.error_codes).toEqual([700027]);
+    await new Promise((r) => setTimeout(r, 450));
+    expect((await assertionRequest(CONTOSO, CONTOSO_APP, next)).status).toBe(200);
+    await control('DELETE', `/entra/apps/${CONTOSO_APP}/keyCredentials/${String(added.body.keyId)}`);
+    expect((await control('POST', '/entra/credentials/config', { propagationMs: -1 })).status).toBe(400);
+  });
+
+  it('refuses an expired key credential with AADSTS700027 "The key used is expired"', async () => {
+    const old = createAppCertificate({ commonName: 'expired-on-app', notBefore: new Date(Date.now() - 400 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    cloud.context.directory.addKeyCredential(CONTOSO_APP, old);
+    const { status, body } = await assertionRequest(CONTOSO, CONTOSO_APP, old);
+    expect(status).toBe(401);
+    expect(body.error_description).toMatch(/^AADSTS700027: .*\[Reason - The key used is expired\./);
+    cloud.context.directory.removeKeyCredential(CONTOSO_APP, old.sha1Thumbprint);
+  });
+
+  it('answers client secrets: unknown → AADSTS7000215, expired → AADSTS7000222 (401 invalid_client), removed → 7000215', async () => {
+    const added = await control('POST', `/entra/apps/${FABRIKAM_APP}/passwordCredentials`, { displayName: 'next' });
+    expect(added.status).toBe(201);
+    const secretText = String(added.body.secretText);
+    expect(added.body.hint).toBe(secretText.slice(0, 3));
+    const listed = await control('GET', `/entra/apps/${FABRIKAM_APP}/credentials`);
+    expect(JSON.stringify(listed.body)).not.toContain(secretText);
+    const tokenWith = (secret: string) => fetch(`${cloud.endpoints.authorityHost}/${FABRIKAM}/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', client_id: FABRIKAM_APP, scope: EXO_SCOPE, client_secret: secret }) });
+    expect((await tokenWith(secretText)).status).toBe(200);
+
+    const expired = await control('POST', `/entra/apps/${FABRIKAM_APP}/passwordCredentials`, { startDateTime: new Date(Date.now() - 200 * 86_400_000).toISOString(), endDateTime: new Date(Date.now() - 86_400_000).toISOString() });
+    const expiredAnswer = await tokenWith(String(expired.body.secretText));
+    expect(expiredAnswer.status).toBe(401);
+    const expiredBody = (await expiredAnswer.json()) as { error: string; error_codes: number[]; error_description: string };
+    expect(expiredBody).toMatchObject({ error: 'invalid_client', error_codes: [7000222] });
+    expect(expiredBody.error_description).toMatch(new RegExp(`^AADSTS7000222: The provided client secret keys for app '${FABRIKAM_APP}' are expired\\.`));
+
+    expect((await control('DELETE', `/entra/apps/${FABRIKAM_APP}/passwordCredentials/${String(added.body.keyId)}`)).status).toBe(200);
+    const removed = await tokenWith(secretText);
+    expect(removed.status).toBe(401);
+    expect(((await removed.json()) as { error_codes: number[] }).error_codes).toEqual([7000215]);
+    await control('DELETE', `/entra/apps/${FABRIKAM_APP}/passwordCredentials/${String(expired.body.keyId)}`);
   });
 });
 

@@ -87,6 +87,77 @@ describe('sandbox Key Vault with the official SDK clients (unmodified)', () => {
     }
   });
 
+  it('answers a versionless read whose newest version is disabled with 403 SecretDisabled, not with an older version', async () => {
+    const client = secrets('contoso-kv');
+    const first = cloud.keyVault.importCertificate('contoso-kv', 'kv-disabled', createAppCertificate({ commonName: 'kv-disabled-1' }), 'application/x-pkcs12');
+    const second = cloud.keyVault.importCertificate('contoso-kv', 'kv-disabled', createAppCertificate({ commonName: 'kv-disabled-2' }), 'application/x-pkcs12');
+    const patched = await fetch(`${cloud.endpoints.control}/keyvault/contoso-kv/secrets/kv-disabled/versions/${second.version}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ enabled: false }) });
+    expect(patched.status).toBe(200);
+    type Failure = { statusCode: number; code: string; message: string; details?: { error?: { innerError?: { code?: string } } } };
+    const error = (await client.getSecret('kv-disabled').then(() => undefined, (e: unknown) => e)) as Failure;
+    expect(error).toMatchObject({ statusCode: 403, code: 'Forbidden', message: 'Operation get is not allowed on a disabled secret.' });
+    expect(error.details?.error?.innerError?.code).toBe('SecretDisabled');
+    await expect(client.getSecret('kv-disabled', { version: second.version })).rejects.toMatchObject({ statusCode: 403 });
+    expect((await client.getSecret('kv-disabled', { version: first.version })).properties.version).toBe(first.version);
+    const listed: Array<[string, boolean | undefined]> = [];
+    for await (const p of client.listPropertiesOfSecretVersions('kv-disabled')) listed.push([p.version!, p.enabled]);
+    expect(listed).toEqual(expect.arrayContaining([[first.version, true], [second.version, false]]));
+    const cert = await certificates('contoso-kv').getCertificateVersion('kv-disabled', second.version);
+    expect(cert.properties.enabled).toBe(false);
+  });
+
+  it('auto-renews a certificate (AutoRenew lifetime action): a new version with a new key and thumbprint, nothing else changes', async () => {
+    const before = await certificates('contoso-kv').getCertificate('exo-contoso-pem');
+    const res = await fetch(`${cloud.endpoints.control}/keyvault/contoso-kv/certificates/exo-contoso-pem/renew`, { method: 'POST' });
+    expect(res.status).toBe(201);
+    const renewed = (await res.json()) as { version: string; sha1Thumbprint: string };
+    const after = await certificates('contoso-kv').getCertificate('exo-contoso-pem');
+    expect(after.properties.version).toBe(renewed.version);
+    expect(Buffer.from(after.properties.x509Thumbprint!).toString('hex').toUpperCase()).toBe(renewed.sha1Thumbprint);
+    expect(renewed.sha1Thumbprint).not.toBe(Buffer.from(before.properties.x509Thumbprint!).toString('hex').toUpperCase());
+    const secret = await secrets('contoso-kv').getSecret('exo-contoso-pem');
+    expect(secret.properties).toMatchObject({ version: renewed.version, contentType: 'application/x-pem-file' });
+    expect(secret.value).toMatch(/-----BEGIN PRIVATE KEY-----/);
+    // Entra ID was not told: the app registration still only has the original certificate.
+    expect(cloud.context.directory.appCertificates('0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01').map((c) => c.sha1Thumbprint)).not.toContain(renewed.sha1Thumbprint);
+  });
+
+  it('with access policies: Get without List reads a version but cannot list versions (403 AccessDenied naming secrets list)', async () => {
+    const mi = cloud.context.directory.seed.managedIdentity.objectId;
+    const put = (policies: unknown) => fetch(`${cloud.endpoints.control}/keyvault/fabrikam-kv/access-policies`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ policies }) });
+    expect((await put({ [mi]: { secrets: ['get'] } })).status).toBe(200);
+    try {
+      const client = secrets('fabrikam-kv');
+      const secret = await client.getSecret('exo-fabrikam-secret');
+      expect(secret.value).toBeTruthy();
+      // The SDK's pager reports only the status and code of a failed page.
+      const error = await (async () => {
+        for await (const p of client.listPropertiesOfSecretVersions('exo-fabrikam-secret')) void p;
+      })().catch((e: unknown) => e);
+      expect(error).toMatchObject({ statusCode: 403, code: 'Forbidden' });
+      const token = (await credential.getToken('https://vault.localhost/.default'))!.token;
+      const raw = await fetch(`${cloud.endpoints.vaultUrl('fabrikam-kv')}secrets/exo-fabrikam-secret/versions?api-version=7.6`, { headers: { authorization: `Bearer ${token}` } });
+      expect(raw.status).toBe(403);
+      const body = (await raw.json()) as { error: { code: string; message: string; innererror: { code: string } } };
+      expect(body.error).toMatchObject({ code: 'Forbidden', innererror: { code: 'AccessDenied' } });
+      expect(body.error.message).toMatch(/^The user, group or application 'appid=.*;oid=.*' does not have secrets list permission on key vault 'fabrikam-kv;location=sandbox'\. For help resolving this issue, please see https:\/\/go\.microsoft\.com\/fwlink\/\?linkid=2125287$/);
+      expect((await put({ [mi]: { secrets: ['get', 'list'] } })).status).toBe(200);
+      const versions: string[] = [];
+      for await (const p of client.listPropertiesOfSecretVersions('exo-fabrikam-secret')) versions.push(p.version!);
+      expect(versions).toContain(secret.properties.version);
+    } finally {
+      await put(null);
+    }
+  });
+
+  it('counts version listings apart from value reads', async () => {
+    cloud.context.stats.reset();
+    for await (const p of secrets('fabrikam-kv').listPropertiesOfSecretVersions('exo-fabrikam-secret')) void p;
+    const stats = cloud.context.stats.snapshot();
+    expect(stats.keyVaultLists.byKey['fabrikam-kv|secret|exo-fabrikam-secret']).toBe(1);
+    expect(stats.keyVaultReads.total).toBe(0);
+  });
+
   it('counts value reads per object version', async () => {
     const client = secrets('fabrikam-kv');
     const { version } = (await client.getSecret('exo-fabrikam-secret')).properties;
