@@ -13,10 +13,14 @@ import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../c
 import { WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
 import { runCmdlet } from './cmdlets';
-import { CmdletError, requestError } from './errors';
+import { CmdletError, ForbiddenAnswer, requestError, type ErrorBodyForm } from './errors';
 import { TenantRecipients } from './recipients';
 
-export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'slow' | 'drop' | 'dropAfterApply';
+/**
+ * Injected faults. `adminapiErrors`: a 200 answer whose `@adminapi.errors` carries the cmdlet's
+ * (non-terminating) error and nothing changed.
+ */
+export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'adminapiErrors' | 'slow' | 'drop' | 'dropAfterApply';
 
 export interface ExchangeFaultOptions {
   /** Share of InvokeCommand requests that get a fault, 0..1. */
@@ -49,6 +53,12 @@ export interface ExchangeEmulatorOptions {
    * tenant only — a tenant under throttling answers 429 + Retry-After while the others do not.
    */
   tenants: Record<string, ExchangeTenantOptions>;
+  /**
+   * Shape of cmdlet error bodies: 'asCaptured' (default) gives each error the form seen live
+   * (details and innererror for cmdlet errors, innererror only for service errors such as an
+   * expired page link); a form forces it on every cmdlet error (both forms occur in reality).
+   */
+  errorBodies: 'asCaptured' | ErrorBodyForm;
 }
 
 /** What one tenant may set differently from the service-wide defaults. */
@@ -61,6 +71,13 @@ export interface ExchangeTenantOptions {
 
 /** The settings in force for one tenant. */
 type EffectiveOptions = Omit<ExchangeEmulatorOptions, 'tenants'>;
+
+/** An answer: JSON, or raw bytes (the NUL body of a 403). */
+interface Answer {
+  status: number;
+  body: unknown;
+  headers: Record<string, string>;
+}
 
 /** One state change made by a cmdlet: the journal tests use to count effects. */
 export interface ExchangeEffect {
@@ -110,6 +127,13 @@ class HttpAnswer extends Error {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Sends JSON, or a Buffer as it is — still labelled JSON, as the real 403 is assumed to be (harsher). */
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
+  if (!Buffer.isBuffer(body)) return sendJson(res, status, body, headers);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(body.length), ...headers });
+  res.end(body);
+}
+
 export class ExchangeEmulator implements Emulator {
   options: ExchangeEmulatorOptions;
   private readonly tenants = new Map<string, TenantRecipients>();
@@ -121,7 +145,7 @@ export class ExchangeEmulator implements Emulator {
     readonly ctx: SandboxContext,
     options: Partial<ExchangeEmulatorOptions> = {},
   ) {
-    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, ...options, tenants: {} };
+    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, errorBodies: 'asCaptured', ...options, tenants: {} };
     if (options.tenants) this.configure({ tenants: options.tenants });
   }
 
@@ -206,15 +230,15 @@ export class ExchangeEmulator implements Emulator {
           return;
         }
         await this.applyFaultBeforeWork(tenant!.tenantId, fault);
-        const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
+        const answer = fault === 'adminapiErrors' ? this.nonTerminatingError(tenant!.tenantId, input) : this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
         }
-        sendJson(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
+        send(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
       });
     } catch (error) {
-      if (error instanceof HttpAnswer) return sendJson(res, error.status, error.body, { ...baseHeaders, ...error.headers });
+      if (error instanceof HttpAnswer) return send(res, error.status, error.body, { ...baseHeaders, ...error.headers });
       throw error;
     }
   }
@@ -241,7 +265,8 @@ export class ExchangeEmulator implements Emulator {
       throw new HttpAnswer(401, requestError('Unauthorized', `The role assigned to application ${claims.appid ?? claims.azp ?? ''} isn't supported in this scenario. Please check online documentation for assigning correct Directory Roles to Azure AD Application for EXO App-Only Authentication.`), challenge);
     }
     if (!(claims.wids ?? []).some((w) => EXCHANGE_ROLES.has(w))) {
-      throw new HttpAnswer(403, requestError('Forbidden', `The application ${claims.appid ?? claims.azp ?? ''} is not assigned an Exchange-capable directory role (for example Exchange Administrator). Assign one to the service principal.`));
+      // No Exchange-capable directory role: 403 with a run of NUL bytes, not JSON (graph2otel, live).
+      throw new HttpAnswer(403, ForbiddenAnswer.body());
     }
     return claims;
   }
@@ -268,7 +293,7 @@ export class ExchangeEmulator implements Emulator {
       case 'http429':
         throw new HttpAnswer(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(options.throttleRetryAfterSeconds) });
       case 'concurrencyText':
-        throw new HttpAnswer(400, new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT).body());
+        throw new HttpAnswer(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
       case 'slow':
         await sleep(options.faults.slowMs);
         break;
@@ -295,12 +320,38 @@ export class ExchangeEmulator implements Emulator {
     }
   }
 
-  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string): { status: number; body: unknown; headers: Record<string, string> } {
+  /** A cmdlet error's body in the form in force (see `errorBodies`). */
+  private errorBody(error: CmdletError): Record<string, unknown> {
+    return error.body(this.options.errorBodies === 'asCaptured' ? undefined : this.options.errorBodies);
+  }
+
+  /**
+   * The `adminapiErrors` fault: HTTP 200 whose `@adminapi.errors` holds the cmdlet's error and no
+   * value; nothing changed. The EXO module writes each entry as an error and marks the call
+   * failed; the entries' format is assumed (`<errorId>|<ExceptionType>|<text>` strings).
+   */
+  private nonTerminatingError(tenantId: string, input: CommandInput): Answer {
+    const identity = Object.entries(input.Parameters).find(([k]) => k.toLowerCase() === 'identity')?.[1];
+    const text = `The operation on '${String(identity ?? input.CmdletName)}' failed because the object was changed by another operation. Try again.`;
+    return {
+      status: 200,
+      body: {
+        '@odata.context': `${this.ctx.endpoints.exchange}/adminapi/beta/${tenantId}/$metadata#Collection(Exchange.GenericHashTable)`,
+        value: [],
+        '@adminapi.warnings': [],
+        '@adminapi.errors': [`|Microsoft.Exchange.Data.Directory.ADObjectChangedException|${text}`],
+      },
+      headers: {},
+    };
+  }
+
+  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string): Answer {
     let result;
     try {
       result = runCmdlet(this.recipients(tenantId), input.CmdletName, input.Parameters);
     } catch (error) {
-      if (error instanceof CmdletError) return { status: error.status, body: error.body(), headers: {} };
+      if (error instanceof CmdletError) return { status: error.status, body: this.errorBody(error), headers: {} };
+      if (error instanceof ForbiddenAnswer) return { status: 403, body: ForbiddenAnswer.body(), headers: {} };
       throw error;
     }
     for (const effect of result.effects) {
@@ -357,7 +408,7 @@ export class ExchangeEmulator implements Emulator {
       await this.applyFaultBeforeWork(tenantId, fault);
       const responses: Array<{ id: string; status: number; headers: Record<string, string>; body: unknown }> = [];
       for (const item of requests) {
-        const answer = this.batchItem(tenantId, item as BatchRequestItem);
+        const answer = this.batchItem(tenantId, item as BatchRequestItem, fault === 'adminapiErrors');
         responses.push(answer);
         if (answer.status >= 400 && !continueOnError) break;
       }
@@ -369,7 +420,7 @@ export class ExchangeEmulator implements Emulator {
     });
   }
 
-  private batchItem(tenantId: string, r: BatchRequestItem): { id: string; status: number; headers: Record<string, string>; body: unknown } {
+  private batchItem(tenantId: string, r: BatchRequestItem, nonTerminatingError = false): { id: string; status: number; headers: Record<string, string>; body: unknown } {
     const id = String(r.id);
     const json = { 'Content-Type': 'application/json' };
     const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({ id, status, headers: { ...json, ...headers }, body: errorBody });
@@ -402,13 +453,16 @@ export class ExchangeEmulator implements Emulator {
         case 'http500':
           return fail(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
         case 'concurrencyText':
-          return fail(400, new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT).body());
+          return fail(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
       }
     }
     const headers = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
     const requestId = headers['client-request-id'] ?? randomUUID();
+    if (nonTerminatingError) return { id, ...this.nonTerminatingError(tenantId, input), headers: { ...json, 'client-request-id': requestId } };
     const answer = this.invoke(tenantId, input, subUrl, headers.prefer, requestId, subUrl.toString());
-    return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body: answer.body };
+    // A raw (NUL) body inside a JSON batch answer: a string of NULs (assumed).
+    const body = Buffer.isBuffer(answer.body) ? ForbiddenAnswer.itemBody() : answer.body;
+    return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body };
   }
 
   private pickItemFault(input: CommandInput): BatchItemFaultOptions['kinds'][number] | undefined {
@@ -431,7 +485,7 @@ interface BatchRequestItem {
   body?: unknown;
 }
 
-const FAULT_KINDS: readonly ExchangeFaultKind[] = ['http500', 'http503', 'http429', 'concurrencyText', 'slow', 'drop', 'dropAfterApply'];
+const FAULT_KINDS: readonly ExchangeFaultKind[] = ['http500', 'http503', 'http429', 'concurrencyText', 'adminapiErrors', 'slow', 'drop', 'dropAfterApply'];
 
 function checkTenantOptions(key: string, value: unknown): ExchangeTenantOptions {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new RangeError(`tenants.${key}: must be an object`);

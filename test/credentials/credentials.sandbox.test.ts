@@ -111,7 +111,7 @@ describe('credentials and Exchange session through the sandbox', () => {
   it('classifies not-found and already-exists answers', async () => {
     const { registry, pool } = setup();
     const session = pool.forTenant(registry.get('contoso.onmicrosoft.com')!);
-    await expect(session.invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: 'ghost@contoso.com' } })).rejects.toMatchObject({ category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 404 });
+    await expect(session.invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: 'ghost@contoso.com' } })).rejects.toMatchObject({ category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 400 });
     const add = { cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: 'book-club', Member: 'megan.bowen@contoso.com', BypassSecurityGroupManagerCheck: true } };
     await session.invoke(add);
     const error = await session.invoke(add).catch((e: unknown) => e);

@@ -41,7 +41,7 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
   it('returns the classified error for a permanent failure', async () => {
     const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'nobody@contoso.com' } });
     const done = await gw.waitFor(res.headers.get('location')!);
-    expect(done).toMatchObject({ status: 'failed', error: { category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 404 } });
+    expect(done).toMatchObject({ status: 'failed', error: { category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 400 } });
   });
 
   it('treats "already a member" as success for an Add- cmdlet', async () => {
