@@ -12,7 +12,7 @@ import { ATTR, globalTelemetry, type Telemetry } from '../observability/telemetr
 import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
-import { errorFromResponse } from './classify';
+import { errorFromAdminApiErrors, errorFromResponse } from './classify';
 import { JsonHttpTransport } from './transport';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
@@ -179,6 +179,8 @@ export class ExchangeSession implements TenantExchange {
       if (!answer.body || typeof answer.body !== 'object') {
         return { ok: false, error: new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status, requestId: p.requestId, cmdlet: request.cmdlet }) };
       }
+      const embedded = errorFromAdminApiErrors({ status, body: answer.body, requestId: p.requestId, cmdlet: request.cmdlet });
+      if (embedded) return { ok: false, error: embedded };
       const result: CmdletResult = { value: [], warnings: [], truncated: false, requestIds: [p.requestId] };
       try {
         return { ok: true, result: await this.collect(answer.body as Record<string, unknown>, p.body, request, { correlationId, signal: invokeOptions.signal }, result) };
@@ -188,7 +190,7 @@ export class ExchangeSession implements TenantExchange {
         return { ok: false, error: new ExchangeError({ category: 'transient', message: `Reading the next page of results failed: ${(error as Error).message}`, requestId: p.requestId, cmdlet: request.cmdlet, cause: error }) };
       }
     }
-    const error = errorFromResponse({ status: Number.isFinite(status) ? status : 502, body: answer.body, retryAfter: headers['retry-after'], requestId: p.requestId, cmdlet: request.cmdlet });
+    const error = errorFromResponse({ status: Number.isFinite(status) ? status : 502, body: answer.body, retryAfter: headers['retry-after'], exceptionTypeHeader: headers['x-exceptiontype'], requestId: p.requestId, cmdlet: request.cmdlet });
     // The item was sent with the batch's token: a refusal is explained from that token.
     return { ok: false, error: explainRefusal(error, sent, { tenantId: this.options.tenant.tenantId, tokenScope: this.options.tokenScope }) };
   }

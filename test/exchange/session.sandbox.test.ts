@@ -1,0 +1,88 @@
+/**
+ * ExchangeSession against the sandbox Exchange answering the way the real service does: error
+ * bodies in every captured form (details only, lower-case innererror.internalexception only, a
+ * 403 whose body is NUL bytes, errors inside a 200), transient failures reported as HTTP 400,
+ * expired page links, the 1000-item default ResultSize and its warning, and refusals explained
+ * with a remediation. Each case fails on a client that reads only the shape it expects.
+ */
+import { startTestCloud } from '../support/sandbox';
+import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+import { ExchangeError } from '../../shared/exchange/errors';
+import { JsonHttpTransport } from '../../shared/exchange/transport';
+import { ExchangeSession } from '../../shared/exchange/session';
+import type { CmdletRequest } from '../../shared/exchange/types';
+
+const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
+const EXCHANGE_ADMIN = '29232cdf-9323-42fd-ade2-1d097af3e4de';
+const TENANT = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
+const NOT_FOUND = 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException';
+
+let cloud: SandboxCloud;
+const transports: JsonHttpTransport[] = [];
+beforeAll(async () => {
+  cloud = await startTestCloud();
+});
+afterAll(async () => {
+  for (const t of transports) t.close();
+  await cloud.stop();
+});
+afterEach(() => cloud.exchange.configure({ errorBodies: 'asCaptured', faults: { rate: 0, kinds: [], slowMs: 0 } }));
+
+/** An app-only Exchange token for Contoso with these claims (signed by the sandbox Entra ID). */
+async function token(claims: Record<string, unknown> = {}): Promise<string> {
+  const signed = await cloud.context.tokens.sign({ aud: 'https://outlook.office365.com', iss: 'x', tid: CONTOSO, oid: 'o', sub: 'o', appid: TENANT.clientId, roles: ['Exchange.ManageAsApp'], wids: [EXCHANGE_ADMIN], ...claims });
+  return signed.token;
+}
+
+async function session(options: { claims?: Record<string, unknown>; pageSize?: number; maxResults?: number } = {}): Promise<ExchangeSession> {
+  const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 4 });
+  transports.push(transport);
+  const bearer = await token(options.claims);
+  return new ExchangeSession({ tenant: TENANT, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, pageSize: options.pageSize, maxResults: options.maxResults, tokens: { getToken: async () => ({ token: bearer, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+}
+
+async function failure(s: ExchangeSession, request: CmdletRequest): Promise<ExchangeError> {
+  const error = await s.invoke(request).then(
+    (r) => new Error(`expected a failure, got ${JSON.stringify(r).slice(0, 300)}`),
+    (e: unknown) => e,
+  );
+  if (!(error instanceof ExchangeError)) throw error;
+  return error;
+}
+
+const ghost: CmdletRequest = { cmdlet: 'Get-Mailbox', parameters: { Identity: 'nobody@contoso.com' } };
+
+describe('error bodies as the service sends them', () => {
+  it.each(['asCaptured', 'innerOnly', 'detailsOnly'] as const)('reads the exception type and text of a %s error body', async (form) => {
+    cloud.exchange.configure({ errorBodies: form });
+    const error = await failure(await session(), ghost);
+    expect(error).toMatchObject({ category: 'notFound', status: 400, exceptionType: NOT_FOUND, cmdlet: 'Get-Mailbox' });
+    expect(error.message).toMatch(/^The operation couldn't be performed because object 'nobody@contoso.com' couldn't be found/);
+  });
+
+  it('reads the item of a $batch the same way', async () => {
+    cloud.exchange.configure({ errorBodies: 'innerOnly' });
+    const [outcome] = await (await session()).invokeBatch([{ request: ghost }]);
+    expect(outcome).toMatchObject({ ok: false, error: { category: 'notFound', exceptionType: NOT_FOUND } });
+  });
+
+  it('turns a 403 whose body is NUL bytes into a readable refusal', async () => {
+    const error = await failure(await session({ claims: { wids: [] } }), ghost);
+    expect(error).toMatchObject({ category: 'auth', status: 403 });
+    expect(error.message).not.toMatch(/\u0000/);
+    expect(error.message).toMatch(/^Exchange refused the request \(HTTP 403\) without an explanation/);
+  });
+
+  it('fails a 200 answer that carries @adminapi.errors, with the error it names, alone or in a $batch', async () => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ faults: { rate: 1, kinds: ['adminapiErrors'], slowMs: 0 } });
+    const s = await session();
+    const request: CmdletRequest = { cmdlet: 'Set-Mailbox', parameters: { Identity: 'grady.archie', CustomAttribute5: 'x' } };
+    const error = await failure(s, request);
+    expect(error).toMatchObject({ status: 200, exceptionType: 'Microsoft.Exchange.Data.Directory.ADObjectChangedException', cmdlet: 'Set-Mailbox' });
+    expect(error.message).toMatch(/^The operation on 'grady.archie' failed because the object was changed by another operation/);
+    const [item] = await s.invokeBatch([{ request }]);
+    expect(item).toMatchObject({ ok: false, error: { exceptionType: 'Microsoft.Exchange.Data.Directory.ADObjectChangedException' } });
+    expect(cloud.exchange.journal()).toHaveLength(0);
+  });
+});
