@@ -113,6 +113,43 @@ export const exo = {
   taskInvalid: (message: string) => client('Microsoft.Exchange.Data.Directory.ADInvalidOperationException', message),
 };
 
+/**
+ * Transient failures Exchange reports as HTTP 400 cmdlet errors. The short names are sourced:
+ * the EXO module retries DCOverloaded, SuitabilityDirectory, ServerInMM, ADServerSettingsChanged
+ * and StorageTransient exceptions (`$RetryableExceptions`, matched in details[0].message);
+ * jflieben/M365PermissionsV2 `ExchangeRestClient.cs` retries bodies containing
+ * CmdletProxyNotAvailableFailure, ServerBusyException, TransientException and
+ * BackendCommunicationException. Namespaces, texts and details codes are **assumed**.
+ */
+export const TRANSIENT_400 = {
+  serverBusy: { type: 'Microsoft.Exchange.Data.Storage.ServerBusyException', text: 'The server is too busy to process the request right now. Try again later.' },
+  backendCommunication: { type: 'Microsoft.Exchange.Configuration.Tasks.BackendCommunicationException', text: 'An error occurred while communicating with the backend server. Try again later.' },
+  cmdletProxyNotAvailable: {
+    type: 'Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException',
+    errorId: 'CmdletProxyNotAvailableFailure',
+    text: `Cmdlet needs proxy but the proxy is not available. Required Server FQDN: ${'SN7PR04MB7711.namprd04.prod.outlook.com'}; Required Server Version: 15.20.8293.0.`,
+  },
+  dcOverloaded: { type: 'Microsoft.Exchange.Data.Directory.DCOverloadedException', text: `The domain controller SN7PR04A001DC02.NAMPR04A001.PROD.OUTLOOK.COM is overloaded. Try again later.` },
+  suitabilityDirectory: { type: 'Microsoft.Exchange.Data.Directory.SuitabilityDirectoryException', text: 'The directory server SN7PR04A001DC02.NAMPR04A001.PROD.OUTLOOK.COM is not suitable for this operation right now.' },
+  serverInMM: { type: 'Microsoft.Exchange.Data.Directory.ServerInMMException', text: 'The server SN7PR04MB7711.namprd04.prod.outlook.com is in maintenance mode.' },
+  adServerSettingsChanged: { type: 'Microsoft.Exchange.Data.Directory.ADServerSettingsChangedException', text: 'The directory server settings changed while the operation ran.' },
+  storageTransient: { type: 'Microsoft.Exchange.Data.Storage.StorageTransientException', text: 'A transient storage error occurred. Try again.', category: 'ServerTransient' as const },
+  transientException: { type: 'Microsoft.Exchange.Data.TransientException', text: 'A transient error occurred. Try again.', category: 'ServerTransient' as const },
+} satisfies Record<string, { type: string; text: string; errorId?: string; category?: ExchangeErrorCategory }>;
+
+export type Transient400Kind = keyof typeof TRANSIENT_400;
+export const TRANSIENT_400_KINDS = Object.keys(TRANSIENT_400) as Transient400Kind[];
+
+export function transient400(kind: Transient400Kind): CmdletError {
+  const fault: { type: string; text: string; errorId?: string; category?: ExchangeErrorCategory } = TRANSIENT_400[kind];
+  return new CmdletError(400, 'BadRequest', fault.type, fault.text, { category: fault.category ?? 'ServerOperation', errorId: fault.errorId });
+}
+
+/** A continuation (`@odata.nextLink`) the service no longer honours: as captured (Microsoft Q&A 1023619), innererror only. */
+export function paginationExpired(): CmdletError {
+  return new CmdletError(400, 'BadRequest', 'System.Exception', 'Expired or Invalid pagination request. Default Expiry time is 00:30:00', { form: 'innerOnly' });
+}
+
 /** OData error for problems with the request itself (not a cmdlet's failure). */
 export function requestError(code: string, message: string): Record<string, unknown> {
   return { error: { code, message } };

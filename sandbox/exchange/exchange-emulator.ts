@@ -13,14 +13,17 @@ import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../c
 import { WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
 import { runCmdlet } from './cmdlets';
-import { CmdletError, ForbiddenAnswer, requestError, type ErrorBodyForm } from './errors';
+import { CmdletError, ForbiddenAnswer, paginationExpired, requestError, transient400, TRANSIENT_400_KINDS, type ErrorBodyForm, type Transient400Kind } from './errors';
 import { TenantRecipients } from './recipients';
 
 /**
  * Injected faults. `adminapiErrors`: a 200 answer whose `@adminapi.errors` carries the cmdlet's
- * (non-terminating) error and nothing changed.
+ * (non-terminating) error and nothing changed. The Transient400Kind kinds (`serverBusy`,
+ * `dcOverloaded`, …): a 400 cmdlet error naming a transient exception, before any work.
+ * `paginationExpired`: a continuation request (`$skiptoken`) answered 400 "Expired or Invalid
+ * pagination request" (first-page requests are not affected).
  */
-export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'adminapiErrors' | 'slow' | 'drop' | 'dropAfterApply';
+export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'adminapiErrors' | Transient400Kind | 'paginationExpired' | 'slow' | 'drop' | 'dropAfterApply';
 
 export interface ExchangeFaultOptions {
   /** Share of InvokeCommand requests that get a fault, 0..1. */
@@ -28,13 +31,15 @@ export interface ExchangeFaultOptions {
   kinds: ExchangeFaultKind[];
   /** Extra delay for 'slow' faults. */
   slowMs: number;
+  /** Service-wide only: inject at most this many faults after this setting, then none (unset: no limit). */
+  limit?: number;
 }
 
 /** Faults of single items inside a $batch: each item is evaluated on its own, as JSON batching does. */
 export interface BatchItemFaultOptions {
   /** Share of batch items that fail, 0..1. */
   rate: number;
-  kinds: Array<'http429' | 'http500' | 'http503' | 'concurrencyText'>;
+  kinds: Array<'http429' | 'http500' | 'http503' | 'concurrencyText' | Transient400Kind>;
   /** Only items whose Identity parameter is this (case-insensitive), e.g. to throttle one chosen item. */
   identity?: string;
 }
@@ -59,6 +64,11 @@ export interface ExchangeEmulatorOptions {
    * expired page link); a form forces it on every cmdlet error (both forms occur in reality).
    */
   errorBodies: 'asCaptured' | ErrorBodyForm;
+  /**
+   * How long an `@odata.nextLink` works (default 30 min, the expiry the service names). 0: every
+   * continuation fails, as graph2otel saw live on every replay (see docs/fidelity.md §4).
+   */
+  pageLinkTtlMs: number;
 }
 
 /** What one tenant may set differently from the service-wide defaults. */
@@ -140,13 +150,16 @@ export class ExchangeEmulator implements Emulator {
   private readonly effects: ExchangeEffect[] = [];
   private readonly received: ReceivedExchangeRequest[] = [];
   private seq = 0;
+  /** Faults still allowed by `faults.limit` (undefined: no limit). */
+  private faultBudget?: number;
 
   constructor(
     readonly ctx: SandboxContext,
     options: Partial<ExchangeEmulatorOptions> = {},
   ) {
-    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, errorBodies: 'asCaptured', ...options, tenants: {} };
+    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, errorBodies: 'asCaptured', pageLinkTtlMs: 30 * 60_000, ...options, tenants: {} };
     if (options.tenants) this.configure({ tenants: options.tenants });
+    this.faultBudget = this.options.faults.limit;
   }
 
   /**
@@ -165,6 +178,7 @@ export class ExchangeEmulator implements Emulator {
       }
     }
     this.options = { ...this.options, ...options, faults, tenants };
+    if (options.faults) this.faultBudget = options.faults.limit;
   }
 
   /** The settings that apply to one tenant: its own where set, else the service-wide ones. */
@@ -223,7 +237,7 @@ export class ExchangeEmulator implements Emulator {
       if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, claims, body, baseHeaders);
       const input = commandInput(body);
       await this.withSlot(tenant!.tenantId, async () => {
-        const fault = this.pickFault(tenant!.tenantId);
+        const fault = this.pickFault(tenant!.tenantId, req.url.searchParams.has('$skiptoken'));
         if (fault) this.countFault(tenant!.tenantId, fault);
         if (fault === 'drop') {
           req.raw.socket.destroy();
@@ -271,10 +285,14 @@ export class ExchangeEmulator implements Emulator {
     return claims;
   }
 
-  private pickFault(tenantId: string): ExchangeFaultKind | undefined {
+  /** A fault for this request, if any; `continuation`: the request follows an @odata.nextLink. */
+  private pickFault(tenantId: string, continuation = false): ExchangeFaultKind | undefined {
     const { rate, kinds } = this.optionsFor(tenantId).faults;
-    if (!rate || !kinds.length || Math.random() >= rate) return undefined;
-    return kinds[Math.floor(Math.random() * kinds.length)];
+    if (this.faultBudget !== undefined && this.faultBudget <= 0) return undefined;
+    const usable = continuation ? kinds : kinds.filter((k) => k !== 'paginationExpired');
+    if (!rate || !usable.length || Math.random() >= rate) return undefined;
+    if (this.faultBudget !== undefined) this.faultBudget--;
+    return usable[Math.floor(Math.random() * usable.length)];
   }
 
   private countFault(tenantId: string, fault: ExchangeFaultKind): void {
@@ -294,10 +312,13 @@ export class ExchangeEmulator implements Emulator {
         throw new HttpAnswer(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(options.throttleRetryAfterSeconds) });
       case 'concurrencyText':
         throw new HttpAnswer(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
+      case 'paginationExpired':
+        throw new HttpAnswer(400, this.errorBody(paginationExpired()));
       case 'slow':
         await sleep(options.faults.slowMs);
         break;
       default:
+        if (fault && (TRANSIENT_400_KINDS as string[]).includes(fault)) throw new HttpAnswer(400, this.errorBody(transient400(fault as Transient400Kind)));
     }
   }
 
@@ -346,6 +367,9 @@ export class ExchangeEmulator implements Emulator {
   }
 
   private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string): Answer {
+    const token = url.searchParams.get('$skiptoken');
+    const skip = token === null ? 0 : this.readSkipToken(token);
+    if (skip === undefined) return { status: 400, body: this.errorBody(paginationExpired()), headers: {} };
     let result;
     try {
       result = runCmdlet(this.recipients(tenantId), input.CmdletName, input.Parameters);
@@ -358,7 +382,6 @@ export class ExchangeEmulator implements Emulator {
       this.effects.push({ seq: ++this.seq, at: new Date().toISOString(), tenantId, cmdlet: result.cmdlet, identity: effect.identity, parameters: effect.parameters, requestId });
     }
     const pageSize = Math.min(1000, Math.max(1, Number(/odata\.maxpagesize=(\d+)/i.exec(prefer ?? '')?.[1] ?? 1000)));
-    const skip = Math.max(0, Number(url.searchParams.get('$skiptoken') ?? 0) || 0);
     const select = url.searchParams.get('$select')?.split(',').map((s) => s.trim()).filter(Boolean);
     let rows = result.value.slice(skip, skip + pageSize);
     if (select?.length) rows = rows.map((row) => Object.fromEntries(select.filter((k) => k in row).map((k) => [k, row[k]])));
@@ -368,11 +391,22 @@ export class ExchangeEmulator implements Emulator {
     };
     if (skip + pageSize < result.value.length) {
       const next = new URL(selfUrl);
-      next.searchParams.set('$skiptoken', String(skip + pageSize));
+      next.searchParams.set('$skiptoken', Buffer.from(JSON.stringify({ o: skip + pageSize, t: Date.now() })).toString('base64url'));
       body['@odata.nextLink'] = next.toString();
     }
     if (result.warnings.length) body['@adminapi.warnings'] = result.warnings;
     return { status: 200, body, headers: pageSize < 1000 ? { 'Preference-Applied': `odata.maxpagesize=${pageSize}` } : {} };
+  }
+
+  /** The offset a `$skiptoken` continues at; undefined when it is not ours or has expired (pageLinkTtlMs). */
+  private readSkipToken(token: string): number | undefined {
+    try {
+      const { o, t } = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown; t?: unknown };
+      if (typeof o !== 'number' || !Number.isInteger(o) || o < 0 || typeof t !== 'number') return undefined;
+      return Date.now() - t >= this.options.pageLinkTtlMs ? undefined : o;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -454,6 +488,8 @@ export class ExchangeEmulator implements Emulator {
           return fail(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
         case 'concurrencyText':
           return fail(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
+        default:
+          return fail(400, this.errorBody(transient400(itemFault)));
       }
     }
     const headers = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
@@ -485,7 +521,7 @@ interface BatchRequestItem {
   body?: unknown;
 }
 
-const FAULT_KINDS: readonly ExchangeFaultKind[] = ['http500', 'http503', 'http429', 'concurrencyText', 'adminapiErrors', 'slow', 'drop', 'dropAfterApply'];
+const FAULT_KINDS: readonly ExchangeFaultKind[] = ['http500', 'http503', 'http429', 'concurrencyText', 'adminapiErrors', ...TRANSIENT_400_KINDS, 'paginationExpired', 'slow', 'drop', 'dropAfterApply'];
 
 function checkTenantOptions(key: string, value: unknown): ExchangeTenantOptions {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new RangeError(`tenants.${key}: must be an object`);

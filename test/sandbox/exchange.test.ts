@@ -3,6 +3,7 @@ import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
+import { TRANSIENT_400, TRANSIENT_400_KINDS } from '../../sandbox/exchange/errors';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
@@ -304,6 +305,52 @@ describe('sandbox Exchange admin API', () => {
     }
     expect(cloud.exchange.journal()).toHaveLength(0);
     expect((await invoke('Get-Mailbox', { Identity: 'grady.archie' })).body.value![0]!.CustomAttribute2).toBe('');
+  });
+
+  it.each(TRANSIENT_400_KINDS)('reports the transient failure %s as an HTTP 400 cmdlet error naming its exception, changing nothing', async (kind) => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ faults: { rate: 1, kinds: [kind], slowMs: 0 } });
+    try {
+      const a = await invoke('Set-Mailbox', { Identity: 'grady.archie', CustomAttribute6: kind });
+      expect(a.status).toBe(400);
+      expect(a.body.error).toMatchObject({ code: 'BadRequest', message: 'Invalid Operation' });
+      const { type, errorId } = TRANSIENT_400[kind] as { type: string; errorId?: string };
+      expect(a.body.error!.details![0]!.message.startsWith(`${errorId ?? ''}|${type}|`)).toBe(true);
+      expect(a.body.error!.innererror!.internalexception!.type).toBe(type);
+    } finally {
+      cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0 } });
+    }
+    expect(cloud.exchange.journal()).toHaveLength(0);
+  });
+
+  it('expires page links: after pageLinkTtlMs, when garbled, and through the paginationExpired fault (continuations only)', async () => {
+    const first = await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5' });
+    const next = first.body['@odata.nextLink']!;
+    expect((await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: next })).status).toBe(200);
+    const expectExpired = (a: Answer) => {
+      expect(a.status).toBe(400);
+      // As captured (Microsoft Q&A 1023619): innererror only, System.Exception.
+      expect(a.body.error).not.toHaveProperty('details');
+      expect(a.body.error!.innererror!.internalexception).toMatchObject({ type: 'System.Exception', message: 'Expired or Invalid pagination request. Default Expiry time is 00:30:00' });
+    };
+    const garbled = new URL(next);
+    garbled.searchParams.set('$skiptoken', '5');
+    expectExpired(await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: garbled.toString() }));
+    cloud.exchange.configure({ pageLinkTtlMs: 0 });
+    try {
+      expectExpired(await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: next }));
+    } finally {
+      cloud.exchange.configure({ pageLinkTtlMs: 30 * 60_000 });
+    }
+    cloud.exchange.configure({ faults: { rate: 1, kinds: ['paginationExpired'], slowMs: 0, limit: 1 } });
+    try {
+      const again = await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5' });
+      expect(again.status).toBe(200); // a first page is never a continuation
+      expectExpired(await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: again.body['@odata.nextLink'] }));
+      expect((await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: again.body['@odata.nextLink'] })).status).toBe(200); // limit: 1
+    } finally {
+      cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0, limit: undefined } });
+    }
   });
 
   it('answers ExchangeSession.invokeBatch item by item, with pages of an item through InvokeCommand', async () => {
