@@ -17,6 +17,16 @@ const NOT_FOUND = /(ManagementObjectNotFoundException|MemberNotFoundException|Ma
 const INVALID_INPUT = /(ParameterBindingException|ParameterBindingValidationException|ValidationException|DataValidationException|CommandNotFoundException|ArgumentException|ArgumentNullException|ArgumentOutOfRangeException|FormatException|InvalidCastException|ParameterArgumentTransformationException)$/;
 const AUTH = /(OperationRequiresGroupManagerException|AccessDeniedException|UnauthorizedAccessException)$/;
 const TRANSIENT = /(TransientException|ServerNotFoundException|ADTransientException|DataSourceTransientException|TimeoutException)$/;
+/**
+ * Transient failures Exchange reports as HTTP 400, matched anywhere in the errorId, exception
+ * type or text (the EXO module matches `details[0].message`, public clients the whole body):
+ * the EXO module's `$RetryableExceptions` and the ones jflieben/M365PermissionsV2 retries.
+ * CmdletProxyNotAvailable is a routing failure (a later try may land elsewhere; anchoring to the
+ * target mailbox is the cure), retried like the others.
+ */
+const TRANSIENT_400 = /ServerBusyException|BackendCommunicationException|CmdletProxyNotAvailable(Failure|Exception)|DCOverloadedException|SuitabilityDirectoryException|ServerInMMException|ADServerSettingsChangedException|StorageTransientException|TransientException/;
+/** An @odata.nextLink the service no longer honours: the listing must be read again from its first page. */
+const PAGINATION_EXPIRED = /Expired or Invalid pagination request/i;
 
 /** `error.message` / `innererror.message` texts that say nothing about the failure. */
 const GENERIC_MESSAGE = /^(invalid operation|error executing cmdlet)\.?$/i;
@@ -149,6 +159,11 @@ export function errorFromAdminApiErrors(init: { status: number; body: unknown; r
   return new ExchangeError({ category: categorize(undefined, parsed), message: `${parsed.message}${more}`, status: init.status, exceptionType: parsed.exceptionType, serviceCode: parsed.serviceCode, requestId: init.requestId, cmdlet: init.cmdlet });
 }
 
+/** True for the answer to an @odata.nextLink the service no longer honours (HTTP 400, "Expired or Invalid pagination request"). */
+export function isPaginationExpired(error: ExchangeError): boolean {
+  return PAGINATION_EXPIRED.test(error.message);
+}
+
 /** Retry-After as delta-seconds or HTTP-date → milliseconds from now. */
 export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
   if (!value) return undefined;
@@ -164,6 +179,7 @@ export function categorize(status: number | undefined, parsed: ParsedServiceErro
   if (status === 429 || CONCURRENCY_TEXT.test(parsed.message)) return 'throttled';
   if (status === 401) return 'auth';
   if (status === 403) return 'auth';
+  if (TRANSIENT_400.test(`${parsed.errorId ?? ''}|${type}|${parsed.message}`) || PAGINATION_EXPIRED.test(parsed.message) || parsed.errorCategory === 'ServerTransient') return 'transient';
   if (ALREADY_EXISTS.test(type)) return 'alreadyExists';
   if (NOT_FOUND.test(type)) return 'notFound';
   if (AUTH.test(type)) return 'auth';

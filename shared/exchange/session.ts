@@ -12,7 +12,7 @@ import { ATTR, globalTelemetry, type Telemetry } from '../observability/telemetr
 import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
-import { errorFromAdminApiErrors, errorFromResponse } from './classify';
+import { errorFromAdminApiErrors, errorFromResponse, isPaginationExpired } from './classify';
 import { JsonHttpTransport } from './transport';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
@@ -60,6 +60,11 @@ function commandBody(request: CmdletRequest): { CmdletInput: { CmdletName: strin
 
 /** Whole-$batch statuses that mean "not as a batch" (envelope refused), not "these cmdlets failed". */
 const BATCH_REFUSED = new Set([400, 404, 405, 501]);
+
+/** Cmdlets that only read: a listing whose page link expired is read again from its first page. */
+const READ_ONLY = /^Get-/i;
+/** Times a listing is read again from its first page after a page link expired, before giving up. */
+const MAX_RESTARTS = 1;
 
 interface PreparedItem {
   id: string;
@@ -140,7 +145,7 @@ export class ExchangeSession implements TenantExchange {
       response = await this.send(url, payload, headers, kind, invokeOptions);
     } catch (error) {
       if (!(error instanceof ExchangeError)) throw error;
-      if (error.category !== 'throttled' && error.status !== undefined && BATCH_REFUSED.has(error.status)) {
+      if (error.category !== 'throttled' && error.category !== 'transient' && error.status !== undefined && BATCH_REFUSED.has(error.status)) {
         this.logFor(invokeOptions)?.warn({ tenantId: tenant.tenantId, batchSize: items.length, requestId: error.requestId, status: error.status, detail: error.message.slice(0, 200) }, 'Exchange refused the $batch request; sending its cmdlets one by one');
         return this.oneByOne(items, invokeOptions);
       }
@@ -208,10 +213,16 @@ export class ExchangeSession implements TenantExchange {
     return outcomes;
   }
 
-  /** Adds a page to the result and follows @odata.nextLink (same body) up to the result cap. */
+  /**
+   * Adds a page to the result and follows @odata.nextLink (same body) up to the result cap. A
+   * page link the service no longer honours ("Expired or Invalid pagination request") cannot be
+   * retried: a read-only listing is read again from its first page, once; after that, or for a
+   * cmdlet that changes something, the failure is transient and the worker runs the command again.
+   */
   private async collect(first: Record<string, unknown>, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, result: CmdletResult): Promise<CmdletResult> {
     const maxResults = request.maxResults ?? this.options.maxResults ?? 10_000;
     let page = first;
+    let restarts = 0;
     for (;;) {
       const value = Array.isArray(page.value) ? (page.value as Record<string, unknown>[]) : [];
       const room = maxResults - result.value.length;
@@ -224,7 +235,21 @@ export class ExchangeSession implements TenantExchange {
         break;
       }
       if (!next) break;
-      page = await this.invokeCommand(next, body, request, invokeOptions, result.requestIds);
+      try {
+        page = await this.invokeCommand(next, body, request, invokeOptions, result.requestIds);
+      } catch (error) {
+        if (!(error instanceof ExchangeError && isPaginationExpired(error))) throw error;
+        if (restarts >= MAX_RESTARTS || !READ_ONLY.test(request.cmdlet)) {
+          const again = restarts ? ', also after reading the listing again from its first page' : '';
+          throw error.derive({ category: 'transient', message: `Exchange refused to continue the listing after ${result.value.length} items${again}: ${error.message} A ResultSize of at most ${this.options.pageSize ?? 1000} fits one page and needs no page link.` });
+        }
+        restarts++;
+        this.logFor(invokeOptions)?.warn({ tenantId: this.options.tenant.tenantId, cmdlet: request.cmdlet, items: result.value.length, requestId: error.requestId }, 'Exchange refused a page link; reading the listing again from its first page');
+        result.value.length = 0;
+        result.warnings.length = 0;
+        result.truncated = false;
+        page = await this.invokeCommand(this.commandUrl(request), body, request, invokeOptions, result.requestIds);
+      }
     }
     return result;
   }

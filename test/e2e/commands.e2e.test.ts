@@ -125,6 +125,19 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
     }
   });
 
+  it('retries the transient failures Exchange reports as HTTP 400 (ServerBusy, DCOverloaded, CmdletProxyNotAvailable) until the commands succeed', async () => {
+    gw.cloud.exchange.clearJournal();
+    gw.cloud.exchange.configure({ faults: { rate: 1, kinds: ['serverBusy', 'dcOverloaded', 'cmdletProxyNotAvailable'], slowMs: 0, limit: 3 } });
+    try {
+      const locations = await Promise.all(Array.from({ length: 3 }, async (_, i) => (await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'alex.wilber', [`CustomAttribute${i + 11}`]: 'transient400' } })).headers.get('location')!));
+      const results = await Promise.all(locations.map((l) => gw.waitFor(l, 40_000)));
+      expect(results.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+      expect(gw.cloud.exchange.journal().filter((e) => e.identity === 'alex.wilber@contoso.com')).toHaveLength(3);
+    } finally {
+      gw.cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0, limit: undefined } });
+    }
+  });
+
   it('moves a malformed queue message to poison and fails a poisoned command visibly', async () => {
     await gw.queue.sendMessage(Buffer.from('{"hello":"world"}').toString('base64'));
     const deadline = Date.now() + 10_000;

@@ -87,6 +87,13 @@ describe('Exchange error classification', () => {
     [400, body('System.Management.Automation.CommandNotFoundException', 'no such cmdlet'), 'invalidInput'],
     [400, body('Microsoft.Exchange.Configuration.Tasks.OperationRequiresGroupManagerException', 'not a manager'), 'auth'],
     [409, body('Some.OtherException', 'conflict'), 'permanent'],
+    // Transient failures reported as 400, wherever the name appears (type, errorId or text).
+    [400, body('Microsoft.Exchange.Data.Storage.ServerBusyException', 'busy'), 'transient'],
+    [400, body('Microsoft.Exchange.Data.Directory.DCOverloadedException', 'overloaded'), 'transient'],
+    [400, body('System.Exception', 'inner ServerInMMException: maintenance'), 'transient'],
+    [400, { error: { message: 'Invalid Operation', details: [{ message: 'CmdletProxyNotAvailableFailure|Microsoft.Exchange.Configuration.Tasks.SomethingElse|needs proxy' }] } }, 'transient'],
+    [400, { error: { message: 'Invalid Operation', innererror: { internalexception: { type: 'System.Exception', message: 'Expired or Invalid pagination request. Default Expiry time is 00:30:00' } } } }, 'transient'],
+    [400, { error: { message: 'Invalid Operation', details: [{ code: 'ServerTransient', message: '|Some.UnknownException|try later' }] } }, 'transient'],
   ])('status %s → %s', (status, payload, category) => {
     expect(categorize(status, parseServiceError(payload))).toBe(category);
   });

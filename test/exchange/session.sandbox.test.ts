@@ -11,6 +11,7 @@ import { ExchangeError } from '../../shared/exchange/errors';
 import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
 import type { CmdletRequest } from '../../shared/exchange/types';
+import { TRANSIENT_400_KINDS } from '../../sandbox/exchange/errors';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const EXCHANGE_ADMIN = '29232cdf-9323-42fd-ade2-1d097af3e4de';
@@ -84,5 +85,45 @@ describe('error bodies as the service sends them', () => {
     const [item] = await s.invokeBatch([{ request }]);
     expect(item).toMatchObject({ ok: false, error: { exceptionType: 'Microsoft.Exchange.Data.Directory.ADObjectChangedException' } });
     expect(cloud.exchange.journal()).toHaveLength(0);
+  });
+});
+
+describe('transient failures the service reports as HTTP 400', () => {
+  it.each(TRANSIENT_400_KINDS)('%s is transient (retried by the worker), in every body form', async (kind) => {
+    const s = await session();
+    for (const form of ['asCaptured', 'innerOnly', 'detailsOnly'] as const) {
+      cloud.exchange.configure({ errorBodies: form, faults: { rate: 1, kinds: [kind], slowMs: 0 } });
+      expect(await failure(s, { cmdlet: 'Get-AcceptedDomain', parameters: {} })).toMatchObject({ category: 'transient', status: 400 });
+    }
+    const [item] = await s.invokeBatch([{ request: { cmdlet: 'Get-AcceptedDomain', parameters: {} } }]);
+    expect(item).toMatchObject({ ok: false, error: { category: 'transient', status: 400 } });
+  });
+
+  it('reads a listing again from its first page when a page link expired, and returns every item once', async () => {
+    const s = await session({ pageSize: 4 });
+    const all = (await s.invoke({ cmdlet: 'Get-Recipient', parameters: {}, select: ['Name'] })).value.map((r) => r.Name);
+    expect(all.length).toBeGreaterThan(8);
+    cloud.exchange.configure({ faults: { rate: 1, kinds: ['paginationExpired'], slowMs: 0, limit: 1 } });
+    cloud.exchange.clearReceived();
+    const result = await s.invoke({ cmdlet: 'Get-Recipient', parameters: {}, select: ['Name'] });
+    expect(result.value.map((r) => r.Name)).toEqual(all);
+    expect(result.truncated).toBe(false);
+    const pages = Math.ceil(all.length / 4);
+    // One first page and its failed continuation, then the whole listing again.
+    expect(cloud.exchange.receivedRequests()).toHaveLength(2 + pages);
+    expect(result.requestIds).toHaveLength(2 + pages);
+  });
+
+  it('gives up with a transient error naming the cause when every page link fails (as seen live)', async () => {
+    const s = await session({ pageSize: 4 });
+    cloud.exchange.configure({ pageLinkTtlMs: 0 });
+    try {
+      const error = await failure(s, { cmdlet: 'Get-Recipient', parameters: {} });
+      expect(error).toMatchObject({ category: 'transient', status: 400, cmdlet: 'Get-Recipient' });
+      expect(error.message).toMatch(/Expired or Invalid pagination request/);
+      expect(error.message).toMatch(/ResultSize|page/);
+    } finally {
+      cloud.exchange.configure({ pageLinkTtlMs: 30 * 60_000 });
+    }
   });
 });
