@@ -12,7 +12,7 @@ import type { SandboxContext } from '../cloud/context';
 import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
 import { WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
-import { runCmdlet } from './cmdlets';
+import { MORE_RESULTS_WARNING, runCmdlet } from './cmdlets';
 import { CmdletError, ForbiddenAnswer, paginationExpired, requestError, transient400, TRANSIENT_400_KINDS, type ErrorBodyForm, type Transient400Kind } from './errors';
 import { TenantRecipients } from './recipients';
 
@@ -389,12 +389,16 @@ export class ExchangeEmulator implements Emulator {
       '@odata.context': `${this.ctx.endpoints.exchange}/adminapi/beta/${tenantId}/$metadata#Collection(Exchange.GenericHashTable)`,
       value: rows,
     };
+    // Warnings: always present (empty when none, as live); the cmdlet's on every page; a page cut
+    // by the page size carries the ResultSize warning too (graph2otel: N rows + the warning).
+    const warnings = [...result.warnings];
     if (skip + pageSize < result.value.length) {
       const next = new URL(selfUrl);
       next.searchParams.set('$skiptoken', Buffer.from(JSON.stringify({ o: skip + pageSize, t: Date.now() })).toString('base64url'));
       body['@odata.nextLink'] = next.toString();
+      if (!warnings.includes(MORE_RESULTS_WARNING)) warnings.push(MORE_RESULTS_WARNING);
     }
-    if (result.warnings.length) body['@adminapi.warnings'] = result.warnings;
+    body['@adminapi.warnings'] = warnings;
     return { status: 200, body, headers: pageSize < 1000 ? { 'Preference-Applied': `odata.maxpagesize=${pageSize}` } : {} };
   }
 
