@@ -159,6 +159,13 @@ export function errorFromAdminApiErrors(init: { status: number; body: unknown; r
   return new ExchangeError({ category: categorize(undefined, parsed), message: `${parsed.message}${more}`, status: init.status, exceptionType: parsed.exceptionType, serviceCode: parsed.serviceCode, requestId: init.requestId, cmdlet: init.cmdlet });
 }
 
+/** Exchange's notice that an answer holds fewer items than exist (its ResultSize, or the page size when a link follows). */
+const MORE_RESULTS = /There are more results available than are currently displayed/i;
+
+export function moreResultsWarning(warning: string): boolean {
+  return MORE_RESULTS.test(warning);
+}
+
 /** True for the answer to an @odata.nextLink the service no longer honours (HTTP 400, "Expired or Invalid pagination request"). */
 export function isPaginationExpired(error: ExchangeError): boolean {
   return PAGINATION_EXPIRED.test(error.message);

@@ -12,11 +12,11 @@ import { ATTR, globalTelemetry, type Telemetry } from '../observability/telemetr
 import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
-import { errorFromAdminApiErrors, errorFromResponse, isPaginationExpired } from './classify';
+import { errorFromAdminApiErrors, errorFromResponse, isPaginationExpired, moreResultsWarning } from './classify';
 import { JsonHttpTransport } from './transport';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
-import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type TenantExchange } from './types';
+import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type ResultTruncation, type TenantExchange } from './types';
 
 export const SYSTEM_MAILBOX_ANCHOR = (tenantId: string) => `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${tenantId}`;
 
@@ -65,6 +65,25 @@ const BATCH_REFUSED = new Set([400, 404, 405, 501]);
 const READ_ONLY = /^Get-/i;
 /** Times a listing is read again from its first page after a page link expired, before giving up. */
 const MAX_RESTARTS = 1;
+
+/** Items per command the gateway returns at most (a result is stored with its command). */
+export const DEFAULT_MAX_RESULTS = 10_000;
+
+/** `@adminapi.warnings` of a page as strings (an array; a lone string tolerated). */
+function warningsOf(page: Record<string, unknown>): string[] {
+  const warnings = page['@adminapi.warnings'];
+  if (typeof warnings === 'string') return warnings.trim() ? [warnings] : [];
+  return Array.isArray(warnings) ? warnings.filter((w) => w !== null && w !== undefined && String(w).trim()).map(String) : [];
+}
+
+/** The truncation of a result of `returned` items, explained to its caller. */
+function truncation(limit: ResultTruncation['limit'], returned: number, maxResults: number): ResultTruncation {
+  const howToGetMore =
+    limit === 'resultSize'
+      ? `Exchange returned ${returned} items and has more: the cmdlet's ResultSize (1000 when none is given) cut the answer. To get more, run it with a larger ResultSize or ResultSize "Unlimited"; the gateway returns at most ${maxResults} items per command, so narrow larger queries (Filter, RecipientTypeDetails…) into parts.`
+      : `The gateway returned the first ${returned} items (its limit per command) and Exchange has more. To get the rest, split the query into parts of at most ${maxResults} items (Filter, RecipientTypeDetails…) and run one command per part.`;
+  return { returned, limit, howToGetMore };
+}
 
 interface PreparedItem {
   id: string;
@@ -220,21 +239,35 @@ export class ExchangeSession implements TenantExchange {
    * cmdlet that changes something, the failure is transient and the worker runs the command again.
    */
   private async collect(first: Record<string, unknown>, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, result: CmdletResult): Promise<CmdletResult> {
-    const maxResults = request.maxResults ?? this.options.maxResults ?? 10_000;
+    const maxResults = request.maxResults ?? this.options.maxResults ?? DEFAULT_MAX_RESULTS;
+    const cut = (limit: ResultTruncation['limit']) => {
+      result.truncated = true;
+      result.truncation = truncation(limit, result.value.length, maxResults);
+      result.warnings.push(result.truncation.howToGetMore);
+    };
     let page = first;
     let restarts = 0;
+    const links = new Set<string>();
     for (;;) {
-      const value = Array.isArray(page.value) ? (page.value as Record<string, unknown>[]) : [];
+      const value = Array.isArray(page.value) ? (page.value as Record<string, unknown>[]).filter((v) => v !== null && typeof v === 'object') : [];
       const room = maxResults - result.value.length;
       result.value.push(...value.slice(0, room));
-      const warnings = page['@adminapi.warnings'];
-      if (Array.isArray(warnings)) result.warnings.push(...warnings.map(String));
-      const next = typeof page['@odata.nextLink'] === 'string' ? page['@odata.nextLink'] : undefined;
-      if (value.length > room || (next && result.value.length >= maxResults)) {
-        result.truncated = true;
+      const next = typeof page['@odata.nextLink'] === 'string' && page['@odata.nextLink'] ? page['@odata.nextLink'] : undefined;
+      const capped = value.length > room || (next !== undefined && result.value.length >= maxResults);
+      const warnings = warningsOf(page);
+      // "There are more results available…" on a page whose link is followed (or that the
+      // gateway's cap ends) is the page size talking, not a ResultSize cut: left out.
+      for (const w of warnings) if (!(moreResultsWarning(w) && (next || capped)) && !result.warnings.includes(w)) result.warnings.push(w);
+      if (capped) {
+        cut('gatewayCap');
         break;
       }
-      if (!next) break;
+      if (!next) {
+        if (warnings.some(moreResultsWarning)) cut('resultSize');
+        break;
+      }
+      if (links.has(next)) throw new ExchangeError({ category: 'transient', message: `Exchange sent the same page link twice while listing ${request.cmdlet} results; stopped after ${result.value.length} items.`, cmdlet: request.cmdlet });
+      links.add(next);
       try {
         page = await this.invokeCommand(next, body, request, invokeOptions, result.requestIds);
       } catch (error) {
@@ -248,6 +281,8 @@ export class ExchangeSession implements TenantExchange {
         result.value.length = 0;
         result.warnings.length = 0;
         result.truncated = false;
+        result.truncation = undefined;
+        links.clear();
         page = await this.invokeCommand(this.commandUrl(request), body, request, invokeOptions, result.requestIds);
       }
     }

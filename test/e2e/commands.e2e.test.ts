@@ -25,6 +25,9 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
     const done = await gw.waitFor(location);
     expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(done.result).toHaveLength(3);
+    // More mailboxes exist than ResultSize 3 returns: the caller is told, with how to get them.
+    expect(done).toMatchObject({ truncated: true, truncation: { returned: 3, limit: 'resultSize', howToGetMore: expect.stringContaining('ResultSize') } });
+    expect(done.warnings).toContain('There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.');
   });
 
   it('applies a change once and records it in the audit trail with the caller', async () => {

@@ -12,16 +12,23 @@ import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
 import type { CmdletRequest } from '../../shared/exchange/types';
 import { TRANSIENT_400_KINDS } from '../../sandbox/exchange/errors';
+import { MORE_RESULTS_WARNING } from '../../sandbox/exchange/cmdlets';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
+const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
+/** Mailboxes added to Fabrikam: more than Exchange's default ResultSize of 1000. */
+const BULK = 1100;
 const EXCHANGE_ADMIN = '29232cdf-9323-42fd-ade2-1d097af3e4de';
 const TENANT = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
 const NOT_FOUND = 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException';
 
 let cloud: SandboxCloud;
 const transports: JsonHttpTransport[] = [];
+let fabrikamMailboxes: number;
 beforeAll(async () => {
   cloud = await startTestCloud();
+  for (let i = 0; i < BULK; i++) cloud.context.directory.createUser(FABRIKAM, { alias: `bulk${String(i).padStart(4, '0')}`, displayName: `Bulk User ${i}` });
+  fabrikamMailboxes = cloud.exchange.recipients(FABRIKAM).allMailboxes().length;
 });
 afterAll(async () => {
   for (const t of transports) t.close();
@@ -29,17 +36,18 @@ afterAll(async () => {
 });
 afterEach(() => cloud.exchange.configure({ errorBodies: 'asCaptured', faults: { rate: 0, kinds: [], slowMs: 0 } }));
 
-/** An app-only Exchange token for Contoso with these claims (signed by the sandbox Entra ID). */
-async function token(claims: Record<string, unknown> = {}): Promise<string> {
-  const signed = await cloud.context.tokens.sign({ aud: 'https://outlook.office365.com', iss: 'x', tid: CONTOSO, oid: 'o', sub: 'o', appid: TENANT.clientId, roles: ['Exchange.ManageAsApp'], wids: [EXCHANGE_ADMIN], ...claims });
+/** An app-only Exchange token for the tenant with these claims (signed by the sandbox Entra ID). */
+async function token(tenantId: string, claims: Record<string, unknown> = {}): Promise<string> {
+  const signed = await cloud.context.tokens.sign({ aud: 'https://outlook.office365.com', iss: 'x', tid: tenantId, oid: 'o', sub: 'o', appid: TENANT.clientId, roles: ['Exchange.ManageAsApp'], wids: [EXCHANGE_ADMIN], ...claims });
   return signed.token;
 }
 
-async function session(options: { claims?: Record<string, unknown>; pageSize?: number; maxResults?: number } = {}): Promise<ExchangeSession> {
+async function session(options: { claims?: Record<string, unknown>; pageSize?: number; maxResults?: number; tenantId?: string } = {}): Promise<ExchangeSession> {
   const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 4 });
   transports.push(transport);
-  const bearer = await token(options.claims);
-  return new ExchangeSession({ tenant: TENANT, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, pageSize: options.pageSize, maxResults: options.maxResults, tokens: { getToken: async () => ({ token: bearer, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+  const tenant = { ...TENANT, tenantId: options.tenantId ?? CONTOSO };
+  const bearer = await token(tenant.tenantId, options.claims);
+  return new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, pageSize: options.pageSize, maxResults: options.maxResults, tokens: { getToken: async () => ({ token: bearer, expiresOnTimestamp: Date.now() + 3600_000 }) } });
 }
 
 async function failure(s: ExchangeSession, request: CmdletRequest): Promise<ExchangeError> {
@@ -125,5 +133,37 @@ describe('transient failures the service reports as HTTP 400', () => {
     } finally {
       cloud.exchange.configure({ pageLinkTtlMs: 30 * 60_000 });
     }
+  });
+});
+
+describe('results cut short are never silent', () => {
+  const listing: CmdletRequest = { cmdlet: 'Get-Mailbox', parameters: {}, select: ['Name'] };
+
+  it("marks a listing Exchange cut at its default ResultSize of 1000 as truncated, with Exchange's warning and how to get the rest", async () => {
+    const result = await (await session({ tenantId: FABRIKAM })).invoke(listing);
+    expect(result.value).toHaveLength(1000);
+    expect(result.truncated).toBe(true);
+    expect(result.truncation).toMatchObject({ returned: 1000, limit: 'resultSize', howToGetMore: expect.stringMatching(/ResultSize "Unlimited"/) });
+    expect(result.warnings).toEqual([MORE_RESULTS_WARNING, result.truncation!.howToGetMore]);
+  });
+
+  it('reads every page of a ResultSize Unlimited listing, without the page-size notices of the pages it followed', async () => {
+    const result = await (await session({ tenantId: FABRIKAM, pageSize: 300 })).invoke({ ...listing, parameters: { ResultSize: 'Unlimited' } });
+    expect(result.value).toHaveLength(fabrikamMailboxes);
+    expect(result).toMatchObject({ truncated: false, warnings: [] });
+    expect(result.truncation).toBeUndefined();
+  });
+
+  it("says how many items it returned and how to get the rest when the gateway's own cap cuts a result", async () => {
+    const result = await (await session({ tenantId: FABRIKAM, pageSize: 300, maxResults: 500 })).invoke({ ...listing, parameters: { ResultSize: 'Unlimited' } });
+    expect(result.value).toHaveLength(500);
+    expect(result.truncated).toBe(true);
+    expect(result.truncation).toMatchObject({ returned: 500, limit: 'gatewayCap', howToGetMore: expect.stringMatching(/first 500 items.*split the query/) });
+    expect(result.warnings).toEqual([result.truncation!.howToGetMore]);
+  });
+
+  it('gives a $batch item the same truncation', async () => {
+    const [item] = await (await session({ tenantId: FABRIKAM })).invokeBatch([{ request: listing }]);
+    expect(item).toMatchObject({ ok: true, result: { truncated: true, truncation: { returned: 1000, limit: 'resultSize' } } });
   });
 });
