@@ -116,7 +116,27 @@ export interface ReceivedExchangeRequest {
 /** Received requests kept for inspection (oldest dropped first). */
 const MAX_RECEIVED = 10_000;
 
-const EXCHANGE_ROLES = new Set<string>([WELL_KNOWN.roles.exchangeAdministrator, WELL_KNOWN.roles.exchangeRecipientAdministrator, WELL_KNOWN.roles.globalAdministrator]);
+/**
+ * Entra roles (`wids`) that open the admin API to an app (app-only-auth-powershell-v2, option 1),
+ * and what they let it run: every sandbox cmdlet, or only Get- cmdlets. Which cmdlets the
+ * reader, security, compliance and helpdesk roles allow is **assumed** (harsher: reads only).
+ */
+const EXCHANGE_ROLES = new Map<string, 'all' | 'read'>([
+  [WELL_KNOWN.roles.exchangeAdministrator, 'all'],
+  [WELL_KNOWN.roles.globalAdministrator, 'all'],
+  [WELL_KNOWN.roles.exchangeRecipientAdministrator, 'all'],
+  [WELL_KNOWN.roles.globalReader, 'read'],
+  ['5d6b6bb7-de71-4623-b4af-96380a352509', 'read'], // Security Reader
+  ['194ae4cb-b126-40b2-bd5b-6091b380977d', 'read'], // Security Administrator
+  ['17315797-102d-40b4-93e0-432062caca18', 'read'], // Compliance Administrator
+  ['729827e3-9c14-49f7-bb1b-9608f156bbb8', 'read'], // Helpdesk Administrator
+]);
+
+/** Whether the app's roles let it run the cmdlet (an unknown cmdlet is refused later, the same way). */
+function mayRun(claims: AccessTokenClaims, cmdlet: string): boolean {
+  const grants = (claims.wids ?? []).map((w) => EXCHANGE_ROLES.get(w));
+  return grants.includes('all') || (grants.includes('read') && /^Get-/i.test(cmdlet));
+}
 const CONCURRENCY_TEXT = 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
 const MAX_BATCH = 10;
 
@@ -236,6 +256,8 @@ export class ExchangeEmulator implements Emulator {
       else stats.invokeCommandRequests++;
       if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, claims, body, baseHeaders);
       const input = commandInput(body);
+      // A cmdlet the app's roles do not include: 403 with a NUL body, like an unknown one (graph2otel).
+      if (!mayRun(claims, input.CmdletName)) throw new HttpAnswer(403, ForbiddenAnswer.body());
       await this.withSlot(tenant!.tenantId, async () => {
         const fault = this.pickFault(tenant!.tenantId, req.url.searchParams.has('$skiptoken'));
         if (fault) this.countFault(tenant!.tenantId, fault);
@@ -420,7 +442,7 @@ export class ExchangeEmulator implements Emulator {
    * service time. With `Prefer: odata.continue-on-error` every item runs; without it processing
    * stops after the first failed item and the items not run have no response.
    */
-  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, _claims: AccessTokenClaims, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
+  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, claims: AccessTokenClaims, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
     const requests = (body as { requests?: unknown })?.requests;
     if (!Array.isArray(requests) || requests.length === 0) throw new HttpAnswer(400, requestError('BadRequest', "The batch request must contain a non-empty 'requests' array."));
     if (requests.length > MAX_BATCH) throw new HttpAnswer(400, requestError('BadRequest', `The batch request contains ${requests.length} requests; the limit is ${MAX_BATCH}.`));
@@ -446,7 +468,7 @@ export class ExchangeEmulator implements Emulator {
       await this.applyFaultBeforeWork(tenantId, fault);
       const responses: Array<{ id: string; status: number; headers: Record<string, string>; body: unknown }> = [];
       for (const item of requests) {
-        const answer = this.batchItem(tenantId, item as BatchRequestItem, fault === 'adminapiErrors');
+        const answer = this.batchItem(tenantId, claims, item as BatchRequestItem, fault === 'adminapiErrors');
         responses.push(answer);
         if (answer.status >= 400 && !continueOnError) break;
       }
@@ -458,7 +480,7 @@ export class ExchangeEmulator implements Emulator {
     });
   }
 
-  private batchItem(tenantId: string, r: BatchRequestItem, nonTerminatingError = false): { id: string; status: number; headers: Record<string, string>; body: unknown } {
+  private batchItem(tenantId: string, claims: AccessTokenClaims, r: BatchRequestItem, nonTerminatingError = false): { id: string; status: number; headers: Record<string, string>; body: unknown } {
     const id = String(r.id);
     const json = { 'Content-Type': 'application/json' };
     const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({ id, status, headers: { ...json, ...headers }, body: errorBody });
@@ -480,6 +502,7 @@ export class ExchangeEmulator implements Emulator {
       if (error instanceof HttpAnswer) return fail(error.status, error.body);
       throw error;
     }
+    if (!mayRun(claims, input.CmdletName)) return fail(403, ForbiddenAnswer.itemBody());
     const itemFault = this.pickItemFault(input);
     if (itemFault) {
       this.ctx.stats.exchangeTenant(tenantId).faults++;

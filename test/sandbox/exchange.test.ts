@@ -163,6 +163,24 @@ describe('sandbox Exchange admin API', () => {
     expect(wrongAud.status).toBe(401);
   });
 
+  it('opens the API to the eight Entra roles Exchange accepts; reader roles run Get- cmdlets only, other cmdlets are 403 with a NUL body', async () => {
+    const sign = (wids: string[]) => cloud.context.tokens.sign({ aud: 'https://outlook.office365.com', iss: 'x', tid: CONTOSO, oid: 'o', sub: 'o', appid: 'a', roles: ['Exchange.ManageAsApp'], wids }).then((t) => t.token);
+    const readers = { globalReader: 'f2ef992c-3afb-46b9-b7cf-a126ee74c451', securityReader: '5d6b6bb7-de71-4623-b4af-96380a352509', helpdesk: '729827e3-9c14-49f7-bb1b-9608f156bbb8' };
+    for (const wid of Object.values(readers)) {
+      const bearer = await sign([wid]);
+      expect((await invoke('Get-Mailbox', { Identity: 'megan.bowen' }, { bearer })).status).toBe(200);
+      const write = await invoke('Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute15: 'reader' }, { bearer });
+      expect(write.status).toBe(403);
+      expect(write.text).toMatch(/^\u0000+$/);
+    }
+    const reader = await sign([readers.globalReader]);
+    const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${reader}`, 'content-type': 'application/json', prefer: 'odata.continue-on-error' }, body: JSON.stringify({ requests: [{ id: '1', method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, body: { CmdletInput: { CmdletName: 'Set-Mailbox', Parameters: { Identity: 'megan.bowen', CustomAttribute15: 'reader' } } } }, { id: '2', method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, body: { CmdletInput: { CmdletName: 'Get-Mailbox', Parameters: { Identity: 'megan.bowen' } } } }] }) });
+    const answers = ((await res.json()) as { responses: Array<{ status: number; body: unknown }> }).responses;
+    expect(answers.map((a) => a.status)).toEqual([403, 200]);
+    expect(answers[0]!.body).toMatch(/^\u0000+$/);
+    expect((await invoke('Get-Mailbox', { Identity: 'megan.bowen' })).body.value![0]!.CustomAttribute15).toBe('');
+  });
+
   it('rejects malformed bodies with 400 and unknown paths with 404', async () => {
     const post = (body: string) => fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
     expect((await post('{not json')).status).toBe(400);
