@@ -14,6 +14,7 @@ import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
 import { errorFromAdminApiErrors, errorFromResponse, isPaginationExpired, moreResultsWarning } from './classify';
 import { JsonHttpTransport } from './transport';
+import type { ExchangeAccessMonitor } from './access';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
 import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type ResultTruncation, type TenantExchange } from './types';
@@ -34,6 +35,8 @@ export interface ExchangeSessionOptions {
   clientApplication?: string;
   /** Spans and metrics of each request (default: the global OpenTelemetry providers). */
   telemetry?: Telemetry;
+  /** Records whether Exchange accepts or refuses the tenant's app (for /api/health). */
+  access?: ExchangeAccessMonitor;
 }
 
 type ParameterValue = unknown;
@@ -119,7 +122,7 @@ export class ExchangeSession implements TenantExchange {
 
   constructor(private readonly options: ExchangeSessionOptions) {
     this.telemetry = options.telemetry ?? globalTelemetry;
-    this.pipeline = createExchangePipeline({ tenantId: options.tenant.tenantId, tokens: options.tokens, tokenScope: options.tokenScope, telemetry: this.telemetry, transport: httpTransport(options.transport) });
+    this.pipeline = createExchangePipeline({ tenantId: options.tenant.tenantId, tokens: options.tokens, tokenScope: options.tokenScope, telemetry: this.telemetry, transport: httpTransport(options.transport), access: options.access });
   }
 
   async invoke(request: CmdletRequest, invokeOptions: InvokeOptions = {}): Promise<CmdletResult> {
@@ -188,7 +191,13 @@ export class ExchangeSession implements TenantExchange {
     }
     const outcomes: BatchItemOutcome[] = [];
     // One after another: paging requests run under the caller's single tenant slot.
-    for (const p of prepared) outcomes.push(await this.readItem(p, byId.get(p.id.toLowerCase()), response.request, invokeOptions));
+    for (const p of prepared) {
+      const outcome = await this.readItem(p, byId.get(p.id.toLowerCase()), response.request, invokeOptions);
+      const { access, tenant } = this.options;
+      if (outcome.ok) access?.accepted(tenant.tenantId, p.item.request.cmdlet);
+      else access?.failed(tenant.tenantId, p.item.request.cmdlet, outcome.error);
+      outcomes.push(outcome);
+    }
     return outcomes;
   }
 
@@ -348,6 +357,8 @@ export interface ExchangeSessionPoolOptions {
   logger?: Logger;
   pageSize?: number;
   telemetry?: Telemetry;
+  /** Records whether Exchange accepts or refuses each tenant's app (for /api/health). */
+  access?: ExchangeAccessMonitor;
 }
 
 /** One cached session per tenant per process. */
@@ -362,7 +373,7 @@ export class ExchangeSessionPool implements ExchangeSessions {
     if (!session) {
       const transport = new JsonHttpTransport({ timeoutMs: this.options.timeoutMs ?? 100_000, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
       this.transports.push(transport);
-      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), tokenScope: this.options.tokenScope, transport, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry });
+      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), tokenScope: this.options.tokenScope, transport, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry, access: this.options.access });
       this.sessions.set(tenant.tenantId, session);
     }
     return session;

@@ -167,3 +167,25 @@ describe('results cut short are never silent', () => {
     expect(item).toMatchObject({ ok: true, result: { truncated: true, truncation: { returned: 1000, limit: 'resultSize' } } });
   });
 });
+
+describe('refusals carry their fix in remediation and a code in exceptionType', () => {
+  it('an app without an Exchange role: Token.MissingExchangeRole and the role to assign', async () => {
+    const s = await session({ claims: { wids: [] } });
+    const error = await failure(s, ghost);
+    expect(error).toMatchObject({ category: 'auth', status: 403, exceptionType: 'Token.MissingExchangeRole', remediation: expect.stringMatching(/Exchange Administrator/) });
+    expect(error.message).toMatch(/holds no Entra role that Exchange accepts/);
+    expect(error.message).not.toMatch(/Fix:/);
+    const [item] = await s.invokeBatch([{ request: ghost }]);
+    expect(item).toMatchObject({ ok: false, error: { status: 403, exceptionType: 'Token.MissingExchangeRole', remediation: expect.stringMatching(/Exchange Administrator/) } });
+  });
+
+  it('a reader app running a write: Exchange.Forbidden, naming the cmdlet and what would let the app run it', async () => {
+    const s = await session({ claims: { wids: ['f2ef992c-3afb-46b9-b7cf-a126ee74c451'] } });
+    expect((await s.invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: 'megan.bowen' } })).value).toHaveLength(1);
+    const error = await failure(s, { cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan.bowen', CustomAttribute15: 'x' } });
+    expect(error).toMatchObject({ category: 'auth', status: 403, exceptionType: 'Exchange.Forbidden', cmdlet: 'Set-Mailbox' });
+    expect(error.remediation).toMatch(/Set-Mailbox/);
+    expect(error.remediation).toMatch(/Global Reader/);
+    expect(error.remediation).toMatch(/Exchange Administrator|role group/);
+  });
+});
