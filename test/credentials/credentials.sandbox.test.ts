@@ -131,7 +131,7 @@ describe('credentials and Exchange session through the sandbox', () => {
     const pool = new ExchangeSessionPool({ baseUrl: cloud.endpoints.exchange, tokensFor: () => provider, tokenScope: 'https://outlook.office365.com/.default' });
     const failure = await pool.forTenant(tenant).invoke({ cmdlet: 'Get-Mailbox', parameters: {} }).catch((e: ExchangeError) => e);
     expect(failure).toMatchObject({ category: 'auth', status: 401 });
-    expect((failure as ExchangeError).message).toContain('grant admin consent');
+    expect(failure).toMatchObject({ exceptionType: 'Token.MissingManageAsApp', remediation: expect.stringContaining('grant admin consent') });
     expect((failure as ExchangeError).message).not.toMatch(/eyJ/);
     pool.close();
   });
