@@ -1,4 +1,7 @@
-/** GET /api/health — each dependency's status; 200 when all are up, 503 naming what is down. */
+/**
+ * GET /api/health — each dependency's status; 200 when all are up or only degraded (naming what
+ * is degraded: the gateway still serves the rest), 503 naming what is down.
+ */
 import type { FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { httpEndpoint } from '../shared/http/endpoint';
@@ -6,11 +9,13 @@ import { httpEndpoint } from '../shared/http/endpoint';
 export function healthFunction(services: AppServices): FunctionDefinition {
   return httpEndpoint(services, { name: 'health', route: 'health', methods: ['GET'] }, async () => {
     const report = await services.health().report();
-    const down = Object.entries(report.dependencies).filter(([, r]) => r.status === 'down').map(([name]) => name);
+    const named = (status: string) => Object.entries(report.dependencies).filter(([, r]) => r.status === status).map(([name]) => name);
+    const down = named('down');
+    const degraded = named('degraded');
     return {
-      status: report.status === 'healthy' ? 200 : 503,
+      status: report.status === 'unhealthy' ? 503 : 200,
       headers: { 'cache-control': 'no-store' },
-      jsonBody: down.length ? { ...report, down } : report,
+      jsonBody: { ...report, ...(down.length ? { down } : {}), ...(degraded.length ? { degraded } : {}) },
     };
   });
 }

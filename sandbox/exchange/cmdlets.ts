@@ -269,10 +269,18 @@ function filterMatches(obj: Record<string, unknown>, filter: string, multiValued
   });
 }
 
-function limit<T>(items: T[], resultSize: unknown): T[] {
-  if (resultSize === undefined || String(resultSize).toLowerCase() === 'unlimited') return items;
-  const n = Number(resultSize);
+/** The warning of an answer cut short by ResultSize (or by the page size, see the emulator). */
+export const MORE_RESULTS_WARNING = 'There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.';
+/** ResultSize when a list cmdlet is not given one (EXO module `DefaultPageSize`; Get-Mailbox docs). */
+export const DEFAULT_RESULT_SIZE = 1000;
+
+/** At most ResultSize items (1000 when not given; `Unlimited` for all), with the warning when more exist. */
+function limit<T>(ctx: CmdletContext, items: T[], resultSize: unknown): T[] {
+  if (resultSize !== undefined && String(resultSize).toLowerCase() === 'unlimited') return items;
+  const n = resultSize === undefined ? DEFAULT_RESULT_SIZE : Number(resultSize);
   if (!Number.isInteger(n) || n < 1) throw exo.invalidValue('ResultSize', `"${String(resultSize)}" is not a valid value: use a positive number or Unlimited.`);
+  if (items.length <= n) return items;
+  ctx.warn(MORE_RESULTS_WARNING);
   return items.slice(0, n);
 }
 
@@ -302,7 +310,7 @@ const CMDLETS: Record<string, CmdletSpec> = {
       if (p.RecipientTypeDetails) list = list.filter((m) => (p.RecipientTypeDetails as string[]).some((t) => t.toLowerCase() === String(m.RecipientTypeDetails).toLowerCase()));
       if (p.Filter) list = list.filter((m) => filterMatches(m, p.Filter as string));
       if (p.Anr) list = list.filter((m) => [m.Name, m.DisplayName, m.PrimarySmtpAddress].some((v) => String(v).toLowerCase().startsWith((p.Anr as string).toLowerCase())));
-      ctx.value.push(...limit(list, p.ResultSize));
+      ctx.value.push(...limit(ctx, list, p.ResultSize));
     },
   },
   'Get-User': {
@@ -317,7 +325,7 @@ const CMDLETS: Record<string, CmdletSpec> = {
       }
       let list = r.allRecipients().filter((x) => x.kind !== 'group').map((x) => userObject(r, x));
       if (p.Filter) list = list.filter((u) => filterMatches(u, p.Filter as string));
-      ctx.value.push(...limit(list, p.ResultSize));
+      ctx.value.push(...limit(ctx, list, p.ResultSize));
     },
   },
   'Get-Recipient': {
@@ -333,7 +341,7 @@ const CMDLETS: Record<string, CmdletSpec> = {
       let list = r.allRecipients().map((x) => recipientObject(r, x));
       if (p.RecipientTypeDetails) list = list.filter((m) => (p.RecipientTypeDetails as string[]).some((t) => t.toLowerCase() === String(m.RecipientTypeDetails).toLowerCase()));
       if (p.Filter) list = list.filter((m) => filterMatches(m, p.Filter as string));
-      ctx.value.push(...limit(list, p.ResultSize));
+      ctx.value.push(...limit(ctx, list, p.ResultSize));
     },
   },
   'Set-Mailbox': {
@@ -426,7 +434,7 @@ const CMDLETS: Record<string, CmdletSpec> = {
         entries.push({ Identity: r.name(m), User: t ? r.primarySmtp(t) : id, AccessRights: ['FullAccess'], IsInherited: false, Deny: false, InheritanceType: grant.inheritanceType });
       }
       const filtered = p.User ? entries.filter((e) => String(e.User).toLowerCase() === r.primarySmtp(trustee(r, p.User as string)).toLowerCase()) : entries;
-      ctx.value.push(...filtered);
+      ctx.value.push(...limit(ctx, filtered, p.ResultSize));
     },
   },
   'Add-MailboxPermission': {
@@ -474,7 +482,7 @@ const CMDLETS: Record<string, CmdletSpec> = {
         const t = r.resolve(id);
         entries.push({ Identity: r.name(m), Trustee: t ? r.primarySmtp(t) : id, AccessControlType: 'Allow', AccessRights: ['SendAs'], IsInherited: false, InheritanceType: 'None' });
       }
-      ctx.value.push(...(p.Trustee ? entries.filter((e) => String(e.Trustee).toLowerCase() === r.primarySmtp(trustee(r, p.Trustee as string)).toLowerCase()) : entries));
+      ctx.value.push(...limit(ctx, p.Trustee ? entries.filter((e) => String(e.Trustee).toLowerCase() === r.primarySmtp(trustee(r, p.Trustee as string)).toLowerCase()) : entries, p.ResultSize));
     },
   },
   'Add-RecipientPermission': {
@@ -569,7 +577,7 @@ const CMDLETS: Record<string, CmdletSpec> = {
         const memberDns = (g: GroupState) => [...g.members].map((id) => r.resolve(id)).filter((x): x is Recipient => Boolean(x)).map((m) => distinguishedName(r, m));
         list = list.filter((g) => filterMatches(groupObject(r, g), p.Filter as string, { Members: memberDns(g) }));
       }
-      ctx.value.push(...limit(list.map((g) => groupObject(r, g)), p.ResultSize));
+      ctx.value.push(...limit(ctx, list.map((g) => groupObject(r, g)), p.ResultSize));
     },
   },
   'Get-DistributionGroupMember': {
@@ -579,7 +587,7 @@ const CMDLETS: Record<string, CmdletSpec> = {
       const r = ctx.recipients;
       const g = group(r, p.Identity as string);
       const members = [...g.members].map((id) => r.resolve(id)).filter((x): x is Recipient => Boolean(x));
-      ctx.value.push(...limit(members.map((m) => recipientObject(r, m)), p.ResultSize));
+      ctx.value.push(...limit(ctx, members.map((m) => recipientObject(r, m)), p.ResultSize));
     },
   },
   'Add-DistributionGroupMember': {

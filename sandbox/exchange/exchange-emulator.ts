@@ -12,11 +12,18 @@ import type { SandboxContext } from '../cloud/context';
 import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
 import { WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
-import { runCmdlet } from './cmdlets';
-import { CmdletError, requestError } from './errors';
+import { MORE_RESULTS_WARNING, runCmdlet } from './cmdlets';
+import { CmdletError, ForbiddenAnswer, paginationExpired, requestError, transient400, TRANSIENT_400_KINDS, type ErrorBodyForm, type Transient400Kind } from './errors';
 import { TenantRecipients } from './recipients';
 
-export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'slow' | 'drop' | 'dropAfterApply';
+/**
+ * Injected faults. `adminapiErrors`: a 200 answer whose `@adminapi.errors` carries the cmdlet's
+ * (non-terminating) error and nothing changed. The Transient400Kind kinds (`serverBusy`,
+ * `dcOverloaded`, …): a 400 cmdlet error naming a transient exception, before any work.
+ * `paginationExpired`: a continuation request (`$skiptoken`) answered 400 "Expired or Invalid
+ * pagination request" (first-page requests are not affected).
+ */
+export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'adminapiErrors' | Transient400Kind | 'paginationExpired' | 'slow' | 'drop' | 'dropAfterApply';
 
 export interface ExchangeFaultOptions {
   /** Share of InvokeCommand requests that get a fault, 0..1. */
@@ -24,13 +31,15 @@ export interface ExchangeFaultOptions {
   kinds: ExchangeFaultKind[];
   /** Extra delay for 'slow' faults. */
   slowMs: number;
+  /** Service-wide only: inject at most this many faults after this setting, then none (unset: no limit). */
+  limit?: number;
 }
 
 /** Faults of single items inside a $batch: each item is evaluated on its own, as JSON batching does. */
 export interface BatchItemFaultOptions {
   /** Share of batch items that fail, 0..1. */
   rate: number;
-  kinds: Array<'http429' | 'http500' | 'http503' | 'concurrencyText'>;
+  kinds: Array<'http429' | 'http500' | 'http503' | 'concurrencyText' | Transient400Kind>;
   /** Only items whose Identity parameter is this (case-insensitive), e.g. to throttle one chosen item. */
   identity?: string;
 }
@@ -49,6 +58,17 @@ export interface ExchangeEmulatorOptions {
    * tenant only — a tenant under throttling answers 429 + Retry-After while the others do not.
    */
   tenants: Record<string, ExchangeTenantOptions>;
+  /**
+   * Shape of cmdlet error bodies: 'asCaptured' (default) gives each error the form seen live
+   * (details and innererror for cmdlet errors, innererror only for service errors such as an
+   * expired page link); a form forces it on every cmdlet error (both forms occur in reality).
+   */
+  errorBodies: 'asCaptured' | ErrorBodyForm;
+  /**
+   * How long an `@odata.nextLink` works (default 30 min, the expiry the service names). 0: every
+   * continuation fails, as graph2otel saw live on every replay (see docs/fidelity.md §4).
+   */
+  pageLinkTtlMs: number;
 }
 
 /** What one tenant may set differently from the service-wide defaults. */
@@ -61,6 +81,13 @@ export interface ExchangeTenantOptions {
 
 /** The settings in force for one tenant. */
 type EffectiveOptions = Omit<ExchangeEmulatorOptions, 'tenants'>;
+
+/** An answer: JSON, or raw bytes (the NUL body of a 403). */
+interface Answer {
+  status: number;
+  body: unknown;
+  headers: Record<string, string>;
+}
 
 /** One state change made by a cmdlet: the journal tests use to count effects. */
 export interface ExchangeEffect {
@@ -89,7 +116,27 @@ export interface ReceivedExchangeRequest {
 /** Received requests kept for inspection (oldest dropped first). */
 const MAX_RECEIVED = 10_000;
 
-const EXCHANGE_ROLES = new Set<string>([WELL_KNOWN.roles.exchangeAdministrator, WELL_KNOWN.roles.exchangeRecipientAdministrator, WELL_KNOWN.roles.globalAdministrator]);
+/**
+ * Entra roles (`wids`) that open the admin API to an app (app-only-auth-powershell-v2, option 1),
+ * and what they let it run: every sandbox cmdlet, or only Get- cmdlets. Which cmdlets the
+ * reader, security, compliance and helpdesk roles allow is **assumed** (harsher: reads only).
+ */
+const EXCHANGE_ROLES = new Map<string, 'all' | 'read'>([
+  [WELL_KNOWN.roles.exchangeAdministrator, 'all'],
+  [WELL_KNOWN.roles.globalAdministrator, 'all'],
+  [WELL_KNOWN.roles.exchangeRecipientAdministrator, 'all'],
+  [WELL_KNOWN.roles.globalReader, 'read'],
+  ['5d6b6bb7-de71-4623-b4af-96380a352509', 'read'], // Security Reader
+  ['194ae4cb-b126-40b2-bd5b-6091b380977d', 'read'], // Security Administrator
+  ['17315797-102d-40b4-93e0-432062caca18', 'read'], // Compliance Administrator
+  ['729827e3-9c14-49f7-bb1b-9608f156bbb8', 'read'], // Helpdesk Administrator
+]);
+
+/** Whether the app's roles let it run the cmdlet (an unknown cmdlet is refused later, the same way). */
+function mayRun(claims: AccessTokenClaims, cmdlet: string): boolean {
+  const grants = (claims.wids ?? []).map((w) => EXCHANGE_ROLES.get(w));
+  return grants.includes('all') || (grants.includes('read') && /^Get-/i.test(cmdlet));
+}
 const CONCURRENCY_TEXT = 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
 const MAX_BATCH = 10;
 
@@ -110,19 +157,29 @@ class HttpAnswer extends Error {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Sends JSON, or a Buffer as it is — still labelled JSON, as the real 403 is assumed to be (harsher). */
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
+  if (!Buffer.isBuffer(body)) return sendJson(res, status, body, headers);
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(body.length), ...headers });
+  res.end(body);
+}
+
 export class ExchangeEmulator implements Emulator {
   options: ExchangeEmulatorOptions;
   private readonly tenants = new Map<string, TenantRecipients>();
   private readonly effects: ExchangeEffect[] = [];
   private readonly received: ReceivedExchangeRequest[] = [];
   private seq = 0;
+  /** Faults still allowed by `faults.limit` (undefined: no limit). */
+  private faultBudget?: number;
 
   constructor(
     readonly ctx: SandboxContext,
     options: Partial<ExchangeEmulatorOptions> = {},
   ) {
-    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, ...options, tenants: {} };
+    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, errorBodies: 'asCaptured', pageLinkTtlMs: 30 * 60_000, ...options, tenants: {} };
     if (options.tenants) this.configure({ tenants: options.tenants });
+    this.faultBudget = this.options.faults.limit;
   }
 
   /**
@@ -141,6 +198,7 @@ export class ExchangeEmulator implements Emulator {
       }
     }
     this.options = { ...this.options, ...options, faults, tenants };
+    if (options.faults) this.faultBudget = options.faults.limit;
   }
 
   /** The settings that apply to one tenant: its own where set, else the service-wide ones. */
@@ -198,23 +256,25 @@ export class ExchangeEmulator implements Emulator {
       else stats.invokeCommandRequests++;
       if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, claims, body, baseHeaders);
       const input = commandInput(body);
+      // A cmdlet the app's roles do not include: 403 with a NUL body, like an unknown one (graph2otel).
+      if (!mayRun(claims, input.CmdletName)) throw new HttpAnswer(403, ForbiddenAnswer.body());
       await this.withSlot(tenant!.tenantId, async () => {
-        const fault = this.pickFault(tenant!.tenantId);
+        const fault = this.pickFault(tenant!.tenantId, req.url.searchParams.has('$skiptoken'));
         if (fault) this.countFault(tenant!.tenantId, fault);
         if (fault === 'drop') {
           req.raw.socket.destroy();
           return;
         }
         await this.applyFaultBeforeWork(tenant!.tenantId, fault);
-        const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
+        const answer = fault === 'adminapiErrors' ? this.nonTerminatingError(tenant!.tenantId, input) : this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
         }
-        sendJson(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
+        send(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
       });
     } catch (error) {
-      if (error instanceof HttpAnswer) return sendJson(res, error.status, error.body, { ...baseHeaders, ...error.headers });
+      if (error instanceof HttpAnswer) return send(res, error.status, error.body, { ...baseHeaders, ...error.headers });
       throw error;
     }
   }
@@ -241,15 +301,20 @@ export class ExchangeEmulator implements Emulator {
       throw new HttpAnswer(401, requestError('Unauthorized', `The role assigned to application ${claims.appid ?? claims.azp ?? ''} isn't supported in this scenario. Please check online documentation for assigning correct Directory Roles to Azure AD Application for EXO App-Only Authentication.`), challenge);
     }
     if (!(claims.wids ?? []).some((w) => EXCHANGE_ROLES.has(w))) {
-      throw new HttpAnswer(403, requestError('Forbidden', `The application ${claims.appid ?? claims.azp ?? ''} is not assigned an Exchange-capable directory role (for example Exchange Administrator). Assign one to the service principal.`));
+      // No Exchange-capable directory role: 403 with a run of NUL bytes, not JSON (graph2otel, live).
+      throw new HttpAnswer(403, ForbiddenAnswer.body());
     }
     return claims;
   }
 
-  private pickFault(tenantId: string): ExchangeFaultKind | undefined {
+  /** A fault for this request, if any; `continuation`: the request follows an @odata.nextLink. */
+  private pickFault(tenantId: string, continuation = false): ExchangeFaultKind | undefined {
     const { rate, kinds } = this.optionsFor(tenantId).faults;
-    if (!rate || !kinds.length || Math.random() >= rate) return undefined;
-    return kinds[Math.floor(Math.random() * kinds.length)];
+    if (this.faultBudget !== undefined && this.faultBudget <= 0) return undefined;
+    const usable = continuation ? kinds : kinds.filter((k) => k !== 'paginationExpired');
+    if (!rate || !usable.length || Math.random() >= rate) return undefined;
+    if (this.faultBudget !== undefined) this.faultBudget--;
+    return usable[Math.floor(Math.random() * usable.length)];
   }
 
   private countFault(tenantId: string, fault: ExchangeFaultKind): void {
@@ -268,11 +333,14 @@ export class ExchangeEmulator implements Emulator {
       case 'http429':
         throw new HttpAnswer(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(options.throttleRetryAfterSeconds) });
       case 'concurrencyText':
-        throw new HttpAnswer(400, new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT).body());
+        throw new HttpAnswer(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
+      case 'paginationExpired':
+        throw new HttpAnswer(400, this.errorBody(paginationExpired()));
       case 'slow':
         await sleep(options.faults.slowMs);
         break;
       default:
+        if (fault && (TRANSIENT_400_KINDS as string[]).includes(fault)) throw new HttpAnswer(400, this.errorBody(transient400(fault as Transient400Kind)));
     }
   }
 
@@ -295,12 +363,41 @@ export class ExchangeEmulator implements Emulator {
     }
   }
 
-  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string): { status: number; body: unknown; headers: Record<string, string> } {
+  /** A cmdlet error's body in the form in force (see `errorBodies`). */
+  private errorBody(error: CmdletError): Record<string, unknown> {
+    return error.body(this.options.errorBodies === 'asCaptured' ? undefined : this.options.errorBodies);
+  }
+
+  /**
+   * The `adminapiErrors` fault: HTTP 200 whose `@adminapi.errors` holds the cmdlet's error and no
+   * value; nothing changed. The EXO module writes each entry as an error and marks the call
+   * failed; the entries' format is assumed (`<errorId>|<ExceptionType>|<text>` strings).
+   */
+  private nonTerminatingError(tenantId: string, input: CommandInput): Answer {
+    const identity = Object.entries(input.Parameters).find(([k]) => k.toLowerCase() === 'identity')?.[1];
+    const text = `The operation on '${String(identity ?? input.CmdletName)}' failed because the object was changed by another operation. Try again.`;
+    return {
+      status: 200,
+      body: {
+        '@odata.context': `${this.ctx.endpoints.exchange}/adminapi/beta/${tenantId}/$metadata#Collection(Exchange.GenericHashTable)`,
+        value: [],
+        '@adminapi.warnings': [],
+        '@adminapi.errors': [`|Microsoft.Exchange.Data.Directory.ADObjectChangedException|${text}`],
+      },
+      headers: {},
+    };
+  }
+
+  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string): Answer {
+    const token = url.searchParams.get('$skiptoken');
+    const skip = token === null ? 0 : this.readSkipToken(token);
+    if (skip === undefined) return { status: 400, body: this.errorBody(paginationExpired()), headers: {} };
     let result;
     try {
       result = runCmdlet(this.recipients(tenantId), input.CmdletName, input.Parameters);
     } catch (error) {
-      if (error instanceof CmdletError) return { status: error.status, body: error.body(), headers: {} };
+      if (error instanceof CmdletError) return { status: error.status, body: this.errorBody(error), headers: {} };
+      if (error instanceof ForbiddenAnswer) return { status: 403, body: ForbiddenAnswer.body(), headers: {} };
       throw error;
     }
     const recipients = this.recipients(tenantId);
@@ -310,7 +407,6 @@ export class ExchangeEmulator implements Emulator {
       if (changed) recipients.touched(changed);
     }
     const pageSize = Math.min(1000, Math.max(1, Number(/odata\.maxpagesize=(\d+)/i.exec(prefer ?? '')?.[1] ?? 1000)));
-    const skip = Math.max(0, Number(url.searchParams.get('$skiptoken') ?? 0) || 0);
     const select = url.searchParams.get('$select')?.split(',').map((s) => s.trim()).filter(Boolean);
     let rows = result.value.slice(skip, skip + pageSize);
     if (select?.length) rows = rows.map((row) => Object.fromEntries(select.filter((k) => k in row).map((k) => [k, row[k]])));
@@ -318,13 +414,28 @@ export class ExchangeEmulator implements Emulator {
       '@odata.context': `${this.ctx.endpoints.exchange}/adminapi/beta/${tenantId}/$metadata#Collection(Exchange.GenericHashTable)`,
       value: rows,
     };
+    // Warnings: always present (empty when none, as live); the cmdlet's on every page; a page cut
+    // by the page size carries the ResultSize warning too (graph2otel: N rows + the warning).
+    const warnings = [...result.warnings];
     if (skip + pageSize < result.value.length) {
       const next = new URL(selfUrl);
-      next.searchParams.set('$skiptoken', String(skip + pageSize));
+      next.searchParams.set('$skiptoken', Buffer.from(JSON.stringify({ o: skip + pageSize, t: Date.now() })).toString('base64url'));
       body['@odata.nextLink'] = next.toString();
+      if (!warnings.includes(MORE_RESULTS_WARNING)) warnings.push(MORE_RESULTS_WARNING);
     }
-    if (result.warnings.length) body['@adminapi.warnings'] = result.warnings;
+    body['@adminapi.warnings'] = warnings;
     return { status: 200, body, headers: pageSize < 1000 ? { 'Preference-Applied': `odata.maxpagesize=${pageSize}` } : {} };
+  }
+
+  /** The offset a `$skiptoken` continues at; undefined when it is not ours or has expired (pageLinkTtlMs). */
+  private readSkipToken(token: string): number | undefined {
+    try {
+      const { o, t } = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as { o?: unknown; t?: unknown };
+      if (typeof o !== 'number' || !Number.isInteger(o) || o < 0 || typeof t !== 'number') return undefined;
+      return Date.now() - t >= this.options.pageLinkTtlMs ? undefined : o;
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -334,7 +445,7 @@ export class ExchangeEmulator implements Emulator {
    * service time. With `Prefer: odata.continue-on-error` every item runs; without it processing
    * stops after the first failed item and the items not run have no response.
    */
-  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, _claims: AccessTokenClaims, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
+  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, claims: AccessTokenClaims, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
     const requests = (body as { requests?: unknown })?.requests;
     if (!Array.isArray(requests) || requests.length === 0) throw new HttpAnswer(400, requestError('BadRequest', "The batch request must contain a non-empty 'requests' array."));
     if (requests.length > MAX_BATCH) throw new HttpAnswer(400, requestError('BadRequest', `The batch request contains ${requests.length} requests; the limit is ${MAX_BATCH}.`));
@@ -360,7 +471,7 @@ export class ExchangeEmulator implements Emulator {
       await this.applyFaultBeforeWork(tenantId, fault);
       const responses: Array<{ id: string; status: number; headers: Record<string, string>; body: unknown }> = [];
       for (const item of requests) {
-        const answer = this.batchItem(tenantId, item as BatchRequestItem);
+        const answer = this.batchItem(tenantId, claims, item as BatchRequestItem, fault === 'adminapiErrors');
         responses.push(answer);
         if (answer.status >= 400 && !continueOnError) break;
       }
@@ -372,7 +483,7 @@ export class ExchangeEmulator implements Emulator {
     });
   }
 
-  private batchItem(tenantId: string, r: BatchRequestItem): { id: string; status: number; headers: Record<string, string>; body: unknown } {
+  private batchItem(tenantId: string, claims: AccessTokenClaims, r: BatchRequestItem, nonTerminatingError = false): { id: string; status: number; headers: Record<string, string>; body: unknown } {
     const id = String(r.id);
     const json = { 'Content-Type': 'application/json' };
     const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({ id, status, headers: { ...json, ...headers }, body: errorBody });
@@ -394,6 +505,7 @@ export class ExchangeEmulator implements Emulator {
       if (error instanceof HttpAnswer) return fail(error.status, error.body);
       throw error;
     }
+    if (!mayRun(claims, input.CmdletName)) return fail(403, ForbiddenAnswer.itemBody());
     const itemFault = this.pickItemFault(input);
     if (itemFault) {
       this.ctx.stats.exchangeTenant(tenantId).faults++;
@@ -405,13 +517,18 @@ export class ExchangeEmulator implements Emulator {
         case 'http500':
           return fail(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
         case 'concurrencyText':
-          return fail(400, new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT).body());
+          return fail(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
+        default:
+          return fail(400, this.errorBody(transient400(itemFault)));
       }
     }
     const headers = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
     const requestId = headers['client-request-id'] ?? randomUUID();
+    if (nonTerminatingError) return { id, ...this.nonTerminatingError(tenantId, input), headers: { ...json, 'client-request-id': requestId } };
     const answer = this.invoke(tenantId, input, subUrl, headers.prefer, requestId, subUrl.toString());
-    return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body: answer.body };
+    // A raw (NUL) body inside a JSON batch answer: a string of NULs (assumed).
+    const body = Buffer.isBuffer(answer.body) ? ForbiddenAnswer.itemBody() : answer.body;
+    return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body };
   }
 
   private pickItemFault(input: CommandInput): BatchItemFaultOptions['kinds'][number] | undefined {
@@ -434,7 +551,7 @@ interface BatchRequestItem {
   body?: unknown;
 }
 
-const FAULT_KINDS: readonly ExchangeFaultKind[] = ['http500', 'http503', 'http429', 'concurrencyText', 'slow', 'drop', 'dropAfterApply'];
+const FAULT_KINDS: readonly ExchangeFaultKind[] = ['http500', 'http503', 'http429', 'concurrencyText', 'adminapiErrors', ...TRANSIENT_400_KINDS, 'paginationExpired', 'slow', 'drop', 'dropAfterApply'];
 
 function checkTenantOptions(key: string, value: unknown): ExchangeTenantOptions {
   if (!value || typeof value !== 'object' || Array.isArray(value)) throw new RangeError(`tenants.${key}: must be an object`);

@@ -16,6 +16,7 @@ import { ExchangeTokenProvider } from '../credentials/token-provider';
 import { CertificateExpiryMonitor } from '../credentials/expiry-monitor';
 import { TenantDiagnostics } from '../diagnostics/diagnostics';
 import { ExchangeSessionPool } from '../exchange/session';
+import { ExchangeAccessMonitor } from '../exchange/access';
 import { AuditLog } from '../commands/audit';
 import { CommandQueue } from '../commands/queue';
 import { CommandService } from '../commands/service';
@@ -25,7 +26,7 @@ import { CommandSweeper } from '../commands/sweeper';
 import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slots';
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
-import { certificateCheck, entraCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
+import { certificateCheck, entraCheck, exchangeAccessCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
 import { ANONYMOUS_LOCAL_CALLER } from '../core/caller';
 import type { Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
@@ -145,7 +146,9 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     }
     return provider;
   };
-  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, tokenScope: settings().EXO_TOKEN_SCOPE, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry }));
+  // What Exchange last said about each tenant's app, for /api/health.
+  const access = new ExchangeAccessMonitor();
+  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, tokenScope: settings().EXO_TOKEN_SCOPE, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry, access }));
 
   const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
   const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
@@ -200,6 +203,9 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       const vaults = [...new Set(registry.list().map((t) => ('certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl)))];
       if (s.RULES_FILE) checks.push({ name: 'rules', run: async () => `${loadRulesFile(s.RULES_FILE).rules.length} event rules valid` });
       checks.push(storageCheck(storage().queue(s.COMMANDS_QUEUE)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds), policyCheck(policySource()), certificateCheck(certificates()));
+      // A tenant whose app Exchange refuses: degraded, with the fix. One Get-AcceptedDomain per
+      // tenant at most every 10 min (holding a tenant slot), only when no command showed it lately.
+      checks.push(exchangeAccessCheck({ tenants: () => registry.list(), monitor: access, probe: (t) => reader().read(registry.get(t.tenantId)!, (invoke) => invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName'] }), { correlationId: `health-probe-${t.tenantId}` }) }));
     } catch (error) {
       const message = (error as Error).message;
       checks.push({ name: 'configuration', run: async () => { throw new Error(message); } });

@@ -1,5 +1,6 @@
 /** A command: one cmdlet for one tenant, from acceptance to its terminal state. */
 import type { Caller } from '../core/caller';
+import type { ResultTruncation } from '../exchange/types';
 import type { CmdletCall } from '../operations/catalog';
 
 export type CommandStatus = 'accepted' | 'queued' | 'running' | 'succeeded' | 'failed';
@@ -8,10 +9,13 @@ export const TERMINAL: ReadonlySet<CommandStatus> = new Set(['succeeded', 'faile
 
 export interface CommandError {
   category: string;
+  /** What went wrong, in Exchange's words when it said something useful. */
   message: string;
+  /** Exchange's exception type (e.g. ManagementObjectNotFoundException), or the gateway's code for a refusal it explained (e.g. Token.MissingExchangeRole, Exchange.Forbidden) or a credential failure. */
   exceptionType?: string;
   status?: number;
   requestId?: string;
+  /** What an admin must change (refusals and credential failures). */
   remediation?: string;
 }
 
@@ -39,6 +43,8 @@ export interface Command {
   result?: unknown;
   resultBlob?: string;
   resultTruncated?: boolean;
+  /** When `resultTruncated`: how many items were returned, what cut them, how to get the rest. */
+  truncation?: ResultTruncation;
   warnings?: string[];
   error?: CommandError;
   alreadyApplied?: boolean;
@@ -81,7 +87,7 @@ export function publicView(command: Command): Record<string, unknown> {
     ...(command.finishedAt ? { finishedAt: command.finishedAt } : {}),
     ...(command.nextAttemptAt && !TERMINAL.has(command.status) ? { nextAttemptAt: command.nextAttemptAt } : {}),
     ...(command.idempotencyKey ? { idempotencyKey: command.idempotencyKey } : {}),
-    ...(command.status === 'succeeded' ? { result: command.result ?? [], ...(command.warnings?.length ? { warnings: command.warnings } : {}), ...(command.alreadyApplied ? { alreadyApplied: true } : {}), ...(command.resultTruncated ? { truncated: true } : {}) } : {}),
+    ...(command.status === 'succeeded' ? { result: command.result ?? [], ...(command.warnings?.length ? { warnings: command.warnings } : {}), ...(command.alreadyApplied ? { alreadyApplied: true } : {}), ...(command.resultTruncated ? { truncated: true, ...(command.truncation ? { truncation: command.truncation } : {}) } : {}) } : {}),
     ...(command.status === 'failed' ? { error: command.error } : {}),
   };
 }

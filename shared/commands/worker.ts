@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { TenantConfig, TenantRegistry } from '../config/tenant';
 import { alreadyApplied, computeBackoffMs } from '../exchange/classify';
 import { ExchangeError } from '../exchange/errors';
-import type { CmdletResult, ExchangeSessions } from '../exchange/types';
+import type { CmdletResult, ExchangeSessions, ResultTruncation } from '../exchange/types';
 import type { Logger } from '../observability/logger';
 import type { Telemetry } from '../observability/telemetry';
 import type { AuditLog } from './audit';
@@ -63,6 +63,7 @@ interface StepResult {
   value: unknown[];
   warnings: string[];
   truncated: boolean;
+  truncation?: ResultTruncation;
   requestIds: string[];
   alreadyApplied?: boolean;
 }
@@ -103,7 +104,7 @@ interface Ran {
 type Later = { kind: 'retry'; error: CommandError; retryAfterMs?: number; durationMs: number } | { kind: 'defer'; reason: string; delayMs: number };
 
 function stepOf(cmdlet: string, r: CmdletResult): StepResult {
-  return { cmdlet, value: r.value, warnings: r.warnings, truncated: r.truncated, requestIds: r.requestIds };
+  return { cmdlet, value: r.value, warnings: r.warnings, truncated: r.truncated, truncation: r.truncation, requestIds: r.requestIds };
 }
 
 function appliedStep(cmdlet: string, error: ExchangeError): StepResult {
@@ -270,7 +271,7 @@ export class CommandWorker {
         const warnings = steps.flatMap((s) => s.warnings);
         await this.finish(
           attempted,
-          { status: 'succeeded', result, warnings, resultTruncated: steps.some((s) => s.truncated) || undefined, requestIds: steps.flatMap((s) => s.requestIds), alreadyApplied: outcome.kind === 'alreadyApplied' || undefined },
+          { status: 'succeeded', result, warnings, resultTruncated: steps.some((s) => s.truncated) || undefined, truncation: steps.find((s) => s.truncation)?.truncation, requestIds: steps.flatMap((s) => s.requestIds), alreadyApplied: outcome.kind === 'alreadyApplied' || undefined },
           durationMs,
         );
         return 'succeeded';

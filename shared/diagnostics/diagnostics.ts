@@ -133,7 +133,7 @@ export class TenantDiagnostics {
         if (error instanceof ExchangeError) {
           const remediation =
             error.category === 'auth'
-              ? 'Exchange refused the app: check Exchange.ManageAsApp with admin consent and an Exchange Administrator / Exchange Recipient Administrator role on the service principal (see docs/setup-exchange-app.md).'
+              ? (error.remediation ?? 'Exchange refused the app: check Exchange.ManageAsApp with admin consent and an Exchange Administrator / Exchange Recipient Administrator role on the service principal (see docs/setup-exchange-app.md).')
               : error.category === 'throttled' || error.category === 'transient'
                 ? 'Exchange is busy or unavailable right now; try again in a few minutes.'
                 : undefined;

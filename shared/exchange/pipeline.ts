@@ -14,6 +14,8 @@ import type { ExchangeTokenSource } from '../credentials/token-provider';
 import type { Logger } from '../observability/logger';
 import type { Telemetry } from '../observability/telemetry';
 import type { JsonHttpTransport } from './transport';
+import type { ExchangeAccessMonitor } from './access';
+import { accessPolicy } from './policies/access';
 import { exchangeAuthPolicy } from './policies/auth';
 import { classificationPolicy } from './policies/classification';
 import { clientRequestIdPolicy } from './policies/client-request-id';
@@ -94,6 +96,8 @@ export interface ExchangePipelineOptions {
   telemetry: Telemetry;
   transport: SendRequest;
   now?: () => number;
+  /** Where acceptances and refusals of the tenant's app are recorded (for /api/health). */
+  access?: ExchangeAccessMonitor;
 }
 
 /**
@@ -104,6 +108,7 @@ export interface ExchangePipelineOptions {
 export function createExchangePipeline(o: ExchangePipelineOptions): Pipeline {
   return new Pipeline(
     [
+      ...(o.access ? [accessPolicy({ tenantId: o.tenantId, monitor: o.access })] : []),
       exchangeAuthPolicy({ tokens: o.tokens, tenantId: o.tenantId, tokenScope: o.tokenScope }),
       clientRequestIdPolicy(),
       tracingPolicy({ tenantId: o.tenantId, telemetry: o.telemetry }),

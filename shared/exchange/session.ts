@@ -12,11 +12,12 @@ import { ATTR, globalTelemetry, type Telemetry } from '../observability/telemetr
 import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
-import { errorFromResponse } from './classify';
+import { errorFromAdminApiErrors, errorFromResponse, isPaginationExpired, moreResultsWarning } from './classify';
 import { JsonHttpTransport } from './transport';
+import type { ExchangeAccessMonitor } from './access';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
-import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type TenantExchange } from './types';
+import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type ResultTruncation, type TenantExchange } from './types';
 
 export const SYSTEM_MAILBOX_ANCHOR = (tenantId: string) => `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${tenantId}`;
 
@@ -34,6 +35,8 @@ export interface ExchangeSessionOptions {
   clientApplication?: string;
   /** Spans and metrics of each request (default: the global OpenTelemetry providers). */
   telemetry?: Telemetry;
+  /** Records whether Exchange accepts or refuses the tenant's app (for /api/health). */
+  access?: ExchangeAccessMonitor;
 }
 
 type ParameterValue = unknown;
@@ -60,6 +63,30 @@ function commandBody(request: CmdletRequest): { CmdletInput: { CmdletName: strin
 
 /** Whole-$batch statuses that mean "not as a batch" (envelope refused), not "these cmdlets failed". */
 const BATCH_REFUSED = new Set([400, 404, 405, 501]);
+
+/** Cmdlets that only read: a listing whose page link expired is read again from its first page. */
+const READ_ONLY = /^Get-/i;
+/** Times a listing is read again from its first page after a page link expired, before giving up. */
+const MAX_RESTARTS = 1;
+
+/** Items per command the gateway returns at most (a result is stored with its command). */
+export const DEFAULT_MAX_RESULTS = 10_000;
+
+/** `@adminapi.warnings` of a page as strings (an array; a lone string tolerated). */
+function warningsOf(page: Record<string, unknown>): string[] {
+  const warnings = page['@adminapi.warnings'];
+  if (typeof warnings === 'string') return warnings.trim() ? [warnings] : [];
+  return Array.isArray(warnings) ? warnings.filter((w) => w !== null && w !== undefined && String(w).trim()).map(String) : [];
+}
+
+/** The truncation of a result of `returned` items, explained to its caller. */
+function truncation(limit: ResultTruncation['limit'], returned: number, maxResults: number): ResultTruncation {
+  const howToGetMore =
+    limit === 'resultSize'
+      ? `Exchange returned ${returned} items and has more: the cmdlet's ResultSize (1000 when none is given) cut the answer. To get more, run it with a larger ResultSize or ResultSize "Unlimited"; the gateway returns at most ${maxResults} items per command, so narrow larger queries (Filter, RecipientTypeDetails…) into parts.`
+      : `The gateway returned the first ${returned} items (its limit per command) and Exchange has more. To get the rest, split the query into parts of at most ${maxResults} items (Filter, RecipientTypeDetails…) and run one command per part.`;
+  return { returned, limit, howToGetMore };
+}
 
 interface PreparedItem {
   id: string;
@@ -95,7 +122,7 @@ export class ExchangeSession implements TenantExchange {
 
   constructor(private readonly options: ExchangeSessionOptions) {
     this.telemetry = options.telemetry ?? globalTelemetry;
-    this.pipeline = createExchangePipeline({ tenantId: options.tenant.tenantId, tokens: options.tokens, tokenScope: options.tokenScope, telemetry: this.telemetry, transport: httpTransport(options.transport) });
+    this.pipeline = createExchangePipeline({ tenantId: options.tenant.tenantId, tokens: options.tokens, tokenScope: options.tokenScope, telemetry: this.telemetry, transport: httpTransport(options.transport), access: options.access });
   }
 
   async invoke(request: CmdletRequest, invokeOptions: InvokeOptions = {}): Promise<CmdletResult> {
@@ -140,7 +167,7 @@ export class ExchangeSession implements TenantExchange {
       response = await this.send(url, payload, headers, kind, invokeOptions);
     } catch (error) {
       if (!(error instanceof ExchangeError)) throw error;
-      if (error.category !== 'throttled' && error.status !== undefined && BATCH_REFUSED.has(error.status)) {
+      if (error.category !== 'throttled' && error.category !== 'transient' && error.status !== undefined && BATCH_REFUSED.has(error.status)) {
         this.logFor(invokeOptions)?.warn({ tenantId: tenant.tenantId, batchSize: items.length, requestId: error.requestId, status: error.status, detail: error.message.slice(0, 200) }, 'Exchange refused the $batch request; sending its cmdlets one by one');
         return this.oneByOne(items, invokeOptions);
       }
@@ -164,7 +191,13 @@ export class ExchangeSession implements TenantExchange {
     }
     const outcomes: BatchItemOutcome[] = [];
     // One after another: paging requests run under the caller's single tenant slot.
-    for (const p of prepared) outcomes.push(await this.readItem(p, byId.get(p.id.toLowerCase()), response.request, invokeOptions));
+    for (const p of prepared) {
+      const outcome = await this.readItem(p, byId.get(p.id.toLowerCase()), response.request, invokeOptions);
+      const { access, tenant } = this.options;
+      if (outcome.ok) access?.accepted(tenant.tenantId, p.item.request.cmdlet);
+      else access?.failed(tenant.tenantId, p.item.request.cmdlet, outcome.error);
+      outcomes.push(outcome);
+    }
     return outcomes;
   }
 
@@ -179,6 +212,8 @@ export class ExchangeSession implements TenantExchange {
       if (!answer.body || typeof answer.body !== 'object') {
         return { ok: false, error: new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status, requestId: p.requestId, cmdlet: request.cmdlet }) };
       }
+      const embedded = errorFromAdminApiErrors({ status, body: answer.body, requestId: p.requestId, cmdlet: request.cmdlet });
+      if (embedded) return { ok: false, error: embedded };
       const result: CmdletResult = { value: [], warnings: [], truncated: false, requestIds: [p.requestId] };
       try {
         return { ok: true, result: await this.collect(answer.body as Record<string, unknown>, p.body, request, { correlationId, signal: invokeOptions.signal }, result) };
@@ -188,7 +223,7 @@ export class ExchangeSession implements TenantExchange {
         return { ok: false, error: new ExchangeError({ category: 'transient', message: `Reading the next page of results failed: ${(error as Error).message}`, requestId: p.requestId, cmdlet: request.cmdlet, cause: error }) };
       }
     }
-    const error = errorFromResponse({ status: Number.isFinite(status) ? status : 502, body: answer.body, retryAfter: headers['retry-after'], requestId: p.requestId, cmdlet: request.cmdlet });
+    const error = errorFromResponse({ status: Number.isFinite(status) ? status : 502, body: answer.body, retryAfter: headers['retry-after'], exceptionTypeHeader: headers['x-exceptiontype'], requestId: p.requestId, cmdlet: request.cmdlet });
     // The item was sent with the batch's token: a refusal is explained from that token.
     return { ok: false, error: explainRefusal(error, sent, { tenantId: this.options.tenant.tenantId, tokenScope: this.options.tokenScope }) };
   }
@@ -206,23 +241,59 @@ export class ExchangeSession implements TenantExchange {
     return outcomes;
   }
 
-  /** Adds a page to the result and follows @odata.nextLink (same body) up to the result cap. */
+  /**
+   * Adds a page to the result and follows @odata.nextLink (same body) up to the result cap. A
+   * page link the service no longer honours ("Expired or Invalid pagination request") cannot be
+   * retried: a read-only listing is read again from its first page, once; after that, or for a
+   * cmdlet that changes something, the failure is transient and the worker runs the command again.
+   */
   private async collect(first: Record<string, unknown>, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, result: CmdletResult): Promise<CmdletResult> {
-    const maxResults = request.maxResults ?? this.options.maxResults ?? 10_000;
+    const maxResults = request.maxResults ?? this.options.maxResults ?? DEFAULT_MAX_RESULTS;
+    const cut = (limit: ResultTruncation['limit']) => {
+      result.truncated = true;
+      result.truncation = truncation(limit, result.value.length, maxResults);
+      result.warnings.push(result.truncation.howToGetMore);
+    };
     let page = first;
+    let restarts = 0;
+    const links = new Set<string>();
     for (;;) {
-      const value = Array.isArray(page.value) ? (page.value as Record<string, unknown>[]) : [];
+      const value = Array.isArray(page.value) ? (page.value as Record<string, unknown>[]).filter((v) => v !== null && typeof v === 'object') : [];
       const room = maxResults - result.value.length;
       result.value.push(...value.slice(0, room));
-      const warnings = page['@adminapi.warnings'];
-      if (Array.isArray(warnings)) result.warnings.push(...warnings.map(String));
-      const next = typeof page['@odata.nextLink'] === 'string' ? page['@odata.nextLink'] : undefined;
-      if (value.length > room || (next && result.value.length >= maxResults)) {
-        result.truncated = true;
+      const next = typeof page['@odata.nextLink'] === 'string' && page['@odata.nextLink'] ? page['@odata.nextLink'] : undefined;
+      const capped = value.length > room || (next !== undefined && result.value.length >= maxResults);
+      const warnings = warningsOf(page);
+      // "There are more results available…" on a page whose link is followed (or that the
+      // gateway's cap ends) is the page size talking, not a ResultSize cut: left out.
+      for (const w of warnings) if (!(moreResultsWarning(w) && (next || capped)) && !result.warnings.includes(w)) result.warnings.push(w);
+      if (capped) {
+        cut('gatewayCap');
         break;
       }
-      if (!next) break;
-      page = await this.invokeCommand(next, body, request, invokeOptions, result.requestIds);
+      if (!next) {
+        if (warnings.some(moreResultsWarning)) cut('resultSize');
+        break;
+      }
+      if (links.has(next)) throw new ExchangeError({ category: 'transient', message: `Exchange sent the same page link twice while listing ${request.cmdlet} results; stopped after ${result.value.length} items.`, cmdlet: request.cmdlet });
+      links.add(next);
+      try {
+        page = await this.invokeCommand(next, body, request, invokeOptions, result.requestIds);
+      } catch (error) {
+        if (!(error instanceof ExchangeError && isPaginationExpired(error))) throw error;
+        if (restarts >= MAX_RESTARTS || !READ_ONLY.test(request.cmdlet)) {
+          const again = restarts ? ', also after reading the listing again from its first page' : '';
+          throw error.derive({ category: 'transient', message: `Exchange refused to continue the listing after ${result.value.length} items${again}: ${error.message} A ResultSize of at most ${this.options.pageSize ?? 1000} fits one page and needs no page link.` });
+        }
+        restarts++;
+        this.logFor(invokeOptions)?.warn({ tenantId: this.options.tenant.tenantId, cmdlet: request.cmdlet, items: result.value.length, requestId: error.requestId }, 'Exchange refused a page link; reading the listing again from its first page');
+        result.value.length = 0;
+        result.warnings.length = 0;
+        result.truncated = false;
+        result.truncation = undefined;
+        links.clear();
+        page = await this.invokeCommand(this.commandUrl(request), body, request, invokeOptions, result.requestIds);
+      }
     }
     return result;
   }
@@ -286,6 +357,8 @@ export interface ExchangeSessionPoolOptions {
   logger?: Logger;
   pageSize?: number;
   telemetry?: Telemetry;
+  /** Records whether Exchange accepts or refuses each tenant's app (for /api/health). */
+  access?: ExchangeAccessMonitor;
 }
 
 /** One cached session per tenant per process. */
@@ -300,7 +373,7 @@ export class ExchangeSessionPool implements ExchangeSessions {
     if (!session) {
       const transport = new JsonHttpTransport({ timeoutMs: this.options.timeoutMs ?? 100_000, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
       this.transports.push(transport);
-      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), tokenScope: this.options.tokenScope, transport, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry });
+      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), tokenScope: this.options.tokenScope, transport, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry, access: this.options.access });
       this.sessions.set(tenant.tenantId, session);
     }
     return session;

@@ -18,12 +18,24 @@ export interface CmdletRequest {
 export interface CmdletResult {
   /** Objects returned by the cmdlet (all pages up to the cap). */
   value: Record<string, unknown>[];
-  /** @adminapi.warnings from every page. */
+  /** @adminapi.warnings of the answer (each once; the page-size notice of a page that was followed left out), then the gateway's own. */
   warnings: string[];
-  /** True when paging stopped at the result cap with more pages left. */
+  /** True when Exchange has more items than `value` holds: its ResultSize cut the answer, or the gateway's result cap did. */
   truncated: boolean;
+  /** When `truncated`: how many items, what cut them, and how to get the rest. */
+  truncation?: ResultTruncation;
   /** client-request-id of each request sent. */
   requestIds: string[];
+}
+
+/** Where and why a result stops short of what Exchange has. */
+export interface ResultTruncation {
+  /** Items returned. */
+  returned: number;
+  /** `resultSize`: the cmdlet's ResultSize (1000 when none is given); `gatewayCap`: the gateway's cap on items per command. */
+  limit: 'resultSize' | 'gatewayCap';
+  /** What a caller does to get the rest. */
+  howToGetMore: string;
 }
 
 export interface InvokeOptions {

@@ -9,6 +9,7 @@
  */
 import type { TokenCredential } from '@azure/identity';
 import type { QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import type { AccessOutcome, ExchangeAccessMonitor } from '../exchange/access';
 import type { HealthCheck } from './health';
 
 /**
@@ -91,6 +92,83 @@ export function exchangeCheck(exchangeBaseUrl: string, tenantIds: string[]): Hea
   };
 }
 
+export interface ExchangeAccessCheckOptions {
+  tenants: () => Array<{ tenantId: string; domain: string }>;
+  /** What Exchange last said about each tenant's app (commands, reads and probes feed it). */
+  monitor: ExchangeAccessMonitor;
+  /** Runs one harmless cmdlet for the tenant (its outcome reaches the monitor); failures are ignored. */
+  probe: (tenant: { tenantId: string; domain: string }) => Promise<unknown>;
+  /** How long an outcome counts (default 15 min). */
+  windowMs?: number;
+  /** At most one probe per tenant this often (default 10 min): health requests do not each run a cmdlet. */
+  probeEveryMs?: number;
+  /** How long a health request waits for the probes it started (default 3 s; later results serve the next request). */
+  probeWaitMs?: number;
+  now?: () => number;
+}
+
+/**
+ * exchangeAccess — can each tenant's app run cmdlets? From what Exchange last answered (any
+ * command, read or probe within `windowMs`); a tenant with nothing recent gets one probe
+ * (Get-AcceptedDomain), at most every `probeEveryMs`. A tenant whose latest answer to a cmdlet
+ * was a refusal (401/403, or no token) makes the check degraded, naming the tenant, the cmdlet,
+ * the code and the fix; the other tenants are still served, so it is not "down".
+ */
+export function exchangeAccessCheck(o: ExchangeAccessCheckOptions): HealthCheck {
+  const windowMs = o.windowMs ?? 15 * 60_000;
+  const probeEveryMs = o.probeEveryMs ?? 10 * 60_000;
+  const now = o.now ?? Date.now;
+  const probedAt = new Map<string, number>();
+  const running = new Map<string, Promise<void>>();
+  return {
+    name: 'exchangeAccess',
+    async run() {
+      const tenants = o.tenants();
+      for (const tenant of tenants) {
+        if (o.monitor.latest(tenant.tenantId, windowMs).length || running.has(tenant.tenantId)) continue;
+        const last = probedAt.get(tenant.tenantId);
+        if (last !== undefined && now() - last < probeEveryMs) continue;
+        probedAt.set(tenant.tenantId, now());
+        const probe = Promise.resolve()
+          .then(() => o.probe(tenant))
+          .then(
+            () => undefined,
+            () => undefined,
+          )
+          .finally(() => running.delete(tenant.tenantId));
+        running.set(tenant.tenantId, probe);
+      }
+      if (running.size) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([Promise.all(running.values()), new Promise((resolve) => (timer = setTimeout(resolve, o.probeWaitMs ?? 3000)))]);
+        clearTimeout(timer);
+      }
+      const refused: Array<{ tenant: { tenantId: string; domain: string }; outcome: AccessOutcome }> = [];
+      const accepted: string[] = [];
+      const unknown: string[] = [];
+      for (const tenant of tenants) {
+        const outcomes = o.monitor.latest(tenant.tenantId, windowMs);
+        const refusal = outcomes.find((x) => !x.ok);
+        if (refusal) refused.push({ tenant, outcome: refusal });
+        else if (outcomes.length) accepted.push(tenant.domain);
+        else unknown.push(tenant.domain);
+      }
+      const rest = [accepted.length ? `Exchange accepts the app of ${accepted.join(', ')}` : '', unknown.length ? `not known yet for ${unknown.join(', ')}` : ''].filter(Boolean).join('; ');
+      if (!refused.length) return rest || 'no tenants';
+      const describe = ({ tenant, outcome }: (typeof refused)[number]) =>
+        `${tenant.domain} (${tenant.tenantId}): Exchange refused ${outcome.cmdlet}${outcome.status ? ` (HTTP ${outcome.status}` : ' (no token'}${outcome.exceptionType ? `, ${outcome.exceptionType}` : ''}) ${Math.round((now() - outcome.at) / 60_000)} min ago.${outcome.remediation ? ` Fix: ${outcome.remediation}` : ''}`;
+      return {
+        status: 'degraded',
+        detail: [...refused.map(describe), rest].filter(Boolean).join(' '),
+        data: {
+          // Health is anonymous: Exchange's own message stays out (it can name apps and objects).
+          tenants: refused.map(({ tenant, outcome }) => ({ tenantId: tenant.tenantId, domain: tenant.domain, cmdlet: outcome.cmdlet, at: new Date(outcome.at).toISOString(), status: outcome.status, exceptionType: outcome.exceptionType, remediation: outcome.remediation, requestId: outcome.requestId })),
+        },
+      };
+    },
+  };
+}
+
 /** The policy file loads, and its latest edit (if any) was accepted. */
 export function policyCheck(source: { load(): void; current(): { rules: unknown[] } | undefined; problem(): string | undefined }): HealthCheck {
   return {
@@ -123,7 +201,7 @@ export function certificateCheck(monitor: { recent(maxAgeMs: number): Promise<Ar
         ...statuses.filter((s) => s.state === 'expiring').map((s) => `${s.domain} expires in ${s.daysLeft} day(s)`),
         ...statuses.flatMap((s) => (s.warnings ?? []).map((w) => `${s.domain}: ${w.message}`)),
       ];
-      if (warnings.length) return { degraded: true, detail: `warning: ${warnings.join('; ')}` };
+      if (warnings.length) return { status: 'degraded', detail: `warning: ${warnings.join('; ')}` };
       return statuses.length ? statuses.map((s) => `${s.domain}: ${s.daysLeft} days left`).join('; ') : 'no certificate tenants';
     },
   };

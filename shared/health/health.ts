@@ -1,31 +1,37 @@
 /**
- * Health of the gateway's dependencies for `GET /api/health`: each check answers up, degraded
- * (works, but an admin should act — e.g. a certificate version Entra ID does not accept) or down
- * with a short reason; the report is unhealthy (503) when any required dependency is down.
- * Checks are cheap and read nothing secret: a probe every few seconds must not spend Key Vault
- * reads, token requests or Exchange concurrency.
+ * Health of the gateway's dependencies for `GET /api/health`: each check answers up/down with
+ * a short reason; the report is unhealthy (503) when any required dependency is down, and
+ * degraded (still 200) when one works only in part — e.g. a tenant whose app Exchange refuses
+ * while the others are served. Checks are cheap and read nothing secret: a probe every few
+ * seconds must not spend Key Vault reads, token requests or Exchange concurrency.
  */
 export type DependencyStatus = 'up' | 'degraded' | 'down';
-
-/** A check's answer: a detail (up), or a detail marked degraded. */
-export type CheckOutcome = string | { degraded: true; detail: string };
 
 export interface DependencyResult {
   status: DependencyStatus;
   /** Short, non-secret explanation (what was checked or what failed). */
   detail: string;
   durationMs: number;
+  /** Non-secret facts behind a degraded result (e.g. which tenants, and the fix). */
+  data?: Record<string, unknown>;
+}
+
+/** What a check found when it is not simply up: degraded, with facts. */
+export interface CheckFinding {
+  status: 'up' | 'degraded';
+  detail: string;
+  data?: Record<string, unknown>;
 }
 
 export interface HealthCheck {
   /** e.g. "storage", "keyVault", "entraId", "exchange". */
   name: string;
-  run(signal: AbortSignal): Promise<CheckOutcome>;
+  /** The detail when up (a string or an `up` finding), a `degraded` finding, or throws when down. */
+  run(signal: AbortSignal): Promise<string | CheckFinding>;
 }
 
 export interface HealthReport {
-  /** healthy: nothing down (some may be degraded); unhealthy: something down. */
-  status: 'healthy' | 'unhealthy';
+  status: 'healthy' | 'degraded' | 'unhealthy';
   checkedAt: string;
   dependencies: Record<string, DependencyResult>;
 }
@@ -66,12 +72,12 @@ export class HealthService {
         const controller = new AbortController();
         const timer = setTimeout(() => controller.abort(), timeoutMs);
         try {
-          const outcome = await Promise.race([
+          const found = await Promise.race([
             check.run(controller.signal),
             new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(new Error(`no answer within ${timeoutMs} ms`)))),
           ]);
-          if (typeof outcome === 'string') return [check.name, { status: 'up', detail: outcome, durationMs: Date.now() - started }];
-          return [check.name, { status: 'degraded', detail: outcome.detail, durationMs: Date.now() - started }];
+          const finding: CheckFinding = typeof found === 'string' ? { status: 'up', detail: found } : found;
+          return [check.name, { status: finding.status, detail: finding.detail, durationMs: Date.now() - started, ...(finding.data ? { data: finding.data } : {}) }];
         } catch (error) {
           return [check.name, { status: 'down', detail: describeFailure(error), durationMs: Date.now() - started }];
         } finally {
@@ -80,7 +86,7 @@ export class HealthService {
       }),
     );
     const dependencies = Object.fromEntries(entries);
-    const status = entries.every(([, r]) => r.status !== 'down') ? 'healthy' : 'unhealthy';
+    const status = entries.some(([, r]) => r.status === 'down') ? 'unhealthy' : entries.some(([, r]) => r.status === 'degraded') ? 'degraded' : 'healthy';
     return { status, checkedAt: new Date().toISOString(), dependencies };
   }
 }

@@ -97,7 +97,7 @@ describe('worker with Exchange $batch (Azurite + sandbox)', () => {
 
     expect(await stored(done)).toMatchObject({ status: 'succeeded', attempts: 1, timings: { batchSize: 4 } });
     expect(await stored(already)).toMatchObject({ status: 'succeeded', attempts: 1, alreadyApplied: true, timings: { batchSize: 4 } });
-    expect(await stored(missing)).toMatchObject({ status: 'failed', attempts: 1, error: { category: 'notFound', status: 404, exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException' } });
+    expect(await stored(missing)).toMatchObject({ status: 'failed', attempts: 1, error: { category: 'notFound', status: 400, exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException' } });
     const deferred = await stored(throttled);
     expect(deferred).toMatchObject({ status: 'queued', attempts: 0, deferrals: 1 });
     expect(Date.parse(deferred.nextAttemptAt!) - Date.now()).toBeGreaterThan(1000); // Retry-After 2 s honoured

@@ -111,7 +111,7 @@ describe('credentials and Exchange session through the sandbox', () => {
   it('classifies not-found and already-exists answers', async () => {
     const { registry, pool } = setup();
     const session = pool.forTenant(registry.get('contoso.onmicrosoft.com')!);
-    await expect(session.invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: 'ghost@contoso.com' } })).rejects.toMatchObject({ category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 404 });
+    await expect(session.invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: 'ghost@contoso.com' } })).rejects.toMatchObject({ category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 400 });
     const add = { cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: 'book-club', Member: 'megan.bowen@contoso.com', BypassSecurityGroupManagerCheck: true } };
     await session.invoke(add);
     const error = await session.invoke(add).catch((e: unknown) => e);
@@ -131,7 +131,7 @@ describe('credentials and Exchange session through the sandbox', () => {
     const pool = new ExchangeSessionPool({ baseUrl: cloud.endpoints.exchange, tokensFor: () => provider, tokenScope: 'https://outlook.office365.com/.default' });
     const failure = await pool.forTenant(tenant).invoke({ cmdlet: 'Get-Mailbox', parameters: {} }).catch((e: ExchangeError) => e);
     expect(failure).toMatchObject({ category: 'auth', status: 401 });
-    expect((failure as ExchangeError).message).toContain('grant admin consent');
+    expect(failure).toMatchObject({ exceptionType: 'Token.MissingManageAsApp', remediation: expect.stringContaining('grant admin consent') });
     expect((failure as ExchangeError).message).not.toMatch(/eyJ/);
     pool.close();
   });

@@ -25,6 +25,9 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
     const done = await gw.waitFor(location);
     expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(done.result).toHaveLength(3);
+    // More mailboxes exist than ResultSize 3 returns: the caller is told, with how to get them.
+    expect(done).toMatchObject({ truncated: true, truncation: { returned: 3, limit: 'resultSize', howToGetMore: expect.stringContaining('ResultSize') } });
+    expect(done.warnings).toContain('There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.');
   });
 
   it('applies a change once and records it in the audit trail with the caller', async () => {
@@ -41,7 +44,7 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
   it('returns the classified error for a permanent failure', async () => {
     const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'nobody@contoso.com' } });
     const done = await gw.waitFor(res.headers.get('location')!);
-    expect(done).toMatchObject({ status: 'failed', error: { category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 404 } });
+    expect(done).toMatchObject({ status: 'failed', error: { category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 400 } });
   });
 
   it('treats "already a member" as success for an Add- cmdlet', async () => {
@@ -122,6 +125,19 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
       expect(results.every((r) => r.status === 'succeeded')).toBe(true);
     } finally {
       gw.cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0 } });
+    }
+  });
+
+  it('retries the transient failures Exchange reports as HTTP 400 (ServerBusy, DCOverloaded, CmdletProxyNotAvailable) until the commands succeed', async () => {
+    gw.cloud.exchange.clearJournal();
+    gw.cloud.exchange.configure({ faults: { rate: 1, kinds: ['serverBusy', 'dcOverloaded', 'cmdletProxyNotAvailable'], slowMs: 0, limit: 3 } });
+    try {
+      const locations = await Promise.all(Array.from({ length: 3 }, async (_, i) => (await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'alex.wilber', [`CustomAttribute${i + 11}`]: 'transient400' } })).headers.get('location')!));
+      const results = await Promise.all(locations.map((l) => gw.waitFor(l, 40_000)));
+      expect(results.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+      expect(gw.cloud.exchange.journal().filter((e) => e.identity === 'alex.wilber@contoso.com')).toHaveLength(3);
+    } finally {
+      gw.cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0, limit: undefined } });
     }
   });
 

@@ -107,7 +107,10 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
   const [contoso, fabrikam] = sandboxTenants(seed, cloud.endpoints) as Array<Record<string, unknown>>;
   writeFileSync(tenants2, JSON.stringify([{ ...contoso, clientId: NO_ROLE_APP, credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'exo-no-role-secret' } } }, fabrikam]));
   const second = await host(baseEnv(tenants2));
-  expect(await second.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({ status: 'failed', error: { category: 'auth', status: 401 } });
+  expect(await second.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({ status: 'failed', error: { category: 'auth', status: 401, exceptionType: 'Token.MissingManageAsApp', remediation: expect.stringContaining('Exchange.ManageAsApp') } });
+  // Health names the tenant Exchange refuses, with the fix (degraded: the other tenant still works).
+  const health = (await (await second.call('/api/health', {}, null)).json()) as { dependencies: Record<string, { status: string; detail: string }> };
+  expect(health.dependencies.exchangeAccess).toMatchObject({ status: 'degraded', detail: expect.stringMatching(/contoso\.onmicrosoft\.com.*Exchange refused Get-Mailbox \(HTTP 401, Token\.MissingManageAsApp\).*Fix: .*Exchange\.ManageAsApp/) });
   await second.stop();
 
   // The runs did log (at debug) and export, so the search below searched something.

@@ -144,7 +144,7 @@ describe('certificate rotation under load', () => {
       expect(kvReads[renewed]).toBeGreaterThanOrEqual(1);
       expect(kvReads[renewed]).toBeLessThanOrEqual(2);
       expect(health.status).toBe(200);
-      expect(body.status).toBe('healthy');
+      expect(body.status).toBe('degraded');
       expect(body.dependencies.certificates!.status).toBe('degraded');
       expect(body.dependencies.certificates!.detail).toContain(`New certificate version ${renewed}`);
       expect(body.dependencies.certificates!.detail).toContain(`is not registered on app ${CERT_APP}`);

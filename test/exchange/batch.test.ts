@@ -185,6 +185,13 @@ describe('ExchangeSession.invokeBatch', () => {
     expect(t.sent.map((s) => s.url.replace(/\?.*/, '').split('/').pop())).toEqual(['$batch', 'InvokeCommand', 'InvokeCommand']);
   });
 
+  it('gives every item the transient error of a whole-batch transient 400 instead of sending them one by one', async () => {
+    const t = setup([{ status: 400, headers: {}, body: exoError('Microsoft.Exchange.Data.Storage.ServerBusyException', 'The server is too busy.') }]);
+    const outcomes = await t.session.invokeBatch(items.slice(0, 2));
+    expect(outcomes.map((o) => failed(o).category)).toEqual(['transient', 'transient']);
+    expect(t.sent).toHaveLength(1);
+  });
+
   it('refuses more than ten items and returns nothing for none', async () => {
     const t = setup([]);
     await expect(t.session.invokeBatch(Array.from({ length: 11 }, () => items[0]!))).rejects.toThrow(/items: at most 10 cmdlets per \$batch \(got 11\)/);

@@ -139,6 +139,10 @@ describe('exchange auth policy', () => {
     expect(error.message).toContain("The token is for 'https://outlook.office365.com', not https://exchange.example.");
     expect(error.message).toContain("no 'Exchange.ManageAsApp' role");
     expect(error.message).not.toContain('eyJ');
+    // The fix goes in remediation, a code in exceptionType (the first problem of the token).
+    expect(error.exceptionType).toBe('Token.WrongAudience');
+    expect(error.remediation).toContain('Exchange.ManageAsApp');
+    expect(error.message).not.toContain('Fix:');
     expect(transport.sent).toHaveLength(2);
     expect(tokens.calls.invalidated).toBe(1);
   });
@@ -147,7 +151,10 @@ describe('exchange auth policy', () => {
     const tokens = fakeTokens();
     const forbidden: Answer = { status: 403, headers: {}, body: { error: { code: 'Forbidden', message: 'Access denied.' } } };
     const { transport, pipeline: p } = pipeline(tokens, [forbidden]);
-    expect(await rejection(p.send(request()))).toMatchObject({ category: 'auth', status: 403, message: 'Access denied.' });
+    const error = await rejection(p.send(request()));
+    expect(error).toMatchObject({ category: 'auth', status: 403, message: 'Access denied.', exceptionType: 'Exchange.Forbidden' });
+    // A good token refused: the remediation names the cmdlet and the roles to look at.
+    expect(error.remediation).toMatch(/refused Get-Mailbox for the app \(it holds Exchange Administrator\).*New-ManagementRoleAssignment/);
     expect(transport.sent).toHaveLength(1);
     expect(tokens.calls.invalidated).toBe(0);
   });

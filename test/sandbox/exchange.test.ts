@@ -3,6 +3,7 @@ import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
+import { TRANSIENT_400, TRANSIENT_400_KINDS } from '../../sandbox/exchange/errors';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
@@ -24,7 +25,15 @@ afterAll(() => cloud.stop());
 interface Answer {
   status: number;
   headers: Headers;
-  body: { value?: Array<Record<string, unknown>>; '@odata.nextLink'?: string; '@adminapi.warnings'?: string[]; error?: { code: string; message: string; details?: Array<{ message: string }> } };
+  body: {
+    value?: Array<Record<string, unknown>>;
+    '@odata.nextLink'?: string;
+    '@adminapi.warnings'?: string[];
+    '@adminapi.errors'?: unknown[];
+    error?: { code: string; message: string; details?: Array<{ code: string; target: string; message: string }>; innererror?: { message: string; type: string; internalexception?: { message: string; type: string } } };
+  };
+  /** The body as received, when it was not JSON. */
+  text?: string;
 }
 
 async function invoke(cmdlet: string, parameters: Record<string, unknown> = {}, options: { tenant?: string; bearer?: string | null; prefer?: string; url?: string; select?: string } = {}): Promise<Answer> {
@@ -33,7 +42,12 @@ async function invoke(cmdlet: string, parameters: Record<string, unknown> = {}, 
   if (options.bearer !== null) headers.authorization = `Bearer ${options.bearer ?? token}`;
   if (options.prefer) headers.prefer = options.prefer;
   const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ CmdletInput: { CmdletName: cmdlet, Parameters: parameters } }) });
-  return { status: res.status, headers: res.headers, body: (await res.json()) as Answer['body'] };
+  const text = await res.text();
+  try {
+    return { status: res.status, headers: res.headers, body: JSON.parse(text) as Answer['body'] };
+  } catch {
+    return { status: res.status, headers: res.headers, body: {}, text };
+  }
 }
 
 const exceptionOf = (a: Answer) => a.body.error?.details?.[0]?.message.split('|')[1];
@@ -57,6 +71,7 @@ describe('sandbox Exchange admin API', () => {
       pages++;
     }
     expect(pages).toBeGreaterThan(2);
+    expect(a.body['@adminapi.warnings']).toEqual([]); // present and empty on the last page, as live
     expect(new Set(seen).size).toBe(seen.length);
     expect(seen).toEqual(expect.arrayContaining(['alex.wilber', 'sales-team', 'info']));
   });
@@ -105,7 +120,7 @@ describe('sandbox Exchange admin API', () => {
     const dup = await invoke('Add-DistributionGroupMember', { Identity: 'sales-team', Member: 'lee.gu@contoso.com', BypassSecurityGroupManagerCheck: true });
     expect(dup.status).toBe(400);
     expect(exceptionOf(dup)).toBe('Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException');
-    expect(dup.body.error!.details![0]!.message).toMatch(/^Ex[0-9A-F]{6}\|/);
+    expect(dup.body.error!.details![0]!.message).toMatch(/^\|Microsoft\.Exchange\.Management\.Tasks\.MemberAlreadyExistsException\|The recipient /);
     const members = (await invoke('Get-DistributionGroupMember', { Identity: 'sales-team@contoso.com' })).body.value!;
     expect(members.map((m) => m.Name)).toEqual(expect.arrayContaining(['alex.wilber', 'adele.vance', 'lee.gu']));
     expect((await invoke('Remove-DistributionGroupMember', { Identity: 'sales-team', Member: 'lee.gu@contoso.com', BypassSecurityGroupManagerCheck: true })).status).toBe(200);
@@ -116,14 +131,20 @@ describe('sandbox Exchange admin API', () => {
 
   it('answers cmdlet errors the way the real service words them', async () => {
     const notFound = await invoke('Get-Mailbox', { Identity: 'nobody@contoso.com' });
-    expect(notFound.status).toBe(404);
-    expect(notFound.body.error).toMatchObject({ code: 'NotFound', message: 'Error executing cmdlet' });
+    // Live captures: 400 BadRequest "Invalid Operation" for nearly everything; the exception is
+    // in details ("|Type|text", empty errorId) and in innererror.internalexception (lower case).
+    expect(notFound.status).toBe(400);
+    expect(notFound.body.error).toMatchObject({ code: 'BadRequest', message: 'Invalid Operation', details: [{ code: 'Client', target: 'nobody@contoso.com' }] });
     expect(exceptionOf(notFound)).toBe('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException');
-    expect(notFound.body.error!.details![0]!.message).toContain("The operation couldn't be performed because object 'nobody@contoso.com' couldn't be found");
+    expect(notFound.body.error!.details![0]!.message).toMatch(/^\|Microsoft\.Exchange\.Configuration\.Tasks\.ManagementObjectNotFoundException\|The operation couldn't be performed because object 'nobody@contoso.com' couldn't be found/);
+    expect(notFound.body.error!.innererror).toMatchObject({ message: 'Invalid Operation', type: 'Microsoft.Exchange.Admin.OData.Core.ODataServiceException', internalexception: { type: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', message: expect.stringContaining("couldn't be found") } });
+    expect(notFound.body.error!.innererror).not.toHaveProperty('internalException');
     expect(exceptionOf(await invoke('Set-Mailbox', { Identity: 'alex.wilber', NoSuchParam: 1 }))).toBe('System.Management.Automation.ParameterBindingException');
     expect(exceptionOf(await invoke('Set-Mailbox', { Identity: 'alex.wilber', HiddenFromAddressListsEnabled: 'yes' }))).toBe('System.Management.Automation.ParameterBindingException');
     expect(exceptionOf(await invoke('Set-Mailbox', { HiddenFromAddressListsEnabled: true }))).toBe('System.Management.Automation.ParameterBindingException');
-    expect(exceptionOf(await invoke('Get-Nothing', {}))).toBe('System.Management.Automation.CommandNotFoundException');
+    const unknown = await invoke('Get-Nothing', {});
+    expect(unknown.status).toBe(403); // an unknown cmdlet is refused like an unauthorized one: not JSON, NUL bytes
+    expect(unknown.text).toMatch(/^\u0000+$/);
     expect(exceptionOf(await invoke('Get-InboxRule', {}))).toBe('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException');
     expect((await invoke('Get-InboxRule', { Mailbox: 'alex.wilber@contoso.com' })).status).toBe(200);
   });
@@ -137,8 +158,27 @@ describe('sandbox Exchange admin API', () => {
     expect(noRole.body.error!.message).toMatch(/isn't supported in this scenario/);
     const noWids = await invoke('Get-Mailbox', {}, { bearer: await sign({ roles: ['Exchange.ManageAsApp'] }) });
     expect(noWids.status).toBe(403);
+    expect(noWids.text).toMatch(/^\u0000{1024}$/); // not JSON (graph2otel, live)
     const wrongAud = await invoke('Get-Mailbox', {}, { bearer: await sign({ aud: 'https://graph.microsoft.com', roles: ['Exchange.ManageAsApp'], wids: ['29232cdf-9323-42fd-ade2-1d097af3e4de'] }) });
     expect(wrongAud.status).toBe(401);
+  });
+
+  it('opens the API to the eight Entra roles Exchange accepts; reader roles run Get- cmdlets only, other cmdlets are 403 with a NUL body', async () => {
+    const sign = (wids: string[]) => cloud.context.tokens.sign({ aud: 'https://outlook.office365.com', iss: 'x', tid: CONTOSO, oid: 'o', sub: 'o', appid: 'a', roles: ['Exchange.ManageAsApp'], wids }).then((t) => t.token);
+    const readers = { globalReader: 'f2ef992c-3afb-46b9-b7cf-a126ee74c451', securityReader: '5d6b6bb7-de71-4623-b4af-96380a352509', helpdesk: '729827e3-9c14-49f7-bb1b-9608f156bbb8' };
+    for (const wid of Object.values(readers)) {
+      const bearer = await sign([wid]);
+      expect((await invoke('Get-Mailbox', { Identity: 'megan.bowen' }, { bearer })).status).toBe(200);
+      const write = await invoke('Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute15: 'reader' }, { bearer });
+      expect(write.status).toBe(403);
+      expect(write.text).toMatch(/^\u0000+$/);
+    }
+    const reader = await sign([readers.globalReader]);
+    const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${reader}`, 'content-type': 'application/json', prefer: 'odata.continue-on-error' }, body: JSON.stringify({ requests: [{ id: '1', method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, body: { CmdletInput: { CmdletName: 'Set-Mailbox', Parameters: { Identity: 'megan.bowen', CustomAttribute15: 'reader' } } } }, { id: '2', method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, body: { CmdletInput: { CmdletName: 'Get-Mailbox', Parameters: { Identity: 'megan.bowen' } } } }] }) });
+    const answers = ((await res.json()) as { responses: Array<{ status: number; body: unknown }> }).responses;
+    expect(answers.map((a) => a.status)).toEqual([403, 200]);
+    expect(answers[0]!.body).toMatch(/^\u0000+$/);
+    expect((await invoke('Get-Mailbox', { Identity: 'megan.bowen' })).body.value![0]!.CustomAttribute15).toBe('');
   });
 
   it('rejects malformed bodies with 400 and unknown paths with 404', async () => {
@@ -193,7 +233,7 @@ describe('sandbox Exchange admin API', () => {
     const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ requests }) });
     expect(res.status).toBe(200);
     const body = (await res.json()) as { responses: Array<{ id: string; status: number }> };
-    expect(body.responses.map((r) => [r.id, r.status])).toEqual([['1', 200], ['2', 200], ['3', 200], ['4', 404]]);
+    expect(body.responses.map((r) => [r.id, r.status])).toEqual([['1', 200], ['2', 200], ['3', 200], ['4', 400]]);
     const tooMany = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ requests: Array.from({ length: 11 }, (_, i) => ({ ...requests[0], id: `x${i}` })) }) });
     expect(tooMany.status).toBe(400);
   });
@@ -219,11 +259,11 @@ describe('sandbox Exchange admin API', () => {
     const requests = [item('1', 'Get-Mailbox', { Identity: 'ghost' }), item('2', 'Get-Mailbox', { Identity: 'megan.bowen' })];
     const all = await batch(requests, 'odata.maxpagesize=1000; odata.continue-on-error');
     expect(all.headers.get('preference-applied')).toBe('odata.continue-on-error');
-    expect(all.body.responses!.map((r) => [r.id, r.status])).toEqual([['1', 404], ['2', 200]]);
+    expect(all.body.responses!.map((r) => [r.id, r.status])).toEqual([['1', 400], ['2', 200]]);
     expect(all.body.responses![0]!.headers).toMatchObject({ 'Content-Type': 'application/json' });
     expect(all.body.responses![1]!.headers).toMatchObject({ 'client-request-id': 'req-2' });
     const stopped = await batch(requests);
-    expect(stopped.body.responses!.map((r) => [r.id, r.status])).toEqual([['1', 404]]);
+    expect(stopped.body.responses!.map((r) => [r.id, r.status])).toEqual([['1', 400]]);
   });
 
   it('throttles single items of a $batch (item fault) with their own 429 and Retry-After', async () => {
@@ -251,6 +291,84 @@ describe('sandbox Exchange admin API', () => {
       expect(stats).toMatchObject({ batchRequests: 1, batchItems: 10, maxBatchSize: 10, invokeCommandRequests: 1, requests: 2, maxInFlight: 1, throttled: 1 });
     } finally {
       cloud.exchange.configure({ latencyMs: 0, maxConcurrencyPerTenant: 3 });
+    }
+  });
+
+  it('gives cmdlet errors only the details or only the innererror when told to (both occur live)', async () => {
+    try {
+      cloud.exchange.configure({ errorBodies: 'innerOnly' });
+      const inner = await invoke('Get-Mailbox', { Identity: 'nobody@contoso.com' });
+      expect(inner.body.error).not.toHaveProperty('details');
+      expect(inner.body.error).toMatchObject({ message: 'Invalid Operation', innererror: { internalexception: { type: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException' } } });
+      cloud.exchange.configure({ errorBodies: 'detailsOnly' });
+      const details = await invoke('Get-Mailbox', { Identity: 'nobody@contoso.com' });
+      expect(details.body.error).not.toHaveProperty('innererror');
+      expect(exceptionOf(details)).toBe('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException');
+    } finally {
+      cloud.exchange.configure({ errorBodies: 'asCaptured' });
+    }
+  });
+
+  it('reports a non-terminating cmdlet error inside a 200 answer (@adminapi.errors), changing nothing', async () => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ faults: { rate: 1, kinds: ['adminapiErrors'], slowMs: 0 } });
+    try {
+      const a = await invoke('Set-Mailbox', { Identity: 'grady.archie', CustomAttribute2: 'never' });
+      expect(a.status).toBe(200);
+      expect(a.body.value).toEqual([]);
+      expect(a.body['@adminapi.errors']).toEqual([expect.stringMatching(/^\|Microsoft\.Exchange\.Data\.Directory\.ADObjectChangedException\|The operation on 'grady.archie' failed/)]);
+      const b = await batch([item('1', 'Set-Mailbox', { Identity: 'grady.archie', CustomAttribute2: 'never' })], 'odata.continue-on-error');
+      expect(b.body.responses![0]).toMatchObject({ status: 200, body: { value: [], '@adminapi.errors': [expect.any(String)] } });
+    } finally {
+      cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0 } });
+    }
+    expect(cloud.exchange.journal()).toHaveLength(0);
+    expect((await invoke('Get-Mailbox', { Identity: 'grady.archie' })).body.value![0]!.CustomAttribute2).toBe('');
+  });
+
+  it.each(TRANSIENT_400_KINDS)('reports the transient failure %s as an HTTP 400 cmdlet error naming its exception, changing nothing', async (kind) => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ faults: { rate: 1, kinds: [kind], slowMs: 0 } });
+    try {
+      const a = await invoke('Set-Mailbox', { Identity: 'grady.archie', CustomAttribute6: kind });
+      expect(a.status).toBe(400);
+      expect(a.body.error).toMatchObject({ code: 'BadRequest', message: 'Invalid Operation' });
+      const { type, errorId } = TRANSIENT_400[kind] as { type: string; errorId?: string };
+      expect(a.body.error!.details![0]!.message.startsWith(`${errorId ?? ''}|${type}|`)).toBe(true);
+      expect(a.body.error!.innererror!.internalexception!.type).toBe(type);
+    } finally {
+      cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0 } });
+    }
+    expect(cloud.exchange.journal()).toHaveLength(0);
+  });
+
+  it('expires page links: after pageLinkTtlMs, when garbled, and through the paginationExpired fault (continuations only)', async () => {
+    const first = await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5' });
+    const next = first.body['@odata.nextLink']!;
+    expect((await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: next })).status).toBe(200);
+    const expectExpired = (a: Answer) => {
+      expect(a.status).toBe(400);
+      // As captured (Microsoft Q&A 1023619): innererror only, System.Exception.
+      expect(a.body.error).not.toHaveProperty('details');
+      expect(a.body.error!.innererror!.internalexception).toMatchObject({ type: 'System.Exception', message: 'Expired or Invalid pagination request. Default Expiry time is 00:30:00' });
+    };
+    const garbled = new URL(next);
+    garbled.searchParams.set('$skiptoken', '5');
+    expectExpired(await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: garbled.toString() }));
+    cloud.exchange.configure({ pageLinkTtlMs: 0 });
+    try {
+      expectExpired(await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: next }));
+    } finally {
+      cloud.exchange.configure({ pageLinkTtlMs: 30 * 60_000 });
+    }
+    cloud.exchange.configure({ faults: { rate: 1, kinds: ['paginationExpired'], slowMs: 0, limit: 1 } });
+    try {
+      const again = await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5' });
+      expect(again.status).toBe(200); // a first page is never a continuation
+      expectExpired(await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: again.body['@odata.nextLink'] }));
+      expect((await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: again.body['@odata.nextLink'] })).status).toBe(200); // limit: 1
+    } finally {
+      cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0, limit: undefined } });
     }
   });
 

@@ -6,7 +6,7 @@
  * other failure of the call, so callers handle one error type.
  */
 import { CredentialError } from '../../credentials/errors';
-import { explainExchangeToken, summarizeToken } from '../../credentials/claims';
+import { EXCHANGE_ROLE_IDS, explainExchangeToken, summarizeToken, type TokenClaimsSummary, type TokenProblem } from '../../credentials/claims';
 import type { ExchangeTokenSource } from '../../credentials/token-provider';
 import { ExchangeError } from '../errors';
 import type { ExchangeRequest, PipelinePolicy } from '../pipeline';
@@ -68,21 +68,53 @@ export function isCredentialFailure(error: unknown): boolean {
 
 /**
  * Exchange refused the token of `sent` (auth, 401 or 403): the error with what the token lacks
- * added (the token itself never appears). Any other error comes back as it is.
+ * added to the message, the fix in `remediation` and a code in `exceptionType` (the body's
+ * exception type when it named one; else `Token.<problem>` for what the token lacks, or
+ * `Exchange.Unauthorized` / `Exchange.Forbidden` when the token looks right — then the
+ * remediation says what else refuses a good token). The token itself never appears. Any other
+ * error comes back as it is.
  */
 export function explainRefusal(error: ExchangeError, sent: ExchangeRequest, expected: ExpectedToken): ExchangeError {
   if (error.category !== 'auth' || (error.status !== 401 && error.status !== 403)) return error;
   const token = /^Bearer (.+)$/.exec(sent.headers.Authorization ?? '')?.[1];
-  const advice = token ? explainAuthFailure(token, expected) : undefined;
-  return advice ? error.derive({ message: `${error.message} ${advice}` }) : error;
+  const claims = token ? readClaims(token) : undefined;
+  const problems = claims ? tokenProblems(claims, expected) : [];
+  if (problems.length) {
+    return error.derive({
+      message: `${error.message} ${problems.map((p) => p.message).join(' ')}`,
+      exceptionType: error.exceptionType ?? `Token.${problems[0]!.code}`,
+      remediation: problems.map((p) => p.remediation).join(' '),
+    });
+  }
+  return error.derive({ exceptionType: error.exceptionType ?? (error.status === 401 ? 'Exchange.Unauthorized' : 'Exchange.Forbidden'), remediation: error.remediation ?? goodTokenRefused(error, claims) });
 }
 
-/** What the token lacks, in an admin's terms; undefined when it looks right or cannot be read. */
-export function explainAuthFailure(token: string, expected: ExpectedToken): string | undefined {
+function readClaims(token: string): TokenClaimsSummary | undefined {
   try {
-    const { problems } = explainExchangeToken(summarizeToken(token), { tenantId: expected.tenantId, audience: expected.tokenScope.replace(/\/\.default$/, '') });
-    return problems.length ? problems.map((p) => `${p.message} Fix: ${p.remediation}`).join(' ') : undefined;
+    return summarizeToken(token);
   } catch {
     return undefined;
   }
+}
+
+function tokenProblems(claims: TokenClaimsSummary, expected: ExpectedToken): TokenProblem[] {
+  return explainExchangeToken(claims, { tenantId: expected.tenantId, audience: expected.tokenScope.replace(/\/\.default$/, '') }).problems;
+}
+
+/** What refuses a token that has everything Exchange asks of it, in an admin's terms. */
+function goodTokenRefused(error: ExchangeError, claims: TokenClaimsSummary | undefined): string {
+  const roles = (claims?.wids ?? []).map((w) => EXCHANGE_ROLE_IDS[w]).filter(Boolean);
+  const held = roles.length ? ` (it holds ${roles.join(', ')})` : '';
+  if (error.status === 401) {
+    return `Exchange did not accept the app's token${held}, a freshly issued one too. Consent or roles granted in the last hour may not have reached Exchange yet; otherwise check that the app's service principal is enabled in the tenant and that tenantId in the tenant registry is right. GET /api/diagnostics/{tenant} (npm run diagnose) checks the whole chain.`;
+  }
+  const what = error.cmdlet ?? 'this request';
+  return `Exchange refused ${what} for the app${held}: its roles do not include ${what}, or no such cmdlet exists. Assign the service principal a role that can run it — the Entra role Exchange Administrator, or an Exchange role group or management role assignment that includes ${what} (New-ManagementRoleAssignment -App <service principal id> -Role <role>).`;
+}
+
+/** What the token lacks, in an admin's terms (problem and fix); undefined when it looks right or cannot be read. */
+export function explainAuthFailure(token: string, expected: ExpectedToken): string | undefined {
+  const claims = readClaims(token);
+  const problems = claims ? tokenProblems(claims, expected) : [];
+  return problems.length ? problems.map((p) => `${p.message} Fix: ${p.remediation}`).join(' ') : undefined;
 }
