@@ -491,5 +491,45 @@ function commandInput(body: unknown): CommandInput {
   if (typeof input.CmdletName !== 'string' || !input.CmdletName) throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.CmdletName' is required."));
   const parameters = input.Parameters ?? {};
   if (typeof parameters !== 'object' || Array.isArray(parameters) || parameters === null) throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.Parameters' must be an object."));
-  return { CmdletName: input.CmdletName, Parameters: parameters as Record<string, unknown> };
+  const untyped = untypedValue(parameters as Record<string, unknown>, 'Parameters');
+  if (untyped) throw new HttpAnswer(400, requestError('BadRequest', `${ODATA_VALUE_WITHOUT_TYPE} (at '${untyped}')`));
+  return { CmdletName: input.CmdletName, Parameters: withoutAnnotations(parameters as Record<string, unknown>) };
+}
+
+/**
+ * Microsoft.OData's text for an object or a collection of objects whose type it cannot tell
+ * (assumed to be what the admin API answers: its parameters are an open GenericHashTable).
+ */
+const ODATA_VALUE_WITHOUT_TYPE = 'A value without a type name was found and no expected type is available. When the model is specified, each value in the payload must have a type which can be either specified in the payload, explicitly by the caller or implicitly inferred from the parent value.';
+const TYPE_ANNOTATION = '@odata.type';
+
+const isTable = (v: unknown): v is Record<string, unknown> => Boolean(v) && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Where an object value lacks its `@odata.type` (`#Exchange.GenericHashTable`, as the EXO module
+ * writes for every hashtable), or an array holding objects lacks its `<name>@odata.type`
+ * collection annotation — nested tables included; undefined when every value is typed.
+ */
+function untypedValue(table: Record<string, unknown>, path: string): string | undefined {
+  for (const [key, value] of Object.entries(table)) {
+    if (key.endsWith(TYPE_ANNOTATION)) continue;
+    if (isTable(value)) {
+      if (typeof value[TYPE_ANNOTATION] !== 'string') return `${path}.${key}`;
+      const inner = untypedValue(value, `${path}.${key}`);
+      if (inner) return inner;
+    } else if (Array.isArray(value) && value.some(isTable)) {
+      if (typeof table[`${key}${TYPE_ANNOTATION}`] !== 'string') return `${path}.${key}`;
+      for (const [i, element] of value.entries()) {
+        if (!isTable(element)) return `${path}.${key}[${i}]`;
+        const inner = untypedValue(element, `${path}.${key}[${i}]`);
+        if (inner) return inner;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The parameters without their type annotations (`<name>@odata.type` siblings): what the cmdlet binds. */
+function withoutAnnotations(table: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(table).filter(([key]) => !key.endsWith(TYPE_ANNOTATION)));
 }

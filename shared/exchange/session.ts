@@ -12,11 +12,14 @@ import { ATTR, globalTelemetry, type Telemetry } from '../observability/telemetr
 import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
+import { encodeParameters } from './parameters';
 import { errorFromResponse } from './classify';
 import { JsonHttpTransport } from './transport';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
 import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type TenantExchange } from './types';
+
+export { encodeParameters } from './parameters';
 
 export const SYSTEM_MAILBOX_ANCHOR = (tenantId: string) => `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${tenantId}`;
 
@@ -34,23 +37,6 @@ export interface ExchangeSessionOptions {
   clientApplication?: string;
   /** Spans and metrics of each request (default: the global OpenTelemetry providers). */
   telemetry?: Telemetry;
-}
-
-type ParameterValue = unknown;
-
-/** `{ add, remove }` from callers becomes Exchange's GenericHashTable; dates become ISO strings. */
-export function encodeParameters(parameters: Record<string, ParameterValue>): Record<string, ParameterValue> {
-  const out: Record<string, ParameterValue> = {};
-  for (const [key, value] of Object.entries(parameters)) {
-    if (value instanceof Date) out[key] = value.toISOString();
-    else if (value && typeof value === 'object' && !Array.isArray(value)) {
-      const table = value as Record<string, unknown>;
-      const keys = Object.keys(table).map((k) => k.toLowerCase());
-      const isEdit = keys.length > 0 && keys.every((k) => k === 'add' || k === 'remove' || k === '@odata.type');
-      out[key] = isEdit && !('@odata.type' in table) ? { '@odata.type': '#Exchange.GenericHashTable', ...table } : value;
-    } else out[key] = value;
-  }
-  return out;
 }
 
 /** InvokeCommand body of a cmdlet. */

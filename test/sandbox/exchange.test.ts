@@ -80,6 +80,23 @@ describe('sandbox Exchange admin API', () => {
     expect(cloud.exchange.journal().filter((e) => e.identity === 'diego.siciliani@contoso.com')).toHaveLength(1);
   });
 
+  it('refuses an object parameter without its #Exchange.GenericHashTable type (nested and in arrays too), changing nothing', async () => {
+    cloud.exchange.clearJournal();
+    const typed = { '@odata.type': '#Exchange.GenericHashTable' };
+    const untyped = await invoke('Set-Mailbox', { Identity: 'diego.siciliani@contoso.com', GrantSendOnBehalfTo: { add: ['ben.walters@contoso.com'] } });
+    expect(untyped.status).toBe(400);
+    expect(untyped.body.error).toMatchObject({ code: 'BadRequest' });
+    expect(untyped.body.error!.message).toMatch(/^A value without a type name was found .* \(at 'Parameters\.GrantSendOnBehalfTo'\)$/);
+    const nested = await invoke('Set-Mailbox', { Identity: 'diego.siciliani@contoso.com', EmailAddresses: { ...typed, add: [{ Address: 'x' }] } });
+    expect(nested.body.error!.message).toMatch(/at 'Parameters\.EmailAddresses\.add'/);
+    const list = await invoke('Set-Mailbox', { Identity: 'diego.siciliani@contoso.com', EmailAddresses: [{ ...typed, a: 1 }] });
+    expect(list.body.error!.message).toMatch(/at 'Parameters\.EmailAddresses'/);
+    // Annotated, the same shapes reach the cmdlet (which binds or refuses them on its own terms).
+    const annotated = await invoke('Set-Mailbox', { Identity: 'diego.siciliani@contoso.com', EmailAddresses: [{ ...typed, a: 1 }], 'EmailAddresses@odata.type': '#Collection(Exchange.GenericHashTable)' });
+    expect(exceptionOf(annotated)).toBe('System.Management.Automation.ParameterBindingException');
+    expect(cloud.exchange.journal()).toHaveLength(0);
+  });
+
   it('grants and revokes FullAccess and SendAs, auto-reply, and reads Entra attributes live through Get-User', async () => {
     expect((await invoke('Add-MailboxPermission', { Identity: 'info@contoso.com', User: 'adele.vance@contoso.com', AccessRights: ['FullAccess'], AutoMapping: false })).status).toBe(200);
     const dup = await invoke('Add-MailboxPermission', { Identity: 'info@contoso.com', User: 'adele.vance@contoso.com', AccessRights: ['FullAccess'] });
