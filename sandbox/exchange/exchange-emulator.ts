@@ -6,7 +6,7 @@
  * configurable latency, cap and faults (service-wide or per tenant). Every state change is written to an effects journal so
  * tests can prove exactly-once execution.
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { SandboxContext } from '../cloud/context';
 import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
@@ -26,11 +26,15 @@ export interface ExchangeFaultOptions {
   slowMs: number;
 }
 
-/** Faults of single items inside a $batch: each item is evaluated on its own, as JSON batching does. */
+/**
+ * Faults of single items inside a $batch: each item is evaluated on its own, as JSON batching
+ * does. `envelope`: the item is refused as a request (400 without an exception type, the cmdlet
+ * not run) — what an item whose URL, headers or format the service does not take gets.
+ */
 export interface BatchItemFaultOptions {
   /** Share of batch items that fail, 0..1. */
   rate: number;
-  kinds: Array<'http429' | 'http500' | 'http503' | 'concurrencyText'>;
+  kinds: Array<'http429' | 'http500' | 'http503' | 'concurrencyText' | 'envelope'>;
   /** Only items whose Identity parameter is this (case-insensitive), e.g. to throttle one chosen item. */
   identity?: string;
 }
@@ -355,9 +359,9 @@ export class ExchangeEmulator implements Emulator {
         return;
       }
       await this.applyFaultBeforeWork(tenantId, fault);
-      const responses: Array<{ id: string; status: number; headers: Record<string, string>; body: unknown }> = [];
+      const responses: BatchItemAnswer[] = [];
       for (const item of requests) {
-        const answer = this.batchItem(tenantId, item as BatchRequestItem);
+        const answer = await this.batchItem(tenantId, item as BatchRequestItem, req.url);
         responses.push(answer);
         if (answer.status >= 400 && !continueOnError) break;
       }
@@ -365,24 +369,38 @@ export class ExchangeEmulator implements Emulator {
         req.raw.socket.destroy();
         return;
       }
-      sendJson(res, 200, { responses }, { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) });
+      const headers = { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) };
+      if (acceptsJson(headerValue(req, 'accept'))) sendJson(res, 200, { responses }, headers);
+      else sendMultipart(res, responses, headers);
     });
   }
 
-  private batchItem(tenantId: string, r: BatchRequestItem): { id: string; status: number; headers: Record<string, string>; body: unknown } {
+  /**
+   * One item, re-checked as a request of its own (assumed, harsher than the known clients need):
+   * its URL must be absolute — this service's own InvokeCommand of this tenant, as the EXO module
+   * and CIPP send it — and it must carry its own valid bearer token, checked like a single call's.
+   */
+  private async batchItem(tenantId: string, r: BatchRequestItem, batchUrl: URL): Promise<BatchItemAnswer> {
     const id = String(r.id);
     const json = { 'Content-Type': 'application/json' };
     const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({ id, status, headers: { ...json, ...headers }, body: errorBody });
     const path = typeof r.url === 'string' ? r.url : '';
     let subUrl: URL;
     try {
-      subUrl = new URL(path, this.ctx.endpoints.exchange);
+      subUrl = new URL(path);
     } catch {
-      return fail(400, requestError('BadRequest', `The batch request url '${path}' is not valid.`));
+      return fail(400, requestError('BadRequest', `The batch request url '${path.slice(0, 200)}' is not valid: an absolute URL is required.`));
     }
     const pathOk = /^\/adminapi\/beta\/([^/]+)\/InvokeCommand$/i.exec(subUrl.pathname);
-    if (String(r.method).toUpperCase() !== 'POST' || !pathOk || this.ctx.directory.tenant(decodeURIComponent(pathOk[1]!))?.tenantId !== tenantId) {
+    if (String(r.method).toUpperCase() !== 'POST' || subUrl.origin !== batchUrl.origin || !pathOk || this.ctx.directory.tenant(decodeURIComponent(pathOk[1]!))?.tenantId !== tenantId) {
       return fail(400, requestError('BadRequest', "Batch items must be POST requests to this tenant's InvokeCommand."));
+    }
+    const itemHeaders = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    try {
+      await this.authenticate({ headers: itemHeaders } as unknown as EmulatorRequest, tenantId, tenantId);
+    } catch (error) {
+      if (error instanceof HttpAnswer) return fail(error.status, error.body, error.headers);
+      throw error;
     }
     let input: CommandInput;
     try {
@@ -403,11 +421,12 @@ export class ExchangeEmulator implements Emulator {
           return fail(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
         case 'concurrencyText':
           return fail(400, new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT).body());
+        case 'envelope':
+          return fail(400, requestError('BadRequest', 'The batch request item could not be processed as a request.'));
       }
     }
-    const headers = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
-    const requestId = headers['client-request-id'] ?? randomUUID();
-    const answer = this.invoke(tenantId, input, subUrl, headers.prefer, requestId, subUrl.toString());
+    const requestId = itemHeaders['client-request-id'] ?? randomUUID();
+    const answer = this.invoke(tenantId, input, subUrl, itemHeaders.prefer, requestId, subUrl.toString());
     return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body: answer.body };
   }
 
@@ -421,6 +440,34 @@ export class ExchangeEmulator implements Emulator {
     if (Math.random() >= rate) return undefined;
     return kinds[Math.floor(Math.random() * kinds.length)];
   }
+}
+
+interface BatchItemAnswer {
+  id: string;
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** Whether an Accept header asks for JSON (`application/json`, with or without parameters). */
+function acceptsJson(accept: string | undefined): boolean {
+  return (accept ?? '').split(',').some((type) => /^\s*application\/json\s*(;|$)/i.test(type));
+}
+
+/**
+ * A $batch answer in OData's multipart format: one `application/http` part per item, in order,
+ * without `Content-ID` (harsher: the client must match by position). What the admin API is
+ * reported to answer when the batch does not ask for JSON.
+ */
+function sendMultipart(res: ServerResponse, responses: BatchItemAnswer[], headers: Record<string, string>): void {
+  const boundary = `batchresponse_${randomUUID()}`;
+  const parts = responses.map((r) => {
+    const itemHeaders = Object.entries(r.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    return `--${boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nHTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n${itemHeaders}\r\n${JSON.stringify(r.body)}\r\n`;
+  });
+  const payload = Buffer.from(`${parts.join('')}--${boundary}--\r\n`);
+  res.writeHead(200, { ...headers, 'Content-Type': `multipart/mixed; boundary=${boundary}`, 'Content-Length': String(payload.length) });
+  res.end(payload);
 }
 
 interface BatchRequestItem {

@@ -14,6 +14,7 @@ import type { ExchangeTokenSource } from '../credentials/token-provider';
 import type { Logger } from '../observability/logger';
 import type { Telemetry } from '../observability/telemetry';
 import type { JsonHttpTransport } from './transport';
+import { multipartBoundary, parseMultipartBatch } from './multipart';
 import { exchangeAuthPolicy } from './policies/auth';
 import { classificationPolicy } from './policies/classification';
 import { clientRequestIdPolicy } from './policies/client-request-id';
@@ -24,6 +25,12 @@ export interface ExchangeRequest {
   url: string;
   /** JSON body (always a POST). */
   body: unknown;
+  /**
+   * The body as it goes out, built from the request as finally sent (its headers, the token
+   * included) — for a body that must repeat them: a `$batch` copies the request's Authorization
+   * into every item, as the public clients do. Called once per try; `body` is sent without it.
+   */
+  renderBody?: (sent: ExchangeRequest) => unknown;
   /** Headers so far; policies add theirs (Authorization, client-request-id, traceparent). */
   headers: Record<string, string>;
   /** What the request runs, as spans and metrics name it (`exo.cmdlet`): the cmdlet, or `$batch`. */
@@ -81,9 +88,22 @@ export class Pipeline {
   }
 }
 
-/** The keep-alive JSON transport as the pipeline's last step. */
+/**
+ * The keep-alive JSON transport as the pipeline's last step. A `multipart/mixed` answer (a
+ * `$batch` answered in OData's multipart format) is read into the JSON batch shape here, so
+ * every policy above sees one form.
+ */
 export function httpTransport(transport: Pick<JsonHttpTransport, 'post'>): SendRequest {
-  return async (request) => ({ ...(await transport.post(request.url, request.body, request.headers, request.signal)), request });
+  return async (request) => {
+    const response = await transport.post(request.url, request.renderBody ? request.renderBody(request) : request.body, request.headers, request.signal);
+    const contentType = response.headers['content-type'];
+    const boundary = multipartBoundary(Array.isArray(contentType) ? contentType[0] : contentType);
+    if (boundary && typeof response.body === 'string') {
+      const batch = parseMultipartBatch(response.body, boundary);
+      if (batch) return { ...response, body: batch, request };
+    }
+    return { ...response, request };
+  };
 }
 
 export interface ExchangePipelineOptions {

@@ -13,7 +13,7 @@ import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
 import { encodeParameters } from './parameters';
-import { errorFromResponse } from './classify';
+import { categorize, errorFromResponse, parseServiceError } from './classify';
 import { JsonHttpTransport } from './transport';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
@@ -45,7 +45,26 @@ function commandBody(request: CmdletRequest): { CmdletInput: { CmdletName: strin
 }
 
 /** Whole-$batch statuses that mean "not as a batch" (envelope refused), not "these cmdlets failed". */
-const BATCH_REFUSED = new Set([400, 404, 405, 501]);
+const BATCH_REFUSED = new Set([400, 404, 405, 406, 415, 501]);
+
+/** Item statuses that may mean "this request was refused as a request" (its URL, headers or format). */
+const ITEM_REFUSED = new Set([400, 401, 404, 405, 406, 411, 415, 501]);
+
+/**
+ * Whether a `$batch` item was refused as a request rather than run: a status of ITEM_REFUSED
+ * whose body names no Exchange exception type and is not throttling. A cmdlet that ran and
+ * failed always names its exception (`Ex…|<ExceptionType>|…` in `details`, or the inner
+ * exception's type) — that is the line between the two. Such an item is sent again on its own:
+ * it did not run, and if it did (an unreadable cmdlet failure) it failed and is idempotent.
+ */
+export function isItemEnvelopeRejection(status: number, body: unknown): boolean {
+  if (!ITEM_REFUSED.has(status)) return false;
+  const parsed = parseServiceError(body);
+  return !parsed.exceptionType && categorize(status, parsed) !== 'throttled';
+}
+
+/** Headers of the session that every request carries, copied into each `$batch` item as sent (the token included). */
+const SESSION_HEADERS = ['Authorization', 'Accept', 'connection-id', 'X-ClientApplication'] as const;
 
 interface PreparedItem {
   id: string;
@@ -72,7 +91,7 @@ function everyItem(prepared: PreparedItem[], error: ExchangeError): BatchItemOut
 }
 
 /** What a request of the session is, besides its URL and body (see ExchangeRequest). */
-type RequestKind = Pick<ExchangeRequest, 'operation' | 'cmdlet' | 'spanName' | 'spanAttributes' | 'logMessage' | 'logFields' | 'requestIds'>;
+type RequestKind = Pick<ExchangeRequest, 'operation' | 'cmdlet' | 'spanName' | 'spanAttributes' | 'logMessage' | 'logFields' | 'requestIds' | 'renderBody'>;
 
 export class ExchangeSession implements TenantExchange {
   readonly connectionId = randomUUID();
@@ -93,37 +112,45 @@ export class ExchangeSession implements TenantExchange {
 
   /**
    * Up to EXCHANGE_BATCH_LIMIT cmdlets in one `POST …/$batch` (JSON batching, `Prefer:
-   * odata.continue-on-error`): each item carries the headers a single call would (anchor,
-   * cmdlet name, its own client-request-id) and is answered with its own status and body, read
-   * exactly like a single InvokeCommand answer. Items whose answer has more pages get them
-   * through plain InvokeCommand, one after another (the caller holds one slot of the cap).
+   * odata.continue-on-error`, `Accept: application/json`). Each item is what the public clients
+   * send (docs/fidelity.md §5): the absolute InvokeCommand URL and the full headers of a single
+   * call — the session's (Authorization, Accept, connection-id, client application) as sent on the
+   * batch, and the cmdlet's own (anchor, cmdlet name, page size, its own client-request-id) — and
+   * is answered with its own status and body, read exactly like a single InvokeCommand answer.
+   * A `multipart/mixed` answer is read too (pipeline.ts). Items whose answer has more pages get
+   * them through plain InvokeCommand, one after another (the caller holds one slot of the cap).
    * Whole-request failures: 401 → one credential refresh and one retry (the pipeline); throttling,
    * 5xx, network and credential failures → that error for every item; a batch the service refuses
-   * as such (400, 404, 405, 501 without throttling) → the items are sent one by one, so a problem
-   * with the batch envelope never fails a command that would have run on its own.
+   * as such (400, 404, 405, 406, 415, 501 without throttling) → the items are sent one by one, and
+   * so is an item refused as a request (isItemEnvelopeRejection): a problem with the batch
+   * envelope never fails a command that would have run on its own.
    */
   async invokeBatch(items: readonly BatchItem[], invokeOptions: InvokeOptions = {}): Promise<BatchItemOutcome[]> {
     if (items.length === 0) return [];
     if (items.length > EXCHANGE_BATCH_LIMIT) throw new RangeError(`invokeBatch: items: at most ${EXCHANGE_BATCH_LIMIT} cmdlets per $batch (got ${items.length})`);
     const { tenant, baseUrl } = this.options;
     const prepared: PreparedItem[] = items.map((item, i) => ({ id: String(i + 1), requestId: randomUUID(), body: commandBody(item.request), item }));
-    const payload = {
-      requests: prepared.map((p) => ({
-        id: p.id,
-        method: 'POST',
-        url: this.commandPath(p.item.request),
-        headers: { ...this.cmdletHeaders(p.item.request, p.item.correlationId, p.requestId), 'Content-Type': 'application/json' },
-        body: p.body,
-      })),
+    const payload = (sent?: ExchangeRequest) => {
+      const session: Record<string, string> = {};
+      for (const name of SESSION_HEADERS) if (sent?.headers[name] !== undefined) session[name] = sent.headers[name];
+      return {
+        requests: prepared.map((p) => ({
+          id: p.id,
+          method: 'POST',
+          url: this.commandUrl(p.item.request),
+          headers: { ...session, ...this.cmdletHeaders(p.item.request, p.item.correlationId, p.requestId), 'Content-Type': 'application/json' },
+          body: p.body,
+        })),
+      };
     };
     const url = `${baseUrl.replace(/\/+$/, '')}/adminapi/beta/${encodeURIComponent(tenant.tenantId)}/$batch`;
     const headers: Record<string, string> = { 'X-AnchorMailbox': SYSTEM_MAILBOX_ANCHOR(tenant.tenantId), Prefer: 'odata.continue-on-error' };
     if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
     // One request (one client span) for the whole batch; the items are its cmdlets.
-    const kind: RequestKind = { operation: '$batch', spanName: '$batch', spanAttributes: { 'exo_gateway.batch.size': items.length }, logMessage: 'Exchange $batch request', logFields: { batchSize: items.length, itemRequestIds: prepared.map((p) => p.requestId) } };
+    const kind: RequestKind = { operation: '$batch', spanName: '$batch', spanAttributes: { 'exo_gateway.batch.size': items.length }, logMessage: 'Exchange $batch request', logFields: { batchSize: items.length, itemRequestIds: prepared.map((p) => p.requestId) }, renderBody: payload };
     let response: ExchangeResponse;
     try {
-      response = await this.send(url, payload, headers, kind, invokeOptions);
+      response = await this.send(url, payload(), headers, kind, invokeOptions);
     } catch (error) {
       if (!(error instanceof ExchangeError)) throw error;
       if (error.category !== 'throttled' && error.status !== undefined && BATCH_REFUSED.has(error.status)) {
@@ -142,16 +169,33 @@ export class ExchangeSession implements TenantExchange {
     if (!Array.isArray(responses)) {
       return everyItem(prepared, new ExchangeError({ category: 'transient', message: 'Exchange answered the $batch request without a responses array.', status: response.status, requestId: response.request.requestId }));
     }
-    // Answers may come in any order; ids are case-insensitive.
+    // Answers may come in any order; ids are case-insensitive. An answer without an id (a
+    // multipart part without Content-ID) answers the item at its position.
     const byId = new Map<string, BatchAnswer>();
-    for (const answer of responses as unknown[]) {
+    const unnamed = new Map<number, BatchAnswer>();
+    (responses as unknown[]).forEach((answer, index) => {
       const id = (answer as { id?: unknown } | null)?.id;
       if (typeof id === 'string' || typeof id === 'number') byId.set(String(id).toLowerCase(), answer as BatchAnswer);
-    }
-    const outcomes: BatchItemOutcome[] = [];
+      else if (answer && typeof answer === 'object') unnamed.set(index, answer as BatchAnswer);
+    });
+    const outcomes: Array<BatchItemOutcome | undefined> = [];
+    const refused: Array<{ index: number; status: number; body: unknown }> = [];
     // One after another: paging requests run under the caller's single tenant slot.
-    for (const p of prepared) outcomes.push(await this.readItem(p, byId.get(p.id.toLowerCase()), response.request, invokeOptions));
-    return outcomes;
+    for (const [index, p] of prepared.entries()) {
+      const answer = byId.get(p.id.toLowerCase()) ?? unnamed.get(index);
+      const status = typeof answer?.status === 'number' ? answer.status : Number(answer?.status);
+      if (answer && isItemEnvelopeRejection(status, answer.body)) {
+        refused.push({ index, status, body: answer.body });
+        outcomes.push(undefined);
+      } else outcomes.push(await this.readItem(p, answer, response.request, invokeOptions));
+    }
+    if (refused.length) {
+      const [first] = refused;
+      this.logFor(invokeOptions)?.warn({ tenantId: this.options.tenant.tenantId, refused: refused.length, batchSize: prepared.length, status: first!.status, detail: parseServiceError(first!.body).message.slice(0, 200) }, 'Exchange refused $batch items as requests (not as cmdlets); sending them one by one');
+      const again = await this.oneByOne(refused.map((r) => prepared[r.index]!.item), invokeOptions);
+      refused.forEach((r, k) => (outcomes[r.index] = again[k]));
+    }
+    return outcomes as BatchItemOutcome[];
   }
 
   private async readItem(p: PreparedItem, answer: BatchAnswer | undefined, sent: ExchangeRequest, invokeOptions: InvokeOptions): Promise<BatchItemOutcome> {

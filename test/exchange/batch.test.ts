@@ -7,7 +7,7 @@
 import type { TenantConfig } from '../../shared/config/tenant';
 import { ExchangeError } from '../../shared/exchange/errors';
 import type { JsonHttpTransport, JsonResponse } from '../../shared/exchange/transport';
-import { ExchangeSession } from '../../shared/exchange/session';
+import { ExchangeSession, isItemEnvelopeRejection } from '../../shared/exchange/session';
 import type { BatchItem, BatchItemOutcome } from '../../shared/exchange/types';
 
 const TENANT: TenantConfig = { tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01', domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
@@ -74,15 +74,18 @@ describe('ExchangeSession.invokeBatch', () => {
     const [req] = t.sent;
     expect(req!.url).toBe(`https://outlook.example/adminapi/beta/${TENANT.tenantId}/$batch`);
     expect(req!.headers).toMatchObject({ Authorization: 'Bearer token-0', Prefer: 'odata.continue-on-error', 'X-AnchorMailbox': `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${TENANT.tenantId}`, 'x-correlation-id': 'batch-1' });
+    expect(req!.headers.Accept).toBe('application/json');
     const requests = req!.body.requests!;
+    // Absolute URLs and the full headers of a single call, token included (what the public clients send).
     expect(requests.map((r) => [r.method, r.url])).toEqual([
-      ['POST', `/adminapi/beta/${TENANT.tenantId}/InvokeCommand`],
-      ['POST', `/adminapi/beta/${TENANT.tenantId}/InvokeCommand`],
-      ['POST', `/adminapi/beta/${TENANT.tenantId}/InvokeCommand?$select=PrimarySmtpAddress,Alias`],
-      ['POST', `/adminapi/beta/${TENANT.tenantId}/InvokeCommand`],
+      ['POST', `https://outlook.example/adminapi/beta/${TENANT.tenantId}/InvokeCommand`],
+      ['POST', `https://outlook.example/adminapi/beta/${TENANT.tenantId}/InvokeCommand`],
+      ['POST', `https://outlook.example/adminapi/beta/${TENANT.tenantId}/InvokeCommand?$select=PrimarySmtpAddress,Alias`],
+      ['POST', `https://outlook.example/adminapi/beta/${TENANT.tenantId}/InvokeCommand`],
     ]);
     expect(new Set(requests.map((r) => r.id)).size).toBe(4);
     expect(new Set(requests.map((r) => r.headers['client-request-id'])).size).toBe(4);
+    for (const r of requests) expect(r.headers).toMatchObject({ Authorization: 'Bearer token-0', Accept: 'application/json', 'connection-id': req!.headers['connection-id'], 'X-ClientApplication': req!.headers['X-ClientApplication'] });
     expect(requests[0]!.headers).toMatchObject({ 'X-CmdletName': 'Set-Mailbox', 'x-correlation-id': 'cmd-1', 'Content-Type': 'application/json', Prefer: 'odata.maxpagesize=1000' });
     expect(requests[3]!.headers['X-AnchorMailbox']).toBe('UPN:c@contoso.com');
     expect(requests[1]!.body).toEqual({ CmdletInput: { CmdletName: 'Add-DistributionGroupMember', Parameters: { Identity: 'g', Member: 'b' } } });
@@ -154,6 +157,9 @@ describe('ExchangeSession.invokeBatch', () => {
     expect((await t.session.invokeBatch(items.slice(0, 2))).every((o) => o.ok)).toBe(true);
     expect(t.tokens).toEqual({ forced: 1, invalidated: 1 });
     expect(t.sent[1]!.headers.Authorization).toBe('Bearer token-1');
+    // The retry's items carry the refreshed token too.
+    expect(t.sent[0]!.body.requests!.map((r) => r.headers.Authorization)).toEqual(['Bearer token-0', 'Bearer token-0']);
+    expect(t.sent[1]!.body.requests!.map((r) => r.headers.Authorization)).toEqual(['Bearer token-1', 'Bearer token-1']);
     const denied = await t.session.invokeBatch(items.slice(0, 2));
     expect(denied.map((o) => failed(o).category)).toEqual(['auth', 'auth']);
     expect(t.tokens.invalidated).toBe(2);
@@ -183,6 +189,63 @@ describe('ExchangeSession.invokeBatch', () => {
     expect(outcomes[0]).toMatchObject({ ok: true, result: { value: [{ Name: 'a' }] } });
     expect(failed(outcomes[1]!)).toMatchObject({ category: 'notFound' });
     expect(t.sent.map((s) => s.url.replace(/\?.*/, '').split('/').pop())).toEqual(['$batch', 'InvokeCommand', 'InvokeCommand']);
+  });
+
+  it('sends an item refused as a request (400 without an exception type) again on its own; a cmdlet failure is not re-sent', async () => {
+    const t = setup([
+      (s) => {
+        const [a, b, c] = s.body.requests!.map((r) => r.id);
+        return batchAnswer([
+          { id: a, status: 200, body: page([{ Name: 'a' }]) },
+          { id: b, status: 400, body: { error: { code: 'BadRequest', message: 'The batch request item could not be processed as a request.' } } },
+          { id: c, status: 404, body: exoError('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', "couldn't be found", 'NotFound') },
+        ]);
+      },
+      { status: 200, headers: {}, body: page([{ Name: 'g' }]) },
+    ]);
+    const outcomes = await t.session.invokeBatch(items.slice(0, 3));
+    expect(outcomes[0]).toMatchObject({ ok: true, result: { value: [{ Name: 'a' }] } });
+    expect(outcomes[1]).toMatchObject({ ok: true, result: { value: [{ Name: 'g' }] } });
+    expect(failed(outcomes[2]!)).toMatchObject({ category: 'notFound' });
+    expect(t.sent.map((s) => s.url.split('/').pop())).toEqual(['$batch', 'InvokeCommand']);
+    expect(t.sent[1]!.body).toEqual({ CmdletInput: { CmdletName: 'Add-DistributionGroupMember', Parameters: { Identity: 'g', Member: 'b' } } });
+  });
+
+  it('tells an item refused as a request from a cmdlet failure or throttling', () => {
+    expect(isItemEnvelopeRejection(400, { error: { code: 'BadRequest', message: 'Invalid URL.' } })).toBe(true);
+    expect(isItemEnvelopeRejection(401, { error: { code: 'Unauthorized', message: 'no token' } })).toBe(true);
+    expect(isItemEnvelopeRejection(415, 'Unsupported Media Type')).toBe(true);
+    expect(isItemEnvelopeRejection(400, exoError('System.Management.Automation.ParameterBindingException', 'A parameter cannot be found'))).toBe(false);
+    expect(isItemEnvelopeRejection(400, { error: { code: 'BadRequest', message: 'x', innererror: { internalException: { type: 'Microsoft.Exchange.Data.DataValidationException', message: 'bad' } } } })).toBe(false);
+    expect(isItemEnvelopeRejection(400, { error: { code: 'BadRequest', message: 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.' } })).toBe(false);
+    expect(isItemEnvelopeRejection(429, { error: { code: 'TooManyRequests', message: 'throttled' } })).toBe(false);
+    expect(isItemEnvelopeRejection(500, { error: { code: 'InternalServerError', message: 'boom' } })).toBe(false);
+    expect(isItemEnvelopeRejection(403, { error: { code: 'Forbidden', message: 'no role' } })).toBe(false);
+  });
+
+  it('reads a multipart/mixed answer (parts in order, without Content-ID) like the JSON one', async () => {
+    const boundary = 'batchresponse_1b2c';
+    const part = (status: string, body: unknown, extra = '') => `--${boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n${extra}\r\nHTTP/1.1 ${status}\r\nContent-Type: application/json; odata.metadata=minimal\r\n\r\n${JSON.stringify(body)}\r\n`;
+    const multipart = (text: string): JsonResponse => ({ status: 200, headers: { 'content-type': `multipart/mixed; boundary=${boundary}` }, body: text });
+    const t = setup([
+      multipart(`${part('200 OK', page([{ Name: 'a' }], { '@adminapi.warnings': ['w'] }))}${part('404 Not Found', exoError('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', 'gone', 'NotFound'))}--${boundary}--\r\n`),
+      // With Content-ID, in another order, one part inside a changeset.
+      (s) => {
+        const [a, b] = s.body.requests!.map((r) => r.id);
+        const inner = 'changesetresponse_9';
+        const changeset = `--${boundary}\r\nContent-Type: multipart/mixed; boundary=${inner}\r\n\r\n--${inner}\r\nContent-Type: application/http\r\nContent-ID: ${a}\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n${JSON.stringify(page([{ Name: 'first' }]))}\r\n--${inner}--\r\n`;
+        return multipart(`preamble\r\n${part('429 Too Many Requests', exoError('X', 'throttled', 'TooManyRequests'), `Content-ID: ${b}\r\n`)}${changeset}--${boundary}--\r\n`);
+      },
+      multipart('not a multipart body at all'),
+    ]);
+    const [ok, missing] = await t.session.invokeBatch(items.slice(0, 2));
+    expect(ok).toEqual({ ok: true, result: { value: [{ Name: 'a' }], warnings: ['w'], truncated: false, requestIds: [expect.any(String)] } });
+    expect(failed(missing!)).toMatchObject({ category: 'notFound', status: 404 });
+    const [first, throttled] = await t.session.invokeBatch(items.slice(0, 2));
+    expect(first).toMatchObject({ ok: true, result: { value: [{ Name: 'first' }] } });
+    expect(failed(throttled!)).toMatchObject({ category: 'throttled', status: 429 });
+    // An unreadable multipart answer: the cmdlets may have run — transient, as a 2xx without JSON.
+    expect((await t.session.invokeBatch(items.slice(0, 2))).map((o) => failed(o).category)).toEqual(['transient', 'transient']);
   });
 
   it('refuses more than ten items and returns nothing for none', async () => {

@@ -204,23 +204,69 @@ describe('sandbox Exchange admin API', () => {
     expect((await invoke('Get-Mailbox', { Identity: 'grady.archie' })).body.value![0]!.CustomAttribute1).toBe('applied');
   });
 
+  const batchUrl = () => `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`;
+  const invokeUrl = () => `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`;
+  /** An item as the public clients send it: absolute URL, the headers of a single call with its token. */
+  const item = (id: string, cmdlet: string, parameters: Record<string, unknown>) => ({ id, method: 'POST', url: invokeUrl(), headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${token}`, 'client-request-id': `req-${id}` }, body: { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } } });
+  async function batch(requests: unknown[], prefer?: string, accept: string | null = 'application/json'): Promise<{ status: number; headers: Headers; body: { responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body: Answer['body'] }>; error?: { message: string } } }> {
+    const res = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(accept ? { accept } : {}), ...(prefer ? { prefer } : {}) }, body: JSON.stringify({ requests }) });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as never };
+  }
+
   it('runs up to 10 cmdlets in one $batch with per-item results', async () => {
-    const requests = Array.from({ length: 3 }, (_, i) => ({ id: String(i + 1), method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'content-type': 'application/json' }, body: { CmdletInput: { CmdletName: 'Set-Mailbox', Parameters: { Identity: 'megan.bowen', [`CustomAttribute${i + 2}`]: `b${i}` } } } }));
-    requests.push({ id: '4', method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'content-type': 'application/json' }, body: { CmdletInput: { CmdletName: 'Get-Mailbox', Parameters: { Identity: 'ghost' } } } } as never);
-    const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ requests }) });
+    const requests = Array.from({ length: 3 }, (_, i) => item(String(i + 1), 'Set-Mailbox', { Identity: 'megan.bowen', [`CustomAttribute${i + 2}`]: `b${i}` }));
+    requests.push(item('4', 'Get-Mailbox', { Identity: 'ghost' }));
+    const res = await batch(requests);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { responses: Array<{ id: string; status: number }> };
-    expect(body.responses.map((r) => [r.id, r.status])).toEqual([['1', 200], ['2', 200], ['3', 200], ['4', 404]]);
-    const tooMany = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ requests: Array.from({ length: 11 }, (_, i) => ({ ...requests[0], id: `x${i}` })) }) });
+    expect(res.body.responses!.map((r) => [r.id, r.status])).toEqual([['1', 200], ['2', 200], ['3', 200], ['4', 404]]);
+    const tooMany = await batch(Array.from({ length: 11 }, (_, i) => ({ ...requests[0], id: `x${i}` })));
     expect(tooMany.status).toBe(400);
   });
 
-  const batchUrl = () => `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`;
-  const item = (id: string, cmdlet: string, parameters: Record<string, unknown>) => ({ id, method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'content-type': 'application/json', 'client-request-id': `req-${id}` }, body: { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } } });
-  async function batch(requests: unknown[], prefer?: string): Promise<{ status: number; headers: Headers; body: { responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body: Answer['body'] }>; error?: { message: string } } }> {
-    const res = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(prefer ? { prefer } : {}) }, body: JSON.stringify({ requests }) });
-    return { status: res.status, headers: res.headers, body: (await res.json()) as never };
-  }
+  it('answers a $batch that does not ask for JSON in multipart/mixed, one application/http part per item, in order', async () => {
+    const res = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', prefer: 'odata.continue-on-error' }, body: JSON.stringify({ requests: [item('1', 'Get-Mailbox', { Identity: 'megan.bowen@contoso.com' }), item('2', 'Get-Mailbox', { Identity: 'ghost' })] }) });
+    expect(res.status).toBe(200);
+    const type = res.headers.get('content-type')!;
+    expect(type).toMatch(/^multipart\/mixed; boundary=batchresponse_/);
+    const text = await res.text();
+    const boundary = type.split('boundary=')[1]!;
+    const parts = text.split(`--${boundary}`).slice(1, -1);
+    expect(parts).toHaveLength(2);
+    expect(parts[0]).toMatch(/Content-Type: application\/http\r\n[\s\S]*HTTP\/1\.1 200 OK\r\n[\s\S]*"PrimarySmtpAddress":"megan\.bowen@contoso\.com"/);
+    expect(parts[1]).toMatch(/HTTP\/1\.1 404 Not Found\r\n[\s\S]*ManagementObjectNotFoundException/);
+    expect(text).not.toMatch(/Content-ID/i);
+    // `*/*` is not a request for JSON either.
+    const star = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: '*/*' }, body: JSON.stringify({ requests: [item('1', 'Get-AcceptedDomain', {})] }) });
+    expect(star.headers.get('content-type')).toMatch(/^multipart\/mixed/);
+  });
+
+  it('refuses, as requests, items with a relative URL, another host, or no valid token of their own — the other items run', async () => {
+    cloud.exchange.clearJournal();
+    const ok = item('ok', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute11: `env-${Date.now()}` });
+    const relative = { ...item('rel', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute12: 'relative' }), url: `/adminapi/beta/${CONTOSO}/InvokeCommand` };
+    const elsewhere = { ...item('host', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute12: 'elsewhere' }), url: `https://outlook.office365.com/adminapi/beta/${CONTOSO}/InvokeCommand` };
+    const { authorization: _, ...noToken } = item('anon', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute12: 'anonymous' }).headers;
+    const anonymous = { ...item('anon', 'Set-Mailbox', {}), headers: noToken, body: { CmdletInput: { CmdletName: 'Set-Mailbox', Parameters: { Identity: 'megan.bowen', CustomAttribute12: 'anonymous' } } } };
+    const res = await batch([ok, relative, elsewhere, anonymous], 'odata.continue-on-error');
+    expect(res.status).toBe(200);
+    expect(res.body.responses!.map((r) => [r.id, r.status])).toEqual([['ok', 200], ['rel', 400], ['host', 400], ['anon', 401]]);
+    for (const r of res.body.responses!.slice(1)) expect(r.body.error!.details).toBeUndefined(); // a request error, no exception type
+    expect(res.body.responses![1]!.body.error!.message).toMatch(/absolute URL is required/);
+    expect(cloud.exchange.journal().map((e) => Object.keys(e.parameters))).toEqual([['CustomAttribute11']]);
+  });
+
+  it('refuses single items as requests (envelope item fault), running nothing for them', async () => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ batchItemFaults: { rate: 1, kinds: ['envelope'], identity: 'alex.wilber' } });
+    try {
+      const a = await batch([item('1', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute13: 'x' }), item('2', 'Set-Mailbox', { Identity: 'Alex.Wilber', CustomAttribute13: 'y' })], 'odata.continue-on-error');
+      expect(a.body.responses!.map((r) => r.status)).toEqual([200, 400]);
+      expect(a.body.responses![1]!.body).toEqual({ error: { code: 'BadRequest', message: 'The batch request item could not be processed as a request.' } });
+      expect(cloud.exchange.journal().map((e) => e.identity)).toEqual(['megan.bowen@contoso.com']);
+    } finally {
+      cloud.exchange.configure({ batchItemFaults: { rate: 0, kinds: [] } });
+    }
+  });
 
   it('refuses a $batch whose ids repeat (case-insensitive) or are missing, as a whole, running nothing', async () => {
     cloud.exchange.clearJournal();
@@ -268,6 +314,28 @@ describe('sandbox Exchange admin API', () => {
       expect(stats).toMatchObject({ batchRequests: 1, batchItems: 10, maxBatchSize: 10, invokeCommandRequests: 1, requests: 2, maxInFlight: 1, throttled: 1 });
     } finally {
       cloud.exchange.configure({ latencyMs: 0, maxConcurrencyPerTenant: 3 });
+    }
+  });
+
+  it('ExchangeSession.invokeBatch: items the service refuses as requests run again on their own, exactly once', async () => {
+    const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 2 });
+    const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
+    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+    cloud.exchange.clearJournal();
+    cloud.context.stats.reset();
+    cloud.exchange.configure({ batchItemFaults: { rate: 1, kinds: ['envelope'], identity: 'alex.wilber@contoso.com' } });
+    const stamp = `envelope-${Date.now()}`;
+    try {
+      const outcomes = await session.invokeBatch([
+        { request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan.bowen@contoso.com', CustomAttribute14: stamp } } },
+        { request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'alex.wilber@contoso.com', CustomAttribute14: stamp } } },
+      ]);
+      expect(outcomes.map((o) => o.ok)).toEqual([true, true]);
+      expect(cloud.exchange.journal().map((e) => e.identity).sort()).toEqual(['alex.wilber@contoso.com', 'megan.bowen@contoso.com']);
+      expect(cloud.context.stats.snapshot().exchange[CONTOSO]).toMatchObject({ batchRequests: 1, invokeCommandRequests: 1 });
+    } finally {
+      cloud.exchange.configure({ batchItemFaults: { rate: 0, kinds: [] } });
+      transport.close();
     }
   });
 
