@@ -59,6 +59,9 @@ export const exo = {
     new CmdletError(400, 'BadRequest', 'System.Management.Automation.CommandNotFoundException', `The term '${name}' is not recognized as a name of a cmdlet, function, script file, or executable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again.`),
   invalidOperation: (message: string) => new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.InvalidOperationInDehydratedContextException', message),
   taskInvalid: (message: string) => new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Data.Directory.ADInvalidOperationException', message),
+  /** The routing error of a mailbox cmdlet sent to the wrong server (type: public clients; text assumed). */
+  proxyNotAvailable: (identity: string) =>
+    new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException', `Cmdlet needs proxy, but proxy is not available for the mailbox '${identity}'. Required Server FQDN: ${SERVER}. Route the request to the mailbox (X-AnchorMailbox).`),
 };
 
 /** OData error for problems with the request itself (not a cmdlet's failure). */

@@ -13,7 +13,7 @@ import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../c
 import { WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
 import { runCmdlet } from './cmdlets';
-import { CmdletError, requestError } from './errors';
+import { CmdletError, exo, requestError } from './errors';
 import { TenantRecipients } from './recipients';
 
 export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'slow' | 'drop' | 'dropAfterApply';
@@ -39,6 +39,29 @@ export interface BatchItemFaultOptions {
   identity?: string;
 }
 
+/**
+ * Mailbox routing (docs/fidelity.md facts §6, §8): a cmdlet of `cmdlets` about one mailbox whose
+ * request is anchored (`X-AnchorMailbox`; a `$batch`'s own anchor for all its items) on anything
+ * but that mailbox is answered, at `misroutedRate`, with the routing error real clients re-route
+ * on: 400 `CmdletProxyNotAvailableException`, the cmdlet not run.
+ */
+export interface ExchangeRoutingOptions {
+  /** Share of misrouted calls refused, 0..1 (default 1: always, the harsher case). */
+  misroutedRate: number;
+  /** Cmdlets that must run on their mailbox's server (default: mailbox-store cmdlets, see MAILBOX_STORE_CMDLETS). */
+  cmdlets: string[];
+}
+
+/** Cmdlets about data in the mailbox store, and the parameter naming the mailbox. */
+export const MAILBOX_STORE_CMDLETS: Record<string, string> = {
+  'Get-MailboxAutoReplyConfiguration': 'Identity',
+  'Set-MailboxAutoReplyConfiguration': 'Identity',
+  'Get-MailboxPermission': 'Identity',
+  'Add-MailboxPermission': 'Identity',
+  'Remove-MailboxPermission': 'Identity',
+  'Get-InboxRule': 'Mailbox',
+};
+
 export interface ExchangeEmulatorOptions {
   /** Simulated service time per request. */
   latencyMs: number;
@@ -48,6 +71,7 @@ export interface ExchangeEmulatorOptions {
   throttleRetryAfterSeconds: number;
   faults: ExchangeFaultOptions;
   batchItemFaults: BatchItemFaultOptions;
+  routing: ExchangeRoutingOptions;
   /**
    * Per-tenant settings (key: tenant id or initial domain) that replace the ones above for that
    * tenant only — a tenant under throttling answers 429 + Retry-After while the others do not.
@@ -77,6 +101,8 @@ export interface ExchangeEffect {
   parameters: Record<string, unknown>;
   /** client-request-id of the request that made the change. */
   requestId?: string;
+  /** The anchor the change was routed by (a $batch's own for its items). */
+  anchorMailbox?: string;
 }
 
 /** A request as the emulator received it: the tracing headers a client sent (never its token). */
@@ -88,6 +114,8 @@ export interface ReceivedExchangeRequest {
   clientRequestId?: string;
   correlationId?: string;
   traceparent?: string;
+  /** X-AnchorMailbox as sent. */
+  anchorMailbox?: string;
 }
 
 /** Received requests kept for inspection (oldest dropped first). */
@@ -125,7 +153,7 @@ export class ExchangeEmulator implements Emulator {
     readonly ctx: SandboxContext,
     options: Partial<ExchangeEmulatorOptions> = {},
   ) {
-    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, ...options, tenants: {} };
+    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, ...options, routing: { misroutedRate: 1, cmdlets: Object.keys(MAILBOX_STORE_CMDLETS), ...options.routing }, tenants: {} };
     if (options.tenants) this.configure({ tenants: options.tenants });
   }
 
@@ -135,6 +163,11 @@ export class ExchangeEmulator implements Emulator {
    */
   configure(options: Partial<ExchangeEmulatorOptions>): void {
     const faults = options.faults ? { ...this.options.faults, ...options.faults } : this.options.faults;
+    const routing = options.routing ? { ...this.options.routing, ...options.routing } : this.options.routing;
+    if (!(routing.misroutedRate >= 0 && routing.misroutedRate <= 1)) throw new RangeError('routing.misroutedRate: must be a number from 0 to 1');
+    if (!Array.isArray(routing.cmdlets) || routing.cmdlets.some((c) => !Object.keys(MAILBOX_STORE_CMDLETS).some((k) => k.toLowerCase() === String(c).toLowerCase()))) {
+      throw new RangeError(`routing.cmdlets: must list some of ${Object.keys(MAILBOX_STORE_CMDLETS).join(', ')}`);
+    }
     let tenants = this.options.tenants;
     if (options.tenants) {
       tenants = {};
@@ -144,7 +177,7 @@ export class ExchangeEmulator implements Emulator {
         tenants[tenant.tenantId] = checkTenantOptions(key, value);
       }
     }
-    this.options = { ...this.options, ...options, faults, tenants };
+    this.options = { ...this.options, ...options, faults, routing, tenants };
   }
 
   /** The settings that apply to one tenant: its own where set, else the service-wide ones. */
@@ -186,7 +219,7 @@ export class ExchangeEmulator implements Emulator {
 
   async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
     const requestId = headerValue(req, 'client-request-id') ?? randomUUID();
-    this.received.push({ at: new Date().toISOString(), method: req.method, path: req.url.pathname, cmdlet: headerValue(req, 'x-cmdletname'), clientRequestId: headerValue(req, 'client-request-id'), correlationId: headerValue(req, 'x-correlation-id'), traceparent: headerValue(req, 'traceparent') });
+    this.received.push({ at: new Date().toISOString(), method: req.method, path: req.url.pathname, cmdlet: headerValue(req, 'x-cmdletname'), clientRequestId: headerValue(req, 'client-request-id'), correlationId: headerValue(req, 'x-correlation-id'), traceparent: headerValue(req, 'traceparent'), anchorMailbox: headerValue(req, 'x-anchormailbox') });
     if (this.received.length > MAX_RECEIVED) this.received.splice(0, this.received.length - MAX_RECEIVED);
     const baseHeaders = { 'request-id': randomUUID(), 'client-request-id': requestId, 'X-Content-Type-Options': 'nosniff' };
     const match = /^\/adminapi\/beta\/([^/]+)\/(InvokeCommand|\$batch)$/i.exec(req.url.pathname);
@@ -210,7 +243,7 @@ export class ExchangeEmulator implements Emulator {
           return;
         }
         await this.applyFaultBeforeWork(tenant!.tenantId, fault);
-        const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
+        const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString(), headerValue(req, 'x-anchormailbox'));
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
@@ -299,16 +332,17 @@ export class ExchangeEmulator implements Emulator {
     }
   }
 
-  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string): { status: number; body: unknown; headers: Record<string, string> } {
+  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string, anchor: string | undefined): { status: number; body: unknown; headers: Record<string, string> } {
     let result;
     try {
+      this.checkRouting(tenantId, input, anchor);
       result = runCmdlet(this.recipients(tenantId), input.CmdletName, input.Parameters);
     } catch (error) {
       if (error instanceof CmdletError) return { status: error.status, body: error.body(), headers: {} };
       throw error;
     }
     for (const effect of result.effects) {
-      this.effects.push({ seq: ++this.seq, at: new Date().toISOString(), tenantId, cmdlet: result.cmdlet, identity: effect.identity, parameters: effect.parameters, requestId });
+      this.effects.push({ seq: ++this.seq, at: new Date().toISOString(), tenantId, cmdlet: result.cmdlet, identity: effect.identity, parameters: effect.parameters, requestId, anchorMailbox: anchor });
     }
     const pageSize = Math.min(1000, Math.max(1, Number(/odata\.maxpagesize=(\d+)/i.exec(prefer ?? '')?.[1] ?? 1000)));
     const skip = Math.max(0, Number(url.searchParams.get('$skiptoken') ?? 0) || 0);
@@ -326,6 +360,28 @@ export class ExchangeEmulator implements Emulator {
     }
     if (result.warnings.length) body['@adminapi.warnings'] = result.warnings;
     return { status: 200, body, headers: pageSize < 1000 ? { 'Preference-Applied': `odata.maxpagesize=${pageSize}` } : {} };
+  }
+
+  /**
+   * Throws the routing error when a mailbox-store cmdlet about an existing mailbox is anchored
+   * on anything else (see ExchangeRoutingOptions). `SMTP:`/`UPN:` name an address, `MBX:` a
+   * mailbox GUID (`@tenant` ignored); any other anchor (the system mailbox) is elsewhere.
+   */
+  private checkRouting(tenantId: string, input: CommandInput, anchor: string | undefined): void {
+    const { misroutedRate, cmdlets } = this.options.routing;
+    const cmdlet = cmdlets.find((c) => c.toLowerCase() === input.CmdletName.toLowerCase());
+    if (!cmdlet || !misroutedRate) return;
+    const name = MAILBOX_STORE_CMDLETS[Object.keys(MAILBOX_STORE_CMDLETS).find((k) => k.toLowerCase() === cmdlet.toLowerCase())!]!;
+    const key = Object.keys(input.Parameters).find((k) => k.toLowerCase() === name.toLowerCase());
+    const identity = key === undefined ? undefined : input.Parameters[key];
+    if (typeof identity !== 'string') return;
+    const recipients = this.recipients(tenantId);
+    const target = recipients.resolve(identity);
+    if (!target || target.kind !== 'mailbox') return; // the cmdlet's own not-found answer
+    const hint = /^(SMTP|UPN):(.+)$/i.exec(anchor ?? '')?.[2] ?? /^MBX:([^@]+)@/i.exec(anchor ?? '')?.[1];
+    if (hint !== undefined && recipients.resolve(hint) === target) return;
+    if (Math.random() >= misroutedRate) return;
+    throw exo.proxyNotAvailable(identity);
   }
 
   /**
@@ -361,7 +417,7 @@ export class ExchangeEmulator implements Emulator {
       await this.applyFaultBeforeWork(tenantId, fault);
       const responses: BatchItemAnswer[] = [];
       for (const item of requests) {
-        const answer = await this.batchItem(tenantId, item as BatchRequestItem, req.url);
+        const answer = await this.batchItem(tenantId, item as BatchRequestItem, req.url, headerValue(req, 'x-anchormailbox'));
         responses.push(answer);
         if (answer.status >= 400 && !continueOnError) break;
       }
@@ -380,7 +436,7 @@ export class ExchangeEmulator implements Emulator {
    * its URL must be absolute — this service's own InvokeCommand of this tenant, as the EXO module
    * and CIPP send it — and it must carry its own valid bearer token, checked like a single call's.
    */
-  private async batchItem(tenantId: string, r: BatchRequestItem, batchUrl: URL): Promise<BatchItemAnswer> {
+  private async batchItem(tenantId: string, r: BatchRequestItem, batchUrl: URL, batchAnchor: string | undefined): Promise<BatchItemAnswer> {
     const id = String(r.id);
     const json = { 'Content-Type': 'application/json' };
     const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({ id, status, headers: { ...json, ...headers }, body: errorBody });
@@ -426,7 +482,8 @@ export class ExchangeEmulator implements Emulator {
       }
     }
     const requestId = itemHeaders['client-request-id'] ?? randomUUID();
-    const answer = this.invoke(tenantId, input, subUrl, itemHeaders.prefer, requestId, subUrl.toString());
+    // A $batch is routed as a whole, by its own anchor (CIPP-API tests): the item's is not used.
+    const answer = this.invoke(tenantId, input, subUrl, itemHeaders.prefer, requestId, subUrl.toString(), batchAnchor);
     return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body: answer.body };
   }
 

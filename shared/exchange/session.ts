@@ -13,6 +13,7 @@ import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
 import { encodeParameters } from './parameters';
+import { batchGroups, routingFor } from './routing';
 import { categorize, errorFromResponse, parseServiceError } from './classify';
 import { JsonHttpTransport } from './transport';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
@@ -21,7 +22,7 @@ import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type Cmdle
 
 export { encodeParameters } from './parameters';
 
-export const SYSTEM_MAILBOX_ANCHOR = (tenantId: string) => `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${tenantId}`;
+export { SYSTEM_MAILBOX_ANCHOR } from './routing';
 
 export interface ExchangeSessionOptions {
   tenant: TenantConfig;
@@ -128,6 +129,21 @@ export class ExchangeSession implements TenantExchange {
   async invokeBatch(items: readonly BatchItem[], invokeOptions: InvokeOptions = {}): Promise<BatchItemOutcome[]> {
     if (items.length === 0) return [];
     if (items.length > EXCHANGE_BATCH_LIMIT) throw new RangeError(`invokeBatch: items: at most ${EXCHANGE_BATCH_LIMIT} cmdlets per $batch (got ${items.length})`);
+    // A $batch is routed as a whole: cmdlets pinned to different mailboxes go in separate requests.
+    const routes = items.map((item) => routingFor(item.request, this.options.tenant.tenantId));
+    const groups = batchGroups(routes, this.options.tenant.tenantId);
+    const outcomes: BatchItemOutcome[] = new Array(items.length);
+    for (const group of groups) {
+      const members = group.indexes.map((i) => items[i]!);
+      const byParameter = group.indexes.some((i) => routes[i]!.byParameter && routes[i]!.pinned && routes[i]!.anchor === group.anchor);
+      const answers = members.length > 1 || groups.length === 1 ? await this.sendBatch(members, group.anchor, byParameter, invokeOptions) : await this.oneByOne(members, invokeOptions);
+      group.indexes.forEach((i, k) => (outcomes[i] = answers[k]!));
+    }
+    return outcomes;
+  }
+
+  /** One `$batch` request of `items`, routed by `anchor` (see invokeBatch). */
+  private async sendBatch(items: readonly BatchItem[], anchor: string, byParameter: boolean, invokeOptions: InvokeOptions): Promise<BatchItemOutcome[]> {
     const { tenant, baseUrl } = this.options;
     const prepared: PreparedItem[] = items.map((item, i) => ({ id: String(i + 1), requestId: randomUUID(), body: commandBody(item.request), item }));
     const payload = (sent?: ExchangeRequest) => {
@@ -144,7 +160,8 @@ export class ExchangeSession implements TenantExchange {
       };
     };
     const url = `${baseUrl.replace(/\/+$/, '')}/adminapi/beta/${encodeURIComponent(tenant.tenantId)}/$batch`;
-    const headers: Record<string, string> = { 'X-AnchorMailbox': SYSTEM_MAILBOX_ANCHOR(tenant.tenantId), Prefer: 'odata.continue-on-error' };
+    const headers: Record<string, string> = { 'X-AnchorMailbox': anchor, Prefer: 'odata.continue-on-error' };
+    if (byParameter) headers['parameter-based-routing'] = 'true';
     if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
     // One request (one client span) for the whole batch; the items are its cmdlets.
     const kind: RequestKind = { operation: '$batch', spanName: '$batch', spanAttributes: { 'exo_gateway.batch.size': items.length }, logMessage: 'Exchange $batch request', logFields: { batchSize: items.length, itemRequestIds: prepared.map((p) => p.requestId) }, renderBody: payload };
@@ -270,11 +287,13 @@ export class ExchangeSession implements TenantExchange {
 
   /** Headers of one cmdlet call (a request, or an item of a $batch with its own client-request-id). */
   private cmdletHeaders(request: CmdletRequest, correlationId?: string, requestId?: string): Record<string, string> {
+    const routing = routingFor(request, this.options.tenant.tenantId);
     const headers: Record<string, string> = {
-      'X-AnchorMailbox': request.anchorMailbox ?? SYSTEM_MAILBOX_ANCHOR(this.options.tenant.tenantId),
+      'X-AnchorMailbox': routing.anchor,
       'X-CmdletName': request.cmdlet,
       Prefer: `odata.maxpagesize=${this.options.pageSize ?? 1000}`,
     };
+    if (routing.byParameter) headers['parameter-based-routing'] = 'true';
     if (requestId) Object.assign(headers, { 'client-request-id': requestId, 'return-client-request-id': 'true' });
     if (correlationId) headers['x-correlation-id'] = correlationId;
     return headers;

@@ -73,7 +73,8 @@ describe('ExchangeSession.invokeBatch', () => {
     expect(t.sent).toHaveLength(1);
     const [req] = t.sent;
     expect(req!.url).toBe(`https://outlook.example/adminapi/beta/${TENANT.tenantId}/$batch`);
-    expect(req!.headers).toMatchObject({ Authorization: 'Bearer token-0', Prefer: 'odata.continue-on-error', 'X-AnchorMailbox': `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${TENANT.tenantId}`, 'x-correlation-id': 'batch-1' });
+    // Routed as a whole: by the one anchor an item is pinned to (here the caller's own), else the system mailbox.
+    expect(req!.headers).toMatchObject({ Authorization: 'Bearer token-0', Prefer: 'odata.continue-on-error', 'X-AnchorMailbox': 'UPN:c@contoso.com', 'x-correlation-id': 'batch-1' });
     expect(req!.headers.Accept).toBe('application/json');
     const requests = req!.body.requests!;
     // Absolute URLs and the full headers of a single call, token included (what the public clients send).
@@ -87,7 +88,8 @@ describe('ExchangeSession.invokeBatch', () => {
     expect(new Set(requests.map((r) => r.headers['client-request-id'])).size).toBe(4);
     for (const r of requests) expect(r.headers).toMatchObject({ Authorization: 'Bearer token-0', Accept: 'application/json', 'connection-id': req!.headers['connection-id'], 'X-ClientApplication': req!.headers['X-ClientApplication'] });
     expect(requests[0]!.headers).toMatchObject({ 'X-CmdletName': 'Set-Mailbox', 'x-correlation-id': 'cmd-1', 'Content-Type': 'application/json', Prefer: 'odata.maxpagesize=1000' });
-    expect(requests[3]!.headers['X-AnchorMailbox']).toBe('UPN:c@contoso.com');
+    expect(requests.map((r) => r.headers['X-AnchorMailbox'])).toEqual(['SMTP:a@contoso.com', `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${TENANT.tenantId}`, `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${TENANT.tenantId}`, 'UPN:c@contoso.com']);
+    expect(requests.map((r) => r.headers['parameter-based-routing'])).toEqual(['true', undefined, undefined, undefined]);
     expect(requests[1]!.body).toEqual({ CmdletInput: { CmdletName: 'Add-DistributionGroupMember', Parameters: { Identity: 'g', Member: 'b' } } });
     // The item's own client-request-id is what its result reports.
     expect((outcomes[0] as { result: { requestIds: string[] } }).result.requestIds).toEqual([requests[0]!.headers['client-request-id']]);
@@ -246,6 +248,19 @@ describe('ExchangeSession.invokeBatch', () => {
     expect(failed(throttled!)).toMatchObject({ category: 'throttled', status: 429 });
     // An unreadable multipart answer: the cmdlets may have run — transient, as a 2xx without JSON.
     expect((await t.session.invokeBatch(items.slice(0, 2))).map((o) => failed(o).category)).toEqual(['transient', 'transient']);
+  });
+
+  it('sends cmdlets pinned to different mailboxes in separate requests, each routed by its mailbox', async () => {
+    const autoReply = (identity: string) => ({ request: { cmdlet: 'Set-MailboxAutoReplyConfiguration', parameters: { Identity: identity, AutoReplyState: 'Disabled' } } });
+    const ok = (s: Sent) => batchAnswer(s.body.requests!.map((r) => ({ id: r.id, status: 200, body: page([]) })));
+    const t = setup([ok, { status: 200, headers: {}, body: page([]) }]);
+    const outcomes = await t.session.invokeBatch([autoReply('x@contoso.com'), items[1]!, autoReply('y@contoso.com'), autoReply('X@contoso.com')]);
+    expect(outcomes.every((o) => o.ok)).toBe(true);
+    expect(t.sent.map((s) => [s.url.split('/').pop(), s.headers['X-AnchorMailbox'], s.headers['parameter-based-routing']])).toEqual([
+      ['$batch', 'SMTP:x@contoso.com', 'true'],
+      ['InvokeCommand', 'SMTP:y@contoso.com', 'true'],
+    ]);
+    expect(t.sent[0]!.body.requests!.map((r) => r.body)).toEqual([autoReply('x@contoso.com'), items[1]!, autoReply('X@contoso.com')].map((i) => ({ CmdletInput: { CmdletName: i.request.cmdlet, Parameters: i.request.parameters } })));
   });
 
   it('refuses more than ten items and returns nothing for none', async () => {

@@ -1,6 +1,7 @@
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+import { MAILBOX_STORE_CMDLETS } from '../../sandbox/exchange/exchange-emulator';
 import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
 
@@ -27,9 +28,14 @@ interface Answer {
   body: { value?: Array<Record<string, unknown>>; '@odata.nextLink'?: string; '@adminapi.warnings'?: string[]; error?: { code: string; message: string; details?: Array<{ message: string }> } };
 }
 
-async function invoke(cmdlet: string, parameters: Record<string, unknown> = {}, options: { tenant?: string; bearer?: string | null; prefer?: string; url?: string; select?: string } = {}): Promise<Answer> {
+const SYSTEM_ANCHOR = `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${CONTOSO}`;
+
+/** One InvokeCommand; anchored on the mailbox an address Identity/Mailbox names (else the system mailbox) unless `anchor` says otherwise. */
+async function invoke(cmdlet: string, parameters: Record<string, unknown> = {}, options: { tenant?: string; bearer?: string | null; prefer?: string; url?: string; select?: string; anchor?: string } = {}): Promise<Answer> {
   const url = options.url ?? `${cloud.endpoints.exchange}/adminapi/beta/${options.tenant ?? CONTOSO}/InvokeCommand${options.select ? `?$select=${options.select}` : ''}`;
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'X-CmdletName': cmdlet, 'client-request-id': crypto.randomUUID(), 'X-AnchorMailbox': `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${CONTOSO}` };
+  const target = parameters.Identity ?? parameters.Mailbox;
+  const anchor = options.anchor ?? (typeof target === 'string' && target.includes('@') ? `SMTP:${target}` : SYSTEM_ANCHOR);
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'X-CmdletName': cmdlet, 'client-request-id': crypto.randomUUID(), 'X-AnchorMailbox': anchor };
   if (options.bearer !== null) headers.authorization = `Bearer ${options.bearer ?? token}`;
   if (options.prefer) headers.prefer = options.prefer;
   const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ CmdletInput: { CmdletName: cmdlet, Parameters: parameters } }) });
@@ -129,6 +135,42 @@ describe('sandbox Exchange admin API', () => {
     const missing = await invoke('Remove-DistributionGroupMember', { Identity: 'sales-team', Member: 'lee.gu@contoso.com', BypassSecurityGroupManagerCheck: true });
     expect(exceptionOf(missing)).toBe('Microsoft.Exchange.Management.Tasks.MemberNotFoundException');
     expect((await invoke('Get-DistributionGroup', { Identity: 'book-club' })).body.value![0]).toMatchObject({ MemberJoinRestriction: 'Open', ManagedBy: ['lidia.holloway'] });
+  });
+
+  it('refuses a mailbox-store cmdlet anchored away from its mailbox with CmdletProxyNotAvailableException, and records the anchor', async () => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.clearReceived();
+    const set = { Identity: 'adele.vance@contoso.com', AutoReplyState: 'Enabled', InternalMessage: `routing-${Date.now()}` };
+    const system = await invoke('Set-MailboxAutoReplyConfiguration', set, { anchor: SYSTEM_ANCHOR });
+    expect(system.status).toBe(400);
+    expect(exceptionOf(system)).toBe('Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException');
+    expect(exceptionOf(await invoke('Set-MailboxAutoReplyConfiguration', set, { anchor: 'SMTP:alex.wilber@contoso.com' }))).toBe('Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException');
+    expect(exceptionOf(await invoke('Get-InboxRule', { Mailbox: 'alex.wilber@contoso.com' }, { anchor: SYSTEM_ANCHOR }))).toBe('Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException');
+    expect(cloud.exchange.journal()).toHaveLength(0);
+    // Anchored on the mailbox (by address, UPN or mailbox GUID): it runs.
+    expect((await invoke('Set-MailboxAutoReplyConfiguration', set, { anchor: 'SMTP:Adele.Vance@contoso.com' })).status).toBe(200);
+    expect((await invoke('Get-MailboxAutoReplyConfiguration', { Identity: 'adele.vance' }, { anchor: 'UPN:adele.vance@contoso.com' })).status).toBe(200);
+    const guid = (await invoke('Get-Mailbox', { Identity: 'adele.vance@contoso.com' })).body.value![0]!.Guid as string;
+    expect((await invoke('Get-MailboxPermission', { Identity: 'adele.vance@contoso.com' }, { anchor: `MBX:${guid}@${CONTOSO}` })).status).toBe(200);
+    // Directory cmdlets, unknown mailboxes and cmdlets without the mailbox run anywhere.
+    expect((await invoke('Get-Mailbox', { Identity: 'adele.vance@contoso.com' }, { anchor: SYSTEM_ANCHOR })).status).toBe(200);
+    expect(exceptionOf(await invoke('Get-MailboxAutoReplyConfiguration', { Identity: 'nobody@contoso.com' }, { anchor: SYSTEM_ANCHOR }))).toBe('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException');
+    expect(cloud.exchange.journal().map((e) => e.anchorMailbox)).toEqual(['SMTP:Adele.Vance@contoso.com']);
+    expect(cloud.exchange.receivedRequests()[0]!.anchorMailbox).toBe(SYSTEM_ANCHOR);
+    // A $batch routes as a whole: its items are judged by the batch's anchor, not their own.
+    const item = (id: string, anchor: string) => ({ id, method: 'POST', url: `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { authorization: `Bearer ${token}`, 'x-anchormailbox': anchor }, body: { CmdletInput: { CmdletName: 'Get-MailboxAutoReplyConfiguration', Parameters: { Identity: 'adele.vance@contoso.com' } } } });
+    const batchOf = async (anchor: string) => (await (await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json', 'x-anchormailbox': anchor }, body: JSON.stringify({ requests: [item('1', 'SMTP:adele.vance@contoso.com')] }) })).json()) as { responses: Array<{ status: number }> };
+    expect((await batchOf(SYSTEM_ANCHOR)).responses[0]!.status).toBe(400);
+    expect((await batchOf('SMTP:adele.vance@contoso.com')).responses[0]!.status).toBe(200);
+    // The rate is configurable: 0 lets misrouted calls through.
+    cloud.exchange.configure({ routing: { misroutedRate: 0, cmdlets: ['Set-MailboxAutoReplyConfiguration'] } });
+    try {
+      expect((await invoke('Get-MailboxAutoReplyConfiguration', { Identity: 'adele.vance@contoso.com' }, { anchor: SYSTEM_ANCHOR })).status).toBe(200);
+      expect(() => cloud.exchange.configure({ routing: { misroutedRate: 2, cmdlets: [] } })).toThrow(/misroutedRate/);
+      expect(() => cloud.exchange.configure({ routing: { misroutedRate: 1, cmdlets: ['Get-Nothing'] } })).toThrow(/routing\.cmdlets/);
+    } finally {
+      cloud.exchange.configure({ routing: { misroutedRate: 1, cmdlets: Object.keys(MAILBOX_STORE_CMDLETS) } });
+    }
   });
 
   it('answers cmdlet errors the way the real service words them', async () => {
@@ -314,6 +356,30 @@ describe('sandbox Exchange admin API', () => {
       expect(stats).toMatchObject({ batchRequests: 1, batchItems: 10, maxBatchSize: 10, invokeCommandRequests: 1, requests: 2, maxInFlight: 1, throttled: 1 });
     } finally {
       cloud.exchange.configure({ latencyMs: 0, maxConcurrencyPerTenant: 3 });
+    }
+  });
+
+  it('ExchangeSession routes mailbox cmdlets to their mailbox, alone and in $batch requests (routed as a whole)', async () => {
+    const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 2 });
+    const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
+    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+    cloud.exchange.clearJournal();
+    cloud.exchange.clearReceived();
+    const stamp = `routed-${Date.now()}`;
+    const autoReply = (identity: string) => ({ request: { cmdlet: 'Set-MailboxAutoReplyConfiguration', parameters: { Identity: identity, AutoReplyState: 'Enabled', InternalMessage: stamp } } });
+    try {
+      await session.invoke(autoReply('adele.vance@contoso.com').request);
+      expect(cloud.exchange.receivedRequests().map((r) => r.anchorMailbox)).toEqual(['SMTP:adele.vance@contoso.com']);
+      const outcomes = await session.invokeBatch([autoReply('alex.wilber@contoso.com'), { request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan.bowen', CustomAttribute15: stamp } } }, autoReply('lee.gu@contoso.com'), { request: { cmdlet: 'Get-InboxRule', parameters: { Mailbox: 'alex.wilber@contoso.com' } } }]);
+      expect(outcomes.map((o) => (o.ok ? 'ok' : o.error.exceptionType))).toEqual(['ok', 'ok', 'ok', 'ok']);
+      expect(cloud.exchange.journal().map((e) => [e.identity, e.anchorMailbox])).toEqual([
+        ['adele.vance@contoso.com', 'SMTP:adele.vance@contoso.com'],
+        ['alex.wilber@contoso.com', 'SMTP:alex.wilber@contoso.com'],
+        ['megan.bowen@contoso.com', 'SMTP:alex.wilber@contoso.com'],
+        ['lee.gu@contoso.com', 'SMTP:lee.gu@contoso.com'],
+      ]);
+    } finally {
+      transport.close();
     }
   });
 
