@@ -65,6 +65,13 @@ export const MAILBOX_STORE_CMDLETS: Record<string, string> = {
 export interface ExchangeEmulatorOptions {
   /** Simulated service time per request. */
   latencyMs: number;
+  /**
+   * The service's own limit on one request (default 900 000 ms: the EXO module's 960 s client
+   * timeout is "1 minute more than server timeout"). A request whose service time (latency plus
+   * a `slow` fault) is longer is cut there: the cmdlet still takes effect (assumed, harsher) and
+   * the answer is 504 `GatewayTimeout`.
+   */
+  serverTimeoutMs: number;
   /** Concurrent requests per tenant before 429 (default 3). */
   maxConcurrencyPerTenant: number;
   /** Retry-After (seconds) sent with a concurrency 429. */
@@ -124,6 +131,8 @@ const MAX_RECEIVED = 10_000;
 const EXCHANGE_ROLES = new Set<string>([WELL_KNOWN.roles.exchangeAdministrator, WELL_KNOWN.roles.exchangeRecipientAdministrator, WELL_KNOWN.roles.globalAdministrator]);
 const CONCURRENCY_TEXT = 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
 const MAX_BATCH = 10;
+/** The answer of a request cut at the service's own timeout (assumed). */
+const SERVER_TIMEOUT = requestError('GatewayTimeout', 'The operation has timed out.');
 
 interface CommandInput {
   CmdletName: string;
@@ -153,7 +162,7 @@ export class ExchangeEmulator implements Emulator {
     readonly ctx: SandboxContext,
     options: Partial<ExchangeEmulatorOptions> = {},
   ) {
-    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, ...options, routing: { misroutedRate: 1, cmdlets: Object.keys(MAILBOX_STORE_CMDLETS), ...options.routing }, tenants: {} };
+    this.options = { latencyMs: 0, serverTimeoutMs: 900_000, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, ...options, routing: { misroutedRate: 1, cmdlets: Object.keys(MAILBOX_STORE_CMDLETS), ...options.routing }, tenants: {} };
     if (options.tenants) this.configure({ tenants: options.tenants });
   }
 
@@ -242,12 +251,13 @@ export class ExchangeEmulator implements Emulator {
           req.raw.socket.destroy();
           return;
         }
-        await this.applyFaultBeforeWork(tenant!.tenantId, fault);
+        const cut = await this.applyFaultBeforeWork(tenant!.tenantId, fault);
         const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString(), headerValue(req, 'x-anchormailbox'));
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
         }
+        if (cut) return sendJson(res, 504, SERVER_TIMEOUT, baseHeaders);
         sendJson(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
       });
     } catch (error) {
@@ -295,7 +305,8 @@ export class ExchangeEmulator implements Emulator {
     stats.faultsByKind[fault] = (stats.faultsByKind[fault] ?? 0) + 1;
   }
 
-  private async applyFaultBeforeWork(tenantId: string, fault: ExchangeFaultKind | undefined): Promise<void> {
+  /** Applies a fault that comes before the cmdlet; true when a `slow` one runs past the service's own timeout (the request is then cut). */
+  private async applyFaultBeforeWork(tenantId: string, fault: ExchangeFaultKind | undefined): Promise<boolean> {
     const options = this.optionsFor(tenantId);
     switch (fault) {
       case 'http500':
@@ -306,11 +317,14 @@ export class ExchangeEmulator implements Emulator {
         throw new HttpAnswer(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(options.throttleRetryAfterSeconds) });
       case 'concurrencyText':
         throw new HttpAnswer(400, new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT).body());
-      case 'slow':
-        await sleep(options.faults.slowMs);
-        break;
+      case 'slow': {
+        const budget = Math.max(0, options.serverTimeoutMs - options.latencyMs);
+        await sleep(Math.min(options.faults.slowMs, budget));
+        return options.faults.slowMs > budget;
+      }
       default:
     }
+    return false;
   }
 
   /** Holds one of the tenant's concurrency slots for the duration of `work`, or answers 429. */
@@ -414,7 +428,7 @@ export class ExchangeEmulator implements Emulator {
         req.raw.socket.destroy();
         return;
       }
-      await this.applyFaultBeforeWork(tenantId, fault);
+      const cut = await this.applyFaultBeforeWork(tenantId, fault);
       const responses: BatchItemAnswer[] = [];
       for (const item of requests) {
         const answer = await this.batchItem(tenantId, item as BatchRequestItem, req.url, headerValue(req, 'x-anchormailbox'));
@@ -425,6 +439,7 @@ export class ExchangeEmulator implements Emulator {
         req.raw.socket.destroy();
         return;
       }
+      if (cut) return sendJson(res, 504, SERVER_TIMEOUT, baseHeaders);
       const headers = { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) };
       if (acceptsJson(headerValue(req, 'accept'))) sendJson(res, 200, { responses }, headers);
       else sendMultipart(res, responses, headers);

@@ -32,7 +32,13 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CERT_REFRESH_INTERVAL_MINUTES: positiveInt(15, 1440),
   COMMAND_MAX_ATTEMPTS: positiveInt(5, 20),
-  EXO_REQUEST_TIMEOUT_SECONDS: positiveInt(100, 600),
+  /**
+   * Timeout of one Exchange request. Above the service's own limit (~15 min; the EXO module waits
+   * 960 s): a request given up earlier may still be running, and its retry would run it twice.
+   * Slow cmdlets get the EXO module's longer timeouts (shared/exchange/timeouts.ts). host.json's
+   * functionTimeout must stay above this plus SLOT_WAIT_MS (a test checks).
+   */
+  EXO_REQUEST_TIMEOUT_SECONDS: positiveInt(960, 3600),
   /**
    * How long a claimed command waits in-process for a tenant slot before it is deferred. Long
    * enough that a backlog waits here (a claim renewal every 10 s) rather than cycling through

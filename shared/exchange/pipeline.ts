@@ -47,6 +47,8 @@ export interface ExchangeRequest {
   logFields?: Record<string, unknown>;
   logger?: Logger;
   signal?: AbortSignal;
+  /** How long this request may take (default: the transport's own); see timeouts.ts. */
+  timeoutMs?: number;
   /** Parent of the request's span (default: the active context). */
   traceContext?: Context;
   /** client-request-id of this try (set by the client-request-id policy, fresh for each try). */
@@ -95,7 +97,7 @@ export class Pipeline {
  */
 export function httpTransport(transport: Pick<JsonHttpTransport, 'post'>): SendRequest {
   return async (request) => {
-    const response = await transport.post(request.url, request.renderBody ? request.renderBody(request) : request.body, request.headers, request.signal);
+    const response = await transport.post(request.url, request.renderBody ? request.renderBody(request) : request.body, request.headers, request.signal, request.timeoutMs);
     const contentType = response.headers['content-type'];
     const boundary = multipartBoundary(Array.isArray(contentType) ? contentType[0] : contentType);
     if (boundary && typeof response.body === 'string') {

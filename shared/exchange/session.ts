@@ -14,6 +14,7 @@ import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
 import { encodeParameters } from './parameters';
 import { batchGroups, routingFor } from './routing';
+import { DEFAULT_EXCHANGE_TIMEOUT_MS, requestTimeoutMs } from './timeouts';
 import { categorize, errorFromResponse, parseServiceError } from './classify';
 import { JsonHttpTransport } from './transport';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
@@ -32,6 +33,8 @@ export interface ExchangeSessionOptions {
   /** The Exchange token scope (EXO_TOKEN_SCOPE): a refused token is explained against its audience. */
   tokenScope: string;
   transport: JsonHttpTransport;
+  /** Timeout of one request (EXO_REQUEST_TIMEOUT_SECONDS; default 960 s, above the service's own — timeouts.ts); slow cmdlets get longer. */
+  timeoutMs?: number;
   logger?: Logger;
   pageSize?: number;
   maxResults?: number;
@@ -92,7 +95,7 @@ function everyItem(prepared: PreparedItem[], error: ExchangeError): BatchItemOut
 }
 
 /** What a request of the session is, besides its URL and body (see ExchangeRequest). */
-type RequestKind = Pick<ExchangeRequest, 'operation' | 'cmdlet' | 'spanName' | 'spanAttributes' | 'logMessage' | 'logFields' | 'requestIds' | 'renderBody'>;
+type RequestKind = Pick<ExchangeRequest, 'operation' | 'cmdlet' | 'spanName' | 'spanAttributes' | 'logMessage' | 'logFields' | 'requestIds' | 'renderBody' | 'timeoutMs'>;
 
 export class ExchangeSession implements TenantExchange {
   readonly connectionId = randomUUID();
@@ -164,7 +167,7 @@ export class ExchangeSession implements TenantExchange {
     if (byParameter) headers['parameter-based-routing'] = 'true';
     if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
     // One request (one client span) for the whole batch; the items are its cmdlets.
-    const kind: RequestKind = { operation: '$batch', spanName: '$batch', spanAttributes: { 'exo_gateway.batch.size': items.length }, logMessage: 'Exchange $batch request', logFields: { batchSize: items.length, itemRequestIds: prepared.map((p) => p.requestId) }, renderBody: payload };
+    const kind: RequestKind = { operation: '$batch', spanName: '$batch', spanAttributes: { 'exo_gateway.batch.size': items.length }, logMessage: 'Exchange $batch request', logFields: { batchSize: items.length, itemRequestIds: prepared.map((p) => p.requestId) }, renderBody: payload, timeoutMs: requestTimeoutMs(items.map((i) => i.request.cmdlet), this.options.timeoutMs) };
     let response: ExchangeResponse;
     try {
       response = await this.send(url, payload(), headers, kind, invokeOptions);
@@ -301,7 +304,7 @@ export class ExchangeSession implements TenantExchange {
 
   /** One InvokeCommand request (a first page or the next one): the page it answered. */
   private async invokeCommand(url: string, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, requestIds: string[]): Promise<Record<string, unknown>> {
-    const kind: RequestKind = { operation: request.cmdlet, cmdlet: request.cmdlet, spanName: `InvokeCommand ${request.cmdlet}`, logMessage: 'Exchange request', logFields: { cmdlet: request.cmdlet }, requestIds };
+    const kind: RequestKind = { operation: request.cmdlet, cmdlet: request.cmdlet, spanName: `InvokeCommand ${request.cmdlet}`, logMessage: 'Exchange request', logFields: { cmdlet: request.cmdlet }, requestIds, timeoutMs: requestTimeoutMs([request.cmdlet], this.options.timeoutMs) };
     const response = await this.send(url, body, this.cmdletHeaders(request, invokeOptions.correlationId), kind, invokeOptions);
     return response.body as Record<string, unknown>;
   }
@@ -329,6 +332,7 @@ export interface ExchangeSessionPoolOptions {
   baseUrl: string;
   /** Token source per tenant (created once per tenant). */
   tokensFor(tenant: TenantConfig): ExchangeTokenSource;
+  /** Timeout of one request (default DEFAULT_EXCHANGE_TIMEOUT_MS, 960 s: above the service's own ~15 min; see timeouts.ts). */
   timeoutMs?: number;
   /** The Exchange token scope (EXO_TOKEN_SCOPE): a refused token is explained against its audience. */
   tokenScope: string;
@@ -347,9 +351,10 @@ export class ExchangeSessionPool implements ExchangeSessions {
   forTenant(tenant: TenantConfig): ExchangeSession {
     let session = this.sessions.get(tenant.tenantId);
     if (!session) {
-      const transport = new JsonHttpTransport({ timeoutMs: this.options.timeoutMs ?? 100_000, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
+      const timeoutMs = this.options.timeoutMs ?? DEFAULT_EXCHANGE_TIMEOUT_MS;
+      const transport = new JsonHttpTransport({ timeoutMs, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
       this.transports.push(transport);
-      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), tokenScope: this.options.tokenScope, transport, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry });
+      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), tokenScope: this.options.tokenScope, transport, timeoutMs, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry });
       this.sessions.set(tenant.tenantId, session);
     }
     return session;

@@ -14,18 +14,20 @@ const TENANT: TenantConfig = { tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01',
 
 interface Sent {
   url: string;
+  /** The request's own timeout, when it has one. */
+  timeoutMs?: number;
   body: { requests?: Array<{ id: string; method: string; url: string; headers: Record<string, string>; body: unknown }> } & Record<string, unknown>;
   headers: Record<string, string>;
 }
 
 type Answer = JsonResponse | Error | ((sent: Sent) => JsonResponse);
 
-function setup(answers: Answer[]) {
+function setup(answers: Answer[], options: { timeoutMs?: number } = {}) {
   const sent: Sent[] = [];
   const tokens = { forced: 0, invalidated: 0 };
   const transport = {
-    post: async (url: string, body: unknown, headers: Record<string, string>) => {
-      const s = { url, body: body as Sent['body'], headers };
+    post: async (url: string, body: unknown, headers: Record<string, string>, _signal?: AbortSignal, timeoutMs?: number) => {
+      const s = { url, body: body as Sent['body'], headers, timeoutMs };
       sent.push(s);
       const next = answers.shift();
       if (!next) throw new Error('no scripted answer left');
@@ -38,6 +40,7 @@ function setup(answers: Answer[]) {
     baseUrl: 'https://outlook.example',
     tokenScope: 'https://outlook.office365.com/.default',
     transport,
+    timeoutMs: options.timeoutMs,
     tokens: {
       getToken: async (o?: { forceRefresh?: boolean }) => {
         if (o?.forceRefresh) tokens.forced++;
@@ -261,6 +264,19 @@ describe('ExchangeSession.invokeBatch', () => {
       ['InvokeCommand', 'SMTP:y@contoso.com', 'true'],
     ]);
     expect(t.sent[0]!.body.requests!.map((r) => r.body)).toEqual([autoReply('x@contoso.com'), items[1]!, autoReply('X@contoso.com')].map((i) => ({ CmdletInput: { CmdletName: i.request.cmdlet, Parameters: i.request.parameters } })));
+  });
+
+  it("gives each request its timeout: the configured one, or a slow cmdlet's longer one (a $batch: its slowest)", async () => {
+    const ok = (s: Sent) => batchAnswer(s.body.requests!.map((r) => ({ id: r.id, status: 200, body: page([]) })));
+    const t = setup([{ status: 200, headers: {}, body: page([]) }, { status: 200, headers: {}, body: page([]) }, ok], { timeoutMs: 960_000 });
+    await t.session.invoke({ cmdlet: 'Set-Mailbox', parameters: { Identity: 'a@contoso.com' } });
+    await t.session.invoke({ cmdlet: 'Get-DistributionGroupMember', parameters: { Identity: 'sales@contoso.com' } });
+    await t.session.invokeBatch([items[0]!, { request: { cmdlet: 'Set-OrganizationConfig', parameters: {} } }]);
+    expect(t.sent.map((s) => s.timeoutMs)).toEqual([960_000, 3_660_000, 1_860_000]);
+    // Without a configured timeout the transport's own applies.
+    const plain = setup([{ status: 200, headers: {}, body: page([]) }]);
+    await plain.session.invoke({ cmdlet: 'Set-Mailbox', parameters: {} });
+    expect(plain.sent[0]!.timeoutMs).toBeUndefined();
   });
 
   it('refuses more than ten items and returns nothing for none', async () => {

@@ -1,7 +1,7 @@
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { MAILBOX_STORE_CMDLETS } from '../../sandbox/exchange/exchange-emulator';
+import { ExchangeEmulator, MAILBOX_STORE_CMDLETS } from '../../sandbox/exchange/exchange-emulator';
 import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
 
@@ -254,6 +254,43 @@ describe('sandbox Exchange admin API', () => {
     const res = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(accept ? { accept } : {}), ...(prefer ? { prefer } : {}) }, body: JSON.stringify({ requests }) });
     return { status: res.status, headers: res.headers, body: (await res.json()) as never };
   }
+
+  it("cuts a request at the service's own timeout with 504 — and the change still takes effect", async () => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ serverTimeoutMs: 200, faults: { rate: 1, kinds: ['slow'], slowMs: 600 } });
+    try {
+      const started = Date.now();
+      const cut = await invoke('Set-Mailbox', { Identity: 'grady.archie@contoso.com', CustomAttribute2: `cut-${started}` });
+      expect(cut.status).toBe(504);
+      expect(cut.body.error).toEqual({ code: 'GatewayTimeout', message: 'The operation has timed out.' });
+      expect(Date.now() - started).toBeLessThan(550);
+      expect(cloud.exchange.journal().map((e) => e.parameters)).toEqual([{ CustomAttribute2: `cut-${started}` }]);
+      expect(new ExchangeEmulator(cloud.context).options.serverTimeoutMs).toBe(900_000); // the EXO module's "server timeout"
+    } finally {
+      cloud.exchange.configure({ serverTimeoutMs: 900_000, faults: { rate: 0, kinds: [], slowMs: 2000 } });
+    }
+  });
+
+  it('ExchangeSession: a request given up before Exchange answered is in doubt — it may have run, and here it did', async () => {
+    const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 2 });
+    const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
+    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, timeoutMs: 150, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ faults: { rate: 1, kinds: ['slow'], slowMs: 400 } });
+    const stamp = `late-${Date.now()}`;
+    try {
+      const failure = await session.invoke({ cmdlet: 'Set-Mailbox', parameters: { Identity: 'grady.archie@contoso.com', CustomAttribute3: stamp } }).then(
+        () => undefined,
+        (error: unknown) => error as { category: string; message: string },
+      );
+      expect(failure).toMatchObject({ category: 'transient', message: 'Exchange did not answer within 150 ms. The cmdlet may have run, or may still be running: its outcome is unknown (in doubt), not "not run".' });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(cloud.exchange.journal().map((e) => e.parameters)).toEqual([{ CustomAttribute3: stamp }]);
+    } finally {
+      cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 2000 } });
+      transport.close();
+    }
+  });
 
   it('runs up to 10 cmdlets in one $batch with per-item results', async () => {
     const requests = Array.from({ length: 3 }, (_, i) => item(String(i + 1), 'Set-Mailbox', { Identity: 'megan.bowen', [`CustomAttribute${i + 2}`]: `b${i}` }));
