@@ -277,7 +277,7 @@ export class ExchangeEmulator implements Emulator {
       throw new HttpAnswer(401, requestError('Unauthorized', `The access token is invalid: ${(error as Error).message}`), challenge);
     }
     const aud = String(claims.aud).replace(/\/+$/, '').toLowerCase();
-    if (aud !== WELL_KNOWN.exchangeAudience && aud !== WELL_KNOWN.exchangeResourceAppId) {
+    if (aud !== this.ctx.endpoints.exchangeAudience.toLowerCase() && aud !== WELL_KNOWN.exchangeResourceAppId) {
       throw new HttpAnswer(401, requestError('Unauthorized', `The audience claim value is invalid '${String(claims.aud)}'.`), challenge);
     }
     if (!tenantId) throw new HttpAnswer(400, requestError('BadRequest', `The tenant '${tenantSegment}' could not be found.`));

@@ -38,7 +38,7 @@ export interface TenantDiagnosticsOptions {
   tokensFor: (tenant: TenantConfig) => ExchangeTokenSource;
   sessions: ExchangeSessions;
   monitor: CertificateExpiryMonitor;
-  /** The resource Exchange tokens must be for, e.g. https://outlook.office365.com. */
+  /** The resource Exchange tokens must be for (EXO_TOKEN_SCOPE without /.default). */
   exchangeAudience: string;
   now?: () => number;
 }

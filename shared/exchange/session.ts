@@ -27,7 +27,7 @@ export { SYSTEM_MAILBOX_ANCHOR } from './routing';
 
 export interface ExchangeSessionOptions {
   tenant: TenantConfig;
-  /** e.g. https://outlook.office365.com */
+  /** EXO_ADMIN_API_URL: the cloud's Exchange admin API (config/clouds.ts). */
   baseUrl: string;
   tokens: ExchangeTokenSource;
   /** The Exchange token scope (EXO_TOKEN_SCOPE): a refused token is explained against its audience. */
