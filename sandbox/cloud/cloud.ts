@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { ensureSandboxPki } from '../pki/certificates';
+import { createServerCertificate, ensureSandboxPki, SANDBOX_TLS_NAMES } from '../pki/certificates';
 import { SandboxDirectory } from '../directory/directory';
 import { defaultSeed, type SandboxSeed } from '../directory/seed';
 import { checkSyncOptions, type ExchangeSyncOptions } from '../directory/exchange-sync';
@@ -20,7 +20,7 @@ import { ExchangeEmulator, type ExchangeEmulatorOptions } from '../exchange/exch
 import { checkServiceTimes } from './service-time';
 import { SandboxStats } from './stats';
 import type { SandboxContext } from './context';
-import { sandboxEndpoints, sendJson, SANDBOX_DOMAIN, type Emulator, type EmulatorRequest, type SandboxEndpoints } from './types';
+import { SANDBOX_CLOUDS, sandboxEndpoints, sendJson, SANDBOX_DOMAIN, type Emulator, type EmulatorRequest, type SandboxCloudName, type SandboxEndpoints } from './types';
 import { ControlPlane } from './control-plane';
 
 export interface SandboxCloudOptions {
@@ -40,6 +40,8 @@ export interface SandboxCloudOptions {
   directory?: Partial<ExchangeSyncOptions>;
   /** Largest request body accepted (default 4 MiB) — larger gets 413. */
   maxBodyBytes?: number;
+  /** The cloud to play: `public` (default) or a sovereign cloud under its real host names (types.ts SANDBOX_CLOUDS). */
+  cloud?: SandboxCloudName;
 }
 
 export interface SandboxCloud {
@@ -60,12 +62,17 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   checkSyncOptions(options.directory ?? {});
   const sandboxDir = options.sandboxDir ?? process.env.SANDBOX_DIR ?? join(process.cwd(), '.sandbox');
   const pki = ensureSandboxPki(join(sandboxDir, 'pki'));
+  const cloudName = options.cloud ?? 'public';
+  // A sovereign cloud's real host names: a certificate for them, made in memory by the local CA
+  // (never written to disk, so no file ever vouches for those names outside this process).
+  const extraNames = [SANDBOX_CLOUDS[cloudName].login, SANDBOX_CLOUDS[cloudName].exchange].filter((n) => !SANDBOX_TLS_NAMES.includes(n));
+  const tls = extraNames.length ? createServerCertificate(pki.ca, [...SANDBOX_TLS_NAMES, ...extraNames]) : pki.server;
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
   const sockets = new Set<Socket>();
   // The router needs the port (known after listen), so the server dispatches through this slot.
   const dispatch: { routes?: (req: IncomingMessage, res: ServerResponse) => void } = {};
 
-  const server: Server = createServer({ cert: pki.server.certPem, key: pki.server.keyPem }, (req, res) => dispatch.routes?.(req, res));
+  const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => dispatch.routes?.(req, res));
   server.on('secureConnection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -77,7 +84,7 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   });
   const port = (server.address() as AddressInfo).port;
 
-  const endpoints = sandboxEndpoints(port, randomBytes(16).toString('hex'));
+  const endpoints = sandboxEndpoints(port, randomBytes(16).toString('hex'), cloudName);
   const directory = new SandboxDirectory(options.seed ?? defaultSeed());
   if (options.directory) directory.exchangeSync.configure(options.directory);
   const tokens = await TokenService.create({ lifetimeSeconds: options.tokenLifetimeSeconds });
@@ -91,11 +98,13 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   const control = new ControlPlane({ context, entra, keyVault, exchange });
   seedVaults(context, keyVault);
 
+  const loginHost = new URL(endpoints.authorityHost).hostname;
+  const exchangeHost = new URL(endpoints.exchange).hostname;
   const pick = (host: string, pathname: string): Emulator | undefined => {
     const name = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
-    if (name === `login.${SANDBOX_DOMAIN}`) return entra;
+    if (name === loginHost) return entra;
     if (name === `identity.${SANDBOX_DOMAIN}`) return identity;
-    if (name === `outlook.${SANDBOX_DOMAIN}`) return exchange;
+    if (name === exchangeHost) return exchange;
     if (name.endsWith(`.vault.${SANDBOX_DOMAIN}`)) return keyVault;
     if ((name === SANDBOX_DOMAIN || name === '127.0.0.1') && pathname.startsWith('/_sandbox')) return control;
     return undefined;

@@ -24,8 +24,36 @@ export interface Emulator {
   handle(req: EmulatorRequest, res: ServerResponse): Promise<void>;
 }
 
+/**
+ * Which cloud the sandbox plays. `public` serves Entra ID and Exchange at `login.localhost` /
+ * `outlook.localhost`; a sovereign cloud serves them at that cloud's real host names (docs/fidelity.md
+ * facts §16), with its Exchange resource as the token audience — for tests that prove a gateway
+ * configured for that cloud calls only its hosts (the test resolves those names to the loopback
+ * address; the sandbox presents a certificate for them made in memory by its local CA).
+ * Managed identity, Key Vault and the control plane stay on `*.localhost`.
+ */
+export type SandboxCloudName = 'public' | 'china' | 'usgov' | 'usgovdod';
+
+interface CloudHosts {
+  /** Entra ID authority host name. */
+  login: string;
+  /** Exchange admin API host name. */
+  exchange: string;
+  /** Exchange token resource (audience). */
+  exchangeAudience: string;
+}
+
+export const SANDBOX_CLOUDS: Record<SandboxCloudName, CloudHosts> = {
+  public: { login: 'login.localhost', exchange: 'outlook.localhost', exchangeAudience: 'https://outlook.office365.com' },
+  china: { login: 'login.chinacloudapi.cn', exchange: 'partner.outlook.cn', exchangeAudience: 'https://partner.outlook.cn' },
+  usgov: { login: 'login.microsoftonline.us', exchange: 'outlook.office365.us', exchangeAudience: 'https://outlook.office365.us' },
+  usgovdod: { login: 'login.microsoftonline.us', exchange: 'webmail.apps.mil', exchangeAudience: 'https://webmail.apps.mil' },
+};
+
 export interface SandboxEndpoints {
   port: number;
+  /** The cloud the sandbox plays (host names of Entra ID and Exchange). */
+  cloud: SandboxCloudName;
   /** e.g. https://login.localhost:8443 — value for AZURE_AUTHORITY_HOST. */
   authorityHost: string;
   /** e.g. https://identity.localhost:8443/msi/token — value for IDENTITY_ENDPOINT. */
@@ -34,6 +62,8 @@ export interface SandboxEndpoints {
   identityHeader: string;
   /** e.g. https://outlook.localhost:8443 — value for EXO_ADMIN_API_URL. */
   exchange: string;
+  /** The resource (audience) Exchange tokens are for: https://outlook.office365.com, or the sovereign cloud's. */
+  exchangeAudience: string;
   /** Resource (audience) Key Vault tokens are issued for: https://vault.localhost. */
   keyVaultResource: string;
   /** e.g. https://contoso-kv.vault.localhost:8443/ */
@@ -44,14 +74,17 @@ export interface SandboxEndpoints {
 
 export const SANDBOX_DOMAIN = 'localhost';
 
-export function sandboxEndpoints(port: number, identityHeader: string): SandboxEndpoints {
+export function sandboxEndpoints(port: number, identityHeader: string, cloud: SandboxCloudName = 'public'): SandboxEndpoints {
   const origin = (label: string) => `https://${label}.${SANDBOX_DOMAIN}:${port}`;
+  const hosts = SANDBOX_CLOUDS[cloud];
   return {
     port,
-    authorityHost: origin('login'),
+    cloud,
+    authorityHost: `https://${hosts.login}:${port}`,
     identityEndpoint: `${origin('identity')}/msi/token`,
     identityHeader,
-    exchange: origin('outlook'),
+    exchange: `https://${hosts.exchange}:${port}`,
+    exchangeAudience: hosts.exchangeAudience,
     keyVaultResource: `https://vault.${SANDBOX_DOMAIN}`,
     vaultUrl: (name) => `https://${name}.vault.${SANDBOX_DOMAIN}:${port}/`,
     control: `https://${SANDBOX_DOMAIN}:${port}/_sandbox`,

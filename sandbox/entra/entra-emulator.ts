@@ -267,7 +267,7 @@ export class EntraEmulator implements Emulator {
       if (name !== '.default') fail(aad.scopeNeedsDefault(scope));
       resource = r;
     }
-    const info = resolveResource(resource, this.ctx.directory, this.ctx.endpoints.keyVaultResource);
+    const info = resolveResource(resource, this.ctx.directory, this.ctx.endpoints.keyVaultResource, this.ctx.endpoints.exchangeAudience);
     if (!info) return fail(aad.resourceNotFound(resource, tenant!.tenantId));
 
     const roles = (app.grants ?? []).filter((g) => g.audience === info.grantAudience).flatMap((g) => g.roles);
@@ -445,14 +445,14 @@ export class EntraEmulator implements Emulator {
       const resources = new Set(resourceScopes.map((s) => splitScope(s).resource));
       if (resources.size !== 1) return fail(aad.invalidScope(resourceScopes.join(' ')));
       const resource = [...resources][0]!;
-      info = resolveResource(resource, this.ctx.directory, this.ctx.endpoints.keyVaultResource);
+      info = resolveResource(resource, this.ctx.directory, this.ctx.endpoints.keyVaultResource, this.ctx.endpoints.exchangeAudience);
       if (!info) return fail(aad.resourceNotFound(resource, tenantId));
       const names = resourceScopes.map((s) => splitScope(s).name);
       granted = names.includes('.default') ? info.scopes : names;
       const unknown = granted.filter((n) => !info!.scopes.includes(n));
       if (unknown.length) return fail(aad.invalidScope(resourceScopes.join(' ')));
     } else {
-      info = resolveResource('https://graph.microsoft.com', this.ctx.directory, this.ctx.endpoints.keyVaultResource)!;
+      info = resolveResource('https://graph.microsoft.com', this.ctx.directory, this.ctx.endpoints.keyVaultResource, this.ctx.endpoints.exchangeAudience)!;
       granted = ['User.Read'];
     }
     const upn = this.ctx.directory.upn(user);

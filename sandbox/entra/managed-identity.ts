@@ -40,7 +40,7 @@ export class ManagedIdentityEmulator implements Emulator {
     if ((clientId && clientId.toLowerCase() !== mi.clientId) || (principalId && principalId.toLowerCase() !== mi.objectId) || q.get('mi_res_id')) {
       return sendJson(res, 400, { statusCode: 400, message: 'No managed identity found for the specified client_id, principal_id or resource id.', correlationId: randomBytes(16).toString('hex') });
     }
-    const info = resolveResource(resource.replace(/\/\.default$/, ''), this.ctx.directory, this.ctx.endpoints.keyVaultResource);
+    const info = resolveResource(resource.replace(/\/\.default$/, ''), this.ctx.directory, this.ctx.endpoints.keyVaultResource, this.ctx.endpoints.exchangeAudience);
     if (!info) {
       return sendJson(res, 400, {
         error: 'invalid_resource',

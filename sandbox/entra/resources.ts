@@ -27,11 +27,13 @@ export function isOidcScope(scope: string): boolean {
 }
 
 /** Resolves a resource identifier (URI or app id) to its token shape; undefined when unknown. */
-export function resolveResource(resource: string, directory: SandboxDirectory, keyVaultResource: string): ResourceInfo | undefined {
+export function resolveResource(resource: string, directory: SandboxDirectory, keyVaultResource: string, exchangeAudience: string = WELL_KNOWN.exchangeAudience): ResourceInfo | undefined {
   const r = resource.replace(/\/+$/, '');
   const lower = r.toLowerCase();
-  if (lower === WELL_KNOWN.exchangeAudience || lower === WELL_KNOWN.exchangeResourceAppId) {
-    return { aud: WELL_KNOWN.exchangeAudience, grantAudience: WELL_KNOWN.exchangeAudience, ver: '1.0', scopes: [] };
+  // Exchange Online under the cloud's own resource only (a sovereign cloud does not know the commercial one);
+  // grants name the Exchange app whatever its cloud.
+  if (lower === exchangeAudience.toLowerCase() || lower === WELL_KNOWN.exchangeResourceAppId) {
+    return { aud: exchangeAudience, grantAudience: WELL_KNOWN.exchangeAudience, ver: '1.0', scopes: [] };
   }
   if (lower === WELL_KNOWN.keyVaultAudience || lower === keyVaultResource.toLowerCase() || lower === WELL_KNOWN.keyVaultResourceAppId) {
     return { aud: r, grantAudience: WELL_KNOWN.keyVaultAudience, ver: '1.0', scopes: ['user_impersonation'] };

@@ -46,7 +46,10 @@ interface MultiEdit {
 }
 
 function toMulti(name: string, value: unknown): MultiEdit {
-  if (Array.isArray(value)) return { replace: value.map(String), add: [], remove: [] };
+  if (Array.isArray(value)) {
+    if (value.some((v) => v !== null && typeof v === 'object')) throw exo.badArgument(name, value, 'Microsoft.Exchange.Data.MultiValuedProperty');
+    return { replace: value.map(String), add: [], remove: [] };
+  }
   if (typeof value === 'string') return { replace: [value], add: [], remove: [] };
   if (value && typeof value === 'object') {
     const table = value as Record<string, unknown>;

@@ -111,6 +111,9 @@ export const exo = {
   unknownCmdlet: (name: string) => new ForbiddenAnswer(`The term '${name}' is not recognized as a name of a cmdlet.`),
   invalidOperation: (message: string) => client('Microsoft.Exchange.Configuration.Tasks.InvalidOperationInDehydratedContextException', message),
   taskInvalid: (message: string) => client('Microsoft.Exchange.Data.Directory.ADInvalidOperationException', message),
+  /** The routing error of a mailbox cmdlet sent to the wrong server (type: public clients; text assumed). */
+  proxyNotAvailable: (identity: string) =>
+    client('Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException', `Cmdlet needs proxy, but proxy is not available for the mailbox '${identity}'. Required Server FQDN: ${SERVER}. Route the request to the mailbox (X-AnchorMailbox).`, identity),
 };
 
 /**

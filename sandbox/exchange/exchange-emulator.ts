@@ -6,14 +6,14 @@
  * configurable latency, cap and faults (service-wide or per tenant). Every state change is written to an effects journal so
  * tests can prove exactly-once execution.
  */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { SandboxContext } from '../cloud/context';
 import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
 import { WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
 import { MORE_RESULTS_WARNING, runCmdlet } from './cmdlets';
-import { CmdletError, ForbiddenAnswer, paginationExpired, requestError, transient400, TRANSIENT_400_KINDS, type ErrorBodyForm, type Transient400Kind } from './errors';
+import { CmdletError, exo, ForbiddenAnswer, paginationExpired, requestError, transient400, TRANSIENT_400_KINDS, type ErrorBodyForm, type Transient400Kind } from './errors';
 import { TenantRecipients } from './recipients';
 
 /**
@@ -35,24 +35,59 @@ export interface ExchangeFaultOptions {
   limit?: number;
 }
 
-/** Faults of single items inside a $batch: each item is evaluated on its own, as JSON batching does. */
+/**
+ * Faults of single items inside a $batch: each item is evaluated on its own, as JSON batching
+ * does. `envelope`: the item is refused as a request (400 without an exception type, the cmdlet
+ * not run) — what an item whose URL, headers or format the service does not take gets.
+ */
 export interface BatchItemFaultOptions {
   /** Share of batch items that fail, 0..1. */
   rate: number;
-  kinds: Array<'http429' | 'http500' | 'http503' | 'concurrencyText' | Transient400Kind>;
+  kinds: Array<'http429' | 'http500' | 'http503' | 'concurrencyText' | 'envelope' | Transient400Kind>;
   /** Only items whose Identity parameter is this (case-insensitive), e.g. to throttle one chosen item. */
   identity?: string;
 }
 
+/**
+ * Mailbox routing (docs/fidelity.md facts §6, §8): a cmdlet of `cmdlets` about one mailbox whose
+ * request is anchored (`X-AnchorMailbox`; a `$batch`'s own anchor for all its items) on anything
+ * but that mailbox is answered, at `misroutedRate`, with the routing error real clients re-route
+ * on: 400 `CmdletProxyNotAvailableException`, the cmdlet not run.
+ */
+export interface ExchangeRoutingOptions {
+  /** Share of misrouted calls refused, 0..1 (default 1: always, the harsher case). */
+  misroutedRate: number;
+  /** Cmdlets that must run on their mailbox's server (default: mailbox-store cmdlets, see MAILBOX_STORE_CMDLETS). */
+  cmdlets: string[];
+}
+
+/** Cmdlets about data in the mailbox store, and the parameter naming the mailbox. */
+export const MAILBOX_STORE_CMDLETS: Record<string, string> = {
+  'Get-MailboxAutoReplyConfiguration': 'Identity',
+  'Set-MailboxAutoReplyConfiguration': 'Identity',
+  'Get-MailboxPermission': 'Identity',
+  'Add-MailboxPermission': 'Identity',
+  'Remove-MailboxPermission': 'Identity',
+  'Get-InboxRule': 'Mailbox',
+};
+
 export interface ExchangeEmulatorOptions {
   /** Simulated service time per request. */
   latencyMs: number;
+  /**
+   * The service's own limit on one request (default 900 000 ms: the EXO module's 960 s client
+   * timeout is "1 minute more than server timeout"). A request whose service time (latency plus
+   * a `slow` fault) is longer is cut there: the cmdlet still takes effect (assumed, harsher) and
+   * the answer is 504 `GatewayTimeout`.
+   */
+  serverTimeoutMs: number;
   /** Concurrent requests per tenant before 429 (default 3). */
   maxConcurrencyPerTenant: number;
   /** Retry-After (seconds) sent with a concurrency 429. */
   throttleRetryAfterSeconds: number;
   faults: ExchangeFaultOptions;
   batchItemFaults: BatchItemFaultOptions;
+  routing: ExchangeRoutingOptions;
   /**
    * Per-tenant settings (key: tenant id or initial domain) that replace the ones above for that
    * tenant only — a tenant under throttling answers 429 + Retry-After while the others do not.
@@ -100,6 +135,8 @@ export interface ExchangeEffect {
   parameters: Record<string, unknown>;
   /** client-request-id of the request that made the change. */
   requestId?: string;
+  /** The anchor the change was routed by (a $batch's own for its items). */
+  anchorMailbox?: string;
 }
 
 /** A request as the emulator received it: the tracing headers a client sent (never its token). */
@@ -111,6 +148,8 @@ export interface ReceivedExchangeRequest {
   clientRequestId?: string;
   correlationId?: string;
   traceparent?: string;
+  /** X-AnchorMailbox as sent. */
+  anchorMailbox?: string;
 }
 
 /** Received requests kept for inspection (oldest dropped first). */
@@ -139,6 +178,8 @@ function mayRun(claims: AccessTokenClaims, cmdlet: string): boolean {
 }
 const CONCURRENCY_TEXT = 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
 const MAX_BATCH = 10;
+/** The answer of a request cut at the service's own timeout (assumed). */
+const SERVER_TIMEOUT = requestError('GatewayTimeout', 'The operation has timed out.');
 
 interface CommandInput {
   CmdletName: string;
@@ -177,7 +218,7 @@ export class ExchangeEmulator implements Emulator {
     readonly ctx: SandboxContext,
     options: Partial<ExchangeEmulatorOptions> = {},
   ) {
-    this.options = { latencyMs: 0, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, errorBodies: 'asCaptured', pageLinkTtlMs: 30 * 60_000, ...options, tenants: {} };
+    this.options = { latencyMs: 0, serverTimeoutMs: 900_000, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, errorBodies: 'asCaptured', pageLinkTtlMs: 30 * 60_000, ...options, routing: { misroutedRate: 1, cmdlets: Object.keys(MAILBOX_STORE_CMDLETS), ...options.routing }, tenants: {} };
     if (options.tenants) this.configure({ tenants: options.tenants });
     this.faultBudget = this.options.faults.limit;
   }
@@ -188,6 +229,11 @@ export class ExchangeEmulator implements Emulator {
    */
   configure(options: Partial<ExchangeEmulatorOptions>): void {
     const faults = options.faults ? { ...this.options.faults, ...options.faults } : this.options.faults;
+    const routing = options.routing ? { ...this.options.routing, ...options.routing } : this.options.routing;
+    if (!(routing.misroutedRate >= 0 && routing.misroutedRate <= 1)) throw new RangeError('routing.misroutedRate: must be a number from 0 to 1');
+    if (!Array.isArray(routing.cmdlets) || routing.cmdlets.some((c) => !Object.keys(MAILBOX_STORE_CMDLETS).some((k) => k.toLowerCase() === String(c).toLowerCase()))) {
+      throw new RangeError(`routing.cmdlets: must list some of ${Object.keys(MAILBOX_STORE_CMDLETS).join(', ')}`);
+    }
     let tenants = this.options.tenants;
     if (options.tenants) {
       tenants = {};
@@ -197,7 +243,7 @@ export class ExchangeEmulator implements Emulator {
         tenants[tenant.tenantId] = checkTenantOptions(key, value);
       }
     }
-    this.options = { ...this.options, ...options, faults, tenants };
+    this.options = { ...this.options, ...options, faults, routing, tenants };
     if (options.faults) this.faultBudget = options.faults.limit;
   }
 
@@ -240,7 +286,7 @@ export class ExchangeEmulator implements Emulator {
 
   async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
     const requestId = headerValue(req, 'client-request-id') ?? randomUUID();
-    this.received.push({ at: new Date().toISOString(), method: req.method, path: req.url.pathname, cmdlet: headerValue(req, 'x-cmdletname'), clientRequestId: headerValue(req, 'client-request-id'), correlationId: headerValue(req, 'x-correlation-id'), traceparent: headerValue(req, 'traceparent') });
+    this.received.push({ at: new Date().toISOString(), method: req.method, path: req.url.pathname, cmdlet: headerValue(req, 'x-cmdletname'), clientRequestId: headerValue(req, 'client-request-id'), correlationId: headerValue(req, 'x-correlation-id'), traceparent: headerValue(req, 'traceparent'), anchorMailbox: headerValue(req, 'x-anchormailbox') });
     if (this.received.length > MAX_RECEIVED) this.received.splice(0, this.received.length - MAX_RECEIVED);
     const baseHeaders = { 'request-id': randomUUID(), 'client-request-id': requestId, 'X-Content-Type-Options': 'nosniff' };
     const match = /^\/adminapi\/beta\/([^/]+)\/(InvokeCommand|\$batch)$/i.exec(req.url.pathname);
@@ -254,7 +300,7 @@ export class ExchangeEmulator implements Emulator {
       const stats = this.ctx.stats.exchangeTenant(tenant!.tenantId);
       if (match[2]!.toLowerCase() === '$batch') stats.batchRequests++;
       else stats.invokeCommandRequests++;
-      if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, claims, body, baseHeaders);
+      if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, body, baseHeaders);
       const input = commandInput(body);
       // A cmdlet the app's roles do not include: 403 with a NUL body, like an unknown one (graph2otel).
       if (!mayRun(claims, input.CmdletName)) throw new HttpAnswer(403, ForbiddenAnswer.body());
@@ -265,12 +311,13 @@ export class ExchangeEmulator implements Emulator {
           req.raw.socket.destroy();
           return;
         }
-        await this.applyFaultBeforeWork(tenant!.tenantId, fault);
-        const answer = fault === 'adminapiErrors' ? this.nonTerminatingError(tenant!.tenantId, input) : this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
+        const cut = await this.applyFaultBeforeWork(tenant!.tenantId, fault);
+        const answer = fault === 'adminapiErrors' ? this.nonTerminatingError(tenant!.tenantId, input) : this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString(), headerValue(req, 'x-anchormailbox'));
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
         }
+        if (cut) return sendJson(res, 504, SERVER_TIMEOUT, baseHeaders);
         send(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
       });
     } catch (error) {
@@ -290,7 +337,7 @@ export class ExchangeEmulator implements Emulator {
       throw new HttpAnswer(401, requestError('Unauthorized', `The access token is invalid: ${(error as Error).message}`), challenge);
     }
     const aud = String(claims.aud).replace(/\/+$/, '').toLowerCase();
-    if (aud !== WELL_KNOWN.exchangeAudience && aud !== WELL_KNOWN.exchangeResourceAppId) {
+    if (aud !== this.ctx.endpoints.exchangeAudience.toLowerCase() && aud !== WELL_KNOWN.exchangeResourceAppId) {
       throw new HttpAnswer(401, requestError('Unauthorized', `The audience claim value is invalid '${String(claims.aud)}'.`), challenge);
     }
     if (!tenantId) throw new HttpAnswer(400, requestError('BadRequest', `The tenant '${tenantSegment}' could not be found.`));
@@ -323,7 +370,8 @@ export class ExchangeEmulator implements Emulator {
     stats.faultsByKind[fault] = (stats.faultsByKind[fault] ?? 0) + 1;
   }
 
-  private async applyFaultBeforeWork(tenantId: string, fault: ExchangeFaultKind | undefined): Promise<void> {
+  /** Applies a fault that comes before the cmdlet; true when a `slow` one runs past the service's own timeout (the request is then cut). */
+  private async applyFaultBeforeWork(tenantId: string, fault: ExchangeFaultKind | undefined): Promise<boolean> {
     const options = this.optionsFor(tenantId);
     switch (fault) {
       case 'http500':
@@ -336,12 +384,15 @@ export class ExchangeEmulator implements Emulator {
         throw new HttpAnswer(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
       case 'paginationExpired':
         throw new HttpAnswer(400, this.errorBody(paginationExpired()));
-      case 'slow':
-        await sleep(options.faults.slowMs);
-        break;
+      case 'slow': {
+        const budget = Math.max(0, options.serverTimeoutMs - options.latencyMs);
+        await sleep(Math.min(options.faults.slowMs, budget));
+        return options.faults.slowMs > budget;
+      }
       default:
         if (fault && (TRANSIENT_400_KINDS as string[]).includes(fault)) throw new HttpAnswer(400, this.errorBody(transient400(fault as Transient400Kind)));
     }
+    return false;
   }
 
   /** Holds one of the tenant's concurrency slots for the duration of `work`, or answers 429. */
@@ -388,12 +439,13 @@ export class ExchangeEmulator implements Emulator {
     };
   }
 
-  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string): Answer {
+  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string, anchor: string | undefined): Answer {
     const token = url.searchParams.get('$skiptoken');
     const skip = token === null ? 0 : this.readSkipToken(token);
     if (skip === undefined) return { status: 400, body: this.errorBody(paginationExpired()), headers: {} };
     let result;
     try {
+      this.checkRouting(tenantId, input, anchor);
       result = runCmdlet(this.recipients(tenantId), input.CmdletName, input.Parameters);
     } catch (error) {
       if (error instanceof CmdletError) return { status: error.status, body: this.errorBody(error), headers: {} };
@@ -402,7 +454,7 @@ export class ExchangeEmulator implements Emulator {
     }
     const recipients = this.recipients(tenantId);
     for (const effect of result.effects) {
-      this.effects.push({ seq: ++this.seq, at: new Date().toISOString(), tenantId, cmdlet: result.cmdlet, identity: effect.identity, parameters: effect.parameters, requestId });
+      this.effects.push({ seq: ++this.seq, at: new Date().toISOString(), tenantId, cmdlet: result.cmdlet, identity: effect.identity, parameters: effect.parameters, requestId, anchorMailbox: anchor });
       const changed = recipients.resolve(effect.identity);
       if (changed) recipients.touched(changed);
     }
@@ -439,13 +491,35 @@ export class ExchangeEmulator implements Emulator {
   }
 
   /**
+   * Throws the routing error when a mailbox-store cmdlet about an existing mailbox is anchored
+   * on anything else (see ExchangeRoutingOptions). `SMTP:`/`UPN:` name an address, `MBX:` a
+   * mailbox GUID (`@tenant` ignored); any other anchor (the system mailbox) is elsewhere.
+   */
+  private checkRouting(tenantId: string, input: CommandInput, anchor: string | undefined): void {
+    const { misroutedRate, cmdlets } = this.options.routing;
+    const cmdlet = cmdlets.find((c) => c.toLowerCase() === input.CmdletName.toLowerCase());
+    if (!cmdlet || !misroutedRate) return;
+    const name = MAILBOX_STORE_CMDLETS[Object.keys(MAILBOX_STORE_CMDLETS).find((k) => k.toLowerCase() === cmdlet.toLowerCase())!]!;
+    const key = Object.keys(input.Parameters).find((k) => k.toLowerCase() === name.toLowerCase());
+    const identity = key === undefined ? undefined : input.Parameters[key];
+    if (typeof identity !== 'string') return;
+    const recipients = this.recipients(tenantId);
+    const target = recipients.resolve(identity);
+    if (!target || target.kind !== 'mailbox') return; // the cmdlet's own not-found answer
+    const hint = /^(SMTP|UPN):(.+)$/i.exec(anchor ?? '')?.[2] ?? /^MBX:([^@]+)@/i.exec(anchor ?? '')?.[1];
+    if (hint !== undefined && recipients.resolve(hint) === target) return;
+    if (Math.random() >= misroutedRate) return;
+    throw exo.proxyNotAvailable(identity);
+  }
+
+  /**
    * JSON batching as OData/Graph define it: `{requests:[{id, method, url, headers, body}]}` →
    * 200 `{responses:[{id, status, headers, body}]}`. Ids must be unique (case-insensitive) or the
    * whole batch is a 400; at most MAX_BATCH items. The batch takes one concurrency slot and one
    * service time. With `Prefer: odata.continue-on-error` every item runs; without it processing
    * stops after the first failed item and the items not run have no response.
    */
-  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, claims: AccessTokenClaims, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
+  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
     const requests = (body as { requests?: unknown })?.requests;
     if (!Array.isArray(requests) || requests.length === 0) throw new HttpAnswer(400, requestError('BadRequest', "The batch request must contain a non-empty 'requests' array."));
     if (requests.length > MAX_BATCH) throw new HttpAnswer(400, requestError('BadRequest', `The batch request contains ${requests.length} requests; the limit is ${MAX_BATCH}.`));
@@ -468,10 +542,10 @@ export class ExchangeEmulator implements Emulator {
         req.raw.socket.destroy();
         return;
       }
-      await this.applyFaultBeforeWork(tenantId, fault);
-      const responses: Array<{ id: string; status: number; headers: Record<string, string>; body: unknown }> = [];
+      const cut = await this.applyFaultBeforeWork(tenantId, fault);
+      const responses: BatchItemAnswer[] = [];
       for (const item of requests) {
-        const answer = this.batchItem(tenantId, claims, item as BatchRequestItem, fault === 'adminapiErrors');
+        const answer = await this.batchItem(tenantId, item as BatchRequestItem, req.url, headerValue(req, 'x-anchormailbox'), fault === 'adminapiErrors');
         responses.push(answer);
         if (answer.status >= 400 && !continueOnError) break;
       }
@@ -479,24 +553,40 @@ export class ExchangeEmulator implements Emulator {
         req.raw.socket.destroy();
         return;
       }
-      sendJson(res, 200, { responses }, { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) });
+      if (cut) return sendJson(res, 504, SERVER_TIMEOUT, baseHeaders);
+      const headers = { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) };
+      if (acceptsJson(headerValue(req, 'accept'))) sendJson(res, 200, { responses }, headers);
+      else sendMultipart(res, responses, headers);
     });
   }
 
-  private batchItem(tenantId: string, claims: AccessTokenClaims, r: BatchRequestItem, nonTerminatingError = false): { id: string; status: number; headers: Record<string, string>; body: unknown } {
+  /**
+   * One item, re-checked as a request of its own (assumed, harsher than the known clients need):
+   * its URL must be absolute — this service's own InvokeCommand of this tenant, as the EXO module
+   * and CIPP send it — and it must carry its own valid bearer token, checked like a single call's.
+   */
+  private async batchItem(tenantId: string, r: BatchRequestItem, batchUrl: URL, batchAnchor: string | undefined, nonTerminatingError = false): Promise<BatchItemAnswer> {
     const id = String(r.id);
     const json = { 'Content-Type': 'application/json' };
     const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({ id, status, headers: { ...json, ...headers }, body: errorBody });
     const path = typeof r.url === 'string' ? r.url : '';
     let subUrl: URL;
     try {
-      subUrl = new URL(path, this.ctx.endpoints.exchange);
+      subUrl = new URL(path);
     } catch {
-      return fail(400, requestError('BadRequest', `The batch request url '${path}' is not valid.`));
+      return fail(400, requestError('BadRequest', `The batch request url '${path.slice(0, 200)}' is not valid: an absolute URL is required.`));
     }
     const pathOk = /^\/adminapi\/beta\/([^/]+)\/InvokeCommand$/i.exec(subUrl.pathname);
-    if (String(r.method).toUpperCase() !== 'POST' || !pathOk || this.ctx.directory.tenant(decodeURIComponent(pathOk[1]!))?.tenantId !== tenantId) {
+    if (String(r.method).toUpperCase() !== 'POST' || subUrl.origin !== batchUrl.origin || !pathOk || this.ctx.directory.tenant(decodeURIComponent(pathOk[1]!))?.tenantId !== tenantId) {
       return fail(400, requestError('BadRequest', "Batch items must be POST requests to this tenant's InvokeCommand."));
+    }
+    const itemHeaders = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    let claims: AccessTokenClaims;
+    try {
+      claims = await this.authenticate({ headers: itemHeaders } as unknown as EmulatorRequest, tenantId, tenantId);
+    } catch (error) {
+      if (error instanceof HttpAnswer) return fail(error.status, error.body, error.headers);
+      throw error;
     }
     let input: CommandInput;
     try {
@@ -518,14 +608,16 @@ export class ExchangeEmulator implements Emulator {
           return fail(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
         case 'concurrencyText':
           return fail(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
+        case 'envelope':
+          return fail(400, requestError('BadRequest', 'The batch request item could not be processed as a request.'));
         default:
           return fail(400, this.errorBody(transient400(itemFault)));
       }
     }
-    const headers = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
-    const requestId = headers['client-request-id'] ?? randomUUID();
+    const requestId = itemHeaders['client-request-id'] ?? randomUUID();
     if (nonTerminatingError) return { id, ...this.nonTerminatingError(tenantId, input), headers: { ...json, 'client-request-id': requestId } };
-    const answer = this.invoke(tenantId, input, subUrl, headers.prefer, requestId, subUrl.toString());
+    // A $batch is routed as a whole, by its own anchor (CIPP-API tests): the item's is not used.
+    const answer = this.invoke(tenantId, input, subUrl, itemHeaders.prefer, requestId, subUrl.toString(), batchAnchor);
     // A raw (NUL) body inside a JSON batch answer: a string of NULs (assumed).
     const body = Buffer.isBuffer(answer.body) ? ForbiddenAnswer.itemBody() : answer.body;
     return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body };
@@ -541,6 +633,34 @@ export class ExchangeEmulator implements Emulator {
     if (Math.random() >= rate) return undefined;
     return kinds[Math.floor(Math.random() * kinds.length)];
   }
+}
+
+interface BatchItemAnswer {
+  id: string;
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+/** Whether an Accept header asks for JSON (`application/json`, with or without parameters). */
+function acceptsJson(accept: string | undefined): boolean {
+  return (accept ?? '').split(',').some((type) => /^\s*application\/json\s*(;|$)/i.test(type));
+}
+
+/**
+ * A $batch answer in OData's multipart format: one `application/http` part per item, in order,
+ * without `Content-ID` (harsher: the client must match by position). What the admin API is
+ * reported to answer when the batch does not ask for JSON.
+ */
+function sendMultipart(res: ServerResponse, responses: BatchItemAnswer[], headers: Record<string, string>): void {
+  const boundary = `batchresponse_${randomUUID()}`;
+  const parts = responses.map((r) => {
+    const itemHeaders = Object.entries(r.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    return `--${boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nHTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n${itemHeaders}\r\n${JSON.stringify(r.body)}\r\n`;
+  });
+  const payload = Buffer.from(`${parts.join('')}--${boundary}--\r\n`);
+  res.writeHead(200, { ...headers, 'Content-Type': `multipart/mixed; boundary=${boundary}`, 'Content-Length': String(payload.length) });
+  res.end(payload);
 }
 
 interface BatchRequestItem {
@@ -611,5 +731,45 @@ function commandInput(body: unknown): CommandInput {
   if (typeof input.CmdletName !== 'string' || !input.CmdletName) throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.CmdletName' is required."));
   const parameters = input.Parameters ?? {};
   if (typeof parameters !== 'object' || Array.isArray(parameters) || parameters === null) throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.Parameters' must be an object."));
-  return { CmdletName: input.CmdletName, Parameters: parameters as Record<string, unknown> };
+  const untyped = untypedValue(parameters as Record<string, unknown>, 'Parameters');
+  if (untyped) throw new HttpAnswer(400, requestError('BadRequest', `${ODATA_VALUE_WITHOUT_TYPE} (at '${untyped}')`));
+  return { CmdletName: input.CmdletName, Parameters: withoutAnnotations(parameters as Record<string, unknown>) };
+}
+
+/**
+ * Microsoft.OData's text for an object or a collection of objects whose type it cannot tell
+ * (assumed to be what the admin API answers: its parameters are an open GenericHashTable).
+ */
+const ODATA_VALUE_WITHOUT_TYPE = 'A value without a type name was found and no expected type is available. When the model is specified, each value in the payload must have a type which can be either specified in the payload, explicitly by the caller or implicitly inferred from the parent value.';
+const TYPE_ANNOTATION = '@odata.type';
+
+const isTable = (v: unknown): v is Record<string, unknown> => Boolean(v) && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Where an object value lacks its `@odata.type` (`#Exchange.GenericHashTable`, as the EXO module
+ * writes for every hashtable), or an array holding objects lacks its `<name>@odata.type`
+ * collection annotation — nested tables included; undefined when every value is typed.
+ */
+function untypedValue(table: Record<string, unknown>, path: string): string | undefined {
+  for (const [key, value] of Object.entries(table)) {
+    if (key.endsWith(TYPE_ANNOTATION)) continue;
+    if (isTable(value)) {
+      if (typeof value[TYPE_ANNOTATION] !== 'string') return `${path}.${key}`;
+      const inner = untypedValue(value, `${path}.${key}`);
+      if (inner) return inner;
+    } else if (Array.isArray(value) && value.some(isTable)) {
+      if (typeof table[`${key}${TYPE_ANNOTATION}`] !== 'string') return `${path}.${key}`;
+      for (const [i, element] of value.entries()) {
+        if (!isTable(element)) return `${path}.${key}[${i}]`;
+        const inner = untypedValue(element, `${path}.${key}[${i}]`);
+        if (inner) return inner;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The parameters without their type annotations (`<name>@odata.type` siblings): what the cmdlet binds. */
+function withoutAnnotations(table: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(table).filter(([key]) => !key.endsWith(TYPE_ANNOTATION)));
 }

@@ -75,7 +75,8 @@ function createCa(): CertificateMaterial {
   return toMaterial(cert, keys);
 }
 
-function createServerCertificate(ca: CertificateMaterial, names: string[]): CertificateMaterial {
+/** A TLS server certificate for `names` (and the loopback addresses), signed by the sandbox CA. */
+export function createServerCertificate(ca: CertificateMaterial, names: string[]): CertificateMaterial {
   const caCert = forge.pki.certificateFromPem(ca.certPem);
   const caKey = forge.pki.privateKeyFromPem(ca.keyPem);
   const keys = generateKeys();

@@ -18,6 +18,7 @@ import type { TenantConfig } from '../config/tenant';
 import type { BatchItemOutcome, CmdletRequest, CmdletResult, ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
 import type { TenantSlots } from './tenant-slots';
+import { routingFor } from '../exchange/routing';
 import { claimNotKept } from './claim-keeper';
 
 export interface BatchedCall {
@@ -106,7 +107,7 @@ export class CommandBatcher {
       this.remove(queue, self);
       return { noSlot: true };
     }
-    const batch = this.take(queue, self);
+    const batch = this.take(queue, self, tenant.tenantId);
     try {
       await this.send(tenant, batch);
     } finally {
@@ -129,11 +130,28 @@ export class CommandBatcher {
     if (i >= 0) queue.splice(i, 1);
   }
 
-  /** The holder plus the longest-waiting others, up to maxBatch; the others stop waiting for a slot. */
-  private take(queue: Waiter[], holder: Waiter): Waiter[] {
+  /**
+   * The holder plus the longest-waiting others that can share its route, up to maxBatch; the
+   * others stop waiting for a slot. A `$batch` is routed as a whole (exchange/routing.ts): calls
+   * pinned to a mailbox go together only with calls pinned to the same one, or with calls that
+   * may run anywhere.
+   */
+  private take(queue: Waiter[], holder: Waiter, tenantId: string): Waiter[] {
     this.remove(queue, holder);
     holder.taken = true;
-    const batch = [holder, ...queue.splice(0, this.o.maxBatch - 1)];
+    const first = routingFor(holder.call.request, tenantId);
+    let pinned = first.pinned ? first.anchor.toLowerCase() : undefined;
+    const batch = [holder];
+    for (const w of [...queue]) {
+      if (batch.length >= this.o.maxBatch) break;
+      const route = routingFor(w.call.request, tenantId);
+      if (route.pinned) {
+        if (pinned === undefined) pinned = route.anchor.toLowerCase();
+        else if (pinned !== route.anchor.toLowerCase()) continue;
+      }
+      this.remove(queue, w);
+      batch.push(w);
+    }
     for (const w of batch.slice(1)) {
       w.taken = true;
       w.abort.abort();

@@ -48,7 +48,8 @@ export const submitSchema = z.strictObject({
     .refine((p) => Buffer.byteLength(JSON.stringify(p)) <= MAX_PARAMETERS_BYTES, `must be at most ${MAX_PARAMETERS_BYTES} bytes of JSON`)
     .refine((p) => depth(p) <= 5, 'is nested too deeply (at most 5 levels)'),
   select: z.array(exchangeName('must be property names')).max(100).optional(),
-  anchorMailbox: z.string().regex(/^(UPN|SMTP|APP):[^\s]{3,256}$/, 'must look like "UPN:user@contoso.com"').optional(),
+  // Sent as the X-AnchorMailbox header: printable ASCII only (anything else would not leave the process).
+  anchorMailbox: z.string().regex(/^(UPN|SMTP|APP|MBX):[\x21-\x7e]{3,256}$/, 'must look like "UPN:user@contoso.com" (printable ASCII)').optional(),
   idempotencyKey: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
 });
 

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ConfigError, formatIssues } from './errors';
 import { storageConnectionProblems } from './storage-connection';
 import { publicBaseUrlSetting, websiteHostnameSetting } from './public-base-url';
+import { cloudOfAuthority, DEFAULT_CLOUD, exchangeResourceOf } from './clouds';
 
 const httpsUrl = z
   .string()
@@ -22,9 +23,12 @@ const BATCH_MAX_RULE = 'must be a whole number from 1 to 10 (cmdlets per Exchang
 const schema = z.object({
   /** Storage connection string; or the identity-based `AzureWebJobsStorage__*` settings below (see storage-connection.ts). */
   AzureWebJobsStorage: z.string().optional(),
-  AZURE_AUTHORITY_HOST: httpsUrl.default('https://login.microsoftonline.com'),
-  EXO_ADMIN_API_URL: httpsUrl.default('https://outlook.office365.com'),
-  EXO_TOKEN_SCOPE: z.string().regex(/^\S+\/\.default$/, 'must be a resource scope ending in /.default').default('https://outlook.office365.com/.default'),
+  /** Entra ID authority host; it names the cloud (clouds.ts) whose defaults the two below take. */
+  AZURE_AUTHORITY_HOST: httpsUrl.default(`https://${DEFAULT_CLOUD.authorityHosts[0]}`),
+  /** Default: the Exchange admin API of the authority's cloud (see clouds.ts; DoD must set it). */
+  EXO_ADMIN_API_URL: httpsUrl.optional(),
+  /** Default: `<EXO_ADMIN_API_URL's Exchange host>/.default` for a known Exchange host, else the authority cloud's. */
+  EXO_TOKEN_SCOPE: z.string().regex(/^\S+\/\.default$/, 'must be a resource scope ending in /.default').optional(),
   TENANTS_FILE: z.string({ error: 'is required (path of the tenant registry JSON file)' }).min(1, 'is required (path of the tenant registry JSON file)'),
   COMMANDS_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/, 'must be a valid queue name (3-57 lowercase letters, digits, dashes)').default('exo-commands'),
   COMMANDS_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('commands'),
@@ -32,7 +36,13 @@ const schema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CERT_REFRESH_INTERVAL_MINUTES: positiveInt(15, 1440),
   COMMAND_MAX_ATTEMPTS: positiveInt(5, 20),
-  EXO_REQUEST_TIMEOUT_SECONDS: positiveInt(100, 600),
+  /**
+   * Timeout of one Exchange request. Above the service's own limit (~15 min; the EXO module waits
+   * 960 s): a request given up earlier may still be running, and its retry would run it twice.
+   * Slow cmdlets get the EXO module's longer timeouts (shared/exchange/timeouts.ts). host.json's
+   * functionTimeout must stay above this plus SLOT_WAIT_MS (a test checks).
+   */
+  EXO_REQUEST_TIMEOUT_SECONDS: positiveInt(960, 3600),
   /**
    * How long a claimed command waits in-process for a tenant slot before it is deferred. Long
    * enough that a backlog waits here (a claim renewal every 10 s) rather than cycling through
@@ -116,7 +126,7 @@ const schema = z.object({
 /** Every app setting name the code reads (infra templates are checked against this list). */
 export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
 
-export type AppSettings = z.infer<typeof schema>;
+export type AppSettings = Omit<z.infer<typeof schema>, 'EXO_ADMIN_API_URL' | 'EXO_TOKEN_SCOPE'> & { EXO_ADMIN_API_URL: string; EXO_TOKEN_SCOPE: string };
 
 function list(value: string): string[] {
   return value.split(',').map((v) => v.trim()).filter(Boolean);
@@ -127,7 +137,10 @@ export function readSettings(env: Record<string, string | undefined>): AppSettin
   const parsed = schema.safeParse(input);
   const storageProblems = storageConnectionProblems(input);
   if (!parsed.success || storageProblems.length) throw new ConfigError('Invalid app settings', [...storageProblems, ...(parsed.success ? [] : formatIssues(parsed.error.issues, 'settings'))]);
-  const settings = parsed.data;
+  // The cloud's endpoints follow the authority host unless set (a sovereign cloud needs one setting).
+  const cloud = cloudOfAuthority(parsed.data.AZURE_AUTHORITY_HOST) ?? DEFAULT_CLOUD;
+  const exchange = parsed.data.EXO_ADMIN_API_URL ?? cloud.exchange;
+  const settings: AppSettings = { ...parsed.data, EXO_ADMIN_API_URL: exchange, EXO_TOKEN_SCOPE: parsed.data.EXO_TOKEN_SCOPE ?? `${exchangeResourceOf(exchange) ?? cloud.exchange}/.default` };
   if (settings.GATEWAY_AUTH === 'entra' && (!settings.GATEWAY_API_AUDIENCES.length || !settings.GATEWAY_AUTH_TENANTS.length)) {
     throw new ConfigError('Invalid app settings', ['settings.GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra (the API app id or URI, and the tenant of the callers)']);
   }

@@ -16,6 +16,7 @@ import type { Logger } from '../observability/logger';
 import type { TenantConfig } from '../config/tenant';
 import { CredentialError } from './errors';
 import type { KeyVaultCredentialSource, LoadedCredential } from './key-vault-source';
+import { isMicrosoftAuthority } from '../config/clouds';
 
 export interface AccessToken {
   token: string;
@@ -51,7 +52,7 @@ export interface TokenProviderOptions {
   source: KeyVaultCredentialSource;
   /** e.g. https://login.microsoftonline.com */
   authorityHost: string;
-  /** e.g. https://outlook.office365.com/.default */
+  /** EXO_TOKEN_SCOPE: the cloud's Exchange resource + /.default (config/clouds.ts). */
   scope: string;
   logger?: Logger;
   now?: () => number;
@@ -59,7 +60,6 @@ export interface TokenProviderOptions {
   onAcquire?: (acquisition: TokenAcquisition) => void;
 }
 
-const MICROSOFT_AUTHORITIES = new Set(['login.microsoftonline.com', 'login.microsoftonline.us', 'login.chinacloudapi.cn', 'login.partner.microsoftonline.cn']);
 
 /** Renew this long before expiry: 5 min for hour-long tokens, 10 % of the lifetime for short ones. */
 export function renewalSkewMs(lifetimeMs: number): number {
@@ -155,7 +155,8 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
       authority,
       // Non-Microsoft authority hosts (sovereign test doubles, the sandbox) are trusted explicitly,
       // which also skips instance discovery against login.microsoftonline.com.
-      ...(MICROSOFT_AUTHORITIES.has(new URL(authority).hostname) ? {} : { knownAuthorities: [host] }),
+      // A Microsoft host on another port is not Microsoft's: MSAL would ask the commercial cloud about it.
+      ...(isMicrosoftAuthority(authority) ? {} : { knownAuthorities: [host] }),
     };
     if (credential.kind === 'clientSecret') auth.clientSecret = credential.secret;
     else {

@@ -12,6 +12,7 @@ import type { KeyVaultCredentialSource } from '../credentials/key-vault-source';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from '../exchange/errors';
 import type { ExchangeSessions } from '../exchange/types';
+import { INTERACTIVE_EXCHANGE_TIMEOUT_MS } from '../exchange/timeouts';
 
 export type StepStatus = 'ok' | 'warning' | 'failed' | 'skipped';
 
@@ -37,7 +38,7 @@ export interface TenantDiagnosticsOptions {
   tokensFor: (tenant: TenantConfig) => ExchangeTokenSource;
   sessions: ExchangeSessions;
   monitor: CertificateExpiryMonitor;
-  /** The resource Exchange tokens must be for, e.g. https://outlook.office365.com. */
+  /** The resource Exchange tokens must be for (EXO_TOKEN_SCOPE without /.default). */
   exchangeAudience: string;
   now?: () => number;
 }
@@ -126,7 +127,7 @@ export class TenantDiagnostics {
     if (!tokenOk) skip('exchange', 'No acceptable token.');
     else {
       try {
-        const result = await this.o.sessions.forTenant(tenant).invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName', 'Default'] }, { correlationId: `diagnostics-${Date.now()}` });
+        const result = await this.o.sessions.forTenant(tenant).invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName', 'Default'] }, { correlationId: `diagnostics-${Date.now()}`, signal: AbortSignal.timeout(INTERACTIVE_EXCHANGE_TIMEOUT_MS) });
         const domains = result.value.map((d) => String((d as Record<string, unknown>).DomainName));
         steps.push({ name: 'exchange', status: 'ok', detail: `Get-AcceptedDomain answered: ${domains.join(', ')}.`, data: { domains, requestIds: result.requestIds } });
       } catch (error) {

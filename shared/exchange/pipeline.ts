@@ -15,6 +15,7 @@ import type { Logger } from '../observability/logger';
 import type { Telemetry } from '../observability/telemetry';
 import type { JsonHttpTransport } from './transport';
 import type { ExchangeAccessMonitor } from './access';
+import { multipartBoundary, parseMultipartBatch } from './multipart';
 import { accessPolicy } from './policies/access';
 import { exchangeAuthPolicy } from './policies/auth';
 import { classificationPolicy } from './policies/classification';
@@ -26,6 +27,12 @@ export interface ExchangeRequest {
   url: string;
   /** JSON body (always a POST). */
   body: unknown;
+  /**
+   * The body as it goes out, built from the request as finally sent (its headers, the token
+   * included) — for a body that must repeat them: a `$batch` copies the request's Authorization
+   * into every item, as the public clients do. Called once per try; `body` is sent without it.
+   */
+  renderBody?: (sent: ExchangeRequest) => unknown;
   /** Headers so far; policies add theirs (Authorization, client-request-id, traceparent). */
   headers: Record<string, string>;
   /** What the request runs, as spans and metrics name it (`exo.cmdlet`): the cmdlet, or `$batch`. */
@@ -42,6 +49,8 @@ export interface ExchangeRequest {
   logFields?: Record<string, unknown>;
   logger?: Logger;
   signal?: AbortSignal;
+  /** How long this request may take (default: the transport's own); see timeouts.ts. */
+  timeoutMs?: number;
   /** Parent of the request's span (default: the active context). */
   traceContext?: Context;
   /** client-request-id of this try (set by the client-request-id policy, fresh for each try). */
@@ -83,9 +92,22 @@ export class Pipeline {
   }
 }
 
-/** The keep-alive JSON transport as the pipeline's last step. */
+/**
+ * The keep-alive JSON transport as the pipeline's last step. A `multipart/mixed` answer (a
+ * `$batch` answered in OData's multipart format) is read into the JSON batch shape here, so
+ * every policy above sees one form.
+ */
 export function httpTransport(transport: Pick<JsonHttpTransport, 'post'>): SendRequest {
-  return async (request) => ({ ...(await transport.post(request.url, request.body, request.headers, request.signal)), request });
+  return async (request) => {
+    const response = await transport.post(request.url, request.renderBody ? request.renderBody(request) : request.body, request.headers, request.signal, request.timeoutMs);
+    const contentType = response.headers['content-type'];
+    const boundary = multipartBoundary(Array.isArray(contentType) ? contentType[0] : contentType);
+    if (boundary && typeof response.body === 'string') {
+      const batch = parseMultipartBatch(response.body, boundary);
+      if (batch) return { ...response, body: batch, request };
+    }
+    return { ...response, request };
+  };
 }
 
 export interface ExchangePipelineOptions {

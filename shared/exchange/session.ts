@@ -12,23 +12,30 @@ import { ATTR, globalTelemetry, type Telemetry } from '../observability/telemetr
 import type { TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
-import { errorFromAdminApiErrors, errorFromResponse, isPaginationExpired, moreResultsWarning } from './classify';
+import { encodeParameters } from './parameters';
+import { batchGroups, routingFor } from './routing';
+import { DEFAULT_EXCHANGE_TIMEOUT_MS, requestTimeoutMs } from './timeouts';
+import { categorize, errorFromAdminApiErrors, errorFromResponse, isPaginationExpired, moreResultsWarning, parseServiceError } from './classify';
 import { JsonHttpTransport } from './transport';
 import type { ExchangeAccessMonitor } from './access';
 import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
 import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type ResultTruncation, type TenantExchange } from './types';
 
-export const SYSTEM_MAILBOX_ANCHOR = (tenantId: string) => `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${tenantId}`;
+export { encodeParameters } from './parameters';
+
+export { SYSTEM_MAILBOX_ANCHOR } from './routing';
 
 export interface ExchangeSessionOptions {
   tenant: TenantConfig;
-  /** e.g. https://outlook.office365.com */
+  /** EXO_ADMIN_API_URL: the cloud's Exchange admin API (config/clouds.ts). */
   baseUrl: string;
   tokens: ExchangeTokenSource;
   /** The Exchange token scope (EXO_TOKEN_SCOPE): a refused token is explained against its audience. */
   tokenScope: string;
   transport: JsonHttpTransport;
+  /** Timeout of one request (EXO_REQUEST_TIMEOUT_SECONDS; default 960 s, above the service's own — timeouts.ts); slow cmdlets get longer. */
+  timeoutMs?: number;
   logger?: Logger;
   pageSize?: number;
   maxResults?: number;
@@ -39,30 +46,32 @@ export interface ExchangeSessionOptions {
   access?: ExchangeAccessMonitor;
 }
 
-type ParameterValue = unknown;
-
-/** `{ add, remove }` from callers becomes Exchange's GenericHashTable; dates become ISO strings. */
-export function encodeParameters(parameters: Record<string, ParameterValue>): Record<string, ParameterValue> {
-  const out: Record<string, ParameterValue> = {};
-  for (const [key, value] of Object.entries(parameters)) {
-    if (value instanceof Date) out[key] = value.toISOString();
-    else if (value && typeof value === 'object' && !Array.isArray(value)) {
-      const table = value as Record<string, unknown>;
-      const keys = Object.keys(table).map((k) => k.toLowerCase());
-      const isEdit = keys.length > 0 && keys.every((k) => k === 'add' || k === 'remove' || k === '@odata.type');
-      out[key] = isEdit && !('@odata.type' in table) ? { '@odata.type': '#Exchange.GenericHashTable', ...table } : value;
-    } else out[key] = value;
-  }
-  return out;
-}
-
 /** InvokeCommand body of a cmdlet. */
 function commandBody(request: CmdletRequest): { CmdletInput: { CmdletName: string; Parameters: Record<string, unknown> } } {
   return { CmdletInput: { CmdletName: request.cmdlet, Parameters: encodeParameters(request.parameters) } };
 }
 
 /** Whole-$batch statuses that mean "not as a batch" (envelope refused), not "these cmdlets failed". */
-const BATCH_REFUSED = new Set([400, 404, 405, 501]);
+const BATCH_REFUSED = new Set([400, 404, 405, 406, 415, 501]);
+
+/** Item statuses that may mean "this request was refused as a request" (its URL, headers or format). */
+const ITEM_REFUSED = new Set([400, 401, 404, 405, 406, 411, 415, 501]);
+
+/**
+ * Whether a `$batch` item was refused as a request rather than run: a status of ITEM_REFUSED
+ * whose body names no Exchange exception type and is not throttling. A cmdlet that ran and
+ * failed always names its exception (`Ex…|<ExceptionType>|…` in `details`, or the inner
+ * exception's type) — that is the line between the two. Such an item is sent again on its own:
+ * it did not run, and if it did (an unreadable cmdlet failure) it failed and is idempotent.
+ */
+export function isItemEnvelopeRejection(status: number, body: unknown): boolean {
+  if (!ITEM_REFUSED.has(status)) return false;
+  const parsed = parseServiceError(body);
+  return !parsed.exceptionType && categorize(status, parsed) !== 'throttled';
+}
+
+/** Headers of the session that every request carries, copied into each `$batch` item as sent (the token included). */
+const SESSION_HEADERS = ['Authorization', 'Accept', 'connection-id', 'X-ClientApplication'] as const;
 
 /** Cmdlets that only read: a listing whose page link expired is read again from its first page. */
 const READ_ONLY = /^Get-/i;
@@ -113,7 +122,7 @@ function everyItem(prepared: PreparedItem[], error: ExchangeError): BatchItemOut
 }
 
 /** What a request of the session is, besides its URL and body (see ExchangeRequest). */
-type RequestKind = Pick<ExchangeRequest, 'operation' | 'cmdlet' | 'spanName' | 'spanAttributes' | 'logMessage' | 'logFields' | 'requestIds'>;
+type RequestKind = Pick<ExchangeRequest, 'operation' | 'cmdlet' | 'spanName' | 'spanAttributes' | 'logMessage' | 'logFields' | 'requestIds' | 'renderBody' | 'timeoutMs'>;
 
 export class ExchangeSession implements TenantExchange {
   readonly connectionId = randomUUID();
@@ -134,37 +143,61 @@ export class ExchangeSession implements TenantExchange {
 
   /**
    * Up to EXCHANGE_BATCH_LIMIT cmdlets in one `POST …/$batch` (JSON batching, `Prefer:
-   * odata.continue-on-error`): each item carries the headers a single call would (anchor,
-   * cmdlet name, its own client-request-id) and is answered with its own status and body, read
-   * exactly like a single InvokeCommand answer. Items whose answer has more pages get them
-   * through plain InvokeCommand, one after another (the caller holds one slot of the cap).
+   * odata.continue-on-error`, `Accept: application/json`). Each item is what the public clients
+   * send (docs/fidelity.md §5): the absolute InvokeCommand URL and the full headers of a single
+   * call — the session's (Authorization, Accept, connection-id, client application) as sent on the
+   * batch, and the cmdlet's own (anchor, cmdlet name, page size, its own client-request-id) — and
+   * is answered with its own status and body, read exactly like a single InvokeCommand answer.
+   * A `multipart/mixed` answer is read too (pipeline.ts). Items whose answer has more pages get
+   * them through plain InvokeCommand, one after another (the caller holds one slot of the cap).
    * Whole-request failures: 401 → one credential refresh and one retry (the pipeline); throttling,
    * 5xx, network and credential failures → that error for every item; a batch the service refuses
-   * as such (400, 404, 405, 501 without throttling) → the items are sent one by one, so a problem
-   * with the batch envelope never fails a command that would have run on its own.
+   * as such (400, 404, 405, 406, 415, 501 without throttling) → the items are sent one by one, and
+   * so is an item refused as a request (isItemEnvelopeRejection): a problem with the batch
+   * envelope never fails a command that would have run on its own.
    */
   async invokeBatch(items: readonly BatchItem[], invokeOptions: InvokeOptions = {}): Promise<BatchItemOutcome[]> {
     if (items.length === 0) return [];
     if (items.length > EXCHANGE_BATCH_LIMIT) throw new RangeError(`invokeBatch: items: at most ${EXCHANGE_BATCH_LIMIT} cmdlets per $batch (got ${items.length})`);
+    // A $batch is routed as a whole: cmdlets pinned to different mailboxes go in separate requests.
+    const routes = items.map((item) => routingFor(item.request, this.options.tenant.tenantId));
+    const groups = batchGroups(routes, this.options.tenant.tenantId);
+    const outcomes: BatchItemOutcome[] = new Array(items.length);
+    for (const group of groups) {
+      const members = group.indexes.map((i) => items[i]!);
+      const byParameter = group.indexes.some((i) => routes[i]!.byParameter && routes[i]!.pinned && routes[i]!.anchor === group.anchor);
+      const answers = members.length > 1 || groups.length === 1 ? await this.sendBatch(members, group.anchor, byParameter, invokeOptions) : await this.oneByOne(members, invokeOptions);
+      group.indexes.forEach((i, k) => (outcomes[i] = answers[k]!));
+    }
+    return outcomes;
+  }
+
+  /** One `$batch` request of `items`, routed by `anchor` (see invokeBatch). */
+  private async sendBatch(items: readonly BatchItem[], anchor: string, byParameter: boolean, invokeOptions: InvokeOptions): Promise<BatchItemOutcome[]> {
     const { tenant, baseUrl } = this.options;
     const prepared: PreparedItem[] = items.map((item, i) => ({ id: String(i + 1), requestId: randomUUID(), body: commandBody(item.request), item }));
-    const payload = {
-      requests: prepared.map((p) => ({
-        id: p.id,
-        method: 'POST',
-        url: this.commandPath(p.item.request),
-        headers: { ...this.cmdletHeaders(p.item.request, p.item.correlationId, p.requestId), 'Content-Type': 'application/json' },
-        body: p.body,
-      })),
+    const payload = (sent?: ExchangeRequest) => {
+      const session: Record<string, string> = {};
+      for (const name of SESSION_HEADERS) if (sent?.headers[name] !== undefined) session[name] = sent.headers[name];
+      return {
+        requests: prepared.map((p) => ({
+          id: p.id,
+          method: 'POST',
+          url: this.commandUrl(p.item.request),
+          headers: { ...session, ...this.cmdletHeaders(p.item.request, p.item.correlationId, p.requestId), 'Content-Type': 'application/json' },
+          body: p.body,
+        })),
+      };
     };
     const url = `${baseUrl.replace(/\/+$/, '')}/adminapi/beta/${encodeURIComponent(tenant.tenantId)}/$batch`;
-    const headers: Record<string, string> = { 'X-AnchorMailbox': SYSTEM_MAILBOX_ANCHOR(tenant.tenantId), Prefer: 'odata.continue-on-error' };
+    const headers: Record<string, string> = { 'X-AnchorMailbox': anchor, Prefer: 'odata.continue-on-error' };
+    if (byParameter) headers['parameter-based-routing'] = 'true';
     if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
     // One request (one client span) for the whole batch; the items are its cmdlets.
-    const kind: RequestKind = { operation: '$batch', spanName: '$batch', spanAttributes: { 'exo_gateway.batch.size': items.length }, logMessage: 'Exchange $batch request', logFields: { batchSize: items.length, itemRequestIds: prepared.map((p) => p.requestId) } };
+    const kind: RequestKind = { operation: '$batch', spanName: '$batch', spanAttributes: { 'exo_gateway.batch.size': items.length }, logMessage: 'Exchange $batch request', logFields: { batchSize: items.length, itemRequestIds: prepared.map((p) => p.requestId) }, renderBody: payload, timeoutMs: requestTimeoutMs(items.map((i) => i.request.cmdlet), this.options.timeoutMs) };
     let response: ExchangeResponse;
     try {
-      response = await this.send(url, payload, headers, kind, invokeOptions);
+      response = await this.send(url, payload(), headers, kind, invokeOptions);
     } catch (error) {
       if (!(error instanceof ExchangeError)) throw error;
       if (error.category !== 'throttled' && error.category !== 'transient' && error.status !== undefined && BATCH_REFUSED.has(error.status)) {
@@ -183,22 +216,41 @@ export class ExchangeSession implements TenantExchange {
     if (!Array.isArray(responses)) {
       return everyItem(prepared, new ExchangeError({ category: 'transient', message: 'Exchange answered the $batch request without a responses array.', status: response.status, requestId: response.request.requestId }));
     }
-    // Answers may come in any order; ids are case-insensitive.
+    // Answers may come in any order; ids are case-insensitive. An answer without an id (a
+    // multipart part without Content-ID) answers the item at its position.
     const byId = new Map<string, BatchAnswer>();
-    for (const answer of responses as unknown[]) {
+    const unnamed = new Map<number, BatchAnswer>();
+    (responses as unknown[]).forEach((answer, index) => {
       const id = (answer as { id?: unknown } | null)?.id;
       if (typeof id === 'string' || typeof id === 'number') byId.set(String(id).toLowerCase(), answer as BatchAnswer);
-    }
-    const outcomes: BatchItemOutcome[] = [];
+      else if (answer && typeof answer === 'object') unnamed.set(index, answer as BatchAnswer);
+    });
+    const outcomes: Array<BatchItemOutcome | undefined> = [];
+    const refused: Array<{ index: number; status: number; body: unknown }> = [];
     // One after another: paging requests run under the caller's single tenant slot.
-    for (const p of prepared) {
-      const outcome = await this.readItem(p, byId.get(p.id.toLowerCase()), response.request, invokeOptions);
-      const { access, tenant } = this.options;
-      if (outcome.ok) access?.accepted(tenant.tenantId, p.item.request.cmdlet);
-      else access?.failed(tenant.tenantId, p.item.request.cmdlet, outcome.error);
-      outcomes.push(outcome);
+    for (const [index, p] of prepared.entries()) {
+      const answer = byId.get(p.id.toLowerCase()) ?? unnamed.get(index);
+      const status = typeof answer?.status === 'number' ? answer.status : Number(answer?.status);
+      if (answer && isItemEnvelopeRejection(status, answer.body)) {
+        refused.push({ index, status, body: answer.body });
+        outcomes.push(undefined);
+      } else outcomes.push(this.recordAccess(p, await this.readItem(p, answer, response.request, invokeOptions)));
     }
-    return outcomes;
+    if (refused.length) {
+      const [first] = refused;
+      this.logFor(invokeOptions)?.warn({ tenantId: this.options.tenant.tenantId, refused: refused.length, batchSize: prepared.length, status: first!.status, detail: parseServiceError(first!.body).message.slice(0, 200) }, 'Exchange refused $batch items as requests (not as cmdlets); sending them one by one');
+      const again = await this.oneByOne(refused.map((r) => prepared[r.index]!.item), invokeOptions);
+      refused.forEach((r, k) => (outcomes[r.index] = again[k]));
+    }
+    return outcomes as BatchItemOutcome[];
+  }
+
+  /** Tells the access monitor (health) whether Exchange accepted or refused the tenant's app for this item. */
+  private recordAccess(p: PreparedItem, outcome: BatchItemOutcome): BatchItemOutcome {
+    const { access, tenant } = this.options;
+    if (outcome.ok) access?.accepted(tenant.tenantId, p.item.request.cmdlet);
+    else access?.failed(tenant.tenantId, p.item.request.cmdlet, outcome.error);
+    return outcome;
   }
 
   private async readItem(p: PreparedItem, answer: BatchAnswer | undefined, sent: ExchangeRequest, invokeOptions: InvokeOptions): Promise<BatchItemOutcome> {
@@ -311,11 +363,13 @@ export class ExchangeSession implements TenantExchange {
 
   /** Headers of one cmdlet call (a request, or an item of a $batch with its own client-request-id). */
   private cmdletHeaders(request: CmdletRequest, correlationId?: string, requestId?: string): Record<string, string> {
+    const routing = routingFor(request, this.options.tenant.tenantId);
     const headers: Record<string, string> = {
-      'X-AnchorMailbox': request.anchorMailbox ?? SYSTEM_MAILBOX_ANCHOR(this.options.tenant.tenantId),
+      'X-AnchorMailbox': routing.anchor,
       'X-CmdletName': request.cmdlet,
       Prefer: `odata.maxpagesize=${this.options.pageSize ?? 1000}`,
     };
+    if (routing.byParameter) headers['parameter-based-routing'] = 'true';
     if (requestId) Object.assign(headers, { 'client-request-id': requestId, 'return-client-request-id': 'true' });
     if (correlationId) headers['x-correlation-id'] = correlationId;
     return headers;
@@ -323,7 +377,7 @@ export class ExchangeSession implements TenantExchange {
 
   /** One InvokeCommand request (a first page or the next one): the page it answered. */
   private async invokeCommand(url: string, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, requestIds: string[]): Promise<Record<string, unknown>> {
-    const kind: RequestKind = { operation: request.cmdlet, cmdlet: request.cmdlet, spanName: `InvokeCommand ${request.cmdlet}`, logMessage: 'Exchange request', logFields: { cmdlet: request.cmdlet }, requestIds };
+    const kind: RequestKind = { operation: request.cmdlet, cmdlet: request.cmdlet, spanName: `InvokeCommand ${request.cmdlet}`, logMessage: 'Exchange request', logFields: { cmdlet: request.cmdlet }, requestIds, timeoutMs: requestTimeoutMs([request.cmdlet], this.options.timeoutMs) };
     const response = await this.send(url, body, this.cmdletHeaders(request, invokeOptions.correlationId), kind, invokeOptions);
     return response.body as Record<string, unknown>;
   }
@@ -351,6 +405,7 @@ export interface ExchangeSessionPoolOptions {
   baseUrl: string;
   /** Token source per tenant (created once per tenant). */
   tokensFor(tenant: TenantConfig): ExchangeTokenSource;
+  /** Timeout of one request (default DEFAULT_EXCHANGE_TIMEOUT_MS, 960 s: above the service's own ~15 min; see timeouts.ts). */
   timeoutMs?: number;
   /** The Exchange token scope (EXO_TOKEN_SCOPE): a refused token is explained against its audience. */
   tokenScope: string;
@@ -371,9 +426,10 @@ export class ExchangeSessionPool implements ExchangeSessions {
   forTenant(tenant: TenantConfig): ExchangeSession {
     let session = this.sessions.get(tenant.tenantId);
     if (!session) {
-      const transport = new JsonHttpTransport({ timeoutMs: this.options.timeoutMs ?? 100_000, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
+      const timeoutMs = this.options.timeoutMs ?? DEFAULT_EXCHANGE_TIMEOUT_MS;
+      const transport = new JsonHttpTransport({ timeoutMs, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
       this.transports.push(transport);
-      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), tokenScope: this.options.tokenScope, transport, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry, access: this.options.access });
+      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), tokenScope: this.options.tokenScope, transport, timeoutMs, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry, access: this.options.access });
       this.sessions.set(tenant.tenantId, session);
     }
     return session;

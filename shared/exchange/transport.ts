@@ -1,7 +1,7 @@
 /**
  * Minimal JSON-over-HTTPS transport for the admin API: Node's https with one keep-alive agent
  * per client (connections are reused across commands; NODE_EXTRA_CA_CERTS is honoured), a
- * per-request timeout and AbortSignal support.
+ * per-request timeout (the transport's, or the request's own) and AbortSignal support.
  */
 import { Agent, request } from 'node:https';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
@@ -19,6 +19,13 @@ export interface HttpTransportOptions {
 
 export class TimeoutError extends Error {
   readonly code = 'ETIMEDOUT';
+  constructor(
+    message: string,
+    /** How long the request was given. */
+    readonly timeoutMs: number,
+  ) {
+    super(message);
+  }
 }
 
 export class JsonHttpTransport {
@@ -39,7 +46,8 @@ export class JsonHttpTransport {
     }
   }
 
-  post(url: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal): Promise<JsonResponse> {
+  /** POSTs `body` as JSON; `timeoutMs` overrides the transport's own for this request. */
+  post(url: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal, timeoutMs: number = this.options.timeoutMs): Promise<JsonResponse> {
     const target = new URL(url);
     const payload = Buffer.from(JSON.stringify(body));
     const isHttps = target.protocol === 'https:';
@@ -80,8 +88,8 @@ export class JsonHttpTransport {
         },
       );
       const timer = setTimeout(() => {
-        req.destroy(new TimeoutError(`no answer within ${this.options.timeoutMs} ms`));
-      }, this.options.timeoutMs);
+        req.destroy(new TimeoutError(`no answer within ${timeoutMs} ms`, timeoutMs));
+      }, timeoutMs);
       const onAbort = () => req.destroy(new Error('aborted'));
       signal?.addEventListener('abort', onAbort, { once: true });
       req.on('error', (e) => finish(() => reject(e)));

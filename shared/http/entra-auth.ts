@@ -9,9 +9,10 @@ import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Authenticate, Caller } from './caller';
 import { HttpProblem } from './problem';
 import { tokenTimeProblem } from './token-times';
+import { tokenIssuers } from '../config/clouds';
 
 export interface EntraAuthOptions {
-  /** e.g. https://login.microsoftonline.com */
+  /** AZURE_AUTHORITY_HOST: the JWKS come from it, and it names the cloud whose issuers are accepted (config/clouds.ts). */
   authorityHost: string;
   /** Tenants whose tokens are accepted. */
   tenantIds: string[];
@@ -62,7 +63,8 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, keysFor(tid), {
-        issuer: [`${host}/${tid}/v2.0`, `${host}/${tid}/`, `https://sts.windows.net/${tid}/`],
+        // The authority's own issuers and its cloud's v1 issuers (config/clouds.ts), never another cloud's.
+        issuer: tokenIssuers(host, tid),
         audience: options.audiences,
         algorithms: ['RS256'],
         clockTolerance: options.clockToleranceSeconds ?? 300,

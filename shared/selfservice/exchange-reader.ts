@@ -10,6 +10,7 @@ import type { TenantConfig } from '../config/tenant';
 import type { TenantSlots } from '../commands/tenant-slots';
 import { GatewayError } from '../core/errors';
 import { ExchangeError } from '../exchange/errors';
+import { INTERACTIVE_EXCHANGE_TIMEOUT_MS } from '../exchange/timeouts';
 import type { CmdletRequest, CmdletResult, ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
 
@@ -19,6 +20,11 @@ export interface ExchangeReaderOptions {
   logger: Logger;
   /** How long to wait for a free slot before answering 503 (default 2000 ms). */
   slotWaitMs?: number;
+  /**
+   * How long the reads of one call may take in all (default 60 s): a person is waiting and an
+   * HTTP request ends at 230 s on Azure, while a worker's requests get 16 minutes and more.
+   */
+  readTimeoutMs?: number;
 }
 
 /** Runs one cmdlet inside a held slot. */
@@ -32,9 +38,11 @@ export class ExchangeReader {
     const slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 });
     if (!slot) throw new GatewayError('Tenant.Busy', { detail: 'Exchange is busy for your organization right now; try again in a few seconds.', retryAfterSeconds: 5 });
     const session = this.o.sessions.forTenant(tenant);
+    // A read is safe to abandon: give up before the person (and the HTTP front end) does.
+    const signal = AbortSignal.timeout(this.o.readTimeoutMs ?? INTERACTIVE_EXCHANGE_TIMEOUT_MS);
     const invoke: ReadCmdlet = (request) => {
       if (!/^Get-/i.test(request.cmdlet)) throw new Error(`ExchangeReader runs Get- cmdlets only (got ${request.cmdlet})`);
-      return session.invoke(request, { correlationId: options.correlationId });
+      return session.invoke(request, { correlationId: options.correlationId, signal });
     };
     try {
       return await work(invoke);

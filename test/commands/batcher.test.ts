@@ -124,6 +124,28 @@ describe('CommandBatcher', () => {
     expect(batcher.waitingCount('t1')).toBe(0);
   });
 
+  it('puts calls pinned to different mailboxes in different requests (a $batch is routed as a whole); unpinned calls join any', async () => {
+    const ex = scriptedExchange();
+    const mem = memorySlots();
+    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 2000 });
+    const held = (await mem.take())!;
+    const autoReply = (id: string) => ({ request: { cmdlet: 'Set-MailboxAutoReplyConfiguration', parameters: { Identity: id, AutoReplyState: 'Enabled' } }, correlationId: id });
+    const runs = [
+      batcher.run(tenant, autoReply('x@contoso.com')),
+      batcher.run(tenant, autoReply('y@contoso.com')),
+      batcher.run(tenant, call('z@contoso.com')),
+      batcher.run(tenant, autoReply('X@contoso.com')),
+      batcher.run(tenant, { ...call('w'), request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'w' }, anchorMailbox: 'SMTP:Y@contoso.com' } }),
+    ];
+    await new Promise((r) => setTimeout(r, 20));
+    await held.release();
+    expect((await Promise.all(runs)).map(nameOf)).toEqual(['x@contoso.com', 'y@contoso.com', 'z@contoso.com', 'X@contoso.com', 'w']);
+    expect(ex.sent).toEqual([
+      { kind: 'batch', cmdlets: ['x@contoso.com', 'z@contoso.com', 'X@contoso.com'] },
+      { kind: 'batch', cmdlets: ['y@contoso.com', 'w'] },
+    ]);
+  });
+
   it('never batches with maxBatch 1', async () => {
     const ex = scriptedExchange();
     const mem = memorySlots();

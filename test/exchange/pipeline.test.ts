@@ -278,7 +278,28 @@ describe('classification policy', () => {
     const reset = await rejection(classify(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })));
     expect(reset).toMatchObject({ category: 'transient', requestId: 'r-9', cmdlet: 'Get-Mailbox' });
     expect(reset.message).toMatch(/ECONNRESET/);
-    expect((await rejection(classify(new TimeoutError('no answer within 5 ms')))).message).toMatch(/timed out/);
+    // A timeout is in doubt: the cmdlet may have run, or may still be running.
+    const late = await rejection(classify(new TimeoutError('no answer within 960000 ms', 960_000)));
+    expect(late).toMatchObject({ category: 'transient', requestId: 'r-9', cmdlet: 'Get-Mailbox' });
+    expect(late.message).toBe('Exchange did not answer within 960 s. The cmdlet may have run, or may still be running: its outcome is unknown (in doubt), not "not run".');
     expect(await rejection(classify(new Error('x'), { operation: '$batch', cmdlet: undefined }))).toMatchObject({ category: 'transient', cmdlet: undefined });
+  });
+
+  it('says a request called off while Exchange had it is in doubt, and one called off before it went out was not sent', async () => {
+    const during = new AbortController();
+    const abandoned = new Pipeline([classificationPolicy()], async () => {
+      during.abort(new Error('claim lost'));
+      throw new Error('aborted');
+    }).send(request({ requestId: 'r-9', signal: during.signal }));
+    expect(await rejection(abandoned)).toMatchObject({ category: 'transient', message: 'The request was abandoned while Exchange had it (claim lost): the cmdlet may have run; its outcome is unknown (in doubt).' });
+    const before = new AbortController();
+    before.abort(new Error('claim lapsed'));
+    let sent = 0;
+    const notSent = new Pipeline([classificationPolicy()], async (r) => {
+      sent++;
+      return { status: 200, headers: {}, body: {}, request: r };
+    }).send(request({ requestId: 'r-9', signal: before.signal }));
+    expect(await rejection(notSent)).toMatchObject({ category: 'transient', message: 'The request was not sent: it was called off (claim lapsed).' });
+    expect(sent).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 import { ConfidentialClientApplication } from '@azure/msal-node';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
+import { ExchangeEmulator, MAILBOX_STORE_CMDLETS } from '../../sandbox/exchange/exchange-emulator';
 import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
 import { TRANSIENT_400, TRANSIENT_400_KINDS } from '../../sandbox/exchange/errors';
@@ -36,9 +37,14 @@ interface Answer {
   text?: string;
 }
 
-async function invoke(cmdlet: string, parameters: Record<string, unknown> = {}, options: { tenant?: string; bearer?: string | null; prefer?: string; url?: string; select?: string } = {}): Promise<Answer> {
+const SYSTEM_ANCHOR = `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${CONTOSO}`;
+
+/** One InvokeCommand; anchored on the mailbox an address Identity/Mailbox names (else the system mailbox) unless `anchor` says otherwise. */
+async function invoke(cmdlet: string, parameters: Record<string, unknown> = {}, options: { tenant?: string; bearer?: string | null; prefer?: string; url?: string; select?: string; anchor?: string } = {}): Promise<Answer> {
   const url = options.url ?? `${cloud.endpoints.exchange}/adminapi/beta/${options.tenant ?? CONTOSO}/InvokeCommand${options.select ? `?$select=${options.select}` : ''}`;
-  const headers: Record<string, string> = { 'content-type': 'application/json', 'X-CmdletName': cmdlet, 'client-request-id': crypto.randomUUID(), 'X-AnchorMailbox': `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${CONTOSO}` };
+  const target = parameters.Identity ?? parameters.Mailbox;
+  const anchor = options.anchor ?? (typeof target === 'string' && target.includes('@') ? `SMTP:${target}` : SYSTEM_ANCHOR);
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'X-CmdletName': cmdlet, 'client-request-id': crypto.randomUUID(), 'X-AnchorMailbox': anchor };
   if (options.bearer !== null) headers.authorization = `Bearer ${options.bearer ?? token}`;
   if (options.prefer) headers.prefer = options.prefer;
   const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify({ CmdletInput: { CmdletName: cmdlet, Parameters: parameters } }) });
@@ -95,6 +101,23 @@ describe('sandbox Exchange admin API', () => {
     expect(cloud.exchange.journal().filter((e) => e.identity === 'diego.siciliani@contoso.com')).toHaveLength(1);
   });
 
+  it('refuses an object parameter without its #Exchange.GenericHashTable type (nested and in arrays too), changing nothing', async () => {
+    cloud.exchange.clearJournal();
+    const typed = { '@odata.type': '#Exchange.GenericHashTable' };
+    const untyped = await invoke('Set-Mailbox', { Identity: 'diego.siciliani@contoso.com', GrantSendOnBehalfTo: { add: ['ben.walters@contoso.com'] } });
+    expect(untyped.status).toBe(400);
+    expect(untyped.body.error).toMatchObject({ code: 'BadRequest' });
+    expect(untyped.body.error!.message).toMatch(/^A value without a type name was found .* \(at 'Parameters\.GrantSendOnBehalfTo'\)$/);
+    const nested = await invoke('Set-Mailbox', { Identity: 'diego.siciliani@contoso.com', EmailAddresses: { ...typed, add: [{ Address: 'x' }] } });
+    expect(nested.body.error!.message).toMatch(/at 'Parameters\.EmailAddresses\.add'/);
+    const list = await invoke('Set-Mailbox', { Identity: 'diego.siciliani@contoso.com', EmailAddresses: [{ ...typed, a: 1 }] });
+    expect(list.body.error!.message).toMatch(/at 'Parameters\.EmailAddresses'/);
+    // Annotated, the same shapes reach the cmdlet (which binds or refuses them on its own terms).
+    const annotated = await invoke('Set-Mailbox', { Identity: 'diego.siciliani@contoso.com', EmailAddresses: [{ ...typed, a: 1 }], 'EmailAddresses@odata.type': '#Collection(Exchange.GenericHashTable)' });
+    expect(exceptionOf(annotated)).toBe('System.Management.Automation.ParameterBindingException');
+    expect(cloud.exchange.journal()).toHaveLength(0);
+  });
+
   it('grants and revokes FullAccess and SendAs, auto-reply, and reads Entra attributes live through Get-User', async () => {
     expect((await invoke('Add-MailboxPermission', { Identity: 'info@contoso.com', User: 'adele.vance@contoso.com', AccessRights: ['FullAccess'], AutoMapping: false })).status).toBe(200);
     const dup = await invoke('Add-MailboxPermission', { Identity: 'info@contoso.com', User: 'adele.vance@contoso.com', AccessRights: ['FullAccess'] });
@@ -127,6 +150,42 @@ describe('sandbox Exchange admin API', () => {
     const missing = await invoke('Remove-DistributionGroupMember', { Identity: 'sales-team', Member: 'lee.gu@contoso.com', BypassSecurityGroupManagerCheck: true });
     expect(exceptionOf(missing)).toBe('Microsoft.Exchange.Management.Tasks.MemberNotFoundException');
     expect((await invoke('Get-DistributionGroup', { Identity: 'book-club' })).body.value![0]).toMatchObject({ MemberJoinRestriction: 'Open', ManagedBy: ['lidia.holloway'] });
+  });
+
+  it('refuses a mailbox-store cmdlet anchored away from its mailbox with CmdletProxyNotAvailableException, and records the anchor', async () => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.clearReceived();
+    const set = { Identity: 'adele.vance@contoso.com', AutoReplyState: 'Enabled', InternalMessage: `routing-${Date.now()}` };
+    const system = await invoke('Set-MailboxAutoReplyConfiguration', set, { anchor: SYSTEM_ANCHOR });
+    expect(system.status).toBe(400);
+    expect(exceptionOf(system)).toBe('Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException');
+    expect(exceptionOf(await invoke('Set-MailboxAutoReplyConfiguration', set, { anchor: 'SMTP:alex.wilber@contoso.com' }))).toBe('Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException');
+    expect(exceptionOf(await invoke('Get-InboxRule', { Mailbox: 'alex.wilber@contoso.com' }, { anchor: SYSTEM_ANCHOR }))).toBe('Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException');
+    expect(cloud.exchange.journal()).toHaveLength(0);
+    // Anchored on the mailbox (by address, UPN or mailbox GUID): it runs.
+    expect((await invoke('Set-MailboxAutoReplyConfiguration', set, { anchor: 'SMTP:Adele.Vance@contoso.com' })).status).toBe(200);
+    expect((await invoke('Get-MailboxAutoReplyConfiguration', { Identity: 'adele.vance' }, { anchor: 'UPN:adele.vance@contoso.com' })).status).toBe(200);
+    const guid = (await invoke('Get-Mailbox', { Identity: 'adele.vance@contoso.com' })).body.value![0]!.Guid as string;
+    expect((await invoke('Get-MailboxPermission', { Identity: 'adele.vance@contoso.com' }, { anchor: `MBX:${guid}@${CONTOSO}` })).status).toBe(200);
+    // Directory cmdlets, unknown mailboxes and cmdlets without the mailbox run anywhere.
+    expect((await invoke('Get-Mailbox', { Identity: 'adele.vance@contoso.com' }, { anchor: SYSTEM_ANCHOR })).status).toBe(200);
+    expect(exceptionOf(await invoke('Get-MailboxAutoReplyConfiguration', { Identity: 'nobody@contoso.com' }, { anchor: SYSTEM_ANCHOR }))).toBe('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException');
+    expect(cloud.exchange.journal().map((e) => e.anchorMailbox)).toEqual(['SMTP:Adele.Vance@contoso.com']);
+    expect(cloud.exchange.receivedRequests()[0]!.anchorMailbox).toBe(SYSTEM_ANCHOR);
+    // A $batch routes as a whole: its items are judged by the batch's anchor, not their own.
+    const item = (id: string, anchor: string) => ({ id, method: 'POST', url: `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { authorization: `Bearer ${token}`, 'x-anchormailbox': anchor }, body: { CmdletInput: { CmdletName: 'Get-MailboxAutoReplyConfiguration', Parameters: { Identity: 'adele.vance@contoso.com' } } } });
+    const batchOf = async (anchor: string) => (await (await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json', 'x-anchormailbox': anchor }, body: JSON.stringify({ requests: [item('1', 'SMTP:adele.vance@contoso.com')] }) })).json()) as { responses: Array<{ status: number }> };
+    expect((await batchOf(SYSTEM_ANCHOR)).responses[0]!.status).toBe(400);
+    expect((await batchOf('SMTP:adele.vance@contoso.com')).responses[0]!.status).toBe(200);
+    // The rate is configurable: 0 lets misrouted calls through.
+    cloud.exchange.configure({ routing: { misroutedRate: 0, cmdlets: ['Set-MailboxAutoReplyConfiguration'] } });
+    try {
+      expect((await invoke('Get-MailboxAutoReplyConfiguration', { Identity: 'adele.vance@contoso.com' }, { anchor: SYSTEM_ANCHOR })).status).toBe(200);
+      expect(() => cloud.exchange.configure({ routing: { misroutedRate: 2, cmdlets: [] } })).toThrow(/misroutedRate/);
+      expect(() => cloud.exchange.configure({ routing: { misroutedRate: 1, cmdlets: ['Get-Nothing'] } })).toThrow(/routing\.cmdlets/);
+    } finally {
+      cloud.exchange.configure({ routing: { misroutedRate: 1, cmdlets: Object.keys(MAILBOX_STORE_CMDLETS) } });
+    }
   });
 
   it('answers cmdlet errors the way the real service words them', async () => {
@@ -227,23 +286,106 @@ describe('sandbox Exchange admin API', () => {
     expect((await invoke('Get-Mailbox', { Identity: 'grady.archie' })).body.value![0]!.CustomAttribute1).toBe('applied');
   });
 
+  const batchUrl = () => `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`;
+  const invokeUrl = () => `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`;
+  /** An item as the public clients send it: absolute URL, the headers of a single call with its token. */
+  const item = (id: string, cmdlet: string, parameters: Record<string, unknown>) => ({ id, method: 'POST', url: invokeUrl(), headers: { 'content-type': 'application/json', accept: 'application/json', authorization: `Bearer ${token}`, 'client-request-id': `req-${id}` }, body: { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } } });
+  async function batch(requests: unknown[], prefer?: string, accept: string | null = 'application/json'): Promise<{ status: number; headers: Headers; body: { responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body: Answer['body'] }>; error?: { message: string } } }> {
+    const res = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(accept ? { accept } : {}), ...(prefer ? { prefer } : {}) }, body: JSON.stringify({ requests }) });
+    return { status: res.status, headers: res.headers, body: (await res.json()) as never };
+  }
+
+  it("cuts a request at the service's own timeout with 504 — and the change still takes effect", async () => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ serverTimeoutMs: 200, faults: { rate: 1, kinds: ['slow'], slowMs: 600 } });
+    try {
+      const started = Date.now();
+      const cut = await invoke('Set-Mailbox', { Identity: 'grady.archie@contoso.com', CustomAttribute2: `cut-${started}` });
+      expect(cut.status).toBe(504);
+      expect(cut.body.error).toEqual({ code: 'GatewayTimeout', message: 'The operation has timed out.' });
+      expect(Date.now() - started).toBeLessThan(550);
+      expect(cloud.exchange.journal().map((e) => e.parameters)).toEqual([{ CustomAttribute2: `cut-${started}` }]);
+      expect(new ExchangeEmulator(cloud.context).options.serverTimeoutMs).toBe(900_000); // the EXO module's "server timeout"
+    } finally {
+      cloud.exchange.configure({ serverTimeoutMs: 900_000, faults: { rate: 0, kinds: [], slowMs: 2000 } });
+    }
+  });
+
+  it('ExchangeSession: a request given up before Exchange answered is in doubt — it may have run, and here it did', async () => {
+    const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 2 });
+    const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
+    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, timeoutMs: 150, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ faults: { rate: 1, kinds: ['slow'], slowMs: 400 } });
+    const stamp = `late-${Date.now()}`;
+    try {
+      const failure = await session.invoke({ cmdlet: 'Set-Mailbox', parameters: { Identity: 'grady.archie@contoso.com', CustomAttribute3: stamp } }).then(
+        () => undefined,
+        (error: unknown) => error as { category: string; message: string },
+      );
+      expect(failure).toMatchObject({ category: 'transient', message: 'Exchange did not answer within 150 ms. The cmdlet may have run, or may still be running: its outcome is unknown (in doubt), not "not run".' });
+      await new Promise((r) => setTimeout(r, 500));
+      expect(cloud.exchange.journal().map((e) => e.parameters)).toEqual([{ CustomAttribute3: stamp }]);
+    } finally {
+      cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 2000 } });
+      transport.close();
+    }
+  });
+
   it('runs up to 10 cmdlets in one $batch with per-item results', async () => {
-    const requests = Array.from({ length: 3 }, (_, i) => ({ id: String(i + 1), method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'content-type': 'application/json' }, body: { CmdletInput: { CmdletName: 'Set-Mailbox', Parameters: { Identity: 'megan.bowen', [`CustomAttribute${i + 2}`]: `b${i}` } } } }));
-    requests.push({ id: '4', method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'content-type': 'application/json' }, body: { CmdletInput: { CmdletName: 'Get-Mailbox', Parameters: { Identity: 'ghost' } } } } as never);
-    const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ requests }) });
+    const requests = Array.from({ length: 3 }, (_, i) => item(String(i + 1), 'Set-Mailbox', { Identity: 'megan.bowen', [`CustomAttribute${i + 2}`]: `b${i}` }));
+    requests.push(item('4', 'Get-Mailbox', { Identity: 'ghost' }));
+    const res = await batch(requests);
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { responses: Array<{ id: string; status: number }> };
-    expect(body.responses.map((r) => [r.id, r.status])).toEqual([['1', 200], ['2', 200], ['3', 200], ['4', 400]]);
-    const tooMany = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ requests: Array.from({ length: 11 }, (_, i) => ({ ...requests[0], id: `x${i}` })) }) });
+    expect(res.body.responses!.map((r) => [r.id, r.status])).toEqual([['1', 200], ['2', 200], ['3', 200], ['4', 400]]);
+    const tooMany = await batch(Array.from({ length: 11 }, (_, i) => ({ ...requests[0], id: `x${i}` })));
     expect(tooMany.status).toBe(400);
   });
 
-  const batchUrl = () => `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`;
-  const item = (id: string, cmdlet: string, parameters: Record<string, unknown>) => ({ id, method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'content-type': 'application/json', 'client-request-id': `req-${id}` }, body: { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } } });
-  async function batch(requests: unknown[], prefer?: string): Promise<{ status: number; headers: Headers; body: { responses?: Array<{ id: string; status: number; headers?: Record<string, string>; body: Answer['body'] }>; error?: { message: string } } }> {
-    const res = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(prefer ? { prefer } : {}) }, body: JSON.stringify({ requests }) });
-    return { status: res.status, headers: res.headers, body: (await res.json()) as never };
-  }
+  it('answers a $batch that does not ask for JSON in multipart/mixed, one application/http part per item, in order', async () => {
+    const res = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', prefer: 'odata.continue-on-error' }, body: JSON.stringify({ requests: [item('1', 'Get-Mailbox', { Identity: 'megan.bowen@contoso.com' }), item('2', 'Get-Mailbox', { Identity: 'ghost' })] }) });
+    expect(res.status).toBe(200);
+    const type = res.headers.get('content-type')!;
+    expect(type).toMatch(/^multipart\/mixed; boundary=batchresponse_/);
+    const text = await res.text();
+    const boundary = type.split('boundary=')[1]!;
+    const parts = text.split(`--${boundary}`).slice(1, -1);
+    expect(parts).toHaveLength(2);
+    expect(parts[0]).toMatch(/Content-Type: application\/http\r\n[\s\S]*HTTP\/1\.1 200 OK\r\n[\s\S]*"PrimarySmtpAddress":"megan\.bowen@contoso\.com"/);
+    expect(parts[1]).toMatch(/HTTP\/1\.1 404 Not Found\r\n[\s\S]*ManagementObjectNotFoundException/);
+    expect(text).not.toMatch(/Content-ID/i);
+    // `*/*` is not a request for JSON either.
+    const star = await fetch(batchUrl(), { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: '*/*' }, body: JSON.stringify({ requests: [item('1', 'Get-AcceptedDomain', {})] }) });
+    expect(star.headers.get('content-type')).toMatch(/^multipart\/mixed/);
+  });
+
+  it('refuses, as requests, items with a relative URL, another host, or no valid token of their own — the other items run', async () => {
+    cloud.exchange.clearJournal();
+    const ok = item('ok', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute11: `env-${Date.now()}` });
+    const relative = { ...item('rel', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute12: 'relative' }), url: `/adminapi/beta/${CONTOSO}/InvokeCommand` };
+    const elsewhere = { ...item('host', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute12: 'elsewhere' }), url: `https://outlook.office365.com/adminapi/beta/${CONTOSO}/InvokeCommand` };
+    const { authorization: _, ...noToken } = item('anon', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute12: 'anonymous' }).headers;
+    const anonymous = { ...item('anon', 'Set-Mailbox', {}), headers: noToken, body: { CmdletInput: { CmdletName: 'Set-Mailbox', Parameters: { Identity: 'megan.bowen', CustomAttribute12: 'anonymous' } } } };
+    const res = await batch([ok, relative, elsewhere, anonymous], 'odata.continue-on-error');
+    expect(res.status).toBe(200);
+    expect(res.body.responses!.map((r) => [r.id, r.status])).toEqual([['ok', 200], ['rel', 400], ['host', 400], ['anon', 401]]);
+    for (const r of res.body.responses!.slice(1)) expect(r.body.error!.details).toBeUndefined(); // a request error, no exception type
+    expect(res.body.responses![1]!.body.error!.message).toMatch(/absolute URL is required/);
+    expect(cloud.exchange.journal().map((e) => Object.keys(e.parameters))).toEqual([['CustomAttribute11']]);
+  });
+
+  it('refuses single items as requests (envelope item fault), running nothing for them', async () => {
+    cloud.exchange.clearJournal();
+    cloud.exchange.configure({ batchItemFaults: { rate: 1, kinds: ['envelope'], identity: 'alex.wilber' } });
+    try {
+      const a = await batch([item('1', 'Set-Mailbox', { Identity: 'megan.bowen', CustomAttribute13: 'x' }), item('2', 'Set-Mailbox', { Identity: 'Alex.Wilber', CustomAttribute13: 'y' })], 'odata.continue-on-error');
+      expect(a.body.responses!.map((r) => r.status)).toEqual([200, 400]);
+      expect(a.body.responses![1]!.body).toEqual({ error: { code: 'BadRequest', message: 'The batch request item could not be processed as a request.' } });
+      expect(cloud.exchange.journal().map((e) => e.identity)).toEqual(['megan.bowen@contoso.com']);
+    } finally {
+      cloud.exchange.configure({ batchItemFaults: { rate: 0, kinds: [] } });
+    }
+  });
 
   it('refuses a $batch whose ids repeat (case-insensitive) or are missing, as a whole, running nothing', async () => {
     cloud.exchange.clearJournal();
@@ -369,6 +511,52 @@ describe('sandbox Exchange admin API', () => {
       expect((await invoke('Get-Recipient', {}, { prefer: 'odata.maxpagesize=5', url: again.body['@odata.nextLink'] })).status).toBe(200); // limit: 1
     } finally {
       cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0, limit: undefined } });
+    }
+  });
+
+  it('ExchangeSession routes mailbox cmdlets to their mailbox, alone and in $batch requests (routed as a whole)', async () => {
+    const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 2 });
+    const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
+    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+    cloud.exchange.clearJournal();
+    cloud.exchange.clearReceived();
+    const stamp = `routed-${Date.now()}`;
+    const autoReply = (identity: string) => ({ request: { cmdlet: 'Set-MailboxAutoReplyConfiguration', parameters: { Identity: identity, AutoReplyState: 'Enabled', InternalMessage: stamp } } });
+    try {
+      await session.invoke(autoReply('adele.vance@contoso.com').request);
+      expect(cloud.exchange.receivedRequests().map((r) => r.anchorMailbox)).toEqual(['SMTP:adele.vance@contoso.com']);
+      const outcomes = await session.invokeBatch([autoReply('alex.wilber@contoso.com'), { request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan.bowen', CustomAttribute15: stamp } } }, autoReply('lee.gu@contoso.com'), { request: { cmdlet: 'Get-InboxRule', parameters: { Mailbox: 'alex.wilber@contoso.com' } } }]);
+      expect(outcomes.map((o) => (o.ok ? 'ok' : o.error.exceptionType))).toEqual(['ok', 'ok', 'ok', 'ok']);
+      expect(cloud.exchange.journal().map((e) => [e.identity, e.anchorMailbox])).toEqual([
+        ['adele.vance@contoso.com', 'SMTP:adele.vance@contoso.com'],
+        ['alex.wilber@contoso.com', 'SMTP:alex.wilber@contoso.com'],
+        ['megan.bowen@contoso.com', 'SMTP:alex.wilber@contoso.com'],
+        ['lee.gu@contoso.com', 'SMTP:lee.gu@contoso.com'],
+      ]);
+    } finally {
+      transport.close();
+    }
+  });
+
+  it('ExchangeSession.invokeBatch: items the service refuses as requests run again on their own, exactly once', async () => {
+    const transport = new JsonHttpTransport({ timeoutMs: 10_000, maxSockets: 2 });
+    const tenant = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 };
+    const session = new ExchangeSession({ tenant, baseUrl: cloud.endpoints.exchange, tokenScope: 'https://outlook.office365.com/.default', transport, tokens: { getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }) } });
+    cloud.exchange.clearJournal();
+    cloud.context.stats.reset();
+    cloud.exchange.configure({ batchItemFaults: { rate: 1, kinds: ['envelope'], identity: 'alex.wilber@contoso.com' } });
+    const stamp = `envelope-${Date.now()}`;
+    try {
+      const outcomes = await session.invokeBatch([
+        { request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan.bowen@contoso.com', CustomAttribute14: stamp } } },
+        { request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'alex.wilber@contoso.com', CustomAttribute14: stamp } } },
+      ]);
+      expect(outcomes.map((o) => o.ok)).toEqual([true, true]);
+      expect(cloud.exchange.journal().map((e) => e.identity).sort()).toEqual(['alex.wilber@contoso.com', 'megan.bowen@contoso.com']);
+      expect(cloud.context.stats.snapshot().exchange[CONTOSO]).toMatchObject({ batchRequests: 1, invokeCommandRequests: 1 });
+    } finally {
+      cloud.exchange.configure({ batchItemFaults: { rate: 0, kinds: [] } });
+      transport.close();
     }
   });
 

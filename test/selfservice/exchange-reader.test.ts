@@ -47,6 +47,25 @@ describe('ExchangeReader (units)', () => {
     expect(state).toEqual({ acquired: 2, released: 2 });
   });
 
+  it('gives a read a deadline (a person is waiting; the worker waits far longer): past it, 503 and the slot back', async () => {
+    const { slots, state } = fakeSlots(true);
+    let signal: AbortSignal | undefined;
+    const sessions: ExchangeSessions = {
+      forTenant: () => ({
+        invoke: async (_r, options) => {
+          signal = options?.signal;
+          return new Promise((_resolve, reject) => options?.signal?.addEventListener('abort', () => reject(new ExchangeError({ category: 'transient', message: 'abandoned' }))));
+        },
+        invokeBatch: async () => [],
+      }),
+    };
+    const reader = new ExchangeReader({ slots, sessions, logger: silentLogger, readTimeoutMs: 50 });
+    const error = await reader.read(tenant, (invoke) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} })).catch((e: unknown) => e);
+    expect(problemFor(error)).toMatchObject({ status: 503 });
+    expect(signal?.aborted).toBe(true);
+    expect(state).toEqual({ acquired: 1, released: 1 });
+  });
+
   it('maps Exchange throttling to 503 and other refusals to 502', async () => {
     const { slots } = fakeSlots(true);
     const throwing = (category: 'throttled' | 'permanent') => new ExchangeReader({ slots, sessions: fakeSessions(() => { throw new ExchangeError({ category, message: 'x', retryAfterMs: 7000 }); }), logger: silentLogger });

@@ -14,7 +14,7 @@ import type { ExchangeRequest, PipelinePolicy } from '../pipeline';
 /** What a token for this tenant's Exchange must say. */
 export interface ExpectedToken {
   tenantId: string;
-  /** The Exchange token scope (EXO_TOKEN_SCOPE, e.g. https://outlook.office365.com/.default). */
+  /** The Exchange token scope (EXO_TOKEN_SCOPE: the cloud's Exchange resource + /.default). */
   tokenScope: string;
 }
 
