@@ -17,6 +17,7 @@ import { CertificateExpiryMonitor } from '../credentials/expiry-monitor';
 import { TenantDiagnostics } from '../diagnostics/diagnostics';
 import { ExchangeSessionPool } from '../exchange/session';
 import { AuditLog } from '../commands/audit';
+import { CommandLanes } from '../commands/lanes';
 import { CommandQueue } from '../commands/queue';
 import { CommandService } from '../commands/service';
 import { CommandStore } from '../commands/store';
@@ -162,7 +163,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       throw error;
     }));
 
-  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), logger }));
+  const lanes = lazy(() => new CommandLanes(storage().table(settings().COMMANDS_TABLE)));
+  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), lanes: lanes(), logger }));
   const submission = lazy(() => createSubmitCommand({ commands: commands(), tenants: tenants(), policy: policy() }));
   const worker = lazy(
     () =>
@@ -173,6 +175,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         sessions: sessions(),
         slots: slots(),
         audit: audit(),
+        lanes: lanes(),
         logger,
         instanceId,
         maxAttempts: settings().COMMAND_MAX_ATTEMPTS,
