@@ -186,7 +186,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         ...overrides.worker,
       }),
   );
-  const sweeper = lazy(() => new CommandSweeper({ store: store(), queue: queue(), logger }));
+  // Its period and graces follow from the workers' claim.
+  const sweeper = lazy(() => new CommandSweeper({ store: store(), queue: queue(), logger, claimMs: overrides.worker?.claimMs ?? settings().COMMAND_CLAIM_SECONDS * 1000 }));
 
   const health = lazy(() => {
     // Health must answer even when configuration is broken: the broken part is what it reports.
