@@ -371,12 +371,15 @@ export class CommandWorker {
   /** Runs a claimed command while its keeper renews the claim; every write uses the keeper's latest version. */
   private async execute(run: Run): Promise<WorkOutcome> {
     run.log.debug({ doubt: run.doubt?.reason, lane: run.lane?.object }, 'claimed');
+    // Earlier writes to the object first — an in-doubt command too: it may have died waiting for
+    // them, and its read-back must not run before an earlier write that may still land.
+    if (run.lane) {
+      const gate = await this.laneGate(run);
+      if (gate !== 'go') return (await this.record(run, { outcome: gate, slotWaitMs: 0, exchangeMs: 0, batchSize: 0 }))();
+    }
     if (run.doubt) {
       const decided = await this.decide(run);
       if (decided) return decided;
-    } else if (run.lane) {
-      const gate = await this.laneGate(run);
-      if (gate !== 'go') return (await this.record(run, { outcome: gate, slotWaitMs: 0, exchangeMs: 0, batchSize: 0 }))();
     }
     // Single-cmdlet commands go through the batcher (alone, or in a $batch with other waiting
     // commands of the tenant). Multi-step operations run their steps in order under one slot of
@@ -550,7 +553,8 @@ export class CommandWorker {
       if (!view.own) {
         const created = Date.parse(command.createdAt);
         const newer = view.earlier.find((r) => joinedAt(r.row) > created)?.commandId ?? (view.lastRun && joinedAt(view.lastRun) > created ? view.lastRun.slice(16) : undefined);
-        if (newer) {
+        // (A command in doubt may have run: it is never superseded.)
+        if (newer && !run.doubt) {
           return { kind: 'superseded', error: { category: 'superseded', message: `Not applied: this command was never acknowledged (its submit did not finish), and a write to ${lane.object} accepted after it (${newer}) came first; applying this one now would overwrite it.` } };
         }
         run.laneRow = await lanes.join(lane, command.id);
