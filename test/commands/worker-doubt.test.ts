@@ -304,6 +304,25 @@ describe('per-object order', () => {
     expect(await t.laneRows(next)).toMatchObject({ own: undefined, earlier: [], lastRun: expect.stringContaining(next.id) });
   });
 
+  it('keeps an in-doubt command behind an earlier one on its object: both died with their worker, the older is decided first', async () => {
+    const t = await setup();
+    const older = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute9: 'older' });
+    const newer = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute9: 'newer' });
+    t.exchange.run({ cmdlet: 'Set-Mailbox', parameters: older.parameters }); // the older one's call ran; the newer one waited
+    await t.orphan(older);
+    await t.orphan(newer);
+    t.exchange.calls.length = 0;
+    expect(await t.worker().process(message(newer.id))).toBe('deferred'); // no read-back before the older one is decided
+    expect(t.exchange.calls).toEqual([]);
+    expect(await t.worker().process(message(older.id))).toBe('succeeded');
+    t.advance(5000);
+    expect(await t.worker().process(message(newer.id))).toBe('succeeded');
+    expect(await t.store.get(older.id)).toMatchObject({ alreadyApplied: true, readBack: { holds: true } });
+    expect(await t.store.get(newer.id)).toMatchObject({ status: 'succeeded', readBack: { holds: false } });
+    expect(t.exchange.mailboxes.get('megan@contoso.com')).toMatchObject({ CustomAttribute9: 'newer' });
+    expect(t.exchange.effects.map((e) => e.parameters.CustomAttribute9)).toEqual(['older', 'newer']);
+  });
+
   it('gives read-only commands no lane', async () => {
     const t = await setup();
     const write = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute8: 'w' });
