@@ -370,7 +370,7 @@ export class CommandWorker {
 
   /** Runs a claimed command while its keeper renews the claim; every write uses the keeper's latest version. */
   private async execute(run: Run): Promise<WorkOutcome> {
-    run.log.debug({ doubt: run.doubt?.reason, lane: run.lane?.object }, 'claimed');
+    run.log.debug({ doubt: run.doubt?.reason, lane: run.lane?.object }, 'claimed; waiting for a tenant slot');
     // Earlier writes to the object first — an in-doubt command too: it may have died waiting for
     // them, and its read-back must not run before an earlier write that may still land.
     if (run.lane) {
