@@ -14,6 +14,7 @@ import { commandsStatusFunction } from './commands-status';
 import { exoWorkerFunction } from './exo-worker';
 import { exoWorkerPoisonFunction } from './exo-worker-poison';
 import { commandsSweeperFunction } from './commands-sweeper';
+import { sweeperSchedule, sweeperTimings } from '../shared/commands/sweeper';
 import { eventsEventGridFunction } from './events-eventgrid';
 import { eventsGraphFunction } from './events-graph';
 import { eventsTriggerFunction } from './events-trigger';
@@ -38,7 +39,8 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
   let certificateSchedule = names.certificateSchedule;
   try {
     queue ??= services.settings().COMMANDS_QUEUE;
-    schedule ??= services.settings().SWEEPER_SCHEDULE;
+    // Unless set, the sweeper runs every third of a claim: a dead worker's command runs again within one claim.
+    schedule ??= services.settings().SWEEPER_SCHEDULE ?? sweeperSchedule(services.sweeper().timings.periodMs);
     certificateSchedule ??= services.settings().CERT_MONITOR_SCHEDULE;
   } catch {
     // Invalid settings: still register everything (health reports the problem).
@@ -58,7 +60,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     commandsStatusFunction(services),
     exoWorkerFunction(services, queue ?? 'exo-commands'),
     exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),
-    commandsSweeperFunction(services, schedule ?? '*/30 * * * * *'),
+    commandsSweeperFunction(services, schedule ?? sweeperSchedule(sweeperTimings(30_000).periodMs)),
     certificateMonitorFunction(services, certificateSchedule ?? '0 0 * * * *'),
     eventsEventGridFunction(services),
     eventsGraphFunction(services),

@@ -78,7 +78,7 @@ export class GatewayApi {
     const location = response.headers.get('location');
     for (let i = 0; ; i++) {
       if (command.status === 'succeeded') return onPhase('done');
-      if (command.status === 'failed') throw new ApiError(command.error?.message ?? 'The change failed.', 200);
+      if (command.status === 'failed' || command.status === 'inDoubt') throw new ApiError(command.error?.message ?? 'The change failed.', 200);
       onPhase(command.status === 'running' ? 'running' : 'queued');
       if (!location || i > 600) throw new ApiError('The change is taking longer than expected; it will still be applied.', 0);
       await sleep(i < 20 ? 300 : 1000);

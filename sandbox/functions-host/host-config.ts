@@ -14,10 +14,19 @@ export interface QueueSettings {
   messageEncoding: 'base64' | 'none';
 }
 
+/** The singleton lock of timer triggers (host.json `singleton`). */
+export interface SingletonSettings {
+  /** Lease of a timer's listener lock (Storage allows 15..60 s). */
+  listenerLockPeriodMs: number;
+  /** How often a host without the lock tries to take it (after its holder died, at the latest when its lease runs out). */
+  listenerLockRecoveryPollingIntervalMs: number;
+}
+
 export interface HostSettings {
   routePrefix: string;
   queues: QueueSettings;
   functionTimeoutMs: number;
+  singleton: SingletonSettings;
 }
 
 export interface HostJson {
@@ -34,6 +43,7 @@ export interface HostJson {
       messageEncoding?: string;
     };
   };
+  singleton?: { listenerLockPeriod?: string; listenerLockRecoveryPollingInterval?: string };
 }
 
 export function readHostJson(path: string): HostJson {
@@ -61,5 +71,11 @@ export function hostSettings(hostJson: HostJson = {}): HostSettings {
       messageEncoding: encoding,
     },
     functionTimeoutMs: parseTimeSpan(hostJson.functionTimeout, 30 * 60_000),
+    // Azure's defaults are 60 s / 60 s; without a `singleton` section the local host keeps its
+    // quicker 15 s / 5 s (the repository's host.json sets those for Azure too).
+    singleton: {
+      listenerLockPeriodMs: Math.min(60_000, Math.max(15_000, parseTimeSpan(hostJson.singleton?.listenerLockPeriod, 15_000))),
+      listenerLockRecoveryPollingIntervalMs: Math.max(1000, parseTimeSpan(hostJson.singleton?.listenerLockRecoveryPollingInterval, 5000)),
+    },
   };
 }

@@ -31,7 +31,7 @@ export interface FunctionsHostOptions {
   queueMessageLeaseMs?: number;
   /** Shortest queue polling delay (default 100 ms). */
   minPollingIntervalMs?: number;
-  /** Timer singleton lease in seconds (15..60, default 15). */
+  /** Timer singleton lease in seconds (15..60; default host.json singleton.listenerLockPeriod, else 15). */
   timerLeaseSeconds?: number;
 }
 
@@ -100,7 +100,8 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
           storage: storageFor(env, undefined),
           hostId: options.hostId ?? 'exo-gateway-local',
           functionTimeoutMs: settings.functionTimeoutMs,
-          leaseSeconds: options.timerLeaseSeconds,
+          leaseSeconds: options.timerLeaseSeconds ?? settings.singleton.listenerLockPeriodMs / 1000,
+          recoveryPollingMs: settings.singleton.listenerLockRecoveryPollingIntervalMs,
           logger,
         }),
     );

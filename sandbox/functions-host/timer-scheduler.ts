@@ -20,6 +20,8 @@ export interface TimerSchedulerOptions {
   logger: Logger;
   /** Singleton lease length in seconds (Storage allows 15..60). */
   leaseSeconds?: number;
+  /** How often a host without the lock tries to take it (default a third of the lease). */
+  recoveryPollingMs?: number;
 }
 
 export class TimerScheduler {
@@ -60,7 +62,7 @@ export class TimerScheduler {
       this.scheduleNext();
     } catch {
       // Another instance holds the listener lock; check again later.
-      this.timers.push(setTimeout(() => void this.tryAcquire(), (this.leaseSeconds * 1000) / 3));
+      this.timers.push(setTimeout(() => void this.tryAcquire(), this.o.recoveryPollingMs ?? (this.leaseSeconds * 1000) / 3));
     }
   }
 

@@ -18,6 +18,7 @@ import { TenantDiagnostics } from '../diagnostics/diagnostics';
 import { ExchangeSessionPool } from '../exchange/session';
 import { ExchangeAccessMonitor } from '../exchange/access';
 import { AuditLog } from '../commands/audit';
+import { CommandLanes } from '../commands/lanes';
 import { CommandQueue } from '../commands/queue';
 import { CommandService } from '../commands/service';
 import { CommandStore } from '../commands/store';
@@ -170,7 +171,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       throw error;
     }));
 
-  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), logger }));
+  const lanes = lazy(() => new CommandLanes(storage().table(settings().COMMANDS_TABLE)));
+  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), lanes: lanes(), logger }));
   const submission = lazy(() => createSubmitCommand({ commands: commands(), tenants: tenants(), policy: policy() }));
   const worker = lazy(
     () =>
@@ -181,6 +183,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         sessions: sessions(),
         slots: slots(),
         audit: audit(),
+        lanes: lanes(),
         logger,
         instanceId,
         maxAttempts: settings().COMMAND_MAX_ATTEMPTS,
@@ -191,7 +194,8 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         ...overrides.worker,
       }),
   );
-  const sweeper = lazy(() => new CommandSweeper({ store: store(), queue: queue(), logger }));
+  // Its period and graces follow from the workers' claim.
+  const sweeper = lazy(() => new CommandSweeper({ store: store(), queue: queue(), logger, claimMs: overrides.worker?.claimMs ?? settings().COMMAND_CLAIM_SECONDS * 1000 }));
 
   const health = lazy(() => {
     // Health must answer even when configuration is broken: the broken part is what it reports.

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { RestError, TableClient } from '@azure/data-tables';
 import { redactValue } from '../observability/redact';
 
-export type AuditEvent = 'accepted' | 'duplicate' | 'succeeded' | 'failed' | 'deferred' | 'retried' | 'poisoned' | 'token' | 'rejected' | 'policy' | 'certificate' | 'event';
+export type AuditEvent = 'accepted' | 'duplicate' | 'succeeded' | 'failed' | 'inDoubt' | 'deferred' | 'retried' | 'poisoned' | 'token' | 'rejected' | 'policy' | 'certificate' | 'event';
 
 export interface AuditRecord {
   event: AuditEvent;

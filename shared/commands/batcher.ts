@@ -12,6 +12,12 @@
  * did before). Batches form only while every slot is busy — which is exactly when the cap, not
  * latency, limits throughput, and when a batch raises it by up to `maxBatch` times. A delay
  * would add latency to every lightly-loaded command to win throughput that is not needed then.
+ *
+ * Durability: whoever sends a call also records its outcome (`record`, the worker's write of the
+ * command row) as soon as the answer is read — every item of a `$batch` in parallel — and only
+ * then releases the slot. So the outcomes of one request are durable before this process sends
+ * the next one with that slot, and a crash after the answer loses as little as one storage
+ * round trip.
  */
 import type { Context } from '@opentelemetry/api';
 import type { TenantConfig } from '../config/tenant';
@@ -31,19 +37,36 @@ export interface BatchedCall {
   logger?: Logger;
   /** Trace parent of the request that carries this call (the holder's, for a `$batch`). */
   traceContext?: Context;
+  /**
+   * Called by whoever sends the call, right before it goes out (the slot is held); false (or a
+   * throw) drops the call unsent. The worker persists its "sent" marker here when it needs one.
+   */
+  beforeSend?: () => Promise<boolean>;
+  /**
+   * Called by whoever sent the call with its outcome as soon as the answer is read, before the
+   * slot is released; awaited (its failure is the caller's to see: the batcher ignores it).
+   */
+  record?: (outcome: SentCallOutcome) => Promise<unknown>;
 }
 
 interface Ran {
-  /** Items sent together with this one (1 = a plain InvokeCommand). */
+  /** Items sent together with this one (1 = a plain InvokeCommand; 0 = not sent). */
   batchSize: number;
   /** From asking for a slot until the request went out. */
   slotWaitMs: number;
   /** Duration of the Exchange request (the whole batch). */
   exchangeMs: number;
+  /** Wall clock (the batcher's clock) when the request went out. */
+  sentAt?: number;
+  /** From the answer being read until `record` finished (undefined: no record hook, or not sent). */
+  recordMs?: number;
 }
 
+/** The outcome of a call that was sent (what `record` gets). */
+export type SentCallOutcome = (Ran & { ok: true; result: CmdletResult }) | (Ran & { ok: false; error: unknown });
+
 /** What happened to one call. `noSlot`: it never ran (no slot within the wait, or slot storage failed). */
-export type BatchedCallOutcome = (Ran & { ok: true; result: CmdletResult }) | (Ran & { ok: false; error: unknown }) | { noSlot: true; cause?: unknown };
+export type BatchedCallOutcome = SentCallOutcome | { noSlot: true; cause?: unknown };
 
 export interface CommandBatcherOptions {
   slots: TenantSlots;
@@ -161,10 +184,18 @@ export class CommandBatcher {
 
   private async send(tenant: TenantConfig, taken: Waiter[]): Promise<void> {
     const started = this.now();
+    const notSent = (w: Waiter) => w.settle({ batchSize: 0, slotWaitMs: started - w.enqueuedAt, exchangeMs: 0, ok: false, error: claimNotKept(w.call.request.cmdlet) });
     // A call whose claim was lost while it waited is not sent: another worker may own it now.
-    const batch = taken.filter((w) => {
+    const live = taken.filter((w) => {
       if (!w.call.signal?.aborted) return true;
-      w.settle({ batchSize: 0, slotWaitMs: started - w.enqueuedAt, exchangeMs: 0, ok: false, error: claimNotKept(w.call.request.cmdlet) });
+      notSent(w);
+      return false;
+    });
+    // Each call's last word before it goes out (the worker's "sent" marker), all at once.
+    const ready = await Promise.all(live.map((w) => (w.call.beforeSend ? w.call.beforeSend().catch(() => false) : true)));
+    const batch = live.filter((w, i) => {
+      if (ready[i] && !w.call.signal?.aborted) return true;
+      notSent(w);
       return false;
     });
     if (!batch.length) return;
@@ -172,7 +203,7 @@ export class CommandBatcher {
     // others then see a transient failure and run again later (each cmdlet is idempotent).
     const signals = batch.map((w) => w.call.signal).filter((x): x is AbortSignal => x !== undefined);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-    const ran = (w: Waiter): Ran => ({ batchSize: batch.length, slotWaitMs: started - w.enqueuedAt, exchangeMs: this.now() - started });
+    const sentAt = this.now();
     let outcomes: BatchItemOutcome[] | undefined;
     let failure: { error: unknown } | undefined;
     try {
@@ -187,12 +218,23 @@ export class CommandBatcher {
       // A single call's ExchangeError, or anything thrown for the whole batch (credentials): every call's outcome.
       failure = { error };
     }
-    this.o.logger.debug({ tenantId: tenant.tenantId, batchSize: batch.length, ms: this.now() - started, ok: outcomes?.filter((o) => o.ok).length ?? 0 }, batch.length > 1 ? 'Exchange $batch sent' : 'Exchange call sent');
-    batch.forEach((w, i) => {
+    const answered = this.now();
+    this.o.logger.debug({ tenantId: tenant.tenantId, batchSize: batch.length, ms: answered - sentAt, ok: outcomes?.filter((o) => o.ok).length ?? 0 }, batch.length > 1 ? 'Exchange $batch sent' : 'Exchange call sent');
+    const results: SentCallOutcome[] = batch.map((w, i) => {
+      const ran: Ran = { batchSize: batch.length, slotWaitMs: started - w.enqueuedAt, exchangeMs: answered - sentAt, sentAt };
       const item = outcomes?.[i];
-      if (failure || !item) w.settle({ ...ran(w), ok: false, error: failure ? failure.error : new Error('no outcome for a batch item') });
-      else if (item.ok) w.settle({ ...ran(w), ok: true, result: item.result });
-      else w.settle({ ...ran(w), ok: false, error: item.error });
+      if (failure || !item) return { ...ran, ok: false, error: failure ? failure.error : new Error('no outcome for a batch item') };
+      return item.ok ? { ...ran, ok: true, result: item.result } : { ...ran, ok: false, error: item.error };
     });
+    // Every outcome durable (in parallel) before the slot goes to the next request.
+    await Promise.all(
+      batch.map(async (w, i) => {
+        if (!w.call.record) return;
+        await w.call.record(results[i]!).catch(() => undefined);
+        results[i]!.recordMs = this.now() - answered;
+      }),
+    );
+    if (results.some((r) => r.recordMs !== undefined)) this.o.logger.debug({ tenantId: tenant.tenantId, batchSize: batch.length, recordMs: Math.max(...results.map((r) => r.recordMs ?? 0)) }, 'outcomes recorded');
+    batch.forEach((w, i) => w.settle(results[i]!));
   }
 }

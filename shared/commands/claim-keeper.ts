@@ -81,6 +81,33 @@ export class ClaimKeeper {
     this.lapseTimer.unref?.();
   }
 
+  /**
+   * Writes `change` with the claim (renewed by the same write), in turn with the renewals: how
+   * the worker persists its "sent" marker right before a call goes out. False when the write did
+   * not happen (the claim is lost, lapsing, or storage failed): then the call must not be sent.
+   */
+  async mark(change: Partial<Command>): Promise<boolean> {
+    let ok = false;
+    this.renewing = this.renewing.then(async () => {
+      if (this.stopped || this.lost || this.controller.signal.aborted) return;
+      const until = this.now() + this.o.claimMs;
+      try {
+        this.current = await this.o.store.update({ ...this.current, ...change, claimedUntil: new Date(until).toISOString() });
+        this.armLapse(until);
+        ok = true;
+      } catch (error) {
+        if (error instanceof ConcurrencyError) {
+          this.lost = true;
+          this.controller.abort(new Error('claim lost'));
+          return;
+        }
+        this.o.logger.warn({ commandId: this.current.id, err: error }, 'could not write a claimed command');
+      }
+    });
+    await this.renewing;
+    return ok;
+  }
+
   private renew(): void {
     this.renewing = this.renewing.then(async () => {
       if (this.stopped || this.lost || this.controller.signal.aborted) return;
@@ -103,7 +130,10 @@ export class ClaimKeeper {
   }
 }
 
-/** The error of a call that was not (or no longer) run because its command's claim could not be kept. */
+/** exceptionType of an error for a call the gateway never sent (so it cannot have run). */
+export const NOT_SENT = 'Gateway.NotSent';
+
+/** The error of a call that was not sent because its command's claim could not be kept. */
 export function claimNotKept(cmdlet: string): ExchangeError {
-  return new ExchangeError({ category: 'transient', message: 'The command was not run: its claim could not be kept.', cmdlet });
+  return new ExchangeError({ category: 'transient', message: 'The command was not run: its claim could not be kept.', exceptionType: NOT_SENT, cmdlet });
 }

@@ -3,9 +3,14 @@ import type { Caller } from '../core/caller';
 import type { ResultTruncation } from '../exchange/types';
 import type { CmdletCall } from '../operations/catalog';
 
-export type CommandStatus = 'accepted' | 'queued' | 'running' | 'succeeded' | 'failed';
+/**
+ * `inDoubt`: terminal. The command was (or may have been) sent to Exchange, its outcome was
+ * never recorded (its worker stopped, or the answer was lost), and it can neither be checked
+ * (no read-back) nor safely sent again (not idempotent): it was not run a second time.
+ */
+export type CommandStatus = 'accepted' | 'queued' | 'running' | 'succeeded' | 'failed' | 'inDoubt';
 
-export const TERMINAL: ReadonlySet<CommandStatus> = new Set(['succeeded', 'failed']);
+export const TERMINAL: ReadonlySet<CommandStatus> = new Set(['succeeded', 'failed', 'inDoubt']);
 
 export interface CommandError {
   category: string;
@@ -48,6 +53,19 @@ export interface Command {
   warnings?: string[];
   error?: CommandError;
   alreadyApplied?: boolean;
+  /**
+   * An attempt whose outcome is not recorded: when its call went to Exchange (or, for a command
+   * whose worker stopped, when that worker's claim ran out) and by which instance. Set while the
+   * command is not finished; the next run decides by read-back or idempotency before sending again.
+   */
+  sentAt?: string;
+  sentBy?: string;
+  /** How the worker decided after an attempt whose outcome was unknown, by reading the object back. */
+  readBack?: ReadBackEvidence;
+  /** Times the cmdlet was sent again after an attempt whose outcome was unknown, because it is idempotent (no read-back). */
+  reruns?: number;
+  /** Why an `inDoubt` command is in doubt. */
+  inDoubtEvidence?: InDoubtEvidence;
   /** The caller's correlation id (x-correlation-id, traceparent trace id, event id, or generated): on every log line of the command. */
   correlationId?: string;
   /** W3C traceparent of the span that accepted the command: worker steps continue that trace. */
@@ -64,6 +82,29 @@ export interface Command {
   policyRule?: string;
   /** Optimistic concurrency tag of the stored row. */
   etag?: string;
+}
+
+export interface ReadBackEvidence {
+  at: string;
+  /** The read-only cmdlet(s) that were run. */
+  reads: string[];
+  /** True: the effect was there (the command succeeded without sending it again); false: it was sent again. */
+  holds: boolean;
+  /** What the read showed of the properties the command sets. */
+  observed: Record<string, unknown>;
+  /** The attempt whose outcome was unknown. */
+  previous: { attempt: number; by?: string; at?: string; reason: string };
+}
+
+export interface InDoubtEvidence {
+  reason: string;
+  /** The attempt that may have run: its number, instance, and when it was sent. */
+  attempt: number;
+  sentBy?: string;
+  sentAt?: string;
+  /** x-correlation-id the call carried (Exchange logs it), and the client-request-ids known from earlier attempts. */
+  correlationId: string;
+  requestIds: string[];
 }
 
 /** Queue message that points the worker at a command. */
@@ -88,6 +129,9 @@ export function publicView(command: Command): Record<string, unknown> {
     ...(command.nextAttemptAt && !TERMINAL.has(command.status) ? { nextAttemptAt: command.nextAttemptAt } : {}),
     ...(command.idempotencyKey ? { idempotencyKey: command.idempotencyKey } : {}),
     ...(command.status === 'succeeded' ? { result: command.result ?? [], ...(command.warnings?.length ? { warnings: command.warnings } : {}), ...(command.alreadyApplied ? { alreadyApplied: true } : {}), ...(command.resultTruncated ? { truncated: true, ...(command.truncation ? { truncation: command.truncation } : {}) } : {}) } : {}),
+    ...(command.readBack && command.status === 'succeeded' ? { readBack: command.readBack } : {}),
+    ...(command.reruns ? { reruns: command.reruns } : {}),
     ...(command.status === 'failed' ? { error: command.error } : {}),
+    ...(command.status === 'inDoubt' ? { error: command.error, inDoubt: command.inDoubtEvidence } : {}),
   };
 }

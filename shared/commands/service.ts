@@ -12,6 +12,7 @@ import type { CmdletCall, OperationDefinition } from '../operations/catalog';
 import type { Logger } from '../observability/logger';
 import { activeTraceparent, annotateActiveSpan, ATTR } from '../observability/telemetry';
 import type { AuditLog } from './audit';
+import { laneOf, type CommandLanes } from './lanes';
 import { canonicalParameters } from './parameters';
 import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
@@ -89,6 +90,8 @@ export interface CommandServiceOptions {
   tenants: TenantRegistry;
   audit: AuditLog;
   logger: Logger;
+  /** Per-object lanes: a command that changes an object joins its lane before it is acknowledged. */
+  lanes?: CommandLanes;
   now?: () => Date;
 }
 
@@ -188,8 +191,12 @@ export class CommandService {
           await this.o.audit.append({ event: 'duplicate', tenantId: tenant.tenantId, commandId: existing.id, callerKind: caller.kind, callerId: caller.id, cmdlet: existing.cmdlet });
           // Still "accepted": the first request may have died between the command and its message
           // (the caller retries because it never got an answer). Enqueue again rather than leave it
-          // to the sweeper's grace period; a second message is absorbed by the worker's claim.
-          if (existing.status === 'accepted') await this.o.queue.enqueue({ v: 1, commandId: existing.id, tenantId: existing.tenantId });
+          // to the sweeper's grace period; a second message is absorbed by the worker's claim. It is
+          // acknowledged now, so it takes its place in its object's lane first (if it has none yet).
+          if (existing.status === 'accepted') {
+            await this.joinLane(existing, true);
+            await this.o.queue.enqueue({ v: 1, commandId: existing.id, tenantId: existing.tenantId });
+          }
           return { command: existing, created: false };
         }
         // The first request died between the key and the command: finish its work now.
@@ -229,6 +236,8 @@ export class CommandService {
       }
       throw error;
     }
+    // Its place in its object's lane (acceptance order), before anything is answered.
+    await this.joinLane(stored);
     await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, cmdlet: request.cmdlet, parameters: request.parameters, operation: request.operation, rule: options.policyRule });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
@@ -236,6 +245,14 @@ export class CommandService {
     annotateActiveSpan({ [ATTR.commandId]: id, [ATTR.tenant]: tenant.tenantId, [ATTR.cmdlet]: request.cmdlet, [ATTR.outcome]: 'accepted' });
     this.o.logger.info({ commandId: id, correlationId: options.correlationId ?? id, tenantId: tenant.tenantId, cmdlet: request.cmdlet, operation: request.operation, callerKind: caller.kind, callerId: caller.id }, 'command accepted');
     return { command: stored, created: true };
+  }
+
+  /** Joins the command's object lane (acceptance order); `unlessJoined`: only if it has no row there yet. */
+  private async joinLane(command: Command, unlessJoined = false): Promise<void> {
+    const lane = this.o.lanes ? laneOf(command) : undefined;
+    if (!lane) return;
+    if (unlessJoined && (await this.o.lanes!.look(lane, command.id)).own) return;
+    await this.o.lanes!.join(lane, command.id);
   }
 
   async get(id: string): Promise<Command | undefined> {

@@ -73,6 +73,11 @@ export class CommandStepTelemetry {
     span.end(endTime);
   }
 
+  /** The command's outcome row was written `ms` after its Exchange answer was read. */
+  recorded(ms: number): void {
+    this.telemetry.outcomeRecorded(ms, this.attributes);
+  }
+
   /** The step ended with `outcome` (or threw): count it and close the span. */
   end(outcome: string, error?: unknown): void {
     this.telemetry.commandOutcome(outcome, this.attributes);

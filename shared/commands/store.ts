@@ -32,7 +32,7 @@ function toEntity(command: Command): TableEntity<Record<string, unknown>> {
   return entity;
 }
 
-const JSON_FIELDS = ['parameters', 'select', 'caller', 'result', 'error', 'warnings', 'requestIds', 'timings', 'steps', 'input', 'truncation'];
+const JSON_FIELDS = ['parameters', 'select', 'caller', 'result', 'error', 'warnings', 'requestIds', 'timings', 'steps', 'input', 'truncation', 'readBack', 'inDoubtEvidence'];
 
 function fromEntity(entity: Record<string, unknown>): Command {
   const out: Record<string, unknown> = {};

@@ -1,19 +1,57 @@
 /**
- * The outbox sweeper: re-enqueues commands that were persisted but whose message was never
- * sent (the process died between the two) and running commands whose worker died (claim
- * expired). Duplicate messages are harmless: the worker's claim and terminal checks absorb them.
+ * The outbox sweeper: makes sure every unfinished command has a queue message that will reach
+ * a worker.
+ *
+ * - A running command whose claim runs out before the next sweep (its worker died, or cannot
+ *   renew) gets a message that becomes visible one second after the claim ends: the next worker
+ *   takes it over then, so a dead worker's command runs again within one claim (plus the
+ *   queue's polling), whatever the host's message lease. A live worker renews its claim to a
+ *   full claim every third of one, so its claims are never that close to their end. A claim
+ *   found already over (the sweeper did not run meanwhile) is re-enqueued at once.
+ * - A command stored without a message (the process died between the two: its caller got no
+ *   answer) or whose message a dead host held before claiming it is re-enqueued after a grace.
+ *   Retries and deferrals send their message before they write the row, so they are never left
+ *   without one. The grace is a backstop: long enough that a backlog in the queue is not
+ *   duplicated wholesale, short next to the Functions host's own 10-minute message lease.
+ *
+ * Duplicate messages are harmless: the worker's claim and terminal checks absorb them.
+ * Period and graces follow from the claim (COMMAND_CLAIM_SECONDS): see `sweeperTimings`.
  */
 import type { Logger } from '../observability/logger';
 import type { CommandQueue } from './queue';
 import type { CommandStore } from './store';
 
+export interface SweeperTimings {
+  /** How often the sweeper runs: a third of a claim (at least 1 s, at most 60 s). */
+  periodMs: number;
+  /** An accepted command without progress for this long is re-enqueued: four claims (at least a minute). */
+  acceptedGraceMs: number;
+  /** A queued command due for this long without a worker taking it is re-enqueued: four claims (at least a minute). */
+  queuedGraceMs: number;
+}
+
+export function sweeperTimings(claimMs: number): SweeperTimings {
+  const periodMs = Math.min(60_000, Math.max(1000, Math.floor(claimMs / 3)));
+  const grace = Math.max(60_000, 4 * claimMs);
+  return { periodMs, acceptedGraceMs: grace, queuedGraceMs: grace };
+}
+
+/** NCRONTAB (6 fields) running every `periodMs`, rounded down to a whole number of seconds that divides a minute. */
+export function sweeperSchedule(periodMs: number): string {
+  const seconds = Math.max(1, Math.floor(periodMs / 1000));
+  const step = [60, 30, 20, 15, 12, 10, 6, 5, 4, 3, 2, 1].find((d) => d <= seconds)!;
+  return step === 60 ? '0 * * * * *' : `*/${step} * * * * *`;
+}
+
 export interface SweeperOptions {
   store: CommandStore;
   queue: CommandQueue;
   logger: Logger;
-  /** An accepted command older than this without progress is re-enqueued (default 2 min). */
+  /** The workers' claim (default 30 s); period and graces follow from it unless given. */
+  claimMs?: number;
+  /** How often the sweeper runs (its timer's schedule): claims ending within this are handled now. */
+  periodMs?: number;
   acceptedGraceMs?: number;
-  /** A queued command whose nextAttemptAt is this far in the past is re-enqueued (default 10 min). */
   queuedGraceMs?: number;
   now?: () => number;
 }
@@ -23,29 +61,45 @@ export interface SweepResult {
   requeued: number;
 }
 
+/** Slack after a claim's end for the message the previous sweep sent to arrive. */
+const ARRIVAL_SLACK_MS = 2000;
+
 export class CommandSweeper {
-  constructor(private readonly o: SweeperOptions) {}
+  readonly timings: SweeperTimings;
+
+  constructor(private readonly o: SweeperOptions) {
+    const derived = sweeperTimings(o.claimMs ?? 30_000);
+    this.timings = { periodMs: o.periodMs ?? derived.periodMs, acceptedGraceMs: o.acceptedGraceMs ?? derived.acceptedGraceMs, queuedGraceMs: o.queuedGraceMs ?? derived.queuedGraceMs };
+  }
 
   async sweep(): Promise<SweepResult> {
     const now = (this.o.now ?? Date.now)();
-    const acceptedGrace = this.o.acceptedGraceMs ?? 120_000;
-    const queuedGrace = this.o.queuedGraceMs ?? 600_000;
+    const { periodMs, acceptedGraceMs, queuedGraceMs } = this.timings;
     let scanned = 0;
     let requeued = 0;
     for await (const command of this.o.store.unfinished()) {
       scanned++;
+      const message = { v: 1 as const, commandId: command.id, tenantId: command.tenantId };
+      const claimEnds = command.status === 'running' && command.claimedUntil !== undefined ? Date.parse(command.claimedUntil) : undefined;
+      if (claimEnds !== undefined && claimEnds >= now && claimEnds < now + periodMs) {
+        // Ends before the next sweep: a message for one second after it ends (no write: the worker may be alive).
+        await this.o.queue.enqueue(message, claimEnds - now + 1000);
+        requeued++;
+        this.o.logger.info({ commandId: command.id, claimedBy: command.claimedBy, claimedUntil: command.claimedUntil }, 'sweeper sent a message for the end of a claim');
+        continue;
+      }
       const updated = Date.parse(command.updatedAt);
-      const stuckAccepted = command.status === 'accepted' && now - updated > acceptedGrace;
-      const orphanedRun = command.status === 'running' && command.claimedUntil !== undefined && Date.parse(command.claimedUntil) < now;
-      const lostQueued = command.status === 'queued' && now - Date.parse(command.nextAttemptAt ?? command.updatedAt) > queuedGrace;
+      const orphanedRun = claimEnds !== undefined && claimEnds < now - ARRIVAL_SLACK_MS && now - updated > periodMs;
+      const stuckAccepted = command.status === 'accepted' && now - updated > acceptedGraceMs;
+      const lostQueued = command.status === 'queued' && now - Date.parse(command.nextAttemptAt ?? command.updatedAt) > queuedGraceMs && now - updated > queuedGraceMs;
       if (!stuckAccepted && !orphanedRun && !lostQueued) continue;
-      // Touch the command first so a long backlog is not re-enqueued on every sweep.
+      // Touch the command first so it is not re-enqueued on every sweep (an expired claim's owner writes nothing more).
       try {
-        await this.o.store.update({ ...command, updatedAt: new Date(now).toISOString(), ...(command.status === 'queued' ? { nextAttemptAt: new Date(now).toISOString() } : {}) });
+        await this.o.store.update({ ...command, updatedAt: new Date(now).toISOString() });
       } catch {
         continue; // changed meanwhile: it is moving
       }
-      await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId });
+      await this.o.queue.enqueue(message);
       requeued++;
       this.o.logger.info({ commandId: command.id, status: command.status }, 'sweeper re-enqueued a command');
     }

@@ -1,13 +1,26 @@
 /**
  * The durable worker: one queue message → one step of one command.
- *   claim (ETag) → tenant slot → Exchange → classify → persist outcome → audit → release.
+ *   claim (ETag; the attempt is counted with it) → [in doubt? decide] → lane (earlier writes to
+ *   the same object first) → tenant slot → ["sent" marker] → Exchange → outcome row (before the
+ *   slot is released) → audit → lane row removed.
  * Claimed single-cmdlet commands of a tenant that wait for a slot at the same time go to
  * Exchange together, up to `batchMax` in one `$batch` (see batcher.ts); each message still
  * persists, audits, retries and defers its own command exactly as if it had gone alone.
- * Retries and deferrals are new queue messages with a visibility delay (they survive crashes);
- * the current message then completes. A crash anywhere leaves either the message (it comes
- * back) or an expired claim (the sweeper re-enqueues) — and re-running a cmdlet is safe
- * because "already exists / not a member" answers count as success for idempotent cmdlets.
+ *
+ * Delivery is at least once: a crash anywhere leaves either the message (it comes back) or a
+ * claim that runs out (the sweeper sends a message for the moment it does). What makes a second
+ * delivery safe is the decision taken for a command whose last attempt has no recorded outcome
+ * — "in doubt": its worker stopped after (or while) sending it, or the answer was lost (a
+ * dropped connection, a 5xx). Such a command is decided by the cheapest safe check its cmdlet
+ * declares (shared/operations/effects.ts): read the object back (the effect is there →
+ * succeeded, `alreadyApplied`, with the evidence; not there → send it), else send it again if
+ * it is idempotent (counted in `reruns`), else end `inDoubt` with the evidence and never send
+ * it twice. Per-object lanes (lanes.ts) keep a newer write from running before an older one
+ * is finished, so a write sent again never lands after a newer one.
+ *
+ * Attempts count sends: the claim counts the attempt about to be made, and the write that ends
+ * the step gives it back when nothing was sent (no slot, a lane wait, a read-back that found
+ * the effect, throttling).
  */
 import { z } from 'zod';
 import type { TenantConfig, TenantRegistry } from '../config/tenant';
@@ -16,10 +29,13 @@ import { ExchangeError } from '../exchange/errors';
 import type { CmdletResult, ExchangeSessions, ResultTruncation } from '../exchange/types';
 import type { Logger } from '../observability/logger';
 import type { Telemetry } from '../observability/telemetry';
+import type { CmdletCall } from '../operations/catalog';
+import { cmdletEffects, type ReadBack } from '../operations/effects';
 import type { AuditLog } from './audit';
-import { CommandBatcher } from './batcher';
-import { ClaimKeeper, claimNotKept } from './claim-keeper';
-import { TERMINAL, type Command, type CommandError } from './model';
+import { CommandBatcher, type BatchedCallOutcome, type SentCallOutcome } from './batcher';
+import { ClaimKeeper, claimNotKept, NOT_SENT } from './claim-keeper';
+import { joinedAt, laneOf, type CommandLanes, type LaneRef } from './lanes';
+import { TERMINAL, type Command, type CommandError, type InDoubtEvidence, type ReadBackEvidence } from './model';
 import type { CommandQueue } from './queue';
 import { CommandStepTelemetry } from './step-telemetry';
 import { ConcurrencyError, type CommandStore } from './store';
@@ -36,6 +52,8 @@ export interface WorkerOptions {
   audit: AuditLog;
   logger: Logger;
   instanceId: string;
+  /** Per-object lanes (acceptance order per object); absent: commands on one object are not ordered. */
+  lanes?: CommandLanes;
   /** Tries before a transient failure is final (default 5). */
   maxAttempts?: number;
   /**
@@ -46,6 +64,8 @@ export interface WorkerOptions {
   claimMs?: number;
   /** How long to wait in-process for a tenant slot before deferring (default 2 s). */
   slotWaitMs?: number;
+  /** How long to wait in-process for earlier commands on the same object before deferring (default: slotWaitMs). */
+  laneWaitMs?: number;
   /** Most single-cmdlet commands of one tenant sent together in one `$batch` (1..10, default 10; 1 = no batching). */
   batchMax?: number;
   /** Backoff for transient failures. */
@@ -68,28 +88,78 @@ interface StepResult {
   alreadyApplied?: boolean;
 }
 
-/** What a run of a claimed command goes by: its claim's signal, its logger, its step telemetry. */
-interface RunContext {
-  signal: AbortSignal;
+/** A command's cmdlets as one unit, for the in-doubt decision. */
+interface Effects {
+  /** Changes nothing: runs again freely, never in doubt. */
+  readOnly: boolean;
+  idempotent: boolean;
+  /** Not idempotent: the worker writes a "sent" marker before the call, so a never-sent command is not taken for one in doubt. */
+  marker: boolean;
+  /** The single cmdlet's read-back. */
+  readBack?: { spec: ReadBack; call: CmdletCall };
+}
+
+function effectsOf(command: Command): Effects {
+  const calls = command.steps?.length ? command.steps : [{ cmdlet: command.cmdlet, parameters: command.parameters }];
+  const all = calls.map((c) => cmdletEffects(c.cmdlet));
+  const readOnly = all.every((e) => e.readOnly);
+  const idempotent = all.every((e) => e.idempotent);
+  const spec = calls.length === 1 ? all[0]!.readBack : undefined;
+  return { readOnly, idempotent, marker: !readOnly && !idempotent, ...(spec ? { readBack: { spec, call: calls[0]! } } : {}) };
+}
+
+/** The attempt of a command whose outcome is not recorded. */
+interface Doubt {
+  reason: string;
+  by?: string;
+  at?: string;
+  attempt: number;
+}
+
+/** One run of a claimed command: what it goes by and what it learned on the way. */
+interface Run {
+  /** The command as read, before the claim. */
+  command: Command;
+  keeper: ClaimKeeper;
+  tenant: TenantConfig;
   log: Logger;
   step: CommandStepTelemetry;
+  effects: Effects;
+  lane?: LaneRef;
+  /** This command's row in its lane, once known. */
+  laneRow?: string;
+  /** `~last` of the lane, as last seen. */
+  lastRun?: string;
+  stepStarted: number;
+  claimedAt: number;
+  /** The unresolved doubt about an earlier attempt (cleared once a read-back settles it). */
+  doubt?: Doubt;
+  readBack?: ReadBackEvidence;
+  /** This run sends the cmdlet again after an attempt with an unknown outcome, because it is idempotent. */
+  rerun?: boolean;
 }
 
 /**
  * How a run of a claimed command ended, and so what the worker does next:
  *   done, alreadyApplied → succeeded (alreadyApplied: every step's desired state already held)
  *   throttled, noSlot    → deferred: Exchange or the tenant's slots are busy; not an attempt
+ *   laneBusy             → deferred: an earlier command on the same object is not finished
  *   transient            → retried with backoff (a credential failure that may pass, an internal error too)
  *   auth, permanent      → failed (permanent: not found, invalid input, anything else final)
+ *   superseded           → failed: a newer write to the same object already took effect
+ *   inDoubt              → inDoubt: it may have run, and it can be neither checked nor sent again
  */
 type RunOutcome =
   | { kind: 'done'; steps: StepResult[] }
   | { kind: 'alreadyApplied'; steps: StepResult[] }
   | { kind: 'throttled'; error: CommandError; retryAfterMs?: number }
-  | { kind: 'transient'; error: CommandError; retryAfterMs?: number }
+  | { kind: 'transient'; error: CommandError; retryAfterMs?: number; mayHaveRun: boolean }
   | { kind: 'auth'; error: CommandError }
   | { kind: 'permanent'; error: CommandError }
-  | { kind: 'noSlot'; cause?: unknown };
+  | { kind: 'noSlot'; cause?: unknown }
+  | { kind: 'laneBusy' }
+  | { kind: 'superseded'; error: CommandError }
+  | { kind: 'inDoubt'; error: CommandError; evidence: InDoubtEvidence };
 
 /** A command's Exchange part: its outcome and where the time went. */
 interface Ran {
@@ -98,7 +168,12 @@ interface Ran {
   exchangeMs: number;
   /** Cmdlets in the request that carried this one (1: InvokeCommand, more: $batch, 0: none sent). */
   batchSize: number;
+  /** When the call went out (ms), if it did. */
+  sentAt?: number;
 }
+
+/** The work after an outcome is durable (log, audit, lane): what the step returns. */
+type After = (recordMs?: number) => Promise<WorkOutcome>;
 
 /** Why a command goes back to the queue: a failed attempt, retried with backoff, or a deferral (no attempt counted). */
 type Later = { kind: 'retry'; error: CommandError; retryAfterMs?: number; durationMs: number } | { kind: 'defer'; reason: string; delayMs: number };
@@ -111,24 +186,40 @@ function appliedStep(cmdlet: string, error: ExchangeError): StepResult {
   return { cmdlet, value: [], warnings: [error.message], truncated: false, requestIds: error.requestId ? [error.requestId] : [], alreadyApplied: true };
 }
 
-export type WorkOutcome = 'succeeded' | 'failed' | 'retrying' | 'deferred' | 'duplicate' | 'busy' | 'lostClaim' | 'malformed' | 'unknown';
+export type WorkOutcome = 'succeeded' | 'failed' | 'inDoubt' | 'retrying' | 'deferred' | 'duplicate' | 'busy' | 'lostClaim' | 'malformed' | 'unknown';
 
 /** Steps that all ran: done, or alreadyApplied when none of them had anything left to change. */
 function succeeded(steps: StepResult[]): RunOutcome {
   return { kind: steps.every((s) => s.alreadyApplied) ? 'alreadyApplied' : 'done', steps };
 }
 
+/**
+ * Whether a failed call may still have changed something: Exchange may have run it when the
+ * answer was lost (no HTTP answer, a timeout) or was a 5xx. Not when it was never sent (no slot,
+ * claim, credential or connection), or Exchange answered that it did not run it (4xx, throttling).
+ */
+export function mayHaveRun(error: unknown): boolean {
+  if (!(error instanceof ExchangeError)) return true;
+  if (error.exceptionType === NOT_SENT || error.category === 'throttled' || error.category === 'auth') return false;
+  if (error.status !== undefined) return error.status >= 500 || error.status === 408;
+  // No HTTP answer: no request id means no request (a credential failure); a refused connection sent nothing.
+  if (!error.requestId) return false;
+  const code = (error.cause as { code?: string; cause?: { code?: string } } | undefined)?.cause?.code ?? (error.cause as { code?: string } | undefined)?.code;
+  return !['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code ?? '');
+}
+
 /** A failed run by its error's category; anything but an ExchangeError is an internal error, tried again. */
 function failed(error: unknown, log: Logger): RunOutcome {
   if (!(error instanceof ExchangeError)) {
     log.error({ err: error }, 'unexpected error running a command');
-    return { kind: 'transient', error: { category: 'transient', message: 'The command could not be run (internal error).' } };
+    return { kind: 'transient', error: { category: 'transient', message: 'The command was not run (internal error).' }, mayHaveRun: true };
   }
   const commandError: CommandError = { category: error.category, message: error.message, exceptionType: error.exceptionType, status: error.status, requestId: error.requestId, remediation: error.remediation };
   switch (error.category) {
     case 'throttled':
+      return { kind: 'throttled', error: commandError, retryAfterMs: error.retryAfterMs };
     case 'transient':
-      return { kind: error.category, error: commandError, retryAfterMs: error.retryAfterMs };
+      return { kind: 'transient', error: commandError, retryAfterMs: error.retryAfterMs, mayHaveRun: mayHaveRun(error) };
     case 'auth':
       return { kind: 'auth', error: commandError };
     default:
@@ -136,7 +227,21 @@ function failed(error: unknown, log: Logger): RunOutcome {
   }
 }
 
+/** A sent call's outcome as the worker reads it ("already a member / not a member" count as done). */
+function fromSent(cmdlet: string, r: SentCallOutcome, log: Logger): RunOutcome {
+  if (r.ok) return succeeded([stepOf(cmdlet, r.result)]);
+  if (r.error instanceof ExchangeError && alreadyApplied(cmdlet, r.error)) return succeeded([appliedStep(cmdlet, r.error)]);
+  return failed(r.error, log);
+}
+
+/** Whether a finished command may have changed its object (its lane's `~last` moves to it). */
+function mayHaveTakenEffect(command: Command): boolean {
+  if (command.status === 'succeeded' || command.status === 'inDoubt') return true;
+  return command.status === 'failed' && command.attempts > 0 && command.error?.category !== 'superseded';
+}
+
 const DEFAULT_BACKOFF = { baseMs: 2000, maxMs: 300_000 };
+const iso = (ms: number) => new Date(ms).toISOString();
 
 export class CommandWorker {
   private readonly maxAttempts: number;
@@ -144,6 +249,8 @@ export class CommandWorker {
   private readonly batcher: CommandBatcher;
   /** Commands this instance is running right now: a second delivery of one of them is busy, not ours to run again. */
   private readonly active = new Set<string>();
+  /** Commands of this instance waiting for an earlier command on the same object, by lane: woken when one here finishes. */
+  private readonly laneWaiters = new Map<string, Set<() => void>>();
 
   constructor(private readonly o: WorkerOptions) {
     this.maxAttempts = o.maxAttempts ?? 5;
@@ -213,55 +320,316 @@ export class CommandWorker {
         await this.finish(command, { status: 'failed', error: { category: 'permanent', message: `Tenant ${command.tenantId} is no longer configured.` } });
         return 'failed';
       }
+      // The claim counts the attempt about to be made (given back if nothing is sent). A stopped
+      // worker's claim counted one too: it stands unless its cmdlet's "sent" marker says it never went out.
+      const neverSent = command.status === 'running' && effectsOf(command).marker && !command.sentAt;
       try {
-        claimed = await this.o.store.update({ ...command, status: 'running', claimedBy: this.o.instanceId, claimedUntil: new Date(now + this.claimMs).toISOString(), startedAt: command.startedAt ?? new Date(now).toISOString(), updatedAt: new Date(now).toISOString() });
+        claimed = await this.o.store.update({ ...command, status: 'running', attempts: command.attempts + (neverSent ? 0 : 1), claimedBy: this.o.instanceId, claimedUntil: iso(now + this.claimMs), startedAt: command.startedAt ?? iso(now), updatedAt: iso(now) });
       } catch (error) {
         if (!(error instanceof ConcurrencyError)) throw error;
       }
     }
     if (!claimed || !command) return 'lostClaim';
     const keeper = new ClaimKeeper({ store: this.o.store, command: claimed, claimMs: this.claimMs, logger: this.o.logger, now: () => this.now() });
+    const effects = effectsOf(command);
+    const run: Run = {
+      command,
+      keeper,
+      tenant: this.o.tenants.get(command.tenantId)!,
+      log: this.logFor(command),
+      step,
+      effects,
+      lane: this.o.lanes ? laneOf(command) : undefined,
+      stepStarted,
+      claimedAt: this.now(),
+      doubt: this.doubtOf(command, effects),
+    };
     this.active.add(commandId);
     try {
-      return await this.execute(command, keeper, stepStarted, step);
+      return await this.execute(run);
     } finally {
       this.active.delete(commandId);
       await keeper.stop();
     }
   }
 
-  /** Runs a claimed command while `keeper` renews the claim; every write uses the keeper's latest version. */
-  private async execute(command: Command, keeper: ClaimKeeper, stepStarted: number, step: CommandStepTelemetry): Promise<WorkOutcome> {
-    const tenant = this.o.tenants.get(command.tenantId)!;
-    const log = this.logFor(command);
+  /**
+   * The attempt of `command` whose outcome is not recorded, if any: a running command whose
+   * worker is gone (its claim ran out, or this process lost track of it), or a command given
+   * back after a failure that may have run. A never-sent command of a cmdlet with a "sent"
+   * marker is not in doubt; without a marker, a stopped worker's command is taken to be.
+   */
+  private doubtOf(command: Command, effects: Effects): Doubt | undefined {
+    if (effects.readOnly) return undefined;
+    if (command.sentAt) {
+      const reason = command.status === 'running' ? 'its worker stopped after sending it' : `the answer to attempt ${command.attempts} was lost${command.error ? ` (${command.error.message})` : ''}`;
+      return { reason, by: command.sentBy, at: command.sentAt, attempt: command.attempts };
+    }
+    if (command.status === 'running' && !effects.marker) return { reason: 'its worker stopped while running it (claim expired)', by: command.claimedBy, at: command.claimedUntil, attempt: command.attempts };
+    return undefined;
+  }
 
-    const claimedAt = this.now();
-    log.debug('claimed; waiting for a tenant slot');
+  /** Runs a claimed command while its keeper renews the claim; every write uses the keeper's latest version. */
+  private async execute(run: Run): Promise<WorkOutcome> {
+    run.log.debug({ doubt: run.doubt?.reason, lane: run.lane?.object }, 'claimed; waiting for a tenant slot');
+    // Earlier writes to the object first — an in-doubt command too: it may have died waiting for
+    // them, and its read-back must not run before an earlier write that may still land.
+    if (run.lane) {
+      const gate = await this.laneGate(run);
+      if (gate !== 'go') return (await this.record(run, { outcome: gate, slotWaitMs: 0, exchangeMs: 0, batchSize: 0 }))();
+    }
+    if (run.doubt) {
+      const decided = await this.decide(run);
+      if (decided) return decided;
+    }
     // Single-cmdlet commands go through the batcher (alone, or in a $batch with other waiting
     // commands of the tenant). Multi-step operations run their steps in order under one slot of
     // their own: a step may only start once the previous one succeeded, which a batch (all
     // items at once) cannot express. Either way the call stops when the claim cannot be kept.
-    const how = { signal: keeper.signal, log, step };
-    const { outcome, slotWaitMs, exchangeMs: durationMs, batchSize } = command.steps?.length ? await this.runSteps(command, tenant, command.steps, how) : await this.runSingle(command, tenant, how);
-    const kept = await keeper.stop();
-    const latest = kept.lost ? undefined : kept.command;
-    if (outcome.kind === 'noSlot') {
-      if (outcome.cause !== undefined) {
-        // Storage trouble while taking a slot: give the command back rather than hold its claim.
-        const cause = (outcome.cause as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
-        log.warn({ code: (outcome.cause as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
-      }
-      return latest ? this.reschedule(latest, { kind: 'defer', delayMs: 1000 + this.jitter(2000), reason: outcome.cause !== undefined ? 'tenant slot storage unavailable' : 'no tenant slot free' }) : 'lostClaim';
-    }
-    if (!latest) {
-      log.warn('claim lost while the command ran; the new owner finishes it');
-      return 'lostClaim';
-    }
-    const claimed: Command = { ...latest, timings: { queueMs: Math.max(0, stepStarted - Date.parse(command.updatedAt)), claimMs: claimedAt - stepStarted, slotWaitMs, exchangeMs: durationMs, batchSize } };
-    // Every outcome but a deferral is an attempt.
-    const attempted: Command = { ...claimed, attempts: latest.attempts + 1 };
-    log.debug({ ok: outcome.kind === 'done' || outcome.kind === 'alreadyApplied', durationMs, batchSize }, 'cmdlet returned');
+    return run.command.steps?.length ? this.runSteps(run, run.command.steps) : this.runSingle(run);
+  }
 
+  /** The "sent" marker, for cmdlets that need one: written with the claim right before the call goes out. */
+  private beforeSend(run: Run): (() => Promise<boolean>) | undefined {
+    if (!run.effects.marker) return undefined;
+    return () => run.keeper.mark({ sentAt: iso(this.now()), sentBy: this.o.instanceId });
+  }
+
+  /** One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. */
+  private async runSingle(run: Run): Promise<WorkOutcome> {
+    const { command, log, step } = run;
+    const call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
+    const asked = this.now();
+    let recording: Promise<After> | undefined;
+    const r = await this.batcher.run(run.tenant, {
+      request: { ...call, anchorMailbox: command.anchorMailbox },
+      correlationId: command.correlationId ?? command.id,
+      signal: run.keeper.signal,
+      logger: log,
+      traceContext: step.context,
+      beforeSend: this.beforeSend(run),
+      // The sender records the outcome as soon as the answer is read, before it frees the slot.
+      record: (sent) => (recording = this.record(run, { outcome: fromSent(call.cmdlet, sent, log), slotWaitMs: sent.slotWaitMs, exchangeMs: sent.exchangeMs, batchSize: sent.batchSize, sentAt: sent.sentAt })),
+    });
+    step.slotWaited('noSlot' in r ? undefined : r.slotWaitMs, 'noSlot' in r ? (r.cause !== undefined ? 'error' : 'timeout') : 'acquired');
+    const after = await (recording ?? this.record(run, this.notRecorded(call.cmdlet, r, asked, log)));
+    const recordMs = 'noSlot' in r ? undefined : r.recordMs;
+    if (recordMs !== undefined) step.recorded(recordMs);
+    return after(recordMs);
+  }
+
+  /** A batcher outcome the sender did not record (no slot, or not sent). */
+  private notRecorded(cmdlet: string, r: BatchedCallOutcome, asked: number, log: Logger): Ran {
+    if ('noSlot' in r) return { outcome: { kind: 'noSlot', cause: r.cause }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
+    return { outcome: fromSent(cmdlet, r, log), slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize, sentAt: r.sentAt };
+  }
+
+  /** The steps of a multi-step operation, in order, under one tenant slot; the outcome is recorded before the slot is freed. */
+  private async runSteps(run: Run, calls: NonNullable<Command['steps']>): Promise<WorkOutcome> {
+    const { command, keeper, log, step } = run;
+    const signal = keeper.signal;
+    const asked = this.now();
+    let slot;
+    try {
+      slot = await step.slotWait(() => this.o.slots.acquire(run.tenant.tenantId, run.tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 }));
+    } catch (error) {
+      return (await this.record(run, { outcome: { kind: 'noSlot', cause: error }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 }))();
+    }
+    log.debug({ slot: slot?.index }, 'tenant slot');
+    if (!slot) return (await this.record(run, { outcome: { kind: 'noSlot' }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 }))();
+    const started = this.now();
+    let recording: Promise<After>;
+    let recordMs: number | undefined;
+    try {
+      let outcome: RunOutcome;
+      let sent = false;
+      const marker = this.beforeSend(run);
+      if (marker && !(await marker().catch(() => false))) outcome = failed(claimNotKept(calls[0]!.cmdlet), log);
+      else {
+        try {
+          const session = this.o.sessions.forTenant(run.tenant);
+          const steps: StepResult[] = [];
+          for (const call of calls) {
+            // No new call once the claim is lost or lapsing: another worker may own the command.
+            if (signal.aborted) throw claimNotKept(call.cmdlet);
+            sent = true;
+            try {
+              const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id, signal, logger: log, traceContext: step.context });
+              steps.push(stepOf(call.cmdlet, r));
+            } catch (error) {
+              // "Already a member / already granted / not there": the desired state holds.
+              if (!(error instanceof ExchangeError && alreadyApplied(call.cmdlet, error))) throw error;
+              steps.push(appliedStep(call.cmdlet, error));
+            }
+          }
+          outcome = succeeded(steps);
+        } catch (error) {
+          outcome = failed(error, log);
+        }
+      }
+      const answered = this.now();
+      recording = this.record(run, { outcome, slotWaitMs: started - asked, exchangeMs: answered - started, batchSize: sent ? 1 : 0, sentAt: sent ? started : undefined });
+      await recording.then(() => (recordMs = this.now() - answered)).catch(() => undefined);
+    } finally {
+      await slot.release();
+    }
+    const after = await recording;
+    if (recordMs !== undefined) step.recorded(recordMs);
+    return after(recordMs);
+  }
+
+  /**
+   * A command whose last attempt has no recorded outcome, by the cheapest safe check: read the
+   * object back (the effect is there → succeeded; not there → send it, undoubted), else send it
+   * again when it is idempotent, else end it `inDoubt`. Undefined: go on and send it.
+   */
+  private async decide(run: Run): Promise<WorkOutcome | undefined> {
+    const doubt = run.doubt!;
+    const previous = { attempt: doubt.attempt, by: doubt.by, at: doubt.at, reason: doubt.reason };
+    const readBack = run.effects.readBack;
+    const reads = readBack?.spec.reads(readBack.call.parameters);
+    if (readBack && reads) {
+      const started = this.now();
+      const read = await this.readBack(run, reads);
+      if ('noSlot' in read) return (await this.record(run, { outcome: { kind: 'noSlot', cause: read.cause }, slotWaitMs: this.now() - started, exchangeMs: 0, batchSize: 0 }))();
+      const holds = 'answers' in read ? readBack.spec.holds(readBack.call.parameters, read.answers) : undefined;
+      if ('answers' in read && holds !== undefined) {
+        run.readBack = { at: iso(this.now()), reads: reads.map((r) => r.cmdlet), holds, observed: readBack.spec.observed(readBack.call.parameters, read.answers), previous };
+        run.log.info({ holds, previous }, 'in-doubt command decided by read-back');
+        if (!holds) {
+          run.doubt = undefined; // not there: this send is the one that applies it
+          return undefined;
+        }
+        const found: StepResult = { cmdlet: readBack.call.cmdlet, value: [], warnings: [`The change was already in place (read back with ${run.readBack.reads.join(', ')} after attempt ${doubt.attempt}, whose outcome was not recorded).`], truncated: false, requestIds: read.requestIds, alreadyApplied: true };
+        return (await this.record(run, { outcome: { kind: 'alreadyApplied', steps: [found] }, slotWaitMs: 0, exchangeMs: this.now() - started, batchSize: 0 }))();
+      }
+      run.log.warn({ err: 'error' in read ? read.error : undefined }, 'read-back of an in-doubt command could not decide');
+    }
+    if (run.effects.idempotent) {
+      run.rerun = true;
+      run.log.info({ previous }, 'in-doubt command sent again (idempotent)');
+      return undefined;
+    }
+    const evidence: InDoubtEvidence = {
+      reason: doubt.reason,
+      attempt: doubt.attempt,
+      sentBy: doubt.by,
+      sentAt: doubt.at,
+      correlationId: run.command.correlationId ?? run.command.id,
+      requestIds: [...new Set([...(run.command.requestIds ?? []), ...(run.command.error?.requestId ? [run.command.error.requestId] : [])])],
+    };
+    run.log.warn({ evidence }, 'command is in doubt: it may have run, and it can be neither checked nor sent again');
+    const message = `${run.command.cmdlet} was sent to Exchange${doubt.by ? ` by ${doubt.by}` : ''}${doubt.at ? ` at ${doubt.at}` : ''} and its outcome was not recorded (${doubt.reason}). It can neither be checked nor safely sent again, so it was not: look at the object in Exchange, then submit it again if needed.`;
+    return (await this.record(run, { outcome: { kind: 'inDoubt', error: { category: 'inDoubt', message }, evidence }, slotWaitMs: 0, exchangeMs: 0, batchSize: 0 }))();
+  }
+
+  /** The read-back calls, one after another (each under a tenant slot, batched with others if they wait). */
+  private async readBack(run: Run, reads: CmdletCall[]): Promise<{ answers: Record<string, unknown>[][]; requestIds: string[] } | { noSlot: true; cause?: unknown } | { error: unknown }> {
+    const answers: Record<string, unknown>[][] = [];
+    const requestIds: string[] = [];
+    for (const read of reads) {
+      const r = await this.batcher.run(run.tenant, { request: { ...read, anchorMailbox: run.command.anchorMailbox }, correlationId: run.command.correlationId ?? run.command.id, signal: run.keeper.signal, logger: run.log, traceContext: run.step.context });
+      if ('noSlot' in r) return r;
+      if (!r.ok) return { error: r.error };
+      answers.push(r.result.value);
+      requestIds.push(...r.result.requestIds);
+    }
+    return { answers, requestIds };
+  }
+
+  /**
+   * Earlier commands on the same object first: 'go' when every command that joined the lane
+   * before this one is finished; `laneBusy` when one is still open after the lane wait;
+   * `superseded` when this command never made it into its lane (its submit died: it was never
+   * acknowledged) and a command accepted after it was created has joined or run since.
+   */
+  private async laneGate(run: Run): Promise<'go' | RunOutcome> {
+    const lanes = this.o.lanes!;
+    const lane = run.lane!;
+    const { command } = run;
+    const deadline = this.now() + (this.o.laneWaitMs ?? this.o.slotWaitMs ?? 2000);
+    for (let look = 0, delay = 100; ; look++, delay = Math.min(delay * 2, 1000)) {
+      const view = await lanes.look(lane, command.id);
+      run.lastRun = view.lastRun;
+      if (!view.own) {
+        const created = Date.parse(command.createdAt);
+        const newer = view.earlier.find((r) => joinedAt(r.row) > created)?.commandId ?? (view.lastRun && joinedAt(view.lastRun) > created ? view.lastRun.slice(16) : undefined);
+        // (A command in doubt may have run: it is never superseded.)
+        if (newer && !run.doubt) {
+          return { kind: 'superseded', error: { category: 'superseded', message: `Not applied: this command was never acknowledged (its submit did not finish), and a write to ${lane.object} accepted after it (${newer}) came first; applying this one now would overwrite it.` } };
+        }
+        run.laneRow = await lanes.join(lane, command.id);
+        run.log.info({ object: lane.object }, 'command joined its lane late (its submit did not finish)');
+      } else run.laneRow = view.own;
+      const last = this.now() + delay >= deadline || run.keeper.signal.aborted;
+      let blocked = false;
+      for (const row of view.earlier) {
+        // The earliest open command blocks; its row is read again only on the first and the last look.
+        if (look > 0 && !last) {
+          blocked = true;
+          break;
+        }
+        const other = row.commandId ? await this.o.store.get(row.commandId) : undefined;
+        if (other && !TERMINAL.has(other.status)) {
+          blocked = true;
+          break;
+        }
+        // A crash between that command's terminal write and its lane row's removal left the row.
+        await lanes.leave(lane, row.row, { ran: other ? mayHaveTakenEffect(other) : false, lastRun: run.lastRun });
+        if (other && mayHaveTakenEffect(other) && (!run.lastRun || row.row > run.lastRun)) run.lastRun = row.row;
+        run.log.info({ object: lane.object, commandId: row.commandId }, 'removed the lane row of a finished command');
+      }
+      if (!blocked) return 'go';
+      if (last) return { kind: 'laneBusy' };
+      await this.waitForLane(lane.partition, delay);
+    }
+  }
+
+  private waitForLane(partition: string, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      let waiters = this.laneWaiters.get(partition);
+      if (!waiters) this.laneWaiters.set(partition, (waiters = new Set()));
+      const done = () => {
+        clearTimeout(timer);
+        waiters!.delete(done);
+        if (!waiters!.size) this.laneWaiters.delete(partition);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      timer.unref?.();
+      waiters.add(done);
+    });
+  }
+
+  /**
+   * Makes a run's outcome durable — the command row, written with the claim's ETag — and hands
+   * back what follows it (log, audit, lane row). Called by the sender of the call as soon as the
+   * answer is read (before it frees the slot), or by the run itself when nothing was sent.
+   */
+  private async record(run: Run, ran: Ran): Promise<After> {
+    const { outcome } = ran;
+    const kept = await run.keeper.stop();
+    if (kept.lost) {
+      return async () => {
+        run.log.warn('claim lost while the command ran; the new owner finishes it');
+        return 'lostClaim';
+      };
+    }
+    const latest = kept.command;
+    const { command } = run;
+    const sent = ran.batchSize > 0 && !(outcome.kind === 'transient' && outcome.error.exceptionType === NOT_SENT);
+    // The claim counted this attempt; give it back when nothing went out, or Exchange did not run it.
+    const counted = sent && outcome.kind !== 'throttled';
+    const base: Command = {
+      ...latest,
+      attempts: counted ? latest.attempts : Math.max(0, latest.attempts - 1),
+      timings: { queueMs: Math.max(0, run.stepStarted - Date.parse(command.updatedAt)), claimMs: run.claimedAt - run.stepStarted, slotWaitMs: ran.slotWaitMs, exchangeMs: ran.exchangeMs, batchSize: ran.batchSize },
+      ...(run.readBack ? { readBack: run.readBack } : {}),
+      ...(run.rerun && counted ? { reruns: (latest.reruns ?? 0) + 1 } : {}),
+    };
+    // An earlier attempt whose outcome is still unknown stays on record for the next run.
+    const undecided = run.doubt ? { sentAt: run.doubt.at ?? iso(this.now()), sentBy: run.doubt.by } : { sentAt: undefined, sentBy: undefined };
+    run.log.debug({ outcome: outcome.kind, exchangeMs: ran.exchangeMs, batchSize: ran.batchSize }, 'run ended');
     switch (outcome.kind) {
       case 'done':
       case 'alreadyApplied': {
@@ -269,107 +637,71 @@ export class CommandWorker {
         const single = steps.length === 1 && !command.steps?.length;
         const result = single ? steps[0]!.value : steps.map((s) => ({ cmdlet: s.cmdlet, value: s.value, ...(s.alreadyApplied ? { alreadyApplied: true } : {}) }));
         const warnings = steps.flatMap((s) => s.warnings);
-        await this.finish(
-          attempted,
+        return this.settle(
+          run,
+          base,
           { status: 'succeeded', result, warnings, resultTruncated: steps.some((s) => s.truncated) || undefined, truncation: steps.find((s) => s.truncation)?.truncation, requestIds: steps.flatMap((s) => s.requestIds), alreadyApplied: outcome.kind === 'alreadyApplied' || undefined },
-          durationMs,
+          ran.exchangeMs,
         );
-        return 'succeeded';
       }
+      case 'noSlot':
+        if (outcome.cause !== undefined) {
+          // Storage trouble while taking a slot: give the command back rather than hold its claim.
+          const cause = (outcome.cause as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
+          run.log.warn({ code: (outcome.cause as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
+        }
+        return this.reschedule(run, { ...base, ...undecided }, { kind: 'defer', delayMs: 1000 + this.jitter(2000), reason: outcome.cause !== undefined ? 'tenant slot storage unavailable' : 'no tenant slot free' });
+      case 'laneBusy':
+        return this.reschedule(run, { ...base, ...undecided }, { kind: 'defer', delayMs: 1000 + this.jitter(2000), reason: `waiting for an earlier command on ${run.lane?.object ?? 'the same object'}` });
       case 'throttled':
-        return this.reschedule(claimed, { kind: 'defer', delayMs: Math.max(outcome.retryAfterMs ?? 0, 1000) + this.jitter(1000), reason: `throttled: ${outcome.error.message}` });
-      case 'transient':
-        return this.reschedule(attempted, { kind: 'retry', error: outcome.error, retryAfterMs: outcome.retryAfterMs, durationMs });
+        return this.reschedule(run, { ...base, ...undecided }, { kind: 'defer', delayMs: Math.max(outcome.retryAfterMs ?? 0, 1000) + this.jitter(1000), reason: `throttled: ${outcome.error.message}` });
+      case 'transient': {
+        // Exchange may have run it: the next run decides by read-back or idempotency before sending it again.
+        const unknown = sent && outcome.mayHaveRun && !run.effects.readOnly ? { sentAt: iso(ran.sentAt ?? this.now()), sentBy: this.o.instanceId } : undecided;
+        return this.reschedule(run, { ...base, ...unknown }, { kind: 'retry', error: outcome.error, retryAfterMs: outcome.retryAfterMs, durationMs: ran.exchangeMs });
+      }
       case 'auth':
       case 'permanent':
-        await this.finish(attempted, { status: 'failed', error: outcome.error }, durationMs);
-        return 'failed';
+      case 'superseded':
+        return this.settle(run, base, { status: 'failed', error: outcome.error }, ran.exchangeMs);
+      case 'inDoubt':
+        return this.settle(run, base, { status: 'inDoubt', error: outcome.error, inDoubtEvidence: outcome.evidence });
     }
-  }
-
-  /** One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. */
-  private async runSingle(command: Command, tenant: TenantConfig, how: RunContext): Promise<Ran> {
-    const call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
-    const asked = this.now();
-    const r = await this.batcher.run(tenant, { request: { ...call, anchorMailbox: command.anchorMailbox }, correlationId: command.correlationId ?? command.id, signal: how.signal, logger: how.log, traceContext: how.step.context });
-    how.step.slotWaited('noSlot' in r ? undefined : r.slotWaitMs, 'noSlot' in r ? (r.cause !== undefined ? 'error' : 'timeout') : 'acquired');
-    if ('noSlot' in r) return { outcome: { kind: 'noSlot', cause: r.cause }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
-    const timing = { slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize };
-    if (r.ok) return { ...timing, outcome: succeeded([stepOf(call.cmdlet, r.result)]) };
-    if (r.error instanceof ExchangeError && alreadyApplied(call.cmdlet, r.error)) return { ...timing, outcome: succeeded([appliedStep(call.cmdlet, r.error)]) };
-    return { ...timing, outcome: failed(r.error, how.log) };
-  }
-
-  /** The steps of a multi-step operation, in order, under one tenant slot. */
-  private async runSteps(command: Command, tenant: TenantConfig, calls: NonNullable<Command['steps']>, how: RunContext): Promise<Ran> {
-    const { signal, log, step } = how;
-    const asked = this.now();
-    let slot;
-    try {
-      slot = await step.slotWait(() => this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 }));
-    } catch (error) {
-      return { outcome: { kind: 'noSlot', cause: error }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
-    }
-    log.debug({ slot: slot?.index }, 'tenant slot');
-    if (!slot) return { outcome: { kind: 'noSlot' }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
-    const started = this.now();
-    let outcome: RunOutcome;
-    try {
-      const session = this.o.sessions.forTenant(tenant);
-      const steps: StepResult[] = [];
-      for (const call of calls) {
-        // No new call once the claim is lost or lapsing: another worker may own the command.
-        if (signal.aborted) throw claimNotKept(call.cmdlet);
-        try {
-          const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id, signal, logger: log, traceContext: step.context });
-          steps.push(stepOf(call.cmdlet, r));
-        } catch (error) {
-          // "Already a member / already granted / not there": the desired state holds.
-          if (!(error instanceof ExchangeError && alreadyApplied(call.cmdlet, error))) throw error;
-          steps.push(appliedStep(call.cmdlet, error));
-        }
-      }
-      outcome = succeeded(steps);
-    } catch (error) {
-      outcome = failed(error, log);
-    } finally {
-      await slot.release();
-    }
-    return { outcome, slotWaitMs: started - asked, exchangeMs: this.now() - started, batchSize: 1 };
   }
 
   /**
-   * Gives the command back to the queue for a later run: a new message with a visibility delay,
-   * which survives a crash. A retry (a failed attempt) waits a jittered backoff, never less than
-   * Retry-After, and stops after maxAttempts attempts; a deferral (Exchange or the slots busy)
+   * Gives the command back to the queue for a later run: a new message with a visibility delay
+   * (sent first, so a crash before the row write leaves a message, never a stranded row), then
+   * the row. A retry (a failed attempt) waits a jittered backoff, never less than Retry-After,
+   * and stops after maxAttempts attempts; a deferral (Exchange, the slots or the lane busy)
    * waits `delayMs`, counts no attempt, and stops once the command is older than maxAgeMs. A
    * command past its bound fails with why instead.
    */
-  private async reschedule(command: Command, later: Later): Promise<WorkOutcome> {
+  private async reschedule(run: Run, command: Command, later: Later): Promise<After> {
     const bound = this.giveUp(command, later);
-    if (bound) {
-      await this.finish(command, { status: 'failed', error: bound }, later.kind === 'retry' ? later.durationMs : undefined);
-      return 'failed';
-    }
-    const delayMs = later.kind === 'retry' ? computeBackoffMs(command.attempts, { ...(this.o.backoff ?? DEFAULT_BACKOFF), retryAfterMs: later.retryAfterMs, random: this.o.random }) : later.delayMs;
+    if (bound) return this.settle(run, command, { status: 'failed', error: bound }, later.kind === 'retry' ? later.durationMs : undefined);
+    // At least 1 s: the message must not be taken before the row says "queued".
+    const delayMs = Math.max(1000, later.kind === 'retry' ? computeBackoffMs(command.attempts, { ...(this.o.backoff ?? DEFAULT_BACKOFF), retryAfterMs: later.retryAfterMs, random: this.o.random }) : later.delayMs);
     const now = this.now();
     const change: Partial<Command> = later.kind === 'retry' ? { error: later.error } : { deferrals: command.deferrals + 1 };
+    await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delayMs);
     try {
-      await this.o.store.update({ ...command, ...change, status: 'queued', claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: new Date(now + delayMs).toISOString(), updatedAt: new Date(now).toISOString() });
+      await this.o.store.update({ ...command, ...change, status: 'queued', claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: iso(now + delayMs), updatedAt: iso(now) });
     } catch (e) {
-      if (e instanceof ConcurrencyError) return 'lostClaim';
+      if (e instanceof ConcurrencyError) return async () => 'lostClaim';
       throw e;
     }
-    await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delayMs);
-    const entry = { tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, attempts: command.attempts };
-    if (later.kind === 'retry') {
-      this.logFor(command).info({ attempts: command.attempts, category: later.error.category, delayMs }, 'command will be retried');
-      await this.o.audit.append({ ...entry, event: 'retried', outcome: later.error.category, detail: later.error.message, durationMs: later.durationMs });
-      return 'retrying';
-    }
-    this.logFor(command).info({ reason: later.reason, delayMs }, 'command deferred');
-    await this.o.audit.append({ ...entry, event: 'deferred', detail: later.reason });
-    return 'deferred';
+    return async () => {
+      const entry = { tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, attempts: command.attempts };
+      if (later.kind === 'retry') {
+        run.log.info({ attempts: command.attempts, category: later.error.category, delayMs, outcomeUnknown: Boolean(command.sentAt) }, 'command will be retried');
+        await this.o.audit.append({ ...entry, event: 'retried', outcome: later.error.category, detail: later.error.message, durationMs: later.durationMs });
+        return 'retrying';
+      }
+      run.log.info({ reason: later.reason, delayMs }, 'command deferred');
+      await this.o.audit.append({ ...entry, event: 'deferred', detail: later.reason });
+      return 'deferred';
+    };
   }
 
   /** The error a command fails with instead of going back to the queue, once its bound is reached. */
@@ -382,34 +714,70 @@ export class CommandWorker {
     return { category: 'throttled', message: `The command was deferred for more than ${Math.round(maxAge / 60_000)} minutes (${later.reason}).` };
   }
 
-  private async finish(command: Command, change: Partial<Command>, durationMs?: number): Promise<void> {
-    const now = new Date(this.now()).toISOString();
-    const final: Command = { ...command, ...change, claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: undefined, finishedAt: now, updatedAt: now };
-    if (change.status === 'succeeded') final.error = undefined;
+  /**
+   * The terminal write (with the version's ETag), then — in what it hands back — the log line,
+   * the audit entry and the removal of the command's lane row, which follow the row.
+   */
+  private async settle(run: Pick<Run, 'lane' | 'laneRow' | 'lastRun'> | undefined, command: Command, change: Partial<Command>, durationMs?: number): Promise<After> {
+    const now = iso(this.now());
+    const final: Command = { ...command, ...change, claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: undefined, sentAt: undefined, sentBy: undefined, finishedAt: now, updatedAt: now };
+    if (final.status === 'succeeded') final.error = undefined;
+    const log = this.logFor(command);
     try {
       await this.o.store.update(final);
     } catch (error) {
       if (error instanceof ConcurrencyError) {
-        this.logFor(command).warn('command changed while running (claim expired?); the newer writer wins');
-        return;
+        return async () => {
+          log.warn('command changed while running (claim expired?); the newer writer wins');
+          return 'lostClaim';
+        };
       }
       throw error;
     }
-    this.logFor(command).info({ tenantId: command.tenantId, cmdlet: command.cmdlet, status: final.status, category: final.error?.category, attempts: final.attempts, requestIds: final.requestIds, timings: final.timings }, 'command finished');
-    await this.o.audit.append({
-      event: change.status === 'succeeded' ? 'succeeded' : 'failed',
-      tenantId: command.tenantId,
-      commandId: command.id,
-      callerKind: command.caller?.kind,
-      callerId: command.caller?.id,
-      cmdlet: command.cmdlet,
-      parameters: command.parameters,
-      outcome: change.status === 'succeeded' ? (change.alreadyApplied ? 'alreadyApplied' : 'done') : change.error?.category,
-      detail: change.error?.message,
-      attempts: final.attempts,
-      durationMs,
-      requestIds: final.requestIds,
-    });
+    const lane = run ? run.lane : this.o.lanes ? laneOf(command) : undefined;
+    return async (recordMs) => {
+      log.info({ tenantId: command.tenantId, cmdlet: command.cmdlet, status: final.status, category: final.error?.category, attempts: final.attempts, requestIds: final.requestIds, timings: final.timings, recordMs, ...(final.readBack ? { readBack: final.readBack.holds } : {}), ...(final.reruns ? { reruns: final.reruns } : {}) }, 'command finished');
+      await Promise.all([
+        this.o.audit.append({
+          event: final.status === 'succeeded' ? 'succeeded' : final.status === 'inDoubt' ? 'inDoubt' : 'failed',
+          tenantId: command.tenantId,
+          commandId: command.id,
+          callerKind: command.caller?.kind,
+          callerId: command.caller?.id,
+          cmdlet: command.cmdlet,
+          parameters: command.parameters,
+          outcome: final.status === 'succeeded' ? (final.alreadyApplied ? 'alreadyApplied' : 'done') : final.error?.category,
+          detail: final.status === 'succeeded' && final.readBack ? `decided by read-back after attempt ${final.readBack.previous.attempt}, whose outcome was not recorded` : final.error?.message,
+          attempts: final.attempts,
+          durationMs,
+          requestIds: final.requestIds,
+        }),
+        lane ? this.leaveLane(lane, final, run) : undefined,
+      ]);
+      return final.status === 'succeeded' ? 'succeeded' : final.status === 'inDoubt' ? 'inDoubt' : 'failed';
+    };
+  }
+
+  /** Removes a finished command's lane row (a failure only delays the next command: whoever finds the row removes it). */
+  private async leaveLane(lane: LaneRef, final: Command, run?: Pick<Run, 'laneRow' | 'lastRun'>): Promise<void> {
+    try {
+      let row = run?.laneRow;
+      let lastRun = run?.lastRun;
+      if (!row) {
+        // Not looked up in this run (an in-doubt command decided without the lane gate, a poisoned one).
+        const view = await this.o.lanes!.look(lane, final.id);
+        row = view.own;
+        lastRun = view.lastRun;
+      }
+      if (row) await this.o.lanes!.leave(lane, row, { ran: mayHaveTakenEffect(final), lastRun });
+    } catch (error) {
+      this.logFor(final).warn({ err: error }, 'could not remove the lane row of a finished command');
+    }
+    for (const wake of [...(this.laneWaiters.get(lane.partition) ?? [])]) wake();
+  }
+
+  private async finish(command: Command, change: Partial<Command>): Promise<void> {
+    await (await this.settle(undefined, command, change))();
   }
 
   /** Poison queue: a message the host gave up on marks its command failed; nothing is lost silently. */

@@ -64,8 +64,8 @@ const schema = z.object({
   GATEWAY_API_AUDIENCES: z.string().default('').transform(list),
   /** Tenants whose caller tokens are accepted. */
   GATEWAY_AUTH_TENANTS: z.string().default('').transform(list),
-  /** Sweeper schedule (NCRONTAB, 6 fields). */
-  SWEEPER_SCHEDULE: z.string().default('*/30 * * * * *'),
+  /** Sweeper schedule (NCRONTAB, 6 fields); default: every third of COMMAND_CLAIM_SECONDS (see shared/commands/sweeper.ts). */
+  SWEEPER_SCHEDULE: z.string().optional(),
   /** Policy file (YAML): who may run which operations and cmdlets. Absent = every request is denied. */
   POLICY_FILE: z.string().optional(),
   /** Certificate expiry monitor: warn this many days ahead; schedule (NCRONTAB, 6 fields). */

@@ -23,6 +23,8 @@ export const METRIC_NAMES = {
   exchangeDuration: 'exo_gateway.exchange.duration',
   /** Counter: Exchange throttling answers (kind http429 | concurrency). */
   throttled: 'exo_gateway.exchange.throttled',
+  /** Histogram (ms): from an Exchange answer being read until the command's outcome row was written (the crash window). */
+  outcomeRecord: 'exo_gateway.command.outcome_record',
 } as const;
 
 /** Attribute keys used on spans and metric points. */
@@ -57,6 +59,7 @@ interface Instruments {
   slotWait: Histogram;
   exchangeDuration: Histogram;
   throttled: Counter;
+  outcomeRecord: Histogram;
 }
 
 /**
@@ -83,6 +86,7 @@ export class Telemetry {
         slotWait: meter.createHistogram(METRIC_NAMES.slotWait, { unit: 'ms', description: 'Time spent waiting for a tenant concurrency slot' }),
         exchangeDuration: meter.createHistogram(METRIC_NAMES.exchangeDuration, { unit: 'ms', description: 'Exchange admin API request latency' }),
         throttled: meter.createCounter(METRIC_NAMES.throttled, { description: 'Exchange throttling answers (429 or the concurrency-limit text)' }),
+        outcomeRecord: meter.createHistogram(METRIC_NAMES.outcomeRecord, { unit: 'ms', description: 'From an Exchange answer to its command outcome being stored' }),
       };
     }
     return this.instrumentsMade;
@@ -106,6 +110,10 @@ export class Telemetry {
 
   throttled(kind: 'http429' | 'concurrency', attributes: Attributes = {}): void {
     this.instruments.throttled.add(1, { ...attributes, [ATTR.throttleKind]: kind });
+  }
+
+  outcomeRecorded(ms: number, attributes: Attributes = {}): void {
+    this.instruments.outcomeRecord.record(Math.max(0, ms), attributes);
   }
 
   /**

@@ -64,19 +64,22 @@ function requestDefinition(operation: OperationDefinition, example: Json): Json 
 
 const COMMAND_STATUS: Json = {
   type: 'object',
-  description: 'A command: accepted → queued → running → succeeded or failed.',
+  description: 'A command: accepted → queued → running → succeeded, failed or inDoubt (it may have run, its outcome was lost, and it can neither be checked nor safely sent again: check the object in Exchange).',
   properties: {
     id: { type: 'string', description: 'Command id.', 'x-ms-summary': 'Command id' },
     tenant: { type: 'string', 'x-ms-summary': 'Tenant' },
     operation: { type: 'string', 'x-ms-summary': 'Operation' },
     cmdlet: { type: 'string', 'x-ms-summary': 'Cmdlet(s)' },
-    status: { type: 'string', enum: ['accepted', 'queued', 'running', 'succeeded', 'failed'], 'x-ms-summary': 'Status' },
+    status: { type: 'string', enum: ['accepted', 'queued', 'running', 'succeeded', 'failed', 'inDoubt'], 'x-ms-summary': 'Status' },
     attempts: { type: 'integer', 'x-ms-summary': 'Attempts' },
     createdAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Created' },
     updatedAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Updated' },
     finishedAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Finished' },
     idempotencyKey: { type: 'string', 'x-ms-summary': 'Idempotency key' },
     alreadyApplied: { type: 'boolean', description: 'True when the desired state already held.', 'x-ms-summary': 'Already applied' },
+    readBack: { type: 'object', description: 'How a command whose earlier attempt had no recorded outcome was decided by reading the object back.', 'x-ms-summary': 'Read back' },
+    reruns: { type: 'integer', description: 'Times the (idempotent) cmdlet was sent again after an attempt whose outcome was not recorded.', 'x-ms-summary': 'Re-runs' },
+    inDoubt: { type: 'object', description: 'For status inDoubt: why, the attempt, which instance sent it and when, the correlation id and request ids.', 'x-ms-summary': 'In doubt' },
     warnings: { type: 'array', items: { type: 'string' }, 'x-ms-summary': 'Warnings' },
     result: { description: 'What Exchange returned (objects for Get- cmdlets).', 'x-ms-summary': 'Result' },
     error: {
@@ -190,7 +193,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
       produces: ['application/json', 'application/problem+json'],
       parameters: [{ name: 'id', in: 'path', required: true, type: 'string', 'x-ms-summary': 'Command id' }],
       responses: {
-        '200': { description: 'Finished: succeeded or failed (see status and error).', schema: { $ref: '#/definitions/CommandStatus' } },
+        '200': { description: 'Finished: succeeded, failed or inDoubt (see status and error).', schema: { $ref: '#/definitions/CommandStatus' } },
         '202': ACCEPTED,
         '401': problem('Missing or invalid bearer token.'),
         '404': problem('No command with this id is visible to the caller.'),

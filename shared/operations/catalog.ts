@@ -2,7 +2,9 @@
  * Named operations: what Power Automate makers, event rules and the portal ask for instead of
  * raw cmdlets. Each has an input schema (zod; also the source of the OpenAPI document) and a
  * mapping to the cmdlet call(s) that carry it out. Every mapping is idempotent: running it
- * twice leaves the same state (the worker treats "already there / not a member" as done).
+ * twice leaves the same state (the worker treats "already there / not a member" as done). What
+ * each cmdlet does — read-only, idempotent, checkable by read-back — is declared in effects.ts,
+ * which the worker decides by when a command's outcome is unknown.
  */
 import { z } from 'zod';
 

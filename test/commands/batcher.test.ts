@@ -232,4 +232,54 @@ describe('CommandBatcher', () => {
     const mem = memorySlots();
     expect(() => new CommandBatcher({ slots: mem.slots, sessions: scriptedExchange().sessions, logger: silentLogger, maxBatch: 11, slotWaitMs: 1 })).toThrow(/maxBatch must be an integer 1..10/);
   });
+
+  it('records every item\'s outcome (in parallel) as soon as the answer is read, before the slot goes to the next batch', async () => {
+    const ex = scriptedExchange(30);
+    const mem = memorySlots();
+    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 2, slotWaitMs: 2000 });
+    const events: string[] = [];
+    const record = (id: string) => async (o: { ok: boolean; batchSize: number }) => {
+      events.push(`record ${id} start (${ex.sent.length} sent)`);
+      await new Promise((r) => setTimeout(r, 25)); // a storage round trip
+      events.push(`record ${id} done (${o.ok ? 'ok' : 'failed'}, batch of ${o.batchSize})`);
+    };
+    const held = (await mem.take())!;
+    const runs = ['a', 'b', 'c'].map((id) => batcher.run(tenant, { ...call(id), record: record(id) }));
+    await new Promise((r) => setTimeout(r, 10));
+    await held.release();
+    const outcomes = await Promise.all(runs);
+    // a and b go first; their outcomes are durable before c's request goes out with that slot.
+    expect(ex.sent).toEqual([{ kind: 'batch', cmdlets: ['a', 'b'] }, { kind: 'invoke', cmdlets: ['c'] }]);
+    expect(events).toEqual([
+      'record a start (1 sent)',
+      'record b start (1 sent)',
+      'record a done (ok, batch of 2)',
+      'record b done (ok, batch of 2)',
+      'record c start (2 sent)',
+      'record c done (ok, batch of 1)',
+    ]);
+    // Answer → outcome durable: one (parallel) round trip.
+    for (const o of outcomes) expect((o as { recordMs: number }).recordMs).toBeGreaterThanOrEqual(20);
+    expect(Math.max(...outcomes.map((o) => (o as { recordMs: number }).recordMs))).toBeLessThan(200);
+  });
+
+  it('asks each call before sending it (the "sent" marker) and drops a call that says no, unsent and unrecorded', async () => {
+    const ex = scriptedExchange();
+    const mem = memorySlots();
+    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 2000 });
+    const recorded: string[] = [];
+    const held = (await mem.take())!;
+    const runs = [
+      batcher.run(tenant, { ...call('a'), beforeSend: async () => true, record: async () => void recorded.push('a') }),
+      batcher.run(tenant, { ...call('b'), beforeSend: async () => false, record: async () => void recorded.push('b') }),
+      batcher.run(tenant, { ...call('c'), beforeSend: async () => Promise.reject(new Error('storage down')), record: async () => void recorded.push('c') }),
+    ];
+    await new Promise((r) => setTimeout(r, 10));
+    await held.release();
+    const outcomes = await Promise.all(runs);
+    expect(ex.sent).toEqual([{ kind: 'invoke', cmdlets: ['a'] }]);
+    expect(recorded).toEqual(['a']);
+    expect(outcomes[1]).toMatchObject({ ok: false, batchSize: 0, error: { exceptionType: 'Gateway.NotSent' } });
+    expect(outcomes[2]).toMatchObject({ ok: false, batchSize: 0, error: { exceptionType: 'Gateway.NotSent' } });
+  });
 });

@@ -111,7 +111,8 @@ describe('ClaimKeeper: a short claim renewed while the command runs', () => {
     expect(Date.now() - started).toBeLessThan(1500); // aborted at the next renewal, not after the 3 s call
     expect(t.calls[0]!.aborted()).toBe(true);
     const after = await t.store.get(command.id);
-    expect(after).toMatchObject({ status: 'running', claimedBy: 'w-other', attempts: 0 });
+    // The attempt was counted with w-a's claim (attempts count calls that may have been sent).
+    expect(after).toMatchObject({ status: 'running', claimedBy: 'w-other', attempts: 1 });
     expect(after!.etag).toBe(takeover.etag);
   });
 

@@ -70,6 +70,12 @@ describe('host.json', () => {
     expect(s.routePrefix).toBe('api');
     expect(() => hostSettings({ extensions: { queues: { maxPollingInterval: 'soon' } } })).toThrow(/not a TimeSpan/);
   });
+
+  it('reads the timer singleton lock (how soon another host takes a dead host\'s timers, the sweeper among them)', () => {
+    expect(hostSettings({}).singleton).toEqual({ listenerLockPeriodMs: 15_000, listenerLockRecoveryPollingIntervalMs: 5000 });
+    expect(hostSettings({ singleton: { listenerLockPeriod: '00:01:00', listenerLockRecoveryPollingInterval: '00:00:02' } }).singleton).toEqual({ listenerLockPeriodMs: 60_000, listenerLockRecoveryPollingIntervalMs: 2000 });
+    expect(hostSettings({ singleton: { listenerLockPeriod: '00:00:05' } }).singleton.listenerLockPeriodMs).toBe(15_000); // a blob lease is 15..60 s
+  });
 });
 
 describe('registerFunctions', () => {
