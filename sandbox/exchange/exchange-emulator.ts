@@ -86,6 +86,41 @@ export interface ReceivedExchangeRequest {
   traceparent?: string;
 }
 
+/**
+ * An answer about to go to a request that ran (InvokeCommand, or a `$batch` with its items):
+ * what a test hook (ExchangeEmulator.onAnswer) sees, e.g. to kill the client right after it.
+ */
+export interface ExchangeAnswerEvent {
+  kind: 'InvokeCommand' | '$batch';
+  tenantId: string;
+  status: number;
+  /** client-request-id of the request. */
+  requestId: string;
+  /** client-request-id of each cmdlet that ran (the request's own for InvokeCommand). */
+  itemRequestIds: string[];
+  /** Journal entries (state changes) the request made. */
+  effects: number;
+  /** What tells one client process from another: the session's connection-id, X-ClientApplication, the TCP peer. */
+  connectionId?: string;
+  clientApplication?: string;
+  remoteAddress?: string;
+  remotePort?: number;
+  /** Resolves once the answer (or, truncated, the part written) has been handed to the socket. */
+  sent: Promise<void>;
+}
+
+/**
+ * What the hook wants done with the answer. `truncate`: the status line, the headers (with the
+ * whole Content-Length) and the first half of the body go out, then the connection is held
+ * `holdMs` (default 10 s) and dropped — an answer cut off in the middle.
+ */
+export interface ExchangeAnswerAction {
+  truncate?: boolean;
+  holdMs?: number;
+}
+
+export type ExchangeAnswerHook = (event: ExchangeAnswerEvent) => ExchangeAnswerAction | void;
+
 /** Received requests kept for inspection (oldest dropped first). */
 const MAX_RECEIVED = 10_000;
 
@@ -116,6 +151,7 @@ export class ExchangeEmulator implements Emulator {
   private readonly effects: ExchangeEffect[] = [];
   private readonly received: ReceivedExchangeRequest[] = [];
   private seq = 0;
+  private answerHook?: ExchangeAnswerHook;
 
   constructor(
     readonly ctx: SandboxContext,
@@ -168,6 +204,14 @@ export class ExchangeEmulator implements Emulator {
     this.received.length = 0;
   }
 
+  /**
+   * Test hook (in-process only, off by default): called with every answer to a request that
+   * ran, just before it is written; `undefined` removes it. A hook that throws is ignored.
+   */
+  onAnswer(hook: ExchangeAnswerHook | undefined): void {
+    this.answerHook = hook;
+  }
+
   /** The recipient store of a tenant (tests inspect effects through it). */
   recipients(tenantIdOrDomain: string): TenantRecipients {
     const tenant = this.ctx.directory.tenant(tenantIdOrDomain);
@@ -206,12 +250,13 @@ export class ExchangeEmulator implements Emulator {
           return;
         }
         await this.applyFaultBeforeWork(tenant!.tenantId, fault);
+        const before = this.seq;
         const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
         }
-        sendJson(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
+        this.answer(req, res, answer.status, answer.body, { ...baseHeaders, ...answer.headers }, { kind: 'InvokeCommand', tenantId: tenant!.tenantId, status: answer.status, requestId, itemRequestIds: [requestId], effects: this.seq - before });
       });
     } catch (error) {
       if (error instanceof HttpAnswer) return sendJson(res, error.status, error.body, { ...baseHeaders, ...error.headers });
@@ -356,6 +401,7 @@ export class ExchangeEmulator implements Emulator {
       }
       await this.applyFaultBeforeWork(tenantId, fault);
       const responses: Array<{ id: string; status: number; headers: Record<string, string>; body: unknown }> = [];
+      const before = this.seq;
       for (const item of requests) {
         const answer = this.batchItem(tenantId, item as BatchRequestItem);
         responses.push(answer);
@@ -365,8 +411,36 @@ export class ExchangeEmulator implements Emulator {
         req.raw.socket.destroy();
         return;
       }
-      sendJson(res, 200, { responses }, { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) });
+      const itemRequestIds = responses.map((r) => r.headers['client-request-id']).filter((x): x is string => x !== undefined);
+      this.answer(req, res, 200, { responses }, { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) }, { kind: '$batch', tenantId, status: 200, requestId: baseHeaders['client-request-id'], itemRequestIds, effects: this.seq - before });
     });
+  }
+
+  /** Writes an answer to a request that ran: as is, or as the answer hook asks. */
+  private answer(req: EmulatorRequest, res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, event: Omit<ExchangeAnswerEvent, 'sent' | 'connectionId' | 'clientApplication' | 'remoteAddress' | 'remotePort'>): void {
+    const hook = this.answerHook;
+    if (!hook) return sendJson(res, status, body, headers);
+    let markSent!: () => void;
+    const sent = new Promise<void>((resolve) => (markSent = resolve));
+    const socket = req.raw.socket;
+    let action: ExchangeAnswerAction | void;
+    try {
+      action = hook({ ...event, connectionId: headerValue(req, 'connection-id'), clientApplication: headerValue(req, 'x-clientapplication'), remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, sent });
+    } catch {
+      action = undefined;
+    }
+    if (!action?.truncate) {
+      res.once('finish', markSent);
+      res.once('close', markSent);
+      return sendJson(res, status, body, headers);
+    }
+    const payload = Buffer.from(JSON.stringify(body));
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(payload.length), ...headers });
+    res.write(payload.subarray(0, Math.max(1, Math.floor(payload.length / 2))), () => markSent());
+    res.once('close', markSent);
+    const hold = setTimeout(() => res.destroy(), action.holdMs ?? 10_000);
+    hold.unref();
+    res.once('close', () => clearTimeout(hold));
   }
 
   private batchItem(tenantId: string, r: BatchRequestItem): { id: string; status: number; headers: Record<string, string>; body: unknown } {
