@@ -105,7 +105,10 @@ export interface ExchangeAnswerEvent {
   clientApplication?: string;
   remoteAddress?: string;
   remotePort?: number;
-  /** Resolves once the answer (or, truncated, the part written) has been handed to the socket. */
+  /**
+   * Resolves as soon as the answer (or, truncated, the part written) has been handed to the
+   * socket — in the microtask right after the write, before this process handles any other I/O.
+   */
   sent: Promise<void>;
 }
 
@@ -430,14 +433,13 @@ export class ExchangeEmulator implements Emulator {
       action = undefined;
     }
     if (!action?.truncate) {
-      res.once('finish', markSent);
-      res.once('close', markSent);
-      return sendJson(res, status, body, headers);
+      sendJson(res, status, body, headers);
+      return markSent();
     }
     const payload = Buffer.from(JSON.stringify(body));
     res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(payload.length), ...headers });
-    res.write(payload.subarray(0, Math.max(1, Math.floor(payload.length / 2))), () => markSent());
-    res.once('close', markSent);
+    res.write(payload.subarray(0, Math.max(1, Math.floor(payload.length / 2))));
+    markSent();
     const hold = setTimeout(() => res.destroy(), action.holdMs ?? 10_000);
     hold.unref();
     res.once('close', () => clearTimeout(hold));
