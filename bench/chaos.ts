@@ -433,13 +433,21 @@ async function main(): Promise<void> {
     const a = armed;
     armed = undefined;
     void event.sent.then(async () => {
-      if (trap.delayMs > 0) await sleep(trap.delayMs);
+      // Short delays by the clock, not a timer: a busy event loop fires a 1 ms timer tens of ms
+      // late. Nothing else runs here meanwhile — the host, a process of its own, goes on.
+      if (trap.delayMs > 10) await sleep(trap.delayMs);
+      else for (const until = performance.now() + trap.delayMs; performance.now() < until; );
       if (!victim.alive) return; // died meanwhile (cannot happen while one kill runs at a time)
       a.fired(victim, { kind: event.kind, items: event.itemRequestIds.length, effects: event.effects, sentToKillMs: Math.round(performance.now() - sentAt.t), identifiedBy: id.by }, event.itemRequestIds);
       record.killIndex = killLog.length - 1;
     });
     return trap.truncate ? { truncate: true, holdMs: 10_000 } : undefined;
   });
+
+  // Which sockets each host holds, noted now and then: an answer that reaches a host's socket
+  // after the host died (a request in flight at the kill) still names it.
+  const refresher = setInterval(() => identifier.refresh(), 300);
+  refresher.unref();
 
   // ---------------------------------------------------------------- killing
   let kills = 0;
@@ -563,6 +571,7 @@ async function main(): Promise<void> {
       const live = hosts.filter((h) => h?.alive);
       if (!live.length) continue;
       const victim = live[Math.floor(Math.random() * live.length)]!;
+      identifier.refresh(victim.tag);
       const record = killNow(victim, 'random', point.trap ? { fallbackFrom: point.name } : {});
       await afterKill(victim, record);
     }
@@ -611,6 +620,7 @@ async function main(): Promise<void> {
   const elapsedMs = performance.now() - t0;
   killing = false;
   runOver = true;
+  clearInterval(refresher);
   await Promise.allSettled([...submitting]);
   await killer;
   await Promise.allSettled(watchers);

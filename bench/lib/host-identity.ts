@@ -3,16 +3,18 @@
  * (chaos). In order:
  *   1. a host tag in X-ClientApplication (`chaos-host/<tag>`), when the product sends the value
  *      of its EXO_CLIENT_APPLICATION setting there;
- *   2. the session's connection-id, once it has been seen from a known host;
+ *   2. remembered: the session's connection-id once it has been seen from a known host, or the
+ *      peer port of a socket a host held (refresh() notes them now and then);
  *   3. the TCP peer: the client's port on 127.0.0.1 → the socket's inode (/proc/net/tcp) → the
  *      process of a registered host group holding that socket (/proc/<pid>/fd). Linux only;
  *      elsewhere such a request stays unidentified.
  * A hit by 3 is remembered for the connection-id (and the peer port), so /proc is read once per
- * session of a host, not per request.
+ * session of a host, not per request. A dead host's connection-ids and sockets still name it:
+ * an answer to a request that was in flight when it was killed arrives after its death.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
-export type IdentifiedBy = 'clientApplication' | 'connectionId' | 'peerPort' | 'unknown';
+export type IdentifiedBy = 'clientApplication' | 'remembered' | 'peerPort' | 'unknown';
 
 export interface ClientFacts {
   connectionId?: string;
@@ -32,7 +34,7 @@ export class HostIdentifier {
   private readonly byPort = new Map<number, string>();
   private readonly deadPorts = new Map<number, string>();
   private readonly everRegistered = new Set<string>();
-  readonly counts: Record<IdentifiedBy, number> = { clientApplication: 0, connectionId: 0, peerPort: 0, unknown: 0 };
+  readonly counts: Record<IdentifiedBy, number> = { clientApplication: 0, remembered: 0, peerPort: 0, unknown: 0 };
 
   /** @param serverPort the sandbox's HTTPS port (the other end of every host's socket). */
   constructor(private readonly serverPort: number) {}
@@ -60,7 +62,7 @@ export class HostIdentifier {
     const fromHeader = facts.clientApplication ? TAG_IN_CLIENT_APPLICATION.exec(facts.clientApplication)?.[1] : undefined;
     if (fromHeader && this.everRegistered.has(fromHeader)) return this.hit(fromHeader, 'clientApplication', facts);
     const known = (facts.connectionId && this.byConnection.get(facts.connectionId)) || (facts.remotePort !== undefined ? this.byPort.get(facts.remotePort) : undefined);
-    if (known) return this.hit(known, 'connectionId', facts);
+    if (known) return this.hit(known, 'remembered', facts);
     const byPeer = facts.remotePort !== undefined ? this.ownerOfPeerPort(facts.remotePort) : undefined;
     if (byPeer) return this.hit(byPeer, 'peerPort', facts);
     const dead = facts.remotePort !== undefined ? this.deadPorts.get(facts.remotePort) : undefined;
@@ -71,6 +73,23 @@ export class HostIdentifier {
     }
     this.counts.unknown++;
     return { by: 'unknown' };
+  }
+
+  /**
+   * Notes which sockets to the sandbox each live host (its group leader) holds now, so that an
+   * answer on one of them still names the host after it died — even if no answer on that socket
+   * came while it lived. Call it now and then, and right before a kill.
+   */
+  refresh(only?: string): void {
+    const inodes = socketsTo(this.serverPort);
+    if (!inodes.size) return;
+    for (const [tag, pgid] of this.groups) {
+      if (only !== undefined && tag !== only) continue;
+      for (const inode of socketInodesOf(pgid)) {
+        const port = inodes.get(inode);
+        if (port !== undefined) this.byPort.set(port, tag);
+      }
+    }
   }
 
   private hit(tag: string, by: IdentifiedBy, facts: ClientFacts): { tag: string; by: IdentifiedBy } {
@@ -93,6 +112,53 @@ export class HostIdentifier {
   }
 }
 
+/** Socket inodes a process holds. */
+function socketInodesOf(pid: number): string[] {
+  const out: string[] = [];
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) out.push(m[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+/** inode → local port of every TCP socket whose remote port is `remotePort`. */
+function socketsTo(remotePort: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const f of tcpEntries()) if (f.remote === remotePort && f.inode !== '0') out.set(f.inode, f.local);
+  return out;
+}
+
+function tcpEntries(): Array<{ local: number; remote: number; inode: string }> {
+  const out: Array<{ local: number; remote: number; inode: string }> = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    const lines = text.split('\n');
+    for (let i = 1; i < lines.length; i++) {
+      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+      const f = lines[i]!.trim().split(/\s+/);
+      if (f.length < 10) continue;
+      out.push({ local: parseInt(f[1]!.split(':').pop()!, 16), remote: parseInt(f[2]!.split(':').pop()!, 16), inode: f[9]! });
+    }
+  }
+  return out;
+}
+
 function holdsSocket(pid: number, needle: string): boolean {
   let fds: string[];
   try {
@@ -112,24 +178,7 @@ function holdsSocket(pid: number, needle: string): boolean {
 
 /** Inode of the TCP socket whose local port is `localPort` and remote port `remotePort` (IPv4 or IPv6 table). */
 export function socketInode(localPort: number, remotePort: number): string | undefined {
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    const lines = text.split('\n');
-    for (let i = 1; i < lines.length; i++) {
-      // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
-      const f = lines[i]!.trim().split(/\s+/);
-      if (f.length < 10) continue;
-      const local = parseInt(f[1]!.split(':').pop()!, 16);
-      const remote = parseInt(f[2]!.split(':').pop()!, 16);
-      if (local === localPort && remote === remotePort && f[9] !== '0') return f[9];
-    }
-  }
-  return undefined;
+  return tcpEntries().find((f) => f.local === localPort && f.remote === remotePort && f.inode !== '0')?.inode;
 }
 
 /** Pids of a process group: its leader first, then every other process whose pgrp is `pgid`. */

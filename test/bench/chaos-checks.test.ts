@@ -77,13 +77,20 @@ describe('host identification', () => {
       // This test process stands in for a host's process group.
       ids.register('h0g1', process.pid);
       expect(ids.identify({ remotePort: client.localPort, connectionId: 'c-1' })).toEqual({ tag: 'h0g1', by: 'peerPort' });
-      expect(ids.identify({ connectionId: 'c-1' })).toEqual({ tag: 'h0g1', by: 'connectionId' });
+      expect(ids.identify({ connectionId: 'c-1' })).toEqual({ tag: 'h0g1', by: 'remembered' });
       expect(ids.identify({ clientApplication: clientApplicationFor('h0g1') })).toEqual({ tag: 'h0g1', by: 'clientApplication' });
+      // refresh() notes the sockets a host holds before any answer went over them.
+      const second: Socket = connect(serverPort, '127.0.0.1');
+      await new Promise<void>((r) => second.once('connect', () => r()));
+      const port = second.localPort;
+      ids.refresh();
+      second.destroy();
+      expect(ids.identify({ remotePort: port })).toEqual({ tag: 'h0g1', by: 'remembered' });
       // Dead: its sessions still name it (answers to requests it sent before it died), a new session does not.
       ids.forget('h0g1');
-      expect(ids.identify({ connectionId: 'c-1' })).toEqual({ tag: 'h0g1', by: 'connectionId' });
+      expect(ids.identify({ connectionId: 'c-1' })).toEqual({ tag: 'h0g1', by: 'remembered' });
       expect(ids.identify({ connectionId: 'c-2' })).toEqual({ by: 'unknown' });
-      expect(ids.counts).toEqual({ clientApplication: 1, connectionId: 2, peerPort: 1, unknown: 1 });
+      expect(ids.counts).toEqual({ clientApplication: 1, remembered: 3, peerPort: 1, unknown: 1 });
     } finally {
       client.destroy();
       await new Promise((r) => server.close(r));
