@@ -432,6 +432,8 @@ async function main(): Promise<void> {
     if (!armed || !trap || !victim?.alive || event.kind !== trap.kind || event.status !== 200 || event.effects < 1) return;
     const a = armed;
     armed = undefined;
+    // Its sockets now, before the answer goes out: answers still in flight to it after the kill name it.
+    identifier.refresh(victim.tag);
     void event.sent.then(async () => {
       // Short delays by the clock, not a timer: a busy event loop fires a 1 ms timer tens of ms
       // late. Nothing else runs here meanwhile — the host, a process of its own, goes on.
