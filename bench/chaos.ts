@@ -231,6 +231,8 @@ interface KillRecord {
   /** Commands the killed host held (running, claimed by it) when it died. */
   affected: number;
   affectedSample: number[];
+  /** Commands that looked held but whose outcome the host had decided before it died (the write was on its way): not counted as held. */
+  outcomeWritesInFlight?: number;
   /** Kill → every affected command claimed by someone else or finished; kill → all terminal (recovery). */
   freeAgainMs?: number | null;
   recoveryMs?: number | null;
@@ -539,8 +541,15 @@ async function main(): Promise<void> {
       if (runOver) last = true;
       else await sleep(500);
     }
-    record.freeAgainMs = freeAt.size === held.length ? Math.max(...freeAt.values()) - record.wallAt : null;
-    record.recoveryMs = doneAt.size === held.length ? Math.max(...doneAt.values()) - record.wallAt : null;
+    // An outcome decided before the kill whose table write landed after it was not left behind.
+    const left = held.filter((id) => !((doneAt.get(id) ?? Infinity) <= record.wallAt));
+    record.outcomeWritesInFlight = held.length - left.length;
+    record.affected = left.length;
+    record.affectedSample = left.slice(0, 10).map((id) => byId.get(id)!.n);
+    if (!left.length) return;
+    const free = left.map((id) => Math.min(freeAt.get(id) ?? Infinity, doneAt.get(id) ?? Infinity));
+    record.freeAgainMs = free.every(Number.isFinite) ? Math.max(...free) - record.wallAt : null;
+    record.recoveryMs = left.every((id) => doneAt.has(id)) ? Math.max(...left.map((id) => doneAt.get(id)!)) - record.wallAt : null;
   };
 
   const workLeft = () => pending.length > 0 || open.size > 0;
@@ -913,7 +922,7 @@ async function main(): Promise<void> {
         '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
         ...killLog.map(
           (k) =>
-            `| ${k.index + 1} | ${seconds(k.atMs)} | ${k.point}${k.fallbackFrom ? ` (for ${k.fallbackFrom})` : ''} | ${k.host} pid ${k.pid} | ${k.answer ? `${k.answer.kind}, ${k.answer.items}, ${k.answer.effects}, ${k.answer.sentToKillMs} ms` : ''} | ${k.answerOutcomesRecorded ? `${k.answerOutcomesRecorded.recorded} / ${k.answerOutcomesRecorded.of}` : ''} | ${k.affected} | ${k.affected ? seconds(k.freeAgainMs) : ''} | ${k.affected ? seconds(k.recoveryMs) : ''} | ${repeatsByKill.get(k.index) ?? 0} |`,
+            `| ${k.index + 1} | ${seconds(k.atMs)} | ${k.point}${k.fallbackFrom ? ` (for ${k.fallbackFrom})` : ''} | ${k.host} pid ${k.pid} | ${k.answer ? `${k.answer.kind}, ${k.answer.items}, ${k.answer.effects}, ${k.answer.sentToKillMs} ms` : ''} | ${k.answerOutcomesRecorded ? `${k.answerOutcomesRecorded.recorded} / ${k.answerOutcomesRecorded.of}` : ''} | ${k.affected}${k.outcomeWritesInFlight ? ` (+${k.outcomeWritesInFlight} with the outcome write in flight)` : ''} | ${k.affected ? seconds(k.freeAgainMs) : ''} | ${k.affected ? seconds(k.recoveryMs) : ''} | ${repeatsByKill.get(k.index) ?? 0} |`,
         ),
       ].join('\n')
     : 'No kills.';
