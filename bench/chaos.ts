@@ -460,7 +460,8 @@ async function main(): Promise<void> {
   const watchers: Array<Promise<void>> = [];
   let runOver = false;
   const t0 = performance.now();
-  const pidPattern = (pid: number) => new RegExp(`(^|-)${pid}(-|$)`);
+  // claimedBy is the instance id: `${WEBSITE_INSTANCE_ID}-${pid}-${random}`; the pid alone if the product ever drops the prefix.
+  const holderPattern = (tag: string, pid: number) => new RegExp(`^chaos-${tag}-|(^|-)${pid}-[0-9a-f]{8}$`);
   const isTerminal = (status: unknown) => TERMINAL_STATUSES.has(String(status));
 
   /** SIGKILLs the victim's whole process group now; the rest of the bookkeeping is `afterKill`. */
@@ -487,7 +488,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < 20 && hostTreeAlive(victim.process); i++) await sleep(50);
     record.treeGone = !hostTreeAlive(victim.process);
     // What the dead host held. It writes nothing any more, so this is what it held when it died.
-    const mine = pidPattern(record.pid);
+    const mine = holderPattern(record.host, record.pid);
     const held: string[] = [];
     try {
       for await (const e of table.listEntities<{ status: string; claimedBy?: string }>({ queryOptions: { filter: "RowKey eq 'command' and status eq 'running'", select: ['PartitionKey', 'status', 'claimedBy'] } })) {
