@@ -152,6 +152,44 @@ export interface ReceivedExchangeRequest {
   anchorMailbox?: string;
 }
 
+/**
+ * An answer about to go to a request that ran (InvokeCommand, or a `$batch` with its items):
+ * what a test hook (ExchangeEmulator.onAnswer) sees, e.g. to kill the client right after it.
+ */
+export interface ExchangeAnswerEvent {
+  kind: 'InvokeCommand' | '$batch';
+  tenantId: string;
+  status: number;
+  /** client-request-id of the request. */
+  requestId: string;
+  /** client-request-id of each cmdlet that ran (the request's own for InvokeCommand). */
+  itemRequestIds: string[];
+  /** Journal entries (state changes) the request made. */
+  effects: number;
+  /** What tells one client process from another: the session's connection-id, X-ClientApplication, the TCP peer. */
+  connectionId?: string;
+  clientApplication?: string;
+  remoteAddress?: string;
+  remotePort?: number;
+  /**
+   * Resolves as soon as the answer (or, truncated, the part written) has been handed to the
+   * socket — in the microtask right after the write, before this process handles any other I/O.
+   */
+  sent: Promise<void>;
+}
+
+/**
+ * What the hook wants done with the answer. `truncate`: the status line, the headers (with the
+ * whole Content-Length) and the first half of the body go out, then the connection is held
+ * `holdMs` (default 10 s) and dropped — an answer cut off in the middle.
+ */
+export interface ExchangeAnswerAction {
+  truncate?: boolean;
+  holdMs?: number;
+}
+
+export type ExchangeAnswerHook = (event: ExchangeAnswerEvent) => ExchangeAnswerAction | void;
+
 /** Received requests kept for inspection (oldest dropped first). */
 const MAX_RECEIVED = 10_000;
 
@@ -213,6 +251,7 @@ export class ExchangeEmulator implements Emulator {
   private seq = 0;
   /** Faults still allowed by `faults.limit` (undefined: no limit). */
   private faultBudget?: number;
+  private answerHook?: ExchangeAnswerHook;
 
   constructor(
     readonly ctx: SandboxContext,
@@ -272,6 +311,14 @@ export class ExchangeEmulator implements Emulator {
     this.received.length = 0;
   }
 
+  /**
+   * Test hook (in-process only, off by default): called with every answer to a request that
+   * ran, just before it is written; `undefined` removes it. A hook that throws is ignored.
+   */
+  onAnswer(hook: ExchangeAnswerHook | undefined): void {
+    this.answerHook = hook;
+  }
+
   /** The recipient store of a tenant (tests inspect effects through it). */
   recipients(tenantIdOrDomain: string): TenantRecipients {
     const tenant = this.ctx.directory.tenant(tenantIdOrDomain);
@@ -312,13 +359,14 @@ export class ExchangeEmulator implements Emulator {
           return;
         }
         const cut = await this.applyFaultBeforeWork(tenant!.tenantId, fault);
+        const before = this.seq;
         const answer = fault === 'adminapiErrors' ? this.nonTerminatingError(tenant!.tenantId, input) : this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString(), headerValue(req, 'x-anchormailbox'));
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
         }
         if (cut) return sendJson(res, 504, SERVER_TIMEOUT, baseHeaders);
-        send(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
+        this.answer(req, res, answer.status, answer.body, { ...baseHeaders, ...answer.headers }, { kind: 'InvokeCommand', tenantId: tenant!.tenantId, status: answer.status, requestId, itemRequestIds: [requestId], effects: this.seq - before });
       });
     } catch (error) {
       if (error instanceof HttpAnswer) return send(res, error.status, error.body, { ...baseHeaders, ...error.headers });
@@ -544,6 +592,7 @@ export class ExchangeEmulator implements Emulator {
       }
       const cut = await this.applyFaultBeforeWork(tenantId, fault);
       const responses: BatchItemAnswer[] = [];
+      const before = this.seq;
       for (const item of requests) {
         const answer = await this.batchItem(tenantId, item as BatchRequestItem, req.url, headerValue(req, 'x-anchormailbox'), fault === 'adminapiErrors');
         responses.push(answer);
@@ -555,9 +604,37 @@ export class ExchangeEmulator implements Emulator {
       }
       if (cut) return sendJson(res, 504, SERVER_TIMEOUT, baseHeaders);
       const headers = { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) };
-      if (acceptsJson(headerValue(req, 'accept'))) sendJson(res, 200, { responses }, headers);
-      else sendMultipart(res, responses, headers);
+      const itemRequestIds = responses.map((r) => r.headers['client-request-id']).filter((x): x is string => x !== undefined);
+      this.answer(req, res, 200, { responses }, headers, { kind: '$batch', tenantId, status: 200, requestId: baseHeaders['client-request-id'], itemRequestIds, effects: this.seq - before }, !acceptsJson(headerValue(req, 'accept')));
     });
+  }
+
+  /** Writes an answer to a request that ran: as is, or as the answer hook asks. */
+  private answer(req: EmulatorRequest, res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, event: Omit<ExchangeAnswerEvent, 'sent' | 'connectionId' | 'clientApplication' | 'remoteAddress' | 'remotePort'>, multipart = false): void {
+    const write = () => (multipart ? sendMultipart(res, (body as { responses: BatchItemAnswer[] }).responses, headers) : send(res, status, body, headers));
+    const hook = this.answerHook;
+    if (!hook) return write();
+    let markSent!: () => void;
+    const sent = new Promise<void>((resolve) => (markSent = resolve));
+    const socket = req.raw.socket;
+    let action: ExchangeAnswerAction | void;
+    try {
+      action = hook({ ...event, connectionId: headerValue(req, 'connection-id'), clientApplication: headerValue(req, 'x-clientapplication'), remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, sent });
+    } catch {
+      action = undefined;
+    }
+    // A truncated answer is cut JSON; a multipart or raw answer is written whole (the gateway always asks for JSON).
+    if (!action?.truncate || multipart || Buffer.isBuffer(body)) {
+      write();
+      return markSent();
+    }
+    const payload = Buffer.from(JSON.stringify(body));
+    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(payload.length), ...headers });
+    res.write(payload.subarray(0, Math.max(1, Math.floor(payload.length / 2))));
+    markSent();
+    const hold = setTimeout(() => res.destroy(), action.holdMs ?? 10_000);
+    hold.unref();
+    res.once('close', () => clearTimeout(hold));
   }
 
   /**

@@ -1,6 +1,9 @@
 /**
  * Starts the local host CLI as a child process (scale-out and crash tests, bench) and resolves
- * once it prints its "listening" line.
+ * once it prints its "listening" line. With `processGroup` the host gets a process group of its
+ * own, and `killHostTree` SIGKILLs the host and everything it started in one go — what a crash
+ * of the whole `npm start` tree does (killing only the top pid of a tree can leave the process
+ * that talks to Exchange running).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
@@ -8,6 +11,10 @@ import { join } from 'node:path';
 export interface HostProcess {
   child: ChildProcess;
   url: string;
+  /** Pid of the host (from its "listening" line). */
+  pid?: number;
+  /** Id of the host's own process group (`processGroup`); killHostTree signals all of it. */
+  processGroup?: number;
 }
 
 export interface SpawnHostOptions {
@@ -16,17 +23,73 @@ export interface SpawnHostOptions {
   timeoutMs?: number;
   /** Receives every chunk the host writes, from its first byte (tests that read the whole log). */
   onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
+  /**
+   * Start the host in a process group of its own (detached). A Ctrl-C at the terminal then no
+   * longer reaches it: the caller stops it with killHostTree; groups still alive when this
+   * process exits are SIGKILLed then.
+   */
+  processGroup?: boolean;
+}
+
+/** Process groups started here and not known to be gone: killed when this process exits. */
+const liveGroups = new Set<number>();
+let exitHook = false;
+
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false; // ESRCH: no process of the group is left
+  }
+}
+
+/**
+ * Sends `signal` (default SIGKILL) to the host's whole process group when it has one, else to
+ * the host process only. Returns false when nothing was there to signal.
+ */
+export function killHostTree(host: HostProcess, signal: NodeJS.Signals = 'SIGKILL'): boolean {
+  if (host.processGroup === undefined) return host.child.kill(signal);
+  const sent = signalGroup(host.processGroup, signal);
+  if (signal === 'SIGKILL' || !sent) liveGroups.delete(host.processGroup);
+  return sent;
+}
+
+/** Whether any process of the host's tree (its group, or the host alone) is still there. */
+export function hostTreeAlive(host: HostProcess): boolean {
+  if (host.processGroup !== undefined) return signalGroup(host.processGroup, 0);
+  return host.child.exitCode === null && host.child.signalCode === null;
 }
 
 export function spawnHostProcess(options: SpawnHostOptions): Promise<HostProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'main.ts'), '--functions', options.functionsModule, '--port', '0'], {
     env: options.env as NodeJS.ProcessEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.processGroup === true,
   });
+  // A detached child leads a new group whose id is its pid.
+  const processGroup = options.processGroup && child.pid !== undefined ? child.pid : undefined;
+  if (processGroup !== undefined) {
+    liveGroups.add(processGroup);
+    // The group id is free for reuse once no member is left: forget it then.
+    child.once('exit', () => {
+      if (!signalGroup(processGroup, 0)) liveGroups.delete(processGroup);
+    });
+    if (!exitHook) {
+      exitHook = true;
+      process.once('exit', () => {
+        for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+      });
+    }
+  }
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
-    const timer = setTimeout(() => reject(new Error(`host did not start within ${options.timeoutMs ?? 40_000} ms: ${err.slice(-500)}`)), options.timeoutMs ?? 40_000);
+    const timer = setTimeout(() => {
+      // Nobody gets a handle on a host that never came up: its own group goes now.
+      if (processGroup !== undefined) signalGroup(processGroup, 'SIGKILL');
+      reject(new Error(`host did not start within ${options.timeoutMs ?? 40_000} ms: ${err.slice(-500)}`));
+    }, options.timeoutMs ?? 40_000);
     if (options.onOutput) {
       child.stdout!.on('data', (chunk: Buffer) => options.onOutput!('stdout', chunk.toString()));
       child.stderr!.on('data', (chunk: Buffer) => options.onOutput!('stderr', chunk.toString()));
@@ -36,7 +99,8 @@ export function spawnHostProcess(options: SpawnHostOptions): Promise<HostProcess
       const line = out.split('\n').find((l) => l.includes('"event":"listening"'));
       if (line) {
         clearTimeout(timer);
-        resolve({ child, url: (JSON.parse(line) as { url: string }).url });
+        const listening = JSON.parse(line) as { url: string; pid?: number };
+        resolve({ child, url: listening.url, pid: listening.pid ?? child.pid, processGroup });
       }
     });
     child.stderr!.on('data', (chunk: Buffer) => {
