@@ -96,40 +96,21 @@ type Trigger = (kind: 'InvokeCommand' | '$batch', parameters: Record<string, unk
  * a race it loses almost always). Resolves with the kill's time.
  */
 function killOn(victim: ChildProcess, when: 'applied' | 'answered', trigger: Trigger): Promise<number> {
-  const emulator = cloud.exchange as unknown as {
-    invoke(tenantId: string, input: { CmdletName: string; Parameters: Record<string, unknown> }, ...rest: unknown[]): { status: number };
-    batchItem(tenantId: string, item: unknown): { status: number };
-  };
-  const invoke = emulator.invoke;
-  const batchItem = emulator.batchItem;
-  let inBatch = false;
+  // The sandbox Exchange's answer hook runs after the cmdlets ran and before the answer is written:
+  // 'applied' kills there (the change is made, no answer leaves), 'answered' once it was handed to the socket.
   return new Promise((resolve) => {
-    const kill = () => {
-      emulator.invoke = invoke;
-      emulator.batchItem = batchItem;
-      victim.kill('SIGKILL');
-      resolve(Date.now());
-    };
-    let armed = true;
-    emulator.invoke = function (this: unknown, tenantId, input, ...rest) {
-      const before = cloud.exchange.journal().length;
-      const answer = invoke.call(this, tenantId, input, ...rest);
-      if (armed && answer.status === 200 && cloud.exchange.journal().length > before && trigger(inBatch ? '$batch' : 'InvokeCommand', input.Parameters)) {
-        armed = false;
-        // The emulator writes the answer in this same turn, synchronously, after this returns.
-        if (when === 'applied') kill();
-        else setImmediate(kill);
-      }
-      return answer;
-    };
-    emulator.batchItem = function (this: unknown, tenantId, item) {
-      inBatch = true;
-      try {
-        return batchItem.call(this, tenantId, item);
-      } finally {
-        inBatch = false;
-      }
-    };
+    cloud.exchange.onAnswer((event) => {
+      if (event.status !== 200 || event.effects === 0) return;
+      const ran = cloud.exchange.journal().filter((e) => e.requestId !== undefined && event.itemRequestIds.includes(e.requestId));
+      if (!ran.some((e) => trigger(event.kind, e.parameters))) return;
+      cloud.exchange.onAnswer(undefined);
+      const kill = () => {
+        victim.kill('SIGKILL');
+        resolve(Date.now());
+      };
+      if (when === 'applied') kill();
+      else void event.sent.then(kill);
+    });
   });
 }
 

@@ -51,8 +51,8 @@ describe('sandbox Exchange answer hook', () => {
     const events: ExchangeAnswerEvent[] = [];
     cloud.exchange.onAnswer((e) => void events.push(e));
     const stamp = Date.now();
-    const items = [12, 13, 14].map((a, i) => ({ id: String(i + 1), method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { 'client-request-id': `item-${stamp}-${i}` }, body: setMailbox(a, `batch-${stamp}-${a}`) }));
-    const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: headers({ prefer: 'odata.continue-on-error' }), body: JSON.stringify({ requests: items }) });
+    const items = [12, 13, 14].map((a, i) => ({ id: String(i + 1), method: 'POST', url: `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { authorization: `Bearer ${token}`, accept: 'application/json', 'client-request-id': `item-${stamp}-${i}` }, body: setMailbox(a, `batch-${stamp}-${a}`) }));
+    const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/$batch`, { method: 'POST', headers: headers({ prefer: 'odata.continue-on-error', accept: 'application/json' }), body: JSON.stringify({ requests: items }) });
     expect(res.status).toBe(200);
     await res.json();
     expect(events).toHaveLength(1);
