@@ -2,6 +2,7 @@
 import type { FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { publicView } from '../shared/commands/model';
+import { sameCaller } from '../shared/core/caller';
 import { GatewayError } from '../shared/core/errors';
 import { acceptedResponse } from '../shared/http/async';
 import { httpEndpoint } from '../shared/http/endpoint';
@@ -12,8 +13,8 @@ export function commandsStatusFunction(services: AppServices): FunctionDefinitio
     await services.ready();
     const commands = services.commands();
     const command = await commands.get(request.params.id ?? '');
-    // Callers see their own commands only (an unknown and a foreign id look the same).
-    if (!command || (services.settings().GATEWAY_AUTH === 'entra' && (command.caller.id !== caller.id || command.caller.kind !== caller.kind))) {
+    // Callers see their own commands only — same kind, id and issuing tenant (an unknown and a foreign id look the same).
+    if (!command || (services.settings().GATEWAY_AUTH === 'entra' && !sameCaller(command.caller, caller))) {
       throw new GatewayError('Command.NotFound', { detail: 'No command with this id is visible to you.' });
     }
     // The command's correlation id (the one its log lines carry), whoever polls.

@@ -22,10 +22,16 @@ export function sandboxPolicyYaml(seed: SandboxSeed): string {
 version: 1
 rules:
   # Automation accounts with the Commands.Run app role: every operation, raw cmdlets, diagnostics.
+  # Callers act only in the tenant that issued their token; this one, ${contoso.displayName}'s own
+  # automation (tokens from ${contoso.domain}), also manages the other tenants (crossTenant), like a
+  # service provider's home tenant managing its customers. A token of another tenant for the same
+  # app id matches nothing here..
   - name: automation-admin
     callers:
       - app: ${SANDBOX_APPS.automationAdmin}
         role: Commands.Run
+        tenant: ${contoso.tenantId}
+    crossTenant: ["*"]
     operations: ["*"]
     cmdlets: ["*"]
     diagnostics: true

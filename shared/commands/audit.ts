@@ -15,6 +15,8 @@ export interface AuditRecord {
   commandId?: string;
   callerKind?: string;
   callerId?: string;
+  /** The tenant that issued the caller's token (app and user callers). */
+  callerTenantId?: string;
   cmdlet?: string;
   parameters?: Record<string, unknown>;
   outcome?: string;

@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { TenantRegistry } from '../config/tenant';
-import type { Caller } from '../core/caller';
+import { callerKey, type Caller } from '../core/caller';
 import { GatewayError, type FieldError } from '../core/errors';
 import type { CmdletCall, OperationDefinition } from '../operations/catalog';
 import type { Logger } from '../observability/logger';
@@ -174,7 +174,8 @@ export class CommandService {
     let id: string = randomUUID();
 
     if (request.idempotencyKey) {
-      const partition = idempotencyPartition(caller.id, tenant.tenantId, request.idempotencyKey);
+      // Per caller (kind, issuing tenant, id) and target tenant: the same app id of another tenant has its own keys.
+      const partition = idempotencyPartition(callerKey(caller), tenant.tenantId, request.idempotencyKey);
       const claim = await this.o.store.claimIdempotencyKey(partition, { commandId: id, requestHash });
       if (!claim.created) {
         if (claim.record.requestHash !== requestHash) {
@@ -184,7 +185,7 @@ export class CommandService {
         if (existing) {
           annotateActiveSpan({ [ATTR.commandId]: existing.id, [ATTR.outcome]: 'duplicate' });
           this.o.logger.info({ commandId: existing.id, correlationId: existing.correlationId ?? existing.id, requestCorrelationId: options.correlationId, status: existing.status }, 'idempotency key matched an earlier command');
-          await this.o.audit.append({ event: 'duplicate', tenantId: tenant.tenantId, commandId: existing.id, callerKind: caller.kind, callerId: caller.id, cmdlet: existing.cmdlet });
+          await this.o.audit.append({ event: 'duplicate', tenantId: tenant.tenantId, commandId: existing.id, callerKind: caller.kind, callerId: caller.id, callerTenantId: caller.tenantId, cmdlet: existing.cmdlet });
           // Still "accepted": the first request may have died between the command and its message
           // (the caller retries because it never got an answer). Enqueue again rather than leave it
           // to the sweeper's grace period; a second message is absorbed by the worker's claim.
@@ -228,7 +229,7 @@ export class CommandService {
       }
       throw error;
     }
-    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, cmdlet: request.cmdlet, parameters: request.parameters, operation: request.operation, rule: options.policyRule });
+    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, callerTenantId: caller.tenantId, cmdlet: request.cmdlet, parameters: request.parameters, operation: request.operation, rule: options.policyRule });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
     await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId });
