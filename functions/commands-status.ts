@@ -8,7 +8,7 @@ import { acceptedResponse } from '../shared/http/async';
 import { httpEndpoint } from '../shared/http/endpoint';
 
 export function commandsStatusFunction(services: AppServices): FunctionDefinition {
-  return httpEndpoint(services, { name: 'commandsStatus', route: 'commands/{id}', methods: ['GET'] }, async ({ request, authenticate }) => {
+  return httpEndpoint(services, { name: 'commandsStatus', route: 'commands/{id}', methods: ['GET'], rateWeight: 0.1 }, async ({ request, authenticate }) => {
     const caller = await authenticate();
     await services.ready();
     const commands = services.commands();

@@ -26,13 +26,14 @@ import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slot
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
 import { certificateCheck, entraCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
-import { ANONYMOUS_LOCAL_CALLER } from '../core/caller';
+import { ANONYMOUS_LOCAL_CALLER, type Caller } from '../core/caller';
 import type { Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
 import { globalTelemetry, type Telemetry } from '../observability/telemetry';
 import { PolicySource } from '../policy/policy-file';
 import { PolicyGuard } from '../policy/guard';
+import { CallerRateLimiter } from '../policy/rate-limits';
 import { EventService } from '../events/service';
 import { EventStore } from '../events/store';
 import { UserReader } from '../events/user-reader';
@@ -64,6 +65,8 @@ export interface AppServices {
   /** The policy enforcement point (POLICY_FILE). */
   policy(): PolicyGuard;
   authenticate: Authenticate;
+  /** Takes `weight` of the caller's request budget (policy rateLimits, per instance) or throws Caller.RateLimited (429). */
+  admit(caller: Caller, weight: number): void;
   close(): Promise<void>;
   /** User events → rules → commands (RULES_FILE, EVENTS_QUEUE, EVENTS_TABLE). */
   events(): EventService;
@@ -150,6 +153,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   const reader = lazy(() => new ExchangeReader({ sessions: sessions(), slots: slots(), logger, slotWaitMs: Math.max(settings().SLOT_WAIT_MS, 10_000) }));
   const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger, directory: new ExchangeGroupDirectory({ reader: reader(), tenants: tenants() }) }));
   const selfService = lazy(() => new SelfServiceOverview(reader()));
+  const rateLimiter = lazy(() => new CallerRateLimiter({ policy: () => policySource().current(), logger }));
 
   let readyPromise: Promise<void> | undefined;
   const ready = () =>
@@ -252,6 +256,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     diagnostics,
     policy,
     authenticate,
+    admit: (caller, weight) => rateLimiter().admit(caller, weight),
     events,
     rules,
     selfService,

@@ -27,7 +27,9 @@ export type GatewayErrorCode =
   /** Exchange is throttling or did not answer; retry after `retryAfterSeconds`. */
   | 'Exchange.Unavailable'
   /** Exchange refused a synchronous read (details in the log, not for the caller). */
-  | 'Exchange.ReadFailed';
+  | 'Exchange.ReadFailed'
+  /** The caller sent more requests than its rate limit allows; retry after `retryAfterSeconds`. */
+  | 'Caller.RateLimited';
 
 /** One field at fault and why, e.g. `{ field: 'tenant', message: 'is required' }`. */
 export interface FieldError {

@@ -73,6 +73,11 @@ function callerMatches(m: CallerMatcher, c: Caller): boolean {
   return true;
 }
 
+/** The rules with a caller matcher that matches `caller`, whatever their target or tenants (e.g. for its rate limit). */
+export function rulesMatchingCaller(policy: PolicyDocument | undefined, caller: Caller): PolicyRule[] {
+  return policy ? policy.rules.filter((r) => r.callers.some((m) => callerMatches(m, caller))) : [];
+}
+
 const namesTenant = (list: readonly string[] | undefined, tenant: PolicyRequest['tenant']) =>
   (list ?? []).some((t) => t === '*' || t.toLowerCase() === tenant.tenantId.toLowerCase() || t.toLowerCase() === tenant.domain.toLowerCase());
 

@@ -49,6 +49,12 @@ const callerSchema = z
   .refine((c) => Object.keys(c).length > 0, 'must name at least one of app, user, group, role, scope, anonymous, system')
   .refine((c) => !(c.tenant && (c.system || c.anonymous)), { message: 'applies to app and user callers only (system and anonymous callers have no issuing tenant)', path: ['tenant'] });
 
+/** A token bucket per caller and gateway instance: `burst` requests at once, refilled at `perMinute`. */
+const rateLimitSchema = z.strictObject({
+  perMinute: z.int('must be a whole number').min(1, 'must be at least 1').max(1_000_000, 'must be at most 1000000'),
+  burst: z.int('must be a whole number').min(1, 'must be at least 1').max(100_000, 'must be at most 100000'),
+});
+
 const patternSchema = z
   .string()
   .min(1)
@@ -108,6 +114,8 @@ const ruleSchema = z
     diagnostics: z.boolean().optional(),
     /** Parameter constraints, by parameter name (operation field or cmdlet parameter; case-insensitive). */
     where: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'must be a parameter name'), constraintSchema).optional(),
+    /** Request rate of each caller this rule matches (overrides rateLimits for its kind; the most generous matching rule wins). */
+    rateLimit: rateLimitSchema.optional(),
   })
   .refine((r) => r.operations?.length || r.cmdlets?.length || r.diagnostics, 'must grant operations, cmdlets or diagnostics')
   .superRefine((rule, ctx) => {
@@ -121,6 +129,8 @@ const ruleSchema = z
 export const policySchema = z
   .strictObject({
     version: z.literal(1, { error: 'must be 1' }),
+    /** Default request rates per caller kind (each caller has its own bucket per gateway instance). */
+    rateLimits: z.strictObject({ app: rateLimitSchema.optional(), user: rateLimitSchema.optional(), anonymous: rateLimitSchema.optional() }).optional(),
     rules: z.array(ruleSchema).max(1000),
   })
   .superRefine(uniqueRuleNames);
@@ -129,3 +139,4 @@ export type PolicyDocument = z.infer<typeof policySchema>;
 export type PolicyRule = PolicyDocument['rules'][number];
 export type CallerMatcher = PolicyRule['callers'][number];
 export type ParameterConstraint = NonNullable<PolicyRule['where']>[string];
+export type RateLimit = z.infer<typeof rateLimitSchema>;

@@ -215,17 +215,30 @@ rules:
     );
   });
 
-  it('crossTenant needs every caller matcher to name its tenant, by id', () => {
-    expect(problems(`version: 1
+  it('crossTenant needs every caller matcher to name its tenant, by id; rate limits are whole numbers', () => {
+    const found = problems(`version: 1
+rateLimits:
+  user: { perMinute: 0, burst: 10 }
 rules:
-  - name: x
+  - name: msp
     callers:
+      - app: ${FLOW_APP}
       - app: ${PORTAL_APP}
         tenant: contoso.onmicrosoft.com
       - system: "rules:*"
         tenant: ${CONTOSO.tenantId}
+    crossTenant: ["*"]
     operations: [set-auto-reply]
-`)).toEqual(expect.arrayContaining([expect.stringMatching(/^line 6:\d+ rules\[0\]\.callers\[0\]\.tenant: must be a tenant id \(GUID\)/), expect.stringMatching(/^line \d+:\d+ rules\[0\]\.callers\[1\]\.tenant: applies to app and user callers only/)]));
+    rateLimit: { perMinute: 10, burst: 1.5 }
+`);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^line 3:\d+ rateLimits\.user\.perMinute: must be at least 1/),
+        expect.stringMatching(/^line 9:\d+ rules\[0\]\.callers\[1\]\.tenant: must be a tenant id \(GUID\)/),
+        expect.stringMatching(/^line \d+:\d+ rules\[0\]\.callers\[2\]\.tenant: applies to app and user callers only/),
+        expect.stringMatching(/^line 14:\d+ rules\[0\]\.rateLimit\.burst: must be a whole number/),
+      ]),
+    );
     // Once the rest is valid: the matcher that does not pin its tenant is named.
     expect(problems(`version: 1
 rules:
