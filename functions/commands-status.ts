@@ -19,7 +19,11 @@ export function commandsStatusFunction(services: AppServices): FunctionDefinitio
     }
     // The command's correlation id (the one its log lines carry), whoever polls.
     const correlation: Record<string, string> = command.correlationId ? { 'x-correlation-id': command.correlationId } : {};
-    if (commands.isFinished(command)) return { status: 200, headers: { 'cache-control': 'no-store', ...correlation }, jsonBody: publicView(command) };
+    if (commands.isFinished(command)) {
+      // A user who sees their change finished sees it in their next GET /api/me (no cached view from before it).
+      if (caller.kind === 'user' && caller.upn && command.finishedAt) services.selfService().forget(command.tenantId, caller.upn, Date.parse(command.finishedAt));
+      return { status: 200, headers: { 'cache-control': 'no-store', ...correlation }, jsonBody: publicView(command) };
+    }
     return acceptedResponse(`/api/commands/${command.id}`, publicView(command), command.status === 'running' ? 1 : 2, correlation);
   });
 }

@@ -41,6 +41,8 @@ import { loadRulesFile, RulesSource, type RulesDocument } from '../events/rules'
 import { ExchangeReader } from '../selfservice/exchange-reader';
 import { ExchangeGroupDirectory } from '../selfservice/group-directory';
 import { SelfServiceOverview } from '../selfservice/overview';
+import { CachedSelfServiceOverview } from '../selfservice/overview-cache';
+import { TenantThrottle, watchThrottling } from '../selfservice/tenant-throttle';
 
 export interface AppServices {
   readonly logger: Logger;
@@ -72,8 +74,8 @@ export interface AppServices {
   events(): EventService;
   /** The event rules in force (RULES_FILE, re-read when it changes); throws ConfigError with line numbers on first load. */
   rules(): RulesDocument;
-  /** The portal's read view of a user's own mailbox (Get- cmdlets with a tenant slot). */
-  selfService(): SelfServiceOverview;
+  /** The portal's read view of a user's own mailbox (Get- cmdlets with a tenant slot), cached per user for a few seconds. */
+  selfService(): CachedSelfServiceOverview;
 }
 
 export interface AppServicesOverrides {
@@ -144,15 +146,19 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     return provider;
   };
   const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, tokenScope: settings().EXO_TOKEN_SCOPE, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry }));
+  // Every throttled answer, to the worker and to readers, marks its tenant: interactive reads then fail fast.
+  const throttle = lazy(() => new TenantThrottle());
+  const watchedSessions = lazy(() => watchThrottling(sessions(), throttle()));
 
   const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
   const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
-  // Synchronous Exchange reads (portal views, policy directory constraints) hold a tenant slot.
-  // A person is waiting: wait up to 10 s for a slot (a worker defers instead) before a 503.
-  const reader = lazy(() => new ExchangeReader({ sessions: sessions(), slots: slots(), logger, slotWaitMs: Math.max(settings().SLOT_WAIT_MS, 10_000) }));
+  // Synchronous Exchange reads (portal views, policy directory constraints) hold a tenant slot —
+  // at most cap - 1 of them, the worker keeps one. A person is waiting: wait up to 10 s for a
+  // slot (a worker defers instead) before a 503; none at all while the tenant is throttled.
+  const reader = lazy(() => new ExchangeReader({ sessions: watchedSessions(), slots: slots(), logger, slotWaitMs: Math.max(settings().SLOT_WAIT_MS, 10_000), throttle: throttle() }));
   const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger, directory: new ExchangeGroupDirectory({ reader: reader(), tenants: tenants() }) }));
-  const selfService = lazy(() => new SelfServiceOverview(reader()));
+  const selfService = lazy(() => new CachedSelfServiceOverview(new SelfServiceOverview(reader())));
   const rateLimiter = lazy(() => new CallerRateLimiter({ policy: () => policySource().current(), logger }));
 
   let readyPromise: Promise<void> | undefined;
@@ -174,7 +180,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         store: store(),
         queue: queue(),
         tenants: tenants(),
-        sessions: sessions(),
+        sessions: watchedSessions(),
         slots: slots(),
         audit: audit(),
         logger,
@@ -214,7 +220,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         store: new EventStore(storage().table(settings().EVENTS_TABLE)),
         queue: storage().queue(settings().EVENTS_QUEUE),
         poison: storage().queue(`${settings().EVENTS_QUEUE}-poison`),
-        reader: new UserReader({ sessions: sessions(), slots: slots(), slotWaitMs: settings().SLOT_WAIT_MS }),
+        reader: new UserReader({ sessions: watchedSessions(), slots: slots(), slotWaitMs: settings().SLOT_WAIT_MS }),
         commands: commands(),
         policy: policy(),
         tenants: tenants(),
@@ -247,7 +253,12 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     tenants,
     ready,
     commands,
-    submitCommand: (caller, request) => submission()(caller, request),
+    submitCommand: async (caller, request) => {
+      const outcome = await submission()(caller, request);
+      // The portal shows the user's own change as soon as it is done: no cached view from before it.
+      if (caller.kind === 'user' && caller.upn) selfService().forget(outcome.command.tenantId, caller.upn);
+      return outcome;
+    },
     worker,
     sweeper,
     audit,
