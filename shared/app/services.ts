@@ -19,6 +19,8 @@ import { ExchangeSessionPool } from '../exchange/session';
 import { AuditLog } from '../commands/audit';
 import { CommandQueue } from '../commands/queue';
 import { CommandService } from '../commands/service';
+import { ParameterSealer, unsealingSessions } from '../commands/sealed-parameters';
+import { KeyVaultSealingKeys, parseSealingKeyUrl } from '../commands/sealing-keys';
 import { CommandStore } from '../commands/store';
 import { createSubmitCommand, type SubmitCommand } from '../commands/submit';
 import { CommandSweeper } from '../commands/sweeper';
@@ -172,7 +174,16 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       throw error;
     }));
 
-  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), logger }));
+  // Secret parameters (passwords) are sealed with a key from Key Vault before a command is stored,
+  // and opened only in the worker's request to Exchange; without PARAMETER_SEALING_KEY_URL they are refused.
+  const sealer = lazy(() => {
+    const url = settings().PARAMETER_SEALING_KEY_URL;
+    if (!url) return new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL' });
+    const { vaultUrl, name } = parseSealingKeyUrl(url);
+    const keys = new KeyVaultSealingKeys({ secretClient: new SecretClient(vaultUrl, credential()), name, refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000 });
+    return new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL', keys });
+  });
+  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), logger, sealer: sealer() }));
   const submission = lazy(() => createSubmitCommand({ commands: commands(), tenants: tenants(), policy: policy() }));
   const worker = lazy(
     () =>
@@ -180,7 +191,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         store: store(),
         queue: queue(),
         tenants: tenants(),
-        sessions: watchedSessions(),
+        sessions: unsealingSessions(watchedSessions(), sealer()),
         slots: slots(),
         audit: audit(),
         logger,

@@ -1,6 +1,7 @@
 /** A command: one cmdlet for one tenant, from acceptance to its terminal state. */
 import type { Caller } from '../core/caller';
 import type { CmdletCall } from '../operations/catalog';
+import { maskSecretParameters } from './secret-parameters';
 
 export type CommandStatus = 'accepted' | 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -67,13 +68,15 @@ export interface CommandMessage {
   tenantId: string;
 }
 
-/** What a caller sees (no internals such as claims or ETags). */
+/** What a caller sees (no internals such as claims or ETags; secret parameters as "***"). */
 export function publicView(command: Command): Record<string, unknown> {
   return {
     id: command.id,
     tenant: command.tenantId,
     ...(command.operation ? { operation: command.operation } : {}),
     cmdlet: command.steps?.length ? command.steps.map((s) => s.cmdlet).join(', ') : command.cmdlet,
+    // A raw command's parameters as sent, never a secret (sealed or not): "***" in their place.
+    ...(command.operation ? {} : { parameters: maskSecretParameters(command.cmdlet, command.parameters ?? {}) }),
     status: command.status,
     attempts: command.attempts,
     createdAt: command.createdAt,

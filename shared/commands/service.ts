@@ -13,6 +13,7 @@ import type { Logger } from '../observability/logger';
 import { activeTraceparent, annotateActiveSpan, ATTR } from '../observability/telemetry';
 import type { AuditLog } from './audit';
 import { canonicalParameters } from './parameters';
+import { ParameterSealer } from './sealed-parameters';
 import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
 import { idempotencyPartition, type CommandStore } from './store';
@@ -88,6 +89,8 @@ export interface CommandServiceOptions {
   tenants: TenantRegistry;
   audit: AuditLog;
   logger: Logger;
+  /** Seals secret parameters before a command is stored (sealed-parameters.ts); absent = no key: commands with secrets are refused. */
+  sealer?: ParameterSealer;
   now?: () => Date;
 }
 
@@ -103,7 +106,11 @@ function sortKeys(value: unknown): unknown {
 }
 
 export class CommandService {
-  constructor(private readonly o: CommandServiceOptions) {}
+  private readonly sealer: ParameterSealer;
+
+  constructor(private readonly o: CommandServiceOptions) {
+    this.sealer = o.sealer ?? new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL' });
+  }
 
   /** Validates an API body into a request; throws Validation.Invalid naming the fields. */
   parse(body: Record<string, unknown>, idempotencyHeader?: string | null): CommandRequest {
@@ -111,6 +118,7 @@ export class CommandService {
     if (!parsed.success) throw new GatewayError('Validation.Invalid', { title: 'Invalid command', detail: 'The command has invalid fields.', errors: fieldErrors(parsed.error) });
     const request: CommandRequest = parsed.data;
     request.parameters = canonicalParameters(request.cmdlet, request.parameters); // case-variant duplicates refused before policy sees them
+    this.sealer.check(request.cmdlet, request.parameters); // secrets without a key to seal them: refused (422), never stored in clear
     this.applyIdempotencyHeader(request, idempotencyHeader, 'Invalid command');
     this.requireTenant(request.tenant, 'Invalid command');
     return request;
@@ -128,6 +136,7 @@ export class CommandService {
     const errors = [...(envelope.success ? [] : fieldErrors(envelope.error)), ...(input.success ? [] : fieldErrors(input.error))];
     if (!envelope.success || !input.success) throw new GatewayError('Validation.Invalid', { title, detail: 'The request has invalid fields.', errors });
     const steps = operation.steps(input.data as never);
+    for (const step of steps) this.sealer.check(step.cmdlet, step.parameters, title);
     const first = steps[0]!;
     const request: CommandRequest = {
       tenant: envelope.data.tenant,
@@ -170,7 +179,9 @@ export class CommandService {
   async submit(caller: Caller, request: CommandRequest, options: { correlationId?: string; policyRule?: string; traceParent?: string } = {}): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
     if (!tenant) throw new GatewayError('Tenant.Unknown', { title: 'Invalid command', errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
-    const requestHash = hashRequest(request, tenant.tenantId);
+    // Secret parameters are sealed before anything is stored; the hash sees keyed fingerprints of them.
+    const sealed = await this.seal(request);
+    const requestHash = hashRequest(sealed.hashable, tenant.tenantId);
     let id: string = randomUUID();
 
     if (request.idempotencyKey) {
@@ -202,7 +213,7 @@ export class CommandService {
       id,
       tenantId: tenant.tenantId,
       cmdlet: request.cmdlet,
-      parameters: request.parameters,
+      parameters: sealed.stored.parameters,
       select: request.select,
       anchorMailbox: request.anchorMailbox,
       caller,
@@ -216,7 +227,7 @@ export class CommandService {
       correlationId: options.correlationId,
       traceParent: options.traceParent ?? activeTraceparent(),
       ...(request.operation ? { operation: request.operation, input: request.input } : {}),
-      ...(request.steps ? { steps: request.steps } : {}),
+      ...(sealed.stored.steps ? { steps: sealed.stored.steps } : {}),
       ...(options.policyRule ? { policyRule: options.policyRule } : {}),
     };
     let stored: Command;
@@ -229,13 +240,23 @@ export class CommandService {
       }
       throw error;
     }
-    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, callerTenantId: caller.tenantId, cmdlet: request.cmdlet, parameters: request.parameters, operation: request.operation, rule: options.policyRule });
+    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, callerTenantId: caller.tenantId, cmdlet: request.cmdlet, parameters: sealed.stored.parameters, operation: request.operation, rule: options.policyRule });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
     await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId });
     annotateActiveSpan({ [ATTR.commandId]: id, [ATTR.tenant]: tenant.tenantId, [ATTR.cmdlet]: request.cmdlet, [ATTR.outcome]: 'accepted' });
     this.o.logger.info({ commandId: id, correlationId: options.correlationId ?? id, tenantId: tenant.tenantId, cmdlet: request.cmdlet, operation: request.operation, callerKind: caller.kind, callerId: caller.id }, 'command accepted');
     return { command: stored, created: true };
+  }
+
+  /** The request as stored (secrets sealed) and as hashed (secrets as keyed fingerprints). */
+  private async seal(request: CommandRequest): Promise<{ stored: CommandRequest; hashable: CommandRequest }> {
+    const parameters = await this.sealer.seal(request.cmdlet, request.parameters);
+    const steps = request.steps ? await Promise.all(request.steps.map(async (s) => ({ step: s, sealed: await this.sealer.seal(s.cmdlet, s.parameters) }))) : undefined;
+    return {
+      stored: { ...request, parameters: parameters.parameters, ...(steps ? { steps: steps.map(({ step, sealed }) => ({ ...step, parameters: sealed.parameters })) } : {}) },
+      hashable: { ...request, parameters: parameters.hashable, ...(steps ? { steps: steps.map(({ step, sealed }) => ({ ...step, parameters: sealed.hashable })) } : {}) },
+    };
   }
 
   async get(id: string): Promise<Command | undefined> {

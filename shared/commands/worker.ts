@@ -20,6 +20,7 @@ import type { AuditLog } from './audit';
 import { CommandBatcher } from './batcher';
 import { ClaimKeeper, claimNotKept } from './claim-keeper';
 import { TERMINAL, type Command, type CommandError } from './model';
+import { sealedValuesDropped } from './sealed-parameters';
 import type { CommandQueue } from './queue';
 import { CommandStepTelemetry } from './step-telemetry';
 import { ConcurrencyError, type CommandStore } from './store';
@@ -383,7 +384,8 @@ export class CommandWorker {
 
   private async finish(command: Command, change: Partial<Command>, durationMs?: number): Promise<void> {
     const now = new Date(this.now()).toISOString();
-    const final: Command = { ...command, ...change, claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: undefined, finishedAt: now, updatedAt: now };
+    // An ended command keeps no secret: its sealed parameter values are dropped (sealed-parameters.ts).
+    const final: Command = { ...command, ...change, ...sealedValuesDropped(command), claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: undefined, finishedAt: now, updatedAt: now };
     if (change.status === 'succeeded') final.error = undefined;
     try {
       await this.o.store.update(final);

@@ -76,6 +76,14 @@ const schema = z.object({
   EVENTS_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('events'),
   /** clientState the Graph subscriptions were created with; when set, notifications must carry it. */
   EVENTS_CLIENT_STATE: z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters').optional(),
+  /**
+   * Key Vault secret (URL without version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key)
+   * holding the 256-bit key (base64) that seals secret cmdlet parameters (passwords) at rest.
+   * Absent: commands with secret parameters are refused (422), never stored in clear.
+   */
+  PARAMETER_SEALING_KEY_URL: httpsUrl
+    .refine((v) => /^https:\/\/[^/]+\/secrets\/[0-9a-zA-Z-]{1,127}$/.test(v), 'must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key')
+    .optional(),
   /** "true": rules record what they would do without submitting commands (overrides the rules file). */
   EVENTS_DRY_RUN: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** Self-service portal (/api/portal): the portal's app registration (SPA, public client). Absent = portal off. */

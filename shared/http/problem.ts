@@ -74,6 +74,7 @@ const GATEWAY_PROBLEMS: Record<GatewayErrorCode, { status: number; title: string
   'Exchange.Unavailable': { status: 503, title: 'Exchange unavailable' },
   'Exchange.ReadFailed': { status: 502, title: 'Exchange read failed' },
   'Caller.RateLimited': { status: 429, title: 'Too many requests' },
+  'Secrets.Unavailable': { status: 503, title: 'Secrets unavailable' },
 };
 
 /** The answer to an expected failure (HttpProblem, GatewayError); undefined for anything else. */

@@ -43,7 +43,7 @@ describe('httpEndpoint', () => {
     const statuses: Record<GatewayErrorCode, number> = {
       'Validation.Malformed': 400, 'Validation.Invalid': 422, 'Tenant.Unknown': 422, 'Tenant.Busy': 503, 'Command.NotFound': 404, 'Command.IdempotencyKeyReused': 422, 'Operation.Unknown': 404,
       'Policy.Denied': 403, 'Event.NotFound': 404, 'Event.ClientStateMismatch': 403, 'Mailbox.NotFound': 404, 'Exchange.Unavailable': 503, 'Exchange.ReadFailed': 502,
-      'Caller.RateLimited': 429,
+      'Caller.RateLimited': 429, 'Secrets.Unavailable': 503,
     };
     for (const [code, status] of Object.entries(statuses)) expect((await call(fail(new GatewayError(code as GatewayErrorCode)))).status).toBe(status);
     const invalid = await call(fail(new GatewayError('Validation.Invalid', { title: 'Invalid command', detail: 'The command has invalid fields.', errors: [{ field: 'cmdlet', message: 'is required' }] })));
