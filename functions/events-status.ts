@@ -11,7 +11,7 @@ import { eventView, type CommandSummary } from '../shared/events/model';
 import { httpEndpoint } from '../shared/http/endpoint';
 
 export function eventsStatusFunction(services: AppServices): FunctionDefinition {
-  return httpEndpoint(services, { name: 'eventsStatus', route: 'events/{id}', methods: ['GET'] }, async ({ request, authenticate }) => {
+  return httpEndpoint(services, { name: 'eventsStatus', route: 'events/{id}', methods: ['GET'], rateWeight: 0.1 }, async ({ request, authenticate }) => {
     const caller = await authenticate();
     await services.ready();
     const id = request.params.id ?? '';

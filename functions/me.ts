@@ -2,7 +2,9 @@
  * GET /api/me — the signed-in user's own mailbox as the portal shows it (display name, address,
  * automatic replies, delegates, groups, owned groups with members, joinable groups). Read
  * synchronously from Exchange with one tenant slot, after the policy allows
- * get-mailbox-summary for the caller's own identity. Delegated user tokens only.
+ * get-mailbox-summary for the caller's own identity — or from the few seconds' cache of the
+ * user's last read (shared/selfservice/overview-cache.ts). Delegated user tokens only; each
+ * request takes from the user's rate limit first.
  */
 import type { FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';

@@ -46,6 +46,9 @@ param logLevel string = 'info'
 @description('Self-service portal (/api/portal/): app (client) id of the portal\'s SPA registration. Empty: portal off. See docs/portal.md.')
 param portalClientId string = ''
 
+@description('Name of the secret in the app\'s Key Vault holding the 256-bit key (base64) that seals secret cmdlet parameters at rest (create it: az keyvault secret set --name command-sealing-key --value "$(openssl rand -base64 32)"). Empty: commands with passwords are refused. See docs/security.md.')
+param parameterSealingKeyName string = ''
+
 @description('Flex Consumption: the most instances the app scales out to. Per-tenant Exchange caps hold at any count.')
 @minValue(40)
 @maxValue(1000)
@@ -88,6 +91,7 @@ module resources 'resources.bicep' = {
     instanceMemoryMB: instanceMemoryMB
     nodeVersion: nodeVersion
     portalClientId: portalClientId
+    parameterSealingKeyName: parameterSealingKeyName
   }
 }
 

@@ -19,6 +19,7 @@ param maximumInstanceCount int
 param instanceMemoryMB int
 param nodeVersion string
 param portalClientId string
+param parameterSealingKeyName string
 
 // Names the app uses (app settings below) and the storage it creates for them.
 var commandsQueue = 'exo-commands'
@@ -330,6 +331,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       EVENTS_TABLE: eventsTable
       // Self-service portal (docs/portal.md): the portal app registration; empty leaves it off.
       PORTAL_CLIENT_ID: portalClientId
+      // Secret cmdlet parameters sealed at rest with a key in this vault (docs/security.md); empty: such commands are refused.
+      PARAMETER_SEALING_KEY_URL: empty(parameterSealingKeyName) ? '' : '${keyVault.properties.vaultUri}secrets/${parameterSealingKeyName}'
     }
   }
 }

@@ -40,6 +40,9 @@ async function problemMessage(response: Response): Promise<string> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Busy (503) or over the caller's rate limit (429): worth another try after Retry-After. */
+const retryable = (response: Response) => response.status === 503 || response.status === 429;
+const retryDelayMs = (response: Response) => Math.min(10, Number(response.headers.get('retry-after')) || 2) * 1000;
 
 export class GatewayApi {
   constructor(
@@ -53,13 +56,13 @@ export class GatewayApi {
     return fetch(new URL(path, this.base), { ...init, headers, credentials: 'omit', cache: 'no-store' });
   }
 
-  /** The user's mailbox; a busy answer (503 + Retry-After) is retried a few times. */
+  /** The user's mailbox; a busy or rate-limited answer (503 / 429 + Retry-After) is retried a few times. */
   async me(): Promise<Overview> {
     for (let attempt = 1; ; attempt++) {
       const response = await this.request('me');
       if (response.ok) return (await response.json()) as Overview;
-      if (response.status !== 503 || attempt >= 4) throw new ApiError(await problemMessage(response), response.status);
-      await sleep(Math.min(10, Number(response.headers.get('retry-after')) || 2) * 1000);
+      if (!retryable(response) || attempt >= 4) throw new ApiError(await problemMessage(response), response.status);
+      await sleep(retryDelayMs(response));
     }
   }
 
@@ -83,6 +86,11 @@ export class GatewayApi {
       if (!location || i > 600) throw new ApiError('The change is taking longer than expected; it will still be applied.', 0);
       await sleep(i < 20 ? 300 : 1000);
       const poll = await this.request(location);
+      // Over the rate limit (or busy): wait as asked and look again; the change is queued either way.
+      if (retryable(poll)) {
+        await sleep(retryDelayMs(poll));
+        continue;
+      }
       if (poll.status !== 200 && poll.status !== 202) throw new ApiError(await problemMessage(poll), poll.status);
       command = (await poll.json()) as typeof command;
     }

@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { createServerCertificate, ensureSandboxPki, SANDBOX_TLS_NAMES } from '../pki/certificates';
 import { SandboxDirectory } from '../directory/directory';
-import { defaultSeed, type SandboxSeed } from '../directory/seed';
+import { defaultSeed, SANDBOX_SEALING_KEY, type SandboxSeed } from '../directory/seed';
 import { checkSyncOptions, type ExchangeSyncOptions } from '../directory/exchange-sync';
 import { TokenService } from '../entra/tokens';
 import { EntraEmulator, type EntraEmulatorOptions } from '../entra/entra-emulator';
@@ -162,6 +162,8 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
       IDENTITY_HEADER: endpoints.identityHeader,
       EXO_ADMIN_API_URL: endpoints.exchange,
       SANDBOX_CONTROL_URL: endpoints.control,
+      // The key that seals secret cmdlet parameters at rest, in Contoso's vault.
+      PARAMETER_SEALING_KEY_URL: `${endpoints.vaultUrl(SANDBOX_SEALING_KEY.vault)}secrets/${SANDBOX_SEALING_KEY.name}`,
     }),
     stop: () =>
       new Promise<void>((resolve) => {

@@ -61,7 +61,7 @@ export class SandboxDirectory {
   readonly seed: SandboxSeed;
   /** Generated certificates by name (seed `certificateNames`); newest last per app. */
   readonly certificates = new Map<string, AppCertificate>();
-  /** Generated client secrets by name (seed `secretNames`). */
+  /** Generated client secrets by name (seed `secretNames`), and generated keys (seed `keys`, base64). */
   readonly secrets = new Map<string, string>();
   /** Emits 'userChanged' (UserChange) after updateUser. */
   readonly events = new EventEmitter();
@@ -85,6 +85,7 @@ export class SandboxDirectory {
         this.addPasswordCredential(app.appId, { secret, displayName: name, addedAt: 0 });
       }
     }
+    for (const name of seed.keys ?? []) this.secrets.set(name, randomBytes(32).toString('base64'));
   }
 
   get tenants(): SeedTenant[] {

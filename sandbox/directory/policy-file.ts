@@ -20,15 +20,27 @@ export function sandboxPolicyYaml(seed: SandboxSeed): string {
 # matches the caller, the tenant and the operation/cmdlet, and all of the rule's "where"
 # constraints hold. Changes apply without a restart (the file is re-read when it changes).
 version: 1
+# Requests per caller (tenant + app or user) and gateway instance: a token bucket of "burst"
+# requests refilled at "perMinute"; more is a 429 with Retry-After. A rule may set its own.
+rateLimits:
+  user: { perMinute: 60, burst: 30 }
+  app: { perMinute: 1200, burst: 120 }
 rules:
   # Automation accounts with the Commands.Run app role: every operation, raw cmdlets, diagnostics.
+  # Callers act only in the tenant that issued their token; this one, ${contoso.displayName}'s own
+  # automation (tokens from ${contoso.domain}), also manages the other tenants (crossTenant), like a
+  # service provider's home tenant managing its customers. A token of another tenant for the same
+  # app id matches nothing here. It may send many requests (a bench, a migration): its own rate.
   - name: automation-admin
     callers:
       - app: ${SANDBOX_APPS.automationAdmin}
         role: Commands.Run
+        tenant: ${contoso.tenantId}
+    crossTenant: ["*"]
     operations: ["*"]
     cmdlets: ["*"]
     diagnostics: true
+    rateLimit: { perMinute: 600000, burst: 20000 }
 
   # The Power Automate connector: mailbox delegation, auto-replies and group membership inside
   # ${contoso.displayName}'s own domains, and only for the groups listed.
@@ -59,6 +71,8 @@ rules:
       member: { domain: [${contosoDomains}], optional: true }
       group: { in: [sales-team@${contoso.mailDomain}, book-club@${contoso.mailDomain}], optional: true }
       value: { pattern: "[\\\\p{L}\\\\p{N} .,'/&()-]{0,64}", optional: true }
+    # Flows run in bursts (a loop over a list): more than the default for apps.
+    rateLimit: { perMinute: 6000, burst: 600 }
 
   # Signed-in employees (the portal): their own mailbox only.
   - name: self-service

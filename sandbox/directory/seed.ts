@@ -130,7 +130,7 @@ export interface SeedVaultCertificate {
 
 export interface SeedVaultSecret {
   name: string;
-  /** Which generated client secret (by name in an app's secretNames). */
+  /** Which generated secret: a client secret (by name in an app's secretNames) or a generated key (SandboxSeed.keys). */
   clientSecret: string;
 }
 
@@ -150,7 +150,12 @@ export interface SandboxSeed {
   users: SeedUser[];
   groups: SeedGroup[];
   vaults: SeedVault[];
+  /** Names of 256-bit keys (base64) generated at start, for vault secrets to hold (e.g. the parameter sealing key). */
+  keys?: string[];
 }
+
+/** The gateway's key for sealing secret cmdlet parameters (PARAMETER_SEALING_KEY_URL): a secret in Contoso's vault. */
+export const SANDBOX_SEALING_KEY = { vault: 'contoso-kv', name: 'command-sealing-key' } as const;
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
@@ -317,6 +322,7 @@ export function defaultSeed(): SandboxSeed {
       secrets: [
         { name: 'exo-no-role-secret', clientSecret: 'contoso-no-role-secret' },
         { name: 'exo-no-wids-secret', clientSecret: 'contoso-no-wids-secret' },
+        { name: SANDBOX_SEALING_KEY.name, clientSecret: SANDBOX_SEALING_KEY.name },
       ],
     },
     {
@@ -339,5 +345,6 @@ export function defaultSeed(): SandboxSeed {
     users: [...contosoUsers, ...fabrikamUsers],
     groups,
     vaults,
+    keys: [SANDBOX_SEALING_KEY.name],
   };
 }

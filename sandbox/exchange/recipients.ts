@@ -29,6 +29,8 @@ export interface MailboxState {
   sendAs: Set<string>;
   autoReply: AutoReply;
   guid: string;
+  /** The last password Set-Mailbox -Password set (sandbox only: what Exchange received). */
+  password?: string;
 }
 
 export interface UserOnly {

@@ -21,6 +21,8 @@ import { AuditLog } from '../commands/audit';
 import { CommandLanes } from '../commands/lanes';
 import { CommandQueue } from '../commands/queue';
 import { CommandService } from '../commands/service';
+import { ParameterSealer, unsealingSessions } from '../commands/sealed-parameters';
+import { KeyVaultSealingKeys, parseSealingKeyUrl } from '../commands/sealing-keys';
 import { CommandStore } from '../commands/store';
 import { createSubmitCommand, type SubmitCommand } from '../commands/submit';
 import { CommandSweeper } from '../commands/sweeper';
@@ -28,13 +30,14 @@ import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slot
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
 import { certificateCheck, entraCheck, exchangeAccessCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
-import { ANONYMOUS_LOCAL_CALLER } from '../core/caller';
+import { ANONYMOUS_LOCAL_CALLER, type Caller } from '../core/caller';
 import type { Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
 import { globalTelemetry, type Telemetry } from '../observability/telemetry';
 import { PolicySource } from '../policy/policy-file';
 import { PolicyGuard } from '../policy/guard';
+import { CallerRateLimiter } from '../policy/rate-limits';
 import { EventService } from '../events/service';
 import { EventStore } from '../events/store';
 import { UserReader } from '../events/user-reader';
@@ -43,6 +46,8 @@ import { loadRulesFile, RulesSource, type RulesDocument } from '../events/rules'
 import { ExchangeReader } from '../selfservice/exchange-reader';
 import { ExchangeGroupDirectory } from '../selfservice/group-directory';
 import { SelfServiceOverview } from '../selfservice/overview';
+import { CachedSelfServiceOverview } from '../selfservice/overview-cache';
+import { TenantThrottle, watchThrottling } from '../selfservice/tenant-throttle';
 
 export interface AppServices {
   readonly logger: Logger;
@@ -67,13 +72,15 @@ export interface AppServices {
   /** The policy enforcement point (POLICY_FILE). */
   policy(): PolicyGuard;
   authenticate: Authenticate;
+  /** Takes `weight` of the caller's request budget (policy rateLimits, per instance) or throws Caller.RateLimited (429). */
+  admit(caller: Caller, weight: number): void;
   close(): Promise<void>;
   /** User events → rules → commands (RULES_FILE, EVENTS_QUEUE, EVENTS_TABLE). */
   events(): EventService;
   /** The event rules in force (RULES_FILE, re-read when it changes); throws ConfigError with line numbers on first load. */
   rules(): RulesDocument;
-  /** The portal's read view of a user's own mailbox (Get- cmdlets with a tenant slot). */
-  selfService(): SelfServiceOverview;
+  /** The portal's read view of a user's own mailbox (Get- cmdlets with a tenant slot), cached per user for a few seconds. */
+  selfService(): CachedSelfServiceOverview;
   /** Who may deliver events (Event Grid's Entra tokens, Graph's clientState and validationTokens). */
   eventAuth(): EventWebhookAuth;
 }
@@ -150,15 +157,20 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   // What Exchange last said about each tenant's app, for /api/health.
   const access = new ExchangeAccessMonitor();
   const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, tokenScope: settings().EXO_TOKEN_SCOPE, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry, access }));
+  // Every throttled answer, to the worker and to readers, marks its tenant: interactive reads then fail fast.
+  const throttle = lazy(() => new TenantThrottle());
+  const watchedSessions = lazy(() => watchThrottling(sessions(), throttle()));
 
   const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
   const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
-  // Synchronous Exchange reads (portal views, policy directory constraints) hold a tenant slot.
-  // A person is waiting: wait up to 10 s for a slot (a worker defers instead) before a 503.
-  const reader = lazy(() => new ExchangeReader({ sessions: sessions(), slots: slots(), logger, slotWaitMs: Math.max(settings().SLOT_WAIT_MS, 10_000) }));
+  // Synchronous Exchange reads (portal views, policy directory constraints) hold a tenant slot —
+  // at most cap - 1 of them, the worker keeps one. A person is waiting: wait up to 10 s for a
+  // slot (a worker defers instead) before a 503; none at all while the tenant is throttled.
+  const reader = lazy(() => new ExchangeReader({ sessions: watchedSessions(), slots: slots(), logger, slotWaitMs: Math.max(settings().SLOT_WAIT_MS, 10_000), throttle: throttle() }));
   const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger, directory: new ExchangeGroupDirectory({ reader: reader(), tenants: tenants() }) }));
-  const selfService = lazy(() => new SelfServiceOverview(reader()));
+  const selfService = lazy(() => new CachedSelfServiceOverview(new SelfServiceOverview(reader())));
+  const rateLimiter = lazy(() => new CallerRateLimiter({ policy: () => policySource().current(), logger }));
 
   let readyPromise: Promise<void> | undefined;
   const ready = () =>
@@ -172,7 +184,16 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     }));
 
   const lanes = lazy(() => new CommandLanes(storage().table(settings().COMMANDS_TABLE)));
-  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), lanes: lanes(), logger }));
+  // Secret parameters (passwords) are sealed with a key from Key Vault before a command is stored,
+  // and opened only in the worker's request to Exchange; without PARAMETER_SEALING_KEY_URL they are refused.
+  const sealer = lazy(() => {
+    const url = settings().PARAMETER_SEALING_KEY_URL;
+    if (!url) return new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL' });
+    const { vaultUrl, name } = parseSealingKeyUrl(url);
+    const keys = new KeyVaultSealingKeys({ secretClient: new SecretClient(vaultUrl, credential()), name, refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000 });
+    return new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL', keys });
+  });
+  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), lanes: lanes(), logger, sealer: sealer() }));
   const submission = lazy(() => createSubmitCommand({ commands: commands(), tenants: tenants(), policy: policy() }));
   const worker = lazy(
     () =>
@@ -180,7 +201,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         store: store(),
         queue: queue(),
         tenants: tenants(),
-        sessions: sessions(),
+        sessions: unsealingSessions(watchedSessions(), sealer()),
         slots: slots(),
         audit: audit(),
         lanes: lanes(),
@@ -225,7 +246,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         store: new EventStore(storage().table(settings().EVENTS_TABLE)),
         queue: storage().queue(settings().EVENTS_QUEUE),
         poison: storage().queue(`${settings().EVENTS_QUEUE}-poison`),
-        reader: new UserReader({ sessions: sessions(), slots: slots(), slotWaitMs: settings().SLOT_WAIT_MS }),
+        reader: new UserReader({ sessions: watchedSessions(), slots: slots(), slotWaitMs: settings().SLOT_WAIT_MS }),
         commands: commands(),
         policy: policy(),
         tenants: tenants(),
@@ -261,7 +282,12 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     tenants,
     ready,
     commands,
-    submitCommand: (caller, request) => submission()(caller, request),
+    submitCommand: async (caller, request) => {
+      const outcome = await submission()(caller, request);
+      // The portal shows the user's own change as soon as it is done: no cached view from before it.
+      if (caller.kind === 'user' && caller.upn) selfService().forget(outcome.command.tenantId, caller.upn);
+      return outcome;
+    },
     worker,
     sweeper,
     audit,
@@ -270,6 +296,7 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     diagnostics,
     policy,
     authenticate,
+    admit: (caller, weight) => rateLimiter().admit(caller, weight),
     events,
     rules,
     selfService,

@@ -1,11 +1,14 @@
 /**
  * The audit trail: append-only table of what happened to every command and credential.
  * App-only sign-ins are not in Microsoft 365's unified audit log, so this is the record.
- * Parameters are stored with secret-looking values redacted; tokens never appear.
+ * Parameters are stored with secret values masked (secret-parameters.ts: the cmdlets' declared
+ * SecureString parameters and any password-, secret- or credential-named field, sealed values
+ * too) and secret-looking text redacted; tokens never appear.
  */
 import { randomBytes } from 'node:crypto';
 import { RestError, TableClient } from '@azure/data-tables';
 import { redactValue } from '../observability/redact';
+import { maskSecretParameters } from './secret-parameters';
 
 export type AuditEvent = 'accepted' | 'duplicate' | 'succeeded' | 'failed' | 'inDoubt' | 'deferred' | 'retried' | 'poisoned' | 'token' | 'rejected' | 'policy' | 'certificate' | 'event';
 
@@ -15,6 +18,8 @@ export interface AuditRecord {
   commandId?: string;
   callerKind?: string;
   callerId?: string;
+  /** The tenant that issued the caller's token (app and user callers). */
+  callerTenantId?: string;
   cmdlet?: string;
   parameters?: Record<string, unknown>;
   outcome?: string;
@@ -53,7 +58,9 @@ export class AuditLog {
 
   async append(record: AuditRecord): Promise<void> {
     const at = record.at ? new Date(record.at) : new Date();
-    const safe = redactValue(record) as AuditRecord;
+    // Secret parameters (by the cmdlet's declared list and the name rule, sealed or not) are "***".
+    const masked = record.parameters ? { ...record, parameters: maskSecretParameters(record.cmdlet ?? '', record.parameters) } : record;
+    const safe = redactValue(masked) as AuditRecord;
     const entity: Record<string, unknown> = { partitionKey: `${record.tenantId}_${at.toISOString().slice(0, 10)}`, rowKey: rowKey(at), at: at.toISOString() };
     for (const [key, value] of Object.entries(safe)) {
       if (value === undefined || key === 'at') continue;

@@ -2,6 +2,7 @@
 import type { Caller } from '../core/caller';
 import type { ResultTruncation } from '../exchange/types';
 import type { CmdletCall } from '../operations/catalog';
+import { maskSecretParameters } from './secret-parameters';
 
 /**
  * `inDoubt`: terminal. The command was (or may have been) sent to Exchange, its outcome was
@@ -114,13 +115,15 @@ export interface CommandMessage {
   tenantId: string;
 }
 
-/** What a caller sees (no internals such as claims or ETags). */
+/** What a caller sees (no internals such as claims or ETags; secret parameters as "***"). */
 export function publicView(command: Command): Record<string, unknown> {
   return {
     id: command.id,
     tenant: command.tenantId,
     ...(command.operation ? { operation: command.operation } : {}),
     cmdlet: command.steps?.length ? command.steps.map((s) => s.cmdlet).join(', ') : command.cmdlet,
+    // A raw command's parameters as sent, never a secret (sealed or not): "***" in their place.
+    ...(command.operation ? {} : { parameters: maskSecretParameters(command.cmdlet, command.parameters ?? {}) }),
     status: command.status,
     attempts: command.attempts,
     createdAt: command.createdAt,

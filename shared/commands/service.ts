@@ -6,7 +6,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { TenantRegistry } from '../config/tenant';
-import type { Caller } from '../core/caller';
+import { callerKey, type Caller } from '../core/caller';
 import { GatewayError, type FieldError } from '../core/errors';
 import type { CmdletCall, OperationDefinition } from '../operations/catalog';
 import type { Logger } from '../observability/logger';
@@ -14,6 +14,7 @@ import { activeTraceparent, annotateActiveSpan, ATTR } from '../observability/te
 import type { AuditLog } from './audit';
 import { laneOf, type CommandLanes } from './lanes';
 import { canonicalParameters } from './parameters';
+import { ParameterSealer } from './sealed-parameters';
 import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
 import { idempotencyPartition, type CommandStore } from './store';
@@ -92,6 +93,8 @@ export interface CommandServiceOptions {
   logger: Logger;
   /** Per-object lanes: a command that changes an object joins its lane before it is acknowledged. */
   lanes?: CommandLanes;
+  /** Seals secret parameters before a command is stored (sealed-parameters.ts); absent = no key: commands with secrets are refused. */
+  sealer?: ParameterSealer;
   now?: () => Date;
 }
 
@@ -107,7 +110,11 @@ function sortKeys(value: unknown): unknown {
 }
 
 export class CommandService {
-  constructor(private readonly o: CommandServiceOptions) {}
+  private readonly sealer: ParameterSealer;
+
+  constructor(private readonly o: CommandServiceOptions) {
+    this.sealer = o.sealer ?? new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL' });
+  }
 
   /** Validates an API body into a request; throws Validation.Invalid naming the fields. */
   parse(body: Record<string, unknown>, idempotencyHeader?: string | null): CommandRequest {
@@ -115,6 +122,7 @@ export class CommandService {
     if (!parsed.success) throw new GatewayError('Validation.Invalid', { title: 'Invalid command', detail: 'The command has invalid fields.', errors: fieldErrors(parsed.error) });
     const request: CommandRequest = parsed.data;
     request.parameters = canonicalParameters(request.cmdlet, request.parameters); // case-variant duplicates refused before policy sees them
+    this.sealer.check(request.cmdlet, request.parameters); // secrets without a key to seal them: refused (422), never stored in clear
     this.applyIdempotencyHeader(request, idempotencyHeader, 'Invalid command');
     this.requireTenant(request.tenant, 'Invalid command');
     return request;
@@ -132,6 +140,7 @@ export class CommandService {
     const errors = [...(envelope.success ? [] : fieldErrors(envelope.error)), ...(input.success ? [] : fieldErrors(input.error))];
     if (!envelope.success || !input.success) throw new GatewayError('Validation.Invalid', { title, detail: 'The request has invalid fields.', errors });
     const steps = operation.steps(input.data as never);
+    for (const step of steps) this.sealer.check(step.cmdlet, step.parameters, title);
     const first = steps[0]!;
     const request: CommandRequest = {
       tenant: envelope.data.tenant,
@@ -174,11 +183,14 @@ export class CommandService {
   async submit(caller: Caller, request: CommandRequest, options: { correlationId?: string; policyRule?: string; traceParent?: string } = {}): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
     if (!tenant) throw new GatewayError('Tenant.Unknown', { title: 'Invalid command', errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
-    const requestHash = hashRequest(request, tenant.tenantId);
+    // Secret parameters are sealed before anything is stored; the hash sees keyed fingerprints of them.
+    const sealed = await this.seal(request);
+    const requestHash = hashRequest(sealed.hashable, tenant.tenantId);
     let id: string = randomUUID();
 
     if (request.idempotencyKey) {
-      const partition = idempotencyPartition(caller.id, tenant.tenantId, request.idempotencyKey);
+      // Per caller (kind, issuing tenant, id) and target tenant: the same app id of another tenant has its own keys.
+      const partition = idempotencyPartition(callerKey(caller), tenant.tenantId, request.idempotencyKey);
       const claim = await this.o.store.claimIdempotencyKey(partition, { commandId: id, requestHash });
       if (!claim.created) {
         if (claim.record.requestHash !== requestHash) {
@@ -188,7 +200,7 @@ export class CommandService {
         if (existing) {
           annotateActiveSpan({ [ATTR.commandId]: existing.id, [ATTR.outcome]: 'duplicate' });
           this.o.logger.info({ commandId: existing.id, correlationId: existing.correlationId ?? existing.id, requestCorrelationId: options.correlationId, status: existing.status }, 'idempotency key matched an earlier command');
-          await this.o.audit.append({ event: 'duplicate', tenantId: tenant.tenantId, commandId: existing.id, callerKind: caller.kind, callerId: caller.id, cmdlet: existing.cmdlet });
+          await this.o.audit.append({ event: 'duplicate', tenantId: tenant.tenantId, commandId: existing.id, callerKind: caller.kind, callerId: caller.id, callerTenantId: caller.tenantId, cmdlet: existing.cmdlet });
           // Still "accepted": the first request may have died between the command and its message
           // (the caller retries because it never got an answer). Enqueue again rather than leave it
           // to the sweeper's grace period; a second message is absorbed by the worker's claim. It is
@@ -209,7 +221,7 @@ export class CommandService {
       id,
       tenantId: tenant.tenantId,
       cmdlet: request.cmdlet,
-      parameters: request.parameters,
+      parameters: sealed.stored.parameters,
       select: request.select,
       anchorMailbox: request.anchorMailbox,
       caller,
@@ -223,7 +235,7 @@ export class CommandService {
       correlationId: options.correlationId,
       traceParent: options.traceParent ?? activeTraceparent(),
       ...(request.operation ? { operation: request.operation, input: request.input } : {}),
-      ...(request.steps ? { steps: request.steps } : {}),
+      ...(sealed.stored.steps ? { steps: sealed.stored.steps } : {}),
       ...(options.policyRule ? { policyRule: options.policyRule } : {}),
     };
     let stored: Command;
@@ -238,7 +250,7 @@ export class CommandService {
     }
     // Its place in its object's lane (acceptance order), before anything is answered.
     await this.joinLane(stored);
-    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, cmdlet: request.cmdlet, parameters: request.parameters, operation: request.operation, rule: options.policyRule });
+    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, callerTenantId: caller.tenantId, cmdlet: request.cmdlet, parameters: sealed.stored.parameters, operation: request.operation, rule: options.policyRule });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
     await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId });
@@ -253,6 +265,16 @@ export class CommandService {
     if (!lane) return;
     if (unlessJoined && (await this.o.lanes!.look(lane, command.id)).own) return;
     await this.o.lanes!.join(lane, command.id);
+  }
+
+  /** The request as stored (secrets sealed) and as hashed (secrets as keyed fingerprints). */
+  private async seal(request: CommandRequest): Promise<{ stored: CommandRequest; hashable: CommandRequest }> {
+    const parameters = await this.sealer.seal(request.cmdlet, request.parameters);
+    const steps = request.steps ? await Promise.all(request.steps.map(async (s) => ({ step: s, sealed: await this.sealer.seal(s.cmdlet, s.parameters) }))) : undefined;
+    return {
+      stored: { ...request, parameters: parameters.parameters, ...(steps ? { steps: steps.map(({ step, sealed }) => ({ ...step, parameters: sealed.parameters })) } : {}) },
+      hashable: { ...request, parameters: parameters.hashable, ...(steps ? { steps: steps.map(({ step, sealed }) => ({ ...step, parameters: sealed.hashable })) } : {}) },
+    };
   }
 
   async get(id: string): Promise<Command | undefined> {

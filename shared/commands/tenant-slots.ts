@@ -127,7 +127,12 @@ interface HeldLease {
 
 class TenantPool {
   readonly held = new Map<number, HeldLease>();
-  private readonly waiters: Array<(lease: HeldLease | undefined) => void> = [];
+  /**
+   * Local waiters, oldest first, with the capacity each asked for: a caller may ask for fewer
+   * slots than the tenant has (interactive reads leave one to the worker), and a released slot
+   * goes only to a waiter whose capacity covers its index.
+   */
+  private readonly waiters: Array<{ capacity: number; resolve: (lease: HeldLease | undefined) => void }> = [];
   private blobsReady = new Set<number>();
   private remoteAttempt?: Promise<HeldLease | undefined>;
   /** When the next storage attempt may start, and the pause after a failed one (SlotTimings.storageRetryMinMs). */
@@ -289,7 +294,7 @@ class TenantPool {
           waiter(undefined);
         }, Math.min(remaining, backoff + Math.random() * backoff));
         signal?.addEventListener('abort', onAbort, { once: true });
-        this.waiters.push(waiter);
+        this.waiters.push({ capacity, resolve: waiter });
       });
       if (handed) {
         if (handed.index < capacity && !handed.lost) return this.slot(handed);
@@ -332,7 +337,7 @@ class TenantPool {
   }
 
   private removeWaiter(waiter: (lease: HeldLease | undefined) => void): void {
-    const i = this.waiters.indexOf(waiter);
+    const i = this.waiters.findIndex((w) => w.resolve === waiter);
     if (i >= 0) this.waiters.splice(i, 1);
   }
 
@@ -349,9 +354,10 @@ class TenantPool {
       }
       this.checkWants();
     }
-    const next = this.waiters.shift();
-    if (next) {
-      next(lease); // stays inUse: handed over without a storage round-trip
+    const eligible = this.waiters.findIndex((w) => lease.index < w.capacity);
+    if (eligible >= 0) {
+      const [next] = this.waiters.splice(eligible, 1);
+      next!.resolve(lease); // stays inUse: handed over without a storage round-trip
       return;
     }
     lease.inUse = false;
@@ -373,7 +379,7 @@ class TenantPool {
   }
 
   async close(): Promise<void> {
-    for (const waiter of this.waiters.splice(0)) waiter(undefined);
+    for (const waiter of this.waiters.splice(0)) waiter.resolve(undefined);
     await Promise.all(
       [...this.held.values()].map(async (lease) => {
         clearTimeout(lease.idleTimer);

@@ -36,6 +36,7 @@ import { CommandBatcher, type BatchedCallOutcome, type SentCallOutcome } from '.
 import { ClaimKeeper, claimNotKept, NOT_SENT } from './claim-keeper';
 import { joinedAt, laneOf, type CommandLanes, type LaneRef } from './lanes';
 import { TERMINAL, type Command, type CommandError, type InDoubtEvidence, type ReadBackEvidence } from './model';
+import { sealedValuesDropped } from './sealed-parameters';
 import type { CommandQueue } from './queue';
 import { CommandStepTelemetry } from './step-telemetry';
 import { ConcurrencyError, type CommandStore } from './store';
@@ -720,7 +721,8 @@ export class CommandWorker {
    */
   private async settle(run: Pick<Run, 'lane' | 'laneRow' | 'lastRun'> | undefined, command: Command, change: Partial<Command>, durationMs?: number): Promise<After> {
     const now = iso(this.now());
-    const final: Command = { ...command, ...change, claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: undefined, sentAt: undefined, sentBy: undefined, finishedAt: now, updatedAt: now };
+    // An ended command keeps no secret: its sealed parameter values are dropped (sealed-parameters.ts).
+    const final: Command = { ...command, ...change, ...sealedValuesDropped(command), claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: undefined, sentAt: undefined, sentBy: undefined, finishedAt: now, updatedAt: now };
     if (final.status === 'succeeded') final.error = undefined;
     const log = this.logFor(command);
     try {

@@ -100,6 +100,14 @@ const schema = z.object({
   EVENTS_SYNC_MAX_WAIT_SECONDS: positiveInt(86_400, 604_800),
   /** Events whose time is older than this (hours) are refused (Event Grid keeps retrying for at most 24 h). */
   EVENTS_MAX_AGE_HOURS: positiveInt(24, 168),
+  /**
+   * Key Vault secret (URL without version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key)
+   * holding the 256-bit key (base64) that seals secret cmdlet parameters (passwords) at rest.
+   * Absent: commands with secret parameters are refused (422), never stored in clear.
+   */
+  PARAMETER_SEALING_KEY_URL: httpsUrl
+    .refine((v) => /^https:\/\/[^/]+\/secrets\/[0-9a-zA-Z-]{1,127}$/.test(v), 'must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key')
+    .optional(),
   /** "true": rules record what they would do without submitting commands (overrides the rules file). */
   EVENTS_DRY_RUN: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
   /** Self-service portal (/api/portal): the portal's app registration (SPA, public client). Absent = portal off. */

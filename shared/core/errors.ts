@@ -27,7 +27,11 @@ export type GatewayErrorCode =
   /** Exchange is throttling or did not answer; retry after `retryAfterSeconds`. */
   | 'Exchange.Unavailable'
   /** Exchange refused a synchronous read (details in the log, not for the caller). */
-  | 'Exchange.ReadFailed';
+  | 'Exchange.ReadFailed'
+  /** The caller sent more requests than its rate limit allows; retry after `retryAfterSeconds`. */
+  | 'Caller.RateLimited'
+  /** Secret parameters cannot be sealed right now (the key could not be read); retry after `retryAfterSeconds`. */
+  | 'Secrets.Unavailable';
 
 /** One field at fault and why, e.g. `{ field: 'tenant', message: 'is required' }`. */
 export interface FieldError {

@@ -6,7 +6,9 @@
  *   - a server span named after the route (shared/http/tracing.ts);
  *   - failures as problem+json (shared/http/problem.ts): HttpProblem and GatewayError by their
  *     own terms, anything else logged and answered 500 (503 when misconfigured) without details;
- *   - `X-Content-Type-Options: nosniff` on every answer (problems and echoed tokens included).
+ *   - `X-Content-Type-Options: nosniff` on every answer (problems and echoed tokens included);
+ *   - the caller's rate limit, taken as soon as it is known (authenticate): a caller over its
+ *     limit gets a 429 before the request does any work.
  */
 import type { HttpMethod, HttpRequest, HttpResponseInit } from '@azure/functions';
 import type { Caller } from '../core/caller';
@@ -24,6 +26,8 @@ export interface HttpEndpointServices {
   /** Default: the global OpenTelemetry providers. */
   telemetry?: Telemetry;
   authenticate: Authenticate;
+  /** Takes `weight` of the caller's request budget, or throws Caller.RateLimited (a 429); absent = no limit. */
+  admit?(caller: Caller, weight: number): void;
 }
 
 export interface HttpEndpointOptions {
@@ -32,6 +36,11 @@ export interface HttpEndpointOptions {
   /** Route below /api, e.g. "commands/{id}"; the span is named after it (no ids in span names). */
   route: string;
   methods: HttpMethod[];
+  /**
+   * What one request costs of the caller's rate limit (default 1; 0 = not limited). Status
+   * reads that touch only storage cost a fraction, so polling does not use up a caller's budget.
+   */
+  rateWeight?: number;
 }
 
 /** One request, as a handler sees it. */
@@ -41,7 +50,7 @@ export interface HttpCall {
   correlationId: string;
   /** The app's logger with this request's correlation id. */
   log: Logger;
-  /** The caller behind the request's token (a 401 problem when there is none or it is not accepted). */
+  /** The caller behind the request's token (a 401 problem when there is none or it is not accepted; a 429 when it is over its rate limit). */
   authenticate(): Promise<Caller>;
 }
 
@@ -56,7 +65,12 @@ export function httpEndpoint(services: HttpEndpointServices, options: HttpEndpoi
     handler: async (request) => {
       const correlationId = requestCorrelationId(request);
       const log = services.logger.child({ correlationId });
-      const call: HttpCall = { request, correlationId, log, authenticate: () => services.authenticate(request) };
+      const authenticate = async () => {
+        const caller = await services.authenticate(request);
+        services.admit?.(caller, options.rateWeight ?? 1);
+        return caller;
+      };
+      const call: HttpCall = { request, correlationId, log, authenticate };
       const response = await traceHttp(request, { name: `${request.method} ${route}`, route, correlationId, telemetry: services.telemetry }, (span) => answer(call, span, handler, options.name));
       return withEndpointHeaders(response, correlationId);
     },

@@ -38,6 +38,7 @@ const TYPES: Record<number, string> = {
   413: 'urn:exo-gateway:problem:too-large',
   415: 'urn:exo-gateway:problem:unsupported-media-type',
   422: 'urn:exo-gateway:problem:validation',
+  429: 'urn:exo-gateway:problem:too-many-requests',
   503: 'urn:exo-gateway:problem:unavailable',
 };
 
@@ -72,6 +73,8 @@ const GATEWAY_PROBLEMS: Record<GatewayErrorCode, { status: number; title: string
   'Mailbox.NotFound': { status: 404, title: 'No mailbox' },
   'Exchange.Unavailable': { status: 503, title: 'Exchange unavailable' },
   'Exchange.ReadFailed': { status: 502, title: 'Exchange read failed' },
+  'Caller.RateLimited': { status: 429, title: 'Too many requests' },
+  'Secrets.Unavailable': { status: 503, title: 'Secrets unavailable' },
 };
 
 /** The answer to an expected failure (HttpProblem, GatewayError); undefined for anything else. */

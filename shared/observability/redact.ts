@@ -31,7 +31,7 @@ export function redactValue(value: unknown, depth = 0): unknown {
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
-      out[k] = SECRET_KEY.test(k) ? '[REDACTED]' : redactValue(v, depth + 1);
+      out[k] = SECRET_KEY.test(k) || PASSWORD_KEY.test(k) ? '[REDACTED]' : redactValue(v, depth + 1);
     }
     return out;
   }
@@ -39,3 +39,5 @@ export function redactValue(value: unknown, depth = 0): unknown {
 }
 
 const SECRET_KEY = /^(password|passwd|secret|clientsecret|client_secret|token|accesstoken|access_token|authorization|privatekey|private_key|pfx|assertion|client_assertion|cookie)$/i;
+/** Any name that holds a password, not only `password` itself: NewPassword, OldPassword, RoomMailboxPassword, pfxPassword, … */
+const PASSWORD_KEY = /pass(?:word|wd|phrase)|pwd$/i;

@@ -70,6 +70,7 @@ const COMMAND_STATUS: Json = {
     tenant: { type: 'string', 'x-ms-summary': 'Tenant' },
     operation: { type: 'string', 'x-ms-summary': 'Operation' },
     cmdlet: { type: 'string', 'x-ms-summary': 'Cmdlet(s)' },
+    parameters: { type: 'object', description: 'A raw command\'s parameters as sent; secret values (passwords, credentials) are "***".', 'x-ms-summary': 'Parameters' },
     status: { type: 'string', enum: ['accepted', 'queued', 'running', 'succeeded', 'failed', 'inDoubt'], 'x-ms-summary': 'Status' },
     attempts: { type: 'integer', 'x-ms-summary': 'Attempts' },
     createdAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Created' },

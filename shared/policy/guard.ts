@@ -4,6 +4,7 @@
  * Policy.Denied error naming the rule.
  */
 import type { AuditLog } from '../commands/audit';
+import { callerKey } from '../core/caller';
 import { GatewayError } from '../core/errors';
 import type { Logger } from '../observability/logger';
 import { decide, directoryLookups, type DirectoryFacts, type PolicyDecision, type PolicyRequest } from './policy';
@@ -50,6 +51,7 @@ export class PolicyGuard {
       tenantId: request.tenant.tenantId,
       callerKind: request.caller.kind,
       callerId: request.caller.id,
+      callerTenantId: request.caller.tenantId,
       ...(target.kind === 'operation' ? { operation: target.name } : target.kind === 'cmdlet' ? { cmdlet: target.name } : { operation: 'diagnostics' }),
       parameters: request.parameters,
       outcome: decision.allowed ? 'allow' : 'deny',
@@ -57,7 +59,7 @@ export class PolicyGuard {
       detail: decision.reason,
     });
     if (!decision.allowed) {
-      this.o.logger.info({ caller: `${request.caller.kind}:${request.caller.id}`, rule: decision.rule, target }, 'denied by policy');
+      this.o.logger.info({ caller: callerKey(request.caller), rule: decision.rule, target }, 'denied by policy');
       throw new GatewayError('Policy.Denied', { detail: decision.reason, extensions: { rule: decision.rule } });
     }
     return decision;

@@ -3,6 +3,10 @@
  * request is allowed when some rule matches the caller, the tenant and the target, and all of
  * that rule's parameter constraints hold. A denial names the rule that failed (or
  * "default-deny") and why, in words an admin can act on.
+ *
+ * Callers are tied to their tenant: an app or user caller acts only in the tenant that issued
+ * its token, unless the rule lists the target tenant under `crossTenant` and the matcher that
+ * matched pins the caller's issuing tenant (`tenant:`).
  */
 import type { Caller } from '../core/caller';
 import type { CallerMatcher, ParameterConstraint, PolicyDocument, PolicyRule } from './schema';
@@ -65,12 +69,35 @@ function callerMatches(m: CallerMatcher, c: Caller): boolean {
   if (m.group && !(c.groups ?? []).some((g) => g.toLowerCase() === m.group!.toLowerCase())) return false;
   if (m.role && !c.roles.includes(m.role)) return false;
   if (m.scope && !c.scopes.includes(m.scope)) return false;
+  if (m.tenant && m.tenant !== (c.tenantId ?? '').toLowerCase()) return false;
   return true;
 }
 
+/** The rules with a caller matcher that matches `caller`, whatever their target or tenants (e.g. for its rate limit). */
+export function rulesMatchingCaller(policy: PolicyDocument | undefined, caller: Caller): PolicyRule[] {
+  return policy ? policy.rules.filter((r) => r.callers.some((m) => callerMatches(m, caller))) : [];
+}
+
+const namesTenant = (list: readonly string[] | undefined, tenant: PolicyRequest['tenant']) =>
+  (list ?? []).some((t) => t === '*' || t.toLowerCase() === tenant.tenantId.toLowerCase() || t.toLowerCase() === tenant.domain.toLowerCase());
+
 function tenantMatches(rule: PolicyRule, tenant: PolicyRequest['tenant']): boolean {
   if (!rule.tenants) return true;
-  return rule.tenants.some((t) => t.toLowerCase() === tenant.tenantId.toLowerCase() || t.toLowerCase() === tenant.domain.toLowerCase());
+  return namesTenant(rule.tenants, tenant);
+}
+
+/**
+ * Whether `caller`, matched by `m` of `rule`, may act on `tenant`: its own tenant always; another
+ * one only when the rule lists it under crossTenant and `m` pins the caller's issuing tenant.
+ * System callers (the gateway acting on an event of that tenant) and anonymous local callers
+ * have no issuing tenant and are bound by the rule's `tenants` alone.
+ */
+function actsIn(rule: PolicyRule, m: CallerMatcher, caller: Caller, tenant: PolicyRequest['tenant']): boolean {
+  if (caller.kind === 'system' || caller.kind === 'anonymous') return true;
+  const own = caller.tenantId?.toLowerCase();
+  if (!own) return false;
+  if (own === tenant.tenantId.toLowerCase()) return true;
+  return Boolean(m.tenant) && namesTenant(rule.crossTenant, tenant);
 }
 
 function targetMatches(rule: PolicyRule, target: PolicyTarget): boolean {
@@ -130,7 +157,7 @@ function violation(name: string, value: string, c: ParameterConstraint, caller: 
 }
 
 function candidateRules(policy: PolicyDocument, request: PolicyRequest): PolicyRule[] {
-  return policy.rules.filter((r) => targetMatches(r, request.target) && tenantMatches(r, request.tenant) && r.callers.some((m) => callerMatches(m, request.caller)));
+  return policy.rules.filter((r) => targetMatches(r, request.target) && tenantMatches(r, request.tenant) && r.callers.some((m) => callerMatches(m, request.caller) && actsIn(r, m, request.caller, request.tenant)));
 }
 
 /**
@@ -175,9 +202,10 @@ function describeTarget(t: PolicyTarget): string {
 
 function describeCaller(c: Caller): string {
   if (c.kind === 'anonymous') return 'an anonymous caller';
-  if (c.kind === 'app') return `app ${c.id}`;
   if (c.kind === 'system') return `system caller ${c.id}`;
-  return `user ${c.upn || c.id}`;
+  const of = c.tenantId ? ` of tenant ${c.tenantId}` : ' of no known tenant';
+  if (c.kind === 'app') return `app ${c.id}${of}`;
+  return `user ${c.upn || c.id}${of}`;
 }
 
 /**
@@ -188,7 +216,13 @@ export function decide(policy: PolicyDocument | undefined, request: PolicyReques
   if (!policy) return { allowed: false, rule: 'default-deny', reason: 'No policy is configured (POLICY_FILE), so every request is denied.' };
   const candidates = candidateRules(policy, request);
   if (!candidates.length) {
-    return { allowed: false, rule: 'default-deny', reason: `No policy rule grants ${describeTarget(request.target)} in tenant ${request.tenant.domain} to ${describeCaller(request.caller)}.` };
+    const { caller, tenant, target } = request;
+    // A rule would grant it but for the tenant: say so, the fix is a crossTenant grant (or another token).
+    const foreign = policy.rules.some((r) => targetMatches(r, target) && tenantMatches(r, tenant) && r.callers.some((m) => callerMatches(m, caller)));
+    if (foreign) {
+      return { allowed: false, rule: 'default-deny', reason: `No policy rule lets ${describeCaller(caller)} act on tenant ${tenant.domain}: callers act only in the tenant that issued their token, unless a rule lists the tenant under crossTenant and names the caller's tenant.` };
+    }
+    return { allowed: false, rule: 'default-deny', reason: `No policy rule grants ${describeTarget(target)} in tenant ${tenant.domain} to ${describeCaller(caller)}.` };
   }
   let firstFailure: PolicyDecision | undefined;
   for (const rule of candidates) {

@@ -11,6 +11,10 @@
  *       where:
  *         identity: { domain: [contoso.com] }
  *         user: { domain: [contoso.com] }
+ *
+ * Callers act in their own tenant (the one that issued their token) unless a rule lists other
+ * tenants under `crossTenant`; such a rule must pin the issuing tenant of every caller matcher
+ * (`tenant:`), so a token of another accepted tenant for the same app id matches nothing.
  */
 import { z } from 'zod';
 import { uniqueRuleNames } from '../config/unique-rule-names';
@@ -35,8 +39,21 @@ const callerSchema = z
     anonymous: z.literal(true).optional(),
     /** The gateway's own components, e.g. "rules:*" (event rules) or "rules:leaver" (one rule). */
     system: z.string().regex(/^[A-Za-z0-9*][A-Za-z0-9:._*-]{0,99}$/, 'must be a system caller name or glob such as "rules:*"').optional(),
+    /** The tenant that issued the caller's token (its `tid`): required in rules with crossTenant. */
+    tenant: z
+      .string()
+      .regex(GUID, "must be a tenant id (GUID): the tid of the caller's tokens, one of GATEWAY_AUTH_TENANTS")
+      .transform((v) => v.toLowerCase())
+      .optional(),
   })
-  .refine((c) => Object.keys(c).length > 0, 'must name at least one of app, user, group, role, scope, anonymous, system');
+  .refine((c) => Object.keys(c).length > 0, 'must name at least one of app, user, group, role, scope, anonymous, system')
+  .refine((c) => !(c.tenant && (c.system || c.anonymous)), { message: 'applies to app and user callers only (system and anonymous callers have no issuing tenant)', path: ['tenant'] });
+
+/** A token bucket per caller and gateway instance: `burst` requests at once, refilled at `perMinute`. */
+const rateLimitSchema = z.strictObject({
+  perMinute: z.int('must be a whole number').min(1, 'must be at least 1').max(1_000_000, 'must be at most 1000000'),
+  burst: z.int('must be a whole number').min(1, 'must be at least 1').max(100_000, 'must be at most 100000'),
+});
 
 const patternSchema = z
   .string()
@@ -82,8 +99,14 @@ const ruleSchema = z
     name: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'must be 1-80 letters, digits, dots, dashes or underscores'),
     description: z.string().max(1000).optional(),
     callers: z.array(callerSchema, { error: 'is required: a list of caller matchers' }).min(1, 'must list at least one caller'),
-    /** Tenant ids or initial domains; absent = every configured tenant. */
+    /** Tenant ids or initial domains; absent = every configured tenant (callers still act only in their own unless crossTenant lists others). */
     tenants: z.array(z.string().min(1).max(256)).min(1).optional(),
+    /**
+     * Tenants other than their own (ids or initial domains, "*" = every configured tenant) that
+     * the rule's callers may act on — e.g. a service provider's automation managing customer
+     * tenants. Every caller matcher of the rule must then name its `tenant`.
+     */
+    crossTenant: z.array(z.string().min(1).max(256)).min(1).optional(),
     operations: z.array(z.string().refine((v) => v === '*' || OPERATION_NAMES.includes(v), { message: `must be "*" or a known operation (${OPERATION_NAMES.join(', ')})` })).optional(),
     /** Raw cmdlets for POST /api/commands: exact names or globs such as "Get-*". */
     cmdlets: z.array(z.string().regex(/^(\*|[A-Za-z*]+-[A-Za-z0-9*]*)$/, 'must be a cmdlet name or glob such as "Get-*"')).optional(),
@@ -91,12 +114,23 @@ const ruleSchema = z
     diagnostics: z.boolean().optional(),
     /** Parameter constraints, by parameter name (operation field or cmdlet parameter; case-insensitive). */
     where: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'must be a parameter name'), constraintSchema).optional(),
+    /** Request rate of each caller this rule matches (overrides rateLimits for its kind; the most generous matching rule wins). */
+    rateLimit: rateLimitSchema.optional(),
   })
-  .refine((r) => r.operations?.length || r.cmdlets?.length || r.diagnostics, 'must grant operations, cmdlets or diagnostics');
+  .refine((r) => r.operations?.length || r.cmdlets?.length || r.diagnostics, 'must grant operations, cmdlets or diagnostics')
+  .superRefine((rule, ctx) => {
+    if (!rule.crossTenant) return;
+    rule.callers.forEach((matcher, i) => {
+      if (matcher.system || matcher.anonymous || matcher.tenant) return;
+      ctx.addIssue({ code: 'custom', path: ['callers', i, 'tenant'], message: "is required when the rule has crossTenant: name the tenant (id) whose callers may act on other tenants" });
+    });
+  });
 
 export const policySchema = z
   .strictObject({
     version: z.literal(1, { error: 'must be 1' }),
+    /** Default request rates per caller kind (each caller has its own bucket per gateway instance). */
+    rateLimits: z.strictObject({ app: rateLimitSchema.optional(), user: rateLimitSchema.optional(), anonymous: rateLimitSchema.optional() }).optional(),
     rules: z.array(ruleSchema).max(1000),
   })
   .superRefine(uniqueRuleNames);
@@ -105,3 +139,4 @@ export type PolicyDocument = z.infer<typeof policySchema>;
 export type PolicyRule = PolicyDocument['rules'][number];
 export type CallerMatcher = PolicyRule['callers'][number];
 export type ParameterConstraint = NonNullable<PolicyRule['where']>[string];
+export type RateLimit = z.infer<typeof rateLimitSchema>;

@@ -65,7 +65,7 @@ describe('the attack through CommandService.parse and the policy', () => {
   const tenant = { tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01', domain: 'contoso.onmicrosoft.com' };
   const tenants = { get: (t: string) => (t === tenant.domain ? tenant : undefined) } as unknown as TenantRegistry;
   const service = new CommandService({ store: {} as never, queue: {} as never, audit: {} as never, tenants, logger: silentLogger });
-  const caller = { kind: 'app' as const, id: 'app', appId: 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e05', roles: [], scopes: [] };
+  const caller = { kind: 'app' as const, id: 'app', appId: 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e05', tenantId: tenant.tenantId, roles: [], scopes: [] };
   const attack = { tenant: tenant.domain, cmdlet: 'Set-Mailbox', parameters: { Identity: 'alice@contoso.com', IDENTITY: 'bob@contoso.com', CustomAttribute1: 'x' } };
 
   it('was allowed by the policy, which looks at the first match only', () => {

@@ -32,6 +32,34 @@ describe('blob lease tenant slots', () => {
     await Promise.all(instances.map((s) => s.close()));
   });
 
+  it('hands a released slot only to a waiter whose capacity covers its index (reads leave the last slot to the worker)', async () => {
+    const slots = createBlobTenantSlots({ containerClient: container(), instanceId: 'x', idleHoldMs: 50 });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const a = (await slots.acquire('tenant-r', 2))!;
+    const b = (await slots.acquire('tenant-r', 2))!;
+    const [low, high] = a.index === 0 ? [a, b] : [b, a];
+    // Only readers (capacity 1) wait: slot 1 is not for them, and goes idle instead of being
+    // handed to one, refused, and handed to the next.
+    let read: Awaited<ReturnType<TenantSlots['acquire']>>;
+    const reader = slots.acquire('tenant-r', 1, { maxWaitMs: 5000 }).then((s) => (read = s));
+    const second = slots.acquire('tenant-r', 1, { maxWaitMs: 400 });
+    await sleep(50);
+    await high.release();
+    await sleep(150);
+    expect(read).toBeUndefined();
+    expect(await second).toBeUndefined();
+    // A worker (capacity 2) asks after the reader, and gets slot 1 although the reader waits longer.
+    const writer = await slots.acquire('tenant-r', 2, { maxWaitMs: 5000 });
+    expect(writer?.index).toBe(1);
+    expect(read).toBeUndefined();
+    await low.release();
+    await reader;
+    expect(read?.index).toBe(0);
+    await read!.release();
+    await writer!.release();
+    await slots.close();
+  });
+
   describe('fairness across instances', () => {
     // Small timings (SlotTimings) so each scenario takes a second or two of real storage I/O,
     // not the production defaults' 5-6 s; tenant-slots.timing.test.ts runs the defaults on fake timers.

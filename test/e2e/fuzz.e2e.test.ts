@@ -39,7 +39,8 @@ beforeAll(async () => {
   const logger = createLogger({ level: 'debug', destination: { write: (line: string) => void logLines.push(line) } });
   // The portal is on (its static files are fuzzed too).
   const portalDir = await buildPortal(mkdtempSync(join(tmpdir(), 'exo-portal-')));
-  gw = await startTestGateway({ logger, env: { PORTAL_CLIENT_ID: SANDBOX_APPS.portal, PORTAL_DIR: portalDir } });
+  // Two accepted tenants: a token of the second one is valid, and must still be worth nothing in the first (issue 16 finding 5).
+  gw = await startTestGateway({ logger, env: { PORTAL_CLIENT_ID: SANDBOX_APPS.portal, PORTAL_DIR: portalDir, GATEWAY_AUTH_TENANTS: `${CONTOSO},${FABRIKAM}` } });
   admin = await gw.token(AUTOMATION_ADMIN_APP);
   flow = await gw.token(FLOW_APP);
 });
@@ -134,7 +135,7 @@ async function badTokens(): Promise<Array<[string, string | undefined]>> {
   const expired = (await sandbox.sign(goodClaims, -600)).token;
   const wrongAudience = (await sandbox.sign({ ...goodClaims, aud: 'https://outlook.office365.com' })).token;
   const wrongIssuer = (await sandbox.sign({ ...goodClaims, iss: 'https://evil.example/v2.0' })).token;
-  const foreignTenant = (await sandbox.sign({ ...goodClaims, tid: FABRIKAM, iss: `${gw.cloud.endpoints.authorityHost}/${FABRIKAM}/v2.0` })).token;
+  const foreignTenant = (await sandbox.sign({ ...goodClaims, tid: UNACCEPTED_TENANT, iss: `${gw.cloud.endpoints.authorityHost}/${UNACCEPTED_TENANT}/v2.0` })).token;
   // Signed by the sandbox's real key with lifetimes Entra ID never issues (issue 16 finding 7).
   const noExp = await sandbox.signClaims({ ...goodClaims, iat: now, nbf: now });
   const nbfFuture = await sandbox.signClaims({ ...goodClaims, iat: now, nbf: now + 3600, exp: now + 7200 });
@@ -173,6 +174,22 @@ async function badTokens(): Promise<Array<[string, string | undefined]>> {
   ];
 }
 
+/** A tenant whose tokens the gateway does not accept (neither of GATEWAY_AUTH_TENANTS). */
+const UNACCEPTED_TENANT = '0c0c0c0c-1111-4222-8333-444455556666';
+
+/**
+ * Valid tokens the second accepted tenant (Fabrikam) issued for Contoso's callers' app ids
+ * (issue 16 finding 5): authenticated, but callers of Fabrikam — no rule lets them act on
+ * Contoso, the admin rule pins Contoso as its callers' tenant, and nothing of Contoso's is theirs.
+ */
+async function otherTenantTokens(): Promise<Array<[string, string]>> {
+  const claims = (appId: string, roles: string[]) => ({ aud: GATEWAY_API.appId, iss: `${gw.cloud.endpoints.authorityHost}/${FABRIKAM}/v2.0`, tid: FABRIKAM, oid: 'b0b0b0b0-0000-4000-8000-000000000002', sub: 'b0b0b0b0-0000-4000-8000-000000000002', azp: appId, idtyp: 'app' as const, roles, ver: '2.0' as const });
+  return [
+    ['tenant-B token with the admin app id', (await gw.cloud.context.tokens.sign(claims(AUTOMATION_ADMIN_APP.appId, ['Commands.Run', 'Operations.Run']))).token],
+    ['tenant-B token with the flow app id', (await gw.cloud.context.tokens.sign(claims(FLOW_APP.appId, ['Operations.Run']))).token],
+  ];
+}
+
 function bodyFor(record: Record<string, unknown>): string {
   return JSON.stringify(record);
 }
@@ -198,6 +215,21 @@ async function corpus(): Promise<FuzzCase[]> {
     cases.push({ label: `token: ${label} → GET diagnostics`, method: 'GET', path: '/api/diagnostics/contoso.onmicrosoft.com', headers: auth, expect: [401] });
     cases.push({ label: `token: ${label} → GET me`, method: 'GET', path: '/api/me', headers: auth, expect: [401] });
     cases.push({ label: `token: ${label} → GET event`, method: 'GET', path: '/api/events/evt-1', headers: auth, expect: [401] });
+  }
+
+  // 1b. Valid tokens of the second accepted tenant with Contoso's callers' app ids: 403/404, never 2xx.
+  for (const [label, token] of await otherTenantTokens()) {
+    const auth = { authorization: `Bearer ${token}` };
+    for (const target of postTargets) {
+      for (const tenant of ['contoso.onmicrosoft.com', CONTOSO, 'fabrikam.onmicrosoft.com']) {
+        cases.push({ label: `${label} → POST ${target.path} in ${tenant}`, method: 'POST', path: target.path, headers: { ...json, ...auth }, body: bodyFor({ ...target.valid, tenant }), expect: [403] });
+      }
+    }
+    cases.push({ label: `${label} → GET status`, method: 'GET', path: '/api/commands/00000000-0000-4000-8000-000000000000', headers: auth, expect: [404] });
+    cases.push({ label: `${label} → GET diagnostics of tenant A`, method: 'GET', path: '/api/diagnostics/contoso.onmicrosoft.com', headers: auth, expect: [403] });
+    cases.push({ label: `${label} → GET diagnostics of its own tenant`, method: 'GET', path: '/api/diagnostics/fabrikam.onmicrosoft.com', headers: auth, expect: [403] });
+    cases.push({ label: `${label} → GET me`, method: 'GET', path: '/api/me', headers: auth, expect: [403] });
+    cases.push({ label: `${label} → GET event`, method: 'GET', path: '/api/events/evt-1', headers: auth, expect: [404] });
   }
 
   // 2. Malformed bodies and media types against every POST endpoint.

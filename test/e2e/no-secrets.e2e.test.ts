@@ -4,8 +4,9 @@
  * a vault that answers 403, an app whose token Exchange refuses (401), diagnostics — with
  * Application Insights export to a loopback server. Every byte the processes write to stdout
  * and stderr, and every telemetry body posted, is searched for the sandbox's secrets: client
- * secrets, the Key Vault secret values (PFX base64, PEM key and certificate), bearer tokens and
- * client assertions (any JWT).
+ * secrets, the Key Vault secret values (PFX base64, PEM key and certificate, the parameter
+ * sealing key), bearer tokens and client assertions (any JWT), and the passwords of commands
+ * that carried them (Set-Mailbox -Password, NewPassword / OldPassword: issue 16 finding 11).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
+import { SANDBOX_SEALING_KEY } from '../../sandbox/directory/seed';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { callerToken, CONTOSO, FABRIKAM, hostProcessSettings } from '../support/gateway';
 import { offlineTelemetryEnv, startIngestionServer, type IngestionServer } from '../support/ingestion-server';
@@ -28,6 +30,8 @@ let dir: string;
 let token: string;
 let output = '';
 const children: ChildProcess[] = [];
+const suffix = Math.random().toString(36).slice(2, 10);
+const PASSWORDS = { password: `NoSecrets-Pa55!${suffix}`, newPassword: `NoSecrets-N3w!${suffix}`, oldPassword: `NoSecrets-0ld!${suffix}` };
 
 function baseEnv(tenantsFile: string): Record<string, string> {
   return hostProcessSettings(cloud, 'nosec', { TENANTS_FILE: tenantsFile, LOG_LEVEL: 'debug', WORKER_CLAIM_MS: '5000', WORKER_BACKOFF_MS: '200' });
@@ -83,6 +87,9 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
   const first = await host({ ...baseEnv(tenants1), ...offlineTelemetryEnv(ingestion) });
   expect(await first.run({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute9: 'no-secrets' } })).toMatchObject({ status: 'succeeded' });
   expect(await first.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 2 } })).toMatchObject({ status: 'succeeded' });
+  // Passwords: sealed at rest, clear only to Exchange, "***" in answers — and in no output.
+  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', Password: PASSWORDS.password } })).toMatchObject({ status: 'succeeded', parameters: { Password: '***' } });
+  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', NewPassword: PASSWORDS.newPassword, OldPassword: PASSWORDS.oldPassword } })).toMatchObject({ status: 'failed', parameters: { NewPassword: '***', OldPassword: '***' } });
   cloud.keyVault.updateReaders('fabrikam-kv', { remove: [miObjectId] });
   try {
     expect(await first.run({ tenant: FABRIKAM, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({ status: 'failed', error: { category: 'auth', exceptionType: 'Credential.KeyVaultForbidden' } });
@@ -129,10 +136,11 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       ['contoso-kv', 'exo-contoso-pem'],
       ['contoso-kv', 'exo-no-role-secret'],
       ['fabrikam-kv', 'exo-fabrikam-secret'],
+      [SANDBOX_SEALING_KEY.vault, SANDBOX_SEALING_KEY.name],
     ].map(async ([vault, name]) => (await new SecretClient(cloud.endpoints.vaultUrl(vault!), new DefaultAzureCredential()).getSecret(name!)).value!),
   );
   const pemBodies = vaultSecrets.flatMap((v) => [...v.matchAll(/-----BEGIN [A-Z ]+-----([\s\S]*?)-----END/g)].flatMap((m) => m[1]!.split(/\s+/).filter((line) => line.length >= 40)));
-  const secrets = [...cloud.context.directory.secrets.values(), ...vaultSecrets.filter((v) => !v.includes('-----BEGIN')), token, forged];
+  const secrets = [...cloud.context.directory.secrets.values(), ...vaultSecrets.filter((v) => !v.includes('-----BEGIN')), token, forged, ...Object.values(PASSWORDS)];
   expect(pemBodies.length).toBeGreaterThan(10);
   const everything = [output, ...ingestion.bodies].join('\n');
   for (const secret of secrets) {

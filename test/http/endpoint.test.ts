@@ -43,6 +43,7 @@ describe('httpEndpoint', () => {
     const statuses: Record<GatewayErrorCode, number> = {
       'Validation.Malformed': 400, 'Validation.Invalid': 422, 'Tenant.Unknown': 422, 'Tenant.Busy': 503, 'Command.NotFound': 404, 'Command.IdempotencyKeyReused': 422, 'Operation.Unknown': 404,
       'Policy.Denied': 403, 'Event.NotFound': 404, 'Event.ClientStateMismatch': 403, 'Mailbox.NotFound': 404, 'Exchange.Unavailable': 503, 'Exchange.ReadFailed': 502,
+      'Caller.RateLimited': 429, 'Secrets.Unavailable': 503,
     };
     for (const [code, status] of Object.entries(statuses)) expect((await call(fail(new GatewayError(code as GatewayErrorCode)))).status).toBe(status);
     const invalid = await call(fail(new GatewayError('Validation.Invalid', { title: 'Invalid command', detail: 'The command has invalid fields.', errors: [{ field: 'cmdlet', message: 'is required' }] })));
@@ -52,6 +53,8 @@ describe('httpEndpoint', () => {
     expect(denied.body).toEqual({ type: 'urn:exo-gateway:problem:forbidden', title: 'Forbidden by policy', status: 403, detail: 'no rule allows it', instance: '/api/probe/7', rule: 'default-deny' });
     const busy = await call(fail(new GatewayError('Tenant.Busy', { detail: 'busy', retryAfterSeconds: 5 })));
     expect(busy.headers['retry-after']).toBe('5');
+    const limited = await call(fail(new GatewayError('Caller.RateLimited', { detail: 'slow down', retryAfterSeconds: 3 })));
+    expect(limited).toMatchObject({ status: 429, headers: { 'retry-after': '3', 'content-type': 'application/problem+json' }, body: { type: 'urn:exo-gateway:problem:too-many-requests', title: 'Too many requests' } });
     expect(lines).toEqual([]);
   });
 
@@ -78,6 +81,34 @@ describe('httpEndpoint', () => {
   it('puts every request in a server span named after the route', async () => {
     await call(async () => ({ status: 204 }));
     expect(exporter.getFinishedSpans().map((s) => ({ name: s.name, route: s.attributes[ATTR.httpRoute], status: s.attributes[ATTR.httpStatus] }))).toEqual([{ name: 'GET /api/probe/{id}', route: '/api/probe/{id}', status: 204 }]);
+  });
+
+  it("takes each authenticated request from the caller's rate limit, at the endpoint's weight; over it is a 429 before the handler runs", async () => {
+    const admitted: number[] = [];
+    let budget = 1.05;
+    const limited = {
+      ...services,
+      admit: (_caller: unknown, weight: number) => {
+        if (budget < weight) throw new GatewayError('Caller.RateLimited', { detail: 'over', retryAfterSeconds: 2 });
+        budget -= weight;
+        admitted.push(weight);
+      },
+    };
+    let ran = 0;
+    const endpoint = (rateWeight?: number) =>
+      httpEndpoint(limited, { name: 'probe', route: 'probe', methods: ['GET'], rateWeight }, async ({ authenticate }) => {
+        await authenticate();
+        ran++;
+        return { status: 204 };
+      }) as Extract<FunctionDefinition, { trigger: 'http' }>;
+    const send = async (rateWeight?: number) => (await endpoint(rateWeight).options.handler(new HttpRequest({ method: 'GET', url: 'http://localhost/api/probe' }), {} as InvocationContext)) as HttpResponseInit;
+    expect((await send()).status).toBe(204);
+    expect((await send(0.05)).status).toBe(204);
+    const over = await send();
+    expect(over.status).toBe(429);
+    expect((over.headers as Record<string, string>)['retry-after']).toBe('2');
+    expect(admitted).toEqual([1, 0.05]);
+    expect(ran).toBe(2);
   });
 
   it('adds nosniff and the correlation id once, keeping a correlation id the handler chose', async () => {

@@ -21,6 +21,11 @@ describe('redaction', () => {
     expect(redactValue({ password: 'p', nested: { clientSecret: 's', ok: 'fine' }, list: [`x ${jwt}`] })).toEqual({ password: '[REDACTED]', nested: { clientSecret: '[REDACTED]', ok: 'fine' }, list: ['x [REDACTED JWT]'] });
   });
 
+  it('blanks every password-named field, not only "password" (issue 16 finding 11: NewPassword and OldPassword slipped through)', () => {
+    const parameters = { Identity: 'a@contoso.com', NewPassword: 'N3w!', OldPassword: 'O1d!', RoomMailboxPassword: 'R00m!', Table: { pfxPassword: 'x', passphrase: 'y', userPwd: 'z', PasswordNeverExpires: true } };
+    expect(redactValue(parameters)).toEqual({ Identity: 'a@contoso.com', NewPassword: '[REDACTED]', OldPassword: '[REDACTED]', RoomMailboxPassword: '[REDACTED]', Table: { pfxPassword: '[REDACTED]', passphrase: '[REDACTED]', userPwd: '[REDACTED]', PasswordNeverExpires: '[REDACTED]' } });
+  });
+
   it('keeps them out of log lines, in messages, fields and errors', () => {
     let output = '';
     const destination = new Writable({ write(chunk, _enc, cb) { output += chunk.toString(); cb(); } });

@@ -63,7 +63,7 @@ describe('decide', () => {
     expect(decide(undefined, request(flowApp, op('grant-full-access')))).toMatchObject({ allowed: false, rule: 'default-deny', reason: expect.stringMatching(/POLICY_FILE/) });
     const d = decide(POLICY, request(flowApp, op('convert-to-shared'), { identity: 'a@contoso.com' }));
     expect(d).toMatchObject({ allowed: false, rule: 'default-deny' });
-    expect(d.reason).toBe(`No policy rule grants operation convert-to-shared in tenant contoso.onmicrosoft.com to app ${FLOW_APP}.`);
+    expect(d.reason).toBe(`No policy rule grants operation convert-to-shared in tenant contoso.onmicrosoft.com to app ${FLOW_APP} of tenant ${CONTOSO.tenantId}.`);
   });
 
   it('allows what a rule grants when every constraint holds, naming the rule', () => {
@@ -124,6 +124,56 @@ describe('decide', () => {
   });
 });
 
+describe('callers are tied to the tenant that issued their token (issue 16 finding 5)', () => {
+  const MSP = `version: 1
+rules:
+  - name: anywhere-by-rule
+    callers: [{ app: ${FLOW_APP}, role: Operations.Run }]
+    operations: [set-auto-reply]
+  - name: msp
+    callers: [{ app: ${PORTAL_APP}, tenant: ${CONTOSO.tenantId.toUpperCase()} }]
+    crossTenant: [fabrikam.onmicrosoft.com]
+    operations: [clear-auto-reply]
+    diagnostics: true
+`;
+  const policy = parsePolicy(MSP, 'msp.yaml');
+  const fromFabrikam = (c: Caller): Caller => ({ ...c, tenantId: FABRIKAM.tenantId });
+  const portalApp: Caller = { kind: 'app', id: PORTAL_APP, appId: PORTAL_APP, tenantId: CONTOSO.tenantId, roles: [], scopes: [] };
+
+  it('a rule without crossTenant lets callers act in their own tenant only, even with no tenants list', () => {
+    expect(decide(policy, request(flowApp, op('set-auto-reply'))).allowed).toBe(true);
+    const foreign = decide(policy, request(flowApp, op('set-auto-reply'), {}, FABRIKAM));
+    expect(foreign).toMatchObject({ allowed: false, rule: 'default-deny' });
+    expect(foreign.reason).toBe(`No policy rule lets app ${FLOW_APP} of tenant ${CONTOSO.tenantId} act on tenant fabrikam.onmicrosoft.com: callers act only in the tenant that issued their token, unless a rule lists the tenant under crossTenant and names the caller's tenant.`);
+    // The same app id, token from the other tenant: acts in that tenant, not in Contoso.
+    expect(decide(policy, request(fromFabrikam(flowApp), op('set-auto-reply'))).allowed).toBe(false);
+    expect(decide(policy, request(fromFabrikam(flowApp), op('set-auto-reply'), {}, FABRIKAM)).allowed).toBe(true);
+    // A caller without an issuing tenant acts nowhere.
+    expect(decide(policy, request({ ...flowApp, tenantId: undefined }, op('set-auto-reply'))).allowed).toBe(false);
+  });
+
+  it('crossTenant lets the pinned tenant\'s callers act on the listed tenants, and nobody else', () => {
+    expect(decide(policy, request(portalApp, op('clear-auto-reply'), {}, FABRIKAM))).toMatchObject({ allowed: true, rule: 'msp' });
+    expect(decide(policy, request(portalApp, { kind: 'diagnostics' }, {}, FABRIKAM))).toMatchObject({ allowed: true, rule: 'msp' });
+    expect(decide(policy, request(portalApp, op('clear-auto-reply'))).allowed).toBe(true);
+    // The same app id from Fabrikam matches no matcher of the rule (its tenant is pinned to Contoso).
+    expect(decide(policy, request(fromFabrikam(portalApp), op('clear-auto-reply'), {}, FABRIKAM)).allowed).toBe(false);
+    expect(decide(policy, request(fromFabrikam(portalApp), { kind: 'diagnostics' })).allowed).toBe(false);
+    // A tenant the rule does not list.
+    expect(decide(policy, request(portalApp, op('clear-auto-reply'), {}, { tenantId: '00000000-0000-4000-8000-000000000009', domain: 'other.onmicrosoft.com' })).allowed).toBe(false);
+    // "*": every tenant, still only for the pinned issuer.
+    const star = parsePolicy(MSP.replace('[fabrikam.onmicrosoft.com]', '["*"]'), 'star.yaml');
+    expect(decide(star, request(portalApp, op('clear-auto-reply'), {}, { tenantId: '00000000-0000-4000-8000-000000000009', domain: 'other.onmicrosoft.com' })).allowed).toBe(true);
+    expect(decide(star, request(fromFabrikam(portalApp), op('clear-auto-reply'))).allowed).toBe(false);
+  });
+
+  it('system callers are bound by the rule\'s tenants alone (the gateway acting on an event of that tenant)', () => {
+    const system = parsePolicy(`version: 1\nrules:\n  - name: ev\n    callers: [{ system: "rules:*" }]\n    tenants: [fabrikam.onmicrosoft.com]\n    operations: ["*"]\n`, 'sys.yaml');
+    expect(decide(system, request({ kind: 'system', id: 'rules:leaver', roles: [], scopes: [] }, op('clear-auto-reply'), {}, FABRIKAM)).allowed).toBe(true);
+    expect(decide(system, request({ kind: 'system', id: 'rules:leaver', roles: [], scopes: [] }, op('clear-auto-reply'))).allowed).toBe(false);
+  });
+});
+
 describe('policy file', () => {
   function problems(text: string): string[] {
     try {
@@ -163,6 +213,43 @@ rules:
         expect.stringMatching(/^line 12:\d+ rules\[2\]\.name: duplicates an earlier rule name "good"/),
       ]),
     );
+  });
+
+  it('crossTenant needs every caller matcher to name its tenant, by id; rate limits are whole numbers', () => {
+    const found = problems(`version: 1
+rateLimits:
+  user: { perMinute: 0, burst: 10 }
+rules:
+  - name: msp
+    callers:
+      - app: ${FLOW_APP}
+      - app: ${PORTAL_APP}
+        tenant: contoso.onmicrosoft.com
+      - system: "rules:*"
+        tenant: ${CONTOSO.tenantId}
+    crossTenant: ["*"]
+    operations: [set-auto-reply]
+    rateLimit: { perMinute: 10, burst: 1.5 }
+`);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^line 3:\d+ rateLimits\.user\.perMinute: must be at least 1/),
+        expect.stringMatching(/^line 9:\d+ rules\[0\]\.callers\[1\]\.tenant: must be a tenant id \(GUID\)/),
+        expect.stringMatching(/^line \d+:\d+ rules\[0\]\.callers\[2\]\.tenant: applies to app and user callers only/),
+        expect.stringMatching(/^line 14:\d+ rules\[0\]\.rateLimit\.burst: must be a whole number/),
+      ]),
+    );
+    // Once the rest is valid: the matcher that does not pin its tenant is named.
+    expect(problems(`version: 1
+rules:
+  - name: msp
+    callers:
+      - app: ${FLOW_APP}
+      - app: ${PORTAL_APP}
+        tenant: ${CONTOSO.tenantId}
+    crossTenant: ["*"]
+    operations: [set-auto-reply]
+`)).toEqual(['Invalid policy: POLICY_FILE=p.yaml is invalid', expect.stringMatching(/^line 5:\d+ rules\[0\]\.callers\[0\]\.tenant: is required when the rule has crossTenant: name the tenant/)]);
   });
 
   it('refuses YAML syntax errors, unknown keys, a wrong version and rules that grant nothing', () => {

@@ -6,7 +6,12 @@
  * - the authorization matrix: every action against another user's mailbox, or a group the
  *   user neither owns nor may join/leave, is 403 with nothing stored, enqueued or changed.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
+import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
+import { startTestCloud } from '../support/sandbox';
 import { startTestGateway, CONTOSO, FLOW_APP, type TestGateway } from '../support/gateway';
 import { userToken } from '../support/user-token';
 import type { GroupState, MailboxState } from '../../sandbox/exchange/recipients';
@@ -18,10 +23,19 @@ let alex: string;
 const TENANT = 'contoso.onmicrosoft.com';
 
 beforeAll(async () => {
-  gw = await startTestGateway();
+  // These users click much faster than people: a user rate limit of 600/min (burst 300) instead
+  // of the sandbox's 60/min, so every answer here is the one under test, never a 429.
+  const dir = mkdtempSync(join(tmpdir(), 'exo-portal-api-'));
+  const policyFile = join(dir, 'policy.yaml');
+  const cloud = await startTestCloud();
+  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed).replace('user: { perMinute: 60, burst: 30 }', 'user: { perMinute: 600, burst: 300 }'));
+  gw = await startTestGateway({ cloud, env: { POLICY_FILE: policyFile } });
   [adele, alex] = await Promise.all([userToken(gw.cloud, CONTOSO, 'adele.vance@contoso.com'), userToken(gw.cloud, CONTOSO, 'alex.wilber@contoso.com')]);
 });
-afterAll(() => gw.stop());
+afterAll(async () => {
+  await gw.stop();
+  await gw.cloud.stop();
+});
 
 const mailbox = (alias: string): MailboxState => [...gw.cloud.exchange.recipients(CONTOSO).mailboxes.values()].find((m) => m.user.alias === alias)!;
 const group = (alias: string): GroupState => [...gw.cloud.exchange.recipients(CONTOSO).groups.values()].find((g) => g.group.alias === alias)!;

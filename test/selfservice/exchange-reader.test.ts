@@ -5,7 +5,8 @@
  * DistinguishedName like Exchange Online.
  */
 import { startTestGateway, CONTOSO, type TestGateway } from '../support/gateway';
-import { ExchangeReader } from '../../shared/selfservice/exchange-reader';
+import { ExchangeReader, readSlotCapacity } from '../../shared/selfservice/exchange-reader';
+import { TenantThrottle, watchThrottling } from '../../shared/selfservice/tenant-throttle';
 import { ExchangeError } from '../../shared/exchange/errors';
 import { GatewayError } from '../../shared/core/errors';
 import { problemFor } from '../../shared/http/problem';
@@ -71,6 +72,96 @@ describe('ExchangeReader (units)', () => {
     const throwing = (category: 'throttled' | 'permanent') => new ExchangeReader({ slots, sessions: fakeSessions(() => { throw new ExchangeError({ category, message: 'x', retryAfterMs: 7000 }); }), logger: silentLogger });
     expect(problemFor(await throwing('throttled').read(tenant, (invoke) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} })).catch((e: unknown) => e))).toMatchObject({ status: 503, headers: { 'retry-after': '7' } });
     expect(problemFor(await throwing('permanent').read(tenant, (invoke) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} })).catch((e: unknown) => e))).toMatchObject({ status: 502 });
+  });
+});
+
+describe('ExchangeReader: a fair share for interactive reads (issue 16 finding 6)', () => {
+  function recordingSlots(free = true) {
+    const asked: number[] = [];
+    const gates: Array<() => void> = [];
+    const slots = {
+      acquire: async (_tenant: string, capacity: number) => {
+        asked.push(capacity);
+        if (!free) await new Promise<void>((resolve) => gates.push(resolve));
+        return { index: 0, release: async () => undefined };
+      },
+      close: async () => undefined,
+    } as unknown as TenantSlots;
+    return { slots, asked, open: () => gates.splice(0).forEach((g) => g()) };
+  }
+  const ok = () => fakeSessions(() => ({ value: [], warnings: [], truncated: false, requestIds: [] }));
+  const get = (invoke: Parameters<Parameters<ExchangeReader['read']>[1]>[0]) => invoke({ cmdlet: 'Get-Mailbox', parameters: {} });
+
+  it('asks for at most cap - 1 slots (the worker keeps one), all of a cap of 1', async () => {
+    const { slots, asked } = recordingSlots();
+    const reader = new ExchangeReader({ slots, sessions: ok(), logger: silentLogger });
+    for (const maxConcurrency of [3, 2, 1, 10]) await reader.read({ ...tenant, maxConcurrency }, get);
+    expect(asked).toEqual([2, 1, 1, 9]);
+    expect(readSlotCapacity(3)).toBe(2);
+  });
+
+  it('refuses at once (503) when maxWaiting reads of the tenant already wait for a slot', async () => {
+    const { slots, open } = recordingSlots(false);
+    const reader = new ExchangeReader({ slots, sessions: ok(), logger: silentLogger, maxWaiting: 2 });
+    const waiting = [reader.read(tenant, get), reader.read(tenant, get)];
+    const third = await reader.read(tenant, get).catch((e: unknown) => e);
+    expect(problemFor(third)).toMatchObject({ status: 503, headers: { 'retry-after': '2' } });
+    // Another tenant has its own count.
+    const other = reader.read({ ...tenant, tenantId: 'other' }, get);
+    open();
+    await Promise.all([...waiting, other]);
+    // Once they have their slots, a new read may wait again.
+    const next = reader.read(tenant, get).then(() => 'read');
+    await new Promise((r) => setImmediate(r));
+    open();
+    await expect(next).resolves.toBe('read');
+  });
+
+  it('while the tenant is throttled, reads fail fast with 503 + Retry-After and send nothing', async () => {
+    let now = 0;
+    const throttle = new TenantThrottle({ now: () => now });
+    let calls = 0;
+    const sessions = watchThrottling(
+      fakeSessions(() => {
+        calls++;
+        if (calls === 2) throw new ExchangeError({ category: 'throttled', message: 'You have reached the maximum number of concurrent requests per tenant.', retryAfterMs: 4000 });
+        return { value: [], warnings: [], truncated: false, requestIds: [] };
+      }),
+      throttle,
+    );
+    const { slots, asked } = recordingSlots();
+    const reader = new ExchangeReader({ slots, sessions, logger: silentLogger, throttle });
+    // The second cmdlet of a read is throttled: the read fails, the tenant is marked for Retry-After.
+    const first = await reader.read(tenant, async (invoke) => (await get(invoke), await get(invoke), await get(invoke))).catch((e: unknown) => e);
+    expect(problemFor(first)).toMatchObject({ status: 503, headers: { 'retry-after': '4' } });
+    expect(calls).toBe(2);
+    now += 1000;
+    const fast = await reader.read(tenant, get).catch((e: unknown) => e);
+    expect(fast).toMatchObject({ code: 'Exchange.Unavailable', retryAfterSeconds: 3 });
+    expect(asked).toHaveLength(1); // no slot asked for, no call sent
+    expect(calls).toBe(2);
+    now += 3000;
+    await reader.read(tenant, get);
+    expect(calls).toBe(3);
+  });
+
+  it('throttled $batch items mark their tenant too; other answers do not', async () => {
+    const throttle = new TenantThrottle({ now: () => 0 });
+    const sessions = watchThrottling(
+      {
+        forTenant: () => ({
+          invoke: async () => {
+            throw new ExchangeError({ category: 'notFound', message: 'x' });
+          },
+          invokeBatch: async () => [{ ok: true as const, result: { value: [], warnings: [], truncated: false, requestIds: [] } }, { ok: false as const, error: new ExchangeError({ category: 'throttled', message: 'slow down' }) }],
+        }),
+      },
+      throttle,
+    );
+    await sessions.forTenant(tenant).invoke({ cmdlet: 'Get-Mailbox', parameters: {} }).catch(() => undefined);
+    expect(throttle.remainingMs(CONTOSO)).toBe(0);
+    await sessions.forTenant(tenant).invokeBatch([]);
+    expect(throttle.remainingMs(CONTOSO)).toBe(5000);
   });
 });
 
