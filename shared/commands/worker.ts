@@ -209,6 +209,11 @@ export function mayHaveRun(error: unknown): boolean {
   return !['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code ?? '');
 }
 
+/** The credential layer's code while a new certificate version is being adopted (credentials/errors.ts). */
+const CREDENTIAL_ROTATING = 'Credential.Rotating';
+/** How long a command waits for a rotation before it looks again. */
+const ROTATION_WAIT_MS = 5000;
+
 /** A failed run by its error's category; anything but an ExchangeError is an internal error, tried again. */
 function failed(error: unknown, log: Logger): RunOutcome {
   if (!(error instanceof ExchangeError)) {
@@ -220,6 +225,10 @@ function failed(error: unknown, log: Logger): RunOutcome {
     case 'throttled':
       return { kind: 'throttled', error: commandError, retryAfterMs: error.retryAfterMs };
     case 'transient':
+      // A certificate rotation under way (Entra refused the version in use, a newer one is being
+      // adopted): nothing was sent, and it is not this command's failure — wait like throttling,
+      // without spending an attempt, so a rotation that takes minutes fails no command.
+      if (error.exceptionType === CREDENTIAL_ROTATING) return { kind: 'throttled', error: commandError, retryAfterMs: error.retryAfterMs ?? ROTATION_WAIT_MS };
       return { kind: 'transient', error: commandError, retryAfterMs: error.retryAfterMs, mayHaveRun: mayHaveRun(error) };
     case 'auth':
       return { kind: 'auth', error: commandError };
