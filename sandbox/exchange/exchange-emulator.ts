@@ -1,7 +1,8 @@
 /**
  * The sandbox's Exchange Online admin API (outlook.localhost): `POST /adminapi/beta/{tenant}/InvokeCommand`
  * and `$batch`, with the real service's token checks (audience, Exchange.ManageAsApp role,
- * an Exchange-capable Entra role in `wids`, tenant), OData paging over `@odata.nextLink`,
+ * an Exchange-capable Entra role in `wids` or Exchange RBAC of the service principal, tenant;
+ * only the cmdlets and parameters of the caller's roles — rbac.ts), OData paging over `@odata.nextLink`,
  * `$select`, warnings, error shapes, a per-tenant concurrency cap (429 + Retry-After), and
  * configurable latency, cap and faults (service-wide or per tenant). Every state change is written to an effects journal so
  * tests can prove exactly-once execution.
@@ -13,7 +14,8 @@ import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../c
 import { WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
 import { runCmdlet } from './cmdlets';
-import { CmdletError, requestError } from './errors';
+import { CmdletError, exo, requestError } from './errors';
+import { exchangeAccess, type ExchangeAccess } from './rbac';
 import { TenantRecipients } from './recipients';
 
 export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'slow' | 'drop' | 'dropAfterApply';
@@ -89,7 +91,8 @@ export interface ReceivedExchangeRequest {
 /** Received requests kept for inspection (oldest dropped first). */
 const MAX_RECEIVED = 10_000;
 
-const EXCHANGE_ROLES = new Set<string>([WELL_KNOWN.roles.exchangeAdministrator, WELL_KNOWN.roles.exchangeRecipientAdministrator, WELL_KNOWN.roles.globalAdministrator]);
+/** A cmdlet outside the caller's roles: 403 with a body of NUL bytes, as for an unknown one (graph2otel, live). */
+const FORBIDDEN_BODY = Buffer.alloc(16);
 const CONCURRENCY_TEXT = 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
 const MAX_BATCH = 10;
 
@@ -101,6 +104,7 @@ interface CommandInput {
 class HttpAnswer extends Error {
   constructor(
     readonly status: number,
+    /** JSON, or raw bytes (a Buffer) sent as they are. */
     readonly body: unknown,
     readonly headers: Record<string, string> = {},
   ) {
@@ -191,13 +195,14 @@ export class ExchangeEmulator implements Emulator {
       if (req.method !== 'POST') throw new HttpAnswer(405, requestError('MethodNotAllowed', `The requested resource does not support http method '${req.method}'.`), { Allow: 'POST' });
       const tenantSegment = decodeURIComponent(match[1]!);
       const tenant = this.ctx.directory.tenant(tenantSegment);
-      const claims = await this.authenticate(req, tenant?.tenantId, tenantSegment);
+      const { claims, access } = await this.authenticate(req, tenant?.tenantId, tenantSegment);
       const body = parseJson(req.body);
       const stats = this.ctx.stats.exchangeTenant(tenant!.tenantId);
       if (match[2]!.toLowerCase() === '$batch') stats.batchRequests++;
       else stats.invokeCommandRequests++;
-      if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, claims, body, baseHeaders);
+      if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, claims, body, baseHeaders, access);
       const input = commandInput(body);
+      if (!access.mayRun(input.CmdletName)) throw new HttpAnswer(403, FORBIDDEN_BODY);
       await this.withSlot(tenant!.tenantId, async () => {
         const fault = this.pickFault(tenant!.tenantId);
         if (fault) this.countFault(tenant!.tenantId, fault);
@@ -206,7 +211,7 @@ export class ExchangeEmulator implements Emulator {
           return;
         }
         await this.applyFaultBeforeWork(tenant!.tenantId, fault);
-        const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString());
+        const answer = this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString(), access);
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
@@ -214,12 +219,16 @@ export class ExchangeEmulator implements Emulator {
         sendJson(res, answer.status, answer.body, { ...baseHeaders, ...answer.headers });
       });
     } catch (error) {
+      if (error instanceof HttpAnswer && Buffer.isBuffer(error.body)) {
+        res.writeHead(error.status, { ...baseHeaders, ...error.headers, 'Content-Length': String(error.body.length) });
+        return void res.end(error.body);
+      }
       if (error instanceof HttpAnswer) return sendJson(res, error.status, error.body, { ...baseHeaders, ...error.headers });
       throw error;
     }
   }
 
-  private async authenticate(req: EmulatorRequest, tenantId: string | undefined, tenantSegment: string): Promise<AccessTokenClaims> {
+  private async authenticate(req: EmulatorRequest, tenantId: string | undefined, tenantSegment: string): Promise<{ claims: AccessTokenClaims; access: ExchangeAccess }> {
     const challenge = { 'WWW-Authenticate': `Bearer client_id="${WELL_KNOWN.exchangeResourceAppId}", trusted_issuers="00000001-0000-0000-c000-000000000000@*", token_types="app_asserted_user_v1 service_asserted_app_v1", authorization_uri="${this.ctx.endpoints.authorityHost}/common/oauth2/authorize", error="invalid_token"` };
     const token = bearerToken(req.headers);
     if (!token) throw new HttpAnswer(401, requestError('Unauthorized', 'The request requires a bearer token in the Authorization header.'), challenge);
@@ -240,10 +249,11 @@ export class ExchangeEmulator implements Emulator {
     if (!(claims.roles ?? []).includes(WELL_KNOWN.manageAsAppRole)) {
       throw new HttpAnswer(401, requestError('Unauthorized', `The role assigned to application ${claims.appid ?? claims.azp ?? ''} isn't supported in this scenario. Please check online documentation for assigning correct Directory Roles to Azure AD Application for EXO App-Only Authentication.`), challenge);
     }
-    if (!(claims.wids ?? []).some((w) => EXCHANGE_ROLES.has(w))) {
+    const access = exchangeAccess(this.ctx.directory, claims);
+    if (!access) {
       throw new HttpAnswer(403, requestError('Forbidden', `The application ${claims.appid ?? claims.azp ?? ''} is not assigned an Exchange-capable directory role (for example Exchange Administrator). Assign one to the service principal.`));
     }
-    return claims;
+    return { claims, access };
   }
 
   private pickFault(tenantId: string): ExchangeFaultKind | undefined {
@@ -295,9 +305,12 @@ export class ExchangeEmulator implements Emulator {
     }
   }
 
-  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string): { status: number; body: unknown; headers: Record<string, string> } {
+  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string, access: ExchangeAccess): { status: number; body: unknown; headers: Record<string, string> } {
     let result;
     try {
+      // A parameter the caller's roles do not include does not exist for it.
+      const hidden = access.hiddenParameter(input.CmdletName, input.Parameters);
+      if (hidden) throw exo.unknownParameter(hidden);
       result = runCmdlet(this.recipients(tenantId), input.CmdletName, input.Parameters);
     } catch (error) {
       if (error instanceof CmdletError) return { status: error.status, body: error.body(), headers: {} };
@@ -334,7 +347,7 @@ export class ExchangeEmulator implements Emulator {
    * service time. With `Prefer: odata.continue-on-error` every item runs; without it processing
    * stops after the first failed item and the items not run have no response.
    */
-  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, _claims: AccessTokenClaims, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
+  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, _claims: AccessTokenClaims, body: unknown, baseHeaders: Record<string, string>, access: ExchangeAccess): Promise<void> {
     const requests = (body as { requests?: unknown })?.requests;
     if (!Array.isArray(requests) || requests.length === 0) throw new HttpAnswer(400, requestError('BadRequest', "The batch request must contain a non-empty 'requests' array."));
     if (requests.length > MAX_BATCH) throw new HttpAnswer(400, requestError('BadRequest', `The batch request contains ${requests.length} requests; the limit is ${MAX_BATCH}.`));
@@ -360,7 +373,7 @@ export class ExchangeEmulator implements Emulator {
       await this.applyFaultBeforeWork(tenantId, fault);
       const responses: Array<{ id: string; status: number; headers: Record<string, string>; body: unknown }> = [];
       for (const item of requests) {
-        const answer = this.batchItem(tenantId, item as BatchRequestItem);
+        const answer = this.batchItem(tenantId, item as BatchRequestItem, access);
         responses.push(answer);
         if (answer.status >= 400 && !continueOnError) break;
       }
@@ -372,7 +385,7 @@ export class ExchangeEmulator implements Emulator {
     });
   }
 
-  private batchItem(tenantId: string, r: BatchRequestItem): { id: string; status: number; headers: Record<string, string>; body: unknown } {
+  private batchItem(tenantId: string, r: BatchRequestItem, access: ExchangeAccess): { id: string; status: number; headers: Record<string, string>; body: unknown } {
     const id = String(r.id);
     const json = { 'Content-Type': 'application/json' };
     const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({ id, status, headers: { ...json, ...headers }, body: errorBody });
@@ -394,6 +407,8 @@ export class ExchangeEmulator implements Emulator {
       if (error instanceof HttpAnswer) return fail(error.status, error.body);
       throw error;
     }
+    // An item body is JSON: the NUL bytes of a refused cmdlet become a string of them.
+    if (!access.mayRun(input.CmdletName)) return fail(403, FORBIDDEN_BODY.toString('utf8'));
     const itemFault = this.pickItemFault(input);
     if (itemFault) {
       this.ctx.stats.exchangeTenant(tenantId).faults++;
@@ -410,7 +425,7 @@ export class ExchangeEmulator implements Emulator {
     }
     const headers = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
     const requestId = headers['client-request-id'] ?? randomUUID();
-    const answer = this.invoke(tenantId, input, subUrl, headers.prefer, requestId, subUrl.toString());
+    const answer = this.invoke(tenantId, input, subUrl, headers.prefer, requestId, subUrl.toString(), access);
     return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body: answer.body };
   }
 
