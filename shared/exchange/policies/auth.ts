@@ -80,8 +80,10 @@ export function explainRefusal(error: ExchangeError, sent: ExchangeRequest, expe
 /** What the token lacks, in an admin's terms; undefined when it looks right or cannot be read. */
 export function explainAuthFailure(token: string, expected: ExpectedToken): string | undefined {
   try {
-    const { problems } = explainExchangeToken(summarizeToken(token), { tenantId: expected.tenantId, audience: expected.tokenScope.replace(/\/\.default$/, '') });
-    return problems.length ? problems.map((p) => `${p.message} Fix: ${p.remediation}`).join(' ') : undefined;
+    const { problems, warnings } = explainExchangeToken(summarizeToken(token), { tenantId: expected.tenantId, audience: expected.tokenScope.replace(/\/\.default$/, '') });
+    // Refused: a token without an Entra role may be why (when no role group covers the cmdlet).
+    const all = [...problems, ...warnings];
+    return all.length ? all.map((p) => `${p.message} Fix: ${p.remediation}`).join(' ') : undefined;
   } catch {
     return undefined;
   }
