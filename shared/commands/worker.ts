@@ -15,6 +15,7 @@ import { alreadyApplied, computeBackoffMs } from '../exchange/classify';
 import { ExchangeError } from '../exchange/errors';
 import type { CmdletResult, ExchangeSessions } from '../exchange/types';
 import type { Logger } from '../observability/logger';
+import { bypassSetting, decidesGroupManagerCheck, explainGroupManagerFailure, firstGroupManagerCall, groupManagerRetry } from '../operations/group-manager-check';
 import type { Telemetry } from '../observability/telemetry';
 import type { AuditLog } from './audit';
 import { CommandBatcher } from './batcher';
@@ -286,17 +287,34 @@ export class CommandWorker {
     }
   }
 
-  /** One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. */
+  /**
+   * One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. A
+   * group-membership operation goes with or without -BypassSecurityGroupManagerCheck as the
+   * tenant says, in `auto` once more with it when Exchange asks for a manager of the group.
+   */
   private async runSingle(command: Command, tenant: TenantConfig, how: RunContext): Promise<Ran> {
-    const call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
+    let call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
+    const groupManagerCheck = decidesGroupManagerCheck(command.operation, call);
+    if (groupManagerCheck) call = firstGroupManagerCall(call, bypassSetting(tenant));
     const asked = this.now();
-    const r = await this.batcher.run(tenant, { request: { ...call, anchorMailbox: command.anchorMailbox }, correlationId: command.correlationId ?? command.id, signal: how.signal, logger: how.log, traceContext: how.step.context });
+    const send = (c: typeof call) => this.batcher.run(tenant, { request: { ...c, anchorMailbox: command.anchorMailbox }, correlationId: command.correlationId ?? command.id, signal: how.signal, logger: how.log, traceContext: how.step.context });
+    let r = await send(call);
     how.step.slotWaited('noSlot' in r ? undefined : r.slotWaitMs, 'noSlot' in r ? (r.cause !== undefined ? 'error' : 'timeout') : 'acquired');
     if ('noSlot' in r) return { outcome: { kind: 'noSlot', cause: r.cause }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
     const timing = { slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize };
+    const again = groupManagerCheck && !r.ok ? groupManagerRetry(call, r.error, bypassSetting(tenant)) : undefined;
+    if (again) {
+      how.log.info({ cmdlet: call.cmdlet }, 'not a manager of the group: sending once more with -BypassSecurityGroupManagerCheck');
+      call = again;
+      r = await send(call);
+      if ('noSlot' in r) return { outcome: { kind: 'noSlot', cause: r.cause }, slotWaitMs: this.now() - asked, exchangeMs: timing.exchangeMs, batchSize: 0 };
+      timing.slotWaitMs += r.slotWaitMs;
+      timing.exchangeMs += r.exchangeMs;
+      timing.batchSize = r.batchSize;
+    }
     if (r.ok) return { ...timing, outcome: succeeded([stepOf(call.cmdlet, r.result)]) };
     if (r.error instanceof ExchangeError && alreadyApplied(call.cmdlet, r.error)) return { ...timing, outcome: succeeded([appliedStep(call.cmdlet, r.error)]) };
-    return { ...timing, outcome: failed(r.error, how.log) };
+    return { ...timing, outcome: failed(explainGroupManagerFailure(call, r.error, tenant, groupManagerCheck), how.log) };
   }
 
   /** The steps of a multi-step operation, in order, under one tenant slot. */
