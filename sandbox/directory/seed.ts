@@ -325,7 +325,8 @@ export function defaultSeed(): SandboxSeed {
       tenantId: CONTOSO,
       objectId: uid(CONTOSO, 3),
       publicClient: true,
-      redirectUris: ['http://localhost:7071/portal/', 'http://localhost:7071/portal', 'http://localhost/api/portal/'],
+      // The portal page (interactive sign-in) and its redirect page (silent sign-in in a hidden iframe).
+      redirectUris: ['http://localhost:7071/portal/', 'http://localhost:7071/portal', 'http://localhost/api/portal/', 'http://localhost:7071/portal/redirect.html', 'http://localhost/api/portal/redirect.html'],
     },
     {
       // Least privilege without an Entra role: the service principal is in a custom Exchange
