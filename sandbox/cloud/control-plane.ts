@@ -26,7 +26,7 @@ export class ControlPlane implements Emulator {
   readonly userEvents: UserEventPublisher;
 
   constructor(private readonly parts: { context: SandboxContext; entra: EntraEmulator; keyVault: KeyVaultEmulator; exchange: ExchangeEmulator }) {
-    this.userEvents = new UserEventPublisher(parts.context.directory, parts.context.tokens);
+    this.userEvents = new UserEventPublisher(parts.context.directory, parts.context.tokens, parts.context.endpoints.authorityHost);
   }
 
   /**
