@@ -38,8 +38,10 @@ interface Answer {
   json?: { value?: unknown[]; error?: { details?: Array<{ message: string }> }; responses?: Array<{ id: string; status: number; body: unknown }> };
 }
 
-async function post(path: string, token: string, body: unknown, tenantId = CONTOSO): Promise<Answer> {
-  const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${tenantId}/${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+/** A request as the gateway sends it: JSON asked for, and the mailbox anchor a mailbox cmdlet is routed by. */
+async function post(path: string, token: string, body: unknown, tenantId = CONTOSO, anchor?: string): Promise<Answer> {
+  const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': 'application/json', ...(anchor ? { 'x-anchormailbox': anchor } : {}) };
+  const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${tenantId}/${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
   const text = await res.text();
   let json: Answer['json'];
   try {
@@ -50,7 +52,13 @@ async function post(path: string, token: string, body: unknown, tenantId = CONTO
   return { status: res.status, text, json };
 }
 
-const invoke = (token: string, cmdlet: string, parameters: Record<string, unknown> = {}, tenantId = CONTOSO) => post('InvokeCommand', token, { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } }, tenantId);
+const invoke = (token: string, cmdlet: string, parameters: Record<string, unknown> = {}, tenantId = CONTOSO) => {
+  const identity = parameters.Identity;
+  const anchor = typeof identity === 'string' && identity.includes('@') ? `SMTP:${identity}` : undefined;
+  return post('InvokeCommand', token, { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } }, tenantId, anchor);
+};
+/** A $batch item as public clients send it: absolute URL, its own token (see the sandbox's $batch rules). */
+const item = (token: string, id: string, cmdlet: string, parameters: Record<string, unknown>) => ({ id, method: 'POST', url: `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, body: { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } } });
 const exception = (a: Answer) => a.json?.error?.details?.[0]?.message.split('|').slice(1).join('|');
 
 /** 403 whose body is NUL bytes: what the service answers for a cmdlet outside the caller's roles. */
@@ -119,8 +127,8 @@ describe('Entra roles and Exchange role groups', () => {
       // In a $batch the refusal is the item's.
       const batch = await post('$batch', token, {
         requests: [
-          { id: '1', method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, body: { CmdletInput: { CmdletName: 'Get-User', Parameters: { Identity: 'alex.wilber' } } } },
-          { id: '2', method: 'POST', url: `/adminapi/beta/${CONTOSO}/InvokeCommand`, body: { CmdletInput: { CmdletName: 'Set-Mailbox', Parameters: { Identity: 'alex.wilber', CustomAttribute9: 'x' } } } },
+          item(token, '1', 'Get-User', { Identity: 'alex.wilber' }),
+          item(token, '2', 'Set-Mailbox', { Identity: 'alex.wilber', CustomAttribute9: 'x' }),
         ],
       });
       expect(batch.json!.responses!.map((r) => r.status)).toEqual([200, 403]);
