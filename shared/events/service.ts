@@ -129,6 +129,22 @@ export class EventService {
       }));
   }
 
+  /**
+   * One webhook delivery, after intake: its lifecycle notices, its valid events (recorded and
+   * enqueued) and the events refused one by one (audited) — what both event webhooks do.
+   */
+  async receive(delivery: {
+    events: UserEvent[];
+    rejected: RejectedEvent[];
+    lifecycle: LifecycleNotice[];
+  }): Promise<AcceptOutcome> {
+    await this.init();
+    await this.lifecycle(delivery.lifecycle);
+    const outcome = await this.accept(delivery.events);
+    await this.rejected(delivery.rejected);
+    return outcome;
+  }
+
   /** Records and enqueues events; an event id seen before is a duplicate (nothing enqueued). */
   async accept(events: UserEvent[]): Promise<AcceptOutcome> {
     const outcome: AcceptOutcome = { accepted: 0, duplicates: 0, ids: events.map((e) => e.id) };
