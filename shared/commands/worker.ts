@@ -55,7 +55,11 @@ export interface WorkerOptions {
   instanceId: string;
   /** Per-object lanes (acceptance order per object); absent: commands on one object are not ordered. */
   lanes?: CommandLanes;
-  /** Tries before a transient failure is final (default 5). */
+  /**
+   * Failed attempts before a transient failure is final (default 5). Attempts whose worker died
+   * (taken over after its claim) are no failures of the command: they count only toward a
+   * bound of twice as many attempts in all.
+   */
   maxAttempts?: number;
   /**
    * How long a claim protects a running command (default 30 s). The worker renews it every
@@ -674,17 +678,21 @@ export class CommandWorker {
    * Gives the command back to the queue for a later run: a new message with a visibility delay
    * (sent first, so a crash before the row write leaves a message, never a stranded row), then
    * the row. A retry (a failed attempt) waits a jittered backoff, never less than Retry-After,
-   * and stops after maxAttempts attempts; a deferral (Exchange, the slots or the lane busy)
-   * waits `delayMs`, counts no attempt, and stops once the command is older than maxAgeMs. A
-   * command past its bound fails with why instead.
+   * that doubles with each failed attempt (`retries`), not with `attempts` — an attempt whose
+   * worker died was followed by a claim's wait already, so a command taken over from a dead
+   * worker that fails waits what a first failure waits — and stops after maxAttempts failed
+   * attempts (`giveUp`); a deferral (Exchange, the slots or the lane busy) waits `delayMs`,
+   * counts no attempt, and stops once the command is older than maxAgeMs. A command past its
+   * bound fails with why instead.
    */
   private async reschedule(run: Run, command: Command, later: Later): Promise<After> {
     const bound = this.giveUp(command, later);
     if (bound) return this.settle(run, command, { status: 'failed', error: bound }, later.kind === 'retry' ? later.durationMs : undefined);
     // At least 1 s: the message must not be taken before the row says "queued".
-    const delayMs = Math.max(1000, later.kind === 'retry' ? computeBackoffMs(command.attempts, { ...(this.o.backoff ?? DEFAULT_BACKOFF), retryAfterMs: later.retryAfterMs, random: this.o.random }) : later.delayMs);
+    const retries = (command.retries ?? 0) + 1;
+    const delayMs = Math.max(1000, later.kind === 'retry' ? computeBackoffMs(retries, { ...(this.o.backoff ?? DEFAULT_BACKOFF), retryAfterMs: later.retryAfterMs, random: this.o.random }) : later.delayMs);
     const now = this.now();
-    const change: Partial<Command> = later.kind === 'retry' ? { error: later.error } : { deferrals: command.deferrals + 1 };
+    const change: Partial<Command> = later.kind === 'retry' ? { error: later.error, retries } : { deferrals: command.deferrals + 1 };
     await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delayMs);
     try {
       await this.o.store.update({ ...command, ...change, status: 'queued', claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: iso(now + delayMs), updatedAt: iso(now) });
@@ -708,7 +716,10 @@ export class CommandWorker {
   /** The error a command fails with instead of going back to the queue, once its bound is reached. */
   private giveUp(command: Command, later: Later): CommandError | undefined {
     if (later.kind === 'retry') {
-      return command.attempts >= this.maxAttempts ? { ...later.error, message: `${later.error.message} (gave up after ${command.attempts} attempts)` } : undefined;
+      // Failed attempts count (this one too); attempts whose worker died only bound a command
+      // that keeps taking its workers down, at twice as many.
+      const failed = (command.retries ?? 0) + 1;
+      return failed >= this.maxAttempts || command.attempts >= 2 * this.maxAttempts ? { ...later.error, message: `${later.error.message} (gave up after ${command.attempts} attempts)` } : undefined;
     }
     const maxAge = this.o.maxAgeMs ?? 24 * 3600_000;
     if (this.now() - Date.parse(command.createdAt) <= maxAge) return undefined;
