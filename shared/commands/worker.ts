@@ -547,10 +547,11 @@ export class CommandWorker {
   /**
    * Earlier commands on the same object first: 'go' when every command that joined the lane
    * before this one is finished; `laneBusy` when one is still open after the lane wait (which
-   * starts again whenever a command ahead finishes), or at once when the earliest open one
-   * cannot go on for a while — its worker is gone (its claim is no longer renewed) or its next
-   * attempt is later: then this command is given back until that one can run again, rather than
-   * hold its claim meanwhile (a host that dies holding it would add a claim to its wait);
+   * starts again whenever a command ahead finishes, up to twice the wait in all), or at once
+   * when the earliest open one cannot go on for a while — its worker is gone (its claim is no
+   * longer renewed) or its next attempt is later: then this command is given back until that one
+   * can run again, rather than hold its claim meanwhile (a host that dies holding it would add a
+   * claim to its wait);
    * `superseded` when this command never made it into its lane (its submit died: it was never
    * acknowledged) and a command accepted after it was created has joined or run since.
    */
@@ -559,7 +560,8 @@ export class CommandWorker {
     const lane = run.lane!;
     const { command } = run;
     const waitMs = this.o.laneWaitMs ?? this.o.slotWaitMs ?? 2000;
-    let deadline = this.now() + waitMs;
+    const started = this.now();
+    let deadline = started + waitMs;
     /** The earliest open command ahead of this one as last read, when it can go on (if known to be later), and when to read it again. */
     let head: { row: string; command: Command; until?: number; recheckAt: number } | undefined;
     let ahead: number | undefined;
@@ -576,8 +578,8 @@ export class CommandWorker {
         run.laneRow = await lanes.join(lane, command.id);
         run.log.info({ object: lane.object }, 'command joined its lane late (its submit did not finish)');
       } else run.laneRow = view.own;
-      // The lane moved: wait afresh for the next one.
-      if (ahead !== undefined && view.earlier.length < ahead) deadline = Math.max(deadline, this.now() + waitMs);
+      // The lane moved: wait afresh for the next one (twice the lane wait at most in all).
+      if (ahead !== undefined && view.earlier.length < ahead) deadline = Math.min(started + 2 * waitMs, Math.max(deadline, this.now() + waitMs));
       ahead = view.earlier.length;
       const last = this.now() + delay >= deadline || run.keeper.signal.aborted;
       let blocker: typeof head;
