@@ -487,7 +487,8 @@ async function main(): Promise<void> {
     const r0 = performance.now();
     const child = victim.process.child;
     if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
-    for (let i = 0; i < 20 && hostTreeAlive(victim.process); i++) await sleep(50);
+    // A killed process stays (a zombie) until this process reaps it, which a busy event loop may take a while to do.
+    for (let i = 0; i < 100 && hostTreeAlive(victim.process); i++) await sleep(50);
     record.treeGone = !hostTreeAlive(victim.process);
     // What the dead host held. It writes nothing any more, so this is what it held when it died.
     const mine = holderPattern(record.host, record.pid);

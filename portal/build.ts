@@ -1,7 +1,8 @@
 /**
  * Builds the self-service portal into dist/portal (or the folder given): bundles
- * portal/src/main.ts with @azure/msal-browser into one app.js (esbuild), and copies
- * index.html, app.css and icon.svg. `npm run build:portal` (part of `npm run build`, which the
+ * portal/src/main.ts with @azure/msal-browser into one app.js and portal/src/redirect.ts (MSAL's
+ * redirect bridge only) into redirect.js (esbuild), and copies index.html, redirect.html, app.css
+ * and icon.svg. `npm run build:portal` (part of `npm run build`, which the
  * remote build on Azure runs — so this lives in portal/, which the deployment package keeps);
  * `npm start` and the browser tests call buildPortal() themselves.
  */
@@ -10,13 +11,20 @@ import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
 const ROOT = resolve(__dirname, '..');
-const STATIC_FILES = ['index.html', 'app.css', 'icon.svg'];
+const STATIC_FILES = ['index.html', 'redirect.html', 'app.css', 'icon.svg'];
+const BUNDLES = { 'app.js': 'main.ts', 'redirect.js': 'redirect.ts' };
 
 export async function buildPortal(outDir = join(ROOT, 'dist', 'portal')): Promise<string> {
   mkdirSync(outDir, { recursive: true });
+  for (const [out, entry] of Object.entries(BUNDLES)) await bundle(join(ROOT, 'portal', 'src', entry), join(outDir, out));
+  for (const file of STATIC_FILES) copyFileSync(join(ROOT, 'portal', file), join(outDir, file));
+  return outDir;
+}
+
+async function bundle(entry: string, outfile: string): Promise<void> {
   await build({
-    entryPoints: [join(ROOT, 'portal', 'src', 'main.ts')],
-    outfile: join(outDir, 'app.js'),
+    entryPoints: [entry],
+    outfile,
     bundle: true,
     format: 'iife',
     platform: 'browser',
@@ -27,8 +35,6 @@ export async function buildPortal(outDir = join(ROOT, 'dist', 'portal')): Promis
     logLevel: 'warning',
     tsconfig: join(ROOT, 'portal', 'tsconfig.json'),
   });
-  for (const file of STATIC_FILES) copyFileSync(join(ROOT, 'portal', file), join(outDir, file));
-  return outDir;
 }
 
 if (require.main === module) {

@@ -26,7 +26,7 @@ export class ControlPlane implements Emulator {
   readonly userEvents: UserEventPublisher;
 
   constructor(private readonly parts: { context: SandboxContext; entra: EntraEmulator; keyVault: KeyVaultEmulator; exchange: ExchangeEmulator }) {
-    this.userEvents = new UserEventPublisher(parts.context.directory, parts.context.tokens);
+    this.userEvents = new UserEventPublisher(parts.context.directory, parts.context.tokens, parts.context.endpoints.authorityHost);
   }
 
   /**
@@ -272,6 +272,14 @@ export class ControlPlane implements Emulator {
       case 'POST /entra/config':
         // e.g. {"latencyMs":150} (token endpoint) or {"managedIdentityLatencyMs":20}
         return configureOr400(res, entra, body);
+      case 'POST /entra/sessions/end':
+        // Browsers' sign-in sessions end (all, or {"userId": …}): silent sign-in answers login_required.
+        return sendJson(res, 200, { ended: entra.endSessions(typeof body.userId === 'string' ? body.userId : undefined) });
+      case 'POST /entra/refresh-tokens/expire':
+        // Refresh tokens expire now (all, or {"userId": …}): redeeming one answers invalid_grant.
+        return sendJson(res, 200, { expired: entra.expireRefreshTokens(typeof body.userId === 'string' ? body.userId : undefined) });
+      case 'GET /entra/authorize-requests':
+        return sendJson(res, 200, { value: entra.authorizeRequests() });
       case 'GET /keyvault/config':
         return sendJson(res, 200, keyVault.options);
       case 'POST /keyvault/config':

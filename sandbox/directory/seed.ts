@@ -20,6 +20,10 @@ export const WELL_KNOWN = {
     exchangeRecipientAdministrator: '31392ffb-586c-42d1-9346-e59415a2cc4e',
     globalAdministrator: '62e90394-69f5-4237-9190-012177145e10',
     globalReader: 'f2ef992c-3afb-46b9-b7cf-a126ee74c451',
+    helpdeskAdministrator: '729827e3-9c14-49f7-bb1b-9608f156bbb8',
+    securityReader: '5d6b6bb7-de71-4623-b4af-96380a352509',
+    securityAdministrator: '194ae4cb-b126-40b2-bd5b-6091b380977d',
+    complianceAdministrator: '17315797-102d-40b4-93e0-432062caca18',
     /** Every member user's wids contains this "default user" role. */
     defaultUser: 'b79fbf4d-3ef9-4689-8143-76b194e85509',
   },
@@ -51,6 +55,23 @@ export interface SeedResourceGrant {
   roles: string[];
 }
 
+/** A custom Exchange role group: its name and management roles (sandbox/exchange/rbac.ts). */
+export interface SeedRoleGroup {
+  name: string;
+  roles: string[];
+}
+
+/**
+ * Exchange RBAC of an app's service principal, which needs no Entra role
+ * (New-ServicePrincipal, then Add-RoleGroupMember or New-ManagementRoleAssignment -App).
+ */
+export interface SeedExchangeRbac {
+  /** Role groups the service principal is a member of: a built-in one by name, or a custom one. */
+  roleGroups?: Array<string | SeedRoleGroup>;
+  /** Management roles assigned to the service principal directly. */
+  roles?: string[];
+}
+
 export interface SeedApp {
   appId: string;
   displayName: string;
@@ -65,6 +86,8 @@ export interface SeedApp {
   grants?: SeedResourceGrant[];
   /** Entra directory role template ids assigned to the service principal (→ `wids`). */
   directoryRoles?: string[];
+  /** Exchange role groups / management roles of the service principal (not in the token). */
+  exchange?: SeedExchangeRbac;
   /** For APIs: the identifier URI (audience) and the roles/scopes it exposes. */
   identifierUri?: string;
   appRoles?: SeedAppRole[];
@@ -251,6 +274,9 @@ export function defaultSeed(): SandboxSeed {
       secretNames: ['fabrikam-exo-secret'],
       grants: [exchangeGrant()],
       directoryRoles: [WELL_KNOWN.roles.exchangeRecipientAdministrator],
+      // Recipient Management has no -BypassSecurityGroupManagerCheck; the admin added the role
+      // that has it (New-ManagementRoleAssignment -App … -Role "Security Group Creation and Membership").
+      exchange: { roles: ['Security Group Creation and Membership'] },
     },
     {
       appId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c03',
@@ -304,7 +330,20 @@ export function defaultSeed(): SandboxSeed {
       tenantId: CONTOSO,
       objectId: uid(CONTOSO, 3),
       publicClient: true,
-      redirectUris: ['http://localhost:7071/portal/', 'http://localhost:7071/portal', 'http://localhost/api/portal/'],
+      // The portal page (interactive sign-in) and its redirect page (silent sign-in in a hidden iframe).
+      redirectUris: ['http://localhost:7071/portal/', 'http://localhost:7071/portal', 'http://localhost/api/portal/', 'http://localhost:7071/portal/redirect.html', 'http://localhost/api/portal/redirect.html'],
+    },
+    {
+      // Least privilege without an Entra role: the service principal is in a custom Exchange
+      // role group (New-ServicePrincipal + New-RoleGroup + Add-RoleGroupMember).
+      appId: 'f6a7b8c9-d0e1-4f2a-8b3c-4d5e6f7a8b08',
+      displayName: 'exo-gateway (Exchange role group, no Entra role)',
+      tenantId: CONTOSO,
+      objectId: uid(CONTOSO, 3),
+      secretNames: ['contoso-role-group-secret'],
+      grants: [exchangeGrant()],
+      directoryRoles: [],
+      exchange: { roleGroups: [{ name: 'exo-gateway recipients', roles: ['Mail Recipients', 'Distribution Groups', 'View-Only Configuration'] }] },
     },
   ];
 
@@ -323,6 +362,7 @@ export function defaultSeed(): SandboxSeed {
         { name: 'exo-no-role-secret', clientSecret: 'contoso-no-role-secret' },
         { name: 'exo-no-wids-secret', clientSecret: 'contoso-no-wids-secret' },
         { name: SANDBOX_SEALING_KEY.name, clientSecret: SANDBOX_SEALING_KEY.name },
+        { name: 'exo-role-group-secret', clientSecret: 'contoso-role-group-secret' },
       ],
     },
     {

@@ -2,7 +2,8 @@
  * The sandbox's Entra ID (login.microsoftonline.com stand-in, at login.localhost): OIDC
  * discovery and JWKS per tenant, the token endpoint (client credentials with a client secret
  * or a certificate-signed client assertion; authorization code + PKCE and refresh tokens for
- * seeded users), a small sign-in page, and AADSTS-style errors.
+ * seeded users), a small sign-in page that leaves a session cookie, silent sign-in
+ * (`prompt=none`: a code for a valid session, else an error redirect), and AADSTS-style errors.
  *
  * Issuers: v1 tokens carry `${authorityHost}/${tid}/` (the real one is sts.windows.net), v2
  * tokens `${authorityHost}/${tid}/v2.0`.
@@ -22,6 +23,26 @@ import { renderSignInPage } from './sign-in-page';
 
 const CODE_LIFETIME_MS = 10 * 60_000;
 const REFRESH_LIFETIME_MS = 24 * 3600_000;
+/** How long a sign-in session (the ESTSAUTH cookie) lasts without a new sign-in (assumed). */
+const SESSION_LIFETIME_MS = 24 * 3600_000;
+const SESSION_COOKIE = 'ESTSAUTH';
+const MAX_AUTHORIZE_LOG = 1000;
+
+/** A browser's sign-in session at Entra ID (what its session cookie stands for). */
+interface SignInSession {
+  tenantId: string;
+  userId: string;
+  expiresAt: number;
+}
+
+/** One request to /authorize as the sandbox answered it (test inspection). */
+export interface AuthorizeRecord {
+  at: string;
+  clientId: string;
+  prompt?: string;
+  /** 'page' (sign-in page shown), 'code' (redirect with a code) or the error sent to the redirect URI. */
+  answer: string;
+}
 
 interface PendingCode {
   clientId: string;
@@ -80,6 +101,8 @@ export class EntraEmulator implements Emulator {
   credentials: EntraCredentialSettings = { propagationMs: 0 };
   private readonly codes = new Map<string, PendingCode>();
   private readonly refreshTokens = new Map<string, RefreshGrant>();
+  private readonly sessions = new Map<string, SignInSession>();
+  private readonly authorizeLog: AuthorizeRecord[] = [];
 
   constructor(
     readonly ctx: SandboxContext,
@@ -100,6 +123,35 @@ export class EntraEmulator implements Emulator {
 
   private get authorityHost(): string {
     return this.ctx.endpoints.authorityHost;
+  }
+
+  /** Requests to /authorize so far, oldest first, with what each got. */
+  authorizeRequests(): AuthorizeRecord[] {
+    return [...this.authorizeLog];
+  }
+
+  /**
+   * Ends sign-in sessions (all, or one user's): their cookies no longer sign anyone in, so a
+   * silent request answers `login_required`. Returns how many ended.
+   */
+  endSessions(userId?: string): number {
+    let n = 0;
+    for (const [id, session] of this.sessions) if (!userId || session.userId === userId) n += Number(this.sessions.delete(id));
+    return n;
+  }
+
+  /**
+   * Lets refresh tokens (all, or one user's) expire now, as a SPA's do after 24 hours: redeeming
+   * one answers `invalid_grant`. Returns how many.
+   */
+  expireRefreshTokens(userId?: string): number {
+    let n = 0;
+    for (const grant of this.refreshTokens.values()) {
+      if (userId && grant.userId !== userId) continue;
+      grant.expiresAt = Date.now() - 1;
+      n++;
+    }
+    return n;
   }
 
   async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
@@ -138,12 +190,16 @@ export class EntraEmulator implements Emulator {
         return this.authorize(req, res, tenant);
       }
       if (path === 'oauth2/v2.0/logout') {
+        // Signing out ends the browser's session.
+        const session = cookie(req, SESSION_COOKIE);
+        if (session) this.sessions.delete(session);
+        const clear = { 'Set-Cookie': `${SESSION_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=None; Max-Age=0` };
         const target = req.url.searchParams.get('post_logout_redirect_uri');
         if (target) {
-          res.writeHead(302, { Location: target });
+          res.writeHead(302, { Location: target, ...clear });
           return void res.end();
         }
-        return sendHtml(res, 200, '<!doctype html><title>Signed out</title><p>You signed out of the sandbox.</p>');
+        return sendHtml(res, 200, '<!doctype html><title>Signed out</title><p>You signed out of the sandbox.</p>', clear);
       }
       return sendJson(res, 404, { error: 'not_found', error_description: `No Entra ID endpoint at ${req.url.pathname}` });
     } catch (error) {
@@ -355,12 +411,18 @@ export class EntraEmulator implements Emulator {
     if (!(app.redirectUris ?? []).some((registered) => redirectUriMatches(registered, redirectUri))) return sendAadPage(res, aad.redirectMismatch(redirectUri, app.appId));
     const responseMode = q.get('response_mode') ?? 'query';
     const state = q.get('state') ?? undefined;
-    const redirectWith = (params: Record<string, string>) => {
+    const prompt = q.get('prompt') ?? undefined;
+    const record = (answer: string) => {
+      this.authorizeLog.push({ at: new Date().toISOString(), clientId: app.appId, ...(prompt ? { prompt } : {}), answer });
+      if (this.authorizeLog.length > MAX_AUTHORIZE_LOG) this.authorizeLog.splice(0, this.authorizeLog.length - MAX_AUTHORIZE_LOG);
+    };
+    const redirectWith = (params: Record<string, string>, headers: Record<string, string> = {}) => {
+      record(params.code ? 'code' : (params.error ?? 'redirect'));
       const target = new URL(redirectUri);
       const all = new URLSearchParams({ ...params, ...(state ? { state } : {}) });
       if (responseMode === 'fragment') target.hash = all.toString();
       else for (const [k, v] of all) target.searchParams.set(k, v);
-      res.writeHead(302, { Location: target.toString(), 'Cache-Control': 'no-store' });
+      res.writeHead(302, { Location: target.toString(), 'Cache-Control': 'no-store', ...headers });
       res.end();
     };
     if (q.get('response_type') !== 'code') return redirectWith({ error: 'unsupported_response_type', error_description: 'AADSTS700054: response_type must be code for this application.' });
@@ -369,8 +431,32 @@ export class EntraEmulator implements Emulator {
     if (app.publicClient && !challenge) return redirectWith({ error: 'invalid_request', error_description: `AADSTS${aad.pkceRequired().code}: ${aad.pkceRequired().message}` });
     if (method && method !== 'S256' && method !== 'plain') return redirectWith({ error: 'invalid_request', error_description: "AADSTS501491: Invalid code_challenge_method. Must be 'S256' or 'plain'." });
     const scopes = (q.get('scope') ?? 'openid profile').split(/\s+/).filter(Boolean);
+    const issueCode = (user: SeedUser, headers: Record<string, string> = {}) => {
+      const code = b64url(randomBytes(48));
+      this.codes.set(code, {
+        clientId: app.appId,
+        tenantId: user.tenantId,
+        userId: user.objectId,
+        redirectUri,
+        scopes,
+        codeChallenge: challenge,
+        codeChallengeMethod: method,
+        nonce: q.get('nonce') ?? undefined,
+        expiresAt: Date.now() + CODE_LIFETIME_MS,
+        redeemed: false,
+      });
+      redirectWith({ code, client_info: clientInfo(user) }, headers);
+    };
+
+    // Silent sign-in: never a page. A code for the session's user, else an error for the app.
+    if (prompt === 'none' && !form) {
+      const silent = this.silentSignIn(req, tenant, q.get('login_hint') ?? undefined);
+      if ('user' in silent) return issueCode(silent.user);
+      return redirectWith({ error: silent.error, error_description: `AADSTS${silent.code}: ${silent.message} Trace ID: ${randomUUID()} Correlation ID: ${randomUUID()} Timestamp: ${new Date().toISOString()}`, error_uri: `https://login.microsoftonline.com/error?code=${silent.code}` });
+    }
 
     if (!form) {
+      record('page');
       return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: q.get('login_hint') ?? '', appName: app.displayName }));
     }
     const username = (form.get('username') ?? '').trim().toLowerCase();
@@ -382,20 +468,33 @@ export class EntraEmulator implements Emulator {
     if (!user.accountEnabled) {
       return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50057: ${aad.userDisabled().message}` }));
     }
-    const code = b64url(randomBytes(48));
-    this.codes.set(code, {
-      clientId: app.appId,
-      tenantId: user.tenantId,
-      userId: user.objectId,
-      redirectUri,
-      scopes,
-      codeChallenge: challenge,
-      codeChallengeMethod: method,
-      nonce: q.get('nonce') ?? undefined,
-      expiresAt: Date.now() + CODE_LIFETIME_MS,
-      redeemed: false,
-    });
-    redirectWith({ code, client_info: clientInfo(user) });
+    // The browser is signed in now: its session cookie lets later silent requests through.
+    // SameSite=None: the silent request comes from the app's page, a third-party context.
+    const sessionId = b64url(randomBytes(32));
+    this.sessions.set(sessionId, { tenantId: user.tenantId, userId: user.objectId, expiresAt: Date.now() + SESSION_LIFETIME_MS });
+    issueCode(user, { 'Set-Cookie': `${SESSION_COOKIE}=${sessionId}; Path=/; Secure; HttpOnly; SameSite=None` });
+  }
+
+  /**
+   * Who a silent request (`prompt=none`) signs in: the user of the browser's session cookie, or
+   * the error Entra ID sends back — `login_required` (AADSTS50058) without a valid session, an
+   * `interaction_required` when the session's user cannot be signed in silently (disabled, in
+   * another tenant, or not the `login_hint`).
+   */
+  private silentSignIn(req: EmulatorRequest, tenant: SeedTenant | undefined, loginHint: string | undefined): { user: SeedUser } | { error: string; code: number; message: string } {
+    const sessionId = cookie(req, SESSION_COOKIE);
+    const session = sessionId ? this.sessions.get(sessionId) : undefined;
+    if (!session || session.expiresAt <= Date.now()) {
+      if (sessionId) this.sessions.delete(sessionId);
+      return { error: 'login_required', code: 50058, message: 'A silent sign-in request was sent but no user is signed in. The cookies used to represent the user\'s session were not sent in the request to Azure AD. This can happen if the user is using Internet Explorer or Edge, and the web app sending the silent sign-in request is in different IE security zone than the Azure AD endpoint (login.microsoftonline.com).' };
+    }
+    const user = this.ctx.directory.user(session.tenantId, session.userId);
+    if (!user || !user.accountEnabled) return { error: 'interaction_required', code: 50057, message: aad.userDisabled().message };
+    if (tenant && tenant.tenantId !== session.tenantId) return { error: 'interaction_required', code: 16000, message: 'Either multiple user identities are available for the current request or selected account is not supported for the scenario.' };
+    if (loginHint && loginHint.toLowerCase() !== this.ctx.directory.upn(user).toLowerCase()) {
+      return { error: 'interaction_required', code: 16000, message: 'Either multiple user identities are available for the current request or selected account is not supported for the scenario.' };
+    }
+    return { user };
   }
 
   private findUser(username: string, tenant: SeedTenant | undefined): SeedUser | undefined {
@@ -550,7 +649,7 @@ function clientInfo(user: SeedUser): string {
   return b64url(Buffer.from(JSON.stringify({ uid: user.objectId, utid: user.tenantId })));
 }
 
-function sendHtml(res: ServerResponse, status: number, html: string): void {
+function sendHtml(res: ServerResponse, status: number, html: string, headers: Record<string, string> = {}): void {
   const body = Buffer.from(html);
   res.writeHead(status, {
     'Content-Type': 'text/html; charset=utf-8',
@@ -558,8 +657,20 @@ function sendHtml(res: ServerResponse, status: number, html: string): void {
     'Cache-Control': 'no-store',
     'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
     'X-Frame-Options': 'DENY',
+    ...headers,
   });
   res.end(body);
+}
+
+/** A cookie the browser sent, by name. */
+function cookie(req: EmulatorRequest, name: string): string | undefined {
+  const header = req.headers.cookie;
+  const text = Array.isArray(header) ? header.join('; ') : (header ?? '');
+  for (const part of text.split(';')) {
+    const i = part.indexOf('=');
+    if (i > 0 && part.slice(0, i).trim() === name) return part.slice(i + 1).trim() || undefined;
+  }
+  return undefined;
 }
 
 /**

@@ -1,7 +1,8 @@
 /**
  * The sandbox's Exchange Online admin API (outlook.localhost): `POST /adminapi/beta/{tenant}/InvokeCommand`
  * and `$batch`, with the real service's token checks (audience, Exchange.ManageAsApp role,
- * an Exchange-capable Entra role in `wids`, tenant), OData paging over `@odata.nextLink`,
+ * an Exchange-capable Entra role in `wids` or Exchange RBAC of the service principal, tenant;
+ * only the cmdlets and parameters of the caller's roles — rbac.ts), OData paging over `@odata.nextLink`,
  * `$select`, warnings, error shapes, a per-tenant concurrency cap (429 + Retry-After), and
  * configurable latency, cap and faults (service-wide or per tenant). Every state change is written to an effects journal so
  * tests can prove exactly-once execution.
@@ -14,6 +15,7 @@ import { WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
 import { MORE_RESULTS_WARNING, runCmdlet } from './cmdlets';
 import { CmdletError, exo, ForbiddenAnswer, paginationExpired, requestError, transient400, TRANSIENT_400_KINDS, type ErrorBodyForm, type Transient400Kind } from './errors';
+import { exchangeAccess, type ExchangeAccess } from './rbac';
 import { TenantRecipients } from './recipients';
 
 /**
@@ -193,27 +195,6 @@ export type ExchangeAnswerHook = (event: ExchangeAnswerEvent) => ExchangeAnswerA
 /** Received requests kept for inspection (oldest dropped first). */
 const MAX_RECEIVED = 10_000;
 
-/**
- * Entra roles (`wids`) that open the admin API to an app (app-only-auth-powershell-v2, option 1),
- * and what they let it run: every sandbox cmdlet, or only Get- cmdlets. Which cmdlets the
- * reader, security, compliance and helpdesk roles allow is **assumed** (harsher: reads only).
- */
-const EXCHANGE_ROLES = new Map<string, 'all' | 'read'>([
-  [WELL_KNOWN.roles.exchangeAdministrator, 'all'],
-  [WELL_KNOWN.roles.globalAdministrator, 'all'],
-  [WELL_KNOWN.roles.exchangeRecipientAdministrator, 'all'],
-  [WELL_KNOWN.roles.globalReader, 'read'],
-  ['5d6b6bb7-de71-4623-b4af-96380a352509', 'read'], // Security Reader
-  ['194ae4cb-b126-40b2-bd5b-6091b380977d', 'read'], // Security Administrator
-  ['17315797-102d-40b4-93e0-432062caca18', 'read'], // Compliance Administrator
-  ['729827e3-9c14-49f7-bb1b-9608f156bbb8', 'read'], // Helpdesk Administrator
-]);
-
-/** Whether the app's roles let it run the cmdlet (an unknown cmdlet is refused later, the same way). */
-function mayRun(claims: AccessTokenClaims, cmdlet: string): boolean {
-  const grants = (claims.wids ?? []).map((w) => EXCHANGE_ROLES.get(w));
-  return grants.includes('all') || (grants.includes('read') && /^Get-/i.test(cmdlet));
-}
 const CONCURRENCY_TEXT = 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
 const MAX_BATCH = 10;
 /** The answer of a request cut at the service's own timeout (assumed). */
@@ -227,6 +208,7 @@ interface CommandInput {
 class HttpAnswer extends Error {
   constructor(
     readonly status: number,
+    /** JSON, or raw bytes (a Buffer) sent as they are. */
     readonly body: unknown,
     readonly headers: Record<string, string> = {},
   ) {
@@ -342,15 +324,15 @@ export class ExchangeEmulator implements Emulator {
       if (req.method !== 'POST') throw new HttpAnswer(405, requestError('MethodNotAllowed', `The requested resource does not support http method '${req.method}'.`), { Allow: 'POST' });
       const tenantSegment = decodeURIComponent(match[1]!);
       const tenant = this.ctx.directory.tenant(tenantSegment);
-      const claims = await this.authenticate(req, tenant?.tenantId, tenantSegment);
+      const { access } = await this.authenticate(req, tenant?.tenantId, tenantSegment);
       const body = parseJson(req.body);
       const stats = this.ctx.stats.exchangeTenant(tenant!.tenantId);
       if (match[2]!.toLowerCase() === '$batch') stats.batchRequests++;
       else stats.invokeCommandRequests++;
       if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, body, baseHeaders);
       const input = commandInput(body);
-      // A cmdlet the app's roles do not include: 403 with a NUL body, like an unknown one (graph2otel).
-      if (!mayRun(claims, input.CmdletName)) throw new HttpAnswer(403, ForbiddenAnswer.body());
+      // A cmdlet outside the app's roles: 403 with a NUL body, like an unknown one (graph2otel).
+      if (!access.mayRun(input.CmdletName)) throw new HttpAnswer(403, ForbiddenAnswer.body());
       await this.withSlot(tenant!.tenantId, async () => {
         const fault = this.pickFault(tenant!.tenantId, req.url.searchParams.has('$skiptoken'));
         if (fault) this.countFault(tenant!.tenantId, fault);
@@ -360,7 +342,7 @@ export class ExchangeEmulator implements Emulator {
         }
         const cut = await this.applyFaultBeforeWork(tenant!.tenantId, fault);
         const before = this.seq;
-        const answer = fault === 'adminapiErrors' ? this.nonTerminatingError(tenant!.tenantId, input) : this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString(), headerValue(req, 'x-anchormailbox'));
+        const answer = fault === 'adminapiErrors' ? this.nonTerminatingError(tenant!.tenantId, input) : this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString(), headerValue(req, 'x-anchormailbox'), access);
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
@@ -374,7 +356,7 @@ export class ExchangeEmulator implements Emulator {
     }
   }
 
-  private async authenticate(req: EmulatorRequest, tenantId: string | undefined, tenantSegment: string): Promise<AccessTokenClaims> {
+  private async authenticate(req: EmulatorRequest, tenantId: string | undefined, tenantSegment: string): Promise<{ claims: AccessTokenClaims; access: ExchangeAccess }> {
     const challenge = { 'WWW-Authenticate': `Bearer client_id="${WELL_KNOWN.exchangeResourceAppId}", trusted_issuers="00000001-0000-0000-c000-000000000000@*", token_types="app_asserted_user_v1 service_asserted_app_v1", authorization_uri="${this.ctx.endpoints.authorityHost}/common/oauth2/authorize", error="invalid_token"` };
     const token = bearerToken(req.headers);
     if (!token) throw new HttpAnswer(401, requestError('Unauthorized', 'The request requires a bearer token in the Authorization header.'), challenge);
@@ -395,11 +377,12 @@ export class ExchangeEmulator implements Emulator {
     if (!(claims.roles ?? []).includes(WELL_KNOWN.manageAsAppRole)) {
       throw new HttpAnswer(401, requestError('Unauthorized', `The role assigned to application ${claims.appid ?? claims.azp ?? ''} isn't supported in this scenario. Please check online documentation for assigning correct Directory Roles to Azure AD Application for EXO App-Only Authentication.`), challenge);
     }
-    if (!(claims.wids ?? []).some((w) => EXCHANGE_ROLES.has(w))) {
-      // No Exchange-capable directory role: 403 with a run of NUL bytes, not JSON (graph2otel, live).
+    const access = exchangeAccess(this.ctx.directory, claims);
+    if (!access) {
+      // No Exchange-capable directory role and no Exchange RBAC: 403 with a run of NUL bytes, not JSON (graph2otel, live).
       throw new HttpAnswer(403, ForbiddenAnswer.body());
     }
-    return claims;
+    return { claims, access };
   }
 
   /** A fault for this request, if any; `continuation`: the request follows an @odata.nextLink. */
@@ -487,12 +470,15 @@ export class ExchangeEmulator implements Emulator {
     };
   }
 
-  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string, anchor: string | undefined): Answer {
+  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string, anchor: string | undefined, access: ExchangeAccess): Answer {
     const token = url.searchParams.get('$skiptoken');
     const skip = token === null ? 0 : this.readSkipToken(token);
     if (skip === undefined) return { status: 400, body: this.errorBody(paginationExpired()), headers: {} };
     let result;
     try {
+      // A parameter the caller's roles do not include does not exist for it.
+      const hidden = access.hiddenParameter(input.CmdletName, input.Parameters);
+      if (hidden) throw exo.unknownParameter(hidden);
       this.checkRouting(tenantId, input, anchor);
       result = runCmdlet(this.recipients(tenantId), input.CmdletName, input.Parameters);
     } catch (error) {
@@ -658,9 +644,9 @@ export class ExchangeEmulator implements Emulator {
       return fail(400, requestError('BadRequest', "Batch items must be POST requests to this tenant's InvokeCommand."));
     }
     const itemHeaders = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
-    let claims: AccessTokenClaims;
+    let access: ExchangeAccess;
     try {
-      claims = await this.authenticate({ headers: itemHeaders } as unknown as EmulatorRequest, tenantId, tenantId);
+      ({ access } = await this.authenticate({ headers: itemHeaders } as unknown as EmulatorRequest, tenantId, tenantId));
     } catch (error) {
       if (error instanceof HttpAnswer) return fail(error.status, error.body, error.headers);
       throw error;
@@ -672,7 +658,7 @@ export class ExchangeEmulator implements Emulator {
       if (error instanceof HttpAnswer) return fail(error.status, error.body);
       throw error;
     }
-    if (!mayRun(claims, input.CmdletName)) return fail(403, ForbiddenAnswer.itemBody());
+    if (!access.mayRun(input.CmdletName)) return fail(403, ForbiddenAnswer.itemBody());
     const itemFault = this.pickItemFault(input);
     if (itemFault) {
       this.ctx.stats.exchangeTenant(tenantId).faults++;
@@ -694,7 +680,7 @@ export class ExchangeEmulator implements Emulator {
     const requestId = itemHeaders['client-request-id'] ?? randomUUID();
     if (nonTerminatingError) return { id, ...this.nonTerminatingError(tenantId, input), headers: { ...json, 'client-request-id': requestId } };
     // A $batch is routed as a whole, by its own anchor (CIPP-API tests): the item's is not used.
-    const answer = this.invoke(tenantId, input, subUrl, itemHeaders.prefer, requestId, subUrl.toString(), batchAnchor);
+    const answer = this.invoke(tenantId, input, subUrl, itemHeaders.prefer, requestId, subUrl.toString(), batchAnchor, access);
     // A raw (NUL) body inside a JSON batch answer: a string of NULs (assumed).
     const body = Buffer.isBuffer(answer.body) ? ForbiddenAnswer.itemBody() : answer.body;
     return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body };

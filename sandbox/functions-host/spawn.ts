@@ -6,6 +6,7 @@
  * that talks to Exchange running).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface HostProcess {
@@ -55,9 +56,35 @@ export function killHostTree(host: HostProcess, signal: NodeJS.Signals = 'SIGKIL
   return sent;
 }
 
+/**
+ * Whether a live (not zombie) process of the group is left. A killed process whose parent died
+ * too stays a zombie until init reaps it — and a container's init may never do so — yet it still
+ * answers signal 0; on Linux /proc tells the two apart.
+ */
+function groupHasLiveMember(pgid: number): boolean {
+  if (!signalGroup(pgid, 0)) return false;
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    return true; // no /proc: signal 0 is all there is
+  }
+  for (const pid of entries) {
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return false;
+}
+
 /** Whether any process of the host's tree (its group, or the host alone) is still there. */
 export function hostTreeAlive(host: HostProcess): boolean {
-  if (host.processGroup !== undefined) return signalGroup(host.processGroup, 0);
+  if (host.processGroup !== undefined) return groupHasLiveMember(host.processGroup);
   return host.child.exitCode === null && host.child.signalCode === null;
 }
 

@@ -69,12 +69,16 @@ export class UserEventPublisher {
   constructor(
     private readonly directory: SandboxDirectory,
     private readonly tokens?: Pick<TokenService, 'sign'>,
+    /** The sandbox's authority host: its v1 tokens name `${authorityHost}/{tid}/` as issuer (entra-emulator.ts). */
+    private readonly authorityHost?: string,
   ) {}
 
   /** A delivery token as Event Grid gets one for an Entra-protected webhook (v1, app-only, appid = Event Grid). */
   async eventGridToken(tenantId: string, audience: string): Promise<string> {
     if (!this.tokens) throw new HandshakeError('this publisher has no token service');
-    const { token } = await this.tokens.sign({ aud: audience, iss: `https://sts.windows.net/${tenantId}/`, tid: tenantId, oid: EVENT_GRID_SP, sub: EVENT_GRID_SP, appid: EVENT_GRID_APP, appidacr: '2', idtyp: 'app', roles: ['AzureEventGridSecureWebhookSubscriber'], ver: '1.0' });
+    // v1 issuer as the sandbox's Entra ID issues it (the real one is sts.windows.net in the public cloud).
+    const iss = `${this.authorityHost ?? 'https://sts.windows.net'}/${tenantId}/`;
+    const { token } = await this.tokens.sign({ aud: audience, iss, tid: tenantId, oid: EVENT_GRID_SP, sub: EVENT_GRID_SP, appid: EVENT_GRID_APP, appidacr: '2', idtyp: 'app', roles: ['AzureEventGridSecureWebhookSubscriber'], ver: '1.0' });
     return token;
   }
 

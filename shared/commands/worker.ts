@@ -28,6 +28,7 @@ import { alreadyApplied, computeBackoffMs } from '../exchange/classify';
 import { ExchangeError } from '../exchange/errors';
 import type { CmdletResult, ExchangeSessions, ResultTruncation } from '../exchange/types';
 import type { Logger } from '../observability/logger';
+import { bypassSetting, decidesGroupManagerCheck, explainGroupManagerFailure, firstGroupManagerCall, groupManagerRetry } from '../operations/group-manager-check';
 import type { Telemetry } from '../observability/telemetry';
 import type { CmdletCall } from '../operations/catalog';
 import { cmdletEffects, type ReadBack } from '../operations/effects';
@@ -213,6 +214,11 @@ export function mayHaveRun(error: unknown): boolean {
   return !['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code ?? '');
 }
 
+/** The credential layer's code while a new certificate version is being adopted (credentials/errors.ts). */
+const CREDENTIAL_ROTATING = 'Credential.Rotating';
+/** How long a command waits for a rotation before it looks again. */
+const ROTATION_WAIT_MS = 5000;
+
 /** A failed run by its error's category; anything but an ExchangeError is an internal error, tried again. */
 function failed(error: unknown, log: Logger): RunOutcome {
   if (!(error instanceof ExchangeError)) {
@@ -224,6 +230,10 @@ function failed(error: unknown, log: Logger): RunOutcome {
     case 'throttled':
       return { kind: 'throttled', error: commandError, retryAfterMs: error.retryAfterMs };
     case 'transient':
+      // A certificate rotation under way (Entra refused the version in use, a newer one is being
+      // adopted): nothing was sent, and it is not this command's failure — wait like throttling,
+      // without spending an attempt, so a rotation that takes minutes fails no command.
+      if (error.exceptionType === CREDENTIAL_ROTATING) return { kind: 'throttled', error: commandError, retryAfterMs: error.retryAfterMs ?? ROTATION_WAIT_MS };
       return { kind: 'transient', error: commandError, retryAfterMs: error.retryAfterMs, mayHaveRun: mayHaveRun(error) };
     case 'auth':
       return { kind: 'auth', error: commandError };
@@ -402,34 +412,59 @@ export class CommandWorker {
     return () => run.keeper.mark({ sentAt: iso(this.now()), sentBy: this.o.instanceId });
   }
 
-  /** One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. */
+  /**
+   * One cmdlet through the batcher: its own outcome, whether it went alone or in a $batch. A
+   * group-membership operation goes with or without -BypassSecurityGroupManagerCheck as the
+   * tenant says; in `auto`, once more with it when Exchange asks for a manager of the group (the
+   * first answer is then not recorded: it changed nothing).
+   */
   private async runSingle(run: Run): Promise<WorkOutcome> {
     const { command, log, step } = run;
-    const call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
+    const setting = bypassSetting(run.tenant);
+    let call = { cmdlet: command.cmdlet, parameters: command.parameters, select: command.select };
+    const decided = decidesGroupManagerCheck(command.operation, call);
+    if (decided) call = firstGroupManagerCall(call, setting);
     const asked = this.now();
-    let recording: Promise<After> | undefined;
-    const r = await this.batcher.run(run.tenant, {
-      request: { ...call, anchorMailbox: command.anchorMailbox },
-      correlationId: command.correlationId ?? command.id,
-      signal: run.keeper.signal,
-      logger: log,
-      traceContext: step.context,
-      beforeSend: this.beforeSend(run),
-      // The sender records the outcome as soon as the answer is read, before it frees the slot.
-      record: (sent) => (recording = this.record(run, { outcome: fromSent(call.cmdlet, sent, log), slotWaitMs: sent.slotWaitMs, exchangeMs: sent.exchangeMs, batchSize: sent.batchSize, sentAt: sent.sentAt })),
-    });
-    step.slotWaited('noSlot' in r ? undefined : r.slotWaitMs, 'noSlot' in r ? (r.cause !== undefined ? 'error' : 'timeout') : 'acquired');
-    const after = await (recording ?? this.record(run, this.notRecorded(call.cmdlet, r, asked, log)));
-    const recordMs = 'noSlot' in r ? undefined : r.recordMs;
-    if (recordMs !== undefined) step.recorded(recordMs);
-    return after(recordMs);
+    const outcomeOf = (c: typeof call, sent: SentCallOutcome): RunOutcome =>
+      sent.ok ? fromSent(c.cmdlet, sent, log) : fromSent(c.cmdlet, { ...sent, error: explainGroupManagerFailure(c, sent.error, run.tenant, decided) }, log);
+    for (let round = 0; ; round++) {
+      let recording: Promise<After> | undefined;
+      let again: typeof call | undefined;
+      const current = call;
+      const r = await this.batcher.run(run.tenant, {
+        request: { ...current, anchorMailbox: command.anchorMailbox },
+        correlationId: command.correlationId ?? command.id,
+        signal: run.keeper.signal,
+        logger: log,
+        traceContext: step.context,
+        beforeSend: this.beforeSend(run),
+        // The sender records the outcome as soon as the answer is read, before it frees the slot.
+        record: async (sent) => {
+          again = decided && round === 0 && !sent.ok ? groupManagerRetry(current, sent.error, setting) : undefined;
+          if (again) return;
+          recording = this.record(run, { outcome: outcomeOf(current, sent), slotWaitMs: sent.slotWaitMs, exchangeMs: sent.exchangeMs, batchSize: sent.batchSize, sentAt: sent.sentAt });
+          await recording;
+        },
+      });
+      step.slotWaited('noSlot' in r ? undefined : r.slotWaitMs, 'noSlot' in r ? (r.cause !== undefined ? 'error' : 'timeout') : 'acquired');
+      if (again) {
+        log.info({ cmdlet: current.cmdlet }, 'not a manager of the group: sending once more with -BypassSecurityGroupManagerCheck');
+        call = again;
+        continue;
+      }
+      const after = await (recording ?? this.record(run, this.notRecorded(r, asked, (sent) => outcomeOf(current, sent))));
+      const recordMs = 'noSlot' in r ? undefined : r.recordMs;
+      if (recordMs !== undefined) step.recorded(recordMs);
+      return after(recordMs);
+    }
   }
 
   /** A batcher outcome the sender did not record (no slot, or not sent). */
-  private notRecorded(cmdlet: string, r: BatchedCallOutcome, asked: number, log: Logger): Ran {
+  private notRecorded(r: BatchedCallOutcome, asked: number, outcomeOf: (sent: SentCallOutcome) => RunOutcome): Ran {
     if ('noSlot' in r) return { outcome: { kind: 'noSlot', cause: r.cause }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
-    return { outcome: fromSent(cmdlet, r, log), slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize, sentAt: r.sentAt };
+    return { outcome: outcomeOf(r), slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize, sentAt: r.sentAt };
   }
+
 
   /** The steps of a multi-step operation, in order, under one tenant slot; the outcome is recorded before the slot is freed. */
   private async runSteps(run: Run, calls: NonNullable<Command['steps']>): Promise<WorkOutcome> {

@@ -31,6 +31,11 @@ const tenantSchema = z.strictObject({
     { error: 'must be { "certificate": { "vaultUrl", "name" } } or { "clientSecret": { "vaultUrl", "name" } }' },
   ),
   maxConcurrency: z.number().int('must be a whole number').min(1, 'must be at least 1').max(50, 'must be at most 50').default(3),
+  exchange: z
+    .strictObject({
+      bypassGroupManagerCheck: z.union([z.boolean(), z.literal('auto')], { error: 'must be true, false or "auto"' }).default('auto'),
+    })
+    .optional(),
 });
 
 const fileSchema = z.union([z.array(tenantSchema), z.strictObject({ tenants: z.array(tenantSchema) }).transform((v) => v.tenants)]);

@@ -20,6 +20,17 @@ export interface TenantConfig {
   credential: TenantCredential;
   /** Concurrent Exchange requests allowed for this tenant across all instances (default 3). */
   maxConcurrency: number;
+  /** How the gateway talks to this tenant's Exchange. */
+  exchange?: TenantExchangeOptions;
+}
+
+export interface TenantExchangeOptions {
+  /**
+   * Whether group-membership operations send -BypassSecurityGroupManagerCheck (which needs the
+   * "Security Group Creation and Membership" role): true, false, or "auto" (default: without, and
+   * once more with it when Exchange says only a manager of the group may do it).
+   */
+  bypassGroupManagerCheck: boolean | 'auto';
 }
 
 /** Lookup of configured tenants (implemented by the TENANTS_FILE loader). */

@@ -1,19 +1,33 @@
 /**
  * Reads an Exchange access token's claims (decoding only: we are the client, Exchange verifies)
  * and explains what an admin must fix when it will not be accepted.
+ *
+ * App-only access to Exchange needs `Exchange.ManageAsApp` plus either an Entra role in the token
+ * (`wids`) or Exchange RBAC of the app's own service principal (membership of an Exchange role
+ * group, or a management role assigned to it), which the token does not show. So a token without
+ * a recognized Entra role is not wrong: it is a warning, and Exchange's answer decides.
  */
 import { decodeJwt } from 'jose';
 
+/**
+ * The Entra roles (template ids, as in `wids`) with which app-only access to Exchange works
+ * (https://learn.microsoft.com/powershell/exchange/app-only-auth-powershell-v2; ids from
+ * https://learn.microsoft.com/entra/identity/role-based-access-control/permissions-reference).
+ */
 export const EXCHANGE_ROLE_IDS: Record<string, string> = {
+  '17315797-102d-40b4-93e0-432062caca18': 'Compliance Administrator',
   '29232cdf-9323-42fd-ade2-1d097af3e4de': 'Exchange Administrator',
   '31392ffb-586c-42d1-9346-e59415a2cc4e': 'Exchange Recipient Administrator',
   '62e90394-69f5-4237-9190-012177145e10': 'Global Administrator',
   'f2ef992c-3afb-46b9-b7cf-a126ee74c451': 'Global Reader',
-  '5d6b6bb7-de71-4623-b4af-96380a352509': 'Security Reader',
+  '729827e3-9c14-49f7-bb1b-9608f156bbb8': 'Helpdesk Administrator',
   '194ae4cb-b126-40b2-bd5b-6091b380977d': 'Security Administrator',
-  'f28a1f50-f6e7-4571-818b-6a12f2af6b6c': 'SharePoint Administrator',
-  '17315797-102d-40b4-93e0-432062caca18': 'Compliance Administrator',
+  '5d6b6bb7-de71-4623-b4af-96380a352509': 'Security Reader',
 };
+
+/** How to give the app's service principal Exchange permissions without an Entra role. */
+export const EXCHANGE_ROLE_GROUP_STEPS =
+  "In Exchange Online PowerShell: New-ServicePrincipal -AppId <app id> -ObjectId <the enterprise application's object id> -DisplayName <name>, then Add-RoleGroupMember -Identity '<role group>' -Member <app id> (for example a custom role group holding the Mail Recipients and Distribution Groups roles) or New-ManagementRoleAssignment -App <app id> -Role '<role>' (see docs/setup-exchange-app.md).";
 
 export interface TokenClaimsSummary {
   aud?: string;
@@ -25,7 +39,8 @@ export interface TokenClaimsSummary {
 }
 
 export interface TokenProblem {
-  code: 'MissingManageAsApp' | 'MissingExchangeRole' | 'WrongAudience' | 'WrongTenant' | 'Unreadable';
+  /** NoEntraRole is a warning only (the app may be in an Exchange role group instead). */
+  code: 'MissingManageAsApp' | 'NoEntraRole' | 'WrongAudience' | 'WrongTenant' | 'Unreadable';
   message: string;
   remediation: string;
 }
@@ -42,8 +57,14 @@ export function summarizeToken(token: string): TokenClaimsSummary {
   };
 }
 
-export function explainExchangeToken(claims: TokenClaimsSummary, expected: { tenantId: string; audience: string }): { ok: boolean; problems: TokenProblem[] } {
+/**
+ * What keeps Exchange from accepting the token (`problems`: it will be refused), and what may
+ * (`warnings`: no recognized Entra role — fine when the service principal is in an Exchange role
+ * group). `ok` is false only for problems.
+ */
+export function explainExchangeToken(claims: TokenClaimsSummary, expected: { tenantId: string; audience: string }): { ok: boolean; problems: TokenProblem[]; warnings: TokenProblem[] } {
   const problems: TokenProblem[] = [];
+  const warnings: TokenProblem[] = [];
   if (claims.aud?.replace(/\/+$/, '') !== expected.audience.replace(/\/+$/, '')) {
     problems.push({ code: 'WrongAudience', message: `The token is for '${claims.aud ?? '(none)'}', not ${expected.audience}.`, remediation: `Request the scope ${expected.audience}/.default (EXO_TOKEN_SCOPE).` });
   }
@@ -58,11 +79,11 @@ export function explainExchangeToken(claims: TokenClaimsSummary, expected: { ten
     });
   }
   if (!claims.wids.some((w) => w in EXCHANGE_ROLE_IDS)) {
-    problems.push({
-      code: 'MissingExchangeRole',
-      message: 'The service principal holds no Entra role that Exchange accepts (the token has no supported wids).',
-      remediation: 'Assign the Entra role Exchange Administrator (29232cdf-9323-42fd-ade2-1d097af3e4de) or Exchange Recipient Administrator (31392ffb-586c-42d1-9346-e59415a2cc4e) to the app\'s service principal.',
+    warnings.push({
+      code: 'NoEntraRole',
+      message: "No Entra role: the token carries none of the Entra roles Exchange accepts. That is fine if the app's service principal is in an Exchange role group (RBAC for the service principal); Exchange's answer decides.",
+      remediation: `If Exchange refuses the app, give its service principal Exchange permissions. Least privilege: ${EXCHANGE_ROLE_GROUP_STEPS} Or assign it one of the Entra roles ${Object.values(EXCHANGE_ROLE_IDS).join(', ')}.`,
     });
   }
-  return { ok: problems.length === 0, problems };
+  return { ok: problems.length === 0, problems, warnings };
 }

@@ -5,7 +5,7 @@
  * a key or a token: only claims (aud, roles, wids, exp) and certificate metadata.
  */
 import type { TenantConfig } from '../config/tenant';
-import { explainExchangeToken, summarizeToken, EXCHANGE_ROLE_IDS } from '../credentials/claims';
+import { explainExchangeToken, summarizeToken, EXCHANGE_ROLE_GROUP_STEPS, EXCHANGE_ROLE_IDS } from '../credentials/claims';
 import { CredentialError } from '../credentials/errors';
 import { rotationWarnings, type CertificateExpiryMonitor } from '../credentials/expiry-monitor';
 import type { KeyVaultCredentialSource } from '../credentials/key-vault-source';
@@ -95,8 +95,10 @@ export class TenantDiagnostics {
         const claims = summarizeToken(token.token);
         const verdict = explainExchangeToken(claims, { tenantId: tenant.tenantId, audience: this.o.exchangeAudience });
         const data = { aud: claims.aud, tid: claims.tid, appid: claims.appid, roles: claims.roles, wids: claims.wids.map((w) => EXCHANGE_ROLE_IDS[w] ?? w), exp: claims.exp ? new Date(claims.exp * 1000).toISOString() : undefined };
-        if (verdict.ok) steps.push({ name: 'token', status: 'ok', detail: 'Entra ID issued an app-only token with Exchange.ManageAsApp and an Exchange role.', data });
-        else steps.push({ name: 'token', status: 'failed', detail: verdict.problems.map((p) => p.message).join(' '), remediation: verdict.problems.map((p) => p.remediation).join(' '), data: { ...data, problems: verdict.problems.map((p) => p.code) } });
+        if (!verdict.ok) steps.push({ name: 'token', status: 'failed', detail: verdict.problems.map((p) => p.message).join(' '), remediation: verdict.problems.map((p) => p.remediation).join(' '), data: { ...data, problems: verdict.problems.map((p) => p.code) } });
+        // No Entra role is fine for a service principal in an Exchange role group: the Exchange step decides.
+        else if (verdict.warnings.length) steps.push({ name: 'token', status: 'warning', detail: `Entra ID issued an app-only token with Exchange.ManageAsApp. ${verdict.warnings.map((p) => p.message).join(' ')}`, remediation: verdict.warnings.map((p) => p.remediation).join(' '), data: { ...data, warnings: verdict.warnings.map((p) => p.code) } });
+        else steps.push({ name: 'token', status: 'ok', detail: 'Entra ID issued an app-only token with Exchange.ManageAsApp and an Entra role Exchange accepts.', data });
         tokenOk = verdict.ok;
       } catch (error) {
         const e = error instanceof CredentialError ? error : undefined;
@@ -134,7 +136,7 @@ export class TenantDiagnostics {
         if (error instanceof ExchangeError) {
           const remediation =
             error.category === 'auth'
-              ? (error.remediation ?? 'Exchange refused the app: check Exchange.ManageAsApp with admin consent and an Exchange Administrator / Exchange Recipient Administrator role on the service principal (see docs/setup-exchange-app.md).')
+              ? (error.remediation ?? `Exchange refused the app although its token has Exchange.ManageAsApp: its service principal has no Exchange permission for Get-AcceptedDomain (a harmless read). Give it one — least privilege: ${EXCHANGE_ROLE_GROUP_STEPS} Include a role with Get-AcceptedDomain (e.g. View-Only Configuration). Or assign it one of the Entra roles ${Object.values(EXCHANGE_ROLE_IDS).join(', ')}. Role changes can take a while to reach Exchange.`)
               : error.category === 'throttled' || error.category === 'transient'
                 ? 'Exchange is busy or unavailable right now; try again in a few minutes.'
                 : undefined;

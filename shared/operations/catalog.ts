@@ -193,7 +193,8 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     readOnly: false,
     input: groupAndMember,
     example: { group: 'sales-team@contoso.com', member: 'diego.siciliani@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: i.group, Member: i.member, BypassSecurityGroupManagerCheck: true, Confirm: false } }],
+    // -BypassSecurityGroupManagerCheck is added when the tenant needs and allows it (group-manager-check.ts).
+    steps: (i) => [{ cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: i.group, Member: i.member, Confirm: false } }],
   }),
   define({
     name: 'remove-group-member',
@@ -204,7 +205,8 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     readOnly: false,
     input: groupAndMember,
     example: { group: 'sales-team@contoso.com', member: 'diego.siciliani@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Remove-DistributionGroupMember', parameters: { Identity: i.group, Member: i.member, BypassSecurityGroupManagerCheck: true, Confirm: false } }],
+    // -BypassSecurityGroupManagerCheck is added when the tenant needs and allows it (group-manager-check.ts).
+    steps: (i) => [{ cmdlet: 'Remove-DistributionGroupMember', parameters: { Identity: i.group, Member: i.member, Confirm: false } }],
   }),
   define({
     name: 'hide-from-address-lists',

@@ -14,6 +14,8 @@ export interface PortalAsset {
 export const PORTAL_FILES: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
+  'redirect.html': 'text/html; charset=utf-8',
+  'redirect.js': 'text/javascript; charset=utf-8',
   'app.css': 'text/css; charset=utf-8',
   'icon.svg': 'image/svg+xml',
 };

@@ -25,10 +25,16 @@ export function portalConfig(settings: AppSettings): PortalConfig | undefined {
   return { clientId: settings.PORTAL_CLIENT_ID, authority, knownAuthorities: [new URL(authority).host], apiScope };
 }
 
+/** The page Entra ID sends silent (hidden-iframe) sign-in answers to, next to index.html. */
+export const PORTAL_REDIRECT_PAGE = 'redirect.html';
+
 /**
  * Security headers for every portal response: a strict CSP (scripts and styles from this
  * origin only, no inline code; network only to this origin and the sign-in authority), no
  * framing, no sniffing, no referrer (authorization codes never leak through Referer).
+ *
+ * `frame-src` lets MSAL's hidden iframe load the authority and come back to this origin's
+ * redirect page (CSP applies to every hop of the iframe's navigation, so both are needed).
  */
 export function portalSecurityHeaders(config: PortalConfig | undefined): Record<string, string> {
   const authority = config ? new URL(config.authority).origin : '';
@@ -38,7 +44,7 @@ export function portalSecurityHeaders(config: PortalConfig | undefined): Record<
     "style-src 'self'",
     "img-src 'self' data:",
     `connect-src 'self'${authority ? ` ${authority}` : ''}`,
-    authority ? `frame-src ${authority}` : "frame-src 'none'",
+    authority ? `frame-src 'self' ${authority}` : "frame-src 'none'",
     "base-uri 'none'",
     "form-action 'none'",
     "frame-ancestors 'none'",
@@ -53,4 +59,17 @@ export function portalSecurityHeaders(config: PortalConfig | undefined): Record<
     'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
     'strict-transport-security': 'max-age=31536000',
   };
+}
+
+/**
+ * Headers for the redirect page only (redirect.html, redirect.js): the portal's strict ones,
+ * except that the page may be framed by the portal's own origin — MSAL's hidden iframe lands
+ * here — and no Cross-Origin-Opener-Policy (MSAL: it would cut the redirect bridge off from the
+ * page that asked). It loads nothing but its own script and frames nothing.
+ */
+export function portalRedirectPageHeaders(config: PortalConfig | undefined): Record<string, string> {
+  const { 'cross-origin-opener-policy': _coop, ...strict } = portalSecurityHeaders(config);
+  void _coop;
+  const csp = ["default-src 'none'", "script-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'self'"].join('; ');
+  return { ...strict, 'content-security-policy': csp, 'x-frame-options': 'SAMEORIGIN' };
 }

@@ -12,7 +12,7 @@ import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { createAppCertificate } from '../../sandbox/pki/certificates';
 import { createAppServices, type AppServices } from '../../shared/app/services';
 import { silentLogger } from '../../shared/observability/logger';
-import type { DiagnosticsReport } from '../../shared/diagnostics/diagnostics';
+import { formatReport, type DiagnosticsReport } from '../../shared/diagnostics/diagnostics';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const CERT_APP = '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01';
@@ -65,6 +65,7 @@ describe('tenant diagnostics', () => {
     expect(report.steps.map((s) => [s.name, s.status])).toEqual([['keyVault', 'ok'], ['certificate', 'ok'], ['token', 'ok'], ['exchange', 'ok']]);
     expect(step(report, 'certificate').data).toMatchObject({ subject: 'CN=contoso-exo', thumbprint: cloud.context.directory.certificates.get('contoso-exo')!.sha1Thumbprint });
     expect(step(report, 'token').data).toMatchObject({ aud: 'https://outlook.office365.com', roles: ['Exchange.ManageAsApp'], wids: ['Exchange Administrator'], tid: CONTOSO });
+    expect(step(report, 'token').data).not.toHaveProperty('warnings');
     expect(step(report, 'exchange').data).toMatchObject({ domains: ['contoso.com', 'contoso.onmicrosoft.com'] });
     expectNoSecrets(report);
   });
@@ -78,10 +79,25 @@ describe('tenant diagnostics', () => {
     expectNoSecrets(report);
   });
 
-  it('names a missing Entra role', async () => {
+  it('an app in an Exchange role group without an Entra role is ready: "no Entra role" is a warning, Exchange answers', async () => {
+    const report = await diagnose({ clientId: 'f6a7b8c9-d0e1-4f2a-8b3c-4d5e6f7a8b08', credential: { clientSecret: { vaultUrl: vault(), name: 'exo-role-group-secret' } } });
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([['keyVault', 'ok'], ['clientSecret', 'ok'], ['token', 'warning'], ['exchange', 'ok']]);
+    expect(report.ok).toBe(true);
+    const token = step(report, 'token');
+    expect(token.data).toMatchObject({ roles: ['Exchange.ManageAsApp'], wids: [], warnings: ['NoEntraRole'] });
+    expect(token.detail).toMatch(/No Entra role.*fine if the app's service principal is in an Exchange role group/);
+    expect(`${token.detail} ${token.remediation}`).not.toMatch(/missing (Exchange )?role/i);
+    expect(formatReport(report)).toMatch(/\[WARN\] token/);
+    expect(formatReport(report)).toMatch(/Result: ready/);
+  });
+
+  it('an app with neither an Entra role nor an Exchange role group: the token step warns, Exchange refuses, and both fixes are named', async () => {
     const report = await diagnose({ clientId: 'b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d04', credential: { clientSecret: { vaultUrl: vault(), name: 'exo-no-wids-secret' } } });
-    expect(step(report, 'token')).toMatchObject({ status: 'failed', data: { problems: ['MissingExchangeRole'] } });
-    expect(step(report, 'token').remediation).toMatch(/Exchange Administrator|Exchange Recipient Administrator/);
+    expect(step(report, 'token')).toMatchObject({ status: 'warning', data: { warnings: ['NoEntraRole'] } });
+    expect(step(report, 'exchange')).toMatchObject({ status: 'failed', data: { status: 403, category: 'auth' } });
+    expect(step(report, 'exchange').remediation).toMatch(/New-ServicePrincipal.*Add-RoleGroupMember.*New-ManagementRoleAssignment -App/);
+    expect(step(report, 'exchange').remediation).toMatch(/Exchange Recipient Administrator/);
+    expect(report.ok).toBe(false);
   });
 
   it('names an app that does not exist in the tenant (wrong tenant or client id)', async () => {

@@ -41,7 +41,7 @@ beforeAll(async () => {
     cloud,
     env: { RULES_FILE: rulesFile, EVENTS_QUEUE: uniqueName('evsync'), EVENTS_TABLE: uniqueName('evsync'), EVENTS_CLIENT_STATE: CLIENT_STATE, EVENTS_AAD_AUDIENCE: GATEWAY_API.identifierUri, EVENTS_SYNC_RECHECK_SECONDS: '1', EVENTS_SYNC_MAX_WAIT_SECONDS: '15' },
   });
-  publisher = new UserEventPublisher(cloud.context.directory, cloud.context.tokens);
+  publisher = new UserEventPublisher(cloud.context.directory, cloud.context.tokens, cloud.endpoints.authorityHost);
 });
 afterAll(async () => {
   await gw.stop();
@@ -143,7 +143,7 @@ describe('who may deliver (16.3)', () => {
     expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer /);
     expect(((await anonymous.json()) as { errors: Array<{ field: string }> }).errors[0]!.field).toBe('Authorization');
     const app = 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06';
-    const { token } = await cloud.context.tokens.sign({ aud: GATEWAY_API.identifierUri, iss: `https://sts.windows.net/${CONTOSO}/`, tid: CONTOSO, oid: app, sub: app, appid: app, idtyp: 'app', ver: '1.0' });
+    const { token } = await cloud.context.tokens.sign({ aud: GATEWAY_API.identifierUri, iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/`, tid: CONTOSO, oid: app, sub: app, appid: app, idtyp: 'app', ver: '1.0' });
     const otherApp = await postEvents([userEvent('megan.bowen', { id })], token);
     expect(otherApp.status).toBe(403);
     expect(((await otherApp.json()) as { errors: Array<{ field: string }> }).errors[0]!.field).toBe('Authorization');

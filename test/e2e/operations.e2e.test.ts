@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import SwaggerParser from '@apidevtools/swagger-parser';
-import { startTestGateway, AUTOMATION_ADMIN_APP, CONTOSO, FLOW_APP, type TestGateway } from '../support/gateway';
+import { startTestGateway, AUTOMATION_ADMIN_APP, CONTOSO, FABRIKAM, FLOW_APP, type TestGateway } from '../support/gateway';
 import { OPERATIONS } from '../../shared/operations/catalog';
 import type { MailboxState, GroupState } from '../../sandbox/exchange/recipients';
 
@@ -108,6 +108,72 @@ describe('named operations allowed by policy', () => {
     const done = await run('hide-from-address-lists', { identity: 'info@contoso.com' });
     const audit = await gw.services.audit().forCommand(String(done.id));
     expect(audit[0]).toMatchObject({ event: 'accepted', operation: 'hide-from-address-lists', rule: 'power-automate-flows' });
+  });
+});
+
+describe('group membership and -BypassSecurityGroupManagerCheck (tenant setting "auto", the default)', () => {
+  const FABRIKAM_APP = '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002';
+  const fabrikamGroup = (alias: string) => [...gw.cloud.exchange.recipients(FABRIKAM).groups.values()].find((g) => g.group.alias === alias)!;
+  const fabrikamUser = (alias: string) => [...gw.cloud.exchange.recipients(FABRIKAM).mailboxes.values()].find((m) => m.user.alias === alias)!.user.objectId;
+  /** How often each membership cmdlet reached Exchange since the last clear. */
+  const sent = () => gw.cloud.exchange.receivedRequests().filter((r) => /DistributionGroupMember$/.test(r.cmdlet ?? '')).map((r) => r.cmdlet);
+
+  async function runAsAdmin(name: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const admin = await gw.token(AUTOMATION_ADMIN_APP);
+    const res = await gw.post(`/api/operations/${name}`, body, { token: admin });
+    if (res.status !== 202) throw new Error(`${name} answered ${res.status}: ${await res.text()}`);
+    return gw.waitFor(res.headers.get('location')!, 20_000, admin);
+  }
+
+  it('tries without the switch first, and once more with it when Exchange asks for a manager of the group (the app has the role)', async () => {
+    gw.cloud.exchange.clearReceived();
+    const body = { group: 'sales-team@contoso.com', member: 'johanna.lorenz@contoso.com' };
+    expect(await run('add-group-member', body)).toMatchObject({ status: 'succeeded' });
+    expect(group('sales-team').members.has(objectId('johanna.lorenz'))).toBe(true);
+    expect(sent()).toEqual(['Add-DistributionGroupMember', 'Add-DistributionGroupMember']);
+    expect(await run('remove-group-member', body)).toMatchObject({ status: 'succeeded' });
+    expect(group('sales-team').members.has(objectId('johanna.lorenz'))).toBe(false);
+  });
+
+  it("fails with a clear remediation when the app's roles cannot manage the group, and works once the role is assigned", async () => {
+    const app = gw.cloud.context.directory.app(FABRIKAM_APP)!;
+    const assigned = app.exchange;
+    const body = { tenant: FABRIKAM, group: 'operations@fabrikam.com', member: 'bruno.costa@fabrikam.com' };
+    // Exchange Recipient Administrator alone (Recipient Management): no Security Group Creation and Membership.
+    app.exchange = { roles: [] };
+    try {
+      gw.cloud.exchange.clearReceived();
+      gw.cloud.exchange.clearJournal();
+      const failed = await runAsAdmin('add-group-member', body);
+      expect(failed).toMatchObject({ status: 'failed', error: { category: 'auth', exceptionType: 'System.Management.Automation.ParameterBindingException' } });
+      const error = failed.error as { message: string; remediation: string };
+      expect(error.message).toMatch(/Exchange refused -BypassSecurityGroupManagerCheck: the app's Exchange roles do not include 'Security Group Creation and Membership'/);
+      expect(error.remediation).toContain(`Assign the 'Security Group Creation and Membership' role to the app's role group: New-ManagementRoleAssignment -SecurityGroup "<the app's role group>" -Role "Security Group Creation and Membership"`);
+      expect(error.remediation).toContain(`New-ServicePrincipal -AppId ${FABRIKAM_APP}`);
+      expect(error.remediation).toMatch(/manager of the group/);
+      expect(sent()).toEqual(['Add-DistributionGroupMember', 'Add-DistributionGroupMember']);
+      expect(gw.cloud.exchange.journal()).toHaveLength(0);
+      expect(fabrikamGroup('operations').members.has(fabrikamUser('bruno.costa'))).toBe(false);
+    } finally {
+      app.exchange = assigned;
+    }
+    // New-ManagementRoleAssignment -App … -Role "Security Group Creation and Membership": the next run works.
+    expect(await runAsAdmin('add-group-member', body)).toMatchObject({ status: 'succeeded' });
+    expect(fabrikamGroup('operations').members.has(fabrikamUser('bruno.costa'))).toBe(true);
+    expect(await runAsAdmin('remove-group-member', body)).toMatchObject({ status: 'succeeded' });
+    expect(fabrikamGroup('operations').members.has(fabrikamUser('bruno.costa'))).toBe(false);
+  });
+
+  it('sends raw commands as their caller wrote them', async () => {
+    gw.cloud.exchange.clearReceived();
+    const admin = await gw.token(AUTOMATION_ADMIN_APP);
+    const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: 'book-club', Member: 'lee.gu@contoso.com' } }, { token: admin });
+    const done = await gw.waitFor(res.headers.get('location')!, 20_000, admin);
+    expect(done).toMatchObject({ status: 'failed', error: { category: 'auth', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.OperationRequiresGroupManagerException' } });
+    expect(sent()).toEqual(['Add-DistributionGroupMember']);
+    // Explained all the same.
+    expect((done.error as { message: string }).message).toMatch(/send -BypassSecurityGroupManagerCheck with the command/);
+    expect((done.error as { remediation: string }).remediation).toMatch(/Security Group Creation and Membership/);
   });
 });
 

@@ -22,7 +22,7 @@ const TENANT = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId:
 
 beforeAll(async () => {
   cloud = await startTestCloud();
-  publisher = new UserEventPublisher(cloud.context.directory, cloud.context.tokens);
+  publisher = new UserEventPublisher(cloud.context.directory, cloud.context.tokens, cloud.endpoints.authorityHost);
 });
 afterAll(() => cloud.stop());
 
@@ -51,7 +51,7 @@ describe('Event Grid Entra-protected delivery', () => {
     // A valid token for the gateway API, but of a caller app, not Event Grid.
     expect(await status(a.eventGrid(request(await callerToken(cloud))))).toBe(401);
     const app = 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06';
-    const { token } = await cloud.context.tokens.sign({ aud: GATEWAY_API.identifierUri, iss: `https://sts.windows.net/${CONTOSO}/`, tid: CONTOSO, oid: app, sub: app, appid: app, idtyp: 'app', ver: '1.0' });
+    const { token } = await cloud.context.tokens.sign({ aud: GATEWAY_API.identifierUri, iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/`, tid: CONTOSO, oid: app, sub: app, appid: app, idtyp: 'app', ver: '1.0' });
     const other = await a.eventGrid(request(token)).catch((e: unknown) => e);
     expect(other).toBeInstanceOf(HttpProblem);
     expect((other as HttpProblem).init).toMatchObject({ status: 403, errors: [{ field: 'Authorization' }] });
@@ -65,7 +65,7 @@ describe('Event Grid Entra-protected delivery', () => {
 });
 
 describe('Graph change notifications', () => {
-  const graphToken = async (appid: string, aud = TENANT.clientId, tid = CONTOSO) => (await cloud.context.tokens.sign({ aud, iss: `https://sts.windows.net/${tid}/`, tid, oid: appid, sub: appid, appid, idtyp: 'app', ver: '1.0' })).token;
+  const graphToken = async (appid: string, aud = TENANT.clientId, tid = CONTOSO) => (await cloud.context.tokens.sign({ aud, iss: `${cloud.endpoints.authorityHost}/${tid}/`, tid, oid: appid, sub: appid, appid, idtyp: 'app', ver: '1.0' })).token;
 
   it('needs EVENTS_CLIENT_STATE; validationTokens, when present, must be Graph change tracking tokens for the app', async () => {
     expect((await auth({ EVENTS_AAD_AUDIENCE: GATEWAY_API.identifierUri }).graph({ value: [] }).catch((e: unknown) => e)) as HttpProblem).toMatchObject({ init: { status: 503, errors: [{ field: 'EVENTS_CLIENT_STATE' }] } });

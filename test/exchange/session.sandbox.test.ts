@@ -169,14 +169,14 @@ describe('results cut short are never silent', () => {
 });
 
 describe('refusals carry their fix in remediation and a code in exceptionType', () => {
-  it('an app without an Exchange role: Token.MissingExchangeRole and the role to assign', async () => {
+  it('an app without an Entra role (and no Exchange role group): Token.NoEntraRole, and both ways to give it one', async () => {
     const s = await session({ claims: { wids: [] } });
     const error = await failure(s, ghost);
-    expect(error).toMatchObject({ category: 'auth', status: 403, exceptionType: 'Token.MissingExchangeRole', remediation: expect.stringMatching(/Exchange Administrator/) });
-    expect(error.message).toMatch(/holds no Entra role that Exchange accepts/);
+    expect(error).toMatchObject({ category: 'auth', status: 403, exceptionType: 'Token.NoEntraRole', remediation: expect.stringMatching(/Add-RoleGroupMember.*Exchange Administrator/) });
+    expect(error.message).toMatch(/No Entra role: the token carries none of the Entra roles Exchange accepts/);
     expect(error.message).not.toMatch(/Fix:/);
     const [item] = await s.invokeBatch([{ request: ghost }]);
-    expect(item).toMatchObject({ ok: false, error: { status: 403, exceptionType: 'Token.MissingExchangeRole', remediation: expect.stringMatching(/Exchange Administrator/) } });
+    expect(item).toMatchObject({ ok: false, error: { status: 403, exceptionType: 'Token.NoEntraRole', remediation: expect.stringMatching(/Add-RoleGroupMember.*Exchange Administrator/) } });
   });
 
   it('a reader app running a write: Exchange.Forbidden, naming the cmdlet and what would let the app run it', async () => {

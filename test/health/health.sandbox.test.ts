@@ -54,7 +54,7 @@ describe('health and Exchange access', () => {
     expect(access.detail).toMatch(/contoso\.onmicrosoft\.com/);
     expect(access.detail).toMatch(/HTTP 403/);
     expect(access.detail).toMatch(/Exchange Administrator/);
-    expect(access.data).toMatchObject({ tenants: [{ tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', status: 403, exceptionType: 'Token.MissingExchangeRole', remediation: expect.stringMatching(/Exchange Administrator/) }] });
+    expect(access.data).toMatchObject({ tenants: [{ tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', status: 403, exceptionType: 'Token.NoEntraRole', remediation: expect.stringMatching(/Add-RoleGroupMember.*Exchange Administrator/) }] });
     expect(invokeCommands() - before).toBe(1);
   });
 

@@ -4,16 +4,18 @@
  * The self-service portal in a real browser (playwright-core driving Debian's Chromium, one
  * browser for the file): sign in through the sandbox Entra ID (authorization code + PKCE with
  * @azure/msal-browser), perform every action, watch each one go queued → running → done, and
- * check the effect in the sandbox Exchange directory. Also: strict CSP without violations,
- * labelled controls, keyboard sign-in, a phone-sized layout without horizontal scrolling.
+ * check the effect in the sandbox Exchange directory. Also: strict CSP without violations (the
+ * silent sign-in redirect page alone frameable, by the portal), token renewal after the access and
+ * refresh tokens expired — in a hidden iframe while the Entra session lasts, interactively once it
+ * is gone — labelled controls, keyboard sign-in, a phone-sized layout without horizontal scrolling.
  *
  * CHROMIUM_PATH overrides /usr/bin/chromium; PORTAL_SCREENSHOT_DIR=docs/portal writes the
  * screenshots used in docs/portal.md.
  */
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { startTestGateway, CONTOSO, type TestGateway } from '../support/gateway';
 import { buildPortal } from '../../portal/build';
 import { SANDBOX_APPS } from '../../sandbox/directory/policy-file';
@@ -24,7 +26,6 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = process.env.PORTAL_SCREENSHOT_DIR ? resolve(process.env.PORTAL_SCREENSHOT_DIR) : undefined;
 
 let gw: TestGateway;
-let browser: Browser;
 let context: BrowserContext;
 let page: Page;
 let portalUrl: string;
@@ -37,10 +38,14 @@ beforeAll(async () => {
   const portalDir = await buildPortal(mkdtempSync(join(tmpdir(), 'exo-portal-')));
   gw = await startTestGateway({ env: { PORTAL_CLIENT_ID: SANDBOX_APPS.portal, PORTAL_DIR: portalDir } });
   portalUrl = `${gw.host.url}/api/portal/`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+  // A regular browser profile, as users have: an incognito one (Playwright's newContext) blocks
+  // third-party cookies, so Entra's session cookie would never reach the silent sign-in iframe.
   // The sandbox's HTTPS endpoints use the sandbox CA, which this browser profile does not trust.
-  context = await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
-  page = await context.newPage();
+  const profile = mkdtempSync(join(tmpdir(), 'exo-portal-profile-'));
+  mkdirSync(join(profile, 'Default'));
+  writeFileSync(join(profile, 'Default', 'Preferences'), JSON.stringify({ profile: { cookie_controls_mode: 0 }, tracking_protection: { tracking_protection_3pcd_enabled: false } }));
+  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+  page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15_000);
   page.on('console', (message) => {
     if (/Content.Security.Policy/i.test(message.text())) cspViolations.push(message.text());
@@ -49,7 +54,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await context?.close();
   await gw?.stop();
 });
 
@@ -108,6 +113,25 @@ describe('sign-in', () => {
     const config = (await (await fetch(`${portalUrl}config.json`)).json()) as Record<string, unknown>;
     expect(Object.keys(config).sort()).toEqual(['apiScope', 'authority', 'clientId', 'knownAuthorities']);
     expect(config).toMatchObject({ clientId: SANDBOX_APPS.portal, apiScope: 'api://exo-gateway/user_impersonation', authority: `${gw.cloud.endpoints.authorityHost}/${CONTOSO}` });
+  });
+
+  it('serves the silent sign-in redirect page frameable by the portal alone, and everything else by nobody', async () => {
+    const authority = new URL(gw.cloud.endpoints.authorityHost).origin;
+    expect((await fetch(portalUrl)).headers.get('content-security-policy')).toContain(`frame-src 'self' ${authority};`);
+    const redirect = await fetch(`${portalUrl}redirect.html`);
+    expect(redirect.status).toBe(200);
+    const csp = redirect.headers.get('content-security-policy')!;
+    expect(csp.split('; ').sort()).toEqual(["base-uri 'none'", "default-src 'none'", "form-action 'none'", "frame-ancestors 'self'", "script-src 'self'"]);
+    expect(redirect.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(redirect.headers.get('cross-origin-opener-policy')).toBeNull();
+    expect(redirect.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(redirect.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(await redirect.text()).toMatch(/<script src="redirect\.js" defer><\/script>/);
+    for (const asset of ['', 'index.html', 'app.js', 'redirect.js', 'config.json']) {
+      const res = await fetch(`${portalUrl}${asset}`);
+      expect([asset, res.status, res.headers.get('x-frame-options')]).toEqual([asset, 200, 'DENY']);
+      expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    }
   });
 
   it('signs in with the keyboard through the sandbox Entra ID (auth code + PKCE)', async () => {
@@ -266,6 +290,62 @@ describe('actions, each verified in the sandbox Exchange directory', () => {
     // Closed groups the user is in have no Leave button; groups not owned have no member editor.
     expect(await page.getByRole('button', { name: 'Leave All Staff' }).count()).toBe(0);
     expect(await page.getByLabel('Add a member to Engineering').count()).toBe(0);
+  });
+});
+
+describe('token renewal', () => {
+  /** Makes every cached access token look expired (MSAL keeps them in session storage); returns how many. */
+  const expireAccessTokens = () =>
+    page.evaluate(() => {
+      let n = 0;
+      const past = String(Math.floor(Date.now() / 1000) - 60);
+      for (const key of Object.keys(sessionStorage)) {
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(sessionStorage.getItem(key) ?? '') as Record<string, unknown>;
+        } catch {
+          continue;
+        }
+        if (entry?.credentialType !== 'AccessToken') continue;
+        sessionStorage.setItem(key, JSON.stringify({ ...entry, expiresOn: past, extendedExpiresOn: past, ...(entry.refreshOn ? { refreshOn: past } : {}) }));
+        n++;
+      }
+      return n;
+    });
+  const silentAnswers = (since: number) => gw.cloud.entra.authorizeRequests().slice(since).filter((r) => r.prompt === 'none').map((r) => r.answer);
+
+  it('renews silently in a hidden iframe once the access and refresh tokens have expired (Entra session still valid)', async () => {
+    const since = gw.cloud.entra.authorizeRequests().length;
+    expect(gw.cloud.entra.expireRefreshTokens()).toBeGreaterThan(0);
+    expect(await expireAccessTokens()).toBeGreaterThan(0);
+    await page.reload();
+    await page.locator('#profile-title').filter({ hasText: 'Alex Wilber' }).waitFor({ timeout: 30_000 });
+    expect(page.url()).toBe(portalUrl);
+    expect(await page.locator('#notice').isVisible()).toBe(false);
+    expect(silentAnswers(since)).toEqual(['code']);
+    // The renewed token works for changes too.
+    await page.check('#auto-on');
+    await page.fill('#auto-internal', 'Back soon.');
+    expectDone(await act(() => page.click('#auto-save')));
+    await page.check('#auto-off');
+    expectDone(await act(() => page.click('#auto-save')));
+  });
+
+  it('falls back to an interactive sign-in when there is no Entra session (login_required), then works again', async () => {
+    const since = gw.cloud.entra.authorizeRequests().length;
+    gw.cloud.entra.expireRefreshTokens();
+    expect(await expireAccessTokens()).toBeGreaterThan(0);
+    await context.clearCookies(); // the browser's Entra session cookie is gone
+    await page.reload();
+    await page.waitForURL(/\/oauth2\/v2\.0\/authorize/, { timeout: 30_000 });
+    expect(silentAnswers(since)).toEqual(['login_required']);
+    expect(new URL(page.url()).searchParams.get('prompt')).not.toBe('none');
+    await page.fill('#password', SANDBOX_USER_PASSWORD);
+    if (!(await page.inputValue('#username'))) await page.fill('#username', 'alex.wilber@contoso.com');
+    await page.click('#signin');
+    await page.waitForURL((url) => url.href.startsWith(portalUrl));
+    await page.locator('#profile-title').filter({ hasText: 'Alex Wilber' }).waitFor();
+    expect(await page.locator('#notice').isVisible()).toBe(false);
   });
 });
 

@@ -78,7 +78,7 @@ export function explainRefusal(error: ExchangeError, sent: ExchangeRequest, expe
   if (error.category !== 'auth' || (error.status !== 401 && error.status !== 403)) return error;
   const token = /^Bearer (.+)$/.exec(sent.headers.Authorization ?? '')?.[1];
   const claims = token ? readClaims(token) : undefined;
-  const problems = claims ? tokenProblems(claims, expected) : [];
+  const { problems, warnings } = claims ? tokenFindings(claims, expected) : { problems: [], warnings: [] };
   if (problems.length) {
     return error.derive({
       message: `${error.message} ${problems.map((p) => p.message).join(' ')}`,
@@ -86,6 +86,10 @@ export function explainRefusal(error: ExchangeError, sent: ExchangeRequest, expe
       remediation: problems.map((p) => p.remediation).join(' '),
     });
   }
+  // No Entra role is fine when the app's service principal is in an Exchange role group; refused
+  // anyway, that is the likely cause, and its fix names both ways.
+  const noRole = error.status === 403 ? warnings.find((w) => w.code === 'NoEntraRole') : undefined;
+  if (noRole) return error.derive({ message: `${error.message} ${noRole.message}`, exceptionType: error.exceptionType ?? `Token.${noRole.code}`, remediation: error.remediation ?? noRole.remediation });
   return error.derive({ exceptionType: error.exceptionType ?? (error.status === 401 ? 'Exchange.Unauthorized' : 'Exchange.Forbidden'), remediation: error.remediation ?? goodTokenRefused(error, claims) });
 }
 
@@ -97,8 +101,9 @@ function readClaims(token: string): TokenClaimsSummary | undefined {
   }
 }
 
-function tokenProblems(claims: TokenClaimsSummary, expected: ExpectedToken): TokenProblem[] {
-  return explainExchangeToken(claims, { tenantId: expected.tenantId, audience: expected.tokenScope.replace(/\/\.default$/, '') }).problems;
+/** What the token lacks (problems) and what may be fine but is worth saying (warnings). */
+function tokenFindings(claims: TokenClaimsSummary, expected: ExpectedToken): { problems: TokenProblem[]; warnings: TokenProblem[] } {
+  return explainExchangeToken(claims, { tenantId: expected.tenantId, audience: expected.tokenScope.replace(/\/\.default$/, '') });
 }
 
 /** What refuses a token that has everything Exchange asks of it, in an admin's terms. */
@@ -115,6 +120,6 @@ function goodTokenRefused(error: ExchangeError, claims: TokenClaimsSummary | und
 /** What the token lacks, in an admin's terms (problem and fix); undefined when it looks right or cannot be read. */
 export function explainAuthFailure(token: string, expected: ExpectedToken): string | undefined {
   const claims = readClaims(token);
-  const problems = claims ? tokenProblems(claims, expected) : [];
+  const problems = claims ? tokenFindings(claims, expected).problems : [];
   return problems.length ? problems.map((p) => `${p.message} Fix: ${p.remediation}`).join(' ') : undefined;
 }
