@@ -54,7 +54,17 @@ import type { ExchangeFaultKind } from '../sandbox/exchange/exchange-emulator';
 import { sandboxTenants } from '../sandbox/directory/tenants-file';
 import { sandboxPolicyYaml } from '../sandbox/directory/policy-file';
 import { GATEWAY_API } from '../sandbox/directory/seed';
-import { checkFinalState, effectKey, findDuplicates, inDoubtEvidence, summarizeRecovery, type AnswerRecord, type CommandRow, type KillFact, type StaleFinding } from './lib/chaos-checks';
+import {
+  checkFinalState,
+  effectKey,
+  findDuplicates,
+  inDoubtEvidence,
+  summarizeRecovery,
+  type AnswerRecord,
+  type CommandRow,
+  type KillFact,
+  type StaleFinding,
+} from './lib/chaos-checks';
 import { clientApplicationFor, HostIdentifier } from './lib/host-identity';
 
 const num = (name: string, fallback: number) => {
@@ -86,19 +96,36 @@ const ARM_TIMEOUT_MS = num('CHAOS_ARM_TIMEOUT_MS', Math.max(5000, 3 * KILL_EVERY
 
 /** Where in the life of a command a host is killed (see the header). */
 type KillPoint = { name: string; trap?: { kind: 'InvokeCommand' | '$batch'; delayMs: number; truncate: boolean } };
-const TRAP_POINTS = ['batchAnswer', 'midBatch', 'batchAnswer+1ms', 'batchAnswer+3ms', 'batchAnswer+10ms', 'batchAnswer+30ms', 'invokeAnswer'];
+const TRAP_POINTS = [
+  'batchAnswer',
+  'midBatch',
+  'batchAnswer+1ms',
+  'batchAnswer+3ms',
+  'batchAnswer+10ms',
+  'batchAnswer+30ms',
+  'invokeAnswer',
+];
 function killPoint(name: string): KillPoint {
   if (name === 'random') return { name };
   if (name === 'midBatch') return { name, trap: { kind: '$batch', delayMs: 0, truncate: true } };
   const m = /^(batchAnswer|invokeAnswer)(?:\+(\d+)ms)?$/.exec(name);
-  if (!m) throw new Error(`CHAOS_KILL_POINTS: unknown kill point '${name}' (random, midBatch, batchAnswer[+Nms], invokeAnswer[+Nms])`);
-  return { name, trap: { kind: m[1] === 'batchAnswer' ? '$batch' : 'InvokeCommand', delayMs: Number(m[2] ?? 0), truncate: false } };
+  if (!m)
+    throw new Error(
+      `CHAOS_KILL_POINTS: unknown kill point '${name}' (random, midBatch, batchAnswer[+Nms], invokeAnswer[+Nms])`,
+    );
+  return {
+    name,
+    trap: { kind: m[1] === 'batchAnswer' ? '$batch' : 'InvokeCommand', delayMs: Number(m[2] ?? 0), truncate: false },
+  };
 }
 const KILL_MODE = (process.env.CHAOS_KILL_MODE || 'mixed').toLowerCase();
-if (!['mixed', 'adversarial', 'random'].includes(KILL_MODE)) throw new Error(`CHAOS_KILL_MODE must be mixed, adversarial or random, got '${KILL_MODE}'`);
+if (!['mixed', 'adversarial', 'random'].includes(KILL_MODE))
+  throw new Error(`CHAOS_KILL_MODE must be mixed, adversarial or random, got '${KILL_MODE}'`);
 const KILL_CYCLE: KillPoint[] = (
   process.env.CHAOS_KILL_POINTS
-    ? process.env.CHAOS_KILL_POINTS.split(',').map((x) => x.trim()).filter(Boolean)
+    ? process.env.CHAOS_KILL_POINTS.split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
     : KILL_MODE === 'random'
       ? ['random']
       : KILL_MODE === 'adversarial'
@@ -106,7 +133,15 @@ const KILL_CYCLE: KillPoint[] = (
         : TRAP_POINTS.flatMap((p) => [p, 'random'])
 ).map(killPoint);
 const OUT_DIR = resolve(process.env.CHAOS_OUT_DIR ?? join(__dirname, '..', 'docs', 'bench'));
-const FAULT_KINDS: ExchangeFaultKind[] = ['http500', 'http503', 'http429', 'concurrencyText', 'slow', 'drop', 'dropAfterApply'];
+const FAULT_KINDS: ExchangeFaultKind[] = [
+  'http500',
+  'http503',
+  'http429',
+  'concurrencyText',
+  'slow',
+  'drop',
+  'dropAfterApply',
+];
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const ADMIN = { appId: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06', secret: 'automation-admin-secret' };
@@ -148,18 +183,30 @@ interface Tracked extends Planned {
 }
 
 interface Directory {
-  tenants: Array<{ tenantId: string; mailDomain: string; mailboxes: string[]; groups: Array<{ alias: string; members: Set<string> }> }>;
+  tenants: Array<{
+    tenantId: string;
+    mailDomain: string;
+    mailboxes: string[];
+    groups: Array<{ alias: string; members: Set<string> }>;
+  }>;
 }
 
 function plan(dir: Directory): Planned[] {
   const every: Array<{ tenantId: string; mailbox: string; attribute: number; mailDomain: string }> = [];
-  for (const t of dir.tenants) for (const m of t.mailboxes) for (let a = 1; a <= 15; a++) every.push({ tenantId: t.tenantId, mailbox: m, attribute: a, mailDomain: t.mailDomain });
+  for (const t of dir.tenants)
+    for (const m of t.mailboxes)
+      for (let a = 1; a <= 15; a++)
+        every.push({ tenantId: t.tenantId, mailbox: m, attribute: a, mailDomain: t.mailDomain });
   // Few enough objects that each gets many writes (later ones overwrite earlier ones), spread over tenants, mailboxes and attributes.
   const count = Math.max(4, Math.min(every.length, LANES_WANTED));
   const lanes = Array.from({ length: count }, (_, k) => every[Math.floor((k * every.length) / count)]!);
   // Group additions: each (group, new member) pair once; a second execution is "already a member".
   const adds: Array<{ tenantId: string; group: string; member: string }> = [];
-  for (const t of dir.tenants) for (const g of t.groups) for (const m of t.mailboxes) if (!g.members.has(m)) adds.push({ tenantId: t.tenantId, group: `${g.alias}@${t.mailDomain}`, member: `${m}@${t.mailDomain}` });
+  for (const t of dir.tenants)
+    for (const g of t.groups)
+      for (const m of t.mailboxes)
+        if (!g.members.has(m))
+          adds.push({ tenantId: t.tenantId, group: `${g.alias}@${t.mailDomain}`, member: `${m}@${t.mailDomain}` });
   const addCount = Math.min(adds.length, Math.floor(N * 0.03));
   const failCount = Math.max(2, Math.floor(N * 0.01));
   const addAt = new Set<number>();
@@ -180,21 +227,56 @@ function plan(dir: Directory): Planned[] {
     const twin = n % 50 === 7;
     if (addAt.has(n) && nextAdd < adds.length) {
       const a = adds[nextAdd++]!;
-      out.push({ n, kind: 'add', tenantId: a.tenantId, lane: `add|${a.group}|${a.member}`, cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: a.group, Member: a.member, BypassSecurityGroupManagerCheck: true }, idempotencyKey, twin, effect: { identity: a.group, parameters: { Member: a.member } }, expect: 'succeeded' });
+      out.push({
+        n,
+        kind: 'add',
+        tenantId: a.tenantId,
+        lane: `add|${a.group}|${a.member}`,
+        cmdlet: 'Add-DistributionGroupMember',
+        parameters: { Identity: a.group, Member: a.member, BypassSecurityGroupManagerCheck: true },
+        idempotencyKey,
+        twin,
+        effect: { identity: a.group, parameters: { Member: a.member } },
+        expect: 'succeeded',
+      });
       continue;
     }
     if (failAt.has(n)) {
       const t = dir.tenants[nextFail % dir.tenants.length]!;
       const kind: Kind = nextFail++ % 2 ? 'badParameter' : 'notFound';
-      const parameters = kind === 'notFound' ? { Identity: `nobody-${RUN}-${n}@${t.mailDomain}`, CustomAttribute1: `chaos-${RUN}-${n}` } : { Identity: `${t.mailboxes[0]}@${t.mailDomain}`, NoSuchParameter: `chaos-${RUN}-${n}` };
-      out.push({ n, kind, tenantId: t.tenantId, lane: `fail|${n}`, cmdlet: 'Set-Mailbox', parameters, idempotencyKey, twin, expect: 'failed' });
+      const parameters =
+        kind === 'notFound'
+          ? { Identity: `nobody-${RUN}-${n}@${t.mailDomain}`, CustomAttribute1: `chaos-${RUN}-${n}` }
+          : { Identity: `${t.mailboxes[0]}@${t.mailDomain}`, NoSuchParameter: `chaos-${RUN}-${n}` };
+      out.push({
+        n,
+        kind,
+        tenantId: t.tenantId,
+        lane: `fail|${n}`,
+        cmdlet: 'Set-Mailbox',
+        parameters,
+        idempotencyKey,
+        twin,
+        expect: 'failed',
+      });
       continue;
     }
     const l = lanes[nextLane++ % lanes.length]!;
     const identity = `${l.mailbox}@${l.mailDomain}`;
     const value = `chaos-${RUN}-${n}`;
     const attribute = `CustomAttribute${l.attribute}`;
-    out.push({ n, kind: 'set', tenantId: l.tenantId, lane: `set|${l.tenantId}|${identity}|${attribute}`, cmdlet: 'Set-Mailbox', parameters: { Identity: identity, [attribute]: value }, idempotencyKey, twin, effect: { identity, parameters: { [attribute]: value } }, expect: 'succeeded' });
+    out.push({
+      n,
+      kind: 'set',
+      tenantId: l.tenantId,
+      lane: `set|${l.tenantId}|${identity}|${attribute}`,
+      cmdlet: 'Set-Mailbox',
+      parameters: { Identity: identity, [attribute]: value },
+      idempotencyKey,
+      twin,
+      effect: { identity, parameters: { [attribute]: value } },
+      expect: 'succeeded',
+    });
   }
   return out;
 }
@@ -249,7 +331,10 @@ async function main(): Promise<void> {
   const logDir = process.env.CHAOS_LOG_DIR ? resolve(process.env.CHAOS_LOG_DIR) : join(dir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const tenantsFile = join(dir, 'tenants.json');
-  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: CAP })));
+  writeFileSync(
+    tenantsFile,
+    JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: CAP })),
+  );
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
   const env: Record<string, string> = {
@@ -269,12 +354,15 @@ async function main(): Promise<void> {
   const seed = cloud.context.directory.seed;
   const directory: Directory = {
     tenants: seed.tenants.map((t) => {
-      const aliasOf = (objectIdOrAlias: string) => seed.users.find((u) => u.alias === objectIdOrAlias || u.objectId === objectIdOrAlias)?.alias ?? objectIdOrAlias;
+      const aliasOf = (objectIdOrAlias: string) =>
+        seed.users.find((u) => u.alias === objectIdOrAlias || u.objectId === objectIdOrAlias)?.alias ?? objectIdOrAlias;
       return {
         tenantId: t.tenantId,
         mailDomain: t.mailDomain,
         mailboxes: seed.users.filter((u) => u.tenantId === t.tenantId && u.mailbox !== 'None').map((u) => u.alias),
-        groups: seed.groups.filter((g) => g.tenantId === t.tenantId).map((g) => ({ alias: g.alias, members: new Set(g.members.map(aliasOf)) })),
+        groups: seed.groups
+          .filter((g) => g.tenantId === t.tenantId)
+          .map((g) => ({ alias: g.alias, members: new Set(g.members.map(aliasOf)) })),
       };
     }),
   };
@@ -293,7 +381,11 @@ async function main(): Promise<void> {
     // Each host in a process group of its own, so that a kill takes its whole tree. Its tag goes
     // where the product can show it: the instance id (claimedBy) and X-ClientApplication, once
     // the product sends EXO_CLIENT_APPLICATION there.
-    const process = await spawnHostProcess({ functionsModule: join(__dirname, '../sandbox/app-functions.ts'), env: { ...env, WEBSITE_INSTANCE_ID: `chaos-${tag}`, EXO_CLIENT_APPLICATION: clientApplicationFor(tag) }, processGroup: true });
+    const process = await spawnHostProcess({
+      functionsModule: join(__dirname, '../sandbox/app-functions.ts'),
+      env: { ...env, WEBSITE_INSTANCE_ID: `chaos-${tag}`, EXO_CLIENT_APPLICATION: clientApplicationFor(tag) },
+      processGroup: true,
+    });
     const log = createWriteStream(join(logDir, `host-${slot}-${++spawned}.log`));
     process.child.stdout!.pipe(log);
     process.child.stderr!.pipe(log);
@@ -313,8 +405,16 @@ async function main(): Promise<void> {
   cloud.exchange.clearJournal();
 
   const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
-  const msal = new ConfidentialClientApplication({ auth: { clientId: ADMIN.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(ADMIN.secret)! } });
-  const token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
+  const msal = new ConfidentialClientApplication({
+    auth: {
+      clientId: ADMIN.appId,
+      authority,
+      knownAuthorities: [new URL(authority).host],
+      clientSecret: cloud.context.directory.secrets.get(ADMIN.secret)!,
+    },
+  });
+  const token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!
+    .accessToken;
 
   const cleanup = async () => {
     cloud.exchange.onAnswer(undefined);
@@ -322,7 +422,8 @@ async function main(): Promise<void> {
     await cloud.stop().catch(() => undefined);
     await azurite.stop().catch(() => undefined);
   };
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanup().then(() => process.exit(130)));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.once(signal, () => void cleanup().then(() => process.exit(130)));
 
   // ---------------------------------------------------------------- submitting
   let rr = 0;
@@ -335,7 +436,12 @@ async function main(): Promise<void> {
   const unexpectedAnswers: string[] = [];
   /** POST with retries on other hosts: the idempotency key makes a retried submit safe. */
   const post = async (c: Tracked, avoid?: Host): Promise<string | undefined> => {
-    const body = JSON.stringify({ tenant: c.tenantId, cmdlet: c.cmdlet, parameters: c.parameters, idempotencyKey: c.idempotencyKey });
+    const body = JSON.stringify({
+      tenant: c.tenantId,
+      cmdlet: c.cmdlet,
+      parameters: c.parameters,
+      idempotencyKey: c.idempotencyKey,
+    });
     for (let attempt = 0; attempt < 60; attempt++) {
       const host = liveHost(avoid);
       c.submitTries++;
@@ -344,7 +450,12 @@ async function main(): Promise<void> {
         continue;
       }
       try {
-        const res = await fetch(`${host.process.url}/api/commands`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body, signal: AbortSignal.timeout(30_000) });
+        const res = await fetch(`${host.process.url}/api/commands`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body,
+          signal: AbortSignal.timeout(30_000),
+        });
         const text = await res.text();
         if (res.status === 202 || res.status === 200) {
           const answer = JSON.parse(text) as { id: string; createdAt?: string };
@@ -387,8 +498,11 @@ async function main(): Promise<void> {
   const byId = new Map<string, Tracked>();
   /** The command each expected effect belongs to (values are unique per command). */
   const commandOfEffect = new Map<string, Tracked>();
-  for (const c of tracked) if (c.effect) commandOfEffect.set(effectKey(c.tenantId, c.effect.identity, c.effect.parameters), c);
-  const table = TableClient.fromConnectionString(azurite.connectionString, 'commands', { allowInsecureConnection: true });
+  for (const c of tracked)
+    if (c.effect) commandOfEffect.set(effectKey(c.tenantId, c.effect.identity, c.effect.parameters), c);
+  const table = TableClient.fromConnectionString(azurite.connectionString, 'commands', {
+    allowInsecureConnection: true,
+  });
   const open = new Set<Tracked>();
   /** Lanes with a submission under way (the next write to an object waits for the previous one's 202). */
   const submittingLanes = new Set<string>();
@@ -402,7 +516,9 @@ async function main(): Promise<void> {
     const since = polls++ % 25 === 24 ? new Date(0) : new Date(lastPoll.getTime() - 5000);
     lastPoll = new Date();
     const filter = `RowKey eq 'command' and (status eq 'succeeded' or status eq 'failed' or status eq 'inDoubt') and Timestamp ge datetime'${since.toISOString()}'`;
-    for await (const e of table.listEntities<{ status: string; finishedAt?: string }>({ queryOptions: { filter, select: ['PartitionKey', 'status', 'finishedAt'] } })) {
+    for await (const e of table.listEntities<{ status: string; finishedAt?: string }>({
+      queryOptions: { filter, select: ['PartitionKey', 'status', 'finishedAt'] },
+    })) {
       const c = byId.get(e.partitionKey!);
       if (!c || c.status) continue;
       c.status = e.status;
@@ -433,7 +549,8 @@ async function main(): Promise<void> {
     });
     const trap = armed?.point.trap;
     const victim = id.tag ? hostsByTag.get(id.tag) : undefined;
-    if (!armed || !trap || !victim?.alive || event.kind !== trap.kind || event.status !== 200 || event.effects < 1) return;
+    if (!armed || !trap || !victim?.alive || event.kind !== trap.kind || event.status !== 200 || event.effects < 1)
+      return;
     const a = armed;
     armed = undefined;
     // Its sockets now, before the answer goes out: answers still in flight to it after the kill name it.
@@ -444,7 +561,17 @@ async function main(): Promise<void> {
       if (trap.delayMs > 10) await sleep(trap.delayMs);
       else for (const until = performance.now() + trap.delayMs; performance.now() < until; );
       if (!victim.alive) return; // died meanwhile (cannot happen while one kill runs at a time)
-      a.fired(victim, { kind: event.kind, items: event.itemRequestIds.length, effects: event.effects, sentToKillMs: Math.round(performance.now() - sentAt.t), identifiedBy: id.by }, event.itemRequestIds);
+      a.fired(
+        victim,
+        {
+          kind: event.kind,
+          items: event.itemRequestIds.length,
+          effects: event.effects,
+          sentToKillMs: Math.round(performance.now() - sentAt.t),
+          identifiedBy: id.by,
+        },
+        event.itemRequestIds,
+      );
       record.killIndex = killLog.length - 1;
     });
     return trap.truncate ? { truncate: true, holdMs: 10_000 } : undefined;
@@ -473,7 +600,21 @@ async function main(): Promise<void> {
     victim.alive = false;
     kills++;
     identifier.forget(victim.tag);
-    const record: KillRecord = { index: killLog.length, atMs: Math.round(performance.now() - t0), wallAt, point, slot: victim.slot, host: victim.tag, pid: victim.process.pid ?? victim.process.child.pid!, processGroup: victim.process.processGroup, treeGone: false, affected: 0, affectedSample: [], restartMs: 0, ...extra };
+    const record: KillRecord = {
+      index: killLog.length,
+      atMs: Math.round(performance.now() - t0),
+      wallAt,
+      point,
+      slot: victim.slot,
+      host: victim.tag,
+      pid: victim.process.pid ?? victim.process.child.pid!,
+      processGroup: victim.process.processGroup,
+      treeGone: false,
+      affected: 0,
+      affectedSample: [],
+      restartMs: 0,
+      ...extra,
+    };
     killLog.push(record);
     return record;
   };
@@ -494,7 +635,12 @@ async function main(): Promise<void> {
     const mine = holderPattern(record.host, record.pid);
     const held: string[] = [];
     try {
-      for await (const e of table.listEntities<{ status: string; claimedBy?: string }>({ queryOptions: { filter: "RowKey eq 'command' and status eq 'running'", select: ['PartitionKey', 'status', 'claimedBy'] } })) {
+      for await (const e of table.listEntities<{ status: string; claimedBy?: string }>({
+        queryOptions: {
+          filter: "RowKey eq 'command' and status eq 'running'",
+          select: ['PartitionKey', 'status', 'claimedBy'],
+        },
+      })) {
         if (e.claimedBy && mine.test(e.claimedBy) && byId.has(e.partitionKey!)) held.push(e.partitionKey!);
       }
     } catch (error) {
@@ -506,13 +652,16 @@ async function main(): Promise<void> {
     if (itemRequestIds.length) {
       const wanted = new Set(itemRequestIds);
       const ids = new Set<string>();
-      for (const e of cloud.exchange.journal()) if (e.requestId && wanted.has(e.requestId)) {
-        const c = commandOfEffect.get(effectKey(e.tenantId, e.identity, e.parameters));
-        if (c?.id) ids.add(c.id);
-      }
+      for (const e of cloud.exchange.journal())
+        if (e.requestId && wanted.has(e.requestId)) {
+          const c = commandOfEffect.get(effectKey(e.tenantId, e.identity, e.parameters));
+          if (c?.id) ids.add(c.id);
+        }
       let recorded = 0;
       for (const id of ids) {
-        const row = await table.getEntity<{ status: string; finishedAt?: string }>(id, 'command').catch(() => undefined);
+        const row = await table
+          .getEntity<{ status: string; finishedAt?: string }>(id, 'command')
+          .catch(() => undefined);
         if (row && isTerminal(row.status) && Date.parse(row.finishedAt ?? '') <= record.wallAt) recorded++;
       }
       record.answerOutcomesRecorded = { recorded, of: ids.size };
@@ -534,11 +683,14 @@ async function main(): Promise<void> {
     for (let last = false; ; ) {
       for (const id of held) {
         if (doneAt.has(id)) continue;
-        const row = await table.getEntity<{ status: string; claimedBy?: string; finishedAt?: string }>(id, 'command').catch(() => undefined);
+        const row = await table
+          .getEntity<{ status: string; claimedBy?: string; finishedAt?: string }>(id, 'command')
+          .catch(() => undefined);
         if (!row) continue;
         const now = Date.now();
         const finished = isTerminal(row.status) ? Date.parse(row.finishedAt ?? '') || now : undefined;
-        if (!freeAt.has(id) && (row.status !== 'running' || !row.claimedBy || !mine.test(row.claimedBy))) freeAt.set(id, Math.min(now, finished ?? now));
+        if (!freeAt.has(id) && (row.status !== 'running' || !row.claimedBy || !mine.test(row.claimedBy)))
+          freeAt.set(id, Math.min(now, finished ?? now));
         if (finished !== undefined) doneAt.set(id, finished);
       }
       if (doneAt.size === held.length || last) break;
@@ -554,11 +706,18 @@ async function main(): Promise<void> {
     record.held = left.map((id) => {
       const free = Math.min(freeAt.get(id) ?? Infinity, doneAt.get(id) ?? Infinity);
       const done = doneAt.get(id);
-      return { n: byId.get(id)!.n, id, freeMs: Number.isFinite(free) ? free - record.wallAt : null, doneMs: done === undefined ? null : done - record.wallAt };
+      return {
+        n: byId.get(id)!.n,
+        id,
+        freeMs: Number.isFinite(free) ? free - record.wallAt : null,
+        doneMs: done === undefined ? null : done - record.wallAt,
+      };
     });
     const free = left.map((id) => Math.min(freeAt.get(id) ?? Infinity, doneAt.get(id) ?? Infinity));
     record.freeAgainMs = free.every(Number.isFinite) ? Math.max(...free) - record.wallAt : null;
-    record.recoveryMs = left.every((id) => doneAt.has(id)) ? Math.max(...left.map((id) => doneAt.get(id)!)) - record.wallAt : null;
+    record.recoveryMs = left.every((id) => doneAt.has(id))
+      ? Math.max(...left.map((id) => doneAt.get(id)!)) - record.wallAt
+      : null;
   };
 
   const workLeft = () => pending.length > 0 || open.size > 0;
@@ -569,19 +728,21 @@ async function main(): Promise<void> {
       if (!killing || !workLeft()) break;
       const point = KILL_CYCLE[turn++ % KILL_CYCLE.length]!;
       if (point.trap) {
-        const fired = await new Promise<{ victim: Host; record: KillRecord; items: string[] } | undefined>((resolve) => {
-          const timer = setTimeout(() => {
-            if (armed?.point === point) armed = undefined;
-            resolve(undefined);
-          }, ARM_TIMEOUT_MS);
-          armed = {
-            point,
-            fired: (victim, answer, items) => {
-              clearTimeout(timer);
-              resolve({ victim, record: killNow(victim, point.name, { answer }), items });
-            },
-          };
-        });
+        const fired = await new Promise<{ victim: Host; record: KillRecord; items: string[] } | undefined>(
+          (resolve) => {
+            const timer = setTimeout(() => {
+              if (armed?.point === point) armed = undefined;
+              resolve(undefined);
+            }, ARM_TIMEOUT_MS);
+            armed = {
+              point,
+              fired: (victim, answer, items) => {
+                clearTimeout(timer);
+                resolve({ victim, record: killNow(victim, point.name, { answer }), items });
+              },
+            };
+          },
+        );
         if (fired) {
           await afterKill(fired.victim, fired.record, fired.items);
           continue;
@@ -633,7 +794,9 @@ async function main(): Promise<void> {
     if (done - lastProgress >= Math.max(100, N / 20)) {
       lastProgress = done;
       const s = cloud.context.stats.snapshot().exchange;
-      console.error(`[chaos] ${done}/${N} terminal, ${open.size} open, ${kills} kills, ${Object.values(s).reduce((a, x) => a + x.faults, 0)} faults, ${Math.round((performance.now() - t0) / 1000)} s`);
+      console.error(
+        `[chaos] ${done}/${N} terminal, ${open.size} open, ${kills} kills, ${Object.values(s).reduce((a, x) => a + x.faults, 0)} faults, ${Math.round((performance.now() - t0) / 1000)} s`,
+      );
     }
     await sleep(submitting.size >= 24 || open.size >= WINDOW || !pending.length ? 100 : 5);
   }
@@ -647,7 +810,10 @@ async function main(): Promise<void> {
 
   // ---------------------------------------------------------------- verification
   const rows = new Map<string, Record<string, unknown>>();
-  for await (const e of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: "RowKey eq 'command'" } })) rows.set(e.partitionKey!, e);
+  for await (const e of table.listEntities<Record<string, unknown>>({
+    queryOptions: { filter: "RowKey eq 'command'" },
+  }))
+    rows.set(e.partitionKey!, e);
   const accepted = tracked.filter((c) => c.id);
   const lost = accepted.filter((c) => {
     const row = rows.get(c.id!);
@@ -660,7 +826,18 @@ async function main(): Promise<void> {
   // In doubt: every command the product marked so (status or field, when it has them), with its evidence.
   const inDoubt = accepted.flatMap((c) => {
     const evidence = rows.get(c.id!) && inDoubtEvidence(rows.get(c.id!) as CommandRow);
-    return evidence ? [{ n: c.n, id: c.id!, kind: c.kind, status: String(rows.get(c.id!)!.status), attempts: rows.get(c.id!)!.attempts, evidence }] : [];
+    return evidence
+      ? [
+          {
+            n: c.n,
+            id: c.id!,
+            kind: c.kind,
+            status: String(rows.get(c.id!)!.status),
+            attempts: rows.get(c.id!)!.attempts,
+            evidence,
+          },
+        ]
+      : [];
   });
   // Idempotency: twins got one id; the table holds exactly one row per accepted command.
   const twinMismatch = accepted.filter((c) => c.twin && (c.twinIds?.length !== 2 || c.twinIds[0] !== c.twinIds[1]));
@@ -688,9 +865,12 @@ async function main(): Promise<void> {
   const declaredReruns = duplicates.filter((d) => d.declared).reduce((a, d) => a + d.times - 1, 0);
   const undeclaredDuplicates = duplicateEffects - declaredReruns;
   const duplicateCauses: Record<string, number> = {};
-  for (const d of duplicates) for (const a of d.applications.slice(1)) duplicateCauses[a.cause!] = (duplicateCauses[a.cause!] ?? 0) + 1;
+  for (const d of duplicates)
+    for (const a of d.applications.slice(1)) duplicateCauses[a.cause!] = (duplicateCauses[a.cause!] ?? 0) + 1;
   const repeatsByKill = new Map<number, number>();
-  for (const d of duplicates) for (const a of d.applications) if (a.killIndex !== undefined) repeatsByKill.set(a.killIndex, (repeatsByKill.get(a.killIndex) ?? 0) + 1);
+  for (const d of duplicates)
+    for (const a of d.applications)
+      if (a.killIndex !== undefined) repeatsByKill.set(a.killIndex, (repeatsByKill.get(a.killIndex) ?? 0) + 1);
   const expectedKeys = new Set<string>();
   const missingEffects: Tracked[] = [];
   const effectsOfFailed: Tracked[] = [];
@@ -719,11 +899,16 @@ async function main(): Promise<void> {
   const stale: StaleFinding[] = [];
   let createdAtInversions = 0;
   for (const [lane, writes] of writesByLane) {
-    for (let i = 1; i < writes.length; i++) if (writes[i]!.createdAt && writes[i - 1]!.createdAt && writes[i]!.createdAt! < writes[i - 1]!.createdAt!) createdAtInversions++;
+    for (let i = 1; i < writes.length; i++)
+      if (writes[i]!.createdAt && writes[i - 1]!.createdAt && writes[i]!.createdAt! < writes[i - 1]!.createdAt!)
+        createdAtInversions++;
     const first = writes[0]!;
     const attribute = Object.keys(first.effect!.parameters)[0]!;
     const rec = cloud.exchange.recipients(first.tenantId).resolve(first.effect!.identity);
-    const actual = rec && rec.kind === 'mailbox' ? rec.customAttributes[Number(attribute.replace('CustomAttribute', '')) - 1] : undefined;
+    const actual =
+      rec && rec.kind === 'mailbox'
+        ? rec.customAttributes[Number(attribute.replace('CustomAttribute', '')) - 1]
+        : undefined;
     const finding = checkFinalState(
       lane.replace(/^set\|[^|]+\|/, ''),
       writes.map((c) => ({ n: c.n, value: valueOf(c), status: rows.get(c.id!)?.status as string | undefined })),
@@ -734,13 +919,17 @@ async function main(): Promise<void> {
   }
   const staleCauses: Record<string, number> = {};
   for (const f of stale) staleCauses[f.cause] = (staleCauses[f.cause] ?? 0) + 1;
-  const wrongFinalState: string[] = stale.map((f) => `${f.object}: #${f.actualN ?? '?'} ${String(f.actual)} instead of #${f.expectedN} ${f.expected} (${f.cause})`);
+  const wrongFinalState: string[] = stale.map(
+    (f) =>
+      `${f.object}: #${f.actualN ?? '?'} ${String(f.actual)} instead of #${f.expectedN} ${f.expected} (${f.cause})`,
+  );
   for (const c of accepted) {
     if (c.kind !== 'add' || rows.get(c.id!)?.status !== 'succeeded') continue;
     const store = cloud.exchange.recipients(c.tenantId);
     const group = store.resolve(String(c.parameters.Identity));
     const member = store.resolve(String(c.parameters.Member));
-    if (!group || group.kind !== 'group' || !member || !group.members.has(store.objectId(member))) wrongFinalState.push(`${String(c.parameters.Identity)} lacks ${String(c.parameters.Member)}`);
+    if (!group || group.kind !== 'group' || !member || !group.members.has(store.objectId(member)))
+      wrongFinalState.push(`${String(c.parameters.Identity)} lacks ${String(c.parameters.Member)}`);
   }
 
   // Poison: every message left in the poison queue, and every command failed by one, is accounted for.
@@ -759,24 +948,50 @@ async function main(): Promise<void> {
       return true;
     }
   });
-  const poisonedCommands = [...rows.values()].filter((r) => typeof r.error === 'string' && r.error.includes('poisoned')).length;
+  const poisonedCommands = [...rows.values()].filter(
+    (r) => typeof r.error === 'string' && r.error.includes('poisoned'),
+  ).length;
 
   const stats = cloud.context.stats.snapshot();
   const tenants = directory.tenants.map((t) => {
-    const s = stats.exchange[t.tenantId] ?? { requests: 0, inFlight: 0, maxInFlight: 0, throttled: 0, faults: 0, faultsByKind: {}, batchRequests: 0, batchItems: 0, maxBatchSize: 0 };
-    return { tenantId: t.tenantId, requests: s.requests, maxInFlight: s.maxInFlight, cap: CAP, capThrottled: s.throttled, faults: s.faults, batchRequests: s.batchRequests, batchItems: s.batchItems, maxBatchSize: s.maxBatchSize };
+    const s = stats.exchange[t.tenantId] ?? {
+      requests: 0,
+      inFlight: 0,
+      maxInFlight: 0,
+      throttled: 0,
+      faults: 0,
+      faultsByKind: {},
+      batchRequests: 0,
+      batchItems: 0,
+      maxBatchSize: 0,
+    };
+    return {
+      tenantId: t.tenantId,
+      requests: s.requests,
+      maxInFlight: s.maxInFlight,
+      cap: CAP,
+      capThrottled: s.throttled,
+      faults: s.faults,
+      batchRequests: s.batchRequests,
+      batchItems: s.batchItems,
+      maxBatchSize: s.maxBatchSize,
+    };
   });
   const faultsByKind: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
-  for (const s of Object.values(stats.exchange)) for (const [k, v] of Object.entries(s.faultsByKind)) faultsByKind[k] = (faultsByKind[k] ?? 0) + v;
+  for (const s of Object.values(stats.exchange))
+    for (const [k, v] of Object.entries(s.faultsByKind)) faultsByKind[k] = (faultsByKind[k] ?? 0) + v;
 
   const latencies = accepted
     .map((c) => {
       const row = rows.get(c.id!);
-      return row?.finishedAt && row.createdAt ? Date.parse(String(row.finishedAt)) - Date.parse(String(row.createdAt)) : undefined;
+      return row?.finishedAt && row.createdAt
+        ? Date.parse(String(row.finishedAt)) - Date.parse(String(row.createdAt))
+        : undefined;
     })
     .filter((x): x is number => x !== undefined)
     .sort((a, b) => a - b);
-  const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]! : 0);
+  const pct = (p: number) =>
+    latencies.length ? latencies[Math.min(latencies.length - 1, Math.ceil((p / 100) * latencies.length) - 1)]! : 0;
   const byStatus = (s: string) => accepted.filter((c) => rows.get(c.id!)?.status === s).length;
   const alreadyApplied = accepted.filter((c) => rows.get(c.id!)?.alreadyApplied === true).length;
   const attempts = accepted.reduce((a, c) => a + Number(rows.get(c.id!)?.attempts ?? 0), 0);
@@ -865,15 +1080,52 @@ async function main(): Promise<void> {
     commandP50Ms: pct(50),
     commandP99Ms: pct(99),
     commandMaxMs: pct(100),
-    settings: { window: WINDOW, lanes: writesByLane.size, laneDepth: LANE_DEPTH, slowMs: SLOW_MS, queueLeaseMs: QUEUE_LEASE_MS, claimSeconds: CLAIM_SECONDS, sweeperSchedule: SWEEPER_SCHEDULE, killEveryMs: KILL_EVERY_MS, maxKills: MAX_KILLS, armTimeoutMs: ARM_TIMEOUT_MS, timeoutSeconds: TIMEOUT_MS / 1000 },
+    settings: {
+      window: WINDOW,
+      lanes: writesByLane.size,
+      laneDepth: LANE_DEPTH,
+      slowMs: SLOW_MS,
+      queueLeaseMs: QUEUE_LEASE_MS,
+      claimSeconds: CLAIM_SECONDS,
+      sweeperSchedule: SWEEPER_SCHEDULE,
+      killEveryMs: KILL_EVERY_MS,
+      maxKills: MAX_KILLS,
+      armTimeoutMs: ARM_TIMEOUT_MS,
+      timeoutSeconds: TIMEOUT_MS / 1000,
+    },
     killLog: killLog.map((k) => ({ ...k, repeatsBlamed: repeatsByKill.get(k.index) ?? 0 })),
     inDoubtCommands: inDoubt,
-    duplicates: duplicates.slice(0, 200).map((d) => ({ n: d.commandN, id: d.commandId, key: d.key, times: d.times, declared: d.declared, applications: d.applications })),
+    duplicates: duplicates.slice(0, 200).map((d) => ({
+      n: d.commandN,
+      id: d.commandId,
+      key: d.key,
+      times: d.times,
+      declared: d.declared,
+      applications: d.applications,
+    })),
     staleObjects: stale,
     samples: {
-      lost: lost.slice(0, 5).map((c) => ({ n: c.n, id: c.id, kind: c.kind, status: rows.get(c.id!)?.status, claimedUntil: rows.get(c.id!)?.claimedUntil, updatedAt: rows.get(c.id!)?.updatedAt })),
-      unexpectedOutcomes: unexpectedOutcome.slice(0, 5).map((c) => ({ n: c.n, id: c.id, kind: c.kind, status: rows.get(c.id!)?.status, error: rows.get(c.id!)?.error })),
-      duplicates: duplicates.slice(0, 5).map((d) => ({ n: d.commandN, attempts: d.commandId ? rows.get(d.commandId)?.attempts : undefined, key: d.key, applications: d.applications })),
+      lost: lost.slice(0, 5).map((c) => ({
+        n: c.n,
+        id: c.id,
+        kind: c.kind,
+        status: rows.get(c.id!)?.status,
+        claimedUntil: rows.get(c.id!)?.claimedUntil,
+        updatedAt: rows.get(c.id!)?.updatedAt,
+      })),
+      unexpectedOutcomes: unexpectedOutcome.slice(0, 5).map((c) => ({
+        n: c.n,
+        id: c.id,
+        kind: c.kind,
+        status: rows.get(c.id!)?.status,
+        error: rows.get(c.id!)?.error,
+      })),
+      duplicates: duplicates.slice(0, 5).map((d) => ({
+        n: d.commandN,
+        attempts: d.commandId ? rows.get(d.commandId)?.attempts : undefined,
+        key: d.key,
+        applications: d.applications,
+      })),
       missingEffects: missingEffects.slice(0, 5).map((c) => ({ n: c.n, id: c.id, effect: c.effect })),
       strayEffects: strayEffects.slice(0, 5),
       wrongFinalState: wrongFinalState.slice(0, 5),
@@ -881,9 +1133,24 @@ async function main(): Promise<void> {
       slowest: accepted
         .map((c) => ({ c, row: rows.get(c.id!) }))
         .filter((x) => x.row?.finishedAt)
-        .sort((a, b) => Date.parse(String(b.row!.finishedAt)) - Date.parse(String(b.row!.createdAt)) - (Date.parse(String(a.row!.finishedAt)) - Date.parse(String(a.row!.createdAt))))
+        .sort(
+          (a, b) =>
+            Date.parse(String(b.row!.finishedAt)) -
+            Date.parse(String(b.row!.createdAt)) -
+            (Date.parse(String(a.row!.finishedAt)) - Date.parse(String(a.row!.createdAt))),
+        )
         .slice(0, 5)
-        .map(({ c, row }) => ({ n: c.n, id: c.id, kind: c.kind, submitTries: c.submitTries, attempts: row!.attempts, deferrals: row!.deferrals, createdAt: row!.createdAt, startedAt: row!.startedAt, finishedAt: row!.finishedAt })),
+        .map(({ c, row }) => ({
+          n: c.n,
+          id: c.id,
+          kind: c.kind,
+          submitTries: c.submitTries,
+          attempts: row!.attempts,
+          deferrals: row!.deferrals,
+          createdAt: row!.createdAt,
+          startedAt: row!.startedAt,
+          finishedAt: row!.finishedAt,
+        })),
       poisonUnaccounted: poisonUnaccounted.slice(0, 5),
     },
     logDir,
@@ -895,36 +1162,98 @@ async function main(): Promise<void> {
 
   mkdirSync(OUT_DIR, { recursive: true });
   writeFileSync(join(OUT_DIR, 'chaos-latest.json'), `${JSON.stringify(result, null, 2)}\n`);
-  const list = (counts: Record<string, number>) => Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
-  const seconds = (ms: number | null | undefined) => (typeof ms === 'number' ? `${(ms / 1000).toFixed(1)} s` : 'not all');
+  const list = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ') || 'none';
+  const seconds = (ms: number | null | undefined) =>
+    typeof ms === 'number' ? `${(ms / 1000).toFixed(1)} s` : 'not all';
   const rowsMd: Array<[string, string | number, string]> = [
     ['commands accepted', `${result.accepted} / ${N}`, checks.allAccepted ? 'ok' : 'FAIL'],
     ['lost (not terminal)', result.lost, checks.zeroLost ? 'ok' : 'FAIL'],
     ['unexpected outcomes', result.unexpectedOutcomes, checks.expectedOutcomes ? 'ok' : 'FAIL'],
-    ['duplicate effects (not declared re-runs)', `${duplicateEffects} (${undeclaredDuplicates} undeclared, ${declaredReruns} declared idempotent re-runs)`, checks.noUndeclaredDuplicateEffects ? 'ok' : 'FAIL'],
+    [
+      'duplicate effects (not declared re-runs)',
+      `${duplicateEffects} (${undeclaredDuplicates} undeclared, ${declaredReruns} declared idempotent re-runs)`,
+      checks.noUndeclaredDuplicateEffects ? 'ok' : 'FAIL',
+    ],
     ['duplicate causes', list(duplicateCauses), ''],
     ['succeeded without effect', result.missingEffects, checks.everySucceededHasItsEffect ? 'ok' : 'FAIL'],
     ['stray effects', result.strayEffects, checks.noStrayEffects ? 'ok' : 'FAIL'],
-    ['final state ≠ last accepted write', `${result.wrongFinalState} of ${writesByLane.size} objects${stale.length ? ` (${list(staleCauses)})` : ''}`, checks.finalStateIsLastWrite ? 'ok' : 'FAIL'],
+    [
+      'final state ≠ last accepted write',
+      `${result.wrongFinalState} of ${writesByLane.size} objects${stale.length ? ` (${list(staleCauses)})` : ''}`,
+      checks.finalStateIsLastWrite ? 'ok' : 'FAIL',
+    ],
     ['in doubt (product evidence)', inDoubt.length, ''],
-    ...tenants.map((t): [string, string, string] => [`max in flight ${t.tenantId.slice(0, 8)}`, `${t.maxInFlight} (cap ${CAP})`, t.maxInFlight <= CAP ? 'ok' : 'FAIL']),
-    ['cap 429s (not injected)', tenants.reduce((a, t) => a + t.capThrottled, 0), checks.noCapThrottling ? 'ok' : 'FAIL'],
-    ['idempotent twins / extra rows', `${result.twinSubmissions} twins, ${result.twinMismatches} mismatched, ${result.extraCommandRows} extra rows`, checks.idempotencyOneCommandPerKey ? 'ok' : 'FAIL'],
-    ['poison', `${poisonedCommands} commands poisoned, ${poisonLeft.length} messages left, ${poisonUnaccounted.length} unaccounted`, checks.poisonAccountedFor ? 'ok' : 'FAIL'],
-    ['hosts / kills (whole tree)', `${HOSTS} hosts, ${kills} SIGKILLs of the process group, ${killLog.filter((k) => k.treeGone).length} left no process`, checks.killedAtLeastOnce && checks.wholeTreeKilled ? 'ok' : 'FAIL'],
-    ['kill points', `${KILL_MODE}: ${list(killsByPoint)}${fallbacks ? ` (${fallbacks} traps found no answer in time)` : ''}`, checks.adversarialKillsLanded ? 'ok' : 'FAIL'],
-    ['recovery p50 / p99 / max', `${seconds(recovery.p50Ms)} / ${seconds(recovery.p99Ms)} / ${seconds(recovery.maxMs)} over ${recovery.kills} kills${recovery.unrecovered ? `, ${recovery.unrecovered} not recovered` : ''} (goal ≤ ${seconds(RECOVERY_GOAL_MS)}: claim ${CLAIM_SECONDS} s + queue visibility ${seconds(QUEUE_LEASE_MS)} + 5 s)`, checks.recoveryWithinGoal ? 'ok' : 'FAIL'],
+    ...tenants.map((t): [string, string, string] => [
+      `max in flight ${t.tenantId.slice(0, 8)}`,
+      `${t.maxInFlight} (cap ${CAP})`,
+      t.maxInFlight <= CAP ? 'ok' : 'FAIL',
+    ]),
+    [
+      'cap 429s (not injected)',
+      tenants.reduce((a, t) => a + t.capThrottled, 0),
+      checks.noCapThrottling ? 'ok' : 'FAIL',
+    ],
+    [
+      'idempotent twins / extra rows',
+      `${result.twinSubmissions} twins, ${result.twinMismatches} mismatched, ${result.extraCommandRows} extra rows`,
+      checks.idempotencyOneCommandPerKey ? 'ok' : 'FAIL',
+    ],
+    [
+      'poison',
+      `${poisonedCommands} commands poisoned, ${poisonLeft.length} messages left, ${poisonUnaccounted.length} unaccounted`,
+      checks.poisonAccountedFor ? 'ok' : 'FAIL',
+    ],
+    [
+      'hosts / kills (whole tree)',
+      `${HOSTS} hosts, ${kills} SIGKILLs of the process group, ${killLog.filter((k) => k.treeGone).length} left no process`,
+      checks.killedAtLeastOnce && checks.wholeTreeKilled ? 'ok' : 'FAIL',
+    ],
+    [
+      'kill points',
+      `${KILL_MODE}: ${list(killsByPoint)}${fallbacks ? ` (${fallbacks} traps found no answer in time)` : ''}`,
+      checks.adversarialKillsLanded ? 'ok' : 'FAIL',
+    ],
+    [
+      'recovery p50 / p99 / max',
+      `${seconds(recovery.p50Ms)} / ${seconds(recovery.p99Ms)} / ${seconds(recovery.maxMs)} over ${recovery.kills} kills${recovery.unrecovered ? `, ${recovery.unrecovered} not recovered` : ''} (goal ≤ ${seconds(RECOVERY_GOAL_MS)}: claim ${CLAIM_SECONDS} s + queue visibility ${seconds(QUEUE_LEASE_MS)} + 5 s)`,
+      checks.recoveryWithinGoal ? 'ok' : 'FAIL',
+    ],
     ['hosts identified by', list(identifier.counts as unknown as Record<string, number>), ''],
-    ['succeeded / failed (expected failures)', `${result.succeeded} / ${result.failed} (${result.expectedFailures})`, ''],
+    [
+      'succeeded / failed (expected failures)',
+      `${result.succeeded} / ${result.failed} (${result.expectedFailures})`,
+      '',
+    ],
     ['already applied', alreadyApplied, ''],
-    ['faults injected', `${result.faults}: ${Object.entries(faultsByKind).map(([k, v]) => `${k} ${v}`).join(', ')}`, ''],
+    [
+      'faults injected',
+      `${result.faults}: ${Object.entries(faultsByKind)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
+      '',
+    ],
     ['exchange requests / attempts / deferrals', `${result.exchangeRequests} / ${attempts} / ${deferrals}`, ''],
-    ['$batch requests (items, largest)', `${tenants.reduce((a, t) => a + t.batchRequests, 0)} (${tenants.reduce((a, t) => a + t.batchItems, 0)} items, up to ${Math.max(0, ...tenants.map((t) => t.maxBatchSize))})`, ''],
+    [
+      '$batch requests (items, largest)',
+      `${tenants.reduce((a, t) => a + t.batchRequests, 0)} (${tenants.reduce((a, t) => a + t.batchItems, 0)} items, up to ${Math.max(0, ...tenants.map((t) => t.maxBatchSize))})`,
+      '',
+    ],
     ['submit retries (host gone)', submitErrors, ''],
     ['duration', `${result.durationSeconds} s`, ''],
-    ['command latency p50 / p99 / max', `${result.commandP50Ms} / ${result.commandP99Ms} / ${result.commandMaxMs} ms`, ''],
+    [
+      'command latency p50 / p99 / max',
+      `${result.commandP50Ms} / ${result.commandP99Ms} / ${result.commandMaxMs} ms`,
+      '',
+    ],
   ];
-  const md = ['| check | value | |', '| --- | --- | --- |', ...rowsMd.map(([a, b, c]) => `| ${a} | ${b} | ${c} |`)].join('\n');
+  const md = [
+    '| check | value | |',
+    '| --- | --- | --- |',
+    ...rowsMd.map(([a, b, c]) => `| ${a} | ${b} | ${c} |`),
+  ].join('\n');
   const killsMd = killLog.length
     ? [
         '| # | at | point | host | answer (items, effects, sent → kill) | outcomes recorded before the kill | commands held | free again | all terminal | repeats blamed |',
@@ -935,8 +1264,26 @@ async function main(): Promise<void> {
         ),
       ].join('\n')
     : 'No kills.';
-  const doubtMd = inDoubt.length ? inDoubt.slice(0, 20).map((d) => `- #${d.n} ${d.id} (${d.status}, attempts ${String(d.attempts)}): ${Object.entries(d.evidence).map(([k, v]) => `${k}=${v}`).join('; ')}`).join('\n') + (inDoubt.length > 20 ? `\n- … ${inDoubt.length - 20} more in chaos-latest.json` : '') : 'None: the product marked no command in doubt (no `inDoubt` status or field).';
-  const staleMd = stale.length ? stale.slice(0, 10).map((f) => `- ${f.object}: #${f.actualN ?? '?'} \`${String(f.actual)}\` instead of #${f.expectedN} \`${f.expected}\` — ${f.cause}`).join('\n') + (stale.length > 10 ? `\n- … ${stale.length - 10} more in chaos-latest.json` : '') : 'None.';
+  const doubtMd = inDoubt.length
+    ? inDoubt
+        .slice(0, 20)
+        .map(
+          (d) =>
+            `- #${d.n} ${d.id} (${d.status}, attempts ${String(d.attempts)}): ${Object.entries(d.evidence)
+              .map(([k, v]) => `${k}=${v}`)
+              .join('; ')}`,
+        )
+        .join('\n') + (inDoubt.length > 20 ? `\n- … ${inDoubt.length - 20} more in chaos-latest.json` : '')
+    : 'None: the product marked no command in doubt (no `inDoubt` status or field).';
+  const staleMd = stale.length
+    ? stale
+        .slice(0, 10)
+        .map(
+          (f) =>
+            `- ${f.object}: #${f.actualN ?? '?'} \`${String(f.actual)}\` instead of #${f.expectedN} \`${f.expected}\` — ${f.cause}`,
+        )
+        .join('\n') + (stale.length > 10 ? `\n- … ${stale.length - 10} more in chaos-latest.json` : '')
+    : 'None.';
   writeFileSync(
     join(OUT_DIR, 'chaos-latest.md'),
     `# Latest chaos run\n\n${md}\n\n## Kills\n\n${killsMd}\n\n## Objects whose final state is not the last accepted write\n\n${staleMd}\n\n## Commands in doubt\n\n${doubtMd}\n\nSettings: latency ${LATENCY} ms, cap ${CAP}, fault rate ${FAULT_RATE}, window ${WINDOW}, ${writesByLane.size} objects with up to ${LANE_DEPTH} open writes each, kill mode ${KILL_MODE} (${KILL_CYCLE.map((p) => p.name).join(', ')}) every ~${KILL_EVERY_MS} ms (max ${MAX_KILLS}), claim ${CLAIM_SECONDS} s, queue lease ${QUEUE_LEASE_MS} ms, sweeper ${SWEEPER_SCHEDULE}. ${result.machine}, ${result.startedAt}.\n`,
@@ -947,7 +1294,12 @@ async function main(): Promise<void> {
     `CHAOS_RESULT ${JSON.stringify({ ok, checks, commands: N, lost: result.lost, duplicateEffects, undeclaredDuplicates, declaredReruns, staleObjects: stale.length, objects: writesByLane.size, inDoubt: inDoubt.length, kills, killMode: KILL_MODE, killsByPoint, trapKills: trapKills.length, recoveryP50Ms: recovery.p50Ms, recoveryP99Ms: recovery.p99Ms, recoveryGoalMs: RECOVERY_GOAL_MS, faults: result.faults, durationSeconds: result.durationSeconds })}`,
   );
   if (!ok) {
-    console.error(`chaos: FAILED (${Object.entries(checks).filter(([, v]) => !v).map(([k]) => k).join(', ')}); details in ${join(OUT_DIR, 'chaos-latest.json')}, host logs in ${logDir}`);
+    console.error(
+      `chaos: FAILED (${Object.entries(checks)
+        .filter(([, v]) => !v)
+        .map(([k]) => k)
+        .join(', ')}); details in ${join(OUT_DIR, 'chaos-latest.json')}, host logs in ${logDir}`,
+    );
     process.exitCode = 1;
   }
 }

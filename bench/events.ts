@@ -37,8 +37,15 @@ async function main(): Promise<void> {
   const azurite = await startAzurite();
   const cloud = await startSandboxCloud({ port: 0, exchange: { latencyMs: LATENCY, maxConcurrencyPerTenant: CAP } });
   const dir = mkdtempSync(join(tmpdir(), 'exo-bench-events-'));
-  const files = { tenants: join(dir, 'tenants.json'), policy: join(dir, 'policy.yaml'), rules: join(dir, 'rules.yaml') };
-  writeFileSync(files.tenants, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: CAP })));
+  const files = {
+    tenants: join(dir, 'tenants.json'),
+    policy: join(dir, 'policy.yaml'),
+    rules: join(dir, 'rules.yaml'),
+  };
+  writeFileSync(
+    files.tenants,
+    JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: CAP })),
+  );
   writeFileSync(files.policy, sandboxPolicyYaml(cloud.context.directory.seed));
   writeFileSync(files.rules, sandboxRulesYaml(cloud.context.directory.seed));
   const env: Record<string, string> = {
@@ -57,10 +64,30 @@ async function main(): Promise<void> {
   const host = await spawnHostProcess({ functionsModule: join(__dirname, '../sandbox/app-functions.ts'), env });
   try {
     const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
-    const msal = new ConfidentialClientApplication({ auth: { clientId: ADMIN.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(ADMIN.secret)! } });
-    const token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
-    const control = async (path: string, body: unknown) => (await (await fetch(`${cloud.endpoints.control}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as Record<string, unknown>;
-    const sub = await control('/events/subscriptions', { kind: 'cloudevents', url: `${host.url}/api/events/eventgrid`, tenant: CONTOSO, aad: true });
+    const msal = new ConfidentialClientApplication({
+      auth: {
+        clientId: ADMIN.appId,
+        authority,
+        knownAuthorities: [new URL(authority).host],
+        clientSecret: cloud.context.directory.secrets.get(ADMIN.secret)!,
+      },
+    });
+    const token = (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!
+      .accessToken;
+    const control = async (path: string, body: unknown) =>
+      (await (
+        await fetch(`${cloud.endpoints.control}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        })
+      ).json()) as Record<string, unknown>;
+    const sub = await control('/events/subscriptions', {
+      kind: 'cloudevents',
+      url: `${host.url}/api/events/eventgrid`,
+      tenant: CONTOSO,
+      aad: true,
+    });
     if (!sub.id) throw new Error(`subscription failed: ${JSON.stringify(sub)}`);
 
     /** Polls until the event is processed and its commands finished; returns ms since `since`. */
@@ -69,14 +96,24 @@ async function main(): Promise<void> {
         const res = await fetch(`${host.url}/api/events/${eventId}`, { headers: { authorization: `Bearer ${token}` } });
         if (res.status === 200) {
           const view = (await res.json()) as { status: string; actions: Array<{ command?: { status: string } }> };
-          if (view.status !== 'received' && view.status !== 'planned' && view.actions.every((a) => !a.command || a.command.status === 'succeeded' || a.command.status === 'failed')) return performance.now() - since;
+          if (
+            view.status !== 'received' &&
+            view.status !== 'planned' &&
+            view.actions.every((a) => !a.command || a.command.status === 'succeeded' || a.command.status === 'failed')
+          )
+            return performance.now() - since;
         }
         await new Promise((r) => setTimeout(r, 25));
       }
     };
     const joiner = async (i: number) => {
       const t0 = performance.now();
-      const created = await control('/directory/users', { tenant: CONTOSO, alias: `bench.user${i}`, displayName: `Bench User${i}`, department: i % 2 ? 'Engineering' : 'Finance' });
+      const created = await control('/directory/users', {
+        tenant: CONTOSO,
+        alias: `bench.user${i}`,
+        displayName: `Bench User${i}`,
+        department: i % 2 ? 'Engineering' : 'Finance',
+      });
       const delivery = (created.deliveries as Delivery[])[0]!;
       if (delivery.status !== 202) throw new Error(`webhook answered ${delivery.status}`);
       return { ack: delivery.durationMs, total: await settle(delivery.eventId, t0) };

@@ -26,13 +26,17 @@ async function main(): Promise<void> {
     return;
   }
   const t0 = Date.now();
-  const report = await runBench(options, (line) => console.error(`[bench +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`));
+  const report = await runBench(options, (line) =>
+    console.error(`[bench +${((Date.now() - t0) / 1000).toFixed(1)}s] ${line}`),
+  );
   mkdirSync(options.outDir, { recursive: true });
   writeFileSync(join(options.outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeViews(options.outDir, report);
   console.log(renderMarkdown(report).split('## Definitions')[0]);
   // A lost or failed command is a bench failure; missed speed goals are reported, not fatal.
-  const lost = report.scenarios.some((s) => s.tenants.some((t) => t.failed || t.unfinished || t.acceptErrors)) || report.baselines.some((b) => b.failed);
+  const lost =
+    report.scenarios.some((s) => s.tenants.some((t) => t.failed || t.unfinished || t.acceptErrors)) ||
+    report.baselines.some((b) => b.failed);
   if (lost) {
     console.error('[bench] some commands failed or did not finish: see latest.md');
     process.exitCode = 1;

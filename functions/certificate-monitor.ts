@@ -15,12 +15,37 @@ export function certificateMonitorFunction(services: AppServices, schedule: stri
       const statuses = await services.certificates().check();
       for (const s of statuses) {
         // One structured line per tenant: a log-based metric (certificate_days_left) for alerts.
-        const fields = { metric: 'certificate_days_left', value: s.daysLeft, tenantId: s.tenantId, domain: s.domain, state: s.state, thumbprint: s.thumbprint, notAfter: s.notAfter };
+        const fields = {
+          metric: 'certificate_days_left',
+          value: s.daysLeft,
+          tenantId: s.tenantId,
+          domain: s.domain,
+          state: s.state,
+          thumbprint: s.thumbprint,
+          notAfter: s.notAfter,
+        };
         if (s.state === 'ok') services.logger.info(fields, 'certificate ok');
-        else if (s.state === 'expiring') services.logger.warn({ ...fields, remediation: s.remediation }, `certificate for ${s.domain} expires in ${s.daysLeft} day(s)`);
-        else services.logger.error({ ...fields, detail: s.detail, remediation: s.remediation }, `certificate for ${s.domain} is ${s.state}`);
+        else if (s.state === 'expiring')
+          services.logger.warn(
+            { ...fields, remediation: s.remediation },
+            `certificate for ${s.domain} expires in ${s.daysLeft} day(s)`,
+          );
+        else
+          services.logger.error(
+            { ...fields, detail: s.detail, remediation: s.remediation },
+            `certificate for ${s.domain} is ${s.state}`,
+          );
         if (s.state !== 'ok') {
-          await services.audit().append({ event: 'certificate', tenantId: s.tenantId, outcome: s.state, thumbprint: s.thumbprint, detail: s.detail }).catch(() => undefined);
+          await services
+            .audit()
+            .append({
+              event: 'certificate',
+              tenantId: s.tenantId,
+              outcome: s.state,
+              thumbprint: s.thumbprint,
+              detail: s.detail,
+            })
+            .catch(() => undefined);
         }
       }
     },

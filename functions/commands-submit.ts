@@ -6,11 +6,19 @@ import { readJsonObject } from '../shared/http/body';
 import { httpEndpoint } from '../shared/http/endpoint';
 
 export function commandsSubmitFunction(services: AppServices): FunctionDefinition {
-  return httpEndpoint(services, { name: 'commandsSubmit', route: 'commands', methods: ['POST'] }, async ({ request, correlationId, authenticate }) => {
-    const caller = await authenticate();
-    const body = await readJsonObject(request);
-    await services.ready();
-    const { command } = await services.submitCommand(caller, { body, idempotencyKey: request.headers.get('idempotency-key'), correlationId });
-    return submittedResponse(command);
-  });
+  return httpEndpoint(
+    services,
+    { name: 'commandsSubmit', route: 'commands', methods: ['POST'] },
+    async ({ request, correlationId, authenticate }) => {
+      const caller = await authenticate();
+      const body = await readJsonObject(request);
+      await services.ready();
+      const { command } = await services.submitCommand(caller, {
+        body,
+        idempotencyKey: request.headers.get('idempotency-key'),
+        correlationId,
+      });
+      return submittedResponse(command);
+    },
+  );
 }

@@ -9,7 +9,8 @@ export function commandsSweeperFunction(services: AppServices, schedule: string)
     handler: async (_timer, context) => {
       await services.ready();
       const result = await services.sweeper().sweep();
-      if (result.requeued) context.log(`sweeper re-enqueued ${result.requeued} of ${result.scanned} unfinished commands`);
+      if (result.requeued)
+        context.log(`sweeper re-enqueued ${result.requeued} of ${result.scanned} unfinished commands`);
     },
   });
 }

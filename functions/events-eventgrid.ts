@@ -14,24 +14,51 @@ import { httpEndpoint } from '../shared/http/endpoint';
 import { HttpProblem } from '../shared/http/problem';
 
 export function eventsEventGridFunction(services: AppServices): FunctionDefinition {
-  return httpEndpoint(services, { name: 'eventsEventGrid', route: 'events/eventgrid', methods: ['POST', 'OPTIONS'] }, async ({ request }) => {
-    if (request.method === 'OPTIONS') {
-      // CloudEvents webhook abuse protection: echo the origin that asks.
-      const origin = request.headers.get('webhook-request-origin');
-      if (!origin) throw new HttpProblem({ status: 400, title: 'Missing WebHook-Request-Origin', errors: [{ field: 'WebHook-Request-Origin', message: 'is required for the validation handshake' }] });
-      return { status: 200, headers: { 'webhook-allowed-origin': origin, 'webhook-allowed-rate': '*', allow: 'POST, OPTIONS' } };
-    }
-    await services.eventAuth().eventGrid(request);
-    const body = await readEventBody(request);
-    const intake = readEventGridDelivery(body, { clientState: services.settings().EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: services.settings().EVENTS_MAX_AGE_HOURS });
-    if (intake.kind === 'validation') return { status: 200, jsonBody: { validationResponse: intake.validationCode } };
-    await services.ready();
-    const events = services.events();
-    await events.init();
-    await events.lifecycle(intake.lifecycle);
-    const outcome = await events.accept(intake.events);
-    await events.rejected(intake.rejected);
-    const lifecycle = intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId }));
-    return { status: 202, jsonBody: { ...outcome, ignored: intake.ignored, ...rejectedView(intake.rejected), ...(lifecycle.length ? { lifecycle } : {}) } };
-  });
+  return httpEndpoint(
+    services,
+    { name: 'eventsEventGrid', route: 'events/eventgrid', methods: ['POST', 'OPTIONS'] },
+    async ({ request }) => {
+      if (request.method === 'OPTIONS') {
+        // CloudEvents webhook abuse protection: echo the origin that asks.
+        const origin = request.headers.get('webhook-request-origin');
+        if (!origin)
+          throw new HttpProblem({
+            status: 400,
+            title: 'Missing WebHook-Request-Origin',
+            errors: [{ field: 'WebHook-Request-Origin', message: 'is required for the validation handshake' }],
+          });
+        return {
+          status: 200,
+          headers: { 'webhook-allowed-origin': origin, 'webhook-allowed-rate': '*', allow: 'POST, OPTIONS' },
+        };
+      }
+      await services.eventAuth().eventGrid(request);
+      const body = await readEventBody(request);
+      const intake = readEventGridDelivery(body, {
+        clientState: services.settings().EVENTS_CLIENT_STATE,
+        isTenant: (id) => services.tenants().get(id) !== undefined,
+        maxAgeHours: services.settings().EVENTS_MAX_AGE_HOURS,
+      });
+      if (intake.kind === 'validation') return { status: 200, jsonBody: { validationResponse: intake.validationCode } };
+      await services.ready();
+      const events = services.events();
+      await events.init();
+      await events.lifecycle(intake.lifecycle);
+      const outcome = await events.accept(intake.events);
+      await events.rejected(intake.rejected);
+      const lifecycle = intake.lifecycle.map((l) => ({
+        lifecycleEvent: l.lifecycleEvent,
+        subscriptionId: l.subscriptionId,
+      }));
+      return {
+        status: 202,
+        jsonBody: {
+          ...outcome,
+          ignored: intake.ignored,
+          ...rejectedView(intake.rejected),
+          ...(lifecycle.length ? { lifecycle } : {}),
+        },
+      };
+    },
+  );
 }

@@ -12,19 +12,37 @@ import { readEventBody } from '../shared/http/body';
 import { httpEndpoint } from '../shared/http/endpoint';
 
 export function eventsGraphFunction(services: AppServices): FunctionDefinition {
-  return httpEndpoint(services, { name: 'eventsGraph', route: 'events/graph', methods: ['POST'] }, async ({ request }) => {
-    // The echoed token is caller-chosen text: nosniff (added to every answer) keeps it text.
-    const token = request.query.get('validationToken');
-    if (token !== null) return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: token };
-    const body = await readEventBody(request);
-    await services.eventAuth().graph(body);
-    const intake = readGraphDelivery(body, { clientState: services.settings().EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: services.settings().EVENTS_MAX_AGE_HOURS });
-    await services.ready();
-    const events = services.events();
-    await events.init();
-    await events.lifecycle(intake.lifecycle);
-    const outcome = await events.accept(intake.events);
-    await events.rejected(intake.rejected);
-    return { status: 202, jsonBody: { ...outcome, ...rejectedView(intake.rejected), lifecycle: intake.lifecycle.map((l) => ({ lifecycleEvent: l.lifecycleEvent, subscriptionId: l.subscriptionId })) } };
-  });
+  return httpEndpoint(
+    services,
+    { name: 'eventsGraph', route: 'events/graph', methods: ['POST'] },
+    async ({ request }) => {
+      // The echoed token is caller-chosen text: nosniff (added to every answer) keeps it text.
+      const token = request.query.get('validationToken');
+      if (token !== null) return { status: 200, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: token };
+      const body = await readEventBody(request);
+      await services.eventAuth().graph(body);
+      const intake = readGraphDelivery(body, {
+        clientState: services.settings().EVENTS_CLIENT_STATE,
+        isTenant: (id) => services.tenants().get(id) !== undefined,
+        maxAgeHours: services.settings().EVENTS_MAX_AGE_HOURS,
+      });
+      await services.ready();
+      const events = services.events();
+      await events.init();
+      await events.lifecycle(intake.lifecycle);
+      const outcome = await events.accept(intake.events);
+      await events.rejected(intake.rejected);
+      return {
+        status: 202,
+        jsonBody: {
+          ...outcome,
+          ...rejectedView(intake.rejected),
+          lifecycle: intake.lifecycle.map((l) => ({
+            lifecycleEvent: l.lifecycleEvent,
+            subscriptionId: l.subscriptionId,
+          })),
+        },
+      };
+    },
+  );
 }

@@ -14,7 +14,15 @@ export function eventsTriggerFunction(services: AppServices): FunctionDefinition
     handler: async (event) => {
       try {
         const settings = services.settings();
-        const intake = readEventGridDelivery([event], { clientState: settings.EVENTS_CLIENT_STATE, isTenant: (id) => services.tenants().get(id) !== undefined, maxAgeHours: settings.EVENTS_MAX_AGE_HOURS }, 'eventgrid-trigger');
+        const intake = readEventGridDelivery(
+          [event],
+          {
+            clientState: settings.EVENTS_CLIENT_STATE,
+            isTenant: (id) => services.tenants().get(id) !== undefined,
+            maxAgeHours: settings.EVENTS_MAX_AGE_HOURS,
+          },
+          'eventgrid-trigger',
+        );
         if (intake.kind === 'validation') return;
         await services.ready();
         const events = services.events();
@@ -23,7 +31,15 @@ export function eventsTriggerFunction(services: AppServices): FunctionDefinition
         await events.accept(intake.events);
       } catch (error) {
         if (!isGatewayError(error)) throw error;
-        services.logger.warn({ eventId: (event as { id?: unknown }).id, code: error.code, problem: error.title ?? error.detail, errors: error.errors }, 'Event Grid event rejected');
+        services.logger.warn(
+          {
+            eventId: (event as { id?: unknown }).id,
+            code: error.code,
+            problem: error.title ?? error.detail,
+            errors: error.errors,
+          },
+          'Event Grid event rejected',
+        );
       }
     },
   });

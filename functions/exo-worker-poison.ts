@@ -8,7 +8,9 @@ export function exoWorkerPoisonFunction(services: AppServices, queueName: string
     connection: 'AzureWebJobsStorage',
     handler: async (message, context) => {
       await services.ready();
-      await services.worker().poisoned(message, { dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 0) || undefined });
+      await services
+        .worker()
+        .poisoned(message, { dequeueCount: Number(context.triggerMetadata?.dequeueCount ?? 0) || undefined });
     },
   });
 }

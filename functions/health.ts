@@ -9,7 +9,10 @@ import { httpEndpoint } from '../shared/http/endpoint';
 export function healthFunction(services: AppServices): FunctionDefinition {
   return httpEndpoint(services, { name: 'health', route: 'health', methods: ['GET'] }, async () => {
     const report = await services.health().report();
-    const named = (status: string) => Object.entries(report.dependencies).filter(([, r]) => r.status === status).map(([name]) => name);
+    const named = (status: string) =>
+      Object.entries(report.dependencies)
+        .filter(([, r]) => r.status === status)
+        .map(([name]) => name);
     const down = named('down');
     const degraded = named('degraded');
     return {

@@ -12,14 +12,37 @@ import { httpEndpoint } from '../shared/http/endpoint';
 import { HttpProblem } from '../shared/http/problem';
 
 export function meFunction(services: AppServices): FunctionDefinition {
-  return httpEndpoint(services, { name: 'me', route: 'me', methods: ['GET'] }, async ({ correlationId, authenticate }) => {
-    const caller = await authenticate();
-    if (caller.kind !== 'user' || !caller.upn) throw new HttpProblem({ status: 403, title: 'Forbidden', detail: 'This endpoint is for signed-in users (a delegated token with the user\'s UPN).' });
-    await services.ready();
-    const tenant = services.tenants().get(caller.tenantId ?? '');
-    if (!tenant) throw new HttpProblem({ status: 403, title: 'Forbidden', detail: 'Your organization is not served by this gateway.' });
-    await services.policy().authorize({ caller, tenant, target: { kind: 'operation', name: 'get-mailbox-summary' }, parameters: { identity: caller.upn } });
-    const overview = await services.selfService().read(tenant, caller.upn, { correlationId });
-    return { status: 200, headers: { 'cache-control': 'no-store' }, jsonBody: { tenant: tenant.domain, ...overview } };
-  });
+  return httpEndpoint(
+    services,
+    { name: 'me', route: 'me', methods: ['GET'] },
+    async ({ correlationId, authenticate }) => {
+      const caller = await authenticate();
+      if (caller.kind !== 'user' || !caller.upn)
+        throw new HttpProblem({
+          status: 403,
+          title: 'Forbidden',
+          detail: "This endpoint is for signed-in users (a delegated token with the user's UPN).",
+        });
+      await services.ready();
+      const tenant = services.tenants().get(caller.tenantId ?? '');
+      if (!tenant)
+        throw new HttpProblem({
+          status: 403,
+          title: 'Forbidden',
+          detail: 'Your organization is not served by this gateway.',
+        });
+      await services.policy().authorize({
+        caller,
+        tenant,
+        target: { kind: 'operation', name: 'get-mailbox-summary' },
+        parameters: { identity: caller.upn },
+      });
+      const overview = await services.selfService().read(tenant, caller.upn, { correlationId });
+      return {
+        status: 200,
+        headers: { 'cache-control': 'no-store' },
+        jsonBody: { tenant: tenant.domain, ...overview },
+      };
+    },
+  );
 }

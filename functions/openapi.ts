@@ -15,6 +15,13 @@ export function openApiFunction(services: AppServices): FunctionDefinition {
       authorityHost: settings.AZURE_AUTHORITY_HOST,
       resource: settings.GATEWAY_API_AUDIENCES.find((a) => a.includes('://')) ?? settings.GATEWAY_API_AUDIENCES[0],
     });
-    return { status: 200, headers: { 'content-type': 'application/json', 'cache-control': base.configured ? 'public, max-age=300' : 'no-store' }, body: JSON.stringify(document, null, 2) };
+    return {
+      status: 200,
+      headers: {
+        'content-type': 'application/json',
+        'cache-control': base.configured ? 'public, max-age=300' : 'no-store',
+      },
+      body: JSON.stringify(document, null, 2),
+    };
   });
 }

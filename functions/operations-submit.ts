@@ -11,13 +11,22 @@ import { readJsonObject } from '../shared/http/body';
 import { httpEndpoint } from '../shared/http/endpoint';
 
 export function operationsSubmitFunction(services: AppServices): FunctionDefinition {
-  return httpEndpoint(services, { name: 'operationsSubmit', route: 'operations/{name}', methods: ['POST'] }, async ({ request, correlationId, authenticate }) => {
-    const caller = await authenticate();
-    // An unknown operation is a 404 before its body is read.
-    const operation = operationNamed(request.params.name ?? '');
-    const body = await readJsonObject(request);
-    await services.ready();
-    const { command } = await services.submitCommand(caller, { operation, body, idempotencyKey: request.headers.get('idempotency-key'), correlationId });
-    return submittedResponse(command);
-  });
+  return httpEndpoint(
+    services,
+    { name: 'operationsSubmit', route: 'operations/{name}', methods: ['POST'] },
+    async ({ request, correlationId, authenticate }) => {
+      const caller = await authenticate();
+      // An unknown operation is a 404 before its body is read.
+      const operation = operationNamed(request.params.name ?? '');
+      const body = await readJsonObject(request);
+      await services.ready();
+      const { command } = await services.submitCommand(caller, {
+        operation,
+        body,
+        idempotencyKey: request.headers.get('idempotency-key'),
+        correlationId,
+      });
+      return submittedResponse(command);
+    },
+  );
 }

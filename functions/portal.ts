@@ -10,7 +10,12 @@ import type { AppServices } from '../shared/app/services';
 import { httpEndpoint } from '../shared/http/endpoint';
 import { HttpProblem } from '../shared/http/problem';
 import { PortalAssets, defaultPortalDir } from '../shared/portal/assets';
-import { PORTAL_REDIRECT_PAGE, portalConfig, portalRedirectPageHeaders, portalSecurityHeaders } from '../shared/portal/config';
+import {
+  PORTAL_REDIRECT_PAGE,
+  portalConfig,
+  portalRedirectPageHeaders,
+  portalSecurityHeaders,
+} from '../shared/portal/config';
 
 export function portalFunction(services: AppServices): FunctionDefinition {
   let assets: PortalAssets | undefined;
@@ -20,18 +25,40 @@ export function portalFunction(services: AppServices): FunctionDefinition {
     const headers = portalSecurityHeaders(config);
     const url = new URL(request.url);
     const asset = (request.params.asset ?? '').replace(/^\/+/, '');
-    if (!config) throw new HttpProblem({ status: 404, title: 'Portal not configured', detail: 'The self-service portal is off: set PORTAL_CLIENT_ID (and optionally PORTAL_AUTHORITY, PORTAL_API_SCOPE).', headers });
+    if (!config)
+      throw new HttpProblem({
+        status: 404,
+        title: 'Portal not configured',
+        detail:
+          'The self-service portal is off: set PORTAL_CLIENT_ID (and optionally PORTAL_AUTHORITY, PORTAL_API_SCOPE).',
+        headers,
+      });
     // Relative asset URLs need the trailing slash.
-    if (!asset && !url.pathname.endsWith('/')) return { status: 308, headers: { ...headers, location: `${url.pathname}/${url.search}` } };
+    if (!asset && !url.pathname.endsWith('/'))
+      return { status: 308, headers: { ...headers, location: `${url.pathname}/${url.search}` } };
     if (asset === 'config.json') {
-      return { status: 200, headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' }, body: JSON.stringify(config) };
+      return {
+        status: 200,
+        headers: { ...headers, 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+        body: JSON.stringify(config),
+      };
     }
     assets ??= new PortalAssets(settings.PORTAL_DIR ?? defaultPortalDir());
     const file = assets.get(asset || 'index.html');
-    if (!file) throw new HttpProblem({ status: 404, title: 'Not found', detail: asset ? 'There is no such portal file.' : 'The portal has not been built (npm run build:portal).', headers });
+    if (!file)
+      throw new HttpProblem({
+        status: 404,
+        title: 'Not found',
+        detail: asset ? 'There is no such portal file.' : 'The portal has not been built (npm run build:portal).',
+        headers,
+      });
     const cache = file.contentType.startsWith('text/html') ? 'no-cache' : 'public, max-age=300';
     // The redirect page alone may be framed — by the portal itself.
     const own = asset === PORTAL_REDIRECT_PAGE ? portalRedirectPageHeaders(config) : headers;
-    return { status: 200, headers: { ...own, 'content-type': file.contentType, 'cache-control': cache }, body: new Uint8Array(file.body) };
+    return {
+      status: 200,
+      headers: { ...own, 'content-type': file.contentType, 'cache-control': cache },
+      body: new Uint8Array(file.body),
+    };
   });
 }

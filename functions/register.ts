@@ -7,7 +7,10 @@ import { app } from '@azure/functions';
 import type { FunctionDefinition } from '../shared/hosting/definition';
 
 /** Hands each declaration to the matching `app.*` registration. */
-export function registerFunctions(definitions: FunctionDefinition[], target: Pick<typeof app, 'http' | 'storageQueue' | 'timer' | 'eventGrid'> = app): void {
+export function registerFunctions(
+  definitions: FunctionDefinition[],
+  target: Pick<typeof app, 'http' | 'storageQueue' | 'timer' | 'eventGrid'> = app,
+): void {
   for (const def of definitions) {
     switch (def.trigger) {
       case 'http':
@@ -40,7 +43,8 @@ export function runsInFunctionsHost(env: Record<string, string | undefined>): bo
 // configured) before anything else is loaded, then build the services from the app settings
 // and register every function. (Imported by tests only for registerFunctions.)
 if (runsInFunctionsHost(process.env)) {
-  const { startAzureMonitor } = require('../shared/observability/azure-monitor') as typeof import('../shared/observability/azure-monitor');
+  const { startAzureMonitor } =
+    require('../shared/observability/azure-monitor') as typeof import('../shared/observability/azure-monitor');
   startAzureMonitor(process.env);
   const { createAppServices } = require('../shared/app/services') as typeof import('../shared/app/services');
   const { createFunctions } = require('./index') as typeof import('./index');

@@ -16,7 +16,8 @@ const BUNDLES = { 'app.js': 'main.ts', 'redirect.js': 'redirect.ts' };
 
 export async function buildPortal(outDir = join(ROOT, 'dist', 'portal')): Promise<string> {
   mkdirSync(outDir, { recursive: true });
-  for (const [out, entry] of Object.entries(BUNDLES)) await bundle(join(ROOT, 'portal', 'src', entry), join(outDir, out));
+  for (const [out, entry] of Object.entries(BUNDLES))
+    await bundle(join(ROOT, 'portal', 'src', entry), join(outDir, out));
   for (const file of STATIC_FILES) copyFileSync(join(ROOT, 'portal', file), join(outDir, file));
   return outDir;
 }

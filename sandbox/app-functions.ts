@@ -11,7 +11,9 @@ export function createFunctions(env: Record<string, string | undefined>): Functi
   // As functions/register.ts does in Azure (the host CLI flushes it on SIGTERM).
   startAzureMonitor(env);
   const services = createAppServices(env, {
-    worker: env.WORKER_CLAIM_MS ? { claimMs: Number(env.WORKER_CLAIM_MS), backoff: { baseMs: Number(env.WORKER_BACKOFF_MS ?? 200), maxMs: 2000 } } : undefined,
+    worker: env.WORKER_CLAIM_MS
+      ? { claimMs: Number(env.WORKER_CLAIM_MS), backoff: { baseMs: Number(env.WORKER_BACKOFF_MS ?? 200), maxMs: 2000 } }
+      : undefined,
   });
   return create(services);
 }

@@ -51,10 +51,14 @@ export async function freePort(): Promise<number> {
 async function waitForPort(port: number, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`Azurite exited with code ${child.exitCode} before listening on ${port}`);
+    if (child.exitCode !== null)
+      throw new Error(`Azurite exited with code ${child.exitCode} before listening on ${port}`);
     const open = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (open) return;
@@ -65,14 +69,16 @@ async function waitForPort(port: number, child: ChildProcess, timeoutMs: number)
 
 export function azuriteConnectionString(ports: { blob: number; queue: number; table: number }): string {
   const base = 'http://127.0.0.1';
-  return [
-    'DefaultEndpointsProtocol=http',
-    `AccountName=${AZURITE_ACCOUNT}`,
-    `AccountKey=${AZURITE_KEY}`,
-    `BlobEndpoint=${base}:${ports.blob}/${AZURITE_ACCOUNT}`,
-    `QueueEndpoint=${base}:${ports.queue}/${AZURITE_ACCOUNT}`,
-    `TableEndpoint=${base}:${ports.table}/${AZURITE_ACCOUNT}`,
-  ].join(';') + ';';
+  return (
+    [
+      'DefaultEndpointsProtocol=http',
+      `AccountName=${AZURITE_ACCOUNT}`,
+      `AccountKey=${AZURITE_KEY}`,
+      `BlobEndpoint=${base}:${ports.blob}/${AZURITE_ACCOUNT}`,
+      `QueueEndpoint=${base}:${ports.queue}/${AZURITE_ACCOUNT}`,
+      `TableEndpoint=${base}:${ports.table}/${AZURITE_ACCOUNT}`,
+    ].join(';') + ';'
+  );
 }
 
 export async function startAzurite(options: AzuriteOptions = {}): Promise<RunningAzurite> {
@@ -87,11 +93,23 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     '--skipApiVersionCheck',
     '--loose',
     '--disableTelemetry',
-    '--blobPort', String(ports.blob),
-    '--queuePort', String(ports.queue),
-    '--tablePort', String(ports.table),
+    '--blobPort',
+    String(ports.blob),
+    '--queuePort',
+    String(ports.queue),
+    '--tablePort',
+    String(ports.table),
   ];
-  if (options.oauth) args.push('--oauth', 'basic', '--cert', options.oauth.certPath, '--key', options.oauth.keyPath, '--disableProductStyleUrl');
+  if (options.oauth)
+    args.push(
+      '--oauth',
+      'basic',
+      '--cert',
+      options.oauth.certPath,
+      '--key',
+      options.oauth.keyPath,
+      '--disableProductStyleUrl',
+    );
   if (process.env.AZURITE_DEBUG_LOG) args.push('--debug', process.env.AZURITE_DEBUG_LOG);
   if (options.location) {
     mkdirSync(options.location, { recursive: true });
@@ -108,19 +126,33 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   process.once('exit', killOnExit);
   child.once('exit', () => process.removeListener('exit', killOnExit));
   let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
   try {
-    await Promise.all([waitForPort(ports.blob, child, 20_000), waitForPort(ports.queue, child, 20_000), waitForPort(ports.table, child, 20_000)]);
+    await Promise.all([
+      waitForPort(ports.blob, child, 20_000),
+      waitForPort(ports.queue, child, 20_000),
+      waitForPort(ports.table, child, 20_000),
+    ]);
   } catch (error) {
     child.kill('SIGKILL');
     throw new Error(`${(error as Error).message}${stderr ? `\n${stderr}` : ''}`);
   }
   const base = options.oauth ? `https://${options.oauth.host}` : 'http://127.0.0.1';
   return {
-    connectionString: options.oauth ? azuriteConnectionString(ports).replace(/http:\/\/127\.0\.0\.1/g, base).replace('DefaultEndpointsProtocol=http;', 'DefaultEndpointsProtocol=https;') : azuriteConnectionString(ports),
+    connectionString: options.oauth
+      ? azuriteConnectionString(ports)
+          .replace(/http:\/\/127\.0\.0\.1/g, base)
+          .replace('DefaultEndpointsProtocol=http;', 'DefaultEndpointsProtocol=https;')
+      : azuriteConnectionString(ports),
     ports,
     pid: child.pid,
-    serviceUris: { blob: `${base}:${ports.blob}/${AZURITE_ACCOUNT}`, queue: `${base}:${ports.queue}/${AZURITE_ACCOUNT}`, table: `${base}:${ports.table}/${AZURITE_ACCOUNT}` },
+    serviceUris: {
+      blob: `${base}:${ports.blob}/${AZURITE_ACCOUNT}`,
+      queue: `${base}:${ports.queue}/${AZURITE_ACCOUNT}`,
+      table: `${base}:${ports.table}/${AZURITE_ACCOUNT}`,
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

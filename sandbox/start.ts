@@ -58,7 +58,8 @@ async function main(): Promise<void> {
     const env: Record<string, string | undefined> = { ...process.env };
 
     const storage = env.AzureWebJobsStorage;
-    const wantsAzurite = !storage || storage === 'UseDevelopmentStorage=true' || /AccountName=devstoreaccount1/.test(storage);
+    const wantsAzurite =
+      !storage || storage === 'UseDevelopmentStorage=true' || /AccountName=devstoreaccount1/.test(storage);
     let azurite: RunningAzurite | undefined;
     if (wantsAzurite) {
       azurite = await startAzurite({ location: join(sandboxDir, 'azurite') });
@@ -86,9 +87,13 @@ async function main(): Promise<void> {
       env.EVENTS_CLIENT_STATE ??= `sandbox-${randomBytes(12).toString('hex')}`;
       mkdirSync(sandboxDir, { recursive: true });
       const tenantsFile = join(sandboxDir, 'tenants.json');
-      writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints), null, 2));
+      writeFileSync(
+        tenantsFile,
+        JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints), null, 2),
+      );
       env.TENANTS_FILE ??= tenantsFile;
-      if (env.TENANTS_FILE !== tenantsFile) logger.info({ tenantsFile: env.TENANTS_FILE }, 'using TENANTS_FILE from the environment');
+      if (env.TENANTS_FILE !== tenantsFile)
+        logger.info({ tenantsFile: env.TENANTS_FILE }, 'using TENANTS_FILE from the environment');
       const policyFile = join(sandboxDir, 'policy.yaml');
       if (!env.POLICY_FILE) {
         writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
@@ -119,14 +124,24 @@ async function main(): Promise<void> {
     // The effective app settings, for tools run beside `npm start` (npm run diagnose).
     const settingsFile = join(sandboxDir, 'app-settings.json');
     const keys = new Set([...SETTING_NAMES, ...Object.keys(cloud?.env() ?? {})]);
-    writeFileSync(settingsFile, JSON.stringify(Object.fromEntries(Object.entries(env).filter(([k, v]) => keys.has(k) && v !== undefined)), null, 2), { mode: 0o600 });
+    writeFileSync(
+      settingsFile,
+      JSON.stringify(
+        Object.fromEntries(Object.entries(env).filter(([k, v]) => keys.has(k) && v !== undefined)),
+        null,
+        2,
+      ),
+      { mode: 0o600 },
+    );
     stops.push({ name: 'settings file', stop: async () => rmSync(settingsFile, { force: true }) });
 
     const lines = [
       '',
       'exo-gateway is running locally',
       `  Functions host   ${host.url}/api  (health: ${host.url}/api/health)`,
-      azurite ? `  Azurite          blob ${azurite.ports.blob} · queue ${azurite.ports.queue} · table ${azurite.ports.table}` : `  Storage          ${redactConnectionString(env.AzureWebJobsStorage ?? '')}`,
+      azurite
+        ? `  Azurite          blob ${azurite.ports.blob} · queue ${azurite.ports.queue} · table ${azurite.ports.table}`
+        : `  Storage          ${redactConnectionString(env.AzureWebJobsStorage ?? '')}`,
     ];
     if (cloud) {
       lines.push(
@@ -143,7 +158,9 @@ async function main(): Promise<void> {
         `  Diagnostics      npm run diagnose -- --tenant contoso.onmicrosoft.com`,
       );
     } else {
-      lines.push(`  SANDBOX=0: using AZURE_AUTHORITY_HOST=${env.AZURE_AUTHORITY_HOST ?? '(default)'} EXO_ADMIN_API_URL=${env.EXO_ADMIN_API_URL ?? '(default)'}`);
+      lines.push(
+        `  SANDBOX=0: using AZURE_AUTHORITY_HOST=${env.AZURE_AUTHORITY_HOST ?? '(default)'} EXO_ADMIN_API_URL=${env.EXO_ADMIN_API_URL ?? '(default)'}`,
+      );
     }
     console.log(lines.join('\n'));
     console.log(`ready ${host.url}/api/health`);

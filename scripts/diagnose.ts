@@ -18,7 +18,11 @@ function settingsEnv(): { env: Record<string, string | undefined>; from: string 
     return { env: { ...values, ...process.env }, from: 'local.settings.json' };
   }
   const sandbox = join(process.env.SANDBOX_DIR ?? '.sandbox', 'app-settings.json');
-  if (existsSync(sandbox)) return { env: { ...(JSON.parse(readFileSync(sandbox, 'utf8')) as Record<string, string>), ...process.env }, from: `${sandbox} (the running npm start)` };
+  if (existsSync(sandbox))
+    return {
+      env: { ...(JSON.parse(readFileSync(sandbox, 'utf8')) as Record<string, string>), ...process.env },
+      from: `${sandbox} (the running npm start)`,
+    };
   return { env: { ...process.env }, from: 'the environment' };
 }
 
@@ -33,12 +37,19 @@ async function main(): Promise<number> {
   }
   const { env, from } = settingsEnv();
   // DefaultAzureCredential reads identity variables from process.env.
-  for (const key of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID']) if (env[key] && !process.env[key]) process.env[key] = env[key];
+  for (const key of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID'])
+    if (env[key] && !process.env[key]) process.env[key] = env[key];
   const services = createAppServices(env, { logger: createLogger({ level: 'silent' }) });
   try {
     const tenant = services.tenants().get(tenantKey);
     if (!tenant) {
-      console.error(`'${tenantKey}' is not in the tenant registry (${services.settings().TENANTS_FILE}). Known: ${services.tenants().list().map((t) => t.domain).join(', ')}`);
+      console.error(
+        `'${tenantKey}' is not in the tenant registry (${services.settings().TENANTS_FILE}). Known: ${services
+          .tenants()
+          .list()
+          .map((t) => t.domain)
+          .join(', ')}`,
+      );
       return 2;
     }
     const report = await services.diagnostics().run(tenant);

@@ -16,10 +16,20 @@ function ensureChromium() {
   const sudo = root ? [] : ['sudo', '-n'];
   const run = (args) => {
     const [cmd, ...rest] = [...sudo, ...args];
-    return spawnSync(cmd, rest, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }).status === 0;
+    return (
+      spawnSync(cmd, rest, {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      }).status === 0
+    );
   };
-  console.log('Chromium is missing: installing Debian\'s chromium with apt-get for the portal browser tests…');
-  if (!(run(['apt-get', 'install', '-y', '-qq', 'chromium']) || (run(['apt-get', 'update', '-qq']) && run(['apt-get', 'install', '-y', '-qq', 'chromium'])))) {
+  console.log("Chromium is missing: installing Debian's chromium with apt-get for the portal browser tests…");
+  if (
+    !(
+      run(['apt-get', 'install', '-y', '-qq', 'chromium']) ||
+      (run(['apt-get', 'update', '-qq']) && run(['apt-get', 'install', '-y', '-qq', 'chromium']))
+    )
+  ) {
     console.warn('Could not install chromium (apt-get install -y chromium): the portal browser tests will fail');
   }
 }

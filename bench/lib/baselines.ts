@@ -56,13 +56,18 @@ function withSandboxIdentity<T>(bench: BenchCloud, run: () => Promise<T>): Promi
   });
 }
 
-function contoso(bench: BenchCloud): TenantConfig & { credential: { certificate: { vaultUrl: string; name: string } } } {
+function contoso(
+  bench: BenchCloud,
+): TenantConfig & { credential: { certificate: { vaultUrl: string; name: string } } } {
   const tenant = loadTenantRegistry(bench.tenantsFile).get(CONTOSO);
-  if (!tenant || !('certificate' in tenant.credential)) throw new Error('bench: the Contoso tenant with a certificate credential is missing from the registry');
+  if (!tenant || !('certificate' in tenant.credential))
+    throw new Error('bench: the Contoso tenant with a certificate credential is missing from the registry');
   return tenant as TenantConfig & { credential: { certificate: { vaultUrl: string; name: string } } };
 }
 
-async function counters(bench: BenchCloud): Promise<{ tokenRequests: number; keyVaultReads: number; keyVaultTokenRequests: number }> {
+async function counters(
+  bench: BenchCloud,
+): Promise<{ tokenRequests: number; keyVaultReads: number; keyVaultTokenRequests: number }> {
   const stats = await bench.stats();
   return {
     tokenRequests: exchangeTokenRequests(stats.tokenRequests.byKey, CONTOSO),
@@ -105,7 +110,13 @@ async function timed(bench: BenchCloud, commands: number, concurrency: number, o
   return { durationMs, ms, failed, cpuMsPerCommand: { benchDriver, sandbox, total: round(benchDriver + sandbox) } };
 }
 
-function result(name: BaselineResult['name'], title: string, o: { commands: number; concurrency: number; latencyMs: number; cap: number }, run: Run, c: Awaited<ReturnType<typeof counters>>): BaselineResult {
+function result(
+  name: BaselineResult['name'],
+  title: string,
+  o: { commands: number; concurrency: number; latencyMs: number; cap: number },
+  run: Run,
+  c: Awaited<ReturnType<typeof counters>>,
+): BaselineResult {
   const throughput = (o.commands - run.failed) / (run.durationMs / 1000);
   const ideal = o.cap / (o.latencyMs / 1000);
   return {
@@ -129,13 +140,26 @@ async function invokeOnce(transport: JsonHttpTransport, exchangeUrl: string, tok
   const res = await transport.post(
     `${exchangeUrl}/adminapi/beta/${CONTOSO}/InvokeCommand`,
     { CmdletInput: { CmdletName: 'Get-AcceptedDomain', Parameters: {} } },
-    { Authorization: `Bearer ${token}`, 'X-AnchorMailbox': SYSTEM_MAILBOX_ANCHOR(CONTOSO), 'X-CmdletName': 'Get-AcceptedDomain', 'client-request-id': crypto.randomUUID() },
+    {
+      Authorization: `Bearer ${token}`,
+      'X-AnchorMailbox': SYSTEM_MAILBOX_ANCHOR(CONTOSO),
+      'X-CmdletName': 'Get-AcceptedDomain',
+      'client-request-id': crypto.randomUUID(),
+    },
   );
   if (res.status !== 200) throw new Error(`InvokeCommand answered ${res.status}`);
 }
 
-export async function runConnectPerCommand(bench: BenchCloud, o: { commands: number; cap: number; latencyMs: number }): Promise<BaselineResult> {
-  await bench.configureExchange({ latencyMs: o.latencyMs, maxConcurrencyPerTenant: o.cap, faults: { rate: 0, kinds: [], slowMs: 0 }, tenants: {} });
+export async function runConnectPerCommand(
+  bench: BenchCloud,
+  o: { commands: number; cap: number; latencyMs: number },
+): Promise<BaselineResult> {
+  await bench.configureExchange({
+    latencyMs: o.latencyMs,
+    maxConcurrencyPerTenant: o.cap,
+    faults: { rate: 0, kinds: [], slowMs: 0 },
+    tenants: {},
+  });
   const tenant = contoso(bench);
   const ref = tenant.credential.certificate;
   const authority = `${bench.endpoints.authorityHost}/${tenant.tenantId}`;
@@ -143,13 +167,21 @@ export async function runConnectPerCommand(bench: BenchCloud, o: { commands: num
     await bench.resetStats();
     const run = await timed(bench, o.commands, o.cap, async () => {
       const secret = await new SecretClient(ref.vaultUrl, new ManagedIdentityCredential()).getSecret(ref.name);
-      const certificate = parseCertificateSecret(secret.value ?? '', { contentType: secret.properties.contentType, version: secret.properties.version ?? '', source: ref.name });
+      const certificate = parseCertificateSecret(secret.value ?? '', {
+        contentType: secret.properties.contentType,
+        version: secret.properties.version ?? '',
+        source: ref.name,
+      });
       const app = new ConfidentialClientApplication({
         auth: {
           clientId: tenant.clientId,
           authority,
           knownAuthorities: [new URL(authority).host],
-          clientCertificate: { thumbprintSha256: certificate.sha256Thumbprint, privateKey: certificate.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), x5c: certificate.certificatePem },
+          clientCertificate: {
+            thumbprintSha256: certificate.sha256Thumbprint,
+            privateKey: certificate.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+            x5c: certificate.certificatePem,
+          },
         },
       });
       const token = await app.acquireTokenByClientCredential({ scopes: [SCOPE], skipCache: true });
@@ -160,24 +192,58 @@ export async function runConnectPerCommand(bench: BenchCloud, o: { commands: num
         transport.close();
       }
     });
-    return result('connect-per-command', 'Connect per command (Key Vault read + token + new connection per command)', { ...o, concurrency: o.cap }, run, await counters(bench));
+    return result(
+      'connect-per-command',
+      'Connect per command (Key Vault read + token + new connection per command)',
+      { ...o, concurrency: o.cap },
+      run,
+      await counters(bench),
+    );
   });
 }
 
-export async function runSerialWorker(bench: BenchCloud, o: { commands: number; cap: number; latencyMs: number }): Promise<BaselineResult> {
-  await bench.configureExchange({ latencyMs: o.latencyMs, maxConcurrencyPerTenant: o.cap, faults: { rate: 0, kinds: [], slowMs: 0 }, tenants: {} });
+export async function runSerialWorker(
+  bench: BenchCloud,
+  o: { commands: number; cap: number; latencyMs: number },
+): Promise<BaselineResult> {
+  await bench.configureExchange({
+    latencyMs: o.latencyMs,
+    maxConcurrencyPerTenant: o.cap,
+    faults: { rate: 0, kinds: [], slowMs: 0 },
+    tenants: {},
+  });
   const tenant = contoso(bench);
   return withSandboxIdentity(bench, async () => {
     await bench.resetStats();
-    const source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(tenant.credential.certificate.vaultUrl, new ManagedIdentityCredential()) });
-    const tokens = new ExchangeTokenProvider({ tenant, source, authorityHost: bench.endpoints.authorityHost, scope: SCOPE });
+    const source = new KeyVaultCredentialSource({
+      credential: tenant.credential,
+      secretClient: new SecretClient(tenant.credential.certificate.vaultUrl, new ManagedIdentityCredential()),
+    });
+    const tokens = new ExchangeTokenProvider({
+      tenant,
+      source,
+      authorityHost: bench.endpoints.authorityHost,
+      scope: SCOPE,
+    });
     const transport = new JsonHttpTransport({ timeoutMs: 30_000, maxSockets: 1 });
-    const session = new ExchangeSession({ tenant, baseUrl: bench.endpoints.exchange, tokens, tokenScope: SCOPE, transport });
+    const session = new ExchangeSession({
+      tenant,
+      baseUrl: bench.endpoints.exchange,
+      tokens,
+      tokenScope: SCOPE,
+      transport,
+    });
     try {
       const run = await timed(bench, o.commands, 1, async () => {
         await session.invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {} });
       });
-      return result('serial', 'One serial worker (session and token reused)', { ...o, concurrency: 1 }, run, await counters(bench));
+      return result(
+        'serial',
+        'One serial worker (session and token reused)',
+        { ...o, concurrency: 1 },
+        run,
+        await counters(bench),
+      );
     } finally {
       transport.close();
     }

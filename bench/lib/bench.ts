@@ -61,10 +61,17 @@ export interface BenchReport {
 }
 
 export async function runBench(o: BenchOptions, log: (line: string) => void = () => undefined): Promise<BenchReport> {
-  for (const name of o.only ?? []) if (!SCENARIO_NAMES.includes(name)) throw new RangeError(`BENCH_SCENARIOS: unknown scenario '${name}' (use ${SCENARIO_NAMES.join(', ')})`);
+  for (const name of o.only ?? [])
+    if (!SCENARIO_NAMES.includes(name))
+      throw new RangeError(`BENCH_SCENARIOS: unknown scenario '${name}' (use ${SCENARIO_NAMES.join(', ')})`);
   const loadBefore = loadavg();
   const started = Date.now();
-  const bench = await startBenchCloud({ cap: o.cap, latencyMs: o.latencyMs, tokenLatencyMs: o.tokenLatencyMs, keyVaultLatencyMs: o.keyVaultLatencyMs });
+  const bench = await startBenchCloud({
+    cap: o.cap,
+    latencyMs: o.latencyMs,
+    tokenLatencyMs: o.tokenLatencyMs,
+    keyVaultLatencyMs: o.keyVaultLatencyMs,
+  });
   const scenarios: ScenarioResult[] = [];
   const baselines: BaselineResult[] = [];
   let sandboxRss: number | undefined;
@@ -76,23 +83,42 @@ export async function runBench(o: BenchOptions, log: (line: string) => void = ()
     const want = (name: string) => !o.only || o.only.includes(name);
     if (want('connect-per-command')) {
       log('baseline connect-per-command');
-      baselines.push(await runConnectPerCommand(bench, { commands: o.baselineCommands, cap: o.cap, latencyMs: o.latencyMs }));
+      baselines.push(
+        await runConnectPerCommand(bench, { commands: o.baselineCommands, cap: o.cap, latencyMs: o.latencyMs }),
+      );
     }
     if (want('serial')) {
       log('baseline serial');
-      baselines.push(await runSerialWorker(bench, { commands: o.baselineCommands, cap: o.cap, latencyMs: o.latencyMs }));
+      baselines.push(
+        await runSerialWorker(bench, { commands: o.baselineCommands, cap: o.cap, latencyMs: o.latencyMs }),
+      );
     }
     sandboxRss = peakRssMb(bench.pid);
   } finally {
     await bench.stop();
   }
   const processes = { sandbox: sandboxRss, benchDriver: peakRssMb(process.pid) ?? 0 };
-  return assemble(o, scenarios, baselines, { loadBefore, loadAfter: loadavg(), totalSeconds: (Date.now() - started) / 1000, processes });
+  return assemble(o, scenarios, baselines, {
+    loadBefore,
+    loadAfter: loadavg(),
+    totalSeconds: (Date.now() - started) / 1000,
+    processes,
+  });
 }
 
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? round(a / b, 2) : null);
 
-export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines: BaselineResult[], run: { loadBefore: number[]; loadAfter: number[]; totalSeconds: number; processes: BenchReport['otherProcessesPeakRssMb'] }): BenchReport {
+export function assemble(
+  o: BenchOptions,
+  scenarios: ScenarioResult[],
+  baselines: BaselineResult[],
+  run: {
+    loadBefore: number[];
+    loadAfter: number[];
+    totalSeconds: number;
+    processes: BenchReport['otherProcessesPeakRssMb'];
+  },
+): BenchReport {
   const scenario = (name: string) => scenarios.find((s) => s.name === name);
   const first = (name: string) => scenario(name)?.tenants[0];
   const headline = first(HEADLINE);
@@ -102,11 +128,20 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
   const batchOff = first('batch-off');
   const batchOn = first('batch-on');
   const healthy = scenario('two-tenants-throttled')?.tenants.find((t) => !t.throttledBySandbox);
-  const multiHostUtil = scenarios.filter((s) => s.hosts >= 2 && s.tenants.length === 1 && s.hostSettings.EXO_BATCH_MAX === '1' && s.latencyMs === o.latencyMs).map((s) => s.tenants[0]!.utilization);
+  const multiHostUtil = scenarios
+    .filter(
+      (s) =>
+        s.hosts >= 2 && s.tenants.length === 1 && s.hostSettings.EXO_BATCH_MAX === '1' && s.latencyMs === o.latencyMs,
+    )
+    .map((s) => s.tenants[0]!.utilization);
   const report: Omit<BenchReport, 'goals'> = {
     schema: 1,
     measuredAt: new Date().toISOString(),
-    headline: { scenario: HEADLINE, description: 'Top-level numbers come from the headline scenario: 2 host processes, one tenant (contoso), no batching (EXO_BATCH_MAX=1).' },
+    headline: {
+      scenario: HEADLINE,
+      description:
+        'Top-level numbers come from the headline scenario: 2 host processes, one tenant (contoso), no batching (EXO_BATCH_MAX=1).',
+    },
     utilization: headline?.utilization ?? null,
     throughputPerSecond: headline?.throughputPerSecond ?? null,
     idealPerSecond: headline?.idealPerSecond ?? null,
@@ -118,7 +153,9 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
     keyVaultReads: headline?.keyVaultReads ?? null,
     peakRssMb: headlineScenario ? Math.max(...headlineScenario.peakRssMb.hosts) : null,
     cpuMsPerCommand: headlineScenario?.cpuMsPerCommand.total ?? null,
-    cpuCeilingPerSecond: headlineScenario?.cpuMsPerCommand.total ? round((cpus().length * 1000) / headlineScenario.cpuMsPerCommand.total) : null,
+    cpuCeilingPerSecond: headlineScenario?.cpuMsPerCommand.total
+      ? round((cpus().length * 1000) / headlineScenario.cpuMsPerCommand.total)
+      : null,
     vsConnectPerCommand: ratio(first(DEFAULTS)?.throughputPerSecond, cpc?.throughputPerSecond),
     vsConnectPerCommandUnbatched: ratio(headline?.throughputPerSecond, cpc?.throughputPerSecond),
     vsSerial: ratio(headline?.throughputPerSecond, serial?.throughputPerSecond),
@@ -126,8 +163,19 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
     batchedUtilization: batchOn?.utilization ?? null,
     healthyTenantVsAlone: ratio(healthy?.throughputPerSecond, batchOff?.throughputPerSecond),
     scaling: scenarios
-      .filter((s) => s.tenants.length === 1 && s.hostSettings.EXO_BATCH_MAX === '1' && s.latencyMs === o.latencyMs && /^\d+-hosts?$/.test(s.name))
-      .map((s) => ({ hosts: s.hosts, utilization: s.tenants[0]!.utilization, throughputPerSecond: s.tenants[0]!.throughputPerSecond, peakRssMb: s.peakRssMb.hosts })),
+      .filter(
+        (s) =>
+          s.tenants.length === 1 &&
+          s.hostSettings.EXO_BATCH_MAX === '1' &&
+          s.latencyMs === o.latencyMs &&
+          /^\d+-hosts?$/.test(s.name),
+      )
+      .map((s) => ({
+        hosts: s.hosts,
+        utilization: s.tenants[0]!.utilization,
+        throughputPerSecond: s.tenants[0]!.throughputPerSecond,
+        peakRssMb: s.peakRssMb.hosts,
+      })),
     scenarios,
     baselines,
     otherProcessesPeakRssMb: run.processes,
@@ -160,15 +208,47 @@ export function assemble(o: BenchOptions, scenarios: ScenarioResult[], baselines
       note: 'The bench driver (load generator, baselines), the sandbox cloud process, Azurite and every host process share these cores; other work on the machine shows up in the numbers.',
     },
   };
-  const goal = (name: string, target: string, measured: number | null, ok: (v: number) => boolean): Goal => ({ name, target, measured, met: measured === null ? null : ok(measured) });
+  const goal = (name: string, target: string, measured: number | null, ok: (v: number) => boolean): Goal => ({
+    name,
+    target,
+    measured,
+    met: measured === null ? null : ok(measured),
+  });
   const minMulti = multiHostUtil.length ? Math.min(...multiHostUtil) : null;
   const goals: Goal[] = [
-    goal('Throughput per tenant with 2+ host processes (lowest of 2 and 4 hosts), share of cap ÷ latency', '≥ 0.95', minMulti, (v) => v >= 0.95),
-    goal('Throughput with $batch (EXO_BATCH_MAX=10), share of cap ÷ latency', '≥ 5', report.batchedUtilization, (v) => v >= 5),
+    goal(
+      'Throughput per tenant with 2+ host processes (lowest of 2 and 4 hosts), share of cap ÷ latency',
+      '≥ 0.95',
+      minMulti,
+      (v) => v >= 0.95,
+    ),
+    goal(
+      'Throughput with $batch (EXO_BATCH_MAX=10), share of cap ÷ latency',
+      '≥ 5',
+      report.batchedUtilization,
+      (v) => v >= 5,
+    ),
     goal('Queue-to-Exchange overhead p99 (ms)', '≤ 20', report.overheadP99Ms, (v) => v <= 20),
-    goal('Throughput vs connect-per-command (default settings, same latency and cap)', '≥ 10×', report.vsConnectPerCommand, (v) => v >= 10),
-    goal('Exchange token requests per host process (headline run, one tenant)', '1', report.tokenRequests !== null && headlineScenario ? round(report.tokenRequests / headlineScenario.hosts, 2) : null, (v) => v <= 1),
-    goal('Healthy tenant next to a throttled one, throughput vs alone', '≥ 0.95', report.healthyTenantVsAlone, (v) => v >= 0.95),
+    goal(
+      'Throughput vs connect-per-command (default settings, same latency and cap)',
+      '≥ 10×',
+      report.vsConnectPerCommand,
+      (v) => v >= 10,
+    ),
+    goal(
+      'Exchange token requests per host process (headline run, one tenant)',
+      '1',
+      report.tokenRequests !== null && headlineScenario
+        ? round(report.tokenRequests / headlineScenario.hosts, 2)
+        : null,
+      (v) => v <= 1,
+    ),
+    goal(
+      'Healthy tenant next to a throttled one, throughput vs alone',
+      '≥ 0.95',
+      report.healthyTenantVsAlone,
+      (v) => v >= 0.95,
+    ),
   ];
   return { ...report, goals };
 }

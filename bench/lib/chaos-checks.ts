@@ -50,7 +50,8 @@ export function stable(value: unknown): string {
 }
 
 /** The identity of an effect: the same (tenant, identity, parameters) twice is the same change made twice. */
-export const effectKey = (tenantId: string, identity: string, parameters: Record<string, unknown>): string => `${tenantId}|${identity.toLowerCase()}|${stable(parameters)}`;
+export const effectKey = (tenantId: string, identity: string, parameters: Record<string, unknown>): string =>
+  `${tenantId}|${identity.toLowerCase()}|${stable(parameters)}`;
 
 function parsed(value: unknown): unknown {
   if (typeof value !== 'string') return value;
@@ -77,7 +78,15 @@ const show = (value: unknown): string => {
 };
 
 /** Fields in which the product may put its evidence for an in-doubt outcome (read when they exist). */
-export const IN_DOUBT_FIELDS = ['inDoubt', 'inDoubtReason', 'inDoubtEvidence', 'inDoubtSince', 'evidence', 'readBack', 'verifiedBy'] as const;
+export const IN_DOUBT_FIELDS = [
+  'inDoubt',
+  'inDoubtReason',
+  'inDoubtEvidence',
+  'inDoubtSince',
+  'evidence',
+  'readBack',
+  'verifiedBy',
+] as const;
 /** Fields in which the product may declare that it ran a command again on purpose (read when they exist). */
 export const RERUN_FIELDS = ['reruns', 'rerun', 'rerunOf', 'reapplied', 'idempotentRerun', 'executions'] as const;
 
@@ -134,15 +143,31 @@ export interface DuplicateFinding {
  * change would not have run again), no answer was delivered at all (a dropped connection or a
  * timeout), or the answer reached a host that lived on.
  */
-export function causeOfRepeat(previous: JournalEffect, answers: ReadonlyMap<string, AnswerRecord>, kills: readonly KillFact[]): { cause: string; killIndex?: number; killedAfterMs?: number } {
+export function causeOfRepeat(
+  previous: JournalEffect,
+  answers: ReadonlyMap<string, AnswerRecord>,
+  kills: readonly KillFact[],
+): { cause: string; killIndex?: number; killedAfterMs?: number } {
   const answer = previous.requestId ? answers.get(previous.requestId) : undefined;
   if (!answer) return { cause: 'no answer delivered (dropped connection, timeout)' };
   if (!answer.host) return { cause: `answered (${answer.kind}) to an unidentified host` };
   // Host tags name one process: it was killed at most once.
-  const kill = answer.killIndex !== undefined ? kills.find((k) => k.index === answer.killIndex) : kills.find((k) => k.host === answer.host);
+  const kill =
+    answer.killIndex !== undefined
+      ? kills.find((k) => k.index === answer.killIndex)
+      : kills.find((k) => k.host === answer.host);
   if (!kill) return { cause: `answered (${answer.kind}) to a host that lived on` };
-  if (kill.at >= answer.at - 5) return { cause: `host killed after the ${answer.kind} answer (${kill.point} kill)`, killIndex: kill.index, killedAfterMs: Math.max(0, Math.round(kill.at - answer.at)) };
-  return { cause: `in flight when its host was killed (${kill.point} kill)`, killIndex: kill.index, killedAfterMs: Math.round(kill.at - answer.at) };
+  if (kill.at >= answer.at - 5)
+    return {
+      cause: `host killed after the ${answer.kind} answer (${kill.point} kill)`,
+      killIndex: kill.index,
+      killedAfterMs: Math.max(0, Math.round(kill.at - answer.at)),
+    };
+  return {
+    cause: `in flight when its host was killed (${kill.point} kill)`,
+    killIndex: kill.index,
+    killedAfterMs: Math.round(kill.at - answer.at),
+  };
 }
 
 /** Every change made more than once, with the cause of each repeat and the product's declaration if any. */
@@ -170,7 +195,14 @@ export function findDuplicates(
     });
     const command = commandOf(key);
     const declared = command?.row ? rerunDeclaration(command.row) : undefined;
-    out.push({ key, times: sorted.length, applications, commandN: command?.n, commandId: command?.id, ...(declared ? { declared } : {}) });
+    out.push({
+      key,
+      times: sorted.length,
+      applications,
+      commandN: command?.n,
+      commandId: command?.id,
+      ...(declared ? { declared } : {}),
+    });
   }
   return out.sort((a, b) => a.applications[0]!.seq - b.applications[0]!.seq);
 }
@@ -198,15 +230,38 @@ export interface StaleFinding {
  * the value is none of the object's writes.
  * @param appliedTimes how often each value was applied (from the journal)
  */
-export function checkFinalState(object: string, writes: readonly AcceptedWrite[], actual: string | undefined, appliedTimes: (value: string) => number): StaleFinding | undefined {
+export function checkFinalState(
+  object: string,
+  writes: readonly AcceptedWrite[],
+  actual: string | undefined,
+  appliedTimes: (value: string) => number,
+): StaleFinding | undefined {
   const done = writes.filter((w) => w.status === 'succeeded');
   const last = done[done.length - 1];
   if (!last || actual === last.value) return undefined;
   const index = writes.findIndex((w) => w.value === actual);
-  if (index < 0) return { object, expected: last.value, expectedN: last.n, actual, cause: 'a value none of its accepted writes has' };
+  if (index < 0)
+    return {
+      object,
+      expected: last.value,
+      expectedN: last.n,
+      actual,
+      cause: 'a value none of its accepted writes has',
+    };
   const w = writes[index]!;
-  if (index > writes.indexOf(last)) return { object, expected: last.value, expectedN: last.n, actual, actualN: w.n, cause: `a later write that did not succeed (${w.status ?? 'not terminal'})` };
-  const cause = appliedTimes(w.value) > 1 ? 'an older write applied again after a newer one (re-run)' : 'an older write applied after a newer one (out of order)';
+  if (index > writes.indexOf(last))
+    return {
+      object,
+      expected: last.value,
+      expectedN: last.n,
+      actual,
+      actualN: w.n,
+      cause: `a later write that did not succeed (${w.status ?? 'not terminal'})`,
+    };
+  const cause =
+    appliedTimes(w.value) > 1
+      ? 'an older write applied again after a newer one (re-run)'
+      : 'an older write applied after a newer one (out of order)';
   return { object, expected: last.value, expectedN: last.n, actual, actualN: w.n, cause };
 }
 
@@ -220,8 +275,16 @@ export interface RecoverySummary {
   unrecovered: number;
 }
 
-export function summarizeRecovery(perKill: ReadonlyArray<{ affected: number; recoveryMs?: number | null }>): RecoverySummary {
+export function summarizeRecovery(
+  perKill: ReadonlyArray<{ affected: number; recoveryMs?: number | null }>,
+): RecoverySummary {
   const relevant = perKill.filter((k) => k.affected > 0);
   const times = relevant.map((k) => k.recoveryMs).filter((x): x is number => typeof x === 'number');
-  return { kills: relevant.length, p50Ms: Math.round(percentile(times, 50)), p99Ms: Math.round(percentile(times, 99)), maxMs: Math.round(percentile(times, 100)), unrecovered: relevant.length - times.length };
+  return {
+    kills: relevant.length,
+    p50Ms: Math.round(percentile(times, 50)),
+    p99Ms: Math.round(percentile(times, 99)),
+    maxMs: Math.round(percentile(times, 100)),
+    unrecovered: relevant.length - times.length,
+  };
 }

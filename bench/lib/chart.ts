@@ -14,7 +14,12 @@ interface Bar {
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const COLORS = { gateway: '#2b6cb0', throttled: '#c05621', batch: '#2f855a', baseline: '#718096', goal: '#c53030' };
 
-function panel(title: string, bars: Bar[], top: number, options: { width: number; labelWidth: number; goal?: { value: number; label: string }; unit: (v: number) => string }): { svg: string; height: number } {
+function panel(
+  title: string,
+  bars: Bar[],
+  top: number,
+  options: { width: number; labelWidth: number; goal?: { value: number; label: string }; unit: (v: number) => string },
+): { svg: string; height: number } {
   const barHeight = 22;
   const gap = 10;
   const plotLeft = options.labelWidth + 20;
@@ -30,20 +35,32 @@ function panel(title: string, bars: Bar[], top: number, options: { width: number
   const magnitude = 10 ** Math.floor(Math.log10(rawStep));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= rawStep) ?? rawStep;
   for (let v = 0; v <= max + 1e-9; v += step) {
-    parts.push(`<line x1="${x(v).toFixed(1)}" y1="${plotTop - 4}" x2="${x(v).toFixed(1)}" y2="${plotTop + plotHeight}" class="grid"/>`);
-    parts.push(`<text x="${x(v).toFixed(1)}" y="${plotTop + plotHeight + 16}" class="tick" text-anchor="middle">${esc(options.unit(v))}</text>`);
+    parts.push(
+      `<line x1="${x(v).toFixed(1)}" y1="${plotTop - 4}" x2="${x(v).toFixed(1)}" y2="${plotTop + plotHeight}" class="grid"/>`,
+    );
+    parts.push(
+      `<text x="${x(v).toFixed(1)}" y="${plotTop + plotHeight + 16}" class="tick" text-anchor="middle">${esc(options.unit(v))}</text>`,
+    );
   }
   if (options.goal) {
     const gx = x(options.goal.value).toFixed(1);
     parts.push(`<line x1="${gx}" y1="${plotTop - 8}" x2="${gx}" y2="${plotTop + plotHeight}" class="goal"/>`);
-    parts.push(`<text x="${gx}" y="${plotTop - 12}" class="goal-label" text-anchor="middle">${esc(options.goal.label)}</text>`);
+    parts.push(
+      `<text x="${gx}" y="${plotTop - 12}" class="goal-label" text-anchor="middle">${esc(options.goal.label)}</text>`,
+    );
   }
   // Bars and their values over the goal line, so the values stay readable.
   bars.forEach((b, i) => {
     const y = plotTop + i * (barHeight + gap);
-    parts.push(`<text x="${plotLeft - 10}" y="${y + barHeight / 2 + 5}" class="label" text-anchor="end">${esc(b.label)}</text>`);
-    parts.push(`<rect x="${plotLeft}" y="${y}" width="${Math.max(1, x(b.value) - plotLeft).toFixed(1)}" height="${barHeight}" fill="${b.color}" rx="2"/>`);
-    parts.push(`<text x="${(x(b.value) + 6).toFixed(1)}" y="${y + barHeight / 2 + 5}" class="value">${esc(b.text)}</text>`);
+    parts.push(
+      `<text x="${plotLeft - 10}" y="${y + barHeight / 2 + 5}" class="label" text-anchor="end">${esc(b.label)}</text>`,
+    );
+    parts.push(
+      `<rect x="${plotLeft}" y="${y}" width="${Math.max(1, x(b.value) - plotLeft).toFixed(1)}" height="${barHeight}" fill="${b.color}" rx="2"/>`,
+    );
+    parts.push(
+      `<text x="${(x(b.value) + 6).toFixed(1)}" y="${y + barHeight / 2 + 5}" class="value">${esc(b.text)}</text>`,
+    );
   });
   return { svg: parts.join('\n'), height: plotTop - top + plotHeight + 30 };
 }
@@ -55,24 +72,70 @@ export function renderChart(report: BenchReport): string {
   const util: Bar[] = [];
   for (const s of report.scenarios) {
     for (const t of s.tenants) {
-      const label = s.tenants.length > 1 ? `${s.name}: ${t.name}${t.throttledBySandbox ? ' (throttled)' : ' (healthy)'}` : `${s.name}${s.name === report.headline.scenario ? ' (headline)' : ''} · ${s.latencyMs} ms`;
-      util.push({ label, value: t.utilization, text: `${pct(t.utilization)} · ${t.throughputPerSecond}/s`, color: t.throttledBySandbox ? COLORS.throttled : s.hostSettings.EXO_BATCH_MAX !== '1' ? COLORS.batch : COLORS.gateway });
+      const label =
+        s.tenants.length > 1
+          ? `${s.name}: ${t.name}${t.throttledBySandbox ? ' (throttled)' : ' (healthy)'}`
+          : `${s.name}${s.name === report.headline.scenario ? ' (headline)' : ''} · ${s.latencyMs} ms`;
+      util.push({
+        label,
+        value: t.utilization,
+        text: `${pct(t.utilization)} · ${t.throughputPerSecond}/s`,
+        color: t.throttledBySandbox
+          ? COLORS.throttled
+          : s.hostSettings.EXO_BATCH_MAX !== '1'
+            ? COLORS.batch
+            : COLORS.gateway,
+      });
     }
   }
-  for (const b of report.baselines) util.push({ label: `baseline: ${b.name} · ${b.latencyMs} ms`, value: b.utilization, text: `${pct(b.utilization)} · ${b.throughputPerSecond}/s`, color: COLORS.baseline });
-  const top = panel('Throughput as a share of the ideal (cap ÷ Exchange latency), per tenant', util, 50, { width, labelWidth, goal: { value: 0.95, label: 'goal 95 %' }, unit: pct });
+  for (const b of report.baselines)
+    util.push({
+      label: `baseline: ${b.name} · ${b.latencyMs} ms`,
+      value: b.utilization,
+      text: `${pct(b.utilization)} · ${b.throughputPerSecond}/s`,
+      color: COLORS.baseline,
+    });
+  const top = panel('Throughput as a share of the ideal (cap ÷ Exchange latency), per tenant', util, 50, {
+    width,
+    labelWidth,
+    goal: { value: 0.95, label: 'goal 95 %' },
+    unit: pct,
+  });
 
   const headline = report.scenarios.find((s) => s.name === report.headline.scenario)?.tenants[0];
   const defaults = report.scenarios.find((s) => s.name === 'defaults')?.tenants[0];
   const through: Bar[] = [];
-  if (defaults) through.push({ label: 'gateway, default settings ($batch on)', value: defaults.throughputPerSecond, text: `${defaults.throughputPerSecond}/s`, color: COLORS.batch });
-  if (headline) through.push({ label: `gateway, ${report.headline.scenario}, no batching`, value: headline.throughputPerSecond, text: `${headline.throughputPerSecond}/s`, color: COLORS.gateway });
+  if (defaults)
+    through.push({
+      label: 'gateway, default settings ($batch on)',
+      value: defaults.throughputPerSecond,
+      text: `${defaults.throughputPerSecond}/s`,
+      color: COLORS.batch,
+    });
+  if (headline)
+    through.push({
+      label: `gateway, ${report.headline.scenario}, no batching`,
+      value: headline.throughputPerSecond,
+      text: `${headline.throughputPerSecond}/s`,
+      color: COLORS.gateway,
+    });
   for (const b of report.baselines) {
-    const times = (g: { throughputPerSecond: number } | undefined, name: string) => (g ? `${name} ${(g.throughputPerSecond / Math.max(b.throughputPerSecond, 1e-9)).toFixed(1)}×` : undefined);
+    const times = (g: { throughputPerSecond: number } | undefined, name: string) =>
+      g ? `${name} ${(g.throughputPerSecond / Math.max(b.throughputPerSecond, 1e-9)).toFixed(1)}×` : undefined;
     const ratios = [times(defaults, 'defaults'), times(headline, 'no batching')].filter(Boolean).join(', ');
-    through.push({ label: `baseline: ${b.name}`, value: b.throughputPerSecond, text: `${b.throughputPerSecond}/s${ratios ? ` (gateway: ${ratios})` : ''}`, color: COLORS.baseline });
+    through.push({
+      label: `baseline: ${b.name}`,
+      value: b.throughputPerSecond,
+      text: `${b.throughputPerSecond}/s${ratios ? ` (gateway: ${ratios})` : ''}`,
+      color: COLORS.baseline,
+    });
   }
-  const bottom = panel(`Commands per second, one tenant, ${headline ? `${report.scenarios.find((s) => s.name === report.headline.scenario)!.latencyMs} ms` : ''} Exchange latency, cap ${report.settings.BENCH_CAP}`, through, 50 + top.height + 20, { width, labelWidth, unit: (v) => `${Math.round(v)}` });
+  const bottom = panel(
+    `Commands per second, one tenant, ${headline ? `${report.scenarios.find((s) => s.name === report.headline.scenario)!.latencyMs} ms` : ''} Exchange latency, cap ${report.settings.BENCH_CAP}`,
+    through,
+    50 + top.height + 20,
+    { width, labelWidth, unit: (v) => `${Math.round(v)}` },
+  );
 
   const height = 50 + top.height + 20 + bottom.height + 40;
   const m = report.machine;

@@ -18,7 +18,13 @@ export const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
 const APP_FUNCTIONS = join(__dirname, '..', '..', 'sandbox', 'app-functions.ts');
 
 export interface BenchCloud {
-  endpoints: { authorityHost: string; identityEndpoint: string; identityHeader: string; exchange: string; control: string };
+  endpoints: {
+    authorityHost: string;
+    identityEndpoint: string;
+    identityHeader: string;
+    exchange: string;
+    control: string;
+  };
   /** Settings that point a host process at the sandbox (AZURE_AUTHORITY_HOST, IDENTITY_*, EXO_ADMIN_API_URL…). */
   env: Record<string, string>;
   tenantsFile: string;
@@ -33,23 +39,48 @@ export interface BenchCloud {
 }
 
 async function control<T>(base: string, method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${base}${path}`, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${base}${path}`, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const answer = (await res.json()) as T & { error?: { message: string } };
   if (!res.ok) throw new Error(`sandbox control ${method} ${path}: ${res.status} ${answer.error?.message ?? ''}`);
   return answer;
 }
 
 /** Starts the sandbox process: Exchange latency and cap, plus the Entra ID token and Key Vault read service times. */
-export async function startBenchCloud(options: { cap: number; latencyMs: number; tokenLatencyMs: number; keyVaultLatencyMs: number }): Promise<BenchCloud> {
+export async function startBenchCloud(options: {
+  cap: number;
+  latencyMs: number;
+  tokenLatencyMs: number;
+  keyVaultLatencyMs: number;
+}): Promise<BenchCloud> {
   const dir = mkdtempSync(join(tmpdir(), 'exo-bench-'));
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'sandbox-process.ts')], {
-    env: { ...process.env, BENCH_SANDBOX_DIR: dir, BENCH_CAP: String(options.cap), BENCH_LATENCY_MS: String(options.latencyMs), BENCH_TOKEN_LATENCY_MS: String(options.tokenLatencyMs), BENCH_KEYVAULT_LATENCY_MS: String(options.keyVaultLatencyMs) },
+    env: {
+      ...process.env,
+      BENCH_SANDBOX_DIR: dir,
+      BENCH_CAP: String(options.cap),
+      BENCH_LATENCY_MS: String(options.latencyMs),
+      BENCH_TOKEN_LATENCY_MS: String(options.tokenLatencyMs),
+      BENCH_KEYVAULT_LATENCY_MS: String(options.keyVaultLatencyMs),
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const ready = await new Promise<{ pid: number; endpoints: BenchCloud['endpoints']; env: Record<string, string>; tenantsFile: string; policyFile: string }>((resolve, reject) => {
+  const ready = await new Promise<{
+    pid: number;
+    endpoints: BenchCloud['endpoints'];
+    env: Record<string, string>;
+    tenantsFile: string;
+    policyFile: string;
+  }>((resolve, reject) => {
     let out = '';
     let err = '';
-    const timer = setTimeout(() => reject(new Error(`bench sandbox did not start within 60 s: ${err.slice(-500)}`)), 60_000);
+    const timer = setTimeout(
+      () => reject(new Error(`bench sandbox did not start within 60 s: ${err.slice(-500)}`)),
+      60_000,
+    );
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const line = out.split('\n').find((l) => l.includes('"event":"ready"'));
@@ -91,13 +122,20 @@ export async function startBenchCloud(options: { cap: number; latencyMs: number;
 
 /** Vault name (e.g. contoso-kv) holding a tenant's credential, from the tenant registry. */
 export function vaultOf(bench: BenchCloud, tenantId: string): string {
-  const registry = JSON.parse(readFileSync(bench.tenantsFile, 'utf8')) as Array<{ tenantId: string; credential: Record<string, { vaultUrl: string }> }>;
+  const registry = JSON.parse(readFileSync(bench.tenantsFile, 'utf8')) as Array<{
+    tenantId: string;
+    credential: Record<string, { vaultUrl: string }>;
+  }>;
   const ref = Object.values(registry.find((t) => t.tenantId === tenantId)?.credential ?? {})[0];
   return ref ? new URL(ref.vaultUrl).hostname.split('.')[0]! : '';
 }
 
 /** App settings of a host process pointed at this sandbox and one Azurite. */
-export function hostEnv(bench: BenchCloud, azurite: RunningAzurite, extra: Record<string, string> = {}): Record<string, string> {
+export function hostEnv(
+  bench: BenchCloud,
+  azurite: RunningAzurite,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     ...(process.env as Record<string, string>),
     AzureWebJobsStorage: azurite.connectionString,
@@ -115,7 +153,9 @@ export function hostEnv(bench: BenchCloud, azurite: RunningAzurite, extra: Recor
 export { startAzurite };
 
 export async function startHosts(count: number, env: Record<string, string>): Promise<HostProcess[]> {
-  const started = await Promise.allSettled(Array.from({ length: count }, () => spawnHostProcess({ functionsModule: APP_FUNCTIONS, env, timeoutMs: 60_000 })));
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, () => spawnHostProcess({ functionsModule: APP_FUNCTIONS, env, timeoutMs: 60_000 })),
+  );
   const hosts = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.find((r) => r.status === 'rejected');
   if (failed) {

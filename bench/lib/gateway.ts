@@ -7,7 +7,16 @@ import { TableClient } from '@azure/data-tables';
 import type { ExchangeTenantOptions } from '../../sandbox/exchange/exchange-emulator';
 import type { HostProcess } from '../../sandbox/functions-host/spawn';
 import { exchangeTokenRequests, keyVaultReads, keyVaultTokenRequests } from './counters';
-import { cpuMs, hostEnv, peakRssMb, vaultOf, startAzurite, startHosts, stopHosts, type BenchCloud } from './environment';
+import {
+  cpuMs,
+  hostEnv,
+  peakRssMb,
+  vaultOf,
+  startAzurite,
+  startHosts,
+  stopHosts,
+  type BenchCloud,
+} from './environment';
 import { round, summarize, type Summary } from './percentiles';
 
 export interface TenantLoad {
@@ -127,7 +136,9 @@ class GatewayClient {
   }
 
   async status(id: string): Promise<string | undefined> {
-    const res = await fetch(`${this.hosts[0]!.url}/api/commands/${id}`, { headers: { authorization: `Bearer ${this.token}` } });
+    const res = await fetch(`${this.hosts[0]!.url}/api/commands/${id}`, {
+      headers: { authorization: `Bearer ${this.token}` },
+    });
     if (res.status !== 200) return undefined;
     return ((await res.json()) as { status: string }).status;
   }
@@ -157,8 +168,17 @@ function interleave(tenants: TenantLoad[]): string[] {
   return out;
 }
 
-export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, log: (line: string) => void = () => undefined): Promise<ScenarioResult> {
-  await bench.configureExchange({ latencyMs: s.latencyMs, maxConcurrencyPerTenant: s.cap, faults: { rate: 0, kinds: [], slowMs: 0 }, tenants: Object.fromEntries(s.tenants.filter((t) => t.exchange).map((t) => [t.tenantId, t.exchange!])) });
+export async function runGatewayScenario(
+  bench: BenchCloud,
+  s: GatewayScenario,
+  log: (line: string) => void = () => undefined,
+): Promise<ScenarioResult> {
+  await bench.configureExchange({
+    latencyMs: s.latencyMs,
+    maxConcurrencyPerTenant: s.cap,
+    faults: { rate: 0, kinds: [], slowMs: 0 },
+    tenants: Object.fromEntries(s.tenants.filter((t) => t.exchange).map((t) => [t.tenantId, t.exchange!])),
+  });
   const azurite = await startAzurite();
   let hosts: HostProcess[] = [];
   try {
@@ -180,7 +200,12 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
     const accepted = new Map<string, { tenantId: string; acceptMs: number }>();
     const acceptErrors = new Map<string, number>();
     const lastId = new Map<string, string>();
-    const cpu = () => ({ hosts: hosts.reduce((sum, h) => sum + (cpuMs(h.child.pid) ?? 0), 0), azurite: cpuMs(azurite.pid) ?? 0, sandbox: cpuMs(bench.pid) ?? 0, benchDriver: cpuMs(process.pid) ?? 0 });
+    const cpu = () => ({
+      hosts: hosts.reduce((sum, h) => sum + (cpuMs(h.child.pid) ?? 0), 0),
+      azurite: cpuMs(azurite.pid) ?? 0,
+      sandbox: cpuMs(bench.pid) ?? 0,
+      benchDriver: cpuMs(process.pid) ?? 0,
+    });
     const cpuBefore = cpu();
     const started = performance.now();
     const startedWall = Date.now();
@@ -193,7 +218,9 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
             const due = started + (i * 1000) / s.arrivalPerSecond - performance.now();
             if (due > 0) await new Promise((resolve) => setTimeout(resolve, due));
           }
-          const r = await client.submit(i, tenantId, `bench-${s.name}-${i}`).catch(() => ({ ms: 0, id: undefined, status: 0 }));
+          const r = await client
+            .submit(i, tenantId, `bench-${s.name}-${i}`)
+            .catch(() => ({ ms: 0, id: undefined, status: 0 }));
           if (!r.id) {
             acceptErrors.set(tenantId, (acceptErrors.get(tenantId) ?? 0) + 1);
             continue;
@@ -208,7 +235,9 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
 
     // Wait: point reads of each tenant's last command (cheap), then a full scan to confirm.
     const deadline = startedWall + s.timeoutSeconds * 1000;
-    const table = TableClient.fromConnectionString(azurite.connectionString, 'commands', { allowInsecureConnection: true });
+    const table = TableClient.fromConnectionString(azurite.connectionString, 'commands', {
+      allowInsecureConnection: true,
+    });
     const rows = new Map<string, Record<string, unknown>>();
     const pending = new Set(lastId.values());
     while (pending.size && Date.now() < deadline) {
@@ -220,7 +249,9 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
     }
     for (;;) {
       rows.clear();
-      for await (const e of table.listEntities<Record<string, unknown>>({ queryOptions: { filter: "RowKey eq 'command'" } })) {
+      for await (const e of table.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: "RowKey eq 'command'" },
+      })) {
         if (accepted.has(e.partitionKey!)) rows.set(e.partitionKey!, e);
       }
       const done = [...rows.values()].filter((e) => TERMINAL.has(String(e.status))).length;
@@ -230,19 +261,28 @@ export async function runGatewayScenario(bench: BenchCloud, s: GatewayScenario, 
     const durationSeconds = (performance.now() - started) / 1000;
     const cpuAfter = cpu();
     const perCommand = (k: keyof typeof cpuBefore) => round((cpuAfter[k] - cpuBefore[k]) / Math.max(1, accepted.size));
-    const cpuMsPerCommand = { hosts: perCommand('hosts'), azurite: perCommand('azurite'), sandbox: perCommand('sandbox'), benchDriver: perCommand('benchDriver'), total: 0 };
-    cpuMsPerCommand.total = round(cpuMsPerCommand.hosts + cpuMsPerCommand.azurite + cpuMsPerCommand.sandbox + cpuMsPerCommand.benchDriver);
+    const cpuMsPerCommand = {
+      hosts: perCommand('hosts'),
+      azurite: perCommand('azurite'),
+      sandbox: perCommand('sandbox'),
+      benchDriver: perCommand('benchDriver'),
+      total: 0,
+    };
+    cpuMsPerCommand.total = round(
+      cpuMsPerCommand.hosts + cpuMsPerCommand.azurite + cpuMsPerCommand.sandbox + cpuMsPerCommand.benchDriver,
+    );
     const stats = await bench.stats();
     const rss = { hosts: hosts.map((h) => peakRssMb(h.child.pid) ?? 0), azurite: peakRssMb(azurite.pid) };
     log(`  ${s.name}: done in ${round(durationSeconds)} s`);
-
 
     const tenants: TenantResult[] = s.tenants.map((t) => {
       const mine = [...accepted].filter(([id, a]) => a.tenantId === t.tenantId && !warmIds.has(id));
       const entities = mine.map(([id]) => rows.get(id)).filter((e): e is Record<string, unknown> => Boolean(e));
       const done = entities.filter((e) => TERMINAL.has(String(e.status)));
       const succeeded = done.filter((e) => e.status === 'succeeded');
-      const timings = succeeded.map((e) => (typeof e.timings === 'string' ? (JSON.parse(e.timings) as Timings) : undefined)).filter((x): x is Timings => Boolean(x));
+      const timings = succeeded
+        .map((e) => (typeof e.timings === 'string' ? (JSON.parse(e.timings) as Timings) : undefined))
+        .filter((x): x is Timings => Boolean(x));
       const latency = t.exchange?.latencyMs ?? s.latencyMs;
       const cap = Math.min(s.cap, t.exchange?.maxConcurrencyPerTenant ?? s.cap);
       const firstStart = Math.min(...done.map((e) => Date.parse(String(e.startedAt))));

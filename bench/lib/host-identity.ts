@@ -59,9 +59,13 @@ export class HostIdentifier {
   }
 
   identify(facts: ClientFacts): { tag?: string; by: IdentifiedBy } {
-    const fromHeader = facts.clientApplication ? TAG_IN_CLIENT_APPLICATION.exec(facts.clientApplication)?.[1] : undefined;
+    const fromHeader = facts.clientApplication
+      ? TAG_IN_CLIENT_APPLICATION.exec(facts.clientApplication)?.[1]
+      : undefined;
     if (fromHeader && this.everRegistered.has(fromHeader)) return this.hit(fromHeader, 'clientApplication', facts);
-    const known = (facts.connectionId && this.byConnection.get(facts.connectionId)) || (facts.remotePort !== undefined ? this.byPort.get(facts.remotePort) : undefined);
+    const known =
+      (facts.connectionId && this.byConnection.get(facts.connectionId)) ||
+      (facts.remotePort !== undefined ? this.byPort.get(facts.remotePort) : undefined);
     if (known) return this.hit(known, 'remembered', facts);
     const byPeer = facts.remotePort !== undefined ? this.ownerOfPeerPort(facts.remotePort) : undefined;
     if (byPeer) return this.hit(byPeer, 'peerPort', facts);
@@ -107,7 +111,8 @@ export class HostIdentifier {
     const needle = `socket:[${inode}]`;
     // The host process itself holds its sockets: look there first, at the rest of each tree after.
     for (const [tag, pgid] of this.groups) if (holdsSocket(pgid, needle)) return tag;
-    for (const [tag, pgid] of this.groups) for (const pid of groupMembers(pgid).slice(1)) if (holdsSocket(pid, needle)) return tag;
+    for (const [tag, pgid] of this.groups)
+      for (const pid of groupMembers(pgid).slice(1)) if (holdsSocket(pid, needle)) return tag;
     return undefined;
   }
 }
@@ -153,7 +158,11 @@ function tcpEntries(): Array<{ local: number; remote: number; inode: string }> {
       // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
       const f = lines[i]!.trim().split(/\s+/);
       if (f.length < 10) continue;
-      out.push({ local: parseInt(f[1]!.split(':').pop()!, 16), remote: parseInt(f[2]!.split(':').pop()!, 16), inode: f[9]! });
+      out.push({
+        local: parseInt(f[1]!.split(':').pop()!, 16),
+        remote: parseInt(f[2]!.split(':').pop()!, 16),
+        inode: f[9]!,
+      });
     }
   }
   return out;

@@ -34,11 +34,18 @@ export interface BenchOptions {
   quick: boolean;
 }
 
-function int(env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number): number {
+function int(
+  env: Record<string, string | undefined>,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`${name}=${raw}: must be a whole number from ${min} to ${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    throw new RangeError(`${name}=${raw}: must be a whole number from ${min} to ${max}`);
   return value;
 }
 
@@ -46,13 +53,15 @@ function factor(env: Record<string, string | undefined>, name: string, fallback:
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0 || value > 100) throw new RangeError(`${name}=${raw}: must be a number from 0 to 100 (0: submit as fast as possible)`);
+  if (!Number.isFinite(value) || value < 0 || value > 100)
+    throw new RangeError(`${name}=${raw}: must be a number from 0 to 100 (0: submit as fast as possible)`);
   return value;
 }
 
 export function benchOptionsFromEnv(env: Record<string, string | undefined>, repoRoot: string): BenchOptions {
   const quickRaw = env.BENCH_QUICK ?? '';
-  if (!['', '0', '1', 'true', 'false'].includes(quickRaw)) throw new RangeError(`BENCH_QUICK=${quickRaw}: must be 1/true or 0/false`);
+  if (!['', '0', '1', 'true', 'false'].includes(quickRaw))
+    throw new RangeError(`BENCH_QUICK=${quickRaw}: must be 1/true or 0/false`);
   const quick = quickRaw === '1' || quickRaw === 'true';
   const commands = int(env, 'BENCH_COMMANDS', quick ? 100 : 1000, 1, 100_000);
   return {
@@ -68,7 +77,11 @@ export function benchOptionsFromEnv(env: Record<string, string | undefined>, rep
     arrivalFactor: factor(env, 'BENCH_ARRIVAL_FACTOR', 1.5),
     timeoutSeconds: int(env, 'BENCH_TIMEOUT_SECONDS', 300, 5, 3600),
     outDir: env.BENCH_OUT || join(repoRoot, 'docs', 'bench'),
-    only: env.BENCH_SCENARIOS ? env.BENCH_SCENARIOS.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+    only: env.BENCH_SCENARIOS
+      ? env.BENCH_SCENARIOS.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : undefined,
     quick,
   };
 }

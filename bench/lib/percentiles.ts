@@ -18,7 +18,12 @@ export interface Summary {
 /** p50/p99/max rounded to 0.1 ms. */
 export function summarize(values: readonly number[]): Summary {
   const round = (v: number) => Math.round(v * 10) / 10;
-  return { n: values.length, p50: round(percentile(values, 50)), p99: round(percentile(values, 99)), max: round(percentile(values, 100)) };
+  return {
+    n: values.length,
+    p50: round(percentile(values, 50)),
+    p99: round(percentile(values, 99)),
+    max: round(percentile(values, 100)),
+  };
 }
 
 export const round = (value: number, digits = 1): number => {

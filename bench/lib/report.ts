@@ -32,13 +32,23 @@ function scenarioTable(r: BenchReport): string {
 }
 
 function baselineTable(r: BenchReport): string {
-  const rows = ['| baseline | concurrency | commands | throughput | utilization | per command p50 / p99 | Exchange tokens | KV reads | MI tokens | CPU ms / command (driver + sandbox) | failed |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'];
-  for (const b of r.baselines) rows.push(`| ${b.title} | ${b.concurrency} | ${b.commands} | ${b.throughputPerSecond}/s | ${pct(b.utilization)} | ${b.commandMs.p50} / ${b.commandMs.p99} ms | ${b.tokenRequests} | ${b.keyVaultReads} | ${b.keyVaultTokenRequests} | ${b.cpuMsPerCommand.total} (${b.cpuMsPerCommand.benchDriver} + ${b.cpuMsPerCommand.sandbox}) | ${b.failed} |`);
+  const rows = [
+    '| baseline | concurrency | commands | throughput | utilization | per command p50 / p99 | Exchange tokens | KV reads | MI tokens | CPU ms / command (driver + sandbox) | failed |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const b of r.baselines)
+    rows.push(
+      `| ${b.title} | ${b.concurrency} | ${b.commands} | ${b.throughputPerSecond}/s | ${pct(b.utilization)} | ${b.commandMs.p50} / ${b.commandMs.p99} ms | ${b.tokenRequests} | ${b.keyVaultReads} | ${b.keyVaultTokenRequests} | ${b.cpuMsPerCommand.total} (${b.cpuMsPerCommand.benchDriver} + ${b.cpuMsPerCommand.sandbox}) | ${b.failed} |`,
+    );
   return rows.join('\n');
 }
 
 function goalTable(r: BenchReport): string {
-  return ['| goal | target | measured | |', '| --- | --- | ---: | --- |', ...r.goals.map((g) => `| ${g.name} | ${g.target} | ${n(g.measured)} | ${yes(g.met)} |`)].join('\n');
+  return [
+    '| goal | target | measured | |',
+    '| --- | --- | ---: | --- |',
+    ...r.goals.map((g) => `| ${g.name} | ${g.target} | ${n(g.measured)} | ${yes(g.met)} |`),
+  ].join('\n');
 }
 
 function headlineTable(r: BenchReport): string {
@@ -60,7 +70,8 @@ function headlineTable(r: BenchReport): string {
 
 /** The Entra ID / Key Vault service times of a run; runs recorded before they existed had none. */
 function serviceTimes(s: Record<string, unknown>): string {
-  if (s.BENCH_TOKEN_LATENCY_MS === undefined) return 'Entra ID and Key Vault without service time (answers within a millisecond)';
+  if (s.BENCH_TOKEN_LATENCY_MS === undefined)
+    return 'Entra ID and Key Vault without service time (answers within a millisecond)';
   return `Entra ID token requests at ${s.BENCH_TOKEN_LATENCY_MS} ms and Key Vault reads at ${s.BENCH_KEYVAULT_LATENCY_MS} ms (assumed real service times, see Definitions)`;
 }
 
@@ -77,28 +88,49 @@ function findings(r: BenchReport): string {
   const m = r.machine;
   if (head && r.cpuCeilingPerSecond !== null) {
     const c = head.cpuMsPerCommand;
-    lines.push(`- **CPU per command at ${head.latencyMs} ms:** each command of the headline run cost ${c.total} ms of CPU: ${c.hosts} in the host processes, ${c.azurite} in Azurite, ${c.sandbox} in the sandbox, ${c.benchDriver} in the load generator. ${m.cores} cores allow at most ${r.cpuCeilingPerSecond}/s at that cost with nothing else running (ideal: ${r.idealPerSecond}/s); they were shared with other work (load average ${(m.loadAverageBefore as number[])[0]} when the run started).`);
+    lines.push(
+      `- **CPU per command at ${head.latencyMs} ms:** each command of the headline run cost ${c.total} ms of CPU: ${c.hosts} in the host processes, ${c.azurite} in Azurite, ${c.sandbox} in the sandbox, ${c.benchDriver} in the load generator. ${m.cores} cores allow at most ${r.cpuCeilingPerSecond}/s at that cost with nothing else running (ideal: ${r.idealPerSecond}/s); they were shared with other work (load average ${(m.loadAverageBefore as number[])[0]} when the run started).`,
+    );
   }
   const off = r.scenarios.find((s) => s.name === 'batch-off');
-  if (off) lines.push(`- **Where the cores are not the limit, the cap is kept busy:** at ${off.latencyMs} ms Exchange latency (batch-off) the same gateway reached ${pct(off.tenants[0]!.utilization)} of cap ÷ latency.`);
+  if (off)
+    lines.push(
+      `- **Where the cores are not the limit, the cap is kept busy:** at ${off.latencyMs} ms Exchange latency (batch-off) the same gateway reached ${pct(off.tenants[0]!.utilization)} of cap ÷ latency.`,
+    );
   const on = r.scenarios.find((s) => s.name === 'batch-on');
   if (off && on && r.batchGain !== null) {
-    const perRequest = (t: BenchReport['scenarios'][number]['tenants'][number]) => (t.exchange.requests ? Math.round((t.succeeded / t.exchange.requests) * 100) / 100 : 0);
-    lines.push(`- **Batching:** EXO_BATCH_MAX=10 vs 1 gave ${r.batchGain}× the throughput (${pct(on.tenants[0]!.utilization)} vs ${pct(off.tenants[0]!.utilization)} of cap ÷ latency), with ${perRequest(on.tenants[0]!)} vs ${perRequest(off.tenants[0]!)} commands per Exchange request (sandbox counter).`);
+    const perRequest = (t: BenchReport['scenarios'][number]['tenants'][number]) =>
+      t.exchange.requests ? Math.round((t.succeeded / t.exchange.requests) * 100) / 100 : 0;
+    lines.push(
+      `- **Batching:** EXO_BATCH_MAX=10 vs 1 gave ${r.batchGain}× the throughput (${pct(on.tenants[0]!.utilization)} vs ${pct(off.tenants[0]!.utilization)} of cap ÷ latency), with ${perRequest(on.tenants[0]!)} vs ${perRequest(off.tenants[0]!)} commands per Exchange request (sandbox counter).`,
+    );
   }
   if (head) {
     const t = head.tenants[0]!;
-    const byHosts = r.scenarios.filter((x) => r.scaling.some((y) => y.hosts === x.hosts) && /^\d+-hosts?$/.test(x.name));
-    lines.push(`- **Slot waits:** ${t.deferrals} deferrals among ${t.commands} headline commands (a command that waits longer than SLOT_WAIT_MS for a tenant slot goes back to the queue; slot wait p99 ${t.slotWaitMs.p99} ms). By host processes: ${byHosts.map((x) => `${x.hosts}: ${x.tenants[0]!.deferrals} deferrals, ${x.cpuMsPerCommand.total} ms CPU/command`).join(' · ')}.`);
+    const byHosts = r.scenarios.filter(
+      (x) => r.scaling.some((y) => y.hosts === x.hosts) && /^\d+-hosts?$/.test(x.name),
+    );
+    lines.push(
+      `- **Slot waits:** ${t.deferrals} deferrals among ${t.commands} headline commands (a command that waits longer than SLOT_WAIT_MS for a tenant slot goes back to the queue; slot wait p99 ${t.slotWaitMs.p99} ms). By host processes: ${byHosts.map((x) => `${x.hosts}: ${x.tenants[0]!.deferrals} deferrals, ${x.cpuMsPerCommand.total} ms CPU/command`).join(' · ')}.`,
+    );
   }
   const multi = r.scenarios.find((s) => s.name === 'two-tenants-throttled');
   if (multi && r.healthyTenantVsAlone !== null) {
-    const [healthy, throttled] = [multi.tenants.find((t) => !t.throttledBySandbox), multi.tenants.find((t) => t.throttledBySandbox)];
-    if (healthy && throttled) lines.push(`- **A throttled tenant next to a healthy one:** ${throttled.name} got ${throttled.exchange.faults + throttled.exchange.throttled} answers 429 and its commands ${throttled.deferrals} deferrals, all ${throttled.succeeded} of ${throttled.commands} succeeded in the end; ${healthy.name} ran at ${r.healthyTenantVsAlone}× its throughput alone (batch-off: same hosts and latency) while sharing the hosts, the cores and the storage account with it.`);
+    const [healthy, throttled] = [
+      multi.tenants.find((t) => !t.throttledBySandbox),
+      multi.tenants.find((t) => t.throttledBySandbox),
+    ];
+    if (healthy && throttled)
+      lines.push(
+        `- **A throttled tenant next to a healthy one:** ${throttled.name} got ${throttled.exchange.faults + throttled.exchange.throttled} answers 429 and its commands ${throttled.deferrals} deferrals, all ${throttled.succeeded} of ${throttled.commands} succeeded in the end; ${healthy.name} ran at ${r.healthyTenantVsAlone}× its throughput alone (batch-off: same hosts and latency) while sharing the hosts, the cores and the storage account with it.`,
+      );
   }
   const cpc = r.baselines.find((b) => b.name === 'connect-per-command');
   const serial = r.baselines.find((b) => b.name === 'serial');
-  if (cpc && serial) lines.push(`- **Connect-per-command** costs ${cpc.cpuMsPerCommand.benchDriver} ms of client CPU per command (certificate parse, token signing, TLS) against ${serial.cpuMsPerCommand.benchDriver} ms with a reused session, and ${cpc.tokenRequests} token requests and ${cpc.keyVaultReads} Key Vault reads for ${cpc.commands} commands. ${r.settings.BENCH_TOKEN_LATENCY_MS === undefined ? "The sandbox's Entra ID and Key Vault answered within milliseconds in this run, so this baseline paid less per connection than against the real services." : `Each of its commands waits for Entra ID (${r.settings.BENCH_TOKEN_LATENCY_MS} ms) and Key Vault (${r.settings.BENCH_KEYVAULT_LATENCY_MS} ms) besides Exchange (${cpc.latencyMs} ms): p50 ${cpc.commandMs.p50} ms per command.`}`);
+  if (cpc && serial)
+    lines.push(
+      `- **Connect-per-command** costs ${cpc.cpuMsPerCommand.benchDriver} ms of client CPU per command (certificate parse, token signing, TLS) against ${serial.cpuMsPerCommand.benchDriver} ms with a reused session, and ${cpc.tokenRequests} token requests and ${cpc.keyVaultReads} Key Vault reads for ${cpc.commands} commands. ${r.settings.BENCH_TOKEN_LATENCY_MS === undefined ? "The sandbox's Entra ID and Key Vault answered within milliseconds in this run, so this baseline paid less per connection than against the real services." : `Each of its commands waits for Entra ID (${r.settings.BENCH_TOKEN_LATENCY_MS} ms) and Key Vault (${r.settings.BENCH_KEYVAULT_LATENCY_MS} ms) besides Exchange (${cpc.latencyMs} ms): p50 ${cpc.commandMs.p50} ms per command.`}`,
+    );
   return lines.join('\n');
 }
 

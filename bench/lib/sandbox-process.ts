@@ -22,14 +22,24 @@ async function main(): Promise<void> {
   // the managed identity endpoint stays instant (App Service's endpoint caches tokens on the host).
   const entra = { latencyMs: Number(process.env.BENCH_TOKEN_LATENCY_MS ?? 0) };
   const keyVault = { latencyMs: Number(process.env.BENCH_KEYVAULT_LATENCY_MS ?? 0) };
-  const cloud = await startSandboxCloud({ port: 0, exchange: { latencyMs, maxConcurrencyPerTenant: cap }, entra, keyVault });
+  const cloud = await startSandboxCloud({
+    port: 0,
+    exchange: { latencyMs, maxConcurrencyPerTenant: cap },
+    entra,
+    keyVault,
+  });
   const tenantsFile = join(dir, 'tenants.json');
-  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: cap })));
+  writeFileSync(
+    tenantsFile,
+    JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: cap })),
+  );
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
   const { vaultUrl: _vaultUrl, ...endpoints } = cloud.endpoints;
   void _vaultUrl;
-  process.stdout.write(`${JSON.stringify({ event: 'ready', pid: process.pid, endpoints, env: cloud.env(), tenantsFile, policyFile })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ event: 'ready', pid: process.pid, endpoints, env: cloud.env(), tenantsFile, policyFile })}\n`,
+  );
   const stop = () => void cloud.stop().then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -22,17 +22,50 @@ function arrivalPerSecond(o: BenchOptions, s: Omit<GatewayScenario, 'arrivalPerS
 }
 
 export function gatewayScenarios(o: BenchOptions): GatewayScenario[] {
-  const base = { latencyMs: o.latencyMs, cap: o.cap, clientConcurrency: o.clientConcurrency, timeoutSeconds: o.timeoutSeconds };
+  const base = {
+    latencyMs: o.latencyMs,
+    cap: o.cap,
+    clientConcurrency: o.clientConcurrency,
+    timeoutSeconds: o.timeoutSeconds,
+  };
   // EXO_BATCH_MAX=1 everywhere except "batch-on": the other numbers stay unbatched even once
   // the worker batches by default.
   const unbatched = { EXO_BATCH_MAX: '1' };
   const contoso = (commands: number) => ({ tenantId: CONTOSO, name: 'contoso', commands });
   const all: Array<Omit<GatewayScenario, 'arrivalPerSecond'>> = [
-    { ...base, name: '1-host', title: '1 host process, one tenant', hosts: 1, tenants: [contoso(o.commands)], hostSettings: unbatched },
-    { ...base, name: HEADLINE, title: '2 host processes, one tenant', hosts: 2, tenants: [contoso(o.commands)], hostSettings: unbatched },
-    { ...base, name: '4-hosts', title: '4 host processes, one tenant', hosts: 4, tenants: [contoso(o.commands)], hostSettings: unbatched },
+    {
+      ...base,
+      name: '1-host',
+      title: '1 host process, one tenant',
+      hosts: 1,
+      tenants: [contoso(o.commands)],
+      hostSettings: unbatched,
+    },
+    {
+      ...base,
+      name: HEADLINE,
+      title: '2 host processes, one tenant',
+      hosts: 2,
+      tenants: [contoso(o.commands)],
+      hostSettings: unbatched,
+    },
+    {
+      ...base,
+      name: '4-hosts',
+      title: '4 host processes, one tenant',
+      hosts: 4,
+      tenants: [contoso(o.commands)],
+      hostSettings: unbatched,
+    },
     // The gateway as shipped (no setting overridden: $batch on) at the baselines' latency and cap.
-    { ...base, name: DEFAULTS, title: '2 host processes, one tenant, default settings ($batch on)', hosts: 2, tenants: [contoso(o.commands)], hostSettings: {} },
+    {
+      ...base,
+      name: DEFAULTS,
+      title: '2 host processes, one tenant, default settings ($batch on)',
+      hosts: 2,
+      tenants: [contoso(o.commands)],
+      hostSettings: {},
+    },
     // Isolation is measured where the cores are not the limit (the batching pair's latency), and
     // compared with batch-off: the same tenant, hosts and latency, alone. At 50 ms every command
     // competes for the 2 cores, so any extra work — a throttled tenant's retries too — slows all.
@@ -42,15 +75,51 @@ export function gatewayScenarios(o: BenchOptions): GatewayScenario[] {
       name: 'two-tenants-throttled',
       title: `2 hosts, ${o.batchLatencyMs} ms Exchange, two tenants at once; fabrikam throttled (${THROTTLE.rate * 100} % of its requests get 429, Retry-After ${THROTTLE.retryAfterSeconds} s)`,
       hosts: 2,
-      tenants: [contoso(o.batchCommands), { tenantId: FABRIKAM, name: 'fabrikam', commands: Math.max(1, Math.round(o.batchCommands / 2)), exchange: { throttleRetryAfterSeconds: THROTTLE.retryAfterSeconds, faults: { rate: THROTTLE.rate, kinds: ['http429'] } } }],
+      tenants: [
+        contoso(o.batchCommands),
+        {
+          tenantId: FABRIKAM,
+          name: 'fabrikam',
+          commands: Math.max(1, Math.round(o.batchCommands / 2)),
+          exchange: {
+            throttleRetryAfterSeconds: THROTTLE.retryAfterSeconds,
+            faults: { rate: THROTTLE.rate, kinds: ['http429'] },
+          },
+        },
+      ],
       hostSettings: unbatched,
     },
-    { ...base, latencyMs: o.batchLatencyMs, name: 'batch-off', title: `2 hosts, one tenant, ${o.batchLatencyMs} ms Exchange, EXO_BATCH_MAX=1`, hosts: 2, tenants: [contoso(o.batchCommands)], hostSettings: { EXO_BATCH_MAX: '1' } },
-    { ...base, latencyMs: o.batchLatencyMs, name: 'batch-on', title: `2 hosts, one tenant, ${o.batchLatencyMs} ms Exchange, EXO_BATCH_MAX=10`, hosts: 2, tenants: [contoso(o.batchCommands)], hostSettings: { EXO_BATCH_MAX: '10' } },
+    {
+      ...base,
+      latencyMs: o.batchLatencyMs,
+      name: 'batch-off',
+      title: `2 hosts, one tenant, ${o.batchLatencyMs} ms Exchange, EXO_BATCH_MAX=1`,
+      hosts: 2,
+      tenants: [contoso(o.batchCommands)],
+      hostSettings: { EXO_BATCH_MAX: '1' },
+    },
+    {
+      ...base,
+      latencyMs: o.batchLatencyMs,
+      name: 'batch-on',
+      title: `2 hosts, one tenant, ${o.batchLatencyMs} ms Exchange, EXO_BATCH_MAX=10`,
+      hosts: 2,
+      tenants: [contoso(o.batchCommands)],
+      hostSettings: { EXO_BATCH_MAX: '10' },
+    },
   ];
   const paced = all.map((s) => ({ ...s, arrivalPerSecond: arrivalPerSecond(o, s) }));
   return o.only ? paced.filter((s) => o.only!.includes(s.name)) : paced;
 }
 
 export const BASELINES = ['connect-per-command', 'serial'] as const;
-export const SCENARIO_NAMES = ['1-host', HEADLINE, '4-hosts', DEFAULTS, 'two-tenants-throttled', 'batch-off', 'batch-on', ...BASELINES];
+export const SCENARIO_NAMES = [
+  '1-host',
+  HEADLINE,
+  '4-hosts',
+  DEFAULTS,
+  'two-tenants-throttled',
+  'batch-off',
+  'batch-on',
+  ...BASELINES,
+];

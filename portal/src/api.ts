@@ -76,14 +76,17 @@ export class GatewayApi {
       headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
       body: JSON.stringify(body),
     });
-    if (response.status !== 202 && response.status !== 200) throw new ApiError(await problemMessage(response), response.status);
+    if (response.status !== 202 && response.status !== 200)
+      throw new ApiError(await problemMessage(response), response.status);
     let command = (await response.json()) as { status: string; error?: { message?: string } };
     const location = response.headers.get('location');
     for (let i = 0; ; i++) {
       if (command.status === 'succeeded') return onPhase('done');
-      if (command.status === 'failed' || command.status === 'inDoubt') throw new ApiError(command.error?.message ?? 'The change failed.', 200);
+      if (command.status === 'failed' || command.status === 'inDoubt')
+        throw new ApiError(command.error?.message ?? 'The change failed.', 200);
       onPhase(command.status === 'running' ? 'running' : 'queued');
-      if (!location || i > 600) throw new ApiError('The change is taking longer than expected; it will still be applied.', 0);
+      if (!location || i > 600)
+        throw new ApiError('The change is taking longer than expected; it will still be applied.', 0);
       await sleep(i < 20 ? 300 : 1000);
       const poll = await this.request(location);
       // Over the rate limit (or busy): wait as asked and look again; the change is queued either way.

@@ -10,7 +10,12 @@
  * party cookies blocked, a page where none was expected) — the portal signs in interactively,
  * once: a second failure right after is shown, not retried in a loop.
  */
-import { AuthError, InteractionRequiredAuthError, PublicClientApplication, type AccountInfo } from '@azure/msal-browser';
+import {
+  AuthError,
+  InteractionRequiredAuthError,
+  PublicClientApplication,
+  type AccountInfo,
+} from '@azure/msal-browser';
 
 export interface PortalConfig {
   clientId: string;
@@ -22,13 +27,25 @@ export interface PortalConfig {
 /** Set when the portal left for an interactive sign-in; cleared once a token came back. */
 const FALLBACK_KEY = 'exo-portal.interactive-fallback';
 /** Error codes of a silent renewal that only an interactive sign-in can get past. */
-const NEEDS_INTERACTION = new Set(['interaction_required', 'login_required', 'consent_required', 'no_tokens_found', 'refresh_token_expired', 'monitor_window_timeout', 'timed_out']);
+const NEEDS_INTERACTION = new Set([
+  'interaction_required',
+  'login_required',
+  'consent_required',
+  'no_tokens_found',
+  'refresh_token_expired',
+  'monitor_window_timeout',
+  'timed_out',
+]);
 
 /** Whether a failed silent token request needs the user: Entra said so, or the iframe never answered. */
 export function needsInteraction(error: unknown): boolean {
   if (error instanceof InteractionRequiredAuthError) return true;
   if (!(error instanceof AuthError)) return false;
-  return NEEDS_INTERACTION.has(error.errorCode) || NEEDS_INTERACTION.has(error.subError) || /monitor_window_timeout|redirect_bridge_timeout/.test(`${error.errorMessage} ${error.subError}`);
+  return (
+    NEEDS_INTERACTION.has(error.errorCode) ||
+    NEEDS_INTERACTION.has(error.subError) ||
+    /monitor_window_timeout|redirect_bridge_timeout/.test(`${error.errorMessage} ${error.subError}`)
+  );
 }
 
 export class PortalAuth {
@@ -44,7 +61,13 @@ export class PortalAuth {
   /** Initializes MSAL and completes a sign-in redirect when the page is its target. */
   static async start(config: PortalConfig, pageUrl: string): Promise<PortalAuth> {
     const msal = new PublicClientApplication({
-      auth: { clientId: config.clientId, authority: config.authority, knownAuthorities: config.knownAuthorities, redirectUri: pageUrl, postLogoutRedirectUri: pageUrl },
+      auth: {
+        clientId: config.clientId,
+        authority: config.authority,
+        knownAuthorities: config.knownAuthorities,
+        redirectUri: pageUrl,
+        postLogoutRedirectUri: pageUrl,
+      },
       cache: { cacheLocation: 'sessionStorage' },
     });
     await msal.initialize();
@@ -77,7 +100,11 @@ export class PortalAuth {
   async token(): Promise<string> {
     if (!this.account) throw new Error('Not signed in.');
     try {
-      const result = await this.msal.acquireTokenSilent({ scopes: [this.config.apiScope], account: this.account, redirectUri: this.silentRedirectUri });
+      const result = await this.msal.acquireTokenSilent({
+        scopes: [this.config.apiScope],
+        account: this.account,
+        redirectUri: this.silentRedirectUri,
+      });
       sessionStorage.removeItem(FALLBACK_KEY);
       return result.accessToken;
     } catch (error) {

@@ -9,7 +9,11 @@ export function input(id: string): HTMLInputElement {
   return $(id) as HTMLInputElement;
 }
 
-export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
+export function h<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+): HTMLElementTagNameMap[K] {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === 'class') el.className = v;
@@ -19,7 +23,11 @@ export function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<s
   return el;
 }
 
-export function button(label: string, attrs: Record<string, string>, onClick: (b: HTMLButtonElement) => void): HTMLButtonElement {
+export function button(
+  label: string,
+  attrs: Record<string, string>,
+  onClick: (b: HTMLButtonElement) => void,
+): HTMLButtonElement {
   const b = h('button', { type: 'button', class: 'btn small', ...attrs }, label);
   b.addEventListener('click', () => onClick(b));
   return b;

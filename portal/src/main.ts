@@ -7,7 +7,8 @@ import { PortalAuth, type PortalConfig } from './auth';
 import { ApiError, GatewayApi, type Overview, type Person, type Phase } from './api';
 import { $, button, h, input, setError, show } from './dom';
 
-const EMAIL = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const EMAIL =
+  /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
 const PHASE_TEXT: Record<Phase, string> = { queued: 'Queued', running: 'Running', done: 'Done', failed: 'Failed' };
 const RIGHTS = {
   'full-access': { label: 'Full Access', grant: 'grant-full-access', revoke: 'revoke-full-access' },
@@ -37,10 +38,20 @@ class Portal {
   private render(o: Overview): void {
     $('profile-title').textContent = o.displayName;
     $('profile-address').textContent = o.address;
-    $('avatar').textContent = o.displayName.split(/\s+/).map((p) => p[0] ?? '').join('').slice(0, 2).toUpperCase();
+    $('avatar').textContent = o.displayName
+      .split(/\s+/)
+      .map((p) => p[0] ?? '')
+      .join('')
+      .slice(0, 2)
+      .toUpperCase();
     const badge = $('auto-reply-badge');
     const state = o.autoReply.state;
-    badge.textContent = state === 'Enabled' ? 'Automatic replies on' : state === 'Scheduled' ? 'Automatic replies scheduled' : 'Automatic replies off';
+    badge.textContent =
+      state === 'Enabled'
+        ? 'Automatic replies on'
+        : state === 'Scheduled'
+          ? 'Automatic replies scheduled'
+          : 'Automatic replies off';
     badge.className = `badge ${state === 'Enabled' ? 'on' : state === 'Scheduled' ? 'scheduled' : ''}`;
     this.renderAutoReply(o);
     this.renderDelegates(o);
@@ -83,7 +94,12 @@ class Portal {
     const audience = ($('auto-audience') as HTMLSelectElement).value;
     const external = ($('auto-external') as HTMLTextAreaElement).value.trim();
     if (!internalMessage) return setError(error, 'Write the message people in your organization get.');
-    const body: Record<string, unknown> = { identity: o.address, internalMessage, externalAudience: audience, ...(audience !== 'None' && external ? { externalMessage: external } : {}) };
+    const body: Record<string, unknown> = {
+      identity: o.address,
+      internalMessage,
+      externalAudience: audience,
+      ...(audience !== 'None' && external ? { externalMessage: external } : {}),
+    };
     if (state === 'scheduled') {
       const start = input('auto-start').value;
       const end = input('auto-end').value;
@@ -94,7 +110,11 @@ class Portal {
       Object.assign(body, { startTime: startIso, endTime: endIso });
     }
     setError(error, undefined);
-    return this.change(state === 'scheduled' ? 'Schedule automatic replies' : 'Turn on automatic replies', 'set-auto-reply', body);
+    return this.change(
+      state === 'scheduled' ? 'Schedule automatic replies' : 'Turn on automatic replies',
+      'set-auto-reply',
+      body,
+    );
   }
 
   // ------------------------------------------------------------ delegates
@@ -111,9 +131,25 @@ class Portal {
     for (const [right, person] of rows) {
       const label = RIGHTS[right].label;
       list.append(
-        h('li', {},
-          h('span', { class: 'who-line' }, h('span', { class: 'name' }, person.displayName), h('span', { class: 'sub' }, `${person.address} · ${label}`)),
-          button('Remove', { class: 'btn small danger', 'aria-label': `Remove ${label} for ${person.displayName}` }, () => this.change(`Remove ${label} for ${person.address}`, RIGHTS[right].revoke, { identity: o.address, user: person.address }))),
+        h(
+          'li',
+          {},
+          h(
+            'span',
+            { class: 'who-line' },
+            h('span', { class: 'name' }, person.displayName),
+            h('span', { class: 'sub' }, `${person.address} · ${label}`),
+          ),
+          button(
+            'Remove',
+            { class: 'btn small danger', 'aria-label': `Remove ${label} for ${person.displayName}` },
+            () =>
+              this.change(`Remove ${label} for ${person.address}`, RIGHTS[right].revoke, {
+                identity: o.address,
+                user: person.address,
+              }),
+          ),
+        ),
       );
     }
   }
@@ -125,7 +161,8 @@ class Portal {
     const right = ($('delegate-right') as HTMLSelectElement).value as Right;
     const error = $('delegate-error');
     if (!EMAIL.test(user)) return setError(error, 'Enter an email address, e.g. name@contoso.com.');
-    if (user.toLowerCase() === o.address.toLowerCase()) return setError(error, 'You already have access to your own mailbox.');
+    if (user.toLowerCase() === o.address.toLowerCase())
+      return setError(error, 'You already have access to your own mailbox.');
     setError(error, undefined);
     input('delegate-user').value = '';
     return this.change(`Give ${user} ${RIGHTS[right].label}`, RIGHTS[right].grant, { identity: o.address, user });
@@ -140,9 +177,21 @@ class Portal {
     for (const g of o.groups) {
       const note = g.isOwner ? 'You own this group' : g.canLeave ? 'Open group' : 'Ask the owner to leave';
       mine.append(
-        h('li', {},
-          h('span', { class: 'who-line' }, h('span', { class: 'name' }, g.displayName), h('span', { class: 'sub' }, `${g.address} · ${note}`)),
-          g.canLeave ? button('Leave', { 'aria-label': `Leave ${g.displayName}` }, () => this.change(`Leave ${g.displayName}`, 'remove-group-member', { group: g.address, member: o.address })) : ''),
+        h(
+          'li',
+          {},
+          h(
+            'span',
+            { class: 'who-line' },
+            h('span', { class: 'name' }, g.displayName),
+            h('span', { class: 'sub' }, `${g.address} · ${note}`),
+          ),
+          g.canLeave
+            ? button('Leave', { 'aria-label': `Leave ${g.displayName}` }, () =>
+                this.change(`Leave ${g.displayName}`, 'remove-group-member', { group: g.address, member: o.address }),
+              )
+            : '',
+        ),
       );
     }
     const joinable = $('joinable-list');
@@ -150,9 +199,19 @@ class Portal {
     if (!o.joinableGroups.length) joinable.append(h('li', { class: 'empty' }, 'There are no open groups to join.'));
     for (const g of o.joinableGroups) {
       joinable.append(
-        h('li', {},
-          h('span', { class: 'who-line' }, h('span', { class: 'name' }, g.displayName), h('span', { class: 'sub' }, g.address)),
-          button('Join', { class: 'btn small primary', 'aria-label': `Join ${g.displayName}` }, () => this.change(`Join ${g.displayName}`, 'add-group-member', { group: g.address, member: o.address }))),
+        h(
+          'li',
+          {},
+          h(
+            'span',
+            { class: 'who-line' },
+            h('span', { class: 'name' }, g.displayName),
+            h('span', { class: 'sub' }, g.address),
+          ),
+          button('Join', { class: 'btn small primary', 'aria-label': `Join ${g.displayName}` }, () =>
+            this.change(`Join ${g.displayName}`, 'add-group-member', { group: g.address, member: o.address }),
+          ),
+        ),
       );
     }
   }
@@ -166,17 +225,42 @@ class Portal {
       if (!g.members.length) list.append(h('li', { class: 'empty' }, 'No members yet.'));
       for (const m of g.members) {
         list.append(
-          h('li', {},
-            h('span', { class: 'who-line' }, h('span', { class: 'name' }, m.displayName), h('span', { class: 'sub' }, m.address)),
-            button('Remove', { class: 'btn small danger', 'aria-label': `Remove ${m.displayName} from ${g.displayName}` }, () => this.change(`Remove ${m.address} from ${g.displayName}`, 'remove-group-member', { group: g.address, member: m.address }))),
+          h(
+            'li',
+            {},
+            h(
+              'span',
+              { class: 'who-line' },
+              h('span', { class: 'name' }, m.displayName),
+              h('span', { class: 'sub' }, m.address),
+            ),
+            button(
+              'Remove',
+              { class: 'btn small danger', 'aria-label': `Remove ${m.displayName} from ${g.displayName}` },
+              () =>
+                this.change(`Remove ${m.address} from ${g.displayName}`, 'remove-group-member', {
+                  group: g.address,
+                  member: m.address,
+                }),
+            ),
+          ),
         );
       }
       const fieldId = `owned-add-${i}`;
-      const field = h('input', { type: 'email', id: fieldId, autocomplete: 'off', placeholder: 'name@contoso.com', maxlength: '256' });
+      const field = h('input', {
+        type: 'email',
+        id: fieldId,
+        autocomplete: 'off',
+        placeholder: 'name@contoso.com',
+        maxlength: '256',
+      });
       const error = h('p', { class: 'error', role: 'alert', hidden: '' });
-      const form = h('form', { class: 'inline-form', novalidate: '' },
+      const form = h(
+        'form',
+        { class: 'inline-form', novalidate: '' },
         h('div', { class: 'field' }, h('label', { for: fieldId }, `Add a member to ${g.displayName}`), field),
-        h('button', { type: 'submit', class: 'btn primary' }, 'Add member'));
+        h('button', { type: 'submit', class: 'btn primary' }, 'Add member'),
+      );
       form.addEventListener('submit', (event) => {
         event.preventDefault();
         const member = field.value.trim();
@@ -197,7 +281,12 @@ class Portal {
     if (!o) return;
     show($('activity'), true);
     const status = h('span', { class: 'status', 'data-phase': 'queued' }, 'Sending');
-    const item = h('li', { 'data-operation': operation, tabindex: '-1' }, h('span', { class: 'who-line' }, h('span', { class: 'name' }, title)), status);
+    const item = h(
+      'li',
+      { 'data-operation': operation, tabindex: '-1' },
+      h('span', { class: 'who-line' }, h('span', { class: 'name' }, title)),
+      status,
+    );
     $('activity-list').prepend(item);
     const setPhase = (phase: Phase, reason?: string) => {
       status.textContent = PHASE_TEXT[phase];
@@ -213,7 +302,8 @@ class Portal {
       await this.load();
       setPhase('done');
       // The re-render may have removed the focused control: keep keyboard users on the result.
-      if (document.activeElement === document.body || !document.activeElement?.isConnected) item.focus({ preventScroll: true });
+      if (document.activeElement === document.body || !document.activeElement?.isConnected)
+        item.focus({ preventScroll: true });
     } catch (error) {
       setPhase('failed', error instanceof ApiError || error instanceof Error ? error.message : 'The change failed.');
     }
@@ -246,7 +336,8 @@ async function main(): Promise<void> {
   show($('account'), true);
   $('who').textContent = auth.user.name ?? auth.user.username;
   const portal = new Portal(new GatewayApi(new URL('../', page), () => auth.token()));
-  for (const radio of document.querySelectorAll<HTMLInputElement>('input[name=auto-state]')) radio.addEventListener('change', () => portal.syncAutoForm());
+  for (const radio of document.querySelectorAll<HTMLInputElement>('input[name=auto-state]'))
+    radio.addEventListener('change', () => portal.syncAutoForm());
   $('auto-audience').addEventListener('change', () => portal.syncAutoForm());
   $('auto-form').addEventListener('submit', (event) => {
     event.preventDefault();

@@ -20,7 +20,16 @@ import { ExchangeEmulator, type ExchangeEmulatorOptions } from '../exchange/exch
 import { checkServiceTimes } from './service-time';
 import { SandboxStats } from './stats';
 import type { SandboxContext } from './context';
-import { SANDBOX_CLOUDS, sandboxEndpoints, sendJson, SANDBOX_DOMAIN, type Emulator, type EmulatorRequest, type SandboxCloudName, type SandboxEndpoints } from './types';
+import {
+  SANDBOX_CLOUDS,
+  sandboxEndpoints,
+  sendJson,
+  SANDBOX_DOMAIN,
+  type Emulator,
+  type EmulatorRequest,
+  type SandboxCloudName,
+  type SandboxEndpoints,
+} from './types';
 import { ControlPlane } from './control-plane';
 
 export interface SandboxCloudOptions {
@@ -65,14 +74,18 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   const cloudName = options.cloud ?? 'public';
   // A sovereign cloud's real host names: a certificate for them, made in memory by the local CA
   // (never written to disk, so no file ever vouches for those names outside this process).
-  const extraNames = [SANDBOX_CLOUDS[cloudName].login, SANDBOX_CLOUDS[cloudName].exchange].filter((n) => !SANDBOX_TLS_NAMES.includes(n));
+  const extraNames = [SANDBOX_CLOUDS[cloudName].login, SANDBOX_CLOUDS[cloudName].exchange].filter(
+    (n) => !SANDBOX_TLS_NAMES.includes(n),
+  );
   const tls = extraNames.length ? createServerCertificate(pki.ca, [...SANDBOX_TLS_NAMES, ...extraNames]) : pki.server;
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
   const sockets = new Set<Socket>();
   // The router needs the port (known after listen), so the server dispatches through this slot.
   const dispatch: { routes?: (req: IncomingMessage, res: ServerResponse) => void } = {};
 
-  const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => dispatch.routes?.(req, res));
+  const server: Server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) =>
+    dispatch.routes?.(req, res),
+  );
   server.on('secureConnection', (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -138,13 +151,22 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
     req.on('error', () => res.destroy());
     req.on('end', () => {
       if (tooLarge) {
-        sendJson(res, 413, { error: { code: 'RequestEntityTooLarge', message: `The request body is larger than ${maxBodyBytes} bytes.` } });
+        sendJson(res, 413, {
+          error: { code: 'RequestEntityTooLarge', message: `The request body is larger than ${maxBodyBytes} bytes.` },
+        });
         return;
       }
-      const request: EmulatorRequest = { method: req.method ?? 'GET', url, headers: req.headers, body: Buffer.concat(chunks), raw: req };
+      const request: EmulatorRequest = {
+        method: req.method ?? 'GET',
+        url,
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+        raw: req,
+      };
       emulator.handle(request, res).catch((error: unknown) => {
         // An emulator bug must look like a service error, never kill the sandbox.
-        if (!res.headersSent) sendJson(res, 500, { error: { code: 'InternalServerError', message: (error as Error)?.message ?? 'error' } });
+        if (!res.headersSent)
+          sendJson(res, 500, { error: { code: 'InternalServerError', message: (error as Error)?.message ?? 'error' } });
         else res.destroy();
       });
     });
@@ -184,7 +206,8 @@ function seedVaults(context: SandboxContext, keyVault: KeyVaultEmulator): void {
     }
     for (const entry of vault.secrets) {
       const value = directory.secrets.get(entry.clientSecret);
-      if (value === undefined) throw new Error(`Seed vault ${vault.name}: unknown client secret '${entry.clientSecret}'`);
+      if (value === undefined)
+        throw new Error(`Seed vault ${vault.name}: unknown client secret '${entry.clientSecret}'`);
       keyVault.setSecret(vault.name, entry.name, value);
     }
   }

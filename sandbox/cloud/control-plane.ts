@@ -25,8 +25,19 @@ export class ControlPlane implements Emulator {
   /** Graph user events (subscriptions, deliveries) fed by the user routes below. */
   readonly userEvents: UserEventPublisher;
 
-  constructor(private readonly parts: { context: SandboxContext; entra: EntraEmulator; keyVault: KeyVaultEmulator; exchange: ExchangeEmulator }) {
-    this.userEvents = new UserEventPublisher(parts.context.directory, parts.context.tokens, parts.context.endpoints.authorityHost);
+  constructor(
+    private readonly parts: {
+      context: SandboxContext;
+      entra: EntraEmulator;
+      keyVault: KeyVaultEmulator;
+      exchange: ExchangeEmulator;
+    },
+  ) {
+    this.userEvents = new UserEventPublisher(
+      parts.context.directory,
+      parts.context.tokens,
+      parts.context.endpoints.authorityHost,
+    );
   }
 
   /**
@@ -41,66 +52,129 @@ export class ControlPlane implements Emulator {
    *   DELETE /directory/users/{identity}?tenant=… → the user is deleted, a "deleted" event
    *   GET|POST /directory/config {syncDelayMs?, timeScale?} → directory → Exchange sync delay (sandbox time) and time compression
    */
-  private async userRoute(method: string, path: string, body: Record<string, unknown>, res: ServerResponse, query: URLSearchParams): Promise<boolean> {
+  private async userRoute(
+    method: string,
+    path: string,
+    body: Record<string, unknown>,
+    res: ServerResponse,
+    query: URLSearchParams,
+  ): Promise<boolean> {
     const { directory } = this.parts.context;
     const events = this.userEvents;
     const fail = (status: number, message: string) => sendJson(res, status, { error: { code: 'BadRequest', message } });
     const tenantOf = () => directory.tenant(String(body.tenant ?? ''));
     try {
       if (method === 'POST' && path === '/events/subscriptions') {
-        if (!['eventgrid', 'cloudevents', 'graph'].includes(String(body.kind)) || typeof body.url !== 'string') return fail(400, 'kind (eventgrid|cloudevents|graph) and url are required'), true;
-        const subscription = await events.subscribe({ kind: body.kind as SubscriptionKind, url: body.url, tenant: String(body.tenant ?? ''), clientState: typeof body.clientState === 'string' ? body.clientState : undefined, aad: this.aadOf(body.aad) });
-        return sendJson(res, 201, subscription), true;
+        if (!['eventgrid', 'cloudevents', 'graph'].includes(String(body.kind)) || typeof body.url !== 'string')
+          return (fail(400, 'kind (eventgrid|cloudevents|graph) and url are required'), true);
+        const subscription = await events.subscribe({
+          kind: body.kind as SubscriptionKind,
+          url: body.url,
+          tenant: String(body.tenant ?? ''),
+          clientState: typeof body.clientState === 'string' ? body.clientState : undefined,
+          aad: this.aadOf(body.aad),
+        });
+        return (sendJson(res, 201, subscription), true);
       }
       if (method === 'POST' && path === '/events/token') {
         const aad = this.aadOf(body.tenant || body.audience ? { tenant: body.tenant, audience: body.audience } : true)!;
-        return sendJson(res, 200, { token_type: 'Bearer', access_token: await events.eventGridToken(directory.tenant(aad.tenant)?.tenantId ?? aad.tenant, aad.audience) }), true;
+        return (
+          sendJson(res, 200, {
+            token_type: 'Bearer',
+            access_token: await events.eventGridToken(
+              directory.tenant(aad.tenant)?.tenantId ?? aad.tenant,
+              aad.audience,
+            ),
+          }),
+          true
+        );
       }
-      if (method === 'GET' && path === '/events/subscriptions') return sendJson(res, 200, { value: events.list() }), true;
+      if (method === 'GET' && path === '/events/subscriptions')
+        return (sendJson(res, 200, { value: events.list() }), true);
       const subscriptionPath = /^\/events\/subscriptions\/([0-9a-f-]{36})$/.exec(path);
-      if (method === 'DELETE' && subscriptionPath) return sendJson(res, events.unsubscribe(subscriptionPath[1]!) ? 200 : 404, {}), true;
-      if (method === 'GET' && path === '/events/deliveries') return sendJson(res, 200, { value: events.deliveries() }), true;
+      if (method === 'DELETE' && subscriptionPath)
+        return (sendJson(res, events.unsubscribe(subscriptionPath[1]!) ? 200 : 404, {}), true);
+      if (method === 'GET' && path === '/events/deliveries')
+        return (sendJson(res, 200, { value: events.deliveries() }), true);
       const redeliver = /^\/events\/deliveries\/(\d+)\/redeliver$/.exec(path);
-      if (method === 'POST' && redeliver) return sendJson(res, 200, await events.redeliver(Number(redeliver[1]))), true;
+      if (method === 'POST' && redeliver)
+        return (sendJson(res, 200, await events.redeliver(Number(redeliver[1]))), true);
       if (method === 'POST' && path === '/directory/users') {
         const tenant = tenantOf();
-        if (!tenant || typeof body.alias !== 'string' || typeof body.displayName !== 'string') return fail(400, 'tenant, alias and displayName are required'), true;
+        if (!tenant || typeof body.alias !== 'string' || typeof body.displayName !== 'string')
+          return (fail(400, 'tenant, alias and displayName are required'), true);
         const { tenant: _t, ...fields } = body;
         void _t;
         const user = directory.createUser(tenant.tenantId, fields as never);
-        const deliveries = await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'created' });
-        return sendJson(res, 201, { user, deliveries }), true;
+        const deliveries = await events.publish({
+          tenantId: user.tenantId,
+          userId: user.objectId,
+          changeType: 'created',
+        });
+        return (sendJson(res, 201, { user, deliveries }), true);
       }
-      if (method === 'GET' && path === '/directory/config') return sendJson(res, 200, directory.exchangeSync.options), true;
+      if (method === 'GET' && path === '/directory/config')
+        return (sendJson(res, 200, directory.exchangeSync.options), true);
       if (method === 'POST' && path === '/directory/config') {
         directory.exchangeSync.configure(body);
-        return sendJson(res, 200, directory.exchangeSync.options), true;
+        return (sendJson(res, 200, directory.exchangeSync.options), true);
       }
       const userPath = /^\/directory\/users\/([^/]+)(\/notify)?$/.exec(path);
       if (userPath) {
         body.tenant ??= query.get('tenant') ?? undefined;
         const tenant = tenantOf();
         const user = tenant && directory.user(tenant.tenantId, decodeURIComponent(userPath[1]!));
-        if (!tenant || !user) return fail(404, 'unknown tenant or user'), true;
+        if (!tenant || !user) return (fail(404, 'unknown tenant or user'), true);
         if (method === 'POST' && userPath[2]) {
           directory.touchUser(tenant.tenantId, user.objectId);
-          return sendJson(res, 200, { user, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'updated' }) }), true;
+          return (
+            sendJson(res, 200, {
+              user,
+              deliveries: await events.publish({
+                tenantId: user.tenantId,
+                userId: user.objectId,
+                changeType: 'updated',
+              }),
+            }),
+            true
+          );
         }
         if (method === 'DELETE' && !userPath[2]) {
           directory.deleteUser(tenant.tenantId, user.objectId);
-          return sendJson(res, 200, { user, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'deleted' }) }), true;
+          return (
+            sendJson(res, 200, {
+              user,
+              deliveries: await events.publish({
+                tenantId: user.tenantId,
+                userId: user.objectId,
+                changeType: 'deleted',
+              }),
+            }),
+            true
+          );
         }
         if (method === 'PATCH' && !userPath[2]) {
           const changes = (body.changes ?? {}) as Record<string, unknown>;
           const allowed = ['displayName', 'department', 'jobTitle', 'manager', 'city', 'accountEnabled'];
           const unknown = Object.keys(changes).filter((k) => !allowed.includes(k));
-          if (unknown.length || !Object.keys(changes).length) return fail(400, `changes must set some of ${allowed.join(', ')}`), true;
+          if (unknown.length || !Object.keys(changes).length)
+            return (fail(400, `changes must set some of ${allowed.join(', ')}`), true);
           const change = directory.updateUser(tenant.tenantId, user.objectId, changes as never);
-          return sendJson(res, 200, { user: change.after, deliveries: await events.publish({ tenantId: user.tenantId, userId: user.objectId, changeType: 'updated' }) }), true;
+          return (
+            sendJson(res, 200, {
+              user: change.after,
+              deliveries: await events.publish({
+                tenantId: user.tenantId,
+                userId: user.objectId,
+                changeType: 'updated',
+              }),
+            }),
+            true
+          );
         }
       }
     } catch (error) {
-      return fail(400, (error as Error).message), true;
+      return (fail(400, (error as Error).message), true);
     }
     return false;
   }
@@ -112,7 +186,10 @@ export class ControlPlane implements Emulator {
     if (value === true) return defaults;
     if (!value || typeof value !== 'object') return undefined;
     const v = value as Record<string, unknown>;
-    return { tenant: typeof v.tenant === 'string' ? v.tenant : defaults.tenant, audience: typeof v.audience === 'string' ? v.audience : defaults.audience };
+    return {
+      tenant: typeof v.tenant === 'string' ? v.tenant : defaults.tenant,
+      audience: typeof v.audience === 'string' ? v.audience : defaults.audience,
+    };
   }
 
   /**
@@ -131,56 +208,90 @@ export class ControlPlane implements Emulator {
   private credentialRoute(method: string, path: string, body: Record<string, unknown>, res: ServerResponse): boolean {
     const { context, entra, keyVault } = this.parts;
     const { directory } = context;
-    const fail = (status: number, message: string) => (sendJson(res, status, { error: { code: status === 404 ? 'NotFound' : 'BadRequest', message } }), true);
+    const fail = (status: number, message: string) => (
+      sendJson(res, status, { error: { code: status === 404 ? 'NotFound' : 'BadRequest', message } }),
+      true
+    );
     try {
-      const app = /^\/entra\/apps\/([0-9a-fA-F-]{36})\/(credentials|keyCredentials|passwordCredentials)(?:\/([^/]+))?$/.exec(path);
+      const app =
+        /^\/entra\/apps\/([0-9a-fA-F-]{36})\/(credentials|keyCredentials|passwordCredentials)(?:\/([^/]+))?$/.exec(
+          path,
+        );
       if (app) {
         const [, appId, collection, id] = app;
         if (!directory.app(appId!)) return fail(404, `no sandbox app '${appId}'`);
         if (method === 'GET' && collection === 'credentials' && !id) {
-          return sendJson(res, 200, { keyCredentials: directory.keyCredentials(appId!).map(describeKey), passwordCredentials: directory.passwordCredentials(appId!).map(describePassword) }), true;
+          return (
+            sendJson(res, 200, {
+              keyCredentials: directory.keyCredentials(appId!).map(describeKey),
+              passwordCredentials: directory.passwordCredentials(appId!).map(describePassword),
+            }),
+            true
+          );
         }
         if (method === 'POST' && collection === 'keyCredentials' && !id) {
           const certificate = this.certificateFrom(body);
-          const added = directory.addKeyCredential(appId!, certificate, { displayName: typeof body.displayName === 'string' ? body.displayName : undefined });
-          return sendJson(res, 201, describeKey(added)), true;
+          const added = directory.addKeyCredential(appId!, certificate, {
+            displayName: typeof body.displayName === 'string' ? body.displayName : undefined,
+          });
+          return (sendJson(res, 201, describeKey(added)), true);
         }
-        if (method === 'DELETE' && collection === 'keyCredentials' && id) return directory.removeKeyCredential(appId!, decodeURIComponent(id)) ? (sendJson(res, 200, {}), true) : fail(404, `no key credential '${id}'`);
+        if (method === 'DELETE' && collection === 'keyCredentials' && id)
+          return directory.removeKeyCredential(appId!, decodeURIComponent(id))
+            ? (sendJson(res, 200, {}), true)
+            : fail(404, `no key credential '${id}'`);
         if (method === 'POST' && collection === 'passwordCredentials' && !id) {
-          const date = (field: string) => (typeof body[field] === 'string' ? new Date(body[field] as string) : undefined);
+          const date = (field: string) =>
+            typeof body[field] === 'string' ? new Date(body[field] as string) : undefined;
           const [startDateTime, endDateTime] = [date('startDateTime'), date('endDateTime')];
-          if ([startDateTime, endDateTime].some((d) => d && Number.isNaN(d.getTime()))) return fail(400, 'startDateTime and endDateTime must be ISO dates');
-          const added = directory.addPasswordCredential(appId!, { displayName: typeof body.displayName === 'string' ? body.displayName : undefined, startDateTime, endDateTime });
-          return sendJson(res, 201, { ...describePassword(added), secretText: added.secret }), true;
+          if ([startDateTime, endDateTime].some((d) => d && Number.isNaN(d.getTime())))
+            return fail(400, 'startDateTime and endDateTime must be ISO dates');
+          const added = directory.addPasswordCredential(appId!, {
+            displayName: typeof body.displayName === 'string' ? body.displayName : undefined,
+            startDateTime,
+            endDateTime,
+          });
+          return (sendJson(res, 201, { ...describePassword(added), secretText: added.secret }), true);
         }
-        if (method === 'DELETE' && collection === 'passwordCredentials' && id) return directory.removePasswordCredential(appId!, id) ? (sendJson(res, 200, {}), true) : fail(404, `no password credential '${id}'`);
+        if (method === 'DELETE' && collection === 'passwordCredentials' && id)
+          return directory.removePasswordCredential(appId!, id)
+            ? (sendJson(res, 200, {}), true)
+            : fail(404, `no password credential '${id}'`);
         return false;
       }
       if (path === '/entra/credentials/config') {
-        if (method === 'GET') return sendJson(res, 200, entra.credentials), true;
+        if (method === 'GET') return (sendJson(res, 200, entra.credentials), true);
         if (method === 'POST') {
           entra.configureCredentials(body as never);
-          return sendJson(res, 200, entra.credentials), true;
+          return (sendJson(res, 200, entra.credentials), true);
         }
         return false;
       }
       const renew = /^\/keyvault\/([a-z0-9-]+)\/certificates\/([0-9a-zA-Z-]+)\/renew$/.exec(path);
       if (renew && method === 'POST') {
         const renewed = keyVault.renewCertificate(renew[1]!, renew[2]!);
-        return sendJson(res, 201, { version: renewed.version, sha1Thumbprint: renewed.certificate.sha1Thumbprint, notAfter: renewed.certificate.notAfter.toISOString() }), true;
+        return (
+          sendJson(res, 201, {
+            version: renewed.version,
+            sha1Thumbprint: renewed.certificate.sha1Thumbprint,
+            notAfter: renewed.certificate.notAfter.toISOString(),
+          }),
+          true
+        );
       }
       const attributes = /^\/keyvault\/([a-z0-9-]+)\/secrets\/([0-9a-zA-Z-]+)\/versions\/([0-9a-f]+)$/.exec(path);
       if (attributes && method === 'PATCH') {
         if (typeof body.enabled !== 'boolean') return fail(400, 'enabled (boolean) is required');
         keyVault.setVersionEnabled(attributes[1]!, attributes[2]!, attributes[3]!, body.enabled);
-        return sendJson(res, 200, { version: attributes[3], enabled: body.enabled }), true;
+        return (sendJson(res, 200, { version: attributes[3], enabled: body.enabled }), true);
       }
       const policies = /^\/keyvault\/([a-z0-9-]+)\/access-policies$/.exec(path);
       if (policies && method === 'PUT') {
         const value = body.policies;
-        if (value !== null && (typeof value !== 'object' || Array.isArray(value))) return fail(400, 'policies must be an object {objectId: {secrets: [...]}} or null (RBAC)');
+        if (value !== null && (typeof value !== 'object' || Array.isArray(value)))
+          return fail(400, 'policies must be an object {objectId: {secrets: [...]}} or null (RBAC)');
         keyVault.setAccessPolicies(policies[1]!, (value ?? undefined) as never);
-        return sendJson(res, 200, { model: value ? 'accessPolicy' : 'rbac' }), true;
+        return (sendJson(res, 200, { model: value ? 'accessPolicy' : 'rbac' }), true);
       }
     } catch (error) {
       return fail(400, (error as Error).message);
@@ -192,10 +303,20 @@ export class ControlPlane implements Emulator {
   private certificateFrom(body: Record<string, unknown>): RegisteredCertificate {
     const ref = body.keyVault as { vault?: unknown; name?: unknown; version?: unknown } | undefined;
     if (ref && typeof ref === 'object') {
-      if (typeof ref.vault !== 'string' || typeof ref.name !== 'string') throw new Error('keyVault needs vault and name');
-      return this.parts.keyVault.certificatePublic(ref.vault, ref.name, typeof ref.version === 'string' ? ref.version : undefined);
+      if (typeof ref.vault !== 'string' || typeof ref.name !== 'string')
+        throw new Error('keyVault needs vault and name');
+      return this.parts.keyVault.certificatePublic(
+        ref.vault,
+        ref.name,
+        typeof ref.version === 'string' ? ref.version : undefined,
+      );
     }
-    const text = typeof body.certificatePem === 'string' ? body.certificatePem : typeof body.key === 'string' ? Buffer.from(body.key, 'base64') : undefined;
+    const text =
+      typeof body.certificatePem === 'string'
+        ? body.certificatePem
+        : typeof body.key === 'string'
+          ? Buffer.from(body.key, 'base64')
+          : undefined;
     if (!text) throw new Error('give keyVault {vault, name, version?}, key (base64 DER) or certificatePem');
     const x509 = new X509Certificate(text);
     return {
@@ -218,7 +339,9 @@ export class ControlPlane implements Emulator {
     const seedApp = appId ? context.directory.app(appId) : undefined;
     const api = context.directory.seed.apps.find((a) => a.identifierUri === GATEWAY_API.identifierUri)!;
     if (!seedApp) return { error: `unknown app '${app}'; use one of ${Object.keys(CALLER_APPS).join(', ')}` };
-    const roles = (seedApp.grants ?? []).filter((g) => g.audience === GATEWAY_API.identifierUri).flatMap((g) => g.roles);
+    const roles = (seedApp.grants ?? [])
+      .filter((g) => g.audience === GATEWAY_API.identifierUri)
+      .flatMap((g) => g.roles);
     const { token, expiresIn } = await context.tokens.sign({
       aud: api.appId,
       iss: `${context.endpoints.authorityHost}/${seedApp.tenantId}/v2.0`,
@@ -274,10 +397,14 @@ export class ControlPlane implements Emulator {
         return configureOr400(res, entra, body);
       case 'POST /entra/sessions/end':
         // Browsers' sign-in sessions end (all, or {"userId": …}): silent sign-in answers login_required.
-        return sendJson(res, 200, { ended: entra.endSessions(typeof body.userId === 'string' ? body.userId : undefined) });
+        return sendJson(res, 200, {
+          ended: entra.endSessions(typeof body.userId === 'string' ? body.userId : undefined),
+        });
       case 'POST /entra/refresh-tokens/expire':
         // Refresh tokens expire now (all, or {"userId": …}): redeeming one answers invalid_grant.
-        return sendJson(res, 200, { expired: entra.expireRefreshTokens(typeof body.userId === 'string' ? body.userId : undefined) });
+        return sendJson(res, 200, {
+          expired: entra.expireRefreshTokens(typeof body.userId === 'string' ? body.userId : undefined),
+        });
       case 'GET /entra/authorize-requests':
         return sendJson(res, 200, { value: entra.authorizeRequests() });
       case 'GET /keyvault/config':
@@ -295,16 +422,34 @@ export class ControlPlane implements Emulator {
 
 /** A key credential as Graph lists it (customKeyIdentifier is the SHA-1 thumbprint). */
 function describeKey(k: KeyCredential): Record<string, unknown> {
-  return { keyId: k.keyId, displayName: k.displayName, type: 'AsymmetricX509Cert', usage: 'Verify', customKeyIdentifier: k.certificate.sha1Thumbprint, startDateTime: k.startDateTime.toISOString(), endDateTime: k.endDateTime.toISOString() };
+  return {
+    keyId: k.keyId,
+    displayName: k.displayName,
+    type: 'AsymmetricX509Cert',
+    usage: 'Verify',
+    customKeyIdentifier: k.certificate.sha1Thumbprint,
+    startDateTime: k.startDateTime.toISOString(),
+    endDateTime: k.endDateTime.toISOString(),
+  };
 }
 
 /** A password credential as Graph lists it: the hint, never the value. */
 function describePassword(p: PasswordCredential): Record<string, unknown> {
-  return { keyId: p.keyId, displayName: p.displayName, hint: p.hint, startDateTime: p.startDateTime.toISOString(), endDateTime: p.endDateTime.toISOString() };
+  return {
+    keyId: p.keyId,
+    displayName: p.displayName,
+    hint: p.hint,
+    startDateTime: p.startDateTime.toISOString(),
+    endDateTime: p.endDateTime.toISOString(),
+  };
 }
 
 /** Applies a settings change to an emulator: 200 with the settings in force, or 400 naming the bad field. */
-function configureOr400(res: ServerResponse, emulator: { configure(options: never): void; options: unknown }, body: unknown): void {
+function configureOr400(
+  res: ServerResponse,
+  emulator: { configure(options: never): void; options: unknown },
+  body: unknown,
+): void {
   try {
     emulator.configure(body as never);
   } catch (error) {

@@ -13,8 +13,13 @@ export const MAX_SERVICE_TIME_MS = 60_000;
  * against the known keys. Throws a RangeError naming the field (`entra.latencyMs: …`) for an
  * unknown key or a value that is not a number from 0 to {@link MAX_SERVICE_TIME_MS}.
  */
-export function checkServiceTimes<K extends string>(service: string, known: readonly K[], input: unknown): Partial<Record<K, number>> {
-  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new RangeError(`${service}: settings must be an object`);
+export function checkServiceTimes<K extends string>(
+  service: string,
+  known: readonly K[],
+  input: unknown,
+): Partial<Record<K, number>> {
+  if (!input || typeof input !== 'object' || Array.isArray(input))
+    throw new RangeError(`${service}: settings must be an object`);
   const out: Partial<Record<K, number>> = {};
   for (const [key, value] of Object.entries(input as Record<string, unknown>)) {
     if (!known.includes(key as K)) throw new RangeError(`${service}.${key}: unknown setting (use ${known.join(', ')})`);

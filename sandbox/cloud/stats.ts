@@ -55,7 +55,18 @@ export class SandboxStats {
   exchangeTenant(tenantId: string): ExchangeTenantStats {
     let stats = this.exchange.get(tenantId);
     if (!stats) {
-      stats = { requests: 0, invokeCommandRequests: 0, batchRequests: 0, batchItems: 0, maxBatchSize: 0, inFlight: 0, maxInFlight: 0, throttled: 0, faults: 0, faultsByKind: {} };
+      stats = {
+        requests: 0,
+        invokeCommandRequests: 0,
+        batchRequests: 0,
+        batchItems: 0,
+        maxBatchSize: 0,
+        inFlight: 0,
+        maxInFlight: 0,
+        throttled: 0,
+        faults: 0,
+        faultsByKind: {},
+      };
       this.exchange.set(tenantId, stats);
     }
     return stats;
@@ -67,7 +78,9 @@ export class SandboxStats {
       tokenRequests: { total: sum(this.tokenRequests), byKey: Object.fromEntries(this.tokenRequests) },
       keyVaultReads: { total: sum(this.keyVaultReads), byKey: Object.fromEntries(this.keyVaultReads) },
       keyVaultLists: { total: sum(this.keyVaultLists), byKey: Object.fromEntries(this.keyVaultLists) },
-      exchange: Object.fromEntries([...this.exchange].map(([k, v]) => [k, { ...v, faultsByKind: { ...v.faultsByKind } }])),
+      exchange: Object.fromEntries(
+        [...this.exchange].map(([k, v]) => [k, { ...v, faultsByKind: { ...v.faultsByKind } }]),
+      ),
     };
   }
 
@@ -76,6 +89,17 @@ export class SandboxStats {
     this.tokenRequests.clear();
     this.keyVaultReads.clear();
     this.keyVaultLists.clear();
-    for (const s of this.exchange.values()) Object.assign(s, { requests: 0, invokeCommandRequests: 0, batchRequests: 0, batchItems: 0, maxBatchSize: 0, maxInFlight: s.inFlight, throttled: 0, faults: 0, faultsByKind: {} });
+    for (const s of this.exchange.values())
+      Object.assign(s, {
+        requests: 0,
+        invokeCommandRequests: 0,
+        batchRequests: 0,
+        batchItems: 0,
+        maxBatchSize: 0,
+        maxInFlight: s.inFlight,
+        throttled: 0,
+        faults: 0,
+        faultsByKind: {},
+      });
   }
 }

@@ -44,10 +44,26 @@ interface CloudHosts {
 }
 
 export const SANDBOX_CLOUDS: Record<SandboxCloudName, CloudHosts> = {
-  public: { login: 'login.localhost', exchange: 'outlook.localhost', exchangeAudience: 'https://outlook.office365.com' },
-  china: { login: 'login.chinacloudapi.cn', exchange: 'partner.outlook.cn', exchangeAudience: 'https://partner.outlook.cn' },
-  usgov: { login: 'login.microsoftonline.us', exchange: 'outlook.office365.us', exchangeAudience: 'https://outlook.office365.us' },
-  usgovdod: { login: 'login.microsoftonline.us', exchange: 'webmail.apps.mil', exchangeAudience: 'https://webmail.apps.mil' },
+  public: {
+    login: 'login.localhost',
+    exchange: 'outlook.localhost',
+    exchangeAudience: 'https://outlook.office365.com',
+  },
+  china: {
+    login: 'login.chinacloudapi.cn',
+    exchange: 'partner.outlook.cn',
+    exchangeAudience: 'https://partner.outlook.cn',
+  },
+  usgov: {
+    login: 'login.microsoftonline.us',
+    exchange: 'outlook.office365.us',
+    exchangeAudience: 'https://outlook.office365.us',
+  },
+  usgovdod: {
+    login: 'login.microsoftonline.us',
+    exchange: 'webmail.apps.mil',
+    exchangeAudience: 'https://webmail.apps.mil',
+  },
 };
 
 export interface SandboxEndpoints {
@@ -74,7 +90,11 @@ export interface SandboxEndpoints {
 
 export const SANDBOX_DOMAIN = 'localhost';
 
-export function sandboxEndpoints(port: number, identityHeader: string, cloud: SandboxCloudName = 'public'): SandboxEndpoints {
+export function sandboxEndpoints(
+  port: number,
+  identityHeader: string,
+  cloud: SandboxCloudName = 'public',
+): SandboxEndpoints {
   const origin = (label: string) => `https://${label}.${SANDBOX_DOMAIN}:${port}`;
   const hosts = SANDBOX_CLOUDS[cloud];
   return {
@@ -92,7 +112,12 @@ export function sandboxEndpoints(port: number, identityHeader: string, cloud: Sa
 }
 
 /** Writes a JSON body with the given status and headers. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const payload = Buffer.from(JSON.stringify(body));
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',

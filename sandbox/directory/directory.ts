@@ -29,7 +29,10 @@ export function generateClientSecret(): string {
 }
 
 /** What Entra keeps of a registered certificate: its public part and thumbprints. */
-export type RegisteredCertificate = Pick<AppCertificate, 'certPem' | 'derBase64' | 'sha1Thumbprint' | 'sha256Thumbprint' | 'notBefore' | 'notAfter'>;
+export type RegisteredCertificate = Pick<
+  AppCertificate,
+  'certPem' | 'derBase64' | 'sha1Thumbprint' | 'sha256Thumbprint' | 'notBefore' | 'notAfter'
+>;
 
 /** An app registration's keyCredentials entry (Graph: keyCredential). */
 export interface KeyCredential {
@@ -127,13 +130,24 @@ export class SandboxDirectory {
    * Registers a certificate on an app, as `az ad app credential reset --cert … --append` or the
    * portal's "Upload certificate" does. Its validity is the certificate's own.
    */
-  addKeyCredential(appId: string, certificate: RegisteredCertificate, options: { displayName?: string; addedAt?: number } = {}): KeyCredential {
+  addKeyCredential(
+    appId: string,
+    certificate: RegisteredCertificate,
+    options: { displayName?: string; addedAt?: number } = {},
+  ): KeyCredential {
     const app = this.app(appId);
     if (!app) throw new Error(`No sandbox app '${appId}'`);
     const list = this.keyCredentialsByApp.get(app.appId) ?? [];
     const existing = list.find((k) => k.certificate.sha1Thumbprint === certificate.sha1Thumbprint);
     if (existing) return existing;
-    const credential: KeyCredential = { keyId: randomUUID(), displayName: options.displayName ?? `CN=${certificate.sha1Thumbprint.slice(0, 8)}`, certificate, startDateTime: certificate.notBefore, endDateTime: certificate.notAfter, addedAt: options.addedAt ?? Date.now() };
+    const credential: KeyCredential = {
+      keyId: randomUUID(),
+      displayName: options.displayName ?? `CN=${certificate.sha1Thumbprint.slice(0, 8)}`,
+      certificate,
+      startDateTime: certificate.notBefore,
+      endDateTime: certificate.notAfter,
+      addedAt: options.addedAt ?? Date.now(),
+    };
     list.push(credential);
     this.keyCredentialsByApp.set(app.appId, list);
     return credential;
@@ -151,7 +165,10 @@ export class SandboxDirectory {
   }
 
   /** Adds a client secret, as Graph's addPassword does (a generated value unless one is given). */
-  addPasswordCredential(appId: string, options: { secret?: string; displayName?: string; endDateTime?: Date; startDateTime?: Date; addedAt?: number } = {}): PasswordCredential {
+  addPasswordCredential(
+    appId: string,
+    options: { secret?: string; displayName?: string; endDateTime?: Date; startDateTime?: Date; addedAt?: number } = {},
+  ): PasswordCredential {
     const app = this.app(appId);
     if (!app) throw new Error(`No sandbox app '${appId}'`);
     const secret = options.secret ?? generateClientSecret();
@@ -222,29 +239,57 @@ export class SandboxDirectory {
   }
 
   /** Changes user attributes and emits `userChanged` (the sandbox's source of Graph user events). */
-  updateUser(tenantId: string, identity: string, changes: Partial<Omit<SeedUser, 'tenantId' | 'objectId'>>): UserChange {
+  updateUser(
+    tenantId: string,
+    identity: string,
+    changes: Partial<Omit<SeedUser, 'tenantId' | 'objectId'>>,
+  ): UserChange {
     const user = this.user(tenantId, identity);
     if (!user) throw new Error(`No user '${identity}' in tenant '${tenantId}'`);
     const before = { ...user };
     this.exchangeSync.beforeChange(user.objectId, before);
     Object.assign(user, changes);
     this.exchangeSync.afterChange(user.objectId, user);
-    const change: UserChange = { tenantId: user.tenantId, userId: user.objectId, changed: changes, before, after: { ...user } };
+    const change: UserChange = {
+      tenantId: user.tenantId,
+      userId: user.objectId,
+      changed: changes,
+      before,
+      after: { ...user },
+    };
     this.events.emit('userChanged', change);
     return change;
   }
 
   /** Creates a user (with a mailbox unless `mailbox: 'None'`), as an HR-driven joiner would be. */
-  createUser(tenantId: string, input: Partial<Omit<SeedUser, 'tenantId' | 'objectId'>> & { alias: string; displayName: string }): SeedUser {
+  createUser(
+    tenantId: string,
+    input: Partial<Omit<SeedUser, 'tenantId' | 'objectId'>> & { alias: string; displayName: string },
+  ): SeedUser {
     const tenant = this.tenant(tenantId);
     if (!tenant) throw new Error(`No tenant '${tenantId}'`);
     if (this.user(tenant.tenantId, input.alias)) throw new Error(`User '${input.alias}' already exists`);
     const [givenName, ...rest] = input.displayName.split(' ');
-    const user: SeedUser = { givenName, surname: rest.join(' ') || undefined, accountEnabled: true, mailbox: 'UserMailbox', ...input, tenantId: tenant.tenantId, objectId: randomUUID(), alias: input.alias.toLowerCase() };
+    const user: SeedUser = {
+      givenName,
+      surname: rest.join(' ') || undefined,
+      accountEnabled: true,
+      mailbox: 'UserMailbox',
+      ...input,
+      tenantId: tenant.tenantId,
+      objectId: randomUUID(),
+      alias: input.alias.toLowerCase(),
+    };
     this.exchangeSync.beforeChange(user.objectId, undefined);
     this.seed.users.push(user);
     this.exchangeSync.afterChange(user.objectId, user);
-    this.events.emit('userChanged', { tenantId: user.tenantId, userId: user.objectId, changed: { ...input }, before: { ...user }, after: { ...user } } satisfies UserChange);
+    this.events.emit('userChanged', {
+      tenantId: user.tenantId,
+      userId: user.objectId,
+      changed: { ...input },
+      before: { ...user },
+      after: { ...user },
+    } satisfies UserChange);
     return user;
   }
 
@@ -279,7 +324,9 @@ export class SandboxDirectory {
     // Nothing on its way (always so without a sync delay): Exchange sees the directory as it is.
     if (!replica.length) return this.users(tenant.tenantId);
     const ids = new Set([...this.users(tenant.tenantId).map((u) => u.objectId), ...replica]);
-    return [...ids].map((id) => this.exchangeSync.user(id)).filter((u): u is SeedUser => u !== undefined && u.tenantId === tenant.tenantId);
+    return [...ids]
+      .map((id) => this.exchangeSync.user(id))
+      .filter((u): u is SeedUser => u !== undefined && u.tenantId === tenant.tenantId);
   }
 
   /** A user as Exchange Online sees it, by object id, UPN / primary SMTP address or alias. */
@@ -287,6 +334,8 @@ export class SandboxDirectory {
     const key = identity.toLowerCase();
     const tenant = this.tenant(tenantId);
     if (!tenant) return undefined;
-    return this.exchangeUsers(tenant.tenantId).find((u) => u.objectId === key || u.alias === key || this.upn(u) === key || `${u.alias}@${tenant.domain}` === key);
+    return this.exchangeUsers(tenant.tenantId).find(
+      (u) => u.objectId === key || u.alias === key || this.upn(u) === key || `${u.alias}@${tenant.domain}` === key,
+    );
   }
 }

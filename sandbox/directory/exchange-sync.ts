@@ -34,14 +34,17 @@ interface PendingSync {
 
 /** Checks a settings object (`directory.syncDelayMs: …` names the bad field). */
 export function checkSyncOptions(input: unknown): Partial<ExchangeSyncOptions> {
-  if (!input || typeof input !== 'object' || Array.isArray(input)) throw new RangeError('directory: settings must be an object');
+  if (!input || typeof input !== 'object' || Array.isArray(input))
+    throw new RangeError('directory: settings must be an object');
   const out: Partial<ExchangeSyncOptions> = {};
   for (const [key, value] of Object.entries(input as Record<string, unknown>)) {
     if (key === 'syncDelayMs') {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_SYNC_DELAY_MS) throw new RangeError(`directory.syncDelayMs: must be a number of milliseconds from 0 to ${MAX_SYNC_DELAY_MS}`);
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_SYNC_DELAY_MS)
+        throw new RangeError(`directory.syncDelayMs: must be a number of milliseconds from 0 to ${MAX_SYNC_DELAY_MS}`);
       out.syncDelayMs = value;
     } else if (key === 'timeScale') {
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > MAX_TIME_SCALE) throw new RangeError(`directory.timeScale: must be a number from 1 to ${MAX_TIME_SCALE}`);
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > MAX_TIME_SCALE)
+        throw new RangeError(`directory.timeScale: must be a number from 1 to ${MAX_TIME_SCALE}`);
       out.timeScale = value;
     } else {
       throw new RangeError(`directory.${key}: unknown setting (use syncDelayMs, timeScale)`);
@@ -95,7 +98,10 @@ export class ExchangeSync {
       return;
     }
     // Changes of one user arrive in the order they were made, even if the delay was shortened meanwhile.
-    const due = Math.max(now + this.realDelayMs(), ...this.pending.filter((p) => p.objectId === objectId).map((p) => p.due));
+    const due = Math.max(
+      now + this.realDelayMs(),
+      ...this.pending.filter((p) => p.objectId === objectId).map((p) => p.due),
+    );
     this.pending.push({ due, objectId, state: after ? { ...after } : undefined });
     this.pending.sort((a, b) => a.due - b.due);
     this.settle(now);

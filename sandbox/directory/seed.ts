@@ -212,7 +212,12 @@ function user(tenantId: string, alias: string, displayName: string, extra: Parti
   };
 }
 
-function group(tenantId: string, alias: string, displayName: string, extra: Omit<SeedGroup, 'tenantId' | 'objectId' | 'alias' | 'displayName'>): SeedGroup {
+function group(
+  tenantId: string,
+  alias: string,
+  displayName: string,
+  extra: Omit<SeedGroup, 'tenantId' | 'objectId' | 'alias' | 'displayName'>,
+): SeedGroup {
   return { tenantId, objectId: uid(tenantId, 2), alias, displayName, ...extra };
 }
 
@@ -221,40 +226,177 @@ export function defaultSeed(): SandboxSeed {
   serial = 0;
   const contosoUsers: SeedUser[] = [
     user(CONTOSO, 'megan.bowen', 'Megan Bowen', { department: 'Executive', jobTitle: 'CEO', city: 'Seattle' }),
-    user(CONTOSO, 'alex.wilber', 'Alex Wilber', { department: 'Sales', jobTitle: 'Sales Manager', manager: 'megan.bowen', city: 'Seattle' }),
-    user(CONTOSO, 'adele.vance', 'Adele Vance', { department: 'Sales', jobTitle: 'Account Executive', manager: 'alex.wilber', city: 'Seattle' }),
-    user(CONTOSO, 'ben.walters', 'Ben Walters', { department: 'Engineering', jobTitle: 'Engineering Manager', manager: 'megan.bowen', city: 'Redmond' }),
-    user(CONTOSO, 'diego.siciliani', 'Diego Siciliani', { department: 'Engineering', jobTitle: 'Software Engineer', manager: 'ben.walters', city: 'Redmond' }),
-    user(CONTOSO, 'grady.archie', 'Grady Archie', { department: 'Engineering', jobTitle: 'Site Reliability Engineer', manager: 'ben.walters', city: 'Redmond' }),
-    user(CONTOSO, 'isaiah.langer', 'Isaiah Langer', { department: 'Finance', jobTitle: 'Finance Manager', manager: 'megan.bowen', city: 'Boston' }),
-    user(CONTOSO, 'johanna.lorenz', 'Johanna Lorenz', { department: 'Finance', jobTitle: 'Accountant', manager: 'isaiah.langer', city: 'Boston' }),
-    user(CONTOSO, 'lee.gu', 'Lee Gu', { department: 'IT', jobTitle: 'IT Administrator', manager: 'megan.bowen', city: 'Seattle', directoryRoles: [WELL_KNOWN.roles.exchangeRecipientAdministrator] }),
-    user(CONTOSO, 'lidia.holloway', 'Lidia Holloway', { department: 'HR', jobTitle: 'HR Partner', manager: 'megan.bowen', city: 'Seattle' }),
-    user(CONTOSO, 'nestor.wilke', 'Nestor Wilke', { department: 'Sales', jobTitle: 'Account Executive', manager: 'alex.wilber', city: 'Chicago', accountEnabled: false }),
+    user(CONTOSO, 'alex.wilber', 'Alex Wilber', {
+      department: 'Sales',
+      jobTitle: 'Sales Manager',
+      manager: 'megan.bowen',
+      city: 'Seattle',
+    }),
+    user(CONTOSO, 'adele.vance', 'Adele Vance', {
+      department: 'Sales',
+      jobTitle: 'Account Executive',
+      manager: 'alex.wilber',
+      city: 'Seattle',
+    }),
+    user(CONTOSO, 'ben.walters', 'Ben Walters', {
+      department: 'Engineering',
+      jobTitle: 'Engineering Manager',
+      manager: 'megan.bowen',
+      city: 'Redmond',
+    }),
+    user(CONTOSO, 'diego.siciliani', 'Diego Siciliani', {
+      department: 'Engineering',
+      jobTitle: 'Software Engineer',
+      manager: 'ben.walters',
+      city: 'Redmond',
+    }),
+    user(CONTOSO, 'grady.archie', 'Grady Archie', {
+      department: 'Engineering',
+      jobTitle: 'Site Reliability Engineer',
+      manager: 'ben.walters',
+      city: 'Redmond',
+    }),
+    user(CONTOSO, 'isaiah.langer', 'Isaiah Langer', {
+      department: 'Finance',
+      jobTitle: 'Finance Manager',
+      manager: 'megan.bowen',
+      city: 'Boston',
+    }),
+    user(CONTOSO, 'johanna.lorenz', 'Johanna Lorenz', {
+      department: 'Finance',
+      jobTitle: 'Accountant',
+      manager: 'isaiah.langer',
+      city: 'Boston',
+    }),
+    user(CONTOSO, 'lee.gu', 'Lee Gu', {
+      department: 'IT',
+      jobTitle: 'IT Administrator',
+      manager: 'megan.bowen',
+      city: 'Seattle',
+      directoryRoles: [WELL_KNOWN.roles.exchangeRecipientAdministrator],
+    }),
+    user(CONTOSO, 'lidia.holloway', 'Lidia Holloway', {
+      department: 'HR',
+      jobTitle: 'HR Partner',
+      manager: 'megan.bowen',
+      city: 'Seattle',
+    }),
+    user(CONTOSO, 'nestor.wilke', 'Nestor Wilke', {
+      department: 'Sales',
+      jobTitle: 'Account Executive',
+      manager: 'alex.wilber',
+      city: 'Chicago',
+      accountEnabled: false,
+    }),
     user(CONTOSO, 'info', 'Contoso Info', { mailbox: 'SharedMailbox', accountEnabled: false }),
     user(CONTOSO, 'support', 'Contoso Support', { mailbox: 'SharedMailbox', accountEnabled: false }),
   ];
   const fabrikamUsers: SeedUser[] = [
-    user(FABRIKAM, 'anna.kowalski', 'Anna Kowalski', { department: 'Executive', jobTitle: 'Managing Director', city: 'Berlin' }),
-    user(FABRIKAM, 'bruno.costa', 'Bruno Costa', { department: 'Marketing', jobTitle: 'Marketing Lead', manager: 'anna.kowalski', city: 'Lisbon' }),
-    user(FABRIKAM, 'chen.wei', 'Chen Wei', { department: 'Marketing', jobTitle: 'Content Designer', manager: 'bruno.costa', city: 'Lisbon' }),
-    user(FABRIKAM, 'dara.okafor', 'Dara Okafor', { department: 'Operations', jobTitle: 'Operations Manager', manager: 'anna.kowalski', city: 'Berlin' }),
-    user(FABRIKAM, 'elif.yilmaz', 'Elif Yilmaz', { department: 'Operations', jobTitle: 'Logistics Planner', manager: 'dara.okafor', city: 'Berlin' }),
-    user(FABRIKAM, 'farid.haddad', 'Farid Haddad', { department: 'Operations', jobTitle: 'Warehouse Lead', manager: 'dara.okafor', city: 'Hamburg' }),
+    user(FABRIKAM, 'anna.kowalski', 'Anna Kowalski', {
+      department: 'Executive',
+      jobTitle: 'Managing Director',
+      city: 'Berlin',
+    }),
+    user(FABRIKAM, 'bruno.costa', 'Bruno Costa', {
+      department: 'Marketing',
+      jobTitle: 'Marketing Lead',
+      manager: 'anna.kowalski',
+      city: 'Lisbon',
+    }),
+    user(FABRIKAM, 'chen.wei', 'Chen Wei', {
+      department: 'Marketing',
+      jobTitle: 'Content Designer',
+      manager: 'bruno.costa',
+      city: 'Lisbon',
+    }),
+    user(FABRIKAM, 'dara.okafor', 'Dara Okafor', {
+      department: 'Operations',
+      jobTitle: 'Operations Manager',
+      manager: 'anna.kowalski',
+      city: 'Berlin',
+    }),
+    user(FABRIKAM, 'elif.yilmaz', 'Elif Yilmaz', {
+      department: 'Operations',
+      jobTitle: 'Logistics Planner',
+      manager: 'dara.okafor',
+      city: 'Berlin',
+    }),
+    user(FABRIKAM, 'farid.haddad', 'Farid Haddad', {
+      department: 'Operations',
+      jobTitle: 'Warehouse Lead',
+      manager: 'dara.okafor',
+      city: 'Hamburg',
+    }),
     user(FABRIKAM, 'sales', 'Fabrikam Sales', { mailbox: 'SharedMailbox', accountEnabled: false }),
   ];
 
   const groups: SeedGroup[] = [
-    group(CONTOSO, 'sales-team', 'Sales Team', { kind: 'MailUniversalDistributionGroup', owners: ['alex.wilber'], members: ['alex.wilber', 'adele.vance'], memberJoinRestriction: 'Open', memberDepartRestriction: 'Open' }),
-    group(CONTOSO, 'engineering', 'Engineering', { kind: 'MailUniversalDistributionGroup', owners: ['ben.walters'], members: ['ben.walters', 'diego.siciliani', 'grady.archie'], memberJoinRestriction: 'Closed', memberDepartRestriction: 'Closed' }),
-    group(CONTOSO, 'finance', 'Finance', { kind: 'MailUniversalSecurityGroup', owners: ['isaiah.langer'], members: ['isaiah.langer', 'johanna.lorenz'], memberJoinRestriction: 'ApprovalRequired', memberDepartRestriction: 'Closed' }),
-    group(CONTOSO, 'book-club', 'Book Club', { kind: 'MailUniversalDistributionGroup', owners: ['lidia.holloway'], members: ['lidia.holloway'], memberJoinRestriction: 'Open', memberDepartRestriction: 'Open' }),
-    group(CONTOSO, 'all-staff', 'All Staff', { kind: 'MailUniversalDistributionGroup', owners: ['lee.gu'], members: ['megan.bowen', 'alex.wilber', 'adele.vance', 'ben.walters', 'diego.siciliani', 'grady.archie', 'isaiah.langer', 'johanna.lorenz', 'lee.gu', 'lidia.holloway'], memberJoinRestriction: 'Closed', memberDepartRestriction: 'Closed' }),
-    group(FABRIKAM, 'marketing', 'Marketing', { kind: 'MailUniversalDistributionGroup', owners: ['bruno.costa'], members: ['bruno.costa', 'chen.wei'], memberJoinRestriction: 'Open', memberDepartRestriction: 'Open' }),
-    group(FABRIKAM, 'operations', 'Operations', { kind: 'MailUniversalDistributionGroup', owners: ['dara.okafor'], members: ['dara.okafor', 'elif.yilmaz', 'farid.haddad'], memberJoinRestriction: 'Closed', memberDepartRestriction: 'Closed' }),
+    group(CONTOSO, 'sales-team', 'Sales Team', {
+      kind: 'MailUniversalDistributionGroup',
+      owners: ['alex.wilber'],
+      members: ['alex.wilber', 'adele.vance'],
+      memberJoinRestriction: 'Open',
+      memberDepartRestriction: 'Open',
+    }),
+    group(CONTOSO, 'engineering', 'Engineering', {
+      kind: 'MailUniversalDistributionGroup',
+      owners: ['ben.walters'],
+      members: ['ben.walters', 'diego.siciliani', 'grady.archie'],
+      memberJoinRestriction: 'Closed',
+      memberDepartRestriction: 'Closed',
+    }),
+    group(CONTOSO, 'finance', 'Finance', {
+      kind: 'MailUniversalSecurityGroup',
+      owners: ['isaiah.langer'],
+      members: ['isaiah.langer', 'johanna.lorenz'],
+      memberJoinRestriction: 'ApprovalRequired',
+      memberDepartRestriction: 'Closed',
+    }),
+    group(CONTOSO, 'book-club', 'Book Club', {
+      kind: 'MailUniversalDistributionGroup',
+      owners: ['lidia.holloway'],
+      members: ['lidia.holloway'],
+      memberJoinRestriction: 'Open',
+      memberDepartRestriction: 'Open',
+    }),
+    group(CONTOSO, 'all-staff', 'All Staff', {
+      kind: 'MailUniversalDistributionGroup',
+      owners: ['lee.gu'],
+      members: [
+        'megan.bowen',
+        'alex.wilber',
+        'adele.vance',
+        'ben.walters',
+        'diego.siciliani',
+        'grady.archie',
+        'isaiah.langer',
+        'johanna.lorenz',
+        'lee.gu',
+        'lidia.holloway',
+      ],
+      memberJoinRestriction: 'Closed',
+      memberDepartRestriction: 'Closed',
+    }),
+    group(FABRIKAM, 'marketing', 'Marketing', {
+      kind: 'MailUniversalDistributionGroup',
+      owners: ['bruno.costa'],
+      members: ['bruno.costa', 'chen.wei'],
+      memberJoinRestriction: 'Open',
+      memberDepartRestriction: 'Open',
+    }),
+    group(FABRIKAM, 'operations', 'Operations', {
+      kind: 'MailUniversalDistributionGroup',
+      owners: ['dara.okafor'],
+      members: ['dara.okafor', 'elif.yilmaz', 'farid.haddad'],
+      memberJoinRestriction: 'Closed',
+      memberDepartRestriction: 'Closed',
+    }),
   ];
 
-  const exchangeGrant = (): SeedResourceGrant => ({ audience: WELL_KNOWN.exchangeAudience, roles: [WELL_KNOWN.manageAsAppRole] });
+  const exchangeGrant = (): SeedResourceGrant => ({
+    audience: WELL_KNOWN.exchangeAudience,
+    roles: [WELL_KNOWN.manageAsAppRole],
+  });
 
   const apps: SeedApp[] = [
     {
@@ -303,8 +445,18 @@ export function defaultSeed(): SandboxSeed {
       objectId: uid(CONTOSO, 3),
       identifierUri: GATEWAY_API.identifierUri,
       appRoles: [
-        { value: 'Operations.Run', id: '11111111-2222-4333-8444-555555555501', allowedMemberTypes: ['Application', 'User'], description: 'Run named recipient operations' },
-        { value: 'Commands.Run', id: '11111111-2222-4333-8444-555555555502', allowedMemberTypes: ['Application'], description: 'Run raw Exchange cmdlets' },
+        {
+          value: 'Operations.Run',
+          id: '11111111-2222-4333-8444-555555555501',
+          allowedMemberTypes: ['Application', 'User'],
+          description: 'Run named recipient operations',
+        },
+        {
+          value: 'Commands.Run',
+          id: '11111111-2222-4333-8444-555555555502',
+          allowedMemberTypes: ['Application'],
+          description: 'Run raw Exchange cmdlets',
+        },
       ],
       scopes: ['user_impersonation'],
     },
@@ -331,7 +483,13 @@ export function defaultSeed(): SandboxSeed {
       objectId: uid(CONTOSO, 3),
       publicClient: true,
       // The portal page (interactive sign-in) and its redirect page (silent sign-in in a hidden iframe).
-      redirectUris: ['http://localhost:7071/portal/', 'http://localhost:7071/portal', 'http://localhost/api/portal/', 'http://localhost:7071/portal/redirect.html', 'http://localhost/api/portal/redirect.html'],
+      redirectUris: [
+        'http://localhost:7071/portal/',
+        'http://localhost:7071/portal',
+        'http://localhost/api/portal/',
+        'http://localhost:7071/portal/redirect.html',
+        'http://localhost/api/portal/redirect.html',
+      ],
     },
     {
       // Least privilege without an Entra role: the service principal is in a custom Exchange
@@ -343,11 +501,22 @@ export function defaultSeed(): SandboxSeed {
       secretNames: ['contoso-role-group-secret'],
       grants: [exchangeGrant()],
       directoryRoles: [],
-      exchange: { roleGroups: [{ name: 'exo-gateway recipients', roles: ['Mail Recipients', 'Distribution Groups', 'View-Only Configuration'] }] },
+      exchange: {
+        roleGroups: [
+          {
+            name: 'exo-gateway recipients',
+            roles: ['Mail Recipients', 'Distribution Groups', 'View-Only Configuration'],
+          },
+        ],
+      },
     },
   ];
 
-  const managedIdentity: SeedManagedIdentity = { ...MI, tenantId: CONTOSO, displayName: 'exo-gateway managed identity' };
+  const managedIdentity: SeedManagedIdentity = {
+    ...MI,
+    tenantId: CONTOSO,
+    displayName: 'exo-gateway managed identity',
+  };
 
   const vaults: SeedVault[] = [
     {

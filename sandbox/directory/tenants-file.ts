@@ -12,7 +12,11 @@ export interface SandboxTenantsOptions {
   maxConcurrency?: number;
 }
 
-export function sandboxTenants(seed: SandboxSeed, endpoints: SandboxEndpoints, options: SandboxTenantsOptions = {}): unknown[] {
+export function sandboxTenants(
+  seed: SandboxSeed,
+  endpoints: SandboxEndpoints,
+  options: SandboxTenantsOptions = {},
+): unknown[] {
   const [contoso, fabrikam] = seed.tenants;
   const contosoApp = seed.apps.find((a) => a.tenantId === contoso!.tenantId && a.certificateNames?.length)!;
   const fabrikamApp = seed.apps.find((a) => a.tenantId === fabrikam!.tenantId && a.secretNames?.length)!;
@@ -22,7 +26,12 @@ export function sandboxTenants(seed: SandboxSeed, endpoints: SandboxEndpoints, o
       tenantId: contoso!.tenantId,
       domain: contoso!.domain,
       clientId: contosoApp.appId,
-      credential: { certificate: { vaultUrl: endpoints.vaultUrl('contoso-kv'), name: options.contosoPem ? 'exo-contoso-pem' : 'exo-contoso' } },
+      credential: {
+        certificate: {
+          vaultUrl: endpoints.vaultUrl('contoso-kv'),
+          name: options.contosoPem ? 'exo-contoso-pem' : 'exo-contoso',
+        },
+      },
       ...max,
     },
     {

@@ -136,7 +136,8 @@ export class EntraEmulator implements Emulator {
    */
   endSessions(userId?: string): number {
     let n = 0;
-    for (const [id, session] of this.sessions) if (!userId || session.userId === userId) n += Number(this.sessions.delete(id));
+    for (const [id, session] of this.sessions)
+      if (!userId || session.userId === userId) n += Number(this.sessions.delete(id));
     return n;
   }
 
@@ -163,7 +164,13 @@ export class EntraEmulator implements Emulator {
 
     try {
       if (req.method === 'OPTIONS') {
-        res.writeHead(204, { ...cors, 'Access-Control-Allow-Methods': 'GET, POST, OPTIONS', 'Access-Control-Allow-Headers': 'Content-Type, client-request-id, x-client-sku, x-client-ver, x-client-os, x-client-cpu, x-app-name, x-app-ver, x-ms-lib-capability, return-client-request-id', 'Access-Control-Max-Age': '86400' });
+        res.writeHead(204, {
+          ...cors,
+          'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
+          'Access-Control-Allow-Headers':
+            'Content-Type, client-request-id, x-client-sku, x-client-ver, x-client-os, x-client-cpu, x-app-name, x-app-ver, x-ms-lib-capability, return-client-request-id',
+          'Access-Control-Max-Age': '86400',
+        });
         return void res.end();
       }
       if (!tenantSegment) return sendJson(res, 404, { error: 'not_found' });
@@ -175,18 +182,34 @@ export class EntraEmulator implements Emulator {
 
       const tenant = this.resolveTenant(tenantSegment);
       if (path === 'v2.0/.well-known/openid-configuration' || path === '.well-known/openid-configuration') {
-        if (!tenant && !isMultiTenantSegment(tenantSegment)) return sendAadError(res, aad.tenantNotFound(tenantSegment), cors);
-        return sendJson(res, 200, this.discovery(tenant?.tenantId ?? tenantSegment, path.startsWith('v2.0')), { ...cors, 'Cache-Control': 'max-age=86400, private' });
+        if (!tenant && !isMultiTenantSegment(tenantSegment))
+          return sendAadError(res, aad.tenantNotFound(tenantSegment), cors);
+        return sendJson(res, 200, this.discovery(tenant?.tenantId ?? tenantSegment, path.startsWith('v2.0')), {
+          ...cors,
+          'Cache-Control': 'max-age=86400, private',
+        });
       }
       if (path === 'oauth2/v2.0/token' || path === 'oauth2/token') {
-        if (req.method !== 'POST') return sendAadError(res, { status: 405, error: 'invalid_request', code: 900561, message: 'The endpoint only accepts POST requests.' }, cors);
+        if (req.method !== 'POST')
+          return sendAadError(
+            res,
+            {
+              status: 405,
+              error: 'invalid_request',
+              code: 900561,
+              message: 'The endpoint only accepts POST requests.',
+            },
+            cors,
+          );
         // The real service's time to answer, success or error alike.
         await serviceDelay(this.options.latencyMs);
-        if (!tenant && !isMultiTenantSegment(tenantSegment)) return sendAadError(res, aad.tenantNotFound(tenantSegment), cors);
+        if (!tenant && !isMultiTenantSegment(tenantSegment))
+          return sendAadError(res, aad.tenantNotFound(tenantSegment), cors);
         return await this.token(req, res, tenantSegment, tenant, path === 'oauth2/token', cors);
       }
       if (path === 'oauth2/v2.0/authorize') {
-        if (!tenant && !isMultiTenantSegment(tenantSegment)) return sendAadError(res, aad.tenantNotFound(tenantSegment));
+        if (!tenant && !isMultiTenantSegment(tenantSegment))
+          return sendAadError(res, aad.tenantNotFound(tenantSegment));
         return this.authorize(req, res, tenant);
       }
       if (path === 'oauth2/v2.0/logout') {
@@ -199,9 +222,17 @@ export class EntraEmulator implements Emulator {
           res.writeHead(302, { Location: target, ...clear });
           return void res.end();
         }
-        return sendHtml(res, 200, '<!doctype html><title>Signed out</title><p>You signed out of the sandbox.</p>', clear);
+        return sendHtml(
+          res,
+          200,
+          '<!doctype html><title>Signed out</title><p>You signed out of the sandbox.</p>',
+          clear,
+        );
       }
-      return sendJson(res, 404, { error: 'not_found', error_description: `No Entra ID endpoint at ${req.url.pathname}` });
+      return sendJson(res, 404, {
+        error: 'not_found',
+        error_description: `No Entra ID endpoint at ${req.url.pathname}`,
+      });
     } catch (error) {
       if (error instanceof AadFailure) return sendAadError(res, error.aadError, cors);
       throw error;
@@ -235,7 +266,23 @@ export class EntraEmulator implements Emulator {
       http_logout_supported: true,
       frontchannel_logout_supported: true,
       end_session_endpoint: `${base}/oauth2/v2.0/logout`,
-      claims_supported: ['sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash', 'c_hash', 'email'],
+      claims_supported: [
+        'sub',
+        'iss',
+        'aud',
+        'exp',
+        'iat',
+        'auth_time',
+        'acr',
+        'nonce',
+        'preferred_username',
+        'name',
+        'tid',
+        'ver',
+        'at_hash',
+        'c_hash',
+        'email',
+      ],
       kerberos_endpoint: `${base}/kerberos`,
       tenant_region_scope: 'NA',
       cloud_instance_name: new URL(this.authorityHost).hostname,
@@ -256,7 +303,14 @@ export class EntraEmulator implements Emulator {
 
   // ---------------------------------------------------------------- token endpoint
 
-  private async token(req: EmulatorRequest, res: ServerResponse, tenantSegment: string, tenant: SeedTenant | undefined, v1Endpoint: boolean, cors: Record<string, string>): Promise<void> {
+  private async token(
+    req: EmulatorRequest,
+    res: ServerResponse,
+    tenantSegment: string,
+    tenant: SeedTenant | undefined,
+    v1Endpoint: boolean,
+    cors: Record<string, string>,
+  ): Promise<void> {
     const contentType = String(req.headers['content-type'] ?? '');
     if (!contentType.toLowerCase().startsWith('application/x-www-form-urlencoded')) fail(aad.malformedBody());
     const form = new URLSearchParams(req.body.toString('utf8'));
@@ -290,20 +344,36 @@ export class EntraEmulator implements Emulator {
     return app;
   }
 
-  private async clientCredentials(form: URLSearchParams, basic: { clientId: string; secret: string } | undefined, clientId: string, tenantSegment: string, tenant: SeedTenant | undefined, v1Endpoint: boolean): Promise<Record<string, unknown>> {
+  private async clientCredentials(
+    form: URLSearchParams,
+    basic: { clientId: string; secret: string } | undefined,
+    clientId: string,
+    tenantSegment: string,
+    tenant: SeedTenant | undefined,
+    v1Endpoint: boolean,
+  ): Promise<Record<string, unknown>> {
     if (isMultiTenantSegment(tenantSegment)) {
-      return fail({ status: 400, error: 'invalid_request', code: 1002013, message: "The tenant-independent endpoint is not supported for client credentials; use a tenant id or domain ('/{tenant}/oauth2/v2.0/token')." });
+      return fail({
+        status: 400,
+        error: 'invalid_request',
+        code: 1002013,
+        message:
+          "The tenant-independent endpoint is not supported for client credentials; use a tenant id or domain ('/{tenant}/oauth2/v2.0/token').",
+      });
     }
     const app = this.appInTenant(clientId, tenantSegment, tenant);
     const secret = form.get('client_secret') ?? basic?.secret;
     const assertion = form.get('client_assertion');
     let acr: '1' | '2';
     if (assertion) {
-      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer') fail(aad.missingParameter('client_assertion_type'));
+      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
+        fail(aad.missingParameter('client_assertion_type'));
       await this.verifyAssertion(assertion, app, tenant!.tenantId);
       acr = '2';
     } else if (secret) {
-      const match = this.ctx.directory.passwordCredentials(app.appId).find((p) => this.honoured(p.addedAt) && safeEqual(p.secret, secret));
+      const match = this.ctx.directory
+        .passwordCredentials(app.appId)
+        .find((p) => this.honoured(p.addedAt) && safeEqual(p.secret, secret));
       if (!match) fail(aad.invalidSecret(app.appId));
       if (match!.endDateTime.getTime() <= Date.now()) fail(aad.secretExpired(app.appId));
       acr = '1';
@@ -323,7 +393,12 @@ export class EntraEmulator implements Emulator {
       if (name !== '.default') fail(aad.scopeNeedsDefault(scope));
       resource = r;
     }
-    const info = resolveResource(resource, this.ctx.directory, this.ctx.endpoints.keyVaultResource, this.ctx.endpoints.exchangeAudience);
+    const info = resolveResource(
+      resource,
+      this.ctx.directory,
+      this.ctx.endpoints.keyVaultResource,
+      this.ctx.endpoints.exchangeAudience,
+    );
     if (!info) return fail(aad.resourceNotFound(resource, tenant!.tenantId));
 
     const roles = (app.grants ?? []).filter((g) => g.audience === info.grantAudience).flatMap((g) => g.roles);
@@ -345,7 +420,13 @@ export class EntraEmulator implements Emulator {
     };
     const { token, expiresIn } = await this.ctx.tokens.sign(claims);
     this.ctx.stats.recordTokenRequest(tenant!.tenantId, app.appId, info.aud);
-    return { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: token, ...(v1Endpoint ? { resource: info.aud, expires_on: String(Math.floor(Date.now() / 1000) + expiresIn) } : {}) };
+    return {
+      token_type: 'Bearer',
+      expires_in: expiresIn,
+      ext_expires_in: expiresIn,
+      access_token: token,
+      ...(v1Endpoint ? { resource: info.aud, expires_on: String(Math.floor(Date.now() / 1000) + expiresIn) } : {}),
+    };
   }
 
   private async verifyAssertion(assertion: string, app: SeedApp, tenantId: string): Promise<void> {
@@ -358,31 +439,51 @@ export class EntraEmulator implements Emulator {
       return fail(aad.assertionInvalid('The client assertion is not a well-formed JWT.'));
     }
     const alg = header.alg;
-    if (alg !== 'RS256' && alg !== 'PS256') return fail(aad.assertionInvalid(`Unsupported signing algorithm '${String(alg)}'.`));
+    if (alg !== 'RS256' && alg !== 'PS256')
+      return fail(aad.assertionInvalid(`Unsupported signing algorithm '${String(alg)}'.`));
     // Only credentials registered on the app registration (and replicated) count.
     const certificates = this.ctx.directory.keyCredentials(app.appId).filter((k) => this.honoured(k.addedAt));
     const x5t = typeof header.x5t === 'string' ? header.x5t : undefined;
     const x5tS256 = typeof header['x5t#S256'] === 'string' ? (header['x5t#S256'] as string) : undefined;
     const presented = x5tS256 ?? x5t;
-    if (!presented) return fail(aad.assertionInvalid("The client assertion header has no 'x5t' or 'x5t#S256' certificate thumbprint."));
+    if (!presented)
+      return fail(
+        aad.assertionInvalid("The client assertion header has no 'x5t' or 'x5t#S256' certificate thumbprint."),
+      );
     const match = certificates.find((k) =>
-      x5tS256 ? Buffer.from(k.certificate.sha256Thumbprint, 'hex').toString('base64url') === x5tS256 : Buffer.from(k.certificate.sha1Thumbprint, 'hex').toString('base64url') === x5t,
+      x5tS256
+        ? Buffer.from(k.certificate.sha256Thumbprint, 'hex').toString('base64url') === x5tS256
+        : Buffer.from(k.certificate.sha1Thumbprint, 'hex').toString('base64url') === x5t,
     );
     const hex = Buffer.from(presented, 'base64url').toString('hex').toUpperCase();
     if (!match) return fail(aad.certNotRegistered(hex, app.appId));
-    if (match.endDateTime.getTime() <= Date.now()) return fail(aad.certExpired(hex, app.appId, match.startDateTime, match.endDateTime));
+    if (match.endDateTime.getTime() <= Date.now())
+      return fail(aad.certExpired(hex, app.appId, match.startDateTime, match.endDateTime));
     try {
       const key = await importX509(match.certificate.certPem, alg);
       await jwtVerify(assertion, key, { algorithms: [alg], clockTolerance: 300 });
     } catch (error) {
       const e = error as { code?: string };
-      if (e.code === 'ERR_JWT_EXPIRED' || e.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') return fail(aad.assertionExpired());
+      if (e.code === 'ERR_JWT_EXPIRED' || e.code === 'ERR_JWT_CLAIM_VALIDATION_FAILED')
+        return fail(aad.assertionExpired());
       return fail(aad.assertionInvalid('The signature does not match the registered certificate.'));
     }
     if (payload.iss !== app.appId || payload.sub !== app.appId) return fail(aad.assertionAudience());
     const audiences = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-    const validAud = audiences.some((a) => typeof a === 'string' && a.startsWith(this.authorityHost) && (a.includes('/oauth2/') || a.endsWith('/v2.0')) && (a.includes(tenantId) || a.includes(this.ctx.directory.tenant(tenantId)!.domain)));
-    if (!validAud) return fail({ status: 401, error: 'invalid_client', code: 700212, message: `No matching federated identity record found for presented assertion audience '${String(payload.aud)}'.` });
+    const validAud = audiences.some(
+      (a) =>
+        typeof a === 'string' &&
+        a.startsWith(this.authorityHost) &&
+        (a.includes('/oauth2/') || a.endsWith('/v2.0')) &&
+        (a.includes(tenantId) || a.includes(this.ctx.directory.tenant(tenantId)!.domain)),
+    );
+    if (!validAud)
+      return fail({
+        status: 401,
+        error: 'invalid_client',
+        code: 700212,
+        message: `No matching federated identity record found for presented assertion audience '${String(payload.aud)}'.`,
+      });
     if (typeof payload.exp !== 'number') return fail(aad.assertionExpired());
     // No jti replay check: msal-node signs one assertion and re-sends it (same jti) for every
     // token request until it expires (10 min), so Entra ID evidently accepts a re-sent assertion.
@@ -408,13 +509,20 @@ export class EntraEmulator implements Emulator {
     if (!clientId) return sendAadPage(res, aad.missingParameter('client_id'));
     if (!app) return sendAadPage(res, aad.appNotFound(clientId, tenant?.tenantId ?? 'common'));
     const redirectUri = q.get('redirect_uri') ?? '';
-    if (!(app.redirectUris ?? []).some((registered) => redirectUriMatches(registered, redirectUri))) return sendAadPage(res, aad.redirectMismatch(redirectUri, app.appId));
+    if (!(app.redirectUris ?? []).some((registered) => redirectUriMatches(registered, redirectUri)))
+      return sendAadPage(res, aad.redirectMismatch(redirectUri, app.appId));
     const responseMode = q.get('response_mode') ?? 'query';
     const state = q.get('state') ?? undefined;
     const prompt = q.get('prompt') ?? undefined;
     const record = (answer: string) => {
-      this.authorizeLog.push({ at: new Date().toISOString(), clientId: app.appId, ...(prompt ? { prompt } : {}), answer });
-      if (this.authorizeLog.length > MAX_AUTHORIZE_LOG) this.authorizeLog.splice(0, this.authorizeLog.length - MAX_AUTHORIZE_LOG);
+      this.authorizeLog.push({
+        at: new Date().toISOString(),
+        clientId: app.appId,
+        ...(prompt ? { prompt } : {}),
+        answer,
+      });
+      if (this.authorizeLog.length > MAX_AUTHORIZE_LOG)
+        this.authorizeLog.splice(0, this.authorizeLog.length - MAX_AUTHORIZE_LOG);
     };
     const redirectWith = (params: Record<string, string>, headers: Record<string, string> = {}) => {
       record(params.code ? 'code' : (params.error ?? 'redirect'));
@@ -425,11 +533,23 @@ export class EntraEmulator implements Emulator {
       res.writeHead(302, { Location: target.toString(), 'Cache-Control': 'no-store', ...headers });
       res.end();
     };
-    if (q.get('response_type') !== 'code') return redirectWith({ error: 'unsupported_response_type', error_description: 'AADSTS700054: response_type must be code for this application.' });
+    if (q.get('response_type') !== 'code')
+      return redirectWith({
+        error: 'unsupported_response_type',
+        error_description: 'AADSTS700054: response_type must be code for this application.',
+      });
     const challenge = q.get('code_challenge') ?? undefined;
     const method = q.get('code_challenge_method') ?? (challenge ? 'plain' : undefined);
-    if (app.publicClient && !challenge) return redirectWith({ error: 'invalid_request', error_description: `AADSTS${aad.pkceRequired().code}: ${aad.pkceRequired().message}` });
-    if (method && method !== 'S256' && method !== 'plain') return redirectWith({ error: 'invalid_request', error_description: "AADSTS501491: Invalid code_challenge_method. Must be 'S256' or 'plain'." });
+    if (app.publicClient && !challenge)
+      return redirectWith({
+        error: 'invalid_request',
+        error_description: `AADSTS${aad.pkceRequired().code}: ${aad.pkceRequired().message}`,
+      });
+    if (method && method !== 'S256' && method !== 'plain')
+      return redirectWith({
+        error: 'invalid_request',
+        error_description: "AADSTS501491: Invalid code_challenge_method. Must be 'S256' or 'plain'.",
+      });
     const scopes = (q.get('scope') ?? 'openid profile').split(/\s+/).filter(Boolean);
     const issueCode = (user: SeedUser, headers: Record<string, string> = {}) => {
       const code = b64url(randomBytes(48));
@@ -452,26 +572,60 @@ export class EntraEmulator implements Emulator {
     if (prompt === 'none' && !form) {
       const silent = this.silentSignIn(req, tenant, q.get('login_hint') ?? undefined);
       if ('user' in silent) return issueCode(silent.user);
-      return redirectWith({ error: silent.error, error_description: `AADSTS${silent.code}: ${silent.message} Trace ID: ${randomUUID()} Correlation ID: ${randomUUID()} Timestamp: ${new Date().toISOString()}`, error_uri: `https://login.microsoftonline.com/error?code=${silent.code}` });
+      return redirectWith({
+        error: silent.error,
+        error_description: `AADSTS${silent.code}: ${silent.message} Trace ID: ${randomUUID()} Correlation ID: ${randomUUID()} Timestamp: ${new Date().toISOString()}`,
+        error_uri: `https://login.microsoftonline.com/error?code=${silent.code}`,
+      });
     }
 
     if (!form) {
       record('page');
-      return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: q.get('login_hint') ?? '', appName: app.displayName }));
+      return sendSignInPage(
+        res,
+        redirectUri,
+        renderSignInPage({
+          action: req.url.pathname + req.url.search,
+          loginHint: q.get('login_hint') ?? '',
+          appName: app.displayName,
+        }),
+      );
     }
     const username = (form.get('username') ?? '').trim().toLowerCase();
     const password = form.get('password') ?? '';
     const user = this.findUser(username, tenant);
     if (!user || !safeEqual(password, SANDBOX_USER_PASSWORD)) {
-      return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50126: ${aad.badCredentials().message}` }));
+      return sendSignInPage(
+        res,
+        redirectUri,
+        renderSignInPage({
+          action: req.url.pathname + req.url.search,
+          loginHint: username,
+          appName: app.displayName,
+          error: `AADSTS50126: ${aad.badCredentials().message}`,
+        }),
+      );
     }
     if (!user.accountEnabled) {
-      return sendSignInPage(res, redirectUri, renderSignInPage({ action: req.url.pathname + req.url.search, loginHint: username, appName: app.displayName, error: `AADSTS50057: ${aad.userDisabled().message}` }));
+      return sendSignInPage(
+        res,
+        redirectUri,
+        renderSignInPage({
+          action: req.url.pathname + req.url.search,
+          loginHint: username,
+          appName: app.displayName,
+          error: `AADSTS50057: ${aad.userDisabled().message}`,
+        }),
+      );
     }
     // The browser is signed in now: its session cookie lets later silent requests through.
     // SameSite=None: the silent request comes from the app's page, a third-party context.
     const sessionId = b64url(randomBytes(32));
-    this.sessions.set(sessionId, { tenantId: user.tenantId, userId: user.objectId, expiresAt: Date.now() + SESSION_LIFETIME_MS });
+    this.sessions.set(sessionId, {
+      tenantId: user.tenantId,
+      userId: user.objectId,
+      expiresAt: Date.now() + SESSION_LIFETIME_MS,
+    });
     issueCode(user, { 'Set-Cookie': `${SESSION_COOKIE}=${sessionId}; Path=/; Secure; HttpOnly; SameSite=None` });
   }
 
@@ -481,18 +635,39 @@ export class EntraEmulator implements Emulator {
    * `interaction_required` when the session's user cannot be signed in silently (disabled, in
    * another tenant, or not the `login_hint`).
    */
-  private silentSignIn(req: EmulatorRequest, tenant: SeedTenant | undefined, loginHint: string | undefined): { user: SeedUser } | { error: string; code: number; message: string } {
+  private silentSignIn(
+    req: EmulatorRequest,
+    tenant: SeedTenant | undefined,
+    loginHint: string | undefined,
+  ): { user: SeedUser } | { error: string; code: number; message: string } {
     const sessionId = cookie(req, SESSION_COOKIE);
     const session = sessionId ? this.sessions.get(sessionId) : undefined;
     if (!session || session.expiresAt <= Date.now()) {
       if (sessionId) this.sessions.delete(sessionId);
-      return { error: 'login_required', code: 50058, message: 'A silent sign-in request was sent but no user is signed in. The cookies used to represent the user\'s session were not sent in the request to Azure AD. This can happen if the user is using Internet Explorer or Edge, and the web app sending the silent sign-in request is in different IE security zone than the Azure AD endpoint (login.microsoftonline.com).' };
+      return {
+        error: 'login_required',
+        code: 50058,
+        message:
+          "A silent sign-in request was sent but no user is signed in. The cookies used to represent the user's session were not sent in the request to Azure AD. This can happen if the user is using Internet Explorer or Edge, and the web app sending the silent sign-in request is in different IE security zone than the Azure AD endpoint (login.microsoftonline.com).",
+      };
     }
     const user = this.ctx.directory.user(session.tenantId, session.userId);
-    if (!user || !user.accountEnabled) return { error: 'interaction_required', code: 50057, message: aad.userDisabled().message };
-    if (tenant && tenant.tenantId !== session.tenantId) return { error: 'interaction_required', code: 16000, message: 'Either multiple user identities are available for the current request or selected account is not supported for the scenario.' };
+    if (!user || !user.accountEnabled)
+      return { error: 'interaction_required', code: 50057, message: aad.userDisabled().message };
+    if (tenant && tenant.tenantId !== session.tenantId)
+      return {
+        error: 'interaction_required',
+        code: 16000,
+        message:
+          'Either multiple user identities are available for the current request or selected account is not supported for the scenario.',
+      };
     if (loginHint && loginHint.toLowerCase() !== this.ctx.directory.upn(user).toLowerCase()) {
-      return { error: 'interaction_required', code: 16000, message: 'Either multiple user identities are available for the current request or selected account is not supported for the scenario.' };
+      return {
+        error: 'interaction_required',
+        code: 16000,
+        message:
+          'Either multiple user identities are available for the current request or selected account is not supported for the scenario.',
+      };
     }
     return { user };
   }
@@ -506,7 +681,11 @@ export class EntraEmulator implements Emulator {
     return undefined;
   }
 
-  private async authorizationCode(form: URLSearchParams, clientId: string, tenant: SeedTenant | undefined): Promise<Record<string, unknown>> {
+  private async authorizationCode(
+    form: URLSearchParams,
+    clientId: string,
+    tenant: SeedTenant | undefined,
+  ): Promise<Record<string, unknown>> {
     const code = form.get('code') ?? fail(aad.missingParameter('code'));
     const grant = this.codes.get(code);
     if (!grant || grant.expiresAt < Date.now()) return fail(aad.codeInvalid());
@@ -517,12 +696,19 @@ export class EntraEmulator implements Emulator {
     if (redirectUri !== grant.redirectUri) return fail(aad.redirectMismatch(redirectUri, clientId));
     if (grant.codeChallenge) {
       const verifier = form.get('code_verifier') ?? fail(aad.missingParameter('code_verifier'));
-      const computed = grant.codeChallengeMethod === 'S256' ? b64url(createHash('sha256').update(verifier).digest()) : verifier;
+      const computed =
+        grant.codeChallengeMethod === 'S256' ? b64url(createHash('sha256').update(verifier).digest()) : verifier;
       if (!safeEqual(computed, grant.codeChallenge)) return fail(aad.pkceMismatch());
     }
     grant.redeemed = true;
     const requested = (form.get('scope') ?? '').split(/\s+/).filter(Boolean);
-    return this.userTokens(grant.clientId, grant.tenantId, grant.userId, requested.length ? requested : grant.scopes, grant.nonce);
+    return this.userTokens(
+      grant.clientId,
+      grant.tenantId,
+      grant.userId,
+      requested.length ? requested : grant.scopes,
+      grant.nonce,
+    );
   }
 
   private async refresh(form: URLSearchParams, clientId: string): Promise<Record<string, unknown>> {
@@ -534,7 +720,13 @@ export class EntraEmulator implements Emulator {
     return this.userTokens(grant.clientId, grant.tenantId, grant.userId, requested.length ? requested : grant.scopes);
   }
 
-  private async userTokens(clientId: string, tenantId: string, userId: string, scopes: string[], nonce?: string): Promise<Record<string, unknown>> {
+  private async userTokens(
+    clientId: string,
+    tenantId: string,
+    userId: string,
+    scopes: string[],
+    nonce?: string,
+  ): Promise<Record<string, unknown>> {
     const user = this.ctx.directory.user(tenantId, userId);
     if (!user || !user.accountEnabled) return fail(aad.userDisabled());
     const resourceScopes = scopes.filter((s) => !isOidcScope(s));
@@ -544,14 +736,24 @@ export class EntraEmulator implements Emulator {
       const resources = new Set(resourceScopes.map((s) => splitScope(s).resource));
       if (resources.size !== 1) return fail(aad.invalidScope(resourceScopes.join(' ')));
       const resource = [...resources][0]!;
-      info = resolveResource(resource, this.ctx.directory, this.ctx.endpoints.keyVaultResource, this.ctx.endpoints.exchangeAudience);
+      info = resolveResource(
+        resource,
+        this.ctx.directory,
+        this.ctx.endpoints.keyVaultResource,
+        this.ctx.endpoints.exchangeAudience,
+      );
       if (!info) return fail(aad.resourceNotFound(resource, tenantId));
       const names = resourceScopes.map((s) => splitScope(s).name);
       granted = names.includes('.default') ? info.scopes : names;
       const unknown = granted.filter((n) => !info!.scopes.includes(n));
       if (unknown.length) return fail(aad.invalidScope(resourceScopes.join(' ')));
     } else {
-      info = resolveResource('https://graph.microsoft.com', this.ctx.directory, this.ctx.endpoints.keyVaultResource, this.ctx.endpoints.exchangeAudience)!;
+      info = resolveResource(
+        'https://graph.microsoft.com',
+        this.ctx.directory,
+        this.ctx.endpoints.keyVaultResource,
+        this.ctx.endpoints.exchangeAudience,
+      )!;
       granted = ['User.Read'];
     }
     const upn = this.ctx.directory.upn(user);
@@ -569,12 +771,27 @@ export class EntraEmulator implements Emulator {
       wids,
       uti: b64url(randomBytes(16)),
       ver: info.ver,
-      ...(v2 ? { azp: clientId, azpacr: '0', preferred_username: upn } : { appid: clientId, appidacr: '0', upn, unique_name: upn, given_name: user.givenName, family_name: user.surname }),
+      ...(v2
+        ? { azp: clientId, azpacr: '0', preferred_username: upn }
+        : {
+            appid: clientId,
+            appidacr: '0',
+            upn,
+            unique_name: upn,
+            given_name: user.givenName,
+            family_name: user.surname,
+          }),
     });
     this.ctx.stats.recordTokenRequest(tenantId, clientId, info.aud);
     const result: Record<string, unknown> = {
       token_type: 'Bearer',
-      scope: granted.map((g) => (info!.aud === 'https://graph.microsoft.com' ? g : `${resourceScopes.length ? splitScope(resourceScopes[0]!).resource : ''}/${g}`)).join(' '),
+      scope: granted
+        .map((g) =>
+          info!.aud === 'https://graph.microsoft.com'
+            ? g
+            : `${resourceScopes.length ? splitScope(resourceScopes[0]!).resource : ''}/${g}`,
+        )
+        .join(' '),
       expires_in: expiresIn,
       ext_expires_in: expiresIn,
       access_token: token,
@@ -596,7 +813,13 @@ export class EntraEmulator implements Emulator {
     }
     if (scopes.includes('offline_access')) {
       const refreshToken = b64url(randomBytes(64));
-      this.refreshTokens.set(refreshToken, { clientId, tenantId, userId: user.objectId, scopes, expiresAt: Date.now() + REFRESH_LIFETIME_MS });
+      this.refreshTokens.set(refreshToken, {
+        clientId,
+        tenantId,
+        userId: user.objectId,
+        scopes,
+        expiresAt: Date.now() + REFRESH_LIFETIME_MS,
+      });
       result.refresh_token = refreshToken;
     }
     return result;
@@ -623,7 +846,14 @@ export function redirectUriMatches(registered: string, requested: string): boole
     return false;
   }
   const loopback = (u: URL) => u.protocol === 'http:' && ['localhost', '127.0.0.1', '[::1]'].includes(u.hostname);
-  return loopback(a) && loopback(b) && a.hostname === b.hostname && a.pathname === b.pathname && a.search === b.search && !b.hash;
+  return (
+    loopback(a) &&
+    loopback(b) &&
+    a.hostname === b.hostname &&
+    a.pathname === b.pathname &&
+    a.search === b.search &&
+    !b.hash
+  );
 }
 
 function parseBasicAuth(header: string | undefined): { clientId: string; secret: string } | undefined {
@@ -655,7 +885,8 @@ function sendHtml(res: ServerResponse, status: number, html: string, headers: Re
     'Content-Type': 'text/html; charset=utf-8',
     'Content-Length': String(body.length),
     'Cache-Control': 'no-store',
-    'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+    'Content-Security-Policy':
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
     'X-Frame-Options': 'DENY',
     ...headers,
   });
@@ -692,7 +923,11 @@ function sendSignInPage(res: ServerResponse, redirectUri: string, html: string):
 
 function sendAadPage(res: ServerResponse, err: AadError): void {
   const code = `AADSTS${err.code}`;
-  sendHtml(res, 400, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in error</title></head><body><main><h1>Sorry, but we’re having trouble signing you in.</h1><p>${code}: ${escapeHtml(err.message)}</p><p>Request Id: ${randomUUID()}</p></main></body></html>`);
+  sendHtml(
+    res,
+    400,
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in error</title></head><body><main><h1>Sorry, but we’re having trouble signing you in.</h1><p>${code}: ${escapeHtml(err.message)}</p><p>Request Id: ${randomUUID()}</p></main></body></html>`,
+  );
 }
 
 export function escapeHtml(text: string): string {

@@ -14,36 +14,161 @@ export interface AadError {
 }
 
 export const aad = {
-  tenantNotFound: (tenant: string): AadError => ({ status: 400, error: 'invalid_request', code: 90002, message: `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.` }),
-  appNotFound: (clientId: string, tenant: string): AadError => ({ status: 400, error: 'unauthorized_client', code: 700016, message: `Application with identifier '${clientId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.` }),
-  invalidSecret: (clientId: string): AadError => ({ status: 401, error: 'invalid_client', code: 7000215, message: `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.` }),
-  secretExpired: (clientId: string): AadError => ({ status: 401, error: 'invalid_client', code: 7000222, message: `The provided client secret keys for app '${clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.` }),
-  certNotRegistered: (thumbprint: string, clientId: string): AadError => ({ status: 401, error: 'invalid_client', code: 700027, message: `Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '${thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${clientId}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/${clientId}']` }),
-  certExpired: (thumbprint: string, clientId: string, start: Date, end: Date): AadError => ({ status: 401, error: 'invalid_client', code: 700027, message: `Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '${thumbprint}', Found key 'Start=${start.toISOString()}, End=${end.toISOString()}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${clientId}'.]` }),
-  assertionInvalid: (reason: string): AadError => ({ status: 401, error: 'invalid_client', code: 700027, message: `Client assertion failed signature validation. ${reason}` }),
-  assertionExpired: (): AadError => ({ status: 401, error: 'invalid_client', code: 700024, message: 'Client assertion is not within its valid time range.' }),
-  assertionAudience: (): AadError => ({ status: 401, error: 'invalid_client', code: 700021, message: "Client assertion application identifier doesn't match 'client_id' parameter." }),
-  noCredential: (): AadError => ({ status: 401, error: 'invalid_client', code: 7000218, message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'." }),
-  missingParameter: (name: string): AadError => ({ status: 400, error: 'invalid_request', code: 900144, message: `The request body must contain the following parameter: '${name}'.` }),
-  unsupportedGrant: (grant: string): AadError => ({ status: 400, error: 'unsupported_grant_type', code: 70003, message: `The app requested an unsupported grant type '${grant}'.` }),
-  invalidScope: (scope: string): AadError => ({ status: 400, error: 'invalid_scope', code: 70011, message: `The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.` }),
-  scopeNeedsDefault: (scope: string): AadError => ({ status: 400, error: 'invalid_scope', code: 1002012, message: `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).` }),
-  resourceNotFound: (resource: string, tenant: string): AadError => ({ status: 400, error: 'invalid_resource', code: 500011, message: `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.` }),
-  badCredentials: (): AadError => ({ status: 400, error: 'invalid_grant', code: 50126, message: 'Error validating credentials due to invalid username or password.' }),
-  userDisabled: (): AadError => ({ status: 400, error: 'invalid_grant', code: 50057, message: 'The user account is disabled.' }),
-  redirectMismatch: (uri: string, clientId: string): AadError => ({ status: 400, error: 'invalid_request', code: 50011, message: `The redirect URI '${uri}' specified in the request does not match the redirect URIs configured for the application '${clientId}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.` }),
-  pkceMismatch: (): AadError => ({ status: 400, error: 'invalid_grant', code: 501481, message: 'The Code_Verifier does not match the code_challenge supplied in the authorization request.' }),
-  pkceRequired: (): AadError => ({ status: 400, error: 'invalid_request', code: 9002325, message: 'Proof Key for Code Exchange is required for cross-origin authorization code redemption.' }),
-  codeInvalid: (): AadError => ({ status: 400, error: 'invalid_grant', code: 70008, message: 'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.' }),
-  codeRedeemed: (): AadError => ({ status: 400, error: 'invalid_grant', code: 54005, message: 'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.' }),
-  malformedBody: (): AadError => ({ status: 400, error: 'invalid_request', code: 900144, message: "The request body must contain the following parameter: 'grant_type'." }),
-  unauthorizedClientFlow: (clientId: string): AadError => ({ status: 400, error: 'unauthorized_client', code: 700025, message: `Client is public so neither 'client_assertion' nor 'client_secret' should be presented. Application '${clientId}'.` }),
+  tenantNotFound: (tenant: string): AadError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 90002,
+    message: `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.`,
+  }),
+  appNotFound: (clientId: string, tenant: string): AadError => ({
+    status: 400,
+    error: 'unauthorized_client',
+    code: 700016,
+    message: `Application with identifier '${clientId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+  }),
+  invalidSecret: (clientId: string): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 7000215,
+    message: `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${clientId}'.`,
+  }),
+  secretExpired: (clientId: string): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 7000222,
+    message: `The provided client secret keys for app '${clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+  }),
+  certNotRegistered: (thumbprint: string, clientId: string): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    message: `Client assertion contains an invalid signature. [Reason - The key was not found., Thumbprint of key used by client: '${thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${clientId}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/${clientId}']`,
+  }),
+  certExpired: (thumbprint: string, clientId: string, start: Date, end: Date): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    message: `Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '${thumbprint}', Found key 'Start=${start.toISOString()}, End=${end.toISOString()}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${clientId}'.]`,
+  }),
+  assertionInvalid: (reason: string): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700027,
+    message: `Client assertion failed signature validation. ${reason}`,
+  }),
+  assertionExpired: (): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700024,
+    message: 'Client assertion is not within its valid time range.',
+  }),
+  assertionAudience: (): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700021,
+    message: "Client assertion application identifier doesn't match 'client_id' parameter.",
+  }),
+  noCredential: (): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 7000218,
+    message: "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+  }),
+  missingParameter: (name: string): AadError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 900144,
+    message: `The request body must contain the following parameter: '${name}'.`,
+  }),
+  unsupportedGrant: (grant: string): AadError => ({
+    status: 400,
+    error: 'unsupported_grant_type',
+    code: 70003,
+    message: `The app requested an unsupported grant type '${grant}'.`,
+  }),
+  invalidScope: (scope: string): AadError => ({
+    status: 400,
+    error: 'invalid_scope',
+    code: 70011,
+    message: `The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`,
+  }),
+  scopeNeedsDefault: (scope: string): AadError => ({
+    status: 400,
+    error: 'invalid_scope',
+    code: 1002012,
+    message: `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+  }),
+  resourceNotFound: (resource: string, tenant: string): AadError => ({
+    status: 400,
+    error: 'invalid_resource',
+    code: 500011,
+    message: `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+  }),
+  badCredentials: (): AadError => ({
+    status: 400,
+    error: 'invalid_grant',
+    code: 50126,
+    message: 'Error validating credentials due to invalid username or password.',
+  }),
+  userDisabled: (): AadError => ({
+    status: 400,
+    error: 'invalid_grant',
+    code: 50057,
+    message: 'The user account is disabled.',
+  }),
+  redirectMismatch: (uri: string, clientId: string): AadError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 50011,
+    message: `The redirect URI '${uri}' specified in the request does not match the redirect URIs configured for the application '${clientId}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.`,
+  }),
+  pkceMismatch: (): AadError => ({
+    status: 400,
+    error: 'invalid_grant',
+    code: 501481,
+    message: 'The Code_Verifier does not match the code_challenge supplied in the authorization request.',
+  }),
+  pkceRequired: (): AadError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 9002325,
+    message: 'Proof Key for Code Exchange is required for cross-origin authorization code redemption.',
+  }),
+  codeInvalid: (): AadError => ({
+    status: 400,
+    error: 'invalid_grant',
+    code: 70008,
+    message:
+      'The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.',
+  }),
+  codeRedeemed: (): AadError => ({
+    status: 400,
+    error: 'invalid_grant',
+    code: 54005,
+    message:
+      'OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.',
+  }),
+  malformedBody: (): AadError => ({
+    status: 400,
+    error: 'invalid_request',
+    code: 900144,
+    message: "The request body must contain the following parameter: 'grant_type'.",
+  }),
+  unauthorizedClientFlow: (clientId: string): AadError => ({
+    status: 400,
+    error: 'unauthorized_client',
+    code: 700025,
+    message: `Client is public so neither 'client_assertion' nor 'client_secret' should be presented. Application '${clientId}'.`,
+  }),
 };
 
 export function sendAadError(res: ServerResponse, err: AadError, extraHeaders: Record<string, string> = {}): void {
   const traceId = randomUUID();
   const correlationId = randomUUID();
-  const timestamp = new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  const timestamp = new Date()
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, 'Z');
   sendJson(
     res,
     err.status,

@@ -20,27 +20,53 @@ export class ManagedIdentityEmulator implements Emulator {
 
   async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
     const expectedPath = new URL(this.ctx.endpoints.identityEndpoint).pathname;
-    if (req.url.pathname !== expectedPath) return sendJson(res, 404, { statusCode: 404, message: 'Resource not found.' });
-    if (req.method !== 'GET') return sendJson(res, 405, { statusCode: 405, message: 'The requested resource does not support http method ' + req.method + '.' });
+    if (req.url.pathname !== expectedPath)
+      return sendJson(res, 404, { statusCode: 404, message: 'Resource not found.' });
+    if (req.method !== 'GET')
+      return sendJson(res, 405, {
+        statusCode: 405,
+        message: 'The requested resource does not support http method ' + req.method + '.',
+      });
     const header = req.headers['x-identity-header'];
     if (typeof header !== 'string' || !safeEqual(header, this.ctx.endpoints.identityHeader)) {
-      return sendJson(res, 401, { statusCode: 401, message: 'Unauthorized: the X-IDENTITY-HEADER value is missing or invalid.', correlationId: randomBytes(16).toString('hex') });
+      return sendJson(res, 401, {
+        statusCode: 401,
+        message: 'Unauthorized: the X-IDENTITY-HEADER value is missing or invalid.',
+        correlationId: randomBytes(16).toString('hex'),
+      });
     }
     await serviceDelay(this.latencyMs());
     const q = req.url.searchParams;
     const apiVersion = q.get('api-version');
     if (apiVersion !== '2019-08-01') {
-      return sendJson(res, 400, { statusCode: 400, message: `The api-version '${apiVersion ?? ''}' is invalid. The supported version is '2019-08-01'.` });
+      return sendJson(res, 400, {
+        statusCode: 400,
+        message: `The api-version '${apiVersion ?? ''}' is invalid. The supported version is '2019-08-01'.`,
+      });
     }
     const resource = q.get('resource');
-    if (!resource) return sendJson(res, 400, { statusCode: 400, message: "The 'resource' query parameter is required." });
+    if (!resource)
+      return sendJson(res, 400, { statusCode: 400, message: "The 'resource' query parameter is required." });
     const mi = this.ctx.directory.seed.managedIdentity;
     const clientId = q.get('client_id');
     const principalId = q.get('principal_id') ?? q.get('object_id');
-    if ((clientId && clientId.toLowerCase() !== mi.clientId) || (principalId && principalId.toLowerCase() !== mi.objectId) || q.get('mi_res_id')) {
-      return sendJson(res, 400, { statusCode: 400, message: 'No managed identity found for the specified client_id, principal_id or resource id.', correlationId: randomBytes(16).toString('hex') });
+    if (
+      (clientId && clientId.toLowerCase() !== mi.clientId) ||
+      (principalId && principalId.toLowerCase() !== mi.objectId) ||
+      q.get('mi_res_id')
+    ) {
+      return sendJson(res, 400, {
+        statusCode: 400,
+        message: 'No managed identity found for the specified client_id, principal_id or resource id.',
+        correlationId: randomBytes(16).toString('hex'),
+      });
     }
-    const info = resolveResource(resource.replace(/\/\.default$/, ''), this.ctx.directory, this.ctx.endpoints.keyVaultResource, this.ctx.endpoints.exchangeAudience);
+    const info = resolveResource(
+      resource.replace(/\/\.default$/, ''),
+      this.ctx.directory,
+      this.ctx.endpoints.keyVaultResource,
+      this.ctx.endpoints.exchangeAudience,
+    );
     if (!info) {
       return sendJson(res, 400, {
         error: 'invalid_resource',
@@ -51,7 +77,10 @@ export class ManagedIdentityEmulator implements Emulator {
       aud: info.aud,
       // Storage tokens are checked by Azurite, which (like Azure Storage) accepts only Entra's real
       // v1 issuer; the sandbox's own services expect the sandbox authority.
-      iss: info.aud === STORAGE_AUDIENCE ? `https://sts.windows.net/${mi.tenantId}/` : `${this.ctx.endpoints.authorityHost}/${mi.tenantId}/`,
+      iss:
+        info.aud === STORAGE_AUDIENCE
+          ? `https://sts.windows.net/${mi.tenantId}/`
+          : `${this.ctx.endpoints.authorityHost}/${mi.tenantId}/`,
       tid: mi.tenantId,
       oid: mi.objectId,
       sub: mi.objectId,

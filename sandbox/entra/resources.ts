@@ -27,7 +27,12 @@ export function isOidcScope(scope: string): boolean {
 }
 
 /** Resolves a resource identifier (URI or app id) to its token shape; undefined when unknown. */
-export function resolveResource(resource: string, directory: SandboxDirectory, keyVaultResource: string, exchangeAudience: string = WELL_KNOWN.exchangeAudience): ResourceInfo | undefined {
+export function resolveResource(
+  resource: string,
+  directory: SandboxDirectory,
+  keyVaultResource: string,
+  exchangeAudience: string = WELL_KNOWN.exchangeAudience,
+): ResourceInfo | undefined {
   const r = resource.replace(/\/+$/, '');
   const lower = r.toLowerCase();
   // Exchange Online under the cloud's own resource only (a sovereign cloud does not know the commercial one);
@@ -35,7 +40,11 @@ export function resolveResource(resource: string, directory: SandboxDirectory, k
   if (lower === exchangeAudience.toLowerCase() || lower === WELL_KNOWN.exchangeResourceAppId) {
     return { aud: exchangeAudience, grantAudience: WELL_KNOWN.exchangeAudience, ver: '1.0', scopes: [] };
   }
-  if (lower === WELL_KNOWN.keyVaultAudience || lower === keyVaultResource.toLowerCase() || lower === WELL_KNOWN.keyVaultResourceAppId) {
+  if (
+    lower === WELL_KNOWN.keyVaultAudience ||
+    lower === keyVaultResource.toLowerCase() ||
+    lower === WELL_KNOWN.keyVaultResourceAppId
+  ) {
     return { aud: r, grantAudience: WELL_KNOWN.keyVaultAudience, ver: '1.0', scopes: ['user_impersonation'] };
   }
   // Azure Storage (Azurite with --oauth basic): RBAC, no grants; any account's service URI or the generic resource.
@@ -43,11 +52,21 @@ export function resolveResource(resource: string, directory: SandboxDirectory, k
     return { aud: STORAGE_AUDIENCE, grantAudience: STORAGE_AUDIENCE, ver: '1.0', scopes: ['user_impersonation'] };
   }
   if (lower === 'https://graph.microsoft.com' || lower === '00000003-0000-0000-c000-000000000000') {
-    return { aud: 'https://graph.microsoft.com', grantAudience: 'https://graph.microsoft.com', ver: '1.0', scopes: ['User.Read'] };
+    return {
+      aud: 'https://graph.microsoft.com',
+      grantAudience: 'https://graph.microsoft.com',
+      ver: '1.0',
+      scopes: ['User.Read'],
+    };
   }
   const api = directory.apiApp(r);
   if (api?.identifierUri) {
-    return { aud: api.appId, grantAudience: api.identifierUri, ver: api.appId === GATEWAY_API.appId ? '2.0' : '1.0', scopes: api.scopes ?? [] };
+    return {
+      aud: api.appId,
+      grantAudience: api.identifierUri,
+      ver: api.appId === GATEWAY_API.appId ? '2.0' : '1.0',
+      scopes: api.scopes ?? [],
+    };
   }
   return undefined;
 }

@@ -3,7 +3,12 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-export function renderSignInPage(options: { action: string; loginHint: string; appName: string; error?: string }): string {
+export function renderSignInPage(options: {
+  action: string;
+  loginHint: string;
+  appName: string;
+  error?: string;
+}): string {
   const error = options.error ? `<p class="error" role="alert" id="error">${escapeHtml(options.error)}</p>` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -36,7 +36,10 @@ export interface AccessTokenClaims {
 export type TokenProblem = 'malformed' | 'signature' | 'expired' | 'notYetValid';
 
 export class TokenVerificationError extends Error {
-  constructor(readonly problem: TokenProblem, message: string) {
+  constructor(
+    readonly problem: TokenProblem,
+    message: string,
+  ) {
     super(message);
     this.name = 'TokenVerificationError';
   }
@@ -76,9 +79,18 @@ export class TokenService {
    * Signs a token. `claims` must carry aud/iss/tid/oid/sub; iat/nbf/exp/ver are filled in
    * (a `lifetimeSeconds` override lets tests ask for short-lived tokens).
    */
-  async sign(claims: Omit<AccessTokenClaims, 'iat' | 'nbf' | 'exp' | 'ver'> & Partial<Pick<AccessTokenClaims, 'ver'>>, lifetimeSeconds = this.lifetimeSeconds): Promise<{ token: string; expiresIn: number; claims: AccessTokenClaims }> {
+  async sign(
+    claims: Omit<AccessTokenClaims, 'iat' | 'nbf' | 'exp' | 'ver'> & Partial<Pick<AccessTokenClaims, 'ver'>>,
+    lifetimeSeconds = this.lifetimeSeconds,
+  ): Promise<{ token: string; expiresIn: number; claims: AccessTokenClaims }> {
     const now = Math.floor(Date.now() / 1000);
-    const full: AccessTokenClaims = { ver: '1.0', ...claims, iat: now, nbf: now, exp: now + lifetimeSeconds } as AccessTokenClaims;
+    const full: AccessTokenClaims = {
+      ver: '1.0',
+      ...claims,
+      iat: now,
+      nbf: now,
+      exp: now + lifetimeSeconds,
+    } as AccessTokenClaims;
     const token = await new SignJWT({ ...full })
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.kid })
       .sign(this.privateKey);
@@ -90,7 +102,9 @@ export class TokenService {
    * for tokens Entra ID would never issue, e.g. without `exp` or issued in the future.
    */
   async signClaims(claims: Record<string, unknown>): Promise<string> {
-    return new SignJWT({ ...claims }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.kid }).sign(this.privateKey);
+    return new SignJWT({ ...claims })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: this.kid })
+      .sign(this.privateKey);
   }
 
   /** Verifies signature and lifetime; audience/issuer/role checks are the caller's job. */
@@ -100,8 +114,10 @@ export class TokenService {
       return payload as AccessTokenClaims;
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw new TokenVerificationError('expired', 'The token is expired.');
-      if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf') throw new TokenVerificationError('notYetValid', 'The token is not yet valid.');
-      if (error instanceof errors.JWSSignatureVerificationFailed) throw new TokenVerificationError('signature', 'The token signature is invalid.');
+      if (error instanceof errors.JWTClaimValidationFailed && error.claim === 'nbf')
+        throw new TokenVerificationError('notYetValid', 'The token is not yet valid.');
+      if (error instanceof errors.JWSSignatureVerificationFailed)
+        throw new TokenVerificationError('signature', 'The token signature is invalid.');
       throw new TokenVerificationError('malformed', 'The token is malformed.');
     }
   }

@@ -47,7 +47,8 @@ interface MultiEdit {
 
 function toMulti(name: string, value: unknown): MultiEdit {
   if (Array.isArray(value)) {
-    if (value.some((v) => v !== null && typeof v === 'object')) throw exo.badArgument(name, value, 'Microsoft.Exchange.Data.MultiValuedProperty');
+    if (value.some((v) => v !== null && typeof v === 'object'))
+      throw exo.badArgument(name, value, 'Microsoft.Exchange.Data.MultiValuedProperty');
     return { replace: value.map(String), add: [], remove: [] };
   }
   if (typeof value === 'string') return { replace: [value], add: [], remove: [] };
@@ -190,7 +191,18 @@ function groupObject(r: TenantRecipients, g: GroupState): Record<string, unknown
 function recipientObject(r: TenantRecipients, rec: Recipient): Record<string, unknown> {
   if (rec.kind === 'group') {
     const g = groupObject(r, rec);
-    return { Identity: g.Identity, Name: g.Name, Alias: g.Alias, DisplayName: g.DisplayName, PrimarySmtpAddress: g.PrimarySmtpAddress, RecipientType: g.RecipientType, RecipientTypeDetails: g.RecipientTypeDetails, ExternalDirectoryObjectId: g.ExternalDirectoryObjectId, HiddenFromAddressListsEnabled: g.HiddenFromAddressListsEnabled, EmailAddresses: g.EmailAddresses };
+    return {
+      Identity: g.Identity,
+      Name: g.Name,
+      Alias: g.Alias,
+      DisplayName: g.DisplayName,
+      PrimarySmtpAddress: g.PrimarySmtpAddress,
+      RecipientType: g.RecipientType,
+      RecipientTypeDetails: g.RecipientTypeDetails,
+      ExternalDirectoryObjectId: g.ExternalDirectoryObjectId,
+      HiddenFromAddressListsEnabled: g.HiddenFromAddressListsEnabled,
+      EmailAddresses: g.EmailAddresses,
+    };
   }
   if (rec.kind === 'user') return { ...userObject(r, rec), PrimarySmtpAddress: '', Alias: rec.user.alias };
   const m = mailboxObject(r, rec);
@@ -256,15 +268,25 @@ function checkAccessRights(value: unknown, allowed: string[], name = 'AccessRigh
  * filterable multi-valued properties that are not in the output (e.g. a group's `Members`,
  * matched by distinguished name): -eq holds when any value matches.
  */
-function filterMatches(obj: Record<string, unknown>, filter: string, multiValued: Record<string, string[]> = {}): boolean {
+function filterMatches(
+  obj: Record<string, unknown>,
+  filter: string,
+  multiValued: Record<string, string[]> = {},
+): boolean {
   const clauses = filter.split(/\s+-and\s+/i);
   return clauses.every((clause) => {
     const m = /^\s*\(?\s*(\w+)\s+-(eq|ne|like)\s+['"]([^'"]*)['"]\s*\)?\s*$/i.exec(clause);
-    if (!m) throw exo.invalidValue('Filter', `Invalid filter syntax. For a description of the filter parameter syntax see the command help. "${filter}"`);
+    if (!m)
+      throw exo.invalidValue(
+        'Filter',
+        `Invalid filter syntax. For a description of the filter parameter syntax see the command help. "${filter}"`,
+      );
     const [, prop, op, expected] = m;
     const want = expected!.toLowerCase();
     const multiKey = Object.keys(multiValued).find((k) => k.toLowerCase() === prop!.toLowerCase());
-    const actuals = multiKey ? multiValued[multiKey]!.map((v) => v.toLowerCase()) : [String(obj[prop!] ?? '').toLowerCase()];
+    const actuals = multiKey
+      ? multiValued[multiKey]!.map((v) => v.toLowerCase())
+      : [String(obj[prop!] ?? '').toLowerCase()];
     if (op!.toLowerCase() === 'eq') return actuals.includes(want);
     if (op!.toLowerCase() === 'ne') return !actuals.includes(want);
     const re = new RegExp(`^${want.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`);
@@ -273,7 +295,8 @@ function filterMatches(obj: Record<string, unknown>, filter: string, multiValued
 }
 
 /** The warning of an answer cut short by ResultSize (or by the page size, see the emulator). */
-export const MORE_RESULTS_WARNING = 'There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.';
+export const MORE_RESULTS_WARNING =
+  'There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.';
 /** ResultSize when a list cmdlet is not given one (EXO module `DefaultPageSize`; Get-Mailbox docs). */
 export const DEFAULT_RESULT_SIZE = 1000;
 
@@ -281,7 +304,11 @@ export const DEFAULT_RESULT_SIZE = 1000;
 function limit<T>(ctx: CmdletContext, items: T[], resultSize: unknown): T[] {
   if (resultSize !== undefined && String(resultSize).toLowerCase() === 'unlimited') return items;
   const n = resultSize === undefined ? DEFAULT_RESULT_SIZE : Number(resultSize);
-  if (!Number.isInteger(n) || n < 1) throw exo.invalidValue('ResultSize', `"${String(resultSize)}" is not a valid value: use a positive number or Unlimited.`);
+  if (!Number.isInteger(n) || n < 1)
+    throw exo.invalidValue(
+      'ResultSize',
+      `"${String(resultSize)}" is not a valid value: use a positive number or Unlimited.`,
+    );
   if (items.length <= n) return items;
   ctx.warn(MORE_RESULTS_WARNING);
   return items.slice(0, n);
@@ -296,8 +323,18 @@ const CMDLETS: Record<string, CmdletSpec> = {
     params: { Identity: 'string', ResultSize: 'any' },
     run(ctx) {
       const t = ctx.recipients.tenant;
-      for (const [domain, isDefault] of [[t.mailDomain, true], [t.domain, false]] as const) {
-        ctx.value.push({ Identity: domain, Name: domain, DomainName: domain, DomainType: 'Authoritative', Default: isDefault, InitialDomain: domain === t.domain });
+      for (const [domain, isDefault] of [
+        [t.mailDomain, true],
+        [t.domain, false],
+      ] as const) {
+        ctx.value.push({
+          Identity: domain,
+          Name: domain,
+          DomainName: domain,
+          DomainType: 'Authoritative',
+          Default: isDefault,
+          InitialDomain: domain === t.domain,
+        });
       }
     },
   },
@@ -310,9 +347,21 @@ const CMDLETS: Record<string, CmdletSpec> = {
         return;
       }
       let list = r.allMailboxes().map((m) => mailboxObject(r, m));
-      if (p.RecipientTypeDetails) list = list.filter((m) => (p.RecipientTypeDetails as string[]).some((t) => t.toLowerCase() === String(m.RecipientTypeDetails).toLowerCase()));
+      if (p.RecipientTypeDetails)
+        list = list.filter((m) =>
+          (p.RecipientTypeDetails as string[]).some(
+            (t) => t.toLowerCase() === String(m.RecipientTypeDetails).toLowerCase(),
+          ),
+        );
       if (p.Filter) list = list.filter((m) => filterMatches(m, p.Filter as string));
-      if (p.Anr) list = list.filter((m) => [m.Name, m.DisplayName, m.PrimarySmtpAddress].some((v) => String(v).toLowerCase().startsWith((p.Anr as string).toLowerCase())));
+      if (p.Anr)
+        list = list.filter((m) =>
+          [m.Name, m.DisplayName, m.PrimarySmtpAddress].some((v) =>
+            String(v)
+              .toLowerCase()
+              .startsWith((p.Anr as string).toLowerCase()),
+          ),
+        );
       ctx.value.push(...limit(ctx, list, p.ResultSize));
     },
   },
@@ -326,7 +375,10 @@ const CMDLETS: Record<string, CmdletSpec> = {
         ctx.value.push(userObject(r, rec));
         return;
       }
-      let list = r.allRecipients().filter((x) => x.kind !== 'group').map((x) => userObject(r, x));
+      let list = r
+        .allRecipients()
+        .filter((x) => x.kind !== 'group')
+        .map((x) => userObject(r, x));
       if (p.Filter) list = list.filter((u) => filterMatches(u, p.Filter as string));
       ctx.value.push(...limit(ctx, list, p.ResultSize));
     },
@@ -342,7 +394,12 @@ const CMDLETS: Record<string, CmdletSpec> = {
         return;
       }
       let list = r.allRecipients().map((x) => recipientObject(r, x));
-      if (p.RecipientTypeDetails) list = list.filter((m) => (p.RecipientTypeDetails as string[]).some((t) => t.toLowerCase() === String(m.RecipientTypeDetails).toLowerCase()));
+      if (p.RecipientTypeDetails)
+        list = list.filter((m) =>
+          (p.RecipientTypeDetails as string[]).some(
+            (t) => t.toLowerCase() === String(m.RecipientTypeDetails).toLowerCase(),
+          ),
+        );
       if (p.Filter) list = list.filter((m) => filterMatches(m, p.Filter as string));
       ctx.value.push(...limit(ctx, list, p.ResultSize));
     },
@@ -363,7 +420,11 @@ const CMDLETS: Record<string, CmdletSpec> = {
     run(ctx, p) {
       const r = ctx.recipients;
       const m = mailbox(r, p.Identity as string);
-      if (p.Password !== undefined && String(p.Password).length < 8) throw exo.invalidValue('Password', 'The specified password does not comply with password complexity requirements.');
+      if (p.Password !== undefined && String(p.Password).length < 8)
+        throw exo.invalidValue(
+          'Password',
+          'The specified password does not comply with password complexity requirements.',
+        );
       const changes: Record<string, unknown> = {};
       // Validate everything before changing anything: a failed cmdlet changes nothing.
       let newType: MailboxState['type'] | undefined;
@@ -371,12 +432,18 @@ const CMDLETS: Record<string, CmdletSpec> = {
         const t = String(p.Type).toLowerCase();
         if (t === 'shared') newType = 'SharedMailbox';
         else if (t === 'regular') newType = 'UserMailbox';
-        else throw exo.invalidValue('Type', `The argument "${String(p.Type)}" does not belong to the set "Regular,Room,Equipment,Shared".`);
+        else
+          throw exo.invalidValue(
+            'Type',
+            `The argument "${String(p.Type)}" does not belong to the set "Regular,Room,Equipment,Shared".`,
+          );
       }
       let sendOnBehalf: Set<string> | undefined;
       if (p.GrantSendOnBehalfTo) {
         const edit = p.GrantSendOnBehalfTo as MultiEdit;
-        sendOnBehalf = new Set(edit.replace ? edit.replace.map((id) => r.objectId(trustee(r, id))) : m.grantSendOnBehalfTo);
+        sendOnBehalf = new Set(
+          edit.replace ? edit.replace.map((id) => r.objectId(trustee(r, id))) : m.grantSendOnBehalfTo,
+        );
         for (const id of edit.add) sendOnBehalf.add(r.objectId(trustee(r, id)));
         for (const id of edit.remove) sendOnBehalf.delete(r.objectId(trustee(r, id)));
       }
@@ -387,7 +454,10 @@ const CMDLETS: Record<string, CmdletSpec> = {
         addresses = edit.replace ? edit.replace.map(norm) : [...m.emailAddresses];
         for (const a of edit.add.map(norm)) {
           const taken = r.resolve(a.replace(/^smtp:/i, ''));
-          if (taken && taken !== m) throw exo.taskInvalid(`The proxy address "${a}" is already being used by the proxy addresses or LegacyExchangeDN of "${r.name(taken)}". Please choose another proxy address.`);
+          if (taken && taken !== m)
+            throw exo.taskInvalid(
+              `The proxy address "${a}" is already being used by the proxy addresses or LegacyExchangeDN of "${r.name(taken)}". Please choose another proxy address.`,
+            );
           if (!addresses.some((x) => x.toLowerCase() === a.toLowerCase())) addresses.push(a);
         }
         const removals = edit.remove.map((a) => norm(a).toLowerCase());
@@ -409,7 +479,10 @@ const CMDLETS: Record<string, CmdletSpec> = {
         m.grantSendOnBehalfTo = sendOnBehalf;
         changes.GrantSendOnBehalfTo = [...sendOnBehalf].map((id) => nameOf(r, id));
       }
-      if (addresses && !sameSet(new Set(addresses.map((a) => a.toLowerCase())), new Set(m.emailAddresses.map((a) => a.toLowerCase())))) {
+      if (
+        addresses &&
+        !sameSet(new Set(addresses.map((a) => a.toLowerCase())), new Set(m.emailAddresses.map((a) => a.toLowerCase())))
+      ) {
         m.emailAddresses = addresses;
         changes.EmailAddresses = addresses;
       }
@@ -439,22 +512,57 @@ const CMDLETS: Record<string, CmdletSpec> = {
     run(ctx, p) {
       const r = ctx.recipients;
       const m = mailbox(r, p.Identity as string);
-      const entries: Record<string, unknown>[] = [{ Identity: r.name(m), User: 'NT AUTHORITY\\SELF', AccessRights: ['FullAccess', 'ReadPermission'], IsInherited: false, Deny: false, InheritanceType: 'All' }];
+      const entries: Record<string, unknown>[] = [
+        {
+          Identity: r.name(m),
+          User: 'NT AUTHORITY\\SELF',
+          AccessRights: ['FullAccess', 'ReadPermission'],
+          IsInherited: false,
+          Deny: false,
+          InheritanceType: 'All',
+        },
+      ];
       for (const [id, grant] of m.fullAccess) {
         const t = r.resolve(id);
-        entries.push({ Identity: r.name(m), User: t ? r.primarySmtp(t) : id, AccessRights: ['FullAccess'], IsInherited: false, Deny: false, InheritanceType: grant.inheritanceType });
+        entries.push({
+          Identity: r.name(m),
+          User: t ? r.primarySmtp(t) : id,
+          AccessRights: ['FullAccess'],
+          IsInherited: false,
+          Deny: false,
+          InheritanceType: grant.inheritanceType,
+        });
       }
-      const filtered = p.User ? entries.filter((e) => String(e.User).toLowerCase() === r.primarySmtp(trustee(r, p.User as string)).toLowerCase()) : entries;
+      const filtered = p.User
+        ? entries.filter(
+            (e) => String(e.User).toLowerCase() === r.primarySmtp(trustee(r, p.User as string)).toLowerCase(),
+          )
+        : entries;
       ctx.value.push(...limit(ctx, filtered, p.ResultSize));
     },
   },
   'Add-MailboxPermission': {
-    params: { Identity: 'string', User: 'string', AccessRights: 'strings', InheritanceType: 'string', AutoMapping: 'bool', Confirm: 'bool' },
+    params: {
+      Identity: 'string',
+      User: 'string',
+      AccessRights: 'strings',
+      InheritanceType: 'string',
+      AutoMapping: 'bool',
+      Confirm: 'bool',
+    },
     mandatory: ['Identity', 'User', 'AccessRights'],
     run(ctx, p) {
       const r = ctx.recipients;
       const m = mailbox(r, p.Identity as string);
-      checkAccessRights(p.AccessRights, ['FullAccess', 'ReadPermission', 'ChangePermission', 'ChangeOwner', 'DeleteItem', 'ExternalAccount', 'SendAs']);
+      checkAccessRights(p.AccessRights, [
+        'FullAccess',
+        'ReadPermission',
+        'ChangePermission',
+        'ChangeOwner',
+        'DeleteItem',
+        'ExternalAccount',
+        'SendAs',
+      ]);
       const t = trustee(r, p.User as string);
       const id = r.objectId(t);
       const inheritanceType = (p.InheritanceType as string | undefined) ?? 'All';
@@ -464,19 +572,43 @@ const CMDLETS: Record<string, CmdletSpec> = {
         m.fullAccess.set(id, { autoMapping: (p.AutoMapping as boolean | undefined) ?? true, inheritanceType });
         ctx.changed(r.primarySmtp(m), { User: r.primarySmtp(t), AccessRights: p.AccessRights });
       }
-      ctx.value.push({ Identity: r.name(m), User: r.primarySmtp(t), AccessRights: ['FullAccess'], IsInherited: false, Deny: false, InheritanceType: inheritanceType });
+      ctx.value.push({
+        Identity: r.name(m),
+        User: r.primarySmtp(t),
+        AccessRights: ['FullAccess'],
+        IsInherited: false,
+        Deny: false,
+        InheritanceType: inheritanceType,
+      });
     },
   },
   'Remove-MailboxPermission': {
-    params: { Identity: 'string', User: 'string', AccessRights: 'strings', InheritanceType: 'string', Confirm: 'bool', BypassMasterAccountSid: 'bool' },
+    params: {
+      Identity: 'string',
+      User: 'string',
+      AccessRights: 'strings',
+      InheritanceType: 'string',
+      Confirm: 'bool',
+      BypassMasterAccountSid: 'bool',
+    },
     mandatory: ['Identity', 'User', 'AccessRights'],
     run(ctx, p) {
       const r = ctx.recipients;
       const m = mailbox(r, p.Identity as string);
-      checkAccessRights(p.AccessRights, ['FullAccess', 'ReadPermission', 'ChangePermission', 'ChangeOwner', 'DeleteItem', 'ExternalAccount', 'SendAs']);
+      checkAccessRights(p.AccessRights, [
+        'FullAccess',
+        'ReadPermission',
+        'ChangePermission',
+        'ChangeOwner',
+        'DeleteItem',
+        'ExternalAccount',
+        'SendAs',
+      ]);
       const t = trustee(r, p.User as string);
       if (!m.fullAccess.delete(r.objectId(t))) {
-        ctx.warn(`Can't remove the access control entry on the object "${r.name(m)}" for account "${r.name(t)}" because the ACE doesn't exist on the object.`);
+        ctx.warn(
+          `Can't remove the access control entry on the object "${r.name(m)}" for account "${r.name(t)}" because the ACE doesn't exist on the object.`,
+        );
         return;
       }
       ctx.changed(r.primarySmtp(m), { User: r.primarySmtp(t), AccessRights: p.AccessRights, removed: true });
@@ -488,12 +620,38 @@ const CMDLETS: Record<string, CmdletSpec> = {
     run(ctx, p) {
       const r = ctx.recipients;
       const m = mailbox(r, p.Identity as string);
-      const entries: Record<string, unknown>[] = [{ Identity: r.name(m), Trustee: 'NT AUTHORITY\\SELF', AccessControlType: 'Allow', AccessRights: ['SendAs'], IsInherited: false, InheritanceType: 'None' }];
+      const entries: Record<string, unknown>[] = [
+        {
+          Identity: r.name(m),
+          Trustee: 'NT AUTHORITY\\SELF',
+          AccessControlType: 'Allow',
+          AccessRights: ['SendAs'],
+          IsInherited: false,
+          InheritanceType: 'None',
+        },
+      ];
       for (const id of m.sendAs) {
         const t = r.resolve(id);
-        entries.push({ Identity: r.name(m), Trustee: t ? r.primarySmtp(t) : id, AccessControlType: 'Allow', AccessRights: ['SendAs'], IsInherited: false, InheritanceType: 'None' });
+        entries.push({
+          Identity: r.name(m),
+          Trustee: t ? r.primarySmtp(t) : id,
+          AccessControlType: 'Allow',
+          AccessRights: ['SendAs'],
+          IsInherited: false,
+          InheritanceType: 'None',
+        });
       }
-      ctx.value.push(...limit(ctx, p.Trustee ? entries.filter((e) => String(e.Trustee).toLowerCase() === r.primarySmtp(trustee(r, p.Trustee as string)).toLowerCase()) : entries, p.ResultSize));
+      ctx.value.push(
+        ...limit(
+          ctx,
+          p.Trustee
+            ? entries.filter(
+                (e) => String(e.Trustee).toLowerCase() === r.primarySmtp(trustee(r, p.Trustee as string)).toLowerCase(),
+              )
+            : entries,
+          p.ResultSize,
+        ),
+      );
     },
   },
   'Add-RecipientPermission': {
@@ -505,12 +663,22 @@ const CMDLETS: Record<string, CmdletSpec> = {
       checkAccessRights(p.AccessRights, ['SendAs']);
       const t = trustee(r, p.Trustee as string);
       const id = r.objectId(t);
-      if (m.sendAs.has(id)) ctx.warn(`The appropriate access control entry is already present on the object "${r.name(m)}" for account "${r.primarySmtp(t)}".`);
+      if (m.sendAs.has(id))
+        ctx.warn(
+          `The appropriate access control entry is already present on the object "${r.name(m)}" for account "${r.primarySmtp(t)}".`,
+        );
       else {
         m.sendAs.add(id);
         ctx.changed(r.primarySmtp(m), { Trustee: r.primarySmtp(t), AccessRights: ['SendAs'] });
       }
-      ctx.value.push({ Identity: r.name(m), Trustee: r.primarySmtp(t), AccessControlType: 'Allow', AccessRights: ['SendAs'], IsInherited: false, InheritanceType: 'None' });
+      ctx.value.push({
+        Identity: r.name(m),
+        Trustee: r.primarySmtp(t),
+        AccessControlType: 'Allow',
+        AccessRights: ['SendAs'],
+        IsInherited: false,
+        InheritanceType: 'None',
+      });
     },
   },
   'Remove-RecipientPermission': {
@@ -522,7 +690,9 @@ const CMDLETS: Record<string, CmdletSpec> = {
       checkAccessRights(p.AccessRights, ['SendAs']);
       const t = trustee(r, p.Trustee as string);
       if (!m.sendAs.delete(r.objectId(t))) {
-        ctx.warn(`Can't remove the access control entry on the object "${r.name(m)}" for account "${r.primarySmtp(t)}" because the ACE doesn't exist on the object.`);
+        ctx.warn(
+          `Can't remove the access control entry on the object "${r.name(m)}" for account "${r.primarySmtp(t)}" because the ACE doesn't exist on the object.`,
+        );
         return;
       }
       ctx.changed(r.primarySmtp(m), { Trustee: r.primarySmtp(t), AccessRights: ['SendAs'], removed: true });
@@ -535,24 +705,51 @@ const CMDLETS: Record<string, CmdletSpec> = {
       const r = ctx.recipients;
       const m = mailbox(r, p.Identity as string);
       const a = m.autoReply;
-      ctx.value.push({ Identity: r.name(m), MailboxOwnerId: r.name(m), AutoReplyState: a.state, StartTime: a.startTime ?? null, EndTime: a.endTime ?? null, InternalMessage: a.internalMessage, ExternalMessage: a.externalMessage, ExternalAudience: a.externalAudience });
+      ctx.value.push({
+        Identity: r.name(m),
+        MailboxOwnerId: r.name(m),
+        AutoReplyState: a.state,
+        StartTime: a.startTime ?? null,
+        EndTime: a.endTime ?? null,
+        InternalMessage: a.internalMessage,
+        ExternalMessage: a.externalMessage,
+        ExternalAudience: a.externalAudience,
+      });
     },
   },
   'Set-MailboxAutoReplyConfiguration': {
-    params: { Identity: 'string', AutoReplyState: 'string', StartTime: 'date', EndTime: 'date', InternalMessage: 'string', ExternalMessage: 'string', ExternalAudience: 'string' },
+    params: {
+      Identity: 'string',
+      AutoReplyState: 'string',
+      StartTime: 'date',
+      EndTime: 'date',
+      InternalMessage: 'string',
+      ExternalMessage: 'string',
+      ExternalAudience: 'string',
+    },
     mandatory: ['Identity'],
     run(ctx, p) {
       const r = ctx.recipients;
       const m = mailbox(r, p.Identity as string);
       const next = { ...m.autoReply };
       if (p.AutoReplyState !== undefined) {
-        const s = ['Disabled', 'Enabled', 'Scheduled'].find((x) => x.toLowerCase() === String(p.AutoReplyState).toLowerCase());
-        if (!s) throw exo.invalidValue('AutoReplyState', `The argument "${String(p.AutoReplyState)}" does not belong to the set "Disabled,Enabled,Scheduled".`);
+        const s = ['Disabled', 'Enabled', 'Scheduled'].find(
+          (x) => x.toLowerCase() === String(p.AutoReplyState).toLowerCase(),
+        );
+        if (!s)
+          throw exo.invalidValue(
+            'AutoReplyState',
+            `The argument "${String(p.AutoReplyState)}" does not belong to the set "Disabled,Enabled,Scheduled".`,
+          );
         next.state = s as typeof next.state;
       }
       if (p.ExternalAudience !== undefined) {
         const s = ['None', 'Known', 'All'].find((x) => x.toLowerCase() === String(p.ExternalAudience).toLowerCase());
-        if (!s) throw exo.invalidValue('ExternalAudience', `The argument "${String(p.ExternalAudience)}" does not belong to the set "None,Known,All".`);
+        if (!s)
+          throw exo.invalidValue(
+            'ExternalAudience',
+            `The argument "${String(p.ExternalAudience)}" does not belong to the set "None,Known,All".`,
+          );
         next.externalAudience = s as typeof next.externalAudience;
       }
       if (p.StartTime !== undefined) next.startTime = isoOrUndefined(p.StartTime);
@@ -562,7 +759,9 @@ const CMDLETS: Record<string, CmdletSpec> = {
       if (next.state === 'Scheduled' && next.startTime && next.endTime && next.endTime <= next.startTime) {
         throw exo.taskInvalid('The end time must be later than the start time.');
       }
-      const changed = Object.entries(next).filter(([k, v]) => (m.autoReply as unknown as Record<string, unknown>)[k] !== v);
+      const changed = Object.entries(next).filter(
+        ([k, v]) => (m.autoReply as unknown as Record<string, unknown>)[k] !== v,
+      );
       if (!changed.length) {
         ctx.warn(`The command completed successfully but no settings of '${r.name(m)}' have been modified.`);
         return;
@@ -585,10 +784,20 @@ const CMDLETS: Record<string, CmdletSpec> = {
         list = list.filter((g) => g.owners.has(owner));
       }
       if (p.Filter) {
-        const memberDns = (g: GroupState) => [...g.members].map((id) => r.resolve(id)).filter((x): x is Recipient => Boolean(x)).map((m) => distinguishedName(r, m));
+        const memberDns = (g: GroupState) =>
+          [...g.members]
+            .map((id) => r.resolve(id))
+            .filter((x): x is Recipient => Boolean(x))
+            .map((m) => distinguishedName(r, m));
         list = list.filter((g) => filterMatches(groupObject(r, g), p.Filter as string, { Members: memberDns(g) }));
       }
-      ctx.value.push(...limit(ctx, list.map((g) => groupObject(r, g)), p.ResultSize));
+      ctx.value.push(
+        ...limit(
+          ctx,
+          list.map((g) => groupObject(r, g)),
+          p.ResultSize,
+        ),
+      );
     },
   },
   'Get-DistributionGroupMember': {
@@ -598,7 +807,13 @@ const CMDLETS: Record<string, CmdletSpec> = {
       const r = ctx.recipients;
       const g = group(r, p.Identity as string);
       const members = [...g.members].map((id) => r.resolve(id)).filter((x): x is Recipient => Boolean(x));
-      ctx.value.push(...limit(ctx, members.map((m) => recipientObject(r, m)), p.ResultSize));
+      ctx.value.push(
+        ...limit(
+          ctx,
+          members.map((m) => recipientObject(r, m)),
+          p.ResultSize,
+        ),
+      );
     },
   },
   'Add-DistributionGroupMember': {
@@ -649,7 +864,11 @@ function sameSet(a: Set<string>, b: Set<string>): boolean {
 export const SUPPORTED_CMDLETS = Object.keys(CMDLETS);
 
 /** Runs one cmdlet; throws CmdletError without changing anything when it fails. */
-export function runCmdlet(recipients: TenantRecipients, name: string, parameters: Record<string, unknown>): CmdletContext {
+export function runCmdlet(
+  recipients: TenantRecipients,
+  name: string,
+  parameters: Record<string, unknown>,
+): CmdletContext {
   const key = SUPPORTED_CMDLETS.find((c) => c.toLowerCase() === name.toLowerCase());
   if (!key) throw exo.unknownCmdlet(name);
   const spec = CMDLETS[key]!;

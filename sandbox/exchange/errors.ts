@@ -50,7 +50,13 @@ export class CmdletError extends Error {
   body(form: ErrorBodyForm = this.options.form ?? 'full'): Record<string, unknown> {
     const error: Record<string, unknown> = { code: this.code, message: 'Invalid Operation' };
     if (form !== 'innerOnly') {
-      error.details = [{ code: this.options.category ?? 'Client', target: this.options.target ?? '', message: `${this.options.errorId ?? ''}|${this.exceptionType}|${this.message}` }];
+      error.details = [
+        {
+          code: this.options.category ?? 'Client',
+          target: this.options.target ?? '',
+          message: `${this.options.errorId ?? ''}|${this.exceptionType}|${this.message}`,
+        },
+      ];
     }
     if (form !== 'detailsOnly') {
       error.innererror = {
@@ -86,34 +92,72 @@ export class ForbiddenAnswer extends Error {
 
 const SERVER = 'SN7PR04A001DC02.NAMPR04A001.PROD.OUTLOOK.COM';
 
-const client = (exceptionType: string, message: string, target = '') => new CmdletError(400, 'BadRequest', exceptionType, message, { target });
+const client = (exceptionType: string, message: string, target = '') =>
+  new CmdletError(400, 'BadRequest', exceptionType, message, { target });
 
 export const exo = {
   notFound: (identity: string) =>
-    client('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', `The operation couldn't be performed because object '${identity}' couldn't be found on '${SERVER}'.`, identity),
+    client(
+      'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException',
+      `The operation couldn't be performed because object '${identity}' couldn't be found on '${SERVER}'.`,
+      identity,
+    ),
   recipientNotFound: (identity: string) =>
-    client('Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', `Couldn't find object "${identity}". Please make sure that it was spelled correctly or specify a different object.`, identity),
+    client(
+      'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException',
+      `Couldn't find object "${identity}". Please make sure that it was spelled correctly or specify a different object.`,
+      identity,
+    ),
   memberExists: (member: string, group: string) =>
-    client('Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException', `The recipient "${member}" is already a member of the group "${group}".`, group),
+    client(
+      'Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException',
+      `The recipient "${member}" is already a member of the group "${group}".`,
+      group,
+    ),
   memberMissing: (member: string, group: string) =>
-    client('Microsoft.Exchange.Management.Tasks.MemberNotFoundException', `The recipient "${member}" isn't a member of the group "${group}".`, group),
+    client(
+      'Microsoft.Exchange.Management.Tasks.MemberNotFoundException',
+      `The recipient "${member}" isn't a member of the group "${group}".`,
+      group,
+    ),
   needsGroupManager: (group: string) =>
-    client('Microsoft.Exchange.Configuration.Tasks.OperationRequiresGroupManagerException', `You don't have sufficient permissions. This operation can only be performed by a manager of the group "${group}".`, group),
+    client(
+      'Microsoft.Exchange.Configuration.Tasks.OperationRequiresGroupManagerException',
+      `You don't have sufficient permissions. This operation can only be performed by a manager of the group "${group}".`,
+      group,
+    ),
   unknownParameter: (name: string) =>
-    client('System.Management.Automation.ParameterBindingException', `A parameter cannot be found that matches parameter name '${name}'.`),
+    client(
+      'System.Management.Automation.ParameterBindingException',
+      `A parameter cannot be found that matches parameter name '${name}'.`,
+    ),
   missingParameters: (names: string[]) =>
-    client('System.Management.Automation.ParameterBindingException', `Cannot process command because of one or more missing mandatory parameters: ${names.join(' ')}.`),
+    client(
+      'System.Management.Automation.ParameterBindingException',
+      `Cannot process command because of one or more missing mandatory parameters: ${names.join(' ')}.`,
+    ),
   badArgument: (name: string, value: unknown, type: string) =>
-    client('System.Management.Automation.ParameterBindingException', `Cannot process argument transformation on parameter '${name}'. Cannot convert value "${String(JSON.stringify(value)).slice(0, 80)}" to type "${type}".`),
+    client(
+      'System.Management.Automation.ParameterBindingException',
+      `Cannot process argument transformation on parameter '${name}'. Cannot convert value "${String(JSON.stringify(value)).slice(0, 80)}" to type "${type}".`,
+    ),
   invalidValue: (name: string, message: string) =>
-    client('Microsoft.Exchange.Data.DataValidationException', `Cannot validate argument on parameter '${name}'. ${message}`),
+    client(
+      'Microsoft.Exchange.Data.DataValidationException',
+      `Cannot validate argument on parameter '${name}'. ${message}`,
+    ),
   /** An unknown cmdlet is refused like one the app may not run: 403 with a NUL body (graph2otel). */
   unknownCmdlet: (name: string) => new ForbiddenAnswer(`The term '${name}' is not recognized as a name of a cmdlet.`),
-  invalidOperation: (message: string) => client('Microsoft.Exchange.Configuration.Tasks.InvalidOperationInDehydratedContextException', message),
+  invalidOperation: (message: string) =>
+    client('Microsoft.Exchange.Configuration.Tasks.InvalidOperationInDehydratedContextException', message),
   taskInvalid: (message: string) => client('Microsoft.Exchange.Data.Directory.ADInvalidOperationException', message),
   /** The routing error of a mailbox cmdlet sent to the wrong server (type: public clients; text assumed). */
   proxyNotAvailable: (identity: string) =>
-    client('Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException', `Cmdlet needs proxy, but proxy is not available for the mailbox '${identity}'. Required Server FQDN: ${SERVER}. Route the request to the mailbox (X-AnchorMailbox).`, identity),
+    client(
+      'Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException',
+      `Cmdlet needs proxy, but proxy is not available for the mailbox '${identity}'. Required Server FQDN: ${SERVER}. Route the request to the mailbox (X-AnchorMailbox).`,
+      identity,
+    ),
 };
 
 /**
@@ -125,19 +169,45 @@ export const exo = {
  * BackendCommunicationException. Namespaces, texts and details codes are **assumed**.
  */
 export const TRANSIENT_400 = {
-  serverBusy: { type: 'Microsoft.Exchange.Data.Storage.ServerBusyException', text: 'The server is too busy to process the request right now. Try again later.' },
-  backendCommunication: { type: 'Microsoft.Exchange.Configuration.Tasks.BackendCommunicationException', text: 'An error occurred while communicating with the backend server. Try again later.' },
+  serverBusy: {
+    type: 'Microsoft.Exchange.Data.Storage.ServerBusyException',
+    text: 'The server is too busy to process the request right now. Try again later.',
+  },
+  backendCommunication: {
+    type: 'Microsoft.Exchange.Configuration.Tasks.BackendCommunicationException',
+    text: 'An error occurred while communicating with the backend server. Try again later.',
+  },
   cmdletProxyNotAvailable: {
     type: 'Microsoft.Exchange.Configuration.Tasks.CmdletProxyNotAvailableException',
     errorId: 'CmdletProxyNotAvailableFailure',
     text: `Cmdlet needs proxy but the proxy is not available. Required Server FQDN: ${'SN7PR04MB7711.namprd04.prod.outlook.com'}; Required Server Version: 15.20.8293.0.`,
   },
-  dcOverloaded: { type: 'Microsoft.Exchange.Data.Directory.DCOverloadedException', text: `The domain controller SN7PR04A001DC02.NAMPR04A001.PROD.OUTLOOK.COM is overloaded. Try again later.` },
-  suitabilityDirectory: { type: 'Microsoft.Exchange.Data.Directory.SuitabilityDirectoryException', text: 'The directory server SN7PR04A001DC02.NAMPR04A001.PROD.OUTLOOK.COM is not suitable for this operation right now.' },
-  serverInMM: { type: 'Microsoft.Exchange.Data.Directory.ServerInMMException', text: 'The server SN7PR04MB7711.namprd04.prod.outlook.com is in maintenance mode.' },
-  adServerSettingsChanged: { type: 'Microsoft.Exchange.Data.Directory.ADServerSettingsChangedException', text: 'The directory server settings changed while the operation ran.' },
-  storageTransient: { type: 'Microsoft.Exchange.Data.Storage.StorageTransientException', text: 'A transient storage error occurred. Try again.', category: 'ServerTransient' as const },
-  transientException: { type: 'Microsoft.Exchange.Data.TransientException', text: 'A transient error occurred. Try again.', category: 'ServerTransient' as const },
+  dcOverloaded: {
+    type: 'Microsoft.Exchange.Data.Directory.DCOverloadedException',
+    text: `The domain controller SN7PR04A001DC02.NAMPR04A001.PROD.OUTLOOK.COM is overloaded. Try again later.`,
+  },
+  suitabilityDirectory: {
+    type: 'Microsoft.Exchange.Data.Directory.SuitabilityDirectoryException',
+    text: 'The directory server SN7PR04A001DC02.NAMPR04A001.PROD.OUTLOOK.COM is not suitable for this operation right now.',
+  },
+  serverInMM: {
+    type: 'Microsoft.Exchange.Data.Directory.ServerInMMException',
+    text: 'The server SN7PR04MB7711.namprd04.prod.outlook.com is in maintenance mode.',
+  },
+  adServerSettingsChanged: {
+    type: 'Microsoft.Exchange.Data.Directory.ADServerSettingsChangedException',
+    text: 'The directory server settings changed while the operation ran.',
+  },
+  storageTransient: {
+    type: 'Microsoft.Exchange.Data.Storage.StorageTransientException',
+    text: 'A transient storage error occurred. Try again.',
+    category: 'ServerTransient' as const,
+  },
+  transientException: {
+    type: 'Microsoft.Exchange.Data.TransientException',
+    text: 'A transient error occurred. Try again.',
+    category: 'ServerTransient' as const,
+  },
 } satisfies Record<string, { type: string; text: string; errorId?: string; category?: ExchangeErrorCategory }>;
 
 export type Transient400Kind = keyof typeof TRANSIENT_400;
@@ -145,12 +215,21 @@ export const TRANSIENT_400_KINDS = Object.keys(TRANSIENT_400) as Transient400Kin
 
 export function transient400(kind: Transient400Kind): CmdletError {
   const fault: { type: string; text: string; errorId?: string; category?: ExchangeErrorCategory } = TRANSIENT_400[kind];
-  return new CmdletError(400, 'BadRequest', fault.type, fault.text, { category: fault.category ?? 'ServerOperation', errorId: fault.errorId });
+  return new CmdletError(400, 'BadRequest', fault.type, fault.text, {
+    category: fault.category ?? 'ServerOperation',
+    errorId: fault.errorId,
+  });
 }
 
 /** A continuation (`@odata.nextLink`) the service no longer honours: as captured (Microsoft Q&A 1023619), innererror only. */
 export function paginationExpired(): CmdletError {
-  return new CmdletError(400, 'BadRequest', 'System.Exception', 'Expired or Invalid pagination request. Default Expiry time is 00:30:00', { form: 'innerOnly' });
+  return new CmdletError(
+    400,
+    'BadRequest',
+    'System.Exception',
+    'Expired or Invalid pagination request. Default Expiry time is 00:30:00',
+    { form: 'innerOnly' },
+  );
 }
 
 /** OData error for problems with the request itself (not a cmdlet's failure). */

@@ -14,7 +14,17 @@ import { bearerToken, sendJson, type Emulator, type EmulatorRequest } from '../c
 import { WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
 import { MORE_RESULTS_WARNING, runCmdlet } from './cmdlets';
-import { CmdletError, exo, ForbiddenAnswer, paginationExpired, requestError, transient400, TRANSIENT_400_KINDS, type ErrorBodyForm, type Transient400Kind } from './errors';
+import {
+  CmdletError,
+  exo,
+  ForbiddenAnswer,
+  paginationExpired,
+  requestError,
+  transient400,
+  TRANSIENT_400_KINDS,
+  type ErrorBodyForm,
+  type Transient400Kind,
+} from './errors';
 import { exchangeAccess, type ExchangeAccess } from './rbac';
 import { TenantRecipients } from './recipients';
 
@@ -25,7 +35,17 @@ import { TenantRecipients } from './recipients';
  * `paginationExpired`: a continuation request (`$skiptoken`) answered 400 "Expired or Invalid
  * pagination request" (first-page requests are not affected).
  */
-export type ExchangeFaultKind = 'http500' | 'http503' | 'http429' | 'concurrencyText' | 'adminapiErrors' | Transient400Kind | 'paginationExpired' | 'slow' | 'drop' | 'dropAfterApply';
+export type ExchangeFaultKind =
+  | 'http500'
+  | 'http503'
+  | 'http429'
+  | 'concurrencyText'
+  | 'adminapiErrors'
+  | Transient400Kind
+  | 'paginationExpired'
+  | 'slow'
+  | 'drop'
+  | 'dropAfterApply';
 
 export interface ExchangeFaultOptions {
   /** Share of InvokeCommand requests that get a fault, 0..1. */
@@ -195,7 +215,8 @@ export type ExchangeAnswerHook = (event: ExchangeAnswerEvent) => ExchangeAnswerA
 /** Received requests kept for inspection (oldest dropped first). */
 const MAX_RECEIVED = 10_000;
 
-const CONCURRENCY_TEXT = 'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
+const CONCURRENCY_TEXT =
+  'You have reached the maximum number of concurrent requests per tenant. Please wait and try again.';
 const MAX_BATCH = 10;
 /** The answer of a request cut at the service's own timeout (assumed). */
 const SERVER_TIMEOUT = requestError('GatewayTimeout', 'The operation has timed out.');
@@ -221,7 +242,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Sends JSON, or a Buffer as it is — still labelled JSON, as the real 403 is assumed to be (harsher). */
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string>): void {
   if (!Buffer.isBuffer(body)) return sendJson(res, status, body, headers);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(body.length), ...headers });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': String(body.length),
+    ...headers,
+  });
   res.end(body);
 }
 
@@ -239,7 +264,19 @@ export class ExchangeEmulator implements Emulator {
     readonly ctx: SandboxContext,
     options: Partial<ExchangeEmulatorOptions> = {},
   ) {
-    this.options = { latencyMs: 0, serverTimeoutMs: 900_000, maxConcurrencyPerTenant: 3, throttleRetryAfterSeconds: 1, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, errorBodies: 'asCaptured', pageLinkTtlMs: 30 * 60_000, ...options, routing: { misroutedRate: 1, cmdlets: Object.keys(MAILBOX_STORE_CMDLETS), ...options.routing }, tenants: {} };
+    this.options = {
+      latencyMs: 0,
+      serverTimeoutMs: 900_000,
+      maxConcurrencyPerTenant: 3,
+      throttleRetryAfterSeconds: 1,
+      faults: { rate: 0, kinds: [], slowMs: 2000 },
+      batchItemFaults: { rate: 0, kinds: [] },
+      errorBodies: 'asCaptured',
+      pageLinkTtlMs: 30 * 60_000,
+      ...options,
+      routing: { misroutedRate: 1, cmdlets: Object.keys(MAILBOX_STORE_CMDLETS), ...options.routing },
+      tenants: {},
+    };
     if (options.tenants) this.configure({ tenants: options.tenants });
     this.faultBudget = this.options.faults.limit;
   }
@@ -251,8 +288,14 @@ export class ExchangeEmulator implements Emulator {
   configure(options: Partial<ExchangeEmulatorOptions>): void {
     const faults = options.faults ? { ...this.options.faults, ...options.faults } : this.options.faults;
     const routing = options.routing ? { ...this.options.routing, ...options.routing } : this.options.routing;
-    if (!(routing.misroutedRate >= 0 && routing.misroutedRate <= 1)) throw new RangeError('routing.misroutedRate: must be a number from 0 to 1');
-    if (!Array.isArray(routing.cmdlets) || routing.cmdlets.some((c) => !Object.keys(MAILBOX_STORE_CMDLETS).some((k) => k.toLowerCase() === String(c).toLowerCase()))) {
+    if (!(routing.misroutedRate >= 0 && routing.misroutedRate <= 1))
+      throw new RangeError('routing.misroutedRate: must be a number from 0 to 1');
+    if (
+      !Array.isArray(routing.cmdlets) ||
+      routing.cmdlets.some(
+        (c) => !Object.keys(MAILBOX_STORE_CMDLETS).some((k) => k.toLowerCase() === String(c).toLowerCase()),
+      )
+    ) {
       throw new RangeError(`routing.cmdlets: must list some of ${Object.keys(MAILBOX_STORE_CMDLETS).join(', ')}`);
     }
     let tenants = this.options.tenants;
@@ -315,13 +358,35 @@ export class ExchangeEmulator implements Emulator {
 
   async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
     const requestId = headerValue(req, 'client-request-id') ?? randomUUID();
-    this.received.push({ at: new Date().toISOString(), method: req.method, path: req.url.pathname, cmdlet: headerValue(req, 'x-cmdletname'), clientRequestId: headerValue(req, 'client-request-id'), correlationId: headerValue(req, 'x-correlation-id'), traceparent: headerValue(req, 'traceparent'), anchorMailbox: headerValue(req, 'x-anchormailbox') });
+    this.received.push({
+      at: new Date().toISOString(),
+      method: req.method,
+      path: req.url.pathname,
+      cmdlet: headerValue(req, 'x-cmdletname'),
+      clientRequestId: headerValue(req, 'client-request-id'),
+      correlationId: headerValue(req, 'x-correlation-id'),
+      traceparent: headerValue(req, 'traceparent'),
+      anchorMailbox: headerValue(req, 'x-anchormailbox'),
+    });
     if (this.received.length > MAX_RECEIVED) this.received.splice(0, this.received.length - MAX_RECEIVED);
-    const baseHeaders = { 'request-id': randomUUID(), 'client-request-id': requestId, 'X-Content-Type-Options': 'nosniff' };
+    const baseHeaders = {
+      'request-id': randomUUID(),
+      'client-request-id': requestId,
+      'X-Content-Type-Options': 'nosniff',
+    };
     const match = /^\/adminapi\/beta\/([^/]+)\/(InvokeCommand|\$batch)$/i.exec(req.url.pathname);
     try {
-      if (!match) throw new HttpAnswer(404, requestError('NotFound', `No HTTP resource was found that matches the request URI '${req.url.pathname}'.`));
-      if (req.method !== 'POST') throw new HttpAnswer(405, requestError('MethodNotAllowed', `The requested resource does not support http method '${req.method}'.`), { Allow: 'POST' });
+      if (!match)
+        throw new HttpAnswer(
+          404,
+          requestError('NotFound', `No HTTP resource was found that matches the request URI '${req.url.pathname}'.`),
+        );
+      if (req.method !== 'POST')
+        throw new HttpAnswer(
+          405,
+          requestError('MethodNotAllowed', `The requested resource does not support http method '${req.method}'.`),
+          { Allow: 'POST' },
+        );
       const tenantSegment = decodeURIComponent(match[1]!);
       const tenant = this.ctx.directory.tenant(tenantSegment);
       const { access } = await this.authenticate(req, tenant?.tenantId, tenantSegment);
@@ -342,13 +407,39 @@ export class ExchangeEmulator implements Emulator {
         }
         const cut = await this.applyFaultBeforeWork(tenant!.tenantId, fault);
         const before = this.seq;
-        const answer = fault === 'adminapiErrors' ? this.nonTerminatingError(tenant!.tenantId, input) : this.invoke(tenant!.tenantId, input, req.url, headerValue(req, 'prefer'), requestId, req.url.toString(), headerValue(req, 'x-anchormailbox'), access);
+        const answer =
+          fault === 'adminapiErrors'
+            ? this.nonTerminatingError(tenant!.tenantId, input)
+            : this.invoke(
+                tenant!.tenantId,
+                input,
+                req.url,
+                headerValue(req, 'prefer'),
+                requestId,
+                req.url.toString(),
+                headerValue(req, 'x-anchormailbox'),
+                access,
+              );
         if (fault === 'dropAfterApply') {
           req.raw.socket.destroy();
           return;
         }
         if (cut) return sendJson(res, 504, SERVER_TIMEOUT, baseHeaders);
-        this.answer(req, res, answer.status, answer.body, { ...baseHeaders, ...answer.headers }, { kind: 'InvokeCommand', tenantId: tenant!.tenantId, status: answer.status, requestId, itemRequestIds: [requestId], effects: this.seq - before });
+        this.answer(
+          req,
+          res,
+          answer.status,
+          answer.body,
+          { ...baseHeaders, ...answer.headers },
+          {
+            kind: 'InvokeCommand',
+            tenantId: tenant!.tenantId,
+            status: answer.status,
+            requestId,
+            itemRequestIds: [requestId],
+            effects: this.seq - before,
+          },
+        );
       });
     } catch (error) {
       if (error instanceof HttpAnswer) return send(res, error.status, error.body, { ...baseHeaders, ...error.headers });
@@ -356,26 +447,60 @@ export class ExchangeEmulator implements Emulator {
     }
   }
 
-  private async authenticate(req: EmulatorRequest, tenantId: string | undefined, tenantSegment: string): Promise<{ claims: AccessTokenClaims; access: ExchangeAccess }> {
-    const challenge = { 'WWW-Authenticate': `Bearer client_id="${WELL_KNOWN.exchangeResourceAppId}", trusted_issuers="00000001-0000-0000-c000-000000000000@*", token_types="app_asserted_user_v1 service_asserted_app_v1", authorization_uri="${this.ctx.endpoints.authorityHost}/common/oauth2/authorize", error="invalid_token"` };
+  private async authenticate(
+    req: EmulatorRequest,
+    tenantId: string | undefined,
+    tenantSegment: string,
+  ): Promise<{ claims: AccessTokenClaims; access: ExchangeAccess }> {
+    const challenge = {
+      'WWW-Authenticate': `Bearer client_id="${WELL_KNOWN.exchangeResourceAppId}", trusted_issuers="00000001-0000-0000-c000-000000000000@*", token_types="app_asserted_user_v1 service_asserted_app_v1", authorization_uri="${this.ctx.endpoints.authorityHost}/common/oauth2/authorize", error="invalid_token"`,
+    };
     const token = bearerToken(req.headers);
-    if (!token) throw new HttpAnswer(401, requestError('Unauthorized', 'The request requires a bearer token in the Authorization header.'), challenge);
+    if (!token)
+      throw new HttpAnswer(
+        401,
+        requestError('Unauthorized', 'The request requires a bearer token in the Authorization header.'),
+        challenge,
+      );
     let claims: AccessTokenClaims;
     try {
       claims = await this.ctx.tokens.verify(token);
     } catch (error) {
-      throw new HttpAnswer(401, requestError('Unauthorized', `The access token is invalid: ${(error as Error).message}`), challenge);
+      throw new HttpAnswer(
+        401,
+        requestError('Unauthorized', `The access token is invalid: ${(error as Error).message}`),
+        challenge,
+      );
     }
     const aud = String(claims.aud).replace(/\/+$/, '').toLowerCase();
     if (aud !== this.ctx.endpoints.exchangeAudience.toLowerCase() && aud !== WELL_KNOWN.exchangeResourceAppId) {
-      throw new HttpAnswer(401, requestError('Unauthorized', `The audience claim value is invalid '${String(claims.aud)}'.`), challenge);
+      throw new HttpAnswer(
+        401,
+        requestError('Unauthorized', `The audience claim value is invalid '${String(claims.aud)}'.`),
+        challenge,
+      );
     }
-    if (!tenantId) throw new HttpAnswer(400, requestError('BadRequest', `The tenant '${tenantSegment}' could not be found.`));
+    if (!tenantId)
+      throw new HttpAnswer(400, requestError('BadRequest', `The tenant '${tenantSegment}' could not be found.`));
     if (claims.tid !== tenantId) {
-      throw new HttpAnswer(401, requestError('Unauthorized', `The token's tenant '${claims.tid}' does not match the requested organization '${tenantSegment}'.`), challenge);
+      throw new HttpAnswer(
+        401,
+        requestError(
+          'Unauthorized',
+          `The token's tenant '${claims.tid}' does not match the requested organization '${tenantSegment}'.`,
+        ),
+        challenge,
+      );
     }
     if (!(claims.roles ?? []).includes(WELL_KNOWN.manageAsAppRole)) {
-      throw new HttpAnswer(401, requestError('Unauthorized', `The role assigned to application ${claims.appid ?? claims.azp ?? ''} isn't supported in this scenario. Please check online documentation for assigning correct Directory Roles to Azure AD Application for EXO App-Only Authentication.`), challenge);
+      throw new HttpAnswer(
+        401,
+        requestError(
+          'Unauthorized',
+          `The role assigned to application ${claims.appid ?? claims.azp ?? ''} isn't supported in this scenario. Please check online documentation for assigning correct Directory Roles to Azure AD Application for EXO App-Only Authentication.`,
+        ),
+        challenge,
+      );
     }
     const access = exchangeAccess(this.ctx.directory, claims);
     if (!access) {
@@ -406,13 +531,34 @@ export class ExchangeEmulator implements Emulator {
     const options = this.optionsFor(tenantId);
     switch (fault) {
       case 'http500':
-        throw new HttpAnswer(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
+        throw new HttpAnswer(
+          500,
+          requestError('InternalServerError', 'An internal server error occurred. The operation failed.'),
+        );
       case 'http503':
-        throw new HttpAnswer(503, requestError('ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'), { 'Retry-After': '1' });
+        throw new HttpAnswer(
+          503,
+          requestError('ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'),
+          { 'Retry-After': '1' },
+        );
       case 'http429':
-        throw new HttpAnswer(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(options.throttleRetryAfterSeconds) });
+        throw new HttpAnswer(
+          429,
+          requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'),
+          { 'Retry-After': String(options.throttleRetryAfterSeconds) },
+        );
       case 'concurrencyText':
-        throw new HttpAnswer(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
+        throw new HttpAnswer(
+          400,
+          this.errorBody(
+            new CmdletError(
+              400,
+              'BadRequest',
+              'Microsoft.Exchange.Configuration.Tasks.ThrottlingException',
+              CONCURRENCY_TEXT,
+            ),
+          ),
+        );
       case 'paginationExpired':
         throw new HttpAnswer(400, this.errorBody(paginationExpired()));
       case 'slow': {
@@ -421,7 +567,8 @@ export class ExchangeEmulator implements Emulator {
         return options.faults.slowMs > budget;
       }
       default:
-        if (fault && (TRANSIENT_400_KINDS as string[]).includes(fault)) throw new HttpAnswer(400, this.errorBody(transient400(fault as Transient400Kind)));
+        if (fault && (TRANSIENT_400_KINDS as string[]).includes(fault))
+          throw new HttpAnswer(400, this.errorBody(transient400(fault as Transient400Kind)));
     }
     return false;
   }
@@ -433,7 +580,9 @@ export class ExchangeEmulator implements Emulator {
     stats.requests++;
     if (stats.inFlight >= options.maxConcurrencyPerTenant) {
       stats.throttled++;
-      throw new HttpAnswer(429, requestError('TooManyRequests', CONCURRENCY_TEXT), { 'Retry-After': String(options.throttleRetryAfterSeconds) });
+      throw new HttpAnswer(429, requestError('TooManyRequests', CONCURRENCY_TEXT), {
+        'Retry-After': String(options.throttleRetryAfterSeconds),
+      });
     }
     stats.inFlight++;
     stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
@@ -470,7 +619,16 @@ export class ExchangeEmulator implements Emulator {
     };
   }
 
-  private invoke(tenantId: string, input: CommandInput, url: URL, prefer: string | undefined, requestId: string, selfUrl: string, anchor: string | undefined, access: ExchangeAccess): Answer {
+  private invoke(
+    tenantId: string,
+    input: CommandInput,
+    url: URL,
+    prefer: string | undefined,
+    requestId: string,
+    selfUrl: string,
+    anchor: string | undefined,
+    access: ExchangeAccess,
+  ): Answer {
     const token = url.searchParams.get('$skiptoken');
     const skip = token === null ? 0 : this.readSkipToken(token);
     if (skip === undefined) return { status: 400, body: this.errorBody(paginationExpired()), headers: {} };
@@ -488,14 +646,28 @@ export class ExchangeEmulator implements Emulator {
     }
     const recipients = this.recipients(tenantId);
     for (const effect of result.effects) {
-      this.effects.push({ seq: ++this.seq, at: new Date().toISOString(), tenantId, cmdlet: result.cmdlet, identity: effect.identity, parameters: effect.parameters, requestId, anchorMailbox: anchor });
+      this.effects.push({
+        seq: ++this.seq,
+        at: new Date().toISOString(),
+        tenantId,
+        cmdlet: result.cmdlet,
+        identity: effect.identity,
+        parameters: effect.parameters,
+        requestId,
+        anchorMailbox: anchor,
+      });
       const changed = recipients.resolve(effect.identity);
       if (changed) recipients.touched(changed);
     }
     const pageSize = Math.min(1000, Math.max(1, Number(/odata\.maxpagesize=(\d+)/i.exec(prefer ?? '')?.[1] ?? 1000)));
-    const select = url.searchParams.get('$select')?.split(',').map((s) => s.trim()).filter(Boolean);
+    const select = url.searchParams
+      .get('$select')
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
     let rows = result.value.slice(skip, skip + pageSize);
-    if (select?.length) rows = rows.map((row) => Object.fromEntries(select.filter((k) => k in row).map((k) => [k, row[k]])));
+    if (select?.length)
+      rows = rows.map((row) => Object.fromEntries(select.filter((k) => k in row).map((k) => [k, row[k]])));
     const body: Record<string, unknown> = {
       '@odata.context': `${this.ctx.endpoints.exchange}/adminapi/beta/${tenantId}/$metadata#Collection(Exchange.GenericHashTable)`,
       value: rows,
@@ -505,12 +677,19 @@ export class ExchangeEmulator implements Emulator {
     const warnings = [...result.warnings];
     if (skip + pageSize < result.value.length) {
       const next = new URL(selfUrl);
-      next.searchParams.set('$skiptoken', Buffer.from(JSON.stringify({ o: skip + pageSize, t: Date.now() })).toString('base64url'));
+      next.searchParams.set(
+        '$skiptoken',
+        Buffer.from(JSON.stringify({ o: skip + pageSize, t: Date.now() })).toString('base64url'),
+      );
       body['@odata.nextLink'] = next.toString();
       if (!warnings.includes(MORE_RESULTS_WARNING)) warnings.push(MORE_RESULTS_WARNING);
     }
     body['@adminapi.warnings'] = warnings;
-    return { status: 200, body, headers: pageSize < 1000 ? { 'Preference-Applied': `odata.maxpagesize=${pageSize}` } : {} };
+    return {
+      status: 200,
+      body,
+      headers: pageSize < 1000 ? { 'Preference-Applied': `odata.maxpagesize=${pageSize}` } : {},
+    };
   }
 
   /** The offset a `$skiptoken` continues at; undefined when it is not ours or has expired (pageLinkTtlMs). */
@@ -533,7 +712,8 @@ export class ExchangeEmulator implements Emulator {
     const { misroutedRate, cmdlets } = this.options.routing;
     const cmdlet = cmdlets.find((c) => c.toLowerCase() === input.CmdletName.toLowerCase());
     if (!cmdlet || !misroutedRate) return;
-    const name = MAILBOX_STORE_CMDLETS[Object.keys(MAILBOX_STORE_CMDLETS).find((k) => k.toLowerCase() === cmdlet.toLowerCase())!]!;
+    const name =
+      MAILBOX_STORE_CMDLETS[Object.keys(MAILBOX_STORE_CMDLETS).find((k) => k.toLowerCase() === cmdlet.toLowerCase())!]!;
     const key = Object.keys(input.Parameters).find((k) => k.toLowerCase() === name.toLowerCase());
     const identity = key === undefined ? undefined : input.Parameters[key];
     if (typeof identity !== 'string') return;
@@ -553,16 +733,40 @@ export class ExchangeEmulator implements Emulator {
    * service time. With `Prefer: odata.continue-on-error` every item runs; without it processing
    * stops after the first failed item and the items not run have no response.
    */
-  private async batch(req: EmulatorRequest, res: ServerResponse, tenantId: string, body: unknown, baseHeaders: Record<string, string>): Promise<void> {
+  private async batch(
+    req: EmulatorRequest,
+    res: ServerResponse,
+    tenantId: string,
+    body: unknown,
+    baseHeaders: Record<string, string>,
+  ): Promise<void> {
     const requests = (body as { requests?: unknown })?.requests;
-    if (!Array.isArray(requests) || requests.length === 0) throw new HttpAnswer(400, requestError('BadRequest', "The batch request must contain a non-empty 'requests' array."));
-    if (requests.length > MAX_BATCH) throw new HttpAnswer(400, requestError('BadRequest', `The batch request contains ${requests.length} requests; the limit is ${MAX_BATCH}.`));
+    if (!Array.isArray(requests) || requests.length === 0)
+      throw new HttpAnswer(
+        400,
+        requestError('BadRequest', "The batch request must contain a non-empty 'requests' array."),
+      );
+    if (requests.length > MAX_BATCH)
+      throw new HttpAnswer(
+        400,
+        requestError(
+          'BadRequest',
+          `The batch request contains ${requests.length} requests; the limit is ${MAX_BATCH}.`,
+        ),
+      );
     const ids = new Set<string>();
     for (const item of requests) {
       const id = (item as { id?: unknown } | null)?.id;
       const key = typeof id === 'string' || typeof id === 'number' ? String(id).toLowerCase() : '';
       if (!key) throw new HttpAnswer(400, requestError('BadRequest', "Each request of a batch needs an 'id'."));
-      if (ids.has(key)) throw new HttpAnswer(400, requestError('BadRequest', `The batch request contains the id '${String(id)}' more than once; ids must be unique.`));
+      if (ids.has(key))
+        throw new HttpAnswer(
+          400,
+          requestError(
+            'BadRequest',
+            `The batch request contains the id '${String(id)}' more than once; ids must be unique.`,
+          ),
+        );
       ids.add(key);
     }
     const stats = this.ctx.stats.exchangeTenant(tenantId);
@@ -580,7 +784,13 @@ export class ExchangeEmulator implements Emulator {
       const responses: BatchItemAnswer[] = [];
       const before = this.seq;
       for (const item of requests) {
-        const answer = await this.batchItem(tenantId, item as BatchRequestItem, req.url, headerValue(req, 'x-anchormailbox'), fault === 'adminapiErrors');
+        const answer = await this.batchItem(
+          tenantId,
+          item as BatchRequestItem,
+          req.url,
+          headerValue(req, 'x-anchormailbox'),
+          fault === 'adminapiErrors',
+        );
         responses.push(answer);
         if (answer.status >= 400 && !continueOnError) break;
       }
@@ -589,15 +799,46 @@ export class ExchangeEmulator implements Emulator {
         return;
       }
       if (cut) return sendJson(res, 504, SERVER_TIMEOUT, baseHeaders);
-      const headers = { ...baseHeaders, ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}) };
-      const itemRequestIds = responses.map((r) => r.headers['client-request-id']).filter((x): x is string => x !== undefined);
-      this.answer(req, res, 200, { responses }, headers, { kind: '$batch', tenantId, status: 200, requestId: baseHeaders['client-request-id'], itemRequestIds, effects: this.seq - before }, !acceptsJson(headerValue(req, 'accept')));
+      const headers = {
+        ...baseHeaders,
+        ...(continueOnError ? { 'Preference-Applied': 'odata.continue-on-error' } : {}),
+      };
+      const itemRequestIds = responses
+        .map((r) => r.headers['client-request-id'])
+        .filter((x): x is string => x !== undefined);
+      this.answer(
+        req,
+        res,
+        200,
+        { responses },
+        headers,
+        {
+          kind: '$batch',
+          tenantId,
+          status: 200,
+          requestId: baseHeaders['client-request-id'],
+          itemRequestIds,
+          effects: this.seq - before,
+        },
+        !acceptsJson(headerValue(req, 'accept')),
+      );
     });
   }
 
   /** Writes an answer to a request that ran: as is, or as the answer hook asks. */
-  private answer(req: EmulatorRequest, res: ServerResponse, status: number, body: unknown, headers: Record<string, string>, event: Omit<ExchangeAnswerEvent, 'sent' | 'connectionId' | 'clientApplication' | 'remoteAddress' | 'remotePort'>, multipart = false): void {
-    const write = () => (multipart ? sendMultipart(res, (body as { responses: BatchItemAnswer[] }).responses, headers) : send(res, status, body, headers));
+  private answer(
+    req: EmulatorRequest,
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string>,
+    event: Omit<ExchangeAnswerEvent, 'sent' | 'connectionId' | 'clientApplication' | 'remoteAddress' | 'remotePort'>,
+    multipart = false,
+  ): void {
+    const write = () =>
+      multipart
+        ? sendMultipart(res, (body as { responses: BatchItemAnswer[] }).responses, headers)
+        : send(res, status, body, headers);
     const hook = this.answerHook;
     if (!hook) return write();
     let markSent!: () => void;
@@ -605,7 +846,14 @@ export class ExchangeEmulator implements Emulator {
     const socket = req.raw.socket;
     let action: ExchangeAnswerAction | void;
     try {
-      action = hook({ ...event, connectionId: headerValue(req, 'connection-id'), clientApplication: headerValue(req, 'x-clientapplication'), remoteAddress: socket.remoteAddress, remotePort: socket.remotePort, sent });
+      action = hook({
+        ...event,
+        connectionId: headerValue(req, 'connection-id'),
+        clientApplication: headerValue(req, 'x-clientapplication'),
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+        sent,
+      });
     } catch {
       action = undefined;
     }
@@ -615,7 +863,11 @@ export class ExchangeEmulator implements Emulator {
       return markSent();
     }
     const payload = Buffer.from(JSON.stringify(body));
-    res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(payload.length), ...headers });
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': String(payload.length),
+      ...headers,
+    });
     res.write(payload.subarray(0, Math.max(1, Math.floor(payload.length / 2))));
     markSent();
     const hold = setTimeout(() => res.destroy(), action.holdMs ?? 10_000);
@@ -628,25 +880,56 @@ export class ExchangeEmulator implements Emulator {
    * its URL must be absolute — this service's own InvokeCommand of this tenant, as the EXO module
    * and CIPP send it — and it must carry its own valid bearer token, checked like a single call's.
    */
-  private async batchItem(tenantId: string, r: BatchRequestItem, batchUrl: URL, batchAnchor: string | undefined, nonTerminatingError = false): Promise<BatchItemAnswer> {
+  private async batchItem(
+    tenantId: string,
+    r: BatchRequestItem,
+    batchUrl: URL,
+    batchAnchor: string | undefined,
+    nonTerminatingError = false,
+  ): Promise<BatchItemAnswer> {
     const id = String(r.id);
     const json = { 'Content-Type': 'application/json' };
-    const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({ id, status, headers: { ...json, ...headers }, body: errorBody });
+    const fail = (status: number, errorBody: unknown, headers: Record<string, string> = {}) => ({
+      id,
+      status,
+      headers: { ...json, ...headers },
+      body: errorBody,
+    });
     const path = typeof r.url === 'string' ? r.url : '';
     let subUrl: URL;
     try {
       subUrl = new URL(path);
     } catch {
-      return fail(400, requestError('BadRequest', `The batch request url '${path.slice(0, 200)}' is not valid: an absolute URL is required.`));
+      return fail(
+        400,
+        requestError(
+          'BadRequest',
+          `The batch request url '${path.slice(0, 200)}' is not valid: an absolute URL is required.`,
+        ),
+      );
     }
     const pathOk = /^\/adminapi\/beta\/([^/]+)\/InvokeCommand$/i.exec(subUrl.pathname);
-    if (String(r.method).toUpperCase() !== 'POST' || subUrl.origin !== batchUrl.origin || !pathOk || this.ctx.directory.tenant(decodeURIComponent(pathOk[1]!))?.tenantId !== tenantId) {
+    if (
+      String(r.method).toUpperCase() !== 'POST' ||
+      subUrl.origin !== batchUrl.origin ||
+      !pathOk ||
+      this.ctx.directory.tenant(decodeURIComponent(pathOk[1]!))?.tenantId !== tenantId
+    ) {
       return fail(400, requestError('BadRequest', "Batch items must be POST requests to this tenant's InvokeCommand."));
     }
-    const itemHeaders = Object.fromEntries(Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
+    const itemHeaders = Object.fromEntries(
+      Object.entries(r.headers && typeof r.headers === 'object' ? r.headers : {}).map(([k, v]) => [
+        k.toLowerCase(),
+        String(v),
+      ]),
+    );
     let access: ExchangeAccess;
     try {
-      ({ access } = await this.authenticate({ headers: itemHeaders } as unknown as EmulatorRequest, tenantId, tenantId));
+      ({ access } = await this.authenticate(
+        { headers: itemHeaders } as unknown as EmulatorRequest,
+        tenantId,
+        tenantId,
+      ));
     } catch (error) {
       if (error instanceof HttpAnswer) return fail(error.status, error.body, error.headers);
       throw error;
@@ -664,13 +947,37 @@ export class ExchangeEmulator implements Emulator {
       this.ctx.stats.exchangeTenant(tenantId).faults++;
       switch (itemFault) {
         case 'http429':
-          return fail(429, requestError('TooManyRequests', 'The request was throttled. Retry after the time in the Retry-After header.'), { 'Retry-After': String(this.optionsFor(tenantId).throttleRetryAfterSeconds) });
+          return fail(
+            429,
+            requestError(
+              'TooManyRequests',
+              'The request was throttled. Retry after the time in the Retry-After header.',
+            ),
+            { 'Retry-After': String(this.optionsFor(tenantId).throttleRetryAfterSeconds) },
+          );
         case 'http503':
-          return fail(503, requestError('ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'), { 'Retry-After': '1' });
+          return fail(
+            503,
+            requestError('ServiceUnavailable', 'The service is temporarily unavailable. Please try again later.'),
+            { 'Retry-After': '1' },
+          );
         case 'http500':
-          return fail(500, requestError('InternalServerError', 'An internal server error occurred. The operation failed.'));
+          return fail(
+            500,
+            requestError('InternalServerError', 'An internal server error occurred. The operation failed.'),
+          );
         case 'concurrencyText':
-          return fail(400, this.errorBody(new CmdletError(400, 'BadRequest', 'Microsoft.Exchange.Configuration.Tasks.ThrottlingException', CONCURRENCY_TEXT)));
+          return fail(
+            400,
+            this.errorBody(
+              new CmdletError(
+                400,
+                'BadRequest',
+                'Microsoft.Exchange.Configuration.Tasks.ThrottlingException',
+                CONCURRENCY_TEXT,
+              ),
+            ),
+          );
         case 'envelope':
           return fail(400, requestError('BadRequest', 'The batch request item could not be processed as a request.'));
         default:
@@ -678,9 +985,19 @@ export class ExchangeEmulator implements Emulator {
       }
     }
     const requestId = itemHeaders['client-request-id'] ?? randomUUID();
-    if (nonTerminatingError) return { id, ...this.nonTerminatingError(tenantId, input), headers: { ...json, 'client-request-id': requestId } };
+    if (nonTerminatingError)
+      return { id, ...this.nonTerminatingError(tenantId, input), headers: { ...json, 'client-request-id': requestId } };
     // A $batch is routed as a whole, by its own anchor (CIPP-API tests): the item's is not used.
-    const answer = this.invoke(tenantId, input, subUrl, itemHeaders.prefer, requestId, subUrl.toString(), batchAnchor, access);
+    const answer = this.invoke(
+      tenantId,
+      input,
+      subUrl,
+      itemHeaders.prefer,
+      requestId,
+      subUrl.toString(),
+      batchAnchor,
+      access,
+    );
     // A raw (NUL) body inside a JSON batch answer: a string of NULs (assumed).
     const body = Buffer.isBuffer(answer.body) ? ForbiddenAnswer.itemBody() : answer.body;
     return { id, status: answer.status, headers: { ...json, 'client-request-id': requestId, ...answer.headers }, body };
@@ -718,11 +1035,17 @@ function acceptsJson(accept: string | undefined): boolean {
 function sendMultipart(res: ServerResponse, responses: BatchItemAnswer[], headers: Record<string, string>): void {
   const boundary = `batchresponse_${randomUUID()}`;
   const parts = responses.map((r) => {
-    const itemHeaders = Object.entries(r.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const itemHeaders = Object.entries(r.headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     return `--${boundary}\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\nHTTP/1.1 ${r.status} ${STATUS_CODES[r.status] ?? ''}\r\n${itemHeaders}\r\n${JSON.stringify(r.body)}\r\n`;
   });
   const payload = Buffer.from(`${parts.join('')}--${boundary}--\r\n`);
-  res.writeHead(200, { ...headers, 'Content-Type': `multipart/mixed; boundary=${boundary}`, 'Content-Length': String(payload.length) });
+  res.writeHead(200, {
+    ...headers,
+    'Content-Type': `multipart/mixed; boundary=${boundary}`,
+    'Content-Length': String(payload.length),
+  });
   res.end(payload);
 }
 
@@ -734,17 +1057,30 @@ interface BatchRequestItem {
   body?: unknown;
 }
 
-const FAULT_KINDS: readonly ExchangeFaultKind[] = ['http500', 'http503', 'http429', 'concurrencyText', 'adminapiErrors', ...TRANSIENT_400_KINDS, 'paginationExpired', 'slow', 'drop', 'dropAfterApply'];
+const FAULT_KINDS: readonly ExchangeFaultKind[] = [
+  'http500',
+  'http503',
+  'http429',
+  'concurrencyText',
+  'adminapiErrors',
+  ...TRANSIENT_400_KINDS,
+  'paginationExpired',
+  'slow',
+  'drop',
+  'dropAfterApply',
+];
 
 function checkTenantOptions(key: string, value: unknown): ExchangeTenantOptions {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new RangeError(`tenants.${key}: must be an object`);
+  if (!value || typeof value !== 'object' || Array.isArray(value))
+    throw new RangeError(`tenants.${key}: must be an object`);
   const v = value as Record<string, unknown>;
   const known = ['latencyMs', 'maxConcurrencyPerTenant', 'throttleRetryAfterSeconds', 'faults'];
   const extra = Object.keys(v).filter((k) => !known.includes(k));
   if (extra.length) throw new RangeError(`tenants.${key}.${extra[0]}: unknown setting (use ${known.join(', ')})`);
   const number = (name: string, min: number) => {
     if (v[name] === undefined) return undefined;
-    if (typeof v[name] !== 'number' || !Number.isFinite(v[name]) || (v[name] as number) < min) throw new RangeError(`tenants.${key}.${name}: must be a number ≥ ${min}`);
+    if (typeof v[name] !== 'number' || !Number.isFinite(v[name]) || (v[name] as number) < min)
+      throw new RangeError(`tenants.${key}.${name}: must be a number ≥ ${min}`);
     return v[name] as number;
   };
   const out: ExchangeTenantOptions = {};
@@ -756,18 +1092,22 @@ function checkTenantOptions(key: string, value: unknown): ExchangeTenantOptions 
   if (retryAfter !== undefined) out.throttleRetryAfterSeconds = retryAfter;
   if (v.faults !== undefined) {
     const f = v.faults as Record<string, unknown>;
-    if (!f || typeof f !== 'object' || Array.isArray(f)) throw new RangeError(`tenants.${key}.faults: must be an object`);
+    if (!f || typeof f !== 'object' || Array.isArray(f))
+      throw new RangeError(`tenants.${key}.faults: must be an object`);
     const faults: Partial<ExchangeFaultOptions> = {};
     if (f.rate !== undefined) {
-      if (typeof f.rate !== 'number' || !(f.rate >= 0 && f.rate <= 1)) throw new RangeError(`tenants.${key}.faults.rate: must be a number from 0 to 1`);
+      if (typeof f.rate !== 'number' || !(f.rate >= 0 && f.rate <= 1))
+        throw new RangeError(`tenants.${key}.faults.rate: must be a number from 0 to 1`);
       faults.rate = f.rate;
     }
     if (f.kinds !== undefined) {
-      if (!Array.isArray(f.kinds) || f.kinds.some((k) => !FAULT_KINDS.includes(k as ExchangeFaultKind))) throw new RangeError(`tenants.${key}.faults.kinds: must list some of ${FAULT_KINDS.join(', ')}`);
+      if (!Array.isArray(f.kinds) || f.kinds.some((k) => !FAULT_KINDS.includes(k as ExchangeFaultKind)))
+        throw new RangeError(`tenants.${key}.faults.kinds: must list some of ${FAULT_KINDS.join(', ')}`);
       faults.kinds = f.kinds as ExchangeFaultKind[];
     }
     if (f.slowMs !== undefined) {
-      if (typeof f.slowMs !== 'number' || !(f.slowMs >= 0)) throw new RangeError(`tenants.${key}.faults.slowMs: must be a number ≥ 0`);
+      if (typeof f.slowMs !== 'number' || !(f.slowMs >= 0))
+        throw new RangeError(`tenants.${key}.faults.slowMs: must be a number ≥ 0`);
       faults.slowMs = f.slowMs;
     }
     out.faults = faults;
@@ -789,11 +1129,16 @@ function parseJson(body: Buffer): unknown {
 }
 
 function commandInput(body: unknown): CommandInput {
-  const input = (body as { CmdletInput?: unknown } | null)?.CmdletInput as { CmdletName?: unknown; Parameters?: unknown } | undefined;
-  if (!input || typeof input !== 'object') throw new HttpAnswer(400, requestError('BadRequest', "The request body must contain 'CmdletInput'."));
-  if (typeof input.CmdletName !== 'string' || !input.CmdletName) throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.CmdletName' is required."));
+  const input = (body as { CmdletInput?: unknown } | null)?.CmdletInput as
+    | { CmdletName?: unknown; Parameters?: unknown }
+    | undefined;
+  if (!input || typeof input !== 'object')
+    throw new HttpAnswer(400, requestError('BadRequest', "The request body must contain 'CmdletInput'."));
+  if (typeof input.CmdletName !== 'string' || !input.CmdletName)
+    throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.CmdletName' is required."));
   const parameters = input.Parameters ?? {};
-  if (typeof parameters !== 'object' || Array.isArray(parameters) || parameters === null) throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.Parameters' must be an object."));
+  if (typeof parameters !== 'object' || Array.isArray(parameters) || parameters === null)
+    throw new HttpAnswer(400, requestError('BadRequest', "'CmdletInput.Parameters' must be an object."));
   const untyped = untypedValue(parameters as Record<string, unknown>, 'Parameters');
   if (untyped) throw new HttpAnswer(400, requestError('BadRequest', `${ODATA_VALUE_WITHOUT_TYPE} (at '${untyped}')`));
   return { CmdletName: input.CmdletName, Parameters: withoutAnnotations(parameters as Record<string, unknown>) };
@@ -803,7 +1148,8 @@ function commandInput(body: unknown): CommandInput {
  * Microsoft.OData's text for an object or a collection of objects whose type it cannot tell
  * (assumed to be what the admin API answers: its parameters are an open GenericHashTable).
  */
-const ODATA_VALUE_WITHOUT_TYPE = 'A value without a type name was found and no expected type is available. When the model is specified, each value in the payload must have a type which can be either specified in the payload, explicitly by the caller or implicitly inferred from the parent value.';
+const ODATA_VALUE_WITHOUT_TYPE =
+  'A value without a type name was found and no expected type is available. When the model is specified, each value in the payload must have a type which can be either specified in the payload, explicitly by the caller or implicitly inferred from the parent value.';
 const TYPE_ANNOTATION = '@odata.type';
 
 const isTable = (v: unknown): v is Record<string, unknown> => Boolean(v) && typeof v === 'object' && !Array.isArray(v);

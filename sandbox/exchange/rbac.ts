@@ -17,14 +17,43 @@ import { SUPPORTED_CMDLETS } from './cmdlets';
 
 const KNOWN_CMDLETS = new Set(SUPPORTED_CMDLETS.map((c) => c.toLowerCase()));
 
-const READS = ['Get-Mailbox', 'Get-User', 'Get-Recipient', 'Get-MailboxPermission', 'Get-RecipientPermission', 'Get-MailboxAutoReplyConfiguration', 'Get-DistributionGroup', 'Get-DistributionGroupMember', 'Get-InboxRule'];
-const GROUP_MEMBERSHIP = ['Get-DistributionGroup', 'Get-DistributionGroupMember', 'Add-DistributionGroupMember', 'Remove-DistributionGroupMember'];
+const READS = [
+  'Get-Mailbox',
+  'Get-User',
+  'Get-Recipient',
+  'Get-MailboxPermission',
+  'Get-RecipientPermission',
+  'Get-MailboxAutoReplyConfiguration',
+  'Get-DistributionGroup',
+  'Get-DistributionGroupMember',
+  'Get-InboxRule',
+];
+const GROUP_MEMBERSHIP = [
+  'Get-DistributionGroup',
+  'Get-DistributionGroupMember',
+  'Add-DistributionGroupMember',
+  'Remove-DistributionGroupMember',
+];
 
 /** Management roles → the sandbox cmdlets they hold (assumed, from the roles' names and purpose). */
 export const MANAGEMENT_ROLES: Readonly<Record<string, readonly string[]>> = {
   'View-Only Configuration': ['Get-AcceptedDomain'],
   'View-Only Recipients': READS,
-  'Mail Recipients': ['Get-Mailbox', 'Set-Mailbox', 'Get-User', 'Get-Recipient', 'Get-MailboxPermission', 'Add-MailboxPermission', 'Remove-MailboxPermission', 'Get-RecipientPermission', 'Add-RecipientPermission', 'Remove-RecipientPermission', 'Get-MailboxAutoReplyConfiguration', 'Set-MailboxAutoReplyConfiguration', 'Get-InboxRule'],
+  'Mail Recipients': [
+    'Get-Mailbox',
+    'Set-Mailbox',
+    'Get-User',
+    'Get-Recipient',
+    'Get-MailboxPermission',
+    'Add-MailboxPermission',
+    'Remove-MailboxPermission',
+    'Get-RecipientPermission',
+    'Add-RecipientPermission',
+    'Remove-RecipientPermission',
+    'Get-MailboxAutoReplyConfiguration',
+    'Set-MailboxAutoReplyConfiguration',
+    'Get-InboxRule',
+  ],
   'Mail Recipient Creation': ['Get-AcceptedDomain', 'Get-Mailbox', 'Get-User', 'Get-Recipient'],
   'Distribution Groups': GROUP_MEMBERSHIP,
   'Security Group Creation and Membership': GROUP_MEMBERSHIP,

@@ -60,7 +60,8 @@ export class TenantRecipients {
   ) {
     for (const user of directory.exchangeUsers(tenant.tenantId)) this.ensureMailbox(user);
     for (const group of directory.seed.groups.filter((g) => g.tenantId === tenant.tenantId)) {
-      const byAlias = (alias: string) => directory.exchangeUser(tenant.tenantId, alias)?.objectId ?? this.groupByAlias(alias)?.group.objectId;
+      const byAlias = (alias: string) =>
+        directory.exchangeUser(tenant.tenantId, alias)?.objectId ?? this.groupByAlias(alias)?.group.objectId;
       this.groups.set(group.objectId, {
         kind: 'group',
         group,
@@ -144,7 +145,10 @@ export class TenantRecipients {
 
   /** Resolves an identity the way Exchange does: GUID, SMTP address/UPN, alias, name or display name. */
   resolve(identity: string): Recipient | undefined {
-    const key = identity.trim().toLowerCase().replace(/^smtp:/, '');
+    const key = identity
+      .trim()
+      .toLowerCase()
+      .replace(/^smtp:/, '');
     if (!key) return undefined;
     for (const mailbox of this.allMailboxes()) {
       if (this.matches(mailbox, key)) return mailbox;
@@ -177,6 +181,9 @@ export class TenantRecipients {
 
 /** A stable GUID-shaped value derived from an object id (Exchange's own object Guid). */
 function guidFrom(objectId: string): string {
-  const hex = Buffer.from(objectId.replace(/-/g, '').split('').reverse().join(''), 'hex').toString('hex').padEnd(32, '0').slice(0, 32);
+  const hex = Buffer.from(objectId.replace(/-/g, '').split('').reverse().join(''), 'hex')
+    .toString('hex')
+    .padEnd(32, '0')
+    .slice(0, 32);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

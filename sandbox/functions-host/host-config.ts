@@ -51,14 +51,18 @@ export function readHostJson(path: string): HostJson {
 }
 
 export function hostSettings(hostJson: HostJson = {}): HostSettings {
-  if (hostJson.version && hostJson.version !== '2.0') throw new Error(`host.json: version must be "2.0", got "${hostJson.version}"`);
+  if (hostJson.version && hostJson.version !== '2.0')
+    throw new Error(`host.json: version must be "2.0", got "${hostJson.version}"`);
   const q = hostJson.extensions?.queues ?? {};
   const batchSize = q.batchSize ?? 16;
-  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 32) throw new Error('host.json: extensions.queues.batchSize must be 1..32');
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 32)
+    throw new Error('host.json: extensions.queues.batchSize must be 1..32');
   const encoding = (q.messageEncoding ?? 'base64').toLowerCase();
-  if (encoding !== 'base64' && encoding !== 'none') throw new Error('host.json: extensions.queues.messageEncoding must be "base64" or "none"');
+  if (encoding !== 'base64' && encoding !== 'none')
+    throw new Error('host.json: extensions.queues.messageEncoding must be "base64" or "none"');
   const maxDequeueCount = q.maxDequeueCount ?? 5;
-  if (!Number.isInteger(maxDequeueCount) || maxDequeueCount < 1) throw new Error('host.json: extensions.queues.maxDequeueCount must be a positive integer');
+  if (!Number.isInteger(maxDequeueCount) || maxDequeueCount < 1)
+    throw new Error('host.json: extensions.queues.maxDequeueCount must be a positive integer');
   const prefix = hostJson.extensions?.http?.routePrefix;
   return {
     routePrefix: (prefix ?? 'api').replace(/^\/+|\/+$/g, ''),
@@ -74,8 +78,14 @@ export function hostSettings(hostJson: HostJson = {}): HostSettings {
     // Azure's defaults are 60 s / 60 s; without a `singleton` section the local host keeps its
     // quicker 15 s / 5 s (the repository's host.json sets those for Azure too).
     singleton: {
-      listenerLockPeriodMs: Math.min(60_000, Math.max(15_000, parseTimeSpan(hostJson.singleton?.listenerLockPeriod, 15_000))),
-      listenerLockRecoveryPollingIntervalMs: Math.max(1000, parseTimeSpan(hostJson.singleton?.listenerLockRecoveryPollingInterval, 5000)),
+      listenerLockPeriodMs: Math.min(
+        60_000,
+        Math.max(15_000, parseTimeSpan(hostJson.singleton?.listenerLockPeriod, 15_000)),
+      ),
+      listenerLockRecoveryPollingIntervalMs: Math.max(
+        1000,
+        parseTimeSpan(hostJson.singleton?.listenerLockRecoveryPollingInterval, 5000),
+      ),
     },
   };
 }

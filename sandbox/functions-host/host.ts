@@ -6,7 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { EventGridFunctionOptions, HttpFunctionOptions, StorageQueueFunctionOptions, TimerFunctionOptions } from '@azure/functions';
+import type {
+  EventGridFunctionOptions,
+  HttpFunctionOptions,
+  StorageQueueFunctionOptions,
+  TimerFunctionOptions,
+} from '@azure/functions';
 import type { FunctionDefinition } from '../../shared/hosting/definition';
 import { createStorageClients, type StorageClients } from '../../shared/app/storage-clients';
 import { readStorageConnection } from '../../shared/config/storage-connection';
@@ -50,8 +55,16 @@ export interface FunctionsHost {
 function storageFor(env: Record<string, string | undefined>, name: string | undefined): StorageClients {
   const setting = name || 'AzureWebJobsStorage';
   const prefixed = `AzureWebJobs${setting}`;
-  const resolved = env[setting] || Object.keys(env).some((k) => k.startsWith(`${setting}__`)) ? setting : env[prefixed] || Object.keys(env).some((k) => k.startsWith(`${prefixed}__`)) ? prefixed : undefined;
-  if (!resolved) throw new Error(`Storage connection '${setting}' is not set (app setting ${setting}, or ${setting}__accountName / ${setting}__queueServiceUri… for an identity-based connection)`);
+  const resolved =
+    env[setting] || Object.keys(env).some((k) => k.startsWith(`${setting}__`))
+      ? setting
+      : env[prefixed] || Object.keys(env).some((k) => k.startsWith(`${prefixed}__`))
+        ? prefixed
+        : undefined;
+  if (!resolved)
+    throw new Error(
+      `Storage connection '${setting}' is not set (app setting ${setting}, or ${setting}__accountName / ${setting}__queueServiceUri… for an identity-based connection)`,
+    );
   return createStorageClients({ connection: readStorageConnection(env, resolved) });
 }
 
@@ -59,7 +72,8 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
   const env = options.env ?? process.env;
   const logger = options.logger ?? createLogger({ name: 'functions-host' });
   const hostJsonInput = options.hostJson ?? join(__dirname, '..', '..', 'host.json');
-  const hostJson = typeof hostJsonInput === 'string' ? (existsSync(hostJsonInput) ? readHostJson(hostJsonInput) : {}) : hostJsonInput;
+  const hostJson =
+    typeof hostJsonInput === 'string' ? (existsSync(hostJsonInput) ? readHostJson(hostJsonInput) : {}) : hostJsonInput;
   const settings = hostSettings(hostJson);
   const instanceId = randomUUID();
 
@@ -70,9 +84,20 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     names.add(key);
   }
 
-  const http = options.functions.filter((d) => d.trigger === 'http').map((d) => ({ name: d.name, options: d.options as HttpFunctionOptions }));
-  const eventGrid = options.functions.filter((d) => d.trigger === 'eventGrid').map((d) => ({ name: d.name, options: d.options as EventGridFunctionOptions }));
-  const server = new HostHttpServer({ port: options.port ?? 7071, routePrefix: settings.routePrefix, http, eventGrid, functionTimeoutMs: settings.functionTimeoutMs, logger });
+  const http = options.functions
+    .filter((d) => d.trigger === 'http')
+    .map((d) => ({ name: d.name, options: d.options as HttpFunctionOptions }));
+  const eventGrid = options.functions
+    .filter((d) => d.trigger === 'eventGrid')
+    .map((d) => ({ name: d.name, options: d.options as EventGridFunctionOptions }));
+  const server = new HostHttpServer({
+    port: options.port ?? 7071,
+    routePrefix: settings.routePrefix,
+    http,
+    eventGrid,
+    functionTimeoutMs: settings.functionTimeoutMs,
+    logger,
+  });
 
   const queues = options.functions
     .filter((d) => d.trigger === 'storageQueue')
@@ -116,7 +141,10 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
     throw error;
   }
   const url = `http://localhost:${server.port}`;
-  logger.info({ url, functions: options.functions.map((f) => `${f.trigger}:${f.name}`), instanceId }, 'functions host started');
+  logger.info(
+    { url, functions: options.functions.map((f) => `${f.trigger}:${f.name}`), instanceId },
+    'functions host started',
+  );
 
   let stopping: Promise<void> | undefined;
   return {
@@ -129,7 +157,11 @@ export async function startFunctionsHost(options: FunctionsHostOptions): Promise
           const t = setTimeout(() => logger.warn({ part: name }, 'host part slow to stop'), 2000);
           return p.finally(() => clearTimeout(t));
         };
-        await Promise.allSettled([timed('http', server.stop()), ...queues.map((q, i) => timed(`queue${i}`, q.stop())), ...timers.map((t, i) => timed(`timer${i}`, t.stop()))]);
+        await Promise.allSettled([
+          timed('http', server.stop()),
+          ...queues.map((q, i) => timed(`queue${i}`, q.stop())),
+          ...timers.map((t, i) => timed(`timer${i}`, t.stop())),
+        ]);
       })()),
   };
 }

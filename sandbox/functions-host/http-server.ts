@@ -7,7 +7,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { HttpRequest, HttpResponse, type EventGridFunctionOptions, type HttpFunctionOptions, type HttpResponseInit } from '@azure/functions';
+import {
+  HttpRequest,
+  HttpResponse,
+  type EventGridFunctionOptions,
+  type HttpFunctionOptions,
+  type HttpResponseInit,
+} from '@azure/functions';
 import type { Logger } from '../../shared/observability/logger';
 import { compileRoute, type CompiledRoute } from './routes';
 import { createInvocationContext, withTimeout } from './invocation';
@@ -106,11 +112,14 @@ export class HostHttpServer {
     const path = url.pathname;
 
     if (path.toLowerCase() === '/runtime/webhooks/eventgrid') return this.eventGrid(req, res, url);
-    if (path === '/' && req.method === 'GET') return writePlain(res, 200, 'Your Functions 4.0 app is up and running (exo-gateway local host).');
-    if (path === '/admin/host/status') return writeJson(res, 200, { state: 'Running', version: '4-local', processId: process.pid });
+    if (path === '/' && req.method === 'GET')
+      return writePlain(res, 200, 'Your Functions 4.0 app is up and running (exo-gateway local host).');
+    if (path === '/admin/host/status')
+      return writeJson(res, 200, { state: 'Running', version: '4-local', processId: process.pid });
 
     const prefix = this.o.routePrefix ? `/${this.o.routePrefix}` : '';
-    if (prefix && !(path.toLowerCase() === prefix || path.toLowerCase().startsWith(`${prefix}/`))) return writePlain(res, 404, '');
+    if (prefix && !(path.toLowerCase() === prefix || path.toLowerCase().startsWith(`${prefix}/`)))
+      return writePlain(res, 404, '');
     const rest = path.slice(prefix.length);
     const method = (req.method ?? 'GET').toUpperCase();
 
@@ -125,7 +134,14 @@ export class HostHttpServer {
     return writePlain(res, pathMatched ? 405 : 404, '');
   }
 
-  private async invokeHttp(fn: HttpFunction, params: Record<string, string>, req: IncomingMessage, res: ServerResponse, url: URL, invocationId: string): Promise<void> {
+  private async invokeHttp(
+    fn: HttpFunction,
+    params: Record<string, string>,
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    invocationId: string,
+  ): Promise<void> {
     const body = await this.readBody(req);
     if (body === 'tooLarge') return writePlain(res, 413, '');
     const headers: Record<string, string> = {};
@@ -139,10 +155,19 @@ export class HostHttpServer {
       params,
       body: body.length ? { bytes: body } : undefined,
     });
-    const context = createInvocationContext({ functionName: fn.name, triggerType: 'httpTrigger', logger: this.o.logger, invocationId });
+    const context = createInvocationContext({
+      functionName: fn.name,
+      triggerType: 'httpTrigger',
+      logger: this.o.logger,
+      invocationId,
+    });
     let result: HttpResponseInit | HttpResponse | void;
     try {
-      result = await withTimeout(Promise.resolve(fn.options.handler(request, context)), this.o.functionTimeoutMs, fn.name);
+      result = await withTimeout(
+        Promise.resolve(fn.options.handler(request, context)),
+        this.o.functionTimeoutMs,
+        fn.name,
+      );
     } catch (error) {
       this.o.logger.error({ err: error, functionName: fn.name, invocationId }, 'http function failed');
       return writePlain(res, 500, '');
@@ -173,11 +198,15 @@ export class HostHttpServer {
       return writeJson(res, 400, { error: 'The request body is not valid JSON.' });
     }
     const events = Array.isArray(payload) ? payload : [payload];
-    if (events.length === 0 || events.some((e) => !e || typeof e !== 'object')) return writeJson(res, 400, { error: 'Expected an event or an array of events.' });
+    if (events.length === 0 || events.some((e) => !e || typeof e !== 'object'))
+      return writeJson(res, 400, { error: 'Expected an event or an array of events.' });
 
     const eventType = String(req.headers['aeg-event-type'] ?? '');
     const first = events[0] as { eventType?: string; data?: { validationCode?: string } };
-    if (eventType === 'SubscriptionValidation' || first.eventType === 'Microsoft.EventGrid.SubscriptionValidationEvent') {
+    if (
+      eventType === 'SubscriptionValidation' ||
+      first.eventType === 'Microsoft.EventGrid.SubscriptionValidationEvent'
+    ) {
       const code = first.data?.validationCode;
       if (!code) return writeJson(res, 400, { error: 'SubscriptionValidation event without data.validationCode.' });
       return writeJson(res, 200, { validationResponse: code });
@@ -188,13 +217,24 @@ export class HostHttpServer {
       const e = event as { id?: unknown; eventType?: unknown; type?: unknown; specversion?: unknown };
       const isCloudEvent = typeof e.specversion === 'string';
       if (typeof e.id !== 'string' || (isCloudEvent ? typeof e.type !== 'string' : typeof e.eventType !== 'string')) {
-        return writeJson(res, 400, { error: 'Each event needs a string id and eventType (Event Grid schema) or type (CloudEvents).' });
+        return writeJson(res, 400, {
+          error: 'Each event needs a string id and eventType (Event Grid schema) or type (CloudEvents).',
+        });
       }
     }
     for (const event of events) {
-      const context = createInvocationContext({ functionName: fn.name, triggerType: 'eventGridTrigger', logger: this.o.logger, triggerMetadata: { ...(event as object) } });
+      const context = createInvocationContext({
+        functionName: fn.name,
+        triggerType: 'eventGridTrigger',
+        logger: this.o.logger,
+        triggerMetadata: { ...(event as object) },
+      });
       try {
-        await withTimeout(Promise.resolve(fn.options.handler(event as never, context)), this.o.functionTimeoutMs, fn.name);
+        await withTimeout(
+          Promise.resolve(fn.options.handler(event as never, context)),
+          this.o.functionTimeoutMs,
+          fn.name,
+        );
       } catch (error) {
         this.o.logger.error({ err: error, functionName: fn.name }, 'event grid function failed');
         // A 5xx makes Event Grid retry the delivery.
@@ -224,7 +264,10 @@ function writePlain(res: ServerResponse, status: number, text: string): void {
 
 function writeJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text) });
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+  });
   res.end(text);
 }
 

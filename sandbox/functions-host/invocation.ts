@@ -42,7 +42,10 @@ export async function withTimeout<T>(work: Promise<T>, timeoutMs: number, functi
     return await Promise.race([
       work,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`Timeout value of ${timeoutMs} ms exceeded by function '${functionName}'`)), timeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`Timeout value of ${timeoutMs} ms exceeded by function '${functionName}'`)),
+          timeoutMs,
+        );
       }),
     ]);
   } finally {

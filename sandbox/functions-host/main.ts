@@ -31,9 +31,15 @@ async function main(): Promise<void> {
     queueMessageLeaseMs: process.env.HOST_QUEUE_LEASE_MS ? Number(process.env.HOST_QUEUE_LEASE_MS) : undefined,
     minPollingIntervalMs: process.env.HOST_MIN_POLL_MS ? Number(process.env.HOST_MIN_POLL_MS) : undefined,
   });
-  process.stdout.write(`${JSON.stringify({ event: 'listening', url: host.url, instanceId: host.instanceId, pid: process.pid })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ event: 'listening', url: host.url, instanceId: host.instanceId, pid: process.pid })}\n`,
+  );
   // Telemetry (if the app module started it) is flushed before the process ends.
-  const stop = () => void host.stop().then(() => stopAzureMonitor().catch(() => undefined)).then(() => process.exit(0));
+  const stop = () =>
+    void host
+      .stop()
+      .then(() => stopAzureMonitor().catch(() => undefined))
+      .then(() => process.exit(0));
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }

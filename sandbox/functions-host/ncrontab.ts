@@ -43,7 +43,8 @@ function parseValue(token: string, spec: FieldSpec, expression: string): number 
   if (!/^\d+$/.test(token)) throw new ScheduleError(`'${expression}': '${token}' is not a valid ${spec.name}`);
   let n = Number(token);
   if (spec.name === 'day-of-week' && n === 7) n = 0;
-  if (n < spec.min || n > spec.max) throw new ScheduleError(`'${expression}': ${spec.name} ${n} is outside ${spec.min}-${spec.max}`);
+  if (n < spec.min || n > spec.max)
+    throw new ScheduleError(`'${expression}': ${spec.name} ${n} is outside ${spec.min}-${spec.max}`);
   return n;
 }
 
@@ -54,7 +55,8 @@ function parseField(text: string, spec: FieldSpec, expression: string): Set<numb
     const [rangeText, stepText] = part.split('/');
     if (part.split('/').length > 2) throw new ScheduleError(`'${expression}': bad step in '${part}'`);
     const step = stepText === undefined ? 1 : Number(stepText);
-    if (!Number.isInteger(step) || step < 1) throw new ScheduleError(`'${expression}': step '${stepText}' must be a positive integer`);
+    if (!Number.isInteger(step) || step < 1)
+      throw new ScheduleError(`'${expression}': step '${stepText}' must be a positive integer`);
     let from: number;
     let to: number;
     if (rangeText === '*') {
@@ -77,7 +79,9 @@ function parseField(text: string, spec: FieldSpec, expression: string): Set<numb
 export function parseSchedule(expression: string): Schedule {
   const fields = expression.trim().split(/\s+/);
   if (fields.length !== 6) {
-    throw new ScheduleError(`'${expression}' has ${fields.length} fields; NCRONTAB needs 6: {second} {minute} {hour} {day} {month} {day-of-week}`);
+    throw new ScheduleError(
+      `'${expression}' has ${fields.length} fields; NCRONTAB needs 6: {second} {minute} {hour} {day} {month} {day-of-week}`,
+    );
   }
   const [seconds, minutes, hours, days, months, weekdays] = fields.map((f, i) => parseField(f, FIELDS[i]!, expression));
   const dayIsStar = fields[3] === '*';

@@ -76,7 +76,9 @@ export class QueueListener {
       }
       if (!this.running) {
         // Received while stopping: hand them straight back.
-        await Promise.allSettled(messages.map((m) => this.queue.updateMessage(m.messageId, m.popReceipt, undefined, 0)));
+        await Promise.allSettled(
+          messages.map((m) => this.queue.updateMessage(m.messageId, m.popReceipt, undefined, 0)),
+        );
         break;
       }
       if (messages.length === 0) {
@@ -164,7 +166,10 @@ export class QueueListener {
       await withTimeout(Promise.resolve(this.o.options.handler(input, context)), this.o.functionTimeoutMs, name);
     } catch (error) {
       failed = true;
-      logger.error({ err: error, functionName: name, messageId: message.messageId, dequeueCount: message.dequeueCount }, 'queue function failed');
+      logger.error(
+        { err: error, functionName: name, messageId: message.messageId, dequeueCount: message.dequeueCount },
+        'queue function failed',
+      );
     } finally {
       clearInterval(renewal);
     }
@@ -175,7 +180,12 @@ export class QueueListener {
       } else if (message.dequeueCount >= settings.maxDequeueCount) {
         await this.moveToPoison(message, popReceipt);
       } else {
-        await this.queue.updateMessage(message.messageId, popReceipt, undefined, Math.ceil(settings.visibilityTimeoutMs / 1000));
+        await this.queue.updateMessage(
+          message.messageId,
+          popReceipt,
+          undefined,
+          Math.ceil(settings.visibilityTimeoutMs / 1000),
+        );
       }
     } catch (error) {
       // Lost the pop receipt (lease expired and someone else took it): that delivery wins.
@@ -188,7 +198,12 @@ export class QueueListener {
     await this.poison.sendMessage(message.messageText);
     await this.queue.deleteMessage(message.messageId, popReceipt);
     this.o.logger.warn(
-      { functionName: this.o.name, messageId: message.messageId, dequeueCount: message.dequeueCount, poisonQueue: this.poison.name },
+      {
+        functionName: this.o.name,
+        messageId: message.messageId,
+        dequeueCount: message.dequeueCount,
+        poisonQueue: this.poison.name,
+      },
       'message moved to the poison queue',
     );
   }

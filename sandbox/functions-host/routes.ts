@@ -34,14 +34,23 @@ export function compileRoute(template: string): CompiledRoute {
       }
       const [, star, name, constraint, optional] = param;
       if (star) return { kind: 'catchAll', name: name! };
-      if (constraint && !CONSTRAINTS[constraint.toLowerCase()]) throw new Error(`Unsupported route constraint '${constraint}' in '${template}'`);
-      return { kind: 'param', name: name!, optional: Boolean(optional), constraint: constraint ? CONSTRAINTS[constraint.toLowerCase()] : undefined };
+      if (constraint && !CONSTRAINTS[constraint.toLowerCase()])
+        throw new Error(`Unsupported route constraint '${constraint}' in '${template}'`);
+      return {
+        kind: 'param',
+        name: name!,
+        optional: Boolean(optional),
+        constraint: constraint ? CONSTRAINTS[constraint.toLowerCase()] : undefined,
+      };
     });
 
   return {
     template,
     match(path) {
-      const parts = path.replace(/^\/+|\/+$/g, '').split('/').filter((s) => s.length > 0);
+      const parts = path
+        .replace(/^\/+|\/+$/g, '')
+        .split('/')
+        .filter((s) => s.length > 0);
       const params: Record<string, string> = {};
       let i = 0;
       for (const segment of segments) {

@@ -89,11 +89,15 @@ export function hostTreeAlive(host: HostProcess): boolean {
 }
 
 export function spawnHostProcess(options: SpawnHostOptions): Promise<HostProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'main.ts'), '--functions', options.functionsModule, '--port', '0'], {
-    env: options.env as NodeJS.ProcessEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: options.processGroup === true,
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(__dirname, 'main.ts'), '--functions', options.functionsModule, '--port', '0'],
+    {
+      env: options.env as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: options.processGroup === true,
+    },
+  );
   // A detached child leads a new group whose id is its pid.
   const processGroup = options.processGroup && child.pid !== undefined ? child.pid : undefined;
   if (processGroup !== undefined) {

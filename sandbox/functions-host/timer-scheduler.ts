@@ -62,7 +62,9 @@ export class TimerScheduler {
       this.scheduleNext();
     } catch {
       // Another instance holds the listener lock; check again later.
-      this.timers.push(setTimeout(() => void this.tryAcquire(), this.o.recoveryPollingMs ?? (this.leaseSeconds * 1000) / 3));
+      this.timers.push(
+        setTimeout(() => void this.tryAcquire(), this.o.recoveryPollingMs ?? (this.leaseSeconds * 1000) / 3),
+      );
     }
   }
 
@@ -70,17 +72,20 @@ export class TimerScheduler {
   private leaseCall: Promise<unknown> = Promise.resolve();
 
   private keepRenewing(): void {
-    const timer = setInterval(() => {
-      this.leaseCall = this.leaseCall
-        .then(() => (this.stopped ? undefined : this.lease!.renewLease()))
-        .catch((error) => {
-          if (this.stopped) return;
-          this.o.logger.warn({ err: error, functionName: this.o.name }, 'lost the timer singleton lock');
-          this.holding = false;
-          clearInterval(timer);
-          void this.tryAcquire();
-        });
-    }, (this.leaseSeconds * 1000) / 3);
+    const timer = setInterval(
+      () => {
+        this.leaseCall = this.leaseCall
+          .then(() => (this.stopped ? undefined : this.lease!.renewLease()))
+          .catch((error) => {
+            if (this.stopped) return;
+            this.o.logger.warn({ err: error, functionName: this.o.name }, 'lost the timer singleton lock');
+            this.holding = false;
+            clearInterval(timer);
+            void this.tryAcquire();
+          });
+      },
+      (this.leaseSeconds * 1000) / 3,
+    );
     this.timers.push(timer);
   }
 
@@ -94,11 +99,14 @@ export class TimerScheduler {
     if (this.stopped || !this.holding) return;
     const delay = next.getTime() - Date.now();
     const maxDelay = 2 ** 31 - 1;
-    const timer = setTimeout(() => {
-      if (delay > maxDelay) return this.waitUntil(next);
-      this.fire(Date.now() - next.getTime() > 1000);
-      this.scheduleNext();
-    }, Math.max(0, Math.min(delay, maxDelay)));
+    const timer = setTimeout(
+      () => {
+        if (delay > maxDelay) return this.waitUntil(next);
+        this.fire(Date.now() - next.getTime() > 1000);
+        this.scheduleNext();
+      },
+      Math.max(0, Math.min(delay, maxDelay)),
+    );
     this.timers.push(timer);
   }
 
@@ -108,11 +116,23 @@ export class TimerScheduler {
     const timer = {
       isPastDue,
       schedule: { adjustForDST: false },
-      scheduleStatus: { last: (this.last ?? now).toISOString(), next: this.schedule.next(now).toISOString(), lastUpdated: now.toISOString() },
+      scheduleStatus: {
+        last: (this.last ?? now).toISOString(),
+        next: this.schedule.next(now).toISOString(),
+        lastUpdated: now.toISOString(),
+      },
     };
     this.last = now;
-    const context = createInvocationContext({ functionName: this.o.name, triggerType: 'timerTrigger', logger: this.o.logger });
-    this.running = withTimeout(Promise.resolve(this.o.options.handler(timer, context)), this.o.functionTimeoutMs, this.o.name)
+    const context = createInvocationContext({
+      functionName: this.o.name,
+      triggerType: 'timerTrigger',
+      logger: this.o.logger,
+    });
+    this.running = withTimeout(
+      Promise.resolve(this.o.options.handler(timer, context)),
+      this.o.functionTimeoutMs,
+      this.o.name,
+    )
       .then(() => undefined)
       .catch((error) => this.o.logger.error({ err: error, functionName: this.o.name }, 'timer function failed'))
       .finally(() => {

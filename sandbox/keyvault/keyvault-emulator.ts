@@ -14,7 +14,13 @@ import { checkServiceTimes, serviceDelay } from '../cloud/service-time';
 import { bearerToken, sendJson, SANDBOX_DOMAIN, type Emulator, type EmulatorRequest } from '../cloud/types';
 import { WELL_KNOWN } from '../directory/seed';
 import { TokenVerificationError, type AccessTokenClaims } from '../entra/tokens';
-import { createAppCertificate, toPemBundle, toPfxBase64, type AppCertificate, type CertificateMaterial } from '../pki/certificates';
+import {
+  createAppCertificate,
+  toPemBundle,
+  toPfxBase64,
+  type AppCertificate,
+  type CertificateMaterial,
+} from '../pki/certificates';
 
 const SUPPORTED_API_VERSIONS = /^7\.[0-6](-preview(\.\d+)?)?$|^2025-/;
 const PFX = 'application/x-pkcs12';
@@ -107,7 +113,13 @@ export class KeyVaultEmulator implements Emulator {
   ) {
     this.configure(options);
     for (const seed of ctx.directory.seed.vaults) {
-      this.vaults.set(seed.name, { name: seed.name, tenantId: seed.tenantId, readers: new Set(seed.readers), secrets: new Map(), certificates: new Map() });
+      this.vaults.set(seed.name, {
+        name: seed.name,
+        tenantId: seed.tenantId,
+        readers: new Set(seed.readers),
+        secrets: new Map(),
+        certificates: new Map(),
+      });
     }
   }
 
@@ -125,7 +137,12 @@ export class KeyVaultEmulator implements Emulator {
   }
 
   /** Adds a new version of a secret (what `az keyvault secret set` does). */
-  setSecret(vaultName: string, name: string, value: string, options: { contentType?: string; enabled?: boolean; notBefore?: Date; expires?: Date } = {}): StoredVersion {
+  setSecret(
+    vaultName: string,
+    name: string,
+    value: string,
+    options: { contentType?: string; enabled?: boolean; notBefore?: Date; expires?: Date } = {},
+  ): StoredVersion {
     const vault = this.vault(vaultName);
     const t = now();
     const version: SecretVersion = {
@@ -147,7 +164,13 @@ export class KeyVaultEmulator implements Emulator {
   }
 
   /** Imports a certificate as a new version: certificate + key + managed secret (PFX or PEM). */
-  importCertificate(vaultName: string, name: string, certificate: AppCertificate | CertificateMaterial, contentType: typeof PFX | typeof PEM, options: { pfxPassword?: string } = {}): StoredVersion {
+  importCertificate(
+    vaultName: string,
+    name: string,
+    certificate: AppCertificate | CertificateMaterial,
+    contentType: typeof PFX | typeof PEM,
+    options: { pfxPassword?: string } = {},
+  ): StoredVersion {
     const vault = this.vault(vaultName);
     const cert = forge.pki.certificateFromPem(certificate.certPem);
     const der = Buffer.from(forge.asn1.toDer(forge.pki.certificateToAsn1(cert)).getBytes(), 'binary');
@@ -191,7 +214,17 @@ export class KeyVaultEmulator implements Emulator {
    */
   setAccessPolicies(vaultName: string, policies: Record<string, VaultAccessPolicy> | undefined): void {
     const vault = this.vault(vaultName);
-    vault.accessPolicies = policies ? new Map(Object.entries(policies).map(([id, p]) => [id.toLowerCase(), { secrets: p.secrets.map((x) => x.toLowerCase()), certificates: (p.certificates ?? []).map((x) => x.toLowerCase()) }])) : undefined;
+    vault.accessPolicies = policies
+      ? new Map(
+          Object.entries(policies).map(([id, p]) => [
+            id.toLowerCase(),
+            {
+              secrets: p.secrets.map((x) => x.toLowerCase()),
+              certificates: (p.certificates ?? []).map((x) => x.toLowerCase()),
+            },
+          ]),
+        )
+      : undefined;
   }
 
   /**
@@ -219,13 +252,29 @@ export class KeyVaultEmulator implements Emulator {
     const latest = versions?.[versions.length - 1];
     if (!latest) throw new Error(`No certificate '${name}' in vault '${vaultName}'`);
     const commonName = /CN=([^,]+)/.exec(latest.subject)?.[1] ?? name;
-    const certificate = createAppCertificate({ commonName, notBefore: new Date(Date.now() - 60_000), notAfter: new Date(Date.now() + 365 * 86_400_000) });
+    const certificate = createAppCertificate({
+      commonName,
+      notBefore: new Date(Date.now() - 60_000),
+      notAfter: new Date(Date.now() + 365 * 86_400_000),
+    });
     const stored = this.importCertificate(vaultName, name, certificate, latest.contentType as typeof PFX | typeof PEM);
     return { ...stored, certificate };
   }
 
   /** The public part of a certificate version (default: the newest), as `az keyvault certificate download` gives it. */
-  certificatePublic(vaultName: string, name: string, version?: string): { version: string; certPem: string; derBase64: string; sha1Thumbprint: string; sha256Thumbprint: string; notBefore: Date; notAfter: Date } {
+  certificatePublic(
+    vaultName: string,
+    name: string,
+    version?: string,
+  ): {
+    version: string;
+    certPem: string;
+    derBase64: string;
+    sha1Thumbprint: string;
+    sha256Thumbprint: string;
+    notBefore: Date;
+    notAfter: Date;
+  } {
     const versions = this.vault(vaultName).certificates.get(name) ?? [];
     const v = version ? versions.find((c) => c.version === version) : versions[versions.length - 1];
     if (!v) throw new Error(`No certificate '${name}${version ? `/${version}` : ''}' in vault '${vaultName}'`);
@@ -256,41 +305,92 @@ export class KeyVaultEmulator implements Emulator {
       if (!vault) throw new KvError(404, 'VaultNotFound', `The vault '${vaultName}' does not exist in the sandbox.`);
       const claims = await this.authenticate(req, vault);
       const apiVersion = req.url.searchParams.get('api-version');
-      if (!apiVersion) throw new KvError(400, 'BadParameter', 'The request URI contains an invalid or missing api-version query parameter.');
-      if (!SUPPORTED_API_VERSIONS.test(apiVersion)) throw new KvError(400, 'BadParameter', `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (7.6).`);
+      if (!apiVersion)
+        throw new KvError(
+          400,
+          'BadParameter',
+          'The request URI contains an invalid or missing api-version query parameter.',
+        );
+      if (!SUPPORTED_API_VERSIONS.test(apiVersion))
+        throw new KvError(
+          400,
+          'BadParameter',
+          `The specified version (${apiVersion}) is not recognized. Consider using the latest supported version (7.6).`,
+        );
       if (req.method.toUpperCase() === 'GET') await serviceDelay(this.options.latencyMs);
       const result = this.route(req, vault, claims);
       sendJson(res, 200, result, { 'x-ms-keyvault-service-version': '1.9.0.0', 'x-ms-keyvault-region': 'sandbox' });
     } catch (error) {
       if (error instanceof KvError) {
-        return sendJson(res, error.status, { error: { code: error.code, message: error.message, ...(error.inner ? { innererror: { code: error.inner } } : {}) } }, error.headers);
+        return sendJson(
+          res,
+          error.status,
+          {
+            error: {
+              code: error.code,
+              message: error.message,
+              ...(error.inner ? { innererror: { code: error.inner } } : {}),
+            },
+          },
+          error.headers,
+        );
       }
       throw error;
     }
   }
 
   private challengeHeader(vault: Vault): Record<string, string> {
-    return { 'WWW-Authenticate': `Bearer authorization="${this.ctx.endpoints.authorityHost}/${vault.tenantId}", resource="${this.ctx.endpoints.keyVaultResource}"` };
+    return {
+      'WWW-Authenticate': `Bearer authorization="${this.ctx.endpoints.authorityHost}/${vault.tenantId}", resource="${this.ctx.endpoints.keyVaultResource}"`,
+    };
   }
 
   private async authenticate(req: EmulatorRequest, vault: Vault): Promise<AccessTokenClaims> {
     const token = bearerToken(req.headers);
     const challenge = this.challengeHeader(vault);
-    if (!token) throw new KvError(401, 'Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.', undefined, challenge);
+    if (!token)
+      throw new KvError(
+        401,
+        'Unauthorized',
+        'AKV10000: Request is missing a Bearer or PoP token.',
+        undefined,
+        challenge,
+      );
     let claims: AccessTokenClaims;
     try {
       claims = await this.ctx.tokens.verify(token);
     } catch (error) {
       const problem = error instanceof TokenVerificationError ? error.problem : 'malformed';
-      const message = problem === 'expired' ? 'AKV10032: Token expired.' : problem === 'signature' ? 'AKV10031: Token signature validation failed.' : 'AKV10003: Token is malformed.';
+      const message =
+        problem === 'expired'
+          ? 'AKV10032: Token expired.'
+          : problem === 'signature'
+            ? 'AKV10031: Token signature validation failed.'
+            : 'AKV10003: Token is malformed.';
       throw new KvError(401, 'Unauthorized', message, undefined, challenge);
     }
-    const audiences = [WELL_KNOWN.keyVaultAudience, this.ctx.endpoints.keyVaultResource, WELL_KNOWN.keyVaultResourceAppId].map((a) => a.toLowerCase());
+    const audiences = [
+      WELL_KNOWN.keyVaultAudience,
+      this.ctx.endpoints.keyVaultResource,
+      WELL_KNOWN.keyVaultResourceAppId,
+    ].map((a) => a.toLowerCase());
     if (!audiences.includes(String(claims.aud).replace(/\/+$/, '').toLowerCase())) {
-      throw new KvError(401, 'Unauthorized', `AKV10022: Invalid audience. Expected ${this.ctx.endpoints.keyVaultResource}, found: ${String(claims.aud)}.`, undefined, challenge);
+      throw new KvError(
+        401,
+        'Unauthorized',
+        `AKV10022: Invalid audience. Expected ${this.ctx.endpoints.keyVaultResource}, found: ${String(claims.aud)}.`,
+        undefined,
+        challenge,
+      );
     }
     if (claims.tid !== vault.tenantId) {
-      throw new KvError(401, 'Unauthorized', `AKV10032: Invalid issuer. Expected one of ${this.ctx.endpoints.authorityHost}/${vault.tenantId}/, found ${claims.iss}.`, undefined, challenge);
+      throw new KvError(
+        401,
+        'Unauthorized',
+        `AKV10032: Invalid issuer. Expected one of ${this.ctx.endpoints.authorityHost}/${vault.tenantId}/, found ${claims.iss}.`,
+        undefined,
+        challenge,
+      );
     }
     return claims;
   }
@@ -300,7 +400,13 @@ export class KeyVaultEmulator implements Emulator {
    * caller's policy must hold `permission` (e.g. secrets/list), and Key Vault answers 403
    * AccessDenied naming the missing permission.
    */
-  private authorize(vault: Vault, claims: AccessTokenClaims, action: string, resourcePath: string, permission: { kind: 'secrets' | 'certificates'; op: string }): void {
+  private authorize(
+    vault: Vault,
+    claims: AccessTokenClaims,
+    action: string,
+    resourcePath: string,
+    permission: { kind: 'secrets' | 'certificates'; op: string },
+  ): void {
     if (vault.accessPolicies) {
       const policy = vault.accessPolicies.get(String(claims.oid).toLowerCase());
       if (policy?.[permission.kind]?.includes(permission.op)) return;
@@ -327,23 +433,40 @@ export class KeyVaultEmulator implements Emulator {
     if (collection === 'secrets') {
       if (!name) {
         if (method !== 'GET') throw methodNotAllowed(method);
-        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', '/secrets', { kind: 'secrets', op: 'list' });
+        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', '/secrets', {
+          kind: 'secrets',
+          op: 'list',
+        });
         this.ctx.stats.recordKeyVaultList(vault.name, 'secret', '*');
-        return this.page(req, [...vault.secrets.entries()].filter(([, v]) => v.length).map(([n, v]) => this.secretItem(vault, n, v[v.length - 1]!, false)));
+        return this.page(
+          req,
+          [...vault.secrets.entries()]
+            .filter(([, v]) => v.length)
+            .map(([n, v]) => this.secretItem(vault, n, v[v.length - 1]!, false)),
+        );
       }
       this.checkName(name, 'secret');
       if (third === 'versions' && parts.length === 3) {
         if (method !== 'GET') throw methodNotAllowed(method);
-        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', `/secrets/${name}`, { kind: 'secrets', op: 'list' });
+        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/readMetadata/action', `/secrets/${name}`, {
+          kind: 'secrets',
+          op: 'list',
+        });
         const versions = vault.secrets.get(name);
         if (!versions?.length) throw secretNotFound(name);
         this.ctx.stats.recordKeyVaultList(vault.name, 'secret', name);
-        return this.page(req, versions.map((v) => this.secretItem(vault, name, v, true)));
+        return this.page(
+          req,
+          versions.map((v) => this.secretItem(vault, name, v, true)),
+        );
       }
       if (parts.length > 3) throw new KvError(400, 'BadParameter', 'The request URI is not valid.');
       if (method === 'PUT' && !third) return this.putSecret(req, vault, claims, name);
       if (method !== 'GET') throw methodNotAllowed(method);
-      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', `/secrets/${name}`, { kind: 'secrets', op: 'get' });
+      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/secrets/getSecret/action', `/secrets/${name}`, {
+        kind: 'secrets',
+        op: 'get',
+      });
       const version = this.pickSecret(vault, name, third);
       this.ctx.stats.recordKeyVaultRead(vault.name, 'secret', name, version.version);
       return this.secretBundle(vault, name, version);
@@ -351,8 +474,16 @@ export class KeyVaultEmulator implements Emulator {
     if (collection === 'certificates') {
       if (!name) {
         if (method !== 'GET') throw methodNotAllowed(method);
-        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', '/certificates', { kind: 'certificates', op: 'list' });
-        return this.page(req, [...vault.certificates.entries()].filter(([, v]) => v.length).map(([n, v]) => this.certificateItem(vault, n, v[v.length - 1]!, false)));
+        this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', '/certificates', {
+          kind: 'certificates',
+          op: 'list',
+        });
+        return this.page(
+          req,
+          [...vault.certificates.entries()]
+            .filter(([, v]) => v.length)
+            .map(([n, v]) => this.certificateItem(vault, n, v[v.length - 1]!, false)),
+        );
       }
       this.checkName(name, 'certificate');
       if (third === 'import' && parts.length === 3) {
@@ -360,10 +491,17 @@ export class KeyVaultEmulator implements Emulator {
         return this.importFromRequest(req, vault, claims, name);
       }
       if (method !== 'GET') throw methodNotAllowed(method);
-      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', `/certificates/${name}`, { kind: 'certificates', op: third === 'versions' ? 'list' : 'get' });
+      this.authorize(vault, claims, 'Microsoft.KeyVault/vaults/certificates/read', `/certificates/${name}`, {
+        kind: 'certificates',
+        op: third === 'versions' ? 'list' : 'get',
+      });
       const versions = vault.certificates.get(name);
       if (!versions?.length) throw certificateNotFound(name);
-      if (third === 'versions' && parts.length === 3) return this.page(req, versions.map((v) => this.certificateItem(vault, name, v, true)));
+      if (third === 'versions' && parts.length === 3)
+        return this.page(
+          req,
+          versions.map((v) => this.certificateItem(vault, name, v, true)),
+        );
       if (third === 'policy' && parts.length === 3) return this.policy(vault, name, versions[versions.length - 1]!);
       if (parts.length > 3) throw new KvError(400, 'BadParameter', 'The request URI is not valid.');
       const version = third ? versions.find((v) => v.version === third) : versions[versions.length - 1];
@@ -375,7 +513,12 @@ export class KeyVaultEmulator implements Emulator {
   }
 
   private checkName(name: string, kind: string): void {
-    if (!NAME.test(name)) throw new KvError(400, 'BadParameter', `The ${kind} name '${name.slice(0, 64)}' is invalid. It must be 1-127 characters: letters, digits and dashes.`);
+    if (!NAME.test(name))
+      throw new KvError(
+        400,
+        'BadParameter',
+        `The ${kind} name '${name.slice(0, 64)}' is invalid. It must be 1-127 characters: letters, digits and dashes.`,
+      );
   }
 
   private pickSecret(vault: Vault, name: string, versionId: string | undefined): SecretVersion {
@@ -385,7 +528,8 @@ export class KeyVaultEmulator implements Emulator {
     // disabled, which is then a 403 SecretDisabled, not the newest enabled one.
     const version = versionId ? versions.find((v) => v.version === versionId) : versions[versions.length - 1];
     if (!version) throw secretNotFound(`${name}/${versionId}`);
-    if (!version.attributes.enabled) throw new KvError(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled');
+    if (!version.attributes.enabled)
+      throw new KvError(403, 'Forbidden', 'Operation get is not allowed on a disabled secret.', 'SecretDisabled');
     return version;
   }
 
@@ -427,7 +571,12 @@ export class KeyVaultEmulator implements Emulator {
     };
   }
 
-  private certificateItem(vault: Vault, name: string, v: CertificateVersion, withVersion: boolean): Record<string, unknown> {
+  private certificateItem(
+    vault: Vault,
+    name: string,
+    v: CertificateVersion,
+    withVersion: boolean,
+  ): Record<string, unknown> {
     return {
       id: `${this.base(vault)}/certificates/${name}${withVersion ? `/${v.version}` : ''}`,
       x5t: Buffer.from(v.sha1).toString('base64url'),
@@ -441,7 +590,13 @@ export class KeyVaultEmulator implements Emulator {
       id: `${this.base(vault)}/certificates/${name}/policy`,
       key_props: { exportable: true, kty: 'RSA', key_size: 2048, reuse_key: false },
       secret_props: { contentType: v.contentType },
-      x509_props: { subject: v.subject.replace(/^CN=/, 'CN='), ekus: ['1.3.6.1.5.5.7.3.2'], key_usage: ['digitalSignature', 'keyEncipherment'], validity_months: 12, basic_constraints: { ca: false } },
+      x509_props: {
+        subject: v.subject.replace(/^CN=/, 'CN='),
+        ekus: ['1.3.6.1.5.5.7.3.2'],
+        key_usage: ['digitalSignature', 'keyEncipherment'],
+        validity_months: 12,
+        basic_constraints: { ca: false },
+      },
       lifetime_actions: [{ trigger: { lifetime_percentage: 80 }, action: { action_type: 'EmailContacts' } }],
       issuer: { name: 'Unknown' },
       attributes: { enabled: true, created: v.attributes.created, updated: v.attributes.updated },
@@ -451,7 +606,8 @@ export class KeyVaultEmulator implements Emulator {
   private page(req: EmulatorRequest, items: unknown[]): Record<string, unknown> {
     const maxText = req.url.searchParams.get('maxresults');
     const max = maxText ? Number(maxText) : 25;
-    if (!Number.isInteger(max) || max < 1 || max > 25) throw new KvError(400, 'BadParameter', 'The value of maxresults must be between 1 and 25.');
+    if (!Number.isInteger(max) || max < 1 || max > 25)
+      throw new KvError(400, 'BadParameter', 'The value of maxresults must be between 1 and 25.');
     const skip = Number(req.url.searchParams.get('$skiptoken') ?? 0) || 0;
     const slice = items.slice(skip, skip + max);
     const next = skip + max < items.length ? new URL(req.url.toString()) : undefined;
@@ -466,26 +622,53 @@ export class KeyVaultEmulator implements Emulator {
     } catch {
       throw new KvError(400, 'BadParameter', 'The request body is not valid JSON.');
     }
-    if (!body || typeof body !== 'object' || Array.isArray(body)) throw new KvError(400, 'BadParameter', 'The request body must be a JSON object.');
+    if (!body || typeof body !== 'object' || Array.isArray(body))
+      throw new KvError(400, 'BadParameter', 'The request body must be a JSON object.');
     return body as Record<string, unknown>;
   }
 
-  private putSecret(req: EmulatorRequest, vault: Vault, claims: AccessTokenClaims, name: string): Record<string, unknown> {
+  private putSecret(
+    req: EmulatorRequest,
+    vault: Vault,
+    claims: AccessTokenClaims,
+    name: string,
+  ): Record<string, unknown> {
     // Writing needs "Key Vault Secrets Officer"; the sandbox's readers are read-only.
-    this.authorize(vault, { ...claims, oid: `${claims.oid}#write` }, 'Microsoft.KeyVault/vaults/secrets/setSecret/action', `/secrets/${name}`, { kind: 'secrets', op: 'set' });
+    this.authorize(
+      vault,
+      { ...claims, oid: `${claims.oid}#write` },
+      'Microsoft.KeyVault/vaults/secrets/setSecret/action',
+      `/secrets/${name}`,
+      { kind: 'secrets', op: 'set' },
+    );
     const body = this.parseBody(req);
-    if (typeof body.value !== 'string') throw new KvError(400, 'BadParameter', "Property 'value' is required and must be a string.");
-    const { version } = this.setSecret(vault.name, name, body.value, { contentType: typeof body.contentType === 'string' ? body.contentType : undefined });
+    if (typeof body.value !== 'string')
+      throw new KvError(400, 'BadParameter', "Property 'value' is required and must be a string.");
+    const { version } = this.setSecret(vault.name, name, body.value, {
+      contentType: typeof body.contentType === 'string' ? body.contentType : undefined,
+    });
     return this.secretBundle(vault, name, vault.secrets.get(name)!.find((v) => v.version === version)!);
   }
 
-  private importFromRequest(req: EmulatorRequest, vault: Vault, claims: AccessTokenClaims, name: string): Record<string, unknown> {
-    this.authorize(vault, { ...claims, oid: `${claims.oid}#write` }, 'Microsoft.KeyVault/vaults/certificates/import/action', `/certificates/${name}`, { kind: 'certificates', op: 'import' });
+  private importFromRequest(
+    req: EmulatorRequest,
+    vault: Vault,
+    claims: AccessTokenClaims,
+    name: string,
+  ): Record<string, unknown> {
+    this.authorize(
+      vault,
+      { ...claims, oid: `${claims.oid}#write` },
+      'Microsoft.KeyVault/vaults/certificates/import/action',
+      `/certificates/${name}`,
+      { kind: 'certificates', op: 'import' },
+    );
     const body = this.parseBody(req);
     if (typeof body.value !== 'string') throw new KvError(400, 'BadParameter', "Property 'value' is required.");
     const policy = body.policy as { secret_props?: { contentType?: string } } | undefined;
     const contentType = policy?.secret_props?.contentType ?? PFX;
-    if (contentType !== PFX && contentType !== PEM) throw new KvError(400, 'BadParameter', `Unsupported content type '${contentType}'.`);
+    if (contentType !== PFX && contentType !== PEM)
+      throw new KvError(400, 'BadParameter', `Unsupported content type '${contentType}'.`);
     const material = parseImport(body.value, contentType, typeof body.pwd === 'string' ? body.pwd : undefined);
     const { version } = this.importCertificate(vault.name, name, material, contentType);
     return this.certificateBundle(vault, name, vault.certificates.get(name)!.find((v) => v.version === version)!);
@@ -502,12 +685,18 @@ function parseImport(value: string, contentType: string, password: string | unde
     }
     const asn1 = forge.asn1.fromDer(Buffer.from(value, 'base64').toString('binary'));
     const p12 = forge.pkcs12.pkcs12FromAsn1(asn1, password ?? '');
-    const keyBag = p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!]?.[0] ?? p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!]?.[0];
+    const keyBag =
+      p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!]?.[0] ??
+      p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!]?.[0];
     const certBag = p12.getBags({ bagType: forge.pki.oids.certBag! })[forge.pki.oids.certBag!]?.[0];
     if (!keyBag?.key || !certBag?.cert) throw new Error('missing');
     return { certPem: forge.pki.certificateToPem(certBag.cert), keyPem: forge.pki.privateKeyToPem(keyBag.key) };
   } catch {
-    throw new KvError(400, 'BadParameter', 'The certificate content could not be read: it must contain a certificate and its private key (check the password for a PFX).');
+    throw new KvError(
+      400,
+      'BadParameter',
+      'The certificate content could not be read: it must contain a certificate and its private key (check the password for a PFX).',
+    );
   }
 }
 
@@ -516,9 +705,17 @@ function methodNotAllowed(method: string): KvError {
 }
 
 function secretNotFound(name: string): KvError {
-  return new KvError(404, 'SecretNotFound', `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
+  return new KvError(
+    404,
+    'SecretNotFound',
+    `A secret with (name/id) ${name} was not found in this key vault. If you recently deleted this secret you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+  );
 }
 
 function certificateNotFound(name: string): KvError {
-  return new KvError(404, 'CertificateNotFound', `A certificate with (name/id) ${name} was not found in this key vault. If you recently deleted this certificate you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`);
+  return new KvError(
+    404,
+    'CertificateNotFound',
+    `A certificate with (name/id) ${name} was not found in this key vault. If you recently deleted this certificate you may be able to recover it using the correct recovery command. For help resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125182`,
+  );
 }

@@ -94,11 +94,7 @@ export function createServerCertificate(ca: CertificateMaterial, names: string[]
     { name: 'extKeyUsage', serverAuth: true },
     {
       name: 'subjectAltName',
-      altNames: [
-        ...names.map((value) => ({ type: 2, value })),
-        { type: 7, ip: '127.0.0.1' },
-        { type: 7, ip: '::1' },
-      ],
+      altNames: [...names.map((value) => ({ type: 2, value })), { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }],
     },
   ]);
   cert.sign(caKey, forge.md.sha256.create());
@@ -133,7 +129,11 @@ export function ensureSandboxPki(dir: string): SandboxPki {
   const serverKeyPath = join(dir, 'server.key');
 
   let ca: CertificateMaterial;
-  if (existsSync(caCertPath) && existsSync(caKeyPath) && certificateIsUsable(readFileSync(caCertPath, 'utf8'), 30 * DAY_MS)) {
+  if (
+    existsSync(caCertPath) &&
+    existsSync(caKeyPath) &&
+    certificateIsUsable(readFileSync(caCertPath, 'utf8'), 30 * DAY_MS)
+  ) {
     ca = { certPem: readFileSync(caCertPath, 'utf8'), keyPem: readFileSync(caKeyPath, 'utf8') };
   } else {
     ca = createCa();
@@ -143,7 +143,12 @@ export function ensureSandboxPki(dir: string): SandboxPki {
 
   let server: CertificateMaterial;
   const serverPem = existsSync(serverCertPath) ? readFileSync(serverCertPath, 'utf8') : '';
-  if (serverPem && existsSync(serverKeyPath) && certificateIsUsable(serverPem, 7 * DAY_MS, SANDBOX_TLS_NAMES) && issuedBy(serverPem, ca.certPem)) {
+  if (
+    serverPem &&
+    existsSync(serverKeyPath) &&
+    certificateIsUsable(serverPem, 7 * DAY_MS, SANDBOX_TLS_NAMES) &&
+    issuedBy(serverPem, ca.certPem)
+  ) {
     server = { certPem: serverPem, keyPem: readFileSync(serverKeyPath, 'utf8') };
   } else {
     server = createServerCertificate(ca, SANDBOX_TLS_NAMES);

@@ -29,7 +29,15 @@ import { CommandSweeper, schedulePeriodMs } from '../commands/sweeper';
 import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slots';
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
-import { certificateCheck, entraCheck, exchangeAccessCheck, exchangeCheck, keyVaultCheck, policyCheck, storageCheck } from '../health/checks';
+import {
+  certificateCheck,
+  entraCheck,
+  exchangeAccessCheck,
+  exchangeCheck,
+  keyVaultCheck,
+  policyCheck,
+  storageCheck,
+} from '../health/checks';
 import { ANONYMOUS_LOCAL_CALLER, type Caller } from '../core/caller';
 import type { Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
@@ -112,7 +120,10 @@ function lazy<T>(make: () => T): () => T {
   };
 }
 
-export function createAppServices(env: Record<string, string | undefined>, overrides: AppServicesOverrides = {}): AppServices {
+export function createAppServices(
+  env: Record<string, string | undefined>,
+  overrides: AppServicesOverrides = {},
+): AppServices {
   const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL });
   const telemetry = overrides.telemetry ?? globalTelemetry;
   const instanceId = `${env.WEBSITE_INSTANCE_ID ?? 'local'}-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -120,20 +131,51 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   const tenants = lazy(() => loadTenantRegistry(settings().TENANTS_FILE));
   const credential = lazy(() => overrides.credential ?? new DefaultAzureCredential());
   // A connection string (Azurite, account key) or an identity-based connection (AzureWebJobsStorage__*).
-  const storage = lazy(() => createStorageClients({ connection: readStorageConnection(env), credential: overrides.storageCredential }));
+  const storage = lazy(() =>
+    createStorageClients({ connection: readStorageConnection(env), credential: overrides.storageCredential }),
+  );
 
-  const store = lazy(() => new CommandStore(storage().table(settings().COMMANDS_TABLE), storage().blobService().getContainerClient('command-results')));
-  const queue = lazy(() => new CommandQueue(storage().queue(settings().COMMANDS_QUEUE), storage().queue(`${settings().COMMANDS_QUEUE}-poison`)));
+  const store = lazy(
+    () =>
+      new CommandStore(
+        storage().table(settings().COMMANDS_TABLE),
+        storage().blobService().getContainerClient('command-results'),
+      ),
+  );
+  const queue = lazy(
+    () =>
+      new CommandQueue(
+        storage().queue(settings().COMMANDS_QUEUE),
+        storage().queue(`${settings().COMMANDS_QUEUE}-poison`),
+      ),
+  );
   const audit = lazy(() => new AuditLog(storage().table(settings().AUDIT_TABLE)));
   // Slot calls fail fast: a slow lease attempt is better retried than waited for.
-  const slots = lazy<TenantSlots>(() => createBlobTenantSlots({ containerClient: storage().blobService({ retryOptions: { maxTries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 200, tryTimeoutInMs: 5000 } }).getContainerClient('tenant-slots'), instanceId, logger, leaseSeconds: overrides.slotLeaseSeconds }));
+  const slots = lazy<TenantSlots>(() =>
+    createBlobTenantSlots({
+      containerClient: storage()
+        .blobService({
+          retryOptions: { maxTries: 2, retryDelayInMs: 50, maxRetryDelayInMs: 200, tryTimeoutInMs: 5000 },
+        })
+        .getContainerClient('tenant-slots'),
+      instanceId,
+      logger,
+      leaseSeconds: overrides.slotLeaseSeconds,
+    }),
+  );
 
   const sources = new Map<string, KeyVaultCredentialSource>();
   const sourceFor = (tenant: TenantConfig) => {
     let source = sources.get(tenant.tenantId);
     if (!source) {
       const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
-      source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(ref.vaultUrl, credential()), refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000, logger, ...overrides.credentials });
+      source = new KeyVaultCredentialSource({
+        credential: tenant.credential,
+        secretClient: new SecretClient(ref.vaultUrl, credential()),
+        refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000,
+        logger,
+        ...overrides.credentials,
+      });
       sources.set(tenant.tenantId, source);
     }
     return source;
@@ -148,7 +190,16 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         authorityHost: settings().AZURE_AUTHORITY_HOST,
         scope: settings().EXO_TOKEN_SCOPE,
         logger,
-        onAcquire: (a) => void audit().append({ event: 'token', tenantId: a.tenantId, clientId: a.clientId, thumbprint: a.thumbprint, detail: `${a.credentialKind} version ${a.credentialVersion}, expires ${a.expiresOn}` }).catch(() => undefined),
+        onAcquire: (a) =>
+          void audit()
+            .append({
+              event: 'token',
+              tenantId: a.tenantId,
+              clientId: a.clientId,
+              thumbprint: a.thumbprint,
+              detail: `${a.credentialKind} version ${a.credentialVersion}, expires ${a.expiresOn}`,
+            })
+            .catch(() => undefined),
       });
       providers.set(tenant.tenantId, provider);
     }
@@ -156,19 +207,63 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   };
   // What Exchange last said about each tenant's app, for /api/health.
   const access = new ExchangeAccessMonitor();
-  const sessions = lazy(() => new ExchangeSessionPool({ baseUrl: settings().EXO_ADMIN_API_URL, tokensFor, tokenScope: settings().EXO_TOKEN_SCOPE, timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000, logger, telemetry, access }));
+  const sessions = lazy(
+    () =>
+      new ExchangeSessionPool({
+        baseUrl: settings().EXO_ADMIN_API_URL,
+        tokensFor,
+        tokenScope: settings().EXO_TOKEN_SCOPE,
+        timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000,
+        logger,
+        telemetry,
+        access,
+      }),
+  );
   // Every throttled answer, to the worker and to readers, marks its tenant: interactive reads then fail fast.
   const throttle = lazy(() => new TenantThrottle());
   const watchedSessions = lazy(() => watchThrottling(sessions(), throttle()));
 
-  const certificates = lazy(() => new CertificateExpiryMonitor({ tenants: () => tenants().list(), sourceFor, warningDays: settings().CERT_EXPIRY_WARNING_DAYS }));
-  const diagnostics = lazy(() => new TenantDiagnostics({ sourceFor, tokensFor, sessions: sessions(), monitor: certificates(), exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, '') }));
+  const certificates = lazy(
+    () =>
+      new CertificateExpiryMonitor({
+        tenants: () => tenants().list(),
+        sourceFor,
+        warningDays: settings().CERT_EXPIRY_WARNING_DAYS,
+      }),
+  );
+  const diagnostics = lazy(
+    () =>
+      new TenantDiagnostics({
+        sourceFor,
+        tokensFor,
+        sessions: sessions(),
+        monitor: certificates(),
+        exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, ''),
+      }),
+  );
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
   // Synchronous Exchange reads (portal views, policy directory constraints) hold a tenant slot —
   // at most cap - 1 of them, the worker keeps one. A person is waiting: wait up to 10 s for a
   // slot (a worker defers instead) before a 503; none at all while the tenant is throttled.
-  const reader = lazy(() => new ExchangeReader({ sessions: watchedSessions(), slots: slots(), logger, slotWaitMs: Math.max(settings().SLOT_WAIT_MS, 10_000), throttle: throttle() }));
-  const policy = lazy(() => new PolicyGuard({ source: policySource(), audit: audit(), logger, directory: new ExchangeGroupDirectory({ reader: reader(), tenants: tenants() }) }));
+  const reader = lazy(
+    () =>
+      new ExchangeReader({
+        sessions: watchedSessions(),
+        slots: slots(),
+        logger,
+        slotWaitMs: Math.max(settings().SLOT_WAIT_MS, 10_000),
+        throttle: throttle(),
+      }),
+  );
+  const policy = lazy(
+    () =>
+      new PolicyGuard({
+        source: policySource(),
+        audit: audit(),
+        logger,
+        directory: new ExchangeGroupDirectory({ reader: reader(), tenants: tenants() }),
+      }),
+  );
   const selfService = lazy(() => new CachedSelfServiceOverview(new SelfServiceOverview(reader())));
   const rateLimiter = lazy(() => new CallerRateLimiter({ policy: () => policySource().current(), logger }));
 
@@ -190,10 +285,25 @@ export function createAppServices(env: Record<string, string | undefined>, overr
     const url = settings().PARAMETER_SEALING_KEY_URL;
     if (!url) return new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL' });
     const { vaultUrl, name } = parseSealingKeyUrl(url);
-    const keys = new KeyVaultSealingKeys({ secretClient: new SecretClient(vaultUrl, credential()), name, refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000 });
+    const keys = new KeyVaultSealingKeys({
+      secretClient: new SecretClient(vaultUrl, credential()),
+      name,
+      refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000,
+    });
     return new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL', keys });
   });
-  const commands = lazy(() => new CommandService({ store: store(), queue: queue(), tenants: tenants(), audit: audit(), lanes: lanes(), logger, sealer: sealer() }));
+  const commands = lazy(
+    () =>
+      new CommandService({
+        store: store(),
+        queue: queue(),
+        tenants: tenants(),
+        audit: audit(),
+        lanes: lanes(),
+        logger,
+        sealer: sealer(),
+      }),
+  );
   const submission = lazy(() => createSubmitCommand({ commands: commands(), tenants: tenants(), policy: policy() }));
   const worker = lazy(
     () =>
@@ -219,7 +329,13 @@ export function createAppServices(env: Record<string, string | undefined>, overr
   const sweeper = lazy(() => {
     const schedule = settings().SWEEPER_SCHEDULE;
     const periodMs = schedule ? schedulePeriodMs(schedule) : undefined;
-    return new CommandSweeper({ store: store(), queue: queue(), logger, claimMs: overrides.worker?.claimMs ?? settings().COMMAND_CLAIM_SECONDS * 1000, ...(periodMs ? { periodMs } : {}) });
+    return new CommandSweeper({
+      store: store(),
+      queue: queue(),
+      logger,
+      claimMs: overrides.worker?.claimMs ?? settings().COMMAND_CLAIM_SECONDS * 1000,
+      ...(periodMs ? { periodMs } : {}),
+    });
   });
 
   const health = lazy(() => {
@@ -229,15 +345,50 @@ export function createAppServices(env: Record<string, string | undefined>, overr
       const s = settings();
       const registry = tenants();
       const tenantIds = registry.list().map((t) => t.tenantId);
-      const vaults = [...new Set(registry.list().map((t) => ('certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl)))];
-      if (s.RULES_FILE) checks.push({ name: 'rules', run: async () => `${loadRulesFile(s.RULES_FILE).rules.length} event rules valid` });
-      checks.push(storageCheck(storage().queue(s.COMMANDS_QUEUE)), entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds), keyVaultCheck(vaults, credential()), exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds), policyCheck(policySource()), certificateCheck(certificates()));
+      const vaults = [
+        ...new Set(
+          registry
+            .list()
+            .map((t) =>
+              'certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl,
+            ),
+        ),
+      ];
+      if (s.RULES_FILE)
+        checks.push({
+          name: 'rules',
+          run: async () => `${loadRulesFile(s.RULES_FILE).rules.length} event rules valid`,
+        });
+      checks.push(
+        storageCheck(storage().queue(s.COMMANDS_QUEUE)),
+        entraCheck(s.AZURE_AUTHORITY_HOST, tenantIds),
+        keyVaultCheck(vaults, credential()),
+        exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds),
+        policyCheck(policySource()),
+        certificateCheck(certificates()),
+      );
       // A tenant whose app Exchange refuses: degraded, with the fix. One Get-AcceptedDomain per
       // tenant at most every 10 min (holding a tenant slot), only when no command showed it lately.
-      checks.push(exchangeAccessCheck({ tenants: () => registry.list(), monitor: access, probe: (t) => reader().read(registry.get(t.tenantId)!, (invoke) => invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName'] }), { correlationId: `health-probe-${t.tenantId}` }) }));
+      checks.push(
+        exchangeAccessCheck({
+          tenants: () => registry.list(),
+          monitor: access,
+          probe: (t) =>
+            reader().read(
+              registry.get(t.tenantId)!,
+              (invoke) => invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName'] }),
+              { correlationId: `health-probe-${t.tenantId}` },
+            ),
+        }),
+      );
     } catch (error) {
       const message = (error as Error).message;
-      checks.push({ name: 'configuration', run: async () => { throw new Error(message); } });
+      checks.push({
+        name: 'configuration',
+        run: async () => {
+          throw new Error(message);
+        },
+      });
     }
     return new HealthService({ checks });
   });
@@ -257,7 +408,10 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         audit: audit(),
         rules,
         dryRun: settings().EVENTS_DRY_RUN,
-        syncWait: { firstDelaySeconds: settings().EVENTS_SYNC_RECHECK_SECONDS, maxWaitSeconds: settings().EVENTS_SYNC_MAX_WAIT_SECONDS },
+        syncWait: {
+          firstDelaySeconds: settings().EVENTS_SYNC_RECHECK_SECONDS,
+          maxWaitSeconds: settings().EVENTS_SYNC_MAX_WAIT_SECONDS,
+        },
         logger,
       }),
   );
@@ -272,7 +426,11 @@ export function createAppServices(env: Record<string, string | undefined>, overr
         logger.warn('GATEWAY_AUTH=none: callers are not authenticated (local development only)');
         authenticator = async () => ANONYMOUS_LOCAL_CALLER;
       } else {
-        authenticator = createEntraAuthenticator({ authorityHost: s.AZURE_AUTHORITY_HOST, tenantIds: s.GATEWAY_AUTH_TENANTS, audiences: s.GATEWAY_API_AUDIENCES });
+        authenticator = createEntraAuthenticator({
+          authorityHost: s.AZURE_AUTHORITY_HOST,
+          tenantIds: s.GATEWAY_AUTH_TENANTS,
+          audiences: s.GATEWAY_API_AUDIENCES,
+        });
       }
     }
     return authenticator(request);

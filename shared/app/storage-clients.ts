@@ -29,9 +29,13 @@ export interface StorageClients {
 }
 
 /** The credential an identity-based connection asks for when none is given. */
-export function defaultStorageCredential(connection: Extract<StorageConnection, { kind: 'identity' }>): TokenCredential {
+export function defaultStorageCredential(
+  connection: Extract<StorageConnection, { kind: 'identity' }>,
+): TokenCredential {
   if (connection.credential === 'managedidentity') {
-    return connection.clientId ? new ManagedIdentityCredential({ clientId: connection.clientId }) : new ManagedIdentityCredential();
+    return connection.clientId
+      ? new ManagedIdentityCredential({ clientId: connection.clientId })
+      : new ManagedIdentityCredential();
   }
   return new DefaultAzureCredential();
 }

@@ -10,7 +10,20 @@ import { RestError, TableClient } from '@azure/data-tables';
 import { redactValue } from '../observability/redact';
 import { maskSecretParameters } from './secret-parameters';
 
-export type AuditEvent = 'accepted' | 'duplicate' | 'succeeded' | 'failed' | 'inDoubt' | 'deferred' | 'retried' | 'poisoned' | 'token' | 'rejected' | 'policy' | 'certificate' | 'event';
+export type AuditEvent =
+  | 'accepted'
+  | 'duplicate'
+  | 'succeeded'
+  | 'failed'
+  | 'inDoubt'
+  | 'deferred'
+  | 'retried'
+  | 'poisoned'
+  | 'token'
+  | 'rejected'
+  | 'policy'
+  | 'certificate'
+  | 'event';
 
 export interface AuditRecord {
   event: AuditEvent;
@@ -59,9 +72,15 @@ export class AuditLog {
   async append(record: AuditRecord): Promise<void> {
     const at = record.at ? new Date(record.at) : new Date();
     // Secret parameters (by the cmdlet's declared list and the name rule, sealed or not) are "***".
-    const masked = record.parameters ? { ...record, parameters: maskSecretParameters(record.cmdlet ?? '', record.parameters) } : record;
+    const masked = record.parameters
+      ? { ...record, parameters: maskSecretParameters(record.cmdlet ?? '', record.parameters) }
+      : record;
     const safe = redactValue(masked) as AuditRecord;
-    const entity: Record<string, unknown> = { partitionKey: `${record.tenantId}_${at.toISOString().slice(0, 10)}`, rowKey: rowKey(at), at: at.toISOString() };
+    const entity: Record<string, unknown> = {
+      partitionKey: `${record.tenantId}_${at.toISOString().slice(0, 10)}`,
+      rowKey: rowKey(at),
+      at: at.toISOString(),
+    };
     for (const [key, value] of Object.entries(safe)) {
       if (value === undefined || key === 'at') continue;
       entity[key] = typeof value === 'object' ? JSON.stringify(value) : value;
@@ -72,7 +91,9 @@ export class AuditLog {
   /** Entries for one command, oldest first. */
   async forCommand(commandId: string): Promise<AuditEntry[]> {
     const out: AuditEntry[] = [];
-    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `commandId eq '${commandId.replace(/'/g, "''")}'` } })) {
+    for await (const e of this.table.listEntities<Record<string, unknown>>({
+      queryOptions: { filter: `commandId eq '${commandId.replace(/'/g, "''")}'` },
+    })) {
       out.push(parse(e));
     }
     return out.sort((a, b) => a.at.localeCompare(b.at));
@@ -81,7 +102,10 @@ export class AuditLog {
   /** Entries of a tenant on one UTC day (yyyy-mm-dd), newest first. */
   async forTenantDay(tenantId: string, day: string): Promise<AuditEntry[]> {
     const out: AuditEntry[] = [];
-    for await (const e of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter: `PartitionKey eq '${tenantId}_${day}'` } })) out.push(parse(e));
+    for await (const e of this.table.listEntities<Record<string, unknown>>({
+      queryOptions: { filter: `PartitionKey eq '${tenantId}_${day}'` },
+    }))
+      out.push(parse(e));
     return out;
   }
 }

@@ -97,7 +97,8 @@ export class CommandBatcher {
   private readonly now: () => number;
 
   constructor(private readonly o: CommandBatcherOptions) {
-    if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1 || o.maxBatch > 10) throw new RangeError(`maxBatch must be an integer 1..10 (got ${o.maxBatch})`);
+    if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1 || o.maxBatch > 10)
+      throw new RangeError(`maxBatch must be an integer 1..10 (got ${o.maxBatch})`);
     this.now = o.now ?? Date.now;
   }
 
@@ -115,7 +116,10 @@ export class CommandBatcher {
     queue.push(self);
     let slot;
     try {
-      slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs, signal: self.abort.signal });
+      slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, {
+        maxWaitMs: this.o.slotWaitMs,
+        signal: self.abort.signal,
+      });
     } catch (error) {
       if (self.taken) return outcome;
       this.remove(queue, self);
@@ -184,7 +188,14 @@ export class CommandBatcher {
 
   private async send(tenant: TenantConfig, taken: Waiter[]): Promise<void> {
     const started = this.now();
-    const notSent = (w: Waiter) => w.settle({ batchSize: 0, slotWaitMs: started - w.enqueuedAt, exchangeMs: 0, ok: false, error: claimNotKept(w.call.request.cmdlet) });
+    const notSent = (w: Waiter) =>
+      w.settle({
+        batchSize: 0,
+        slotWaitMs: started - w.enqueuedAt,
+        exchangeMs: 0,
+        ok: false,
+        error: claimNotKept(w.call.request.cmdlet),
+      });
     // A call whose claim was lost while it waited is not sent: another worker may own it now.
     const live = taken.filter((w) => {
       if (!w.call.signal?.aborted) return true;
@@ -192,7 +203,9 @@ export class CommandBatcher {
       return false;
     });
     // Each call's last word before it goes out (the worker's "sent" marker), all at once.
-    const ready = await Promise.all(live.map((w) => (w.call.beforeSend ? w.call.beforeSend().catch(() => false) : true)));
+    const ready = await Promise.all(
+      live.map((w) => (w.call.beforeSend ? w.call.beforeSend().catch(() => false) : true)),
+    );
     const batch = live.filter((w, i) => {
       if (ready[i] && !w.call.signal?.aborted) return true;
       notSent(w);
@@ -210,20 +223,47 @@ export class CommandBatcher {
       const session = this.o.sessions.forTenant(tenant);
       if (batch.length === 1) {
         const { request, correlationId } = batch[0]!.call;
-        outcomes = [{ ok: true, result: await session.invoke(request, { correlationId, signal, logger: batch[0]!.call.logger, traceContext: batch[0]!.call.traceContext }) }];
+        outcomes = [
+          {
+            ok: true,
+            result: await session.invoke(request, {
+              correlationId,
+              signal,
+              logger: batch[0]!.call.logger,
+              traceContext: batch[0]!.call.traceContext,
+            }),
+          },
+        ];
       } else {
-        outcomes = await session.invokeBatch(batch.map((w) => ({ request: w.call.request, correlationId: w.call.correlationId })), { signal, logger: batch[0]!.call.logger, traceContext: batch[0]!.call.traceContext });
+        outcomes = await session.invokeBatch(
+          batch.map((w) => ({ request: w.call.request, correlationId: w.call.correlationId })),
+          { signal, logger: batch[0]!.call.logger, traceContext: batch[0]!.call.traceContext },
+        );
       }
     } catch (error) {
       // A single call's ExchangeError, or anything thrown for the whole batch (credentials): every call's outcome.
       failure = { error };
     }
     const answered = this.now();
-    this.o.logger.debug({ tenantId: tenant.tenantId, batchSize: batch.length, ms: answered - sentAt, ok: outcomes?.filter((o) => o.ok).length ?? 0 }, batch.length > 1 ? 'Exchange $batch sent' : 'Exchange call sent');
+    this.o.logger.debug(
+      {
+        tenantId: tenant.tenantId,
+        batchSize: batch.length,
+        ms: answered - sentAt,
+        ok: outcomes?.filter((o) => o.ok).length ?? 0,
+      },
+      batch.length > 1 ? 'Exchange $batch sent' : 'Exchange call sent',
+    );
     const results: SentCallOutcome[] = batch.map((w, i) => {
-      const ran: Ran = { batchSize: batch.length, slotWaitMs: started - w.enqueuedAt, exchangeMs: answered - sentAt, sentAt };
+      const ran: Ran = {
+        batchSize: batch.length,
+        slotWaitMs: started - w.enqueuedAt,
+        exchangeMs: answered - sentAt,
+        sentAt,
+      };
       const item = outcomes?.[i];
-      if (failure || !item) return { ...ran, ok: false, error: failure ? failure.error : new Error('no outcome for a batch item') };
+      if (failure || !item)
+        return { ...ran, ok: false, error: failure ? failure.error : new Error('no outcome for a batch item') };
       return item.ok ? { ...ran, ok: true, result: item.result } : { ...ran, ok: false, error: item.error };
     });
     // Every outcome durable (in parallel) before the slot goes to the next request.
@@ -234,7 +274,15 @@ export class CommandBatcher {
         results[i]!.recordMs = this.now() - answered;
       }),
     );
-    if (results.some((r) => r.recordMs !== undefined)) this.o.logger.debug({ tenantId: tenant.tenantId, batchSize: batch.length, recordMs: Math.max(...results.map((r) => r.recordMs ?? 0)) }, 'outcomes recorded');
+    if (results.some((r) => r.recordMs !== undefined))
+      this.o.logger.debug(
+        {
+          tenantId: tenant.tenantId,
+          batchSize: batch.length,
+          recordMs: Math.max(...results.map((r) => r.recordMs ?? 0)),
+        },
+        'outcomes recorded',
+      );
     batch.forEach((w, i) => w.settle(results[i]!));
   }
 }

@@ -73,11 +73,17 @@ export class ClaimKeeper {
     clearTimeout(this.lapseTimer);
     const margin = Math.floor(this.o.claimMs / 6);
     const delay = untilMs - margin - this.now();
-    this.lapseTimer = setTimeout(() => {
-      if (this.stopped || this.controller.signal.aborted) return;
-      this.o.logger.warn({ commandId: this.current.id }, 'claim could not be renewed in time; abandoning the running call');
-      this.controller.abort(new Error('claim lapsed'));
-    }, Math.max(0, delay));
+    this.lapseTimer = setTimeout(
+      () => {
+        if (this.stopped || this.controller.signal.aborted) return;
+        this.o.logger.warn(
+          { commandId: this.current.id },
+          'claim could not be renewed in time; abandoning the running call',
+        );
+        this.controller.abort(new Error('claim lapsed'));
+      },
+      Math.max(0, delay),
+    );
     this.lapseTimer.unref?.();
   }
 
@@ -92,7 +98,11 @@ export class ClaimKeeper {
       if (this.stopped || this.lost || this.controller.signal.aborted) return;
       const until = this.now() + this.o.claimMs;
       try {
-        this.current = await this.o.store.update({ ...this.current, ...change, claimedUntil: new Date(until).toISOString() });
+        this.current = await this.o.store.update({
+          ...this.current,
+          ...change,
+          claimedUntil: new Date(until).toISOString(),
+        });
         this.armLapse(until);
         ok = true;
       } catch (error) {
@@ -119,7 +129,10 @@ export class ClaimKeeper {
       } catch (error) {
         if (error instanceof ConcurrencyError) {
           this.lost = true;
-          this.o.logger.warn({ commandId: this.current.id }, 'claim taken over by another writer; abandoning the running call');
+          this.o.logger.warn(
+            { commandId: this.current.id },
+            'claim taken over by another writer; abandoning the running call',
+          );
           this.controller.abort(new Error('claim lost'));
           return;
         }
@@ -135,5 +148,10 @@ export const NOT_SENT = 'Gateway.NotSent';
 
 /** The error of a call that was not sent because its command's claim could not be kept. */
 export function claimNotKept(cmdlet: string): ExchangeError {
-  return new ExchangeError({ category: 'transient', message: 'The command was not run: its claim could not be kept.', exceptionType: NOT_SENT, cmdlet });
+  return new ExchangeError({
+    category: 'transient',
+    message: 'The command was not run: its claim could not be kept.',
+    exceptionType: NOT_SENT,
+    cmdlet,
+  });
 }

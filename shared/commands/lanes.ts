@@ -51,14 +51,18 @@ const LAST = '~last';
 /** When a lane row's command joined its lane (ms). */
 export const joinedAt = (row: string): number => Number(row.slice(0, 15));
 
-const rowKey = (atMs: number, commandId: string) => `${String(Math.max(0, Math.floor(atMs))).padStart(15, '0')}-${commandId}`;
+const rowKey = (atMs: number, commandId: string) =>
+  `${String(Math.max(0, Math.floor(atMs))).padStart(15, '0')}-${commandId}`;
 
 /** The lane of a command, or undefined when it takes none (read-only, or no Identity). */
 export function laneOf(command: Pick<Command, 'tenantId' | 'cmdlet' | 'parameters' | 'steps'>): LaneRef | undefined {
   const calls = command.steps?.length ? command.steps : [{ cmdlet: command.cmdlet, parameters: command.parameters }];
   const object = calls.map(changedObject).find((o) => o !== undefined);
   if (!object) return undefined;
-  return { partition: `lane-${createHash('sha256').update(`${command.tenantId.toLowerCase()}\u0000${object}`).digest('hex')}`, object };
+  return {
+    partition: `lane-${createHash('sha256').update(`${command.tenantId.toLowerCase()}\u0000${object}`).digest('hex')}`,
+    object,
+  };
 }
 
 const status = (error: unknown) => (error as RestError).statusCode;
@@ -85,7 +89,9 @@ export class CommandLanes {
     const rows: LaneRow[] = [];
     let lastRun: string | undefined;
     const filter = `PartitionKey eq '${lane.partition}'`;
-    for await (const e of this.table.listEntities<{ commandId?: string; lastRow?: string }>({ queryOptions: { filter } })) {
+    for await (const e of this.table.listEntities<{ commandId?: string; lastRow?: string }>({
+      queryOptions: { filter },
+    })) {
       if (e.rowKey === LAST) lastRun = e.lastRow;
       else rows.push({ row: e.rowKey!, commandId: e.commandId ?? '' });
     }
@@ -104,7 +110,11 @@ export class CommandLanes {
    * and, when that command may have taken effect (`ran`) and is newer than `~last`, moves
    * `~last` to it, in one transaction.
    */
-  async leave(lane: Pick<LaneRef, 'partition'>, row: string, options: { ran: boolean; lastRun?: string }): Promise<void> {
+  async leave(
+    lane: Pick<LaneRef, 'partition'>,
+    row: string,
+    options: { ran: boolean; lastRun?: string },
+  ): Promise<void> {
     const moveLast = options.ran && (options.lastRun === undefined || row > options.lastRun);
     const transaction = new TableTransaction();
     transaction.deleteEntity(lane.partition, row);
@@ -114,7 +124,8 @@ export class CommandLanes {
     } catch (error) {
       // The row is gone already (someone cleaned it up): still move ~last.
       if (status(error) !== 404) throw error;
-      if (moveLast) await this.table.upsertEntity({ partitionKey: lane.partition, rowKey: LAST, lastRow: row }, 'Replace');
+      if (moveLast)
+        await this.table.upsertEntity({ partitionKey: lane.partition, rowKey: LAST, lastRow: row }, 'Replace');
     }
   }
 }

@@ -137,7 +137,16 @@ export function publicView(command: Command): Record<string, unknown> {
     ...(command.finishedAt ? { finishedAt: command.finishedAt } : {}),
     ...(command.nextAttemptAt && !TERMINAL.has(command.status) ? { nextAttemptAt: command.nextAttemptAt } : {}),
     ...(command.idempotencyKey ? { idempotencyKey: command.idempotencyKey } : {}),
-    ...(command.status === 'succeeded' ? { result: command.result ?? [], ...(command.warnings?.length ? { warnings: command.warnings } : {}), ...(command.alreadyApplied ? { alreadyApplied: true } : {}), ...(command.resultTruncated ? { truncated: true, ...(command.truncation ? { truncation: command.truncation } : {}) } : {}) } : {}),
+    ...(command.status === 'succeeded'
+      ? {
+          result: command.result ?? [],
+          ...(command.warnings?.length ? { warnings: command.warnings } : {}),
+          ...(command.alreadyApplied ? { alreadyApplied: true } : {}),
+          ...(command.resultTruncated
+            ? { truncated: true, ...(command.truncation ? { truncation: command.truncation } : {}) }
+            : {}),
+        }
+      : {}),
     ...(command.readBack && command.status === 'succeeded' ? { readBack: command.readBack } : {}),
     ...(command.reruns ? { reruns: command.reruns } : {}),
     ...(command.status === 'failed' ? { error: command.error } : {}),

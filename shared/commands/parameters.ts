@@ -17,9 +17,32 @@ import { GatewayError, type FieldError } from '../core/errors';
  */
 export const KNOWN_CMDLET_PARAMETERS: Record<string, readonly string[]> = {
   'Get-AcceptedDomain': ['Identity', 'ResultSize'],
-  'Get-Mailbox': ['Identity', 'Anr', 'Filter', 'RecipientTypeDetails', 'ResultSize', 'Archive', 'InactiveMailboxOnly', 'IncludeInactiveMailbox', 'SoftDeletedMailbox', 'GroupMailbox', 'PublicFolder', 'OrganizationalUnit', 'SortBy'],
+  'Get-Mailbox': [
+    'Identity',
+    'Anr',
+    'Filter',
+    'RecipientTypeDetails',
+    'ResultSize',
+    'Archive',
+    'InactiveMailboxOnly',
+    'IncludeInactiveMailbox',
+    'SoftDeletedMailbox',
+    'GroupMailbox',
+    'PublicFolder',
+    'OrganizationalUnit',
+    'SortBy',
+  ],
   'Get-User': ['Identity', 'Anr', 'Filter', 'RecipientTypeDetails', 'ResultSize', 'OrganizationalUnit', 'SortBy'],
-  'Get-Recipient': ['Identity', 'Anr', 'Filter', 'RecipientTypeDetails', 'RecipientType', 'ResultSize', 'OrganizationalUnit', 'SortBy'],
+  'Get-Recipient': [
+    'Identity',
+    'Anr',
+    'Filter',
+    'RecipientTypeDetails',
+    'RecipientType',
+    'ResultSize',
+    'OrganizationalUnit',
+    'SortBy',
+  ],
   'Set-Mailbox': [
     'Identity',
     'DisplayName',
@@ -40,23 +63,72 @@ export const KNOWN_CMDLET_PARAMETERS: Record<string, readonly string[]> = {
     'WhatIf',
   ],
   'Get-MailboxPermission': ['Identity', 'User', 'Owner', 'ResultSize'],
-  'Add-MailboxPermission': ['Identity', 'User', 'AccessRights', 'InheritanceType', 'AutoMapping', 'Owner', 'Deny', 'Confirm', 'WhatIf'],
-  'Remove-MailboxPermission': ['Identity', 'User', 'AccessRights', 'InheritanceType', 'Deny', 'BypassMasterAccountSid', 'Confirm', 'WhatIf'],
+  'Add-MailboxPermission': [
+    'Identity',
+    'User',
+    'AccessRights',
+    'InheritanceType',
+    'AutoMapping',
+    'Owner',
+    'Deny',
+    'Confirm',
+    'WhatIf',
+  ],
+  'Remove-MailboxPermission': [
+    'Identity',
+    'User',
+    'AccessRights',
+    'InheritanceType',
+    'Deny',
+    'BypassMasterAccountSid',
+    'Confirm',
+    'WhatIf',
+  ],
   'Get-RecipientPermission': ['Identity', 'Trustee', 'AccessRights', 'ResultSize'],
   'Add-RecipientPermission': ['Identity', 'Trustee', 'AccessRights', 'Confirm', 'WhatIf'],
   'Remove-RecipientPermission': ['Identity', 'Trustee', 'AccessRights', 'Deny', 'Confirm', 'WhatIf'],
   'Get-MailboxAutoReplyConfiguration': ['Identity', 'ResultSize'],
-  'Set-MailboxAutoReplyConfiguration': ['Identity', 'AutoReplyState', 'StartTime', 'EndTime', 'InternalMessage', 'ExternalMessage', 'ExternalAudience', 'Confirm', 'WhatIf'],
-  'Get-DistributionGroup': ['Identity', 'Anr', 'Filter', 'ManagedBy', 'RecipientTypeDetails', 'ResultSize', 'OrganizationalUnit', 'SortBy'],
+  'Set-MailboxAutoReplyConfiguration': [
+    'Identity',
+    'AutoReplyState',
+    'StartTime',
+    'EndTime',
+    'InternalMessage',
+    'ExternalMessage',
+    'ExternalAudience',
+    'Confirm',
+    'WhatIf',
+  ],
+  'Get-DistributionGroup': [
+    'Identity',
+    'Anr',
+    'Filter',
+    'ManagedBy',
+    'RecipientTypeDetails',
+    'ResultSize',
+    'OrganizationalUnit',
+    'SortBy',
+  ],
   'Get-DistributionGroupMember': ['Identity', 'ResultSize'],
   'Add-DistributionGroupMember': ['Identity', 'Member', 'BypassSecurityGroupManagerCheck', 'Confirm', 'WhatIf'],
   'Remove-DistributionGroupMember': ['Identity', 'Member', 'BypassSecurityGroupManagerCheck', 'Confirm', 'WhatIf'],
-  'Get-InboxRule': ['Mailbox', 'Identity', 'IncludeHidden', 'BypassScopeCheck', 'DescriptionTimeFormat', 'DescriptionTimeZone', 'SweepRules'],
+  'Get-InboxRule': [
+    'Mailbox',
+    'Identity',
+    'IncludeHidden',
+    'BypassScopeCheck',
+    'DescriptionTimeFormat',
+    'DescriptionTimeZone',
+    'SweepRules',
+  ],
 };
 
 /** By lower-case cmdlet: lower-case parameter name → the cmdlet's spelling. */
 const SPELLING: ReadonlyMap<string, ReadonlyMap<string, string>> = new Map(
-  Object.entries(KNOWN_CMDLET_PARAMETERS).map(([cmdlet, names]) => [cmdlet.toLowerCase(), new Map(names.map((n) => [n.toLowerCase(), n]))]),
+  Object.entries(KNOWN_CMDLET_PARAMETERS).map(([cmdlet, names]) => [
+    cmdlet.toLowerCase(),
+    new Map(names.map((n) => [n.toLowerCase(), n])),
+  ]),
 );
 
 /** Where one object's keys collide when case is ignored: "parameters.IDENTITY" duplicates "Identity". */
@@ -66,7 +138,11 @@ function collisions(value: Record<string, unknown>, path: string, out: FieldErro
     const folded = key.toLowerCase();
     const first = seen.get(folded);
     if (first === undefined) seen.set(folded, key);
-    else out.push({ field: `${path}.${key}`, message: `duplicates "${first}": names are case-insensitive in Exchange, so "${first}" and "${key}" are the same parameter; send it once` });
+    else
+      out.push({
+        field: `${path}.${key}`,
+        message: `duplicates "${first}": names are case-insensitive in Exchange, so "${first}" and "${key}" are the same parameter; send it once`,
+      });
   }
 }
 
@@ -75,7 +151,11 @@ function collisions(value: Record<string, unknown>, path: string, out: FieldErro
  * duplicate, e.g. field `parameters.IDENTITY`) and top-level names of a known cmdlet in the
  * cmdlet's own spelling. Nested objects (hashtables) and arrays are checked iteratively.
  */
-export function canonicalParameters(cmdlet: string, parameters: Record<string, unknown>, title = 'Invalid command'): Record<string, unknown> {
+export function canonicalParameters(
+  cmdlet: string,
+  parameters: Record<string, unknown>,
+  title = 'Invalid command',
+): Record<string, unknown> {
   const errors: FieldError[] = [];
   const pending: Array<[unknown, string]> = [[parameters, 'parameters']];
   while (pending.length) {
@@ -89,9 +169,15 @@ export function canonicalParameters(cmdlet: string, parameters: Record<string, u
   }
   if (errors.length) {
     errors.sort((a, b) => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0));
-    throw new GatewayError('Validation.Invalid', { title, detail: 'A parameter is named twice (names differ only in case).', errors: errors.slice(0, 20) });
+    throw new GatewayError('Validation.Invalid', {
+      title,
+      detail: 'A parameter is named twice (names differ only in case).',
+      errors: errors.slice(0, 20),
+    });
   }
   const spelling = SPELLING.get(cmdlet.toLowerCase());
   if (!spelling) return parameters;
-  return Object.fromEntries(Object.entries(parameters).map(([key, value]) => [spelling.get(key.toLowerCase()) ?? key, value]));
+  return Object.fromEntries(
+    Object.entries(parameters).map(([key, value]) => [spelling.get(key.toLowerCase()) ?? key, value]),
+  );
 }

@@ -17,7 +17,10 @@ export class CommandQueue {
 
   async enqueue(message: CommandMessage, delayMs = 0): Promise<void> {
     const visibilityTimeout = delayMs > 0 ? Math.min(MAX_VISIBILITY_SECONDS, Math.ceil(delayMs / 1000)) : undefined;
-    await this.queue.sendMessage(Buffer.from(JSON.stringify(message)).toString('base64'), visibilityTimeout ? { visibilityTimeout } : undefined);
+    await this.queue.sendMessage(
+      Buffer.from(JSON.stringify(message)).toString('base64'),
+      visibilityTimeout ? { visibilityTimeout } : undefined,
+    );
   }
 
   /** Parks a message that can never be processed, as the host would after maxDequeueCount. */

@@ -70,7 +70,8 @@ export interface SealedParameters {
   hashable: Record<string, unknown>;
 }
 
-const aad = (cmdlet: string, path: string) => Buffer.from(`exo-gateway/sealed-parameter/v1|${cmdlet.toLowerCase()}|${path}`);
+const aad = (cmdlet: string, path: string) =>
+  Buffer.from(`exo-gateway/sealed-parameter/v1|${cmdlet.toLowerCase()}|${path}`);
 
 export class ParameterSealer {
   constructor(private readonly o: ParameterSealerOptions) {}
@@ -87,15 +88,27 @@ export class ParameterSealer {
    */
   check(cmdlet: string, parameters: Record<string, unknown>, title = 'Invalid command', field = 'parameters'): void {
     const forged: FieldError[] = [];
-    mapSealed(parameters, (_value, path) => forged.push({ field: `${field}.${path}`, message: `may not contain "${SEALED_MARK}": the gateway seals secret values itself` }));
-    if (forged.length) throw new GatewayError('Validation.Invalid', { title, detail: 'A parameter has a reserved member.', errors: forged.slice(0, 20) });
+    mapSealed(parameters, (_value, path) =>
+      forged.push({
+        field: `${field}.${path}`,
+        message: `may not contain "${SEALED_MARK}": the gateway seals secret values itself`,
+      }),
+    );
+    if (forged.length)
+      throw new GatewayError('Validation.Invalid', {
+        title,
+        detail: 'A parameter has a reserved member.',
+        errors: forged.slice(0, 20),
+      });
     if (this.configured) return;
     const secrets = secretPaths(cmdlet, parameters);
     if (!secrets.length) return;
     throw new GatewayError('Validation.Invalid', {
       title: 'Secret parameters not accepted',
       detail: `This gateway stores no secret parameters in clear and has no key to seal them: an operator must set ${this.o.setting} (a Key Vault secret holding a 256-bit key). Until then, commands with passwords or credentials are refused.`,
-      errors: secrets.slice(0, 20).map((path) => ({ field: `${field}.${path}`, message: `is a secret, and ${this.o.setting} is not set` })),
+      errors: secrets
+        .slice(0, 20)
+        .map((path) => ({ field: `${field}.${path}`, message: `is a secret, and ${this.o.setting} is not set` })),
     });
   }
 
@@ -112,7 +125,11 @@ export class ParameterSealer {
       const data = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final(), cipher.getAuthTag()]);
       return { [SEALED_MARK]: ALGORITHM, kid: key.id, iv: iv.toString('base64'), data: data.toString('base64') };
     });
-    const hashable = mapSecrets(cmdlet, parameters, ({ path, value }) => ({ fingerprint: createHmac('sha256', fingerprintKey).update(`${path}\u0000${JSON.stringify(value)}`).digest('base64') }));
+    const hashable = mapSecrets(cmdlet, parameters, ({ path, value }) => ({
+      fingerprint: createHmac('sha256', fingerprintKey)
+        .update(`${path}\u0000${JSON.stringify(value)}`)
+        .digest('base64'),
+    }));
     return { parameters: sealed, hashable };
   }
 
@@ -123,7 +140,12 @@ export class ParameterSealer {
     if (!found.length) return parameters;
     const opened = new Map<string, unknown>();
     for (const { path, sealed } of found) {
-      if (sealed[SEALED_MARK] !== ALGORITHM || typeof sealed.kid !== 'string' || typeof sealed.iv !== 'string' || typeof sealed.data !== 'string') {
+      if (
+        sealed[SEALED_MARK] !== ALGORITHM ||
+        typeof sealed.kid !== 'string' ||
+        typeof sealed.iv !== 'string' ||
+        typeof sealed.data !== 'string'
+      ) {
         throw new SealingKeyError(`The sealed value of ${path} is not in a known form.`, false);
       }
       const key = await this.keyById(sealed.kid);
@@ -132,9 +154,18 @@ export class ParameterSealer {
         const decipher = createDecipheriv('aes-256-gcm', key.key, Buffer.from(sealed.iv, 'base64'));
         decipher.setAAD(aad(cmdlet, path));
         decipher.setAuthTag(data.subarray(data.length - 16));
-        opened.set(path, JSON.parse(Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()]).toString('utf8')));
+        opened.set(
+          path,
+          JSON.parse(
+            Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()]).toString('utf8'),
+          ),
+        );
       } catch (error) {
-        throw new SealingKeyError(`The sealed value of ${path} does not open with key ${sealed.kid} (altered, or sealed for another parameter).`, false, { cause: error });
+        throw new SealingKeyError(
+          `The sealed value of ${path} does not open with key ${sealed.kid} (altered, or sealed for another parameter).`,
+          false,
+          { cause: error },
+        );
       }
     }
     return mapSealed(parameters, (_sealed, path) => opened.get(path)) as Record<string, unknown>;
@@ -144,12 +175,17 @@ export class ParameterSealer {
     try {
       return checked(await this.o.keys!.current(), this.o.setting);
     } catch (error) {
-      throw new GatewayError('Secrets.Unavailable', { detail: `The key that protects secret parameters could not be read (${this.o.setting}); the command was not accepted. Try again later.`, retryAfterSeconds: 30, cause: error });
+      throw new GatewayError('Secrets.Unavailable', {
+        detail: `The key that protects secret parameters could not be read (${this.o.setting}); the command was not accepted. Try again later.`,
+        retryAfterSeconds: 30,
+        cause: error,
+      });
     }
   }
 
   private async keyById(id: string): Promise<SealingKey> {
-    if (!this.o.keys) throw new SealingKeyError(`A sealed value needs key ${id}, and ${this.o.setting} is not set.`, false);
+    if (!this.o.keys)
+      throw new SealingKeyError(`A sealed value needs key ${id}, and ${this.o.setting} is not set.`, false);
     try {
       return checked(await this.o.keys.byId(id), this.o.setting);
     } catch (error) {
@@ -160,7 +196,11 @@ export class ParameterSealer {
 }
 
 function checked(key: SealingKey, setting: string): SealingKey {
-  if (key.key.length !== 32) throw new SealingKeyError(`The key named by ${setting} (${key.id}) is not 32 bytes of base64: store a 256-bit key, e.g. \`openssl rand -base64 32\`.`, false);
+  if (key.key.length !== 32)
+    throw new SealingKeyError(
+      `The key named by ${setting} (${key.id}) is not 32 bytes of base64: store a 256-bit key, e.g. \`openssl rand -base64 32\`.`,
+      false,
+    );
   return key;
 }
 
@@ -172,9 +212,15 @@ export function hasSealedValues(parameters: Record<string, unknown> | undefined)
 }
 
 /** A command's parameters and steps with the sealed values dropped ("***"): for a command that has ended. */
-export function sealedValuesDropped(command: Pick<Command, 'parameters' | 'steps'>): Pick<Command, 'parameters' | 'steps'> {
-  const drop = (p: Record<string, unknown>) => (hasSealedValues(p) ? (mapSealed(p, () => SECRET_PLACEHOLDER) as Record<string, unknown>) : p);
-  return { parameters: drop(command.parameters), ...(command.steps ? { steps: command.steps.map((s) => ({ ...s, parameters: drop(s.parameters) })) } : {}) };
+export function sealedValuesDropped(
+  command: Pick<Command, 'parameters' | 'steps'>,
+): Pick<Command, 'parameters' | 'steps'> {
+  const drop = (p: Record<string, unknown>) =>
+    hasSealedValues(p) ? (mapSealed(p, () => SECRET_PLACEHOLDER) as Record<string, unknown>) : p;
+  return {
+    parameters: drop(command.parameters),
+    ...(command.steps ? { steps: command.steps.map((s) => ({ ...s, parameters: drop(s.parameters) })) } : {}),
+  };
 }
 
 /**
@@ -188,8 +234,17 @@ export function unsealingSessions(sessions: ExchangeSessions, sealer: ParameterS
     try {
       return { ...request, parameters: await sealer.open(request.cmdlet, request.parameters) };
     } catch (error) {
-      const e = error instanceof SealingKeyError ? error : new SealingKeyError('Sealed parameters could not be opened.', true, { cause: error });
-      throw new ExchangeError({ category: e.retry ? 'transient' : 'permanent', message: `${e.message} The command was not sent to Exchange.`, exceptionType: 'Secrets.Unavailable', cmdlet: request.cmdlet, cause: e });
+      const e =
+        error instanceof SealingKeyError
+          ? error
+          : new SealingKeyError('Sealed parameters could not be opened.', true, { cause: error });
+      throw new ExchangeError({
+        category: e.retry ? 'transient' : 'permanent',
+        message: `${e.message} The command was not sent to Exchange.`,
+        exceptionType: 'Secrets.Unavailable',
+        cmdlet: request.cmdlet,
+        cause: e,
+      });
     }
   };
   const wrapped = new WeakMap<TenantExchange, TenantExchange>();
@@ -201,11 +256,27 @@ export function unsealingSessions(sessions: ExchangeSessions, sealer: ParameterS
         unsealing = {
           invoke: async (request, options) => session.invoke(await opened(request), options),
           async invokeBatch(items, options) {
-            const prepared = await Promise.all(items.map(async (item) => ({ item, request: await opened(item.request).catch((error: ExchangeError) => error) })));
-            const sendable = prepared.filter((p): p is { item: (typeof items)[number]; request: CmdletRequest } => !(p.request instanceof ExchangeError));
-            const answers = sendable.length ? await session.invokeBatch(sendable.map((p) => ({ ...p.item, request: p.request })), options) : [];
+            const prepared = await Promise.all(
+              items.map(async (item) => ({
+                item,
+                request: await opened(item.request).catch((error: ExchangeError) => error),
+              })),
+            );
+            const sendable = prepared.filter(
+              (p): p is { item: (typeof items)[number]; request: CmdletRequest } =>
+                !(p.request instanceof ExchangeError),
+            );
+            const answers = sendable.length
+              ? await session.invokeBatch(
+                  sendable.map((p) => ({ ...p.item, request: p.request })),
+                  options,
+                )
+              : [];
             let next = 0;
-            return prepared.map((p): BatchItemOutcome => (p.request instanceof ExchangeError ? { ok: false, error: p.request } : answers[next++]!));
+            return prepared.map(
+              (p): BatchItemOutcome =>
+                p.request instanceof ExchangeError ? { ok: false, error: p.request } : answers[next++]!,
+            );
           },
         };
         wrapped.set(session, unsealing);

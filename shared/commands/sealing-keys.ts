@@ -18,7 +18,10 @@ import { SealingKeyError, type SealingKey, type SealingKeys } from './sealed-par
 export function parseSealingKeyUrl(url: string): { vaultUrl: string; name: string } {
   const parsed = new URL(url);
   const match = /^\/secrets\/([0-9a-zA-Z-]{1,127})\/?$/.exec(parsed.pathname);
-  if (!match) throw new Error('must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key');
+  if (!match)
+    throw new Error(
+      'must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key',
+    );
   return { vaultUrl: `${parsed.protocol}//${parsed.host}`, name: match[1]! };
 }
 
@@ -73,7 +76,9 @@ export class KeyVaultSealingKeys implements SealingKeys {
       return { id, key: Buffer.from(secret.value ?? '', 'base64') };
     } catch (error) {
       const status = (error as { statusCode?: number }).statusCode;
-      throw new SealingKeyError(`Key Vault answered ${status ?? 'an error'} for sealing key ${id}.`, status !== 404, { cause: error });
+      throw new SealingKeyError(`Key Vault answered ${status ?? 'an error'} for sealing key ${id}.`, status !== 404, {
+        cause: error,
+      });
     }
   }
 
@@ -83,7 +88,8 @@ export class KeyVaultSealingKeys implements SealingKeys {
     for await (const props of this.o.secretClient.listPropertiesOfSecretVersions(this.o.name)) {
       if (props.enabled === false || !props.version) continue;
       const created = props.createdOn?.getTime() ?? 0;
-      if (!newest || created > newest.created || (created === newest.created && props.version > newest.version)) newest = { version: props.version, created };
+      if (!newest || created > newest.created || (created === newest.created && props.version > newest.version))
+        newest = { version: props.version, created };
     }
     if (!newest) throw new SealingKeyError(`The sealing key secret ${this.o.name} has no enabled version.`, false);
     return `${this.o.name}/${newest.version}`;

@@ -23,7 +23,12 @@ export const SECRET_CMDLET_PARAMETERS: Readonly<Record<string, readonly string[]
   'Set-SyncRequest': ['Password'],
 };
 
-const DECLARED: ReadonlyMap<string, ReadonlySet<string>> = new Map(Object.entries(SECRET_CMDLET_PARAMETERS).map(([cmdlet, names]) => [cmdlet.toLowerCase(), new Set(names.map((n) => n.toLowerCase()))]));
+const DECLARED: ReadonlyMap<string, ReadonlySet<string>> = new Map(
+  Object.entries(SECRET_CMDLET_PARAMETERS).map(([cmdlet, names]) => [
+    cmdlet.toLowerCase(),
+    new Set(names.map((n) => n.toLowerCase())),
+  ]),
+);
 
 /** The name rule: secret-looking names at any depth, whatever the cmdlet. */
 export const SECRET_NAME = /pass(?:word|wd|phrase)|secret|credential|pwd$/i;
@@ -48,7 +53,11 @@ export interface SecretValue {
  * A copy of `parameters` with each secret value replaced by `replace(secret)` (nested hashtables
  * and arrays of them walked; a secret's value itself is not descended into).
  */
-export function mapSecrets(cmdlet: string, parameters: Record<string, unknown>, replace: (secret: SecretValue) => unknown): Record<string, unknown> {
+export function mapSecrets(
+  cmdlet: string,
+  parameters: Record<string, unknown>,
+  replace: (secret: SecretValue) => unknown,
+): Record<string, unknown> {
   const walk = (value: unknown, path: string, topLevel: boolean): unknown => {
     if (Array.isArray(value)) return value.map((item, i) => walk(item, `${path}[${i}]`, false));
     if (!value || typeof value !== 'object') return value;
@@ -77,18 +86,35 @@ export const SEALED_MARK = '@sealed';
 
 /** True for a sealed value in a stored parameter set. */
 export function isSealedValue(value: unknown): value is Record<string, unknown> {
-  return Boolean(value) && typeof value === 'object' && !Array.isArray(value) && SEALED_MARK in (value as Record<string, unknown>);
+  return (
+    Boolean(value) &&
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    SEALED_MARK in (value as Record<string, unknown>)
+  );
 }
 
 /** A copy with every sealed value, wherever it is, replaced by `replace(value)`. */
-export function mapSealed(value: unknown, replace: (sealed: Record<string, unknown>, path: string) => unknown, path = ''): unknown {
+export function mapSealed(
+  value: unknown,
+  replace: (sealed: Record<string, unknown>, path: string) => unknown,
+  path = '',
+): unknown {
   if (isSealedValue(value)) return replace(value, path);
   if (Array.isArray(value)) return value.map((item, i) => mapSealed(item, replace, `${path}[${i}]`));
   if (!value || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, mapSealed(v, replace, path ? `${path}.${k}` : k)]));
+  return Object.fromEntries(
+    Object.entries(value as Record<string, unknown>).map(([k, v]) => [
+      k,
+      mapSealed(v, replace, path ? `${path}.${k}` : k),
+    ]),
+  );
 }
 
 /** `parameters` with every secret — clear or sealed — shown as "***" (for the audit, logs and answers). */
 export function maskSecretParameters(cmdlet: string, parameters: Record<string, unknown>): Record<string, unknown> {
-  return mapSealed(mapSecrets(cmdlet, parameters, () => SECRET_PLACEHOLDER), () => SECRET_PLACEHOLDER) as Record<string, unknown>;
+  return mapSealed(
+    mapSecrets(cmdlet, parameters, () => SECRET_PLACEHOLDER),
+    () => SECRET_PLACEHOLDER,
+  ) as Record<string, unknown>;
 }

@@ -24,11 +24,21 @@ const MAX_PARAMETERS_BYTES = 16 * 1024;
 function depth(value: unknown, level = 0): number {
   if (level > 10) return level;
   if (Array.isArray(value)) return Math.max(level, ...value.map((v) => depth(v, level + 1)));
-  if (value && typeof value === 'object') return Math.max(level, ...Object.values(value).map((v) => depth(v, level + 1)));
+  if (value && typeof value === 'object')
+    return Math.max(level, ...Object.values(value).map((v) => depth(v, level + 1)));
   return level;
 }
 
-const parameterValue: z.ZodType<unknown> = z.lazy(() => z.union([z.string().max(8192), z.number().finite(), z.boolean(), z.null(), z.array(parameterValue).max(1000), z.record(z.string().max(128), parameterValue)]));
+const parameterValue: z.ZodType<unknown> = z.lazy(() =>
+  z.union([
+    z.string().max(8192),
+    z.number().finite(),
+    z.boolean(),
+    z.null(),
+    z.array(parameterValue).max(1000),
+    z.record(z.string().max(128), parameterValue),
+  ]),
+);
 
 // Exchange names are letters and digits; names that are also members of every JavaScript
 // object (constructor, toString, …) are no Exchange parameter or property and would only
@@ -40,19 +50,36 @@ const exchangeName = (message: string) =>
     .refine((name) => !(name in Object.prototype), 'is not an Exchange name');
 
 export const submitSchema = z.strictObject({
-  tenant: z.string({ error: 'is required: a tenant id or initial domain' }).min(1, 'is required: a tenant id or initial domain').max(256),
+  tenant: z
+    .string({ error: 'is required: a tenant id or initial domain' })
+    .min(1, 'is required: a tenant id or initial domain')
+    .max(256),
   cmdlet: z
     .string({ error: 'is required, e.g. "Get-Mailbox"' })
-    .regex(/^[A-Z][a-zA-Z]{1,30}-[A-Z][A-Za-z0-9]{1,60}$/, 'must be a cmdlet name in Verb-Noun form, e.g. "Set-Mailbox"'),
+    .regex(
+      /^[A-Z][a-zA-Z]{1,30}-[A-Z][A-Za-z0-9]{1,60}$/,
+      'must be a cmdlet name in Verb-Noun form, e.g. "Set-Mailbox"',
+    ),
   parameters: z
     .record(exchangeName('parameter names are letters and digits'), parameterValue)
     .default({})
-    .refine((p) => Buffer.byteLength(JSON.stringify(p)) <= MAX_PARAMETERS_BYTES, `must be at most ${MAX_PARAMETERS_BYTES} bytes of JSON`)
+    .refine(
+      (p) => Buffer.byteLength(JSON.stringify(p)) <= MAX_PARAMETERS_BYTES,
+      `must be at most ${MAX_PARAMETERS_BYTES} bytes of JSON`,
+    )
     .refine((p) => depth(p) <= 5, 'is nested too deeply (at most 5 levels)'),
   select: z.array(exchangeName('must be property names')).max(100).optional(),
   // Sent as the X-AnchorMailbox header: printable ASCII only (anything else would not leave the process).
-  anchorMailbox: z.string().regex(/^(UPN|SMTP|APP|MBX):[\x21-\x7e]{3,256}$/, 'must look like "UPN:user@contoso.com" (printable ASCII)').optional(),
-  idempotencyKey: z.string().min(1).max(200).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+  anchorMailbox: z
+    .string()
+    .regex(/^(UPN|SMTP|APP|MBX):[\x21-\x7e]{3,256}$/, 'must look like "UPN:user@contoso.com" (printable ASCII)')
+    .optional(),
+  idempotencyKey: z
+    .string()
+    .min(1)
+    .max(200)
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
 });
 
 export type SubmitRequest = z.infer<typeof submitSchema>;
@@ -73,8 +100,13 @@ const operationEnvelope = z.object({
 
 export function fieldErrors(error: z.ZodError): FieldError[] {
   return error.issues.map((issue) => {
-    const field = issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') || (issue.code === 'unrecognized_keys' ? '' : 'body');
-    if (issue.code === 'unrecognized_keys') return { field: (issue as { keys: string[] }).keys.join(', '), message: 'is not a known field' };
+    const field =
+      issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+        .join('.')
+        .replace(/\.\[/g, '[') || (issue.code === 'unrecognized_keys' ? '' : 'body');
+    if (issue.code === 'unrecognized_keys')
+      return { field: (issue as { keys: string[] }).keys.join(', '), message: 'is not a known field' };
     return { field, message: issue.message };
   });
 }
@@ -99,13 +131,26 @@ export interface CommandServiceOptions {
 }
 
 function hashRequest(request: CommandRequest, tenantId: string): string {
-  const canonical = JSON.stringify({ tenantId, cmdlet: request.cmdlet.toLowerCase(), parameters: sortKeys(request.parameters), select: request.select ?? null, anchorMailbox: request.anchorMailbox ?? null, operation: request.operation ?? null, steps: request.steps ? sortKeys(request.steps) : null });
+  const canonical = JSON.stringify({
+    tenantId,
+    cmdlet: request.cmdlet.toLowerCase(),
+    parameters: sortKeys(request.parameters),
+    select: request.select ?? null,
+    anchorMailbox: request.anchorMailbox ?? null,
+    operation: request.operation ?? null,
+    steps: request.steps ? sortKeys(request.steps) : null,
+  });
   return createHash('sha256').update(canonical).digest('hex');
 }
 
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
   return value;
 }
 
@@ -119,7 +164,12 @@ export class CommandService {
   /** Validates an API body into a request; throws Validation.Invalid naming the fields. */
   parse(body: Record<string, unknown>, idempotencyHeader?: string | null): CommandRequest {
     const parsed = submitSchema.safeParse(body);
-    if (!parsed.success) throw new GatewayError('Validation.Invalid', { title: 'Invalid command', detail: 'The command has invalid fields.', errors: fieldErrors(parsed.error) });
+    if (!parsed.success)
+      throw new GatewayError('Validation.Invalid', {
+        title: 'Invalid command',
+        detail: 'The command has invalid fields.',
+        errors: fieldErrors(parsed.error),
+      });
     const request: CommandRequest = parsed.data;
     request.parameters = canonicalParameters(request.cmdlet, request.parameters); // case-variant duplicates refused before policy sees them
     this.sealer.check(request.cmdlet, request.parameters); // secrets without a key to seal them: refused (422), never stored in clear
@@ -132,13 +182,21 @@ export class CommandService {
    * Validates a named operation's body — `tenant`, optional `idempotencyKey`, and the
    * operation's own fields — into a request carrying its cmdlet call(s).
    */
-  parseOperation(operation: OperationDefinition, body: Record<string, unknown>, idempotencyHeader?: string | null): CommandRequest {
+  parseOperation(
+    operation: OperationDefinition,
+    body: Record<string, unknown>,
+    idempotencyHeader?: string | null,
+  ): CommandRequest {
     const title = `Invalid ${operation.name} request`;
     const { tenant, idempotencyKey, ...fields } = body;
     const envelope = operationEnvelope.safeParse({ tenant, idempotencyKey });
     const input = operation.input.safeParse(fields);
-    const errors = [...(envelope.success ? [] : fieldErrors(envelope.error)), ...(input.success ? [] : fieldErrors(input.error))];
-    if (!envelope.success || !input.success) throw new GatewayError('Validation.Invalid', { title, detail: 'The request has invalid fields.', errors });
+    const errors = [
+      ...(envelope.success ? [] : fieldErrors(envelope.error)),
+      ...(input.success ? [] : fieldErrors(input.error)),
+    ];
+    if (!envelope.success || !input.success)
+      throw new GatewayError('Validation.Invalid', { title, detail: 'The request has invalid fields.', errors });
     const steps = operation.steps(input.data as never);
     for (const step of steps) this.sealer.check(step.cmdlet, step.parameters, title);
     const first = steps[0]!;
@@ -157,21 +215,34 @@ export class CommandService {
     return request;
   }
 
-  private applyIdempotencyHeader(request: CommandRequest, idempotencyHeader: string | null | undefined, title: string): void {
+  private applyIdempotencyHeader(
+    request: CommandRequest,
+    idempotencyHeader: string | null | undefined,
+    title: string,
+  ): void {
     if (idempotencyHeader === undefined || idempotencyHeader === null) return;
     const header = idempotencyHeader.trim();
     if (!header || header.length > 200 || !/^[\x21-\x7e]+$/.test(header)) {
-      throw new GatewayError('Validation.Invalid', { title, errors: [{ field: 'Idempotency-Key', message: 'must be 1-200 printable ASCII characters' }] });
+      throw new GatewayError('Validation.Invalid', {
+        title,
+        errors: [{ field: 'Idempotency-Key', message: 'must be 1-200 printable ASCII characters' }],
+      });
     }
     if (request.idempotencyKey && request.idempotencyKey !== header) {
-      throw new GatewayError('Validation.Invalid', { title, errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }] });
+      throw new GatewayError('Validation.Invalid', {
+        title,
+        errors: [{ field: 'idempotencyKey', message: 'differs from the Idempotency-Key header' }],
+      });
     }
     request.idempotencyKey = header;
   }
 
   private requireTenant(tenant: string, title: string): void {
     if (!this.o.tenants.get(tenant)) {
-      throw new GatewayError('Tenant.Unknown', { title, errors: [{ field: 'tenant', message: `'${tenant.slice(0, 80)}' is not a configured tenant` }] });
+      throw new GatewayError('Tenant.Unknown', {
+        title,
+        errors: [{ field: 'tenant', message: `'${tenant.slice(0, 80)}' is not a configured tenant` }],
+      });
     }
   }
 
@@ -180,9 +251,17 @@ export class CommandService {
    * the active span (the accepting request's) is stored as its `traceParent`, so the worker's
    * steps continue the caller's trace.
    */
-  async submit(caller: Caller, request: CommandRequest, options: { correlationId?: string; policyRule?: string; traceParent?: string } = {}): Promise<SubmitOutcome> {
+  async submit(
+    caller: Caller,
+    request: CommandRequest,
+    options: { correlationId?: string; policyRule?: string; traceParent?: string } = {},
+  ): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
-    if (!tenant) throw new GatewayError('Tenant.Unknown', { title: 'Invalid command', errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
+    if (!tenant)
+      throw new GatewayError('Tenant.Unknown', {
+        title: 'Invalid command',
+        errors: [{ field: 'tenant', message: 'is not a configured tenant' }],
+      });
     // Secret parameters are sealed before anything is stored; the hash sees keyed fingerprints of them.
     const sealed = await this.seal(request);
     const requestHash = hashRequest(sealed.hashable, tenant.tenantId);
@@ -194,13 +273,34 @@ export class CommandService {
       const claim = await this.o.store.claimIdempotencyKey(partition, { commandId: id, requestHash });
       if (!claim.created) {
         if (claim.record.requestHash !== requestHash) {
-          throw new GatewayError('Command.IdempotencyKeyReused', { detail: 'This idempotency key was already used for a different request.', errors: [{ field: 'idempotencyKey', message: 'was used before with different tenant, cmdlet or parameters' }] });
+          throw new GatewayError('Command.IdempotencyKeyReused', {
+            detail: 'This idempotency key was already used for a different request.',
+            errors: [
+              { field: 'idempotencyKey', message: 'was used before with different tenant, cmdlet or parameters' },
+            ],
+          });
         }
         const existing = await this.o.store.get(claim.record.commandId);
         if (existing) {
           annotateActiveSpan({ [ATTR.commandId]: existing.id, [ATTR.outcome]: 'duplicate' });
-          this.o.logger.info({ commandId: existing.id, correlationId: existing.correlationId ?? existing.id, requestCorrelationId: options.correlationId, status: existing.status }, 'idempotency key matched an earlier command');
-          await this.o.audit.append({ event: 'duplicate', tenantId: tenant.tenantId, commandId: existing.id, callerKind: caller.kind, callerId: caller.id, callerTenantId: caller.tenantId, cmdlet: existing.cmdlet });
+          this.o.logger.info(
+            {
+              commandId: existing.id,
+              correlationId: existing.correlationId ?? existing.id,
+              requestCorrelationId: options.correlationId,
+              status: existing.status,
+            },
+            'idempotency key matched an earlier command',
+          );
+          await this.o.audit.append({
+            event: 'duplicate',
+            tenantId: tenant.tenantId,
+            commandId: existing.id,
+            callerKind: caller.kind,
+            callerId: caller.id,
+            callerTenantId: caller.tenantId,
+            cmdlet: existing.cmdlet,
+          });
           // Still "accepted": the first request may have died between the command and its message
           // (the caller retries because it never got an answer). Enqueue again rather than leave it
           // to the sweeper's grace period; a second message is absorbed by the worker's claim. It is
@@ -250,12 +350,39 @@ export class CommandService {
     }
     // Its place in its object's lane (acceptance order), before anything is answered.
     await this.joinLane(stored);
-    await this.o.audit.append({ event: 'accepted', tenantId: tenant.tenantId, commandId: id, callerKind: caller.kind, callerId: caller.id, callerTenantId: caller.tenantId, cmdlet: request.cmdlet, parameters: sealed.stored.parameters, operation: request.operation, rule: options.policyRule });
+    await this.o.audit.append({
+      event: 'accepted',
+      tenantId: tenant.tenantId,
+      commandId: id,
+      callerKind: caller.kind,
+      callerId: caller.id,
+      callerTenantId: caller.tenantId,
+      cmdlet: request.cmdlet,
+      parameters: sealed.stored.parameters,
+      operation: request.operation,
+      rule: options.policyRule,
+    });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
     await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId });
-    annotateActiveSpan({ [ATTR.commandId]: id, [ATTR.tenant]: tenant.tenantId, [ATTR.cmdlet]: request.cmdlet, [ATTR.outcome]: 'accepted' });
-    this.o.logger.info({ commandId: id, correlationId: options.correlationId ?? id, tenantId: tenant.tenantId, cmdlet: request.cmdlet, operation: request.operation, callerKind: caller.kind, callerId: caller.id }, 'command accepted');
+    annotateActiveSpan({
+      [ATTR.commandId]: id,
+      [ATTR.tenant]: tenant.tenantId,
+      [ATTR.cmdlet]: request.cmdlet,
+      [ATTR.outcome]: 'accepted',
+    });
+    this.o.logger.info(
+      {
+        commandId: id,
+        correlationId: options.correlationId ?? id,
+        tenantId: tenant.tenantId,
+        cmdlet: request.cmdlet,
+        operation: request.operation,
+        callerKind: caller.kind,
+        callerId: caller.id,
+      },
+      'command accepted',
+    );
     return { command: stored, created: true };
   }
 
@@ -270,10 +397,22 @@ export class CommandService {
   /** The request as stored (secrets sealed) and as hashed (secrets as keyed fingerprints). */
   private async seal(request: CommandRequest): Promise<{ stored: CommandRequest; hashable: CommandRequest }> {
     const parameters = await this.sealer.seal(request.cmdlet, request.parameters);
-    const steps = request.steps ? await Promise.all(request.steps.map(async (s) => ({ step: s, sealed: await this.sealer.seal(s.cmdlet, s.parameters) }))) : undefined;
+    const steps = request.steps
+      ? await Promise.all(
+          request.steps.map(async (s) => ({ step: s, sealed: await this.sealer.seal(s.cmdlet, s.parameters) })),
+        )
+      : undefined;
     return {
-      stored: { ...request, parameters: parameters.parameters, ...(steps ? { steps: steps.map(({ step, sealed }) => ({ ...step, parameters: sealed.parameters })) } : {}) },
-      hashable: { ...request, parameters: parameters.hashable, ...(steps ? { steps: steps.map(({ step, sealed }) => ({ ...step, parameters: sealed.hashable })) } : {}) },
+      stored: {
+        ...request,
+        parameters: parameters.parameters,
+        ...(steps ? { steps: steps.map(({ step, sealed }) => ({ ...step, parameters: sealed.parameters })) } : {}),
+      },
+      hashable: {
+        ...request,
+        parameters: parameters.hashable,
+        ...(steps ? { steps: steps.map(({ step, sealed }) => ({ ...step, parameters: sealed.hashable })) } : {}),
+      },
     };
   }
 

@@ -5,7 +5,16 @@
  * where things happen.
  */
 import type { Context } from '@opentelemetry/api';
-import { ATTR, contextFromTraceparent, globalTelemetry, markFailed, SpanKind, trace, type Span, type Telemetry } from '../observability/telemetry';
+import {
+  ATTR,
+  contextFromTraceparent,
+  globalTelemetry,
+  markFailed,
+  SpanKind,
+  trace,
+  type Span,
+  type Telemetry,
+} from '../observability/telemetry';
 import type { Command } from './model';
 import type { TenantSlot } from './tenant-slots';
 
@@ -20,17 +29,33 @@ export class CommandStepTelemetry {
   /** The worker read the command: open the step span under the command's trace. */
   begin(command: Command): void {
     if (this.span) return;
-    this.attributes = { [ATTR.tenant]: command.tenantId, [ATTR.cmdlet]: command.cmdlet, ...(command.operation ? { [ATTR.operation]: command.operation } : {}) };
+    this.attributes = {
+      [ATTR.tenant]: command.tenantId,
+      [ATTR.cmdlet]: command.cmdlet,
+      ...(command.operation ? { [ATTR.operation]: command.operation } : {}),
+    };
     const parent = contextFromTraceparent(command.traceParent);
     this.span = this.telemetry.tracer.startSpan(
       `process ${command.operation ?? command.cmdlet}`,
-      { kind: SpanKind.CONSUMER, startTime: this.startedAt, attributes: { ...this.attributes, [ATTR.commandId]: command.id, [ATTR.attempt]: command.attempts + 1, ...(command.correlationId ? { [ATTR.correlationId]: command.correlationId } : {}) } },
+      {
+        kind: SpanKind.CONSUMER,
+        startTime: this.startedAt,
+        attributes: {
+          ...this.attributes,
+          [ATTR.commandId]: command.id,
+          [ATTR.attempt]: command.attempts + 1,
+          ...(command.correlationId ? { [ATTR.correlationId]: command.correlationId } : {}),
+        },
+      },
       parent,
     );
     this.spanContext = trace.setSpan(parent, this.span);
     if (command.status === 'accepted' || command.status === 'queued') {
       // Due since its last write, or since the delay a retry or deferral asked for.
-      const due = Math.max(Date.parse(command.updatedAt), command.nextAttemptAt ? Date.parse(command.nextAttemptAt) : 0);
+      const due = Math.max(
+        Date.parse(command.updatedAt),
+        command.nextAttemptAt ? Date.parse(command.nextAttemptAt) : 0,
+      );
       if (Number.isFinite(due)) this.telemetry.queueAge(this.startedAt - due, this.attributes);
     }
   }
@@ -66,7 +91,11 @@ export class CommandStepTelemetry {
    */
   slotWaited(ms: number | undefined, outcome: 'acquired' | 'timeout' | 'error'): void {
     const endTime = Date.now();
-    const span = this.telemetry.tracer.startSpan('tenant slot wait', { attributes: this.attributes, ...(ms !== undefined ? { startTime: endTime - ms } : {}) }, this.spanContext);
+    const span = this.telemetry.tracer.startSpan(
+      'tenant slot wait',
+      { attributes: this.attributes, ...(ms !== undefined ? { startTime: endTime - ms } : {}) },
+      this.spanContext,
+    );
     span.setAttribute(ATTR.outcome, outcome);
     if (ms !== undefined) this.telemetry.slotWait(ms, outcome, this.attributes);
     if (outcome === 'error') markFailed(span, { code: 'Slots.Storage' });

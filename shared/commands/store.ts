@@ -32,7 +32,21 @@ function toEntity(command: Command): TableEntity<Record<string, unknown>> {
   return entity;
 }
 
-const JSON_FIELDS = ['parameters', 'select', 'caller', 'result', 'error', 'warnings', 'requestIds', 'timings', 'steps', 'input', 'truncation', 'readBack', 'inDoubtEvidence'];
+const JSON_FIELDS = [
+  'parameters',
+  'select',
+  'caller',
+  'result',
+  'error',
+  'warnings',
+  'requestIds',
+  'timings',
+  'steps',
+  'input',
+  'truncation',
+  'readBack',
+  'inDoubtEvidence',
+];
 
 function fromEntity(entity: Record<string, unknown>): Command {
   const out: Record<string, unknown> = {};
@@ -88,7 +102,9 @@ export class CommandStore {
       const json = JSON.stringify(command.result);
       if (Buffer.byteLength(json) > INLINE_RESULT_LIMIT) {
         const name = `${command.id}.json`;
-        await this.results.getBlockBlobClient(name).upload(json, Buffer.byteLength(json), { blobHTTPHeaders: { blobContentType: 'application/json' } });
+        await this.results
+          .getBlockBlobClient(name)
+          .upload(json, Buffer.byteLength(json), { blobHTTPHeaders: { blobContentType: 'application/json' } });
         stored = { ...command, result: undefined, resultBlob: name };
       }
     }
@@ -96,13 +112,17 @@ export class CommandStore {
       const response = await this.table.updateEntity(toEntity(stored), 'Replace', { etag: command.etag ?? '*' });
       return { ...command, etag: response.etag };
     } catch (error) {
-      if ((error as RestError).statusCode === 412) throw new ConcurrencyError(`Command ${command.id} was changed by someone else.`);
+      if ((error as RestError).statusCode === 412)
+        throw new ConcurrencyError(`Command ${command.id} was changed by someone else.`);
       throw error;
     }
   }
 
   /** Inserts the idempotency record, or returns the existing one (first writer wins). */
-  async claimIdempotencyKey(partition: string, record: IdempotencyRecord): Promise<{ created: boolean; record: IdempotencyRecord }> {
+  async claimIdempotencyKey(
+    partition: string,
+    record: IdempotencyRecord,
+  ): Promise<{ created: boolean; record: IdempotencyRecord }> {
     try {
       await this.table.createEntity({ partitionKey: partition, rowKey: 'key', ...record });
       return { created: true, record };

@@ -34,20 +34,35 @@ export interface SubmitCommandOptions {
 /** The operation called `name`; Operation.Unknown (listing the known ones) when there is none. */
 export function operationNamed(name: string): OperationDefinition {
   const operation = findOperation(name);
-  if (!operation) throw new GatewayError('Operation.Unknown', { detail: `There is no operation '${name.slice(0, 60)}'. Known operations: ${OPERATIONS.map((o) => o.name).join(', ')}.` });
+  if (!operation)
+    throw new GatewayError('Operation.Unknown', {
+      detail: `There is no operation '${name.slice(0, 60)}'. Known operations: ${OPERATIONS.map((o) => o.name).join(', ')}.`,
+    });
   return operation;
 }
 
 export function createSubmitCommand(options: SubmitCommandOptions): SubmitCommand {
   const { commands, tenants, policy } = options;
   return async (caller, { body, operation, idempotencyKey, correlationId }) => {
-    const parsed = operation ? commands.parseOperation(operation, body, idempotencyKey) : commands.parse(body, idempotencyKey);
+    const parsed = operation
+      ? commands.parseOperation(operation, body, idempotencyKey)
+      : commands.parse(body, idempotencyKey);
     const tenant = tenants.get(parsed.tenant);
     // Parsing already refused an unknown tenant; this keeps the type honest.
-    if (!tenant) throw new GatewayError('Tenant.Unknown', { errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
+    if (!tenant)
+      throw new GatewayError('Tenant.Unknown', {
+        errors: [{ field: 'tenant', message: 'is not a configured tenant' }],
+      });
     // Policy constraints read an operation's input, or a raw cmdlet's parameters.
-    const target: PolicyTarget = operation ? { kind: 'operation', name: operation.name } : { kind: 'cmdlet', name: parsed.cmdlet };
-    const decision = await policy.authorize({ caller, tenant, target, parameters: operation ? (parsed.input ?? {}) : parsed.parameters });
+    const target: PolicyTarget = operation
+      ? { kind: 'operation', name: operation.name }
+      : { kind: 'cmdlet', name: parsed.cmdlet };
+    const decision = await policy.authorize({
+      caller,
+      tenant,
+      target,
+      parameters: operation ? (parsed.input ?? {}) : parsed.parameters,
+    });
     return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule });
   };
 }

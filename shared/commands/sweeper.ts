@@ -93,7 +93,11 @@ export class CommandSweeper {
 
   constructor(private readonly o: SweeperOptions) {
     const derived = sweeperTimings(o.claimMs ?? 30_000);
-    this.timings = { periodMs: o.periodMs ?? derived.periodMs, acceptedGraceMs: o.acceptedGraceMs ?? derived.acceptedGraceMs, queuedGraceMs: o.queuedGraceMs ?? derived.queuedGraceMs };
+    this.timings = {
+      periodMs: o.periodMs ?? derived.periodMs,
+      acceptedGraceMs: o.acceptedGraceMs ?? derived.acceptedGraceMs,
+      queuedGraceMs: o.queuedGraceMs ?? derived.queuedGraceMs,
+    };
   }
 
   async sweep(): Promise<SweepResult> {
@@ -104,18 +108,27 @@ export class CommandSweeper {
     for await (const command of this.o.store.unfinished()) {
       scanned++;
       const message = { v: 1 as const, commandId: command.id, tenantId: command.tenantId };
-      const claimEnds = command.status === 'running' && command.claimedUntil !== undefined ? Date.parse(command.claimedUntil) : undefined;
+      const claimEnds =
+        command.status === 'running' && command.claimedUntil !== undefined
+          ? Date.parse(command.claimedUntil)
+          : undefined;
       if (claimEnds !== undefined && claimEnds >= now && claimEnds < now + periodMs) {
         // Ends before the next sweep: a message for one second after it ends (no write: the worker may be alive).
         await this.o.queue.enqueue(message, claimEnds - now + 1000);
         requeued++;
-        this.o.logger.info({ commandId: command.id, claimedBy: command.claimedBy, claimedUntil: command.claimedUntil }, 'sweeper sent a message for the end of a claim');
+        this.o.logger.info(
+          { commandId: command.id, claimedBy: command.claimedBy, claimedUntil: command.claimedUntil },
+          'sweeper sent a message for the end of a claim',
+        );
         continue;
       }
       const updated = Date.parse(command.updatedAt);
       const orphanedRun = claimEnds !== undefined && claimEnds < now - ARRIVAL_SLACK_MS && now - updated > periodMs;
       const stuckAccepted = command.status === 'accepted' && now - updated > acceptedGraceMs;
-      const lostQueued = command.status === 'queued' && now - Date.parse(command.nextAttemptAt ?? command.updatedAt) > queuedGraceMs && now - updated > queuedGraceMs;
+      const lostQueued =
+        command.status === 'queued' &&
+        now - Date.parse(command.nextAttemptAt ?? command.updatedAt) > queuedGraceMs &&
+        now - updated > queuedGraceMs;
       if (!stuckAccepted && !orphanedRun && !lostQueued) continue;
       // Touch the command first so it is not re-enqueued on every sweep (an expired claim's owner writes nothing more).
       try {

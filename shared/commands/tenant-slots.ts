@@ -23,7 +23,11 @@ export interface TenantSlot {
 
 export interface TenantSlots {
   /** Resolves with a slot, or undefined when none could be had within maxWaitMs. */
-  acquire(tenantId: string, capacity: number, options?: { maxWaitMs?: number; signal?: AbortSignal }): Promise<TenantSlot | undefined>;
+  acquire(
+    tenantId: string,
+    capacity: number,
+    options?: { maxWaitMs?: number; signal?: AbortSignal },
+  ): Promise<TenantSlot | undefined>;
   /** Releases every lease held by this instance. */
   close(): Promise<void>;
 }
@@ -99,7 +103,8 @@ export interface BlobTenantSlotsOptions extends Partial<SlotTimings> {
   now?: () => number;
 }
 
-type PoolOptions = SlotTimings & Pick<BlobTenantSlotsOptions, 'containerClient' | 'instanceId' | 'logger'> & { now: () => number };
+type PoolOptions = SlotTimings &
+  Pick<BlobTenantSlotsOptions, 'containerClient' | 'instanceId' | 'logger'> & { now: () => number };
 
 export class SlotError extends Error {
   constructor(
@@ -197,7 +202,10 @@ class TenantPool {
         } catch (error) {
           const status = (error as { statusCode?: number }).statusCode;
           // 409/412: another instance created it first; a lease on it blocks overwrite too.
-          if (status !== 409 && status !== 412) throw new SlotError('Slots.Storage', `Cannot create slot blob for tenant ${this.tenantId}`, { cause: error });
+          if (status !== 409 && status !== 412)
+            throw new SlotError('Slots.Storage', `Cannot create slot blob for tenant ${this.tenantId}`, {
+              cause: error,
+            });
         }
         this.blobsReady.add(index);
       }
@@ -214,7 +222,10 @@ class TenantPool {
         // A 5xx (storage busy; Azurite answers 500 to racing lease calls) means "not acquired":
         // try another slot or later, within maxWaitMs. Other errors are real problems.
         if (status !== undefined && status >= 500) {
-          this.o.logger?.debug({ tenantId: this.tenantId, index, status, detail: String((error as Error).message).slice(0, 300) }, 'slot lease attempt failed; will retry');
+          this.o.logger?.debug(
+            { tenantId: this.tenantId, index, status, detail: String((error as Error).message).slice(0, 300) },
+            'slot lease attempt failed; will retry',
+          );
           continue;
         }
         throw new SlotError('Slots.Storage', `Cannot lease slot ${index} of tenant ${this.tenantId}`, { cause: error });
@@ -226,17 +237,25 @@ class TenantPool {
         inUse: true,
         lost: false,
         acquiredAt: this.o.now(),
-        renewTimer: setInterval(() => {
-          if (held.lost) return;
-          held.pending = held.pending.then(() => (held.lost ? undefined : lease.renewLease())).catch((error: unknown) => {
+        renewTimer: setInterval(
+          () => {
             if (held.lost) return;
-            held.lost = true;
-            clearInterval(held.renewTimer);
-            if (this.held.get(index) === held) this.held.delete(index);
-            const e = error as { statusCode?: number; code?: string };
-            this.o.logger?.warn({ status: e.statusCode, code: e.code, tenantId: this.tenantId, index }, 'lost a tenant slot lease');
-          });
-        }, (this.o.leaseSeconds * 1000) / 3),
+            held.pending = held.pending
+              .then(() => (held.lost ? undefined : lease.renewLease()))
+              .catch((error: unknown) => {
+                if (held.lost) return;
+                held.lost = true;
+                clearInterval(held.renewTimer);
+                if (this.held.get(index) === held) this.held.delete(index);
+                const e = error as { statusCode?: number; code?: string };
+                this.o.logger?.warn(
+                  { status: e.statusCode, code: e.code, tenantId: this.tenantId, index },
+                  'lost a tenant slot lease',
+                );
+              });
+          },
+          (this.o.leaseSeconds * 1000) / 3,
+        ),
       };
       held.renewTimer.unref?.();
       this.held.set(index, held);
@@ -258,7 +277,9 @@ class TenantPool {
       if (!this.remoteAttempt && this.o.now() >= this.nextRemoteAt) {
         this.remoteAttempt = this.tryRemote(capacity)
           .then((lease) => {
-            this.remoteBackoffMs = lease ? this.o.storageRetryMinMs : Math.min(this.o.storageRetryMaxMs, this.remoteBackoffMs * 2);
+            this.remoteBackoffMs = lease
+              ? this.o.storageRetryMinMs
+              : Math.min(this.o.storageRetryMaxMs, this.remoteBackoffMs * 2);
             this.nextRemoteAt = lease ? 0 : this.o.now() + this.remoteBackoffMs * (0.5 + Math.random() / 2);
             return lease;
           })
@@ -289,10 +310,13 @@ class TenantPool {
           this.removeWaiter(waiter);
           waiter(undefined);
         };
-        const timer = setTimeout(() => {
-          this.removeWaiter(waiter);
-          waiter(undefined);
-        }, Math.min(remaining, backoff + Math.random() * backoff));
+        const timer = setTimeout(
+          () => {
+            this.removeWaiter(waiter);
+            waiter(undefined);
+          },
+          Math.min(remaining, backoff + Math.random() * backoff),
+        );
         signal?.addEventListener('abort', onAbort, { once: true });
         this.waiters.push({ capacity, resolve: waiter });
       });
@@ -393,10 +417,18 @@ class TenantPool {
 }
 
 export function createBlobTenantSlots(options: BlobTenantSlotsOptions): TenantSlots {
-  const config: PoolOptions = { ...SLOT_TIMING_DEFAULTS, containerClient: options.containerClient, instanceId: options.instanceId, logger: options.logger, now: options.now ?? Date.now };
+  const config: PoolOptions = {
+    ...SLOT_TIMING_DEFAULTS,
+    containerClient: options.containerClient,
+    instanceId: options.instanceId,
+    logger: options.logger,
+    now: options.now ?? Date.now,
+  };
   // A timing left undefined (e.g. an unset setting passed through) keeps its default.
-  for (const key of Object.keys(SLOT_TIMING_DEFAULTS) as Array<keyof SlotTimings>) config[key] = options[key] ?? config[key];
-  if (!Number.isInteger(config.leaseSeconds) || config.leaseSeconds < 15 || config.leaseSeconds > 60) throw new RangeError('leaseSeconds must be between 15 and 60');
+  for (const key of Object.keys(SLOT_TIMING_DEFAULTS) as Array<keyof SlotTimings>)
+    config[key] = options[key] ?? config[key];
+  if (!Number.isInteger(config.leaseSeconds) || config.leaseSeconds < 15 || config.leaseSeconds > 60)
+    throw new RangeError('leaseSeconds must be between 15 and 60');
   const pools = new Map<string, TenantPool>();
   let containerReady: Promise<void> | undefined;
   const ensureContainer = () =>

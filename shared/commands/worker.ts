@@ -28,7 +28,13 @@ import { alreadyApplied, computeBackoffMs } from '../exchange/classify';
 import { ExchangeError } from '../exchange/errors';
 import type { CmdletResult, ExchangeSessions, ResultTruncation } from '../exchange/types';
 import type { Logger } from '../observability/logger';
-import { bypassSetting, decidesGroupManagerCheck, explainGroupManagerFailure, firstGroupManagerCall, groupManagerRetry } from '../operations/group-manager-check';
+import {
+  bypassSetting,
+  decidesGroupManagerCheck,
+  explainGroupManagerFailure,
+  firstGroupManagerCall,
+  groupManagerRetry,
+} from '../operations/group-manager-check';
 import type { Telemetry } from '../observability/telemetry';
 import type { CmdletCall } from '../operations/catalog';
 import { cmdletEffects, type ReadBack } from '../operations/effects';
@@ -111,7 +117,12 @@ function effectsOf(command: Command): Effects {
   const readOnly = all.every((e) => e.readOnly);
   const idempotent = all.every((e) => e.idempotent);
   const spec = calls.length === 1 ? all[0]!.readBack : undefined;
-  return { readOnly, idempotent, marker: !readOnly && !idempotent, ...(spec ? { readBack: { spec, call: calls[0]! } } : {}) };
+  return {
+    readOnly,
+    idempotent,
+    marker: !readOnly && !idempotent,
+    ...(spec ? { readBack: { spec, call: calls[0]! } } : {}),
+  };
 }
 
 /** The attempt of a command whose outcome is not recorded. */
@@ -182,17 +193,43 @@ interface Ran {
 type After = (recordMs?: number) => Promise<WorkOutcome>;
 
 /** Why a command goes back to the queue: a failed attempt, retried with backoff, or a deferral (no attempt counted). */
-type Later = { kind: 'retry'; error: CommandError; retryAfterMs?: number; durationMs: number } | { kind: 'defer'; reason: string; delayMs: number };
+type Later =
+  | { kind: 'retry'; error: CommandError; retryAfterMs?: number; durationMs: number }
+  | { kind: 'defer'; reason: string; delayMs: number };
 
 function stepOf(cmdlet: string, r: CmdletResult): StepResult {
-  return { cmdlet, value: r.value, warnings: r.warnings, truncated: r.truncated, truncation: r.truncation, requestIds: r.requestIds };
+  return {
+    cmdlet,
+    value: r.value,
+    warnings: r.warnings,
+    truncated: r.truncated,
+    truncation: r.truncation,
+    requestIds: r.requestIds,
+  };
 }
 
 function appliedStep(cmdlet: string, error: ExchangeError): StepResult {
-  return { cmdlet, value: [], warnings: [error.message], truncated: false, requestIds: error.requestId ? [error.requestId] : [], alreadyApplied: true };
+  return {
+    cmdlet,
+    value: [],
+    warnings: [error.message],
+    truncated: false,
+    requestIds: error.requestId ? [error.requestId] : [],
+    alreadyApplied: true,
+  };
 }
 
-export type WorkOutcome = 'succeeded' | 'failed' | 'inDoubt' | 'retrying' | 'deferred' | 'duplicate' | 'busy' | 'lostClaim' | 'malformed' | 'unknown';
+export type WorkOutcome =
+  | 'succeeded'
+  | 'failed'
+  | 'inDoubt'
+  | 'retrying'
+  | 'deferred'
+  | 'duplicate'
+  | 'busy'
+  | 'lostClaim'
+  | 'malformed'
+  | 'unknown';
 
 /** Steps that all ran: done, or alreadyApplied when none of them had anything left to change. */
 function succeeded(steps: StepResult[]): RunOutcome {
@@ -210,7 +247,9 @@ export function mayHaveRun(error: unknown): boolean {
   if (error.status !== undefined) return error.status >= 500 || error.status === 408;
   // No HTTP answer: no request id means no request (a credential failure); a refused connection sent nothing.
   if (!error.requestId) return false;
-  const code = (error.cause as { code?: string; cause?: { code?: string } } | undefined)?.cause?.code ?? (error.cause as { code?: string } | undefined)?.code;
+  const code =
+    (error.cause as { code?: string; cause?: { code?: string } } | undefined)?.cause?.code ??
+    (error.cause as { code?: string } | undefined)?.code;
   return !['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN'].includes(code ?? '');
 }
 
@@ -223,9 +262,20 @@ const ROTATION_WAIT_MS = 5000;
 function failed(error: unknown, log: Logger): RunOutcome {
   if (!(error instanceof ExchangeError)) {
     log.error({ err: error }, 'unexpected error running a command');
-    return { kind: 'transient', error: { category: 'transient', message: 'The command was not run (internal error).' }, mayHaveRun: true };
+    return {
+      kind: 'transient',
+      error: { category: 'transient', message: 'The command was not run (internal error).' },
+      mayHaveRun: true,
+    };
   }
-  const commandError: CommandError = { category: error.category, message: error.message, exceptionType: error.exceptionType, status: error.status, requestId: error.requestId, remediation: error.remediation };
+  const commandError: CommandError = {
+    category: error.category,
+    message: error.message,
+    exceptionType: error.exceptionType,
+    status: error.status,
+    requestId: error.requestId,
+    remediation: error.remediation,
+  };
   switch (error.category) {
     case 'throttled':
       return { kind: 'throttled', error: commandError, retryAfterMs: error.retryAfterMs };
@@ -233,8 +283,14 @@ function failed(error: unknown, log: Logger): RunOutcome {
       // A certificate rotation under way (Entra refused the version in use, a newer one is being
       // adopted): nothing was sent, and it is not this command's failure — wait like throttling,
       // without spending an attempt, so a rotation that takes minutes fails no command.
-      if (error.exceptionType === CREDENTIAL_ROTATING) return { kind: 'throttled', error: commandError, retryAfterMs: error.retryAfterMs ?? ROTATION_WAIT_MS };
-      return { kind: 'transient', error: commandError, retryAfterMs: error.retryAfterMs, mayHaveRun: mayHaveRun(error) };
+      if (error.exceptionType === CREDENTIAL_ROTATING)
+        return { kind: 'throttled', error: commandError, retryAfterMs: error.retryAfterMs ?? ROTATION_WAIT_MS };
+      return {
+        kind: 'transient',
+        error: commandError,
+        retryAfterMs: error.retryAfterMs,
+        mayHaveRun: mayHaveRun(error),
+      };
     case 'auth':
       return { kind: 'auth', error: commandError };
     default:
@@ -245,7 +301,8 @@ function failed(error: unknown, log: Logger): RunOutcome {
 /** A sent call's outcome as the worker reads it ("already a member / not a member" count as done). */
 function fromSent(cmdlet: string, r: SentCallOutcome, log: Logger): RunOutcome {
   if (r.ok) return succeeded([stepOf(cmdlet, r.result)]);
-  if (r.error instanceof ExchangeError && alreadyApplied(cmdlet, r.error)) return succeeded([appliedStep(cmdlet, r.error)]);
+  if (r.error instanceof ExchangeError && alreadyApplied(cmdlet, r.error))
+    return succeeded([appliedStep(cmdlet, r.error)]);
   return failed(r.error, log);
 }
 
@@ -272,7 +329,14 @@ export class CommandWorker {
   constructor(private readonly o: WorkerOptions) {
     this.maxAttempts = o.maxAttempts ?? 5;
     this.claimMs = o.claimMs ?? 30_000;
-    this.batcher = new CommandBatcher({ slots: o.slots, sessions: o.sessions, logger: o.logger, maxBatch: o.batchMax ?? 10, slotWaitMs: o.slotWaitMs ?? 2000, now: () => this.now() });
+    this.batcher = new CommandBatcher({
+      slots: o.slots,
+      sessions: o.sessions,
+      logger: o.logger,
+      maxBatch: o.batchMax ?? 10,
+      slotWaitMs: o.slotWaitMs ?? 2000,
+      now: () => this.now(),
+    });
   }
 
   /** The worker's one clock: timestamps it stores and durations it measures alike. */
@@ -307,7 +371,10 @@ export class CommandWorker {
     const parsed = messageSchema.safeParse(typeof message === 'string' ? safeJson(message) : message);
     if (!parsed.success) {
       const text = typeof message === 'string' ? message : JSON.stringify(message ?? null);
-      this.o.logger.warn({ issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) }, 'malformed command message moved to poison');
+      this.o.logger.warn(
+        { issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) },
+        'malformed command message moved to poison',
+      );
       await this.o.queue.toPoison(text);
       return 'malformed';
     }
@@ -328,26 +395,48 @@ export class CommandWorker {
       const now = this.now();
       // Our own unexpired claim is ours to resume only if this process is not running the command
       // already (a crash-free failure left it); a second delivery while it runs here is busy too.
-      if (command.status === 'running' && command.claimedUntil && Date.parse(command.claimedUntil) > now && (command.claimedBy !== this.o.instanceId || this.active.has(commandId))) {
+      if (
+        command.status === 'running' &&
+        command.claimedUntil &&
+        Date.parse(command.claimedUntil) > now &&
+        (command.claimedBy !== this.o.instanceId || this.active.has(commandId))
+      ) {
         // Someone is on it; look again when their claim would expire.
         await this.o.queue.enqueue(parsed.data, Date.parse(command.claimedUntil) - now + 1000 + this.jitter(1000));
         return 'busy';
       }
       if (!this.o.tenants.get(command.tenantId)) {
-        await this.finish(command, { status: 'failed', error: { category: 'permanent', message: `Tenant ${command.tenantId} is no longer configured.` } });
+        await this.finish(command, {
+          status: 'failed',
+          error: { category: 'permanent', message: `Tenant ${command.tenantId} is no longer configured.` },
+        });
         return 'failed';
       }
       // The claim counts the attempt about to be made (given back if nothing is sent). A stopped
       // worker's claim counted one too: it stands unless its cmdlet's "sent" marker says it never went out.
       const neverSent = command.status === 'running' && effectsOf(command).marker && !command.sentAt;
       try {
-        claimed = await this.o.store.update({ ...command, status: 'running', attempts: command.attempts + (neverSent ? 0 : 1), claimedBy: this.o.instanceId, claimedUntil: iso(now + this.claimMs), startedAt: command.startedAt ?? iso(now), updatedAt: iso(now) });
+        claimed = await this.o.store.update({
+          ...command,
+          status: 'running',
+          attempts: command.attempts + (neverSent ? 0 : 1),
+          claimedBy: this.o.instanceId,
+          claimedUntil: iso(now + this.claimMs),
+          startedAt: command.startedAt ?? iso(now),
+          updatedAt: iso(now),
+        });
       } catch (error) {
         if (!(error instanceof ConcurrencyError)) throw error;
       }
     }
     if (!claimed || !command) return 'lostClaim';
-    const keeper = new ClaimKeeper({ store: this.o.store, command: claimed, claimMs: this.claimMs, logger: this.o.logger, now: () => this.now() });
+    const keeper = new ClaimKeeper({
+      store: this.o.store,
+      command: claimed,
+      claimMs: this.claimMs,
+      logger: this.o.logger,
+      now: () => this.now(),
+    });
     const effects = effectsOf(command);
     const run: Run = {
       command,
@@ -379,10 +468,19 @@ export class CommandWorker {
   private doubtOf(command: Command, effects: Effects): Doubt | undefined {
     if (effects.readOnly) return undefined;
     if (command.sentAt) {
-      const reason = command.status === 'running' ? 'its worker stopped after sending it' : `the answer to attempt ${command.attempts} was lost${command.error ? ` (${command.error.message})` : ''}`;
+      const reason =
+        command.status === 'running'
+          ? 'its worker stopped after sending it'
+          : `the answer to attempt ${command.attempts} was lost${command.error ? ` (${command.error.message})` : ''}`;
       return { reason, by: command.sentBy, at: command.sentAt, attempt: command.attempts };
     }
-    if (command.status === 'running' && !effects.marker) return { reason: 'its worker stopped while running it (claim expired)', by: command.claimedBy, at: command.claimedUntil, attempt: command.attempts };
+    if (command.status === 'running' && !effects.marker)
+      return {
+        reason: 'its worker stopped while running it (claim expired)',
+        by: command.claimedBy,
+        at: command.claimedUntil,
+        attempt: command.attempts,
+      };
     return undefined;
   }
 
@@ -393,7 +491,8 @@ export class CommandWorker {
     // them, and its read-back must not run before an earlier write that may still land.
     if (run.lane) {
       const gate = await this.laneGate(run);
-      if (gate !== 'go') return (await this.record(run, { outcome: gate, slotWaitMs: 0, exchangeMs: 0, batchSize: 0 }))();
+      if (gate !== 'go')
+        return (await this.record(run, { outcome: gate, slotWaitMs: 0, exchangeMs: 0, batchSize: 0 }))();
     }
     if (run.doubt) {
       const decided = await this.decide(run);
@@ -426,7 +525,9 @@ export class CommandWorker {
     if (decided) call = firstGroupManagerCall(call, setting);
     const asked = this.now();
     const outcomeOf = (c: typeof call, sent: SentCallOutcome): RunOutcome =>
-      sent.ok ? fromSent(c.cmdlet, sent, log) : fromSent(c.cmdlet, { ...sent, error: explainGroupManagerFailure(c, sent.error, run.tenant, decided) }, log);
+      sent.ok
+        ? fromSent(c.cmdlet, sent, log)
+        : fromSent(c.cmdlet, { ...sent, error: explainGroupManagerFailure(c, sent.error, run.tenant, decided) }, log);
     for (let round = 0; ; round++) {
       let recording: Promise<After> | undefined;
       let again: typeof call | undefined;
@@ -442,17 +543,33 @@ export class CommandWorker {
         record: async (sent) => {
           again = decided && round === 0 && !sent.ok ? groupManagerRetry(current, sent.error, setting) : undefined;
           if (again) return;
-          recording = this.record(run, { outcome: outcomeOf(current, sent), slotWaitMs: sent.slotWaitMs, exchangeMs: sent.exchangeMs, batchSize: sent.batchSize, sentAt: sent.sentAt });
+          recording = this.record(run, {
+            outcome: outcomeOf(current, sent),
+            slotWaitMs: sent.slotWaitMs,
+            exchangeMs: sent.exchangeMs,
+            batchSize: sent.batchSize,
+            sentAt: sent.sentAt,
+          });
           await recording;
         },
       });
-      step.slotWaited('noSlot' in r ? undefined : r.slotWaitMs, 'noSlot' in r ? (r.cause !== undefined ? 'error' : 'timeout') : 'acquired');
+      step.slotWaited(
+        'noSlot' in r ? undefined : r.slotWaitMs,
+        'noSlot' in r ? (r.cause !== undefined ? 'error' : 'timeout') : 'acquired',
+      );
       if (again) {
-        log.info({ cmdlet: current.cmdlet }, 'not a manager of the group: sending once more with -BypassSecurityGroupManagerCheck');
+        log.info(
+          { cmdlet: current.cmdlet },
+          'not a manager of the group: sending once more with -BypassSecurityGroupManagerCheck',
+        );
         call = again;
         continue;
       }
-      const after = await (recording ?? this.record(run, this.notRecorded(r, asked, (sent) => outcomeOf(current, sent))));
+      const after = await (recording ??
+        this.record(
+          run,
+          this.notRecorded(r, asked, (sent) => outcomeOf(current, sent)),
+        ));
       const recordMs = 'noSlot' in r ? undefined : r.recordMs;
       if (recordMs !== undefined) step.recorded(recordMs);
       return after(recordMs);
@@ -461,10 +578,21 @@ export class CommandWorker {
 
   /** A batcher outcome the sender did not record (no slot, or not sent). */
   private notRecorded(r: BatchedCallOutcome, asked: number, outcomeOf: (sent: SentCallOutcome) => RunOutcome): Ran {
-    if ('noSlot' in r) return { outcome: { kind: 'noSlot', cause: r.cause }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 };
-    return { outcome: outcomeOf(r), slotWaitMs: r.slotWaitMs, exchangeMs: r.exchangeMs, batchSize: r.batchSize, sentAt: r.sentAt };
+    if ('noSlot' in r)
+      return {
+        outcome: { kind: 'noSlot', cause: r.cause },
+        slotWaitMs: this.now() - asked,
+        exchangeMs: 0,
+        batchSize: 0,
+      };
+    return {
+      outcome: outcomeOf(r),
+      slotWaitMs: r.slotWaitMs,
+      exchangeMs: r.exchangeMs,
+      batchSize: r.batchSize,
+      sentAt: r.sentAt,
+    };
   }
-
 
   /** The steps of a multi-step operation, in order, under one tenant slot; the outcome is recorded before the slot is freed. */
   private async runSteps(run: Run, calls: NonNullable<Command['steps']>): Promise<WorkOutcome> {
@@ -473,12 +601,29 @@ export class CommandWorker {
     const asked = this.now();
     let slot;
     try {
-      slot = await step.slotWait(() => this.o.slots.acquire(run.tenant.tenantId, run.tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 }));
+      slot = await step.slotWait(() =>
+        this.o.slots.acquire(run.tenant.tenantId, run.tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs ?? 2000 }),
+      );
     } catch (error) {
-      return (await this.record(run, { outcome: { kind: 'noSlot', cause: error }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 }))();
+      return (
+        await this.record(run, {
+          outcome: { kind: 'noSlot', cause: error },
+          slotWaitMs: this.now() - asked,
+          exchangeMs: 0,
+          batchSize: 0,
+        })
+      )();
     }
     log.debug({ slot: slot?.index }, 'tenant slot');
-    if (!slot) return (await this.record(run, { outcome: { kind: 'noSlot' }, slotWaitMs: this.now() - asked, exchangeMs: 0, batchSize: 0 }))();
+    if (!slot)
+      return (
+        await this.record(run, {
+          outcome: { kind: 'noSlot' },
+          slotWaitMs: this.now() - asked,
+          exchangeMs: 0,
+          batchSize: 0,
+        })
+      )();
     const started = this.now();
     let recording: Promise<After>;
     let recordMs: number | undefined;
@@ -496,7 +641,15 @@ export class CommandWorker {
             if (signal.aborted) throw claimNotKept(call.cmdlet);
             sent = true;
             try {
-              const r = await session.invoke({ cmdlet: call.cmdlet, parameters: call.parameters, select: call.select, anchorMailbox: command.anchorMailbox }, { correlationId: command.correlationId ?? command.id, signal, logger: log, traceContext: step.context });
+              const r = await session.invoke(
+                {
+                  cmdlet: call.cmdlet,
+                  parameters: call.parameters,
+                  select: call.select,
+                  anchorMailbox: command.anchorMailbox,
+                },
+                { correlationId: command.correlationId ?? command.id, signal, logger: log, traceContext: step.context },
+              );
               steps.push(stepOf(call.cmdlet, r));
             } catch (error) {
               // "Already a member / already granted / not there": the desired state holds.
@@ -510,7 +663,13 @@ export class CommandWorker {
         }
       }
       const answered = this.now();
-      recording = this.record(run, { outcome, slotWaitMs: started - asked, exchangeMs: answered - started, batchSize: sent ? 1 : 0, sentAt: sent ? started : undefined });
+      recording = this.record(run, {
+        outcome,
+        slotWaitMs: started - asked,
+        exchangeMs: answered - started,
+        batchSize: sent ? 1 : 0,
+        sentAt: sent ? started : undefined,
+      });
       await recording.then(() => (recordMs = this.now() - answered)).catch(() => undefined);
     } finally {
       await slot.release();
@@ -533,19 +692,52 @@ export class CommandWorker {
     if (readBack && reads) {
       const started = this.now();
       const read = await this.readBack(run, reads);
-      if ('noSlot' in read) return (await this.record(run, { outcome: { kind: 'noSlot', cause: read.cause }, slotWaitMs: this.now() - started, exchangeMs: 0, batchSize: 0 }))();
+      if ('noSlot' in read)
+        return (
+          await this.record(run, {
+            outcome: { kind: 'noSlot', cause: read.cause },
+            slotWaitMs: this.now() - started,
+            exchangeMs: 0,
+            batchSize: 0,
+          })
+        )();
       const holds = 'answers' in read ? readBack.spec.holds(readBack.call.parameters, read.answers) : undefined;
       if ('answers' in read && holds !== undefined) {
-        run.readBack = { at: iso(this.now()), reads: reads.map((r) => r.cmdlet), holds, observed: readBack.spec.observed(readBack.call.parameters, read.answers), previous };
+        run.readBack = {
+          at: iso(this.now()),
+          reads: reads.map((r) => r.cmdlet),
+          holds,
+          observed: readBack.spec.observed(readBack.call.parameters, read.answers),
+          previous,
+        };
         run.log.info({ holds, previous }, 'in-doubt command decided by read-back');
         if (!holds) {
           run.doubt = undefined; // not there: this send is the one that applies it
           return undefined;
         }
-        const found: StepResult = { cmdlet: readBack.call.cmdlet, value: [], warnings: [`The change was already in place (read back with ${run.readBack.reads.join(', ')} after attempt ${doubt.attempt}, whose outcome was not recorded).`], truncated: false, requestIds: read.requestIds, alreadyApplied: true };
-        return (await this.record(run, { outcome: { kind: 'alreadyApplied', steps: [found] }, slotWaitMs: 0, exchangeMs: this.now() - started, batchSize: 0 }))();
+        const found: StepResult = {
+          cmdlet: readBack.call.cmdlet,
+          value: [],
+          warnings: [
+            `The change was already in place (read back with ${run.readBack.reads.join(', ')} after attempt ${doubt.attempt}, whose outcome was not recorded).`,
+          ],
+          truncated: false,
+          requestIds: read.requestIds,
+          alreadyApplied: true,
+        };
+        return (
+          await this.record(run, {
+            outcome: { kind: 'alreadyApplied', steps: [found] },
+            slotWaitMs: 0,
+            exchangeMs: this.now() - started,
+            batchSize: 0,
+          })
+        )();
       }
-      run.log.warn({ err: 'error' in read ? read.error : undefined }, 'read-back of an in-doubt command could not decide');
+      run.log.warn(
+        { err: 'error' in read ? read.error : undefined },
+        'read-back of an in-doubt command could not decide',
+      );
     }
     if (run.effects.idempotent) {
       run.rerun = true;
@@ -558,19 +750,44 @@ export class CommandWorker {
       sentBy: doubt.by,
       sentAt: doubt.at,
       correlationId: run.command.correlationId ?? run.command.id,
-      requestIds: [...new Set([...(run.command.requestIds ?? []), ...(run.command.error?.requestId ? [run.command.error.requestId] : [])])],
+      requestIds: [
+        ...new Set([
+          ...(run.command.requestIds ?? []),
+          ...(run.command.error?.requestId ? [run.command.error.requestId] : []),
+        ]),
+      ],
     };
     run.log.warn({ evidence }, 'command is in doubt: it may have run, and it can be neither checked nor sent again');
     const message = `${run.command.cmdlet} was sent to Exchange${doubt.by ? ` by ${doubt.by}` : ''}${doubt.at ? ` at ${doubt.at}` : ''} and its outcome was not recorded (${doubt.reason}). It can neither be checked nor safely sent again, so it was not: look at the object in Exchange, then submit it again if needed.`;
-    return (await this.record(run, { outcome: { kind: 'inDoubt', error: { category: 'inDoubt', message }, evidence }, slotWaitMs: 0, exchangeMs: 0, batchSize: 0 }))();
+    return (
+      await this.record(run, {
+        outcome: { kind: 'inDoubt', error: { category: 'inDoubt', message }, evidence },
+        slotWaitMs: 0,
+        exchangeMs: 0,
+        batchSize: 0,
+      })
+    )();
   }
 
   /** The read-back calls, one after another (each under a tenant slot, batched with others if they wait). */
-  private async readBack(run: Run, reads: CmdletCall[]): Promise<{ answers: Record<string, unknown>[][]; requestIds: string[] } | { noSlot: true; cause?: unknown } | { error: unknown }> {
+  private async readBack(
+    run: Run,
+    reads: CmdletCall[],
+  ): Promise<
+    | { answers: Record<string, unknown>[][]; requestIds: string[] }
+    | { noSlot: true; cause?: unknown }
+    | { error: unknown }
+  > {
     const answers: Record<string, unknown>[][] = [];
     const requestIds: string[] = [];
     for (const read of reads) {
-      const r = await this.batcher.run(run.tenant, { request: { ...read, anchorMailbox: run.command.anchorMailbox }, correlationId: run.command.correlationId ?? run.command.id, signal: run.keeper.signal, logger: run.log, traceContext: run.step.context });
+      const r = await this.batcher.run(run.tenant, {
+        request: { ...read, anchorMailbox: run.command.anchorMailbox },
+        correlationId: run.command.correlationId ?? run.command.id,
+        signal: run.keeper.signal,
+        logger: run.log,
+        traceContext: run.step.context,
+      });
       if ('noSlot' in r) return r;
       if (!r.ok) return { error: r.error };
       answers.push(r.result.value);
@@ -605,16 +822,25 @@ export class CommandWorker {
       run.lastRun = view.lastRun;
       if (!view.own) {
         const created = Date.parse(command.createdAt);
-        const newer = view.earlier.find((r) => joinedAt(r.row) > created)?.commandId ?? (view.lastRun && joinedAt(view.lastRun) > created ? view.lastRun.slice(16) : undefined);
+        const newer =
+          view.earlier.find((r) => joinedAt(r.row) > created)?.commandId ??
+          (view.lastRun && joinedAt(view.lastRun) > created ? view.lastRun.slice(16) : undefined);
         // (A command in doubt may have run: it is never superseded.)
         if (newer && !run.doubt) {
-          return { kind: 'superseded', error: { category: 'superseded', message: `Not applied: this command was never acknowledged (its submit did not finish), and a write to ${lane.object} accepted after it (${newer}) came first; applying this one now would overwrite it.` } };
+          return {
+            kind: 'superseded',
+            error: {
+              category: 'superseded',
+              message: `Not applied: this command was never acknowledged (its submit did not finish), and a write to ${lane.object} accepted after it (${newer}) came first; applying this one now would overwrite it.`,
+            },
+          };
         }
         run.laneRow = await lanes.join(lane, command.id);
         run.log.info({ object: lane.object }, 'command joined its lane late (its submit did not finish)');
       } else run.laneRow = view.own;
       // The lane moved: wait afresh for the next one (twice the lane wait at most in all).
-      if (ahead !== undefined && view.earlier.length < ahead) deadline = Math.min(started + 2 * waitMs, Math.max(deadline, this.now() + waitMs));
+      if (ahead !== undefined && view.earlier.length < ahead)
+        deadline = Math.min(started + 2 * waitMs, Math.max(deadline, this.now() + waitMs));
       ahead = view.earlier.length;
       const last = this.now() + delay >= deadline || run.keeper.signal.aborted;
       let blocker: typeof head;
@@ -639,7 +865,16 @@ export class CommandWorker {
       if (last) return { kind: 'laneBusy' };
       const later = blocker.until === undefined ? 0 : blocker.until - this.now();
       if (later >= LANE_HOLD_MAX_MS) {
-        run.log.debug({ object: lane.object, commandId: blocker.command.id, status: blocker.command.status, claimedBy: blocker.command.claimedBy, inMs: later }, 'the command ahead cannot go on for a while; giving this one back until then');
+        run.log.debug(
+          {
+            object: lane.object,
+            commandId: blocker.command.id,
+            status: blocker.command.status,
+            claimedBy: blocker.command.claimedBy,
+            inMs: later,
+          },
+          'the command ahead cannot go on for a while; giving this one back until then',
+        );
         return { kind: 'laneBusy', delayMs: later + 1000 + this.jitter(1000) };
       }
       await this.waitForLane(lane.partition, delay);
@@ -664,7 +899,8 @@ export class CommandWorker {
       const claimEnds = Date.parse(other.claimedUntil);
       // This process's own running commands are alive: they wake the waiters when they end.
       const mine = other.claimedBy === this.o.instanceId && this.active.has(other.id);
-      if (!mine && claimEnds - now <= third) return { until: Math.max(now, claimEnds) + 1000, recheckAt: after(claimEnds) };
+      if (!mine && claimEnds - now <= third)
+        return { until: Math.max(now, claimEnds) + 1000, recheckAt: after(claimEnds) };
       return { recheckAt: Math.max(now + third, claimEnds - third) };
     }
     if (other.status === 'queued' && other.nextAttemptAt) {
@@ -712,24 +948,46 @@ export class CommandWorker {
     const base: Command = {
       ...latest,
       attempts: counted ? latest.attempts : Math.max(0, latest.attempts - 1),
-      timings: { queueMs: Math.max(0, run.stepStarted - Date.parse(command.updatedAt)), claimMs: run.claimedAt - run.stepStarted, slotWaitMs: ran.slotWaitMs, exchangeMs: ran.exchangeMs, batchSize: ran.batchSize },
+      timings: {
+        queueMs: Math.max(0, run.stepStarted - Date.parse(command.updatedAt)),
+        claimMs: run.claimedAt - run.stepStarted,
+        slotWaitMs: ran.slotWaitMs,
+        exchangeMs: ran.exchangeMs,
+        batchSize: ran.batchSize,
+      },
       ...(run.readBack ? { readBack: run.readBack } : {}),
       ...(run.rerun && counted ? { reruns: (latest.reruns ?? 0) + 1 } : {}),
     };
     // An earlier attempt whose outcome is still unknown stays on record for the next run.
-    const undecided = run.doubt ? { sentAt: run.doubt.at ?? iso(this.now()), sentBy: run.doubt.by } : { sentAt: undefined, sentBy: undefined };
+    const undecided = run.doubt
+      ? { sentAt: run.doubt.at ?? iso(this.now()), sentBy: run.doubt.by }
+      : { sentAt: undefined, sentBy: undefined };
     run.log.debug({ outcome: outcome.kind, exchangeMs: ran.exchangeMs, batchSize: ran.batchSize }, 'run ended');
     switch (outcome.kind) {
       case 'done':
       case 'alreadyApplied': {
         const { steps } = outcome;
         const single = steps.length === 1 && !command.steps?.length;
-        const result = single ? steps[0]!.value : steps.map((s) => ({ cmdlet: s.cmdlet, value: s.value, ...(s.alreadyApplied ? { alreadyApplied: true } : {}) }));
+        const result = single
+          ? steps[0]!.value
+          : steps.map((s) => ({
+              cmdlet: s.cmdlet,
+              value: s.value,
+              ...(s.alreadyApplied ? { alreadyApplied: true } : {}),
+            }));
         const warnings = steps.flatMap((s) => s.warnings);
         return this.settle(
           run,
           base,
-          { status: 'succeeded', result, warnings, resultTruncated: steps.some((s) => s.truncated) || undefined, truncation: steps.find((s) => s.truncation)?.truncation, requestIds: steps.flatMap((s) => s.requestIds), alreadyApplied: outcome.kind === 'alreadyApplied' || undefined },
+          {
+            status: 'succeeded',
+            result,
+            warnings,
+            resultTruncated: steps.some((s) => s.truncated) || undefined,
+            truncation: steps.find((s) => s.truncation)?.truncation,
+            requestIds: steps.flatMap((s) => s.requestIds),
+            alreadyApplied: outcome.kind === 'alreadyApplied' || undefined,
+          },
           ran.exchangeMs,
         );
       }
@@ -737,17 +995,56 @@ export class CommandWorker {
         if (outcome.cause !== undefined) {
           // Storage trouble while taking a slot: give the command back rather than hold its claim.
           const cause = (outcome.cause as { cause?: { statusCode?: number; code?: string; message?: string } }).cause;
-          run.log.warn({ code: (outcome.cause as { code?: string }).code, causeStatus: cause?.statusCode, causeCode: cause?.code, cause: cause?.message?.slice(0, 200) }, 'could not take a tenant slot');
+          run.log.warn(
+            {
+              code: (outcome.cause as { code?: string }).code,
+              causeStatus: cause?.statusCode,
+              causeCode: cause?.code,
+              cause: cause?.message?.slice(0, 200),
+            },
+            'could not take a tenant slot',
+          );
         }
-        return this.reschedule(run, { ...base, ...undecided }, { kind: 'defer', delayMs: 1000 + this.jitter(2000), reason: outcome.cause !== undefined ? 'tenant slot storage unavailable' : 'no tenant slot free' });
+        return this.reschedule(
+          run,
+          { ...base, ...undecided },
+          {
+            kind: 'defer',
+            delayMs: 1000 + this.jitter(2000),
+            reason: outcome.cause !== undefined ? 'tenant slot storage unavailable' : 'no tenant slot free',
+          },
+        );
       case 'laneBusy':
-        return this.reschedule(run, { ...base, ...undecided }, { kind: 'defer', delayMs: outcome.delayMs ?? 1000 + this.jitter(2000), reason: `waiting for an earlier command on ${run.lane?.object ?? 'the same object'}` });
+        return this.reschedule(
+          run,
+          { ...base, ...undecided },
+          {
+            kind: 'defer',
+            delayMs: outcome.delayMs ?? 1000 + this.jitter(2000),
+            reason: `waiting for an earlier command on ${run.lane?.object ?? 'the same object'}`,
+          },
+        );
       case 'throttled':
-        return this.reschedule(run, { ...base, ...undecided }, { kind: 'defer', delayMs: Math.max(outcome.retryAfterMs ?? 0, 1000) + this.jitter(1000), reason: `throttled: ${outcome.error.message}` });
+        return this.reschedule(
+          run,
+          { ...base, ...undecided },
+          {
+            kind: 'defer',
+            delayMs: Math.max(outcome.retryAfterMs ?? 0, 1000) + this.jitter(1000),
+            reason: `throttled: ${outcome.error.message}`,
+          },
+        );
       case 'transient': {
         // Exchange may have run it: the next run decides by read-back or idempotency before sending it again.
-        const unknown = sent && outcome.mayHaveRun && !run.effects.readOnly ? { sentAt: iso(ran.sentAt ?? this.now()), sentBy: this.o.instanceId } : undecided;
-        return this.reschedule(run, { ...base, ...unknown }, { kind: 'retry', error: outcome.error, retryAfterMs: outcome.retryAfterMs, durationMs: ran.exchangeMs });
+        const unknown =
+          sent && outcome.mayHaveRun && !run.effects.readOnly
+            ? { sentAt: iso(ran.sentAt ?? this.now()), sentBy: this.o.instanceId }
+            : undecided;
+        return this.reschedule(
+          run,
+          { ...base, ...unknown },
+          { kind: 'retry', error: outcome.error, retryAfterMs: outcome.retryAfterMs, durationMs: ran.exchangeMs },
+        );
       }
       case 'auth':
       case 'permanent':
@@ -771,24 +1068,67 @@ export class CommandWorker {
    */
   private async reschedule(run: Run, command: Command, later: Later): Promise<After> {
     const bound = this.giveUp(command, later);
-    if (bound) return this.settle(run, command, { status: 'failed', error: bound }, later.kind === 'retry' ? later.durationMs : undefined);
+    if (bound)
+      return this.settle(
+        run,
+        command,
+        { status: 'failed', error: bound },
+        later.kind === 'retry' ? later.durationMs : undefined,
+      );
     // At least 1 s: the message must not be taken before the row says "queued".
     const retries = (command.retries ?? 0) + 1;
-    const delayMs = Math.max(1000, later.kind === 'retry' ? computeBackoffMs(retries, { ...(this.o.backoff ?? DEFAULT_BACKOFF), retryAfterMs: later.retryAfterMs, random: this.o.random }) : later.delayMs);
+    const delayMs = Math.max(
+      1000,
+      later.kind === 'retry'
+        ? computeBackoffMs(retries, {
+            ...(this.o.backoff ?? DEFAULT_BACKOFF),
+            retryAfterMs: later.retryAfterMs,
+            random: this.o.random,
+          })
+        : later.delayMs,
+    );
     const now = this.now();
-    const change: Partial<Command> = later.kind === 'retry' ? { error: later.error, retries } : { deferrals: command.deferrals + 1 };
+    const change: Partial<Command> =
+      later.kind === 'retry' ? { error: later.error, retries } : { deferrals: command.deferrals + 1 };
     await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delayMs);
     try {
-      await this.o.store.update({ ...command, ...change, status: 'queued', claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: iso(now + delayMs), updatedAt: iso(now) });
+      await this.o.store.update({
+        ...command,
+        ...change,
+        status: 'queued',
+        claimedBy: undefined,
+        claimedUntil: undefined,
+        nextAttemptAt: iso(now + delayMs),
+        updatedAt: iso(now),
+      });
     } catch (e) {
       if (e instanceof ConcurrencyError) return async () => 'lostClaim';
       throw e;
     }
     return async () => {
-      const entry = { tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet, attempts: command.attempts };
+      const entry = {
+        tenantId: command.tenantId,
+        commandId: command.id,
+        cmdlet: command.cmdlet,
+        attempts: command.attempts,
+      };
       if (later.kind === 'retry') {
-        run.log.info({ attempts: command.attempts, category: later.error.category, delayMs, outcomeUnknown: Boolean(command.sentAt) }, 'command will be retried');
-        await this.o.audit.append({ ...entry, event: 'retried', outcome: later.error.category, detail: later.error.message, durationMs: later.durationMs });
+        run.log.info(
+          {
+            attempts: command.attempts,
+            category: later.error.category,
+            delayMs,
+            outcomeUnknown: Boolean(command.sentAt),
+          },
+          'command will be retried',
+        );
+        await this.o.audit.append({
+          ...entry,
+          event: 'retried',
+          outcome: later.error.category,
+          detail: later.error.message,
+          durationMs: later.durationMs,
+        });
         return 'retrying';
       }
       run.log.info({ reason: later.reason, delayMs }, 'command deferred');
@@ -803,21 +1143,42 @@ export class CommandWorker {
       // Failed attempts count (this one too); attempts whose worker died only bound a command
       // that keeps taking its workers down, at twice as many.
       const failed = (command.retries ?? 0) + 1;
-      return failed >= this.maxAttempts || command.attempts >= 2 * this.maxAttempts ? { ...later.error, message: `${later.error.message} (gave up after ${command.attempts} attempts)` } : undefined;
+      return failed >= this.maxAttempts || command.attempts >= 2 * this.maxAttempts
+        ? { ...later.error, message: `${later.error.message} (gave up after ${command.attempts} attempts)` }
+        : undefined;
     }
     const maxAge = this.o.maxAgeMs ?? 24 * 3600_000;
     if (this.now() - Date.parse(command.createdAt) <= maxAge) return undefined;
-    return { category: 'throttled', message: `The command was deferred for more than ${Math.round(maxAge / 60_000)} minutes (${later.reason}).` };
+    return {
+      category: 'throttled',
+      message: `The command was deferred for more than ${Math.round(maxAge / 60_000)} minutes (${later.reason}).`,
+    };
   }
 
   /**
    * The terminal write (with the version's ETag), then — in what it hands back — the log line,
    * the audit entry and the removal of the command's lane row, which follow the row.
    */
-  private async settle(run: Pick<Run, 'lane' | 'laneRow' | 'lastRun'> | undefined, command: Command, change: Partial<Command>, durationMs?: number): Promise<After> {
+  private async settle(
+    run: Pick<Run, 'lane' | 'laneRow' | 'lastRun'> | undefined,
+    command: Command,
+    change: Partial<Command>,
+    durationMs?: number,
+  ): Promise<After> {
     const now = iso(this.now());
     // An ended command keeps no secret: its sealed parameter values are dropped (sealed-parameters.ts).
-    const final: Command = { ...command, ...change, ...sealedValuesDropped(command), claimedBy: undefined, claimedUntil: undefined, nextAttemptAt: undefined, sentAt: undefined, sentBy: undefined, finishedAt: now, updatedAt: now };
+    const final: Command = {
+      ...command,
+      ...change,
+      ...sealedValuesDropped(command),
+      claimedBy: undefined,
+      claimedUntil: undefined,
+      nextAttemptAt: undefined,
+      sentAt: undefined,
+      sentBy: undefined,
+      finishedAt: now,
+      updatedAt: now,
+    };
     if (final.status === 'succeeded') final.error = undefined;
     const log = this.logFor(command);
     try {
@@ -833,7 +1194,21 @@ export class CommandWorker {
     }
     const lane = run ? run.lane : this.o.lanes ? laneOf(command) : undefined;
     return async (recordMs) => {
-      log.info({ tenantId: command.tenantId, cmdlet: command.cmdlet, status: final.status, category: final.error?.category, attempts: final.attempts, requestIds: final.requestIds, timings: final.timings, recordMs, ...(final.readBack ? { readBack: final.readBack.holds } : {}), ...(final.reruns ? { reruns: final.reruns } : {}) }, 'command finished');
+      log.info(
+        {
+          tenantId: command.tenantId,
+          cmdlet: command.cmdlet,
+          status: final.status,
+          category: final.error?.category,
+          attempts: final.attempts,
+          requestIds: final.requestIds,
+          timings: final.timings,
+          recordMs,
+          ...(final.readBack ? { readBack: final.readBack.holds } : {}),
+          ...(final.reruns ? { reruns: final.reruns } : {}),
+        },
+        'command finished',
+      );
       await Promise.all([
         this.o.audit.append({
           event: final.status === 'succeeded' ? 'succeeded' : final.status === 'inDoubt' ? 'inDoubt' : 'failed',
@@ -843,8 +1218,12 @@ export class CommandWorker {
           callerId: command.caller?.id,
           cmdlet: command.cmdlet,
           parameters: command.parameters,
-          outcome: final.status === 'succeeded' ? (final.alreadyApplied ? 'alreadyApplied' : 'done') : final.error?.category,
-          detail: final.status === 'succeeded' && final.readBack ? `decided by read-back after attempt ${final.readBack.previous.attempt}, whose outcome was not recorded` : final.error?.message,
+          outcome:
+            final.status === 'succeeded' ? (final.alreadyApplied ? 'alreadyApplied' : 'done') : final.error?.category,
+          detail:
+            final.status === 'succeeded' && final.readBack
+              ? `decided by read-back after attempt ${final.readBack.previous.attempt}, whose outcome was not recorded`
+              : final.error?.message,
           attempts: final.attempts,
           durationMs,
           requestIds: final.requestIds,
@@ -874,7 +1253,9 @@ export class CommandWorker {
   }
 
   private async finish(command: Command, change: Partial<Command>): Promise<void> {
-    await (await this.settle(undefined, command, change))();
+    await (
+      await this.settle(undefined, command, change)
+    )();
   }
 
   /** Poison queue: a message the host gave up on marks its command failed; nothing is lost silently. */
@@ -883,13 +1264,28 @@ export class CommandWorker {
     if (!parsed.success) {
       const text = typeof message === 'string' ? message : JSON.stringify(message ?? null);
       this.o.logger.error({ sample: text.slice(0, 200) }, 'unreadable message in the poison queue');
-      await this.o.audit.append({ event: 'poisoned', tenantId: 'unknown', detail: `unreadable poison message: ${text.slice(0, 200)}` });
+      await this.o.audit.append({
+        event: 'poisoned',
+        tenantId: 'unknown',
+        detail: `unreadable poison message: ${text.slice(0, 200)}`,
+      });
       return;
     }
     const command = await this.o.store.get(parsed.data.commandId);
     if (!command || TERMINAL.has(command.status)) return;
-    await this.finish(command, { status: 'failed', error: { category: 'permanent', message: `The command's queue message was poisoned after repeated failed deliveries${meta.dequeueCount ? ` (${meta.dequeueCount})` : ''}.` } });
-    await this.o.audit.append({ event: 'poisoned', tenantId: command.tenantId, commandId: command.id, cmdlet: command.cmdlet });
+    await this.finish(command, {
+      status: 'failed',
+      error: {
+        category: 'permanent',
+        message: `The command's queue message was poisoned after repeated failed deliveries${meta.dequeueCount ? ` (${meta.dequeueCount})` : ''}.`,
+      },
+    });
+    await this.o.audit.append({
+      event: 'poisoned',
+      tenantId: command.tenantId,
+      commandId: command.id,
+      cmdlet: command.cmdlet,
+    });
   }
 }
 

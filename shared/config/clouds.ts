@@ -28,9 +28,27 @@ export interface MicrosoftCloud {
 }
 
 export const MICROSOFT_CLOUDS: readonly MicrosoftCloud[] = [
-  { name: 'AzureCloud', authorityHosts: ['login.microsoftonline.com'], exchange: 'https://outlook.office365.com', exchangeHosts: ['outlook.office365.com'], v1Issuers: ['https://sts.windows.net'] },
-  { name: 'AzureUSGovernment', authorityHosts: ['login.microsoftonline.us'], exchange: 'https://outlook.office365.us', exchangeHosts: ['outlook.office365.us', 'webmail.apps.mil'], v1Issuers: ['https://login.microsoftonline.us', 'https://sts.windows.net'] },
-  { name: 'AzureChinaCloud', authorityHosts: ['login.chinacloudapi.cn', 'login.partner.microsoftonline.cn'], exchange: 'https://partner.outlook.cn', exchangeHosts: ['partner.outlook.cn'], v1Issuers: ['https://sts.chinacloudapi.cn'] },
+  {
+    name: 'AzureCloud',
+    authorityHosts: ['login.microsoftonline.com'],
+    exchange: 'https://outlook.office365.com',
+    exchangeHosts: ['outlook.office365.com'],
+    v1Issuers: ['https://sts.windows.net'],
+  },
+  {
+    name: 'AzureUSGovernment',
+    authorityHosts: ['login.microsoftonline.us'],
+    exchange: 'https://outlook.office365.us',
+    exchangeHosts: ['outlook.office365.us', 'webmail.apps.mil'],
+    v1Issuers: ['https://login.microsoftonline.us', 'https://sts.windows.net'],
+  },
+  {
+    name: 'AzureChinaCloud',
+    authorityHosts: ['login.chinacloudapi.cn', 'login.partner.microsoftonline.cn'],
+    exchange: 'https://partner.outlook.cn',
+    exchangeHosts: ['partner.outlook.cn'],
+    v1Issuers: ['https://sts.chinacloudapi.cn'],
+  },
 ];
 
 /** The commercial cloud: the defaults when the authority host is none of the known ones (a sandbox, a test double). */

@@ -14,7 +14,10 @@ export class ConfigError extends Error {
 /** Formats zod issues as `path: message` lines with array indices in brackets. */
 export function formatIssues(issues: Array<{ path: PropertyKey[]; message: string }>, root: string): string[] {
   return issues.map((issue) => {
-    const path = issue.path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : `${acc}.${String(part)}`), root);
+    const path = issue.path.reduce<string>(
+      (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : `${acc}.${String(part)}`),
+      root,
+    );
     return `${path}: ${issue.message}`;
   });
 }

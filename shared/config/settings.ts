@@ -16,7 +16,12 @@ const httpsUrl = z
   .transform((v) => v.replace(/\/+$/, ''));
 
 const positiveInt = (fallback: number, max: number) =>
-  z.coerce.number().int('must be a whole number').min(1, 'must be at least 1').max(max, `must be at most ${max}`).default(fallback);
+  z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(max, `must be at most ${max}`)
+    .default(fallback);
 
 const BATCH_MAX_RULE = 'must be a whole number from 1 to 10 (cmdlets per Exchange $batch; 1 turns batching off)';
 
@@ -28,11 +33,28 @@ const schema = z.object({
   /** Default: the Exchange admin API of the authority's cloud (see clouds.ts; DoD must set it). */
   EXO_ADMIN_API_URL: httpsUrl.optional(),
   /** Default: `<EXO_ADMIN_API_URL's Exchange host>/.default` for a known Exchange host, else the authority cloud's. */
-  EXO_TOKEN_SCOPE: z.string().regex(/^\S+\/\.default$/, 'must be a resource scope ending in /.default').optional(),
-  TENANTS_FILE: z.string({ error: 'is required (path of the tenant registry JSON file)' }).min(1, 'is required (path of the tenant registry JSON file)'),
-  COMMANDS_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/, 'must be a valid queue name (3-57 lowercase letters, digits, dashes)').default('exo-commands'),
-  COMMANDS_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('commands'),
-  AUDIT_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('audit'),
+  EXO_TOKEN_SCOPE: z
+    .string()
+    .regex(/^\S+\/\.default$/, 'must be a resource scope ending in /.default')
+    .optional(),
+  TENANTS_FILE: z
+    .string({ error: 'is required (path of the tenant registry JSON file)' })
+    .min(1, 'is required (path of the tenant registry JSON file)'),
+  COMMANDS_QUEUE: z
+    .string()
+    .regex(
+      /^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/,
+      'must be a valid queue name (3-57 lowercase letters, digits, dashes)',
+    )
+    .default('exo-commands'),
+  COMMANDS_TABLE: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name')
+    .default('commands'),
+  AUDIT_TABLE: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name')
+    .default('audit'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CERT_REFRESH_INTERVAL_MINUTES: positiveInt(15, 1440),
   COMMAND_MAX_ATTEMPTS: positiveInt(5, 20),
@@ -81,16 +103,35 @@ const schema = z.object({
   /** Event rules (YAML): user events → named operations. Absent = events are recorded, no rule runs. */
   RULES_FILE: z.string().optional(),
   /** Queue of received user events (the events worker reads it; `<name>-poison` for poison messages). */
-  EVENTS_QUEUE: z.string().regex(/^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/, 'must be a valid queue name (3-57 lowercase letters, digits, dashes)').default('exo-events'),
+  EVENTS_QUEUE: z
+    .string()
+    .regex(
+      /^[a-z0-9](?!.*--)[a-z0-9-]{1,55}[a-z0-9]$/,
+      'must be a valid queue name (3-57 lowercase letters, digits, dashes)',
+    )
+    .default('exo-events'),
   /** Table of received events (dedupe, outcome per event) and last-seen user snapshots. */
-  EVENTS_TABLE: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name').default('events'),
+  EVENTS_TABLE: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name')
+    .default('events'),
   /**
    * Audience (app id or app id URI) of the tokens Event Grid's Microsoft Entra protected webhook
    * delivery sends; when set, POST /api/events/eventgrid requires them (issuer: GATEWAY_AUTH_TENANTS).
    */
-  EVENTS_AAD_AUDIENCE: z.string().regex(/^(api:\/\/[^\s]+|https:\/\/[^\s]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i, 'must be an app id (GUID) or an app id URI (api://… or https://…)').optional(),
+  EVENTS_AAD_AUDIENCE: z
+    .string()
+    .regex(
+      /^(api:\/\/[^\s]+|https:\/\/[^\s]+|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i,
+      'must be an app id (GUID) or an app id URI (api://… or https://…)',
+    )
+    .optional(),
   /** clientState the Graph subscriptions were created with; when set, notifications must carry it. */
-  EVENTS_CLIENT_STATE: z.string().min(8, 'must be at least 8 characters').max(128, 'must be at most 128 characters').optional(),
+  EVENTS_CLIENT_STATE: z
+    .string()
+    .min(8, 'must be at least 8 characters')
+    .max(128, 'must be at most 128 characters')
+    .optional(),
   /**
    * Directory → Exchange sync wait: when Exchange does not show an event's change yet, the event is
    * checked again after this many seconds, then twice as long each time (at most 4 h apart)…
@@ -106,16 +147,28 @@ const schema = z.object({
    * Absent: commands with secret parameters are refused (422), never stored in clear.
    */
   PARAMETER_SEALING_KEY_URL: httpsUrl
-    .refine((v) => /^https:\/\/[^/]+\/secrets\/[0-9a-zA-Z-]{1,127}$/.test(v), 'must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key')
+    .refine(
+      (v) => /^https:\/\/[^/]+\/secrets\/[0-9a-zA-Z-]{1,127}$/.test(v),
+      'must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key',
+    )
     .optional(),
   /** "true": rules record what they would do without submitting commands (overrides the rules file). */
-  EVENTS_DRY_RUN: z.enum(['true', 'false'], { error: 'must be true or false' }).default('false').transform((v) => v === 'true'),
+  EVENTS_DRY_RUN: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((v) => v === 'true'),
   /** Self-service portal (/api/portal): the portal's app registration (SPA, public client). Absent = portal off. */
-  PORTAL_CLIENT_ID: z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an app (client) id GUID').optional(),
+  PORTAL_CLIENT_ID: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an app (client) id GUID')
+    .optional(),
   /** Portal sign-in authority, e.g. https://login.microsoftonline.com/<tenant id>; default AZURE_AUTHORITY_HOST + the first GATEWAY_AUTH_TENANTS. */
   PORTAL_AUTHORITY: httpsUrl.optional(),
   /** Delegated scope the portal asks for, e.g. api://exo-gateway/user_impersonation; default <first GATEWAY_API_AUDIENCES URI>/user_impersonation. */
-  PORTAL_API_SCOPE: z.string().regex(/^\S+\/[A-Za-z0-9._-]+$/, 'must be a delegated scope such as api://exo-gateway/user_impersonation').optional(),
+  PORTAL_API_SCOPE: z
+    .string()
+    .regex(/^\S+\/[A-Za-z0-9._-]+$/, 'must be a delegated scope such as api://exo-gateway/user_impersonation')
+    .optional(),
   /** Folder of the built portal assets (index.html, app.js, app.css); default dist/portal next to the app. */
   PORTAL_DIR: z.string().optional(),
   /** The gateway's public address (https origin), e.g. https://myapp.azurewebsites.net: the OpenAPI document's host. Default WEBSITE_HOSTNAME (see public-base-url.ts). */
@@ -134,23 +187,42 @@ const schema = z.object({
 /** Every app setting name the code reads (infra templates are checked against this list). */
 export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
 
-export type AppSettings = Omit<z.infer<typeof schema>, 'EXO_ADMIN_API_URL' | 'EXO_TOKEN_SCOPE'> & { EXO_ADMIN_API_URL: string; EXO_TOKEN_SCOPE: string };
+export type AppSettings = Omit<z.infer<typeof schema>, 'EXO_ADMIN_API_URL' | 'EXO_TOKEN_SCOPE'> & {
+  EXO_ADMIN_API_URL: string;
+  EXO_TOKEN_SCOPE: string;
+};
 
 function list(value: string): string[] {
-  return value.split(',').map((v) => v.trim()).filter(Boolean);
+  return value
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean);
 }
 
 export function readSettings(env: Record<string, string | undefined>): AppSettings {
   const input = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
   const parsed = schema.safeParse(input);
   const storageProblems = storageConnectionProblems(input);
-  if (!parsed.success || storageProblems.length) throw new ConfigError('Invalid app settings', [...storageProblems, ...(parsed.success ? [] : formatIssues(parsed.error.issues, 'settings'))]);
+  if (!parsed.success || storageProblems.length)
+    throw new ConfigError('Invalid app settings', [
+      ...storageProblems,
+      ...(parsed.success ? [] : formatIssues(parsed.error.issues, 'settings')),
+    ]);
   // The cloud's endpoints follow the authority host unless set (a sovereign cloud needs one setting).
   const cloud = cloudOfAuthority(parsed.data.AZURE_AUTHORITY_HOST) ?? DEFAULT_CLOUD;
   const exchange = parsed.data.EXO_ADMIN_API_URL ?? cloud.exchange;
-  const settings: AppSettings = { ...parsed.data, EXO_ADMIN_API_URL: exchange, EXO_TOKEN_SCOPE: parsed.data.EXO_TOKEN_SCOPE ?? `${exchangeResourceOf(exchange) ?? cloud.exchange}/.default` };
-  if (settings.GATEWAY_AUTH === 'entra' && (!settings.GATEWAY_API_AUDIENCES.length || !settings.GATEWAY_AUTH_TENANTS.length)) {
-    throw new ConfigError('Invalid app settings', ['settings.GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra (the API app id or URI, and the tenant of the callers)']);
+  const settings: AppSettings = {
+    ...parsed.data,
+    EXO_ADMIN_API_URL: exchange,
+    EXO_TOKEN_SCOPE: parsed.data.EXO_TOKEN_SCOPE ?? `${exchangeResourceOf(exchange) ?? cloud.exchange}/.default`,
+  };
+  if (
+    settings.GATEWAY_AUTH === 'entra' &&
+    (!settings.GATEWAY_API_AUDIENCES.length || !settings.GATEWAY_AUTH_TENANTS.length)
+  ) {
+    throw new ConfigError('Invalid app settings', [
+      'settings.GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra (the API app id or URI, and the tenant of the callers)',
+    ]);
   }
   const eventProblems = eventAuthProblems(settings);
   if (eventProblems.length) throw new ConfigError('Invalid app settings', eventProblems);
@@ -183,18 +255,28 @@ export function readTelemetrySettings(env: Record<string, string | undefined>): 
   if (!connectionString) return undefined;
   const problems: string[] = [];
   const cs = pairs(connectionString);
-  if (!GUID.test(cs.get('instrumentationkey') ?? '')) problems.push('settings.APPLICATIONINSIGHTS_CONNECTION_STRING: must contain InstrumentationKey=<GUID> (copy it from the Application Insights resource)');
+  if (!GUID.test(cs.get('instrumentationkey') ?? ''))
+    problems.push(
+      'settings.APPLICATIONINSIGHTS_CONNECTION_STRING: must contain InstrumentationKey=<GUID> (copy it from the Application Insights resource)',
+    );
   for (const key of ['ingestionendpoint', 'liveendpoint']) {
     const url = cs.get(key);
-    if (url !== undefined && !/^https?:\/\/[^\s/]+/i.test(url)) problems.push(`settings.APPLICATIONINSIGHTS_CONNECTION_STRING: ${key === 'ingestionendpoint' ? 'IngestionEndpoint' : 'LiveEndpoint'} must be a URL`);
+    if (url !== undefined && !/^https?:\/\/[^\s/]+/i.test(url))
+      problems.push(
+        `settings.APPLICATIONINSIGHTS_CONNECTION_STRING: ${key === 'ingestionendpoint' ? 'IngestionEndpoint' : 'LiveEndpoint'} must be a URL`,
+      );
   }
   let entraAuth: TelemetrySettings['entraAuth'];
   const auth = env.APPLICATIONINSIGHTS_AUTHENTICATION_STRING?.trim();
   if (auth) {
     const a = pairs(auth);
     const clientId = a.get('clientid');
-    if ((a.get('authorization') ?? '').toLowerCase() !== 'aad') problems.push('settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING: must be "Authorization=AAD" (optionally ";ClientId=<managed identity client id>")');
-    else if (clientId !== undefined && !GUID.test(clientId)) problems.push('settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING: ClientId must be a GUID');
+    if ((a.get('authorization') ?? '').toLowerCase() !== 'aad')
+      problems.push(
+        'settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING: must be "Authorization=AAD" (optionally ";ClientId=<managed identity client id>")',
+      );
+    else if (clientId !== undefined && !GUID.test(clientId))
+      problems.push('settings.APPLICATIONINSIGHTS_AUTHENTICATION_STRING: ClientId must be a GUID');
     else entraAuth = { clientId };
   }
   if (problems.length) throw new ConfigError('Invalid telemetry settings', problems);
@@ -202,11 +284,18 @@ export function readTelemetrySettings(env: Record<string, string | undefined>): 
 }
 
 /** Event rules with no way to authenticate deliveries is a configuration error (the webhooks never run unauthenticated). */
-function eventAuthProblems(s: Pick<AppSettings, 'RULES_FILE' | 'EVENTS_AAD_AUDIENCE' | 'EVENTS_CLIENT_STATE' | 'GATEWAY_AUTH_TENANTS'>): string[] {
+function eventAuthProblems(
+  s: Pick<AppSettings, 'RULES_FILE' | 'EVENTS_AAD_AUDIENCE' | 'EVENTS_CLIENT_STATE' | 'GATEWAY_AUTH_TENANTS'>,
+): string[] {
   const problems: string[] = [];
   if (s.RULES_FILE && !s.EVENTS_AAD_AUDIENCE && !s.EVENTS_CLIENT_STATE) {
-    problems.push('settings.EVENTS_AAD_AUDIENCE or settings.EVENTS_CLIENT_STATE: one is required when RULES_FILE is set (the event webhooks do not run unauthenticated): the app id URI Event Grid gets delivery tokens for, and/or the clientState of the Graph subscriptions');
+    problems.push(
+      'settings.EVENTS_AAD_AUDIENCE or settings.EVENTS_CLIENT_STATE: one is required when RULES_FILE is set (the event webhooks do not run unauthenticated): the app id URI Event Grid gets delivery tokens for, and/or the clientState of the Graph subscriptions',
+    );
   }
-  if (s.EVENTS_AAD_AUDIENCE && !s.GATEWAY_AUTH_TENANTS.length) problems.push("settings.GATEWAY_AUTH_TENANTS: required with EVENTS_AAD_AUDIENCE (the Entra tenant that issues Event Grid's delivery tokens)");
+  if (s.EVENTS_AAD_AUDIENCE && !s.GATEWAY_AUTH_TENANTS.length)
+    problems.push(
+      "settings.GATEWAY_AUTH_TENANTS: required with EVENTS_AAD_AUDIENCE (the Entra tenant that issues Event Grid's delivery tokens)",
+    );
   return problems;
 }

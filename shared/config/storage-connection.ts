@@ -17,7 +17,14 @@ import { ConfigError } from './errors';
 export const STORAGE_CONNECTION = 'AzureWebJobsStorage';
 
 /** Setting names of an identity-based connection (suffixes after `<connection>__`). */
-export const IDENTITY_CONNECTION_SUFFIXES = ['accountName', 'blobServiceUri', 'queueServiceUri', 'tableServiceUri', 'credential', 'clientId'] as const;
+export const IDENTITY_CONNECTION_SUFFIXES = [
+  'accountName',
+  'blobServiceUri',
+  'queueServiceUri',
+  'tableServiceUri',
+  'credential',
+  'clientId',
+] as const;
 
 export type StorageConnection =
   | { kind: 'connectionString'; connectionString: string }
@@ -60,7 +67,10 @@ function serviceUri(value: string, setting: string, problems: string[]): string 
  * Lists what is wrong with the storage connection settings (empty when they are usable), as
  * `settings.<name>: <problem>` lines.
  */
-export function storageConnectionProblems(env: Record<string, string | undefined>, name = STORAGE_CONNECTION): string[] {
+export function storageConnectionProblems(
+  env: Record<string, string | undefined>,
+  name = STORAGE_CONNECTION,
+): string[] {
   try {
     readStorageConnection(env, name);
     return [];
@@ -74,20 +84,31 @@ export function storageConnectionProblems(env: Record<string, string | undefined
  * Reads the storage connection `name` from the settings. A connection string wins when both
  * forms are present. Throws ConfigError naming each bad or missing setting.
  */
-export function readStorageConnection(env: Record<string, string | undefined>, name = STORAGE_CONNECTION): StorageConnection {
+export function readStorageConnection(
+  env: Record<string, string | undefined>,
+  name = STORAGE_CONNECTION,
+): StorageConnection {
   const connectionString = present(env, name);
   if (connectionString) return { kind: 'connectionString', connectionString };
 
   const setting = (suffix: (typeof IDENTITY_CONNECTION_SUFFIXES)[number]) => `${name}__${suffix}`;
   const problems: string[] = [];
   const accountName = present(env, setting('accountName'));
-  if (accountName && !ACCOUNT_NAME.test(accountName)) problems.push(`settings.${setting('accountName')}: must be a storage account name (3-24 lowercase letters and digits)`);
+  if (accountName && !ACCOUNT_NAME.test(accountName))
+    problems.push(
+      `settings.${setting('accountName')}: must be a storage account name (3-24 lowercase letters and digits)`,
+    );
 
-  const uris: Record<'blob' | 'queue' | 'table', string | undefined> = { blob: undefined, queue: undefined, table: undefined };
+  const uris: Record<'blob' | 'queue' | 'table', string | undefined> = {
+    blob: undefined,
+    queue: undefined,
+    table: undefined,
+  };
   for (const service of ['blob', 'queue', 'table'] as const) {
     const explicit = present(env, setting(`${service}ServiceUri`));
     if (explicit) uris[service] = serviceUri(explicit, setting(`${service}ServiceUri`), problems);
-    else if (accountName && ACCOUNT_NAME.test(accountName)) uris[service] = `https://${accountName}.${service}.core.windows.net`;
+    else if (accountName && ACCOUNT_NAME.test(accountName))
+      uris[service] = `https://${accountName}.${service}.core.windows.net`;
   }
 
   const anyIdentitySetting = IDENTITY_CONNECTION_SUFFIXES.some((s) => present(env, setting(s)));
@@ -99,15 +120,26 @@ export function readStorageConnection(env: Record<string, string | undefined>, n
   if (!accountName) {
     const missing = (['blob', 'queue', 'table'] as const).filter((s) => !present(env, setting(`${s}ServiceUri`)));
     if (missing.length) {
-      problems.push(`settings.${setting('accountName')}: is required for an identity-based connection unless ${missing.map((s) => setting(`${s}ServiceUri`)).join(', ')} ${missing.length === 1 ? 'is' : 'are'} set (the app uses blobs, queues and tables)`);
+      problems.push(
+        `settings.${setting('accountName')}: is required for an identity-based connection unless ${missing.map((s) => setting(`${s}ServiceUri`)).join(', ')} ${missing.length === 1 ? 'is' : 'are'} set (the app uses blobs, queues and tables)`,
+      );
     }
   }
 
   const credential = present(env, setting('credential'));
-  if (credential !== undefined && credential.toLowerCase() !== 'managedidentity') problems.push(`settings.${setting('credential')}: must be 'managedidentity' (or absent for DefaultAzureCredential)`);
+  if (credential !== undefined && credential.toLowerCase() !== 'managedidentity')
+    problems.push(
+      `settings.${setting('credential')}: must be 'managedidentity' (or absent for DefaultAzureCredential)`,
+    );
   const clientId = present(env, setting('clientId'));
-  if (clientId !== undefined && !GUID.test(clientId)) problems.push(`settings.${setting('clientId')}: must be the client id (a GUID) of the user-assigned managed identity`);
-  if (clientId !== undefined && credential === undefined) problems.push(`settings.${setting('clientId')}: is only used with ${setting('credential')}=managedidentity; set that too`);
+  if (clientId !== undefined && !GUID.test(clientId))
+    problems.push(
+      `settings.${setting('clientId')}: must be the client id (a GUID) of the user-assigned managed identity`,
+    );
+  if (clientId !== undefined && credential === undefined)
+    problems.push(
+      `settings.${setting('clientId')}: is only used with ${setting('credential')}=managedidentity; set that too`,
+    );
 
   if (problems.length) throw new ConfigError('Invalid app settings', problems);
   return {

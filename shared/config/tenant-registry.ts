@@ -9,13 +9,18 @@ import { readConfigFile } from './read-config-file';
 import type { TenantConfig, TenantRegistry } from './tenant';
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const guid = z.string().regex(GUID, 'must be a GUID').transform((v) => v.toLowerCase());
+const guid = z
+  .string()
+  .regex(GUID, 'must be a GUID')
+  .transform((v) => v.toLowerCase());
 const vaultUrl = z
   .string()
   .url('must be a URL')
   .refine((v) => v.startsWith('https://'), 'must be an https URL')
   .transform((v) => (v.endsWith('/') ? v : `${v}/`));
-const secretName = z.string().regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault object name (letters, digits, dashes)');
+const secretName = z
+  .string()
+  .regex(/^[0-9a-zA-Z-]{1,127}$/, 'must be a Key Vault object name (letters, digits, dashes)');
 
 const reference = z.strictObject({ vaultUrl, name: secretName });
 
@@ -27,18 +32,31 @@ const tenantSchema = z.strictObject({
     .transform((v) => v.toLowerCase()),
   clientId: guid,
   credential: z.union(
-    [z.strictObject({ certificate: reference.extend({ passwordSecretName: secretName.optional() }) }), z.strictObject({ clientSecret: reference })],
+    [
+      z.strictObject({ certificate: reference.extend({ passwordSecretName: secretName.optional() }) }),
+      z.strictObject({ clientSecret: reference }),
+    ],
     { error: 'must be { "certificate": { "vaultUrl", "name" } } or { "clientSecret": { "vaultUrl", "name" } }' },
   ),
-  maxConcurrency: z.number().int('must be a whole number').min(1, 'must be at least 1').max(50, 'must be at most 50').default(3),
+  maxConcurrency: z
+    .number()
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(50, 'must be at most 50')
+    .default(3),
   exchange: z
     .strictObject({
-      bypassGroupManagerCheck: z.union([z.boolean(), z.literal('auto')], { error: 'must be true, false or "auto"' }).default('auto'),
+      bypassGroupManagerCheck: z
+        .union([z.boolean(), z.literal('auto')], { error: 'must be true, false or "auto"' })
+        .default('auto'),
     })
     .optional(),
 });
 
-const fileSchema = z.union([z.array(tenantSchema), z.strictObject({ tenants: z.array(tenantSchema) }).transform((v) => v.tenants)]);
+const fileSchema = z.union([
+  z.array(tenantSchema),
+  z.strictObject({ tenants: z.array(tenantSchema) }).transform((v) => v.tenants),
+]);
 
 export class StaticTenantRegistry implements TenantRegistry {
   private readonly byKey = new Map<string, TenantConfig>();
@@ -64,12 +82,15 @@ export function parseTenantRegistry(content: unknown, source: string): StaticTen
   const parsed = fileSchema.safeParse(content);
   if (!parsed.success) {
     // A union error hides the useful part: re-check as an array for precise paths.
-    const asArray = z.array(tenantSchema).safeParse(Array.isArray(content) ? content : (content as { tenants?: unknown })?.tenants);
+    const asArray = z
+      .array(tenantSchema)
+      .safeParse(Array.isArray(content) ? content : (content as { tenants?: unknown })?.tenants);
     const issues = asArray.success ? parsed.error.issues : asArray.error.issues;
     throw new ConfigError(`Invalid tenant registry ${source}`, formatIssues(issues, 'tenants'));
   }
   const tenants = parsed.data as TenantConfig[];
-  if (tenants.length === 0) throw new ConfigError(`Invalid tenant registry ${source}`, ['tenants: at least one tenant is required']);
+  if (tenants.length === 0)
+    throw new ConfigError(`Invalid tenant registry ${source}`, ['tenants: at least one tenant is required']);
   const problems: string[] = [];
   const seen = new Map<string, number>();
   tenants.forEach((t, i) => {

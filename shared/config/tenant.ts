@@ -7,7 +7,11 @@ export interface KeyVaultReference {
 }
 
 export type TenantCredential =
-  | { certificate: KeyVaultReference & { /** Name of a Key Vault secret holding the PFX password, for imported PFX files that have one. */ passwordSecretName?: string } }
+  | {
+      certificate: KeyVaultReference & {
+        /** Name of a Key Vault secret holding the PFX password, for imported PFX files that have one. */ passwordSecretName?: string;
+      };
+    }
   | { clientSecret: KeyVaultReference };
 
 export interface TenantConfig {

@@ -10,7 +10,12 @@ export function uniqueRuleNames(document: { rules: Array<{ name: string }> }, ct
   const seen = new Set<string>();
   document.rules.forEach((rule, index) => {
     const key = rule.name.toLowerCase();
-    if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['rules', index, 'name'], message: `duplicates an earlier rule name "${rule.name}"` });
+    if (seen.has(key))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['rules', index, 'name'],
+        message: `duplicates an earlier rule name "${rule.name}"`,
+      });
     seen.add(key);
   });
 }

@@ -7,7 +7,10 @@ import type { z } from 'zod';
 import { ConfigError } from './errors';
 
 function pathText(path: PropertyKey[]): string {
-  return path.reduce<string>((acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)), '');
+  return path.reduce<string>(
+    (acc, part) => (typeof part === 'number' ? `${acc}[${part}]` : acc ? `${acc}.${String(part)}` : String(part)),
+    '',
+  );
 }
 
 /** The position of the deepest existing node on `path` (1-based line and column). */
@@ -26,7 +29,12 @@ function locate(doc: Document, counter: LineCounter, path: PropertyKey[]): strin
  * Parses YAML text and validates it. Throws ConfigError listing YAML syntax errors or schema
  * problems with their line numbers; `label` names the file (e.g. "POLICY_FILE=policy.yaml").
  */
-export function parseYamlWithSchema<S extends z.ZodType>(text: string, schema: S, label: string, title: string): z.infer<S> {
+export function parseYamlWithSchema<S extends z.ZodType>(
+  text: string,
+  schema: S,
+  label: string,
+  title: string,
+): z.infer<S> {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length) {

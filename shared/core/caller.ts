@@ -40,6 +40,9 @@ export function callerKey(caller: Pick<Caller, 'kind' | 'id' | 'tenantId'>): str
 }
 
 /** True when both are the same caller (kind, issuing tenant and id). */
-export function sameCaller(a: Pick<Caller, 'kind' | 'id' | 'tenantId'>, b: Pick<Caller, 'kind' | 'id' | 'tenantId'>): boolean {
+export function sameCaller(
+  a: Pick<Caller, 'kind' | 'id' | 'tenantId'>,
+  b: Pick<Caller, 'kind' | 'id' | 'tenantId'>,
+): boolean {
   return callerKey(a) === callerKey(b);
 }

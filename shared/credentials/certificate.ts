@@ -41,7 +41,11 @@ function readPfx(value: string, password: string | undefined, source: string): {
   try {
     asn1 = forge.asn1.fromDer(Buffer.from(value, 'base64').toString('binary'));
   } catch {
-    throw new CredentialError('Credential.Unreadable', `${source} is not a base64 PKCS#12 (PFX) file.`, 'Re-import the certificate into Key Vault as a PFX, or set its content type to application/x-pem-file if it is PEM.');
+    throw new CredentialError(
+      'Credential.Unreadable',
+      `${source} is not a base64 PKCS#12 (PFX) file.`,
+      'Re-import the certificate into Key Vault as a PFX, or set its content type to application/x-pem-file if it is PEM.',
+    );
   }
   // Exported PFX files without a password use the empty password; some tools use none at all.
   const attempts = password !== undefined ? [password] : ['', undefined];
@@ -55,24 +59,57 @@ function readPfx(value: string, password: string | undefined, source: string): {
     }
   }
   if (!p12) {
-    throw new CredentialError('Credential.BadPfxPassword', `${source}: the PFX could not be opened${password !== undefined ? ' with the configured password' : ' without a password'}.`, 'Configure passwordSecretName with the PFX password, or re-import the certificate without a password (Key Vault-generated certificates have none).');
+    throw new CredentialError(
+      'Credential.BadPfxPassword',
+      `${source}: the PFX could not be opened${password !== undefined ? ' with the configured password' : ' without a password'}.`,
+      'Configure passwordSecretName with the PFX password, or re-import the certificate without a password (Key Vault-generated certificates have none).',
+    );
   }
   const oids = forge.pki.oids;
-  const keyBag = p12.getBags({ bagType: oids.pkcs8ShroudedKeyBag! })[oids.pkcs8ShroudedKeyBag!]?.[0] ?? p12.getBags({ bagType: oids.keyBag! })[oids.keyBag!]?.[0];
+  const keyBag =
+    p12.getBags({ bagType: oids.pkcs8ShroudedKeyBag! })[oids.pkcs8ShroudedKeyBag!]?.[0] ??
+    p12.getBags({ bagType: oids.keyBag! })[oids.keyBag!]?.[0];
   const certBags = p12.getBags({ bagType: oids.certBag! })[oids.certBag!] ?? [];
-  if (!keyBag?.key) throw new CredentialError('Credential.NoPrivateKey', `${source}: the PFX holds no private key.`, 'Import the certificate with its private key (exportable key), not just the public .cer.');
+  if (!keyBag?.key)
+    throw new CredentialError(
+      'Credential.NoPrivateKey',
+      `${source}: the PFX holds no private key.`,
+      'Import the certificate with its private key (exportable key), not just the public .cer.',
+    );
   const key = keyBag.key;
   // The leaf is the certificate whose public key matches the private key.
-  const leaf = certBags.map((b) => b.cert).find((c) => c && (c.publicKey as forge.pki.rsa.PublicKey).n?.equals((key as forge.pki.rsa.PrivateKey).n)) ?? certBags[0]?.cert;
-  if (!leaf) throw new CredentialError('Credential.Unreadable', `${source}: the PFX holds no certificate.`, 'Re-import the certificate as a complete PFX.');
+  const leaf =
+    certBags
+      .map((b) => b.cert)
+      .find((c) => c && (c.publicKey as forge.pki.rsa.PublicKey).n?.equals((key as forge.pki.rsa.PrivateKey).n)) ??
+    certBags[0]?.cert;
+  if (!leaf)
+    throw new CredentialError(
+      'Credential.Unreadable',
+      `${source}: the PFX holds no certificate.`,
+      'Re-import the certificate as a complete PFX.',
+    );
   return { certPem: forge.pki.certificateToPem(leaf), keyPem: forge.pki.privateKeyToPem(key) };
 }
 
 function readPem(value: string, source: string): { certPem: string; keyPem: string } {
   const certPem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(value)?.[0];
-  const keyPem = /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.exec(value)?.[0];
-  if (!certPem) throw new CredentialError('Credential.Unreadable', `${source}: the PEM holds no certificate.`, 'Store the key and the certificate in one PEM secret (content type application/x-pem-file).');
-  if (!keyPem) throw new CredentialError('Credential.NoPrivateKey', `${source}: the PEM holds no private key.`, 'Import the certificate with its private key.');
+  const keyPem =
+    /-----BEGIN (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----[\s\S]+?-----END (?:RSA |EC |ENCRYPTED )?PRIVATE KEY-----/.exec(
+      value,
+    )?.[0];
+  if (!certPem)
+    throw new CredentialError(
+      'Credential.Unreadable',
+      `${source}: the PEM holds no certificate.`,
+      'Store the key and the certificate in one PEM secret (content type application/x-pem-file).',
+    );
+  if (!keyPem)
+    throw new CredentialError(
+      'Credential.NoPrivateKey',
+      `${source}: the PEM holds no private key.`,
+      'Import the certificate with its private key.',
+    );
   return { certPem, keyPem };
 }
 
@@ -85,7 +122,7 @@ export function parseCertificateSecret(value: string, options: ParseOptions): Lo
     throw new CredentialError(
       'Credential.WrongContentType',
       `${source} has content type '${options.contentType ?? '(none)'}', expected ${PFX_CONTENT_TYPE} or ${PEM_CONTENT_TYPE}.`,
-      "Point the tenant's credential at a Key Vault certificate (its secret has the right content type), or use { \"clientSecret\": … } for a plain secret.",
+      'Point the tenant\'s credential at a Key Vault certificate (its secret has the right content type), or use { "clientSecret": … } for a plain secret.',
     );
   }
   let certificate: X509Certificate;
@@ -94,21 +131,37 @@ export function parseCertificateSecret(value: string, options: ParseOptions): Lo
     certificate = new X509Certificate(pems.certPem);
     privateKey = createPrivateKey(pems.keyPem);
   } catch {
-    throw new CredentialError('Credential.Unreadable', `${source}: the certificate or key cannot be read.`, 'Re-import the certificate.');
+    throw new CredentialError(
+      'Credential.Unreadable',
+      `${source}: the certificate or key cannot be read.`,
+      'Re-import the certificate.',
+    );
   }
   if (!certificate.checkPrivateKey(privateKey)) {
-    throw new CredentialError('Credential.KeyMismatch', `${source}: the private key does not belong to the certificate (${certificate.fingerprint.replace(/:/g, '')}).`, 'Re-import the certificate together with its own private key.');
+    throw new CredentialError(
+      'Credential.KeyMismatch',
+      `${source}: the private key does not belong to the certificate (${certificate.fingerprint.replace(/:/g, '')}).`,
+      'Re-import the certificate together with its own private key.',
+    );
   }
   const notBefore = new Date(certificate.validFrom);
   const notAfter = new Date(certificate.validTo);
   const now = options.now ?? new Date();
   if (notAfter.getTime() <= now.getTime()) {
-    const expired = new CredentialError('Credential.CertificateExpired', `${source}: the certificate expired on ${notAfter.toISOString()}.`, 'Create a new certificate version in Key Vault and upload its public part to the app registration.');
+    const expired = new CredentialError(
+      'Credential.CertificateExpired',
+      `${source}: the certificate expired on ${notAfter.toISOString()}.`,
+      'Create a new certificate version in Key Vault and upload its public part to the app registration.',
+    );
     expired.notAfter = notAfter;
     throw expired;
   }
   if (notBefore.getTime() > now.getTime()) {
-    throw new CredentialError('Credential.CertificateNotYetValid', `${source}: the certificate is not valid before ${notBefore.toISOString()}.`, 'Wait until it is valid, or check the clock of the machine that created it.');
+    throw new CredentialError(
+      'Credential.CertificateNotYetValid',
+      `${source}: the certificate is not valid before ${notBefore.toISOString()}.`,
+      'Wait until it is valid, or check the clock of the machine that created it.',
+    );
   }
   return {
     certificate,

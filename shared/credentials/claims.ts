@@ -62,26 +62,40 @@ export function summarizeToken(token: string): TokenClaimsSummary {
  * (`warnings`: no recognized Entra role — fine when the service principal is in an Exchange role
  * group). `ok` is false only for problems.
  */
-export function explainExchangeToken(claims: TokenClaimsSummary, expected: { tenantId: string; audience: string }): { ok: boolean; problems: TokenProblem[]; warnings: TokenProblem[] } {
+export function explainExchangeToken(
+  claims: TokenClaimsSummary,
+  expected: { tenantId: string; audience: string },
+): { ok: boolean; problems: TokenProblem[]; warnings: TokenProblem[] } {
   const problems: TokenProblem[] = [];
   const warnings: TokenProblem[] = [];
   if (claims.aud?.replace(/\/+$/, '') !== expected.audience.replace(/\/+$/, '')) {
-    problems.push({ code: 'WrongAudience', message: `The token is for '${claims.aud ?? '(none)'}', not ${expected.audience}.`, remediation: `Request the scope ${expected.audience}/.default (EXO_TOKEN_SCOPE).` });
+    problems.push({
+      code: 'WrongAudience',
+      message: `The token is for '${claims.aud ?? '(none)'}', not ${expected.audience}.`,
+      remediation: `Request the scope ${expected.audience}/.default (EXO_TOKEN_SCOPE).`,
+    });
   }
   if (claims.tid !== expected.tenantId) {
-    problems.push({ code: 'WrongTenant', message: `The token was issued by tenant ${claims.tid ?? '(none)'}, not ${expected.tenantId}.`, remediation: 'Fix tenantId in the tenant registry, and make sure the app is multi-tenant and consented in the target tenant if it lives elsewhere.' });
+    problems.push({
+      code: 'WrongTenant',
+      message: `The token was issued by tenant ${claims.tid ?? '(none)'}, not ${expected.tenantId}.`,
+      remediation:
+        'Fix tenantId in the tenant registry, and make sure the app is multi-tenant and consented in the target tenant if it lives elsewhere.',
+    });
   }
   if (!claims.roles.includes('Exchange.ManageAsApp')) {
     problems.push({
       code: 'MissingManageAsApp',
       message: "The token has no 'Exchange.ManageAsApp' role.",
-      remediation: "In the app registration add the API permission 'Office 365 Exchange Online → Application permissions → Exchange.ManageAsApp' and grant admin consent for the tenant.",
+      remediation:
+        "In the app registration add the API permission 'Office 365 Exchange Online → Application permissions → Exchange.ManageAsApp' and grant admin consent for the tenant.",
     });
   }
   if (!claims.wids.some((w) => w in EXCHANGE_ROLE_IDS)) {
     warnings.push({
       code: 'NoEntraRole',
-      message: "No Entra role: the token carries none of the Entra roles Exchange accepts. That is fine if the app's service principal is in an Exchange role group (RBAC for the service principal); Exchange's answer decides.",
+      message:
+        "No Entra role: the token carries none of the Entra roles Exchange accepts. That is fine if the app's service principal is in an Exchange role group (RBAC for the service principal); Exchange's answer decides.",
       remediation: `If Exchange refuses the app, give its service principal Exchange permissions. Least privilege: ${EXCHANGE_ROLE_GROUP_STEPS} Or assign it one of the Entra roles ${Object.values(EXCHANGE_ROLE_IDS).join(', ')}.`,
     });
   }

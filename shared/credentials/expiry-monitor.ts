@@ -65,19 +65,49 @@ export class CertificateExpiryMonitor {
     try {
       const source = this.o.sourceFor(tenant);
       const credential = await source.get();
-      if (credential.kind !== 'certificate') return { ...base, state: 'ok', detail: 'client secret credential (not monitored here)' };
+      if (credential.kind !== 'certificate')
+        return { ...base, state: 'ok', detail: 'client secret credential (not monitored here)' };
       const c = credential.certificate;
       const daysLeft = Math.trunc((c.notAfter.getTime() - this.now()) / DAY);
-      const info = { subject: c.subject, thumbprint: c.sha1Thumbprint, notAfter: c.notAfter.toISOString(), daysLeft, version: credential.version, ...rotationWarnings(tenant, source) };
-      if (c.notAfter.getTime() <= this.now()) return { ...base, ...info, state: 'expired', detail: `The certificate expired on ${info.notAfter}.`, remediation: renew };
-      if (daysLeft < this.o.warningDays) return { ...base, ...info, state: 'expiring', detail: `The certificate expires in ${daysLeft} day(s), on ${info.notAfter}.`, remediation: renew };
+      const info = {
+        subject: c.subject,
+        thumbprint: c.sha1Thumbprint,
+        notAfter: c.notAfter.toISOString(),
+        daysLeft,
+        version: credential.version,
+        ...rotationWarnings(tenant, source),
+      };
+      if (c.notAfter.getTime() <= this.now())
+        return {
+          ...base,
+          ...info,
+          state: 'expired',
+          detail: `The certificate expired on ${info.notAfter}.`,
+          remediation: renew,
+        };
+      if (daysLeft < this.o.warningDays)
+        return {
+          ...base,
+          ...info,
+          state: 'expiring',
+          detail: `The certificate expires in ${daysLeft} day(s), on ${info.notAfter}.`,
+          remediation: renew,
+        };
       return { ...base, ...info, state: 'ok' };
     } catch (error) {
       if (error instanceof CredentialError && error.code === 'Credential.CertificateExpired') {
         const notAfter = error.notAfter;
-        return { ...base, state: 'expired', notAfter: notAfter?.toISOString(), daysLeft: notAfter ? Math.trunc((notAfter.getTime() - this.now()) / DAY) : undefined, detail: error.message, remediation: renew };
+        return {
+          ...base,
+          state: 'expired',
+          notAfter: notAfter?.toISOString(),
+          daysLeft: notAfter ? Math.trunc((notAfter.getTime() - this.now()) / DAY) : undefined,
+          detail: error.message,
+          remediation: renew,
+        };
       }
-      if (error instanceof CredentialError) return { ...base, state: 'unreadable', detail: error.message, remediation: error.remediation };
+      if (error instanceof CredentialError)
+        return { ...base, state: 'unreadable', detail: error.message, remediation: error.remediation };
       return { ...base, state: 'unreadable', detail: 'The credential could not be read.' };
     }
   }
@@ -109,10 +139,14 @@ export class CertificateExpiryMonitor {
 }
 
 /** What the credential layer knows about versions that are not in use, as warnings with fixes. */
-export function rotationWarnings(tenant: TenantConfig, source: Pick<KeyVaultCredentialSource, 'status'>): { warnings?: CertificateStatus['warnings']; pending?: PendingVersion[] } {
+export function rotationWarnings(
+  tenant: TenantConfig,
+  source: Pick<KeyVaultCredentialSource, 'status'>,
+): { warnings?: CertificateStatus['warnings']; pending?: PendingVersion[] } {
   const status = source.status();
   const kind = status.kind === 'certificate' ? 'certificate' : 'client secret';
-  const name = 'certificate' in tenant.credential ? tenant.credential.certificate.name : tenant.credential.clientSecret.name;
+  const name =
+    'certificate' in tenant.credential ? tenant.credential.certificate.name : tenant.credential.clientSecret.name;
   const warnings: RotationWarning[] = [];
   for (const p of status.pending) {
     const which = `New ${kind} version ${p.version}${p.thumbprint ? ` (thumbprint ${p.thumbprint})` : ''}`;
@@ -126,7 +160,11 @@ export function rotationWarnings(tenant: TenantConfig, source: Pick<KeyVaultCred
             : `Add that secret value to the app registration ${tenant.clientId} (or disable the version in Key Vault); the gateway switches once Entra ID accepts it.`,
       });
     } else if (p.state === 'unreadable') {
-      warnings.push({ about: 'newerVersion', message: `${which} cannot be used: ${p.detail ?? 'unreadable'} The gateway keeps using version ${status.activeVersion}.`, remediation: 'Fix or disable that version in Key Vault.' });
+      warnings.push({
+        about: 'newerVersion',
+        message: `${which} cannot be used: ${p.detail ?? 'unreadable'} The gateway keeps using version ${status.activeVersion}.`,
+        remediation: 'Fix or disable that version in Key Vault.',
+      });
     }
   }
   if (status.activeRefusedAt) {
@@ -136,6 +174,11 @@ export function rotationWarnings(tenant: TenantConfig, source: Pick<KeyVaultCred
       remediation: `Make sure the newest enabled version of ${name} in Key Vault is uploaded to the app registration ${tenant.clientId}.`,
     });
   }
-  if (status.checkProblem) warnings.push({ about: 'versionCheck', message: status.checkProblem.message, remediation: status.checkProblem.remediation });
+  if (status.checkProblem)
+    warnings.push({
+      about: 'versionCheck',
+      message: status.checkProblem.message,
+      remediation: status.checkProblem.remediation,
+    });
   return { ...(warnings.length ? { warnings } : {}), ...(status.pending.length ? { pending: status.pending } : {}) };
 }

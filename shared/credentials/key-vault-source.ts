@@ -106,10 +106,19 @@ function isSecretDisabled(error: unknown): boolean {
 const LIST_PERMISSION =
   'With access policies, grant the secret permissions Get and List to the Function App\'s managed identity; with Azure RBAC, assign "Key Vault Secrets User" (it includes listing versions)';
 
-function describeKeyVaultError(error: unknown, source: string, vaultUrl: string, operation: 'read' | 'list'): CredentialError {
+function describeKeyVaultError(
+  error: unknown,
+  source: string,
+  vaultUrl: string,
+  operation: 'read' | 'list',
+): CredentialError {
   const e = error as KeyVaultFailure;
   if (e.statusCode === 404) {
-    return new CredentialError('Credential.SecretNotFound', `${source} was not found in Key Vault (${e.code ?? 'NotFound'}).`, `Create or import it in ${vaultUrl}, or fix the name in the tenant registry.`);
+    return new CredentialError(
+      'Credential.SecretNotFound',
+      `${source} was not found in Key Vault (${e.code ?? 'NotFound'}).`,
+      `Create or import it in ${vaultUrl}, or fix the name in the tenant registry.`,
+    );
   }
   if (isSecretDisabled(error)) {
     return new CredentialError(
@@ -126,14 +135,26 @@ function describeKeyVaultError(error: unknown, source: string, vaultUrl: string,
     );
   }
   if (e.statusCode === 403) {
-    return new CredentialError('Credential.KeyVaultForbidden', `The gateway's identity may not read ${source} (Key Vault answered 403 ${e.code ?? 'Forbidden'}).`, `Assign the "Key Vault Secrets User" role on ${vaultUrl} to the Function App's managed identity (with access policies: the secret permissions Get and List).`);
+    return new CredentialError(
+      'Credential.KeyVaultForbidden',
+      `The gateway's identity may not read ${source} (Key Vault answered 403 ${e.code ?? 'Forbidden'}).`,
+      `Assign the "Key Vault Secrets User" role on ${vaultUrl} to the Function App's managed identity (with access policies: the secret permissions Get and List).`,
+    );
   }
   if (e.statusCode === 401) {
-    return new CredentialError('Credential.KeyVaultForbidden', `Key Vault rejected the gateway's token for ${source} (401).`, "Check that the Function App's managed identity is enabled and in the vault's tenant.");
+    return new CredentialError(
+      'Credential.KeyVaultForbidden',
+      `Key Vault rejected the gateway's token for ${source} (401).`,
+      "Check that the Function App's managed identity is enabled and in the vault's tenant.",
+    );
   }
-  return new CredentialError('Credential.KeyVaultUnavailable', `Key Vault could not be read for ${source}: ${e.code ?? e.message ?? 'error'}.`, `Check network access to ${vaultUrl}.`, true);
+  return new CredentialError(
+    'Credential.KeyVaultUnavailable',
+    `Key Vault could not be read for ${source}: ${e.code ?? e.message ?? 'error'}.`,
+    `Check network access to ${vaultUrl}.`,
+    true,
+  );
 }
-
 
 export class KeyVaultCredentialSource {
   private active?: LoadedCredential;
@@ -164,7 +185,8 @@ export class KeyVaultCredentialSource {
   versionListings = 0;
 
   constructor(private readonly options: KeyVaultSourceOptions) {
-    this.reference = 'certificate' in options.credential ? options.credential.certificate : options.credential.clientSecret;
+    this.reference =
+      'certificate' in options.credential ? options.credential.certificate : options.credential.clientSecret;
     this.source = `${new URL(this.reference.vaultUrl).host}/${this.reference.name}`;
   }
 
@@ -219,7 +241,11 @@ export class KeyVaultCredentialSource {
       if (!v.enabled || v.version === active.version || this.unusable.has(v.version)) return false;
       if (options.afterRefusal) return true;
       const verdict = this.verdicts.get(v.version);
-      return this.isNewer(v, active.version) && verdict?.state !== 'accepted' && (!verdict || now - verdict.at >= this.refreshIntervalMs);
+      return (
+        this.isNewer(v, active.version) &&
+        verdict?.state !== 'accepted' &&
+        (!verdict || now - verdict.at >= this.refreshIntervalMs)
+      );
     });
     const newer = picked.filter((v) => this.isNewer(v, active.version));
     const older = picked.filter((v) => !this.isNewer(v, active.version));
@@ -230,7 +256,10 @@ export class KeyVaultCredentialSource {
         out.push(await this.value(v.version));
       } catch (error) {
         // Unusable values are remembered (and shown in status()); Key Vault outages just skip it this time.
-        this.options.logger?.warn({ source: this.source, version: v.version, code: (error as CredentialError).code }, 'credential version could not be read');
+        this.options.logger?.warn(
+          { source: this.source, version: v.version, code: (error as CredentialError).code },
+          'credential version could not be read',
+        );
       }
     }
     return out;
@@ -243,7 +272,10 @@ export class KeyVaultCredentialSource {
     const value = this.values.get(version);
     if (!value) return;
     if (this.active?.version !== version) {
-      this.options.logger?.info({ source: this.source, from: this.active?.version, to: version }, 'credential version adopted after Entra ID accepted it');
+      this.options.logger?.info(
+        { source: this.source, from: this.active?.version, to: version },
+        'credential version adopted after Entra ID accepted it',
+      );
       this.active = value;
     }
     this.activeRefusedAt = undefined;
@@ -272,7 +304,9 @@ export class KeyVaultCredentialSource {
     const now = this.now();
     if (this.activeRefusedAt !== undefined && now - this.activeRefusedAt < grace) return true;
     const active = this.active;
-    return this.versions.some((v) => v.enabled && (!active || this.isNewer(v, active.version)) && now - v.created < grace);
+    return this.versions.some(
+      (v) => v.enabled && (!active || this.isNewer(v, active.version)) && now - v.created < grace,
+    );
   }
 
   /** Versions, verdicts and the last check, for health and diagnostics (never a value). */
@@ -287,8 +321,10 @@ export class KeyVaultCredentialSource {
       const created = v.created ? new Date(v.created).toISOString() : undefined;
       const unusable = this.unusable.get(v.version);
       const verdict = this.verdicts.get(v.version);
-      if (unusable) pending.push({ version: v.version, created, state: 'unreadable', detail: unusable.message, thumbprint });
-      else if (verdict?.state === 'refused') pending.push({ version: v.version, created, state: 'refused', detail: verdict.message, thumbprint });
+      if (unusable)
+        pending.push({ version: v.version, created, state: 'unreadable', detail: unusable.message, thumbprint });
+      else if (verdict?.state === 'refused')
+        pending.push({ version: v.version, created, state: 'refused', detail: verdict.message, thumbprint });
       else pending.push({ version: v.version, created, state: 'untried', thumbprint });
     }
     const problem = this.checkProblem;
@@ -299,7 +335,14 @@ export class KeyVaultCredentialSource {
       activeAccepted: active ? this.verdicts.get(active.version)?.state === 'accepted' : false,
       activeRefusedAt: this.activeRefusedAt !== undefined ? new Date(this.activeRefusedAt).toISOString() : undefined,
       pending,
-      checkProblem: problem ? { code: problem.error.code, message: problem.error.message, remediation: problem.error.remediation, at: new Date(problem.at).toISOString() } : undefined,
+      checkProblem: problem
+        ? {
+            code: problem.error.code,
+            message: problem.error.message,
+            remediation: problem.error.remediation,
+            at: new Date(problem.at).toISOString(),
+          }
+        : undefined,
       lastCheckAt: this.lastCheck ? new Date(this.lastCheck).toISOString() : undefined,
     };
   }
@@ -340,20 +383,31 @@ export class KeyVaultCredentialSource {
       // No List permission (an access policy with Get only): the versionless read still works
       // while the newest version is enabled.
       this.checkProblem = { error: described, at: this.now() };
-      this.options.logger?.warn({ source: this.source, code: described.code }, 'cannot list credential versions; reading the current version');
+      this.options.logger?.warn(
+        { source: this.source, code: described.code },
+        'cannot list credential versions; reading the current version',
+      );
       const loaded = await this.readVersionless();
       this.active = loaded;
       return loaded;
     }
     const enabled = this.versions.filter((v) => v.enabled);
     if (!enabled.length) {
-      throw new CredentialError('Credential.NoEnabledVersion', `${this.source} has no enabled version in Key Vault (${this.versions.length} disabled).`, `Enable a version of ${this.reference.name} in ${this.reference.vaultUrl}, or create a new one.`);
+      throw new CredentialError(
+        'Credential.NoEnabledVersion',
+        `${this.source} has no enabled version in Key Vault (${this.versions.length} disabled).`,
+        `Enable a version of ${this.reference.name} in ${this.reference.vaultUrl}, or create a new one.`,
+      );
     }
     let first: unknown;
     for (const v of enabled.slice(0, MAX_CANDIDATES)) {
       try {
         const loaded = await this.value(v.version);
-        if (first) this.options.logger?.warn({ source: this.source, version: v.version }, 'newest credential version unusable; using an older enabled version');
+        if (first)
+          this.options.logger?.warn(
+            { source: this.source, version: v.version },
+            'newest credential version unusable; using an older enabled version',
+          );
         this.active = loaded;
         return loaded;
       } catch (error) {
@@ -375,18 +429,28 @@ export class KeyVaultCredentialSource {
       } catch (error) {
         const described = describeKeyVaultError(error, this.source, this.reference.vaultUrl, 'list');
         this.checkProblem = { error: described, at: this.now() };
-        this.options.logger?.warn({ source: this.source, reason, code: described.code }, 'credential version check failed; keeping the current version');
+        this.options.logger?.warn(
+          { source: this.source, reason, code: described.code },
+          'credential version check failed; keeping the current version',
+        );
         return;
       }
       const added = this.versions.filter((v) => !before.has(v.version) && v.enabled).map((v) => v.version);
-      if (added.length) this.options.logger?.info({ source: this.source, reason, versions: added, inUse: this.active?.version }, 'new credential version(s) in Key Vault');
+      if (added.length)
+        this.options.logger?.info(
+          { source: this.source, reason, versions: added, inUse: this.active?.version },
+          'new credential version(s) in Key Vault',
+        );
       // Disabled or deleted in Key Vault (e.g. a rollback): stop using it, take the newest usable one.
       const active = this.active;
       if (active && !this.versions.some((v) => v.version === active.version && v.enabled)) {
         for (const v of this.versions.filter((x) => x.enabled && !this.unusable.has(x.version))) {
           try {
             const next = await this.value(v.version);
-            this.options.logger?.warn({ source: this.source, from: active.version, to: next.version }, 'credential version in use was disabled in Key Vault; using the newest enabled version');
+            this.options.logger?.warn(
+              { source: this.source, from: active.version, to: next.version },
+              'credential version in use was disabled in Key Vault; using the newest enabled version',
+            );
             this.active = next;
             this.activeRefusedAt = undefined;
             break;
@@ -406,18 +470,30 @@ export class KeyVaultCredentialSource {
     this.versionListings++;
     for await (const props of this.options.secretClient.listPropertiesOfSecretVersions(this.reference.name)) {
       if (!props.version) continue;
-      versions.push({ version: props.version, enabled: props.enabled !== false, created: props.createdOn?.getTime() ?? 0 });
+      versions.push({
+        version: props.version,
+        enabled: props.enabled !== false,
+        created: props.createdOn?.getTime() ?? 0,
+      });
     }
     if (!versions.length) throw Object.assign(new Error('no versions'), { statusCode: 404, code: 'SecretNotFound' });
     this.listings++;
     for (const v of versions) if (!this.firstSeen.has(v.version)) this.firstSeen.set(v.version, this.listings);
     // Newest first: creation time, then the listing it first appeared in, then version id.
-    versions.sort((a, b) => b.created - a.created || this.firstSeen.get(b.version)! - this.firstSeen.get(a.version)! || (a.version < b.version ? 1 : a.version > b.version ? -1 : 0));
+    versions.sort(
+      (a, b) =>
+        b.created - a.created ||
+        this.firstSeen.get(b.version)! - this.firstSeen.get(a.version)! ||
+        (a.version < b.version ? 1 : a.version > b.version ? -1 : 0),
+    );
     this.versions = versions;
     // A version found disabled when read may have been enabled again since.
-    for (const [version, error] of this.unusable) if (error.code === 'Credential.SecretDisabled' && versions.some((v) => v.version === version && v.enabled)) this.unusable.delete(version);
+    for (const [version, error] of this.unusable)
+      if (error.code === 'Credential.SecretDisabled' && versions.some((v) => v.version === version && v.enabled))
+        this.unusable.delete(version);
     // Forget values of versions that are gone (disabled ones are kept: they may come back).
-    for (const version of this.values.keys()) if (!versions.some((v) => v.version === version) && version !== this.active?.version) this.values.delete(version);
+    for (const version of this.values.keys())
+      if (!versions.some((v) => v.version === version) && version !== this.active?.version) this.values.delete(version);
   }
 
   /** The value of one version: read once, parsed once; an unusable value is remembered as such. */
@@ -471,7 +547,12 @@ export class KeyVaultCredentialSource {
   private async parse(value: string, contentType: string | undefined, version: string): Promise<LoadedCredential> {
     const credential = this.options.credential;
     if ('clientSecret' in credential) {
-      if (!value) throw new CredentialError('Credential.Unreadable', `${this.source} is empty.`, 'Store the client secret value (not its id) in the Key Vault secret.');
+      if (!value)
+        throw new CredentialError(
+          'Credential.Unreadable',
+          `${this.source} is empty.`,
+          'Store the client secret value (not its id) in the Key Vault secret.',
+        );
       return { kind: 'clientSecret', secret: value, version };
     }
     let password: string | undefined;
@@ -479,7 +560,12 @@ export class KeyVaultCredentialSource {
       try {
         password = (await this.options.secretClient.getSecret(credential.certificate.passwordSecretName)).value ?? '';
       } catch (error) {
-        throw describeKeyVaultError(error, `${new URL(this.reference.vaultUrl).host}/${credential.certificate.passwordSecretName}`, this.reference.vaultUrl, 'read');
+        throw describeKeyVaultError(
+          error,
+          `${new URL(this.reference.vaultUrl).host}/${credential.certificate.passwordSecretName}`,
+          this.reference.vaultUrl,
+          'read',
+        );
       }
     }
     const certificate = parseCertificateSecret(value, { contentType, version, source: this.source, password });

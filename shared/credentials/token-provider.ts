@@ -60,7 +60,6 @@ export interface TokenProviderOptions {
   onAcquire?: (acquisition: TokenAcquisition) => void;
 }
 
-
 /** Renew this long before expiry: 5 min for hour-long tokens, 10 % of the lifetime for short ones. */
 export function renewalSkewMs(lifetimeMs: number): number {
   return Math.max(1000, Math.min(5 * 60_000, lifetimeMs * 0.1));
@@ -74,12 +73,16 @@ function isRefusal(error: CredentialError): boolean {
 }
 
 function describeVersion(credential: LoadedCredential): string {
-  return credential.kind === 'certificate' ? `certificate version ${credential.version} (thumbprint ${credential.certificate.sha1Thumbprint})` : `client secret version ${credential.version}`;
+  return credential.kind === 'certificate'
+    ? `certificate version ${credential.version} (thumbprint ${credential.certificate.sha1Thumbprint})`
+    : `client secret version ${credential.version}`;
 }
 
 function mapMsalError(error: unknown, tenant: TenantConfig): CredentialError {
   const mapped = mapMsalErrorCode(error, tenant);
-  mapped.aadsts = /AADSTS(\d+)/.exec(`${(error as { errorMessage?: string; message?: string }).errorMessage ?? (error as { message?: string }).message ?? ''}`)?.[1];
+  mapped.aadsts = /AADSTS(\d+)/.exec(
+    `${(error as { errorMessage?: string; message?: string }).errorMessage ?? (error as { message?: string }).message ?? ''}`,
+  )?.[1];
   return mapped;
 }
 
@@ -87,24 +90,54 @@ function mapMsalErrorCode(error: unknown, tenant: TenantConfig): CredentialError
   const e = error as { errorCode?: string; errorMessage?: string; message?: string };
   const text = `${e.errorMessage ?? e.message ?? ''}`;
   const code = /AADSTS(\d+)/.exec(text)?.[1];
-  const detail = code ? `AADSTS${code}` : e.errorCode ?? 'error';
+  const detail = code ? `AADSTS${code}` : (e.errorCode ?? 'error');
   switch (code) {
     case '700016':
-      return new CredentialError('Token.AppNotFound', `Entra ID does not know app ${tenant.clientId} in tenant ${tenant.tenantId} (${detail}).`, 'Check clientId and tenantId in the tenant registry; for an app from another tenant, grant admin consent in this tenant first.');
+      return new CredentialError(
+        'Token.AppNotFound',
+        `Entra ID does not know app ${tenant.clientId} in tenant ${tenant.tenantId} (${detail}).`,
+        'Check clientId and tenantId in the tenant registry; for an app from another tenant, grant admin consent in this tenant first.',
+      );
     case '7000215':
-      return new CredentialError('Token.InvalidSecret', `Entra ID rejected the client secret of app ${tenant.clientId} (${detail}).`, 'Store the secret VALUE (not its id) in Key Vault as a new version.');
+      return new CredentialError(
+        'Token.InvalidSecret',
+        `Entra ID rejected the client secret of app ${tenant.clientId} (${detail}).`,
+        'Store the secret VALUE (not its id) in Key Vault as a new version.',
+      );
     case '7000222':
-      return new CredentialError('Token.SecretExpired', `The client secret of app ${tenant.clientId} has expired (${detail}).`, 'Create a new client secret and store it in Key Vault as a new version.');
+      return new CredentialError(
+        'Token.SecretExpired',
+        `The client secret of app ${tenant.clientId} has expired (${detail}).`,
+        'Create a new client secret and store it in Key Vault as a new version.',
+      );
     case '700027':
     case '700024':
-      return new CredentialError('Token.CertificateNotRegistered', `Entra ID did not accept the certificate of app ${tenant.clientId} (${detail}).`, "Upload the certificate's public part (.cer) to the app registration's Certificates & secrets.");
+      return new CredentialError(
+        'Token.CertificateNotRegistered',
+        `Entra ID did not accept the certificate of app ${tenant.clientId} (${detail}).`,
+        "Upload the certificate's public part (.cer) to the app registration's Certificates & secrets.",
+      );
     case '90002':
-      return new CredentialError('Token.TenantNotFound', `Tenant ${tenant.tenantId} was not found (${detail}).`, 'Fix tenantId in the tenant registry.');
+      return new CredentialError(
+        'Token.TenantNotFound',
+        `Tenant ${tenant.tenantId} was not found (${detail}).`,
+        'Fix tenantId in the tenant registry.',
+      );
     default:
       if (e.errorCode === 'endpoints_resolution_error') {
-        return new CredentialError('Token.TenantNotFound', `The authority for tenant ${tenant.tenantId} could not be resolved (${e.errorCode}).`, 'Check tenantId in the tenant registry and AZURE_AUTHORITY_HOST.', true);
+        return new CredentialError(
+          'Token.TenantNotFound',
+          `The authority for tenant ${tenant.tenantId} could not be resolved (${e.errorCode}).`,
+          'Check tenantId in the tenant registry and AZURE_AUTHORITY_HOST.',
+          true,
+        );
       }
-      return new CredentialError('Token.Failed', `Token request for app ${tenant.clientId} failed (${detail}).`, 'See the diagnostics endpoint for details.', !code);
+      return new CredentialError(
+        'Token.Failed',
+        `Token request for app ${tenant.clientId} failed (${detail}).`,
+        'See the diagnostics endpoint for details.',
+        !code,
+      );
   }
 }
 
@@ -124,7 +157,8 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
 
   async getToken(options: { forceRefresh?: boolean } = {}): Promise<AccessToken> {
     const cached = this.cached;
-    if (!options.forceRefresh && cached && this.now() < cached.expiresOnTimestamp - renewalSkewMs(cached.lifetimeMs)) return cached;
+    if (!options.forceRefresh && cached && this.now() < cached.expiresOnTimestamp - renewalSkewMs(cached.lifetimeMs))
+      return cached;
     this.inFlight ??= this.acquire(Boolean(options.forceRefresh || cached)).finally(() => {
       this.inFlight = undefined;
     });
@@ -185,7 +219,10 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
   }
 
   /** One token request with one credential version: the token, or the mapped failure. */
-  private async request(credential: LoadedCredential, skipCache: boolean): Promise<{ ok: true; token: AccessToken } | { ok: false; error: CredentialError }> {
+  private async request(
+    credential: LoadedCredential,
+    skipCache: boolean,
+  ): Promise<{ ok: true; token: AccessToken } | { ok: false; error: CredentialError }> {
     const { tenant, scope } = this.options;
     let result;
     try {
@@ -194,12 +231,34 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
       const mapped = mapMsalError(error, tenant);
       // Entra ID's own words (no secret in them: ids, thumbprints, trace ids) for the log.
       const said = `${(error as { errorMessage?: string }).errorMessage ?? ''}`;
-      this.options.logger?.debug({ tenantId: tenant.tenantId, credentialVersion: credential.version, code: mapped.code, aadsts: mapped.aadsts, entra: /AADSTS\d+: [^\]]*\]?/.exec(said)?.[0]?.slice(0, 400) }, 'token request failed');
+      this.options.logger?.debug(
+        {
+          tenantId: tenant.tenantId,
+          credentialVersion: credential.version,
+          code: mapped.code,
+          aadsts: mapped.aadsts,
+          entra: /AADSTS\d+: [^\]]*\]?/.exec(said)?.[0]?.slice(0, 400),
+        },
+        'token request failed',
+      );
       return { ok: false, error: mapped };
     }
-    if (!result?.accessToken || !result.expiresOn) return { ok: false, error: new CredentialError('Token.Failed', `Entra ID returned no token for app ${tenant.clientId}.`, 'Retry; if it persists see diagnostics.', true) };
+    if (!result?.accessToken || !result.expiresOn)
+      return {
+        ok: false,
+        error: new CredentialError(
+          'Token.Failed',
+          `Entra ID returned no token for app ${tenant.clientId}.`,
+          'Retry; if it persists see diagnostics.',
+          true,
+        ),
+      };
     const expiresOnTimestamp = result.expiresOn.getTime();
-    const token = { token: result.accessToken, expiresOnTimestamp, lifetimeMs: Math.max(1000, expiresOnTimestamp - this.now()) };
+    const token = {
+      token: result.accessToken,
+      expiresOnTimestamp,
+      lifetimeMs: Math.max(1000, expiresOnTimestamp - this.now()),
+    };
     this.cached = token;
     if (!result.fromCache) {
       this.acquisitions++;
@@ -212,7 +271,15 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
         expiresOn: result.expiresOn.toISOString(),
         at: new Date(this.now()).toISOString(),
       });
-      this.options.logger?.info({ tenantId: tenant.tenantId, clientId: tenant.clientId, credentialVersion: credential.version, expiresOn: result.expiresOn.toISOString() }, 'acquired Exchange token');
+      this.options.logger?.info(
+        {
+          tenantId: tenant.tenantId,
+          clientId: tenant.clientId,
+          credentialVersion: credential.version,
+          expiresOn: result.expiresOn.toISOString(),
+        },
+        'acquired Exchange token',
+      );
     }
     return { ok: true, token: { token: token.token, expiresOnTimestamp } };
   }
@@ -232,7 +299,16 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
       }
       if (!isRefusal(r.error)) return { failure: r.error };
       source.refused(candidate.version, r.error);
-      this.options.logger?.warn({ tenantId: this.options.tenant.tenantId, clientId: this.options.tenant.clientId, credentialVersion: candidate.version, code: r.error.code, aadsts: r.error.aadsts }, 'Entra ID refused a credential version');
+      this.options.logger?.warn(
+        {
+          tenantId: this.options.tenant.tenantId,
+          clientId: this.options.tenant.clientId,
+          credentialVersion: candidate.version,
+          code: r.error.code,
+          aadsts: r.error.aadsts,
+        },
+        'Entra ID refused a credential version',
+      );
     }
     return {};
   }
@@ -246,7 +322,11 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
     if (newer.length) {
       const tried = await this.tryEach(newer);
       if (tried.token) return tried.token;
-      if (tried.failure) this.options.logger?.warn({ tenantId: tenant.tenantId, code: tried.failure.code }, 'could not try a newer credential version; keeping the current one');
+      if (tried.failure)
+        this.options.logger?.warn(
+          { tenantId: tenant.tenantId, code: tried.failure.code },
+          'could not try a newer credential version; keeping the current one',
+        );
     }
 
     // 2. The version in use.
@@ -258,12 +338,23 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
     }
     if (!isRefusal(r.error)) throw r.error;
     source.refused(active.version, r.error);
-    this.options.logger?.warn({ tenantId: tenant.tenantId, clientId: tenant.clientId, credentialVersion: active.version, aadsts: r.error.aadsts }, 'Entra ID refused the credential in use; checking Key Vault for another version');
+    this.options.logger?.warn(
+      {
+        tenantId: tenant.tenantId,
+        clientId: tenant.clientId,
+        credentialVersion: active.version,
+        aadsts: r.error.aadsts,
+      },
+      'Entra ID refused the credential in use; checking Key Vault for another version',
+    );
 
     // 3. Refused: look in Key Vault now (rate-limited) and offer every other enabled version.
     await source.refresh({ reason: `AADSTS${r.error.aadsts}` });
     const inUse = source.current();
-    const others = [...(inUse && inUse.version !== active.version ? [inUse] : []), ...(await source.candidates({ afterRefusal: true }))].filter((c, i, all) => c.version !== active.version && all.findIndex((x) => x.version === c.version) === i);
+    const others = [
+      ...(inUse && inUse.version !== active.version ? [inUse] : []),
+      ...(await source.candidates({ afterRefusal: true })),
+    ].filter((c, i, all) => c.version !== active.version && all.findIndex((x) => x.version === c.version) === i);
     const tried = await this.tryEach(others);
     if (tried.token) return tried.token;
     if (tried.failure?.transient) throw tried.failure;
@@ -271,7 +362,9 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
     // 4. Nothing Entra ID accepts (yet).
     const refusedAs = `${describeVersion(active)} of app ${tenant.clientId} (AADSTS${r.error.aadsts})`;
     if (source.rotationUnderWay()) {
-      const alsoTried = others.length ? `; also refused: ${others.map((o) => `version ${o.version}`).join(', ')}` : '; no other enabled version in Key Vault yet';
+      const alsoTried = others.length
+        ? `; also refused: ${others.map((o) => `version ${o.version}`).join(', ')}`
+        : '; no other enabled version in Key Vault yet';
       const rotating = new CredentialError(
         'Credential.Rotating',
         `Entra ID refused ${refusedAs} during a credential rotation${alsoTried}. The gateway checks Key Vault ${new URL(this.vaultUrl()).host} again and retries.`,
@@ -281,7 +374,12 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
       rotating.aadsts = r.error.aadsts;
       throw rotating;
     }
-    const permanent = new CredentialError(r.error.code, `Entra ID refused ${refusedAs}.${others.length ? ` Other enabled versions were refused too: ${others.map((o) => o.version).join(', ')}.` : ''}`, r.error.remediation, false);
+    const permanent = new CredentialError(
+      r.error.code,
+      `Entra ID refused ${refusedAs}.${others.length ? ` Other enabled versions were refused too: ${others.map((o) => o.version).join(', ')}.` : ''}`,
+      r.error.remediation,
+      false,
+    );
     permanent.aadsts = r.error.aadsts;
     throw permanent;
   }

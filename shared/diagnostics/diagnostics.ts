@@ -5,7 +5,12 @@
  * a key or a token: only claims (aud, roles, wids, exp) and certificate metadata.
  */
 import type { TenantConfig } from '../config/tenant';
-import { explainExchangeToken, summarizeToken, EXCHANGE_ROLE_GROUP_STEPS, EXCHANGE_ROLE_IDS } from '../credentials/claims';
+import {
+  explainExchangeToken,
+  summarizeToken,
+  EXCHANGE_ROLE_GROUP_STEPS,
+  EXCHANGE_ROLE_IDS,
+} from '../credentials/claims';
 import { CredentialError } from '../credentials/errors';
 import { rotationWarnings, type CertificateExpiryMonitor } from '../credentials/expiry-monitor';
 import type { KeyVaultCredentialSource } from '../credentials/key-vault-source';
@@ -27,7 +32,13 @@ export interface DiagnosticStep {
 }
 
 export interface DiagnosticsReport {
-  tenant: { tenantId: string; domain: string; clientId: string; credential: 'certificate' | 'clientSecret'; vault: string };
+  tenant: {
+    tenantId: string;
+    domain: string;
+    clientId: string;
+    credential: 'certificate' | 'clientSecret';
+    vault: string;
+  };
   ok: boolean;
   checkedAt: string;
   steps: DiagnosticStep[];
@@ -43,13 +54,21 @@ export interface TenantDiagnosticsOptions {
   now?: () => number;
 }
 
-const KEY_VAULT_CODES = new Set(['Credential.SecretNotFound', 'Credential.KeyVaultForbidden', 'Credential.KeyVaultUnavailable', 'Credential.VersionListForbidden', 'Credential.SecretDisabled', 'Credential.NoEnabledVersion']);
+const KEY_VAULT_CODES = new Set([
+  'Credential.SecretNotFound',
+  'Credential.KeyVaultForbidden',
+  'Credential.KeyVaultUnavailable',
+  'Credential.VersionListForbidden',
+  'Credential.SecretDisabled',
+  'Credential.NoEnabledVersion',
+]);
 
 export class TenantDiagnostics {
   constructor(private readonly o: TenantDiagnosticsOptions) {}
 
   async run(tenant: TenantConfig): Promise<DiagnosticsReport> {
-    const reference = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
+    const reference =
+      'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
     const kind = 'certificate' in tenant.credential ? 'certificate' : 'clientSecret';
     const steps: DiagnosticStep[] = [];
     const skip = (name: DiagnosticStep['name'], why: string) => steps.push({ name, status: 'skipped', detail: why });
@@ -67,18 +86,44 @@ export class TenantDiagnostics {
       const data = { vaultUrl: reference.vaultUrl, name: reference.name, version: loaded.version };
       steps.push(
         problem
-          ? { name: 'keyVault', status: 'warning', detail: `Read ${reference.name} (version ${loaded.version}) from ${reference.vaultUrl}, but: ${problem.message}`, remediation: problem.remediation, data: { ...data, code: problem.code } }
-          : { name: 'keyVault', status: 'ok', detail: `Read ${reference.name} (version ${loaded.version}) from ${reference.vaultUrl}.`, data },
+          ? {
+              name: 'keyVault',
+              status: 'warning',
+              detail: `Read ${reference.name} (version ${loaded.version}) from ${reference.vaultUrl}, but: ${problem.message}`,
+              remediation: problem.remediation,
+              data: { ...data, code: problem.code },
+            }
+          : {
+              name: 'keyVault',
+              status: 'ok',
+              detail: `Read ${reference.name} (version ${loaded.version}) from ${reference.vaultUrl}.`,
+              data,
+            },
       );
       credentialOk = true;
     } catch (error) {
-      const e = error instanceof CredentialError ? error : new CredentialError('Credential.Unreadable', 'The credential could not be read.', 'See the gateway log.');
+      const e =
+        error instanceof CredentialError
+          ? error
+          : new CredentialError('Credential.Unreadable', 'The credential could not be read.', 'See the gateway log.');
       if (KEY_VAULT_CODES.has(e.code)) {
-        steps.push({ name: 'keyVault', status: 'failed', detail: e.message, remediation: e.remediation, data: { vaultUrl: reference.vaultUrl, name: reference.name, code: e.code } });
+        steps.push({
+          name: 'keyVault',
+          status: 'failed',
+          detail: e.message,
+          remediation: e.remediation,
+          data: { vaultUrl: reference.vaultUrl, name: reference.name, code: e.code },
+        });
         skip(kind, 'Key Vault could not be read.');
       } else {
         steps.push({ name: 'keyVault', status: 'ok', detail: `Read ${reference.name} from ${reference.vaultUrl}.` });
-        steps.push({ name: kind, status: 'failed', detail: e.message, remediation: e.remediation, data: { code: e.code, ...(e.notAfter ? { notAfter: e.notAfter.toISOString() } : {}) } });
+        steps.push({
+          name: kind,
+          status: 'failed',
+          detail: e.message,
+          remediation: e.remediation,
+          data: { code: e.code, ...(e.notAfter ? { notAfter: e.notAfter.toISOString() } : {}) },
+        });
       }
     }
     const credentialIndex = steps.length;
@@ -94,33 +139,98 @@ export class TenantDiagnostics {
         const token = await tokens.getToken();
         const claims = summarizeToken(token.token);
         const verdict = explainExchangeToken(claims, { tenantId: tenant.tenantId, audience: this.o.exchangeAudience });
-        const data = { aud: claims.aud, tid: claims.tid, appid: claims.appid, roles: claims.roles, wids: claims.wids.map((w) => EXCHANGE_ROLE_IDS[w] ?? w), exp: claims.exp ? new Date(claims.exp * 1000).toISOString() : undefined };
-        if (!verdict.ok) steps.push({ name: 'token', status: 'failed', detail: verdict.problems.map((p) => p.message).join(' '), remediation: verdict.problems.map((p) => p.remediation).join(' '), data: { ...data, problems: verdict.problems.map((p) => p.code) } });
+        const data = {
+          aud: claims.aud,
+          tid: claims.tid,
+          appid: claims.appid,
+          roles: claims.roles,
+          wids: claims.wids.map((w) => EXCHANGE_ROLE_IDS[w] ?? w),
+          exp: claims.exp ? new Date(claims.exp * 1000).toISOString() : undefined,
+        };
+        if (!verdict.ok)
+          steps.push({
+            name: 'token',
+            status: 'failed',
+            detail: verdict.problems.map((p) => p.message).join(' '),
+            remediation: verdict.problems.map((p) => p.remediation).join(' '),
+            data: { ...data, problems: verdict.problems.map((p) => p.code) },
+          });
         // No Entra role is fine for a service principal in an Exchange role group: the Exchange step decides.
-        else if (verdict.warnings.length) steps.push({ name: 'token', status: 'warning', detail: `Entra ID issued an app-only token with Exchange.ManageAsApp. ${verdict.warnings.map((p) => p.message).join(' ')}`, remediation: verdict.warnings.map((p) => p.remediation).join(' '), data: { ...data, warnings: verdict.warnings.map((p) => p.code) } });
-        else steps.push({ name: 'token', status: 'ok', detail: 'Entra ID issued an app-only token with Exchange.ManageAsApp and an Entra role Exchange accepts.', data });
+        else if (verdict.warnings.length)
+          steps.push({
+            name: 'token',
+            status: 'warning',
+            detail: `Entra ID issued an app-only token with Exchange.ManageAsApp. ${verdict.warnings.map((p) => p.message).join(' ')}`,
+            remediation: verdict.warnings.map((p) => p.remediation).join(' '),
+            data: { ...data, warnings: verdict.warnings.map((p) => p.code) },
+          });
+        else
+          steps.push({
+            name: 'token',
+            status: 'ok',
+            detail: 'Entra ID issued an app-only token with Exchange.ManageAsApp and an Entra role Exchange accepts.',
+            data,
+          });
         tokenOk = verdict.ok;
       } catch (error) {
         const e = error instanceof CredentialError ? error : undefined;
-        steps.push({ name: 'token', status: 'failed', detail: e?.message ?? 'No token could be obtained.', remediation: e?.remediation, data: e ? { code: e.code } : undefined });
+        steps.push({
+          name: 'token',
+          status: 'failed',
+          detail: e?.message ?? 'No token could be obtained.',
+          remediation: e?.remediation,
+          data: e ? { code: e.code } : undefined,
+        });
       }
     }
 
     if (credentialOk) {
       if (loadedKind === 'certificate') {
         const status = await this.o.monitor.checkTenant(tenant);
-        const data = { subject: status.subject, thumbprint: status.thumbprint, notAfter: status.notAfter, daysLeft: status.daysLeft, version: status.version, ...(status.pending ? { pending: status.pending } : {}) };
-        const warnings = [...(status.state === 'expiring' ? [{ message: status.detail!, remediation: status.remediation ?? '' }] : []), ...(status.warnings ?? []).filter((w) => w.about !== 'versionCheck')];
+        const data = {
+          subject: status.subject,
+          thumbprint: status.thumbprint,
+          notAfter: status.notAfter,
+          daysLeft: status.daysLeft,
+          version: status.version,
+          ...(status.pending ? { pending: status.pending } : {}),
+        };
+        const warnings = [
+          ...(status.state === 'expiring' ? [{ message: status.detail!, remediation: status.remediation ?? '' }] : []),
+          ...(status.warnings ?? []).filter((w) => w.about !== 'versionCheck'),
+        ];
         credentialStep = warnings.length
-          ? { name: 'certificate', status: 'warning', detail: warnings.map((w) => w.message).join(' '), remediation: warnings.map((w) => w.remediation).join(' '), data }
-          : { name: 'certificate', status: 'ok', detail: `Certificate ${status.subject}, thumbprint ${status.thumbprint}, valid until ${status.notAfter} (${status.daysLeft} days).`, data };
+          ? {
+              name: 'certificate',
+              status: 'warning',
+              detail: warnings.map((w) => w.message).join(' '),
+              remediation: warnings.map((w) => w.remediation).join(' '),
+              data,
+            }
+          : {
+              name: 'certificate',
+              status: 'ok',
+              detail: `Certificate ${status.subject}, thumbprint ${status.thumbprint}, valid until ${status.notAfter} (${status.daysLeft} days).`,
+              data,
+            };
       } else {
         const { warnings, pending } = rotationWarnings(tenant, source);
         const version = source.current()?.version;
         const rotation = (warnings ?? []).filter((w) => w.about !== 'versionCheck');
         credentialStep = rotation.length
-          ? { name: 'clientSecret', status: 'warning', detail: rotation.map((w) => w.message).join(' '), remediation: rotation.map((w) => w.remediation).join(' '), data: { version, ...(pending ? { pending } : {}) } }
-          : { name: 'clientSecret', status: 'ok', detail: `Client secret version ${version} read (its value is never shown).`, data: { version } };
+          ? {
+              name: 'clientSecret',
+              status: 'warning',
+              detail: rotation.map((w) => w.message).join(' '),
+              remediation: rotation.map((w) => w.remediation).join(' '),
+              data: { version, ...(pending ? { pending } : {}) },
+            }
+          : {
+              name: 'clientSecret',
+              status: 'ok',
+              detail: `Client secret version ${version} read (its value is never shown).`,
+              data: { version },
+            };
       }
       steps.splice(credentialIndex, 0, credentialStep);
     }
@@ -129,26 +239,60 @@ export class TenantDiagnostics {
     if (!tokenOk) skip('exchange', 'No acceptable token.');
     else {
       try {
-        const result = await this.o.sessions.forTenant(tenant).invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName', 'Default'] }, { correlationId: `diagnostics-${Date.now()}`, signal: AbortSignal.timeout(INTERACTIVE_EXCHANGE_TIMEOUT_MS) });
+        const result = await this.o.sessions.forTenant(tenant).invoke(
+          { cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName', 'Default'] },
+          {
+            correlationId: `diagnostics-${Date.now()}`,
+            signal: AbortSignal.timeout(INTERACTIVE_EXCHANGE_TIMEOUT_MS),
+          },
+        );
         const domains = result.value.map((d) => String((d as Record<string, unknown>).DomainName));
-        steps.push({ name: 'exchange', status: 'ok', detail: `Get-AcceptedDomain answered: ${domains.join(', ')}.`, data: { domains, requestIds: result.requestIds } });
+        steps.push({
+          name: 'exchange',
+          status: 'ok',
+          detail: `Get-AcceptedDomain answered: ${domains.join(', ')}.`,
+          data: { domains, requestIds: result.requestIds },
+        });
       } catch (error) {
         if (error instanceof ExchangeError) {
           const remediation =
             error.category === 'auth'
-              ? (error.remediation ?? `Exchange refused the app although its token has Exchange.ManageAsApp: its service principal has no Exchange permission for Get-AcceptedDomain (a harmless read). Give it one — least privilege: ${EXCHANGE_ROLE_GROUP_STEPS} Include a role with Get-AcceptedDomain (e.g. View-Only Configuration). Or assign it one of the Entra roles ${Object.values(EXCHANGE_ROLE_IDS).join(', ')}. Role changes can take a while to reach Exchange.`)
+              ? (error.remediation ??
+                `Exchange refused the app although its token has Exchange.ManageAsApp: its service principal has no Exchange permission for Get-AcceptedDomain (a harmless read). Give it one — least privilege: ${EXCHANGE_ROLE_GROUP_STEPS} Include a role with Get-AcceptedDomain (e.g. View-Only Configuration). Or assign it one of the Entra roles ${Object.values(EXCHANGE_ROLE_IDS).join(', ')}. Role changes can take a while to reach Exchange.`)
               : error.category === 'throttled' || error.category === 'transient'
                 ? 'Exchange is busy or unavailable right now; try again in a few minutes.'
                 : undefined;
-          steps.push({ name: 'exchange', status: 'failed', detail: error.message, remediation, data: { status: error.status, category: error.category, exceptionType: error.exceptionType, requestId: error.requestId } });
+          steps.push({
+            name: 'exchange',
+            status: 'failed',
+            detail: error.message,
+            remediation,
+            data: {
+              status: error.status,
+              category: error.category,
+              exceptionType: error.exceptionType,
+              requestId: error.requestId,
+            },
+          });
         } else {
-          steps.push({ name: 'exchange', status: 'failed', detail: 'The Exchange admin API could not be reached.', remediation: 'Check EXO_ADMIN_API_URL and outbound network access.' });
+          steps.push({
+            name: 'exchange',
+            status: 'failed',
+            detail: 'The Exchange admin API could not be reached.',
+            remediation: 'Check EXO_ADMIN_API_URL and outbound network access.',
+          });
         }
       }
     }
 
     return {
-      tenant: { tenantId: tenant.tenantId, domain: tenant.domain, clientId: tenant.clientId, credential: kind, vault: reference.vaultUrl },
+      tenant: {
+        tenantId: tenant.tenantId,
+        domain: tenant.domain,
+        clientId: tenant.clientId,
+        credential: kind,
+        vault: reference.vaultUrl,
+      },
       ok: steps.every((s) => s.status === 'ok' || s.status === 'warning'),
       checkedAt: new Date((this.o.now ?? Date.now)()).toISOString(),
       steps,
@@ -159,11 +303,16 @@ export class TenantDiagnostics {
 /** A report as plain text for the CLI. */
 export function formatReport(report: DiagnosticsReport): string {
   const mark: Record<StepStatus, string> = { ok: 'OK  ', warning: 'WARN', failed: 'FAIL', skipped: 'SKIP' };
-  const lines = [`Tenant ${report.tenant.domain} (${report.tenant.tenantId}), app ${report.tenant.clientId}, ${report.tenant.credential} in ${report.tenant.vault}`];
+  const lines = [
+    `Tenant ${report.tenant.domain} (${report.tenant.tenantId}), app ${report.tenant.clientId}, ${report.tenant.credential} in ${report.tenant.vault}`,
+  ];
   for (const step of report.steps) {
     lines.push(`  [${mark[step.status]}] ${step.name.padEnd(12)} ${step.detail}`);
     if (step.remediation && step.status !== 'ok') lines.push(`         fix: ${step.remediation}`);
-    if (step.name === 'token' && step.data) lines.push(`         claims: aud=${String(step.data.aud)} roles=${JSON.stringify(step.data.roles)} wids=${JSON.stringify(step.data.wids)} exp=${String(step.data.exp)}`);
+    if (step.name === 'token' && step.data)
+      lines.push(
+        `         claims: aud=${String(step.data.aud)} roles=${JSON.stringify(step.data.roles)} wids=${JSON.stringify(step.data.wids)} exp=${String(step.data.exp)}`,
+      );
   }
   lines.push(report.ok ? 'Result: ready' : 'Result: NOT ready — fix the FAIL lines above');
   return lines.join('\n');

@@ -36,11 +36,17 @@ export interface RejectedEvent {
   audit: boolean;
 }
 
-export type DeliveryIntake = Extract<EventGridIntake, { kind: 'validation' }> | { kind: 'events'; events: UserEvent[]; ignored: number; lifecycle: LifecycleNotice[]; rejected: RejectedEvent[] };
+export type DeliveryIntake =
+  | Extract<EventGridIntake, { kind: 'validation' }>
+  | { kind: 'events'; events: UserEvent[]; ignored: number; lifecycle: LifecycleNotice[]; rejected: RejectedEvent[] };
 
 /** The rejection of one item parsed alone: its error with the fields renumbered to the item's place. */
 function renumbered(error: GatewayError, from: string, to: string): GatewayError {
-  const errors = error.errors.map((e) => (e.field === from || e.field.startsWith(`${from}.`) || e.field.startsWith(`${from}[`) ? { ...e, field: `${to}${e.field.slice(from.length)}` } : e));
+  const errors = error.errors.map((e) =>
+    e.field === from || e.field.startsWith(`${from}.`) || e.field.startsWith(`${from}[`)
+      ? { ...e, field: `${to}${e.field.slice(from.length)}` }
+      : e,
+  );
   return new GatewayError(error.code, { title: error.title, detail: error.detail, errors });
 }
 
@@ -63,15 +69,33 @@ function timeField(item: unknown, prefix: string): string {
 function timeProblem(event: UserEvent, field: string, options: DeliveryOptions): GatewayError | undefined {
   const now = (options.now ?? (() => new Date()))().getTime();
   const at = Date.parse(event.time);
-  const refuse = (message: string) => new GatewayError('Validation.Malformed', { title: 'Event time out of bounds', detail: 'The event is dated outside what this gateway accepts; it was not accepted.', errors: [{ field, message }] });
-  if (at > now + CLOCK_SKEW_SECONDS * 1000) return refuse(`is in the future (more than ${CLOCK_SKEW_SECONDS} s ahead of this gateway's clock)`);
-  if (at < now - options.maxAgeHours * 3600_000) return refuse(`is older than ${options.maxAgeHours} h (EVENTS_MAX_AGE_HOURS)`);
+  const refuse = (message: string) =>
+    new GatewayError('Validation.Malformed', {
+      title: 'Event time out of bounds',
+      detail: 'The event is dated outside what this gateway accepts; it was not accepted.',
+      errors: [{ field, message }],
+    });
+  if (at > now + CLOCK_SKEW_SECONDS * 1000)
+    return refuse(`is in the future (more than ${CLOCK_SKEW_SECONDS} s ahead of this gateway's clock)`);
+  if (at < now - options.maxAgeHours * 3600_000)
+    return refuse(`is older than ${options.maxAgeHours} h (EVENTS_MAX_AGE_HOURS)`);
   return undefined;
 }
 
 function lifecycleProblem(notice: LifecycleNotice, field: string, options: DeliveryOptions): GatewayError | undefined {
-  if (notice.tenantId && GUID.test(notice.tenantId) && options.isTenant(notice.tenantId.toLowerCase())) return undefined;
-  return new GatewayError('Tenant.Unknown', { detail: 'The notification is for a tenant this gateway does not serve; it was not accepted.', errors: [{ field, message: notice.tenantId ? `${notice.tenantId} is not a configured tenant` : 'is required: the tenant of the subscription' }] });
+  if (notice.tenantId && GUID.test(notice.tenantId) && options.isTenant(notice.tenantId.toLowerCase()))
+    return undefined;
+  return new GatewayError('Tenant.Unknown', {
+    detail: 'The notification is for a tenant this gateway does not serve; it was not accepted.',
+    errors: [
+      {
+        field,
+        message: notice.tenantId
+          ? `${notice.tenantId} is not a configured tenant`
+          : 'is required: the tenant of the subscription',
+      },
+    ],
+  });
 }
 
 /** Whether the tenant an unparsed item claims is served (rejections of served tenants are audited under them). */
@@ -86,7 +110,11 @@ function refuse(rejected: RejectedEvent[]): GatewayError {
   const codes = new Set<GatewayErrorCode>(rejected.map((r) => r.error.code));
   const code = codes.size === 1 ? rejected[0]!.error.code : 'Validation.Malformed';
   const errors: FieldError[] = rejected.flatMap((r) => [...r.error.errors]).slice(0, 20);
-  return new GatewayError(code, { title: rejected.length === 1 ? rejected[0]!.error.title : 'No acceptable event', detail: 'No event of the delivery was accepted; nothing was recorded.', errors });
+  return new GatewayError(code, {
+    title: rejected.length === 1 ? rejected[0]!.error.title : 'No acceptable event',
+    detail: 'No event of the delivery was accepted; nothing was recorded.',
+    errors,
+  });
 }
 
 /**
@@ -94,13 +122,23 @@ function refuse(rejected: RejectedEvent[]): GatewayError {
  * the validation handshake, or the accepted events and the rejected ones. Throws a GatewayError
  * naming every field when nothing of it can be accepted.
  */
-export function readEventGridDelivery(body: unknown, options: DeliveryOptions, schemaOverride?: EventSchema): DeliveryIntake {
+export function readEventGridDelivery(
+  body: unknown,
+  options: DeliveryOptions,
+  schemaOverride?: EventSchema,
+): DeliveryIntake {
   const batch = Array.isArray(body);
   if (!batch || body.length === 0) {
     // One CloudEvent (or an empty array): accepted or refused as a whole.
     const intake = parseEventGridDelivery(body, options, schemaOverride);
     if (intake.kind === 'validation') return intake;
-    const rejected = check(intake.events, intake.lifecycle, () => body, () => 'body', options);
+    const rejected = check(
+      intake.events,
+      intake.lifecycle,
+      () => body,
+      () => 'body',
+      options,
+    );
     if (rejected.length) throw refuse(rejected);
     return { ...intake, rejected };
   }
@@ -112,11 +150,23 @@ export function readEventGridDelivery(body: unknown, options: DeliveryOptions, s
     } catch (error) {
       if (!isGatewayError(error)) throw error;
       const tenantId = servedTenant(item, options);
-      out.rejected.push({ index, id: rawId(item), ...(tenantId ? { tenantId } : {}), error: renumbered(error, '[0]', `[${index}]`), audit: true });
+      out.rejected.push({
+        index,
+        id: rawId(item),
+        ...(tenantId ? { tenantId } : {}),
+        error: renumbered(error, '[0]', `[${index}]`),
+        audit: true,
+      });
       continue;
     }
     if (intake.kind === 'validation') return intake;
-    const rejected = check(intake.events, intake.lifecycle, () => item, () => `[${index}]`, options);
+    const rejected = check(
+      intake.events,
+      intake.lifecycle,
+      () => item,
+      () => `[${index}]`,
+      options,
+    );
     if (rejected.length) {
       out.rejected.push(...rejected.map((r) => ({ ...r, index })));
       continue;
@@ -147,10 +197,22 @@ export function readGraphDelivery(body: unknown, options: DeliveryOptions): Grap
     } catch (error) {
       if (!isGatewayError(error)) throw error;
       const tenantId = servedTenant(item, options);
-      out.rejected.push({ index, id: rawId(item), ...(tenantId ? { tenantId } : {}), error: renumbered(error, 'value[0]', `value[${index}]`), audit: true });
+      out.rejected.push({
+        index,
+        id: rawId(item),
+        ...(tenantId ? { tenantId } : {}),
+        error: renumbered(error, 'value[0]', `value[${index}]`),
+        audit: true,
+      });
       continue;
     }
-    const rejected = check(intake.events, intake.lifecycle, () => item, () => `value[${index}]`, options);
+    const rejected = check(
+      intake.events,
+      intake.lifecycle,
+      () => item,
+      () => `value[${index}]`,
+      options,
+    );
     if (rejected.length) {
       out.rejected.push(...rejected.map((r) => ({ ...r, index })));
       continue;
@@ -163,7 +225,13 @@ export function readGraphDelivery(body: unknown, options: DeliveryOptions): Grap
 }
 
 /** Time bounds of user events and the tenant of lifecycle notices, for one parsed item. */
-function check(events: UserEvent[], lifecycle: LifecycleNotice[], item: () => unknown, prefix: () => string, options: DeliveryOptions): RejectedEvent[] {
+function check(
+  events: UserEvent[],
+  lifecycle: LifecycleNotice[],
+  item: () => unknown,
+  prefix: () => string,
+  options: DeliveryOptions,
+): RejectedEvent[] {
   const out: RejectedEvent[] = [];
   for (const event of events) {
     const error = timeProblem(event, timeField(item(), prefix()), options);

@@ -16,7 +16,10 @@ function norm(v: Value): string {
 }
 
 /** Attributes whose (case-insensitive) value differs; `before` undefined = a new user. */
-export function diffAttributes(before: UserAttributes | undefined, after: UserAttributes | undefined): AttributeChange[] {
+export function diffAttributes(
+  before: UserAttributes | undefined,
+  after: UserAttributes | undefined,
+): AttributeChange[] {
   const keys = new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})]);
   const out: AttributeChange[] = [];
   for (const attribute of [...keys].sort()) {
@@ -27,7 +30,11 @@ export function diffAttributes(before: UserAttributes | undefined, after: UserAt
   return out;
 }
 
-function conditionHolds(c: RuleCondition, before: UserAttributes | undefined, after: UserAttributes | undefined): boolean {
+function conditionHolds(
+  c: RuleCondition,
+  before: UserAttributes | undefined,
+  after: UserAttributes | undefined,
+): boolean {
   const was = before?.[c.attribute] ?? null;
   const now = after?.[c.attribute] ?? null;
   const changed = norm(was) !== norm(now);
@@ -53,7 +60,13 @@ export interface EvaluationInput {
 
 export function ruleMatches(rule: EventRule, input: EvaluationInput): boolean {
   if (!rule.enabled || !rule.when.events.includes(input.kind)) return false;
-  if (rule.tenants && !rule.tenants.some((t) => t.toLowerCase() === input.tenant.tenantId || t.toLowerCase() === input.tenant.domain.toLowerCase())) return false;
+  if (
+    rule.tenants &&
+    !rule.tenants.some(
+      (t) => t.toLowerCase() === input.tenant.tenantId || t.toLowerCase() === input.tenant.domain.toLowerCase(),
+    )
+  )
+    return false;
   return rule.when.conditions.every((c) => conditionHolds(c, input.before, input.after));
 }
 
@@ -66,7 +79,13 @@ function applyFilter(value: string, filter: string): string {
     case 'trim':
       return value.trim();
     case 'slug':
-      return value.trim().toLowerCase().normalize('NFKD').replace(/[\u0300-\u036f]/g, '').replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+      return value
+        .trim()
+        .toLowerCase()
+        .normalize('NFKD')
+        .replace(/[\u0300-\u036f]/g, '')
+        .replace(/[^a-z0-9]+/g, '-')
+        .replace(/^-+|-+$/g, '');
     case 'localpart':
       return value.includes('@') ? value.slice(0, value.lastIndexOf('@')) : value;
     case 'domain':
@@ -92,7 +111,8 @@ export function renderTemplate(text: string, input: EvaluationInput, item?: stri
     else if (expression === 'event.type') value = input.event.type;
     else {
       const [scope, attribute] = expression.split('.') as ['user' | 'before' | 'after', string];
-      const source = scope === 'before' ? input.before : scope === 'after' ? input.after : (input.after ?? input.before);
+      const source =
+        scope === 'before' ? input.before : scope === 'after' ? input.after : (input.after ?? input.before);
       value = source?.[attribute];
     }
     const text = value === undefined || value === null ? '' : String(value);
@@ -102,7 +122,10 @@ export function renderTemplate(text: string, input: EvaluationInput, item?: stri
 }
 
 export function idempotencyKeyFor(eventKey: string, rule: string, action: number, item?: number): string {
-  return `evt-${createHash('sha256').update(`${eventKey}|${rule.toLowerCase()}|${action}|${item ?? ''}`).digest('hex').slice(0, 48)}`;
+  return `evt-${createHash('sha256')
+    .update(`${eventKey}|${rule.toLowerCase()}|${action}|${item ?? ''}`)
+    .digest('hex')
+    .slice(0, 48)}`;
 }
 
 export interface Plan {
@@ -120,10 +143,18 @@ export function planActions(rules: RulesDocument, input: EvaluationInput): Plan 
     rule.then.forEach((action, a) => {
       const items = action.forEach ? action.forEach.map((t) => safeRender(t, input)) : [undefined];
       items.forEach((item, i) => {
-        const planned: PlannedAction = { rule: rule.name, action: a, ...(action.forEach ? { item: i } : {}), operation: action.operation, input: {}, idempotencyKey: idempotencyKeyFor(input.event.key, rule.name, a, action.forEach ? i : undefined) };
+        const planned: PlannedAction = {
+          rule: rule.name,
+          action: a,
+          ...(action.forEach ? { item: i } : {}),
+          operation: action.operation,
+          input: {},
+          idempotencyKey: idempotencyKeyFor(input.event.key, rule.name, a, action.forEach ? i : undefined),
+        };
         try {
           if (item instanceof Error) throw item;
-          for (const [name, value] of Object.entries(action.parameters)) planned.input[name] = typeof value === 'string' ? renderTemplate(value, input, item) : value;
+          for (const [name, value] of Object.entries(action.parameters))
+            planned.input[name] = typeof value === 'string' ? renderTemplate(value, input, item) : value;
         } catch (error) {
           planned.outcome = 'invalid';
           planned.detail = (error as Error).message;

@@ -16,10 +16,17 @@ const USER_TYPES: ReadonlyMap<string, UserEventKind> = new Map([
   ['microsoft.graph.userdeleted', 'deleted'],
 ]);
 
-const id = z.string({ error: 'is required (a string)' }).min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const id = z
+  .string({ error: 'is required (a string)' })
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters');
 const time = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date and time' });
-const tenantGuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a tenant id (GUID)');
-const objectId = z.string({ error: 'is required: the user object id' }).regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an object id (GUID)');
+const tenantGuid = z
+  .string()
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be a tenant id (GUID)');
+const objectId = z
+  .string({ error: 'is required: the user object id' })
+  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an object id (GUID)');
 
 /** `data` of a Graph partner event, and the body of one Graph change notification. */
 const graphNotification = z.object({
@@ -29,7 +36,10 @@ const graphNotification = z.object({
   resource: z.string({ error: 'is required, e.g. "Users/<id>"' }).min(1).max(400),
   resourceData: z.object(
     {
-      '@odata.type': z.string().regex(/^#?microsoft\.graph\.user$/i, 'must be #Microsoft.Graph.User').optional(),
+      '@odata.type': z
+        .string()
+        .regex(/^#?microsoft\.graph\.user$/i, 'must be #Microsoft.Graph.User')
+        .optional(),
       id: objectId,
       organizationId: tenantGuid.optional(),
       eventTime: time.optional(),
@@ -55,7 +65,11 @@ const cloudEvent = z.object({
   specversion: z.literal('1.0', { error: 'must be "1.0"' }),
   id,
   type: z.string({ error: 'is required' }).min(1).max(200),
-  source: z.string({ error: 'is required' }).min(1).max(1000).regex(/^[^\s\x00-\x1f]+$/, 'must be a URI reference'),
+  source: z
+    .string({ error: 'is required' })
+    .min(1)
+    .max(1000)
+    .regex(/^[^\s\x00-\x1f]+$/, 'must be a URI reference'),
   time: time.optional(),
   subject: z.string().max(1000).optional(),
   data: z.unknown(),
@@ -79,7 +93,9 @@ export interface IntakeOptions {
   now?: () => Date;
 }
 
-export type EventGridIntake = { kind: 'validation'; validationCode: string } | { kind: 'events'; events: UserEvent[]; ignored: number; lifecycle: LifecycleNotice[] };
+export type EventGridIntake =
+  | { kind: 'validation'; validationCode: string }
+  | { kind: 'events'; events: UserEvent[]; ignored: number; lifecycle: LifecycleNotice[] };
 
 /** Graph subscription lifecycle events through a partner topic, e.g. Microsoft.Graph.SubscriptionReauthorizationRequired. */
 const LIFECYCLE_TYPE = /^microsoft\.graph\.subscription([a-z]+)$/i;
@@ -90,11 +106,20 @@ export interface GraphIntake {
 }
 
 function bad(title: string, errors: FieldError[]): GatewayError {
-  return new GatewayError('Validation.Malformed', { title, detail: 'The event delivery is malformed; nothing was accepted.', errors: errors.slice(0, 20) });
+  return new GatewayError('Validation.Malformed', {
+    title,
+    detail: 'The event delivery is malformed; nothing was accepted.',
+    errors: errors.slice(0, 20),
+  });
 }
 
 function issues(error: z.ZodError, prefix: string): FieldError[] {
-  return error.issues.map((i) => ({ field: [prefix, ...i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))].join('.').replace(/\.\[/g, '['), message: i.message }));
+  return error.issues.map((i) => ({
+    field: [prefix, ...i.path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))]
+      .join('.')
+      .replace(/\.\[/g, '['),
+    message: i.message,
+  }));
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -106,7 +131,10 @@ function sameSecret(a: string, b: string): boolean {
 function checkClientState(actual: string | undefined, options: IntakeOptions, field: string): void {
   if (options.clientState === undefined) return;
   if (actual === undefined || !sameSecret(actual, options.clientState)) {
-    throw new GatewayError('Event.ClientStateMismatch', { detail: 'The notification does not carry the clientState this gateway subscribed with; nothing was accepted.', errors: [{ field, message: 'does not match the subscription' }] });
+    throw new GatewayError('Event.ClientStateMismatch', {
+      detail: 'The notification does not carry the clientState this gateway subscribed with; nothing was accepted.',
+      errors: [{ field, message: 'does not match the subscription' }],
+    });
   }
 }
 
@@ -119,19 +147,45 @@ function tenantOf(candidates: Array<string | undefined>): string | undefined {
 }
 
 /** A Graph notification (partner event `data` or webhook item) → a user event. */
-function fromGraph(n: z.infer<typeof graphNotification>, meta: { id?: string; type?: string; time?: string; source?: string; schema: EventSchema }, options: IntakeOptions, field: string): UserEvent {
+function fromGraph(
+  n: z.infer<typeof graphNotification>,
+  meta: { id?: string; type?: string; time?: string; source?: string; schema: EventSchema },
+  options: IntakeOptions,
+  field: string,
+): UserEvent {
   checkClientState(n.clientState, options, `${field}.clientState`);
-  if (!/^\/?users\/[^/]+$/i.test(n.resource)) throw bad('Not a user event', [{ field: `${field}.resource`, message: 'must be a Graph user resource ("Users/<id>")' }]);
-  if (n.tenantId && n.resourceData.organizationId && n.tenantId.toLowerCase() !== n.resourceData.organizationId.toLowerCase()) {
-    throw bad('Inconsistent tenant', [{ field: `${field}.resourceData.organizationId`, message: 'must be the notification\'s tenantId' }]);
+  if (!/^\/?users\/[^/]+$/i.test(n.resource))
+    throw bad('Not a user event', [
+      { field: `${field}.resource`, message: 'must be a Graph user resource ("Users/<id>")' },
+    ]);
+  if (
+    n.tenantId &&
+    n.resourceData.organizationId &&
+    n.tenantId.toLowerCase() !== n.resourceData.organizationId.toLowerCase()
+  ) {
+    throw bad('Inconsistent tenant', [
+      { field: `${field}.resourceData.organizationId`, message: "must be the notification's tenantId" },
+    ]);
   }
   const tenantId = tenantOf([n.tenantId, n.resourceData.organizationId, meta.source]);
-  if (!tenantId) throw bad('Unknown tenant', [{ field: `${field}.tenantId`, message: 'is required (tenantId, resourceData.organizationId or a /tenants/<id> source)' }]);
+  if (!tenantId)
+    throw bad('Unknown tenant', [
+      {
+        field: `${field}.tenantId`,
+        message: 'is required (tenantId, resourceData.organizationId or a /tenants/<id> source)',
+      },
+    ]);
   if (!options.isTenant(tenantId)) {
-    throw new GatewayError('Tenant.Unknown', { detail: 'The event is for a tenant this gateway does not serve; nothing was accepted.', errors: [{ field: `${field}.tenantId`, message: `${tenantId} is not a configured tenant` }] });
+    throw new GatewayError('Tenant.Unknown', {
+      detail: 'The event is for a tenant this gateway does not serve; nothing was accepted.',
+      errors: [{ field: `${field}.tenantId`, message: `${tenantId} is not a configured tenant` }],
+    });
   }
   const now = (options.now ?? (() => new Date()))().toISOString();
-  const eventId = meta.id ?? n.id ?? `${n.subscriptionId ?? 'graph'}:${n.changeType}:${n.resourceData.id}:${n.resourceData.eventTime ?? now}`;
+  const eventId =
+    meta.id ??
+    n.id ??
+    `${n.subscriptionId ?? 'graph'}:${n.changeType}:${n.resourceData.id}:${n.resourceData.eventTime ?? now}`;
   const kind = (meta.type && USER_TYPES.get(meta.type.toLowerCase())) || n.changeType;
   return {
     id: eventId,
@@ -151,24 +205,40 @@ function fromGraph(n: z.infer<typeof graphNotification>, meta: { id?: string; ty
  * or an array in batch mode). Returns the validation handshake, or the user events (other
  * event types are counted as ignored: the subscription may carry more than this app needs).
  */
-export function parseEventGridDelivery(body: unknown, options: IntakeOptions, schemaOverride?: EventSchema): EventGridIntake {
+export function parseEventGridDelivery(
+  body: unknown,
+  options: IntakeOptions,
+  schemaOverride?: EventSchema,
+): EventGridIntake {
   const items = Array.isArray(body) ? body : [body];
   if (!items.length) throw bad('No events', [{ field: 'body', message: 'must hold at least one event' }]);
-  if (items.length > MAX_EVENTS) throw bad('Too many events', [{ field: 'body', message: `must hold at most ${MAX_EVENTS} events` }]);
+  if (items.length > MAX_EVENTS)
+    throw bad('Too many events', [{ field: 'body', message: `must hold at most ${MAX_EVENTS} events` }]);
   const events: UserEvent[] = [];
   const lifecycle: LifecycleNotice[] = [];
   let ignored = 0;
   for (const [index, item] of items.entries()) {
     const field = Array.isArray(body) ? `[${index}]` : 'body';
-    if (!item || typeof item !== 'object' || Array.isArray(item)) throw bad('Invalid event', [{ field, message: 'must be an event object' }]);
+    if (!item || typeof item !== 'object' || Array.isArray(item))
+      throw bad('Invalid event', [{ field, message: 'must be an event object' }]);
     const isCloud = 'specversion' in item;
     const parsed = isCloud ? cloudEvent.safeParse(item) : eventGridEvent.safeParse(item);
     if (!parsed.success) throw bad('Invalid event', issues(parsed.error, field));
-    const e = parsed.data as { id: string; data: unknown; time?: string; eventTime?: string; source?: string; topic?: string; type?: string; eventType?: string };
+    const e = parsed.data as {
+      id: string;
+      data: unknown;
+      time?: string;
+      eventTime?: string;
+      source?: string;
+      topic?: string;
+      type?: string;
+      eventType?: string;
+    };
     const type = (isCloud ? e.type : e.eventType)!;
     if (type === SUBSCRIPTION_VALIDATION) {
       const code = (e.data as { validationCode?: unknown } | undefined)?.validationCode;
-      if (typeof code !== 'string' || !code) throw bad('Invalid validation event', [{ field: `${field}.data.validationCode`, message: 'is required' }]);
+      if (typeof code !== 'string' || !code)
+        throw bad('Invalid validation event', [{ field: `${field}.data.validationCode`, message: 'is required' }]);
       return { kind: 'validation', validationCode: code };
     }
     const lifecycleName = LIFECYCLE_TYPE.exec(type)?.[1];
@@ -176,7 +246,12 @@ export function parseEventGridDelivery(body: unknown, options: IntakeOptions, sc
       const data = lifecycleNotification.partial({ lifecycleEvent: true }).safeParse(e.data);
       if (!data.success) throw bad('Invalid lifecycle event', issues(data.error, `${field}.data`));
       checkClientState(data.data.clientState, options, `${field}.data.clientState`);
-      lifecycle.push({ lifecycleEvent: data.data.lifecycleEvent ?? `${lifecycleName[0]!.toLowerCase()}${lifecycleName.slice(1)}`, subscriptionId: data.data.subscriptionId, tenantId: data.data.tenantId ?? tenantOf([e.source ?? e.topic]), subscriptionExpirationDateTime: data.data.subscriptionExpirationDateTime });
+      lifecycle.push({
+        lifecycleEvent: data.data.lifecycleEvent ?? `${lifecycleName[0]!.toLowerCase()}${lifecycleName.slice(1)}`,
+        subscriptionId: data.data.subscriptionId,
+        tenantId: data.data.tenantId ?? tenantOf([e.source ?? e.topic]),
+        subscriptionExpirationDateTime: data.data.subscriptionExpirationDateTime,
+      });
       continue;
     }
     if (!USER_TYPES.has(type.toLowerCase())) {
@@ -185,14 +260,34 @@ export function parseEventGridDelivery(body: unknown, options: IntakeOptions, sc
     }
     const data = graphNotification.safeParse(e.data);
     if (!data.success) throw bad('Invalid Graph user event', issues(data.error, `${field}.data`));
-    events.push(fromGraph(data.data, { id: e.id, type, time: e.time ?? e.eventTime, source: e.source ?? e.topic, schema: schemaOverride ?? (isCloud ? 'cloudevents' : 'eventgrid') }, options, `${field}.data`));
+    events.push(
+      fromGraph(
+        data.data,
+        {
+          id: e.id,
+          type,
+          time: e.time ?? e.eventTime,
+          source: e.source ?? e.topic,
+          schema: schemaOverride ?? (isCloud ? 'cloudevents' : 'eventgrid'),
+        },
+        options,
+        `${field}.data`,
+      ),
+    );
   }
   return { kind: 'events', events, ignored, lifecycle };
 }
 
 /** A Graph change notification collection (`{ value: [...] }`): user changes and lifecycle notices. */
 export function parseGraphNotifications(body: unknown, options: IntakeOptions): GraphIntake {
-  const envelope = z.object({ value: z.array(z.unknown(), { error: 'is required: the list of notifications' }).min(1, 'must hold at least one notification').max(MAX_EVENTS, `must hold at most ${MAX_EVENTS} notifications`) }).safeParse(body);
+  const envelope = z
+    .object({
+      value: z
+        .array(z.unknown(), { error: 'is required: the list of notifications' })
+        .min(1, 'must hold at least one notification')
+        .max(MAX_EVENTS, `must hold at most ${MAX_EVENTS} notifications`),
+    })
+    .safeParse(body);
   if (!envelope.success) throw bad('Invalid change notification', issues(envelope.error, 'body'));
   const out: GraphIntake = { events: [], lifecycle: [] };
   for (const [index, item] of envelope.data.value.entries()) {
@@ -201,7 +296,12 @@ export function parseGraphNotifications(body: unknown, options: IntakeOptions): 
       const parsed = lifecycleNotification.safeParse(item);
       if (!parsed.success) throw bad('Invalid lifecycle notification', issues(parsed.error, field));
       checkClientState(parsed.data.clientState, options, `${field}.clientState`);
-      out.lifecycle.push({ lifecycleEvent: parsed.data.lifecycleEvent, subscriptionId: parsed.data.subscriptionId, tenantId: parsed.data.tenantId, subscriptionExpirationDateTime: parsed.data.subscriptionExpirationDateTime });
+      out.lifecycle.push({
+        lifecycleEvent: parsed.data.lifecycleEvent,
+        subscriptionId: parsed.data.subscriptionId,
+        tenantId: parsed.data.tenantId,
+        subscriptionExpirationDateTime: parsed.data.subscriptionExpirationDateTime,
+      });
       continue;
     }
     const parsed = graphNotification.safeParse(item);

@@ -100,7 +100,10 @@ export interface CommandSummary {
 }
 
 /** What GET /api/events/{id} shows (with the state of each resulting command, when known). */
-export function eventView(record: EventRecord, commands: ReadonlyMap<string, CommandSummary> = new Map()): Record<string, unknown> {
+export function eventView(
+  record: EventRecord,
+  commands: ReadonlyMap<string, CommandSummary> = new Map(),
+): Record<string, unknown> {
   return {
     id: record.id,
     type: record.type,
@@ -117,6 +120,13 @@ export function eventView(record: EventRecord, commands: ReadonlyMap<string, Com
     ...(record.syncChecks ? { syncChecks: record.syncChecks } : {}),
     changes: record.changes ?? [],
     matchedRules: record.matched ?? [],
-    actions: (record.actions ?? []).map((a) => ({ rule: a.rule, operation: a.operation, input: a.input, outcome: a.outcome ?? 'pending', ...(a.commandId ? { commandId: a.commandId, command: commands.get(a.commandId) ?? { status: 'unknown' } } : {}), ...(a.detail ? { detail: a.detail } : {}) })),
+    actions: (record.actions ?? []).map((a) => ({
+      rule: a.rule,
+      operation: a.operation,
+      input: a.input,
+      outcome: a.outcome ?? 'pending',
+      ...(a.commandId ? { commandId: a.commandId, command: commands.get(a.commandId) ?? { status: 'unknown' } } : {}),
+      ...(a.detail ? { detail: a.detail } : {}),
+    })),
   };
 }

@@ -57,26 +57,39 @@ const conditionSchema = z
     /** The previous value was this (case-insensitive; null = empty). Implies a change. */
     from: scalar.optional(),
     /** The previous value was one of these. Implies a change. */
-    fromIn: z.array(z.union([z.string().max(256), z.boolean()])).min(1).optional(),
+    fromIn: z
+      .array(z.union([z.string().max(256), z.boolean()]))
+      .min(1)
+      .optional(),
     /** The new value is this. Implies a change. */
     to: scalar.optional(),
     /** The current value is this (changed or not). */
     equals: scalar.optional(),
     notEquals: scalar.optional(),
     /** The current value is one of these. */
-    in: z.array(z.union([z.string().max(256), z.boolean()])).min(1).optional(),
+    in: z
+      .array(z.union([z.string().max(256), z.boolean()]))
+      .min(1)
+      .optional(),
     /** The current value is set (true) or empty (false). */
     present: z.boolean().optional(),
   })
-  .refine((c) => ['changed', 'from', 'fromIn', 'to', 'equals', 'notEquals', 'in', 'present'].some((k) => k in c), 'must test something: changed, from, fromIn, to, equals, notEquals, in or present');
+  .refine(
+    (c) => ['changed', 'from', 'fromIn', 'to', 'equals', 'notEquals', 'in', 'present'].some((k) => k in c),
+    'must test something: changed, from, fromIn, to, equals, notEquals, in or present',
+  );
 
 const templateString = z.string().max(1024);
 
 const actionSchema = z
   .strictObject({
-    operation: z.string({ error: 'is required' }).refine((v) => WRITE_OPERATIONS.includes(v), { message: `must be a named operation that changes something (${WRITE_OPERATIONS.join(', ')})` }),
+    operation: z.string({ error: 'is required' }).refine((v) => WRITE_OPERATIONS.includes(v), {
+      message: `must be a named operation that changes something (${WRITE_OPERATIONS.join(', ')})`,
+    }),
     /** The operation's fields; strings may hold {{ templates }}. */
-    parameters: z.record(z.string(), z.union([templateString, z.number(), z.boolean()]), { error: 'is required: the operation fields' }),
+    parameters: z.record(z.string(), z.union([templateString, z.number(), z.boolean()]), {
+      error: 'is required: the operation fields',
+    }),
     /** Run the action once per value (each a template), available as {{ item }}. */
     forEach: z.array(templateString).min(1).max(50).optional(),
   })
@@ -84,8 +97,15 @@ const actionSchema = z
     const operation = findOperation(action.operation);
     const fields = operation ? Object.keys((operation.input as z.ZodObject).shape) : undefined;
     for (const [name, value] of Object.entries(action.parameters)) {
-      if (fields && !fields.includes(name)) ctx.addIssue({ code: 'custom', path: ['parameters', name], message: `is not a field of ${operation!.name} (fields: ${fields.join(', ')})` });
-      if (typeof value === 'string') for (const p of templateProblems(value, Boolean(action.forEach))) ctx.addIssue({ code: 'custom', path: ['parameters', name], message: p });
+      if (fields && !fields.includes(name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['parameters', name],
+          message: `is not a field of ${operation!.name} (fields: ${fields.join(', ')})`,
+        });
+      if (typeof value === 'string')
+        for (const p of templateProblems(value, Boolean(action.forEach)))
+          ctx.addIssue({ code: 'custom', path: ['parameters', name], message: p });
     }
     action.forEach?.forEach((item, i) => {
       for (const p of templateProblems(item, false)) ctx.addIssue({ code: 'custom', path: ['forEach', i], message: p });
@@ -93,7 +113,9 @@ const actionSchema = z
   });
 
 const ruleSchema = z.strictObject({
-  name: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'must be 1-80 letters, digits, dots, dashes or underscores'),
+  name: z
+    .string({ error: 'is required' })
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'must be 1-80 letters, digits, dots, dashes or underscores'),
   description: z.string().max(1000).optional(),
   enabled: z.boolean().default(true),
   /** This rule only records what it would do. */
@@ -103,13 +125,18 @@ const ruleSchema = z.strictObject({
   when: z.strictObject(
     {
       /** created (a new user, or a user seen for the first time), updated, deleted. */
-      events: z.array(z.enum(['created', 'updated', 'deleted'], { error: 'must be created, updated or deleted' })).min(1, 'must list at least one event kind'),
+      events: z
+        .array(z.enum(['created', 'updated', 'deleted'], { error: 'must be created, updated or deleted' }))
+        .min(1, 'must list at least one event kind'),
       /** All must hold. */
       conditions: z.array(conditionSchema).max(20).default([]),
     },
     { error: 'is required: events and conditions' },
   ),
-  then: z.array(actionSchema, { error: 'is required: a list of actions' }).min(1, 'must list at least one action').max(20),
+  then: z
+    .array(actionSchema, { error: 'is required: a list of actions' })
+    .min(1, 'must list at least one action')
+    .max(20),
 });
 
 function knownVariable(expression: string, allowItem: boolean): boolean {
@@ -124,8 +151,13 @@ export function templateProblems(text: string, allowItem: boolean): string[] {
   const problems: string[] = [];
   for (const match of text.matchAll(TEMPLATE)) {
     const [expression = '', ...filters] = match[1]!.split('|').map((s) => s.trim());
-    if (!knownVariable(expression, allowItem)) problems.push(`unknown template variable "${expression}" (use user.<Attribute>, before.<Attribute>, after.<Attribute>, tenant.id, tenant.domain, event.id, event.type${allowItem ? ', item' : ''})`);
-    for (const f of filters) if (!(TEMPLATE_FILTERS as readonly string[]).includes(f)) problems.push(`unknown template filter "${f}" (use ${TEMPLATE_FILTERS.join(', ')})`);
+    if (!knownVariable(expression, allowItem))
+      problems.push(
+        `unknown template variable "${expression}" (use user.<Attribute>, before.<Attribute>, after.<Attribute>, tenant.id, tenant.domain, event.id, event.type${allowItem ? ', item' : ''})`,
+      );
+    for (const f of filters)
+      if (!(TEMPLATE_FILTERS as readonly string[]).includes(f))
+        problems.push(`unknown template filter "${f}" (use ${TEMPLATE_FILTERS.join(', ')})`);
   }
   return problems;
 }
@@ -170,7 +202,17 @@ export class RulesSource {
   private readonly file: WatchedYamlFile<RulesDocument> | undefined;
 
   constructor(o: RulesSourceOptions) {
-    this.file = o.path ? new WatchedYamlFile({ ...o, path: o.path, setting: 'RULES_FILE', what: 'event rules', plural: true, parse: parseRules, summary: (r) => ({ rules: r.rules.length }) }) : undefined;
+    this.file = o.path
+      ? new WatchedYamlFile({
+          ...o,
+          path: o.path,
+          setting: 'RULES_FILE',
+          what: 'event rules',
+          plural: true,
+          parse: parseRules,
+          summary: (r) => ({ rules: r.rules.length }),
+        })
+      : undefined;
   }
 
   /** The rules in force; throws ConfigError (with line numbers) when the first load fails. */

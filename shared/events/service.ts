@@ -29,7 +29,14 @@ import type { TenantRegistry } from '../config/tenant';
 import type { Logger } from '../observability/logger';
 import type { PolicyGuard } from '../policy/guard';
 import { diffAttributes, planActions } from './evaluate';
-import { eventKey, type EventMessage, type EventRecord, type LifecycleNotice, type UserEvent, type UserEventKind } from './model';
+import {
+  eventKey,
+  type EventMessage,
+  type EventRecord,
+  type LifecycleNotice,
+  type UserEvent,
+  type UserEventKind,
+} from './model';
 import type { RejectedEvent } from './delivery';
 import type { RulesDocument } from './rules';
 import { EventConflictError, type EventStore } from './store';
@@ -61,13 +68,26 @@ export interface AcceptOutcome {
   ids: string[];
 }
 
-export type ProcessOutcome = 'done' | 'stale' | 'ignored' | 'alreadyProcessed' | 'missing' | 'malformed' | 'deferred' | 'waiting';
+export type ProcessOutcome =
+  | 'done'
+  | 'stale'
+  | 'ignored'
+  | 'alreadyProcessed'
+  | 'missing'
+  | 'malformed'
+  | 'deferred'
+  | 'waiting';
 
 /** Throttled or transient Exchange failures while reading the user are retried this many times (with delays) before the message counts as failing. */
 const MAX_DEFERRALS = 10;
 
 const FINISHED = new Set(['done', 'stale', 'ignored', 'failed']);
-const messageSchema = z.object({ v: z.literal(1), key: z.string().regex(/^[0-9a-f]{48}$/), deferrals: z.int().min(0).max(1000).optional(), syncChecks: z.int().min(0).max(1000).optional() });
+const messageSchema = z.object({
+  v: z.literal(1),
+  key: z.string().regex(/^[0-9a-f]{48}$/),
+  deferrals: z.int().min(0).max(1000).optional(),
+  syncChecks: z.int().min(0).max(1000).optional(),
+});
 const ACCEPT_PARALLELISM = 16;
 /** Audit entries written for the rejected events of one delivery (the rest are logged). */
 const MAX_REJECTED_AUDITED = 100;
@@ -97,7 +117,11 @@ export class EventService {
   /** Creates the table and queues once; loads the rules (a ConfigError names the line). */
   init(): Promise<void> {
     this.o.rules();
-    return (this.initialized ??= Promise.all([this.o.store.init(), this.o.queue.createIfNotExists(), this.o.poison.createIfNotExists()])
+    return (this.initialized ??= Promise.all([
+      this.o.store.init(),
+      this.o.queue.createIfNotExists(),
+      this.o.poison.createIfNotExists(),
+    ])
       .then(() => undefined)
       .catch((error: unknown) => {
         this.initialized = undefined;
@@ -122,7 +146,8 @@ export class EventService {
       else outcome.duplicates++;
     };
     // A batch delivery may hold hundreds of events: a few at a time keeps the answer within the sender's timeout.
-    for (let i = 0; i < events.length; i += ACCEPT_PARALLELISM) await Promise.all(events.slice(i, i + ACCEPT_PARALLELISM).map(one));
+    for (let i = 0; i < events.length; i += ACCEPT_PARALLELISM)
+      await Promise.all(events.slice(i, i + ACCEPT_PARALLELISM).map(one));
     return outcome;
   }
 
@@ -130,23 +155,52 @@ export class EventService {
   async rejected(list: RejectedEvent[]): Promise<void> {
     let audited = 0;
     for (const r of list) {
-      this.o.logger.warn({ index: r.index, eventId: r.id, code: r.error.code, errors: r.error.errors }, 'event of a delivery rejected');
+      this.o.logger.warn(
+        { index: r.index, eventId: r.id, code: r.error.code, errors: r.error.errors },
+        'event of a delivery rejected',
+      );
       if (!r.audit || audited >= MAX_REJECTED_AUDITED) continue;
       audited++;
       const fields = r.error.errors.map((e) => `${e.field}: ${e.message}`).join('; ');
-      await this.o.audit.append({ event: 'event', tenantId: r.tenantId ?? 'unknown', ...(r.id ? { eventId: r.id } : {}), outcome: 'rejected', detail: `event #${r.index} of the delivery rejected (${r.error.code}${r.error.title ? ` ${r.error.title}` : ''}): ${fields}`.slice(0, 2000) });
+      await this.o.audit.append({
+        event: 'event',
+        tenantId: r.tenantId ?? 'unknown',
+        ...(r.id ? { eventId: r.id } : {}),
+        outcome: 'rejected',
+        detail:
+          `event #${r.index} of the delivery rejected (${r.error.code}${r.error.title ? ` ${r.error.title}` : ''}): ${fields}`.slice(
+            0,
+            2000,
+          ),
+      });
     }
   }
 
   private async enqueue(message: EventMessage, delaySeconds = 0): Promise<void> {
-    await this.o.queue.sendMessage(Buffer.from(JSON.stringify(message)).toString('base64'), delaySeconds > 0 ? { visibilityTimeout: delaySeconds } : undefined);
+    await this.o.queue.sendMessage(
+      Buffer.from(JSON.stringify(message)).toString('base64'),
+      delaySeconds > 0 ? { visibilityTimeout: delaySeconds } : undefined,
+    );
   }
 
   /** Graph lifecycle notifications: logged, audited (per tenant), returned to the sender. */
   async lifecycle(notices: LifecycleNotice[]): Promise<void> {
     for (const n of notices) {
-      this.o.logger.warn({ lifecycleEvent: n.lifecycleEvent, subscriptionId: n.subscriptionId, tenantId: n.tenantId, expires: n.subscriptionExpirationDateTime }, 'Graph subscription lifecycle notification: the subscription needs attention (reauthorize or recreate it)');
-      await this.o.audit.append({ event: 'event', tenantId: n.tenantId ?? 'unknown', outcome: `lifecycle:${n.lifecycleEvent}`, detail: `Graph subscription ${n.subscriptionId} sent ${n.lifecycleEvent}${n.subscriptionExpirationDateTime ? ` (expires ${n.subscriptionExpirationDateTime})` : ''}: reauthorize it (PATCH /subscriptions/{id}) or create a new one.` });
+      this.o.logger.warn(
+        {
+          lifecycleEvent: n.lifecycleEvent,
+          subscriptionId: n.subscriptionId,
+          tenantId: n.tenantId,
+          expires: n.subscriptionExpirationDateTime,
+        },
+        'Graph subscription lifecycle notification: the subscription needs attention (reauthorize or recreate it)',
+      );
+      await this.o.audit.append({
+        event: 'event',
+        tenantId: n.tenantId ?? 'unknown',
+        outcome: `lifecycle:${n.lifecycleEvent}`,
+        detail: `Graph subscription ${n.subscriptionId} sent ${n.lifecycleEvent}${n.subscriptionExpirationDateTime ? ` (expires ${n.subscriptionExpirationDateTime})` : ''}: reauthorize it (PATCH /subscriptions/{id}) or create a new one.`,
+      });
     }
   }
 
@@ -170,7 +224,8 @@ export class EventService {
     }
     if (FINISHED.has(record.status)) return 'alreadyProcessed';
     // A waiting event is checked by the one message of its current check; others are leftovers.
-    if (record.status === 'waiting' && (parsed.data.syncChecks ?? 0) !== (record.syncChecks ?? 0)) return 'alreadyProcessed';
+    if (record.status === 'waiting' && (parsed.data.syncChecks ?? 0) !== (record.syncChecks ?? 0))
+      return 'alreadyProcessed';
     for (let attempt = 0; record.status === 'received' || record.status === 'waiting'; attempt++) {
       try {
         record = await this.plan(record);
@@ -178,10 +233,27 @@ export class EventService {
         if (error instanceof AwaitingSyncError) return this.awaitSync(record, error.message);
         // Exchange busy (throttled, no tenant slot) or briefly down: a delayed message, not a failed attempt.
         const deferrals = parsed.data.deferrals ?? 0;
-        if (error instanceof ExchangeError && (error.category === 'throttled' || error.category === 'transient') && deferrals < MAX_DEFERRALS) {
-          const delaySeconds = Math.min(300, Math.max(1, Math.ceil((error.retryAfterMs ?? 0) / 1000), 2 ** deferrals)) + Math.floor(Math.random() * 3);
-          this.o.logger.info({ eventId: record.id, category: error.category, delaySeconds }, 'reading the user deferred');
-          await this.enqueue({ v: 1, key: record.key, deferrals: deferrals + 1, ...(record.syncChecks ? { syncChecks: record.syncChecks } : {}) }, delaySeconds);
+        if (
+          error instanceof ExchangeError &&
+          (error.category === 'throttled' || error.category === 'transient') &&
+          deferrals < MAX_DEFERRALS
+        ) {
+          const delaySeconds =
+            Math.min(300, Math.max(1, Math.ceil((error.retryAfterMs ?? 0) / 1000), 2 ** deferrals)) +
+            Math.floor(Math.random() * 3);
+          this.o.logger.info(
+            { eventId: record.id, category: error.category, delaySeconds },
+            'reading the user deferred',
+          );
+          await this.enqueue(
+            {
+              v: 1,
+              key: record.key,
+              deferrals: deferrals + 1,
+              ...(record.syncChecks ? { syncChecks: record.syncChecks } : {}),
+            },
+            delaySeconds,
+          );
           return 'deferred';
         }
         if (!(error instanceof EventConflictError) || attempt >= 4) throw error;
@@ -192,7 +264,13 @@ export class EventService {
       }
     }
     if (record.status === 'planned') record = await this.submit(record);
-    return record.status === 'done' ? 'done' : record.status === 'stale' ? 'stale' : record.status === 'ignored' ? 'ignored' : 'alreadyProcessed';
+    return record.status === 'done'
+      ? 'done'
+      : record.status === 'stale'
+        ? 'stale'
+        : record.status === 'ignored'
+          ? 'ignored'
+          : 'alreadyProcessed';
   }
 
   /** A message that failed maxDequeueCount times: the event is marked failed, visibly. */
@@ -204,8 +282,21 @@ export class EventService {
     }
     const record = await this.o.store.get(parsed.data.key);
     if (!record || FINISHED.has(record.status)) return;
-    await this.o.store.update({ ...record, status: 'failed', processedAt: this.now(), detail: 'The event could not be processed after repeated attempts (see the log); deliver it again to retry.' }).catch(() => undefined);
-    await this.o.audit.append({ event: 'event', tenantId: record.tenantId, eventId: record.id, outcome: 'failed', detail: `${record.type} for user ${record.userId} failed repeatedly` });
+    await this.o.store
+      .update({
+        ...record,
+        status: 'failed',
+        processedAt: this.now(),
+        detail: 'The event could not be processed after repeated attempts (see the log); deliver it again to retry.',
+      })
+      .catch(() => undefined);
+    await this.o.audit.append({
+      event: 'event',
+      tenantId: record.tenantId,
+      eventId: record.id,
+      outcome: 'failed',
+      detail: `${record.type} for user ${record.userId} failed repeatedly`,
+    });
   }
 
   /**
@@ -218,24 +309,42 @@ export class EventService {
     const delaySeconds = nextCheckDelay(checks, record.receivedAt, (this.o.now ?? (() => new Date()))(), options);
     if (delaySeconds === undefined) {
       const what = record.kind === 'deleted' ? 'The deletion was not confirmed' : 'Exchange did not show the change';
-      await this.finish(record, 'ignored', `${what} within ${Math.round(options.maxWaitSeconds / 360) / 10} h (${checks + 1} reads; ${reason}): nothing was done and the user's snapshot was not moved`);
+      await this.finish(
+        record,
+        'ignored',
+        `${what} within ${Math.round(options.maxWaitSeconds / 360) / 10} h (${checks + 1} reads; ${reason}): nothing was done and the user's snapshot was not moved`,
+      );
       return 'ignored';
     }
     // The next check's message first: a crash before the record says so leaves one check too many, never none.
     await this.enqueue({ v: 1, key: record.key, syncChecks: checks + 1 }, delaySeconds);
     try {
-      await this.o.store.update({ ...record, status: 'waiting', syncChecks: checks + 1, detail: `Waiting for Exchange to show the change: ${reason}. Next check in ${delaySeconds} s.` });
+      await this.o.store.update({
+        ...record,
+        status: 'waiting',
+        syncChecks: checks + 1,
+        detail: `Waiting for Exchange to show the change: ${reason}. Next check in ${delaySeconds} s.`,
+      });
     } catch (error) {
       if (!(error instanceof EventConflictError)) throw error;
       return 'alreadyProcessed';
     }
-    this.o.logger.info({ eventId: record.id, checks: checks + 1, delaySeconds, reason }, 'event waits for the directory → Exchange sync');
+    this.o.logger.info(
+      { eventId: record.id, checks: checks + 1, delaySeconds, reason },
+      'event waits for the directory → Exchange sync',
+    );
     return 'waiting';
   }
 
   private async finish(record: EventRecord, status: 'stale' | 'ignored', detail: string): Promise<EventRecord> {
     const next = await this.o.store.update({ ...record, status, detail, processedAt: this.now() });
-    await this.o.audit.append({ event: 'event', tenantId: record.tenantId, eventId: record.id, outcome: status, detail: `${record.type} for user ${record.userId}: ${detail}` });
+    await this.o.audit.append({
+      event: 'event',
+      tenantId: record.tenantId,
+      eventId: record.id,
+      outcome: status,
+      detail: `${record.type} for user ${record.userId}: ${detail}`,
+    });
     return next;
   }
 
@@ -248,27 +357,77 @@ export class EventService {
     const after = state?.attributes;
     const before = snapshot?.attributes;
     const changes = diffAttributes(before, after);
-    const seen = exchangeShowsChange({ claimed: record.kind, eventTime: record.time, before, after, whenChanged: state?.whenChanged, changes });
+    const seen = exchangeShowsChange({
+      claimed: record.kind,
+      eventTime: record.time,
+      before,
+      after,
+      whenChanged: state?.whenChanged,
+      changes,
+    });
     if (!seen.shown) throw new AwaitingSyncError(seen.reason);
-    if (!after && !before) return this.finish(record, 'ignored', 'the user is unknown to Exchange and was never seen before');
+    if (!after && !before)
+      return this.finish(record, 'ignored', 'the user is unknown to Exchange and was never seen before');
     const kind: UserEventKind = !after ? 'deleted' : before ? 'updated' : 'created';
     // Ordered by the directory's clock: nothing changed, and the snapshot already holds a state Exchange had after this event.
-    if (kind === 'updated' && !changes.length && snapshot?.whenChanged && Date.parse(snapshot.whenChanged) >= Date.parse(record.time)) {
-      return this.finish(record, 'stale', `nothing changed since the last state seen, which Exchange had at ${snapshot.whenChanged}, after this event`);
+    if (
+      kind === 'updated' &&
+      !changes.length &&
+      snapshot?.whenChanged &&
+      Date.parse(snapshot.whenChanged) >= Date.parse(record.time)
+    ) {
+      return this.finish(
+        record,
+        'stale',
+        `nothing changed since the last state seen, which Exchange had at ${snapshot.whenChanged}, after this event`,
+      );
     }
     const rules = this.o.rules();
-    const plan = kind === 'updated' && !changes.length ? { matched: [], actions: [] } : planActions(rules, { event: record, kind, tenant, before, after });
+    const plan =
+      kind === 'updated' && !changes.length
+        ? { matched: [], actions: [] }
+        : planActions(rules, { event: record, kind, tenant, before, after });
     const dryRunAll = this.o.dryRun || rules.dryRun;
     for (const action of plan.actions) {
-      if (!action.outcome && (dryRunAll || rules.rules.find((r) => r.name === action.rule)?.dryRun)) action.outcome = 'dryRun';
+      if (!action.outcome && (dryRunAll || rules.rules.find((r) => r.name === action.rule)?.dryRun))
+        action.outcome = 'dryRun';
     }
-    const planned = await this.o.store.update({ ...record, status: 'planned', effectiveKind: kind, changes, matched: plan.matched, actions: plan.actions, dryRun: dryRunAll || undefined });
+    const planned = await this.o.store.update({
+      ...record,
+      status: 'planned',
+      effectiveKind: kind,
+      changes,
+      matched: plan.matched,
+      actions: plan.actions,
+      dryRun: dryRunAll || undefined,
+    });
     try {
-      const newest = snapshot && Date.parse(snapshot.eventTime) > Date.parse(record.time) ? snapshot.eventTime : record.time;
-      await this.o.store.saveSnapshot({ tenantId: tenant.tenantId, userId: record.userId, attributes: after, eventTime: newest, ...(state?.whenChanged ? { whenChanged: state.whenChanged } : {}), eventId: record.id, updatedAt: this.now() }, snapshot);
+      const newest =
+        snapshot && Date.parse(snapshot.eventTime) > Date.parse(record.time) ? snapshot.eventTime : record.time;
+      await this.o.store.saveSnapshot(
+        {
+          tenantId: tenant.tenantId,
+          userId: record.userId,
+          attributes: after,
+          eventTime: newest,
+          ...(state?.whenChanged ? { whenChanged: state.whenChanged } : {}),
+          eventId: record.id,
+          updatedAt: this.now(),
+        },
+        snapshot,
+      );
     } catch (error) {
       // Another event of this user moved the snapshot first: plan again from its state.
-      if (error instanceof EventConflictError) await this.o.store.update({ ...planned, status: 'received', effectiveKind: undefined, changes: undefined, matched: undefined, actions: undefined, dryRun: undefined });
+      if (error instanceof EventConflictError)
+        await this.o.store.update({
+          ...planned,
+          status: 'received',
+          effectiveKind: undefined,
+          changes: undefined,
+          matched: undefined,
+          actions: undefined,
+          dryRun: undefined,
+        });
       throw error;
     }
     return planned;
@@ -287,14 +446,20 @@ export class EventService {
       const caller = systemCaller(`rules:${action.rule}`);
       try {
         const operation = operationNamed(action.operation);
-        const { command } = await this.submitCommand(caller, { operation, body: { tenant: tenant.tenantId, idempotencyKey: action.idempotencyKey, ...action.input }, correlationId: record.id });
+        const { command } = await this.submitCommand(caller, {
+          operation,
+          body: { tenant: tenant.tenantId, idempotencyKey: action.idempotencyKey, ...action.input },
+          correlationId: record.id,
+        });
         action.outcome = 'submitted';
         action.commandId = command.id;
         action.detail = undefined;
       } catch (error) {
         if (!isGatewayError(error)) throw error;
         action.outcome = error.code === 'Policy.Denied' ? 'denied' : 'invalid';
-        action.detail = [error.detail, ...error.errors.map((e) => `${e.field}: ${e.message}`)].filter(Boolean).join(' ');
+        action.detail = [error.detail, ...error.errors.map((e) => `${e.field}: ${e.message}`)]
+          .filter(Boolean)
+          .join(' ');
       }
     }
     let done: EventRecord;
@@ -304,8 +469,17 @@ export class EventService {
       if (!(error instanceof EventConflictError)) throw error;
       return (await this.o.store.get(record.key)) ?? record;
     }
-    const summary = actions.map((a) => `${a.rule}/${a.operation}: ${a.outcome}${a.commandId ? ` ${a.commandId}` : ''}`).join('; ');
-    await this.o.audit.append({ event: 'event', tenantId: record.tenantId, eventId: record.id, outcome: 'done', rule: (record.matched ?? []).join(',') || undefined, detail: `${record.type} for user ${record.userId} (${record.effectiveKind}; changed: ${(record.changes ?? []).map((c) => c.attribute).join(', ') || 'nothing'})${summary ? ` → ${summary}` : ''}` });
+    const summary = actions
+      .map((a) => `${a.rule}/${a.operation}: ${a.outcome}${a.commandId ? ` ${a.commandId}` : ''}`)
+      .join('; ');
+    await this.o.audit.append({
+      event: 'event',
+      tenantId: record.tenantId,
+      eventId: record.id,
+      outcome: 'done',
+      rule: (record.matched ?? []).join(',') || undefined,
+      detail: `${record.type} for user ${record.userId} (${record.effectiveKind}; changed: ${(record.changes ?? []).map((c) => c.attribute).join(', ') || 'nothing'})${summary ? ` → ${summary}` : ''}`,
+    });
     this.o.logger.info({ eventId: record.id, matched: record.matched, actions: actions.length }, 'event processed');
     return done;
   }

@@ -83,7 +83,9 @@ export class EventStore {
   /** Replaces the record if it has not changed since read; EventConflictError otherwise. */
   async update(record: EventRecord): Promise<EventRecord> {
     try {
-      const r = await this.table.updateEntity(toEntity(EVENT_PARTITION, record.key, record), 'Replace', { etag: record.etag ?? '*' });
+      const r = await this.table.updateEntity(toEntity(EVENT_PARTITION, record.key, record), 'Replace', {
+        etag: record.etag ?? '*',
+      });
       return { ...record, etag: r.etag };
     } catch (error) {
       if (status(error) === 412) throw new EventConflictError(`event ${record.id} changed meanwhile`);
@@ -104,10 +106,13 @@ export class EventStore {
   async saveSnapshot(next: UserSnapshot, previous: UserSnapshot | undefined): Promise<UserSnapshot> {
     const entity = toEntity(`user_${next.tenantId}`, next.userId, next);
     try {
-      const r = previous ? await this.table.updateEntity(entity, 'Replace', { etag: previous.etag ?? '*' }) : await this.table.createEntity(entity);
+      const r = previous
+        ? await this.table.updateEntity(entity, 'Replace', { etag: previous.etag ?? '*' })
+        : await this.table.createEntity(entity);
       return { ...next, etag: r.etag };
     } catch (error) {
-      if (status(error) === 409 || status(error) === 412) throw new EventConflictError(`snapshot of user ${next.userId} changed meanwhile`);
+      if (status(error) === 409 || status(error) === 412)
+        throw new EventConflictError(`snapshot of user ${next.userId} changed meanwhile`);
       throw error;
     }
   }

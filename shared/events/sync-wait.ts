@@ -56,7 +56,13 @@ export class AwaitingSyncError extends Error {
 /** Whether Exchange's state shows the change the event announces; `reason` says why not. */
 export function exchangeShowsChange(e: SyncEvidence): { shown: true } | { shown: false; reason: string } {
   if (e.claimed === 'deleted') {
-    return e.after ? { shown: false, reason: 'Exchange still has the user (the deletion has not reached Exchange yet, or the event is not genuine)' } : { shown: true };
+    return e.after
+      ? {
+          shown: false,
+          reason:
+            'Exchange still has the user (the deletion has not reached Exchange yet, or the event is not genuine)',
+        }
+      : { shown: true };
   }
   if (!e.after) {
     // Exchange lost a user the rules knew: the directory says it is gone, whatever the event said.
@@ -64,8 +70,12 @@ export function exchangeShowsChange(e: SyncEvidence): { shown: true } | { shown:
   }
   if (e.before && e.changes.length) return { shown: true };
   const changed = e.whenChanged ? Date.parse(e.whenChanged) : NaN;
-  if (Number.isFinite(changed) && changed >= Date.parse(e.eventTime) - WHEN_CHANGED_TOLERANCE_MS) return { shown: true };
-  return { shown: false, reason: `Exchange has not changed the user since the event (WhenChangedUTC ${e.whenChanged ?? 'not reported'}, event ${e.eventTime})` };
+  if (Number.isFinite(changed) && changed >= Date.parse(e.eventTime) - WHEN_CHANGED_TOLERANCE_MS)
+    return { shown: true };
+  return {
+    shown: false,
+    reason: `Exchange has not changed the user since the event (WhenChangedUTC ${e.whenChanged ?? 'not reported'}, event ${e.eventTime})`,
+  };
 }
 
 /**

@@ -17,7 +17,18 @@ export interface UserReaderOptions {
   slotWaitMs: number;
 }
 
-const USER_FIELDS = ['DisplayName', 'FirstName', 'LastName', 'UserPrincipalName', 'Department', 'Title', 'City', 'Manager', 'AccountDisabled', 'RecipientTypeDetails'];
+const USER_FIELDS = [
+  'DisplayName',
+  'FirstName',
+  'LastName',
+  'UserPrincipalName',
+  'Department',
+  'Title',
+  'City',
+  'Manager',
+  'AccountDisabled',
+  'RecipientTypeDetails',
+];
 /** Read with the user but not an attribute the rules see: when Exchange's copy last changed. */
 const STAMP_FIELDS = ['WhenChangedUTC'];
 const MAILBOX_FIELDS = ['PrimarySmtpAddress', 'HiddenFromAddressListsEnabled', 'RecipientTypeDetails'];
@@ -47,13 +58,22 @@ export class UserReader {
   /** The user's attributes and WhenChangedUTC, or undefined when Exchange does not know the user. */
   async readState(tenant: TenantConfig, userId: string, correlationId?: string): Promise<UserState | undefined> {
     const slot = await this.o.slots.acquire(tenant.tenantId, tenant.maxConcurrency, { maxWaitMs: this.o.slotWaitMs });
-    if (!slot) throw new ExchangeError({ category: 'throttled', message: 'No tenant slot free to read the user; the event is retried later.' });
+    if (!slot)
+      throw new ExchangeError({
+        category: 'throttled',
+        message: 'No tenant slot free to read the user; the event is retried later.',
+      });
     try {
       const session = this.o.sessions.forTenant(tenant);
       const options = { correlationId };
       let user: Record<string, unknown> | undefined;
       try {
-        user = (await session.invoke({ cmdlet: 'Get-User', parameters: { Identity: userId }, select: [...USER_FIELDS, ...STAMP_FIELDS] }, options)).value[0];
+        user = (
+          await session.invoke(
+            { cmdlet: 'Get-User', parameters: { Identity: userId }, select: [...USER_FIELDS, ...STAMP_FIELDS] },
+            options,
+          )
+        ).value[0];
       } catch (error) {
         if (error instanceof ExchangeError && error.category === 'notFound') return undefined;
         throw error;
@@ -62,7 +82,12 @@ export class UserReader {
       const attributes: UserAttributes = Object.fromEntries(USER_FIELDS.map((f) => [f, scalar(user[f])]));
       if (/mailbox/i.test(String(user.RecipientTypeDetails ?? ''))) {
         try {
-          const mailbox = (await session.invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: userId }, select: MAILBOX_FIELDS }, options)).value[0];
+          const mailbox = (
+            await session.invoke(
+              { cmdlet: 'Get-Mailbox', parameters: { Identity: userId }, select: MAILBOX_FIELDS },
+              options,
+            )
+          ).value[0];
           for (const f of MAILBOX_FIELDS) if (mailbox && f in mailbox) attributes[f] = scalar(mailbox[f]);
         } catch (error) {
           if (!(error instanceof ExchangeError && error.category === 'notFound')) throw error;
@@ -71,7 +96,16 @@ export class UserReader {
       attributes.ManagerSmtpAddress = null;
       if (attributes.Manager) {
         try {
-          const manager = (await session.invoke({ cmdlet: 'Get-Recipient', parameters: { Identity: String(attributes.Manager) }, select: ['PrimarySmtpAddress'] }, options)).value[0];
+          const manager = (
+            await session.invoke(
+              {
+                cmdlet: 'Get-Recipient',
+                parameters: { Identity: String(attributes.Manager) },
+                select: ['PrimarySmtpAddress'],
+              },
+              options,
+            )
+          ).value[0];
           attributes.ManagerSmtpAddress = scalar(manager?.PrimarySmtpAddress) || null;
         } catch (error) {
           if (!(error instanceof ExchangeError && error.category === 'notFound')) throw error;

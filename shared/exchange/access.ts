@@ -25,7 +25,11 @@ export interface AccessOutcome {
 /** True for an answer that says the tenant's app may not run the cmdlet: 401, 403, or no token for it. */
 export function isRefusal(error: ExchangeError): boolean {
   if (error.category !== 'auth') return false;
-  return error.status === 401 || error.status === 403 || (error.status === undefined && error.cause instanceof CredentialError);
+  return (
+    error.status === 401 ||
+    error.status === 403 ||
+    (error.status === undefined && error.cause instanceof CredentialError)
+  );
 }
 
 export class ExchangeAccessMonitor {
@@ -45,7 +49,17 @@ export class ExchangeAccessMonitor {
   /** A failure of a call: recorded when it is a refusal, ignored otherwise (it says nothing about access). */
   failed(tenantId: string, cmdlet: string, error: ExchangeError): void {
     if (!isRefusal(error)) return;
-    this.put({ tenantId, cmdlet, at: this.now(), ok: false, status: error.status, exceptionType: error.exceptionType, message: error.message, remediation: error.remediation, requestId: error.requestId });
+    this.put({
+      tenantId,
+      cmdlet,
+      at: this.now(),
+      ok: false,
+      status: error.status,
+      exceptionType: error.exceptionType,
+      message: error.message,
+      remediation: error.remediation,
+      requestId: error.requestId,
+    });
   }
 
   /** The latest outcome of each cmdlet of the tenant seen within `maxAgeMs`, newest first. */

@@ -12,11 +12,15 @@ import { ExchangeError, type ExchangeErrorCategory } from './errors';
 
 const CONCURRENCY_TEXT = /maximum number of concurrent requests per tenant/i;
 
-const ALREADY_EXISTS = /(MemberAlreadyExistsException|ADObjectAlreadyExistsException|AlreadyExistsException|RecipientAlreadyExistsException)$/;
-const NOT_FOUND = /(ManagementObjectNotFoundException|MemberNotFoundException|ManagementObjectNotFound|ObjectNotFoundException|RecipientNotFoundException)$/;
-const INVALID_INPUT = /(ParameterBindingException|ParameterBindingValidationException|ValidationException|DataValidationException|CommandNotFoundException|ArgumentException|ArgumentNullException|ArgumentOutOfRangeException|FormatException|InvalidCastException|ParameterArgumentTransformationException)$/;
+const ALREADY_EXISTS =
+  /(MemberAlreadyExistsException|ADObjectAlreadyExistsException|AlreadyExistsException|RecipientAlreadyExistsException)$/;
+const NOT_FOUND =
+  /(ManagementObjectNotFoundException|MemberNotFoundException|ManagementObjectNotFound|ObjectNotFoundException|RecipientNotFoundException)$/;
+const INVALID_INPUT =
+  /(ParameterBindingException|ParameterBindingValidationException|ValidationException|DataValidationException|CommandNotFoundException|ArgumentException|ArgumentNullException|ArgumentOutOfRangeException|FormatException|InvalidCastException|ParameterArgumentTransformationException)$/;
 const AUTH = /(OperationRequiresGroupManagerException|AccessDeniedException|UnauthorizedAccessException)$/;
-const TRANSIENT = /(TransientException|ServerNotFoundException|ADTransientException|DataSourceTransientException|TimeoutException)$/;
+const TRANSIENT =
+  /(TransientException|ServerNotFoundException|ADTransientException|DataSourceTransientException|TimeoutException)$/;
 /**
  * Transient failures Exchange reports as HTTP 400, matched anywhere in the errorId, exception
  * type or text (the EXO module matches `details[0].message`, public clients the whole body):
@@ -24,7 +28,8 @@ const TRANSIENT = /(TransientException|ServerNotFoundException|ADTransientExcept
  * CmdletProxyNotAvailable is a routing failure (a later try may land elsewhere; anchoring to the
  * target mailbox is the cure), retried like the others.
  */
-const TRANSIENT_400 = /ServerBusyException|BackendCommunicationException|CmdletProxyNotAvailable(Failure|Exception)|DCOverloadedException|SuitabilityDirectoryException|ServerInMMException|ADServerSettingsChangedException|StorageTransientException|TransientException/;
+const TRANSIENT_400 =
+  /ServerBusyException|BackendCommunicationException|CmdletProxyNotAvailable(Failure|Exception)|DCOverloadedException|SuitabilityDirectoryException|ServerInMMException|ADServerSettingsChangedException|StorageTransientException|TransientException/;
 /** An @odata.nextLink the service no longer honours: the listing must be read again from its first page. */
 const PAGINATION_EXPIRED = /Expired or Invalid pagination request/i;
 
@@ -56,7 +61,10 @@ function field(value: unknown, name: string): unknown {
 
 /** Printable text: control characters (a NUL body) dropped, whitespace runs collapsed, length capped. */
 function printable(value: string): string {
-  const text = value.replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '').replace(/\s+/g, ' ').trim();
+  const text = value
+    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text;
 }
 
@@ -86,10 +94,15 @@ function withoutExplanation(status: number | undefined, body: unknown): string {
   if (body === undefined || body === null || body === '') what = 'the body was empty';
   else if (typeof body === 'string') {
     const text = printable(body);
-    if (!text) what = /^\u0000+$/.test(body) ? `the body was ${body.length} NUL bytes, not JSON` : `the body was ${body.length} unreadable characters, not JSON`;
+    if (!text)
+      what = /^\u0000+$/.test(body)
+        ? `the body was ${body.length} NUL bytes, not JSON`
+        : `the body was ${body.length} unreadable characters, not JSON`;
     else what = `the body was not JSON: ${text.slice(0, 200)}`;
   } else what = 'the body had no error description';
-  return status === 401 || status === 403 ? `Exchange refused the request (HTTP ${status}) without an explanation (${what}).` : `Exchange answered${status !== undefined ? ` HTTP ${status}` : ''} without an explanation (${what}).`;
+  return status === 401 || status === 403
+    ? `Exchange refused the request (HTTP ${status}) without an explanation (${what}).`
+    : `Exchange answered${status !== undefined ? ` HTTP ${status}` : ''} without an explanation (${what}).`;
 }
 
 /**
@@ -102,21 +115,48 @@ export function parseServiceError(body: unknown, status?: number, exceptionTypeH
   const error = field(body, 'error') ?? field(body, 'odata.error');
   if (!error || typeof error !== 'object' || Array.isArray(error)) {
     const own = typeof body === 'object' ? textOf(field(body, 'message')) : undefined;
-    return { message: own && !GENERIC_MESSAGE.test(own) ? own : withoutExplanation(status, body), exceptionType: typeName(exceptionTypeHeader) };
+    return {
+      message: own && !GENERIC_MESSAGE.test(own) ? own : withoutExplanation(status, body),
+      exceptionType: typeName(exceptionTypeHeader),
+    };
   }
   const rawDetails = field(error, 'details');
-  const details = Array.isArray(rawDetails) ? rawDetails : rawDetails && typeof rawDetails === 'object' ? [rawDetails] : [];
-  const detailEntry = details.find((d) => typeof field(d, 'message') === 'string' && (field(d, 'message') as string).trim());
+  const details = Array.isArray(rawDetails)
+    ? rawDetails
+    : rawDetails && typeof rawDetails === 'object'
+      ? [rawDetails]
+      : [];
+  const detailEntry = details.find(
+    (d) => typeof field(d, 'message') === 'string' && (field(d, 'message') as string).trim(),
+  );
   const detail = detailEntry ? splitDetailMessage(field(detailEntry, 'message') as string) : undefined;
   const inner = field(error, 'innererror');
   let internal = field(inner, 'internalexception');
   // A wrapped exception: its own internalexception says more.
-  while (field(internal, 'internalexception') && typeof field(internal, 'internalexception') === 'object' && textOf(field(field(internal, 'internalexception'), 'message'))) internal = field(internal, 'internalexception');
+  while (
+    field(internal, 'internalexception') &&
+    typeof field(internal, 'internalexception') === 'object' &&
+    textOf(field(field(internal, 'internalexception'), 'message'))
+  )
+    internal = field(internal, 'internalexception');
   const innerType = typeName(field(inner, 'type'));
-  const exceptionType = detail?.exceptionType ?? typeName(field(internal, 'type')) ?? typeName(exceptionTypeHeader) ?? (innerType && !/ODataServiceException$/.test(innerType) ? innerType : undefined);
-  const candidates = [detail?.text, textOf(field(internal, 'message')), textOf(field(inner, 'message')), textOf(field(error, 'message'))].filter((m): m is string => Boolean(m));
+  const exceptionType =
+    detail?.exceptionType ??
+    typeName(field(internal, 'type')) ??
+    typeName(exceptionTypeHeader) ??
+    (innerType && !/ODataServiceException$/.test(innerType) ? innerType : undefined);
+  const candidates = [
+    detail?.text,
+    textOf(field(internal, 'message')),
+    textOf(field(inner, 'message')),
+    textOf(field(error, 'message')),
+  ].filter((m): m is string => Boolean(m));
   const useful = candidates.find((m) => !GENERIC_MESSAGE.test(m));
-  const message = useful ?? (candidates[0] ? `Exchange reported "${candidates[0]}" without details${status !== undefined ? ` (HTTP ${status})` : ''}.` : withoutExplanation(status, body));
+  const message =
+    useful ??
+    (candidates[0]
+      ? `Exchange reported "${candidates[0]}" without details${status !== undefined ? ` (HTTP ${status})` : ''}.`
+      : withoutExplanation(status, body));
   const code = field(error, 'code');
   const category = detailEntry ? field(detailEntry, 'code') : undefined;
   return {
@@ -137,12 +177,16 @@ function parseEmbeddedError(entry: unknown): ParsedServiceError {
   if (field(entry, 'error')) return parseServiceError(entry);
   const exception = field(entry, 'exception');
   const message = textOf(field(entry, 'message')) ?? textOf(field(exception, 'message'));
-  const exceptionType = typeName(field(entry, 'type')) ?? typeName(field(entry, 'exceptionType')) ?? typeName(field(exception, 'type'));
+  const exceptionType =
+    typeName(field(entry, 'type')) ?? typeName(field(entry, 'exceptionType')) ?? typeName(field(exception, 'type'));
   if (message) {
     const split = splitDetailMessage(message);
     return { message: split.text, exceptionType: exceptionType ?? split.exceptionType, errorId: split.errorId };
   }
-  return { message: `Exchange reported an error: ${printable(JSON.stringify(entry) ?? String(entry)).slice(0, 300)}`, exceptionType };
+  return {
+    message: `Exchange reported an error: ${printable(JSON.stringify(entry) ?? String(entry)).slice(0, 300)}`,
+    exceptionType,
+  };
 }
 
 /**
@@ -150,13 +194,31 @@ function parseEmbeddedError(entry: unknown): ParsedServiceError {
  * error and marks the call failed, so this is a failure, classified by its first entry.
  * Undefined when the answer carries none.
  */
-export function errorFromAdminApiErrors(init: { status: number; body: unknown; requestId?: string; cmdlet?: string }): ExchangeError | undefined {
+export function errorFromAdminApiErrors(init: {
+  status: number;
+  body: unknown;
+  requestId?: string;
+  cmdlet?: string;
+}): ExchangeError | undefined {
   const raw = field(init.body, '@adminapi.errors');
-  const errors = Array.isArray(raw) ? raw.filter((e) => e !== null && e !== undefined && e !== '') : typeof raw === 'string' && raw.trim() ? [raw] : [];
+  const errors = Array.isArray(raw)
+    ? raw.filter((e) => e !== null && e !== undefined && e !== '')
+    : typeof raw === 'string' && raw.trim()
+      ? [raw]
+      : [];
   if (!errors.length) return undefined;
   const parsed = parseEmbeddedError(errors[0]);
-  const more = errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''} in the same answer)` : '';
-  return new ExchangeError({ category: categorize(undefined, parsed), message: `${parsed.message}${more}`, status: init.status, exceptionType: parsed.exceptionType, serviceCode: parsed.serviceCode, requestId: init.requestId, cmdlet: init.cmdlet });
+  const more =
+    errors.length > 1 ? ` (and ${errors.length - 1} more error${errors.length > 2 ? 's' : ''} in the same answer)` : '';
+  return new ExchangeError({
+    category: categorize(undefined, parsed),
+    message: `${parsed.message}${more}`,
+    status: init.status,
+    exceptionType: parsed.exceptionType,
+    serviceCode: parsed.serviceCode,
+    requestId: init.requestId,
+    cmdlet: init.cmdlet,
+  });
 }
 
 /** Exchange's notice that an answer holds fewer items than exist (its ResultSize, or the page size when a link follows). */
@@ -186,7 +248,12 @@ export function categorize(status: number | undefined, parsed: ParsedServiceErro
   if (status === 429 || CONCURRENCY_TEXT.test(parsed.message)) return 'throttled';
   if (status === 401) return 'auth';
   if (status === 403) return 'auth';
-  if (TRANSIENT_400.test(`${parsed.errorId ?? ''}|${type}|${parsed.message}`) || PAGINATION_EXPIRED.test(parsed.message) || parsed.errorCategory === 'ServerTransient') return 'transient';
+  if (
+    TRANSIENT_400.test(`${parsed.errorId ?? ''}|${type}|${parsed.message}`) ||
+    PAGINATION_EXPIRED.test(parsed.message) ||
+    parsed.errorCategory === 'ServerTransient'
+  )
+    return 'transient';
   if (ALREADY_EXISTS.test(type)) return 'alreadyExists';
   if (NOT_FOUND.test(type)) return 'notFound';
   if (AUTH.test(type)) return 'auth';
@@ -198,7 +265,15 @@ export function categorize(status: number | undefined, parsed: ParsedServiceErro
   return 'permanent';
 }
 
-export function errorFromResponse(init: { status: number; body: unknown; retryAfter?: string | null; exceptionTypeHeader?: string; requestId?: string; cmdlet?: string; now?: number }): ExchangeError {
+export function errorFromResponse(init: {
+  status: number;
+  body: unknown;
+  retryAfter?: string | null;
+  exceptionTypeHeader?: string;
+  requestId?: string;
+  cmdlet?: string;
+  now?: number;
+}): ExchangeError {
   const parsed = parseServiceError(init.body, init.status, init.exceptionTypeHeader);
   const category = categorize(init.status, parsed);
   return new ExchangeError({
@@ -225,20 +300,33 @@ export function alreadyApplied(cmdlet: string, error: ExchangeError): boolean {
 }
 
 /** Network-level failures (no HTTP answer): all transient. */
-export function errorFromNetwork(error: unknown, init: { requestId?: string; cmdlet?: string; timedOut?: boolean }): ExchangeError {
+export function errorFromNetwork(
+  error: unknown,
+  init: { requestId?: string; cmdlet?: string; timedOut?: boolean },
+): ExchangeError {
   const e = error as { code?: string; message?: string };
   const what = init.timedOut ? 'the request timed out' : `the connection failed (${e.code ?? e.message ?? 'error'})`;
-  return new ExchangeError({ category: 'transient', message: `Exchange did not answer: ${what}.`, requestId: init.requestId, cmdlet: init.cmdlet, cause: error });
+  return new ExchangeError({
+    category: 'transient',
+    message: `Exchange did not answer: ${what}.`,
+    requestId: init.requestId,
+    cmdlet: init.cmdlet,
+    cause: error,
+  });
 }
 
 /**
  * Delay before the next try: full-jitter exponential backoff, but never shorter than what the
  * service asked for with Retry-After.
  */
-export function computeBackoffMs(attempt: number, options: { baseMs: number; maxMs: number; retryAfterMs?: number; random?: () => number }): number {
+export function computeBackoffMs(
+  attempt: number,
+  options: { baseMs: number; maxMs: number; retryAfterMs?: number; random?: () => number },
+): number {
   const random = options.random ?? Math.random;
   const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** Math.max(0, attempt - 1));
   const jittered = Math.round(random() * ceiling);
-  if (options.retryAfterMs !== undefined) return Math.max(options.retryAfterMs, Math.min(jittered, options.retryAfterMs + options.baseMs));
+  if (options.retryAfterMs !== undefined)
+    return Math.max(options.retryAfterMs, Math.min(jittered, options.retryAfterMs + options.baseMs));
   return jittered;
 }

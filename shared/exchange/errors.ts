@@ -62,8 +62,21 @@ export class ExchangeError extends Error {
 
   /** The same failure with some facts changed (e.g. the cmdlet of a $batch item, an explanation added); the original is its cause. */
   derive(changes: Partial<ExchangeErrorInit>): ExchangeError {
-    const { category, message, status, exceptionType, serviceCode, retryAfterMs, requestId, cmdlet, remediation } = this;
-    return new ExchangeError({ category, message, status, exceptionType, serviceCode, retryAfterMs, requestId, cmdlet, remediation, cause: this, ...changes });
+    const { category, message, status, exceptionType, serviceCode, retryAfterMs, requestId, cmdlet, remediation } =
+      this;
+    return new ExchangeError({
+      category,
+      message,
+      status,
+      exceptionType,
+      serviceCode,
+      retryAfterMs,
+      requestId,
+      cmdlet,
+      remediation,
+      cause: this,
+      ...changes,
+    });
   }
 
   /** Serializable form stored with a command and returned to callers (no secrets in here). */

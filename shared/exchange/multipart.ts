@@ -54,7 +54,12 @@ function httpResponse(text: string, id: string | undefined): MultipartBatchAnswe
   if (!statusLine) return undefined;
   const parsed = headersAndRest(start.slice(statusLine[0].length));
   if (!parsed) return undefined;
-  return { ...(id !== undefined ? { id } : {}), status: Number(statusLine[1]), headers: parsed.headers, body: parseBody(parsed.rest, parsed.headers['content-type']) };
+  return {
+    ...(id !== undefined ? { id } : {}),
+    status: Number(statusLine[1]),
+    headers: parsed.headers,
+    body: parseBody(parsed.rest, parsed.headers['content-type']),
+  };
 }
 
 function parts(text: string, boundary: string): string[] {

@@ -28,7 +28,8 @@ function encodeEntries(table: Record<string, unknown>): Array<[string, unknown]>
   for (const [key, value] of Object.entries(table)) {
     out.push([key, encodeValue(value)]);
     const annotation = `${key}${TYPE}`;
-    if (Array.isArray(value) && value.length > 0 && value.every(isTable) && !(annotation in table)) out.push([annotation, HASHTABLE_COLLECTION_TYPE]);
+    if (Array.isArray(value) && value.length > 0 && value.every(isTable) && !(annotation in table))
+      out.push([annotation, HASHTABLE_COLLECTION_TYPE]);
   }
   return out;
 }
@@ -36,7 +37,9 @@ function encodeEntries(table: Record<string, unknown>): Array<[string, unknown]>
 function encodeTable(table: Record<string, unknown>): Record<string, unknown> {
   const entries = encodeEntries(table);
   // Object.fromEntries defines own properties: a key such as "__proto__" stays data.
-  return Object.fromEntries(typeof table[TYPE] === 'string' ? entries : [[TYPE, HASHTABLE_TYPE], ...entries.filter(([k]) => k !== TYPE)]);
+  return Object.fromEntries(
+    typeof table[TYPE] === 'string' ? entries : [[TYPE, HASHTABLE_TYPE], ...entries.filter(([k]) => k !== TYPE)],
+  );
 }
 
 /** A cmdlet's parameters as sent in `CmdletInput.Parameters`. */

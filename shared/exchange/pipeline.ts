@@ -84,7 +84,10 @@ export class Pipeline {
     readonly policies: readonly PipelinePolicy[],
     transport: SendRequest,
   ) {
-    this.run = policies.reduceRight<SendRequest>((next, policy) => (request) => policy.sendRequest(request, next), transport);
+    this.run = policies.reduceRight<SendRequest>(
+      (next, policy) => (request) => policy.sendRequest(request, next),
+      transport,
+    );
   }
 
   send(request: ExchangeRequest): Promise<ExchangeResponse> {
@@ -99,7 +102,13 @@ export class Pipeline {
  */
 export function httpTransport(transport: Pick<JsonHttpTransport, 'post'>): SendRequest {
   return async (request) => {
-    const response = await transport.post(request.url, request.renderBody ? request.renderBody(request) : request.body, request.headers, request.signal, request.timeoutMs);
+    const response = await transport.post(
+      request.url,
+      request.renderBody ? request.renderBody(request) : request.body,
+      request.headers,
+      request.signal,
+      request.timeoutMs,
+    );
     const contentType = response.headers['content-type'];
     const boundary = multipartBoundary(Array.isArray(contentType) ? contentType[0] : contentType);
     if (boundary && typeof response.body === 'string') {

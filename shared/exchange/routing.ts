@@ -17,7 +17,8 @@
  */
 import type { CmdletRequest } from './types';
 
-export const SYSTEM_MAILBOX_ANCHOR = (tenantId: string) => `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${tenantId}`;
+export const SYSTEM_MAILBOX_ANCHOR = (tenantId: string) =>
+  `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${tenantId}`;
 
 interface MailboxScope {
   /** Parameters naming the mailbox, in order of preference. */
@@ -88,13 +89,17 @@ function parameter(parameters: Record<string, unknown>, name: string): unknown {
 }
 
 /** Where a cmdlet call is routed. */
-export function routingFor(request: Pick<CmdletRequest, 'cmdlet' | 'parameters' | 'anchorMailbox'>, tenantId: string): Routing {
+export function routingFor(
+  request: Pick<CmdletRequest, 'cmdlet' | 'parameters' | 'anchorMailbox'>,
+  tenantId: string,
+): Routing {
   if (request.anchorMailbox) return { anchor: request.anchorMailbox, byParameter: false, pinned: true };
   const scope = MAILBOX_CMDLETS[request.cmdlet.toLowerCase()];
   for (const name of scope?.parameters ?? []) {
     let value = parameter(request.parameters ?? {}, name);
     // An inbox rule's Identity is "<mailbox>\<rule>".
-    if (name === 'Identity' && scope!.parameters.length > 1 && typeof value === 'string') value = value.includes('\\') ? value.slice(0, value.indexOf('\\')) : undefined;
+    if (name === 'Identity' && scope!.parameters.length > 1 && typeof value === 'string')
+      value = value.includes('\\') ? value.slice(0, value.indexOf('\\')) : undefined;
     const anchor = mailboxAnchor(value, tenantId);
     if (anchor) return { anchor, byParameter: true, pinned: scope!.pinned };
   }
@@ -106,7 +111,10 @@ export function routingFor(request: Pick<CmdletRequest, 'cmdlet' | 'parameters' 
  * groups in which every pinned call shares the group's anchor; unpinned calls join the first
  * group. Returns the groups' call indexes and anchors, in order of first appearance.
  */
-export function batchGroups(routes: readonly Routing[], tenantId: string): Array<{ anchor: string; indexes: number[] }> {
+export function batchGroups(
+  routes: readonly Routing[],
+  tenantId: string,
+): Array<{ anchor: string; indexes: number[] }> {
   const groups: Array<{ anchor?: string; indexes: number[] }> = [];
   const loose: number[] = [];
   for (const [i, route] of routes.entries()) {

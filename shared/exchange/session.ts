@@ -15,12 +15,35 @@ import { ExchangeError } from './errors';
 import { encodeParameters } from './parameters';
 import { batchGroups, routingFor } from './routing';
 import { DEFAULT_EXCHANGE_TIMEOUT_MS, requestTimeoutMs } from './timeouts';
-import { categorize, errorFromAdminApiErrors, errorFromResponse, isPaginationExpired, moreResultsWarning, parseServiceError } from './classify';
+import {
+  categorize,
+  errorFromAdminApiErrors,
+  errorFromResponse,
+  isPaginationExpired,
+  moreResultsWarning,
+  parseServiceError,
+} from './classify';
 import { JsonHttpTransport } from './transport';
 import type { ExchangeAccessMonitor } from './access';
-import { createExchangePipeline, httpTransport, type ExchangeRequest, type ExchangeResponse, type Pipeline } from './pipeline';
+import {
+  createExchangePipeline,
+  httpTransport,
+  type ExchangeRequest,
+  type ExchangeResponse,
+  type Pipeline,
+} from './pipeline';
 import { explainRefusal, isCredentialFailure } from './policies/auth';
-import { EXCHANGE_BATCH_LIMIT, type BatchItem, type BatchItemOutcome, type CmdletRequest, type CmdletResult, type ExchangeSessions, type InvokeOptions, type ResultTruncation, type TenantExchange } from './types';
+import {
+  EXCHANGE_BATCH_LIMIT,
+  type BatchItem,
+  type BatchItemOutcome,
+  type CmdletRequest,
+  type CmdletResult,
+  type ExchangeSessions,
+  type InvokeOptions,
+  type ResultTruncation,
+  type TenantExchange,
+} from './types';
 
 export { encodeParameters } from './parameters';
 
@@ -47,7 +70,9 @@ export interface ExchangeSessionOptions {
 }
 
 /** InvokeCommand body of a cmdlet. */
-function commandBody(request: CmdletRequest): { CmdletInput: { CmdletName: string; Parameters: Record<string, unknown> } } {
+function commandBody(request: CmdletRequest): {
+  CmdletInput: { CmdletName: string; Parameters: Record<string, unknown> };
+} {
   return { CmdletInput: { CmdletName: request.cmdlet, Parameters: encodeParameters(request.parameters) } };
 }
 
@@ -85,7 +110,9 @@ export const DEFAULT_MAX_RESULTS = 10_000;
 function warningsOf(page: Record<string, unknown>): string[] {
   const warnings = page['@adminapi.warnings'];
   if (typeof warnings === 'string') return warnings.trim() ? [warnings] : [];
-  return Array.isArray(warnings) ? warnings.filter((w) => w !== null && w !== undefined && String(w).trim()).map(String) : [];
+  return Array.isArray(warnings)
+    ? warnings.filter((w) => w !== null && w !== undefined && String(w).trim()).map(String)
+    : [];
 }
 
 /** The truncation of a result of `returned` items, explained to its caller. */
@@ -113,7 +140,12 @@ interface BatchAnswer {
 
 function lowerCaseKeys(headers: unknown): Record<string, string | undefined> {
   if (!headers || typeof headers !== 'object') return {};
-  return Object.fromEntries(Object.entries(headers as Record<string, unknown>).map(([k, v]) => [k.toLowerCase(), Array.isArray(v) ? String(v[0]) : v === undefined || v === null ? undefined : String(v)]));
+  return Object.fromEntries(
+    Object.entries(headers as Record<string, unknown>).map(([k, v]) => [
+      k.toLowerCase(),
+      Array.isArray(v) ? String(v[0]) : v === undefined || v === null ? undefined : String(v),
+    ]),
+  );
 }
 
 /** A failure of the whole $batch request, as each item's own outcome. */
@@ -122,7 +154,18 @@ function everyItem(prepared: PreparedItem[], error: ExchangeError): BatchItemOut
 }
 
 /** What a request of the session is, besides its URL and body (see ExchangeRequest). */
-type RequestKind = Pick<ExchangeRequest, 'operation' | 'cmdlet' | 'spanName' | 'spanAttributes' | 'logMessage' | 'logFields' | 'requestIds' | 'renderBody' | 'timeoutMs'>;
+type RequestKind = Pick<
+  ExchangeRequest,
+  | 'operation'
+  | 'cmdlet'
+  | 'spanName'
+  | 'spanAttributes'
+  | 'logMessage'
+  | 'logFields'
+  | 'requestIds'
+  | 'renderBody'
+  | 'timeoutMs'
+>;
 
 export class ExchangeSession implements TenantExchange {
   readonly connectionId = randomUUID();
@@ -131,7 +174,14 @@ export class ExchangeSession implements TenantExchange {
 
   constructor(private readonly options: ExchangeSessionOptions) {
     this.telemetry = options.telemetry ?? globalTelemetry;
-    this.pipeline = createExchangePipeline({ tenantId: options.tenant.tenantId, tokens: options.tokens, tokenScope: options.tokenScope, telemetry: this.telemetry, transport: httpTransport(options.transport), access: options.access });
+    this.pipeline = createExchangePipeline({
+      tenantId: options.tenant.tenantId,
+      tokens: options.tokens,
+      tokenScope: options.tokenScope,
+      telemetry: this.telemetry,
+      transport: httpTransport(options.transport),
+      access: options.access,
+    });
   }
 
   async invoke(request: CmdletRequest, invokeOptions: InvokeOptions = {}): Promise<CmdletResult> {
@@ -158,24 +208,42 @@ export class ExchangeSession implements TenantExchange {
    */
   async invokeBatch(items: readonly BatchItem[], invokeOptions: InvokeOptions = {}): Promise<BatchItemOutcome[]> {
     if (items.length === 0) return [];
-    if (items.length > EXCHANGE_BATCH_LIMIT) throw new RangeError(`invokeBatch: items: at most ${EXCHANGE_BATCH_LIMIT} cmdlets per $batch (got ${items.length})`);
+    if (items.length > EXCHANGE_BATCH_LIMIT)
+      throw new RangeError(
+        `invokeBatch: items: at most ${EXCHANGE_BATCH_LIMIT} cmdlets per $batch (got ${items.length})`,
+      );
     // A $batch is routed as a whole: cmdlets pinned to different mailboxes go in separate requests.
     const routes = items.map((item) => routingFor(item.request, this.options.tenant.tenantId));
     const groups = batchGroups(routes, this.options.tenant.tenantId);
     const outcomes: BatchItemOutcome[] = new Array(items.length);
     for (const group of groups) {
       const members = group.indexes.map((i) => items[i]!);
-      const byParameter = group.indexes.some((i) => routes[i]!.byParameter && routes[i]!.pinned && routes[i]!.anchor === group.anchor);
-      const answers = members.length > 1 || groups.length === 1 ? await this.sendBatch(members, group.anchor, byParameter, invokeOptions) : await this.oneByOne(members, invokeOptions);
+      const byParameter = group.indexes.some(
+        (i) => routes[i]!.byParameter && routes[i]!.pinned && routes[i]!.anchor === group.anchor,
+      );
+      const answers =
+        members.length > 1 || groups.length === 1
+          ? await this.sendBatch(members, group.anchor, byParameter, invokeOptions)
+          : await this.oneByOne(members, invokeOptions);
       group.indexes.forEach((i, k) => (outcomes[i] = answers[k]!));
     }
     return outcomes;
   }
 
   /** One `$batch` request of `items`, routed by `anchor` (see invokeBatch). */
-  private async sendBatch(items: readonly BatchItem[], anchor: string, byParameter: boolean, invokeOptions: InvokeOptions): Promise<BatchItemOutcome[]> {
+  private async sendBatch(
+    items: readonly BatchItem[],
+    anchor: string,
+    byParameter: boolean,
+    invokeOptions: InvokeOptions,
+  ): Promise<BatchItemOutcome[]> {
     const { tenant, baseUrl } = this.options;
-    const prepared: PreparedItem[] = items.map((item, i) => ({ id: String(i + 1), requestId: randomUUID(), body: commandBody(item.request), item }));
+    const prepared: PreparedItem[] = items.map((item, i) => ({
+      id: String(i + 1),
+      requestId: randomUUID(),
+      body: commandBody(item.request),
+      item,
+    }));
     const payload = (sent?: ExchangeRequest) => {
       const session: Record<string, string> = {};
       for (const name of SESSION_HEADERS) if (sent?.headers[name] !== undefined) session[name] = sent.headers[name];
@@ -184,7 +252,11 @@ export class ExchangeSession implements TenantExchange {
           id: p.id,
           method: 'POST',
           url: this.commandUrl(p.item.request),
-          headers: { ...session, ...this.cmdletHeaders(p.item.request, p.item.correlationId, p.requestId), 'Content-Type': 'application/json' },
+          headers: {
+            ...session,
+            ...this.cmdletHeaders(p.item.request, p.item.correlationId, p.requestId),
+            'Content-Type': 'application/json',
+          },
           body: p.body,
         })),
       };
@@ -194,27 +266,69 @@ export class ExchangeSession implements TenantExchange {
     if (byParameter) headers['parameter-based-routing'] = 'true';
     if (invokeOptions.correlationId) headers['x-correlation-id'] = invokeOptions.correlationId;
     // One request (one client span) for the whole batch; the items are its cmdlets.
-    const kind: RequestKind = { operation: '$batch', spanName: '$batch', spanAttributes: { 'exo_gateway.batch.size': items.length }, logMessage: 'Exchange $batch request', logFields: { batchSize: items.length, itemRequestIds: prepared.map((p) => p.requestId) }, renderBody: payload, timeoutMs: requestTimeoutMs(items.map((i) => i.request.cmdlet), this.options.timeoutMs) };
+    const kind: RequestKind = {
+      operation: '$batch',
+      spanName: '$batch',
+      spanAttributes: { 'exo_gateway.batch.size': items.length },
+      logMessage: 'Exchange $batch request',
+      logFields: { batchSize: items.length, itemRequestIds: prepared.map((p) => p.requestId) },
+      renderBody: payload,
+      timeoutMs: requestTimeoutMs(
+        items.map((i) => i.request.cmdlet),
+        this.options.timeoutMs,
+      ),
+    };
     let response: ExchangeResponse;
     try {
       response = await this.send(url, payload(), headers, kind, invokeOptions);
     } catch (error) {
       if (!(error instanceof ExchangeError)) throw error;
-      if (error.category !== 'throttled' && error.category !== 'transient' && error.status !== undefined && BATCH_REFUSED.has(error.status)) {
-        this.logFor(invokeOptions)?.warn({ tenantId: tenant.tenantId, batchSize: items.length, requestId: error.requestId, status: error.status, detail: error.message.slice(0, 200) }, 'Exchange refused the $batch request; sending its cmdlets one by one');
+      if (
+        error.category !== 'throttled' &&
+        error.category !== 'transient' &&
+        error.status !== undefined &&
+        BATCH_REFUSED.has(error.status)
+      ) {
+        this.logFor(invokeOptions)?.warn(
+          {
+            tenantId: tenant.tenantId,
+            batchSize: items.length,
+            requestId: error.requestId,
+            status: error.status,
+            detail: error.message.slice(0, 200),
+          },
+          'Exchange refused the $batch request; sending its cmdlets one by one',
+        );
         return this.oneByOne(items, invokeOptions);
       }
       return everyItem(prepared, error);
     }
     const outcomes = await this.readBatch(prepared, response, invokeOptions);
-    for (const o of outcomes) if (!o.ok && o.error.category === 'throttled') this.telemetry.throttled(o.error.status === 429 ? 'http429' : 'concurrency', { [ATTR.tenant]: tenant.tenantId, [ATTR.cmdlet]: o.error.cmdlet ?? '$batch' });
+    for (const o of outcomes)
+      if (!o.ok && o.error.category === 'throttled')
+        this.telemetry.throttled(o.error.status === 429 ? 'http429' : 'concurrency', {
+          [ATTR.tenant]: tenant.tenantId,
+          [ATTR.cmdlet]: o.error.cmdlet ?? '$batch',
+        });
     return outcomes;
   }
 
-  private async readBatch(prepared: PreparedItem[], response: ExchangeResponse, invokeOptions: InvokeOptions): Promise<BatchItemOutcome[]> {
+  private async readBatch(
+    prepared: PreparedItem[],
+    response: ExchangeResponse,
+    invokeOptions: InvokeOptions,
+  ): Promise<BatchItemOutcome[]> {
     const responses = (response.body as { responses?: unknown }).responses;
     if (!Array.isArray(responses)) {
-      return everyItem(prepared, new ExchangeError({ category: 'transient', message: 'Exchange answered the $batch request without a responses array.', status: response.status, requestId: response.request.requestId }));
+      return everyItem(
+        prepared,
+        new ExchangeError({
+          category: 'transient',
+          message: 'Exchange answered the $batch request without a responses array.',
+          status: response.status,
+          requestId: response.request.requestId,
+        }),
+      );
     }
     // Answers may come in any order; ids are case-insensitive. An answer without an id (a
     // multipart part without Content-ID) answers the item at its position.
@@ -238,8 +352,20 @@ export class ExchangeSession implements TenantExchange {
     }
     if (refused.length) {
       const [first] = refused;
-      this.logFor(invokeOptions)?.warn({ tenantId: this.options.tenant.tenantId, refused: refused.length, batchSize: prepared.length, status: first!.status, detail: parseServiceError(first!.body).message.slice(0, 200) }, 'Exchange refused $batch items as requests (not as cmdlets); sending them one by one');
-      const again = await this.oneByOne(refused.map((r) => prepared[r.index]!.item), invokeOptions);
+      this.logFor(invokeOptions)?.warn(
+        {
+          tenantId: this.options.tenant.tenantId,
+          refused: refused.length,
+          batchSize: prepared.length,
+          status: first!.status,
+          detail: parseServiceError(first!.body).message.slice(0, 200),
+        },
+        'Exchange refused $batch items as requests (not as cmdlets); sending them one by one',
+      );
+      const again = await this.oneByOne(
+        refused.map((r) => prepared[r.index]!.item),
+        invokeOptions,
+      );
       refused.forEach((r, k) => (outcomes[r.index] = again[k]));
     }
     return outcomes as BatchItemOutcome[];
@@ -253,38 +379,99 @@ export class ExchangeSession implements TenantExchange {
     return outcome;
   }
 
-  private async readItem(p: PreparedItem, answer: BatchAnswer | undefined, sent: ExchangeRequest, invokeOptions: InvokeOptions): Promise<BatchItemOutcome> {
+  private async readItem(
+    p: PreparedItem,
+    answer: BatchAnswer | undefined,
+    sent: ExchangeRequest,
+    invokeOptions: InvokeOptions,
+  ): Promise<BatchItemOutcome> {
     const { request, correlationId } = p.item;
     if (!answer) {
-      return { ok: false, error: new ExchangeError({ category: 'transient', message: `Exchange's $batch answer has no response for this cmdlet (item ${p.id}); it may not have run.`, requestId: p.requestId, cmdlet: request.cmdlet }) };
+      return {
+        ok: false,
+        error: new ExchangeError({
+          category: 'transient',
+          message: `Exchange's $batch answer has no response for this cmdlet (item ${p.id}); it may not have run.`,
+          requestId: p.requestId,
+          cmdlet: request.cmdlet,
+        }),
+      };
     }
     const status = typeof answer.status === 'number' ? answer.status : Number(answer.status);
     const headers = lowerCaseKeys(answer.headers);
     if (status >= 200 && status < 300) {
       if (!answer.body || typeof answer.body !== 'object') {
-        return { ok: false, error: new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status, requestId: p.requestId, cmdlet: request.cmdlet }) };
+        return {
+          ok: false,
+          error: new ExchangeError({
+            category: 'transient',
+            message: 'Exchange answered without a JSON body.',
+            status,
+            requestId: p.requestId,
+            cmdlet: request.cmdlet,
+          }),
+        };
       }
-      const embedded = errorFromAdminApiErrors({ status, body: answer.body, requestId: p.requestId, cmdlet: request.cmdlet });
+      const embedded = errorFromAdminApiErrors({
+        status,
+        body: answer.body,
+        requestId: p.requestId,
+        cmdlet: request.cmdlet,
+      });
       if (embedded) return { ok: false, error: embedded };
       const result: CmdletResult = { value: [], warnings: [], truncated: false, requestIds: [p.requestId] };
       try {
-        return { ok: true, result: await this.collect(answer.body as Record<string, unknown>, p.body, request, { correlationId, signal: invokeOptions.signal }, result) };
+        return {
+          ok: true,
+          result: await this.collect(
+            answer.body as Record<string, unknown>,
+            p.body,
+            request,
+            { correlationId, signal: invokeOptions.signal },
+            result,
+          ),
+        };
       } catch (error) {
         if (error instanceof ExchangeError && !isCredentialFailure(error)) return { ok: false, error };
         // A credential failure while fetching a later page: the cmdlet ran; reading it again is safe.
-        return { ok: false, error: new ExchangeError({ category: 'transient', message: `Reading the next page of results failed: ${(error as Error).message}`, requestId: p.requestId, cmdlet: request.cmdlet, cause: error }) };
+        return {
+          ok: false,
+          error: new ExchangeError({
+            category: 'transient',
+            message: `Reading the next page of results failed: ${(error as Error).message}`,
+            requestId: p.requestId,
+            cmdlet: request.cmdlet,
+            cause: error,
+          }),
+        };
       }
     }
-    const error = errorFromResponse({ status: Number.isFinite(status) ? status : 502, body: answer.body, retryAfter: headers['retry-after'], exceptionTypeHeader: headers['x-exceptiontype'], requestId: p.requestId, cmdlet: request.cmdlet });
+    const error = errorFromResponse({
+      status: Number.isFinite(status) ? status : 502,
+      body: answer.body,
+      retryAfter: headers['retry-after'],
+      exceptionTypeHeader: headers['x-exceptiontype'],
+      requestId: p.requestId,
+      cmdlet: request.cmdlet,
+    });
     // The item was sent with the batch's token: a refusal is explained from that token.
-    return { ok: false, error: explainRefusal(error, sent, { tenantId: this.options.tenant.tenantId, tokenScope: this.options.tokenScope }) };
+    return {
+      ok: false,
+      error: explainRefusal(error, sent, {
+        tenantId: this.options.tenant.tenantId,
+        tokenScope: this.options.tokenScope,
+      }),
+    };
   }
 
   private async oneByOne(items: readonly BatchItem[], invokeOptions: InvokeOptions): Promise<BatchItemOutcome[]> {
     const outcomes: BatchItemOutcome[] = [];
     for (const item of items) {
       try {
-        outcomes.push({ ok: true, result: await this.invoke(item.request, { correlationId: item.correlationId, signal: invokeOptions.signal }) });
+        outcomes.push({
+          ok: true,
+          result: await this.invoke(item.request, { correlationId: item.correlationId, signal: invokeOptions.signal }),
+        });
       } catch (error) {
         if (!(error instanceof ExchangeError)) throw error;
         outcomes.push({ ok: false, error });
@@ -299,7 +486,13 @@ export class ExchangeSession implements TenantExchange {
    * retried: a read-only listing is read again from its first page, once; after that, or for a
    * cmdlet that changes something, the failure is transient and the worker runs the command again.
    */
-  private async collect(first: Record<string, unknown>, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, result: CmdletResult): Promise<CmdletResult> {
+  private async collect(
+    first: Record<string, unknown>,
+    body: unknown,
+    request: CmdletRequest,
+    invokeOptions: InvokeOptions,
+    result: CmdletResult,
+  ): Promise<CmdletResult> {
     const maxResults = request.maxResults ?? this.options.maxResults ?? DEFAULT_MAX_RESULTS;
     const cut = (limit: ResultTruncation['limit']) => {
       result.truncated = true;
@@ -310,15 +503,19 @@ export class ExchangeSession implements TenantExchange {
     let restarts = 0;
     const links = new Set<string>();
     for (;;) {
-      const value = Array.isArray(page.value) ? (page.value as Record<string, unknown>[]).filter((v) => v !== null && typeof v === 'object') : [];
+      const value = Array.isArray(page.value)
+        ? (page.value as Record<string, unknown>[]).filter((v) => v !== null && typeof v === 'object')
+        : [];
       const room = maxResults - result.value.length;
       result.value.push(...value.slice(0, room));
-      const next = typeof page['@odata.nextLink'] === 'string' && page['@odata.nextLink'] ? page['@odata.nextLink'] : undefined;
+      const next =
+        typeof page['@odata.nextLink'] === 'string' && page['@odata.nextLink'] ? page['@odata.nextLink'] : undefined;
       const capped = value.length > room || (next !== undefined && result.value.length >= maxResults);
       const warnings = warningsOf(page);
       // "There are more results available…" on a page whose link is followed (or that the
       // gateway's cap ends) is the page size talking, not a ResultSize cut: left out.
-      for (const w of warnings) if (!(moreResultsWarning(w) && (next || capped)) && !result.warnings.includes(w)) result.warnings.push(w);
+      for (const w of warnings)
+        if (!(moreResultsWarning(w) && (next || capped)) && !result.warnings.includes(w)) result.warnings.push(w);
       if (capped) {
         cut('gatewayCap');
         break;
@@ -327,7 +524,12 @@ export class ExchangeSession implements TenantExchange {
         if (warnings.some(moreResultsWarning)) cut('resultSize');
         break;
       }
-      if (links.has(next)) throw new ExchangeError({ category: 'transient', message: `Exchange sent the same page link twice while listing ${request.cmdlet} results; stopped after ${result.value.length} items.`, cmdlet: request.cmdlet });
+      if (links.has(next))
+        throw new ExchangeError({
+          category: 'transient',
+          message: `Exchange sent the same page link twice while listing ${request.cmdlet} results; stopped after ${result.value.length} items.`,
+          cmdlet: request.cmdlet,
+        });
       links.add(next);
       try {
         page = await this.invokeCommand(next, body, request, invokeOptions, result.requestIds);
@@ -335,10 +537,21 @@ export class ExchangeSession implements TenantExchange {
         if (!(error instanceof ExchangeError && isPaginationExpired(error))) throw error;
         if (restarts >= MAX_RESTARTS || !READ_ONLY.test(request.cmdlet)) {
           const again = restarts ? ', also after reading the listing again from its first page' : '';
-          throw error.derive({ category: 'transient', message: `Exchange refused to continue the listing after ${result.value.length} items${again}: ${error.message} A ResultSize of at most ${this.options.pageSize ?? 1000} fits one page and needs no page link.` });
+          throw error.derive({
+            category: 'transient',
+            message: `Exchange refused to continue the listing after ${result.value.length} items${again}: ${error.message} A ResultSize of at most ${this.options.pageSize ?? 1000} fits one page and needs no page link.`,
+          });
         }
         restarts++;
-        this.logFor(invokeOptions)?.warn({ tenantId: this.options.tenant.tenantId, cmdlet: request.cmdlet, items: result.value.length, requestId: error.requestId }, 'Exchange refused a page link; reading the listing again from its first page');
+        this.logFor(invokeOptions)?.warn(
+          {
+            tenantId: this.options.tenant.tenantId,
+            cmdlet: request.cmdlet,
+            items: result.value.length,
+            requestId: error.requestId,
+          },
+          'Exchange refused a page link; reading the listing again from its first page',
+        );
         result.value.length = 0;
         result.warnings.length = 0;
         result.truncated = false;
@@ -376,19 +589,50 @@ export class ExchangeSession implements TenantExchange {
   }
 
   /** One InvokeCommand request (a first page or the next one): the page it answered. */
-  private async invokeCommand(url: string, body: unknown, request: CmdletRequest, invokeOptions: InvokeOptions, requestIds: string[]): Promise<Record<string, unknown>> {
-    const kind: RequestKind = { operation: request.cmdlet, cmdlet: request.cmdlet, spanName: `InvokeCommand ${request.cmdlet}`, logMessage: 'Exchange request', logFields: { cmdlet: request.cmdlet }, requestIds, timeoutMs: requestTimeoutMs([request.cmdlet], this.options.timeoutMs) };
-    const response = await this.send(url, body, this.cmdletHeaders(request, invokeOptions.correlationId), kind, invokeOptions);
+  private async invokeCommand(
+    url: string,
+    body: unknown,
+    request: CmdletRequest,
+    invokeOptions: InvokeOptions,
+    requestIds: string[],
+  ): Promise<Record<string, unknown>> {
+    const kind: RequestKind = {
+      operation: request.cmdlet,
+      cmdlet: request.cmdlet,
+      spanName: `InvokeCommand ${request.cmdlet}`,
+      logMessage: 'Exchange request',
+      logFields: { cmdlet: request.cmdlet },
+      requestIds,
+      timeoutMs: requestTimeoutMs([request.cmdlet], this.options.timeoutMs),
+    };
+    const response = await this.send(
+      url,
+      body,
+      this.cmdletHeaders(request, invokeOptions.correlationId),
+      kind,
+      invokeOptions,
+    );
     return response.body as Record<string, unknown>;
   }
 
   /** Every request of the session, InvokeCommand or $batch: through the one pipeline, with the session's headers. */
-  private send(url: string, body: unknown, headers: Record<string, string>, kind: RequestKind, invokeOptions: InvokeOptions): Promise<ExchangeResponse> {
+  private send(
+    url: string,
+    body: unknown,
+    headers: Record<string, string>,
+    kind: RequestKind,
+    invokeOptions: InvokeOptions,
+  ): Promise<ExchangeResponse> {
     return this.pipeline.send({
       ...kind,
       url,
       body,
-      headers: { Accept: 'application/json', 'connection-id': this.connectionId, 'X-ClientApplication': this.options.clientApplication ?? 'exo-gateway/0.1', ...headers },
+      headers: {
+        Accept: 'application/json',
+        'connection-id': this.connectionId,
+        'X-ClientApplication': this.options.clientApplication ?? 'exo-gateway/0.1',
+        ...headers,
+      },
       signal: invokeOptions.signal,
       traceContext: invokeOptions.traceContext,
       logger: this.logFor(invokeOptions),
@@ -397,7 +641,12 @@ export class ExchangeSession implements TenantExchange {
 
   /** Where a call's lines go: the caller's logger, else the session's with the call's correlation id. */
   private logFor(invokeOptions: InvokeOptions): Logger | undefined {
-    return invokeOptions.logger ?? (invokeOptions.correlationId ? this.options.logger?.child({ correlationId: invokeOptions.correlationId }) : this.options.logger);
+    return (
+      invokeOptions.logger ??
+      (invokeOptions.correlationId
+        ? this.options.logger?.child({ correlationId: invokeOptions.correlationId })
+        : this.options.logger)
+    );
   }
 }
 
@@ -429,7 +678,18 @@ export class ExchangeSessionPool implements ExchangeSessions {
       const timeoutMs = this.options.timeoutMs ?? DEFAULT_EXCHANGE_TIMEOUT_MS;
       const transport = new JsonHttpTransport({ timeoutMs, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
       this.transports.push(transport);
-      session = new ExchangeSession({ tenant, baseUrl: this.options.baseUrl, tokens: this.options.tokensFor(tenant), tokenScope: this.options.tokenScope, transport, timeoutMs, logger: this.options.logger, pageSize: this.options.pageSize, telemetry: this.options.telemetry, access: this.options.access });
+      session = new ExchangeSession({
+        tenant,
+        baseUrl: this.options.baseUrl,
+        tokens: this.options.tokensFor(tenant),
+        tokenScope: this.options.tokenScope,
+        transport,
+        timeoutMs,
+        logger: this.options.logger,
+        pageSize: this.options.pageSize,
+        telemetry: this.options.telemetry,
+        access: this.options.access,
+      });
       this.sessions.set(tenant.tenantId, session);
     }
     return session;

@@ -38,8 +38,12 @@ export class JsonHttpTransport {
     this.httpsAgent = new Agent({ keepAlive: true, maxSockets: options.maxSockets, keepAliveMsecs: 30_000 });
     this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
     for (const agent of [this.httpsAgent, this.httpAgent]) {
-      const create = (agent as unknown as { createConnection: (...a: unknown[]) => unknown }).createConnection.bind(agent);
-      (agent as unknown as { createConnection: (...a: unknown[]) => unknown }).createConnection = (...args: unknown[]) => {
+      const create = (agent as unknown as { createConnection: (...a: unknown[]) => unknown }).createConnection.bind(
+        agent,
+      );
+      (agent as unknown as { createConnection: (...a: unknown[]) => unknown }).createConnection = (
+        ...args: unknown[]
+      ) => {
         this.socketsOpened++;
         return create(...args);
       };
@@ -47,7 +51,13 @@ export class JsonHttpTransport {
   }
 
   /** POSTs `body` as JSON; `timeoutMs` overrides the transport's own for this request. */
-  post(url: string, body: unknown, headers: Record<string, string>, signal?: AbortSignal, timeoutMs: number = this.options.timeoutMs): Promise<JsonResponse> {
+  post(
+    url: string,
+    body: unknown,
+    headers: Record<string, string>,
+    signal?: AbortSignal,
+    timeoutMs: number = this.options.timeoutMs,
+  ): Promise<JsonResponse> {
     const target = new URL(url);
     const payload = Buffer.from(JSON.stringify(body));
     const isHttps = target.protocol === 'https:';

@@ -56,7 +56,9 @@ export interface BatchItem {
 }
 
 /** The answer for one item of a `$batch`: what a single InvokeCommand would have returned or thrown. */
-export type BatchItemOutcome = { ok: true; result: CmdletResult } | { ok: false; error: import('./errors').ExchangeError };
+export type BatchItemOutcome =
+  | { ok: true; result: CmdletResult }
+  | { ok: false; error: import('./errors').ExchangeError };
 
 /** Most sub-requests one `$batch` may carry (the service rejects more). */
 export const EXCHANGE_BATCH_LIMIT = 10;

@@ -17,14 +17,17 @@ import type { HealthCheck } from './health';
  * identity-based connection) or the queue service. A 404 (queue not created yet) still proves
  * the account answered an authenticated request; 401/403 do not.
  */
-export function storageCheck(target: Pick<QueueServiceClient, 'getProperties'> | Pick<QueueClient, 'getProperties'>): HealthCheck {
+export function storageCheck(
+  target: Pick<QueueServiceClient, 'getProperties'> | Pick<QueueClient, 'getProperties'>,
+): HealthCheck {
   return {
     name: 'storage',
     async run(signal) {
       try {
         await target.getProperties({ abortSignal: signal });
       } catch (error) {
-        if ((error as { statusCode?: number }).statusCode === 404) return 'queue service answered (queue not created yet)';
+        if ((error as { statusCode?: number }).statusCode === 404)
+          return 'queue service answered (queue not created yet)';
         throw error;
       }
       return 'queue service answered';
@@ -39,9 +42,11 @@ export function entraCheck(authorityHost: string, tenantIds: string[]): HealthCh
       for (const tenantId of tenantIds) {
         const url = `${authorityHost.replace(/\/+$/, '')}/${tenantId}/v2.0/.well-known/openid-configuration`;
         const response = await fetch(url, { signal });
-        if (response.status !== 200) throw new Error(`OIDC discovery for tenant ${tenantId} answered ${response.status}`);
+        if (response.status !== 200)
+          throw new Error(`OIDC discovery for tenant ${tenantId} answered ${response.status}`);
         const doc = (await response.json()) as { issuer?: string; token_endpoint?: string };
-        if (!doc.token_endpoint || !doc.issuer?.includes(tenantId)) throw new Error(`OIDC discovery for tenant ${tenantId} is not an Entra ID document`);
+        if (!doc.token_endpoint || !doc.issuer?.includes(tenantId))
+          throw new Error(`OIDC discovery for tenant ${tenantId} is not an Entra ID document`);
       }
       return `discovery ok for ${tenantIds.length} tenant(s)`;
     },
@@ -62,7 +67,8 @@ export function keyVaultCheck(vaultUrls: string[], credential: TokenCredential):
     async run(signal) {
       for (const vaultUrl of vaultUrls) {
         const response = await fetch(new URL('secrets?api-version=7.5', vaultUrl), { signal });
-        if (response.status !== 401) throw new Error(`${new URL(vaultUrl).host} answered ${response.status}, expected a 401 challenge`);
+        if (response.status !== 401)
+          throw new Error(`${new URL(vaultUrl).host} answered ${response.status}, expected a 401 challenge`);
         const challenge = parseBearerChallenge(response.headers.get('www-authenticate'));
         const resource = challenge.resource ?? challenge.scope?.replace(/\/\.default$/, '');
         if (!resource) throw new Error(`${new URL(vaultUrl).host} sent no bearer challenge`);
@@ -86,7 +92,8 @@ export function exchangeCheck(exchangeBaseUrl: string, tenantIds: string[]): Hea
         body: JSON.stringify({ CmdletInput: { CmdletName: 'Get-AcceptedDomain', Parameters: {} } }),
         signal,
       });
-      if (response.status !== 401) throw new Error(`admin API answered ${response.status} to an anonymous request, expected 401`);
+      if (response.status !== 401)
+        throw new Error(`admin API answered ${response.status} to an anonymous request, expected 401`);
       return 'admin API reachable';
     },
   };
@@ -140,7 +147,10 @@ export function exchangeAccessCheck(o: ExchangeAccessCheckOptions): HealthCheck 
       }
       if (running.size) {
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([Promise.all(running.values()), new Promise((resolve) => (timer = setTimeout(resolve, o.probeWaitMs ?? 3000)))]);
+        await Promise.race([
+          Promise.all(running.values()),
+          new Promise((resolve) => (timer = setTimeout(resolve, o.probeWaitMs ?? 3000))),
+        ]);
         clearTimeout(timer);
       }
       const refused: Array<{ tenant: { tenantId: string; domain: string }; outcome: AccessOutcome }> = [];
@@ -153,7 +163,12 @@ export function exchangeAccessCheck(o: ExchangeAccessCheckOptions): HealthCheck 
         else if (outcomes.length) accepted.push(tenant.domain);
         else unknown.push(tenant.domain);
       }
-      const rest = [accepted.length ? `Exchange accepts the app of ${accepted.join(', ')}` : '', unknown.length ? `not known yet for ${unknown.join(', ')}` : ''].filter(Boolean).join('; ');
+      const rest = [
+        accepted.length ? `Exchange accepts the app of ${accepted.join(', ')}` : '',
+        unknown.length ? `not known yet for ${unknown.join(', ')}` : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
       if (!refused.length) return rest || 'no tenants';
       const describe = ({ tenant, outcome }: (typeof refused)[number]) =>
         `${tenant.domain} (${tenant.tenantId}): Exchange refused ${outcome.cmdlet}${outcome.status ? ` (HTTP ${outcome.status}` : ' (no token'}${outcome.exceptionType ? `, ${outcome.exceptionType}` : ''}) ${Math.round((now() - outcome.at) / 60_000)} min ago.${outcome.remediation ? ` Fix: ${outcome.remediation}` : ''}`;
@@ -162,7 +177,16 @@ export function exchangeAccessCheck(o: ExchangeAccessCheckOptions): HealthCheck 
         detail: [...refused.map(describe), rest].filter(Boolean).join(' '),
         data: {
           // Health is anonymous: Exchange's own message stays out (it can name apps and objects).
-          tenants: refused.map(({ tenant, outcome }) => ({ tenantId: tenant.tenantId, domain: tenant.domain, cmdlet: outcome.cmdlet, at: new Date(outcome.at).toISOString(), status: outcome.status, exceptionType: outcome.exceptionType, remediation: outcome.remediation, requestId: outcome.requestId })),
+          tenants: refused.map(({ tenant, outcome }) => ({
+            tenantId: tenant.tenantId,
+            domain: tenant.domain,
+            cmdlet: outcome.cmdlet,
+            at: new Date(outcome.at).toISOString(),
+            status: outcome.status,
+            exceptionType: outcome.exceptionType,
+            remediation: outcome.remediation,
+            requestId: outcome.requestId,
+          })),
         },
       };
     },
@@ -170,7 +194,11 @@ export function exchangeAccessCheck(o: ExchangeAccessCheckOptions): HealthCheck 
 }
 
 /** The policy file loads, and its latest edit (if any) was accepted. */
-export function policyCheck(source: { load(): void; current(): { rules: unknown[] } | undefined; problem(): string | undefined }): HealthCheck {
+export function policyCheck(source: {
+  load(): void;
+  current(): { rules: unknown[] } | undefined;
+  problem(): string | undefined;
+}): HealthCheck {
   return {
     name: 'policy',
     async run() {
@@ -189,7 +217,13 @@ export function policyCheck(source: { load(): void; current(): { rules: unknown[
  * version Entra ID does not accept (e.g. auto-renewed, not uploaded to the app), or versions it
  * may not list.
  */
-export function certificateCheck(monitor: { recent(maxAgeMs: number): Promise<Array<{ domain: string; state: string; daysLeft?: number; detail?: string; warnings?: Array<{ message: string }> }>> }): HealthCheck {
+export function certificateCheck(monitor: {
+  recent(
+    maxAgeMs: number,
+  ): Promise<
+    Array<{ domain: string; state: string; daysLeft?: number; detail?: string; warnings?: Array<{ message: string }> }>
+  >;
+}): HealthCheck {
   return {
     name: 'certificates',
     async run() {
@@ -202,7 +236,9 @@ export function certificateCheck(monitor: { recent(maxAgeMs: number): Promise<Ar
         ...statuses.flatMap((s) => (s.warnings ?? []).map((w) => `${s.domain}: ${w.message}`)),
       ];
       if (warnings.length) return { status: 'degraded', detail: `warning: ${warnings.join('; ')}` };
-      return statuses.length ? statuses.map((s) => `${s.domain}: ${s.daysLeft} days left`).join('; ') : 'no certificate tenants';
+      return statuses.length
+        ? statuses.map((s) => `${s.domain}: ${s.daysLeft} days left`).join('; ')
+        : 'no certificate tenants';
     },
   };
 }

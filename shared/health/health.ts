@@ -74,10 +74,20 @@ export class HealthService {
         try {
           const found = await Promise.race([
             check.run(controller.signal),
-            new Promise<never>((_, reject) => controller.signal.addEventListener('abort', () => reject(new Error(`no answer within ${timeoutMs} ms`)))),
+            new Promise<never>((_, reject) =>
+              controller.signal.addEventListener('abort', () => reject(new Error(`no answer within ${timeoutMs} ms`))),
+            ),
           ]);
           const finding: CheckFinding = typeof found === 'string' ? { status: 'up', detail: found } : found;
-          return [check.name, { status: finding.status, detail: finding.detail, durationMs: Date.now() - started, ...(finding.data ? { data: finding.data } : {}) }];
+          return [
+            check.name,
+            {
+              status: finding.status,
+              detail: finding.detail,
+              durationMs: Date.now() - started,
+              ...(finding.data ? { data: finding.data } : {}),
+            },
+          ];
         } catch (error) {
           return [check.name, { status: 'down', detail: describeFailure(error), durationMs: Date.now() - started }];
         } finally {
@@ -86,7 +96,11 @@ export class HealthService {
       }),
     );
     const dependencies = Object.fromEntries(entries);
-    const status = entries.some(([, r]) => r.status === 'down') ? 'unhealthy' : entries.some(([, r]) => r.status === 'degraded') ? 'degraded' : 'healthy';
+    const status = entries.some(([, r]) => r.status === 'down')
+      ? 'unhealthy'
+      : entries.some(([, r]) => r.status === 'degraded')
+        ? 'degraded'
+        : 'healthy';
     return { status, checkedAt: new Date().toISOString(), dependencies };
   }
 }

@@ -16,7 +16,23 @@ export type FunctionDefinition =
   | { trigger: 'timer'; name: string; options: TimerFunctionOptions }
   | { trigger: 'eventGrid'; name: string; options: EventGridFunctionOptions };
 
-export const defineHttp = (name: string, options: HttpFunctionOptions): FunctionDefinition => ({ trigger: 'http', name, options });
-export const defineQueue = (name: string, options: StorageQueueFunctionOptions): FunctionDefinition => ({ trigger: 'storageQueue', name, options });
-export const defineTimer = (name: string, options: TimerFunctionOptions): FunctionDefinition => ({ trigger: 'timer', name, options });
-export const defineEventGrid = (name: string, options: EventGridFunctionOptions): FunctionDefinition => ({ trigger: 'eventGrid', name, options });
+export const defineHttp = (name: string, options: HttpFunctionOptions): FunctionDefinition => ({
+  trigger: 'http',
+  name,
+  options,
+});
+export const defineQueue = (name: string, options: StorageQueueFunctionOptions): FunctionDefinition => ({
+  trigger: 'storageQueue',
+  name,
+  options,
+});
+export const defineTimer = (name: string, options: TimerFunctionOptions): FunctionDefinition => ({
+  trigger: 'timer',
+  name,
+  options,
+});
+export const defineEventGrid = (name: string, options: EventGridFunctionOptions): FunctionDefinition => ({
+  trigger: 'eventGrid',
+  name,
+  options,
+});

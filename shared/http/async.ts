@@ -3,7 +3,12 @@ import { randomUUID } from 'node:crypto';
 import type { HttpResponseInit } from '@azure/functions';
 import { publicView, TERMINAL, type Command } from '../commands/model';
 
-export function acceptedResponse(location: string, body: unknown, retryAfterSeconds = 2, headers: Record<string, string> = {}): HttpResponseInit {
+export function acceptedResponse(
+  location: string,
+  body: unknown,
+  retryAfterSeconds = 2,
+  headers: Record<string, string> = {},
+): HttpResponseInit {
   return {
     status: 202,
     headers: { location, 'retry-after': String(retryAfterSeconds), 'cache-control': 'no-store', ...headers },
@@ -22,7 +27,9 @@ export function submittedResponse(command: Command): HttpResponseInit {
 export function correlationIdOf(request: { headers: { get(name: string): string | null } }): string | undefined {
   const explicit = request.headers.get('x-correlation-id')?.trim();
   if (explicit && /^[\x21-\x7e]{1,128}$/.test(explicit)) return explicit;
-  const traceId = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(request.headers.get('traceparent')?.trim() ?? '')?.[1];
+  const traceId = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(
+    request.headers.get('traceparent')?.trim() ?? '',
+  )?.[1];
   return traceId && !/^0+$/.test(traceId) ? traceId : undefined;
 }
 

@@ -20,12 +20,18 @@ interface BodyLimits {
 async function jsonBytes(request: BodySource, limits: BodyLimits): Promise<Buffer> {
   const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type && type !== 'application/json' && !type.endsWith('+json')) {
-    throw new HttpProblem({ status: 415, title: 'Unsupported media type', detail: limits.unsupported(type.slice(0, 80)) });
+    throw new HttpProblem({
+      status: 415,
+      title: 'Unsupported media type',
+      detail: limits.unsupported(type.slice(0, 80)),
+    });
   }
   // The declared length first: a large body is refused before it is read.
-  if (Number(request.headers.get('content-length') ?? 0) > limits.maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: limits.tooLarge });
+  if (Number(request.headers.get('content-length') ?? 0) > limits.maxBytes)
+    throw new HttpProblem({ status: 413, title: 'Body too large', detail: limits.tooLarge });
   const bytes = Buffer.from(await request.arrayBuffer());
-  if (bytes.length > limits.maxBytes) throw new HttpProblem({ status: 413, title: 'Body too large', detail: limits.tooLarge });
+  if (bytes.length > limits.maxBytes)
+    throw new HttpProblem({ status: 413, title: 'Body too large', detail: limits.tooLarge });
   return bytes;
 }
 
@@ -35,10 +41,18 @@ export interface ReadJsonOptions {
 }
 
 /** Reads a JSON object body: 415 for another media type, 413 when too large, 400 when not JSON or not an object. */
-export async function readJsonObject(request: BodySource, options: ReadJsonOptions = {}): Promise<Record<string, unknown>> {
+export async function readJsonObject(
+  request: BodySource,
+  options: ReadJsonOptions = {},
+): Promise<Record<string, unknown>> {
   const maxBytes = options.maxBytes ?? 64 * 1024;
-  const bytes = await jsonBytes(request, { maxBytes, unsupported: (type) => `Send the body as application/json (got ${type}).`, tooLarge: `The body may be at most ${maxBytes} bytes.` });
-  if (bytes.length === 0) throw new HttpProblem({ status: 400, title: 'Missing body', detail: 'The request needs a JSON object body.' });
+  const bytes = await jsonBytes(request, {
+    maxBytes,
+    unsupported: (type) => `Send the body as application/json (got ${type}).`,
+    tooLarge: `The body may be at most ${maxBytes} bytes.`,
+  });
+  if (bytes.length === 0)
+    throw new HttpProblem({ status: 400, title: 'Missing body', detail: 'The request needs a JSON object body.' });
   assertJsonLimits(bytes.toString('utf8')); // depth and size bounds before parsing (deep nesting would overflow the stack later)
   let value: unknown;
   let pollution = false;
@@ -52,7 +66,12 @@ export async function readJsonObject(request: BodySource, options: ReadJsonOptio
   } catch {
     throw new HttpProblem({ status: 400, title: 'Invalid JSON', detail: 'The request body is not valid JSON.' });
   }
-  if (pollution) throw new HttpProblem({ status: 400, title: 'Invalid body', detail: 'The request body may not contain a "__proto__" key.' });
+  if (pollution)
+    throw new HttpProblem({
+      status: 400,
+      title: 'Invalid body',
+      detail: 'The request body may not contain a "__proto__" key.',
+    });
   if (!value || typeof value !== 'object' || Array.isArray(value)) {
     throw new HttpProblem({ status: 400, title: 'Invalid body', detail: 'The request body must be a JSON object.' });
   }
@@ -61,8 +80,18 @@ export async function readJsonObject(request: BodySource, options: ReadJsonOptio
 
 /** Reads an event delivery (object or array): 415 for non-JSON media types, 413 over 1 MB, 400 when not JSON. */
 export async function readEventBody(request: BodySource, maxBytes = 1024 * 1024): Promise<unknown> {
-  const bytes = await jsonBytes(request, { maxBytes, unsupported: (type) => `Send events as application/json or application/cloudevents(-batch)+json (got ${type}).`, tooLarge: `A delivery may be at most ${maxBytes} bytes.` });
-  const malformed = (title: string, message: string) => new HttpProblem({ status: 400, title, detail: 'The event delivery is malformed; nothing was accepted.', errors: [{ field: 'body', message }] });
+  const bytes = await jsonBytes(request, {
+    maxBytes,
+    unsupported: (type) => `Send events as application/json or application/cloudevents(-batch)+json (got ${type}).`,
+    tooLarge: `A delivery may be at most ${maxBytes} bytes.`,
+  });
+  const malformed = (title: string, message: string) =>
+    new HttpProblem({
+      status: 400,
+      title,
+      detail: 'The event delivery is malformed; nothing was accepted.',
+      errors: [{ field: 'body', message }],
+    });
   if (!bytes.length) throw malformed('Missing body', 'is required: the events');
   // 400, not 422: Event Grid does not retry a 400, and a hostile delivery must not come back.
   assertJsonLimits(bytes.toString('utf8'), { status: 400, title: 'Invalid event delivery', maxEntries: 100_000 });

@@ -56,7 +56,11 @@ export interface HttpCall {
 
 export type HttpEndpointHandler = (call: HttpCall) => Promise<HttpResponseInit>;
 
-export function httpEndpoint(services: HttpEndpointServices, options: HttpEndpointOptions, handler: HttpEndpointHandler): FunctionDefinition {
+export function httpEndpoint(
+  services: HttpEndpointServices,
+  options: HttpEndpointOptions,
+  handler: HttpEndpointHandler,
+): FunctionDefinition {
   const route = `/api/${options.route}`;
   return defineHttp(options.name, {
     route: options.route,
@@ -71,14 +75,23 @@ export function httpEndpoint(services: HttpEndpointServices, options: HttpEndpoi
         return caller;
       };
       const call: HttpCall = { request, correlationId, log, authenticate };
-      const response = await traceHttp(request, { name: `${request.method} ${route}`, route, correlationId, telemetry: services.telemetry }, (span) => answer(call, span, handler, options.name));
+      const response = await traceHttp(
+        request,
+        { name: `${request.method} ${route}`, route, correlationId, telemetry: services.telemetry },
+        (span) => answer(call, span, handler, options.name),
+      );
       return withEndpointHeaders(response, correlationId);
     },
   });
 }
 
 /** The handler's answer, or the problem+json for its failure. */
-async function answer(call: HttpCall, span: Span, handler: HttpEndpointHandler, name: string): Promise<HttpResponseInit> {
+async function answer(
+  call: HttpCall,
+  span: Span,
+  handler: HttpEndpointHandler,
+  name: string,
+): Promise<HttpResponseInit> {
   try {
     return await handler(call);
   } catch (error) {

@@ -37,7 +37,10 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
   const keysFor = (tenantId: string) => {
     let set = jwks.get(tenantId);
     if (!set) {
-      set = createRemoteJWKSet(new URL(`${host}/${tenantId}/discovery/v2.0/keys`), { cooldownDuration: 30_000, cacheMaxAge: 3600_000 });
+      set = createRemoteJWKSet(new URL(`${host}/${tenantId}/discovery/v2.0/keys`), {
+        cooldownDuration: 30_000,
+        cacheMaxAge: 3600_000,
+      });
       jwks.set(tenantId, set);
     }
     return set;
@@ -56,7 +59,8 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
       throw challenge('invalid_token', 'The token is not a readable JWT.');
     }
     // Valid JSON is not yet a claims set: null, arrays and numbers parse too.
-    if (!unverified || typeof unverified !== 'object' || Array.isArray(unverified)) throw challenge('invalid_token', 'The token is not a readable JWT.');
+    if (!unverified || typeof unverified !== 'object' || Array.isArray(unverified))
+      throw challenge('invalid_token', 'The token is not a readable JWT.');
     const claimedTenant = (unverified as JWTPayload).tid;
     const tid = typeof claimedTenant === 'string' ? claimedTenant.toLowerCase() : '';
     if (!tenants.has(tid)) throw challenge('invalid_token', 'Tokens from this tenant are not accepted.');
@@ -71,9 +75,15 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
       }));
     } catch (error) {
       if (error instanceof errors.JWTExpired) throw challenge('invalid_token', 'The token is expired.');
-      if (error instanceof errors.JWTClaimValidationFailed) throw challenge('invalid_token', `The token's ${error.claim} claim is not accepted.`);
-      if (error instanceof errors.JOSEError) throw challenge('invalid_token', 'The token signature could not be verified.');
-      throw new HttpProblem({ status: 503, title: 'Authentication unavailable', detail: 'The identity provider could not be reached to verify the token; retry later.' });
+      if (error instanceof errors.JWTClaimValidationFailed)
+        throw challenge('invalid_token', `The token's ${error.claim} claim is not accepted.`);
+      if (error instanceof errors.JOSEError)
+        throw challenge('invalid_token', 'The token signature could not be verified.');
+      throw new HttpProblem({
+        status: 503,
+        title: 'Authentication unavailable',
+        detail: 'The identity provider could not be reached to verify the token; retry later.',
+      });
     }
     const lifetimeProblem = tokenTimeProblem(payload, options.clockToleranceSeconds ?? 300); // exp required; nbf and iat not in the future
     if (lifetimeProblem) throw challenge('invalid_token', lifetimeProblem);
@@ -83,7 +93,16 @@ export function createEntraAuthenticator(options: EntraAuthOptions): Authenticat
     const appId = String(payload.azp ?? payload.appid ?? '');
     const groups = Array.isArray(payload.groups) ? payload.groups.map(String).slice(0, 200) : undefined;
     return isUser
-      ? { kind: 'user', id: String(payload.oid ?? payload.sub), tenantId: tid, upn: String(payload.preferred_username ?? payload.upn ?? ''), roles, scopes, appId, ...(groups ? { groups } : {}) }
+      ? {
+          kind: 'user',
+          id: String(payload.oid ?? payload.sub),
+          tenantId: tid,
+          upn: String(payload.preferred_username ?? payload.upn ?? ''),
+          roles,
+          scopes,
+          appId,
+          ...(groups ? { groups } : {}),
+        }
       : { kind: 'app', id: appId, tenantId: tid, roles, scopes, appId };
   };
 }

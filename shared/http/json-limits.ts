@@ -82,7 +82,11 @@ export function jsonLimitViolation(text: string, limits: JsonLimits = {}): Field
     if (!top || !top.array || !top.expecting) return undefined;
     top.expecting = false;
     top.index++;
-    if (++entries > maxEntries) return { field: pathOf(text, stack), message: `makes the body too large: at most ${maxEntries} object members and array items in all` };
+    if (++entries > maxEntries)
+      return {
+        field: pathOf(text, stack),
+        message: `makes the body too large: at most ${maxEntries} object members and array items in all`,
+      };
     return undefined;
   };
   for (let i = 0; i < text.length; i++) {
@@ -102,7 +106,11 @@ export function jsonLimitViolation(text: string, limits: JsonLimits = {}): Field
         top.expecting = false;
         top.keyStart = i;
         top.keyEnd = end;
-        if (++entries > maxEntries) return { field: pathOf(text, stack), message: `makes the body too large: at most ${maxEntries} object members and array items in all` };
+        if (++entries > maxEntries)
+          return {
+            field: pathOf(text, stack),
+            message: `makes the body too large: at most ${maxEntries} object members and array items in all`,
+          };
       } else {
         const problem = valueStarts();
         if (problem) return problem;
@@ -113,7 +121,11 @@ export function jsonLimitViolation(text: string, limits: JsonLimits = {}): Field
     if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
       const problem = valueStarts();
       if (problem) return problem;
-      if (stack.length >= maxDepth) return { field: pathOf(text, stack), message: `is nested too deeply: at most ${maxDepth} levels of objects and arrays` };
+      if (stack.length >= maxDepth)
+        return {
+          field: pathOf(text, stack),
+          message: `is nested too deeply: at most ${maxDepth} levels of objects and arrays`,
+        };
       stack.push({ array: c === OPEN_ARRAY, keyStart: 0, keyEnd: 0, expecting: true, index: -1 });
       continue;
     }
@@ -131,7 +143,17 @@ export function jsonLimitViolation(text: string, limits: JsonLimits = {}): Field
     if (problem) return problem;
     while (i + 1 < text.length) {
       const d = text.charCodeAt(i + 1);
-      if (isWhitespace(d) || d === COMMA || d === COLON || d === QUOTE || d === OPEN_OBJECT || d === CLOSE_OBJECT || d === OPEN_ARRAY || d === CLOSE_ARRAY) break;
+      if (
+        isWhitespace(d) ||
+        d === COMMA ||
+        d === COLON ||
+        d === QUOTE ||
+        d === OPEN_OBJECT ||
+        d === CLOSE_OBJECT ||
+        d === OPEN_ARRAY ||
+        d === CLOSE_ARRAY
+      )
+        break;
       i++;
     }
   }
@@ -149,5 +171,10 @@ export function assertJsonLimits(text: string, options: JsonLimitProblem = {}): 
   const violation = jsonLimitViolation(text, options);
   if (!violation) return;
   const where = violation.field === 'body' ? 'The body' : `The body's field ${violation.field}`;
-  throw new HttpProblem({ status: options.status ?? 422, title: options.title ?? 'Invalid body', detail: `${where} ${violation.message}.`, errors: [violation] });
+  throw new HttpProblem({
+    status: options.status ?? 422,
+    title: options.title ?? 'Invalid body',
+    detail: `${where} ${violation.message}.`,
+    errors: [violation],
+  });
 }

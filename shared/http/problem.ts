@@ -96,7 +96,16 @@ export function problemFor(error: unknown): ProblemInit | undefined {
 export function unexpectedProblem(error: unknown): ProblemInit {
   // A configuration problem is the operator's to fix (details in the log and /api/health), not the caller's.
   if ((error as { code?: string } | undefined)?.code === 'Config.Invalid') {
-    return { status: 503, title: 'Service not configured', detail: 'The gateway is misconfigured; the request was not accepted. Operators: see /api/health and the log.', headers: { 'retry-after': '60' } };
+    return {
+      status: 503,
+      title: 'Service not configured',
+      detail: 'The gateway is misconfigured; the request was not accepted. Operators: see /api/health and the log.',
+      headers: { 'retry-after': '60' },
+    };
   }
-  return { status: 500, title: 'Internal error', detail: 'The request could not be completed. It was not accepted; retry later.' };
+  return {
+    status: 500,
+    title: 'Internal error',
+    detail: 'The request could not be completed. It was not accepted; retry later.',
+  };
 }

@@ -13,7 +13,11 @@ export const DEFAULT_CLOCK_SKEW_SECONDS = 300;
  * Why the token's lifetime claims are not acceptable (a sentence for the 401's description),
  * or undefined when they are. `now` in seconds since the epoch.
  */
-export function tokenTimeProblem(payload: JWTPayload, skewSeconds = DEFAULT_CLOCK_SKEW_SECONDS, now = Math.floor(Date.now() / 1000)): string | undefined {
+export function tokenTimeProblem(
+  payload: JWTPayload,
+  skewSeconds = DEFAULT_CLOCK_SKEW_SECONDS,
+  now = Math.floor(Date.now() / 1000),
+): string | undefined {
   const { exp, nbf, iat } = payload;
   if (exp === undefined) return 'The token has no exp (expiry) claim.';
   if (typeof exp !== 'number' || !Number.isFinite(exp)) return "The token's exp claim is not a number.";

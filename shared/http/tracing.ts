@@ -5,7 +5,15 @@
  */
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import { context, SpanStatusCode, trace } from '@opentelemetry/api';
-import { ATTR, contextFromTraceparent, globalTelemetry, markFailed, SpanKind, type Span, type Telemetry } from '../observability/telemetry';
+import {
+  ATTR,
+  contextFromTraceparent,
+  globalTelemetry,
+  markFailed,
+  SpanKind,
+  type Span,
+  type Telemetry,
+} from '../observability/telemetry';
 
 export interface TraceHttpOptions {
   /** Route template, e.g. "POST /api/commands" (low cardinality: no ids). */
@@ -16,12 +24,23 @@ export interface TraceHttpOptions {
   telemetry?: Telemetry;
 }
 
-export async function traceHttp(request: HttpRequest, options: TraceHttpOptions, work: (span: Span) => Promise<HttpResponseInit>): Promise<HttpResponseInit> {
+export async function traceHttp(
+  request: HttpRequest,
+  options: TraceHttpOptions,
+  work: (span: Span) => Promise<HttpResponseInit>,
+): Promise<HttpResponseInit> {
   const telemetry = options.telemetry ?? globalTelemetry;
   const parent = contextFromTraceparent(request.headers.get('traceparent'));
   const span = telemetry.tracer.startSpan(
     options.name,
-    { kind: SpanKind.SERVER, attributes: { [ATTR.httpMethod]: request.method, [ATTR.httpRoute]: options.route, ...(options.correlationId ? { [ATTR.correlationId]: options.correlationId } : {}) } },
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        [ATTR.httpMethod]: request.method,
+        [ATTR.httpRoute]: options.route,
+        ...(options.correlationId ? { [ATTR.correlationId]: options.correlationId } : {}),
+      },
+    },
     parent,
   );
   try {

@@ -30,13 +30,19 @@ export interface StartAzureMonitorOptions {
  * Starts exporting to Application Insights if configured; a malformed setting is logged
  * (naming it) and leaves telemetry off rather than stopping the app.
  */
-export function startAzureMonitor(env: Record<string, string | undefined>, options: StartAzureMonitorOptions = {}): TelemetryExport {
+export function startAzureMonitor(
+  env: Record<string, string | undefined>,
+  options: StartAzureMonitorOptions = {},
+): TelemetryExport {
   if (running) return running;
   let settings;
   try {
     settings = readTelemetrySettings(env);
   } catch (error) {
-    (options.logger ?? createLogger({ name: 'telemetry' })).error({ problems: (error as { problems?: string[] }).problems }, 'telemetry is off: invalid Application Insights settings');
+    (options.logger ?? createLogger({ name: 'telemetry' })).error(
+      { problems: (error as { problems?: string[] }).problems },
+      'telemetry is off: invalid Application Insights settings',
+    );
     return NOT_STARTED;
   }
   if (!settings) return NOT_STARTED;
@@ -46,7 +52,13 @@ export function startAzureMonitor(env: Record<string, string | undefined>, optio
     azureMonitorExporterOptions: {
       connectionString: settings.connectionString,
       // Resources with local auth disabled accept only Entra ID tokens (Monitoring Metrics Publisher).
-      ...(settings.entraAuth ? { credential: new ManagedIdentityCredential(settings.entraAuth.clientId ? { clientId: settings.entraAuth.clientId } : {}) } : {}),
+      ...(settings.entraAuth
+        ? {
+            credential: new ManagedIdentityCredential(
+              settings.entraAuth.clientId ? { clientId: settings.entraAuth.clientId } : {},
+            ),
+          }
+        : {}),
     },
     instrumentationOptions: {
       http: { enabled: true },

@@ -11,7 +11,10 @@ const PATTERNS: Array<[RegExp, string]> = [
   [/-----BEGIN [A-Z0-9 ]+-----[A-Za-z0-9+/=\s]*/g, '[REDACTED PEM]'],
   [/\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g, '[REDACTED JWT]'],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, '$1 [REDACTED]'],
-  [/((?:client_secret|client_assertion|password|secret|access_token|refresh_token|id_token|code_verifier|assertion)["']?\s*[=:]\s*["']?)[^"'&\s,;}]+/gi, '$1[REDACTED]'],
+  [
+    /((?:client_secret|client_assertion|password|secret|access_token|refresh_token|id_token|code_verifier|assertion)["']?\s*[=:]\s*["']?)[^"'&\s,;}]+/gi,
+    '$1[REDACTED]',
+  ],
   [/\b[A-Za-z0-9_-]{3}8Q~[A-Za-z0-9_.~-]{30,}/g, '[REDACTED SECRET]'],
   [/[A-Za-z0-9+/]{200,}={0,2}/g, '[REDACTED BASE64]'],
 ];
@@ -38,6 +41,7 @@ export function redactValue(value: unknown, depth = 0): unknown {
   return value;
 }
 
-const SECRET_KEY = /^(password|passwd|secret|clientsecret|client_secret|token|accesstoken|access_token|authorization|privatekey|private_key|pfx|assertion|client_assertion|cookie)$/i;
+const SECRET_KEY =
+  /^(password|passwd|secret|clientsecret|client_secret|token|accesstoken|access_token|authorization|privatekey|private_key|pfx|assertion|client_assertion|cookie)$/i;
 /** Any name that holds a password, not only `password` itself: NewPassword, OldPassword, RoomMailboxPassword, pfxPassword, … */
 const PASSWORD_KEY = /pass(?:word|wd|phrase)|pwd$/i;

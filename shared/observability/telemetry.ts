@@ -6,7 +6,23 @@
  * Attributes name the tenant, the cmdlet and the outcome — never parameter values or tokens:
  * traces leave the process, so they carry less than the (redacted) logs do.
  */
-import { context, metrics, SpanKind, SpanStatusCode, trace, TraceFlags, type Attributes, type Context, type Counter, type Histogram, type MeterProvider, type Span, type SpanContext, type Tracer, type TracerProvider } from '@opentelemetry/api';
+import {
+  context,
+  metrics,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type Attributes,
+  type Context,
+  type Counter,
+  type Histogram,
+  type MeterProvider,
+  type Span,
+  type SpanContext,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
 
 /** Instrumentation scope of every span and instrument of the app. */
 export const INSTRUMENTATION_NAME = 'exo-gateway';
@@ -74,7 +90,9 @@ export class Telemetry {
   constructor(private readonly options: TelemetryOptions = {}) {}
 
   get tracer(): Tracer {
-    return (this.tracerMade ??= (this.options.tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_NAME));
+    return (this.tracerMade ??= (this.options.tracerProvider ?? trace.getTracerProvider()).getTracer(
+      INSTRUMENTATION_NAME,
+    ));
   }
 
   private get instruments(): Instruments {
@@ -82,11 +100,25 @@ export class Telemetry {
       const meter = (this.options.meterProvider ?? metrics.getMeterProvider()).getMeter(INSTRUMENTATION_NAME);
       this.instrumentsMade = {
         commands: meter.createCounter(METRIC_NAMES.commands, { description: 'Command worker steps by outcome' }),
-        queueAge: meter.createHistogram(METRIC_NAMES.queueAge, { unit: 'ms', description: 'Time a due command waited in the queue' }),
-        slotWait: meter.createHistogram(METRIC_NAMES.slotWait, { unit: 'ms', description: 'Time spent waiting for a tenant concurrency slot' }),
-        exchangeDuration: meter.createHistogram(METRIC_NAMES.exchangeDuration, { unit: 'ms', description: 'Exchange admin API request latency' }),
-        throttled: meter.createCounter(METRIC_NAMES.throttled, { description: 'Exchange throttling answers (429 or the concurrency-limit text)' }),
-        outcomeRecord: meter.createHistogram(METRIC_NAMES.outcomeRecord, { unit: 'ms', description: 'From an Exchange answer to its command outcome being stored' }),
+        queueAge: meter.createHistogram(METRIC_NAMES.queueAge, {
+          unit: 'ms',
+          description: 'Time a due command waited in the queue',
+        }),
+        slotWait: meter.createHistogram(METRIC_NAMES.slotWait, {
+          unit: 'ms',
+          description: 'Time spent waiting for a tenant concurrency slot',
+        }),
+        exchangeDuration: meter.createHistogram(METRIC_NAMES.exchangeDuration, {
+          unit: 'ms',
+          description: 'Exchange admin API request latency',
+        }),
+        throttled: meter.createCounter(METRIC_NAMES.throttled, {
+          description: 'Exchange throttling answers (429 or the concurrency-limit text)',
+        }),
+        outcomeRecord: meter.createHistogram(METRIC_NAMES.outcomeRecord, {
+          unit: 'ms',
+          description: 'From an Exchange answer to its command outcome being stored',
+        }),
       };
     }
     return this.instrumentsMade;
@@ -120,9 +152,17 @@ export class Telemetry {
    * Runs `work` in a new span (child of `parent`, default the active context) and ends it;
    * a thrown error marks the span as failed and is rethrown.
    */
-  async inSpan<T>(name: string, options: { kind?: SpanKind; attributes?: Attributes; parent?: Context; startTime?: number }, work: (span: Span) => Promise<T>): Promise<T> {
+  async inSpan<T>(
+    name: string,
+    options: { kind?: SpanKind; attributes?: Attributes; parent?: Context; startTime?: number },
+    work: (span: Span) => Promise<T>,
+  ): Promise<T> {
     const parent = options.parent ?? context.active();
-    const span = this.tracer.startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, startTime: options.startTime }, parent);
+    const span = this.tracer.startSpan(
+      name,
+      { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, startTime: options.startTime },
+      parent,
+    );
     try {
       return await context.with(trace.setSpan(parent, span), () => work(span));
     } catch (error) {
@@ -163,7 +203,10 @@ export function formatTraceparent(spanContext: SpanContext | undefined): string 
  * `fallback` (the active context). Parsed here rather than through the global propagator so
  * a trace joins up whatever propagators an SDK configured.
  */
-export function contextFromTraceparent(header: string | null | undefined, fallback: Context = context.active()): Context {
+export function contextFromTraceparent(
+  header: string | null | undefined,
+  fallback: Context = context.active(),
+): Context {
   const remote = parseTraceparent(header);
   return remote ? trace.setSpanContext(fallback, remote) : fallback;
 }

@@ -64,23 +64,50 @@ function requestDefinition(operation: OperationDefinition, example: Json): Json 
 
 const COMMAND_STATUS: Json = {
   type: 'object',
-  description: 'A command: accepted → queued → running → succeeded, failed or inDoubt (it may have run, its outcome was lost, and it can neither be checked nor safely sent again: check the object in Exchange).',
+  description:
+    'A command: accepted → queued → running → succeeded, failed or inDoubt (it may have run, its outcome was lost, and it can neither be checked nor safely sent again: check the object in Exchange).',
   properties: {
     id: { type: 'string', description: 'Command id.', 'x-ms-summary': 'Command id' },
     tenant: { type: 'string', 'x-ms-summary': 'Tenant' },
     operation: { type: 'string', 'x-ms-summary': 'Operation' },
     cmdlet: { type: 'string', 'x-ms-summary': 'Cmdlet(s)' },
-    parameters: { type: 'object', description: 'A raw command\'s parameters as sent; secret values (passwords, credentials) are "***".', 'x-ms-summary': 'Parameters' },
-    status: { type: 'string', enum: ['accepted', 'queued', 'running', 'succeeded', 'failed', 'inDoubt'], 'x-ms-summary': 'Status' },
+    parameters: {
+      type: 'object',
+      description: 'A raw command\'s parameters as sent; secret values (passwords, credentials) are "***".',
+      'x-ms-summary': 'Parameters',
+    },
+    status: {
+      type: 'string',
+      enum: ['accepted', 'queued', 'running', 'succeeded', 'failed', 'inDoubt'],
+      'x-ms-summary': 'Status',
+    },
     attempts: { type: 'integer', 'x-ms-summary': 'Attempts' },
     createdAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Created' },
     updatedAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Updated' },
     finishedAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Finished' },
     idempotencyKey: { type: 'string', 'x-ms-summary': 'Idempotency key' },
-    alreadyApplied: { type: 'boolean', description: 'True when the desired state already held.', 'x-ms-summary': 'Already applied' },
-    readBack: { type: 'object', description: 'How a command whose earlier attempt had no recorded outcome was decided by reading the object back.', 'x-ms-summary': 'Read back' },
-    reruns: { type: 'integer', description: 'Times the (idempotent) cmdlet was sent again after an attempt whose outcome was not recorded.', 'x-ms-summary': 'Re-runs' },
-    inDoubt: { type: 'object', description: 'For status inDoubt: why, the attempt, which instance sent it and when, the correlation id and request ids.', 'x-ms-summary': 'In doubt' },
+    alreadyApplied: {
+      type: 'boolean',
+      description: 'True when the desired state already held.',
+      'x-ms-summary': 'Already applied',
+    },
+    readBack: {
+      type: 'object',
+      description:
+        'How a command whose earlier attempt had no recorded outcome was decided by reading the object back.',
+      'x-ms-summary': 'Read back',
+    },
+    reruns: {
+      type: 'integer',
+      description: 'Times the (idempotent) cmdlet was sent again after an attempt whose outcome was not recorded.',
+      'x-ms-summary': 'Re-runs',
+    },
+    inDoubt: {
+      type: 'object',
+      description:
+        'For status inDoubt: why, the attempt, which instance sent it and when, the correlation id and request ids.',
+      'x-ms-summary': 'In doubt',
+    },
     warnings: { type: 'array', items: { type: 'string' }, 'x-ms-summary': 'Warnings' },
     result: { description: 'What Exchange returned (objects for Get- cmdlets).', 'x-ms-summary': 'Result' },
     error: {
@@ -105,7 +132,10 @@ const PROBLEM: Json = {
     status: { type: 'integer' },
     detail: { type: 'string' },
     rule: { type: 'string', description: 'The policy rule that denied the request (403).' },
-    errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+    errors: {
+      type: 'array',
+      items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
+    },
   },
 };
 
@@ -113,7 +143,10 @@ const problem = (description: string) => ({ description, schema: { $ref: '#/defi
 
 const ACCEPTED = {
   description: 'Accepted: poll the Location until it answers 200.',
-  headers: { Location: { type: 'string', description: 'Status URL of the command.' }, 'Retry-After': { type: 'integer', description: 'Seconds to wait before polling.' } },
+  headers: {
+    Location: { type: 'string', description: 'Status URL of the command.' },
+    'Retry-After': { type: 'integer', description: 'Seconds to wait before polling.' },
+  },
   schema: { $ref: '#/definitions/CommandStatus' },
 };
 
@@ -127,7 +160,15 @@ const COMMON_ERRORS = {
 };
 
 function idempotencyHeader(): Json {
-  return { name: 'Idempotency-Key', in: 'header', type: 'string', required: false, description: IDEMPOTENCY_PROPERTY.description, 'x-ms-summary': 'Idempotency key', 'x-ms-visibility': 'advanced' };
+  return {
+    name: 'Idempotency-Key',
+    in: 'header',
+    type: 'string',
+    required: false,
+    description: IDEMPOTENCY_PROPERTY.description,
+    'x-ms-summary': 'Idempotency key',
+    'x-ms-visibility': 'advanced',
+  };
 }
 
 /** Builds the whole document. */
@@ -136,7 +177,10 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
   const definitions: Json = { CommandStatus: COMMAND_STATUS, Problem: PROBLEM };
   for (const operation of OPERATIONS) {
     const definitionName = `${operation.operationId}Request`;
-    definitions[definitionName] = requestDefinition(operation, { tenant: 'contoso.onmicrosoft.com', ...operation.example });
+    definitions[definitionName] = requestDefinition(operation, {
+      tenant: 'contoso.onmicrosoft.com',
+      ...operation.example,
+    });
     paths[`/operations/${operation.name}`] = {
       post: {
         operationId: operation.operationId,
@@ -146,8 +190,19 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
         tags: ['Operations'],
         consumes: ['application/json'],
         produces: ['application/json', 'application/problem+json'],
-        parameters: [{ name: 'body', in: 'body', required: true, schema: { $ref: `#/definitions/${definitionName}` } }, idempotencyHeader()],
-        responses: { '200': { description: 'Already finished (a repeated idempotency key).', schema: { $ref: '#/definitions/CommandStatus' } }, '202': ACCEPTED, ...COMMON_ERRORS, '404': problem('Unknown operation.') },
+        parameters: [
+          { name: 'body', in: 'body', required: true, schema: { $ref: `#/definitions/${definitionName}` } },
+          idempotencyHeader(),
+        ],
+        responses: {
+          '200': {
+            description: 'Already finished (a repeated idempotency key).',
+            schema: { $ref: '#/definitions/CommandStatus' },
+          },
+          '202': ACCEPTED,
+          ...COMMON_ERRORS,
+          '404': problem('Unknown operation.'),
+        },
       },
     };
   }
@@ -170,18 +225,50 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
             required: ['tenant', 'cmdlet'],
             properties: {
               tenant: TENANT_PROPERTY,
-              cmdlet: { type: 'string', description: 'Cmdlet name in Verb-Noun form, e.g. Get-Mailbox.', 'x-ms-summary': 'Cmdlet', 'x-ms-visibility': 'important' },
-              parameters: { type: 'object', additionalProperties: true, description: 'Cmdlet parameters by name.', 'x-ms-summary': 'Parameters' },
-              select: { type: 'array', items: { type: 'string' }, description: 'Properties to return.', 'x-ms-summary': 'Properties', 'x-ms-visibility': 'advanced' },
-              anchorMailbox: { type: 'string', description: 'Routing hint, e.g. UPN:user@contoso.com.', 'x-ms-summary': 'Anchor mailbox', 'x-ms-visibility': 'advanced' },
+              cmdlet: {
+                type: 'string',
+                description: 'Cmdlet name in Verb-Noun form, e.g. Get-Mailbox.',
+                'x-ms-summary': 'Cmdlet',
+                'x-ms-visibility': 'important',
+              },
+              parameters: {
+                type: 'object',
+                additionalProperties: true,
+                description: 'Cmdlet parameters by name.',
+                'x-ms-summary': 'Parameters',
+              },
+              select: {
+                type: 'array',
+                items: { type: 'string' },
+                description: 'Properties to return.',
+                'x-ms-summary': 'Properties',
+                'x-ms-visibility': 'advanced',
+              },
+              anchorMailbox: {
+                type: 'string',
+                description: 'Routing hint, e.g. UPN:user@contoso.com.',
+                'x-ms-summary': 'Anchor mailbox',
+                'x-ms-visibility': 'advanced',
+              },
               idempotencyKey: IDEMPOTENCY_PROPERTY,
             },
-            example: { tenant: 'contoso.onmicrosoft.com', cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } },
+            example: {
+              tenant: 'contoso.onmicrosoft.com',
+              cmdlet: 'Get-Mailbox',
+              parameters: { Identity: 'adele.vance@contoso.com' },
+            },
           },
         },
         idempotencyHeader(),
       ],
-      responses: { '200': { description: 'Already finished (a repeated idempotency key).', schema: { $ref: '#/definitions/CommandStatus' } }, '202': ACCEPTED, ...COMMON_ERRORS },
+      responses: {
+        '200': {
+          description: 'Already finished (a repeated idempotency key).',
+          schema: { $ref: '#/definitions/CommandStatus' },
+        },
+        '202': ACCEPTED,
+        ...COMMON_ERRORS,
+      },
     },
   };
   paths['/commands/{id}'] = {
@@ -194,7 +281,10 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
       produces: ['application/json', 'application/problem+json'],
       parameters: [{ name: 'id', in: 'path', required: true, type: 'string', 'x-ms-summary': 'Command id' }],
       responses: {
-        '200': { description: 'Finished: succeeded, failed or inDoubt (see status and error).', schema: { $ref: '#/definitions/CommandStatus' } },
+        '200': {
+          description: 'Finished: succeeded, failed or inDoubt (see status and error).',
+          schema: { $ref: '#/definitions/CommandStatus' },
+        },
         '202': ACCEPTED,
         '401': problem('Missing or invalid bearer token.'),
         '404': problem('No command with this id is visible to the caller.'),
@@ -207,7 +297,8 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
     swagger: '2.0',
     info: {
       title: 'Exchange Recipient Gateway',
-      description: 'Safe, audited changes to Exchange Online recipients: named operations under a policy, run asynchronously within Exchange\'s limits.',
+      description:
+        "Safe, audited changes to Exchange Online recipients: named operations under a policy, run asynchronously within Exchange's limits.",
       version: options.version ?? '1.0',
     },
     host: options.host,

@@ -44,7 +44,10 @@ const address = (title: string, description: string) =>
     .string({ error: 'is required: an email address, e.g. "adele.vance@contoso.com"' })
     .trim()
     .max(256, 'must be at most 256 characters')
-    .regex(/^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/, 'must be an email address, e.g. "adele.vance@contoso.com"')
+    .regex(
+      /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/,
+      'must be an email address, e.g. "adele.vance@contoso.com"',
+    )
     .meta({ title, description });
 
 const mailbox = () => address('Mailbox', 'Email address (or UPN) of the mailbox to change.');
@@ -59,19 +62,33 @@ const message = (title: string) =>
     .meta({ title, description: `${title} (plain text or HTML).` });
 
 const isoDate = (title: string) =>
-  z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date and time, e.g. "2026-12-24T17:00:00Z"' }).meta({ title, description: `${title} (ISO 8601).` });
+  z.iso
+    .datetime({ offset: true, error: 'must be an ISO 8601 date and time, e.g. "2026-12-24T17:00:00Z"' })
+    .meta({ title, description: `${title} (ISO 8601).` });
 
 const setAutoReplyInput = z
   .strictObject({
     identity: mailbox(),
     internalMessage: message('Internal message'),
     externalMessage: message('External message').optional(),
-    externalAudience: z.enum(['None', 'Known', 'All'], { error: 'must be one of None, Known, All' }).default('All').meta({ title: 'External audience', description: 'Who outside the organization gets the reply: None, Known (contacts) or All.' }),
+    externalAudience: z
+      .enum(['None', 'Known', 'All'], { error: 'must be one of None, Known, All' })
+      .default('All')
+      .meta({
+        title: 'External audience',
+        description: 'Who outside the organization gets the reply: None, Known (contacts) or All.',
+      }),
     startTime: isoDate('Start time').optional(),
     endTime: isoDate('End time').optional(),
   })
-  .refine((v) => (v.startTime === undefined) === (v.endTime === undefined), { message: 'startTime and endTime go together (both for a scheduled reply, neither for one that starts now)', path: ['endTime'] })
-  .refine((v) => !v.startTime || !v.endTime || Date.parse(v.endTime) > Date.parse(v.startTime), { message: 'must be later than startTime', path: ['endTime'] });
+  .refine((v) => (v.startTime === undefined) === (v.endTime === undefined), {
+    message: 'startTime and endTime go together (both for a scheduled reply, neither for one that starts now)',
+    path: ['endTime'],
+  })
+  .refine((v) => !v.startTime || !v.endTime || Date.parse(v.endTime) > Date.parse(v.startTime), {
+    message: 'must be later than startTime',
+    path: ['endTime'],
+  });
 
 const identityOnly = z.strictObject({ identity: mailbox() });
 const mailboxAndUser = z.strictObject({ identity: mailbox(), user: delegate() });
@@ -81,7 +98,17 @@ function define<S extends z.ZodObject>(definition: OperationDefinition<S>): Oper
   return definition as unknown as OperationDefinition;
 }
 
-const SUMMARY_PROPERTIES = ['DisplayName', 'PrimarySmtpAddress', 'UserPrincipalName', 'RecipientTypeDetails', 'HiddenFromAddressListsEnabled', 'GrantSendOnBehalfTo', 'CustomAttribute1', 'CustomAttribute2', 'CustomAttribute3'];
+const SUMMARY_PROPERTIES = [
+  'DisplayName',
+  'PrimarySmtpAddress',
+  'UserPrincipalName',
+  'RecipientTypeDetails',
+  'HiddenFromAddressListsEnabled',
+  'GrantSendOnBehalfTo',
+  'CustomAttribute1',
+  'CustomAttribute2',
+  'CustomAttribute3',
+];
 
 export const OPERATIONS: readonly OperationDefinition[] = [
   define({
@@ -92,7 +119,11 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     visibility: 'important',
     readOnly: false,
     input: setAutoReplyInput as unknown as z.ZodObject,
-    example: { identity: 'adele.vance@contoso.com', internalMessage: 'I am out of the office until Monday.', externalAudience: 'Known' },
+    example: {
+      identity: 'adele.vance@contoso.com',
+      internalMessage: 'I am out of the office until Monday.',
+      externalAudience: 'Known',
+    },
     steps: (i: z.infer<typeof setAutoReplyInput>) => [
       {
         cmdlet: 'Set-MailboxAutoReplyConfiguration',
@@ -116,7 +147,9 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     readOnly: false,
     input: identityOnly,
     example: { identity: 'adele.vance@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Set-MailboxAutoReplyConfiguration', parameters: { Identity: i.identity, AutoReplyState: 'Disabled' } }],
+    steps: (i) => [
+      { cmdlet: 'Set-MailboxAutoReplyConfiguration', parameters: { Identity: i.identity, AutoReplyState: 'Disabled' } },
+    ],
   }),
   define({
     name: 'grant-full-access',
@@ -125,20 +158,48 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     description: 'Gives a user full access to a mailbox (read and manage its content).',
     visibility: 'important',
     readOnly: false,
-    input: mailboxAndUser.extend({ autoMapping: z.boolean({ error: 'must be true or false' }).default(true).meta({ title: 'Auto-mapping', description: 'Add the mailbox to the user\'s Outlook automatically.' }) }),
+    input: mailboxAndUser.extend({
+      autoMapping: z
+        .boolean({ error: 'must be true or false' })
+        .default(true)
+        .meta({ title: 'Auto-mapping', description: "Add the mailbox to the user's Outlook automatically." }),
+    }),
     example: { identity: 'info@contoso.com', user: 'adele.vance@contoso.com', autoMapping: false },
-    steps: (i) => [{ cmdlet: 'Add-MailboxPermission', parameters: { Identity: i.identity, User: i.user, AccessRights: ['FullAccess'], InheritanceType: 'All', AutoMapping: i.autoMapping, Confirm: false } }],
+    steps: (i) => [
+      {
+        cmdlet: 'Add-MailboxPermission',
+        parameters: {
+          Identity: i.identity,
+          User: i.user,
+          AccessRights: ['FullAccess'],
+          InheritanceType: 'All',
+          AutoMapping: i.autoMapping,
+          Confirm: false,
+        },
+      },
+    ],
   }),
   define({
     name: 'revoke-full-access',
     operationId: 'RevokeFullAccess',
     summary: 'Revoke full access to a mailbox',
-    description: 'Removes a user\'s full access to a mailbox.',
+    description: "Removes a user's full access to a mailbox.",
     visibility: 'important',
     readOnly: false,
     input: mailboxAndUser,
     example: { identity: 'info@contoso.com', user: 'adele.vance@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Remove-MailboxPermission', parameters: { Identity: i.identity, User: i.user, AccessRights: ['FullAccess'], InheritanceType: 'All', Confirm: false } }],
+    steps: (i) => [
+      {
+        cmdlet: 'Remove-MailboxPermission',
+        parameters: {
+          Identity: i.identity,
+          User: i.user,
+          AccessRights: ['FullAccess'],
+          InheritanceType: 'All',
+          Confirm: false,
+        },
+      },
+    ],
   }),
   define({
     name: 'grant-send-as',
@@ -149,18 +210,28 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     readOnly: false,
     input: mailboxAndUser,
     example: { identity: 'info@contoso.com', user: 'adele.vance@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Add-RecipientPermission', parameters: { Identity: i.identity, Trustee: i.user, AccessRights: ['SendAs'], Confirm: false } }],
+    steps: (i) => [
+      {
+        cmdlet: 'Add-RecipientPermission',
+        parameters: { Identity: i.identity, Trustee: i.user, AccessRights: ['SendAs'], Confirm: false },
+      },
+    ],
   }),
   define({
     name: 'revoke-send-as',
     operationId: 'RevokeSendAs',
     summary: 'Revoke Send As',
-    description: 'Removes a user\'s Send As permission on a mailbox.',
+    description: "Removes a user's Send As permission on a mailbox.",
     visibility: 'important',
     readOnly: false,
     input: mailboxAndUser,
     example: { identity: 'info@contoso.com', user: 'adele.vance@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Remove-RecipientPermission', parameters: { Identity: i.identity, Trustee: i.user, AccessRights: ['SendAs'], Confirm: false } }],
+    steps: (i) => [
+      {
+        cmdlet: 'Remove-RecipientPermission',
+        parameters: { Identity: i.identity, Trustee: i.user, AccessRights: ['SendAs'], Confirm: false },
+      },
+    ],
   }),
   define({
     name: 'grant-send-on-behalf',
@@ -171,18 +242,22 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     readOnly: false,
     input: mailboxAndUser,
     example: { identity: 'alex.wilber@contoso.com', user: 'adele.vance@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, GrantSendOnBehalfTo: { Add: [i.user] } } }],
+    steps: (i) => [
+      { cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, GrantSendOnBehalfTo: { Add: [i.user] } } },
+    ],
   }),
   define({
     name: 'revoke-send-on-behalf',
     operationId: 'RevokeSendOnBehalf',
     summary: 'Revoke Send on Behalf',
-    description: 'Removes a user from the mailbox\'s Send on Behalf list.',
+    description: "Removes a user from the mailbox's Send on Behalf list.",
     visibility: 'advanced',
     readOnly: false,
     input: mailboxAndUser,
     example: { identity: 'alex.wilber@contoso.com', user: 'adele.vance@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, GrantSendOnBehalfTo: { Remove: [i.user] } } }],
+    steps: (i) => [
+      { cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, GrantSendOnBehalfTo: { Remove: [i.user] } } },
+    ],
   }),
   define({
     name: 'add-group-member',
@@ -194,7 +269,9 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     input: groupAndMember,
     example: { group: 'sales-team@contoso.com', member: 'diego.siciliani@contoso.com' },
     // -BypassSecurityGroupManagerCheck is added when the tenant needs and allows it (group-manager-check.ts).
-    steps: (i) => [{ cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: i.group, Member: i.member, Confirm: false } }],
+    steps: (i) => [
+      { cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: i.group, Member: i.member, Confirm: false } },
+    ],
   }),
   define({
     name: 'remove-group-member',
@@ -206,7 +283,9 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     input: groupAndMember,
     example: { group: 'sales-team@contoso.com', member: 'diego.siciliani@contoso.com' },
     // -BypassSecurityGroupManagerCheck is added when the tenant needs and allows it (group-manager-check.ts).
-    steps: (i) => [{ cmdlet: 'Remove-DistributionGroupMember', parameters: { Identity: i.group, Member: i.member, Confirm: false } }],
+    steps: (i) => [
+      { cmdlet: 'Remove-DistributionGroupMember', parameters: { Identity: i.group, Member: i.member, Confirm: false } },
+    ],
   }),
   define({
     name: 'hide-from-address-lists',
@@ -217,7 +296,9 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     readOnly: false,
     input: identityOnly,
     example: { identity: 'support@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, HiddenFromAddressListsEnabled: true } }],
+    steps: (i) => [
+      { cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, HiddenFromAddressListsEnabled: true } },
+    ],
   }),
   define({
     name: 'show-in-address-lists',
@@ -228,13 +309,16 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     readOnly: false,
     input: identityOnly,
     example: { identity: 'support@contoso.com' },
-    steps: (i) => [{ cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, HiddenFromAddressListsEnabled: false } }],
+    steps: (i) => [
+      { cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, HiddenFromAddressListsEnabled: false } },
+    ],
   }),
   define({
     name: 'convert-to-shared',
     operationId: 'ConvertToShared',
     summary: 'Convert to a shared mailbox',
-    description: 'Converts a user mailbox to a shared mailbox (for leavers: the content stays reachable without a license).',
+    description:
+      'Converts a user mailbox to a shared mailbox (for leavers: the content stays reachable without a license).',
     visibility: 'advanced',
     readOnly: false,
     input: identityOnly,
@@ -245,22 +329,31 @@ export const OPERATIONS: readonly OperationDefinition[] = [
     name: 'set-custom-attribute',
     operationId: 'SetCustomAttribute',
     summary: 'Set a custom attribute',
-    description: 'Sets one of the mailbox\'s custom attributes 1-15 (an empty value clears it).',
+    description: "Sets one of the mailbox's custom attributes 1-15 (an empty value clears it).",
     visibility: 'advanced',
     readOnly: false,
     input: z.strictObject({
       identity: mailbox(),
-      attribute: z.int({ error: 'must be a whole number from 1 to 15' }).min(1, 'must be from 1 to 15').max(15, 'must be from 1 to 15').meta({ title: 'Attribute number', description: 'Which custom attribute, 1 to 15.' }),
-      value: z.string({ error: 'is required (an empty string clears the attribute)' }).max(1024, 'must be at most 1024 characters').meta({ title: 'Value', description: 'The new value; empty clears the attribute.' }),
+      attribute: z
+        .int({ error: 'must be a whole number from 1 to 15' })
+        .min(1, 'must be from 1 to 15')
+        .max(15, 'must be from 1 to 15')
+        .meta({ title: 'Attribute number', description: 'Which custom attribute, 1 to 15.' }),
+      value: z
+        .string({ error: 'is required (an empty string clears the attribute)' })
+        .max(1024, 'must be at most 1024 characters')
+        .meta({ title: 'Value', description: 'The new value; empty clears the attribute.' }),
     }),
     example: { identity: 'adele.vance@contoso.com', attribute: 7, value: 'Cost center 4711' },
-    steps: (i) => [{ cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, [`CustomAttribute${i.attribute}`]: i.value } }],
+    steps: (i) => [
+      { cmdlet: 'Set-Mailbox', parameters: { Identity: i.identity, [`CustomAttribute${i.attribute}`]: i.value } },
+    ],
   }),
   define({
     name: 'get-mailbox-summary',
     operationId: 'GetMailboxSummary',
     summary: 'Get a mailbox summary',
-    description: 'Reads a mailbox\'s main settings, automatic replies and delegates (Full Access, Send As).',
+    description: "Reads a mailbox's main settings, automatic replies and delegates (Full Access, Send As).",
     visibility: 'important',
     readOnly: true,
     input: identityOnly,

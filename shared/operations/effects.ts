@@ -33,7 +33,13 @@ export interface CmdletEffects {
   readBack?: ReadBack;
 }
 
-const lower = (v: unknown) => (typeof v === 'string' ? v.trim().toLowerCase().replace(/^smtp:/, '') : v);
+const lower = (v: unknown) =>
+  typeof v === 'string'
+    ? v
+        .trim()
+        .toLowerCase()
+        .replace(/^smtp:/, '')
+    : v;
 
 /** A parameter by name, whatever its case (Exchange binds names case-insensitively). */
 export function parameter(parameters: Parameters, name: string): unknown {
@@ -61,7 +67,19 @@ function edit(value: unknown): { add: string[]; remove: string[] } | undefined {
 /** Every name an Exchange recipient object answers to, lower case (addresses without `smtp:`). */
 function namesOf(object: Record<string, unknown>): Set<string> {
   const out = new Set<string>();
-  for (const key of ['Identity', 'Name', 'Alias', 'DisplayName', 'PrimarySmtpAddress', 'UserPrincipalName', 'WindowsEmailAddress', 'ExternalDirectoryObjectId', 'Guid', 'User', 'Trustee']) {
+  for (const key of [
+    'Identity',
+    'Name',
+    'Alias',
+    'DisplayName',
+    'PrimarySmtpAddress',
+    'UserPrincipalName',
+    'WindowsEmailAddress',
+    'ExternalDirectoryObjectId',
+    'Guid',
+    'User',
+    'Trustee',
+  ]) {
     const v = object[key];
     if (typeof v === 'string' && v) out.add(lower(v) as string);
   }
@@ -69,11 +87,22 @@ function namesOf(object: Record<string, unknown>): Set<string> {
   return out;
 }
 
-const same = (a: unknown, b: unknown) => (a ?? '') === (b ?? '') || (typeof a === 'string' && typeof b === 'string' && a.trim() === b.trim());
+const same = (a: unknown, b: unknown) =>
+  (a ?? '') === (b ?? '') || (typeof a === 'string' && typeof b === 'string' && a.trim() === b.trim());
 
 /** Set-Mailbox properties whose read-back value is the parameter's value (strings and switches). */
-const SET_MAILBOX_SCALARS = ['DisplayName', 'HiddenFromAddressListsEnabled', ...Array.from({ length: 15 }, (_, i) => `CustomAttribute${i + 1}`), ...Array.from({ length: 5 }, (_, i) => `ExtensionCustomAttribute${i + 1}`)];
-const MAILBOX_TYPES: Record<string, string> = { shared: 'SharedMailbox', regular: 'UserMailbox', room: 'RoomMailbox', equipment: 'EquipmentMailbox' };
+const SET_MAILBOX_SCALARS = [
+  'DisplayName',
+  'HiddenFromAddressListsEnabled',
+  ...Array.from({ length: 15 }, (_, i) => `CustomAttribute${i + 1}`),
+  ...Array.from({ length: 5 }, (_, i) => `ExtensionCustomAttribute${i + 1}`),
+];
+const MAILBOX_TYPES: Record<string, string> = {
+  shared: 'SharedMailbox',
+  regular: 'UserMailbox',
+  room: 'RoomMailbox',
+  equipment: 'EquipmentMailbox',
+};
 /** Parameters that say nothing about the state (or are the object itself). */
 const NOT_STATE = new Set(['identity', 'confirm', 'bypasssecuritygroupmanagercheck']);
 
@@ -95,7 +124,8 @@ const setMailboxReadBack: ReadBack = {
       if (key === 'grantsendonbehalfto') {
         const e = edit(value);
         if (!e || e.add.length + e.remove.length > 5) return undefined;
-        for (const user of [...e.add, ...e.remove]) reads.push({ cmdlet: 'Get-Recipient', parameters: { Identity: user } });
+        for (const user of [...e.add, ...e.remove])
+          reads.push({ cmdlet: 'Get-Recipient', parameters: { Identity: user } });
         continue;
       }
       return undefined;
@@ -138,7 +168,10 @@ const setMailboxReadBack: ReadBack = {
     const keys = Object.keys(p).filter((k) => !NOT_STATE.has(k.toLowerCase()));
     const out: Record<string, unknown> = {};
     for (const k of keys) {
-      const prop = k.toLowerCase() === 'type' ? 'RecipientTypeDetails' : (Object.keys(mailbox).find((m) => m.toLowerCase() === k.toLowerCase()) ?? k);
+      const prop =
+        k.toLowerCase() === 'type'
+          ? 'RecipientTypeDetails'
+          : (Object.keys(mailbox).find((m) => m.toLowerCase() === k.toLowerCase()) ?? k);
       out[prop] = mailbox[prop];
     }
     return out;
@@ -150,7 +183,9 @@ const groupMemberReadBack = (wantMember: boolean): ReadBack => ({
   reads(p) {
     const group = parameter(p, 'Identity');
     const member = parameter(p, 'Member');
-    return typeof group === 'string' && typeof member === 'string' ? [{ cmdlet: 'Get-DistributionGroupMember', parameters: { Identity: group, ResultSize: 'Unlimited' } }] : undefined;
+    return typeof group === 'string' && typeof member === 'string'
+      ? [{ cmdlet: 'Get-DistributionGroupMember', parameters: { Identity: group, ResultSize: 'Unlimited' } }]
+      : undefined;
   },
   holds(p, answers) {
     const member = lower(parameter(p, 'Member')) as string;
@@ -159,7 +194,11 @@ const groupMemberReadBack = (wantMember: boolean): ReadBack => ({
   },
   observed(p, answers) {
     const member = lower(parameter(p, 'Member')) as string;
-    return { member: parameter(p, 'Member'), isMember: (answers[0] ?? []).some((m) => namesOf(m).has(member)), members: (answers[0] ?? []).length };
+    return {
+      member: parameter(p, 'Member'),
+      isMember: (answers[0] ?? []).some((m) => namesOf(m).has(member)),
+      members: (answers[0] ?? []).length,
+    };
   },
 });
 
@@ -169,13 +208,20 @@ const groupMemberReadBack = (wantMember: boolean): ReadBack => ({
  * removal when they carry none of them.
  */
 const permissionReadBack = (read: string, trusteeParameter: string, grant: boolean): ReadBack => {
-  const rightsOf = (answers: Objects[]) => new Set((answers[0] ?? []).filter((e) => e.Deny !== true && e.IsInherited !== true && e.AccessControlType !== 'Deny').flatMap((e) => (list(e.AccessRights) ?? []).map((r) => r.toLowerCase())));
+  const rightsOf = (answers: Objects[]) =>
+    new Set(
+      (answers[0] ?? [])
+        .filter((e) => e.Deny !== true && e.IsInherited !== true && e.AccessControlType !== 'Deny')
+        .flatMap((e) => (list(e.AccessRights) ?? []).map((r) => r.toLowerCase())),
+    );
   return {
     reads(p) {
       const identity = parameter(p, 'Identity');
       const trustee = parameter(p, trusteeParameter);
       const rights = list(parameter(p, 'AccessRights'));
-      return typeof identity === 'string' && typeof trustee === 'string' && rights?.length ? [{ cmdlet: read, parameters: { Identity: identity, [trusteeParameter]: trustee } }] : undefined;
+      return typeof identity === 'string' && typeof trustee === 'string' && rights?.length
+        ? [{ cmdlet: read, parameters: { Identity: identity, [trusteeParameter]: trustee } }]
+        : undefined;
     },
     holds(p, answers) {
       const have = rightsOf(answers);
@@ -188,7 +234,11 @@ const permissionReadBack = (read: string, trusteeParameter: string, grant: boole
   };
 };
 
-const write = (readBack?: ReadBack): CmdletEffects => ({ readOnly: false, idempotent: true, ...(readBack ? { readBack } : {}) });
+const write = (readBack?: ReadBack): CmdletEffects => ({
+  readOnly: false,
+  idempotent: true,
+  ...(readBack ? { readBack } : {}),
+});
 
 /**
  * The cmdlets the gateway's operations, portal and event rules run, and the ones callers send

@@ -22,7 +22,11 @@ const SWITCH = 'BypassSecurityGroupManagerCheck';
 const ROLE = 'Security Group Creation and Membership';
 /** The named operations whose cmdlet the gateway sends with or without the switch. */
 const OPERATIONS = new Set(['add-group-member', 'remove-group-member']);
-const MEMBERSHIP_CMDLETS = new Set(['add-distributiongroupmember', 'remove-distributiongroupmember', 'update-distributiongroupmember']);
+const MEMBERSHIP_CMDLETS = new Set([
+  'add-distributiongroupmember',
+  'remove-distributiongroupmember',
+  'update-distributiongroupmember',
+]);
 
 interface Call {
   cmdlet: string;
@@ -48,14 +52,22 @@ export function firstGroupManagerCall<T extends Call>(call: T, setting: BypassGr
   return setting === true && !hasSwitch(call) ? { ...call, parameters: { ...call.parameters, [SWITCH]: true } } : call;
 }
 
-const needsManager = (error: unknown) => error instanceof ExchangeError && /OperationRequiresGroupManagerException$/.test(error.exceptionType ?? '');
-const switchRefused = (error: unknown) => error instanceof ExchangeError && /ParameterBindingException$/.test(error.exceptionType ?? '') && error.message.includes(SWITCH);
+const needsManager = (error: unknown) =>
+  error instanceof ExchangeError && /OperationRequiresGroupManagerException$/.test(error.exceptionType ?? '');
+const switchRefused = (error: unknown) =>
+  error instanceof ExchangeError &&
+  /ParameterBindingException$/.test(error.exceptionType ?? '') &&
+  error.message.includes(SWITCH);
 
 /**
  * The call to send once more after a failure: with the switch, when the tenant says `auto`, the
  * call went without it and Exchange answered that only a manager of the group may do this.
  */
-export function groupManagerRetry<T extends Call>(call: T, error: unknown, setting: BypassGroupManagerCheck): T | undefined {
+export function groupManagerRetry<T extends Call>(
+  call: T,
+  error: unknown,
+  setting: BypassGroupManagerCheck,
+): T | undefined {
   if (setting !== 'auto' || hasSwitch(call) || !needsManager(error)) return undefined;
   return { ...call, parameters: { ...call.parameters, [SWITCH]: true } };
 }
@@ -71,7 +83,12 @@ function groupOf(call: Call): string {
  * the role, the commands and — when the gateway chose the parameters (`decided`, a named
  * operation) — the tenant setting); any other error comes back as it is.
  */
-export function explainGroupManagerFailure(call: Call, error: unknown, tenant: TenantConfig, decided: boolean): unknown {
+export function explainGroupManagerFailure(
+  call: Call,
+  error: unknown,
+  tenant: TenantConfig,
+  decided: boolean,
+): unknown {
   if (!(error instanceof ExchangeError) || !(needsManager(error) || switchRefused(error))) return error;
   const setting = decided ? bypassSetting(tenant) : undefined;
   const group = groupOf(call);
@@ -83,7 +100,10 @@ export function explainGroupManagerFailure(call: Call, error: unknown, tenant: T
   const why = switchRefused(error)
     ? `Exchange refused -${SWITCH}: the app's Exchange roles do not include '${ROLE}', and the app is not a manager of the group ${group}.`
     : `Only a manager of the group ${group} may change its members, and the app is not one${setting === false ? ` (the gateway does not send -${SWITCH} for this tenant: exchange.bypassGroupManagerCheck is false)` : decided ? '' : ` (send -${SWITCH} with the command, which needs the role below)`}.`;
-  const setSetting = setting === false ? ` Then set "exchange": { "bypassGroupManagerCheck": "auto" } (or true) for tenant ${tenant.domain} in the tenant registry.` : '';
+  const setSetting =
+    setting === false
+      ? ` Then set "exchange": { "bypassGroupManagerCheck": "auto" } (or true) for tenant ${tenant.domain} in the tenant registry.`
+      : '';
   return error.derive({
     category: 'auth',
     message: `${error.message} ${why}`,

@@ -16,7 +16,11 @@ export interface GroupDirectory {
    * Facts for each address (lower-cased key; null = no such group). Throws a GatewayError
    * (e.g. Exchange.Unavailable) when the directory cannot be read: the request is then not accepted.
    */
-  groupFacts(request: { tenantId: string; caller: PolicyRequest['caller']; addresses: string[] }): Promise<DirectoryFacts>;
+  groupFacts(request: {
+    tenantId: string;
+    caller: PolicyRequest['caller'];
+    addresses: string[];
+  }): Promise<DirectoryFacts>;
 }
 
 export interface PolicyGuardOptions {
@@ -43,7 +47,12 @@ export class PolicyGuard {
     const policy = this.o.source.current();
     const addresses = directoryLookups(policy, request);
     let facts: DirectoryFacts | undefined;
-    if (addresses.length && this.o.directory) facts = await this.o.directory.groupFacts({ tenantId: request.tenant.tenantId, caller: request.caller, addresses });
+    if (addresses.length && this.o.directory)
+      facts = await this.o.directory.groupFacts({
+        tenantId: request.tenant.tenantId,
+        caller: request.caller,
+        addresses,
+      });
     const decision = decide(policy, request, facts);
     const target = request.target;
     await this.o.audit.append({
@@ -52,7 +61,11 @@ export class PolicyGuard {
       callerKind: request.caller.kind,
       callerId: request.caller.id,
       callerTenantId: request.caller.tenantId,
-      ...(target.kind === 'operation' ? { operation: target.name } : target.kind === 'cmdlet' ? { cmdlet: target.name } : { operation: 'diagnostics' }),
+      ...(target.kind === 'operation'
+        ? { operation: target.name }
+        : target.kind === 'cmdlet'
+          ? { cmdlet: target.name }
+          : { operation: 'diagnostics' }),
       parameters: request.parameters,
       outcome: decision.allowed ? 'allow' : 'deny',
       rule: decision.rule,

@@ -21,7 +21,16 @@ export class PolicySource {
   private readonly file: WatchedYamlFile<PolicyDocument> | undefined;
 
   constructor(o: PolicySourceOptions) {
-    this.file = o.path ? new WatchedYamlFile({ ...o, path: o.path, setting: 'POLICY_FILE', what: 'policy', parse: parsePolicy, summary: (p) => ({ rules: p.rules.length }) }) : undefined;
+    this.file = o.path
+      ? new WatchedYamlFile({
+          ...o,
+          path: o.path,
+          setting: 'POLICY_FILE',
+          what: 'policy',
+          parse: parsePolicy,
+          summary: (p) => ({ rules: p.rules.length }),
+        })
+      : undefined;
   }
 
   /** Loads the file the first time; throws ConfigError when it is missing or invalid. */

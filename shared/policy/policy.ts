@@ -11,7 +11,10 @@
 import type { Caller } from '../core/caller';
 import type { CallerMatcher, ParameterConstraint, PolicyDocument, PolicyRule } from './schema';
 
-export type PolicyTarget = { kind: 'operation'; name: string } | { kind: 'cmdlet'; name: string } | { kind: 'diagnostics' };
+export type PolicyTarget =
+  | { kind: 'operation'; name: string }
+  | { kind: 'cmdlet'; name: string }
+  | { kind: 'diagnostics' };
 
 export interface PolicyRequest {
   caller: Caller;
@@ -52,14 +55,17 @@ export interface PolicyDecision {
   reason: string;
 }
 
-const glob = (pattern: string) => new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i');
+const glob = (pattern: string) =>
+  new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`, 'i');
 
 function callerMatches(m: CallerMatcher, c: Caller): boolean {
   // System callers (event rules) match only matchers made for them, and those match nothing else.
-  if (m.system || c.kind === 'system') return Boolean(m.system) && c.kind === 'system' && glob(m.system!).test(c.id) && Object.keys(m).length === 1;
+  if (m.system || c.kind === 'system')
+    return Boolean(m.system) && c.kind === 'system' && glob(m.system!).test(c.id) && Object.keys(m).length === 1;
   if (m.anonymous && c.kind !== 'anonymous') return false;
   if (!m.anonymous && c.kind === 'anonymous') return false;
-  if (m.app && m.app !== '*' && (c.appId ?? (c.kind === 'app' ? c.id : '')).toLowerCase() !== m.app.toLowerCase()) return false;
+  if (m.app && m.app !== '*' && (c.appId ?? (c.kind === 'app' ? c.id : '')).toLowerCase() !== m.app.toLowerCase())
+    return false;
   if (m.app === '*' && !c.appId && c.kind !== 'app') return false;
   if (m.user) {
     if (c.kind !== 'user') return false;
@@ -79,7 +85,10 @@ export function rulesMatchingCaller(policy: PolicyDocument | undefined, caller: 
 }
 
 const namesTenant = (list: readonly string[] | undefined, tenant: PolicyRequest['tenant']) =>
-  (list ?? []).some((t) => t === '*' || t.toLowerCase() === tenant.tenantId.toLowerCase() || t.toLowerCase() === tenant.domain.toLowerCase());
+  (list ?? []).some(
+    (t) =>
+      t === '*' || t.toLowerCase() === tenant.tenantId.toLowerCase() || t.toLowerCase() === tenant.domain.toLowerCase(),
+  );
 
 function tenantMatches(rule: PolicyRule, tenant: PolicyRequest['tenant']): boolean {
   if (!rule.tenants) return true;
@@ -115,7 +124,10 @@ function targetMatches(rule: PolicyRule, target: PolicyTarget): boolean {
 function values(value: unknown): string[] {
   if (value === undefined || value === null) return [];
   if (Array.isArray(value)) return value.flatMap(values);
-  if (typeof value === 'object') return Object.entries(value as Record<string, unknown>).filter(([k]) => k !== '@odata.type').flatMap(([, v]) => values(v));
+  if (typeof value === 'object')
+    return Object.entries(value as Record<string, unknown>)
+      .filter(([k]) => k !== '@odata.type')
+      .flatMap(([, v]) => values(v));
   return [String(value)];
 }
 
@@ -125,11 +137,18 @@ function lookup(parameters: Record<string, unknown>, name: string): unknown {
 }
 
 /** Why one value breaks a constraint, or undefined when it holds. */
-function violation(name: string, value: string, c: ParameterConstraint, caller: Caller, facts?: DirectoryFacts): string | undefined {
+function violation(
+  name: string,
+  value: string,
+  c: ParameterConstraint,
+  caller: Caller,
+  facts?: DirectoryFacts,
+): string | undefined {
   const v = value.trim().toLowerCase();
   if (c.domain) {
     const at = v.lastIndexOf('@');
-    if (at < 1 || !c.domain.some((d) => v.slice(at + 1) === d.toLowerCase())) return `${name} must be an address in ${c.domain.join(' or ')}`;
+    if (at < 1 || !c.domain.some((d) => v.slice(at + 1) === d.toLowerCase()))
+      return `${name} must be an address in ${c.domain.join(' or ')}`;
   }
   if (c.equals) {
     if (c.equals.toLowerCase() === 'caller') {
@@ -139,17 +158,25 @@ function violation(name: string, value: string, c: ParameterConstraint, caller: 
   }
   if (c.in && !c.in.some((x) => x.toLowerCase() === v)) return `${name} must be one of: ${c.in.join(', ')}`;
   if (c.notIn && c.notIn.some((x) => x.toLowerCase() === v)) return `${name} must not be ${value.slice(0, 80)}`;
-  if (c.maxLength !== undefined && value.length > c.maxLength) return `${name} must be at most ${c.maxLength} characters`;
-  if (c.pattern && !new RegExp(`^(?:${c.pattern})$`, 'u').test(value)) return `${name} must match the pattern ${c.pattern}`;
+  if (c.maxLength !== undefined && value.length > c.maxLength)
+    return `${name} must be at most ${c.maxLength} characters`;
+  if (c.pattern && !new RegExp(`^(?:${c.pattern})$`, 'u').test(value))
+    return `${name} must match the pattern ${c.pattern}`;
   if (needsDirectory(c)) {
     const f = facts?.get(v);
     if (f === undefined) return `${name} could not be checked against the directory`;
     if (f === null) return `${name} ${value.slice(0, 80)} is not a distribution group`;
     if (c.ownedByCaller && !f.ownedByCaller) return `${name} must be a group the caller owns (ManagedBy)`;
-    if (c.memberJoinRestriction && !c.memberJoinRestriction.some((x) => x.toLowerCase() === f.memberJoinRestriction.toLowerCase())) {
+    if (
+      c.memberJoinRestriction &&
+      !c.memberJoinRestriction.some((x) => x.toLowerCase() === f.memberJoinRestriction.toLowerCase())
+    ) {
       return `${name} must be a group whose MemberJoinRestriction is ${c.memberJoinRestriction.join(' or ')} (it is ${f.memberJoinRestriction})`;
     }
-    if (c.memberDepartRestriction && !c.memberDepartRestriction.some((x) => x.toLowerCase() === f.memberDepartRestriction.toLowerCase())) {
+    if (
+      c.memberDepartRestriction &&
+      !c.memberDepartRestriction.some((x) => x.toLowerCase() === f.memberDepartRestriction.toLowerCase())
+    ) {
       return `${name} must be a group whose MemberDepartRestriction is ${c.memberDepartRestriction.join(' or ')} (it is ${f.memberDepartRestriction})`;
     }
   }
@@ -157,7 +184,12 @@ function violation(name: string, value: string, c: ParameterConstraint, caller: 
 }
 
 function candidateRules(policy: PolicyDocument, request: PolicyRequest): PolicyRule[] {
-  return policy.rules.filter((r) => targetMatches(r, request.target) && tenantMatches(r, request.tenant) && r.callers.some((m) => callerMatches(m, request.caller) && actsIn(r, m, request.caller, request.tenant)));
+  return policy.rules.filter(
+    (r) =>
+      targetMatches(r, request.target) &&
+      tenantMatches(r, request.tenant) &&
+      r.callers.some((m) => callerMatches(m, request.caller) && actsIn(r, m, request.caller, request.tenant)),
+  );
 }
 
 /**
@@ -212,23 +244,46 @@ function describeCaller(c: Caller): string {
  * Decides one request under a policy document (undefined: no policy, everything denied).
  * `facts` answers directory constraints (see directoryLookups); without them those fail.
  */
-export function decide(policy: PolicyDocument | undefined, request: PolicyRequest, facts?: DirectoryFacts): PolicyDecision {
-  if (!policy) return { allowed: false, rule: 'default-deny', reason: 'No policy is configured (POLICY_FILE), so every request is denied.' };
+export function decide(
+  policy: PolicyDocument | undefined,
+  request: PolicyRequest,
+  facts?: DirectoryFacts,
+): PolicyDecision {
+  if (!policy)
+    return {
+      allowed: false,
+      rule: 'default-deny',
+      reason: 'No policy is configured (POLICY_FILE), so every request is denied.',
+    };
   const candidates = candidateRules(policy, request);
   if (!candidates.length) {
     const { caller, tenant, target } = request;
     // A rule would grant it but for the tenant: say so, the fix is a crossTenant grant (or another token).
-    const foreign = policy.rules.some((r) => targetMatches(r, target) && tenantMatches(r, tenant) && r.callers.some((m) => callerMatches(m, caller)));
+    const foreign = policy.rules.some(
+      (r) => targetMatches(r, target) && tenantMatches(r, tenant) && r.callers.some((m) => callerMatches(m, caller)),
+    );
     if (foreign) {
-      return { allowed: false, rule: 'default-deny', reason: `No policy rule lets ${describeCaller(caller)} act on tenant ${tenant.domain}: callers act only in the tenant that issued their token, unless a rule lists the tenant under crossTenant and names the caller's tenant.` };
+      return {
+        allowed: false,
+        rule: 'default-deny',
+        reason: `No policy rule lets ${describeCaller(caller)} act on tenant ${tenant.domain}: callers act only in the tenant that issued their token, unless a rule lists the tenant under crossTenant and names the caller's tenant.`,
+      };
     }
-    return { allowed: false, rule: 'default-deny', reason: `No policy rule grants ${describeTarget(target)} in tenant ${tenant.domain} to ${describeCaller(caller)}.` };
+    return {
+      allowed: false,
+      rule: 'default-deny',
+      reason: `No policy rule grants ${describeTarget(target)} in tenant ${tenant.domain} to ${describeCaller(caller)}.`,
+    };
   }
   let firstFailure: PolicyDecision | undefined;
   for (const rule of candidates) {
     const problems = constraintViolations(rule, request, facts);
     if (!problems.length) return { allowed: true, rule: rule.name, reason: `Allowed by rule ${rule.name}.` };
-    firstFailure ??= { allowed: false, rule: rule.name, reason: `Rule ${rule.name} grants ${describeTarget(request.target)}, but ${problems.join('; ')}.` };
+    firstFailure ??= {
+      allowed: false,
+      rule: rule.name,
+      reason: `Rule ${rule.name} grants ${describeTarget(request.target)}, but ${problems.join('; ')}.`,
+    };
   }
   return firstFailure!;
 }

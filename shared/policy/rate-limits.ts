@@ -103,7 +103,10 @@ export class CallerRateLimiter {
     const waitSeconds = Math.max(1, Math.ceil(((weight - bucket.tokens) * 60) / limit.perMinute));
     if (bucket.loggedAt === undefined || now - bucket.loggedAt >= 60_000) {
       bucket.loggedAt = now;
-      this.o.logger?.warn({ caller: key, perMinute: limit.perMinute, burst: limit.burst }, 'caller rate limited (429); logged once a minute per caller');
+      this.o.logger?.warn(
+        { caller: key, perMinute: limit.perMinute, burst: limit.burst },
+        'caller rate limited (429); logged once a minute per caller',
+      );
     }
     throw new GatewayError('Caller.RateLimited', {
       detail: `Too many requests from this caller: at most ${limit.burst} at once and ${limit.perMinute} per minute. Retry after ${waitSeconds} s.`,

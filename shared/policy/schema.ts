@@ -38,7 +38,10 @@ const callerSchema = z
     /** Unauthenticated local development callers (GATEWAY_AUTH=none). */
     anonymous: z.literal(true).optional(),
     /** The gateway's own components, e.g. "rules:*" (event rules) or "rules:leaver" (one rule). */
-    system: z.string().regex(/^[A-Za-z0-9*][A-Za-z0-9:._*-]{0,99}$/, 'must be a system caller name or glob such as "rules:*"').optional(),
+    system: z
+      .string()
+      .regex(/^[A-Za-z0-9*][A-Za-z0-9:._*-]{0,99}$/, 'must be a system caller name or glob such as "rules:*"')
+      .optional(),
     /** The tenant that issued the caller's token (its `tid`): required in rules with crossTenant. */
     tenant: z
       .string()
@@ -46,8 +49,14 @@ const callerSchema = z
       .transform((v) => v.toLowerCase())
       .optional(),
   })
-  .refine((c) => Object.keys(c).length > 0, 'must name at least one of app, user, group, role, scope, anonymous, system')
-  .refine((c) => !(c.tenant && (c.system || c.anonymous)), { message: 'applies to app and user callers only (system and anonymous callers have no issuing tenant)', path: ['tenant'] });
+  .refine(
+    (c) => Object.keys(c).length > 0,
+    'must name at least one of app, user, group, role, scope, anonymous, system',
+  )
+  .refine((c) => !(c.tenant && (c.system || c.anonymous)), {
+    message: 'applies to app and user callers only (system and anonymous callers have no issuing tenant)',
+    path: ['tenant'],
+  });
 
 /** A token bucket per caller and gateway instance: `burst` requests at once, refilled at `perMinute`. */
 const rateLimitSchema = z.strictObject({
@@ -68,12 +77,25 @@ const patternSchema = z
     }
   }, 'must be a valid regular expression');
 
-const CONSTRAINT_KINDS = ['domain', 'equals', 'in', 'notIn', 'pattern', 'maxLength', 'ownedByCaller', 'memberJoinRestriction', 'memberDepartRestriction'] as const;
+const CONSTRAINT_KINDS = [
+  'domain',
+  'equals',
+  'in',
+  'notIn',
+  'pattern',
+  'maxLength',
+  'ownedByCaller',
+  'memberJoinRestriction',
+  'memberDepartRestriction',
+] as const;
 
 const constraintSchema = z
   .strictObject({
     /** The value must be an address in one of these domains. */
-    domain: z.array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be a domain name')).min(1).optional(),
+    domain: z
+      .array(z.string().regex(/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i, 'must be a domain name'))
+      .min(1)
+      .optional(),
     /** "caller": the value must be the caller's own UPN/object id; otherwise a literal value. */
     equals: z.string().min(1).max(256).optional(),
     /** The value must be one of these (case-insensitive). */
@@ -88,17 +110,27 @@ const constraintSchema = z
     /** Directory check (read from Exchange before anything is enqueued): the group's ManagedBy includes the caller. */
     ownedByCaller: z.literal(true, { error: 'must be true' }).optional(),
     /** Directory check: the group's MemberJoinRestriction is one of these (e.g. [Open] for self-service joins). */
-    memberJoinRestriction: z.array(z.enum(['Open', 'Closed', 'ApprovalRequired'], { error: 'must be Open, Closed or ApprovalRequired' })).min(1).optional(),
+    memberJoinRestriction: z
+      .array(z.enum(['Open', 'Closed', 'ApprovalRequired'], { error: 'must be Open, Closed or ApprovalRequired' }))
+      .min(1)
+      .optional(),
     /** Directory check: the group's MemberDepartRestriction is one of these (e.g. [Open] for self-service leaves). */
-    memberDepartRestriction: z.array(z.enum(['Open', 'Closed'], { error: 'must be Open or Closed' })).min(1).optional(),
+    memberDepartRestriction: z
+      .array(z.enum(['Open', 'Closed'], { error: 'must be Open or Closed' }))
+      .min(1)
+      .optional(),
   })
   .refine((c) => [...CONSTRAINT_KINDS].some((k) => k in c), `must set at least one of ${CONSTRAINT_KINDS.join(', ')}`);
 
 const ruleSchema = z
   .strictObject({
-    name: z.string({ error: 'is required' }).regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'must be 1-80 letters, digits, dots, dashes or underscores'),
+    name: z
+      .string({ error: 'is required' })
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$/, 'must be 1-80 letters, digits, dots, dashes or underscores'),
     description: z.string().max(1000).optional(),
-    callers: z.array(callerSchema, { error: 'is required: a list of caller matchers' }).min(1, 'must list at least one caller'),
+    callers: z
+      .array(callerSchema, { error: 'is required: a list of caller matchers' })
+      .min(1, 'must list at least one caller'),
     /** Tenant ids or initial domains; absent = every configured tenant (callers still act only in their own unless crossTenant lists others). */
     tenants: z.array(z.string().min(1).max(256)).min(1).optional(),
     /**
@@ -107,22 +139,40 @@ const ruleSchema = z
      * tenants. Every caller matcher of the rule must then name its `tenant`.
      */
     crossTenant: z.array(z.string().min(1).max(256)).min(1).optional(),
-    operations: z.array(z.string().refine((v) => v === '*' || OPERATION_NAMES.includes(v), { message: `must be "*" or a known operation (${OPERATION_NAMES.join(', ')})` })).optional(),
+    operations: z
+      .array(
+        z.string().refine((v) => v === '*' || OPERATION_NAMES.includes(v), {
+          message: `must be "*" or a known operation (${OPERATION_NAMES.join(', ')})`,
+        }),
+      )
+      .optional(),
     /** Raw cmdlets for POST /api/commands: exact names or globs such as "Get-*". */
-    cmdlets: z.array(z.string().regex(/^(\*|[A-Za-z*]+-[A-Za-z0-9*]*)$/, 'must be a cmdlet name or glob such as "Get-*"')).optional(),
+    cmdlets: z
+      .array(z.string().regex(/^(\*|[A-Za-z*]+-[A-Za-z0-9*]*)$/, 'must be a cmdlet name or glob such as "Get-*"'))
+      .optional(),
     /** GET /api/diagnostics/{tenant}. */
     diagnostics: z.boolean().optional(),
     /** Parameter constraints, by parameter name (operation field or cmdlet parameter; case-insensitive). */
-    where: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'must be a parameter name'), constraintSchema).optional(),
+    where: z
+      .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'must be a parameter name'), constraintSchema)
+      .optional(),
     /** Request rate of each caller this rule matches (overrides rateLimits for its kind; the most generous matching rule wins). */
     rateLimit: rateLimitSchema.optional(),
   })
-  .refine((r) => r.operations?.length || r.cmdlets?.length || r.diagnostics, 'must grant operations, cmdlets or diagnostics')
+  .refine(
+    (r) => r.operations?.length || r.cmdlets?.length || r.diagnostics,
+    'must grant operations, cmdlets or diagnostics',
+  )
   .superRefine((rule, ctx) => {
     if (!rule.crossTenant) return;
     rule.callers.forEach((matcher, i) => {
       if (matcher.system || matcher.anonymous || matcher.tenant) return;
-      ctx.addIssue({ code: 'custom', path: ['callers', i, 'tenant'], message: "is required when the rule has crossTenant: name the tenant (id) whose callers may act on other tenants" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['callers', i, 'tenant'],
+        message:
+          'is required when the rule has crossTenant: name the tenant (id) whose callers may act on other tenants',
+      });
     });
   });
 
@@ -130,7 +180,13 @@ export const policySchema = z
   .strictObject({
     version: z.literal(1, { error: 'must be 1' }),
     /** Default request rates per caller kind (each caller has its own bucket per gateway instance). */
-    rateLimits: z.strictObject({ app: rateLimitSchema.optional(), user: rateLimitSchema.optional(), anonymous: rateLimitSchema.optional() }).optional(),
+    rateLimits: z
+      .strictObject({
+        app: rateLimitSchema.optional(),
+        user: rateLimitSchema.optional(),
+        anonymous: rateLimitSchema.optional(),
+      })
+      .optional(),
     rules: z.array(ruleSchema).max(1000),
   })
   .superRefine(uniqueRuleNames);

@@ -20,7 +20,8 @@ export function portalConfig(settings: AppSettings): PortalConfig | undefined {
   if (!settings.PORTAL_CLIENT_ID) return undefined;
   const tenant = settings.GATEWAY_AUTH_TENANTS[0] ?? 'organizations';
   const authority = (settings.PORTAL_AUTHORITY ?? `${settings.AZURE_AUTHORITY_HOST}/${tenant}`).replace(/\/+$/, '');
-  const resource = settings.GATEWAY_API_AUDIENCES.find((a) => a.includes('://')) ?? settings.GATEWAY_API_AUDIENCES[0] ?? '';
+  const resource =
+    settings.GATEWAY_API_AUDIENCES.find((a) => a.includes('://')) ?? settings.GATEWAY_API_AUDIENCES[0] ?? '';
   const apiScope = settings.PORTAL_API_SCOPE ?? `${resource.replace(/\/+$/, '')}/user_impersonation`;
   return { clientId: settings.PORTAL_CLIENT_ID, authority, knownAuthorities: [new URL(authority).host], apiScope };
 }
@@ -70,6 +71,12 @@ export function portalSecurityHeaders(config: PortalConfig | undefined): Record<
 export function portalRedirectPageHeaders(config: PortalConfig | undefined): Record<string, string> {
   const { 'cross-origin-opener-policy': _coop, ...strict } = portalSecurityHeaders(config);
   void _coop;
-  const csp = ["default-src 'none'", "script-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'self'"].join('; ');
+  const csp = [
+    "default-src 'none'",
+    "script-src 'self'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'self'",
+  ].join('; ');
   return { ...strict, 'content-security-policy': csp, 'x-frame-options': 'SAMEORIGIN' };
 }

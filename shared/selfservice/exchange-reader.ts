@@ -53,15 +53,24 @@ export class ExchangeReader {
   constructor(private readonly o: ExchangeReaderOptions) {}
 
   /** Runs `work` with one slot held; every cmdlet it runs must be a read (Get-*). */
-  async read<T>(tenant: TenantConfig, work: (invoke: ReadCmdlet) => Promise<T>, options: { correlationId?: string } = {}): Promise<T> {
+  async read<T>(
+    tenant: TenantConfig,
+    work: (invoke: ReadCmdlet) => Promise<T>,
+    options: { correlationId?: string } = {},
+  ): Promise<T> {
     this.failIfThrottled(tenant);
     const slot = await this.acquire(tenant);
-    if (!slot) throw new GatewayError('Tenant.Busy', { detail: 'Exchange is busy for your organization right now; try again in a few seconds.', retryAfterSeconds: 5 });
+    if (!slot)
+      throw new GatewayError('Tenant.Busy', {
+        detail: 'Exchange is busy for your organization right now; try again in a few seconds.',
+        retryAfterSeconds: 5,
+      });
     const session = this.o.sessions.forTenant(tenant);
     // A read is safe to abandon: give up before the person (and the HTTP front end) does.
     const signal = AbortSignal.timeout(this.o.readTimeoutMs ?? INTERACTIVE_EXCHANGE_TIMEOUT_MS);
     const invoke: ReadCmdlet = (request) => {
-      if (!/^Get-/i.test(request.cmdlet)) throw new Error(`ExchangeReader runs Get- cmdlets only (got ${request.cmdlet})`);
+      if (!/^Get-/i.test(request.cmdlet))
+        throw new Error(`ExchangeReader runs Get- cmdlets only (got ${request.cmdlet})`);
       // A read of many cmdlets stops as soon as the tenant is throttled (by this read or anyone).
       this.failIfThrottled(tenant);
       return session.invoke(request, { correlationId: options.correlationId, signal });
@@ -71,7 +80,11 @@ export class ExchangeReader {
     } catch (error) {
       throw this.problem(error, tenant);
     } finally {
-      await slot.release().catch((error: unknown) => this.o.logger.warn({ err: error, tenantId: tenant.tenantId }, 'slot release failed'));
+      await slot
+        .release()
+        .catch((error: unknown) =>
+          this.o.logger.warn({ err: error, tenantId: tenant.tenantId }, 'slot release failed'),
+        );
     }
   }
 
@@ -79,11 +92,16 @@ export class ExchangeReader {
   private async acquire(tenant: TenantConfig) {
     const waiting = this.waiting.get(tenant.tenantId) ?? 0;
     if (waiting >= (this.o.maxWaiting ?? 8)) {
-      throw new GatewayError('Tenant.Busy', { detail: 'Too many reads of your organization are waiting for Exchange right now; try again in a few seconds.', retryAfterSeconds: 2 });
+      throw new GatewayError('Tenant.Busy', {
+        detail: 'Too many reads of your organization are waiting for Exchange right now; try again in a few seconds.',
+        retryAfterSeconds: 2,
+      });
     }
     this.waiting.set(tenant.tenantId, waiting + 1);
     try {
-      return await this.o.slots.acquire(tenant.tenantId, readSlotCapacity(tenant.maxConcurrency), { maxWaitMs: this.o.slotWaitMs ?? 2000 });
+      return await this.o.slots.acquire(tenant.tenantId, readSlotCapacity(tenant.maxConcurrency), {
+        maxWaitMs: this.o.slotWaitMs ?? 2000,
+      });
     } finally {
       const left = (this.waiting.get(tenant.tenantId) ?? 1) - 1;
       if (left > 0) this.waiting.set(tenant.tenantId, left);
@@ -94,15 +112,28 @@ export class ExchangeReader {
   private failIfThrottled(tenant: TenantConfig): void {
     const ms = this.o.throttle?.remainingMs(tenant.tenantId) ?? 0;
     if (ms <= 0) return;
-    throw new GatewayError('Exchange.Unavailable', { detail: 'Exchange Online is throttling your organization right now; try again shortly.', retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) });
+    throw new GatewayError('Exchange.Unavailable', {
+      detail: 'Exchange Online is throttling your organization right now; try again shortly.',
+      retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)),
+    });
   }
 
   private problem(error: unknown, tenant: TenantConfig): unknown {
     if (!(error instanceof ExchangeError)) return error;
-    this.o.logger.warn({ tenantId: tenant.tenantId, category: error.category, cmdlet: error.cmdlet, exceptionType: error.exceptionType }, 'Exchange read failed');
+    this.o.logger.warn(
+      { tenantId: tenant.tenantId, category: error.category, cmdlet: error.cmdlet, exceptionType: error.exceptionType },
+      'Exchange read failed',
+    );
     if (error.category === 'throttled' || error.category === 'transient') {
-      return new GatewayError('Exchange.Unavailable', { detail: 'Exchange Online did not answer in time or is throttling; try again shortly.', retryAfterSeconds: Math.max(1, Math.min(60, Math.ceil((error.retryAfterMs ?? 5000) / 1000))), cause: error });
+      return new GatewayError('Exchange.Unavailable', {
+        detail: 'Exchange Online did not answer in time or is throttling; try again shortly.',
+        retryAfterSeconds: Math.max(1, Math.min(60, Math.ceil((error.retryAfterMs ?? 5000) / 1000))),
+        cause: error,
+      });
     }
-    return new GatewayError('Exchange.ReadFailed', { detail: 'Exchange Online refused the read; an administrator can find the details in the gateway log.', cause: error });
+    return new GatewayError('Exchange.ReadFailed', {
+      detail: 'Exchange Online refused the read; an administrator can find the details in the gateway log.',
+      cause: error,
+    });
   }
 }

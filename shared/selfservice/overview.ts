@@ -37,27 +37,65 @@ export class SelfServiceOverview {
   private async collect(invoke: ReadCmdlet, upn: string): Promise<MailboxOverview> {
     let mailbox: Record<string, unknown> | undefined;
     try {
-      mailbox = (await invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: upn }, select: ['DisplayName', 'PrimarySmtpAddress', 'GrantSendOnBehalfTo', 'DistinguishedName', 'Name'] })).value[0];
+      mailbox = (
+        await invoke({
+          cmdlet: 'Get-Mailbox',
+          parameters: { Identity: upn },
+          select: ['DisplayName', 'PrimarySmtpAddress', 'GrantSendOnBehalfTo', 'DistinguishedName', 'Name'],
+        })
+      ).value[0];
     } catch (error) {
       if (!(error instanceof ExchangeError && error.category === 'notFound')) throw error;
     }
-    if (!mailbox) throw new GatewayError('Mailbox.NotFound', { detail: `There is no Exchange Online mailbox for ${upn}.` });
+    if (!mailbox)
+      throw new GatewayError('Mailbox.NotFound', { detail: `There is no Exchange Online mailbox for ${upn}.` });
     const address = str(mailbox.PrimarySmtpAddress) || upn;
 
-    const auto = (await invoke({ cmdlet: 'Get-MailboxAutoReplyConfiguration', parameters: { Identity: address } })).value[0] ?? {};
-    const fullAccess = (await invoke({ cmdlet: 'Get-MailboxPermission', parameters: { Identity: address } })).value.filter((p) => !SELF.test(str(p.User)) && p.IsInherited !== true && p.Deny !== true && (p.AccessRights as unknown[] | undefined)?.map(String).includes('FullAccess'));
-    const sendAs = (await invoke({ cmdlet: 'Get-RecipientPermission', parameters: { Identity: address } })).value.filter((p) => !SELF.test(str(p.Trustee)) && str(p.AccessControlType) !== 'Deny' && (p.AccessRights as unknown[] | undefined)?.map(String).includes('SendAs'));
+    const auto =
+      (await invoke({ cmdlet: 'Get-MailboxAutoReplyConfiguration', parameters: { Identity: address } })).value[0] ?? {};
+    const fullAccess = (
+      await invoke({ cmdlet: 'Get-MailboxPermission', parameters: { Identity: address } })
+    ).value.filter(
+      (p) =>
+        !SELF.test(str(p.User)) &&
+        p.IsInherited !== true &&
+        p.Deny !== true &&
+        (p.AccessRights as unknown[] | undefined)?.map(String).includes('FullAccess'),
+    );
+    const sendAs = (
+      await invoke({ cmdlet: 'Get-RecipientPermission', parameters: { Identity: address } })
+    ).value.filter(
+      (p) =>
+        !SELF.test(str(p.Trustee)) &&
+        str(p.AccessControlType) !== 'Deny' &&
+        (p.AccessRights as unknown[] | undefined)?.map(String).includes('SendAs'),
+    );
 
     // Send on Behalf comes back as recipient names: resolve each to an address the portal can revoke.
     const sendOnBehalf: Person[] = [];
-    for (const name of ((mailbox.GrantSendOnBehalfTo as unknown[] | undefined) ?? []).map(str).filter(Boolean).slice(0, 100)) {
+    for (const name of ((mailbox.GrantSendOnBehalfTo as unknown[] | undefined) ?? [])
+      .map(str)
+      .filter(Boolean)
+      .slice(0, 100)) {
       sendOnBehalf.push(await this.person(invoke, name));
     }
 
     const dn = str(mailbox.DistinguishedName);
-    const memberOf = dn ? (await invoke({ cmdlet: 'Get-DistributionGroup', parameters: { Filter: `Members -eq ${opathQuote(dn)}`, ResultSize: 1000 } })).value : [];
+    const memberOf = dn
+      ? (
+          await invoke({
+            cmdlet: 'Get-DistributionGroup',
+            parameters: { Filter: `Members -eq ${opathQuote(dn)}`, ResultSize: 1000 },
+          })
+        ).value
+      : [];
     const owned = await ownedGroups(invoke, address);
-    const open = (await invoke({ cmdlet: 'Get-DistributionGroup', parameters: { Filter: "MemberJoinRestriction -eq 'Open'", ResultSize: 1000 } })).value;
+    const open = (
+      await invoke({
+        cmdlet: 'Get-DistributionGroup',
+        parameters: { Filter: "MemberJoinRestriction -eq 'Open'", ResultSize: 1000 },
+      })
+    ).value;
 
     const view = (g: Record<string, unknown>): GroupView => {
       const isMember = memberOf.some((m) => sameGroup(m, g));
@@ -77,10 +115,21 @@ export class SelfServiceOverview {
 
     const ownedViews: MailboxOverview['ownedGroups'] = [];
     for (const g of owned.slice(0, 50)) {
-      const members = (await invoke({ cmdlet: 'Get-DistributionGroupMember', parameters: { Identity: str(g.PrimarySmtpAddress), ResultSize: 1000 } })).value;
-      ownedViews.push({ ...view(g), members: members.map((m) => ({ address: str(m.PrimarySmtpAddress), displayName: str(m.DisplayName) || str(m.Name) })).filter((m) => m.address) });
+      const members = (
+        await invoke({
+          cmdlet: 'Get-DistributionGroupMember',
+          parameters: { Identity: str(g.PrimarySmtpAddress), ResultSize: 1000 },
+        })
+      ).value;
+      ownedViews.push({
+        ...view(g),
+        members: members
+          .map((m) => ({ address: str(m.PrimarySmtpAddress), displayName: str(m.DisplayName) || str(m.Name) }))
+          .filter((m) => m.address),
+      });
     }
-    const byName = (a: { displayName: string }, b: { displayName: string }) => a.displayName.localeCompare(b.displayName);
+    const byName = (a: { displayName: string }, b: { displayName: string }) =>
+      a.displayName.localeCompare(b.displayName);
     return {
       displayName: str(mailbox.DisplayName) || upn,
       address,
@@ -93,13 +142,22 @@ export class SelfServiceOverview {
         externalAudience: str(auto.ExternalAudience) || 'All',
       },
       delegates: {
-        fullAccess: await this.people(invoke, fullAccess.map((p) => str(p.User))),
-        sendAs: await this.people(invoke, sendAs.map((p) => str(p.Trustee))),
+        fullAccess: await this.people(
+          invoke,
+          fullAccess.map((p) => str(p.User)),
+        ),
+        sendAs: await this.people(
+          invoke,
+          sendAs.map((p) => str(p.Trustee)),
+        ),
         sendOnBehalf,
       },
       groups: memberOf.map(view).sort(byName),
       ownedGroups: ownedViews.sort(byName),
-      joinableGroups: open.map(view).filter((g) => g.canJoin).sort(byName),
+      joinableGroups: open
+        .map(view)
+        .filter((g) => g.canJoin)
+        .sort(byName),
     };
   }
 

@@ -45,7 +45,8 @@ export class TenantThrottle {
   }
 }
 
-const throttledError = (error: unknown): error is ExchangeError => error instanceof ExchangeError && error.category === 'throttled';
+const throttledError = (error: unknown): error is ExchangeError =>
+  error instanceof ExchangeError && error.category === 'throttled';
 
 /**
  * The same sessions, reporting every throttled answer (single calls and `$batch` items) to
@@ -69,7 +70,9 @@ export function watchThrottling(sessions: ExchangeSessions, throttle: TenantThro
           },
           async invokeBatch(items, options) {
             const outcomes = await session.invokeBatch(items, options);
-            for (const outcome of outcomes) if (!outcome.ok && throttledError(outcome.error)) throttle.record(tenant.tenantId, outcome.error.retryAfterMs);
+            for (const outcome of outcomes)
+              if (!outcome.ok && throttledError(outcome.error))
+                throttle.record(tenant.tenantId, outcome.error.retryAfterMs);
             return outcomes;
           },
         };

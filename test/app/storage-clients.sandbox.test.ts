@@ -34,9 +34,14 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'azurite-oauth-'));
   writeFileSync(join(dir, 'cert.pem'), pki.server.certPem);
   writeFileSync(join(dir, 'key.pem'), pki.server.keyPem, { mode: 0o600 });
-  azurite = await startAzurite({ oauth: { certPath: join(dir, 'cert.pem'), keyPath: join(dir, 'key.pem'), host: '127.0.0.1' } });
+  azurite = await startAzurite({
+    oauth: { certPath: join(dir, 'cert.pem'), keyPath: join(dir, 'key.pem'), host: '127.0.0.1' },
+  });
   // ManagedIdentityCredential reads the App Service identity variables from the process.
-  for (const [k, v] of Object.entries({ IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint, IDENTITY_HEADER: cloud.endpoints.identityHeader })) {
+  for (const [k, v] of Object.entries({
+    IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint,
+    IDENTITY_HEADER: cloud.endpoints.identityHeader,
+  })) {
     saved[k] = process.env[k];
     process.env[k] = v;
   }
@@ -51,7 +56,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(opened.map((s) => s.close()));
-  for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  for (const [k, v] of Object.entries(saved))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   await azurite?.stop();
   await cloud?.stop();
 });
@@ -83,12 +90,18 @@ describe('identity-based storage connection (Azurite --oauth basic, managed iden
 
   it('is refused by storage when the token is for another resource (the token path is really checked)', async () => {
     const mi = new ManagedIdentityCredential({ clientId: cloud.context.directory.seed.managedIdentity.clientId });
-    const keyVaultToken: TokenCredential = { getToken: () => mi.getToken(`${cloud.endpoints.keyVaultResource}/.default`) };
+    const keyVaultToken: TokenCredential = {
+      getToken: () => mi.getToken(`${cloud.endpoints.keyVaultResource}/.default`),
+    };
     const clients = createStorageClients({ connection: readStorageConnection(identityEnv), credential: keyVaultToken });
     await expect(clients.queue(uniqueName('q')).create()).rejects.toMatchObject({ statusCode: 403 });
     // And the storage token itself is what Azure Storage expects: aud storage, Entra v1 issuer.
     const token = await mi.getToken('https://storage.azure.com/.default');
-    expect(decodeJwt(token!.token)).toMatchObject({ aud: 'https://storage.azure.com', iss: `https://sts.windows.net/${cloud.context.directory.seed.managedIdentity.tenantId}/`, oid: cloud.context.directory.seed.managedIdentity.objectId });
+    expect(decodeJwt(token!.token)).toMatchObject({
+      aud: 'https://storage.azure.com',
+      iss: `https://sts.windows.net/${cloud.context.directory.seed.managedIdentity.tenantId}/`,
+      oid: cloud.context.directory.seed.managedIdentity.objectId,
+    });
   });
 
   it('runs a command end to end on the identity-based connection (store, queue, slots, result, audit)', async () => {
@@ -113,7 +126,12 @@ describe('identity-based storage connection (Azurite --oauth basic, managed iden
     expect(health.dependencies.storage).toMatchObject({ status: 'up' });
 
     const contoso = cloud.context.directory.seed.tenants[0]!;
-    const outcome = await services.commands().submit(ANONYMOUS_LOCAL_CALLER, { tenant: contoso.domain, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute7: 'identity-storage' }, idempotencyKey: uniqueName('k') });
+    const outcome = await services.commands().submit(ANONYMOUS_LOCAL_CALLER, {
+      tenant: contoso.domain,
+      cmdlet: 'Set-Mailbox',
+      parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute7: 'identity-storage' },
+      idempotencyKey: uniqueName('k'),
+    });
     const queue = createStorageClients({ connection: readStorageConnection(identityEnv) }).queue(queueName);
     const { receivedMessageItems } = await queue.receiveMessages();
     expect(receivedMessageItems).toHaveLength(1);

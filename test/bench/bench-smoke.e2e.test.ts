@@ -17,7 +17,15 @@ const BASELINE = 4;
 /** Small Entra ID / Key Vault service times: enough to see, short enough for a quick run. */
 const TOKEN_MS = 40;
 const KEYVAULT_MS = 20;
-const SCENARIOS = ['2-hosts', 'defaults', 'two-tenants-throttled', 'batch-off', 'batch-on', 'connect-per-command', 'serial'];
+const SCENARIOS = [
+  '2-hosts',
+  'defaults',
+  'two-tenants-throttled',
+  'batch-off',
+  'batch-on',
+  'connect-per-command',
+  'serial',
+];
 
 let out: string;
 let exit: { code: number | null; stderr: string };
@@ -26,7 +34,18 @@ beforeAll(async () => {
   out = mkdtempSync(join(tmpdir(), 'exo-bench-smoke-'));
   const child = spawn(process.execPath, [join(ROOT, 'scripts', 'run.cjs'), join(ROOT, 'bench', 'run.ts')], {
     cwd: ROOT,
-    env: { ...process.env, BENCH_OUT: out, BENCH_COMMANDS: String(COMMANDS), BENCH_BATCH_COMMANDS: String(COMMANDS), BENCH_BASELINE_COMMANDS: String(BASELINE), BENCH_BATCH_LATENCY_MS: '100', BENCH_TOKEN_LATENCY_MS: String(TOKEN_MS), BENCH_KEYVAULT_LATENCY_MS: String(KEYVAULT_MS), BENCH_SCENARIOS: SCENARIOS.join(','), BENCH_TIMEOUT_SECONDS: '60' },
+    env: {
+      ...process.env,
+      BENCH_OUT: out,
+      BENCH_COMMANDS: String(COMMANDS),
+      BENCH_BATCH_COMMANDS: String(COMMANDS),
+      BENCH_BASELINE_COMMANDS: String(BASELINE),
+      BENCH_BATCH_LATENCY_MS: '100',
+      BENCH_TOKEN_LATENCY_MS: String(TOKEN_MS),
+      BENCH_KEYVAULT_LATENCY_MS: String(KEYVAULT_MS),
+      BENCH_SCENARIOS: SCENARIOS.join(','),
+      BENCH_TIMEOUT_SECONDS: '60',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
@@ -48,7 +67,17 @@ describe('npm run bench (tiny size)', () => {
 
   it('latest.json has every required field with sane types and ranges', () => {
     const r = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
-    for (const key of ['utilization', 'overheadP50Ms', 'overheadP99Ms', 'acceptP99Ms', 'vsConnectPerCommand', 'batchGain', 'tokenRequests', 'keyVaultReads', 'peakRssMb']) {
+    for (const key of [
+      'utilization',
+      'overheadP50Ms',
+      'overheadP99Ms',
+      'acceptP99Ms',
+      'vsConnectPerCommand',
+      'batchGain',
+      'tokenRequests',
+      'keyVaultReads',
+      'peakRssMb',
+    ]) {
       expect([key, finite(r[key])]).toEqual([key, true]);
     }
     expect(r.headline.scenario).toBe('2-hosts');
@@ -82,14 +111,33 @@ describe('npm run bench (tiny size)', () => {
     for (const s of r.scenarios) {
       expect(s.peakRssMb.hosts).toHaveLength(s.hosts);
       for (const t of s.tenants) {
-        expect({ scenario: s.name, tenant: t.name, succeeded: t.succeeded, failed: t.failed, unfinished: t.unfinished, acceptErrors: t.acceptErrors }).toEqual({ scenario: s.name, tenant: t.name, succeeded: t.commands, failed: 0, unfinished: 0, acceptErrors: 0 });
+        expect({
+          scenario: s.name,
+          tenant: t.name,
+          succeeded: t.succeeded,
+          failed: t.failed,
+          unfinished: t.unfinished,
+          acceptErrors: t.acceptErrors,
+        }).toEqual({
+          scenario: s.name,
+          tenant: t.name,
+          succeeded: t.commands,
+          failed: 0,
+          unfinished: 0,
+          acceptErrors: 0,
+        });
         expect(t.exchange.maxInFlight).toBeLessThanOrEqual(s.cap);
         expect(t.idealPerSecond).toBeCloseTo(s.cap / (s.latencyMs / 1000), 1);
         expect(t.overheadMs.n).toBe(t.commands);
       }
     }
     const multi = r.scenarios.find((s: { name: string }) => s.name === 'two-tenants-throttled');
-    expect(multi.tenants.map((t: { name: string; throttledBySandbox: boolean }) => [t.name, t.throttledBySandbox])).toEqual([['contoso', false], ['fabrikam', true]]);
+    expect(
+      multi.tenants.map((t: { name: string; throttledBySandbox: boolean }) => [t.name, t.throttledBySandbox]),
+    ).toEqual([
+      ['contoso', false],
+      ['fabrikam', true],
+    ]);
     expect(r.scenarios.find((s: { name: string }) => s.name === 'batch-on').hostSettings.EXO_BATCH_MAX).toBe('10');
     expect(r.scenarios.find((s: { name: string }) => s.name === 'batch-off').hostSettings.EXO_BATCH_MAX).toBe('1');
   });
@@ -97,13 +145,29 @@ describe('npm run bench (tiny size)', () => {
   it('baselines: connect-per-command reads Key Vault and asks for a token per command, the serial worker once', () => {
     const r = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
     const by = Object.fromEntries(r.baselines.map((b: { name: string }) => [b.name, b]));
-    expect(by['connect-per-command']).toMatchObject({ commands: BASELINE, failed: 0, concurrency: 3, tokenRequests: BASELINE, keyVaultReads: BASELINE });
-    expect(by.serial).toMatchObject({ commands: BASELINE, failed: 0, concurrency: 1, tokenRequests: 1, keyVaultReads: 1 });
+    expect(by['connect-per-command']).toMatchObject({
+      commands: BASELINE,
+      failed: 0,
+      concurrency: 3,
+      tokenRequests: BASELINE,
+      keyVaultReads: BASELINE,
+    });
+    expect(by.serial).toMatchObject({
+      commands: BASELINE,
+      failed: 0,
+      concurrency: 1,
+      tokenRequests: 1,
+      keyVaultReads: 1,
+    });
     expect(by.serial.throughputPerSecond).toBeGreaterThan(0);
     // Every connect-per-command command waits for a token, a Key Vault read and Exchange in turn.
     expect(r.settings).toMatchObject({ BENCH_TOKEN_LATENCY_MS: TOKEN_MS, BENCH_KEYVAULT_LATENCY_MS: KEYVAULT_MS });
-    expect(by['connect-per-command'].commandMs.p50).toBeGreaterThanOrEqual(TOKEN_MS + KEYVAULT_MS + r.settings.BENCH_LATENCY_MS - 3);
-    expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain(`Entra ID token requests at ${TOKEN_MS} ms and Key Vault reads at ${KEYVAULT_MS} ms`);
+    expect(by['connect-per-command'].commandMs.p50).toBeGreaterThanOrEqual(
+      TOKEN_MS + KEYVAULT_MS + r.settings.BENCH_LATENCY_MS - 3,
+    );
+    expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain(
+      `Entra ID token requests at ${TOKEN_MS} ms and Key Vault reads at ${KEYVAULT_MS} ms`,
+    );
   });
 
   it('writes a well-formed SVG chart with one bar per tenant result and baseline', () => {

@@ -1,10 +1,27 @@
 /** The chaos harness's conclusions: duplicates and their causes, declared re-runs, final state, recovery, host identification. */
 import { createServer, connect, type Socket } from 'node:net';
-import { checkFinalState, effectKey, findDuplicates, inDoubtEvidence, rerunDeclaration, summarizeRecovery, type AnswerRecord, type JournalEffect, type KillFact } from '../../bench/lib/chaos-checks';
+import {
+  checkFinalState,
+  effectKey,
+  findDuplicates,
+  inDoubtEvidence,
+  rerunDeclaration,
+  summarizeRecovery,
+  type AnswerRecord,
+  type JournalEffect,
+  type KillFact,
+} from '../../bench/lib/chaos-checks';
 import { HostIdentifier, clientApplicationFor, socketInode } from '../../bench/lib/host-identity';
 
 const T = 'tenant-1';
-const effect = (seq: number, value: string, requestId: string): JournalEffect => ({ seq, at: new Date(1000 + seq).toISOString(), tenantId: T, identity: 'Adele@contoso.com', parameters: { CustomAttribute1: value }, requestId });
+const effect = (seq: number, value: string, requestId: string): JournalEffect => ({
+  seq,
+  at: new Date(1000 + seq).toISOString(),
+  tenantId: T,
+  identity: 'Adele@contoso.com',
+  parameters: { CustomAttribute1: value },
+  requestId,
+});
 
 describe('chaos checks: duplicate effects', () => {
   const kills: KillFact[] = [{ index: 0, host: 'h0g1', point: 'batchAnswer', at: 5000 }];
@@ -15,11 +32,18 @@ describe('chaos checks: duplicate effects', () => {
 
   it('finds a change made twice, blames the kill after the answer of its first application and reads the product declaration', () => {
     const journal = [effect(1, 'v1', 'r1'), effect(2, 'v2', 'r2'), effect(3, 'v1', 'r9'), effect(4, 'v2', 'r3')];
-    const rows: Record<string, Record<string, unknown>> = { [effectKey(T, 'adele@contoso.com', { CustomAttribute1: 'v1' })]: { status: 'succeeded', reruns: 1 }, [effectKey(T, 'adele@contoso.com', { CustomAttribute1: 'v2' })]: { status: 'succeeded' } };
+    const rows: Record<string, Record<string, unknown>> = {
+      [effectKey(T, 'adele@contoso.com', { CustomAttribute1: 'v1' })]: { status: 'succeeded', reruns: 1 },
+      [effectKey(T, 'adele@contoso.com', { CustomAttribute1: 'v2' })]: { status: 'succeeded' },
+    };
     const found = findDuplicates(journal, (key) => ({ n: key.includes('v1') ? 1 : 2, row: rows[key] }), answers, kills);
     expect(found).toHaveLength(2);
     expect(found[0]).toMatchObject({ times: 2, commandN: 1, declared: 'reruns=1' });
-    expect(found[0]!.applications[1]).toMatchObject({ cause: 'host killed after the $batch answer (batchAnswer kill)', killIndex: 0, killedAfterMs: 10 });
+    expect(found[0]!.applications[1]).toMatchObject({
+      cause: 'host killed after the $batch answer (batchAnswer kill)',
+      killIndex: 0,
+      killedAfterMs: 10,
+    });
     expect(found[1]!.declared).toBeUndefined();
     expect(found[1]!.applications[1]!.cause).toBe('no answer delivered (dropped connection, timeout)');
   });
@@ -28,14 +52,25 @@ describe('chaos checks: duplicate effects', () => {
     const found = findDuplicates([effect(1, 'v3', 'r3'), effect(2, 'v3', 'r4')], () => undefined, answers, kills);
     expect(found[0]!.applications[1]!.cause).toBe('answered (InvokeCommand) to a host that lived on');
     const late = new Map<string, AnswerRecord>([['r5', { kind: '$batch', host: 'h0g1', at: 5100 }]]);
-    expect(findDuplicates([effect(1, 'v4', 'r5'), effect(2, 'v4', 'r6')], () => undefined, late, kills)[0]!.applications[1]).toMatchObject({ cause: 'in flight when its host was killed (batchAnswer kill)', killIndex: 0, killedAfterMs: -100 });
+    expect(
+      findDuplicates([effect(1, 'v4', 'r5'), effect(2, 'v4', 'r6')], () => undefined, late, kills)[0]!.applications[1],
+    ).toMatchObject({
+      cause: 'in flight when its host was killed (batchAnswer kill)',
+      killIndex: 0,
+      killedAfterMs: -100,
+    });
   });
 
   it('reads in-doubt and re-run evidence only from fields that exist, JSON strings included', () => {
     expect(inDoubtEvidence({ status: 'succeeded' })).toBeUndefined();
     expect(rerunDeclaration({ status: 'succeeded', reruns: 0, rerun: false })).toBeUndefined();
-    expect(inDoubtEvidence({ status: 'inDoubt', readBack: '{"CustomAttribute1":"v1"}' })).toEqual({ status: 'inDoubt', readBack: '{"CustomAttribute1":"v1"}' });
-    expect(rerunDeclaration({ reruns: '[{"at":"x","reason":"in doubt"}]' })).toBe('reruns=[{"at":"x","reason":"in doubt"}]');
+    expect(inDoubtEvidence({ status: 'inDoubt', readBack: '{"CustomAttribute1":"v1"}' })).toEqual({
+      status: 'inDoubt',
+      readBack: '{"CustomAttribute1":"v1"}',
+    });
+    expect(rerunDeclaration({ reruns: '[{"at":"x","reason":"in doubt"}]' })).toBe(
+      'reruns=[{"at":"x","reason":"in doubt"}]',
+    );
     expect(rerunDeclaration({ executions: 2, inDoubt: true })).toBe('executions=2; inDoubt=true');
   });
 });
@@ -50,8 +85,15 @@ describe('chaos checks: final state', () => {
     expect(checkFinalState('o', writes, 'b', () => 1)).toBeUndefined();
   });
   it('names an older write that came back, by re-run or out of order', () => {
-    expect(checkFinalState('o', writes, 'a', () => 2)).toMatchObject({ expected: 'b', expectedN: 5, actualN: 1, cause: 'an older write applied again after a newer one (re-run)' });
-    expect(checkFinalState('o', writes, 'a', () => 1)!.cause).toBe('an older write applied after a newer one (out of order)');
+    expect(checkFinalState('o', writes, 'a', () => 2)).toMatchObject({
+      expected: 'b',
+      expectedN: 5,
+      actualN: 1,
+      cause: 'an older write applied again after a newer one (re-run)',
+    });
+    expect(checkFinalState('o', writes, 'a', () => 1)!.cause).toBe(
+      'an older write applied after a newer one (out of order)',
+    );
     expect(checkFinalState('o', writes, 'c', () => 1)!.cause).toBe('a later write that did not succeed (failed)');
     expect(checkFinalState('o', writes, 'zzz', () => 1)!.cause).toBe('a value none of its accepted writes has');
   });
@@ -59,7 +101,14 @@ describe('chaos checks: final state', () => {
 
 describe('chaos checks: recovery', () => {
   it('summarizes the kills that left commands behind; an unrecovered kill is counted', () => {
-    expect(summarizeRecovery([{ affected: 0 }, { affected: 3, recoveryMs: 1000 }, { affected: 1, recoveryMs: 3000 }, { affected: 2, recoveryMs: null }])).toEqual({ kills: 3, p50Ms: 1000, p99Ms: 3000, maxMs: 3000, unrecovered: 1 });
+    expect(
+      summarizeRecovery([
+        { affected: 0 },
+        { affected: 3, recoveryMs: 1000 },
+        { affected: 1, recoveryMs: 3000 },
+        { affected: 2, recoveryMs: null },
+      ]),
+    ).toEqual({ kills: 3, p50Ms: 1000, p99Ms: 3000, maxMs: 3000, unrecovered: 1 });
   });
 });
 
@@ -76,9 +125,15 @@ describe('host identification', () => {
       expect(socketInode(client.localPort!, serverPort)).toMatch(/^\d+$/);
       // This test process stands in for a host's process group.
       ids.register('h0g1', process.pid);
-      expect(ids.identify({ remotePort: client.localPort, connectionId: 'c-1' })).toEqual({ tag: 'h0g1', by: 'peerPort' });
+      expect(ids.identify({ remotePort: client.localPort, connectionId: 'c-1' })).toEqual({
+        tag: 'h0g1',
+        by: 'peerPort',
+      });
       expect(ids.identify({ connectionId: 'c-1' })).toEqual({ tag: 'h0g1', by: 'remembered' });
-      expect(ids.identify({ clientApplication: clientApplicationFor('h0g1') })).toEqual({ tag: 'h0g1', by: 'clientApplication' });
+      expect(ids.identify({ clientApplication: clientApplicationFor('h0g1') })).toEqual({
+        tag: 'h0g1',
+        by: 'clientApplication',
+      });
       // refresh() notes the sockets a host holds before any answer went over them.
       const second: Socket = connect(serverPort, '127.0.0.1');
       await new Promise<void>((r) => second.once('connect', () => r()));

@@ -8,7 +8,9 @@ describe('bench options: Entra ID and Key Vault service time', () => {
   });
 
   it('accepts 0 (the emulators’ own speed) and other whole numbers', () => {
-    expect(benchOptionsFromEnv({ BENCH_TOKEN_LATENCY_MS: '0', BENCH_KEYVAULT_LATENCY_MS: '25' }, '/repo')).toMatchObject({ tokenLatencyMs: 0, keyVaultLatencyMs: 25 });
+    expect(
+      benchOptionsFromEnv({ BENCH_TOKEN_LATENCY_MS: '0', BENCH_KEYVAULT_LATENCY_MS: '25' }, '/repo'),
+    ).toMatchObject({ tokenLatencyMs: 0, keyVaultLatencyMs: 25 });
   });
 
   it.each([
@@ -17,7 +19,9 @@ describe('bench options: Entra ID and Key Vault service time', () => {
     ['BENCH_KEYVAULT_LATENCY_MS', '12.5'],
     ['BENCH_KEYVAULT_LATENCY_MS', '60001'],
   ])('rejects %s=%s naming the variable', (name, value) => {
-    expect(() => benchOptionsFromEnv({ [name]: value }, '/repo')).toThrow(`${name}=${value}: must be a whole number from 0 to 60000`);
+    expect(() => benchOptionsFromEnv({ [name]: value }, '/repo')).toThrow(
+      `${name}=${value}: must be a whole number from 0 to 60000`,
+    );
   });
 });
 
@@ -28,7 +32,9 @@ describe('bench options: arrival rate and scenario pacing', () => {
   });
 
   it.each(['-1', 'fast', '101'])('rejects BENCH_ARRIVAL_FACTOR=%s naming the variable', (value) => {
-    expect(() => benchOptionsFromEnv({ BENCH_ARRIVAL_FACTOR: value }, '/repo')).toThrow(`BENCH_ARRIVAL_FACTOR=${value}: must be a number from 0 to 100`);
+    expect(() => benchOptionsFromEnv({ BENCH_ARRIVAL_FACTOR: value }, '/repo')).toThrow(
+      `BENCH_ARRIVAL_FACTOR=${value}: must be a number from 0 to 100`,
+    );
   });
 
   it('paces each scenario by its tenants, cap, latency and batch size', () => {

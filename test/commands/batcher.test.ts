@@ -11,7 +11,13 @@ import { ExchangeError } from '../../shared/exchange/errors';
 import type { BatchItem, CmdletRequest, ExchangeSessions } from '../../shared/exchange/types';
 import { silentLogger } from '../../shared/observability/logger';
 
-const tenant: TenantConfig = { tenantId: 't1', domain: 't1.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 1 };
+const tenant: TenantConfig = {
+  tenantId: 't1',
+  domain: 't1.onmicrosoft.com',
+  clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01',
+  credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } },
+  maxConcurrency: 1,
+};
 
 /** A one-process semaphore with FIFO hand-over, maxWaitMs and abort, like the blob slots. */
 function memorySlots() {
@@ -64,8 +70,14 @@ function memorySlots() {
 function scriptedExchange(latencyMs = 20) {
   const sent: Array<{ kind: 'invoke' | 'batch'; cmdlets: string[] }> = [];
   const answer = (r: CmdletRequest) => {
-    if (r.parameters.fail) throw new ExchangeError({ category: 'notFound', message: 'not found', status: 404, cmdlet: r.cmdlet });
-    return { value: [{ Name: r.parameters.Identity }], warnings: [], truncated: false, requestIds: [`req-${String(r.parameters.Identity)}`] };
+    if (r.parameters.fail)
+      throw new ExchangeError({ category: 'notFound', message: 'not found', status: 404, cmdlet: r.cmdlet });
+    return {
+      value: [{ Name: r.parameters.Identity }],
+      warnings: [],
+      truncated: false,
+      requestIds: [`req-${String(r.parameters.Identity)}`],
+    };
   };
   const sessions: ExchangeSessions = {
     forTenant: () => ({
@@ -90,13 +102,27 @@ function scriptedExchange(latencyMs = 20) {
   return { sessions, sent };
 }
 
-const call = (id: string, extra: Record<string, unknown> = {}) => ({ request: { cmdlet: 'Set-Mailbox', parameters: { Identity: id, ...extra } }, correlationId: id });
-const nameOf = (o: BatchedCallOutcome) => ('ok' in o && o.ok ? o.result.value[0]!.Name : 'noSlot' in o ? 'noSlot' : `error:${(o as { error: Error }).error.message}`);
+const call = (id: string, extra: Record<string, unknown> = {}) => ({
+  request: { cmdlet: 'Set-Mailbox', parameters: { Identity: id, ...extra } },
+  correlationId: id,
+});
+const nameOf = (o: BatchedCallOutcome) =>
+  'ok' in o && o.ok
+    ? o.result.value[0]!.Name
+    : 'noSlot' in o
+      ? 'noSlot'
+      : `error:${(o as { error: Error }).error.message}`;
 
 describe('CommandBatcher', () => {
   it('sends a lone call at once as a plain InvokeCommand', async () => {
     const ex = scriptedExchange();
-    const batcher = new CommandBatcher({ slots: memorySlots().slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 1000 });
+    const batcher = new CommandBatcher({
+      slots: memorySlots().slots,
+      sessions: ex.sessions,
+      logger: silentLogger,
+      maxBatch: 10,
+      slotWaitMs: 1000,
+    });
     const outcome = await batcher.run(tenant, call('a'));
     expect(outcome).toMatchObject({ ok: true, batchSize: 1, result: { value: [{ Name: 'a' }] } });
     expect((outcome as { slotWaitMs: number }).slotWaitMs).toBeLessThan(20);
@@ -106,7 +132,13 @@ describe('CommandBatcher', () => {
   it('sends the calls waiting for a busy slot together, at most maxBatch, oldest first, each with its own outcome', async () => {
     const ex = scriptedExchange();
     const mem = memorySlots();
-    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 3, slotWaitMs: 2000 });
+    const batcher = new CommandBatcher({
+      slots: mem.slots,
+      sessions: ex.sessions,
+      logger: silentLogger,
+      maxBatch: 3,
+      slotWaitMs: 2000,
+    });
     const held = (await mem.take())!;
     const runs = ['a', 'b', 'c', 'd', 'e'].map((id) => batcher.run(tenant, call(id, id === 'b' ? { fail: true } : {})));
     await new Promise((r) => setTimeout(r, 20));
@@ -127,19 +159,37 @@ describe('CommandBatcher', () => {
   it('puts calls pinned to different mailboxes in different requests (a $batch is routed as a whole); unpinned calls join any', async () => {
     const ex = scriptedExchange();
     const mem = memorySlots();
-    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 2000 });
+    const batcher = new CommandBatcher({
+      slots: mem.slots,
+      sessions: ex.sessions,
+      logger: silentLogger,
+      maxBatch: 10,
+      slotWaitMs: 2000,
+    });
     const held = (await mem.take())!;
-    const autoReply = (id: string) => ({ request: { cmdlet: 'Set-MailboxAutoReplyConfiguration', parameters: { Identity: id, AutoReplyState: 'Enabled' } }, correlationId: id });
+    const autoReply = (id: string) => ({
+      request: { cmdlet: 'Set-MailboxAutoReplyConfiguration', parameters: { Identity: id, AutoReplyState: 'Enabled' } },
+      correlationId: id,
+    });
     const runs = [
       batcher.run(tenant, autoReply('x@contoso.com')),
       batcher.run(tenant, autoReply('y@contoso.com')),
       batcher.run(tenant, call('z@contoso.com')),
       batcher.run(tenant, autoReply('X@contoso.com')),
-      batcher.run(tenant, { ...call('w'), request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'w' }, anchorMailbox: 'SMTP:Y@contoso.com' } }),
+      batcher.run(tenant, {
+        ...call('w'),
+        request: { cmdlet: 'Set-Mailbox', parameters: { Identity: 'w' }, anchorMailbox: 'SMTP:Y@contoso.com' },
+      }),
     ];
     await new Promise((r) => setTimeout(r, 20));
     await held.release();
-    expect((await Promise.all(runs)).map(nameOf)).toEqual(['x@contoso.com', 'y@contoso.com', 'z@contoso.com', 'X@contoso.com', 'w']);
+    expect((await Promise.all(runs)).map(nameOf)).toEqual([
+      'x@contoso.com',
+      'y@contoso.com',
+      'z@contoso.com',
+      'X@contoso.com',
+      'w',
+    ]);
     expect(ex.sent).toEqual([
       { kind: 'batch', cmdlets: ['x@contoso.com', 'z@contoso.com', 'X@contoso.com'] },
       { kind: 'batch', cmdlets: ['y@contoso.com', 'w'] },
@@ -149,7 +199,13 @@ describe('CommandBatcher', () => {
   it('never batches with maxBatch 1', async () => {
     const ex = scriptedExchange();
     const mem = memorySlots();
-    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 1, slotWaitMs: 2000 });
+    const batcher = new CommandBatcher({
+      slots: mem.slots,
+      sessions: ex.sessions,
+      logger: silentLogger,
+      maxBatch: 1,
+      slotWaitMs: 2000,
+    });
     const held = (await mem.take())!;
     const runs = ['a', 'b', 'c'].map((id) => batcher.run(tenant, call(id)));
     await held.release();
@@ -160,7 +216,13 @@ describe('CommandBatcher', () => {
   it('reports noSlot (and runs nothing) when no slot comes within slotWaitMs', async () => {
     const ex = scriptedExchange();
     const mem = memorySlots();
-    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 30 });
+    const batcher = new CommandBatcher({
+      slots: mem.slots,
+      sessions: ex.sessions,
+      logger: silentLogger,
+      maxBatch: 10,
+      slotWaitMs: 30,
+    });
     await mem.take();
     expect(await batcher.run(tenant, call('a'))).toEqual({ noSlot: true });
     expect(batcher.waitingCount('t1')).toBe(0);
@@ -170,18 +232,35 @@ describe('CommandBatcher', () => {
   it('gives every call of a batch the error thrown for the whole request (e.g. credentials)', async () => {
     const mem = memorySlots();
     const boom = new Error('no certificate');
-    const sessions: ExchangeSessions = { forTenant: () => ({ invoke: async () => Promise.reject(boom), invokeBatch: async () => Promise.reject(boom) }) };
-    const batcher = new CommandBatcher({ slots: mem.slots, sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 1000 });
+    const sessions: ExchangeSessions = {
+      forTenant: () => ({ invoke: async () => Promise.reject(boom), invokeBatch: async () => Promise.reject(boom) }),
+    };
+    const batcher = new CommandBatcher({
+      slots: mem.slots,
+      sessions,
+      logger: silentLogger,
+      maxBatch: 10,
+      slotWaitMs: 1000,
+    });
     const held = (await mem.take())!;
     const runs = ['a', 'b'].map((id) => batcher.run(tenant, call(id)));
     await held.release();
-    expect(await Promise.all(runs)).toEqual([expect.objectContaining({ ok: false, error: boom, batchSize: 2 }), expect.objectContaining({ ok: false, error: boom, batchSize: 2 })]);
+    expect(await Promise.all(runs)).toEqual([
+      expect.objectContaining({ ok: false, error: boom, batchSize: 2 }),
+      expect.objectContaining({ ok: false, error: boom, batchSize: 2 }),
+    ]);
   });
 
-  it('does not send a waiting call whose claim was lost, and stops a batch when a member\'s claim cannot be kept', async () => {
+  it("does not send a waiting call whose claim was lost, and stops a batch when a member's claim cannot be kept", async () => {
     const ex = scriptedExchange(200);
     const mem = memorySlots();
-    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 2000 });
+    const batcher = new CommandBatcher({
+      slots: mem.slots,
+      sessions: ex.sessions,
+      logger: silentLogger,
+      maxBatch: 10,
+      slotWaitMs: 2000,
+    });
     const held = (await mem.take())!;
     const lost = new AbortController();
     const runs = [
@@ -196,11 +275,15 @@ describe('CommandBatcher', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(ex.sent).toEqual([{ kind: 'batch', cmdlets: ['a', 'c'] }]);
     const outcomes = await Promise.all(runs);
-    expect(outcomes[1]).toMatchObject({ ok: false, batchSize: 0, error: { category: 'transient', message: expect.stringMatching(/claim could not be kept/) } });
+    expect(outcomes[1]).toMatchObject({
+      ok: false,
+      batchSize: 0,
+      error: { category: 'transient', message: expect.stringMatching(/claim could not be kept/) },
+    });
     expect(outcomes[0]).toMatchObject({ ok: true, batchSize: 2 });
   });
 
-  it('passes one signal for the whole $batch that fires when any member\'s claim cannot be kept', async () => {
+  it("passes one signal for the whole $batch that fires when any member's claim cannot be kept", async () => {
     const mem = memorySlots();
     let seen: AbortSignal | undefined;
     const sessions: ExchangeSessions = {
@@ -208,15 +291,31 @@ describe('CommandBatcher', () => {
         invoke: async () => Promise.reject(new Error('unused')),
         invokeBatch: async (items, options) => {
           seen = options?.signal;
-          await new Promise((_resolve, rej) => options?.signal?.addEventListener('abort', () => rej(new ExchangeError({ category: 'transient', message: 'aborted' }))));
-          return items.map(() => ({ ok: false as const, error: new ExchangeError({ category: 'transient', message: 'unreachable' }) }));
+          await new Promise((_resolve, rej) =>
+            options?.signal?.addEventListener('abort', () =>
+              rej(new ExchangeError({ category: 'transient', message: 'aborted' })),
+            ),
+          );
+          return items.map(() => ({
+            ok: false as const,
+            error: new ExchangeError({ category: 'transient', message: 'unreachable' }),
+          }));
         },
       }),
     };
-    const batcher = new CommandBatcher({ slots: mem.slots, sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 2000 });
+    const batcher = new CommandBatcher({
+      slots: mem.slots,
+      sessions,
+      logger: silentLogger,
+      maxBatch: 10,
+      slotWaitMs: 2000,
+    });
     const held = (await mem.take())!;
     const lapsing = new AbortController();
-    const runs = [batcher.run(tenant, { ...call('a'), signal: new AbortController().signal }), batcher.run(tenant, { ...call('b'), signal: lapsing.signal })];
+    const runs = [
+      batcher.run(tenant, { ...call('a'), signal: new AbortController().signal }),
+      batcher.run(tenant, { ...call('b'), signal: lapsing.signal }),
+    ];
     await new Promise((r) => setTimeout(r, 10));
     await held.release();
     await new Promise((r) => setTimeout(r, 10));
@@ -225,18 +324,36 @@ describe('CommandBatcher', () => {
     const outcomes = await Promise.all(runs);
     expect(seen?.aborted).toBe(true);
     // Every member sees a transient failure: it runs again later (each cmdlet is idempotent).
-    expect(outcomes).toEqual([expect.objectContaining({ ok: false, batchSize: 2, error: expect.objectContaining({ category: 'transient' }) }), expect.objectContaining({ ok: false, batchSize: 2 })]);
+    expect(outcomes).toEqual([
+      expect.objectContaining({ ok: false, batchSize: 2, error: expect.objectContaining({ category: 'transient' }) }),
+      expect.objectContaining({ ok: false, batchSize: 2 }),
+    ]);
   });
 
   it('rejects a maxBatch outside 1..10', () => {
     const mem = memorySlots();
-    expect(() => new CommandBatcher({ slots: mem.slots, sessions: scriptedExchange().sessions, logger: silentLogger, maxBatch: 11, slotWaitMs: 1 })).toThrow(/maxBatch must be an integer 1..10/);
+    expect(
+      () =>
+        new CommandBatcher({
+          slots: mem.slots,
+          sessions: scriptedExchange().sessions,
+          logger: silentLogger,
+          maxBatch: 11,
+          slotWaitMs: 1,
+        }),
+    ).toThrow(/maxBatch must be an integer 1..10/);
   });
 
-  it('records every item\'s outcome (in parallel) as soon as the answer is read, before the slot goes to the next batch', async () => {
+  it("records every item's outcome (in parallel) as soon as the answer is read, before the slot goes to the next batch", async () => {
     const ex = scriptedExchange(30);
     const mem = memorySlots();
-    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 2, slotWaitMs: 2000 });
+    const batcher = new CommandBatcher({
+      slots: mem.slots,
+      sessions: ex.sessions,
+      logger: silentLogger,
+      maxBatch: 2,
+      slotWaitMs: 2000,
+    });
     const events: string[] = [];
     const record = (id: string) => async (o: { ok: boolean; batchSize: number }) => {
       events.push(`record ${id} start (${ex.sent.length} sent)`);
@@ -249,7 +366,10 @@ describe('CommandBatcher', () => {
     await held.release();
     const outcomes = await Promise.all(runs);
     // a and b go first; their outcomes are durable before c's request goes out with that slot.
-    expect(ex.sent).toEqual([{ kind: 'batch', cmdlets: ['a', 'b'] }, { kind: 'invoke', cmdlets: ['c'] }]);
+    expect(ex.sent).toEqual([
+      { kind: 'batch', cmdlets: ['a', 'b'] },
+      { kind: 'invoke', cmdlets: ['c'] },
+    ]);
     expect(events).toEqual([
       'record a start (1 sent)',
       'record b start (1 sent)',
@@ -266,13 +386,23 @@ describe('CommandBatcher', () => {
   it('asks each call before sending it (the "sent" marker) and drops a call that says no, unsent and unrecorded', async () => {
     const ex = scriptedExchange();
     const mem = memorySlots();
-    const batcher = new CommandBatcher({ slots: mem.slots, sessions: ex.sessions, logger: silentLogger, maxBatch: 10, slotWaitMs: 2000 });
+    const batcher = new CommandBatcher({
+      slots: mem.slots,
+      sessions: ex.sessions,
+      logger: silentLogger,
+      maxBatch: 10,
+      slotWaitMs: 2000,
+    });
     const recorded: string[] = [];
     const held = (await mem.take())!;
     const runs = [
       batcher.run(tenant, { ...call('a'), beforeSend: async () => true, record: async () => void recorded.push('a') }),
       batcher.run(tenant, { ...call('b'), beforeSend: async () => false, record: async () => void recorded.push('b') }),
-      batcher.run(tenant, { ...call('c'), beforeSend: async () => Promise.reject(new Error('storage down')), record: async () => void recorded.push('c') }),
+      batcher.run(tenant, {
+        ...call('c'),
+        beforeSend: async () => Promise.reject(new Error('storage down')),
+        record: async () => void recorded.push('c'),
+      }),
     ];
     await new Promise((r) => setTimeout(r, 10));
     await held.release();

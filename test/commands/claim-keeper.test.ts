@@ -34,41 +34,79 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 class FlakyStore extends CommandStore {
   failRenewals = false;
   override async update(command: Command): Promise<Command> {
-    if (this.failRenewals && command.status === 'running') throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    if (this.failRenewals && command.status === 'running')
+      throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
     return super.update(command);
   }
 }
 
 function setup(callMs: number) {
   const conn = testStorageConnectionString();
-  const store = new FlakyStore(TableClient.fromConnectionString(conn, uniqueName('cmd'), { allowInsecureConnection: true }), BlobServiceClient.fromConnectionString(conn).getContainerClient(uniqueName('results')));
+  const store = new FlakyStore(
+    TableClient.fromConnectionString(conn, uniqueName('cmd'), { allowInsecureConnection: true }),
+    BlobServiceClient.fromConnectionString(conn).getContainerClient(uniqueName('results')),
+  );
   const q = uniqueName('q');
   const queue = new CommandQueue(new QueueClient(conn, q), new QueueClient(conn, `${q}-poison`));
-  const audit = new AuditLog(TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }));
-  const tenants = new StaticTenantRegistry([{ tenantId: TENANT, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 }]);
+  const audit = new AuditLog(
+    TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }),
+  );
+  const tenants = new StaticTenantRegistry([
+    {
+      tenantId: TENANT,
+      domain: 'contoso.onmicrosoft.com',
+      clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01',
+      credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } },
+      maxConcurrency: 3,
+    },
+  ]);
   const calls: Array<{ cmdlet: string; aborted: () => boolean; abortedAt?: number }> = [];
   const invoke = async (request: CmdletRequest, options?: InvokeOptions): Promise<CmdletResult> => {
-        const signal = options?.signal;
-        const call: (typeof calls)[number] = { cmdlet: request.cmdlet, aborted: () => Boolean(signal?.aborted) };
-        calls.push(call);
-        await new Promise<void>((resolve, reject) => {
-          const timer = setTimeout(resolve, callMs);
-          signal?.addEventListener('abort', () => {
-            call.abortedAt = Date.now();
-            clearTimeout(timer);
-            reject(new Error('aborted'));
-          });
-        });
-        return { value: [{ Name: 'x' }], warnings: [], truncated: false, requestIds: ['r1'] };
+    const signal = options?.signal;
+    const call: (typeof calls)[number] = { cmdlet: request.cmdlet, aborted: () => Boolean(signal?.aborted) };
+    calls.push(call);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(resolve, callMs);
+      signal?.addEventListener('abort', () => {
+        call.abortedAt = Date.now();
+        clearTimeout(timer);
+        reject(new Error('aborted'));
+      });
+    });
+    return { value: [{ Name: 'x' }], warnings: [], truncated: false, requestIds: ['r1'] };
   };
   const sessions: ExchangeSessions = {
     forTenant: () => ({
       invoke,
-      invokeBatch: async (items, options?: InvokeOptions) => Promise.all(items.map((i) => invoke(i.request, options).then((result) => ({ ok: true as const, result }), (error: ExchangeError) => ({ ok: false as const, error })))),
+      invokeBatch: async (items, options?: InvokeOptions) =>
+        Promise.all(
+          items.map((i) =>
+            invoke(i.request, options).then(
+              (result) => ({ ok: true as const, result }),
+              (error: ExchangeError) => ({ ok: false as const, error }),
+            ),
+          ),
+        ),
     }),
   };
-  const slots: TenantSlots = { acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }), close: async () => undefined };
-  const worker = (instanceId: string, claimMs?: number) => new CommandWorker({ store, queue, tenants, sessions, slots, audit, logger: silentLogger, instanceId, maxAttempts: 3, backoff: { baseMs: 100, maxMs: 1000 }, ...(claimMs ? { claimMs } : {}) });
+  const slots: TenantSlots = {
+    acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }),
+    close: async () => undefined,
+  };
+  const worker = (instanceId: string, claimMs?: number) =>
+    new CommandWorker({
+      store,
+      queue,
+      tenants,
+      sessions,
+      slots,
+      audit,
+      logger: silentLogger,
+      instanceId,
+      maxAttempts: 3,
+      backoff: { baseMs: 100, maxMs: 1000 },
+      ...(claimMs ? { claimMs } : {}),
+    });
   const service = new CommandService({ store, queue, tenants, audit, logger: silentLogger });
   const init = () => Promise.all([store.init(), queue.init(), audit.init()]);
   return { store, queue, worker, service, calls, init };
@@ -78,7 +116,10 @@ describe('ClaimKeeper: a short claim renewed while the command runs', () => {
   it('keeps the claim through a call longer than the claim; other deliveries are busy and the cmdlet runs once', async () => {
     const t = setup(1500);
     await t.init();
-    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'a', CustomAttribute1: 'x' } }));
+    const { command } = await t.service.submit(
+      caller,
+      t.service.parse({ tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'a', CustomAttribute1: 'x' } }),
+    );
     const a = t.worker('w-a', 450);
     const running = a.process(message(command.id));
     await sleep(200);
@@ -105,7 +146,11 @@ describe('ClaimKeeper: a short claim renewed while the command runs', () => {
     await sleep(100);
     // Someone else's write (a worker that took over an expired claim): the ETag changes.
     const current = await t.store.get(command.id);
-    const takeover = await t.store.update({ ...current!, claimedBy: 'w-other', claimedUntil: new Date(Date.now() + 60_000).toISOString() });
+    const takeover = await t.store.update({
+      ...current!,
+      claimedBy: 'w-other',
+      claimedUntil: new Date(Date.now() + 60_000).toISOString(),
+    });
     const started = Date.now();
     expect(await running).toBe('lostClaim');
     expect(Date.now() - started).toBeLessThan(1500); // aborted at the next renewal, not after the 3 s call

@@ -8,10 +8,17 @@ import { CommandLanes, joinedAt, laneOf } from '../../shared/commands/lanes';
 import { testStorageConnectionString, uniqueName } from '../support/sandbox';
 
 const TENANT = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
-const command = (cmdlet: string, parameters: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ tenantId: TENANT, cmdlet, parameters, ...extra });
+const command = (cmdlet: string, parameters: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  tenantId: TENANT,
+  cmdlet,
+  parameters,
+  ...extra,
+});
 
 async function lanes(clock: () => number) {
-  const table = TableClient.fromConnectionString(testStorageConnectionString(), uniqueName('lanes'), { allowInsecureConnection: true });
+  const table = TableClient.fromConnectionString(testStorageConnectionString(), uniqueName('lanes'), {
+    allowInsecureConnection: true,
+  });
   await table.createTable();
   return { table, lanes: new CommandLanes(table, clock) };
 }
@@ -21,12 +28,34 @@ describe('per-object lanes', () => {
     const a = laneOf(command('Set-Mailbox', { Identity: 'Adele@contoso.com', CustomAttribute1: 'x' }))!;
     expect(a.partition).toMatch(/^lane-[0-9a-f]{64}$/);
     expect(a.object).toBe('adele@contoso.com');
-    expect(laneOf(command('Add-MailboxPermission', { identity: 'adele@CONTOSO.com', User: 'b', AccessRights: ['FullAccess'] }))!.partition).toBe(a.partition);
-    expect(laneOf({ ...command('Set-Mailbox', { Identity: 'adele@contoso.com' }), tenantId: '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02' })!.partition).not.toBe(a.partition);
+    expect(
+      laneOf(
+        command('Add-MailboxPermission', { identity: 'adele@CONTOSO.com', User: 'b', AccessRights: ['FullAccess'] }),
+      )!.partition,
+    ).toBe(a.partition);
+    expect(
+      laneOf({
+        ...command('Set-Mailbox', { Identity: 'adele@contoso.com' }),
+        tenantId: '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02',
+      })!.partition,
+    ).not.toBe(a.partition);
     expect(laneOf(command('Get-Mailbox', { Identity: 'adele@contoso.com' }))).toBeUndefined();
     expect(laneOf(command('New-Mailbox', { Name: 'x' }))).toBeUndefined();
     // A multi-step operation: the first step that changes something names the object.
-    expect(laneOf(command('Get-Mailbox', { Identity: 'x' }, { steps: [{ cmdlet: 'Get-Mailbox', parameters: { Identity: 'x' } }, { cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele@contoso.com' } }] }))!.partition).toBe(a.partition);
+    expect(
+      laneOf(
+        command(
+          'Get-Mailbox',
+          { Identity: 'x' },
+          {
+            steps: [
+              { cmdlet: 'Get-Mailbox', parameters: { Identity: 'x' } },
+              { cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele@contoso.com' } },
+            ],
+          },
+        ),
+      )!.partition,
+    ).toBe(a.partition);
   });
 
   it('orders rows by when their commands joined, and shows each command the ones before and after it', async () => {
@@ -41,7 +70,12 @@ describe('per-object lanes', () => {
     expect(joinedAt(first)).toBe(1_700_000_000_000);
     expect(first < second).toBe(true);
     const view = await l.look(lane, 'c2');
-    expect(view).toEqual({ own: second, earlier: [{ row: first, commandId: 'c1' }], later: [expect.objectContaining({ commandId: 'c3' })], lastRun: undefined });
+    expect(view).toEqual({
+      own: second,
+      earlier: [{ row: first, commandId: 'c1' }],
+      later: [expect.objectContaining({ commandId: 'c3' })],
+      lastRun: undefined,
+    });
     // A command that is not in its lane sees every row as before it.
     expect((await l.look(lane, 'c9')).earlier.map((r) => r.commandId)).toEqual(['c1', 'c2', 'c3']);
   });

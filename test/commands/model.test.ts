@@ -18,13 +18,31 @@ const base: Command = {
 describe('publicView', () => {
   it('says how many items a truncated result holds, what cut it and how to get the rest', () => {
     const howToGetMore = 'Exchange returned 1000 items and has more: …';
-    const view = publicView({ ...base, result: [{ Name: 'a' }], resultTruncated: true, truncation: { returned: 1000, limit: 'resultSize', howToGetMore }, warnings: ['There are more results available…', howToGetMore] });
-    expect(view).toMatchObject({ status: 'succeeded', truncated: true, truncation: { returned: 1000, limit: 'resultSize', howToGetMore }, warnings: ['There are more results available…', howToGetMore] });
+    const view = publicView({
+      ...base,
+      result: [{ Name: 'a' }],
+      resultTruncated: true,
+      truncation: { returned: 1000, limit: 'resultSize', howToGetMore },
+      warnings: ['There are more results available…', howToGetMore],
+    });
+    expect(view).toMatchObject({
+      status: 'succeeded',
+      truncated: true,
+      truncation: { returned: 1000, limit: 'resultSize', howToGetMore },
+      warnings: ['There are more results available…', howToGetMore],
+    });
     expect(publicView({ ...base, result: [] })).not.toHaveProperty('truncated');
   });
 
   it("shows a failure's category, message, exception type, status, request id and remediation", () => {
-    const error = { category: 'auth', message: 'Exchange refused the request (HTTP 403) without an explanation.', exceptionType: 'Token.MissingExchangeRole', status: 403, requestId: 'r-1', remediation: 'Assign the Entra role Exchange Administrator.' };
+    const error = {
+      category: 'auth',
+      message: 'Exchange refused the request (HTTP 403) without an explanation.',
+      exceptionType: 'Token.MissingExchangeRole',
+      status: 403,
+      requestId: 'r-1',
+      remediation: 'Assign the Entra role Exchange Administrator.',
+    };
     expect(publicView({ ...base, status: 'failed', error })).toMatchObject({ status: 'failed', error });
   });
 });

@@ -7,7 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { GatewayError } from '../../shared/core/errors';
 import { ExchangeError } from '../../shared/exchange/errors';
 import type { BatchItem, CmdletRequest, ExchangeSessions } from '../../shared/exchange/types';
-import { ParameterSealer, SealingKeyError, hasSealedValues, sealedValuesDropped, unsealingSessions, type SealingKey, type SealingKeys } from '../../shared/commands/sealed-parameters';
+import {
+  ParameterSealer,
+  SealingKeyError,
+  hasSealedValues,
+  sealedValuesDropped,
+  unsealingSessions,
+  type SealingKey,
+  type SealingKeys,
+} from '../../shared/commands/sealed-parameters';
 import { KeyVaultSealingKeys, parseSealingKeyUrl } from '../../shared/commands/sealing-keys';
 import { isSecretParameter, maskSecretParameters, secretPaths } from '../../shared/commands/secret-parameters';
 import type { TenantConfig } from '../../shared/config/tenant';
@@ -47,14 +55,35 @@ describe('which parameters are secrets', () => {
     expect(isSecretParameter('Any-Cmdlet', 'ClientSecret')).toBe(true);
     expect(isSecretParameter('Set-Mailbox', 'Identity')).toBe(false);
     expect(isSecretParameter('Set-Mailbox', 'CustomAttribute1')).toBe(false);
-    const parameters = { Identity: 'a@contoso.com', Password: 'P@ss-1', Settings: { NewPassword: 'n', Keep: 'k' }, List: [{ userPwd: 'x' }], RemoteCredential: { UserName: 'u', Password: 'p' } };
-    expect(secretPaths('Set-Mailbox', parameters)).toEqual(['Password', 'Settings.NewPassword', 'List[0].userPwd', 'RemoteCredential']);
-    expect(maskSecretParameters('Set-Mailbox', parameters)).toEqual({ Identity: 'a@contoso.com', Password: '***', Settings: { NewPassword: '***', Keep: 'k' }, List: [{ userPwd: '***' }], RemoteCredential: '***' });
+    const parameters = {
+      Identity: 'a@contoso.com',
+      Password: 'P@ss-1',
+      Settings: { NewPassword: 'n', Keep: 'k' },
+      List: [{ userPwd: 'x' }],
+      RemoteCredential: { UserName: 'u', Password: 'p' },
+    };
+    expect(secretPaths('Set-Mailbox', parameters)).toEqual([
+      'Password',
+      'Settings.NewPassword',
+      'List[0].userPwd',
+      'RemoteCredential',
+    ]);
+    expect(maskSecretParameters('Set-Mailbox', parameters)).toEqual({
+      Identity: 'a@contoso.com',
+      Password: '***',
+      Settings: { NewPassword: '***', Keep: 'k' },
+      List: [{ userPwd: '***' }],
+      RemoteCredential: '***',
+    });
   });
 });
 
 describe('ParameterSealer', () => {
-  const parameters = { Identity: 'adele.vance@contoso.com', Password: 'Corr3ct-Horse!', Table: { NewPassword: 'Batt3ry-Staple!' } };
+  const parameters = {
+    Identity: 'adele.vance@contoso.com',
+    Password: 'Corr3ct-Horse!',
+    Table: { NewPassword: 'Batt3ry-Staple!' },
+  };
 
   it('seals each secret with its key id; opens it again; nothing of the clear value stays', async () => {
     const keys = memoryKeys();
@@ -63,7 +92,11 @@ describe('ParameterSealer', () => {
     const text = JSON.stringify(sealed);
     expect(text).not.toContain('Corr3ct-Horse!');
     expect(text).not.toContain('Batt3ry-Staple!');
-    expect(sealed).toMatchObject({ Identity: 'adele.vance@contoso.com', Password: { '@sealed': 'A256GCM', kid: 'k/1' }, Table: { NewPassword: { '@sealed': 'A256GCM', kid: 'k/1' } } });
+    expect(sealed).toMatchObject({
+      Identity: 'adele.vance@contoso.com',
+      Password: { '@sealed': 'A256GCM', kid: 'k/1' },
+      Table: { NewPassword: { '@sealed': 'A256GCM', kid: 'k/1' } },
+    });
     expect(JSON.stringify(hashable)).not.toContain('Corr3ct-Horse!');
     expect(hasSealedValues(sealed)).toBe(true);
     expect(await sealer.open('Set-Mailbox', sealed)).toEqual(parameters);
@@ -82,10 +115,15 @@ describe('ParameterSealer', () => {
     const fresh = (await sealer.seal('Set-Mailbox', parameters)).parameters;
     expect(fresh.Password).toMatchObject({ kid: 'k/2' });
     expect(await sealer.open('Set-Mailbox', old)).toEqual(parameters);
-    await expect(sealer.open('Set-Mailbox', { ...old, Identity: 'x', OldPassword: old.Password, Password: undefined })).rejects.toThrow(/OldPassword does not open/);
+    await expect(
+      sealer.open('Set-Mailbox', { ...old, Identity: 'x', OldPassword: old.Password, Password: undefined }),
+    ).rejects.toThrow(/OldPassword does not open/);
     await expect(sealer.open('New-Mailbox', old)).rejects.toThrow(/does not open/);
     keys.drop('k/1');
-    await expect(sealer.open('Set-Mailbox', old)).rejects.toMatchObject({ retry: false, message: expect.stringMatching(/no key k\/1/) });
+    await expect(sealer.open('Set-Mailbox', old)).rejects.toMatchObject({
+      retry: false,
+      message: expect.stringMatching(/no key k\/1/),
+    });
   });
 
   it('without a key, refuses secrets with a 422 naming each one and the setting; parameters without secrets pass', () => {
@@ -97,20 +135,51 @@ describe('ParameterSealer', () => {
       refused = error;
     }
     expect(refused).toBeInstanceOf(GatewayError);
-    expect(refused).toMatchObject({ code: 'Validation.Invalid', title: 'Secret parameters not accepted', errors: [{ field: 'parameters.Password', message: 'is a secret, and PARAMETER_SEALING_KEY_URL is not set' }, { field: 'parameters.Table.NewPassword' }] });
+    expect(refused).toMatchObject({
+      code: 'Validation.Invalid',
+      title: 'Secret parameters not accepted',
+      errors: [
+        { field: 'parameters.Password', message: 'is a secret, and PARAMETER_SEALING_KEY_URL is not set' },
+        { field: 'parameters.Table.NewPassword' },
+      ],
+    });
     expect((refused as GatewayError).detail).toMatch(/PARAMETER_SEALING_KEY_URL/);
     expect(() => sealer.check('Set-Mailbox', { Identity: 'a@contoso.com', CustomAttribute1: 'x' })).not.toThrow();
   });
 
   it('refuses a caller-sent "@sealed" member, key or no key', () => {
     const sealer = new ParameterSealer({ keys: memoryKeys(), setting: 'S' });
-    expect(() => sealer.check('Set-Mailbox', { Identity: 'a', CustomAttribute1: { '@sealed': 'A256GCM', kid: 'k/1', iv: '', data: '' } })).toThrow(expect.objectContaining({ errors: [{ field: 'parameters.CustomAttribute1', message: expect.stringMatching(/may not contain "@sealed"/) }] }));
+    expect(() =>
+      sealer.check('Set-Mailbox', {
+        Identity: 'a',
+        CustomAttribute1: { '@sealed': 'A256GCM', kid: 'k/1', iv: '', data: '' },
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        errors: [{ field: 'parameters.CustomAttribute1', message: expect.stringMatching(/may not contain "@sealed"/) }],
+      }),
+    );
   });
 
   it('a key Key Vault cannot give is a 503 with Retry-After when sealing', async () => {
-    const sealer = new ParameterSealer({ keys: { current: async () => Promise.reject(new Error('vault down')), byId: async () => Promise.reject(new Error('x')) }, setting: 'S' });
-    await expect(sealer.seal('Set-Mailbox', parameters)).rejects.toMatchObject({ code: 'Secrets.Unavailable', retryAfterSeconds: 30 });
-    const short = new ParameterSealer({ keys: { current: async () => ({ id: 'k/1', key: Buffer.alloc(16) }), byId: async () => ({ id: 'k/1', key: Buffer.alloc(16) }) }, setting: 'S' });
+    const sealer = new ParameterSealer({
+      keys: {
+        current: async () => Promise.reject(new Error('vault down')),
+        byId: async () => Promise.reject(new Error('x')),
+      },
+      setting: 'S',
+    });
+    await expect(sealer.seal('Set-Mailbox', parameters)).rejects.toMatchObject({
+      code: 'Secrets.Unavailable',
+      retryAfterSeconds: 30,
+    });
+    const short = new ParameterSealer({
+      keys: {
+        current: async () => ({ id: 'k/1', key: Buffer.alloc(16) }),
+        byId: async () => ({ id: 'k/1', key: Buffer.alloc(16) }),
+      },
+      setting: 'S',
+    });
     await expect(short.seal('Set-Mailbox', parameters)).rejects.toMatchObject({ code: 'Secrets.Unavailable' });
   });
 
@@ -118,7 +187,15 @@ describe('ParameterSealer', () => {
     const sealer = new ParameterSealer({ keys: memoryKeys(), setting: 'S' });
     const sealed = (await sealer.seal('Set-Mailbox', parameters)).parameters;
     const dropped = sealedValuesDropped({ parameters: sealed, steps: [{ cmdlet: 'Set-Mailbox', parameters: sealed }] });
-    expect(dropped).toEqual({ parameters: { Identity: 'adele.vance@contoso.com', Password: '***', Table: { NewPassword: '***' } }, steps: [{ cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', Password: '***', Table: { NewPassword: '***' } } }] });
+    expect(dropped).toEqual({
+      parameters: { Identity: 'adele.vance@contoso.com', Password: '***', Table: { NewPassword: '***' } },
+      steps: [
+        {
+          cmdlet: 'Set-Mailbox',
+          parameters: { Identity: 'adele.vance@contoso.com', Password: '***', Table: { NewPassword: '***' } },
+        },
+      ],
+    });
   });
 });
 
@@ -131,7 +208,13 @@ describe('unsealingSessions', () => {
     const inner: ExchangeSessions = {
       forTenant: () => ({
         invoke: async (request) => (sent.push(request), { value: [], warnings: [], truncated: false, requestIds: [] }),
-        invokeBatch: async (items: readonly BatchItem[]) => items.map((i) => (sent.push(i.request), { ok: true as const, result: { value: [], warnings: [], truncated: false, requestIds: [] } })),
+        invokeBatch: async (items: readonly BatchItem[]) =>
+          items.map(
+            (i) => (
+              sent.push(i.request),
+              { ok: true as const, result: { value: [], warnings: [], truncated: false, requestIds: [] } }
+            ),
+          ),
       }),
     };
     const sessions = unsealingSessions(inner, sealer);
@@ -140,16 +223,25 @@ describe('unsealingSessions', () => {
     expect(sent[0]!.parameters).toEqual({ Identity: 'a', Password: 'Secr3t-Value!' });
     keys.rotate();
     const broken = { ...sealed, Password: { ...(sealed.Password as object), kid: 'k/9' } };
-    const outcomes = await sessions.forTenant(tenant).invokeBatch([
-      { request: { cmdlet: 'Get-Mailbox', parameters: { Identity: 'b' } } },
-      { request: { cmdlet: 'Set-Mailbox', parameters: broken } },
-      { request: { cmdlet: 'Set-Mailbox', parameters: sealed } },
-    ]);
+    const outcomes = await sessions
+      .forTenant(tenant)
+      .invokeBatch([
+        { request: { cmdlet: 'Get-Mailbox', parameters: { Identity: 'b' } } },
+        { request: { cmdlet: 'Set-Mailbox', parameters: broken } },
+        { request: { cmdlet: 'Set-Mailbox', parameters: sealed } },
+      ]);
     expect(outcomes.map((o) => o.ok)).toEqual([true, false, true]);
     const failure = (outcomes[1] as { error: ExchangeError }).error;
     expect(failure).toBeInstanceOf(ExchangeError);
-    expect(failure).toMatchObject({ category: 'permanent', exceptionType: 'Secrets.Unavailable', cmdlet: 'Set-Mailbox' });
-    expect(sent.slice(1).map((r) => r.parameters)).toEqual([{ Identity: 'b' }, { Identity: 'a', Password: 'Secr3t-Value!' }]);
+    expect(failure).toMatchObject({
+      category: 'permanent',
+      exceptionType: 'Secrets.Unavailable',
+      cmdlet: 'Set-Mailbox',
+    });
+    expect(sent.slice(1).map((r) => r.parameters)).toEqual([
+      { Identity: 'b' },
+      { Identity: 'a', Password: 'Secr3t-Value!' },
+    ]);
   });
 });
 
@@ -178,9 +270,17 @@ describe('KeyVaultSealingKeys', () => {
     const key2 = randomBytes(32).toString('base64');
     vault.versions.push({ version: 'aaa', enabled: true, createdOn: new Date(1000), value: key1 });
     let now = 0;
-    const keys = new KeyVaultSealingKeys({ secretClient: vault.client, name: 'seal', refreshIntervalMs: 60_000, now: () => now });
+    const keys = new KeyVaultSealingKeys({
+      secretClient: vault.client,
+      name: 'seal',
+      refreshIntervalMs: 60_000,
+      now: () => now,
+    });
     expect((await keys.current()).id).toBe('seal/aaa');
-    vault.versions.push({ version: 'bbb', enabled: true, createdOn: new Date(2000), value: key2 }, { version: 'ccc', enabled: false, createdOn: new Date(3000), value: 'x' });
+    vault.versions.push(
+      { version: 'bbb', enabled: true, createdOn: new Date(2000), value: key2 },
+      { version: 'ccc', enabled: false, createdOn: new Date(3000), value: 'x' },
+    );
     expect((await keys.current()).id).toBe('seal/aaa'); // not looked up again yet
     now += 60_000;
     expect(await keys.current()).toEqual({ id: 'seal/bbb', key: Buffer.from(key2, 'base64') });
@@ -192,7 +292,10 @@ describe('KeyVaultSealingKeys', () => {
   });
 
   it('reads PARAMETER_SEALING_KEY_URL as vault and name', () => {
-    expect(parseSealingKeyUrl('https://kv1.vault.azure.net/secrets/command-sealing-key')).toEqual({ vaultUrl: 'https://kv1.vault.azure.net', name: 'command-sealing-key' });
+    expect(parseSealingKeyUrl('https://kv1.vault.azure.net/secrets/command-sealing-key')).toEqual({
+      vaultUrl: 'https://kv1.vault.azure.net',
+      name: 'command-sealing-key',
+    });
     expect(() => parseSealingKeyUrl('https://kv1.vault.azure.net/secrets/k/0123abcd')).toThrow(/without a version/);
   });
 });

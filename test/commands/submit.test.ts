@@ -17,7 +17,11 @@ import { PolicyGuard } from '../../shared/policy/guard';
 import type { PolicySource } from '../../shared/policy/policy-file';
 import { parsePolicy } from '../../shared/policy/policy-file';
 
-const TENANT = { tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01', domain: 'contoso.onmicrosoft.com', maxConcurrency: 3 } as TenantConfig;
+const TENANT = {
+  tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01',
+  domain: 'contoso.onmicrosoft.com',
+  maxConcurrency: 3,
+} as TenantConfig;
 const POLICY = `version: 1
 rules:
   - name: rules
@@ -30,43 +34,96 @@ function setup() {
   const created: Command[] = [];
   const enqueued: unknown[] = [];
   const audited: Array<Record<string, unknown>> = [];
-  const store = { create: async (c: Command) => (created.push(c), c), get: async () => undefined, claimIdempotencyKey: async () => ({ created: true }) } as unknown as CommandStore;
+  const store = {
+    create: async (c: Command) => (created.push(c), c),
+    get: async () => undefined,
+    claimIdempotencyKey: async () => ({ created: true }),
+  } as unknown as CommandStore;
   const queue = { enqueue: async (m: unknown) => void enqueued.push(m) } as unknown as CommandQueue;
   const audit = { append: async (e: Record<string, unknown>) => void audited.push(e) } as unknown as AuditLog;
-  const tenants = { get: (id: string) => (id === TENANT.tenantId || id === TENANT.domain ? TENANT : undefined), list: () => [TENANT] };
+  const tenants = {
+    get: (id: string) => (id === TENANT.tenantId || id === TENANT.domain ? TENANT : undefined),
+    list: () => [TENANT],
+  };
   const commands = new CommandService({ store, queue, tenants, audit, logger: silentLogger });
-  const policy = new PolicyGuard({ source: { current: () => parsePolicy(POLICY, 'test policy') } as unknown as PolicySource, audit, logger: silentLogger });
+  const policy = new PolicyGuard({
+    source: { current: () => parsePolicy(POLICY, 'test policy') } as unknown as PolicySource,
+    audit,
+    logger: silentLogger,
+  });
   return { submit: createSubmitCommand({ commands, tenants, policy }), created, enqueued, audited };
 }
 
-const codeOf = (promise: Promise<unknown>) => promise.then(() => 'accepted', (error: unknown) => (isGatewayError(error) ? error.code : Promise.reject(error)));
+const codeOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'accepted',
+    (error: unknown) => (isGatewayError(error) ? error.code : Promise.reject(error)),
+  );
 
 describe('submitCommand', () => {
   it('accepts a raw cmdlet the policy allows, naming the rule on the command', async () => {
     const { submit, created, enqueued, audited } = setup();
-    const { command, created: isNew } = await submit(systemCaller('rules:x'), { body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' } }, correlationId: 'c-1' });
+    const { command, created: isNew } = await submit(systemCaller('rules:x'), {
+      body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' } },
+      correlationId: 'c-1',
+    });
     expect(isNew).toBe(true);
-    expect(command).toMatchObject({ tenantId: TENANT.tenantId, cmdlet: 'Get-Mailbox', policyRule: 'rules', correlationId: 'c-1', status: 'accepted' });
+    expect(command).toMatchObject({
+      tenantId: TENANT.tenantId,
+      cmdlet: 'Get-Mailbox',
+      policyRule: 'rules',
+      correlationId: 'c-1',
+      status: 'accepted',
+    });
     expect(created).toHaveLength(1);
     expect(enqueued).toEqual([{ v: 1, commandId: command.id, tenantId: TENANT.tenantId }]);
     expect(audited.map((e) => e.event)).toEqual(['policy', 'accepted']);
-    expect(audited[0]).toMatchObject({ cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' }, outcome: 'allow' });
+    expect(audited[0]).toMatchObject({
+      cmdlet: 'Get-Mailbox',
+      parameters: { Identity: 'a@contoso.com' },
+      outcome: 'allow',
+    });
   });
 
   it('accepts a named operation; the policy sees its input', async () => {
     const { submit, audited } = setup();
-    const { command } = await submit(systemCaller('rules:x'), { operation: operationNamed('convert-to-shared'), body: { tenant: TENANT.tenantId, identity: 'a@contoso.com' }, idempotencyKey: 'k-1' });
-    expect(command).toMatchObject({ operation: 'convert-to-shared', idempotencyKey: 'k-1', input: { identity: 'a@contoso.com' } });
-    expect(audited[0]).toMatchObject({ operation: 'convert-to-shared', parameters: { identity: 'a@contoso.com' }, outcome: 'allow' });
+    const { command } = await submit(systemCaller('rules:x'), {
+      operation: operationNamed('convert-to-shared'),
+      body: { tenant: TENANT.tenantId, identity: 'a@contoso.com' },
+      idempotencyKey: 'k-1',
+    });
+    expect(command).toMatchObject({
+      operation: 'convert-to-shared',
+      idempotencyKey: 'k-1',
+      input: { identity: 'a@contoso.com' },
+    });
+    expect(audited[0]).toMatchObject({
+      operation: 'convert-to-shared',
+      parameters: { identity: 'a@contoso.com' },
+      outcome: 'allow',
+    });
   });
 
   it('refuses with a code and stores nothing: invalid, unknown tenant, denied, unknown operation', async () => {
     const { submit, created, enqueued } = setup();
     const caller = systemCaller('rules:x');
-    expect(await codeOf(submit(caller, { body: { tenant: TENANT.domain, cmdlet: 'not a cmdlet' } }))).toBe('Validation.Invalid');
-    expect(await codeOf(submit(caller, { body: { tenant: 'nowhere.example', cmdlet: 'Get-Mailbox' } }))).toBe('Tenant.Unknown');
-    expect(await codeOf(submit(caller, { body: { tenant: TENANT.domain, cmdlet: 'Remove-Mailbox' } }))).toBe('Policy.Denied');
-    expect(await codeOf(submit(systemCaller('sweeper'), { operation: operationNamed('convert-to-shared'), body: { tenant: TENANT.domain, identity: 'a@contoso.com' } }))).toBe('Policy.Denied');
+    expect(await codeOf(submit(caller, { body: { tenant: TENANT.domain, cmdlet: 'not a cmdlet' } }))).toBe(
+      'Validation.Invalid',
+    );
+    expect(await codeOf(submit(caller, { body: { tenant: 'nowhere.example', cmdlet: 'Get-Mailbox' } }))).toBe(
+      'Tenant.Unknown',
+    );
+    expect(await codeOf(submit(caller, { body: { tenant: TENANT.domain, cmdlet: 'Remove-Mailbox' } }))).toBe(
+      'Policy.Denied',
+    );
+    expect(
+      await codeOf(
+        submit(systemCaller('sweeper'), {
+          operation: operationNamed('convert-to-shared'),
+          body: { tenant: TENANT.domain, identity: 'a@contoso.com' },
+        }),
+      ),
+    ).toBe('Policy.Denied');
     expect(await codeOf((async () => operationNamed('no-such-operation'))())).toBe('Operation.Unknown');
     expect(created).toEqual([]);
     expect(enqueued).toEqual([]);

@@ -42,17 +42,34 @@ async function setup() {
   const conn = testStorageConnectionString();
   const tableName = uniqueName('cmd');
   const results = BlobServiceClient.fromConnectionString(conn).getContainerClient(uniqueName('results'));
-  const store = new DyingStore(TableClient.fromConnectionString(conn, tableName, { allowInsecureConnection: true }), results);
+  const store = new DyingStore(
+    TableClient.fromConnectionString(conn, tableName, { allowInsecureConnection: true }),
+    results,
+  );
   /** The same table through another client: what a live process sees while `store`'s process is dead. */
-  const live = new CommandStore(TableClient.fromConnectionString(conn, tableName, { allowInsecureConnection: true }), results);
+  const live = new CommandStore(
+    TableClient.fromConnectionString(conn, tableName, { allowInsecureConnection: true }),
+    results,
+  );
   const q = uniqueName('q');
   const queue = new CommandQueue(new QueueClient(conn, q), new QueueClient(conn, `${q}-poison`));
-  const audit = new AuditLog(TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }));
+  const audit = new AuditLog(
+    TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }),
+  );
   const lanes = new CommandLanes(TableClient.fromConnectionString(conn, tableName, { allowInsecureConnection: true }));
-  const tenants = new StaticTenantRegistry([{ tenantId: TENANT, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 }]);
+  const tenants = new StaticTenantRegistry([
+    {
+      tenantId: TENANT,
+      domain: 'contoso.onmicrosoft.com',
+      clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01',
+      credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } },
+      maxConcurrency: 3,
+    },
+  ]);
   await Promise.all([store.init(), queue.init(), audit.init()]);
   const service = new CommandService({ store, queue, tenants, audit, lanes, logger: silentLogger });
-  const submit = async (parameters: Record<string, unknown>) => (await service.submit(caller, service.parse({ tenant: TENANT, cmdlet: 'Set-Mailbox', parameters }))).command;
+  const submit = async (parameters: Record<string, unknown>) =>
+    (await service.submit(caller, service.parse({ tenant: TENANT, cmdlet: 'Set-Mailbox', parameters }))).command;
   const visible = async () => (await queue.queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.length;
   return { store, live, queue, audit, lanes, tenants, submit, visible };
 }
@@ -80,7 +97,16 @@ describe('sweeper timings', () => {
     expect(schedulePeriodMs('0 */5 * * * *')).toBeUndefined();
     expect(schedulePeriodMs('*/5 * * * *')).toBeUndefined();
     expect(schedulePeriodMs('61 * * * * *')).toBeUndefined();
-    const services = createAppServices({ AzureWebJobsStorage: testStorageConnectionString(), TENANTS_FILE: 'tenants.json', GATEWAY_AUTH: 'none', COMMAND_CLAIM_SECONDS: '10', SWEEPER_SCHEDULE: '*/5 * * * * *' }, { logger: silentLogger });
+    const services = createAppServices(
+      {
+        AzureWebJobsStorage: testStorageConnectionString(),
+        TENANTS_FILE: 'tenants.json',
+        GATEWAY_AUTH: 'none',
+        COMMAND_CLAIM_SECONDS: '10',
+        SWEEPER_SCHEDULE: '*/5 * * * * *',
+      },
+      { logger: silentLogger },
+    );
     expect(services.sweeper().timings.periodMs).toBe(5000);
   });
 });
@@ -92,8 +118,20 @@ describe('CommandSweeper', () => {
     await t.queue.queue.clearMessages();
     const now = Date.now();
     const current = (await t.store.get(c.id))!;
-    const running = await t.store.update({ ...current, status: 'running', claimedBy: 'w-gone', claimedUntil: iso(now + 3000), updatedAt: iso(now) });
-    const sweeper = new CommandSweeper({ store: t.store, queue: t.queue, logger: silentLogger, claimMs: 30_000, now: () => now });
+    const running = await t.store.update({
+      ...current,
+      status: 'running',
+      claimedBy: 'w-gone',
+      claimedUntil: iso(now + 3000),
+      updatedAt: iso(now),
+    });
+    const sweeper = new CommandSweeper({
+      store: t.store,
+      queue: t.queue,
+      logger: silentLogger,
+      claimMs: 30_000,
+      now: () => now,
+    });
     expect(await sweeper.sweep()).toEqual({ scanned: 1, requeued: 1 });
     expect((await t.store.get(c.id))!.etag).toBe(running.etag);
     expect(await t.visible()).toBe(0); // visible one second after the claim ends
@@ -110,8 +148,20 @@ describe('CommandSweeper', () => {
     await t.queue.queue.clearMessages();
     const now = Date.now();
     const current = (await t.store.get(over.id))!;
-    await t.store.update({ ...current, status: 'running', claimedBy: 'w-gone', claimedUntil: iso(now - 20_000), updatedAt: iso(now - 50_000) });
-    const sweeper = new CommandSweeper({ store: t.store, queue: t.queue, logger: silentLogger, claimMs: 30_000, now: () => now + 121_000 });
+    await t.store.update({
+      ...current,
+      status: 'running',
+      claimedBy: 'w-gone',
+      claimedUntil: iso(now - 20_000),
+      updatedAt: iso(now - 50_000),
+    });
+    const sweeper = new CommandSweeper({
+      store: t.store,
+      queue: t.queue,
+      logger: silentLogger,
+      claimMs: 30_000,
+      now: () => now + 121_000,
+    });
     // 121 s later: the expired claim, and the accepted commands past the two-minute grace.
     expect(await sweeper.sweep()).toEqual({ scanned: 3, requeued: 3 });
     expect(await t.visible()).toBe(3);
@@ -129,7 +179,8 @@ describe('recovery after a worker dies holding a command', () => {
     let died = 0;
     const run = (r: CmdletRequest, dies: boolean): CmdletResult => {
       if (r.cmdlet === 'Set-Mailbox') {
-        if (state.get('CustomAttribute3') !== r.parameters.CustomAttribute3) effects.push(String(r.parameters.CustomAttribute3));
+        if (state.get('CustomAttribute3') !== r.parameters.CustomAttribute3)
+          effects.push(String(r.parameters.CustomAttribute3));
         state.set('CustomAttribute3', String(r.parameters.CustomAttribute3));
         if (dies) {
           // The answer is on its way; the process dies before it writes anything.
@@ -138,12 +189,33 @@ describe('recovery after a worker dies holding a command', () => {
         }
         return { value: [], warnings: [], truncated: false, requestIds: ['r-set'] };
       }
-      return { value: [{ Identity: r.parameters.Identity, CustomAttribute3: state.get('CustomAttribute3') }], warnings: [], truncated: false, requestIds: ['r-get'] };
+      return {
+        value: [{ Identity: r.parameters.Identity, CustomAttribute3: state.get('CustomAttribute3') }],
+        warnings: [],
+        truncated: false,
+        requestIds: ['r-get'],
+      };
     };
-    const sessionsFor = (dies: boolean): ExchangeSessions => ({ forTenant: () => ({ invoke: async (r) => run(r, dies), invokeBatch: async (items) => items.map((i) => ({ ok: true as const, result: run(i.request, dies) })) }) });
-    const slots: TenantSlots = { acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }), close: async () => undefined };
+    const sessionsFor = (dies: boolean): ExchangeSessions => ({
+      forTenant: () => ({
+        invoke: async (r) => run(r, dies),
+        invokeBatch: async (items) => items.map((i) => ({ ok: true as const, result: run(i.request, dies) })),
+      }),
+    });
+    const slots: TenantSlots = {
+      acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }),
+      close: async () => undefined,
+    };
     const dyingStore = t.store;
-    const base = { queue: t.queue, tenants: t.tenants, slots, audit: t.audit, lanes: t.lanes, logger: silentLogger, claimMs };
+    const base = {
+      queue: t.queue,
+      tenants: t.tenants,
+      slots,
+      audit: t.audit,
+      lanes: t.lanes,
+      logger: silentLogger,
+      claimMs,
+    };
     const a = new CommandWorker({ ...base, store: dyingStore, sessions: sessionsFor(true), instanceId: 'host-a' });
     const liveStore = t.live;
     const b = new CommandWorker({ ...base, store: liveStore, sessions: sessionsFor(false), instanceId: 'host-b' });
@@ -151,15 +223,21 @@ describe('recovery after a worker dies holding a command', () => {
 
     const c = await t.submit({ Identity: 'adele@contoso.com', CustomAttribute3: 'written-once' });
     // Host A takes the message (leased for a minute) and dies right after Exchange answered.
-    const [held] = (await t.queue.queue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 60 })).receivedMessageItems;
-    await expect(a.process(JSON.parse(Buffer.from(held!.messageText, 'base64').toString()))).rejects.toThrow('process killed');
+    const [held] = (await t.queue.queue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 60 }))
+      .receivedMessageItems;
+    await expect(a.process(JSON.parse(Buffer.from(held!.messageText, 'base64').toString()))).rejects.toThrow(
+      'process killed',
+    );
     expect(died).toBeGreaterThan(0);
 
     // Host B: the queue trigger (polling every 100 ms, a failed message visible again after visibilityTimeoutMs) and the sweeper timer.
     let stop = false;
     const poll = (async () => {
       while (!stop) {
-        const { receivedMessageItems } = await t.queue.queue.receiveMessages({ numberOfMessages: 16, visibilityTimeout: 30 });
+        const { receivedMessageItems } = await t.queue.queue.receiveMessages({
+          numberOfMessages: 16,
+          visibilityTimeout: 30,
+        });
         await Promise.all(
           receivedMessageItems.map(async (m) => {
             try {
@@ -187,7 +265,12 @@ describe('recovery after a worker dies holding a command', () => {
     stop = true;
     clearInterval(sweeps);
     await poll;
-    expect(finished).toMatchObject({ status: 'succeeded', alreadyApplied: true, attempts: 1, readBack: { holds: true, previous: { by: 'host-a' } } });
+    expect(finished).toMatchObject({
+      status: 'succeeded',
+      alreadyApplied: true,
+      attempts: 1,
+      readBack: { holds: true, previous: { by: 'host-a' } },
+    });
     const recoveryMs = Date.parse(finished!.finishedAt!) - died;
     expect(recoveryMs).toBeLessThanOrEqual(claimMs + visibilityTimeoutMs + 5000);
     expect(effects).toEqual(['written-once']);

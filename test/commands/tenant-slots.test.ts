@@ -4,12 +4,15 @@ import { createBlobTenantSlots, type TenantSlots } from '../../shared/commands/t
 import { testStorageConnectionString, uniqueName } from '../support/sandbox';
 import { backlogOn } from '../support/tenant-slots';
 
-const container = () => BlobServiceClient.fromConnectionString(testStorageConnectionString()).getContainerClient(uniqueName('slots'));
+const container = () =>
+  BlobServiceClient.fromConnectionString(testStorageConnectionString()).getContainerClient(uniqueName('slots'));
 
 describe('blob lease tenant slots', () => {
   it('never lets three instances together hold more than the capacity', async () => {
     const c = container();
-    const instances: TenantSlots[] = [0, 1, 2].map((i) => createBlobTenantSlots({ containerClient: c, instanceId: `i${i}`, idleHoldMs: 50 }));
+    const instances: TenantSlots[] = [0, 1, 2].map((i) =>
+      createBlobTenantSlots({ containerClient: c, instanceId: `i${i}`, idleHoldMs: 50 }),
+    );
     let holding = 0;
     let maxHolding = 0;
     let granted = 0;
@@ -126,7 +129,9 @@ describe('blob lease tenant slots', () => {
   });
 
   it('rejects bad options and capacities', async () => {
-    expect(() => createBlobTenantSlots({ containerClient: container(), instanceId: 'x', leaseSeconds: 5 })).toThrow(RangeError);
+    expect(() => createBlobTenantSlots({ containerClient: container(), instanceId: 'x', leaseSeconds: 5 })).toThrow(
+      RangeError,
+    );
     const slots = createBlobTenantSlots({ containerClient: container(), instanceId: 'y' });
     await expect(slots.acquire('t', 0)).rejects.toThrow(RangeError);
   });

@@ -23,7 +23,11 @@ function memoryContainer() {
     createIfNotExists: async () => ({}),
     getBlockBlobClient: (name: string) => ({
       exists: async () => blobs.has(name),
-      upload: async (_body: string, _length: number, options: { conditions?: { ifNoneMatch?: string }; metadata?: Record<string, string> } = {}) => {
+      upload: async (
+        _body: string,
+        _length: number,
+        options: { conditions?: { ifNoneMatch?: string }; metadata?: Record<string, string> } = {},
+      ) => {
         const blob = blobs.get(name);
         if (blob && options.conditions?.ifNoneMatch === '*') throw conflict();
         if (blob?.lease && blob.lease.until > Date.now()) throw Object.assign(new Error('leased'), { statusCode: 412 });

@@ -41,7 +41,10 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'exo-batch-'));
   const tenantsFile = join(dir, 'tenants.json');
   // One slot per tenant: while the test holds it, every command waits.
-  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 1 })));
+  writeFileSync(
+    tenantsFile,
+    JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 1 })),
+  );
   env = {
     AzureWebJobsStorage: testStorageConnectionString(),
     ...cloud.env(),
@@ -52,7 +55,11 @@ beforeAll(async () => {
     GATEWAY_AUTH: 'none',
     LOG_LEVEL: 'silent',
   };
-  services = createAppServices(env, { logger: silentLogger, credential: new DefaultAzureCredential(), worker: { slotWaitMs: 15_000, backoff: { baseMs: 100, maxMs: 200 }, telemetry: recordTimes } });
+  services = createAppServices(env, {
+    logger: silentLogger,
+    credential: new DefaultAzureCredential(),
+    worker: { slotWaitMs: 15_000, backoff: { baseMs: 100, maxMs: 200 }, telemetry: recordTimes },
+  });
   await services.ready();
 });
 
@@ -62,7 +69,13 @@ afterAll(async () => {
 });
 
 beforeEach(() => {
-  cloud.exchange.configure({ latencyMs: 50, maxConcurrencyPerTenant: 3, faults: { rate: 0, kinds: [], slowMs: 2000 }, batchItemFaults: { rate: 0, kinds: [] }, throttleRetryAfterSeconds: 1 });
+  cloud.exchange.configure({
+    latencyMs: 50,
+    maxConcurrencyPerTenant: 3,
+    faults: { rate: 0, kinds: [], slowMs: 2000 },
+    batchItemFaults: { rate: 0, kinds: [] },
+    throttleRetryAfterSeconds: 1,
+  });
   cloud.exchange.clearJournal();
   cloud.context.stats.reset();
 });
@@ -77,7 +90,12 @@ const stored = async (c: Command) => (await services.commands().get(c.id))!;
 
 /** Runs the commands' queue messages at once while the tenant's only slot is held, then frees it. */
 async function processTogether(commands: Command[]): Promise<string[]> {
-  const holder = createBlobTenantSlots({ containerClient: createStorageClients({ connection: readStorageConnection(env) }).blobService().getContainerClient('tenant-slots'), instanceId: 'test-holder' });
+  const holder = createBlobTenantSlots({
+    containerClient: createStorageClients({ connection: readStorageConnection(env) })
+      .blobService()
+      .getContainerClient('tenant-slots'),
+    instanceId: 'test-holder',
+  });
   const slot = await holder.acquire(CONTOSO, 1, { maxWaitMs: 15_000 });
   expect(slot).toBeDefined();
   const runs = commands.map((c) => services.worker().process(message(c)));
@@ -96,19 +114,50 @@ async function processTogether(commands: Command[]): Promise<string[]> {
 describe('worker with Exchange $batch (Azurite + sandbox)', () => {
   it('sends waiting commands as one $batch; each keeps its own outcome, audit and retry rules', async () => {
     const stamp = `b-${Date.now()}`;
-    cloud.exchange.configure({ batchItemFaults: { rate: 1, kinds: ['http429'], identity: 'megan.bowen@contoso.com' }, throttleRetryAfterSeconds: 2 });
+    cloud.exchange.configure({
+      batchItemFaults: { rate: 1, kinds: ['http429'], identity: 'megan.bowen@contoso.com' },
+      throttleRetryAfterSeconds: 2,
+    });
     const done = await submit('Set-Mailbox', { Identity: 'adele.vance@contoso.com', CustomAttribute5: stamp });
-    const already = await submit('Add-DistributionGroupMember', { Identity: 'engineering', Member: 'ben.walters@contoso.com', BypassSecurityGroupManagerCheck: true });
+    const already = await submit('Add-DistributionGroupMember', {
+      Identity: 'engineering',
+      Member: 'ben.walters@contoso.com',
+      BypassSecurityGroupManagerCheck: true,
+    });
     const missing = await submit('Get-Mailbox', { Identity: 'nobody@contoso.com' });
     const throttled = await submit('Set-Mailbox', { Identity: 'megan.bowen@contoso.com', CustomAttribute6: stamp });
 
-    expect(await processTogether([done, already, missing, throttled])).toEqual(['succeeded', 'succeeded', 'failed', 'deferred']);
+    expect(await processTogether([done, already, missing, throttled])).toEqual([
+      'succeeded',
+      'succeeded',
+      'failed',
+      'deferred',
+    ]);
     const stats = cloud.context.stats.snapshot().exchange[CONTOSO]!;
-    expect(stats).toMatchObject({ batchRequests: 1, batchItems: 4, maxBatchSize: 4, invokeCommandRequests: 0, maxInFlight: 1 });
+    expect(stats).toMatchObject({
+      batchRequests: 1,
+      batchItems: 4,
+      maxBatchSize: 4,
+      invokeCommandRequests: 0,
+      maxInFlight: 1,
+    });
 
     expect(await stored(done)).toMatchObject({ status: 'succeeded', attempts: 1, timings: { batchSize: 4 } });
-    expect(await stored(already)).toMatchObject({ status: 'succeeded', attempts: 1, alreadyApplied: true, timings: { batchSize: 4 } });
-    expect(await stored(missing)).toMatchObject({ status: 'failed', attempts: 1, error: { category: 'notFound', status: 400, exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException' } });
+    expect(await stored(already)).toMatchObject({
+      status: 'succeeded',
+      attempts: 1,
+      alreadyApplied: true,
+      timings: { batchSize: 4 },
+    });
+    expect(await stored(missing)).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error: {
+        category: 'notFound',
+        status: 400,
+        exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException',
+      },
+    });
     const deferred = await stored(throttled);
     expect(deferred).toMatchObject({ status: 'queued', attempts: 0, deferrals: 1 });
     expect(Date.parse(deferred.nextAttemptAt!) - Date.now()).toBeGreaterThan(1000); // Retry-After 2 s honoured
@@ -118,7 +167,9 @@ describe('worker with Exchange $batch (Azurite + sandbox)', () => {
 
     const audit = services.audit();
     expect((await audit.forCommand(done.id)).map((a) => a.event)).toEqual(['accepted', 'succeeded']);
-    expect((await audit.forCommand(already.id)).find((a) => a.event === 'succeeded')).toMatchObject({ outcome: 'alreadyApplied' });
+    expect((await audit.forCommand(already.id)).find((a) => a.event === 'succeeded')).toMatchObject({
+      outcome: 'alreadyApplied',
+    });
     expect((await audit.forCommand(missing.id)).map((a) => a.event)).toEqual(['accepted', 'failed']);
     expect((await audit.forCommand(throttled.id)).map((a) => a.event)).toEqual(['accepted', 'deferred']);
 
@@ -128,23 +179,48 @@ describe('worker with Exchange $batch (Azurite + sandbox)', () => {
     // The deferred command runs later (alone: a lone command is a plain InvokeCommand) and takes effect once.
     cloud.exchange.configure({ batchItemFaults: { rate: 0, kinds: [] } });
     expect(await services.worker().process(message(throttled))).toBe('succeeded');
-    expect(await stored(throttled)).toMatchObject({ status: 'succeeded', attempts: 1, deferrals: 1, timings: { batchSize: 1 } });
-    expect(cloud.context.stats.snapshot().exchange[CONTOSO]).toMatchObject({ batchRequests: 1, invokeCommandRequests: 1 });
-    expect(cloud.exchange.journal().map((e) => e.identity)).toEqual(['adele.vance@contoso.com', 'megan.bowen@contoso.com']);
+    expect(await stored(throttled)).toMatchObject({
+      status: 'succeeded',
+      attempts: 1,
+      deferrals: 1,
+      timings: { batchSize: 1 },
+    });
+    expect(cloud.context.stats.snapshot().exchange[CONTOSO]).toMatchObject({
+      batchRequests: 1,
+      invokeCommandRequests: 1,
+    });
+    expect(cloud.exchange.journal().map((e) => e.identity)).toEqual([
+      'adele.vance@contoso.com',
+      'megan.bowen@contoso.com',
+    ]);
   });
 
   it('survives a connection dropped after the batch was applied: every command takes effect exactly once', async () => {
     const stamp = `d-${Date.now()}`;
     const users = ['alex.wilber', 'diego.siciliani', 'grady.archie'];
     const commands = [];
-    for (const [i, user] of users.entries()) commands.push(await submit('Set-Mailbox', { Identity: `${user}@contoso.com`, [`CustomAttribute${i + 7}`]: stamp }));
-    commands.push(await submit('Add-DistributionGroupMember', { Identity: 'book-club', Member: 'megan.bowen@contoso.com', BypassSecurityGroupManagerCheck: true }));
+    for (const [i, user] of users.entries())
+      commands.push(
+        await submit('Set-Mailbox', { Identity: `${user}@contoso.com`, [`CustomAttribute${i + 7}`]: stamp }),
+      );
+    commands.push(
+      await submit('Add-DistributionGroupMember', {
+        Identity: 'book-club',
+        Member: 'megan.bowen@contoso.com',
+        BypassSecurityGroupManagerCheck: true,
+      }),
+    );
     cloud.exchange.configure({ faults: { rate: 1, kinds: ['dropAfterApply'], slowMs: 0 } });
 
     expect(await processTogether(commands)).toEqual(['retrying', 'retrying', 'retrying', 'retrying']);
-    expect(cloud.context.stats.snapshot().exchange[CONTOSO]).toMatchObject({ batchRequests: 1, batchItems: 4, faults: 1 });
+    expect(cloud.context.stats.snapshot().exchange[CONTOSO]).toMatchObject({
+      batchRequests: 1,
+      batchItems: 4,
+      faults: 1,
+    });
     expect(cloud.exchange.journal()).toHaveLength(4); // applied, but the answer was lost
-    for (const c of commands) expect(await stored(c)).toMatchObject({ status: 'queued', attempts: 1, error: { category: 'transient' } });
+    for (const c of commands)
+      expect(await stored(c)).toMatchObject({ status: 'queued', attempts: 1, error: { category: 'transient' } });
 
     // Their outcome is unknown: the next run reads each object back (the reads go as one $batch)
     // and finds the change there, so none is sent again and none counts a second attempt.
@@ -152,27 +228,60 @@ describe('worker with Exchange $batch (Azurite + sandbox)', () => {
     cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0 } });
     expect(await processTogether(commands)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
     expect(cloud.context.stats.snapshot().exchange[CONTOSO]).toMatchObject({ batchRequests: 2, batchItems: 8 });
-    for (const c of commands) expect(await stored(c)).toMatchObject({ status: 'succeeded', attempts: 1, alreadyApplied: true, readBack: { holds: true, previous: { attempt: 1 } } });
-    expect((await stored(commands[0]!)).readBack).toMatchObject({ reads: ['Get-Mailbox'], observed: { CustomAttribute7: stamp } });
-    expect((await stored(commands[3]!)).readBack).toMatchObject({ reads: ['Get-DistributionGroupMember'], observed: { isMember: true } });
+    for (const c of commands)
+      expect(await stored(c)).toMatchObject({
+        status: 'succeeded',
+        attempts: 1,
+        alreadyApplied: true,
+        readBack: { holds: true, previous: { attempt: 1 } },
+      });
+    expect((await stored(commands[0]!)).readBack).toMatchObject({
+      reads: ['Get-Mailbox'],
+      observed: { CustomAttribute7: stamp },
+    });
+    expect((await stored(commands[3]!)).readBack).toMatchObject({
+      reads: ['Get-DistributionGroupMember'],
+      observed: { isMember: true },
+    });
     const journal = cloud.exchange.journal();
-    expect(journal.map((e) => e.identity).sort()).toEqual(['alex.wilber@contoso.com', 'book-club@contoso.com', 'diego.siciliani@contoso.com', 'grady.archie@contoso.com']);
+    expect(journal.map((e) => e.identity).sort()).toEqual([
+      'alex.wilber@contoso.com',
+      'book-club@contoso.com',
+      'diego.siciliani@contoso.com',
+      'grady.archie@contoso.com',
+    ]);
   });
 
   it('makes every outcome durable within one parallel storage round trip of the answer (the window a crash can lose)', async () => {
     const stamp = `w-${Date.now()}`;
-    const users = ['alex.wilber', 'diego.siciliani', 'grady.archie', 'adele.vance', 'isaiah.langer', 'johanna.lorenz', 'lee.gu', 'lidia.holloway', 'megan.bowen', 'ben.walters'];
+    const users = [
+      'alex.wilber',
+      'diego.siciliani',
+      'grady.archie',
+      'adele.vance',
+      'isaiah.langer',
+      'johanna.lorenz',
+      'lee.gu',
+      'lidia.holloway',
+      'megan.bowen',
+      'ben.walters',
+    ];
     recordTimes.ms.length = 0;
     for (let round = 0; round < 4; round++) {
       const commands = [];
-      for (const [i, user] of users.entries()) commands.push(await submit('Set-Mailbox', { Identity: `${user}@contoso.com`, CustomAttribute12: `${stamp}-${round}-${i}` }));
+      for (const [i, user] of users.entries())
+        commands.push(
+          await submit('Set-Mailbox', { Identity: `${user}@contoso.com`, CustomAttribute12: `${stamp}-${round}-${i}` }),
+        );
       expect(await processTogether(commands)).toEqual(Array(users.length).fill('succeeded'));
     }
     expect(recordTimes.ms).toHaveLength(40);
     expect(cloud.context.stats.snapshot().exchange[CONTOSO]).toMatchObject({ batchRequests: 4, maxBatchSize: 10 });
     const p50 = percentile(recordTimes.ms, 50);
     const p99 = percentile(recordTimes.ms, 99);
-    process.stderr.write(`[outcome durability] answer → outcome row written, 40 commands in $batches of 10: p50 ${Math.round(p50)} ms, p99 ${Math.round(p99)} ms\n`);
+    process.stderr.write(
+      `[outcome durability] answer → outcome row written, 40 commands in $batches of 10: p50 ${Math.round(p50)} ms, p99 ${Math.round(p99)} ms\n`,
+    );
     expect(p99).toBeLessThan(1000);
   });
 });

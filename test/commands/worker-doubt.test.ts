@@ -53,7 +53,13 @@ class FakeExchange {
     const fault = write ? this.next.shift() : undefined;
     if (fault instanceof ExchangeError) throw fault;
     const ok = (value: Record<string, unknown>[] = []): CmdletResult => {
-      if (fault === 'dropAfterApply') throw new ExchangeError({ category: 'transient', message: 'Exchange did not answer: the connection failed (ECONNRESET).', requestId: requestIds[0], cmdlet: r.cmdlet });
+      if (fault === 'dropAfterApply')
+        throw new ExchangeError({
+          category: 'transient',
+          message: 'Exchange did not answer: the connection failed (ECONNRESET).',
+          requestId: requestIds[0],
+          cmdlet: r.cmdlet,
+        });
       return { value, warnings: [], truncated: false, requestIds };
     };
     switch (r.cmdlet) {
@@ -72,7 +78,14 @@ class FakeExchange {
       case 'Add-DistributionGroupMember': {
         const set = this.members.get(identity) ?? new Set<string>();
         const member = String(p.Member).toLowerCase();
-        if (set.has(member)) throw new ExchangeError({ category: 'alreadyExists', message: 'already a member', exceptionType: 'Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException', status: 400, requestId: requestIds[0] });
+        if (set.has(member))
+          throw new ExchangeError({
+            category: 'alreadyExists',
+            message: 'already a member',
+            exceptionType: 'Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException',
+            status: 400,
+            requestId: requestIds[0],
+          });
         set.add(member);
         this.members.set(identity, set);
         this.effects.push({ cmdlet: r.cmdlet, identity, parameters: { Member: member } });
@@ -104,40 +117,90 @@ async function setup() {
   const store = new DyingStore(table(), results);
   const q = uniqueName('q');
   const queue = new CommandQueue(new QueueClient(conn, q), new QueueClient(conn, `${q}-poison`));
-  const audit = new AuditLog(TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }));
+  const audit = new AuditLog(
+    TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }),
+  );
   const lanes = new CommandLanes(table());
-  const tenants = new StaticTenantRegistry([{ tenantId: TENANT, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 }]);
+  const tenants = new StaticTenantRegistry([
+    {
+      tenantId: TENANT,
+      domain: 'contoso.onmicrosoft.com',
+      clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01',
+      credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } },
+      maxConcurrency: 3,
+    },
+  ]);
   const exchange = new FakeExchange();
   const sessions: ExchangeSessions = {
     forTenant: () => ({
       invoke: async (r) => exchange.run(r),
-      invokeBatch: async (items) => items.map((i) => {
-        try {
-          return { ok: true as const, result: exchange.run(i.request) };
-        } catch (error) {
-          return { ok: false as const, error: error as ExchangeError };
-        }
-      }),
+      invokeBatch: async (items) =>
+        items.map((i) => {
+          try {
+            return { ok: true as const, result: exchange.run(i.request) };
+          } catch (error) {
+            return { ok: false as const, error: error as ExchangeError };
+          }
+        }),
     }),
   };
-  const slots: TenantSlots = { acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }), close: async () => undefined };
+  const slots: TenantSlots = {
+    acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }),
+    close: async () => undefined,
+  };
   let clock = Date.now();
   const worker = (instanceId = 'w1', extra: Partial<WorkerOptions> = {}) =>
-    new CommandWorker({ store, queue, tenants, sessions, slots, audit, lanes, logger: silentLogger, instanceId, maxAttempts: 3, slotWaitMs: 200, laneWaitMs: 60, backoff: { baseMs: 100, maxMs: 200 }, now: () => clock, random: () => 0.5, ...extra });
+    new CommandWorker({
+      store,
+      queue,
+      tenants,
+      sessions,
+      slots,
+      audit,
+      lanes,
+      logger: silentLogger,
+      instanceId,
+      maxAttempts: 3,
+      slotWaitMs: 200,
+      laneWaitMs: 60,
+      backoff: { baseMs: 100, maxMs: 200 },
+      now: () => clock,
+      random: () => 0.5,
+      ...extra,
+    });
   const service = new CommandService({ store, queue, tenants, audit, lanes, logger: silentLogger });
   await Promise.all([store.init(), queue.init(), audit.init()]);
-  const submit = async (cmdlet: string, parameters: Record<string, unknown>) => (await service.submit(caller, service.parse({ tenant: TENANT, cmdlet, parameters }))).command;
+  const submit = async (cmdlet: string, parameters: Record<string, unknown>) =>
+    (await service.submit(caller, service.parse({ tenant: TENANT, cmdlet, parameters }))).command;
   /** The command as a worker that died holding it leaves it: running, claimed by someone gone, the claim over. */
   const orphan = async (c: Command, extra: Partial<Command> = {}) => {
     const current = (await store.get(c.id))!;
-    return store.update({ ...current, status: 'running', claimedBy: 'dead-worker', claimedUntil: iso(Date.now() - 1000), attempts: current.attempts + 1, ...extra });
+    return store.update({
+      ...current,
+      status: 'running',
+      claimedBy: 'dead-worker',
+      claimedUntil: iso(Date.now() - 1000),
+      attempts: current.attempts + 1,
+      ...extra,
+    });
   };
-  const laneRows = async (c: Command) => (await lanes.look(laneOf(c)!, c.id));
-  return { store, queue, audit, exchange, worker, submit, orphan, laneRows, tenants, advance: (ms: number) => (clock += ms) };
+  const laneRows = async (c: Command) => await lanes.look(laneOf(c)!, c.id);
+  return {
+    store,
+    queue,
+    audit,
+    exchange,
+    worker,
+    submit,
+    orphan,
+    laneRows,
+    tenants,
+    advance: (ms: number) => (clock += ms),
+  };
 }
 
 describe('in-doubt commands', () => {
-  it('decides a stopped worker\'s command by read-back: the effect is there → succeeded, alreadyApplied, with the evidence; nothing is sent again', async () => {
+  it("decides a stopped worker's command by read-back: the effect is there → succeeded, alreadyApplied, with the evidence; nothing is sent again", async () => {
     const t = await setup();
     const c = await t.submit('Set-Mailbox', { Identity: 'adele@contoso.com', CustomAttribute1: 'v1' });
     t.exchange.run({ cmdlet: 'Set-Mailbox', parameters: c.parameters }); // the dead worker's call ran
@@ -147,29 +210,59 @@ describe('in-doubt commands', () => {
     expect(t.exchange.calls).toEqual(['Get-Mailbox']);
     expect(t.exchange.effects).toHaveLength(1);
     const stored = (await t.store.get(c.id))!;
-    expect(stored).toMatchObject({ status: 'succeeded', alreadyApplied: true, attempts: 1, readBack: { holds: true, reads: ['Get-Mailbox'], observed: { CustomAttribute1: 'v1' }, previous: { attempt: 1, by: 'dead-worker', reason: expect.stringMatching(/claim expired/) } } });
+    expect(stored).toMatchObject({
+      status: 'succeeded',
+      alreadyApplied: true,
+      attempts: 1,
+      readBack: {
+        holds: true,
+        reads: ['Get-Mailbox'],
+        observed: { CustomAttribute1: 'v1' },
+        previous: { attempt: 1, by: 'dead-worker', reason: expect.stringMatching(/claim expired/) },
+      },
+    });
     expect(stored.sentAt).toBeUndefined();
     expect(stored.claimedBy).toBeUndefined();
     const finished = (await t.audit.forCommand(c.id)).find((a) => a.event === 'succeeded');
-    expect(finished).toMatchObject({ outcome: 'alreadyApplied', detail: expect.stringMatching(/read-back after attempt 1/) });
+    expect(finished).toMatchObject({
+      outcome: 'alreadyApplied',
+      detail: expect.stringMatching(/read-back after attempt 1/),
+    });
     // Its lane is empty again.
     expect(await t.laneRows(c)).toMatchObject({ own: undefined, earlier: [] });
   });
 
   it('sends it when the read-back does not show the effect (once), as a second attempt', async () => {
     const t = await setup();
-    const c = await t.submit('Add-DistributionGroupMember', { Identity: 'sales@contoso.com', Member: 'diego@contoso.com', BypassSecurityGroupManagerCheck: true });
+    const c = await t.submit('Add-DistributionGroupMember', {
+      Identity: 'sales@contoso.com',
+      Member: 'diego@contoso.com',
+      BypassSecurityGroupManagerCheck: true,
+    });
     await t.orphan(c); // died before its call went out
     expect(await t.worker().process(message(c.id))).toBe('succeeded');
     expect(t.exchange.calls).toEqual(['Get-DistributionGroupMember', 'Add-DistributionGroupMember']);
-    expect(t.exchange.effects).toEqual([{ cmdlet: 'Add-DistributionGroupMember', identity: 'sales@contoso.com', parameters: { Member: 'diego@contoso.com' } }]);
-    expect(await t.store.get(c.id)).toMatchObject({ status: 'succeeded', attempts: 2, readBack: { holds: false, observed: { isMember: false } } });
+    expect(t.exchange.effects).toEqual([
+      {
+        cmdlet: 'Add-DistributionGroupMember',
+        identity: 'sales@contoso.com',
+        parameters: { Member: 'diego@contoso.com' },
+      },
+    ]);
+    expect(await t.store.get(c.id)).toMatchObject({
+      status: 'succeeded',
+      attempts: 2,
+      readBack: { holds: false, observed: { isMember: false } },
+    });
     expect((await t.store.get(c.id))!.alreadyApplied).toBeUndefined();
   });
 
   it('sends an idempotent cmdlet without a read-back again, and says so (reruns)', async () => {
     const t = await setup();
-    const c = await t.submit('Set-MailboxAutoReplyConfiguration', { Identity: 'adele@contoso.com', AutoReplyState: 'Enabled' });
+    const c = await t.submit('Set-MailboxAutoReplyConfiguration', {
+      Identity: 'adele@contoso.com',
+      AutoReplyState: 'Enabled',
+    });
     t.exchange.run({ cmdlet: 'Set-MailboxAutoReplyConfiguration', parameters: c.parameters });
     await t.orphan(c);
     expect(await t.worker().process(message(c.id))).toBe('succeeded');
@@ -184,7 +277,21 @@ describe('in-doubt commands', () => {
     expect(await t.worker().process(message(c.id))).toBe('inDoubt');
     expect(t.exchange.calls).toEqual([]);
     const stored = (await t.store.get(c.id))!;
-    expect(stored).toMatchObject({ status: 'inDoubt', attempts: 1, error: { category: 'inDoubt', message: expect.stringMatching(/sent to Exchange by dead-worker at .* not recorded/) }, inDoubtEvidence: { attempt: 1, sentBy: 'dead-worker', sentAt: expect.any(String), correlationId: c.id, reason: 'its worker stopped after sending it' } });
+    expect(stored).toMatchObject({
+      status: 'inDoubt',
+      attempts: 1,
+      error: {
+        category: 'inDoubt',
+        message: expect.stringMatching(/sent to Exchange by dead-worker at .* not recorded/),
+      },
+      inDoubtEvidence: {
+        attempt: 1,
+        sentBy: 'dead-worker',
+        sentAt: expect.any(String),
+        correlationId: c.id,
+        reason: 'its worker stopped after sending it',
+      },
+    });
     expect((await t.audit.forCommand(c.id)).map((a) => a.event)).toEqual(['accepted', 'inDoubt']);
     expect(await t.worker().process(message(c.id))).toBe('duplicate'); // terminal
     // Without the marker, its worker died before sending it: it simply runs (one attempt).
@@ -200,10 +307,23 @@ describe('in-doubt commands', () => {
     const set = await t.submit('Set-Mailbox', { Identity: 'adele@contoso.com', CustomAttribute2: 'x' });
     t.exchange.next.push('dropAfterApply');
     expect(await t.worker().process(message(set.id))).toBe('retrying');
-    expect(await t.store.get(set.id)).toMatchObject({ status: 'queued', attempts: 1, sentAt: expect.any(String), sentBy: 'w1' });
+    expect(await t.store.get(set.id)).toMatchObject({
+      status: 'queued',
+      attempts: 1,
+      sentAt: expect.any(String),
+      sentBy: 'w1',
+    });
     t.advance(1000);
     expect(await t.worker().process(message(set.id))).toBe('succeeded');
-    expect(await t.store.get(set.id)).toMatchObject({ status: 'succeeded', attempts: 1, alreadyApplied: true, readBack: { holds: true, previous: { attempt: 1, by: 'w1', reason: expect.stringMatching(/answer to attempt 1 was lost/) } } });
+    expect(await t.store.get(set.id)).toMatchObject({
+      status: 'succeeded',
+      attempts: 1,
+      alreadyApplied: true,
+      readBack: {
+        holds: true,
+        previous: { attempt: 1, by: 'w1', reason: expect.stringMatching(/answer to attempt 1 was lost/) },
+      },
+    });
     expect(t.exchange.calls).toEqual(['Set-Mailbox', 'Get-Mailbox']);
 
     const move = await t.submit('New-MoveRequest', { Identity: 'adele@contoso.com' });
@@ -214,7 +334,9 @@ describe('in-doubt commands', () => {
     expect(t.exchange.effects.filter((e) => e.cmdlet === 'New-MoveRequest')).toHaveLength(1);
     // Exchange refusing it (a 4xx, throttling) is no doubt: it did not run.
     const refused = await t.submit('New-MoveRequest', { Identity: 'megan@contoso.com' });
-    t.exchange.next.push(new ExchangeError({ category: 'throttled', message: 'slow down', status: 429, retryAfterMs: 1000 }));
+    t.exchange.next.push(
+      new ExchangeError({ category: 'throttled', message: 'slow down', status: 429, retryAfterMs: 1000 }),
+    );
     expect(await t.worker().process(message(refused.id))).toBe('deferred');
     expect(await t.store.get(refused.id)).toMatchObject({ status: 'queued', attempts: 0 });
     expect((await t.store.get(refused.id))!.sentAt).toBeUndefined();
@@ -239,7 +361,12 @@ describe('in-doubt commands', () => {
     // Worker B, once A's claim is over.
     t.advance(31_000);
     expect(await t.worker('w-b').process(message(c.id))).toBe('succeeded');
-    expect(await t.store.get(c.id)).toMatchObject({ status: 'succeeded', alreadyApplied: true, attempts: 1, readBack: { holds: true, previous: { by: 'w-a' } } });
+    expect(await t.store.get(c.id)).toMatchObject({
+      status: 'succeeded',
+      alreadyApplied: true,
+      attempts: 1,
+      readBack: { holds: true, previous: { by: 'w-a' } },
+    });
     expect(t.exchange.effects).toHaveLength(1);
     expect(t.exchange.calls).toEqual(['Set-Mailbox', 'Get-Mailbox']);
   });
@@ -253,14 +380,22 @@ describe('per-object order', () => {
     const other = await t.submit('Set-Mailbox', { Identity: 'adele@contoso.com', CustomAttribute4: 'elsewhere' });
     expect(await t.worker().process(message(newer.id))).toBe('deferred');
     expect(await t.store.get(newer.id)).toMatchObject({ status: 'queued', attempts: 0, deferrals: 1 });
-    expect((await t.audit.forCommand(newer.id)).find((a) => a.event === 'deferred')).toMatchObject({ detail: 'waiting for an earlier command on megan@contoso.com' });
+    expect((await t.audit.forCommand(newer.id)).find((a) => a.event === 'deferred')).toMatchObject({
+      detail: 'waiting for an earlier command on megan@contoso.com',
+    });
     expect(await t.worker().process(message(other.id))).toBe('succeeded'); // another object: not held up
     expect(await t.worker().process(message(older.id))).toBe('succeeded');
     t.advance(5000);
     expect(await t.worker().process(message(newer.id))).toBe('succeeded');
     expect(t.exchange.mailboxes.get('megan@contoso.com')).toMatchObject({ CustomAttribute4: 'second' });
-    expect(t.exchange.effects.filter((e) => e.identity === 'megan@contoso.com').map((e) => e.parameters.CustomAttribute4)).toEqual(['first', 'second']);
-    expect(await t.laneRows(newer)).toMatchObject({ own: undefined, earlier: [], lastRun: expect.stringContaining(newer.id) });
+    expect(
+      t.exchange.effects.filter((e) => e.identity === 'megan@contoso.com').map((e) => e.parameters.CustomAttribute4),
+    ).toEqual(['first', 'second']);
+    expect(await t.laneRows(newer)).toMatchObject({
+      own: undefined,
+      earlier: [],
+      lastRun: expect.stringContaining(newer.id),
+    });
   });
 
   it('wakes a waiting newer write as soon as the older one finishes in the same process', async () => {
@@ -280,16 +415,44 @@ describe('per-object order', () => {
   it('does not apply an older write that never made it into its lane after a newer one took effect (superseded); runs it when none did', async () => {
     const t = await setup();
     // The first submit died between the command row and its lane row (no 202 was answered).
-    const noLanes = new CommandService({ store: t.store, queue: t.queue, tenants: t.tenants, audit: t.audit, logger: silentLogger });
-    const orphan = (await noLanes.submit(caller, noLanes.parse({ tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan@contoso.com', CustomAttribute6: 'stale' } }))).command;
+    const noLanes = new CommandService({
+      store: t.store,
+      queue: t.queue,
+      tenants: t.tenants,
+      audit: t.audit,
+      logger: silentLogger,
+    });
+    const orphan = (
+      await noLanes.submit(
+        caller,
+        noLanes.parse({
+          tenant: TENANT,
+          cmdlet: 'Set-Mailbox',
+          parameters: { Identity: 'megan@contoso.com', CustomAttribute6: 'stale' },
+        }),
+      )
+    ).command;
     await new Promise((r) => setTimeout(r, 5));
     const newer = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute6: 'fresh' });
     expect(await t.worker().process(message(newer.id))).toBe('succeeded');
     expect(await t.worker().process(message(orphan.id))).toBe('failed');
-    expect(await t.store.get(orphan.id)).toMatchObject({ status: 'failed', attempts: 0, error: { category: 'superseded', message: expect.stringMatching(new RegExp(`never acknowledged.*${newer.id}`)) } });
+    expect(await t.store.get(orphan.id)).toMatchObject({
+      status: 'failed',
+      attempts: 0,
+      error: { category: 'superseded', message: expect.stringMatching(new RegExp(`never acknowledged.*${newer.id}`)) },
+    });
     expect(t.exchange.mailboxes.get('megan@contoso.com')).toMatchObject({ CustomAttribute6: 'fresh' });
     // With nothing newer on its object, such a command joins its lane late and runs.
-    const alone = (await noLanes.submit(caller, noLanes.parse({ tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'lynne@contoso.com', CustomAttribute6: 'late' } }))).command;
+    const alone = (
+      await noLanes.submit(
+        caller,
+        noLanes.parse({
+          tenant: TENANT,
+          cmdlet: 'Set-Mailbox',
+          parameters: { Identity: 'lynne@contoso.com', CustomAttribute6: 'late' },
+        }),
+      )
+    ).command;
     expect(await t.worker().process(message(alone.id))).toBe('succeeded');
     expect(t.exchange.mailboxes.get('lynne@contoso.com')).toMatchObject({ CustomAttribute6: 'late' });
   });
@@ -301,7 +464,11 @@ describe('per-object order', () => {
     await t.store.update({ ...current, status: 'succeeded', attempts: 1, finishedAt: iso(Date.now()) }); // terminal, but its lane row stayed
     const next = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute7: 'next' });
     expect(await t.worker().process(message(next.id))).toBe('succeeded');
-    expect(await t.laneRows(next)).toMatchObject({ own: undefined, earlier: [], lastRun: expect.stringContaining(next.id) });
+    expect(await t.laneRows(next)).toMatchObject({
+      own: undefined,
+      earlier: [],
+      lastRun: expect.stringContaining(next.id),
+    });
   });
 
   it('keeps an in-doubt command behind an earlier one on its object: both died with their worker, the older is decided first', async () => {
@@ -360,7 +527,13 @@ describe('per-object order', () => {
     const waiting = t.worker('w1', { laneWaitMs: 10_000, claimMs, now: Date.now }).process(message(newer.id));
     await new Promise((r) => setTimeout(r, 100));
     // Its worker wrote the outcome and died before the lane row went.
-    await t.store.update({ ...running, status: 'succeeded', finishedAt: iso(Date.now()), claimedBy: undefined, claimedUntil: undefined });
+    await t.store.update({
+      ...running,
+      status: 'succeeded',
+      finishedAt: iso(Date.now()),
+      claimedBy: undefined,
+      claimedUntil: undefined,
+    });
     expect(await waiting).toBe('succeeded');
     expect(Date.now() - started).toBeLessThan(3000);
     expect(t.exchange.mailboxes.get('megan@contoso.com')).toMatchObject({ CustomAttribute11: 'newer' });

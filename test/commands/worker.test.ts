@@ -20,13 +20,29 @@ import { testStorageConnectionString, uniqueName } from '../support/sandbox';
 const TENANT = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const caller = { kind: 'app' as const, id: 'app-1', roles: ['Commands.Run'], scopes: [] };
 
-function setup(script: Array<CmdletResult | ExchangeError>, options: { slots?: TenantSlots; maxAttempts?: number } = {}) {
+function setup(
+  script: Array<CmdletResult | ExchangeError>,
+  options: { slots?: TenantSlots; maxAttempts?: number } = {},
+) {
   const conn = testStorageConnectionString();
-  const store = new CommandStore(TableClient.fromConnectionString(conn, uniqueName('cmd'), { allowInsecureConnection: true }), BlobServiceClient.fromConnectionString(conn).getContainerClient(uniqueName('results')));
+  const store = new CommandStore(
+    TableClient.fromConnectionString(conn, uniqueName('cmd'), { allowInsecureConnection: true }),
+    BlobServiceClient.fromConnectionString(conn).getContainerClient(uniqueName('results')),
+  );
   const q = uniqueName('q');
   const queue = new CommandQueue(new QueueClient(conn, q), new QueueClient(conn, `${q}-poison`));
-  const audit = new AuditLog(TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }));
-  const tenants = new StaticTenantRegistry([{ tenantId: TENANT, domain: 'contoso.onmicrosoft.com', clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 3 }]);
+  const audit = new AuditLog(
+    TableClient.fromConnectionString(conn, uniqueName('aud'), { allowInsecureConnection: true }),
+  );
+  const tenants = new StaticTenantRegistry([
+    {
+      tenantId: TENANT,
+      domain: 'contoso.onmicrosoft.com',
+      clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01',
+      credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } },
+      maxConcurrency: 3,
+    },
+  ]);
   const calls: string[] = [];
   const invoke = async (request: CmdletRequest) => {
     calls.push(request.cmdlet);
@@ -38,22 +54,62 @@ function setup(script: Array<CmdletResult | ExchangeError>, options: { slots?: T
   const sessions: ExchangeSessions = {
     forTenant: () => ({
       invoke,
-      invokeBatch: async (items) => Promise.all(items.map((i) => invoke(i.request).then((result) => ({ ok: true as const, result }), (error: ExchangeError) => ({ ok: false as const, error })))),
+      invokeBatch: async (items) =>
+        Promise.all(
+          items.map((i) =>
+            invoke(i.request).then(
+              (result) => ({ ok: true as const, result }),
+              (error: ExchangeError) => ({ ok: false as const, error }),
+            ),
+          ),
+        ),
     }),
   };
-  const slots: TenantSlots = options.slots ?? { acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }), close: async () => undefined };
+  const slots: TenantSlots = options.slots ?? {
+    acquire: async (tenantId) => ({ tenantId, index: 0, release: async () => undefined }),
+    close: async () => undefined,
+  };
   let now = Date.now();
-  const worker = new CommandWorker({ store, queue, tenants, sessions, slots, audit, logger: silentLogger, instanceId: 'w1', maxAttempts: options.maxAttempts ?? 3, backoff: { baseMs: 1000, maxMs: 10_000 }, now: () => now, random: () => 0.5 });
+  const worker = new CommandWorker({
+    store,
+    queue,
+    tenants,
+    sessions,
+    slots,
+    audit,
+    logger: silentLogger,
+    instanceId: 'w1',
+    maxAttempts: options.maxAttempts ?? 3,
+    backoff: { baseMs: 1000, maxMs: 10_000 },
+    now: () => now,
+    random: () => 0.5,
+  });
   const service = new CommandService({ store, queue, tenants, audit, logger: silentLogger });
   const advance = (ms: number) => (now += ms);
   const receive = async () => {
     const { receivedMessageItems } = await queue.queue.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 1 });
     return receivedMessageItems;
   };
-  return { store, queue, audit, tenants, worker, service, calls, advance, receive, init: () => Promise.all([store.init(), queue.init(), audit.init()]) };
+  return {
+    store,
+    queue,
+    audit,
+    tenants,
+    worker,
+    service,
+    calls,
+    advance,
+    receive,
+    init: () => Promise.all([store.init(), queue.init(), audit.init()]),
+  };
 }
 
-const ok = (value: Record<string, unknown>[] = [{ Name: 'x' }]): CmdletResult => ({ value, warnings: [], truncated: false, requestIds: ['r1'] });
+const ok = (value: Record<string, unknown>[] = [{ Name: 'x' }]): CmdletResult => ({
+  value,
+  warnings: [],
+  truncated: false,
+  requestIds: ['r1'],
+});
 const message = (commandId: string) => ({ v: 1, commandId, tenantId: TENANT });
 
 describe('CommandWorker', () => {
@@ -70,9 +126,15 @@ describe('CommandWorker', () => {
   });
 
   it('defers a throttled command by at least Retry-After without counting an attempt', async () => {
-    const t = setup([new ExchangeError({ category: 'throttled', message: 'slow down', status: 429, retryAfterMs: 7000 }), ok()]);
+    const t = setup([
+      new ExchangeError({ category: 'throttled', message: 'slow down', status: 429, retryAfterMs: 7000 }),
+      ok(),
+    ]);
     await t.init();
-    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'a' } }));
+    const { command } = await t.service.submit(
+      caller,
+      t.service.parse({ tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'a' } }),
+    );
     await t.receive(); // the submit's message
     expect(await t.worker.process(message(command.id))).toBe('deferred');
     const deferred = await t.store.get(command.id);
@@ -106,7 +168,13 @@ describe('CommandWorker', () => {
     const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
     // Two workers died running it (a read: nothing is in doubt); the claim of the last one is over.
     const current = (await t.store.get(command.id))!;
-    await t.store.update({ ...current, status: 'running', attempts: 2, claimedBy: 'dead-worker', claimedUntil: new Date(Date.now() - 1000).toISOString() });
+    await t.store.update({
+      ...current,
+      status: 'running',
+      attempts: 2,
+      claimedBy: 'dead-worker',
+      claimedUntil: new Date(Date.now() - 1000).toISOString(),
+    });
     const delays: number[] = [];
     for (const outcome of ['retrying', 'retrying', 'failed']) {
       expect(await t.worker.process(message(command.id))).toBe(outcome);
@@ -122,25 +190,73 @@ describe('CommandWorker', () => {
   });
 
   it('gives up on a command whose workers keep dying after twice maxAttempts attempts', async () => {
-    const t = setup([new ExchangeError({ category: 'transient', message: 'service unavailable', status: 503 })], { maxAttempts: 3 });
+    const t = setup([new ExchangeError({ category: 'transient', message: 'service unavailable', status: 503 })], {
+      maxAttempts: 3,
+    });
     await t.init();
     const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
     const current = (await t.store.get(command.id))!;
-    await t.store.update({ ...current, status: 'running', attempts: 5, claimedBy: 'dead-worker', claimedUntil: new Date(Date.now() - 1000).toISOString() });
+    await t.store.update({
+      ...current,
+      status: 'running',
+      attempts: 5,
+      claimedBy: 'dead-worker',
+      claimedUntil: new Date(Date.now() - 1000).toISOString(),
+    });
     expect(await t.worker.process(message(command.id))).toBe('failed');
-    expect(await t.store.get(command.id)).toMatchObject({ status: 'failed', attempts: 6, error: { message: expect.stringMatching(/gave up after 6 attempts/) } });
+    expect(await t.store.get(command.id)).toMatchObject({
+      status: 'failed',
+      attempts: 6,
+      error: { message: expect.stringMatching(/gave up after 6 attempts/) },
+    });
   });
 
   it('counts "already a member" as done for Add- and "not a member" as done for Remove-, but not a missing object', async () => {
     const t = setup([
-      new ExchangeError({ category: 'alreadyExists', message: 'already a member', exceptionType: 'Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException', status: 400 }),
-      new ExchangeError({ category: 'notFound', message: "isn't a member", exceptionType: 'Microsoft.Exchange.Management.Tasks.MemberNotFoundException', status: 400 }),
-      new ExchangeError({ category: 'notFound', message: "couldn't be found", exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 404 }),
+      new ExchangeError({
+        category: 'alreadyExists',
+        message: 'already a member',
+        exceptionType: 'Microsoft.Exchange.Management.Tasks.MemberAlreadyExistsException',
+        status: 400,
+      }),
+      new ExchangeError({
+        category: 'notFound',
+        message: "isn't a member",
+        exceptionType: 'Microsoft.Exchange.Management.Tasks.MemberNotFoundException',
+        status: 400,
+      }),
+      new ExchangeError({
+        category: 'notFound',
+        message: "couldn't be found",
+        exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException',
+        status: 404,
+      }),
     ]);
     await t.init();
-    const add = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: 'g', Member: 'm' } }));
-    const remove = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Remove-DistributionGroupMember', parameters: { Identity: 'g', Member: 'm' } }));
-    const missing = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Remove-DistributionGroupMember', parameters: { Identity: 'nope', Member: 'm' } }));
+    const add = await t.service.submit(
+      caller,
+      t.service.parse({
+        tenant: TENANT,
+        cmdlet: 'Add-DistributionGroupMember',
+        parameters: { Identity: 'g', Member: 'm' },
+      }),
+    );
+    const remove = await t.service.submit(
+      caller,
+      t.service.parse({
+        tenant: TENANT,
+        cmdlet: 'Remove-DistributionGroupMember',
+        parameters: { Identity: 'g', Member: 'm' },
+      }),
+    );
+    const missing = await t.service.submit(
+      caller,
+      t.service.parse({
+        tenant: TENANT,
+        cmdlet: 'Remove-DistributionGroupMember',
+        parameters: { Identity: 'nope', Member: 'm' },
+      }),
+    );
     for (const c of [add, remove, missing]) await t.worker.process(message(c.command.id));
     expect(await t.store.get(add.command.id)).toMatchObject({ status: 'succeeded', alreadyApplied: true });
     expect(await t.store.get(remove.command.id)).toMatchObject({ status: 'succeeded', alreadyApplied: true });
@@ -149,16 +265,34 @@ describe('CommandWorker', () => {
 
   it('fails an auth error at once with its remediation, and retries a credential failure that may pass', async () => {
     const t = setup([
-      new ExchangeError({ category: 'auth', message: 'The client secret has expired.', exceptionType: 'Token.SecretExpired', remediation: 'Create a new client secret.' }),
-      new ExchangeError({ category: 'transient', message: 'Key Vault could not be read.', exceptionType: 'Credential.KeyVaultUnavailable', remediation: 'Check network access.' }),
+      new ExchangeError({
+        category: 'auth',
+        message: 'The client secret has expired.',
+        exceptionType: 'Token.SecretExpired',
+        remediation: 'Create a new client secret.',
+      }),
+      new ExchangeError({
+        category: 'transient',
+        message: 'Key Vault could not be read.',
+        exceptionType: 'Credential.KeyVaultUnavailable',
+        remediation: 'Check network access.',
+      }),
     ]);
     await t.init();
     const denied = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
     const unreachable = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
     expect(await t.worker.process(message(denied.command.id))).toBe('failed');
-    expect(await t.store.get(denied.command.id)).toMatchObject({ status: 'failed', attempts: 1, error: { category: 'auth', exceptionType: 'Token.SecretExpired', remediation: 'Create a new client secret.' } });
+    expect(await t.store.get(denied.command.id)).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      error: { category: 'auth', exceptionType: 'Token.SecretExpired', remediation: 'Create a new client secret.' },
+    });
     expect(await t.worker.process(message(unreachable.command.id))).toBe('retrying');
-    expect(await t.store.get(unreachable.command.id)).toMatchObject({ status: 'queued', attempts: 1, error: { category: 'transient', remediation: 'Check network access.' } });
+    expect(await t.store.get(unreachable.command.id)).toMatchObject({
+      status: 'queued',
+      attempts: 1,
+      error: { category: 'transient', remediation: 'Check network access.' },
+    });
   });
 
   it('defers without an attempt when no tenant slot is free', async () => {
@@ -187,7 +321,10 @@ describe('CommandWorker', () => {
     expect(await t.worker.process('not json at all')).toBe('malformed');
     expect(await t.worker.process({ v: 1, commandId: 'x' })).toBe('malformed');
     const poisoned = await t.queue.poison.peekMessages({ numberOfMessages: 10 });
-    expect(poisoned.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString())).toEqual(['not json at all', '{"v":1,"commandId":"x"}']);
+    expect(poisoned.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString())).toEqual([
+      'not json at all',
+      '{"v":1,"commandId":"x"}',
+    ]);
     expect(await t.worker.process(message('00000000-0000-4000-8000-000000000000'))).toBe('unknown');
 
     const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
@@ -206,8 +343,19 @@ describe('CommandWorker', () => {
     dying.enqueue = async () => {
       throw new Error('process killed');
     };
-    const first = new CommandService({ store: t.store, queue: dying, tenants: t.tenants, audit: t.audit, logger: silentLogger });
-    const request = { tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'a', CustomAttribute2: 'x' }, idempotencyKey: 'retried-1' };
+    const first = new CommandService({
+      store: t.store,
+      queue: dying,
+      tenants: t.tenants,
+      audit: t.audit,
+      logger: silentLogger,
+    });
+    const request = {
+      tenant: TENANT,
+      cmdlet: 'Set-Mailbox',
+      parameters: { Identity: 'a', CustomAttribute2: 'x' },
+      idempotencyKey: 'retried-1',
+    };
     await expect(first.submit(caller, first.parse(request))).rejects.toThrow('process killed');
     expect(await t.receive()).toHaveLength(0);
     // The caller got no answer and retries with the same key: same command, and now a message.
@@ -215,7 +363,9 @@ describe('CommandWorker', () => {
     expect(retried.created).toBe(false);
     expect(retried.command.status).toBe('accepted');
     const messages = await t.receive();
-    expect(messages.map((m) => JSON.parse(Buffer.from(m.messageText, 'base64').toString()).commandId)).toEqual([retried.command.id]);
+    expect(messages.map((m) => JSON.parse(Buffer.from(m.messageText, 'base64').toString()).commandId)).toEqual([
+      retried.command.id,
+    ]);
     await t.queue.queue.deleteMessage(messages[0]!.messageId, messages[0]!.popReceipt);
     expect(await t.worker.process(message(retried.command.id))).toBe('succeeded');
     // Once it has started, a repeated key enqueues nothing more.

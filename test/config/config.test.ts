@@ -25,23 +25,52 @@ function problems(fn: () => unknown): string[] {
 
 describe('tenant registry', () => {
   it('accepts certificate and secret tenants, defaults maxConcurrency to 3, finds by id or domain', () => {
-    const registry = parseTenantRegistry({ tenants: [tenant(), tenant({ tenantId: '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02', domain: 'Fabrikam.onmicrosoft.com', credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } }, maxConcurrency: 5 })] }, 't.json');
+    const registry = parseTenantRegistry(
+      {
+        tenants: [
+          tenant(),
+          tenant({
+            tenantId: '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02',
+            domain: 'Fabrikam.onmicrosoft.com',
+            credential: { clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } },
+            maxConcurrency: 5,
+          }),
+        ],
+      },
+      't.json',
+    );
     expect(registry.get('CONTOSO.onmicrosoft.com')?.maxConcurrency).toBe(3);
     expect(registry.get('3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02')?.maxConcurrency).toBe(5);
-    expect(registry.get('fabrikam.onmicrosoft.com')?.credential).toEqual({ clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' } });
+    expect(registry.get('fabrikam.onmicrosoft.com')?.credential).toEqual({
+      clientSecret: { vaultUrl: 'https://kv.vault.azure.net/', name: 's' },
+    });
   });
 
   it('names the file and the field path of every problem', () => {
-    expect(problems(() => parseTenantRegistry([tenant({ tenantId: 'nope' })], 'x.json'))).toEqual(['tenants[0].tenantId: must be a GUID']);
-    expect(problems(() => parseTenantRegistry([tenant({ credential: { certificate: { vaultUrl: 'http://kv', name: 'a' } } })], 'x.json'))[0]).toMatch(/^tenants\[0\]\.credential/);
-    expect(problems(() => parseTenantRegistry([tenant({ maxConcurrency: 0 })], 'x.json'))).toEqual(['tenants[0].maxConcurrency: must be at least 1']);
+    expect(problems(() => parseTenantRegistry([tenant({ tenantId: 'nope' })], 'x.json'))).toEqual([
+      'tenants[0].tenantId: must be a GUID',
+    ]);
+    expect(
+      problems(() =>
+        parseTenantRegistry([tenant({ credential: { certificate: { vaultUrl: 'http://kv', name: 'a' } } })], 'x.json'),
+      )[0],
+    ).toMatch(/^tenants\[0\]\.credential/);
+    expect(problems(() => parseTenantRegistry([tenant({ maxConcurrency: 0 })], 'x.json'))).toEqual([
+      'tenants[0].maxConcurrency: must be at least 1',
+    ]);
     expect(problems(() => parseTenantRegistry([tenant({ surprise: 1 })], 'x.json'))[0]).toMatch(/tenants\[0\]/);
-    expect(problems(() => parseTenantRegistry([tenant(), tenant({ clientId: '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002' })], 'x.json'))[0]).toMatch(/already used by tenants\[0\]/);
+    expect(
+      problems(() =>
+        parseTenantRegistry([tenant(), tenant({ clientId: '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002' })], 'x.json'),
+      )[0],
+    ).toMatch(/already used by tenants\[0\]/);
     expect(problems(() => parseTenantRegistry([], 'x.json'))).toEqual(['tenants: at least one tenant is required']);
   });
 
   it('reports unreadable and non-JSON files clearly', () => {
-    expect(() => loadTenantRegistry('/nonexistent/tenants.json')).toThrow(/Cannot read the tenant registry TENANTS_FILE=\/nonexistent\/tenants.json: ENOENT/);
+    expect(() => loadTenantRegistry('/nonexistent/tenants.json')).toThrow(
+      /Cannot read the tenant registry TENANTS_FILE=\/nonexistent\/tenants.json: ENOENT/,
+    );
     const file = join(mkdtempSync(join(tmpdir(), 'reg-')), 't.json');
     writeFileSync(file, '{ not json');
     expect(() => loadTenantRegistry(file)).toThrow(/is not valid JSON/);
@@ -49,15 +78,37 @@ describe('tenant registry', () => {
 });
 
 describe('app settings', () => {
-  const base = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', TENANTS_FILE: 't.json', GATEWAY_API_AUDIENCES: 'api://exo-gateway', GATEWAY_AUTH_TENANTS: 'x' };
+  const base = {
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    TENANTS_FILE: 't.json',
+    GATEWAY_API_AUDIENCES: 'api://exo-gateway',
+    GATEWAY_AUTH_TENANTS: 'x',
+  };
   it('applies defaults for the real cloud', () => {
     const s = readSettings(base);
-    expect(s).toMatchObject({ AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com', EXO_ADMIN_API_URL: 'https://outlook.office365.com', EXO_TOKEN_SCOPE: 'https://outlook.office365.com/.default', COMMANDS_QUEUE: 'exo-commands', GATEWAY_API_AUDIENCES: ['api://exo-gateway'] });
+    expect(s).toMatchObject({
+      AZURE_AUTHORITY_HOST: 'https://login.microsoftonline.com',
+      EXO_ADMIN_API_URL: 'https://outlook.office365.com',
+      EXO_TOKEN_SCOPE: 'https://outlook.office365.com/.default',
+      COMMANDS_QUEUE: 'exo-commands',
+      GATEWAY_API_AUDIENCES: ['api://exo-gateway'],
+    });
   });
   it('names each bad setting', () => {
-    expect(problems(() => readSettings({}))).toEqual(expect.arrayContaining([expect.stringMatching(/^settings.AzureWebJobsStorage: is required \(storage connection string\), or AzureWebJobsStorage__accountName/), 'settings.TENANTS_FILE: is required (path of the tenant registry JSON file)']));
-    expect(problems(() => readSettings({ ...base, EXO_ADMIN_API_URL: 'http://insecure' }))).toEqual(['settings.EXO_ADMIN_API_URL: must be an https URL']);
-    expect(problems(() => readSettings({ ...base, COMMANDS_QUEUE: 'Bad_Queue' }))[0]).toMatch(/^settings.COMMANDS_QUEUE/);
+    expect(problems(() => readSettings({}))).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^settings.AzureWebJobsStorage: is required \(storage connection string\), or AzureWebJobsStorage__accountName/,
+        ),
+        'settings.TENANTS_FILE: is required (path of the tenant registry JSON file)',
+      ]),
+    );
+    expect(problems(() => readSettings({ ...base, EXO_ADMIN_API_URL: 'http://insecure' }))).toEqual([
+      'settings.EXO_ADMIN_API_URL: must be an https URL',
+    ]);
+    expect(problems(() => readSettings({ ...base, COMMANDS_QUEUE: 'Bad_Queue' }))[0]).toMatch(
+      /^settings.COMMANDS_QUEUE/,
+    );
     expect(problems(() => readSettings({ ...base, GATEWAY_API_AUDIENCES: '' }))[0]).toMatch(/GATEWAY_API_AUDIENCES/);
     expect(readSettings({ ...base, GATEWAY_AUTH: 'none', GATEWAY_API_AUDIENCES: '' }).GATEWAY_AUTH).toBe('none');
   });
@@ -65,7 +116,9 @@ describe('app settings', () => {
     expect(readSettings(base).EXO_BATCH_MAX).toBe(10);
     expect(readSettings({ ...base, EXO_BATCH_MAX: '1' }).EXO_BATCH_MAX).toBe(1);
     expect(readSettings({ ...base, EXO_BATCH_MAX: ' 4 ' }).EXO_BATCH_MAX).toBe(4);
-    const rule = 'settings.EXO_BATCH_MAX: must be a whole number from 1 to 10 (cmdlets per Exchange $batch; 1 turns batching off)';
-    for (const bad of ['0', '11', '2.5', 'ten', '-1']) expect(problems(() => readSettings({ ...base, EXO_BATCH_MAX: bad }))).toEqual([rule]);
+    const rule =
+      'settings.EXO_BATCH_MAX: must be a whole number from 1 to 10 (cmdlets per Exchange $batch; 1 turns batching off)';
+    for (const bad of ['0', '11', '2.5', 'ten', '-1'])
+      expect(problems(() => readSettings({ ...base, EXO_BATCH_MAX: bad }))).toEqual([rule]);
   });
 });

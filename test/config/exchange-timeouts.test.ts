@@ -13,7 +13,12 @@ import { ExchangeEmulator } from '../../sandbox/exchange/exchange-emulator';
 import type { SandboxContext } from '../../sandbox/cloud/context';
 import { parseTimeSpan } from '../../sandbox/functions-host/timespan';
 
-const base = { AzureWebJobsStorage: 'UseDevelopmentStorage=true', TENANTS_FILE: 't.json', GATEWAY_API_AUDIENCES: 'api://exo-gateway', GATEWAY_AUTH_TENANTS: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01' };
+const base = {
+  AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+  TENANTS_FILE: 't.json',
+  GATEWAY_API_AUDIENCES: 'api://exo-gateway',
+  GATEWAY_AUTH_TENANTS: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01',
+};
 /** The service's own limit, as the sandbox emulates it (its source: the EXO module). */
 const serverTimeoutMs = new ExchangeEmulator({} as SandboxContext).options.serverTimeoutMs;
 

@@ -19,7 +19,10 @@ function watched(path: string) {
     setting: 'COUNT_FILE',
     what: 'count',
     parse: parseCount,
-    logger: { info: (_o, msg) => void logs.push(msg), error: (o, msg) => void logs.push(`${msg}: ${(o as { problem: string }).problem}`) },
+    logger: {
+      info: (_o, msg) => void logs.push(msg),
+      error: (o, msg) => void logs.push(`${msg}: ${(o as { problem: string }).problem}`),
+    },
     checkIntervalMs: 1000,
     now: () => clock,
   });

@@ -7,7 +7,13 @@ import { EXCHANGE_ROLE_IDS, explainExchangeToken, type TokenClaimsSummary } from
 
 const TENANT = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const expected = { tenantId: TENANT, audience: 'https://outlook.office365.com' };
-const claims = (wids: string[], roles = ['Exchange.ManageAsApp']): TokenClaimsSummary => ({ aud: 'https://outlook.office365.com', tid: TENANT, appid: 'app', roles, wids });
+const claims = (wids: string[], roles = ['Exchange.ManageAsApp']): TokenClaimsSummary => ({
+  aud: 'https://outlook.office365.com',
+  tid: TENANT,
+  appid: 'app',
+  roles,
+  wids,
+});
 
 describe('explainExchangeToken', () => {
   it.each([
@@ -46,7 +52,10 @@ describe('explainExchangeToken', () => {
   });
 
   it('still fails a token without Exchange.ManageAsApp, for another audience or tenant', () => {
-    const verdict = explainExchangeToken({ ...claims(['29232cdf-9323-42fd-ade2-1d097af3e4de'], []), aud: 'https://graph.microsoft.com', tid: 'other' }, expected);
+    const verdict = explainExchangeToken(
+      { ...claims(['29232cdf-9323-42fd-ade2-1d097af3e4de'], []), aud: 'https://graph.microsoft.com', tid: 'other' },
+      expected,
+    );
     expect(verdict.ok).toBe(false);
     expect(verdict.problems.map((p) => p.code)).toEqual(['WrongAudience', 'WrongTenant', 'MissingManageAsApp']);
   });

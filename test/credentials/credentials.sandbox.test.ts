@@ -19,7 +19,10 @@ let credential: DefaultAzureCredential;
 
 async function startCloud() {
   cloud = await startTestCloud();
-  for (const [k, v] of Object.entries({ IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint, IDENTITY_HEADER: cloud.endpoints.identityHeader })) {
+  for (const [k, v] of Object.entries({
+    IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint,
+    IDENTITY_HEADER: cloud.endpoints.identityHeader,
+  })) {
     saved[k] ??= process.env[k];
     process.env[k] = v;
   }
@@ -36,7 +39,9 @@ beforeEach(() => {
 });
 afterAll(async () => {
   await cloud.stop();
-  for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  for (const [k, v] of Object.entries(saved))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
 });
 
 function setup(options: { contosoPem?: boolean } = {}) {
@@ -47,14 +52,26 @@ function setup(options: { contosoPem?: boolean } = {}) {
     let p = providers.get(tenant.tenantId);
     if (!p) {
       const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
-      const source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(ref.vaultUrl, credential) });
+      const source = new KeyVaultCredentialSource({
+        credential: tenant.credential,
+        secretClient: new SecretClient(ref.vaultUrl, credential),
+      });
       sources.set(tenant.tenantId, source);
-      p = new ExchangeTokenProvider({ tenant, source, authorityHost: cloud.endpoints.authorityHost, scope: 'https://outlook.office365.com/.default' });
+      p = new ExchangeTokenProvider({
+        tenant,
+        source,
+        authorityHost: cloud.endpoints.authorityHost,
+        scope: 'https://outlook.office365.com/.default',
+      });
       providers.set(tenant.tenantId, p);
     }
     return p;
   };
-  const pool = new ExchangeSessionPool({ baseUrl: cloud.endpoints.exchange, tokensFor: providerFor, tokenScope: 'https://outlook.office365.com/.default' });
+  const pool = new ExchangeSessionPool({
+    baseUrl: cloud.endpoints.exchange,
+    tokensFor: providerFor,
+    tokenScope: 'https://outlook.office365.com/.default',
+  });
   return { registry, pool, providerFor, sources };
 }
 
@@ -66,11 +83,15 @@ describe('credentials and Exchange session through the sandbox', () => {
   ])('runs Get-Mailbox with a %s', async (_label, domain, pem) => {
     const { registry, pool, providerFor } = setup({ contosoPem: pem as boolean });
     const tenant = registry.get(domain as string)!;
-    const result = await pool.forTenant(tenant).invoke({ cmdlet: 'Get-Mailbox', parameters: {}, select: ['PrimarySmtpAddress'] });
+    const result = await pool
+      .forTenant(tenant)
+      .invoke({ cmdlet: 'Get-Mailbox', parameters: {}, select: ['PrimarySmtpAddress'] });
     expect(result.value.length).toBeGreaterThan(5);
     expect(result.value[0]).toEqual({ PrimarySmtpAddress: expect.stringContaining('@') });
     const claims = summarizeToken((await providerFor(tenant).getToken()).token);
-    expect(explainExchangeToken(claims, { tenantId: tenant.tenantId, audience: 'https://outlook.office365.com' })).toEqual({ ok: true, problems: [], warnings: [] });
+    expect(
+      explainExchangeToken(claims, { tenantId: tenant.tenantId, audience: 'https://outlook.office365.com' }),
+    ).toEqual({ ok: true, problems: [], warnings: [] });
     pool.close();
   });
 
@@ -78,9 +99,13 @@ describe('credentials and Exchange session through the sandbox', () => {
     const { registry, pool } = setup();
     const tenant = registry.get('contoso.onmicrosoft.com')!;
     cloud.exchange.configure({ maxConcurrencyPerTenant: 50 });
-    await Promise.all(Array.from({ length: 20 }, () => pool.forTenant(tenant).invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {} })));
+    await Promise.all(
+      Array.from({ length: 20 }, () => pool.forTenant(tenant).invoke({ cmdlet: 'Get-AcceptedDomain', parameters: {} })),
+    );
     const stats = cloud.context.stats.snapshot();
-    const kvReads = Object.entries(stats.keyVaultReads.byKey).filter(([k]) => k.startsWith('contoso-kv|secret|exo-contoso|'));
+    const kvReads = Object.entries(stats.keyVaultReads.byKey).filter(([k]) =>
+      k.startsWith('contoso-kv|secret|exo-contoso|'),
+    );
     expect(kvReads).toHaveLength(1);
     expect(kvReads[0]![1]).toBe(1);
     expect(stats.tokenRequests.byKey[`${tenant.tenantId}|${tenant.clientId}|https://outlook.office365.com`]).toBe(1);
@@ -94,7 +119,10 @@ describe('credentials and Exchange session through the sandbox', () => {
     let clock = Date.now();
     const real = providerFor(tenant);
     // Same provider with an injected clock.
-    const provider = new ExchangeTokenProvider({ ...(real as unknown as { options: ConstructorParameters<typeof ExchangeTokenProvider>[0] }).options, now: () => clock });
+    const provider = new ExchangeTokenProvider({
+      ...(real as unknown as { options: ConstructorParameters<typeof ExchangeTokenProvider>[0] }).options,
+      now: () => clock,
+    });
     const first = await provider.getToken();
     expect(first.expiresOnTimestamp - Date.now()).toBeLessThanOrEqual(61_000);
     expect(first.expiresOnTimestamp - Date.now()).toBeGreaterThan(50_000);
@@ -111,8 +139,17 @@ describe('credentials and Exchange session through the sandbox', () => {
   it('classifies not-found and already-exists answers', async () => {
     const { registry, pool } = setup();
     const session = pool.forTenant(registry.get('contoso.onmicrosoft.com')!);
-    await expect(session.invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: 'ghost@contoso.com' } })).rejects.toMatchObject({ category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 400 });
-    const add = { cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: 'book-club', Member: 'megan.bowen@contoso.com', BypassSecurityGroupManagerCheck: true } };
+    await expect(
+      session.invoke({ cmdlet: 'Get-Mailbox', parameters: { Identity: 'ghost@contoso.com' } }),
+    ).rejects.toMatchObject({
+      category: 'notFound',
+      exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException',
+      status: 400,
+    });
+    const add = {
+      cmdlet: 'Add-DistributionGroupMember',
+      parameters: { Identity: 'book-club', Member: 'megan.bowen@contoso.com', BypassSecurityGroupManagerCheck: true },
+    };
     await session.invoke(add);
     const error = await session.invoke(add).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ExchangeError);
@@ -121,33 +158,69 @@ describe('credentials and Exchange session through the sandbox', () => {
   });
 
   it('reports a misconfigured app in admin terms', async () => {
-    const tenant: TenantConfig = { tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01', domain: 'contoso.onmicrosoft.com', clientId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c03', credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'exo-no-role-secret' } }, maxConcurrency: 3 };
-    const source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(cloud.endpoints.vaultUrl('contoso-kv'), credential) });
-    const provider = new ExchangeTokenProvider({ tenant, source, authorityHost: cloud.endpoints.authorityHost, scope: 'https://outlook.office365.com/.default' });
-    const explained = explainExchangeToken(summarizeToken((await provider.getToken()).token), { tenantId: tenant.tenantId, audience: 'https://outlook.office365.com' });
+    const tenant: TenantConfig = {
+      tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01',
+      domain: 'contoso.onmicrosoft.com',
+      clientId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c03',
+      credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'exo-no-role-secret' } },
+      maxConcurrency: 3,
+    };
+    const source = new KeyVaultCredentialSource({
+      credential: tenant.credential,
+      secretClient: new SecretClient(cloud.endpoints.vaultUrl('contoso-kv'), credential),
+    });
+    const provider = new ExchangeTokenProvider({
+      tenant,
+      source,
+      authorityHost: cloud.endpoints.authorityHost,
+      scope: 'https://outlook.office365.com/.default',
+    });
+    const explained = explainExchangeToken(summarizeToken((await provider.getToken()).token), {
+      tenantId: tenant.tenantId,
+      audience: 'https://outlook.office365.com',
+    });
     expect(explained.ok).toBe(false);
     expect(explained.problems.map((p) => p.code)).toEqual(['MissingManageAsApp']);
     expect(explained.problems[0]!.remediation).toContain('Exchange.ManageAsApp');
-    const pool = new ExchangeSessionPool({ baseUrl: cloud.endpoints.exchange, tokensFor: () => provider, tokenScope: 'https://outlook.office365.com/.default' });
-    const failure = await pool.forTenant(tenant).invoke({ cmdlet: 'Get-Mailbox', parameters: {} }).catch((e: ExchangeError) => e);
+    const pool = new ExchangeSessionPool({
+      baseUrl: cloud.endpoints.exchange,
+      tokensFor: () => provider,
+      tokenScope: 'https://outlook.office365.com/.default',
+    });
+    const failure = await pool
+      .forTenant(tenant)
+      .invoke({ cmdlet: 'Get-Mailbox', parameters: {} })
+      .catch((e: ExchangeError) => e);
     expect(failure).toMatchObject({ category: 'auth', status: 401 });
-    expect(failure).toMatchObject({ exceptionType: 'Token.MissingManageAsApp', remediation: expect.stringContaining('grant admin consent') });
+    expect(failure).toMatchObject({
+      exceptionType: 'Token.MissingManageAsApp',
+      remediation: expect.stringContaining('grant admin consent'),
+    });
     expect((failure as ExchangeError).message).not.toMatch(/eyJ/);
     pool.close();
   });
 
   it('names the missing secret and the missing Key Vault permission', async () => {
     const client = new SecretClient(cloud.endpoints.vaultUrl('contoso-kv'), credential);
-    const missing = new KeyVaultCredentialSource({ credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'nope' } }, secretClient: client });
+    const missing = new KeyVaultCredentialSource({
+      credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'nope' } },
+      secretClient: client,
+    });
     await expect(missing.get()).rejects.toMatchObject({ code: 'Credential.SecretNotFound' });
     cloud.keyVault.updateReaders('contoso-kv', { remove: [cloud.context.directory.seed.managedIdentity.objectId] });
-    const forbidden = new KeyVaultCredentialSource({ credential: { certificate: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'exo-contoso' } }, secretClient: client });
+    const forbidden = new KeyVaultCredentialSource({
+      credential: { certificate: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'exo-contoso' } },
+      secretClient: client,
+    });
     const error = await forbidden.get().catch((e: Error & { remediation?: string }) => e);
     expect(error).toMatchObject({ code: 'Credential.KeyVaultForbidden' });
     expect((error as { remediation: string }).remediation).toContain('Key Vault Secrets User');
     cloud.keyVault.setSecret('contoso-kv', 'plain-text', 'hello', { contentType: 'text/plain' });
     cloud.keyVault.updateReaders('contoso-kv', { add: [cloud.context.directory.seed.managedIdentity.objectId] });
-    const wrongType = new KeyVaultCredentialSource({ credential: { certificate: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'plain-text' } }, secretClient: client });
+    const wrongType = new KeyVaultCredentialSource({
+      credential: { certificate: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'plain-text' } },
+      secretClient: client,
+    });
     await expect(wrongType.get()).rejects.toMatchObject({ code: 'Credential.WrongContentType' });
   });
   it('picks up a rotated certificate after an auth failure without a restart, once Entra ID accepted it', async () => {
@@ -159,11 +232,16 @@ describe('credentials and Exchange session through the sandbox', () => {
     const next = createAppCertificate({ commonName: 'exo-contoso-2' });
     cloud.context.directory.addAppCertificate(tenant.clientId, next);
     const { version } = cloud.keyVault.importCertificate('contoso-kv', 'exo-contoso', next, 'application/x-pkcs12');
-    cloud.context.directory.removeAppCertificate(tenant.clientId, cloud.context.directory.certificates.get('contoso-exo')!.sha1Thumbprint);
+    cloud.context.directory.removeAppCertificate(
+      tenant.clientId,
+      cloud.context.directory.certificates.get('contoso-exo')!.sha1Thumbprint,
+    );
     // A Key Vault check finds the new version, but it is only used once it obtained a token.
     await sources.get(tenant.tenantId)!.refresh();
     expect((await sources.get(tenant.tenantId)!.get()).version).toBe(before);
-    const provider = (pool as unknown as { options: { tokensFor: (t: TenantConfig) => ExchangeTokenProvider } }).options.tokensFor(tenant);
+    const provider = (
+      pool as unknown as { options: { tokensFor: (t: TenantConfig) => ExchangeTokenProvider } }
+    ).options.tokensFor(tenant);
     await provider.getToken({ forceRefresh: true });
     const after = await sources.get(tenant.tenantId)!.get();
     expect(after.version).toBe(version);
@@ -173,5 +251,4 @@ describe('credentials and Exchange session through the sandbox', () => {
     expect(result.value.length).toBe(2);
     pool.close();
   });
-
 });

@@ -27,7 +27,10 @@ const saved: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
   cloud = await startTestCloud();
-  for (const [k, v] of Object.entries({ IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint, IDENTITY_HEADER: cloud.endpoints.identityHeader })) {
+  for (const [k, v] of Object.entries({
+    IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint,
+    IDENTITY_HEADER: cloud.endpoints.identityHeader,
+  })) {
     saved[k] = process.env[k];
     process.env[k] = v;
   }
@@ -35,7 +38,9 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await cloud.stop();
-  for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  for (const [k, v] of Object.entries(saved))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
 });
 
 let counter = 0;
@@ -46,7 +51,13 @@ function certificateTenant(vault = 'contoso-kv') {
   const v1 = createAppCertificate({ commonName: `${name}-v1` });
   const { version } = cloud.keyVault.importCertificate(vault, name, v1, 'application/x-pkcs12');
   cloud.context.directory.addKeyCredential(CONTOSO_APP, v1);
-  const tenant: TenantConfig = { tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', clientId: CONTOSO_APP, credential: { certificate: { vaultUrl: cloud.endpoints.vaultUrl(vault), name } }, maxConcurrency: 3 };
+  const tenant: TenantConfig = {
+    tenantId: CONTOSO,
+    domain: 'contoso.onmicrosoft.com',
+    clientId: CONTOSO_APP,
+    credential: { certificate: { vaultUrl: cloud.endpoints.vaultUrl(vault), name } },
+    maxConcurrency: 3,
+  };
   return { name, vault, tenant, v1, v1Version: version };
 }
 
@@ -54,9 +65,20 @@ function certificateTenant(vault = 'contoso-kv') {
 function gateway(tenant: TenantConfig) {
   const clock = { now: Date.now() };
   const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
-  const source = new KeyVaultCredentialSource({ credential: tenant.credential, secretClient: new SecretClient(ref.vaultUrl, credential), now: () => clock.now });
+  const source = new KeyVaultCredentialSource({
+    credential: tenant.credential,
+    secretClient: new SecretClient(ref.vaultUrl, credential),
+    now: () => clock.now,
+  });
   const acquired: TokenAcquisition[] = [];
-  const provider = new ExchangeTokenProvider({ tenant, source, authorityHost: cloud.endpoints.authorityHost, scope: SCOPE, now: () => clock.now, onAcquire: (a) => acquired.push(a) });
+  const provider = new ExchangeTokenProvider({
+    tenant,
+    source,
+    authorityHost: cloud.endpoints.authorityHost,
+    scope: SCOPE,
+    now: () => clock.now,
+    onAcquire: (a) => acquired.push(a),
+  });
   return { clock, source, provider, acquired };
 }
 
@@ -66,7 +88,10 @@ const reads = (vault: string, name: string) =>
     .reduce<Record<string, number>>((o, [k, n]) => ({ ...o, [k.split('|')[3]!]: n }), {});
 
 async function failure(promise: Promise<unknown>): Promise<CredentialError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(CredentialError);
   return error as CredentialError;
 }
@@ -165,7 +190,10 @@ describe('certificate rotation', () => {
     cloud.context.directory.addKeyCredential(CONTOSO_APP, renewed.certificate);
     clock.now += 16 * MINUTE;
     await provider.getToken({ forceRefresh: true });
-    expect(acquired.at(-1)).toMatchObject({ thumbprint: renewed.certificate.sha1Thumbprint, credentialVersion: renewed.version });
+    expect(acquired.at(-1)).toMatchObject({
+      thumbprint: renewed.certificate.sha1Thumbprint,
+      credentialVersion: renewed.version,
+    });
     expect(reads(vault, name)[renewed.version]).toBe(1);
   });
 
@@ -183,7 +211,13 @@ describe('client secret rotation', () => {
     const name = `rot-secret-${Date.now().toString(36)}`;
     const first = cloud.context.directory.addPasswordCredential(FABRIKAM_APP);
     cloud.keyVault.setSecret('fabrikam-kv', name, first.secret);
-    const tenant: TenantConfig = { tenantId: FABRIKAM, domain: 'fabrikam.onmicrosoft.com', clientId: FABRIKAM_APP, credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('fabrikam-kv'), name } }, maxConcurrency: 3 };
+    const tenant: TenantConfig = {
+      tenantId: FABRIKAM,
+      domain: 'fabrikam.onmicrosoft.com',
+      clientId: FABRIKAM_APP,
+      credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('fabrikam-kv'), name } },
+      maxConcurrency: 3,
+    };
     const { provider, acquired } = gateway(tenant);
     await provider.getToken();
 
@@ -200,7 +234,13 @@ describe('client secret expiry', () => {
     const name = `exp-secret-${Date.now().toString(36)}`;
     const first = cloud.context.directory.addPasswordCredential(FABRIKAM_APP);
     cloud.keyVault.setSecret('fabrikam-kv', name, first.secret);
-    const tenant: TenantConfig = { tenantId: FABRIKAM, domain: 'fabrikam.onmicrosoft.com', clientId: FABRIKAM_APP, credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('fabrikam-kv'), name } }, maxConcurrency: 3 };
+    const tenant: TenantConfig = {
+      tenantId: FABRIKAM,
+      domain: 'fabrikam.onmicrosoft.com',
+      clientId: FABRIKAM_APP,
+      credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('fabrikam-kv'), name } },
+      maxConcurrency: 3,
+    };
     const { provider, acquired } = gateway(tenant);
     await provider.getToken();
     const second = cloud.context.directory.addPasswordCredential(FABRIKAM_APP);
@@ -214,7 +254,12 @@ describe('client secret expiry', () => {
 describe('Key Vault versions', () => {
   it('uses the newest enabled version when the newest version is disabled', async () => {
     const { name, vault, tenant, v1, v1Version } = certificateTenant();
-    const v2 = cloud.keyVault.importCertificate(vault, name, createAppCertificate({ commonName: `${name}-v2` }), 'application/x-pkcs12');
+    const v2 = cloud.keyVault.importCertificate(
+      vault,
+      name,
+      createAppCertificate({ commonName: `${name}-v2` }),
+      'application/x-pkcs12',
+    );
     cloud.keyVault.setVersionEnabled(vault, name, v2.version, false);
     const { source, provider, acquired } = gateway(tenant);
     const loaded = await source.get();
@@ -234,7 +279,12 @@ describe('Key Vault versions', () => {
       expect((await source.get()).version).toBe(v1Version);
 
       // A fresh instance: the newest version disabled and no List permission.
-      const v2 = cloud.keyVault.importCertificate(vault, name, createAppCertificate({ commonName: `${name}-v2` }), 'application/x-pkcs12');
+      const v2 = cloud.keyVault.importCertificate(
+        vault,
+        name,
+        createAppCertificate({ commonName: `${name}-v2` }),
+        'application/x-pkcs12',
+      );
       cloud.keyVault.setVersionEnabled(vault, name, v2.version, false);
       const fresh = gateway(tenant).source;
       const error = await failure(fresh.get());

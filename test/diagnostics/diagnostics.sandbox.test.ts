@@ -35,7 +35,14 @@ function servicesFor(entry: { clientId: string; credential: unknown }): AppServi
   const tenantsFile = join(dir, 'tenants.json');
   writeFileSync(tenantsFile, JSON.stringify([{ tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', ...entry }]));
   const services = createAppServices(
-    { AzureWebJobsStorage: testStorageConnectionString(), ...cloud.env(), TENANTS_FILE: tenantsFile, GATEWAY_AUTH: 'none', AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''), COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, '') },
+    {
+      AzureWebJobsStorage: testStorageConnectionString(),
+      ...cloud.env(),
+      TENANTS_FILE: tenantsFile,
+      GATEWAY_AUTH: 'none',
+      AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''),
+      COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, ''),
+    },
     { logger: silentLogger, credential: new DefaultAzureCredential() },
   );
   opened.push(services);
@@ -60,18 +67,37 @@ function expectNoSecrets(report: DiagnosticsReport): void {
 
 describe('tenant diagnostics', () => {
   it('walks Key Vault → certificate → token → Exchange for a correctly set-up tenant', async () => {
-    const report = await diagnose({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-contoso' } } });
+    const report = await diagnose({
+      clientId: CERT_APP,
+      credential: { certificate: { vaultUrl: vault(), name: 'exo-contoso' } },
+    });
     expect(report.ok).toBe(true);
-    expect(report.steps.map((s) => [s.name, s.status])).toEqual([['keyVault', 'ok'], ['certificate', 'ok'], ['token', 'ok'], ['exchange', 'ok']]);
-    expect(step(report, 'certificate').data).toMatchObject({ subject: 'CN=contoso-exo', thumbprint: cloud.context.directory.certificates.get('contoso-exo')!.sha1Thumbprint });
-    expect(step(report, 'token').data).toMatchObject({ aud: 'https://outlook.office365.com', roles: ['Exchange.ManageAsApp'], wids: ['Exchange Administrator'], tid: CONTOSO });
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([
+      ['keyVault', 'ok'],
+      ['certificate', 'ok'],
+      ['token', 'ok'],
+      ['exchange', 'ok'],
+    ]);
+    expect(step(report, 'certificate').data).toMatchObject({
+      subject: 'CN=contoso-exo',
+      thumbprint: cloud.context.directory.certificates.get('contoso-exo')!.sha1Thumbprint,
+    });
+    expect(step(report, 'token').data).toMatchObject({
+      aud: 'https://outlook.office365.com',
+      roles: ['Exchange.ManageAsApp'],
+      wids: ['Exchange Administrator'],
+      tid: CONTOSO,
+    });
     expect(step(report, 'token').data).not.toHaveProperty('warnings');
     expect(step(report, 'exchange').data).toMatchObject({ domains: ['contoso.com', 'contoso.onmicrosoft.com'] });
     expectNoSecrets(report);
   });
 
   it('names a missing Exchange.ManageAsApp permission', async () => {
-    const report = await diagnose({ clientId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c03', credential: { clientSecret: { vaultUrl: vault(), name: 'exo-no-role-secret' } } });
+    const report = await diagnose({
+      clientId: 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c03',
+      credential: { clientSecret: { vaultUrl: vault(), name: 'exo-no-role-secret' } },
+    });
     expect(report.ok).toBe(false);
     expect(step(report, 'token')).toMatchObject({ status: 'failed', data: { problems: ['MissingManageAsApp'] } });
     expect(step(report, 'token').remediation).toMatch(/Exchange\.ManageAsApp.*admin consent/);
@@ -80,8 +106,16 @@ describe('tenant diagnostics', () => {
   });
 
   it('an app in an Exchange role group without an Entra role is ready: "no Entra role" is a warning, Exchange answers', async () => {
-    const report = await diagnose({ clientId: 'f6a7b8c9-d0e1-4f2a-8b3c-4d5e6f7a8b08', credential: { clientSecret: { vaultUrl: vault(), name: 'exo-role-group-secret' } } });
-    expect(report.steps.map((s) => [s.name, s.status])).toEqual([['keyVault', 'ok'], ['clientSecret', 'ok'], ['token', 'warning'], ['exchange', 'ok']]);
+    const report = await diagnose({
+      clientId: 'f6a7b8c9-d0e1-4f2a-8b3c-4d5e6f7a8b08',
+      credential: { clientSecret: { vaultUrl: vault(), name: 'exo-role-group-secret' } },
+    });
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([
+      ['keyVault', 'ok'],
+      ['clientSecret', 'ok'],
+      ['token', 'warning'],
+      ['exchange', 'ok'],
+    ]);
     expect(report.ok).toBe(true);
     const token = step(report, 'token');
     expect(token.data).toMatchObject({ roles: ['Exchange.ManageAsApp'], wids: [], warnings: ['NoEntraRole'] });
@@ -92,30 +126,49 @@ describe('tenant diagnostics', () => {
   });
 
   it('an app with neither an Entra role nor an Exchange role group: the token step warns, Exchange refuses, and both fixes are named', async () => {
-    const report = await diagnose({ clientId: 'b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d04', credential: { clientSecret: { vaultUrl: vault(), name: 'exo-no-wids-secret' } } });
+    const report = await diagnose({
+      clientId: 'b2c3d4e5-f6a7-4b8c-9d0e-1f2a3b4c5d04',
+      credential: { clientSecret: { vaultUrl: vault(), name: 'exo-no-wids-secret' } },
+    });
     expect(step(report, 'token')).toMatchObject({ status: 'warning', data: { warnings: ['NoEntraRole'] } });
     expect(step(report, 'exchange')).toMatchObject({ status: 'failed', data: { status: 403, category: 'auth' } });
-    expect(step(report, 'exchange').remediation).toMatch(/New-ServicePrincipal.*Add-RoleGroupMember.*New-ManagementRoleAssignment -App/);
+    expect(step(report, 'exchange').remediation).toMatch(
+      /New-ServicePrincipal.*Add-RoleGroupMember.*New-ManagementRoleAssignment -App/,
+    );
     expect(step(report, 'exchange').remediation).toMatch(/Exchange Recipient Administrator/);
     expect(report.ok).toBe(false);
   });
 
   it('names an app that does not exist in the tenant (wrong tenant or client id)', async () => {
-    const report = await diagnose({ clientId: '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002', credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('fabrikam-kv'), name: 'exo-fabrikam-secret' } } });
+    const report = await diagnose({
+      clientId: '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002',
+      credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('fabrikam-kv'), name: 'exo-fabrikam-secret' } },
+    });
     expect(step(report, 'token').status).toBe('failed');
-    expect(`${step(report, 'token').detail} ${step(report, 'token').remediation}`).toMatch(/AADSTS700016|not found|tenant/i);
+    expect(`${step(report, 'token').detail} ${step(report, 'token').remediation}`).toMatch(
+      /AADSTS700016|not found|tenant/i,
+    );
     expectNoSecrets(report);
   });
 
   it('names a missing Key Vault secret and missing Key Vault permission', async () => {
-    const missing = await diagnose({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'does-not-exist' } } });
+    const missing = await diagnose({
+      clientId: CERT_APP,
+      credential: { certificate: { vaultUrl: vault(), name: 'does-not-exist' } },
+    });
     expect(step(missing, 'keyVault')).toMatchObject({ status: 'failed', data: { code: 'Credential.SecretNotFound' } });
     expect(step(missing, 'token').status).toBe('skipped');
 
     cloud.keyVault.updateReaders('contoso-kv', { remove: [MI_OBJECT_ID] });
     try {
-      const forbidden = await diagnose({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-contoso' } } });
-      expect(step(forbidden, 'keyVault')).toMatchObject({ status: 'failed', data: { code: 'Credential.KeyVaultForbidden' } });
+      const forbidden = await diagnose({
+        clientId: CERT_APP,
+        credential: { certificate: { vaultUrl: vault(), name: 'exo-contoso' } },
+      });
+      expect(step(forbidden, 'keyVault')).toMatchObject({
+        status: 'failed',
+        data: { code: 'Credential.KeyVaultForbidden' },
+      });
       expect(step(forbidden, 'keyVault').remediation).toMatch(/Key Vault Secrets User/);
     } finally {
       cloud.keyVault.updateReaders('contoso-kv', { add: [MI_OBJECT_ID] });
@@ -125,10 +178,17 @@ describe('tenant diagnostics', () => {
 
 describe('certificate expiry monitor', () => {
   it('warns ahead of expiry (diagnostics, monitor, health stays up)', async () => {
-    const soon = createAppCertificate({ commonName: 'exo-expiring', notBefore: new Date(Date.now() - 300 * 86_400_000), notAfter: new Date(Date.now() + 10 * 86_400_000 + 3_600_000) });
+    const soon = createAppCertificate({
+      commonName: 'exo-expiring',
+      notBefore: new Date(Date.now() - 300 * 86_400_000),
+      notAfter: new Date(Date.now() + 10 * 86_400_000 + 3_600_000),
+    });
     cloud.context.directory.addAppCertificate(CERT_APP, soon);
     cloud.keyVault.importCertificate('contoso-kv', 'exo-expiring', soon, 'application/x-pkcs12');
-    const services = servicesFor({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-expiring' } } });
+    const services = servicesFor({
+      clientId: CERT_APP,
+      credential: { certificate: { vaultUrl: vault(), name: 'exo-expiring' } },
+    });
     const [status] = await services.certificates().check();
     expect(status).toMatchObject({ state: 'expiring', daysLeft: 10, thumbprint: soon.sha1Thumbprint });
     const report = await services.diagnostics().run(services.tenants().get(CONTOSO)!);
@@ -144,19 +204,30 @@ describe('certificate expiry monitor', () => {
     const original = createAppCertificate({ commonName: 'exo-renewing' });
     cloud.context.directory.addAppCertificate(CERT_APP, original);
     cloud.keyVault.importCertificate('contoso-kv', 'exo-renewing', original, 'application/x-pkcs12');
-    const services = servicesFor({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-renewing' } } });
+    const services = servicesFor({
+      clientId: CERT_APP,
+      credential: { certificate: { vaultUrl: vault(), name: 'exo-renewing' } },
+    });
     expect((await services.diagnostics().run(services.tenants().get(CONTOSO)!)).ok).toBe(true);
 
     const renewed = cloud.keyVault.renewCertificate('contoso-kv', 'exo-renewing');
     const report = await services.diagnostics().run(services.tenants().get(CONTOSO)!);
     expect(report.ok).toBe(true);
-    expect(report.steps.map((s) => [s.name, s.status])).toEqual([['keyVault', 'ok'], ['certificate', 'warning'], ['token', 'ok'], ['exchange', 'ok']]);
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([
+      ['keyVault', 'ok'],
+      ['certificate', 'warning'],
+      ['token', 'ok'],
+      ['exchange', 'ok'],
+    ]);
     const certificate = step(report, 'certificate');
     expect(certificate.detail).toContain(`New certificate version ${renewed.version}`);
     expect(certificate.detail).toContain(`is not registered on app ${CERT_APP}`);
     expect(certificate.detail).toContain('AADSTS700027');
     expect(certificate.remediation).toContain(`az ad app credential reset --id ${CERT_APP}`);
-    expect(certificate.data).toMatchObject({ thumbprint: original.sha1Thumbprint, pending: [{ version: renewed.version, state: 'refused', thumbprint: renewed.certificate.sha1Thumbprint }] });
+    expect(certificate.data).toMatchObject({
+      thumbprint: original.sha1Thumbprint,
+      pending: [{ version: renewed.version, state: 'refused', thumbprint: renewed.certificate.sha1Thumbprint }],
+    });
 
     const health = await services.health().report();
     expect(health.status).toBe('degraded'); // still answered 200: degraded is not down
@@ -172,10 +243,16 @@ describe('certificate expiry monitor', () => {
     cloud.keyVault.importCertificate('contoso-kv', 'exo-getonly', cert, 'application/x-pkcs12');
     cloud.keyVault.setAccessPolicies('contoso-kv', { [MI_OBJECT_ID]: { secrets: ['get'] } });
     try {
-      const services = servicesFor({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-getonly' } } });
+      const services = servicesFor({
+        clientId: CERT_APP,
+        credential: { certificate: { vaultUrl: vault(), name: 'exo-getonly' } },
+      });
       const report = await services.diagnostics().run(services.tenants().get(CONTOSO)!);
       expect(report.ok).toBe(true);
-      expect(step(report, 'keyVault')).toMatchObject({ status: 'warning', data: { code: 'Credential.VersionListForbidden' } });
+      expect(step(report, 'keyVault')).toMatchObject({
+        status: 'warning',
+        data: { code: 'Credential.VersionListForbidden' },
+      });
       expect(step(report, 'keyVault').remediation).toMatch(/Get and List/);
       expect(step(report, 'exchange').status).toBe('ok');
     } finally {
@@ -184,14 +261,24 @@ describe('certificate expiry monitor', () => {
   });
 
   it('fails health and diagnostics once the certificate has expired', async () => {
-    const old = createAppCertificate({ commonName: 'exo-expired', notBefore: new Date(Date.now() - 400 * 86_400_000), notAfter: new Date(Date.now() - 2 * 86_400_000) });
+    const old = createAppCertificate({
+      commonName: 'exo-expired',
+      notBefore: new Date(Date.now() - 400 * 86_400_000),
+      notAfter: new Date(Date.now() - 2 * 86_400_000),
+    });
     cloud.keyVault.importCertificate('contoso-kv', 'exo-expired', old, 'application/x-pkcs12');
-    const services = servicesFor({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-expired' } } });
+    const services = servicesFor({
+      clientId: CERT_APP,
+      credential: { certificate: { vaultUrl: vault(), name: 'exo-expired' } },
+    });
     const [status] = await services.certificates().check();
     expect(status).toMatchObject({ state: 'expired', daysLeft: -2 });
     expect(status!.remediation).toMatch(/new certificate version/);
     const report = await services.diagnostics().run(services.tenants().get(CONTOSO)!);
-    expect(step(report, 'certificate')).toMatchObject({ status: 'failed', data: { code: 'Credential.CertificateExpired' } });
+    expect(step(report, 'certificate')).toMatchObject({
+      status: 'failed',
+      data: { code: 'Credential.CertificateExpired' },
+    });
     expect(report.ok).toBe(false);
     const health = await services.health().report();
     expect(health.status).toBe('unhealthy');

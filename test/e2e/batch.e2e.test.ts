@@ -29,7 +29,10 @@ afterAll(async () => {
 });
 
 async function startHost(extra: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const host = await spawnHostProcess({ functionsModule: join(__dirname, '../../sandbox/app-functions.ts'), env: { ...process.env, ...env, ...extra } });
+  const host = await spawnHostProcess({
+    functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
+    env: { ...process.env, ...env, ...extra },
+  });
   children.push(host.child);
   return host;
 }
@@ -47,7 +50,11 @@ async function stopHost(child: ChildProcess): Promise<void> {
 const headers = () => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
 
 async function submit(url: string, parameters: Record<string, unknown>): Promise<string> {
-  const res = await fetch(`${url}/api/commands`, { method: 'POST', headers: headers(), body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters }) });
+  const res = await fetch(`${url}/api/commands`, {
+    method: 'POST',
+    headers: headers(),
+    body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters }),
+  });
   expect(res.status).toBe(202);
   return res.headers.get('location')!;
 }
@@ -55,27 +62,42 @@ async function submit(url: string, parameters: Record<string, unknown>): Promise
 async function waitAll(url: string, locations: string[], timeoutMs: number): Promise<Array<Record<string, unknown>>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const all = await Promise.all(locations.map(async (l) => (await (await fetch(`${url}${l}`, { headers: headers() })).json()) as Record<string, unknown>));
+    const all = await Promise.all(
+      locations.map(
+        async (l) => (await (await fetch(`${url}${l}`, { headers: headers() })).json()) as Record<string, unknown>,
+      ),
+    );
     if (all.every((s) => s.status === 'succeeded' || s.status === 'failed')) return all;
-    if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(all.filter((s) => s.status !== 'succeeded').slice(0, 3))}`);
+    if (Date.now() > deadline)
+      throw new Error(`not finished: ${JSON.stringify(all.filter((s) => s.status !== 'succeeded').slice(0, 3))}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
 
 /** 40 distinct changes (user × custom attribute), submitted at once; returns their final states. */
 async function runForty(url: string, stamp: string): Promise<Array<Record<string, unknown>>> {
-  const users = cloud.context.directory.users(CONTOSO).filter((u) => u.mailbox === 'UserMailbox').map((u) => `${u.alias}@contoso.com`);
+  const users = cloud.context.directory
+    .users(CONTOSO)
+    .filter((u) => u.mailbox === 'UserMailbox')
+    .map((u) => `${u.alias}@contoso.com`);
   expect(users.length).toBeGreaterThanOrEqual(4);
-  const changes = Array.from({ length: 40 }, (_, i) => ({ Identity: users[i % users.length]!, [`CustomAttribute${1 + Math.floor(i / users.length)}`]: `${stamp}-${i}` }));
+  const changes = Array.from({ length: 40 }, (_, i) => ({
+    Identity: users[i % users.length]!,
+    [`CustomAttribute${1 + Math.floor(i / users.length)}`]: `${stamp}-${i}`,
+  }));
   const locations = await Promise.all(changes.map((c) => submit(url, c)));
   return waitAll(url, locations, 60_000);
 }
 
 function expectEachChangeOnce(stamp: string): void {
-  const effects = cloud.exchange.journal().filter((e) => Object.values(e.parameters).some((v) => String(v).startsWith(`${stamp}-`)));
+  const effects = cloud.exchange
+    .journal()
+    .filter((e) => Object.values(e.parameters).some((v) => String(v).startsWith(`${stamp}-`)));
   expect(effects).toHaveLength(40);
   const perChange = new Map<string, number>();
-  for (const e of effects) for (const [k, v] of Object.entries(e.parameters)) perChange.set(`${e.identity}|${k}|${String(v)}`, (perChange.get(`${e.identity}|${k}|${String(v)}`) ?? 0) + 1);
+  for (const e of effects)
+    for (const [k, v] of Object.entries(e.parameters))
+      perChange.set(`${e.identity}|${k}|${String(v)}`, (perChange.get(`${e.identity}|${k}|${String(v)}`) ?? 0) + 1);
   expect(perChange.size).toBe(40);
   expect([...perChange.values()].every((n) => n === 1)).toBe(true);
 }

@@ -18,7 +18,11 @@ const KILL_POINTS = ['batchAnswer', 'midBatch', 'batchAnswer+1ms', 'batchAnswer+
 
 function runChaos(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'scripts', 'run.cjs'), join(ROOT, 'bench', 'chaos.ts')], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'scripts', 'run.cjs'), join(ROOT, 'bench', 'chaos.ts')], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -85,7 +89,10 @@ describe('chaos harness (small, adversarial kills)', () => {
       CHAOS_OUT_DIR: out,
     });
     const line = run.stdout.split('\n').find((l) => l.startsWith('CHAOS_RESULT '));
-    if (!line) throw new Error(`chaos exited ${run.code} without a result\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`);
+    if (!line)
+      throw new Error(
+        `chaos exited ${run.code} without a result\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`,
+      );
     const summary = JSON.parse(line.slice('CHAOS_RESULT '.length)) as { ok: boolean; checks: Record<string, boolean> };
     const result = JSON.parse(readFileSync(join(out, 'chaos-latest.json'), 'utf8')) as ChaosJson;
 
@@ -112,21 +119,38 @@ describe('chaos harness (small, adversarial kills)', () => {
     }
 
     // The product's goals (issue 15), all reported at once with the numbers behind them.
-    const kills = result.killLog.map((k) => `${k.point} ${k.host}: ${k.answer ? `${k.answer.kind} of ${k.answer.items}, killed ${k.answer.sentToKillMs} ms after it, ${k.answerOutcomesRecorded?.recorded ?? '?'}/${k.answerOutcomesRecorded?.of ?? '?'} outcomes recorded; ` : ''}${k.affected} held, recovered in ${k.recoveryMs ?? 'never'} ms, ${k.repeatsBlamed} repeats`);
+    const kills = result.killLog.map(
+      (k) =>
+        `${k.point} ${k.host}: ${k.answer ? `${k.answer.kind} of ${k.answer.items}, killed ${k.answer.sentToKillMs} ms after it, ${k.answerOutcomesRecorded?.recorded ?? '?'}/${k.answerOutcomesRecorded?.of ?? '?'} outcomes recorded; ` : ''}${k.affected} held, recovered in ${k.recoveryMs ?? 'never'} ms, ${k.repeatsBlamed} repeats`,
+    );
     const problems: string[] = [];
     if (result.lost !== 0) problems.push(`${result.lost} accepted commands not terminal`);
-    if (result.undeclaredDuplicates !== 0) problems.push(`${result.undeclaredDuplicates} duplicate effects not declared as idempotent re-runs (${result.declaredReruns} declared) — causes: ${JSON.stringify(result.duplicateCauses)}`);
-    if (result.wrongFinalState !== 0) problems.push(`${result.wrongFinalState} of ${result.objects} objects do not hold their last accepted write — ${JSON.stringify(result.staleCauses)}; e.g. ${result.samples.wrongFinalState.slice(0, 2).join(' | ')}`);
+    if (result.undeclaredDuplicates !== 0)
+      problems.push(
+        `${result.undeclaredDuplicates} duplicate effects not declared as idempotent re-runs (${result.declaredReruns} declared) — causes: ${JSON.stringify(result.duplicateCauses)}`,
+      );
+    if (result.wrongFinalState !== 0)
+      problems.push(
+        `${result.wrongFinalState} of ${result.objects} objects do not hold their last accepted write — ${JSON.stringify(result.staleCauses)}; e.g. ${result.samples.wrongFinalState.slice(0, 2).join(' | ')}`,
+      );
     if (result.missingEffects !== 0) problems.push(`${result.missingEffects} succeeded commands without their effect`);
     // Recovery: issue 15's goal (claim + visibility + 5 s) is NOT met yet (p99 ~37 s against 25 s in
     // this configuration; see docs/operations.md#what-is-guaranteed). Until it is, this test holds
     // recovery to twice the goal so that it cannot get worse unnoticed; the harness reports the goal itself.
     const recoveryBound = 2 * result.recovery.goalMs;
-    if (result.recovery.unrecovered !== 0 || result.recovery.p99Ms > recoveryBound) problems.push(`recovery p50 ${result.recovery.p50Ms} ms, p99 ${result.recovery.p99Ms} ms over ${result.recovery.kills} kills (${result.recovery.unrecovered} never), bound ≤ ${recoveryBound} ms (goal ${result.recovery.goalMs} ms)`);
+    if (result.recovery.unrecovered !== 0 || result.recovery.p99Ms > recoveryBound)
+      problems.push(
+        `recovery p50 ${result.recovery.p50Ms} ms, p99 ${result.recovery.p99Ms} ms over ${result.recovery.kills} kills (${result.recovery.unrecovered} never), bound ≤ ${recoveryBound} ms (goal ${result.recovery.goalMs} ms)`,
+      );
     // `inDoubt` counts every command with doubt evidence (a read-back that decided it, too); the terminal status inDoubt is the subset that ended so.
     const endedInDoubt = result.inDoubtCommands.filter((d) => d.status === 'inDoubt').length;
-    if (result.failed !== result.expectedFailures || result.succeeded + result.failed + endedInDoubt !== 300) problems.push(`outcomes: ${result.succeeded} succeeded, ${result.failed} failed (${result.expectedFailures} expected), ${endedInDoubt} ended in doubt (${result.inDoubt} with doubt evidence)`);
-    const failedChecks = Object.entries(summary.checks).filter(([k, v]) => !v && k !== 'recoveryWithinGoal').map(([k]) => k);
+    if (result.failed !== result.expectedFailures || result.succeeded + result.failed + endedInDoubt !== 300)
+      problems.push(
+        `outcomes: ${result.succeeded} succeeded, ${result.failed} failed (${result.expectedFailures} expected), ${endedInDoubt} ended in doubt (${result.inDoubt} with doubt evidence)`,
+      );
+    const failedChecks = Object.entries(summary.checks)
+      .filter(([k, v]) => !v && k !== 'recoveryWithinGoal')
+      .map(([k]) => k);
     if (failedChecks.length) problems.push(`failed checks: ${failedChecks.join(', ')} (exit ${run.code})`);
     if (problems.length) problems.push(`kills: ${kills.join(' | ')}`);
     expect(problems).toEqual([]);

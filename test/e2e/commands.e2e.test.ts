@@ -17,7 +17,12 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
     ['PFX certificate tenant', 'contoso.onmicrosoft.com'],
     ['client secret tenant', FABRIKAM],
   ])('runs Get-Mailbox for a %s: 202 + Location + Retry-After, then 200 with the result', async (_l, tenant) => {
-    const res = await gw.post('/api/commands', { tenant, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 3 }, select: ['PrimarySmtpAddress'] });
+    const res = await gw.post('/api/commands', {
+      tenant,
+      cmdlet: 'Get-Mailbox',
+      parameters: { ResultSize: 3 },
+      select: ['PrimarySmtpAddress'],
+    });
     expect(res.status).toBe(202);
     expect(res.headers.get('retry-after')).toBe('2');
     const location = res.headers.get('location')!;
@@ -26,36 +31,75 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
     expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(done.result).toHaveLength(3);
     // More mailboxes exist than ResultSize 3 returns: the caller is told, with how to get them.
-    expect(done).toMatchObject({ truncated: true, truncation: { returned: 3, limit: 'resultSize', howToGetMore: expect.stringContaining('ResultSize') } });
-    expect(done.warnings).toContain('There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.');
+    expect(done).toMatchObject({
+      truncated: true,
+      truncation: { returned: 3, limit: 'resultSize', howToGetMore: expect.stringContaining('ResultSize') },
+    });
+    expect(done.warnings).toContain(
+      'There are more results available than are currently displayed. To view them, increase the value for the ResultSize parameter.',
+    );
   });
 
   it('applies a change once and records it in the audit trail with the caller', async () => {
     gw.cloud.exchange.clearJournal();
-    const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'lidia.holloway@contoso.com', CustomAttribute3: 'e2e' } });
+    const res = await gw.post('/api/commands', {
+      tenant: CONTOSO,
+      cmdlet: 'Set-Mailbox',
+      parameters: { Identity: 'lidia.holloway@contoso.com', CustomAttribute3: 'e2e' },
+    });
     const done = await gw.waitFor(res.headers.get('location')!);
     expect(done.status).toBe('succeeded');
     expect(gw.cloud.exchange.journal().filter((e) => e.identity === 'lidia.holloway@contoso.com')).toHaveLength(1);
     const audit = await gw.services.audit().forCommand(String(done.id));
     expect(audit.map((a) => a.event)).toEqual(['accepted', 'succeeded']);
-    expect(audit[1]).toMatchObject({ callerKind: 'app', callerId: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06', cmdlet: 'Set-Mailbox', outcome: 'done', attempts: 1 });
+    expect(audit[1]).toMatchObject({
+      callerKind: 'app',
+      callerId: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06',
+      cmdlet: 'Set-Mailbox',
+      outcome: 'done',
+      attempts: 1,
+    });
   });
 
   it('returns the classified error for a permanent failure', async () => {
-    const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'nobody@contoso.com' } });
+    const res = await gw.post('/api/commands', {
+      tenant: CONTOSO,
+      cmdlet: 'Get-Mailbox',
+      parameters: { Identity: 'nobody@contoso.com' },
+    });
     const done = await gw.waitFor(res.headers.get('location')!);
-    expect(done).toMatchObject({ status: 'failed', error: { category: 'notFound', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException', status: 400 } });
+    expect(done).toMatchObject({
+      status: 'failed',
+      error: {
+        category: 'notFound',
+        exceptionType: 'Microsoft.Exchange.Configuration.Tasks.ManagementObjectNotFoundException',
+        status: 400,
+      },
+    });
   });
 
   it('treats "already a member" as success for an Add- cmdlet', async () => {
-    const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Add-DistributionGroupMember', parameters: { Identity: 'engineering', Member: 'ben.walters@contoso.com', BypassSecurityGroupManagerCheck: true } });
+    const res = await gw.post('/api/commands', {
+      tenant: CONTOSO,
+      cmdlet: 'Add-DistributionGroupMember',
+      parameters: { Identity: 'engineering', Member: 'ben.walters@contoso.com', BypassSecurityGroupManagerCheck: true },
+    });
     expect(await gw.waitFor(res.headers.get('location')!)).toMatchObject({ status: 'succeeded', alreadyApplied: true });
   });
 
   it('returns the same command for a repeated idempotency key and enqueues nothing new', async () => {
     gw.cloud.exchange.clearJournal();
-    const body = { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'johanna.lorenz@contoso.com', CustomAttribute4: 'idem' }, idempotencyKey: `k-${Date.now()}` };
-    const [a, b, c] = await Promise.all([gw.post('/api/commands', body), gw.post('/api/commands', body), gw.post('/api/commands', body)]);
+    const body = {
+      tenant: CONTOSO,
+      cmdlet: 'Set-Mailbox',
+      parameters: { Identity: 'johanna.lorenz@contoso.com', CustomAttribute4: 'idem' },
+      idempotencyKey: `k-${Date.now()}`,
+    };
+    const [a, b, c] = await Promise.all([
+      gw.post('/api/commands', body),
+      gw.post('/api/commands', body),
+      gw.post('/api/commands', body),
+    ]);
     const ids = await Promise.all([a, b, c].map(async (r) => ((await r.json()) as { id: string }).id));
     expect(new Set(ids).size).toBe(1);
     await gw.waitFor(`/api/commands/${ids[0]}`);
@@ -64,7 +108,10 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
     expect(((await again.json()) as { id: string }).id).toBe(ids[0]);
     expect(gw.cloud.exchange.journal().filter((e) => e.identity === 'johanna.lorenz@contoso.com')).toHaveLength(1);
 
-    const changed = await gw.post('/api/commands', { ...body, parameters: { Identity: 'johanna.lorenz@contoso.com', CustomAttribute4: 'other' } });
+    const changed = await gw.post('/api/commands', {
+      ...body,
+      parameters: { Identity: 'johanna.lorenz@contoso.com', CustomAttribute4: 'other' },
+    });
     expect(changed.status).toBe(422);
     expect(((await changed.json()) as { errors: Array<{ field: string }> }).errors[0]!.field).toBe('idempotencyKey');
   });
@@ -83,7 +130,12 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
       [null, 400, undefined, { raw: '{"tenant":' }],
       [null, 400, undefined, { raw: '[1,2]' }],
       [null, 415, undefined, { raw: 'tenant=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }],
-      [null, 413, undefined, { raw: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { a: 'x'.repeat(70_000) } }) }],
+      [
+        null,
+        413,
+        undefined,
+        { raw: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { a: 'x'.repeat(70_000) } }) },
+      ],
     ];
     for (const [body, status, field, extra] of cases) {
       const res = await gw.post('/api/commands', body, extra ?? {});
@@ -118,9 +170,24 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
   });
 
   it('defers on 429 and retries on 503 until the command succeeds', async () => {
-    gw.cloud.exchange.configure({ faults: { rate: 0.5, kinds: ['http429', 'http503'], slowMs: 0 }, throttleRetryAfterSeconds: 1 });
+    gw.cloud.exchange.configure({
+      faults: { rate: 0.5, kinds: ['http429', 'http503'], slowMs: 0 },
+      throttleRetryAfterSeconds: 1,
+    });
     try {
-      const locations = await Promise.all(Array.from({ length: 6 }, async (_, i) => (await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan.bowen', [`CustomAttribute${i + 8}`]: 'retry' } })).headers.get('location')!));
+      const locations = await Promise.all(
+        Array.from(
+          { length: 6 },
+          async (_, i) =>
+            (
+              await gw.post('/api/commands', {
+                tenant: CONTOSO,
+                cmdlet: 'Set-Mailbox',
+                parameters: { Identity: 'megan.bowen', [`CustomAttribute${i + 8}`]: 'retry' },
+              })
+            ).headers.get('location')!,
+        ),
+      );
       const results = await Promise.all(locations.map((l) => gw.waitFor(l, 40_000)));
       expect(results.every((r) => r.status === 'succeeded')).toBe(true);
     } finally {
@@ -130,9 +197,23 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
 
   it('retries the transient failures Exchange reports as HTTP 400 (ServerBusy, DCOverloaded, CmdletProxyNotAvailable) until the commands succeed', async () => {
     gw.cloud.exchange.clearJournal();
-    gw.cloud.exchange.configure({ faults: { rate: 1, kinds: ['serverBusy', 'dcOverloaded', 'cmdletProxyNotAvailable'], slowMs: 0, limit: 3 } });
+    gw.cloud.exchange.configure({
+      faults: { rate: 1, kinds: ['serverBusy', 'dcOverloaded', 'cmdletProxyNotAvailable'], slowMs: 0, limit: 3 },
+    });
     try {
-      const locations = await Promise.all(Array.from({ length: 3 }, async (_, i) => (await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'alex.wilber', [`CustomAttribute${i + 11}`]: 'transient400' } })).headers.get('location')!));
+      const locations = await Promise.all(
+        Array.from(
+          { length: 3 },
+          async (_, i) =>
+            (
+              await gw.post('/api/commands', {
+                tenant: CONTOSO,
+                cmdlet: 'Set-Mailbox',
+                parameters: { Identity: 'alex.wilber', [`CustomAttribute${i + 11}`]: 'transient400' },
+              })
+            ).headers.get('location')!,
+        ),
+      );
       const results = await Promise.all(locations.map((l) => gw.waitFor(l, 40_000)));
       expect(results.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
       expect(gw.cloud.exchange.journal().filter((e) => e.identity === 'alex.wilber@contoso.com')).toHaveLength(3);
@@ -147,7 +228,9 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
     let poisoned = false;
     while (!poisoned && Date.now() < deadline) {
       await gw.poison.createIfNotExists();
-      poisoned = (await gw.poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.some((m) => Buffer.from(m.messageText, 'base64').toString() === '{"hello":"world"}');
+      poisoned = (await gw.poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.some(
+        (m) => Buffer.from(m.messageText, 'base64').toString() === '{"hello":"world"}',
+      );
       if (!poisoned) await new Promise((r) => setTimeout(r, 100));
     }
     // The poison handler consumes it (logs + audits); either way it was not lost silently.
@@ -158,7 +241,12 @@ describe('POST /api/commands → worker → GET /api/commands/{id}', () => {
     const { id } = (await res.json()) as { id: string };
     await gw.waitFor(`/api/commands/${id}`);
     // A poison message for a finished command changes nothing; for an unfinished one it fails it.
-    const fresh = await gw.services.commands().submit({ kind: 'app', id: 'x', roles: [], scopes: [] }, gw.services.commands().parse({ tenant: CONTOSO, cmdlet: 'Get-User' }));
+    const fresh = await gw.services
+      .commands()
+      .submit(
+        { kind: 'app', id: 'x', roles: [], scopes: [] },
+        gw.services.commands().parse({ tenant: CONTOSO, cmdlet: 'Get-User' }),
+      );
     await gw.services.worker().poisoned({ v: 1, commandId: fresh.command.id, tenantId: CONTOSO }, { dequeueCount: 5 });
     const after = await gw.services.commands().get(fresh.command.id);
     expect(['failed', 'succeeded']).toContain(after!.status);

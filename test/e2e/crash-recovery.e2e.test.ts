@@ -50,11 +50,21 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'exo-crash-'));
   const tenantsFile = join(dir, 'tenants.json');
   // One slot per tenant: waiting commands go to Exchange together as a $batch.
-  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 1 })));
+  writeFileSync(
+    tenantsFile,
+    JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 1 })),
+  );
   // A short claim; the dead host's message lease (a minute) must not be what recovery waits for.
-  env = hostProcessSettings(cloud, 'crash', { TENANTS_FILE: tenantsFile, WORKER_CLAIM_MS: String(CLAIM_MS), WORKER_BACKOFF_MS: '200', HOST_QUEUE_LEASE_MS: '60000' });
+  env = hostProcessSettings(cloud, 'crash', {
+    TENANTS_FILE: tenantsFile,
+    WORKER_CLAIM_MS: String(CLAIM_MS),
+    WORKER_BACKOFF_MS: '200',
+    HOST_QUEUE_LEASE_MS: '60000',
+  });
   token = await callerToken(cloud);
-  table = TableClient.fromConnectionString(testStorageConnectionString(), env.COMMANDS_TABLE!, { allowInsecureConnection: true });
+  table = TableClient.fromConnectionString(testStorageConnectionString(), env.COMMANDS_TABLE!, {
+    allowInsecureConnection: true,
+  });
 });
 
 afterAll(async () => {
@@ -63,13 +73,20 @@ afterAll(async () => {
 });
 
 async function startHost(): Promise<{ child: ChildProcess; url: string }> {
-  const host = await spawnHostProcess({ functionsModule: join(__dirname, '../../sandbox/app-functions.ts'), env: { ...process.env, ...env } });
+  const host = await spawnHostProcess({
+    functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
+    env: { ...process.env, ...env },
+  });
   hosts.push(host.child);
   return host;
 }
 
 async function submit(url: string, parameters: Record<string, unknown>): Promise<string> {
-  const res = await fetch(`${url}/api/commands`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters }) });
+  const res = await fetch(`${url}/api/commands`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters }),
+  });
   expect(res.status).toBe(202);
   return ((await res.json()) as { id: string }).id;
 }
@@ -101,7 +118,9 @@ function killOn(victim: ChildProcess, when: 'applied' | 'answered', trigger: Tri
   return new Promise((resolve) => {
     cloud.exchange.onAnswer((event) => {
       if (event.status !== 200 || event.effects === 0) return;
-      const ran = cloud.exchange.journal().filter((e) => e.requestId !== undefined && event.itemRequestIds.includes(e.requestId));
+      const ran = cloud.exchange
+        .journal()
+        .filter((e) => e.requestId !== undefined && event.itemRequestIds.includes(e.requestId));
       if (!ran.some((e) => trigger(event.kind, e.parameters))) return;
       cloud.exchange.onAnswer(undefined);
       const kill = () => {
@@ -114,7 +133,11 @@ function killOn(victim: ChildProcess, when: 'applied' | 'answered', trigger: Tri
   });
 }
 
-const effectsOn = (identity: string, attribute: string) => cloud.exchange.journal().filter((e) => e.identity === identity && attribute in e.parameters).map((e) => e.parameters[attribute]);
+const effectsOn = (identity: string, attribute: string) =>
+  cloud.exchange
+    .journal()
+    .filter((e) => e.identity === identity && attribute in e.parameters)
+    .map((e) => e.parameters[attribute]);
 
 describe('crash at the worst moment', () => {
   it('a host killed the moment Exchange applied a write: the write is decided by read-back, the newer write to the same mailbox wins, each change happens once', async () => {
@@ -122,7 +145,11 @@ describe('crash at the worst moment', () => {
     cloud.exchange.clearJournal();
     const a = await startHost();
     const stamp = `crash-${Date.now()}`;
-    const killed = killOn(a.child, 'applied', (kind, p) => kind === 'InvokeCommand' && p.CustomAttribute9 === `${stamp}-older`);
+    const killed = killOn(
+      a.child,
+      'applied',
+      (kind, p) => kind === 'InvokeCommand' && p.CustomAttribute9 === `${stamp}-older`,
+    );
     const older = await submit(a.url, { Identity: 'megan.bowen@contoso.com', CustomAttribute9: `${stamp}-older` });
     const newer = await submit(a.url, { Identity: 'megan.bowen@contoso.com', CustomAttribute9: `${stamp}-newer` });
     const killedAt = await killed;
@@ -131,12 +158,20 @@ describe('crash at the worst moment', () => {
     const upAt = Date.now();
     const [o, n] = await allFinished([older, newer], 60_000);
     expect(o).toMatchObject({ status: 'succeeded', alreadyApplied: true, attempts: 1 });
-    expect(JSON.parse(o!.readBack!)).toMatchObject({ holds: true, reads: ['Get-Mailbox'], previous: { by: expect.stringContaining(`-${a.child.pid}-`) } });
+    expect(JSON.parse(o!.readBack!)).toMatchObject({
+      holds: true,
+      reads: ['Get-Mailbox'],
+      previous: { by: expect.stringContaining(`-${a.child.pid}-`) },
+    });
     expect(n).toMatchObject({ status: 'succeeded' });
     expect(effectsOn('megan.bowen@contoso.com', 'CustomAttribute9')).toEqual([`${stamp}-older`, `${stamp}-newer`]);
-    expect(cloud.exchange.recipients(CONTOSO).resolve('megan.bowen@contoso.com')).toMatchObject({ customAttributes: expect.arrayContaining([`${stamp}-newer`]) });
+    expect(cloud.exchange.recipients(CONTOSO).resolve('megan.bowen@contoso.com')).toMatchObject({
+      customAttributes: expect.arrayContaining([`${stamp}-newer`]),
+    });
     const recoveryMs = Math.max(...[o, n].map((r) => Date.parse(r!.finishedAt!))) - killedAt;
-    process.stderr.write(`[crash-recovery] InvokeCommand kill: recovery ${recoveryMs} ms (new host up after ${upAt - killedAt} ms; goal ${GOAL_MS} ms)\n`);
+    process.stderr.write(
+      `[crash-recovery] InvokeCommand kill: recovery ${recoveryMs} ms (new host up after ${upAt - killedAt} ms; goal ${GOAL_MS} ms)\n`,
+    );
     expect(recoveryMs).toBeLessThanOrEqual(GOAL_MS);
     void b;
   });
@@ -151,14 +186,17 @@ describe('crash at the worst moment', () => {
     const killed = killOn(a.child, 'answered', (kind) => kind === '$batch');
     // The first goes alone and holds the tenant's only slot; the others wait and go as one $batch.
     const ids = [];
-    for (const [i, user] of users.entries()) ids.push(await submit(a.url, { Identity: `${user}@contoso.com`, CustomAttribute11: `${stamp}-${i}` }));
+    for (const [i, user] of users.entries())
+      ids.push(await submit(a.url, { Identity: `${user}@contoso.com`, CustomAttribute11: `${stamp}-${i}` }));
     // A second write to the first mailbox: it waits for the first one (same object), never goes in a batch with it.
     const later = await submit(a.url, { Identity: `${users[0]}@contoso.com`, CustomAttribute11: `${stamp}-later` });
     const killedAt = await killed;
     await startHost();
     const upAt = Date.now();
     const rows = await allFinished([...ids, later], 60_000);
-    expect(rows.map((r) => `${r.status}${r.error ? ` ${r.error}` : ''}`)).toEqual(Array(users.length + 1).fill('succeeded'));
+    expect(rows.map((r) => `${r.status}${r.error ? ` ${r.error}` : ''}`)).toEqual(
+      Array(users.length + 1).fill('succeeded'),
+    );
     // The batch's commands: the change was there, none was sent twice.
     const decided = rows.filter((r) => r.readBack && JSON.parse(r.readBack).holds === true);
     expect(decided.length).toBeGreaterThanOrEqual(2);
@@ -170,7 +208,9 @@ describe('crash at the worst moment', () => {
     const stats = cloud.context.stats.snapshot().exchange[CONTOSO]!;
     expect(stats.maxInFlight).toBeLessThanOrEqual(1);
     const recoveryMs = Math.max(...rows.map((r) => Date.parse(r.finishedAt!))) - killedAt;
-    process.stderr.write(`[crash-recovery] $batch kill: recovery ${recoveryMs} ms (new host up after ${upAt - killedAt} ms; goal ${GOAL_MS} ms)\n`);
+    process.stderr.write(
+      `[crash-recovery] $batch kill: recovery ${recoveryMs} ms (new host up after ${upAt - killedAt} ms; goal ${GOAL_MS} ms)\n`,
+    );
     expect(recoveryMs).toBeLessThanOrEqual(GOAL_MS);
   });
 });

@@ -39,7 +39,15 @@ beforeAll(async () => {
   writeFileSync(rulesFile, sandboxRulesYaml(cloud.context.directory.seed));
   gw = await startTestGateway({
     cloud,
-    env: { RULES_FILE: rulesFile, EVENTS_QUEUE: uniqueName('evsync'), EVENTS_TABLE: uniqueName('evsync'), EVENTS_CLIENT_STATE: CLIENT_STATE, EVENTS_AAD_AUDIENCE: GATEWAY_API.identifierUri, EVENTS_SYNC_RECHECK_SECONDS: '1', EVENTS_SYNC_MAX_WAIT_SECONDS: '15' },
+    env: {
+      RULES_FILE: rulesFile,
+      EVENTS_QUEUE: uniqueName('evsync'),
+      EVENTS_TABLE: uniqueName('evsync'),
+      EVENTS_CLIENT_STATE: CLIENT_STATE,
+      EVENTS_AAD_AUDIENCE: GATEWAY_API.identifierUri,
+      EVENTS_SYNC_RECHECK_SECONDS: '1',
+      EVENTS_SYNC_MAX_WAIT_SECONDS: '15',
+    },
   });
   publisher = new UserEventPublisher(cloud.context.directory, cloud.context.tokens, cloud.endpoints.authorityHost);
 });
@@ -48,14 +56,26 @@ afterAll(async () => {
   await cloud.stop();
 });
 
-async function control(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${cloud.endpoints.control}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+async function control(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${cloud.endpoints.control}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
 const webhook = () => `${gw.host.url}/api/events/eventgrid`;
 const eventGridToken = async () => (await control('POST', '/events/token', {})).body.access_token as string;
-const mailbox = (alias: string): MailboxState => cloud.exchange.recipients(CONTOSO).allMailboxes().find((m) => m.user.alias === alias)!;
+const mailbox = (alias: string): MailboxState =>
+  cloud.exchange
+    .recipients(CONTOSO)
+    .allMailboxes()
+    .find((m) => m.user.alias === alias)!;
 const objectId = (alias: string) => cloud.context.directory.user(CONTOSO, alias)!.objectId;
 
 interface EventView {
@@ -83,32 +103,67 @@ async function eventually(id: string, done: (v: EventView) => boolean, timeoutMs
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-const finished = (v: EventView) => ['done', 'stale', 'ignored', 'failed'].includes(v.status) && v.actions.every((a) => !a.command || ['succeeded', 'failed'].includes(a.command.status));
+const finished = (v: EventView) =>
+  ['done', 'stale', 'ignored', 'failed'].includes(v.status) &&
+  v.actions.every((a) => !a.command || ['succeeded', 'failed'].includes(a.command.status));
 
 /** A Graph user event as Event Grid delivers it (Event Grid schema), for posting by hand. */
-function userEvent(alias: string | { id: string; tenantId: string }, o: { id?: string; time?: string; changeType?: 'updated' | 'deleted' } = {}): Record<string, unknown> {
+function userEvent(
+  alias: string | { id: string; tenantId: string },
+  o: { id?: string; time?: string; changeType?: 'updated' | 'deleted' } = {},
+): Record<string, unknown> {
   const target = typeof alias === 'string' ? { id: objectId(alias), tenantId: CONTOSO } : alias;
-  const subscription = { id: randomUUID(), kind: 'eventgrid' as const, url: webhook(), tenantId: target.tenantId, clientState: CLIENT_STATE, applicationId: '00000003-0000-0000-c000-000000000000', expirationDateTime: new Date(Date.now() + 86_400_000).toISOString() };
-  return (publisher.payload(subscription, { userId: target.id, changeType: o.changeType ?? 'updated' }, o.id ?? randomUUID(), o.time ?? new Date().toISOString()).body as Array<Record<string, unknown>>)[0]!;
+  const subscription = {
+    id: randomUUID(),
+    kind: 'eventgrid' as const,
+    url: webhook(),
+    tenantId: target.tenantId,
+    clientState: CLIENT_STATE,
+    applicationId: '00000003-0000-0000-c000-000000000000',
+    expirationDateTime: new Date(Date.now() + 86_400_000).toISOString(),
+  };
+  return (
+    publisher.payload(
+      subscription,
+      { userId: target.id, changeType: o.changeType ?? 'updated' },
+      o.id ?? randomUUID(),
+      o.time ?? new Date().toISOString(),
+    ).body as Array<Record<string, unknown>>
+  )[0]!;
 }
 
 async function postEvents(events: unknown[], token?: string | null): Promise<Response> {
-  return gw.post('/api/events/eventgrid', events, { token: token === undefined ? await eventGridToken() : token, headers: { 'aeg-event-type': 'Notification' } });
+  return gw.post('/api/events/eventgrid', events, {
+    token: token === undefined ? await eventGridToken() : token,
+    headers: { 'aeg-event-type': 'Notification' },
+  });
 }
 
 describe('directory → Exchange sync delay (14.6)', () => {
   it('a leaver whose change reaches Exchange five (sandbox) minutes later: the rule fires exactly once, after Exchange shows it', async () => {
-    const sub = await control('POST', '/events/subscriptions', { kind: 'cloudevents', url: webhook(), tenant: CONTOSO, clientState: CLIENT_STATE, aad: true });
+    const sub = await control('POST', '/events/subscriptions', {
+      kind: 'cloudevents',
+      url: webhook(),
+      tenant: CONTOSO,
+      clientState: CLIENT_STATE,
+      aad: true,
+    });
     expect(sub.status).toBe(201);
     try {
       expect((await control('POST', '/directory/config', SYNC)).status).toBe(200);
       // First sight: the event waits until Exchange has the (untracked) change too.
       const first = await control('POST', '/directory/users/grady.archie/notify', { tenant: CONTOSO });
-      expect(await eventually((first.body.deliveries as Delivery[])[0]!.eventId, finished)).toMatchObject({ status: 'done', kind: 'created' });
+      expect(await eventually((first.body.deliveries as Delivery[])[0]!.eventId, finished)).toMatchObject({
+        status: 'done',
+        kind: 'created',
+      });
 
       // (A moment later than that sync: a write within a second before a change passes for it, see sync-wait.ts.)
       await new Promise((r) => setTimeout(r, 1500));
-      const disabled = await control('PATCH', '/directory/users/grady.archie', { tenant: CONTOSO, changes: { accountEnabled: false } });
+      const disabled = await control('PATCH', '/directory/users/grady.archie', {
+        tenant: CONTOSO,
+        changes: { accountEnabled: false },
+      });
       const delivery = (disabled.body.deliveries as Delivery[])[0]!;
       expect(delivery.status).toBe(202);
       // Entra has it, Exchange not yet: the event waits, nothing has run.
@@ -117,13 +172,22 @@ describe('directory → Exchange sync delay (14.6)', () => {
       expect(mailbox('grady.archie').type).toBe('UserMailbox');
 
       const view = await eventually(delivery.eventId, finished);
-      expect(view).toMatchObject({ status: 'done', kind: 'updated', matchedRules: ['leaver'], changes: [{ attribute: 'AccountDisabled', from: false, to: true }] });
+      expect(view).toMatchObject({
+        status: 'done',
+        kind: 'updated',
+        matchedRules: ['leaver'],
+        changes: [{ attribute: 'AccountDisabled', from: false, to: true }],
+      });
       expect(view.syncChecks).toBeGreaterThanOrEqual(1);
       expect(view.actions.map((a) => a.outcome)).toEqual(['submitted', 'submitted', 'submitted', 'submitted']);
       expect(mailbox('grady.archie')).toMatchObject({ type: 'SharedMailbox', hidden: true });
       // Exactly once: one conversion in Exchange's effects journal, one audit acceptance per action.
       await new Promise((r) => setTimeout(r, 1500));
-      const conversions = cloud.exchange.journal().filter((e) => e.cmdlet === 'Set-Mailbox' && /grady\.archie/.test(e.identity) && e.parameters.Type === 'Shared');
+      const conversions = cloud.exchange
+        .journal()
+        .filter(
+          (e) => e.cmdlet === 'Set-Mailbox' && /grady\.archie/.test(e.identity) && e.parameters.Type === 'Shared',
+        );
       expect(conversions).toHaveLength(1);
       const audit = await gw.services.audit().forTenantDay(CONTOSO, new Date().toISOString().slice(0, 10));
       expect(audit.filter((e) => e.event === 'accepted' && e.callerId === 'rules:leaver')).toHaveLength(4);
@@ -135,7 +199,7 @@ describe('directory → Exchange sync delay (14.6)', () => {
 });
 
 describe('who may deliver (16.3)', () => {
-  it('Event Grid deliveries need Event Grid\'s Entra token; Graph notifications the clientState; nothing else is stored', async () => {
+  it("Event Grid deliveries need Event Grid's Entra token; Graph notifications the clientState; nothing else is stored", async () => {
     const id = randomUUID();
     const anonymous = await postEvents([userEvent('megan.bowen', { id })], null);
     expect(anonymous.status).toBe(401);
@@ -143,27 +207,67 @@ describe('who may deliver (16.3)', () => {
     expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer /);
     expect(((await anonymous.json()) as { errors: Array<{ field: string }> }).errors[0]!.field).toBe('Authorization');
     const app = 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06';
-    const { token } = await cloud.context.tokens.sign({ aud: GATEWAY_API.identifierUri, iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/`, tid: CONTOSO, oid: app, sub: app, appid: app, idtyp: 'app', ver: '1.0' });
+    const { token } = await cloud.context.tokens.sign({
+      aud: GATEWAY_API.identifierUri,
+      iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/`,
+      tid: CONTOSO,
+      oid: app,
+      sub: app,
+      appid: app,
+      idtyp: 'app',
+      ver: '1.0',
+    });
     const otherApp = await postEvents([userEvent('megan.bowen', { id })], token);
     expect(otherApp.status).toBe(403);
     expect(((await otherApp.json()) as { errors: Array<{ field: string }> }).errors[0]!.field).toBe('Authorization');
-    const forgedState = await gw.post('/api/events/graph', { value: [{ changeType: 'updated', clientState: 'forged-state-123', resource: `Users/${objectId('megan.bowen')}`, resourceData: { id: objectId('megan.bowen') }, tenantId: CONTOSO }] }, { token: null });
+    const forgedState = await gw.post(
+      '/api/events/graph',
+      {
+        value: [
+          {
+            changeType: 'updated',
+            clientState: 'forged-state-123',
+            resource: `Users/${objectId('megan.bowen')}`,
+            resourceData: { id: objectId('megan.bowen') },
+            tenantId: CONTOSO,
+          },
+        ],
+      },
+      { token: null },
+    );
     expect(forgedState.status).toBe(403);
     expect((await gw.get(`/api/events/${id}`)).status).toBe(404);
     // A subscription without Entra-protected delivery fails the handshake (the validation event carries no token).
-    expect((await control('POST', '/events/subscriptions', { kind: 'eventgrid', url: webhook(), tenant: CONTOSO, clientState: CLIENT_STATE })).status).toBe(400);
-    const withToken = await control('POST', '/events/subscriptions', { kind: 'eventgrid', url: webhook(), tenant: CONTOSO, clientState: CLIENT_STATE, aad: true });
+    expect(
+      (
+        await control('POST', '/events/subscriptions', {
+          kind: 'eventgrid',
+          url: webhook(),
+          tenant: CONTOSO,
+          clientState: CLIENT_STATE,
+        })
+      ).status,
+    ).toBe(400);
+    const withToken = await control('POST', '/events/subscriptions', {
+      kind: 'eventgrid',
+      url: webhook(),
+      tenant: CONTOSO,
+      clientState: CLIENT_STATE,
+      aad: true,
+    });
     expect(withToken.status).toBe(201);
     await control('DELETE', `/events/subscriptions/${withToken.body.id as string}`);
   });
 });
 
 describe('forged events', () => {
-  it('16.2: an event dated 2099 is refused (400 naming the field, nothing stored); the user\'s later events still act', async () => {
+  it("16.2: an event dated 2099 is refused (400 naming the field, nothing stored); the user's later events still act", async () => {
     const id = randomUUID();
     const forged = await postEvents([userEvent('megan.bowen', { id, time: '2099-12-31T23:59:59.000Z' })]);
     expect(forged.status).toBe(400);
-    expect(((await forged.json()) as { errors: unknown[] }).errors).toEqual([{ field: '[0].eventTime', message: expect.stringMatching(/is in the future/) }]);
+    expect(((await forged.json()) as { errors: unknown[] }).errors).toEqual([
+      { field: '[0].eventTime', message: expect.stringMatching(/is in the future/) },
+    ]);
     expect((await gw.get(`/api/events/${id}`)).status).toBe(404);
 
     const baseline = randomUUID();
@@ -173,7 +277,10 @@ describe('forged events', () => {
     cloud.context.directory.updateUser(CONTOSO, 'megan.bowen', { department: 'Engineering' });
     const genuine = randomUUID();
     expect((await postEvents([userEvent('megan.bowen', { id: genuine })])).status).toBe(202);
-    expect(await eventually(genuine, finished)).toMatchObject({ status: 'done', matchedRules: ['department-group-join'] });
+    expect(await eventually(genuine, finished)).toMatchObject({
+      status: 'done',
+      matchedRules: ['department-group-join'],
+    });
   });
 
   it('16.4: a forged UserDeleted of a user Exchange still has is not trusted: nothing wiped, no joiner again', async () => {
@@ -200,7 +307,13 @@ describe('forged events', () => {
     // A genuine deletion (Exchange no longer has the user) is acted on.
     cloud.context.directory.deleteUser(CONTOSO, 'adele.vance');
     const deleted = randomUUID();
-    expect((await postEvents([userEvent({ id: (await seenUser(seen)).user, tenantId: CONTOSO }, { id: deleted, changeType: 'deleted' })])).status).toBe(202);
+    expect(
+      (
+        await postEvents([
+          userEvent({ id: (await seenUser(seen)).user, tenantId: CONTOSO }, { id: deleted, changeType: 'deleted' }),
+        ])
+      ).status,
+    ).toBe(202);
     expect(await eventually(deleted, finished)).toMatchObject({ status: 'done', kind: 'deleted' });
   }, 90_000);
 });
@@ -217,12 +330,32 @@ describe('deliveries event by event (14.12, 16.8)', () => {
     const foreign = userEvent({ id: randomUUID(), tenantId: FOREIGN });
     const res = await postEvents([...events, foreign]);
     expect(res.status).toBe(202);
-    const body = (await res.json()) as { accepted: number; rejected: Array<{ index: number; id: string; status: number; errors: Array<{ field: string }> }> };
+    const body = (await res.json()) as {
+      accepted: number;
+      rejected: Array<{ index: number; id: string; status: number; errors: Array<{ field: string }> }>;
+    };
     expect(body.accepted).toBe(100);
-    expect(body.rejected).toEqual([expect.objectContaining({ index: 100, id: foreign.id, status: 422, errors: [expect.objectContaining({ field: '[100].data.tenantId' })] })]);
+    expect(body.rejected).toEqual([
+      expect.objectContaining({
+        index: 100,
+        id: foreign.id,
+        status: 422,
+        errors: [expect.objectContaining({ field: '[100].data.tenantId' })],
+      }),
+    ]);
     const audit = await gw.services.audit().forTenantDay('unknown', new Date().toISOString().slice(0, 10));
-    expect(audit.some((e) => e.event === 'event' && e.outcome === 'rejected' && e.eventId === foreign.id && /\[100\]\.data\.tenantId/.test(e.detail ?? ''))).toBe(true);
-    expect(await eventually(events[0]!.id as string, finished)).toMatchObject({ status: expect.stringMatching(/^(done|stale)$/) });
+    expect(
+      audit.some(
+        (e) =>
+          e.event === 'event' &&
+          e.outcome === 'rejected' &&
+          e.eventId === foreign.id &&
+          /\[100\]\.data\.tenantId/.test(e.detail ?? ''),
+      ),
+    ).toBe(true);
+    expect(await eventually(events[0]!.id as string, finished)).toMatchObject({
+      status: expect.stringMatching(/^(done|stale)$/),
+    });
 
     // Over the size limit: still a 413, nothing accepted.
     const big = Array.from({ length: 1800 }, () => userEvent('lidia.holloway', { time: earlier }));
@@ -230,14 +363,28 @@ describe('deliveries event by event (14.12, 16.8)', () => {
   });
 
   it('lifecycle notifications: a non-GUID tenantId is a 400 naming the field; a foreign tenant is refused and not audited', async () => {
-    const notice = (tenantId: string) => ({ value: [{ subscriptionId: 'sub-x', subscriptionExpirationDateTime: '2026-12-01T00:00:00Z', tenantId, clientState: CLIENT_STATE, lifecycleEvent: 'reauthorizationRequired' }] });
+    const notice = (tenantId: string) => ({
+      value: [
+        {
+          subscriptionId: 'sub-x',
+          subscriptionExpirationDateTime: '2026-12-01T00:00:00Z',
+          tenantId,
+          clientState: CLIENT_STATE,
+          lifecycleEvent: 'reauthorizationRequired',
+        },
+      ],
+    });
     const bad = await gw.post('/api/events/graph', notice('contoso.onmicrosoft.com'), { token: null });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { errors: unknown[] }).errors).toEqual([{ field: 'value[0].tenantId', message: 'must be a tenant id (GUID)' }]);
+    expect(((await bad.json()) as { errors: unknown[] }).errors).toEqual([
+      { field: 'value[0].tenantId', message: 'must be a tenant id (GUID)' },
+    ]);
     const foreign = await gw.post('/api/events/graph', notice(FOREIGN), { token: null });
     expect(foreign.status).toBe(422);
     const day = new Date().toISOString().slice(0, 10);
     expect(await gw.services.audit().forTenantDay(FOREIGN, day)).toEqual([]);
-    expect((await gw.services.audit().forTenantDay('unknown', day)).some((e) => /lifecycle/.test(e.outcome ?? ''))).toBe(false);
+    expect(
+      (await gw.services.audit().forTenantDay('unknown', day)).some((e) => /lifecycle/.test(e.outcome ?? '')),
+    ).toBe(false);
   });
 });

@@ -58,7 +58,15 @@ beforeAll(async () => {
   const rulesFile = join(dir, 'rules.yaml');
   writeFileSync(rulesFile, sandboxRulesYaml(cloud.context.directory.seed) + DRY_RUN_RULE);
   const queue = uniqueName('evts');
-  gw = await startTestGateway({ cloud, env: { RULES_FILE: rulesFile, EVENTS_QUEUE: queue, EVENTS_TABLE: uniqueName('events'), EVENTS_CLIENT_STATE: CLIENT_STATE } });
+  gw = await startTestGateway({
+    cloud,
+    env: {
+      RULES_FILE: rulesFile,
+      EVENTS_QUEUE: queue,
+      EVENTS_TABLE: uniqueName('events'),
+      EVENTS_CLIENT_STATE: CLIENT_STATE,
+    },
+  });
   eventsQueue = new QueueClient(gw.env.AzureWebJobsStorage!, queue);
 });
 afterAll(async () => {
@@ -66,8 +74,16 @@ afterAll(async () => {
   await cloud.stop();
 });
 
-async function control(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${cloud.endpoints.control}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+async function control(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${cloud.endpoints.control}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -78,7 +94,11 @@ async function subscribe(kind: 'eventgrid' | 'cloudevents' | 'graph', url: strin
 }
 
 /** Runs `work` with one subscription of the given kind, then removes it. */
-async function withSubscription<T>(kind: 'eventgrid' | 'cloudevents' | 'graph', url: string, work: () => Promise<T>): Promise<T> {
+async function withSubscription<T>(
+  kind: 'eventgrid' | 'cloudevents' | 'graph',
+  url: string,
+  work: () => Promise<T>,
+): Promise<T> {
   const id = await subscribe(kind, url);
   try {
     return await work();
@@ -109,7 +129,15 @@ interface EventView {
   kind?: string;
   changes: Array<{ attribute: string; from: unknown; to: unknown }>;
   matchedRules: string[];
-  actions: Array<{ rule: string; operation: string; input: Record<string, unknown>; outcome: string; commandId?: string; command?: { status: string; error?: unknown }; detail?: string }>;
+  actions: Array<{
+    rule: string;
+    operation: string;
+    input: Record<string, unknown>;
+    outcome: string;
+    commandId?: string;
+    command?: { status: string; error?: unknown };
+    detail?: string;
+  }>;
   detail?: string;
 }
 
@@ -153,14 +181,24 @@ const journalLength = () => cloud.exchange.journal().length;
 
 describe('subscription handshakes', () => {
   it('Event Grid validation event, CloudEvents OPTIONS and Graph validationToken all pass', async () => {
-    for (const [kind, url] of [['eventgrid', webhook()], ['cloudevents', webhook()], ['graph', `${gw.host.url}/api/events/graph`], ['eventgrid', `${gw.host.url}/runtime/webhooks/eventgrid?functionName=eventsTrigger`]] as const) {
+    for (const [kind, url] of [
+      ['eventgrid', webhook()],
+      ['cloudevents', webhook()],
+      ['graph', `${gw.host.url}/api/events/graph`],
+      ['eventgrid', `${gw.host.url}/runtime/webhooks/eventgrid?functionName=eventsTrigger`],
+    ] as const) {
       const id = await subscribe(kind, url);
       expect(id).toMatch(/^[0-9a-f-]{36}$/);
       await control('DELETE', `/events/subscriptions/${id}`);
     }
     // An endpoint that fails the handshake gets no subscription (a Graph subscription on the Event Grid endpoint).
-    expect((await control('POST', '/events/subscriptions', { kind: 'graph', url: webhook(), tenant: CONTOSO })).status).toBe(400);
-    const token = await fetch(`${gw.host.url}/api/events/graph?validationToken=${encodeURIComponent('Validation: a b&c')}`, { method: 'POST' });
+    expect(
+      (await control('POST', '/events/subscriptions', { kind: 'graph', url: webhook(), tenant: CONTOSO })).status,
+    ).toBe(400);
+    const token = await fetch(
+      `${gw.host.url}/api/events/graph?validationToken=${encodeURIComponent('Validation: a b&c')}`,
+      { method: 'POST' },
+    );
     expect(token.status).toBe(200);
     expect(token.headers.get('content-type')).toMatch(/^text\/plain/);
     expect(await token.text()).toBe('Validation: a b&c');
@@ -174,36 +212,65 @@ describe('joiner / mover / leaver', () => {
   it('mover (Event Grid schema): Engineering → Finance joins finance and leaves engineering', async () => {
     await withSubscription('eventgrid', webhook(), async () => {
       const first = await processed((await notify('diego.siciliani')).eventId);
-      expect(first).toMatchObject({ status: 'done', kind: 'created', matchedRules: ['joiner-all-staff', 'department-group-join'] });
+      expect(first).toMatchObject({
+        status: 'done',
+        kind: 'created',
+        matchedRules: ['joiner-all-staff', 'department-group-join'],
+      });
 
       const delivery = await change('diego.siciliani', { department: 'Finance' });
       expect(delivery.durationMs).toBeLessThan(3000);
       const view = await processed(delivery.eventId);
-      expect(view).toMatchObject({ status: 'done', kind: 'updated', changes: [{ attribute: 'Department', from: 'Engineering', to: 'Finance' }], matchedRules: ['department-group-join', 'department-group-leave'] });
-      expect(view.actions.map((a) => [a.operation, a.outcome])).toEqual([['add-group-member', 'submitted'], ['remove-group-member', 'submitted']]);
+      expect(view).toMatchObject({
+        status: 'done',
+        kind: 'updated',
+        changes: [{ attribute: 'Department', from: 'Engineering', to: 'Finance' }],
+        matchedRules: ['department-group-join', 'department-group-leave'],
+      });
+      expect(view.actions.map((a) => [a.operation, a.outcome])).toEqual([
+        ['add-group-member', 'submitted'],
+        ['remove-group-member', 'submitted'],
+      ]);
       expect(group('finance').members.has(objectId('diego.siciliani'))).toBe(true);
       expect(group('engineering').members.has(objectId('diego.siciliani'))).toBe(false);
 
       // The same delivery again (Event Grid retries): a duplicate, nothing enqueued, nothing changes.
       const before = journalLength();
       const index = (await control('GET', '/events/deliveries')).body.value as Delivery[];
-      const replay = await control('POST', `/events/deliveries/${index.findIndex((d) => d.eventId === delivery.eventId)}/redeliver`);
+      const replay = await control(
+        'POST',
+        `/events/deliveries/${index.findIndex((d) => d.eventId === delivery.eventId)}/redeliver`,
+      );
       expect(replay.body.status).toBe(202);
       const again = await processed(delivery.eventId);
       expect(again.actions.map((a) => a.commandId)).toEqual(view.actions.map((a) => a.commandId));
 
       // Out of order: an older event arriving late is stale; a newer one with no change matches nothing.
       const body = JSON.parse(delivery.body) as Array<Record<string, unknown>>;
-      const late = [{ ...body[0], id: randomUUID(), eventTime: new Date(Date.parse(body[0]!.eventTime as string) - 60_000).toISOString() }];
+      const late = [
+        {
+          ...body[0],
+          id: randomUUID(),
+          eventTime: new Date(Date.parse(body[0]!.eventTime as string) - 60_000).toISOString(),
+        },
+      ];
       // (30 s ahead: beyond the few seconds Exchange's WhenChangedUTC may trail an event, within the accepted clock skew.)
       const newer = [{ ...body[0], id: randomUUID(), eventTime: new Date(Date.now() + 30_000).toISOString() }];
       for (const events of [late, newer]) {
-        const res = await gw.post('/api/events/eventgrid', undefined, { token: null, raw: JSON.stringify(events), headers: { 'aeg-event-type': 'Notification' } });
+        const res = await gw.post('/api/events/eventgrid', undefined, {
+          token: null,
+          raw: JSON.stringify(events),
+          headers: { 'aeg-event-type': 'Notification' },
+        });
         expect(res.status).toBe(202);
       }
       expect(await processed(late[0]!.id as string)).toMatchObject({ status: 'stale', actions: [] });
       // A newer event with no directory change behind it: Exchange shows nothing since, so it waits for the sync (nothing runs).
-      expect(await eventStatus(newer[0]!.id as string, 'waiting')).toMatchObject({ status: 'waiting', changes: [], actions: [] });
+      expect(await eventStatus(newer[0]!.id as string, 'waiting')).toMatchObject({
+        status: 'waiting',
+        changes: [],
+        actions: [],
+      });
       await new Promise((r) => setTimeout(r, 300));
       expect(journalLength()).toBe(before);
     });
@@ -214,7 +281,10 @@ describe('joiner / mover / leaver', () => {
       await processed((await notify('grady.archie')).eventId);
       expect(group('all-staff').members.has(objectId('grady.archie'))).toBe(true);
       const view = await processed((await change('grady.archie', { accountEnabled: false })).eventId);
-      expect(view).toMatchObject({ matchedRules: ['leaver'], changes: [{ attribute: 'AccountDisabled', from: false, to: true }] });
+      expect(view).toMatchObject({
+        matchedRules: ['leaver'],
+        changes: [{ attribute: 'AccountDisabled', from: false, to: true }],
+      });
       expect(view.actions.map((a) => a.outcome)).toEqual(['submitted', 'submitted', 'submitted', 'submitted']);
       const m = mailbox('grady.archie');
       expect(m.type).toBe('SharedMailbox');
@@ -226,7 +296,14 @@ describe('joiner / mover / leaver', () => {
 
   it('joiner (Graph change notification): a new user joins All Staff and the department group', async () => {
     await withSubscription('graph', `${gw.host.url}/api/events/graph`, async () => {
-      const created = await control('POST', '/directory/users', { tenant: CONTOSO, alias: 'nina.novak', displayName: 'Nina Novak', department: 'Engineering', jobTitle: 'Engineer', manager: 'ben.walters' });
+      const created = await control('POST', '/directory/users', {
+        tenant: CONTOSO,
+        alias: 'nina.novak',
+        displayName: 'Nina Novak',
+        department: 'Engineering',
+        jobTitle: 'Engineer',
+        manager: 'ben.walters',
+      });
       expect(created.status).toBe(201);
       const delivery = (created.body.deliveries as Delivery[])[0]!;
       expect(JSON.parse(delivery.body).value[0]).toMatchObject({ changeType: 'created', clientState: CLIENT_STATE });
@@ -239,13 +316,21 @@ describe('joiner / mover / leaver', () => {
   });
 
   it('manager changed (Event Grid trigger route): the new manager may send on behalf', async () => {
-    await withSubscription('eventgrid', `${gw.host.url}/runtime/webhooks/eventgrid?functionName=eventsTrigger`, async () => {
-      await processed((await notify('adele.vance')).eventId);
-      const view = await processed((await change('adele.vance', { manager: 'ben.walters' })).eventId);
-      expect(view.matchedRules).toEqual(['manager-changed']);
-      expect(view.actions[0]).toMatchObject({ operation: 'grant-send-on-behalf', input: { identity: 'adele.vance@contoso.com', user: 'ben.walters@contoso.com' }, outcome: 'submitted' });
-      expect(mailbox('adele.vance').grantSendOnBehalfTo.has(objectId('ben.walters'))).toBe(true);
-    });
+    await withSubscription(
+      'eventgrid',
+      `${gw.host.url}/runtime/webhooks/eventgrid?functionName=eventsTrigger`,
+      async () => {
+        await processed((await notify('adele.vance')).eventId);
+        const view = await processed((await change('adele.vance', { manager: 'ben.walters' })).eventId);
+        expect(view.matchedRules).toEqual(['manager-changed']);
+        expect(view.actions[0]).toMatchObject({
+          operation: 'grant-send-on-behalf',
+          input: { identity: 'adele.vance@contoso.com', user: 'ben.walters@contoso.com' },
+          outcome: 'submitted',
+        });
+        expect(mailbox('adele.vance').grantSendOnBehalfTo.has(objectId('ben.walters'))).toBe(true);
+      },
+    );
   });
 
   it('a dryRun rule records what it would do and changes nothing', async () => {
@@ -254,7 +339,13 @@ describe('joiner / mover / leaver', () => {
       const before = journalLength();
       const view = await processed((await change('johanna.lorenz', { jobTitle: 'Senior Accountant' })).eventId);
       expect(view.matchedRules).toEqual(['title-to-custom-attribute']);
-      expect(view.actions).toEqual([expect.objectContaining({ operation: 'set-custom-attribute', input: { identity: 'johanna.lorenz@contoso.com', attribute: 3, value: 'Senior Accountant' }, outcome: 'dryRun' })]);
+      expect(view.actions).toEqual([
+        expect.objectContaining({
+          operation: 'set-custom-attribute',
+          input: { identity: 'johanna.lorenz@contoso.com', attribute: 3, value: 'Senior Accountant' },
+          outcome: 'dryRun',
+        }),
+      ]);
       expect(view.actions[0]!.commandId).toBeUndefined();
       expect(mailbox('johanna.lorenz').customAttributes[2]).toBe('');
       expect(journalLength()).toBe(before);
@@ -269,8 +360,14 @@ describe('policy', () => {
       const view = await processed((await change('lidia.holloway', { city: 'Portland' })).eventId);
       expect(view.matchedRules).toEqual(['city-send-as']);
       expect(view.actions[0]).toMatchObject({ operation: 'grant-send-as', outcome: 'denied' });
-      expect(view.actions[0]!.detail).toMatch(/No policy rule grants operation grant-send-as .* system caller rules:city-send-as/);
-      expect(view.actions[1]).toMatchObject({ operation: 'hide-from-address-lists', outcome: 'submitted', command: { status: 'succeeded' } });
+      expect(view.actions[0]!.detail).toMatch(
+        /No policy rule grants operation grant-send-as .* system caller rules:city-send-as/,
+      );
+      expect(view.actions[1]).toMatchObject({
+        operation: 'hide-from-address-lists',
+        outcome: 'submitted',
+        command: { status: 'succeeded' },
+      });
       expect(mailbox('info').sendAs.has(objectId('lidia.holloway'))).toBe(false);
       expect(mailbox('lidia.holloway').hidden).toBe(true);
     });
@@ -285,7 +382,9 @@ describe('resilience', () => {
       try {
         delivery = await notify('megan.bowen');
         await new Promise((r) => setTimeout(r, 800));
-        expect((await (await gw.get(`/api/events/${delivery.eventId}`)).json()) as EventView).toMatchObject({ status: 'received' });
+        expect((await (await gw.get(`/api/events/${delivery.eventId}`)).json()) as EventView).toMatchObject({
+          status: 'received',
+        });
       } finally {
         cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 0 } });
       }
@@ -303,23 +402,71 @@ describe('bad input', () => {
     // (Events still waiting for the directory sync have their delayed re-check messages in the queue.)
     const before = await queued();
     const id = randomUUID();
-    const bad = [{ id, eventType: 'Microsoft.Graph.UserUpdated', eventTime: new Date().toISOString(), subject: 'Users/x', data: { changeType: 'updated', clientState: CLIENT_STATE, resource: 'Users/x', resourceData: { id: 'not-a-guid' }, tenantId: CONTOSO } }];
+    const bad = [
+      {
+        id,
+        eventType: 'Microsoft.Graph.UserUpdated',
+        eventTime: new Date().toISOString(),
+        subject: 'Users/x',
+        data: {
+          changeType: 'updated',
+          clientState: CLIENT_STATE,
+          resource: 'Users/x',
+          resourceData: { id: 'not-a-guid' },
+          tenantId: CONTOSO,
+        },
+      },
+    ];
     const res = await gw.post('/api/events/eventgrid', undefined, { token: null, raw: JSON.stringify(bad) });
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
-    expect(((await res.json()) as { errors: unknown[] }).errors).toEqual([{ field: '[0].data.resourceData.id', message: 'must be an object id (GUID)' }]);
-    for (const raw of ['not json', '{"value": "x"}', '[]']) expect((await gw.post('/api/events/graph', undefined, { token: null, raw })).status).toBe(400);
+    expect(((await res.json()) as { errors: unknown[] }).errors).toEqual([
+      { field: '[0].data.resourceData.id', message: 'must be an object id (GUID)' },
+    ]);
+    for (const raw of ['not json', '{"value": "x"}', '[]'])
+      expect((await gw.post('/api/events/graph', undefined, { token: null, raw })).status).toBe(400);
     // A forged clientState is refused.
-    const forged = await gw.post('/api/events/graph', { value: [{ changeType: 'updated', clientState: 'forged-state-123', resource: `Users/${objectId('megan.bowen')}`, resourceData: { id: objectId('megan.bowen') }, tenantId: CONTOSO }] }, { token: null });
+    const forged = await gw.post(
+      '/api/events/graph',
+      {
+        value: [
+          {
+            changeType: 'updated',
+            clientState: 'forged-state-123',
+            resource: `Users/${objectId('megan.bowen')}`,
+            resourceData: { id: objectId('megan.bowen') },
+            tenantId: CONTOSO,
+          },
+        ],
+      },
+      { token: null },
+    );
     expect(forged.status).toBe(403);
     expect(await queued()).toBe(before);
     expect((await gw.get(`/api/events/${id}`)).status).toBe(404);
   });
 
   it('lifecycle notifications are acknowledged, logged and audited', async () => {
-    const res = await gw.post('/api/events/graph', { value: [{ subscriptionId: 'sub-1', subscriptionExpirationDateTime: '2026-12-01T00:00:00Z', tenantId: CONTOSO, clientState: CLIENT_STATE, lifecycleEvent: 'reauthorizationRequired' }] }, { token: null });
+    const res = await gw.post(
+      '/api/events/graph',
+      {
+        value: [
+          {
+            subscriptionId: 'sub-1',
+            subscriptionExpirationDateTime: '2026-12-01T00:00:00Z',
+            tenantId: CONTOSO,
+            clientState: CLIENT_STATE,
+            lifecycleEvent: 'reauthorizationRequired',
+          },
+        ],
+      },
+      { token: null },
+    );
     expect(res.status).toBe(202);
-    expect(await res.json()).toMatchObject({ accepted: 0, lifecycle: [{ lifecycleEvent: 'reauthorizationRequired', subscriptionId: 'sub-1' }] });
+    expect(await res.json()).toMatchObject({
+      accepted: 0,
+      lifecycle: [{ lifecycleEvent: 'reauthorizationRequired', subscriptionId: 'sub-1' }],
+    });
     const audit = await gw.services.audit().forTenantDay(CONTOSO, new Date().toISOString().slice(0, 10));
     expect(audit.some((e) => e.event === 'event' && e.outcome === 'lifecycle:reauthorizationRequired')).toBe(true);
   });
@@ -329,25 +476,62 @@ describe('bad input', () => {
     const id = delivery[0]!.eventId;
     expect((await gw.get(`/api/events/${id}`, await gw.token(FLOW_APP))).status).toBe(404);
     const audit = await gw.services.audit().forTenantDay(CONTOSO, new Date().toISOString().slice(0, 10));
-    expect(audit.some((e) => e.event === 'accepted' && e.callerKind === 'system' && e.callerId === 'rules:leaver')).toBe(true);
-    expect(audit.some((e) => e.event === 'event' && e.outcome === 'done' && /leaver\/convert-to-shared: submitted/.test(e.detail ?? ''))).toBe(true);
+    expect(
+      audit.some((e) => e.event === 'accepted' && e.callerKind === 'system' && e.callerId === 'rules:leaver'),
+    ).toBe(true);
+    expect(
+      audit.some(
+        (e) =>
+          e.event === 'event' && e.outcome === 'done' && /leaver\/convert-to-shared: submitted/.test(e.detail ?? ''),
+      ),
+    ).toBe(true);
   });
 
   it('a malformed rules file: the intake answers 503 (Event Grid retries), health names the line, nothing is enqueued', async () => {
     const rulesFile = join(dir, 'broken.yaml');
-    writeFileSync(rulesFile, 'version: 1\nrules:\n  - name: typo\n    when: { events: [updated] }\n    then:\n      - operation: add-group-membr\n        parameters: {}\n');
+    writeFileSync(
+      rulesFile,
+      'version: 1\nrules:\n  - name: typo\n    when: { events: [updated] }\n    then:\n      - operation: add-group-membr\n        parameters: {}\n',
+    );
     const queue = uniqueName('evtsbad');
-    const broken = await startTestGateway({ cloud, env: { RULES_FILE: rulesFile, EVENTS_QUEUE: queue, EVENTS_TABLE: uniqueName('eventsbad'), EVENTS_CLIENT_STATE: CLIENT_STATE } });
+    const broken = await startTestGateway({
+      cloud,
+      env: {
+        RULES_FILE: rulesFile,
+        EVENTS_QUEUE: queue,
+        EVENTS_TABLE: uniqueName('eventsbad'),
+        EVENTS_CLIENT_STATE: CLIENT_STATE,
+      },
+    });
     try {
-      const body = [{ id: randomUUID(), eventType: 'Microsoft.Graph.UserUpdated', eventTime: new Date().toISOString(), data: { changeType: 'updated', clientState: CLIENT_STATE, resource: `Users/${objectId('megan.bowen')}`, resourceData: { id: objectId('megan.bowen') }, tenantId: CONTOSO } }];
+      const body = [
+        {
+          id: randomUUID(),
+          eventType: 'Microsoft.Graph.UserUpdated',
+          eventTime: new Date().toISOString(),
+          data: {
+            changeType: 'updated',
+            clientState: CLIENT_STATE,
+            resource: `Users/${objectId('megan.bowen')}`,
+            resourceData: { id: objectId('megan.bowen') },
+            tenantId: CONTOSO,
+          },
+        },
+      ];
       const res = await broken.post('/api/events/eventgrid', undefined, { token: null, raw: JSON.stringify(body) });
       expect(res.status).toBe(503);
-      const health = (await (await fetch(`${broken.host.url}/api/health`)).json()) as { dependencies: Record<string, { status: string; detail: string }> };
+      const health = (await (await fetch(`${broken.host.url}/api/health`)).json()) as {
+        dependencies: Record<string, { status: string; detail: string }>;
+      };
       expect(health.dependencies.rules).toMatchObject({ status: 'down' });
-      expect(health.dependencies.rules!.detail).toMatch(/line 6:\d+ rules\[0\]\.then\[0\]\.operation: must be a named operation/);
+      expect(health.dependencies.rules!.detail).toMatch(
+        /line 6:\d+ rules\[0\]\.then\[0\]\.operation: must be a named operation/,
+      );
       const q = new QueueClient(broken.env.AzureWebJobsStorage!, queue);
       expect((await q.getProperties()).approximateMessagesCount).toBe(0);
-      const table = TableClient.fromConnectionString(broken.env.AzureWebJobsStorage!, broken.env.EVENTS_TABLE!, { allowInsecureConnection: true });
+      const table = TableClient.fromConnectionString(broken.env.AzureWebJobsStorage!, broken.env.EVENTS_TABLE!, {
+        allowInsecureConnection: true,
+      });
       await expect(table.getEntity('event', eventKey(body[0]!.id))).rejects.toMatchObject({ statusCode: 404 });
     } finally {
       await broken.stop();

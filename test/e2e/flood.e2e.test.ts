@@ -39,7 +39,13 @@ interface FloodResult {
 }
 
 /** `inFlight` loops per token of back-to-back GET /api/me for `ms`; the admin submits a Set-Mailbox `submitAfterMs` in. */
-async function flood(tokens: string[], inFlight: number, ms: number, submitAfterMs: number, value: string): Promise<FloodResult> {
+async function flood(
+  tokens: string[],
+  inFlight: number,
+  ms: number,
+  submitAfterMs: number,
+  value: string,
+): Promise<FloodResult> {
   const statuses = new Map<number, number>();
   let retryAfterMissing = 0;
   cloud.context.stats.reset();
@@ -51,24 +57,45 @@ async function flood(tokens: string[], inFlight: number, ms: number, submitAfter
         const res = await gw.get('/api/me', token);
         await res.arrayBuffer();
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
-        if ((res.status === 429 || res.status === 503) && !(Number(res.headers.get('retry-after')) > 0)) retryAfterMissing++;
+        if ((res.status === 429 || res.status === 503) && !(Number(res.headers.get('retry-after')) > 0))
+          retryAfterMissing++;
       }
     }),
   );
   await new Promise((r) => setTimeout(r, submitAfterMs));
   const submitted = Date.now();
-  const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan.bowen@contoso.com', CustomAttribute7: value } }, { token: admin });
+  const res = await gw.post(
+    '/api/commands',
+    {
+      tenant: CONTOSO,
+      cmdlet: 'Set-Mailbox',
+      parameters: { Identity: 'megan.bowen@contoso.com', CustomAttribute7: value },
+    },
+    { token: admin },
+  );
   expect(res.status).toBe(202);
   const done = await gw.waitFor(res.headers.get('location')!, 60_000, admin);
   const commandMs = Date.now() - submitted;
   expect(done).toMatchObject({ status: 'succeeded' });
   await Promise.all(loops);
   const stats = cloud.context.stats.exchangeTenant(CONTOSO);
-  return { statuses, requests: [...statuses.values()].reduce((a, b) => a + b, 0), exchangeRequests: exchangeRequests() - before, maxInFlight: stats.maxInFlight, retryAfterMissing, commandMs };
+  return {
+    statuses,
+    requests: [...statuses.values()].reduce((a, b) => a + b, 0),
+    exchangeRequests: exchangeRequests() - before,
+    maxInFlight: stats.maxInFlight,
+    retryAfterMissing,
+    commandMs,
+  };
 }
 
 const summary = (label: string, r: FloodResult) =>
-  `${label}: ${r.requests} GET /api/me (${[...r.statuses].sort().map(([s, n]) => `${n}× ${s}`).join(', ')}), ${r.exchangeRequests} Exchange requests (max ${r.maxInFlight} in flight), admin command done in ${r.commandMs} ms`;
+  `${label}: ${r.requests} GET /api/me (${[...r.statuses]
+    .sort()
+    .map(([s, n]) => `${n}× ${s}`)
+    .join(
+      ', ',
+    )}), ${r.exchangeRequests} Exchange requests (max ${r.maxInFlight} in flight), admin command done in ${r.commandMs} ms`;
 
 it('one user with 40 requests in flight: 429s, a bounded number of Exchange calls, and the admin command finishes promptly', async () => {
   const adele = await userToken(cloud, CONTOSO, 'adele.vance@contoso.com');

@@ -16,7 +16,14 @@ import { buildPortal } from '../../portal/build';
 import { SANDBOX_APPS } from '../../sandbox/directory/policy-file';
 import { TableClient } from '@azure/data-tables';
 import { createLogger } from '../../shared/observability/logger';
-import { startTestGateway, AUTOMATION_ADMIN_APP, CONTOSO, FABRIKAM, FLOW_APP, type TestGateway } from '../support/gateway';
+import {
+  startTestGateway,
+  AUTOMATION_ADMIN_APP,
+  CONTOSO,
+  FABRIKAM,
+  FLOW_APP,
+  type TestGateway,
+} from '../support/gateway';
 import { OPERATIONS } from '../../shared/operations/catalog';
 import { GATEWAY_API } from '../../sandbox/directory/seed';
 
@@ -40,7 +47,14 @@ beforeAll(async () => {
   // The portal is on (its static files are fuzzed too).
   const portalDir = await buildPortal(mkdtempSync(join(tmpdir(), 'exo-portal-')));
   // Two accepted tenants: a token of the second one is valid, and must still be worth nothing in the first (issue 16 finding 5).
-  gw = await startTestGateway({ logger, env: { PORTAL_CLIENT_ID: SANDBOX_APPS.portal, PORTAL_DIR: portalDir, GATEWAY_AUTH_TENANTS: `${CONTOSO},${FABRIKAM}` } });
+  gw = await startTestGateway({
+    logger,
+    env: {
+      PORTAL_CLIENT_ID: SANDBOX_APPS.portal,
+      PORTAL_DIR: portalDir,
+      GATEWAY_AUTH_TENANTS: `${CONTOSO},${FABRIKAM}`,
+    },
+  });
   admin = await gw.token(AUTOMATION_ADMIN_APP);
   flow = await gw.token(FLOW_APP);
 });
@@ -92,7 +106,19 @@ const HOSTILE_STRINGS = [
   'constructor',
 ];
 
-const WRONG_TYPES: unknown[] = [123, -1, 1.5e308, true, false, null, [], ['adele.vance@contoso.com'], {}, { $ne: null }, { __proto__: { admin: true } }];
+const WRONG_TYPES: unknown[] = [
+  123,
+  -1,
+  1.5e308,
+  true,
+  false,
+  null,
+  [],
+  ['adele.vance@contoso.com'],
+  {},
+  { $ne: null },
+  { __proto__: { admin: true } },
+];
 
 const BAD_JSON = [
   '',
@@ -128,14 +154,30 @@ function b64url(value: unknown): string {
 /** Tokens that must all be refused (401), with the signing parts as a real attacker would try. */
 async function badTokens(): Promise<Array<[string, string | undefined]>> {
   const now = Math.floor(Date.now() / 1000);
-  const goodClaims = { aud: GATEWAY_API.appId, iss: `${gw.cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`, tid: CONTOSO, oid: 'x', sub: 'x', azp: AUTOMATION_ADMIN_APP.appId, idtyp: 'app', roles: ['Commands.Run', 'Operations.Run'], ver: '2.0' as const };
+  const goodClaims = {
+    aud: GATEWAY_API.appId,
+    iss: `${gw.cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`,
+    tid: CONTOSO,
+    oid: 'x',
+    sub: 'x',
+    azp: AUTOMATION_ADMIN_APP.appId,
+    idtyp: 'app',
+    roles: ['Commands.Run', 'Operations.Run'],
+    ver: '2.0' as const,
+  };
   const sandbox = gw.cloud.context.tokens;
   const [, adminPayload, adminSignature] = admin.split('.');
   // Signed by the sandbox's real key but wrong in one claim each.
   const expired = (await sandbox.sign(goodClaims, -600)).token;
   const wrongAudience = (await sandbox.sign({ ...goodClaims, aud: 'https://outlook.office365.com' })).token;
   const wrongIssuer = (await sandbox.sign({ ...goodClaims, iss: 'https://evil.example/v2.0' })).token;
-  const foreignTenant = (await sandbox.sign({ ...goodClaims, tid: UNACCEPTED_TENANT, iss: `${gw.cloud.endpoints.authorityHost}/${UNACCEPTED_TENANT}/v2.0` })).token;
+  const foreignTenant = (
+    await sandbox.sign({
+      ...goodClaims,
+      tid: UNACCEPTED_TENANT,
+      iss: `${gw.cloud.endpoints.authorityHost}/${UNACCEPTED_TENANT}/v2.0`,
+    })
+  ).token;
   // Signed by the sandbox's real key with lifetimes Entra ID never issues (issue 16 finding 7).
   const noExp = await sandbox.signClaims({ ...goodClaims, iat: now, nbf: now });
   const nbfFuture = await sandbox.signClaims({ ...goodClaims, iat: now, nbf: now + 3600, exp: now + 7200 });
@@ -157,9 +199,15 @@ async function badTokens(): Promise<Array<[string, string | undefined]>> {
     ['payload a number', `Bearer ${b64url({ alg: 'RS256' })}.${b64url('7')}.sig`],
     ['tid not a string', `Bearer ${b64url({ alg: 'RS256' })}.${b64url({ ...goodClaims, tid: { $gt: '' } })}.sig`],
     ['alg none', `Bearer ${b64url({ alg: 'none', typ: 'JWT' })}.${payload}.`],
-    ['alg HS256 keyed with the public JWK', `Bearer ${b64url({ alg: 'HS256', typ: 'JWT' })}.${payload}.${Buffer.from('x').toString('base64url')}`],
+    [
+      'alg HS256 keyed with the public JWK',
+      `Bearer ${b64url({ alg: 'HS256', typ: 'JWT' })}.${payload}.${Buffer.from('x').toString('base64url')}`,
+    ],
     ['forged with an unpublished key', `Bearer ${forged}`],
-    ['tampered payload on a real signature', `Bearer ${admin.split('.')[0]}.${b64url({ ...JSON.parse(Buffer.from(adminPayload!, 'base64url').toString()), roles: ['Commands.Run', 'Global.Admin'] })}.${adminSignature}`],
+    [
+      'tampered payload on a real signature',
+      `Bearer ${admin.split('.')[0]}.${b64url({ ...JSON.parse(Buffer.from(adminPayload!, 'base64url').toString()), roles: ['Commands.Run', 'Global.Admin'] })}.${adminSignature}`,
+    ],
     ['real token, signature cut', `Bearer ${admin.split('.').slice(0, 2).join('.')}.`],
     ['expired', `Bearer ${expired}`],
     ['token for another audience', `Bearer ${wrongAudience}`],
@@ -168,7 +216,10 @@ async function badTokens(): Promise<Array<[string, string | undefined]>> {
     ['no exp claim (never expires)', `Bearer ${noExp}`],
     ['nbf an hour in the future', `Bearer ${nbfFuture}`],
     ['iat an hour in the future', `Bearer ${iatFuture}`],
-    ['huge token (12 KB, under the 16 KB header limit)', `Bearer ${'a'.repeat(4000)}.${'b'.repeat(4000)}.${'c'.repeat(4000)}`],
+    [
+      'huge token (12 KB, under the 16 KB header limit)',
+      `Bearer ${'a'.repeat(4000)}.${'b'.repeat(4000)}.${'c'.repeat(4000)}`,
+    ],
     ['token twice', `Bearer ${admin} ${admin}`],
     ['lowercase scheme and junk', `bearer ${admin}junk!`],
   ];
@@ -183,10 +234,27 @@ const UNACCEPTED_TENANT = '0c0c0c0c-1111-4222-8333-444455556666';
  * Contoso, the admin rule pins Contoso as its callers' tenant, and nothing of Contoso's is theirs.
  */
 async function otherTenantTokens(): Promise<Array<[string, string]>> {
-  const claims = (appId: string, roles: string[]) => ({ aud: GATEWAY_API.appId, iss: `${gw.cloud.endpoints.authorityHost}/${FABRIKAM}/v2.0`, tid: FABRIKAM, oid: 'b0b0b0b0-0000-4000-8000-000000000002', sub: 'b0b0b0b0-0000-4000-8000-000000000002', azp: appId, idtyp: 'app' as const, roles, ver: '2.0' as const });
+  const claims = (appId: string, roles: string[]) => ({
+    aud: GATEWAY_API.appId,
+    iss: `${gw.cloud.endpoints.authorityHost}/${FABRIKAM}/v2.0`,
+    tid: FABRIKAM,
+    oid: 'b0b0b0b0-0000-4000-8000-000000000002',
+    sub: 'b0b0b0b0-0000-4000-8000-000000000002',
+    azp: appId,
+    idtyp: 'app' as const,
+    roles,
+    ver: '2.0' as const,
+  });
   return [
-    ['tenant-B token with the admin app id', (await gw.cloud.context.tokens.sign(claims(AUTOMATION_ADMIN_APP.appId, ['Commands.Run', 'Operations.Run']))).token],
-    ['tenant-B token with the flow app id', (await gw.cloud.context.tokens.sign(claims(FLOW_APP.appId, ['Operations.Run']))).token],
+    [
+      'tenant-B token with the admin app id',
+      (await gw.cloud.context.tokens.sign(claims(AUTOMATION_ADMIN_APP.appId, ['Commands.Run', 'Operations.Run'])))
+        .token,
+    ],
+    [
+      'tenant-B token with the flow app id',
+      (await gw.cloud.context.tokens.sign(claims(FLOW_APP.appId, ['Operations.Run']))).token,
+    ],
   ];
 }
 
@@ -201,20 +269,53 @@ async function corpus(): Promise<FuzzCase[]> {
   const asAdmin = { ...json, authorization: `Bearer ${admin}` };
   const asFlow = { ...json, authorization: `Bearer ${flow}` };
   const cases: FuzzCase[] = [];
-  const validCommand = { tenant: 'contoso.onmicrosoft.com', cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute1: 'x' } };
+  const validCommand = {
+    tenant: 'contoso.onmicrosoft.com',
+    cmdlet: 'Set-Mailbox',
+    parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute1: 'x' },
+  };
   const postTargets = [
     { path: '/api/commands', valid: validCommand as Record<string, unknown> },
-    ...OPERATIONS.map((o) => ({ path: `/api/operations/${o.name}`, valid: { tenant: 'contoso.onmicrosoft.com', ...o.example } as Record<string, unknown> })),
+    ...OPERATIONS.map((o) => ({
+      path: `/api/operations/${o.name}`,
+      valid: { tenant: 'contoso.onmicrosoft.com', ...o.example } as Record<string, unknown>,
+    })),
   ];
 
   // 1. Bad tokens against every authenticated endpoint (with otherwise valid requests).
   for (const [label, authorization] of await badTokens()) {
     const auth: Record<string, string> = authorization === undefined ? {} : { authorization };
-    for (const target of postTargets) cases.push({ label: `token: ${label} → POST ${target.path}`, method: 'POST', path: target.path, headers: { ...json, ...auth }, body: bodyFor(target.valid), expect: [401] });
-    cases.push({ label: `token: ${label} → GET status`, method: 'GET', path: '/api/commands/00000000-0000-4000-8000-000000000000', headers: auth, expect: [401] });
-    cases.push({ label: `token: ${label} → GET diagnostics`, method: 'GET', path: '/api/diagnostics/contoso.onmicrosoft.com', headers: auth, expect: [401] });
+    for (const target of postTargets)
+      cases.push({
+        label: `token: ${label} → POST ${target.path}`,
+        method: 'POST',
+        path: target.path,
+        headers: { ...json, ...auth },
+        body: bodyFor(target.valid),
+        expect: [401],
+      });
+    cases.push({
+      label: `token: ${label} → GET status`,
+      method: 'GET',
+      path: '/api/commands/00000000-0000-4000-8000-000000000000',
+      headers: auth,
+      expect: [401],
+    });
+    cases.push({
+      label: `token: ${label} → GET diagnostics`,
+      method: 'GET',
+      path: '/api/diagnostics/contoso.onmicrosoft.com',
+      headers: auth,
+      expect: [401],
+    });
     cases.push({ label: `token: ${label} → GET me`, method: 'GET', path: '/api/me', headers: auth, expect: [401] });
-    cases.push({ label: `token: ${label} → GET event`, method: 'GET', path: '/api/events/evt-1', headers: auth, expect: [401] });
+    cases.push({
+      label: `token: ${label} → GET event`,
+      method: 'GET',
+      path: '/api/events/evt-1',
+      headers: auth,
+      expect: [401],
+    });
   }
 
   // 1b. Valid tokens of the second accepted tenant with Contoso's callers' app ids: 403/404, never 2xx.
@@ -222,30 +323,118 @@ async function corpus(): Promise<FuzzCase[]> {
     const auth = { authorization: `Bearer ${token}` };
     for (const target of postTargets) {
       for (const tenant of ['contoso.onmicrosoft.com', CONTOSO, 'fabrikam.onmicrosoft.com']) {
-        cases.push({ label: `${label} → POST ${target.path} in ${tenant}`, method: 'POST', path: target.path, headers: { ...json, ...auth }, body: bodyFor({ ...target.valid, tenant }), expect: [403] });
+        cases.push({
+          label: `${label} → POST ${target.path} in ${tenant}`,
+          method: 'POST',
+          path: target.path,
+          headers: { ...json, ...auth },
+          body: bodyFor({ ...target.valid, tenant }),
+          expect: [403],
+        });
       }
     }
-    cases.push({ label: `${label} → GET status`, method: 'GET', path: '/api/commands/00000000-0000-4000-8000-000000000000', headers: auth, expect: [404] });
-    cases.push({ label: `${label} → GET diagnostics of tenant A`, method: 'GET', path: '/api/diagnostics/contoso.onmicrosoft.com', headers: auth, expect: [403] });
-    cases.push({ label: `${label} → GET diagnostics of its own tenant`, method: 'GET', path: '/api/diagnostics/fabrikam.onmicrosoft.com', headers: auth, expect: [403] });
+    cases.push({
+      label: `${label} → GET status`,
+      method: 'GET',
+      path: '/api/commands/00000000-0000-4000-8000-000000000000',
+      headers: auth,
+      expect: [404],
+    });
+    cases.push({
+      label: `${label} → GET diagnostics of tenant A`,
+      method: 'GET',
+      path: '/api/diagnostics/contoso.onmicrosoft.com',
+      headers: auth,
+      expect: [403],
+    });
+    cases.push({
+      label: `${label} → GET diagnostics of its own tenant`,
+      method: 'GET',
+      path: '/api/diagnostics/fabrikam.onmicrosoft.com',
+      headers: auth,
+      expect: [403],
+    });
     cases.push({ label: `${label} → GET me`, method: 'GET', path: '/api/me', headers: auth, expect: [403] });
-    cases.push({ label: `${label} → GET event`, method: 'GET', path: '/api/events/evt-1', headers: auth, expect: [404] });
+    cases.push({
+      label: `${label} → GET event`,
+      method: 'GET',
+      path: '/api/events/evt-1',
+      headers: auth,
+      expect: [404],
+    });
   }
 
   // 2. Malformed bodies and media types against every POST endpoint.
   for (const target of postTargets) {
-    for (const raw of BAD_JSON) cases.push({ label: `bad JSON ${JSON.stringify(raw.slice(0, 30))} → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: raw, expect: [400, 422] });
-    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'application/octet-stream']) {
-      cases.push({ label: `content-type ${type} → ${target.path}`, method: 'POST', path: target.path, headers: { ...asAdmin, 'content-type': type }, body: bodyFor(target.valid), expect: [415] });
+    for (const raw of BAD_JSON)
+      cases.push({
+        label: `bad JSON ${JSON.stringify(raw.slice(0, 30))} → ${target.path}`,
+        method: 'POST',
+        path: target.path,
+        headers: asAdmin,
+        body: raw,
+        expect: [400, 422],
+      });
+    for (const type of [
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'application/xml',
+      'application/octet-stream',
+    ]) {
+      cases.push({
+        label: `content-type ${type} → ${target.path}`,
+        method: 'POST',
+        path: target.path,
+        headers: { ...asAdmin, 'content-type': type },
+        body: bodyFor(target.valid),
+        expect: [415],
+      });
     }
-    cases.push({ label: `1 MiB body → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: bodyFor({ ...target.valid, padding: 'x'.repeat(1024 * 1024) }), expect: [413] });
-    cases.push({ label: `unknown field → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: bodyFor({ ...target.valid, runAs: 'Global Administrator' }), expect: [422] });
-    cases.push({ label: `prototype pollution → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: `{"__proto__":{"roles":["Commands.Run"]},${bodyFor(target.valid).slice(1)}`, expect: [400] });
+    cases.push({
+      label: `1 MiB body → ${target.path}`,
+      method: 'POST',
+      path: target.path,
+      headers: asAdmin,
+      body: bodyFor({ ...target.valid, padding: 'x'.repeat(1024 * 1024) }),
+      expect: [413],
+    });
+    cases.push({
+      label: `unknown field → ${target.path}`,
+      method: 'POST',
+      path: target.path,
+      headers: asAdmin,
+      body: bodyFor({ ...target.valid, runAs: 'Global Administrator' }),
+      expect: [422],
+    });
+    cases.push({
+      label: `prototype pollution → ${target.path}`,
+      method: 'POST',
+      path: target.path,
+      headers: asAdmin,
+      body: `{"__proto__":{"roles":["Commands.Run"]},${bodyFor(target.valid).slice(1)}`,
+      expect: [400],
+    });
     // Header values as fetch can send them (ByteStrings): empty, too long, spaces, tabs, Latin-1.
     for (const value of ['', 'x'.repeat(201), 'with space', 'tab\there', 'clé']) {
-      cases.push({ label: `Idempotency-Key ${JSON.stringify(value.slice(0, 20))} → ${target.path}`, method: 'POST', path: target.path, headers: { ...asAdmin, 'idempotency-key': value }, body: bodyFor(target.valid), expect: [422] });
+      cases.push({
+        label: `Idempotency-Key ${JSON.stringify(value.slice(0, 20))} → ${target.path}`,
+        method: 'POST',
+        path: target.path,
+        headers: { ...asAdmin, 'idempotency-key': value },
+        body: bodyFor(target.valid),
+        expect: [422],
+      });
     }
-    for (const method of ['PUT', 'DELETE', 'PATCH'] as const) cases.push({ label: `${method} ${target.path}`, method, path: target.path, headers: asAdmin, body: bodyFor(target.valid), expect: [404, 405] });
+    for (const method of ['PUT', 'DELETE', 'PATCH'] as const)
+      cases.push({
+        label: `${method} ${target.path}`,
+        method,
+        path: target.path,
+        headers: asAdmin,
+        body: bodyFor(target.valid),
+        expect: [404, 405],
+      });
   }
 
   // 3. Wrong types and hostile strings in every field of every operation and of /api/commands.
@@ -254,46 +443,146 @@ async function corpus(): Promise<FuzzCase[]> {
     for (const field of [...fields, 'tenant', 'idempotencyKey']) {
       for (const value of WRONG_TYPES) {
         // A value of the field's own kind may be valid (true for a boolean, {} for parameters): not hostile.
-        const sameKind = typeof value === typeof target.valid[field] && value !== null && !Array.isArray(value) && (typeof value !== 'object' || Object.keys(value).length === 0);
+        const sameKind =
+          typeof value === typeof target.valid[field] &&
+          value !== null &&
+          !Array.isArray(value) &&
+          (typeof value !== 'object' || Object.keys(value).length === 0);
         if (sameKind && typeof value !== 'number') continue;
-        cases.push({ label: `${field}=${JSON.stringify(value)} → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: bodyFor({ ...target.valid, [field]: value }), expect: [422] });
+        cases.push({
+          label: `${field}=${JSON.stringify(value)} → ${target.path}`,
+          method: 'POST',
+          path: target.path,
+          headers: asAdmin,
+          body: bodyFor({ ...target.valid, [field]: value }),
+          expect: [422],
+        });
       }
     }
     // Address-, name- and enum-like fields refuse every hostile string.
-    const constrained = target.path === '/api/commands' ? ['tenant', 'cmdlet', 'idempotencyKey'] : [...fields.filter((f) => typeof target.valid[f] === 'string' && !/message|value/i.test(f)), 'tenant', 'idempotencyKey'];
+    const constrained =
+      target.path === '/api/commands'
+        ? ['tenant', 'cmdlet', 'idempotencyKey']
+        : [
+            ...fields.filter((f) => typeof target.valid[f] === 'string' && !/message|value/i.test(f)),
+            'tenant',
+            'idempotencyKey',
+          ];
     for (const field of constrained) {
       for (const value of HOSTILE_STRINGS) {
         if (field === 'idempotencyKey' && /^[\x21-\x7e]{1,200}$/.test(value)) continue; // printable keys are valid keys
-        cases.push({ label: `${field}=${JSON.stringify(value.slice(0, 40))} → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: bodyFor({ ...target.valid, [field]: value }), expect: [422] });
+        cases.push({
+          label: `${field}=${JSON.stringify(value.slice(0, 40))} → ${target.path}`,
+          method: 'POST',
+          path: target.path,
+          headers: asAdmin,
+          body: bodyFor({ ...target.valid, [field]: value }),
+          expect: [422],
+        });
       }
     }
   }
   // Raw-command structure: hostile parameter names, select entries, anchor mailbox, nesting.
   for (const value of HOSTILE_STRINGS) {
-    cases.push({ label: `parameter name ${JSON.stringify(value.slice(0, 30))}`, method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, parameters: { [value]: 'x' } }), expect: value === '__proto__' ? [400] : [422] });
-    cases.push({ label: `select ${JSON.stringify(value.slice(0, 30))}`, method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, select: [value] }), expect: [422] });
-    cases.push({ label: `anchorMailbox ${JSON.stringify(value.slice(0, 30))}`, method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, anchorMailbox: value }), expect: [422] });
+    cases.push({
+      label: `parameter name ${JSON.stringify(value.slice(0, 30))}`,
+      method: 'POST',
+      path: '/api/commands',
+      headers: asAdmin,
+      body: bodyFor({ ...validCommand, parameters: { [value]: 'x' } }),
+      expect: value === '__proto__' ? [400] : [422],
+    });
+    cases.push({
+      label: `select ${JSON.stringify(value.slice(0, 30))}`,
+      method: 'POST',
+      path: '/api/commands',
+      headers: asAdmin,
+      body: bodyFor({ ...validCommand, select: [value] }),
+      expect: [422],
+    });
+    cases.push({
+      label: `anchorMailbox ${JSON.stringify(value.slice(0, 30))}`,
+      method: 'POST',
+      path: '/api/commands',
+      headers: asAdmin,
+      body: bodyFor({ ...validCommand, anchorMailbox: value }),
+      expect: [422],
+    });
   }
   let nested: unknown = 'x';
   for (let i = 0; i < 8; i++) nested = { deeper: nested };
-  cases.push({ label: 'parameters nested 8 deep', method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, parameters: { Identity: nested } }), expect: [422] });
-  cases.push({ label: 'parameter value over 8 KiB', method: 'POST', path: '/api/commands', headers: asAdmin, body: bodyFor({ ...validCommand, parameters: { Identity: 'x'.repeat(9000) } }), expect: [422] });
+  cases.push({
+    label: 'parameters nested 8 deep',
+    method: 'POST',
+    path: '/api/commands',
+    headers: asAdmin,
+    body: bodyFor({ ...validCommand, parameters: { Identity: nested } }),
+    expect: [422],
+  });
+  cases.push({
+    label: 'parameter value over 8 KiB',
+    method: 'POST',
+    path: '/api/commands',
+    headers: asAdmin,
+    body: bodyFor({ ...validCommand, parameters: { Identity: 'x'.repeat(9000) } }),
+    expect: [422],
+  });
   // Depth and size bounds (issue 16 finding 8a): nesting that overflowed the stack after parsing
   // (a 500) and bodies of many small items, in parameters and in every operation's fields.
   const deepObjects = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
   const deepArrays = (n: number) => '['.repeat(n) + ']'.repeat(n);
-  const spliceInto = (valid: Record<string, unknown>, field: string, raw: string) => bodyFor({ ...valid, [field]: '@@' }).replace('"@@"', raw);
-  for (const [label, raw] of [['objects 33 deep', deepObjects(33)], ['objects 3,000 deep', deepObjects(3000)], ['arrays 1,000 deep', deepArrays(1000)], ['arrays 20,000 deep', deepArrays(20_000)], ['20,000 items', `[${Array(20_000).fill('0').join(',')}]`], ['11,000 members (55 KB)', `{${Array(11_000).fill('"":0').join(',')}}`]] as const) {
-    cases.push({ label: `parameters.Identity ${label}`, method: 'POST', path: '/api/commands', headers: asAdmin, body: spliceInto(validCommand, 'parameters', `{"Identity":${raw}}`), expect: [422] });
+  const spliceInto = (valid: Record<string, unknown>, field: string, raw: string) =>
+    bodyFor({ ...valid, [field]: '@@' }).replace('"@@"', raw);
+  for (const [label, raw] of [
+    ['objects 33 deep', deepObjects(33)],
+    ['objects 3,000 deep', deepObjects(3000)],
+    ['arrays 1,000 deep', deepArrays(1000)],
+    ['arrays 20,000 deep', deepArrays(20_000)],
+    ['20,000 items', `[${Array(20_000).fill('0').join(',')}]`],
+    ['11,000 members (55 KB)', `{${Array(11_000).fill('"":0').join(',')}}`],
+  ] as const) {
+    cases.push({
+      label: `parameters.Identity ${label}`,
+      method: 'POST',
+      path: '/api/commands',
+      headers: asAdmin,
+      body: spliceInto(validCommand, 'parameters', `{"Identity":${raw}}`),
+      expect: [422],
+    });
     for (const target of postTargets.slice(1)) {
       const field = Object.keys(target.valid).find((k) => k !== 'tenant')!;
-      cases.push({ label: `${field} ${label} → ${target.path}`, method: 'POST', path: target.path, headers: asAdmin, body: spliceInto(target.valid, field, raw), expect: [422] });
+      cases.push({
+        label: `${field} ${label} → ${target.path}`,
+        method: 'POST',
+        path: target.path,
+        headers: asAdmin,
+        body: spliceInto(target.valid, field, raw),
+        expect: [422],
+      });
     }
   }
   // Case-variant duplicate parameters (issue 16 finding 1): one Exchange parameter named twice.
-  for (const parameters of [{ Identity: 'adele.vance@contoso.com', IDENTITY: 'alex.wilber@contoso.com' }, { identity: 'adele.vance@contoso.com', Identity: 'alex.wilber@contoso.com' }, { Identity: 'adele.vance@contoso.com', CustomAttribute1: 'a', customattribute1: 'b' }, { Identity: 'adele.vance@contoso.com', GrantSendOnBehalfTo: { Add: ['adele.vance@contoso.com'], ADD: ['alex.wilber@contoso.com'] } }]) {
-    for (const [who, headers] of [['admin', asAdmin], ['flow app', asFlow]] as const) {
-      cases.push({ label: `${who}: case-variant duplicate parameters ${Object.keys(parameters).join('/')}`, method: 'POST', path: '/api/commands', headers, body: bodyFor({ ...validCommand, parameters }), expect: [422] });
+  for (const parameters of [
+    { Identity: 'adele.vance@contoso.com', IDENTITY: 'alex.wilber@contoso.com' },
+    { identity: 'adele.vance@contoso.com', Identity: 'alex.wilber@contoso.com' },
+    { Identity: 'adele.vance@contoso.com', CustomAttribute1: 'a', customattribute1: 'b' },
+    {
+      Identity: 'adele.vance@contoso.com',
+      GrantSendOnBehalfTo: { Add: ['adele.vance@contoso.com'], ADD: ['alex.wilber@contoso.com'] },
+    },
+  ]) {
+    for (const [who, headers] of [
+      ['admin', asAdmin],
+      ['flow app', asFlow],
+    ] as const) {
+      cases.push({
+        label: `${who}: case-variant duplicate parameters ${Object.keys(parameters).join('/')}`,
+        method: 'POST',
+        path: '/api/commands',
+        headers,
+        body: bodyFor({ ...validCommand, parameters }),
+        expect: [422],
+      });
     }
   }
 
@@ -302,52 +591,198 @@ async function corpus(): Promise<FuzzCase[]> {
   for (let i = 0; i < 120; i++) {
     const value = pick(HOSTILE_STRINGS.filter((s) => s.length < 1000));
     const cmdlet = pick(['Set-Mailbox', 'Remove-Mailbox', 'Add-MailboxPermission', 'New-InboxRule', 'Get-Mailbox']);
-    cases.push({ label: `flow app raw ${cmdlet} with ${JSON.stringify(value.slice(0, 30))}`, method: 'POST', path: '/api/commands', headers: asFlow, body: bodyFor({ tenant: 'contoso.onmicrosoft.com', cmdlet, parameters: { Identity: value } }), expect: [403] });
+    cases.push({
+      label: `flow app raw ${cmdlet} with ${JSON.stringify(value.slice(0, 30))}`,
+      method: 'POST',
+      path: '/api/commands',
+      headers: asFlow,
+      body: bodyFor({ tenant: 'contoso.onmicrosoft.com', cmdlet, parameters: { Identity: value } }),
+      expect: [403],
+    });
   }
   for (const op of OPERATIONS) {
     const addressField = Object.keys(op.example).find((k) => ['identity', 'group'].includes(k))!;
-    for (const address of ["o'brien@fabrikam.com", 'anna.kowalski@fabrikam.com', 'admin@contoso.com.evil.example', 'adele.vance@evil-contoso.com']) {
-      cases.push({ label: `flow app ${op.name} on ${address}`, method: 'POST', path: `/api/operations/${op.name}`, headers: asFlow, body: bodyFor({ tenant: 'contoso.onmicrosoft.com', ...op.example, [addressField]: address }), expect: [403] });
+    for (const address of [
+      "o'brien@fabrikam.com",
+      'anna.kowalski@fabrikam.com',
+      'admin@contoso.com.evil.example',
+      'adele.vance@evil-contoso.com',
+    ]) {
+      cases.push({
+        label: `flow app ${op.name} on ${address}`,
+        method: 'POST',
+        path: `/api/operations/${op.name}`,
+        headers: asFlow,
+        body: bodyFor({ tenant: 'contoso.onmicrosoft.com', ...op.example, [addressField]: address }),
+        expect: [403],
+      });
     }
   }
   for (let i = 0; i < 40; i++) {
-    const tenant = pick(['evil.onmicrosoft.com', FABRIKAM, 'fabrikam.onmicrosoft.com', '00000000-0000-0000-0000-000000000000', 'CONTOSO.ONMICROSOFT.COM.', 'contoso']);
+    const tenant = pick([
+      'evil.onmicrosoft.com',
+      FABRIKAM,
+      'fabrikam.onmicrosoft.com',
+      '00000000-0000-0000-0000-000000000000',
+      'CONTOSO.ONMICROSOFT.COM.',
+      'contoso',
+    ]);
     const op = pick(OPERATIONS);
     // fabrikam is configured but this rule set grants nothing there to the flow app; the rest are unknown tenants.
-    cases.push({ label: `flow app ${op.name} in tenant ${tenant}`, method: 'POST', path: `/api/operations/${op.name}`, headers: asFlow, body: bodyFor({ ...op.example, tenant }), expect: [403, 422] });
+    cases.push({
+      label: `flow app ${op.name} in tenant ${tenant}`,
+      method: 'POST',
+      path: `/api/operations/${op.name}`,
+      headers: asFlow,
+      body: bodyFor({ ...op.example, tenant }),
+      expect: [403, 422],
+    });
   }
 
   // 5. Unknown operations, odd paths and ids.
   // Route matching is case-insensitive (as in Azure Functions): a known name in capitals is that
   // operation, and this body lacks its fields.
-  cases.push({ label: 'known operation in capitals, no fields', method: 'POST', path: '/api/operations/SET-AUTO-REPLY', headers: asAdmin, body: bodyFor({ tenant: 'contoso.onmicrosoft.com' }), expect: [422] });
-  for (const name of ['does-not-exist', 'Set-Mailbox', 'set-auto-reply%20', '..', '%2e%2e%2fcommands', 'set-auto-reply%00', 'x'.repeat(2000), '%3Cscript%3E', "set-auto-reply';--", '__proto__', 'constructor', 'toString']) {
-    cases.push({ label: `unknown operation ${name.slice(0, 30)}`, method: 'POST', path: `/api/operations/${name}`, headers: asAdmin, body: bodyFor({ tenant: 'contoso.onmicrosoft.com' }), expect: [404] });
+  cases.push({
+    label: 'known operation in capitals, no fields',
+    method: 'POST',
+    path: '/api/operations/SET-AUTO-REPLY',
+    headers: asAdmin,
+    body: bodyFor({ tenant: 'contoso.onmicrosoft.com' }),
+    expect: [422],
+  });
+  for (const name of [
+    'does-not-exist',
+    'Set-Mailbox',
+    'set-auto-reply%20',
+    '..',
+    '%2e%2e%2fcommands',
+    'set-auto-reply%00',
+    'x'.repeat(2000),
+    '%3Cscript%3E',
+    "set-auto-reply';--",
+    '__proto__',
+    'constructor',
+    'toString',
+  ]) {
+    cases.push({
+      label: `unknown operation ${name.slice(0, 30)}`,
+      method: 'POST',
+      path: `/api/operations/${name}`,
+      headers: asAdmin,
+      body: bodyFor({ tenant: 'contoso.onmicrosoft.com' }),
+      expect: [404],
+    });
   }
   for (let i = 0; i < 40; i++) {
-    const id = pick(['..%2f..%2fhealth', 'x'.repeat(500), "1' OR '1'='1", '00000000-0000-4000-8000-00000000000', '00000000-0000-4000-8000-0000000000000', '%00', 'ZZZZZZZZ-0000-4000-8000-000000000000', `${'0'.repeat(8)}-0000-4000-8000-${String(i).padStart(12, '0')}`, 'null', '__proto__']);
-    cases.push({ label: `status of ${id.slice(0, 40)}`, method: 'GET', path: `/api/commands/${id}`, headers: pick([{ authorization: `Bearer ${admin}` }, { authorization: `Bearer ${flow}` }]), expect: [404] });
+    const id = pick([
+      '..%2f..%2fhealth',
+      'x'.repeat(500),
+      "1' OR '1'='1",
+      '00000000-0000-4000-8000-00000000000',
+      '00000000-0000-4000-8000-0000000000000',
+      '%00',
+      'ZZZZZZZZ-0000-4000-8000-000000000000',
+      `${'0'.repeat(8)}-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      'null',
+      '__proto__',
+    ]);
+    cases.push({
+      label: `status of ${id.slice(0, 40)}`,
+      method: 'GET',
+      path: `/api/commands/${id}`,
+      headers: pick([{ authorization: `Bearer ${admin}` }, { authorization: `Bearer ${flow}` }]),
+      expect: [404],
+    });
   }
   for (const tenant of HOSTILE_STRINGS.filter((s) => s && s.length < 400 && !/[\r\n\u0000\\]|^\s+$/.test(s))) {
-    cases.push({ label: `diagnostics for ${tenant.slice(0, 30)}`, method: 'GET', path: `/api/diagnostics/${encodeURIComponent(tenant)}`, headers: { authorization: `Bearer ${admin}` }, expect: [404] });
+    cases.push({
+      label: `diagnostics for ${tenant.slice(0, 30)}`,
+      method: 'GET',
+      path: `/api/diagnostics/${encodeURIComponent(tenant)}`,
+      headers: { authorization: `Bearer ${admin}` },
+      expect: [404],
+    });
   }
   // A URL whose percent-encoding does not decode is the host's 400 (issue 16 finding 8b; it was a 500).
-  for (const path of ['/api/commands/%E0%A4%A', '/api/commands/%', '/api/operations/%ZZ', '/api/events/graph%E0', '/api/portal/%C0%80/%', '/api/diagnostics/%E0%A4%A', '/api/%FF%FE']) {
-    cases.push({ label: `malformed percent-encoding ${path}`, method: 'GET', path, headers: { authorization: `Bearer ${admin}` }, expect: [400] });
-    cases.push({ label: `malformed percent-encoding POST ${path}`, method: 'POST', path, headers: asAdmin, body: bodyFor(validCommand), expect: [400] });
+  for (const path of [
+    '/api/commands/%E0%A4%A',
+    '/api/commands/%',
+    '/api/operations/%ZZ',
+    '/api/events/graph%E0',
+    '/api/portal/%C0%80/%',
+    '/api/diagnostics/%E0%A4%A',
+    '/api/%FF%FE',
+  ]) {
+    cases.push({
+      label: `malformed percent-encoding ${path}`,
+      method: 'GET',
+      path,
+      headers: { authorization: `Bearer ${admin}` },
+      expect: [400],
+    });
+    cases.push({
+      label: `malformed percent-encoding POST ${path}`,
+      method: 'POST',
+      path,
+      headers: asAdmin,
+      body: bodyFor(validCommand),
+      expect: [400],
+    });
   }
   // The portal's static files: only the fixed list, never a path out of its folder.
-  for (const asset of ['..%2f..%2fpackage.json', '%2e%2e/%2e%2e/local.settings.json', '..%5c..%5cpackage.json', 'src/../../../.sandbox/pki/ca-key.pem', 'config.json%00.png', 'x'.repeat(3000), '.env', 'index.html/..%2f..%2f..%2fpackage.json']) {
-    cases.push({ label: `portal asset ${asset.slice(0, 40)}`, method: 'GET', path: `/api/portal/${asset}`, headers: {}, expect: [404] });
+  for (const asset of [
+    '..%2f..%2fpackage.json',
+    '%2e%2e/%2e%2e/local.settings.json',
+    '..%5c..%5cpackage.json',
+    'src/../../../.sandbox/pki/ca-key.pem',
+    'config.json%00.png',
+    'x'.repeat(3000),
+    '.env',
+    'index.html/..%2f..%2f..%2fpackage.json',
+  ]) {
+    cases.push({
+      label: `portal asset ${asset.slice(0, 40)}`,
+      method: 'GET',
+      path: `/api/portal/${asset}`,
+      headers: {},
+      expect: [404],
+    });
   }
   // /api/me is for signed-in users: an app token has no mailbox of its own.
   const index = await fetch(`${gw.host.url}/api/portal/`);
-  if (index.status !== 200) throw new Error(`the portal is not served (${index.status}); the asset cases would test nothing`);
-  cases.push({ label: 'me with an app token', method: 'GET', path: '/api/me', headers: { authorization: `Bearer ${flow}` }, expect: [403] });
-  cases.push({ label: 'diagnostics as a caller without the diagnostics grant', method: 'GET', path: '/api/diagnostics/contoso.onmicrosoft.com', headers: { authorization: `Bearer ${flow}` }, expect: [403] });
+  if (index.status !== 200)
+    throw new Error(`the portal is not served (${index.status}); the asset cases would test nothing`);
+  cases.push({
+    label: 'me with an app token',
+    method: 'GET',
+    path: '/api/me',
+    headers: { authorization: `Bearer ${flow}` },
+    expect: [403],
+  });
+  cases.push({
+    label: 'diagnostics as a caller without the diagnostics grant',
+    method: 'GET',
+    path: '/api/diagnostics/contoso.onmicrosoft.com',
+    headers: { authorization: `Bearer ${flow}` },
+    expect: [403],
+  });
   for (const method of ['POST', 'PUT', 'DELETE'] as const) {
-    cases.push({ label: `${method} /api/openapi.json`, method, path: '/api/openapi.json', headers: asAdmin, body: '{}', expect: [404, 405] });
-    cases.push({ label: `${method} /api/diagnostics`, method, path: '/api/diagnostics/contoso.onmicrosoft.com', headers: asAdmin, body: '{}', expect: [404, 405] });
+    cases.push({
+      label: `${method} /api/openapi.json`,
+      method,
+      path: '/api/openapi.json',
+      headers: asAdmin,
+      body: '{}',
+      expect: [404, 405],
+    });
+    cases.push({
+      label: `${method} /api/diagnostics`,
+      method,
+      path: '/api/diagnostics/contoso.onmicrosoft.com',
+      headers: asAdmin,
+      body: '{}',
+      expect: [404, 405],
+    });
   }
   // A body over the 64 KiB limit is refused for its size before anything else is looked at.
   for (const c of cases) if (c.body && Buffer.byteLength(c.body) > 64 * 1024) c.expect = [413];
@@ -375,22 +810,31 @@ it('answers 1,000+ hostile requests to every endpoint with a 4xx, enqueues and s
         const type = res.headers.get('content-type') ?? '';
         const hostAnswer = text === '' && (res.status === 404 || res.status === 405 || res.status === 400); // route or method the app does not have, or a URL the host cannot decode
         if (res.status < 400 || res.status > 499) failures.push(`${c.label}: ${res.status} ${text.slice(0, 200)}`);
-        else if (c.expect && !c.expect.includes(res.status)) failures.push(`${c.label}: expected ${c.expect.join('/')}, got ${res.status} ${text.slice(0, 200)}`);
+        else if (c.expect && !c.expect.includes(res.status))
+          failures.push(`${c.label}: expected ${c.expect.join('/')}, got ${res.status} ${text.slice(0, 200)}`);
         else if (!hostAnswer && type !== 'application/problem+json') failures.push(`${c.label}: content-type ${type}`);
-        else if (res.status === 401 && !/^Bearer /.test(res.headers.get('www-authenticate') ?? '')) failures.push(`${c.label}: 401 without WWW-Authenticate: Bearer`);
+        else if (res.status === 401 && !/^Bearer /.test(res.headers.get('www-authenticate') ?? ''))
+          failures.push(`${c.label}: 401 without WWW-Authenticate: Bearer`);
         else if (text.includes(admin) || text.includes(flow)) failures.push(`${c.label}: echoes a caller token`);
       }),
     );
   }
   expect(failures).toEqual([]);
   // For the record in the test output: how many cases, and which answers.
-  console.log(`${cases.length} hostile requests: ${[...statuses].sort().map(([s, n]) => `${n}× ${s}`).join(", ")}`);
+  console.log(
+    `${cases.length} hostile requests: ${[...statuses]
+      .sort()
+      .map(([s, n]) => `${n}× ${s}`)
+      .join(', ')}`,
+  );
   expect([...statuses.keys()].every((s) => s >= 400 && s < 500)).toBe(true);
 
   // Nothing was enqueued or stored, and no command reached Exchange.
   await gw.queue.createIfNotExists();
   expect((await gw.queue.getProperties()).approximateMessagesCount).toBe(0);
-  const table = TableClient.fromConnectionString(gw.env.AzureWebJobsStorage!, gw.env.COMMANDS_TABLE!, { allowInsecureConnection: true });
+  const table = TableClient.fromConnectionString(gw.env.AzureWebJobsStorage!, gw.env.COMMANDS_TABLE!, {
+    allowInsecureConnection: true,
+  });
   await table.createTable();
   const rows: unknown[] = [];
   for await (const row of table.listEntities()) rows.push(row);

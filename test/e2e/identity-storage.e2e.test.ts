@@ -26,9 +26,14 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'azurite-oauth-'));
   writeFileSync(join(dir, 'cert.pem'), pki.server.certPem);
   writeFileSync(join(dir, 'key.pem'), pki.server.keyPem, { mode: 0o600 });
-  azurite = await startAzurite({ oauth: { certPath: join(dir, 'cert.pem'), keyPath: join(dir, 'key.pem'), host: '127.0.0.1' } });
+  azurite = await startAzurite({
+    oauth: { certPath: join(dir, 'cert.pem'), keyPath: join(dir, 'key.pem'), host: '127.0.0.1' },
+  });
   // As on App Service: the managed identity endpoint is in the process environment.
-  for (const [k, v] of Object.entries({ IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint, IDENTITY_HEADER: cloud.endpoints.identityHeader })) {
+  for (const [k, v] of Object.entries({
+    IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint,
+    IDENTITY_HEADER: cloud.endpoints.identityHeader,
+  })) {
     saved[k] = process.env[k];
     process.env[k] = v;
   }
@@ -48,7 +53,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gw?.stop();
-  for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+  for (const [k, v] of Object.entries(saved))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   await azurite?.stop();
   await cloud?.stop();
 });
@@ -56,7 +63,11 @@ afterAll(async () => {
 describe('identity-based storage through the local Functions host', () => {
   it('accepts, queues, runs and records a command with managed identity tokens only', async () => {
     gw.cloud.exchange.clearJournal();
-    const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan.bowen@contoso.com', CustomAttribute9: 'identity-e2e' } });
+    const res = await gw.post('/api/commands', {
+      tenant: CONTOSO,
+      cmdlet: 'Set-Mailbox',
+      parameters: { Identity: 'megan.bowen@contoso.com', CustomAttribute9: 'identity-e2e' },
+    });
     expect(res.status).toBe(202);
     const done = await gw.waitFor(res.headers.get('location')!);
     expect(done).toMatchObject({ status: 'succeeded', attempts: 1 });
@@ -65,7 +76,9 @@ describe('identity-based storage through the local Functions host', () => {
     expect(audit.map((a) => a.event)).toEqual(['accepted', 'succeeded']);
     // The storage calls were authorized with tokens from the managed identity endpoint.
     const mi = gw.cloud.context.directory.seed.managedIdentity;
-    const storageTokens = Object.entries(gw.cloud.context.stats.snapshot().tokenRequests.byKey).filter(([key]) => key.endsWith('|https://storage.azure.com'));
+    const storageTokens = Object.entries(gw.cloud.context.stats.snapshot().tokenRequests.byKey).filter(([key]) =>
+      key.endsWith('|https://storage.azure.com'),
+    );
     expect(storageTokens.map(([key]) => key)).toEqual([`${mi.tenantId}|${mi.clientId}|https://storage.azure.com`]);
     expect(storageTokens[0]![1]).toBeGreaterThanOrEqual(1);
   });
@@ -77,9 +90,12 @@ describe('identity-based storage through the local Functions host', () => {
   });
 
   it('holds the timer singleton lease in the identity-based account', async () => {
-    const container = (await import('../../shared/app/storage-clients')).createStorageClients({
-      connection: (await import('../../shared/config/storage-connection')).readStorageConnection(gw.env),
-    }).blobService().getContainerClient('azure-webjobs-hosts');
+    const container = (await import('../../shared/app/storage-clients'))
+      .createStorageClients({
+        connection: (await import('../../shared/config/storage-connection')).readStorageConnection(gw.env),
+      })
+      .blobService()
+      .getContainerClient('azure-webjobs-hosts');
     const locks: string[] = [];
     for await (const blob of container.listBlobsFlat({ prefix: 'locks/' })) locks.push(blob.name);
     expect(locks.some((n) => n.endsWith('/commandsSweeper.Listener'))).toBe(true);

@@ -31,17 +31,37 @@ let token: string;
 let output = '';
 const children: ChildProcess[] = [];
 const suffix = Math.random().toString(36).slice(2, 10);
-const PASSWORDS = { password: `NoSecrets-Pa55!${suffix}`, newPassword: `NoSecrets-N3w!${suffix}`, oldPassword: `NoSecrets-0ld!${suffix}` };
+const PASSWORDS = {
+  password: `NoSecrets-Pa55!${suffix}`,
+  newPassword: `NoSecrets-N3w!${suffix}`,
+  oldPassword: `NoSecrets-0ld!${suffix}`,
+};
 
 function baseEnv(tenantsFile: string): Record<string, string> {
-  return hostProcessSettings(cloud, 'nosec', { TENANTS_FILE: tenantsFile, LOG_LEVEL: 'debug', WORKER_CLAIM_MS: '5000', WORKER_BACKOFF_MS: '200' });
+  return hostProcessSettings(cloud, 'nosec', {
+    TENANTS_FILE: tenantsFile,
+    LOG_LEVEL: 'debug',
+    WORKER_CLAIM_MS: '5000',
+    WORKER_BACKOFF_MS: '200',
+  });
 }
 
 async function host(env: Record<string, string>) {
-  const started = await spawnHostProcess({ functionsModule: join(__dirname, '../../sandbox/app-functions.ts'), env: { ...process.env, ...env }, onOutput: (_s, text) => (output += text) });
+  const started = await spawnHostProcess({
+    functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
+    env: { ...process.env, ...env },
+    onOutput: (_s, text) => (output += text),
+  });
   children.push(started.child);
   const call = (path: string, init: RequestInit = {}, bearer: string | null = token) =>
-    fetch(`${started.url}${path}`, { ...init, headers: { 'content-type': 'application/json', ...(bearer === null ? {} : { authorization: `Bearer ${bearer}` }), ...(init.headers as Record<string, string>) } });
+    fetch(`${started.url}${path}`, {
+      ...init,
+      headers: {
+        'content-type': 'application/json',
+        ...(bearer === null ? {} : { authorization: `Bearer ${bearer}` }),
+        ...(init.headers as Record<string, string>),
+      },
+    });
   const run = async (body: unknown): Promise<Record<string, unknown>> => {
     const res = await call('/api/commands', { method: 'POST', body: JSON.stringify(body) });
     expect(res.status).toBe(202);
@@ -85,18 +105,47 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
   const tenants1 = join(dir, 'tenants-1.json');
   writeFileSync(tenants1, JSON.stringify(sandboxTenants(seed, cloud.endpoints)));
   const first = await host({ ...baseEnv(tenants1), ...offlineTelemetryEnv(ingestion) });
-  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute9: 'no-secrets' } })).toMatchObject({ status: 'succeeded' });
-  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 2 } })).toMatchObject({ status: 'succeeded' });
+  expect(
+    await first.run({
+      tenant: CONTOSO,
+      cmdlet: 'Set-Mailbox',
+      parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute9: 'no-secrets' },
+    }),
+  ).toMatchObject({ status: 'succeeded' });
+  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 2 } })).toMatchObject({
+    status: 'succeeded',
+  });
   // Passwords: sealed at rest, clear only to Exchange, "***" in answers — and in no output.
-  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', Password: PASSWORDS.password } })).toMatchObject({ status: 'succeeded', parameters: { Password: '***' } });
-  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', NewPassword: PASSWORDS.newPassword, OldPassword: PASSWORDS.oldPassword } })).toMatchObject({ status: 'failed', parameters: { NewPassword: '***', OldPassword: '***' } });
+  expect(
+    await first.run({
+      tenant: CONTOSO,
+      cmdlet: 'Set-Mailbox',
+      parameters: { Identity: 'adele.vance@contoso.com', Password: PASSWORDS.password },
+    }),
+  ).toMatchObject({ status: 'succeeded', parameters: { Password: '***' } });
+  expect(
+    await first.run({
+      tenant: CONTOSO,
+      cmdlet: 'Set-Mailbox',
+      parameters: {
+        Identity: 'adele.vance@contoso.com',
+        NewPassword: PASSWORDS.newPassword,
+        OldPassword: PASSWORDS.oldPassword,
+      },
+    }),
+  ).toMatchObject({ status: 'failed', parameters: { NewPassword: '***', OldPassword: '***' } });
   cloud.keyVault.updateReaders('fabrikam-kv', { remove: [miObjectId] });
   try {
-    expect(await first.run({ tenant: FABRIKAM, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({ status: 'failed', error: { category: 'auth', exceptionType: 'Credential.KeyVaultForbidden' } });
+    expect(await first.run({ tenant: FABRIKAM, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({
+      status: 'failed',
+      error: { category: 'auth', exceptionType: 'Credential.KeyVaultForbidden' },
+    });
   } finally {
     cloud.keyVault.updateReaders('fabrikam-kv', { add: [miObjectId] });
   }
-  expect(await first.run({ tenant: FABRIKAM, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({ status: 'succeeded' });
+  expect(await first.run({ tenant: FABRIKAM, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({
+    status: 'succeeded',
+  });
   // Callers with no, malformed, forged and foreign tokens.
   const body = JSON.stringify({ tenant: CONTOSO, cmdlet: 'Get-Mailbox' });
   const [h, p] = token.split('.');
@@ -104,7 +153,15 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
   expect((await first.call('/api/commands', { method: 'POST', body }, null)).status).toBe(401);
   expect((await first.call('/api/commands', { method: 'POST', body }, 'not.a.jwt')).status).toBe(401);
   expect((await first.call('/api/commands', { method: 'POST', body }, forged)).status).toBe(401);
-  expect((await first.call('/api/commands', { method: 'POST', body, headers: { authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` } }, null)).status).toBe(401);
+  expect(
+    (
+      await first.call(
+        '/api/commands',
+        { method: 'POST', body, headers: { authorization: `Basic ${Buffer.from(`x:${token}`).toString('base64')}` } },
+        null,
+      )
+    ).status,
+  ).toBe(401);
   expect((await first.call('/api/diagnostics/contoso.onmicrosoft.com')).status).toBeLessThan(500);
   expect((await first.call('/api/health', {}, null)).status).toBe(200);
   await first.stop();
@@ -112,22 +169,62 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
   // Phase 2: an app without Exchange.ManageAsApp: Exchange answers 401 (twice: one refresh).
   const tenants2 = join(dir, 'tenants-2.json');
   const [contoso, fabrikam] = sandboxTenants(seed, cloud.endpoints) as Array<Record<string, unknown>>;
-  writeFileSync(tenants2, JSON.stringify([{ ...contoso, clientId: NO_ROLE_APP, credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'exo-no-role-secret' } } }, fabrikam]));
+  writeFileSync(
+    tenants2,
+    JSON.stringify([
+      {
+        ...contoso,
+        clientId: NO_ROLE_APP,
+        credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'exo-no-role-secret' } },
+      },
+      fabrikam,
+    ]),
+  );
   const second = await host(baseEnv(tenants2));
-  expect(await second.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({ status: 'failed', error: { category: 'auth', status: 401, exceptionType: 'Token.MissingManageAsApp', remediation: expect.stringContaining('Exchange.ManageAsApp') } });
+  expect(await second.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({
+    status: 'failed',
+    error: {
+      category: 'auth',
+      status: 401,
+      exceptionType: 'Token.MissingManageAsApp',
+      remediation: expect.stringContaining('Exchange.ManageAsApp'),
+    },
+  });
   // Health names the tenant Exchange refuses, with the fix (degraded: the other tenant still works).
-  const health = (await (await second.call('/api/health', {}, null)).json()) as { dependencies: Record<string, { status: string; detail: string }> };
-  expect(health.dependencies.exchangeAccess).toMatchObject({ status: 'degraded', detail: expect.stringMatching(/contoso\.onmicrosoft\.com.*Exchange refused Get-Mailbox \(HTTP 401, Token\.MissingManageAsApp\).*Fix: .*Exchange\.ManageAsApp/) });
+  const health = (await (await second.call('/api/health', {}, null)).json()) as {
+    dependencies: Record<string, { status: string; detail: string }>;
+  };
+  expect(health.dependencies.exchangeAccess).toMatchObject({
+    status: 'degraded',
+    detail: expect.stringMatching(
+      /contoso\.onmicrosoft\.com.*Exchange refused Get-Mailbox \(HTTP 401, Token\.MissingManageAsApp\).*Fix: .*Exchange\.ManageAsApp/,
+    ),
+  });
   await second.stop();
 
   // The runs did log (at debug) and export, so the search below searched something.
-  const lines = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   expect(lines.some((l) => l.level === 20 && l.msg === 'Exchange request')).toBe(true);
   expect(lines.some((l) => l.msg === 'Exchange answered with an error' && l.status === 401)).toBe(true);
   expect(lines.some((l) => l.msg === 'command finished' && l.category === 'auth')).toBe(true);
-  expect(ingestion.envelopes.some((e) => e.data?.baseType === 'RequestData' && e.data.baseData?.name === 'POST /api/commands')).toBe(true);
-  expect(ingestion.envelopes.some((e) => e.data?.baseType === 'RemoteDependencyData' && e.data.baseData?.name === 'InvokeCommand Set-Mailbox')).toBe(true);
-  expect(ingestion.envelopes.some((e) => e.data?.baseType === 'MetricData' && JSON.stringify(e.data.baseData).includes('exo_gateway.commands'))).toBe(true);
+  expect(
+    ingestion.envelopes.some(
+      (e) => e.data?.baseType === 'RequestData' && e.data.baseData?.name === 'POST /api/commands',
+    ),
+  ).toBe(true);
+  expect(
+    ingestion.envelopes.some(
+      (e) => e.data?.baseType === 'RemoteDependencyData' && e.data.baseData?.name === 'InvokeCommand Set-Mailbox',
+    ),
+  ).toBe(true);
+  expect(
+    ingestion.envelopes.some(
+      (e) => e.data?.baseType === 'MetricData' && JSON.stringify(e.data.baseData).includes('exo_gateway.commands'),
+    ),
+  ).toBe(true);
 
   // What must never appear.
   const vaultSecrets = await Promise.all(
@@ -137,15 +234,32 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       ['contoso-kv', 'exo-no-role-secret'],
       ['fabrikam-kv', 'exo-fabrikam-secret'],
       [SANDBOX_SEALING_KEY.vault, SANDBOX_SEALING_KEY.name],
-    ].map(async ([vault, name]) => (await new SecretClient(cloud.endpoints.vaultUrl(vault!), new DefaultAzureCredential()).getSecret(name!)).value!),
+    ].map(
+      async ([vault, name]) =>
+        (await new SecretClient(cloud.endpoints.vaultUrl(vault!), new DefaultAzureCredential()).getSecret(name!))
+          .value!,
+    ),
   );
-  const pemBodies = vaultSecrets.flatMap((v) => [...v.matchAll(/-----BEGIN [A-Z ]+-----([\s\S]*?)-----END/g)].flatMap((m) => m[1]!.split(/\s+/).filter((line) => line.length >= 40)));
-  const secrets = [...cloud.context.directory.secrets.values(), ...vaultSecrets.filter((v) => !v.includes('-----BEGIN')), token, forged, ...Object.values(PASSWORDS)];
+  const pemBodies = vaultSecrets.flatMap((v) =>
+    [...v.matchAll(/-----BEGIN [A-Z ]+-----([\s\S]*?)-----END/g)].flatMap((m) =>
+      m[1]!.split(/\s+/).filter((line) => line.length >= 40),
+    ),
+  );
+  const secrets = [
+    ...cloud.context.directory.secrets.values(),
+    ...vaultSecrets.filter((v) => !v.includes('-----BEGIN')),
+    token,
+    forged,
+    ...Object.values(PASSWORDS),
+  ];
   expect(pemBodies.length).toBeGreaterThan(10);
   const everything = [output, ...ingestion.bodies].join('\n');
   for (const secret of secrets) {
     // Long values (PFX base64) are searched piecewise: a fragment is a leak too.
-    const pieces = secret.length > 64 ? Array.from({ length: Math.floor(secret.length / 64) }, (_, i) => secret.slice(i * 64, i * 64 + 64)) : [secret];
+    const pieces =
+      secret.length > 64
+        ? Array.from({ length: Math.floor(secret.length / 64) }, (_, i) => secret.slice(i * 64, i * 64 + 64))
+        : [secret];
     for (const piece of pieces) expect(everything.includes(piece)).toBe(false);
   }
   for (const line of pemBodies) expect(everything.includes(line)).toBe(false);

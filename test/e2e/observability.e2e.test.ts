@@ -18,7 +18,18 @@ const lines: Array<Record<string, unknown>> = [];
 
 beforeAll(async () => {
   telemetry = installTestTelemetry();
-  const logger = createLogger({ level: 'debug', destination: { write: (chunk: string) => void lines.push(...chunk.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)) } });
+  const logger = createLogger({
+    level: 'debug',
+    destination: {
+      write: (chunk: string) =>
+        void lines.push(
+          ...chunk
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Record<string, unknown>),
+        ),
+    },
+  });
   gw = await startTestGateway({ logger, overrides: { worker: { backoff: { baseMs: 200, maxMs: 1000 } } } });
 });
 afterAll(async () => {
@@ -40,7 +51,11 @@ function spansOf(traceId: string): ReadableSpan[] {
   return telemetry.spans().filter((s) => s.spanContext().traceId === traceId);
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -60,7 +75,11 @@ describe('one command, end to end', () => {
   beforeAll(async () => {
     gw.cloud.exchange.clearReceived();
     const submitted = await submit(
-      { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute7: marker } },
+      {
+        tenant: CONTOSO,
+        cmdlet: 'Set-Mailbox',
+        parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute7: marker },
+      },
       { traceparent: `00-${traceId}-${callerSpanId}-01`, 'x-correlation-id': correlationId },
     );
     id = submitted.id;
@@ -69,24 +88,40 @@ describe('one command, end to end', () => {
     expect(status.headers.get('x-correlation-id')).toBe(correlationId);
     expect(await gw.waitFor(submitted.location)).toMatchObject({ status: 'succeeded' });
     // The step span ends after the status write the poll saw.
-    await until('the worker span', () => spansOf(traceId).some((s) => s.kind === SpanKind.CONSUMER && s.attributes[ATTR.outcome] === 'succeeded'));
+    await until('the worker span', () =>
+      spansOf(traceId).some((s) => s.kind === SpanKind.CONSUMER && s.attributes[ATTR.outcome] === 'succeeded'),
+    );
   });
 
-  it('continues the caller\'s trace: accept → worker step → slot wait → Exchange call', () => {
+  it("continues the caller's trace: accept → worker step → slot wait → Exchange call", () => {
     const spans = spansOf(traceId);
     const accept = spans.find((s) => s.kind === SpanKind.SERVER && s.name === 'POST /api/commands')!;
     expect(accept).toBeDefined();
     expect(accept.parentSpanContext?.spanId).toBe(callerSpanId);
-    expect(accept.attributes).toMatchObject({ [ATTR.httpStatus]: 202, [ATTR.commandId]: id, [ATTR.tenant]: CONTOSO, [ATTR.cmdlet]: 'Set-Mailbox', [ATTR.outcome]: 'accepted', [ATTR.correlationId]: correlationId });
+    expect(accept.attributes).toMatchObject({
+      [ATTR.httpStatus]: 202,
+      [ATTR.commandId]: id,
+      [ATTR.tenant]: CONTOSO,
+      [ATTR.cmdlet]: 'Set-Mailbox',
+      [ATTR.outcome]: 'accepted',
+      [ATTR.correlationId]: correlationId,
+    });
 
     // Under a loaded machine a first step may be deferred (no slot within its wait); the step
     // that ran the command is the one that succeeded.
     const step = spans.find((s) => s.kind === SpanKind.CONSUMER && s.attributes[ATTR.outcome] === 'succeeded')!;
     expect(step.name).toBe('process Set-Mailbox');
     expect(step.parentSpanContext?.spanId).toBe(accept.spanContext().spanId);
-    expect(step.attributes).toMatchObject({ [ATTR.commandId]: id, [ATTR.tenant]: CONTOSO, [ATTR.outcome]: 'succeeded', [ATTR.attempt]: 1 });
+    expect(step.attributes).toMatchObject({
+      [ATTR.commandId]: id,
+      [ATTR.tenant]: CONTOSO,
+      [ATTR.outcome]: 'succeeded',
+      [ATTR.attempt]: 1,
+    });
 
-    const wait = spans.find((s) => s.name === 'tenant slot wait' && s.parentSpanContext?.spanId === step.spanContext().spanId)!;
+    const wait = spans.find(
+      (s) => s.name === 'tenant slot wait' && s.parentSpanContext?.spanId === step.spanContext().spanId,
+    )!;
     expect(wait.parentSpanContext?.spanId).toBe(step.spanContext().spanId);
     expect(wait.attributes[ATTR.outcome]).toBe('acquired');
 
@@ -94,7 +129,12 @@ describe('one command, end to end', () => {
     expect(exchange).toHaveLength(1);
     expect(exchange[0]!.name).toBe('InvokeCommand Set-Mailbox');
     expect(exchange[0]!.parentSpanContext?.spanId).toBe(step.spanContext().spanId);
-    expect(exchange[0]!.attributes).toMatchObject({ [ATTR.tenant]: CONTOSO, [ATTR.cmdlet]: 'Set-Mailbox', [ATTR.httpStatus]: 200, [ATTR.outcome]: 'ok' });
+    expect(exchange[0]!.attributes).toMatchObject({
+      [ATTR.tenant]: CONTOSO,
+      [ATTR.cmdlet]: 'Set-Mailbox',
+      [ATTR.httpStatus]: 200,
+      [ATTR.outcome]: 'ok',
+    });
   });
 
   it('sends Exchange a traceparent of that trace (the client span) and a fresh GUID client-request-id', () => {
@@ -113,31 +153,56 @@ describe('one command, end to end', () => {
     expect(attributes).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
   });
 
-  it('carries the caller\'s correlation id on every log line of the command: API, worker and Exchange session', () => {
+  it("carries the caller's correlation id on every log line of the command: API, worker and Exchange session", () => {
     const ofCommand = lines.filter((l) => l.commandId === id || l.correlationId === correlationId);
     expect(ofCommand.every((l) => l.correlationId === correlationId)).toBe(true);
     expect(ofCommand.every((l) => l.commandId === id)).toBe(true);
     const messages = ofCommand.map((l) => l.msg);
-    expect(messages).toEqual(expect.arrayContaining(['command accepted', 'claimed; waiting for a tenant slot', 'Exchange request', 'command finished']));
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        'command accepted',
+        'claimed; waiting for a tenant slot',
+        'Exchange request',
+        'command finished',
+      ]),
+    );
     // Each client-request-id Exchange saw is in the log with the correlation id.
     for (const r of gw.cloud.exchange.receivedRequests().filter((x) => x.correlationId === correlationId)) {
-      expect(lines.filter((l) => l.requestId === r.clientRequestId)).toEqual([expect.objectContaining({ correlationId, commandId: id, msg: 'Exchange request', status: 200 })]);
+      expect(lines.filter((l) => l.requestId === r.clientRequestId)).toEqual([
+        expect.objectContaining({ correlationId, commandId: id, msg: 'Exchange request', status: 200 }),
+      ]);
     }
   });
 
   it('records the metric points: command outcome, queue age, slot wait, Exchange latency', async () => {
     const m = await telemetry.metrics();
-    expect(total(m.get(METRIC_NAMES.commands), { [ATTR.outcome]: 'succeeded', [ATTR.tenant]: CONTOSO, [ATTR.cmdlet]: 'Set-Mailbox' })).toBeGreaterThanOrEqual(1);
+    expect(
+      total(m.get(METRIC_NAMES.commands), {
+        [ATTR.outcome]: 'succeeded',
+        [ATTR.tenant]: CONTOSO,
+        [ATTR.cmdlet]: 'Set-Mailbox',
+      }),
+    ).toBeGreaterThanOrEqual(1);
     expect(total(m.get(METRIC_NAMES.queueAge), { [ATTR.tenant]: CONTOSO })).toBeGreaterThanOrEqual(1);
     expect(total(m.get(METRIC_NAMES.slotWait), { [ATTR.outcome]: 'acquired' })).toBeGreaterThanOrEqual(1);
-    expect(total(m.get(METRIC_NAMES.exchangeDuration), { [ATTR.cmdlet]: 'Set-Mailbox', [ATTR.httpStatus]: 200, [ATTR.outcome]: 'ok' })).toBeGreaterThanOrEqual(1);
+    expect(
+      total(m.get(METRIC_NAMES.exchangeDuration), {
+        [ATTR.cmdlet]: 'Set-Mailbox',
+        [ATTR.httpStatus]: 200,
+        [ATTR.outcome]: 'ok',
+      }),
+    ).toBeGreaterThanOrEqual(1);
     expect(m.get(METRIC_NAMES.exchangeDuration)?.descriptor.unit).toBe('ms');
   });
 });
 
 describe('correlation ids', () => {
   it('generates one for a caller without, returns it and logs the command with it', async () => {
-    const { res, id, location } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } });
+    const { res, id, location } = await submit({
+      tenant: CONTOSO,
+      cmdlet: 'Get-Mailbox',
+      parameters: { Identity: 'adele.vance@contoso.com' },
+    });
     const generated = res.headers.get('x-correlation-id')!;
     expect(generated).toMatch(UUID);
     expect(generated).not.toBe(id);
@@ -150,12 +215,19 @@ describe('correlation ids', () => {
 
   it('uses the trace id of a traceparent when no x-correlation-id is sent', async () => {
     const traceId = hex(16);
-    const { res } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } }, { traceparent: `00-${traceId}-${hex(8)}-01` });
+    const { res } = await submit(
+      { tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } },
+      { traceparent: `00-${traceId}-${hex(8)}-01` },
+    );
     expect(res.headers.get('x-correlation-id')).toBe(traceId);
   });
 
   it('answers a refused request with the correlation id too', async () => {
-    const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'not a cmdlet' }, { headers: { 'x-correlation-id': 'bad-request-1' } });
+    const res = await gw.post(
+      '/api/commands',
+      { tenant: CONTOSO, cmdlet: 'not a cmdlet' },
+      { headers: { 'x-correlation-id': 'bad-request-1' } },
+    );
     expect(res.status).toBe(422);
     expect(res.headers.get('x-correlation-id')).toBe('bad-request-1');
   });
@@ -166,16 +238,54 @@ describe('every HTTP endpoint', () => {
   // with the status answered, and the same headers on every answer (nosniff once, a correlation id).
   it('has a server span, nosniff and a correlation id, for each kind of endpoint', async () => {
     const admin = await gw.token();
-    const { location } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } });
+    const { location } = await submit({
+      tenant: CONTOSO,
+      cmdlet: 'Get-Mailbox',
+      parameters: { Identity: 'adele.vance@contoso.com' },
+    });
     const json = { 'content-type': 'application/json', authorization: `Bearer ${admin}` };
     const requests: Array<{ span: string; route: string; path: string; init?: RequestInit }> = [
-      { span: 'POST /api/commands', route: '/api/commands', path: '/api/commands', init: { method: 'POST', headers: json, body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Get-Mailbox' }) } },
-      { span: 'POST /api/operations/{name}', route: '/api/operations/{name}', path: '/api/operations/get-mailbox-summary', init: { method: 'POST', headers: json, body: JSON.stringify({ tenant: CONTOSO, identity: 'adele.vance@contoso.com' }) } },
+      {
+        span: 'POST /api/commands',
+        route: '/api/commands',
+        path: '/api/commands',
+        init: { method: 'POST', headers: json, body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Get-Mailbox' }) },
+      },
+      {
+        span: 'POST /api/operations/{name}',
+        route: '/api/operations/{name}',
+        path: '/api/operations/get-mailbox-summary',
+        init: {
+          method: 'POST',
+          headers: json,
+          body: JSON.stringify({ tenant: CONTOSO, identity: 'adele.vance@contoso.com' }),
+        },
+      },
       { span: 'GET /api/commands/{id}', route: '/api/commands/{id}', path: location, init: { headers: json } },
-      { span: 'GET /api/diagnostics/{tenant}', route: '/api/diagnostics/{tenant}', path: '/api/diagnostics/nowhere.example', init: { headers: json } },
-      { span: 'POST /api/events/graph', route: '/api/events/graph', path: '/api/events/graph?validationToken=handshake-1', init: { method: 'POST' } },
-      { span: 'OPTIONS /api/events/eventgrid', route: '/api/events/eventgrid', path: '/api/events/eventgrid', init: { method: 'OPTIONS', headers: { 'webhook-request-origin': 'eventgrid.azure.net' } } },
-      { span: 'GET /api/events/{id}', route: '/api/events/{id}', path: '/api/events/no-such-event', init: { headers: json } },
+      {
+        span: 'GET /api/diagnostics/{tenant}',
+        route: '/api/diagnostics/{tenant}',
+        path: '/api/diagnostics/nowhere.example',
+        init: { headers: json },
+      },
+      {
+        span: 'POST /api/events/graph',
+        route: '/api/events/graph',
+        path: '/api/events/graph?validationToken=handshake-1',
+        init: { method: 'POST' },
+      },
+      {
+        span: 'OPTIONS /api/events/eventgrid',
+        route: '/api/events/eventgrid',
+        path: '/api/events/eventgrid',
+        init: { method: 'OPTIONS', headers: { 'webhook-request-origin': 'eventgrid.azure.net' } },
+      },
+      {
+        span: 'GET /api/events/{id}',
+        route: '/api/events/{id}',
+        path: '/api/events/no-such-event',
+        init: { headers: json },
+      },
       { span: 'GET /api/health', route: '/api/health', path: '/api/health' },
       { span: 'GET /api/openapi.json', route: '/api/openapi.json', path: '/api/openapi.json' },
       { span: 'GET /api/portal/{*asset}', route: '/api/portal/{*asset}', path: '/api/portal/' },
@@ -183,17 +293,33 @@ describe('every HTTP endpoint', () => {
     ];
     for (const r of requests) {
       const traceId = hex(16);
-      const res = await fetch(`${gw.host.url}${r.path}`, { ...r.init, headers: { ...(r.init?.headers as Record<string, string>), traceparent: `00-${traceId}-${hex(8)}-01` } });
+      const res = await fetch(`${gw.host.url}${r.path}`, {
+        ...r.init,
+        headers: { ...(r.init?.headers as Record<string, string>), traceparent: `00-${traceId}-${hex(8)}-01` },
+      });
       await res.arrayBuffer();
-      expect({ path: r.path, nosniff: res.headers.get('x-content-type-options'), correlated: Boolean(res.headers.get('x-correlation-id')) }).toEqual({ path: r.path, nosniff: 'nosniff', correlated: true });
+      expect({
+        path: r.path,
+        nosniff: res.headers.get('x-content-type-options'),
+        correlated: Boolean(res.headers.get('x-correlation-id')),
+      }).toEqual({ path: r.path, nosniff: 'nosniff', correlated: true });
       const span = await until(`the span of ${r.span}`, () => spansOf(traceId).find((s) => s.kind === SpanKind.SERVER));
-      expect({ name: span.name, route: span.attributes[ATTR.httpRoute], status: span.attributes[ATTR.httpStatus] }).toEqual({ name: r.span, route: r.route, status: res.status });
+      expect({
+        name: span.name,
+        route: span.attributes[ATTR.httpRoute],
+        status: span.attributes[ATTR.httpStatus],
+      }).toEqual({ name: r.span, route: r.route, status: res.status });
     }
   });
 
-  it('keeps a handler\'s own headers: the command status answers with the command\'s correlation id', async () => {
-    const { location } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } }, { 'x-correlation-id': 'poll-me-1' });
-    const res = await fetch(`${gw.host.url}${location}`, { headers: { authorization: `Bearer ${await gw.token()}`, 'x-correlation-id': 'the-poller' } });
+  it("keeps a handler's own headers: the command status answers with the command's correlation id", async () => {
+    const { location } = await submit(
+      { tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } },
+      { 'x-correlation-id': 'poll-me-1' },
+    );
+    const res = await fetch(`${gw.host.url}${location}`, {
+      headers: { authorization: `Bearer ${await gw.token()}`, 'x-correlation-id': 'the-poller' },
+    });
     expect(res.headers.get('x-correlation-id')).toBe('poll-me-1');
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
   });
@@ -208,15 +334,36 @@ describe('throttling', () => {
     const deferredBefore = total(before.get(METRIC_NAMES.commands), { [ATTR.outcome]: 'deferred' });
 
     gw.cloud.exchange.configure({ faults: { rate: 1, kinds: ['http429'], slowMs: 2000 } });
-    const { location } = await submit({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } });
-    await until('a 429 counted', async () => total((await telemetry.metrics()).get(METRIC_NAMES.throttled), { [ATTR.throttleKind]: 'http429', [ATTR.tenant]: CONTOSO }) > throttledBefore('http429'));
+    const { location } = await submit({
+      tenant: CONTOSO,
+      cmdlet: 'Get-Mailbox',
+      parameters: { Identity: 'adele.vance@contoso.com' },
+    });
+    await until(
+      'a 429 counted',
+      async () =>
+        total((await telemetry.metrics()).get(METRIC_NAMES.throttled), {
+          [ATTR.throttleKind]: 'http429',
+          [ATTR.tenant]: CONTOSO,
+        }) > throttledBefore('http429'),
+    );
     gw.cloud.exchange.configure({ faults: { rate: 1, kinds: ['concurrencyText'], slowMs: 2000 } });
-    await until('a concurrency answer counted', async () => total((await telemetry.metrics()).get(METRIC_NAMES.throttled), { [ATTR.throttleKind]: 'concurrency' }) > throttledBefore('concurrency'), 20_000);
+    await until(
+      'a concurrency answer counted',
+      async () =>
+        total((await telemetry.metrics()).get(METRIC_NAMES.throttled), { [ATTR.throttleKind]: 'concurrency' }) >
+        throttledBefore('concurrency'),
+      20_000,
+    );
     gw.cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 2000 } });
     expect(await gw.waitFor(location, 20_000)).toMatchObject({ status: 'succeeded' });
 
     const after = await telemetry.metrics();
-    expect(total(after.get(METRIC_NAMES.commands), { [ATTR.outcome]: 'deferred' })).toBeGreaterThanOrEqual(deferredBefore + 2);
-    expect(total(after.get(METRIC_NAMES.exchangeDuration), { [ATTR.httpStatus]: 429, [ATTR.outcome]: 'throttled' })).toBeGreaterThanOrEqual(1);
+    expect(total(after.get(METRIC_NAMES.commands), { [ATTR.outcome]: 'deferred' })).toBeGreaterThanOrEqual(
+      deferredBefore + 2,
+    );
+    expect(
+      total(after.get(METRIC_NAMES.exchangeDuration), { [ATTR.httpStatus]: 429, [ATTR.outcome]: 'throttled' }),
+    ).toBeGreaterThanOrEqual(1);
   });
 });

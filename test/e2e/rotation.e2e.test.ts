@@ -28,7 +28,11 @@ beforeAll(async () => {
 afterAll(() => cloud.stop());
 
 async function control(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await fetch(`${cloud.endpoints.control}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${cloud.endpoints.control}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   if (res.status >= 300) throw new Error(`${method} ${path} answered ${res.status}: ${await res.text()}`);
   return (await res.json()) as Record<string, unknown>;
 }
@@ -46,14 +50,23 @@ function reads(): Record<string, number> {
  * Submits `count` commands (20 at a time), calls `midway` once a third are accepted, and waits
  * until every command is finished. Returns the finished commands.
  */
-async function run(gw: TestGateway, token: string, count: number, midway: () => Promise<void>): Promise<Array<Record<string, unknown>>> {
+async function run(
+  gw: TestGateway,
+  token: string,
+  count: number,
+  midway: () => Promise<void>,
+): Promise<Array<Record<string, unknown>>> {
   const locations: string[] = [];
   let next = 0;
   let triggered: Promise<void> | undefined;
   const submit = async () => {
     while (next < count) {
       next++;
-      const res = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Get-AcceptedDomain', parameters: {} }, { token });
+      const res = await gw.post(
+        '/api/commands',
+        { tenant: CONTOSO, cmdlet: 'Get-AcceptedDomain', parameters: {} },
+        { token },
+      );
       if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
       locations.push(res.headers.get('location')!);
       if (locations.length === Math.floor(count / 3)) triggered = midway();
@@ -95,9 +108,16 @@ describe('certificate rotation under load', () => {
       let newThumbprint = '';
       const done = await run(gw, token, COMMANDS, async () => {
         const next = createAppCertificate({ commonName: 'exo-contoso-rotated' });
-        newVersion = cloud.keyVault.importCertificate('contoso-kv', 'exo-contoso', next, 'application/x-pkcs12').version;
+        newVersion = cloud.keyVault.importCertificate(
+          'contoso-kv',
+          'exo-contoso',
+          next,
+          'application/x-pkcs12',
+        ).version;
         newThumbprint = next.sha1Thumbprint;
-        await control('POST', `/entra/apps/${CERT_APP}/keyCredentials`, { keyVault: { vault: 'contoso-kv', name: 'exo-contoso', version: newVersion } });
+        await control('POST', `/entra/apps/${CERT_APP}/keyCredentials`, {
+          keyVault: { vault: 'contoso-kv', name: 'exo-contoso', version: newVersion },
+        });
         await control('DELETE', `/entra/apps/${CERT_APP}/keyCredentials/${before.sha1Thumbprint}`);
       });
       const failed = done.filter((c) => c.status !== 'succeeded');
@@ -106,8 +126,12 @@ describe('certificate rotation under load', () => {
       const lists = cloud.context.stats.snapshot().keyVaultLists.byKey['contoso-kv|secret|exo-contoso'] ?? 0;
       const audit = await gw.services.audit().forTenantDay(CONTOSO, new Date().toISOString().slice(0, 10));
       const tokenThumbprints = new Set(audit.filter((a) => a.event === 'token').map((a) => a.thumbprint));
-      const rotatingWaits = audit.filter((a) => a.event === 'deferred' && /during a credential rotation/.test(a.detail ?? '')).length;
-      console.log(`ROTATION_E2E ${JSON.stringify({ commands: done.length, failed: failed.length, retried: retried.length, keyVaultReads: kvReads, newVersion, versionListings: lists, rotatingWaits, tokenRequests: cloud.context.stats.snapshot().tokenRequests.byKey[`${CONTOSO}|${CERT_APP}|https://outlook.office365.com`] })}`);
+      const rotatingWaits = audit.filter(
+        (a) => a.event === 'deferred' && /during a credential rotation/.test(a.detail ?? ''),
+      ).length;
+      console.log(
+        `ROTATION_E2E ${JSON.stringify({ commands: done.length, failed: failed.length, retried: retried.length, keyVaultReads: kvReads, newVersion, versionListings: lists, rotatingWaits, tokenRequests: cloud.context.stats.snapshot().tokenRequests.byKey[`${CONTOSO}|${CERT_APP}|https://outlook.office365.com`] })}`,
+      );
       expect(done).toHaveLength(COMMANDS);
       expect(failed.map((c) => c.error)).toEqual([]);
       expect(kvReads[newVersion]).toBeGreaterThanOrEqual(1);
@@ -125,7 +149,10 @@ describe('certificate rotation under load', () => {
   }, 240_000);
 
   it(`${COMMANDS} commands, Key Vault auto-renews the certificate mid-run and Entra ID does not know the new version: 0 failed, health warns naming the version and the app`, async () => {
-    const gw = await startTestGateway({ cloud, overrides: { worker: { backoff: { baseMs: 1000, maxMs: 2000 } }, credentials: { refreshIntervalMs: 2000 } } });
+    const gw = await startTestGateway({
+      cloud,
+      overrides: { worker: { backoff: { baseMs: 1000, maxMs: 2000 } }, credentials: { refreshIntervalMs: 2000 } },
+    });
     try {
       const token = await gw.token();
       cloud.context.tokens.lifetimeSeconds = 4;
@@ -137,8 +164,13 @@ describe('certificate rotation under load', () => {
       const failed = done.filter((c) => c.status !== 'succeeded');
       const kvReads = reads();
       const health = await gw.get('/api/health', null);
-      const body = (await health.json()) as { status: string; dependencies: Record<string, { status: string; detail: string }> };
-      console.log(`AUTORENEW_E2E ${JSON.stringify({ commands: done.length, failed: failed.length, retried: done.filter((c) => Number(c.attempts) > 1).length, keyVaultReads: kvReads, renewed, health: body.dependencies.certificates })}`);
+      const body = (await health.json()) as {
+        status: string;
+        dependencies: Record<string, { status: string; detail: string }>;
+      };
+      console.log(
+        `AUTORENEW_E2E ${JSON.stringify({ commands: done.length, failed: failed.length, retried: done.filter((c) => Number(c.attempts) > 1).length, keyVaultReads: kvReads, renewed, health: body.dependencies.certificates })}`,
+      );
       expect(done).toHaveLength(COMMANDS);
       expect(failed.map((c) => c.error)).toEqual([]);
       expect(kvReads[renewed]).toBeGreaterThanOrEqual(1);

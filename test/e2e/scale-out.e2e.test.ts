@@ -16,7 +16,10 @@ let token: string;
 const children: ChildProcess[] = [];
 
 async function startHost(): Promise<{ child: ChildProcess; url: string }> {
-  const host = await spawnHostProcess({ functionsModule: join(__dirname, '../../sandbox/app-functions.ts'), env: { ...process.env, ...env } });
+  const host = await spawnHostProcess({
+    functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
+    env: { ...process.env, ...env },
+  });
   children.push(host.child);
   return host;
 }
@@ -38,13 +41,20 @@ afterAll(async () => {
 });
 
 async function submit(url: string, parameters: Record<string, unknown>): Promise<string> {
-  const res = await fetch(`${url}/api/commands`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters }) });
+  const res = await fetch(`${url}/api/commands`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters }),
+  });
   expect(res.status).toBe(202);
   return res.headers.get('location')!;
 }
 
 async function status(url: string, location: string): Promise<Record<string, unknown>> {
-  return (await (await fetch(`${url}${location}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<string, unknown>;
+  return (await (await fetch(`${url}${location}`, { headers: { authorization: `Bearer ${token}` } })).json()) as Record<
+    string,
+    unknown
+  >;
 }
 
 async function waitAll(url: string, locations: string[], timeoutMs: number): Promise<Array<Record<string, unknown>>> {
@@ -52,7 +62,8 @@ async function waitAll(url: string, locations: string[], timeoutMs: number): Pro
   for (;;) {
     const all = await Promise.all(locations.map((l) => status(url, l)));
     if (all.every((s) => s.status === 'succeeded' || s.status === 'failed')) return all;
-    if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(all.filter((s) => s.status !== 'succeeded').slice(0, 3))}`);
+    if (Date.now() > deadline)
+      throw new Error(`not finished: ${JSON.stringify(all.filter((s) => s.status !== 'succeeded').slice(0, 3))}`);
     await new Promise((r) => setTimeout(r, 200));
   }
 }
@@ -63,8 +74,18 @@ describe('scale-out: two host processes', () => {
     cloud.exchange.configure({ latencyMs: 100, maxConcurrencyPerTenant: 3 });
     cloud.context.stats.reset();
     cloud.exchange.clearJournal();
-    const users = cloud.context.directory.users(CONTOSO).filter((u) => u.mailbox !== 'None').map((u) => u.alias);
-    const locations = await Promise.all(Array.from({ length: 24 }, (_, i) => submit(i % 2 ? a.url : b.url, { Identity: users[i % users.length], [`CustomAttribute${(i % 10) + 1}`]: `scale-${i}` })));
+    const users = cloud.context.directory
+      .users(CONTOSO)
+      .filter((u) => u.mailbox !== 'None')
+      .map((u) => u.alias);
+    const locations = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        submit(i % 2 ? a.url : b.url, {
+          Identity: users[i % users.length],
+          [`CustomAttribute${(i % 10) + 1}`]: `scale-${i}`,
+        }),
+      ),
+    );
     const results = await waitAll(a.url, locations, 60_000);
     expect(results.every((r) => r.status === 'succeeded')).toBe(true);
     expect(cloud.context.stats.snapshot().exchange[CONTOSO]!.maxInFlight).toBeLessThanOrEqual(3);
@@ -79,7 +100,11 @@ describe('scale-out: two host processes', () => {
     // Only the two doomed hosts exist while the commands start running.
     const entry = (await Promise.all([startHost()]))[0]!; // serves HTTP, then dies with the others
     const doomed = [...hosts, entry.child];
-    const locations = await Promise.all(Array.from({ length: 6 }, (_, i) => submit(entry.url, { Identity: 'megan.bowen', [`CustomAttribute${i + 10}`]: `kill-${Date.now()}` })));
+    const locations = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        submit(entry.url, { Identity: 'megan.bowen', [`CustomAttribute${i + 10}`]: `kill-${Date.now()}` }),
+      ),
+    );
     const deadline = Date.now() + 15_000;
     let running = 0;
     while (Date.now() < deadline && running === 0) {
@@ -96,7 +121,8 @@ describe('scale-out: two host processes', () => {
     const effects = cloud.exchange.journal().filter((e) => e.identity === 'megan.bowen@contoso.com');
     expect(effects).toHaveLength(6);
     const perAttribute = new Map<string, number>();
-    for (const e of effects) for (const k of Object.keys(e.parameters)) perAttribute.set(k, (perAttribute.get(k) ?? 0) + 1);
+    for (const e of effects)
+      for (const k of Object.keys(e.parameters)) perAttribute.set(k, (perAttribute.get(k) ?? 0) + 1);
     expect([...perAttribute.values()].every((n) => n === 1)).toBe(true);
   });
 });

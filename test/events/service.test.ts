@@ -17,17 +17,30 @@ import { AuditLog } from '../../shared/commands/audit';
 import { silentLogger } from '../../shared/observability/logger';
 import type { TenantConfig } from '../../shared/config/tenant';
 
-const TENANT: TenantConfig = { tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01', domain: 'contoso.onmicrosoft.com', clientId: 'x', credential: { clientSecret: { vaultUrl: 'https://kv', name: 'x' } }, maxConcurrency: 3 };
+const TENANT: TenantConfig = {
+  tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01',
+  domain: 'contoso.onmicrosoft.com',
+  clientId: 'x',
+  credential: { clientSecret: { vaultUrl: 'https://kv', name: 'x' } },
+  maxConcurrency: 3,
+};
 const USER = '8a2d5f3e-0003-4000-8000-00000000cc1b';
 
 /** Exchange's WhenChangedUTC in the scripted reads: after every event time used below, unless a test says otherwise. */
 const SYNCED = '2026-11-25T11:00:00.000Z';
 
-function setup(read: () => Promise<UserAttributes | undefined>, o: { syncWait?: SyncWaitOptions; whenChanged?: () => string | undefined } = {}) {
+function setup(
+  read: () => Promise<UserAttributes | undefined>,
+  o: { syncWait?: SyncWaitOptions; whenChanged?: () => string | undefined } = {},
+) {
   const connection = testStorageConnectionString();
-  const store = new EventStore(TableClient.fromConnectionString(connection, uniqueName('evtsvc'), { allowInsecureConnection: true }));
+  const store = new EventStore(
+    TableClient.fromConnectionString(connection, uniqueName('evtsvc'), { allowInsecureConnection: true }),
+  );
   const queue = new QueueClient(connection, uniqueName('evtsvc'));
-  const audit = new AuditLog(TableClient.fromConnectionString(connection, uniqueName('auditsvc'), { allowInsecureConnection: true }));
+  const audit = new AuditLog(
+    TableClient.fromConnectionString(connection, uniqueName('auditsvc'), { allowInsecureConnection: true }),
+  );
   let reads = 0;
   const readState = async (): Promise<UserState | undefined> => {
     reads++;
@@ -53,7 +66,16 @@ function setup(read: () => Promise<UserAttributes | undefined>, o: { syncWait?: 
   return { service, store, queue, audit, reads: () => reads };
 }
 
-const event = (id: string, time: string, kind: UserEvent['kind'] = 'updated'): UserEvent => ({ id, key: eventKey(id), schema: 'eventgrid', type: kind === 'deleted' ? 'Microsoft.Graph.UserDeleted' : 'Microsoft.Graph.UserUpdated', kind, tenantId: TENANT.tenantId, userId: USER, time });
+const event = (id: string, time: string, kind: UserEvent['kind'] = 'updated'): UserEvent => ({
+  id,
+  key: eventKey(id),
+  schema: 'eventgrid',
+  type: kind === 'deleted' ? 'Microsoft.Graph.UserDeleted' : 'Microsoft.Graph.UserUpdated',
+  kind,
+  tenantId: TENANT.tenantId,
+  userId: USER,
+  time,
+});
 
 async function drain(queue: QueueClient, service: EventService): Promise<void> {
   const { receivedMessageItems } = await queue.receiveMessages({ numberOfMessages: 32 });
@@ -89,18 +111,29 @@ describe('events worker', () => {
     open();
     await draining;
     const records = [await service.get('e1'), await service.get('e2')];
-    expect(records.flatMap((r) => r?.changes ?? [])).toEqual([{ attribute: 'Department', from: 'Engineering', to: 'Finance' }]);
+    expect(records.flatMap((r) => r?.changes ?? [])).toEqual([
+      { attribute: 'Department', from: 'Engineering', to: 'Finance' },
+    ]);
     expect(records.every((r) => r?.status === 'done' || r?.status === 'stale')).toBe(true);
-    expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({ attributes: { Department: 'Finance' }, whenChanged: SYNCED });
+    expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({
+      attributes: { Department: 'Finance' },
+      whenChanged: SYNCED,
+    });
   });
 
   it('a duplicate message or delivery does nothing; an older event finds nothing new and is stale', async () => {
     const { service, queue, audit, reads } = setup(async () => ({ Department: 'Sales' }));
     await Promise.all([service.init(), audit.init()]);
-    expect(await service.accept([event('new', '2026-11-25T10:05:00.000Z')])).toMatchObject({ accepted: 1, duplicates: 0 });
+    expect(await service.accept([event('new', '2026-11-25T10:05:00.000Z')])).toMatchObject({
+      accepted: 1,
+      duplicates: 0,
+    });
     await drain(queue, service);
     expect(reads()).toBe(1);
-    expect(await service.accept([event('new', '2026-11-25T10:05:00.000Z')])).toMatchObject({ accepted: 0, duplicates: 1 });
+    expect(await service.accept([event('new', '2026-11-25T10:05:00.000Z')])).toMatchObject({
+      accepted: 0,
+      duplicates: 1,
+    });
     expect((await queue.getProperties()).approximateMessagesCount).toBe(0);
     expect(await service.process({ v: 1, key: eventKey('new') })).toBe('alreadyProcessed');
     await service.accept([event('old', '2026-11-25T10:00:00.000Z')]);
@@ -114,11 +147,17 @@ describe('events worker', () => {
   it('Exchange does not show the change yet: the event waits (snapshot unmoved), then acts once Exchange has it', async () => {
     let state: UserAttributes = { AccountDisabled: false };
     let whenChanged = '2026-11-25T09:00:00.000Z';
-    const { service, store, queue, audit, reads } = setup(async () => ({ ...state }), { syncWait: { firstDelaySeconds: 1, maxWaitSeconds: 3600 }, whenChanged: () => whenChanged });
+    const { service, store, queue, audit, reads } = setup(async () => ({ ...state }), {
+      syncWait: { firstDelaySeconds: 1, maxWaitSeconds: 3600 },
+      whenChanged: () => whenChanged,
+    });
     await Promise.all([service.init(), audit.init()]);
     await service.accept([event('base', '2026-11-25T08:59:00.000Z')]);
     await drain(queue, service);
-    expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({ attributes: { AccountDisabled: false }, whenChanged });
+    expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({
+      attributes: { AccountDisabled: false },
+      whenChanged,
+    });
 
     // The account was disabled in Entra at 10:00; Exchange still shows the old state.
     await service.accept([event('leaver', '2026-11-25T10:00:00.000Z')]);
@@ -134,15 +173,36 @@ describe('events worker', () => {
     whenChanged = '2026-11-25T10:20:00.000Z';
     await new Promise((r) => setTimeout(r, 1200));
     await drain(queue, service);
-    expect(await service.get('leaver')).toMatchObject({ status: 'done', effectiveKind: 'updated', changes: [{ attribute: 'AccountDisabled', from: false, to: true }] });
-    expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({ attributes: { AccountDisabled: true }, whenChanged: '2026-11-25T10:20:00.000Z' });
+    expect(await service.get('leaver')).toMatchObject({
+      status: 'done',
+      effectiveKind: 'updated',
+      changes: [{ attribute: 'AccountDisabled', from: false, to: true }],
+    });
+    expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({
+      attributes: { AccountDisabled: true },
+      whenChanged: '2026-11-25T10:20:00.000Z',
+    });
     expect(reads()).toBe(3);
   });
 
   it('never shown within the maximum wait: given up visibly, nothing done, snapshot unmoved', async () => {
-    const { service, store, queue, audit } = setup(async () => ({ Department: 'Sales' }), { syncWait: { firstDelaySeconds: 1, maxWaitSeconds: 1 }, whenChanged: () => '2026-11-25T09:00:00.000Z' });
+    const { service, store, queue, audit } = setup(async () => ({ Department: 'Sales' }), {
+      syncWait: { firstDelaySeconds: 1, maxWaitSeconds: 1 },
+      whenChanged: () => '2026-11-25T09:00:00.000Z',
+    });
     await Promise.all([service.init(), audit.init()]);
-    await store.saveSnapshot({ tenantId: TENANT.tenantId, userId: USER, attributes: { Department: 'Sales' }, eventTime: '2026-11-25T09:00:00.000Z', whenChanged: '2026-11-25T09:00:00.000Z', eventId: 'seed', updatedAt: '2026-11-25T09:00:00.000Z' }, undefined);
+    await store.saveSnapshot(
+      {
+        tenantId: TENANT.tenantId,
+        userId: USER,
+        attributes: { Department: 'Sales' },
+        eventTime: '2026-11-25T09:00:00.000Z',
+        whenChanged: '2026-11-25T09:00:00.000Z',
+        eventId: 'seed',
+        updatedAt: '2026-11-25T09:00:00.000Z',
+      },
+      undefined,
+    );
     await service.accept([event('quiet', '2026-11-25T10:00:00.000Z')]);
     await drain(queue, service);
     const record = await service.get('quiet');
@@ -153,7 +213,9 @@ describe('events worker', () => {
 
   it('a forged UserDeleted for a user Exchange still has: not trusted, the snapshot stays, no joiner on the next event', async () => {
     let state: UserAttributes = { Department: 'Sales' };
-    const { service, store, queue, audit } = setup(async () => ({ ...state }), { syncWait: { firstDelaySeconds: 1, maxWaitSeconds: 1 } });
+    const { service, store, queue, audit } = setup(async () => ({ ...state }), {
+      syncWait: { firstDelaySeconds: 1, maxWaitSeconds: 1 },
+    });
     await Promise.all([service.init(), audit.init()]);
     await service.accept([event('seen', '2026-11-25T10:00:00.000Z')]);
     await drain(queue, service);
@@ -162,11 +224,18 @@ describe('events worker', () => {
     const forged = await service.get('forged-delete');
     expect(forged).toMatchObject({ status: 'ignored' });
     expect(forged?.detail).toMatch(/^The deletion was not confirmed/);
-    expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({ attributes: { Department: 'Sales' }, eventId: 'seen' });
+    expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({
+      attributes: { Department: 'Sales' },
+      eventId: 'seen',
+    });
     state = { Department: 'Finance' };
     await service.accept([event('next', '2026-11-25T10:02:00.000Z')]);
     await drain(queue, service);
-    expect(await service.get('next')).toMatchObject({ status: 'done', effectiveKind: 'updated', changes: [{ attribute: 'Department', from: 'Sales', to: 'Finance' }] });
+    expect(await service.get('next')).toMatchObject({
+      status: 'done',
+      effectiveKind: 'updated',
+      changes: [{ attribute: 'Department', from: 'Sales', to: 'Finance' }],
+    });
     const audited = await audit.forTenantDay(TENANT.tenantId, new Date().toISOString().slice(0, 10));
     expect(audited.some((e) => e.eventId === 'forged-delete' && e.outcome === 'ignored')).toBe(true);
   });
@@ -199,6 +268,9 @@ describe('events worker', () => {
     whenChanged = '2026-11-25T10:06:00.000Z';
     await service.accept([event('leaver', '2026-11-25T10:05:00.000Z')]);
     await drain(queue, service);
-    expect(await service.get('leaver')).toMatchObject({ status: 'done', changes: [{ attribute: 'AccountDisabled', from: false, to: true }] });
+    expect(await service.get('leaver')).toMatchObject({
+      status: 'done',
+      changes: [{ attribute: 'AccountDisabled', from: false, to: true }],
+    });
   });
 });

@@ -32,7 +32,14 @@ function servicesFor(entry: { clientId: string; credential: unknown }): AppServi
   const tenantsFile = join(dir, 'tenants.json');
   writeFileSync(tenantsFile, JSON.stringify([{ tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', ...entry }]));
   const services = createAppServices(
-    { AzureWebJobsStorage: testStorageConnectionString(), ...cloud.env(), TENANTS_FILE: tenantsFile, GATEWAY_AUTH: 'none', AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''), COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, '') },
+    {
+      AzureWebJobsStorage: testStorageConnectionString(),
+      ...cloud.env(),
+      TENANTS_FILE: tenantsFile,
+      GATEWAY_AUTH: 'none',
+      AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''),
+      COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, ''),
+    },
     { logger: silentLogger, credential: new DefaultAzureCredential() },
   );
   opened.push(services);
@@ -41,11 +48,15 @@ function servicesFor(entry: { clientId: string; credential: unknown }): AppServi
 
 const vault = () => cloud.endpoints.vaultUrl('contoso-kv');
 /** Cmdlets Exchange was asked to run (refused ones too; not the anonymous reachability check, which names none). */
-const invokeCommands = () => cloud.exchange.receivedRequests().filter((r) => r.path.endsWith('/InvokeCommand') && r.cmdlet).length;
+const invokeCommands = () =>
+  cloud.exchange.receivedRequests().filter((r) => r.path.endsWith('/InvokeCommand') && r.cmdlet).length;
 
 describe('health and Exchange access', () => {
   it('is degraded for a tenant whose app Exchange refuses, naming the tenant and the fix, after one probe', async () => {
-    const services = servicesFor({ clientId: NO_ROLE_APP, credential: { clientSecret: { vaultUrl: vault(), name: 'exo-no-wids-secret' } } });
+    const services = servicesFor({
+      clientId: NO_ROLE_APP,
+      credential: { clientSecret: { vaultUrl: vault(), name: 'exo-no-wids-secret' } },
+    });
     const before = invokeCommands();
     const report = await services.health().report();
     expect(report.status).toBe('degraded');
@@ -54,17 +65,33 @@ describe('health and Exchange access', () => {
     expect(access.detail).toMatch(/contoso\.onmicrosoft\.com/);
     expect(access.detail).toMatch(/HTTP 403/);
     expect(access.detail).toMatch(/Exchange Administrator/);
-    expect(access.data).toMatchObject({ tenants: [{ tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', status: 403, exceptionType: 'Token.NoEntraRole', remediation: expect.stringMatching(/Add-RoleGroupMember.*Exchange Administrator/) }] });
+    expect(access.data).toMatchObject({
+      tenants: [
+        {
+          tenantId: CONTOSO,
+          domain: 'contoso.onmicrosoft.com',
+          status: 403,
+          exceptionType: 'Token.NoEntraRole',
+          remediation: expect.stringMatching(/Add-RoleGroupMember.*Exchange Administrator/),
+        },
+      ],
+    });
     expect(invokeCommands() - before).toBe(1);
   });
 
   it('is up for a tenant whose app can run cmdlets, and reuses what commands already showed instead of probing', async () => {
-    const services = servicesFor({ clientId: CERT_APP, credential: { certificate: { vaultUrl: vault(), name: 'exo-contoso' } } });
+    const services = servicesFor({
+      clientId: CERT_APP,
+      credential: { certificate: { vaultUrl: vault(), name: 'exo-contoso' } },
+    });
     // Traffic first: the diagnostics' Exchange read (Get-AcceptedDomain) shows the app can run cmdlets.
     expect((await services.diagnostics().run(services.tenants().get(CONTOSO)!)).ok).toBe(true);
     const before = invokeCommands();
     const report = await services.health().report();
-    expect(report.dependencies.exchangeAccess).toMatchObject({ status: 'up', detail: expect.stringMatching(/contoso\.onmicrosoft\.com/) });
+    expect(report.dependencies.exchangeAccess).toMatchObject({
+      status: 'up',
+      detail: expect.stringMatching(/contoso\.onmicrosoft\.com/),
+    });
     expect(invokeCommands()).toBe(before);
   });
 });

@@ -5,7 +5,12 @@ import { ExchangeError } from '../../shared/exchange/errors';
 import { CredentialError } from '../../shared/credentials/errors';
 
 const ok = (name: string): HealthCheck => ({ name, run: async () => `${name} fine` });
-const failing = (name: string, message: string): HealthCheck => ({ name, run: async () => { throw Object.assign(new Error(message), { code: 'ECONNREFUSED' }); } });
+const failing = (name: string, message: string): HealthCheck => ({
+  name,
+  run: async () => {
+    throw Object.assign(new Error(message), { code: 'ECONNREFUSED' });
+  },
+});
 
 describe('HealthService', () => {
   it('is healthy when every check is up', async () => {
@@ -22,10 +27,19 @@ describe('HealthService', () => {
   });
 
   it('reports a degraded dependency (works, an admin should act) without making the gateway unhealthy', async () => {
-    const degraded: HealthCheck = { name: 'certificates', run: async () => ({ status: 'degraded', detail: 'warning: new certificate version v2 is not registered on app a' }) };
+    const degraded: HealthCheck = {
+      name: 'certificates',
+      run: async () => ({
+        status: 'degraded',
+        detail: 'warning: new certificate version v2 is not registered on app a',
+      }),
+    };
     const report = await new HealthService({ checks: [ok('storage'), degraded] }).report();
     expect(report.status).toBe('degraded'); // answered 200: degraded is not unhealthy
-    expect(report.dependencies.certificates).toMatchObject({ status: 'degraded', detail: 'warning: new certificate version v2 is not registered on app a' });
+    expect(report.dependencies.certificates).toMatchObject({
+      status: 'degraded',
+      detail: 'warning: new certificate version v2 is not registered on app a',
+    });
   });
 
   it('times out a hanging check instead of hanging the probe', async () => {
@@ -38,7 +52,14 @@ describe('HealthService', () => {
 
   it('shares one round of checks between concurrent probes and caches it briefly', async () => {
     let runs = 0;
-    const counting: HealthCheck = { name: 'storage', run: async () => { runs++; await new Promise((r) => setTimeout(r, 20)); return 'ok'; } };
+    const counting: HealthCheck = {
+      name: 'storage',
+      run: async () => {
+        runs++;
+        await new Promise((r) => setTimeout(r, 20));
+        return 'ok';
+      },
+    };
     let now = 1_000;
     const service = new HealthService({ checks: [counting], cacheMs: 5000, now: () => now });
     await Promise.all([service.report(), service.report(), service.report()]);
@@ -54,7 +75,11 @@ describe('HealthService', () => {
 
 describe('parseBearerChallenge', () => {
   it('reads Key Vault style challenges', () => {
-    expect(parseBearerChallenge('Bearer authorization="https://login.microsoftonline.com/72f988bf", resource="https://vault.azure.net"')).toEqual({
+    expect(
+      parseBearerChallenge(
+        'Bearer authorization="https://login.microsoftonline.com/72f988bf", resource="https://vault.azure.net"',
+      ),
+    ).toEqual({
       authorization: 'https://login.microsoftonline.com/72f988bf',
       resource: 'https://vault.azure.net',
     });
@@ -64,27 +89,58 @@ describe('parseBearerChallenge', () => {
 
 describe('degraded dependencies', () => {
   it('reports degraded (not unhealthy) when a check finds a partial failure, with its facts', async () => {
-    const partial: HealthCheck = { name: 'exchangeAccess', run: async () => ({ status: 'degraded', detail: 'one tenant refused', data: { tenants: ['t1'] } }) };
+    const partial: HealthCheck = {
+      name: 'exchangeAccess',
+      run: async () => ({ status: 'degraded', detail: 'one tenant refused', data: { tenants: ['t1'] } }),
+    };
     const report = await new HealthService({ checks: [ok('storage'), partial] }).report();
     expect(report.status).toBe('degraded');
-    expect(report.dependencies.exchangeAccess).toMatchObject({ status: 'degraded', detail: 'one tenant refused', data: { tenants: ['t1'] } });
-    expect((await new HealthService({ checks: [partial, failing('keyVault', 'x')] }).report()).status).toBe('unhealthy');
+    expect(report.dependencies.exchangeAccess).toMatchObject({
+      status: 'degraded',
+      detail: 'one tenant refused',
+      data: { tenants: ['t1'] },
+    });
+    expect((await new HealthService({ checks: [partial, failing('keyVault', 'x')] }).report()).status).toBe(
+      'unhealthy',
+    );
   });
 });
 
 describe('exchangeAccess check', () => {
   const contoso = { tenantId: 'c-1', domain: 'contoso.onmicrosoft.com' };
   const fabrikam = { tenantId: 'f-2', domain: 'fabrikam.onmicrosoft.com' };
-  const refused = new ExchangeError({ category: 'auth', status: 403, message: 'Exchange refused the request (HTTP 403) without an explanation.', exceptionType: 'Token.MissingExchangeRole', remediation: 'Assign the Entra role Exchange Administrator.', requestId: 'r-1' });
+  const refused = new ExchangeError({
+    category: 'auth',
+    status: 403,
+    message: 'Exchange refused the request (HTTP 403) without an explanation.',
+    exceptionType: 'Token.MissingExchangeRole',
+    remediation: 'Assign the Entra role Exchange Administrator.',
+    requestId: 'r-1',
+  });
 
   function setup() {
     let now = 1_000_000;
     const monitor = new ExchangeAccessMonitor({ now: () => now });
     const probes: string[] = [];
     let answer: (tenantId: string) => void = (t) => monitor.accepted(t, 'Get-AcceptedDomain');
-    const check = exchangeAccessCheck({ tenants: () => [contoso, fabrikam], monitor, probe: async (t) => { probes.push(t.tenantId); answer(t.tenantId); }, now: () => now, probeWaitMs: 50 });
+    const check = exchangeAccessCheck({
+      tenants: () => [contoso, fabrikam],
+      monitor,
+      probe: async (t) => {
+        probes.push(t.tenantId);
+        answer(t.tenantId);
+      },
+      now: () => now,
+      probeWaitMs: 50,
+    });
     const run = async () => check.run(new AbortController().signal);
-    return { monitor, probes, run, advance: (ms: number) => (now += ms), answerWith: (f: typeof answer) => (answer = f) };
+    return {
+      monitor,
+      probes,
+      run,
+      advance: (ms: number) => (now += ms),
+      answerWith: (f: typeof answer) => (answer = f),
+    };
   }
 
   it('names the tenant, the cmdlet, the code and the fix of a refusal seen in traffic, without probing', async () => {
@@ -92,8 +148,25 @@ describe('exchangeAccess check', () => {
     t.monitor.failed(contoso.tenantId, 'Set-Mailbox', refused);
     t.monitor.accepted(fabrikam.tenantId, 'Get-Mailbox');
     const finding = await t.run();
-    expect(finding).toMatchObject({ status: 'degraded', data: { tenants: [{ tenantId: 'c-1', domain: 'contoso.onmicrosoft.com', cmdlet: 'Set-Mailbox', status: 403, exceptionType: 'Token.MissingExchangeRole', remediation: 'Assign the Entra role Exchange Administrator.', requestId: 'r-1' }] } });
-    expect((finding as { detail: string }).detail).toMatch(/^contoso\.onmicrosoft\.com \(c-1\): Exchange refused Set-Mailbox \(HTTP 403, Token\.MissingExchangeRole\) 0 min ago\. Fix: Assign the Entra role Exchange Administrator\. Exchange accepts the app of fabrikam\.onmicrosoft\.com$/);
+    expect(finding).toMatchObject({
+      status: 'degraded',
+      data: {
+        tenants: [
+          {
+            tenantId: 'c-1',
+            domain: 'contoso.onmicrosoft.com',
+            cmdlet: 'Set-Mailbox',
+            status: 403,
+            exceptionType: 'Token.MissingExchangeRole',
+            remediation: 'Assign the Entra role Exchange Administrator.',
+            requestId: 'r-1',
+          },
+        ],
+      },
+    });
+    expect((finding as { detail: string }).detail).toMatch(
+      /^contoso\.onmicrosoft\.com \(c-1\): Exchange refused Set-Mailbox \(HTTP 403, Token\.MissingExchangeRole\) 0 min ago\. Fix: Assign the Entra role Exchange Administrator\. Exchange accepts the app of fabrikam\.onmicrosoft\.com$/,
+    );
     expect(t.probes).toEqual([]);
   });
 
@@ -102,24 +175,57 @@ describe('exchangeAccess check', () => {
     t.monitor.failed(contoso.tenantId, 'Get-Mailbox', refused);
     t.advance(1000);
     t.monitor.accepted(contoso.tenantId, 'Get-Mailbox');
-    t.monitor.failed(contoso.tenantId, 'Set-Mailbox', new ExchangeError({ category: 'auth', status: 400, message: 'not a manager of the group', exceptionType: 'Microsoft.Exchange.Configuration.Tasks.OperationRequiresGroupManagerException' }));
-    t.monitor.failed(contoso.tenantId, 'Set-Mailbox', new ExchangeError({ category: 'transient', status: 503, message: 'busy' }));
+    t.monitor.failed(
+      contoso.tenantId,
+      'Set-Mailbox',
+      new ExchangeError({
+        category: 'auth',
+        status: 400,
+        message: 'not a manager of the group',
+        exceptionType: 'Microsoft.Exchange.Configuration.Tasks.OperationRequiresGroupManagerException',
+      }),
+    );
+    t.monitor.failed(
+      contoso.tenantId,
+      'Set-Mailbox',
+      new ExchangeError({ category: 'transient', status: 503, message: 'busy' }),
+    );
     t.monitor.accepted(fabrikam.tenantId, 'Get-Mailbox');
     expect(await t.run()).toBe('Exchange accepts the app of contoso.onmicrosoft.com, fabrikam.onmicrosoft.com');
   });
 
   it('counts a credential that yields no token as a refusal', async () => {
     const t = setup();
-    t.monitor.failed(contoso.tenantId, 'Get-Mailbox', new ExchangeError({ category: 'auth', message: 'The client secret has expired.', exceptionType: 'Token.SecretExpired', remediation: 'Create a new client secret.', cause: new CredentialError('Token.SecretExpired', 'The client secret has expired.', 'Create a new client secret.') }));
+    t.monitor.failed(
+      contoso.tenantId,
+      'Get-Mailbox',
+      new ExchangeError({
+        category: 'auth',
+        message: 'The client secret has expired.',
+        exceptionType: 'Token.SecretExpired',
+        remediation: 'Create a new client secret.',
+        cause: new CredentialError(
+          'Token.SecretExpired',
+          'The client secret has expired.',
+          'Create a new client secret.',
+        ),
+      }),
+    );
     t.monitor.accepted(fabrikam.tenantId, 'Get-Mailbox');
     const finding = (await t.run()) as { status: string; detail: string };
     expect(finding.status).toBe('degraded');
-    expect(finding.detail).toMatch(/Exchange refused Get-Mailbox \(no token, Token\.SecretExpired\).*Fix: Create a new client secret\./);
+    expect(finding.detail).toMatch(
+      /Exchange refused Get-Mailbox \(no token, Token\.SecretExpired\).*Fix: Create a new client secret\./,
+    );
   });
 
   it('probes a tenant with nothing recent once, and again only after probeEveryMs', async () => {
     const t = setup();
-    t.answerWith((tenantId) => (tenantId === contoso.tenantId ? t.monitor.failed(tenantId, 'Get-AcceptedDomain', refused) : t.monitor.accepted(tenantId, 'Get-AcceptedDomain')));
+    t.answerWith((tenantId) =>
+      tenantId === contoso.tenantId
+        ? t.monitor.failed(tenantId, 'Get-AcceptedDomain', refused)
+        : t.monitor.accepted(tenantId, 'Get-AcceptedDomain'),
+    );
     expect(await t.run()).toMatchObject({ status: 'degraded' });
     expect(t.probes.sort()).toEqual(['c-1', 'f-2']);
     for (let i = 0; i < 5; i++) {
@@ -137,7 +243,17 @@ describe('exchangeAccess check', () => {
     const monitor = new ExchangeAccessMonitor({ now: () => now });
     let release!: () => void;
     let probes = 0;
-    const check = exchangeAccessCheck({ tenants: () => [contoso], monitor, probe: () => { probes++; return new Promise<void>((r) => (release = r)); }, now: () => now, probeWaitMs: 20, probeEveryMs: 0 });
+    const check = exchangeAccessCheck({
+      tenants: () => [contoso],
+      monitor,
+      probe: () => {
+        probes++;
+        return new Promise<void>((r) => (release = r));
+      },
+      now: () => now,
+      probeWaitMs: 20,
+      probeEveryMs: 0,
+    });
     expect(await check.run(new AbortController().signal)).toBe('not known yet for contoso.onmicrosoft.com');
     now += 1000;
     await check.run(new AbortController().signal);

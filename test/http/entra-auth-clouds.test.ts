@@ -29,11 +29,30 @@ afterAll(async () => {
 
 async function status(cloudName: 'china' | 'usgov', iss: string): Promise<number> {
   const cloud = clouds[cloudName]!;
-  const authenticate = createEntraAuthenticator({ authorityHost: cloud.endpoints.authorityHost, tenantIds: [CONTOSO], audiences: [GATEWAY_API.appId] });
+  const authenticate = createEntraAuthenticator({
+    authorityHost: cloud.endpoints.authorityHost,
+    tenantIds: [CONTOSO],
+    audiences: [GATEWAY_API.appId],
+  });
   const now = Math.floor(Date.now() / 1000);
-  const token = await cloud.context.tokens.signClaims({ aud: GATEWAY_API.appId, iss, tid: CONTOSO, oid: 'o', sub: 's', appid: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06', idtyp: 'app', roles: ['Commands.Run'], ver: '1.0', iat: now, nbf: now, exp: now + 3600 });
+  const token = await cloud.context.tokens.signClaims({
+    aud: GATEWAY_API.appId,
+    iss,
+    tid: CONTOSO,
+    oid: 'o',
+    sub: 's',
+    appid: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06',
+    idtyp: 'app',
+    roles: ['Commands.Run'],
+    ver: '1.0',
+    iat: now,
+    nbf: now,
+    exp: now + 3600,
+  });
   try {
-    await authenticate(new HttpRequest({ method: 'GET', url: 'http://localhost/api/me', headers: { authorization: `Bearer ${token}` } }));
+    await authenticate(
+      new HttpRequest({ method: 'GET', url: 'http://localhost/api/me', headers: { authorization: `Bearer ${token}` } }),
+    );
     return 200;
   } catch (error) {
     if (!(error instanceof HttpProblem)) throw error;
@@ -56,7 +75,9 @@ describe('caller token issuers per cloud', () => {
   });
 
   it("fetches the signing keys from the cloud's own authority host", () => {
-    expect([...recorder.hosts].filter((h) => !h.endsWith('localhost'))).toEqual(expect.arrayContaining([SANDBOX_CLOUDS.china.login, SANDBOX_CLOUDS.usgov.login]));
+    expect([...recorder.hosts].filter((h) => !h.endsWith('localhost'))).toEqual(
+      expect.arrayContaining([SANDBOX_CLOUDS.china.login, SANDBOX_CLOUDS.usgov.login]),
+    );
     expect([...recorder.hosts]).not.toContain('login.microsoftonline.com');
   });
 });

@@ -19,19 +19,38 @@ let cloud: SandboxCloud;
 let authenticate: Authenticate;
 beforeAll(async () => {
   cloud = await startTestCloud();
-  authenticate = createEntraAuthenticator({ authorityHost: cloud.endpoints.authorityHost, tenantIds: [CONTOSO], audiences: [GATEWAY_API.appId, GATEWAY_API.identifierUri] });
+  authenticate = createEntraAuthenticator({
+    authorityHost: cloud.endpoints.authorityHost,
+    tenantIds: [CONTOSO],
+    audiences: [GATEWAY_API.appId, GATEWAY_API.identifierUri],
+  });
 });
 afterAll(() => cloud.stop());
 
 const now = () => Math.floor(Date.now() / 1000);
 
 function claims(times: Record<string, unknown>): Record<string, unknown> {
-  return { aud: GATEWAY_API.appId, iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`, tid: CONTOSO, oid: 'o', sub: 's', azp: ADMIN_APP, idtyp: 'app', roles: ['Commands.Run'], ver: '2.0', ...times };
+  return {
+    aud: GATEWAY_API.appId,
+    iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`,
+    tid: CONTOSO,
+    oid: 'o',
+    sub: 's',
+    azp: ADMIN_APP,
+    idtyp: 'app',
+    roles: ['Commands.Run'],
+    ver: '2.0',
+    ...times,
+  };
 }
 
 async function attempt(times: Record<string, unknown>): Promise<{ status: number; challenge?: string }> {
   const token = await cloud.context.tokens.signClaims(claims(times));
-  const request = new HttpRequest({ method: 'GET', url: 'http://localhost/api/me', headers: { authorization: `Bearer ${token}` } });
+  const request = new HttpRequest({
+    method: 'GET',
+    url: 'http://localhost/api/me',
+    headers: { authorization: `Bearer ${token}` },
+  });
   try {
     await authenticate(request);
     return { status: 200 };

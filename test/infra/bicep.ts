@@ -133,7 +133,12 @@ function parseObjectBody(inner: string, children?: BicepResource[]): Record<stri
     if (nested) {
       const open = i + nested[0].length - 1;
       const close = matchClose(inner, open);
-      children?.push({ symbol: nested[1]!, type: nested[2]!, condition: nested[3], ...parseResourceBody(inner.slice(open + 1, close - 1)) });
+      children?.push({
+        symbol: nested[1]!,
+        type: nested[2]!,
+        condition: nested[3],
+        ...parseResourceBody(inner.slice(open + 1, close - 1)),
+      });
       i = close;
       continue;
     }
@@ -228,7 +233,12 @@ export function parseBicep(source: string): BicepFile {
     } else if ((m = at(/^\s*resource\s+(\w+)\s+'([^']+)'\s*=\s*(?:if\s*\(([^\n]*?)\)\s*)?\{/))) {
       const open = i + m[0].length - 1;
       const close = matchClose(text, open);
-      file.resources.push({ symbol: m[1]!, type: m[2]!, condition: m[3], ...parseResourceBody(text.slice(open + 1, close - 1)) });
+      file.resources.push({
+        symbol: m[1]!,
+        type: m[2]!,
+        condition: m[3],
+        ...parseResourceBody(text.slice(open + 1, close - 1)),
+      });
       decorators = [];
       i = close;
     } else if ((m = at(/^\s*module\s+(\w+)\s+'([^']+)'\s*=\s*\{/))) {
@@ -277,7 +287,8 @@ export function evaluate(value: BicepValue, scope: Scope): BicepValue {
     }
     return value;
   }
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, evaluate(v, scope)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, evaluate(v, scope)]));
   return value;
 }
 

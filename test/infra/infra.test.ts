@@ -22,7 +22,16 @@ import { parseSchedule } from '../../sandbox/functions-host/ncrontab';
 import { createFunctions } from '../../functions/index';
 import { runsInFunctionsHost } from '../../functions/register';
 import type { StorageQueueFunctionOptions, TimerFunctionOptions } from '@azure/functions';
-import { allResources, BicepExpr, evaluate, fileScope, parseBicep, parseValue, type BicepFile, type BicepValue } from './bicep';
+import {
+  allResources,
+  BicepExpr,
+  evaluate,
+  fileScope,
+  parseBicep,
+  parseValue,
+  type BicepFile,
+  type BicepValue,
+} from './bicep';
 
 /** The `^a.b.c` and `>=a.b.c` ranges, joined by `||`, that package.json engines use; anything else fails loudly. */
 function engineRanges(engines: string): { op: '^' | '>='; version: number[] }[] {
@@ -34,10 +43,13 @@ function engineRanges(engines: string): { op: '^' | '>='; version: number[] }[] 
 }
 const compareVersions = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
 /** Whether engines allow some release of this major (its newest, in practice). */
-const enginesAllowMajor = (engines: string, major: number) => engineRanges(engines).some(({ op, version }) => (op === '^' ? version[0] === major : version[0]! <= major));
+const enginesAllowMajor = (engines: string, major: number) =>
+  engineRanges(engines).some(({ op, version }) => (op === '^' ? version[0] === major : version[0]! <= major));
 const enginesAllowVersion = (engines: string, exact: string) => {
   const v = exact.split('.').map(Number);
-  return engineRanges(engines).some(({ op, version }) => compareVersions(v, version) >= 0 && (op === '>=' || v[0] === version[0]));
+  return engineRanges(engines).some(
+    ({ op, version }) => compareVersions(v, version) >= 0 && (op === '>=' || v[0] === version[0]),
+  );
 };
 
 const root = join(__dirname, '..', '..');
@@ -48,7 +60,15 @@ const PLATFORM_SETTINGS = new Set([
   'AZURE_CLIENT_ID', // DefaultAzureCredential → the user-assigned managed identity (Key Vault)
 ]);
 /** Flex Consumption rejects these as app settings (the runtime is in functionAppConfig). */
-const NOT_ON_FLEX = ['FUNCTIONS_WORKER_RUNTIME', 'FUNCTIONS_EXTENSION_VERSION', 'WEBSITE_NODE_DEFAULT_VERSION', 'WEBSITE_RUN_FROM_PACKAGE', 'WEBSITE_CONTENTSHARE', 'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING', 'AzureWebJobsStorage'];
+const NOT_ON_FLEX = [
+  'FUNCTIONS_WORKER_RUNTIME',
+  'FUNCTIONS_EXTENSION_VERSION',
+  'WEBSITE_NODE_DEFAULT_VERSION',
+  'WEBSITE_RUN_FROM_PACKAGE',
+  'WEBSITE_CONTENTSHARE',
+  'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+  'AzureWebJobsStorage',
+];
 
 const ROLE_IDS = {
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6',
@@ -61,11 +81,13 @@ const ROLE_IDS = {
 /** Values Azure computes at deployment, as plausible samples for the code's validation. */
 function sampleFor(setting: string, expr: string): string | undefined {
   // 'ClientId=${identity…clientId};Authorization=AAD': the string with the id filled in.
-  if (/Authorization=AAD/.test(expr)) return expr.replace(/^'|'$/g, '').replace(/\$\{[^}]*\}/g, '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b');
+  if (/Authorization=AAD/.test(expr))
+    return expr.replace(/^'|'$/g, '').replace(/\$\{[^}]*\}/g, '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b');
   const endpoint = /primaryEndpoints\.(blob|queue|table)/.exec(expr);
   if (endpoint) return `https://stexample.${endpoint[1]}.core.windows.net/`;
   if (/\.properties\.clientId/.test(expr)) return '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b';
-  if (/ConnectionString/.test(expr)) return 'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://example.in.applicationinsights.azure.com/';
+  if (/ConnectionString/.test(expr))
+    return 'InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=https://example.in.applicationinsights.azure.com/';
   if (/tenant\(\)\.tenantId/.test(expr)) return '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
   // EVENTS_AAD_AUDIENCE defaults to the first gateway API audience (main.bicep's sample: api://exo-gateway).
   if (/first\(split\(gatewayApiAudiences/.test(expr)) return 'api://exo-gateway';
@@ -85,12 +107,20 @@ function loadTemplates(mainText = read('infra/main.bicep'), resourcesText = read
 }
 
 /** main.bicep's params as azd would pass them (required ones get samples). */
-const mainParamSamples: Record<string, BicepValue> = { environmentName: 'prod', location: 'swedencentral', principalId: '', gatewayApiAudiences: 'api://exo-gateway' };
+const mainParamSamples: Record<string, BicepValue> = {
+  environmentName: 'prod',
+  location: 'swedencentral',
+  principalId: '',
+  gatewayApiAudiences: 'api://exo-gateway',
+};
 
 /** Scope of resources.bicep: its params as main.bicep passes them, its vars. */
 function resourcesScope(t: Templates) {
   const mainScope = fileScope(t.main, mainParamSamples);
-  const passed = (t.main.modules.find((m) => m.path === 'resources.bicep')?.body.params ?? {}) as Record<string, BicepValue>;
+  const passed = (t.main.modules.find((m) => m.path === 'resources.bicep')?.body.params ?? {}) as Record<
+    string,
+    BicepValue
+  >;
   const values: Record<string, BicepValue> = {};
   for (const [name, value] of Object.entries(passed)) {
     const v = evaluate(value, mainScope);
@@ -100,19 +130,27 @@ function resourcesScope(t: Templates) {
 }
 
 const functionAppOf = (t: Templates) => t.resources.resources.find((r) => r.type.startsWith('Microsoft.Web/sites@'));
-const appSettingsResourceOf = (t: Templates) => functionAppOf(t)?.children.find((c) => c.type === 'config' && evaluate(c.body.name ?? null, resourcesScope(t)) === 'appsettings');
+const appSettingsResourceOf = (t: Templates) =>
+  functionAppOf(t)?.children.find(
+    (c) => c.type === 'config' && evaluate(c.body.name ?? null, resourcesScope(t)) === 'appsettings',
+  );
 
 /** The app settings as deployed: literal where the templates fix them, samples where Azure fills them in. */
 function templateAppSettings(t: Templates): { env: Record<string, string>; dynamic: Record<string, string> } {
   const scope = resourcesScope(t);
   const env: Record<string, string> = {};
   const dynamic: Record<string, string> = {};
-  for (const [name, raw] of Object.entries((appSettingsResourceOf(t)?.body.properties ?? {}) as Record<string, BicepValue>)) {
+  for (const [name, raw] of Object.entries(
+    (appSettingsResourceOf(t)?.body.properties ?? {}) as Record<string, BicepValue>,
+  )) {
     const value = evaluate(raw, scope);
     if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') env[name] = String(value);
     else if (value instanceof BicepExpr) {
       const sample = sampleFor(name, value.expr);
-      if (sample === undefined) throw new Error(`app setting ${name} = ${value.expr}: no sample value for this deployment-time expression (add one to sampleFor)`);
+      if (sample === undefined)
+        throw new Error(
+          `app setting ${name} = ${value.expr}: no sample value for this deployment-time expression (add one to sampleFor)`,
+        );
       env[name] = sample;
       dynamic[name] = value.expr;
     } else throw new Error(`app setting ${name} must be a string, not ${JSON.stringify(value)}`);
@@ -122,7 +160,11 @@ function templateAppSettings(t: Templates): { env: Record<string, string>; dynam
 
 /** Settings the templates set that neither the code nor the platform reads. */
 function unknownSettings(env: Record<string, string>): string[] {
-  const known = new Set([...SETTING_NAMES, ...IDENTITY_CONNECTION_SUFFIXES.map((s) => `${STORAGE_CONNECTION}__${s}`), ...PLATFORM_SETTINGS]);
+  const known = new Set([
+    ...SETTING_NAMES,
+    ...IDENTITY_CONNECTION_SUFFIXES.map((s) => `${STORAGE_CONNECTION}__${s}`),
+    ...PLATFORM_SETTINGS,
+  ]);
   return Object.keys(env).filter((n) => !known.has(n));
 }
 
@@ -171,38 +213,53 @@ describe('Bicep templates ↔ app settings', () => {
   });
 
   it('sets only app settings the code (or the platform) reads', () => {
-    expect({ 'infra/resources.bicep sets settings nothing reads': unknownSettings(templateAppSettings(templates).env) }).toEqual({ 'infra/resources.bicep sets settings nothing reads': [] });
+    expect({
+      'infra/resources.bicep sets settings nothing reads': unknownSettings(templateAppSettings(templates).env),
+    }).toEqual({ 'infra/resources.bicep sets settings nothing reads': [] });
   });
 
   it('sets every setting the code requires, with values its validation accepts', () => {
     const { env } = templateAppSettings(templates);
-    expect({ "the app would reject the templates' settings": settingsProblems(env) }).toEqual({ "the app would reject the templates' settings": [] });
+    expect({ "the app would reject the templates' settings": settingsProblems(env) }).toEqual({
+      "the app would reject the templates' settings": [],
+    });
     // Required by the code = reported missing when nothing is set; each must be in the templates.
     const required = (() => {
       try {
         readSettings({});
         return [];
       } catch (error) {
-        return (error as ConfigError).problems.map((p) => /^settings\.(\w+)/.exec(p)?.[1]).filter((n): n is string => Boolean(n));
+        return (error as ConfigError).problems
+          .map((p) => /^settings\.(\w+)/.exec(p)?.[1])
+          .filter((n): n is string => Boolean(n));
       }
     })();
     expect(required.length).toBeGreaterThan(0);
-    const storageSet = Object.keys(env).some((n) => n === STORAGE_CONNECTION || n.startsWith(`${STORAGE_CONNECTION}__`));
+    const storageSet = Object.keys(env).some(
+      (n) => n === STORAGE_CONNECTION || n.startsWith(`${STORAGE_CONNECTION}__`),
+    );
     const missing = required.filter((n) => !(n in env) && !(n === STORAGE_CONNECTION && storageSet));
-    expect({ 'required settings missing from infra/resources.bicep': missing }).toEqual({ 'required settings missing from infra/resources.bicep': [] });
+    expect({ 'required settings missing from infra/resources.bicep': missing }).toEqual({
+      'required settings missing from infra/resources.bicep': [],
+    });
   });
 
   it('turns telemetry on with Entra ID auth through the identity (the resource disables local auth)', () => {
     const { env, dynamic } = templateAppSettings(templates);
     expect(dynamic.APPLICATIONINSIGHTS_CONNECTION_STRING).toMatch(/appInsights\.properties\.ConnectionString/);
     expect(dynamic.APPLICATIONINSIGHTS_AUTHENTICATION_STRING).toMatch(/identity\.properties\.clientId/);
-    expect(readTelemetrySettings(env)).toEqual({ connectionString: env.APPLICATIONINSIGHTS_CONNECTION_STRING, entraAuth: { clientId: '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b' } });
+    expect(readTelemetrySettings(env)).toEqual({
+      connectionString: env.APPLICATIONINSIGHTS_CONNECTION_STRING,
+      entraAuth: { clientId: '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b' },
+    });
   });
 
   it('uses identity-based storage only (no keys, no connection strings) and nothing Flex Consumption rejects', () => {
     const { env, dynamic } = templateAppSettings(templates);
     const forbidden = NOT_ON_FLEX.filter((n) => n in env);
-    expect({ 'settings Flex Consumption / keyless storage forbid': forbidden }).toEqual({ 'settings Flex Consumption / keyless storage forbid': [] });
+    expect({ 'settings Flex Consumption / keyless storage forbid': forbidden }).toEqual({
+      'settings Flex Consumption / keyless storage forbid': [],
+    });
     expect(env).toMatchObject({ AzureWebJobsStorage__credential: 'managedidentity' });
     expect(dynamic.AzureWebJobsStorage__clientId).toMatch(/\.properties\.clientId$/);
     // The Key Vault credential and the storage credential are the same user-assigned identity.
@@ -214,9 +271,23 @@ describe('Bicep templates ↔ app settings', () => {
     const { env } = templateAppSettings(templates);
     expect(env.TENANTS_FILE).toBe('/home/site/wwwroot/config/tenants.json');
     expect(env.POLICY_FILE).toBe('/home/site/wwwroot/config/policy.yaml');
-    const ignored = read('.funcignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    for (const path of ['config/tenants.json', 'config/policy.yaml', 'host.json', 'package.json', 'functions/register.ts', 'shared/app/services.ts', 'tsconfig.build.json', 'tsconfig.json']) {
-      const hit = ignored.find((pattern) => new RegExp(`^${pattern.replace(/\./g, '\\.').replace(/\*/g, '[^/]*').replace(/\/$/, '/.*')}$`).test(path));
+    const ignored = read('.funcignore')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'));
+    for (const path of [
+      'config/tenants.json',
+      'config/policy.yaml',
+      'host.json',
+      'package.json',
+      'functions/register.ts',
+      'shared/app/services.ts',
+      'tsconfig.build.json',
+      'tsconfig.json',
+    ]) {
+      const hit = ignored.find((pattern) =>
+        new RegExp(`^${pattern.replace(/\./g, '\\.').replace(/\*/g, '[^/]*').replace(/\/$/, '/.*')}$`).test(path),
+      );
       expect({ path, ignoredBy: hit }).toEqual({ path, ignoredBy: undefined });
     }
     expect(read('scripts/check-deploy-config.ts')).toContain("'config/tenants.json'");
@@ -232,14 +303,24 @@ describe('Bicep templates ↔ function registrations and storage', () => {
   const containers = namesOf(templates, 'Microsoft.Storage/storageAccounts/blobServices/containers@');
 
   it('creates every queue a queue trigger listens on, and the trigger connection is identity-based', () => {
-    expect({ 'queues of queue triggers the templates do not create': missingTriggerQueues(templates) }).toEqual({ 'queues of queue triggers the templates do not create': [] });
+    expect({ 'queues of queue triggers the templates do not create': missingTriggerQueues(templates) }).toEqual({
+      'queues of queue triggers the templates do not create': [],
+    });
     const triggers = definitions.filter((d) => d.trigger === 'storageQueue');
     expect(triggers.map((d) => d.name)).toEqual(expect.arrayContaining(['exoWorker', 'exoWorkerPoison']));
     for (const d of triggers) {
       const options = d.options as StorageQueueFunctionOptions;
-      expect({ fn: d.name, queue: options.queueName, createdByTemplates: queues.includes(options.queueName) }).toEqual({ fn: d.name, queue: options.queueName, createdByTemplates: true });
+      expect({ fn: d.name, queue: options.queueName, createdByTemplates: queues.includes(options.queueName) }).toEqual({
+        fn: d.name,
+        queue: options.queueName,
+        createdByTemplates: true,
+      });
       const connection = options.connection ?? STORAGE_CONNECTION;
-      expect({ fn: d.name, connection, queueEndpointSet: `${connection}__queueServiceUri` in env || `${connection}__accountName` in env }).toEqual({ fn: d.name, connection, queueEndpointSet: true });
+      expect({
+        fn: d.name,
+        connection,
+        queueEndpointSet: `${connection}__queueServiceUri` in env || `${connection}__accountName` in env,
+      }).toEqual({ fn: d.name, connection, queueEndpointSet: true });
     }
     expect(queues).toContain(env.COMMANDS_QUEUE);
     expect(queues).toContain(`${env.COMMANDS_QUEUE}-poison`);
@@ -247,14 +328,25 @@ describe('Bicep templates ↔ function registrations and storage', () => {
 
   it('creates the tables and blob containers the code uses (and the deployment container)', () => {
     expect(tables.sort()).toEqual([env.AUDIT_TABLE, env.COMMANDS_TABLE, env.EVENTS_TABLE].sort());
-    const used = [...read('shared/app/services.ts').matchAll(/getContainerClient\('([a-z0-9-]+)'\)/g)].map((m) => m[1]!);
+    const used = [...read('shared/app/services.ts').matchAll(/getContainerClient\('([a-z0-9-]+)'\)/g)].map(
+      (m) => m[1]!,
+    );
     expect(used.length).toBeGreaterThan(0);
-    for (const c of used) expect({ container: c, createdByTemplates: containers.includes(c) }).toEqual({ container: c, createdByTemplates: true });
-    const deployment = (functionApp!.body.properties as Record<string, BicepValue>).functionAppConfig as Record<string, Record<string, Record<string, BicepValue>>>;
+    for (const c of used)
+      expect({ container: c, createdByTemplates: containers.includes(c) }).toEqual({
+        container: c,
+        createdByTemplates: true,
+      });
+    const deployment = (functionApp!.body.properties as Record<string, BicepValue>).functionAppConfig as Record<
+      string,
+      Record<string, Record<string, BicepValue>>
+    >;
     const packageUrl = deployment.deployment!.storage!.value as BicepExpr;
     // The package URL names the container the templates create (Azure computes the name).
     expect(packageUrl.expr).toContain('${deploymentContainerName}');
-    const containerNames = allResources(resources).filter((r) => r.type.startsWith('Microsoft.Storage/storageAccounts/blobServices/containers@')).map((r) => r.body.name);
+    const containerNames = allResources(resources)
+      .filter((r) => r.type.startsWith('Microsoft.Storage/storageAccounts/blobServices/containers@'))
+      .map((r) => r.body.name);
     expect(containerNames).toContainEqual(new BicepExpr('deploymentContainerName'));
     // 'app-package-' + 12 of uniqueString's 13 lowercase characters: a valid 24-character container name.
     expect(resources.vars.get('deploymentContainerName')).toBe("'app-package-${take(resourceToken, 12)}'");
@@ -268,7 +360,12 @@ describe('Bicep templates ↔ function registrations and storage', () => {
 
   it('names every queue and timer function, and the queues, in docs/operations.md', () => {
     const doc = read('docs/operations.md');
-    const expected = [...definitions.filter((d) => d.trigger !== 'http').map((d) => d.name), env.COMMANDS_QUEUE!, `${env.COMMANDS_QUEUE}-poison`, env.AUDIT_TABLE!];
+    const expected = [
+      ...definitions.filter((d) => d.trigger !== 'http').map((d) => d.name),
+      env.COMMANDS_QUEUE!,
+      `${env.COMMANDS_QUEUE}-poison`,
+      env.AUDIT_TABLE!,
+    ];
     const absent = expected.filter((n) => !doc.includes(n));
     expect({ 'not described in docs/operations.md': absent }).toEqual({ 'not described in docs/operations.md': [] });
   });
@@ -290,19 +387,29 @@ describe('Flex Consumption, identity and roles', () => {
     expect(plan.body.sku).toEqual({ name: 'FC1', tier: 'FlexConsumption' });
     expect(plan.body.properties).toMatchObject({ reserved: true });
     expect(evaluate(functionApp!.body.kind!, resourcesScope(templates))).toBe('functionapp,linux');
-    const config = (functionApp!.body.properties as Record<string, Record<string, Record<string, BicepValue>>>).functionAppConfig!;
+    const config = (functionApp!.body.properties as Record<string, Record<string, Record<string, BicepValue>>>)
+      .functionAppConfig!;
     expect(evaluate(config.runtime!, resourcesScope(templates))).toEqual({ name: 'node', version: '22' });
     expect(Object.keys(config.scaleAndConcurrency!).sort()).toEqual(['instanceMemoryMB', 'maximumInstanceCount']);
     const storage = (config.deployment as unknown as { storage: Record<string, BicepValue> }).storage;
     expect(evaluate(storage.type!, resourcesScope(templates))).toBe('blobContainer');
-    expect(evaluate(storage.authentication!, resourcesScope(templates))).toEqual({ type: 'UserAssignedIdentity', userAssignedIdentityResourceId: new BicepExpr('identity.id') });
-    expect(functionApp!.body.identity).toEqual({ type: 'UserAssigned', userAssignedIdentities: { [`\${identity.id}`]: {} } });
+    expect(evaluate(storage.authentication!, resourcesScope(templates))).toEqual({
+      type: 'UserAssignedIdentity',
+      userAssignedIdentityResourceId: new BicepExpr('identity.id'),
+    });
+    expect(functionApp!.body.identity).toEqual({
+      type: 'UserAssigned',
+      userAssignedIdentities: { [`\${identity.id}`]: {} },
+    });
   });
 
   it('deploys a Node major that package.json engines allow and CI tests on (npm run test:node22)', () => {
     const pkg = JSON.parse(read('package.json')) as { engines: { node: string }; scripts: Record<string, string> };
     const nodeVersion = main.params.get('nodeVersion')!;
-    const offered = nodeVersion.decorators.find((d) => d.startsWith('@allowed'))!.match(/'(\d+)'/g)!.map((v) => Number(v.replace(/'/g, '')));
+    const offered = nodeVersion.decorators
+      .find((d) => d.startsWith('@allowed'))!
+      .match(/'(\d+)'/g)!
+      .map((v) => Number(v.replace(/'/g, '')));
     expect(offered).toContain(Number(nodeVersion.default!.replace(/'/g, '')));
     const unsupported = offered.filter((major) => !enginesAllowMajor(pkg.engines.node, major));
     expect(unsupported).toEqual([]);
@@ -311,13 +418,24 @@ describe('Flex Consumption, identity and roles', () => {
     expect(ciVersion?.split('.')[0]).toBe(nodeVersion.default!.replace(/'/g, ''));
     expect(enginesAllowVersion(pkg.engines.node, ciVersion!)).toBe(true);
     // The range reader itself: Node 21 and 22 before require(esm) are out, 24 is in.
-    expect([20, 21, 22, 24].map((major) => enginesAllowMajor('^20.19.0 || >=22.12.0', major))).toEqual([true, false, true, true]);
-    expect(['20.18.3', '20.19.0', '22.11.0', '22.12.0'].map((v) => enginesAllowVersion('^20.19.0 || >=22.12.0', v))).toEqual([false, true, false, true]);
+    expect([20, 21, 22, 24].map((major) => enginesAllowMajor('^20.19.0 || >=22.12.0', major))).toEqual([
+      true,
+      false,
+      true,
+      true,
+    ]);
+    expect(
+      ['20.18.3', '20.19.0', '22.11.0', '22.12.0'].map((v) => enginesAllowVersion('^20.19.0 || >=22.12.0', v)),
+    ).toEqual([false, true, false, true]);
   });
 
   it('has keyless storage and an RBAC Key Vault', () => {
     const storage = byType('Microsoft.Storage/storageAccounts@')[0]!;
-    expect(storage.body.properties).toMatchObject({ allowSharedKeyAccess: false, allowBlobPublicAccess: false, minimumTlsVersion: 'TLS1_2' });
+    expect(storage.body.properties).toMatchObject({
+      allowSharedKeyAccess: false,
+      allowBlobPublicAccess: false,
+      minimumTlsVersion: 'TLS1_2',
+    });
     const vault = byType('Microsoft.KeyVault/vaults@')[0]!;
     expect(vault.body.properties).toMatchObject({ enableRbacAuthorization: true });
     expect(vault.body.properties).not.toHaveProperty('accessPolicies');
@@ -330,7 +448,12 @@ describe('Flex Consumption, identity and roles', () => {
       const props = r.body.properties as Record<string, BicepExpr>;
       const ref = /roles\.(\w+)/.exec(props.roleDefinitionId!.expr)?.[1];
       const rolesVar = parseValue(resources.vars.get('roles')!) as Record<string, number>;
-      return { role: ref, id: ref ? rolesVar[ref] : undefined, principal: props.principalId!.expr, scope: (r.body.scope as BicepExpr).expr };
+      return {
+        role: ref,
+        id: ref ? rolesVar[ref] : undefined,
+        principal: props.principalId!.expr,
+        scope: (r.body.scope as BicepExpr).expr,
+      };
     };
     const assignments = byType('Microsoft.Authorization/roleAssignments@').map(roleOf);
     const forIdentity = assignments.filter((a) => a.principal === 'identity.properties.principalId');
@@ -343,9 +466,11 @@ describe('Flex Consumption, identity and roles', () => {
         ['storageTableDataContributor', 'storage'],
       ].sort(),
     );
-    for (const a of forIdentity) expect({ role: a.role, id: a.id }).toEqual({ role: a.role, id: ROLE_IDS[a.role as keyof typeof ROLE_IDS] });
+    for (const a of forIdentity)
+      expect({ role: a.role, id: a.id }).toEqual({ role: a.role, id: ROLE_IDS[a.role as keyof typeof ROLE_IDS] });
     // Anything else is for the deploying user only, and only on the vault.
-    for (const a of assignments.filter((x) => x.principal !== 'identity.properties.principalId')) expect(a).toMatchObject({ principal: 'principalId', scope: 'keyVault' });
+    for (const a of assignments.filter((x) => x.principal !== 'identity.properties.principalId'))
+      expect(a).toMatchObject({ principal: 'principalId', scope: 'keyVault' });
   });
 });
 
@@ -364,7 +489,11 @@ describe('CI on the deployment Node (scripts/with-node.cjs)', () => {
   });
 
   it('runs children on that binary: first on PATH, npm_node_execpath pointed at it', () => {
-    const env = withNode.envFor('/cache/node-22/bin/node', { PATH: '/usr/bin', npm_node_execpath: '/usr/bin/node', OTHER: 'kept' });
+    const env = withNode.envFor('/cache/node-22/bin/node', {
+      PATH: '/usr/bin',
+      npm_node_execpath: '/usr/bin/node',
+      OTHER: 'kept',
+    });
     expect(env.PATH).toBe(['/cache/node-22/bin', '/usr/bin'].join(delimiter));
     expect(env).toMatchObject({ npm_node_execpath: '/cache/node-22/bin/node', OTHER: 'kept' });
   });
@@ -375,7 +504,12 @@ describe('CI on the deployment Node (scripts/with-node.cjs)', () => {
 });
 
 describe('azure.yaml ↔ templates and package', () => {
-  const azure = parseYaml(read('azure.yaml')) as { name: string; infra?: { provider?: string; path?: string; module?: string }; services: Record<string, { project: string; language: string; host: string }>; hooks?: Record<string, Record<string, { run: string }>> };
+  const azure = parseYaml(read('azure.yaml')) as {
+    name: string;
+    infra?: { provider?: string; path?: string; module?: string };
+    services: Record<string, { project: string; language: string; host: string }>;
+    hooks?: Record<string, Record<string, { run: string }>>;
+  };
 
   it('deploys this Node package as a function app to the app the templates tag', () => {
     const services = Object.entries(azure.services);
@@ -383,7 +517,10 @@ describe('azure.yaml ↔ templates and package', () => {
     const [name, service] = services[0]!;
     expect(service.host).toBe('function');
     expect(['js', 'ts', 'javascript', 'typescript']).toContain(service.language);
-    const pkg = JSON.parse(read(join(service.project, 'package.json'))) as { main: string; scripts: Record<string, string> };
+    const pkg = JSON.parse(read(join(service.project, 'package.json'))) as {
+      main: string;
+      scripts: Record<string, string>;
+    };
     expect(existsSync(join(root, service.project, 'host.json'))).toBe(true);
     // The build emits package.json "main" (the entry point the host loads).
     expect(pkg.scripts.build).toContain('tsconfig.build.json');
@@ -397,13 +534,20 @@ describe('azure.yaml ↔ templates and package', () => {
   it('points at infra/main.bicep, whose required params the parameters file supplies', () => {
     expect(azure.infra).toMatchObject({ provider: 'bicep', path: 'infra', module: 'main' });
     expect(main.targetScope).toBe('subscription');
-    const parameters = (JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, unknown> }).parameters;
+    const parameters = (JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, unknown> })
+      .parameters;
     const unknown = Object.keys(parameters).filter((p) => !main.params.has(p));
     expect({ 'parameters not in main.bicep': unknown }).toEqual({ 'parameters not in main.bicep': [] });
-    const unsupplied = [...main.params].filter(([n, p]) => p.default === undefined && !(n in parameters)).map(([n]) => n);
-    expect({ 'required main.bicep params without a value': unsupplied }).toEqual({ 'required main.bicep params without a value': [] });
+    const unsupplied = [...main.params]
+      .filter(([n, p]) => p.default === undefined && !(n in parameters))
+      .map(([n]) => n);
+    expect({ 'required main.bicep params without a value': unsupplied }).toEqual({
+      'required main.bicep params without a value': [],
+    });
     // Every param resources.bicep declares is passed by main.bicep, and nothing else.
-    expect(Object.keys((resourcesModule!.body.params ?? {}) as object).sort()).toEqual([...resources.params.keys()].filter((p) => resources.params.get(p)!.default === undefined).sort());
+    expect(Object.keys((resourcesModule!.body.params ?? {}) as object).sort()).toEqual(
+      [...resources.params.keys()].filter((p) => resources.params.get(p)!.default === undefined).sort(),
+    );
   });
 
   it('checks the deploy-time config before packaging with a script that exists', () => {
@@ -422,22 +566,35 @@ describe('the checks catch template mistakes (mutated copies of the templates)',
   };
 
   it('names a setting nothing reads', () => {
-    const t = mutate('      LOG_LEVEL: logLevel\n', "      LOG_LEVEL: logLevel\n      EXO_ADMIN_URL: 'https://outlook.office365.com'\n");
+    const t = mutate(
+      '      LOG_LEVEL: logLevel\n',
+      "      LOG_LEVEL: logLevel\n      EXO_ADMIN_URL: 'https://outlook.office365.com'\n",
+    );
     expect(unknownSettings(templateAppSettings(t).env)).toEqual(['EXO_ADMIN_URL']);
   });
 
   it('names a required setting that is missing, or an invalid value', () => {
     const withoutRegistry = mutate("      TENANTS_FILE: '${appRoot}/${tenantsFile}'\n", '');
-    expect(settingsProblems(templateAppSettings(withoutRegistry).env)).toEqual(['settings.TENANTS_FILE: is required (path of the tenant registry JSON file)']);
+    expect(settingsProblems(templateAppSettings(withoutRegistry).env)).toEqual([
+      'settings.TENANTS_FILE: is required (path of the tenant registry JSON file)',
+    ]);
     const badQueue = mutate('      COMMANDS_QUEUE: commandsQueue\n', "      COMMANDS_QUEUE: 'Exo_Commands'\n");
-    expect(settingsProblems(templateAppSettings(badQueue).env)).toEqual([expect.stringMatching(/^settings.COMMANDS_QUEUE: must be a valid queue name/)]);
+    expect(settingsProblems(templateAppSettings(badQueue).env)).toEqual([
+      expect.stringMatching(/^settings.COMMANDS_QUEUE: must be a valid queue name/),
+    ]);
     const noAudience = mutate('      GATEWAY_API_AUDIENCES: gatewayApiAudiences\n', '');
-    expect(settingsProblems(templateAppSettings(noAudience).env)).toEqual([expect.stringMatching(/GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra/)]);
+    expect(settingsProblems(templateAppSettings(noAudience).env)).toEqual([
+      expect.stringMatching(
+        /GATEWAY_API_AUDIENCES and settings.GATEWAY_AUTH_TENANTS: required when GATEWAY_AUTH=entra/,
+      ),
+    ]);
   });
 
   it('names missing storage settings', () => {
     const t = mutate('      AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table\n', '');
-    expect(settingsProblems(templateAppSettings(t).env)).toEqual([expect.stringContaining('AzureWebJobsStorage__tableServiceUri')]);
+    expect(settingsProblems(templateAppSettings(t).env)).toEqual([
+      expect.stringContaining('AzureWebJobsStorage__tableServiceUri'),
+    ]);
   });
 
   it('names a trigger queue the templates do not create', () => {
@@ -487,7 +644,9 @@ describe('example deployment files', () => {
     const rules = loadRulesFile(join(process.cwd(), 'config/rules.example.yaml'));
     expect(rules.dryRun).toBe(true); // the first rollout only records what the rules would do
     // Every operation an example rule runs is granted to the rules' system caller by the example policy.
-    const granted = policy.rules.filter((r) => r.callers.some((c) => (c as { system?: string }).system === 'rules:*')).flatMap((r) => r.operations ?? []);
+    const granted = policy.rules
+      .filter((r) => r.callers.some((c) => (c as { system?: string }).system === 'rules:*'))
+      .flatMap((r) => r.operations ?? []);
     const used = new Set(rules.rules.flatMap((r) => r.then.map((a) => a.operation)));
     expect([...used].filter((op) => !granted.includes(op) && !granted.includes('*'))).toEqual([]);
     expect(loadTenantRegistry(join(process.cwd(), 'config/tenants.example.json')).list().length).toBeGreaterThan(0);

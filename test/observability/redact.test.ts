@@ -18,17 +18,43 @@ describe('redaction', () => {
   });
 
   it('blanks secret-named fields in objects', () => {
-    expect(redactValue({ password: 'p', nested: { clientSecret: 's', ok: 'fine' }, list: [`x ${jwt}`] })).toEqual({ password: '[REDACTED]', nested: { clientSecret: '[REDACTED]', ok: 'fine' }, list: ['x [REDACTED JWT]'] });
+    expect(redactValue({ password: 'p', nested: { clientSecret: 's', ok: 'fine' }, list: [`x ${jwt}`] })).toEqual({
+      password: '[REDACTED]',
+      nested: { clientSecret: '[REDACTED]', ok: 'fine' },
+      list: ['x [REDACTED JWT]'],
+    });
   });
 
   it('blanks every password-named field, not only "password" (issue 16 finding 11: NewPassword and OldPassword slipped through)', () => {
-    const parameters = { Identity: 'a@contoso.com', NewPassword: 'N3w!', OldPassword: 'O1d!', RoomMailboxPassword: 'R00m!', Table: { pfxPassword: 'x', passphrase: 'y', userPwd: 'z', PasswordNeverExpires: true } };
-    expect(redactValue(parameters)).toEqual({ Identity: 'a@contoso.com', NewPassword: '[REDACTED]', OldPassword: '[REDACTED]', RoomMailboxPassword: '[REDACTED]', Table: { pfxPassword: '[REDACTED]', passphrase: '[REDACTED]', userPwd: '[REDACTED]', PasswordNeverExpires: '[REDACTED]' } });
+    const parameters = {
+      Identity: 'a@contoso.com',
+      NewPassword: 'N3w!',
+      OldPassword: 'O1d!',
+      RoomMailboxPassword: 'R00m!',
+      Table: { pfxPassword: 'x', passphrase: 'y', userPwd: 'z', PasswordNeverExpires: true },
+    };
+    expect(redactValue(parameters)).toEqual({
+      Identity: 'a@contoso.com',
+      NewPassword: '[REDACTED]',
+      OldPassword: '[REDACTED]',
+      RoomMailboxPassword: '[REDACTED]',
+      Table: {
+        pfxPassword: '[REDACTED]',
+        passphrase: '[REDACTED]',
+        userPwd: '[REDACTED]',
+        PasswordNeverExpires: '[REDACTED]',
+      },
+    });
   });
 
   it('keeps them out of log lines, in messages, fields and errors', () => {
     let output = '';
-    const destination = new Writable({ write(chunk, _enc, cb) { output += chunk.toString(); cb(); } });
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        output += chunk.toString();
+        cb();
+      },
+    });
     const logger = createLogger({ level: 'info', destination });
     logger.info({ authorization: `Bearer ${jwt}`, detail: `token ${jwt}` }, `calling with ${secret}`);
     logger.error({ err: new Error(`failed with access_token=${jwt}`) }, 'boom');
@@ -39,15 +65,35 @@ describe('redaction', () => {
 });
 
 describe('logged errors (issue 16 finding 9: every error used to log as "err":{})', () => {
-  function capture(): { logger: ReturnType<typeof createLogger>; lines: () => Array<Record<string, unknown>>; text: () => string } {
+  function capture(): {
+    logger: ReturnType<typeof createLogger>;
+    lines: () => Array<Record<string, unknown>>;
+    text: () => string;
+  } {
     let output = '';
-    const destination = new Writable({ write(chunk, _enc, cb) { output += chunk.toString(); cb(); } });
-    return { logger: createLogger({ level: 'info', destination }), lines: () => output.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>), text: () => output };
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        output += chunk.toString();
+        cb();
+      },
+    });
+    return {
+      logger: createLogger({ level: 'info', destination }),
+      lines: () =>
+        output
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      text: () => output,
+    };
   }
 
   it('keeps name, message, code, status and stack, with a JWT and a client_secret in the message redacted', () => {
     const log = capture();
-    const error = Object.assign(new TypeError(`token request failed: client_secret=${secret} assertion ${jwt}`), { code: 'AADSTS7000215', statusCode: 401 });
+    const error = Object.assign(new TypeError(`token request failed: client_secret=${secret} assertion ${jwt}`), {
+      code: 'AADSTS7000215',
+      statusCode: 401,
+    });
     log.logger.error({ err: error }, 'token failed');
     log.logger.warn(error, 'as the first argument');
     for (const line of log.lines()) {
@@ -66,12 +112,20 @@ describe('logged errors (issue 16 finding 9: every error used to log as "err":{}
     const cert = createAppCertificate({ commonName: 'r' });
     const truncatedKey = cert.keyPem.slice(0, 300);
     const root = new Error(`inner: Authorization: Bearer ${jwt}`, { cause: new Error('deepest, not logged') });
-    const error = Object.assign(new Error(`could not load ${cert.keyPem} or ${truncatedKey}`, { cause: root }), { problems: ['settings.X: password=hunter2secret'], exceptionType: 'Some.Exception', request: { headers: { authorization: `Bearer ${jwt}` } } });
+    const error = Object.assign(new Error(`could not load ${cert.keyPem} or ${truncatedKey}`, { cause: root }), {
+      problems: ['settings.X: password=hunter2secret'],
+      exceptionType: 'Some.Exception',
+      request: { headers: { authorization: `Bearer ${jwt}` } },
+    });
     const log = capture();
     log.logger.error({ err: error, other: new RangeError('second error field') }, 'failed');
     const [line] = log.lines();
     const err = line!.err as Record<string, unknown>;
-    expect(err).toMatchObject({ name: 'Error', exceptionType: 'Some.Exception', problems: ['settings.X: password=[REDACTED]'] });
+    expect(err).toMatchObject({
+      name: 'Error',
+      exceptionType: 'Some.Exception',
+      problems: ['settings.X: password=[REDACTED]'],
+    });
     expect(err.request).toBeUndefined();
     expect(err.cause).toMatchObject({ name: 'Error', message: 'inner: Authorization: Bearer [REDACTED JWT]' });
     expect((err.cause as Record<string, unknown>).cause).toBeUndefined();

@@ -11,7 +11,15 @@ import { CallerRateLimiter, DEFAULT_RATE_LIMITS } from '../../shared/policy/rate
 const APP = 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e05';
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
-const user = (id: string, tenantId = CONTOSO): Caller => ({ kind: 'user', id, upn: `${id}@contoso.com`, tenantId, roles: [], scopes: ['user_impersonation'], appId: APP });
+const user = (id: string, tenantId = CONTOSO): Caller => ({
+  kind: 'user',
+  id,
+  upn: `${id}@contoso.com`,
+  tenantId,
+  roles: [],
+  scopes: ['user_impersonation'],
+  appId: APP,
+});
 const app: Caller = { kind: 'app', id: APP, appId: APP, tenantId: CONTOSO, roles: ['Operations.Run'], scopes: [] };
 
 function refusal(fn: () => void): GatewayError | undefined {
@@ -31,7 +39,11 @@ describe('CallerRateLimiter', () => {
     const adele = user('adele');
     for (let i = 0; i < DEFAULT_RATE_LIMITS.user.burst; i++) limiter.admit(adele);
     const refused = refusal(() => limiter.admit(adele));
-    expect(refused).toMatchObject({ code: 'Caller.RateLimited', retryAfterSeconds: 1, extensions: { limit: DEFAULT_RATE_LIMITS.user } });
+    expect(refused).toMatchObject({
+      code: 'Caller.RateLimited',
+      retryAfterSeconds: 1,
+      extensions: { limit: DEFAULT_RATE_LIMITS.user },
+    });
     expect(refused!.detail).toMatch(/at most 30 at once and 60 per minute/);
     now += 1000; // 60 per minute: one back per second
     limiter.admit(adele);

@@ -34,7 +34,8 @@ const cspViolations: string[] = [];
 jest.setTimeout(120_000);
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   const portalDir = await buildPortal(mkdtempSync(join(tmpdir(), 'exo-portal-')));
   gw = await startTestGateway({ env: { PORTAL_CLIENT_ID: SANDBOX_APPS.portal, PORTAL_DIR: portalDir } });
   portalUrl = `${gw.host.url}/api/portal/`;
@@ -43,8 +44,21 @@ beforeAll(async () => {
   // The sandbox's HTTPS endpoints use the sandbox CA, which this browser profile does not trust.
   const profile = mkdtempSync(join(tmpdir(), 'exo-portal-profile-'));
   mkdirSync(join(profile, 'Default'));
-  writeFileSync(join(profile, 'Default', 'Preferences'), JSON.stringify({ profile: { cookie_controls_mode: 0 }, tracking_protection: { tracking_protection_3pcd_enabled: false } }));
-  context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], ignoreHTTPSErrors: true, viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC' });
+  writeFileSync(
+    join(profile, 'Default', 'Preferences'),
+    JSON.stringify({
+      profile: { cookie_controls_mode: 0 },
+      tracking_protection: { tracking_protection_3pcd_enabled: false },
+    }),
+  );
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    ignoreHTTPSErrors: true,
+    viewport: { width: 1280, height: 900 },
+    locale: 'en-US',
+    timezoneId: 'UTC',
+  });
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(15_000);
   page.on('console', (message) => {
@@ -58,8 +72,10 @@ afterAll(async () => {
   await gw?.stop();
 });
 
-const mailbox = (alias: string): MailboxState => [...gw.cloud.exchange.recipients(CONTOSO).mailboxes.values()].find((m) => m.user.alias === alias)!;
-const group = (alias: string): GroupState => [...gw.cloud.exchange.recipients(CONTOSO).groups.values()].find((g) => g.group.alias === alias)!;
+const mailbox = (alias: string): MailboxState =>
+  [...gw.cloud.exchange.recipients(CONTOSO).mailboxes.values()].find((m) => m.user.alias === alias)!;
+const group = (alias: string): GroupState =>
+  [...gw.cloud.exchange.recipients(CONTOSO).groups.values()].find((g) => g.group.alias === alias)!;
 const objectId = (alias: string) => mailbox(alias).user.objectId;
 
 async function shot(name: string, target: Page = page): Promise<void> {
@@ -87,9 +103,19 @@ async function act(trigger: () => Promise<void>): Promise<{ phases: string[]; te
   await trigger();
   await page.waitForFunction((n) => document.querySelectorAll('#activity-list > li').length > n, before);
   const status = page.locator('#activity-list > li').first().locator('.status');
-  await page.waitForFunction(() => ['done', 'failed'].includes(document.querySelector('#activity-list > li .status')?.getAttribute('data-phase') ?? ''), undefined, { timeout: 30_000 });
+  await page.waitForFunction(
+    () =>
+      ['done', 'failed'].includes(
+        document.querySelector('#activity-list > li .status')?.getAttribute('data-phase') ?? '',
+      ),
+    undefined,
+    { timeout: 30_000 },
+  );
   const phases = await page.evaluate(() => (window as unknown as { __phases: string[] }).__phases);
-  return { phases, text: `${await page.locator('#activity-list > li').first().innerText()} ${await status.innerText()}` };
+  return {
+    phases,
+    text: `${await page.locator('#activity-list > li').first().innerText()} ${await status.innerText()}`,
+  };
 }
 
 function expectDone(result: { phases: string[]; text: string }): void {
@@ -112,7 +138,11 @@ describe('sign-in', () => {
     // The browser's configuration is public by nature: ids and URLs, nothing secret.
     const config = (await (await fetch(`${portalUrl}config.json`)).json()) as Record<string, unknown>;
     expect(Object.keys(config).sort()).toEqual(['apiScope', 'authority', 'clientId', 'knownAuthorities']);
-    expect(config).toMatchObject({ clientId: SANDBOX_APPS.portal, apiScope: 'api://exo-gateway/user_impersonation', authority: `${gw.cloud.endpoints.authorityHost}/${CONTOSO}` });
+    expect(config).toMatchObject({
+      clientId: SANDBOX_APPS.portal,
+      apiScope: 'api://exo-gateway/user_impersonation',
+      authority: `${gw.cloud.endpoints.authorityHost}/${CONTOSO}`,
+    });
   });
 
   it('serves the silent sign-in redirect page frameable by the portal alone, and everything else by nobody', async () => {
@@ -121,7 +151,13 @@ describe('sign-in', () => {
     const redirect = await fetch(`${portalUrl}redirect.html`);
     expect(redirect.status).toBe(200);
     const csp = redirect.headers.get('content-security-policy')!;
-    expect(csp.split('; ').sort()).toEqual(["base-uri 'none'", "default-src 'none'", "form-action 'none'", "frame-ancestors 'self'", "script-src 'self'"]);
+    expect(csp.split('; ').sort()).toEqual([
+      "base-uri 'none'",
+      "default-src 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'self'",
+      "script-src 'self'",
+    ]);
     expect(redirect.headers.get('x-frame-options')).toBe('SAMEORIGIN');
     expect(redirect.headers.get('cross-origin-opener-policy')).toBeNull();
     expect(redirect.headers.get('x-content-type-options')).toBe('nosniff');
@@ -188,13 +224,16 @@ describe('contrast', () => {
       };
       const out: string[] = [];
       let n = 0;
-      for (const el of document.querySelectorAll('h1, h2, h3, p, label, legend, button, .name, .sub, .badge, .status, .who, .brand span')) {
+      for (const el of document.querySelectorAll(
+        'h1, h2, h3, p, label, legend, button, .name, .sub, .badge, .status, .who, .brand span',
+      )) {
         if (!(el as HTMLElement).offsetParent || !el.textContent?.trim()) continue;
         n++;
         const fg = lum(rgb(getComputedStyle(el).color));
         const bg = lum(rgb(background(el)));
         const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
-        if (ratio < 4.5 && !(el as HTMLButtonElement).disabled) out.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
+        if (ratio < 4.5 && !(el as HTMLButtonElement).disabled)
+          out.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}`);
       }
       return { checked: n, failures: out };
     });
@@ -212,7 +251,14 @@ describe('actions, each verified in the sandbox Exchange directory', () => {
     await page.selectOption('#auto-audience', 'Known');
     await page.fill('#auto-external', 'Thanks for your mail — I will answer after the holidays.');
     expectDone(await act(() => page.click('#auto-save')));
-    expect(mailbox('alex.wilber').autoReply).toMatchObject({ state: 'Scheduled', startTime: '2026-12-24T08:00:00.000Z', endTime: '2026-12-28T17:30:00.000Z', internalMessage: 'I am out of the office until 28 December.', externalMessage: 'Thanks for your mail — I will answer after the holidays.', externalAudience: 'Known' });
+    expect(mailbox('alex.wilber').autoReply).toMatchObject({
+      state: 'Scheduled',
+      startTime: '2026-12-24T08:00:00.000Z',
+      endTime: '2026-12-28T17:30:00.000Z',
+      internalMessage: 'I am out of the office until 28 December.',
+      externalMessage: 'Thanks for your mail — I will answer after the holidays.',
+      externalAudience: 'Known',
+    });
     expect(await page.locator('#auto-reply-badge').innerText()).toBe('Automatic replies scheduled');
 
     await page.check('#auto-on');
@@ -307,12 +353,25 @@ describe('token renewal', () => {
           continue;
         }
         if (entry?.credentialType !== 'AccessToken') continue;
-        sessionStorage.setItem(key, JSON.stringify({ ...entry, expiresOn: past, extendedExpiresOn: past, ...(entry.refreshOn ? { refreshOn: past } : {}) }));
+        sessionStorage.setItem(
+          key,
+          JSON.stringify({
+            ...entry,
+            expiresOn: past,
+            extendedExpiresOn: past,
+            ...(entry.refreshOn ? { refreshOn: past } : {}),
+          }),
+        );
         n++;
       }
       return n;
     });
-  const silentAnswers = (since: number) => gw.cloud.entra.authorizeRequests().slice(since).filter((r) => r.prompt === 'none').map((r) => r.answer);
+  const silentAnswers = (since: number) =>
+    gw.cloud.entra
+      .authorizeRequests()
+      .slice(since)
+      .filter((r) => r.prompt === 'none')
+      .map((r) => r.answer);
 
   it('renews silently in a hidden iframe once the access and refresh tokens have expired (Entra session still valid)', async () => {
     const since = gw.cloud.entra.authorizeRequests().length;

@@ -28,21 +28,34 @@ beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'exo-portal-api-'));
   const policyFile = join(dir, 'policy.yaml');
   const cloud = await startTestCloud();
-  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed).replace('user: { perMinute: 60, burst: 30 }', 'user: { perMinute: 600, burst: 300 }'));
+  writeFileSync(
+    policyFile,
+    sandboxPolicyYaml(cloud.context.directory.seed).replace(
+      'user: { perMinute: 60, burst: 30 }',
+      'user: { perMinute: 600, burst: 300 }',
+    ),
+  );
   gw = await startTestGateway({ cloud, env: { POLICY_FILE: policyFile } });
-  [adele, alex] = await Promise.all([userToken(gw.cloud, CONTOSO, 'adele.vance@contoso.com'), userToken(gw.cloud, CONTOSO, 'alex.wilber@contoso.com')]);
+  [adele, alex] = await Promise.all([
+    userToken(gw.cloud, CONTOSO, 'adele.vance@contoso.com'),
+    userToken(gw.cloud, CONTOSO, 'alex.wilber@contoso.com'),
+  ]);
 });
 afterAll(async () => {
   await gw.stop();
   await gw.cloud.stop();
 });
 
-const mailbox = (alias: string): MailboxState => [...gw.cloud.exchange.recipients(CONTOSO).mailboxes.values()].find((m) => m.user.alias === alias)!;
-const group = (alias: string): GroupState => [...gw.cloud.exchange.recipients(CONTOSO).groups.values()].find((g) => g.group.alias === alias)!;
+const mailbox = (alias: string): MailboxState =>
+  [...gw.cloud.exchange.recipients(CONTOSO).mailboxes.values()].find((m) => m.user.alias === alias)!;
+const group = (alias: string): GroupState =>
+  [...gw.cloud.exchange.recipients(CONTOSO).groups.values()].find((g) => g.group.alias === alias)!;
 const objectId = (alias: string) => mailbox(alias).user.objectId;
 
 async function storedCommands(): Promise<number> {
-  const table = TableClient.fromConnectionString(gw.env.AzureWebJobsStorage!, gw.env.COMMANDS_TABLE!, { allowInsecureConnection: true });
+  const table = TableClient.fromConnectionString(gw.env.AzureWebJobsStorage!, gw.env.COMMANDS_TABLE!, {
+    allowInsecureConnection: true,
+  });
   let n = 0;
   try {
     for await (const _ of table.listEntities()) n++;
@@ -80,21 +93,43 @@ describe('GET /api/me', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const me = (await res.json()) as MailboxOverview & { tenant: string };
-    expect(me).toMatchObject({ tenant: TENANT, displayName: 'Adele Vance', address: 'adele.vance@contoso.com', autoReply: { state: 'Disabled' }, delegates: { fullAccess: [], sendAs: [], sendOnBehalf: [] }, ownedGroups: [] });
+    expect(me).toMatchObject({
+      tenant: TENANT,
+      displayName: 'Adele Vance',
+      address: 'adele.vance@contoso.com',
+      autoReply: { state: 'Disabled' },
+      delegates: { fullAccess: [], sendAs: [], sendOnBehalf: [] },
+      ownedGroups: [],
+    });
     expect(me.groups.map((g) => g.address).sort()).toEqual(['all-staff@contoso.com', 'sales-team@contoso.com']);
-    expect(me.groups.find((g) => g.address === 'sales-team@contoso.com')).toMatchObject({ isMember: true, isOwner: false, canLeave: true });
+    expect(me.groups.find((g) => g.address === 'sales-team@contoso.com')).toMatchObject({
+      isMember: true,
+      isOwner: false,
+      canLeave: true,
+    });
     expect(me.groups.find((g) => g.address === 'all-staff@contoso.com')).toMatchObject({ canLeave: false });
     expect(me.joinableGroups.map((g) => g.address)).toEqual(['book-club@contoso.com']);
   });
 
   it('lists owned groups with their members, and delegates by address', async () => {
-    await run(alex, 'grant-send-on-behalf', { identity: 'alex.wilber@contoso.com', user: 'lidia.holloway@contoso.com' });
+    await run(alex, 'grant-send-on-behalf', {
+      identity: 'alex.wilber@contoso.com',
+      user: 'lidia.holloway@contoso.com',
+    });
     const me = (await (await getMe(alex)).json()) as MailboxOverview;
     expect(me.ownedGroups).toHaveLength(1);
     expect(me.ownedGroups[0]).toMatchObject({ address: 'sales-team@contoso.com', isOwner: true });
-    expect(me.ownedGroups[0]!.members.map((m) => m.address).sort()).toEqual(['adele.vance@contoso.com', 'alex.wilber@contoso.com']);
-    expect(me.delegates.sendOnBehalf).toEqual([{ address: 'lidia.holloway@contoso.com', displayName: 'Lidia Holloway' }]);
-    await run(alex, 'revoke-send-on-behalf', { identity: 'alex.wilber@contoso.com', user: 'lidia.holloway@contoso.com' });
+    expect(me.ownedGroups[0]!.members.map((m) => m.address).sort()).toEqual([
+      'adele.vance@contoso.com',
+      'alex.wilber@contoso.com',
+    ]);
+    expect(me.delegates.sendOnBehalf).toEqual([
+      { address: 'lidia.holloway@contoso.com', displayName: 'Lidia Holloway' },
+    ]);
+    await run(alex, 'revoke-send-on-behalf', {
+      identity: 'alex.wilber@contoso.com',
+      user: 'lidia.holloway@contoso.com',
+    });
   });
 
   it('needs a user token: no token 401, an app token 403', async () => {
@@ -122,28 +157,113 @@ describe('self-service changes allowed by policy', () => {
   });
 });
 
-describe('authorization matrix: someone else\'s mailbox or a group not owned / not open', () => {
+describe("authorization matrix: someone else's mailbox or a group not owned / not open", () => {
   const other = { identity: 'alex.wilber@contoso.com' };
   const cases: [string, string, Record<string, unknown>, RegExp][] = [
-    ['auto-reply on another mailbox', 'set-auto-reply', { ...other, internalMessage: 'hi' }, /identity must be the caller's own account/],
+    [
+      'auto-reply on another mailbox',
+      'set-auto-reply',
+      { ...other, internalMessage: 'hi' },
+      /identity must be the caller's own account/,
+    ],
     ['clear another auto-reply', 'clear-auto-reply', other, /identity must be the caller's own account/],
-    ['grant FullAccess on another mailbox', 'grant-full-access', { ...other, user: 'adele.vance@contoso.com' }, /identity must be the caller's own account/],
-    ['revoke FullAccess on another mailbox', 'revoke-full-access', { ...other, user: 'adele.vance@contoso.com' }, /identity must be the caller's own account/],
-    ['grant SendAs on another mailbox', 'grant-send-as', { ...other, user: 'adele.vance@contoso.com' }, /identity must be the caller's own account/],
-    ['revoke SendAs on another mailbox', 'revoke-send-as', { ...other, user: 'adele.vance@contoso.com' }, /identity must be the caller's own account/],
-    ['grant SendOnBehalf on another mailbox', 'grant-send-on-behalf', { ...other, user: 'adele.vance@contoso.com' }, /identity must be the caller's own account/],
-    ['revoke SendOnBehalf on another mailbox', 'revoke-send-on-behalf', { ...other, user: 'adele.vance@contoso.com' }, /identity must be the caller's own account/],
+    [
+      'grant FullAccess on another mailbox',
+      'grant-full-access',
+      { ...other, user: 'adele.vance@contoso.com' },
+      /identity must be the caller's own account/,
+    ],
+    [
+      'revoke FullAccess on another mailbox',
+      'revoke-full-access',
+      { ...other, user: 'adele.vance@contoso.com' },
+      /identity must be the caller's own account/,
+    ],
+    [
+      'grant SendAs on another mailbox',
+      'grant-send-as',
+      { ...other, user: 'adele.vance@contoso.com' },
+      /identity must be the caller's own account/,
+    ],
+    [
+      'revoke SendAs on another mailbox',
+      'revoke-send-as',
+      { ...other, user: 'adele.vance@contoso.com' },
+      /identity must be the caller's own account/,
+    ],
+    [
+      'grant SendOnBehalf on another mailbox',
+      'grant-send-on-behalf',
+      { ...other, user: 'adele.vance@contoso.com' },
+      /identity must be the caller's own account/,
+    ],
+    [
+      'revoke SendOnBehalf on another mailbox',
+      'revoke-send-on-behalf',
+      { ...other, user: 'adele.vance@contoso.com' },
+      /identity must be the caller's own account/,
+    ],
     ['read another mailbox', 'get-mailbox-summary', other, /identity must be the caller's own account/],
-    ['grant on a shared mailbox', 'grant-full-access', { identity: 'info@contoso.com', user: 'adele.vance@contoso.com' }, /identity must be the caller's own account/],
-    ['join a Closed group', 'add-group-member', { group: 'engineering@contoso.com', member: 'adele.vance@contoso.com' }, /MemberJoinRestriction is Open \(it is Closed\)/],
-    ['join an ApprovalRequired group', 'add-group-member', { group: 'finance@contoso.com', member: 'adele.vance@contoso.com' }, /MemberJoinRestriction is Open \(it is ApprovalRequired\)/],
-    ['add someone else to an Open group not owned', 'add-group-member', { group: 'book-club@contoso.com', member: 'diego.siciliani@contoso.com' }, /member must be the caller's own account/],
-    ['add a member to a group not owned', 'add-group-member', { group: 'engineering@contoso.com', member: 'diego.siciliani@contoso.com' }, /./],
-    ['leave a Closed group', 'remove-group-member', { group: 'all-staff@contoso.com', member: 'adele.vance@contoso.com' }, /MemberDepartRestriction is Open \(it is Closed\)/],
-    ['remove someone else from a group not owned', 'remove-group-member', { group: 'sales-team@contoso.com', member: 'alex.wilber@contoso.com' }, /./],
-    ['a user address as the group', 'add-group-member', { group: 'alex.wilber@contoso.com', member: 'adele.vance@contoso.com' }, /is not a distribution group/],
-    ['a group that does not exist', 'add-group-member', { group: 'nope@contoso.com', member: 'adele.vance@contoso.com' }, /is not a distribution group/],
-    ['an operation the portal does not grant', 'hide-from-address-lists', { identity: 'adele.vance@contoso.com' }, /No policy rule grants/],
+    [
+      'grant on a shared mailbox',
+      'grant-full-access',
+      { identity: 'info@contoso.com', user: 'adele.vance@contoso.com' },
+      /identity must be the caller's own account/,
+    ],
+    [
+      'join a Closed group',
+      'add-group-member',
+      { group: 'engineering@contoso.com', member: 'adele.vance@contoso.com' },
+      /MemberJoinRestriction is Open \(it is Closed\)/,
+    ],
+    [
+      'join an ApprovalRequired group',
+      'add-group-member',
+      { group: 'finance@contoso.com', member: 'adele.vance@contoso.com' },
+      /MemberJoinRestriction is Open \(it is ApprovalRequired\)/,
+    ],
+    [
+      'add someone else to an Open group not owned',
+      'add-group-member',
+      { group: 'book-club@contoso.com', member: 'diego.siciliani@contoso.com' },
+      /member must be the caller's own account/,
+    ],
+    [
+      'add a member to a group not owned',
+      'add-group-member',
+      { group: 'engineering@contoso.com', member: 'diego.siciliani@contoso.com' },
+      /./,
+    ],
+    [
+      'leave a Closed group',
+      'remove-group-member',
+      { group: 'all-staff@contoso.com', member: 'adele.vance@contoso.com' },
+      /MemberDepartRestriction is Open \(it is Closed\)/,
+    ],
+    [
+      'remove someone else from a group not owned',
+      'remove-group-member',
+      { group: 'sales-team@contoso.com', member: 'alex.wilber@contoso.com' },
+      /./,
+    ],
+    [
+      'a user address as the group',
+      'add-group-member',
+      { group: 'alex.wilber@contoso.com', member: 'adele.vance@contoso.com' },
+      /is not a distribution group/,
+    ],
+    [
+      'a group that does not exist',
+      'add-group-member',
+      { group: 'nope@contoso.com', member: 'adele.vance@contoso.com' },
+      /is not a distribution group/,
+    ],
+    [
+      'an operation the portal does not grant',
+      'hide-from-address-lists',
+      { identity: 'adele.vance@contoso.com' },
+      /No policy rule grants/,
+    ],
   ];
 
   it.each(cases)('403 for %s — nothing stored, enqueued or changed', async (_label, name, body, reason) => {
@@ -159,12 +279,24 @@ describe('authorization matrix: someone else\'s mailbox or a group not owned / n
   });
 
   it('raw cmdlets are not for portal users', async () => {
-    const res = await gw.post('/api/commands', { tenant: TENANT, cmdlet: 'Set-Mailbox', parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute1: 'x' } }, { token: adele });
+    const res = await gw.post(
+      '/api/commands',
+      {
+        tenant: TENANT,
+        cmdlet: 'Set-Mailbox',
+        parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute1: 'x' },
+      },
+      { token: adele },
+    );
     expect(res.status).toBe(403);
   });
 
-  it('a status URL of another user\'s command is not visible', async () => {
-    const res = await gw.post('/api/operations/clear-auto-reply', { tenant: TENANT, identity: 'alex.wilber@contoso.com' }, { token: alex });
+  it("a status URL of another user's command is not visible", async () => {
+    const res = await gw.post(
+      '/api/operations/clear-auto-reply',
+      { tenant: TENANT, identity: 'alex.wilber@contoso.com' },
+      { token: alex },
+    );
     expect(res.status).toBe(202);
     const location = res.headers.get('location')!;
     expect((await gw.get(location, adele)).status).toBe(404);
@@ -176,7 +308,9 @@ describe('hostile input to the portal endpoints', () => {
   it('GET /api/me rejects forged, foreign-audience and malformed tokens with 401', async () => {
     const [header, payload] = adele.split('.');
     const forged = `${header}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(payload!, 'base64url').toString()), preferred_username: 'alex.wilber@contoso.com' })).toString('base64url')}.${'A'.repeat(342)}`;
-    const graphToken = await userToken(gw.cloud, CONTOSO, 'adele.vance@contoso.com', { scope: 'https://graph.microsoft.com/User.Read' });
+    const graphToken = await userToken(gw.cloud, CONTOSO, 'adele.vance@contoso.com', {
+      scope: 'https://graph.microsoft.com/User.Read',
+    });
     for (const token of [forged, graphToken, 'not-a-jwt', `${adele}x`]) {
       const res = await gw.get('/api/me', token);
       expect(res.status).toBe(401);
@@ -185,7 +319,14 @@ describe('hostile input to the portal endpoints', () => {
   });
 
   it('the portal serves only its own files (and is off without PORTAL_CLIENT_ID)', async () => {
-    for (const path of ['/api/portal/..%2f..%2fpackage.json', '/api/portal/%2e%2e/%2e%2e/host.json', '/api/portal/app.js.map', '/api/portal/app.js.LEGAL.txt', '/api/portal/index.html%00.js', '/api/portal/.env']) {
+    for (const path of [
+      '/api/portal/..%2f..%2fpackage.json',
+      '/api/portal/%2e%2e/%2e%2e/host.json',
+      '/api/portal/app.js.map',
+      '/api/portal/app.js.LEGAL.txt',
+      '/api/portal/index.html%00.js',
+      '/api/portal/.env',
+    ]) {
       const res = await fetch(`${gw.host.url}${path}`);
       expect([400, 404]).toContain(res.status);
     }
@@ -197,7 +338,14 @@ describe('hostile input to the portal endpoints', () => {
 
   it('hostile group and member values are 422 or 403, nothing enqueued', async () => {
     const before = await storedCommands();
-    const values = ["x' -or '1' -eq '1", 'sales-team@contoso.com; Remove-Mailbox', '<script>@contoso.com', "o'brien@contoso.com", 'ALL-STAFF@CONTOSO.COM', `${'a'.repeat(300)}@contoso.com`];
+    const values = [
+      "x' -or '1' -eq '1",
+      'sales-team@contoso.com; Remove-Mailbox',
+      '<script>@contoso.com',
+      "o'brien@contoso.com",
+      'ALL-STAFF@CONTOSO.COM',
+      `${'a'.repeat(300)}@contoso.com`,
+    ];
     for (const value of values) {
       for (const [name, body] of [
         ['add-group-member', { group: value, member: 'adele.vance@contoso.com' }],

@@ -26,7 +26,17 @@ function pkce(): { verifier: string; challenge: string } {
 }
 
 function authorizeUrl(challenge: string, extra: Record<string, string> = {}): string {
-  const q = new URLSearchParams({ client_id: PORTAL, response_type: 'code', redirect_uri: REDIRECT, scope: SCOPE, code_challenge: challenge, code_challenge_method: 'S256', state: 'st-1', response_mode: 'fragment', ...extra });
+  const q = new URLSearchParams({
+    client_id: PORTAL,
+    response_type: 'code',
+    redirect_uri: REDIRECT,
+    scope: SCOPE,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: 'st-1',
+    response_mode: 'fragment',
+    ...extra,
+  });
   return `${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/authorize?${q}`;
 }
 
@@ -39,20 +49,34 @@ function answer(res: Response): URLSearchParams {
 }
 
 /** Signs in on the page (as a browser would post it); returns the session cookie and the code. */
-async function signIn(username = 'alex.wilber@contoso.com'): Promise<{ cookie: string; setCookie: string; code: string; verifier: string }> {
+async function signIn(
+  username = 'alex.wilber@contoso.com',
+): Promise<{ cookie: string; setCookie: string; code: string; verifier: string }> {
   const { verifier, challenge } = pkce();
-  const res = await fetch(authorizeUrl(challenge), { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ username, password: SANDBOX_USER_PASSWORD }) });
+  const res = await fetch(authorizeUrl(challenge), {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username, password: SANDBOX_USER_PASSWORD }),
+  });
   const setCookie = res.headers.get('set-cookie') ?? '';
   return { cookie: setCookie.split(';')[0]!, setCookie, code: answer(res).get('code')!, verifier };
 }
 
 const silent = (cookie: string | undefined, extra: Record<string, string> = {}) => {
   const { verifier, challenge } = pkce();
-  return fetch(authorizeUrl(challenge, { prompt: 'none', ...extra }), { redirect: 'manual', headers: cookie ? { cookie } : {} }).then((res) => ({ res, verifier }));
+  return fetch(authorizeUrl(challenge, { prompt: 'none', ...extra }), {
+    redirect: 'manual',
+    headers: cookie ? { cookie } : {},
+  }).then((res) => ({ res, verifier }));
 };
 
 async function redeem(params: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://localhost:7071' }, body: new URLSearchParams({ client_id: PORTAL, scope: SCOPE, ...params }) });
+  const res = await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://localhost:7071' },
+    body: new URLSearchParams({ client_id: PORTAL, scope: SCOPE, ...params }),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -66,15 +90,24 @@ describe('silent sign-in (prompt=none)', () => {
     expect(setCookie).toMatch(/; SameSite=None/);
   });
 
-  it('answers with a code for the session\'s user, never with a page, and the code redeems', async () => {
+  it("answers with a code for the session's user, never with a page, and the code redeems", async () => {
     const { cookie } = await signIn();
     const { res, verifier } = await silent(cookie, { login_hint: 'alex.wilber@contoso.com' });
     const params = answer(res);
     expect(params.get('state')).toBe('st-1');
     expect(params.get('error')).toBeNull();
-    const token = await redeem({ grant_type: 'authorization_code', code: params.get('code')!, redirect_uri: REDIRECT, code_verifier: verifier });
+    const token = await redeem({
+      grant_type: 'authorization_code',
+      code: params.get('code')!,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+    });
     expect(token.status).toBe(200);
-    expect(token.body).toMatchObject({ token_type: 'Bearer', access_token: expect.any(String), refresh_token: expect.any(String) });
+    expect(token.body).toMatchObject({
+      token_type: 'Bearer',
+      access_token: expect.any(String),
+      refresh_token: expect.any(String),
+    });
     expect(cloud.entra.authorizeRequests().at(-1)).toMatchObject({ clientId: PORTAL, prompt: 'none', answer: 'code' });
   });
 
@@ -82,7 +115,9 @@ describe('silent sign-in (prompt=none)', () => {
     for (const cookie of [undefined, 'ESTSAUTH=made-up-session']) {
       const params = answer((await silent(cookie)).res);
       expect(params.get('error')).toBe('login_required');
-      expect(params.get('error_description')).toMatch(/^AADSTS50058: A silent sign-in request was sent but no user is signed in\./);
+      expect(params.get('error_description')).toMatch(
+        /^AADSTS50058: A silent sign-in request was sent but no user is signed in\./,
+      );
       expect(params.get('state')).toBe('st-1');
       expect(params.get('code')).toBeNull();
     }
@@ -90,7 +125,9 @@ describe('silent sign-in (prompt=none)', () => {
 
   it('a session for someone else than the login_hint, or a disabled user: interaction_required', async () => {
     const { cookie } = await signIn('adele.vance@contoso.com');
-    expect(answer((await silent(cookie, { login_hint: 'alex.wilber@contoso.com' })).res).get('error')).toBe('interaction_required');
+    expect(answer((await silent(cookie, { login_hint: 'alex.wilber@contoso.com' })).res).get('error')).toBe(
+      'interaction_required',
+    );
     cloud.context.directory.updateUser(CONTOSO, 'adele.vance', { accountEnabled: false });
     try {
       expect(answer((await silent(cookie)).res).get('error')).toBe('interaction_required');
@@ -106,7 +143,10 @@ describe('silent sign-in (prompt=none)', () => {
     expect(answer((await silent(first.cookie)).res).get('error')).toBe('login_required');
 
     const second = await signIn();
-    const logout = await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/logout?post_logout_redirect_uri=${encodeURIComponent(REDIRECT)}`, { redirect: 'manual', headers: { cookie: second.cookie } });
+    const logout = await fetch(
+      `${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/logout?post_logout_redirect_uri=${encodeURIComponent(REDIRECT)}`,
+      { redirect: 'manual', headers: { cookie: second.cookie } },
+    );
     expect(logout.status).toBe(302);
     expect(logout.headers.get('set-cookie')).toMatch(/^ESTSAUTH=; .*Max-Age=0/);
     expect(answer((await silent(second.cookie)).res).get('error')).toBe('login_required');
@@ -123,9 +163,14 @@ describe('silent sign-in (prompt=none)', () => {
 });
 
 describe('refresh tokens', () => {
-  it('expireRefreshTokens(): redeeming one answers invalid_grant, as after a SPA refresh token\'s 24 hours', async () => {
+  it("expireRefreshTokens(): redeeming one answers invalid_grant, as after a SPA refresh token's 24 hours", async () => {
     const { code, verifier } = await signIn();
-    const first = await redeem({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier });
+    const first = await redeem({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+    });
     const refreshToken = String(first.body.refresh_token);
     expect(cloud.entra.expireRefreshTokens()).toBeGreaterThan(0);
     const refreshed = await redeem({ grant_type: 'refresh_token', refresh_token: refreshToken });

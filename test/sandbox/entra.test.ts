@@ -20,23 +20,33 @@ beforeAll(async () => {
 });
 afterAll(() => cloud.stop());
 
-function msalApp(tenant: string, clientId: string, credential: { clientSecret?: string; certificateName?: string }): ConfidentialClientApplication {
+function msalApp(
+  tenant: string,
+  clientId: string,
+  credential: { clientSecret?: string; certificateName?: string },
+): ConfidentialClientApplication {
   const authority = `${cloud.endpoints.authorityHost}/${tenant}`;
-  const cert = credential.certificateName ? cloud.context.directory.certificates.get(credential.certificateName)! : undefined;
+  const cert = credential.certificateName
+    ? cloud.context.directory.certificates.get(credential.certificateName)!
+    : undefined;
   return new ConfidentialClientApplication({
     auth: {
       clientId,
       authority,
       knownAuthorities: [new URL(authority).host],
       ...(credential.clientSecret ? { clientSecret: credential.clientSecret } : {}),
-      ...(cert ? { clientCertificate: { thumbprintSha256: cert.sha256Thumbprint, privateKey: cert.keyPem, x5c: cert.certPem } } : {}),
+      ...(cert
+        ? { clientCertificate: { thumbprintSha256: cert.sha256Thumbprint, privateKey: cert.keyPem, x5c: cert.certPem } }
+        : {}),
     },
   });
 }
 
 describe('sandbox Entra ID with @azure/msal-node (unmodified)', () => {
   it('issues an Exchange app-only token for a certificate credential with realistic claims', async () => {
-    const result = await msalApp(CONTOSO, CONTOSO_APP, { certificateName: 'contoso-exo' }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
+    const result = await msalApp(CONTOSO, CONTOSO_APP, {
+      certificateName: 'contoso-exo',
+    }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
     const claims = decodeJwt(result!.accessToken);
     expect(claims).toMatchObject({
       aud: 'https://outlook.office365.com',
@@ -50,7 +60,9 @@ describe('sandbox Entra ID with @azure/msal-node (unmodified)', () => {
       iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/`,
     });
     expect(claims.exp! - claims.iat!).toBeGreaterThan(3000);
-    expect(cloud.context.stats.snapshot().tokenRequests.byKey[`${CONTOSO}|${CONTOSO_APP}|https://outlook.office365.com`]).toBe(1);
+    expect(
+      cloud.context.stats.snapshot().tokenRequests.byKey[`${CONTOSO}|${CONTOSO_APP}|https://outlook.office365.com`],
+    ).toBe(1);
   });
 
   it('issues a token for a client secret, and MSAL serves the second call from its cache', async () => {
@@ -58,22 +70,46 @@ describe('sandbox Entra ID with @azure/msal-node (unmodified)', () => {
     const app = msalApp(FABRIKAM, FABRIKAM_APP, { clientSecret: secret });
     const first = await app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
     const second = await app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
-    expect(decodeJwt(first!.accessToken)).toMatchObject({ tid: FABRIKAM, appidacr: '1', wids: [WELL_KNOWN.roles.exchangeRecipientAdministrator] });
+    expect(decodeJwt(first!.accessToken)).toMatchObject({
+      tid: FABRIKAM,
+      appidacr: '1',
+      wids: [WELL_KNOWN.roles.exchangeRecipientAdministrator],
+    });
     expect(second!.accessToken).toBe(first!.accessToken);
-    expect(cloud.context.stats.snapshot().tokenRequests.byKey[`${FABRIKAM}|${FABRIKAM_APP}|https://outlook.office365.com`]).toBe(1);
+    expect(
+      cloud.context.stats.snapshot().tokenRequests.byKey[`${FABRIKAM}|${FABRIKAM_APP}|https://outlook.office365.com`],
+    ).toBe(1);
   });
 
   it('accepts the initial domain as tenant and the PEM-registered second certificate', async () => {
-    const result = await msalApp('contoso.onmicrosoft.com', CONTOSO_APP, { certificateName: 'contoso-exo-pem' }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
+    const result = await msalApp('contoso.onmicrosoft.com', CONTOSO_APP, {
+      certificateName: 'contoso-exo-pem',
+    }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
     expect(decodeJwt(result!.accessToken).tid).toBe(CONTOSO);
   });
 
   it.each([
-    ['a wrong client secret', () => msalApp(FABRIKAM, FABRIKAM_APP, { clientSecret: 'abc8Q~not-the-secret-value-000000000000000' }), 'AADSTS7000215'],
-    ['a certificate that is not registered on the app', () => msalApp(FABRIKAM, FABRIKAM_APP, { certificateName: 'contoso-exo' }), 'AADSTS700027'],
-    ['an app from another tenant', () => msalApp(FABRIKAM, CONTOSO_APP, { certificateName: 'contoso-exo' }), 'AADSTS700016'],
+    [
+      'a wrong client secret',
+      () => msalApp(FABRIKAM, FABRIKAM_APP, { clientSecret: 'abc8Q~not-the-secret-value-000000000000000' }),
+      'AADSTS7000215',
+    ],
+    [
+      'a certificate that is not registered on the app',
+      () => msalApp(FABRIKAM, FABRIKAM_APP, { certificateName: 'contoso-exo' }),
+      'AADSTS700027',
+    ],
+    [
+      'an app from another tenant',
+      () => msalApp(FABRIKAM, CONTOSO_APP, { certificateName: 'contoso-exo' }),
+      'AADSTS700016',
+    ],
     // MSAL reads the tenant's OIDC metadata first; the 400 AADSTS90002 there surfaces as this code.
-    ['an unknown tenant', () => msalApp('11111111-2222-3333-4444-555555555555', CONTOSO_APP, { certificateName: 'contoso-exo' }), 'endpoints_resolution_error'],
+    [
+      'an unknown tenant',
+      () => msalApp('11111111-2222-3333-4444-555555555555', CONTOSO_APP, { certificateName: 'contoso-exo' }),
+      'endpoints_resolution_error',
+    ],
   ])('rejects %s with the Entra error code', async (_label, make, code) => {
     await expect(make().acquireTokenByClientCredential({ scopes: [EXO_SCOPE] })).rejects.toThrow(code);
   });
@@ -81,17 +117,45 @@ describe('sandbox Entra ID with @azure/msal-node (unmodified)', () => {
   it('rejects an unknown resource and a scope without /.default', async () => {
     const secret = cloud.context.directory.secrets.get('fabrikam-exo-secret')!;
     const app = msalApp(FABRIKAM, FABRIKAM_APP, { clientSecret: secret });
-    await expect(app.acquireTokenByClientCredential({ scopes: ['https://unknown.example/.default'] })).rejects.toThrow('AADSTS500011');
-    await expect(app.acquireTokenByClientCredential({ scopes: ['https://outlook.office365.com/Exchange.ManageAsApp'] })).rejects.toThrow('AADSTS1002012');
+    await expect(app.acquireTokenByClientCredential({ scopes: ['https://unknown.example/.default'] })).rejects.toThrow(
+      'AADSTS500011',
+    );
+    await expect(
+      app.acquireTokenByClientCredential({ scopes: ['https://outlook.office365.com/Exchange.ManageAsApp'] }),
+    ).rejects.toThrow('AADSTS1002012');
   });
 
   it('answers malformed token requests with Entra-shaped 4xx errors, never 5xx', async () => {
     const url = `${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`;
     const cases: Array<[RequestInit, number, string]> = [
-      [{ method: 'POST', body: '{"json":true}', headers: { 'content-type': 'application/json' } }, 400, 'invalid_request'],
-      [{ method: 'POST', body: 'client_id=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 400, 'invalid_request'],
-      [{ method: 'POST', body: 'grant_type=password&client_id=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 400, 'unsupported_grant_type'],
-      [{ method: 'POST', body: `grant_type=client_credentials&client_id=${CONTOSO_APP}&scope=${EXO_SCOPE}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=garbage`, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 401, 'invalid_client'],
+      [
+        { method: 'POST', body: '{"json":true}', headers: { 'content-type': 'application/json' } },
+        400,
+        'invalid_request',
+      ],
+      [
+        { method: 'POST', body: 'client_id=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+        400,
+        'invalid_request',
+      ],
+      [
+        {
+          method: 'POST',
+          body: 'grant_type=password&client_id=x',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        },
+        400,
+        'unsupported_grant_type',
+      ],
+      [
+        {
+          method: 'POST',
+          body: `grant_type=client_credentials&client_id=${CONTOSO_APP}&scope=${EXO_SCOPE}&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=garbage`,
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        },
+        401,
+        'invalid_client',
+      ],
       [{ method: 'GET' }, 405, 'invalid_request'],
     ];
     for (const [init, status, error] of cases) {
@@ -104,32 +168,66 @@ describe('sandbox Entra ID with @azure/msal-node (unmodified)', () => {
   });
 
   it('publishes OIDC discovery per tenant and the signing keys', async () => {
-    const doc = (await (await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    const doc = (await (
+      await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0/.well-known/openid-configuration`)
+    ).json()) as Record<string, string>;
     expect(doc.issuer).toBe(`${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`);
     expect(doc.token_endpoint).toBe(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`);
     const jwks = (await (await fetch(doc.jwks_uri!)).json()) as { keys: Array<{ kid: string; kty: string }> };
     expect(jwks.keys[0]).toMatchObject({ kty: 'RSA', kid: cloud.context.tokens.kid });
-    const unknown = await fetch(`${cloud.endpoints.authorityHost}/nosuchtenant.example/v2.0/.well-known/openid-configuration`);
+    const unknown = await fetch(
+      `${cloud.endpoints.authorityHost}/nosuchtenant.example/v2.0/.well-known/openid-configuration`,
+    );
     expect(unknown.status).toBe(400);
     expect(((await unknown.json()) as { error_codes: number[] }).error_codes).toEqual([90002]);
   });
 });
 
 /** A raw client-credentials request with a certificate-signed assertion (x5t#S256, as MSAL sends it). */
-async function assertionRequest(tenant: string, clientId: string, certificate: Pick<AppCertificate, 'keyPem' | 'sha256Thumbprint'>): Promise<{ status: number; body: Record<string, unknown> }> {
+async function assertionRequest(
+  tenant: string,
+  clientId: string,
+  certificate: Pick<AppCertificate, 'keyPem' | 'sha256Thumbprint'>,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const tokenUrl = `${cloud.endpoints.authorityHost}/${tenant}/oauth2/v2.0/token`;
   const now = Math.floor(Date.now() / 1000);
   const assertion = await new SignJWT({ jti: randomBytes(8).toString('hex') })
-    .setProtectedHeader({ alg: 'RS256', typ: 'JWT', 'x5t#S256': Buffer.from(certificate.sha256Thumbprint, 'hex').toString('base64url') })
-    .setIssuer(clientId).setSubject(clientId).setAudience(tokenUrl).setNotBefore(now).setExpirationTime(now + 600)
+    .setProtectedHeader({
+      alg: 'RS256',
+      typ: 'JWT',
+      'x5t#S256': Buffer.from(certificate.sha256Thumbprint, 'hex').toString('base64url'),
+    })
+    .setIssuer(clientId)
+    .setSubject(clientId)
+    .setAudience(tokenUrl)
+    .setNotBefore(now)
+    .setExpirationTime(now + 600)
     .sign(await importPKCS8(certificate.keyPem, 'RS256'));
-  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, scope: EXO_SCOPE, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion });
-  const res = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  const body = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: clientId,
+    scope: EXO_SCOPE,
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: assertion,
+  });
+  const res = await fetch(tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
-async function control(method: string, path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${cloud.endpoints.control}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+async function control(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${cloud.endpoints.control}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
@@ -141,7 +239,9 @@ describe('sandbox Entra ID app registration credentials (kept apart from Key Vau
     const { status, body } = await assertionRequest(CONTOSO, CONTOSO_APP, stranger);
     expect(status).toBe(401);
     expect(body).toMatchObject({ error: 'invalid_client', error_codes: [700027] });
-    expect(body.error_description).toMatch(/^AADSTS700027: Client assertion contains an invalid signature\. \[Reason - The key was not found\., Thumbprint of key used by client: '[0-9A-F]+', .*\] Trace ID: \S+ Correlation ID: \S+ Timestamp: /);
+    expect(body.error_description).toMatch(
+      /^AADSTS700027: Client assertion contains an invalid signature\. \[Reason - The key was not found\., Thumbprint of key used by client: '[0-9A-F]+', .*\] Trace ID: \S+ Correlation ID: \S+ Timestamp: /,
+    );
     expect(body.error_description).toContain(stranger.sha256Thumbprint);
   });
 
@@ -150,17 +250,30 @@ describe('sandbox Entra ID app registration credentials (kept apart from Key Vau
     cloud.keyVault.importCertificate('contoso-kv', 'entra-test-cert', next, 'application/x-pkcs12');
     expect((await assertionRequest(CONTOSO, CONTOSO_APP, next)).body.error_codes).toEqual([700027]);
 
-    const added = await control('POST', `/entra/apps/${CONTOSO_APP}/keyCredentials`, { keyVault: { vault: 'contoso-kv', name: 'entra-test-cert' }, displayName: 'CN=registered-later' });
+    const added = await control('POST', `/entra/apps/${CONTOSO_APP}/keyCredentials`, {
+      keyVault: { vault: 'contoso-kv', name: 'entra-test-cert' },
+      displayName: 'CN=registered-later',
+    });
     expect(added.status).toBe(201);
-    expect(added.body).toMatchObject({ customKeyIdentifier: next.sha1Thumbprint, type: 'AsymmetricX509Cert', usage: 'Verify' });
+    expect(added.body).toMatchObject({
+      customKeyIdentifier: next.sha1Thumbprint,
+      type: 'AsymmetricX509Cert',
+      usage: 'Verify',
+    });
     expect((await assertionRequest(CONTOSO, CONTOSO_APP, next)).status).toBe(200);
     const listed = await control('GET', `/entra/apps/${CONTOSO_APP}/credentials`);
-    expect((listed.body.keyCredentials as Array<{ customKeyIdentifier: string }>).map((k) => k.customKeyIdentifier)).toContain(next.sha1Thumbprint);
+    expect(
+      (listed.body.keyCredentials as Array<{ customKeyIdentifier: string }>).map((k) => k.customKeyIdentifier),
+    ).toContain(next.sha1Thumbprint);
 
-    expect((await control('DELETE', `/entra/apps/${CONTOSO_APP}/keyCredentials/${String(added.body.keyId)}`)).status).toBe(200);
+    expect(
+      (await control('DELETE', `/entra/apps/${CONTOSO_APP}/keyCredentials/${String(added.body.keyId)}`)).status,
+    ).toBe(200);
     const refused = await assertionRequest(CONTOSO, CONTOSO_APP, next);
     expect(refused).toMatchObject({ status: 401, body: { error: 'invalid_client', error_codes: [700027] } });
-    expect((await control('DELETE', `/entra/apps/${CONTOSO_APP}/keyCredentials/${next.sha1Thumbprint}`)).status).toBe(404);
+    expect((await control('DELETE', `/entra/apps/${CONTOSO_APP}/keyCredentials/${next.sha1Thumbprint}`)).status).toBe(
+      404,
+    );
   });
 
   it('accepts the client assertion MSAL re-sends (msal-node reuses one assertion, same jti, for up to 10 minutes)', async () => {
@@ -174,7 +287,12 @@ describe('sandbox Entra ID app registration credentials (kept apart from Key Vau
   it('honours a newly added certificate only after the propagation delay', async () => {
     cloud.entra.configureCredentials({ propagationMs: 400 });
     // The seeded credentials were registered long before: honoured at once.
-    expect((await msalApp(CONTOSO, CONTOSO_APP, { certificateName: 'contoso-exo' }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true }))!.accessToken).toBeTruthy();
+    expect(
+      (await msalApp(CONTOSO, CONTOSO_APP, { certificateName: 'contoso-exo' }).acquireTokenByClientCredential({
+        scopes: [EXO_SCOPE],
+        skipCache: true,
+      }))!.accessToken,
+    ).toBeTruthy();
     const next = createAppCertificate({ commonName: 'propagating' });
     const added = await control('POST', `/entra/apps/${CONTOSO_APP}/keyCredentials`, { certificatePem: next.certPem });
     expect((await assertionRequest(CONTOSO, CONTOSO_APP, next)).body.error_codes).toEqual([700027]);
@@ -185,7 +303,11 @@ describe('sandbox Entra ID app registration credentials (kept apart from Key Vau
   });
 
   it('refuses an expired key credential with AADSTS700027 "The key used is expired"', async () => {
-    const old = createAppCertificate({ commonName: 'expired-on-app', notBefore: new Date(Date.now() - 400 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    const old = createAppCertificate({
+      commonName: 'expired-on-app',
+      notBefore: new Date(Date.now() - 400 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
     cloud.context.directory.addKeyCredential(CONTOSO_APP, old);
     const { status, body } = await assertionRequest(CONTOSO, CONTOSO_APP, old);
     expect(status).toBe(401);
@@ -200,17 +322,38 @@ describe('sandbox Entra ID app registration credentials (kept apart from Key Vau
     expect(added.body.hint).toBe(secretText.slice(0, 3));
     const listed = await control('GET', `/entra/apps/${FABRIKAM_APP}/credentials`);
     expect(JSON.stringify(listed.body)).not.toContain(secretText);
-    const tokenWith = (secret: string) => fetch(`${cloud.endpoints.authorityHost}/${FABRIKAM}/oauth2/v2.0/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', client_id: FABRIKAM_APP, scope: EXO_SCOPE, client_secret: secret }) });
+    const tokenWith = (secret: string) =>
+      fetch(`${cloud.endpoints.authorityHost}/${FABRIKAM}/oauth2/v2.0/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: FABRIKAM_APP,
+          scope: EXO_SCOPE,
+          client_secret: secret,
+        }),
+      });
     expect((await tokenWith(secretText)).status).toBe(200);
 
-    const expired = await control('POST', `/entra/apps/${FABRIKAM_APP}/passwordCredentials`, { startDateTime: new Date(Date.now() - 200 * 86_400_000).toISOString(), endDateTime: new Date(Date.now() - 86_400_000).toISOString() });
+    const expired = await control('POST', `/entra/apps/${FABRIKAM_APP}/passwordCredentials`, {
+      startDateTime: new Date(Date.now() - 200 * 86_400_000).toISOString(),
+      endDateTime: new Date(Date.now() - 86_400_000).toISOString(),
+    });
     const expiredAnswer = await tokenWith(String(expired.body.secretText));
     expect(expiredAnswer.status).toBe(401);
-    const expiredBody = (await expiredAnswer.json()) as { error: string; error_codes: number[]; error_description: string };
+    const expiredBody = (await expiredAnswer.json()) as {
+      error: string;
+      error_codes: number[];
+      error_description: string;
+    };
     expect(expiredBody).toMatchObject({ error: 'invalid_client', error_codes: [7000222] });
-    expect(expiredBody.error_description).toMatch(new RegExp(`^AADSTS7000222: The provided client secret keys for app '${FABRIKAM_APP}' are expired\\.`));
+    expect(expiredBody.error_description).toMatch(
+      new RegExp(`^AADSTS7000222: The provided client secret keys for app '${FABRIKAM_APP}' are expired\\.`),
+    );
 
-    expect((await control('DELETE', `/entra/apps/${FABRIKAM_APP}/passwordCredentials/${String(added.body.keyId)}`)).status).toBe(200);
+    expect(
+      (await control('DELETE', `/entra/apps/${FABRIKAM_APP}/passwordCredentials/${String(added.body.keyId)}`)).status,
+    ).toBe(200);
     const removed = await tokenWith(secretText);
     expect(removed.status).toBe(401);
     expect(((await removed.json()) as { error_codes: number[] }).error_codes).toEqual([7000215]);
@@ -221,26 +364,41 @@ describe('sandbox Entra ID app registration credentials (kept apart from Key Vau
 describe('sandbox managed identity with DefaultAzureCredential (unmodified)', () => {
   const saved: Record<string, string | undefined> = {};
   beforeAll(() => {
-    for (const [k, v] of Object.entries({ IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint, IDENTITY_HEADER: cloud.endpoints.identityHeader })) {
+    for (const [k, v] of Object.entries({
+      IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint,
+      IDENTITY_HEADER: cloud.endpoints.identityHeader,
+    })) {
       saved[k] = process.env[k];
       process.env[k] = v;
     }
   });
   afterAll(() => {
-    for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    for (const [k, v] of Object.entries(saved))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   });
 
   it('gets a Key Vault token for the gateway identity', async () => {
     const token = await new DefaultAzureCredential().getToken(`${cloud.endpoints.keyVaultResource}/.default`);
     const claims = decodeJwt(token.token);
-    expect(claims).toMatchObject({ aud: cloud.endpoints.keyVaultResource, oid: cloud.context.directory.seed.managedIdentity.objectId, idtyp: 'app' });
+    expect(claims).toMatchObject({
+      aud: cloud.endpoints.keyVaultResource,
+      oid: cloud.context.directory.seed.managedIdentity.objectId,
+      idtyp: 'app',
+    });
     expect(token.expiresOnTimestamp).toBeGreaterThan(Date.now() + 60_000);
   });
 
   it('rejects a wrong identity header like App Service does', async () => {
-    const res = await fetch(`${cloud.endpoints.identityEndpoint}?api-version=2019-08-01&resource=https://vault.azure.net`, { headers: { 'X-IDENTITY-HEADER': 'wrong' } });
+    const res = await fetch(
+      `${cloud.endpoints.identityEndpoint}?api-version=2019-08-01&resource=https://vault.azure.net`,
+      { headers: { 'X-IDENTITY-HEADER': 'wrong' } },
+    );
     expect(res.status).toBe(401);
-    const bad = await fetch(`${cloud.endpoints.identityEndpoint}?api-version=2017-09-01&resource=https://vault.azure.net`, { headers: { 'X-IDENTITY-HEADER': cloud.endpoints.identityHeader } });
+    const bad = await fetch(
+      `${cloud.endpoints.identityEndpoint}?api-version=2017-09-01&resource=https://vault.azure.net`,
+      { headers: { 'X-IDENTITY-HEADER': cloud.endpoints.identityHeader } },
+    );
     expect(bad.status).toBe(400);
   });
 });
@@ -251,19 +409,41 @@ describe('sandbox sign-in: authorization code + PKCE', () => {
   const challenge = createHash('sha256').update(verifier).digest('base64url');
 
   async function signIn(username: string, password: string, extra: Record<string, string> = {}): Promise<Response> {
-    const params = new URLSearchParams({ client_id: PORTAL_APP, response_type: 'code', redirect_uri: redirectUri, scope: 'openid profile offline_access api://exo-gateway/user_impersonation', code_challenge: challenge, code_challenge_method: 'S256', state: 'st4te', nonce: 'n0nce', ...extra });
+    const params = new URLSearchParams({
+      client_id: PORTAL_APP,
+      response_type: 'code',
+      redirect_uri: redirectUri,
+      scope: 'openid profile offline_access api://exo-gateway/user_impersonation',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state: 'st4te',
+      nonce: 'n0nce',
+      ...extra,
+    });
     const url = `${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/authorize?${params}`;
     const page = await fetch(url);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<label for="username">');
-    return fetch(url, { method: 'POST', body: new URLSearchParams({ username, password }), headers: { 'content-type': 'application/x-www-form-urlencoded' }, redirect: 'manual' });
+    return fetch(url, {
+      method: 'POST',
+      body: new URLSearchParams({ username, password }),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      redirect: 'manual',
+    });
   }
 
   async function redeem(code: string, codeVerifier = verifier): Promise<Response> {
     return fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://localhost:7071' },
-      body: new URLSearchParams({ grant_type: 'authorization_code', client_id: PORTAL_APP, code, redirect_uri: redirectUri, code_verifier: codeVerifier, scope: 'openid profile offline_access api://exo-gateway/user_impersonation' }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        client_id: PORTAL_APP,
+        code,
+        redirect_uri: redirectUri,
+        code_verifier: codeVerifier,
+        scope: 'openid profile offline_access api://exo-gateway/user_impersonation',
+      }),
     });
   }
 
@@ -277,10 +457,20 @@ describe('sandbox sign-in: authorization code + PKCE', () => {
     expect(res.headers.get('access-control-allow-origin')).toBe('http://localhost:7071');
     const body = (await res.json()) as Record<string, string>;
     const access = decodeJwt(body.access_token!);
-    expect(access).toMatchObject({ aud: '5e7d9c1b-3f2a-4d8e-9b6c-0a1f2e3d4c5b', scp: 'user_impersonation', idtyp: 'user', preferred_username: 'adele.vance@contoso.com', tid: CONTOSO, ver: '2.0' });
+    expect(access).toMatchObject({
+      aud: '5e7d9c1b-3f2a-4d8e-9b6c-0a1f2e3d4c5b',
+      scp: 'user_impersonation',
+      idtyp: 'user',
+      preferred_username: 'adele.vance@contoso.com',
+      tid: CONTOSO,
+      ver: '2.0',
+    });
     expect(decodeJwt(body.id_token!)).toMatchObject({ aud: PORTAL_APP, nonce: 'n0nce' });
     expect(body.refresh_token).toBeTruthy();
-    expect(JSON.parse(Buffer.from(body.client_info!, 'base64url').toString())).toEqual({ uid: access.oid, utid: CONTOSO });
+    expect(JSON.parse(Buffer.from(body.client_info!, 'base64url').toString())).toEqual({
+      uid: access.oid,
+      utid: CONTOSO,
+    });
 
     const again = await redeem(location.searchParams.get('code')!);
     expect(((await again.json()) as { error_codes: number[] }).error_codes).toEqual([54005]);
@@ -288,7 +478,12 @@ describe('sandbox sign-in: authorization code + PKCE', () => {
     const refreshed = await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'refresh_token', client_id: PORTAL_APP, refresh_token: body.refresh_token!, scope: 'api://exo-gateway/user_impersonation offline_access' }),
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        client_id: PORTAL_APP,
+        refresh_token: body.refresh_token!,
+        scope: 'api://exo-gateway/user_impersonation offline_access',
+      }),
     });
     expect(refreshed.status).toBe(200);
   });
@@ -306,7 +501,14 @@ describe('sandbox sign-in: authorization code + PKCE', () => {
     const disabled = await signIn('nestor.wilke@contoso.com', SANDBOX_USER_PASSWORD);
     expect(await disabled.text()).toContain('AADSTS50057');
 
-    const params = new URLSearchParams({ client_id: PORTAL_APP, response_type: 'code', redirect_uri: 'https://evil.example/cb', scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' });
+    const params = new URLSearchParams({
+      client_id: PORTAL_APP,
+      response_type: 'code',
+      redirect_uri: 'https://evil.example/cb',
+      scope: 'openid',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     const foreign = await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/authorize?${params}`);
     expect(foreign.status).toBe(400);
     expect(await foreign.text()).toContain('AADSTS50011');

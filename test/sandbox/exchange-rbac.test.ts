@@ -24,24 +24,56 @@ afterAll(() => cloud.stop());
 /** A real token from the sandbox Entra ID for a seeded app with a client secret. */
 async function appToken(tenantId: string, appId: string, secretName: string): Promise<string> {
   const authority = `${cloud.endpoints.authorityHost}/${tenantId}`;
-  const app = new ConfidentialClientApplication({ auth: { clientId: appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(secretName)! } });
-  return (await app.acquireTokenByClientCredential({ scopes: ['https://outlook.office365.com/.default'] }))!.accessToken;
+  const app = new ConfidentialClientApplication({
+    auth: {
+      clientId: appId,
+      authority,
+      knownAuthorities: [new URL(authority).host],
+      clientSecret: cloud.context.directory.secrets.get(secretName)!,
+    },
+  });
+  return (await app.acquireTokenByClientCredential({ scopes: ['https://outlook.office365.com/.default'] }))!
+    .accessToken;
 }
 
 /** A token with chosen claims (Exchange.ManageAsApp granted), signed by the sandbox Entra ID. */
 const signed = (claims: Record<string, unknown>, tenantId = CONTOSO) =>
-  cloud.context.tokens.sign({ aud: 'https://outlook.office365.com', iss: 'x', tid: tenantId, oid: 'o', sub: 'o', appid: '00000000-0000-4000-8000-00000000abcd', roles: ['Exchange.ManageAsApp'], ...claims }).then((t) => t.token);
+  cloud.context.tokens
+    .sign({
+      aud: 'https://outlook.office365.com',
+      iss: 'x',
+      tid: tenantId,
+      oid: 'o',
+      sub: 'o',
+      appid: '00000000-0000-4000-8000-00000000abcd',
+      roles: ['Exchange.ManageAsApp'],
+      ...claims,
+    })
+    .then((t) => t.token);
 
 interface Answer {
   status: number;
   text: string;
-  json?: { value?: unknown[]; error?: { details?: Array<{ message: string }> }; responses?: Array<{ id: string; status: number; body: unknown }> };
+  json?: {
+    value?: unknown[];
+    error?: { details?: Array<{ message: string }> };
+    responses?: Array<{ id: string; status: number; body: unknown }>;
+  };
 }
 
 /** A request as the gateway sends it: JSON asked for, and the mailbox anchor a mailbox cmdlet is routed by. */
 async function post(path: string, token: string, body: unknown, tenantId = CONTOSO, anchor?: string): Promise<Answer> {
-  const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json', 'content-type': 'application/json', ...(anchor ? { 'x-anchormailbox': anchor } : {}) };
-  const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${tenantId}/${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${token}`,
+    accept: 'application/json',
+    'content-type': 'application/json',
+    ...(anchor ? { 'x-anchormailbox': anchor } : {}),
+  };
+  const res = await fetch(`${cloud.endpoints.exchange}/adminapi/beta/${tenantId}/${path}`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   let json: Answer['json'];
   try {
@@ -55,10 +87,22 @@ async function post(path: string, token: string, body: unknown, tenantId = CONTO
 const invoke = (token: string, cmdlet: string, parameters: Record<string, unknown> = {}, tenantId = CONTOSO) => {
   const identity = parameters.Identity;
   const anchor = typeof identity === 'string' && identity.includes('@') ? `SMTP:${identity}` : undefined;
-  return post('InvokeCommand', token, { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } }, tenantId, anchor);
+  return post(
+    'InvokeCommand',
+    token,
+    { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } },
+    tenantId,
+    anchor,
+  );
 };
 /** A $batch item as public clients send it: absolute URL, its own token (see the sandbox's $batch rules). */
-const item = (token: string, id: string, cmdlet: string, parameters: Record<string, unknown>) => ({ id, method: 'POST', url: `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`, headers: { authorization: `Bearer ${token}`, accept: 'application/json' }, body: { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } } });
+const item = (token: string, id: string, cmdlet: string, parameters: Record<string, unknown>) => ({
+  id,
+  method: 'POST',
+  url: `${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`,
+  headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+  body: { CmdletInput: { CmdletName: cmdlet, Parameters: parameters } },
+});
 const exception = (a: Answer) => a.json?.error?.details?.[0]?.message.split('|').slice(1).join('|');
 
 /** 403 whose body is NUL bytes: what the service answers for a cmdlet outside the caller's roles. */
@@ -68,20 +112,37 @@ function expectRefused(a: Answer): void {
 }
 
 describe('-BypassSecurityGroupManagerCheck needs the Security Group Creation and Membership role', () => {
-  const add = (bypass: boolean) => ({ Identity: 'sales-team', Member: 'lee.gu@contoso.com', ...(bypass ? { BypassSecurityGroupManagerCheck: true } : {}) });
+  const add = (bypass: boolean) => ({
+    Identity: 'sales-team',
+    Member: 'lee.gu@contoso.com',
+    ...(bypass ? { BypassSecurityGroupManagerCheck: true } : {}),
+  });
 
   it('Exchange Recipient Administrator (Recipient Management): the switch does not exist; without it, not a group manager', async () => {
     const token = await signed({ wids: [WELL_KNOWN.roles.exchangeRecipientAdministrator] });
     const withSwitch = await invoke(token, 'Add-DistributionGroupMember', add(true));
     expect(withSwitch.status).toBe(400);
-    expect(exception(withSwitch)).toBe("System.Management.Automation.ParameterBindingException|A parameter cannot be found that matches parameter name 'BypassSecurityGroupManagerCheck'.");
+    expect(exception(withSwitch)).toBe(
+      "System.Management.Automation.ParameterBindingException|A parameter cannot be found that matches parameter name 'BypassSecurityGroupManagerCheck'.",
+    );
     const withoutSwitch = await invoke(token, 'Add-DistributionGroupMember', add(false));
     expect(withoutSwitch.status).toBe(400);
-    expect(exception(withoutSwitch)).toMatch(/^Microsoft\.Exchange\.Configuration\.Tasks\.OperationRequiresGroupManagerException\|You don't have sufficient permissions\. This operation can only be performed by a manager of the group/);
+    expect(exception(withoutSwitch)).toMatch(
+      /^Microsoft\.Exchange\.Configuration\.Tasks\.OperationRequiresGroupManagerException\|You don't have sufficient permissions\. This operation can only be performed by a manager of the group/,
+    );
     // Even the switch set to false is a parameter the caller's roles do not have.
-    expect(exception(await invoke(token, 'Remove-DistributionGroupMember', { ...add(false), BypassSecurityGroupManagerCheck: false }))).toMatch(/ParameterBindingException/);
+    expect(
+      exception(
+        await invoke(token, 'Remove-DistributionGroupMember', {
+          ...add(false),
+          BypassSecurityGroupManagerCheck: false,
+        }),
+      ),
+    ).toMatch(/ParameterBindingException/);
     // The rest of Recipient Management works.
-    expect((await invoke(token, 'Set-Mailbox', { Identity: 'adele.vance', CustomAttribute9: 'rbac' })).status).toBe(200);
+    expect((await invoke(token, 'Set-Mailbox', { Identity: 'adele.vance', CustomAttribute9: 'rbac' })).status).toBe(
+      200,
+    );
   });
 
   it('Exchange Administrator / Global Administrator (Organization Management) may use it', async () => {
@@ -100,7 +161,9 @@ describe('-BypassSecurityGroupManagerCheck needs the Security Group Creation and
     const before = app.exchange;
     app.exchange = { roles: [] }; // Remove-ManagementRoleAssignment: the same token, refused now
     try {
-      expect(exception(await invoke(token, 'Remove-DistributionGroupMember', body, FABRIKAM))).toMatch(/^System\.Management\.Automation\.ParameterBindingException\|A parameter cannot be found that matches parameter name 'BypassSecurityGroupManagerCheck'/);
+      expect(exception(await invoke(token, 'Remove-DistributionGroupMember', body, FABRIKAM))).toMatch(
+        /^System\.Management\.Automation\.ParameterBindingException\|A parameter cannot be found that matches parameter name 'BypassSecurityGroupManagerCheck'/,
+      );
     } finally {
       app.exchange = before;
     }
@@ -109,13 +172,23 @@ describe('-BypassSecurityGroupManagerCheck needs the Security Group Creation and
 });
 
 describe('Entra roles and Exchange role groups', () => {
-  it('accepts a service principal in an Exchange role group with no Entra role, for its role group\'s cmdlets only', async () => {
+  it("accepts a service principal in an Exchange role group with no Entra role, for its role group's cmdlets only", async () => {
     const token = await appToken(CONTOSO, ROLE_GROUP_APP, 'contoso-role-group-secret');
     expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).wids).toBeUndefined();
     expect((await invoke(token, 'Get-AcceptedDomain')).status).toBe(200);
     expect((await invoke(token, 'Get-Mailbox', { Identity: 'alex.wilber@contoso.com' })).status).toBe(200);
-    expect((await invoke(token, 'Set-Mailbox', { Identity: 'alex.wilber', CustomAttribute9: 'role group' })).status).toBe(200);
-    expect(exception(await invoke(token, 'Add-DistributionGroupMember', { Identity: 'book-club', Member: 'lee.gu@contoso.com', BypassSecurityGroupManagerCheck: true }))).toMatch(/ParameterBindingException/);
+    expect(
+      (await invoke(token, 'Set-Mailbox', { Identity: 'alex.wilber', CustomAttribute9: 'role group' })).status,
+    ).toBe(200);
+    expect(
+      exception(
+        await invoke(token, 'Add-DistributionGroupMember', {
+          Identity: 'book-club',
+          Member: 'lee.gu@contoso.com',
+          BypassSecurityGroupManagerCheck: true,
+        }),
+      ),
+    ).toMatch(/ParameterBindingException/);
 
     // A narrower role group: reads only.
     const app = cloud.context.directory.app(ROLE_GROUP_APP)!;
@@ -138,15 +211,27 @@ describe('Entra roles and Exchange role groups', () => {
   });
 
   it('accepts the read-only Entra roles (Helpdesk Administrator, Global Reader, Security Reader/Administrator, Compliance Administrator) for reads only', async () => {
-    for (const wid of [WELL_KNOWN.roles.helpdeskAdministrator, WELL_KNOWN.roles.globalReader, WELL_KNOWN.roles.securityReader, WELL_KNOWN.roles.securityAdministrator, WELL_KNOWN.roles.complianceAdministrator]) {
+    for (const wid of [
+      WELL_KNOWN.roles.helpdeskAdministrator,
+      WELL_KNOWN.roles.globalReader,
+      WELL_KNOWN.roles.securityReader,
+      WELL_KNOWN.roles.securityAdministrator,
+      WELL_KNOWN.roles.complianceAdministrator,
+    ]) {
       const token = await signed({ wids: [wid] });
       expect((await invoke(token, 'Get-AcceptedDomain')).status).toBe(200);
       expect((await invoke(token, 'Get-MailboxPermission', { Identity: 'info@contoso.com' })).status).toBe(200);
-      expectRefused(await invoke(token, 'Add-MailboxPermission', { Identity: 'info@contoso.com', User: 'lee.gu@contoso.com', AccessRights: ['FullAccess'] }));
+      expectRefused(
+        await invoke(token, 'Add-MailboxPermission', {
+          Identity: 'info@contoso.com',
+          User: 'lee.gu@contoso.com',
+          AccessRights: ['FullAccess'],
+        }),
+      );
     }
   });
 
-  it('refuses an app with neither an Entra role nor an Exchange role group (403), and another tenant\'s role group counts for nothing', async () => {
+  it("refuses an app with neither an Entra role nor an Exchange role group (403), and another tenant's role group counts for nothing", async () => {
     const token = await appToken(CONTOSO, NO_WIDS_APP, 'contoso-no-wids-secret');
     expect((await invoke(token, 'Get-AcceptedDomain')).status).toBe(403);
     // The role group app's claims in Fabrikam: its Exchange RBAC lives in Contoso.

@@ -17,10 +17,25 @@ let mailboxes: number;
 
 beforeAll(async () => {
   cloud = await startTestCloud();
-  for (let i = 0; i < EXTRA; i++) cloud.context.directory.createUser(FABRIKAM, { alias: `bulk${String(i).padStart(4, '0')}`, displayName: `Bulk User ${i}` });
+  for (let i = 0; i < EXTRA; i++)
+    cloud.context.directory.createUser(FABRIKAM, {
+      alias: `bulk${String(i).padStart(4, '0')}`,
+      displayName: `Bulk User ${i}`,
+    });
   mailboxes = cloud.exchange.recipients(FABRIKAM).allMailboxes().length;
   // An app-only token as the sandbox Entra ID signs it for the Fabrikam app (Exchange Recipient Administrator).
-  token = (await cloud.context.tokens.sign({ aud: 'https://outlook.office365.com', iss: 'x', tid: FABRIKAM, oid: 'o', sub: 'o', appid: '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002', roles: ['Exchange.ManageAsApp'], wids: ['31392ffb-586c-42d1-9346-e59415a2cc4e'] })).token;
+  token = (
+    await cloud.context.tokens.sign({
+      aud: 'https://outlook.office365.com',
+      iss: 'x',
+      tid: FABRIKAM,
+      oid: 'o',
+      sub: 'o',
+      appid: '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002',
+      roles: ['Exchange.ManageAsApp'],
+      wids: ['31392ffb-586c-42d1-9346-e59415a2cc4e'],
+    })
+  ).token;
 });
 afterAll(() => cloud.stop());
 
@@ -30,12 +45,23 @@ interface Page {
   '@adminapi.warnings'?: string[];
 }
 
-async function invoke(cmdlet: string, parameters: Record<string, unknown>, options: { prefer?: string; url?: string } = {}): Promise<Page> {
-  const res = await fetch(options.url ?? `${cloud.endpoints.exchange}/adminapi/beta/${FABRIKAM}/InvokeCommand?$select=Name`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...(options.prefer ? { prefer: options.prefer } : {}) },
-    body: JSON.stringify({ CmdletInput: { CmdletName: cmdlet, Parameters: parameters } }),
-  });
+async function invoke(
+  cmdlet: string,
+  parameters: Record<string, unknown>,
+  options: { prefer?: string; url?: string } = {},
+): Promise<Page> {
+  const res = await fetch(
+    options.url ?? `${cloud.endpoints.exchange}/adminapi/beta/${FABRIKAM}/InvokeCommand?$select=Name`,
+    {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        ...(options.prefer ? { prefer: options.prefer } : {}),
+      },
+      body: JSON.stringify({ CmdletInput: { CmdletName: cmdlet, Parameters: parameters } }),
+    },
+  );
   expect(res.status).toBe(200);
   return (await res.json()) as Page;
 }
@@ -64,7 +90,9 @@ describe('sandbox Exchange result caps', () => {
     expect(rest['@adminapi.warnings']).toEqual([]);
     const exact = await invoke('Get-Mailbox', { ResultSize: mailboxes }, { prefer: 'odata.maxpagesize=1000' });
     expect(exact['@odata.nextLink']).toBeDefined();
-    expect((await invoke('Get-Mailbox', { ResultSize: mailboxes }, { url: exact['@odata.nextLink'] }))['@adminapi.warnings']).toEqual([]);
+    expect(
+      (await invoke('Get-Mailbox', { ResultSize: mailboxes }, { url: exact['@odata.nextLink'] }))['@adminapi.warnings'],
+    ).toEqual([]);
   });
 
   it('puts the warning on every page cut by the page size, and an empty warnings array on the last', async () => {
@@ -73,7 +101,11 @@ describe('sandbox Exchange result caps', () => {
     let pages = 1;
     while (page['@odata.nextLink']) {
       expect(page['@adminapi.warnings']).toEqual([MORE_RESULTS_WARNING]);
-      page = await invoke('Get-Mailbox', { ResultSize: 'Unlimited' }, { prefer: 'odata.maxpagesize=500', url: page['@odata.nextLink'] });
+      page = await invoke(
+        'Get-Mailbox',
+        { ResultSize: 'Unlimited' },
+        { prefer: 'odata.maxpagesize=500', url: page['@odata.nextLink'] },
+      );
       seen.push(...page.value);
       pages++;
     }

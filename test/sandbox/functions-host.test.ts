@@ -14,10 +14,16 @@ import { testStorageConnectionString, uniqueName } from '../support/sandbox';
 
 const hostJson = {
   version: '2.0',
-  extensions: { queues: { maxPollingInterval: '00:00:00.500', visibilityTimeout: '00:00:00', maxDequeueCount: 3, batchSize: 8 } },
+  extensions: {
+    queues: { maxPollingInterval: '00:00:00.500', visibilityTimeout: '00:00:00', maxDequeueCount: 3, batchSize: 8 },
+  },
 };
 
-async function drain(queue: QueueClient, expected: number, timeoutMs = 20_000): Promise<Array<Record<string, unknown>>> {
+async function drain(
+  queue: QueueClient,
+  expected: number,
+  timeoutMs = 20_000,
+): Promise<Array<Record<string, unknown>>> {
   const out: Array<Record<string, unknown>> = [];
   const deadline = Date.now() + timeoutMs;
   await queue.createIfNotExists();
@@ -65,15 +71,31 @@ describe('NCRONTAB', () => {
 
 describe('host.json', () => {
   it('applies the runtime defaults and parses TimeSpans', () => {
-    const s = hostSettings({ version: '2.0', extensions: { queues: { maxPollingInterval: '00:00:02', batchSize: 10 } } });
-    expect(s.queues).toMatchObject({ batchSize: 10, newBatchThreshold: 5, maxPollingIntervalMs: 2000, visibilityTimeoutMs: 0, maxDequeueCount: 5, messageEncoding: 'base64' });
+    const s = hostSettings({
+      version: '2.0',
+      extensions: { queues: { maxPollingInterval: '00:00:02', batchSize: 10 } },
+    });
+    expect(s.queues).toMatchObject({
+      batchSize: 10,
+      newBatchThreshold: 5,
+      maxPollingIntervalMs: 2000,
+      visibilityTimeoutMs: 0,
+      maxDequeueCount: 5,
+      messageEncoding: 'base64',
+    });
     expect(s.routePrefix).toBe('api');
     expect(() => hostSettings({ extensions: { queues: { maxPollingInterval: 'soon' } } })).toThrow(/not a TimeSpan/);
   });
 
-  it('reads the timer singleton lock (how soon another host takes a dead host\'s timers, the sweeper among them)', () => {
-    expect(hostSettings({}).singleton).toEqual({ listenerLockPeriodMs: 15_000, listenerLockRecoveryPollingIntervalMs: 5000 });
-    expect(hostSettings({ singleton: { listenerLockPeriod: '00:01:00', listenerLockRecoveryPollingInterval: '00:00:02' } }).singleton).toEqual({ listenerLockPeriodMs: 60_000, listenerLockRecoveryPollingIntervalMs: 2000 });
+  it("reads the timer singleton lock (how soon another host takes a dead host's timers, the sweeper among them)", () => {
+    expect(hostSettings({}).singleton).toEqual({
+      listenerLockPeriodMs: 15_000,
+      listenerLockRecoveryPollingIntervalMs: 5000,
+    });
+    expect(
+      hostSettings({ singleton: { listenerLockPeriod: '00:01:00', listenerLockRecoveryPollingInterval: '00:00:02' } })
+        .singleton,
+    ).toEqual({ listenerLockPeriodMs: 60_000, listenerLockRecoveryPollingIntervalMs: 2000 });
     expect(hostSettings({ singleton: { listenerLockPeriod: '00:00:05' } }).singleton.listenerLockPeriodMs).toBe(15_000); // a blob lease is 15..60 s
   });
 });
@@ -87,8 +109,18 @@ describe('registerFunctions', () => {
       timer: (name: string) => calls.push(`timer:${name}`),
       eventGrid: (name: string) => calls.push(`eventGrid:${name}`),
     };
-    registerFunctions(createFunctions({ AzureWebJobsStorage: testStorageConnectionString(), FIXTURE_TIMER_QUEUE: 'x' }), fake as never);
-    expect(calls).toEqual(['http:echo', 'http:binary', 'http:boom', 'queue:work', 'eventGrid:onUserEvent', 'timer:tick']);
+    registerFunctions(
+      createFunctions({ AzureWebJobsStorage: testStorageConnectionString(), FIXTURE_TIMER_QUEUE: 'x' }),
+      fake as never,
+    );
+    expect(calls).toEqual([
+      'http:echo',
+      'http:binary',
+      'http:boom',
+      'queue:work',
+      'eventGrid:onUserEvent',
+      'timer:tick',
+    ]);
   });
 });
 
@@ -110,11 +142,22 @@ describe('local Functions host', () => {
   afterAll(() => host.stop());
 
   it('routes HTTP triggers with parameters, query, headers and body into a real HttpRequest', async () => {
-    const res = await fetch(`${host.url}/api/items/7/widget?x=1`, { method: 'POST', body: 'hello', headers: { 'x-test': 'yes' } });
+    const res = await fetch(`${host.url}/api/items/7/widget?x=1`, {
+      method: 'POST',
+      body: 'hello',
+      headers: { 'x-test': 'yes' },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-ms-invocation-id')).toMatch(/[0-9a-f-]{36}/);
     const body = await res.json();
-    expect(body).toMatchObject({ method: 'POST', params: { id: '7', name: 'widget' }, query: { x: '1' }, header: 'yes', body: 'hello', functionName: 'echo' });
+    expect(body).toMatchObject({
+      method: 'POST',
+      params: { id: '7', name: 'widget' },
+      query: { x: '1' },
+      header: 'yes',
+      body: 'hello',
+      functionName: 'echo',
+    });
   });
 
   it('answers 404 for unknown routes and 405 for a method the route does not allow', async () => {
@@ -129,7 +172,9 @@ describe('local Functions host', () => {
       expect([path, res.status]).toEqual([path, 400]);
     }
     const raw = await new Promise<string>((resolve, reject) => {
-      const socket = connect(Number(new URL(host.url).port), '127.0.0.1', () => socket.end('GET /api/items/7 HTTP/1.1\r\nHost: bad host name\r\nConnection: close\r\n\r\n'));
+      const socket = connect(Number(new URL(host.url).port), '127.0.0.1', () =>
+        socket.end('GET /api/items/7 HTTP/1.1\r\nHost: bad host name\r\nConnection: close\r\n\r\n'),
+      );
       let text = '';
       socket.on('data', (chunk) => (text += chunk.toString()));
       socket.on('end', () => resolve(text));
@@ -182,7 +227,9 @@ describe('local Functions host', () => {
     let found = false;
     while (!found && Date.now() < deadline) {
       await poison.createIfNotExists();
-      found = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.some((m) => m.messageText === 'not base64 at all!');
+      found = (await poison.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.some(
+        (m) => m.messageText === 'not base64 at all!',
+      );
       if (!found) await new Promise((r) => setTimeout(r, 200));
     }
     expect(found).toBe(true);
@@ -193,18 +240,39 @@ describe('local Functions host', () => {
     const validation = await fetch(url, {
       method: 'POST',
       headers: { 'aeg-event-type': 'SubscriptionValidation', 'content-type': 'application/json' },
-      body: JSON.stringify([{ id: '1', eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent', data: { validationCode: 'abc-123' }, subject: '', eventTime: new Date().toISOString(), dataVersion: '1' }]),
+      body: JSON.stringify([
+        {
+          id: '1',
+          eventType: 'Microsoft.EventGrid.SubscriptionValidationEvent',
+          data: { validationCode: 'abc-123' },
+          subject: '',
+          eventTime: new Date().toISOString(),
+          dataVersion: '1',
+        },
+      ]),
     });
     expect(await validation.json()).toEqual({ validationResponse: 'abc-123' });
 
-    const options = await fetch(url, { method: 'OPTIONS', headers: { 'WebHook-Request-Origin': 'eventgrid.azure.net' } });
+    const options = await fetch(url, {
+      method: 'OPTIONS',
+      headers: { 'WebHook-Request-Origin': 'eventgrid.azure.net' },
+    });
     expect(options.status).toBe(200);
     expect(options.headers.get('webhook-allowed-origin')).toBe('eventgrid.azure.net');
 
     const delivery = await fetch(url, {
       method: 'POST',
       headers: { 'aeg-event-type': 'Notification', 'content-type': 'application/json' },
-      body: JSON.stringify([{ id: 'ev-1', eventType: 'Microsoft.Graph.UserUpdated', subject: 'users/1', data: { id: '1' }, eventTime: new Date().toISOString(), dataVersion: '1' }]),
+      body: JSON.stringify([
+        {
+          id: 'ev-1',
+          eventType: 'Microsoft.Graph.UserUpdated',
+          subject: 'users/1',
+          data: { id: '1' },
+          eventTime: new Date().toISOString(),
+          dataVersion: '1',
+        },
+      ]),
     });
     expect(delivery.status).toBe(202);
     const [done] = await drain(new QueueClient(storage, `${queueName}-done`), 1);
@@ -212,7 +280,10 @@ describe('local Functions host', () => {
 
     expect((await fetch(url, { method: 'POST', body: '{not json' })).status).toBe(400);
     expect((await fetch(url, { method: 'POST', body: JSON.stringify([{ nope: 1 }]) })).status).toBe(400);
-    expect((await fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=missing`, { method: 'POST', body: '[]' })).status).toBe(404);
+    expect(
+      (await fetch(`${host.url}/runtime/webhooks/eventgrid?functionName=missing`, { method: 'POST', body: '[]' }))
+        .status,
+    ).toBe(404);
   });
 });
 
@@ -224,7 +295,10 @@ describe('scale-out: two host processes on one queue', () => {
   });
 
   async function startChild(env: Record<string, string>): Promise<ChildProcess> {
-    const host = await spawnHostProcess({ functionsModule: join(__dirname, '../fixtures/host/functions.ts'), env: { ...process.env, ...env, AzureWebJobsStorage: storage, HOST_MIN_POLL_MS: '50', LOG_LEVEL: 'warn' } });
+    const host = await spawnHostProcess({
+      functionsModule: join(__dirname, '../fixtures/host/functions.ts'),
+      env: { ...process.env, ...env, AzureWebJobsStorage: storage, HOST_MIN_POLL_MS: '50', LOG_LEVEL: 'warn' },
+    });
     children.push(host.child);
     return host.child;
   }

@@ -22,14 +22,18 @@ const saved: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
   cloud = await startTestCloud();
-  for (const [k, v] of Object.entries({ IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint, IDENTITY_HEADER: cloud.endpoints.identityHeader })) {
+  for (const [k, v] of Object.entries({
+    IDENTITY_ENDPOINT: cloud.endpoints.identityEndpoint,
+    IDENTITY_HEADER: cloud.endpoints.identityHeader,
+  })) {
     saved[k] = process.env[k];
     process.env[k] = v;
   }
 });
 afterAll(async () => {
-  for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k];
-  else process.env[k] = v;
+  for (const [k, v] of Object.entries(saved))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   await cloud.stop();
 });
 afterEach(() => {
@@ -45,19 +49,39 @@ async function timed(run: () => Promise<unknown>): Promise<number> {
 
 const msal = () => {
   const authority = `${cloud.endpoints.authorityHost}/${FABRIKAM}`;
-  return new ConfidentialClientApplication({ auth: { clientId: FABRIKAM_APP, clientSecret: cloud.context.directory.secrets.get('fabrikam-exo-secret')!, authority, knownAuthorities: [new URL(authority).host] } });
+  return new ConfidentialClientApplication({
+    auth: {
+      clientId: FABRIKAM_APP,
+      clientSecret: cloud.context.directory.secrets.get('fabrikam-exo-secret')!,
+      authority,
+      knownAuthorities: [new URL(authority).host],
+    },
+  });
 };
 
 /** A v1 client-credentials request (resource=…), as old scripts send it. */
 async function v1Token(): Promise<number> {
-  const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: FABRIKAM_APP, client_secret: cloud.context.directory.secrets.get('fabrikam-exo-secret')!, resource: 'https://outlook.office365.com' });
-  const res = await fetch(`${cloud.endpoints.authorityHost}/${FABRIKAM}/oauth2/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
+  const body = new URLSearchParams({
+    grant_type: 'client_credentials',
+    client_id: FABRIKAM_APP,
+    client_secret: cloud.context.directory.secrets.get('fabrikam-exo-secret')!,
+    resource: 'https://outlook.office365.com',
+  });
+  const res = await fetch(`${cloud.endpoints.authorityHost}/${FABRIKAM}/oauth2/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body,
+  });
   expect(res.status).toBe(200);
   return ((await res.json()) as { access_token: string }).access_token.length;
 }
 
 const control = async (path: string, body: unknown) => {
-  const res = await fetch(`${cloud.endpoints.control}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const res = await fetch(`${cloud.endpoints.control}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: { message: string } } };
 };
 
@@ -68,11 +92,16 @@ describe('sandbox Entra ID and Key Vault service time', () => {
     await app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true });
     const fast = await timed(() => app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true }));
 
-    expect((await control('/entra/config', { latencyMs: 200 })).body).toEqual({ latencyMs: 200, managedIdentityLatencyMs: 0 });
+    expect((await control('/entra/config', { latencyMs: 200 })).body).toEqual({
+      latencyMs: 200,
+      managedIdentityLatencyMs: 0,
+    });
     const v2 = await timed(() => app.acquireTokenByClientCredential({ scopes: [EXO_SCOPE], skipCache: true }));
     const v1 = await timed(v1Token);
     // Discovery documents are not token requests: they stay fast.
-    const discovery = await timed(() => fetch(`${cloud.endpoints.authorityHost}/${FABRIKAM}/v2.0/.well-known/openid-configuration`).then((r) => r.json()));
+    const discovery = await timed(() =>
+      fetch(`${cloud.endpoints.authorityHost}/${FABRIKAM}/v2.0/.well-known/openid-configuration`).then((r) => r.json()),
+    );
 
     expect(v2).toBeGreaterThanOrEqual(200 - SLACK_MS);
     expect(v1).toBeGreaterThanOrEqual(200 - SLACK_MS);
@@ -106,8 +135,16 @@ describe('sandbox Entra ID and Key Vault service time', () => {
     const cases: Array<[string, unknown, string]> = [
       ['/entra/config', { latencyMs: -1 }, 'entra.latencyMs: must be a number of milliseconds from 0 to 60000'],
       ['/entra/config', { latencyMs: '150' }, 'entra.latencyMs: must be a number'],
-      ['/entra/config', { managedIdentityLatencyMs: 1e9 }, 'entra.managedIdentityLatencyMs: must be a number of milliseconds from 0 to 60000'],
-      ['/entra/config', { tokenLatencyMs: 5 }, 'entra.tokenLatencyMs: unknown setting (use latencyMs, managedIdentityLatencyMs)'],
+      [
+        '/entra/config',
+        { managedIdentityLatencyMs: 1e9 },
+        'entra.managedIdentityLatencyMs: must be a number of milliseconds from 0 to 60000',
+      ],
+      [
+        '/entra/config',
+        { tokenLatencyMs: 5 },
+        'entra.tokenLatencyMs: unknown setting (use latencyMs, managedIdentityLatencyMs)',
+      ],
       ['/entra/config', [1], 'entra: settings must be an object'],
       ['/keyvault/config', { latencyMs: null }, 'keyVault.latencyMs: must be a number'],
       ['/keyvault/config', { latencyMs: 10, readMs: 5 }, 'keyVault.readMs: unknown setting (use latencyMs)'],
@@ -123,17 +160,27 @@ describe('sandbox Entra ID and Key Vault service time', () => {
   });
 
   it('takes the settings at start, rejects bad ones there, and defaults to no delay', async () => {
-    await expect(startTestCloud({ entra: { latencyMs: Number.NaN } })).rejects.toThrow('entra.latencyMs: must be a number');
-    await expect(startTestCloud({ keyVault: { latencyMs: -5 } })).rejects.toThrow('keyVault.latencyMs: must be a number');
+    await expect(startTestCloud({ entra: { latencyMs: Number.NaN } })).rejects.toThrow(
+      'entra.latencyMs: must be a number',
+    );
+    await expect(startTestCloud({ keyVault: { latencyMs: -5 } })).rejects.toThrow(
+      'keyVault.latencyMs: must be a number',
+    );
     const configured = await startTestCloud({ entra: { latencyMs: 120 }, keyVault: { latencyMs: 60 } });
     try {
-      expect([configured.entra.options, configured.keyVault.options]).toEqual([{ latencyMs: 120, managedIdentityLatencyMs: 0 }, { latencyMs: 60 }]);
+      expect([configured.entra.options, configured.keyVault.options]).toEqual([
+        { latencyMs: 120, managedIdentityLatencyMs: 0 },
+        { latencyMs: 60 },
+      ]);
     } finally {
       await configured.stop();
     }
     const plain = await startTestCloud();
     try {
-      expect([plain.entra.options, plain.keyVault.options]).toEqual([{ latencyMs: 0, managedIdentityLatencyMs: 0 }, { latencyMs: 0 }]);
+      expect([plain.entra.options, plain.keyVault.options]).toEqual([
+        { latencyMs: 0, managedIdentityLatencyMs: 0 },
+        { latencyMs: 0 },
+      ]);
     } finally {
       await plain.stop();
     }

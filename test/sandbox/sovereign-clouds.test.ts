@@ -26,28 +26,54 @@ afterAll(async () => {
 async function exchangeToken(scope: string): Promise<string> {
   const cert = cloud.context.directory.certificates.get('contoso-exo')!;
   const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
-  const app = new ConfidentialClientApplication({ auth: { clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01', authority, knownAuthorities: [new URL(authority).host], clientCertificate: { thumbprintSha256: cert.sha256Thumbprint, privateKey: cert.keyPem } } });
+  const app = new ConfidentialClientApplication({
+    auth: {
+      clientId: '0b5c8f1e-2a3d-4e6f-8a9b-1c2d3e4f5a01',
+      authority,
+      knownAuthorities: [new URL(authority).host],
+      clientCertificate: { thumbprintSha256: cert.sha256Thumbprint, privateKey: cert.keyPem },
+    },
+  });
   return (await app.acquireTokenByClientCredential({ scopes: [scope] }))!.accessToken;
 }
 
 const invoke = (token: string) =>
-  fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ CmdletInput: { CmdletName: 'Get-AcceptedDomain', Parameters: {} } }) });
+  fetch(`${cloud.endpoints.exchange}/adminapi/beta/${CONTOSO}/InvokeCommand`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ CmdletInput: { CmdletName: 'Get-AcceptedDomain', Parameters: {} } }),
+  });
 
 describe('sandbox as China (21Vianet)', () => {
   it('serves Entra ID and Exchange at login.chinacloudapi.cn and partner.outlook.cn', () => {
     expect(cloud.endpoints.authorityHost).toMatch(/^https:\/\/login\.chinacloudapi\.cn:\d+$/);
     expect(cloud.endpoints.exchange).toMatch(/^https:\/\/partner\.outlook\.cn:\d+$/);
     expect(cloud.endpoints.exchangeAudience).toBe('https://partner.outlook.cn');
-    expect(cloud.env()).toMatchObject({ AZURE_AUTHORITY_HOST: cloud.endpoints.authorityHost, EXO_ADMIN_API_URL: cloud.endpoints.exchange });
+    expect(cloud.env()).toMatchObject({
+      AZURE_AUTHORITY_HOST: cloud.endpoints.authorityHost,
+      EXO_ADMIN_API_URL: cloud.endpoints.exchange,
+    });
   });
 
   it("issues Exchange tokens for the cloud's Exchange resource only, and Exchange accepts only those", async () => {
     const token = await exchangeToken('https://partner.outlook.cn/.default');
-    expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())).toMatchObject({ aud: 'https://partner.outlook.cn', tid: CONTOSO });
+    expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())).toMatchObject({
+      aud: 'https://partner.outlook.cn',
+      tid: CONTOSO,
+    });
     expect((await invoke(token)).status).toBe(200);
     await expect(exchangeToken('https://outlook.office365.com/.default')).rejects.toThrow(/AADSTS500011/);
     const now = Math.floor(Date.now() / 1000);
-    const commercial = await cloud.context.tokens.signClaims({ aud: 'https://outlook.office365.com', iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/`, tid: CONTOSO, roles: ['Exchange.ManageAsApp'], wids: ['29232cdf-9323-42fd-ade2-1d097af3e4de'], iat: now, nbf: now, exp: now + 600 });
+    const commercial = await cloud.context.tokens.signClaims({
+      aud: 'https://outlook.office365.com',
+      iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/`,
+      tid: CONTOSO,
+      roles: ['Exchange.ManageAsApp'],
+      wids: ['29232cdf-9323-42fd-ade2-1d097af3e4de'],
+      iat: now,
+      nbf: now,
+      exp: now + 600,
+    });
     expect((await invoke(commercial)).status).toBe(401);
     expect([...recorder.hosts]).toEqual(expect.arrayContaining(['login.chinacloudapi.cn', 'partner.outlook.cn']));
   });

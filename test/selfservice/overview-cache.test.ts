@@ -23,7 +23,13 @@ function source() {
       return { displayName: `${upn} #${reads.length}` } as unknown as MailboxOverview;
     },
   } as unknown as SelfServiceOverview;
-  return { overview, reads, failNext: (v: boolean) => (fail = v), gate: (v: boolean) => (gated = v), open: () => gates.splice(0).forEach((g) => g()) };
+  return {
+    overview,
+    reads,
+    failNext: (v: boolean) => (fail = v),
+    gate: (v: boolean) => (gated = v),
+    open: () => gates.splice(0).forEach((g) => g()),
+  };
 }
 
 describe('CachedSelfServiceOverview', () => {

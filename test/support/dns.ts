@@ -36,7 +36,8 @@ export function recordHostLookups(loopbackNames: readonly string[]): HostRecorde
   (dns.promises as { lookup: unknown }).lookup = async (hostname: string, options?: unknown) => {
     const name = String(hostname).toLowerCase().replace(/\.$/, '');
     hosts.add(name);
-    if (!loopback.has(name)) return (previousPromise as (...a: unknown[]) => unknown).call(dns.promises, hostname, options);
+    if (!loopback.has(name))
+      return (previousPromise as (...a: unknown[]) => unknown).call(dns.promises, hostname, options);
     return typeof options === 'object' && options !== null && (options as { all?: boolean }).all ? [answer] : answer;
   };
   return {

@@ -24,7 +24,10 @@ import pino from 'pino';
 
 export const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 export const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
-export const AUTOMATION_ADMIN_APP = { appId: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06', secret: 'automation-admin-secret' };
+export const AUTOMATION_ADMIN_APP = {
+  appId: 'd4e5f6a7-b8c9-4d0e-9f1a-2b3c4d5e6f06',
+  secret: 'automation-admin-secret',
+};
 export const FLOW_APP = { appId: 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e05', secret: 'flow-connector-secret' };
 
 export interface TestGateway {
@@ -35,7 +38,11 @@ export interface TestGateway {
   queue: QueueClient;
   poison: QueueClient;
   token(app?: { appId: string; secret: string }): Promise<string>;
-  post(path: string, body: unknown, options?: { token?: string | null; headers?: Record<string, string>; raw?: string }): Promise<Response>;
+  post(
+    path: string,
+    body: unknown,
+    options?: { token?: string | null; headers?: Record<string, string>; raw?: string },
+  ): Promise<Response>;
   get(path: string, token?: string | null): Promise<Response>;
   /** Polls a command until it is finished (200) or the time runs out. */
   waitFor(location: string, timeoutMs?: number, token?: string): Promise<Record<string, unknown>>;
@@ -57,7 +64,12 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   for (const [k, v] of Object.entries(cloud.env())) process.env[k] = v;
   const dir = mkdtempSync(join(tmpdir(), 'exo-gw-'));
   const tenantsFile = join(dir, 'tenants.json');
-  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: options.maxConcurrency })));
+  writeFileSync(
+    tenantsFile,
+    JSON.stringify(
+      sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: options.maxConcurrency }),
+    ),
+  );
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
   const queueName = uniqueName('cmds');
@@ -76,13 +88,27 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     ...options.env,
   };
   // TEST_LOG_FILE=/path captures the gateway's debug log of a test run.
-  const logger = options.logger ?? (process.env.TEST_LOG_FILE ? createLogger({ level: 'debug', destination: pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }) }) : silentLogger);
+  const logger =
+    options.logger ??
+    (process.env.TEST_LOG_FILE
+      ? createLogger({ level: 'debug', destination: pino.destination({ dest: process.env.TEST_LOG_FILE, sync: true }) })
+      : silentLogger);
   const services = createAppServices(env, { logger, credential: new DefaultAzureCredential(), ...options.overrides });
   const host = await startFunctionsHost({
     functions: createFunctions(services),
     port: 0,
     env,
-    hostJson: options.hostJson ?? { version: '2.0', extensions: { queues: { maxPollingInterval: '00:00:00.200', visibilityTimeout: '00:00:00', maxDequeueCount: 3, batchSize: 16 } } },
+    hostJson: options.hostJson ?? {
+      version: '2.0',
+      extensions: {
+        queues: {
+          maxPollingInterval: '00:00:00.200',
+          visibilityTimeout: '00:00:00',
+          maxDequeueCount: 3,
+          batchSize: 16,
+        },
+      },
+    },
     logger,
     minPollingIntervalMs: 20,
     hostId: uniqueName('host'),
@@ -97,7 +123,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     tokenCache.set(app.appId, fresh);
     return fresh;
   };
-  const auth = async (t: string | null | undefined): Promise<Record<string, string>> => (t === null ? {} : { authorization: `Bearer ${t ?? (await token())}` });
+  const auth = async (t: string | null | undefined): Promise<Record<string, string>> =>
+    t === null ? {} : { authorization: `Bearer ${t ?? (await token())}` };
   const gateway: TestGateway = {
     cloud,
     host,
@@ -107,7 +134,11 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     poison: storage.queue(`${queueName}-poison`),
     token,
     async post(path, body, o = {}) {
-      return fetch(`${host.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await auth(o.token)), ...o.headers }, body: o.raw ?? JSON.stringify(body) });
+      return fetch(`${host.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(await auth(o.token)), ...o.headers },
+        body: o.raw ?? JSON.stringify(body),
+      });
     },
     async get(path, t) {
       return fetch(`${host.url}${path}`, { headers: await auth(t) });
@@ -137,10 +168,18 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
  * test run's Azurite: the seeded tenants (unless `extra` names a TENANTS_FILE of its own) and
  * policy written to files, unique queue/table names, the gateway API audiences, and `extra` on top.
  */
-export function hostProcessSettings(cloud: SandboxCloud, name: string, extra: Record<string, string> = {}): Record<string, string> {
+export function hostProcessSettings(
+  cloud: SandboxCloud,
+  name: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   const dir = mkdtempSync(join(tmpdir(), `exo-${name}-`));
   const tenantsFile = extra.TENANTS_FILE ?? join(dir, 'tenants.json');
-  if (!extra.TENANTS_FILE) writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 3 })));
+  if (!extra.TENANTS_FILE)
+    writeFileSync(
+      tenantsFile,
+      JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: 3 })),
+    );
   const policyFile = join(dir, 'policy.yaml');
   writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
   return {
@@ -160,8 +199,19 @@ export function hostProcessSettings(cloud: SandboxCloud, name: string, extra: Re
 }
 
 /** A gateway API token for a seeded caller app (default: the automation admin app, Commands.Run) from the sandbox Entra ID. */
-export async function callerToken(cloud: SandboxCloud, app: { appId: string; secret: string } = AUTOMATION_ADMIN_APP): Promise<string> {
+export async function callerToken(
+  cloud: SandboxCloud,
+  app: { appId: string; secret: string } = AUTOMATION_ADMIN_APP,
+): Promise<string> {
   const authority = `${cloud.endpoints.authorityHost}/${CONTOSO}`;
-  const msal = new ConfidentialClientApplication({ auth: { clientId: app.appId, authority, knownAuthorities: [new URL(authority).host], clientSecret: cloud.context.directory.secrets.get(app.secret)! } });
-  return (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!.accessToken;
+  const msal = new ConfidentialClientApplication({
+    auth: {
+      clientId: app.appId,
+      authority,
+      knownAuthorities: [new URL(authority).host],
+      clientSecret: cloud.context.directory.secrets.get(app.secret)!,
+    },
+  });
+  return (await msal.acquireTokenByClientCredential({ scopes: [`${GATEWAY_API.identifierUri}/.default`] }))!
+    .accessToken;
 }

@@ -27,7 +27,9 @@ export interface IngestionServer {
   close(): Promise<void>;
 }
 
-export async function startIngestionServer(instrumentationKey = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d'): Promise<IngestionServer> {
+export async function startIngestionServer(
+  instrumentationKey = '6f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d',
+): Promise<IngestionServer> {
   const { server: tls } = ensureSandboxPki(join(process.env.SANDBOX_DIR ?? join(process.cwd(), '.sandbox'), 'pki'));
   const envelopes: Envelope[] = [];
   const bodies: string[] = [];
@@ -48,7 +50,10 @@ export async function startIngestionServer(instrumentationKey = '6f1b2c3d-4e5f-4
           const parsed = JSON.parse(text) as Envelope | Envelope[];
           items = Array.isArray(parsed) ? parsed : [parsed];
         } catch {
-          items = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Envelope);
+          items = text
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Envelope);
         }
         envelopes.push(...items);
         res.writeHead(200, { 'content-type': 'application/json' });

@@ -17,5 +17,8 @@ export function testStorageConnectionString(): string {
 
 /** A name unique to this test run, for queues/tables/containers (lowercase, 3-63 chars). */
 export function uniqueName(prefix: string): string {
-  return `${prefix}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`.toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 60);
+  return `${prefix}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 60);
 }

@@ -13,9 +13,24 @@ import { recordHostLookups, type HostRecorder } from './dns';
 import { SANDBOX_CLOUDS, type SandboxCloudName } from '../../sandbox/cloud/types';
 
 /** Host names of other clouds that must never be asked for. */
-const FOREIGN = ['login.microsoftonline.com', 'login.windows.net', 'sts.windows.net', 'outlook.office365.com', 'outlook.office.com', 'graph.microsoft.com', 'login.microsoftonline.us', 'outlook.office365.us', 'webmail.apps.mil', 'login.chinacloudapi.cn', 'login.partner.microsoftonline.cn', 'partner.outlook.cn', 'sts.chinacloudapi.cn'];
+const FOREIGN = [
+  'login.microsoftonline.com',
+  'login.windows.net',
+  'sts.windows.net',
+  'outlook.office365.com',
+  'outlook.office.com',
+  'graph.microsoft.com',
+  'login.microsoftonline.us',
+  'outlook.office365.us',
+  'webmail.apps.mil',
+  'login.chinacloudapi.cn',
+  'login.partner.microsoftonline.cn',
+  'partner.outlook.cn',
+  'sts.chinacloudapi.cn',
+];
 
-const isLocal = (host: string) => host === 'localhost' || host.endsWith('.localhost') || /^\d+\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
+const isLocal = (host: string) =>
+  host === 'localhost' || host.endsWith('.localhost') || /^\d+\.\d+\.\d+\.\d+$/.test(host) || host === '::1';
 
 /**
  * The suite for one cloud. One cloud per test file: managed identity tokens are cached per
@@ -48,11 +63,20 @@ export function describeSovereignGateway(label: string, cloudName: SandboxCloudN
 
     it("runs commands and operations there, calling only that cloud's hosts", async () => {
       const stamp = `${cloudName}-${Date.now()}`;
-      const command = await gw.post('/api/commands', { tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters: { Identity: 'megan.bowen@contoso.com', CustomAttribute6: stamp } });
+      const command = await gw.post('/api/commands', {
+        tenant: CONTOSO,
+        cmdlet: 'Set-Mailbox',
+        parameters: { Identity: 'megan.bowen@contoso.com', CustomAttribute6: stamp },
+      });
       expect(command.status).toBe(202);
-      const operation = await gw.post('/api/operations/set-auto-reply', { tenant: CONTOSO, identity: 'adele.vance@contoso.com', internalMessage: stamp });
+      const operation = await gw.post('/api/operations/set-auto-reply', {
+        tenant: CONTOSO,
+        identity: 'adele.vance@contoso.com',
+        internalMessage: stamp,
+      });
       expect(operation.status).toBe(202);
-      for (const location of [command.headers.get('location')!, operation.headers.get('location')!]) expect(await gw.waitFor(location, 30_000)).toMatchObject({ status: 'succeeded' });
+      for (const location of [command.headers.get('location')!, operation.headers.get('location')!])
+        expect(await gw.waitFor(location, 30_000)).toMatchObject({ status: 'succeeded' });
       const health = await gw.get('/api/health', null);
       expect(health.status).toBeLessThan(500);
 

@@ -6,8 +6,19 @@
  */
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { MeterProvider, MetricReader, type DataPoint, type Histogram, type MetricData } from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from '@opentelemetry/sdk-trace-base';
+import {
+  MeterProvider,
+  MetricReader,
+  type DataPoint,
+  type Histogram,
+  type MetricData,
+} from '@opentelemetry/sdk-metrics';
 
 class OnDemandReader extends MetricReader {
   protected async onForceFlush(): Promise<void> {}
@@ -27,7 +38,11 @@ export function installTestTelemetry(): TestTelemetry {
   const reader = new OnDemandReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const contextManager = new AsyncLocalStorageContextManager().enable();
-  if (!context.setGlobalContextManager(contextManager) || !trace.setGlobalTracerProvider(tracerProvider) || !metrics.setGlobalMeterProvider(meterProvider)) {
+  if (
+    !context.setGlobalContextManager(contextManager) ||
+    !trace.setGlobalTracerProvider(tracerProvider) ||
+    !metrics.setGlobalMeterProvider(meterProvider)
+  ) {
     throw new Error('OpenTelemetry globals were already registered in this test file');
   }
   return {
@@ -35,7 +50,8 @@ export function installTestTelemetry(): TestTelemetry {
     async metrics() {
       const { resourceMetrics } = await reader.collect();
       const out = new Map<string, MetricData>();
-      for (const scope of resourceMetrics.scopeMetrics) for (const metric of scope.metrics) out.set(metric.descriptor.name, metric);
+      for (const scope of resourceMetrics.scopeMetrics)
+        for (const metric of scope.metrics) out.set(metric.descriptor.name, metric);
       return out;
     },
     async shutdown() {
@@ -50,9 +66,14 @@ export function installTestTelemetry(): TestTelemetry {
 }
 
 /** Data points of a metric whose attributes include `match`. */
-export function pointsOf(metric: MetricData | undefined, match: Record<string, unknown> = {}): DataPoint<number | Histogram>[] {
+export function pointsOf(
+  metric: MetricData | undefined,
+  match: Record<string, unknown> = {},
+): DataPoint<number | Histogram>[] {
   if (!metric) return [];
-  return (metric.dataPoints as DataPoint<number | Histogram>[]).filter((p) => Object.entries(match).every(([k, v]) => p.attributes[k] === v));
+  return (metric.dataPoints as DataPoint<number | Histogram>[]).filter((p) =>
+    Object.entries(match).every(([k, v]) => p.attributes[k] === v),
+  );
 }
 
 /** Sum of a counter's points, or the count of a histogram's, matching `match`. */

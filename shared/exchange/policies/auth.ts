@@ -6,7 +6,13 @@
  * other failure of the call, so callers handle one error type.
  */
 import { CredentialError } from '../../credentials/errors';
-import { EXCHANGE_ROLE_IDS, explainExchangeToken, summarizeToken, type TokenClaimsSummary, type TokenProblem } from '../../credentials/claims';
+import {
+  EXCHANGE_ROLE_IDS,
+  explainExchangeToken,
+  summarizeToken,
+  type TokenClaimsSummary,
+  type TokenProblem,
+} from '../../credentials/claims';
 import type { ExchangeTokenSource } from '../../credentials/token-provider';
 import { ExchangeError } from '../errors';
 import type { ExchangeRequest, PipelinePolicy } from '../pipeline';
@@ -28,7 +34,10 @@ export function exchangeAuthPolicy(o: ExchangeAuthPolicyOptions): PipelinePolicy
     async sendRequest(request, next) {
       for (let attempt = 0; ; attempt++) {
         const token = await credential(() => o.tokens.getToken({ forceRefresh: attempt > 0 }), request.cmdlet);
-        const sent: ExchangeRequest = { ...request, headers: { ...request.headers, Authorization: `Bearer ${token.token}` } };
+        const sent: ExchangeRequest = {
+          ...request,
+          headers: { ...request.headers, Authorization: `Bearer ${token.token}` },
+        };
         try {
           return await next(sent);
         } catch (error) {
@@ -58,7 +67,14 @@ async function credential<T>(call: () => Promise<T>, cmdlet: string | undefined)
  * `transient` when trying again later may help (Key Vault or Entra ID unreachable).
  */
 export function fromCredentialError(error: CredentialError, cmdlet?: string): ExchangeError {
-  return new ExchangeError({ category: error.transient ? 'transient' : 'auth', message: error.message, exceptionType: error.code, remediation: error.remediation, cmdlet, cause: error });
+  return new ExchangeError({
+    category: error.transient ? 'transient' : 'auth',
+    message: error.message,
+    exceptionType: error.code,
+    remediation: error.remediation,
+    cmdlet,
+    cause: error,
+  });
 }
 
 /** True for an ExchangeError that is a credential failure (no token), not an answer of Exchange. */
@@ -89,8 +105,16 @@ export function explainRefusal(error: ExchangeError, sent: ExchangeRequest, expe
   // No Entra role is fine when the app's service principal is in an Exchange role group; refused
   // anyway, that is the likely cause, and its fix names both ways.
   const noRole = error.status === 403 ? warnings.find((w) => w.code === 'NoEntraRole') : undefined;
-  if (noRole) return error.derive({ message: `${error.message} ${noRole.message}`, exceptionType: error.exceptionType ?? `Token.${noRole.code}`, remediation: error.remediation ?? noRole.remediation });
-  return error.derive({ exceptionType: error.exceptionType ?? (error.status === 401 ? 'Exchange.Unauthorized' : 'Exchange.Forbidden'), remediation: error.remediation ?? goodTokenRefused(error, claims) });
+  if (noRole)
+    return error.derive({
+      message: `${error.message} ${noRole.message}`,
+      exceptionType: error.exceptionType ?? `Token.${noRole.code}`,
+      remediation: error.remediation ?? noRole.remediation,
+    });
+  return error.derive({
+    exceptionType: error.exceptionType ?? (error.status === 401 ? 'Exchange.Unauthorized' : 'Exchange.Forbidden'),
+    remediation: error.remediation ?? goodTokenRefused(error, claims),
+  });
 }
 
 function readClaims(token: string): TokenClaimsSummary | undefined {
@@ -102,8 +126,14 @@ function readClaims(token: string): TokenClaimsSummary | undefined {
 }
 
 /** What the token lacks (problems) and what may be fine but is worth saying (warnings). */
-function tokenFindings(claims: TokenClaimsSummary, expected: ExpectedToken): { problems: TokenProblem[]; warnings: TokenProblem[] } {
-  return explainExchangeToken(claims, { tenantId: expected.tenantId, audience: expected.tokenScope.replace(/\/\.default$/, '') });
+function tokenFindings(
+  claims: TokenClaimsSummary,
+  expected: ExpectedToken,
+): { problems: TokenProblem[]; warnings: TokenProblem[] } {
+  return explainExchangeToken(claims, {
+    tenantId: expected.tenantId,
+    audience: expected.tokenScope.replace(/\/\.default$/, ''),
+  });
 }
 
 /** What refuses a token that has everything Exchange asks of it, in an admin's terms. */

@@ -15,25 +15,52 @@ export function classificationPolicy(): PipelinePolicy {
     async sendRequest(request, next) {
       const { requestId, cmdlet } = request;
       let response: ExchangeResponse;
-      if (request.signal?.aborted) throw new ExchangeError({ category: 'transient', message: `The request was not sent: it was called off (${reason(request.signal)}).`, requestId, cmdlet });
+      if (request.signal?.aborted)
+        throw new ExchangeError({
+          category: 'transient',
+          message: `The request was not sent: it was called off (${reason(request.signal)}).`,
+          requestId,
+          cmdlet,
+        });
       try {
         response = await next(request);
       } catch (error) {
         if (error instanceof TimeoutError) throw timedOut(error, requestId, cmdlet);
         if (error instanceof ExchangeError) throw error;
         // Called off while Exchange had it (e.g. the command's claim could not be kept): in doubt too.
-        if (request.signal?.aborted) throw new ExchangeError({ category: 'transient', message: `The request was abandoned while Exchange had it (${reason(request.signal)}): the cmdlet may have run; its outcome is unknown (in doubt).`, requestId, cmdlet, cause: error });
+        if (request.signal?.aborted)
+          throw new ExchangeError({
+            category: 'transient',
+            message: `The request was abandoned while Exchange had it (${reason(request.signal)}): the cmdlet may have run; its outcome is unknown (in doubt).`,
+            requestId,
+            cmdlet,
+            cause: error,
+          });
         throw errorFromNetwork(error, { requestId, cmdlet });
       }
       const { status, body, headers } = response;
       if (status >= 200 && status < 300) {
-        if (!body || typeof body !== 'object') throw new ExchangeError({ category: 'transient', message: 'Exchange answered without a JSON body.', status, requestId, cmdlet });
+        if (!body || typeof body !== 'object')
+          throw new ExchangeError({
+            category: 'transient',
+            message: 'Exchange answered without a JSON body.',
+            status,
+            requestId,
+            cmdlet,
+          });
         const embedded = errorFromAdminApiErrors({ status, body, requestId, cmdlet });
         if (embedded) throw embedded;
         return response;
       }
       const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);
-      throw errorFromResponse({ status, body, retryAfter: first(headers['retry-after']), exceptionTypeHeader: first(headers['x-exceptiontype']), requestId, cmdlet });
+      throw errorFromResponse({
+        status,
+        body,
+        retryAfter: first(headers['retry-after']),
+        exceptionTypeHeader: first(headers['x-exceptiontype']),
+        requestId,
+        cmdlet,
+      });
     },
   };
 }

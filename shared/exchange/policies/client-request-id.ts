@@ -11,7 +11,11 @@ export function clientRequestIdPolicy(newId: () => string = randomUUID): Pipelin
     sendRequest(request, next) {
       const requestId = newId();
       request.requestIds?.push(requestId);
-      return next({ ...request, requestId, headers: { ...request.headers, 'client-request-id': requestId, 'return-client-request-id': 'true' } });
+      return next({
+        ...request,
+        requestId,
+        headers: { ...request.headers, 'client-request-id': requestId, 'return-client-request-id': 'true' },
+      });
     },
   };
 }

@@ -37,9 +37,17 @@ export function requestTelemetryPolicy(o: RequestTelemetryPolicyOptions): Pipeli
           log?.warn({ ...fields, ms, category }, `${request.logMessage} failed`);
         } else {
           log?.debug({ ...fields, status, ms }, request.logMessage);
-          if (category !== 'alreadyExists') log?.info({ ...fields, status, category, exceptionType: error.exceptionType }, 'Exchange answered with an error');
+          if (category !== 'alreadyExists')
+            log?.info(
+              { ...fields, status, category, exceptionType: error.exceptionType },
+              'Exchange answered with an error',
+            );
         }
-        o.telemetry.exchangeRequest(ms, { ...metric, ...(status !== undefined ? { [ATTR.httpStatus]: status } : {}), [ATTR.outcome]: category });
+        o.telemetry.exchangeRequest(ms, {
+          ...metric,
+          ...(status !== undefined ? { [ATTR.httpStatus]: status } : {}),
+          [ATTR.outcome]: category,
+        });
         if (category === 'throttled') o.telemetry.throttled(status === 429 ? 'http429' : 'concurrency', metric);
         throw error;
       }

@@ -17,11 +17,24 @@ export function tracingPolicy(o: TracingPolicyOptions): PipelinePolicy {
   return {
     name: 'tracing',
     async sendRequest(request, next) {
-      const attributes = { [ATTR.tenant]: o.tenantId, [ATTR.cmdlet]: request.operation, ...(request.requestId ? { [ATTR.requestId]: request.requestId } : {}), ...request.spanAttributes, [ATTR.httpMethod]: 'POST', [ATTR.serverAddress]: new URL(request.url).host };
-      const span = o.telemetry.tracer.startSpan(request.spanName, { kind: SpanKind.CLIENT, attributes }, request.traceContext ?? context.active());
+      const attributes = {
+        [ATTR.tenant]: o.tenantId,
+        [ATTR.cmdlet]: request.operation,
+        ...(request.requestId ? { [ATTR.requestId]: request.requestId } : {}),
+        ...request.spanAttributes,
+        [ATTR.httpMethod]: 'POST',
+        [ATTR.serverAddress]: new URL(request.url).host,
+      };
+      const span = o.telemetry.tracer.startSpan(
+        request.spanName,
+        { kind: SpanKind.CLIENT, attributes },
+        request.traceContext ?? context.active(),
+      );
       const traceparent = formatTraceparent(span.spanContext());
       try {
-        const response = await next(traceparent ? { ...request, headers: { ...request.headers, traceparent } } : request);
+        const response = await next(
+          traceparent ? { ...request, headers: { ...request.headers, traceparent } } : request,
+        );
         span.setAttributes({ [ATTR.httpStatus]: response.status, [ATTR.outcome]: 'ok' });
         return response;
       } catch (error) {
