@@ -313,6 +313,8 @@ interface KillRecord {
   /** Commands the killed host held (running, claimed by it) when it died. */
   affected: number;
   affectedSample: number[];
+  /** Each command the killed host held: kill → free again (taken over or finished), kill → terminal (ms). */
+  held?: Array<{ n: number; id: string; freeMs: number | null; doneMs: number | null }>;
   /** Commands that looked held but whose outcome the host had decided before it died (the write was on its way): not counted as held. */
   outcomeWritesInFlight?: number;
   /** Kill → every affected command claimed by someone else or finished; kill → all terminal (recovery). */
@@ -701,6 +703,16 @@ async function main(): Promise<void> {
     record.affected = left.length;
     record.affectedSample = left.slice(0, 10).map((id) => byId.get(id)!.n);
     if (!left.length) return;
+    record.held = left.map((id) => {
+      const free = Math.min(freeAt.get(id) ?? Infinity, doneAt.get(id) ?? Infinity);
+      const done = doneAt.get(id);
+      return {
+        n: byId.get(id)!.n,
+        id,
+        freeMs: Number.isFinite(free) ? free - record.wallAt : null,
+        doneMs: done === undefined ? null : done - record.wallAt,
+      };
+    });
     const free = left.map((id) => Math.min(freeAt.get(id) ?? Infinity, doneAt.get(id) ?? Infinity));
     record.freeAgainMs = free.every(Number.isFinite) ? Math.max(...free) - record.wallAt : null;
     record.recoveryMs = left.every((id) => doneAt.has(id))

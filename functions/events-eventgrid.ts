@@ -41,7 +41,11 @@ export function eventsEventGridFunction(services: AppServices): FunctionDefiniti
       });
       if (intake.kind === 'validation') return { status: 200, jsonBody: { validationResponse: intake.validationCode } };
       await services.ready();
-      const outcome = await services.events().receive(intake);
+      const events = services.events();
+      await events.init();
+      await events.lifecycle(intake.lifecycle);
+      const outcome = await events.accept(intake.events);
+      await events.rejected(intake.rejected);
       const lifecycle = intake.lifecycle.map((l) => ({
         lifecycleEvent: l.lifecycleEvent,
         subscriptionId: l.subscriptionId,

@@ -25,7 +25,7 @@ import { ParameterSealer, unsealingSessions } from '../commands/sealed-parameter
 import { KeyVaultSealingKeys, parseSealingKeyUrl } from '../commands/sealing-keys';
 import { CommandStore } from '../commands/store';
 import { createSubmitCommand, type SubmitCommand } from '../commands/submit';
-import { CommandSweeper } from '../commands/sweeper';
+import { CommandSweeper, schedulePeriodMs } from '../commands/sweeper';
 import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slots';
 import { CommandWorker } from '../commands/worker';
 import { HealthService } from '../health/health';
@@ -325,16 +325,18 @@ export function createAppServices(
         ...overrides.worker,
       }),
   );
-  // Its period and graces follow from the workers' claim.
-  const sweeper = lazy(
-    () =>
-      new CommandSweeper({
-        store: store(),
-        queue: queue(),
-        logger,
-        claimMs: overrides.worker?.claimMs ?? settings().COMMAND_CLAIM_SECONDS * 1000,
-      }),
-  );
+  // Its graces follow from the workers' claim; its period too, unless SWEEPER_SCHEDULE sets one.
+  const sweeper = lazy(() => {
+    const schedule = settings().SWEEPER_SCHEDULE;
+    const periodMs = schedule ? schedulePeriodMs(schedule) : undefined;
+    return new CommandSweeper({
+      store: store(),
+      queue: queue(),
+      logger,
+      claimMs: overrides.worker?.claimMs ?? settings().COMMAND_CLAIM_SECONDS * 1000,
+      ...(periodMs ? { periodMs } : {}),
+    });
+  });
 
   const health = lazy(() => {
     // Health must answer even when configuration is broken: the broken part is what it reports.

@@ -65,6 +65,12 @@ export interface Command {
   readBack?: ReadBackEvidence;
   /** Times the cmdlet was sent again after an attempt whose outcome was unknown, because it is idempotent (no read-back). */
   reruns?: number;
+  /**
+   * Failed attempts given back to the queue to be tried again (transient failures): the retry
+   * backoff grows with them, not with `attempts`, which also counts attempts whose worker died
+   * (those already waited for their claim to run out).
+   */
+  retries?: number;
   /** Why an `inDoubt` command is in doubt. */
   inDoubtEvidence?: InDoubtEvidence;
   /** The caller's correlation id (x-correlation-id, traceparent trace id, event id, or generated): on every log line of the command. */

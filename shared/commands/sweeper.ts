@@ -43,6 +43,30 @@ export function sweeperSchedule(periodMs: number): string {
   return step === 60 ? '0 * * * * *' : `*/${step} * * * * *`;
 }
 
+/**
+ * The longest time between two runs of an NCRONTAB schedule that fires every minute at given
+ * seconds (`*\/5 * * * * *`, `0,30 * * * * *`, …): what the sweeper must cover when
+ * SWEEPER_SCHEDULE is set. Undefined for other schedules (then the period follows the claim).
+ */
+export function schedulePeriodMs(schedule: string): number | undefined {
+  const fields = schedule.trim().split(/\s+/);
+  if (fields.length !== 6 || fields.slice(1).some((f) => f !== '*')) return undefined;
+  const seconds = new Set<number>();
+  for (const part of fields[0]!.split(',')) {
+    const m = /^(\*|(\d+)(?:-(\d+))?)(?:\/(\d+))?$/.exec(part);
+    if (!m) return undefined;
+    const from = m[1] === '*' ? 0 : Number(m[2]);
+    const to = m[1] === '*' ? 59 : m[3] !== undefined ? Number(m[3]) : m[4] !== undefined ? 59 : from;
+    const step = m[4] !== undefined ? Number(m[4]) : 1;
+    if (step < 1 || from > to || to > 59) return undefined;
+    for (let x = from; x <= to; x += step) seconds.add(x);
+  }
+  const sorted = [...seconds].sort((a, b) => a - b);
+  // The gap after each firing to the next one (the last to the first of the next minute).
+  const gaps = sorted.map((x, i) => (i + 1 < sorted.length ? sorted[i + 1]! - x : 60 - x + sorted[0]!));
+  return Math.max(...gaps) * 1000;
+}
+
 export interface SweeperOptions {
   store: CommandStore;
   queue: CommandQueue;

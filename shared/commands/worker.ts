@@ -62,7 +62,11 @@ export interface WorkerOptions {
   instanceId: string;
   /** Per-object lanes (acceptance order per object); absent: commands on one object are not ordered. */
   lanes?: CommandLanes;
-  /** Tries before a transient failure is final (default 5). */
+  /**
+   * Failed attempts before a transient failure is final (default 5). Attempts whose worker died
+   * (taken over after its claim) are no failures of the command: they count only toward a
+   * bound of twice as many attempts in all.
+   */
   maxAttempts?: number;
   /**
    * How long a claim protects a running command (default 30 s). The worker renews it every
@@ -156,7 +160,7 @@ interface Run {
  * How a run of a claimed command ended, and so what the worker does next:
  *   done, alreadyApplied → succeeded (alreadyApplied: every step's desired state already held)
  *   throttled, noSlot    → deferred: Exchange or the tenant's slots are busy; not an attempt
- *   laneBusy             → deferred: an earlier command on the same object is not finished
+ *   laneBusy             → deferred: an earlier command on the same object is not finished (until it can be, when known)
  *   transient            → retried with backoff (a credential failure that may pass, an internal error too)
  *   auth, permanent      → failed (permanent: not found, invalid input, anything else final)
  *   superseded           → failed: a newer write to the same object already took effect
@@ -170,7 +174,7 @@ type RunOutcome =
   | { kind: 'auth'; error: CommandError }
   | { kind: 'permanent'; error: CommandError }
   | { kind: 'noSlot'; cause?: unknown }
-  | { kind: 'laneBusy' }
+  | { kind: 'laneBusy'; delayMs?: number }
   | { kind: 'superseded'; error: CommandError }
   | { kind: 'inDoubt'; error: CommandError; evidence: InDoubtEvidence };
 
@@ -309,6 +313,8 @@ function mayHaveTakenEffect(command: Command): boolean {
 }
 
 const DEFAULT_BACKOFF = { baseMs: 2000, maxMs: 300_000 };
+/** A command whose lane is blocked for longer than this by a command that cannot go on yet is given back until then. */
+const LANE_HOLD_MAX_MS = 2000;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class CommandWorker {
@@ -792,7 +798,12 @@ export class CommandWorker {
 
   /**
    * Earlier commands on the same object first: 'go' when every command that joined the lane
-   * before this one is finished; `laneBusy` when one is still open after the lane wait;
+   * before this one is finished; `laneBusy` when one is still open after the lane wait (which
+   * starts again whenever a command ahead finishes, up to twice the wait in all), or at once
+   * when the earliest open one cannot go on for a while — its worker is gone (its claim is no
+   * longer renewed) or its next attempt is later: then this command is given back until that one
+   * can run again, rather than hold its claim meanwhile (a host that dies holding it would add a
+   * claim to its wait);
    * `superseded` when this command never made it into its lane (its submit died: it was never
    * acknowledged) and a command accepted after it was created has joined or run since.
    */
@@ -800,8 +811,13 @@ export class CommandWorker {
     const lanes = this.o.lanes!;
     const lane = run.lane!;
     const { command } = run;
-    const deadline = this.now() + (this.o.laneWaitMs ?? this.o.slotWaitMs ?? 2000);
-    for (let look = 0, delay = 100; ; look++, delay = Math.min(delay * 2, 1000)) {
+    const waitMs = this.o.laneWaitMs ?? this.o.slotWaitMs ?? 2000;
+    const started = this.now();
+    let deadline = started + waitMs;
+    /** The earliest open command ahead of this one as last read, when it can go on (if known to be later), and when to read it again. */
+    let head: { row: string; command: Command; until?: number; recheckAt: number } | undefined;
+    let ahead: number | undefined;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
       const view = await lanes.look(lane, command.id);
       run.lastRun = view.lastRun;
       if (!view.own) {
@@ -822,17 +838,22 @@ export class CommandWorker {
         run.laneRow = await lanes.join(lane, command.id);
         run.log.info({ object: lane.object }, 'command joined its lane late (its submit did not finish)');
       } else run.laneRow = view.own;
+      // The lane moved: wait afresh for the next one (twice the lane wait at most in all).
+      if (ahead !== undefined && view.earlier.length < ahead)
+        deadline = Math.min(started + 2 * waitMs, Math.max(deadline, this.now() + waitMs));
+      ahead = view.earlier.length;
       const last = this.now() + delay >= deadline || run.keeper.signal.aborted;
-      let blocked = false;
+      let blocker: typeof head;
       for (const row of view.earlier) {
-        // The earliest open command blocks; its row is read again only on the first and the last look.
-        if (look > 0 && !last) {
-          blocked = true;
+        // The earliest open command blocks. Its row is read when it comes first, on the last look,
+        // and when it should have changed (see laneHead), not on every look.
+        if (!last && head?.row === row.row && this.now() < head.recheckAt) {
+          blocker = head;
           break;
         }
         const other = row.commandId ? await this.o.store.get(row.commandId) : undefined;
         if (other && !TERMINAL.has(other.status)) {
-          blocked = true;
+          blocker = head = { row: row.row, command: other, ...this.laneHead(other) };
           break;
         }
         // A crash between that command's terminal write and its lane row's removal left the row.
@@ -840,10 +861,53 @@ export class CommandWorker {
         if (other && mayHaveTakenEffect(other) && (!run.lastRun || row.row > run.lastRun)) run.lastRun = row.row;
         run.log.info({ object: lane.object, commandId: row.commandId }, 'removed the lane row of a finished command');
       }
-      if (!blocked) return 'go';
+      if (!blocker) return 'go';
       if (last) return { kind: 'laneBusy' };
+      const later = blocker.until === undefined ? 0 : blocker.until - this.now();
+      if (later >= LANE_HOLD_MAX_MS) {
+        run.log.debug(
+          {
+            object: lane.object,
+            commandId: blocker.command.id,
+            status: blocker.command.status,
+            claimedBy: blocker.command.claimedBy,
+            inMs: later,
+          },
+          'the command ahead cannot go on for a while; giving this one back until then',
+        );
+        return { kind: 'laneBusy', delayMs: later + 1000 + this.jitter(1000) };
+      }
       await this.waitForLane(lane.partition, delay);
     }
+  }
+
+  /**
+   * What the lane gate makes of the open command ahead of it, just read: when it can go on, if
+   * that is known to be later — the end of its claim plus a second when its worker no longer
+   * renews it (a live worker renews a claim every third of it, so one that runs out within a
+   * third was not renewed on time: its worker is gone, and the sweeper's message, or the host's,
+   * brings it back a second after the claim), or its next attempt when it waits in the queue —
+   * and when to read it again (its finish needs no read: its lane row goes): when its worker
+   * should have renewed its claim, else a third of a claim after it could go on — at most once
+   * per third of a claim, as often as a live worker renews one.
+   */
+  private laneHead(other: Command): { until?: number; recheckAt: number } {
+    const now = this.now();
+    const third = this.claimMs / 3;
+    const after = (at: number) => Math.max(now, at) + third;
+    if (other.status === 'running' && other.claimedUntil) {
+      const claimEnds = Date.parse(other.claimedUntil);
+      // This process's own running commands are alive: they wake the waiters when they end.
+      const mine = other.claimedBy === this.o.instanceId && this.active.has(other.id);
+      if (!mine && claimEnds - now <= third)
+        return { until: Math.max(now, claimEnds) + 1000, recheckAt: after(claimEnds) };
+      return { recheckAt: Math.max(now + third, claimEnds - third) };
+    }
+    if (other.status === 'queued' && other.nextAttemptAt) {
+      const due = Date.parse(other.nextAttemptAt);
+      return { ...(due > now ? { until: due } : {}), recheckAt: after(due) };
+    }
+    return { recheckAt: after(now) };
   }
 
   private waitForLane(partition: string, ms: number): Promise<void> {
@@ -956,7 +1020,7 @@ export class CommandWorker {
           { ...base, ...undecided },
           {
             kind: 'defer',
-            delayMs: 1000 + this.jitter(2000),
+            delayMs: outcome.delayMs ?? 1000 + this.jitter(2000),
             reason: `waiting for an earlier command on ${run.lane?.object ?? 'the same object'}`,
           },
         );
@@ -995,9 +1059,12 @@ export class CommandWorker {
    * Gives the command back to the queue for a later run: a new message with a visibility delay
    * (sent first, so a crash before the row write leaves a message, never a stranded row), then
    * the row. A retry (a failed attempt) waits a jittered backoff, never less than Retry-After,
-   * and stops after maxAttempts attempts; a deferral (Exchange, the slots or the lane busy)
-   * waits `delayMs`, counts no attempt, and stops once the command is older than maxAgeMs. A
-   * command past its bound fails with why instead.
+   * that doubles with each failed attempt (`retries`), not with `attempts` — an attempt whose
+   * worker died was followed by a claim's wait already, so a command taken over from a dead
+   * worker that fails waits what a first failure waits — and stops after maxAttempts failed
+   * attempts (`giveUp`); a deferral (Exchange, the slots or the lane busy) waits `delayMs`,
+   * counts no attempt, and stops once the command is older than maxAgeMs. A command past its
+   * bound fails with why instead.
    */
   private async reschedule(run: Run, command: Command, later: Later): Promise<After> {
     const bound = this.giveUp(command, later);
@@ -1009,10 +1076,11 @@ export class CommandWorker {
         later.kind === 'retry' ? later.durationMs : undefined,
       );
     // At least 1 s: the message must not be taken before the row says "queued".
+    const retries = (command.retries ?? 0) + 1;
     const delayMs = Math.max(
       1000,
       later.kind === 'retry'
-        ? computeBackoffMs(command.attempts, {
+        ? computeBackoffMs(retries, {
             ...(this.o.backoff ?? DEFAULT_BACKOFF),
             retryAfterMs: later.retryAfterMs,
             random: this.o.random,
@@ -1021,7 +1089,7 @@ export class CommandWorker {
     );
     const now = this.now();
     const change: Partial<Command> =
-      later.kind === 'retry' ? { error: later.error } : { deferrals: command.deferrals + 1 };
+      later.kind === 'retry' ? { error: later.error, retries } : { deferrals: command.deferrals + 1 };
     await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }, delayMs);
     try {
       await this.o.store.update({
@@ -1072,7 +1140,10 @@ export class CommandWorker {
   /** The error a command fails with instead of going back to the queue, once its bound is reached. */
   private giveUp(command: Command, later: Later): CommandError | undefined {
     if (later.kind === 'retry') {
-      return command.attempts >= this.maxAttempts
+      // Failed attempts count (this one too); attempts whose worker died only bound a command
+      // that keeps taking its workers down, at twice as many.
+      const failed = (command.retries ?? 0) + 1;
+      return failed >= this.maxAttempts || command.attempts >= 2 * this.maxAttempts
         ? { ...later.error, message: `${later.error.message} (gave up after ${command.attempts} attempts)` }
         : undefined;
     }

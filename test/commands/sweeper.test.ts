@@ -10,13 +10,14 @@
 import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
+import { createAppServices } from '../../shared/app/services';
 import { AuditLog } from '../../shared/commands/audit';
 import { CommandLanes } from '../../shared/commands/lanes';
 import type { Command } from '../../shared/commands/model';
 import { CommandQueue } from '../../shared/commands/queue';
 import { CommandService } from '../../shared/commands/service';
 import { CommandStore } from '../../shared/commands/store';
-import { CommandSweeper, sweeperSchedule, sweeperTimings } from '../../shared/commands/sweeper';
+import { CommandSweeper, schedulePeriodMs, sweeperSchedule, sweeperTimings } from '../../shared/commands/sweeper';
 import { CommandWorker } from '../../shared/commands/worker';
 import type { TenantSlots } from '../../shared/commands/tenant-slots';
 import { StaticTenantRegistry } from '../../shared/config/tenant-registry';
@@ -82,6 +83,31 @@ describe('sweeper timings', () => {
     expect(sweeperSchedule(1000)).toBe('*/1 * * * * *');
     expect(sweeperSchedule(8000)).toBe('*/6 * * * * *');
     expect(sweeperSchedule(60_000)).toBe('0 * * * * *');
+  });
+
+  it('take the period of a SWEEPER_SCHEDULE that fires at given seconds of every minute (claims ending before the next run get their message now)', () => {
+    expect(schedulePeriodMs('*/5 * * * * *')).toBe(5000);
+    expect(schedulePeriodMs(sweeperSchedule(10_000))).toBe(10_000);
+    expect(schedulePeriodMs('*/7 * * * * *')).toBe(7000);
+    expect(schedulePeriodMs('0,10,40 * * * * *')).toBe(30_000);
+    expect(schedulePeriodMs('5-20/5 * * * * *')).toBe(45_000);
+    expect(schedulePeriodMs('0 * * * * *')).toBe(60_000);
+    expect(schedulePeriodMs('* * * * * *')).toBe(1000);
+    // Anything else: the period follows the claim.
+    expect(schedulePeriodMs('0 */5 * * * *')).toBeUndefined();
+    expect(schedulePeriodMs('*/5 * * * *')).toBeUndefined();
+    expect(schedulePeriodMs('61 * * * * *')).toBeUndefined();
+    const services = createAppServices(
+      {
+        AzureWebJobsStorage: testStorageConnectionString(),
+        TENANTS_FILE: 'tenants.json',
+        GATEWAY_AUTH: 'none',
+        COMMAND_CLAIM_SECONDS: '10',
+        SWEEPER_SCHEDULE: '*/5 * * * * *',
+      },
+      { logger: silentLogger },
+    );
+    expect(services.sweeper().timings.periodMs).toBe(5000);
   });
 });
 

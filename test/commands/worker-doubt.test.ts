@@ -490,6 +490,55 @@ describe('per-object order', () => {
     expect(t.exchange.effects.map((e) => e.parameters.CustomAttribute9)).toEqual(['older', 'newer']);
   });
 
+  it('gives a newer write back at once until an older one whose worker is gone can run again, instead of holding it', async () => {
+    const t = await setup();
+    const older = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute10: 'older' });
+    const newer = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute10: 'newer' });
+    const w = t.worker('w1', { laneWaitMs: 20_000, claimMs: 30_000 });
+    const now = Date.now();
+    // Its worker renewed the claim a while ago and no more: a live one renews every third of a claim.
+    await t.orphan(older, { claimedBy: 'dead-worker', claimedUntil: iso(now + 5000) });
+    const started = Date.now();
+    expect(await w.process(message(newer.id))).toBe('deferred');
+    expect(Date.now() - started).toBeLessThan(5000);
+    const deferred = (await t.store.get(newer.id))!;
+    expect(deferred).toMatchObject({ status: 'queued', attempts: 0, deferrals: 1 });
+    // Back a second after the older one's message (a second after its claim), not sooner.
+    const back = Date.parse(deferred.nextAttemptAt!);
+    expect(back).toBeGreaterThanOrEqual(now + 5000 + 2000 - 1000);
+    expect(back).toBeLessThanOrEqual(Date.now() + 5000 + 2000 + 1000);
+    // Behind a live worker's command (claim renewed on time) it waits in-process instead.
+    const another = await t.submit('Set-Mailbox', { Identity: 'adele@contoso.com', CustomAttribute10: 'first' });
+    const behind = await t.submit('Set-Mailbox', { Identity: 'adele@contoso.com', CustomAttribute10: 'second' });
+    await t.orphan(another, { claimedBy: 'live-worker', claimedUntil: iso(Date.now() + 29_000) });
+    const waiting = t.worker('w1', { laneWaitMs: 300, claimMs: 30_000, now: Date.now }).process(message(behind.id));
+    expect(await waiting).toBe('deferred');
+    const held = (await t.store.get(behind.id))!;
+    expect(Date.parse(held.nextAttemptAt!) - Date.parse(held.updatedAt)).toBeLessThanOrEqual(1200);
+  });
+
+  it('notices soon that the command ahead finished when its worker died before removing its lane row', async () => {
+    const t = await setup();
+    const older = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute11: 'older' });
+    const newer = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute11: 'newer' });
+    const claimMs = 900;
+    const running = await t.orphan(older, { claimedBy: 'other-worker', claimedUntil: iso(Date.now() + claimMs) });
+    const started = Date.now();
+    const waiting = t.worker('w1', { laneWaitMs: 10_000, claimMs, now: Date.now }).process(message(newer.id));
+    await new Promise((r) => setTimeout(r, 100));
+    // Its worker wrote the outcome and died before the lane row went.
+    await t.store.update({
+      ...running,
+      status: 'succeeded',
+      finishedAt: iso(Date.now()),
+      claimedBy: undefined,
+      claimedUntil: undefined,
+    });
+    expect(await waiting).toBe('succeeded');
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(t.exchange.mailboxes.get('megan@contoso.com')).toMatchObject({ CustomAttribute11: 'newer' });
+  });
+
   it('gives read-only commands no lane', async () => {
     const t = await setup();
     const write = await t.submit('Set-Mailbox', { Identity: 'megan@contoso.com', CustomAttribute8: 'w' });

@@ -161,6 +161,56 @@ describe('CommandWorker', () => {
     expect(events).toEqual(['accepted', 'retried', 'retried', 'failed']);
   });
 
+  it('backs off by failed attempts, not by attempts whose worker died, and does not give up for those', async () => {
+    const transient = () => new ExchangeError({ category: 'transient', message: 'service unavailable', status: 503 });
+    const t = setup([transient(), transient(), transient()], { maxAttempts: 3 });
+    await t.init();
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
+    // Two workers died running it (a read: nothing is in doubt); the claim of the last one is over.
+    const current = (await t.store.get(command.id))!;
+    await t.store.update({
+      ...current,
+      status: 'running',
+      attempts: 2,
+      claimedBy: 'dead-worker',
+      claimedUntil: new Date(Date.now() - 1000).toISOString(),
+    });
+    const delays: number[] = [];
+    for (const outcome of ['retrying', 'retrying', 'failed']) {
+      expect(await t.worker.process(message(command.id))).toBe(outcome);
+      const row = (await t.store.get(command.id))!;
+      if (row.status === 'queued') delays.push(Date.parse(row.nextAttemptAt!) - Date.parse(row.updatedAt));
+    }
+    // Half (random 0.5) of a 1 s and a 2 s ceiling, at least 1 s: what a first and a second
+    // failure wait — not the 2 s and 4 s of a third and a fourth attempt.
+    expect(delays).toEqual([1000, 1000]);
+    const failed = await t.store.get(command.id);
+    expect(failed).toMatchObject({ status: 'failed', attempts: 5, retries: 2, error: { category: 'transient' } });
+    expect(failed!.error!.message).toMatch(/gave up after 5 attempts/);
+  });
+
+  it('gives up on a command whose workers keep dying after twice maxAttempts attempts', async () => {
+    const t = setup([new ExchangeError({ category: 'transient', message: 'service unavailable', status: 503 })], {
+      maxAttempts: 3,
+    });
+    await t.init();
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
+    const current = (await t.store.get(command.id))!;
+    await t.store.update({
+      ...current,
+      status: 'running',
+      attempts: 5,
+      claimedBy: 'dead-worker',
+      claimedUntil: new Date(Date.now() - 1000).toISOString(),
+    });
+    expect(await t.worker.process(message(command.id))).toBe('failed');
+    expect(await t.store.get(command.id)).toMatchObject({
+      status: 'failed',
+      attempts: 6,
+      error: { message: expect.stringMatching(/gave up after 6 attempts/) },
+    });
+  });
+
   it('counts "already a member" as done for Add- and "not a member" as done for Remove-, but not a missing object', async () => {
     const t = setup([
       new ExchangeError({
