@@ -41,11 +41,7 @@ export function eventsEventGridFunction(services: AppServices): FunctionDefiniti
       });
       if (intake.kind === 'validation') return { status: 200, jsonBody: { validationResponse: intake.validationCode } };
       await services.ready();
-      const events = services.events();
-      await events.init();
-      await events.lifecycle(intake.lifecycle);
-      const outcome = await events.accept(intake.events);
-      await events.rejected(intake.rejected);
+      const outcome = await services.events().receive(intake);
       const lifecycle = intake.lifecycle.map((l) => ({
         lifecycleEvent: l.lifecycleEvent,
         subscriptionId: l.subscriptionId,

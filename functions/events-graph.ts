@@ -27,11 +27,7 @@ export function eventsGraphFunction(services: AppServices): FunctionDefinition {
         maxAgeHours: services.settings().EVENTS_MAX_AGE_HOURS,
       });
       await services.ready();
-      const events = services.events();
-      await events.init();
-      await events.lifecycle(intake.lifecycle);
-      const outcome = await events.accept(intake.events);
-      await events.rejected(intake.rejected);
+      const outcome = await services.events().receive(intake);
       return {
         status: 202,
         jsonBody: {
