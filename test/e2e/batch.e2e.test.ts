@@ -115,7 +115,10 @@ describe('Exchange $batch through a local host process', () => {
     const stats = cloud.context.stats.snapshot().exchange[CONTOSO]!;
     expect(stats.batchRequests).toBeGreaterThan(0);
     expect(stats.maxBatchSize).toBeGreaterThan(1);
-    expect(stats.batchItems + stats.invokeCommandRequests).toBe(40);
+    // One cmdlet call per command; on a starved machine a command may also read back (its claim
+    // lapsed: in doubt, decided by Get-Mailbox) or try again — each such extra call is on its command.
+    const extraCalls = results.reduce((n, r) => n + (r.readBack ? 1 : 0) + Math.max(0, Number(r.attempts ?? 1) - 1), 0);
+    expect(stats.batchItems + stats.invokeCommandRequests).toBe(40 + extraCalls);
     expect(stats.batchRequests + stats.invokeCommandRequests).toBeLessThan(40);
     expect(stats.maxInFlight).toBeLessThanOrEqual(3);
     expect(stats.throttled).toBe(0);
