@@ -142,38 +142,19 @@ export function readEventGridDelivery(
     if (rejected.length) throw refuse(rejected);
     return { ...intake, rejected };
   }
-  const out: DeliveryIntake = { kind: 'events', events: [], ignored: 0, lifecycle: [], rejected: [] };
+  const out: Extract<DeliveryIntake, { kind: 'events' }> = {
+    kind: 'events',
+    events: [],
+    ignored: 0,
+    lifecycle: [],
+    rejected: [],
+  };
   for (const [index, item] of body.entries()) {
-    let intake: EventGridIntake;
-    try {
-      intake = parseEventGridDelivery([item], options, schemaOverride);
-    } catch (error) {
-      if (!isGatewayError(error)) throw error;
-      const tenantId = servedTenant(item, options);
-      out.rejected.push({
-        index,
-        id: rawId(item),
-        ...(tenantId ? { tenantId } : {}),
-        error: renumbered(error, '[0]', `[${index}]`),
-        audit: true,
-      });
-      continue;
-    }
-    if (intake.kind === 'validation') return intake;
-    const rejected = check(
-      intake.events,
-      intake.lifecycle,
-      () => item,
-      () => `[${index}]`,
-      options,
+    const intake = parseItem(out, item, index, '[0]', `[${index}]`, options, () =>
+      parseEventGridDelivery([item], options, schemaOverride),
     );
-    if (rejected.length) {
-      out.rejected.push(...rejected.map((r) => ({ ...r, index })));
-      continue;
-    }
-    out.events.push(...intake.events);
-    out.lifecycle.push(...intake.lifecycle);
-    out.ignored += intake.ignored;
+    if (intake?.kind === 'validation') return intake;
+    if (intake) keepItem(out, intake, item, index, `[${index}]`, options);
   }
   if (!out.events.length && !out.lifecycle.length && !out.ignored && out.rejected.length) throw refuse(out.rejected);
   return out;
@@ -191,37 +172,68 @@ export function readGraphDelivery(body: unknown, options: DeliveryOptions): Grap
   }
   const out: GraphDeliveryIntake = { kind: 'events', events: [], ignored: 0, lifecycle: [], rejected: [] };
   for (const [index, item] of value.entries()) {
-    let intake: ReturnType<typeof parseGraphNotifications>;
-    try {
-      intake = parseGraphNotifications({ value: [item] }, options);
-    } catch (error) {
-      if (!isGatewayError(error)) throw error;
-      const tenantId = servedTenant(item, options);
-      out.rejected.push({
-        index,
-        id: rawId(item),
-        ...(tenantId ? { tenantId } : {}),
-        error: renumbered(error, 'value[0]', `value[${index}]`),
-        audit: true,
-      });
-      continue;
-    }
-    const rejected = check(
-      intake.events,
-      intake.lifecycle,
-      () => item,
-      () => `value[${index}]`,
-      options,
+    const intake = parseItem(out, item, index, 'value[0]', `value[${index}]`, options, () =>
+      parseGraphNotifications({ value: [item] }, options),
     );
-    if (rejected.length) {
-      out.rejected.push(...rejected.map((r) => ({ ...r, index })));
-      continue;
-    }
-    out.events.push(...intake.events);
-    out.lifecycle.push(...intake.lifecycle);
+    if (intake) keepItem(out, { ...intake, ignored: 0 }, item, index, `value[${index}]`, options);
   }
   if (!out.events.length && !out.lifecycle.length && out.rejected.length) throw refuse(out.rejected);
   return out;
+}
+
+/**
+ * One item of a batch delivery, parsed as a delivery of its own: its intake, or undefined when
+ * it is refused — then on its own (audited), its fields renamed from `inner` (its path when parsed
+ * alone) to `outer` (its path in the delivery).
+ */
+function parseItem<T>(
+  out: { rejected: RejectedEvent[] },
+  item: unknown,
+  index: number,
+  inner: string,
+  outer: string,
+  options: DeliveryOptions,
+  parse: () => T,
+): T | undefined {
+  try {
+    return parse();
+  } catch (error) {
+    if (!isGatewayError(error)) throw error;
+    const tenantId = servedTenant(item, options);
+    out.rejected.push({
+      index,
+      id: rawId(item),
+      ...(tenantId ? { tenantId } : {}),
+      error: renumbered(error, inner, outer),
+      audit: true,
+    });
+    return undefined;
+  }
+}
+
+/** An item's parsed events join the delivery's, unless a check (tenant, time) refuses the item. */
+function keepItem(
+  out: Extract<DeliveryIntake, { kind: 'events' }>,
+  intake: { events: UserEvent[]; lifecycle: LifecycleNotice[]; ignored: number },
+  item: unknown,
+  index: number,
+  path: string,
+  options: DeliveryOptions,
+): void {
+  const rejected = check(
+    intake.events,
+    intake.lifecycle,
+    () => item,
+    () => path,
+    options,
+  );
+  if (rejected.length) {
+    out.rejected.push(...rejected.map((r) => ({ ...r, index })));
+    return;
+  }
+  out.events.push(...intake.events);
+  out.lifecycle.push(...intake.lifecycle);
+  out.ignored += intake.ignored;
 }
 
 /** Time bounds of user events and the tenant of lifecycle notices, for one parsed item. */
