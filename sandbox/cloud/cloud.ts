@@ -110,6 +110,7 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   const exchange = new ExchangeEmulator(context, options.exchange);
   const control = new ControlPlane({ context, entra, keyVault, exchange });
   seedVaults(context, keyVault);
+  seedFederatedCredentials(context);
 
   const loginHost = new URL(endpoints.authorityHost).hostname;
   const exchangeHost = new URL(endpoints.exchange).hostname;
@@ -211,4 +212,27 @@ function seedVaults(context: SandboxContext, keyVault: KeyVaultEmulator): void {
       keyVault.setSecret(vault.name, entry.name, value);
     }
   }
+}
+
+/**
+ * Registers the seed's federated identity credentials: `gatewayManagedIdentity` trusts the
+ * gateway's managed identity as Entra documents it — issuer `<authority>/<its tenant>/v2.0`,
+ * subject its object (principal) id, audience the cloud's token exchange audience.
+ */
+function seedFederatedCredentials(context: SandboxContext): void {
+  const { directory, endpoints } = context;
+  const mi = directory.seed.managedIdentity;
+  for (const app of directory.seed.apps)
+    for (const f of app.federatedCredentials ?? [])
+      directory.addFederatedIdentityCredential(
+        app.appId,
+        {
+          name: f.name,
+          issuer: `${endpoints.authorityHost}/${mi.tenantId}/v2.0`,
+          subject: mi.objectId,
+          audiences: [endpoints.tokenExchangeAudience],
+        },
+        // Registered long before the sandbox started: honoured whatever the propagation delay.
+        { addedAt: 0 },
+      );
 }

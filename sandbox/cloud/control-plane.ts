@@ -200,11 +200,55 @@ export class ControlPlane implements Emulator {
    *   DELETE /entra/apps/{appId}/keyCredentials/{keyId | SHA-1 thumbprint}
    *   POST   /entra/apps/{appId}/passwordCredentials {displayName?, startDateTime?, endDateTime?} → 201 with secretText (once)
    *   DELETE /entra/apps/{appId}/passwordCredentials/{keyId}
+   *   GET    /entra/apps/{appId}/federatedIdentityCredentials → Graph's federatedIdentityCredential list
+   *   POST   /entra/apps/{appId}/federatedIdentityCredentials {name, issuer, subject, audiences} → 201
+   *   PATCH  /entra/apps/{appId}/federatedIdentityCredentials/{name} {issuer?, subject?, audiences?}
+   *   DELETE /entra/apps/{appId}/federatedIdentityCredentials/{name | id}
    *   GET|POST /entra/credentials/config {propagationMs}: how long new credentials take to be honoured
    *   POST   /keyvault/{vault}/certificates/{name}/renew → the AutoRenew lifetime action: a new version
    *   PATCH  /keyvault/{vault}/secrets/{name}/versions/{version} {enabled}: set-attributes (a certificate's secret too)
    *   PUT    /keyvault/{vault}/access-policies {policies: {objectId: {secrets: [get, list…]}} | null}: permission model
    */
+  /** An app's federated identity credentials (what `az ad app federated-credential` manages). */
+  private federatedRoute(
+    method: string,
+    appId: string,
+    id: string | undefined,
+    body: Record<string, unknown>,
+    res: ServerResponse,
+  ): boolean {
+    const { directory } = this.parts.context;
+    const describe = (f: ReturnType<typeof directory.federatedIdentityCredentials>[number]) => {
+      const { addedAt: _addedAt, ...rest } = f;
+      return rest;
+    };
+    const strings = (v: unknown) => (Array.isArray(v) && v.every((a) => typeof a === 'string') ? v : undefined);
+    const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+    if (method === 'GET' && !id)
+      return (sendJson(res, 200, { value: directory.federatedIdentityCredentials(appId).map(describe) }), true);
+    if (method === 'POST' && !id) {
+      const audiences = strings(body.audiences);
+      const [name, issuer, subject] = [text(body.name), text(body.issuer), text(body.subject)];
+      if (!name || !issuer || !subject || !audiences)
+        throw new Error('name, issuer, subject (strings) and audiences (array of strings) are required');
+      const added = directory.addFederatedIdentityCredential(appId, { name, issuer, subject, audiences });
+      return (sendJson(res, 201, describe(added)), true);
+    }
+    if (method === 'PATCH' && id) {
+      const changes = {
+        ...(text(body.issuer) !== undefined ? { issuer: text(body.issuer) } : {}),
+        ...(text(body.subject) !== undefined ? { subject: text(body.subject) } : {}),
+        ...(strings(body.audiences) ? { audiences: strings(body.audiences) } : {}),
+      };
+      return (sendJson(res, 200, describe(directory.updateFederatedIdentityCredential(appId, id, changes))), true);
+    }
+    if (method === 'DELETE' && id)
+      return directory.removeFederatedIdentityCredential(appId, decodeURIComponent(id))
+        ? (sendJson(res, 200, {}), true)
+        : (sendJson(res, 404, { error: { code: 'NotFound', message: `no federated credential '${id}'` } }), true);
+    return false;
+  }
+
   private credentialRoute(method: string, path: string, body: Record<string, unknown>, res: ServerResponse): boolean {
     const { context, entra, keyVault } = this.parts;
     const { directory } = context;
@@ -214,7 +258,7 @@ export class ControlPlane implements Emulator {
     );
     try {
       const app =
-        /^\/entra\/apps\/([0-9a-fA-F-]{36})\/(credentials|keyCredentials|passwordCredentials)(?:\/([^/]+))?$/.exec(
+        /^\/entra\/apps\/([0-9a-fA-F-]{36})\/(credentials|keyCredentials|passwordCredentials|federatedIdentityCredentials)(?:\/([^/]+))?$/.exec(
           path,
         );
       if (app) {
@@ -257,6 +301,7 @@ export class ControlPlane implements Emulator {
           return directory.removePasswordCredential(appId!, id)
             ? (sendJson(res, 200, {}), true)
             : fail(404, `no password credential '${id}'`);
+        if (collection === 'federatedIdentityCredentials') return this.federatedRoute(method, appId!, id, body, res);
         return false;
       }
       if (path === '/entra/credentials/config') {

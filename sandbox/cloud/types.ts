@@ -41,6 +41,11 @@ interface CloudHosts {
   exchange: string;
   /** Exchange token resource (audience). */
   exchangeAudience: string;
+  /**
+   * Audience of a managed identity token used as a federated credential (learn.microsoft.com,
+   * workload-identity-federation-config-app-trust-managed-identity: one per cloud).
+   */
+  tokenExchangeAudience: string;
 }
 
 export const SANDBOX_CLOUDS: Record<SandboxCloudName, CloudHosts> = {
@@ -48,21 +53,25 @@ export const SANDBOX_CLOUDS: Record<SandboxCloudName, CloudHosts> = {
     login: 'login.localhost',
     exchange: 'outlook.localhost',
     exchangeAudience: 'https://outlook.office365.com',
+    tokenExchangeAudience: 'api://AzureADTokenExchange',
   },
   china: {
     login: 'login.chinacloudapi.cn',
     exchange: 'partner.outlook.cn',
     exchangeAudience: 'https://partner.outlook.cn',
+    tokenExchangeAudience: 'api://AzureADTokenExchangeChina',
   },
   usgov: {
     login: 'login.microsoftonline.us',
     exchange: 'outlook.office365.us',
     exchangeAudience: 'https://outlook.office365.us',
+    tokenExchangeAudience: 'api://AzureADTokenExchangeUSGov',
   },
   usgovdod: {
     login: 'login.microsoftonline.us',
     exchange: 'webmail.apps.mil',
     exchangeAudience: 'https://webmail.apps.mil',
+    tokenExchangeAudience: 'api://AzureADTokenExchangeUSGov',
   },
 };
 
@@ -80,6 +89,8 @@ export interface SandboxEndpoints {
   exchange: string;
   /** The resource (audience) Exchange tokens are for: https://outlook.office365.com, or the sovereign cloud's. */
   exchangeAudience: string;
+  /** The audience a managed identity token must have to be a federated credential: api://AzureADTokenExchange, or the sovereign cloud's. */
+  tokenExchangeAudience: string;
   /** Resource (audience) Key Vault tokens are issued for: https://vault.localhost. */
   keyVaultResource: string;
   /** e.g. https://contoso-kv.vault.localhost:8443/ */
@@ -105,6 +116,7 @@ export function sandboxEndpoints(
     identityHeader,
     exchange: `https://${hosts.exchange}:${port}`,
     exchangeAudience: hosts.exchangeAudience,
+    tokenExchangeAudience: hosts.tokenExchangeAudience,
     keyVaultResource: `https://vault.${SANDBOX_DOMAIN}`,
     vaultUrl: (name) => `https://${name}.vault.${SANDBOX_DOMAIN}:${port}/`,
     control: `https://${SANDBOX_DOMAIN}:${port}/_sandbox`,

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { createAppCertificate, type AppCertificate } from '../pki/certificates';
 import { ExchangeSync } from './exchange-sync';
-import type { SandboxSeed, SeedApp, SeedTenant, SeedUser } from './seed';
+import type { SandboxSeed, SeedApp, SeedExchangeRbac, SeedResourceGrant, SeedTenant, SeedUser } from './seed';
 
 export interface UserChange {
   tenantId: string;
@@ -57,6 +57,35 @@ export interface PasswordCredential {
   addedAt: number;
 }
 
+/**
+ * An app registration's federated identity credential (Graph: federatedIdentityCredential): Entra
+ * exchanges a token whose iss, sub and aud match it for a token of the app.
+ */
+export interface FederatedIdentityCredential {
+  id: string;
+  /** Unique on the app, URL friendly, at most 120 characters, immutable. */
+  name: string;
+  issuer: string;
+  subject: string;
+  audiences: string[];
+  description?: string;
+  addedAt: number;
+}
+
+/** What an app is in one tenant: its service principal there, with what that tenant granted it. */
+export interface ServicePrincipalView {
+  appId: string;
+  tenantId: string;
+  objectId: string;
+  displayName: string;
+  grants: SeedResourceGrant[];
+  directoryRoles: string[];
+  exchange?: SeedExchangeRbac;
+}
+
+/** Graph's limit of federated identity credentials per application. */
+export const MAX_FEDERATED_CREDENTIALS = 20;
+
 /** Entra's default client secret lifetime in the portal (recommended 180 days); the sandbox uses two years. */
 const SECRET_LIFETIME_MS = 2 * 365 * 86_400_000;
 
@@ -70,6 +99,7 @@ export class SandboxDirectory {
   readonly events = new EventEmitter();
   private readonly keyCredentialsByApp = new Map<string, KeyCredential[]>();
   private readonly passwordCredentialsByApp = new Map<string, PasswordCredential[]>();
+  private readonly federatedCredentialsByApp = new Map<string, FederatedIdentityCredential[]>();
   /** What Exchange Online sees of the users: each change after the configured sync delay. */
   readonly exchangeSync = new ExchangeSync((objectId) => this.seed.users.find((u) => u.objectId === objectId));
 
@@ -195,6 +225,99 @@ export class SandboxDirectory {
     const list = this.passwordCredentialsByApp.get(app.appId) ?? [];
     const kept = list.filter((p) => p.keyId !== keyId.toLowerCase());
     this.passwordCredentialsByApp.set(app.appId, kept);
+    return kept.length !== list.length;
+  }
+
+  /**
+   * The app's service principal in `tenantId`: its home tenant's, or one a consent there created
+   * (seed `servicePrincipals`); undefined when the app is not present in that tenant.
+   */
+  servicePrincipal(appId: string, tenantId: string): ServicePrincipalView | undefined {
+    const app = this.app(appId);
+    const tenant = this.tenant(tenantId);
+    if (!app || !tenant) return undefined;
+    const base = { appId: app.appId, tenantId: tenant.tenantId, displayName: app.displayName };
+    if (app.tenantId === tenant.tenantId)
+      return {
+        ...base,
+        objectId: app.objectId,
+        grants: app.grants ?? [],
+        directoryRoles: app.directoryRoles ?? [],
+        exchange: app.exchange,
+      };
+    const sp = app.servicePrincipals?.find((s) => s.tenantId === tenant.tenantId);
+    return sp
+      ? {
+          ...base,
+          objectId: sp.objectId,
+          grants: sp.grants ?? [],
+          directoryRoles: sp.directoryRoles ?? [],
+          exchange: sp.exchange,
+        }
+      : undefined;
+  }
+
+  /** The app registration's federated identity credentials, ordered as added. */
+  federatedIdentityCredentials(appId: string): FederatedIdentityCredential[] {
+    const app = this.app(appId);
+    return app ? (this.federatedCredentialsByApp.get(app.appId) ?? []).map((f) => ({ ...f })) : [];
+  }
+
+  /**
+   * Adds a federated identity credential, with Graph's rules: a unique URL-friendly name of at most
+   * 120 characters, a unique issuer + subject pair, at least one audience, at most 20 per app.
+   * Throws an Error saying which rule was broken.
+   */
+  addFederatedIdentityCredential(
+    appId: string,
+    input: { name: string; issuer: string; subject: string; audiences: string[]; description?: string },
+    options: { addedAt?: number } = {},
+  ): FederatedIdentityCredential {
+    const app = this.app(appId);
+    if (!app) throw new Error(`No sandbox app '${appId}'`);
+    const list = this.federatedCredentialsByApp.get(app.appId) ?? [];
+    if (!/^[A-Za-z0-9_-]{1,120}$/.test(input.name))
+      throw new Error('name must be 1-120 URL-friendly characters (letters, digits, - and _)');
+    if (!input.issuer || !input.subject) throw new Error('issuer and subject are required');
+    if (!input.audiences.length) throw new Error('audiences must have one value');
+    if (list.some((f) => f.name === input.name)) throw new Error(`A credential named '${input.name}' exists`);
+    if (list.some((f) => f.issuer === input.issuer && f.subject === input.subject))
+      throw new Error('The combination of issuer and subject must be unique on the app');
+    if (list.length >= MAX_FEDERATED_CREDENTIALS)
+      throw new Error(`An application has at most ${MAX_FEDERATED_CREDENTIALS} federated identity credentials`);
+    const credential: FederatedIdentityCredential = {
+      id: randomUUID(),
+      name: input.name,
+      issuer: input.issuer,
+      subject: input.subject,
+      audiences: [...input.audiences],
+      ...(input.description ? { description: input.description } : {}),
+      addedAt: options.addedAt ?? Date.now(),
+    };
+    this.federatedCredentialsByApp.set(app.appId, [...list, credential]);
+    return { ...credential };
+  }
+
+  /** Changes issuer, subject or audiences of a federated credential (by name; the name is immutable). */
+  updateFederatedIdentityCredential(
+    appId: string,
+    name: string,
+    changes: Partial<Pick<FederatedIdentityCredential, 'issuer' | 'subject' | 'audiences' | 'description'>>,
+  ): FederatedIdentityCredential {
+    const app = this.app(appId);
+    const existing = app && this.federatedCredentialsByApp.get(app.appId)?.find((f) => f.name === name);
+    if (!app || !existing) throw new Error(`No federated credential '${name}' on app '${appId}'`);
+    Object.assign(existing, changes, changes.audiences ? { audiences: [...changes.audiences] } : {});
+    return { ...existing };
+  }
+
+  /** Removes a federated credential by name or id; true when one was removed. */
+  removeFederatedIdentityCredential(appId: string, nameOrId: string): boolean {
+    const app = this.app(appId);
+    if (!app) return false;
+    const list = this.federatedCredentialsByApp.get(app.appId) ?? [];
+    const kept = list.filter((f) => f.name !== nameOrId && f.id !== nameOrId);
+    this.federatedCredentialsByApp.set(app.appId, kept);
     return kept.length !== list.length;
   }
 

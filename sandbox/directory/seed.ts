@@ -95,6 +95,25 @@ export interface SeedApp {
   /** Public client (SPA) redirect URIs for authorization code + PKCE. */
   redirectUris?: string[];
   publicClient?: boolean;
+  /**
+   * Service principals of this (multi-tenant) app in other tenants, as admin consent there
+   * creates them, with what each tenant granted. Its home tenant's is the app's own fields.
+   */
+  servicePrincipals?: SeedServicePrincipal[];
+  /**
+   * Federated identity credentials registered at start (issuer, subject and audience are made
+   * from the sandbox's endpoints then): `gatewayManagedIdentity` trusts the gateway's managed identity.
+   */
+  federatedCredentials?: Array<{ name: string; trusts: 'gatewayManagedIdentity' }>;
+}
+
+/** An app's service principal in a tenant other than its home one (admin consent there). */
+export interface SeedServicePrincipal {
+  tenantId: string;
+  objectId: string;
+  grants?: SeedResourceGrant[];
+  directoryRoles?: string[];
+  exchange?: SeedExchangeRbac;
 }
 
 export interface SeedManagedIdentity {
@@ -103,6 +122,10 @@ export interface SeedManagedIdentity {
   objectId: string;
   tenantId: string;
   displayName: string;
+  /** App roles assigned to the identity's service principal (e.g. Exchange.ManageAsApp, assigned with Graph). */
+  grants?: SeedResourceGrant[];
+  /** Entra directory roles of the identity's service principal (→ `wids`). */
+  directoryRoles?: string[];
 }
 
 export type MailboxKind = 'UserMailbox' | 'SharedMailbox' | 'None';
@@ -182,6 +205,12 @@ export const SANDBOX_SEALING_KEY = { vault: 'contoso-kv', name: 'command-sealing
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
+
+/** The multi-tenant app that trusts the gateway's managed identity (workload identity federation). */
+export const FEDERATED_APP = {
+  appId: '1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e09',
+  credentialName: 'exo-gateway-managed-identity',
+} as const;
 
 export const GATEWAY_API = {
   appId: '5e7d9c1b-3f2a-4d8e-9b6c-0a1f2e3d4c5b',
@@ -510,12 +539,36 @@ export function defaultSeed(): SandboxSeed {
         ],
       },
     },
+    {
+      // One multi-tenant app, no certificate or secret: it trusts the gateway's managed identity
+      // (federated credential) and has a service principal in each customer tenant that consented.
+      appId: FEDERATED_APP.appId,
+      displayName: 'exo-gateway (multi-tenant, federated credential)',
+      tenantId: CONTOSO,
+      objectId: uid(CONTOSO, 3),
+      grants: [exchangeGrant()],
+      directoryRoles: [WELL_KNOWN.roles.exchangeAdministrator],
+      federatedCredentials: [{ name: FEDERATED_APP.credentialName, trusts: 'gatewayManagedIdentity' }],
+      servicePrincipals: [
+        {
+          tenantId: FABRIKAM,
+          objectId: uid(FABRIKAM, 3),
+          grants: [exchangeGrant()],
+          directoryRoles: [WELL_KNOWN.roles.exchangeRecipientAdministrator],
+          exchange: { roles: ['Security Group Creation and Membership'] },
+        },
+      ],
+    },
   ];
 
   const managedIdentity: SeedManagedIdentity = {
     ...MI,
     tenantId: CONTOSO,
     displayName: 'exo-gateway managed identity',
+    // Its service principal may run Exchange in its home tenant (credential kind managedIdentity):
+    // Exchange.ManageAsApp assigned with Graph, and an Entra role.
+    grants: [exchangeGrant()],
+    directoryRoles: [WELL_KNOWN.roles.exchangeAdministrator],
   };
 
   const vaults: SeedVault[] = [

@@ -15,6 +15,7 @@ import type { SandboxContext } from '../cloud/context';
 import { checkServiceTimes, serviceDelay } from '../cloud/service-time';
 import { sendJson, type Emulator, type EmulatorRequest } from '../cloud/types';
 import type { SeedApp, SeedTenant, SeedUser } from '../directory/seed';
+import type { ServicePrincipalView } from '../directory/directory';
 import { SANDBOX_USER_PASSWORD, WELL_KNOWN } from '../directory/seed';
 import type { AccessTokenClaims } from './tokens';
 import { aad, sendAadError, type AadError } from './errors';
@@ -337,11 +338,17 @@ export class EntraEmulator implements Emulator {
     sendJson(res, 200, body, { 'Cache-Control': 'no-store, no-cache', Pragma: 'no-cache', ...cors });
   }
 
-  private appInTenant(clientId: string, tenantSegment: string, tenant: SeedTenant | undefined): SeedApp {
+  /** The app, present in the tenant (its home tenant, or one whose admin consented): else AADSTS700016. */
+  private appInTenant(
+    clientId: string,
+    tenantSegment: string,
+    tenant: SeedTenant | undefined,
+  ): { app: SeedApp; sp: ServicePrincipalView } {
     const app = this.ctx.directory.app(clientId);
     if (!tenant) return fail(aad.tenantNotFound(tenantSegment));
-    if (!app || app.tenantId !== tenant.tenantId) return fail(aad.appNotFound(clientId, tenant.tenantId));
-    return app;
+    const sp = app && this.ctx.directory.servicePrincipal(app.appId, tenant.tenantId);
+    if (!app || !sp) return fail(aad.appNotFound(clientId, tenant.tenantId));
+    return { app, sp };
   }
 
   private async clientCredentials(
@@ -361,7 +368,7 @@ export class EntraEmulator implements Emulator {
           "The tenant-independent endpoint is not supported for client credentials; use a tenant id or domain ('/{tenant}/oauth2/v2.0/token').",
       });
     }
-    const app = this.appInTenant(clientId, tenantSegment, tenant);
+    const { app, sp } = this.appInTenant(clientId, tenantSegment, tenant);
     const secret = form.get('client_secret') ?? basic?.secret;
     const assertion = form.get('client_assertion');
     let acr: '1' | '2';
@@ -401,13 +408,14 @@ export class EntraEmulator implements Emulator {
     );
     if (!info) return fail(aad.resourceNotFound(resource, tenant!.tenantId));
 
-    const roles = (app.grants ?? []).filter((g) => g.audience === info.grantAudience).flatMap((g) => g.roles);
+    // What the tenant granted the app's service principal there (its home tenant or a consenting one).
+    const roles = sp.grants.filter((g) => g.audience === info.grantAudience).flatMap((g) => g.roles);
     const claims: Omit<AccessTokenClaims, 'iat' | 'nbf' | 'exp'> = {
       aud: info.aud,
       iss: this.issuer(tenant!.tenantId, info.ver === '2.0'),
       tid: tenant!.tenantId,
-      oid: app.objectId,
-      sub: app.objectId,
+      oid: sp.objectId,
+      sub: sp.objectId,
       idp: this.issuer(tenant!.tenantId, false),
       idtyp: 'app',
       app_displayname: app.displayName,
@@ -416,7 +424,7 @@ export class EntraEmulator implements Emulator {
       ver: info.ver,
       ...(info.ver === '2.0' ? { azp: app.appId, azpacr: acr } : { appid: app.appId, appidacr: acr }),
       ...(roles.length ? { roles } : {}),
-      ...(app.directoryRoles?.length ? { wids: [...app.directoryRoles] } : {}),
+      ...(sp.directoryRoles.length ? { wids: [...sp.directoryRoles] } : {}),
     };
     const { token, expiresIn } = await this.ctx.tokens.sign(claims);
     this.ctx.stats.recordTokenRequest(tenant!.tenantId, app.appId, info.aud);
@@ -438,6 +446,9 @@ export class EntraEmulator implements Emulator {
     } catch {
       return fail(aad.assertionInvalid('The client assertion is not a well-formed JWT.'));
     }
+    // An assertion the app signed itself names the app as issuer; any other is a token of an
+    // identity provider, to be matched against the app's federated identity credentials.
+    if (payload.iss !== app.appId) return this.verifyFederatedAssertion(assertion, payload, app);
     const alg = header.alg;
     if (alg !== 'RS256' && alg !== 'PS256')
       return fail(aad.assertionInvalid(`Unsupported signing algorithm '${String(alg)}'.`));
@@ -487,6 +498,52 @@ export class EntraEmulator implements Emulator {
     if (typeof payload.exp !== 'number') return fail(aad.assertionExpired());
     // No jti replay check: msal-node signs one assertion and re-sends it (same jti) for every
     // token request until it expires (10 min), so Entra ID evidently accepts a re-sent assertion.
+  }
+
+  /**
+   * Workload identity federation with a managed identity token as the client assertion: the token
+   * must be valid (signature, lifetime), a managed identity's (Entra-issued tokens of anything else
+   * are refused), and its iss, sub and aud must match one federated identity credential of the app
+   * registration — exactly (case-sensitive), checked issuer, then subject, then audience.
+   */
+  private async verifyFederatedAssertion(
+    assertion: string,
+    payload: ReturnType<typeof decodeJwt>,
+    app: SeedApp,
+  ): Promise<void> {
+    const iss = typeof payload.iss === 'string' ? payload.iss : '';
+    const sub = typeof payload.sub === 'string' ? payload.sub : '';
+    const audiences = (Array.isArray(payload.aud) ? payload.aud : [payload.aud]).filter(
+      (a): a is string => typeof a === 'string',
+    );
+    const credentials = this.ctx.directory
+      .federatedIdentityCredentials(app.appId)
+      .filter((f) => this.honoured(f.addedAt));
+    if (!credentials.length) return fail(aad.noFederatedRecord(iss, sub, audiences.join(',')));
+    // Entra-issued: the issuer is this cloud's authority. Its signature is checked with Entra's keys.
+    if (iss.startsWith(`${this.authorityHost}/`)) {
+      let claims: AccessTokenClaims;
+      try {
+        claims = await this.ctx.tokens.verify(assertion);
+      } catch (error) {
+        const problem = (error as { problem?: string }).problem;
+        if (problem === 'expired' || problem === 'notYetValid') return fail(aad.assertionExpired());
+        return fail(aad.assertionInvalid('The signature of the federated assertion could not be verified.'));
+      }
+      if (typeof claims.xms_mirid !== 'string') return fail(aad.onlyManagedIdentityTokens());
+    } else if (!credentials.some((f) => f.issuer === iss)) {
+      // The sandbox knows no other identity provider: nothing to fetch its keys from.
+      return fail(aad.federatedIssuerMismatch(iss));
+    }
+    const byIssuer = credentials.filter((f) => f.issuer === iss);
+    if (!byIssuer.length) return fail(aad.federatedIssuerMismatch(iss));
+    const bySubject = byIssuer.filter((f) => f.subject === sub);
+    if (!bySubject.length) {
+      const caseOnly = byIssuer.some((f) => f.subject.toLowerCase() === sub.toLowerCase());
+      return fail(caseOnly ? aad.federatedSubjectCaseMismatch(sub) : aad.federatedSubjectMismatch(sub));
+    }
+    if (!bySubject.some((f) => f.audiences.some((a) => audiences.includes(a))))
+      return fail(aad.federatedAudienceMismatch(audiences.join(',')));
   }
 
   /** A credential added at `addedAt` is honoured once the propagation delay has passed. */

@@ -68,6 +68,43 @@ export const aad = {
     code: 700021,
     message: "Client assertion application identifier doesn't match 'client_id' parameter.",
   }),
+  /** The app has no federated identity credential at all (wording: Azure DevOps docs, errors-workload-identity). */
+  noFederatedRecord: (issuer: string, subject: string, audience: string): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 70021,
+    message: `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audience}'.`,
+  }),
+  federatedIssuerMismatch: (issuer: string): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700211,
+    message: `No matching federated identity record found for presented assertion issuer '${issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
+  }),
+  federatedSubjectMismatch: (subject: string): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700213,
+    message: `No matching federated identity record found for presented assertion subject '${subject}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
+  }),
+  federatedSubjectCaseMismatch: (subject: string): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 7002138,
+    message: `No matching federated identity record found for presented assertion subject '${subject}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. See documentation at: https://learn.microsoft.com/entra/workload-id/workload-identity-federation.`,
+  }),
+  federatedAudienceMismatch: (audience: string): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700212,
+    message: `No matching federated identity record found for presented assertion audience '${audience}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`,
+  }),
+  onlyManagedIdentityTokens: (): AadError => ({
+    status: 401,
+    error: 'invalid_client',
+    code: 700226,
+    message: 'Only MSI tokens may be used as Federated Identity Credentials for AAD issuer.',
+  }),
   noCredential: (): AadError => ({
     status: 401,
     error: 'invalid_client',

@@ -66,6 +66,7 @@ export class ManagedIdentityEmulator implements Emulator {
       this.ctx.directory,
       this.ctx.endpoints.keyVaultResource,
       this.ctx.endpoints.exchangeAudience,
+      this.ctx.endpoints.tokenExchangeAudience,
     );
     if (!info) {
       return sendJson(res, 400, {
@@ -73,22 +74,29 @@ export class ManagedIdentityEmulator implements Emulator {
         error_description: `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${mi.tenantId}.`,
       });
     }
+    // Like any service principal's token: the app roles assigned for this resource and its Entra roles.
+    const roles = (mi.grants ?? []).filter((g) => g.audience === info.grantAudience).flatMap((g) => g.roles);
+    const v2 = info.ver === '2.0';
     const { token, expiresIn } = await this.ctx.tokens.sign({
       aud: info.aud,
       // Storage tokens are checked by Azurite, which (like Azure Storage) accepts only Entra's real
-      // v1 issuer; the sandbox's own services expect the sandbox authority.
+      // v1 issuer; the sandbox's own services expect the sandbox authority. A v2 token (the token
+      // exchange audience) carries the v2 issuer a federated credential names.
       iss:
         info.aud === STORAGE_AUDIENCE
           ? `https://sts.windows.net/${mi.tenantId}/`
-          : `${this.ctx.endpoints.authorityHost}/${mi.tenantId}/`,
+          : v2
+            ? `${this.ctx.endpoints.authorityHost}/${mi.tenantId}/v2.0`
+            : `${this.ctx.endpoints.authorityHost}/${mi.tenantId}/`,
       tid: mi.tenantId,
       oid: mi.objectId,
       sub: mi.objectId,
-      appid: mi.clientId,
-      appidacr: '2',
+      ...(v2 ? { azp: mi.clientId, azpacr: '2' } : { appid: mi.clientId, appidacr: '2' }),
       idtyp: 'app',
       xms_mirid: `/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/exo-gateway/providers/Microsoft.ManagedIdentity/userAssignedIdentities/exo-gateway`,
-      ver: '1.0',
+      ver: info.ver,
+      ...(roles.length ? { roles } : {}),
+      ...(mi.directoryRoles?.length ? { wids: [...mi.directoryRoles] } : {}),
     });
     this.ctx.stats.recordTokenRequest(mi.tenantId, mi.clientId, info.aud);
     sendJson(res, 200, {

@@ -32,9 +32,15 @@ export function resolveResource(
   directory: SandboxDirectory,
   keyVaultResource: string,
   exchangeAudience: string = WELL_KNOWN.exchangeAudience,
+  /** The cloud's token exchange audience (api://AzureADTokenExchange): only the managed identity endpoint issues it. */
+  tokenExchangeAudience?: string,
 ): ResourceInfo | undefined {
   const r = resource.replace(/\/+$/, '');
   const lower = r.toLowerCase();
+  // A managed identity token used as a federated credential: v2 (issuer <authority>/<tenant>/v2.0,
+  // which the federated credential names), audience exactly as the credential lists it.
+  if (tokenExchangeAudience && lower === tokenExchangeAudience.toLowerCase())
+    return { aud: tokenExchangeAudience, grantAudience: tokenExchangeAudience, ver: '2.0', scopes: [] };
   // Exchange Online under the cloud's own resource only (a sovereign cloud does not know the commercial one);
   // grants name the Exchange app whatever its cloud.
   if (lower === exchangeAudience.toLowerCase() || lower === WELL_KNOWN.exchangeResourceAppId) {

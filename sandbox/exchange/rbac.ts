@@ -11,7 +11,7 @@
  * cmdlet is **assumed** (a small table, harsher where unsure: the read-only Entra roles read only).
  */
 import type { SandboxDirectory } from '../directory/directory';
-import { WELL_KNOWN, type SeedApp, type SeedRoleGroup } from '../directory/seed';
+import { WELL_KNOWN, type SeedRoleGroup } from '../directory/seed';
 import type { AccessTokenClaims } from '../entra/tokens';
 import { SUPPORTED_CMDLETS } from './cmdlets';
 
@@ -134,9 +134,12 @@ export function exchangeAccess(directory: SandboxDirectory, claims: AccessTokenC
     if (group) for (const role of rolesOfGroup(group)) roles.add(role);
   }
   const appId = claims.appid ?? claims.azp;
-  const app: SeedApp | undefined = typeof appId === 'string' ? directory.app(appId) : undefined;
-  // Exchange knows the service principal of its own organization only.
-  const rbac = app && app.tenantId === claims.tid ? app.exchange : undefined;
+  // Exchange knows the service principal of its own organization only (a multi-tenant app's in
+  // each tenant that consented, with that organization's role assignments).
+  const rbac =
+    typeof appId === 'string' && typeof claims.tid === 'string'
+      ? directory.servicePrincipal(appId, claims.tid)?.exchange
+      : undefined;
   for (const group of rbac?.roleGroups ?? []) for (const role of rolesOfGroup(group)) roles.add(role);
   for (const role of rbac?.roles ?? []) roles.add(role);
   return roles.size ? new ExchangeAccess(roles) : undefined;
