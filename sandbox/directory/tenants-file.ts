@@ -4,7 +4,7 @@
  * fabrikam-kv. Variants let tests pick the PEM certificate or a misconfigured app.
  */
 import type { SandboxEndpoints } from '../cloud/types';
-import type { SandboxSeed } from './seed';
+import { FEDERATED_APP, type SandboxSeed } from './seed';
 
 export interface SandboxTenantsOptions {
   /** Use the PEM certificate (exo-contoso-pem) for Contoso instead of the PFX one. */
@@ -42,4 +42,35 @@ export function sandboxTenants(
       ...max,
     },
   ];
+}
+
+/**
+ * A registry entry with a credential kind that has nothing in Key Vault: `managedIdentity` (the
+ * gateway's own identity, in its home tenant Contoso) or `federatedIdentity` (the multi-tenant app
+ * that trusts that identity; Contoso and Fabrikam have its service principal).
+ */
+export function identityTenant(
+  seed: SandboxSeed,
+  kind: 'managedIdentity' | 'federatedIdentity',
+  domain: string,
+  options: { maxConcurrency?: number } = {},
+): Record<string, unknown> {
+  const tenant = seed.tenants.find((t) => t.domain === domain);
+  if (!tenant) throw new Error(`No sandbox tenant '${domain}'`);
+  const max = options.maxConcurrency !== undefined ? { maxConcurrency: options.maxConcurrency } : {};
+  if (kind === 'managedIdentity')
+    return {
+      tenantId: tenant.tenantId,
+      domain: tenant.domain,
+      clientId: seed.managedIdentity.clientId,
+      credential: { kind: 'managedIdentity' },
+      ...max,
+    };
+  return {
+    tenantId: tenant.tenantId,
+    domain: tenant.domain,
+    clientId: FEDERATED_APP.appId,
+    credential: { kind: 'federatedIdentity', managedIdentityClientId: seed.managedIdentity.clientId },
+    ...max,
+  };
 }

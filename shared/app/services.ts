@@ -10,9 +10,10 @@ import { readSettings, type AppSettings } from '../config/settings';
 import { readStorageConnection } from '../config/storage-connection';
 import { createStorageClients } from './storage-clients';
 import { loadTenantRegistry, type StaticTenantRegistry } from '../config/tenant-registry';
-import type { TenantConfig } from '../config/tenant';
+import { keyVaultReference, type TenantConfig } from '../config/tenant';
 import { KeyVaultCredentialSource } from '../credentials/key-vault-source';
-import { ExchangeTokenProvider } from '../credentials/token-provider';
+import type { ExchangeTokenSource } from '../credentials/token-provider';
+import { createExchangeTokenSource } from '../credentials/token-sources';
 import { CertificateExpiryMonitor } from '../credentials/expiry-monitor';
 import { TenantDiagnostics } from '../diagnostics/diagnostics';
 import { ExchangeSessionPool } from '../exchange/session';
@@ -96,6 +97,8 @@ export interface AppServices {
 export interface AppServicesOverrides {
   /** Credential for Key Vault (default DefaultAzureCredential). */
   credential?: TokenCredential;
+  /** Managed identity client for the managedIdentity / federatedIdentity credential kinds (default ManagedIdentityCredential). */
+  managedIdentity?: (clientId: string | undefined) => TokenCredential;
   /** Credential for an identity-based storage connection (default: from AzureWebJobsStorage__credential/__clientId). */
   storageCredential?: TokenCredential;
   logger?: Logger;
@@ -168,7 +171,9 @@ export function createAppServices(
   const sourceFor = (tenant: TenantConfig) => {
     let source = sources.get(tenant.tenantId);
     if (!source) {
-      const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
+      const ref = keyVaultReference(tenant.credential);
+      // Only the certificate and client secret kinds read Key Vault; callers check the kind first.
+      if (!ref) throw new Error(`Tenant ${tenant.domain} has no Key Vault credential`);
       source = new KeyVaultCredentialSource({
         credential: tenant.credential,
         secretClient: new SecretClient(ref.vaultUrl, credential()),
@@ -180,13 +185,13 @@ export function createAppServices(
     }
     return source;
   };
-  const providers = new Map<string, ExchangeTokenProvider>();
+  const providers = new Map<string, ExchangeTokenSource>();
   const tokensFor = (tenant: TenantConfig) => {
     let provider = providers.get(tenant.tenantId);
     if (!provider) {
-      provider = new ExchangeTokenProvider({
-        tenant,
-        source: sourceFor(tenant),
+      provider = createExchangeTokenSource(tenant, {
+        keyVaultSource: sourceFor,
+        managedIdentity: overrides.managedIdentity,
         authorityHost: settings().AZURE_AUTHORITY_HOST,
         scope: settings().EXO_TOKEN_SCOPE,
         logger,
@@ -197,7 +202,7 @@ export function createAppServices(
               tenantId: a.tenantId,
               clientId: a.clientId,
               thumbprint: a.thumbprint,
-              detail: `${a.credentialKind} version ${a.credentialVersion}, expires ${a.expiresOn}`,
+              detail: `${a.credentialKind}${a.credentialVersion ? ` version ${a.credentialVersion}` : ''}, expires ${a.expiresOn}`,
             })
             .catch(() => undefined),
       });
@@ -239,6 +244,8 @@ export function createAppServices(
         sessions: sessions(),
         monitor: certificates(),
         exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, ''),
+        authorityHost: settings().AZURE_AUTHORITY_HOST,
+        managedIdentity: overrides.managedIdentity,
       }),
   );
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
@@ -345,15 +352,7 @@ export function createAppServices(
       const s = settings();
       const registry = tenants();
       const tenantIds = registry.list().map((t) => t.tenantId);
-      const vaults = [
-        ...new Set(
-          registry
-            .list()
-            .map((t) =>
-              'certificate' in t.credential ? t.credential.certificate.vaultUrl : t.credential.clientSecret.vaultUrl,
-            ),
-        ),
-      ];
+      const vaults = [...new Set(registry.list().flatMap((t) => keyVaultReference(t.credential)?.vaultUrl ?? []))];
       if (s.RULES_FILE)
         checks.push({
           name: 'rules',

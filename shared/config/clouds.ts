@@ -25,6 +25,11 @@ export interface MicrosoftCloud {
   exchangeHosts: readonly string[];
   /** Origins of the cloud's v1 token issuers (`<origin>/<tenant id>/`), besides the authority's own. */
   v1Issuers: readonly string[];
+  /**
+   * Audience of a managed identity token used as a federated identity credential
+   * (learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
+   */
+  tokenExchangeAudience: string;
 }
 
 export const MICROSOFT_CLOUDS: readonly MicrosoftCloud[] = [
@@ -34,6 +39,7 @@ export const MICROSOFT_CLOUDS: readonly MicrosoftCloud[] = [
     exchange: 'https://outlook.office365.com',
     exchangeHosts: ['outlook.office365.com'],
     v1Issuers: ['https://sts.windows.net'],
+    tokenExchangeAudience: 'api://AzureADTokenExchange',
   },
   {
     name: 'AzureUSGovernment',
@@ -41,6 +47,7 @@ export const MICROSOFT_CLOUDS: readonly MicrosoftCloud[] = [
     exchange: 'https://outlook.office365.us',
     exchangeHosts: ['outlook.office365.us', 'webmail.apps.mil'],
     v1Issuers: ['https://login.microsoftonline.us', 'https://sts.windows.net'],
+    tokenExchangeAudience: 'api://AzureADTokenExchangeUSGov',
   },
   {
     name: 'AzureChinaCloud',
@@ -48,6 +55,7 @@ export const MICROSOFT_CLOUDS: readonly MicrosoftCloud[] = [
     exchange: 'https://partner.outlook.cn',
     exchangeHosts: ['partner.outlook.cn'],
     v1Issuers: ['https://sts.chinacloudapi.cn'],
+    tokenExchangeAudience: 'api://AzureADTokenExchangeChina',
   },
 ];
 
@@ -66,6 +74,11 @@ function hostnameOf(url: string): string | undefined {
 export function cloudOfAuthority(authorityHost: string): MicrosoftCloud | undefined {
   const host = hostnameOf(authorityHost);
   return MICROSOFT_CLOUDS.find((c) => c.authorityHosts.includes(host ?? ''));
+}
+
+/** The token exchange audience of the cloud `authorityHost` names (the commercial one for any other host). */
+export function tokenExchangeAudienceOf(authorityHost: string): string {
+  return (cloudOfAuthority(authorityHost) ?? DEFAULT_CLOUD).tokenExchangeAudience;
 }
 
 /** True when `authority` is a Microsoft Entra ID host as such: a known host name on the default port. */

@@ -1,6 +1,7 @@
 /**
  * The tenant registry (TENANTS_FILE): which tenants the gateway manages, with which app
- * registration and which Key Vault credential. Validated at start-up; every problem names the
+ * registration and which credential (a Key Vault certificate or secret, the managed identity, or a
+ * federated credential trusting it). Validated at start-up; every problem names the
  * file and the field path.
  */
 import { z } from 'zod';
@@ -35,8 +36,17 @@ const tenantSchema = z.strictObject({
     [
       z.strictObject({ certificate: reference.extend({ passwordSecretName: secretName.optional() }) }),
       z.strictObject({ clientSecret: reference }),
+      z.strictObject({ kind: z.literal('managedIdentity'), systemAssigned: z.boolean().optional() }),
+      z.strictObject({
+        kind: z.literal('federatedIdentity'),
+        managedIdentityClientId: guid.optional(),
+        audience: z.string().min(1, 'must not be empty').max(500, 'must be at most 500 characters').optional(),
+      }),
     ],
-    { error: 'must be { "certificate": { "vaultUrl", "name" } } or { "clientSecret": { "vaultUrl", "name" } }' },
+    {
+      error:
+        'must be { "certificate": { "vaultUrl", "name" } }, { "clientSecret": { "vaultUrl", "name" } }, { "kind": "managedIdentity" } or { "kind": "federatedIdentity" }',
+    },
   ),
   maxConcurrency: z
     .number()

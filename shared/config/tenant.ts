@@ -12,7 +12,49 @@ export type TenantCredential =
         /** Name of a Key Vault secret holding the PFX password, for imported PFX files that have one. */ passwordSecretName?: string;
       };
     }
-  | { clientSecret: KeyVaultReference };
+  | { clientSecret: KeyVaultReference }
+  | ManagedIdentityCredentialConfig
+  | FederatedIdentityCredentialConfig;
+
+/**
+ * The function app's own managed identity, in its home tenant only: Exchange tokens straight from
+ * the managed identity endpoint. `clientId` of the tenant is the identity's client id; no
+ * certificate or secret exists.
+ */
+export interface ManagedIdentityCredentialConfig {
+  kind: 'managedIdentity';
+  /** True for the system-assigned identity (no client id is sent); default: the user-assigned one with the tenant's clientId. */
+  systemAssigned?: boolean;
+}
+
+/**
+ * Workload identity federation: the tenant's `clientId` is a multi-tenant app registration that
+ * trusts the function app's managed identity as a federated identity credential; its client
+ * assertion is a managed identity token for the token exchange audience. No certificate or secret exists.
+ */
+export interface FederatedIdentityCredentialConfig {
+  kind: 'federatedIdentity';
+  /** Client id of the user-assigned managed identity the app trusts; absent: the system-assigned one. */
+  managedIdentityClientId?: string;
+  /** Audience of the assertion (default: the cloud's, api://AzureADTokenExchange in the commercial cloud). */
+  audience?: string;
+}
+
+export type CredentialKind = 'certificate' | 'clientSecret' | 'managedIdentity' | 'federatedIdentity';
+
+/** Which of the four kinds a tenant's credential is. */
+export function credentialKind(credential: TenantCredential): CredentialKind {
+  if ('certificate' in credential) return 'certificate';
+  if ('clientSecret' in credential) return 'clientSecret';
+  return credential.kind;
+}
+
+/** The Key Vault object a credential lives in; undefined for the kinds that have none. */
+export function keyVaultReference(credential: TenantCredential): KeyVaultReference | undefined {
+  if ('certificate' in credential) return credential.certificate;
+  if ('clientSecret' in credential) return credential.clientSecret;
+  return undefined;
+}
 
 export interface TenantConfig {
   /** Directory (tenant) GUID. */

@@ -26,6 +26,18 @@ export type CredentialErrorCode =
   | 'Token.CertificateNotRegistered'
   | 'Token.TenantNotFound'
   | 'Token.SecretExpired'
+  /** No managed identity endpoint (the function app's identity is off) or it could not be reached. */
+  | 'Token.ManagedIdentityUnavailable'
+  /** The managed identity endpoint knows no identity with that client id (not assigned to the app). */
+  | 'Token.ManagedIdentityNotFound'
+  /** The managed identity's home tenant is not the tenant configured: it gets tokens in its own tenant only. */
+  | 'Token.ManagedIdentityWrongTenant'
+  /** The assertion's issuer, subject or audience matches no federated identity credential of the app. */
+  | 'Token.FederationMismatch'
+  /** Entra ID refused the assertion itself (not a managed identity token, expired, bad signature). */
+  | 'Token.FederationRefused'
+  /** The resource (Exchange) was not found in the tenant: wrong scope or cloud. */
+  | 'Token.ResourceNotFound'
   | 'Token.Failed';
 
 export class CredentialError extends Error {

@@ -8,7 +8,7 @@
  * a newer version in Key Vault that Entra ID refused (e.g. auto-renewed but not uploaded to the
  * app registration) or cannot be read, and a version check that failed (e.g. no List permission).
  */
-import type { TenantConfig } from '../config/tenant';
+import { keyVaultReference, type TenantConfig } from '../config/tenant';
 import { CredentialError } from './errors';
 import type { KeyVaultCredentialSource, PendingVersion } from './key-vault-source';
 
@@ -145,8 +145,7 @@ export function rotationWarnings(
 ): { warnings?: CertificateStatus['warnings']; pending?: PendingVersion[] } {
   const status = source.status();
   const kind = status.kind === 'certificate' ? 'certificate' : 'client secret';
-  const name =
-    'certificate' in tenant.credential ? tenant.credential.certificate.name : tenant.credential.clientSecret.name;
+  const name = keyVaultReference(tenant.credential)?.name ?? '';
   const warnings: RotationWarning[] = [];
   for (const p of status.pending) {
     const which = `New ${kind} version ${p.version}${p.thumbprint ? ` (thumbprint ${p.thumbprint})` : ''}`;

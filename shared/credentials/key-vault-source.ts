@@ -19,7 +19,7 @@
  */
 import type { SecretClient } from '@azure/keyvault-secrets';
 import type { Logger } from '../observability/logger';
-import type { TenantCredential } from '../config/tenant';
+import { keyVaultReference, type TenantCredential } from '../config/tenant';
 import { parseCertificateSecret, type LoadedCertificate } from './certificate';
 import { CredentialError } from './errors';
 
@@ -185,8 +185,10 @@ export class KeyVaultCredentialSource {
   versionListings = 0;
 
   constructor(private readonly options: KeyVaultSourceOptions) {
-    this.reference =
-      'certificate' in options.credential ? options.credential.certificate : options.credential.clientSecret;
+    const reference = keyVaultReference(options.credential);
+    // Only the certificate and client secret kinds live in Key Vault.
+    if (!reference) throw new Error('KeyVaultCredentialSource needs a certificate or clientSecret credential');
+    this.reference = reference;
     this.source = `${new URL(this.reference.vaultUrl).host}/${this.reference.name}`;
   }
 
@@ -555,6 +557,7 @@ export class KeyVaultCredentialSource {
         );
       return { kind: 'clientSecret', secret: value, version };
     }
+    if (!('certificate' in credential)) throw new Error('not a Key Vault credential');
     let password: string | undefined;
     if (credential.certificate.passwordSecretName) {
       try {

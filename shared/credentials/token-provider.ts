@@ -13,7 +13,7 @@
  */
 import { ConfidentialClientApplication, type Configuration } from '@azure/msal-node';
 import type { Logger } from '../observability/logger';
-import type { TenantConfig } from '../config/tenant';
+import { keyVaultReference, type CredentialKind, type TenantConfig } from '../config/tenant';
 import { CredentialError } from './errors';
 import type { KeyVaultCredentialSource, LoadedCredential } from './key-vault-source';
 import { isMicrosoftAuthority } from '../config/clouds';
@@ -39,10 +39,11 @@ export interface ExchangeTokenSource {
 export interface TokenAcquisition {
   tenantId: string;
   clientId: string;
-  credentialKind: 'certificate' | 'clientSecret';
+  credentialKind: CredentialKind;
   /** SHA-1 thumbprint of the certificate used (certificate credentials). */
   thumbprint?: string;
-  credentialVersion: string;
+  /** The Key Vault version used (certificate and client secret credentials). */
+  credentialVersion?: string;
   expiresOn: string;
   at: string;
 }
@@ -78,7 +79,7 @@ function describeVersion(credential: LoadedCredential): string {
     : `client secret version ${credential.version}`;
 }
 
-function mapMsalError(error: unknown, tenant: TenantConfig): CredentialError {
+export function mapMsalError(error: unknown, tenant: TenantConfig): CredentialError {
   const mapped = mapMsalErrorCode(error, tenant);
   mapped.aadsts = /AADSTS(\d+)/.exec(
     `${(error as { errorMessage?: string; message?: string }).errorMessage ?? (error as { message?: string }).message ?? ''}`,
@@ -385,7 +386,6 @@ export class ExchangeTokenProvider implements ExchangeTokenSource {
   }
 
   private vaultUrl(): string {
-    const credential = this.options.tenant.credential;
-    return 'certificate' in credential ? credential.certificate.vaultUrl : credential.clientSecret.vaultUrl;
+    return keyVaultReference(this.options.tenant.credential)?.vaultUrl ?? 'https://vault.invalid/';
   }
 }

@@ -4,7 +4,11 @@
  * says what was found and, when it fails, what an admin must change. Never returns a secret,
  * a key or a token: only claims (aud, roles, wids, exp) and certificate metadata.
  */
-import type { TenantConfig } from '../config/tenant';
+import { credentialKind, keyVaultReference, type CredentialKind, type TenantConfig } from '../config/tenant';
+import type { TokenCredential } from '@azure/identity';
+import { presentedAssertion } from '../credentials/federated-tokens';
+import { describeIdentity } from '../credentials/managed-identity-tokens';
+import { isFederatedTenant, isManagedIdentityTenant } from '../credentials/token-sources';
 import {
   explainExchangeToken,
   summarizeToken,
@@ -22,7 +26,7 @@ import { INTERACTIVE_EXCHANGE_TIMEOUT_MS } from '../exchange/timeouts';
 export type StepStatus = 'ok' | 'warning' | 'failed' | 'skipped';
 
 export interface DiagnosticStep {
-  name: 'keyVault' | 'certificate' | 'clientSecret' | 'token' | 'exchange';
+  name: 'keyVault' | 'certificate' | 'clientSecret' | 'managedIdentity' | 'token' | 'exchange';
   status: StepStatus;
   detail: string;
   /** What to change, for warnings and failures. */
@@ -36,8 +40,9 @@ export interface DiagnosticsReport {
     tenantId: string;
     domain: string;
     clientId: string;
-    credential: 'certificate' | 'clientSecret';
-    vault: string;
+    credential: CredentialKind;
+    /** The Key Vault of a certificate or client secret credential (the other kinds have none). */
+    vault?: string;
   };
   ok: boolean;
   checkedAt: string;
@@ -51,6 +56,10 @@ export interface TenantDiagnosticsOptions {
   monitor: CertificateExpiryMonitor;
   /** The resource Exchange tokens must be for (EXO_TOKEN_SCOPE without /.default). */
   exchangeAudience: string;
+  /** AZURE_AUTHORITY_HOST (the token exchange audience of a federated credential follows its cloud). */
+  authorityHost?: string;
+  /** For tests: the managed identity client for a client id (default ManagedIdentityCredential). */
+  managedIdentity?: (clientId: string | undefined) => TokenCredential;
   now?: () => number;
 }
 
@@ -67,9 +76,9 @@ export class TenantDiagnostics {
   constructor(private readonly o: TenantDiagnosticsOptions) {}
 
   async run(tenant: TenantConfig): Promise<DiagnosticsReport> {
-    const reference =
-      'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
-    const kind = 'certificate' in tenant.credential ? 'certificate' : 'clientSecret';
+    const reference = keyVaultReference(tenant.credential);
+    if (!reference) return this.runIdentity(tenant);
+    const kind = credentialKind(tenant.credential) as 'certificate' | 'clientSecret';
     const steps: DiagnosticStep[] = [];
     const skip = (name: DiagnosticStep['name'], why: string) => steps.push({ name, status: 'skipped', detail: why });
 
@@ -133,55 +142,13 @@ export class TenantDiagnostics {
     if (!credentialOk) skip('token', 'No usable credential.');
     else {
       const tokens = this.o.tokensFor(tenant);
-      try {
-        // A newer version in Key Vault (rotation, auto-renewal) is offered to Entra ID now.
+      // A newer version in Key Vault (rotation, auto-renewal) is offered to Entra ID first.
+      const step = await this.tokenStep(tenant, async () => {
         await tokens.tryNewerVersions?.();
-        const token = await tokens.getToken();
-        const claims = summarizeToken(token.token);
-        const verdict = explainExchangeToken(claims, { tenantId: tenant.tenantId, audience: this.o.exchangeAudience });
-        const data = {
-          aud: claims.aud,
-          tid: claims.tid,
-          appid: claims.appid,
-          roles: claims.roles,
-          wids: claims.wids.map((w) => EXCHANGE_ROLE_IDS[w] ?? w),
-          exp: claims.exp ? new Date(claims.exp * 1000).toISOString() : undefined,
-        };
-        if (!verdict.ok)
-          steps.push({
-            name: 'token',
-            status: 'failed',
-            detail: verdict.problems.map((p) => p.message).join(' '),
-            remediation: verdict.problems.map((p) => p.remediation).join(' '),
-            data: { ...data, problems: verdict.problems.map((p) => p.code) },
-          });
-        // No Entra role is fine for a service principal in an Exchange role group: the Exchange step decides.
-        else if (verdict.warnings.length)
-          steps.push({
-            name: 'token',
-            status: 'warning',
-            detail: `Entra ID issued an app-only token with Exchange.ManageAsApp. ${verdict.warnings.map((p) => p.message).join(' ')}`,
-            remediation: verdict.warnings.map((p) => p.remediation).join(' '),
-            data: { ...data, warnings: verdict.warnings.map((p) => p.code) },
-          });
-        else
-          steps.push({
-            name: 'token',
-            status: 'ok',
-            detail: 'Entra ID issued an app-only token with Exchange.ManageAsApp and an Entra role Exchange accepts.',
-            data,
-          });
-        tokenOk = verdict.ok;
-      } catch (error) {
-        const e = error instanceof CredentialError ? error : undefined;
-        steps.push({
-          name: 'token',
-          status: 'failed',
-          detail: e?.message ?? 'No token could be obtained.',
-          remediation: e?.remediation,
-          data: e ? { code: e.code } : undefined,
-        });
-      }
+        return tokens.getToken();
+      });
+      steps.push(step);
+      tokenOk = step.status !== 'failed';
     }
 
     if (credentialOk) {
@@ -237,53 +204,7 @@ export class TenantDiagnostics {
 
     // 4. A harmless read through the Exchange admin API.
     if (!tokenOk) skip('exchange', 'No acceptable token.');
-    else {
-      try {
-        const result = await this.o.sessions.forTenant(tenant).invoke(
-          { cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName', 'Default'] },
-          {
-            correlationId: `diagnostics-${Date.now()}`,
-            signal: AbortSignal.timeout(INTERACTIVE_EXCHANGE_TIMEOUT_MS),
-          },
-        );
-        const domains = result.value.map((d) => String((d as Record<string, unknown>).DomainName));
-        steps.push({
-          name: 'exchange',
-          status: 'ok',
-          detail: `Get-AcceptedDomain answered: ${domains.join(', ')}.`,
-          data: { domains, requestIds: result.requestIds },
-        });
-      } catch (error) {
-        if (error instanceof ExchangeError) {
-          const remediation =
-            error.category === 'auth'
-              ? (error.remediation ??
-                `Exchange refused the app although its token has Exchange.ManageAsApp: its service principal has no Exchange permission for Get-AcceptedDomain (a harmless read). Give it one — least privilege: ${EXCHANGE_ROLE_GROUP_STEPS} Include a role with Get-AcceptedDomain (e.g. View-Only Configuration). Or assign it one of the Entra roles ${Object.values(EXCHANGE_ROLE_IDS).join(', ')}. Role changes can take a while to reach Exchange.`)
-              : error.category === 'throttled' || error.category === 'transient'
-                ? 'Exchange is busy or unavailable right now; try again in a few minutes.'
-                : undefined;
-          steps.push({
-            name: 'exchange',
-            status: 'failed',
-            detail: error.message,
-            remediation,
-            data: {
-              status: error.status,
-              category: error.category,
-              exceptionType: error.exceptionType,
-              requestId: error.requestId,
-            },
-          });
-        } else {
-          steps.push({
-            name: 'exchange',
-            status: 'failed',
-            detail: 'The Exchange admin API could not be reached.',
-            remediation: 'Check EXO_ADMIN_API_URL and outbound network access.',
-          });
-        }
-      }
-    }
+    else steps.push(await this.exchangeStep(tenant));
 
     return {
       tenant: {
@@ -298,13 +219,176 @@ export class TenantDiagnostics {
       steps,
     };
   }
+
+  /** Gets a token with `get` and says what its claims mean for Exchange (never the token itself). */
+  private async tokenStep(tenant: TenantConfig, get: () => Promise<{ token: string }>): Promise<DiagnosticStep> {
+    try {
+      const token = await get();
+      const claims = summarizeToken(token.token);
+      const verdict = explainExchangeToken(claims, { tenantId: tenant.tenantId, audience: this.o.exchangeAudience });
+      const data = {
+        aud: claims.aud,
+        tid: claims.tid,
+        appid: claims.appid,
+        roles: claims.roles,
+        wids: claims.wids.map((w) => EXCHANGE_ROLE_IDS[w] ?? w),
+        exp: claims.exp ? new Date(claims.exp * 1000).toISOString() : undefined,
+      };
+      if (!verdict.ok)
+        return {
+          name: 'token',
+          status: 'failed',
+          detail: verdict.problems.map((p) => p.message).join(' '),
+          remediation: verdict.problems.map((p) => p.remediation).join(' '),
+          data: { ...data, problems: verdict.problems.map((p) => p.code) },
+        };
+      // No Entra role is fine for a service principal in an Exchange role group: the Exchange step decides.
+      if (verdict.warnings.length)
+        return {
+          name: 'token',
+          status: 'warning',
+          detail: `Entra ID issued an app-only token with Exchange.ManageAsApp. ${verdict.warnings.map((p) => p.message).join(' ')}`,
+          remediation: verdict.warnings.map((p) => p.remediation).join(' '),
+          data: { ...data, warnings: verdict.warnings.map((p) => p.code) },
+        };
+      return {
+        name: 'token',
+        status: 'ok',
+        detail: 'Entra ID issued an app-only token with Exchange.ManageAsApp and an Entra role Exchange accepts.',
+        data,
+      };
+    } catch (error) {
+      const e = error instanceof CredentialError ? error : undefined;
+      return {
+        name: 'token',
+        status: 'failed',
+        detail: e?.message ?? 'No token could be obtained.',
+        remediation: e?.remediation,
+        data: e ? { code: e.code, ...(e.aadsts ? { aadsts: e.aadsts } : {}) } : undefined,
+      };
+    }
+  }
+
+  /** A harmless read (Get-AcceptedDomain) through the tenant's Exchange session. */
+  private async exchangeStep(tenant: TenantConfig): Promise<DiagnosticStep> {
+    try {
+      const result = await this.o.sessions.forTenant(tenant).invoke(
+        { cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName', 'Default'] },
+        {
+          correlationId: `diagnostics-${Date.now()}`,
+          signal: AbortSignal.timeout(INTERACTIVE_EXCHANGE_TIMEOUT_MS),
+        },
+      );
+      const domains = result.value.map((d) => String((d as Record<string, unknown>).DomainName));
+      return {
+        name: 'exchange',
+        status: 'ok',
+        detail: `Get-AcceptedDomain answered: ${domains.join(', ')}.`,
+        data: { domains, requestIds: result.requestIds },
+      };
+    } catch (error) {
+      if (error instanceof ExchangeError) {
+        const remediation =
+          error.category === 'auth'
+            ? (error.remediation ??
+              `Exchange refused the app although its token has Exchange.ManageAsApp: its service principal has no Exchange permission for Get-AcceptedDomain (a harmless read). Give it one — least privilege: ${EXCHANGE_ROLE_GROUP_STEPS} Include a role with Get-AcceptedDomain (e.g. View-Only Configuration). Or assign it one of the Entra roles ${Object.values(EXCHANGE_ROLE_IDS).join(', ')}. Role changes can take a while to reach Exchange.`)
+            : error.category === 'throttled' || error.category === 'transient'
+              ? 'Exchange is busy or unavailable right now; try again in a few minutes.'
+              : undefined;
+        return {
+          name: 'exchange',
+          status: 'failed',
+          detail: error.message,
+          remediation,
+          data: {
+            status: error.status,
+            category: error.category,
+            exceptionType: error.exceptionType,
+            requestId: error.requestId,
+          },
+        };
+      } else {
+        return {
+          name: 'exchange',
+          status: 'failed',
+          detail: 'The Exchange admin API could not be reached.',
+          remediation: 'Check EXO_ADMIN_API_URL and outbound network access.',
+        };
+      }
+    }
+  }
+
+  /**
+   * The kinds with nothing in Key Vault. Managed identity: the Exchange token comes from the
+   * identity endpoint and must be for this tenant. Federated credential: what the identity's
+   * assertion presents (issuer, subject, audience — what a federated credential on the app must
+   * match exactly), then the token Entra ID gives the app for it.
+   */
+  private async runIdentity(tenant: TenantConfig): Promise<DiagnosticsReport> {
+    const steps: DiagnosticStep[] = [];
+    const tokens = this.o.tokensFor(tenant);
+    let identityOk = true;
+    if (isFederatedTenant(tenant)) {
+      const clientId = tenant.credential.managedIdentityClientId;
+      try {
+        const presented = await presentedAssertion(
+          tenant,
+          this.o.authorityHost ?? 'https://login.microsoftonline.com',
+          this.o.managedIdentity?.(clientId),
+        );
+        steps.push({
+          name: 'managedIdentity',
+          status: 'ok',
+          detail: `${describeIdentity(clientId)} presents issuer '${presented.issuer}', subject '${presented.subject}', audience '${presented.audience}': a federated credential on app ${tenant.clientId} must have exactly these.`,
+          data: { ...presented },
+        });
+      } catch (error) {
+        identityOk = false;
+        const e = error instanceof CredentialError ? error : undefined;
+        steps.push({
+          name: 'managedIdentity',
+          status: 'failed',
+          detail: e?.message ?? 'The managed identity endpoint gave no token.',
+          remediation: e?.remediation,
+          data: e ? { code: e.code } : undefined,
+        });
+      }
+    } else if (isManagedIdentityTenant(tenant)) {
+      steps.push({
+        name: 'managedIdentity',
+        status: 'ok',
+        detail: `Exchange tokens come straight from ${describeIdentity(tenant.credential.systemAssigned ? undefined : tenant.clientId)} (no Key Vault).`,
+      });
+    }
+    let tokenOk = false;
+    if (!identityOk)
+      steps.push({ name: 'token', status: 'skipped', detail: 'The managed identity gave no assertion.' });
+    else {
+      const step = await this.tokenStep(tenant, () => tokens.getToken({ forceRefresh: true }));
+      steps.push(step);
+      tokenOk = step.status !== 'failed';
+    }
+    if (!tokenOk) steps.push({ name: 'exchange', status: 'skipped', detail: 'No acceptable token.' });
+    else steps.push(await this.exchangeStep(tenant));
+    return {
+      tenant: {
+        tenantId: tenant.tenantId,
+        domain: tenant.domain,
+        clientId: tenant.clientId,
+        credential: credentialKind(tenant.credential),
+      },
+      ok: steps.every((st) => st.status === 'ok' || st.status === 'warning'),
+      checkedAt: new Date((this.o.now ?? Date.now)()).toISOString(),
+      steps,
+    };
+  }
 }
 
 /** A report as plain text for the CLI. */
 export function formatReport(report: DiagnosticsReport): string {
   const mark: Record<StepStatus, string> = { ok: 'OK  ', warning: 'WARN', failed: 'FAIL', skipped: 'SKIP' };
   const lines = [
-    `Tenant ${report.tenant.domain} (${report.tenant.tenantId}), app ${report.tenant.clientId}, ${report.tenant.credential} in ${report.tenant.vault}`,
+    `Tenant ${report.tenant.domain} (${report.tenant.tenantId}), app ${report.tenant.clientId}, ${report.tenant.credential}${report.tenant.vault ? ` in ${report.tenant.vault}` : ''}`,
   ];
   for (const step of report.steps) {
     lines.push(`  [${mark[step.status]}] ${step.name.padEnd(12)} ${step.detail}`);

@@ -6,7 +6,7 @@ import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
 import { createAppCertificate } from '../../sandbox/pki/certificates';
 import { parseTenantRegistry } from '../../shared/config/tenant-registry';
-import type { TenantConfig } from '../../shared/config/tenant';
+import { keyVaultReference, type TenantConfig } from '../../shared/config/tenant';
 import { KeyVaultCredentialSource } from '../../shared/credentials/key-vault-source';
 import { ExchangeTokenProvider } from '../../shared/credentials/token-provider';
 import { explainExchangeToken, summarizeToken } from '../../shared/credentials/claims';
@@ -51,7 +51,7 @@ function setup(options: { contosoPem?: boolean } = {}) {
   const providerFor = (tenant: TenantConfig) => {
     let p = providers.get(tenant.tenantId);
     if (!p) {
-      const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
+      const ref = keyVaultReference(tenant.credential)!;
       const source = new KeyVaultCredentialSource({
         credential: tenant.credential,
         secretClient: new SecretClient(ref.vaultUrl, credential),

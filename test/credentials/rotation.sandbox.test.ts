@@ -9,7 +9,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { createAppCertificate } from '../../sandbox/pki/certificates';
-import type { TenantConfig } from '../../shared/config/tenant';
+import { keyVaultReference, type TenantConfig } from '../../shared/config/tenant';
 import { KeyVaultCredentialSource } from '../../shared/credentials/key-vault-source';
 import { ExchangeTokenProvider, type TokenAcquisition } from '../../shared/credentials/token-provider';
 import { CredentialError } from '../../shared/credentials/errors';
@@ -64,7 +64,7 @@ function certificateTenant(vault = 'contoso-kv') {
 /** Source + provider with one shared, settable clock; acquisitions recorded (thumbprint, version). */
 function gateway(tenant: TenantConfig) {
   const clock = { now: Date.now() };
-  const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
+  const ref = keyVaultReference(tenant.credential)!;
   const source = new KeyVaultCredentialSource({
     credential: tenant.credential,
     secretClient: new SecretClient(ref.vaultUrl, credential),
