@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { loadTenantRegistry, parseTenantRegistry } from '../../shared/config/tenant-registry';
 import { readSettings } from '../../shared/config/settings';
 import { ConfigError } from '../../shared/config/errors';
+import { credentialKind, keyVaultReference } from '../../shared/config/tenant';
 
 const tenant = (over: Record<string, unknown> = {}) => ({
   tenantId: '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01',
@@ -65,6 +66,51 @@ describe('tenant registry', () => {
       )[0],
     ).toMatch(/already used by tenants\[0\]/);
     expect(problems(() => parseTenantRegistry([], 'x.json'))).toEqual(['tenants: at least one tenant is required']);
+  });
+
+  it('accepts the managedIdentity and federatedIdentity kinds, which name no Key Vault', () => {
+    const registry = parseTenantRegistry(
+      [
+        tenant({ credential: { kind: 'managedIdentity' } }),
+        tenant({
+          tenantId: '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02',
+          domain: 'fabrikam.onmicrosoft.com',
+          credential: { kind: 'federatedIdentity', managedIdentityClientId: '9D8C7B6A-5F4E-4D3C-8B2A-1F0E9D8C7B6A' },
+        }),
+      ],
+      't.json',
+    );
+    expect(registry.get('contoso.onmicrosoft.com')?.credential).toEqual({ kind: 'managedIdentity' });
+    expect(keyVaultReference(registry.get('contoso.onmicrosoft.com')!.credential)).toBeUndefined();
+    expect(credentialKind(registry.get('fabrikam.onmicrosoft.com')!.credential)).toBe('federatedIdentity');
+    expect(registry.get('fabrikam.onmicrosoft.com')?.credential).toEqual({
+      kind: 'federatedIdentity',
+      managedIdentityClientId: '9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a',
+    });
+    expect(credentialKind(tenant().credential as never)).toBe('certificate');
+  });
+
+  it('names the field of a bad identity credential', () => {
+    expect(
+      problems(() =>
+        parseTenantRegistry(
+          [tenant({ credential: { kind: 'federatedIdentity', managedIdentityClientId: 'nope' } })],
+          'x.json',
+        ),
+      )[0],
+    ).toMatch(/^tenants\[0\]\.credential/);
+    expect(problems(() => parseTenantRegistry([tenant({ credential: { kind: 'password' } })], 'x.json'))[0]).toMatch(
+      /^tenants\[0\]\.credential.*"kind": "managedIdentity"/,
+    );
+    // A kind with a Key Vault reference mixed in is not accepted silently.
+    expect(
+      problems(() =>
+        parseTenantRegistry(
+          [tenant({ credential: { kind: 'managedIdentity', vaultUrl: 'https://kv.vault.azure.net/' } })],
+          'x.json',
+        ),
+      )[0],
+    ).toMatch(/^tenants\[0\]\.credential/);
   });
 
   it('reports unreadable and non-JSON files clearly', () => {
