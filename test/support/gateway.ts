@@ -55,6 +55,8 @@ export interface TestGatewayOptions {
   overrides?: AppServicesOverrides;
   env?: Record<string, string>;
   maxConcurrency?: number;
+  /** The tenant registry entries (default: the sandbox's certificate and client secret tenants). */
+  tenants?: unknown[];
   /** The gateway's logger (default: silent, or debug into TEST_LOG_FILE when that is set). */
   logger?: Logger;
 }
@@ -67,7 +69,8 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   writeFileSync(
     tenantsFile,
     JSON.stringify(
-      sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: options.maxConcurrency }),
+      options.tenants ??
+        sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: options.maxConcurrency }),
     ),
   );
   const policyFile = join(dir, 'policy.yaml');
