@@ -7,6 +7,8 @@
  * secrets, the Key Vault secret values (PFX base64, PEM key and certificate, the parameter
  * sealing key), bearer tokens and client assertions (any JWT), and the passwords of commands
  * that carried them (Set-Mailbox -Password, NewPassword / OldPassword: issue 16 finding 11).
+ * Also the kinds with no secret at all (managed identity; federated credential, whose client
+ * assertion is a managed identity token), through a federated credential that does not match.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -15,8 +17,8 @@ import { join } from 'node:path';
 import { DefaultAzureCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { sandboxTenants } from '../../sandbox/directory/tenants-file';
-import { SANDBOX_SEALING_KEY } from '../../sandbox/directory/seed';
+import { identityTenant, sandboxTenants } from '../../sandbox/directory/tenants-file';
+import { FEDERATED_APP, SANDBOX_SEALING_KEY } from '../../sandbox/directory/seed';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { callerToken, CONTOSO, FABRIKAM, hostProcessSettings } from '../support/gateway';
 import { offlineTelemetryEnv, startIngestionServer, type IngestionServer } from '../support/ingestion-server';
@@ -202,6 +204,38 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
   });
   await second.stop();
 
+  // Phase 3: no certificate or secret at all — the managed identity tenant and the federated
+  // credential tenant (the client assertion is a managed identity token), then a federated
+  // credential whose subject does not match (Entra ID's AADSTS700213), and diagnostics.
+  const tenants3 = join(dir, 'tenants-3.json');
+  writeFileSync(
+    tenants3,
+    JSON.stringify([
+      identityTenant(seed, 'managedIdentity', 'contoso.onmicrosoft.com'),
+      identityTenant(seed, 'federatedIdentity', 'fabrikam.onmicrosoft.com'),
+    ]),
+  );
+  const third = await host(baseEnv(tenants3));
+  const fic = cloud.context.directory.federatedIdentityCredentials(FEDERATED_APP.appId)[0]!;
+  cloud.context.directory.updateFederatedIdentityCredential(FEDERATED_APP.appId, fic.name, {
+    subject: '00000000-0000-4000-8000-00000000dead',
+  });
+  try {
+    expect(await third.run({ tenant: FABRIKAM, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({
+      status: 'failed',
+      error: { category: 'auth', exceptionType: 'Token.FederationMismatch' },
+    });
+    expect((await third.call('/api/diagnostics/fabrikam.onmicrosoft.com')).status).toBe(200);
+  } finally {
+    cloud.context.directory.updateFederatedIdentityCredential(FEDERATED_APP.appId, fic.name, { subject: fic.subject });
+  }
+  for (const tenant of [CONTOSO, FABRIKAM])
+    expect(await third.run({ tenant, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({
+      status: 'succeeded',
+    });
+  expect((await third.call('/api/diagnostics/contoso.onmicrosoft.com')).status).toBe(200);
+  await third.stop();
+
   // The runs did log (at debug) and export, so the search below searched something.
   const lines = output
     .split('\n')
@@ -210,6 +244,8 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
   expect(lines.some((l) => l.level === 20 && l.msg === 'Exchange request')).toBe(true);
   expect(lines.some((l) => l.msg === 'Exchange answered with an error' && l.status === 401)).toBe(true);
   expect(lines.some((l) => l.msg === 'command finished' && l.category === 'auth')).toBe(true);
+  for (const kind of ['managedIdentity', 'federatedIdentity'])
+    expect(lines.some((l) => l.msg === 'acquired Exchange token' && l.credentialKind === kind)).toBe(true);
   expect(
     ingestion.envelopes.some(
       (e) => e.data?.baseType === 'RequestData' && e.data.baseData?.name === 'POST /api/commands',
