@@ -63,6 +63,9 @@ param instanceMemoryMB int = 2048
 @allowed(['22'])
 param nodeVersion string = '22'
 
+@description('Create the multi-tenant Exchange app with a federated credential trusting the gateway identity (credential kind federatedIdentity, no certificate or secret; needs permission to create app registrations). false: register the Exchange app yourself (docs/setup-exchange-app.md).')
+param createExchangeApp bool = true
+
 var tags = { 'azd-env-name': environmentName }
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -95,6 +98,16 @@ module resources 'resources.bicep' = {
   }
 }
 
+// The default credential kind: an Exchange app whose only credential is the trust in the gateway identity.
+module exchangeApp 'exchange-app.bicep' = if (createExchangeApp) {
+  name: 'exo-gateway-exchange-app'
+  scope: rg
+  params: {
+    resourceToken: toLower(uniqueString(subscription().id, environmentName, location))
+    identityPrincipalId: resources.outputs.identityPrincipalId
+  }
+}
+
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
@@ -105,5 +118,6 @@ output AZURE_KEY_VAULT_URI string = resources.outputs.keyVaultUri
 output AZURE_STORAGE_ACCOUNT_NAME string = resources.outputs.storageAccountName
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = resources.outputs.identityClientId
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = resources.outputs.identityPrincipalId
+output AZURE_EXCHANGE_APP_ID string = createExchangeApp ? exchangeApp!.outputs.appId : ''
 output APPLICATIONINSIGHTS_NAME string = resources.outputs.applicationInsightsName
 output LOG_ANALYTICS_WORKSPACE_NAME string = resources.outputs.logAnalyticsWorkspaceName

@@ -26,7 +26,9 @@ export interface BicepFile {
   params: Map<string, { type: string; default?: string; decorators: string[] }>;
   vars: Map<string, string>;
   resources: BicepResource[];
-  modules: Array<{ symbol: string; path: string; body: Record<string, BicepValue> }>;
+  modules: Array<{ symbol: string; path: string; condition?: string; body: Record<string, BicepValue> }>;
+  /** `extension <name>` statements (e.g. microsoftGraphV1, named in bicepconfig.json). */
+  extensions: string[];
   outputs: Map<string, string>;
   targetScope?: string;
 }
@@ -187,7 +189,14 @@ export function parseValue(raw: string): BicepValue {
 
 export function parseBicep(source: string): BicepFile {
   const text = stripComments(source);
-  const file: BicepFile = { params: new Map(), vars: new Map(), resources: [], modules: [], outputs: new Map() };
+  const file: BicepFile = {
+    params: new Map(),
+    vars: new Map(),
+    resources: [],
+    modules: [],
+    outputs: new Map(),
+    extensions: [],
+  };
   let decorators: string[] = [];
   let i = 0;
   while (i < text.length) {
@@ -241,10 +250,18 @@ export function parseBicep(source: string): BicepFile {
       });
       decorators = [];
       i = close;
-    } else if ((m = at(/^\s*module\s+(\w+)\s+'([^']+)'\s*=\s*\{/))) {
+    } else if ((m = at(/^\s*extension\s+(\w+)[ \t]*(?=\n|$)/))) {
+      file.extensions.push(m[1]!);
+      i += m[0].length;
+    } else if ((m = at(/^\s*module\s+(\w+)\s+'([^']+)'\s*=\s*(?:if\s*\(([^\n]*?)\)\s*)?\{/))) {
       const open = i + m[0].length - 1;
       const close = matchClose(text, open);
-      file.modules.push({ symbol: m[1]!, path: m[2]!, body: parseObjectBody(text.slice(open + 1, close - 1)) });
+      file.modules.push({
+        symbol: m[1]!,
+        path: m[2]!,
+        ...(m[3] ? { condition: m[3] } : {}),
+        body: parseObjectBody(text.slice(open + 1, close - 1)),
+      });
       decorators = [];
       i = close;
     } else {

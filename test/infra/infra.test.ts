@@ -503,6 +503,55 @@ describe('CI on the deployment Node (scripts/with-node.cjs)', () => {
   });
 });
 
+describe('the default Exchange app: workload identity federation (infra/exchange-app.bicep)', () => {
+  const app = parseBicep(read('infra/exchange-app.bicep'));
+  const exchangeAppResource = app.resources.find((r) => r.type === 'Microsoft.Graph/applications@v1.0')!;
+  const fic = exchangeAppResource?.children.find((c) => c.type === 'federatedIdentityCredentials@v1.0');
+
+  it('main.bicep deploys it by default, trusting the identity the function app runs as', () => {
+    const module = main.modules.find((m) => m.path === 'exchange-app.bicep');
+    expect(module).toBeDefined();
+    expect(module!.condition).toBe('createExchangeApp');
+    expect(main.params.get('createExchangeApp')).toMatchObject({ type: 'bool', default: 'true' });
+    const params = module!.body.params as Record<string, BicepValue>;
+    expect(params.identityPrincipalId).toEqual(new BicepExpr('resources.outputs.identityPrincipalId'));
+    // The identity is the one the function app uses (resources.bicep outputs its principal id).
+    expect(resources.outputs.get('identityPrincipalId')).toBe('identity.properties.principalId');
+    expect(main.outputs.has('AZURE_EXCHANGE_APP_ID')).toBe(true);
+  });
+
+  it('is a multi-tenant app with Exchange.ManageAsApp and no certificate or secret', () => {
+    expect(app.extensions).toEqual(['microsoftGraphV1']);
+    const config = JSON.parse(read('infra/bicepconfig.json')) as { extensions: Record<string, string> };
+    expect(config.extensions.microsoftGraphV1).toMatch(
+      /^br:mcr\.microsoft\.com\/bicep\/extensions\/microsoftgraph\/v1\.0:/,
+    );
+    const scope = fileScope(app, { resourceToken: 'abc', identityPrincipalId: 'mi-principal' });
+    expect(evaluate(exchangeAppResource.body.signInAudience!, scope)).toBe('AzureADMultipleOrgs');
+    expect(evaluate(exchangeAppResource.body.requiredResourceAccess!, scope)).toEqual([
+      {
+        resourceAppId: '00000002-0000-0ff1-ce00-000000000000',
+        resourceAccess: [{ id: 'dc50a0fb-09a3-484d-be87-e023b12c6440', type: 'Role' }],
+      },
+    ]);
+    expect(exchangeAppResource.body.keyCredentials).toBeUndefined();
+    expect(exchangeAppResource.body.passwordCredentials).toBeUndefined();
+  });
+
+  it('its federated credential names the issuer, subject and audience a managed identity token carries', () => {
+    expect(fic).toBeDefined();
+    const scope = fileScope(app, { resourceToken: 'abc', identityPrincipalId: 'mi-principal' });
+    expect(evaluate(fic!.body.subject!, scope)).toBe('mi-principal');
+    expect(fic!.body.issuer).toEqual(
+      new BicepExpr("'${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'"),
+    );
+    expect(fic!.body.audiences).toEqual([new BicepExpr('tokenExchangeAudiences[environment().name]')]);
+    expect(app.vars.get('tokenExchangeAudiences')).toMatch(/AzureCloud: 'api:\/\/AzureADTokenExchange'/);
+    expect(app.vars.get('tokenExchangeAudiences')).toMatch(/AzureUSGovernment: 'api:\/\/AzureADTokenExchangeUSGov'/);
+    expect(app.vars.get('tokenExchangeAudiences')).toMatch(/AzureChinaCloud: 'api:\/\/AzureADTokenExchangeChina'/);
+  });
+});
+
 describe('azure.yaml ↔ templates and package', () => {
   const azure = parseYaml(read('azure.yaml')) as {
     name: string;
