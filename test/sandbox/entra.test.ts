@@ -4,7 +4,7 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { decodeJwt, importPKCS8, SignJWT } from 'jose';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { SANDBOX_USER_PASSWORD, WELL_KNOWN } from '../../sandbox/directory/seed';
+import { FEDERATED_APP, SANDBOX_USER_PASSWORD, WELL_KNOWN } from '../../sandbox/directory/seed';
 import { createAppCertificate, type AppCertificate } from '../../sandbox/pki/certificates';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
@@ -512,5 +512,117 @@ describe('sandbox sign-in: authorization code + PKCE', () => {
     const foreign = await fetch(`${cloud.endpoints.authorityHost}/${CONTOSO}/oauth2/v2.0/authorize?${params}`);
     expect(foreign.status).toBe(400);
     expect(await foreign.text()).toContain('AADSTS50011');
+  });
+});
+
+describe('sandbox workload identity federation (federated identity credentials)', () => {
+  const app = FEDERATED_APP.appId;
+  const path = `/entra/apps/${app}/federatedIdentityCredentials`;
+
+  /** A token from the sandbox's managed identity endpoint, asked for directly (no client cache). */
+  async function miToken(resource: string): Promise<string> {
+    const url = `${cloud.endpoints.identityEndpoint}?api-version=2019-08-01&resource=${encodeURIComponent(resource)}`;
+    const res = await fetch(url, { headers: { 'X-IDENTITY-HEADER': cloud.endpoints.identityHeader } });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as { access_token: string }).access_token;
+  }
+
+  async function exchange(assertion: string, tenant = FABRIKAM) {
+    const res = await fetch(`${cloud.endpoints.authorityHost}/${tenant}/oauth2/v2.0/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: app,
+        scope: EXO_SCOPE,
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+        client_assertion: assertion,
+      }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  }
+
+  it('lists the seeded credential: issuer, subject and audience of the gateway managed identity', async () => {
+    const { status, body } = await control('GET', path);
+    expect(status).toBe(200);
+    expect(body.value).toEqual([
+      {
+        id: expect.any(String),
+        name: FEDERATED_APP.credentialName,
+        issuer: `${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`,
+        subject: cloud.context.directory.seed.managedIdentity.objectId,
+        audiences: ['api://AzureADTokenExchange'],
+      },
+    ]);
+  });
+
+  it('the token exchange audience token carries exactly those claims, and is exchanged in a consenting tenant', async () => {
+    const assertion = await miToken('api://AzureADTokenExchange');
+    expect(decodeJwt(assertion)).toMatchObject({
+      iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`,
+      sub: cloud.context.directory.seed.managedIdentity.objectId,
+      aud: 'api://AzureADTokenExchange',
+      ver: '2.0',
+    });
+    const ok = await exchange(assertion);
+    expect(ok.status).toBe(200);
+    expect(decodeJwt(String(ok.body.access_token))).toMatchObject({ tid: FABRIKAM, appid: app });
+  });
+
+  it('refuses a managed identity token for another audience (AADSTS700212), an app token (AADSTS700226), a forged one (AADSTS700027)', async () => {
+    const kv = await exchange(await miToken(cloud.endpoints.keyVaultResource));
+    // A Key Vault token of the identity is v1: its issuer is not the v2 issuer either; issuer is checked first.
+    expect(kv).toMatchObject({ status: 401, body: { error: 'invalid_client', error_codes: [700211] } });
+    const sameIssuerOtherAudience = await miToken('api://AzureADTokenExchange');
+    cloud.context.directory.updateFederatedIdentityCredential(app, FEDERATED_APP.credentialName, {
+      audiences: ['api://AzureADTokenExchangeUSGov'],
+    });
+    try {
+      const wrongAudience = await exchange(sameIssuerOtherAudience);
+      expect(wrongAudience).toMatchObject({ status: 401, body: { error_codes: [700212] } });
+      expect(String(wrongAudience.body.error_description)).toContain(
+        "No matching federated identity record found for presented assertion audience 'api://AzureADTokenExchange'",
+      );
+    } finally {
+      cloud.context.directory.updateFederatedIdentityCredential(app, FEDERATED_APP.credentialName, {
+        audiences: ['api://AzureADTokenExchange'],
+      });
+    }
+    const appToken = await new ConfidentialClientApplication({
+      auth: {
+        clientId: FABRIKAM_APP,
+        authority: `${cloud.endpoints.authorityHost}/${FABRIKAM}`,
+        knownAuthorities: [new URL(cloud.endpoints.authorityHost).host],
+        clientSecret: cloud.context.directory.secrets.get('fabrikam-exo-secret')!,
+      },
+    }).acquireTokenByClientCredential({ scopes: [EXO_SCOPE] });
+    expect(await exchange(appToken!.accessToken)).toMatchObject({ status: 401, body: { error_codes: [700226] } });
+    const good = await miToken('api://AzureADTokenExchange');
+    const [h, p] = good.split('.');
+    const forged = `${h}.${p}.${Buffer.from('not the signature').toString('base64url')}`;
+    expect(await exchange(forged)).toMatchObject({ status: 401, body: { error_codes: [700027] } });
+  });
+
+  it('manages credentials as Graph does: unique name and issuer+subject, at most 20, PATCH and DELETE', async () => {
+    const base = { issuer: 'https://issuer.example/v2.0', audiences: ['api://AzureADTokenExchange'] };
+    const added = await control('POST', path, { name: 'extra-1', subject: 's1', ...base });
+    expect(added.status).toBe(201);
+    expect((await control('POST', path, { name: 'extra-1', subject: 's2', ...base })).status).toBe(400);
+    const dup = await control('POST', path, { name: 'extra-2', subject: 's1', ...base });
+    expect(dup).toMatchObject({
+      status: 400,
+      body: { error: { message: expect.stringMatching(/issuer and subject/) } },
+    });
+    expect((await control('POST', path, { name: 'bad name!', subject: 's3', ...base })).status).toBe(400);
+    expect((await control('POST', path, { name: 'x', subject: 's3', issuer: 'i' })).status).toBe(400);
+    for (let i = 3; i <= 20; i++)
+      expect((await control('POST', path, { name: `extra-${i}`, subject: `s${i}`, ...base })).status).toBe(201);
+    const full = await control('POST', path, { name: 'extra-21', subject: 's21', ...base });
+    expect(full).toMatchObject({ status: 400, body: { error: { message: expect.stringMatching(/at most 20/) } } });
+    const patched = await control('PATCH', `${path}/extra-1`, { subject: 'changed' });
+    expect(patched).toMatchObject({ status: 200, body: { subject: 'changed' } });
+    for (let i = 1; i <= 20; i++) if (i !== 2) expect((await control('DELETE', `${path}/extra-${i}`)).status).toBe(200);
+    expect((await control('DELETE', `${path}/extra-1`)).status).toBe(404);
+    expect(((await control('GET', path)).body.value as unknown[]).length).toBe(1);
   });
 });
