@@ -15,7 +15,7 @@ import { startAzurite, type RunningAzurite } from './azurite';
 import { startSandboxCloud, type SandboxCloud } from './cloud/cloud';
 import { SANDBOX_APPS, sandboxPolicyYaml } from './directory/policy-file';
 import { sandboxRulesYaml } from './directory/rules-file';
-import { sandboxTenants } from './directory/tenants-file';
+import { identityTenant, sandboxTenants } from './directory/tenants-file';
 import { GATEWAY_API } from './directory/seed';
 import { startFunctionsHost } from './functions-host/host';
 import { createFunctions } from '../functions/index';
@@ -87,10 +87,17 @@ async function main(): Promise<void> {
       env.EVENTS_CLIENT_STATE ??= `sandbox-${randomBytes(12).toString('hex')}`;
       mkdirSync(sandboxDir, { recursive: true });
       const tenantsFile = join(sandboxDir, 'tenants.json');
-      writeFileSync(
-        tenantsFile,
-        JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints), null, 2),
-      );
+      // SANDBOX_CREDENTIALS=identity: the kinds with no secret (Contoso as the managed identity,
+      // Fabrikam through the multi-tenant app that trusts it) instead of Key Vault credentials.
+      const seed = cloud.context.directory.seed;
+      const registry =
+        env.SANDBOX_CREDENTIALS === 'identity'
+          ? [
+              identityTenant(seed, 'managedIdentity', 'contoso.onmicrosoft.com'),
+              identityTenant(seed, 'federatedIdentity', 'fabrikam.onmicrosoft.com'),
+            ]
+          : sandboxTenants(seed, cloud.endpoints);
+      writeFileSync(tenantsFile, JSON.stringify(registry, null, 2));
       env.TENANTS_FILE ??= tenantsFile;
       if (env.TENANTS_FILE !== tenantsFile)
         logger.info({ tenantsFile: env.TENANTS_FILE }, 'using TENANTS_FILE from the environment');
