@@ -353,15 +353,40 @@ export class TenantDiagnostics {
           data: e ? { code: e.code } : undefined,
         });
       }
-    } else if (isManagedIdentityTenant(tenant)) {
-      steps.push({
-        name: 'managedIdentity',
-        status: 'ok',
-        detail: `Exchange tokens come straight from ${describeIdentity(tenant.credential.systemAssigned ? undefined : tenant.clientId)} (no Key Vault).`,
-      });
     }
     let tokenOk = false;
-    if (!identityOk)
+    if (isManagedIdentityTenant(tenant)) {
+      // The identity endpoint's answer is the Exchange token itself: its tenant and object id say
+      // which identity answered; the token step then reads what its claims allow.
+      const who = describeIdentity(tenant.credential.systemAssigned ? undefined : tenant.clientId);
+      let token: { token: string } | undefined;
+      try {
+        token = await tokens.getToken({ forceRefresh: true });
+        const claims = summarizeToken(token.token);
+        steps.push({
+          name: 'managedIdentity',
+          status: 'ok',
+          detail: `${who} answered for tenant ${claims.tid} (no Key Vault).`,
+          data: { tid: claims.tid, appid: claims.appid },
+        });
+      } catch (error) {
+        const e = error instanceof CredentialError ? error : undefined;
+        steps.push({
+          name: 'managedIdentity',
+          status: 'failed',
+          detail: e?.message ?? `${who} gave no token.`,
+          remediation: e?.remediation,
+          data: e ? { code: e.code } : undefined,
+        });
+        identityOk = false;
+      }
+      if (token) {
+        const answered = token;
+        const step = await this.tokenStep(tenant, async () => answered);
+        steps.push(step);
+        tokenOk = step.status !== 'failed';
+      } else steps.push({ name: 'token', status: 'skipped', detail: 'The managed identity gave no token.' });
+    } else if (!identityOk)
       steps.push({ name: 'token', status: 'skipped', detail: 'The managed identity gave no assertion.' });
     else {
       const step = await this.tokenStep(tenant, () => tokens.getToken({ forceRefresh: true }));

@@ -29,8 +29,13 @@ afterAll(async () => {
   await cloud.stop();
 });
 
-/** Services for one Contoso registry entry (clientId + credential). */
-function servicesFor(entry: { clientId: string; credential: unknown }): AppServices {
+/** Services for one registry entry (clientId + credential; Contoso unless it says otherwise). */
+function servicesFor(entry: {
+  clientId: string;
+  credential: unknown;
+  tenantId?: string;
+  domain?: string;
+}): AppServices {
   const dir = mkdtempSync(join(tmpdir(), 'exo-diag-'));
   const tenantsFile = join(dir, 'tenants.json');
   writeFileSync(tenantsFile, JSON.stringify([{ tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com', ...entry }]));
@@ -51,9 +56,14 @@ function servicesFor(entry: { clientId: string; credential: unknown }): AppServi
 
 const vault = () => cloud.endpoints.vaultUrl('contoso-kv');
 
-async function diagnose(entry: { clientId: string; credential: unknown }): Promise<DiagnosticsReport> {
+async function diagnose(entry: {
+  clientId: string;
+  credential: unknown;
+  tenantId?: string;
+  domain?: string;
+}): Promise<DiagnosticsReport> {
   const services = servicesFor(entry);
-  return services.diagnostics().run(services.tenants().get(CONTOSO)!);
+  return services.diagnostics().run(services.tenants().list()[0]!);
 }
 
 const step = (report: DiagnosticsReport, name: string) => report.steps.find((s) => s.name === name)!;
@@ -283,5 +293,76 @@ describe('certificate expiry monitor', () => {
     const health = await services.health().report();
     expect(health.status).toBe('unhealthy');
     expect(health.dependencies.certificates).toMatchObject({ status: 'down' });
+  });
+});
+
+describe('tenant diagnostics of the kinds with no secret', () => {
+  const MI_CLIENT_ID = '9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a';
+  const FEDERATED_APP_ID = '1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e09';
+
+  it('managed identity: the identity answers for its home tenant, the token and Exchange are fine', async () => {
+    const report = await diagnose({ clientId: MI_CLIENT_ID, credential: { kind: 'managedIdentity' } });
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([
+      ['managedIdentity', 'ok'],
+      ['token', 'ok'],
+      ['exchange', 'ok'],
+    ]);
+    expect(step(report, 'managedIdentity').data).toEqual({ tid: CONTOSO, appid: MI_CLIENT_ID });
+    expect(report.tenant).toEqual({
+      tenantId: CONTOSO,
+      domain: 'contoso.onmicrosoft.com',
+      clientId: MI_CLIENT_ID,
+      credential: 'managedIdentity',
+    });
+    // The CLI's header names the kind and no vault.
+    expect(formatReport(report).split('\n')[0]).toMatch(/, managedIdentity$/);
+    expect(formatReport(report)).not.toContain('undefined');
+    expectNoSecrets(report);
+  });
+
+  it('managed identity for another tenant: fails at the identity with the fix, nothing after it runs', async () => {
+    const report = await diagnose({
+      tenantId: '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02',
+      domain: 'fabrikam.onmicrosoft.com',
+      clientId: MI_CLIENT_ID,
+      credential: { kind: 'managedIdentity' },
+    });
+    expect(report.ok).toBe(false);
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([
+      ['managedIdentity', 'failed'],
+      ['token', 'skipped'],
+      ['exchange', 'skipped'],
+    ]);
+    expect(step(report, 'managedIdentity')).toMatchObject({
+      data: { code: 'Token.ManagedIdentityWrongTenant' },
+      remediation: expect.stringContaining('"kind": "federatedIdentity"'),
+    });
+    expectNoSecrets(report);
+  });
+
+  it('managed identity not assigned to the app: names it', async () => {
+    const report = await diagnose({
+      clientId: '0f0f0f0f-1111-4222-8333-444455556666',
+      credential: { kind: 'managedIdentity' },
+    });
+    expect(step(report, 'managedIdentity')).toMatchObject({
+      status: 'failed',
+      data: { code: 'Token.ManagedIdentityNotFound' },
+    });
+  });
+
+  it('federated credential: what the identity presents, then the app token and Exchange', async () => {
+    const report = await diagnose({
+      clientId: FEDERATED_APP_ID,
+      credential: { kind: 'federatedIdentity', managedIdentityClientId: MI_CLIENT_ID },
+    });
+    expect(report.ok).toBe(true);
+    expect(step(report, 'managedIdentity').data).toEqual({
+      issuer: `${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`,
+      subject: MI_OBJECT_ID,
+      audience: 'api://AzureADTokenExchange',
+    });
+    expect(step(report, 'token').data).toMatchObject({ appid: FEDERATED_APP_ID, tid: CONTOSO });
+    expectNoSecrets(report);
   });
 });
