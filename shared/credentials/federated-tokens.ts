@@ -66,10 +66,20 @@ const MISMATCH: Record<string, string> = {
   '70021': 'the app registration has no federated identity credential matching it',
   '700211': 'its issuer matches no federated identity credential of the app',
   '700212': 'its audience matches no federated identity credential of the app',
+  // Newer, finer codes seen in public reports for the same mismatches.
+  '7002121': 'its audience matches no federated identity credential of the app',
   '700213': 'its subject matches no federated identity credential of the app',
+  '7002137': 'its subject matches no federated identity credential of the app',
   '7002138':
     'its subject matches a federated identity credential only when case is ignored (matching is case-sensitive)',
 };
+
+/** What a "no matching federated identity record" answer with a code not listed above says differs. */
+function mismatchFromText(text: string): string | undefined {
+  if (!/No matching federated identity record/i.test(text)) return undefined;
+  const claim = /presented assertion (issuer|subject|audience)/i.exec(text)?.[1]?.toLowerCase();
+  return claim ? `its ${claim} matches no federated identity credential of the app` : MISMATCH['70021'];
+}
 
 /** An Entra ID refusal of the federated token request, in an admin's terms. */
 export function mapFederatedError(
@@ -84,10 +94,12 @@ export function mapFederatedError(
   const expect = presented
     ? ` The identity presents issuer '${presented.issuer}', subject '${presented.subject}', audience '${presented.audience}'.`
     : '';
-  if (code && MISMATCH[code]) {
+  const said = `${(error as { errorMessage?: string; message?: string }).errorMessage ?? (error as { message?: string }).message ?? ''}`;
+  const mismatch = (code ? MISMATCH[code] : undefined) ?? mismatchFromText(said);
+  if (mismatch) {
     const failure = new CredentialError(
       'Token.FederationMismatch',
-      `Entra ID refused the managed identity assertion for app ${tenant.clientId}: ${MISMATCH[code]} (AADSTS${code}).${expect}`,
+      `Entra ID refused the managed identity assertion for app ${tenant.clientId}: ${mismatch}${code ? ` (AADSTS${code})` : ''}.${expect}`,
       presented
         ? `On the app registration ${tenant.clientId} (in the managed identity's tenant), make a federated credential match exactly: ${federatedCredentialCommand(tenant.clientId, presented)} — or fix the existing one (az ad app federated-credential update). Changes can take a few minutes to apply.`
         : `Add a federated credential to app ${tenant.clientId} with issuer <authority>/<identity tenant>/v2.0, subject the object id of ${identity} and audience api://AzureADTokenExchange.`,

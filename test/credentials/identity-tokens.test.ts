@@ -188,6 +188,18 @@ describe('federated credential failures', () => {
     );
   });
 
+  it('a mismatch code it does not list is still a mismatch, read from the message', () => {
+    const e = mapFederatedError(
+      entra(7002199, "No matching federated identity record found for presented assertion subject 's'."),
+      t,
+      presented,
+      'x',
+    );
+    expect(e).toMatchObject({ code: 'Token.FederationMismatch', aadsts: '7002199' });
+    expect(e.message).toContain('its subject matches no federated identity credential');
+    expect(mapFederatedError(entra(7002121, 'audience'), t, presented, 'x').message).toContain('its audience');
+  });
+
   it('no consent in the tenant, a non-managed-identity assertion, anything else', () => {
     expect(mapFederatedError(entra(700016, 'Application not found'), t, presented, 'x')).toMatchObject({
       code: 'Token.AppNotFound',
