@@ -3,10 +3,11 @@
  * LOG_LEVEL=debug — certificate and client-secret tenants that work, callers with bad tokens,
  * a vault that answers 403, an app whose token Exchange refuses (401), diagnostics — with
  * Application Insights export to a loopback server. Every byte the processes write to stdout
- * and stderr, and every telemetry body posted, is searched for the sandbox's secrets: client
- * secrets, the Key Vault secret values (PFX base64, PEM key and certificate, the parameter
- * sealing key), bearer tokens and client assertions (any JWT), and the passwords of commands
- * that carried them (Set-Mailbox -Password, NewPassword / OldPassword: issue 16 finding 11).
+ * and stderr, and every telemetry body posted (spans, metrics and the exported log records), is
+ * searched for the sandbox's secrets: client secrets, the Key Vault secret values (PFX base64,
+ * PEM key and certificate, the parameter sealing key), bearer tokens and client assertions (any
+ * JWT), and the passwords of commands that carried them (Set-Mailbox -Password, NewPassword /
+ * OldPassword: issue 16 finding 11).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -223,6 +224,20 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
   expect(
     ingestion.envelopes.some(
       (e) => e.data?.baseType === 'MetricData' && JSON.stringify(e.data.baseData).includes('exo_gateway.commands'),
+    ),
+  ).toBe(true);
+  // The log lines were exported too (shared/observability/log-export.ts), debug ones included: the search covers them.
+  const logRecords = ingestion.envelopes.filter((e) => e.data?.baseType === 'MessageData');
+  expect(
+    logRecords.some(
+      (e) => e.data!.baseData!.message === 'Exchange request' && e.data!.baseData!.severityLevel === 'Verbose',
+    ),
+  ).toBe(true);
+  expect(
+    logRecords.some(
+      (e) =>
+        e.data!.baseData!.message === 'command finished' &&
+        typeof (e.data!.baseData!.properties as Record<string, unknown>)?.correlationId === 'string',
     ),
   ).toBe(true);
 
