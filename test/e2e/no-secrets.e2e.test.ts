@@ -233,13 +233,19 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       (e) => e.data!.baseData!.message === 'Exchange request' && e.data!.baseData!.severityLevel === 'Verbose',
     ),
   ).toBe(true);
-  expect(
-    logRecords.some(
-      (e) =>
-        e.data!.baseData!.message === 'command finished' &&
-        typeof (e.data!.baseData!.properties as Record<string, unknown>)?.correlationId === 'string',
-    ),
-  ).toBe(true);
+  // …each with its correlation id, the invocation it was written in and that invocation's operation (the host's traceContext).
+  const finished = logRecords.filter((e) => e.data!.baseData!.message === 'command finished');
+  expect(finished.length).toBeGreaterThan(0);
+  for (const record of finished) {
+    expect(record.data!.baseData!.properties).toMatchObject({
+      correlationId: expect.any(String),
+      InvocationId: expect.any(String),
+    });
+    expect(record.tags).toMatchObject({
+      'ai.operation.id': expect.stringMatching(/^[0-9a-f]{32}$/),
+      'ai.operation.name': 'exoWorker',
+    });
+  }
 
   // What must never appear.
   const vaultSecrets = await Promise.all(
