@@ -42,6 +42,7 @@ import { ANONYMOUS_LOCAL_CALLER, type Caller } from '../core/caller';
 import type { Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
+import { logFormatOf } from '../observability/pretty-log';
 import { globalTelemetry, type Telemetry } from '../observability/telemetry';
 import { PolicySource } from '../policy/policy-file';
 import { PolicyGuard } from '../policy/guard';
@@ -124,7 +125,7 @@ export function createAppServices(
   env: Record<string, string | undefined>,
   overrides: AppServicesOverrides = {},
 ): AppServices {
-  const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL });
+  const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL, format: logFormatOf(env.LOG_FORMAT) });
   const telemetry = overrides.telemetry ?? globalTelemetry;
   const instanceId = `${env.WEBSITE_INSTANCE_ID ?? 'local'}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const settings = lazy(() => readSettings(env));
