@@ -23,6 +23,7 @@ import { eventsWorkerPoisonFunction } from './events-worker-poison';
 import { eventsStatusFunction } from './events-status';
 import { portalFunction } from './portal';
 import { meFunction } from './me';
+import { listGroupsFunction, listMailboxesFunction, listOperationsFunction, listTenantsFunction } from './lists';
 
 export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
@@ -70,5 +71,9 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     eventsStatusFunction(services),
     portalFunction(services),
     meFunction(services),
+    listTenantsFunction(services),
+    listOperationsFunction(services),
+    listMailboxesFunction(services),
+    listGroupsFunction(services),
   ];
 }
