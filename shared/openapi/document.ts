@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { OPERATIONS, type OperationDefinition } from '../operations/catalog';
+import { addConnectorFeatures } from './connector';
 
 export interface OpenApiOptions {
   /** Host (and port) the connector calls, e.g. "exo-gateway.azurewebsites.net". */
@@ -17,6 +18,9 @@ export interface OpenApiOptions {
   /** The gateway API's identifier URI or app id (the resource the connector asks a token for). */
   resource?: string;
   version?: string;
+  /** The connector's website and privacy policy (x-ms-connector-metadata); default: this document's URL. */
+  website?: string;
+  privacyPolicy?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -293,7 +297,8 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
   };
 
   const authority = options.authorityHost.replace(/\/+$/, '');
-  return {
+  const self = `${options.scheme ?? 'https'}://${options.host}/api/openapi.json`;
+  const document: Json = {
     swagger: '2.0',
     info: {
       title: 'Exchange Recipient Gateway',
@@ -324,4 +329,8 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
     paths,
     definitions,
   };
+  return addConnectorFeatures(document, {
+    website: options.website ?? self,
+    privacyPolicy: options.privacyPolicy ?? options.website ?? self,
+  });
 }
