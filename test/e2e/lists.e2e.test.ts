@@ -159,4 +159,43 @@ describe('GET /api/lists/*', () => {
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toBe('application/problem+json');
   });
+
+  it("every dropdown of the served connector document answers as Power Automate calls it, within the caller's policy", async () => {
+    const document = (await (await fetch(`${gw.host.url}/api/openapi.json`)).json()) as {
+      basePath: string;
+      paths: Record<string, Record<string, { operationId: string }>>;
+      definitions: Record<string, unknown>;
+    };
+    const specs = new Map<string, Record<string, unknown>>();
+    const collect = (node: unknown): void => {
+      if (!node || typeof node !== 'object') return;
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'x-ms-dynamic-values') specs.set(JSON.stringify(value), value as Record<string, unknown>);
+        else collect(value);
+      }
+    };
+    collect(document.paths);
+    collect(document.definitions);
+    expect(specs.size).toBeGreaterThanOrEqual(6); // tenants, operations, groups, mailboxes × 3 fields
+    const pathOf = (operationId: string) =>
+      Object.entries(document.paths).find(([, methods]) => methods.get?.operationId === operationId)![0];
+    const call = (spec: Record<string, unknown>, tenant: string, token: string) => {
+      const query = new URLSearchParams();
+      for (const [name, source] of Object.entries((spec.parameters ?? {}) as Record<string, Record<string, string>>))
+        query.set(name, source.parameter === 'tenant' ? tenant : source.value!);
+      return list(`${document.basePath}${pathOf(String(spec.operationId))}?${query}`, token);
+    };
+    for (const spec of specs.values()) {
+      const answer = await call(spec, 'contoso.onmicrosoft.com', flow);
+      expect([spec.operationId, answer.status]).toEqual([spec.operationId, 200]);
+      const items = answer.body[String(spec['value-collection'])] as Array<Record<string, unknown>>;
+      expect(items.length).toBeGreaterThan(0);
+      for (const item of items) {
+        expect(typeof item[String(spec['value-path'])]).toBe('string');
+        expect(typeof item[String(spec['value-title'])]).toBe('string');
+      }
+      // Lists of a tenant the flow has no grant in are denied, whichever dropdown asks.
+      if (spec.parameters) expect((await call(spec, 'fabrikam.onmicrosoft.com', flow)).status).toBe(403);
+    }
+  });
 });
