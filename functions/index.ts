@@ -23,7 +23,13 @@ import { eventsWorkerPoisonFunction } from './events-worker-poison';
 import { eventsStatusFunction } from './events-status';
 import { portalFunction } from './portal';
 import { meFunction } from './me';
-import { listGroupsFunction, listMailboxesFunction, listOperationsFunction, listTenantsFunction } from './lists';
+import {
+  listGroupsFunction,
+  listMailboxesFunction,
+  listOperationsFunction,
+  listTenantsFunction,
+  operationSchemaFunction,
+} from './lists';
 
 export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
@@ -73,6 +79,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     meFunction(services),
     listTenantsFunction(services),
     listOperationsFunction(services),
+    operationSchemaFunction(services),
     listMailboxesFunction(services),
     listGroupsFunction(services),
   ];

@@ -1,9 +1,11 @@
 /**
  * GET /api/lists/{tenants|operations|mailboxes|groups} — the values behind the connector's
- * dropdowns (x-ms-dynamic-values). The policy decides what each caller sees
- * (shared/selfservice/directory-lists.ts); recipients come from Exchange, read once a minute per
- * tenant and shared. Query: `tenant` (all but tenants), `field` (mailboxes: identity, user or
- * member — the field the dropdown fills, whose policy constraint filters the list), `search`.
+ * dropdowns (x-ms-dynamic-values) — and GET /api/lists/operations/{name}, the fields of the
+ * operation picked in "Run a named operation" (x-ms-dynamic-schema). The policy decides what
+ * each caller sees (shared/selfservice/directory-lists.ts); recipients come from Exchange, read
+ * once a minute per tenant and shared. Query: `tenant` (all but tenants; optional for
+ * operations), `field` (mailboxes: identity, user or member — the field the dropdown fills,
+ * whose policy constraint filters the list), `search`.
  */
 import type { HttpRequest } from '@azure/functions';
 import type { FunctionDefinition } from '../shared/hosting/definition';
@@ -11,6 +13,7 @@ import type { AppServices } from '../shared/app/services';
 import type { TenantConfig } from '../shared/config/tenant';
 import { GatewayError, type FieldError } from '../shared/core/errors';
 import { httpEndpoint } from '../shared/http/endpoint';
+import { operationRequestSchema } from '../shared/openapi/document';
 
 const MAILBOX_FIELDS = ['identity', 'user', 'member'] as const;
 type MailboxField = (typeof MAILBOX_FIELDS)[number];
@@ -61,8 +64,31 @@ export function listOperationsFunction(services: AppServices): FunctionDefinitio
     async ({ request, authenticate }) => {
       const caller = await authenticate();
       await services.ready();
+      // Without a tenant (the operation dropdown, picked before the body): granted in any tenant.
+      if (request.query.get('tenant') === null)
+        return listAnswer({ value: await services.lists().operationsAnywhere(caller, services.tenants().list()) });
       const { tenant } = readQuery(request, services, {});
       return listAnswer({ value: await services.lists().operations(caller, tenant) });
+    },
+  );
+}
+
+/** GET /api/lists/operations/{name} — an operation's body schema as the connector shows it (x-ms-dynamic-schema). */
+export function operationSchemaFunction(services: AppServices): FunctionDefinition {
+  return httpEndpoint(
+    services,
+    { name: 'operationSchema', route: 'lists/operations/{name}', methods: ['GET'] },
+    async ({ request, authenticate }) => {
+      const caller = await authenticate();
+      await services.ready();
+      const operation = await services.lists().operation(caller, request.params.name ?? '', services.tenants().list());
+      return listAnswer({
+        name: operation.name,
+        operationId: operation.operationId,
+        summary: operation.summary,
+        description: operation.description,
+        schema: operationRequestSchema(operation),
+      });
     },
   );
 }

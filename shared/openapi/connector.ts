@@ -37,9 +37,9 @@ const dynamicGroup: Json = {
   'value-title': 'displayName',
 };
 
+// Without a tenant: the body (and its tenant) is only known once the operation is picked.
 const dynamicOperation: Json = {
   operationId: 'ListOperations',
-  parameters: { tenant: { parameter: 'tenant' } },
   'value-collection': 'value',
   'value-path': 'name',
   'value-title': 'summary',
@@ -145,8 +145,8 @@ function listPaths(problem: (d: string) => Json): Json {
     '/lists/operations': get({
       operationId: 'ListOperations',
       summary: 'List operations',
-      description: 'The named operations the policy grants the caller in a tenant.',
-      parameters: [tenantQuery()],
+      description: 'The named operations the policy grants the caller in a tenant (without one: in any tenant).',
+      parameters: [{ ...tenantQuery(), required: false }],
       responses: {
         '200': listResponse('The operations.', {
           type: 'object',
@@ -158,6 +158,39 @@ function listPaths(problem: (d: string) => Json): Json {
           },
         }),
         ...listErrors(problem),
+      },
+    }),
+    '/lists/operations/{name}': get({
+      operationId: 'GetOperationSchema',
+      summary: 'Get the fields of an operation',
+      description: 'The body schema of a named operation the policy grants the caller in some tenant.',
+      parameters: [
+        {
+          name: 'name',
+          in: 'path',
+          required: true,
+          type: 'string',
+          'x-ms-summary': 'Operation',
+          description: 'Operation name.',
+        },
+      ],
+      responses: {
+        '200': {
+          description: 'The operation and its body schema.',
+          schema: {
+            type: 'object',
+            properties: {
+              name: text('Name'),
+              operationId: text('Operation id'),
+              summary: text('Summary'),
+              description: text('Description'),
+              schema: { type: 'object', 'x-ms-summary': 'Body schema' },
+            },
+          },
+        },
+        '401': problem('Missing or invalid bearer token.'),
+        '403': problem('No rule grants the caller this operation in any tenant.'),
+        '404': problem('Unknown operation.'),
       },
     }),
     '/lists/mailboxes': get({
@@ -238,7 +271,8 @@ function readStatus(commandStatus: Json): Json {
   return status;
 }
 
-function addDropdowns(schema: Json): void {
+/** Dropdowns on the tenant, mailbox and group fields of a request schema, HTML on message fields (in place). */
+export function addDropdowns(schema: Json): void {
   const properties = (schema.properties ?? {}) as Record<string, Json>;
   // Copies: document.ts shares some property objects between definitions.
   for (const [name, property] of Object.entries(properties)) {
@@ -300,18 +334,11 @@ export function addConnectorFeatures(document: Json, metadata: ConnectorMetadata
           required: true,
           schema: {
             type: 'object',
-            required: ['tenant'],
-            additionalProperties: true,
             description: "The tenant and the operation's fields, e.g. identity and user.",
-            properties: {
-              tenant: {
-                type: 'string',
-                maxLength: 256,
-                'x-ms-summary': 'Tenant',
-                description: 'Tenant id or initial domain of a tenant the gateway manages.',
-                'x-ms-visibility': 'important',
-                'x-ms-dynamic-values': dynamicTenant,
-              },
+            'x-ms-dynamic-schema': {
+              operationId: 'GetOperationSchema',
+              parameters: { name: { parameter: 'name' } },
+              'value-path': 'schema',
             },
           },
         },

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { OPERATIONS, type OperationDefinition } from '../operations/catalog';
-import { addConnectorFeatures } from './connector';
+import { addConnectorFeatures, addDropdowns } from './connector';
 
 export interface OpenApiOptions {
   /** Host (and port) the connector calls, e.g. "exo-gateway.azurewebsites.net". */
@@ -64,6 +64,16 @@ function requestDefinition(operation: OperationDefinition, example: Json): Json 
     required: ['tenant', ...(((input.required as string[] | undefined) ?? []) as string[])],
     example,
   };
+}
+
+/**
+ * The body schema of one operation as the connector shows it (dropdowns, HTML messages): what
+ * "Run a named operation" asks for once its operation is picked (x-ms-dynamic-schema).
+ */
+export function operationRequestSchema(operation: OperationDefinition): Json {
+  const schema = requestDefinition(operation, { tenant: 'contoso.onmicrosoft.com', ...operation.example });
+  addDropdowns(schema);
+  return schema;
 }
 
 const COMMAND_STATUS: Json = {

@@ -22,7 +22,7 @@ import type { TenantConfig } from '../config/tenant';
 import { callerKey, type Caller } from '../core/caller';
 import { GatewayError } from '../core/errors';
 import type { Logger } from '../observability/logger';
-import { OPERATIONS, recipientFields, type RecipientField } from '../operations/catalog';
+import { OPERATIONS, recipientFields, type OperationDefinition, type RecipientField } from '../operations/catalog';
 import {
   grantedOperations,
   listingNeedsDirectory,
@@ -83,6 +83,13 @@ interface CachedRead {
 
 const str = (v: unknown) => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
 
+const describeOperation = (o: OperationDefinition): OperationItem => ({
+  name: o.name,
+  operationId: o.operationId,
+  summary: o.summary,
+  description: o.description,
+});
+
 /** Operations that have `field` among their recipient fields. */
 function operationsWith(field: RecipientField): string[] {
   return OPERATIONS.filter((o) => recipientFields(o).includes(field)).map((o) => o.name);
@@ -115,12 +122,40 @@ export class DirectoryLists {
       ),
     );
     await this.decided(caller, tenant, 'operations', granted.size > 0);
-    return OPERATIONS.filter((o) => granted.has(o.name)).map((o) => ({
-      name: o.name,
-      operationId: o.operationId,
-      summary: o.summary,
-      description: o.description,
-    }));
+    return OPERATIONS.filter((o) => granted.has(o.name)).map(describeOperation);
+  }
+
+  /**
+   * The operations granted to the caller in any of `all` tenants (the operation dropdown of "Run a
+   * named operation", picked before the tenant); Policy.Denied when there are none.
+   */
+  async operationsAnywhere(caller: Caller, all: readonly TenantConfig[]): Promise<OperationItem[]> {
+    const granted = this.grantedAnywhere(caller, all);
+    await this.decidedWithoutTenant(caller, 'operations', granted.size > 0);
+    return OPERATIONS.filter((o) => granted.has(o.name)).map(describeOperation);
+  }
+
+  /** One operation the caller is granted in some tenant (Operation.Unknown, or Policy.Denied). */
+  async operation(caller: Caller, name: string, all: readonly TenantConfig[]): Promise<OperationDefinition> {
+    const operation = OPERATIONS.find((o) => o.name === name.toLowerCase());
+    if (!operation)
+      throw new GatewayError('Operation.Unknown', { detail: `There is no operation named ${name.slice(0, 80)}.` });
+    await this.decidedWithoutTenant(
+      caller,
+      `operation ${operation.name}`,
+      this.grantedAnywhere(caller, all).has(operation.name),
+    );
+    return operation;
+  }
+
+  private grantedAnywhere(caller: Caller, all: readonly TenantConfig[]): Set<string> {
+    const names = OPERATIONS.map((o) => o.name);
+    return new Set(all.flatMap((tenant) => grantedOperations(this.o.policy(), { caller, tenant }, names)));
+  }
+
+  /** Like decided(), for a list of no one tenant: audited under the caller's own tenant. */
+  private decidedWithoutTenant(caller: Caller, what: string, allowed: boolean): Promise<void> {
+    return this.decided(caller, { tenantId: caller.tenantId ?? 'none', domain: '' }, what, allowed);
   }
 
   /** Mailboxes the caller may give as `field` (identity, user or member) in `tenant`. */
@@ -168,10 +203,16 @@ export class DirectoryLists {
   }
 
   /** Audits the listing decision; throws Policy.Denied when no operation the list serves is granted. */
-  private async decided(caller: Caller, tenant: TenantConfig, what: string, allowed: boolean): Promise<void> {
+  private async decided(
+    caller: Caller,
+    tenant: Pick<TenantConfig, 'tenantId' | 'domain'>,
+    what: string,
+    allowed: boolean,
+  ): Promise<void> {
+    const where = tenant.domain ? `in tenant ${tenant.domain}` : 'in any tenant';
     const reason = allowed
       ? `Listing ${what} allowed: some rule grants an operation that uses it.`
-      : `No policy rule grants ${caller.kind} ${caller.id} an operation in tenant ${tenant.domain} that uses ${what}, so it may not list them.`;
+      : `No policy rule grants ${caller.kind} ${caller.id} an operation ${where} that uses ${what}, so it may not list them.`;
     await this.o.audit.append({
       event: 'policy',
       tenantId: tenant.tenantId,

@@ -228,6 +228,7 @@ async function badTokens(): Promise<Array<[string, string | undefined]>> {
 /** The connector's dropdown lists (GET), with valid queries. */
 const LIST_PATHS = [
   '/api/lists/tenants',
+  '/api/lists/operations/grant-full-access',
   '/api/lists/operations?tenant=contoso.onmicrosoft.com',
   '/api/lists/mailboxes?tenant=contoso.onmicrosoft.com&field=user',
   '/api/lists/groups?tenant=contoso.onmicrosoft.com',
@@ -366,6 +367,8 @@ async function corpus(): Promise<FuzzCase[]> {
     });
     cases.push({ label: `${label} → GET me`, method: 'GET', path: '/api/me', headers: auth, expect: [403] });
     // The connector's dropdowns of either tenant: no rule matches a tenant-B caller (lists/tenants would be an empty 200).
+    for (const list of ['/api/lists/operations', '/api/lists/operations/grant-full-access'])
+      cases.push({ label: `${label} → GET ${list}`, method: 'GET', path: list, headers: auth, expect: [403] });
     for (const list of LIST_PATHS.filter((l) => l.includes('tenant=')))
       for (const tenant of ['contoso.onmicrosoft.com', 'fabrikam.onmicrosoft.com'])
         cases.push({
@@ -741,6 +744,22 @@ async function corpus(): Promise<FuzzCase[]> {
       expect: [422],
     });
   }
+  // An operation's fields: only known operations, and only those granted to the caller somewhere.
+  for (const name of [...HOSTILE_STRINGS.filter((v) => v.trim() && v.length < 400), 'Convert-To-Shared '])
+    cases.push({
+      label: `operation schema of ${name.slice(0, 30)}`,
+      method: 'GET',
+      path: `/api/lists/operations/${encodeURIComponent(name)}`,
+      headers: { authorization: `Bearer ${flow}` },
+      expect: [404],
+    });
+  cases.push({
+    label: 'operation schema of an operation the flow is not granted',
+    method: 'GET',
+    path: '/api/lists/operations/convert-to-shared',
+    headers: { authorization: `Bearer ${flow}` },
+    expect: [403],
+  });
   for (const list of ['/api/lists/mailboxes', '/api/lists/groups'])
     cases.push({
       label: `${list} search over 256 characters`,

@@ -64,6 +64,36 @@ describe('GET /api/lists/*', () => {
     expect(denied.body).toMatchObject({ rule: 'default-deny' });
   });
 
+  it('operations without a tenant, and one operation\'s fields for "Run a named operation"', async () => {
+    const anywhere = await list('/api/lists/operations', flow);
+    expect(anywhere.status).toBe(200);
+    expect((anywhere.body.value as unknown[]).length).toBe(OPERATIONS.length - 1);
+
+    const fields = await list('/api/lists/operations/grant-full-access', flow);
+    expect(fields.status).toBe(200);
+    const schema = fields.body.schema as { required: string[]; properties: Record<string, Record<string, unknown>> };
+    expect(schema.required).toEqual(['tenant', 'identity', 'user']);
+    expect(schema.properties.user!['x-ms-dynamic-values']).toMatchObject({
+      operationId: 'ListMailboxes',
+      parameters: { field: { value: 'user' } },
+    });
+    // The schema describes what the API accepts: its example is accepted as is.
+    const example = (schema as unknown as { example: Record<string, unknown> }).example;
+    const posted = await gw.post('/api/operations/grant-full-access', example, { token: flow });
+    expect(posted.status).toBe(202);
+    await gw.waitFor(posted.headers.get('location')!, 20_000, flow);
+    const revoked = await gw.post(
+      '/api/operations/revoke-full-access',
+      { ...example, autoMapping: undefined },
+      { token: flow },
+    );
+    await gw.waitFor(revoked.headers.get('location')!, 20_000, flow);
+
+    const denied = await list('/api/lists/operations/convert-to-shared', flow);
+    expect(denied.status).toBe(403);
+    expect((await list('/api/lists/operations/no-such-operation', flow)).status).toBe(404);
+  });
+
   it('mailboxes: filtered by the constraint on the field the dropdown fills', async () => {
     const identity = await list('/api/lists/mailboxes?tenant=contoso.onmicrosoft.com', flow);
     expect(identity.status).toBe(200);

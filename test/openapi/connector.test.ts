@@ -176,8 +176,14 @@ describe('npm run connector', () => {
       if (request.properties.group)
         expect(request.properties.group['x-ms-dynamic-values'].operationId).toBe('ListGroups');
     }
+    // "Run a named operation": the operation from a list, then its fields from the operation's schema.
     const run = definition.paths['/operations/{name}'].post;
     expect(run.parameters[0]['x-ms-dynamic-values'].operationId).toBe('ListOperations');
+    const dynamicSchema = run.parameters[1].schema['x-ms-dynamic-schema'];
+    const schemaOperation = byId.get(dynamicSchema.operationId)!;
+    expect(schemaOperation['x-ms-visibility']).toBe('internal');
+    expect(schemaOperation.parameters.map((p: Json) => p.name)).toEqual(Object.keys(dynamicSchema.parameters));
+    expect(schemaOperation.responses['200'].schema.properties[dynamicSchema['value-path']]).toBeDefined();
   });
 
   it('types the read operation result and marks auto-reply messages as HTML', () => {
