@@ -8,14 +8,14 @@
  *     on the field the dropdown fills (identity, user, member, group), directory constraints
  *     (ownedByCaller, join/depart restrictions) included.
  * A caller with no operation using that field in the tenant is denied (Policy.Denied), and every
- * list request's decision is in the audit trail like any other.
+ * list of operations, mailboxes or groups is a decision in the audit trail like any other.
  *
  * Cost: a designer opens a dropdown many times and every maker of a tenant sees the same
  * directory, so the tenant's mailbox and group lists are read once per `ttlMs` (default 60 s)
  * with one Get- cmdlet each, holding a read slot of the tenant (ExchangeReader), shared by all
  * callers and by concurrent requests; a failed read is not kept. The policy filter runs on every
  * request, so a policy edit shows at once. At most `maxItems` recipients are read: when Exchange
- * has more, the answer says so (`complete: false`) and `search` narrows it.
+ * has more, the answer says so (`complete: false`; `search` filters only what was read).
  */
 import type { AuditLog } from '../commands/audit';
 import type { TenantConfig } from '../config/tenant';
