@@ -24,6 +24,13 @@ import { eventsWorkerPoisonFunction } from './events-worker-poison';
 import { eventsStatusFunction } from './events-status';
 import { portalFunction } from './portal';
 import { meFunction } from './me';
+import {
+  listGroupsFunction,
+  listMailboxesFunction,
+  listOperationsFunction,
+  listTenantsFunction,
+  operationSchemaFunction,
+} from './lists';
 
 export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
@@ -72,5 +79,10 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     eventsStatusFunction(services),
     portalFunction(services),
     meFunction(services),
+    listTenantsFunction(services),
+    listOperationsFunction(services),
+    operationSchemaFunction(services),
+    listMailboxesFunction(services),
+    listGroupsFunction(services),
   ].map(withInvocationTrace);
 }

@@ -54,6 +54,7 @@ import { EventWebhookAuth } from '../http/event-webhooks';
 import { loadRulesFile, RulesSource, type RulesDocument } from '../events/rules';
 import { ExchangeReader } from '../selfservice/exchange-reader';
 import { ExchangeGroupDirectory } from '../selfservice/group-directory';
+import { DirectoryLists } from '../selfservice/directory-lists';
 import { SelfServiceOverview } from '../selfservice/overview';
 import { CachedSelfServiceOverview } from '../selfservice/overview-cache';
 import { TenantThrottle, watchThrottling } from '../selfservice/tenant-throttle';
@@ -92,6 +93,8 @@ export interface AppServices {
   selfService(): CachedSelfServiceOverview;
   /** Who may deliver events (Event Grid's Entra tokens, Graph's clientState and validationTokens). */
   eventAuth(): EventWebhookAuth;
+  /** The connector's dropdowns: tenants, operations, mailboxes and groups the policy lets a caller pick (briefly cached reads). */
+  lists(): DirectoryLists;
 }
 
 export interface AppServicesOverrides {
@@ -266,6 +269,9 @@ export function createAppServices(
       }),
   );
   const selfService = lazy(() => new CachedSelfServiceOverview(new SelfServiceOverview(reader())));
+  const lists = lazy(
+    () => new DirectoryLists({ reader: reader(), policy: () => policySource().current(), audit: audit(), logger }),
+  );
   const rateLimiter = lazy(() => new CallerRateLimiter({ policy: () => policySource().current(), logger }));
 
   let readyPromise: Promise<void> | undefined;
@@ -464,6 +470,7 @@ export function createAppServices(
     rules,
     selfService,
     eventAuth,
+    lists,
     async close() {
       try {
         await slots().close();

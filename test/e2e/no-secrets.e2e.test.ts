@@ -1,12 +1,13 @@
 /**
  * No secret in any log line or telemetry item: realistic flows through local host processes at
  * LOG_LEVEL=debug — certificate and client-secret tenants that work, callers with bad tokens,
- * a vault that answers 403, an app whose token Exchange refuses (401), diagnostics — with
- * Application Insights export to a loopback server. Every byte the processes write to stdout
- * and stderr, and every telemetry body posted (spans, metrics and the exported log records), is
- * searched for the sandbox's secrets: client secrets, the Key Vault secret values (PFX base64,
- * PEM key and certificate, the parameter sealing key), bearer tokens and client assertions (any
- * JWT), and the passwords of commands that carried them (Set-Mailbox -Password, NewPassword /
+ * a vault that answers 403, an app whose token Exchange refuses (401), diagnostics, the
+ * connector's dropdown lists — with Application Insights export to a loopback server. Every
+ * byte the processes write to stdout and stderr, and every telemetry body posted (spans, metrics
+ * and the exported log records), is searched for the sandbox's secrets: client secrets, the Key
+ * Vault secret values (PFX base64, PEM key and certificate, the parameter sealing key), bearer
+ * tokens and client assertions (any JWT), and the passwords of commands that carried them
+ * (Set-Mailbox -Password, NewPassword /
  * OldPassword: issue 16 finding 11).
  */
 import type { ChildProcess } from 'node:child_process';
@@ -164,6 +165,10 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
     ).status,
   ).toBe(401);
   expect((await first.call('/api/diagnostics/contoso.onmicrosoft.com')).status).toBeLessThan(500);
+  // The connector's dropdown lists read Exchange synchronously (a read slot, the tenant's token).
+  for (const list of ['mailboxes?field=user&', 'groups?'])
+    expect((await first.call(`/api/lists/${list}tenant=fabrikam.onmicrosoft.com`)).status).toBe(200);
+  expect((await first.call('/api/lists/tenants', {}, forged)).status).toBe(401);
   expect((await first.call('/api/health', {}, null)).status).toBe(200);
   await first.stop();
 
