@@ -15,7 +15,7 @@ const examples = { TENANTS_FILE: 'config/tenants.example.json', POLICY_FILE: 'co
 describe('deploy config check', () => {
   it('passes the example files and says who deploys and where alerts go', () => {
     expect(checkDeployConfig(examples, root)).toMatch(
-      /^deploy config ok: 1 tenant\(s\) \(contoso\.onmicrosoft\.com\), \d+ policy rule\(s\), no event rules, deployer User, alerts notify nobody/,
+      /^deploy config ok: 2 tenant\(s\) \(fabrikam\.onmicrosoft\.com, contoso\.onmicrosoft\.com\), \d+ policy rule\(s\), no event rules, deployer User, alerts notify nobody/,
     );
     expect(
       checkDeployConfig(
