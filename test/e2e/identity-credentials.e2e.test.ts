@@ -144,5 +144,19 @@ describe('with the credentials right', () => {
       expect(report.ok).toBe(true);
     }
     expect(credentialReads()).toBe(0);
+
+    // The audit trail records each token the gateway obtained: its kind, the app, never a version or thumbprint.
+    const day = new Date().toISOString().slice(0, 10);
+    for (const [tenantId, kind, clientId] of [
+      [FABRIKAM, 'federatedIdentity', FEDERATED_APP.appId],
+      [CONTOSO, 'managedIdentity', gw.cloud.context.directory.seed.managedIdentity.clientId],
+    ]) {
+      const tokens = (await gw.services.audit().forTenantDay(tenantId!, day)).filter((e) => e.event === 'token');
+      expect(tokens.length).toBeGreaterThan(0);
+      for (const entry of tokens) {
+        expect(entry).toMatchObject({ clientId, detail: expect.stringMatching(new RegExp(`^${kind}, expires `)) });
+        expect(entry.thumbprint).toBeUndefined();
+      }
+    }
   }, 120_000);
 });
