@@ -145,6 +145,13 @@ describe('with the credentials right', () => {
     }
     expect(credentialReads()).toBe(0);
 
+    // Health: no vault to reach, no certificate to watch, and Exchange accepts both tenants' apps.
+    const health = await gw.get('/api/health', null);
+    const body = (await health.json()) as { dependencies: Record<string, { status: string; detail: string }> };
+    expect(health.status).toBe(200);
+    expect(body.dependencies.exchangeAccess?.status).toBe('up');
+    expect(body.dependencies.keyVault).toMatchObject({ status: 'up', detail: expect.stringMatching(/^0 vault/) });
+
     // The audit trail records each token the gateway obtained: its kind, the app, never a version or thumbprint.
     const day = new Date().toISOString().slice(0, 10);
     for (const [tenantId, kind, clientId] of [
