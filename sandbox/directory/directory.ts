@@ -307,7 +307,10 @@ export class SandboxDirectory {
     const app = this.app(appId);
     const existing = app && this.federatedCredentialsByApp.get(app.appId)?.find((f) => f.name === name);
     if (!app || !existing) throw new Error(`No federated credential '${name}' on app '${appId}'`);
-    Object.assign(existing, changes, changes.audiences ? { audiences: [...changes.audiences] } : {});
+    // A changed credential replicates like a new one (entra.credentials.propagationMs).
+    Object.assign(existing, changes, changes.audiences ? { audiences: [...changes.audiences] } : {}, {
+      addedAt: Date.now(),
+    });
     return { ...existing };
   }
 

@@ -34,8 +34,12 @@ const tenantSchema = z.strictObject({
   clientId: guid,
   credential: z.union(
     [
-      z.strictObject({ certificate: reference.extend({ passwordSecretName: secretName.optional() }) }),
-      z.strictObject({ clientSecret: reference }),
+      // `kind` is optional for the two Key Vault kinds (their key says it) and required for the others.
+      z.strictObject({
+        kind: z.literal('certificate').optional(),
+        certificate: reference.extend({ passwordSecretName: secretName.optional() }),
+      }),
+      z.strictObject({ kind: z.literal('clientSecret').optional(), clientSecret: reference }),
       z.strictObject({ kind: z.literal('managedIdentity'), systemAssigned: z.boolean().optional() }),
       z.strictObject({
         kind: z.literal('federatedIdentity'),

@@ -8,11 +8,13 @@ export interface KeyVaultReference {
 
 export type TenantCredential =
   | {
+      /** Optional: the key below already says which kind this is. */
+      kind?: 'certificate';
       certificate: KeyVaultReference & {
         /** Name of a Key Vault secret holding the PFX password, for imported PFX files that have one. */ passwordSecretName?: string;
       };
     }
-  | { clientSecret: KeyVaultReference }
+  | { kind?: 'clientSecret'; clientSecret: KeyVaultReference }
   | ManagedIdentityCredentialConfig
   | FederatedIdentityCredentialConfig;
 

@@ -90,6 +90,32 @@ describe('tenant registry', () => {
     expect(credentialKind(tenant().credential as never)).toBe('certificate');
   });
 
+  it('takes an explicit kind on the Key Vault kinds too, and refuses one that contradicts the key', () => {
+    const registry = parseTenantRegistry(
+      [
+        tenant({
+          credential: { kind: 'clientSecret', clientSecret: { vaultUrl: 'https://kv.vault.azure.net', name: 's' } },
+        }),
+      ],
+      't.json',
+    );
+    const credential = registry.list()[0]!.credential;
+    expect(credentialKind(credential)).toBe('clientSecret');
+    expect(keyVaultReference(credential)).toEqual({ vaultUrl: 'https://kv.vault.azure.net/', name: 's' });
+    expect(
+      problems(() =>
+        parseTenantRegistry(
+          [
+            tenant({
+              credential: { kind: 'clientSecret', certificate: { vaultUrl: 'https://kv.vault.azure.net', name: 'c' } },
+            }),
+          ],
+          'x.json',
+        ),
+      )[0],
+    ).toMatch(/^tenants\[0\]\.credential/);
+  });
+
   it('names the field of a bad identity credential', () => {
     expect(
       problems(() =>

@@ -158,6 +158,18 @@ describe('workload identity federation', () => {
     expect(error.message).toMatch(/case/);
   });
 
+  it('a credential added or changed moments ago is not honoured until it has replicated (propagationMs)', async () => {
+    cloud.entra.configureCredentials({ propagationMs: 60_000 });
+    try {
+      cloud.context.directory.updateFederatedIdentityCredential(app, original.name, { subject: original.subject });
+      const error = await failure(tenant('federatedIdentity', FABRIKAM));
+      expect(error).toMatchObject({ code: 'Token.FederationMismatch', aadsts: '70021' });
+    } finally {
+      cloud.entra.configureCredentials({ propagationMs: 0 });
+    }
+    expect((await tokens(tenant('federatedIdentity', FABRIKAM)).getToken()).token).toBeTruthy();
+  });
+
   it('an app without any federated credential is AADSTS70021', async () => {
     cloud.context.directory.removeFederatedIdentityCredential(app, original.name);
     const error = await failure(tenant('federatedIdentity', FABRIKAM));
