@@ -532,8 +532,11 @@ export class EntraEmulator implements Emulator {
       }
       if (typeof claims.xms_mirid !== 'string') return fail(aad.onlyManagedIdentityTokens());
     } else if (!credentials.some((f) => f.issuer === iss)) {
-      // The sandbox knows no other identity provider: nothing to fetch its keys from.
       return fail(aad.federatedIssuerMismatch(iss));
+    } else {
+      // A credential names an outside issuer, but the sandbox knows no other identity provider:
+      // it cannot fetch its keys, so it never accepts such an assertion unverified (assumed code).
+      return fail(aad.assertionInvalid(`The signing keys of issuer '${iss}' could not be retrieved.`));
     }
     const byIssuer = credentials.filter((f) => f.issuer === iss);
     if (!byIssuer.length) return fail(aad.federatedIssuerMismatch(iss));

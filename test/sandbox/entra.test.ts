@@ -603,6 +603,24 @@ describe('sandbox workload identity federation (federated identity credentials)'
     expect(await exchange(forged)).toMatchObject({ status: 401, body: { error_codes: [700027] } });
   });
 
+  it('never accepts an assertion of an outside issuer unverified, even when a credential names that issuer', async () => {
+    const issuer = 'https://oidc.example.test/v2.0';
+    await control('POST', path, {
+      name: 'outside',
+      issuer,
+      subject: 'workload',
+      audiences: ['api://AzureADTokenExchange'],
+    });
+    try {
+      const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const now = Math.floor(Date.now() / 1000);
+      const unsigned = `${part({ alg: 'RS256', typ: 'JWT' })}.${part({ iss: issuer, sub: 'workload', aud: 'api://AzureADTokenExchange', iat: now, exp: now + 600 })}.${Buffer.from('x').toString('base64url')}`;
+      expect(await exchange(unsigned)).toMatchObject({ status: 401, body: { error_codes: [700027] } });
+    } finally {
+      await control('DELETE', `${path}/outside`);
+    }
+  });
+
   it('manages credentials as Graph does: unique name and issuer+subject, at most 20, PATCH and DELETE', async () => {
     const base = { issuer: 'https://issuer.example/v2.0', audiences: ['api://AzureADTokenExchange'] };
     const added = await control('POST', path, { name: 'extra-1', subject: 's1', ...base });
