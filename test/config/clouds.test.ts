@@ -3,7 +3,13 @@
  * the cloud, whose Exchange endpoint and token scope are the defaults, and whose v1 issuers are
  * the only ones accepted besides the authority's own.
  */
-import { cloudOfAuthority, exchangeResourceOf, isMicrosoftAuthority, tokenIssuers } from '../../shared/config/clouds';
+import {
+  cloudOfAuthority,
+  exchangeResourceOf,
+  isMicrosoftAuthority,
+  tokenExchangeAudienceOf,
+  tokenIssuers,
+} from '../../shared/config/clouds';
 import { readSettings } from '../../shared/config/settings';
 
 const base = {
@@ -98,5 +104,17 @@ describe('cloud settings', () => {
     expect(exchangeResourceOf('https://partner.outlook.cn:8443')).toBe('https://partner.outlook.cn');
     expect(exchangeResourceOf('https://outlook.localhost:8443')).toBeUndefined();
     expect(cloudOfAuthority('https://LOGIN.MICROSOFTONLINE.US')?.name).toBe('AzureUSGovernment');
+  });
+});
+
+describe('token exchange audience (federated credential)', () => {
+  it.each([
+    ['https://login.microsoftonline.com', 'api://AzureADTokenExchange'],
+    ['https://login.microsoftonline.us', 'api://AzureADTokenExchangeUSGov'],
+    ['https://login.chinacloudapi.cn', 'api://AzureADTokenExchangeChina'],
+    ['https://login.partner.microsoftonline.cn', 'api://AzureADTokenExchangeChina'],
+    ['https://login.localhost:8443', 'api://AzureADTokenExchange'],
+  ])('%s → %s', (authority, audience) => {
+    expect(tokenExchangeAudienceOf(authority)).toBe(audience);
   });
 });
