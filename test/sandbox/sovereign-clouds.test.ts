@@ -9,6 +9,10 @@ import { startTestCloud } from '../support/sandbox';
 import { recordHostLookups, type HostRecorder } from '../support/dns';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { SANDBOX_CLOUDS } from '../../sandbox/cloud/types';
+import { FEDERATED_APP } from '../../sandbox/directory/seed';
+import { identityTenant } from '../../sandbox/directory/tenants-file';
+import { parseTenantRegistry } from '../../shared/config/tenant-registry';
+import { createExchangeTokenSource } from '../../shared/credentials/token-sources';
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 let recorder: HostRecorder;
@@ -76,5 +80,41 @@ describe('sandbox as China (21Vianet)', () => {
     });
     expect((await invoke(commercial)).status).toBe(401);
     expect([...recorder.hosts]).toEqual(expect.arrayContaining(['login.chinacloudapi.cn', 'partner.outlook.cn']));
+  });
+
+  it("federated credential: the identity's assertion carries China's token exchange audience, which the gateway asks for by default", async () => {
+    const saved = { endpoint: process.env.IDENTITY_ENDPOINT, header: process.env.IDENTITY_HEADER };
+    process.env.IDENTITY_ENDPOINT = cloud.endpoints.identityEndpoint;
+    process.env.IDENTITY_HEADER = cloud.endpoints.identityHeader;
+    try {
+      expect(cloud.context.directory.federatedIdentityCredentials(FEDERATED_APP.appId)[0]).toMatchObject({
+        issuer: `${cloud.endpoints.authorityHost}/${CONTOSO}/v2.0`,
+        audiences: ['api://AzureADTokenExchangeChina'],
+      });
+      const [tenant] = parseTenantRegistry(
+        [identityTenant(cloud.context.directory.seed, 'federatedIdentity', 'contoso.onmicrosoft.com')],
+        't',
+      ).list();
+      const tokens = createExchangeTokenSource(tenant!, {
+        keyVaultSource: () => {
+          throw new Error('no Key Vault for this kind');
+        },
+        authorityHost: cloud.endpoints.authorityHost,
+        scope: 'https://partner.outlook.cn/.default',
+      });
+      const token = (await tokens.getToken()).token;
+      expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())).toMatchObject({
+        aud: 'https://partner.outlook.cn',
+        appid: FEDERATED_APP.appId,
+      });
+      expect((await invoke(token)).status).toBe(200);
+    } finally {
+      for (const [k, v] of [
+        ['IDENTITY_ENDPOINT', saved.endpoint],
+        ['IDENTITY_HEADER', saved.header],
+      ] as const)
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+    }
   });
 });
