@@ -253,6 +253,13 @@ export function createAppServices(
         sessions: sessions(),
         monitor: certificates(),
         exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, ''),
+        cloud: {
+          ...settings().cloud,
+          authorityHost: settings().AZURE_AUTHORITY_HOST,
+          exchange: settings().EXO_ADMIN_API_URL,
+          exchangeV2: settings().EXO_ADMIN_API_V2_URL,
+          compliance: settings().EXO_COMPLIANCE_URL,
+        },
       }),
   );
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
