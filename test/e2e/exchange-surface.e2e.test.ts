@@ -106,7 +106,10 @@ describe('Security & Compliance cmdlets through /api/commands', () => {
 
   it('fail with the remediation when the app has no compliance role (Fabrikam), without retrying', async () => {
     const done = await run({ tenant: FABRIKAM, cmdlet: 'Get-ComplianceSearch', parameters: {} });
-    expect(done).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(done).toMatchObject({ status: 'failed', attempts: 1, error: { category: 'auth' } });
+    expect(String((done.error as { remediation?: string }).remediation)).toMatch(
+      /compliance role.*Compliance Administrator/,
+    );
     expect(gw.cloud.compliance.ran.some((r) => r.tenantId === FABRIKAM)).toBe(false);
   });
 });
