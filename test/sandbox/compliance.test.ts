@@ -167,6 +167,29 @@ describe('sandbox Security & Compliance', () => {
   });
 });
 
+describe('sandbox control plane: compliance regions', () => {
+  it('moves a tenant over HTTP and reports its region, answer and counters; refuses bad input', async () => {
+    const url = `${cloud.endpoints.control}/compliance/regions/fabrikam.onmicrosoft.com`;
+    const moved = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ region: 'aus02b', movedAnswer: 404 }),
+    });
+    expect(moved.status).toBe(200);
+    expect(await moved.json()).toMatchObject({ region: 'aus02b', movedAnswer: 404, stats: { misdirected: 0 } });
+    expect(cloud.compliance.region(FABRIKAM)).toBe('aus02b');
+    cloud.compliance.movedAnswer = 421;
+    const bad = await fetch(url, { method: 'POST', body: JSON.stringify({ region: 'not a region' }) });
+    expect(bad.status).toBe(400);
+    const badAnswer = await fetch(url, {
+      method: 'POST',
+      body: JSON.stringify({ region: 'aus03b', movedAnswer: 500 }),
+    });
+    expect(badAnswer.status).toBe(400);
+    expect(cloud.compliance.region(FABRIKAM)).toBe('aus02b');
+  });
+});
+
 describe('sandbox Admin API v2.0', () => {
   const v2 = (endpoint: string, tenant = CONTOSO) => `${cloud.endpoints.exchange}/adminapi/v2.0/${tenant}/${endpoint}`;
   const anchor = `APP:SystemMailbox{bb558c35-97f1-4cb9-8ff7-d53741dc928c}@${CONTOSO}`;
