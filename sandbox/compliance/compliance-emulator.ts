@@ -1,5 +1,5 @@
 /**
- * The sandbox's Security & Compliance (IPPS) admin API (docs/fidelity.md facts §17):
+ * The sandbox's Security & Compliance (IPPS) admin API (docs/fidelity.md §15, facts §18):
  *
  * - The global host (`ps.compliance.localhost`, or the sovereign cloud's) runs nothing: every
  *   authenticated request for a tenant is answered `302` with a `Location` on the tenant's

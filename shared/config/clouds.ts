@@ -17,7 +17,7 @@
  * and base URLs"). Security & Compliance hosts: Connect-IPPSSession -ConnectionUri values
  * (MicrosoftDocs/office-docs-powershell, Connect-IPPSSession.md); resource
  * https://ps.compliance.protection.outlook.com (KelvinTegelaar/CIPP-API New-ExoRequest.ps1). See
- * docs/fidelity.md facts §16 and §17.
+ * docs/fidelity.md §15 and facts §16, §18.
  *
  * EXO_CLOUD names one of these clouds outright (Global, USGovGCCHigh, USGovDoD, China); without
  * it the cloud is the one AZURE_AUTHORITY_HOST names. Explicit settings always win.

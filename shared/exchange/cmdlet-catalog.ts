@@ -3,7 +3,7 @@
  * their types (for the cmdlets the named operations, the portal and the event readers use, and
  * the common reads; others list the parameters most used), and the Admin API v2.0 endpoint a
  * cmdlet has, with the parameters that endpoint takes (learn.microsoft.com/exchange/reference/
- * admin-api-endpoints-reference and each endpoint's page; docs/fidelity.md facts §17).
+ * admin-api-endpoints-reference and each endpoint's page; docs/fidelity.md §15, facts §18).
  *
  * A cmdlet outside this list is refused before anything is stored (422 naming the families):
  * sent to the wrong endpoint it would only fail as "not recognized" after a queue trip, and a

@@ -1,6 +1,6 @@
 /**
  * Each tenant's Security & Compliance region, as the global compliance host's redirect names it
- * (docs/fidelity.md facts §17): asked once per tenant, kept in a table every instance shares, used
+ * (docs/fidelity.md §15, facts §18): asked once per tenant, kept in a table every instance shares, used
  * until it expires (COMPLIANCE_REGION_TTL_MINUTES), and forgotten at once when the regional host
  * answers as if the tenant were not there (a redirect, 404 or 421 — the tenant moved).
  *

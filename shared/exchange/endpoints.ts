@@ -1,5 +1,5 @@
 /**
- * The Exchange-family endpoints the gateway sends cmdlets to, as data (docs/fidelity.md facts §17).
+ * The Exchange-family endpoints the gateway sends cmdlets to, as data (docs/fidelity.md §15, facts §18).
  * A cmdlet belongs to one family (cmdlet-catalog.ts); the session sends it to that family's
  * endpoint, and a caller may not name another one.
  *

@@ -1,5 +1,5 @@
 /**
- * EXO_CLOUD presets (docs/fidelity.md facts §16, §17): one name sets the authority host, the
+ * EXO_CLOUD presets (docs/fidelity.md facts §16, §18): one name sets the authority host, the
  * Exchange, v2.0 and Security & Compliance hosts and both scopes; every explicit setting still
  * wins; without EXO_CLOUD the authority host names the cloud as before.
  */

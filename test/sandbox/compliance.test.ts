@@ -1,6 +1,6 @@
 /**
  * The sandbox's Security & Compliance endpoint and Admin API v2.0 endpoints, spoken to directly
- * with official MSAL tokens (docs/fidelity.md facts §17): what a client must get right, each
+ * with official MSAL tokens (docs/fidelity.md §15, facts §18): what a client must get right, each
  * answered as the harsher possibility where Microsoft's behaviour is not documented.
  */
 import { ConfidentialClientApplication } from '@azure/msal-node';

@@ -1,6 +1,6 @@
 /**
- * Sends a Security & Compliance request to the tenant's regional host (docs/fidelity.md facts
- * §17). Requests are built against the global compliance URL; this policy, innermost (it sees
+ * Sends a Security & Compliance request to the tenant's regional host (docs/fidelity.md §15,
+ * facts §18). Requests are built against the global compliance URL; this policy, innermost (it sees
  * the service's raw answers, before classification), puts the tenant's known region in front of
  * the host, or — none known, or expired — lets the global host answer with its redirect, reads
  * the region from it and sends the request again there. A regional host that redirects names
