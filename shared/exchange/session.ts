@@ -5,6 +5,12 @@
  * categorized ExchangeError. Every request goes through one pipeline (pipeline.ts): a 401 gets
  * one credential refresh and one retry there. Throttling and transient errors are NOT retried
  * here: the durable worker decides (queue delays survive crashes; sleeps do not).
+ *
+ * Each cmdlet goes to its endpoint family's endpoint (endpoints.ts, cmdlet-catalog.ts): Security &
+ * Compliance cmdlets through a second pipeline — the same policies, the compliance token, and the
+ * region policy innermost — anchored on the tenant's system mailbox by initial domain; for a
+ * tenant configured with `manageAsAppV2`, a cmdlet whose parameters fit its Admin API v2.0
+ * endpoint to that endpoint; everything else to InvokeCommand (alone or in a `$batch`).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger';
