@@ -398,6 +398,7 @@ export class EntraEmulator implements Emulator {
       this.ctx.directory,
       this.ctx.endpoints.keyVaultResource,
       this.ctx.endpoints.exchangeAudience,
+      this.ctx.endpoints.complianceAudience,
     );
     if (!info) return fail(aad.resourceNotFound(resource, tenant!.tenantId));
 
@@ -741,6 +742,7 @@ export class EntraEmulator implements Emulator {
         this.ctx.directory,
         this.ctx.endpoints.keyVaultResource,
         this.ctx.endpoints.exchangeAudience,
+        this.ctx.endpoints.complianceAudience,
       );
       if (!info) return fail(aad.resourceNotFound(resource, tenantId));
       const names = resourceScopes.map((s) => splitScope(s).name);
@@ -753,6 +755,7 @@ export class EntraEmulator implements Emulator {
         this.ctx.directory,
         this.ctx.endpoints.keyVaultResource,
         this.ctx.endpoints.exchangeAudience,
+        this.ctx.endpoints.complianceAudience,
       )!;
       granted = ['User.Read'];
     }

@@ -17,6 +17,7 @@ import { CertificateExpiryMonitor } from '../credentials/expiry-monitor';
 import { TenantDiagnostics } from '../diagnostics/diagnostics';
 import { ExchangeSessionPool } from '../exchange/session';
 import { ExchangeAccessMonitor } from '../exchange/access';
+import { TableComplianceRegionStore } from '../exchange/compliance-regions';
 import { AuditLog } from '../commands/audit';
 import { CommandLanes } from '../commands/lanes';
 import { CommandQueue } from '../commands/queue';
@@ -184,15 +185,18 @@ export function createAppServices(
     }
     return source;
   };
+  // One token provider per tenant and resource: Exchange, and Security & Compliance (its own
+  // resource, same app and credential).
   const providers = new Map<string, ExchangeTokenProvider>();
-  const tokensFor = (tenant: TenantConfig) => {
-    let provider = providers.get(tenant.tenantId);
+  const providerFor = (tenant: TenantConfig, scope: string) => {
+    const key = `${tenant.tenantId} ${scope}`;
+    let provider = providers.get(key);
     if (!provider) {
       provider = new ExchangeTokenProvider({
         tenant,
         source: sourceFor(tenant),
         authorityHost: settings().AZURE_AUTHORITY_HOST,
-        scope: settings().EXO_TOKEN_SCOPE,
+        scope,
         logger,
         onAcquire: (a) =>
           void audit()
@@ -205,16 +209,26 @@ export function createAppServices(
             })
             .catch(() => undefined),
       });
-      providers.set(tenant.tenantId, provider);
+      providers.set(key, provider);
     }
     return provider;
   };
+  const tokensFor = (tenant: TenantConfig) => providerFor(tenant, settings().EXO_TOKEN_SCOPE);
+  const complianceTokensFor = (tenant: TenantConfig) => providerFor(tenant, settings().EXO_COMPLIANCE_TOKEN_SCOPE);
   // What Exchange last said about each tenant's app, for /api/health.
   const access = new ExchangeAccessMonitor();
   const sessions = lazy(
     () =>
       new ExchangeSessionPool({
         baseUrl: settings().EXO_ADMIN_API_URL,
+        endpoints: {
+          exchangeV2: settings().EXO_ADMIN_API_V2_URL,
+          compliance: settings().EXO_COMPLIANCE_URL,
+          complianceScope: settings().EXO_COMPLIANCE_TOKEN_SCOPE,
+        },
+        complianceTokensFor,
+        complianceRegions: new TableComplianceRegionStore(storage().table(settings().COMPLIANCE_REGIONS_TABLE)),
+        complianceRegionTtlMs: settings().COMPLIANCE_REGION_TTL_MINUTES * 60_000,
         tokensFor,
         tokenScope: settings().EXO_TOKEN_SCOPE,
         timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000,
@@ -243,6 +257,13 @@ export function createAppServices(
         sessions: sessions(),
         monitor: certificates(),
         exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, ''),
+        cloud: {
+          ...settings().cloud,
+          authorityHost: settings().AZURE_AUTHORITY_HOST,
+          exchange: settings().EXO_ADMIN_API_URL,
+          exchangeV2: settings().EXO_ADMIN_API_V2_URL,
+          compliance: settings().EXO_COMPLIANCE_URL,
+        },
       }),
   );
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));

@@ -39,9 +39,26 @@ export interface DiagnosticsReport {
     credential: 'certificate' | 'clientSecret';
     vault: string;
   };
+  /** The Microsoft cloud in use and the endpoints the gateway calls there (EXO_CLOUD or AZURE_AUTHORITY_HOST). */
+  cloud?: DiagnosticsCloud;
   ok: boolean;
   checkedAt: string;
   steps: DiagnosticStep[];
+}
+
+export interface DiagnosticsCloud {
+  /** e.g. AzureChinaCloud */
+  name: string;
+  /** The EXO_CLOUD name of that cloud (Global, USGovGCCHigh, USGovDoD, China). */
+  preset: string;
+  /** What chose it: EXO_CLOUD, the authority host, or the default (commercial). */
+  from: string;
+  authorityHost: string;
+  exchange: string;
+  exchangeV2: string;
+  compliance: string;
+  /** Whether this tenant's cmdlets with a v2.0 endpoint go there (exchange.manageAsAppV2). */
+  adminApiV2?: boolean;
 }
 
 export interface TenantDiagnosticsOptions {
@@ -51,6 +68,8 @@ export interface TenantDiagnosticsOptions {
   monitor: CertificateExpiryMonitor;
   /** The resource Exchange tokens must be for (EXO_TOKEN_SCOPE without /.default). */
   exchangeAudience: string;
+  /** The cloud in use, shown on every report. */
+  cloud?: Omit<DiagnosticsCloud, 'adminApiV2'>;
   now?: () => number;
 }
 
@@ -293,6 +312,7 @@ export class TenantDiagnostics {
         credential: kind,
         vault: reference.vaultUrl,
       },
+      ...(this.o.cloud ? { cloud: { ...this.o.cloud, adminApiV2: tenant.exchange?.manageAsAppV2 === true } } : {}),
       ok: steps.every((s) => s.status === 'ok' || s.status === 'warning'),
       checkedAt: new Date((this.o.now ?? Date.now)()).toISOString(),
       steps,
@@ -306,6 +326,11 @@ export function formatReport(report: DiagnosticsReport): string {
   const lines = [
     `Tenant ${report.tenant.domain} (${report.tenant.tenantId}), app ${report.tenant.clientId}, ${report.tenant.credential} in ${report.tenant.vault}`,
   ];
+  const cloud = report.cloud;
+  if (cloud)
+    lines.push(
+      `Cloud ${cloud.preset} (${cloud.name}, from ${cloud.from}): Entra ID ${cloud.authorityHost}, Exchange ${cloud.exchange}, compliance ${cloud.compliance}, Admin API v2.0 ${cloud.adminApiV2 ? `in use at ${cloud.exchangeV2}` : 'not in use'}`,
+    );
   for (const step of report.steps) {
     lines.push(`  [${mark[step.status]}] ${step.name.padEnd(12)} ${step.detail}`);
     if (step.remediation && step.status !== 'ok') lines.push(`         fix: ${step.remediation}`);
