@@ -9,6 +9,7 @@ import { healthFunction } from './health';
 import { commandsSubmitFunction } from './commands-submit';
 import { operationsSubmitFunction } from './operations-submit';
 import { openApiFunction } from './openapi';
+import { cmdletsFunction } from './cmdlets';
 import { diagnosticsFunction } from './diagnostics';
 import { certificateMonitorFunction } from './certificate-monitor';
 import { commandsStatusFunction } from './commands-status';
@@ -65,6 +66,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     commandsSubmitFunction(services),
     operationsSubmitFunction(services),
     openApiFunction(services),
+    cmdletsFunction(services),
     diagnosticsFunction(services),
     commandsStatusFunction(services),
     exoWorkerFunction(services, queue ?? 'exo-commands'),

@@ -158,6 +158,7 @@ async function main(): Promise<void> {
         `  Managed identity ${cloud.endpoints.identityEndpoint}`,
         `  Key Vault        ${cloud.endpoints.vaultUrl('contoso-kv')}  ${cloud.endpoints.vaultUrl('fabrikam-kv')}`,
         `  Exchange         ${cloud.endpoints.exchange}/adminapi/beta/{tenant}/InvokeCommand`,
+        `  Compliance       ${cloud.endpoints.compliance}/adminapi/beta/{tenant}/InvokeCommand (redirects to <region>.${new URL(cloud.endpoints.compliance).host})`,
         `  Sandbox control  ${cloud.endpoints.control}/stats`,
         `  Tenants file     ${env.TENANTS_FILE}`,
         `  Policy file      ${env.POLICY_FILE} (edit it live)`,

@@ -5,6 +5,7 @@
  */
 // Type-only: erased by esbuild, so nothing of the server is bundled into the portal.
 import type { MeResponse } from '../../shared/selfservice/views';
+import type { CmdletCatalogue } from '../../shared/operations/cmdlet-catalogue';
 
 export type { Person } from '../../shared/selfservice/views';
 export type Overview = MeResponse;
@@ -45,6 +46,8 @@ const retryable = (response: Response) => response.status === 503 || response.st
 const retryDelayMs = (response: Response) => Math.min(10, Number(response.headers.get('retry-after')) || 2) * 1000;
 
 export class GatewayApi {
+  private catalogue?: Promise<CmdletCatalogue | undefined>;
+
   constructor(
     private readonly base: URL,
     private readonly token: () => Promise<string>,
@@ -54,6 +57,21 @@ export class GatewayApi {
     const headers = new Headers(init.headers);
     headers.set('authorization', `Bearer ${await this.token()}`);
     return fetch(new URL(path, this.base), { ...init, headers, credentials: 'omit', cache: 'no-store' });
+  }
+
+  /**
+   * The cmdlets a named operation runs and their endpoint family, from the gateway's catalogue
+   * (GET /api/cmdlets, read once): what the portal shows under each change. Empty when the
+   * catalogue cannot be read — it only explains, it never decides.
+   */
+  async cmdletsOf(operation: string): Promise<Array<{ name: string; family: string }>> {
+    this.catalogue ??= fetch(new URL('cmdlets', this.base), { credentials: 'omit' })
+      .then((r) => (r.ok ? (r.json() as Promise<CmdletCatalogue>) : undefined))
+      .catch(() => undefined);
+    const catalogue = await this.catalogue;
+    return (catalogue?.cmdlets ?? [])
+      .filter((c) => c.operations.includes(operation))
+      .map((c) => ({ name: c.name, family: c.family }));
   }
 
   /** The user's mailbox; a busy or rate-limited answer (503 / 429 + Retry-After) is retried a few times. */

@@ -294,6 +294,12 @@ class Portal {
       status.className = `status ${phase}`;
       if (reason) item.querySelector('.who-line')!.append(h('span', { class: 'reason' }, reason));
     };
+    // What the change runs, from the cmdlet catalogue (e.g. "Exchange: Set-MailboxAutoReplyConfiguration").
+    void this.api.cmdletsOf(operation).then((cmdlets) => {
+      if (!cmdlets.length) return;
+      const family = (f: string) => (f === 'compliance' ? 'Security & Compliance' : 'Exchange');
+      item.append(h('span', { class: 'runs' }, cmdlets.map((c) => `${family(c.family)}: ${c.name}`).join(', ')));
+    });
     try {
       await this.api.run(operation, { tenant: o.tenant, ...fields }, (phase) => {
         if (phase !== 'done') setPhase(phase);

@@ -17,6 +17,7 @@ import { EntraEmulator, type EntraEmulatorOptions } from '../entra/entra-emulato
 import { ManagedIdentityEmulator } from '../entra/managed-identity';
 import { KeyVaultEmulator, type KeyVaultEmulatorOptions } from '../keyvault/keyvault-emulator';
 import { ExchangeEmulator, type ExchangeEmulatorOptions } from '../exchange/exchange-emulator';
+import { ComplianceEmulator } from '../compliance/compliance-emulator';
 import { checkServiceTimes } from './service-time';
 import { SandboxStats } from './stats';
 import type { SandboxContext } from './context';
@@ -59,6 +60,8 @@ export interface SandboxCloud {
   entra: EntraEmulator;
   keyVault: KeyVaultEmulator;
   exchange: ExchangeEmulator;
+  /** Security & Compliance (IPPS): the global host's redirect and the regional hosts. */
+  compliance: ComplianceEmulator;
   /** Environment variables that point the product at this sandbox. */
   env(): Record<string, string>;
   stop(): Promise<void>;
@@ -74,9 +77,13 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   const cloudName = options.cloud ?? 'public';
   // A sovereign cloud's real host names: a certificate for them, made in memory by the local CA
   // (never written to disk, so no file ever vouches for those names outside this process).
-  const extraNames = [SANDBOX_CLOUDS[cloudName].login, SANDBOX_CLOUDS[cloudName].exchange].filter(
-    (n) => !SANDBOX_TLS_NAMES.includes(n),
-  );
+  const hostsOfCloud = SANDBOX_CLOUDS[cloudName];
+  const extraNames = [
+    hostsOfCloud.login,
+    hostsOfCloud.exchange,
+    hostsOfCloud.compliance,
+    `*.${hostsOfCloud.compliance}`,
+  ].filter((n) => !SANDBOX_TLS_NAMES.includes(n));
   const tls = extraNames.length ? createServerCertificate(pki.ca, [...SANDBOX_TLS_NAMES, ...extraNames]) : pki.server;
   const maxBodyBytes = options.maxBodyBytes ?? 4 * 1024 * 1024;
   const sockets = new Set<Socket>();
@@ -108,7 +115,8 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   const identity = new ManagedIdentityEmulator(context, () => entra.options.managedIdentityLatencyMs);
   const keyVault = new KeyVaultEmulator(context, options.keyVault);
   const exchange = new ExchangeEmulator(context, options.exchange);
-  const control = new ControlPlane({ context, entra, keyVault, exchange });
+  const compliance = new ComplianceEmulator(context);
+  const control = new ControlPlane({ context, entra, keyVault, exchange, compliance });
   seedVaults(context, keyVault);
   seedFederatedCredentials(context);
 
@@ -119,6 +127,7 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
     if (name === loginHost) return entra;
     if (name === `identity.${SANDBOX_DOMAIN}`) return identity;
     if (name === exchangeHost) return exchange;
+    if (compliance.serves(name)) return compliance;
     if (name.endsWith(`.vault.${SANDBOX_DOMAIN}`)) return keyVault;
     if ((name === SANDBOX_DOMAIN || name === '127.0.0.1') && pathname.startsWith('/_sandbox')) return control;
     return undefined;
@@ -179,11 +188,13 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
     entra,
     keyVault,
     exchange,
+    compliance,
     env: () => ({
       AZURE_AUTHORITY_HOST: endpoints.authorityHost,
       IDENTITY_ENDPOINT: endpoints.identityEndpoint,
       IDENTITY_HEADER: endpoints.identityHeader,
       EXO_ADMIN_API_URL: endpoints.exchange,
+      EXO_COMPLIANCE_URL: endpoints.compliance,
       SANDBOX_CONTROL_URL: endpoints.control,
       // The key that seals secret cmdlet parameters at rest, in Contoso's vault.
       PARAMETER_SEALING_KEY_URL: `${endpoints.vaultUrl(SANDBOX_SEALING_KEY.vault)}secrets/${SANDBOX_SEALING_KEY.name}`,

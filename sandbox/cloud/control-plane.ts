@@ -9,6 +9,7 @@ import type { ServerResponse } from 'node:http';
 import type { SandboxContext } from './context';
 import type { EntraEmulator } from '../entra/entra-emulator';
 import type { ExchangeEmulator } from '../exchange/exchange-emulator';
+import type { ComplianceEmulator, MovedAnswer } from '../compliance/compliance-emulator';
 import type { KeyVaultEmulator } from '../keyvault/keyvault-emulator';
 import { sendJson, type Emulator, type EmulatorRequest } from './types';
 import { GATEWAY_API } from '../directory/seed';
@@ -31,6 +32,7 @@ export class ControlPlane implements Emulator {
       entra: EntraEmulator;
       keyVault: KeyVaultEmulator;
       exchange: ExchangeEmulator;
+      compliance: ComplianceEmulator;
     },
   ) {
     this.userEvents = new UserEventPublisher(
@@ -403,6 +405,37 @@ export class ControlPlane implements Emulator {
     return { token_type: 'Bearer', expires_in: expiresIn, access_token: token };
   }
 
+  /**
+   * Security & Compliance regions:
+   *   GET  /compliance/regions/{tenant} → {region, stats}
+   *   POST /compliance/regions/{tenant} {region, movedAnswer?: 421|404|302} → the tenant moves; its old
+   *        regional host answers movedAnswer from now on (default 421)
+   */
+  private complianceRoute(method: string, path: string, body: Record<string, unknown>, res: ServerResponse): boolean {
+    const match = /^\/compliance\/regions\/([^/]+)$/.exec(path);
+    if (!match) return false;
+    const { compliance, context } = this.parts;
+    const tenant = context.directory.tenant(decodeURIComponent(match[1]!));
+    if (!tenant) return (sendJson(res, 404, { error: { code: 'NotFound', message: 'no such tenant' } }), true);
+    if (method === 'POST') {
+      const moved = body.movedAnswer;
+      if (typeof body.region !== 'string' || !/^[a-z0-9]{2,32}$/.test(body.region))
+        return (sendJson(res, 400, { error: { code: 'BadRequest', message: 'region: a label such as eur03b' } }), true);
+      if (moved !== undefined && ![421, 404, 302].includes(moved as number))
+        return (sendJson(res, 400, { error: { code: 'BadRequest', message: 'movedAnswer: 421, 404 or 302' } }), true);
+      if (moved !== undefined) compliance.movedAnswer = moved as MovedAnswer;
+      compliance.moveRegion(tenant.tenantId, body.region);
+    } else if (method !== 'GET') return false;
+    return (
+      sendJson(res, 200, {
+        region: compliance.region(tenant.tenantId),
+        movedAnswer: compliance.movedAnswer,
+        stats: compliance.stats(tenant.tenantId),
+      }),
+      true
+    );
+  }
+
   async handle(req: EmulatorRequest, res: ServerResponse): Promise<void> {
     const { context, exchange, entra, keyVault } = this.parts;
     const path = req.url.pathname.replace(/^\/_sandbox/, '') || '/';
@@ -417,6 +450,7 @@ export class ControlPlane implements Emulator {
     }
     if (await this.userRoute(req.method, path, body, res, req.url.searchParams)) return;
     if (this.credentialRoute(req.method, path, body, res)) return;
+    if (this.complianceRoute(req.method, path, body, res)) return;
     switch (route) {
       case 'GET /health':
         return sendJson(res, 200, { status: 'ok' });

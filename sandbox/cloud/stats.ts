@@ -12,6 +12,8 @@ export interface ExchangeTenantStats {
   batchRequests: number;
   batchItems: number;
   maxBatchSize: number;
+  /** Authenticated Admin API v2.0 requests (`/adminapi/v2.0/{tenant}/{endpoint}`). */
+  v2Requests: number;
   inFlight: number;
   maxInFlight: number;
   throttled: number;
@@ -61,6 +63,7 @@ export class SandboxStats {
         batchRequests: 0,
         batchItems: 0,
         maxBatchSize: 0,
+        v2Requests: 0,
         inFlight: 0,
         maxInFlight: 0,
         throttled: 0,
@@ -96,6 +99,7 @@ export class SandboxStats {
         batchRequests: 0,
         batchItems: 0,
         maxBatchSize: 0,
+        v2Requests: 0,
         maxInFlight: s.inFlight,
         throttled: 0,
         faults: 0,

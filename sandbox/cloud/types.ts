@@ -41,6 +41,12 @@ interface CloudHosts {
   exchange: string;
   /** Exchange token resource (audience). */
   exchangeAudience: string;
+  /** Security & Compliance global host (regional hosts are `<region>.<this>`). */
+  compliance: string;
+  /** Security & Compliance token resource (audience). */
+  complianceAudience: string;
+  /** Domain of the backend host the compliance redirect names (`<region>.<this>:446`), never called by clients. */
+  complianceBackend: string;
   /**
    * Audience of a managed identity token used as a federated credential (learn.microsoft.com,
    * workload-identity-federation-config-app-trust-managed-identity: one per cloud).
@@ -53,24 +59,36 @@ export const SANDBOX_CLOUDS: Record<SandboxCloudName, CloudHosts> = {
     login: 'login.localhost',
     exchange: 'outlook.localhost',
     exchangeAudience: 'https://outlook.office365.com',
+    compliance: 'ps.compliance.localhost',
+    complianceAudience: 'https://ps.compliance.protection.outlook.com',
+    complianceBackend: 'admin.protection.localhost',
     tokenExchangeAudience: 'api://AzureADTokenExchange',
   },
   china: {
     login: 'login.chinacloudapi.cn',
     exchange: 'partner.outlook.cn',
     exchangeAudience: 'https://partner.outlook.cn',
+    compliance: 'ps.compliance.protection.partner.outlook.cn',
+    complianceAudience: 'https://ps.compliance.protection.partner.outlook.cn',
+    complianceBackend: 'admin.protection.partner.outlook.cn',
     tokenExchangeAudience: 'api://AzureADTokenExchangeChina',
   },
   usgov: {
     login: 'login.microsoftonline.us',
     exchange: 'outlook.office365.us',
     exchangeAudience: 'https://outlook.office365.us',
+    compliance: 'ps.compliance.protection.office365.us',
+    complianceAudience: 'https://ps.compliance.protection.office365.us',
+    complianceBackend: 'admin.protection.office365.us',
     tokenExchangeAudience: 'api://AzureADTokenExchangeUSGov',
   },
   usgovdod: {
     login: 'login.microsoftonline.us',
     exchange: 'webmail.apps.mil',
     exchangeAudience: 'https://webmail.apps.mil',
+    compliance: 'l5.ps.compliance.protection.office365.us',
+    complianceAudience: 'https://ps.compliance.protection.office365.us',
+    complianceBackend: 'admin.protection.office365.us',
     tokenExchangeAudience: 'api://AzureADTokenExchangeUSGov',
   },
 };
@@ -89,6 +107,12 @@ export interface SandboxEndpoints {
   exchange: string;
   /** The resource (audience) Exchange tokens are for: https://outlook.office365.com, or the sovereign cloud's. */
   exchangeAudience: string;
+  /** e.g. https://ps.compliance.localhost:8443 — value for EXO_COMPLIANCE_URL (the global host; regions are `<region>.` before it). */
+  compliance: string;
+  /** The resource (audience) compliance tokens are for: https://ps.compliance.protection.outlook.com, or the sovereign cloud's. */
+  complianceAudience: string;
+  /** Domain of the backend host the compliance redirect names. */
+  complianceBackend: string;
   /** The audience a managed identity token must have to be a federated credential: api://AzureADTokenExchange, or the sovereign cloud's. */
   tokenExchangeAudience: string;
   /** Resource (audience) Key Vault tokens are issued for: https://vault.localhost. */
@@ -116,6 +140,9 @@ export function sandboxEndpoints(
     identityHeader,
     exchange: `https://${hosts.exchange}:${port}`,
     exchangeAudience: hosts.exchangeAudience,
+    compliance: `https://${hosts.compliance}:${port}`,
+    complianceAudience: hosts.complianceAudience,
+    complianceBackend: hosts.complianceBackend,
     tokenExchangeAudience: hosts.tokenExchangeAudience,
     keyVaultResource: `https://vault.${SANDBOX_DOMAIN}`,
     vaultUrl: (name) => `https://${name}.vault.${SANDBOX_DOMAIN}:${port}/`,

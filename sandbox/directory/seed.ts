@@ -28,6 +28,10 @@ export const WELL_KNOWN = {
     defaultUser: 'b79fbf4d-3ef9-4689-8143-76b194e85509',
   },
   manageAsAppRole: 'Exchange.ManageAsApp',
+  /** The Admin API v2.0 application permission (learn.microsoft.com/exchange/reference/admin-api-authentication). */
+  manageAsAppV2Role: 'Exchange.ManageAsAppV2',
+  /** Security & Compliance's token resource (KelvinTegelaar/CIPP-API New-ExoRequest.ps1). */
+  complianceAudience: 'https://ps.compliance.protection.outlook.com',
 } as const;
 
 export const SANDBOX_USER_PASSWORD = 'Sandbox-Passw0rd!';
@@ -434,8 +438,9 @@ export function defaultSeed(): SandboxSeed {
       tenantId: CONTOSO,
       objectId: uid(CONTOSO, 3),
       certificateNames: ['contoso-exo', 'contoso-exo-pem'],
-      grants: [exchangeGrant()],
-      directoryRoles: [WELL_KNOWN.roles.exchangeAdministrator],
+      // Contoso's admin also granted the Admin API v2.0 permission, and a compliance role (IPPS).
+      grants: [{ ...exchangeGrant(), roles: [WELL_KNOWN.manageAsAppRole, WELL_KNOWN.manageAsAppV2Role] }],
+      directoryRoles: [WELL_KNOWN.roles.exchangeAdministrator, WELL_KNOWN.roles.complianceAdministrator],
     },
     {
       appId: '7f3e2d1c-0b9a-4887-a6b5-c4d3e2f1a002',

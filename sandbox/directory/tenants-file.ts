@@ -10,6 +10,8 @@ export interface SandboxTenantsOptions {
   /** Use the PEM certificate (exo-contoso-pem) for Contoso instead of the PFX one. */
   contosoPem?: boolean;
   maxConcurrency?: number;
+  /** Contoso's app has Exchange.ManageAsAppV2 (seed): configure Contoso for the Admin API v2.0. */
+  contosoAdminApiV2?: boolean;
 }
 
 export function sandboxTenants(
@@ -33,6 +35,7 @@ export function sandboxTenants(
         },
       },
       ...max,
+      ...(options.contosoAdminApiV2 ? { exchange: { manageAsAppV2: true } } : {}),
     },
     {
       tenantId: fabrikam!.tenantId,

@@ -405,6 +405,7 @@ export class EntraEmulator implements Emulator {
       this.ctx.directory,
       this.ctx.endpoints.keyVaultResource,
       this.ctx.endpoints.exchangeAudience,
+      this.ctx.endpoints.complianceAudience,
     );
     if (!info) return fail(aad.resourceNotFound(resource, tenant!.tenantId));
 
@@ -801,6 +802,7 @@ export class EntraEmulator implements Emulator {
         this.ctx.directory,
         this.ctx.endpoints.keyVaultResource,
         this.ctx.endpoints.exchangeAudience,
+        this.ctx.endpoints.complianceAudience,
       );
       if (!info) return fail(aad.resourceNotFound(resource, tenantId));
       const names = resourceScopes.map((s) => splitScope(s).name);
@@ -813,6 +815,7 @@ export class EntraEmulator implements Emulator {
         this.ctx.directory,
         this.ctx.endpoints.keyVaultResource,
         this.ctx.endpoints.exchangeAudience,
+        this.ctx.endpoints.complianceAudience,
       )!;
       granted = ['User.Read'];
     }

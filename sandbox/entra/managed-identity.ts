@@ -66,6 +66,7 @@ export class ManagedIdentityEmulator implements Emulator {
       this.ctx.directory,
       this.ctx.endpoints.keyVaultResource,
       this.ctx.endpoints.exchangeAudience,
+      this.ctx.endpoints.complianceAudience,
       this.ctx.endpoints.tokenExchangeAudience,
     );
     if (!info) {

@@ -32,6 +32,7 @@ export function resolveResource(
   directory: SandboxDirectory,
   keyVaultResource: string,
   exchangeAudience: string = WELL_KNOWN.exchangeAudience,
+  complianceAudience: string = WELL_KNOWN.complianceAudience,
   /** The cloud's token exchange audience (api://AzureADTokenExchange): only the managed identity endpoint issues it. */
   tokenExchangeAudience?: string,
 ): ResourceInfo | undefined {
@@ -46,6 +47,9 @@ export function resolveResource(
   if (lower === exchangeAudience.toLowerCase() || lower === WELL_KNOWN.exchangeResourceAppId) {
     return { aud: exchangeAudience, grantAudience: WELL_KNOWN.exchangeAudience, ver: '1.0', scopes: [] };
   }
+  // Security & Compliance is a resource URI of the same Exchange app: its grants (Exchange.ManageAsApp) apply.
+  if (lower === complianceAudience.toLowerCase())
+    return { aud: complianceAudience, grantAudience: WELL_KNOWN.exchangeAudience, ver: '1.0', scopes: [] };
   if (
     lower === WELL_KNOWN.keyVaultAudience ||
     lower === keyVaultResource.toLowerCase() ||

@@ -374,7 +374,8 @@ export class ExchangeEmulator implements Emulator {
       'client-request-id': requestId,
       'X-Content-Type-Options': 'nosniff',
     };
-    const match = /^\/adminapi\/beta\/([^/]+)\/(InvokeCommand|\$batch)$/i.exec(req.url.pathname);
+    const v2 = /^\/adminapi\/v2\.0\/([^/]+)\/([A-Za-z]+)$/i.exec(req.url.pathname);
+    const match = v2 ?? /^\/adminapi\/beta\/([^/]+)\/(InvokeCommand|\$batch)$/i.exec(req.url.pathname);
     try {
       if (!match)
         throw new HttpAnswer(
@@ -389,13 +390,16 @@ export class ExchangeEmulator implements Emulator {
         );
       const tenantSegment = decodeURIComponent(match[1]!);
       const tenant = this.ctx.directory.tenant(tenantSegment);
-      const { access } = await this.authenticate(req, tenant?.tenantId, tenantSegment);
+      const { access } = await this.authenticate(req, tenant?.tenantId, tenantSegment, v2 ? 'v2' : 'beta');
       const body = parseJson(req.body);
       const stats = this.ctx.stats.exchangeTenant(tenant!.tenantId);
-      if (match[2]!.toLowerCase() === '$batch') stats.batchRequests++;
+      if (v2) stats.v2Requests++;
+      else if (match[2]!.toLowerCase() === '$batch') stats.batchRequests++;
       else stats.invokeCommandRequests++;
-      if (match[2]!.toLowerCase() === '$batch') return await this.batch(req, res, tenant!.tenantId, body, baseHeaders);
+      if (!v2 && match[2]!.toLowerCase() === '$batch')
+        return await this.batch(req, res, tenant!.tenantId, body, baseHeaders);
       const input = commandInput(body);
+      if (v2) checkV2Call(match[2]!, input);
       // A cmdlet outside the app's roles: 403 with a NUL body, like an unknown one (graph2otel).
       if (!access.mayRun(input.CmdletName)) throw new HttpAnswer(403, ForbiddenAnswer.body());
       await this.withSlot(tenant!.tenantId, async () => {
@@ -451,6 +455,7 @@ export class ExchangeEmulator implements Emulator {
     req: EmulatorRequest,
     tenantId: string | undefined,
     tenantSegment: string,
+    api: 'beta' | 'v2' = 'beta',
   ): Promise<{ claims: AccessTokenClaims; access: ExchangeAccess }> {
     const challenge = {
       'WWW-Authenticate': `Bearer client_id="${WELL_KNOWN.exchangeResourceAppId}", trusted_issuers="00000001-0000-0000-c000-000000000000@*", token_types="app_asserted_user_v1 service_asserted_app_v1", authorization_uri="${this.ctx.endpoints.authorityHost}/common/oauth2/authorize", error="invalid_token"`,
@@ -492,7 +497,9 @@ export class ExchangeEmulator implements Emulator {
         challenge,
       );
     }
-    if (!(claims.roles ?? []).includes(WELL_KNOWN.manageAsAppRole)) {
+    // The v2.0 API takes its own permission only (admin-api-authentication: app-only flow Exchange.ManageAsAppV2).
+    const role = api === 'v2' ? WELL_KNOWN.manageAsAppV2Role : WELL_KNOWN.manageAsAppRole;
+    if (!(claims.roles ?? []).includes(role)) {
       throw new HttpAnswer(
         401,
         requestError(
@@ -1126,6 +1133,64 @@ function parseJson(body: Buffer): unknown {
   } catch {
     throw new HttpAnswer(400, requestError('BadRequest', 'The request body is not valid JSON.'));
   }
+}
+
+/**
+ * The Admin API v2.0 endpoints, the cmdlets each takes and their parameters
+ * (learn.microsoft.com/exchange/reference/admin-api-endpoints-reference and each endpoint's page).
+ * A cmdlet of another endpoint, or a parameter the endpoint does not take, is refused as a bad
+ * request before anything runs (assumed: the harsher answer; the pages list only what is supported).
+ */
+const V2_ENDPOINTS: Readonly<Record<string, Readonly<Record<string, readonly string[]>>>> = {
+  acceptedDomain: { 'Get-AcceptedDomain': ['Identity', 'ResultSize'] },
+  organizationConfig: { 'Get-OrganizationConfig': [] },
+  distributionGroupMember: { 'Get-DistributionGroupMember': ['Identity', 'ResultSize'] },
+  dynamicDistributionGroupMember: { 'Get-DynamicDistributionGroupMember': ['Identity', 'ResultSize'] },
+  mailbox: {
+    'Get-Mailbox': ['Identity', 'ResultSize', 'IncludeGrantSendOnBehalfTowithDisplayNames'],
+    'Set-Mailbox': ['Identity', 'GrantSendOnBehalfTo'],
+  },
+  mailboxFolderPermission: {
+    'Get-MailboxFolderPermission': ['Identity', 'User'],
+    'Add-MailboxFolderPermission': [
+      'Identity',
+      'User',
+      'AccessRights',
+      'SharingPermissionFlags',
+      'SendNotificationToUser',
+    ],
+    'Set-MailboxFolderPermission': [
+      'Identity',
+      'User',
+      'AccessRights',
+      'SharingPermissionFlags',
+      'SendNotificationToUser',
+    ],
+    'Remove-MailboxFolderPermission': ['Identity', 'User', 'Confirm'],
+  },
+};
+
+function checkV2Call(endpoint: string, input: CommandInput): void {
+  const key = Object.keys(V2_ENDPOINTS).find((k) => k.toLowerCase() === endpoint.toLowerCase());
+  if (!key)
+    throw new HttpAnswer(
+      404,
+      requestError('NotFound', `No HTTP resource was found that matches the request URI '${endpoint}'.`),
+    );
+  const cmdlets = V2_ENDPOINTS[key]!;
+  const cmdlet = Object.keys(cmdlets).find((c) => c.toLowerCase() === input.CmdletName.toLowerCase());
+  if (!cmdlet)
+    throw new HttpAnswer(
+      400,
+      requestError('BadRequest', `The cmdlet '${input.CmdletName}' is not supported by the ${key} endpoint.`),
+    );
+  const allowed = new Set(cmdlets[cmdlet]!.map((p) => p.toLowerCase()));
+  const extra = Object.keys(input.Parameters).find((p) => !allowed.has(p.toLowerCase()));
+  if (extra)
+    throw new HttpAnswer(
+      400,
+      requestError('BadRequest', `The parameter '${extra}' is not supported for ${cmdlet} by the ${key} endpoint.`),
+    );
 }
 
 function commandInput(body: unknown): CommandInput {

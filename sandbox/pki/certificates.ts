@@ -31,6 +31,8 @@ export const SANDBOX_TLS_NAMES = [
   'outlook.localhost',
   'vault.localhost',
   '*.vault.localhost',
+  'ps.compliance.localhost',
+  '*.ps.compliance.localhost',
 ];
 
 const DAY_MS = 86_400_000;

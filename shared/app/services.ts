@@ -18,6 +18,7 @@ import { CertificateExpiryMonitor } from '../credentials/expiry-monitor';
 import { TenantDiagnostics } from '../diagnostics/diagnostics';
 import { ExchangeSessionPool } from '../exchange/session';
 import { ExchangeAccessMonitor } from '../exchange/access';
+import { TableComplianceRegionStore } from '../exchange/compliance-regions';
 import { AuditLog } from '../commands/audit';
 import { CommandLanes } from '../commands/lanes';
 import { CommandQueue } from '../commands/queue';
@@ -189,15 +190,18 @@ export function createAppServices(
     }
     return source;
   };
+  // One token source per tenant and resource: Exchange, and Security & Compliance (its own
+  // resource, same app and credential, whatever its kind).
   const providers = new Map<string, ExchangeTokenSource>();
-  const tokensFor = (tenant: TenantConfig) => {
-    let provider = providers.get(tenant.tenantId);
+  const providerFor = (tenant: TenantConfig, scope: string) => {
+    const key = `${tenant.tenantId} ${scope}`;
+    let provider = providers.get(key);
     if (!provider) {
       provider = createExchangeTokenSource(tenant, {
         keyVaultSource: sourceFor,
         managedIdentity: overrides.managedIdentity,
         authorityHost: settings().AZURE_AUTHORITY_HOST,
-        scope: settings().EXO_TOKEN_SCOPE,
+        scope,
         logger,
         onAcquire: (a) =>
           void audit()
@@ -210,16 +214,26 @@ export function createAppServices(
             })
             .catch(() => undefined),
       });
-      providers.set(tenant.tenantId, provider);
+      providers.set(key, provider);
     }
     return provider;
   };
+  const tokensFor = (tenant: TenantConfig) => providerFor(tenant, settings().EXO_TOKEN_SCOPE);
+  const complianceTokensFor = (tenant: TenantConfig) => providerFor(tenant, settings().EXO_COMPLIANCE_TOKEN_SCOPE);
   // What Exchange last said about each tenant's app, for /api/health.
   const access = new ExchangeAccessMonitor();
   const sessions = lazy(
     () =>
       new ExchangeSessionPool({
         baseUrl: settings().EXO_ADMIN_API_URL,
+        endpoints: {
+          exchangeV2: settings().EXO_ADMIN_API_V2_URL,
+          compliance: settings().EXO_COMPLIANCE_URL,
+          complianceScope: settings().EXO_COMPLIANCE_TOKEN_SCOPE,
+        },
+        complianceTokensFor,
+        complianceRegions: new TableComplianceRegionStore(storage().table(settings().COMPLIANCE_REGIONS_TABLE)),
+        complianceRegionTtlMs: settings().COMPLIANCE_REGION_TTL_MINUTES * 60_000,
         tokensFor,
         tokenScope: settings().EXO_TOKEN_SCOPE,
         timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000,
@@ -250,6 +264,13 @@ export function createAppServices(
         exchangeAudience: settings().EXO_TOKEN_SCOPE.replace(/\/\.default$/, ''),
         authorityHost: settings().AZURE_AUTHORITY_HOST,
         managedIdentity: overrides.managedIdentity,
+        cloud: {
+          ...settings().cloud,
+          authorityHost: settings().AZURE_AUTHORITY_HOST,
+          exchange: settings().EXO_ADMIN_API_URL,
+          exchangeV2: settings().EXO_ADMIN_API_V2_URL,
+          compliance: settings().EXO_COMPLIANCE_URL,
+        },
       }),
   );
   const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));

@@ -14,6 +14,8 @@ import { activeTraceparent, annotateActiveSpan, ATTR } from '../observability/te
 import type { AuditLog } from './audit';
 import { laneOf, type CommandLanes } from './lanes';
 import { canonicalParameters } from './parameters';
+import { catalogCmdlet } from '../exchange/cmdlet-catalog';
+import { CMDLET_FAMILIES, ENDPOINT_FAMILIES } from '../exchange/endpoints';
 import { ParameterSealer } from './sealed-parameters';
 import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
@@ -69,6 +71,8 @@ export const submitSchema = z.strictObject({
     )
     .refine((p) => depth(p) <= 5, 'is nested too deeply (at most 5 levels)'),
   select: z.array(exchangeName('must be property names')).max(100).optional(),
+  /** The endpoint family the caller expects the cmdlet to run on; refused when the cmdlet belongs to another. */
+  endpoint: z.enum(CMDLET_FAMILIES, { error: `must be one of ${CMDLET_FAMILIES.join(', ')}` }).optional(),
   // Sent as the X-AnchorMailbox header: printable ASCII only (anything else would not leave the process).
   anchorMailbox: z
     .string()
@@ -109,6 +113,29 @@ export function fieldErrors(error: z.ZodError): FieldError[] {
       return { field: (issue as { keys: string[] }).keys.join(', '), message: 'is not a known field' };
     return { field, message: issue.message };
   });
+}
+
+/**
+ * A raw cmdlet must be one the gateway supports (cmdlet-catalog.ts), on the family the caller
+ * named if it named one: refused (422 naming the families) before policy, storage or the queue.
+ */
+function checkCmdletFamily(request: Pick<SubmitRequest, 'cmdlet' | 'endpoint'>): void {
+  const entry = catalogCmdlet(request.cmdlet);
+  const families = `The endpoint families are ${ENDPOINT_FAMILIES.join(', ')} (exchangeV2 serves exchange cmdlets for tenants with Exchange.ManageAsAppV2); GET /api/cmdlets lists every supported cmdlet and its family.`;
+  if (!entry)
+    throw new GatewayError('Validation.Invalid', {
+      title: 'Unknown cmdlet',
+      detail: `The gateway does not support the cmdlet '${request.cmdlet}'. ${families}`,
+      errors: [{ field: 'cmdlet', message: 'is not a supported cmdlet (see GET /api/cmdlets)' }],
+      extensions: { endpointFamilies: [...ENDPOINT_FAMILIES] },
+    });
+  if (request.endpoint && request.endpoint !== entry.family)
+    throw new GatewayError('Validation.Invalid', {
+      title: 'Wrong endpoint family',
+      detail: `${entry.name} runs on the ${entry.family} endpoint, not ${request.endpoint}. ${families}`,
+      errors: [{ field: 'endpoint', message: `must be ${entry.family} for ${entry.name}` }],
+      extensions: { endpointFamilies: [...ENDPOINT_FAMILIES], family: entry.family },
+    });
 }
 
 export interface SubmitOutcome {
@@ -171,6 +198,7 @@ export class CommandService {
         errors: fieldErrors(parsed.error),
       });
     const request: CommandRequest = parsed.data;
+    checkCmdletFamily(request);
     request.parameters = canonicalParameters(request.cmdlet, request.parameters); // case-variant duplicates refused before policy sees them
     this.sealer.check(request.cmdlet, request.parameters); // secrets without a key to seal them: refused (422), never stored in clear
     this.applyIdempotencyHeader(request, idempotencyHeader, 'Invalid command');

@@ -7,7 +7,15 @@ import { z } from 'zod';
 import { ConfigError, formatIssues } from './errors';
 import { storageConnectionProblems } from './storage-connection';
 import { publicBaseUrlSetting, websiteHostnameSetting } from './public-base-url';
-import { cloudOfAuthority, DEFAULT_CLOUD, exchangeResourceOf } from './clouds';
+import {
+  CLOUD_PRESET_NAMES,
+  cloudOfAuthority,
+  cloudPreset,
+  complianceResourceOf,
+  DEFAULT_CLOUD,
+  exchangeResourceOf,
+  type MicrosoftCloud,
+} from './clouds';
 
 const httpsUrl = z
   .string()
@@ -28,8 +36,13 @@ const BATCH_MAX_RULE = 'must be a whole number from 1 to 10 (cmdlets per Exchang
 const schema = z.object({
   /** Storage connection string; or the identity-based `AzureWebJobsStorage__*` settings below (see storage-connection.ts). */
   AzureWebJobsStorage: z.string().optional(),
-  /** Entra ID authority host; it names the cloud (clouds.ts) whose defaults the two below take. */
-  AZURE_AUTHORITY_HOST: httpsUrl.default(`https://${DEFAULT_CLOUD.authorityHosts[0]}`),
+  /**
+   * The Microsoft cloud by name: its authority host, Exchange, v2.0 and compliance hosts and scopes
+   * become the defaults of the settings below (clouds.ts). Without it the authority host names the cloud.
+   */
+  EXO_CLOUD: z.enum(CLOUD_PRESET_NAMES, { error: `must be one of ${CLOUD_PRESET_NAMES.join(', ')}` }).optional(),
+  /** Entra ID authority host; default EXO_CLOUD's; without EXO_CLOUD it names the cloud (clouds.ts) whose defaults the settings below take. */
+  AZURE_AUTHORITY_HOST: httpsUrl.optional(),
   /** Default: the Exchange admin API of the authority's cloud (see clouds.ts; DoD must set it). */
   EXO_ADMIN_API_URL: httpsUrl.optional(),
   /** Default: `<EXO_ADMIN_API_URL's Exchange host>/.default` for a known Exchange host, else the authority cloud's. */
@@ -37,6 +50,22 @@ const schema = z.object({
     .string()
     .regex(/^\S+\/\.default$/, 'must be a resource scope ending in /.default')
     .optional(),
+  /** Admin API v2.0 base URL (tenants with `exchange.manageAsAppV2`); default EXO_ADMIN_API_URL when that is set, else the cloud's. */
+  EXO_ADMIN_API_V2_URL: httpsUrl.optional(),
+  /** Security & Compliance (IPPS) URL the regional redirect is asked of; default the cloud's. */
+  EXO_COMPLIANCE_URL: httpsUrl.optional(),
+  /** Scope of the Security & Compliance token; default `<compliance resource>/.default`. */
+  EXO_COMPLIANCE_TOKEN_SCOPE: z
+    .string()
+    .regex(/^\S+\/\.default$/, 'must be a resource scope ending in /.default')
+    .optional(),
+  /** Table of each tenant's Security & Compliance region (shared by every instance). */
+  COMPLIANCE_REGIONS_TABLE: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name')
+    .default('complianceregions'),
+  /** How long a discovered compliance region is used before it is asked for again (a redirect, 404 or 421 asks at once). */
+  COMPLIANCE_REGION_TTL_MINUTES: positiveInt(1440, 10_080),
   TENANTS_FILE: z
     .string({ error: 'is required (path of the tenant registry JSON file)' })
     .min(1, 'is required (path of the tenant registry JSON file)'),
@@ -189,9 +218,19 @@ const schema = z.object({
 /** Every app setting name the code reads (infra templates are checked against this list). */
 export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
 
-export type AppSettings = Omit<z.infer<typeof schema>, 'EXO_ADMIN_API_URL' | 'EXO_TOKEN_SCOPE'> & {
-  EXO_ADMIN_API_URL: string;
-  EXO_TOKEN_SCOPE: string;
+type Derived =
+  | 'AZURE_AUTHORITY_HOST'
+  | 'EXO_ADMIN_API_URL'
+  | 'EXO_TOKEN_SCOPE'
+  | 'EXO_ADMIN_API_V2_URL'
+  | 'EXO_COMPLIANCE_URL'
+  | 'EXO_COMPLIANCE_TOKEN_SCOPE';
+
+export type AppSettings = Omit<z.infer<typeof schema>, Derived> & {
+  [K in Derived]: string;
+} & {
+  /** The cloud whose defaults apply (EXO_CLOUD, else the authority's, else commercial) — diagnostics show it. */
+  cloud: { name: string; preset: MicrosoftCloud['preset']; from: 'EXO_CLOUD' | 'AZURE_AUTHORITY_HOST' | 'default' };
 };
 
 function list(value: string): string[] {
@@ -210,13 +249,28 @@ export function readSettings(env: Record<string, string | undefined>): AppSettin
       ...storageProblems,
       ...(parsed.success ? [] : formatIssues(parsed.error.issues, 'settings')),
     ]);
-  // The cloud's endpoints follow the authority host unless set (a sovereign cloud needs one setting).
-  const cloud = cloudOfAuthority(parsed.data.AZURE_AUTHORITY_HOST) ?? DEFAULT_CLOUD;
-  const exchange = parsed.data.EXO_ADMIN_API_URL ?? cloud.exchange;
+  // The cloud's endpoints follow EXO_CLOUD, else the authority host, unless set (a sovereign
+  // cloud needs one setting); a setting that is given always wins.
+  const d = parsed.data;
+  const fromAuthority = d.AZURE_AUTHORITY_HOST ? cloudOfAuthority(d.AZURE_AUTHORITY_HOST) : undefined;
+  const cloud = d.EXO_CLOUD ? cloudPreset(d.EXO_CLOUD) : (fromAuthority ?? DEFAULT_CLOUD);
+  const exchange = d.EXO_ADMIN_API_URL ?? cloud.exchange;
+  const compliance = d.EXO_COMPLIANCE_URL ?? cloud.compliance;
   const settings: AppSettings = {
-    ...parsed.data,
+    ...d,
+    AZURE_AUTHORITY_HOST: d.AZURE_AUTHORITY_HOST ?? `https://${cloud.authorityHosts[0]}`,
     EXO_ADMIN_API_URL: exchange,
-    EXO_TOKEN_SCOPE: parsed.data.EXO_TOKEN_SCOPE ?? `${exchangeResourceOf(exchange) ?? cloud.exchange}/.default`,
+    EXO_TOKEN_SCOPE: d.EXO_TOKEN_SCOPE ?? `${exchangeResourceOf(exchange) ?? cloud.exchange}/.default`,
+    EXO_ADMIN_API_V2_URL: d.EXO_ADMIN_API_V2_URL ?? d.EXO_ADMIN_API_URL ?? cloud.exchangeV2,
+    EXO_COMPLIANCE_URL: compliance,
+    EXO_COMPLIANCE_TOKEN_SCOPE:
+      d.EXO_COMPLIANCE_TOKEN_SCOPE ??
+      `${complianceResourceOf(compliance) ?? cloud.complianceResource ?? cloud.compliance}/.default`,
+    cloud: {
+      name: cloud.name,
+      preset: cloud.preset,
+      from: d.EXO_CLOUD ? 'EXO_CLOUD' : fromAuthority ? 'AZURE_AUTHORITY_HOST' : 'default',
+    },
   };
   if (
     settings.GATEWAY_AUTH === 'entra' &&

@@ -63,6 +63,7 @@ const tenantSchema = z.strictObject({
       bypassGroupManagerCheck: z
         .union([z.boolean(), z.literal('auto')], { error: 'must be true, false or "auto"' })
         .default('auto'),
+      manageAsAppV2: z.boolean({ error: 'must be true or false' }).optional(),
     })
     .optional(),
 });

@@ -79,6 +79,11 @@ export interface TenantExchangeOptions {
    * once more with it when Exchange says only a manager of the group may do it).
    */
   bypassGroupManagerCheck: boolean | 'auto';
+  /**
+   * The tenant's app has the Admin API v2.0 permission Exchange.ManageAsAppV2: cmdlets with a
+   * v2.0 endpoint go there (cmdlet-catalog.ts) instead of InvokeCommand. Default false.
+   */
+  manageAsAppV2?: boolean;
 }
 
 /** Lookup of configured tenants (implemented by the TENANTS_FILE loader). */

@@ -44,9 +44,26 @@ export interface DiagnosticsReport {
     /** The Key Vault of a certificate or client secret credential (the other kinds have none). */
     vault?: string;
   };
+  /** The Microsoft cloud in use and the endpoints the gateway calls there (EXO_CLOUD or AZURE_AUTHORITY_HOST). */
+  cloud?: DiagnosticsCloud;
   ok: boolean;
   checkedAt: string;
   steps: DiagnosticStep[];
+}
+
+export interface DiagnosticsCloud {
+  /** e.g. AzureChinaCloud */
+  name: string;
+  /** The EXO_CLOUD name of that cloud (Global, USGovGCCHigh, USGovDoD, China). */
+  preset: string;
+  /** What chose it: EXO_CLOUD, the authority host, or the default (commercial). */
+  from: string;
+  authorityHost: string;
+  exchange: string;
+  exchangeV2: string;
+  compliance: string;
+  /** Whether this tenant's cmdlets with a v2.0 endpoint go there (exchange.manageAsAppV2). */
+  adminApiV2?: boolean;
 }
 
 export interface TenantDiagnosticsOptions {
@@ -60,6 +77,8 @@ export interface TenantDiagnosticsOptions {
   authorityHost?: string;
   /** For tests: the managed identity client for a client id (default ManagedIdentityCredential). */
   managedIdentity?: (clientId: string | undefined) => TokenCredential;
+  /** The cloud in use, shown on every report. */
+  cloud?: Omit<DiagnosticsCloud, 'adminApiV2'>;
   now?: () => number;
 }
 
@@ -214,6 +233,7 @@ export class TenantDiagnostics {
         credential: kind,
         vault: reference.vaultUrl,
       },
+      ...(this.o.cloud ? { cloud: { ...this.o.cloud, adminApiV2: tenant.exchange?.manageAsAppV2 === true } } : {}),
       ok: steps.every((s) => s.status === 'ok' || s.status === 'warning'),
       checkedAt: new Date((this.o.now ?? Date.now)()).toISOString(),
       steps,
@@ -333,7 +353,7 @@ export class TenantDiagnostics {
       try {
         const presented = await presentedAssertion(
           tenant,
-          this.o.authorityHost ?? 'https://login.microsoftonline.com',
+          this.o.authorityHost ?? this.o.cloud?.authorityHost ?? 'https://login.microsoftonline.com',
           this.o.managedIdentity?.(clientId),
         );
         steps.push({
@@ -402,6 +422,7 @@ export class TenantDiagnostics {
         clientId: tenant.clientId,
         credential: credentialKind(tenant.credential),
       },
+      ...(this.o.cloud ? { cloud: { ...this.o.cloud, adminApiV2: tenant.exchange?.manageAsAppV2 === true } } : {}),
       ok: steps.every((st) => st.status === 'ok' || st.status === 'warning'),
       checkedAt: new Date((this.o.now ?? Date.now)()).toISOString(),
       steps,
@@ -415,6 +436,11 @@ export function formatReport(report: DiagnosticsReport): string {
   const lines = [
     `Tenant ${report.tenant.domain} (${report.tenant.tenantId}), app ${report.tenant.clientId}, ${report.tenant.credential}${report.tenant.vault ? ` in ${report.tenant.vault}` : ''}`,
   ];
+  const cloud = report.cloud;
+  if (cloud)
+    lines.push(
+      `Cloud ${cloud.preset} (${cloud.name}, from ${cloud.from}): Entra ID ${cloud.authorityHost}, Exchange ${cloud.exchange}, compliance ${cloud.compliance}, Admin API v2.0 ${cloud.adminApiV2 ? `in use at ${cloud.exchangeV2}` : 'not in use'}`,
+    );
   for (const step of report.steps) {
     lines.push(`  [${mark[step.status]}] ${step.name.padEnd(12)} ${step.detail}`);
     if (step.remediation && step.status !== 'ok') lines.push(`         fix: ${step.remediation}`);

@@ -129,6 +129,8 @@ export interface ExchangePipelineOptions {
   now?: () => number;
   /** Where acceptances and refusals of the tenant's app are recorded (for /api/health). */
   access?: ExchangeAccessMonitor;
+  /** Policies of one endpoint, innermost (they see the service's raw answers), e.g. the compliance region. */
+  innermost?: readonly PipelinePolicy[];
 }
 
 /**
@@ -145,6 +147,7 @@ export function createExchangePipeline(o: ExchangePipelineOptions): Pipeline {
       tracingPolicy({ tenantId: o.tenantId, telemetry: o.telemetry }),
       requestTelemetryPolicy({ tenantId: o.tenantId, telemetry: o.telemetry, now: o.now }),
       classificationPolicy(),
+      ...(o.innermost ?? []),
     ],
     o.transport,
   );

@@ -5,6 +5,12 @@
  * categorized ExchangeError. Every request goes through one pipeline (pipeline.ts): a 401 gets
  * one credential refresh and one retry there. Throttling and transient errors are NOT retried
  * here: the durable worker decides (queue delays survive crashes; sleeps do not).
+ *
+ * Each cmdlet goes to its endpoint family's endpoint (endpoints.ts, cmdlet-catalog.ts): Security &
+ * Compliance cmdlets through a second pipeline — the same policies, the compliance token, and the
+ * region policy innermost — anchored on the tenant's system mailbox by initial domain; for a
+ * tenant configured with `manageAsAppV2`, a cmdlet whose parameters fit its Admin API v2.0
+ * endpoint to that endpoint; everything else to InvokeCommand (alone or in a `$batch`).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger';
@@ -14,6 +20,10 @@ import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
 import { encodeParameters } from './parameters';
 import { batchGroups, routingFor } from './routing';
+import { catalogCmdlet, v2EndpointFor } from './cmdlet-catalog';
+import { COMPLIANCE_ANCHOR, type EndpointFamily, type EndpointSettings } from './endpoints';
+import { MemoryComplianceRegionStore, type ComplianceRegionStore } from './compliance-regions';
+import { complianceRegionPolicy } from './policies/compliance-region';
 import { DEFAULT_EXCHANGE_TIMEOUT_MS, requestTimeoutMs } from './timeouts';
 import {
   categorize,
@@ -49,10 +59,29 @@ export { encodeParameters } from './parameters';
 
 export { SYSTEM_MAILBOX_ANCHOR } from './routing';
 
+/** Where one cmdlet call goes (endpoints.ts): its family, and the v2.0 endpoint when that is the route. */
+export interface CmdletRoute {
+  family: EndpointFamily;
+  v2Endpoint?: string;
+}
+
+/** Compliance (IPPS) access of a session: its own token and the tenant's region. */
+export interface ComplianceAccess {
+  tokens: ExchangeTokenSource;
+  /** Where discovered regions are kept (default: in this process only). */
+  regions?: ComplianceRegionStore;
+  /** How long a discovered region is used (default 24 h). */
+  regionTtlMs?: number;
+}
+
 export interface ExchangeSessionOptions {
   tenant: TenantConfig;
   /** EXO_ADMIN_API_URL: the cloud's Exchange admin API (config/clouds.ts). */
   baseUrl: string;
+  /** The v2.0 and compliance endpoints (default: v2.0 at baseUrl, no compliance). */
+  endpoints?: Partial<Omit<EndpointSettings, 'exchange'>>;
+  /** Token and region cache for compliance cmdlets (absent: they fail as a configuration problem). */
+  compliance?: ComplianceAccess;
   tokens: ExchangeTokenSource;
   /** The Exchange token scope (EXO_TOKEN_SCOPE): a refused token is explained against its audience. */
   tokenScope: string;
@@ -170,6 +199,7 @@ type RequestKind = Pick<
 export class ExchangeSession implements TenantExchange {
   readonly connectionId = randomUUID();
   private readonly pipeline: Pipeline;
+  private compliancePipeline?: Pipeline;
   private readonly telemetry: Telemetry;
 
   constructor(private readonly options: ExchangeSessionOptions) {
@@ -182,6 +212,45 @@ export class ExchangeSession implements TenantExchange {
       transport: httpTransport(options.transport),
       access: options.access,
     });
+  }
+
+  /** Where a call goes: compliance cmdlets to compliance; a cmdlet with a v2.0 endpoint there for a V2 tenant; else InvokeCommand. */
+  routeOf(request: Pick<CmdletRequest, 'cmdlet' | 'parameters'>): CmdletRoute {
+    if (catalogCmdlet(request.cmdlet)?.family === 'compliance') return { family: 'compliance' };
+    if (this.options.tenant.exchange?.manageAsAppV2) {
+      const v2Endpoint = v2EndpointFor(request.cmdlet, request.parameters ?? {});
+      if (v2Endpoint) return { family: 'exchangeV2', v2Endpoint };
+    }
+    return { family: 'exchange' };
+  }
+
+  /** The pipeline of a route: compliance has its own token (its own resource) and the region policy. */
+  private pipelineFor(route: CmdletRoute, cmdlet: string): Pipeline {
+    if (route.family !== 'compliance') return this.pipeline;
+    const { compliance, endpoints, tenant } = this.options;
+    if (!compliance || !endpoints?.compliance || !endpoints.complianceScope)
+      throw new ExchangeError({
+        category: 'permanent',
+        message: `${cmdlet} is a Security & Compliance cmdlet, and this gateway has no compliance endpoint configured (EXO_COMPLIANCE_URL).`,
+        cmdlet,
+      });
+    this.compliancePipeline ??= createExchangePipeline({
+      tenantId: tenant.tenantId,
+      tokens: compliance.tokens,
+      tokenScope: endpoints.complianceScope,
+      telemetry: this.telemetry,
+      transport: httpTransport(this.options.transport),
+      access: this.options.access,
+      innermost: [
+        complianceRegionPolicy({
+          tenantId: tenant.tenantId,
+          globalUrl: endpoints.compliance,
+          store: (compliance.regions ??= new MemoryComplianceRegionStore()),
+          ttlMs: compliance.regionTtlMs ?? 24 * 3_600_000,
+        }),
+      ],
+    });
+    return this.compliancePipeline;
   }
 
   async invoke(request: CmdletRequest, invokeOptions: InvokeOptions = {}): Promise<CmdletResult> {
@@ -212,14 +281,29 @@ export class ExchangeSession implements TenantExchange {
       throw new RangeError(
         `invokeBatch: items: at most ${EXCHANGE_BATCH_LIMIT} cmdlets per $batch (got ${items.length})`,
       );
-    // A $batch is routed as a whole: cmdlets pinned to different mailboxes go in separate requests.
-    const routes = items.map((item) => routingFor(item.request, this.options.tenant.tenantId));
-    const groups = batchGroups(routes, this.options.tenant.tenantId);
     const outcomes: BatchItemOutcome[] = new Array(items.length);
+    // Only InvokeCommand takes a $batch: v2.0 and compliance calls go one by one (endpoints.ts).
+    const elsewhere = items.flatMap((item, i) => (this.routeOf(item.request).family === 'exchange' ? [] : [i]));
+    if (elsewhere.length) {
+      const answers = await this.oneByOne(
+        elsewhere.map((i) => items[i]!),
+        invokeOptions,
+      );
+      elsewhere.forEach((i, k) => (outcomes[i] = answers[k]!));
+      if (elsewhere.length === items.length) return outcomes;
+    }
+    const batched = items.flatMap((_, i) => (elsewhere.includes(i) ? [] : [i]));
+    // A $batch is routed as a whole: cmdlets pinned to different mailboxes go in separate requests.
+    const routes = batched.map((i) => routingFor(items[i]!.request, this.options.tenant.tenantId));
+    const groups = batchGroups(routes, this.options.tenant.tenantId).map((g) => ({
+      ...g,
+      positions: g.indexes,
+      indexes: g.indexes.map((k) => batched[k]!),
+    }));
     for (const group of groups) {
       const members = group.indexes.map((i) => items[i]!);
-      const byParameter = group.indexes.some(
-        (i) => routes[i]!.byParameter && routes[i]!.pinned && routes[i]!.anchor === group.anchor,
+      const byParameter = group.positions.some(
+        (k) => routes[k]!.byParameter && routes[k]!.pinned && routes[k]!.anchor === group.anchor,
       );
       const answers =
         members.length > 1 || groups.length === 1
@@ -563,20 +647,26 @@ export class ExchangeSession implements TenantExchange {
     return result;
   }
 
-  /** InvokeCommand path of a cmdlet (with $select), relative to the service root. */
-  private commandPath(request: CmdletRequest): string {
-    let path = `/adminapi/beta/${encodeURIComponent(this.options.tenant.tenantId)}/InvokeCommand`;
-    if (request.select?.length) path += `?$select=${request.select.map(encodeURIComponent).join(',')}`;
-    return path;
-  }
-
+  /** The URL of a cmdlet call on its route (with $select): InvokeCommand, its v2.0 endpoint, or compliance's global host. */
   private commandUrl(request: CmdletRequest): string {
-    return `${this.options.baseUrl.replace(/\/+$/, '')}${this.commandPath(request)}`;
+    const tenant = encodeURIComponent(this.options.tenant.tenantId);
+    const route = this.routeOf(request);
+    const { baseUrl, endpoints } = this.options;
+    const root = (url: string) => url.replace(/\/+$/, '');
+    let url =
+      route.family === 'exchangeV2'
+        ? `${root(endpoints?.exchangeV2 ?? baseUrl)}/adminapi/v2.0/${tenant}/${route.v2Endpoint}`
+        : `${root(route.family === 'compliance' ? (endpoints?.compliance ?? baseUrl) : baseUrl)}/adminapi/beta/${tenant}/InvokeCommand`;
+    if (request.select?.length) url += `?$select=${request.select.map(encodeURIComponent).join(',')}`;
+    return url;
   }
 
   /** Headers of one cmdlet call (a request, or an item of a $batch with its own client-request-id). */
   private cmdletHeaders(request: CmdletRequest, correlationId?: string, requestId?: string): Record<string, string> {
-    const routing = routingFor(request, this.options.tenant.tenantId);
+    const routing =
+      this.routeOf(request).family === 'compliance' && !request.anchorMailbox
+        ? { anchor: COMPLIANCE_ANCHOR(this.options.tenant.domain), byParameter: false }
+        : routingFor(request, this.options.tenant.tenantId);
     const headers: Record<string, string> = {
       'X-AnchorMailbox': routing.anchor,
       'X-CmdletName': request.cmdlet,
@@ -596,12 +686,14 @@ export class ExchangeSession implements TenantExchange {
     invokeOptions: InvokeOptions,
     requestIds: string[],
   ): Promise<Record<string, unknown>> {
+    const route = this.routeOf(request);
     const kind: RequestKind = {
       operation: request.cmdlet,
       cmdlet: request.cmdlet,
-      spanName: `InvokeCommand ${request.cmdlet}`,
+      spanName: `${route.family === 'exchangeV2' ? `v2.0 ${route.v2Endpoint}` : 'InvokeCommand'} ${request.cmdlet}`,
+      spanAttributes: { 'exo_gateway.endpoint': route.family },
       logMessage: 'Exchange request',
-      logFields: { cmdlet: request.cmdlet },
+      logFields: { cmdlet: request.cmdlet, endpoint: route.family },
       requestIds,
       timeoutMs: requestTimeoutMs([request.cmdlet], this.options.timeoutMs),
     };
@@ -611,6 +703,7 @@ export class ExchangeSession implements TenantExchange {
       this.cmdletHeaders(request, invokeOptions.correlationId),
       kind,
       invokeOptions,
+      this.pipelineFor(route, request.cmdlet),
     );
     return response.body as Record<string, unknown>;
   }
@@ -622,8 +715,9 @@ export class ExchangeSession implements TenantExchange {
     headers: Record<string, string>,
     kind: RequestKind,
     invokeOptions: InvokeOptions,
+    pipeline: Pipeline = this.pipeline,
   ): Promise<ExchangeResponse> {
-    return this.pipeline.send({
+    return pipeline.send({
       ...kind,
       url,
       body,
@@ -652,6 +746,12 @@ export class ExchangeSession implements TenantExchange {
 
 export interface ExchangeSessionPoolOptions {
   baseUrl: string;
+  /** The v2.0 and compliance endpoints (EXO_ADMIN_API_V2_URL, EXO_COMPLIANCE_URL, EXO_COMPLIANCE_TOKEN_SCOPE). */
+  endpoints?: Partial<Omit<EndpointSettings, 'exchange'>>;
+  /** Compliance token source per tenant (its own scope), and where regions are kept. */
+  complianceTokensFor?(tenant: TenantConfig): ExchangeTokenSource;
+  complianceRegions?: ComplianceRegionStore;
+  complianceRegionTtlMs?: number;
   /** Token source per tenant (created once per tenant). */
   tokensFor(tenant: TenantConfig): ExchangeTokenSource;
   /** Timeout of one request (default DEFAULT_EXCHANGE_TIMEOUT_MS, 960 s: above the service's own ~15 min; see timeouts.ts). */
@@ -681,6 +781,14 @@ export class ExchangeSessionPool implements ExchangeSessions {
       session = new ExchangeSession({
         tenant,
         baseUrl: this.options.baseUrl,
+        endpoints: this.options.endpoints,
+        compliance: this.options.complianceTokensFor
+          ? {
+              tokens: this.options.complianceTokensFor(tenant),
+              regions: this.options.complianceRegions,
+              regionTtlMs: this.options.complianceRegionTtlMs,
+            }
+          : undefined,
         tokens: this.options.tokensFor(tenant),
         tokenScope: this.options.tokenScope,
         transport,

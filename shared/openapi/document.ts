@@ -5,6 +5,8 @@
  * (important / advanced / internal), an OAuth 2.0 security definition for Entra ID, and `202`
  * + `Location` responses so the connector polls until the command is finished.
  */
+import { CMDLET_CATALOG } from '../exchange/cmdlet-catalog';
+import { CMDLET_FAMILIES } from '../exchange/endpoints';
 import { z } from 'zod';
 import { OPERATIONS, type OperationDefinition } from '../operations/catalog';
 import { addConnectorFeatures, addDropdowns } from './connector';
@@ -239,11 +241,22 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
             required: ['tenant', 'cmdlet'],
             properties: {
               tenant: TENANT_PROPERTY,
+              // The cmdlet catalogue (GET /api/cmdlets) is the list: a connector shows it as a dropdown.
               cmdlet: {
                 type: 'string',
-                description: 'Cmdlet name in Verb-Noun form, e.g. Get-Mailbox.',
+                enum: CMDLET_CATALOG.map((c) => c.name),
+                description:
+                  'A cmdlet the gateway supports (GET /api/cmdlets lists each with its endpoint family and parameters), e.g. Get-Mailbox or Get-ComplianceSearch.',
                 'x-ms-summary': 'Cmdlet',
                 'x-ms-visibility': 'important',
+              },
+              endpoint: {
+                type: 'string',
+                enum: [...CMDLET_FAMILIES],
+                description:
+                  "The endpoint family the cmdlet must run on (exchange or compliance); refused (422) when the cmdlet belongs to the other. Optional: the gateway sends each cmdlet to its own family's endpoint.",
+                'x-ms-summary': 'Endpoint family',
+                'x-ms-visibility': 'advanced',
               },
               parameters: {
                 type: 'object',

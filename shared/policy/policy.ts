@@ -8,6 +8,7 @@
  * its token, unless the rule lists the target tenant under `crossTenant` and the matcher that
  * matched pins the caller's issuing tenant (`tenant:`).
  */
+import { catalogCmdlet } from '../exchange/cmdlet-catalog';
 import type { Caller } from '../core/caller';
 import type { CallerMatcher, ParameterConstraint, PolicyDocument, PolicyRule } from './schema';
 
@@ -114,10 +115,21 @@ function targetMatches(rule: PolicyRule, target: PolicyTarget): boolean {
     case 'operation':
       return (rule.operations ?? []).some((o) => o === '*' || o === target.name);
     case 'cmdlet':
-      return (rule.cmdlets ?? []).some((c) => glob(c).test(target.name));
+      return (rule.cmdlets ?? []).some((c) => cmdletPatternMatches(c, target.name));
     case 'diagnostics':
       return rule.diagnostics === true;
   }
+}
+
+/**
+ * A rule's cmdlet pattern against a cmdlet: a glob of names, optionally `<family>:<glob>`, which
+ * matches only cmdlets of that endpoint family (cmdlet-catalog.ts; an unknown cmdlet has none).
+ */
+function cmdletPatternMatches(pattern: string, cmdlet: string): boolean {
+  const colon = pattern.indexOf(':');
+  if (colon < 0) return glob(pattern).test(cmdlet);
+  const family = pattern.slice(0, colon).toLowerCase();
+  return catalogCmdlet(cmdlet)?.family === family && glob(pattern.slice(colon + 1)).test(cmdlet);
 }
 
 /** The string values a parameter carries (arrays and Add/Remove tables included). */

@@ -146,9 +146,16 @@ const ruleSchema = z
         }),
       )
       .optional(),
-    /** Raw cmdlets for POST /api/commands: exact names or globs such as "Get-*". */
+    /** Raw cmdlets for POST /api/commands: exact names or globs such as "Get-*", optionally of one endpoint family ("compliance:*", "exchange:Get-*"). */
     cmdlets: z
-      .array(z.string().regex(/^(\*|[A-Za-z*]+-[A-Za-z0-9*]*)$/, 'must be a cmdlet name or glob such as "Get-*"'))
+      .array(
+        z
+          .string()
+          .regex(
+            /^((exchange|compliance):)?(\*|[A-Za-z*]+-[A-Za-z0-9*]*)$/,
+            'must be a cmdlet name or glob such as "Get-*", optionally of a family: "compliance:*", "exchange:Get-*"',
+          ),
+      )
       .optional(),
     /** GET /api/diagnostics/{tenant}. */
     diagnostics: z.boolean().optional(),

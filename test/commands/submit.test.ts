@@ -128,4 +128,36 @@ describe('submitCommand', () => {
     expect(created).toEqual([]);
     expect(enqueued).toEqual([]);
   });
+
+  it('refuses an unknown cmdlet and a cmdlet on the wrong endpoint family before policy, storage or queue', async () => {
+    const { submit, created, enqueued, audited } = setup();
+    const caller = systemCaller('rules:x');
+    const refusal = (body: Record<string, unknown>) =>
+      submit(caller, { body: { tenant: TENANT.domain, ...body } }).then(
+        () => undefined,
+        (error: unknown) => error as { code: string; errors: unknown; detail: string; extensions: unknown },
+      );
+    const unknown = await refusal({ cmdlet: 'Get-NoSuchThing' });
+    expect(unknown).toMatchObject({
+      code: 'Validation.Invalid',
+      errors: [{ field: 'cmdlet', message: 'is not a supported cmdlet (see GET /api/cmdlets)' }],
+      extensions: { endpointFamilies: ['exchange', 'exchangeV2', 'compliance'] },
+    });
+    const wrong = await refusal({ cmdlet: 'Get-Mailbox', endpoint: 'compliance' });
+    expect(wrong).toMatchObject({
+      code: 'Validation.Invalid',
+      errors: [{ field: 'endpoint', message: 'must be exchange for Get-Mailbox' }],
+    });
+    expect(wrong!.detail).toMatch(/runs on the exchange endpoint, not compliance/);
+    expect(await refusal({ cmdlet: 'Get-Mailbox', endpoint: 'graph' })).toMatchObject({
+      errors: [{ field: 'endpoint', message: 'must be one of exchange, compliance' }],
+    });
+    expect(created).toEqual([]);
+    expect(enqueued).toEqual([]);
+    expect(audited).toEqual([]);
+    // The right family is accepted as any other field.
+    await expect(
+      submit(caller, { body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', endpoint: 'exchange' } }),
+    ).resolves.toMatchObject({ created: true });
+  });
 });

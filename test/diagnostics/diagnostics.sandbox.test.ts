@@ -88,14 +88,29 @@ describe('tenant diagnostics', () => {
       ['token', 'ok'],
       ['exchange', 'ok'],
     ]);
+    // The cloud in use, with the endpoints the gateway calls there.
+    expect(report.cloud).toEqual({
+      name: 'AzureCloud',
+      preset: 'Global',
+      from: 'default',
+      authorityHost: cloud.endpoints.authorityHost,
+      exchange: cloud.endpoints.exchange,
+      exchangeV2: cloud.endpoints.exchange,
+      compliance: cloud.endpoints.compliance,
+      adminApiV2: false,
+    });
+    expect(formatReport(report)).toContain(
+      `Cloud Global (AzureCloud, from default): Entra ID ${cloud.endpoints.authorityHost}`,
+    );
     expect(step(report, 'certificate').data).toMatchObject({
       subject: 'CN=contoso-exo',
       thumbprint: cloud.context.directory.certificates.get('contoso-exo')!.sha1Thumbprint,
     });
     expect(step(report, 'token').data).toMatchObject({
       aud: 'https://outlook.office365.com',
-      roles: ['Exchange.ManageAsApp'],
-      wids: ['Exchange Administrator'],
+      // Contoso's app also has the Admin API v2.0 permission and a compliance role (sandbox seed).
+      roles: ['Exchange.ManageAsApp', 'Exchange.ManageAsAppV2'],
+      wids: ['Exchange Administrator', 'Compliance Administrator'],
       tid: CONTOSO,
     });
     expect(step(report, 'token').data).not.toHaveProperty('warnings');

@@ -532,6 +532,32 @@ async function corpus(): Promise<FuzzCase[]> {
       expect: [422],
     });
   }
+  // Endpoint families (issue 20): a hostile family, an unknown cmdlet, a cmdlet on the wrong family are 422s.
+  for (const value of HOSTILE_STRINGS) {
+    cases.push({
+      label: `endpoint ${JSON.stringify(value.slice(0, 30))}`,
+      method: 'POST',
+      path: '/api/commands',
+      headers: asAdmin,
+      body: bodyFor({ ...validCommand, endpoint: value }),
+      expect: [422],
+    });
+  }
+  for (const [cmdlet, endpoint] of [
+    ['Get-ComplianceSearch', 'exchange'],
+    ['Get-Mailbox', 'compliance'],
+    ['Get-NoSuchThing', undefined],
+    ['Invoke-Expression', undefined],
+  ] as const) {
+    cases.push({
+      label: `cmdlet ${cmdlet} on ${endpoint ?? 'no family'}`,
+      method: 'POST',
+      path: '/api/commands',
+      headers: asAdmin,
+      body: bodyFor({ ...validCommand, cmdlet, ...(endpoint ? { endpoint } : {}) }),
+      expect: [422],
+    });
+  }
   let nested: unknown = 'x';
   for (let i = 0; i < 8; i++) nested = { deeper: nested };
   cases.push({

@@ -23,7 +23,7 @@ beforeAll(async () => {
   const seed = cloud.context.directory.seed;
   gw = await startTestGateway({
     cloud,
-    tenants: [
+    registry: [
       identityTenant(seed, 'managedIdentity', 'contoso.onmicrosoft.com'),
       identityTenant(seed, 'federatedIdentity', 'fabrikam.onmicrosoft.com'),
     ],

@@ -7,9 +7,10 @@
  * and the exported log records), is searched for the sandbox's secrets: client secrets, the Key
  * Vault secret values (PFX base64, PEM key and certificate, the parameter sealing key), bearer
  * tokens and client assertions (any JWT), and the passwords of commands that carried them
- * (Set-Mailbox -Password, NewPassword / OldPassword: issue 16 finding 11). Also the kinds with
- * no secret at all (managed identity; federated credential, whose client assertion is a managed
- * identity token), through a federated credential that does not match.
+ * (Set-Mailbox -Password, NewPassword / OldPassword: issue 16 finding 11). A Security &
+ * Compliance command (its own token, the region redirect) is among the flows, and so are the kinds
+ * with no secret at all (managed identity; federated credential, whose client assertion is a
+ * managed identity token), through a federated credential that does not match.
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -116,6 +117,10 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
     }),
   ).toMatchObject({ status: 'succeeded' });
   expect(await first.run({ tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 2 } })).toMatchObject({
+    status: 'succeeded',
+  });
+  // Security & Compliance (issue 20): its own token, the region redirect, then the regional host.
+  expect(await first.run({ tenant: CONTOSO, cmdlet: 'Get-RetentionCompliancePolicy', parameters: {} })).toMatchObject({
     status: 'succeeded',
   });
   // Passwords: sealed at rest, clear only to Exchange, "***" in answers — and in no output.

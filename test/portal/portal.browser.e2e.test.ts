@@ -251,6 +251,10 @@ describe('actions, each verified in the sandbox Exchange directory', () => {
     await page.selectOption('#auto-audience', 'Known');
     await page.fill('#auto-external', 'Thanks for your mail — I will answer after the holidays.');
     expectDone(await act(() => page.click('#auto-save')));
+    // What the change ran, from the gateway's cmdlet catalogue (GET /api/cmdlets).
+    await expect(
+      page.locator('#activity-list > li').first().locator('.runs').innerText({ timeout: 10_000 }),
+    ).resolves.toBe('Exchange: Set-MailboxAutoReplyConfiguration');
     expect(mailbox('alex.wilber').autoReply).toMatchObject({
       state: 'Scheduled',
       startTime: '2026-12-24T08:00:00.000Z',

@@ -54,8 +54,9 @@ describe('sandbox Entra ID with @azure/msal-node (unmodified)', () => {
       appid: CONTOSO_APP,
       appidacr: '2',
       idtyp: 'app',
-      roles: [WELL_KNOWN.manageAsAppRole],
-      wids: [WELL_KNOWN.roles.exchangeAdministrator],
+      // Contoso's app has both Exchange permissions and a compliance role (seed).
+      roles: [WELL_KNOWN.manageAsAppRole, WELL_KNOWN.manageAsAppV2Role],
+      wids: [WELL_KNOWN.roles.exchangeAdministrator, WELL_KNOWN.roles.complianceAdministrator],
       ver: '1.0',
       iss: `${cloud.endpoints.authorityHost}/${CONTOSO}/`,
     });
@@ -63,6 +64,18 @@ describe('sandbox Entra ID with @azure/msal-node (unmodified)', () => {
     expect(
       cloud.context.stats.snapshot().tokenRequests.byKey[`${CONTOSO}|${CONTOSO_APP}|https://outlook.office365.com`],
     ).toBe(1);
+  });
+
+  it('issues a Security & Compliance token under the same app grants, with its own audience', async () => {
+    const result = await msalApp(CONTOSO, CONTOSO_APP, {
+      certificateName: 'contoso-exo',
+    }).acquireTokenByClientCredential({ scopes: ['https://ps.compliance.protection.outlook.com/.default'] });
+    const claims = decodeJwt(result!.accessToken);
+    expect(claims).toMatchObject({
+      aud: 'https://ps.compliance.protection.outlook.com',
+      tid: CONTOSO,
+      roles: [WELL_KNOWN.manageAsAppRole, WELL_KNOWN.manageAsAppV2Role],
+    });
   });
 
   it('issues a token for a client secret, and MSAL serves the second call from its cache', async () => {

@@ -55,8 +55,10 @@ export interface TestGatewayOptions {
   overrides?: AppServicesOverrides;
   env?: Record<string, string>;
   maxConcurrency?: number;
-  /** The tenant registry entries (default: the sandbox's certificate and client secret tenants). */
-  tenants?: unknown[];
+  /** Tenant registry variants (e.g. Contoso configured for the Admin API v2.0). */
+  tenants?: Omit<import('../../sandbox/directory/tenants-file').SandboxTenantsOptions, 'maxConcurrency'>;
+  /** The whole tenant registry instead (e.g. entries with the secretless credential kinds). */
+  registry?: unknown[];
   /** The gateway's logger (default: silent, or debug into TEST_LOG_FILE when that is set). */
   logger?: Logger;
 }
@@ -69,8 +71,11 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   writeFileSync(
     tenantsFile,
     JSON.stringify(
-      options.tenants ??
-        sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: options.maxConcurrency }),
+      options.registry ??
+        sandboxTenants(cloud.context.directory.seed, cloud.endpoints, {
+          maxConcurrency: options.maxConcurrency,
+          ...options.tenants,
+        }),
     ),
   );
   const policyFile = join(dir, 'policy.yaml');
@@ -84,6 +89,7 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
     COMMANDS_QUEUE: queueName,
     COMMANDS_TABLE: uniqueName('commands').replace(/[^a-z0-9]/g, ''),
     AUDIT_TABLE: uniqueName('audit').replace(/[^a-z0-9]/g, ''),
+    COMPLIANCE_REGIONS_TABLE: uniqueName('regions').replace(/[^a-z0-9]/g, ''),
     GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
     GATEWAY_AUTH_TENANTS: CONTOSO,
     SWEEPER_SCHEDULE: '*/2 * * * * *',
@@ -193,6 +199,7 @@ export function hostProcessSettings(
     COMMANDS_QUEUE: uniqueName(name),
     COMMANDS_TABLE: uniqueName('cmd').replace(/[^a-z0-9]/g, ''),
     AUDIT_TABLE: uniqueName('aud').replace(/[^a-z0-9]/g, ''),
+    COMPLIANCE_REGIONS_TABLE: uniqueName('reg').replace(/[^a-z0-9]/g, ''),
     GATEWAY_API_AUDIENCES: `${GATEWAY_API.appId},${GATEWAY_API.identifierUri}`,
     GATEWAY_AUTH_TENANTS: CONTOSO,
     LOG_LEVEL: 'warn',

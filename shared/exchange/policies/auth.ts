@@ -15,6 +15,7 @@ import {
 } from '../../credentials/claims';
 import type { ExchangeTokenSource } from '../../credentials/token-provider';
 import { ExchangeError } from '../errors';
+import { catalogCmdlet } from '../cmdlet-catalog';
 import type { ExchangeRequest, PipelinePolicy } from '../pipeline';
 
 /** What a token for this tenant's Exchange must say. */
@@ -144,6 +145,8 @@ function goodTokenRefused(error: ExchangeError, claims: TokenClaimsSummary | und
     return `Exchange did not accept the app's token${held}, a freshly issued one too. Consent or roles granted in the last hour may not have reached Exchange yet; otherwise check that the app's service principal is enabled in the tenant and that tenantId in the tenant registry is right. GET /api/diagnostics/{tenant} (npm run diagnose) checks the whole chain.`;
   }
   const what = error.cmdlet ?? 'this request';
+  if (error.cmdlet && catalogCmdlet(error.cmdlet)?.family === 'compliance')
+    return `Security & Compliance refused ${what} for the app${held}: it needs a compliance role. Assign the service principal the Entra role Compliance Administrator, or add it to a Microsoft Purview role group that includes ${what} (e.g. eDiscovery Manager for compliance searches); see docs/setup-exchange-app.md.`;
   return `Exchange refused ${what} for the app${held}: its roles do not include ${what}, or no such cmdlet exists. Assign the service principal a role that can run it — the Entra role Exchange Administrator, or an Exchange role group or management role assignment that includes ${what} (New-ManagementRoleAssignment -App <service principal id> -Role <role>).`;
 }
 
