@@ -11,6 +11,7 @@ import { openApiFunction } from './openapi';
 import { diagnosticsFunction } from './diagnostics';
 import { certificateMonitorFunction } from './certificate-monitor';
 import { commandsStatusFunction } from './commands-status';
+import { commandsResultFunction } from './commands-result';
 import { exoWorkerFunction } from './exo-worker';
 import { exoWorkerPoisonFunction } from './exo-worker-poison';
 import { commandsSweeperFunction } from './commands-sweeper';
@@ -58,6 +59,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     openApiFunction(services),
     diagnosticsFunction(services),
     commandsStatusFunction(services),
+    commandsResultFunction(services),
     exoWorkerFunction(services, queue ?? 'exo-commands'),
     exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),
     commandsSweeperFunction(services, schedule ?? sweeperSchedule(sweeperTimings(30_000).periodMs)),
