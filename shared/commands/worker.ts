@@ -215,7 +215,8 @@ type Later =
   | { kind: 'defer'; reason: string; delayMs: number };
 
 function stepOf(cmdlet: string, r: CmdletResult, writer?: ResultPageWriter): StepResult {
-  const sunk = writer?.finish();
+  // The items went to the writer only when the session took the sink (it counts them in `sunk`).
+  const sunk = r.sunk !== undefined ? writer?.finish() : undefined;
   return {
     cmdlet,
     value: sunk ? ('items' in sunk ? sunk.items : []) : r.value,
