@@ -15,6 +15,8 @@ const MAX_SECONDS = 60;
 
 export class ExpectedDurations {
   private readonly averages = new Map<string, number>();
+  /** Commands already counted (a finished command is read many times: each poll, each result window). */
+  private readonly counted = new Set<string>();
 
   constructor(private readonly o: { defaultMs?: number; maxKinds?: number } = {}) {}
 
@@ -23,9 +25,14 @@ export class ExpectedDurations {
     return command.operation ?? command.cmdlet.toLowerCase();
   }
 
-  /** A finished command's time from acceptance to its end. */
-  observe(command: Pick<Command, 'operation' | 'cmdlet' | 'createdAt' | 'finishedAt'>): void {
+  /** A finished command's time from acceptance to its end (once per command). */
+  observe(command: Pick<Command, 'operation' | 'cmdlet' | 'createdAt' | 'finishedAt'> & { id?: string }): void {
     if (!command.finishedAt) return;
+    if (command.id !== undefined) {
+      if (this.counted.has(command.id)) return;
+      this.counted.add(command.id);
+      if (this.counted.size > 1000) this.counted.delete(this.counted.values().next().value!);
+    }
     const ms = Date.parse(command.finishedAt) - Date.parse(command.createdAt);
     if (!Number.isFinite(ms) || ms < 0) return;
     const kind = ExpectedDurations.kindOf(command);

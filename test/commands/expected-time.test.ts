@@ -40,6 +40,14 @@ describe('ExpectedDurations', () => {
     expect(durations.retryAfterSeconds(queued, 2000)).toBe(7);
   });
 
+  it('counts each command once, however often it is read', () => {
+    const durations = new ExpectedDurations();
+    durations.observe({ id: 'a', cmdlet: 'Get-Mailbox', createdAt: at(0), finishedAt: at(1000) });
+    for (let i = 0; i < 10; i++)
+      durations.observe({ id: 'b', cmdlet: 'Get-Mailbox', createdAt: at(0), finishedAt: at(11_000) });
+    expect(durations.expectedMs({ cmdlet: 'Get-Mailbox' })).toBe(4000);
+  });
+
   it('ignores commands without a finish time and keeps a bounded number of kinds', () => {
     const durations = new ExpectedDurations({ maxKinds: 2 });
     durations.observe({ cmdlet: 'A-B', createdAt: at(0) });
