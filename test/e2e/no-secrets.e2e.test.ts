@@ -70,7 +70,12 @@ async function host(env: Record<string, string>) {
     for (;;) {
       const poll = await call(location);
       const done = (await poll.json()) as Record<string, unknown>;
-      if (poll.status === 200 && ['succeeded', 'failed', 'inDoubt'].includes(String(done.status))) return done;
+      if (poll.status === 200 && ['succeeded', 'failed', 'inDoubt'].includes(String(done.status))) {
+        // The result URL (what Power Automate reads) shows no password either.
+        const result = await (await call(new URL(res.headers.get('location')!).pathname)).text();
+        for (const secret of Object.values(PASSWORDS)) expect(result).not.toContain(secret);
+        return done;
+      }
       if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(done)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
