@@ -3,6 +3,7 @@
  * functions/register.ts (main); the local host serves the same list.
  */
 import type { FunctionDefinition } from '../shared/hosting/definition';
+import { withInvocationTrace } from '../shared/hosting/invocation-trace';
 import type { AppServices } from '../shared/app/services';
 import { healthFunction } from './health';
 import { commandsSubmitFunction } from './commands-submit';
@@ -24,6 +25,13 @@ import { eventsWorkerPoisonFunction } from './events-worker-poison';
 import { eventsStatusFunction } from './events-status';
 import { portalFunction } from './portal';
 import { meFunction } from './me';
+import {
+  listGroupsFunction,
+  listMailboxesFunction,
+  listOperationsFunction,
+  listTenantsFunction,
+  operationSchemaFunction,
+} from './lists';
 
 export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
@@ -52,6 +60,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
   } catch {
     // Invalid settings: still register everything (health reports the problem).
   }
+  // Each invocation runs in the host's trace context: its spans and log lines share the host's operation id.
   return [
     healthFunction(services),
     commandsSubmitFunction(services),
@@ -72,5 +81,10 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     eventsStatusFunction(services),
     portalFunction(services),
     meFunction(services),
-  ];
+    listTenantsFunction(services),
+    listOperationsFunction(services),
+    operationSchemaFunction(services),
+    listMailboxesFunction(services),
+    listGroupsFunction(services),
+  ].map(withInvocationTrace);
 }
