@@ -355,6 +355,9 @@ async function main(): Promise<void> {
     HOST_MIN_POLL_MS: '20',
     HOST_QUEUE_LEASE_MS: String(QUEUE_LEASE_MS),
     SWEEPER_SCHEDULE,
+    // Submissions answer 202 at once (every command through the queue), as when the chaos checks
+    // were written; CHAOS_COMMAND_WAIT_MS runs them with the fast path (the accepting host runs it).
+    COMMAND_WAIT_MS: process.env.CHAOS_COMMAND_WAIT_MS ?? '0',
   };
   const seed = cloud.context.directory.seed;
   const directory: Directory = {

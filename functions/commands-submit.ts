@@ -1,7 +1,7 @@
-/** POST /api/commands — accept a raw cmdlet for a tenant (admin callers, by policy): 202 + Location, or a problem+json 4xx. */
+/** POST /api/commands — run a raw cmdlet for a tenant (admin callers, by policy): its outcome when it finishes within COMMAND_WAIT_MS, else 202 + Location; a problem+json 4xx for a request refused. */
 import type { FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
-import { submittedResponse } from '../shared/http/async';
+import { submitAndAnswer } from './command-submission';
 import { readJsonObject } from '../shared/http/body';
 import { httpEndpoint } from '../shared/http/endpoint';
 
@@ -13,12 +13,11 @@ export function commandsSubmitFunction(services: AppServices): FunctionDefinitio
       const caller = await authenticate();
       const body = await readJsonObject(request);
       await services.ready();
-      const { command } = await services.submitCommand(caller, {
+      return submitAndAnswer(services, { request }, caller, {
         body,
         idempotencyKey: request.headers.get('idempotency-key'),
         correlationId,
       });
-      return submittedResponse(command);
     },
   );
 }

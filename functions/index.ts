@@ -13,6 +13,7 @@ import { cmdletsFunction } from './cmdlets';
 import { diagnosticsFunction } from './diagnostics';
 import { certificateMonitorFunction } from './certificate-monitor';
 import { commandsStatusFunction } from './commands-status';
+import { commandsResultFunction } from './commands-result';
 import { exoWorkerFunction } from './exo-worker';
 import { exoWorkerPoisonFunction } from './exo-worker-poison';
 import { commandsSweeperFunction } from './commands-sweeper';
@@ -69,6 +70,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     cmdletsFunction(services),
     diagnosticsFunction(services),
     commandsStatusFunction(services),
+    commandsResultFunction(services),
     exoWorkerFunction(services, queue ?? 'exo-commands'),
     exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),
     commandsSweeperFunction(services, schedule ?? sweeperSchedule(sweeperTimings(30_000).periodMs)),

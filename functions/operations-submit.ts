@@ -6,7 +6,7 @@
 import type { FunctionDefinition } from '../shared/hosting/definition';
 import type { AppServices } from '../shared/app/services';
 import { operationNamed } from '../shared/commands/submit';
-import { submittedResponse } from '../shared/http/async';
+import { submitAndAnswer } from './command-submission';
 import { readJsonObject } from '../shared/http/body';
 import { httpEndpoint } from '../shared/http/endpoint';
 
@@ -20,13 +20,12 @@ export function operationsSubmitFunction(services: AppServices): FunctionDefinit
       const operation = operationNamed(request.params.name ?? '');
       const body = await readJsonObject(request);
       await services.ready();
-      const { command } = await services.submitCommand(caller, {
+      return submitAndAnswer(services, { request }, caller, {
         operation,
         body,
         idempotencyKey: request.headers.get('idempotency-key'),
         correlationId,
       });
-      return submittedResponse(command);
     },
   );
 }

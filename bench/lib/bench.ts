@@ -8,7 +8,8 @@ import { peakRssMb, startBenchCloud } from './environment';
 import { runGatewayScenario, type ScenarioResult } from './gateway';
 import type { BenchOptions } from './options';
 import { round } from './percentiles';
-import { DEFAULTS, gatewayScenarios, HEADLINE, SCENARIO_NAMES } from './scenarios';
+import { runFlowScenario, type FlowResult } from './flow';
+import { DEFAULTS, FLOW, gatewayScenarios, HEADLINE, SCENARIO_NAMES } from './scenarios';
 
 export interface Goal {
   name: string;
@@ -54,6 +55,8 @@ export interface BenchReport {
   goals: Goal[];
   scenarios: ScenarioResult[];
   baselines: BaselineResult[];
+  /** The offboarding flow as Power Automate runs it (scenario `flow`). */
+  flow?: FlowResult;
   /** Peak RSS (VmHWM, MB) over the whole run of the processes that are not host processes. */
   otherProcessesPeakRssMb: { sandbox?: number; benchDriver: number };
   settings: Record<string, unknown>;
@@ -74,6 +77,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void = ()
   });
   const scenarios: ScenarioResult[] = [];
   const baselines: BaselineResult[] = [];
+  let flow: FlowResult | undefined;
   let sandboxRss: number | undefined;
   try {
     for (const s of gatewayScenarios(o)) {
@@ -93,12 +97,14 @@ export async function runBench(o: BenchOptions, log: (line: string) => void = ()
         await runSerialWorker(bench, { commands: o.baselineCommands, cap: o.cap, latencyMs: o.latencyMs }),
       );
     }
+    if (want(FLOW)) flow = await runFlowScenario(bench, log);
     sandboxRss = peakRssMb(bench.pid);
   } finally {
     await bench.stop();
   }
   const processes = { sandbox: sandboxRss, benchDriver: peakRssMb(process.pid) ?? 0 };
   return assemble(o, scenarios, baselines, {
+    flow,
     loadBefore,
     loadAfter: loadavg(),
     totalSeconds: (Date.now() - started) / 1000,
@@ -113,6 +119,7 @@ export function assemble(
   scenarios: ScenarioResult[],
   baselines: BaselineResult[],
   run: {
+    flow?: FlowResult;
     loadBefore: number[];
     loadAfter: number[];
     totalSeconds: number;
@@ -178,6 +185,7 @@ export function assemble(
       })),
     scenarios,
     baselines,
+    ...(run.flow ? { flow: run.flow } : {}),
     otherProcessesPeakRssMb: run.processes,
     settings: {
       BENCH_COMMANDS: o.commands,
@@ -250,5 +258,5 @@ export function assemble(
       (v) => v >= 0.95,
     ),
   ];
-  return { ...report, goals };
+  return { ...report, goals: [...goals, ...(run.flow?.goals ?? [])] };
 }

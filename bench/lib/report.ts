@@ -1,5 +1,6 @@
 /** latest.md and the section of docs/bench/README.md, written from the report object (never by hand). */
 import type { BenchReport } from './bench';
+import { renderFlow } from './flow';
 
 const n = (v: number | null | undefined, unit = '') => (v === null || v === undefined ? '–' : `${v}${unit}`);
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${Math.round(v * 1000) / 10} %`);
@@ -156,7 +157,7 @@ ${scenarioTable(r)}
 ## Baselines (same sandbox, same Exchange latency and cap)
 
 ${baselineTable(r)}
-
+${r.flow ? `\n## Power Automate offboarding flow (7 steps, scenario \`flow\`)\n\n${renderFlow(r.flow)}` : ''}
 ## Conditions
 
 ${conditions(r)}

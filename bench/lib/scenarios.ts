@@ -113,6 +113,8 @@ export function gatewayScenarios(o: BenchOptions): GatewayScenario[] {
 }
 
 export const BASELINES = ['connect-per-command', 'serial'] as const;
+/** The 7-step offboarding flow as Power Automate runs it (bench/lib/flow.ts). */
+export const FLOW = 'flow';
 export const SCENARIO_NAMES = [
   '1-host',
   HEADLINE,
@@ -122,4 +124,5 @@ export const SCENARIO_NAMES = [
   'batch-off',
   'batch-on',
   ...BASELINES,
+  FLOW,
 ];

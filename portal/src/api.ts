@@ -1,6 +1,6 @@
 /**
- * The gateway API as the portal uses it: GET /api/me, POST /api/operations/{name} (202 +
- * Location), and polling the command until it is done. Bearer tokens only; every change
+ * The gateway API as the portal uses it: GET /api/me, POST /api/operations/{name} (its outcome,
+ * or 202), and polling the command's status until it is done. Bearer tokens only; every change
  * carries a fresh Idempotency-Key so a retried click never runs twice.
  */
 // Type-only: erased by esbuild, so nothing of the server is bundled into the portal.
@@ -96,8 +96,10 @@ export class GatewayApi {
     });
     if (response.status !== 202 && response.status !== 200)
       throw new ApiError(await problemMessage(response), response.status);
-    let command = (await response.json()) as { status: string; error?: { message?: string } };
-    const location = response.headers.get('location');
+    let command = (await response.json()) as { id?: string; status: string; error?: { message?: string } };
+    // The status resource (always 200 with the status); a command that failed within the POST's
+    // wait was already answered with its problem above.
+    const location = command.id ? `commands/${encodeURIComponent(command.id)}` : undefined;
     for (let i = 0; ; i++) {
       if (command.status === 'succeeded') return onPhase('done');
       if (command.status === 'failed' || command.status === 'inDoubt')
@@ -112,7 +114,7 @@ export class GatewayApi {
         await sleep(retryDelayMs(poll));
         continue;
       }
-      if (poll.status !== 200 && poll.status !== 202) throw new ApiError(await problemMessage(poll), poll.status);
+      if (poll.status !== 200) throw new ApiError(await problemMessage(poll), poll.status);
       command = (await poll.json()) as typeof command;
     }
   }

@@ -22,6 +22,8 @@ import { TableComplianceRegionStore } from '../exchange/compliance-regions';
 import { AuditLog } from '../commands/audit';
 import { CommandLanes } from '../commands/lanes';
 import { CommandQueue } from '../commands/queue';
+import { CommandFastPath } from '../commands/fast-path';
+import { ExpectedDurations } from '../commands/expected-time';
 import { CommandService } from '../commands/service';
 import { ParameterSealer, unsealingSessions } from '../commands/sealed-parameters';
 import { KeyVaultSealingKeys, parseSealingKeyUrl } from '../commands/sealing-keys';
@@ -74,6 +76,10 @@ export interface AppServices {
   /** Parse → tenant → policy → accept: how the API submits a command (await ready() first). */
   submitCommand: SubmitCommand;
   worker(): CommandWorker;
+  /** Runs a just-accepted command on this instance and waits for it up to COMMAND_WAIT_MS (fast-path.ts). */
+  fastPath(): CommandFastPath;
+  /** How long commands of each kind take here (for Retry-After). */
+  durations(): ExpectedDurations;
   sweeper(): CommandSweeper;
   audit(): AuditLog;
   health(): HealthService;
@@ -356,8 +362,19 @@ export function createAppServices(
         slotWaitMs: settings().SLOT_WAIT_MS,
         batchMax: settings().EXO_BATCH_MAX,
         claimMs: settings().COMMAND_CLAIM_SECONDS * 1000,
+        resultMaxItems: settings().RESULT_MAX_ITEMS,
         telemetry,
         ...overrides.worker,
+      }),
+  );
+  const durations = lazy(() => new ExpectedDurations());
+  const fastPath = lazy(
+    () =>
+      new CommandFastPath({
+        store: store(),
+        process: (message) => worker().process(message),
+        durations: durations(),
+        logger,
       }),
   );
   // Its graces follow from the workers' claim; its period too, unless SWEEPER_SCHEDULE sets one.
@@ -478,6 +495,8 @@ export function createAppServices(
       return outcome;
     },
     worker,
+    fastPath,
+    durations,
     sweeper,
     audit,
     health,

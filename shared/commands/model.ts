@@ -48,6 +48,8 @@ export interface Command {
   claimedUntil?: string;
   result?: unknown;
   resultBlob?: string;
+  /** A result longer than one Exchange page, stored page by page (result-pages.ts); `result` is then absent. */
+  resultPages?: StoredPages;
   resultTruncated?: boolean;
   /** When `resultTruncated`: how many items were returned, what cut them, how to get the rest. */
   truncation?: ResultTruncation;
@@ -91,6 +93,12 @@ export interface Command {
   etag?: string;
 }
 
+/** Where a paged result is: blobs `<prefix>/<n>.json`, and how many items each holds. */
+export interface StoredPages {
+  prefix: string;
+  counts: number[];
+}
+
 export interface ReadBackEvidence {
   at: string;
   /** The read-only cmdlet(s) that were run. */
@@ -121,8 +129,25 @@ export interface CommandMessage {
   tenantId: string;
 }
 
-/** What a caller sees (no internals such as claims or ETags; secret parameters as "***"). */
-export function publicView(command: Command): Record<string, unknown> {
+/** How many items a succeeded command's result has. */
+export function resultCount(command: Command): number {
+  if (command.resultPages) return command.resultPages.counts.reduce((a, b) => a + b, 0);
+  return Array.isArray(command.result) ? command.result.length : command.result === undefined ? 0 : 1;
+}
+
+/** A window of a succeeded command's result, as the caller asked for it (result-pages.ts). */
+export interface ResultView {
+  items: unknown[];
+  /** Items in the whole result. */
+  count: number;
+}
+
+/**
+ * What a caller sees (no internals such as claims or ETags; secret parameters as "***"). A
+ * succeeded command shows `result` (the window given, else the result as stored — a paged
+ * result needs a window) and `resultCount`, how many items the whole result has.
+ */
+export function publicView(command: Command, window?: ResultView): Record<string, unknown> {
   return {
     id: command.id,
     tenant: command.tenantId,
@@ -139,7 +164,8 @@ export function publicView(command: Command): Record<string, unknown> {
     ...(command.idempotencyKey ? { idempotencyKey: command.idempotencyKey } : {}),
     ...(command.status === 'succeeded'
       ? {
-          result: command.result ?? [],
+          result: window ? window.items : (command.result ?? []),
+          resultCount: window ? window.count : resultCount(command),
           ...(command.warnings?.length ? { warnings: command.warnings } : {}),
           ...(command.alreadyApplied ? { alreadyApplied: true } : {}),
           ...(command.resultTruncated

@@ -19,6 +19,7 @@ import { CMDLET_FAMILIES, ENDPOINT_FAMILIES } from '../exchange/endpoints';
 import { ParameterSealer } from './sealed-parameters';
 import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
+import type { ResultWindow } from './result-pages';
 import { idempotencyPartition, type CommandStore } from './store';
 
 const MAX_PARAMETERS_BYTES = 16 * 1024;
@@ -282,7 +283,13 @@ export class CommandService {
   async submit(
     caller: Caller,
     request: CommandRequest,
-    options: { correlationId?: string; policyRule?: string; traceParent?: string } = {},
+    options: {
+      correlationId?: string;
+      policyRule?: string;
+      traceParent?: string;
+      /** The queue message becomes visible this much later: this instance runs the command at once (fast-path.ts). */
+      messageDelayMs?: number;
+    } = {},
   ): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
     if (!tenant)
@@ -392,7 +399,7 @@ export class CommandService {
     });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
-    await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId });
+    await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId }, options.messageDelayMs ?? 0);
     annotateActiveSpan({
       [ATTR.commandId]: id,
       [ATTR.tenant]: tenant.tenantId,
@@ -449,6 +456,11 @@ export class CommandService {
       throw new GatewayError('Command.NotFound', { detail: 'No command has this id.' });
     }
     return this.o.store.get(id.toLowerCase());
+  }
+
+  /** `top` items of a succeeded command's result from `skip` on, and how many there are in all. */
+  resultWindow(command: Command, window: { skip: number; top: number }): Promise<ResultWindow> {
+    return this.o.store.resultWindow(command, window);
   }
 
   isFinished(command: Command): boolean {

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { RestError, TableClient, type TableEntity } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { Command } from './model';
+import { readResultWindow, ResultPageWriter, type ResultWindow } from './result-pages';
 
 const ROW = 'command';
 const INLINE_RESULT_LIMIT = 30 * 1024;
@@ -44,6 +45,7 @@ const JSON_FIELDS = [
   'steps',
   'input',
   'truncation',
+  'resultPages',
   'readBack',
   'inDoubtEvidence',
 ];
@@ -131,6 +133,16 @@ export class CommandStore {
       const existing = await this.table.getEntity<IdempotencyRecord>(partition, 'key');
       return { created: false, record: { commandId: existing.commandId, requestHash: existing.requestHash } };
     }
+  }
+
+  /** The sink of one run of a command: a result longer than one Exchange page is written page by page. */
+  resultWriter(commandId: string): ResultPageWriter {
+    return new ResultPageWriter(this.results, commandId);
+  }
+
+  /** `top` items of a succeeded command's result from `skip` on (only the stored pages the window spans are read). */
+  resultWindow(command: Command, window: { skip: number; top: number }): Promise<ResultWindow> {
+    return readResultWindow(this.results, command, window);
   }
 
   /** Non-terminal commands (for the sweeper). */

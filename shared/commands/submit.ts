@@ -21,6 +21,8 @@ export interface SubmitCommandRequest {
   idempotencyKey?: string | null;
   /** Carried on every log line of the command. */
   correlationId?: string;
+  /** A new command's queue message becomes visible this much later (the accepting instance runs it at once). */
+  messageDelayMs?: number;
 }
 
 export type SubmitCommand = (caller: Caller, request: SubmitCommandRequest) => Promise<SubmitOutcome>;
@@ -43,7 +45,7 @@ export function operationNamed(name: string): OperationDefinition {
 
 export function createSubmitCommand(options: SubmitCommandOptions): SubmitCommand {
   const { commands, tenants, policy } = options;
-  return async (caller, { body, operation, idempotencyKey, correlationId }) => {
+  return async (caller, { body, operation, idempotencyKey, correlationId, messageDelayMs }) => {
     const parsed = operation
       ? commands.parseOperation(operation, body, idempotencyKey)
       : commands.parse(body, idempotencyKey);
@@ -63,6 +65,6 @@ export function createSubmitCommand(options: SubmitCommandOptions): SubmitComman
       target,
       parameters: operation ? (parsed.input ?? {}) : parsed.parameters,
     });
-    return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule });
+    return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule, messageDelayMs });
   };
 }

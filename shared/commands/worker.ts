@@ -42,9 +42,17 @@ import type { AuditLog } from './audit';
 import { CommandBatcher, type BatchedCallOutcome, type SentCallOutcome } from './batcher';
 import { ClaimKeeper, claimNotKept, NOT_SENT } from './claim-keeper';
 import { joinedAt, laneOf, type CommandLanes, type LaneRef } from './lanes';
-import { TERMINAL, type Command, type CommandError, type InDoubtEvidence, type ReadBackEvidence } from './model';
+import {
+  TERMINAL,
+  type Command,
+  type CommandError,
+  type InDoubtEvidence,
+  type ReadBackEvidence,
+  type StoredPages,
+} from './model';
 import { sealedValuesDropped } from './sealed-parameters';
 import type { CommandQueue } from './queue';
+import type { ResultPageWriter } from './result-pages';
 import { CommandStepTelemetry } from './step-telemetry';
 import { ConcurrencyError, type CommandStore } from './store';
 import type { TenantSlots } from './tenant-slots';
@@ -88,6 +96,13 @@ export interface WorkerOptions {
   random?: () => number;
   /** Spans and metrics (default: the global OpenTelemetry providers). */
   telemetry?: Telemetry;
+  /**
+   * False: a single cmdlet's result is collected in memory up to the session's cap (as
+   * multi-step operations' are) instead of going to the store page by page (result-pages.ts).
+   */
+  pageResults?: boolean;
+  /** Most items stored for one command's result (RESULT_MAX_ITEMS); more is a failure (Result.TooLarge). */
+  resultMaxItems?: number;
 }
 
 interface StepResult {
@@ -98,6 +113,8 @@ interface StepResult {
   truncation?: ResultTruncation;
   requestIds: string[];
   alreadyApplied?: boolean;
+  /** The items were stored page by page (then `value` is empty). */
+  pages?: StoredPages;
 }
 
 /** A command's cmdlets as one unit, for the in-doubt decision. */
@@ -197,10 +214,13 @@ type Later =
   | { kind: 'retry'; error: CommandError; retryAfterMs?: number; durationMs: number }
   | { kind: 'defer'; reason: string; delayMs: number };
 
-function stepOf(cmdlet: string, r: CmdletResult): StepResult {
+function stepOf(cmdlet: string, r: CmdletResult, writer?: ResultPageWriter): StepResult {
+  // The items went to the writer only when the session took the sink (it counts them in `sunk`).
+  const sunk = r.sunk !== undefined ? writer?.finish() : undefined;
   return {
     cmdlet,
-    value: r.value,
+    value: sunk ? ('items' in sunk ? sunk.items : []) : r.value,
+    ...(sunk && 'pages' in sunk ? { pages: sunk.pages } : {}),
     warnings: r.warnings,
     truncated: r.truncated,
     truncation: r.truncation,
@@ -299,8 +319,8 @@ function failed(error: unknown, log: Logger): RunOutcome {
 }
 
 /** A sent call's outcome as the worker reads it ("already a member / not a member" count as done). */
-function fromSent(cmdlet: string, r: SentCallOutcome, log: Logger): RunOutcome {
-  if (r.ok) return succeeded([stepOf(cmdlet, r.result)]);
+function fromSent(cmdlet: string, r: SentCallOutcome, log: Logger, writer?: ResultPageWriter): RunOutcome {
+  if (r.ok) return succeeded([stepOf(cmdlet, r.result, writer)]);
   if (r.error instanceof ExchangeError && alreadyApplied(cmdlet, r.error))
     return succeeded([appliedStep(cmdlet, r.error)]);
   return failed(r.error, log);
@@ -313,6 +333,8 @@ function mayHaveTakenEffect(command: Command): boolean {
 }
 
 const DEFAULT_BACKOFF = { baseMs: 2000, maxMs: 300_000 };
+/** Items stored for one command's result at most, unless RESULT_MAX_ITEMS says otherwise. */
+export const DEFAULT_RESULT_MAX_ITEMS = 100_000;
 /** A command whose lane is blocked for longer than this by a command that cannot go on yet is given back until then. */
 const LANE_HOLD_MAX_MS = 2000;
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -524,16 +546,23 @@ export class CommandWorker {
     const decided = decidesGroupManagerCheck(command.operation, call);
     if (decided) call = firstGroupManagerCall(call, setting);
     const asked = this.now();
+    let writer: ResultPageWriter | undefined;
     const outcomeOf = (c: typeof call, sent: SentCallOutcome): RunOutcome =>
       sent.ok
-        ? fromSent(c.cmdlet, sent, log)
+        ? fromSent(c.cmdlet, sent, log, writer)
         : fromSent(c.cmdlet, { ...sent, error: explainGroupManagerFailure(c, sent.error, run.tenant, decided) }, log);
     for (let round = 0; ; round++) {
       let recording: Promise<After> | undefined;
       let again: typeof call | undefined;
       const current = call;
+      // A listing of any length goes to the result store page by page (a fresh writer per call).
+      writer = this.o.pageResults === false ? undefined : this.o.store.resultWriter(command.id);
       const r = await this.batcher.run(run.tenant, {
-        request: { ...current, anchorMailbox: command.anchorMailbox },
+        request: {
+          ...current,
+          anchorMailbox: command.anchorMailbox,
+          ...(writer ? { sink: writer, maxResults: this.o.resultMaxItems ?? DEFAULT_RESULT_MAX_ITEMS } : {}),
+        },
         correlationId: command.correlationId ?? command.id,
         signal: run.keeper.signal,
         logger: log,
@@ -968,13 +997,16 @@ export class CommandWorker {
       case 'alreadyApplied': {
         const { steps } = outcome;
         const single = steps.length === 1 && !command.steps?.length;
-        const result = single
-          ? steps[0]!.value
-          : steps.map((s) => ({
-              cmdlet: s.cmdlet,
-              value: s.value,
-              ...(s.alreadyApplied ? { alreadyApplied: true } : {}),
-            }));
+        const pages = single ? steps[0]!.pages : undefined;
+        const result = pages
+          ? undefined
+          : single
+            ? steps[0]!.value
+            : steps.map((s) => ({
+                cmdlet: s.cmdlet,
+                value: s.value,
+                ...(s.alreadyApplied ? { alreadyApplied: true } : {}),
+              }));
         const warnings = steps.flatMap((s) => s.warnings);
         return this.settle(
           run,
@@ -982,6 +1014,8 @@ export class CommandWorker {
           {
             status: 'succeeded',
             result,
+            resultPages: pages,
+            resultBlob: undefined,
             warnings,
             resultTruncated: steps.some((s) => s.truncated) || undefined,
             truncation: steps.find((s) => s.truncation)?.truncation,

@@ -109,6 +109,24 @@ const schema = z.object({
     .min(1, BATCH_MAX_RULE)
     .max(10, BATCH_MAX_RULE)
     .default(10),
+  /**
+   * How long POST /api/commands and /api/operations/{name} wait for the command before they
+   * answer 202: one that finished in time is answered with its outcome at once (0: never wait).
+   * Far below Power Automate's 120 s limit for a synchronous answer.
+   */
+  COMMAND_WAIT_MS: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be at least 0 (0: always answer 202 at once)')
+    .max(60_000, 'must be at most 60000 (Power Automate gives up on an answer after 120 s)')
+    .default(5000),
+  /** Most items stored for one command's result; a longer listing fails with Result.TooLarge (never cut short). */
+  RESULT_MAX_ITEMS: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(1000, 'must be at least 1000 (one Exchange page)')
+    .max(1_000_000, 'must be at most 1000000')
+    .default(100_000),
   /** How long a worker's claim on a running command lasts; renewed every third of it while the command runs. */
   COMMAND_CLAIM_SECONDS: positiveInt(30, 600),
   /** "entra" (default): callers need an Entra ID token; "none": local development only. */

@@ -134,6 +134,8 @@ const MAX_RESTARTS = 1;
 
 /** Items per command the gateway returns at most (a result is stored with its command). */
 export const DEFAULT_MAX_RESULTS = 10_000;
+/** exceptionType of a listing longer than a sink's `maxResults`: a failure, not a shorter result. */
+export const RESULT_TOO_LARGE = 'Result.TooLarge';
 
 /** `@adminapi.warnings` of a page as strings (an array; a lone string tolerated). */
 function warningsOf(page: Record<string, unknown>): string[] {
@@ -578,9 +580,10 @@ export class ExchangeSession implements TenantExchange {
     result: CmdletResult,
   ): Promise<CmdletResult> {
     const maxResults = request.maxResults ?? this.options.maxResults ?? DEFAULT_MAX_RESULTS;
+    const count = () => result.sunk ?? result.value.length;
     const cut = (limit: ResultTruncation['limit']) => {
       result.truncated = true;
-      result.truncation = truncation(limit, result.value.length, maxResults);
+      result.truncation = truncation(limit, count(), maxResults);
       result.warnings.push(result.truncation.howToGetMore);
     };
     let page = first;
@@ -590,11 +593,25 @@ export class ExchangeSession implements TenantExchange {
       const value = Array.isArray(page.value)
         ? (page.value as Record<string, unknown>[]).filter((v) => v !== null && typeof v === 'object')
         : [];
-      const room = maxResults - result.value.length;
-      result.value.push(...value.slice(0, room));
       const next =
         typeof page['@odata.nextLink'] === 'string' && page['@odata.nextLink'] ? page['@odata.nextLink'] : undefined;
-      const capped = value.length > room || (next !== undefined && result.value.length >= maxResults);
+      if (request.sink) {
+        // Stored page by page: nothing is kept here, and nothing is left out without saying so.
+        const total = (result.sunk ?? 0) + value.length;
+        if (total > maxResults)
+          throw new ExchangeError({
+            category: 'permanent',
+            exceptionType: RESULT_TOO_LARGE,
+            message: `${request.cmdlet} returned more than ${maxResults} items, the most the gateway stores for one command (RESULT_MAX_ITEMS); nothing was kept. Split the query into parts (Filter, RecipientTypeDetails…) and run one command per part.`,
+            cmdlet: request.cmdlet,
+          });
+        if (value.length) await request.sink.write(value);
+        result.sunk = total;
+      }
+      const room = maxResults - count();
+      if (!request.sink) result.value.push(...value.slice(0, room));
+      const capped =
+        !request.sink && (value.length > room || (next !== undefined && result.value.length >= maxResults));
       const warnings = warningsOf(page);
       // "There are more results available…" on a page whose link is followed (or that the
       // gateway's cap ends) is the page size talking, not a ResultSize cut: left out.
@@ -611,7 +628,7 @@ export class ExchangeSession implements TenantExchange {
       if (links.has(next))
         throw new ExchangeError({
           category: 'transient',
-          message: `Exchange sent the same page link twice while listing ${request.cmdlet} results; stopped after ${result.value.length} items.`,
+          message: `Exchange sent the same page link twice while listing ${request.cmdlet} results; stopped after ${count()} items.`,
           cmdlet: request.cmdlet,
         });
       links.add(next);
@@ -623,7 +640,7 @@ export class ExchangeSession implements TenantExchange {
           const again = restarts ? ', also after reading the listing again from its first page' : '';
           throw error.derive({
             category: 'transient',
-            message: `Exchange refused to continue the listing after ${result.value.length} items${again}: ${error.message} A ResultSize of at most ${this.options.pageSize ?? 1000} fits one page and needs no page link.`,
+            message: `Exchange refused to continue the listing after ${count()} items${again}: ${error.message} A ResultSize of at most ${this.options.pageSize ?? 1000} fits one page and needs no page link.`,
           });
         }
         restarts++;
@@ -631,12 +648,16 @@ export class ExchangeSession implements TenantExchange {
           {
             tenantId: this.options.tenant.tenantId,
             cmdlet: request.cmdlet,
-            items: result.value.length,
+            items: count(),
             requestId: error.requestId,
           },
           'Exchange refused a page link; reading the listing again from its first page',
         );
         result.value.length = 0;
+        if (request.sink) {
+          await request.sink.reset();
+          result.sunk = 0;
+        }
         result.warnings.length = 0;
         result.truncated = false;
         result.truncation = undefined;

@@ -13,6 +13,19 @@ export interface CmdletRequest {
   anchorMailbox?: string;
   /** Stop paging after this many results (default: the client's cap). */
   maxResults?: number;
+  /**
+   * Where the items go, page by page, instead of `value` (which then stays empty): a listing of
+   * any length passes through the process one Exchange page at a time. With a sink, more items
+   * than `maxResults` is a failure (`Result.TooLarge`), never a shorter result.
+   */
+  sink?: ResultSink;
+}
+
+/** Takes a listing's items one Exchange page at a time (the commands' result store). */
+export interface ResultSink {
+  write(items: Record<string, unknown>[]): Promise<void>;
+  /** Forgets everything written so far: the listing is read again from its first page. */
+  reset(): Promise<void>;
 }
 
 export interface CmdletResult {
@@ -26,6 +39,8 @@ export interface CmdletResult {
   truncation?: ResultTruncation;
   /** client-request-id of each request sent. */
   requestIds: string[];
+  /** Items handed to the request's sink (with a sink, `value` stays empty). */
+  sunk?: number;
 }
 
 /** Where and why a result stops short of what Exchange has. */

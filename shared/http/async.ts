@@ -1,27 +1,5 @@
-/** The asynchronous request-reply pattern Power Automate polls: 202 + Location + Retry-After. */
+/** Correlation ids of requests (the asynchronous answers themselves: command-answers.ts). */
 import { randomUUID } from 'node:crypto';
-import type { HttpResponseInit } from '@azure/functions';
-import { publicView, TERMINAL, type Command } from '../commands/model';
-
-export function acceptedResponse(
-  location: string,
-  body: unknown,
-  retryAfterSeconds = 2,
-  headers: Record<string, string> = {},
-): HttpResponseInit {
-  return {
-    status: 202,
-    headers: { location, 'retry-after': String(retryAfterSeconds), 'cache-control': 'no-store', ...headers },
-    jsonBody: body,
-  };
-}
-
-/** The answer to a submitted command: 202 + Location to poll, or 200 (with Location) when it has already finished (an idempotent repeat). */
-export function submittedResponse(command: Command): HttpResponseInit {
-  const location = `/api/commands/${command.id}`;
-  if (TERMINAL.has(command.status)) return { status: 200, headers: { location }, jsonBody: publicView(command) };
-  return acceptedResponse(location, publicView(command), 2);
-}
 
 /** The caller's correlation id: `x-correlation-id`, else the trace id of a W3C `traceparent`. */
 export function correlationIdOf(request: { headers: { get(name: string): string | null } }): string | undefined {

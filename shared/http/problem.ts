@@ -39,6 +39,7 @@ const TYPES: Record<number, string> = {
   415: 'urn:exo-gateway:problem:unsupported-media-type',
   422: 'urn:exo-gateway:problem:validation',
   429: 'urn:exo-gateway:problem:too-many-requests',
+  502: 'urn:exo-gateway:problem:bad-gateway',
   503: 'urn:exo-gateway:problem:unavailable',
 };
 

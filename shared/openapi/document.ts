@@ -98,6 +98,14 @@ const COMMAND_STATUS: Json = {
       'x-ms-summary': 'Status',
     },
     attempts: { type: 'integer', 'x-ms-summary': 'Attempts' },
+    resultCount: { type: 'integer', description: 'Items in the whole result.', 'x-ms-summary': 'Result count' },
+    nextLink: {
+      type: 'string',
+      description: 'The next window of the result; absent on the last.',
+      'x-ms-summary': 'Next link',
+    },
+    statusUrl: { type: 'string', description: 'The status resource of the command.', 'x-ms-summary': 'Status URL' },
+    resultUrl: { type: 'string', description: 'The result URL of the command.', 'x-ms-summary': 'Result URL' },
     createdAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Created' },
     updatedAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Updated' },
     finishedAt: { type: 'string', format: 'date-time', 'x-ms-summary': 'Finished' },
@@ -158,12 +166,19 @@ const PROBLEM: Json = {
 const problem = (description: string) => ({ description, schema: { $ref: '#/definitions/Problem' } });
 
 const ACCEPTED = {
-  description: 'Accepted: poll the Location until it answers 200.',
+  description: 'Accepted and still running: poll the Location until it answers with the outcome.',
   headers: {
-    Location: { type: 'string', description: 'Status URL of the command.' },
-    'Retry-After': { type: 'integer', description: 'Seconds to wait before polling.' },
+    Location: { type: 'string', description: 'Result URL of the command (absolute): its status is the outcome.' },
+    'Retry-After': { type: 'integer', description: 'Seconds the command is expected to need still (at least 1).' },
   },
   schema: { $ref: '#/definitions/CommandStatus' },
+};
+
+/** The statuses of a finished command that failed (its result URL, or a submission that finished within the wait). */
+const COMMAND_FAILED = {
+  '409': problem('The command failed: the object already is as asked, or a newer change came first.'),
+  '502': problem('The command failed in Exchange, or its outcome is unknown (inDoubt).'),
+  '503': problem('Exchange stayed unavailable, or the gateway could not sign in to it.'),
 };
 
 const COMMON_ERRORS = {
@@ -212,12 +227,13 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
         ],
         responses: {
           '200': {
-            description: 'Already finished (a repeated idempotency key).',
+            description: 'Finished within the wait (or a repeated idempotency key): the succeeded command.',
             schema: { $ref: '#/definitions/CommandStatus' },
           },
           '202': ACCEPTED,
           ...COMMON_ERRORS,
-          '404': problem('Unknown operation.'),
+          ...COMMAND_FAILED,
+          '404': problem('Unknown operation, or the command failed: no such object in Exchange.'),
         },
       },
     };
@@ -290,11 +306,13 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
       ],
       responses: {
         '200': {
-          description: 'Already finished (a repeated idempotency key).',
+          description: 'Finished within the wait (or a repeated idempotency key): the succeeded command.',
           schema: { $ref: '#/definitions/CommandStatus' },
         },
         '202': ACCEPTED,
         ...COMMON_ERRORS,
+        ...COMMAND_FAILED,
+        '404': problem('The command failed: no such object in Exchange.'),
       },
     },
   };
@@ -302,19 +320,61 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
     get: {
       operationId: 'GetCommandStatus',
       summary: 'Get the status of a command',
-      description: 'The status URL a 202 response points to: 202 while the command runs, 200 when it has finished.',
+      description:
+        'The status resource: always 200 with the status (accepted, queued, running, succeeded, failed, inDoubt).',
       'x-ms-visibility': 'internal',
       tags: ['Commands'],
       produces: ['application/json', 'application/problem+json'],
       parameters: [{ name: 'id', in: 'path', required: true, type: 'string', 'x-ms-summary': 'Command id' }],
       responses: {
+        '200': { description: 'The command (see status and error).', schema: { $ref: '#/definitions/CommandStatus' } },
+        '401': problem('Missing or invalid bearer token.'),
+        '404': problem('No command with this id is visible to the caller.'),
+      },
+    },
+  };
+  paths['/commands/{id}/result'] = {
+    get: {
+      operationId: 'GetCommandResult',
+      summary: 'Get the result of a command',
+      description:
+        'The Location of every submission: 202 while the command runs; then 200 with a window of its result, or the status of its failure.',
+      'x-ms-visibility': 'internal',
+      tags: ['Commands'],
+      produces: ['application/json', 'application/problem+json'],
+      parameters: [
+        { name: 'id', in: 'path', required: true, type: 'string', 'x-ms-summary': 'Command id' },
+        {
+          name: '$top',
+          in: 'query',
+          required: false,
+          type: 'integer',
+          'x-ms-summary': 'Items per page (1-1000, default 500)',
+        },
+        {
+          name: '$skiptoken',
+          in: 'query',
+          required: false,
+          type: 'string',
+          'x-ms-summary': 'Where the page starts (from nextLink)',
+        },
+      ],
+      responses: {
         '200': {
-          description: 'Finished: succeeded, failed or inDoubt (see status and error).',
+          description: 'Succeeded: a window of the result (resultCount, nextLink).',
           schema: { $ref: '#/definitions/CommandStatus' },
         },
         '202': ACCEPTED,
+        '400': problem('Invalid $top or $skiptoken.'),
         '401': problem('Missing or invalid bearer token.'),
-        '404': problem('No command with this id is visible to the caller.'),
+        '403': problem('The command failed: Exchange does not allow it.'),
+        '404': problem(
+          'No command with this id is visible to the caller, or the command failed: no such object in Exchange.',
+        ),
+        '422': problem(
+          'The command failed: Exchange refused the input, or the result is larger than the gateway stores.',
+        ),
+        ...COMMAND_FAILED,
       },
     },
   };

@@ -166,6 +166,13 @@ describe('app settings', () => {
       GATEWAY_API_AUDIENCES: ['api://exo-gateway'],
     });
   });
+  it('waits 5 s for a submitted command and stores 100,000 result items unless told otherwise, within bounds', () => {
+    expect(readSettings(base)).toMatchObject({ COMMAND_WAIT_MS: 5000, RESULT_MAX_ITEMS: 100_000 });
+    expect(readSettings({ ...base, COMMAND_WAIT_MS: '0' }).COMMAND_WAIT_MS).toBe(0);
+    expect(problems(() => readSettings({ ...base, COMMAND_WAIT_MS: '120000' }))[0]).toMatch(/COMMAND_WAIT_MS/);
+    expect(problems(() => readSettings({ ...base, COMMAND_WAIT_MS: '-1' }))[0]).toMatch(/COMMAND_WAIT_MS/);
+    expect(problems(() => readSettings({ ...base, RESULT_MAX_ITEMS: '10' }))[0]).toMatch(/RESULT_MAX_ITEMS/);
+  });
   it('names each bad setting', () => {
     expect(problems(() => readSettings({}))).toEqual(
       expect.arrayContaining([

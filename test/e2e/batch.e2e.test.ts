@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { callerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
+import { callerToken, CONTOSO, hostProcessSettings, statusPathOf } from '../support/gateway';
 
 let cloud: SandboxCloud;
 let env: Record<string, string>;
@@ -56,7 +56,7 @@ async function submit(url: string, parameters: Record<string, unknown>): Promise
     body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters }),
   });
   expect(res.status).toBe(202);
-  return res.headers.get('location')!;
+  return statusPathOf(res.headers.get('location')!);
 }
 
 async function waitAll(url: string, locations: string[], timeoutMs: number): Promise<Array<Record<string, unknown>>> {

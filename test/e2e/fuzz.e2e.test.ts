@@ -743,6 +743,41 @@ async function corpus(): Promise<FuzzCase[]> {
       expect: [404],
     });
   }
+  // The result URL: hostile ids are unknown (404); a hostile window is a 400 before anything is read.
+  for (let i = 0; i < 20; i++) {
+    const id = pick([
+      'x'.repeat(300),
+      "1' OR '1'='1",
+      '__proto__',
+      '%00',
+      `${'0'.repeat(8)}-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    ]);
+    cases.push({
+      label: `result of ${id.slice(0, 40)}`,
+      method: 'GET',
+      path: `/api/commands/${id}/result`,
+      headers: { authorization: `Bearer ${admin}` },
+      expect: [404],
+    });
+  }
+  for (const query of [
+    '$top=0',
+    '$top=-1',
+    '$top=99999999',
+    '$top=1e3',
+    '$skiptoken=abc',
+    '$skiptoken=-5',
+    '$skiptoken=1%00',
+    '$top=%FF',
+  ]) {
+    cases.push({
+      label: `result window ${query}`,
+      method: 'GET',
+      path: `/api/commands/00000000-0000-4000-8000-000000000001/result?${query}`,
+      headers: { authorization: `Bearer ${admin}` },
+      expect: [400],
+    });
+  }
   for (const tenant of HOSTILE_STRINGS.filter((s) => s && s.length < 400 && !/[\r\n\u0000\\]|^\s+$/.test(s))) {
     cases.push({
       label: `diagnostics for ${tenant.slice(0, 30)}`,

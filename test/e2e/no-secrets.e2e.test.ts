@@ -22,7 +22,7 @@ import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { identityTenant, sandboxTenants } from '../../sandbox/directory/tenants-file';
 import { FEDERATED_APP, SANDBOX_SEALING_KEY } from '../../sandbox/directory/seed';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
-import { callerToken, CONTOSO, FABRIKAM, hostProcessSettings } from '../support/gateway';
+import { callerToken, CONTOSO, FABRIKAM, hostProcessSettings, statusPathOf } from '../support/gateway';
 import { offlineTelemetryEnv, startIngestionServer, type IngestionServer } from '../support/ingestion-server';
 import { startTestCloud } from '../support/sandbox';
 
@@ -69,12 +69,17 @@ async function host(env: Record<string, string>) {
   const run = async (body: unknown): Promise<Record<string, unknown>> => {
     const res = await call('/api/commands', { method: 'POST', body: JSON.stringify(body) });
     expect(res.status).toBe(202);
-    const location = res.headers.get('location')!;
+    const location = statusPathOf(res.headers.get('location')!);
     const deadline = Date.now() + 20_000;
     for (;;) {
       const poll = await call(location);
       const done = (await poll.json()) as Record<string, unknown>;
-      if (poll.status === 200) return done;
+      if (poll.status === 200 && ['succeeded', 'failed', 'inDoubt'].includes(String(done.status))) {
+        // The result URL (what Power Automate reads) shows no password either.
+        const result = await (await call(new URL(res.headers.get('location')!).pathname)).text();
+        for (const secret of Object.values(PASSWORDS)) expect(result).not.toContain(secret);
+        return done;
+      }
       if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(done)}`);
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -9,7 +9,7 @@ import { SpanKind } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { createLogger } from '../../shared/observability/logger';
 import { ATTR, METRIC_NAMES } from '../../shared/observability/telemetry';
-import { startTestGateway, CONTOSO, type TestGateway } from '../support/gateway';
+import { startTestGateway, statusPathOf, CONTOSO, type TestGateway } from '../support/gateway';
 import { installTestTelemetry, total, type TestTelemetry } from '../support/telemetry';
 
 let telemetry: TestTelemetry;
@@ -261,7 +261,18 @@ describe('every HTTP endpoint', () => {
           body: JSON.stringify({ tenant: CONTOSO, identity: 'adele.vance@contoso.com' }),
         },
       },
-      { span: 'GET /api/commands/{id}', route: '/api/commands/{id}', path: location, init: { headers: json } },
+      {
+        span: 'GET /api/commands/{id}',
+        route: '/api/commands/{id}',
+        path: statusPathOf(location),
+        init: { headers: json },
+      },
+      {
+        span: 'GET /api/commands/{id}/result',
+        route: '/api/commands/{id}/result',
+        path: new URL(location).pathname,
+        init: { headers: json },
+      },
       {
         span: 'GET /api/diagnostics/{tenant}',
         route: '/api/diagnostics/{tenant}',
@@ -317,11 +328,14 @@ describe('every HTTP endpoint', () => {
       { tenant: CONTOSO, cmdlet: 'Get-Mailbox', parameters: { Identity: 'adele.vance@contoso.com' } },
       { 'x-correlation-id': 'poll-me-1' },
     );
-    const res = await fetch(`${gw.host.url}${location}`, {
-      headers: { authorization: `Bearer ${await gw.token()}`, 'x-correlation-id': 'the-poller' },
-    });
-    expect(res.headers.get('x-correlation-id')).toBe('poll-me-1');
-    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    // The result URL (the Location) and the status resource alike.
+    for (const url of [location, `${gw.host.url}${statusPathOf(location)}`]) {
+      const res = await fetch(url, {
+        headers: { authorization: `Bearer ${await gw.token()}`, 'x-correlation-id': 'the-poller' },
+      });
+      expect(res.headers.get('x-correlation-id')).toBe('poll-me-1');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    }
   });
 });
 

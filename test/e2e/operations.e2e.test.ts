@@ -44,7 +44,7 @@ const objectId = (alias: string) => mailbox(alias).user.objectId;
 async function run(name: string, body: Record<string, unknown>, token = flow): Promise<Record<string, unknown>> {
   const res = await gw.post(`/api/operations/${name}`, { tenant: 'contoso.onmicrosoft.com', ...body }, { token });
   if (res.status !== 202) throw new Error(`${name} answered ${res.status}: ${await res.text()}`);
-  expect(res.headers.get('location')).toMatch(/^\/api\/commands\/[0-9a-f-]{36}$/);
+  expect(res.headers.get('location')).toMatch(/^http:\/\/[^/]+\/api\/commands\/[0-9a-f-]{36}\/result$/);
   return gw.waitFor(res.headers.get('location')!, 20_000, token);
 }
 

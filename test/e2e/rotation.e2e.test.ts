@@ -13,7 +13,7 @@
  *    fails, the previous version stays in use, /api/health warns naming the version and the app.
  */
 import { startTestCloud } from '../support/sandbox';
-import { startTestGateway, CONTOSO, type TestGateway } from '../support/gateway';
+import { startTestGateway, statusPathOf, CONTOSO, type TestGateway } from '../support/gateway';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { createAppCertificate } from '../../sandbox/pki/certificates';
 
@@ -68,7 +68,7 @@ async function run(
         { token },
       );
       if (res.status !== 202) throw new Error(`submit answered ${res.status}: ${await res.text()}`);
-      locations.push(res.headers.get('location')!);
+      locations.push(statusPathOf(res.headers.get('location')!));
       if (locations.length === Math.floor(count / 3)) triggered = midway();
       // Open-loop-ish: keep the run going for several token lifetimes.
       await new Promise((r) => setTimeout(r, 15));
@@ -86,7 +86,8 @@ async function run(
         open.slice(i, i + 25).map(async (l) => {
           const res = await gw.get(l, token);
           const body = (await res.json()) as Record<string, unknown>;
-          if (res.status === 200) finished.set(l, body);
+          if (res.status === 200 && ['succeeded', 'failed', 'inDoubt'].includes(String(body.status)))
+            finished.set(l, body);
         }),
       );
     }

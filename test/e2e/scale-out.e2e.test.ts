@@ -8,7 +8,7 @@ import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { join } from 'node:path';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { callerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
+import { callerToken, CONTOSO, hostProcessSettings, statusPathOf } from '../support/gateway';
 
 let cloud: SandboxCloud;
 let env: Record<string, string>;
@@ -47,7 +47,7 @@ async function submit(url: string, parameters: Record<string, unknown>): Promise
     body: JSON.stringify({ tenant: CONTOSO, cmdlet: 'Set-Mailbox', parameters }),
   });
   expect(res.status).toBe(202);
-  return res.headers.get('location')!;
+  return statusPathOf(res.headers.get('location')!);
 }
 
 async function status(url: string, location: string): Promise<Record<string, unknown>> {

@@ -10,7 +10,7 @@ import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { ExchangeError } from '../../shared/exchange/errors';
 import { JsonHttpTransport } from '../../shared/exchange/transport';
 import { ExchangeSession } from '../../shared/exchange/session';
-import type { CmdletRequest } from '../../shared/exchange/types';
+import type { CmdletRequest, ResultSink } from '../../shared/exchange/types';
 import { TRANSIENT_400_KINDS } from '../../sandbox/exchange/errors';
 import { MORE_RESULTS_WARNING } from '../../sandbox/exchange/cmdlets';
 
@@ -237,6 +237,54 @@ describe('results cut short are never silent', () => {
       ok: true,
       result: { truncated: true, truncation: { returned: 1000, limit: 'resultSize' } },
     });
+  });
+});
+
+describe('a listing handed to a sink page by page', () => {
+  const listing: CmdletRequest = { cmdlet: 'Get-Mailbox', parameters: { ResultSize: 'Unlimited' }, select: ['Name'] };
+  /** A sink that records what it was given, page by page. */
+  function recording() {
+    const pages: unknown[][] = [];
+    let resets = 0;
+    const sink: ResultSink = {
+      write: async (items) => void pages.push(items),
+      reset: async () => void (resets++, pages.splice(0)),
+    };
+    return { sink, pages, resets: () => resets };
+  }
+
+  it('gives every page to the sink and keeps none of it, alone and in a $batch', async () => {
+    const s = await session({ tenantId: FABRIKAM, pageSize: 300 });
+    const alone = recording();
+    const result = await s.invoke({ ...listing, sink: alone.sink });
+    expect(result.value).toEqual([]);
+    expect(result.sunk).toBe(fabrikamMailboxes);
+    expect(alone.pages.map((p) => p.length)).toEqual(
+      Array.from({ length: Math.ceil(fabrikamMailboxes / 300) }, (_, i) => Math.min(300, fabrikamMailboxes - i * 300)),
+    );
+    expect(result).toMatchObject({ truncated: false, warnings: [] });
+    const batched = recording();
+    const [item] = await s.invokeBatch([{ request: { ...listing, sink: batched.sink } }]);
+    expect(item).toMatchObject({ ok: true, result: { value: [], sunk: fabrikamMailboxes } });
+    expect(batched.pages.flat()).toEqual(alone.pages.flat());
+  });
+
+  it('fails a listing longer than the sink may take (Result.TooLarge), instead of a shorter result', async () => {
+    const s = await session({ tenantId: FABRIKAM, pageSize: 300 });
+    const error = await failure(s, { ...listing, sink: recording().sink, maxResults: 500 });
+    expect(error).toMatchObject({ category: 'permanent', exceptionType: 'Result.TooLarge' });
+    expect(error.message).toMatch(/more than 500 items/);
+  });
+
+  it('starts the sink afresh when the listing is read again after an expired page link', async () => {
+    const s = await session({ pageSize: 4 });
+    const all = (await s.invoke({ cmdlet: 'Get-Recipient', parameters: {}, select: ['Name'] })).value;
+    cloud.exchange.configure({ faults: { rate: 1, kinds: ['paginationExpired'], slowMs: 0, limit: 1 } });
+    const again = recording();
+    const result = await s.invoke({ cmdlet: 'Get-Recipient', parameters: {}, select: ['Name'], sink: again.sink });
+    expect(again.resets()).toBe(1);
+    expect(again.pages.flat()).toEqual(all);
+    expect(result.sunk).toBe(all.length);
   });
 });
 
