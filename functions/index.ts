@@ -23,6 +23,8 @@ import { eventsWorkerPoisonFunction } from './events-worker-poison';
 import { eventsStatusFunction } from './events-status';
 import { portalFunction } from './portal';
 import { meFunction } from './me';
+import { tenantsCheckFunction, tenantsItemFunction, tenantsListFunction } from './tenants';
+import { policyFunction, policyVersionFunction, policyVersionsFunction } from './policy';
 
 export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
@@ -70,5 +72,11 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     eventsStatusFunction(services),
     portalFunction(services),
     meFunction(services),
+    tenantsListFunction(services),
+    tenantsItemFunction(services),
+    tenantsCheckFunction(services),
+    policyFunction(services),
+    policyVersionsFunction(services),
+    policyVersionFunction(services),
   ];
 }

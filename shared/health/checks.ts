@@ -195,18 +195,22 @@ export function exchangeAccessCheck(o: ExchangeAccessCheckOptions): HealthCheck 
 
 /** The policy file loads, and its latest edit (if any) was accepted. */
 export function policyCheck(source: {
-  load(): void;
+  load(): void | Promise<void>;
+  refresh?(): Promise<void>;
   current(): { rules: unknown[] } | undefined;
   problem(): string | undefined;
 }): HealthCheck {
   return {
     name: 'policy',
     async run() {
-      source.load();
+      await source.load();
+      await source.refresh?.();
       const policy = source.current();
       const problem = source.problem();
       if (problem) throw new Error(problem.split('\n').slice(0, 4).join(' '));
-      return policy ? `${policy.rules.length} rule(s) in force` : 'no POLICY_FILE: every request is denied';
+      return policy
+        ? `${policy.rules.length} rule(s) in force`
+        : 'no policy (POLICY_BLOB or POLICY_FILE): every request is denied';
     },
   };
 }
