@@ -444,7 +444,7 @@ rules:
       ),
     ).toMatch(/line 3:\d+ rules\[0\].*(operation|grant)/);
     expect(problems('version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n').join('\n')).toMatch(
-      /must grant operations, cmdlets or diagnostics/,
+      /must grant operations, cmdlets, diagnostics or manage/,
     );
     expect(problems('version: 1\nversion: 1\nrules: []\n')[0]).toMatch(/is not valid YAML/);
   });
