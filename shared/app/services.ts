@@ -14,7 +14,7 @@ import { loadTenantSeed } from '../config/tenant-registry';
 import { StoredTenantRegistry } from '../tenants/registry';
 import { TenantTable } from '../tenants/store';
 import { TenantAdmin } from '../tenants/admin';
-import type { TenantConfig } from '../config/tenant';
+import { tenantConfigKey, type TenantConfig } from '../config/tenant';
 import { KeyVaultCredentialSource } from '../credentials/key-vault-source';
 import { ExchangeTokenProvider } from '../credentials/token-provider';
 import { CertificateExpiryMonitor } from '../credentials/expiry-monitor';
@@ -187,9 +187,11 @@ export function createAppServices(
     }),
   );
 
+  // Keyed by the tenant's whole configuration: a tenant changed in the registry gets a new source and provider.
   const sources = new Map<string, KeyVaultCredentialSource>();
   const sourceFor = (tenant: TenantConfig) => {
-    let source = sources.get(tenant.tenantId);
+    const key = tenantConfigKey(tenant);
+    let source = sources.get(key);
     if (!source) {
       const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
       source = new KeyVaultCredentialSource({
@@ -199,13 +201,14 @@ export function createAppServices(
         logger,
         ...overrides.credentials,
       });
-      sources.set(tenant.tenantId, source);
+      sources.set(key, source);
     }
     return source;
   };
   const providers = new Map<string, ExchangeTokenProvider>();
   const tokensFor = (tenant: TenantConfig) => {
-    let provider = providers.get(tenant.tenantId);
+    const key = tenantConfigKey(tenant);
+    let provider = providers.get(key);
     if (!provider) {
       provider = new ExchangeTokenProvider({
         tenant,
@@ -224,7 +227,7 @@ export function createAppServices(
             })
             .catch(() => undefined),
       });
-      providers.set(tenant.tenantId, provider);
+      providers.set(key, provider);
     }
     return provider;
   };

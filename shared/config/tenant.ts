@@ -55,3 +55,12 @@ export interface TenantDegradation {
   remediation: string;
   checkedAt: string;
 }
+
+/**
+ * The whole configuration of a tenant as one string: per-tenant caches (credential sources,
+ * token providers, Exchange sessions) key on it, so a tenant changed in the registry gets new
+ * ones instead of the old app, credential or cap.
+ */
+export function tenantConfigKey(tenant: TenantConfig): string {
+  return JSON.stringify(tenant);
+}

@@ -234,7 +234,11 @@ describe('tenants as data on two hosts', () => {
     const check = await fetch(`${a}/api/tenants/${FABRIKAM}/check`, { method: 'POST', headers: auth(admin) });
     expect(check.status).toBe(200);
     const checked = ((await check.json()) as { tenant: Record<string, string> }).tenant;
-    expect(checked).toMatchObject({ state: 'degraded', remediation: expect.stringMatching(/no-such-secret/) });
+    expect(checked).toMatchObject({
+      state: 'degraded',
+      reason: expect.stringMatching(/no-such-secret/),
+      remediation: expect.stringMatching(/fabrikam-kv/),
+    });
 
     // Host B sees the mark within a refresh, and refuses the tenant's commands before enqueueing them.
     let refused: Response | undefined;
