@@ -3,6 +3,7 @@
  * functions/register.ts (main); the local host serves the same list.
  */
 import type { FunctionDefinition } from '../shared/hosting/definition';
+import { withInvocationTrace } from '../shared/hosting/invocation-trace';
 import type { AppServices } from '../shared/app/services';
 import { healthFunction } from './health';
 import { commandsSubmitFunction } from './commands-submit';
@@ -25,6 +26,13 @@ import { portalFunction } from './portal';
 import { meFunction } from './me';
 import { tenantsCheckFunction, tenantsItemFunction, tenantsListFunction } from './tenants';
 import { policyFunction, policyVersionFunction, policyVersionsFunction } from './policy';
+import {
+  listGroupsFunction,
+  listMailboxesFunction,
+  listOperationsFunction,
+  listTenantsFunction,
+  operationSchemaFunction,
+} from './lists';
 
 export interface FunctionNames {
   /** Queue the worker reads; must be known at registration (the settings may be invalid). */
@@ -53,6 +61,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
   } catch {
     // Invalid settings: still register everything (health reports the problem).
   }
+  // Each invocation runs in the host's trace context: its spans and log lines share the host's operation id.
   return [
     healthFunction(services),
     commandsSubmitFunction(services),
@@ -78,5 +87,10 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     policyFunction(services),
     policyVersionsFunction(services),
     policyVersionFunction(services),
-  ];
+    listTenantsFunction(services),
+    listOperationsFunction(services),
+    operationSchemaFunction(services),
+    listMailboxesFunction(services),
+    listGroupsFunction(services),
+  ].map(withInvocationTrace);
 }

@@ -14,8 +14,15 @@ param environmentName string
 @metadata({ azd: { type: 'location' } })
 param location string
 
-@description('Object id of the user running azd (AZURE_PRINCIPAL_ID): may import the Exchange app certificate/secret into Key Vault. Empty: nobody.')
+@description('Object id of the principal running azd (AZURE_PRINCIPAL_ID): may import the Exchange app certificate/secret into Key Vault. Empty: nobody.')
 param principalId string = ''
+
+@description('What principalId is (AZURE_PRINCIPAL_TYPE): User for a person running azd, ServicePrincipal for a CI pipeline signed in with azd auth login --client-id or federated credentials, Group for an Entra group. Azure refuses a role assignment whose type does not match the principal.')
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string = 'User'
+
+@description('E-mail address that gets the gateway\'s alerts (poison messages, certificate expiry, Exchange throttling). Empty: the alerts fire in Azure Monitor without notifying anyone.')
+param alertEmail string = ''
 
 @minLength(1)
 @description('Accepted audiences of caller tokens: the gateway API app id and/or its identifier URI (comma-separated).')
@@ -79,6 +86,8 @@ module resources 'resources.bicep' = {
     tags: tags
     resourceToken: toLower(uniqueString(subscription().id, environmentName, location))
     principalId: principalId
+    principalType: principalType
+    alertEmail: alertEmail
     gatewayApiAudiences: gatewayApiAudiences
     gatewayAuthTenants: empty(gatewayAuthTenants) ? tenant().tenantId : gatewayAuthTenants
     tenantsFile: tenantsFile

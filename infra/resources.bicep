@@ -6,6 +6,9 @@ param location string
 param tags object
 param resourceToken string
 param principalId string
+@allowed(['User', 'ServicePrincipal', 'Group'])
+param principalType string
+param alertEmail string
 param gatewayApiAudiences string
 param gatewayAuthTenants string
 param tenantsFile string
@@ -147,6 +150,9 @@ resource keyVault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
+    // Purge protection cannot be turned off again, and a deleted vault cannot be purged before the 90 days are
+    // over: after `azd down` (with or without --purge) the vault name stays taken. Recover it, or use another
+    // environment name (docs/operations.md#tearing-down-and-purge-protection).
     enablePurgeProtection: true
     publicNetworkAccess: 'Enabled'
   }
@@ -164,6 +170,57 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
   }
 }
 
+// Key Vault audit (every secret and certificate read: AuditEvent) and storage writes/deletes to the workspace. StorageRead
+// is left out: the queue triggers poll every few seconds from every instance, so it would be most of the bill.
+resource keyVaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: keyVault
+  properties: {
+    workspaceId: logAnalytics.id
+    logs: [{ category: 'AuditEvent', enabled: true }]
+    metrics: [{ category: 'AllMetrics', enabled: true }]
+  }
+}
+
+resource storageDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: storage
+  properties: {
+    workspaceId: logAnalytics.id
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
+resource blobDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: blobService
+  properties: {
+    workspaceId: logAnalytics.id
+    logs: [{ category: 'StorageWrite', enabled: true }, { category: 'StorageDelete', enabled: true }]
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
+resource queueDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: queueService
+  properties: {
+    workspaceId: logAnalytics.id
+    logs: [{ category: 'StorageWrite', enabled: true }, { category: 'StorageDelete', enabled: true }]
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
+resource tableDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: tableService
+  properties: {
+    workspaceId: logAnalytics.id
+    logs: [{ category: 'StorageWrite', enabled: true }, { category: 'StorageDelete', enabled: true }]
+    metrics: [{ category: 'Transaction', enabled: true }]
+  }
+}
+
 resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   name: 'appi-exo-${resourceToken}'
   location: location
@@ -173,6 +230,118 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
     Application_Type: 'web'
     WorkspaceResourceId: logAnalytics.id
     DisableLocalAuth: true
+  }
+}
+
+// ---------------------------------------------------------------- alerts (log search rules on the workspace)
+
+// The app's log lines and metrics reach the workspace through Application Insights (AppTraces with their fields in
+// Properties, AppMetrics, AppRequests for function invocations); docs/operations.md#alerts-worth-setting explains each.
+var alertThresholds = {
+  certificateDaysLeft: 14 // below this many days the certificate alert fires (the app warns from CERT_EXPIRY_WARNING_DAYS)
+  throttledPercent: 10 // share of a tenant's Exchange requests answered with throttling, over 15 minutes
+}
+
+resource alertActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
+  name: 'ag-exo-${resourceToken}'
+  location: 'Global'
+  tags: tags
+  properties: {
+    groupShortName: 'exo-gateway'
+    enabled: true
+    emailReceivers: [{ name: 'operator', emailAddress: alertEmail, useCommonAlertSchema: true }]
+  }
+}
+
+var alertActions = empty(alertEmail) ? [] : [alertActionGroup.id]
+
+resource poisonAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
+  name: 'alert-exo-poison-${resourceToken}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'exo-gateway: poison messages'
+    description: 'A command or user event was moved to a poison queue (its message failed maxDequeueCount deliveries) and was failed by the poison handler. docs/operations.md#poison-queue-handling'
+    severity: 2
+    enabled: true
+    scopes: [logAnalytics.id]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: 'AppRequests | where Name in ("exoWorkerPoison", "eventsWorkerPoison") | summarize poisoned = count() by functionName = Name'
+          timeAggregation: 'Total'
+          metricMeasureColumn: 'poisoned'
+          dimensions: [{ name: 'functionName', operator: 'Include', values: ['*'] }]
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: { actionGroups: alertActions }
+  }
+}
+
+resource certificateAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
+  name: 'alert-exo-certificate-${resourceToken}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'exo-gateway: Exchange app certificate expiring'
+    description: 'A tenant\'s Exchange app certificate expires within ${alertThresholds.certificateDaysLeft} days, or has expired (the certificateMonitor line certificate_days_left). Rotate it: docs/setup-exchange-app.md.'
+    severity: 2
+    enabled: true
+    scopes: [logAnalytics.id]
+    evaluationFrequency: 'PT1H'
+    windowSize: 'PT2H'
+    criteria: {
+      allOf: [
+        {
+          query: 'AppTraces | where tostring(Properties.metric) == "certificate_days_left" | summarize daysLeft = min(toint(Properties.value)) by domain = tostring(Properties.domain)'
+          timeAggregation: 'Minimum'
+          metricMeasureColumn: 'daysLeft'
+          dimensions: [{ name: 'domain', operator: 'Include', values: ['*'] }]
+          operator: 'LessThan'
+          threshold: alertThresholds.certificateDaysLeft
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: { actionGroups: alertActions }
+  }
+}
+
+resource throttlingAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
+  name: 'alert-exo-throttling-${resourceToken}'
+  location: location
+  tags: tags
+  properties: {
+    displayName: 'exo-gateway: Exchange throttling'
+    description: 'More than ${alertThresholds.throttledPercent}% of a tenant\'s Exchange requests were throttled (exo_gateway.exchange.throttled against exo_gateway.exchange.duration) over 15 minutes: commands are deferred and queue up. docs/operations.md#alerts-worth-setting'
+    severity: 3
+    enabled: true
+    scopes: [logAnalytics.id]
+    evaluationFrequency: 'PT5M'
+    windowSize: 'PT15M'
+    criteria: {
+      allOf: [
+        {
+          query: 'AppMetrics | where Name in ("exo_gateway.exchange.throttled", "exo_gateway.exchange.duration") | extend tenant = tostring(Properties["exo.tenant_id"]) | summarize throttled = sumif(Sum, Name == "exo_gateway.exchange.throttled"), requests = sumif(ItemCount, Name == "exo_gateway.exchange.duration") by tenant | where requests > 0 | extend throttledPercent = 100.0 * throttled / requests'
+          timeAggregation: 'Maximum'
+          metricMeasureColumn: 'throttledPercent'
+          dimensions: [{ name: 'tenant', operator: 'Include', values: ['*'] }]
+          operator: 'GreaterThan'
+          threshold: alertThresholds.throttledPercent
+          failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: { actionGroups: alertActions }
   }
 }
 
@@ -228,14 +397,15 @@ resource metricsRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// The deploying user may put the Exchange app credential into the vault (docs/setup-exchange-app.md).
+// The deploying principal may put the Exchange app credential into the vault (docs/setup-exchange-app.md): a
+// person (principalType User) or a CI pipeline's service principal (ServicePrincipal, AZURE_PRINCIPAL_TYPE).
 resource deployerCertificatesRole 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(principalId)) {
   name: guid(keyVault.id, principalId, roles.keyVaultCertificatesOfficer)
   scope: keyVault
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultCertificatesOfficer)
     principalId: principalId
-    principalType: 'User'
+    principalType: principalType
   }
 }
 
@@ -245,7 +415,7 @@ resource deployerSecretsRole 'Microsoft.Authorization/roleAssignments@2022-04-01
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.keyVaultSecretsOfficer)
     principalId: principalId
-    principalType: 'User'
+    principalType: principalType
   }
 }
 

@@ -27,6 +27,8 @@ import { startAzureMonitor } from '../shared/observability/azure-monitor';
 import { buildPortal } from '../portal/build';
 
 async function main(): Promise<void> {
+  // A person at a terminal reads pretty lines; piped output (tests, log files) stays JSON. LOG_FORMAT decides if set.
+  if (!process.env.LOG_FORMAT && process.stdout.isTTY) process.env.LOG_FORMAT = 'pretty';
   const logger = createLogger({ name: 'npm-start' });
   // Application Insights, when APPLICATIONINSIGHTS_CONNECTION_STRING is set (as in Azure).
   const telemetry = startAzureMonitor(process.env, { logger });

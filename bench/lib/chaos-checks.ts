@@ -277,9 +277,10 @@ export interface RecoverySummary {
 
 export function summarizeRecovery(
   perKill: ReadonlyArray<{ affected: number; recoveryMs?: number | null }>,
+  pick: (kill: { affected: number; recoveryMs?: number | null }) => number | null | undefined = (k) => k.recoveryMs,
 ): RecoverySummary {
   const relevant = perKill.filter((k) => k.affected > 0);
-  const times = relevant.map((k) => k.recoveryMs).filter((x): x is number => typeof x === 'number');
+  const times = relevant.map(pick).filter((x): x is number => typeof x === 'number');
   return {
     kills: relevant.length,
     p50Ms: Math.round(percentile(times, 50)),
@@ -287,4 +288,27 @@ export function summarizeRecovery(
     maxMs: Math.round(percentile(times, 100)),
     unrecovered: relevant.length - times.length,
   };
+}
+
+/** A command a killed host held: kill → taken over (claimed by a live host, or finished) and kill → terminal. */
+export interface HeldCommand {
+  id: string;
+  freeMs: number | null;
+  doneMs: number | null;
+}
+
+/**
+ * Kill → every command the host held terminal, where a command that a later killed host held in
+ * turn counts until it was taken over from this kill: what happens to it after that is the later
+ * kill's recovery (it is in that kill's `held`), not this one's. Null when one never got there.
+ */
+export function terminalRecoveryMs(
+  kills: ReadonlyArray<{ held?: ReadonlyArray<HeldCommand> }>,
+  index: number,
+): number | null {
+  const held = kills[index]?.held;
+  if (!held?.length) return null;
+  const heldLater = new Set(kills.slice(index + 1).flatMap((k) => (k.held ?? []).map((h) => h.id)));
+  const times = held.map((h) => (heldLater.has(h.id) ? h.freeMs : h.doneMs));
+  return times.every((t): t is number => typeof t === 'number') ? Math.max(...times) : null;
 }

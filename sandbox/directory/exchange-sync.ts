@@ -10,6 +10,11 @@
  * Exchange also stamps each recipient with `WhenChangedUTC`: the time its copy last changed,
  * by the sync or by an Exchange cmdlet (both move it; a group membership change moves the
  * group's, not the member's).
+ *
+ * One cmdlet reads one version of each object: `atOneInstant` runs a cmdlet against the sync
+ * as it stands at one moment, so a change cannot land between the attributes and the
+ * WhenChangedUTC of one Get-User row. Two cmdlets (Get-User, then Get-Mailbox) may still see
+ * two versions, as on the real service.
  */
 import type { SeedUser } from './seed';
 
@@ -63,6 +68,10 @@ export class ExchangeSync {
   private readonly pending: PendingSync[] = [];
   /** Real time (ms) each Exchange object last changed; absent = when the sandbox started. */
   private readonly changedAt = new Map<string, number>();
+  /** Real time (ms) now; tests substitute a clock that advances on every reading. */
+  clock: () => number = () => Date.now();
+  /** Set while a cmdlet runs: the one instant it sees. */
+  private frozenAt: number | undefined;
   private readonly startedAt = Date.now();
   /** Real time (ms) of each user's latest directory change: the time Graph puts on its event. */
   private readonly madeAt = new Map<string, number>();
@@ -71,6 +80,26 @@ export class ExchangeSync {
 
   configure(input: unknown): void {
     this.options = { ...this.options, ...checkSyncOptions(input) };
+  }
+
+  /** Now, or the instant the running cmdlet sees. */
+  private now(): number {
+    return this.frozenAt ?? this.clock();
+  }
+
+  /**
+   * Runs `read` (one cmdlet) against Exchange as it is at one instant: every read in it sees the
+   * same applied changes and the same WhenChangedUTC, however long it takes.
+   */
+  atOneInstant<T>(read: () => T): T {
+    if (this.frozenAt !== undefined) return read();
+    this.frozenAt = this.clock();
+    try {
+      this.settle();
+      return read();
+    } finally {
+      this.frozenAt = undefined;
+    }
   }
 
   /** Real milliseconds a change takes to reach Exchange. */
@@ -91,7 +120,7 @@ export class ExchangeSync {
 
   /** The directory changed a user (`after` undefined: deleted): Exchange shows it when due. */
   afterChange(objectId: string, after: SeedUser | undefined): void {
-    const now = Date.now();
+    const now = this.now();
     this.madeAt.set(objectId, now);
     if (!this.replica.has(objectId)) {
       this.changedAt.set(objectId, now);
@@ -108,7 +137,7 @@ export class ExchangeSync {
   }
 
   /** Applies every change that is due. */
-  settle(now = Date.now()): void {
+  settle(now = this.now()): void {
     while (this.pending.length && this.pending[0]!.due <= now) {
       const p = this.pending.shift()!;
       this.changedAt.set(p.objectId, p.due);
@@ -151,6 +180,6 @@ export class ExchangeSync {
 
   /** An Exchange cmdlet changed the object (Set-Mailbox and the like). */
   exchangeWrote(objectId: string): void {
-    this.changedAt.set(objectId, Date.now());
+    this.changedAt.set(objectId, this.now());
   }
 }

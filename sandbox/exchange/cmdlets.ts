@@ -874,6 +874,7 @@ export function runCmdlet(
   const spec = CMDLETS[key]!;
   const bound = bind(key, spec, parameters);
   const ctx = new CmdletContext(recipients, key);
-  spec.run(ctx, bound);
+  // One cmdlet sees one version of each object: a sync landing mid-run cannot tear a row.
+  recipients.atOneInstant(() => spec.run(ctx, bound));
   return ctx;
 }

@@ -117,6 +117,11 @@ export class TenantRecipients {
     return new Date(this.directory.exchangeSync.whenChanged(this.objectId(r))).toISOString();
   }
 
+  /** Runs one cmdlet against Exchange as it is at one instant (see ExchangeSync.atOneInstant). */
+  atOneInstant<T>(read: () => T): T {
+    return this.directory.exchangeSync.atOneInstant(read);
+  }
+
   /** Moves a recipient's WhenChangedUTC (an Exchange cmdlet changed it). */
   touched(r: Recipient): void {
     this.directory.exchangeSync.exchangeWrote(this.objectId(r));

@@ -160,6 +160,7 @@ export class HostHttpServer {
       triggerType: 'httpTrigger',
       logger: this.o.logger,
       invocationId,
+      callerTraceparent: headers.traceparent,
     });
     let result: HttpResponseInit | HttpResponse | void;
     try {

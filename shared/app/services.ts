@@ -46,6 +46,7 @@ import { ANONYMOUS_LOCAL_CALLER, type Caller } from '../core/caller';
 import type { Authenticate } from '../http/caller';
 import { createEntraAuthenticator } from '../http/entra-auth';
 import { createLogger, type Logger } from '../observability/logger';
+import { logFormatOf } from '../observability/pretty-log';
 import { globalTelemetry, type Telemetry } from '../observability/telemetry';
 import { PolicySource } from '../policy/policy-file';
 import { PolicyBlobStore, parsePolicyBlobSetting } from '../policy/policy-store';
@@ -59,6 +60,7 @@ import { EventWebhookAuth } from '../http/event-webhooks';
 import { loadRulesFile, RulesSource, type RulesDocument } from '../events/rules';
 import { ExchangeReader } from '../selfservice/exchange-reader';
 import { ExchangeGroupDirectory } from '../selfservice/group-directory';
+import { DirectoryLists } from '../selfservice/directory-lists';
 import { SelfServiceOverview } from '../selfservice/overview';
 import { CachedSelfServiceOverview } from '../selfservice/overview-cache';
 import { TenantThrottle, watchThrottling } from '../selfservice/tenant-throttle';
@@ -105,6 +107,8 @@ export interface AppServices {
   selfService(): CachedSelfServiceOverview;
   /** Who may deliver events (Event Grid's Entra tokens, Graph's clientState and validationTokens). */
   eventAuth(): EventWebhookAuth;
+  /** The connector's dropdowns: tenants, operations, mailboxes and groups the policy lets a caller pick (briefly cached reads). */
+  lists(): DirectoryLists;
 }
 
 export interface AppServicesOverrides {
@@ -138,7 +142,7 @@ export function createAppServices(
   env: Record<string, string | undefined>,
   overrides: AppServicesOverrides = {},
 ): AppServices {
-  const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL });
+  const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL, format: logFormatOf(env.LOG_FORMAT) });
   const telemetry = overrides.telemetry ?? globalTelemetry;
   const instanceId = `${env.WEBSITE_INSTANCE_ID ?? 'local'}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const settings = lazy(() => readSettings(env));
@@ -303,6 +307,9 @@ export function createAppServices(
       }),
   );
   const selfService = lazy(() => new CachedSelfServiceOverview(new SelfServiceOverview(reader())));
+  const lists = lazy(
+    () => new DirectoryLists({ reader: reader(), policy: () => policySource().current(), audit: audit(), logger }),
+  );
   const rateLimiter = lazy(() => new CallerRateLimiter({ policy: () => policySource().current(), logger }));
 
   let readyPromise: Promise<void> | undefined;
@@ -520,6 +527,7 @@ export function createAppServices(
     rules,
     selfService,
     eventAuth,
+    lists,
     async close() {
       try {
         await slots().close();

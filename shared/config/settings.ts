@@ -62,6 +62,8 @@ const schema = z.object({
     .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name')
     .default('audit'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `json` (default: one JSON object a line, what Azure and log shippers read) or `pretty` (for people, e.g. `npm start`). */
+  LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
   CERT_REFRESH_INTERVAL_MINUTES: positiveInt(15, 1440),
   COMMAND_MAX_ATTEMPTS: positiveInt(5, 20),
   /**

@@ -10,12 +10,15 @@
  *   3. when Exchange does not show the event's change yet (directory sync takes up to 24 h),
  *      waits: a delayed message checks again later, the snapshot does not move (sync-wait.ts);
  *      events are ordered by this re-read state, never by the time the sender put on them;
+ *      for a user seen before, only a changed attribute shows the change (never WhenChangedUTC);
  *   4. evaluates the rules and stores the plan on the event record, then moves the snapshot
  *      forward under its ETag (a concurrent event of the same user makes this one start over);
  *   5. submits each action as a command — policy applies to the rule's system caller — with an
  *      idempotency key derived from event, rule and action, so a replay submits nothing new.
  * Because rules see state differences, not event payloads, a duplicate or late event finds
- * nothing changed and does nothing.
+ * nothing changed and does nothing: it waits like any event whose change Exchange does not show,
+ * and is given up (`stale` when a newer event was applied) — an empty difference never moves the
+ * snapshot, as it cannot tell "already applied" from "not synced yet".
  */
 import type { QueueClient } from '@azure/storage-queue';
 import { z } from 'zod';
@@ -246,7 +249,7 @@ export class EventService {
       try {
         record = await this.plan(record);
       } catch (error) {
-        if (error instanceof AwaitingSyncError) return this.awaitSync(record, error.message);
+        if (error instanceof AwaitingSyncError) return this.awaitSync(record, error);
         // Exchange busy (throttled, no tenant slot) or briefly down: a delayed message, not a failed attempt.
         const deferrals = parsed.data.deferrals ?? 0;
         if (
@@ -317,19 +320,26 @@ export class EventService {
 
   /**
    * Exchange does not show the event's change yet: check again later (a delayed message; the
-   * snapshot stays), or give up once the maximum wait is over — nothing is done then.
+   * snapshot stays), or give up once the maximum wait is over — nothing is done then: `stale`
+   * when a newer event of the user was applied meanwhile, `ignored` otherwise.
    */
-  private async awaitSync(record: EventRecord, reason: string): Promise<ProcessOutcome> {
+  private async awaitSync(record: EventRecord, waiting: AwaitingSyncError): Promise<ProcessOutcome> {
+    const reason = waiting.message;
     const options = this.o.syncWait ?? DEFAULT_SYNC_WAIT;
     const checks = record.syncChecks ?? 0;
     const delaySeconds = nextCheckDelay(checks, record.receivedAt, (this.o.now ?? (() => new Date()))(), options);
     if (delaySeconds === undefined) {
+      const within = `within ${Math.round(options.maxWaitSeconds / 360) / 10} h (${checks + 1} reads; ${reason})`;
+      if (record.kind !== 'deleted' && waiting.newerApplied) {
+        await this.finish(
+          record,
+          'stale',
+          `Exchange showed no change for this event ${within}, and a newer event of the user was applied already: nothing was done and the user's snapshot was not moved`,
+        );
+        return 'stale';
+      }
       const what = record.kind === 'deleted' ? 'The deletion was not confirmed' : 'Exchange did not show the change';
-      await this.finish(
-        record,
-        'ignored',
-        `${what} within ${Math.round(options.maxWaitSeconds / 360) / 10} h (${checks + 1} reads; ${reason}): nothing was done and the user's snapshot was not moved`,
-      );
+      await this.finish(record, 'ignored', `${what} ${within}: nothing was done and the user's snapshot was not moved`);
       return 'ignored';
     }
     // The next check's message first: a crash before the record says so leaves one check too many, never none.
@@ -381,28 +391,17 @@ export class EventService {
       whenChanged: state?.whenChanged,
       changes,
     });
-    if (!seen.shown) throw new AwaitingSyncError(seen.reason);
+    if (!seen.shown)
+      throw new AwaitingSyncError(
+        seen.reason,
+        Boolean(snapshot && Date.parse(snapshot.eventTime) >= Date.parse(record.time)),
+      );
     if (!after && !before)
       return this.finish(record, 'ignored', 'the user is unknown to Exchange and was never seen before');
+    // (An update is only planned with a difference: sync-wait.ts.)
     const kind: UserEventKind = !after ? 'deleted' : before ? 'updated' : 'created';
-    // Ordered by the directory's clock: nothing changed, and the snapshot already holds a state Exchange had after this event.
-    if (
-      kind === 'updated' &&
-      !changes.length &&
-      snapshot?.whenChanged &&
-      Date.parse(snapshot.whenChanged) >= Date.parse(record.time)
-    ) {
-      return this.finish(
-        record,
-        'stale',
-        `nothing changed since the last state seen, which Exchange had at ${snapshot.whenChanged}, after this event`,
-      );
-    }
     const rules = this.o.rules();
-    const plan =
-      kind === 'updated' && !changes.length
-        ? { matched: [], actions: [] }
-        : planActions(rules, { event: record, kind, tenant, before, after });
+    const plan = planActions(rules, { event: record, kind, tenant, before, after });
     const dryRunAll = this.o.dryRun || rules.dryRun;
     for (const action of plan.actions) {
       if (!action.outcome && (dryRunAll || rules.rules.find((r) => r.name === action.rule)?.dryRun))

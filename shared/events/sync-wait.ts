@@ -9,19 +9,22 @@
  *
  * So an event is only planned once Exchange shows its change:
  *   - deleted: Exchange no longer has the user (a UserDeleted is never trusted on its word);
- *   - created / updated: Exchange has the user and either an attribute the rules see differs
- *     from the last snapshot, or Exchange's copy changed at or after the event time
- *     (WhenChangedUTC, the directory's own clock — the change reached Exchange, it just touched
- *     nothing the rules look at).
+ *   - created / updated of a user seen before: an attribute the rules read differs from the last
+ *     snapshot. Nothing else proves it: Exchange's WhenChangedUTC moves for many reasons besides
+ *     this change (an earlier directory change syncing late, an Exchange cmdlet, the service's
+ *     own housekeeping), so a moved stamp with the same attributes is only a hint, reported in
+ *     the reason; taking it for proof moved the snapshot past a leaver that had not synced yet;
+ *   - first sight (no snapshot, nothing to compare with): Exchange has the user and its copy
+ *     changed at or after the event time (WhenChangedUTC) — the one evidence there is.
  * Otherwise the event waits (a delayed queue message, doubling delays) and the snapshot stays
- * where it is; past the maximum wait it is given up, visibly, and nothing is done.
+ * where it is; past the maximum wait it is given up, visibly, and nothing is done. An event whose
+ * change touches nothing the rules read ends that way too: it costs the re-reads, never a change.
  */
 import type { AttributeChange, UserAttributes, UserEventKind } from './model';
 
 /**
  * Exchange's WhenChangedUTC and the event time come from different clocks: this much earlier
- * still counts. Kept small: an unrelated write to the user in this window before the change
- * would pass for it (a sync takes far longer than this, so the change itself always lands after).
+ * still counts as "changed since the event" (first sight, and the hint in a waiting reason).
  */
 export const WHEN_CHANGED_TOLERANCE_MS = 1_000;
 /** Re-checks are never further apart than this. */
@@ -51,6 +54,19 @@ export interface SyncEvidence {
 /** Thrown while planning when Exchange does not show the event's change yet. */
 export class AwaitingSyncError extends Error {
   readonly code = 'Events.AwaitingSync';
+  constructor(
+    reason: string,
+    /** The user's snapshot already holds an event at least as new as this one (its give-up is `stale`). */
+    readonly newerApplied = false,
+  ) {
+    super(reason);
+  }
+}
+
+/** Whether Exchange's WhenChangedUTC is at or after the event time (within the clocks' tolerance). */
+function changedSinceEvent(e: SyncEvidence): boolean {
+  const changed = e.whenChanged ? Date.parse(e.whenChanged) : NaN;
+  return Number.isFinite(changed) && changed >= Date.parse(e.eventTime) - WHEN_CHANGED_TOLERANCE_MS;
 }
 
 /** Whether Exchange's state shows the change the event announces; `reason` says why not. */
@@ -68,10 +84,18 @@ export function exchangeShowsChange(e: SyncEvidence): { shown: true } | { shown:
     // Exchange lost a user the rules knew: the directory says it is gone, whatever the event said.
     return e.before ? { shown: true } : { shown: false, reason: 'Exchange does not have the user yet' };
   }
-  if (e.before && e.changes.length) return { shown: true };
-  const changed = e.whenChanged ? Date.parse(e.whenChanged) : NaN;
-  if (Number.isFinite(changed) && changed >= Date.parse(e.eventTime) - WHEN_CHANGED_TOLERANCE_MS)
-    return { shown: true };
+  if (e.before) {
+    // A user seen before: only an attribute the rules read proves the change arrived.
+    if (e.changes.length) return { shown: true };
+    return {
+      shown: false,
+      reason: changedSinceEvent(e)
+        ? `no attribute the rules read has changed, although Exchange's copy changed after the event (WhenChangedUTC ${e.whenChanged}, event ${e.eventTime}): the change is still on its way, or touches nothing the rules read`
+        : `Exchange has not changed the user since the event (WhenChangedUTC ${e.whenChanged ?? 'not reported'}, event ${e.eventTime})`,
+    };
+  }
+  // First sight: no earlier state to compare with, so Exchange's own stamp is the evidence.
+  if (changedSinceEvent(e)) return { shown: true };
   return {
     shown: false,
     reason: `Exchange has not changed the user since the event (WhenChangedUTC ${e.whenChanged ?? 'not reported'}, event ${e.eventTime})`,

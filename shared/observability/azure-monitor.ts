@@ -1,6 +1,6 @@
 /**
- * Starts the Azure Monitor OpenTelemetry distro (traces, metrics, Azure SDK and HTTP
- * instrumentation → Application Insights) when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
+ * Starts the Azure Monitor OpenTelemetry distro (traces, metrics, the app's log lines, Azure SDK
+ * and HTTP instrumentation → Application Insights) when APPLICATIONINSIGHTS_CONNECTION_STRING is set.
  * Entry points call it once, before they build the services (functions/register.ts in Azure,
  * the local host's app module and `npm start`); the rest of the code only talks to the
  * OpenTelemetry API (telemetry.ts). Without the setting nothing is loaded, started or printed.
@@ -10,6 +10,8 @@
 import { ManagedIdentityCredential } from '@azure/identity';
 import { readTelemetrySettings } from '../config/settings';
 import { createLogger, type Logger } from './logger';
+import { startLogExport, stopLogExport } from './log-export';
+import { INSTRUMENTATION_NAME } from './telemetry';
 
 export interface TelemetryExport {
   /** True when the distro was started (now or by an earlier call). */
@@ -71,7 +73,15 @@ export function startAzureMonitor(
       redis4: { enabled: false },
     },
   });
-  running = { started: true, shutdown: () => distro.shutdownAzureMonitor() };
+  // Every pino line from now on is also a log record (log-export.ts): severity, operation id, fields.
+  startLogExport(INSTRUMENTATION_NAME);
+  running = {
+    started: true,
+    shutdown: async () => {
+      stopLogExport();
+      await distro.shutdownAzureMonitor();
+    },
+  };
   return running;
 }
 

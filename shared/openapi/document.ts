@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { OPERATIONS, type OperationDefinition } from '../operations/catalog';
+import { addConnectorFeatures, addDropdowns } from './connector';
 
 export interface OpenApiOptions {
   /** Host (and port) the connector calls, e.g. "exo-gateway.azurewebsites.net". */
@@ -17,6 +18,9 @@ export interface OpenApiOptions {
   /** The gateway API's identifier URI or app id (the resource the connector asks a token for). */
   resource?: string;
   version?: string;
+  /** The connector's website and privacy policy (x-ms-connector-metadata); default: this document's URL. */
+  website?: string;
+  privacyPolicy?: string;
 }
 
 type Json = Record<string, unknown>;
@@ -60,6 +64,16 @@ function requestDefinition(operation: OperationDefinition, example: Json): Json 
     required: ['tenant', ...(((input.required as string[] | undefined) ?? []) as string[])],
     example,
   };
+}
+
+/**
+ * The body schema of one operation as the connector shows it (dropdowns, HTML messages): what
+ * "Run a named operation" asks for once its operation is picked (x-ms-dynamic-schema).
+ */
+export function operationRequestSchema(operation: OperationDefinition): Json {
+  const schema = requestDefinition(operation, { tenant: 'contoso.onmicrosoft.com', ...operation.example });
+  addDropdowns(schema);
+  return schema;
 }
 
 const COMMAND_STATUS: Json = {
@@ -293,7 +307,8 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
   };
 
   const authority = options.authorityHost.replace(/\/+$/, '');
-  return {
+  const self = `${options.scheme ?? 'https'}://${options.host}/api/openapi.json`;
+  const document: Json = {
     swagger: '2.0',
     info: {
       title: 'Exchange Recipient Gateway',
@@ -324,4 +339,8 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
     paths,
     definitions,
   };
+  return addConnectorFeatures(document, {
+    website: options.website ?? self,
+    privacyPolicy: options.privacyPolicy ?? options.website ?? self,
+  });
 }

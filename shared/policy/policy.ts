@@ -315,3 +315,67 @@ export function decide(
   }
   return firstFailure!;
 }
+
+// ------------------------------------------------------------------ what a caller may be offered
+
+/** A caller and a tenant, for the lists a connector's dropdowns show. */
+export interface ListingRequest {
+  caller: Caller;
+  tenant: PolicyRequest['tenant'];
+}
+
+/**
+ * The operations some rule grants `caller` in `tenant`, whatever their constraints: what a
+ * dropdown may offer it. (Running one is still decided per request, with its fields.)
+ */
+export function grantedOperations(
+  policy: PolicyDocument | undefined,
+  request: ListingRequest,
+  operations: readonly string[],
+): string[] {
+  if (!policy) return [];
+  return operations.filter(
+    (name) => candidateRules(policy, { ...request, target: { kind: 'operation', name }, parameters: {} }).length > 0,
+  );
+}
+
+/**
+ * Whether `value` may be given as `field` of one of `operations` (those that have the field) by
+ * `caller` in `tenant`: some rule granting one of them either leaves the field unconstrained or
+ * has a constraint on it that the value meets. Only this field's constraint is looked at — the
+ * request's other fields are decided when it is made. Directory constraints need `facts`.
+ */
+export function valueAllowed(
+  policy: PolicyDocument | undefined,
+  request: ListingRequest & { operations: readonly string[]; field: string; value: string },
+  facts?: DirectoryFacts,
+): boolean {
+  if (!policy) return false;
+  const { caller, tenant, field, value } = request;
+  for (const name of request.operations) {
+    for (const rule of candidateRules(policy, {
+      caller,
+      tenant,
+      target: { kind: 'operation', name },
+      parameters: {},
+    })) {
+      const constraint = lookup(rule.where ?? {}, field) as ParameterConstraint | undefined;
+      if (!constraint || violation(field, value, constraint, caller, facts) === undefined) return true;
+    }
+  }
+  return false;
+}
+
+/** True when a rule granting one of `operations` to the caller constrains `field` with a directory constraint. */
+export function listingNeedsDirectory(
+  policy: PolicyDocument | undefined,
+  request: ListingRequest & { operations: readonly string[]; field: string },
+): boolean {
+  if (!policy) return false;
+  return request.operations.some((name) =>
+    candidateRules(policy, { ...request, target: { kind: 'operation', name }, parameters: {} }).some((rule) => {
+      const constraint = lookup(rule.where ?? {}, request.field) as ParameterConstraint | undefined;
+      return constraint !== undefined && needsDirectory(constraint);
+    }),
+  );
+}

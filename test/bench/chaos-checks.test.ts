@@ -7,6 +7,7 @@ import {
   inDoubtEvidence,
   rerunDeclaration,
   summarizeRecovery,
+  terminalRecoveryMs,
   type AnswerRecord,
   type JournalEffect,
   type KillFact,
@@ -109,6 +110,25 @@ describe('chaos checks: recovery', () => {
         { affected: 2, recoveryMs: null },
       ]),
     ).toEqual({ kills: 3, p50Ms: 1000, p99Ms: 3000, maxMs: 3000, unrecovered: 1 });
+  });
+
+  it('counts a command a later killed host held in turn until it was taken over; the rest is the later kill', () => {
+    const kills = [
+      {
+        held: [
+          { id: 'a', freeMs: 9000, doneMs: 12_000 },
+          { id: 'b', freeMs: 11_000, doneMs: 40_000 },
+        ],
+      },
+      { held: [{ id: 'b', freeMs: 10_000, doneMs: 20_000 }] },
+      { held: [{ id: 'c', freeMs: 10_000, doneMs: null }] },
+    ];
+    // b was taken over at 11 s, then held by the second kill's host: the first kill is done at 12 s (a).
+    expect(terminalRecoveryMs(kills, 0)).toBe(12_000);
+    expect(terminalRecoveryMs(kills, 1)).toBe(20_000);
+    expect(terminalRecoveryMs(kills, 2)).toBeNull();
+    // Without the second kill, b's own terminal time counts.
+    expect(terminalRecoveryMs([kills[0]!], 0)).toBe(40_000);
   });
 });
 

@@ -38,6 +38,7 @@ interface KillEntry {
   answerOutcomesRecorded?: { recorded: number; of: number };
   treeGone: boolean;
   affected: number;
+  freeAgainMs?: number | null;
   recoveryMs?: number | null;
   repeatsBlamed: number;
 }
@@ -59,6 +60,7 @@ interface ChaosJson {
   killsByPoint: Record<string, number>;
   killLog: KillEntry[];
   recovery: { kills: number; p50Ms: number; p99Ms: number; maxMs: number; unrecovered: number; goalMs: number };
+  terminal: { kills: number; p50Ms: number; p99Ms: number; maxMs: number; unrecovered: number };
   faults: number;
   faultsByKind: Record<string, number>;
   succeeded: number;
@@ -125,7 +127,7 @@ describe('chaos harness (small, adversarial kills)', () => {
     // The product's goals (issue 15), all reported at once with the numbers behind them.
     const kills = result.killLog.map(
       (k) =>
-        `${k.point} ${k.host}: ${k.answer ? `${k.answer.kind} of ${k.answer.items}, killed ${k.answer.sentToKillMs} ms after it, ${k.answerOutcomesRecorded?.recorded ?? '?'}/${k.answerOutcomesRecorded?.of ?? '?'} outcomes recorded; ` : ''}${k.affected} held, recovered in ${k.recoveryMs ?? 'never'} ms, ${k.repeatsBlamed} repeats`,
+        `${k.point} ${k.host}: ${k.answer ? `${k.answer.kind} of ${k.answer.items}, killed ${k.answer.sentToKillMs} ms after it, ${k.answerOutcomesRecorded?.recorded ?? '?'}/${k.answerOutcomesRecorded?.of ?? '?'} outcomes recorded; ` : ''}${k.affected} held, taken over in ${k.freeAgainMs ?? 'never'} ms, terminal in ${k.recoveryMs ?? 'never'} ms, ${k.repeatsBlamed} repeats`,
     );
     const problems: string[] = [];
     if (result.lost !== 0) problems.push(`${result.lost} accepted commands not terminal`);
@@ -138,13 +140,14 @@ describe('chaos harness (small, adversarial kills)', () => {
         `${result.wrongFinalState} of ${result.objects} objects do not hold their last accepted write — ${JSON.stringify(result.staleCauses)}; e.g. ${result.samples.wrongFinalState.slice(0, 2).join(' | ')}`,
       );
     if (result.missingEffects !== 0) problems.push(`${result.missingEffects} succeeded commands without their effect`);
-    // Recovery: issue 15's goal (claim + visibility + 5 s) is NOT met yet (p99 ~37 s against 25 s in
-    // this configuration; see docs/operations.md#what-is-guaranteed). Until it is, this test holds
-    // recovery to twice the goal so that it cannot get worse unnoticed; the harness reports the goal itself.
-    const recoveryBound = 2 * result.recovery.goalMs;
-    if (result.recovery.unrecovered !== 0 || result.recovery.p99Ms > recoveryBound)
+    // Recovery (issue 15): every command a killed host held is taken over by a live host within
+    // claim + visibility + 5 s — the harness's own check. The time until they are all terminal
+    // also includes lane order, the dead host's slot leases (Storage holds a lease at least 15 s)
+    // and retries after injected faults; it is held to twice the goal so it cannot get worse unnoticed.
+    const terminalBound = 2 * result.recovery.goalMs;
+    if (result.terminal.unrecovered !== 0 || result.terminal.p99Ms > terminalBound)
       problems.push(
-        `recovery p50 ${result.recovery.p50Ms} ms, p99 ${result.recovery.p99Ms} ms over ${result.recovery.kills} kills (${result.recovery.unrecovered} never), bound ≤ ${recoveryBound} ms (goal ${result.recovery.goalMs} ms)`,
+        `held commands terminal p50 ${result.terminal.p50Ms} ms, p99 ${result.terminal.p99Ms} ms over ${result.terminal.kills} kills (${result.terminal.unrecovered} never), bound ≤ ${terminalBound} ms`,
       );
     // `inDoubt` counts every command with doubt evidence (a read-back that decided it, too); the terminal status inDoubt is the subset that ended so.
     const endedInDoubt = result.inDoubtCommands.filter((d) => d.status === 'inDoubt').length;
@@ -153,13 +156,12 @@ describe('chaos harness (small, adversarial kills)', () => {
         `outcomes: ${result.succeeded} succeeded, ${result.failed} failed (${result.expectedFailures} expected), ${endedInDoubt} ended in doubt (${result.inDoubt} with doubt evidence)`,
       );
     const failedChecks = Object.entries(summary.checks)
-      .filter(([k, v]) => !v && k !== 'recoveryWithinGoal')
+      .filter(([, v]) => !v)
       .map(([k]) => k);
     if (failedChecks.length) problems.push(`failed checks: ${failedChecks.join(', ')} (exit ${run.code})`);
     if (problems.length) problems.push(`kills: ${kills.join(' | ')}`);
     expect(problems).toEqual([]);
-    // The run's own verdict (and exit code) includes the unmet recovery goal; everything else must be ok.
-    expect(summary.ok || failedChecks.length === 0).toBe(true);
+    expect(summary.ok).toBe(true);
     expect(run.stdout).toMatch(/\| lost \(not terminal\) \| 0 \| ok \|/);
   }, 240_000);
 });

@@ -3,8 +3,8 @@
  * thousand malformed or hostile requests — bad JSON, wrong types, huge bodies, injection-looking
  * strings, unknown operations, forged and foreign tokens — to every endpoint. Every answer must
  * be a 4xx (problem+json from our handlers; the host's own 404/405 for routes that do not
- * exist), nothing may be enqueued or stored, and the gateway's debug log must not contain a
- * secret, token or private key.
+ * exist), the connector's dropdown lists included; nothing may be enqueued or stored, and the
+ * gateway's debug log must not contain a secret, token or private key.
  *
  * The corpus is generated from a fixed seed, so a failure names a case that can be replayed.
  */
@@ -229,6 +229,15 @@ async function badTokens(): Promise<Array<[string, string | undefined]>> {
   ];
 }
 
+/** The connector's dropdown lists (GET), with valid queries. */
+const LIST_PATHS = [
+  '/api/lists/tenants',
+  '/api/lists/operations/grant-full-access',
+  '/api/lists/operations?tenant=contoso.onmicrosoft.com',
+  '/api/lists/mailboxes?tenant=contoso.onmicrosoft.com&field=user',
+  '/api/lists/groups?tenant=contoso.onmicrosoft.com',
+];
+
 /** A tenant whose tokens the gateway does not accept (neither of GATEWAY_AUTH_TENANTS). */
 const UNACCEPTED_TENANT = '0c0c0c0c-1111-4222-8333-444455556666';
 
@@ -313,6 +322,8 @@ async function corpus(): Promise<FuzzCase[]> {
       expect: [401],
     });
     cases.push({ label: `token: ${label} → GET me`, method: 'GET', path: '/api/me', headers: auth, expect: [401] });
+    for (const list of LIST_PATHS)
+      cases.push({ label: `token: ${label} → GET ${list}`, method: 'GET', path: list, headers: auth, expect: [401] });
     cases.push({
       label: `token: ${label} → GET event`,
       method: 'GET',
@@ -359,6 +370,18 @@ async function corpus(): Promise<FuzzCase[]> {
       expect: [403],
     });
     cases.push({ label: `${label} → GET me`, method: 'GET', path: '/api/me', headers: auth, expect: [403] });
+    // The connector's dropdowns of either tenant: no rule matches a tenant-B caller (lists/tenants would be an empty 200).
+    for (const list of ['/api/lists/operations', '/api/lists/operations/grant-full-access'])
+      cases.push({ label: `${label} → GET ${list}`, method: 'GET', path: list, headers: auth, expect: [403] });
+    for (const list of LIST_PATHS.filter((l) => l.includes('tenant=')))
+      for (const tenant of ['contoso.onmicrosoft.com', 'fabrikam.onmicrosoft.com'])
+        cases.push({
+          label: `${label} → GET ${list} in ${tenant}`,
+          method: 'GET',
+          path: list.replace('contoso.onmicrosoft.com', tenant),
+          headers: auth,
+          expect: [403],
+        });
     cases.push({
       label: `${label} → GET event`,
       method: 'GET',
@@ -707,6 +730,57 @@ async function corpus(): Promise<FuzzCase[]> {
       expect: [404],
     });
   }
+  // The dropdown lists: hostile tenant and field values are 422 naming the field, before any read.
+  for (const value of HOSTILE_STRINGS.filter((v) => v.length < 2000)) {
+    for (const list of ['/api/lists/operations', '/api/lists/mailboxes', '/api/lists/groups'])
+      cases.push({
+        label: `${list} tenant=${value.slice(0, 30)}`,
+        method: 'GET',
+        path: `${list}?tenant=${encodeURIComponent(value)}`,
+        headers: pick([{ authorization: `Bearer ${admin}` }, { authorization: `Bearer ${flow}` }]),
+        expect: [422],
+      });
+    cases.push({
+      label: `mailboxes field=${value.slice(0, 30)}`,
+      method: 'GET',
+      path: `/api/lists/mailboxes?tenant=contoso.onmicrosoft.com&field=${encodeURIComponent(value)}`,
+      headers: { authorization: `Bearer ${flow}` },
+      expect: [422],
+    });
+  }
+  // An operation's fields: only known operations, and only those granted to the caller somewhere.
+  for (const name of [...HOSTILE_STRINGS.filter((v) => v.trim() && v.length < 400), 'Convert-To-Shared '])
+    cases.push({
+      label: `operation schema of ${name.slice(0, 30)}`,
+      method: 'GET',
+      path: `/api/lists/operations/${encodeURIComponent(name)}`,
+      headers: { authorization: `Bearer ${flow}` },
+      expect: [404],
+    });
+  cases.push({
+    label: 'operation schema of an operation the flow is not granted',
+    method: 'GET',
+    path: '/api/lists/operations/convert-to-shared',
+    headers: { authorization: `Bearer ${flow}` },
+    expect: [403],
+  });
+  for (const list of ['/api/lists/mailboxes', '/api/lists/groups'])
+    cases.push({
+      label: `${list} search over 256 characters`,
+      method: 'GET',
+      path: `${list}?tenant=contoso.onmicrosoft.com&search=${'a'.repeat(300)}`,
+      headers: { authorization: `Bearer ${flow}` },
+      expect: [422],
+    });
+  // A caller with no grant in the tenant may not list it.
+  for (const list of LIST_PATHS.filter((l) => l.includes('tenant=')))
+    cases.push({
+      label: `${list} of a tenant the flow has no grant in`,
+      method: 'GET',
+      path: list.replace('contoso.onmicrosoft.com', 'fabrikam.onmicrosoft.com'),
+      headers: { authorization: `Bearer ${flow}` },
+      expect: [403],
+    });
   // A URL whose percent-encoding does not decode is the host's 400 (issue 16 finding 8b; it was a 500).
   for (const path of [
     '/api/commands/%E0%A4%A',
@@ -779,6 +853,15 @@ async function corpus(): Promise<FuzzCase[]> {
       body: '{}',
       expect: [404, 405],
     });
+    for (const list of LIST_PATHS)
+      cases.push({
+        label: `${method} ${list}`,
+        method,
+        path: list,
+        headers: asAdmin,
+        body: '{}',
+        expect: [404, 405],
+      });
     cases.push({
       label: `${method} /api/diagnostics`,
       method,
@@ -1098,4 +1181,5 @@ it('answers 1,000+ hostile requests to every endpoint with a 4xx, enqueues and s
   for (const secret of secrets) expect(log.includes(secret)).toBe(false);
   expect(log).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
   expect(log).not.toMatch(/PRIVATE KEY/);
-});
+  // 4,000+ requests on 2 shared cores: a minute is not always enough.
+}, 240_000);

@@ -1,12 +1,14 @@
 /**
  * No secret in any log line or telemetry item: realistic flows through local host processes at
  * LOG_LEVEL=debug — certificate and client-secret tenants that work, callers with bad tokens,
- * a vault that answers 403, an app whose token Exchange refuses (401), diagnostics — with
- * Application Insights export to a loopback server. Every byte the processes write to stdout
- * and stderr, and every telemetry body posted, is searched for the sandbox's secrets: client
- * secrets, the Key Vault secret values (PFX base64, PEM key and certificate, the parameter
- * sealing key), bearer tokens and client assertions (any JWT), and the passwords of commands
- * that carried them (Set-Mailbox -Password, NewPassword / OldPassword: issue 16 finding 11).
+ * a vault that answers 403, an app whose token Exchange refuses (401), diagnostics, the
+ * connector's dropdown lists — with Application Insights export to a loopback server. Every
+ * byte the processes write to stdout and stderr, and every telemetry body posted (spans, metrics
+ * and the exported log records), is searched for the sandbox's secrets: client secrets, the Key
+ * Vault secret values (PFX base64, PEM key and certificate, the parameter sealing key), bearer
+ * tokens and client assertions (any JWT), and the passwords of commands that carried them
+ * (Set-Mailbox -Password, NewPassword /
+ * OldPassword: issue 16 finding 11).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -166,6 +168,10 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
     ).status,
   ).toBe(401);
   expect((await first.call('/api/diagnostics/contoso.onmicrosoft.com')).status).toBeLessThan(500);
+  // The connector's dropdown lists read Exchange synchronously (a read slot, the tenant's token).
+  for (const list of ['mailboxes?field=user&', 'groups?'])
+    expect((await first.call(`/api/lists/${list}tenant=fabrikam.onmicrosoft.com`)).status).toBe(200);
+  expect((await first.call('/api/lists/tenants', {}, forged)).status).toBe(401);
   expect((await first.call('/api/health', {}, null)).status).toBe(200);
   await first.stop();
 
@@ -254,6 +260,26 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       (e) => e.data?.baseType === 'MetricData' && JSON.stringify(e.data.baseData).includes('exo_gateway.commands'),
     ),
   ).toBe(true);
+  // The log lines were exported too (shared/observability/log-export.ts), debug ones included: the search covers them.
+  const logRecords = ingestion.envelopes.filter((e) => e.data?.baseType === 'MessageData');
+  expect(
+    logRecords.some(
+      (e) => e.data!.baseData!.message === 'Exchange request' && e.data!.baseData!.severityLevel === 'Verbose',
+    ),
+  ).toBe(true);
+  // …each with its correlation id, the invocation it was written in and that invocation's operation (the host's traceContext).
+  const finished = logRecords.filter((e) => e.data!.baseData!.message === 'command finished');
+  expect(finished.length).toBeGreaterThan(0);
+  for (const record of finished) {
+    expect(record.data!.baseData!.properties).toMatchObject({
+      correlationId: expect.any(String),
+      InvocationId: expect.any(String),
+    });
+    expect(record.tags).toMatchObject({
+      'ai.operation.id': expect.stringMatching(/^[0-9a-f]{32}$/),
+      'ai.operation.name': 'exoWorker',
+    });
+  }
 
   // What must never appear.
   const vaultSecrets = await Promise.all(

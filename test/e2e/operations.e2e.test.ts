@@ -372,14 +372,15 @@ describe('GET /api/openapi.json', () => {
     expect(document.securityDefinitions.oauth2_auth).toMatchObject({ type: 'oauth2', flow: 'accessCode' });
     expect(
       Object.keys(document.paths)
-        .filter((p) => p.startsWith('/operations/'))
+        .filter((p) => p.startsWith('/operations/') && !p.includes('{'))
         .sort(),
     ).toEqual(OPERATIONS.map((o) => `/operations/${o.name}`).sort());
 
     const admin = await gw.token(AUTOMATION_ADMIN_APP);
     // Reverse order undoes what the catalog's examples grant (revoke after grant).
     for (const [path, methods] of Object.entries(document.paths)) {
-      if (!methods.post) continue;
+      // "Run a named operation" (/operations/{name}) is each of the named ones again.
+      if (!methods.post || path.includes('{')) continue;
       const ref = methods.post.parameters.find((p) => p.in === 'body')!.schema!.$ref;
       const example = ref
         ? document.definitions[ref.split('/').pop()!]!.example

@@ -2,8 +2,10 @@
  * The events worker on Azurite (real table and queues) with a scripted user reader: two
  * events of one user processed at the same time report the change once (the snapshot's ETag
  * makes the loser plan again), and a message for an already-processed event does nothing.
- * An event whose change Exchange does not show yet waits (delayed message, snapshot unmoved);
- * a forged UserDeleted or a far-future event changes nothing the directory does not confirm.
+ * An event whose change Exchange does not show yet waits (delayed message, snapshot unmoved) —
+ * also when Exchange's WhenChangedUTC moved for another reason; an event that finds nothing new
+ * waits too and is given up (`stale` behind a newer one); a forged UserDeleted or a far-future
+ * event changes nothing the directory does not confirm.
  */
 import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
@@ -91,10 +93,14 @@ describe('events worker', () => {
   it('two events of one user at once: the change is reported once, the snapshot ends current', async () => {
     let gate: Promise<void> = Promise.resolve();
     let state: UserAttributes = { Department: 'Engineering' };
-    const { service, store, queue, audit, reads } = setup(async () => {
-      await gate;
-      return { ...state };
-    });
+    // (No wait: the event that finds the change already applied by the other gives up at once.)
+    const { service, store, queue, audit, reads } = setup(
+      async () => {
+        await gate;
+        return { ...state };
+      },
+      { syncWait: { firstDelaySeconds: 1, maxWaitSeconds: 1 } },
+    );
     await Promise.all([service.init(), audit.init()]);
     await service.accept([event('baseline', '2026-11-25T10:00:00.000Z')]);
     await drain(queue, service);
@@ -114,15 +120,20 @@ describe('events worker', () => {
     expect(records.flatMap((r) => r?.changes ?? [])).toEqual([
       { attribute: 'Department', from: 'Engineering', to: 'Finance' },
     ]);
-    expect(records.every((r) => r?.status === 'done' || r?.status === 'stale')).toBe(true);
+    // The other found nothing new: given up, never planned (stale when it is the older one).
+    expect(records.map((r) => r?.status).sort()).toEqual(
+      records.some((r) => r?.id === 'e1' && r.status === 'done') ? ['done', 'ignored'] : ['done', 'stale'],
+    );
     expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({
       attributes: { Department: 'Finance' },
       whenChanged: SYNCED,
     });
   });
 
-  it('a duplicate message or delivery does nothing; an older event finds nothing new and is stale', async () => {
-    const { service, queue, audit, reads } = setup(async () => ({ Department: 'Sales' }));
+  it('a duplicate message or delivery does nothing; an older event finds nothing new, waits and ends stale', async () => {
+    const { service, queue, audit, reads } = setup(async () => ({ Department: 'Sales' }), {
+      syncWait: { firstDelaySeconds: 1, maxWaitSeconds: 1 },
+    });
     await Promise.all([service.init(), audit.init()]);
     expect(await service.accept([event('new', '2026-11-25T10:05:00.000Z')])).toMatchObject({
       accepted: 1,
@@ -138,8 +149,12 @@ describe('events worker', () => {
     expect(await service.process({ v: 1, key: eventKey('new') })).toBe('alreadyProcessed');
     await service.accept([event('old', '2026-11-25T10:00:00.000Z')]);
     await drain(queue, service);
-    // Ordered by the state Exchange reports (its WhenChangedUTC), not by the event's own clock.
-    expect(await service.get('old')).toMatchObject({ status: 'stale' });
+    // An empty difference cannot tell "already applied" from "not synced yet": never planned,
+    // given up after the wait (here none), stale because a newer event of the user was applied.
+    const old = await service.get('old');
+    expect(old).toMatchObject({ status: 'stale' });
+    expect(old?.actions).toBeUndefined();
+    expect(old?.detail).toMatch(/a newer event of the user was applied already/);
     expect(reads()).toBe(2);
     expect(await service.process('not json')).toBe('malformed');
   });
@@ -169,9 +184,23 @@ describe('events worker', () => {
     // A leftover message of an earlier check does nothing.
     expect(await service.process({ v: 1, key: eventKey('leaver') })).toBe('alreadyProcessed');
 
+    // Exchange's copy changes half a second after the event for another reason (an earlier
+    // directory change syncing, a cmdlet) while the account still shows enabled: still waiting.
+    whenChanged = '2026-11-25T10:00:00.500Z';
+    await new Promise((r) => setTimeout(r, 1200));
+    await drain(queue, service);
+    const still = await service.get('leaver');
+    expect(still).toMatchObject({ status: 'waiting', syncChecks: 2 });
+    expect(still?.actions).toBeUndefined();
+    expect(still?.detail).toMatch(/no attribute the rules read has changed, although Exchange's copy changed/);
+    expect(await store.snapshot(TENANT.tenantId, USER)).toMatchObject({
+      attributes: { AccountDisabled: false },
+      whenChanged: '2026-11-25T09:00:00.000Z',
+    });
+
     state = { AccountDisabled: true };
     whenChanged = '2026-11-25T10:20:00.000Z';
-    await new Promise((r) => setTimeout(r, 1200));
+    await new Promise((r) => setTimeout(r, 2200));
     await drain(queue, service);
     expect(await service.get('leaver')).toMatchObject({
       status: 'done',
@@ -182,7 +211,7 @@ describe('events worker', () => {
       attributes: { AccountDisabled: true },
       whenChanged: '2026-11-25T10:20:00.000Z',
     });
-    expect(reads()).toBe(3);
+    expect(reads()).toBe(4);
   });
 
   it('never shown within the maximum wait: given up visibly, nothing done, snapshot unmoved', async () => {

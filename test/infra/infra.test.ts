@@ -15,6 +15,7 @@ import { SETTING_NAMES, readSettings, readTelemetrySettings } from '../../shared
 import { ConfigError } from '../../shared/config/errors';
 import { IDENTITY_CONNECTION_SUFFIXES, STORAGE_CONNECTION } from '../../shared/config/storage-connection';
 import { silentLogger } from '../../shared/observability/logger';
+import { ATTR, METRIC_NAMES } from '../../shared/observability/telemetry';
 import { parsePolicy } from '../../shared/policy/policy-file';
 import { loadRulesFile } from '../../shared/events/rules';
 import { loadTenantRegistry } from '../../shared/config/tenant-registry';
@@ -196,6 +197,20 @@ function missingTriggerQueues(t: Templates): string[] {
     .filter((d) => d.trigger === 'storageQueue')
     .map((d) => (d.options as StorageQueueFunctionOptions).queueName)
     .filter((q) => !queues.includes(q));
+}
+
+/** principalType of each role assignment for this principal expression (`<expr>` when a parameter decides it). */
+function principalTypesOf(t: Templates, principal: string): string[] {
+  return allResources(t.resources)
+    .filter(
+      (r) =>
+        r.type.startsWith('Microsoft.Authorization/roleAssignments@') &&
+        (r.body.properties as Record<string, BicepExpr>).principalId!.expr === principal,
+    )
+    .map((r) => {
+      const type = (r.body.properties as Record<string, BicepValue>).principalType!;
+      return type instanceof BicepExpr ? `<${type.expr}>` : String(type);
+    });
 }
 
 const templates = loadTemplates();
@@ -472,6 +487,119 @@ describe('Flex Consumption, identity and roles', () => {
     for (const a of assignments.filter((x) => x.principal !== 'identity.properties.principalId'))
       expect(a).toMatchObject({ principal: 'principalId', scope: 'keyVault' });
   });
+
+  it('gives the deployer role assignments the principal type azd is run as (a person or a CI service principal)', () => {
+    const types = (principal: string) => principalTypesOf(templates, principal);
+    expect(types('principalId')).toEqual(['<principalType>', '<principalType>']);
+    expect(new Set(types('identity.properties.principalId'))).toEqual(new Set(['ServicePrincipal']));
+    // main.bicep: a param allowing the three kinds, default User, passed through; azd fills it from AZURE_PRINCIPAL_TYPE.
+    const param = main.params.get('principalType')!;
+    expect(param.default).toBe("'User'");
+    expect(param.decorators).toContain("@allowed(['User', 'ServicePrincipal', 'Group'])");
+    expect(resourcesModule!.body.params).toMatchObject({ principalType: new BicepExpr('principalType') });
+    const parameters = (
+      JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: string }> }
+    ).parameters;
+    expect(parameters.principalType!.value).toBe('${AZURE_PRINCIPAL_TYPE=User}');
+  });
+});
+
+describe('monitoring: diagnostic settings, alerts, purge protection', () => {
+  const all = allResources(resources);
+  const byType = (prefix: string) => all.filter((r) => r.type.startsWith(prefix));
+  const exprOf = (v: BicepValue | undefined) => (v instanceof BicepExpr ? v.expr : JSON.stringify(v));
+
+  it('sends Key Vault audit events and storage writes and deletes of every service to the Log Analytics workspace', () => {
+    const settings = byType('Microsoft.Insights/diagnosticSettings@').map((r) => {
+      const props = r.body.properties as Record<string, BicepValue>;
+      const categories = ((props.logs ?? []) as Array<Record<string, BicepValue>>)
+        .filter((l) => l.enabled === true)
+        .map((l) => l.category);
+      return { scope: exprOf(r.body.scope), workspace: exprOf(props.workspaceId), categories };
+    });
+    expect(settings.every((s) => s.workspace === 'logAnalytics.id')).toBe(true);
+    const byScope = Object.fromEntries(settings.map((s) => [s.scope, s.categories]));
+    expect(byScope).toEqual({
+      keyVault: ['AuditEvent'],
+      storage: [],
+      blobService: ['StorageWrite', 'StorageDelete'],
+      queueService: ['StorageWrite', 'StorageDelete'],
+      tableService: ['StorageWrite', 'StorageDelete'],
+    });
+  });
+
+  const rules = () =>
+    byType('Microsoft.Insights/scheduledQueryRules@').map((r) => {
+      const props = r.body.properties as Record<string, BicepValue>;
+      const criterion = ((props.criteria as Record<string, BicepValue>).allOf as Array<Record<string, BicepValue>>)[0]!;
+      return {
+        symbol: r.symbol,
+        scopes: (props.scopes as BicepValue[]).map(exprOf),
+        query: criterion.query as string,
+        measure: criterion.metricMeasureColumn,
+        operator: criterion.operator,
+        threshold: criterion.threshold,
+        dimensions: (criterion.dimensions as Array<Record<string, BicepValue>>).map((d) => d.name),
+        actions: exprOf((props.actions as Record<string, BicepValue>).actionGroups),
+      };
+    });
+
+  it('alerts on poison messages, certificate expiry and Exchange throttling, from the workspace, to the action group when there is one', () => {
+    const found = rules();
+    expect(found.map((r) => r.symbol).sort()).toEqual(['certificateAlert', 'poisonAlert', 'throttlingAlert']);
+    for (const rule of found) {
+      expect(rule).toMatchObject({ scopes: ['logAnalytics.id'], actions: 'alertActions' });
+      // The measure and each dimension are columns the query makes.
+      for (const column of [rule.measure, ...rule.dimensions])
+        expect(rule.query).toMatch(new RegExp(`\\b${column} = `));
+    }
+    expect(resources.vars.get('alertActions')).toBe('empty(alertEmail) ? [] : [alertActionGroup.id]');
+    const group = byType('Microsoft.Insights/actionGroups@')[0]!;
+    expect(group.condition).toBe('!empty(alertEmail)');
+    expect(((group.body.properties as Record<string, BicepValue>).groupShortName as string).length).toBeLessThanOrEqual(
+      12,
+    );
+  });
+
+  it('queries what the app really emits: poison function names, the certificate line, the throttling metrics', () => {
+    const byName = Object.fromEntries(rules().map((r) => [r.symbol, r]));
+    // Poison: every function that consumes a poison queue, by the name Application Insights gives its invocations.
+    const poisonFunctions = createFunctions(
+      createAppServices(templateAppSettings(templates).env, { logger: silentLogger }),
+    )
+      .filter(
+        (d) => d.trigger === 'storageQueue' && (d.options as StorageQueueFunctionOptions).queueName.endsWith('-poison'),
+      )
+      .map((d) => d.name);
+    expect(poisonFunctions.sort()).toEqual(['eventsWorkerPoison', 'exoWorkerPoison']);
+    for (const name of poisonFunctions) expect(byName.poisonAlert!.query).toContain(`"${name}"`);
+    expect(byName.poisonAlert).toMatchObject({ operator: 'GreaterThan', threshold: 0 });
+    // Certificate: the certificateMonitor line's fields, as the log export puts them into Properties.
+    const monitor = read('functions/certificate-monitor.ts');
+    expect(monitor).toMatch(/metric: 'certificate_days_left',\s+value: s\.daysLeft,[\s\S]*domain: s\.domain/);
+    expect(byName.certificateAlert!.query).toContain('Properties.metric) == "certificate_days_left"');
+    expect(byName.certificateAlert!.query).toContain('toint(Properties.value)');
+    expect(byName.certificateAlert).toMatchObject({
+      operator: 'LessThan',
+      threshold: new BicepExpr('alertThresholds.certificateDaysLeft'),
+    });
+    // Throttling: the app's metric names and tenant attribute (shared/observability/telemetry.ts).
+    const throttling = byName.throttlingAlert!.query;
+    expect(throttling).toContain(`"${METRIC_NAMES.throttled}"`);
+    expect(throttling).toContain(`"${METRIC_NAMES.exchangeDuration}"`);
+    expect(throttling).toContain(`Properties["${ATTR.tenant}"]`);
+    const thresholds = parseValue(resources.vars.get('alertThresholds')!) as Record<string, number>;
+    expect(thresholds).toEqual({ certificateDaysLeft: 14, throttledPercent: 10 });
+  });
+
+  it('keeps purge protection on the vault and tells what it means for azd down', () => {
+    const vault = byType('Microsoft.KeyVault/vaults@')[0]!;
+    expect(vault.body.properties).toMatchObject({ enableSoftDelete: true, enablePurgeProtection: true });
+    const operations = read('docs/operations.md');
+    const section = operations.slice(operations.indexOf('## Tearing down and purge protection'));
+    expect(section.length).toBeLessThan(operations.length);
+    for (const needed of ['azd down', '--purge', 'az keyvault recover', '90 days']) expect(section).toContain(needed);
+  });
 });
 
 describe('CI on the deployment Node (scripts/with-node.cjs)', () => {
@@ -599,6 +727,14 @@ describe('the checks catch template mistakes (mutated copies of the templates)',
     expect(settingsProblems(templateAppSettings(t).env)).toEqual([
       expect.stringContaining('AzureWebJobsStorage__tableServiceUri'),
     ]);
+  });
+
+  it('names a hard-coded deployer principal type (a CI service principal could not deploy)', () => {
+    const t = mutate(
+      '    principalId: principalId\n    principalType: principalType\n',
+      "    principalId: principalId\n    principalType: 'User'\n",
+    );
+    expect(principalTypesOf(t, 'principalId')).toEqual(['User', '<principalType>']);
   });
 
   it('names a trigger queue the templates do not create', () => {
