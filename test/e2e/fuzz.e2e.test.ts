@@ -27,6 +27,7 @@ import {
 import { OPERATIONS } from '../../shared/operations/catalog';
 import { GATEWAY_API } from '../../sandbox/directory/seed';
 import { uniqueName } from '../support/sandbox';
+import { tenantSchema } from '../../shared/config/tenant-registry';
 import { BlobServiceClient } from '@azure/storage-blob';
 
 interface FuzzCase {
@@ -911,6 +912,8 @@ function adminApiCases(o: {
         { clientSecret: { vaultUrl: 'https://v.vault.azure.net/', name: 'n', secret: 'plaintext' } },
       ]);
     if (field === 'exchange' && i % 2 === 0) body.exchange = { bypassGroupManagerCheck: pick(['yes', 1, null]) };
+    // Some picks are valid for some fields (maxConcurrency: 1): every case here must be a bad tenant.
+    if (tenantSchema.safeParse(body).success) body[field] = { unexpected: true };
     cases.push({
       label: `PUT tenant with a bad ${field} (${i})`,
       method: 'PUT',
