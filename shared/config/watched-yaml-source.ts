@@ -34,7 +34,8 @@ export interface WatchedYamlSourceOptions<T> extends WatchOptions {
 
 export class WatchedYamlSource<T> {
   private readonly last: LastGoodValue<T>;
-  private stamp: string | undefined;
+  /** Stamp of the text last read (undefined: there was none); null after a failed look: read again, whatever comes. */
+  private stamp: string | undefined | null = null;
   private checkedAt = -Infinity;
   private loaded = false;
   private inFlight: Promise<void> | undefined;
@@ -78,7 +79,7 @@ export class WatchedYamlSource<T> {
     const started = this.now();
     try {
       const stamp = await this.o.source.stamp();
-      if (stamp === this.stamp) return;
+      if (this.stamp !== null && stamp === this.stamp) return;
       const read = await this.o.source.read();
       this.stamp = read?.stamp;
       if (!read) {
@@ -90,7 +91,7 @@ export class WatchedYamlSource<T> {
       if (this.last.value === undefined) this.last.first(read.text);
       else this.last.offer(read.text);
     } catch (error) {
-      this.stamp = undefined;
+      this.stamp = null;
       this.last.forgetText();
       this.last.reject(
         `the ${this.o.what} ${this.o.source.label} cannot be read (${(error as Error).message.split('\n')[0]})`,
