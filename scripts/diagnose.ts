@@ -21,7 +21,15 @@ async function main(): Promise<number> {
   const { env, from } = settingsEnv();
   const services = createAppServices(env, { logger: createLogger({ level: 'silent' }) });
   try {
-    await services.ready();
+    // The tenants added through the API are in the table; without read access to it, the file's still work.
+    await services
+      .tenants()
+      .refresh()
+      .catch((error: unknown) =>
+        console.error(
+          `(the tenant table could not be read: ${(error as Error).message.split('\n')[0]}; TENANTS_FILE only)`,
+        ),
+      );
     const tenant = services.tenants().get(tenantKey);
     if (!tenant) {
       console.error(
