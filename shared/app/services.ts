@@ -406,8 +406,9 @@ export function createAppServices(
     try {
       const s = settings();
       const registry = tenants();
-      const tenantIds = registry.list().map((t) => t.tenantId);
-      const vaults = [
+      // Read at each run: tenants are added and removed while the gateway runs.
+      const tenantIds = () => registry.list().map((t) => t.tenantId);
+      const vaults = () => [
         ...new Set(
           registry
             .list()

@@ -210,6 +210,11 @@ describe('tenants as data on two hosts', () => {
       'contoso.onmicrosoft.com:file',
       'fabrikam.onmicrosoft.com:table',
     ]);
+    // Health's Entra ID check covers it too (the list is read at each run).
+    const health = (await (await fetch(`${b}/api/health`)).json()) as {
+      dependencies: Record<string, { detail: string }>;
+    };
+    expect(health.dependencies.entraId!.detail).toBe('discovery ok for 2 tenant(s)');
   });
 
   it('takes a change only over the current ETag, and marks a tenant that fails its check degraded: its commands fail fast', async () => {
