@@ -47,9 +47,14 @@ export class StaleEditError extends Error {
   }
 }
 
-/** The name of a tenant's credential kind: the one key of its `credential` object. */
+/**
+ * The name of a tenant's credential kind: its `kind` when the credential names one, else the one
+ * key of its `credential` object (`{ certificate: {…} }`, `{ clientSecret: {…} }`).
+ */
 export function credentialKind(config: TenantConfig): string {
-  return Object.keys(config.credential)[0] ?? 'unknown';
+  const credential = config.credential as unknown as Record<string, unknown>;
+  if (typeof credential.kind === 'string') return credential.kind;
+  return Object.keys(credential)[0] ?? 'unknown';
 }
 
 function isStatus(error: unknown, ...codes: number[]): boolean {
