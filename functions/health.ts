@@ -8,6 +8,7 @@ import { httpEndpoint } from '../shared/http/endpoint';
 
 export function healthFunction(services: AppServices): FunctionDefinition {
   return httpEndpoint(services, { name: 'health', route: 'health', methods: ['GET'] }, async () => {
+    await refreshTenants(services);
     const report = await services.health().report();
     const named = (status: string) =>
       Object.entries(report.dependencies)
@@ -21,4 +22,22 @@ export function healthFunction(services: AppServices): FunctionDefinition {
       jsonBody: { ...report, ...(down.length ? { down } : {}), ...(degraded.length ? { degraded } : {}) },
     };
   });
+}
+
+/**
+ * The tenants added through the API are checked too: bring the registry up to date first — best
+ * effort and briefly, since health must answer when storage does not (its own check says so).
+ */
+async function refreshTenants(services: AppServices): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.resolve()
+      .then(() => services.tenants().refresh())
+      .catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 2000);
+      timer.unref();
+    }),
+  ]);
+  clearTimeout(timer);
 }

@@ -26,6 +26,8 @@ import { eventsWorkerPoisonFunction } from './events-worker-poison';
 import { eventsStatusFunction } from './events-status';
 import { portalFunction } from './portal';
 import { meFunction } from './me';
+import { tenantsCheckFunction, tenantsItemFunction, tenantsListFunction } from './tenants';
+import { policyFunction, policyVersionFunction, policyVersionsFunction } from './policy';
 import {
   listGroupsFunction,
   listMailboxesFunction,
@@ -83,6 +85,12 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     eventsStatusFunction(services),
     portalFunction(services),
     meFunction(services),
+    tenantsListFunction(services),
+    tenantsItemFunction(services),
+    tenantsCheckFunction(services),
+    policyFunction(services),
+    policyVersionsFunction(services),
+    policyVersionFunction(services),
     listTenantsFunction(services),
     listOperationsFunction(services),
     operationSchemaFunction(services),

@@ -481,8 +481,12 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       APPLICATIONINSIGHTS_CONNECTION_STRING: appInsights.properties.ConnectionString
       APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.properties.clientId};Authorization=AAD'
       // The app's own settings (shared/config/settings.ts).
+      // Tenants and policy are data (docs/tenants.md, docs/policy.md): the table and the blob are
+      // edited through /api/tenants and /api/policy; the packaged files only seed them.
       TENANTS_FILE: '${appRoot}/${tenantsFile}'
+      TENANTS_TABLE: 'tenants'
       POLICY_FILE: '${appRoot}/${policyFile}'
+      POLICY_BLOB: 'config/policy.yaml'
       RULES_FILE: empty(rulesFile) ? '' : '${appRoot}/${rulesFile}'
       EVENTS_CLIENT_STATE: eventsClientState
       EVENTS_AAD_AUDIENCE: eventsAadAudience

@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import { loadTenantRegistry } from '../shared/config/tenant-registry';
+import { loadTenantSeed } from '../shared/config/tenant-registry';
 import { parsePolicy } from '../shared/policy/policy-file';
 import { loadRulesFile } from '../shared/events/rules';
 
@@ -65,7 +65,8 @@ export function checkDeployConfig(env: Env, root: string): string {
     throw new Error(
       `${tenantsFile} is missing: copy config/tenants.example.json and fill it in (docs/setup-exchange-app.md, step 6)`,
     );
-  const tenants = loadTenantRegistry(tenantsFile).list();
+  // A seed of the stored registry: it may be empty ([]) when every tenant is added through the API.
+  const tenants = loadTenantSeed(tenantsFile);
   const policyFile = packagePath(env, root, 'POLICY_FILE', 'config/policy.yaml');
   if (!existsSync(policyFile))
     throw new Error(

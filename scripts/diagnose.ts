@@ -4,27 +4,10 @@
  * local.settings.json (Values), else the running `npm start` sandbox (.sandbox/app-settings.json).
  * Exit code: 0 ready, 1 something to fix, 2 usage or configuration error.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { createAppServices } from '../shared/app/services';
 import { formatReport } from '../shared/diagnostics/diagnostics';
 import { createLogger } from '../shared/observability/logger';
-
-function settingsEnv(): { env: Record<string, string | undefined>; from: string } {
-  if (process.env.TENANTS_FILE) return { env: { ...process.env }, from: 'the environment' };
-  const local = join(process.cwd(), 'local.settings.json');
-  if (existsSync(local)) {
-    const values = (JSON.parse(readFileSync(local, 'utf8')) as { Values?: Record<string, string> }).Values ?? {};
-    return { env: { ...values, ...process.env }, from: 'local.settings.json' };
-  }
-  const sandbox = join(process.env.SANDBOX_DIR ?? '.sandbox', 'app-settings.json');
-  if (existsSync(sandbox))
-    return {
-      env: { ...(JSON.parse(readFileSync(sandbox, 'utf8')) as Record<string, string>), ...process.env },
-      from: `${sandbox} (the running npm start)`,
-    };
-  return { env: { ...process.env }, from: 'the environment' };
-}
+import { settingsEnv } from './app-settings';
 
 async function main(): Promise<number> {
   const args = process.argv.slice(2);
@@ -36,15 +19,21 @@ async function main(): Promise<number> {
     return 2;
   }
   const { env, from } = settingsEnv();
-  // DefaultAzureCredential reads identity variables from process.env.
-  for (const key of ['IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'AZURE_CLIENT_ID', 'AZURE_TENANT_ID'])
-    if (env[key] && !process.env[key]) process.env[key] = env[key];
   const services = createAppServices(env, { logger: createLogger({ level: 'silent' }) });
   try {
+    // The tenants added through the API are in the table; without read access to it, the file's still work.
+    await services
+      .tenants()
+      .refresh()
+      .catch((error: unknown) =>
+        console.error(
+          `(the tenant table could not be read: ${(error as Error).message.split('\n')[0]}; TENANTS_FILE only)`,
+        ),
+      );
     const tenant = services.tenants().get(tenantKey);
     if (!tenant) {
       console.error(
-        `'${tenantKey}' is not in the tenant registry (${services.settings().TENANTS_FILE}). Known: ${services
+        `'${tenantKey}' is not in the tenant registry (TENANTS_TABLE ${services.settings().TENANTS_TABLE}, TENANTS_FILE ${services.settings().TENANTS_FILE ?? '(none)'}). Known: ${services
           .tenants()
           .list()
           .map((t) => t.domain)

@@ -40,6 +40,8 @@ rules:
     operations: ["*"]
     cmdlets: ["*"]
     diagnostics: true
+    # The gateway's own configuration through /api/tenants and /api/policy (needs the pinned tenant above).
+    manage: [tenants, policy]
     rateLimit: { perMinute: 600000, burst: 20000 }
 
   # The Power Automate connector: mailbox delegation, auto-replies and group membership inside

@@ -4,13 +4,17 @@
  * host that cannot register its functions). Handlers receive these through their factories.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { readSettings, type AppSettings } from '../config/settings';
 import { readStorageConnection } from '../config/storage-connection';
 import { createStorageClients } from './storage-clients';
-import { loadTenantRegistry, type StaticTenantRegistry } from '../config/tenant-registry';
-import { keyVaultReference, type TenantConfig } from '../config/tenant';
+import { loadTenantSeed } from '../config/tenant-registry';
+import { StoredTenantRegistry } from '../tenants/registry';
+import { TenantTable } from '../tenants/store';
+import { TenantAdmin } from '../tenants/admin';
+import { keyVaultReference, tenantConfigKey, type TenantConfig } from '../config/tenant';
 import { KeyVaultCredentialSource } from '../credentials/key-vault-source';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { createExchangeTokenSource } from '../credentials/token-sources';
@@ -49,6 +53,8 @@ import { createLogger, type Logger } from '../observability/logger';
 import { logFormatOf } from '../observability/pretty-log';
 import { globalTelemetry, type Telemetry } from '../observability/telemetry';
 import { PolicySource } from '../policy/policy-file';
+import { PolicyBlobStore, parsePolicyBlobSetting } from '../policy/policy-store';
+import { PolicyAdmin } from '../policy/admin';
 import { PolicyGuard } from '../policy/guard';
 import { CallerRateLimiter } from '../policy/rate-limits';
 import { EventService } from '../events/service';
@@ -69,8 +75,14 @@ export interface AppServices {
   readonly telemetry: Telemetry;
   readonly instanceId: string;
   settings(): AppSettings;
-  tenants(): StaticTenantRegistry;
-  /** Creates tables/queues/containers once; every handler awaits it. */
+  /** The tenant registry in force (TENANTS_FILE seed + TENANTS_TABLE), refreshed by ready(). */
+  tenants(): StoredTenantRegistry;
+  /** Changes and checks of the tenant registry (admin API, CLI). */
+  tenantAdmin(): TenantAdmin;
+  /**
+   * Creates tables/queues/containers once; every handler awaits it. Each call also brings the
+   * tenant registry and the policy blob up to date when CONFIG_REFRESH_SECONDS have passed.
+   */
   ready(): Promise<void>;
   commands(): CommandService;
   /** Parse → tenant → policy → accept: how the API submits a command (await ready() first). */
@@ -87,8 +99,10 @@ export interface AppServices {
   certificates(): CertificateExpiryMonitor;
   /** Key Vault → certificate → token → Exchange checks for one tenant. */
   diagnostics(): TenantDiagnostics;
-  /** The policy enforcement point (POLICY_FILE). */
+  /** The policy enforcement point (POLICY_BLOB or POLICY_FILE). */
   policy(): PolicyGuard;
+  /** Reading and changing the policy document (GET/PUT /api/policy). */
+  policyAdmin(): PolicyAdmin;
   authenticate: Authenticate;
   /** Takes `weight` of the caller's request budget (policy rateLimits, per instance) or throws Caller.RateLimited (429). */
   admit(caller: Caller, weight: number): void;
@@ -142,7 +156,16 @@ export function createAppServices(
   const telemetry = overrides.telemetry ?? globalTelemetry;
   const instanceId = `${env.WEBSITE_INSTANCE_ID ?? 'local'}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const settings = lazy(() => readSettings(env));
-  const tenants = lazy(() => loadTenantRegistry(settings().TENANTS_FILE));
+  const tenantTable = lazy(() => new TenantTable(storage().table(settings().TENANTS_TABLE)));
+  const tenants = lazy(
+    () =>
+      new StoredTenantRegistry({
+        seed: loadTenantSeed(settings().TENANTS_FILE),
+        table: tenantTable(),
+        logger,
+        refreshMs: settings().CONFIG_REFRESH_SECONDS * 1000,
+      }),
+  );
   const credential = lazy(() => overrides.credential ?? new DefaultAzureCredential());
   // A connection string (Azurite, account key) or an identity-based connection (AzureWebJobsStorage__*).
   const storage = lazy(() =>
@@ -178,9 +201,11 @@ export function createAppServices(
     }),
   );
 
+  // Keyed by the tenant's whole configuration: a tenant changed in the registry gets a new source and provider.
   const sources = new Map<string, KeyVaultCredentialSource>();
   const sourceFor = (tenant: TenantConfig) => {
-    let source = sources.get(tenant.tenantId);
+    const key = tenantConfigKey(tenant);
+    let source = sources.get(key);
     if (!source) {
       const ref = keyVaultReference(tenant.credential);
       // Only the certificate and client secret kinds read Key Vault; callers check the kind first.
@@ -192,15 +217,16 @@ export function createAppServices(
         logger,
         ...overrides.credentials,
       });
-      sources.set(tenant.tenantId, source);
+      sources.set(key, source);
     }
     return source;
   };
-  // One token source per tenant and resource: Exchange, and Security & Compliance (its own
-  // resource, same app and credential, whatever its kind).
+  // One token source per tenant configuration and resource: Exchange, and Security & Compliance
+  // (its own resource, same app and credential, whatever its kind). Keyed by the tenant's whole
+  // configuration: a tenant changed in the registry gets a new source.
   const providers = new Map<string, ExchangeTokenSource>();
   const providerFor = (tenant: TenantConfig, scope: string) => {
-    const key = `${tenant.tenantId} ${scope}`;
+    const key = `${tenantConfigKey(tenant)} ${scope}`;
     let provider = providers.get(key);
     if (!provider) {
       provider = createExchangeTokenSource(tenant, {
@@ -279,7 +305,19 @@ export function createAppServices(
         },
       }),
   );
-  const policySource = lazy(() => new PolicySource({ path: settings().POLICY_FILE, logger }));
+  const policySource = lazy(() => {
+    const s = settings();
+    const blob = s.POLICY_BLOB ? parsePolicyBlobSetting(s.POLICY_BLOB) : undefined;
+    return new PolicySource({
+      path: s.POLICY_FILE,
+      blob: blob
+        ? new PolicyBlobStore(storage().blobService().getContainerClient(blob.container), blob.name)
+        : undefined,
+      // The file keeps its own interval (2 s): a stat is cheaper than a blob request.
+      ...(blob ? { checkIntervalMs: s.CONFIG_REFRESH_SECONDS * 1000 } : {}),
+      logger,
+    });
+  });
   // Synchronous Exchange reads (portal views, policy directory constraints) hold a tenant slot —
   // at most cap - 1 of them, the worker keeps one. A person is waiting: wait up to 10 s for a
   // slot (a worker defers instead) before a 503; none at all while the tenant is throttled.
@@ -309,15 +347,32 @@ export function createAppServices(
   const rateLimiter = lazy(() => new CallerRateLimiter({ policy: () => policySource().current(), logger }));
 
   let readyPromise: Promise<void> | undefined;
-  const ready = () =>
-    (readyPromise ??= (async () => {
+  const ready = async () => {
+    await (readyPromise ??= (async () => {
       tenants();
-      policySource().load();
-      await Promise.all([store().init(), queue().init(), audit().init()]);
+      await Promise.all([store().init(), queue().init(), audit().init(), tenantTable().init()]);
+      await Promise.all([tenants().refresh(), policySource().load()]);
     })().catch((error: unknown) => {
       readyPromise = undefined;
       throw error;
     }));
+    // Cheap unless due: one row (and one blob's properties) every CONFIG_REFRESH_SECONDS.
+    await Promise.all([tenants().refresh(), policySource().refresh()]);
+  };
+  const policyAdmin = lazy(
+    () =>
+      new PolicyAdmin({
+        source: policySource(),
+        audit: audit(),
+        readFile: () => {
+          const path = settings().POLICY_FILE;
+          return path ? readFileSync(path, 'utf8') : undefined;
+        },
+      }),
+  );
+  const tenantAdmin = lazy(
+    () => new TenantAdmin({ table: tenantTable(), registry: tenants(), audit: audit(), diagnostics: diagnostics() }),
+  );
 
   const lanes = lazy(() => new CommandLanes(storage().table(settings().COMMANDS_TABLE)));
   // Secret parameters (passwords) are sealed with a key from Key Vault before a command is stored,
@@ -396,8 +451,11 @@ export function createAppServices(
     try {
       const s = settings();
       const registry = tenants();
-      const tenantIds = registry.list().map((t) => t.tenantId);
-      const vaults = [...new Set(registry.list().flatMap((t) => keyVaultReference(t.credential)?.vaultUrl ?? []))];
+      // Read at each run: tenants are added and removed while the gateway runs.
+      const tenantIds = () => registry.list().map((t) => t.tenantId);
+      const vaults = () => [
+        ...new Set(registry.list().flatMap((t) => keyVaultReference(t.credential)?.vaultUrl ?? [])),
+      ];
       if (s.RULES_FILE)
         checks.push({
           name: 'rules',
@@ -486,6 +544,7 @@ export function createAppServices(
     instanceId,
     settings,
     tenants,
+    tenantAdmin,
     ready,
     commands,
     submitCommand: async (caller, request) => {
@@ -503,6 +562,7 @@ export function createAppServices(
     certificates,
     diagnostics,
     policy,
+    policyAdmin,
     authenticate,
     admit: (caller, weight) => rateLimiter().admit(caller, weight),
     events,

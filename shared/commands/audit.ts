@@ -23,7 +23,11 @@ export type AuditEvent =
   | 'rejected'
   | 'policy'
   | 'certificate'
-  | 'event';
+  | 'event'
+  /** A change or check of the tenant registry (operation create/update/remove/check). */
+  | 'tenant'
+  /** A change of the policy document (operation put). */
+  | 'policyChange';
 
 export interface AuditRecord {
   event: AuditEvent;

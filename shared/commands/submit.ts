@@ -46,6 +46,9 @@ export function operationNamed(name: string): OperationDefinition {
 export function createSubmitCommand(options: SubmitCommandOptions): SubmitCommand {
   const { commands, tenants, policy } = options;
   return async (caller, { body, operation, idempotencyKey, correlationId, messageDelayMs }) => {
+    // A tenant added a moment ago on another instance: ask the registry's storage before refusing it.
+    if (typeof body.tenant === 'string' && body.tenant.length <= 256 && !tenants.get(body.tenant))
+      await tenants.ensure?.(body.tenant);
     const parsed = operation
       ? commands.parseOperation(operation, body, idempotencyKey)
       : commands.parse(body, idempotencyKey);
@@ -65,6 +68,14 @@ export function createSubmitCommand(options: SubmitCommandOptions): SubmitComman
       target,
       parameters: operation ? (parsed.input ?? {}) : parsed.parameters,
     });
+    // A tenant whose last check failed would only fail in the worker: say why now, nothing enqueued.
+    const degraded = tenants.degraded?.(tenant.tenantId);
+    if (degraded)
+      throw new GatewayError('Tenant.Degraded', {
+        detail: `Tenant ${tenant.domain} failed its last check (${degraded.checkedAt}): ${degraded.reason}. Nothing was accepted. Fix: ${degraded.remediation} Then check it again (npm run tenants -- check ${tenant.domain}).`,
+        extensions: { tenant: tenant.domain, remediation: degraded.remediation, checkedAt: degraded.checkedAt },
+        retryAfterSeconds: 300,
+      });
     return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule, messageDelayMs });
   };
 }

@@ -427,7 +427,8 @@ export class CommandWorker {
         await this.o.queue.enqueue(parsed.data, Date.parse(command.claimedUntil) - now + 1000 + this.jitter(1000));
         return 'busy';
       }
-      if (!this.o.tenants.get(command.tenantId)) {
+      // A tenant added a moment ago on another instance may not be in this one's registry yet.
+      if (!this.o.tenants.get(command.tenantId) && !(await this.o.tenants.ensure?.(command.tenantId))) {
         await this.finish(command, {
           status: 'failed',
           error: { category: 'permanent', message: `Tenant ${command.tenantId} is no longer configured.` },

@@ -66,9 +66,15 @@ const schema = z.object({
     .default('complianceregions'),
   /** How long a discovered compliance region is used before it is asked for again (a redirect, 404 or 421 asks at once). */
   COMPLIANCE_REGION_TTL_MINUTES: positiveInt(1440, 10_080),
-  TENANTS_FILE: z
-    .string({ error: 'is required (path of the tenant registry JSON file)' })
-    .min(1, 'is required (path of the tenant registry JSON file)'),
+  /** Read-only seed of the tenant registry (JSON); the admin API's tenants live in TENANTS_TABLE. */
+  TENANTS_FILE: z.string().min(1, 'must be a path (of the tenant registry JSON file)').optional(),
+  /** Table of the tenant registry (shared/tenants/store.ts). */
+  TENANTS_TABLE: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name')
+    .default('tenants'),
+  /** Most seconds before an instance notices a change of the tenant registry or the policy blob. */
+  CONFIG_REFRESH_SECONDS: positiveInt(3, 60),
   COMMANDS_QUEUE: z
     .string()
     .regex(
@@ -139,6 +145,18 @@ const schema = z.object({
   SWEEPER_SCHEDULE: z.string().optional(),
   /** Policy file (YAML): who may run which operations and cmdlets. Absent = every request is denied. */
   POLICY_FILE: z.string().optional(),
+  /**
+   * The policy as data: `<container>/<blob name>` in the gateway's storage account, edited through
+   * PUT /api/policy (versions kept beside it). When set it is the policy in force; POLICY_FILE
+   * then only seeds a blob that does not exist yet.
+   */
+  POLICY_BLOB: z
+    .string()
+    .regex(
+      /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]\/[A-Za-z0-9][A-Za-z0-9._/-]{0,200}$/,
+      'must be <container>/<blob name>, e.g. config/policy.yaml',
+    )
+    .optional(),
   /** Certificate expiry monitor: warn this many days ahead; schedule (NCRONTAB, 6 fields). */
   CERT_EXPIRY_WARNING_DAYS: positiveInt(30, 365),
   CERT_MONITOR_SCHEDULE: z.string().default('0 0 * * * *'),

@@ -25,7 +25,8 @@ const secretName = z
 
 const reference = z.strictObject({ vaultUrl, name: secretName });
 
-const tenantSchema = z.strictObject({
+/** One tenant, as TENANTS_FILE and the admin API (PUT /api/tenants/{tenant}) give it. */
+export const tenantSchema = z.strictObject({
   tenantId: guid,
   domain: z
     .string()
@@ -94,6 +95,14 @@ export class StaticTenantRegistry implements TenantRegistry {
 
 /** Validates registry content (already parsed JSON); `source` names it in errors. */
 export function parseTenantRegistry(content: unknown, source: string): StaticTenantRegistry {
+  const tenants = parseTenantList(content, source);
+  if (tenants.length === 0)
+    throw new ConfigError(`Invalid tenant registry ${source}`, ['tenants: at least one tenant is required']);
+  return new StaticTenantRegistry(tenants);
+}
+
+/** The tenants of registry content, validated (none is fine: a seed may be empty). */
+function parseTenantList(content: unknown, source: string): TenantConfig[] {
   const parsed = fileSchema.safeParse(content);
   if (!parsed.success) {
     // A union error hides the useful part: re-check as an array for precise paths.
@@ -104,8 +113,6 @@ export function parseTenantRegistry(content: unknown, source: string): StaticTen
     throw new ConfigError(`Invalid tenant registry ${source}`, formatIssues(issues, 'tenants'));
   }
   const tenants = parsed.data as TenantConfig[];
-  if (tenants.length === 0)
-    throw new ConfigError(`Invalid tenant registry ${source}`, ['tenants: at least one tenant is required']);
   const problems: string[] = [];
   const seen = new Map<string, number>();
   tenants.forEach((t, i) => {
@@ -115,10 +122,19 @@ export function parseTenantRegistry(content: unknown, source: string): StaticTen
     }
   });
   if (problems.length) throw new ConfigError(`Invalid tenant registry ${source}`, problems);
-  return new StaticTenantRegistry(tenants);
+  return tenants;
+}
+
+/** The read-only seed of the stored registry: TENANTS_FILE's tenants, or none without the setting. */
+export function loadTenantSeed(path: string | undefined): TenantConfig[] {
+  return path ? parseTenantList(parseJsonFile(path), path) : [];
 }
 
 export function loadTenantRegistry(path: string): StaticTenantRegistry {
+  return parseTenantRegistry(parseJsonFile(path), path);
+}
+
+function parseJsonFile(path: string): unknown {
   const text = readConfigFile(path, 'TENANTS_FILE', 'tenant registry');
   let content: unknown;
   try {
@@ -126,5 +142,5 @@ export function loadTenantRegistry(path: string): StaticTenantRegistry {
   } catch (error) {
     throw new ConfigError(`The tenant registry ${path} is not valid JSON: ${(error as Error).message}`);
   }
-  return parseTenantRegistry(content, path);
+  return content;
 }

@@ -86,9 +86,30 @@ export interface TenantExchangeOptions {
   manageAsAppV2?: boolean;
 }
 
-/** Lookup of configured tenants (implemented by the TENANTS_FILE loader). */
+/** Lookup of configured tenants (TENANTS_FILE, and TENANTS_TABLE through shared/tenants/registry.ts). */
 export interface TenantRegistry {
   /** By tenant GUID or initial domain (case-insensitive); undefined when not configured. */
   get(idOrDomain: string): TenantConfig | undefined;
   list(): TenantConfig[];
+  /** Like get, but a tenant not known here yet is looked up in the registry's storage at once. */
+  ensure?(idOrDomain: string): Promise<TenantConfig | undefined>;
+  /** Why commands for the tenant are refused now (its last check failed); undefined when they are not. */
+  degraded?(tenantId: string): TenantDegradation | undefined;
+}
+
+export interface TenantDegradation {
+  /** What the failed check found. */
+  reason: string;
+  /** What an admin must change, then check the tenant again. */
+  remediation: string;
+  checkedAt: string;
+}
+
+/**
+ * The whole configuration of a tenant as one string: per-tenant caches (credential sources,
+ * token providers, Exchange sessions) key on it, so a tenant changed in the registry gets new
+ * ones instead of the old app, credential or cap.
+ */
+export function tenantConfigKey(tenant: TenantConfig): string {
+  return JSON.stringify(tenant);
 }

@@ -12,6 +12,16 @@ export type GatewayErrorCode =
   | 'Validation.Invalid'
   /** The request names a tenant this gateway does not serve. */
   | 'Tenant.Unknown'
+  /** The admin API names a tenant that is not in the registry. */
+  | 'Tenant.NotFound'
+  /** The tenant's last check (diagnostics) failed; `extensions.remediation` says what to fix. */
+  | 'Tenant.Degraded'
+  /** A change to configuration that is read-only here (a TENANTS_FILE tenant, a POLICY_FILE policy). */
+  | 'Config.ReadOnly'
+  /** A change sent with an If-Match that is no longer current: someone else changed it first. */
+  | 'Edit.Stale'
+  /** A change to existing configuration sent without If-Match. */
+  | 'Edit.PreconditionRequired'
   /** Every concurrency slot of the tenant is taken; retry after `retryAfterSeconds`. */
   | 'Tenant.Busy'
   | 'Command.NotFound'

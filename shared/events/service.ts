@@ -471,7 +471,9 @@ export class EventService {
         action.detail = undefined;
       } catch (error) {
         if (!isGatewayError(error)) throw error;
-        action.outcome = error.code === 'Policy.Denied' ? 'denied' : 'invalid';
+        // A degraded tenant is a passing state (fixed, then checked again): failed, so the action can be retried.
+        action.outcome =
+          error.code === 'Policy.Denied' ? 'denied' : error.code === 'Tenant.Degraded' ? 'failed' : 'invalid';
         action.detail = [error.detail, ...error.errors.map((e) => `${e.field}: ${e.message}`)]
           .filter(Boolean)
           .join(' ');

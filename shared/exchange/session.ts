@@ -15,7 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../observability/logger';
 import { ATTR, globalTelemetry, type Telemetry } from '../observability/telemetry';
-import type { TenantConfig } from '../config/tenant';
+import { tenantConfigKey, type TenantConfig } from '../config/tenant';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
 import { ExchangeError } from './errors';
 import { encodeParameters } from './parameters';
@@ -794,8 +794,11 @@ export class ExchangeSessionPool implements ExchangeSessions {
   constructor(private readonly options: ExchangeSessionPoolOptions) {}
 
   forTenant(tenant: TenantConfig): ExchangeSession {
-    let session = this.sessions.get(tenant.tenantId);
+    // A tenant changed in the registry gets a new session (app, credential, cap); requests on the old one finish there.
+    const key = tenantConfigKey(tenant);
+    let session = this.sessions.get(key);
     if (!session) {
+      for (const k of this.sessions.keys()) if (JSON.parse(k).tenantId === tenant.tenantId) this.sessions.delete(k);
       const timeoutMs = this.options.timeoutMs ?? DEFAULT_EXCHANGE_TIMEOUT_MS;
       const transport = new JsonHttpTransport({ timeoutMs, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
       this.transports.push(transport);
@@ -819,7 +822,7 @@ export class ExchangeSessionPool implements ExchangeSessions {
         telemetry: this.options.telemetry,
         access: this.options.access,
       });
-      this.sessions.set(tenant.tenantId, session);
+      this.sessions.set(key, session);
     }
     return session;
   }

@@ -35,11 +35,16 @@ export function storageCheck(
   };
 }
 
-export function entraCheck(authorityHost: string, tenantIds: string[]): HealthCheck {
+/** A list fixed at start-up, or read at each run (the tenant registry changes while the gateway runs). */
+type Listed = string[] | (() => string[]);
+const listOf = (l: Listed) => (typeof l === 'function' ? l() : l);
+
+export function entraCheck(authorityHost: string, tenantIds: Listed): HealthCheck {
   return {
     name: 'entraId',
     async run(signal) {
-      for (const tenantId of tenantIds) {
+      const ids = listOf(tenantIds);
+      for (const tenantId of ids) {
         const url = `${authorityHost.replace(/\/+$/, '')}/${tenantId}/v2.0/.well-known/openid-configuration`;
         const response = await fetch(url, { signal });
         if (response.status !== 200)
@@ -48,7 +53,7 @@ export function entraCheck(authorityHost: string, tenantIds: string[]): HealthCh
         if (!doc.token_endpoint || !doc.issuer?.includes(tenantId))
           throw new Error(`OIDC discovery for tenant ${tenantId} is not an Entra ID document`);
       }
-      return `discovery ok for ${tenantIds.length} tenant(s)`;
+      return `discovery ok for ${ids.length} tenant(s)`;
     },
   };
 }
@@ -61,11 +66,12 @@ export function parseBearerChallenge(header: string | null): Record<string, stri
   return out;
 }
 
-export function keyVaultCheck(vaultUrls: string[], credential: TokenCredential): HealthCheck {
+export function keyVaultCheck(vaultUrls: Listed, credential: TokenCredential): HealthCheck {
   return {
     name: 'keyVault',
     async run(signal) {
-      for (const vaultUrl of vaultUrls) {
+      const urls = listOf(vaultUrls);
+      for (const vaultUrl of urls) {
         const response = await fetch(new URL('secrets?api-version=7.5', vaultUrl), { signal });
         if (response.status !== 401)
           throw new Error(`${new URL(vaultUrl).host} answered ${response.status}, expected a 401 challenge`);
@@ -75,16 +81,16 @@ export function keyVaultCheck(vaultUrls: string[], credential: TokenCredential):
         const token = await credential.getToken(`${resource}/.default`, { abortSignal: signal });
         if (!token) throw new Error(`the gateway's identity got no token for ${resource}`);
       }
-      return `${vaultUrls.length} vault(s) reachable, identity token ok`;
+      return `${urls.length} vault(s) reachable, identity token ok`;
     },
   };
 }
 
-export function exchangeCheck(exchangeBaseUrl: string, tenantIds: string[]): HealthCheck {
+export function exchangeCheck(exchangeBaseUrl: string, tenantIds: Listed): HealthCheck {
   return {
     name: 'exchange',
     async run(signal) {
-      const tenant = tenantIds[0] ?? 'common';
+      const tenant = listOf(tenantIds)[0] ?? 'common';
       const url = `${exchangeBaseUrl.replace(/\/+$/, '')}/adminapi/beta/${tenant}/InvokeCommand`;
       const response = await fetch(url, {
         method: 'POST',
@@ -195,18 +201,22 @@ export function exchangeAccessCheck(o: ExchangeAccessCheckOptions): HealthCheck 
 
 /** The policy file loads, and its latest edit (if any) was accepted. */
 export function policyCheck(source: {
-  load(): void;
+  load(): void | Promise<void>;
+  refresh?(): Promise<void>;
   current(): { rules: unknown[] } | undefined;
   problem(): string | undefined;
 }): HealthCheck {
   return {
     name: 'policy',
     async run() {
-      source.load();
+      await source.load();
+      await source.refresh?.();
       const policy = source.current();
       const problem = source.problem();
       if (problem) throw new Error(problem.split('\n').slice(0, 4).join(' '));
-      return policy ? `${policy.rules.length} rule(s) in force` : 'no POLICY_FILE: every request is denied';
+      return policy
+        ? `${policy.rules.length} rule(s) in force`
+        : 'no policy (POLICY_BLOB or POLICY_FILE): every request is denied';
     },
   };
 }

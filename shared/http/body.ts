@@ -101,3 +101,46 @@ export async function readEventBody(request: BodySource, maxBytes = 1024 * 1024)
     throw malformed('Invalid JSON', 'is not valid JSON');
   }
 }
+
+const TEXT_TYPES = new Set(['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml', 'text/plain']);
+
+/** Reads a YAML document body (UTF-8): 415 for other media types, 413 over `maxBytes`, 400 when empty or not UTF-8. */
+export async function readYamlText(request: BodySource, maxBytes: number): Promise<string> {
+  const type = (request.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (!TEXT_TYPES.has(type))
+    throw new HttpProblem({
+      status: 415,
+      title: 'Unsupported media type',
+      detail: `Send the policy as application/yaml (got ${type.slice(0, 80) || 'no content-type'}).`,
+    });
+  if (Number(request.headers.get('content-length') ?? 0) > maxBytes)
+    throw new HttpProblem({
+      status: 413,
+      title: 'Body too large',
+      detail: `The body may be at most ${maxBytes} bytes.`,
+    });
+  const bytes = Buffer.from(await request.arrayBuffer());
+  if (bytes.length > maxBytes)
+    throw new HttpProblem({
+      status: 413,
+      title: 'Body too large',
+      detail: `The body may be at most ${maxBytes} bytes.`,
+    });
+  if (!bytes.length)
+    throw new HttpProblem({
+      status: 400,
+      title: 'Missing body',
+      detail: 'The request needs the policy document (YAML) as its body.',
+      errors: [{ field: 'body', message: 'is required' }],
+    });
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new HttpProblem({
+      status: 400,
+      title: 'Invalid body',
+      detail: 'The body is not UTF-8 text.',
+      errors: [{ field: 'body', message: 'must be UTF-8 text' }],
+    });
+  }
+}

@@ -65,7 +65,9 @@ export class PolicyGuard {
         ? { operation: target.name }
         : target.kind === 'cmdlet'
           ? { cmdlet: target.name }
-          : { operation: 'diagnostics' }),
+          : target.kind === 'manage'
+            ? { operation: `manage:${target.name}` }
+            : { operation: 'diagnostics' }),
       parameters: request.parameters,
       outcome: decision.allowed ? 'allow' : 'deny',
       rule: decision.rule,

@@ -10,12 +10,17 @@
  */
 import { catalogCmdlet } from '../exchange/cmdlet-catalog';
 import type { Caller } from '../core/caller';
-import type { CallerMatcher, ParameterConstraint, PolicyDocument, PolicyRule } from './schema';
+import type { CallerMatcher, ManageTarget, ParameterConstraint, PolicyDocument, PolicyRule } from './schema';
+
+/** The `tenant` of a request that is about the whole gateway (GET /api/tenants, /api/policy). */
+export const GATEWAY_SCOPE = { tenantId: '_gateway', domain: '(the whole gateway)' } as const;
 
 export type PolicyTarget =
   | { kind: 'operation'; name: string }
   | { kind: 'cmdlet'; name: string }
-  | { kind: 'diagnostics' };
+  | { kind: 'diagnostics' }
+  /** The gateway's admin API (tenant registry, policy): gateway-wide, not one tenant's. */
+  | { kind: 'manage'; name: ManageTarget };
 
 export interface PolicyRequest {
   caller: Caller;
@@ -118,6 +123,8 @@ function targetMatches(rule: PolicyRule, target: PolicyTarget): boolean {
       return (rule.cmdlets ?? []).some((c) => cmdletPatternMatches(c, target.name));
     case 'diagnostics':
       return rule.diagnostics === true;
+    case 'manage':
+      return (rule.manage ?? []).includes(target.name);
   }
 }
 
@@ -195,7 +202,22 @@ function violation(
   return undefined;
 }
 
+/**
+ * Managing the gateway is not an act in one tenant: a matcher grants it only when it pins the
+ * caller's issuing tenant (the schema requires that) or is for anonymous local callers.
+ */
+function managesGateway(m: CallerMatcher, caller: Caller): boolean {
+  if (caller.kind === 'system') return false;
+  return Boolean(m.tenant) || (Boolean(m.anonymous) && caller.kind === 'anonymous');
+}
+
 function candidateRules(policy: PolicyDocument, request: PolicyRequest): PolicyRule[] {
+  if (request.target.kind === 'manage')
+    return policy.rules.filter(
+      (r) =>
+        targetMatches(r, request.target) &&
+        r.callers.some((m) => callerMatches(m, request.caller) && managesGateway(m, request.caller)),
+    );
   return policy.rules.filter(
     (r) =>
       targetMatches(r, request.target) &&
@@ -241,7 +263,7 @@ function constraintViolations(rule: PolicyRule, request: PolicyRequest, facts?: 
 }
 
 function describeTarget(t: PolicyTarget): string {
-  return t.kind === 'diagnostics' ? 'diagnostics' : `${t.kind} ${t.name}`;
+  return t.kind === 'diagnostics' ? 'diagnostics' : t.kind === 'manage' ? `manage: ${t.name}` : `${t.kind} ${t.name}`;
 }
 
 function describeCaller(c: Caller): string {
@@ -265,11 +287,17 @@ export function decide(
     return {
       allowed: false,
       rule: 'default-deny',
-      reason: 'No policy is configured (POLICY_FILE), so every request is denied.',
+      reason: 'No policy is configured (POLICY_BLOB or POLICY_FILE), so every request is denied.',
     };
   const candidates = candidateRules(policy, request);
   if (!candidates.length) {
     const { caller, tenant, target } = request;
+    if (target.kind === 'manage')
+      return {
+        allowed: false,
+        rule: 'default-deny',
+        reason: `No policy rule grants ${describeTarget(target)} to ${describeCaller(caller)} (a rule with manage: [${target.name}] whose caller matcher names the caller's tenant).`,
+      };
     // A rule would grant it but for the tenant: say so, the fix is a crossTenant grant (or another token).
     const foreign = policy.rules.some(
       (r) => targetMatches(r, target) && tenantMatches(r, tenant) && r.callers.some((m) => callerMatches(m, caller)),

@@ -23,6 +23,10 @@ import { OPERATIONS } from '../operations/catalog';
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const OPERATION_NAMES = OPERATIONS.map((o) => o.name);
 
+/** What an admin may change through the gateway's admin API (`manage:` in a rule). */
+export const MANAGE_TARGETS = ['tenants', 'policy'] as const;
+export type ManageTarget = (typeof MANAGE_TARGETS)[number];
+
 const callerSchema = z
   .strictObject({
     /** App id of an application caller, or of the client app a user signed in with; "*" any. */
@@ -159,6 +163,15 @@ const ruleSchema = z
       .optional(),
     /** GET /api/diagnostics/{tenant}. */
     diagnostics: z.boolean().optional(),
+    /**
+     * The gateway's own configuration, through its admin API: "tenants" (the tenant registry,
+     * /api/tenants) and/or "policy" (this document, /api/policy). Gateway-wide: `tenants` and
+     * `crossTenant` do not narrow it, so every app or user caller matcher must pin its `tenant`.
+     */
+    manage: z
+      .array(z.enum(MANAGE_TARGETS, { error: `must be one of: ${MANAGE_TARGETS.join(', ')}` }))
+      .min(1, 'must list at least one of: tenants, policy')
+      .optional(),
     /** Parameter constraints, by parameter name (operation field or cmdlet parameter; case-insensitive). */
     where: z
       .record(z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,63}$/, 'must be a parameter name'), constraintSchema)
@@ -167,9 +180,22 @@ const ruleSchema = z
     rateLimit: rateLimitSchema.optional(),
   })
   .refine(
-    (r) => r.operations?.length || r.cmdlets?.length || r.diagnostics,
-    'must grant operations, cmdlets or diagnostics',
+    (r) => r.operations?.length || r.cmdlets?.length || r.diagnostics || r.manage?.length,
+    'must grant operations, cmdlets, diagnostics or manage',
   )
+  .superRefine((rule, ctx) => {
+    if (!rule.manage) return;
+    rule.callers.forEach((matcher, i) => {
+      if (matcher.anonymous || matcher.tenant) return;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['callers', i, matcher.system ? 'system' : 'tenant'],
+        message: matcher.system
+          ? 'system callers cannot be granted manage'
+          : 'is required when the rule grants manage: name the tenant (id) whose callers may change the gateway',
+      });
+    });
+  })
   .superRefine((rule, ctx) => {
     if (!rule.crossTenant) return;
     rule.callers.forEach((matcher, i) => {

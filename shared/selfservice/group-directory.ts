@@ -4,7 +4,7 @@
  * and depart restrictions. Read synchronously with one tenant slot, before anything is
  * enqueued, so a crafted request for a group the caller may not touch is a 403.
  */
-import type { StaticTenantRegistry } from '../config/tenant-registry';
+import type { TenantRegistry } from '../config/tenant';
 import { ExchangeError } from '../exchange/errors';
 import type { GroupDirectory } from '../policy/guard';
 import type { DirectoryFacts, GroupFacts } from '../policy/policy';
@@ -13,7 +13,7 @@ import type { ExchangeReader, ReadCmdlet } from './exchange-reader';
 
 export interface ExchangeGroupDirectoryOptions {
   reader: ExchangeReader;
-  tenants: StaticTenantRegistry;
+  tenants: TenantRegistry;
 }
 
 /** The groups a user owns, as Get-DistributionGroup -ManagedBy lists them ([] when the user has no recipient). */

@@ -30,7 +30,7 @@ rules:
     cmdlets: [Get-Mailbox]
 `;
 
-function setup() {
+function setup(o: { degraded?: boolean; late?: TenantConfig } = {}) {
   const created: Command[] = [];
   const enqueued: unknown[] = [];
   const audited: Array<Record<string, unknown>> = [];
@@ -41,9 +41,19 @@ function setup() {
   } as unknown as CommandStore;
   const queue = { enqueue: async (m: unknown) => void enqueued.push(m) } as unknown as CommandQueue;
   const audit = { append: async (e: Record<string, unknown>) => void audited.push(e) } as unknown as AuditLog;
+  // `late`: a tenant this instance learns of only when it asks the registry's storage (ensure).
+  let known = [TENANT];
   const tenants = {
-    get: (id: string) => (id === TENANT.tenantId || id === TENANT.domain ? TENANT : undefined),
-    list: () => [TENANT],
+    get: (id: string) => known.find((t) => t.tenantId === id || t.domain === id),
+    list: () => known,
+    ensure: async (id: string) => {
+      if (o.late) known = [TENANT, o.late];
+      return tenants.get(id);
+    },
+    degraded: (id: string) =>
+      o.degraded && id === TENANT.tenantId
+        ? { reason: 'token: AADSTS7000215', remediation: 'Renew the client secret.', checkedAt: '2026-12-07T04:00:00Z' }
+        : undefined,
   };
   const commands = new CommandService({ store, queue, tenants, audit, logger: silentLogger });
   const policy = new PolicyGuard({
@@ -61,6 +71,34 @@ const codeOf = (promise: Promise<unknown>) =>
   );
 
 describe('submitCommand', () => {
+  it('refuses a command for a degraded tenant with the remediation, after the policy, storing nothing', async () => {
+    const { submit, created, enqueued, audited } = setup({ degraded: true });
+    const refused = await submit(systemCaller('rules:x'), {
+      body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: {} },
+    }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      code: 'Tenant.Degraded',
+      extensions: { remediation: 'Renew the client secret.' },
+      detail: expect.stringMatching(/failed its last check .*token: AADSTS7000215.*Fix: Renew the client secret\./),
+    });
+    expect(created).toEqual([]);
+    expect(enqueued).toEqual([]);
+    // Denials still come first: a caller the policy refuses learns nothing about the tenant's state.
+    expect(audited.map((a) => a.outcome)).toEqual(['allow']);
+    expect(
+      await codeOf(
+        submit(systemCaller('rules:x'), { body: { tenant: TENANT.domain, cmdlet: 'Set-Mailbox', parameters: {} } }),
+      ),
+    ).toBe('Policy.Denied');
+  });
+
+  it("asks the registry's storage for a tenant it does not know yet before refusing it", async () => {
+    const late = { ...TENANT, tenantId: '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02', domain: 'fabrikam.onmicrosoft.com' };
+    const { submit, created } = setup({ late });
+    await submit(systemCaller('rules:x'), { body: { tenant: late.domain, cmdlet: 'Get-Mailbox', parameters: {} } });
+    expect(created.map((c) => c.tenantId)).toEqual([late.tenantId]);
+  });
+
   it('accepts a raw cmdlet the policy allows, naming the rule on the command', async () => {
     const { submit, created, enqueued, audited } = setup();
     const { command, created: isNew } = await submit(systemCaller('rules:x'), {

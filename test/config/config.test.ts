@@ -179,7 +179,6 @@ describe('app settings', () => {
         expect.stringMatching(
           /^settings.AzureWebJobsStorage: is required \(storage connection string\), or AzureWebJobsStorage__accountName/,
         ),
-        'settings.TENANTS_FILE: is required (path of the tenant registry JSON file)',
       ]),
     );
     expect(problems(() => readSettings({ ...base, EXO_ADMIN_API_URL: 'http://insecure' }))).toEqual([

@@ -154,12 +154,16 @@ describe('storage connection settings', () => {
       }),
     ).toMatchObject({ AzureWebJobsStorage__accountName: 'acct123' });
     const listed = problems(() =>
-      readSettings({ AzureWebJobsStorage__accountName: 'acct123', AzureWebJobsStorage__credential: 'secret' }),
+      readSettings({
+        AzureWebJobsStorage__accountName: 'acct123',
+        AzureWebJobsStorage__credential: 'secret',
+        TENANTS_TABLE: 'bad_table',
+      }),
     );
     expect(listed).toEqual(
       expect.arrayContaining([
         "settings.AzureWebJobsStorage__credential: must be 'managedidentity' (or absent for DefaultAzureCredential)",
-        'settings.TENANTS_FILE: is required (path of the tenant registry JSON file)',
+        'settings.TENANTS_TABLE: must be a valid table name',
       ]),
     );
   });

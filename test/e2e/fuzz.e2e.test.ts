@@ -26,6 +26,9 @@ import {
 } from '../support/gateway';
 import { OPERATIONS } from '../../shared/operations/catalog';
 import { GATEWAY_API } from '../../sandbox/directory/seed';
+import { uniqueName } from '../support/sandbox';
+import { tenantSchema } from '../../shared/config/tenant-registry';
+import { BlobServiceClient } from '@azure/storage-blob';
 
 interface FuzzCase {
   label: string;
@@ -53,6 +56,8 @@ beforeAll(async () => {
       PORTAL_CLIENT_ID: SANDBOX_APPS.portal,
       PORTAL_DIR: portalDir,
       GATEWAY_AUTH_TENANTS: `${CONTOSO},${FABRIKAM}`,
+      // The policy as data (seeded from the file), so PUT /api/policy validates what it is sent.
+      POLICY_BLOB: `${uniqueName('fuzzpolicy')}/policy.yaml`,
     },
   });
   admin = await gw.token(AUTOMATION_ADMIN_APP);
@@ -928,8 +933,236 @@ async function corpus(): Promise<FuzzCase[]> {
       expect: [404, 405],
     });
   }
+  cases.push(...adminApiCases({ pick, asAdmin, asFlow }));
   // A body over the 64 KiB limit is refused for its size before anything else is looked at.
-  for (const c of cases) if (c.body && Buffer.byteLength(c.body) > 64 * 1024) c.expect = [413];
+  for (const c of cases)
+    if (c.body && Buffer.byteLength(c.body) > 64 * 1024 && !c.path.startsWith('/api/policy')) c.expect = [413];
+  return cases;
+}
+
+/** The admin API (/api/tenants, /api/policy): bad tenants and policies, foreign callers, bad If-Match. */
+function adminApiCases(o: {
+  pick: <T>(list: readonly T[]) => T;
+  asAdmin: Record<string, string>;
+  asFlow: Record<string, string>;
+}): FuzzCase[] {
+  const { pick, asAdmin, asFlow } = o;
+  const cases: FuzzCase[] = [];
+  const id = '5e0f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a05';
+  const good = {
+    tenantId: id,
+    domain: 'northwind.onmicrosoft.com',
+    clientId: '6f1a2b3c-4d5e-4f6a-9b0c-1d2e3f4a5b06',
+    credential: { clientSecret: { vaultUrl: 'https://northwind-kv.vault.azure.net/', name: 'exo-northwind' } },
+  };
+  const badValues: unknown[] = [null, 1, -1, true, [], {}, '', ' ', ...HOSTILE_STRINGS.slice(0, 12), 'x'.repeat(5000)];
+  const fields = ['tenantId', 'domain', 'clientId', 'credential', 'maxConcurrency', 'exchange'] as const;
+  for (let i = 0; i < 120; i++) {
+    const field = pick(fields);
+    const value = pick(badValues);
+    // `exchange: {}` is a valid tenant (every option has a default): not a bad value there.
+    const bad = field === 'exchange' && JSON.stringify(value) === '{}' ? 'x' : value;
+    const body: Record<string, unknown> = { ...good, [field]: bad };
+    if (field === 'maxConcurrency' && i % 3 === 0) body.maxConcurrency = pick([0, 51, 2.5, 1e9]);
+    if (field === 'credential' && i % 2 === 0)
+      body.credential = pick([
+        { certificate: { vaultUrl: 'http://insecure.example/', name: 'a' } },
+        { clientSecret: { vaultUrl: 'https://v.vault.azure.net/', name: 'bad name!' } },
+        { certificate: {}, clientSecret: {} },
+        { managedIdentity: 'yes' },
+        { clientSecret: { vaultUrl: 'https://v.vault.azure.net/', name: 'n', secret: 'plaintext' } },
+      ]);
+    if (field === 'exchange' && i % 2 === 0) body.exchange = { bypassGroupManagerCheck: pick(['yes', 1, null]) };
+    // Some picks are valid for some fields (maxConcurrency: 1): every case here must be a bad tenant.
+    if (tenantSchema.safeParse(body).success) body[field] = { unexpected: true };
+    cases.push({
+      label: `PUT tenant with a bad ${field} (${i})`,
+      method: 'PUT',
+      path: `/api/tenants/${id}`,
+      headers: asAdmin,
+      body: JSON.stringify(body),
+      expect: [422],
+    });
+  }
+  for (const extra of ['__proto__', 'constructor', 'secret', 'password']) {
+    cases.push({
+      label: `PUT tenant with an extra key ${extra}`,
+      method: 'PUT',
+      path: `/api/tenants/${id}`,
+      headers: asAdmin,
+      body: `{${JSON.stringify(good).slice(1, -1)},"${extra}":{"polluted":true}}`,
+      expect: [400, 422],
+    });
+  }
+  const raw: Array<[string, string | undefined, Record<string, string>, number[]]> = [
+    ['no body', undefined, asAdmin, [400]],
+    ['invalid JSON', '{"tenantId":', asAdmin, [400]],
+    ['a JSON array', JSON.stringify([good]), asAdmin, [400]],
+    ['a JSON string', '"tenant"', asAdmin, [400]],
+    ['YAML instead of JSON', 'tenantId: x', { ...asAdmin, 'content-type': 'application/yaml' }, [415]],
+    ['a 100 KiB body', JSON.stringify({ ...good, domain: 'a'.repeat(100_000) }), asAdmin, [413]],
+    ['deep nesting', `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`, asAdmin, [400, 413, 422]],
+  ];
+  for (const [label, body, headers, expect] of raw)
+    cases.push({ label: `PUT tenant: ${label}`, method: 'PUT', path: `/api/tenants/${id}`, headers, body, expect });
+  cases.push(
+    {
+      label: 'PUT tenant under another name than its own',
+      method: 'PUT',
+      path: '/api/tenants/someone-else.onmicrosoft.com',
+      headers: asAdmin,
+      body: JSON.stringify(good),
+      expect: [422],
+    },
+    {
+      label: 'PUT over a TENANTS_FILE tenant',
+      method: 'PUT',
+      path: `/api/tenants/${CONTOSO}`,
+      headers: { ...asAdmin, 'if-match': '*' },
+      body: JSON.stringify({ ...good, tenantId: CONTOSO, domain: 'contoso.onmicrosoft.com' }),
+      expect: [409],
+    },
+    {
+      label: 'DELETE a TENANTS_FILE tenant',
+      method: 'DELETE',
+      path: `/api/tenants/${CONTOSO}`,
+      headers: { ...asAdmin, 'if-match': '*' },
+      expect: [409],
+    },
+    {
+      label: 'DELETE an unknown tenant',
+      method: 'DELETE',
+      path: `/api/tenants/${id}`,
+      headers: { ...asAdmin, 'if-match': '*' },
+      expect: [404],
+    },
+    {
+      label: 'check an unknown tenant',
+      method: 'POST',
+      path: `/api/tenants/${id}/check`,
+      headers: asAdmin,
+      expect: [404],
+    },
+    {
+      label: 'tenants as a caller without manage',
+      method: 'GET',
+      path: '/api/tenants',
+      headers: asFlow,
+      expect: [403],
+    },
+    {
+      label: 'PUT tenant as a caller without manage',
+      method: 'PUT',
+      path: `/api/tenants/${id}`,
+      headers: asFlow,
+      body: JSON.stringify(good),
+      expect: [403],
+    },
+    {
+      label: 'PATCH a tenant',
+      method: 'PATCH',
+      path: `/api/tenants/${id}`,
+      headers: asAdmin,
+      body: '{}',
+      expect: [404, 405],
+    },
+  );
+  for (const ifMatch of ['garbage', 'W/"t.abc"', '"a", "b"', '"t.!!!"', '""', '"f.unknown"'])
+    cases.push({
+      label: `PUT tenant with If-Match ${ifMatch}`,
+      method: 'PUT',
+      path: `/api/tenants/${id}`,
+      headers: { ...asAdmin, 'if-match': ifMatch },
+      body: JSON.stringify(good),
+      expect: [400, 412],
+    });
+  for (const key of HOSTILE_STRINGS.filter((s) => s && s.length < 400 && !/[\r\n\u0000\\/]|^\s+$/.test(s)))
+    cases.push({
+      label: `GET tenant ${key.slice(0, 30)}`,
+      method: 'GET',
+      path: `/api/tenants/${encodeURIComponent(key)}`,
+      headers: asAdmin,
+      expect: [404],
+    });
+
+  // The policy: every one invalid in some way; nothing may be stored.
+  const yaml = { ...asAdmin, 'content-type': 'application/yaml' };
+  const policies = [
+    'version: 2\nrules: []\n',
+    'version: 1\n',
+    'version: 1\nrules: [\n',
+    'version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n',
+    'version: 1\nrules:\n  - name: x\n    callers: [{ app: not-a-guid }]\n    operations: ["*"]\n',
+    'version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n    manage: [tenants]\n',
+    'version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n    operations: [no-such-op]\n',
+    'version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n    cmdlets: ["rm -rf"]\n',
+    'version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n    operations: ["*"]\n    where: { identity: { pattern: "(" } }\n',
+    'version: 1\nversion: 1\nrules: []\n',
+    'version: 1\nunknown: true\nrules: []\n',
+    'a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n',
+    // Valid, but locks its author out (no manage: [policy] for the admin any more).
+    'version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n    operations: ["*"]\n',
+    '[]',
+    '"just a string"',
+    ...HOSTILE_STRINGS.slice(0, 10).map((h) => `version: 1\nrules: ${JSON.stringify(h)}\n`),
+  ];
+  for (const [i, text] of policies.entries())
+    cases.push({
+      label: `PUT policy #${i}`,
+      method: 'PUT',
+      path: '/api/policy',
+      headers: { ...yaml, 'if-match': '*' },
+      body: text,
+      expect: [422],
+    });
+  cases.push(
+    {
+      label: 'PUT policy as JSON',
+      method: 'PUT',
+      path: '/api/policy',
+      headers: asAdmin,
+      body: '{"version":1}',
+      expect: [415],
+    },
+    { label: 'PUT policy, empty', method: 'PUT', path: '/api/policy', headers: yaml, body: '', expect: [400] },
+    {
+      label: 'PUT policy, not UTF-8',
+      method: 'PUT',
+      path: '/api/policy',
+      headers: yaml,
+      body: String.fromCharCode(0xd800),
+      expect: [400, 422],
+    },
+    {
+      label: 'PUT policy over 512 KiB',
+      method: 'PUT',
+      path: '/api/policy',
+      headers: yaml,
+      body: `# ${'x'.repeat(600_000)}`,
+      expect: [413],
+    },
+    {
+      label: 'PUT policy with a bad If-Match',
+      method: 'PUT',
+      path: '/api/policy',
+      headers: { ...yaml, 'if-match': 'nope' },
+      body: 'version: 1\n',
+      expect: [400],
+    },
+    { label: 'policy as a caller without manage', method: 'GET', path: '/api/policy', headers: asFlow, expect: [403] },
+    {
+      label: 'PUT policy as a caller without manage',
+      method: 'PUT',
+      path: '/api/policy',
+      headers: { ...asFlow, 'content-type': 'application/yaml' },
+      body: 'version: 1\nrules: []\n',
+      expect: [403],
+    },
+    { label: 'policy version abc', method: 'GET', path: '/api/policy/versions/abc', headers: asAdmin, expect: [400] },
+    { label: 'policy version 0', method: 'GET', path: '/api/policy/versions/0', headers: asAdmin, expect: [400] },
+    { label: 'policy version 999', method: 'GET', path: '/api/policy/versions/999', headers: asAdmin, expect: [404] },
+    { label: 'DELETE the policy', method: 'DELETE', path: '/api/policy', headers: asAdmin, expect: [404, 405] },
+  );
   return cases;
 }
 
@@ -984,6 +1217,19 @@ it('answers 1,000+ hostile requests to every endpoint with a 4xx, enqueues and s
   for await (const row of table.listEntities()) rows.push(row);
   expect(rows).toEqual([]);
   expect(gw.cloud.exchange.journal()).toEqual([]);
+  // No tenant was added and the policy is still the seeded version 1.
+  const tenants = TableClient.fromConnectionString(gw.env.AzureWebJobsStorage!, gw.env.TENANTS_TABLE!, {
+    allowInsecureConnection: true,
+  });
+  const tenantRows: unknown[] = [];
+  for await (const row of tenants.listEntities({ queryOptions: { filter: "PartitionKey eq 'tenant'" } }))
+    tenantRows.push(row);
+  expect(tenantRows).toEqual([]);
+  const [container, blob] = gw.env.POLICY_BLOB!.split('/');
+  const policyBlob = BlobServiceClient.fromConnectionString(gw.env.AzureWebJobsStorage!)
+    .getContainerClient(container!)
+    .getBlobClient(blob!);
+  expect((await policyBlob.getProperties()).metadata?.version).toBe('1');
 
   // The debug log is not empty (denials and refusals are logged) and holds no secret.
   const log = logLines.join('');

@@ -27,6 +27,8 @@ import { offlineTelemetryEnv, startIngestionServer, type IngestionServer } from 
 import { startTestCloud } from '../support/sandbox';
 
 const NO_ROLE_APP = 'a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c03';
+/** A tenant the sandbox's Entra ID does not know, added through the admin API. */
+const NORTHWIND = '5e0f1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a05';
 
 let cloud: SandboxCloud;
 let ingestion: IngestionServer;
@@ -44,6 +46,7 @@ const PASSWORDS = {
 function baseEnv(tenantsFile: string): Record<string, string> {
   return hostProcessSettings(cloud, 'nosec', {
     TENANTS_FILE: tenantsFile,
+    POLICY_BLOB: `nosec${suffix}/policy.yaml`,
     LOG_LEVEL: 'debug',
     WORKER_CLAIM_MS: '5000',
     WORKER_BACKOFF_MS: '200',
@@ -217,6 +220,32 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       /contoso\.onmicrosoft\.com.*Exchange refused Get-Mailbox \(HTTP 401, Token\.MissingManageAsApp\).*Fix: .*Exchange\.ManageAsApp/,
     ),
   });
+  // The admin API: a tenant added with a client secret credential, listed, checked (the secret
+  // is read and offered to Entra ID, which refuses: degraded), and the policy read and changed.
+  const added = await second.call(`/api/tenants/${NORTHWIND}`, {
+    method: 'PUT',
+    body: JSON.stringify({
+      tenantId: NORTHWIND,
+      domain: 'northwind.onmicrosoft.com',
+      clientId: NO_ROLE_APP,
+      credential: { clientSecret: { vaultUrl: cloud.endpoints.vaultUrl('contoso-kv'), name: 'exo-no-role-secret' } },
+    }),
+  });
+  expect(added.status).toBe(201);
+  expect((await second.call('/api/tenants')).status).toBe(200);
+  const checked = await second.call(`/api/tenants/${NORTHWIND}/check`, { method: 'POST' });
+  expect(((await checked.json()) as { tenant: { state: string } }).tenant.state).toBe('degraded');
+  const policy = await second.call('/api/policy');
+  expect(policy.status).toBe(200);
+  expect(
+    (
+      await second.call('/api/policy', {
+        method: 'PUT',
+        body: await policy.text(),
+        headers: { 'content-type': 'application/yaml', 'if-match': policy.headers.get('etag')! },
+      })
+    ).status,
+  ).toBe(200);
   await second.stop();
 
   // Phase 3: no certificate or secret at all — the managed identity tenant and the federated

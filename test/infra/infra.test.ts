@@ -751,9 +751,13 @@ describe('the checks catch template mistakes (mutated copies of the templates)',
   });
 
   it('names a required setting that is missing, or an invalid value', () => {
-    const withoutRegistry = mutate("      TENANTS_FILE: '${appRoot}/${tenantsFile}'\n", '');
-    expect(settingsProblems(templateAppSettings(withoutRegistry).env)).toEqual([
-      'settings.TENANTS_FILE: is required (path of the tenant registry JSON file)',
+    const badRegistry = mutate("      TENANTS_TABLE: 'tenants'\n", "      TENANTS_TABLE: 'tenant_registry'\n");
+    expect(settingsProblems(templateAppSettings(badRegistry).env)).toEqual([
+      'settings.TENANTS_TABLE: must be a valid table name',
+    ]);
+    const badPolicyBlob = mutate("      POLICY_BLOB: 'config/policy.yaml'\n", "      POLICY_BLOB: 'policy.yaml'\n");
+    expect(settingsProblems(templateAppSettings(badPolicyBlob).env)).toEqual([
+      'settings.POLICY_BLOB: must be <container>/<blob name>, e.g. config/policy.yaml',
     ]);
     const badQueue = mutate('      COMMANDS_QUEUE: commandsQueue\n', "      COMMANDS_QUEUE: 'Exo_Commands'\n");
     expect(settingsProblems(templateAppSettings(badQueue).env)).toEqual([

@@ -444,12 +444,12 @@ rules:
       ),
     ).toMatch(/line 3:\d+ rules\[0\].*(operation|grant)/);
     expect(problems('version: 1\nrules:\n  - name: x\n    callers: [{ role: A }]\n').join('\n')).toMatch(
-      /must grant operations, cmdlets or diagnostics/,
+      /must grant operations, cmdlets, diagnostics or manage/,
     );
     expect(problems('version: 1\nversion: 1\nrules: []\n')[0]).toMatch(/is not valid YAML/);
   });
 
-  it('applies edits without a restart and keeps the last good policy when an edit is invalid', () => {
+  it('applies edits without a restart and keeps the last good policy when an edit is invalid', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'policy-'));
     const path = join(dir, 'policy.yaml');
     const grant = (operation: string) =>
@@ -457,7 +457,7 @@ rules:
     writeFileSync(path, grant('set-auto-reply'));
     let clock = 0;
     const source = new PolicySource({ path, logger: silentLogger, checkIntervalMs: 1000, now: () => clock });
-    source.load();
+    await source.load();
     const allowed = (name: string) => decide(source.current(), request(flowApp, op(name))).allowed;
     expect(allowed('set-auto-reply')).toBe(true);
 
@@ -483,8 +483,10 @@ rules:
     expect(source.problem()).toBeUndefined();
   });
 
-  it('a missing file is a configuration error at start-up, naming the setting', () => {
+  it('a missing file is a configuration error at start-up, naming the setting', async () => {
     const source = new PolicySource({ path: '/nonexistent/policy.yaml', logger: silentLogger });
-    expect(() => source.load()).toThrow(/Cannot read the policy POLICY_FILE=\/nonexistent\/policy.yaml: ENOENT/);
+    await expect(source.load()).rejects.toThrow(
+      /Cannot read the policy POLICY_FILE=\/nonexistent\/policy.yaml: ENOENT/,
+    );
   });
 });
