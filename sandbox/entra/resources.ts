@@ -38,7 +38,12 @@ export function resolveResource(
   // Exchange Online under the cloud's own resource only (a sovereign cloud does not know the commercial one);
   // grants name the Exchange app whatever its cloud.
   if (lower === exchangeAudience.toLowerCase() || lower === WELL_KNOWN.exchangeResourceAppId) {
-    return { aud: exchangeAudience, grantAudience: WELL_KNOWN.exchangeAudience, ver: '1.0', scopes: [] };
+    return {
+      aud: exchangeAudience,
+      grantAudience: WELL_KNOWN.exchangeAudience,
+      ver: '1.0',
+      scopes: [WELL_KNOWN.exchangeDelegatedScope],
+    };
   }
   if (
     lower === WELL_KNOWN.keyVaultAudience ||

@@ -25,7 +25,7 @@ import {
   type ErrorBodyForm,
   type Transient400Kind,
 } from './errors';
-import { exchangeAccess, type ExchangeAccess } from './rbac';
+import { exchangeAccess, userExchangeAccess, type ExchangeAccess } from './rbac';
 import { TenantRecipients } from './recipients';
 
 /**
@@ -491,6 +491,22 @@ export class ExchangeEmulator implements Emulator {
         ),
         challenge,
       );
+    }
+    if (typeof claims.scp === 'string') {
+      // Delegated: a user's token with the delegated permission; the user's own RBAC applies (rbac.ts).
+      if (!claims.scp.split(' ').includes(WELL_KNOWN.exchangeDelegatedScope))
+        throw new HttpAnswer(
+          401,
+          requestError(
+            'Unauthorized',
+            `The token does not carry the delegated permission ${WELL_KNOWN.exchangeDelegatedScope} the admin API needs for a signed-in user.`,
+          ),
+          challenge,
+        );
+      const userAccess = userExchangeAccess(this.ctx.directory, claims);
+      // A user in no Exchange role group: refused like an app without a role (403, NUL body; assumed the same).
+      if (!userAccess) throw new HttpAnswer(403, ForbiddenAnswer.body());
+      return { claims, access: userAccess };
     }
     if (!(claims.roles ?? []).includes(WELL_KNOWN.manageAsAppRole)) {
       throw new HttpAnswer(
