@@ -159,6 +159,8 @@ export interface ExchangeEffect {
   requestId?: string;
   /** The anchor the change was routed by (a $batch's own for its items). */
   anchorMailbox?: string;
+  /** Who made it: `app:<appId>` (app-only) or `user:<UPN>` (a delegated token). */
+  actor?: string;
 }
 
 /** A request as the emulator received it: the tracing headers a client sent (never its token). */
@@ -671,6 +673,7 @@ export class ExchangeEmulator implements Emulator {
         parameters: effect.parameters,
         requestId,
         anchorMailbox: anchor,
+        actor: access.actor,
       });
       const changed = recipients.resolve(effect.identity);
       if (changed) recipients.touched(changed);

@@ -99,7 +99,11 @@ export const ENTRA_ROLE_GROUPS: Readonly<Record<string, string>> = {
 export class ExchangeAccess {
   private readonly cmdlets = new Set<string>();
 
-  constructor(readonly roles: ReadonlySet<string>) {
+  constructor(
+    readonly roles: ReadonlySet<string>,
+    /** Who acts, as Exchange's admin audit log would name them: `app:<appId>` or `user:<UPN>`. */
+    readonly actor?: string,
+  ) {
     for (const role of roles) for (const cmdlet of MANAGEMENT_ROLES[role] ?? []) this.cmdlets.add(cmdlet.toLowerCase());
   }
 
@@ -142,7 +146,7 @@ export function exchangeAccess(directory: SandboxDirectory, claims: AccessTokenC
   const rbac = app && app.tenantId === claims.tid ? app.exchange : undefined;
   for (const group of rbac?.roleGroups ?? []) for (const role of rolesOfGroup(group)) roles.add(role);
   for (const role of rbac?.roles ?? []) roles.add(role);
-  return roles.size ? new ExchangeAccess(roles) : undefined;
+  return roles.size ? new ExchangeAccess(roles, `app:${String(appId ?? '')}`) : undefined;
 }
 
 /**
@@ -159,5 +163,5 @@ export function userExchangeAccess(directory: SandboxDirectory, claims: AccessTo
     if (group) for (const role of rolesOfGroup(group)) roles.add(role);
   }
   for (const group of user.exchangeRoleGroups ?? []) for (const role of rolesOfGroup(group)) roles.add(role);
-  return roles.size ? new ExchangeAccess(roles) : undefined;
+  return roles.size ? new ExchangeAccess(roles, `user:${directory.upn(user)}`) : undefined;
 }

@@ -18,6 +18,8 @@ import { ParameterSealer } from './sealed-parameters';
 import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
 import { idempotencyPartition, type CommandStore } from './store';
+import { delegationAudit } from '../delegation/model';
+import type { PendingDelegation } from '../delegation/broker';
 
 const MAX_PARAMETERS_BYTES = 16 * 1024;
 
@@ -254,7 +256,13 @@ export class CommandService {
   async submit(
     caller: Caller,
     request: CommandRequest,
-    options: { correlationId?: string; policyRule?: string; traceParent?: string } = {},
+    options: {
+      correlationId?: string;
+      policyRule?: string;
+      traceParent?: string;
+      /** Delegated mode: the user's checked delegation, sealed for the command once its id is known. */
+      delegation?: PendingDelegation;
+    } = {},
   ): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
     if (!tenant)
@@ -264,7 +272,11 @@ export class CommandService {
       });
     // Secret parameters are sealed before anything is stored; the hash sees keyed fingerprints of them.
     const sealed = await this.seal(request);
-    const requestHash = hashRequest(sealed.hashable, tenant.tenantId);
+    // The same request in delegated mode is another request (it runs with other rights).
+    const plainHash = hashRequest(sealed.hashable, tenant.tenantId);
+    const requestHash = options.delegation
+      ? createHash('sha256').update(`${plainHash}|delegated`).digest('hex')
+      : plainHash;
     let id: string = randomUUID();
 
     if (request.idempotencyKey) {
@@ -317,6 +329,10 @@ export class CommandService {
     }
 
     const now = (this.o.now ?? (() => new Date()))().toISOString();
+    // The user's token is sealed for this command's id: it opens for no other command.
+    const delegation = options.delegation
+      ? { ...options.delegation.delegation, sealedAssertion: await options.delegation.seal(id) }
+      : undefined;
     const command: Command = {
       id,
       tenantId: tenant.tenantId,
@@ -337,6 +353,7 @@ export class CommandService {
       ...(request.operation ? { operation: request.operation, input: request.input } : {}),
       ...(sealed.stored.steps ? { steps: sealed.stored.steps } : {}),
       ...(options.policyRule ? { policyRule: options.policyRule } : {}),
+      ...(delegation ? { delegation } : {}),
     };
     let stored: Command;
     try {
@@ -361,6 +378,7 @@ export class CommandService {
       parameters: sealed.stored.parameters,
       operation: request.operation,
       rule: options.policyRule,
+      ...delegationAudit(delegation),
     });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.

@@ -46,6 +46,7 @@ const JSON_FIELDS = [
   'truncation',
   'readBack',
   'inDoubtEvidence',
+  'delegation',
 ];
 
 function fromEntity(entity: Record<string, unknown>): Command {

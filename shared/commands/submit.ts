@@ -11,6 +11,23 @@ import { OPERATIONS, findOperation, type OperationDefinition } from '../operatio
 import type { PolicyGuard } from '../policy/guard';
 import type { PolicyTarget } from '../policy/policy';
 import type { CommandService, SubmitOutcome } from './service';
+import type { DelegationBroker } from '../delegation/broker';
+
+/** How a command runs: with the application's Exchange role (default), or as the signed-in user. */
+export type RunMode = 'appOnly' | 'delegated';
+
+/** The `mode` field of a body (taken out of it): appOnly when absent. */
+export function runModeOf(body: Record<string, unknown>): { mode: RunMode; rest: Record<string, unknown> } {
+  if (!Object.prototype.hasOwnProperty.call(body, 'mode')) return { mode: 'appOnly', rest: body };
+  const { mode, ...rest } = body;
+  if (mode !== 'appOnly' && mode !== 'delegated')
+    throw new GatewayError('Validation.Invalid', {
+      title: 'Invalid request',
+      detail: 'The request has invalid fields.',
+      errors: [{ field: 'mode', message: 'must be "appOnly" or "delegated"' }],
+    });
+  return { mode, rest };
+}
 
 export interface SubmitCommandRequest {
   /** The body: `tenant`, optional `idempotencyKey`, and the cmdlet's or the operation's fields. */
@@ -21,6 +38,10 @@ export interface SubmitCommandRequest {
   idempotencyKey?: string | null;
   /** Carried on every log line of the command. */
   correlationId?: string;
+  /** The caller's bearer token as received: the on-behalf-of assertion when the body asks for `mode: delegated`. */
+  assertion?: string;
+  /** The client IP of the request (audited for delegated commands). */
+  clientIp?: string;
 }
 
 export type SubmitCommand = (caller: Caller, request: SubmitCommandRequest) => Promise<SubmitOutcome>;
@@ -29,6 +50,8 @@ export interface SubmitCommandOptions {
   commands: CommandService;
   tenants: TenantRegistry;
   policy: PolicyGuard;
+  /** Delegated mode (DELEGATION_CLIENT_ID); absent: `mode: delegated` is refused. */
+  delegation?: DelegationBroker;
 }
 
 /** The operation called `name`; Operation.Unknown (listing the known ones) when there is none. */
@@ -43,7 +66,8 @@ export function operationNamed(name: string): OperationDefinition {
 
 export function createSubmitCommand(options: SubmitCommandOptions): SubmitCommand {
   const { commands, tenants, policy } = options;
-  return async (caller, { body, operation, idempotencyKey, correlationId }) => {
+  return async (caller, { body: sent, operation, idempotencyKey, correlationId, assertion, clientIp }) => {
+    const { mode, rest: body } = runModeOf(sent);
     const parsed = operation
       ? commands.parseOperation(operation, body, idempotencyKey)
       : commands.parse(body, idempotencyKey);
@@ -62,7 +86,15 @@ export function createSubmitCommand(options: SubmitCommandOptions): SubmitComman
       tenant,
       target,
       parameters: operation ? (parsed.input ?? {}) : parsed.parameters,
+      mode,
     });
-    return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule });
+    if (mode === 'appOnly') return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule });
+    if (!options.delegation)
+      throw new GatewayError('Delegation.NotAvailable', {
+        detail:
+          'This gateway has no delegated mode: an operator must set DELEGATION_CLIENT_ID and DELEGATION_CLIENT_SECRET_URL.',
+      });
+    const delegation = await options.delegation.begin({ caller, assertion, clientIp, tenant });
+    return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule, delegation });
   };
 }

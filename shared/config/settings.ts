@@ -152,6 +152,29 @@ const schema = z.object({
       'must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key',
     )
     .optional(),
+  /**
+   * Delegated mode (on-behalf-of, shared/delegation): the gateway API's app (client) id — the
+   * audience of the users' tokens and the confidential client that trades them. Absent: delegated mode off.
+   */
+  DELEGATION_CLIENT_ID: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an app (client) id GUID')
+    .optional(),
+  /** Key Vault secret URL (no version) holding that app's client secret, e.g. https://myvault.vault.azure.net/secrets/gateway-api-obo. */
+  DELEGATION_CLIENT_SECRET_URL: httpsUrl
+    .refine(
+      (v) => /^https:\/\/[^/]+\/secrets\/[0-9a-zA-Z-]{1,127}$/.test(v),
+      'must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/gateway-api-obo',
+    )
+    .optional(),
+  /** Delegated scope of the Exchange admin API as the signed-in user; default `<Exchange resource>/Exchange.Manage`. */
+  EXO_DELEGATED_SCOPE: z
+    .string()
+    .regex(
+      /^https:\/\/\S+\/[A-Za-z][A-Za-z0-9.]*$/,
+      'must be a delegated scope such as https://outlook.office365.com/Exchange.Manage',
+    )
+    .optional(),
   /** "true": rules record what they would do without submitting commands (overrides the rules file). */
   EVENTS_DRY_RUN: z
     .enum(['true', 'false'], { error: 'must be true or false' })
@@ -187,9 +210,13 @@ const schema = z.object({
 /** Every app setting name the code reads (infra templates are checked against this list). */
 export const SETTING_NAMES: readonly string[] = Object.keys(schema.shape);
 
-export type AppSettings = Omit<z.infer<typeof schema>, 'EXO_ADMIN_API_URL' | 'EXO_TOKEN_SCOPE'> & {
+export type AppSettings = Omit<
+  z.infer<typeof schema>,
+  'EXO_ADMIN_API_URL' | 'EXO_TOKEN_SCOPE' | 'EXO_DELEGATED_SCOPE'
+> & {
   EXO_ADMIN_API_URL: string;
   EXO_TOKEN_SCOPE: string;
+  EXO_DELEGATED_SCOPE: string;
 };
 
 function list(value: string): string[] {
@@ -215,7 +242,13 @@ export function readSettings(env: Record<string, string | undefined>): AppSettin
     ...parsed.data,
     EXO_ADMIN_API_URL: exchange,
     EXO_TOKEN_SCOPE: parsed.data.EXO_TOKEN_SCOPE ?? `${exchangeResourceOf(exchange) ?? cloud.exchange}/.default`,
+    EXO_DELEGATED_SCOPE:
+      parsed.data.EXO_DELEGATED_SCOPE ?? `${exchangeResourceOf(exchange) ?? cloud.exchange}/Exchange.Manage`,
   };
+  if (Boolean(settings.DELEGATION_CLIENT_ID) !== Boolean(settings.DELEGATION_CLIENT_SECRET_URL))
+    throw new ConfigError('Invalid app settings', [
+      'settings.DELEGATION_CLIENT_ID and settings.DELEGATION_CLIENT_SECRET_URL: set both (delegated mode) or neither',
+    ]);
   if (
     settings.GATEWAY_AUTH === 'entra' &&
     (!settings.GATEWAY_API_AUDIENCES.length || !settings.GATEWAY_AUTH_TENANTS.length)

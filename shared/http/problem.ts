@@ -75,6 +75,12 @@ const GATEWAY_PROBLEMS: Record<GatewayErrorCode, { status: number; title: string
   'Exchange.ReadFailed': { status: 502, title: 'Exchange read failed' },
   'Caller.RateLimited': { status: 429, title: 'Too many requests' },
   'Secrets.Unavailable': { status: 503, title: 'Secrets unavailable' },
+  'Delegation.NotAvailable': { status: 403, title: 'Delegated mode not available' },
+  'Delegation.Expired': { status: 401, title: 'Delegation expired: sign in again' },
+  'Delegation.InvalidToken': { status: 401, title: 'Token not accepted for delegation' },
+  'Delegation.ConsentRequired': { status: 403, title: 'Admin consent required' },
+  'Delegation.InteractionRequired': { status: 401, title: 'Sign in again: more is required' },
+  'Delegation.Unavailable': { status: 503, title: 'Delegation unavailable' },
 };
 
 /** The answer to an expected failure (HttpProblem, GatewayError); undefined for anything else. */

@@ -67,6 +67,9 @@ export class PolicyGuard {
           ? { cmdlet: target.name }
           : { operation: 'diagnostics' }),
       parameters: request.parameters,
+      ...(request.mode === 'delegated'
+        ? { mode: 'delegated', userUpn: request.caller.upn, userId: request.caller.id }
+        : {}),
       outcome: decision.allowed ? 'allow' : 'deny',
       rule: decision.rule,
       detail: decision.reason,

@@ -22,6 +22,8 @@ export interface PolicyRequest {
   target: PolicyTarget;
   /** Operation input or cmdlet parameters. */
   parameters: Record<string, unknown>;
+  /** How the command would run (default appOnly): a rule grants `delegated` only when its `modes` list it. */
+  mode?: 'appOnly' | 'delegated';
 }
 
 /** What the directory says about a group a request names (for ownedByCaller / join / depart constraints). */
@@ -183,9 +185,15 @@ function violation(
   return undefined;
 }
 
-function candidateRules(policy: PolicyDocument, request: PolicyRequest): PolicyRule[] {
+/** Whether the rule grants the request's run mode: appOnly unless it lists `modes`. */
+function modeMatches(rule: PolicyRule, mode: PolicyRequest['mode']): boolean {
+  return (rule.modes ?? ['appOnly']).includes(mode ?? 'appOnly');
+}
+
+function candidateRules(policy: PolicyDocument, request: PolicyRequest, anyMode = false): PolicyRule[] {
   return policy.rules.filter(
     (r) =>
+      (anyMode || modeMatches(r, request.mode)) &&
       targetMatches(r, request.target) &&
       tenantMatches(r, request.tenant) &&
       r.callers.some((m) => callerMatches(m, request.caller) && actsIn(r, m, request.caller, request.tenant)),
@@ -258,6 +266,14 @@ export function decide(
   const candidates = candidateRules(policy, request);
   if (!candidates.length) {
     const { caller, tenant, target } = request;
+    // A rule would grant it but in the other mode: say so, the fix is `modes` on the rule (or the other mode).
+    const otherMode = candidateRules(policy, request, true)[0];
+    if (otherMode)
+      return {
+        allowed: false,
+        rule: 'default-deny',
+        reason: `Rule ${otherMode.name} grants ${describeTarget(target)} to ${describeCaller(caller)}, but not in ${request.mode === 'delegated' ? 'delegated' : 'app-only'} mode (its modes: ${(otherMode.modes ?? ['appOnly']).join(', ')}).`,
+      };
     // A rule would grant it but for the tenant: say so, the fix is a crossTenant grant (or another token).
     const foreign = policy.rules.some(
       (r) => targetMatches(r, target) && tenantMatches(r, tenant) && r.callers.some((m) => callerMatches(m, caller)),
