@@ -272,7 +272,7 @@ export function decide(
       return {
         allowed: false,
         rule: 'default-deny',
-        reason: `Rule ${otherMode.name} grants ${describeTarget(target)} to ${describeCaller(caller)}, but not in ${request.mode === 'delegated' ? 'delegated' : 'app-only'} mode (its modes: ${(otherMode.modes ?? ['appOnly']).join(', ')}).`,
+        reason: `No policy rule grants ${describeTarget(target)} in tenant ${tenant.domain} to ${describeCaller(caller)} in ${request.mode === 'delegated' ? 'delegated' : 'app-only'} mode (rule ${otherMode.name} grants it with modes: ${(otherMode.modes ?? ['appOnly']).join(', ')}).`,
       };
     // A rule would grant it but for the tenant: say so, the fix is a crossTenant grant (or another token).
     const foreign = policy.rules.some(

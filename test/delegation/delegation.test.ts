@@ -235,10 +235,12 @@ rules:
       rule: 'delegated-admins',
     });
     expect(decide(policy, request('grant-full-access'))).toMatchObject({ allowed: false });
-    expect(decide(policy, request('grant-full-access')).reason).toMatch(/not in app-only mode/);
+    expect(decide(policy, request('grant-full-access')).reason).toMatch(
+      /No policy rule grants .* in app-only mode \(rule delegated-admins grants it with modes: delegated\)/,
+    );
     const denied = decide(policy, request('set-auto-reply', 'delegated'));
     expect(denied).toMatchObject({ allowed: false });
-    expect(denied.reason).toMatch(/Rule app-only .* not in delegated mode \(its modes: appOnly\)/);
+    expect(denied.reason).toMatch(/in delegated mode \(rule app-only grants it with modes: appOnly\)/);
     expect(decide(policy, request('set-auto-reply'))).toMatchObject({ allowed: true, rule: 'app-only' });
   });
 });
