@@ -258,6 +258,7 @@ export function defaultSeed(): SandboxSeed {
       jobTitle: 'Engineering Manager',
       manager: 'megan.bowen',
       city: 'Redmond',
+      directoryRoles: [WELL_KNOWN.roles.exchangeAdministrator],
       exchangeRoleGroups: ['Organization Management'],
     }),
     user(CONTOSO, 'diego.siciliani', 'Diego Siciliani', {
@@ -271,6 +272,7 @@ export function defaultSeed(): SandboxSeed {
       jobTitle: 'Site Reliability Engineer',
       manager: 'ben.walters',
       city: 'Redmond',
+      directoryRoles: [WELL_KNOWN.roles.helpdeskAdministrator],
       exchangeRoleGroups: ['Help Desk'],
     }),
     user(CONTOSO, 'isaiah.langer', 'Isaiah Langer', {
@@ -284,6 +286,7 @@ export function defaultSeed(): SandboxSeed {
       jobTitle: 'Accountant',
       manager: 'isaiah.langer',
       city: 'Boston',
+      directoryRoles: [WELL_KNOWN.roles.globalReader],
       exchangeRoleGroups: ['View-Only Organization Management'],
     }),
     user(CONTOSO, 'lee.gu', 'Lee Gu', {

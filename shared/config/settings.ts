@@ -192,6 +192,29 @@ const schema = z.object({
     .string()
     .regex(/^\S+\/[A-Za-z0-9._-]+$/, 'must be a delegated scope such as api://exo-gateway/user_impersonation')
     .optional(),
+  /**
+   * Who sees the portal's admin console (it runs operations on other people's mailboxes in
+   * delegated mode): Entra role template ids in the user's `wids`, comma-separated; default the
+   * Exchange-capable admin roles (Global, Exchange, Exchange Recipient, Helpdesk Administrator,
+   * Global Reader). Only what the page offers: the policy and Exchange's RBAC decide what runs.
+   */
+  PORTAL_ADMIN_ROLES: z
+    .string()
+    .default(
+      '62e90394-69f5-4237-9190-012177145e10,29232cdf-9323-42fd-ade2-1d097af3e4de,31392ffb-586c-42d1-9346-e59415a2cc4e,729827e3-9c14-49f7-bb1b-9608f156bbb8,f2ef992c-3afb-46b9-b7cf-a126ee74c451',
+    )
+    .transform(list)
+    .refine((v) => v.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)), {
+      message: 'must be Entra role template ids (GUIDs), comma-separated',
+    }),
+  /** …or group object ids in the user's `groups` claim, comma-separated (default none). */
+  PORTAL_ADMIN_GROUPS: z
+    .string()
+    .default('')
+    .transform(list)
+    .refine((v) => v.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)), {
+      message: 'must be group object ids (GUIDs), comma-separated',
+    }),
   /** Folder of the built portal assets (index.html, app.js, app.css); default dist/portal next to the app. */
   PORTAL_DIR: z.string().optional(),
   /** The gateway's public address (https origin), e.g. https://myapp.azurewebsites.net: the OpenAPI document's host. Default WEBSITE_HOSTNAME (see public-base-url.ts). */
