@@ -164,6 +164,41 @@ describe('the same operations, as each user: Exchange RBAC decides, the audit na
   }, 60_000);
 });
 
+describe('the Power Automate connector offers delegated mode', () => {
+  it('every operation and the raw command take "Run as" (mode), and a request built from the document runs as the user', async () => {
+    type Schema = { $ref?: string; properties?: Record<string, { enum?: string[]; default?: string }> };
+    const doc = (await (await gw.get('/api/openapi.json', null)).json()) as {
+      definitions: Record<string, Schema>;
+      paths: Record<
+        string,
+        Record<string, { operationId?: string; parameters?: Array<{ in: string; schema?: Schema }> }>
+      >;
+    };
+    const bodies = Object.values(doc.paths)
+      .flatMap((p) => Object.values(p))
+      .flatMap((op) =>
+        (op.parameters ?? [])
+          .filter((p) => p.in === 'body')
+          .map((p) => {
+            const ref = p.schema?.$ref?.split('/').pop();
+            return [op.operationId, ref ? doc.definitions[ref] : p.schema] as const;
+          }),
+      );
+    expect(bodies.length).toBeGreaterThanOrEqual(16);
+    for (const [id, schema] of bodies)
+      expect([id, schema?.properties?.mode]).toEqual([
+        id,
+        expect.objectContaining({ enum: ['appOnly', 'delegated'], default: 'appOnly' }),
+      ]);
+    const done = await run(
+      'set-custom-attribute',
+      { identity: 'adele.vance@contoso.com', attribute: 3, value: 'via connector' },
+      tokens.orgAdmin!,
+    );
+    expect(done).toMatchObject({ status: 'succeeded', mode: 'delegated', user: USERS.orgAdmin });
+  }, 60_000);
+});
+
 describe('durable and bounded: the delegation, not the app', () => {
   /** Holds every Exchange call at 429 so commands wait in the queue, then lets them go. */
   async function whileThrottled<T>(work: () => Promise<T>): Promise<T> {
