@@ -98,6 +98,13 @@ export class OnBehalfOfClient {
       try {
         const result = await app.acquireTokenOnBehalfOf({ oboAssertion: assertion, scopes: [this.o.scope] });
         if (!result?.accessToken) throw new Error('Entra ID returned no token');
+        // MSAL's in-memory cache would keep every user's tokens (a refresh token among them) for
+        // the life of the process: the caller keeps what it needs, the cache keeps nothing.
+        if (result.account)
+          await app
+            .getTokenCache()
+            .removeAccount(result.account)
+            .catch(() => undefined);
         return {
           token: result.accessToken,
           expiresOnTimestamp: result.expiresOn ? result.expiresOn.getTime() : Date.now() + 300_000,

@@ -299,6 +299,37 @@ describe('durable and bounded: the delegation, not the app', () => {
   }, 90_000);
 });
 
+describe('consent withdrawn while a command waits', () => {
+  it('fails Delegation.ConsentRequired at run time — not the app, and nothing changes', async () => {
+    const journalBefore = gw.cloud.exchange.journal().length;
+    const app = gw.cloud.context.directory.app(GATEWAY_API.appId)!;
+    const grants = app.delegatedGrants;
+    gw.cloud.exchange.configure({ faults: { rate: 1, kinds: ['http429'], slowMs: 2000 } });
+    let location: string;
+    try {
+      const res = await submit(
+        'set-auto-reply',
+        { identity: 'megan.bowen@contoso.com', internalMessage: 'Consent' },
+        tokens.orgAdmin!,
+      );
+      expect(res.status).toBe(202);
+      location = res.headers.get('location')!;
+      app.delegatedGrants = [];
+    } finally {
+      gw.cloud.exchange.configure({ faults: { rate: 0, kinds: [], slowMs: 2000 } });
+    }
+    try {
+      expect(await gw.waitFor(location, 30_000, tokens.orgAdmin!)).toMatchObject({
+        status: 'failed',
+        error: { category: 'auth', exceptionType: 'Delegation.ConsentRequired' },
+      });
+    } finally {
+      app.delegatedGrants = grants;
+    }
+    expect(gw.cloud.exchange.journal().length).toBe(journalBefore);
+  }, 60_000);
+});
+
 describe('acceptance: what is refused before anything is stored', () => {
   it('consent missing and Conditional Access are answered to the user (403 / 401 with the claims challenge), nothing enqueued', async () => {
     const before = await queued();
