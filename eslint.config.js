@@ -27,6 +27,7 @@ const DOMAIN = [
   'core',
   'operations',
   'tenants',
+  'delegation',
 ].map((folder) => `shared/${folder}/**/*.ts`);
 const NO_HTTP = [
   // Up the tree to shared/http (shared/exchange has an http.ts of its own: './http' is fine).

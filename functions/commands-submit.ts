@@ -4,6 +4,7 @@ import type { AppServices } from '../shared/app/services';
 import { submitAndAnswer } from './command-submission';
 import { readJsonObject } from '../shared/http/body';
 import { httpEndpoint } from '../shared/http/endpoint';
+import { bearerAssertion, clientIpOf } from '../shared/http/delegation-input';
 
 export function commandsSubmitFunction(services: AppServices): FunctionDefinition {
   return httpEndpoint(
@@ -17,6 +18,9 @@ export function commandsSubmitFunction(services: AppServices): FunctionDefinitio
         body,
         idempotencyKey: request.headers.get('idempotency-key'),
         correlationId,
+        // Used only when the body asks for mode "delegated".
+        assertion: bearerAssertion(request),
+        clientIp: clientIpOf(request),
       });
     },
   );

@@ -9,6 +9,7 @@ import { operationNamed } from '../shared/commands/submit';
 import { submitAndAnswer } from './command-submission';
 import { readJsonObject } from '../shared/http/body';
 import { httpEndpoint } from '../shared/http/endpoint';
+import { bearerAssertion, clientIpOf } from '../shared/http/delegation-input';
 
 export function operationsSubmitFunction(services: AppServices): FunctionDefinition {
   return httpEndpoint(
@@ -25,6 +26,9 @@ export function operationsSubmitFunction(services: AppServices): FunctionDefinit
         body,
         idempotencyKey: request.headers.get('idempotency-key'),
         correlationId,
+        // Used only when the body asks for mode "delegated".
+        assertion: bearerAssertion(request),
+        clientIp: clientIpOf(request),
       });
     },
   );

@@ -89,19 +89,48 @@ export class GatewayApi {
    * when it is finished, rejects with an ApiError the user can read.
    */
   async run(operation: string, body: Record<string, unknown>, onPhase: (phase: Phase) => void): Promise<void> {
-    const response = await this.request(`operations/${encodeURIComponent(operation)}`, {
+    await this.submit(`operations/${encodeURIComponent(operation)}`, body, onPhase);
+  }
+
+  /**
+   * Runs a named operation or (`cmdlet` in the body) a raw cmdlet as the signed-in user
+   * (delegated mode, the admin console) and resolves with its result.
+   */
+  async runAsMe(
+    operation: string | undefined,
+    body: Record<string, unknown>,
+    onPhase: (phase: Phase) => void = () => undefined,
+  ): Promise<unknown> {
+    const path = operation ? `operations/${encodeURIComponent(operation)}` : 'commands';
+    return (await this.submit(path, { ...body, mode: 'delegated' }, onPhase)).result;
+  }
+
+  private async submit(
+    path: string,
+    body: Record<string, unknown>,
+    onPhase: (phase: Phase) => void,
+  ): Promise<{ status: string; result?: unknown }> {
+    const response = await this.request(path, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'idempotency-key': crypto.randomUUID() },
       body: JSON.stringify(body),
     });
     if (response.status !== 202 && response.status !== 200)
       throw new ApiError(await problemMessage(response), response.status);
-    let command = (await response.json()) as { id?: string; status: string; error?: { message?: string } };
+    let command = (await response.json()) as {
+      id?: string;
+      status: string;
+      result?: unknown;
+      error?: { message?: string };
+    };
     // The status resource (always 200 with the status); a command that failed within the POST's
     // wait was already answered with its problem above.
     const location = command.id ? `commands/${encodeURIComponent(command.id)}` : undefined;
     for (let i = 0; ; i++) {
-      if (command.status === 'succeeded') return onPhase('done');
+      if (command.status === 'succeeded') {
+        onPhase('done');
+        return command;
+      }
       if (command.status === 'failed' || command.status === 'inDoubt')
         throw new ApiError(command.error?.message ?? 'The change failed.', 200);
       onPhase(command.status === 'running' ? 'running' : 'queued');

@@ -22,6 +22,8 @@ export interface PortalConfig {
   authority: string;
   knownAuthorities: string[];
   apiScope: string;
+  /** Who sees the admin console (PORTAL_ADMIN_ROLES / PORTAL_ADMIN_GROUPS). */
+  admin?: { roles: string[]; groups: string[] };
 }
 
 /** Set when the portal left for an interactive sign-in; cleared once a token came back. */

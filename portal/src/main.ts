@@ -6,6 +6,7 @@
 import { PortalAuth, type PortalConfig } from './auth';
 import { ApiError, GatewayApi, type Overview, type Person, type Phase } from './api';
 import { $, button, h, input, setError, show } from './dom';
+import { AdminConsole, isAdmin } from './admin';
 
 const EMAIL =
   /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
@@ -20,7 +21,12 @@ type Right = keyof typeof RIGHTS;
 class Portal {
   private overview?: Overview;
 
-  constructor(private readonly api: GatewayApi) {}
+  constructor(readonly api: GatewayApi) {}
+
+  /** The signed-in user's tenant (from their overview). */
+  get tenant(): string | undefined {
+    return this.overview?.tenant;
+  }
 
   async load(): Promise<void> {
     try {
@@ -354,6 +360,9 @@ async function main(): Promise<void> {
     void portal.grantDelegate();
   });
   await portal.load();
+  // The admin console, for admin roles or groups (the policy and Exchange decide what runs).
+  const token = await auth.token().catch(() => '');
+  if (isAdmin(token, config)) new AdminConsole(portal.api, () => portal.tenant).start();
 }
 
 main().catch((error: unknown) => {

@@ -10,7 +10,13 @@ import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
 import { createServerCertificate, ensureSandboxPki, SANDBOX_TLS_NAMES } from '../pki/certificates';
 import { SandboxDirectory } from '../directory/directory';
-import { defaultSeed, SANDBOX_SEALING_KEY, type SandboxSeed } from '../directory/seed';
+import {
+  defaultSeed,
+  GATEWAY_API,
+  SANDBOX_DELEGATION_SECRET,
+  SANDBOX_SEALING_KEY,
+  type SandboxSeed,
+} from '../directory/seed';
 import { checkSyncOptions, type ExchangeSyncOptions } from '../directory/exchange-sync';
 import { TokenService } from '../entra/tokens';
 import { EntraEmulator, type EntraEmulatorOptions } from '../entra/entra-emulator';
@@ -198,6 +204,9 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
       SANDBOX_CONTROL_URL: endpoints.control,
       // The key that seals secret cmdlet parameters at rest, in Contoso's vault.
       PARAMETER_SEALING_KEY_URL: `${endpoints.vaultUrl(SANDBOX_SEALING_KEY.vault)}secrets/${SANDBOX_SEALING_KEY.name}`,
+      // Delegated mode: the gateway API app trades users' tokens on-behalf-of with its secret from Contoso's vault.
+      DELEGATION_CLIENT_ID: GATEWAY_API.appId,
+      DELEGATION_CLIENT_SECRET_URL: `${endpoints.vaultUrl(SANDBOX_DELEGATION_SECRET.vault)}secrets/${SANDBOX_DELEGATION_SECRET.name}`,
     }),
     stop: () =>
       new Promise<void>((resolve) => {

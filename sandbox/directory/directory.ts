@@ -89,8 +89,31 @@ export const MAX_FEDERATED_CREDENTIALS = 20;
 /** Entra's default client secret lifetime in the portal (recommended 180 days); the sandbox uses two years. */
 const SECRET_LIFETIME_MS = 2 * 365 * 86_400_000;
 
+/**
+ * Conditional Access, reduced to what on-behalf-of meets: resources (grant audiences, e.g.
+ * https://outlook.office365.com) whose tokens need multifactor authentication. A test turns a
+ * policy on; a user token without `mfa` in `amr` is then challenged (AADSTS50076).
+ */
+export class ConditionalAccess {
+  private readonly mfa = new Map<string, string>();
+
+  requireMfa(resource: string, policyId: string = randomUUID()): void {
+    this.mfa.set(resource.toLowerCase(), policyId);
+  }
+
+  clear(resource: string): void {
+    this.mfa.delete(resource.toLowerCase());
+  }
+
+  /** The id of the policy that wants multifactor authentication for `resource`, if any. */
+  mfaRequiredFor(resource: string): string | undefined {
+    return this.mfa.get(resource.toLowerCase());
+  }
+}
+
 export class SandboxDirectory {
   readonly seed: SandboxSeed;
+  readonly conditionalAccess = new ConditionalAccess();
   /** Generated certificates by name (seed `certificateNames`); newest last per app. */
   readonly certificates = new Map<string, AppCertificate>();
   /** Generated client secrets by name (seed `secretNames`), and generated keys (seed `keys`, base64). */

@@ -108,6 +108,21 @@ rules:
       member: { equals: caller }
       group: { memberDepartRestriction: [Open] }
 
+  # Signed-in admins run operations and a few raw cmdlets as themselves (mode: delegated, on-behalf-of):
+  # Exchange's RBAC for each user decides what actually runs (Help Desk, View-Only, …); this rule only
+  # lets them ask, for ${contoso.displayName}'s own addresses.
+  - name: delegated-admins
+    callers:
+      - app: ${SANDBOX_APPS.portal}
+        scope: user_impersonation
+    tenants: [${contoso.domain}]
+    modes: [delegated]
+    operations: ["*"]
+    cmdlets: ["Get-*", Set-Mailbox, Set-MailboxAutoReplyConfiguration, Add-MailboxPermission, Remove-MailboxPermission]
+    where:
+      identity: { domain: [${contosoDomains}], optional: true }
+      user: { domain: [${contosoDomains}], optional: true }
+
   # Group owners (ManagedBy, read from Exchange) manage the members of their groups.
   - name: self-service-owned-groups
     callers:

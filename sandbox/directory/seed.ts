@@ -32,6 +32,11 @@ export const WELL_KNOWN = {
   manageAsAppV2Role: 'Exchange.ManageAsAppV2',
   /** Security & Compliance's token resource (KelvinTegelaar/CIPP-API New-ExoRequest.ps1). */
   complianceAudience: 'https://ps.compliance.protection.outlook.com',
+  /**
+   * Delegated permission of the Exchange resource for the admin API as the signed-in user
+   * ("Exchange.Manage"; docs/fidelity.md §16): what the gateway asks for on-behalf-of a user.
+   */
+  exchangeDelegatedScope: 'Exchange.Manage',
 } as const;
 
 export const SANDBOX_USER_PASSWORD = 'Sandbox-Passw0rd!';
@@ -92,6 +97,11 @@ export interface SeedApp {
   directoryRoles?: string[];
   /** Exchange role groups / management roles of the service principal (not in the token). */
   exchange?: SeedExchangeRbac;
+  /**
+   * Delegated permissions the tenant's admin consented to for every user (oauth2PermissionGrant,
+   * consentType AllPrincipals), per resource: without one, on-behalf-of fails AADSTS65001.
+   */
+  delegatedGrants?: Array<{ audience: string; scopes: string[] }>;
   /** For APIs: the identifier URI (audience) and the roles/scopes it exposes. */
   identifierUri?: string;
   appRoles?: SeedAppRole[];
@@ -153,6 +163,8 @@ export interface SeedUser {
   securityGroups?: string[];
   /** Entra roles (wids) of a user, beyond the default user role. */
   directoryRoles?: string[];
+  /** Exchange role groups the user is a member of (built-in by name, or a custom one): delegated admin API access. */
+  exchangeRoleGroups?: Array<string | SeedRoleGroup>;
 }
 
 export type JoinRestriction = 'Open' | 'Closed' | 'ApprovalRequired';
@@ -206,6 +218,9 @@ export interface SandboxSeed {
 
 /** The gateway's key for sealing secret cmdlet parameters (PARAMETER_SEALING_KEY_URL): a secret in Contoso's vault. */
 export const SANDBOX_SEALING_KEY = { vault: 'contoso-kv', name: 'command-sealing-key' } as const;
+
+/** The gateway API app's client secret for on-behalf-of (DELEGATION_CLIENT_SECRET_URL), in Contoso's vault. */
+export const SANDBOX_DELEGATION_SECRET = { vault: 'contoso-kv', name: 'gateway-api-obo-secret' } as const;
 
 const CONTOSO = '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01';
 const FABRIKAM = '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02';
@@ -276,6 +291,8 @@ export function defaultSeed(): SandboxSeed {
       jobTitle: 'Engineering Manager',
       manager: 'megan.bowen',
       city: 'Redmond',
+      directoryRoles: [WELL_KNOWN.roles.exchangeAdministrator],
+      exchangeRoleGroups: ['Organization Management'],
     }),
     user(CONTOSO, 'diego.siciliani', 'Diego Siciliani', {
       department: 'Engineering',
@@ -288,6 +305,8 @@ export function defaultSeed(): SandboxSeed {
       jobTitle: 'Site Reliability Engineer',
       manager: 'ben.walters',
       city: 'Redmond',
+      directoryRoles: [WELL_KNOWN.roles.helpdeskAdministrator],
+      exchangeRoleGroups: ['Help Desk'],
     }),
     user(CONTOSO, 'isaiah.langer', 'Isaiah Langer', {
       department: 'Finance',
@@ -300,6 +319,8 @@ export function defaultSeed(): SandboxSeed {
       jobTitle: 'Accountant',
       manager: 'isaiah.langer',
       city: 'Boston',
+      directoryRoles: [WELL_KNOWN.roles.globalReader],
+      exchangeRoleGroups: ['View-Only Organization Management'],
     }),
     user(CONTOSO, 'lee.gu', 'Lee Gu', {
       department: 'IT',
@@ -307,12 +328,15 @@ export function defaultSeed(): SandboxSeed {
       manager: 'megan.bowen',
       city: 'Seattle',
       directoryRoles: [WELL_KNOWN.roles.exchangeRecipientAdministrator],
+      exchangeRoleGroups: ['Recipient Management'],
     }),
     user(CONTOSO, 'lidia.holloway', 'Lidia Holloway', {
       department: 'HR',
       jobTitle: 'HR Partner',
       manager: 'megan.bowen',
       city: 'Seattle',
+      // A custom role group (New-RoleGroup): HR may set automatic replies and read recipients.
+      exchangeRoleGroups: [{ name: 'HR auto-replies', roles: ['User Options', 'View-Only Recipients'] }],
     }),
     user(CONTOSO, 'nestor.wilke', 'Nestor Wilke', {
       department: 'Sales',
@@ -493,6 +517,10 @@ export function defaultSeed(): SandboxSeed {
         },
       ],
       scopes: ['user_impersonation'],
+      // Its own credential (a client secret in Key Vault) for on-behalf-of, and the tenant
+      // admin's consent to the Exchange admin API as the signed-in user.
+      secretNames: ['gateway-api-secret'],
+      delegatedGrants: [{ audience: WELL_KNOWN.exchangeAudience, scopes: [WELL_KNOWN.exchangeDelegatedScope] }],
     },
     {
       appId: 'c3d4e5f6-a7b8-4c9d-8e0f-1a2b3c4d5e05',
@@ -590,6 +618,7 @@ export function defaultSeed(): SandboxSeed {
         { name: 'exo-no-wids-secret', clientSecret: 'contoso-no-wids-secret' },
         { name: SANDBOX_SEALING_KEY.name, clientSecret: SANDBOX_SEALING_KEY.name },
         { name: 'exo-role-group-secret', clientSecret: 'contoso-role-group-secret' },
+        { name: SANDBOX_DELEGATION_SECRET.name, clientSecret: 'gateway-api-secret' },
       ],
     },
     {

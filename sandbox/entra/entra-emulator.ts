@@ -23,6 +23,8 @@ import { isOidcScope, resolveResource, splitScope, type ResourceInfo } from './r
 import { renderSignInPage } from './sign-in-page';
 
 const CODE_LIFETIME_MS = 10 * 60_000;
+/** The grant of on-behalf-of (RFC 7523 JWT bearer with requested_token_use=on_behalf_of). */
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const REFRESH_LIFETIME_MS = 24 * 3600_000;
 /** How long a sign-in session (the ESTSAUTH cookie) lasts without a new sign-in (assumed). */
 const SESSION_LIFETIME_MS = 24 * 3600_000;
@@ -332,6 +334,9 @@ export class EntraEmulator implements Emulator {
       case 'refresh_token':
         body = await this.refresh(form, clientId);
         break;
+      case JWT_BEARER_GRANT:
+        body = await this.onBehalfOf(form, basic, clientId, tenantSegment, tenant);
+        break;
       default:
         return fail(aad.unsupportedGrant(String(grantType)));
     }
@@ -369,24 +374,7 @@ export class EntraEmulator implements Emulator {
       });
     }
     const { app, sp } = this.appInTenant(clientId, tenantSegment, tenant);
-    const secret = form.get('client_secret') ?? basic?.secret;
-    const assertion = form.get('client_assertion');
-    let acr: '1' | '2';
-    if (assertion) {
-      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
-        fail(aad.missingParameter('client_assertion_type'));
-      await this.verifyAssertion(assertion, app, tenant!.tenantId);
-      acr = '2';
-    } else if (secret) {
-      const match = this.ctx.directory
-        .passwordCredentials(app.appId)
-        .find((p) => this.honoured(p.addedAt) && safeEqual(p.secret, secret));
-      if (!match) fail(aad.invalidSecret(app.appId));
-      if (match!.endDateTime.getTime() <= Date.now()) fail(aad.secretExpired(app.appId));
-      acr = '1';
-    } else {
-      return fail(aad.noCredential());
-    }
+    const acr = await this.authenticateClient(form, basic, app, tenant!.tenantId);
 
     let resource: string;
     if (v1Endpoint) {
@@ -436,6 +424,102 @@ export class EntraEmulator implements Emulator {
       access_token: token,
       ...(v1Endpoint ? { resource: info.aud, expires_on: String(Math.floor(Date.now() / 1000) + expiresIn) } : {}),
     };
+  }
+
+  /** A confidential client's credential (client secret, or a certificate-signed client assertion): its `acr`. */
+  private async authenticateClient(
+    form: URLSearchParams,
+    basic: { clientId: string; secret: string } | undefined,
+    app: SeedApp,
+    tenantId: string,
+  ): Promise<'1' | '2'> {
+    const secret = form.get('client_secret') ?? basic?.secret;
+    const assertion = form.get('client_assertion');
+    if (assertion) {
+      if (form.get('client_assertion_type') !== 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer')
+        fail(aad.missingParameter('client_assertion_type'));
+      await this.verifyAssertion(assertion, app, tenantId);
+      return '2';
+    }
+    if (secret) {
+      const match = this.ctx.directory
+        .passwordCredentials(app.appId)
+        .find((p) => this.honoured(p.addedAt) && safeEqual(p.secret, secret));
+      if (!match) fail(aad.invalidSecret(app.appId));
+      if (match!.endDateTime.getTime() <= Date.now()) fail(aad.secretExpired(app.appId));
+      return '1';
+    }
+    return fail(aad.noCredential());
+  }
+
+  /**
+   * On-behalf-of (https://learn.microsoft.com/entra/identity-platform/v2-oauth2-on-behalf-of-flow):
+   * a confidential client (a web API) trades the user's token it received — `assertion`, issued
+   * to the signed-in user for this client's own API — for a token for a downstream resource as
+   * that user. Checked, harshest first: the client's credential; `requested_token_use`; the
+   * assertion's signature, lifetime (AADSTS500133), tenant, audience (this client) and that it is
+   * a user's token; the user still enabled; the scope a delegated permission of one resource,
+   * consented for this client (AADSTS65001); Conditional Access on the resource (multifactor:
+   * AADSTS50076, `interaction_required` with a claims challenge).
+   */
+  private async onBehalfOf(
+    form: URLSearchParams,
+    basic: { clientId: string; secret: string } | undefined,
+    clientId: string,
+    tenantSegment: string,
+    tenant: SeedTenant | undefined,
+  ): Promise<Record<string, unknown>> {
+    if (isMultiTenantSegment(tenantSegment)) return fail(aad.tenantNotFound(tenantSegment));
+    const { app } = this.appInTenant(clientId, tenantSegment, tenant);
+    await this.authenticateClient(form, basic, app, tenant!.tenantId);
+    if (form.get('requested_token_use') !== 'on_behalf_of') fail(aad.missingParameter('requested_token_use'));
+    const assertion = form.get('assertion') ?? fail(aad.missingParameter('assertion'));
+    let claims: AccessTokenClaims;
+    try {
+      claims = await this.ctx.tokens.verify(assertion);
+    } catch (error) {
+      if ((error as { problem?: string }).problem === 'expired') {
+        const exp = Number((decodeJwt(assertion) as { exp?: number }).exp ?? 0);
+        return fail(aad.oboAssertionExpired(exp));
+      }
+      return fail(aad.oboAssertionInvalid((error as Error).message));
+    }
+    if (claims.tid !== tenant!.tenantId) return fail(aad.oboAssertionInvalid('the token is from another tenant'));
+    const aud = String(claims.aud);
+    if (aud !== app.appId && aud !== app.identifierUri)
+      return fail(aad.oboAssertionInvalid('the token was not issued for this application'));
+    if (claims.idtyp !== 'user' || typeof claims.scp !== 'string') return fail(aad.oboNotUser());
+    const user = this.ctx.directory.user(tenant!.tenantId, String(claims.oid));
+    if (!user || !user.accountEnabled) return fail(aad.userDisabled());
+
+    const scopes = (form.get('scope') ?? '').split(/\s+/).filter(Boolean);
+    const resourceScopes = scopes.filter((x) => !isOidcScope(x));
+    if (!resourceScopes.length) fail(aad.missingParameter('scope'));
+    const resources = new Set(resourceScopes.map((x) => splitScope(x).resource));
+    if (resources.size !== 1) return fail(aad.invalidScope(resourceScopes.join(' ')));
+    const resource = [...resources][0]!;
+    const info = resolveResource(
+      resource,
+      this.ctx.directory,
+      this.ctx.endpoints.keyVaultResource,
+      this.ctx.endpoints.exchangeAudience,
+    );
+    if (!info) return fail(aad.resourceNotFound(resource, tenant!.tenantId));
+    const consented = (app.delegatedGrants ?? [])
+      .filter((g) => g.audience.toLowerCase() === info.grantAudience.toLowerCase())
+      .flatMap((g) => g.scopes);
+    const names = resourceScopes.map((x) => splitScope(x).name);
+    const wanted = names.includes('.default') ? consented : names;
+    if (!wanted.length || wanted.some((n) => !consented.includes(n)))
+      return fail(aad.consentRequired(app.appId, app.displayName));
+    const policy = this.ctx.directory.conditionalAccess.mfaRequiredFor(info.grantAudience);
+    const amr = Array.isArray(claims.amr) ? (claims.amr as unknown[]).map(String) : [];
+    if (policy && !amr.includes('mfa')) return fail(aad.mfaRequired(info.grantAudience, policy));
+    const answer = await this.userTokens(app.appId, tenant!.tenantId, user.objectId, [
+      ...scopes.filter(isOidcScope),
+      ...wanted.map((n) => `${resource.replace(/\/+$/, '')}/${n}`),
+    ]);
+    return answer;
   }
 
   private async verifyAssertion(assertion: string, app: SeedApp, tenantId: string): Promise<void> {

@@ -11,6 +11,8 @@ export interface AadError {
   error: string;
   code: number;
   message: string;
+  /** More members of the answer (e.g. `suberror`, `claims` of a Conditional Access challenge). */
+  extra?: Record<string, unknown>;
 }
 
 export const aad = {
@@ -191,6 +193,49 @@ export const aad = {
     code: 900144,
     message: "The request body must contain the following parameter: 'grant_type'.",
   }),
+  /** On-behalf-of: the assertion (the user's token) has expired (https://learn.microsoft.com/entra/identity-platform/reference-error-codes). */
+  oboAssertionExpired: (exp: number): AadError => ({
+    status: 400,
+    error: 'invalid_grant',
+    code: 500133,
+    message: `Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: ${new Date().toISOString()}, expiry time of assertion ${new Date(exp * 1000).toISOString()}.`,
+  }),
+  /** On-behalf-of: the assertion is not a token this Entra ID issued to a user for the requesting app (text assumed). */
+  oboAssertionInvalid: (reason: string): AadError => ({
+    status: 400,
+    error: 'invalid_grant',
+    code: 50013,
+    message: `Assertion failed signature validation or is not valid for this client. [Reason - ${reason}]`,
+  }),
+  /** No (admin) consent for the delegated permission (AADSTS65001; error codes reference). */
+  consentRequired: (clientId: string, name: string): AadError => ({
+    status: 400,
+    error: 'invalid_grant',
+    code: 65001,
+    message: `The user or administrator has not consented to use the application with ID '${clientId}' named '${name}'. Send an interactive authorization request for this user and resource.`,
+    extra: { suberror: 'consent_required' },
+  }),
+  /**
+   * Conditional Access wants multifactor authentication for the resource: on-behalf-of answers
+   * `interaction_required` with a `claims` challenge for the client to pass to the user's sign-in
+   * (on-behalf-of flow doc, "Error response example").
+   */
+  mfaRequired: (resource: string, policyId: string): AadError => ({
+    status: 400,
+    error: 'interaction_required',
+    code: 50076,
+    message: `Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '${resource}'.`,
+    extra: {
+      suberror: 'basic_action',
+      claims: JSON.stringify({ access_token: { capolids: { essential: true, values: [policyId] } } }),
+    },
+  }),
+  oboNotUser: (): AadError => ({
+    status: 400,
+    error: 'invalid_grant',
+    code: 50013,
+    message: 'Assertion is not a user token: on-behalf-of needs a token issued to a signed-in user (assumed text).',
+  }),
   unauthorizedClientFlow: (clientId: string): AadError => ({
     status: 400,
     error: 'unauthorized_client',
@@ -217,6 +262,7 @@ export function sendAadError(res: ServerResponse, err: AadError, extraHeaders: R
       trace_id: traceId,
       correlation_id: correlationId,
       error_uri: `https://login.microsoftonline.com/error?code=${err.code}`,
+      ...err.extra,
     },
     { 'Cache-Control': 'no-store, no-cache', Pragma: 'no-cache', ...extraHeaders },
   );

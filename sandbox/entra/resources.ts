@@ -45,7 +45,12 @@ export function resolveResource(
   // Exchange Online under the cloud's own resource only (a sovereign cloud does not know the commercial one);
   // grants name the Exchange app whatever its cloud.
   if (lower === exchangeAudience.toLowerCase() || lower === WELL_KNOWN.exchangeResourceAppId) {
-    return { aud: exchangeAudience, grantAudience: WELL_KNOWN.exchangeAudience, ver: '1.0', scopes: [] };
+    return {
+      aud: exchangeAudience,
+      grantAudience: WELL_KNOWN.exchangeAudience,
+      ver: '1.0',
+      scopes: [WELL_KNOWN.exchangeDelegatedScope],
+    };
   }
   // Security & Compliance is a resource URI of the same Exchange app: its grants (Exchange.ManageAsApp) apply.
   if (lower === complianceAudience.toLowerCase())

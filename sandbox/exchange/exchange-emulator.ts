@@ -25,7 +25,7 @@ import {
   type ErrorBodyForm,
   type Transient400Kind,
 } from './errors';
-import { exchangeAccess, type ExchangeAccess } from './rbac';
+import { exchangeAccess, userExchangeAccess, type ExchangeAccess } from './rbac';
 import { TenantRecipients } from './recipients';
 
 /**
@@ -159,6 +159,8 @@ export interface ExchangeEffect {
   requestId?: string;
   /** The anchor the change was routed by (a $batch's own for its items). */
   anchorMailbox?: string;
+  /** Who made it: `app:<appId>` (app-only) or `user:<UPN>` (a delegated token). */
+  actor?: string;
 }
 
 /** A request as the emulator received it: the tracing headers a client sent (never its token). */
@@ -497,6 +499,22 @@ export class ExchangeEmulator implements Emulator {
         challenge,
       );
     }
+    if (typeof claims.scp === 'string') {
+      // Delegated: a user's token with the delegated permission; the user's own RBAC applies (rbac.ts).
+      if (!claims.scp.split(' ').includes(WELL_KNOWN.exchangeDelegatedScope))
+        throw new HttpAnswer(
+          401,
+          requestError(
+            'Unauthorized',
+            `The token does not carry the delegated permission ${WELL_KNOWN.exchangeDelegatedScope} the admin API needs for a signed-in user.`,
+          ),
+          challenge,
+        );
+      const userAccess = userExchangeAccess(this.ctx.directory, claims);
+      // A user in no Exchange role group: refused like an app without a role (403, NUL body; assumed the same).
+      if (!userAccess) throw new HttpAnswer(403, ForbiddenAnswer.body());
+      return { claims, access: userAccess };
+    }
     // The v2.0 API takes its own permission only (admin-api-authentication: app-only flow Exchange.ManageAsAppV2).
     const role = api === 'v2' ? WELL_KNOWN.manageAsAppV2Role : WELL_KNOWN.manageAsAppRole;
     if (!(claims.roles ?? []).includes(role)) {
@@ -662,6 +680,7 @@ export class ExchangeEmulator implements Emulator {
         parameters: effect.parameters,
         requestId,
         anchorMailbox: anchor,
+        actor: access.actor,
       });
       const changed = recipients.resolve(effect.identity);
       if (changed) recipients.touched(changed);

@@ -57,6 +57,8 @@ export const MANAGEMENT_ROLES: Readonly<Record<string, readonly string[]>> = {
   'Mail Recipient Creation': ['Get-AcceptedDomain', 'Get-Mailbox', 'Get-User', 'Get-Recipient'],
   'Distribution Groups': GROUP_MEMBERSHIP,
   'Security Group Creation and Membership': GROUP_MEMBERSHIP,
+  // A mailbox's own options (auto-replies among them): held by Help Desk (assumed which cmdlets).
+  'User Options': ['Get-MailboxAutoReplyConfiguration', 'Set-MailboxAutoReplyConfiguration'],
 };
 
 /** The role that makes a parameter of a cmdlet exist for the caller (RBAC hides it from everyone else). */
@@ -70,7 +72,8 @@ export const ROLE_GROUPS: Readonly<Record<string, readonly string[]>> = {
   'Organization Management': Object.keys(MANAGEMENT_ROLES),
   'Recipient Management': ['Mail Recipients', 'Mail Recipient Creation', 'Distribution Groups'],
   'View-Only Organization Management': ['View-Only Configuration', 'View-Only Recipients'],
-  'Help Desk': ['View-Only Configuration', 'View-Only Recipients'],
+  // Help Desk: Reset Password, User Options, View-Only Recipients (permissions-exo, role groups).
+  'Help Desk': ['View-Only Configuration', 'View-Only Recipients', 'User Options'],
   'Security Reader': ['View-Only Configuration', 'View-Only Recipients'],
   'Security Administrator': ['View-Only Configuration', 'View-Only Recipients'],
   'Compliance Management': ['View-Only Configuration', 'View-Only Recipients'],
@@ -96,7 +99,11 @@ export const ENTRA_ROLE_GROUPS: Readonly<Record<string, string>> = {
 export class ExchangeAccess {
   private readonly cmdlets = new Set<string>();
 
-  constructor(readonly roles: ReadonlySet<string>) {
+  constructor(
+    readonly roles: ReadonlySet<string>,
+    /** Who acts, as Exchange's admin audit log would name them: `app:<appId>` or `user:<UPN>`. */
+    readonly actor?: string,
+  ) {
     for (const role of roles) for (const cmdlet of MANAGEMENT_ROLES[role] ?? []) this.cmdlets.add(cmdlet.toLowerCase());
   }
 
@@ -142,5 +149,22 @@ export function exchangeAccess(directory: SandboxDirectory, claims: AccessTokenC
       : undefined;
   for (const group of rbac?.roleGroups ?? []) for (const role of rolesOfGroup(group)) roles.add(role);
   for (const role of rbac?.roles ?? []) roles.add(role);
-  return roles.size ? new ExchangeAccess(roles) : undefined;
+  return roles.size ? new ExchangeAccess(roles, `app:${String(appId ?? '')}`) : undefined;
+}
+
+/**
+ * A signed-in user's Exchange access (delegated token): the role groups the user is a member of
+ * (seed `SeedUser.exchangeRoleGroups`) and the role group of each Entra role in `wids`; undefined
+ * when the user has none — then the admin API refuses them whatever they ask for.
+ */
+export function userExchangeAccess(directory: SandboxDirectory, claims: AccessTokenClaims): ExchangeAccess | undefined {
+  const user = directory.user(claims.tid, String(claims.oid));
+  if (!user || !user.accountEnabled) return undefined;
+  const roles = new Set<string>();
+  for (const wid of claims.wids ?? []) {
+    const group = ENTRA_ROLE_GROUPS[wid];
+    if (group) for (const role of rolesOfGroup(group)) roles.add(role);
+  }
+  for (const group of user.exchangeRoleGroups ?? []) for (const role of rolesOfGroup(group)) roles.add(role);
+  return roles.size ? new ExchangeAccess(roles, `user:${directory.upn(user)}`) : undefined;
 }

@@ -148,6 +148,12 @@ export class HostHttpServer {
     for (const [key, value] of Object.entries(req.headers)) {
       if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(', ') : value;
     }
+    // Azure's front end appends the client's address (IP:port) to X-Forwarded-For (docs/fidelity.md §16).
+    const peer = req.socket.remoteAddress;
+    if (peer) {
+      const hop = peer.includes(':') ? `[${peer}]:${req.socket.remotePort}` : `${peer}:${req.socket.remotePort}`;
+      headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${hop}` : hop;
+    }
     const request = new HttpRequest({
       method: req.method ?? 'GET',
       url: url.toString(),

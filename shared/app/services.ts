@@ -36,6 +36,10 @@ import { createSubmitCommand, type SubmitCommand } from '../commands/submit';
 import { CommandSweeper, schedulePeriodMs } from '../commands/sweeper';
 import { createBlobTenantSlots, type TenantSlots } from '../commands/tenant-slots';
 import { CommandWorker } from '../commands/worker';
+import { AssertionSealer } from '../delegation/assertion-seal';
+import { DelegationBroker } from '../delegation/broker';
+import { OnBehalfOfClient } from '../delegation/on-behalf-of';
+import { DelegatedSessions } from '../delegation/sessions';
 import { HealthService } from '../health/health';
 import {
   certificateCheck,
@@ -377,16 +381,61 @@ export function createAppServices(
   const lanes = lazy(() => new CommandLanes(storage().table(settings().COMMANDS_TABLE)));
   // Secret parameters (passwords) are sealed with a key from Key Vault before a command is stored,
   // and opened only in the worker's request to Exchange; without PARAMETER_SEALING_KEY_URL they are refused.
-  const sealer = lazy(() => {
+  const sealingKeys = lazy(() => {
     const url = settings().PARAMETER_SEALING_KEY_URL;
-    if (!url) return new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL' });
+    if (!url) return undefined;
     const { vaultUrl, name } = parseSealingKeyUrl(url);
-    const keys = new KeyVaultSealingKeys({
+    return new KeyVaultSealingKeys({
       secretClient: new SecretClient(vaultUrl, credential()),
       name,
       refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000,
     });
-    return new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL', keys });
+  });
+  const sealer = lazy(() => {
+    const keys = sealingKeys();
+    return keys
+      ? new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL', keys })
+      : new ParameterSealer({ setting: 'PARAMETER_SEALING_KEY_URL' });
+  });
+  // Delegated mode (DELEGATION_CLIENT_ID): on-behalf-of with the gateway API's own credential from
+  // Key Vault; the users' tokens sealed with the same key as secret parameters (shared/delegation).
+  const delegation = lazy(() => {
+    const s = settings();
+    if (!s.DELEGATION_CLIENT_ID || !s.DELEGATION_CLIENT_SECRET_URL) return undefined;
+    const { vaultUrl, name } = parseSealingKeyUrl(s.DELEGATION_CLIENT_SECRET_URL);
+    const secrets = new SecretClient(vaultUrl, credential());
+    let secret: Promise<string> | undefined;
+    const obo = new OnBehalfOfClient({
+      clientId: s.DELEGATION_CLIENT_ID,
+      authorityHost: s.AZURE_AUTHORITY_HOST,
+      scope: s.EXO_DELEGATED_SCOPE,
+      clientSecret: ({ refresh } = {}) => {
+        if (!secret || refresh)
+          secret = secrets.getSecret(name).then((v) => {
+            if (!v.value) throw new Error(`Key Vault secret ${name} has no value`);
+            return v.value;
+          });
+        const pending = secret;
+        pending.catch(() => {
+          if (secret === pending) secret = undefined;
+        });
+        return pending;
+      },
+    });
+    return new DelegationBroker({ obo, sealer: new AssertionSealer(sealingKeys()) });
+  });
+  const delegatedSessions = lazy(() => {
+    const broker = delegation();
+    if (!broker) return undefined;
+    return new DelegatedSessions({
+      broker,
+      baseUrl: settings().EXO_ADMIN_API_URL,
+      tokenScope: settings().EXO_TOKEN_SCOPE,
+      timeoutMs: settings().EXO_REQUEST_TIMEOUT_SECONDS * 1000,
+      logger,
+      telemetry,
+      wrap: (s) => unsealingSessions(s, sealer()),
+    });
   });
   const commands = lazy(
     () =>
@@ -400,7 +449,9 @@ export function createAppServices(
         sealer: sealer(),
       }),
   );
-  const submission = lazy(() => createSubmitCommand({ commands: commands(), tenants: tenants(), policy: policy() }));
+  const submission = lazy(() =>
+    createSubmitCommand({ commands: commands(), tenants: tenants(), policy: policy(), delegation: delegation() }),
+  );
   const worker = lazy(
     () =>
       new CommandWorker({
@@ -408,6 +459,7 @@ export function createAppServices(
         queue: queue(),
         tenants: tenants(),
         sessions: unsealingSessions(watchedSessions(), sealer()),
+        delegated: delegatedSessions(),
         slots: slots(),
         audit: audit(),
         lanes: lanes(),
@@ -574,6 +626,7 @@ export function createAppServices(
       try {
         await slots().close();
         sessions().close();
+        delegatedSessions()?.close();
       } catch {
         // Nothing was started (e.g. invalid settings): nothing to close.
       }

@@ -52,6 +52,13 @@ export interface AuditRecord {
   rule?: string;
   /** Received user event (for `event` entries and commands an event rule submitted). */
   eventId?: string;
+  /** `delegated` for a command run as its signed-in user (app-only commands leave it out). */
+  mode?: string;
+  /** The user a delegated command runs as: UPN and object id. */
+  userUpn?: string;
+  userId?: string;
+  /** The client IP of the request that submitted a delegated command. */
+  clientIp?: string;
   at?: string;
 }
 

@@ -3,6 +3,7 @@ import type { Caller } from '../core/caller';
 import type { ResultTruncation } from '../exchange/types';
 import type { CmdletCall } from '../operations/catalog';
 import { maskSecretParameters } from './secret-parameters';
+import type { CommandDelegation } from '../delegation/model';
 
 /**
  * `inDoubt`: terminal. The command was (or may have been) sent to Exchange, its outcome was
@@ -89,6 +90,8 @@ export interface Command {
   steps?: CmdletCall[];
   /** Policy rule that allowed the command. */
   policyRule?: string;
+  /** Delegated mode: run as this signed-in user (on-behalf-of), never with the app's rights (shared/delegation). */
+  delegation?: CommandDelegation;
   /** Optimistic concurrency tag of the stored row. */
   etag?: string;
 }
@@ -156,6 +159,7 @@ export function publicView(command: Command, window?: ResultView): Record<string
     // A raw command's parameters as sent, never a secret (sealed or not): "***" in their place.
     ...(command.operation ? {} : { parameters: maskSecretParameters(command.cmdlet, command.parameters ?? {}) }),
     status: command.status,
+    ...(command.delegation ? { mode: 'delegated', user: command.delegation.upn || command.delegation.userId } : {}),
     attempts: command.attempts,
     createdAt: command.createdAt,
     updatedAt: command.updatedAt,

@@ -21,6 +21,8 @@ import { TERMINAL, type Command } from './model';
 import type { CommandQueue } from './queue';
 import type { ResultWindow } from './result-pages';
 import { idempotencyPartition, type CommandStore } from './store';
+import { delegationAudit } from '../delegation/model';
+import type { PendingDelegation } from '../delegation/broker';
 
 const MAX_PARAMETERS_BYTES = 16 * 1024;
 
@@ -289,6 +291,8 @@ export class CommandService {
       traceParent?: string;
       /** The queue message becomes visible this much later: this instance runs the command at once (fast-path.ts). */
       messageDelayMs?: number;
+      /** Delegated mode: the user's checked delegation, sealed for the command once its id is known. */
+      delegation?: PendingDelegation;
     } = {},
   ): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
@@ -299,7 +303,11 @@ export class CommandService {
       });
     // Secret parameters are sealed before anything is stored; the hash sees keyed fingerprints of them.
     const sealed = await this.seal(request);
-    const requestHash = hashRequest(sealed.hashable, tenant.tenantId);
+    // The same request in delegated mode is another request (it runs with other rights).
+    const plainHash = hashRequest(sealed.hashable, tenant.tenantId);
+    const requestHash = options.delegation
+      ? createHash('sha256').update(`${plainHash}|delegated`).digest('hex')
+      : plainHash;
     let id: string = randomUUID();
 
     if (request.idempotencyKey) {
@@ -352,6 +360,10 @@ export class CommandService {
     }
 
     const now = (this.o.now ?? (() => new Date()))().toISOString();
+    // The user's token is sealed for this command's id: it opens for no other command.
+    const delegation = options.delegation
+      ? { ...options.delegation.delegation, sealedAssertion: await options.delegation.seal(id) }
+      : undefined;
     const command: Command = {
       id,
       tenantId: tenant.tenantId,
@@ -372,6 +384,7 @@ export class CommandService {
       ...(request.operation ? { operation: request.operation, input: request.input } : {}),
       ...(sealed.stored.steps ? { steps: sealed.stored.steps } : {}),
       ...(options.policyRule ? { policyRule: options.policyRule } : {}),
+      ...(delegation ? { delegation } : {}),
     };
     let stored: Command;
     try {
@@ -396,6 +409,7 @@ export class CommandService {
       parameters: sealed.stored.parameters,
       operation: request.operation,
       rule: options.policyRule,
+      ...delegationAudit(delegation),
     });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.

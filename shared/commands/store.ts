@@ -48,6 +48,7 @@ const JSON_FIELDS = [
   'resultPages',
   'readBack',
   'inDoubtEvidence',
+  'delegation',
 ];
 
 function fromEntity(entity: Record<string, unknown>): Command {

@@ -11,6 +11,23 @@ import { OPERATIONS, findOperation, type OperationDefinition } from '../operatio
 import type { PolicyGuard } from '../policy/guard';
 import type { PolicyTarget } from '../policy/policy';
 import type { CommandService, SubmitOutcome } from './service';
+import type { DelegationBroker } from '../delegation/broker';
+
+/** How a command runs: with the application's Exchange role (default), or as the signed-in user. */
+export type RunMode = 'appOnly' | 'delegated';
+
+/** The `mode` field of a body (taken out of it): appOnly when absent. */
+export function runModeOf(body: Record<string, unknown>): { mode: RunMode; rest: Record<string, unknown> } {
+  if (!Object.prototype.hasOwnProperty.call(body, 'mode')) return { mode: 'appOnly', rest: body };
+  const { mode, ...rest } = body;
+  if (mode !== 'appOnly' && mode !== 'delegated')
+    throw new GatewayError('Validation.Invalid', {
+      title: 'Invalid request',
+      detail: 'The request has invalid fields.',
+      errors: [{ field: 'mode', message: 'must be "appOnly" or "delegated"' }],
+    });
+  return { mode, rest };
+}
 
 export interface SubmitCommandRequest {
   /** The body: `tenant`, optional `idempotencyKey`, and the cmdlet's or the operation's fields. */
@@ -23,6 +40,10 @@ export interface SubmitCommandRequest {
   correlationId?: string;
   /** A new command's queue message becomes visible this much later (the accepting instance runs it at once). */
   messageDelayMs?: number;
+  /** The caller's bearer token as received: the on-behalf-of assertion when the body asks for `mode: delegated`. */
+  assertion?: string;
+  /** The client IP of the request (audited for delegated commands). */
+  clientIp?: string;
 }
 
 export type SubmitCommand = (caller: Caller, request: SubmitCommandRequest) => Promise<SubmitOutcome>;
@@ -31,6 +52,8 @@ export interface SubmitCommandOptions {
   commands: CommandService;
   tenants: TenantRegistry;
   policy: PolicyGuard;
+  /** Delegated mode (DELEGATION_CLIENT_ID); absent: `mode: delegated` is refused. */
+  delegation?: DelegationBroker;
 }
 
 /** The operation called `name`; Operation.Unknown (listing the known ones) when there is none. */
@@ -45,7 +68,11 @@ export function operationNamed(name: string): OperationDefinition {
 
 export function createSubmitCommand(options: SubmitCommandOptions): SubmitCommand {
   const { commands, tenants, policy } = options;
-  return async (caller, { body, operation, idempotencyKey, correlationId, messageDelayMs }) => {
+  return async (
+    caller,
+    { body: sent, operation, idempotencyKey, correlationId, messageDelayMs, assertion, clientIp },
+  ) => {
+    const { mode, rest: body } = runModeOf(sent);
     // A tenant added a moment ago on another instance: ask the registry's storage before refusing it.
     if (typeof body.tenant === 'string' && body.tenant.length <= 256 && !tenants.get(body.tenant))
       await tenants.ensure?.(body.tenant);
@@ -67,6 +94,7 @@ export function createSubmitCommand(options: SubmitCommandOptions): SubmitComman
       tenant,
       target,
       parameters: operation ? (parsed.input ?? {}) : parsed.parameters,
+      mode,
     });
     // A tenant whose last check failed would only fail in the worker: say why now, nothing enqueued.
     const degraded = tenants.degraded?.(tenant.tenantId);
@@ -76,6 +104,14 @@ export function createSubmitCommand(options: SubmitCommandOptions): SubmitComman
         extensions: { tenant: tenant.domain, remediation: degraded.remediation, checkedAt: degraded.checkedAt },
         retryAfterSeconds: 300,
       });
-    return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule, messageDelayMs });
+    if (mode === 'appOnly')
+      return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule, messageDelayMs });
+    if (!options.delegation)
+      throw new GatewayError('Delegation.NotAvailable', {
+        detail:
+          'This gateway has no delegated mode: an operator must set DELEGATION_CLIENT_ID and DELEGATION_CLIENT_SECRET_URL.',
+      });
+    const delegation = await options.delegation.begin({ caller, assertion, clientIp, tenant });
+    return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule, messageDelayMs, delegation });
   };
 }

@@ -26,7 +26,7 @@ import { z } from 'zod';
 import type { TenantConfig, TenantRegistry } from '../config/tenant';
 import { alreadyApplied, computeBackoffMs } from '../exchange/classify';
 import { ExchangeError } from '../exchange/errors';
-import type { CmdletResult, ExchangeSessions, ResultTruncation } from '../exchange/types';
+import type { CmdletResult, ExchangeSessions, ResultTruncation, TenantExchange } from '../exchange/types';
 import type { Logger } from '../observability/logger';
 import {
   bypassSetting,
@@ -51,6 +51,9 @@ import {
   type StoredPages,
 } from './model';
 import { sealedValuesDropped } from './sealed-parameters';
+import { delegationAudit, delegationDropped, delegationExpired } from '../delegation/model';
+import { SIGN_IN_AGAIN } from '../delegation/broker';
+import type { DelegatedCommand, DelegatedSessions } from '../delegation/sessions';
 import type { CommandQueue } from './queue';
 import type { ResultPageWriter } from './result-pages';
 import { CommandStepTelemetry } from './step-telemetry';
@@ -64,6 +67,8 @@ export interface WorkerOptions {
   queue: CommandQueue;
   tenants: TenantRegistry;
   sessions: ExchangeSessions;
+  /** Sessions that run a delegated command as its user (shared/delegation); absent: delegated commands fail, never run as the app. */
+  delegated?: DelegatedSessions;
   slots: TenantSlots;
   audit: AuditLog;
   logger: Logger;
@@ -525,7 +530,39 @@ export class CommandWorker {
     // commands of the tenant). Multi-step operations run their steps in order under one slot of
     // their own: a step may only start once the previous one succeeded, which a batch (all
     // items at once) cannot express. Either way the call stops when the claim cannot be kept.
+    // A delegated command runs as its user, with its own session: never through the app's batcher.
+    if (run.command.delegation) return this.runDelegated(run);
     return run.command.steps?.length ? this.runSteps(run, run.command.steps) : this.runSingle(run);
+  }
+
+  /**
+   * A delegated command: its cmdlet call(s) in order under one tenant slot, through a session
+   * whose only credential is the user's delegation. Expired (or no delegated mode here): it fails
+   * Delegation.Expired without a call — it never runs with the application's rights.
+   */
+  private async runDelegated(run: Run): Promise<WorkOutcome> {
+    const { command } = run;
+    const delegation = command.delegation!;
+    if (!this.o.delegated || delegationExpired(delegation, this.now())) {
+      run.log.info({ expiresAt: delegation.expiresAt }, 'delegation expired before the command could run');
+      const error = new ExchangeError({
+        category: 'auth',
+        message: this.o.delegated
+          ? SIGN_IN_AGAIN
+          : `${SIGN_IN_AGAIN} (This gateway instance has no delegated mode configured.)`,
+        exceptionType: 'Delegation.Expired',
+        remediation: 'Sign in again and resubmit the command.',
+        cmdlet: command.cmdlet,
+      });
+      return (
+        await this.record(run, { outcome: failed(error, run.log), slotWaitMs: 0, exchangeMs: 0, batchSize: 0 })
+      )();
+    }
+    const session = this.o.delegated.forCommand(command as DelegatedCommand, run.tenant);
+    const calls = command.steps?.length
+      ? command.steps
+      : [{ cmdlet: command.cmdlet, parameters: command.parameters, select: command.select }];
+    return this.runSteps(run, calls, session);
   }
 
   /** The "sent" marker, for cmdlets that need one: written with the claim right before the call goes out. */
@@ -625,7 +662,12 @@ export class CommandWorker {
   }
 
   /** The steps of a multi-step operation, in order, under one tenant slot; the outcome is recorded before the slot is freed. */
-  private async runSteps(run: Run, calls: NonNullable<Command['steps']>): Promise<WorkOutcome> {
+  private async runSteps(
+    run: Run,
+    calls: NonNullable<Command['steps']>,
+    /** The session to run them with (a delegated command's); default the tenant's app session. */
+    through?: TenantExchange,
+  ): Promise<WorkOutcome> {
     const { command, keeper, log, step } = run;
     const signal = keeper.signal;
     const asked = this.now();
@@ -664,7 +706,7 @@ export class CommandWorker {
       if (marker && !(await marker().catch(() => false))) outcome = failed(claimNotKept(calls[0]!.cmdlet), log);
       else {
         try {
-          const session = this.o.sessions.forTenant(run.tenant);
+          const session = through ?? this.o.sessions.forTenant(run.tenant);
           const steps: StepResult[] = [];
           for (const call of calls) {
             // No new call once the claim is lost or lapsing: another worker may own the command.
@@ -717,7 +759,8 @@ export class CommandWorker {
   private async decide(run: Run): Promise<WorkOutcome | undefined> {
     const doubt = run.doubt!;
     const previous = { attempt: doubt.attempt, by: doubt.by, at: doubt.at, reason: doubt.reason };
-    const readBack = run.effects.readBack;
+    // A delegated command's read-back would read with the app's rights: it is decided without one.
+    const readBack = run.command.delegation ? undefined : run.effects.readBack;
     const reads = readBack?.spec.reads(readBack.call.parameters);
     if (readBack && reads) {
       const started = this.now();
@@ -1206,6 +1249,8 @@ export class CommandWorker {
       ...command,
       ...change,
       ...sealedValuesDropped(command),
+      // …and a delegated command keeps who it ran as, not the user's sealed token.
+      ...(command.delegation ? { delegation: delegationDropped(command.delegation) } : {}),
       claimedBy: undefined,
       claimedUntil: undefined,
       nextAttemptAt: undefined,
@@ -1262,6 +1307,7 @@ export class CommandWorker {
           attempts: final.attempts,
           durationMs,
           requestIds: final.requestIds,
+          ...delegationAudit(command.delegation),
         }),
         lane ? this.leaveLane(lane, final, run) : undefined,
       ]);

@@ -219,6 +219,29 @@ const schema = z.object({
       'must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/command-sealing-key',
     )
     .optional(),
+  /**
+   * Delegated mode (on-behalf-of, shared/delegation): the gateway API's app (client) id — the
+   * audience of the users' tokens and the confidential client that trades them. Absent: delegated mode off.
+   */
+  DELEGATION_CLIENT_ID: z
+    .string()
+    .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'must be an app (client) id GUID')
+    .optional(),
+  /** Key Vault secret URL (no version) holding that app's client secret, e.g. https://myvault.vault.azure.net/secrets/gateway-api-obo. */
+  DELEGATION_CLIENT_SECRET_URL: httpsUrl
+    .refine(
+      (v) => /^https:\/\/[^/]+\/secrets\/[0-9a-zA-Z-]{1,127}$/.test(v),
+      'must be a Key Vault secret URL without a version, e.g. https://myvault.vault.azure.net/secrets/gateway-api-obo',
+    )
+    .optional(),
+  /** Delegated scope of the Exchange admin API as the signed-in user; default `<Exchange resource>/Exchange.Manage`. */
+  EXO_DELEGATED_SCOPE: z
+    .string()
+    .regex(
+      /^https:\/\/\S+\/[A-Za-z][A-Za-z0-9.]*$/,
+      'must be a delegated scope such as https://outlook.office365.com/Exchange.Manage',
+    )
+    .optional(),
   /** "true": rules record what they would do without submitting commands (overrides the rules file). */
   EVENTS_DRY_RUN: z
     .enum(['true', 'false'], { error: 'must be true or false' })
@@ -236,6 +259,29 @@ const schema = z.object({
     .string()
     .regex(/^\S+\/[A-Za-z0-9._-]+$/, 'must be a delegated scope such as api://exo-gateway/user_impersonation')
     .optional(),
+  /**
+   * Who sees the portal's admin console (it runs operations on other people's mailboxes in
+   * delegated mode): Entra role template ids in the user's `wids`, comma-separated; default the
+   * Exchange-capable admin roles (Global, Exchange, Exchange Recipient, Helpdesk Administrator,
+   * Global Reader). Only what the page offers: the policy and Exchange's RBAC decide what runs.
+   */
+  PORTAL_ADMIN_ROLES: z
+    .string()
+    .default(
+      '62e90394-69f5-4237-9190-012177145e10,29232cdf-9323-42fd-ade2-1d097af3e4de,31392ffb-586c-42d1-9346-e59415a2cc4e,729827e3-9c14-49f7-bb1b-9608f156bbb8,f2ef992c-3afb-46b9-b7cf-a126ee74c451',
+    )
+    .transform(list)
+    .refine((v) => v.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)), {
+      message: 'must be Entra role template ids (GUIDs), comma-separated',
+    }),
+  /** …or group object ids in the user's `groups` claim, comma-separated (default none). */
+  PORTAL_ADMIN_GROUPS: z
+    .string()
+    .default('')
+    .transform(list)
+    .refine((v) => v.every((id) => /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)), {
+      message: 'must be group object ids (GUIDs), comma-separated',
+    }),
   /** Folder of the built portal assets (index.html, app.js, app.css); default dist/portal next to the app. */
   PORTAL_DIR: z.string().optional(),
   /** The gateway's public address (https origin), e.g. https://myapp.azurewebsites.net: the OpenAPI document's host. Default WEBSITE_HOSTNAME (see public-base-url.ts). */
@@ -260,7 +306,8 @@ type Derived =
   | 'EXO_TOKEN_SCOPE'
   | 'EXO_ADMIN_API_V2_URL'
   | 'EXO_COMPLIANCE_URL'
-  | 'EXO_COMPLIANCE_TOKEN_SCOPE';
+  | 'EXO_COMPLIANCE_TOKEN_SCOPE'
+  | 'EXO_DELEGATED_SCOPE';
 
 export type AppSettings = Omit<z.infer<typeof schema>, Derived> & {
   [K in Derived]: string;
@@ -307,7 +354,12 @@ export function readSettings(env: Record<string, string | undefined>): AppSettin
       preset: cloud.preset,
       from: d.EXO_CLOUD ? 'EXO_CLOUD' : fromAuthority ? 'AZURE_AUTHORITY_HOST' : 'default',
     },
+    EXO_DELEGATED_SCOPE: d.EXO_DELEGATED_SCOPE ?? `${exchangeResourceOf(exchange) ?? cloud.exchange}/Exchange.Manage`,
   };
+  if (Boolean(settings.DELEGATION_CLIENT_ID) !== Boolean(settings.DELEGATION_CLIENT_SECRET_URL))
+    throw new ConfigError('Invalid app settings', [
+      'settings.DELEGATION_CLIENT_ID and settings.DELEGATION_CLIENT_SECRET_URL: set both (delegated mode) or neither',
+    ]);
   if (
     settings.GATEWAY_AUTH === 'entra' &&
     (!settings.GATEWAY_API_AUDIENCES.length || !settings.GATEWAY_AUTH_TENANTS.length)

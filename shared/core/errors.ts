@@ -41,7 +41,19 @@ export type GatewayErrorCode =
   /** The caller sent more requests than its rate limit allows; retry after `retryAfterSeconds`. */
   | 'Caller.RateLimited'
   /** Secret parameters cannot be sealed right now (the key could not be read); retry after `retryAfterSeconds`. */
-  | 'Secrets.Unavailable';
+  | 'Secrets.Unavailable'
+  /** Delegated mode asked for by a caller that is no signed-in user, or on a gateway without delegated mode. */
+  | 'Delegation.NotAvailable'
+  /** The user's delegation has expired (or Entra ID refused their token): sign in again. */
+  | 'Delegation.Expired'
+  /** Entra ID refused the user's token for on-behalf-of (not for this API, another tenant…). */
+  | 'Delegation.InvalidToken'
+  /** The tenant's admin has not consented to the gateway's delegated Exchange permission. */
+  | 'Delegation.ConsentRequired'
+  /** Conditional Access wants more of the user (e.g. multifactor): sign in again with the `claims` challenge. */
+  | 'Delegation.InteractionRequired'
+  /** Entra ID or the gateway's delegated credential is unavailable; retry later. */
+  | 'Delegation.Unavailable';
 
 /** One field at fault and why, e.g. `{ field: 'tenant', message: 'is required' }`. */
 export interface FieldError {

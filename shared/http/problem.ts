@@ -4,7 +4,7 @@
  * HTTP edge itself) carries its answer; a domain GatewayError is answered by its code.
  */
 import type { HttpResponseInit } from '@azure/functions';
-import { isGatewayError, type FieldError, type GatewayErrorCode } from '../core/errors';
+import { isGatewayError, type FieldError, type GatewayError, type GatewayErrorCode } from '../core/errors';
 
 export interface ProblemInit {
   status: number;
@@ -83,19 +83,41 @@ const GATEWAY_PROBLEMS: Record<GatewayErrorCode, { status: number; title: string
   'Exchange.ReadFailed': { status: 502, title: 'Exchange read failed' },
   'Caller.RateLimited': { status: 429, title: 'Too many requests' },
   'Secrets.Unavailable': { status: 503, title: 'Secrets unavailable' },
+  'Delegation.NotAvailable': { status: 403, title: 'Delegated mode not available' },
+  'Delegation.Expired': { status: 401, title: 'Delegation expired: sign in again' },
+  'Delegation.InvalidToken': { status: 401, title: 'Token not accepted for delegation' },
+  'Delegation.ConsentRequired': { status: 403, title: 'Admin consent required' },
+  'Delegation.InteractionRequired': { status: 401, title: 'Sign in again: more is required' },
+  'Delegation.Unavailable': { status: 503, title: 'Delegation unavailable' },
 };
+
+/**
+ * The challenge of a 401 the domain answered (a user's delegation refused or expired): sign in
+ * again; with Conditional Access's claims, `insufficient_claims` and the claims (base64), as
+ * Microsoft's APIs challenge (claims challenge, CAE).
+ */
+function bearerChallenge(error: GatewayError): string {
+  const claims = typeof error.extensions?.claims === 'string' ? error.extensions.claims : undefined;
+  if (claims)
+    return `Bearer error="insufficient_claims", error_description="sign in again", claims="${Buffer.from(claims).toString('base64')}"`;
+  return 'Bearer error="invalid_token", error_description="sign in again"';
+}
 
 /** The answer to an expected failure (HttpProblem, GatewayError); undefined for anything else. */
 export function problemFor(error: unknown): ProblemInit | undefined {
   if (error instanceof HttpProblem) return error.init;
   if (!isGatewayError(error)) return undefined;
   const { status, title } = GATEWAY_PROBLEMS[error.code];
+  const headers = {
+    ...(error.retryAfterSeconds !== undefined ? { 'retry-after': String(error.retryAfterSeconds) } : {}),
+    ...(status === 401 ? { 'www-authenticate': bearerChallenge(error) } : {}),
+  };
   return {
     status,
     title: error.title ?? title,
     ...(error.detail ? { detail: error.detail } : {}),
     ...(error.errors.length ? { errors: [...error.errors] } : {}),
-    ...(error.retryAfterSeconds !== undefined ? { headers: { 'retry-after': String(error.retryAfterSeconds) } } : {}),
+    ...(Object.keys(headers).length ? { headers } : {}),
     ...(error.extensions ? { extensions: { ...error.extensions } } : {}),
   };
 }

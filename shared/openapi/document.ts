@@ -58,11 +58,30 @@ const IDEMPOTENCY_PROPERTY: Json = {
   'x-ms-visibility': 'advanced',
 };
 
+/**
+ * Delegated mode (docs/delegated.md): a flow on the signed-in user's connection can run the
+ * action as that user — Exchange's RBAC for them applies, and Exchange records them.
+ */
+const MODE_PROPERTY: Json = {
+  type: 'string',
+  enum: ['appOnly', 'delegated'],
+  default: 'appOnly',
+  description:
+    "appOnly: with the gateway's own Exchange role. delegated: as the user whose connection the flow uses (their Exchange admin roles apply; the policy must allow delegated mode).",
+  'x-ms-summary': 'Run as',
+  'x-ms-visibility': 'advanced',
+};
+
 function requestDefinition(operation: OperationDefinition, example: Json): Json {
   const input = swaggerSchema(operation.input);
   return {
     ...input,
-    properties: { tenant: TENANT_PROPERTY, ...(input.properties as Json), idempotencyKey: IDEMPOTENCY_PROPERTY },
+    properties: {
+      tenant: TENANT_PROPERTY,
+      ...(input.properties as Json),
+      idempotencyKey: IDEMPOTENCY_PROPERTY,
+      mode: MODE_PROPERTY,
+    },
     required: ['tenant', ...(((input.required as string[] | undefined) ?? []) as string[])],
     example,
   };
@@ -294,6 +313,7 @@ export function buildOpenApiDocument(options: OpenApiOptions): Json {
                 'x-ms-visibility': 'advanced',
               },
               idempotencyKey: IDEMPOTENCY_PROPERTY,
+              mode: MODE_PROPERTY,
             },
             example: {
               tenant: 'contoso.onmicrosoft.com',

@@ -69,6 +69,9 @@ export class PolicyGuard {
             ? { operation: `manage:${target.name}` }
             : { operation: 'diagnostics' }),
       parameters: request.parameters,
+      ...(request.mode === 'delegated'
+        ? { mode: 'delegated', userUpn: request.caller.upn, userId: request.caller.id }
+        : {}),
       outcome: decision.allowed ? 'allow' : 'deny',
       rule: decision.rule,
       detail: decision.reason,

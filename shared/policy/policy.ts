@@ -28,6 +28,8 @@ export interface PolicyRequest {
   target: PolicyTarget;
   /** Operation input or cmdlet parameters. */
   parameters: Record<string, unknown>;
+  /** How the command would run (default appOnly): a rule grants `delegated` only when its `modes` list it. */
+  mode?: 'appOnly' | 'delegated';
 }
 
 /** What the directory says about a group a request names (for ownedByCaller / join / depart constraints). */
@@ -211,7 +213,12 @@ function managesGateway(m: CallerMatcher, caller: Caller): boolean {
   return Boolean(m.tenant) || (Boolean(m.anonymous) && caller.kind === 'anonymous');
 }
 
-function candidateRules(policy: PolicyDocument, request: PolicyRequest): PolicyRule[] {
+/** Whether the rule grants the request's run mode: appOnly unless it lists `modes`. */
+function modeMatches(rule: PolicyRule, mode: PolicyRequest['mode']): boolean {
+  return (rule.modes ?? ['appOnly']).includes(mode ?? 'appOnly');
+}
+
+function candidateRules(policy: PolicyDocument, request: PolicyRequest, anyMode = false): PolicyRule[] {
   if (request.target.kind === 'manage')
     return policy.rules.filter(
       (r) =>
@@ -220,6 +227,7 @@ function candidateRules(policy: PolicyDocument, request: PolicyRequest): PolicyR
     );
   return policy.rules.filter(
     (r) =>
+      (anyMode || modeMatches(r, request.mode)) &&
       targetMatches(r, request.target) &&
       tenantMatches(r, request.tenant) &&
       r.callers.some((m) => callerMatches(m, request.caller) && actsIn(r, m, request.caller, request.tenant)),
@@ -297,6 +305,14 @@ export function decide(
         allowed: false,
         rule: 'default-deny',
         reason: `No policy rule grants ${describeTarget(target)} to ${describeCaller(caller)} (a rule with manage: [${target.name}] whose caller matcher names the caller's tenant).`,
+      };
+    // A rule would grant it but in the other mode: say so, the fix is `modes` on the rule (or the other mode).
+    const otherMode = candidateRules(policy, request, true)[0];
+    if (otherMode)
+      return {
+        allowed: false,
+        rule: 'default-deny',
+        reason: `No policy rule grants ${describeTarget(target)} in tenant ${tenant.domain} to ${describeCaller(caller)} in ${request.mode === 'delegated' ? 'delegated' : 'app-only'} mode (rule ${otherMode.name} grants it with modes: ${(otherMode.modes ?? ['appOnly']).join(', ')}).`,
       };
     // A rule would grant it but for the tenant: say so, the fix is a crossTenant grant (or another token).
     const foreign = policy.rules.some(

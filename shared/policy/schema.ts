@@ -178,6 +178,15 @@ const ruleSchema = z
       .optional(),
     /** Request rate of each caller this rule matches (overrides rateLimits for its kind; the most generous matching rule wins). */
     rateLimit: rateLimitSchema.optional(),
+    /**
+     * How the commands it grants may run (default [appOnly]): `appOnly` with the gateway app's
+     * Exchange role, `delegated` as the signed-in user (on-behalf-of: Exchange's RBAC for that
+     * user applies on top of this rule).
+     */
+    modes: z
+      .array(z.enum(['appOnly', 'delegated'], { error: 'must be appOnly or delegated' }))
+      .min(1)
+      .optional(),
   })
   .refine(
     (r) => r.operations?.length || r.cmdlets?.length || r.diagnostics || r.manage?.length,

@@ -13,6 +13,8 @@ export interface PortalConfig {
   knownAuthorities: string[];
   /** The delegated scope for the gateway API, e.g. api://exo-gateway/user_impersonation. */
   apiScope: string;
+  /** Who sees the admin console: Entra role template ids (`wids`) or group ids (`groups`) of the user's token. */
+  admin: { roles: string[]; groups: string[] };
 }
 
 /** The portal configuration, or undefined when PORTAL_CLIENT_ID is not set (portal off). */
@@ -23,7 +25,13 @@ export function portalConfig(settings: AppSettings): PortalConfig | undefined {
   const resource =
     settings.GATEWAY_API_AUDIENCES.find((a) => a.includes('://')) ?? settings.GATEWAY_API_AUDIENCES[0] ?? '';
   const apiScope = settings.PORTAL_API_SCOPE ?? `${resource.replace(/\/+$/, '')}/user_impersonation`;
-  return { clientId: settings.PORTAL_CLIENT_ID, authority, knownAuthorities: [new URL(authority).host], apiScope };
+  return {
+    clientId: settings.PORTAL_CLIENT_ID,
+    authority,
+    knownAuthorities: [new URL(authority).host],
+    apiScope,
+    admin: { roles: settings.PORTAL_ADMIN_ROLES, groups: settings.PORTAL_ADMIN_GROUPS },
+  };
 }
 
 /** The page Entra ID sends silent (hidden-iframe) sign-in answers to, next to index.html. */

@@ -100,7 +100,8 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
 async function waitForCommand(url: string, location: string, timeoutMs: number): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await fetch(`${url}${location}`, { headers: auth(admin) });
+    // Location is absolute (the host that accepted the command); a relative one resolves against `url`.
+    const res = await fetch(new URL(location, url), { headers: auth(admin) });
     const body = (await res.json()) as Record<string, unknown>;
     if (res.status === 200) return body;
     if (Date.now() > deadline) throw new Error(`not finished: ${JSON.stringify(body)}`);

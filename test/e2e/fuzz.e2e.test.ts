@@ -29,6 +29,7 @@ import { GATEWAY_API } from '../../sandbox/directory/seed';
 import { uniqueName } from '../support/sandbox';
 import { tenantSchema } from '../../shared/config/tenant-registry';
 import { BlobServiceClient } from '@azure/storage-blob';
+import { userToken } from '../support/user-token';
 
 interface FuzzCase {
   label: string;
@@ -934,6 +935,7 @@ async function corpus(): Promise<FuzzCase[]> {
     });
   }
   cases.push(...adminApiCases({ pick, asAdmin, asFlow }));
+  cases.push(...(await delegatedCases()));
   // A body over the 64 KiB limit is refused for its size before anything else is looked at.
   for (const c of cases)
     if (c.body && Buffer.byteLength(c.body) > 64 * 1024 && !c.path.startsWith('/api/policy')) c.expect = [413];
@@ -1166,6 +1168,113 @@ function adminApiCases(o: {
   return cases;
 }
 
+/**
+ * Delegated mode (issue 19): bad `mode` values, app tokens asking for it, and forged, foreign,
+ * expired or unknown users' tokens — each refused before anything is stored (401 from the
+ * authenticator, or from on-behalf-of; 403 by policy; 422 for the field).
+ */
+async function delegatedCases(): Promise<FuzzCase[]> {
+  const cases: FuzzCase[] = [];
+  const user = await userToken(gw.cloud, CONTOSO, 'grady.archie@contoso.com');
+  delegatedUserTokens.push(user);
+  const claims = JSON.parse(Buffer.from(user.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+  const { iat: _i, nbf: _n, exp: _e, ...userClaims } = claims;
+  const sandbox = gw.cloud.context.tokens;
+  const now = Math.floor(Date.now() / 1000);
+  const sign = async (extra: Record<string, unknown>, lifetime?: number) =>
+    (await sandbox.sign({ ...userClaims, ...extra } as never, lifetime)).token;
+  const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const header = b64url({ alg: 'RS256', typ: 'JWT', kid: sandbox.kid });
+  const payload = b64url({ ...userClaims, iat: now, nbf: now, exp: now + 3600 });
+  const tokens: Array<[string, string, number[]]> = [
+    // Rejected by the authenticator.
+    ['user token expired ten minutes ago', await sign({}, -600), [401]],
+    ['user token for another API', await sign({ aud: 'api://someone-else' }), [401]],
+    [
+      'user token forged with an unpublished key',
+      `${header}.${payload}.${createSign('RSA-SHA256').update(`${header}.${payload}`).sign(privateKey).toString('base64url')}`,
+      [401],
+    ],
+    [
+      'user token with a widened scp on its real signature',
+      `${user.split('.')[0]}.${b64url({ ...claims, scp: 'user_impersonation Exchange.Manage' })}.${user.split('.')[2]}`,
+      [401],
+    ],
+    // Accepted by the authenticator, refused by the delegation.
+    ['user token expired a minute ago (inside the clock skew)', await sign({}, -60), [401, 429]],
+    [
+      'user token of a user Entra ID does not have',
+      await sign({ oid: 'a0a0a0a0-0000-4000-8000-00000000dead' }),
+      [401, 429],
+    ],
+    // Refused by policy: another tenant's user, another client app.
+    [
+      'a Fabrikam user (accepted tenant) for Contoso',
+      await sign({ tid: FABRIKAM, iss: `${gw.cloud.endpoints.authorityHost}/${FABRIKAM}/v2.0` }),
+      [403, 429],
+    ],
+    ['a user signed in to another client app', await sign({ azp: FLOW_APP.appId }), [403, 429]],
+  ];
+  delegatedUserTokens.push(...tokens.map(([, t]) => t));
+  const body = (extra: Record<string, unknown> = {}) =>
+    JSON.stringify({
+      tenant: 'contoso.onmicrosoft.com',
+      identity: 'adele.vance@contoso.com',
+      internalMessage: 'fuzz',
+      mode: 'delegated',
+      ...extra,
+    });
+  for (const [label, token, expect] of tokens)
+    for (const path of ['/api/operations/set-auto-reply', '/api/commands'])
+      cases.push({
+        label: `delegated: ${label} (${path})`,
+        method: 'POST',
+        path,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+        body:
+          path === '/api/commands'
+            ? JSON.stringify({
+                tenant: 'contoso.onmicrosoft.com',
+                cmdlet: 'Set-Mailbox',
+                parameters: { Identity: 'adele.vance@contoso.com', CustomAttribute1: 'fuzz' },
+                mode: 'delegated',
+              })
+            : body(),
+        expect,
+      });
+  for (const mode of ['Delegated', 'app', '', 1, null, true, ['delegated'], { delegated: true }, 'delegated\u0000'])
+    cases.push({
+      label: `delegated: mode ${JSON.stringify(mode)}`,
+      method: 'POST',
+      path: '/api/operations/set-auto-reply',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user}` },
+      body: body({ mode }),
+      expect: [422, 429],
+    });
+  cases.push(
+    {
+      label: 'delegated: an app token asks for delegated mode',
+      method: 'POST',
+      path: '/api/operations/set-auto-reply',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${flow}` },
+      body: body(),
+      expect: [403],
+    },
+    {
+      label: 'delegated: a real user, outside the rule’s domains',
+      method: 'POST',
+      path: '/api/operations/set-auto-reply',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user}` },
+      body: body({ identity: 'anna.kowalski@fabrikam.com' }),
+      expect: [403, 429],
+    },
+  );
+  return cases;
+}
+
+/** Users' tokens the delegated cases sent: never in the log. */
+const delegatedUserTokens: string[] = [];
+
 async function send(c: FuzzCase): Promise<Response> {
   return fetch(`${gw.host.url}${c.path}`, { method: c.method, headers: c.headers, body: c.body });
 }
@@ -1241,6 +1350,7 @@ it('answers 1,000+ hostile requests to every endpoint with a 4xx, enqueues and s
     flow.split('.')[2]!,
     ...gw.cloud.context.directory.secrets.values(),
     ...[...gw.cloud.context.directory.certificates.values()].map((c) => c.keyPem.split('\n')[1]!),
+    ...delegatedUserTokens.flatMap((t) => [t, t.split('.')[2]!]).filter(Boolean),
   ];
   for (const secret of secrets) expect(log.includes(secret)).toBe(false);
   expect(log).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);

@@ -10,7 +10,8 @@
  * (Set-Mailbox -Password, NewPassword / OldPassword: issue 16 finding 11). A Security &
  * Compliance command (its own token, the region redirect) is among the flows, and so are the kinds
  * with no secret at all (managed identity; federated credential, whose client assertion is a
- * managed identity token), through a federated credential that does not match.
+ * managed identity token), through a federated credential that does not match, and signed-in
+ * users' tokens of delegated commands (traded on-behalf-of, sealed while they wait: issue 19).
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -20,7 +21,8 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { identityTenant, sandboxTenants } from '../../sandbox/directory/tenants-file';
-import { FEDERATED_APP, SANDBOX_SEALING_KEY } from '../../sandbox/directory/seed';
+import { FEDERATED_APP, SANDBOX_DELEGATION_SECRET, SANDBOX_SEALING_KEY } from '../../sandbox/directory/seed';
+import { userToken } from '../support/user-token';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { callerToken, CONTOSO, FABRIKAM, hostProcessSettings, statusPathOf } from '../support/gateway';
 import { offlineTelemetryEnv, startIngestionServer, type IngestionServer } from '../support/ingestion-server';
@@ -35,6 +37,8 @@ let ingestion: IngestionServer;
 let dir: string;
 let token: string;
 let output = '';
+/** Signed-in users' tokens sent for delegated commands. */
+const userTokens: string[] = [];
 const children: ChildProcess[] = [];
 const suffix = Math.random().toString(36).slice(2, 10);
 const PASSWORDS = {
@@ -150,6 +154,59 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       },
     }),
   ).toMatchObject({ status: 'failed', parameters: { NewPassword: '***', OldPassword: '***' } });
+  // Delegated mode: a signed-in admin's token is traded on-behalf-of and kept sealed while the
+  // command waits (issue 19) — at debug level, through a success, Exchange's refusal for a Help
+  // Desk user, and an expired delegation refused at acceptance: the tokens are in no output.
+  for (const [upn, outcome] of [
+    ['ben.walters@contoso.com', 'succeeded'],
+    ['grady.archie@contoso.com', 'failed'],
+  ] as const) {
+    const user = await userToken(cloud, CONTOSO, upn);
+    userTokens.push(user);
+    const res = await first.call(
+      '/api/operations/grant-send-as',
+      {
+        method: 'POST',
+        body: JSON.stringify({
+          tenant: CONTOSO,
+          identity: 'info@contoso.com',
+          user: 'adele.vance@contoso.com',
+          mode: 'delegated',
+        }),
+      },
+      user,
+    );
+    expect(res.status).toBe(202);
+    const location = res.headers.get('location')!;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const poll = await first.call(location, {}, user);
+      if (poll.status === 200) {
+        expect(await poll.json()).toMatchObject({ status: outcome, mode: 'delegated' });
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`delegated command not finished: ${await poll.text()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  {
+    const claims = JSON.parse(Buffer.from(userTokens[0]!.split('.')[1]!, 'base64url').toString()) as Record<
+      string,
+      unknown
+    >;
+    const { iat: _i, nbf: _n, exp: _e, ...rest } = claims;
+    const stale = (await cloud.context.tokens.sign(rest as never, -60)).token;
+    userTokens.push(stale);
+    const res = await first.call(
+      '/api/operations/clear-auto-reply',
+      {
+        method: 'POST',
+        body: JSON.stringify({ tenant: CONTOSO, identity: 'adele.vance@contoso.com', mode: 'delegated' }),
+      },
+      stale,
+    );
+    expect(res.status).toBe(401);
+  }
   cloud.keyVault.updateReaders('fabrikam-kv', { remove: [miObjectId] });
   try {
     expect(await first.run({ tenant: FABRIKAM, cmdlet: 'Get-Mailbox', parameters: { ResultSize: 1 } })).toMatchObject({
@@ -334,6 +391,7 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       ['contoso-kv', 'exo-no-role-secret'],
       ['fabrikam-kv', 'exo-fabrikam-secret'],
       [SANDBOX_SEALING_KEY.vault, SANDBOX_SEALING_KEY.name],
+      [SANDBOX_DELEGATION_SECRET.vault, SANDBOX_DELEGATION_SECRET.name],
     ].map(
       async ([vault, name]) =>
         (await new SecretClient(cloud.endpoints.vaultUrl(vault!), new DefaultAzureCredential()).getSecret(name!))
@@ -350,6 +408,7 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
     ...vaultSecrets.filter((v) => !v.includes('-----BEGIN')),
     token,
     forged,
+    ...userTokens,
     ...Object.values(PASSWORDS),
   ];
   expect(pemBodies.length).toBeGreaterThan(10);

@@ -90,6 +90,12 @@ describe('httpEndpoint', () => {
       'Exchange.ReadFailed': 502,
       'Caller.RateLimited': 429,
       'Secrets.Unavailable': 503,
+      'Delegation.NotAvailable': 403,
+      'Delegation.Expired': 401,
+      'Delegation.InvalidToken': 401,
+      'Delegation.ConsentRequired': 403,
+      'Delegation.InteractionRequired': 401,
+      'Delegation.Unavailable': 503,
     };
     for (const [code, status] of Object.entries(statuses))
       expect((await call(fail(new GatewayError(code as GatewayErrorCode)))).status).toBe(status);

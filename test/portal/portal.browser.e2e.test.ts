@@ -137,7 +137,7 @@ describe('sign-in', () => {
     expect(await res.text()).not.toMatch(/<script>|<script [^>]*>[^<]+<\/script>|style=/);
     // The browser's configuration is public by nature: ids and URLs, nothing secret.
     const config = (await (await fetch(`${portalUrl}config.json`)).json()) as Record<string, unknown>;
-    expect(Object.keys(config).sort()).toEqual(['apiScope', 'authority', 'clientId', 'knownAuthorities']);
+    expect(Object.keys(config).sort()).toEqual(['admin', 'apiScope', 'authority', 'clientId', 'knownAuthorities']);
     expect(config).toMatchObject({
       clientId: SANDBOX_APPS.portal,
       apiScope: 'api://exo-gateway/user_impersonation',
