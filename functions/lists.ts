@@ -32,10 +32,14 @@ function readQuery(request: HttpRequest, services: AppServices, fields: { field?
   const fieldName = request.query.get('field') ?? 'identity';
   if (fields.field && !(MAILBOX_FIELDS as readonly string[]).includes(fieldName))
     errors.push({ field: 'field', message: `must be one of ${MAILBOX_FIELDS.join(', ')}` });
+  // An empty value is an action whose "Run as" was left at its default.
+  const mode = request.query.get('mode') || 'appOnly';
+  if (mode !== 'appOnly' && mode !== 'delegated')
+    errors.push({ field: 'mode', message: 'must be appOnly or delegated (the run mode the values are for)' });
   if (errors.length) throw new GatewayError('Validation.Invalid', { title: 'Invalid query', errors });
   if (!tenant)
     throw new GatewayError('Tenant.Unknown', { errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
-  return { tenant, search, field: fieldName as MailboxField };
+  return { tenant, search, field: fieldName as MailboxField, mode: mode as 'appOnly' | 'delegated' };
 }
 
 const listAnswer = (body: unknown) => ({
@@ -100,8 +104,8 @@ export function listMailboxesFunction(services: AppServices): FunctionDefinition
     async ({ request, correlationId, authenticate }) => {
       const caller = await authenticate();
       await services.ready();
-      const { tenant, search, field } = readQuery(request, services, { field: true });
-      return listAnswer(await services.lists().mailboxes(caller, tenant, field, { search, correlationId }));
+      const { tenant, search, field, mode } = readQuery(request, services, { field: true });
+      return listAnswer(await services.lists().mailboxes(caller, tenant, field, { search, correlationId, mode }));
     },
   );
 }
@@ -113,8 +117,8 @@ export function listGroupsFunction(services: AppServices): FunctionDefinition {
     async ({ request, correlationId, authenticate }) => {
       const caller = await authenticate();
       await services.ready();
-      const { tenant, search } = readQuery(request, services, {});
-      return listAnswer(await services.lists().groups(caller, tenant, { search, correlationId }));
+      const { tenant, search, mode } = readQuery(request, services, {});
+      return listAnswer(await services.lists().groups(caller, tenant, { search, correlationId, mode }));
     },
   );
 }

@@ -14,6 +14,19 @@ import { OPERATIONS } from '../operations/catalog';
 
 type Json = Record<string, unknown>;
 
+/** The run mode a recipient list is for (the action's "Run as"): the policy's rules of that mode filter it. */
+const modeQuery: Json = {
+  name: 'mode',
+  in: 'query',
+  required: false,
+  type: 'string',
+  enum: ['appOnly', 'delegated'],
+  default: 'appOnly',
+  'x-ms-summary': 'Run as',
+  description: 'The run mode of the action the value is for.',
+  'x-ms-visibility': 'advanced',
+};
+
 const dynamicTenant: Json = {
   operationId: 'ListTenants',
   'value-collection': 'value',
@@ -23,7 +36,8 @@ const dynamicTenant: Json = {
 
 const dynamicMailbox = (field: 'identity' | 'user' | 'member'): Json => ({
   operationId: 'ListMailboxes',
-  parameters: { tenant: { parameter: 'tenant' }, field: { value: field } },
+  // The run mode the action will use: a delegated action lists what the user's own rules allow.
+  parameters: { tenant: { parameter: 'tenant' }, field: { value: field }, mode: { parameter: 'mode' } },
   'value-collection': 'value',
   'value-path': 'address',
   'value-title': 'displayName',
@@ -31,7 +45,7 @@ const dynamicMailbox = (field: 'identity' | 'user' | 'member'): Json => ({
 
 const dynamicGroup: Json = {
   operationId: 'ListGroups',
-  parameters: { tenant: { parameter: 'tenant' } },
+  parameters: { tenant: { parameter: 'tenant' }, mode: { parameter: 'mode' } },
   'value-collection': 'value',
   'value-path': 'address',
   'value-title': 'displayName',
@@ -212,6 +226,7 @@ function listPaths(problem: (d: string) => Json): Json {
           'x-ms-visibility': 'advanced',
         },
         searchQuery,
+        modeQuery,
       ],
       responses: { '200': listResponse('The mailboxes.', RECIPIENT_ITEM), ...listErrors(problem) },
     }),
@@ -220,7 +235,7 @@ function listPaths(problem: (d: string) => Json): Json {
       summary: 'List distribution groups',
       description:
         'The distribution groups the caller may name under the policy; read from Exchange at most once a minute per tenant.',
-      parameters: [tenantQuery(), searchQuery],
+      parameters: [tenantQuery(), searchQuery, modeQuery],
       responses: { '200': listResponse('The groups.', RECIPIENT_ITEM), ...listErrors(problem) },
     }),
   };

@@ -350,6 +350,17 @@ export function decide(
 export interface ListingRequest {
   caller: Caller;
   tenant: PolicyRequest['tenant'];
+  /** The run mode the listed values are for (default appOnly); `any`: rules of either mode. */
+  mode?: PolicyRequest['mode'] | 'any';
+}
+
+/** A listing as a request of one operation (no fields), and whether rules of either mode count. */
+function listingAsRequest(request: ListingRequest, name: string): [PolicyRequest, boolean] {
+  const { mode, ...rest } = request;
+  return [
+    { ...rest, mode: mode === 'any' ? undefined : mode, target: { kind: 'operation', name }, parameters: {} },
+    mode === 'any',
+  ];
 }
 
 /**
@@ -362,9 +373,7 @@ export function grantedOperations(
   operations: readonly string[],
 ): string[] {
   if (!policy) return [];
-  return operations.filter(
-    (name) => candidateRules(policy, { ...request, target: { kind: 'operation', name }, parameters: {} }).length > 0,
-  );
+  return operations.filter((name) => candidateRules(policy, ...listingAsRequest(request, name)).length > 0);
 }
 
 /**
@@ -379,14 +388,9 @@ export function valueAllowed(
   facts?: DirectoryFacts,
 ): boolean {
   if (!policy) return false;
-  const { caller, tenant, field, value } = request;
+  const { caller, field, value } = request;
   for (const name of request.operations) {
-    for (const rule of candidateRules(policy, {
-      caller,
-      tenant,
-      target: { kind: 'operation', name },
-      parameters: {},
-    })) {
+    for (const rule of candidateRules(policy, ...listingAsRequest(request, name))) {
       const constraint = lookup(rule.where ?? {}, field) as ParameterConstraint | undefined;
       if (!constraint || violation(field, value, constraint, caller, facts) === undefined) return true;
     }
@@ -401,7 +405,7 @@ export function listingNeedsDirectory(
 ): boolean {
   if (!policy) return false;
   return request.operations.some((name) =>
-    candidateRules(policy, { ...request, target: { kind: 'operation', name }, parameters: {} }).some((rule) => {
+    candidateRules(policy, ...listingAsRequest(request, name)).some((rule) => {
       const constraint = lookup(rule.where ?? {}, request.field) as ParameterConstraint | undefined;
       return constraint !== undefined && needsDirectory(constraint);
     }),

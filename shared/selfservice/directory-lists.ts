@@ -95,6 +95,13 @@ function operationsWith(field: RecipientField): string[] {
   return OPERATIONS.filter((o) => recipientFields(o).includes(field)).map((o) => o.name);
 }
 
+/** How a recipient list is asked for: a search text, and the run mode its values are for (default appOnly). */
+export interface ListOptions {
+  search?: string;
+  correlationId?: string;
+  mode?: 'appOnly' | 'delegated';
+}
+
 export class DirectoryLists {
   private readonly reads = new Map<string, CachedRead>();
 
@@ -150,7 +157,8 @@ export class DirectoryLists {
 
   private grantedAnywhere(caller: Caller, all: readonly TenantConfig[]): Set<string> {
     const names = OPERATIONS.map((o) => o.name);
-    return new Set(all.flatMap((tenant) => grantedOperations(this.o.policy(), { caller, tenant }, names)));
+    // Which operations exist for the caller at all (the operation dropdown, a body schema): either run mode.
+    return new Set(all.flatMap((tenant) => grantedOperations(this.o.policy(), { caller, tenant, mode: 'any' }, names)));
   }
 
   /** Like decided(), for a list of no one tenant: audited under the caller's own tenant. */
@@ -163,17 +171,13 @@ export class DirectoryLists {
     caller: Caller,
     tenant: TenantConfig,
     field: Exclude<RecipientField, 'group'>,
-    options: { search?: string; correlationId?: string } = {},
+    options: ListOptions = {},
   ): Promise<RecipientList> {
     return this.list(caller, tenant, 'mailboxes', field, options);
   }
 
   /** Distribution groups the caller may give as `group` in `tenant`. */
-  async groups(
-    caller: Caller,
-    tenant: TenantConfig,
-    options: { search?: string; correlationId?: string } = {},
-  ): Promise<RecipientList> {
+  async groups(caller: Caller, tenant: TenantConfig, options: ListOptions = {}): Promise<RecipientList> {
     return this.list(caller, tenant, 'groups', 'group', options);
   }
 
@@ -182,10 +186,10 @@ export class DirectoryLists {
     tenant: TenantConfig,
     kind: 'mailboxes' | 'groups',
     field: RecipientField,
-    options: { search?: string; correlationId?: string },
+    options: ListOptions,
   ): Promise<RecipientList> {
     const policy = this.o.policy();
-    const listing = { caller, tenant, field };
+    const listing = { caller, tenant, field, mode: options.mode };
     const operations = grantedOperations(policy, listing, operationsWith(field));
     await this.decided(caller, tenant, `${kind} (${field})`, operations.length > 0);
     const read = await this.read(tenant, kind, options.correlationId);

@@ -170,7 +170,11 @@ describe('the same operations, as each user: Exchange RBAC decides, the audit na
 
 describe('the Power Automate connector offers delegated mode', () => {
   it('every operation and the raw command take "Run as" (mode), and a request built from the document runs as the user', async () => {
-    type Schema = { $ref?: string; properties?: Record<string, { enum?: string[]; default?: string }> };
+    type Schema = {
+      $ref?: string;
+      properties?: Record<string, { enum?: string[]; default?: string }>;
+      'x-ms-dynamic-schema'?: unknown;
+    };
     const doc = (await (await gw.get('/api/openapi.json', null)).json()) as {
       definitions: Record<string, Schema>;
       paths: Record<
@@ -189,7 +193,18 @@ describe('the Power Automate connector offers delegated mode', () => {
           }),
       );
     expect(bodies.length).toBeGreaterThanOrEqual(16);
-    for (const [id, schema] of bodies)
+    // "Run a named operation" loads its body schema once the operation is picked: that schema has it.
+    const dynamic = bodies.filter(([, schema]) => schema?.['x-ms-dynamic-schema']);
+    expect(dynamic.map(([id]) => id)).toEqual(['RunOperation']);
+    const pickedResponse = await gw.get('/api/lists/operations/set-custom-attribute', tokens.orgAdmin!);
+    const picked = (await pickedResponse.json()) as {
+      schema: Schema;
+    };
+    expect([pickedResponse.status, JSON.stringify(picked).slice(0, 300)]).toEqual([200, expect.any(String)]);
+    expect(picked.schema.properties?.mode).toEqual(
+      expect.objectContaining({ enum: ['appOnly', 'delegated'], default: 'appOnly' }),
+    );
+    for (const [id, schema] of bodies.filter(([, schema]) => !schema?.['x-ms-dynamic-schema']))
       expect([id, schema?.properties?.mode]).toEqual([
         id,
         expect.objectContaining({ enum: ['appOnly', 'delegated'], default: 'appOnly' }),
@@ -222,6 +237,11 @@ describe('durable and bounded: the delegation, not the app', () => {
     }
   }
 
+  /** The command id in a Location (the result URL, …/commands/{id}/result). */
+  function commandIdOf(location: string): string {
+    return /\/commands\/([0-9a-f-]{36})/i.exec(location)![1]!;
+  }
+
   async function row(id: string): Promise<Record<string, unknown>> {
     return (await storage().table(gw.env.COMMANDS_TABLE).getEntity(id, 'command')) as Record<string, unknown>;
   }
@@ -239,7 +259,7 @@ describe('durable and bounded: the delegation, not the app', () => {
         short,
       );
       expect(res.status).toBe(202);
-      const id = res.headers.get('location')!.split('/').pop()!;
+      const id = commandIdOf(res.headers.get('location')!);
       // It waits (throttled) until the token has run out.
       await waitUntil(async () => Date.now() > Number(claimsOf(short).exp) * 1000 + 200);
       const waiting = await row(id);
@@ -273,7 +293,7 @@ describe('durable and bounded: the delegation, not the app', () => {
         await submit('set-auto-reply', { identity: 'diego.siciliani@contoso.com', internalMessage: 'C' }, short),
       ];
       for (const r of answers) expect(r.status).toBe(202);
-      const [a, b, c] = answers.map((r) => r.headers.get('location')!.split('/').pop()!);
+      const [a, b, c] = answers.map((r) => commandIdOf(r.headers.get('location')!));
       const delegationOf = async (id: string) =>
         JSON.parse(String((await row(id)).delegation)) as Record<string, unknown>;
       const [da, db, dc] = [await delegationOf(a!), await delegationOf(b!), await delegationOf(c!)];

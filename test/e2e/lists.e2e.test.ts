@@ -212,7 +212,11 @@ describe('GET /api/lists/*', () => {
     const call = (spec: Record<string, unknown>, tenant: string, token: string) => {
       const query = new URLSearchParams();
       for (const [name, source] of Object.entries((spec.parameters ?? {}) as Record<string, Record<string, string>>))
-        query.set(name, source.parameter === 'tenant' ? tenant : source.value!);
+        // A sibling field's value: the tenant, and the action's "Run as" at its default.
+        query.set(
+          name,
+          source.parameter === 'tenant' ? tenant : source.parameter === 'mode' ? 'appOnly' : source.value!,
+        );
       return list(`${document.basePath}${pathOf(String(spec.operationId))}?${query}`, token);
     };
     for (const spec of specs.values()) {

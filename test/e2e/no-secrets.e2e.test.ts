@@ -65,7 +65,7 @@ async function host(env: Record<string, string>) {
   });
   children.push(started.child);
   const call = (path: string, init: RequestInit = {}, bearer: string | null = token) =>
-    fetch(`${started.url}${path}`, {
+    fetch(new URL(path, started.url), {
       ...init,
       headers: {
         'content-type': 'application/json',
@@ -177,15 +177,17 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       user,
     );
     expect(res.status).toBe(202);
-    const location = res.headers.get('location')!;
+    // The status resource (always 200 with the status), not the result URL (whose status is the outcome).
+    const location = res.headers.get('location')!.replace(/\/result$/, '');
     const deadline = Date.now() + 20_000;
     for (;;) {
       const poll = await first.call(location, {}, user);
-      if (poll.status === 200) {
-        expect(await poll.json()).toMatchObject({ status: outcome, mode: 'delegated' });
+      const polled = (await poll.json()) as { status?: string };
+      if (poll.status === 200 && ['succeeded', 'failed', 'inDoubt'].includes(polled.status ?? '')) {
+        expect(polled).toMatchObject({ status: outcome, mode: 'delegated' });
         break;
       }
-      if (Date.now() > deadline) throw new Error(`delegated command not finished: ${await poll.text()}`);
+      if (Date.now() > deadline) throw new Error(`delegated command not finished: ${JSON.stringify(polled)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
