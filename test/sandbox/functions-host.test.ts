@@ -306,7 +306,8 @@ describe('scale-out: two host processes on one queue', () => {
   it('processes every message exactly once across both hosts, and fires a runOnStartup timer once', async () => {
     const queueName = uniqueName('scale');
     const timerQueue = uniqueName('timer');
-    const env = { FIXTURE_QUEUE: queueName, FIXTURE_WORK_MS: '20', FIXTURE_TIMER_QUEUE: timerQueue };
+    // Work long enough (60 × 500 ms, 16 at a time per host: over 2 s alone) that one host cannot drain the queue before the other's next poll (at most maxPollingInterval, 2 s, after the queue was empty).
+    const env = { FIXTURE_QUEUE: queueName, FIXTURE_WORK_MS: '500', FIXTURE_TIMER_QUEUE: timerQueue };
     await Promise.all([startChild(env), startChild(env)]);
     const queue = new QueueClient(storage, queueName);
     await queue.createIfNotExists();
