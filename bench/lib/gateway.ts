@@ -133,15 +133,24 @@ export class GatewayClient {
     private readonly token: string,
   ) {}
 
-  async submit(host: number, tenantId: string, key: string): Promise<{ ms: number; id?: string; status: number }> {
+  async submit(
+    host: number,
+    tenantId: string,
+    key: string,
+  ): Promise<{ ms: number; id?: string; status: number; detail?: string }> {
     const started = performance.now();
     const res = await fetch(`${this.hosts[host % this.hosts.length]!.url}/api/commands`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ tenant: tenantId, cmdlet: 'Get-AcceptedDomain', parameters: {}, idempotencyKey: key }),
     });
-    const body = (await res.json().catch(() => ({}))) as { id?: string };
-    return { ms: performance.now() - started, id: res.status === 202 ? body.id : undefined, status: res.status };
+    const body = (await res.json().catch(() => ({}))) as { id?: string; detail?: string; errors?: unknown };
+    return {
+      ms: performance.now() - started,
+      id: res.status === 202 ? body.id : undefined,
+      status: res.status,
+      ...(res.status === 202 ? {} : { detail: `${body.detail ?? ''} ${JSON.stringify(body.errors ?? '')}` }),
+    };
   }
 
   async status(id: string): Promise<string | undefined> {

@@ -31,6 +31,65 @@ function scenarioTable(r: BenchReport): string {
   return rows.join('\n');
 }
 
+/** Storage round trips per command by step, one column per scenario that counted them (cost, cost-batch). */
+export function storageTable(r: BenchReport): string {
+  const counted = r.scenarios.filter((s) => s.storage);
+  if (!counted.length) return '';
+  const steps = [...new Set(counted.flatMap((s) => s.storage!.byStep.map((b) => b.step)))];
+  const rows = [
+    `| step | ${counted.map((s) => s.name).join(' | ')} | calls (${counted.map((s) => s.name).join(' / ')}) |`,
+    `| --- | ${counted.map(() => '---:').join(' | ')} | --- |`,
+  ];
+  for (const step of steps) {
+    const of = (s: (typeof counted)[number]) => s.storage!.byStep.find((b) => b.step === step);
+    const ops = counted
+      .map(
+        (s) =>
+          of(s)
+            ?.operations.map((o) => `${o.operation} ${o.perCommand}`)
+            .join(', ') || '–',
+      )
+      .join(' / ');
+    rows.push(`| ${step} | ${counted.map((s) => n(of(s)?.perCommand)).join(' | ')} | ${ops} |`);
+  }
+  rows.push(`| **total per command** | ${counted.map((s) => `**${s.storage!.perCommand}**`).join(' | ')} | |`);
+  rows.push(
+    `| host CPU per command (ms) | ${counted.map((s) => s.cpuMsPerCommand.hosts).join(' | ')} | all host processes ÷ commands |`,
+  );
+  rows.push(
+    `| empty queue polls / host timer-lock calls in the run (not per command) | ${counted.map((s) => `${s.storage!.emptyPolls} / ${s.storage!.hostCalls ?? 0}`).join(' | ')} | |`,
+  );
+  return rows.join('\n');
+}
+
+/** The tenants scenario: one row per tenant count (the first is every tenant healthy). */
+export function tenantsTable(r: BenchReport): string {
+  const t = r.tenants;
+  if (!t) return '';
+  const rows = [
+    '| tenants | healthy: succeeded / commands | healthy throughput (offered) | delivered | healthy end-to-end p50 / p99 | accept p50 / p99 | throttled: ok / failed / unfinished (429s) | misconfigured: failed / unfinished | host CPU ms / command | Azurite + sandbox CPU ms / command | peak RSS per host (MB) | storage calls / command | idle storage calls (besides queue polls) | tokens / KV reads |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+  ];
+  for (const run of t.runs) {
+    const h = run.healthy;
+    const th = run.throttled;
+    const mis = run.misconfigured;
+    const idle = run.idle.calls.length
+      ? run.idle.calls.map((c) => `${c.step}: ${c.operation} ×${c.count}`).join(', ')
+      : 'none';
+    rows.push(
+      `| ${run.label} | ${h.succeeded} / ${h.commands} | ${h.throughputPerSecond}/s (${h.offeredPerSecond}/s) | ${pct(h.delivered)} | ${h.endToEndMs.p50} / ${h.endToEndMs.p99} ms | ${h.acceptMs.p50} / ${h.acceptMs.p99} ms | ${th ? `${th.succeeded} / ${th.failed} / ${th.unfinished} (${th.answers429})` : '–'} | ${mis ? `${mis.failed} / ${mis.unfinished}` : '–'} | ${run.cpuMsPerCommand.hosts} | ${run.cpuMsPerCommand.azurite} + ${run.cpuMsPerCommand.sandbox} | ${run.peakRssMb.join(', ')} | ${run.storage.perCommand} | ${idle}${run.idle.pendingAtStart ? ` (${run.idle.pendingAtStart} commands still open)` : ''} in ${run.idle.seconds} s | ${run.tokenRequests} / ${run.keyVaultReads} |`,
+    );
+  }
+  return `${t.title}.\n\n${rows.join('\n')}`;
+}
+
+export function coldStartLine(r: BenchReport): string {
+  const c = r.coldStart;
+  if (!c) return '';
+  return `Process start to first 202 (${c.runs} runs, each on a fresh Azurite, then a second host once the tables and queues exist): ${c.firstAcceptMs.join(', ')} ms fresh, ${c.warmStorageFirstAcceptMs.join(', ')} ms with storage ready; "listening" after ${c.listeningMs.join(', ')} ms. The host runs TypeScript through tsx (sandbox/functions-host), which compiles on load: a deployed build of compiled JavaScript starts without that.`;
+}
+
 function baselineTable(r: BenchReport): string {
   const rows = [
     '| baseline | concurrency | commands | throughput | utilization | per command p50 / p99 | Exchange tokens | KV reads | MI tokens | CPU ms / command (driver + sandbox) | failed |',
@@ -153,7 +212,7 @@ ${findings(r)}
 
 ${scenarioTable(r)}
 
-## Baselines (same sandbox, same Exchange latency and cap)
+${storageTable(r) ? `## Storage calls per command, by step\n\nCounted by a proxy in front of Azurite (bench/lib/storage-proxy.ts) from after the warm-up to the end of the scenario; queue receives that returned nothing, the Functions host's timer locks and table/queue creation are left out of the total (they depend on time, not commands).\n\n${storageTable(r)}\n\n` : ''}${tenantsTable(r) ? `## Many tenants\n\n${tenantsTable(r)}\n\n` : ''}${coldStartLine(r) ? `## Cold start\n\n${coldStartLine(r)}\n\n` : ''}## Baselines (same sandbox, same Exchange latency and cap)
 
 ${baselineTable(r)}
 

@@ -21,6 +21,8 @@ export type CommandStep =
   | 'queue receive'
   | 'message'
   | 'setup'
+  /** The Functions host's own calls: timer-trigger singleton locks (azure-webjobs-hosts). */
+  | 'host'
   | 'other';
 
 export interface StorageRequest {
@@ -95,8 +97,9 @@ function classifyTable(r: StorageRequest, parts: string[], query: URLSearchParam
   const method = r.method.toUpperCase();
   const first = decodeURIComponent(parts[0] ?? '');
   if (first === '$batch') {
-    // Entity group transactions: lanes use them (leave + move the "last" row in one go).
-    const step = r.body && /lane-[0-9a-f]{8}/.test(r.body) ? 'lane' : 'other';
+    // Entity group transactions: lanes (leave + move the "last" row in one go) and audit entries of one partition.
+    const audit = new RegExp(`/${names.auditTable}(\\(| HTTP)`);
+    const step = !r.body ? 'other' : /lane-[0-9a-f]{8}/.test(r.body) ? 'lane' : audit.test(r.body) ? 'audit' : 'other';
     return { service: 'table', operation: 'batch', step, resource: '$batch' };
   }
   if (first === 'Tables' || first.startsWith('Tables(')) {
@@ -144,7 +147,15 @@ function classifyQueue(r: StorageRequest, parts: string[], query: URLSearchParam
   const base = { service: 'queue' as const, resource: queue };
   const other = queue === names.commandsQueue ? undefined : ('other' as const);
   if (parts[1] === 'messages') {
-    if (parts.length === 2 && method === 'POST') return { ...base, operation: 'enqueue', step: other ?? 'submit' };
+    if (parts.length === 2 && method === 'POST') {
+      // A delayed message is a deferral, retry or "busy" hand-back; submit enqueues without delay.
+      const delayed = Number(query.get('visibilitytimeout') ?? 0) > 0;
+      return {
+        ...base,
+        operation: delayed ? 'enqueue (delayed)' : 'enqueue',
+        step: other ?? (delayed ? 'defer' : 'submit'),
+      };
+    }
     if (parts.length === 2 && method === 'GET') {
       const messages = (r.responseBody?.match(/<QueueMessage>/g) ?? []).length;
       return {
@@ -170,7 +181,13 @@ function classifyBlob(r: StorageRequest, parts: string[], query: URLSearchParams
   const container = decodeURIComponent(parts[0] ?? '');
   const base = { service: 'blob' as const, resource: container };
   const step =
-    container === names.slotsContainer ? 'slot' : container === names.resultsContainer ? 'outcome' : ('other' as const);
+    container === names.slotsContainer
+      ? 'slot'
+      : container === names.resultsContainer
+        ? 'outcome'
+        : container === 'azure-webjobs-hosts'
+          ? 'host'
+          : ('other' as const);
   if (query.get('restype') === 'container') {
     if (query.get('comp') === 'list') return { ...base, operation: 'list', step };
     return { ...base, operation: method === 'PUT' ? 'create container' : 'container', step: 'setup' };
@@ -238,10 +255,15 @@ export interface StorageCallSnapshot {
 
 export interface StorageCostPerCommand {
   commands: number;
-  /** Every call ÷ commands, empty queue polls and setup excluded (they depend on time, not on commands). */
+  /**
+   * Every call ÷ commands, except what depends on time rather than on commands: empty queue
+   * polls, the host's timer locks and table/queue/container creation.
+   */
   perCommand: number;
   /** Empty receives of any queue over the measured window (not per command). */
   emptyPolls: number;
+  /** The Functions host's timer-lock lease calls over the measured window (not per command). */
+  hostCalls: number;
   byStep: Array<{
     step: CommandStep;
     perCommand: number;
@@ -266,8 +288,9 @@ const STEP_ORDER: CommandStep[] = [
 /** Per-command figures from a snapshot over `commands` commands. */
 export function storageCostPerCommand(s: StorageCallSnapshot, commands: number): StorageCostPerCommand {
   const per = (n: number) => Math.round((n / Math.max(1, commands)) * 100) / 100;
-  const counted = s.calls.filter((c) => c.step !== 'setup' && !c.operation.includes('(empty)'));
+  const counted = s.calls.filter((c) => c.step !== 'setup' && c.step !== 'host' && !c.operation.includes('(empty)'));
   const emptyPolls = s.calls.filter((c) => c.operation.includes('(empty)')).reduce((sum, c) => sum + c.count, 0);
+  const hostCalls = s.calls.filter((c) => c.step === 'host').reduce((sum, c) => sum + c.count, 0);
   const byStep = STEP_ORDER.map((step) => {
     const mine = counted.filter((c) => c.step === step);
     return {
@@ -276,5 +299,5 @@ export function storageCostPerCommand(s: StorageCallSnapshot, commands: number):
       operations: mine.map((c) => ({ operation: c.operation, perCommand: per(c.count) })),
     };
   }).filter((s) => s.operations.length);
-  return { commands, perCommand: per(counted.reduce((sum, c) => sum + c.count, 0)), emptyPolls, byStep };
+  return { commands, perCommand: per(counted.reduce((sum, c) => sum + c.count, 0)), emptyPolls, hostCalls, byStep };
 }

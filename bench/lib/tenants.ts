@@ -60,7 +60,7 @@ export interface TenantsRun {
   cpuMsPerCommand: { hosts: number; azurite: number; sandbox: number };
   peakRssMb: number[];
   storage: StorageCostPerCommand;
-  /** Storage calls in the quiet window other than empty queue polls, by step and operation. */
+  /** Storage calls in the quiet window other than empty queue polls and the host's timer locks, by step and operation. */
   idle: { seconds: number; calls: Array<{ step: string; operation: string; count: number }>; pendingAtStart: number };
   tokenRequests: number;
   keyVaultReads: number;
@@ -125,8 +125,8 @@ async function runSize(
     );
     const client = new GatewayClient(hosts, bench.callerToken);
     // Warm-up on a healthy tenant: tables, queues and containers exist before the clock starts.
-    const warm = await client.submit(0, benchTenantId(2), `warm-${label}`);
-    if (!warm.id) throw new Error(`tenants ${label}: warm-up answered ${warm.status}`);
+    const warm = await client.submit(0, benchTenantId(2), `warm-${label.replace(' ', '-')}`);
+    if (!warm.id) throw new Error(`tenants ${label}: warm-up answered ${warm.status} ${warm.detail ?? ''}`);
     await client.waitFor(warm.id, Date.now() + 60_000);
     proxy.reset();
     log(`  tenants ${label}: ${o.hosts} hosts up, warm`);
@@ -150,7 +150,7 @@ async function runSize(
           if (due > 0) await sleep(due);
           const tenant = i % size;
           const r = await client
-            .submit(i, benchTenantId(tenant), `t-${label}-${i}`)
+            .submit(i, benchTenantId(tenant), `t-${label.replace(' ', '-')}-${i}`)
             .catch(() => ({ ms: 0, id: undefined, status: 0 }));
           if (r.id) accepted.set(r.id, { kind: kindOf(tenant), acceptMs: r.ms, submittedAt: Date.now() });
         }
@@ -193,7 +193,7 @@ async function runSize(
     await sleep(o.idleSeconds * 1000);
     const idleCalls = proxy
       .snapshot()
-      .calls.filter((c) => !c.operation.includes('(empty)'))
+      .calls.filter((c) => !c.operation.includes('(empty)') && c.step !== 'host')
       .map((c) => ({ step: c.step, operation: c.operation, count: c.count }));
     // Final states of the throttled and misconfigured tenants' commands (after the quiet window).
     for await (const e of table.listEntities<Record<string, unknown>>({

@@ -11,7 +11,7 @@ import { GatewayError, type FieldError } from '../core/errors';
 import type { CmdletCall, OperationDefinition } from '../operations/catalog';
 import type { Logger } from '../observability/logger';
 import { activeTraceparent, annotateActiveSpan, ATTR } from '../observability/telemetry';
-import type { AuditLog } from './audit';
+import type { AuditLog, AuditRecord } from './audit';
 import { laneOf, type CommandLanes } from './lanes';
 import { canonicalParameters } from './parameters';
 import { ParameterSealer } from './sealed-parameters';
@@ -254,7 +254,34 @@ export class CommandService {
   async submit(
     caller: Caller,
     request: CommandRequest,
-    options: { correlationId?: string; policyRule?: string; traceParent?: string } = {},
+    options: { correlationId?: string; policyRule?: string; traceParent?: string; policyAudit?: AuditRecord } = {},
+  ): Promise<SubmitOutcome> {
+    // The policy decision's entry is written with the command's first own entry (one round trip);
+    // a submission that ends before that (refused, failed, or an earlier command returned) writes it alone.
+    const pending = options.policyAudit ? { record: options.policyAudit, written: false } : undefined;
+    let outcome: SubmitOutcome;
+    try {
+      outcome = await this.accept(caller, request, options, pending);
+    } catch (error) {
+      if (pending && !pending.written) await this.o.audit.append(pending.record).catch(() => undefined);
+      throw error;
+    }
+    if (pending && !pending.written) await this.o.audit.append(pending.record);
+    return outcome;
+  }
+
+  /** Appends `record`, with the pending policy entry in the same round trip if it is not written yet. */
+  private async auditWith(pending: { record: AuditRecord; written: boolean } | undefined, record: AuditRecord) {
+    if (!pending || pending.written) return this.o.audit.append(record);
+    await this.o.audit.appendAll([pending.record, record]);
+    pending.written = true;
+  }
+
+  private async accept(
+    caller: Caller,
+    request: CommandRequest,
+    options: { correlationId?: string; policyRule?: string; traceParent?: string },
+    pending: { record: AuditRecord; written: boolean } | undefined,
   ): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
     if (!tenant)
@@ -292,7 +319,7 @@ export class CommandService {
             },
             'idempotency key matched an earlier command',
           );
-          await this.o.audit.append({
+          await this.auditWith(pending, {
             event: 'duplicate',
             tenantId: tenant.tenantId,
             commandId: existing.id,
@@ -350,7 +377,7 @@ export class CommandService {
     }
     // Its place in its object's lane (acceptance order), before anything is answered.
     await this.joinLane(stored);
-    await this.o.audit.append({
+    await this.auditWith(pending, {
       event: 'accepted',
       tenantId: tenant.tenantId,
       commandId: id,

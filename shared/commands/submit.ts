@@ -57,12 +57,11 @@ export function createSubmitCommand(options: SubmitCommandOptions): SubmitComman
     const target: PolicyTarget = operation
       ? { kind: 'operation', name: operation.name }
       : { kind: 'cmdlet', name: parsed.cmdlet };
-    const decision = await policy.authorize({
-      caller,
-      tenant,
-      target,
-      parameters: operation ? (parsed.input ?? {}) : parsed.parameters,
-    });
-    return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule });
+    // The allowed decision's audit entry goes with the command's own (one round trip, service.ts).
+    const decision = await policy.authorize(
+      { caller, tenant, target, parameters: operation ? (parsed.input ?? {}) : parsed.parameters },
+      { deferAllowedAudit: true },
+    );
+    return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule, policyAudit: decision.audit });
   };
 }

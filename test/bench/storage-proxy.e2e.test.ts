@@ -91,3 +91,23 @@ it('forwards the command pipeline’s calls and counts each under its step', asy
   // Nothing went unclassified.
   expect(calls.filter((c) => c.step === 'other')).toEqual([]);
 }, 60_000);
+
+it('writes audit entries of one tenant and day in a single round trip (AuditLog.appendAll), both readable', async () => {
+  const cs = proxy.connectionString;
+  const audit = new AuditLog(TableClient.fromConnectionString(cs, 'audit', { allowInsecureConnection: true }));
+  await audit.init();
+  proxy.reset();
+  const tenantId = randomUUID();
+  const commandId = randomUUID();
+  const at = new Date().toISOString();
+  await audit.appendAll([
+    { event: 'policy', tenantId, outcome: 'allow', rule: 'r', at },
+    { event: 'accepted', tenantId, commandId, parameters: { Password: 'hunter2' }, cmdlet: 'Set-Mailbox', at },
+  ]);
+  const calls = proxy.snapshot().calls.filter((c) => c.step !== 'setup');
+  expect(calls).toEqual([{ step: 'audit', operation: 'table batch', count: 1 }]);
+  const day = await audit.forTenantDay(tenantId, at.slice(0, 10));
+  expect(day.map((e) => e.event).sort()).toEqual(['accepted', 'policy']);
+  // The batch path masks secret parameters like append does.
+  expect(JSON.stringify(day.find((e) => e.event === 'accepted')?.parameters)).not.toContain('hunter2');
+}, 60_000);

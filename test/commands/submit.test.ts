@@ -40,7 +40,17 @@ function setup() {
     claimIdempotencyKey: async () => ({ created: true }),
   } as unknown as CommandStore;
   const queue = { enqueue: async (m: unknown) => void enqueued.push(m) } as unknown as CommandQueue;
-  const audit = { append: async (e: Record<string, unknown>) => void audited.push(e) } as unknown as AuditLog;
+  const auditCalls: string[][] = [];
+  const audit = {
+    append: async (e: Record<string, unknown>) => {
+      auditCalls.push([String(e.event)]);
+      audited.push(e);
+    },
+    appendAll: async (es: Array<Record<string, unknown>>) => {
+      auditCalls.push(es.map((e) => String(e.event)));
+      audited.push(...es);
+    },
+  } as unknown as AuditLog;
   const tenants = {
     get: (id: string) => (id === TENANT.tenantId || id === TENANT.domain ? TENANT : undefined),
     list: () => [TENANT],
@@ -51,7 +61,7 @@ function setup() {
     audit,
     logger: silentLogger,
   });
-  return { submit: createSubmitCommand({ commands, tenants, policy }), created, enqueued, audited };
+  return { submit: createSubmitCommand({ commands, tenants, policy }), created, enqueued, audited, auditCalls, store };
 }
 
 const codeOf = (promise: Promise<unknown>) =>
@@ -61,6 +71,28 @@ const codeOf = (promise: Promise<unknown>) =>
   );
 
 describe('submitCommand', () => {
+  it('writes the policy decision with the "accepted" entry in one audit call (one storage round trip)', async () => {
+    const { submit, auditCalls } = setup();
+    await submit(systemCaller('rules:x'), {
+      body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' } },
+    });
+    expect(auditCalls).toEqual([['policy', 'accepted']]);
+  });
+
+  it('still records the allowed decision when accepting fails after the policy', async () => {
+    const { submit, auditCalls, store, created } = setup();
+    (store as unknown as { create: () => Promise<never> }).create = async () => {
+      throw new Error('storage unavailable');
+    };
+    await expect(
+      submit(systemCaller('rules:x'), {
+        body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' } },
+      }),
+    ).rejects.toThrow('storage unavailable');
+    expect(created).toHaveLength(0);
+    expect(auditCalls).toEqual([['policy']]);
+  });
+
   it('accepts a raw cmdlet the policy allows, naming the rule on the command', async () => {
     const { submit, created, enqueued, audited } = setup();
     const { command, created: isNew } = await submit(systemCaller('rules:x'), {
