@@ -102,7 +102,7 @@ export async function runBench(o: BenchOptions, log: (line: string) => void = ()
           latencyMs: o.latencyMs,
           cap: o.cap,
           clientConcurrency: o.clientConcurrency,
-          idleSeconds: 5,
+          idleSeconds: 6,
           timeoutSeconds: 90,
           throttle: THROTTLE,
         },

@@ -67,7 +67,7 @@ export function tenantsTable(r: BenchReport): string {
   const t = r.tenants;
   if (!t) return '';
   const rows = [
-    '| tenants | healthy: succeeded / commands | healthy throughput (offered) | delivered | healthy end-to-end p50 / p99 | accept p50 / p99 | throttled: ok / failed / unfinished (429s) | misconfigured: failed / unfinished | host CPU ms / command | Azurite + sandbox CPU ms / command | peak RSS per host (MB) | storage calls / command | idle storage calls (besides queue polls) | tokens / KV reads |',
+    '| tenants | healthy: succeeded / commands | healthy throughput (offered) | delivered | healthy end-to-end p50 / p99 | accept p50 / p99 | throttled: ok / failed / unfinished (429s) | misconfigured: failed / unfinished | host CPU ms / command (first command of a tenant) | Azurite + sandbox CPU ms / command | peak RSS per host (MB) | storage calls / command | idle storage calls (besides queue polls) | tokens / KV reads |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
   ];
   for (const run of t.runs) {
@@ -78,7 +78,7 @@ export function tenantsTable(r: BenchReport): string {
       ? run.idle.calls.map((c) => `${c.step}: ${c.operation} ×${c.count}`).join(', ')
       : 'none';
     rows.push(
-      `| ${run.label} | ${h.succeeded} / ${h.commands} | ${h.throughputPerSecond}/s (${h.offeredPerSecond}/s) | ${pct(h.delivered)} | ${h.endToEndMs.p50} / ${h.endToEndMs.p99} ms | ${h.acceptMs.p50} / ${h.acceptMs.p99} ms | ${th ? `${th.succeeded} / ${th.failed} / ${th.unfinished} (${th.answers429})` : '–'} | ${mis ? `${mis.failed} / ${mis.unfinished}` : '–'} | ${run.cpuMsPerCommand.hosts} | ${run.cpuMsPerCommand.azurite} + ${run.cpuMsPerCommand.sandbox} | ${run.peakRssMb.join(', ')} | ${run.storage.perCommand} | ${idle}${run.idle.pendingAtStart ? ` (${run.idle.pendingAtStart} commands still open)` : ''} in ${run.idle.seconds} s | ${run.tokenRequests} / ${run.keyVaultReads} |`,
+      `| ${run.label} | ${h.succeeded} / ${h.commands} | ${h.throughputPerSecond}/s (${h.offeredPerSecond}/s) | ${pct(h.delivered)} | ${h.endToEndMs.p50} / ${h.endToEndMs.p99} ms | ${h.acceptMs.p50} / ${h.acceptMs.p99} ms | ${th ? `${th.succeeded} / ${th.failed} / ${th.unfinished} (${th.answers429})` : '–'} | ${mis ? `${mis.failed} / ${mis.unfinished}` : '–'} | ${run.cpuMsPerCommand.hosts} (${run.firstCommandHostCpuMs ?? '–'}) | ${run.cpuMsPerCommand.azurite} + ${run.cpuMsPerCommand.sandbox} | ${run.peakRssMb.join(', ')} | ${run.storage.perCommand} | ${idle}${run.idle.pendingAtStart ? ` (${run.idle.pendingAtStart} commands still open)` : ''} in ${run.idle.seconds} s | ${run.tokenRequests} / ${run.keyVaultReads} |`,
     );
   }
   return `${t.title}.\n\n${rows.join('\n')}`;
@@ -184,6 +184,7 @@ function findings(r: BenchReport): string {
         `- **A throttled tenant next to a healthy one:** ${throttled.name} got ${throttled.exchange.faults + throttled.exchange.throttled} answers 429 and its commands ${throttled.deferrals} deferrals, all ${throttled.succeeded} of ${throttled.commands} succeeded in the end; ${healthy.name} ran at ${r.healthyTenantVsAlone}× its throughput alone (batch-off: same hosts and latency) while sharing the hosts, the cores and the storage account with it.`,
       );
   }
+  lines.push(...efficiencyFindings(r));
   const cpc = r.baselines.find((b) => b.name === 'connect-per-command');
   const serial = r.baselines.find((b) => b.name === 'serial');
   if (cpc && serial)
@@ -191,6 +192,45 @@ function findings(r: BenchReport): string {
       `- **Connect-per-command** costs ${cpc.cpuMsPerCommand.benchDriver} ms of client CPU per command (certificate parse, token signing, TLS) against ${serial.cpuMsPerCommand.benchDriver} ms with a reused session, and ${cpc.tokenRequests} token requests and ${cpc.keyVaultReads} Key Vault reads for ${cpc.commands} commands. ${r.settings.BENCH_TOKEN_LATENCY_MS === undefined ? "The sandbox's Entra ID and Key Vault answered within milliseconds in this run, so this baseline paid less per connection than against the real services." : `Each of its commands waits for Entra ID (${r.settings.BENCH_TOKEN_LATENCY_MS} ms) and Key Vault (${r.settings.BENCH_KEYVAULT_LATENCY_MS} ms) besides Exchange (${cpc.latencyMs} ms): p50 ${cpc.commandMs.p50} ms per command.`}`,
     );
   return lines.join('\n');
+}
+
+/** Issue 21's measurements in words: storage calls by step, half-load tail, many tenants, cold start. */
+export function efficiencyFindings(r: BenchReport): string[] {
+  const lines: string[] = [];
+  const cost = r.scenarios.find((s) => s.name === 'cost');
+  const batch = r.scenarios.find((s) => s.name === 'cost-batch');
+  if (cost?.storage) {
+    const steps = cost.storage.byStep.map((b) => `${b.step} ${b.perCommand}`).join(', ');
+    lines.push(
+      `- **Storage calls per command:** ${cost.storage.perCommand} for a single command (${steps})${batch?.storage ? `, ${batch.storage.perCommand} with $batch (EXO_BATCH_MAX=10)` : ''}; host CPU ${cost.cpuMsPerCommand.hosts} ms per command${batch ? ` (${batch.cpuMsPerCommand.hosts} ms with $batch)` : ''}. The submit path alone writes the idempotency key, the command row, the policy + "accepted" audit entries and the queue message.`,
+    );
+  }
+  const half = r.scenarios.find((s) => s.name === 'half-load');
+  if (half) {
+    const t = half.tenants[0]!;
+    lines.push(
+      `- **At half load** (arrivals ${half.submitPerSecond}/s accepted, target ${Math.round((half.cap / (half.latencyMs / 1000)) * 50) / 100}/s): accept p50 / p99 ${t.acceptMs.p50} / ${t.acceptMs.p99} ms, overhead p50 / p99 ${t.overheadMs.p50} / ${t.overheadMs.p99} ms, host CPU ${half.cpuMsPerCommand.hosts} ms per command.`,
+    );
+  }
+  const tenants = r.tenants;
+  if (tenants && tenants.runs.length > 1) {
+    const mixed = tenants.runs.filter((x) => x.healthyTenants < x.tenants).sort((a, b) => a.tenants - b.tenants);
+    const first = mixed[0];
+    const last = mixed[mixed.length - 1];
+    const idleSlot = tenants.runs.reduce(
+      (sum, x) => sum + x.idle.calls.filter((c) => c.step === 'slot').reduce((m, c) => m + c.count, 0),
+      0,
+    );
+    if (first && last)
+      lines.push(
+        `- **Many tenants:** from ${first.tenants} to ${last.tenants} tenants host CPU per command went ${first.cpuMsPerCommand.hosts} → ${last.cpuMsPerCommand.hosts} ms and peak RSS per host ${Math.max(...first.peakRssMb)} → ${Math.max(...last.peakRssMb)} MB; healthy tenants delivered ${tenants.healthyVsAlone.map((h) => `${h.ratio ?? '–'}× (${h.tenants})`).join(', ')} of the all-healthy run. While every tenant was idle the hosts made ${idleSlot} tenant-slot calls (slot leases are let go ${'`idleHoldMs`'} after the last command; token providers and credential sources keep no timers).`,
+      );
+  }
+  if (r.coldStart)
+    lines.push(
+      `- **Cold start:** process start to first 202 ${r.coldStart.p50Ms} ms median, ${r.coldStart.maxMs} ms slowest (${r.coldStart.runs * 2} starts).`,
+    );
+  return lines;
 }
 
 export function renderMarkdown(r: BenchReport): string {

@@ -166,13 +166,21 @@ export function createAppServices(
   );
 
   const sources = new Map<string, KeyVaultCredentialSource>();
+  // One Key Vault client per vault, not per tenant: hundreds of tenants whose credentials are in one
+  // vault share its HTTP pipeline and connections (the client holds no per-secret state).
+  const secretClients = new Map<string, SecretClient>();
+  const secretClientFor = (vaultUrl: string) => {
+    let client = secretClients.get(vaultUrl);
+    if (!client) secretClients.set(vaultUrl, (client = new SecretClient(vaultUrl, credential())));
+    return client;
+  };
   const sourceFor = (tenant: TenantConfig) => {
     let source = sources.get(tenant.tenantId);
     if (!source) {
       const ref = 'certificate' in tenant.credential ? tenant.credential.certificate : tenant.credential.clientSecret;
       source = new KeyVaultCredentialSource({
         credential: tenant.credential,
-        secretClient: new SecretClient(ref.vaultUrl, credential()),
+        secretClient: secretClientFor(ref.vaultUrl),
         refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000,
         logger,
         ...overrides.credentials,
