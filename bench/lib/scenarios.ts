@@ -13,6 +13,8 @@ export const THROTTLE = { rate: 0.5, retryAfterSeconds: 2 };
 export const HALF_LOAD = 0.5;
 /** Submissions per second of the storage-cost scenarios: a steady load well within the cores' reach. */
 export const COST_ARRIVAL_PER_SECOND = 30;
+/** Scenarios paced below capacity on purpose: their utilization is their arrival rate, not what the gateway can do. */
+export const PACED_BELOW_CAPACITY = ['half-load', 'cost', 'cost-batch'];
 
 /**
  * Open-loop arrivals at `arrivalFactor` × the best the scenario can do (every tenant's cap ÷
