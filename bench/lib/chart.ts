@@ -3,6 +3,7 @@
  * goal line) and throughput of the gateway next to the two baselines.
  */
 import type { BenchReport } from './bench';
+import { PACED_BELOW_CAPACITY } from './scenarios';
 
 interface Bar {
   label: string;
@@ -70,7 +71,8 @@ export function renderChart(report: BenchReport): string {
   const labelWidth = 330;
   const pct = (v: number) => `${Math.round(v * 100)} %`;
   const util: Bar[] = [];
-  for (const s of report.scenarios) {
+  // Utilization bars compare capacity; scenarios paced below it on purpose would only show their arrival rate.
+  for (const s of report.scenarios.filter((x) => !PACED_BELOW_CAPACITY.includes(x.name))) {
     for (const t of s.tenants) {
       const label =
         s.tenants.length > 1

@@ -55,6 +55,8 @@ export async function startBenchCloud(options: {
   latencyMs: number;
   tokenLatencyMs: number;
   keyVaultLatencyMs: number;
+  /** Extra sandbox tenants for the `tenants` scenario (many-tenants.ts); 0 = the two seeded ones only. */
+  extraTenants?: number;
 }): Promise<BenchCloud> {
   const dir = mkdtempSync(join(tmpdir(), 'exo-bench-'));
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'sandbox-process.ts')], {
@@ -65,6 +67,7 @@ export async function startBenchCloud(options: {
       BENCH_LATENCY_MS: String(options.latencyMs),
       BENCH_TOKEN_LATENCY_MS: String(options.tokenLatencyMs),
       BENCH_KEYVAULT_LATENCY_MS: String(options.keyVaultLatencyMs),
+      BENCH_EXTRA_TENANTS: String(options.extraTenants ?? 0),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -18,6 +18,8 @@ import {
   type BenchCloud,
 } from './environment';
 import { round, summarize, type Summary } from './percentiles';
+import { storageCostPerCommand, type StorageCostPerCommand } from './storage-classify';
+import { startStorageProxy, type StorageProxy } from './storage-proxy';
 
 export interface TenantLoad {
   tenantId: string;
@@ -46,6 +48,11 @@ export interface GatewayScenario {
    */
   arrivalPerSecond: number;
   timeoutSeconds: number;
+  /**
+   * Count the host processes' storage round trips through a proxy in front of Azurite
+   * (storage-proxy.ts). Off by default: the proxy adds a hop to every storage call.
+   */
+  countStorage?: boolean;
 }
 
 export interface TenantResult {
@@ -106,6 +113,8 @@ export interface ScenarioResult {
   /** Managed-identity token requests for Key Vault (all host processes together). */
   keyVaultTokenRequests: number;
   peakRssMb: { hosts: number[]; azurite?: number };
+  /** Storage round trips per command by step (scenarios with countStorage), from after the warm-up to the end. */
+  storage?: StorageCostPerCommand;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -118,21 +127,30 @@ interface Timings {
   exchangeMs: number;
 }
 
-class GatewayClient {
+export class GatewayClient {
   constructor(
     private readonly hosts: HostProcess[],
     private readonly token: string,
   ) {}
 
-  async submit(host: number, tenantId: string, key: string): Promise<{ ms: number; id?: string; status: number }> {
+  async submit(
+    host: number,
+    tenantId: string,
+    key: string,
+  ): Promise<{ ms: number; id?: string; status: number; detail?: string }> {
     const started = performance.now();
     const res = await fetch(`${this.hosts[host % this.hosts.length]!.url}/api/commands`, {
       method: 'POST',
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ tenant: tenantId, cmdlet: 'Get-AcceptedDomain', parameters: {}, idempotencyKey: key }),
     });
-    const body = (await res.json().catch(() => ({}))) as { id?: string };
-    return { ms: performance.now() - started, id: res.status === 202 ? body.id : undefined, status: res.status };
+    const body = (await res.json().catch(() => ({}))) as { id?: string; detail?: string; errors?: unknown };
+    return {
+      ms: performance.now() - started,
+      id: res.status === 202 ? body.id : undefined,
+      status: res.status,
+      ...(res.status === 202 ? {} : { detail: `${body.detail ?? ''} ${JSON.stringify(body.errors ?? '')}` }),
+    };
   }
 
   async status(id: string): Promise<string | undefined> {
@@ -181,10 +199,19 @@ export async function runGatewayScenario(
   });
   const azurite = await startAzurite();
   let hosts: HostProcess[] = [];
+  let proxy: StorageProxy | undefined;
   try {
+    if (s.countStorage) proxy = await startStorageProxy(azurite);
     // Counters start before the hosts do: a host may read its certificates while starting up.
     await bench.resetStats();
-    hosts = await startHosts(s.hosts, hostEnv(bench, azurite, s.hostSettings));
+    hosts = await startHosts(
+      s.hosts,
+      hostEnv(
+        bench,
+        azurite,
+        proxy ? { AzureWebJobsStorage: proxy.connectionString, ...s.hostSettings } : s.hostSettings,
+      ),
+    );
     const client = new GatewayClient(hosts, bench.callerToken);
 
     // Warm-up: one command per tenant, so the tables and queues exist before the clock starts.
@@ -195,6 +222,7 @@ export async function runGatewayScenario(
     await Promise.all(warm.map((w) => client.waitFor(w.id!, warmDeadline)));
     const warmIds = new Set(warm.map((w) => w.id!));
     log(`  ${s.name}: ${s.hosts} host(s) up, warm`);
+    proxy?.reset();
 
     const order = interleave(s.tenants);
     const accepted = new Map<string, { tenantId: string; acceptMs: number }>();
@@ -240,9 +268,12 @@ export async function runGatewayScenario(
     });
     const rows = new Map<string, Record<string, unknown>>();
     const pending = new Set(lastId.values());
+    // With storage counted, the bench reads Azurite directly: its own status polls would count as the hosts'.
+    const statusOf = (id: string) =>
+      proxy ? table.getEntity<{ status?: string }>(id, 'command').then((e) => e.status) : client.status(id);
     while (pending.size && Date.now() < deadline) {
       for (const id of [...pending]) {
-        const status = await client.status(id).catch(() => undefined);
+        const status = await statusOf(id).catch(() => undefined);
         if (status && TERMINAL.has(status)) pending.delete(id);
       }
       if (pending.size) await sleep(250);
@@ -259,6 +290,7 @@ export async function runGatewayScenario(
       await sleep(1000);
     }
     const durationSeconds = (performance.now() - started) / 1000;
+    const storageCalls = proxy?.snapshot();
     const cpuAfter = cpu();
     const perCommand = (k: keyof typeof cpuBefore) => round((cpuAfter[k] - cpuBefore[k]) / Math.max(1, accepted.size));
     const cpuMsPerCommand = {
@@ -338,9 +370,11 @@ export async function runGatewayScenario(
       cpuMsPerCommand,
       keyVaultTokenRequests: keyVaultTokenRequests(stats.tokenRequests.byKey),
       peakRssMb: rss,
+      ...(storageCalls ? { storage: storageCostPerCommand(storageCalls, accepted.size) } : {}),
     };
   } finally {
     await stopHosts(hosts);
+    await proxy?.stop();
     await azurite.stop();
     await bench.configureExchange({ tenants: {} }).catch(() => undefined);
     log(`  ${s.name}: stopped`);

@@ -27,6 +27,10 @@ export interface BenchOptions {
   arrivalFactor: number;
   /** Per-scenario time limit (BENCH_TIMEOUT_SECONDS); unfinished commands are reported, not waited for. */
   timeoutSeconds: number;
+  /** Tenant counts of the `tenants` scenario (BENCH_TENANT_SIZES, comma-separated; default 10,50,200). */
+  tenantSizes: number[];
+  /** Commands per tenant count in the `tenants` scenario (BENCH_TENANT_COMMANDS). */
+  tenantCommands: number;
   /** Where latest.json/.md/.svg go (BENCH_OUT, default docs/bench). */
   outDir: string;
   /** Only these scenarios (BENCH_SCENARIOS, comma-separated names); default all. */
@@ -58,6 +62,14 @@ function factor(env: Record<string, string | undefined>, name: string, fallback:
   return value;
 }
 
+function tenantSizes(raw: string | undefined): number[] {
+  if (raw === undefined || raw === '') return [10, 50, 200];
+  const sizes = raw.split(',').map((v) => Number(v.trim()));
+  if (!sizes.length || sizes.some((v) => !Number.isInteger(v) || v < 3 || v > 1000))
+    throw new RangeError(`BENCH_TENANT_SIZES=${raw}: must be whole numbers from 3 to 1000, comma-separated`);
+  return sizes;
+}
+
 export function benchOptionsFromEnv(env: Record<string, string | undefined>, repoRoot: string): BenchOptions {
   const quickRaw = env.BENCH_QUICK ?? '';
   if (!['', '0', '1', 'true', 'false'].includes(quickRaw))
@@ -76,6 +88,8 @@ export function benchOptionsFromEnv(env: Record<string, string | undefined>, rep
     clientConcurrency: int(env, 'BENCH_CLIENT_CONCURRENCY', 20, 1, 500),
     arrivalFactor: factor(env, 'BENCH_ARRIVAL_FACTOR', 1.5),
     timeoutSeconds: int(env, 'BENCH_TIMEOUT_SECONDS', 300, 5, 3600),
+    tenantSizes: tenantSizes(env.BENCH_TENANT_SIZES),
+    tenantCommands: int(env, 'BENCH_TENANT_COMMANDS', quick ? 100 : 300, 10, 100_000),
     outDir: env.BENCH_OUT || join(repoRoot, 'docs', 'bench'),
     only: env.BENCH_SCENARIOS
       ? env.BENCH_SCENARIOS.split(',')

@@ -15,6 +15,9 @@ export const DEFINITIONS = `- **Accept latency**: time for \`POST /api/commands\
 - **Entra ID and Key Vault service time** (\`BENCH_TOKEN_LATENCY_MS\`, \`BENCH_KEYVAULT_LATENCY_MS\`): the sandbox's token endpoint (v1 and v2) waits this long before answering every token request, and Key Vault before answering every authenticated read, in every scenario and baseline — the emulators alone answer in about a millisecond, the real services do not. The gateway pays them once per host process (its token and certificate caches); the connect-per-command baseline on every command. The defaults are assumptions, not measurements: 150 ms for a client-credentials token request (the order of 100–300 ms usually seen against login.microsoftonline.com; no published figure found) and 50 ms for a GetSecret (public reports range from about 23 ms in-region, Azure/azure-sdk-for-net#46370, to about 110 ms per secret from a developer machine, dotnet/extensions#944). The managed identity endpoint stays instant: App Service's endpoint caches tokens on the host, and MSAL caches them in the process.
 - **Peak RSS**: \`VmHWM\` of each host process at the end of the scenario.
 - **Submit rate**: commands accepted per second by the load generator. When it is below cap ÷ latency, arrivals (the HTTP side on the same cores), not the worker, limit the scenario's throughput.
+- **Storage calls per command** (\`cost\`, \`cost-batch\`, \`tenants\`): the host processes reach Azurite through a counting proxy (bench/lib/storage-proxy.ts) that classifies every request by service, operation (method, path, \`comp=lease\` and the lease action…) and the command step it belongs to (submit, claim, lane, slot, outcome, defer, audit, message); a command row's second "running" write is a claim renewal. Counted from after the warm-up to the end, divided by the commands; empty queue polls, the host's timer locks and resource creation are shown apart (they depend on time). The proxy runs in the bench driver, so those scenarios' latencies carry one extra local hop per storage call.
+- **Half load** (\`half-load\`): arrivals at 50 % of cap ÷ latency, for the tail latency a realistic (not saturated) load sees. **Cold start** (\`cold-start\`): spawning a host process to its first 202, three times on a fresh Azurite and three times once the storage resources exist.
+- **Tenants** (\`tenants\`): sandbox tenants of their own (app registration, client secret in one shared vault); the same total arrival rate at every tenant count, round robin; tenant 0 throttled by the sandbox, tenant 1 misconfigured (its registry entry names a missing vault secret). Every tenant gets one command before the measured window (its token, Key Vault read and slot blobs: shown as "first command"). "Delivered" = healthy throughput ÷ healthy submission rate; the goal compares it with the all-healthy run. The quiet window after each size counts storage calls while every tenant is idle.
 - **CPU ms / command**: user + system CPU time of the host processes, Azurite, the sandbox process and the bench driver from the first submission to the end, divided by the commands. On a machine with C cores, throughput cannot exceed C × 1000 ÷ that total, whatever the gateway's concurrency control does; it is also much less sensitive to other load on the machine than the wall-clock numbers.`;
 
 function scenarioTable(r: BenchReport): string {
@@ -30,6 +33,65 @@ function scenarioTable(r: BenchReport): string {
     }
   }
   return rows.join('\n');
+}
+
+/** Storage round trips per command by step, one column per scenario that counted them (cost, cost-batch). */
+export function storageTable(r: BenchReport): string {
+  const counted = r.scenarios.filter((s) => s.storage);
+  if (!counted.length) return '';
+  const steps = [...new Set(counted.flatMap((s) => s.storage!.byStep.map((b) => b.step)))];
+  const rows = [
+    `| step | ${counted.map((s) => s.name).join(' | ')} | calls (${counted.map((s) => s.name).join(' / ')}) |`,
+    `| --- | ${counted.map(() => '---:').join(' | ')} | --- |`,
+  ];
+  for (const step of steps) {
+    const of = (s: (typeof counted)[number]) => s.storage!.byStep.find((b) => b.step === step);
+    const ops = counted
+      .map(
+        (s) =>
+          of(s)
+            ?.operations.map((o) => `${o.operation} ${o.perCommand}`)
+            .join(', ') || '–',
+      )
+      .join(' / ');
+    rows.push(`| ${step} | ${counted.map((s) => n(of(s)?.perCommand)).join(' | ')} | ${ops} |`);
+  }
+  rows.push(`| **total per command** | ${counted.map((s) => `**${s.storage!.perCommand}**`).join(' | ')} | |`);
+  rows.push(
+    `| host CPU per command (ms) | ${counted.map((s) => s.cpuMsPerCommand.hosts).join(' | ')} | all host processes ÷ commands |`,
+  );
+  rows.push(
+    `| empty queue polls / host timer-lock calls in the run (not per command) | ${counted.map((s) => `${s.storage!.emptyPolls} / ${s.storage!.hostCalls ?? 0}`).join(' | ')} | |`,
+  );
+  return rows.join('\n');
+}
+
+/** The tenants scenario: one row per tenant count (the first is every tenant healthy). */
+export function tenantsTable(r: BenchReport): string {
+  const t = r.tenants;
+  if (!t) return '';
+  const rows = [
+    '| tenants | healthy: succeeded / commands | healthy throughput (offered) | delivered | healthy end-to-end p50 / p99 | accept p50 / p99 | throttled: ok / failed / unfinished (429s) | misconfigured: failed / unfinished | host CPU ms / command (first command of a tenant) | Azurite + sandbox CPU ms / command | peak RSS per host (MB) | storage calls / command | idle storage calls (besides queue polls) | tokens / KV reads |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |',
+  ];
+  for (const run of t.runs) {
+    const h = run.healthy;
+    const th = run.throttled;
+    const mis = run.misconfigured;
+    const idle = run.idle.calls.length
+      ? run.idle.calls.map((c) => `${c.step}: ${c.operation} ×${c.count}`).join(', ')
+      : 'none';
+    rows.push(
+      `| ${run.label} | ${h.succeeded} / ${h.commands} | ${h.throughputPerSecond}/s (${h.offeredPerSecond}/s) | ${pct(h.delivered)} | ${h.endToEndMs.p50} / ${h.endToEndMs.p99} ms | ${h.acceptMs.p50} / ${h.acceptMs.p99} ms | ${th ? `${th.succeeded} / ${th.failed} / ${th.unfinished} (${th.answers429})` : '–'} | ${mis ? `${mis.failed} / ${mis.unfinished}` : '–'} | ${run.cpuMsPerCommand.hosts} (${run.firstCommandHostCpuMs ?? '–'}) | ${run.cpuMsPerCommand.azurite} + ${run.cpuMsPerCommand.sandbox} | ${run.peakRssMb.join(', ')} | ${run.storage.perCommand} | ${idle}${run.idle.pendingAtStart ? ` (${run.idle.pendingAtStart} commands still open)` : ''} in ${run.idle.seconds} s | ${run.tokenRequests} / ${run.keyVaultReads} |`,
+    );
+  }
+  return `${t.title}.\n\n${rows.join('\n')}`;
+}
+
+export function coldStartLine(r: BenchReport): string {
+  const c = r.coldStart;
+  if (!c) return '';
+  return `Process start to first 202 (${c.runs} runs, each on a fresh Azurite, then a second host once the tables and queues exist): ${c.firstAcceptMs.join(', ')} ms fresh, ${c.warmStorageFirstAcceptMs.join(', ')} ms with storage ready; "listening" after ${c.listeningMs.join(', ')} ms. The host runs TypeScript through tsx (sandbox/functions-host), which compiles on load: a deployed build of compiled JavaScript starts without that.`;
 }
 
 function baselineTable(r: BenchReport): string {
@@ -126,6 +188,7 @@ function findings(r: BenchReport): string {
         `- **A throttled tenant next to a healthy one:** ${throttled.name} got ${throttled.exchange.faults + throttled.exchange.throttled} answers 429 and its commands ${throttled.deferrals} deferrals, all ${throttled.succeeded} of ${throttled.commands} succeeded in the end; ${healthy.name} ran at ${r.healthyTenantVsAlone}× its throughput alone (batch-off: same hosts and latency) while sharing the hosts, the cores and the storage account with it.`,
       );
   }
+  lines.push(...efficiencyFindings(r));
   const cpc = r.baselines.find((b) => b.name === 'connect-per-command');
   const serial = r.baselines.find((b) => b.name === 'serial');
   if (cpc && serial)
@@ -133,6 +196,45 @@ function findings(r: BenchReport): string {
       `- **Connect-per-command** costs ${cpc.cpuMsPerCommand.benchDriver} ms of client CPU per command (certificate parse, token signing, TLS) against ${serial.cpuMsPerCommand.benchDriver} ms with a reused session, and ${cpc.tokenRequests} token requests and ${cpc.keyVaultReads} Key Vault reads for ${cpc.commands} commands. ${r.settings.BENCH_TOKEN_LATENCY_MS === undefined ? "The sandbox's Entra ID and Key Vault answered within milliseconds in this run, so this baseline paid less per connection than against the real services." : `Each of its commands waits for Entra ID (${r.settings.BENCH_TOKEN_LATENCY_MS} ms) and Key Vault (${r.settings.BENCH_KEYVAULT_LATENCY_MS} ms) besides Exchange (${cpc.latencyMs} ms): p50 ${cpc.commandMs.p50} ms per command.`}`,
     );
   return lines.join('\n');
+}
+
+/** Issue 21's measurements in words: storage calls by step, half-load tail, many tenants, cold start. */
+export function efficiencyFindings(r: BenchReport): string[] {
+  const lines: string[] = [];
+  const cost = r.scenarios.find((s) => s.name === 'cost');
+  const batch = r.scenarios.find((s) => s.name === 'cost-batch');
+  if (cost?.storage) {
+    const steps = cost.storage.byStep.map((b) => `${b.step} ${b.perCommand}`).join(', ');
+    lines.push(
+      `- **Storage calls per command:** ${cost.storage.perCommand} for a single command (${steps})${batch?.storage ? `, ${batch.storage.perCommand} with $batch (EXO_BATCH_MAX=10)` : ''}; host CPU ${cost.cpuMsPerCommand.hosts} ms per command${batch ? ` (${batch.cpuMsPerCommand.hosts} ms with $batch)` : ''}. The submit path alone writes the idempotency key, the command row, the policy + "accepted" audit entries and the queue message.`,
+    );
+  }
+  const half = r.scenarios.find((s) => s.name === 'half-load');
+  if (half) {
+    const t = half.tenants[0]!;
+    lines.push(
+      `- **At half load** (arrivals ${half.submitPerSecond}/s accepted, target ${Math.round((half.cap / (half.latencyMs / 1000)) * 50) / 100}/s): accept p50 / p99 ${t.acceptMs.p50} / ${t.acceptMs.p99} ms, overhead p50 / p99 ${t.overheadMs.p50} / ${t.overheadMs.p99} ms, host CPU ${half.cpuMsPerCommand.hosts} ms per command.`,
+    );
+  }
+  const tenants = r.tenants;
+  if (tenants && tenants.runs.length > 1) {
+    const mixed = tenants.runs.filter((x) => x.healthyTenants < x.tenants).sort((a, b) => a.tenants - b.tenants);
+    const first = mixed[0];
+    const last = mixed[mixed.length - 1];
+    const idleSlot = tenants.runs.reduce(
+      (sum, x) => sum + x.idle.calls.filter((c) => c.step === 'slot').reduce((m, c) => m + c.count, 0),
+      0,
+    );
+    if (first && last)
+      lines.push(
+        `- **Many tenants:** from ${first.tenants} to ${last.tenants} tenants host CPU per command went ${first.cpuMsPerCommand.hosts} → ${last.cpuMsPerCommand.hosts} ms and peak RSS per host ${Math.max(...first.peakRssMb)} → ${Math.max(...last.peakRssMb)} MB; healthy tenants delivered ${tenants.healthyVsAlone.map((h) => `${h.ratio ?? '–'}× (${h.tenants})`).join(', ')} of the all-healthy run. While every tenant was idle the hosts made ${idleSlot} tenant-slot calls (slot leases are let go ${'`idleHoldMs`'} after the last command; token providers and credential sources keep no timers).`,
+      );
+  }
+  if (r.coldStart)
+    lines.push(
+      `- **Cold start:** process start to first 202 ${r.coldStart.p50Ms} ms median, ${r.coldStart.maxMs} ms slowest (${r.coldStart.runs * 2} starts).`,
+    );
+  return lines;
 }
 
 export function renderMarkdown(r: BenchReport): string {
@@ -154,7 +256,7 @@ ${findings(r)}
 
 ${scenarioTable(r)}
 
-## Baselines (same sandbox, same Exchange latency and cap)
+${storageTable(r) ? `## Storage calls per command, by step\n\nCounted by a proxy in front of Azurite (bench/lib/storage-proxy.ts) from after the warm-up to the end of the scenario; queue receives that returned nothing, the Functions host's timer locks and table/queue creation are left out of the total (they depend on time, not commands).\n\n${storageTable(r)}\n\n` : ''}${tenantsTable(r) ? `## Many tenants\n\n${tenantsTable(r)}\n\n` : ''}${coldStartLine(r) ? `## Cold start\n\n${coldStartLine(r)}\n\n` : ''}## Baselines (same sandbox, same Exchange latency and cap)
 
 ${baselineTable(r)}
 ${r.flow ? `\n## Power Automate offboarding flow (7 steps, scenario \`flow\`)\n\n${renderFlow(r.flow)}` : ''}
@@ -174,7 +276,7 @@ BENCH_QUICK=1 npm run bench         # 100 commands per scenario, for development
 BENCH_SCENARIOS=2-hosts,serial npm run bench   # a subset
 \`\`\`
 
-Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BASELINE_COMMANDS\` (200), \`BENCH_LATENCY_MS\` (50), \`BENCH_BATCH_LATENCY_MS\` (250), \`BENCH_TOKEN_LATENCY_MS\` (150), \`BENCH_KEYVAULT_LATENCY_MS\` (50), \`BENCH_CAP\` (3), \`BENCH_CLIENT_CONCURRENCY\` (20), \`BENCH_ARRIVAL_FACTOR\` (1.5), \`BENCH_TIMEOUT_SECONDS\` (300 per scenario), \`BENCH_OUT\` (docs/bench), \`BENCH_SCENARIOS\` (all). Each scenario gets a fresh in-memory Azurite and fresh host processes (\`sandbox/functions-host\`), all against one sandbox cloud whose counters are reset per scenario. Results: [latest.json](latest.json), [latest.svg](latest.svg).
+Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BASELINE_COMMANDS\` (200), \`BENCH_LATENCY_MS\` (50), \`BENCH_BATCH_LATENCY_MS\` (250), \`BENCH_TOKEN_LATENCY_MS\` (150), \`BENCH_KEYVAULT_LATENCY_MS\` (50), \`BENCH_CAP\` (3), \`BENCH_CLIENT_CONCURRENCY\` (20), \`BENCH_ARRIVAL_FACTOR\` (1.5), \`BENCH_TIMEOUT_SECONDS\` (300 per scenario), \`BENCH_OUT\` (docs/bench), \`BENCH_SCENARIOS\` (all), \`BENCH_TENANT_SIZES\` (10,50,200), \`BENCH_TENANT_COMMANDS\` (300 per size). Each scenario gets a fresh in-memory Azurite and fresh host processes (\`sandbox/functions-host\`), all against one sandbox cloud whose counters are reset per scenario. Results: [latest.json](latest.json), [latest.svg](latest.svg).
 `;
 }
 

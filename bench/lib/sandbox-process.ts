@@ -5,13 +5,16 @@
  * {"event":"ready",…}; the bench talks to it over HTTPS and its control plane. SIGTERM stops it.
  *
  *   node --import tsx bench/lib/sandbox-process.ts
- *     (BENCH_SANDBOX_DIR, BENCH_CAP, BENCH_LATENCY_MS, BENCH_TOKEN_LATENCY_MS, BENCH_KEYVAULT_LATENCY_MS)
+ *     (BENCH_SANDBOX_DIR, BENCH_CAP, BENCH_LATENCY_MS, BENCH_TOKEN_LATENCY_MS, BENCH_KEYVAULT_LATENCY_MS,
+ *      BENCH_EXTRA_TENANTS: tenants seeded for the `tenants` scenario, many-tenants.ts)
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSandboxCloud } from '../../sandbox/cloud/cloud';
 import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
+import { defaultSeed } from '../../sandbox/directory/seed';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
+import { withBenchTenants } from './many-tenants';
 
 async function main(): Promise<void> {
   const dir = process.env.BENCH_SANDBOX_DIR;
@@ -22,19 +25,19 @@ async function main(): Promise<void> {
   // the managed identity endpoint stays instant (App Service's endpoint caches tokens on the host).
   const entra = { latencyMs: Number(process.env.BENCH_TOKEN_LATENCY_MS ?? 0) };
   const keyVault = { latencyMs: Number(process.env.BENCH_KEYVAULT_LATENCY_MS ?? 0) };
+  // The registry and policy files keep the two seeded tenants; the tenants scenario writes its own registry.
+  const seed = defaultSeed();
   const cloud = await startSandboxCloud({
     port: 0,
+    seed: withBenchTenants(seed, Number(process.env.BENCH_EXTRA_TENANTS ?? 0)),
     exchange: { latencyMs, maxConcurrencyPerTenant: cap },
     entra,
     keyVault,
   });
   const tenantsFile = join(dir, 'tenants.json');
-  writeFileSync(
-    tenantsFile,
-    JSON.stringify(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, { maxConcurrency: cap })),
-  );
+  writeFileSync(tenantsFile, JSON.stringify(sandboxTenants(seed, cloud.endpoints, { maxConcurrency: cap })));
   const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, sandboxPolicyYaml(cloud.context.directory.seed));
+  writeFileSync(policyFile, sandboxPolicyYaml(seed));
   const { vaultUrl: _vaultUrl, ...endpoints } = cloud.endpoints;
   void _vaultUrl;
   process.stdout.write(

@@ -9,6 +9,12 @@ export const HEADLINE = '2-hosts';
 export const DEFAULTS = 'defaults';
 /** How the throttled tenant is throttled: half its requests get 429 with this Retry-After. */
 export const THROTTLE = { rate: 0.5, retryAfterSeconds: 2 };
+/** Tail latency is reported at this share of the scenario's cap ÷ latency (not saturated). */
+export const HALF_LOAD = 0.5;
+/** Submissions per second of the storage-cost scenarios: a steady load well within the cores' reach. */
+export const COST_ARRIVAL_PER_SECOND = 30;
+/** Scenarios paced below capacity on purpose: their utilization is their arrival rate, not what the gateway can do. */
+export const PACED_BELOW_CAPACITY = ['half-load', 'cost', 'cost-batch'];
 
 /**
  * Open-loop arrivals at `arrivalFactor` × the best the scenario can do (every tenant's cap ÷
@@ -32,7 +38,8 @@ export function gatewayScenarios(o: BenchOptions): GatewayScenario[] {
   // the worker batches by default.
   const unbatched = { EXO_BATCH_MAX: '1' };
   const contoso = (commands: number) => ({ tenantId: CONTOSO, name: 'contoso', commands });
-  const all: Array<Omit<GatewayScenario, 'arrivalPerSecond'>> = [
+  // An entry's own arrivalPerSecond (below) replaces the factor-based one.
+  const all: Array<Omit<GatewayScenario, 'arrivalPerSecond'> & { arrivalPerSecond?: number }> = [
     {
       ...base,
       name: '1-host',
@@ -107,8 +114,39 @@ export function gatewayScenarios(o: BenchOptions): GatewayScenario[] {
       tenants: [contoso(o.batchCommands)],
       hostSettings: { EXO_BATCH_MAX: '10' },
     },
+    // Issue 21: tail latency at realistic load, and storage round trips per command by step.
+    {
+      ...base,
+      name: 'half-load',
+      title: `2 hosts, one tenant, arrivals at ${HALF_LOAD * 100} % of cap ÷ latency, EXO_BATCH_MAX=1`,
+      hosts: 2,
+      tenants: [contoso(o.batchCommands)],
+      hostSettings: unbatched,
+      arrivalPerSecond: HALF_LOAD * (o.cap / (o.latencyMs / 1000)),
+    },
+    {
+      ...base,
+      name: 'cost',
+      title: `storage calls counted: 2 hosts, one tenant, ${COST_ARRIVAL_PER_SECOND}/s, EXO_BATCH_MAX=1`,
+      hosts: 2,
+      tenants: [contoso(Math.min(o.batchCommands, 200))],
+      hostSettings: unbatched,
+      arrivalPerSecond: COST_ARRIVAL_PER_SECOND,
+      countStorage: true,
+    },
+    {
+      ...base,
+      latencyMs: o.batchLatencyMs,
+      name: 'cost-batch',
+      title: `storage calls counted: 2 hosts, one tenant, ${o.batchLatencyMs} ms Exchange, ${COST_ARRIVAL_PER_SECOND}/s, EXO_BATCH_MAX=10`,
+      hosts: 2,
+      tenants: [contoso(Math.min(o.batchCommands, 200))],
+      hostSettings: { EXO_BATCH_MAX: '10' },
+      arrivalPerSecond: COST_ARRIVAL_PER_SECOND,
+      countStorage: true,
+    },
   ];
-  const paced = all.map((s) => ({ ...s, arrivalPerSecond: arrivalPerSecond(o, s) }));
+  const paced = all.map((s) => ({ ...s, arrivalPerSecond: s.arrivalPerSecond ?? arrivalPerSecond(o, s) }));
   return o.only ? paced.filter((s) => o.only!.includes(s.name)) : paced;
 }
 
@@ -123,6 +161,11 @@ export const SCENARIO_NAMES = [
   'two-tenants-throttled',
   'batch-off',
   'batch-on',
+  'half-load',
+  'cost',
+  'cost-batch',
+  'tenants',
+  'cold-start',
   ...BASELINES,
   FLOW,
 ];

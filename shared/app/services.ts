@@ -207,6 +207,14 @@ export function createAppServices(
 
   // Keyed by the tenant's whole configuration: a tenant changed in the registry gets a new source and provider.
   const sources = new Map<string, KeyVaultCredentialSource>();
+  // One Key Vault client per vault, not per tenant: hundreds of tenants whose credentials are in one
+  // vault share its HTTP pipeline and connections (the client holds no per-secret state).
+  const secretClients = new Map<string, SecretClient>();
+  const secretClientFor = (vaultUrl: string) => {
+    let client = secretClients.get(vaultUrl);
+    if (!client) secretClients.set(vaultUrl, (client = new SecretClient(vaultUrl, credential())));
+    return client;
+  };
   const sourceFor = (tenant: TenantConfig) => {
     const key = tenantConfigKey(tenant);
     let source = sources.get(key);
@@ -216,7 +224,7 @@ export function createAppServices(
       if (!ref) throw new Error(`Tenant ${tenant.domain} has no Key Vault credential`);
       source = new KeyVaultCredentialSource({
         credential: tenant.credential,
-        secretClient: new SecretClient(ref.vaultUrl, credential()),
+        secretClient: secretClientFor(ref.vaultUrl),
         refreshIntervalMs: settings().CERT_REFRESH_INTERVAL_MINUTES * 60_000,
         logger,
         ...overrides.credentials,

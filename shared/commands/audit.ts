@@ -71,6 +71,25 @@ function rowKey(at: Date): string {
   return `${(9_999_999_999_999 - at.getTime()).toString().padStart(13, '0')}-${randomBytes(4).toString('hex')}`;
 }
 
+function toEntity(record: AuditRecord): { partitionKey: string; rowKey: string } {
+  const at = record.at ? new Date(record.at) : new Date();
+  // Secret parameters (by the cmdlet's declared list and the name rule, sealed or not) are "***".
+  const masked = record.parameters
+    ? { ...record, parameters: maskSecretParameters(record.cmdlet ?? '', record.parameters) }
+    : record;
+  const safe = redactValue(masked) as AuditRecord;
+  const entity: Record<string, unknown> = {
+    partitionKey: `${record.tenantId}_${at.toISOString().slice(0, 10)}`,
+    rowKey: rowKey(at),
+    at: at.toISOString(),
+  };
+  for (const [key, value] of Object.entries(safe)) {
+    if (value === undefined || key === 'at') continue;
+    entity[key] = typeof value === 'object' ? JSON.stringify(value) : value;
+  }
+  return entity as { partitionKey: string; rowKey: string };
+}
+
 export class AuditLog {
   constructor(private readonly table: TableClient) {}
 
@@ -81,22 +100,27 @@ export class AuditLog {
   }
 
   async append(record: AuditRecord): Promise<void> {
-    const at = record.at ? new Date(record.at) : new Date();
-    // Secret parameters (by the cmdlet's declared list and the name rule, sealed or not) are "***".
-    const masked = record.parameters
-      ? { ...record, parameters: maskSecretParameters(record.cmdlet ?? '', record.parameters) }
-      : record;
-    const safe = redactValue(masked) as AuditRecord;
-    const entity: Record<string, unknown> = {
-      partitionKey: `${record.tenantId}_${at.toISOString().slice(0, 10)}`,
-      rowKey: rowKey(at),
-      at: at.toISOString(),
-    };
-    for (const [key, value] of Object.entries(safe)) {
-      if (value === undefined || key === 'at') continue;
-      entity[key] = typeof value === 'object' ? JSON.stringify(value) : value;
+    await this.table.createEntity(toEntity(record));
+  }
+
+  /**
+   * Several entries at once: those that share a partition (tenant and day) in one entity-group
+   * transaction — one storage round trip instead of one each (e.g. the policy decision and the
+   * "accepted" entry of a submitted command). All or none of a partition's entries are written.
+   */
+  async appendAll(records: AuditRecord[]): Promise<void> {
+    const byPartition = new Map<string, Array<{ partitionKey: string; rowKey: string }>>();
+    for (const record of records) {
+      const entity = toEntity(record);
+      byPartition.set(entity.partitionKey, [...(byPartition.get(entity.partitionKey) ?? []), entity]);
     }
-    await this.table.createEntity(entity as { partitionKey: string; rowKey: string });
+    await Promise.all(
+      [...byPartition.values()].map((entities) =>
+        entities.length === 1
+          ? this.table.createEntity(entities[0]!)
+          : this.table.submitTransaction(entities.map((e) => ['create', e] as ['create', typeof e])),
+      ),
+    );
   }
 
   /** Entries for one command, oldest first. */

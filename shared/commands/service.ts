@@ -11,7 +11,7 @@ import { GatewayError, type FieldError } from '../core/errors';
 import type { CmdletCall, OperationDefinition } from '../operations/catalog';
 import type { Logger } from '../observability/logger';
 import { activeTraceparent, annotateActiveSpan, ATTR } from '../observability/telemetry';
-import type { AuditLog } from './audit';
+import type { AuditLog, AuditRecord } from './audit';
 import { laneOf, type CommandLanes } from './lanes';
 import { canonicalParameters } from './parameters';
 import { catalogCmdlet } from '../exchange/cmdlet-catalog';
@@ -184,6 +184,17 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
+/** How a command is accepted: its correlation, the rule that allowed it, and the paths it may take. */
+export interface SubmitOptions {
+  correlationId?: string;
+  policyRule?: string;
+  traceParent?: string;
+  /** The queue message becomes visible this much later: this instance runs the command at once (fast-path.ts). */
+  messageDelayMs?: number;
+  /** Delegated mode: the user's checked delegation, sealed for the command once its id is known. */
+  delegation?: PendingDelegation;
+}
+
 export class CommandService {
   private readonly sealer: ParameterSealer;
 
@@ -285,15 +296,39 @@ export class CommandService {
   async submit(
     caller: Caller,
     request: CommandRequest,
-    options: {
-      correlationId?: string;
-      policyRule?: string;
-      traceParent?: string;
-      /** The queue message becomes visible this much later: this instance runs the command at once (fast-path.ts). */
-      messageDelayMs?: number;
-      /** Delegated mode: the user's checked delegation, sealed for the command once its id is known. */
-      delegation?: PendingDelegation;
-    } = {},
+    options: SubmitOptions & { policyAudit?: AuditRecord } = {},
+  ): Promise<SubmitOutcome> {
+    // The policy decision's entry is written with the command's first own entry (one round trip);
+    // a submission that ends before that (refused, failed, or an earlier command returned) writes it alone.
+    const pending = options.policyAudit ? { record: options.policyAudit, written: false } : undefined;
+    let outcome: SubmitOutcome;
+    try {
+      outcome = await this.accept(caller, request, options, pending);
+    } catch (error) {
+      if (pending && !pending.written) await this.o.audit.append(pending.record).catch(() => undefined);
+      throw error;
+    }
+    if (pending && !pending.written) await this.o.audit.append(pending.record);
+    return outcome;
+  }
+
+  /** Records a policy decision whose submission ended before the command was accepted (see submit.ts). */
+  recordDecision(record: AuditRecord): Promise<void> {
+    return this.o.audit.append(record);
+  }
+
+  /** Appends `record`, with the pending policy entry in the same round trip if it is not written yet. */
+  private async auditWith(pending: { record: AuditRecord; written: boolean } | undefined, record: AuditRecord) {
+    if (!pending || pending.written) return this.o.audit.append(record);
+    await this.o.audit.appendAll([pending.record, record]);
+    pending.written = true;
+  }
+
+  private async accept(
+    caller: Caller,
+    request: CommandRequest,
+    options: SubmitOptions,
+    pending: { record: AuditRecord; written: boolean } | undefined,
   ): Promise<SubmitOutcome> {
     const tenant = this.o.tenants.get(request.tenant);
     if (!tenant)
@@ -335,7 +370,7 @@ export class CommandService {
             },
             'idempotency key matched an earlier command',
           );
-          await this.o.audit.append({
+          await this.auditWith(pending, {
             event: 'duplicate',
             tenantId: tenant.tenantId,
             commandId: existing.id,
@@ -398,7 +433,7 @@ export class CommandService {
     }
     // Its place in its object's lane (acceptance order), before anything is answered.
     await this.joinLane(stored);
-    await this.o.audit.append({
+    await this.auditWith(pending, {
       event: 'accepted',
       tenantId: tenant.tenantId,
       commandId: id,

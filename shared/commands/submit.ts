@@ -89,29 +89,41 @@ export function createSubmitCommand(options: SubmitCommandOptions): SubmitComman
     const target: PolicyTarget = operation
       ? { kind: 'operation', name: operation.name }
       : { kind: 'cmdlet', name: parsed.cmdlet };
-    const decision = await policy.authorize({
-      caller,
-      tenant,
-      target,
-      parameters: operation ? (parsed.input ?? {}) : parsed.parameters,
-      mode,
-    });
-    // A tenant whose last check failed would only fail in the worker: say why now, nothing enqueued.
-    const degraded = tenants.degraded?.(tenant.tenantId);
-    if (degraded)
-      throw new GatewayError('Tenant.Degraded', {
-        detail: `Tenant ${tenant.domain} failed its last check (${degraded.checkedAt}): ${degraded.reason}. Nothing was accepted. Fix: ${degraded.remediation} Then check it again (npm run tenants -- check ${tenant.domain}).`,
-        extensions: { tenant: tenant.domain, remediation: degraded.remediation, checkedAt: degraded.checkedAt },
-        retryAfterSeconds: 300,
-      });
-    if (mode === 'appOnly')
-      return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule, messageDelayMs });
-    if (!options.delegation)
-      throw new GatewayError('Delegation.NotAvailable', {
-        detail:
-          'This gateway has no delegated mode: an operator must set DELEGATION_CLIENT_ID and DELEGATION_CLIENT_SECRET_URL.',
-      });
-    const delegation = await options.delegation.begin({ caller, assertion, clientIp, tenant });
-    return commands.submit(caller, parsed, { correlationId, policyRule: decision.rule, messageDelayMs, delegation });
+    const decision = await policy.authorize(
+      {
+        caller,
+        tenant,
+        target,
+        parameters: operation ? (parsed.input ?? {}) : parsed.parameters,
+        mode,
+      },
+      // The allowed decision's audit entry goes with the command's own (one round trip, service.ts).
+      { deferAllowedAudit: true },
+    );
+    const accepted = { correlationId, policyRule: decision.rule, messageDelayMs, policyAudit: decision.audit };
+    let delegation: Awaited<ReturnType<DelegationBroker['begin']>> | undefined;
+    try {
+      // A tenant whose last check failed would only fail in the worker: say why now, nothing enqueued.
+      const degraded = tenants.degraded?.(tenant.tenantId);
+      if (degraded)
+        throw new GatewayError('Tenant.Degraded', {
+          detail: `Tenant ${tenant.domain} failed its last check (${degraded.checkedAt}): ${degraded.reason}. Nothing was accepted. Fix: ${degraded.remediation} Then check it again (npm run tenants -- check ${tenant.domain}).`,
+          extensions: { tenant: tenant.domain, remediation: degraded.remediation, checkedAt: degraded.checkedAt },
+          retryAfterSeconds: 300,
+        });
+      if (mode === 'delegated') {
+        if (!options.delegation)
+          throw new GatewayError('Delegation.NotAvailable', {
+            detail:
+              'This gateway has no delegated mode: an operator must set DELEGATION_CLIENT_ID and DELEGATION_CLIENT_SECRET_URL.',
+          });
+        delegation = await options.delegation.begin({ caller, assertion, clientIp, tenant });
+      }
+    } catch (error) {
+      // Refused after the policy allowed it: the decision is recorded alone (commands.submit writes it otherwise).
+      if (decision.audit) await commands.recordDecision(decision.audit).catch(() => undefined);
+      throw error;
+    }
+    return commands.submit(caller, parsed, delegation ? { ...accepted, delegation } : accepted);
   };
 }

@@ -3,7 +3,7 @@
  * records the decision in the audit trail (allowed and denied alike), and turns a denial into a
  * Policy.Denied error naming the rule.
  */
-import type { AuditLog } from '../commands/audit';
+import type { AuditLog, AuditRecord } from '../commands/audit';
 import { callerKey } from '../core/caller';
 import { GatewayError } from '../core/errors';
 import type { Logger } from '../observability/logger';
@@ -41,9 +41,14 @@ export class PolicyGuard {
 
   /**
    * Decides — reading the directory first when a matching rule has directory constraints —
-   * audits, and throws Policy.Denied (with the rule) when denied.
+   * audits, and throws Policy.Denied (with the rule) when denied. With `deferAllowedAudit`, an
+   * allowed decision's entry is handed back (`audit`) instead of written: the submit path writes
+   * it together with the command's "accepted" entry, in one round trip (AuditLog.appendAll).
    */
-  async authorize(request: PolicyRequest): Promise<PolicyDecision> {
+  async authorize(
+    request: PolicyRequest,
+    options: { deferAllowedAudit?: boolean } = {},
+  ): Promise<PolicyDecision & { audit?: AuditRecord }> {
     const policy = this.o.source.current();
     const addresses = directoryLookups(policy, request);
     let facts: DirectoryFacts | undefined;
@@ -55,7 +60,7 @@ export class PolicyGuard {
       });
     const decision = decide(policy, request, facts);
     const target = request.target;
-    await this.o.audit.append({
+    const entry: AuditRecord = {
       event: 'policy',
       tenantId: request.tenant.tenantId,
       callerKind: request.caller.kind,
@@ -75,7 +80,10 @@ export class PolicyGuard {
       outcome: decision.allowed ? 'allow' : 'deny',
       rule: decision.rule,
       detail: decision.reason,
-    });
+    };
+    if (decision.allowed && options.deferAllowedAudit)
+      return { ...decision, audit: { ...entry, at: new Date().toISOString() } };
+    await this.o.audit.append(entry);
     if (!decision.allowed) {
       this.o.logger.info({ caller: callerKey(request.caller), rule: decision.rule, target }, 'denied by policy');
       throw new GatewayError('Policy.Denied', { detail: decision.reason, extensions: { rule: decision.rule } });

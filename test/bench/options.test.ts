@@ -44,6 +44,21 @@ describe('bench options: arrival rate and scenario pacing', () => {
     expect(rate['two-tenants-throttled']).toBeCloseTo(1.5 * 2 * 12); // two tenants, 3 ÷ 250 ms
     expect(rate['batch-off']).toBeCloseTo(1.5 * 12);
     expect(rate['batch-on']).toBeCloseTo(1.5 * 12 * 10);
-    expect(gatewayScenarios({ ...o, arrivalFactor: 0 }).every((s) => s.arrivalPerSecond === 0)).toBe(true);
+    // Issue 21's scenarios have their own rate: half of cap ÷ latency, and a fixed 30/s for the storage count.
+    expect(rate['half-load']).toBeCloseTo(0.5 * 60);
+    expect(rate.cost).toBe(30);
+    expect(rate['cost-batch']).toBe(30);
+    const fixed = ['half-load', 'cost', 'cost-batch'];
+    const flood = gatewayScenarios({ ...o, arrivalFactor: 0 }).filter((s) => !fixed.includes(s.name));
+    expect(flood.every((s) => s.arrivalPerSecond === 0)).toBe(true);
+  });
+});
+
+describe('bench options: tenants scenario', () => {
+  it('defaults to 10, 50 and 200 tenants and names a bad size list', () => {
+    expect(benchOptionsFromEnv({}, '/repo').tenantSizes).toEqual([10, 50, 200]);
+    expect(benchOptionsFromEnv({ BENCH_TENANT_SIZES: '5, 20' }, '/repo').tenantSizes).toEqual([5, 20]);
+    expect(() => benchOptionsFromEnv({ BENCH_TENANT_SIZES: '10,x' }, '/repo')).toThrow('BENCH_TENANT_SIZES=10,x');
+    expect(() => benchOptionsFromEnv({ BENCH_TENANT_SIZES: '2' }, '/repo')).toThrow('from 3 to 1000');
   });
 });

@@ -40,7 +40,17 @@ function setup(o: { degraded?: boolean; late?: TenantConfig } = {}) {
     claimIdempotencyKey: async () => ({ created: true }),
   } as unknown as CommandStore;
   const queue = { enqueue: async (m: unknown) => void enqueued.push(m) } as unknown as CommandQueue;
-  const audit = { append: async (e: Record<string, unknown>) => void audited.push(e) } as unknown as AuditLog;
+  const auditCalls: string[][] = [];
+  const audit = {
+    append: async (e: Record<string, unknown>) => {
+      auditCalls.push([String(e.event)]);
+      audited.push(e);
+    },
+    appendAll: async (es: Array<Record<string, unknown>>) => {
+      auditCalls.push(es.map((e) => String(e.event)));
+      audited.push(...es);
+    },
+  } as unknown as AuditLog;
   // `late`: a tenant this instance learns of only when it asks the registry's storage (ensure).
   let known = [TENANT];
   const tenants = {
@@ -61,7 +71,7 @@ function setup(o: { degraded?: boolean; late?: TenantConfig } = {}) {
     audit,
     logger: silentLogger,
   });
-  return { submit: createSubmitCommand({ commands, tenants, policy }), created, enqueued, audited };
+  return { submit: createSubmitCommand({ commands, tenants, policy }), created, enqueued, audited, auditCalls, store };
 }
 
 const codeOf = (promise: Promise<unknown>) =>
@@ -72,7 +82,7 @@ const codeOf = (promise: Promise<unknown>) =>
 
 describe('submitCommand', () => {
   it('refuses a command for a degraded tenant with the remediation, after the policy, storing nothing', async () => {
-    const { submit, created, enqueued, audited } = setup({ degraded: true });
+    const { submit, created, enqueued, audited, auditCalls } = setup({ degraded: true });
     const refused = await submit(systemCaller('rules:x'), {
       body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: {} },
     }).catch((e: unknown) => e);
@@ -85,6 +95,7 @@ describe('submitCommand', () => {
     expect(enqueued).toEqual([]);
     // Denials still come first: a caller the policy refuses learns nothing about the tenant's state.
     expect(audited.map((a) => a.outcome)).toEqual(['allow']);
+    expect(auditCalls).toEqual([['policy']]); // recorded alone: nothing was accepted
     expect(
       await codeOf(
         submit(systemCaller('rules:x'), { body: { tenant: TENANT.domain, cmdlet: 'Set-Mailbox', parameters: {} } }),
@@ -97,6 +108,28 @@ describe('submitCommand', () => {
     const { submit, created } = setup({ late });
     await submit(systemCaller('rules:x'), { body: { tenant: late.domain, cmdlet: 'Get-Mailbox', parameters: {} } });
     expect(created.map((c) => c.tenantId)).toEqual([late.tenantId]);
+  });
+
+  it('writes the policy decision with the "accepted" entry in one audit call (one storage round trip)', async () => {
+    const { submit, auditCalls } = setup();
+    await submit(systemCaller('rules:x'), {
+      body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' } },
+    });
+    expect(auditCalls).toEqual([['policy', 'accepted']]);
+  });
+
+  it('still records the allowed decision when accepting fails after the policy', async () => {
+    const { submit, auditCalls, store, created } = setup();
+    (store as unknown as { create: () => Promise<never> }).create = async () => {
+      throw new Error('storage unavailable');
+    };
+    await expect(
+      submit(systemCaller('rules:x'), {
+        body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' } },
+      }),
+    ).rejects.toThrow('storage unavailable');
+    expect(created).toHaveLength(0);
+    expect(auditCalls).toEqual([['policy']]);
   });
 
   it('accepts a raw cmdlet the policy allows, naming the rule on the command', async () => {
