@@ -12,6 +12,7 @@ import { createServerCertificate, ensureSandboxPki, SANDBOX_TLS_NAMES } from '..
 import { SandboxDirectory } from '../directory/directory';
 import {
   defaultSeed,
+  FEDERATED_APP,
   GATEWAY_API,
   SANDBOX_DELEGATION_SECRET,
   SANDBOX_SEALING_KEY,
@@ -207,6 +208,9 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
       // Delegated mode: the gateway API app trades users' tokens on-behalf-of with its secret from Contoso's vault.
       DELEGATION_CLIENT_ID: GATEWAY_API.appId,
       DELEGATION_CLIENT_SECRET_URL: `${endpoints.vaultUrl(SANDBOX_DELEGATION_SECRET.vault)}secrets/${SANDBOX_DELEGATION_SECRET.name}`,
+      // Onboarding by admin consent: the multi-tenant app that trusts the gateway's managed identity.
+      ONBOARDING_APP_ID: FEDERATED_APP.appId,
+      ONBOARDING_MANAGED_IDENTITY_CLIENT_ID: directory.seed.managedIdentity.clientId,
     }),
     stop: () =>
       new Promise<void>((resolve) => {

@@ -14,6 +14,9 @@ import { loadTenantSeed } from '../config/tenant-registry';
 import { StoredTenantRegistry } from '../tenants/registry';
 import { TenantTable } from '../tenants/store';
 import { TenantAdmin } from '../tenants/admin';
+import { Onboarding } from '../onboarding/onboarding';
+import { OnboardingStateStore } from '../onboarding/state-store';
+import { discoveryTenantLookup } from '../onboarding/tenant-lookup';
 import { keyVaultReference, tenantConfigKey, type TenantConfig } from '../config/tenant';
 import { KeyVaultCredentialSource } from '../credentials/key-vault-source';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
@@ -83,6 +86,8 @@ export interface AppServices {
   tenants(): StoredTenantRegistry;
   /** Changes and checks of the tenant registry (admin API, CLI). */
   tenantAdmin(): TenantAdmin;
+  /** Onboarding a customer tenant by admin consent (start, callback). */
+  onboarding(): Onboarding;
   /**
    * Creates tables/queues/containers once; every handler awaits it. Each call also brings the
    * tenant registry and the policy blob up to date when CONFIG_REFRESH_SECONDS have passed.
@@ -377,6 +382,21 @@ export function createAppServices(
   const tenantAdmin = lazy(
     () => new TenantAdmin({ table: tenantTable(), registry: tenants(), audit: audit(), diagnostics: diagnostics() }),
   );
+  const onboarding = lazy(
+    () =>
+      new Onboarding({
+        states: new OnboardingStateStore(storage().table(settings().ONBOARDING_TABLE)),
+        admin: tenantAdmin(),
+        registry: tenants(),
+        lookup: discoveryTenantLookup({ authorityHost: settings().AZURE_AUTHORITY_HOST }),
+        settings: {
+          authorityHost: settings().AZURE_AUTHORITY_HOST,
+          appId: settings().ONBOARDING_APP_ID?.toLowerCase(),
+          managedIdentityClientId: settings().ONBOARDING_MANAGED_IDENTITY_CLIENT_ID?.toLowerCase(),
+          exchangeScope: settings().EXO_TOKEN_SCOPE,
+        },
+      }),
+  );
 
   const lanes = lazy(() => new CommandLanes(storage().table(settings().COMMANDS_TABLE)));
   // Secret parameters (passwords) are sealed with a key from Key Vault before a command is stored,
@@ -597,6 +617,7 @@ export function createAppServices(
     settings,
     tenants,
     tenantAdmin,
+    onboarding,
     ready,
     commands,
     submitCommand: async (caller, request) => {

@@ -1,0 +1,258 @@
+/**
+ * Onboarding a customer tenant by admin consent, end to end: an admin of the gateway asks
+ * GET /api/onboarding/start → 302 to the sandbox Entra ID's adminconsent endpoint (HTTPS) → the
+ * customer's Global Administrator signs in and accepts → Entra ID creates the multi-tenant app's
+ * service principal there and sends the browser to /api/onboarding/callback → the gateway takes
+ * the single-use state, registers the tenant (federatedIdentity: no certificate or secret) in
+ * TENANTS_TABLE, checks it and answers a page with the one step left (the Exchange role) → that
+ * step done, a command for the new tenant runs — no file edited, no restart.
+ * Denied consent, a user who may not consent, a forged, replayed or expired state and a consent
+ * from another tenant answer a 4xx page and register nothing.
+ */
+import { startTestGateway, CONTOSO, FABRIKAM, FLOW_APP, type TestGateway } from '../support/gateway';
+import { startTestCloud, uniqueName } from '../support/sandbox';
+import {
+  defaultSeed,
+  FEDERATED_APP,
+  NORTHWIND,
+  SANDBOX_USER_PASSWORD,
+  WELL_KNOWN,
+  withNorthwind,
+} from '../../sandbox/directory/seed';
+import { Onboarding } from '../../shared/onboarding/onboarding';
+import { OnboardingStateStore } from '../../shared/onboarding/state-store';
+import { discoveryTenantLookup } from '../../shared/onboarding/tenant-lookup';
+import { createStorageClients } from '../../shared/app/storage-clients';
+import { readStorageConnection } from '../../shared/config/storage-connection';
+
+jest.setTimeout(180_000);
+
+let gw: TestGateway;
+let admin: string;
+const onboardingTable = uniqueName('onboarding').replace(/[^a-z0-9]/g, '');
+
+beforeAll(async () => {
+  const cloud = await startTestCloud({ seed: withNorthwind(defaultSeed()) });
+  // The registry file has Contoso and Fabrikam only: Northwind is onboarded through the consent flow.
+  gw = await startTestGateway({ cloud, env: { ONBOARDING_TABLE: onboardingTable } });
+  admin = await gw.token();
+}, 120_000);
+
+afterAll(async () => {
+  await gw?.stop();
+  await gw?.cloud.stop();
+});
+
+async function start(query: string, token: string = admin): Promise<Response> {
+  return fetch(`${gw.host.url}/api/onboarding/start?${query}`, {
+    headers: { authorization: `Bearer ${token}` },
+    redirect: 'manual',
+  });
+}
+
+/** The consent URL of a new onboarding of `tenant`. */
+async function consentUrl(tenant: string = NORTHWIND.domain): Promise<URL> {
+  const res = await start(`tenant=${encodeURIComponent(tenant)}`);
+  expect(res.status).toBe(302);
+  return new URL(res.headers.get('location')!);
+}
+
+/** What the customer's admin does on the consent page: the gateway URL Entra ID sends the browser to. */
+async function consent(url: URL, who: string, answer: 'accept' | 'cancel'): Promise<string> {
+  const page = await fetch(url, { redirect: 'manual' });
+  expect(page.status).toBe(200);
+  expect(await page.text()).toContain('name="consent" value="accept"');
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username: who, password: SANDBOX_USER_PASSWORD, consent: answer }).toString(),
+    redirect: 'manual',
+  });
+  expect(res.status).toBe(302);
+  return res.headers.get('location')!;
+}
+
+async function registered(tenant: string): Promise<number> {
+  return (await gw.get(`/api/tenants/${encodeURIComponent(tenant)}`, admin)).status;
+}
+
+const servicePrincipal = () => gw.cloud.context.directory.servicePrincipal(FEDERATED_APP.appId, NORTHWIND.tenantId);
+
+describe('refused onboardings register nothing', () => {
+  it('start: only admins; the tenant must be named and exist', async () => {
+    expect((await start('tenant=northwind.onmicrosoft.com', await gw.token(FLOW_APP))).status).toBe(403);
+    const none = await start('');
+    expect(none.status).toBe(422);
+    expect(await none.json()).toMatchObject({ errors: [{ field: 'tenant' }] });
+    const bad = await start('tenant=%3Cscript%3E');
+    expect(bad.status).toBe(422);
+    const unknown = await start('tenant=nosuchtenant.onmicrosoft.com');
+    expect(unknown.status).toBe(422);
+    expect(await unknown.json()).toMatchObject({ errors: [{ field: 'tenant' }] });
+    const idOnly = await start(`tenant=${NORTHWIND.tenantId}`);
+    expect(idOnly.status).toBe(422);
+    expect(await idOnly.json()).toMatchObject({ errors: [{ field: 'domain' }] });
+  });
+
+  it('the consent URL is for the multi-tenant app, the tenant and the callback, with an unguessable state', async () => {
+    const url = await consentUrl();
+    expect(url.pathname).toBe(`/${NORTHWIND.tenantId}/v2.0/adminconsent`);
+    expect(url.searchParams.get('client_id')).toBe(FEDERATED_APP.appId);
+    expect(url.searchParams.get('scope')).toBe('https://outlook.office365.com/.default');
+    expect(url.searchParams.get('redirect_uri')).toBe(`${gw.host.url}/api/onboarding/callback`);
+    const a = url.searchParams.get('state')!;
+    const b = (await consentUrl()).searchParams.get('state')!;
+    expect(a).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(a).not.toBe(b);
+  });
+
+  it('denied consent: 403 page, no service principal, nothing registered', async () => {
+    const back = await consent(await consentUrl(), NORTHWIND.admin, 'cancel');
+    expect(new URL(back).searchParams.get('error')).toBe('access_denied');
+    const res = await fetch(back);
+    expect(res.status).toBe(403);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await res.text()).toContain('access_denied');
+    expect(servicePrincipal()).toBeUndefined();
+    expect(await registered(NORTHWIND.domain)).toBe(404);
+  });
+
+  it('a user who may not consent stays on Entra ID’s page: nothing created', async () => {
+    const url = await consentUrl();
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: NORTHWIND.user, password: SANDBOX_USER_PASSWORD, consent: 'accept' }),
+      redirect: 'manual',
+    });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain('AADSTS90094');
+    expect(servicePrincipal()).toBeUndefined();
+  });
+
+  it('a forged state, or none: 400 page, nothing registered', async () => {
+    for (const state of ['forged-state-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', '']) {
+      const res = await fetch(
+        `${gw.host.url}/api/onboarding/callback?tenant=${NORTHWIND.tenantId}&admin_consent=True&state=${state}`,
+      );
+      expect(res.status).toBe(400);
+      const html = await res.text();
+      expect(html).toContain('Onboarding failed');
+      expect(html).not.toContain('forged-state');
+    }
+    expect(await registered(NORTHWIND.domain)).toBe(404);
+  });
+
+  it('a consent that comes back from another tenant: 400 page, nothing registered, the state is gone', async () => {
+    const state = (await consentUrl()).searchParams.get('state')!;
+    const wrong = `${gw.host.url}/api/onboarding/callback?tenant=${FABRIKAM}&admin_consent=True&state=${state}`;
+    const res = await fetch(wrong);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('another tenant');
+    const right = await fetch(
+      `${gw.host.url}/api/onboarding/callback?tenant=${NORTHWIND.tenantId}&admin_consent=True&state=${state}`,
+    );
+    expect(right.status).toBe(400);
+    expect(await registered(NORTHWIND.domain)).toBe(404);
+  });
+
+  it('an expired state: 400, nothing registered', async () => {
+    const state = (await consentUrl()).searchParams.get('state')!;
+    const storage = createStorageClients({ connection: readStorageConnection(gw.env) });
+    const later = new Onboarding({
+      states: new OnboardingStateStore(storage.table(onboardingTable)),
+      admin: gw.services.tenantAdmin(),
+      registry: gw.services.tenants(),
+      lookup: discoveryTenantLookup({ authorityHost: gw.env.AZURE_AUTHORITY_HOST! }),
+      settings: {
+        authorityHost: gw.env.AZURE_AUTHORITY_HOST!,
+        appId: FEDERATED_APP.appId,
+        exchangeScope: 'https://outlook.office365.com/.default',
+      },
+      now: () => new Date(Date.now() + 11 * 60_000),
+    });
+    await expect(
+      later.complete(new URLSearchParams({ tenant: NORTHWIND.tenantId, admin_consent: 'True', state })),
+    ).rejects.toMatchObject({ code: 'Onboarding.InvalidState', message: expect.stringContaining('expired') });
+    expect(await registered(NORTHWIND.domain)).toBe(404);
+  });
+});
+
+describe('a new tenant through the consent flow', () => {
+  let callback: string;
+  let consentedAt: number;
+
+  it('registers the tenant (federatedIdentity), checks it and shows the step left', async () => {
+    callback = await consent(await consentUrl(), NORTHWIND.admin, 'accept');
+    const back = new URL(callback);
+    expect(back.searchParams.get('admin_consent')).toBe('True');
+    expect(back.searchParams.get('tenant')).toBe(NORTHWIND.tenantId);
+    // Consent created the service principal with the app permission, and no Entra role.
+    expect(servicePrincipal()).toMatchObject({
+      grants: [{ audience: WELL_KNOWN.exchangeAudience, roles: [WELL_KNOWN.manageAsAppRole] }],
+      directoryRoles: [],
+    });
+    consentedAt = Date.now();
+    const res = await fetch(callback);
+    const html = await res.text();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(html).toContain('one step left');
+    expect(html).toContain(`az ad sp show --id ${FEDERATED_APP.appId}`);
+    expect(html).toContain(WELL_KNOWN.roles.exchangeAdministrator);
+    expect(html).not.toContain(back.searchParams.get('state')!);
+
+    const tenant = await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json();
+    expect(tenant).toMatchObject({
+      tenantId: NORTHWIND.tenantId,
+      domain: NORTHWIND.domain,
+      clientId: FEDERATED_APP.appId,
+      credentialKind: 'federatedIdentity',
+      credential: {
+        kind: 'federatedIdentity',
+        managedIdentityClientId: gw.cloud.context.directory.seed.managedIdentity.clientId,
+      },
+      source: 'table',
+      state: 'degraded',
+      updatedBy: expect.stringContaining(CONTOSO),
+    });
+  });
+
+  it('the same callback again is refused (single use) and changes nothing', async () => {
+    const before = await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json();
+    const res = await fetch(callback);
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain('already used');
+    expect(await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json()).toEqual(before);
+  });
+
+  it('with the Exchange role assigned, the check passes and a command runs within a minute of the consent', async () => {
+    // The manual step the page shows, done by Northwind's admin.
+    gw.cloud.context.directory.assignServicePrincipalRole(
+      FEDERATED_APP.appId,
+      NORTHWIND.tenantId,
+      WELL_KNOWN.roles.exchangeAdministrator,
+    );
+    const check = await gw.post(`/api/tenants/${NORTHWIND.domain}/check`, undefined, { token: admin });
+    expect(check.status).toBe(200);
+    expect(await check.json()).toMatchObject({ tenant: { state: 'ok' } });
+    const res = await gw.post('/api/commands', {
+      tenant: NORTHWIND.domain,
+      cmdlet: 'Get-Mailbox',
+      parameters: { Identity: NORTHWIND.admin },
+    });
+    expect(res.status).toBe(202);
+    const done = await gw.waitFor(res.headers.get('location')!, 60_000);
+    expect(done).toMatchObject({ status: 'succeeded' });
+    expect(Date.now() - consentedAt).toBeLessThan(60_000);
+  });
+
+  it('consenting again re-checks the registered tenant without changing it', async () => {
+    const before = await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json();
+    const res = await fetch(await consent(await consentUrl(), NORTHWIND.admin, 'accept'));
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('Tenant onboarded');
+    const after = await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json();
+    expect(after).toMatchObject({ version: before.version, state: 'ok' });
+  });
+});
