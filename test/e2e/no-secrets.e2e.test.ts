@@ -39,6 +39,8 @@ let token: string;
 let output = '';
 /** Signed-in users' tokens sent for delegated commands. */
 const userTokens: string[] = [];
+/** States of onboarding consent links. */
+const onboardingStates: string[] = [];
 const children: ChildProcess[] = [];
 const suffix = Math.random().toString(36).slice(2, 10);
 const PASSWORDS = {
@@ -154,6 +156,20 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       },
     }),
   ).toMatchObject({ status: 'failed', parameters: { NewPassword: '***', OldPassword: '***' } });
+  // Onboarding (issue 18): the consent link's single-use state is a credential for ten minutes —
+  // started, then answered from the wrong tenant (refused, the state used up): in no output either.
+  {
+    const start = await first.call('/api/onboarding/start?tenant=fabrikam.onmicrosoft.com', { redirect: 'manual' });
+    expect(start.status).toBe(302);
+    const state = new URL(start.headers.get('location')!).searchParams.get('state')!;
+    onboardingStates.push(state);
+    const back = await first.call(
+      `/api/onboarding/callback?${new URLSearchParams({ tenant: CONTOSO, admin_consent: 'True', state })}`,
+      {},
+      null,
+    );
+    expect(back.status).toBe(400);
+  }
   // Delegated mode: a signed-in admin's token is traded on-behalf-of and kept sealed while the
   // command waits (issue 19) — at debug level, through a success, Exchange's refusal for a Help
   // Desk user, and an expired delegation refused at acceptance: the tokens are in no output.
@@ -411,6 +427,7 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
     token,
     forged,
     ...userTokens,
+    ...onboardingStates,
     ...Object.values(PASSWORDS),
   ];
   expect(pemBodies.length).toBeGreaterThan(10);

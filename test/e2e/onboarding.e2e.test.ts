@@ -117,6 +117,23 @@ describe('refused onboardings register nothing', () => {
     expect(await registered(NORTHWIND.domain)).toBe(404);
   });
 
+  it('an error from Entra ID is shown escaped, and uses up the state', async () => {
+    const state = (await consentUrl()).searchParams.get('state')!;
+    const url = `${gw.host.url}/api/onboarding/callback?${new URLSearchParams({
+      error: 'access_denied',
+      error_description: '<script>alert(1)</script> AADSTS65004',
+      state,
+    })}`;
+    const res = await fetch(url);
+    expect(res.status).toBe(403);
+    const html = await res.text();
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt; AADSTS65004');
+    expect(html).not.toContain('<script>');
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect((await fetch(url)).status).toBe(400);
+    expect(await registered(NORTHWIND.domain)).toBe(404);
+  });
+
   it('a user who may not consent stays on Entra ID’s page: nothing created', async () => {
     const url = await consentUrl();
     const res = await fetch(url, {
