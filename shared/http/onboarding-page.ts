@@ -68,10 +68,18 @@ ${facts}
 }
 
 /** The page for a refused callback (denied consent, bad state, wrong tenant): its status from the problem. */
-export function onboardingFailurePage(problem: { status: number; title: string; detail?: string }): HttpResponseInit {
+export function onboardingFailurePage(problem: {
+  status: number;
+  title: string;
+  detail?: string;
+  errors?: Array<{ field: string; message: string }>;
+}): HttpResponseInit {
+  const errors = problem.errors?.length
+    ? `<ul id="errors">${problem.errors.map((e) => `<li>${escapeHtml(e.field)}: ${escapeHtml(e.message)}</li>`).join('')}</ul>`
+    : '';
   return page(
     problem.status,
     `Onboarding failed: ${problem.title}`,
-    `<p class="fail" id="detail">${escapeHtml(problem.detail ?? problem.title)}</p>`,
+    `<p class="fail" id="detail">${escapeHtml(problem.detail ?? problem.title)}</p>${errors}`,
   );
 }

@@ -113,6 +113,9 @@ export class Onboarding {
     const tenantId = await this.o.lookup.tenantIdOf(key);
     if (!tenantId) throw invalid('tenant', `is not an Entra ID tenant ('${key.slice(0, 80)}' has no directory)`);
     if (GUID.test(key) && tenantId !== key) throw invalid('tenant', 'does not match its directory');
+    // The registry routes commands by domain too: it must be this tenant's, not someone else's.
+    if (domain !== key && (await this.o.lookup.tenantIdOf(domain)) !== tenantId)
+      throw invalid('domain', `is not a domain of tenant ${tenantId}`);
     const state = newOnboardingState();
     const created = this.now();
     const expiresAt = new Date(created.getTime() + (this.o.settings.stateTtlMs ?? 10 * 60_000)).toISOString();

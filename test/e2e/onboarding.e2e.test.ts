@@ -89,6 +89,10 @@ describe('refused onboardings register nothing', () => {
     const unknown = await start('tenant=nosuchtenant.onmicrosoft.com');
     expect(unknown.status).toBe(422);
     expect(await unknown.json()).toMatchObject({ errors: [{ field: 'tenant' }] });
+    // A domain of another tenant with this tenant's id: the registry would route it wrongly.
+    const mismatch = await start(`tenant=${NORTHWIND.tenantId}&domain=fabrikam.onmicrosoft.com`);
+    expect(mismatch.status).toBe(422);
+    expect(await mismatch.json()).toMatchObject({ errors: [{ field: 'domain' }] });
     const idOnly = await start(`tenant=${NORTHWIND.tenantId}`);
     expect(idOnly.status).toBe(422);
     expect(await idOnly.json()).toMatchObject({ errors: [{ field: 'domain' }] });
@@ -97,6 +101,10 @@ describe('refused onboardings register nothing', () => {
   it('the consent URL is for the multi-tenant app, the tenant and the callback, with an unguessable state', async () => {
     const url = await consentUrl();
     expect(url.pathname).toBe(`/${NORTHWIND.tenantId}/v2.0/adminconsent`);
+    // By tenant id with its domain: the same consent URL.
+    const byId = await start(`tenant=${NORTHWIND.tenantId}&domain=${NORTHWIND.domain}`);
+    expect(byId.status).toBe(302);
+    expect(await byId.json()).toMatchObject({ tenantId: NORTHWIND.tenantId, domain: NORTHWIND.domain });
     expect(url.searchParams.get('client_id')).toBe(FEDERATED_APP.appId);
     expect(url.searchParams.get('scope')).toBe('https://outlook.office365.com/.default');
     expect(url.searchParams.get('redirect_uri')).toBe(`${gw.host.url}/api/onboarding/callback`);
