@@ -16,6 +16,13 @@ import { httpEndpoint } from '../shared/http/endpoint';
 import { onboardingFailurePage, onboardingSuccessPage } from '../shared/http/onboarding-page';
 import { problemFor } from '../shared/http/problem';
 
+/** Where Entra ID sends the admin back: ONBOARDING_REDIRECT_URI, else the public base (or this request's origin) + the callback route. */
+function callbackUri(services: AppServices, requestUrl: string): string {
+  const settings = services.settings();
+  const base = publicBase(settings, requestUrl);
+  return settings.ONBOARDING_REDIRECT_URI ?? `${base.scheme}://${base.host}/api/onboarding/callback`;
+}
+
 export function onboardingStartFunction(services: AppServices): FunctionDefinition {
   return httpEndpoint(
     services,
@@ -30,9 +37,7 @@ export function onboardingStartFunction(services: AppServices): FunctionDefiniti
         target: { kind: 'manage', name: 'tenants' },
         parameters: tenant === undefined ? {} : { tenant },
       });
-      const settings = services.settings();
-      const base = publicBase(settings, request.url);
-      const redirectUri = settings.ONBOARDING_REDIRECT_URI ?? `${base.scheme}://${base.host}/api/onboarding/callback`;
+      const redirectUri = callbackUri(services, request.url);
       const started = await services.onboarding().start({
         tenant,
         domain: request.query.get('domain') ?? undefined,
@@ -55,7 +60,9 @@ export function onboardingCallbackFunction(services: AppServices): FunctionDefin
     async ({ request }) => {
       await services.ready();
       try {
-        return onboardingSuccessPage(await services.onboarding().complete(request.query));
+        return onboardingSuccessPage(
+          await services.onboarding().complete(request.query, callbackUri(services, request.url)),
+        );
       } catch (error) {
         const problem = problemFor(error);
         if (!problem) throw error;

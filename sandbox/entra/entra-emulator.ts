@@ -336,9 +336,13 @@ export class EntraEmulator implements Emulator {
       case 'client_credentials':
         body = await this.clientCredentials(form, basic, clientId, tenantSegment, tenant, v1Endpoint);
         break;
-      case 'authorization_code':
+      case 'authorization_code': {
+        // A confidential client (a web app, not a SPA or native client) proves itself as for client credentials.
+        const app = this.ctx.directory.app(clientId);
+        if (app && !app.publicClient && tenant) await this.authenticateClient(form, basic, app, tenant.tenantId);
         body = await this.authorizationCode(form, clientId, tenant);
         break;
+      }
       case 'refresh_token':
         body = await this.refresh(form, clientId);
         break;

@@ -14,7 +14,9 @@ import { loadTenantSeed } from '../config/tenant-registry';
 import { StoredTenantRegistry } from '../tenants/registry';
 import { TenantTable } from '../tenants/store';
 import { TenantAdmin } from '../tenants/admin';
-import { Onboarding } from '../onboarding/onboarding';
+import { EXCHANGE_ADMINISTRATOR_ROLE, Onboarding } from '../onboarding/onboarding';
+import { GraphRoleAssignment } from '../onboarding/role-assignment';
+import { managedIdentityCredential } from '../credentials/managed-identity-tokens';
 import { OnboardingStateStore } from '../onboarding/state-store';
 import { discoveryTenantLookup } from '../onboarding/tenant-lookup';
 import { keyVaultReference, tenantConfigKey, type TenantConfig } from '../config/tenant';
@@ -389,6 +391,18 @@ export function createAppServices(
         admin: tenantAdmin(),
         registry: tenants(),
         lookup: discoveryTenantLookup({ authorityHost: settings().AZURE_AUTHORITY_HOST }),
+        roles: settings().ONBOARDING_APP_ID
+          ? new GraphRoleAssignment({
+              authorityHost: settings().AZURE_AUTHORITY_HOST,
+              graphUrl: settings().GRAPH_URL ?? 'https://graph.microsoft.com',
+              graphResource: settings().GRAPH_RESOURCE ?? 'https://graph.microsoft.com',
+              appId: settings().ONBOARDING_APP_ID!.toLowerCase(),
+              identity: (overrides.managedIdentity ?? managedIdentityCredential)(
+                settings().ONBOARDING_MANAGED_IDENTITY_CLIENT_ID?.toLowerCase(),
+              ),
+              roleDefinitionId: EXCHANGE_ADMINISTRATOR_ROLE,
+            })
+          : undefined,
         settings: {
           authorityHost: settings().AZURE_AUTHORITY_HOST,
           appId: settings().ONBOARDING_APP_ID?.toLowerCase(),

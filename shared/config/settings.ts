@@ -94,6 +94,10 @@ const schema = z.object({
       'must be a managed identity client id (GUID)',
     )
     .optional(),
+  /** Microsoft Graph, for the Exchange role onboarding assigns with the consenting admin's token (default https://graph.microsoft.com). */
+  GRAPH_URL: httpsUrl.optional(),
+  /** The resource Graph tokens are for (default https://graph.microsoft.com; another cloud's Graph in sovereign clouds). */
+  GRAPH_RESOURCE: httpsUrl.optional(),
   /** Where Entra ID sends the admin back (registered on the app); default PUBLIC_BASE_URL (else the request's origin) + /api/onboarding/callback. */
   ONBOARDING_REDIRECT_URI: httpsUrl.optional(),
   /** Most seconds before an instance notices a change of the tenant registry or the policy blob. */

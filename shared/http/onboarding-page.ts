@@ -48,20 +48,33 @@ export function onboardingSuccessPage(outcome: OnboardingOutcome): HttpResponseI
 <li>App: ${escapeHtml(t.clientId)}, credential kind ${escapeHtml(t.credentialKind)} — no certificate or secret</li>
 <li>Check: <span id="state" class="${t.state === 'ok' ? 'ok' : 'fail'}">${escapeHtml(t.state)}</span></li>
 </ul>`;
+  const assignment = outcome.roleAssignment;
+  const tried = assignment
+    ? `<p id="role-assignment" class="${assignment.outcome === 'failed' ? 'fail' : 'ok'}">${escapeHtml(
+        assignment.outcome === 'failed'
+          ? `The gateway could not assign the role: ${assignment.detail}`
+          : 'The gateway assigned the Entra role Exchange Administrator to the app in this tenant (Exchange can take a few minutes to honour a new role: check the tenant again if commands are still refused).',
+      )}</p>`
+    : '';
   if (t.state === 'ok' || !outcome.manualStep)
     return page(
       200,
       'Tenant onboarded',
-      `<p>Consent granted: ${escapeHtml(t.domain)} ${what}. Commands for it run now.</p>${facts}`,
+      `<p>Consent granted: ${escapeHtml(t.domain)} ${what}. Commands for it run now.</p>${facts}${tried}`,
     );
   const step = outcome.manualStep;
+  const offer = outcome.assignRoleUrl
+    ? `<p><a id="assign-role" href="${escapeHtml(outcome.assignRoleUrl)}">Assign the role for me</a> — sign in as a Global Administrator or Privileged Role Administrator of ${escapeHtml(t.domain)}; the gateway uses that sign-in once, for this one role assignment. Or do it yourself:</p>`
+    : '';
   return page(
     200,
     'Consent granted — one step left',
     `<p>Consent granted: ${escapeHtml(t.domain)} ${what}, but its check failed, so its commands are refused until it passes.</p>
 ${facts}
 <p>What failed: ${escapeHtml(t.reason ?? 'the check')}</p>
+${tried}
 <h2>Do this in ${escapeHtml(t.domain)}</h2>
+${offer}
 <p id="manual-step">${escapeHtml(step.summary)}</p>
 <pre id="commands">${escapeHtml(step.commands.join('\n'))}</pre>`,
   );

@@ -18,8 +18,9 @@ import { GatewayError } from '../core/errors';
 import type { DiagnosticsReport } from '../diagnostics/diagnostics';
 import type { TenantAdmin, TenantView } from '../tenants/admin';
 import type { StoredTenantRegistry } from '../tenants/registry';
-import { newOnboardingState, type OnboardingStateStore } from './state-store';
+import { newOnboardingState, type OnboardingStateStore, type PendingOnboarding } from './state-store';
 import type { TenantLookup } from './tenant-lookup';
+import type { GraphRoleAssignment, RoleAssignmentResult } from './role-assignment';
 
 /** Entra built-in role "Exchange Administrator" (role template id, the same in every tenant). */
 export const EXCHANGE_ADMINISTRATOR_ROLE = '29232cdf-9323-42fd-ade2-1d097af3e4de';
@@ -46,6 +47,8 @@ export interface OnboardingOptions {
   registry: StoredTenantRegistry;
   lookup: TenantLookup;
   settings: OnboardingSettings;
+  /** Assigns the Exchange role with the customer admin's delegated Graph token; absent = the manual step only. */
+  roles?: GraphRoleAssignment;
   now?: () => Date;
 }
 
@@ -63,6 +66,10 @@ export interface OnboardingOutcome {
   report: DiagnosticsReport;
   /** Set while the check fails: what is left to do, then check again. */
   manualStep?: ManualStep;
+  /** Set while the check fails and the gateway can assign the role: where the customer's admin signs in for it (single use). */
+  assignRoleUrl?: string;
+  /** What the gateway's own role assignment did (after that sign-in). */
+  roleAssignment?: RoleAssignmentResult;
 }
 
 const invalid = (field: string, message: string) =>
@@ -120,6 +127,7 @@ export class Onboarding {
     const created = this.now();
     const expiresAt = new Date(created.getTime() + (this.o.settings.stateTtlMs ?? 10 * 60_000)).toISOString();
     await this.o.states.put(state, {
+      purpose: 'consent',
       tenantId,
       domain,
       by: { kind: input.by.kind, id: input.by.id, ...(input.by.tenantId ? { tenantId: input.by.tenantId } : {}) },
@@ -136,8 +144,11 @@ export class Onboarding {
     return { consentUrl: url.toString(), tenantId, domain, expiresAt };
   }
 
-  /** Handles Entra ID's answer (the callback's query): registers and checks the tenant, or throws. */
-  async complete(query: URLSearchParams): Promise<OnboardingOutcome> {
+  /**
+   * Handles Entra ID's answer (the callback's query): registers and checks the tenant, or throws.
+   * `redirectUri` is this callback's address (for the role sign-in, which comes back here too).
+   */
+  async complete(query: URLSearchParams, redirectUri?: string): Promise<OnboardingOutcome> {
     const appId = this.appId();
     const state = query.get('state') ?? '';
     if (!state) throw invalidState('The link has no state: it did not come from an onboarding this gateway started.');
@@ -149,6 +160,7 @@ export class Onboarding {
       );
     if (Date.parse(pending.expiresAt) <= this.now().getTime())
       throw invalidState(`This onboarding link expired at ${pending.expiresAt}.`);
+    if (pending.purpose === 'role') return this.completeRole(query, pending, appId, redirectUri);
     const error = query.get('error');
     if (error) {
       const description = (query.get('error_description') ?? '').slice(0, 500);
@@ -189,13 +201,65 @@ export class Onboarding {
       );
       created = true;
     }
+    return this.checked(pending, appId, by, { created }, redirectUri);
+  }
+
+  /** Runs the tenant's check; while it fails, the manual step and (if the gateway can) a single-use link to assign the role. */
+  private async checked(
+    pending: PendingOnboarding,
+    appId: string,
+    by: Caller,
+    extra: { created: boolean; roleAssignment?: RoleAssignmentResult },
+    redirectUri: string | undefined,
+  ): Promise<OnboardingOutcome> {
     const { report, tenant } = await this.o.admin.check(pending.tenantId, { by });
-    return {
-      tenant,
-      created,
-      report,
-      ...(tenant.state === 'degraded' ? { manualStep: exchangeRoleStep(appId, pending.tenantId) } : {}),
-    };
+    const outcome: OnboardingOutcome = { tenant, report, ...extra };
+    if (tenant.state !== 'degraded') return outcome;
+    outcome.manualStep = exchangeRoleStep(appId, pending.tenantId);
+    // One automatic attempt per consent: after a failed one, the manual step only.
+    if (this.o.roles && redirectUri && !extra.roleAssignment) {
+      const state = newOnboardingState();
+      const created = this.now();
+      await this.o.states.put(state, {
+        ...pending,
+        purpose: 'role',
+        createdAt: created.toISOString(),
+        expiresAt: new Date(created.getTime() + (this.o.settings.stateTtlMs ?? 10 * 60_000)).toISOString(),
+      });
+      outcome.assignRoleUrl = this.o.roles.authorizeUrl({ tenantId: pending.tenantId, state, redirectUri });
+    }
+    return outcome;
+  }
+
+  /** The customer's admin signed in for the role assignment (or refused to): assign it, then check again. */
+  private async completeRole(
+    query: URLSearchParams,
+    pending: PendingOnboarding,
+    appId: string,
+    redirectUri: string | undefined,
+  ): Promise<OnboardingOutcome> {
+    const by: Caller = { ...pending.by, roles: [], scopes: [] };
+    const code = query.get('code');
+    const error = query.get('error');
+    let roleAssignment: RoleAssignmentResult;
+    if (!this.o.roles || !redirectUri)
+      roleAssignment = { outcome: 'failed', detail: 'The gateway cannot assign roles.' };
+    else if (error || !code)
+      roleAssignment = {
+        outcome: 'failed',
+        detail: `The sign-in was not completed (${(error ?? 'no code').slice(0, 60)}${query.get('error_description') ? `: ${query.get('error_description')!.slice(0, 300)}` : ''}).`,
+      };
+    else
+      roleAssignment = await this.o.roles.assign({
+        tenantId: pending.tenantId,
+        code,
+        state: query.get('state')!,
+        redirectUri,
+      });
+    await this.o.registry.refresh({ force: true });
+    if (!this.o.registry.entry(pending.tenantId))
+      throw invalidState(`Tenant ${pending.domain} is no longer registered.`);
+    return this.checked(pending, appId, by, { created: false, roleAssignment }, redirectUri);
   }
 }
 

@@ -12,6 +12,8 @@ import { createHash, randomBytes } from 'node:crypto';
 const PENDING = 'pending';
 
 export interface PendingOnboarding {
+  /** What the state is for: the admin consent, or the sign-in that assigns the Exchange role. */
+  purpose: 'consent' | 'role';
   /** The customer tenant the consent must come back from. */
   tenantId: string;
   /** Its initial domain (what the registry entry will name). */
@@ -58,6 +60,7 @@ export class OnboardingStateStore {
     await this.table.createEntity({
       partitionKey: PENDING,
       rowKey: keyOf(state),
+      purpose: pending.purpose,
       tenantId: pending.tenantId,
       domain: pending.domain,
       byKind: pending.by.kind,
@@ -92,6 +95,7 @@ export class OnboardingStateStore {
       throw error;
     }
     return {
+      purpose: entity.purpose === 'role' ? 'role' : 'consent',
       tenantId: String(entity.tenantId),
       domain: String(entity.domain),
       by: {

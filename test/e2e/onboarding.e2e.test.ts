@@ -203,9 +203,29 @@ describe('refused onboardings register nothing', () => {
   });
 });
 
+/** The sign-in for the role assignment, as the customer's admin does it: where Entra ID sends the browser back. */
+async function signIn(url: string, who: string): Promise<string> {
+  expect((await fetch(url, { redirect: 'manual' })).status).toBe(200);
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ username: who, password: SANDBOX_USER_PASSWORD }).toString(),
+    redirect: 'manual',
+  });
+  expect(res.status).toBe(302);
+  return res.headers.get('location')!;
+}
+
+/** The "Assign the role for me" link of a page. */
+function assignLink(html: string): string | undefined {
+  const href = /<a id="assign-role" href="([^"]+)"/.exec(html)?.[1];
+  return href?.replace(/&amp;/g, '&');
+}
+
 describe('a new tenant through the consent flow', () => {
   let callback: string;
   let consentedAt: number;
+  let assignUrl: string;
 
   it('registers the tenant (federatedIdentity), checks it and shows the step left', async () => {
     callback = await consent(await consentUrl(), NORTHWIND.admin, 'accept');
@@ -226,6 +246,15 @@ describe('a new tenant through the consent flow', () => {
     expect(html).toContain(`az ad sp show --id ${FEDERATED_APP.appId}`);
     expect(html).toContain(WELL_KNOWN.roles.exchangeAdministrator);
     expect(html).not.toContain(back.searchParams.get('state')!);
+    // …and the offer to do that step with the admin's own sign-in (Graph, delegated).
+    assignUrl = assignLink(html)!;
+    const url = new URL(assignUrl);
+    expect(url.pathname).toBe(`/${NORTHWIND.tenantId}/oauth2/v2.0/authorize`);
+    expect(url.searchParams.get('client_id')).toBe(FEDERATED_APP.appId);
+    expect(url.searchParams.get('scope')).toBe(
+      'https://graph.microsoft.com/RoleManagement.ReadWrite.Directory https://graph.microsoft.com/Application.Read.All',
+    );
+    expect(url.searchParams.get('code_challenge_method')).toBe('S256');
 
     const tenant = await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json();
     expect(tenant).toMatchObject({
@@ -251,24 +280,40 @@ describe('a new tenant through the consent flow', () => {
     expect(await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json()).toEqual(before);
   });
 
-  it('with the Exchange role assigned, the check passes and a command runs within a minute of the consent', async () => {
-    // The manual step the page shows, done by Northwind's admin.
-    gw.cloud.context.directory.assignServicePrincipalRole(
-      FEDERATED_APP.appId,
-      NORTHWIND.tenantId,
-      WELL_KNOWN.roles.exchangeAdministrator,
-    );
-    const check = await gw.post(`/api/tenants/${NORTHWIND.domain}/check`, undefined, { token: admin });
-    expect(check.status).toBe(200);
-    expect(await check.json()).toMatchObject({ tenant: { state: 'ok' } });
-    const res = await gw.post('/api/commands', {
+  it('a user who may not assign roles signs in for it: Graph refuses (403), the page shows the manual step', async () => {
+    const back = await signIn(assignUrl, NORTHWIND.user);
+    expect(new URL(back).searchParams.get('code')).toBeTruthy();
+    const res = await fetch(back);
+    const html = await res.text();
+    expect(res.status).toBe(200);
+    expect(html).toContain('could not assign the role');
+    expect(html).toContain('Authorization_RequestDenied');
+    expect(html).toContain(`az ad sp show --id ${FEDERATED_APP.appId}`);
+    expect(assignLink(html)).toBeUndefined();
+    expect(servicePrincipal()!.directoryRoles).toEqual([]);
+    // The link worked once.
+    expect((await fetch(back)).status).toBe(400);
+  });
+
+  it('consenting again, the admin signs in to assign the role: the tenant passes its check and runs a command within a minute of the first consent', async () => {
+    const page = await fetch(await consent(await consentUrl(), NORTHWIND.admin, 'accept'));
+    const html = await page.text();
+    expect(html).toContain('was registered already');
+    const back = await signIn(assignLink(html)!, NORTHWIND.admin);
+    const res = await fetch(back);
+    const done = await res.text();
+    expect(res.status).toBe(200);
+    expect(done).toContain('Tenant onboarded');
+    expect(done).toContain('assigned the Entra role Exchange Administrator');
+    expect(servicePrincipal()!.directoryRoles).toEqual([WELL_KNOWN.roles.exchangeAdministrator]);
+    expect(await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json()).toMatchObject({ state: 'ok' });
+    const submitted = await gw.post('/api/commands', {
       tenant: NORTHWIND.domain,
       cmdlet: 'Get-Mailbox',
       parameters: { Identity: NORTHWIND.admin },
     });
-    expect(res.status).toBe(202);
-    const done = await gw.waitFor(res.headers.get('location')!, 60_000);
-    expect(done).toMatchObject({ status: 'succeeded' });
+    expect(submitted.status).toBe(202);
+    expect(await gw.waitFor(submitted.headers.get('location')!, 60_000)).toMatchObject({ status: 'succeeded' });
     expect(Date.now() - consentedAt).toBeLessThan(60_000);
   });
 
@@ -276,7 +321,9 @@ describe('a new tenant through the consent flow', () => {
     const before = await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json();
     const res = await fetch(await consent(await consentUrl(), NORTHWIND.admin, 'accept'));
     expect(res.status).toBe(200);
-    expect(await res.text()).toContain('Tenant onboarded');
+    const html = await res.text();
+    expect(html).toContain('Tenant onboarded');
+    expect(assignLink(html)).toBeUndefined();
     const after = await (await gw.get(`/api/tenants/${NORTHWIND.domain}`, admin)).json();
     expect(after).toMatchObject({ version: before.version, state: 'ok' });
   });
