@@ -1248,6 +1248,9 @@ function onboardingCases(o: { asAdmin: Record<string, string>; asFlow: Record<st
     { tenant: FABRIKAM, admin_consent: 'False', state: forged },
     { error: 'access_denied', error_description: '<script>alert(1)</script>', state: forged },
     { error: '<img src=x onerror=alert(1)>', state: '<script>alert(1)</script>' },
+    // The role sign-in's answer (a code) with a forged state: refused before any code is redeemed.
+    { code: 'forged-code', state: forged },
+    { code: '<script>alert(1)</script>', state: '' },
     ...HOSTILE_STRINGS.slice(0, 20).map((v) => ({ tenant: v, admin_consent: v, state: v })),
   ];
   for (const [i, params] of callbacks.entries())
