@@ -390,6 +390,7 @@ export function createAppServices(
         states: new OnboardingStateStore(storage().table(settings().ONBOARDING_TABLE)),
         admin: tenantAdmin(),
         registry: tenants(),
+        audit: audit(),
         lookup: discoveryTenantLookup({ authorityHost: settings().AZURE_AUTHORITY_HOST }),
         roles: settings().ONBOARDING_APP_ID
           ? new GraphRoleAssignment({

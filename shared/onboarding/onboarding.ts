@@ -13,6 +13,7 @@
  * Nothing is registered for a denied consent, or a state that is forged, replayed, expired or
  * for another tenant.
  */
+import type { AuditLog } from '../commands/audit';
 import type { Caller } from '../core/caller';
 import { GatewayError } from '../core/errors';
 import type { DiagnosticsReport } from '../diagnostics/diagnostics';
@@ -49,6 +50,8 @@ export interface OnboardingOptions {
   settings: OnboardingSettings;
   /** Assigns the Exchange role with the customer admin's delegated Graph token; absent = the manual step only. */
   roles?: GraphRoleAssignment;
+  /** Where consents (granted or refused) and role assignments are recorded, as the admin who started. */
+  audit?: AuditLog;
   now?: () => Date;
 }
 
@@ -85,6 +88,20 @@ export class Onboarding {
 
   private now(): Date {
     return (this.o.now ?? (() => new Date()))();
+  }
+
+  /** One audit entry (`event: tenant`) for what happened to a pending onboarding. */
+  private async record(pending: PendingOnboarding, operation: string, outcome: string, detail: string): Promise<void> {
+    await this.o.audit?.append({
+      event: 'tenant',
+      tenantId: pending.tenantId,
+      callerKind: pending.by.kind,
+      callerId: pending.by.id,
+      callerTenantId: pending.by.tenantId,
+      operation,
+      outcome,
+      detail: detail.slice(0, 1000),
+    });
   }
 
   private appId(): string {
@@ -164,21 +181,37 @@ export class Onboarding {
     const error = query.get('error');
     if (error) {
       const description = (query.get('error_description') ?? '').slice(0, 500);
+      await this.record(
+        pending,
+        'onboard',
+        'denied',
+        `consent for ${pending.domain}: ${error.slice(0, 60)} ${description}`,
+      );
       throw new GatewayError('Onboarding.ConsentDenied', {
         detail: `Entra ID answered the consent for ${pending.domain} with ${error.slice(0, 60)}${description ? `: ${description}` : ''}. Nothing was registered.`,
         extensions: { tenant: pending.domain },
       });
     }
-    if ((query.get('admin_consent') ?? '').toLowerCase() !== 'true')
+    if ((query.get('admin_consent') ?? '').toLowerCase() !== 'true') {
+      await this.record(pending, 'onboard', 'denied', `consent for ${pending.domain}: no admin_consent=True`);
       throw new GatewayError('Onboarding.ConsentDenied', {
         detail: `The admin of ${pending.domain} did not grant consent. Nothing was registered.`,
         extensions: { tenant: pending.domain },
       });
+    }
     const answered = (query.get('tenant') ?? '').trim().toLowerCase();
-    if (answered !== pending.tenantId)
+    if (answered !== pending.tenantId) {
+      await this.record(
+        pending,
+        'onboard',
+        'wrongTenant',
+        `consent for ${pending.domain} came back from ${answered.slice(0, 40) || 'no tenant'}`,
+      );
       throw invalidState(
         `The consent came back from another tenant (${answered.slice(0, 40) || 'none'}) than the one this link was for (${pending.tenantId}, ${pending.domain}).`,
       );
+    }
+    await this.record(pending, 'onboard', 'consented', `admin consent granted in ${pending.domain} for app ${appId}`);
 
     const by: Caller = { ...pending.by, roles: [], scopes: [] };
     await this.o.registry.refresh({ force: true });
@@ -256,6 +289,14 @@ export class Onboarding {
         state: query.get('state')!,
         redirectUri,
       });
+    await this.record(
+      pending,
+      'assignRole',
+      roleAssignment.outcome,
+      roleAssignment.outcome === 'failed'
+        ? roleAssignment.detail
+        : `Entra role Exchange Administrator for service principal ${roleAssignment.servicePrincipalId} of app ${appId}`,
+    );
     await this.o.registry.refresh({ force: true });
     if (!this.o.registry.entry(pending.tenantId))
       throw invalidState(`Tenant ${pending.domain} is no longer registered.`);

@@ -9,7 +9,14 @@
  * Denied consent, a user who may not consent, a forged, replayed or expired state and a consent
  * from another tenant answer a 4xx page and register nothing.
  */
-import { startTestGateway, CONTOSO, FABRIKAM, FLOW_APP, type TestGateway } from '../support/gateway';
+import {
+  startTestGateway,
+  AUTOMATION_ADMIN_APP,
+  CONTOSO,
+  FABRIKAM,
+  FLOW_APP,
+  type TestGateway,
+} from '../support/gateway';
 import { startTestCloud, uniqueName } from '../support/sandbox';
 import {
   defaultSeed,
@@ -315,6 +322,26 @@ describe('a new tenant through the consent flow', () => {
     expect(submitted.status).toBe(202);
     expect(await gw.waitFor(submitted.headers.get('location')!, 60_000)).toMatchObject({ status: 'succeeded' });
     expect(Date.now() - consentedAt).toBeLessThan(60_000);
+  });
+
+  it('the audit trail has each consent, refusal and role assignment, as the admin who started them', async () => {
+    const day = new Date().toISOString().slice(0, 10);
+    const entries = (await gw.services.audit().forTenantDay(NORTHWIND.tenantId, day)).filter(
+      (e) => e.event === 'tenant',
+    );
+    const seen = entries.map((e) => `${e.operation}:${e.outcome}`);
+    for (const expected of [
+      'onboard:denied',
+      'onboard:wrongTenant',
+      'onboard:consented',
+      'create:created',
+      'check:degraded',
+      'assignRole:failed',
+      'assignRole:assigned',
+      'check:ok',
+    ])
+      expect(seen).toContain(expected);
+    expect(new Set(entries.map((e) => e.callerId))).toEqual(new Set([AUTOMATION_ADMIN_APP.appId]));
   });
 
   it('consenting again re-checks the registered tenant without changing it', async () => {
