@@ -143,6 +143,8 @@ export class Onboarding {
     const state = newOnboardingState();
     const created = this.now();
     const expiresAt = new Date(created.getTime() + (this.o.settings.stateTtlMs ?? 10 * 60_000)).toISOString();
+    // Links nobody followed go when the next onboarding starts (best effort: never in the way).
+    await this.o.states.purgeExpired(created).catch(() => 0);
     await this.o.states.put(state, {
       purpose: 'consent',
       tenantId,

@@ -72,6 +72,32 @@ export class OnboardingStateStore {
   }
 
   /**
+   * Removes pending onboardings that expired before `now` (links nobody followed), at most
+   * `limit` a call: starting an onboarding calls it, so the table stays small without a timer.
+   * Returns how many it removed.
+   */
+  async purgeExpired(now: Date, limit = 50): Promise<number> {
+    await this.init();
+    let removed = 0;
+    const rows = this.table.listEntities<{ expiresAt?: string }>({
+      queryOptions: {
+        filter: `PartitionKey eq '${PENDING}' and expiresAt lt '${now.toISOString()}'`,
+        select: ['RowKey', 'expiresAt'],
+      },
+    });
+    for await (const row of rows) {
+      try {
+        await this.table.deleteEntity(PENDING, row.rowKey!, { etag: row.etag });
+        removed++;
+      } catch (error) {
+        if (!isStatus(error, 404, 412)) throw error;
+      }
+      if (removed >= limit) break;
+    }
+    return removed;
+  }
+
+  /**
    * The pending onboarding of `state`, removed so that no one can take it again; undefined when
    * there is none (never issued, already taken — also by a concurrent callback — or malformed).
    * Expiry is the caller's to judge (an expired one is removed too).
