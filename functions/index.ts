@@ -27,6 +27,7 @@ import { eventsStatusFunction } from './events-status';
 import { portalFunction } from './portal';
 import { meFunction } from './me';
 import { tenantsCheckFunction, tenantsItemFunction, tenantsListFunction } from './tenants';
+import { onboardingCallbackFunction, onboardingStartFunction } from './onboarding';
 import { policyFunction, policyVersionFunction, policyVersionsFunction } from './policy';
 import {
   listGroupsFunction,
@@ -88,6 +89,8 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     tenantsListFunction(services),
     tenantsItemFunction(services),
     tenantsCheckFunction(services),
+    onboardingStartFunction(services),
+    onboardingCallbackFunction(services),
     policyFunction(services),
     policyVersionsFunction(services),
     policyVersionFunction(services),

@@ -14,8 +14,15 @@ param resourceToken string
 @description('Principal (object) id of the gateway managed identity the app trusts (the federated credential subject).')
 param identityPrincipalId string
 
+@description('The gateway\'s onboarding callback (https://<function app>/api/onboarding/callback): where Entra ID sends a customer\'s admin back after consent.')
+param onboardingRedirectUri string
+
 var exchangeResourceAppId = '00000002-0000-0ff1-ce00-000000000000' // Office 365 Exchange Online
 var manageAsAppRoleId = 'dc50a0fb-09a3-484d-be87-e023b12c6440' // Exchange.ManageAsApp
+var graphAppId = '00000003-0000-0000-c000-000000000000' // Microsoft Graph
+// Delegated, for onboarding's "assign the role for me" (the customer's admin signs in once):
+var roleManagementReadWriteDirectoryScopeId = 'd01b97e9-cbc0-49fe-810a-750afd5527a3' // RoleManagement.ReadWrite.Directory
+var applicationReadAllScopeId = 'c79f8feb-a9db-4090-85f9-90d820caa0eb' // Application.Read.All
 // Audience of a managed identity token used as a federated credential, per cloud
 // (learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity).
 var tokenExchangeAudiences = {
@@ -33,7 +40,18 @@ resource exchangeApp 'Microsoft.Graph/applications@v1.0' = {
       resourceAppId: exchangeResourceAppId
       resourceAccess: [{ id: manageAsAppRoleId, type: 'Role' }]
     }
+    {
+      resourceAppId: graphAppId
+      resourceAccess: [
+        { id: roleManagementReadWriteDirectoryScopeId, type: 'Scope' }
+        { id: applicationReadAllScopeId, type: 'Scope' }
+      ]
+    }
   ]
+  // Onboarding by admin consent comes back here (docs/tenants.md).
+  web: {
+    redirectUris: [onboardingRedirectUri]
+  }
 
   // Issuer: this tenant's v2.0 authority; subject: the identity's principal id (case-sensitive).
   resource trustsGatewayIdentity 'federatedIdentityCredentials@v1.0' = {

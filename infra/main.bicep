@@ -114,6 +114,7 @@ module exchangeApp 'exchange-app.bicep' = if (createExchangeApp) {
   params: {
     resourceToken: toLower(uniqueString(subscription().id, environmentName, location))
     identityPrincipalId: resources.outputs.identityPrincipalId
+    onboardingRedirectUri: '${resources.outputs.functionAppUrl}/api/onboarding/callback'
   }
 }
 

@@ -16,7 +16,7 @@ import { startSandboxCloud, type SandboxCloud } from './cloud/cloud';
 import { SANDBOX_APPS, sandboxPolicyYaml } from './directory/policy-file';
 import { sandboxRulesYaml } from './directory/rules-file';
 import { identityTenant, sandboxTenants } from './directory/tenants-file';
-import { GATEWAY_API } from './directory/seed';
+import { defaultSeed, GATEWAY_API, NORTHWIND, withNorthwind } from './directory/seed';
 import { startFunctionsHost } from './functions-host/host';
 import { createFunctions } from '../functions/index';
 import { createAppServices } from '../shared/app/services';
@@ -75,6 +75,8 @@ async function main(): Promise<void> {
         port: Number(env.SANDBOX_PORT ?? 8443),
         sandboxDir,
         exchange: { latencyMs: Number(env.EXO_SANDBOX_LATENCY_MS ?? 20) },
+        // Northwind is in no registry: a tenant to onboard by admin consent (docs/tenants.md).
+        seed: withNorthwind(defaultSeed()),
       });
       stops.push({ name: 'sandbox cloud', stop: () => cloud!.stop() });
       Object.assign(env, cloud.env());
@@ -166,6 +168,7 @@ async function main(): Promise<void> {
         `  OpenAPI          ${host.url}/api/openapi.json`,
         `  Portal           ${host.url}/api/portal/  (sign in as e.g. adele.vance@contoso.com, password Sandbox-Passw0rd!)`,
         `  Diagnostics      npm run diagnose -- --tenant contoso.onmicrosoft.com`,
+        `  Onboarding       npm run tenants -- onboard ${NORTHWIND.domain}  (open the link, consent as ${NORTHWIND.admin})`,
       );
     } else {
       lines.push(

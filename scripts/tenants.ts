@@ -8,6 +8,8 @@
  *   add <tenant.json|-> [--replace]     add a tenant (JSON as in TENANTS_FILE, one object), then check it
  *   remove <tenant>                     remove a tenant added here (TENANTS_FILE ones stay)
  *   check <tenant>|--all [--json]       run the diagnostics; a failure marks the tenant degraded
+ *   onboard <domain> | <tenant id> --domain=<initial domain>
+ *                                       print the admin-consent link for the customer's admin (docs/tenants.md)
  *
  * Exit code: 0 done (and checks passed), 1 a check failed (the tenant is degraded), 2 usage,
  * configuration or validation error.
@@ -15,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { createAppServices } from '../shared/app/services';
+import { publicBase } from '../shared/config/public-base-url';
 import { systemCaller } from '../shared/core/caller';
 import { isGatewayError } from '../shared/core/errors';
 import { formatReport } from '../shared/diagnostics/diagnostics';
@@ -25,7 +28,8 @@ import { settingsEnv } from './app-settings';
 const USAGE = `usage: npm run tenants -- list [--json]
        npm run tenants -- add <tenant.json|-> [--replace]
        npm run tenants -- remove <tenant id or domain>
-       npm run tenants -- check <tenant id or domain>|--all [--json]`;
+       npm run tenants -- check <tenant id or domain>|--all [--json]
+       npm run tenants -- onboard <initial domain> | <tenant id> --domain=<initial domain>`;
 
 function describe(t: TenantView): string {
   const state = t.state === 'degraded' ? `DEGRADED: ${t.reason}\n      fix: ${t.remediation}` : t.state;
@@ -36,7 +40,7 @@ async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   const json = rest.includes('--json');
   const args = rest.filter((a) => !a.startsWith('--'));
-  if (!command || command === '--help' || !['list', 'add', 'remove', 'check'].includes(command)) {
+  if (!command || command === '--help' || !['list', 'add', 'remove', 'check', 'onboard'].includes(command)) {
     console.error(USAGE);
     return 2;
   }
@@ -75,6 +79,28 @@ async function main(): Promise<number> {
       return checked.report.ok ? 0 : 1;
     }
     const [key] = args;
+    if (command === 'onboard') {
+      if (!key) {
+        console.error(USAGE);
+        return 2;
+      }
+      // The gateway's callback: configured, else the local Functions host (npm start).
+      const settings = services.settings();
+      const base = publicBase(settings, 'http://localhost:7071/');
+      const domain = rest.find((a) => a.startsWith('--domain='))?.slice('--domain='.length);
+      const started = await services.onboarding().start({
+        tenant: key,
+        domain,
+        redirectUri: settings.ONBOARDING_REDIRECT_URI ?? `${base.scheme}://${base.host}/api/onboarding/callback`,
+        by,
+      });
+      if (json) console.log(JSON.stringify(started, null, 2));
+      else
+        console.log(
+          `Send this link to a Global Administrator of ${started.domain} (${started.tenantId}); it works once, until ${started.expiresAt}:\n${started.consentUrl}`,
+        );
+      return 0;
+    }
     if (command === 'remove') {
       if (!key) {
         console.error(USAGE);

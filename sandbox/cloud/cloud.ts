@@ -12,6 +12,7 @@ import { createServerCertificate, ensureSandboxPki, SANDBOX_TLS_NAMES } from '..
 import { SandboxDirectory } from '../directory/directory';
 import {
   defaultSeed,
+  FEDERATED_APP,
   GATEWAY_API,
   SANDBOX_DELEGATION_SECRET,
   SANDBOX_SEALING_KEY,
@@ -20,6 +21,7 @@ import {
 import { checkSyncOptions, type ExchangeSyncOptions } from '../directory/exchange-sync';
 import { TokenService } from '../entra/tokens';
 import { EntraEmulator, type EntraEmulatorOptions } from '../entra/entra-emulator';
+import { GraphEmulator } from '../graph/role-assignments';
 import { ManagedIdentityEmulator } from '../entra/managed-identity';
 import { KeyVaultEmulator, type KeyVaultEmulatorOptions } from '../keyvault/keyvault-emulator';
 import { ExchangeEmulator, type ExchangeEmulatorOptions } from '../exchange/exchange-emulator';
@@ -122,6 +124,7 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
   const keyVault = new KeyVaultEmulator(context, options.keyVault);
   const exchange = new ExchangeEmulator(context, options.exchange);
   const compliance = new ComplianceEmulator(context);
+  const graph = new GraphEmulator(context);
   const control = new ControlPlane({ context, entra, keyVault, exchange, compliance });
   seedVaults(context, keyVault);
   seedFederatedCredentials(context);
@@ -132,6 +135,7 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
     const name = host.toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
     if (name === loginHost) return entra;
     if (name === `identity.${SANDBOX_DOMAIN}`) return identity;
+    if (name === `graph.${SANDBOX_DOMAIN}`) return graph;
     if (name === exchangeHost) return exchange;
     if (compliance.serves(name)) return compliance;
     if (name.endsWith(`.vault.${SANDBOX_DOMAIN}`)) return keyVault;
@@ -207,6 +211,11 @@ export async function startSandboxCloud(options: SandboxCloudOptions = {}): Prom
       // Delegated mode: the gateway API app trades users' tokens on-behalf-of with its secret from Contoso's vault.
       DELEGATION_CLIENT_ID: GATEWAY_API.appId,
       DELEGATION_CLIENT_SECRET_URL: `${endpoints.vaultUrl(SANDBOX_DELEGATION_SECRET.vault)}secrets/${SANDBOX_DELEGATION_SECRET.name}`,
+      // Onboarding by admin consent: the multi-tenant app that trusts the gateway's managed identity.
+      ONBOARDING_APP_ID: FEDERATED_APP.appId,
+      ONBOARDING_MANAGED_IDENTITY_CLIENT_ID: directory.seed.managedIdentity.clientId,
+      // Microsoft Graph (the role assignment onboarding makes with the consenting admin's token).
+      GRAPH_URL: `https://graph.${SANDBOX_DOMAIN}:${endpoints.port}`,
     }),
     stop: () =>
       new Promise<void>((resolve) => {

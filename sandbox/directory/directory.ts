@@ -280,6 +280,40 @@ export class SandboxDirectory {
       : undefined;
   }
 
+  /**
+   * Admin consent of a multi-tenant app in `tenantId` (the adminconsent endpoint): creates the
+   * app's service principal there if it has none, granted the application permissions the app
+   * requires (its own `grants`); no Entra role — consent assigns none. Returns the service principal.
+   */
+  consentServicePrincipal(appId: string, tenantId: string): ServicePrincipalView {
+    const app = this.app(appId);
+    const tenant = this.tenant(tenantId);
+    if (!app || !tenant) throw new Error(`No app ${appId} or tenant ${tenantId}`);
+    const existing = this.servicePrincipal(app.appId, tenant.tenantId);
+    if (existing) return existing;
+    (app.servicePrincipals ??= []).push({
+      tenantId: tenant.tenantId,
+      objectId: randomUUID(),
+      grants: (app.grants ?? []).map((g) => ({ audience: g.audience, roles: [...g.roles] })),
+      directoryRoles: [],
+    });
+    return this.servicePrincipal(app.appId, tenant.tenantId)!;
+  }
+
+  /** Assigns an Entra role (template id) to the app's service principal in `tenantId` (what an admin does there). */
+  assignServicePrincipalRole(appId: string, tenantId: string, roleTemplateId: string): void {
+    const app = this.app(appId);
+    const tenant = this.tenant(tenantId);
+    if (!app || !tenant) throw new Error(`No app ${appId} or tenant ${tenantId}`);
+    if (app.tenantId === tenant.tenantId) {
+      app.directoryRoles = [...new Set([...(app.directoryRoles ?? []), roleTemplateId])];
+      return;
+    }
+    const sp = app.servicePrincipals?.find((s) => s.tenantId === tenant.tenantId);
+    if (!sp) throw new Error(`App ${appId} has no service principal in ${tenantId}`);
+    sp.directoryRoles = [...new Set([...(sp.directoryRoles ?? []), roleTemplateId])];
+  }
+
   /** The app registration's federated identity credentials, ordered as added. */
   federatedIdentityCredentials(appId: string): FederatedIdentityCredential[] {
     const app = this.app(appId);

@@ -582,6 +582,8 @@ export function defaultSeed(): SandboxSeed {
       grants: [exchangeGrant()],
       directoryRoles: [WELL_KNOWN.roles.exchangeAdministrator],
       federatedCredentials: [{ name: FEDERATED_APP.credentialName, trusts: 'gatewayManagedIdentity' }],
+      // Where the adminconsent endpoint may send a customer's admin back: the gateway's onboarding callback.
+      redirectUris: ['http://localhost:7071/api/onboarding/callback', 'http://localhost/api/onboarding/callback'],
       servicePrincipals: [
         {
           tenantId: FABRIKAM,
@@ -643,4 +645,36 @@ export function defaultSeed(): SandboxSeed {
     vaults,
     keys: [SANDBOX_SEALING_KEY.name],
   };
+}
+
+/**
+ * A customer tenant that is in no registry and has no service principal of any gateway app: it
+ * is onboarded by admin consent (tests of /api/onboarding). Nina is its Global Administrator,
+ * Paul a user who may not consent.
+ */
+export const NORTHWIND = {
+  tenantId: 'b7e4c1d2-9a3f-4e5b-8c6d-1f2a3b4c5d03',
+  domain: 'northwind.onmicrosoft.com',
+  admin: 'nina.admin@northwind.com',
+  user: 'paul.user@northwind.com',
+} as const;
+
+/** `seed` with Northwind added (its tenant and users); returns the same seed. */
+export function withNorthwind(seed: SandboxSeed): SandboxSeed {
+  if (seed.tenants.some((t) => t.tenantId === NORTHWIND.tenantId)) return seed;
+  seed.tenants.push({
+    tenantId: NORTHWIND.tenantId,
+    domain: NORTHWIND.domain,
+    mailDomain: 'northwind.com',
+    displayName: 'Northwind Traders',
+  });
+  seed.users.push(
+    user(NORTHWIND.tenantId, 'nina.admin', 'Nina Admin', {
+      department: 'IT',
+      jobTitle: 'IT Director',
+      directoryRoles: [WELL_KNOWN.roles.globalAdministrator],
+    }),
+    user(NORTHWIND.tenantId, 'paul.user', 'Paul User', { department: 'Sales', jobTitle: 'Sales Rep' }),
+  );
+  return seed;
 }

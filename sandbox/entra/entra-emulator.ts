@@ -21,6 +21,7 @@ import type { AccessTokenClaims } from './tokens';
 import { aad, sendAadError, type AadError } from './errors';
 import { isOidcScope, resolveResource, splitScope, type ResourceInfo } from './resources';
 import { renderSignInPage } from './sign-in-page';
+import { handleAdminConsent } from './admin-consent';
 
 const CODE_LIFETIME_MS = 10 * 60_000;
 /** The grant of on-behalf-of (RFC 7523 JWT bearer with requested_token_use=on_behalf_of). */
@@ -215,6 +216,13 @@ export class EntraEmulator implements Emulator {
           return sendAadError(res, aad.tenantNotFound(tenantSegment));
         return this.authorize(req, res, tenant);
       }
+      if (path === 'v2.0/adminconsent')
+        return handleAdminConsent(this.ctx, req, res, tenant, tenantSegment, {
+          page: (r, redirectUri, html, status = 200) =>
+            status === 200 && redirectUri ? sendSignInPage(r, redirectUri, html) : sendHtml(r, status, html),
+          error: sendAadPage,
+          redirectMatches: redirectUriMatches,
+        });
       if (path === 'oauth2/v2.0/logout') {
         // Signing out ends the browser's session.
         const session = cookie(req, SESSION_COOKIE);
@@ -328,9 +336,13 @@ export class EntraEmulator implements Emulator {
       case 'client_credentials':
         body = await this.clientCredentials(form, basic, clientId, tenantSegment, tenant, v1Endpoint);
         break;
-      case 'authorization_code':
+      case 'authorization_code': {
+        // A confidential client (a web app, not a SPA or native client) proves itself as for client credentials.
+        const app = this.ctx.directory.app(clientId);
+        if (app && !app.publicClient && tenant) await this.authenticateClient(form, basic, app, tenant.tenantId);
         body = await this.authorizationCode(form, clientId, tenant);
         break;
+      }
       case 'refresh_token':
         body = await this.refresh(form, clientId);
         break;

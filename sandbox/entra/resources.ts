@@ -71,7 +71,8 @@ export function resolveResource(
       aud: 'https://graph.microsoft.com',
       grantAudience: 'https://graph.microsoft.com',
       ver: '1.0',
-      scopes: ['User.Read'],
+      // Delegated permissions the sandbox's Graph (sandbox/graph/role-assignments.ts) checks.
+      scopes: ['User.Read', 'Application.Read.All', 'RoleManagement.ReadWrite.Directory'],
     };
   }
   const api = directory.apiApp(r);

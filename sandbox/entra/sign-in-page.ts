@@ -8,6 +8,8 @@ export function renderSignInPage(options: {
   loginHint: string;
   appName: string;
   error?: string;
+  /** Admin consent: Accept and Cancel buttons (the form's `consent` field) instead of Sign in. */
+  consent?: boolean;
 }): string {
   const error = options.error ? `<p class="error" role="alert" id="error">${escapeHtml(options.error)}</p>` : '';
   return `<!doctype html>
@@ -35,7 +37,11 @@ ${error}
 <input id="username" name="username" type="email" autocomplete="username" required value="${escapeHtml(options.loginHint)}"${options.error ? ' aria-describedby="error"' : ''}>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit" id="signin">Sign in</button>
+${
+  options.consent
+    ? '<p>Accepting grants these permissions for your whole organization.</p><button type="submit" id="accept" name="consent" value="accept">Accept</button> <button type="submit" id="cancel" name="consent" value="cancel">Cancel</button>'
+    : '<button type="submit" id="signin">Sign in</button>'
+}
 </form>
 <p class="note">Sandbox Entra ID — seeded users only.</p>
 </main></body></html>`;

@@ -28,6 +28,7 @@ export const SANDBOX_TLS_NAMES = [
   '*.localhost',
   'login.localhost',
   'identity.localhost',
+  'graph.localhost',
   'outlook.localhost',
   'vault.localhost',
   '*.vault.localhost',

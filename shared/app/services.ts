@@ -14,6 +14,11 @@ import { loadTenantSeed } from '../config/tenant-registry';
 import { StoredTenantRegistry } from '../tenants/registry';
 import { TenantTable } from '../tenants/store';
 import { TenantAdmin } from '../tenants/admin';
+import { EXCHANGE_ADMINISTRATOR_ROLE, Onboarding } from '../onboarding/onboarding';
+import { GraphRoleAssignment } from '../onboarding/role-assignment';
+import { managedIdentityCredential } from '../credentials/managed-identity-tokens';
+import { OnboardingStateStore } from '../onboarding/state-store';
+import { discoveryTenantLookup } from '../onboarding/tenant-lookup';
 import { keyVaultReference, tenantConfigKey, type TenantConfig } from '../config/tenant';
 import { KeyVaultCredentialSource } from '../credentials/key-vault-source';
 import type { ExchangeTokenSource } from '../credentials/token-provider';
@@ -83,6 +88,8 @@ export interface AppServices {
   tenants(): StoredTenantRegistry;
   /** Changes and checks of the tenant registry (admin API, CLI). */
   tenantAdmin(): TenantAdmin;
+  /** Onboarding a customer tenant by admin consent (start, callback). */
+  onboarding(): Onboarding;
   /**
    * Creates tables/queues/containers once; every handler awaits it. Each call also brings the
    * tenant registry and the policy blob up to date when CONFIG_REFRESH_SECONDS have passed.
@@ -385,6 +392,34 @@ export function createAppServices(
   const tenantAdmin = lazy(
     () => new TenantAdmin({ table: tenantTable(), registry: tenants(), audit: audit(), diagnostics: diagnostics() }),
   );
+  const onboarding = lazy(
+    () =>
+      new Onboarding({
+        states: new OnboardingStateStore(storage().table(settings().ONBOARDING_TABLE)),
+        admin: tenantAdmin(),
+        registry: tenants(),
+        audit: audit(),
+        lookup: discoveryTenantLookup({ authorityHost: settings().AZURE_AUTHORITY_HOST }),
+        roles: settings().ONBOARDING_APP_ID
+          ? new GraphRoleAssignment({
+              authorityHost: settings().AZURE_AUTHORITY_HOST,
+              graphUrl: settings().GRAPH_URL ?? 'https://graph.microsoft.com',
+              graphResource: settings().GRAPH_RESOURCE ?? 'https://graph.microsoft.com',
+              appId: settings().ONBOARDING_APP_ID!.toLowerCase(),
+              identity: (overrides.managedIdentity ?? managedIdentityCredential)(
+                settings().ONBOARDING_MANAGED_IDENTITY_CLIENT_ID?.toLowerCase(),
+              ),
+              roleDefinitionId: EXCHANGE_ADMINISTRATOR_ROLE,
+            })
+          : undefined,
+        settings: {
+          authorityHost: settings().AZURE_AUTHORITY_HOST,
+          appId: settings().ONBOARDING_APP_ID?.toLowerCase(),
+          managedIdentityClientId: settings().ONBOARDING_MANAGED_IDENTITY_CLIENT_ID?.toLowerCase(),
+          exchangeScope: settings().EXO_TOKEN_SCOPE,
+        },
+      }),
+  );
 
   const lanes = lazy(() => new CommandLanes(storage().table(settings().COMMANDS_TABLE)));
   // Secret parameters (passwords) are sealed with a key from Key Vault before a command is stored,
@@ -605,6 +640,7 @@ export function createAppServices(
     settings,
     tenants,
     tenantAdmin,
+    onboarding,
     ready,
     commands,
     submitCommand: async (caller, request) => {

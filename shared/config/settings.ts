@@ -73,6 +73,33 @@ const schema = z.object({
     .string()
     .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name')
     .default('tenants'),
+  /** Table of pending admin-consent onboardings (their single-use `state`; shared/onboarding/state-store.ts). */
+  ONBOARDING_TABLE: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,62}$/, 'must be a valid table name')
+    .default('onboarding'),
+  /** Client id of the multi-tenant app customer admins consent to (onboarding); absent = onboarding is off. */
+  ONBOARDING_APP_ID: z
+    .string()
+    .regex(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+      'must be an application (client) id (GUID)',
+    )
+    .optional(),
+  /** Client id of the user-assigned managed identity that app trusts (its federated credential); absent = the system-assigned one. */
+  ONBOARDING_MANAGED_IDENTITY_CLIENT_ID: z
+    .string()
+    .regex(
+      /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+      'must be a managed identity client id (GUID)',
+    )
+    .optional(),
+  /** Microsoft Graph, for the Exchange role onboarding assigns with the consenting admin's token (default https://graph.microsoft.com). */
+  GRAPH_URL: httpsUrl.optional(),
+  /** The resource Graph tokens are for (default https://graph.microsoft.com; another cloud's Graph in sovereign clouds). */
+  GRAPH_RESOURCE: httpsUrl.optional(),
+  /** Where Entra ID sends the admin back (registered on the app); default PUBLIC_BASE_URL (else the request's origin) + /api/onboarding/callback. */
+  ONBOARDING_REDIRECT_URI: httpsUrl.optional(),
   /** Most seconds before an instance notices a change of the tenant registry or the policy blob. */
   CONFIG_REFRESH_SECONDS: positiveInt(3, 60),
   COMMANDS_QUEUE: z

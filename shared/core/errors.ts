@@ -53,7 +53,13 @@ export type GatewayErrorCode =
   /** Conditional Access wants more of the user (e.g. multifactor): sign in again with the `claims` challenge. */
   | 'Delegation.InteractionRequired'
   /** Entra ID or the gateway's delegated credential is unavailable; retry later. */
-  | 'Delegation.Unavailable';
+  | 'Delegation.Unavailable'
+  /** An onboarding callback whose `state` is unknown, used, expired or not for this tenant. */
+  | 'Onboarding.InvalidState'
+  /** The customer's admin did not consent (or Entra ID answered the consent with an error). */
+  | 'Onboarding.ConsentDenied'
+  /** Onboarding by admin consent is not configured (ONBOARDING_APP_ID). */
+  | 'Onboarding.NotConfigured';
 
 /** One field at fault and why, e.g. `{ field: 'tenant', message: 'is required' }`. */
 export interface FieldError {

@@ -89,6 +89,9 @@ const GATEWAY_PROBLEMS: Record<GatewayErrorCode, { status: number; title: string
   'Delegation.ConsentRequired': { status: 403, title: 'Admin consent required' },
   'Delegation.InteractionRequired': { status: 401, title: 'Sign in again: more is required' },
   'Delegation.Unavailable': { status: 503, title: 'Delegation unavailable' },
+  'Onboarding.InvalidState': { status: 400, title: 'Onboarding link not valid' },
+  'Onboarding.ConsentDenied': { status: 403, title: 'Consent not granted' },
+  'Onboarding.NotConfigured': { status: 501, title: 'Onboarding not configured' },
 };
 
 /**

@@ -39,6 +39,8 @@ interface FuzzCase {
   body?: string;
   /** Expected status range; every case is at least 400-499. */
   expect?: number[];
+  /** The answer is a page for a browser (the onboarding callback): text/html, everything sent escaped. */
+  html?: boolean;
 }
 
 const logLines: string[] = [];
@@ -59,6 +61,7 @@ beforeAll(async () => {
       GATEWAY_AUTH_TENANTS: `${CONTOSO},${FABRIKAM}`,
       // The policy as data (seeded from the file), so PUT /api/policy validates what it is sent.
       POLICY_BLOB: `${uniqueName('fuzzpolicy')}/policy.yaml`,
+      ONBOARDING_TABLE: uniqueName('fuzzonboarding').replace(/[^a-z0-9]/g, ''),
     },
   });
   admin = await gw.token(AUTOMATION_ADMIN_APP);
@@ -935,6 +938,7 @@ async function corpus(): Promise<FuzzCase[]> {
     });
   }
   cases.push(...adminApiCases({ pick, asAdmin, asFlow }));
+  cases.push(...onboardingCases({ asAdmin, asFlow }));
   cases.push(...(await delegatedCases()));
   // A body over the 64 KiB limit is refused for its size before anything else is looked at.
   for (const c of cases)
@@ -1169,6 +1173,99 @@ function adminApiCases(o: {
 }
 
 /**
+ * Onboarding (issue 18 item 3): start with bad tenants or as a caller without `manage: [tenants]`
+ * (problem+json); the callback with forged, missing or hostile state, tenant and error values
+ * (an HTML page, 4xx, nothing echoed unescaped). None may register a tenant or store a state.
+ */
+function onboardingCases(o: { asAdmin: Record<string, string>; asFlow: Record<string, string> }): FuzzCase[] {
+  const { asAdmin, asFlow } = o;
+  const cases: FuzzCase[] = [];
+  const q = (params: Record<string, string>) => new URLSearchParams(params).toString();
+  for (const [i, tenant] of [
+    // (A 70 KB URL never reaches the app: the HTTP server refuses it.)
+    ...HOSTILE_STRINGS.filter((v) => v.length < 8000),
+    'nosuchtenant.onmicrosoft.com',
+    'a..b',
+    '-x.com',
+  ].entries())
+    cases.push({
+      label: `onboarding start, tenant #${i}`,
+      method: 'GET',
+      path: `/api/onboarding/start?${q({ tenant })}`,
+      headers: asAdmin,
+      expect: [422],
+    });
+  cases.push(
+    {
+      label: 'onboarding start, no tenant',
+      method: 'GET',
+      path: '/api/onboarding/start',
+      headers: asAdmin,
+      expect: [422],
+    },
+    {
+      label: 'onboarding start, a tenant id without its domain',
+      method: 'GET',
+      path: `/api/onboarding/start?${q({ tenant: FABRIKAM })}`,
+      headers: asAdmin,
+      expect: [422],
+    },
+    {
+      label: 'onboarding start, a bad domain',
+      method: 'GET',
+      path: `/api/onboarding/start?${q({ tenant: FABRIKAM, domain: '<b>x</b>' })}`,
+      headers: asAdmin,
+      expect: [422],
+    },
+    {
+      label: 'onboarding start as a caller without manage',
+      method: 'GET',
+      path: `/api/onboarding/start?${q({ tenant: 'fabrikam.onmicrosoft.com' })}`,
+      headers: asFlow,
+      expect: [403, 429],
+    },
+    {
+      label: 'onboarding start without a token',
+      method: 'GET',
+      path: `/api/onboarding/start?${q({ tenant: 'fabrikam.onmicrosoft.com' })}`,
+      headers: {},
+      expect: [401],
+    },
+    {
+      label: 'onboarding start, POST',
+      method: 'POST',
+      path: '/api/onboarding/start',
+      headers: asAdmin,
+      expect: [404, 405],
+    },
+  );
+  const forged = 'A'.repeat(43);
+  const callbacks: Array<Record<string, string>> = [
+    {},
+    { tenant: FABRIKAM, admin_consent: 'True' },
+    { tenant: FABRIKAM, admin_consent: 'True', state: forged },
+    { tenant: FABRIKAM, admin_consent: 'True', state: '' },
+    { tenant: FABRIKAM, admin_consent: 'False', state: forged },
+    { error: 'access_denied', error_description: '<script>alert(1)</script>', state: forged },
+    { error: '<img src=x onerror=alert(1)>', state: '<script>alert(1)</script>' },
+    // The role sign-in's answer (a code) with a forged state: refused before any code is redeemed.
+    { code: 'forged-code', state: forged },
+    { code: '<script>alert(1)</script>', state: '' },
+    ...HOSTILE_STRINGS.slice(0, 20).map((v) => ({ tenant: v, admin_consent: v, state: v })),
+  ];
+  for (const [i, params] of callbacks.entries())
+    cases.push({
+      label: `onboarding callback #${i}`,
+      method: 'GET',
+      path: `/api/onboarding/callback?${q(params)}`,
+      headers: {},
+      expect: [400],
+      html: true,
+    });
+  return cases;
+}
+
+/**
  * Delegated mode (issue 19): bad `mode` values, app tokens asking for it, and forged, foreign,
  * expired or unknown users' tokens — each refused before anything is stored (401 from the
  * authenticator, or from on-behalf-of; 403 by policy; 422 for the field).
@@ -1276,7 +1373,7 @@ async function delegatedCases(): Promise<FuzzCase[]> {
 const delegatedUserTokens: string[] = [];
 
 async function send(c: FuzzCase): Promise<Response> {
-  return fetch(`${gw.host.url}${c.path}`, { method: c.method, headers: c.headers, body: c.body });
+  return fetch(`${gw.host.url}${c.path}`, { method: c.method, headers: c.headers, body: c.body, redirect: 'manual' });
 }
 
 // ---------------------------------------------------------------- the test
@@ -1298,7 +1395,10 @@ it('answers 1,000+ hostile requests to every endpoint with a 4xx, enqueues and s
         if (res.status < 400 || res.status > 499) failures.push(`${c.label}: ${res.status} ${text.slice(0, 200)}`);
         else if (c.expect && !c.expect.includes(res.status))
           failures.push(`${c.label}: expected ${c.expect.join('/')}, got ${res.status} ${text.slice(0, 200)}`);
-        else if (!hostAnswer && type !== 'application/problem+json') failures.push(`${c.label}: content-type ${type}`);
+        else if (c.html && (!type.startsWith('text/html') || /<(script|img)/i.test(text.replace(/^[\s\S]*<main>/, ''))))
+          failures.push(`${c.label}: not an escaped HTML page (${type}) ${text.slice(0, 200)}`);
+        else if (!c.html && !hostAnswer && type !== 'application/problem+json')
+          failures.push(`${c.label}: content-type ${type}`);
         else if (res.status === 401 && !/^Bearer /.test(res.headers.get('www-authenticate') ?? ''))
           failures.push(`${c.label}: 401 without WWW-Authenticate: Bearer`);
         else if (text.includes(admin) || text.includes(flow)) failures.push(`${c.label}: echoes a caller token`);
@@ -1334,6 +1434,14 @@ it('answers 1,000+ hostile requests to every endpoint with a 4xx, enqueues and s
   for await (const row of tenants.listEntities({ queryOptions: { filter: "PartitionKey eq 'tenant'" } }))
     tenantRows.push(row);
   expect(tenantRows).toEqual([]);
+  // No onboarding was started (its table is made on first use: none, or empty).
+  const onboarding = TableClient.fromConnectionString(gw.env.AzureWebJobsStorage!, gw.env.ONBOARDING_TABLE!, {
+    allowInsecureConnection: true,
+  });
+  await onboarding.createTable();
+  const pending: unknown[] = [];
+  for await (const row of onboarding.listEntities()) pending.push(row);
+  expect(pending).toEqual([]);
   const [container, blob] = gw.env.POLICY_BLOB!.split('/');
   const policyBlob = BlobServiceClient.fromConnectionString(gw.env.AzureWebJobsStorage!)
     .getContainerClient(container!)

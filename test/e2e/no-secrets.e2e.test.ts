@@ -21,7 +21,15 @@ import { DefaultAzureCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { identityTenant, sandboxTenants } from '../../sandbox/directory/tenants-file';
-import { FEDERATED_APP, SANDBOX_DELEGATION_SECRET, SANDBOX_SEALING_KEY } from '../../sandbox/directory/seed';
+import {
+  defaultSeed,
+  FEDERATED_APP,
+  NORTHWIND as NORTHWIND_SEEDED,
+  SANDBOX_DELEGATION_SECRET,
+  SANDBOX_SEALING_KEY,
+  SANDBOX_USER_PASSWORD,
+  withNorthwind,
+} from '../../sandbox/directory/seed';
 import { userToken } from '../support/user-token';
 import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { callerToken, CONTOSO, FABRIKAM, hostProcessSettings, statusPathOf } from '../support/gateway';
@@ -39,6 +47,8 @@ let token: string;
 let output = '';
 /** Signed-in users' tokens sent for delegated commands. */
 const userTokens: string[] = [];
+/** States of onboarding consent and role links, and the role sign-in's code. */
+const onboardingStates: string[] = [];
 const children: ChildProcess[] = [];
 const suffix = Math.random().toString(36).slice(2, 10);
 const PASSWORDS = {
@@ -100,7 +110,8 @@ async function host(env: Record<string, string>) {
 }
 
 beforeAll(async () => {
-  cloud = await startTestCloud();
+  // With Northwind, a tenant to onboard by admin consent.
+  cloud = await startTestCloud({ seed: withNorthwind(defaultSeed()) });
   for (const [k, v] of Object.entries(cloud.env())) process.env[k] = v;
   ingestion = await startIngestionServer();
   dir = mkdtempSync(join(tmpdir(), 'exo-nosec-'));
@@ -154,6 +165,43 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
       },
     }),
   ).toMatchObject({ status: 'failed', parameters: { NewPassword: '***', OldPassword: '***' } });
+  // Onboarding (issue 18): the consent link's single-use state is a credential for ten minutes —
+  // started, then answered from the wrong tenant (refused, the state used up): in no output either.
+  {
+    const start = await first.call('/api/onboarding/start?tenant=fabrikam.onmicrosoft.com', { redirect: 'manual' });
+    expect(start.status).toBe(302);
+    const state = new URL(start.headers.get('location')!).searchParams.get('state')!;
+    onboardingStates.push(state);
+    const back = await first.call(
+      `/api/onboarding/callback?${new URLSearchParams({ tenant: CONTOSO, admin_consent: 'True', state })}`,
+      {},
+      null,
+    );
+    expect(back.status).toBe(400);
+    // Northwind onboarded all the way: consent, then the sign-in whose Graph token assigns the
+    // Exchange role (authorization code, federated client assertion, Graph): no code, token or state in any output.
+    const form = (who: string, extra: Record<string, string> = {}) => ({
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: who, password: SANDBOX_USER_PASSWORD, ...extra }).toString(),
+      redirect: 'manual' as const,
+    });
+    const consentStart = await first.call(`/api/onboarding/start?tenant=${NORTHWIND_SEEDED.domain}`, {
+      redirect: 'manual',
+    });
+    const consentUrl = consentStart.headers.get('location')!;
+    onboardingStates.push(new URL(consentUrl).searchParams.get('state')!);
+    const consented = await fetch(consentUrl, form(NORTHWIND_SEEDED.admin, { consent: 'accept' }));
+    const page = await (await fetch(consented.headers.get('location')!)).text();
+    const assignUrl = /<a id="assign-role" href="([^"]+)"/.exec(page)![1]!.replace(/&amp;/g, '&');
+    onboardingStates.push(new URL(assignUrl).searchParams.get('state')!);
+    const signedIn = await fetch(assignUrl, form(NORTHWIND_SEEDED.admin));
+    const codeUrl = new URL(signedIn.headers.get('location')!);
+    onboardingStates.push(codeUrl.searchParams.get('code')!);
+    const done = await fetch(codeUrl);
+    expect(done.status).toBe(200);
+    expect(await done.text()).toContain('Tenant onboarded');
+  }
   // Delegated mode: a signed-in admin's token is traded on-behalf-of and kept sealed while the
   // command waits (issue 19) — at debug level, through a success, Exchange's refusal for a Help
   // Desk user, and an expired delegation refused at acceptance: the tokens are in no output.
@@ -411,6 +459,7 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
     token,
     forged,
     ...userTokens,
+    ...onboardingStates,
     ...Object.values(PASSWORDS),
   ];
   expect(pemBodies.length).toBeGreaterThan(10);

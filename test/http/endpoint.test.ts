@@ -96,6 +96,9 @@ describe('httpEndpoint', () => {
       'Delegation.ConsentRequired': 403,
       'Delegation.InteractionRequired': 401,
       'Delegation.Unavailable': 503,
+      'Onboarding.InvalidState': 400,
+      'Onboarding.ConsentDenied': 403,
+      'Onboarding.NotConfigured': 501,
     };
     for (const [code, status] of Object.entries(statuses))
       expect((await call(fail(new GatewayError(code as GatewayErrorCode)))).status).toBe(status);

@@ -643,6 +643,10 @@ describe('the default Exchange app: workload identity federation (infra/exchange
     expect(main.params.get('createExchangeApp')).toMatchObject({ type: 'bool', default: 'true' });
     const params = module!.body.params as Record<string, BicepValue>;
     expect(params.identityPrincipalId).toEqual(new BicepExpr('resources.outputs.identityPrincipalId'));
+    // Onboarding's callback on the function app is a registered redirect URI of the app.
+    expect(params.onboardingRedirectUri).toEqual(
+      new BicepExpr("'${resources.outputs.functionAppUrl}/api/onboarding/callback'"),
+    );
     // The identity is the one the function app uses (resources.bicep outputs its principal id).
     expect(resources.outputs.get('identityPrincipalId')).toBe('identity.properties.principalId');
     expect(main.outputs.has('AZURE_EXCHANGE_APP_ID')).toBe(true);
@@ -654,14 +658,29 @@ describe('the default Exchange app: workload identity federation (infra/exchange
     expect(config.extensions.microsoftGraphV1).toMatch(
       /^br:mcr\.microsoft\.com\/bicep\/extensions\/microsoftgraph\/v1\.0:/,
     );
-    const scope = fileScope(app, { resourceToken: 'abc', identityPrincipalId: 'mi-principal' });
+    const scope = fileScope(app, {
+      resourceToken: 'abc',
+      identityPrincipalId: 'mi-principal',
+      onboardingRedirectUri: 'https://app.example/api/onboarding/callback',
+    });
     expect(evaluate(exchangeAppResource.body.signInAudience!, scope)).toBe('AzureADMultipleOrgs');
     expect(evaluate(exchangeAppResource.body.requiredResourceAccess!, scope)).toEqual([
       {
         resourceAppId: '00000002-0000-0ff1-ce00-000000000000',
         resourceAccess: [{ id: 'dc50a0fb-09a3-484d-be87-e023b12c6440', type: 'Role' }],
       },
+      {
+        // Microsoft Graph, delegated: RoleManagement.ReadWrite.Directory and Application.Read.All (onboarding's role assignment).
+        resourceAppId: '00000003-0000-0000-c000-000000000000',
+        resourceAccess: [
+          { id: 'd01b97e9-cbc0-49fe-810a-750afd5527a3', type: 'Scope' },
+          { id: 'c79f8feb-a9db-4090-85f9-90d820caa0eb', type: 'Scope' },
+        ],
+      },
     ]);
+    expect(evaluate(exchangeAppResource.body.web!, scope)).toEqual({
+      redirectUris: ['https://app.example/api/onboarding/callback'],
+    });
     expect(exchangeAppResource.body.keyCredentials).toBeUndefined();
     expect(exchangeAppResource.body.passwordCredentials).toBeUndefined();
   });

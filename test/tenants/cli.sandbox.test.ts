@@ -98,3 +98,19 @@ it('adds, checks, lists and removes tenants; a failed check leaves the tenant de
   ]);
   expect((await cli('frobnicate')).code).toBe(2);
 });
+
+it('onboard: prints the admin-consent link for the tenant, or names the field at fault', async () => {
+  const started = await cli('onboard', 'fabrikam.onmicrosoft.com', '--json');
+  expect(started.code).toBe(0);
+  const { consentUrl, tenantId } = JSON.parse(started.out) as { consentUrl: string; tenantId: string };
+  expect(tenantId).toBe('3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02');
+  const url = new URL(consentUrl);
+  expect(`${url.origin}${url.pathname}`).toBe(`${cloud.endpoints.authorityHost}/${tenantId}/v2.0/adminconsent`);
+  expect(url.searchParams.get('redirect_uri')).toBe('http://localhost:7071/api/onboarding/callback');
+  expect(url.searchParams.get('state')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  // The link leads to the sandbox's consent page.
+  expect((await fetch(url, { redirect: 'manual' })).status).toBe(200);
+  const refused = await cli('onboard', '3c9e7b21-6d4f-4a8b-b2e5-7f1a0d6c5b02');
+  expect(refused.code).toBe(2);
+  expect(refused.out).toMatch(/domain: is required/);
+});
