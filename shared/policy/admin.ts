@@ -71,14 +71,7 @@ export class PolicyAdmin {
     }
     const stored = await blob.read();
     if (!stored) return undefined;
-    return {
-      text: stored.text,
-      etag: bareEtag(stored.stamp),
-      version: stored.version,
-      ...(stored.updatedAt ? { updatedAt: stored.updatedAt } : {}),
-      ...(stored.updatedBy ? { updatedBy: stored.updatedBy } : {}),
-      source: 'blob',
-    };
+    return blobView(stored);
   }
 
   /**
@@ -164,15 +157,26 @@ export class PolicyAdmin {
   async version(version: number): Promise<PolicyView | undefined> {
     const stored = await this.o.source.blob?.version(version);
     if (!stored) return undefined;
-    return {
-      text: stored.text,
-      etag: bareEtag(stored.stamp),
-      version: stored.version,
-      ...(stored.updatedAt ? { updatedAt: stored.updatedAt } : {}),
-      ...(stored.updatedBy ? { updatedBy: stored.updatedBy } : {}),
-      source: 'blob',
-    };
+    return blobView(stored);
   }
+}
+
+/** A stored version of the policy blob as the API shows it. */
+function blobView(stored: {
+  text: string;
+  stamp: string;
+  version: number;
+  updatedAt?: string;
+  updatedBy?: string;
+}): PolicyView {
+  return {
+    text: stored.text,
+    etag: bareEtag(stored.stamp),
+    version: stored.version,
+    ...(stored.updatedAt ? { updatedAt: stored.updatedAt } : {}),
+    ...(stored.updatedBy ? { updatedBy: stored.updatedBy } : {}),
+    source: 'blob',
+  };
 }
 
 /** A storage ETag without W/ and quotes: the opaque token the API hands out and takes back. */
