@@ -168,11 +168,16 @@ describe('crash at the worst moment', () => {
     expect(cloud.exchange.recipients(CONTOSO).resolve('megan.bowen@contoso.com')).toMatchObject({
       customAttributes: expect.arrayContaining([`${stamp}-newer`]),
     });
+    // Recovery (issue 15 item 4): the dead host's command is taken over and decided (its read-back
+    // is its first act) within claim + visibility + 5 s; the newer write waits behind it in its
+    // lane, so all terminal is held to twice that (as the chaos test holds it).
+    const takenOverMs = Date.parse(o!.finishedAt!) - killedAt;
     const recoveryMs = Math.max(...[o, n].map((r) => Date.parse(r!.finishedAt!))) - killedAt;
     process.stderr.write(
-      `[crash-recovery] InvokeCommand kill: recovery ${recoveryMs} ms (new host up after ${upAt - killedAt} ms; goal ${GOAL_MS} ms)\n`,
+      `[crash-recovery] InvokeCommand kill: taken over and decided ${takenOverMs} ms, all terminal ${recoveryMs} ms (new host up after ${upAt - killedAt} ms; goal ${GOAL_MS} ms)\n`,
     );
-    expect(recoveryMs).toBeLessThanOrEqual(GOAL_MS);
+    expect(takenOverMs).toBeLessThanOrEqual(GOAL_MS);
+    expect(recoveryMs).toBeLessThanOrEqual(2 * GOAL_MS);
     void b;
   });
 
@@ -207,10 +212,14 @@ describe('crash at the worst moment', () => {
     }
     const stats = cloud.context.stats.snapshot().exchange[CONTOSO]!;
     expect(stats.maxInFlight).toBeLessThanOrEqual(1);
+    // The batch's commands (decided by read-back when taken over) within the goal; all, with the
+    // write queued behind the first one in its lane, within twice it.
+    const takenOverMs = Math.max(...decided.map((r) => Date.parse(r.finishedAt!))) - killedAt;
     const recoveryMs = Math.max(...rows.map((r) => Date.parse(r.finishedAt!))) - killedAt;
     process.stderr.write(
-      `[crash-recovery] $batch kill: recovery ${recoveryMs} ms (new host up after ${upAt - killedAt} ms; goal ${GOAL_MS} ms)\n`,
+      `[crash-recovery] $batch kill: taken over and decided ${takenOverMs} ms, all terminal ${recoveryMs} ms (new host up after ${upAt - killedAt} ms; goal ${GOAL_MS} ms)\n`,
     );
-    expect(recoveryMs).toBeLessThanOrEqual(GOAL_MS);
+    expect(takenOverMs).toBeLessThanOrEqual(GOAL_MS);
+    expect(recoveryMs).toBeLessThanOrEqual(2 * GOAL_MS);
   });
 });
