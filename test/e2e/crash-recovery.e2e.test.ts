@@ -24,7 +24,12 @@ import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { startTestCloud, testStorageConnectionString } from '../support/sandbox';
 import { callerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
 
-const CLAIM_MS = 20_000;
+/**
+ * The default claim (COMMAND_CLAIM_SECONDS 30). It must outlast the sweeper timer's move to a live
+ * instance when the dead one held its singleton lock (host.json listenerLockPeriod 15 s + recovery
+ * polling 5 s): with a 20 s claim the two race and a run could take 31-33 s against its 30 s goal.
+ */
+const CLAIM_MS = 30_000;
 /** host.json extensions.queues.visibilityTimeout (a failed message is visible again after it). */
 const VISIBILITY_TIMEOUT_MS = 5000;
 const GOAL_MS = CLAIM_MS + VISIBILITY_TIMEOUT_MS + 5000;
@@ -140,6 +145,8 @@ const effectsOn = (identity: string, attribute: string) =>
     .map((e) => e.parameters[attribute]);
 
 describe('crash at the worst moment', () => {
+  // A claim (30 s) plus the read-back and the write behind it, on shared cores.
+  jest.setTimeout(120_000);
   it('a host killed the moment Exchange applied a write: the write is decided by read-back, the newer write to the same mailbox wins, each change happens once', async () => {
     cloud.exchange.configure({ latencyMs: 300 });
     cloud.exchange.clearJournal();
@@ -156,7 +163,7 @@ describe('crash at the worst moment', () => {
     expect((await row(older)).status).toBe('running'); // nothing recorded: in doubt
     const b = await startHost();
     const upAt = Date.now();
-    const [o, n] = await allFinished([older, newer], 60_000);
+    const [o, n] = await allFinished([older, newer], 90_000);
     expect(o).toMatchObject({ status: 'succeeded', alreadyApplied: true, attempts: 1 });
     expect(JSON.parse(o!.readBack!)).toMatchObject({
       holds: true,
@@ -198,7 +205,7 @@ describe('crash at the worst moment', () => {
     const killedAt = await killed;
     await startHost();
     const upAt = Date.now();
-    const rows = await allFinished([...ids, later], 60_000);
+    const rows = await allFinished([...ids, later], 90_000);
     expect(rows.map((r) => `${r.status}${r.error ? ` ${r.error}` : ''}`)).toEqual(
       Array(users.length + 1).fill('succeeded'),
     );
