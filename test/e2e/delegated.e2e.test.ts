@@ -260,13 +260,13 @@ describe('durable and bounded: the delegation, not the app', () => {
       );
       expect(res.status).toBe(202);
       const id = commandIdOf(res.headers.get('location')!);
-      // It waits (throttled) until the token has run out.
-      await waitUntil(async () => Date.now() > Number(claimsOf(short).exp) * 1000 + 200);
+      // While it waits (throttled, before the token runs out), the user's token is there only sealed.
       const waiting = await row(id);
       expect(['queued', 'running', 'accepted']).toContain(waiting.status);
-      // While it waits, the user's token is there only sealed.
       expect(JSON.parse(String(waiting.delegation))).toMatchObject({ sealedAssertion: { '@sealed': 'A256GCM' } });
       expect(JSON.stringify(waiting)).not.toContain(short.split('.')[2]!);
+      // It waits until the token has run out (a worker may already have failed it by then).
+      await waitUntil(async () => Date.now() > Number(claimsOf(short).exp) * 1000 + 200);
       return res.headers.get('location')!;
     });
     const done = await gw.waitFor(location, 30_000, tokens.helpDesk!);

@@ -187,7 +187,8 @@ describe('sign-in', () => {
     await shot('2-entra-sign-in');
     await page.click('#signin');
     await page.waitForURL((url) => url.href.startsWith(portalUrl));
-    await page.locator('#profile-title').filter({ hasText: 'Alex Wilber' }).waitFor();
+    // Sign-in, token redemption and the first /api/me read, on cores shared with other suites.
+    await page.locator('#profile-title').filter({ hasText: 'Alex Wilber' }).waitFor({ timeout: 40_000 });
     expect(await page.locator('#profile-address').innerText()).toBe('alex.wilber@contoso.com');
     expect(await page.locator('#who').innerText()).toBe('Alex Wilber');
     // Tokens live in session storage, not in cookies.
