@@ -10,7 +10,7 @@
 import { createStorageClients } from '../../shared/app/storage-clients';
 import { readStorageConnection } from '../../shared/config/storage-connection';
 import { GATEWAY_API, WELL_KNOWN } from '../../sandbox/directory/seed';
-import { startTestGateway, CONTOSO, FLOW_APP, type TestGateway } from '../support/gateway';
+import { commandIdOf, startTestGateway, CONTOSO, FLOW_APP, type TestGateway } from '../support/gateway';
 import { userToken } from '../support/user-token';
 
 const TENANT = 'contoso.onmicrosoft.com';
@@ -235,11 +235,6 @@ describe('durable and bounded: the delegation, not the app', () => {
       if (Date.now() > deadline) throw new Error('condition not met in time');
       await new Promise((r) => setTimeout(r, 100));
     }
-  }
-
-  /** The command id in a Location (the result URL, …/commands/{id}/result). */
-  function commandIdOf(location: string): string {
-    return /\/commands\/([0-9a-f-]{36})/i.exec(location)![1]!;
   }
 
   async function row(id: string): Promise<Record<string, unknown>> {

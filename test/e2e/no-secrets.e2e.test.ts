@@ -226,7 +226,7 @@ it('writes no secret, token, key or certificate to its output or telemetry, at d
     );
     expect(res.status).toBe(202);
     // The status resource (always 200 with the status), not the result URL (whose status is the outcome).
-    const location = res.headers.get('location')!.replace(/\/result$/, '');
+    const location = statusPathOf(res.headers.get('location')!);
     const deadline = Date.now() + 20_000;
     for (;;) {
       const poll = await first.call(location, {}, user);

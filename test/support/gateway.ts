@@ -178,12 +178,17 @@ export async function startTestGateway(options: TestGatewayOptions = {}): Promis
   return gateway;
 }
 
-/** The status resource's path (/api/commands/{id}) of a command's Location (its absolute result URL) or status path. */
-export function statusPathOf(location: string): string {
+/** The command id of a command's Location (its absolute result URL) or status path. */
+export function commandIdOf(location: string): string {
   const path = new URL(location, 'http://gateway.invalid').pathname;
   const id = /^\/api\/commands\/([0-9a-f-]{36})(?:\/result)?$/.exec(path)?.[1];
   if (!id) throw new Error(`not a command's location: ${location}`);
-  return `/api/commands/${id}`;
+  return id;
+}
+
+/** The status resource's path (/api/commands/{id}) of a command's Location (its absolute result URL) or status path. */
+export function statusPathOf(location: string): string {
+  return `/api/commands/${commandIdOf(location)}`;
 }
 
 /**
