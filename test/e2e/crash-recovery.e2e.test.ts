@@ -1,8 +1,8 @@
 /**
  * Crashes at the worst moment, through the real path: host processes (the local Functions
  * host) on Azurite against the sandbox cloud, whose Exchange emulator runs in this process — a
- * hook there SIGKILLs the host right after Exchange answered (the change is made, the host may
- * have the answer, nothing is recorded yet) or before its answer goes out. Another host takes over:
+ * hook there SIGKILLs the host the moment Exchange made the change, before its answer goes out (the
+ * host can never learn the outcome; nothing is recorded yet). Another host takes over:
  * - the commands are decided by read-back (the change is there → succeeded, alreadyApplied),
  *   so Exchange sees each change exactly once;
  * - of two overlapping writes to one mailbox, the last accepted one is the final state (the
@@ -112,14 +112,13 @@ type Trigger = (kind: 'InvokeCommand' | '$batch', parameters: Record<string, unk
 
 /**
  * Arms a trap in the sandbox Exchange: the first call that changed something and matches
- * `trigger` SIGKILLs `victim` — at once, before the answer goes out (`applied`: the change is
- * made, the host can never learn its outcome), or right after the answer was written to the
- * socket (`answered`: the host may be reading it; whether it records anything before it dies is
- * a race it loses almost always). Resolves with the kill's time.
+ * `trigger` SIGKILLs `victim` in the emulator's answer hook, which runs after the cmdlets ran and
+ * before the answer is written — the change is made, the host can never learn its outcome.
+ * (Killing once the answer was handed to the socket is a race the host sometimes wins: it records
+ * the outcomes before the signal lands. The chaos run covers that timing; here the read-back path
+ * must be taken every time.) Resolves with the kill's time.
  */
-function killOn(victim: ChildProcess, when: 'applied' | 'answered', trigger: Trigger): Promise<number> {
-  // The sandbox Exchange's answer hook runs after the cmdlets ran and before the answer is written:
-  // 'applied' kills there (the change is made, no answer leaves), 'answered' once it was handed to the socket.
+function killOn(victim: ChildProcess, trigger: Trigger): Promise<number> {
   return new Promise((resolve) => {
     cloud.exchange.onAnswer((event) => {
       if (event.status !== 200 || event.effects === 0) return;
@@ -128,12 +127,8 @@ function killOn(victim: ChildProcess, when: 'applied' | 'answered', trigger: Tri
         .filter((e) => e.requestId !== undefined && event.itemRequestIds.includes(e.requestId));
       if (!ran.some((e) => trigger(event.kind, e.parameters))) return;
       cloud.exchange.onAnswer(undefined);
-      const kill = () => {
-        victim.kill('SIGKILL');
-        resolve(Date.now());
-      };
-      if (when === 'applied') kill();
-      else void event.sent.then(kill);
+      victim.kill('SIGKILL');
+      resolve(Date.now());
     });
   });
 }
@@ -152,11 +147,7 @@ describe('crash at the worst moment', () => {
     cloud.exchange.clearJournal();
     const a = await startHost();
     const stamp = `crash-${Date.now()}`;
-    const killed = killOn(
-      a.child,
-      'applied',
-      (kind, p) => kind === 'InvokeCommand' && p.CustomAttribute9 === `${stamp}-older`,
-    );
+    const killed = killOn(a.child, (kind, p) => kind === 'InvokeCommand' && p.CustomAttribute9 === `${stamp}-older`);
     const older = await submit(a.url, { Identity: 'megan.bowen@contoso.com', CustomAttribute9: `${stamp}-older` });
     const newer = await submit(a.url, { Identity: 'megan.bowen@contoso.com', CustomAttribute9: `${stamp}-newer` });
     const killedAt = await killed;
@@ -188,14 +179,16 @@ describe('crash at the worst moment', () => {
     void b;
   });
 
-  it('a host killed right after a $batch answer: every command of the batch is decided by read-back, each change is made once, the last accepted write per mailbox stays', async () => {
+  // Killed before the $batch answer leaves (one CI run on Node 22 killed just after it and the host
+  // won the race: it recorded all outcomes itself, correct but no test of read-back).
+  it('a host killed the moment Exchange applied a $batch: every command of the batch is decided by read-back, each change is made once, the last accepted write per mailbox stays', async () => {
     for (const h of hosts) h.kill('SIGKILL');
     cloud.exchange.configure({ latencyMs: 400 });
     cloud.exchange.clearJournal();
     const a = await startHost();
     const stamp = `batch-${Date.now()}`;
     const users = ['alex.wilber', 'diego.siciliani', 'grady.archie', 'isaiah.langer', 'adele.vance'];
-    const killed = killOn(a.child, 'answered', (kind) => kind === '$batch');
+    const killed = killOn(a.child, (kind) => kind === '$batch');
     // The first goes alone and holds the tenant's only slot; the others wait and go as one $batch.
     const ids = [];
     for (const [i, user] of users.entries())
