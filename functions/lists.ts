@@ -13,6 +13,7 @@ import type { AppServices } from '../shared/app/services';
 import type { TenantConfig } from '../shared/config/tenant';
 import { GatewayError, type FieldError } from '../shared/core/errors';
 import { httpEndpoint } from '../shared/http/endpoint';
+import { isRunMode, type RunMode } from '../shared/commands/submit';
 import { operationRequestSchema } from '../shared/openapi/document';
 
 const MAILBOX_FIELDS = ['identity', 'user', 'member'] as const;
@@ -34,12 +35,12 @@ function readQuery(request: HttpRequest, services: AppServices, fields: { field?
     errors.push({ field: 'field', message: `must be one of ${MAILBOX_FIELDS.join(', ')}` });
   // An empty value is an action whose "Run as" was left at its default.
   const mode = request.query.get('mode') || 'appOnly';
-  if (mode !== 'appOnly' && mode !== 'delegated')
+  if (!isRunMode(mode))
     errors.push({ field: 'mode', message: 'must be appOnly or delegated (the run mode the values are for)' });
   if (errors.length) throw new GatewayError('Validation.Invalid', { title: 'Invalid query', errors });
   if (!tenant)
     throw new GatewayError('Tenant.Unknown', { errors: [{ field: 'tenant', message: 'is not a configured tenant' }] });
-  return { tenant, search, field: fieldName as MailboxField, mode: mode as 'appOnly' | 'delegated' };
+  return { tenant, search, field: fieldName as MailboxField, mode: mode as RunMode };
 }
 
 const listAnswer = (body: unknown) => ({

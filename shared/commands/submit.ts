@@ -11,16 +11,22 @@ import { OPERATIONS, findOperation, type OperationDefinition } from '../operatio
 import type { PolicyGuard } from '../policy/guard';
 import type { PolicyTarget } from '../policy/policy';
 import type { CommandService, SubmitOutcome } from './service';
-import type { DelegationBroker } from '../delegation/broker';
+import type { DelegationBroker, PendingDelegation } from '../delegation/broker';
 
 /** How a command runs: with the application's Exchange role (default), or as the signed-in user. */
 export type RunMode = 'appOnly' | 'delegated';
+
+const RUN_MODES: readonly RunMode[] = ['appOnly', 'delegated'];
+
+export function isRunMode(value: unknown): value is RunMode {
+  return (RUN_MODES as readonly unknown[]).includes(value);
+}
 
 /** The `mode` field of a body (taken out of it): appOnly when absent. */
 export function runModeOf(body: Record<string, unknown>): { mode: RunMode; rest: Record<string, unknown> } {
   if (!Object.prototype.hasOwnProperty.call(body, 'mode')) return { mode: 'appOnly', rest: body };
   const { mode, ...rest } = body;
-  if (mode !== 'appOnly' && mode !== 'delegated')
+  if (!isRunMode(mode))
     throw new GatewayError('Validation.Invalid', {
       title: 'Invalid request',
       detail: 'The request has invalid fields.',
@@ -101,7 +107,7 @@ export function createSubmitCommand(options: SubmitCommandOptions): SubmitComman
       { deferAllowedAudit: true },
     );
     const accepted = { correlationId, policyRule: decision.rule, messageDelayMs, policyAudit: decision.audit };
-    let delegation: Awaited<ReturnType<DelegationBroker['begin']>> | undefined;
+    let delegation: PendingDelegation | undefined;
     try {
       // A tenant whose last check failed would only fail in the worker: say why now, nothing enqueued.
       const degraded = tenants.degraded?.(tenant.tenantId);
