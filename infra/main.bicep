@@ -56,6 +56,15 @@ param portalClientId string = ''
 @description('Name of the secret in the app\'s Key Vault holding the 256-bit key (base64) that seals secret cmdlet parameters at rest (create it: az keyvault secret set --name command-sealing-key --value "$(openssl rand -base64 32)"). Empty: commands with passwords are refused. See docs/security.md.')
 param parameterSealingKeyName string = ''
 
+@description('Onboarding by admin consent (docs/tenants.md): client id of the multi-tenant app customers consent to — after the first provision, azd env set ONBOARDING_APP_ID "$(azd env get-value AZURE_EXCHANGE_APP_ID)" and provision again. Empty: onboarding off (501).')
+param onboardingAppId string = ''
+
+@description('Delegated mode (docs/delegated.md): the gateway API app (client) id that trades users\' tokens on-behalf-of. Set together with delegationClientSecretName. Empty: delegated mode off.')
+param delegationClientId string = ''
+
+@description('Name of the secret in the app\'s Key Vault holding that app\'s client secret. Set together with delegationClientId.')
+param delegationClientSecretName string = ''
+
 @description('Flex Consumption: the most instances the app scales out to. Per-tenant Exchange caps hold at any count.')
 @minValue(40)
 @maxValue(1000)
@@ -104,6 +113,9 @@ module resources 'resources.bicep' = {
     nodeVersion: nodeVersion
     portalClientId: portalClientId
     parameterSealingKeyName: parameterSealingKeyName
+    onboardingAppId: onboardingAppId
+    delegationClientId: delegationClientId
+    delegationClientSecretName: delegationClientSecretName
   }
 }
 

@@ -23,6 +23,9 @@ param instanceMemoryMB int
 param nodeVersion string
 param portalClientId string
 param parameterSealingKeyName string
+param onboardingAppId string
+param delegationClientId string
+param delegationClientSecretName string
 
 // Names the app uses (app settings below) and the storage it creates for them.
 var commandsQueue = 'exo-commands'
@@ -507,6 +510,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       PORTAL_CLIENT_ID: portalClientId
       // Secret cmdlet parameters sealed at rest with a key in this vault (docs/security.md); empty: such commands are refused.
       PARAMETER_SEALING_KEY_URL: empty(parameterSealingKeyName) ? '' : '${keyVault.properties.vaultUri}secrets/${parameterSealingKeyName}'
+      // Set here, not by hand: this resource replaces every app setting on each provision (a setting
+      // added with `az functionapp config appsettings set` is gone after the next `azd provision`).
+      // Onboarding (docs/tenants.md): the app customers consent to trusts this identity (its federated credential).
+      ONBOARDING_APP_ID: onboardingAppId
+      ONBOARDING_MANAGED_IDENTITY_CLIENT_ID: empty(onboardingAppId) ? '' : identity.properties.clientId
+      // Delegated mode (docs/delegated.md): the gateway API app and its client secret in this vault.
+      DELEGATION_CLIENT_ID: delegationClientId
+      DELEGATION_CLIENT_SECRET_URL: empty(delegationClientSecretName) ? '' : '${keyVault.properties.vaultUri}secrets/${delegationClientSecretName}'
     }
   }
 }

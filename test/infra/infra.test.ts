@@ -259,6 +259,44 @@ describe('Bicep templates ↔ app settings', () => {
     });
   });
 
+  it('sets the optional features operators turn on (onboarding, delegated mode) from azd parameters, so a later provision keeps them', () => {
+    // The appsettings resource replaces every setting on each provision: one set by hand is lost.
+    const settings = (appSettingsResource!.body.properties ?? {}) as Record<string, BicepValue>;
+    const expr = (name: string) => (settings[name] instanceof BicepExpr ? (settings[name] as BicepExpr).expr : '');
+    const parameters = (
+      JSON.parse(read('infra/main.parameters.json')) as { parameters: Record<string, { value: string }> }
+    ).parameters;
+    const wired: Array<[setting: string, param: string, azdVariable: string]> = [
+      ['ONBOARDING_APP_ID', 'onboardingAppId', 'ONBOARDING_APP_ID'],
+      ['DELEGATION_CLIENT_ID', 'delegationClientId', 'DELEGATION_CLIENT_ID'],
+      ['DELEGATION_CLIENT_SECRET_URL', 'delegationClientSecretName', 'DELEGATION_CLIENT_SECRET_NAME'],
+    ];
+    for (const [setting, param, variable] of wired) {
+      expect({ setting, expr: expr(setting) }).toEqual({ setting, expr: expect.stringContaining(param) });
+      expect(main.params.get(param)?.default).toBe("''");
+      expect(parameters[param]?.value).toBe(`\${${variable}=}`);
+    }
+    // The federated credential's subject is the identity the app runs as.
+    expect(expr('ONBOARDING_MANAGED_IDENTITY_CLIENT_ID')).toBe(
+      "empty(onboardingAppId) ? '' : identity.properties.clientId",
+    );
+    // What the templates build from a vault URI and a secret name is what the app's validation accepts.
+    const vaultUri = 'https://kv-example.vault.azure.net/';
+    expect(expr('DELEGATION_CLIENT_SECRET_URL')).toContain(
+      '${keyVault.properties.vaultUri}secrets/${delegationClientSecretName}',
+    );
+    expect(
+      settingsProblems({
+        ...templateAppSettings(templates).env,
+        ONBOARDING_APP_ID: '6b1f0e2a-3c4d-4e5f-8a9b-0c1d2e3f4a5b',
+        ONBOARDING_MANAGED_IDENTITY_CLIENT_ID: '3f2a1b4c-5d6e-4f70-8a9b-0c1d2e3f4a5b',
+        DELEGATION_CLIENT_ID: '7c2e1f3a-4b5d-4e6f-9a0b-1c2d3e4f5a6b',
+        DELEGATION_CLIENT_SECRET_URL: `${vaultUri}secrets/gateway-api-obo`,
+        PARAMETER_SEALING_KEY_URL: `${vaultUri}secrets/command-sealing-key`,
+      }),
+    ).toEqual([]);
+  });
+
   it('turns telemetry on with Entra ID auth through the identity (the resource disables local auth)', () => {
     const { env, dynamic } = templateAppSettings(templates);
     expect(dynamic.APPLICATIONINSIGHTS_CONNECTION_STRING).toMatch(/appInsights\.properties\.ConnectionString/);
