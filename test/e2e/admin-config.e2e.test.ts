@@ -6,16 +6,14 @@
  * whose check fails stays registered but its commands are refused (503 with the remediation)
  * before anything is enqueued; bad input is a 4xx naming the field, and nothing is stored.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
 import { SANDBOX_APPS } from '../../sandbox/directory/policy-file';
 import { startTestCloud, uniqueName } from '../support/sandbox';
-import { callerToken, CONTOSO, FABRIKAM, FLOW_APP, hostProcessSettings } from '../support/gateway';
+import { callerToken, CONTOSO, FABRIKAM, FLOW_APP, hostProcesses, hostProcessSettings } from '../support/gateway';
 
 jest.setTimeout(240_000);
 
@@ -24,7 +22,7 @@ let env: Record<string, string>;
 let admin: string;
 let flow: string;
 let fabrikamEntry: Record<string, unknown>;
-const children: ChildProcess[] = [];
+const hosts = hostProcesses(() => env);
 let a: string;
 let b: string;
 
@@ -42,14 +40,7 @@ beforeAll(async () => {
     POLICY_BLOB: `${uniqueName('cfg')}/policy.yaml`,
     SWEEPER_SCHEDULE: '*/2 * * * * *',
   });
-  const start = async () => {
-    const host = await spawnHostProcess({
-      functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
-      env: { ...process.env, ...env },
-    });
-    children.push(host.child);
-    return host.url;
-  };
+  const start = async () => (await hosts.start()).url;
   // One first, so that the policy blob is seeded once (the second would find it anyway).
   a = await start();
   b = await start();
@@ -58,7 +49,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  hosts.killAll();
   await cloud?.stop();
 });
 

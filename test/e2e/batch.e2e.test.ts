@@ -6,16 +6,14 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
-import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { callerToken, CONTOSO, hostProcessSettings, statusPathOf } from '../support/gateway';
+import { callerToken, CONTOSO, hostProcesses, hostProcessSettings, statusPathOf } from '../support/gateway';
 
 let cloud: SandboxCloud;
 let env: Record<string, string>;
 let token: string;
-const children: ChildProcess[] = [];
+const hosts = hostProcesses(() => env);
 
 beforeAll(async () => {
   cloud = await startTestCloud();
@@ -24,18 +22,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  hosts.killAll();
   await cloud.stop();
 });
-
-async function startHost(extra: Record<string, string>): Promise<{ child: ChildProcess; url: string }> {
-  const host = await spawnHostProcess({
-    functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
-    env: { ...process.env, ...env, ...extra },
-  });
-  children.push(host.child);
-  return host;
-}
 
 async function stopHost(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
@@ -104,7 +93,7 @@ function expectEachChangeOnce(stamp: string): void {
 
 describe('Exchange $batch through a local host process', () => {
   it('batches waiting commands (EXO_BATCH_MAX=10): all succeed once each, within the cap', async () => {
-    const host = await startHost({ EXO_BATCH_MAX: '10' });
+    const host = await hosts.start({ EXO_BATCH_MAX: '10' });
     cloud.exchange.configure({ latencyMs: 100, maxConcurrencyPerTenant: 3 });
     cloud.exchange.clearJournal();
     cloud.context.stats.reset();
@@ -126,7 +115,7 @@ describe('Exchange $batch through a local host process', () => {
   });
 
   it('sends no $batch with EXO_BATCH_MAX=1', async () => {
-    const host = await startHost({ EXO_BATCH_MAX: '1' });
+    const host = await hosts.start({ EXO_BATCH_MAX: '1' });
     cloud.exchange.configure({ latencyMs: 100, maxConcurrencyPerTenant: 3 });
     cloud.exchange.clearJournal();
     cloud.context.stats.reset();

@@ -18,11 +18,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
-import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import { sandboxTenants } from '../../sandbox/directory/tenants-file';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { startTestCloud, testStorageConnectionString } from '../support/sandbox';
-import { callerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
+import { callerToken, CONTOSO, hostProcesses, hostProcessSettings } from '../support/gateway';
 
 /**
  * The default claim (COMMAND_CLAIM_SECONDS 30). It must outlast the sweeper timer's move to a live
@@ -38,7 +37,8 @@ let cloud: SandboxCloud;
 let env: Record<string, string>;
 let token: string;
 let table: TableClient;
-const hosts: ChildProcess[] = [];
+const hosts = hostProcesses(() => env);
+const startHost = () => hosts.start();
 
 interface Row {
   status: string;
@@ -73,18 +73,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const h of hosts) h.kill('SIGKILL');
+  hosts.killAll();
   await cloud.stop();
 });
-
-async function startHost(): Promise<{ child: ChildProcess; url: string }> {
-  const host = await spawnHostProcess({
-    functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
-    env: { ...process.env, ...env },
-  });
-  hosts.push(host.child);
-  return host;
-}
 
 async function submit(url: string, parameters: Record<string, unknown>): Promise<string> {
   const res = await fetch(`${url}/api/commands`, {
@@ -182,7 +173,7 @@ describe('crash at the worst moment', () => {
   // Killed before the $batch answer leaves (one CI run on Node 22 killed just after it and the host
   // won the race: it recorded all outcomes itself, correct but no test of read-back).
   it('a host killed the moment Exchange applied a $batch: every command of the batch is decided by read-back, each change is made once, the last accepted write per mailbox stays', async () => {
-    for (const h of hosts) h.kill('SIGKILL');
+    hosts.killAll();
     cloud.exchange.configure({ latencyMs: 400 });
     cloud.exchange.clearJournal();
     const a = await startHost();

@@ -4,26 +4,15 @@
  * and doubles nothing. Another host finishes the command (the sweeper's message for the dead
  * claim, or the delayed queue message), and its effect is in Exchange exactly once.
  */
-import type { ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { startTestCloud } from '../support/sandbox';
-import { callerToken, CONTOSO, hostProcessSettings } from '../support/gateway';
+import { callerToken, CONTOSO, hostProcesses, hostProcessSettings } from '../support/gateway';
 
 let cloud: SandboxCloud;
 let env: Record<string, string>;
 let token: string;
-const children: ChildProcess[] = [];
-
-async function startHost(): Promise<{ child: ChildProcess; url: string }> {
-  const host = await spawnHostProcess({
-    functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
-    env: { ...process.env, ...env },
-  });
-  children.push(host.child);
-  return host;
-}
+const hosts = hostProcesses(() => env);
+const startHost = () => hosts.start();
 
 beforeAll(async () => {
   cloud = await startTestCloud();
@@ -38,7 +27,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  hosts.killAll();
   await cloud.stop();
 });
 

@@ -3,26 +3,15 @@
  * every command finishes, and a host killed mid-command (SIGKILL) costs nothing: its command is
  * picked up again and its effect is applied exactly once (sandbox effects journal).
  */
-import type { ChildProcess } from 'node:child_process';
-import { spawnHostProcess } from '../../sandbox/functions-host/spawn';
-import { join } from 'node:path';
 import { startTestCloud } from '../support/sandbox';
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
-import { callerToken, CONTOSO, hostProcessSettings, statusPathOf } from '../support/gateway';
+import { callerToken, CONTOSO, hostProcesses, hostProcessSettings, statusPathOf } from '../support/gateway';
 
 let cloud: SandboxCloud;
 let env: Record<string, string>;
 let token: string;
-const children: ChildProcess[] = [];
-
-async function startHost(): Promise<{ child: ChildProcess; url: string }> {
-  const host = await spawnHostProcess({
-    functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
-    env: { ...process.env, ...env },
-  });
-  children.push(host.child);
-  return host;
-}
+const hosts = hostProcesses(() => env);
+const startHost = () => hosts.start();
 
 beforeAll(async () => {
   cloud = await startTestCloud();
@@ -36,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  hosts.killAll();
   await cloud.stop();
 });
 
@@ -93,13 +82,13 @@ describe('scale-out: two host processes', () => {
   });
 
   it('survive a SIGKILL mid-command: the command finishes and its effect is applied once', async () => {
-    const hosts = children.filter((c) => c.exitCode === null);
-    expect(hosts.length).toBeGreaterThanOrEqual(2);
+    const alive = hosts.children.filter((c) => c.exitCode === null);
+    expect(alive.length).toBeGreaterThanOrEqual(2);
     cloud.exchange.configure({ latencyMs: 1500, maxConcurrencyPerTenant: 3 });
     cloud.exchange.clearJournal();
     // Only the two doomed hosts exist while the commands start running.
     const entry = (await Promise.all([startHost()]))[0]!; // serves HTTP, then dies with the others
-    const doomed = [...hosts, entry.child];
+    const doomed = [...alive, entry.child];
     const locations = await Promise.all(
       Array.from({ length: 6 }, (_, i) =>
         submit(entry.url, { Identity: 'megan.bowen', [`CustomAttribute${i + 10}`]: `kill-${Date.now()}` }),

@@ -15,6 +15,7 @@ import { sandboxTenants } from '../../sandbox/directory/tenants-file';
 import { sandboxPolicyYaml } from '../../sandbox/directory/policy-file';
 import { GATEWAY_API } from '../../sandbox/directory/seed';
 import { startFunctionsHost, type FunctionsHost } from '../../sandbox/functions-host/host';
+import { spawnHostProcess, type HostProcess } from '../../sandbox/functions-host/spawn';
 import { createAppServices, type AppServices, type AppServicesOverrides } from '../../shared/app/services';
 import { createFunctions } from '../../functions/index';
 import { createStorageClients } from '../../shared/app/storage-clients';
@@ -226,6 +227,29 @@ export function hostProcessSettings(
     HOST_MIN_POLL_MS: '20',
     COMMAND_WAIT_MS: '0',
     ...extra,
+  };
+}
+
+/**
+ * The host processes of one test file (sandbox/functions-host/spawn.ts, the app's functions in a
+ * child process each): `start` spawns one with `settings()` (read when it starts, so beforeAll
+ * may fill them) plus `extra`; `killAll` (afterAll) SIGKILLs the ones still running.
+ */
+export function hostProcesses(settings: () => Record<string, string>) {
+  const children: HostProcess['child'][] = [];
+  return {
+    children,
+    async start(extra: Record<string, string> = {}): Promise<HostProcess> {
+      const host = await spawnHostProcess({
+        functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
+        env: { ...process.env, ...settings(), ...extra },
+      });
+      children.push(host.child);
+      return host;
+    },
+    killAll(): void {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+    },
   };
 }
 
