@@ -102,7 +102,10 @@ describe('certificate rotation under load', () => {
     try {
       const token = await gw.token(); // a caller token issued before tokens get short
       cloud.context.tokens.lifetimeSeconds = 4;
-      cloud.entra.configureCredentials({ propagationMs: 8000 });
+      // The new certificate works 15 s after it was added: some command must need a token (4 s
+      // lifetime) inside that window. With 8 s, one CI run on a loaded machine (load average 10)
+      // made no token request in it, so nothing had to wait and the test proved nothing.
+      cloud.entra.configureCredentials({ propagationMs: 15_000 });
       cloud.context.stats.reset();
       const before = cloud.context.directory.certificates.get('contoso-exo')!;
       let newVersion = '';
