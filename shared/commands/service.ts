@@ -18,7 +18,7 @@ import { catalogCmdlet } from '../exchange/cmdlet-catalog';
 import { CMDLET_FAMILIES, ENDPOINT_FAMILIES } from '../exchange/endpoints';
 import { ParameterSealer } from './sealed-parameters';
 import { TERMINAL, type Command } from './model';
-import type { CommandQueue } from './queue';
+import { commandMessage, type CommandQueue } from './queue';
 import type { ResultWindow } from './result-pages';
 import { idempotencyPartition, type CommandStore } from './store';
 import { delegationAudit } from '../delegation/model';
@@ -385,7 +385,7 @@ export class CommandService {
           // acknowledged now, so it takes its place in its object's lane first (if it has none yet).
           if (existing.status === 'accepted') {
             await this.joinLane(existing, true);
-            await this.o.queue.enqueue({ v: 1, commandId: existing.id, tenantId: existing.tenantId });
+            await this.o.queue.enqueue(commandMessage(existing, { snapshot: true }));
           }
           return { command: existing, created: false };
         }
@@ -448,7 +448,8 @@ export class CommandService {
     });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
-    await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId }, options.messageDelayMs ?? 0);
+    // The message carries the row as stored and its ETag: the worker claims it without reading it.
+    await this.o.queue.enqueue(commandMessage(stored, { snapshot: true }), options.messageDelayMs ?? 0);
     annotateActiveSpan({
       [ATTR.commandId]: id,
       [ATTR.tenant]: tenant.tenantId,
