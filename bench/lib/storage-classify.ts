@@ -129,7 +129,10 @@ function classifyTable(r: StorageRequest, parts: string[], query: URLSearchParam
   if (table !== names.commandsTable) return { ...base, step: 'other' };
   const filter = query.get('$filter') ?? '';
   if (partition?.startsWith('lane-') || filter.includes("'lane-")) return { ...base, step: 'lane' };
+  // Idempotency keys stored the old way (read while any exist; the sweeper moves them to alias rows).
   if (partition?.startsWith('idem-')) return { ...base, step: 'submit', detail: 'idempotency key' };
+  if (filter.includes("'idem-'") || jsonField(r.body, 'aliasOf'))
+    return { ...base, step: 'other', detail: 'old idempotency keys' };
   if (row === 'command' && partition) {
     // An insert that found the row (409: an idempotency key's command exists) or a write whose ETag no longer matched (412).
     const refused = r.responseStatus === 409 ? ', exists' : r.responseStatus === 412 ? ', 412' : '';

@@ -15,6 +15,7 @@
  *   duplicated wholesale, short next to the Functions host's own 10-minute message lease.
  *
  * Duplicate messages are harmless: the worker's claim and terminal checks absorb them.
+ * Each run also moves a page of idempotency keys stored the old way (store.ts), while any are left.
  * Period and graces follow from the claim (COMMAND_CLAIM_SECONDS): see `sweeperTimings`.
  */
 import type { Logger } from '../observability/logger';
@@ -142,6 +143,11 @@ export class CommandSweeper {
       requeued++;
       this.o.logger.info({ commandId: command.id, status: command.status }, 'sweeper re-enqueued a command');
     }
+    // Idempotency keys stored the old way, a page per run until none are left (store.ts): a
+    // failure here leaves them to the next run (submits read them meanwhile).
+    await this.o.store.migrateLegacyKeys().catch((error: unknown) => {
+      this.o.logger.warn({ err: error }, 'could not move old idempotency keys');
+    });
     return { scanned, requeued };
   }
 }

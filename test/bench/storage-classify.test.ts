@@ -197,6 +197,17 @@ describe('StorageCallCounter and storageCostPerCommand', () => {
         }),
       );
     expect(insert(201)).toMatchObject({ step: 'submit', detail: 'command row' });
+    // The sweeper moving an old idempotency key entity to an alias row is no submit.
+    expect(
+      classifyStorageRequest(
+        req({
+          service: 'table',
+          method: 'POST',
+          url: '/devstoreaccount1/commands',
+          body: JSON.stringify({ PartitionKey: ID, RowKey: 'command', aliasOf: ID }),
+        }),
+      ),
+    ).toMatchObject({ step: 'other', detail: 'old idempotency keys' });
     expect(insert(409)).toMatchObject({ step: 'submit', detail: 'command row, exists' });
   });
 });
