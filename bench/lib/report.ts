@@ -206,7 +206,7 @@ export function efficiencyFindings(r: BenchReport): string[] {
   if (cost?.storage) {
     const steps = cost.storage.byStep.map((b) => `${b.step} ${b.perCommand}`).join(', ');
     lines.push(
-      `- **Storage calls per command:** ${cost.storage.perCommand} for a single command (${steps})${batch?.storage ? `, ${batch.storage.perCommand} with $batch (EXO_BATCH_MAX=10)` : ''}; host CPU ${cost.cpuMsPerCommand.hosts} ms per command${batch ? ` (${batch.cpuMsPerCommand.hosts} ms with $batch)` : ''}. The submit path alone writes the idempotency key, the command row, the policy + "accepted" audit entries and the queue message.`,
+      `- **Storage calls per command:** ${cost.storage.perCommand} for a single command (${steps})${batch?.storage ? `, ${batch.storage.perCommand} with $batch (EXO_BATCH_MAX=10)` : ''}; host CPU ${cost.cpuMsPerCommand.hosts} ms per command${batch ? ` (${batch.cpuMsPerCommand.hosts} ms with $batch)` : ''}. The submit path writes the command row (its insert is the idempotency key's check), the policy + "accepted" audit entries (with other commands' entries of the tenant when a write to its audit partition is in flight) and the queue message, which carries the row and its ETag so the claim is one conditional write.`,
     );
   }
   const half = r.scenarios.find((s) => s.name === 'half-load');
