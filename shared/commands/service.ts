@@ -418,7 +418,11 @@ export class CommandService {
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
     // The message carries the row as stored and its ETag: the worker claims it without reading it.
-    await this.o.queue.enqueue(commandMessage(stored, { snapshot: true }), options.messageDelayMs ?? 0);
+    // Not a delayed one: it backs up the run this instance starts at once (fast-path.ts, which
+    // claims from the row it has) and nearly always finds the row moved on, where a snapshot
+    // would only add a refused write before the read.
+    const delayMs = options.messageDelayMs ?? 0;
+    await this.o.queue.enqueue(commandMessage(stored, { snapshot: delayMs === 0 }), delayMs);
     annotateActiveSpan({
       [ATTR.commandId]: id,
       [ATTR.tenant]: tenant.tenantId,

@@ -459,6 +459,16 @@ describe('CommandWorker: claim from the message (v2: the row as stored and its E
     expect(await t.store.get(ghost)).toBeUndefined();
   });
 
+  it('the delayed message behind a run at once (fast path) goes by its id: that run claims from the row', async () => {
+    const t = setup([]);
+    await t.init();
+    const enqueue = jest.spyOn(t.queue, 'enqueue');
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }), {
+      messageDelayMs: 10_000,
+    });
+    expect(enqueue.mock.calls).toEqual([[{ v: 1, commandId: command.id, tenantId: TENANT }, 10_000]]);
+  });
+
   it('a command too large for a message, or delegated, goes by its id (v1)', async () => {
     const t = setup([]);
     await t.init();
