@@ -35,6 +35,8 @@ export interface StorageRequest {
   body?: string;
   /** Response body of a queue receive (counts the messages it returned). */
   responseBody?: string;
+  /** HTTP status of the answer: a conditional write that lost (412) or an insert that found its row (409) is named so. */
+  responseStatus?: number;
 }
 
 export interface StorageCall {
@@ -127,15 +129,23 @@ function classifyTable(r: StorageRequest, parts: string[], query: URLSearchParam
   if (table !== names.commandsTable) return { ...base, step: 'other' };
   const filter = query.get('$filter') ?? '';
   if (partition?.startsWith('lane-') || filter.includes("'lane-")) return { ...base, step: 'lane' };
+  // Idempotency keys stored the old way (read while any exist; the sweeper moves them to alias rows).
   if (partition?.startsWith('idem-')) return { ...base, step: 'submit', detail: 'idempotency key' };
+  if (filter.includes("'idem-'") || jsonField(r.body, 'aliasOf'))
+    return { ...base, step: 'other', detail: 'old idempotency keys' };
   if (row === 'command' && partition) {
-    if (operation === 'insert') return { ...base, step: 'submit', commandId: partition, detail: 'command row' };
+    // An insert that found the row (409: an idempotency key's command exists) or a write whose ETag no longer matched (412).
+    const refused = r.responseStatus === 409 ? ', exists' : r.responseStatus === 412 ? ', 412' : '';
+    if (operation === 'insert')
+      return { ...base, step: 'submit', commandId: partition, detail: `command row${refused}` };
     // A command read is the worker's claim read (the bench reads its results from Azurite directly).
     if (operation === 'read') return { ...base, step: 'claim', commandId: partition, detail: 'read' };
     const status = jsonField(r.body, 'status');
-    if (status === 'running') return { ...base, step: 'claim', commandId: partition, detail: status };
-    if (status && TERMINAL.has(status)) return { ...base, step: 'outcome', commandId: partition, detail: status };
-    if (status) return { ...base, step: 'defer', commandId: partition, detail: status };
+    // A claim from a queue message's snapshot is the write alone; one that lost (412) is followed by a read and another claim.
+    if (status === 'running') return { ...base, step: 'claim', commandId: partition, detail: `${status}${refused}` };
+    if (status && TERMINAL.has(status))
+      return { ...base, step: 'outcome', commandId: partition, detail: `${status}${refused}` };
+    if (status) return { ...base, step: 'defer', commandId: partition, detail: `${status}${refused}` };
     return { ...base, step: 'other', commandId: partition };
   }
   return { ...base, step: 'other' };
@@ -212,8 +222,9 @@ export function classifyStorageRequest(r: StorageRequest, names: StorageNames = 
 }
 
 /**
- * Counts of classified calls. A "running" write of a command row after its first one is a claim
- * renewal (the claim keeper) or the "sent" marker, not the claim itself.
+ * Counts of classified calls. A "running" write of a command row after its first successful one
+ * is a claim renewal (the claim keeper) or the "sent" marker, not the claim itself; a claim that
+ * lost its ETag race ("running, 412") is a claim attempt, and the next one is still the claim.
  */
 export class StorageCallCounter {
   private readonly counts = new Map<string, number>();

@@ -59,6 +59,7 @@ export async function startStorageProxy(azurite: RunningAzurite, names?: Storage
                       headers: req.headers,
                       body: body.length && body.length < 256_000 ? body.toString('utf8') : undefined,
                       responseBody: service === 'queue' ? text(answer.headers['content-type']) : undefined,
+                      responseStatus: answer.statusCode,
                     },
                     names,
                   ),

@@ -90,7 +90,35 @@ function toEntity(record: AuditRecord): { partitionKey: string; rowKey: string }
   return entity as { partitionKey: string; rowKey: string };
 }
 
+type AuditEntity = { partitionKey: string; rowKey: string };
+
+/** One caller's entries of one partition: written together (all or none), then its promise settles. */
+interface Waiting {
+  entities: AuditEntity[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** Entities in one entity-group transaction at most (the Table service's limit). */
+export const MAX_GROUP_ENTITIES = 100;
+
+/** A 4xx answer: the service refused the request, so nothing of it was written. */
+function refused(error: unknown): boolean {
+  const status = (error as { statusCode?: number }).statusCode;
+  return status !== undefined && status >= 400 && status < 500;
+}
+
+/**
+ * Appends by group commit, per partition (tenant and day): while a write to a partition is in
+ * flight, entries for it wait, and the next write takes every waiting caller's entries in one
+ * entity-group transaction (up to 100 entities). A partition with nothing in flight is written
+ * at once, so no timer adds latency when the load is low; under load, one round trip carries
+ * many commands' entries. Each caller still waits for its own entries to be stored.
+ */
 export class AuditLog {
+  /** Partitions with a write in flight, and the callers waiting for the next one. Empty while idle. */
+  private readonly partitions = new Map<string, Waiting[]>();
+
   constructor(private readonly table: TableClient) {}
 
   async init(): Promise<void> {
@@ -100,27 +128,71 @@ export class AuditLog {
   }
 
   async append(record: AuditRecord): Promise<void> {
-    await this.table.createEntity(toEntity(record));
+    await this.commit(toEntity(record));
   }
 
   /**
-   * Several entries at once: those that share a partition (tenant and day) in one entity-group
-   * transaction — one storage round trip instead of one each (e.g. the policy decision and the
-   * "accepted" entry of a submitted command). All or none of a partition's entries are written.
+   * Several entries at once: those that share a partition (tenant and day) go in one
+   * entity-group transaction — one storage round trip instead of one each (e.g. the policy
+   * decision and the "accepted" entry of a submitted command). All or none of a partition's
+   * entries are written.
    */
   async appendAll(records: AuditRecord[]): Promise<void> {
-    const byPartition = new Map<string, Array<{ partitionKey: string; rowKey: string }>>();
+    const byPartition = new Map<string, AuditEntity[]>();
     for (const record of records) {
       const entity = toEntity(record);
       byPartition.set(entity.partitionKey, [...(byPartition.get(entity.partitionKey) ?? []), entity]);
     }
-    await Promise.all(
-      [...byPartition.values()].map((entities) =>
-        entities.length === 1
-          ? this.table.createEntity(entities[0]!)
-          : this.table.submitTransaction(entities.map((e) => ['create', e] as ['create', typeof e])),
-      ),
-    );
+    await Promise.all([...byPartition.values()].map((entities) => this.commit(...entities)));
+  }
+
+  /** Stored when the promise resolves; rejected with the write's error when the write that carried them failed. */
+  private commit(...entities: AuditEntity[]): Promise<void> {
+    const partition = entities[0]!.partitionKey;
+    return new Promise<void>((resolve, reject) => {
+      const waiting = this.partitions.get(partition);
+      if (waiting) {
+        waiting.push({ entities, resolve, reject });
+        return;
+      }
+      this.partitions.set(partition, []);
+      void this.drain(partition, [{ entities, resolve, reject }]);
+    });
+  }
+
+  /** Writes `first`, then whatever waited meanwhile, group by group, until nobody waits. */
+  private async drain(partition: string, first: Waiting[]): Promise<void> {
+    let group = first;
+    for (;;) {
+      await this.write(group);
+      const waiting = this.partitions.get(partition)!;
+      if (!waiting.length) {
+        this.partitions.delete(partition);
+        return;
+      }
+      // A caller's entries are never split; the first in line always goes (however many it has).
+      let size = 0;
+      let taken = 0;
+      while (taken < waiting.length && (taken === 0 || size + waiting[taken]!.entities.length <= MAX_GROUP_ENTITIES))
+        size += waiting[taken++]!.entities.length;
+      group = waiting.splice(0, taken);
+    }
+  }
+
+  /** One round trip for `group`; settles each of its callers, never throws. */
+  private async write(group: Waiting[]): Promise<void> {
+    const entities = group.flatMap((w) => w.entities);
+    try {
+      if (entities.length === 1) await this.table.createEntity(entities[0]!);
+      else await this.table.submitTransaction(entities.map((e) => ['create', e] as ['create', AuditEntity]));
+      for (const w of group) w.resolve();
+    } catch (error) {
+      // Refused (4xx), the transaction wrote nothing: when it carried several callers' entries,
+      // each goes again alone, so only a caller whose own entries are at fault fails. Any other
+      // failure (the answer was lost: it may have been written) fails every caller in it.
+      if (group.length > 1 && refused(error)) await Promise.all(group.map((w) => this.write([w])));
+      else for (const w of group) w.reject(error);
+    }
   }
 
   /** Entries for one command, oldest first. */

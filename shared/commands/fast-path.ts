@@ -14,6 +14,7 @@
 import type { Logger } from '../observability/logger';
 import type { ExpectedDurations } from './expected-time';
 import { TERMINAL, type Command, type CommandMessage } from './model';
+import { commandMessage } from './queue';
 import type { WorkOutcome } from './worker';
 
 export interface CommandFastPathOptions {
@@ -54,7 +55,8 @@ export class CommandFastPath {
     let latest = command;
     if (options.runHere) {
       const run = this.o
-        .process({ v: 1, commandId: command.id, tenantId: command.tenantId })
+        // The row as just stored, with its ETag: the claim needs no read (queue.ts commandMessage).
+        .process(commandMessage(command, { snapshot: true }))
         .catch((error: unknown): WorkOutcome => {
           // The queue message delivers it (a little later): nothing is lost.
           this.o.logger.warn({ err: error, commandId: command.id }, 'running a command at once failed');

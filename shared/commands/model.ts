@@ -125,12 +125,16 @@ export interface InDoubtEvidence {
   requestIds: string[];
 }
 
-/** Queue message that points the worker at a command. */
-export interface CommandMessage {
-  v: 1;
-  commandId: string;
-  tenantId: string;
-}
+/**
+ * Queue message that points the worker at a command. v1: the id only (the worker reads the row).
+ * v2: also the row as it was stored and its ETag, so the worker claims it with one conditional
+ * write (If-Match) instead of a read and a write; the ETag matching proves the row is still
+ * exactly that snapshot. A 412 (the row moved on: a redelivery, a retry, the sweeper) falls back
+ * to the read. Only a sender that knows the row's current ETag sends v2 (queue.ts commandMessage).
+ */
+export type CommandMessage =
+  | { v: 1; commandId: string; tenantId: string }
+  | { v: 2; commandId: string; tenantId: string; etag: string; command: Omit<Command, 'etag'> };
 
 /** How many items a succeeded command's result has. */
 export function resultCount(command: Command): number {

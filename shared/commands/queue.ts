@@ -1,8 +1,31 @@
 /** The commands queue: base64 JSON messages, optionally invisible for a delay (retries, deferrals). */
 import type { QueueClient } from '@azure/storage-queue';
-import type { CommandMessage } from './model';
+import type { Command, CommandMessage } from './model';
 
 const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600 - 1;
+
+/**
+ * Largest command snapshot (JSON bytes) a message carries. A queue message holds 64 KiB of
+ * base64 (48 KiB of JSON); a bigger command is rare (long parameter lists, many steps) and its
+ * worker reads the row instead.
+ */
+export const SNAPSHOT_MAX_BYTES = 32 * 1024;
+
+/**
+ * The message for `command`: with its snapshot and ETag (v2) when `command` is the row exactly
+ * as stored under `command.etag` (just written or just read) and small enough; otherwise the id
+ * only (v1), and the worker reads the row. A delegated command never travels in a message (its
+ * sealed user token stays in the table).
+ */
+export function commandMessage(command: Command, options: { snapshot: boolean }): CommandMessage {
+  const id = { commandId: command.id, tenantId: command.tenantId };
+  if (!options.snapshot || !command.etag || command.delegation) return { v: 1, ...id };
+  const { etag, ...row } = command;
+  const json = JSON.stringify(row);
+  if (Buffer.byteLength(json) > SNAPSHOT_MAX_BYTES) return { v: 1, ...id };
+  // A copy, as the row reads back (no undefined fields), that later changes to `command` do not touch.
+  return { v: 2, ...id, etag, command: JSON.parse(json) as Omit<Command, 'etag'> };
+}
 
 export class CommandQueue {
   constructor(

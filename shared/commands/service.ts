@@ -18,9 +18,9 @@ import { catalogCmdlet } from '../exchange/cmdlet-catalog';
 import { CMDLET_FAMILIES, ENDPOINT_FAMILIES } from '../exchange/endpoints';
 import { ParameterSealer } from './sealed-parameters';
 import { TERMINAL, type Command } from './model';
-import type { CommandQueue } from './queue';
+import { commandMessage, type CommandQueue } from './queue';
 import type { ResultWindow } from './result-pages';
-import { idempotencyPartition, type CommandStore } from './store';
+import { commandIdForKey, idempotencyPartition, type CommandStore, type KeyHolder } from './store';
 import { delegationAudit } from '../delegation/model';
 import type { PendingDelegation } from '../delegation/broker';
 
@@ -343,54 +343,21 @@ export class CommandService {
     const requestHash = options.delegation
       ? createHash('sha256').update(`${plainHash}|delegated`).digest('hex')
       : plainHash;
-    let id: string = randomUUID();
+    // With an idempotency key the id is derived from it: inserting the row is the key's check.
+    const key = request.idempotencyKey;
+    let id: string = key ? commandIdForKey(callerKey(caller), tenant.tenantId, key) : randomUUID();
+    const earlier = (holder: KeyHolder) =>
+      this.earlierCommand(holder, { caller, tenantId: tenant.tenantId, requestHash, options, pending });
 
-    if (request.idempotencyKey) {
+    if (key) {
+      // A key first used before ids were derived from keys (store.ts: read only while such entities exist).
       // Per caller (kind, issuing tenant, id) and target tenant: the same app id of another tenant has its own keys.
-      const partition = idempotencyPartition(callerKey(caller), tenant.tenantId, request.idempotencyKey);
-      const claim = await this.o.store.claimIdempotencyKey(partition, { commandId: id, requestHash });
-      if (!claim.created) {
-        if (claim.record.requestHash !== requestHash) {
-          throw new GatewayError('Command.IdempotencyKeyReused', {
-            detail: 'This idempotency key was already used for a different request.',
-            errors: [
-              { field: 'idempotencyKey', message: 'was used before with different tenant, cmdlet or parameters' },
-            ],
-          });
-        }
-        const existing = await this.o.store.get(claim.record.commandId);
-        if (existing) {
-          annotateActiveSpan({ [ATTR.commandId]: existing.id, [ATTR.outcome]: 'duplicate' });
-          this.o.logger.info(
-            {
-              commandId: existing.id,
-              correlationId: existing.correlationId ?? existing.id,
-              requestCorrelationId: options.correlationId,
-              status: existing.status,
-            },
-            'idempotency key matched an earlier command',
-          );
-          await this.auditWith(pending, {
-            event: 'duplicate',
-            tenantId: tenant.tenantId,
-            commandId: existing.id,
-            callerKind: caller.kind,
-            callerId: caller.id,
-            callerTenantId: caller.tenantId,
-            cmdlet: existing.cmdlet,
-          });
-          // Still "accepted": the first request may have died between the command and its message
-          // (the caller retries because it never got an answer). Enqueue again rather than leave it
-          // to the sweeper's grace period; a second message is absorbed by the worker's claim. It is
-          // acknowledged now, so it takes its place in its object's lane first (if it has none yet).
-          if (existing.status === 'accepted') {
-            await this.joinLane(existing, true);
-            await this.o.queue.enqueue({ v: 1, commandId: existing.id, tenantId: existing.tenantId });
-          }
-          return { command: existing, created: false };
-        }
+      const legacy = await this.o.store.legacyKey(idempotencyPartition(callerKey(caller), tenant.tenantId, key));
+      if (legacy) {
+        const outcome = await earlier({ record: legacy });
+        if (outcome) return outcome;
         // The first request died between the key and the command: finish its work now.
-        id = claim.record.commandId;
+        id = legacy.commandId;
       }
     }
 
@@ -425,11 +392,13 @@ export class CommandService {
     try {
       stored = await this.o.store.create(command);
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 409) {
-        const existing = await this.o.store.get(id);
-        if (existing) return { command: existing, created: false };
-      }
-      throw error;
+      // The row exists: the key's first request (or a concurrent one) stored it, or an alias of an old key.
+      const holder =
+        (error as { statusCode?: number }).statusCode === 409 ? await this.o.store.keyHolder(id) : undefined;
+      if (!holder) throw error;
+      const outcome = await earlier(holder);
+      if (outcome) return outcome;
+      throw new Error(`Command ${holder.record.commandId}, which idempotency key of ${id} names, does not exist.`);
     }
     // Its place in its object's lane (acceptance order), before anything is answered.
     await this.joinLane(stored);
@@ -448,7 +417,12 @@ export class CommandService {
     });
     // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
     // the still-"accepted" command. No status write after the enqueue: it would race the worker.
-    await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId }, options.messageDelayMs ?? 0);
+    // The message carries the row as stored and its ETag: the worker claims it without reading it.
+    // Not a delayed one: it backs up the run this instance starts at once (fast-path.ts, which
+    // claims from the row it has) and nearly always finds the row moved on, where a snapshot
+    // would only add a refused write before the read.
+    const delayMs = options.messageDelayMs ?? 0;
+    await this.o.queue.enqueue(commandMessage(stored, { snapshot: delayMs === 0 }), delayMs);
     annotateActiveSpan({
       [ATTR.commandId]: id,
       [ATTR.tenant]: tenant.tenantId,
@@ -468,6 +442,59 @@ export class CommandService {
       'command accepted',
     );
     return { command: stored, created: true };
+  }
+
+  /**
+   * What a repeated idempotency key answers: the same request → the earlier command (audited
+   * `duplicate`; enqueued again while still `accepted`); another request → 422. Undefined when
+   * the earlier request stored no command (it died in between).
+   */
+  private async earlierCommand(
+    holder: KeyHolder,
+    o: {
+      caller: Caller;
+      tenantId: string;
+      requestHash: string;
+      options: SubmitOptions;
+      pending: { record: AuditRecord; written: boolean } | undefined;
+    },
+  ): Promise<SubmitOutcome | undefined> {
+    if (holder.record.requestHash !== o.requestHash) {
+      throw new GatewayError('Command.IdempotencyKeyReused', {
+        detail: 'This idempotency key was already used for a different request.',
+        errors: [{ field: 'idempotencyKey', message: 'was used before with different tenant, cmdlet or parameters' }],
+      });
+    }
+    const existing = holder.command ?? (await this.o.store.get(holder.record.commandId));
+    if (!existing) return undefined;
+    annotateActiveSpan({ [ATTR.commandId]: existing.id, [ATTR.outcome]: 'duplicate' });
+    this.o.logger.info(
+      {
+        commandId: existing.id,
+        correlationId: existing.correlationId ?? existing.id,
+        requestCorrelationId: o.options.correlationId,
+        status: existing.status,
+      },
+      'idempotency key matched an earlier command',
+    );
+    await this.auditWith(o.pending, {
+      event: 'duplicate',
+      tenantId: o.tenantId,
+      commandId: existing.id,
+      callerKind: o.caller.kind,
+      callerId: o.caller.id,
+      callerTenantId: o.caller.tenantId,
+      cmdlet: existing.cmdlet,
+    });
+    // Still "accepted": the first request may have died between the command and its message
+    // (the caller retries because it never got an answer). Enqueue again rather than leave it
+    // to the sweeper's grace period; a second message is absorbed by the worker's claim. It is
+    // acknowledged now, so it takes its place in its object's lane first (if it has none yet).
+    if (existing.status === 'accepted') {
+      await this.joinLane(existing, true);
+      await this.o.queue.enqueue(commandMessage(existing, { snapshot: true }));
+    }
+    return { command: existing, created: false };
   }
 
   /** Joins the command's object lane (acceptance order); `unlessJoined`: only if it has no row there yet. */

@@ -1,12 +1,22 @@
 /**
  * Commands in Azure Table Storage, one entity per command (PartitionKey = id), written with
- * ETags so two workers can never both move a command forward. Idempotency keys are separate
- * insert-only entities: the first insert wins, every duplicate finds the winner's command.
- * Results over ~30 KiB live in a blob (table properties hold at most 64 KiB).
+ * ETags so two workers can never both move a command forward. A command submitted with an
+ * idempotency key gets an id derived from (caller, tenant, key) (commandIdForKey), so inserting
+ * its row is the idempotency check: the first insert wins, every duplicate finds the winner's
+ * row (409) and its request hash. Results over ~30 KiB live in a blob (table properties hold at
+ * most 64 KiB).
+ *
+ * Transition from separate key entities: before ids were derived from keys, a key was an entity
+ * of its own (`idem-<hash>`, RowKey `key`) pointing at a random command id. While any of those
+ * exist (probed once per instance at init), a keyed submit reads its old entity first; the
+ * sweeper moves them, a page per run, to alias rows at the derived id (RowKey `command`,
+ * `aliasOf` = the command's id) that the insert then finds — so a key first used before the
+ * change still returns its command, and once none are left no submit reads them again.
  */
 import { createHash } from 'node:crypto';
-import { RestError, TableClient, type TableEntity } from '@azure/data-tables';
+import { RestError, TableClient, type TableEntity, type TableEntityResult } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
+import { callerKey as callerKeyOf } from '../core/caller';
 import type { Command } from './model';
 import { readResultWindow, ResultPageWriter, type ResultWindow } from './result-pages';
 
@@ -61,11 +71,38 @@ function fromEntity(entity: Record<string, unknown>): Command {
   return out as unknown as Command;
 }
 
+/** The old (pre-derived-id) entity of an idempotency key: partition `idem-<sha256>`, RowKey `key`. */
 export function idempotencyPartition(callerId: string, tenantId: string, key: string): string {
   return `idem-${createHash('sha256').update(`${callerId}\u0000${tenantId}\u0000${key}`).digest('hex')}`;
 }
 
+/**
+ * The id of the command an idempotency key names, per caller and tenant: a UUID (version 8,
+ * RFC 9562: "custom") made of a SHA-256 of the three, so it has the format and length of the
+ * random (version 4) ids of commands without a key and says nothing about the key.
+ */
+export function commandIdForKey(callerId: string, tenantId: string, key: string): string {
+  const hash = createHash('sha256').update(`command\u0000${callerId}\u0000${tenantId}\u0000${key}`).digest();
+  hash[6] = (hash[6]! & 0x0f) | 0x80;
+  hash[8] = (hash[8]! & 0x3f) | 0x80;
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** What holds a keyed command's id: the command itself, or the alias of a key taken before ids were derived. */
+export interface KeyHolder {
+  record: IdempotencyRecord;
+  command?: Command;
+}
+
+const LEGACY_KEYS = "PartitionKey ge 'idem-' and PartitionKey lt 'idem.' and RowKey eq 'key'";
+/** A key entity without its command this old is a request that died before storing it: nothing was answered. */
+const ORPHAN_KEY_AGE_MS = 10 * 60_000;
+
 export class CommandStore {
+  /** Whether old idempotency key entities may exist (true until init found none, or the sweeper moved the last). */
+  private legacyKeys = true;
+
   constructor(
     private readonly table: TableClient,
     private readonly results: ContainerClient,
@@ -76,6 +113,15 @@ export class CommandStore {
       if (e.statusCode !== 409) throw e;
     });
     await this.results.createIfNotExists();
+    this.legacyKeys = (await this.legacyKeyPage(1)).length > 0;
+  }
+
+  private async legacyKeyPage(size: number): Promise<Array<TableEntityResult<Record<string, unknown>>>> {
+    const pages = this.table
+      .listEntities<Record<string, unknown>>({ queryOptions: { filter: LEGACY_KEYS } })
+      .byPage({ maxPageSize: size });
+    for await (const page of pages) if (page.length) return page.slice(0, size);
+    return [];
   }
 
   async create(command: Command): Promise<Command> {
@@ -86,16 +132,21 @@ export class CommandStore {
   async get(id: string): Promise<Command | undefined> {
     try {
       const entity = await this.table.getEntity<Record<string, unknown>>(id, ROW);
-      const command = fromEntity(entity);
-      if (command.resultBlob && command.result === undefined) {
-        const download = await this.results.getBlockBlobClient(command.resultBlob).downloadToBuffer();
-        command.result = JSON.parse(download.toString('utf8'));
-      }
-      return command;
+      // An idempotency alias (see the module comment) is no command.
+      if (entity.aliasOf !== undefined) return undefined;
+      return await this.withResult(fromEntity(entity));
     } catch (error) {
       if ((error as RestError).statusCode === 404) return undefined;
       throw error;
     }
+  }
+
+  private async withResult(command: Command): Promise<Command> {
+    if (command.resultBlob && command.result === undefined) {
+      const download = await this.results.getBlockBlobClient(command.resultBlob).downloadToBuffer();
+      command.result = JSON.parse(download.toString('utf8'));
+    }
+    return command;
   }
 
   /** Replaces the command if nobody changed it since `command.etag`; throws ConcurrencyError otherwise. */
@@ -121,19 +172,67 @@ export class CommandStore {
     }
   }
 
-  /** Inserts the idempotency record, or returns the existing one (first writer wins). */
-  async claimIdempotencyKey(
-    partition: string,
-    record: IdempotencyRecord,
-  ): Promise<{ created: boolean; record: IdempotencyRecord }> {
+  /**
+   * The row at a keyed command's id (after its insert found one): the command, or the alias of
+   * a key taken before ids were derived. Undefined when there is none.
+   */
+  async keyHolder(id: string): Promise<KeyHolder | undefined> {
+    let entity: Record<string, unknown>;
     try {
-      await this.table.createEntity({ partitionKey: partition, rowKey: 'key', ...record });
-      return { created: true, record };
+      entity = await this.table.getEntity<Record<string, unknown>>(id, ROW);
     } catch (error) {
-      if ((error as RestError).statusCode !== 409) throw error;
-      const existing = await this.table.getEntity<IdempotencyRecord>(partition, 'key');
-      return { created: false, record: { commandId: existing.commandId, requestHash: existing.requestHash } };
+      if ((error as RestError).statusCode === 404) return undefined;
+      throw error;
     }
+    if (typeof entity.aliasOf === 'string')
+      return { record: { commandId: entity.aliasOf, requestHash: String(entity.requestHash) } };
+    const command = await this.withResult(fromEntity(entity));
+    return { record: { commandId: id, requestHash: command.requestHash }, command };
+  }
+
+  /** The old entity of an idempotency key, while any may exist (see the module comment). */
+  async legacyKey(partition: string): Promise<IdempotencyRecord | undefined> {
+    if (!this.legacyKeys) return undefined;
+    try {
+      const existing = await this.table.getEntity<IdempotencyRecord>(partition, 'key');
+      return { commandId: existing.commandId, requestHash: existing.requestHash };
+    } catch (error) {
+      if ((error as RestError).statusCode === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Moves up to `max` old idempotency key entities to alias rows at their derived ids (the
+   * alias first, then the old entity goes: a submit always finds one of them). An entity whose
+   * command was never stored (its request died in between, unanswered) and that is older than
+   * any request still running is dropped. How many were moved; 0 (and no more reads on this
+   * instance) once none are left.
+   */
+  async migrateLegacyKeys(max = 100): Promise<number> {
+    if (!this.legacyKeys) return 0;
+    const page = await this.legacyKeyPage(max);
+    if (!page.length) {
+      this.legacyKeys = false;
+      return 0;
+    }
+    for (const entity of page) {
+      const commandId = String(entity.commandId);
+      const command = await this.get(commandId);
+      if (command?.idempotencyKey && command.caller) {
+        const alias = commandIdForKey(callerKeyOf(command.caller), command.tenantId, command.idempotencyKey);
+        await this.table
+          .createEntity({ partitionKey: alias, rowKey: ROW, aliasOf: commandId, requestHash: command.requestHash })
+          .catch((error: RestError) => {
+            if (error.statusCode !== 409) throw error;
+          });
+      } else if (!command) {
+        const age = Date.now() - Date.parse(String(entity.timestamp ?? ''));
+        if (!(age > ORPHAN_KEY_AGE_MS)) continue;
+      }
+      await this.table.deleteEntity(entity.partitionKey!, entity.rowKey!, { etag: entity.etag as string });
+    }
+    return page.length;
   }
 
   /** The sink of one run of a command: a result longer than one Exchange page is written page by page. */

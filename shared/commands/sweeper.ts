@@ -15,10 +15,11 @@
  *   duplicated wholesale, short next to the Functions host's own 10-minute message lease.
  *
  * Duplicate messages are harmless: the worker's claim and terminal checks absorb them.
+ * Each run also moves a page of idempotency keys stored the old way (store.ts), while any are left.
  * Period and graces follow from the claim (COMMAND_CLAIM_SECONDS): see `sweeperTimings`.
  */
 import type { Logger } from '../observability/logger';
-import type { CommandQueue } from './queue';
+import { commandMessage, type CommandQueue } from './queue';
 import type { CommandStore } from './store';
 
 export interface SweeperTimings {
@@ -131,15 +132,22 @@ export class CommandSweeper {
         now - updated > queuedGraceMs;
       if (!stuckAccepted && !orphanedRun && !lostQueued) continue;
       // Touch the command first so it is not re-enqueued on every sweep (an expired claim's owner writes nothing more).
+      let touched;
       try {
-        await this.o.store.update({ ...command, updatedAt: new Date(now).toISOString() });
+        touched = await this.o.store.update({ ...command, updatedAt: new Date(now).toISOString() });
       } catch {
         continue; // changed meanwhile: it is moving
       }
-      await this.o.queue.enqueue(message);
+      // The row just written, with its ETag: the worker claims it without a read.
+      await this.o.queue.enqueue(commandMessage(touched, { snapshot: true }));
       requeued++;
       this.o.logger.info({ commandId: command.id, status: command.status }, 'sweeper re-enqueued a command');
     }
+    // Idempotency keys stored the old way, a page per run until none are left (store.ts): a
+    // failure here leaves them to the next run (submits read them meanwhile).
+    await this.o.store.migrateLegacyKeys().catch((error: unknown) => {
+      this.o.logger.warn({ err: error }, 'could not move old idempotency keys');
+    });
     return { scanned, requeued };
   }
 }

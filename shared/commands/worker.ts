@@ -60,7 +60,35 @@ import { CommandStepTelemetry } from './step-telemetry';
 import { ConcurrencyError, type CommandStore } from './store';
 import type { TenantSlots } from './tenant-slots';
 
-const messageSchema = z.strictObject({ v: z.literal(1), commandId: z.string().uuid(), tenantId: z.string().min(1) });
+const messageIds = { commandId: z.string().uuid(), tenantId: z.string().min(1) };
+/** v1: the id; v2: also the row as stored and its ETag (model.ts CommandMessage). */
+const messageSchema = z.discriminatedUnion('v', [
+  z.strictObject({ v: z.literal(1), ...messageIds }),
+  z.strictObject({
+    v: z.literal(2),
+    ...messageIds,
+    etag: z.string().min(1),
+    command: z.record(z.string(), z.unknown()),
+  }),
+]);
+
+/**
+ * The row a v2 message carries, with its ETag: what the claim is written against instead of a
+ * read. Only if it is the message's own command; anything else is ignored (the worker reads).
+ */
+function snapshotOf(message: z.infer<typeof messageSchema>): Command | undefined {
+  if (message.v !== 2) return undefined;
+  const row = message.command;
+  const plausible =
+    row.id === message.commandId &&
+    row.tenantId === message.tenantId &&
+    typeof row.status === 'string' &&
+    typeof row.cmdlet === 'string' &&
+    typeof row.attempts === 'number' &&
+    typeof row.updatedAt === 'string' &&
+    typeof row.createdAt === 'string';
+  return plausible ? ({ ...row, etag: message.etag } as unknown as Command) : undefined;
+}
 
 export interface WorkerOptions {
   store: CommandStore;
@@ -406,13 +434,20 @@ export class CommandWorker {
       return 'malformed';
     }
     const { commandId } = parsed.data;
+    const id = { v: 1 as const, commandId, tenantId: parsed.data.tenantId };
     const stepStarted = this.now();
     let claimed: Command | undefined;
     let command: Command | undefined;
+    // A v2 message's row stands in for the first read: the claim is written with its ETag, which
+    // only matches while the row is still exactly that snapshot. Otherwise (412: a redelivery, a
+    // retry, the sweeper moved it; 404) the worker reads the row and decides as for a v1 message.
+    let snapshot = snapshotOf(parsed.data);
     // A claim can lose an ETag race against a concurrent writer (another delivery of the same
     // command, the sweeper): read again and decide again, a few times.
-    for (let round = 0; round < 3 && !claimed; round++) {
-      command = await this.o.store.get(commandId);
+    for (let round = 0, rounds = snapshot ? 4 : 3; round < rounds && !claimed; round++) {
+      const fromSnapshot = snapshot !== undefined;
+      command = snapshot ?? (await this.o.store.get(commandId));
+      snapshot = undefined;
       if (!command) {
         this.o.logger.warn({ commandId }, 'queue message for an unknown command dropped');
         return 'unknown';
@@ -428,12 +463,14 @@ export class CommandWorker {
         Date.parse(command.claimedUntil) > now &&
         (command.claimedBy !== this.o.instanceId || this.active.has(commandId))
       ) {
-        // Someone is on it; look again when their claim would expire.
-        await this.o.queue.enqueue(parsed.data, Date.parse(command.claimedUntil) - now + 1000 + this.jitter(1000));
+        // Someone is on it; look again when their claim would expire (the id only: the row will have moved on).
+        await this.o.queue.enqueue(id, Date.parse(command.claimedUntil) - now + 1000 + this.jitter(1000));
         return 'busy';
       }
       // A tenant added a moment ago on another instance may not be in this one's registry yet.
       if (!this.o.tenants.get(command.tenantId) && !(await this.o.tenants.ensure?.(command.tenantId))) {
+        // Failed only as the row stands now (a snapshot may be old news).
+        if (fromSnapshot) continue;
         await this.finish(command, {
           status: 'failed',
           error: { category: 'permanent', message: `Tenant ${command.tenantId} is no longer configured.` },
@@ -454,7 +491,9 @@ export class CommandWorker {
           updatedAt: iso(now),
         });
       } catch (error) {
-        if (!(error instanceof ConcurrencyError)) throw error;
+        // A snapshot's row that is gone (404) is read: the read says what to do with the message.
+        const gone = fromSnapshot && (error as { statusCode?: number }).statusCode === 404;
+        if (!(error instanceof ConcurrencyError) && !gone) throw error;
       }
     }
     if (!claimed || !command) return 'lostClaim';

@@ -44,14 +44,15 @@ describe('npm run bench: cost and tenants (tiny size)', () => {
     const cost = r.scenarios.find((s: { name: string }) => s.name === 'cost');
     const step = (name: string) =>
       cost.storage.byStep.find((b: { step: string }) => b.step === name)?.perCommand as number | undefined;
-    // One command row, one idempotency key and one message per command at submit; a claim
-    // read and write, an outcome write and a message delete each; audit entries written.
-    expect(step('submit')).toBeGreaterThanOrEqual(3);
-    expect(step('claim')).toBeGreaterThanOrEqual(2);
+    // One command row (its insert is the idempotency check) and one message per command at
+    // submit; a claim write (from the message's snapshot: no read), an outcome write and a
+    // message delete each; audit entries written (several commands' in one transaction under load).
+    expect(step('submit')).toBeGreaterThanOrEqual(2);
+    expect(step('claim')).toBeGreaterThanOrEqual(1);
     expect(step('outcome')).toBeGreaterThanOrEqual(1);
     expect(step('message')).toBeGreaterThanOrEqual(1);
-    expect(step('audit')).toBeGreaterThanOrEqual(2);
-    expect(cost.storage.perCommand).toBeGreaterThan(5);
+    expect(step('audit')).toBeGreaterThan(0);
+    expect(cost.storage.perCommand).toBeGreaterThan(4);
     const goal = r.goals.find((g: { name: string }) => g.name.startsWith('Storage calls per single'));
     expect(goal).toMatchObject({ measured: cost.storage.perCommand, met: cost.storage.perCommand <= 5 });
     expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('## Storage calls per command, by step');

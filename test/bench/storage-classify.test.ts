@@ -162,4 +162,52 @@ describe('StorageCallCounter and storageCostPerCommand', () => {
     counter.reset();
     expect(counter.snapshot().calls).toEqual([]);
   });
+
+  it('names a claim that lost its ETag race (412) apart, and counts the next "running" write as the claim', () => {
+    const counter = new StorageCallCounter();
+    const running = (responseStatus?: number) =>
+      classifyStorageRequest(
+        req({
+          service: 'table',
+          method: 'PUT',
+          url: entity(ID, 'command'),
+          body: '{"status":"running"}',
+          responseStatus,
+        }),
+      );
+    expect(running(412)).toMatchObject({ step: 'claim', detail: 'running, 412' });
+    counter.add(running(412));
+    counter.add(classifyStorageRequest(req({ service: 'table', method: 'GET', url: entity(ID, 'command') })));
+    counter.add(running(204));
+    counter.add(running(204));
+    expect(counter.snapshot().calls.map((c) => [c.step, c.operation, c.count])).toEqual([
+      ['claim', 'table update (running, 412)', 1],
+      ['claim', 'table read (read)', 1],
+      ['claim', 'table update (running)', 1],
+      ['claim renew', 'table update (running)', 1],
+    ]);
+    const insert = (responseStatus: number) =>
+      classifyStorageRequest(
+        req({
+          service: 'table',
+          method: 'POST',
+          url: '/devstoreaccount1/commands',
+          body: JSON.stringify({ PartitionKey: ID, RowKey: 'command', status: 'accepted' }),
+          responseStatus,
+        }),
+      );
+    expect(insert(201)).toMatchObject({ step: 'submit', detail: 'command row' });
+    // The sweeper moving an old idempotency key entity to an alias row is no submit.
+    expect(
+      classifyStorageRequest(
+        req({
+          service: 'table',
+          method: 'POST',
+          url: '/devstoreaccount1/commands',
+          body: JSON.stringify({ PartitionKey: ID, RowKey: 'command', aliasOf: ID }),
+        }),
+      ),
+    ).toMatchObject({ step: 'other', detail: 'old idempotency keys' });
+    expect(insert(409)).toMatchObject({ step: 'submit', detail: 'command row, exists' });
+  });
 });

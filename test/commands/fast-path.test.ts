@@ -43,6 +43,12 @@ describe('CommandFastPath', () => {
     expect(durations.expectedMs(accepted)).toBe(4000);
   });
 
+  it('hands the worker the row as just stored and its ETag (v2), so its claim needs no read', async () => {
+    const { fast, delivered } = fixture(async (_m, rows) => void finished(rows));
+    await fast.settle({ ...accepted, etag: 'W/"1"' }, { waitMs: 5000, runHere: true });
+    expect(delivered).toEqual([{ v: 2, commandId: 'c1', tenantId: 't', etag: 'W/"1"', command: accepted }]);
+  });
+
   it('gives up waiting at the bound and answers with the command as it stands; the run goes on', async () => {
     jest.useFakeTimers();
     let finish!: () => void;

@@ -37,7 +37,7 @@ function setup(o: { degraded?: boolean; late?: TenantConfig } = {}) {
   const store = {
     create: async (c: Command) => (created.push(c), c),
     get: async () => undefined,
-    claimIdempotencyKey: async () => ({ created: true }),
+    legacyKey: async () => undefined,
   } as unknown as CommandStore;
   const queue = { enqueue: async (m: unknown) => void enqueued.push(m) } as unknown as CommandQueue;
   const auditCalls: string[][] = [];

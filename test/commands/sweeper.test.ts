@@ -13,7 +13,7 @@ import { QueueClient } from '@azure/storage-queue';
 import { createAppServices } from '../../shared/app/services';
 import { AuditLog } from '../../shared/commands/audit';
 import { CommandLanes } from '../../shared/commands/lanes';
-import type { Command } from '../../shared/commands/model';
+import type { Command, CommandMessage } from '../../shared/commands/model';
 import { CommandQueue } from '../../shared/commands/queue';
 import { CommandService } from '../../shared/commands/service';
 import { CommandStore } from '../../shared/commands/store';
@@ -165,6 +165,14 @@ describe('CommandSweeper', () => {
     // 121 s later: the expired claim, and the accepted commands past the two-minute grace.
     expect(await sweeper.sweep()).toEqual({ scanned: 3, requeued: 3 });
     expect(await t.visible()).toBe(3);
+    // Each message carries the row the sweeper just wrote and its ETag: the worker claims it without a read.
+    const sent = (await t.queue.queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.map(
+      (m) => JSON.parse(Buffer.from(m.messageText, 'base64').toString()) as CommandMessage,
+    );
+    for (const m of sent) {
+      const row = (await t.store.get(m.commandId))!;
+      expect(m).toMatchObject({ v: 2, etag: row.etag, command: { id: row.id, updatedAt: row.updatedAt } });
+    }
     expect((await sweeper.sweep()).requeued).toBe(0); // touched: not again before a period / grace passed
   });
 });

@@ -6,10 +6,11 @@ import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import { AuditLog } from '../../shared/commands/audit';
-import { CommandQueue } from '../../shared/commands/queue';
+import { commandMessage, CommandQueue, SNAPSHOT_MAX_BYTES } from '../../shared/commands/queue';
 import { CommandService } from '../../shared/commands/service';
 import { CommandStore } from '../../shared/commands/store';
 import { CommandWorker } from '../../shared/commands/worker';
+import type { Command, CommandMessage } from '../../shared/commands/model';
 import type { TenantSlots } from '../../shared/commands/tenant-slots';
 import { StaticTenantRegistry } from '../../shared/config/tenant-registry';
 import { ExchangeError } from '../../shared/exchange/errors';
@@ -371,5 +372,113 @@ describe('CommandWorker', () => {
     // Once it has started, a repeated key enqueues nothing more.
     await t.service.submit(caller, t.service.parse(request));
     expect(await t.receive()).toHaveLength(0);
+  });
+});
+
+describe('CommandWorker: claim from the message (v2: the row as stored and its ETag)', () => {
+  const decode = (text: string) => JSON.parse(Buffer.from(text, 'base64').toString()) as CommandMessage;
+  /** Submits a command and takes the message the submit sent. */
+  async function submitted(t: ReturnType<typeof setup>, body: Record<string, unknown>) {
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, ...body }));
+    const [item] = await t.receive();
+    await t.queue.queue.deleteMessage(item!.messageId, item!.popReceipt);
+    return { command, sent: decode(item!.messageText) };
+  }
+
+  it('carries the submitted row and its ETag; the claim is one conditional write, with no read', async () => {
+    const t = setup([ok()]);
+    await t.init();
+    const { command, sent } = await submitted(t, { cmdlet: 'Get-Mailbox' });
+    expect(sent).toMatchObject({ v: 2, commandId: command.id, etag: command.etag });
+    expect(sent.v === 2 && sent.command).toMatchObject({ id: command.id, status: 'accepted', attempts: 0 });
+    const reads = jest.spyOn(t.store, 'get');
+    expect(await t.worker.process(sent)).toBe('succeeded');
+    expect(reads).not.toHaveBeenCalled();
+    expect(await t.store.get(command.id)).toMatchObject({ status: 'succeeded', attempts: 1, result: [{ Name: 'x' }] });
+  });
+
+  it('a redelivered v2 message finds the row moved on (412) and reads it: a duplicate, not a second run', async () => {
+    const t = setup([ok()]);
+    await t.init();
+    const { command, sent } = await submitted(t, { cmdlet: 'Get-Mailbox' });
+    expect(await t.worker.process(sent)).toBe('succeeded');
+    const reads = jest.spyOn(t.store, 'get');
+    expect(await t.worker.process(sent)).toBe('duplicate');
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect(t.calls).toEqual(['Get-Mailbox']);
+    expect((await t.store.get(command.id))!.attempts).toBe(1);
+  });
+
+  it('a deferral gives the command back with the id only; an old v2 message then runs the row as it stands', async () => {
+    const t = setup([new ExchangeError({ category: 'throttled', message: 'slow down', status: 429 }), ok()]);
+    await t.init();
+    const { command, sent } = await submitted(t, { cmdlet: 'Set-Mailbox', parameters: { Identity: 'a' } });
+    const enqueue = jest.spyOn(t.queue, 'enqueue');
+    expect(await t.worker.process(sent)).toBe('deferred');
+    expect(enqueue.mock.calls.map(([m]) => m)).toEqual([{ v: 1, commandId: command.id, tenantId: TENANT }]);
+    t.advance(5000);
+    // Its snapshot says "accepted, 0 deferrals": the ETag no longer matches, so the row is read.
+    expect(await t.worker.process(sent)).toBe('succeeded');
+    expect(await t.store.get(command.id)).toMatchObject({ status: 'succeeded', attempts: 1, deferrals: 1 });
+  });
+
+  it('a v2 message of a command another worker holds is handed back without its stale snapshot', async () => {
+    const t = setup([]);
+    await t.init();
+    const { command, sent } = await submitted(t, { cmdlet: 'Get-Mailbox' });
+    const current = (await t.store.get(command.id))!;
+    await t.store.update({
+      ...current,
+      status: 'running',
+      attempts: 1,
+      claimedBy: 'w2',
+      claimedUntil: new Date(Date.now() + 30_000).toISOString(),
+    });
+    const enqueue = jest.spyOn(t.queue, 'enqueue');
+    expect(await t.worker.process(sent)).toBe('busy');
+    expect(enqueue.mock.calls.map(([m]) => m)).toEqual([{ v: 1, commandId: command.id, tenantId: TENANT }]);
+    expect(t.calls).toHaveLength(0);
+  });
+
+  it("ignores a snapshot that is not the message's command, and drops a message whose row is gone", async () => {
+    const t = setup([ok()]);
+    await t.init();
+    const a = await submitted(t, { cmdlet: 'Get-Mailbox' });
+    const b = await submitted(t, { cmdlet: 'Get-User' });
+    if (a.sent.v !== 2 || b.sent.v !== 2) throw new Error('expected v2 messages');
+    // B's row and ETag under A's id: A is read and run as stored (Get-Mailbox), B is untouched.
+    const reads = jest.spyOn(t.store, 'get');
+    expect(await t.worker.process({ ...b.sent, commandId: a.command.id })).toBe('succeeded');
+    expect(reads).toHaveBeenCalledWith(a.command.id);
+    expect(t.calls).toEqual(['Get-Mailbox']);
+    expect((await t.store.get(b.command.id))!.status).toBe('accepted');
+    // A row that no longer exists: the conditional write finds nothing (404), the read neither.
+    const ghost = '00000000-0000-4000-8000-0000000000aa';
+    const gone = { ...b.sent, commandId: ghost, command: { ...b.sent.command, id: ghost } };
+    expect(await t.worker.process(gone)).toBe('unknown');
+    expect(await t.store.get(ghost)).toBeUndefined();
+  });
+
+  it('the delayed message behind a run at once (fast path) goes by its id: that run claims from the row', async () => {
+    const t = setup([]);
+    await t.init();
+    const enqueue = jest.spyOn(t.queue, 'enqueue');
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }), {
+      messageDelayMs: 10_000,
+    });
+    expect(enqueue.mock.calls).toEqual([[{ v: 1, commandId: command.id, tenantId: TENANT }, 10_000]]);
+  });
+
+  it('a command too large for a message, or delegated, goes by its id (v1)', async () => {
+    const t = setup([]);
+    await t.init();
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
+    // (A raw command's parameters are at most 16 KiB; an operation's steps and input can add up.)
+    const large = { ...command, input: { notes: 'x'.repeat(SNAPSHOT_MAX_BYTES) } };
+    expect(commandMessage(large, { snapshot: true })).toEqual({ v: 1, commandId: command.id, tenantId: TENANT });
+    const delegated = { ...command, delegation: { userId: 'u', upn: 'u@contoso.com' } } as unknown as Command;
+    expect(commandMessage(delegated, { snapshot: true })).toEqual({ v: 1, commandId: command.id, tenantId: TENANT });
+    expect(commandMessage(command, { snapshot: true })).toMatchObject({ v: 2, etag: command.etag });
+    expect(commandMessage(command, { snapshot: false }).v).toBe(1);
   });
 });
