@@ -158,9 +158,15 @@ export function hostEnv(
 
 export { startAzurite };
 
-export async function startHosts(count: number, env: Record<string, string>): Promise<HostProcess[]> {
+export async function startHosts(
+  count: number,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<HostProcess[]> {
   const started = await Promise.allSettled(
-    Array.from({ length: count }, () => spawnHostProcess({ functionsModule: APP_FUNCTIONS, env, timeoutMs: 60_000 })),
+    Array.from({ length: count }, () =>
+      spawnHostProcess({ functionsModule: APP_FUNCTIONS, env, timeoutMs: 60_000, nodeArgs }),
+    ),
   );
   const hosts = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.find((r) => r.status === 'rejected');

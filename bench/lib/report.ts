@@ -66,6 +66,41 @@ export function storageTable(r: BenchReport): string {
   return rows.join('\n');
 }
 
+/**
+ * Host CPU by area from the V8 profiles (BENCH_CPU_PROFILE runs only): each area's share of the
+ * sampled busy time, applied to the host CPU per command measured from /proc (samples count wall
+ * time while a thread runs or waits for a core, so their ms run high on a busy machine; the shares hold).
+ */
+export function profileTable(r: BenchReport, top = 16): string {
+  const profiled = r.scenarios.filter((s) => s.hostProfile?.busyMs);
+  if (!profiled.length) return '';
+  const share = (s: (typeof profiled)[number], ms: number) => ms / s.hostProfile!.busyMs;
+  const scaled = (s: (typeof profiled)[number], ms: number) =>
+    Math.round(share(s, ms) * s.cpuMsPerCommand.hosts * 100) / 100;
+  const totals = new Map<string, number>();
+  for (const s of profiled)
+    for (const a of s.hostProfile!.areas) totals.set(a.area, (totals.get(a.area) ?? 0) + share(s, a.ms));
+  const areas = [...totals].sort((a, b) => b[1] - a[1]).map(([area]) => area);
+  const shown = areas.slice(0, top);
+  const cell = (s: (typeof profiled)[number], names: string[]) => {
+    const ms = s.hostProfile!.areas.filter((a) => names.includes(a.area)).reduce((sum, a) => sum + a.ms, 0);
+    return `${scaled(s, ms)} (${Math.round(share(s, ms) * 1000) / 10} %)`;
+  };
+  const rows = [
+    `| area (leaf-most frame with a script) | ${profiled.map((s) => `${s.name}: ms / command (share)`).join(' | ')} |`,
+    `| --- | ${profiled.map(() => '---:').join(' | ')} |`,
+    ...shown.map((area) => `| ${area} | ${profiled.map((s) => cell(s, [area])).join(' | ')} |`),
+  ];
+  if (areas.length > top)
+    rows.push(`| everything else | ${profiled.map((s) => cell(s, areas.slice(top))).join(' | ')} |`);
+  rows.push(
+    `| **host CPU per command (from /proc)** | ${profiled.map((s) => `**${s.cpuMsPerCommand.hosts}**`).join(' | ')} |`,
+    `| of it the local Functions host's own code and what it calls directly (its queue polling, HTTP parsing, invocation set-up; nearest frame of ours in sandbox/functions-host) | ${profiled.map((s) => `${scaled(s, s.hostProfile!.underHostMs)} (${Math.round(share(s, s.hostProfile!.underHostMs) * 1000) / 10} %)`).join(' | ')} |`,
+    `| of it no frame of ours on the stack (I/O callbacks: storage and HTTP responses after an \`await\`, GC), whoever caused it | ${profiled.map((s) => `${scaled(s, s.hostProfile!.unownedMs)} (${Math.round(share(s, s.hostProfile!.unownedMs) * 1000) / 10} %)`).join(' | ')} |`,
+  );
+  return rows.join('\n');
+}
+
 /** The tenants scenario: one row per tenant count (the first is every tenant healthy). */
 export function tenantsTable(r: BenchReport): string {
   const t = r.tenants;
@@ -256,7 +291,7 @@ ${findings(r)}
 
 ${scenarioTable(r)}
 
-${storageTable(r) ? `## Storage calls per command, by step\n\nCounted by a proxy in front of Azurite (bench/lib/storage-proxy.ts) from after the warm-up to the end of the scenario; queue receives that returned nothing, the Functions host's timer locks and table/queue creation are left out of the total (they depend on time, not commands).\n\n${storageTable(r)}\n\n` : ''}${tenantsTable(r) ? `## Many tenants\n\n${tenantsTable(r)}\n\n` : ''}${coldStartLine(r) ? `## Cold start\n\n${coldStartLine(r)}\n\n` : ''}## Baselines (same sandbox, same Exchange latency and cap)
+${profileTable(r) ? `## Host CPU per command, by area (V8 profiles)\n\nBENCH_CPU_PROFILE runs only: the host processes ran with \`--cpu-prof\`; samples from the first submission to the end, grouped by the leaf-most frame that has a script (a native call counts to its caller), as shares of the sampled busy time applied to the host CPU measured from /proc. Samples show synchronous stacks only: an SDK response handled after an \`await\` counts to the SDK, whoever made the call.\n\n${profileTable(r)}\n\n` : ''}${storageTable(r) ? `## Storage calls per command, by step\n\nCounted by a proxy in front of Azurite (bench/lib/storage-proxy.ts) from after the warm-up to the end of the scenario; queue receives that returned nothing, the Functions host's timer locks and table/queue creation are left out of the total (they depend on time, not commands).\n\n${storageTable(r)}\n\n` : ''}${tenantsTable(r) ? `## Many tenants\n\n${tenantsTable(r)}\n\n` : ''}${coldStartLine(r) ? `## Cold start\n\n${coldStartLine(r)}\n\n` : ''}## Baselines (same sandbox, same Exchange latency and cap)
 
 ${baselineTable(r)}
 ${r.flow ? `\n## Power Automate offboarding flow (7 steps, scenario \`flow\`)\n\n${renderFlow(r.flow)}` : ''}
