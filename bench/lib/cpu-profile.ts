@@ -36,7 +36,7 @@ export interface ProfileArea {
 }
 
 export interface ProfileSummary {
-  /** Sampled busy time (everything but idle) in the window, ms. */
+  /** Sampled busy time (everything but idle) in the window, ms; a late sample counts twice the usual interval at most. */
   busyMs: number;
   /** Busy ms by area, largest first. */
   areas: ProfileArea[];
@@ -171,15 +171,20 @@ export function summarizeProfiles(
       memo.set(id, result);
       return result;
     };
+    // A sample stands for the time since the one before, but a thread that lost its core (to the
+    // process it just woke over loopback, say) gets its next sample late, and that whole gap would
+    // count to whatever ran then — syscalls mostly. Capping a sample at twice the usual interval
+    // keeps the profile close to CPU time on a busy machine.
+    const sortedDeltas = [...profile.timeDeltas].sort((a, b) => a - b);
+    const capUs = 2 * (sortedDeltas[Math.floor(sortedDeltas.length / 2)] ?? 1000);
     let t = profile.startTime;
     for (let i = 0; i < profile.samples.length; i++) {
       const delta = profile.timeDeltas[i] ?? 0;
       t += delta;
-      // A sample stands for the time since the previous one.
       if (t <= window.fromUs || t > window.toUs) continue;
       const d = describe(profile.samples[i]!);
       if (!d) continue;
-      const us = profile.timeDeltas[i + 1] ?? delta;
+      const us = Math.min(profile.timeDeltas[i + 1] ?? delta, capUs);
       busyUs += us;
       if (d.host) underHostUs += us;
       if (!d.owned) unownedUs += us;
