@@ -118,6 +118,21 @@ function isOurs(url: string, repoRoot?: string): boolean {
   return !repoRoot || url.replace(/^file:\/\//, '').startsWith(repoRoot);
 }
 
+/**
+ * Native calls that enter the kernel to write a socket. On a busy machine the thread that makes one
+ * often loses its core to the process it just woke over loopback, and the samples taken around it
+ * land here: the profile overstates them (the report sets them against the kernel time from /proc).
+ */
+const SOCKET_WRITES = new Set([
+  'writev',
+  'writeLatin1String',
+  'writeUtf8String',
+  'writeBuffer',
+  'writeAsciiString',
+  'writeUcs2String',
+]);
+export const SOCKET_WRITE_AREA = 'socket write syscalls (overstated, see the kernel time)';
+
 const SPECIAL: Record<string, string> = {
   '(garbage collector)': 'V8: garbage collection',
   '(program)': 'V8/native (no JS frame)',
@@ -158,7 +173,7 @@ export function summarizeProfiles(
         for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
           const url = byId.get(at)!.callFrame.url;
           if (!url) continue;
-          area ??= areaOf(url, options.repoRoot);
+          area ??= SOCKET_WRITES.has(name) && !node.callFrame.url ? SOCKET_WRITE_AREA : areaOf(url, options.repoRoot);
           // The nearest frame of ours decides whose work this is: the local host's, or the app's it called.
           if (isOurs(url, options.repoRoot)) {
             host = url.includes('/sandbox/functions-host/');

@@ -10,6 +10,7 @@ import type { HostProcess } from '../../sandbox/functions-host/spawn';
 import { exchangeTokenRequests, keyVaultReads, keyVaultTokenRequests } from './counters';
 import {
   cpuMs,
+  cpuTimesMs,
   hostEnv,
   peakRssMb,
   vaultOf,
@@ -206,6 +207,7 @@ export async function runGatewayScenario(
   let proxy: StorageProxy | undefined;
   const profileDir = process.env.BENCH_CPU_PROFILE || undefined;
   let profileWindow: { fromUs: number; toUs: number; commands: number } | undefined;
+  let hostSystemPerCommand: number | undefined;
   let result: ScenarioResult | undefined;
   try {
     if (s.countStorage) proxy = await startStorageProxy(azurite);
@@ -241,7 +243,9 @@ export async function runGatewayScenario(
       sandbox: cpuMs(bench.pid) ?? 0,
       benchDriver: cpuMs(process.pid) ?? 0,
     });
+    const hostSystemMs = () => hosts.reduce((sum, h) => sum + (cpuTimesMs(h.child.pid)?.system ?? 0), 0);
     const cpuBefore = cpu();
+    const systemBefore = hostSystemMs();
     const windowFromUs = monotonicUs();
     const started = performance.now();
     const startedWall = Date.now();
@@ -301,6 +305,7 @@ export async function runGatewayScenario(
     const storageCalls = proxy?.snapshot();
     const cpuAfter = cpu();
     profileWindow = { fromUs: windowFromUs, toUs: monotonicUs(), commands: accepted.size };
+    hostSystemPerCommand = round((hostSystemMs() - systemBefore) / Math.max(1, accepted.size));
     const perCommand = (k: keyof typeof cpuBefore) => round((cpuAfter[k] - cpuBefore[k]) / Math.max(1, accepted.size));
     const cpuMsPerCommand = {
       hosts: perCommand('hosts'),
@@ -387,7 +392,10 @@ export async function runGatewayScenario(
     // The hosts write their profiles as they exit.
     if (profileDir && profileWindow && result) {
       const { commands, ...window } = profileWindow;
-      result.hostProfile = readHostProfiles(profileDir, s.name, window, commands, join(__dirname, '..', '..'));
+      result.hostProfile = {
+        ...readHostProfiles(profileDir, s.name, window, commands, join(__dirname, '..', '..')),
+        systemMsPerCommand: hostSystemPerCommand,
+      };
     }
     await proxy?.stop();
     await azurite.stop();

@@ -26,6 +26,8 @@ export interface HostProfileReport extends ProfileSummary {
   window: { fromUs: number; toUs: number };
   /** Profiles read (one per thread of each host process). */
   files: number;
+  /** Kernel (system) CPU of the host processes per command, from /proc: what socket I/O really costs them. */
+  systemMsPerCommand?: number;
   /** Per command: busyMs and every area divided by the commands. */
   perCommand: { busyMs: number; underHostMs: number; areas: Array<{ area: string; ms: number }> };
 }

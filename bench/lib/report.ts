@@ -96,6 +96,7 @@ export function profileTable(r: BenchReport, top = 16): string {
   rows.push(
     `| **host CPU per command (from /proc)** | ${profiled.map((s) => `**${s.cpuMsPerCommand.hosts}**`).join(' | ')} |`,
     `| of it the local Functions host's own code and what it calls directly (its queue polling, HTTP parsing, invocation set-up; nearest frame of ours in sandbox/functions-host) | ${profiled.map((s) => `${scaled(s, s.hostProfile!.underHostMs)} (${Math.round(share(s, s.hostProfile!.underHostMs) * 1000) / 10} %)`).join(' | ')} |`,
+    `| kernel (system) CPU of the host processes, from /proc: the most socket I/O can really cost | ${profiled.map((s) => (s.hostProfile!.systemMsPerCommand === undefined ? '–' : `${s.hostProfile!.systemMsPerCommand} (${Math.round((s.hostProfile!.systemMsPerCommand / s.cpuMsPerCommand.hosts) * 1000) / 10} %)`)).join(' | ')} |`,
     `| of it no frame of ours on the stack (I/O callbacks: storage and HTTP responses after an \`await\`, GC), whoever caused it | ${profiled.map((s) => `${scaled(s, s.hostProfile!.unownedMs)} (${Math.round(share(s, s.hostProfile!.unownedMs) * 1000) / 10} %)`).join(' | ')} |`,
   );
   return rows.join('\n');

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { areaOf, summarizeProfiles, type CpuProfile } from '../../bench/lib/cpu-profile';
+import { areaOf, SOCKET_WRITE_AREA, summarizeProfiles, type CpuProfile } from '../../bench/lib/cpu-profile';
 
 const ROOT = '/repo';
 const frame = (functionName: string, url = '') => ({ functionName, url });
@@ -19,7 +19,7 @@ function profile(samples: number[]): CpuProfile {
         callFrame: frame('sendRequest', 'file:///repo/node_modules/@azure/core-rest-pipeline/dist/x.js'),
         children: [4],
       },
-      { id: 4, callFrame: frame('writev') },
+      { id: 4, callFrame: frame('Hmac') },
       { id: 5, callFrame: frame('accept', 'file:///repo/shared/commands/service.ts'), children: [6] },
       { id: 6, callFrame: frame('write', 'file:///repo/node_modules/pino/lib/proto.js') },
       { id: 7, callFrame: frame('(idle)') },
@@ -51,7 +51,7 @@ describe('areaOf', () => {
 
 describe('summarizeProfiles', () => {
   it('counts only the window, leaves idle out, and gives a native leaf the area of its caller', () => {
-    // t = 1,2,3,4,5,6 ms: writev, pino, idle, GC, writev, pino
+    // t = 1,2,3,4,5,6 ms: Hmac, pino, idle, GC, Hmac, pino
     const p = profile([4, 6, 7, 8, 4, 6]);
     const all = summarizeProfiles([p], { fromUs: 0, toUs: 10_000 }, { repoRoot: ROOT });
     expect(all.busyMs).toBe(5);
@@ -60,13 +60,13 @@ describe('summarizeProfiles', () => {
       { area: 'pino logging', ms: 2 },
       { area: 'V8: garbage collection', ms: 1 },
     ]);
-    // The writev samples have the local host's queue loop as their nearest frame of ours; pino is under the app's code.
+    // The Hmac samples have the local host's queue loop as their nearest frame of ours; pino is under the app's code.
     expect(all.underHostMs).toBe(2);
     expect(all.unownedMs).toBe(1); // GC
-    expect(all.topFunctions[0]).toEqual({ area: 'writev (Azure SDK: HTTP pipeline)', ms: 2 });
+    expect(all.topFunctions[0]).toEqual({ area: 'Hmac (Azure SDK: HTTP pipeline)', ms: 2 });
 
     const late = summarizeProfiles([p], { fromUs: 3000, toUs: 10_000 }, { repoRoot: ROOT });
-    expect(late.busyMs).toBe(3); // GC, writev, pino
+    expect(late.busyMs).toBe(3); // GC, Hmac, pino
     expect(late.underHostMs).toBe(1);
   });
 
@@ -123,10 +123,19 @@ describe('summarizeProfiles: whose work', () => {
   });
 });
 
+describe('summarizeProfiles: socket writes', () => {
+  it('puts a native socket write in an area of its own, whoever called it', () => {
+    const p = profile([4]);
+    p.nodes[3] = { id: 4, callFrame: frame('writev') };
+    const s = summarizeProfiles([p], { fromUs: 0, toUs: 10_000 }, { repoRoot: ROOT });
+    expect(s.areas).toEqual([{ area: SOCKET_WRITE_AREA, ms: 1 }]);
+  });
+});
+
 describe('summarizeProfiles: a late sample', () => {
   it('counts at most twice the usual interval for a sample that came late (the thread had lost its core)', () => {
     const p = profile([4, 6, 6, 6]);
-    // The pino sample after the writev one comes 50 ms late: the writev sample stands for 2 ms, not 50.
+    // The pino sample after the Hmac one comes 50 ms late: the Hmac sample stands for 2 ms, not 50.
     p.timeDeltas = [1000, 50_000, 1000, 1000];
     p.endTime = 60_000;
     const s = summarizeProfiles([p], { fromUs: 0, toUs: 100_000 }, { repoRoot: ROOT });
