@@ -133,11 +133,11 @@ const SOCKET_WRITES = new Set([
 ]);
 export const SOCKET_WRITE_AREA = 'socket write syscalls (overstated, see the kernel time)';
 
-const SPECIAL: Record<string, string> = {
-  '(garbage collector)': 'V8: garbage collection',
-  '(program)': 'V8/native (no JS frame)',
-  '(root)': 'V8/native (no JS frame)',
-};
+const SPECIAL = new Map<string, string>([
+  ['(garbage collector)', 'V8: garbage collection'],
+  ['(program)', 'V8/native (no JS frame)'],
+  ['(root)', 'V8/native (no JS frame)'],
+]);
 
 /**
  * Sums the samples of one or more profiles (a process's main thread and its loader thread)
@@ -165,7 +165,7 @@ export function summarizeProfiles(
       const name = node.callFrame.functionName;
       let result: { area: string; host: boolean; owned: boolean; fn: string } | null;
       if (name === '(idle)') result = null;
-      else if (SPECIAL[name]) result = { area: SPECIAL[name]!, host: false, owned: false, fn: name };
+      else if (SPECIAL.has(name)) result = { area: SPECIAL.get(name)!, host: false, owned: false, fn: name };
       else {
         let area: string | undefined;
         let host = false;

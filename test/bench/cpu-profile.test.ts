@@ -123,6 +123,15 @@ describe('summarizeProfiles: whose work', () => {
   });
 });
 
+describe('summarizeProfiles: native function names', () => {
+  it('takes a native called toString or constructor for a function, not for a special V8 node', () => {
+    const p = profile([4]);
+    p.nodes[3] = { id: 4, callFrame: frame('toString') };
+    const s = summarizeProfiles([p], { fromUs: 0, toUs: 10_000 }, { repoRoot: ROOT });
+    expect(s.areas).toEqual([{ area: 'Azure SDK: HTTP pipeline', ms: 1 }]);
+  });
+});
+
 describe('summarizeProfiles: socket writes', () => {
   it('puts a native socket write in an area of its own, whoever called it', () => {
     const p = profile([4]);
