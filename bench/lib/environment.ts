@@ -158,9 +158,15 @@ export function hostEnv(
 
 export { startAzurite };
 
-export async function startHosts(count: number, env: Record<string, string>): Promise<HostProcess[]> {
+export async function startHosts(
+  count: number,
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<HostProcess[]> {
   const started = await Promise.allSettled(
-    Array.from({ length: count }, () => spawnHostProcess({ functionsModule: APP_FUNCTIONS, env, timeoutMs: 60_000 })),
+    Array.from({ length: count }, () =>
+      spawnHostProcess({ functionsModule: APP_FUNCTIONS, env, timeoutMs: 60_000, nodeArgs }),
+    ),
   );
   const hosts = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failed = started.find((r) => r.status === 'rejected');
@@ -204,13 +210,19 @@ let clockTicks: number | undefined;
 
 /** CPU time (user + system) a live process has used so far, in ms; undefined when unreadable. */
 export function cpuMs(pid: number | undefined): number | undefined {
+  const times = cpuTimesMs(pid);
+  return times && times.user + times.system;
+}
+
+/** User and system (kernel) CPU time a live process has used so far, in ms; undefined when unreadable. */
+export function cpuTimesMs(pid: number | undefined): { user: number; system: number } | undefined {
   if (!pid) return undefined;
   try {
     clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after "(comm)": state is field 3, utime field 14, stime field 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+    return { user: (Number(fields[11]) * 1000) / clockTicks, system: (Number(fields[12]) * 1000) / clockTicks };
   } catch {
     return undefined;
   }

@@ -3,12 +3,14 @@
  * sandbox cloud configured for the scenario, a load generator posting commands over HTTP, and the
  * measurements taken from the commands' stored timings and the sandbox's counters.
  */
+import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import type { ExchangeTenantOptions } from '../../sandbox/exchange/exchange-emulator';
 import type { HostProcess } from '../../sandbox/functions-host/spawn';
 import { exchangeTokenRequests, keyVaultReads, keyVaultTokenRequests } from './counters';
 import {
   cpuMs,
+  cpuTimesMs,
   hostEnv,
   peakRssMb,
   vaultOf,
@@ -20,6 +22,7 @@ import {
 import { round, summarize, type Summary } from './percentiles';
 import { storageCostPerCommand, type StorageCostPerCommand } from './storage-classify';
 import { startStorageProxy, type StorageProxy } from './storage-proxy';
+import { monotonicUs, profilingArgs, readHostProfiles, type HostProfileReport } from './host-profiling';
 
 export interface TenantLoad {
   tenantId: string;
@@ -115,6 +118,8 @@ export interface ScenarioResult {
   peakRssMb: { hosts: number[]; azurite?: number };
   /** Storage round trips per command by step (scenarios with countStorage), from after the warm-up to the end. */
   storage?: StorageCostPerCommand;
+  /** Host CPU by area from V8 profiles of the measured window (BENCH_CPU_PROFILE=<dir> only). */
+  hostProfile?: HostProfileReport;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -200,17 +205,21 @@ export async function runGatewayScenario(
   const azurite = await startAzurite();
   let hosts: HostProcess[] = [];
   let proxy: StorageProxy | undefined;
+  const profileDir = process.env.BENCH_CPU_PROFILE || undefined;
+  let profileWindow: { fromUs: number; toUs: number; commands: number } | undefined;
+  let hostSystemPerCommand: number | undefined;
+  let result: ScenarioResult | undefined;
   try {
     if (s.countStorage) proxy = await startStorageProxy(azurite);
     // Counters start before the hosts do: a host may read its certificates while starting up.
     await bench.resetStats();
     hosts = await startHosts(
       s.hosts,
-      hostEnv(
-        bench,
-        azurite,
-        proxy ? { AzureWebJobsStorage: proxy.connectionString, ...s.hostSettings } : s.hostSettings,
-      ),
+      hostEnv(bench, azurite, {
+        ...(proxy ? { AzureWebJobsStorage: proxy.connectionString } : {}),
+        ...s.hostSettings,
+      }),
+      profilingArgs(profileDir, s.name),
     );
     const client = new GatewayClient(hosts, bench.callerToken);
 
@@ -234,7 +243,10 @@ export async function runGatewayScenario(
       sandbox: cpuMs(bench.pid) ?? 0,
       benchDriver: cpuMs(process.pid) ?? 0,
     });
+    const hostSystemMs = () => hosts.reduce((sum, h) => sum + (cpuTimesMs(h.child.pid)?.system ?? 0), 0);
     const cpuBefore = cpu();
+    const systemBefore = hostSystemMs();
+    const windowFromUs = monotonicUs();
     const started = performance.now();
     const startedWall = Date.now();
     let next = 0;
@@ -292,6 +304,8 @@ export async function runGatewayScenario(
     const durationSeconds = (performance.now() - started) / 1000;
     const storageCalls = proxy?.snapshot();
     const cpuAfter = cpu();
+    profileWindow = { fromUs: windowFromUs, toUs: monotonicUs(), commands: accepted.size };
+    hostSystemPerCommand = round((hostSystemMs() - systemBefore) / Math.max(1, accepted.size));
     const perCommand = (k: keyof typeof cpuBefore) => round((cpuAfter[k] - cpuBefore[k]) / Math.max(1, accepted.size));
     const cpuMsPerCommand = {
       hosts: perCommand('hosts'),
@@ -356,7 +370,7 @@ export async function runGatewayScenario(
         keyVaultReads: keyVaultReads(stats.keyVaultReads.byKey, vault),
       };
     });
-    return {
+    result = {
       name: s.name,
       title: s.title,
       hosts: s.hosts,
@@ -372,8 +386,17 @@ export async function runGatewayScenario(
       peakRssMb: rss,
       ...(storageCalls ? { storage: storageCostPerCommand(storageCalls, accepted.size) } : {}),
     };
+    return result;
   } finally {
     await stopHosts(hosts);
+    // The hosts write their profiles as they exit.
+    if (profileDir && profileWindow && result) {
+      const { commands, ...window } = profileWindow;
+      result.hostProfile = {
+        ...readHostProfiles(profileDir, s.name, window, commands, join(__dirname, '..', '..')),
+        systemMsPerCommand: hostSystemPerCommand,
+      };
+    }
     await proxy?.stop();
     await azurite.stop();
     await bench.configureExchange({ tenants: {} }).catch(() => undefined);

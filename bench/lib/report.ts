@@ -66,6 +66,53 @@ export function storageTable(r: BenchReport): string {
   return rows.join('\n');
 }
 
+/**
+ * Host CPU by area from the V8 profiles (BENCH_CPU_PROFILE runs only): each area's share of the
+ * sampled busy time, applied to the host CPU per command measured from /proc (samples count wall
+ * time while a thread runs or waits for a core, so their ms run high on a busy machine; the shares hold).
+ */
+export function profileTable(r: BenchReport, top = 16): string {
+  const profiled = r.scenarios.filter((s) => s.hostProfile?.busyMs);
+  if (!profiled.length) return '';
+  const share = (s: (typeof profiled)[number], ms: number) => ms / s.hostProfile!.busyMs;
+  const scaled = (s: (typeof profiled)[number], ms: number) =>
+    Math.round(share(s, ms) * s.cpuMsPerCommand.hosts * 100) / 100;
+  const totals = new Map<string, number>();
+  for (const s of profiled)
+    for (const a of s.hostProfile!.areas) totals.set(a.area, (totals.get(a.area) ?? 0) + share(s, a.ms));
+  const areas = [...totals].sort((a, b) => b[1] - a[1]).map(([area]) => area);
+  const shown = areas.slice(0, top);
+  const cell = (s: (typeof profiled)[number], names: string[]) => {
+    const ms = s.hostProfile!.areas.filter((a) => names.includes(a.area)).reduce((sum, a) => sum + a.ms, 0);
+    return `${scaled(s, ms)} (${Math.round(share(s, ms) * 1000) / 10} %)`;
+  };
+  const rows = [
+    `| area (leaf-most frame with a script) | ${profiled.map((s) => `${s.name}: ms / command (share)`).join(' | ')} |`,
+    `| --- | ${profiled.map(() => '---:').join(' | ')} |`,
+    ...shown.map((area) => `| ${area} | ${profiled.map((s) => cell(s, [area])).join(' | ')} |`),
+  ];
+  if (areas.length > top)
+    rows.push(`| everything else | ${profiled.map((s) => cell(s, areas.slice(top))).join(' | ')} |`);
+  rows.push(
+    `| **host CPU per command (from /proc)** | ${profiled.map((s) => `**${s.cpuMsPerCommand.hosts}**`).join(' | ')} |`,
+    `| of it the local Functions host's own code and what it calls directly (its queue polling, HTTP parsing, invocation set-up; nearest frame of ours in sandbox/functions-host) | ${profiled.map((s) => `${scaled(s, s.hostProfile!.underHostMs)} (${Math.round(share(s, s.hostProfile!.underHostMs) * 1000) / 10} %)`).join(' | ')} |`,
+    `| kernel (system) CPU of the host processes, from /proc: the most socket I/O can really cost | ${profiled.map((s) => (s.hostProfile!.systemMsPerCommand === undefined ? '–' : `${s.hostProfile!.systemMsPerCommand} (${Math.round((s.hostProfile!.systemMsPerCommand / s.cpuMsPerCommand.hosts) * 1000) / 10} %)`)).join(' | ')} |`,
+    `| of it no frame of ours on the stack (I/O callbacks: storage and HTTP responses after an \`await\`, GC), whoever caused it | ${profiled.map((s) => `${scaled(s, s.hostProfile!.unownedMs)} (${Math.round(share(s, s.hostProfile!.unownedMs) * 1000) / 10} %)`).join(' | ')} |`,
+  );
+  return rows.join('\n');
+}
+
+/**
+ * ", of it … the local Functions host's own code" for a profiled scenario: work Azure's Functions
+ * host does in its own (non-Node) process — queue polling, HTTP parsing — so not the app's cost.
+ */
+function localHostShare(s: BenchReport['scenarios'][number]): string {
+  const p = s.hostProfile;
+  if (!p?.busyMs) return '';
+  const ms = Math.round((p.underHostMs / p.busyMs) * s.cpuMsPerCommand.hosts * 10) / 10;
+  return ` (of it ${ms} ms in the local Functions host's own code by the V8 profile, work Azure's host does outside Node; its queue receives and message deletes are counted to the Azure SDK)`;
+}
+
 /** The tenants scenario: one row per tenant count (the first is every tenant healthy). */
 export function tenantsTable(r: BenchReport): string {
   const t = r.tenants;
@@ -213,7 +260,7 @@ export function efficiencyFindings(r: BenchReport): string[] {
   if (half) {
     const t = half.tenants[0]!;
     lines.push(
-      `- **At half load** (arrivals ${half.submitPerSecond}/s accepted, target ${Math.round((half.cap / (half.latencyMs / 1000)) * 50) / 100}/s): accept p50 / p99 ${t.acceptMs.p50} / ${t.acceptMs.p99} ms, overhead p50 / p99 ${t.overheadMs.p50} / ${t.overheadMs.p99} ms, host CPU ${half.cpuMsPerCommand.hosts} ms per command.`,
+      `- **At half load** (arrivals ${half.submitPerSecond}/s accepted, target ${Math.round((half.cap / (half.latencyMs / 1000)) * 50) / 100}/s): accept p50 / p99 ${t.acceptMs.p50} / ${t.acceptMs.p99} ms, overhead p50 / p99 ${t.overheadMs.p50} / ${t.overheadMs.p99} ms, host CPU ${half.cpuMsPerCommand.hosts} ms per command${localHostShare(half)}.`,
     );
   }
   const tenants = r.tenants;
@@ -256,7 +303,7 @@ ${findings(r)}
 
 ${scenarioTable(r)}
 
-${storageTable(r) ? `## Storage calls per command, by step\n\nCounted by a proxy in front of Azurite (bench/lib/storage-proxy.ts) from after the warm-up to the end of the scenario; queue receives that returned nothing, the Functions host's timer locks and table/queue creation are left out of the total (they depend on time, not commands).\n\n${storageTable(r)}\n\n` : ''}${tenantsTable(r) ? `## Many tenants\n\n${tenantsTable(r)}\n\n` : ''}${coldStartLine(r) ? `## Cold start\n\n${coldStartLine(r)}\n\n` : ''}## Baselines (same sandbox, same Exchange latency and cap)
+${profileTable(r) ? `## Host CPU per command, by area (V8 profiles)\n\nBENCH_CPU_PROFILE runs only: the host processes ran with \`--cpu-prof\`; samples from the first submission to the end, grouped by the leaf-most frame that has a script (a native call counts to its caller), as shares of the sampled busy time applied to the host CPU measured from /proc (which profiling itself raises by about a quarter). Samples show synchronous stacks only: an SDK response handled after an \`await\` counts to the SDK, whoever made the call.\n\n${profileTable(r)}\n\n` : ''}${storageTable(r) ? `## Storage calls per command, by step\n\nCounted by a proxy in front of Azurite (bench/lib/storage-proxy.ts) from after the warm-up to the end of the scenario; queue receives that returned nothing, the Functions host's timer locks and table/queue creation are left out of the total (they depend on time, not commands).\n\n${storageTable(r)}\n\n` : ''}${tenantsTable(r) ? `## Many tenants\n\n${tenantsTable(r)}\n\n` : ''}${coldStartLine(r) ? `## Cold start\n\n${coldStartLine(r)}\n\n` : ''}## Baselines (same sandbox, same Exchange latency and cap)
 
 ${baselineTable(r)}
 ${r.flow ? `\n## Power Automate offboarding flow (7 steps, scenario \`flow\`)\n\n${renderFlow(r.flow)}` : ''}
@@ -274,9 +321,10 @@ ${DEFINITIONS}
 npm run bench                       # every scenario, ~5 min on 2 cores
 BENCH_QUICK=1 npm run bench         # 100 commands per scenario, for development
 BENCH_SCENARIOS=2-hosts,serial npm run bench   # a subset
+BENCH_CPU_PROFILE=/tmp/prof BENCH_SCENARIOS=cost,half-load npm run bench   # host CPU by area (V8 profiles)
 \`\`\`
 
-Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BASELINE_COMMANDS\` (200), \`BENCH_LATENCY_MS\` (50), \`BENCH_BATCH_LATENCY_MS\` (250), \`BENCH_TOKEN_LATENCY_MS\` (150), \`BENCH_KEYVAULT_LATENCY_MS\` (50), \`BENCH_CAP\` (3), \`BENCH_CLIENT_CONCURRENCY\` (20), \`BENCH_ARRIVAL_FACTOR\` (1.5), \`BENCH_TIMEOUT_SECONDS\` (300 per scenario), \`BENCH_OUT\` (docs/bench), \`BENCH_SCENARIOS\` (all), \`BENCH_TENANT_SIZES\` (10,50,200), \`BENCH_TENANT_COMMANDS\` (300 per size). Each scenario gets a fresh in-memory Azurite and fresh host processes (\`sandbox/functions-host\`), all against one sandbox cloud whose counters are reset per scenario. Results: [latest.json](latest.json), [latest.svg](latest.svg).
+Settings: \`BENCH_COMMANDS\` (1000), \`BENCH_BATCH_COMMANDS\` (400), \`BENCH_BASELINE_COMMANDS\` (200), \`BENCH_LATENCY_MS\` (50), \`BENCH_BATCH_LATENCY_MS\` (250), \`BENCH_TOKEN_LATENCY_MS\` (150), \`BENCH_KEYVAULT_LATENCY_MS\` (50), \`BENCH_CAP\` (3), \`BENCH_CLIENT_CONCURRENCY\` (20), \`BENCH_ARRIVAL_FACTOR\` (1.5), \`BENCH_TIMEOUT_SECONDS\` (300 per scenario), \`BENCH_OUT\` (docs/bench), \`BENCH_SCENARIOS\` (all), \`BENCH_TENANT_SIZES\` (10,50,200), \`BENCH_TENANT_COMMANDS\` (300 per size), \`BENCH_CPU_PROFILE\` (unset; a directory: the gateway scenarios' hosts write V8 CPU profiles there and the report gains a table of host CPU by area — profiling itself adds about a quarter to the hosts' CPU). Each scenario gets a fresh in-memory Azurite and fresh host processes (\`sandbox/functions-host\`), all against one sandbox cloud whose counters are reset per scenario. Results: [latest.json](latest.json), [latest.svg](latest.svg).
 `;
 }
 

@@ -30,6 +30,8 @@ export interface SpawnHostOptions {
    * process exits are SIGKILLed then.
    */
   processGroup?: boolean;
+  /** Extra Node.js flags before the script (the bench's `--cpu-prof`, which NODE_OPTIONS does not take). */
+  nodeArgs?: string[];
 }
 
 /** Process groups started here and not known to be gone: killed when this process exits. */
@@ -91,7 +93,16 @@ export function hostTreeAlive(host: HostProcess): boolean {
 export function spawnHostProcess(options: SpawnHostOptions): Promise<HostProcess> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(__dirname, 'main.ts'), '--functions', options.functionsModule, '--port', '0'],
+    [
+      ...(options.nodeArgs ?? []),
+      '--import',
+      'tsx',
+      join(__dirname, 'main.ts'),
+      '--functions',
+      options.functionsModule,
+      '--port',
+      '0',
+    ],
     {
       env: options.env as NodeJS.ProcessEnv,
       stdio: ['ignore', 'pipe', 'pipe'],

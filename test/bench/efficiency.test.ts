@@ -2,7 +2,7 @@
 import type { BenchReport } from '../../bench/lib/bench';
 import { efficiencyGoals, growth } from '../../bench/lib/efficiency';
 import type { ScenarioResult } from '../../bench/lib/gateway';
-import { storageTable, tenantsTable } from '../../bench/lib/report';
+import { profileTable, storageTable, tenantsTable } from '../../bench/lib/report';
 import type { TenantsResult, TenantsRun } from '../../bench/lib/tenants';
 
 const summary = (p99: number) => ({ n: 10, p50: p99 / 2, p99, max: p99 });
@@ -116,5 +116,34 @@ describe('report sections', () => {
     expect(tenants).toHaveLength(2);
     expect(tenants[1]).toContain('slot: blob lease renew ×1');
     expect(storageTable({ scenarios: [] } as unknown as BenchReport)).toBe('');
+  });
+});
+
+describe('host CPU by area (profiled runs)', () => {
+  it('applies each area’s share of the sampled time to the host CPU from /proc, with the local host’s and the kernel’s part', () => {
+    const profiled = {
+      ...scenario('half-load', { hostsCpu: 20 }),
+      hostProfile: {
+        busyMs: 1000,
+        underHostMs: 100,
+        unownedMs: 600,
+        systemMsPerCommand: 3,
+        areas: [
+          { area: 'Azure SDK: HTTP pipeline', ms: 500 },
+          { area: 'ours: shared/commands', ms: 300 },
+          { area: 'pino logging', ms: 200 },
+        ],
+      },
+    } as unknown as ScenarioResult;
+    const r = { scenarios: [profiled, scenario('cost', { hostsCpu: 9 })] } as unknown as BenchReport;
+    const table = profileTable(r, 2);
+    expect(table).toContain('| area (leaf-most frame with a script) | half-load: ms / command (share) |');
+    expect(table).toContain('| Azure SDK: HTTP pipeline | 10 (50 %) |');
+    expect(table).toContain('| ours: shared/commands | 6 (30 %) |');
+    expect(table).toContain('| everything else | 4 (20 %) |');
+    expect(table).toMatch(/local Functions host's own code[^|]*\| 2 \(10 %\) \|/);
+    expect(table).toMatch(/kernel \(system\) CPU[^|]*\| 3 \(15 %\) \|/);
+    expect(table).not.toContain('cost');
+    expect(profileTable({ scenarios: [scenario('cost', { hostsCpu: 9 })] } as unknown as BenchReport)).toBe('');
   });
 });

@@ -45,15 +45,20 @@ function claims(times: Record<string, unknown>): Record<string, unknown> {
 }
 
 async function attempt(times: Record<string, unknown>): Promise<{ status: number; challenge?: string }> {
-  const token = await cloud.context.tokens.signClaims(claims(times));
+  return present(await cloud.context.tokens.signClaims(claims(times)));
+}
+
+async function present(
+  token: string,
+  auth: Authenticate = authenticate,
+): Promise<{ status: number; challenge?: string; caller?: unknown }> {
   const request = new HttpRequest({
     method: 'GET',
     url: 'http://localhost/api/me',
     headers: { authorization: `Bearer ${token}` },
   });
   try {
-    await authenticate(request);
-    return { status: 200 };
+    return { status: 200, caller: await auth(request) };
   } catch (error) {
     if (!(error instanceof HttpProblem)) throw error;
     return { status: error.init.status, challenge: error.init.headers?.['www-authenticate'] };
@@ -62,9 +67,9 @@ async function attempt(times: Record<string, unknown>): Promise<{ status: number
 
 describe('Entra caller tokens: lifetime claims', () => {
   it('accepts a token with exp, nbf and iat around now (and within the 5-minute skew)', async () => {
-    expect(await attempt({ iat: now(), nbf: now(), exp: now() + 3600 })).toEqual({ status: 200 });
-    expect(await attempt({ iat: now() + 120, nbf: now() + 120, exp: now() + 3600 })).toEqual({ status: 200 });
-    expect(await attempt({ exp: now() + 3600 })).toEqual({ status: 200 });
+    expect(await attempt({ iat: now(), nbf: now(), exp: now() + 3600 })).toMatchObject({ status: 200 });
+    expect(await attempt({ iat: now() + 120, nbf: now() + 120, exp: now() + 3600 })).toMatchObject({ status: 200 });
+    expect(await attempt({ exp: now() + 3600 })).toMatchObject({ status: 200 });
   });
 
   it.each([
@@ -79,6 +84,41 @@ describe('Entra caller tokens: lifetime claims', () => {
     expect(answer.status).toBe(401);
     expect(answer.challenge).toMatch(/^Bearer error="invalid_token"/);
     expect(answer.challenge).toMatch(reason);
+  });
+});
+
+describe('Entra caller tokens: a verified token is remembered for a while', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('answers the same caller for the same token, and still expires a remembered token', async () => {
+    const auth = createEntraAuthenticator({
+      authorityHost: cloud.endpoints.authorityHost,
+      tenantIds: [CONTOSO],
+      audiences: [GATEWAY_API.appId],
+      clockToleranceSeconds: 0,
+    });
+    const token = await cloud.context.tokens.signClaims(claims({ iat: now(), nbf: now(), exp: now() + 60 }));
+    const first = await present(token, auth);
+    expect(first).toMatchObject({ status: 200, caller: { kind: 'app', id: ADMIN_APP, tenantId: CONTOSO } });
+    expect(await present(token, auth)).toEqual(first);
+    // Two minutes later (within the 5 minutes it is remembered) the token itself has expired.
+    const later = Date.now() + 120_000;
+    jest.spyOn(Date, 'now').mockReturnValue(later);
+    const expired = await present(token, auth);
+    expect(expired.status).toBe(401);
+    expect(expired.challenge).toMatch(/expired/);
+  });
+
+  it('remembers only the exact token: a changed signature or payload is verified and refused', async () => {
+    const token = await cloud.context.tokens.signClaims(claims({ iat: now(), nbf: now(), exp: now() + 3600 }));
+    expect((await present(token)).status).toBe(200);
+    const [head, body, signature] = token.split('.') as [string, string, string];
+    const flipped = `${signature.slice(0, -2)}${signature.endsWith('AA') ? 'BA' : 'AA'}`;
+    expect((await present(`${head}.${body}.${flipped}`)).status).toBe(401);
+    const otherRoles = Buffer.from(
+      JSON.stringify({ ...JSON.parse(Buffer.from(body, 'base64url').toString('utf8')), roles: ['Admin'] }),
+    ).toString('base64url');
+    expect((await present(`${head}.${otherRoles}.${signature}`)).status).toBe(401);
   });
 });
 

@@ -17,6 +17,25 @@ describe('redaction', () => {
     expect(out).not.toMatch(/[A-Za-z0-9+/]{200,}/);
   });
 
+  it('catches every form in a short string on its own (short strings without a trigger word skip the patterns)', () => {
+    const short: Array<[string, string]> = [
+      [`x ${jwt}`, 'x [REDACTED JWT]'],
+      ['auth: Basic dXNlcjpwYXNz', 'auth: Basic [REDACTED]'],
+      ['BEARER abcdefgh12345', 'BEARER [REDACTED]'],
+      ['CLIENT_SECRET=s3cr3t', 'CLIENT_SECRET=[REDACTED]'],
+      ['Password: hunter2', 'Password: [REDACTED]'],
+      ['refresh_token=abc', 'refresh_token=[REDACTED]'],
+      ['code_verifier=xyz', 'code_verifier=[REDACTED]'],
+      ['assertion=abc', 'assertion=[REDACTED]'],
+      [`got ${secret}`, 'got [REDACTED SECRET]'],
+      ['-----BEGIN PRIVATE KEY-----\nMIIE', '[REDACTED PEM]'],
+    ];
+    for (const [text, expected] of short) expect(redact(text)).toBe(expected);
+    for (const plain of ['adele.vance@contoso.com', 'Get-Mailbox', 'succeeded', '8a2d5f3e-4b1c-4e7a-9f60-2c7d1b3a9e01'])
+      expect(redact(plain)).toBe(plain);
+    expect(redact(`a ${'A'.repeat(250)} b`)).toBe('a [REDACTED BASE64] b');
+  });
+
   it('blanks secret-named fields in objects', () => {
     expect(redactValue({ password: 'p', nested: { clientSecret: 's', ok: 'fine' }, list: [`x ${jwt}`] })).toEqual({
       password: '[REDACTED]',
