@@ -19,6 +19,7 @@ import { hostEnv, startAzurite, startBenchCloud, startHosts, stopHosts } from '.
 import { GatewayClient } from './lib/gateway';
 import { BENCH_VAULT, benchTenantEntries, benchTenantId } from './lib/many-tenants';
 
+const PROBE = join(__dirname, 'lib', 'memory-probe.cjs');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Measure {
@@ -28,6 +29,14 @@ interface Measure {
   rssAnonMb: number;
   heapMb: number;
   byConstructor: Map<string, { count: number; bytes: number }>;
+  probe: ProbeAnswer;
+}
+
+/** What bench/lib/memory-probe.cjs writes (after a full GC). */
+interface ProbeAnswer {
+  memoryUsage: NodeJS.MemoryUsage;
+  heapSpaces: Array<{ name: string; size: number; used: number }>;
+  handles: Record<string, number>;
 }
 
 function procStatus(pid: number): Record<string, number> {
@@ -86,7 +95,9 @@ async function measure(
   const env = hostEnv(bench, azurite, {
     TENANTS_FILE: file,
     EXO_BATCH_MAX: '1',
-    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}`.trim(),
+    NODE_OPTIONS:
+      `${process.env.NODE_OPTIONS ?? ''} --expose-gc --require ${PROBE} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}`.trim(),
+    MEMORY_PROBE_FILE: join(dir, 'memory.json'),
   });
   const hosts = await startHosts(1, env);
   try {
@@ -111,6 +122,17 @@ async function measure(
       if (status !== 'succeeded') throw new Error(`command ${id} ended ${status}`);
     }
     await sleep(Number(process.env.MEMORY_IDLE_WAIT_MS ?? 3000));
+    process.kill(pid, 'SIGWINCH');
+    let probe: ProbeAnswer | undefined;
+    for (let i = 0; i < 100 && !probe; i++) {
+      await sleep(200);
+      try {
+        probe = JSON.parse(readFileSync(join(dir, 'memory.json'), 'utf8')) as ProbeAnswer;
+      } catch {
+        // not written yet
+      }
+    }
+    if (!probe) throw new Error('the memory probe did not answer');
     const before = procStatus(pid);
     process.kill(pid, 'SIGUSR2');
     let snapshot: string | undefined;
@@ -133,6 +155,7 @@ async function measure(
       rssAnonMb: before.RssAnon!,
       heapMb: total / 2 ** 20,
       byConstructor,
+      probe,
     };
   } finally {
     await stopHosts(hosts);
@@ -159,6 +182,11 @@ async function main(): Promise<void> {
     for (const size of sizes) {
       const m = await measure(bench, size, cap, commands);
       results.push(m);
+      const mu = m.probe.memoryUsage;
+      const mb = (n: number) => (n / 2 ** 20).toFixed(1);
+      console.log(
+        `${size} tenants: heapUsed ${mb(mu.heapUsed)} MB of heapTotal ${mb(mu.heapTotal)} MB, external ${mb(mu.external)} MB (arrayBuffers ${mb(mu.arrayBuffers)}), rss ${mb(mu.rss)} MB; libuv handles ${JSON.stringify(m.probe.handles)}; spaces ${m.probe.heapSpaces.map((sp) => `${sp.name} ${mb(sp.used)}/${mb(sp.size)}`).join(', ')}`,
+      );
       console.log(
         `${size} tenants: heap (live, after GC) ${m.heapMb.toFixed(1)} MB, RSS ${m.rssMb.toFixed(1)} MB (anon ${m.rssAnonMb.toFixed(1)}), peak RSS ${m.hwmMb.toFixed(1)} MB`,
       );
