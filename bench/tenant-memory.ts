@@ -13,6 +13,7 @@
  * command before measuring, default 3000).
  */
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hostEnv, startAzurite, startBenchCloud, startHosts, stopHosts } from './lib/environment';
@@ -30,6 +31,24 @@ interface Measure {
   heapMb: number;
   byConstructor: Map<string, { count: number; bytes: number }>;
   probe: ProbeAnswer;
+  /** Established TCP connections of the host by the peer's port (ss). */
+  peers: Record<string, number>;
+}
+
+/** The process's established TCP connections, counted by the other end's port. */
+function connectionsByPeerPort(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  try {
+    const text = execFileSync('ss', ['-tnpH', 'state', 'established'], { encoding: 'utf8' });
+    for (const line of text.split('\n').filter((l) => l.includes(`pid=${pid},`))) {
+      const peer = line.trim().split(/\s+/)[3] ?? '';
+      const port = peer.slice(peer.lastIndexOf(':') + 1);
+      out[port] = (out[port] ?? 0) + 1;
+    }
+  } catch {
+    // no ss: left out
+  }
+  return out;
 }
 
 /** What bench/lib/memory-probe.cjs writes (after a full GC). */
@@ -134,6 +153,7 @@ async function measure(
     }
     if (!probe) throw new Error('the memory probe did not answer');
     const before = procStatus(pid);
+    const peers = connectionsByPeerPort(pid);
     process.kill(pid, 'SIGUSR2');
     let snapshot: string | undefined;
     for (let i = 0; i < 600 && !snapshot; i++) {
@@ -156,6 +176,7 @@ async function measure(
       heapMb: total / 2 ** 20,
       byConstructor,
       probe,
+      peers,
     };
   } finally {
     await stopHosts(hosts);
@@ -185,7 +206,7 @@ async function main(): Promise<void> {
       const mu = m.probe.memoryUsage;
       const mb = (n: number) => (n / 2 ** 20).toFixed(1);
       console.log(
-        `${size} tenants: heapUsed ${mb(mu.heapUsed)} MB of heapTotal ${mb(mu.heapTotal)} MB, external ${mb(mu.external)} MB (arrayBuffers ${mb(mu.arrayBuffers)}), rss ${mb(mu.rss)} MB; libuv handles ${JSON.stringify(m.probe.handles)}; spaces ${m.probe.heapSpaces.map((sp) => `${sp.name} ${mb(sp.used)}/${mb(sp.size)}`).join(', ')}`,
+        `${size} tenants: heapUsed ${mb(mu.heapUsed)} MB of heapTotal ${mb(mu.heapTotal)} MB, external ${mb(mu.external)} MB (arrayBuffers ${mb(mu.arrayBuffers)}), rss ${mb(mu.rss)} MB; libuv handles ${JSON.stringify(m.probe.handles)}; connections by peer port ${JSON.stringify(m.peers)}; spaces ${m.probe.heapSpaces.map((sp) => `${sp.name} ${mb(sp.used)}/${mb(sp.size)}`).join(', ')}`,
       );
       console.log(
         `${size} tenants: heap (live, after GC) ${m.heapMb.toFixed(1)} MB, RSS ${m.rssMb.toFixed(1)} MB (anon ${m.rssAnonMb.toFixed(1)}), peak RSS ${m.hwmMb.toFixed(1)} MB`,

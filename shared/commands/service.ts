@@ -433,22 +433,28 @@ export class CommandService {
     }
     // Its place in its object's lane (acceptance order), before anything is answered.
     await this.joinLane(stored);
-    await this.auditWith(pending, {
-      event: 'accepted',
-      tenantId: tenant.tenantId,
-      commandId: id,
-      callerKind: caller.kind,
-      callerId: caller.id,
-      callerTenantId: caller.tenantId,
-      cmdlet: request.cmdlet,
-      parameters: sealed.stored.parameters,
-      operation: request.operation,
-      rule: options.policyRule,
-      ...delegationAudit(delegation),
-    });
-    // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
-    // the still-"accepted" command. No status write after the enqueue: it would race the worker.
-    await this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId }, options.messageDelayMs ?? 0);
+    // The command is durable now: its "accepted" entry and its message go out side by side (one
+    // round trip on the answer's path instead of two). Either failing fails the request, as
+    // before; the command, stored "accepted", is then re-enqueued by the sweeper, as when the
+    // process dies here. Both are awaited before throwing, so the policy entry is written once.
+    // No status write after the enqueue: it would race the worker.
+    const written = await Promise.allSettled([
+      this.auditWith(pending, {
+        event: 'accepted',
+        tenantId: tenant.tenantId,
+        commandId: id,
+        callerKind: caller.kind,
+        callerId: caller.id,
+        callerTenantId: caller.tenantId,
+        cmdlet: request.cmdlet,
+        parameters: sealed.stored.parameters,
+        operation: request.operation,
+        rule: options.policyRule,
+        ...delegationAudit(delegation),
+      }),
+      this.o.queue.enqueue({ v: 1, commandId: id, tenantId: tenant.tenantId }, options.messageDelayMs ?? 0),
+    ]);
+    for (const w of written) if (w.status === 'rejected') throw w.reason;
     annotateActiveSpan({
       [ATTR.commandId]: id,
       [ATTR.tenant]: tenant.tenantId,
