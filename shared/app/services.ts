@@ -91,8 +91,9 @@ export interface AppServices {
   /** Onboarding a customer tenant by admin consent (start, callback). */
   onboarding(): Onboarding;
   /**
-   * Creates tables/queues/containers once; every handler awaits it. Each call also brings the
-   * tenant registry and the policy blob up to date when CONFIG_REFRESH_SECONDS have passed.
+   * Creates tables/queues/containers once; every handler awaits it. Each call also starts
+   * bringing the tenant registry and the policy blob up to date when CONFIG_REFRESH_SECONDS have
+   * passed (without waiting for it: the request goes on with what is in force).
    */
   ready(): Promise<void>;
   commands(): CommandService;
@@ -375,8 +376,12 @@ export function createAppServices(
       readyPromise = undefined;
       throw error;
     }));
-    // Cheap unless due: one row (and one blob's properties) every CONFIG_REFRESH_SECONDS.
-    await Promise.all([tenants().refresh(), policySource().refresh()]);
+    // Cheap unless due: one row (and one blob's properties) every CONFIG_REFRESH_SECONDS. A due
+    // look runs beside the request, which goes on with the registry and policy in force (the next
+    // requests see what it found): that storage round trip no longer lands on some caller's
+    // answer every few seconds (and on every request arriving while it is under way). Failures
+    // keep what is in force (both log them); an unknown tenant still asks the table at once (ensure).
+    void Promise.all([tenants().refresh(), policySource().refresh()]).catch(() => undefined);
   };
   const policyAdmin = lazy(
     () =>

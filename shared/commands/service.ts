@@ -402,27 +402,33 @@ export class CommandService {
     }
     // Its place in its object's lane (acceptance order), before anything is answered.
     await this.joinLane(stored);
-    await this.auditWith(pending, {
-      event: 'accepted',
-      tenantId: tenant.tenantId,
-      commandId: id,
-      callerKind: caller.kind,
-      callerId: caller.id,
-      callerTenantId: caller.tenantId,
-      cmdlet: request.cmdlet,
-      parameters: sealed.stored.parameters,
-      operation: request.operation,
-      rule: options.policyRule,
-      ...delegationAudit(delegation),
-    });
-    // Persisted first; if the enqueue fails (or the process dies here), the sweeper re-enqueues
-    // the still-"accepted" command. No status write after the enqueue: it would race the worker.
+    // The command is durable now: its "accepted" entry and its message go out side by side (one
+    // round trip on the answer's path instead of two). Either failing fails the request, as
+    // before; the command, stored "accepted", is then re-enqueued by the sweeper, as when the
+    // process dies here. Both are awaited before throwing, so the policy entry is written once.
+    // No status write after the enqueue: it would race the worker.
     // The message carries the row as stored and its ETag: the worker claims it without reading it.
     // Not a delayed one: it backs up the run this instance starts at once (fast-path.ts, which
     // claims from the row it has) and nearly always finds the row moved on, where a snapshot
     // would only add a refused write before the read.
     const delayMs = options.messageDelayMs ?? 0;
-    await this.o.queue.enqueue(commandMessage(stored, { snapshot: delayMs === 0 }), delayMs);
+    const written = await Promise.allSettled([
+      this.auditWith(pending, {
+        event: 'accepted',
+        tenantId: tenant.tenantId,
+        commandId: id,
+        callerKind: caller.kind,
+        callerId: caller.id,
+        callerTenantId: caller.tenantId,
+        cmdlet: request.cmdlet,
+        parameters: sealed.stored.parameters,
+        operation: request.operation,
+        rule: options.policyRule,
+        ...delegationAudit(delegation),
+      }),
+      this.o.queue.enqueue(commandMessage(stored, { snapshot: delayMs === 0 }), delayMs),
+    ]);
+    for (const w of written) if (w.status === 'rejected') throw w.reason;
     annotateActiveSpan({
       [ATTR.commandId]: id,
       [ATTR.tenant]: tenant.tenantId,

@@ -1,6 +1,6 @@
 /**
  * Exchange sessions of delegated commands: one per command, authenticated only with the user's
- * token (DelegationBroker.tokenSource), over one keep-alive transport per tenant. Exchange's
+ * token (DelegationBroker.tokenSource), over one keep-alive transport for all of them. Exchange's
  * refusals (401/403) are explained in the user's terms — the cmdlet or a parameter is outside
  * their Exchange role groups — instead of the application's (claims.ts speaks of app roles).
  */
@@ -31,20 +31,18 @@ export interface DelegatedSessionsOptions {
 export type DelegatedCommand = Pick<Command, 'id' | 'cmdlet'> & { delegation: CommandDelegation };
 
 export class DelegatedSessions {
-  private readonly transports = new Map<string, JsonHttpTransport>();
+  private transport?: JsonHttpTransport;
 
   constructor(private readonly o: DelegatedSessionsOptions) {}
 
   /** The session that runs `command` as its user. */
   forCommand(command: DelegatedCommand, tenant: TenantConfig): TenantExchange {
-    let transport = this.transports.get(tenant.tenantId);
-    if (!transport) {
-      transport = new JsonHttpTransport({
-        timeoutMs: this.o.timeoutMs ?? 960_000,
-        maxSockets: Math.max(tenant.maxConcurrency, 1) * 2,
-      });
-      this.transports.set(tenant.tenantId, transport);
-    }
+    // One keep-alive transport for every tenant and user (each request carries its own token; see
+    // transport.ts); the tenant slots bound the requests in flight.
+    const transport = (this.transport ??= new JsonHttpTransport({
+      timeoutMs: this.o.timeoutMs ?? 960_000,
+      maxSockets: Infinity,
+    }));
     const session = new ExchangeSession({
       tenant,
       baseUrl: this.o.baseUrl,
@@ -60,7 +58,7 @@ export class DelegatedSessions {
   }
 
   close(): void {
-    for (const t of this.transports.values()) t.close();
+    this.transport?.close();
   }
 }
 

@@ -784,50 +784,81 @@ export interface ExchangeSessionPoolOptions {
   telemetry?: Telemetry;
   /** Records whether Exchange accepts or refuses each tenant's app (for /api/health). */
   access?: ExchangeAccessMonitor;
+  /**
+   * A tenant's session not asked for this long is let go (default 15 min): the next command
+   * makes a new one (a new connection-id; its token source, with the token, stays). Swept lazily
+   * when a session is asked for — no timer per tenant, none at all.
+   */
+  sessionIdleMs?: number;
+  now?: () => number;
 }
 
-/** One cached session per tenant per process. */
+/** Default of ExchangeSessionPoolOptions.sessionIdleMs. */
+export const DEFAULT_SESSION_IDLE_MS = 15 * 60_000;
+
+/**
+ * One cached session per active tenant per process, over one keep-alive transport for all of
+ * them (transport.ts): an idle tenant holds no connection and, after `sessionIdleMs`, no session.
+ */
 export class ExchangeSessionPool implements ExchangeSessions {
-  private readonly sessions = new Map<string, ExchangeSession>();
-  private readonly transports: JsonHttpTransport[] = [];
+  /** By tenant id; `key` is the tenant's whole configuration the session was made for. */
+  private readonly sessions = new Map<string, { key: string; session: ExchangeSession; usedAt: number }>();
+  private transport?: JsonHttpTransport;
+  private sweptAt = 0;
 
   constructor(private readonly options: ExchangeSessionPoolOptions) {}
 
+  /** Sessions held now (for tests and diagnostics). */
+  get size(): number {
+    return this.sessions.size;
+  }
+
   forTenant(tenant: TenantConfig): ExchangeSession {
+    const now = (this.options.now ?? Date.now)();
+    this.sweep(now);
     // A tenant changed in the registry gets a new session (app, credential, cap); requests on the old one finish there.
     const key = tenantConfigKey(tenant);
-    let session = this.sessions.get(key);
-    if (!session) {
-      for (const k of this.sessions.keys()) if (JSON.parse(k).tenantId === tenant.tenantId) this.sessions.delete(k);
-      const timeoutMs = this.options.timeoutMs ?? DEFAULT_EXCHANGE_TIMEOUT_MS;
-      const transport = new JsonHttpTransport({ timeoutMs, maxSockets: Math.max(tenant.maxConcurrency, 1) * 2 });
-      this.transports.push(transport);
-      session = new ExchangeSession({
-        tenant,
-        baseUrl: this.options.baseUrl,
-        endpoints: this.options.endpoints,
-        compliance: this.options.complianceTokensFor
-          ? {
-              tokens: this.options.complianceTokensFor(tenant),
-              regions: this.options.complianceRegions,
-              regionTtlMs: this.options.complianceRegionTtlMs,
-            }
-          : undefined,
-        tokens: this.options.tokensFor(tenant),
-        tokenScope: this.options.tokenScope,
-        transport,
-        timeoutMs,
-        logger: this.options.logger,
-        pageSize: this.options.pageSize,
-        telemetry: this.options.telemetry,
-        access: this.options.access,
-      });
-      this.sessions.set(key, session);
+    const held = this.sessions.get(tenant.tenantId);
+    if (held?.key === key) {
+      held.usedAt = now;
+      return held.session;
     }
+    const timeoutMs = this.options.timeoutMs ?? DEFAULT_EXCHANGE_TIMEOUT_MS;
+    // Connections per origin are not capped here: the tenant slots bound the requests in flight.
+    const transport = (this.transport ??= new JsonHttpTransport({ timeoutMs, maxSockets: Infinity }));
+    const session = new ExchangeSession({
+      tenant,
+      baseUrl: this.options.baseUrl,
+      endpoints: this.options.endpoints,
+      compliance: this.options.complianceTokensFor
+        ? {
+            tokens: this.options.complianceTokensFor(tenant),
+            regions: this.options.complianceRegions,
+            regionTtlMs: this.options.complianceRegionTtlMs,
+          }
+        : undefined,
+      tokens: this.options.tokensFor(tenant),
+      tokenScope: this.options.tokenScope,
+      transport,
+      timeoutMs,
+      logger: this.options.logger,
+      pageSize: this.options.pageSize,
+      telemetry: this.options.telemetry,
+      access: this.options.access,
+    });
+    this.sessions.set(tenant.tenantId, { key, session, usedAt: now });
     return session;
   }
 
+  /** Lets go of sessions idle longer than sessionIdleMs; looks at most every quarter of that. */
+  private sweep(now: number): void {
+    const idleMs = this.options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+    if (now - this.sweptAt < idleMs / 4) return;
+    this.sweptAt = now;
+    for (const [tenantId, held] of this.sessions) if (now - held.usedAt >= idleMs) this.sessions.delete(tenantId);
+  }
+
   close(): void {
-    for (const t of this.transports) t.close();
+    this.transport?.close();
   }
 }

@@ -1,7 +1,13 @@
 /**
  * Minimal JSON-over-HTTPS transport for the admin API: Node's https with one keep-alive agent
- * per client (connections are reused across commands; NODE_EXTRA_CA_CERTS is honoured), a
+ * per transport (connections are reused across commands; NODE_EXTRA_CA_CERTS is honoured), a
  * per-request timeout (the transport's, or the request's own) and AbortSignal support.
+ *
+ * One transport serves every tenant of a process (session.ts): each request carries its own
+ * bearer token and anchor, nothing of a tenant is bound to a connection, so a connection that
+ * carried one tenant's request carries the next tenant's too. Per-tenant agents kept a TLS
+ * connection (and its native buffers) per tenant; with hundreds of tenants that was most of
+ * what a tenant cost the process (docs/bench/README.md, many tenants).
  */
 import { Agent, request } from 'node:https';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
@@ -14,7 +20,13 @@ export interface JsonResponse {
 
 export interface HttpTransportOptions {
   timeoutMs: number;
+  /** Connections per origin at most (Infinity: as many as requests in flight, which the tenant slots bound). */
   maxSockets: number;
+  /**
+   * Idle keep-alive connections kept per origin (default 32): more are closed as they come free,
+   * so idle tenants hold none of their own. The server closes idle ones too (its keep-alive timeout).
+   */
+  maxFreeSockets?: number;
 }
 
 export class TimeoutError extends Error {
@@ -35,8 +47,13 @@ export class JsonHttpTransport {
   socketsOpened = 0;
 
   constructor(private readonly options: HttpTransportOptions) {
-    this.httpsAgent = new Agent({ keepAlive: true, maxSockets: options.maxSockets, keepAliveMsecs: 30_000 });
-    this.httpAgent = new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets });
+    const pool = {
+      keepAlive: true,
+      maxSockets: options.maxSockets,
+      maxFreeSockets: options.maxFreeSockets ?? 32,
+    };
+    this.httpsAgent = new Agent({ ...pool, keepAliveMsecs: 30_000 });
+    this.httpAgent = new HttpAgent(pool);
     for (const agent of [this.httpsAgent, this.httpAgent]) {
       const create = (agent as unknown as { createConnection: (...a: unknown[]) => unknown }).createConnection.bind(
         agent,

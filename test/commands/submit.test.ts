@@ -71,7 +71,16 @@ function setup(o: { degraded?: boolean; late?: TenantConfig } = {}) {
     audit,
     logger: silentLogger,
   });
-  return { submit: createSubmitCommand({ commands, tenants, policy }), created, enqueued, audited, auditCalls, store };
+  return {
+    submit: createSubmitCommand({ commands, tenants, policy }),
+    created,
+    enqueued,
+    audited,
+    auditCalls,
+    store,
+    audit,
+    queue,
+  };
 }
 
 const codeOf = (promise: Promise<unknown>) =>
@@ -129,6 +138,57 @@ describe('submitCommand', () => {
       }),
     ).rejects.toThrow('storage unavailable');
     expect(created).toHaveLength(0);
+    expect(auditCalls).toEqual([['policy']]);
+  });
+
+  it('sends the "accepted" entry and the message side by side, once the command is stored', async () => {
+    const { submit, audit, queue, created } = setup();
+    const order: string[] = [];
+    let releaseAudit!: () => void;
+    const auditDone = new Promise<void>((resolve) => (releaseAudit = resolve));
+    (audit as unknown as { appendAll: () => Promise<void> }).appendAll = async () => {
+      order.push(`audit started (stored ${created.length})`);
+      await auditDone;
+      order.push('audit done');
+    };
+    (queue as unknown as { enqueue: () => Promise<void> }).enqueue = async () => {
+      order.push(`enqueue (stored ${created.length})`);
+      releaseAudit(); // the audit write finishes only once the message went out beside it
+    };
+    const accepted = await submit(systemCaller('rules:x'), {
+      body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' } },
+    });
+    expect(accepted.created).toBe(true);
+    expect(order).toEqual(['audit started (stored 1)', 'enqueue (stored 1)', 'audit done']);
+  });
+
+  it('fails the submission when the message cannot be sent, with the audit written once (the sweeper enqueues the stored command)', async () => {
+    const { submit, queue, auditCalls, created } = setup();
+    (queue as unknown as { enqueue: () => Promise<never> }).enqueue = async () => {
+      throw new Error('queue unavailable');
+    };
+    await expect(
+      submit(systemCaller('rules:x'), {
+        body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' } },
+      }),
+    ).rejects.toThrow('queue unavailable');
+    expect(created).toHaveLength(1);
+    expect(created[0]!.status).toBe('accepted');
+    expect(auditCalls).toEqual([['policy', 'accepted']]);
+  });
+
+  it('fails the submission when the audit cannot be written, whatever the queue did', async () => {
+    const { submit, audit, auditCalls, enqueued } = setup();
+    (audit as unknown as { appendAll: () => Promise<never> }).appendAll = async () => {
+      throw new Error('audit table unavailable');
+    };
+    await expect(
+      submit(systemCaller('rules:x'), {
+        body: { tenant: TENANT.domain, cmdlet: 'Get-Mailbox', parameters: { Identity: 'a@contoso.com' } },
+      }),
+    ).rejects.toThrow('audit table unavailable');
+    expect(enqueued).toHaveLength(1);
+    // The policy entry did not go with the failed batch: it is written on its own.
     expect(auditCalls).toEqual([['policy']]);
   });
 

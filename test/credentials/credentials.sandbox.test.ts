@@ -44,7 +44,7 @@ afterAll(async () => {
     else process.env[k] = v;
 });
 
-function setup(options: { contosoPem?: boolean } = {}) {
+function setup(options: { contosoPem?: boolean; sessionIdleMs?: number; now?: () => number } = {}) {
   const registry = parseTenantRegistry(sandboxTenants(cloud.context.directory.seed, cloud.endpoints, options), 'test');
   const sources = new Map<string, KeyVaultCredentialSource>();
   const providers = new Map<string, ExchangeTokenProvider>();
@@ -71,11 +71,55 @@ function setup(options: { contosoPem?: boolean } = {}) {
     baseUrl: cloud.endpoints.exchange,
     tokensFor: providerFor,
     tokenScope: 'https://outlook.office365.com/.default',
+    sessionIdleMs: options.sessionIdleMs,
+    now: options.now,
   });
   return { registry, pool, providerFor, sources };
 }
 
 describe('credentials and Exchange session through the sandbox', () => {
+  it('runs every tenant over one keep-alive connection, each request with its own token, and lets idle sessions go', async () => {
+    let now = 1_000_000;
+    const { registry, pool } = setup({ sessionIdleMs: 60_000, now: () => now });
+    const contoso = registry.get('contoso.onmicrosoft.com')!;
+    const fabrikam = registry.get('fabrikam.onmicrosoft.com')!;
+    const answers: Array<{ tenantId: string; status: number; port?: number; connectionId?: string }> = [];
+    cloud.exchange.onAnswer((e) => {
+      answers.push({ tenantId: e.tenantId, status: e.status, port: e.remotePort, connectionId: e.connectionId });
+    });
+    try {
+      const get = { cmdlet: 'Get-AcceptedDomain', parameters: {}, select: ['DomainName'] };
+      for (const tenant of [contoso, fabrikam, contoso]) await pool.forTenant(tenant).invoke(get);
+      expect(answers.map((a) => [a.tenantId, a.status])).toEqual([
+        [contoso.tenantId, 200],
+        [fabrikam.tenantId, 200],
+        [contoso.tenantId, 200],
+      ]);
+      // One TCP connection carried both tenants' requests (a connection per tenant before).
+      expect(new Set(answers.map((a) => a.port)).size).toBe(1);
+      expect(answers[0]!.connectionId).toBe(answers[2]!.connectionId);
+      expect(answers[0]!.connectionId).not.toBe(answers[1]!.connectionId);
+      expect(pool.size).toBe(2);
+
+      // Fabrikam stays busy, Contoso idles past sessionIdleMs: its session goes, Fabrikam's stays.
+      const fabrikamSession = pool.forTenant(fabrikam);
+      now += 40_000;
+      pool.forTenant(fabrikam);
+      now += 30_000;
+      expect(pool.forTenant(fabrikam)).toBe(fabrikamSession);
+      expect(pool.size).toBe(1);
+      const tokensBefore = cloud.context.stats.snapshot().tokenRequests.total;
+      await pool.forTenant(contoso).invoke(get);
+      expect(answers.at(-1)).toMatchObject({ tenantId: contoso.tenantId, status: 200 });
+      // A new session (connection-id), the same token: the token source outlives the session.
+      expect(answers.at(-1)!.connectionId).not.toBe(answers[0]!.connectionId);
+      expect(cloud.context.stats.snapshot().tokenRequests.total).toBe(tokensBefore);
+    } finally {
+      cloud.exchange.onAnswer(undefined);
+      pool.close();
+    }
+  });
+
   it.each([
     ['PFX certificate (Contoso)', 'contoso.onmicrosoft.com', false],
     ['PEM certificate (Contoso)', 'contoso.onmicrosoft.com', true],
