@@ -302,8 +302,9 @@ export async function runGatewayScenario(
       await sleep(1000);
     }
     const durationSeconds = (performance.now() - started) / 1000;
-    const storageCalls = proxy?.snapshot();
     const cpuAfter = cpu();
+    await proxy?.settle({ commands: accepted.size });
+    const storageCalls = proxy?.snapshot();
     profileWindow = { fromUs: windowFromUs, toUs: monotonicUs(), commands: accepted.size };
     hostSystemPerCommand = round((hostSystemMs() - systemBefore) / Math.max(1, accepted.size));
     const perCommand = (k: keyof typeof cpuBefore) => round((cpuAfter[k] - cpuBefore[k]) / Math.max(1, accepted.size));

@@ -19,6 +19,15 @@ export interface StorageProxy {
   connectionString: string;
   reset(): void;
   snapshot(): StorageCallSnapshot;
+  /**
+   * Waits until the calls that bring `commands` commands to their end have been counted: every
+   * request under way now has been answered and counted, then (up to `timeoutMs`) until there
+   * are as many outcome writes and message deletes as commands. A request is counted when its
+   * answer has passed the proxy, after Azurite applied it, so a driver that reads Azurite
+   * directly can see a command terminal before its outcome write (and the message delete that
+   * follows it) is counted.
+   */
+  settle(options: { commands: number; timeoutMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -38,9 +47,17 @@ export async function startStorageProxy(azurite: RunningAzurite, names?: Storage
   const agent = new Agent({ keepAlive: true, maxSockets: 256 });
   const servers: Server[] = [];
   const ports = { blob: 0, queue: 0, table: 0 };
+  const underWay = new Set<Promise<void>>();
   for (const service of SERVICES) {
     const target = azurite.ports[service];
     const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+      let answered!: () => void;
+      const call = new Promise<void>((resolve) => (answered = resolve));
+      underWay.add(call);
+      res.once('close', () => {
+        underWay.delete(call);
+        answered();
+      });
       void (async () => {
         const body = await collect(req);
         const upstream = request(
@@ -87,6 +104,17 @@ export async function startStorageProxy(azurite: RunningAzurite, names?: Storage
     connectionString: azuriteConnectionString(ports),
     reset: () => counter.reset(),
     snapshot: () => counter.snapshot(),
+    settle: async ({ commands, timeoutMs = 5000 }) => {
+      await Promise.all([...underWay]);
+      const until = Date.now() + timeoutMs;
+      const counted = (step: string) =>
+        counter
+          .snapshot()
+          .calls.filter((c) => c.step === step)
+          .reduce((sum, c) => sum + c.count, 0);
+      while ((counted('outcome') < commands || counted('message') < commands) && Date.now() < until)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    },
     stop: async () => {
       agent.destroy();
       await Promise.all(

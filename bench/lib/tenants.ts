@@ -201,6 +201,7 @@ async function runSize(
       await sleep(500);
     }
     const cpuAfter = cpu();
+    await proxy.settle({ commands: 0 }); // what is under way now is counted
     const busy = proxy.snapshot();
     // The throttled and misconfigured tenants' commands end too (bounded), so the quiet window is idle.
     const quietDeadline = Math.min(deadline, Date.now() + 30_000);

@@ -111,3 +111,45 @@ it('writes audit entries of one tenant and day in a single round trip (AuditLog.
   // The batch path masks secret parameters like append does.
   expect(JSON.stringify(day.find((e) => e.event === 'accepted')?.parameters)).not.toContain('hunter2');
 }, 60_000);
+
+it('settles: waits for the outcome writes and message deletes of the commands before a snapshot, and gives up after its timeout', async () => {
+  const cs = proxy.connectionString;
+  const table = TableClient.fromConnectionString(cs, 'commands', { allowInsecureConnection: true });
+  const store = new CommandStore(
+    table,
+    BlobServiceClient.fromConnectionString(cs).getContainerClient('command-results'),
+  );
+  const queue = new CommandQueue(new QueueClient(cs, 'exo-commands'), new QueueClient(cs, 'exo-commands-poison'));
+  await Promise.all([store.init(), queue.init()]);
+  const now = new Date().toISOString();
+  const created = await store.create({
+    id: randomUUID(),
+    tenantId: randomUUID(),
+    cmdlet: 'Get-AcceptedDomain',
+    parameters: {},
+    status: 'running',
+    attempts: 1,
+    deferrals: 0,
+    createdAt: now,
+    updatedAt: now,
+  } as Command);
+  await queue.enqueue({ v: 1, commandId: created.id, tenantId: created.tenantId });
+  const [message] = (await queue.queue.receiveMessages({ numberOfMessages: 16 })).receivedMessageItems;
+  proxy.reset();
+
+  // Nothing will come: settle gives up after its timeout.
+  const started = Date.now();
+  await proxy.settle({ commands: 1, timeoutMs: 200 });
+  expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+
+  // The end of a command arrives while settle waits: it returns once both are counted.
+  let settled = false;
+  const settling = proxy.settle({ commands: 1, timeoutMs: 10_000 }).then(() => (settled = true));
+  await store.update({ ...created, status: 'succeeded' });
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  expect(settled).toBe(false); // the outcome is counted, the message delete is not yet
+  await queue.queue.deleteMessage(message!.messageId, message!.popReceipt);
+  await settling;
+  const steps = new Set(proxy.snapshot().calls.map((c) => c.step));
+  expect(steps).toEqual(new Set(['outcome', 'message']));
+});
