@@ -5,10 +5,12 @@
  * Failures are 401 with a `WWW-Authenticate: Bearer` challenge, never a 500.
  *
  * A caller sends the same token with every request for its lifetime (about an hour), so a token
- * whose signature and claims checked out is remembered (its exact text → its claims) for a few
+ * whose signature and claims checked out is remembered (a SHA-256 of its exact text → its claims,
+ * so no caller's token is held in memory beyond its request) for a few
  * minutes: the RSA verification was the largest single CPU item of a submission (bench profile).
  * The lifetime claims are checked again on every request, so a remembered token still expires.
  */
+import { createHash } from 'node:crypto';
 import type { HttpRequest } from '@azure/functions';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import type { Authenticate, Caller } from './caller';
@@ -30,7 +32,9 @@ export interface EntraAuthOptions {
   verifiedCacheSize?: number;
 }
 
-/** Verified tokens (exact text) and their claims, oldest first; entries live `ttlMs` at most. */
+const keyOf = (token: string) => createHash('sha256').update(token).digest('base64url');
+
+/** Verified tokens (by a SHA-256 of their exact text) and their claims, oldest first; entries live `ttlMs` at most. */
 class VerifiedTokens {
   private readonly entries = new Map<string, { payload: JWTPayload; until: number }>();
   constructor(
@@ -39,17 +43,19 @@ class VerifiedTokens {
   ) {}
 
   get(token: string, now = Date.now()): JWTPayload | undefined {
-    const entry = this.entries.get(token);
+    const key = keyOf(token);
+    const entry = this.entries.get(key);
     if (!entry) return undefined;
     if (entry.until > now) return entry.payload;
-    this.entries.delete(token);
+    this.entries.delete(key);
     return undefined;
   }
 
   set(token: string, payload: JWTPayload, now = Date.now()): void {
     if (this.ttlMs <= 0 || this.size <= 0) return;
-    this.entries.delete(token);
-    this.entries.set(token, { payload, until: now + this.ttlMs });
+    const key = keyOf(token);
+    this.entries.delete(key);
+    this.entries.set(key, { payload, until: now + this.ttlMs });
     while (this.entries.size > this.size) this.entries.delete(this.entries.keys().next().value!);
   }
 }
