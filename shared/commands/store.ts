@@ -99,6 +99,16 @@ const LEGACY_KEYS = "PartitionKey ge 'idem-' and PartitionKey lt 'idem.' and Row
 /** A key entity without its command this old is a request that died before storing it: nothing was answered. */
 const ORPHAN_KEY_AGE_MS = 10 * 60_000;
 
+/** What `read` gives, or undefined when the service answered 404. */
+async function unlessMissing<T>(read: Promise<T>): Promise<T | undefined> {
+  try {
+    return await read;
+  } catch (error) {
+    if ((error as RestError).statusCode === 404) return undefined;
+    throw error;
+  }
+}
+
 export class CommandStore {
   /** Whether old idempotency key entities may exist (true until init found none, or the sweeper moved the last). */
   private legacyKeys = true;
@@ -129,16 +139,18 @@ export class CommandStore {
     return { ...command, etag: response.etag };
   }
 
+  /** The command with its result; undefined when there is none (a missing result blob reads the same). */
   async get(id: string): Promise<Command | undefined> {
-    try {
-      const entity = await this.table.getEntity<Record<string, unknown>>(id, ROW);
-      // An idempotency alias (see the module comment) is no command.
-      if (entity.aliasOf !== undefined) return undefined;
-      return await this.withResult(fromEntity(entity));
-    } catch (error) {
-      if ((error as RestError).statusCode === 404) return undefined;
-      throw error;
-    }
+    return unlessMissing(this.read(id, { withResult: true }));
+  }
+
+  /** The command's row (and its result when asked); throws the table's or the blob's 404. */
+  private async read(id: string, options: { withResult: boolean }): Promise<Command | undefined> {
+    const entity = await this.table.getEntity<Record<string, unknown>>(id, ROW);
+    // An idempotency alias (see the module comment) is no command.
+    if (entity.aliasOf !== undefined) return undefined;
+    const command = fromEntity(entity);
+    return options.withResult ? this.withResult(command) : command;
   }
 
   private async withResult(command: Command): Promise<Command> {
@@ -177,13 +189,8 @@ export class CommandStore {
    * a key taken before ids were derived. Undefined when there is none.
    */
   async keyHolder(id: string): Promise<KeyHolder | undefined> {
-    let entity: Record<string, unknown>;
-    try {
-      entity = await this.table.getEntity<Record<string, unknown>>(id, ROW);
-    } catch (error) {
-      if ((error as RestError).statusCode === 404) return undefined;
-      throw error;
-    }
+    const entity = await unlessMissing(this.table.getEntity<Record<string, unknown>>(id, ROW));
+    if (!entity) return undefined;
     if (typeof entity.aliasOf === 'string')
       return { record: { commandId: entity.aliasOf, requestHash: String(entity.requestHash) } };
     const command = await this.withResult(fromEntity(entity));
@@ -193,13 +200,8 @@ export class CommandStore {
   /** The old entity of an idempotency key, while any may exist (see the module comment). */
   async legacyKey(partition: string): Promise<IdempotencyRecord | undefined> {
     if (!this.legacyKeys) return undefined;
-    try {
-      const existing = await this.table.getEntity<IdempotencyRecord>(partition, 'key');
-      return { commandId: existing.commandId, requestHash: existing.requestHash };
-    } catch (error) {
-      if ((error as RestError).statusCode === 404) return undefined;
-      throw error;
-    }
+    const existing = await unlessMissing(this.table.getEntity<IdempotencyRecord>(partition, 'key'));
+    return existing && { commandId: existing.commandId, requestHash: existing.requestHash };
   }
 
   /**
@@ -218,7 +220,8 @@ export class CommandStore {
     }
     for (const entity of page) {
       const commandId = String(entity.commandId);
-      const command = await this.get(commandId);
+      // Its key, caller and request hash are in the row: its result (maybe a large blob) is not needed.
+      const command = await unlessMissing(this.read(commandId, { withResult: false }));
       if (command?.idempotencyKey && command.caller) {
         const alias = commandIdForKey(callerKeyOf(command.caller), command.tenantId, command.idempotencyKey);
         await this.table
