@@ -321,10 +321,14 @@ describe('CommandWorker', () => {
     await t.init();
     expect(await t.worker.process('not json at all')).toBe('malformed');
     expect(await t.worker.process({ v: 1, commandId: 'x' })).toBe('malformed');
+    // A v2 message without the ETag its snapshot was written under is no claimable message.
+    const noEtag = { v: 2, commandId: '00000000-0000-4000-8000-000000000000', tenantId: TENANT, command: {} };
+    expect(await t.worker.process(noEtag)).toBe('malformed');
     const poisoned = await t.queue.poison.peekMessages({ numberOfMessages: 10 });
     expect(poisoned.peekedMessageItems.map((m) => Buffer.from(m.messageText, 'base64').toString())).toEqual([
       'not json at all',
       '{"v":1,"commandId":"x"}',
+      JSON.stringify(noEtag),
     ]);
     expect(await t.worker.process(message('00000000-0000-4000-8000-000000000000'))).toBe('unknown');
 
