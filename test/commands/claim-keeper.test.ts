@@ -40,7 +40,8 @@ class FlakyStore extends CommandStore {
   }
 }
 
-function setup(callMs: number) {
+/** `callTakes`: how long each Exchange call takes (ms), or until when (a promise the test settles). */
+function setup(callTakes: number | Promise<void>) {
   const conn = testStorageConnectionString();
   const store = new FlakyStore(
     TableClient.fromConnectionString(conn, uniqueName('cmd'), { allowInsecureConnection: true }),
@@ -66,7 +67,8 @@ function setup(callMs: number) {
     const call: (typeof calls)[number] = { cmdlet: request.cmdlet, aborted: () => Boolean(signal?.aborted) };
     calls.push(call);
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(resolve, callMs);
+      const timer = typeof callTakes === 'number' ? setTimeout(resolve, callTakes) : undefined;
+      if (typeof callTakes !== 'number') void callTakes.then(resolve);
       signal?.addEventListener('abort', () => {
         call.abortedAt = Date.now();
         clearTimeout(timer);
@@ -114,7 +116,10 @@ function setup(callMs: number) {
 
 describe('ClaimKeeper: a short claim renewed while the command runs', () => {
   it('keeps the claim through a call longer than the claim; other deliveries are busy and the cmdlet runs once', async () => {
-    const t = setup(1500);
+    // The call lasts until both second deliveries have been answered: were it timed, a slow
+    // machine could finish it first, and the second delivery would find the command done.
+    let endCall!: () => void;
+    const t = setup(new Promise<void>((resolve) => (endCall = resolve)));
     await t.init();
     const { command } = await t.service.submit(
       caller,
@@ -132,6 +137,7 @@ describe('ClaimKeeper: a short claim renewed while the command runs', () => {
     // Another instance, and this very instance, get a second delivery while the call runs.
     expect(await t.worker('w-b', 450).process(message(command.id))).toBe('busy');
     expect(await a.process(message(command.id))).toBe('busy');
+    endCall();
     expect(await running).toBe('succeeded');
     expect(t.calls).toHaveLength(1);
     expect(t.calls[0]!.aborted()).toBe(false);
