@@ -1,13 +1,12 @@
 /**
  * The answer to a submission (POST /api/commands, POST /api/operations/{name}): the command is
- * accepted (stored, queued), run at once on this instance, and waited for up to COMMAND_WAIT_MS
+ * accepted (stored claimed by this instance), run at once on it, and waited for up to COMMAND_WAIT_MS
  * (or less, as `Prefer` asks). Finished in time: its outcome at once — 200, or its failure with
  * the status of its result URL. Otherwise 202 + Location (the result URL, absolute) + Retry-After
  * (the expected time left).
  */
 import type { HttpResponseInit } from '@azure/functions';
 import type { AppServices } from '../shared/app/services';
-import { CommandFastPath } from '../shared/commands/fast-path';
 import type { SubmitCommandRequest } from '../shared/commands/submit';
 import type { Caller } from '../shared/core/caller';
 import {
@@ -29,13 +28,11 @@ export async function submitAndAnswer(
 ): Promise<HttpResponseInit> {
   const { request } = call;
   const waitMs = preferredWaitMs(request, services.settings().COMMAND_WAIT_MS);
-  const { command, created } = await services.submitCommand(caller, {
-    ...submission,
-    messageDelayMs: CommandFastPath.messageDelayMs(waitMs),
-  });
-  const settled = await services
-    .fastPath()
-    .settle(command, { waitMs, runHere: created && command.status === 'accepted' });
+  const fastPath = services.fastPath();
+  const claim = fastPath.claim(waitMs);
+  const { command, created } = await services.submitCommand(caller, { ...submission, claim });
+  // Stored claimed by this instance (a new command; a repeated key answers the earlier one): run it here.
+  const settled = await fastPath.settle(command, { waitMs, runHere: created && claim !== undefined });
   const urls = commandUrls(services.settings(), request.url, settled.id);
   if (isPending(settled))
     return pendingAnswer(settled, urls, services.durations().retryAfterSeconds(settled, Date.now()));

@@ -35,6 +35,7 @@ export function efficiencyGoals(
 ): Goal[] {
   const scenario = (name: string) => scenarios.find((s) => s.name === name);
   const cost = scenario('cost');
+  const costFast = scenario('cost-fast');
   const costBatch = scenario('cost-batch');
   const half = scenario('half-load');
   const single = cost?.storage?.perCommand;
@@ -51,7 +52,13 @@ export function efficiencyGoals(
       )
     : null;
   return [
-    goal('Storage calls per single command (cost scenario, all steps)', '≤ 5', single, (v) => v <= 5),
+    goal('Storage calls per single command, queue path (cost scenario, all steps)', '≤ 5', single, (v) => v <= 5),
+    goal(
+      'Storage calls per single command, default settings: the caller waits, the fast path (cost-fast)',
+      '≤ 5',
+      costFast?.storage?.perCommand,
+      (v) => v <= 5,
+    ),
     goal(
       'Storage calls per command with $batch (cost-batch) ÷ per single command',
       '< 1',
@@ -59,6 +66,12 @@ export function efficiencyGoals(
       (v) => v < 1,
     ),
     goal('Host CPU per single command, ms (half-load, all host processes)', '≤ 4', singleCpu, (v) => v <= 4),
+    goal(
+      'Host CPU per single command, ms, default settings (cost-fast, all host processes)',
+      '≤ 4',
+      costFast?.cpuMsPerCommand.hosts,
+      (v) => v <= 4,
+    ),
     goal(
       'Host CPU per command with $batch (cost-batch) ÷ per single command (cost)',
       '< 1',

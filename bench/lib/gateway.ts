@@ -150,11 +150,13 @@ export class GatewayClient {
       body: JSON.stringify({ tenant: tenantId, cmdlet: 'Get-AcceptedDomain', parameters: {}, idempotencyKey: key }),
     });
     const body = (await res.json().catch(() => ({}))) as { id?: string; detail?: string; errors?: unknown };
+    // 202: accepted (the queue path); 200: accepted and run within the request (the fast path).
+    const accepted = res.status === 202 || res.status === 200;
     return {
       ms: performance.now() - started,
-      id: res.status === 202 ? body.id : undefined,
+      id: accepted ? body.id : undefined,
       status: res.status,
-      ...(res.status === 202 ? {} : { detail: `${body.detail ?? ''} ${JSON.stringify(body.errors ?? '')}` }),
+      ...(accepted ? {} : { detail: `${body.detail ?? ''} ${JSON.stringify(body.errors ?? '')}` }),
     };
   }
 

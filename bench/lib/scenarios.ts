@@ -14,7 +14,7 @@ export const HALF_LOAD = 0.5;
 /** Submissions per second of the storage-cost scenarios: a steady load well within the cores' reach. */
 export const COST_ARRIVAL_PER_SECOND = 30;
 /** Scenarios paced below capacity on purpose: their utilization is their arrival rate, not what the gateway can do. */
-export const PACED_BELOW_CAPACITY = ['half-load', 'cost', 'cost-batch'];
+export const PACED_BELOW_CAPACITY = ['half-load', 'cost', 'cost-fast', 'cost-batch'];
 
 /**
  * Open-loop arrivals at `arrivalFactor` × the best the scenario can do (every tenant's cap ÷
@@ -134,6 +134,18 @@ export function gatewayScenarios(o: BenchOptions): GatewayScenario[] {
       arrivalPerSecond: COST_ARRIVAL_PER_SECOND,
       countStorage: true,
     },
+    // The same load as the product runs by default: each caller waits for its answer
+    // (COMMAND_WAIT_MS 5000), and the accepting host runs the command at once.
+    {
+      ...base,
+      name: 'cost-fast',
+      title: `storage calls counted: 2 hosts, one tenant, ${COST_ARRIVAL_PER_SECOND}/s, callers wait for the outcome (fast path, COMMAND_WAIT_MS=5000), EXO_BATCH_MAX=1`,
+      hosts: 2,
+      tenants: [contoso(Math.min(o.batchCommands, 200))],
+      hostSettings: { ...unbatched, COMMAND_WAIT_MS: '5000' },
+      arrivalPerSecond: COST_ARRIVAL_PER_SECOND,
+      countStorage: true,
+    },
     {
       ...base,
       latencyMs: o.batchLatencyMs,
@@ -163,6 +175,7 @@ export const SCENARIO_NAMES = [
   'batch-on',
   'half-load',
   'cost',
+  'cost-fast',
   'cost-batch',
   'tenants',
   'cold-start',

@@ -527,7 +527,8 @@ export function createAppServices(
     () =>
       new CommandFastPath({
         store: store(),
-        process: (message) => worker().process(message),
+        worker: worker(),
+        queue: queue(),
         durations: durations(),
         logger,
       }),

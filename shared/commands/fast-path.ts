@@ -4,31 +4,34 @@
  * waiting for the queue trigger's next poll (up to host.json's maxPollingInterval once the queue
  * has been idle) and its caller for a fixed Retry-After.
  *
- * The durable path stays the source of truth. The command is stored, in its lane and audited,
- * and its queue message sent, before anything runs here; the message is only made visible a
- * little later (messageDelayMs), so that it normally finds the command finished and is dropped.
- * The run here is one more delivery of that message through the same worker — the same claim
- * (ETag), lane, tenant slot and in-doubt rules — so two deliveries never both run it, and when
- * this process dies the message (or the sweeper, for a claim that runs out) runs it elsewhere.
+ * The durable path stays the source of truth. The command is stored, in its lane and audited
+ * before anything runs here — stored already claimed by this instance (`claim`), so the run is
+ * its one delivery: no queue message to send, receive and delete, and no claim write. It runs
+ * through the same worker code (lane, tenant slot, claim renewals, in-doubt rules). When this
+ * process dies, its claim lapses and the sweeper sends the command a message for the claim's
+ * end, as for any dead worker's claim; a run that fails here hands the command to the queue.
  */
 import type { Logger } from '../observability/logger';
 import type { ExpectedDurations } from './expected-time';
 import { TERMINAL, type Command, type CommandMessage } from './model';
-import { commandMessage } from './queue';
+import type { SubmitOptions } from './service';
 import type { WorkOutcome } from './worker';
 
 export interface CommandFastPathOptions {
   store: { get(id: string): Promise<Command | undefined> };
-  /** One delivery of a queue message on this instance: the worker's `process`. */
-  process(message: CommandMessage): Promise<WorkOutcome>;
+  /** This instance's worker: the claim a new row is stored with, and the run of such a row. */
+  worker: {
+    claimOnArrival(): NonNullable<SubmitOptions['claim']>;
+    runArrived(command: Command): Promise<{ outcome: WorkOutcome; command?: Command }>;
+  };
+  /** Hands a command whose run here failed before it ended to the queue. */
+  queue: { enqueue(message: CommandMessage, delayMs?: number): Promise<void> };
   /** Learns how long commands take (for Retry-After), from the ones that finish here. */
   durations?: ExpectedDurations;
   logger: Logger;
   now?: () => number;
 }
 
-/** How much later than the wait the durable message of a command run here becomes visible. */
-const MESSAGE_MARGIN_MS = 5000;
 /** Polling of a command not run here (an idempotent repeat, a retry in the queue): first and longest gap. */
 const POLL_FIRST_MS = 100;
 const POLL_MAX_MS = 1000;
@@ -36,39 +39,44 @@ const POLL_MAX_MS = 1000;
 export class CommandFastPath {
   constructor(private readonly o: CommandFastPathOptions) {}
 
-  /** Delay of the queue message of a command this instance runs at once (0 when it does not wait). */
-  static messageDelayMs(waitMs: number): number {
-    return waitMs > 0 ? waitMs + MESSAGE_MARGIN_MS : 0;
-  }
-
   private now(): number {
     return (this.o.now ?? Date.now)();
   }
 
+  /** What a new command is stored with when the request waits for it (`waitMs` > 0): this instance's claim. */
+  claim(waitMs: number): SubmitOptions['claim'] {
+    return waitMs > 0 ? this.o.worker.claimOnArrival() : undefined;
+  }
+
   /**
-   * The command as it stands when it finished or `waitMs` ran out. A command just accepted
-   * (`runHere`) is run in this process; its run goes on after the wait if it takes longer.
+   * The command as it stands when it finished or `waitMs` ran out. A command just stored with
+   * this instance's claim (`runHere`) is run in this process; its run goes on after the wait if
+   * it takes longer.
    */
   async settle(command: Command, options: { waitMs: number; runHere: boolean }): Promise<Command> {
     if (options.waitMs <= 0 || TERMINAL.has(command.status)) return command;
     const deadline = this.now() + options.waitMs;
     let latest = command;
     if (options.runHere) {
-      const run = this.o
-        // The row as just stored, with its ETag: the claim needs no read (queue.ts commandMessage).
-        .process(commandMessage(command, { snapshot: true }))
-        .catch((error: unknown): WorkOutcome => {
-          // The queue message delivers it (a little later): nothing is lost.
-          this.o.logger.warn({ err: error, commandId: command.id }, 'running a command at once failed');
-          return 'unknown';
-        });
+      const run = this.o.worker.runArrived(command).catch(async (error: unknown) => {
+        this.o.logger.warn({ err: error, commandId: command.id }, 'running a command at once failed');
+        // Its claim is this instance's and it has no message: one now lets a worker take it up
+        // (this one resumes its own claim). Failing that, the sweeper's claim rule sends one.
+        await this.o.queue.enqueue({ v: 1, commandId: command.id, tenantId: command.tenantId }).catch(() => undefined);
+        return { outcome: 'unknown' as WorkOutcome, command: undefined };
+      });
       let timer: NodeJS.Timeout | undefined;
       const ended = await Promise.race([
-        run.then(() => true),
-        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), options.waitMs))),
+        run,
+        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), options.waitMs))),
       ]);
       clearTimeout(timer);
       if (!ended) return (await this.o.store.get(command.id)) ?? command;
+      // The run ended it: its terminal write is the answer, no read needed.
+      if (ended.command && TERMINAL.has(ended.command.status)) {
+        this.o.durations?.observe(ended.command);
+        return ended.command;
+      }
     }
     // Read until it is finished (a retry or deferral may still end in time) or the wait is over.
     for (let gap = POLL_FIRST_MS; ; gap = Math.min(gap * 2, POLL_MAX_MS)) {

@@ -189,8 +189,12 @@ export interface SubmitOptions {
   correlationId?: string;
   policyRule?: string;
   traceParent?: string;
-  /** The queue message becomes visible this much later: this instance runs the command at once (fast-path.ts). */
-  messageDelayMs?: number;
+  /**
+   * This instance runs the command at once (fast-path.ts): it is stored already claimed by it
+   * (the worker's claimOnArrival) and gets no queue message. Should the instance die, the
+   * sweeper sends one for the end of the claim, as for any dead worker's claim.
+   */
+  claim?: Pick<Command, 'status' | 'attempts' | 'claimedBy' | 'claimedUntil' | 'startedAt'>;
   /** Delegated mode: the user's checked delegation, sealed for the command once its id is known. */
   delegation?: PendingDelegation;
 }
@@ -387,6 +391,7 @@ export class CommandService {
       ...(sealed.stored.steps ? { steps: sealed.stored.steps } : {}),
       ...(options.policyRule ? { policyRule: options.policyRule } : {}),
       ...(delegation ? { delegation } : {}),
+      ...options.claim,
     };
     let stored: Command;
     try {
@@ -403,15 +408,13 @@ export class CommandService {
     // Its place in its object's lane (acceptance order), before anything is answered.
     await this.joinLane(stored);
     // The command is durable now: its "accepted" entry and its message go out side by side (one
-    // round trip on the answer's path instead of two). Either failing fails the request, as
-    // before; the command, stored "accepted", is then re-enqueued by the sweeper, as when the
-    // process dies here. Both are awaited before throwing, so the policy entry is written once.
-    // No status write after the enqueue: it would race the worker.
-    // The message carries the row as stored and its ETag: the worker claims it without reading it.
-    // Not a delayed one: it backs up the run this instance starts at once (fast-path.ts, which
-    // claims from the row it has) and nearly always finds the row moved on, where a snapshot
-    // would only add a refused write before the read.
-    const delayMs = options.messageDelayMs ?? 0;
+    // round trip on the answer's path instead of two). Either failing fails the request; the
+    // stored command is then re-enqueued by the sweeper, as when the process dies here. Both are
+    // awaited before throwing, so the policy entry is written once. No status write after the
+    // enqueue: it would race the worker. The message carries the row as stored and its ETag:
+    // the worker claims it without reading it. A command stored claimed by this instance (it
+    // runs it at once) gets no message: that run is its delivery, and the sweeper's claim rule
+    // covers this process dying.
     const written = await Promise.allSettled([
       this.auditWith(pending, {
         event: 'accepted',
@@ -426,7 +429,7 @@ export class CommandService {
         rule: options.policyRule,
         ...delegationAudit(delegation),
       }),
-      this.o.queue.enqueue(commandMessage(stored, { snapshot: delayMs === 0 }), delayMs),
+      options.claim ? undefined : this.o.queue.enqueue(commandMessage(stored, { snapshot: true })),
     ]);
     for (const w of written) if (w.status === 'rejected') throw w.reason;
     annotateActiveSpan({

@@ -10,7 +10,7 @@ import { GatewayError } from '../core/errors';
 import { OPERATIONS, findOperation, type OperationDefinition } from '../operations/catalog';
 import type { PolicyGuard } from '../policy/guard';
 import type { PolicyTarget } from '../policy/policy';
-import type { CommandService, SubmitOutcome } from './service';
+import type { CommandService, SubmitOptions, SubmitOutcome } from './service';
 import type { DelegationBroker, PendingDelegation } from '../delegation/broker';
 
 /** How a command runs: with the application's Exchange role (default), or as the signed-in user. */
@@ -44,8 +44,8 @@ export interface SubmitCommandRequest {
   idempotencyKey?: string | null;
   /** Carried on every log line of the command. */
   correlationId?: string;
-  /** A new command's queue message becomes visible this much later (the accepting instance runs it at once). */
-  messageDelayMs?: number;
+  /** The accepting instance runs the command at once: it is stored claimed by it (CommandService's SubmitOptions). */
+  claim?: SubmitOptions['claim'];
   /** The caller's bearer token as received: the on-behalf-of assertion when the body asks for `mode: delegated`. */
   assertion?: string;
   /** The client IP of the request (audited for delegated commands). */
@@ -74,10 +74,7 @@ export function operationNamed(name: string): OperationDefinition {
 
 export function createSubmitCommand(options: SubmitCommandOptions): SubmitCommand {
   const { commands, tenants, policy } = options;
-  return async (
-    caller,
-    { body: sent, operation, idempotencyKey, correlationId, messageDelayMs, assertion, clientIp },
-  ) => {
+  return async (caller, { body: sent, operation, idempotencyKey, correlationId, claim, assertion, clientIp }) => {
     const { mode, rest: body } = runModeOf(sent);
     // A tenant added a moment ago on another instance: ask the registry's storage before refusing it.
     if (typeof body.tenant === 'string' && body.tenant.length <= 256 && !tenants.get(body.tenant))
@@ -106,7 +103,7 @@ export function createSubmitCommand(options: SubmitCommandOptions): SubmitComman
       // The allowed decision's audit entry goes with the command's own (one round trip, service.ts).
       { deferAllowedAudit: true },
     );
-    const accepted = { correlationId, policyRule: decision.rule, messageDelayMs, policyAudit: decision.audit };
+    const accepted = { correlationId, policyRule: decision.rule, claim, policyAudit: decision.audit };
     let delegation: PendingDelegation | undefined;
     try {
       // A tenant whose last check failed would only fail in the worker: say why now, nothing enqueued.

@@ -204,6 +204,8 @@ interface Run {
   readBack?: ReadBackEvidence;
   /** This run sends the cmdlet again after an attempt with an unknown outcome, because it is idempotent. */
   rerun?: boolean;
+  /** The row as this run's terminal write left it (with its ETag). */
+  final?: Command;
 }
 
 /**
@@ -497,6 +499,56 @@ export class CommandWorker {
       }
     }
     if (!claimed || !command) return 'lostClaim';
+    const effects = effectsOf(command);
+    return (await this.runFrom(command, claimed, step, stepStarted, this.doubtOf(command, effects))).outcome;
+  }
+
+  /**
+   * The fields that make a new command's row claimed by this instance as it is stored: the
+   * accepting instance runs it at once (fast-path.ts) with no queue message and no claim write.
+   * Should this process die, the sweeper sends a message for the end of the claim, as for any
+   * dead worker's claim.
+   */
+  claimOnArrival(): Pick<Command, 'status' | 'attempts' | 'claimedBy' | 'claimedUntil' | 'startedAt'> {
+    const now = this.now();
+    return {
+      status: 'running',
+      attempts: 1,
+      claimedBy: this.o.instanceId,
+      claimedUntil: iso(now + this.claimMs),
+      startedAt: iso(now),
+    };
+  }
+
+  /**
+   * Runs a command stored already claimed by this instance (`claimOnArrival`), as it was just
+   * written (with its ETag): nothing has run before, so there is no doubt to settle. Also answers
+   * with the row as this run left it when it ended the command, so the caller needs no read.
+   */
+  async runArrived(command: Command): Promise<{ outcome: WorkOutcome; command?: Command }> {
+    const step = new CommandStepTelemetry(this.o.telemetry);
+    if (command.status !== 'running' || command.claimedBy !== this.o.instanceId || !command.etag) {
+      step.end('unknown');
+      throw new Error(`Command ${command.id} was not stored claimed by this instance.`);
+    }
+    step.begin(command);
+    try {
+      const ran = await this.runFrom(command, command, step, this.now(), undefined);
+      step.end(ran.outcome);
+      return ran;
+    } catch (error) {
+      step.end('error', error);
+      throw error;
+    }
+  }
+
+  private async runFrom(
+    command: Command,
+    claimed: Command,
+    step: CommandStepTelemetry,
+    stepStarted: number,
+    doubt: Doubt | undefined,
+  ): Promise<{ outcome: WorkOutcome; command?: Command }> {
     const keeper = new ClaimKeeper({
       store: this.o.store,
       command: claimed,
@@ -504,24 +556,24 @@ export class CommandWorker {
       logger: this.o.logger,
       now: () => this.now(),
     });
-    const effects = effectsOf(command);
     const run: Run = {
       command,
       keeper,
       tenant: this.o.tenants.get(command.tenantId)!,
       log: this.logFor(command),
       step,
-      effects,
+      effects: effectsOf(command),
       lane: this.o.lanes ? laneOf(command) : undefined,
       stepStarted,
       claimedAt: this.now(),
-      doubt: this.doubtOf(command, effects),
+      doubt,
     };
-    this.active.add(commandId);
+    this.active.add(command.id);
     try {
-      return await this.execute(run);
+      const outcome = await this.execute(run);
+      return { outcome, command: run.final };
     } finally {
-      this.active.delete(commandId);
+      this.active.delete(command.id);
       await keeper.stop();
     }
   }
@@ -1277,7 +1329,7 @@ export class CommandWorker {
    * the audit entry and the removal of the command's lane row, which follow the row.
    */
   private async settle(
-    run: Pick<Run, 'lane' | 'laneRow' | 'lastRun'> | undefined,
+    run: Pick<Run, 'lane' | 'laneRow' | 'lastRun' | 'final'> | undefined,
     command: Command,
     change: Partial<Command>,
     durationMs?: number,
@@ -1301,7 +1353,8 @@ export class CommandWorker {
     if (final.status === 'succeeded') final.error = undefined;
     const log = this.logFor(command);
     try {
-      await this.o.store.update(final);
+      const written = await this.o.store.update(final);
+      if (run) run.final = written;
     } catch (error) {
       if (error instanceof ConcurrencyError) {
         return async () => {

@@ -26,7 +26,7 @@ beforeAll(async () => {
       BENCH_TENANT_COMMANDS: '12',
       BENCH_TOKEN_LATENCY_MS: '0',
       BENCH_KEYVAULT_LATENCY_MS: '0',
-      BENCH_SCENARIOS: 'cost,tenants',
+      BENCH_SCENARIOS: 'cost,cost-fast,tenants',
       BENCH_TIMEOUT_SECONDS: '90',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -53,9 +53,24 @@ describe('npm run bench: cost and tenants (tiny size)', () => {
     expect(step('message')).toBeGreaterThanOrEqual(1);
     expect(step('audit')).toBeGreaterThan(0);
     expect(cost.storage.perCommand).toBeGreaterThan(4);
-    const goal = r.goals.find((g: { name: string }) => g.name.startsWith('Storage calls per single'));
+    const goal = r.goals.find((g: { name: string }) => g.name.startsWith('Storage calls per single command, queue'));
     expect(goal).toMatchObject({ measured: cost.storage.perCommand, met: cost.storage.perCommand <= 5 });
     expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('## Storage calls per command, by step');
+  });
+
+  it('counts the fast path: the row stored claimed, no queue message, no claim write', () => {
+    const r = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8'));
+    const fast = r.scenarios.find((s: { name: string }) => s.name === 'cost-fast');
+    const step = (name: string) =>
+      (fast.storage.byStep.find((b: { step: string }) => b.step === name)?.perCommand as number | undefined) ?? 0;
+    expect(fast.tenants[0].succeeded).toBe(fast.tenants[0].commands);
+    expect(step('submit')).toBe(1);
+    expect(step('outcome')).toBeGreaterThanOrEqual(1);
+    expect(step('claim')).toBe(0);
+    expect(step('message')).toBe(0);
+    expect(step('queue receive')).toBe(0);
+    const goal = r.goals.find((g: { name: string }) => g.name.startsWith('Storage calls per single command, default'));
+    expect(goal).toMatchObject({ measured: fast.storage.perCommand, met: fast.storage.perCommand <= 5 });
   });
 
   it('runs every tenant count: healthy commands succeed, the misconfigured tenant’s fail, the idle window is counted', () => {

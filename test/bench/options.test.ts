@@ -47,8 +47,9 @@ describe('bench options: arrival rate and scenario pacing', () => {
     // Issue 21's scenarios have their own rate: half of cap ÷ latency, and a fixed 30/s for the storage count.
     expect(rate['half-load']).toBeCloseTo(0.5 * 60);
     expect(rate.cost).toBe(30);
+    expect(rate['cost-fast']).toBe(30);
     expect(rate['cost-batch']).toBe(30);
-    const fixed = ['half-load', 'cost', 'cost-batch'];
+    const fixed = ['half-load', 'cost', 'cost-fast', 'cost-batch'];
     const flood = gatewayScenarios({ ...o, arrivalFactor: 0 }).filter((s) => !fixed.includes(s.name));
     expect(flood.every((s) => s.arrivalPerSecond === 0)).toBe(true);
   });

@@ -1,96 +1,120 @@
-/** The fast path: run here, wait up to the bound, and read the command as it then stands. */
+/** The fast path: run here a command stored with this instance's claim, wait up to the bound, answer with it as it then stands. */
 import { CommandFastPath } from '../../shared/commands/fast-path';
 import { ExpectedDurations } from '../../shared/commands/expected-time';
 import type { Command, CommandMessage } from '../../shared/commands/model';
+import type { WorkOutcome } from '../../shared/commands/worker';
 import { silentLogger } from '../../shared/observability/logger';
 
-const accepted = {
+const arrived = {
   id: 'c1',
   tenantId: 't',
   cmdlet: 'Set-Mailbox',
-  status: 'accepted',
+  status: 'running',
+  claimedBy: 'me',
   createdAt: '2026-12-07T00:00:00.000Z',
+  etag: 'W/"1"',
 } as Command;
 
-function fixture(run: (message: CommandMessage, rows: Map<string, Command>) => Promise<void>) {
-  const rows = new Map<string, Command>([[accepted.id, accepted]]);
-  const delivered: CommandMessage[] = [];
+const finishedRow = { ...arrived, status: 'succeeded', finishedAt: '2026-12-07T00:00:04.000Z' } as Command;
+
+function fixture(
+  run: (command: Command, rows: Map<string, Command>) => Promise<{ outcome: WorkOutcome; command?: Command }>,
+) {
+  const rows = new Map<string, Command>([[arrived.id, arrived]]);
+  const ran: Command[] = [];
+  const sent: CommandMessage[] = [];
+  const reads: string[] = [];
   const durations = new ExpectedDurations();
   const fast = new CommandFastPath({
-    store: { get: async (id) => rows.get(id) },
-    process: async (message) => {
-      delivered.push(message);
-      await run(message, rows);
-      return 'succeeded';
+    store: {
+      get: async (id) => {
+        reads.push(id);
+        return rows.get(id);
+      },
     },
+    worker: {
+      claimOnArrival: () => ({ status: 'running', attempts: 1, claimedBy: 'me', claimedUntil: 'x', startedAt: 'y' }),
+      runArrived: async (command) => {
+        ran.push(command);
+        return run(command, rows);
+      },
+    },
+    queue: { enqueue: async (message) => void sent.push(message) },
     durations,
     logger: silentLogger,
   });
-  return { fast, rows, delivered, durations };
+  return { fast, rows, ran, sent, reads, durations };
 }
 
-const finished = (rows: Map<string, Command>) =>
-  rows.set('c1', { ...accepted, status: 'succeeded', finishedAt: '2026-12-07T00:00:04.000Z' });
+const finish = (rows: Map<string, Command>) => {
+  rows.set('c1', finishedRow);
+  return { outcome: 'succeeded' as const, command: finishedRow };
+};
 
 describe('CommandFastPath', () => {
   afterEach(() => jest.useRealTimers());
 
-  it('runs a just-accepted command here and answers with its outcome, learning how long it took', async () => {
-    const { fast, delivered, durations } = fixture(async (_m, rows) => void finished(rows));
-    const settled = await fast.settle(accepted, { waitMs: 5000, runHere: true });
-    expect(settled.status).toBe('succeeded');
-    expect(delivered).toEqual([{ v: 1, commandId: 'c1', tenantId: 't' }]);
-    expect(durations.expectedMs(accepted)).toBe(4000);
+  it('claims new commands for this instance only when the request waits', () => {
+    const { fast } = fixture(async (_c, rows) => finish(rows));
+    expect(fast.claim(0)).toBeUndefined();
+    expect(fast.claim(5000)).toMatchObject({ status: 'running', claimedBy: 'me' });
   });
 
-  it('hands the worker the row as just stored and its ETag (v2), so its claim needs no read', async () => {
-    const { fast, delivered } = fixture(async (_m, rows) => void finished(rows));
-    await fast.settle({ ...accepted, etag: 'W/"1"' }, { waitMs: 5000, runHere: true });
-    expect(delivered).toEqual([{ v: 2, commandId: 'c1', tenantId: 't', etag: 'W/"1"', command: accepted }]);
+  it('runs the command here and answers with the row its run left, with no read, learning how long it took', async () => {
+    const { fast, ran, reads, sent, durations } = fixture(async (_c, rows) => finish(rows));
+    const settled = await fast.settle(arrived, { waitMs: 5000, runHere: true });
+    expect(settled).toBe(finishedRow);
+    expect(ran).toEqual([arrived]);
+    expect(reads).toEqual([]);
+    expect(sent).toEqual([]);
+    expect(durations.expectedMs(arrived)).toBe(4000);
   });
 
   it('gives up waiting at the bound and answers with the command as it stands; the run goes on', async () => {
     jest.useFakeTimers();
-    let finish!: () => void;
-    const { fast, rows } = fixture(
-      (_m, r) => new Promise<void>((resolve) => (finish = () => resolve(void finished(r)))),
-    );
-    const settling = fast.settle(accepted, { waitMs: 3000, runHere: true });
+    let release!: () => void;
+    const { fast, rows } = fixture((_c, r) => new Promise((resolve) => (release = () => resolve(finish(r)))));
+    const settling = fast.settle(arrived, { waitMs: 3000, runHere: true });
     await jest.advanceTimersByTimeAsync(3000);
-    expect((await settling).status).toBe('accepted');
-    finish();
+    expect((await settling).status).toBe('running');
+    release();
     await jest.advanceTimersByTimeAsync(0);
     expect(rows.get('c1')!.status).toBe('succeeded');
   });
 
-  it('does not run a command it did not just accept (an idempotent repeat): it reads until it is finished', async () => {
+  it('a run that hands the command back (deferred) is read until it is finished', async () => {
     jest.useFakeTimers();
-    const { fast, rows, delivered } = fixture(async () => undefined);
-    const settling = fast.settle(accepted, { waitMs: 5000, runHere: false });
+    const { fast, rows } = fixture(async () => ({ outcome: 'deferred' }));
+    const settling = fast.settle(arrived, { waitMs: 5000, runHere: true });
+    await jest.advanceTimersByTimeAsync(150);
+    finish(rows);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(await settling).toBe(finishedRow);
+  });
+
+  it('does not run a command it did not just store (an idempotent repeat): it reads until it is finished', async () => {
+    jest.useFakeTimers();
+    const { fast, rows, ran } = fixture(async () => ({ outcome: 'succeeded' }));
+    const settling = fast.settle(arrived, { waitMs: 5000, runHere: false });
     await jest.advanceTimersByTimeAsync(700);
-    finished(rows);
+    finish(rows);
     await jest.advanceTimersByTimeAsync(1000);
     expect((await settling).status).toBe('succeeded');
-    expect(delivered).toEqual([]);
+    expect(ran).toEqual([]);
   });
 
-  it('does not wait at all with a zero bound, and a failed local run leaves the command to its queue message', async () => {
-    const { fast, delivered } = fixture(async () => undefined);
-    expect(await fast.settle(accepted, { waitMs: 0, runHere: true })).toBe(accepted);
-    expect(delivered).toEqual([]);
-    const failing = new CommandFastPath({
-      store: { get: async () => accepted },
-      process: () => Promise.reject(new Error('storage down')),
-      logger: silentLogger,
-    });
+  it('does not wait at all with a zero bound', async () => {
+    const { fast, ran } = fixture(async (_c, rows) => finish(rows));
+    expect(await fast.settle(arrived, { waitMs: 0, runHere: true })).toBe(arrived);
+    expect(ran).toEqual([]);
+  });
+
+  it('a run that fails before it ends hands the command to the queue (it has no message of its own)', async () => {
     jest.useFakeTimers();
-    const settling = failing.settle(accepted, { waitMs: 500, runHere: true });
+    const { fast, sent } = fixture(() => Promise.reject(new Error('storage down')));
+    const settling = fast.settle(arrived, { waitMs: 500, runHere: true });
     await jest.advanceTimersByTimeAsync(600);
-    expect((await settling).status).toBe('accepted');
-  });
-
-  it('delays the durable message past the wait, and not at all without one', () => {
-    expect(CommandFastPath.messageDelayMs(0)).toBe(0);
-    expect(CommandFastPath.messageDelayMs(5000)).toBeGreaterThan(5000);
+    expect((await settling).status).toBe('running');
+    expect(sent).toEqual([{ v: 1, commandId: 'c1', tenantId: 't' }]);
   });
 });

@@ -463,14 +463,45 @@ describe('CommandWorker: claim from the message (v2: the row as stored and its E
     expect(await t.store.get(ghost)).toBeUndefined();
   });
 
-  it('the delayed message behind a run at once (fast path) goes by its id: that run claims from the row', async () => {
-    const t = setup([]);
+  it('a command stored claimed on arrival (fast path) gets no message, and its run writes only its outcome', async () => {
+    const t = setup([ok()]);
     await t.init();
     const enqueue = jest.spyOn(t.queue, 'enqueue');
+    const claim = t.worker.claimOnArrival();
+    expect(claim).toMatchObject({ status: 'running', attempts: 1, claimedBy: 'w1' });
     const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }), {
-      messageDelayMs: 10_000,
+      claim,
     });
-    expect(enqueue.mock.calls).toEqual([[{ v: 1, commandId: command.id, tenantId: TENANT }, 10_000]]);
+    expect(enqueue).not.toHaveBeenCalled();
+    expect(await t.receive()).toHaveLength(0);
+    expect(await t.store.get(command.id)).toMatchObject({ status: 'running', claimedBy: 'w1' });
+    const writes = jest.spyOn(t.store, 'update');
+    const reads = jest.spyOn(t.store, 'get');
+    const ran = await t.worker.runArrived(command);
+    expect(ran.outcome).toBe('succeeded');
+    // One write (the outcome), no read, no claim; the row it left is the row as stored.
+    expect(writes).toHaveBeenCalledTimes(1);
+    expect(reads).not.toHaveBeenCalled();
+    expect(ran.command).toEqual(await t.store.get(command.id));
+    expect(ran.command).toMatchObject({ status: 'succeeded', attempts: 1, result: [{ Name: 'x' }] });
+    // A later delivery (the sweeper, a redelivery) finds it finished.
+    expect(await t.worker.process(message(command.id))).toBe('duplicate');
+    expect(t.calls).toEqual(['Get-User']);
+  });
+
+  it('runs on arrival only a row stored with its own claim', async () => {
+    const t = setup([ok()]);
+    await t.init();
+    const { command } = await t.service.submit(caller, t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }));
+    await expect(t.worker.runArrived(command)).rejects.toThrow(/not stored claimed by this instance/);
+    const other = { ...t.worker.claimOnArrival(), claimedBy: 'w2' };
+    const { command: theirs } = await t.service.submit(
+      caller,
+      t.service.parse({ tenant: TENANT, cmdlet: 'Get-User' }),
+      { claim: other },
+    );
+    await expect(t.worker.runArrived(theirs)).rejects.toThrow(/not stored claimed by this instance/);
+    expect(t.calls).toEqual([]);
   });
 
   it('a command too large for a message, or delegated, goes by its id (v1)', async () => {
