@@ -470,6 +470,10 @@ async function main(): Promise<void> {
           c.createdAt ??= answer.createdAt;
           return answer.id;
         }
+        // With the fast path (CHAOS_COMMAND_WAIT_MS) a command that ended within the wait is
+        // answered with its failure's status; its problem+json names the command (accepted).
+        const ran = ranCommandId(text);
+        if (ran) return ran;
         if (res.status >= 500) {
           submitErrors++;
           await sleep(100 + attempt * 50);
@@ -1329,3 +1333,13 @@ main().catch((error) => {
   console.error(error);
   process.exit(1);
 });
+
+/** The command a problem+json answer names (`commandId`): a command that was accepted and ended. */
+function ranCommandId(text: string): string | undefined {
+  try {
+    const body = JSON.parse(text) as { commandId?: unknown };
+    return typeof body.commandId === 'string' ? body.commandId : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -73,34 +73,87 @@ interface ChaosJson {
   inDoubtCommands: Array<{ status: string }>;
 }
 
+/** Runs the harness with `env` (plus the CI sizes below) and reads its summary line and JSON. */
+async function chaosRun(env: Record<string, string>): Promise<{
+  run: { code: number | null; stdout: string };
+  summary: { ok: boolean; checks: Record<string, boolean> };
+  result: ChaosJson;
+}> {
+  const out = mkdtempSync(join(tmpdir(), 'exo-chaos-test-'));
+  const run = await runChaos({
+    CHAOS_HOSTS: '2',
+    CHAOS_KILL_MODE: 'adversarial',
+    CHAOS_KILL_EVERY_MS: '1000',
+    CHAOS_LATENCY_MS: '100',
+    CHAOS_FAULT_RATE: '0.2',
+    CHAOS_CLAIM_SECONDS: '10',
+    CHAOS_QUEUE_LEASE_MS: '10000',
+    CHAOS_TIMEOUT_S: '150',
+    CHAOS_OUT_DIR: out,
+    ...env,
+  });
+  const line = run.stdout.split('\n').find((l) => l.startsWith('CHAOS_RESULT '));
+  if (!line)
+    throw new Error(
+      `chaos exited ${run.code} without a result\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`,
+    );
+  const summary = JSON.parse(line.slice('CHAOS_RESULT '.length)) as { ok: boolean; checks: Record<string, boolean> };
+  const result = JSON.parse(readFileSync(join(out, 'chaos-latest.json'), 'utf8')) as ChaosJson;
+  return { run, summary, result };
+}
+
+/** The product's goals (issue 15), all reported at once with the numbers behind them. */
+function goalProblems({ run, summary, result }: Awaited<ReturnType<typeof chaosRun>>, commands: number): string[] {
+  const kills = result.killLog.map(
+    (k) =>
+      `${k.point} ${k.host}: ${k.answer ? `${k.answer.kind} of ${k.answer.items}, killed ${k.answer.sentToKillMs} ms after it, ${k.answerOutcomesRecorded?.recorded ?? '?'}/${k.answerOutcomesRecorded?.of ?? '?'} outcomes recorded; ` : ''}${k.affected} held, taken over in ${k.freeAgainMs ?? 'never'} ms, terminal in ${k.recoveryMs ?? 'never'} ms, ${k.repeatsBlamed} repeats`,
+  );
+  const problems: string[] = [];
+  if (result.lost !== 0) problems.push(`${result.lost} accepted commands not terminal`);
+  if (result.undeclaredDuplicates !== 0)
+    problems.push(
+      `${result.undeclaredDuplicates} duplicate effects not declared as idempotent re-runs (${result.declaredReruns} declared) — causes: ${JSON.stringify(result.duplicateCauses)}`,
+    );
+  if (result.wrongFinalState !== 0)
+    problems.push(
+      `${result.wrongFinalState} of ${result.objects} objects do not hold their last accepted write — ${JSON.stringify(result.staleCauses)}; e.g. ${result.samples.wrongFinalState.slice(0, 2).join(' | ')}`,
+    );
+  if (result.missingEffects !== 0) problems.push(`${result.missingEffects} succeeded commands without their effect`);
+  // Recovery (issue 15): every command a killed host held is taken over by a live host within
+  // claim + visibility + 5 s — the harness's own check. The time until they are all terminal
+  // also includes lane order, the dead host's slot leases (Storage holds a lease at least 15 s)
+  // and retries after injected faults; it is held to twice the goal so it cannot get worse unnoticed.
+  const terminalBound = 2 * result.recovery.goalMs;
+  if (result.terminal.unrecovered !== 0 || result.terminal.p99Ms > terminalBound)
+    problems.push(
+      `held commands terminal p50 ${result.terminal.p50Ms} ms, p99 ${result.terminal.p99Ms} ms over ${result.terminal.kills} kills (${result.terminal.unrecovered} never), bound ≤ ${terminalBound} ms`,
+    );
+  // `inDoubt` counts every command with doubt evidence (a read-back that decided it, too); the terminal status inDoubt is the subset that ended so.
+  const endedInDoubt = result.inDoubtCommands.filter((d) => d.status === 'inDoubt').length;
+  if (result.failed !== result.expectedFailures || result.succeeded + result.failed + endedInDoubt !== commands)
+    problems.push(
+      `outcomes: ${result.succeeded} succeeded, ${result.failed} failed (${result.expectedFailures} expected), ${endedInDoubt} ended in doubt (${result.inDoubt} with doubt evidence)`,
+    );
+  const failedChecks = Object.entries(summary.checks)
+    .filter(([, v]) => !v)
+    .map(([k]) => k);
+  if (failedChecks.length) problems.push(`failed checks: ${failedChecks.join(', ')} (exit ${run.code})`);
+  if (problems.length) problems.push(`kills: ${kills.join(' | ')}`);
+  return problems;
+}
+
 describe('chaos harness (small, adversarial kills)', () => {
   // Each run draws its kills and faults at random, and recovery p99 (held to twice the goal) varies
   // from run to run on 2 shared cores: one more run, logged, before it counts as a failure. The
   // exactly-once checks must hold in whichever run is counted.
   jest.retryTimes(1, { logErrorsBeforeRetry: true });
   it('300 commands, 2 hosts, whole-tree SIGKILLs right after / in the middle of $batch answers and while outcomes are written, 20 % faults: 0 lost, 0 undeclared duplicates, final state = last write, recovery within goal', async () => {
-    const out = mkdtempSync(join(tmpdir(), 'exo-chaos-test-'));
-    const run = await runChaos({
+    const chaos = await chaosRun({
       CHAOS_COMMANDS: '300',
-      CHAOS_HOSTS: '2',
-      CHAOS_KILL_MODE: 'adversarial',
       CHAOS_KILL_POINTS: KILL_POINTS.join(','),
       CHAOS_MAX_KILLS: String(KILL_POINTS.length),
-      CHAOS_KILL_EVERY_MS: '1000',
-      CHAOS_LATENCY_MS: '100',
-      CHAOS_FAULT_RATE: '0.2',
-      CHAOS_CLAIM_SECONDS: '10',
-      CHAOS_QUEUE_LEASE_MS: '10000',
-      CHAOS_TIMEOUT_S: '150',
-      CHAOS_OUT_DIR: out,
     });
-    const line = run.stdout.split('\n').find((l) => l.startsWith('CHAOS_RESULT '));
-    if (!line)
-      throw new Error(
-        `chaos exited ${run.code} without a result\n${run.stdout.slice(-4000)}\n${run.stderr.slice(-4000)}`,
-      );
-    const summary = JSON.parse(line.slice('CHAOS_RESULT '.length)) as { ok: boolean; checks: Record<string, boolean> };
-    const result = JSON.parse(readFileSync(join(out, 'chaos-latest.json'), 'utf8')) as ChaosJson;
+    const { run, summary, result } = chaos;
 
     // The harness did its part: every command accepted, kills at the adversarial points (each
     // right at an answer that changed something), the whole tree gone each time, faults of many
@@ -123,45 +176,28 @@ describe('chaos harness (small, adversarial kills)', () => {
       expect(t.maxInFlight).toBeLessThanOrEqual(t.cap);
       expect(t.capThrottled).toBe(0);
     }
-
-    // The product's goals (issue 15), all reported at once with the numbers behind them.
-    const kills = result.killLog.map(
-      (k) =>
-        `${k.point} ${k.host}: ${k.answer ? `${k.answer.kind} of ${k.answer.items}, killed ${k.answer.sentToKillMs} ms after it, ${k.answerOutcomesRecorded?.recorded ?? '?'}/${k.answerOutcomesRecorded?.of ?? '?'} outcomes recorded; ` : ''}${k.affected} held, taken over in ${k.freeAgainMs ?? 'never'} ms, terminal in ${k.recoveryMs ?? 'never'} ms, ${k.repeatsBlamed} repeats`,
-    );
-    const problems: string[] = [];
-    if (result.lost !== 0) problems.push(`${result.lost} accepted commands not terminal`);
-    if (result.undeclaredDuplicates !== 0)
-      problems.push(
-        `${result.undeclaredDuplicates} duplicate effects not declared as idempotent re-runs (${result.declaredReruns} declared) — causes: ${JSON.stringify(result.duplicateCauses)}`,
-      );
-    if (result.wrongFinalState !== 0)
-      problems.push(
-        `${result.wrongFinalState} of ${result.objects} objects do not hold their last accepted write — ${JSON.stringify(result.staleCauses)}; e.g. ${result.samples.wrongFinalState.slice(0, 2).join(' | ')}`,
-      );
-    if (result.missingEffects !== 0) problems.push(`${result.missingEffects} succeeded commands without their effect`);
-    // Recovery (issue 15): every command a killed host held is taken over by a live host within
-    // claim + visibility + 5 s — the harness's own check. The time until they are all terminal
-    // also includes lane order, the dead host's slot leases (Storage holds a lease at least 15 s)
-    // and retries after injected faults; it is held to twice the goal so it cannot get worse unnoticed.
-    const terminalBound = 2 * result.recovery.goalMs;
-    if (result.terminal.unrecovered !== 0 || result.terminal.p99Ms > terminalBound)
-      problems.push(
-        `held commands terminal p50 ${result.terminal.p50Ms} ms, p99 ${result.terminal.p99Ms} ms over ${result.terminal.kills} kills (${result.terminal.unrecovered} never), bound ≤ ${terminalBound} ms`,
-      );
-    // `inDoubt` counts every command with doubt evidence (a read-back that decided it, too); the terminal status inDoubt is the subset that ended so.
-    const endedInDoubt = result.inDoubtCommands.filter((d) => d.status === 'inDoubt').length;
-    if (result.failed !== result.expectedFailures || result.succeeded + result.failed + endedInDoubt !== 300)
-      problems.push(
-        `outcomes: ${result.succeeded} succeeded, ${result.failed} failed (${result.expectedFailures} expected), ${endedInDoubt} ended in doubt (${result.inDoubt} with doubt evidence)`,
-      );
-    const failedChecks = Object.entries(summary.checks)
-      .filter(([, v]) => !v)
-      .map(([k]) => k);
-    if (failedChecks.length) problems.push(`failed checks: ${failedChecks.join(', ')} (exit ${run.code})`);
-    if (problems.length) problems.push(`kills: ${kills.join(' | ')}`);
-    expect(problems).toEqual([]);
+    expect(goalProblems(chaos, 300)).toEqual([]);
     expect(summary.ok).toBe(true);
     expect(run.stdout).toMatch(/\| lost \(not terminal\) \| 0 \| ok \|/);
+  }, 240_000);
+
+  // The default settings: each caller waits (COMMAND_WAIT_MS), and the accepting host runs the
+  // command at once, stored claimed by it and with no queue message. A kill there leaves only the
+  // sweeper to bring it back, and the caller's connection dies with the host (it retries with its key).
+  it('200 commands with the fast path (callers wait, the accepting host runs them): kills at answers, 0 lost, 0 undeclared duplicates, final state = last write', async () => {
+    const points = ['invokeAnswer', 'batchAnswer', 'batchAnswer+3ms', 'invokeAnswer'];
+    const chaos = await chaosRun({
+      CHAOS_COMMANDS: '200',
+      CHAOS_COMMAND_WAIT_MS: '5000',
+      CHAOS_KILL_POINTS: points.join(','),
+      CHAOS_MAX_KILLS: String(points.length),
+    });
+    const { summary, result } = chaos;
+    expect(result.accepted).toBe(200);
+    expect(result.trapKills).toBeGreaterThanOrEqual(2);
+    expect(result.killLog.every((k) => k.treeGone)).toBe(true);
+    expect(result.twinMismatches).toBe(0);
+    expect(goalProblems(chaos, 200)).toEqual([]);
+    expect(summary.ok).toBe(true);
   }, 240_000);
 });
