@@ -85,7 +85,18 @@ export function efficiencyGoals(
       half?.tenants[0]?.overheadMs.p99,
       (v) => v <= 50,
     ),
-    goal('Cold start: process start to first 202, slowest run (ms)', '≤ 1000', coldStart?.maxMs, (v) => v <= 1000),
+    goal(
+      'Cold start: process start to first 202, slowest run, compiled JavaScript as deployed (ms)',
+      '≤ 1000',
+      coldStart?.compiled?.maxMs,
+      (v) => v <= 1000,
+    ),
+    goal(
+      'Cold start: process start to first 202, slowest run, TypeScript through tsx as npm start (ms)',
+      '≤ 1000',
+      coldStart?.maxMs,
+      (v) => v <= 1000,
+    ),
     goal(
       'Tenants: host CPU per command, largest ÷ smallest tenant count',
       `≤ ${FLAT_TOLERANCE}`,

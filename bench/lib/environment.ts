@@ -162,10 +162,17 @@ export async function startHosts(
   count: number,
   env: Record<string, string>,
   nodeArgs: string[] = [],
+  compiledRoot?: string,
 ): Promise<HostProcess[]> {
   const started = await Promise.allSettled(
     Array.from({ length: count }, () =>
-      spawnHostProcess({ functionsModule: APP_FUNCTIONS, env, timeoutMs: 60_000, nodeArgs }),
+      spawnHostProcess({
+        functionsModule: compiledRoot ? join(compiledRoot, 'sandbox', 'app-functions.js') : APP_FUNCTIONS,
+        env,
+        timeoutMs: 60_000,
+        nodeArgs,
+        compiledRoot,
+      }),
     ),
   );
   const hosts = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));

@@ -32,6 +32,12 @@ export interface SpawnHostOptions {
   processGroup?: boolean;
   /** Extra Node.js flags before the script (the bench's `--cpu-prof`, which NODE_OPTIONS does not take). */
   nodeArgs?: string[];
+  /**
+   * The project compiled to JavaScript (`tsc --outDir <dir>`, as deployed): the host runs
+   * `<dir>/sandbox/functions-host/main.js` with plain Node, no tsx; `functionsModule` must be a
+   * compiled module too. Default: the TypeScript sources through tsx.
+   */
+  compiledRoot?: string;
 }
 
 /** Process groups started here and not known to be gone: killed when this process exits. */
@@ -95,9 +101,9 @@ export function spawnHostProcess(options: SpawnHostOptions): Promise<HostProcess
     process.execPath,
     [
       ...(options.nodeArgs ?? []),
-      '--import',
-      'tsx',
-      join(__dirname, 'main.ts'),
+      ...(options.compiledRoot
+        ? [join(options.compiledRoot, 'sandbox', 'functions-host', 'main.js')]
+        : ['--import', 'tsx', join(__dirname, 'main.ts')]),
       '--functions',
       options.functionsModule,
       '--port',

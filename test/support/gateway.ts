@@ -235,14 +235,18 @@ export function hostProcessSettings(
  * child process each): `start` spawns one with `settings()` (read when it starts, so beforeAll
  * may fill them) plus `extra`; `killAll` (afterAll) SIGKILLs the ones still running.
  */
-export function hostProcesses(settings: () => Record<string, string>) {
+export function hostProcesses(settings: () => Record<string, string>, options: { compiledRoot?: string } = {}) {
   const children: HostProcess['child'][] = [];
+  const { compiledRoot } = options;
   return {
     children,
     async start(extra: Record<string, string> = {}): Promise<HostProcess> {
       const host = await spawnHostProcess({
-        functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
+        functionsModule: compiledRoot
+          ? join(compiledRoot, 'sandbox', 'app-functions.js')
+          : join(__dirname, '../../sandbox/app-functions.ts'),
         env: { ...process.env, ...settings(), ...extra },
+        compiledRoot,
       });
       children.push(host.child);
       return host;
