@@ -54,6 +54,7 @@ import {
   keyVaultCheck,
   policyCheck,
   storageCheck,
+  sweeperCheck,
 } from '../health/checks';
 import { ANONYMOUS_LOCAL_CALLER, type Caller } from '../core/caller';
 import type { Authenticate } from '../http/caller';
@@ -164,6 +165,7 @@ export function createAppServices(
   env: Record<string, string | undefined>,
   overrides: AppServicesOverrides = {},
 ): AppServices {
+  const startedAt = Date.now();
   const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL, format: logFormatOf(env.LOG_FORMAT) });
   const telemetry = overrides.telemetry ?? globalTelemetry;
   const instanceId = `${env.WEBSITE_INSTANCE_ID ?? 'local'}-${process.pid}-${randomUUID().slice(0, 8)}`;
@@ -569,6 +571,7 @@ export function createAppServices(
         exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds),
         policyCheck(policySource()),
         certificateCheck(certificates()),
+        sweeperCheck({ lastSweep: () => store().lastSweep(), periodMs: sweeper().timings.periodMs, startedAt }),
       );
       // A tenant whose app Exchange refuses: degraded, with the fix. One Get-AcceptedDomain per
       // tenant at most every 10 min (holding a tenant slot), only when no command showed it lately.

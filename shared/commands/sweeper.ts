@@ -148,6 +148,11 @@ export class CommandSweeper {
     await this.o.store.migrateLegacyKeys().catch((error: unknown) => {
       this.o.logger.warn({ err: error }, 'could not move old idempotency keys');
     });
+    // The health check's evidence that sweeps happen: a fast-path command whose instance died
+    // is recovered by nothing else.
+    await this.o.store.markSwept({ at: new Date(now).toISOString(), scanned, requeued }).catch((error: unknown) => {
+      this.o.logger.warn({ err: error }, 'could not record the sweep');
+    });
     return { scanned, requeued };
   }
 }

@@ -9,6 +9,7 @@
  */
 import type { TokenCredential } from '@azure/identity';
 import type { QueueClient, QueueServiceClient } from '@azure/storage-queue';
+import type { SweepMark } from '../commands/store';
 import type { AccessOutcome, ExchangeAccessMonitor } from '../exchange/access';
 import type { HealthCheck } from './health';
 
@@ -249,6 +250,48 @@ export function certificateCheck(monitor: {
       return statuses.length
         ? statuses.map((s) => `${s.domain}: ${s.daysLeft} days left`).join('; ')
         : 'no certificate tenants';
+    },
+  };
+}
+
+export interface SweeperCheckOptions {
+  lastSweep(): Promise<SweepMark | undefined>;
+  /** How often the sweeper runs. */
+  periodMs: number;
+  /** When this process started: before `staleMs` has passed, no sweep yet is no finding. */
+  startedAt: number;
+  now?: () => number;
+}
+
+/**
+ * Whether the command sweeper runs (any instance's; it is a singleton timer): degraded when its
+ * last recorded run is older than three periods plus the timer lock's takeover (20 s). Without
+ * it, commands of an instance that died while running them at once (the fast path) stay stuck.
+ */
+export function sweeperCheck(o: SweeperCheckOptions): HealthCheck {
+  const staleMs = 3 * o.periodMs + 20_000;
+  return {
+    name: 'sweeper',
+    async run() {
+      const now = (o.now ?? Date.now)();
+      const last = await o.lastSweep();
+      const fix =
+        'Fix: check that the commandsSweeper timer runs (the app is started, timer triggers are not disabled, its singleton lock is free).';
+      if (!last) {
+        if (now - o.startedAt < staleMs) return 'no sweep recorded yet';
+        return {
+          status: 'degraded',
+          detail: `No sweep has been recorded (expected every ${Math.round(o.periodMs / 1000)} s): commands of an instance that dies while running them are not recovered. ${fix}`,
+        };
+      }
+      const ageMs = now - Date.parse(last.at);
+      if (ageMs <= staleMs)
+        return `last sweep ${Math.round(ageMs / 1000)} s ago (${last.scanned} unfinished, ${last.requeued} re-enqueued)`;
+      return {
+        status: 'degraded',
+        detail: `The last sweep was ${Math.round(ageMs / 1000)} s ago (expected every ${Math.round(o.periodMs / 1000)} s): commands of an instance that dies while running them are not recovered until it runs. ${fix}`,
+        data: { lastSweepAt: last.at },
+      };
     },
   };
 }

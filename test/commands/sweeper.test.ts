@@ -132,12 +132,15 @@ describe('CommandSweeper', () => {
       claimMs: 30_000,
       now: () => now,
     });
+    expect(await t.store.lastSweep()).toBeUndefined();
     expect(await sweeper.sweep()).toEqual({ scanned: 1, requeued: 1 });
+    // Recorded for the health check, and no command to the next sweep (not a command row).
+    expect(await t.store.lastSweep()).toEqual({ at: iso(now), scanned: 1, requeued: 1 });
     expect((await t.store.get(c.id))!.etag).toBe(running.etag);
     expect(await t.visible()).toBe(0); // visible one second after the claim ends
     // A live claim (renewed to a full claim) is left alone.
     await t.store.update({ ...running, claimedUntil: iso(now + 25_000) });
-    expect((await sweeper.sweep()).requeued).toBe(0);
+    expect(await sweeper.sweep()).toEqual({ scanned: 1, requeued: 0 });
   });
 
   it('re-enqueues a claim found over at once (touching it, so not on every sweep), and stuck commands after the grace', async () => {

@@ -88,4 +88,9 @@ it('a host killed while it runs a command it just accepted: another host finishe
     .journal()
     .filter((e) => e.identity === 'megan.bowen@contoso.com' && e.parameters.CustomAttribute9 === value);
   expect(effects).toHaveLength(1);
+  // The sweeper, which brought it back, is seen running by the health check.
+  const health = (await (await fetch(`${survivor.url}/api/health`)).json()) as {
+    dependencies: Record<string, { status: string; detail: string }>;
+  };
+  expect(health.dependencies.sweeper).toMatchObject({ status: 'up', detail: expect.stringMatching(/^last sweep/) });
 }, 180_000);

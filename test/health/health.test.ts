@@ -1,5 +1,5 @@
 import { HealthService, type HealthCheck } from '../../shared/health/health';
-import { exchangeAccessCheck, parseBearerChallenge } from '../../shared/health/checks';
+import { exchangeAccessCheck, parseBearerChallenge, sweeperCheck } from '../../shared/health/checks';
 import { ExchangeAccessMonitor } from '../../shared/exchange/access';
 import { ExchangeError } from '../../shared/exchange/errors';
 import { CredentialError } from '../../shared/credentials/errors';
@@ -261,5 +261,36 @@ describe('exchangeAccess check', () => {
     monitor.accepted(contoso.tenantId, 'Get-AcceptedDomain');
     release();
     expect(await check.run(new AbortController().signal)).toBe('Exchange accepts the app of contoso.onmicrosoft.com');
+  });
+});
+
+describe('sweeperCheck', () => {
+  const started = Date.parse('2026-12-07T12:00:00.000Z');
+  const check = (last: { at: string } | undefined, nowMs: number) =>
+    sweeperCheck({
+      lastSweep: async () => (last ? { scanned: 2, requeued: 1, ...last } : undefined),
+      periodMs: 10_000,
+      startedAt: started,
+      now: () => nowMs,
+    }).run(new AbortController().signal);
+
+  it('is up while sweeps are recent, and degraded (with when, and the fix) once they stop', async () => {
+    const at = '2026-12-07T12:05:00.000Z';
+    expect(await check({ at }, Date.parse(at) + 12_000)).toBe('last sweep 12 s ago (2 unfinished, 1 re-enqueued)');
+    // Three periods plus the timer lock's takeover (20 s): 50 s.
+    expect(await check({ at }, Date.parse(at) + 50_000)).toMatch(/^last sweep 50 s ago/);
+    expect(await check({ at }, Date.parse(at) + 51_000)).toMatchObject({
+      status: 'degraded',
+      detail: expect.stringMatching(/last sweep was 51 s ago .*commandsSweeper timer/),
+      data: { lastSweepAt: at },
+    });
+  });
+
+  it('gives a new deployment time for its first sweep, then says none was recorded', async () => {
+    expect(await check(undefined, started + 30_000)).toBe('no sweep recorded yet');
+    expect(await check(undefined, started + 60_000)).toMatchObject({
+      status: 'degraded',
+      detail: expect.stringContaining('No sweep has been recorded'),
+    });
   });
 });
