@@ -16,6 +16,7 @@ import { commandsStatusFunction } from './commands-status';
 import { commandsResultFunction } from './commands-result';
 import { exoWorkerFunction } from './exo-worker';
 import { exoWorkerPoisonFunction } from './exo-worker-poison';
+import { commandsRetentionFunction } from './commands-retention';
 import { commandsSweeperFunction } from './commands-sweeper';
 import { sweeperSchedule, sweeperTimings } from '../shared/commands/sweeper';
 import { eventsEventGridFunction } from './events-eventgrid';
@@ -50,11 +51,13 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
   let queue = names.commandsQueue;
   let schedule = names.sweeperSchedule;
   let certificateSchedule = names.certificateSchedule;
+  let retentionSchedule: string | undefined;
   try {
     queue ??= services.settings().COMMANDS_QUEUE;
     // Unless set, the sweeper runs every third of a claim: a dead worker's command runs again within one claim.
     schedule ??= services.settings().SWEEPER_SCHEDULE ?? sweeperSchedule(services.sweeper().timings.periodMs);
     certificateSchedule ??= services.settings().CERT_MONITOR_SCHEDULE;
+    retentionSchedule = services.settings().COMMAND_RETENTION_SCHEDULE;
   } catch {
     // Invalid settings: still register everything (health reports the problem).
   }
@@ -78,6 +81,7 @@ export function createFunctions(services: AppServices, names: Partial<FunctionNa
     exoWorkerPoisonFunction(services, queue ?? 'exo-commands'),
     commandsSweeperFunction(services, schedule ?? sweeperSchedule(sweeperTimings(30_000).periodMs)),
     certificateMonitorFunction(services, certificateSchedule ?? '0 0 * * * *'),
+    commandsRetentionFunction(services, retentionSchedule ?? '0 41 * * * *'),
     eventsEventGridFunction(services),
     eventsGraphFunction(services),
     eventsTriggerFunction(services),

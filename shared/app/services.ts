@@ -32,6 +32,7 @@ import { AuditLog } from '../commands/audit';
 import { CommandLanes } from '../commands/lanes';
 import { CommandQueue } from '../commands/queue';
 import { CommandFastPath } from '../commands/fast-path';
+import { CommandRetention } from '../commands/retention';
 import { ExpectedDurations } from '../commands/expected-time';
 import { CommandService } from '../commands/service';
 import { ParameterSealer, unsealingSessions } from '../commands/sealed-parameters';
@@ -103,6 +104,7 @@ export interface AppServices {
   worker(): CommandWorker;
   /** Runs a just-accepted command on this instance and waits for it up to COMMAND_WAIT_MS (fast-path.ts). */
   fastPath(): CommandFastPath;
+  retention(): CommandRetention;
   /** How long commands of each kind take here (for Retry-After). */
   durations(): ExpectedDurations;
   sweeper(): CommandSweeper;
@@ -535,6 +537,9 @@ export function createAppServices(
         logger,
       }),
   );
+  const retention = lazy(
+    () => new CommandRetention({ store: store(), days: settings().COMMAND_RETENTION_DAYS, logger }),
+  );
   // Its graces follow from the workers' claim; its period too, unless SWEEPER_SCHEDULE sets one.
   const sweeper = lazy(() => {
     const schedule = settings().SWEEPER_SCHEDULE;
@@ -660,6 +665,7 @@ export function createAppServices(
     },
     worker,
     fastPath,
+    retention,
     durations,
     sweeper,
     audit,

@@ -393,17 +393,22 @@ export class CommandService {
       ...(delegation ? { delegation } : {}),
       ...options.claim,
     };
-    let stored: Command;
-    try {
-      stored = await this.o.store.create(command);
-    } catch (error) {
-      // The row exists: the key's first request (or a concurrent one) stored it, or an alias of an old key.
-      const holder =
-        (error as { statusCode?: number }).statusCode === 409 ? await this.o.store.keyHolder(id) : undefined;
-      if (!holder) throw error;
-      const outcome = await earlier(holder);
-      if (outcome) return outcome;
-      throw new Error(`Command ${holder.record.commandId}, which idempotency key of ${id} names, does not exist.`);
+    let stored: Command | undefined;
+    for (let tries = 0; !stored; tries++) {
+      try {
+        stored = await this.o.store.create(command);
+      } catch (error) {
+        // The row exists: the key's first request (or a concurrent one) stored it, or an alias of an old key.
+        const holder =
+          (error as { statusCode?: number }).statusCode === 409 ? await this.o.store.keyHolder(id) : undefined;
+        if (!holder) throw error;
+        const outcome = await earlier(holder);
+        if (outcome) return outcome;
+        // An alias whose command retention deleted (retention.ts): the key is free again.
+        if (!holder.aliasEtag || tries > 0)
+          throw new Error(`Command ${holder.record.commandId}, which idempotency key of ${id} names, does not exist.`);
+        await this.o.store.removeAlias(id, holder.aliasEtag);
+      }
     }
     // Its place in its object's lane (acceptance order), before anything is answered.
     await this.joinLane(stored);

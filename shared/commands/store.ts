@@ -14,7 +14,7 @@
  * change still returns its command, and once none are left no submit reads them again.
  */
 import { createHash } from 'node:crypto';
-import { RestError, TableClient, type TableEntity, type TableEntityResult } from '@azure/data-tables';
+import { odata, RestError, TableClient, type TableEntity, type TableEntityResult } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { callerKey as callerKeyOf } from '../core/caller';
 import type { Command } from './model';
@@ -93,6 +93,8 @@ export function commandIdForKey(callerId: string, tenantId: string, key: string)
 export interface KeyHolder {
   record: IdempotencyRecord;
   command?: Command;
+  /** The ETag of the alias row, when the holder is an alias (an old key moved to its derived id). */
+  aliasEtag?: string;
 }
 
 const LEGACY_KEYS = "PartitionKey ge 'idem-' and PartitionKey lt 'idem.' and RowKey eq 'key'";
@@ -203,7 +205,10 @@ export class CommandStore {
     const entity = await unlessMissing(this.table.getEntity<Record<string, unknown>>(id, ROW));
     if (!entity) return undefined;
     if (typeof entity.aliasOf === 'string')
-      return { record: { commandId: entity.aliasOf, requestHash: String(entity.requestHash) } };
+      return {
+        record: { commandId: entity.aliasOf, requestHash: String(entity.requestHash) },
+        aliasEtag: entity.etag,
+      };
     const command = await this.withResult(fromEntity(entity));
     return { record: { commandId: id, requestHash: command.requestHash }, command };
   }
@@ -268,6 +273,37 @@ export class CommandStore {
   async lastSweep(): Promise<SweepMark | undefined> {
     const entity = await unlessMissing(this.table.getEntity<SweepMark>(SWEEP_PARTITION, SWEEP_ROW));
     return entity ? { at: entity.at, scanned: entity.scanned, requeued: entity.requeued } : undefined;
+  }
+
+  /** Removes an alias row whose command no longer exists, if it is still that version (retention). */
+  async removeAlias(id: string, etag: string): Promise<void> {
+    await unlessMissing(this.table.deleteEntity(id, ROW, { etag }));
+  }
+
+  /** Finished commands whose `finishedAt` is before `cutoff` (ISO), as stored (results not read). */
+  async *finishedBefore(cutoff: string): AsyncIterable<Command> {
+    const filter = odata`RowKey eq ${ROW} and finishedAt lt ${cutoff}`;
+    for await (const entity of this.table.listEntities<Record<string, unknown>>({ queryOptions: { filter } })) {
+      if (entity.aliasOf === undefined) yield fromEntity(entity);
+    }
+  }
+
+  /**
+   * Deletes a finished command: its result blobs (`<id>.json`, and the pages of every run under
+   * `<id>/`), then its row if it is still that version. False when the row changed meanwhile.
+   */
+  async remove(command: Command): Promise<boolean> {
+    for await (const blob of this.results.listBlobsFlat({ prefix: command.id })) {
+      if (blob.name === `${command.id}.json` || blob.name.startsWith(`${command.id}/`))
+        await unlessMissing(this.results.deleteBlob(blob.name));
+    }
+    try {
+      await unlessMissing(this.table.deleteEntity(command.id, ROW, { etag: command.etag ?? '*' }));
+      return true;
+    } catch (error) {
+      if ((error as RestError).statusCode === 412) return false;
+      throw error;
+    }
   }
 
   /** Non-terminal commands (for the sweeper). */

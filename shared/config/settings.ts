@@ -162,6 +162,18 @@ const schema = z.object({
     .default(100_000),
   /** How long a worker's claim on a running command lasts; renewed every third of it while the command runs. */
   COMMAND_CLAIM_SECONDS: positiveInt(30, 600),
+  /**
+   * Days a finished command (its row, parameters and result) is kept; its idempotency key is
+   * remembered as long. 0 keeps them forever. The audit trail is kept apart and not touched.
+   */
+  COMMAND_RETENTION_DAYS: z.coerce
+    .number()
+    .int('must be a whole number')
+    .min(0, 'must be at least 0 (0: keep finished commands forever)')
+    .max(3650, 'must be at most 3650')
+    .default(30),
+  /** When finished commands older than COMMAND_RETENTION_DAYS are deleted (NCRONTAB, 6 fields; default hourly). */
+  COMMAND_RETENTION_SCHEDULE: z.string().default('0 41 * * * *'),
   /** "entra" (default): callers need an Entra ID token; "none": local development only. */
   GATEWAY_AUTH: z.enum(['entra', 'none']).default('entra'),
   /** Accepted audiences of caller tokens: the gateway API's app id and/or identifier URI. */

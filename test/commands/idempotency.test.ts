@@ -183,6 +183,26 @@ describe('idempotency keys in the command row', () => {
     });
   });
 
+  it('an alias whose command retention deleted frees its key: the same request makes a new command', async () => {
+    const t = await setup();
+    const { service, store } = await t.instance();
+    const body = { parameters: { Identity: 'a', CustomAttribute3: 'r' }, idempotencyKey: 'k-retained' };
+    const first = await service.submit(caller, request(service, body));
+    const derived = first.command.id;
+    // As after the sweeper moved an old key and retention deleted the old command: only the alias is left.
+    await t.table.deleteEntity(derived, 'command');
+    await t.table.createEntity({
+      partitionKey: derived,
+      rowKey: 'command',
+      aliasOf: randomUUID(),
+      requestHash: first.command.requestHash,
+    });
+    const again = await service.submit(caller, request(service, body));
+    expect(again).toMatchObject({ created: true, command: { id: derived, status: 'accepted' } });
+    expect(await store.get(derived)).toMatchObject({ id: derived, requestHash: first.command.requestHash });
+    expect((await t.rows()).filter((r) => r.partitionKey === derived && r.aliasOf !== undefined)).toEqual([]);
+  });
+
   it('keeps an old key entity whose command is not stored yet (its request may still be running)', async () => {
     const t = await setup();
     await t.instance(); // creates the table

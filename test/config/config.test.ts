@@ -168,6 +168,14 @@ describe('app settings', () => {
   });
   it('waits 5 s for a submitted command and stores 100,000 result items unless told otherwise, within bounds', () => {
     expect(readSettings(base)).toMatchObject({ COMMAND_WAIT_MS: 5000, RESULT_MAX_ITEMS: 100_000 });
+    expect(readSettings(base)).toMatchObject({
+      COMMAND_RETENTION_DAYS: 30,
+      COMMAND_RETENTION_SCHEDULE: '0 41 * * * *',
+    });
+    expect(readSettings({ ...base, COMMAND_RETENTION_DAYS: '0' }).COMMAND_RETENTION_DAYS).toBe(0);
+    expect(problems(() => readSettings({ ...base, COMMAND_RETENTION_DAYS: '-3' }))[0]).toMatch(
+      /COMMAND_RETENTION_DAYS/,
+    );
     expect(readSettings({ ...base, COMMAND_WAIT_MS: '0' }).COMMAND_WAIT_MS).toBe(0);
     expect(problems(() => readSettings({ ...base, COMMAND_WAIT_MS: '120000' }))[0]).toMatch(/COMMAND_WAIT_MS/);
     expect(problems(() => readSettings({ ...base, COMMAND_WAIT_MS: '-1' }))[0]).toMatch(/COMMAND_WAIT_MS/);
