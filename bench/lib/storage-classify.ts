@@ -181,8 +181,10 @@ function classifyQueue(r: StorageRequest, parts: string[], query: URLSearchParam
       return { ...base, operation: 'update message', step: other ?? 'message' };
     if (parts.length === 2 && method === 'DELETE') return { ...base, operation: 'clear', step: 'other' };
   }
+  // Set metadata: the sweeper's record of its run (a PUT on the queue like its creation, told apart by comp).
+  if (query.get('comp') === 'metadata')
+    return { ...base, operation: method === 'PUT' ? 'set metadata (sweep)' : 'properties', step: 'other' };
   if (parts.length === 1 && method === 'PUT') return { ...base, operation: 'create queue', step: 'setup' };
-  if (query.get('comp') === 'metadata') return { ...base, operation: 'properties', step: 'other' };
   return { ...base, operation: `${method.toLowerCase()}`, step: 'other' };
 }
 

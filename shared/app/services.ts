@@ -576,7 +576,7 @@ export function createAppServices(
         exchangeCheck(s.EXO_ADMIN_API_URL, tenantIds),
         policyCheck(policySource()),
         certificateCheck(certificates()),
-        sweeperCheck({ lastSweep: () => store().lastSweep(), periodMs: sweeper().timings.periodMs, startedAt }),
+        sweeperCheck({ lastSweep: () => queue().lastSweep(), periodMs: sweeper().timings.periodMs, startedAt }),
       );
       // A tenant whose app Exchange refuses: degraded, with the fix. One Get-AcceptedDomain per
       // tenant at most every 10 min (holding a tenant slot), only when no command showed it lately.

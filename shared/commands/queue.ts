@@ -4,6 +4,13 @@ import type { Command, CommandMessage } from './model';
 
 const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600 - 1;
 
+/** A finished sweep: when (ISO), and what it found. */
+export interface SweepMark {
+  at: string;
+  scanned: number;
+  requeued: number;
+}
+
 /**
  * Largest command snapshot (JSON bytes) a message carries. A queue message holds 64 KiB of
  * base64 (48 KiB of JSON); a bigger command is rare (long parameter lists, many steps) and its
@@ -44,6 +51,32 @@ export class CommandQueue {
       Buffer.from(JSON.stringify(message)).toString('base64'),
       visibilityTimeout ? { visibilityTimeout } : undefined,
     );
+  }
+
+  /**
+   * Records a finished sweep in the queue's metadata (one call per run; no table row, so nothing
+   * that lists commands sees it): what the health check reads (sweeperCheck).
+   */
+  async markSwept(mark: SweepMark): Promise<void> {
+    await this.queue.setMetadata({
+      lastsweepat: mark.at,
+      lastsweepscanned: String(mark.scanned),
+      lastsweeprequeued: String(mark.requeued),
+    });
+  }
+
+  /** The last recorded sweep, by any instance; undefined before the first. */
+  async lastSweep(): Promise<SweepMark | undefined> {
+    let metadata: Record<string, string>;
+    try {
+      metadata = (await this.queue.getProperties()).metadata ?? {};
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 404) return undefined; // not created yet
+      throw error;
+    }
+    const at = metadata.lastsweepat;
+    if (!at) return undefined;
+    return { at, scanned: Number(metadata.lastsweepscanned ?? 0), requeued: Number(metadata.lastsweeprequeued ?? 0) };
   }
 
   /** Parks a message that can never be processed, as the host would after maxDequeueCount. */

@@ -98,17 +98,6 @@ export interface KeyHolder {
 }
 
 const LEGACY_KEYS = "PartitionKey ge 'idem-' and PartitionKey lt 'idem.' and RowKey eq 'key'";
-/** Where the sweeper records its last run (not a command row: RowKey is not `command`). */
-const SWEEP_PARTITION = 'sweeper';
-const SWEEP_ROW = 'last-run';
-
-/** A finished sweep: when (ISO), and what it found. */
-export interface SweepMark {
-  at: string;
-  scanned: number;
-  requeued: number;
-}
-
 /** A key entity without its command this old is a request that died before storing it: nothing was answered. */
 const ORPHAN_KEY_AGE_MS = 10 * 60_000;
 
@@ -262,17 +251,6 @@ export class CommandStore {
   /** `top` items of a succeeded command's result from `skip` on (only the stored pages the window spans are read). */
   resultWindow(command: Command, window: { skip: number; top: number }): Promise<ResultWindow> {
     return readResultWindow(this.results, command, window);
-  }
-
-  /** Records a finished sweep: one upsert per run, read by the health check (sweeperCheck). */
-  async markSwept(mark: SweepMark): Promise<void> {
-    await this.table.upsertEntity({ partitionKey: SWEEP_PARTITION, rowKey: SWEEP_ROW, ...mark }, 'Replace');
-  }
-
-  /** The last recorded sweep, by any instance; undefined before the first. */
-  async lastSweep(): Promise<SweepMark | undefined> {
-    const entity = await unlessMissing(this.table.getEntity<SweepMark>(SWEEP_PARTITION, SWEEP_ROW));
-    return entity ? { at: entity.at, scanned: entity.scanned, requeued: entity.requeued } : undefined;
   }
 
   /** Removes an alias row whose command no longer exists, if it is still that version (retention). */

@@ -150,7 +150,7 @@ export class CommandSweeper {
     });
     // The health check's evidence that sweeps happen: a fast-path command whose instance died
     // is recovered by nothing else.
-    await this.o.store.markSwept({ at: new Date(now).toISOString(), scanned, requeued }).catch((error: unknown) => {
+    await this.o.queue.markSwept({ at: new Date(now).toISOString(), scanned, requeued }).catch((error: unknown) => {
       this.o.logger.warn({ err: error }, 'could not record the sweep');
     });
     return { scanned, requeued };

@@ -9,7 +9,7 @@
  */
 import type { TokenCredential } from '@azure/identity';
 import type { QueueClient, QueueServiceClient } from '@azure/storage-queue';
-import type { SweepMark } from '../commands/store';
+import type { SweepMark } from '../commands/queue';
 import type { AccessOutcome, ExchangeAccessMonitor } from '../exchange/access';
 import type { HealthCheck } from './health';
 
@@ -274,7 +274,16 @@ export function sweeperCheck(o: SweeperCheckOptions): HealthCheck {
     name: 'sweeper',
     async run() {
       const now = (o.now ?? Date.now)();
-      const last = await o.lastSweep();
+      let last: SweepMark | undefined;
+      try {
+        last = await o.lastSweep();
+      } catch (error) {
+        // Storage itself is the storage check's to report: this one never makes the gateway unhealthy.
+        return {
+          status: 'degraded',
+          detail: `The sweeper's record of its last run could not be read (${(error as Error).message.slice(0, 200)}).`,
+        };
+      }
       const fix =
         'Fix: check that the commandsSweeper timer runs (the app is started, timer triggers are not disabled, its singleton lock is free).';
       if (!last) {

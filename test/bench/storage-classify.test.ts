@@ -112,6 +112,16 @@ describe('classifyStorageRequest: queues and blobs', () => {
         req({ service: 'queue', method: 'GET', url: '/devstoreaccount1/exo-events/messages', responseBody: '' }),
       ),
     ).toMatchObject({ step: 'other', operation: 'receive (empty)' });
+    // The sweeper's record of its run (queue metadata) is no queue creation.
+    const queueCall = (method: string, url: string) => classifyStorageRequest(req({ service: 'queue', method, url }));
+    expect(queueCall('PUT', '/devstoreaccount1/exo-commands?comp=metadata')).toMatchObject({
+      step: 'other',
+      operation: 'set metadata (sweep)',
+    });
+    expect(queueCall('PUT', '/devstoreaccount1/exo-commands')).toMatchObject({
+      step: 'setup',
+      operation: 'create queue',
+    });
   });
 
   it('names slot lease calls by their lease action and the result blob as outcome', () => {

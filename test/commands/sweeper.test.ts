@@ -132,10 +132,10 @@ describe('CommandSweeper', () => {
       claimMs: 30_000,
       now: () => now,
     });
-    expect(await t.store.lastSweep()).toBeUndefined();
+    expect(await t.queue.lastSweep()).toBeUndefined();
     expect(await sweeper.sweep()).toEqual({ scanned: 1, requeued: 1 });
-    // Recorded for the health check, and no command to the next sweep (not a command row).
-    expect(await t.store.lastSweep()).toEqual({ at: iso(now), scanned: 1, requeued: 1 });
+    // Recorded for the health check (in the queue's metadata: no row beside the commands).
+    expect(await t.queue.lastSweep()).toEqual({ at: iso(now), scanned: 1, requeued: 1 });
     expect((await t.store.get(c.id))!.etag).toBe(running.etag);
     expect(await t.visible()).toBe(0); // visible one second after the claim ends
     // A live claim (renewed to a full claim) is left alone.

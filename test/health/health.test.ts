@@ -286,6 +286,15 @@ describe('sweeperCheck', () => {
     });
   });
 
+  it('is degraded, never down, when its record cannot be read (storage is the storage check’s to report)', async () => {
+    const found = await sweeperCheck({
+      lastSweep: () => Promise.reject(new Error('connect ECONNREFUSED')),
+      periodMs: 10_000,
+      startedAt: started,
+    }).run(new AbortController().signal);
+    expect(found).toMatchObject({ status: 'degraded', detail: expect.stringContaining('ECONNREFUSED') });
+  });
+
   it('gives a new deployment time for its first sweep, then says none was recorded', async () => {
     expect(await check(undefined, started + 30_000)).toBe('no sweep recorded yet');
     expect(await check(undefined, started + 60_000)).toMatchObject({
