@@ -22,7 +22,7 @@ beforeAll(async () => {
   mkdirSync(cacheDir, { recursive: true });
   compiledRoot = compileHost(mkdtempSync(join(cacheDir, 'exo-compiled-test-')));
   cloud = await startTestCloud();
-  env = hostProcessSettings(cloud, 'compiled', { COMMAND_WAIT_MS: '5000' });
+  env = hostProcessSettings(cloud, 'compiled', { COMMAND_WAIT_MS: '30000' });
   hosts = hostProcesses(() => env, { compiledRoot });
 }, 120_000);
 

@@ -1,8 +1,8 @@
 /**
  * The fast path keeps the durable path's guarantees: a host killed (SIGKILL) while it runs a
- * command it has just accepted — in process, its queue message not yet visible — loses nothing
+ * command it has just accepted — in process, stored claimed by it, with no queue message — loses nothing
  * and doubles nothing. Another host finishes the command (the sweeper's message for the dead
- * claim, or the delayed queue message), and its effect is in Exchange exactly once.
+ * claim), and its effect is in Exchange exactly once.
  */
 import type { SandboxCloud } from '../../sandbox/cloud/cloud';
 import { startTestCloud } from '../support/sandbox';
@@ -17,7 +17,8 @@ const startHost = () => hosts.start();
 beforeAll(async () => {
   cloud = await startTestCloud();
   env = hostProcessSettings(cloud, 'fastcrash', {
-    COMMAND_WAIT_MS: '5000',
+    // Long enough that the POST is still waiting when the host is killed, however loaded the machine.
+    COMMAND_WAIT_MS: '30000',
     HOST_QUEUE_LEASE_MS: '4000',
     WORKER_CLAIM_MS: '3000',
     WORKER_BACKOFF_MS: '200',

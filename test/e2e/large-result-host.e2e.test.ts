@@ -35,7 +35,7 @@ it('gives back a 12,000-mailbox listing completely in windows, through a host pr
   const expected = before + 12_000;
   const host = await spawnHostProcess({
     functionsModule: join(__dirname, '../../sandbox/app-functions.ts'),
-    env: { ...process.env, ...hostProcessSettings(cloud, 'large', { COMMAND_WAIT_MS: '5000' }) },
+    env: { ...process.env, ...hostProcessSettings(cloud, 'large', { COMMAND_WAIT_MS: '30000' }) },
   });
   child = host.child;
   const pid = host.child.pid!;
