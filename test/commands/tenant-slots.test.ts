@@ -63,6 +63,25 @@ describe('blob lease tenant slots', () => {
     await slots.close();
   });
 
+  it('keeps one idle slot per tenant: a second one goes back at once, so another instance need not wait out the idle hold', async () => {
+    const c = container();
+    const a = createBlobTenantSlots({ containerClient: c, instanceId: 'a', idleHoldMs: 10_000 });
+    const b = createBlobTenantSlots({ containerClient: c, instanceId: 'b', idleHoldMs: 10_000 });
+    // Instance a runs two commands at once, then none: one slot stays with it (its next command
+    // needs no storage call), the other is free for b right away.
+    const [x, y] = await Promise.all([a.acquire('tenant-i', 2), a.acquire('tenant-i', 2)]);
+    await x!.release();
+    await y!.release();
+    const started = Date.now();
+    const other = await b.acquire('tenant-i', 2, { maxWaitMs: 5000 });
+    expect(other).toBeDefined();
+    expect(Date.now() - started).toBeLessThan(2000); // not the 10 s idle hold
+    // Both slots are taken now (a's idle one and b's): a third command of b waits.
+    expect(await b.acquire('tenant-i', 2, { maxWaitMs: 300 })).toBeUndefined();
+    await other!.release();
+    await Promise.all([a.close(), b.close()]);
+  });
+
   describe('fairness across instances', () => {
     // Small timings (SlotTimings) so each scenario takes a second or two of real storage I/O,
     // not the production defaults' 5-6 s; tenant-slots.timing.test.ts runs the defaults on fake timers.
