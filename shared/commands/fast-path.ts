@@ -13,15 +13,14 @@
  */
 import type { Logger } from '../observability/logger';
 import type { ExpectedDurations } from './expected-time';
-import { TERMINAL, type Command, type CommandMessage } from './model';
-import type { SubmitOptions } from './service';
+import { TERMINAL, type ArrivalClaim, type Command, type CommandMessage } from './model';
 import type { WorkOutcome } from './worker';
 
 export interface CommandFastPathOptions {
   store: { get(id: string): Promise<Command | undefined> };
   /** This instance's worker: the claim a new row is stored with, and the run of such a row. */
   worker: {
-    claimOnArrival(): NonNullable<SubmitOptions['claim']>;
+    claimOnArrival(): ArrivalClaim;
     runArrived(command: Command): Promise<{ outcome: WorkOutcome; command?: Command }>;
   };
   /** Hands a command whose run here failed before it ended to the queue. */
@@ -44,7 +43,7 @@ export class CommandFastPath {
   }
 
   /** What a new command is stored with when the request waits for it (`waitMs` > 0): this instance's claim. */
-  claim(waitMs: number): SubmitOptions['claim'] {
+  claim(waitMs: number): ArrivalClaim | undefined {
     return waitMs > 0 ? this.o.worker.claimOnArrival() : undefined;
   }
 

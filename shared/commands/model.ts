@@ -126,6 +126,12 @@ export interface InDoubtEvidence {
 }
 
 /**
+ * The fields that make a new row claimed by the instance that stores it (the fast path: the
+ * accepting instance runs the command at once, with no queue message and no claim write).
+ */
+export type ArrivalClaim = Pick<Command, 'status' | 'attempts' | 'claimedBy' | 'claimedUntil' | 'startedAt'>;
+
+/**
  * Queue message that points the worker at a command. v1: the id only (the worker reads the row).
  * v2: also the row as it was stored and its ETag, so the worker claims it with one conditional
  * write (If-Match) instead of a read and a write; the ETag matching proves the row is still

@@ -1,5 +1,6 @@
 /** The commands queue: base64 JSON messages, optionally invisible for a delay (retries, deferrals). */
 import type { QueueClient } from '@azure/storage-queue';
+import { unlessMissing } from '../core/not-found';
 import type { Command, CommandMessage } from './model';
 
 const MAX_VISIBILITY_SECONDS = 7 * 24 * 3600 - 1;
@@ -67,13 +68,8 @@ export class CommandQueue {
 
   /** The last recorded sweep, by any instance; undefined before the first. */
   async lastSweep(): Promise<SweepMark | undefined> {
-    let metadata: Record<string, string>;
-    try {
-      metadata = (await this.queue.getProperties()).metadata ?? {};
-    } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 404) return undefined; // not created yet
-      throw error;
-    }
+    // A queue not created yet has no sweep either.
+    const metadata = (await unlessMissing(this.queue.getProperties()))?.metadata ?? {};
     const at = metadata.lastsweepat;
     if (!at) return undefined;
     return { at, scanned: Number(metadata.lastsweepscanned ?? 0), requeued: Number(metadata.lastsweeprequeued ?? 0) };

@@ -17,7 +17,7 @@ import { canonicalParameters } from './parameters';
 import { catalogCmdlet } from '../exchange/cmdlet-catalog';
 import { CMDLET_FAMILIES, ENDPOINT_FAMILIES } from '../exchange/endpoints';
 import { ParameterSealer } from './sealed-parameters';
-import { TERMINAL, type Command } from './model';
+import { TERMINAL, type ArrivalClaim, type Command } from './model';
 import { commandMessage, type CommandQueue } from './queue';
 import type { ResultWindow } from './result-pages';
 import { commandIdForKey, idempotencyPartition, type CommandStore, type KeyHolder } from './store';
@@ -194,7 +194,7 @@ export interface SubmitOptions {
    * (the worker's claimOnArrival) and gets no queue message. Should the instance die, the
    * sweeper sends one for the end of the claim, as for any dead worker's claim.
    */
-  claim?: Pick<Command, 'status' | 'attempts' | 'claimedBy' | 'claimedUntil' | 'startedAt'>;
+  claim?: ArrivalClaim;
   /** Delegated mode: the user's checked delegation, sealed for the command once its id is known. */
   delegation?: PendingDelegation;
 }

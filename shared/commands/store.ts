@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { odata, RestError, TableClient, type TableEntity, type TableEntityResult } from '@azure/data-tables';
 import type { ContainerClient } from '@azure/storage-blob';
 import { callerKey as callerKeyOf } from '../core/caller';
+import { unlessMissing } from '../core/not-found';
 import type { Command } from './model';
 import { readResultWindow, ResultPageWriter, type ResultWindow } from './result-pages';
 
@@ -100,16 +101,6 @@ export interface KeyHolder {
 const LEGACY_KEYS = "PartitionKey ge 'idem-' and PartitionKey lt 'idem.' and RowKey eq 'key'";
 /** A key entity without its command this old is a request that died before storing it: nothing was answered. */
 const ORPHAN_KEY_AGE_MS = 10 * 60_000;
-
-/** What `read` gives, or undefined when the service answered 404. */
-async function unlessMissing<T>(read: Promise<T>): Promise<T | undefined> {
-  try {
-    return await read;
-  } catch (error) {
-    if ((error as RestError).statusCode === 404) return undefined;
-    throw error;
-  }
-}
 
 export class CommandStore {
   /** Whether old idempotency key entities may exist (true until init found none, or the sweeper moved the last). */

@@ -10,7 +10,8 @@ import { GatewayError } from '../core/errors';
 import { OPERATIONS, findOperation, type OperationDefinition } from '../operations/catalog';
 import type { PolicyGuard } from '../policy/guard';
 import type { PolicyTarget } from '../policy/policy';
-import type { CommandService, SubmitOptions, SubmitOutcome } from './service';
+import type { ArrivalClaim } from './model';
+import type { CommandService, SubmitOutcome } from './service';
 import type { DelegationBroker, PendingDelegation } from '../delegation/broker';
 
 /** How a command runs: with the application's Exchange role (default), or as the signed-in user. */
@@ -45,7 +46,7 @@ export interface SubmitCommandRequest {
   /** Carried on every log line of the command. */
   correlationId?: string;
   /** The accepting instance runs the command at once: it is stored claimed by it (CommandService's SubmitOptions). */
-  claim?: SubmitOptions['claim'];
+  claim?: ArrivalClaim;
   /** The caller's bearer token as received: the on-behalf-of assertion when the body asks for `mode: delegated`. */
   assertion?: string;
   /** The client IP of the request (audited for delegated commands). */

@@ -43,6 +43,7 @@ import { CommandBatcher, type BatchedCallOutcome, type SentCallOutcome } from '.
 import { ClaimKeeper, claimNotKept, NOT_SENT } from './claim-keeper';
 import { joinedAt, laneOf, type CommandLanes, type LaneRef } from './lanes';
 import {
+  type ArrivalClaim,
   TERMINAL,
   type Command,
   type CommandError,
@@ -499,8 +500,7 @@ export class CommandWorker {
       }
     }
     if (!claimed || !command) return 'lostClaim';
-    const effects = effectsOf(command);
-    return (await this.runFrom(command, claimed, step, stepStarted, this.doubtOf(command, effects))).outcome;
+    return (await this.runFrom(command, claimed, step, stepStarted, { arrived: false })).outcome;
   }
 
   /**
@@ -509,7 +509,7 @@ export class CommandWorker {
    * Should this process die, the sweeper sends a message for the end of the claim, as for any
    * dead worker's claim.
    */
-  claimOnArrival(): Pick<Command, 'status' | 'attempts' | 'claimedBy' | 'claimedUntil' | 'startedAt'> {
+  claimOnArrival(): ArrivalClaim {
     const now = this.now();
     return {
       status: 'running',
@@ -533,7 +533,7 @@ export class CommandWorker {
     }
     step.begin(command);
     try {
-      const ran = await this.runFrom(command, command, step, this.now(), undefined);
+      const ran = await this.runFrom(command, command, step, this.now(), { arrived: true });
       step.end(ran.outcome);
       return ran;
     } catch (error) {
@@ -547,7 +547,8 @@ export class CommandWorker {
     claimed: Command,
     step: CommandStepTelemetry,
     stepStarted: number,
-    doubt: Doubt | undefined,
+    /** Stored claimed on arrival (runArrived): nothing ran before, so there is no doubt to settle. */
+    o: { arrived: boolean },
   ): Promise<{ outcome: WorkOutcome; command?: Command }> {
     const keeper = new ClaimKeeper({
       store: this.o.store,
@@ -556,17 +557,18 @@ export class CommandWorker {
       logger: this.o.logger,
       now: () => this.now(),
     });
+    const effects = effectsOf(command);
     const run: Run = {
       command,
       keeper,
       tenant: this.o.tenants.get(command.tenantId)!,
       log: this.logFor(command),
       step,
-      effects: effectsOf(command),
+      effects,
       lane: this.o.lanes ? laneOf(command) : undefined,
       stepStarted,
       claimedAt: this.now(),
-      doubt,
+      doubt: o.arrived ? undefined : this.doubtOf(command, effects),
     };
     this.active.add(command.id);
     try {

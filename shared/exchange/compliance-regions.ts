@@ -9,6 +9,7 @@
  * `https://eur02b.<global compliance host>`, never to the redirect's own backend host and port.
  */
 import { RestError, type TableClient } from '@azure/data-tables';
+import { unlessMissing } from '../core/not-found';
 
 export interface ComplianceRegion {
   /** e.g. `eur02b`. */
@@ -72,20 +73,16 @@ export class TableComplianceRegionStore implements ComplianceRegionStore {
     const cached = this.local.get(tenantId);
     if (cached) return cached;
     await this.ready();
-    try {
-      const e = await this.table.getEntity<{
-        region: string;
-        baseUrl: string;
-        discoveredAt: number;
-        expiresAt: number;
-      }>('region', tenantId);
-      const region = { region: e.region, baseUrl: e.baseUrl, discoveredAt: e.discoveredAt, expiresAt: e.expiresAt };
-      this.local.set(tenantId, region);
-      return region;
-    } catch (error) {
-      if (error instanceof RestError && error.statusCode === 404) return undefined;
-      throw error;
-    }
+    const e = await unlessMissing(
+      this.table.getEntity<{ region: string; baseUrl: string; discoveredAt: number; expiresAt: number }>(
+        'region',
+        tenantId,
+      ),
+    );
+    if (!e) return undefined;
+    const region = { region: e.region, baseUrl: e.baseUrl, discoveredAt: e.discoveredAt, expiresAt: e.expiresAt };
+    this.local.set(tenantId, region);
+    return region;
   }
 
   async set(tenantId: string, region: ComplianceRegion): Promise<void> {
@@ -97,9 +94,7 @@ export class TableComplianceRegionStore implements ComplianceRegionStore {
   async forget(tenantId: string): Promise<void> {
     this.local.delete(tenantId);
     await this.ready();
-    await this.table.deleteEntity('region', tenantId).catch((error: unknown) => {
-      if (!(error instanceof RestError && error.statusCode === 404)) throw error;
-    });
+    await unlessMissing(this.table.deleteEntity('region', tenantId));
   }
 }
 
