@@ -31,6 +31,19 @@ const positiveInt = (fallback: number, max: number) =>
     .max(max, `must be at most ${max}`)
     .default(fallback);
 
+/**
+ * A timer's NCRONTAB: six fields (second minute hour day month day-of-week) of digits, names and
+ * `* , - /`. A malformed one is named here, at start-up, rather than left to the Functions host
+ * (which would disable that timer and keep running without it).
+ */
+const ncrontab = z
+  .string()
+  .trim()
+  .regex(
+    /^[0-9A-Za-z*,\-/]+(\s+[0-9A-Za-z*,\-/]+){5}$/,
+    'must be an NCRONTAB expression of 6 fields (second minute hour day month day-of-week), e.g. "0 41 * * * *"',
+  );
+
 const BATCH_MAX_RULE = 'must be a whole number from 1 to 10 (cmdlets per Exchange $batch; 1 turns batching off)';
 
 const schema = z.object({
@@ -173,7 +186,7 @@ const schema = z.object({
     .max(3650, 'must be at most 3650')
     .default(30),
   /** When finished commands older than COMMAND_RETENTION_DAYS are deleted (NCRONTAB, 6 fields; default hourly). */
-  COMMAND_RETENTION_SCHEDULE: z.string().default('0 41 * * * *'),
+  COMMAND_RETENTION_SCHEDULE: ncrontab.default('0 41 * * * *'),
   /** "entra" (default): callers need an Entra ID token; "none": local development only. */
   GATEWAY_AUTH: z.enum(['entra', 'none']).default('entra'),
   /** Accepted audiences of caller tokens: the gateway API's app id and/or identifier URI. */
@@ -181,7 +194,7 @@ const schema = z.object({
   /** Tenants whose caller tokens are accepted. */
   GATEWAY_AUTH_TENANTS: z.string().default('').transform(list),
   /** Sweeper schedule (NCRONTAB, 6 fields); default: every third of COMMAND_CLAIM_SECONDS (see shared/commands/sweeper.ts). */
-  SWEEPER_SCHEDULE: z.string().optional(),
+  SWEEPER_SCHEDULE: ncrontab.optional(),
   /** Policy file (YAML): who may run which operations and cmdlets. Absent = every request is denied. */
   POLICY_FILE: z.string().optional(),
   /**
@@ -198,7 +211,7 @@ const schema = z.object({
     .optional(),
   /** Certificate expiry monitor: warn this many days ahead; schedule (NCRONTAB, 6 fields). */
   CERT_EXPIRY_WARNING_DAYS: positiveInt(30, 365),
-  CERT_MONITOR_SCHEDULE: z.string().default('0 0 * * * *'),
+  CERT_MONITOR_SCHEDULE: ncrontab.default('0 0 * * * *'),
   /** Identity-based storage connection (validated together by storage-connection.ts). */
   AzureWebJobsStorage__accountName: z.string().optional(),
   AzureWebJobsStorage__blobServiceUri: z.string().optional(),

@@ -176,6 +176,11 @@ describe('app settings', () => {
     expect(problems(() => readSettings({ ...base, COMMAND_RETENTION_DAYS: '-3' }))[0]).toMatch(
       /COMMAND_RETENTION_DAYS/,
     );
+    // Timer schedules: six NCRONTAB fields, named when malformed (a 5-field Unix cron is the usual slip).
+    expect(readSettings({ ...base, SWEEPER_SCHEDULE: '*/5 * * * * *' }).SWEEPER_SCHEDULE).toBe('*/5 * * * * *');
+    for (const name of ['COMMAND_RETENTION_SCHEDULE', 'SWEEPER_SCHEDULE', 'CERT_MONITOR_SCHEDULE'])
+      for (const bad of ['0 * * * *', 'hourly', '0 0 * * * * *', '0 0 * * * ;'])
+        expect(problems(() => readSettings({ ...base, [name]: bad }))[0]).toMatch(new RegExp(`${name}.*NCRONTAB`));
     expect(readSettings({ ...base, COMMAND_WAIT_MS: '0' }).COMMAND_WAIT_MS).toBe(0);
     expect(problems(() => readSettings({ ...base, COMMAND_WAIT_MS: '120000' }))[0]).toMatch(/COMMAND_WAIT_MS/);
     expect(problems(() => readSettings({ ...base, COMMAND_WAIT_MS: '-1' }))[0]).toMatch(/COMMAND_WAIT_MS/);
